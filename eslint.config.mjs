@@ -1,0 +1,61 @@
+// One lint config for the whole workspace. Module boundaries are the architecture:
+// apps -> libs -> nothing; the pure libs (wire-protocol, tenancy) touch no I/O.
+import js from '@eslint/js';
+import nx from '@nx/eslint-plugin';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import importX from 'eslint-plugin-import-x';
+import tseslint from 'typescript-eslint';
+
+const ioModules = [
+  'net', 'tls', 'fs', 'fs/promises', 'dgram', 'http', 'http2', 'https', 'child_process', 'cluster',
+  'worker_threads', 'dns', 'os', 'process', 'readline', 'perf_hooks',
+].flatMap((m) => [m, `node:${m}`]);
+
+const ioPackages = ['pino', 'pg', 'better-sqlite3', 'dockerode', '@grpc/grpc-js', 'prom-client', '@pgs/proto', '@pgs/rpc', '@pgs/service-kit'];
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/src/gen/**', '**/node_modules/**', '**/vitest.config.ts', '.nx/**', '.pgs/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.mjs', '**/*.js'],
+    plugins: { '@nx': nx, 'import-x': importX },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', queueMicrotask: 'readonly' } },
+    settings: { 'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] }, 'import-x/extensions': ['.ts', '.js', '.mjs'], 'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, project: [`${import.meta.dirname}/*/*/tsconfig.spec.json`, `${import.meta.dirname}/*/tsconfig.spec.json`], conditionNames: ['@pgs/source', 'types', 'import', 'default'] })] },
+    rules: {
+      '@nx/enforce-module-boundaries': ['error', {
+        enforceBuildableLibDependency: false,
+        allow: [],
+        depConstraints: [
+          { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [] },
+          { sourceTag: 'scope:pure', onlyDependOnLibsWithTags: ['scope:pure'] },
+          { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+          { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+          { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+          { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+          // End-to-end tests are black-box: they start built apps as processes and import no project.
+          { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: [] },
+        ],
+      }],
+      'import-x/no-cycle': ['error', { maxDepth: 10 }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      'no-throw-literal': 'error',
+    },
+  },
+  {
+    // The pure libs: bytes in, values out. No sockets, files, processes, loggers or clocks.
+    files: ['libs/wire-protocol/src/**/*.ts', 'libs/tenancy/src/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/testing/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [...ioModules, ...ioPackages].map((name) => ({ name, message: 'The pure libs import no I/O: pass values in, return values out.' })),
+      }],
+      'no-restricted-globals': ['error',
+        { name: 'process', message: 'Libs never read process.env or process state; take it as a parameter.' },
+        { name: 'setTimeout', message: 'No timers in the pure libs; the caller owns time.' },
+        { name: 'setInterval', message: 'No timers in the pure libs; the caller owns time.' }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'No clock in the pure libs: pass `now` in.' }],
+    },
+  },
+);

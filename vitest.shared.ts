@@ -1,0 +1,29 @@
+import path from 'node:path';
+import { defineConfig, type ViteUserConfig } from 'vitest/config';
+
+/**
+ * Shared vitest settings. Workspace packages resolve to their TypeScript sources
+ * (the `@pgs/source` export condition), so unit tests never need a build first.
+ * Every project also writes a JSON report that `.ci/run` sums into one totals line.
+ */
+export function projectConfig(projectDir: string, overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
+  const workspaceRoot = import.meta.dirname;
+  const reportName = path.relative(workspaceRoot, projectDir).replaceAll('/', '__') || 'root';
+  // Vite's default server conditions, with ours first.
+  const conditions = ['@pgs/source', 'module', 'node', 'development|production'];
+  return defineConfig({
+    resolve: { conditions },
+    ssr: { resolve: { conditions, externalConditions: ['@pgs/source'] } },
+    test: {
+      root: projectDir,
+      include: ['src/**/*.test.ts'],
+      environment: 'node',
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      reporters: ['default', 'json'],
+      outputFile: { json: path.join(workspaceRoot, '.reports', `${reportName}.json`) },
+      passWithNoTests: true,
+      ...overrides,
+    },
+  });
+}
