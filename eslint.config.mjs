@@ -11,6 +11,10 @@ const ioModules = [
   'worker_threads', 'dns', 'os', 'process', 'readline', 'perf_hooks',
 ].flatMap((m) => [m, `node:${m}`]);
 
+// Apps are composition roots and processes: nothing imports them (tests start them as processes).
+const appPackages = ['@pgs/coordinator', '@pgs/host-agent', '@pgs/router', '@pgs/pgsctl', '@pgs/local-fleet', '@pgs/e2e', '@pgs/bench'];
+const appImportRule = (name) => ({ name, message: 'Apps are never imported: depend on a lib, or start the app as a process.' });
+
 const ioPackages = ['pino', 'pg', 'better-sqlite3', 'dockerode', '@grpc/grpc-js', 'prom-client', '@pgs/proto', '@pgs/rpc', '@pgs/service-kit'];
 
 export default tseslint.config(
@@ -40,6 +44,7 @@ export default tseslint.config(
       'import-x/no-cycle': ['error', { maxDepth: 10 }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-empty': ['error', { allowEmptyCatch: false }],
+      'no-restricted-imports': ['error', { paths: appPackages.map(appImportRule) }],
       'no-throw-literal': 'error',
     },
   },
@@ -49,7 +54,10 @@ export default tseslint.config(
     ignores: ['**/*.test.ts', '**/testing/**'],
     rules: {
       'no-restricted-imports': ['error', {
-        paths: [...ioModules, ...ioPackages].map((name) => ({ name, message: 'The pure libs import no I/O: pass values in, return values out.' })),
+        paths: [
+          ...[...ioModules, ...ioPackages].map((name) => ({ name, message: 'The pure libs import no I/O: pass values in, return values out.' })),
+          ...appPackages.map(appImportRule),
+        ],
       }],
       'no-restricted-globals': ['error',
         { name: 'process', message: 'Libs never read process.env or process state; take it as a parameter.' },
