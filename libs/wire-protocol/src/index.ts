@@ -1,0 +1,45 @@
+// @pgs/wire-protocol: the PostgreSQL wire codec. Bytes in, values out; no I/O.
+export { SqlState, sqlStateClass, type SqlStateCode } from './sqlstate.js';
+export { PgError, ProtocolError, type PgErrorInit, type ProtocolErrorInit } from './pg-error.js';
+export { isSeverity, SEVERITIES, type ErrorFields, type Severity } from './error-fields.js';
+export {
+  ALPN_PROTOCOL,
+  CANCEL_REQUEST_CODE,
+  decodeStartupPacket,
+  encodeCancelRequest,
+  encodeGssEncRequest,
+  encodeSslRequest,
+  encodeStartupMessage,
+  GSS_ENC_REQUEST_CODE,
+  MAX_SECRET_KEY_LENGTH,
+  MAX_STARTUP_PACKET_LENGTH,
+  MIN_SECRET_KEY_LENGTH,
+  PROTOCOL_3_0,
+  PROTOCOL_3_2,
+  SSL_REQUEST_CODE,
+  StartupDecoder,
+  TLS_HANDSHAKE_RECORD_TYPE,
+  type ProtocolVersion,
+  type StartupDecodeResult,
+  type StartupPacket,
+} from './startup.js';
+export { DEFAULT_MAX_MESSAGE_SIZE, encodeFrame, MessageFramer, type Frame } from './framer.js';
+export {
+  AuthenticationCode,
+  BackendMessageType,
+  decodeBackendMessage,
+  decodeSaslMechanisms,
+  encodeAuthentication,
+  encodeBackendKeyData,
+  encodeErrorResponse,
+  encodeNegotiateProtocolVersion,
+  encodeNoticeResponse,
+  encodeParameterStatus,
+  encodeReadyForQuery,
+  encodeSaslMechanisms,
+  GSS_ACCEPT,
+  SSL_ACCEPT,
+  SSL_REJECT,
+  type BackendMessage,
+} from './backend-messages.js';
+export { ByteReader, type TextMode } from './reader.js';
