@@ -1,2 +1,76 @@
-/** Placeholder so the workspace builds; replaced by the tenancy domain. */
-export const TENANCY = 'tenancy';
+/**
+ * @pgs/tenancy: the domain every pgs component agrees on, with no I/O and no clock: tenant, user
+ * and database names, resource specs and their bounds, the status machine, revisions, routing
+ * keys and placement. Apps convert their protobuf messages to these types at their edge.
+ */
+export { PgsError, ValidationError, StaleRevisionError, TransitionError, type ErrorKind } from './errors.js';
+export {
+  TENANT_STATUSES,
+  REALIZATIONS,
+  HOST_STATES,
+  INSTANCE_ROLES,
+  type TenantStatus,
+  type Realization,
+  type HostState,
+  type InstanceRole,
+  type RunState,
+} from './statuses.js';
+export {
+  validateTenantId,
+  isValidTenantId,
+  validateUserName,
+  validateDatabaseName,
+  validatePassword,
+  validateHostId,
+  validateLabels,
+  RESERVED_TENANT_IDS,
+  RESERVED_ROLE_PREFIXES,
+  MAX_NAME_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  MAX_PASSWORD_LENGTH,
+  MAX_LABELS,
+} from './names.js';
+export { parseCpu, formatCpu, parseSize, formatSize } from './units.js';
+export {
+  RESOURCE_BOUNDS,
+  DEFAULT_TENANT_SPEC,
+  validateResources,
+  validateTenantSpec,
+  validateSpecChange,
+  type Resources,
+  type TenantSpec,
+  type Bound,
+} from './resources.js';
+export { postgresSettingsFor, maxConnectionsFor } from './postgres-settings.js';
+export {
+  TENANT_TRANSITIONS,
+  canTransition,
+  assertTransition,
+  deriveTenantStatus,
+  type PlacementView,
+  type DeriveInput,
+  type DerivedStatus,
+} from './lifecycle.js';
+export { checkRevision, nextRevision, type CheckRevisionOptions } from './revision.js';
+export {
+  ROUTING_SOURCES,
+  DEFAULT_ROUTING_ORDER,
+  RoutingKeyError,
+  resolveRoutingKey,
+  validateRoutingOrder,
+  type RoutingSource,
+  type RoutingInput,
+  type RoutingOptions,
+  type RoutingDecision,
+} from './routing-key.js';
+export { splitStartupOptions, joinStartupOptions } from './startup-options.js';
+export {
+  DEFAULT_PLACEMENT_POLICY,
+  placeTenants,
+  type HostCandidate,
+  type PlacementRequest,
+  type PlacementPolicy,
+  type PlacementDecision,
+  type Unplaced,
+} from './placement.js';
+export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';

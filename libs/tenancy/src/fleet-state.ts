@@ -1,0 +1,199 @@
+/**
+ * The scheduler's working copy of the fleet: free resources per host in typed arrays, and one
+ * memory-sorted HostIndex per distinct set of placement constraints (built on first use), so
+ * each decision is a binary search plus a short walk rather than a scan of every host.
+ */
+import { ValidationError } from './errors.js';
+import { HostIndex } from './host-index.js';
+import type { HostCandidate, PlacementPolicy } from './placement-types.js';
+import { DEFAULT_PLACEMENT_POLICY } from './placement-types.js';
+import type { Resources } from './resources.js';
+import { formatCpu, formatSize } from './units.js';
+
+/** The hosts and zones one tenant already occupies while its instances are being placed. */
+export interface TenantFootprint {
+  hosts: number[];
+  zones: Set<string>;
+}
+
+/** Validates and completes a partial policy. */
+export function resolvePolicy(policy: Partial<PlacementPolicy> = {}): Required<PlacementPolicy> {
+  const resolved = { ...DEFAULT_PLACEMENT_POLICY, ...policy };
+  if (resolved.strategy !== 'binpack' && resolved.strategy !== 'spread') {
+    throw new ValidationError('policy.strategy', resolved.strategy, "'binpack' or 'spread'");
+  }
+  if (typeof resolved.cpuOvercommit !== 'number' || !Number.isFinite(resolved.cpuOvercommit) || resolved.cpuOvercommit < 1) {
+    throw new ValidationError('policy.cpu_overcommit', resolved.cpuOvercommit, 'a number, 1 or more (1 = no over-commit)');
+  }
+  if (typeof resolved.zoneLabel !== 'string' || resolved.zoneLabel === '') {
+    throw new ValidationError('policy.zone_label', resolved.zoneLabel, 'a label key');
+  }
+  return resolved;
+}
+
+/** Canonical text of a constraint map: the key of its HostIndex. */
+function constraintKey(placement: Record<string, string>): string {
+  const keys = Object.keys(placement);
+  if (keys.length === 0) return '';
+  return keys
+    .sort()
+    .map((k) => `${k}=${placement[k]}`)
+    .join(',');
+}
+
+/** Free resources and indexes of a fleet during one scheduling run. */
+export class FleetState {
+  readonly hosts: readonly HostCandidate[];
+  readonly policy: Required<PlacementPolicy>;
+  private readonly byId = new Map<string, number>();
+  private readonly freeCpu: Float64Array;
+  private readonly freeMemory: Float64Array;
+  private readonly freeDisk: Float64Array;
+  private readonly freeSlots: Float64Array;
+  private readonly eligible: Uint8Array;
+  private readonly zones: (string | undefined)[];
+  private readonly indexes = new Map<string, HostIndex>();
+  /** For each host, the indexes it belongs to (to re-sort them when its memory changes). */
+  private readonly memberOf: HostIndex[][];
+
+  /** `unavailable` names hosts to treat as taking no placements (e.g. the one being drained). */
+  constructor(hosts: readonly HostCandidate[], policy: Partial<PlacementPolicy> = {}, unavailable: ReadonlySet<string> = new Set()) {
+    this.policy = resolvePolicy(policy);
+    // Host numbers follow id order, so ties break by id and the input order never matters.
+    this.hosts = [...hosts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const n = this.hosts.length;
+    this.freeCpu = new Float64Array(n);
+    this.freeMemory = new Float64Array(n);
+    this.freeDisk = new Float64Array(n);
+    this.freeSlots = new Float64Array(n);
+    this.eligible = new Uint8Array(n);
+    this.zones = new Array<string | undefined>(n);
+    this.memberOf = Array.from({ length: n }, () => []);
+    for (let h = 0; h < n; h++) {
+      const host = this.hosts[h] as HostCandidate;
+      if (this.byId.has(host.id)) throw new ValidationError('hosts', host.id, 'distinct host ids');
+      this.byId.set(host.id, h);
+      this.freeCpu[h] = host.capacity.cpuMillis * this.policy.cpuOvercommit - host.allocated.cpuMillis;
+      this.freeMemory[h] = host.capacity.memoryMib - host.allocated.memoryMib;
+      this.freeDisk[h] = host.capacity.diskMib - host.allocated.diskMib;
+      this.freeSlots[h] = host.maxInstances === undefined ? Infinity : host.maxInstances - host.allocated.instances;
+      this.eligible[h] = host.state === 'READY' && !host.cordoned && !host.draining && !unavailable.has(host.id) ? 1 : 0;
+      this.zones[h] = host.labels[this.policy.zoneLabel];
+    }
+  }
+
+  /** Host number of an id, or undefined for a host not in the fleet. */
+  hostNumber(id: string): number | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The id of host number h. */
+  hostId(h: number): string {
+    return (this.hosts[h] as HostCandidate).id;
+  }
+
+  /** A footprint holding the given hosts (unknown ids are ignored) and their zones. */
+  footprint(hostIds: readonly string[] = []): TenantFootprint {
+    const footprint: TenantFootprint = { hosts: [], zones: new Set() };
+    for (const id of hostIds) {
+      const h = this.byId.get(id);
+      if (h !== undefined) this.occupy(footprint, h);
+    }
+    return footprint;
+  }
+
+  /** Records that the tenant now has an instance on host h. */
+  occupy(footprint: TenantFootprint, h: number): void {
+    footprint.hosts.push(h);
+    const zone = this.zones[h];
+    if (zone !== undefined) footprint.zones.add(zone);
+  }
+
+  /** The index of eligible hosts carrying every constraint label, built on first use. */
+  private indexFor(placement: Record<string, string>): HostIndex {
+    const key = constraintKey(placement);
+    let index = this.indexes.get(key);
+    if (index === undefined) {
+      const entries = Object.entries(placement);
+      const members: number[] = [];
+      for (let h = 0; h < this.hosts.length; h++) {
+        const labels = (this.hosts[h] as HostCandidate).labels;
+        if (this.eligible[h] === 1 && entries.every(([k, v]) => labels[k] === v)) members.push(h);
+      }
+      index = new HostIndex(this.freeMemory, members);
+      for (const h of members) this.memberOf[h]?.push(index);
+      this.indexes.set(key, index);
+    }
+    return index;
+  }
+
+  /** True when host h has room for `r` and the tenant has neither an instance nor a zone there. */
+  private fits(h: number, r: Resources, footprint: TenantFootprint): boolean {
+    if ((this.freeCpu[h] as number) < r.cpuMillis || (this.freeDisk[h] as number) < r.diskMib || (this.freeSlots[h] as number) < 1) {
+      return false;
+    }
+    if (footprint.hosts.includes(h)) return false;
+    const zone = this.zones[h];
+    return zone === undefined || !footprint.zones.has(zone);
+  }
+
+  /** The host for one more instance of a tenant under the policy, or undefined when none fits. */
+  choose(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): number | undefined {
+    const index = this.indexFor(placement);
+    if (this.policy.strategy === 'binpack') {
+      // Best fit: the first host with enough memory; walk on only past hosts short of something else.
+      for (let i = index.lowerBound(resources.memoryMib, -1); i < index.size; i++) {
+        const h = index.at(i);
+        if (this.fits(h, resources, footprint)) return h;
+      }
+      return undefined;
+    }
+    for (let i = index.size - 1; i >= 0; i--) {
+      const h = index.at(i);
+      if ((this.freeMemory[h] as number) < resources.memoryMib) return undefined;
+      if (this.fits(h, resources, footprint)) return h;
+    }
+    return undefined;
+  }
+
+  /** Takes (sign 1) or gives back (sign -1) one instance's resources on host h. */
+  allocate(h: number, r: Resources, sign: 1 | -1 = 1): void {
+    const previous = this.freeMemory[h] as number;
+    this.freeCpu[h] = (this.freeCpu[h] as number) - sign * r.cpuMillis;
+    this.freeMemory[h] = previous - sign * r.memoryMib;
+    this.freeDisk[h] = (this.freeDisk[h] as number) - sign * r.diskMib;
+    this.freeSlots[h] = (this.freeSlots[h] as number) - sign;
+    if (r.memoryMib !== 0) for (const index of this.memberOf[h] ?? []) index.update(h, previous);
+  }
+
+  /**
+   * Why no host took an instance: every host counted once, under the first rule it breaks.
+   * O(hosts), paid only for failures.
+   */
+  explain(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): string {
+    const counts = new Map<string, number>();
+    const bump = (why: string): void => {
+      counts.set(why, (counts.get(why) ?? 0) + 1);
+    };
+    const entries = Object.entries(placement);
+    for (let h = 0; h < this.hosts.length; h++) {
+      const host = this.hosts[h] as HostCandidate;
+      const zone = this.zones[h];
+      if (host.state !== 'READY') bump(`${host.state.toLowerCase()}`);
+      else if (host.draining) bump('draining');
+      else if (host.cordoned) bump('cordoned');
+      else if (this.eligible[h] !== 1) bump('excluded');
+      else if (!entries.every(([k, v]) => host.labels[k] === v)) bump(`not matching ${constraintKey(placement)}`);
+      else if (footprint.hosts.includes(h)) bump('already holding this tenant');
+      else if (zone !== undefined && footprint.zones.has(zone)) bump(`in a zone this tenant already uses`);
+      else if ((this.freeMemory[h] as number) < resources.memoryMib) bump('short of memory');
+      else if ((this.freeCpu[h] as number) < resources.cpuMillis) bump('short of cpu');
+      else if ((this.freeDisk[h] as number) < resources.diskMib) bump('short of disk');
+      else bump('at their instance limit');
+    }
+    const ask = `cpu ${formatCpu(resources.cpuMillis)}, memory ${formatSize(resources.memoryMib)}, disk ${formatSize(resources.diskMib)}`;
+    if (this.hosts.length === 0) return `no hosts in the fleet (asked ${ask})`;
+    const parts = [...counts].map(([why, count]) => `${count} ${why}`);
+    return `no host fits (asked ${ask}) among ${this.hosts.length} hosts: ${parts.join(', ')}`;
+  }
+}

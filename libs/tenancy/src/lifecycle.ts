@@ -1,0 +1,131 @@
+/**
+ * The tenant status machine. A tenant's status is derived from facts (its placements, their
+ * realization, their hosts' liveness) as in seed 001: pending until every placement is realized.
+ * Facts arrive in any order, so the table is wide; what it forbids carries the meaning:
+ * DELETING is terminal, only an ACTIVE tenant is SUSPENDED, a SUSPENDED one wakes through
+ * IN_PROGRESS, and a tenant that may hold data never goes back to NEW by itself (only an
+ * operator's accept_data_loss moves UNAVAILABLE to NEW).
+ */
+import { TransitionError } from './errors.js';
+import type { HostState, InstanceRole, Realization, RunState, TenantStatus } from './statuses.js';
+
+export type { HostState, InstanceRole, Realization, RunState, TenantStatus } from './statuses.js';
+
+/** Allowed status changes, as data; staying in the same status is always allowed. */
+export const TENANT_TRANSITIONS: Readonly<Record<TenantStatus, readonly TenantStatus[]>> = Object.freeze({
+  NEW: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  IN_PROGRESS: ['NEW', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  ACTIVE: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'DELETING'],
+  ERROR: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  STOPPING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  STOPPED: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  UNAVAILABLE: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'FAILING_OVER', 'DELETING'],
+  SUSPENDED: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  DELETING: [],
+  FAILING_OVER: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'DELETING'],
+});
+
+/** True when a tenant may go from `from` to `to` (always true for from === to). */
+export function canTransition(from: TenantStatus, to: TenantStatus): boolean {
+  return from === to || (TENANT_TRANSITIONS[from]?.includes(to) ?? false);
+}
+
+/** Throws TransitionError unless canTransition(from, to). */
+export function assertTransition(from: TenantStatus, to: TenantStatus): void {
+  if (!canTransition(from, to)) throw new TransitionError(from, to, TENANT_TRANSITIONS[from] ?? []);
+}
+
+/** What derivation needs to know about one placement. */
+export interface PlacementView {
+  hostId: string;
+  role: InstanceRole;
+  realization: Realization;
+  /** Why it failed (or what it waits for), as reported by the agent. */
+  reason?: string;
+  hostState: HostState;
+  /** Last health report: up and accepting connections. */
+  healthy: boolean;
+}
+
+/** Input of deriveTenantStatus. */
+export interface DeriveInput {
+  current: TenantStatus;
+  runState: RunState;
+  deleting: boolean;
+  placements: readonly PlacementView[];
+}
+
+/** A derived status and a one-line human reason ('' when there is nothing to say). */
+export interface DerivedStatus {
+  status: TenantStatus;
+  reason: string;
+}
+
+/** Statuses in which an unreachable primary host leaves the status as it was. */
+const KEEP_WHILE_UNREACHABLE: ReadonlySet<TenantStatus> = new Set(['ACTIVE', 'ERROR', 'UNAVAILABLE', 'FAILING_OVER', 'IN_PROGRESS']);
+
+/** Statuses in which the tenant never held data, so losing every placement just means "place again". */
+const NEVER_HELD_DATA: ReadonlySet<TenantStatus> = new Set(['NEW', 'IN_PROGRESS', 'ERROR']);
+
+/**
+ * Derives a tenant's status from its placements (seed 001: pending until every placement is
+ * realized). Always a transition TENANT_TRANSITIONS allows from `current`, and stable: deriving
+ * again from the result gives the same status. Rules, first match wins:
+ * deleting -> DELETING; no placements -> NEW (or UNAVAILABLE when data may be lost);
+ * run state STOPPED -> ERROR / STOPPING / STOPPED; primary host DOWN -> FAILING_OVER when a
+ * realized, healthy replica on a READY host exists, else UNAVAILABLE; SUSPENDED stays; primary
+ * host UNREACHABLE -> unchanged; a FAILED placement -> ERROR; a PENDING one -> IN_PROGRESS;
+ * all realized and primary healthy -> ACTIVE.
+ */
+export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
+  const { current, placements } = input;
+  if (input.deleting || current === 'DELETING') return { status: 'DELETING', reason: 'deletion requested' };
+  if (placements.length === 0) {
+    return NEVER_HELD_DATA.has(current)
+      ? { status: 'NEW', reason: 'waiting to be placed on a host' }
+      : { status: 'UNAVAILABLE', reason: 'no placement left: the data may be lost; recreate it only with accept_data_loss' };
+  }
+  const failed = placements.find((p) => p.realization === 'FAILED');
+  const pending = placements.filter((p) => p.realization === 'PENDING').length;
+  if (input.runState === 'STOPPED') {
+    if (failed !== undefined) return { status: 'ERROR', reason: failureReason(failed) };
+    if (pending > 0) return { status: 'STOPPING', reason: `waiting for ${pending} of ${placements.length} instances to stop` };
+    return { status: 'STOPPED', reason: 'stopped on request' };
+  }
+  const primary = placements.find((p) => p.role === 'PRIMARY');
+  if (primary === undefined) {
+    return current === 'FAILING_OVER'
+      ? { status: 'FAILING_OVER', reason: 'waiting for a replica to be promoted' }
+      : { status: 'IN_PROGRESS', reason: 'waiting for a primary placement' };
+  }
+  if (primary.hostState === 'DOWN') {
+    const heir = placements.find((p) => p.role === 'REPLICA' && p.realization === 'REALIZED' && p.hostState === 'READY' && p.healthy);
+    return heir === undefined
+      ? { status: 'UNAVAILABLE', reason: `primary host ${primary.hostId} is down and no replica can take over` }
+      : { status: 'FAILING_OVER', reason: `primary host ${primary.hostId} is down; the replica on ${heir.hostId} can take over` };
+  }
+  // Waking is the coordinator's explicit SUSPENDED -> IN_PROGRESS, on a client's first connection.
+  if (current === 'SUSPENDED') return { status: 'SUSPENDED', reason: 'suspended while idle' };
+  if (primary.hostState === 'UNREACHABLE') {
+    return {
+      status: KEEP_WHILE_UNREACHABLE.has(current) ? current : 'IN_PROGRESS',
+      reason: `primary host ${primary.hostId} is unreachable; waiting for it to return or be declared down`,
+    };
+  }
+  if (failed !== undefined) return { status: 'ERROR', reason: failureReason(failed) };
+  if (pending > 0) return { status: 'IN_PROGRESS', reason: `waiting for ${pending} of ${placements.length} placements to be realized` };
+  if (!primary.healthy) {
+    // An instance that was serving and stopped answering is an error; one that never answered is still starting.
+    return current === 'ACTIVE' || current === 'ERROR'
+      ? { status: 'ERROR', reason: `primary on host ${primary.hostId} is not healthy` }
+      : { status: 'IN_PROGRESS', reason: `waiting for the primary on host ${primary.hostId} to accept connections` };
+  }
+  const degraded = placements.find((p) => p.role === 'REPLICA' && (p.hostState !== 'READY' || !p.healthy));
+  return { status: 'ACTIVE', reason: degraded === undefined ? '' : `replica on host ${degraded.hostId} is not healthy` };
+}
+
+/** The reason shown for a failed placement: the agent's own words when it gave any. */
+function failureReason(failed: PlacementView): string {
+  const reason = failed.reason?.trim() ?? '';
+  return reason === '' ? `instance on host ${failed.hostId} failed` : reason;
+}

@@ -1,0 +1,62 @@
+/**
+ * The placement vocabulary shared by placeTenants and planDrain: what a host offers, what a
+ * tenant asks for, the policy, and the answers.
+ */
+import type { Resources } from './resources.js';
+import type { HostState } from './statuses.js';
+
+/** A host as the scheduler sees it. */
+export interface HostCandidate {
+  id: string;
+  state: HostState;
+  /** Cordoned hosts take no new placements. */
+  cordoned: boolean;
+  /** Draining hosts take no new placements and their tenants move away. */
+  draining: boolean;
+  capacity: Resources;
+  /** Sum of the requests of the placements already on this host. */
+  allocated: Resources & { instances: number };
+  labels: Record<string, string>;
+  /** At most this many instances on the host; absent = no limit. */
+  maxInstances?: number;
+}
+
+/** One tenant to place: `nodes` instances (a primary and nodes - 1 replicas), each asking `resources`. */
+export interface PlacementRequest {
+  tenantId: string;
+  resources: Resources;
+  nodes: number;
+  /** Labels a host must carry, every one of them, e.g. { region: 'eu' }. */
+  placement: Record<string, string>;
+  /** Hosts this tenant already uses: new instances avoid them, and their zones. */
+  excludeHosts?: readonly string[];
+}
+
+/** How to choose among hosts that fit. */
+export interface PlacementPolicy {
+  /** 'binpack': the host with the least free memory that fits; 'spread': the one with the most. */
+  strategy: 'binpack' | 'spread';
+  /** CPU may be promised this many times over (>= 1). Memory and disk never are. */
+  cpuOvercommit: number;
+  /** The host label naming its failure zone; replicas of a tenant go to different zones. */
+  zoneLabel?: string;
+}
+
+/** The defaults: bin-pack, no over-commit, zones from the 'zone' label. */
+export const DEFAULT_PLACEMENT_POLICY: Readonly<Required<PlacementPolicy>> = Object.freeze({
+  strategy: 'binpack',
+  cpuOvercommit: 1,
+  zoneLabel: 'zone',
+});
+
+/** Where a tenant's instances go: hostIds[0] is the primary's host, the rest its replicas'. */
+export interface PlacementDecision {
+  tenantId: string;
+  hostIds: string[];
+}
+
+/** A tenant that could not be placed, and why (in words an operator can act on). */
+export interface Unplaced {
+  tenantId: string;
+  reason: string;
+}
