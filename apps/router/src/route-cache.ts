@@ -1,0 +1,206 @@
+// The router's local copy of the route table: a SQLite file, so a restarted router routes at once
+// (even with the coordinator down) and resumes the feed from the revision it holds.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { RouteBatch, RouteEntry, RouteStateName, RouterPeerEntry } from './route.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS routes (
+  tenant_id        TEXT PRIMARY KEY,
+  host_id          TEXT NOT NULL,
+  address          TEXT NOT NULL,
+  port             INTEGER NOT NULL,
+  state            TEXT NOT NULL,
+  reason           TEXT NOT NULL,
+  external_access  INTEGER NOT NULL,
+  connection_limit INTEGER NOT NULL,
+  revision         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS router_peers (
+  router_id      TEXT PRIMARY KEY,
+  cancel_address TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+interface RouteRow {
+  tenant_id: string;
+  host_id: string;
+  address: string;
+  port: number;
+  state: string;
+  reason: string;
+  external_access: number;
+  connection_limit: number;
+  revision: number;
+}
+
+function rowToRoute(row: RouteRow): RouteEntry {
+  return {
+    tenantId: row.tenant_id,
+    hostId: row.host_id,
+    address: row.address,
+    port: row.port,
+    state: row.state as RouteStateName,
+    reason: row.reason,
+    externalAccess: row.external_access === 1,
+    connectionLimit: row.connection_limit,
+    revision: row.revision,
+  };
+}
+
+/** What a batch did, for logs and metrics. */
+export interface ApplyResult {
+  applied: boolean;
+  revision: number;
+  upserts: number;
+  deletes: number;
+}
+
+/**
+ * Routes and the revision they are at, in one SQLite file (WAL). Lookups are prepared
+ * statements; each feed batch is one transaction, so a crash never leaves half a batch.
+ */
+export class RouteCache {
+  readonly #db: Database.Database;
+  readonly #get: Database.Statement<[string], RouteRow>;
+  readonly #upsert: Database.Statement<RouteRow>;
+  readonly #delete: Database.Statement<[string]>;
+  readonly #clear: Database.Statement<[]>;
+  readonly #setMeta: Database.Statement<[string, number]>;
+  readonly #countRoutes: Database.Statement<[], { n: number }>;
+  readonly #applyTx: (batch: RouteBatch, syncedAt: number) => ApplyResult;
+  readonly #replacePeersTx: (peers: readonly RouterPeerEntry[]) => void;
+  #revision: number;
+  #syncedAt: number;
+  #count: number;
+
+  /** Opens (or creates) the cache file at `file`; `:memory:` for a throwaway cache. */
+  constructor(file: string) {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    // A lost last batch is re-sent by the feed (we resume from the stored revision), so NORMAL is safe.
+    this.#db.pragma('synchronous = NORMAL');
+    const version = this.#db.pragma('user_version', { simple: true }) as number;
+    if (version !== 0 && version !== SCHEMA_VERSION) {
+      throw new Error(`route cache ${file} has schema version ${version}, this router knows ${SCHEMA_VERSION}; delete the file to rebuild it from the coordinator`);
+    }
+    this.#db.exec(SCHEMA);
+    this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
+
+    this.#get = this.#db.prepare('SELECT * FROM routes WHERE tenant_id = ?');
+    this.#upsert = this.#db.prepare(
+      `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision)
+       VALUES (@tenant_id, @host_id, @address, @port, @state, @reason, @external_access, @connection_limit, @revision)
+       ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port,
+         state = excluded.state, reason = excluded.reason, external_access = excluded.external_access,
+         connection_limit = excluded.connection_limit, revision = excluded.revision`,
+    );
+    this.#delete = this.#db.prepare('DELETE FROM routes WHERE tenant_id = ?');
+    this.#clear = this.#db.prepare('DELETE FROM routes');
+    this.#countRoutes = this.#db.prepare('SELECT count(*) AS n FROM routes');
+    this.#setMeta = this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const clearPeers = this.#db.prepare('DELETE FROM router_peers');
+    const insertPeer = this.#db.prepare<[string, string]>('INSERT OR REPLACE INTO router_peers (router_id, cancel_address) VALUES (?, ?)');
+    this.#replacePeersTx = this.#db.transaction((peers: readonly RouterPeerEntry[]) => {
+      clearPeers.run();
+      for (const p of peers) insertPeer.run(p.routerId, p.cancelAddress);
+    });
+    this.#applyTx = this.#db.transaction((batch: RouteBatch, syncedAt: number) => this.#apply(batch, syncedAt));
+
+    const meta = new Map((this.#db.prepare('SELECT key, value FROM meta').all() as { key: string; value: number }[]).map((r) => [r.key, r.value]));
+    this.#revision = meta.get('revision') ?? 0;
+    this.#syncedAt = meta.get('synced_at') ?? 0;
+    this.#count = this.#countRoutes.get()?.n ?? 0;
+  }
+
+  /** The route-table revision the cache is at (0 = empty, never synced). */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** Epoch ms when the cache was last known to match the coordinator (0 = never). */
+  get syncedAt(): number {
+    return this.#syncedAt;
+  }
+
+  /** Number of routes held. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** The route of a tenant, or undefined. */
+  lookup(tenantId: string): RouteEntry | undefined {
+    const row = this.#get.get(tenantId);
+    return row ? rowToRoute(row) : undefined;
+  }
+
+  /** Every route (for status pages and tests). */
+  all(): RouteEntry[] {
+    return (this.#db.prepare('SELECT * FROM routes ORDER BY tenant_id').all() as RouteRow[]).map(rowToRoute);
+  }
+
+  /** The other routers of the fleet, as last announced by the coordinator. */
+  peers(): RouterPeerEntry[] {
+    return (this.#db.prepare('SELECT router_id, cancel_address FROM router_peers ORDER BY router_id').all() as { router_id: string; cancel_address: string }[]).map((r) => ({
+      routerId: r.router_id,
+      cancelAddress: r.cancel_address,
+    }));
+  }
+
+  /**
+   * Applies one feed batch in one transaction. A delta at or below the cached revision is a
+   * replay (the feed resends after a reconnect) and is skipped; a snapshot always replaces.
+   */
+  apply(batch: RouteBatch, now: number): ApplyResult {
+    return this.#applyTx(batch, now);
+  }
+
+  /** Records that the cache was in sync with the coordinator at `now` (e.g. the feed is live). */
+  markSynced(now: number): void {
+    this.#setMeta.run('synced_at', now);
+    this.#syncedAt = now;
+  }
+
+  /** Closes the file. */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #apply(batch: RouteBatch, syncedAt: number): ApplyResult {
+    if (!batch.snapshot && batch.revision <= this.#revision && batch.upserts.length + batch.deletedTenantIds.length > 0) {
+      return { applied: false, revision: this.#revision, upserts: 0, deletes: 0 };
+    }
+    if (batch.snapshot) this.#clear.run();
+    for (const r of batch.upserts) {
+      this.#upsert.run({
+        tenant_id: r.tenantId,
+        host_id: r.hostId,
+        address: r.address,
+        port: r.port,
+        state: r.state,
+        reason: r.reason,
+        external_access: r.externalAccess ? 1 : 0,
+        connection_limit: r.connectionLimit,
+        revision: r.revision,
+      });
+    }
+    for (const id of batch.deletedTenantIds) this.#delete.run(id);
+    if (batch.routers) this.#replacePeersTx(batch.routers);
+    // An empty batch (e.g. the feed's "you are up to date") may carry the same revision; never go back.
+    const revision = batch.snapshot ? batch.revision : Math.max(batch.revision, this.#revision);
+    this.#setMeta.run('revision', revision);
+    this.#setMeta.run('synced_at', syncedAt);
+    this.#revision = revision;
+    this.#syncedAt = syncedAt;
+    this.#count = this.#countRoutes.get()?.n ?? 0;
+    return { applied: true, revision, upserts: batch.upserts.length, deletes: batch.deletedTenantIds.length };
+  }
+}

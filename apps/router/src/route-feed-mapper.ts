@@ -1,0 +1,56 @@
+// The one place where route-feed protobuf messages become router domain values (uint64 -> number).
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { RouteState, type Route, type RouterPeer, type RouteSchema, type WatchRoutesRequestSchema, type WatchRoutesResponse } from '@pgs/proto';
+import type { RouteBatch, RouteEntry, RouteStateName, RouterPeerEntry } from './route.js';
+
+function revisionToNumber(value: bigint, what: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < 0n) throw new RangeError(`${what} ${value} is outside the safe integer range`);
+  return Number(value);
+}
+
+/** The domain name of a proto RouteState (unknown values read as UNSPECIFIED, i.e. not routable). */
+export function routeStateName(state: RouteState): RouteStateName {
+  const name = RouteState[state] as RouteStateName | undefined;
+  return name ?? 'UNSPECIFIED';
+}
+
+/** A proto Route as a cache row. */
+export function routeFromProto(route: Route): RouteEntry {
+  return {
+    tenantId: route.tenantId,
+    hostId: route.hostId,
+    address: route.address,
+    port: route.port,
+    state: routeStateName(route.state),
+    reason: route.reason,
+    externalAccess: route.externalAccess,
+    connectionLimit: route.connectionLimit,
+    revision: revisionToNumber(route.revision, 'route revision'),
+  };
+}
+
+/** A proto RouterPeer as the router keeps it. */
+export function peerFromProto(peer: RouterPeer): RouterPeerEntry {
+  return { routerId: peer.routerId, cancelAddress: peer.cancelAddress };
+}
+
+/** A WatchRoutesResponse as a batch for the cache. */
+export function batchFromProto(res: WatchRoutesResponse): RouteBatch {
+  return {
+    snapshot: res.snapshot,
+    revision: revisionToNumber(res.revision, 'batch revision'),
+    upserts: res.upserts.map(routeFromProto),
+    deletedTenantIds: [...res.deletedTenantIds],
+    routers: res.snapshot || res.routersChanged ? res.routers.map(peerFromProto) : undefined,
+  };
+}
+
+/** The WatchRoutes request for a cache at `sinceRevision`. */
+export function watchRequest(sinceRevision: number, routerId: string, cancelAddress: string): MessageInitShape<typeof WatchRoutesRequestSchema> {
+  return { sinceRevision: BigInt(sinceRevision), routerId, cancelAddress };
+}
+
+/** Domain -> proto, for fakes and tools that serve a route feed (tests, the benchmark). */
+export function routeToProto(route: RouteEntry): MessageInitShape<typeof RouteSchema> {
+  return { ...route, state: RouteState[route.state], revision: BigInt(route.revision) };
+}

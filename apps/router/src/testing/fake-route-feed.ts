@@ -1,0 +1,141 @@
+// A fake RouteFeedService on a real gRPC server, for tests and the benchmark: the seam we own.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { RouteFeedService } from '@pgs/proto';
+import { addService } from '@pgs/rpc';
+import type { RouteEntry, RouterPeerEntry } from '../route.js';
+import { routeToProto } from '../route-feed-mapper.js';
+
+/** A watcher as the fake saw it. */
+export interface FakeWatch {
+  sinceRevision: number;
+  routerId: string;
+  cancelAddress: string;
+}
+
+/** A route feed served from an in-memory table; `set`/`remove` push deltas to every watcher. */
+export interface FakeRouteFeed {
+  readonly address: string;
+  readonly watches: FakeWatch[];
+  readonly revision: number;
+  /** Upserts routes (each gets the next revision) and pushes them to the watchers. */
+  set(...routes: Array<Omit<RouteEntry, 'revision'>>): void;
+  remove(...tenantIds: string[]): void;
+  setPeers(peers: RouterPeerEntry[]): void;
+  /** Ends every open watch with an error (as a coordinator crash would). */
+  dropWatchers(): void;
+  stop(): Promise<void>;
+}
+
+interface Watcher {
+  push(batch: { revision: number; snapshot: boolean; routes: RouteEntry[]; deleted: string[]; peers?: RouterPeerEntry[] }): void;
+  fail(): void;
+}
+
+/** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
+export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteEntry, 'revision'>>; peers?: RouterPeerEntry[] } = {}): Promise<FakeRouteFeed> {
+  let revision = 0;
+  const table = new Map<string, RouteEntry>();
+  const history: Array<{ revision: number; route?: RouteEntry; deleted?: string }> = [];
+  let peers: RouterPeerEntry[] = options.peers ?? [];
+  const watchers = new Set<Watcher>();
+  const watches: FakeWatch[] = [];
+  for (const r of options.routes ?? []) {
+    const entry = { ...r, revision: ++revision };
+    table.set(r.tenantId, entry);
+    history.push({ revision, route: entry });
+  }
+
+  const server = new Server();
+  addService(server, RouteFeedService, {
+    async watchRoutes(req, stream, ctx) {
+      const since = Number(req.sinceRevision);
+      watches.push({ sinceRevision: since, routerId: req.routerId, cancelAddress: req.cancelAddress });
+      const queue: Array<Parameters<Watcher['push']>[0] | 'fail'> = [];
+      let wake: (() => void) | undefined;
+      const watcher: Watcher = {
+        push: (b) => {
+          queue.push(b);
+          wake?.();
+        },
+        fail: () => {
+          queue.push('fail');
+          wake?.();
+        },
+      };
+      watchers.add(watcher);
+      try {
+        if (since === 0 || since > revision) {
+          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true });
+        } else {
+          const newer = history.filter((h) => h.revision > since);
+          await stream.send({
+            snapshot: false,
+            revision: BigInt(revision),
+            upserts: newer.flatMap((h) => (h.route && table.get(h.route.tenantId)?.revision === h.revision ? [routeToProto(h.route)] : [])),
+            deletedTenantIds: newer.flatMap((h) => (h.deleted && !table.has(h.deleted) ? [h.deleted] : [])),
+            routers: peers,
+            routersChanged: true,
+          });
+        }
+        while (!ctx.signal.aborted) {
+          const next = queue.shift();
+          if (next === undefined) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+            });
+            wake = undefined;
+            continue;
+          }
+          if (next === 'fail') throw new Error('feed dropped by the test');
+          await stream.send({
+            snapshot: next.snapshot,
+            revision: BigInt(next.revision),
+            upserts: next.routes.map(routeToProto),
+            deletedTenantIds: next.deleted,
+            routers: next.peers ?? [],
+            routersChanged: next.peers !== undefined,
+          });
+        }
+      } finally {
+        watchers.delete(watcher);
+      }
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${options.port ?? 0}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    watches,
+    get revision() {
+      return revision;
+    },
+    set(...routes) {
+      const entries = routes.map((r) => ({ ...r, revision: ++revision }));
+      for (const e of entries) {
+        table.set(e.tenantId, e);
+        history.push({ revision: e.revision, route: e });
+      }
+      for (const w of watchers) w.push({ revision, snapshot: false, routes: entries, deleted: [] });
+    },
+    remove(...ids) {
+      for (const id of ids) {
+        table.delete(id);
+        history.push({ revision: ++revision, deleted: id });
+      }
+      for (const w of watchers) w.push({ revision, snapshot: false, routes: [], deleted: ids });
+    },
+    setPeers(next) {
+      peers = next;
+      for (const w of watchers) w.push({ revision, snapshot: false, routes: [], deleted: [], peers: next });
+    },
+    dropWatchers() {
+      for (const w of watchers) w.fail();
+    },
+    stop: async () => {
+      // Open watches never end on their own, so a graceful shutdown would wait forever.
+      server.forceShutdown();
+    },
+  };
+}
