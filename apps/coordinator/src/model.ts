@@ -1,0 +1,142 @@
+/**
+ * The coordinator's records: what the store keeps and the services work on. Times are epoch
+ * milliseconds and counters plain numbers; proto types (bigint, Timestamp) appear only in the
+ * mapper files at the gRPC edge.
+ */
+import type { HostState, InstanceRole, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
+
+/** Status of a user or database inside a tenant (seed 004), as the proto spells it. */
+export type ObjectStatus = 'NEW' | 'ACTIVE' | 'ERROR' | 'DELETING';
+
+/** Whether a router may connect clients to a tenant, and why not (proto RouteState suffixes). */
+export type RouteState = 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR';
+
+/** Outcome of an audited action. */
+export type EventOutcome = 'SUCCESS' | 'FAILURE' | 'REFUSED';
+
+/** A host as the coordinator knows it. */
+export interface HostRecord {
+  id: string;
+  address: string;
+  state: HostState;
+  cordoned: boolean;
+  draining: boolean;
+  capacity: Resources;
+  labels: Record<string, string>;
+  runtime: string;
+  agentVersion: string;
+  /** Last heartbeat persisted (the liveness tracker keeps the exact one in memory). */
+  lastHeartbeatAt: number;
+  registeredAt: number;
+  stateChangedAt: number;
+  /** Generation of the last desired set sent to this host; strictly increasing. */
+  generation: number;
+}
+
+/** A tenant: intent (spec, revision) and realization (status, reason). */
+export interface TenantRecord {
+  id: string;
+  spec: TenantSpec;
+  /** Optimistic-concurrency revision of the spec (seed 001); bumps on every spec change. */
+  revision: number;
+  /**
+   * Revision of what the instance must look like: bumps on spec changes and on user or database
+   * changes. Sent as InstanceSpec.spec_revision, so an agent report says which shape it realized.
+   */
+  instanceRevision: number;
+  status: TenantStatus;
+  statusReason: string;
+  /** Set by DeleteTenant: the rows go once every placement reports the instance deleted. */
+  deleting: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One placement of a tenant on a host. */
+export interface PlacementRecord {
+  tenantId: string;
+  hostId: string;
+  role: InstanceRole;
+  realization: Realization;
+  reason: string;
+  /** Instance state the agent last reported (RUNNING, STOPPED, FAILED, ...); '' before any report. */
+  instanceState: string;
+  address: string;
+  port: number;
+  /** The instance revision the agent last reported realized; 0 = never. */
+  realizedRevision: number;
+  /** Once true, this instance holds data: it is never re-created empty without an operator. */
+  realizedOnce: boolean;
+  /** Host generation at which this placement's spec was last sent. */
+  generation: number;
+  /** Realization attempts that failed in a row; drives the retry backoff. */
+  failures: number;
+  /** Earliest time of the next retry of a failed realization; 0 = none due. */
+  nextRetryAt: number;
+  updatedAt: number;
+}
+
+/** A PostgreSQL role inside a tenant. Only the SCRAM-SHA-256 verifier is kept, never a password. */
+export interface UserRecord {
+  tenantId: string;
+  name: string;
+  description: string;
+  scramVerifier: string;
+  owner: boolean;
+  status: ObjectStatus;
+  statusReason: string;
+  /** Instance revision at which this user (or its last change) was asked for. */
+  revision: number;
+  createdAt: number;
+}
+
+/** A database inside a tenant, owned by one of its users. */
+export interface DatabaseRecord {
+  tenantId: string;
+  name: string;
+  owner: string;
+  description: string;
+  status: ObjectStatus;
+  statusReason: string;
+  revision: number;
+  createdAt: number;
+}
+
+/** What routers need to reach a tenant's primary; `revision` is the global route revision. */
+export interface RouteRecord {
+  tenantId: string;
+  hostId: string;
+  address: string;
+  port: number;
+  state: RouteState;
+  reason: string;
+  externalAccess: boolean;
+  connectionLimit: number;
+  revision: number;
+}
+
+/** One change of the route table: an upsert, or a deletion when `route` is undefined. */
+export interface RouteChange {
+  revision: number;
+  tenantId: string;
+  route: RouteRecord | undefined;
+}
+
+/** One entry of the append-only event and audit log. */
+export interface EventRecord {
+  id: number;
+  time: number;
+  /** Who: "operator", "host:<id>", "router:<id>", "system:scheduler", ... */
+  principal: string;
+  /** What, dotted: "tenant.create", "host.down", "placement.realized", ... */
+  action: string;
+  tenantId: string;
+  hostId: string;
+  outcome: EventOutcome;
+  message: string;
+  details: Record<string, string>;
+}
+
+/** An event before the store gives it an id. */
+export type NewEvent = Omit<EventRecord, 'id' | 'tenantId' | 'hostId' | 'details' | 'outcome'> &
+  Partial<Pick<EventRecord, 'tenantId' | 'hostId' | 'details' | 'outcome'>>;

@@ -1,0 +1,174 @@
+/**
+ * Versioned schema migrations, applied in order at start, each in its own transaction and
+ * recorded in schema_migrations. Never edit a released migration: add the next one.
+ */
+import type Database from 'better-sqlite3';
+
+/** One schema step. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every migration, in version order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial fleet schema',
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO meta (key, value) VALUES ('route_revision', '0');
+
+      CREATE TABLE hosts (
+        id TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('READY', 'UNREACHABLE', 'DOWN')),
+        cordoned INTEGER NOT NULL DEFAULT 0,
+        draining INTEGER NOT NULL DEFAULT 0,
+        cpu_millis INTEGER NOT NULL,
+        memory_mib INTEGER NOT NULL,
+        disk_mib INTEGER NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        runtime TEXT NOT NULL DEFAULT '',
+        agent_version TEXT NOT NULL DEFAULT '',
+        last_heartbeat_at INTEGER NOT NULL,
+        registered_at INTEGER NOT NULL,
+        state_changed_at INTEGER NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 0
+      );
+
+      CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        revision INTEGER NOT NULL CHECK (revision >= 1),
+        instance_revision INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        status_reason TEXT NOT NULL DEFAULT '',
+        deleting INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX tenants_status ON tenants (status);
+
+      CREATE TABLE placements (
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        host_id TEXT NOT NULL REFERENCES hosts (id),
+        role TEXT NOT NULL CHECK (role IN ('PRIMARY', 'REPLICA')),
+        realization TEXT NOT NULL CHECK (realization IN ('PENDING', 'REALIZED', 'FAILED')),
+        reason TEXT NOT NULL DEFAULT '',
+        instance_state TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL DEFAULT '',
+        port INTEGER NOT NULL DEFAULT 0,
+        realized_revision INTEGER NOT NULL DEFAULT 0,
+        realized_once INTEGER NOT NULL DEFAULT 0,
+        generation INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_retry_at INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, host_id)
+      );
+      -- One primary per tenant, whatever the code above does: two live primaries fork the data.
+      CREATE UNIQUE INDEX placements_one_primary ON placements (tenant_id) WHERE role = 'PRIMARY';
+      CREATE INDEX placements_host ON placements (host_id);
+
+      CREATE TABLE users (
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        scram_verifier TEXT NOT NULL CHECK (scram_verifier LIKE 'SCRAM-SHA-256$%'),
+        owner INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        status_reason TEXT NOT NULL DEFAULT '',
+        revision INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+      );
+
+      CREATE TABLE databases (
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        status_reason TEXT NOT NULL DEFAULT '',
+        revision INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name),
+        FOREIGN KEY (tenant_id, owner) REFERENCES users (tenant_id, name) DEFERRABLE INITIALLY DEFERRED
+      );
+
+      CREATE TABLE routes (
+        tenant_id TEXT PRIMARY KEY,
+        host_id TEXT NOT NULL DEFAULT '',
+        address TEXT NOT NULL DEFAULT '',
+        port INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        external_access INTEGER NOT NULL,
+        connection_limit INTEGER NOT NULL,
+        revision INTEGER NOT NULL
+      );
+
+      -- History for WatchRoutes(since_revision): a NULL route is a deletion.
+      CREATE TABLE route_changes (
+        revision INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        route TEXT
+      );
+
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        action TEXT NOT NULL,
+        tenant_id TEXT NOT NULL DEFAULT '',
+        host_id TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL CHECK (outcome IN ('SUCCESS', 'FAILURE', 'REFUSED')),
+        message TEXT NOT NULL DEFAULT '',
+        details TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX events_tenant ON events (tenant_id, id);
+      CREATE INDEX events_host ON events (host_id, id);
+      -- The audit log is append-only: the database itself refuses edits and deletions.
+      CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+      CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+      CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+      );
+    `,
+  },
+];
+
+/** The schema version this build knows. */
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/** Thrown when the file's schema is newer than this build (a downgrade would corrupt it). */
+export class SchemaTooNewError extends Error {
+  override readonly name = 'SchemaTooNewError';
+}
+
+/** Applies the missing migrations; returns the resulting version and the versions applied. */
+export function migrate(db: Database.Database, now: number): { version: number; applied: number[] } {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+  if (current > LATEST_SCHEMA_VERSION) {
+    throw new SchemaTooNewError(`the store's schema is version ${current} but this coordinator knows only up to ${LATEST_SCHEMA_VERSION}; run a newer coordinator`);
+  }
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now);
+    })();
+    applied.push(m.version);
+  }
+  return { version: Math.max(current, ...applied), applied };
+}

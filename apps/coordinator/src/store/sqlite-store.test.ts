@@ -1,0 +1,184 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CommitSummary } from './store.js';
+import { aHost, aPlacement, aTenant, aUser } from '../testing/records.js';
+import { DB_FILE, openStore, StoreOpenError } from './open-store.js';
+import type { SqliteStore } from './sqlite-store.js';
+
+const dirs: string[] = [];
+const stores: SqliteStore[] = [];
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-coord-store-'));
+  dirs.push(dir);
+  return dir;
+}
+function open(dataDir = tempDir(), routeHistory = 100): SqliteStore {
+  const { store } = openStore({ dataDir, allowInit: true, routeHistory, now: 1000 });
+  stores.push(store);
+  return store;
+}
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const route = (tenantId: string, port: number) => ({
+  tenantId,
+  hostId: 'h1',
+  address: '127.0.0.11',
+  port,
+  state: 'ROUTABLE' as const,
+  reason: '',
+  externalAccess: true,
+  connectionLimit: 0,
+});
+
+describe('opening the store', () => {
+  it('creates and migrates a new data dir, then reopens it with the data kept', () => {
+    const dir = tempDir();
+    const first = openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 1 });
+    expect(first.created).toBe(true);
+    expect(first.applied).toEqual([1]);
+    first.store.insertTenant(aTenant('acme'));
+    first.store.close();
+    const second = openStore({ dataDir: dir, allowInit: false, routeHistory: 10, now: 2 });
+    stores.push(second.store);
+    expect(second.created).toBe(false);
+    expect(second.applied).toEqual([]);
+    expect(second.store.getTenant('acme')?.id).toBe('acme');
+  });
+
+  it('refuses a data dir whose database went missing', () => {
+    const dir = tempDir();
+    openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 1 }).store.close();
+    for (const f of fs.readdirSync(dir)) if (f.startsWith(DB_FILE)) fs.rmSync(path.join(dir, f));
+    expect(() => openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 2 })).toThrow(/missing.*refusing to start with an empty fleet/);
+  });
+
+  it('refuses to create a store when initialisation is not allowed', () => {
+    expect(() => openStore({ dataDir: path.join(tempDir(), 'new'), allowInit: false, routeHistory: 10, now: 1 })).toThrow(StoreOpenError);
+  });
+
+  it('refuses a corrupt file with a clear error', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, DB_FILE), Buffer.alloc(8192, 0x41));
+    expect(() => openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 1 })).toThrow(/cannot be used: file is not a database/);
+  });
+
+  it('refuses a schema newer than this build', () => {
+    const dir = tempDir();
+    const s = openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 1 }).store;
+    s.close();
+    // Simulate a store written by a newer coordinator.
+    const db = new Database(path.join(dir, DB_FILE));
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 1)').run('future');
+    db.close();
+    expect(() => openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 1 })).toThrow(/schema is version 99/);
+  });
+});
+
+describe('records', () => {
+  it('round-trips tenants, hosts, placements, users and databases, and cascades a tenant delete', () => {
+    const s = open();
+    s.putHost(aHost('h1', { labels: { zone: 'a' } }));
+    s.insertTenant(aTenant('acme', { spec: { ...aTenant('x').spec, labels: { team: 'red' } } }));
+    s.insertPlacement(aPlacement('acme', 'h1'));
+    s.insertUser(aUser('acme', 'acme', { owner: true }));
+    s.insertDatabase({ tenantId: 'acme', name: 'acme', owner: 'acme', description: '', status: 'NEW', statusReason: '', revision: 1, createdAt: 1 });
+    expect(s.getHost('h1')?.labels).toEqual({ zone: 'a' });
+    expect(s.listTenants({ labels: { team: 'red' } }).map((t) => t.id)).toEqual(['acme']);
+    expect(s.listTenants({ labels: { team: 'blue' } })).toEqual([]);
+    expect(s.listTenants({ hostId: 'h1' }).map((t) => t.id)).toEqual(['acme']);
+    expect(s.listPlacements({ hostId: 'h1' })[0]?.role).toBe('PRIMARY');
+    expect(s.getUser('acme', 'acme')?.owner).toBe(true);
+    s.deleteTenant('acme');
+    expect(s.listPlacements()).toEqual([]);
+    expect(s.listUsers('acme')).toEqual([]);
+    expect(s.listDatabases('acme')).toEqual([]);
+  });
+
+  it('never lets a tenant have two primaries', () => {
+    const s = open();
+    s.putHost(aHost('h1'));
+    s.putHost(aHost('h2'));
+    s.insertTenant(aTenant('acme'));
+    s.insertPlacement(aPlacement('acme', 'h1'));
+    expect(() => s.insertPlacement(aPlacement('acme', 'h2'))).toThrow(/UNIQUE/);
+    s.insertPlacement(aPlacement('acme', 'h2', { role: 'REPLICA' }));
+    expect(s.listPlacements({ tenantId: 'acme' })).toHaveLength(2);
+  });
+
+  it('host generations only go up, also across re-registration', () => {
+    const s = open();
+    s.putHost(aHost('h1'));
+    expect(s.nextHostGeneration('h1')).toBe(1);
+    expect(s.nextHostGeneration('h1')).toBe(2);
+    s.putHost(aHost('h1', { generation: 0 }));
+    expect(s.nextHostGeneration('h1')).toBe(3);
+  });
+
+  it('a rolled-back write leaves nothing behind and publishes nothing', () => {
+    const s = open();
+    const seen: CommitSummary[] = [];
+    s.onCommit((c) => seen.push(c));
+    expect(() =>
+      s.write((tx) => {
+        tx.insertTenant(aTenant('acme'));
+        tx.putRoute(route('acme', 1));
+        tx.appendEvent({ time: 1, principal: 'test', action: 'tenant.create', message: '' });
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(s.getTenant('acme')).toBeUndefined();
+    expect(s.routeRevision()).toBe(0);
+    expect(s.listEvents({ limit: 10 })).toEqual([]);
+    expect(seen).toEqual([]);
+  });
+});
+
+describe('route table', () => {
+  it('bumps the global revision only on a real change and publishes after commit', () => {
+    const s = open();
+    const seen: CommitSummary[] = [];
+    s.onCommit((c) => seen.push(c));
+    const r1 = s.putRoute(route('a', 1));
+    const same = s.putRoute(route('a', 1));
+    const r2 = s.putRoute(route('a', 2));
+    s.write((tx) => {
+      tx.putRoute(route('b', 3));
+      tx.deleteRoute('a');
+      expect(seen).toHaveLength(2);
+    });
+    expect([r1.revision, same.revision, r2.revision]).toEqual([1, 1, 2]);
+    expect(s.routeRevision()).toBe(4);
+    expect(seen.map((c) => c.routeChanges.map((x) => `${x.revision}:${x.tenantId}:${x.route ? 'up' : 'del'}`))).toEqual([['1:a:up'], ['2:a:up'], ['3:b:up', '4:a:del']]);
+    expect(s.listRoutes().map((r) => r.tenantId)).toEqual(['b']);
+  });
+
+  it('gives deltas since a revision, and undefined once the history no longer reaches back', () => {
+    const s = open(tempDir(), 20);
+    for (let i = 1; i <= 50; i++) s.putRoute(route('t', i));
+    expect(s.routeChangesSince(50)).toEqual([]);
+    expect(s.routeChangesSince(45)?.map((c) => c.revision)).toEqual([46, 47, 48, 49, 50]);
+    expect(s.routeChangesSince(60)).toBeUndefined();
+    expect(s.routeChangesSince(0)).toBeUndefined();
+    expect(s.routeChangesSince(5)).toBeUndefined();
+  });
+});
+
+describe('event log', () => {
+  it('is append-only and lists the newest or the ones after an id', () => {
+    const s = open();
+    for (let i = 1; i <= 5; i++) s.appendEvent({ time: i, principal: 'operator', action: 'tenant.create', tenantId: i % 2 ? 'odd' : 'even', message: `m${i}` });
+    expect(s.listEvents({ limit: 2 }).map((e) => e.message)).toEqual(['m4', 'm5']);
+    expect(s.listEvents({ limit: 10, afterId: 3 }).map((e) => e.message)).toEqual(['m4', 'm5']);
+    expect(s.listEvents({ limit: 10, tenantId: 'odd' }).map((e) => e.message)).toEqual(['m1', 'm3', 'm5']);
+    const db = new Database(s.location);
+    expect(() => db.prepare('DELETE FROM events').run()).toThrow(/append-only/);
+    expect(() => db.prepare("UPDATE events SET message = 'x'").run()).toThrow(/append-only/);
+    db.close();
+  });
+});

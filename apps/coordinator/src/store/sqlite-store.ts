@@ -1,0 +1,520 @@
+/**
+ * The default store: one SQLite file through better-sqlite3, WAL journal with synchronous=FULL so
+ * a transaction is on disk (WAL fsynced) before write() returns and the API answers.
+ */
+import type Database from 'better-sqlite3';
+import type { TenantSpec } from '@pgs/tenancy';
+import type {
+  DatabaseRecord,
+  EventRecord,
+  HostRecord,
+  NewEvent,
+  PlacementRecord,
+  RouteChange,
+  RouteRecord,
+  TenantRecord,
+  UserRecord,
+} from '../model.js';
+import type { CommitSummary, EventFilter, IdempotencyRecord, Store, StoreTx, TenantFilter } from './store.js';
+
+type Row = Record<string, unknown>;
+
+const bool = (v: unknown): boolean => v === 1 || v === true;
+const int = (b: boolean): number => (b ? 1 : 0);
+
+function hostFromRow(r: Row): HostRecord {
+  return {
+    id: r.id as string,
+    address: r.address as string,
+    state: r.state as HostRecord['state'],
+    cordoned: bool(r.cordoned),
+    draining: bool(r.draining),
+    capacity: { cpuMillis: r.cpu_millis as number, memoryMib: r.memory_mib as number, diskMib: r.disk_mib as number },
+    labels: JSON.parse(r.labels as string) as Record<string, string>,
+    runtime: r.runtime as string,
+    agentVersion: r.agent_version as string,
+    lastHeartbeatAt: r.last_heartbeat_at as number,
+    registeredAt: r.registered_at as number,
+    stateChangedAt: r.state_changed_at as number,
+    generation: r.generation as number,
+  };
+}
+
+function tenantFromRow(r: Row): TenantRecord {
+  return {
+    id: r.id as string,
+    spec: JSON.parse(r.spec as string) as TenantSpec,
+    revision: r.revision as number,
+    instanceRevision: r.instance_revision as number,
+    status: r.status as TenantRecord['status'],
+    statusReason: r.status_reason as string,
+    deleting: bool(r.deleting),
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+function placementFromRow(r: Row): PlacementRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    hostId: r.host_id as string,
+    role: r.role as PlacementRecord['role'],
+    realization: r.realization as PlacementRecord['realization'],
+    reason: r.reason as string,
+    instanceState: r.instance_state as string,
+    address: r.address as string,
+    port: r.port as number,
+    realizedRevision: r.realized_revision as number,
+    realizedOnce: bool(r.realized_once),
+    generation: r.generation as number,
+    failures: r.failures as number,
+    nextRetryAt: r.next_retry_at as number,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+function userFromRow(r: Row): UserRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    name: r.name as string,
+    description: r.description as string,
+    scramVerifier: r.scram_verifier as string,
+    owner: bool(r.owner),
+    status: r.status as UserRecord['status'],
+    statusReason: r.status_reason as string,
+    revision: r.revision as number,
+    createdAt: r.created_at as number,
+  };
+}
+
+function databaseFromRow(r: Row): DatabaseRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    name: r.name as string,
+    owner: r.owner as string,
+    description: r.description as string,
+    status: r.status as DatabaseRecord['status'],
+    statusReason: r.status_reason as string,
+    revision: r.revision as number,
+    createdAt: r.created_at as number,
+  };
+}
+
+function routeFromRow(r: Row): RouteRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    hostId: r.host_id as string,
+    address: r.address as string,
+    port: r.port as number,
+    state: r.state as RouteRecord['state'],
+    reason: r.reason as string,
+    externalAccess: bool(r.external_access),
+    connectionLimit: r.connection_limit as number,
+    revision: r.revision as number,
+  };
+}
+
+function eventFromRow(r: Row): EventRecord {
+  return {
+    id: r.id as number,
+    time: r.time as number,
+    principal: r.principal as string,
+    action: r.action as string,
+    tenantId: r.tenant_id as string,
+    hostId: r.host_id as string,
+    outcome: r.outcome as EventRecord['outcome'],
+    message: r.message as string,
+    details: JSON.parse(r.details as string) as Record<string, string>,
+  };
+}
+
+function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revision'>): boolean {
+  return (
+    a.hostId === b.hostId &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.state === b.state &&
+    a.reason === b.reason &&
+    a.externalAccess === b.externalAccess &&
+    a.connectionLimit === b.connectionLimit
+  );
+}
+
+/** Options of the SQLite store. */
+export interface SqliteStoreOptions {
+  /** Route changes kept for WatchRoutes deltas; older routers get a snapshot. */
+  routeHistory: number;
+}
+
+/** The better-sqlite3 implementation of Store. The database must be migrated already. */
+export class SqliteStore implements Store {
+  readonly location: string;
+  readonly schemaVersion: number;
+  private readonly db: Database.Database;
+  private readonly routeHistory: number;
+  private readonly listeners = new Set<(summary: CommitSummary) => void>();
+  private depth = 0;
+  private pendingRoutes: RouteChange[] = [];
+  private pendingEvents: EventRecord[] = [];
+  private readonly stmt: Record<string, Database.Statement>;
+
+  constructor(db: Database.Database, location: string, schemaVersion: number, options: SqliteStoreOptions) {
+    this.db = db;
+    this.location = location;
+    this.schemaVersion = schemaVersion;
+    this.routeHistory = options.routeHistory;
+    const p = (sql: string): Database.Statement => db.prepare(sql);
+    this.stmt = {
+      getTenant: p('SELECT * FROM tenants WHERE id = ?'),
+      allTenants: p('SELECT * FROM tenants ORDER BY id'),
+      insertTenant: p(
+        'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES (@id, @spec, @revision, @instanceRevision, @status, @statusReason, @deleting, @createdAt, @updatedAt)',
+      ),
+      updateTenant: p(
+        'UPDATE tenants SET spec = @spec, revision = @revision, instance_revision = @instanceRevision, status = @status, status_reason = @statusReason, deleting = @deleting, updated_at = @updatedAt WHERE id = @id',
+      ),
+      deleteTenant: p('DELETE FROM tenants WHERE id = ?'),
+      placementsAll: p('SELECT * FROM placements ORDER BY tenant_id, role, host_id'),
+      placementsOfTenant: p('SELECT * FROM placements WHERE tenant_id = ? ORDER BY role, host_id'),
+      placementsOfHost: p('SELECT * FROM placements WHERE host_id = ? ORDER BY tenant_id'),
+      insertPlacement: p(
+        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
+         VALUES (@tenantId, @hostId, @role, @realization, @reason, @instanceState, @address, @port, @realizedRevision, @realizedOnce, @generation, @failures, @nextRetryAt, @updatedAt)`,
+      ),
+      updatePlacement: p(
+        `UPDATE placements SET role = @role, realization = @realization, reason = @reason, instance_state = @instanceState, address = @address, port = @port,
+         realized_revision = @realizedRevision, realized_once = @realizedOnce, generation = @generation, failures = @failures, next_retry_at = @nextRetryAt, updated_at = @updatedAt
+         WHERE tenant_id = @tenantId AND host_id = @hostId`,
+      ),
+      deletePlacement: p('DELETE FROM placements WHERE tenant_id = ? AND host_id = ?'),
+      getUser: p('SELECT * FROM users WHERE tenant_id = ? AND name = ?'),
+      listUsers: p('SELECT * FROM users WHERE tenant_id = ? ORDER BY owner DESC, name'),
+      insertUser: p(
+        'INSERT INTO users (tenant_id, name, description, scram_verifier, owner, status, status_reason, revision, created_at) VALUES (@tenantId, @name, @description, @scramVerifier, @owner, @status, @statusReason, @revision, @createdAt)',
+      ),
+      updateUser: p(
+        'UPDATE users SET description = @description, scram_verifier = @scramVerifier, owner = @owner, status = @status, status_reason = @statusReason, revision = @revision WHERE tenant_id = @tenantId AND name = @name',
+      ),
+      deleteUser: p('DELETE FROM users WHERE tenant_id = ? AND name = ?'),
+      getDatabase: p('SELECT * FROM databases WHERE tenant_id = ? AND name = ?'),
+      listDatabases: p('SELECT * FROM databases WHERE tenant_id = ? ORDER BY name'),
+      insertDatabase: p(
+        'INSERT INTO databases (tenant_id, name, owner, description, status, status_reason, revision, created_at) VALUES (@tenantId, @name, @owner, @description, @status, @statusReason, @revision, @createdAt)',
+      ),
+      updateDatabase: p(
+        'UPDATE databases SET owner = @owner, description = @description, status = @status, status_reason = @statusReason, revision = @revision WHERE tenant_id = @tenantId AND name = @name',
+      ),
+      deleteDatabase: p('DELETE FROM databases WHERE tenant_id = ? AND name = ?'),
+      getHost: p('SELECT * FROM hosts WHERE id = ?'),
+      listHosts: p('SELECT * FROM hosts ORDER BY id'),
+      putHost: p(
+        `INSERT INTO hosts (id, address, state, cordoned, draining, cpu_millis, memory_mib, disk_mib, labels, runtime, agent_version, last_heartbeat_at, registered_at, state_changed_at, generation)
+         VALUES (@id, @address, @state, @cordoned, @draining, @cpuMillis, @memoryMib, @diskMib, @labels, @runtime, @agentVersion, @lastHeartbeatAt, @registeredAt, @stateChangedAt, @generation)
+         ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state, cordoned = excluded.cordoned, draining = excluded.draining,
+           cpu_millis = excluded.cpu_millis, memory_mib = excluded.memory_mib, disk_mib = excluded.disk_mib, labels = excluded.labels, runtime = excluded.runtime,
+           agent_version = excluded.agent_version, last_heartbeat_at = excluded.last_heartbeat_at, registered_at = excluded.registered_at,
+           state_changed_at = excluded.state_changed_at, generation = MAX(hosts.generation, excluded.generation)`,
+      ),
+      bumpGeneration: p('UPDATE hosts SET generation = generation + 1 WHERE id = ? RETURNING generation'),
+      getRoute: p('SELECT * FROM routes WHERE tenant_id = ?'),
+      listRoutes: p('SELECT * FROM routes ORDER BY tenant_id'),
+      routeRevision: p("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'route_revision'"),
+      setRouteRevision: p("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'route_revision'"),
+      putRoute: p(
+        `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision)
+         VALUES (@tenantId, @hostId, @address, @port, @state, @reason, @externalAccess, @connectionLimit, @revision)
+         ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port, state = excluded.state,
+           reason = excluded.reason, external_access = excluded.external_access, connection_limit = excluded.connection_limit, revision = excluded.revision`,
+      ),
+      deleteRoute: p('DELETE FROM routes WHERE tenant_id = ?'),
+      insertRouteChange: p('INSERT INTO route_changes (revision, tenant_id, route) VALUES (?, ?, ?)'),
+      oldestRouteChange: p('SELECT MIN(revision) AS v FROM route_changes'),
+      routeChangesSince: p('SELECT * FROM route_changes WHERE revision > ? ORDER BY revision'),
+      pruneRouteChanges: p('DELETE FROM route_changes WHERE revision <= ?'),
+      appendEvent: p(
+        'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
+      ),
+      getIdempotency: p('SELECT * FROM idempotency WHERE scope = ? AND key = ?'),
+      putIdempotency: p('INSERT INTO idempotency (scope, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)'),
+    };
+  }
+
+  write<T>(fn: (tx: StoreTx) => T): T {
+    if (this.depth > 0) return fn(this);
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(() => fn(this)).immediate();
+    } catch (err) {
+      this.pendingRoutes = [];
+      this.pendingEvents = [];
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    this.flush();
+    return result;
+  }
+
+  onCommit(listener: (summary: CommitSummary) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Statements run outside write() commit on their own; publish right after them. */
+  private autoFlush(): void {
+    if (this.depth === 0) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pendingRoutes.length === 0 && this.pendingEvents.length === 0) return;
+    const summary: CommitSummary = { routeChanges: this.pendingRoutes, events: this.pendingEvents };
+    this.pendingRoutes = [];
+    this.pendingEvents = [];
+    for (const listener of this.listeners) listener(summary);
+  }
+
+  private inTx<T>(fn: () => T): T {
+    return this.depth > 0 ? fn() : this.write(() => fn());
+  }
+
+  getTenant(id: string): TenantRecord | undefined {
+    const r = this.stmt.getTenant!.get(id) as Row | undefined;
+    return r ? tenantFromRow(r) : undefined;
+  }
+
+  listTenants(filter: TenantFilter = {}): TenantRecord[] {
+    let tenants = (this.stmt.allTenants!.all() as Row[]).map(tenantFromRow);
+    if (filter.status) tenants = tenants.filter((t) => t.status === filter.status);
+    if (filter.labels) {
+      const wanted = Object.entries(filter.labels);
+      tenants = tenants.filter((t) => wanted.every(([k, v]) => t.spec.labels[k] === v));
+    }
+    if (filter.hostId) {
+      const onHost = new Set(this.listPlacements({ hostId: filter.hostId }).map((p) => p.tenantId));
+      tenants = tenants.filter((t) => onHost.has(t.id));
+    }
+    return tenants;
+  }
+
+  private tenantParams(t: TenantRecord): Row {
+    return { ...t, spec: JSON.stringify(t.spec), deleting: int(t.deleting) };
+  }
+
+  insertTenant(tenant: TenantRecord): void {
+    this.stmt.insertTenant!.run(this.tenantParams(tenant));
+  }
+
+  updateTenant(tenant: TenantRecord): void {
+    this.stmt.updateTenant!.run(this.tenantParams(tenant));
+  }
+
+  deleteTenant(id: string): void {
+    this.inTx(() => {
+      // Databases reference users; drop them first so the deferred key never sees an orphan.
+      this.db.prepare('DELETE FROM databases WHERE tenant_id = ?').run(id);
+      this.stmt.deleteTenant!.run(id);
+    });
+  }
+
+  listPlacements(filter: { tenantId?: string; hostId?: string } = {}): PlacementRecord[] {
+    const rows =
+      filter.tenantId !== undefined
+        ? (this.stmt.placementsOfTenant!.all(filter.tenantId) as Row[])
+        : filter.hostId !== undefined
+          ? (this.stmt.placementsOfHost!.all(filter.hostId) as Row[])
+          : (this.stmt.placementsAll!.all() as Row[]);
+    const placements = rows.map(placementFromRow);
+    return filter.tenantId !== undefined && filter.hostId !== undefined ? placements.filter((p) => p.hostId === filter.hostId) : placements;
+  }
+
+  private placementParams(p: PlacementRecord): Row {
+    return { ...p, realizedOnce: int(p.realizedOnce) };
+  }
+
+  insertPlacement(placement: PlacementRecord): void {
+    this.stmt.insertPlacement!.run(this.placementParams(placement));
+  }
+
+  updatePlacement(placement: PlacementRecord): void {
+    this.stmt.updatePlacement!.run(this.placementParams(placement));
+  }
+
+  deletePlacement(tenantId: string, hostId: string): void {
+    this.stmt.deletePlacement!.run(tenantId, hostId);
+  }
+
+  getUser(tenantId: string, name: string): UserRecord | undefined {
+    const r = this.stmt.getUser!.get(tenantId, name) as Row | undefined;
+    return r ? userFromRow(r) : undefined;
+  }
+
+  listUsers(tenantId: string): UserRecord[] {
+    return (this.stmt.listUsers!.all(tenantId) as Row[]).map(userFromRow);
+  }
+
+  insertUser(user: UserRecord): void {
+    this.stmt.insertUser!.run({ ...user, owner: int(user.owner) });
+  }
+
+  updateUser(user: UserRecord): void {
+    this.stmt.updateUser!.run({ ...user, owner: int(user.owner) });
+  }
+
+  deleteUser(tenantId: string, name: string): void {
+    this.stmt.deleteUser!.run(tenantId, name);
+  }
+
+  getDatabase(tenantId: string, name: string): DatabaseRecord | undefined {
+    const r = this.stmt.getDatabase!.get(tenantId, name) as Row | undefined;
+    return r ? databaseFromRow(r) : undefined;
+  }
+
+  listDatabases(tenantId: string): DatabaseRecord[] {
+    return (this.stmt.listDatabases!.all(tenantId) as Row[]).map(databaseFromRow);
+  }
+
+  insertDatabase(database: DatabaseRecord): void {
+    this.stmt.insertDatabase!.run({ ...database });
+  }
+
+  updateDatabase(database: DatabaseRecord): void {
+    this.stmt.updateDatabase!.run({ ...database });
+  }
+
+  deleteDatabase(tenantId: string, name: string): void {
+    this.stmt.deleteDatabase!.run(tenantId, name);
+  }
+
+  getHost(id: string): HostRecord | undefined {
+    const r = this.stmt.getHost!.get(id) as Row | undefined;
+    return r ? hostFromRow(r) : undefined;
+  }
+
+  listHosts(): HostRecord[] {
+    return (this.stmt.listHosts!.all() as Row[]).map(hostFromRow);
+  }
+
+  putHost(host: HostRecord): void {
+    const { capacity, labels, cordoned, draining, ...rest } = host;
+    this.stmt.putHost!.run({ ...rest, ...capacity, cordoned: int(cordoned), draining: int(draining), labels: JSON.stringify(labels) });
+  }
+
+  nextHostGeneration(hostId: string): number {
+    const r = this.stmt.bumpGeneration!.get(hostId) as { generation: number } | undefined;
+    if (!r) throw new Error(`unknown host ${hostId}`);
+    return r.generation;
+  }
+
+  getRoute(tenantId: string): RouteRecord | undefined {
+    const r = this.stmt.getRoute!.get(tenantId) as Row | undefined;
+    return r ? routeFromRow(r) : undefined;
+  }
+
+  listRoutes(): RouteRecord[] {
+    return (this.stmt.listRoutes!.all() as Row[]).map(routeFromRow);
+  }
+
+  routeRevision(): number {
+    return (this.stmt.routeRevision!.get() as { v: number }).v;
+  }
+
+  putRoute(route: Omit<RouteRecord, 'revision'>): RouteRecord {
+    return this.inTx(() => {
+      const existing = this.getRoute(route.tenantId);
+      if (existing && sameRoute(existing, route)) return existing;
+      const revision = this.bumpRouteRevision();
+      const stored: RouteRecord = { ...route, revision };
+      this.stmt.putRoute!.run({ ...stored, externalAccess: int(stored.externalAccess) });
+      this.stmt.insertRouteChange!.run(revision, route.tenantId, JSON.stringify(stored));
+      this.pendingRoutes.push({ revision, tenantId: route.tenantId, route: stored });
+      return stored;
+    });
+  }
+
+  deleteRoute(tenantId: string): void {
+    this.inTx(() => {
+      if (!this.getRoute(tenantId)) return;
+      const revision = this.bumpRouteRevision();
+      this.stmt.deleteRoute!.run(tenantId);
+      this.stmt.insertRouteChange!.run(revision, tenantId, null);
+      this.pendingRoutes.push({ revision, tenantId, route: undefined });
+    });
+  }
+
+  private bumpRouteRevision(): number {
+    const revision = this.routeRevision() + 1;
+    this.stmt.setRouteRevision!.run(revision);
+    // Prune in steps of a tenth of the window so pruning is rare and cheap.
+    if (revision % Math.max(1, Math.floor(this.routeHistory / 10)) === 0) this.stmt.pruneRouteChanges!.run(revision - this.routeHistory);
+    return revision;
+  }
+
+  routeChangesSince(revision: number): RouteChange[] | undefined {
+    const current = this.routeRevision();
+    if (revision > current) return undefined;
+    if (revision === current) return [];
+    const oldest = (this.stmt.oldestRouteChange!.get() as { v: number | null }).v;
+    // The history must hold revision + 1 onwards; otherwise the gap forces a snapshot.
+    if (oldest === null || oldest > revision + 1) return undefined;
+    return (this.stmt.routeChangesSince!.all(revision) as Row[]).map((r) => ({
+      revision: r.revision as number,
+      tenantId: r.tenant_id as string,
+      route: r.route === null ? undefined : (JSON.parse(r.route as string) as RouteRecord),
+    }));
+  }
+
+  appendEvent(event: NewEvent): EventRecord {
+    const record: Omit<EventRecord, 'id'> = {
+      tenantId: '',
+      hostId: '',
+      outcome: 'SUCCESS',
+      ...event,
+      details: event.details ?? {},
+    };
+    const { id } = this.stmt.appendEvent!.get({ ...record, details: JSON.stringify(record.details) }) as { id: number };
+    const stored = { id, ...record };
+    this.pendingEvents.push(stored);
+    this.autoFlush();
+    return stored;
+  }
+
+  listEvents(filter: EventFilter): EventRecord[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.tenantId) {
+      where.push('tenant_id = ?');
+      params.push(filter.tenantId);
+    }
+    if (filter.hostId) {
+      where.push('host_id = ?');
+      params.push(filter.hostId);
+    }
+    if (filter.outcome) {
+      where.push('outcome = ?');
+      params.push(filter.outcome);
+    }
+    const after = filter.afterId ?? 0;
+    if (after > 0) where.push(`id > ${Math.floor(after)}`);
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    // After an id: the next `limit` in order. Without one: the newest `limit`, returned oldest first.
+    const sql =
+      after > 0
+        ? `SELECT * FROM events ${clause} ORDER BY id ASC LIMIT ${Math.floor(filter.limit)}`
+        : `SELECT * FROM (SELECT * FROM events ${clause} ORDER BY id DESC LIMIT ${Math.floor(filter.limit)}) ORDER BY id ASC`;
+    return (this.db.prepare(sql).all(...params) as Row[]).map(eventFromRow);
+  }
+
+  getIdempotency(scope: string, key: string): IdempotencyRecord | undefined {
+    const r = this.stmt.getIdempotency!.get(scope, key) as Row | undefined;
+    return r ? { requestHash: r.request_hash as string, response: r.response as string, createdAt: r.created_at as number } : undefined;
+  }
+
+  putIdempotency(scope: string, key: string, record: IdempotencyRecord): void {
+    this.stmt.putIdempotency!.run(scope, key, record.requestHash, record.response, record.createdAt);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The coordinator's store, behind one interface so a PostgreSQL backend (coordinator replicas)
+ * can sit beside the SQLite default. Calls are synchronous: better-sqlite3 is, and a single
+ * coordinator process serialises every write through `write()`, which is one transaction that is
+ * durable (fsynced) before it returns. Listeners registered with `onCommit` see the route changes
+ * and events of a transaction only after it committed, so nothing is published that could still
+ * roll back.
+ */
+import type {
+  DatabaseRecord,
+  EventOutcome,
+  EventRecord,
+  HostRecord,
+  NewEvent,
+  PlacementRecord,
+  RouteChange,
+  RouteRecord,
+  TenantRecord,
+  UserRecord,
+} from '../model.js';
+import type { TenantStatus } from '@pgs/tenancy';
+
+/** Filters of listTenants; every given one must match. */
+export interface TenantFilter {
+  status?: TenantStatus;
+  hostId?: string;
+  labels?: Record<string, string>;
+}
+
+/** Filters of listEvents. */
+export interface EventFilter {
+  tenantId?: string;
+  hostId?: string;
+  /** Only events with a greater id; 0/undefined = the most recent `limit`. */
+  afterId?: number;
+  limit: number;
+  outcome?: EventOutcome;
+}
+
+/** A stored answer to a request that carried an idempotency key. */
+export interface IdempotencyRecord {
+  requestHash: string;
+  response: string;
+  createdAt: number;
+}
+
+/** What one committed transaction changed, for the route feed and event watchers. */
+export interface CommitSummary {
+  routeChanges: readonly RouteChange[];
+  events: readonly EventRecord[];
+}
+
+/** Reads and writes; inside `write()` they form one transaction. */
+export interface StoreTx {
+  getTenant(id: string): TenantRecord | undefined;
+  listTenants(filter?: TenantFilter): TenantRecord[];
+  insertTenant(tenant: TenantRecord): void;
+  updateTenant(tenant: TenantRecord): void;
+  /** Removes the tenant with its users, databases and placements. */
+  deleteTenant(id: string): void;
+
+  listPlacements(filter?: { tenantId?: string; hostId?: string }): PlacementRecord[];
+  insertPlacement(placement: PlacementRecord): void;
+  updatePlacement(placement: PlacementRecord): void;
+  deletePlacement(tenantId: string, hostId: string): void;
+
+  getUser(tenantId: string, name: string): UserRecord | undefined;
+  listUsers(tenantId: string): UserRecord[];
+  insertUser(user: UserRecord): void;
+  updateUser(user: UserRecord): void;
+  deleteUser(tenantId: string, name: string): void;
+
+  getDatabase(tenantId: string, name: string): DatabaseRecord | undefined;
+  listDatabases(tenantId: string): DatabaseRecord[];
+  insertDatabase(database: DatabaseRecord): void;
+  updateDatabase(database: DatabaseRecord): void;
+  deleteDatabase(tenantId: string, name: string): void;
+
+  getHost(id: string): HostRecord | undefined;
+  listHosts(): HostRecord[];
+  /** Inserts or replaces the host row (registration is idempotent by id). */
+  putHost(host: HostRecord): void;
+  /** Bumps and returns the host's desired-set generation. */
+  nextHostGeneration(hostId: string): number;
+
+  getRoute(tenantId: string): RouteRecord | undefined;
+  listRoutes(): RouteRecord[];
+  /** The current global route revision (0 = no route ever written). */
+  routeRevision(): number;
+  /**
+   * Writes a route if it differs from the stored one: the global revision goes up by one and
+   * the change is kept in the history. Returns the stored route (unchanged ones keep their revision).
+   */
+  putRoute(route: Omit<RouteRecord, 'revision'>): RouteRecord;
+  /** Deletes a route (a new revision) if there is one. */
+  deleteRoute(tenantId: string): void;
+  /** Changes after `revision` in order, or undefined when the history no longer reaches back that far. */
+  routeChangesSince(revision: number): RouteChange[] | undefined;
+
+  appendEvent(event: NewEvent): EventRecord;
+  listEvents(filter: EventFilter): EventRecord[];
+
+  getIdempotency(scope: string, key: string): IdempotencyRecord | undefined;
+  putIdempotency(scope: string, key: string, record: IdempotencyRecord): void;
+}
+
+/** The store: a StoreTx whose single calls are their own transactions, plus write() and hooks. */
+export interface Store extends StoreTx {
+  /** Runs `fn` as one durable transaction; a throw rolls everything back. */
+  write<T>(fn: (tx: StoreTx) => T): T;
+  /** Calls `listener` after each commit that changed routes or appended events. */
+  onCommit(listener: (summary: CommitSummary) => void): () => void;
+  /** Where the store lives, for logs and /healthz. */
+  readonly location: string;
+  /** Schema version after migrations. */
+  readonly schemaVersion: number;
+  close(): void;
+}

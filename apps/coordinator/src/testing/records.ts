@@ -1,0 +1,76 @@
+/** Builders of records for tests. */
+import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
+import type { HostRecord, PlacementRecord, TenantRecord, UserRecord } from '../model.js';
+
+/** A tenant record with defaults. */
+export function aTenant(id: string, over: Partial<TenantRecord> = {}): TenantRecord {
+  return {
+    id,
+    spec: structuredClone({ ...DEFAULT_TENANT_SPEC, resources: { ...DEFAULT_TENANT_SPEC.resources }, labels: {}, placement: {} }),
+    revision: 1,
+    instanceRevision: 1,
+    status: 'NEW',
+    statusReason: '',
+    deleting: false,
+    createdAt: 1000,
+    updatedAt: 1000,
+    ...over,
+  };
+}
+
+/** A host record with defaults (8 cores, 16 GiB, 200 GiB). */
+export function aHost(id: string, over: Partial<HostRecord> = {}): HostRecord {
+  return {
+    id,
+    address: '127.0.0.11',
+    state: 'READY',
+    cordoned: false,
+    draining: false,
+    capacity: { cpuMillis: 8000, memoryMib: 16384, diskMib: 204800 },
+    labels: {},
+    runtime: 'process',
+    agentVersion: 'test',
+    lastHeartbeatAt: 1000,
+    registeredAt: 1000,
+    stateChangedAt: 1000,
+    generation: 0,
+    ...over,
+  };
+}
+
+/** A pending primary placement. */
+export function aPlacement(tenantId: string, hostId: string, over: Partial<PlacementRecord> = {}): PlacementRecord {
+  return {
+    tenantId,
+    hostId,
+    role: 'PRIMARY',
+    realization: 'PENDING',
+    reason: '',
+    instanceState: '',
+    address: '',
+    port: 0,
+    realizedRevision: 0,
+    realizedOnce: false,
+    generation: 0,
+    failures: 0,
+    nextRetryAt: 0,
+    updatedAt: 1000,
+    ...over,
+  };
+}
+
+/** An owner user with a syntactically valid verifier. */
+export function aUser(tenantId: string, name: string, over: Partial<UserRecord> = {}): UserRecord {
+  return {
+    tenantId,
+    name,
+    description: '',
+    scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy',
+    owner: false,
+    status: 'NEW',
+    statusReason: '',
+    revision: 1,
+    createdAt: 1000,
+    ...over,
+  };
+}
