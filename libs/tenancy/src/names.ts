@@ -32,7 +32,10 @@ const RESERVED_ROLE_NAMES: ReadonlySet<string> = new Set(['public', 'none', 'cur
 /** Databases every instance already has; the API neither creates nor drops them. */
 const RESERVED_DATABASE_NAMES: ReadonlySet<string> = new Set(['postgres', 'template0', 'template1']);
 
-const TENANT_ID = /^[a-z](?:[a-z0-9_-]*[a-z0-9])?$/;
+// LDH (letters, digits, hyphen) so `<tenant>.<domain>` is a valid TLS server name; '_' is not
+// LDH and public CAs refuse it. A '-' makes the id a quoted identifier in SQL, which is how the
+// platform always writes it (the owner role and first database carry the id, seed 000).
+const TENANT_ID = /^[a-z](?:[a-z0-9-]*[a-z0-9])?$/;
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST_ID = /^[a-z0-9][a-z0-9_.-]*$/;
@@ -47,7 +50,7 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_LABELS = 64;
 
 const TENANT_ID_ALLOWED =
-  `1..${MAX_NAME_LENGTH} characters: lowercase letters, digits, '-' and '_', starting with a letter, ending with a letter or digit, ` +
+  `1..${MAX_NAME_LENGTH} characters: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, ` +
   `no '--', not starting with ${RESERVED_ROLE_PREFIXES.join(', ')} and not a reserved name`;
 
 /** Returns why `id` is not a valid tenant id, or undefined when it is. */

@@ -85,7 +85,7 @@ export function validateResources(resources: Resources, field = 'spec.resources'
   }
   const b = RESOURCE_BOUNDS;
   return {
-    cpuMillis: checkInteger(`${field}.cpu_millis`, resources.cpuMillis, b.cpuMillis, (n) => `${n} (${formatCpu(n)} cores)`),
+    cpuMillis: checkInteger(`${field}.cpu_millis`, resources.cpuMillis, b.cpuMillis, (n) => `${n} (${formatCpu(n)} cpu)`),
     memoryMib: checkInteger(`${field}.memory_mib`, resources.memoryMib, b.memoryMib, (n) => `${n} (${formatSize(n)})`),
     diskMib: checkInteger(`${field}.disk_mib`, resources.diskMib, b.diskMib, (n) => `${n} (${formatSize(n)})`),
   };
