@@ -114,6 +114,29 @@ describe('arbitrary bytes: a packet, need-more or a ProtocolError; the same for 
   });
 });
 
+describe('backend message decoder: any body of any known type', () => {
+  it('gives a message or a ProtocolError, nothing else', () => {
+    const type = fc.constantFrom(0x52, 0x53, 0x4b, 0x45, 0x4e, 0x76, 0x5a, 0x44);
+    const body = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+      // Plausible prefixes (an authentication code, a field type, a count) followed by noise.
+      fc.tuple(fc.constantFrom('00000000', '00000005', '0000000a', '0000000c', '53', '56', '00000000ffffffff'), fc.uint8Array({ maxLength: 40 })).map(
+        ([h, a]) => Buffer.concat([Buffer.from(h, 'hex'), Buffer.from(a)]),
+      ),
+    );
+    fc.assert(
+      fc.property(type, body, (t, b) => {
+        try {
+          decodeBackendMessage({ type: t, length: b.length + 4, body: b });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
 describe('allocation limits', () => {
   afterEach(() => vi.restoreAllMocks());
 
