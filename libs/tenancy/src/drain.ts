@@ -72,5 +72,6 @@ export function planDrain(
     }
   }
   moves.sort((a, b) => a.rank - b.rank || (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
+  blocked.sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
   return { moves: moves.map(({ rank: _rank, ...move }) => move), blocked };
 }

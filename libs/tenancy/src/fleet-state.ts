@@ -171,7 +171,11 @@ export class FleetState {
    * O(hosts), paid only for failures.
    */
   explain(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): string {
-    const counts = new Map<string, number>();
+    const notMatching = `not matching ${constraintKey(placement)}`;
+    // A fixed order, most fundamental first, so reasons read the same whatever the host ids.
+    const counts = new Map<string, number>(
+      ['down', 'unreachable', 'draining', 'cordoned', 'excluded', notMatching, 'already holding this tenant', 'in a zone this tenant already uses', 'short of memory', 'short of cpu', 'short of disk', 'at their instance limit'].map((k) => [k, 0]),
+    );
     const bump = (why: string): void => {
       counts.set(why, (counts.get(why) ?? 0) + 1);
     };
@@ -179,13 +183,13 @@ export class FleetState {
     for (let h = 0; h < this.hosts.length; h++) {
       const host = this.hosts[h] as HostCandidate;
       const zone = this.zones[h];
-      if (host.state !== 'READY') bump(`${host.state.toLowerCase()}`);
+      if (host.state !== 'READY') bump(host.state === 'DOWN' ? 'down' : 'unreachable');
       else if (host.draining) bump('draining');
       else if (host.cordoned) bump('cordoned');
       else if (this.eligible[h] !== 1) bump('excluded');
-      else if (!entries.every(([k, v]) => host.labels[k] === v)) bump(`not matching ${constraintKey(placement)}`);
+      else if (!entries.every(([k, v]) => host.labels[k] === v)) bump(notMatching);
       else if (footprint.hosts.includes(h)) bump('already holding this tenant');
-      else if (zone !== undefined && footprint.zones.has(zone)) bump(`in a zone this tenant already uses`);
+      else if (zone !== undefined && footprint.zones.has(zone)) bump('in a zone this tenant already uses');
       else if ((this.freeMemory[h] as number) < resources.memoryMib) bump('short of memory');
       else if ((this.freeCpu[h] as number) < resources.cpuMillis) bump('short of cpu');
       else if ((this.freeDisk[h] as number) < resources.diskMib) bump('short of disk');
@@ -193,7 +197,7 @@ export class FleetState {
     }
     const ask = `cpu ${formatCpu(resources.cpuMillis)}, memory ${formatSize(resources.memoryMib)}, disk ${formatSize(resources.diskMib)}`;
     if (this.hosts.length === 0) return `no hosts in the fleet (asked ${ask})`;
-    const parts = [...counts].map(([why, count]) => `${count} ${why}`);
+    const parts = [...counts].filter(([, count]) => count > 0).map(([why, count]) => `${count} ${why}`);
     return `no host fits (asked ${ask}) among ${this.hosts.length} hosts: ${parts.join(', ')}`;
   }
 }
