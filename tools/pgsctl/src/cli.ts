@@ -1,0 +1,31 @@
+/** Runs pgsctl once: parse, run the command, report any error with its exit code. */
+import { CommanderError } from 'commander';
+import type { CliIo } from './context.js';
+import { CliError, ExitCode, toCliError } from './errors.js';
+import { buildProgram } from './program.js';
+import { Session } from './session.js';
+
+function report(io: CliIo, err: CliError): void {
+  io.stderr.write(`error: ${err.message}\n`);
+  if (err.hint) io.stderr.write(`hint: ${err.hint}\n`);
+}
+
+/** Runs pgsctl with `argv` (without node and script); resolves with the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const session = new Session(io);
+  const program = buildProgram(session);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed its message (and the help hint); help and version exit 0.
+      return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    const cliError = toCliError(err, session.coordinatorAddress || 'the configured address');
+    report(io, cliError);
+    return cliError.exitCode;
+  } finally {
+    session.close();
+  }
+}

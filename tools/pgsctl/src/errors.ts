@@ -1,0 +1,113 @@
+/**
+ * pgsctl's error classes and exit codes. Every failure a user can meet ends as a CliError with a
+ * message that says what went wrong and a hint that says what to do; the exit code tells scripts
+ * which class it was without parsing text.
+ */
+import { Code, RpcError } from '@pgs/rpc';
+import { PgsError, ValidationError } from '@pgs/tenancy';
+
+/** Exit codes per error class (documented in `pgsctl --help`). */
+export const ExitCode = Object.freeze({
+  OK: 0,
+  /** Anything unexpected: a bug, an internal server error. */
+  UNEXPECTED: 1,
+  /** Bad flags or arguments, or a value the rules refuse (INVALID_ARGUMENT). */
+  USAGE: 2,
+  /** The tenant, host, user or database does not exist. */
+  NOT_FOUND: 3,
+  /** Already exists, stale revision, or not allowed in the current state. */
+  CONFLICT: 4,
+  /** The coordinator cannot be reached or cannot serve right now. */
+  UNAVAILABLE: 5,
+  /** `--wait` gave up before the tenant reached the state it waited for. */
+  TIMEOUT: 6,
+});
+
+/** One of the ExitCode values. */
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure to report to the user: message (what went wrong), hint (what to do), exit code (which class). */
+export class CliError extends Error {
+  readonly exitCode: ExitCodeValue;
+  readonly hint: string | undefined;
+
+  constructor(exitCode: ExitCodeValue, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+    this.hint = options.hint;
+  }
+}
+
+/** Bad flags or arguments: exit 2. */
+export class UsageError extends CliError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(ExitCode.USAGE, message, options);
+    this.name = 'UsageError';
+  }
+}
+
+/** `--wait` ran out of time: exit 6. */
+export class WaitTimeoutError extends CliError {
+  constructor(message: string, hint: string) {
+    super(ExitCode.TIMEOUT, message, { hint });
+    this.name = 'WaitTimeoutError';
+  }
+}
+
+const EXIT_BY_CODE: ReadonlyMap<number, ExitCodeValue> = new Map([
+  [Code.INVALID_ARGUMENT, ExitCode.USAGE],
+  [Code.OUT_OF_RANGE, ExitCode.USAGE],
+  [Code.NOT_FOUND, ExitCode.NOT_FOUND],
+  [Code.ALREADY_EXISTS, ExitCode.CONFLICT],
+  [Code.ABORTED, ExitCode.CONFLICT],
+  [Code.FAILED_PRECONDITION, ExitCode.CONFLICT],
+  [Code.RESOURCE_EXHAUSTED, ExitCode.CONFLICT],
+  [Code.UNAVAILABLE, ExitCode.UNAVAILABLE],
+  [Code.DEADLINE_EXCEEDED, ExitCode.UNAVAILABLE],
+]);
+
+function hintFor(err: RpcError, coordinator: string): string | undefined {
+  switch (err.code) {
+    case Code.UNAVAILABLE:
+    case Code.DEADLINE_EXCEEDED:
+      return (
+        `is the coordinator running at ${coordinator}? Start a local fleet with \`npm start\` in the pgs repository, ` +
+        'or point pgsctl elsewhere with --coordinator host:port, PGS_COORDINATOR or ~/.config/pgs/config.json'
+      );
+    case Code.ABORTED:
+      return 'someone changed it since you read it: read it again (pgsctl tenant get) and retry';
+    case Code.NOT_FOUND:
+      return 'list what exists with the matching `list` command';
+    case Code.UNAUTHENTICATED:
+    case Code.PERMISSION_DENIED:
+      return 'check the operator token pgsctl uses';
+    default:
+      return undefined;
+  }
+}
+
+/** Turns an RpcError from the coordinator into a CliError with the exit code of its class. */
+export function fromRpcError(err: RpcError, coordinator: string): CliError {
+  const exitCode = EXIT_BY_CODE.get(err.code) ?? ExitCode.UNEXPECTED;
+  const what = err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED
+    ? `cannot reach the coordinator at ${coordinator}: ${err.message}`
+    : err.message;
+  return new CliError(exitCode, what, { hint: hintFor(err, coordinator), cause: err });
+}
+
+/**
+ * Any error -> CliError. A ValidationError from @pgs/tenancy is a usage error with the very
+ * message the coordinator would give, so bad input is refused before any call.
+ */
+export function toCliError(err: unknown, coordinator: string): CliError {
+  if (err instanceof CliError) return err;
+  if (err instanceof RpcError) return fromRpcError(err, coordinator);
+  if (err instanceof ValidationError) return new UsageError(err.message, { cause: err });
+  if (err instanceof PgsError && err.kind === 'user') return new UsageError(err.message, { cause: err });
+  const message = err instanceof Error ? err.message : String(err);
+  return new CliError(ExitCode.UNEXPECTED, `unexpected error: ${message}`, {
+    hint: 'this is a bug in pgsctl or the coordinator; please report it with the command you ran',
+    cause: err,
+  });
+}

@@ -1,0 +1,66 @@
+/** The pgsctl command tree: global options, every command, help text with exit codes. */
+import { Command, Option } from 'commander';
+import { registerConnect } from './commands/connect.js';
+import { registerDb } from './commands/db.js';
+import { registerEvents } from './commands/events.js';
+import { registerHost } from './commands/host.js';
+import { registerMisc } from './commands/misc.js';
+import { registerRoute } from './commands/route.js';
+import { registerStatus } from './commands/status.js';
+import { registerTenant } from './commands/tenant.js';
+import { registerUser } from './commands/user.js';
+import { ExitCode } from './errors.js';
+import { OUTPUT_FORMATS } from './output.js';
+import { durationArg } from './parse.js';
+import type { Session } from './session.js';
+
+const ROOT_HELP = `
+Coordinator address, first found: --coordinator, PGS_COORDINATOR, ~/.config/pgs/config.json
+({"coordinator": "host:port"}), .pgs/local/fleet.json of a local fleet (npm start) in this
+directory or above, 127.0.0.1:7400.
+
+Exit codes:
+  ${ExitCode.OK}  ok
+  ${ExitCode.UNEXPECTED}  unexpected error
+  ${ExitCode.USAGE}  usage: bad flag or argument, or a value the rules refuse
+  ${ExitCode.NOT_FOUND}  not found
+  ${ExitCode.CONFLICT}  conflict: already exists, stale revision, or not allowed in the current state
+  ${ExitCode.UNAVAILABLE}  unavailable: the coordinator cannot be reached
+  ${ExitCode.TIMEOUT}  --wait timed out
+
+Examples:
+  pgsctl status
+  pgsctl tenant create acme --access enabled --wait
+  pgsctl connect acme
+  pgsctl host list
+  pgsctl events --watch
+`;
+
+/** Builds the program; `session` receives the I/O and the context of the command that runs. */
+export function buildProgram(session: Session): Command {
+  const { io } = session;
+  const program = new Command('pgsctl')
+    .description('operate a pgs fleet: tenants (one PostgreSQL server each), hosts, routes, events')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .showSuggestionAfterError(true)
+    .helpCommand(true)
+    .option('-c, --coordinator <host:port>', 'the coordinator\'s gRPC address')
+    .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
+    .addOption(new Option('--request-timeout <duration>', 'deadline of each call to the coordinator').argParser(durationArg).default(durationArg('10s'), '10s'))
+    .addHelpText('after', ROOT_HELP);
+  registerTenant(program, session);
+  registerUser(program, session);
+  registerDb(program, session);
+  registerHost(program, session);
+  registerRoute(program, session);
+  registerEvents(program, session);
+  registerStatus(program, session);
+  registerConnect(program, session);
+  registerMisc(program, session);
+  return program;
+}

@@ -1,0 +1,120 @@
+/** Table columns for each kind of object pgsctl lists. */
+import { formatCpu, formatSize } from '@pgs/tenancy';
+import { formatAge, formatBytes, formatLabels, type Column } from './output.js';
+import type { DatabaseView, EventView, HostView, PlacementView, RouteView, TenantView, UserView } from './views.js';
+
+function primaryOf(t: TenantView): PlacementView | undefined {
+  return t.placements.find((p) => p.role === 'PRIMARY') ?? t.placements[0];
+}
+
+/** Columns of `tenant list`. */
+export function tenantColumns(now: number): Column<TenantView>[] {
+  return [
+    { header: 'name', value: (t) => t.id },
+    { header: 'status', value: (t) => t.status },
+    { header: 'host', value: (t) => primaryOf(t)?.hostId ?? '' },
+    { header: 'nodes', value: (t) => `${t.placements.filter((p) => p.realization === 'REALIZED').length}/${t.spec.nodes}`, right: true },
+    { header: 'cpu', value: (t) => formatCpu(t.spec.resources.cpuMillis), right: true },
+    { header: 'memory', value: (t) => formatSize(t.spec.resources.memoryMib), right: true },
+    { header: 'disk', value: (t) => formatSize(t.spec.resources.diskMib), right: true },
+    { header: 'access', value: (t) => (t.spec.externalAccess ? 'enabled' : 'disabled') },
+    { header: 'version', value: (t) => t.spec.version || 'default', wide: true },
+    { header: 'revision', value: (t) => t.revision, right: true, wide: true },
+    { header: 'labels', value: (t) => formatLabels(t.spec.labels), wide: true },
+    { header: 'reason', value: (t) => t.statusReason, wide: true },
+    { header: 'age', value: (t) => formatAge(t.createdAt, now), right: true },
+  ];
+}
+
+/** Columns of the placements in `tenant get`, patronictl style. */
+export function placementColumns(tenantId: string): Column<PlacementView>[] {
+  return [
+    { header: 'member', value: (p) => `${tenantId}@${p.hostId}` },
+    { header: 'host', value: (p) => p.hostId },
+    { header: 'address', value: (p) => (p.port ? `${p.address}:${p.port}` : p.address) },
+    { header: 'role', value: (p) => p.role.toLowerCase() },
+    { header: 'state', value: (p) => (p.health === null ? 'unknown' : p.health.up ? (p.health.acceptingConnections ? 'running' : 'starting') : 'down') },
+    { header: 'realization', value: (p) => p.realization },
+    { header: 'conns', value: (p) => p.health?.connections ?? '', right: true },
+    { header: 'size', value: (p) => (p.health ? formatBytes(p.health.databaseSizeBytes) : ''), right: true },
+    { header: 'lag', value: (p) => (p.health && p.role === 'REPLICA' ? formatBytes(p.health.lagBytes) : ''), right: true },
+    { header: 'reason', value: (p) => p.reason },
+  ];
+}
+
+function usageText(used: number, total: number, format: (n: number) => string): string {
+  const pct = total > 0 ? ` (${Math.round((used / total) * 100)}%)` : '';
+  return `${format(used)}/${format(total)}${pct}`;
+}
+
+/** The state of a host as people read it: READY, READY,cordoned, DOWN,draining. */
+export function hostStateText(h: HostView): string {
+  return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? ['draining'] : [])].join(',');
+}
+
+/** Columns of `host list`. */
+export function hostColumns(now: number): Column<HostView>[] {
+  return [
+    { header: 'name', value: (h) => h.id },
+    { header: 'state', value: hostStateText },
+    { header: 'address', value: (h) => h.address },
+    { header: 'tenants', value: (h) => h.allocated.instances, right: true },
+    { header: 'cpu', value: (h) => usageText(h.allocated.cpuMillis, h.capacity.cpuMillis, formatCpu) },
+    { header: 'memory', value: (h) => usageText(h.allocated.memoryMib, h.capacity.memoryMib, formatSize) },
+    { header: 'disk', value: (h) => usageText(h.allocated.diskMib, h.capacity.diskMib, formatSize) },
+    { header: 'heartbeat', value: (h) => formatAge(h.lastHeartbeatAt, now), right: true },
+    { header: 'runtime', value: (h) => h.runtime, wide: true },
+    { header: 'labels', value: (h) => formatLabels(h.labels), wide: true },
+    { header: 'version', value: (h) => h.agentVersion, wide: true },
+  ];
+}
+
+/** Columns of `route list`. */
+export const routeColumns: Column<RouteView>[] = [
+  { header: 'tenant', value: (r) => r.tenantId },
+  { header: 'state', value: (r) => r.state },
+  { header: 'host', value: (r) => r.hostId },
+  { header: 'backend', value: (r) => (r.port ? `${r.address}:${r.port}` : r.address) },
+  { header: 'access', value: (r) => (r.externalAccess ? 'enabled' : 'disabled') },
+  { header: 'limit', value: (r) => (r.connectionLimit === 0 ? 'none' : r.connectionLimit), right: true },
+  { header: 'revision', value: (r) => r.revision, right: true },
+  { header: 'reason', value: (r) => r.reason, wide: true },
+];
+
+/** Columns of `events` and the recent events of `tenant get`. */
+export function eventColumns(now: number): Column<EventView>[] {
+  return [
+    { header: 'age', value: (e) => formatAge(e.time, now), right: true },
+    { header: 'id', value: (e) => e.id, right: true, wide: true },
+    { header: 'action', value: (e) => e.action },
+    { header: 'tenant', value: (e) => e.tenantId },
+    { header: 'host', value: (e) => e.hostId },
+    { header: 'outcome', value: (e) => e.outcome },
+    { header: 'principal', value: (e) => e.principal, wide: true },
+    { header: 'message', value: (e) => e.message },
+  ];
+}
+
+/** Columns of `user list`. */
+export function userColumns(now: number): Column<UserView>[] {
+  return [
+    { header: 'name', value: (u) => u.name },
+    { header: 'owner', value: (u) => u.owner },
+    { header: 'status', value: (u) => u.status },
+    { header: 'description', value: (u) => u.description },
+    { header: 'reason', value: (u) => u.statusReason, wide: true },
+    { header: 'age', value: (u) => formatAge(u.createdAt, now), right: true },
+  ];
+}
+
+/** Columns of `db list`. */
+export function databaseColumns(now: number): Column<DatabaseView>[] {
+  return [
+    { header: 'name', value: (d) => d.name },
+    { header: 'owner', value: (d) => d.owner },
+    { header: 'status', value: (d) => d.status },
+    { header: 'description', value: (d) => d.description },
+    { header: 'reason', value: (d) => d.statusReason, wide: true },
+    { header: 'age', value: (d) => formatAge(d.createdAt, now), right: true },
+  ];
+}

@@ -1,0 +1,53 @@
+/** The human rendering of `tenant get`: spec and status, route, placements, users, databases, events. */
+import { formatCpu, formatSize } from '@pgs/tenancy';
+import { formatAge, formatLabels, renderFields, renderTable } from './output.js';
+import { databaseColumns, eventColumns, placementColumns, userColumns } from './tables.js';
+import type { DatabaseView, EventView, RouteView, TenantView, UserView } from './views.js';
+
+/** Everything `tenant get` shows. */
+export interface TenantDetails {
+  tenant: TenantView;
+  route: RouteView | null;
+  users: UserView[];
+  databases: DatabaseView[];
+  recentEvents: EventView[];
+}
+
+function section(title: string, body: string): string {
+  return `\n${title}:\n${body.replace(/^(?=.)/gm, '  ')}`;
+}
+
+function routeText(route: RouteView | null): string {
+  if (route === null) return 'none yet';
+  const backend = route.port ? `${route.address}:${route.port}` : route.address || '-';
+  return `${route.state} -> ${backend} on ${route.hostId || '-'} (revision ${route.revision})${route.reason ? `: ${route.reason}` : ''}`;
+}
+
+/** Renders TenantDetails for people. */
+export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean): string {
+  const t = d.tenant;
+  const s = t.spec;
+  const fields: [string, string | number][] = [
+    ['Name', t.id],
+    ['Status', t.statusReason ? `${t.status}: ${t.statusReason}` : t.status],
+    ['Run state', s.runState],
+    ['Revision', t.revision],
+    ['Resources', `cpu ${formatCpu(s.resources.cpuMillis)}, memory ${formatSize(s.resources.memoryMib)}, disk ${formatSize(s.resources.diskMib)}`],
+    ['Nodes', `${s.nodes} (1 primary, ${s.nodes - 1} replicas, ${s.syncReplicas} synchronous)`],
+    ['Version', s.version || 'catalog default'],
+    ['Access', `${s.externalAccess ? 'enabled' : 'disabled'}, connection limit ${s.connectionLimit === 0 ? 'none' : s.connectionLimit}`],
+    ['Labels', formatLabels(s.labels)],
+    ['Placement', formatLabels(s.placement)],
+    ['Description', s.description],
+    ['Route', routeText(d.route)],
+    ['Created', t.createdAt ? `${t.createdAt} (${formatAge(t.createdAt, now)} ago)` : '-'],
+    ['Updated', t.updatedAt ? `${t.updatedAt} (${formatAge(t.updatedAt, now)} ago)` : '-'],
+  ];
+  return (
+    renderFields(fields) +
+    section('Placements', renderTable(placementColumns(t.id), t.placements, { wide, empty: 'not placed yet' })) +
+    section('Users', renderTable(userColumns(now), d.users, { wide, empty: 'none' })) +
+    section('Databases', renderTable(databaseColumns(now), d.databases, { wide, empty: 'none' })) +
+    section('Recent events', renderTable(eventColumns(now), d.recentEvents, { wide, empty: 'none' }))
+  );
+}
