@@ -1,0 +1,78 @@
+// Opening the TCP connection to a tenant's instance, with a bounded retry when the route moved
+// meanwhile (e.g. a failover published a new address while we were connecting to the old one).
+import net from 'node:net';
+import { checkRoutable } from './routing.js';
+import { refuse } from './refusal.js';
+import type { RouteEntry } from './route.js';
+
+/** Connect settings. */
+export interface BackendConnectOptions {
+  timeoutMs: number;
+  /** Extra attempts allowed, each only after the route changed. */
+  retries: number;
+  /** How long to wait for a changed route after a failure before refusing. */
+  routeChangeWaitMs: number;
+  lookup(tenantId: string): RouteEntry | undefined;
+}
+
+/** A connected backend socket and the route it was reached by. */
+export interface BackendConnection {
+  socket: net.Socket;
+  route: RouteEntry;
+  attempts: number;
+}
+
+/** One TCP connect with a timeout; Nagle off, since the router forwards small protocol messages. */
+export function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => socket.destroy(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function sameTarget(a: RouteEntry, b: RouteEntry): boolean {
+  return a.address === b.address && a.port === b.port && a.state === b.state && a.revision === b.revision;
+}
+
+async function waitForRouteChange(tenantId: string, from: RouteEntry, options: BackendConnectOptions): Promise<RouteEntry | undefined> {
+  const deadline = Date.now() + options.routeChangeWaitMs;
+  for (;;) {
+    const now = options.lookup(tenantId);
+    if (!now || !sameTarget(now, from)) return now;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Connects to the route's backend. On failure it looks at the cache: a changed, routable route
+ * is tried (at most `retries` more times); a route that became unroutable refuses with that
+ * state; no change within `routeChangeWaitMs` refuses as backend_unreachable (08006).
+ */
+export async function connectBackend(route: RouteEntry, options: BackendConnectOptions): Promise<BackendConnection> {
+  let current = route;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const socket = await connectTcp(current.address, current.port, options.timeoutMs);
+      return { socket, route: current, attempts: attempt };
+    } catch (err) {
+      if (attempt > options.retries) throw refuse.backendUnreachable(current.tenantId, err);
+      const next = await waitForRouteChange(current.tenantId, current, options);
+      if (!next) {
+        if (options.lookup(current.tenantId) === undefined) throw refuse.unknownTenant(current.tenantId, false);
+        throw refuse.backendUnreachable(current.tenantId, err);
+      }
+      checkRoutable(next);
+      current = next;
+    }
+  }
+}

@@ -1,0 +1,221 @@
+// One client connection from accept to close: handshake, routing, backend connect, startup relay,
+// passthrough, and the one summary log line. Nothing here may throw out: every failure becomes a
+// refusal the client can read, or a closed socket, and a log line.
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '@pgs/service-kit';
+import { PgError, SqlState } from '@pgs/wire-protocol';
+import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
+import type { CancelKeys, IssuedKey } from './cancel-keys.js';
+import type { CancelRouter } from './cancel-routing.js';
+import { Handshake, type HandshakeOptions } from './handshake.js';
+import { countRefusal, type RouterMetrics } from './metrics.js';
+import { Link } from './passthrough.js';
+import { refuse, RouterRefusal } from './refusal.js';
+import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
+import { relayStartup } from './startup-relay.js';
+import type { Gate, TenantConnections } from './tenant-connections.js';
+
+/** What every connection shares. */
+export interface ConnectionDeps {
+  log: Logger;
+  metrics: RouterMetrics;
+  handshake: HandshakeOptions;
+  routing: RoutingContext;
+  backend: Omit<BackendConnectOptions, 'lookup'>;
+  keys: CancelKeys;
+  cancels: CancelRouter;
+  tenants: TenantConnections;
+  /** Bounds connections that are not yet authenticated. */
+  startups: Gate;
+  startupTimeoutMs: number;
+  authTimeoutMs: number;
+}
+
+/** The fields of the per-connection summary line. */
+interface Summary {
+  connId: number;
+  client: string;
+  tls: boolean;
+  sni?: string;
+  tenantId?: string;
+  source?: string;
+  user?: string;
+  applicationName?: string;
+  backend?: string;
+  outcome: string;
+  sqlstate?: string;
+  reason?: string;
+  cancel?: string;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+}
+
+/** A handle the server keeps to cut a connection at the shutdown deadline. */
+export interface ConnectionHandle {
+  destroy(): void;
+}
+
+/** Sends the refusal (when the client can read it) and closes; never throws. */
+function sendRefusal(socket: net.Socket, err: PgError, tell: boolean): void {
+  if (socket.destroyed) return;
+  if (tell && socket.writable) socket.end(err.toErrorResponse());
+  else socket.destroy();
+  // A client that never reads our error must not hold the socket open.
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
+
+/**
+ * Serves one accepted socket to completion. `track` receives a handle to cut the connection
+ * (graceful shutdown); the returned promise resolves when the connection is fully closed.
+ */
+export async function serveConnection(socket: net.Socket, connId: number, deps: ConnectionDeps, track: (h: ConnectionHandle) => void): Promise<void> {
+  const started = performance.now();
+  const { metrics, log } = deps;
+  metrics.accepted.inc();
+  metrics.active.inc();
+  const summary: Summary = { connId, client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, tls: false, outcome: 'closed', bytesIn: 0, bytesOut: 0, durationMs: 0 };
+  socket.setNoDelay(true);
+  // Errors on the client socket end the connection; they must never reach the process.
+  socket.on('error', (err) => {
+    summary.reason ??= `client socket: ${err.message}`;
+  });
+
+  const handshake = new Handshake(socket, deps.handshake);
+  let link: Link | undefined;
+  let issued: IssuedKey | undefined;
+  let tenantHeld: string | undefined;
+  let startupHeld = false;
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  track({ destroy: () => (link ? link.destroy() : handshake.socket.destroy()) });
+
+  const refuseWith = (r: RouterRefusal): void => {
+    countRefusal(metrics, r.reason);
+    summary.outcome = 'refused';
+    summary.reason = r.reason;
+    summary.sqlstate = r.code;
+    sendRefusal(handshake.socket, r, r.tellClient);
+  };
+
+  try {
+    if (!deps.startups.tryAcquire()) {
+      refuseWith(refuse.tooManyStartups(deps.startups.limit));
+      return;
+    }
+    startupHeld = true;
+    const cutOff = (r: RouterRefusal): void => {
+      timedOut = true;
+      refuseWith(r);
+      link?.destroyServer();
+    };
+    timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.startupTimeoutMs)), deps.startupTimeoutMs);
+
+    const result = await handshake.run();
+    summary.tls = handshake.tls !== undefined;
+    if (handshake.tls?.servername) summary.sni = handshake.tls.servername;
+    if (timedOut) return;
+    if (result.kind === 'closed') {
+      summary.outcome = 'client_closed_during_startup';
+      handshake.socket.destroy();
+      return;
+    }
+    if (result.kind === 'cancel') {
+      clearTimeout(timer);
+      summary.outcome = 'cancel_request';
+      // PostgreSQL answers a CancelRequest by closing the connection, whatever became of it.
+      handshake.socket.destroy();
+      summary.cancel = await deps.cancels.handle(result.processId, result.secretKey, false);
+      return;
+    }
+
+    const { decision, route } = routeStartup(result.packet, handshake.tls?.servername, deps.routing);
+    metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
+    summary.tenantId = decision.tenantId;
+    summary.source = decision.source;
+    summary.user = decision.user;
+    const appName = result.packet.parameters.get('application_name');
+    if (appName) summary.applicationName = appName.slice(0, 64);
+    if (!deps.tenants.acquire(route.tenantId, route.connectionLimit)) throw refuse.connectionLimit(route.tenantId, route.connectionLimit);
+    tenantHeld = route.tenantId;
+
+    // From here the whole start (connect + authentication) must finish within the auth timeout.
+    clearTimeout(timer);
+    const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - started));
+    timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.authTimeoutMs)), remaining);
+
+    const connectStart = performance.now();
+    const backend = await connectBackend(route, { ...deps.backend, lookup: deps.routing.lookup });
+    metrics.backendConnectSeconds.observe((performance.now() - connectStart) / 1000);
+    summary.backend = `${backend.route.address}:${backend.route.port}`;
+    if (timedOut || handshake.socket.destroyed) {
+      backend.socket.destroy();
+      if (!timedOut) summary.outcome = 'client_closed_during_startup';
+      return;
+    }
+    const server = backend.socket;
+    server.write(startupForBackend(result.packet, decision));
+    if (result.pipelined.length > 0) server.write(result.pipelined);
+    link = new Link(handshake.socket, server);
+    const tenantId = backend.route.tenantId;
+    let relay;
+    try {
+      relay = await relayStartup(handshake.socket, server, (processId, secretKey) => {
+        issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
+        return issued;
+      });
+    } catch (err) {
+      // The server broke the protocol during startup: not the client's fault, tell it so.
+      summary.outcome = 'server_protocol_error';
+      summary.reason = (err as Error).message;
+      link.destroy();
+      await link.closed;
+      return;
+    }
+    clearTimeout(timer);
+    deps.startups.release();
+    startupHeld = false;
+    if (timedOut) {
+      await link.closed;
+      return;
+    }
+    if (relay.kind === 'ready') {
+      metrics.startupSeconds.observe((performance.now() - started) / 1000);
+      link.open(relay.leftover);
+      summary.outcome = 'closed';
+    } else if (relay.kind === 'server_error') {
+      summary.outcome = 'server_refused';
+      summary.sqlstate = relay.error.code;
+    } else {
+      summary.outcome = 'server_closed_during_startup';
+    }
+    const end = await link.closed;
+    if (summary.outcome === 'closed') summary.outcome = `closed_by_${end.closedBy}`;
+    if (end.serverError) summary.reason ??= `server socket: ${end.serverError.message}`;
+    summary.bytesIn = server.bytesWritten;
+    summary.bytesOut = server.bytesRead;
+  } catch (err) {
+    if (err instanceof RouterRefusal) {
+      if (!timedOut) refuseWith(err);
+      if (err.reason === 'backend_unreachable') summary.reason = `backend_unreachable: ${(err.cause as Error | undefined)?.message ?? ''}`;
+    } else {
+      // A bug: the client gets XX000 with the connection id the log line also has.
+      log.error({ err, connId }, 'internal error while serving a connection');
+      summary.outcome = 'internal_error';
+      summary.sqlstate = SqlState.InternalError;
+      sendRefusal(handshake.socket, new PgError({ code: SqlState.InternalError, message: `internal error (connection ${connId})` }), true);
+    }
+  } finally {
+    clearTimeout(timer);
+    if (startupHeld) deps.startups.release();
+    if (tenantHeld !== undefined) deps.tenants.release(tenantHeld);
+    if (issued) deps.keys.release(issued);
+    metrics.active.dec();
+    if (summary.bytesIn > 0) metrics.bytes.inc({ direction: 'client_to_server' }, summary.bytesIn);
+    if (summary.bytesOut > 0) metrics.bytes.inc({ direction: 'server_to_client' }, summary.bytesOut);
+    summary.durationMs = Math.round(performance.now() - started);
+    log.info(summary, 'connection closed');
+  }
+}

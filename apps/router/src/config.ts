@@ -1,0 +1,69 @@
+// The router's options: every flag also as a PGS_* variable, documented by --help from this table.
+import { ConfigError, loadConfig, type ConfigOf, type ConfigResult } from '@pgs/service-kit';
+import { DEFAULT_ROUTING_ORDER, validateRoutingOrder, type RoutingSource } from '@pgs/tenancy';
+import { parseHostPort, type HostPort } from './listen-address.js';
+
+/** The option table (README.md lists the same options). */
+export const ROUTER_OPTIONS = {
+  listen: { type: 'string', flag: '--listen', env: 'PGS_LISTEN', description: 'host:port for PostgreSQL clients', default: '127.0.0.1:5432' },
+  coordinator: { type: 'string', flag: '--coordinator', env: 'PGS_COORDINATOR', description: 'coordinator gRPC address (route feed)', default: '127.0.0.1:7400' },
+  cachePath: { type: 'string', flag: '--cache-path', env: 'PGS_CACHE_PATH', description: 'SQLite route cache file', default: 'router-cache.db' },
+  routerId: { type: 'string', flag: '--router-id', env: 'PGS_ROUTER_ID', description: 'this router\'s id in the fleet', default: 'r1' },
+  cancelListen: { type: 'string', flag: '--cancel-listen', env: 'PGS_CANCEL_LISTEN', description: 'host:port where peers forward CancelRequests (port 0 = any)', default: '127.0.0.1:0' },
+  cancelAdvertise: { type: 'string', flag: '--cancel-advertise', env: 'PGS_CANCEL_ADVERTISE', description: 'cancel address announced to peers (default: the bound --cancel-listen address)' },
+  cancelSecret: { type: 'string', flag: '--cancel-secret', env: 'PGS_CANCEL_SECRET', description: 'fleet-wide secret that authenticates cancel keys (same on every router; default: random per process)' },
+  tlsCert: { type: 'string', flag: '--tls-cert', env: 'PGS_TLS_CERT', description: 'PEM certificate chain file; enables TLS (reloaded on SIGHUP)' },
+  tlsKey: { type: 'string', flag: '--tls-key', env: 'PGS_TLS_KEY', description: 'PEM private key file (reloaded on SIGHUP)' },
+  tlsRequire: { type: 'bool', flag: '--tls-require', env: 'PGS_TLS_REQUIRE', description: 'refuse clients that do not use TLS', default: false },
+  sniDomain: { type: 'string', flag: '--sni-domain', env: 'PGS_SNI_DOMAIN', description: 'domain under which <tenant>.<domain> SNI names route (e.g. db.example.com)' },
+  routingOrder: { type: 'list', flag: '--routing-order', env: 'PGS_ROUTING_ORDER', description: 'tenant sources in priority order: sni,options,user_suffix,database,user', default: [...DEFAULT_ROUTING_ORDER] as string[] },
+  opsListen: { type: 'string', flag: '--ops-listen', env: 'PGS_OPS_LISTEN', description: 'host:port for /healthz, /readyz, /metrics', default: '127.0.0.1:0' },
+  startupTimeout: { type: 'duration', flag: '--startup-timeout', env: 'PGS_STARTUP_TIMEOUT', description: 'time a client has to complete TLS and send its startup packet', default: 10_000, min: 1 },
+  authTimeout: { type: 'duration', flag: '--auth-timeout', env: 'PGS_AUTH_TIMEOUT', description: 'time from accept until the server is ready for queries (authentication included)', default: 60_000, min: 1 },
+  maxStartups: { type: 'int', flag: '--max-startups', env: 'PGS_MAX_STARTUPS', description: 'connections allowed at once before they are authenticated', default: 1000, min: 1 },
+  backendConnectTimeout: { type: 'duration', flag: '--backend-connect-timeout', env: 'PGS_BACKEND_CONNECT_TIMEOUT', description: 'TCP connect timeout to a tenant instance', default: 5000, min: 1 },
+  backendRetries: { type: 'int', flag: '--backend-retries', env: 'PGS_BACKEND_RETRIES', description: 'extra connect attempts when the route changed after a failure', default: 2, min: 0, max: 10 },
+  routeChangeWait: { type: 'duration', flag: '--route-change-wait', env: 'PGS_ROUTE_CHANGE_WAIT', description: 'after a failed backend connect, how long to wait for a new route before refusing', default: 1000, min: 0 },
+  shutdownTimeout: { type: 'duration', flag: '--shutdown-timeout', env: 'PGS_SHUTDOWN_TIMEOUT', description: 'how long open client connections may run on after a stop signal', default: 30_000, min: 0 },
+  syncBackoffMin: { type: 'duration', flag: '--sync-backoff-min', env: 'PGS_SYNC_BACKOFF_MIN', description: 'first reconnect delay of the route feed', default: 250, min: 1 },
+  syncBackoffMax: { type: 'duration', flag: '--sync-backoff-max', env: 'PGS_SYNC_BACKOFF_MAX', description: 'longest reconnect delay of the route feed', default: 10_000, min: 1 },
+  logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
+} as const;
+
+type RawConfig = ConfigOf<typeof ROUTER_OPTIONS>;
+
+/** The validated router config. */
+export interface RouterConfig extends Omit<RawConfig, 'listen' | 'cancelListen' | 'opsListen' | 'routingOrder'> {
+  readonly listen: HostPort;
+  readonly cancelListen: HostPort;
+  readonly opsListen: HostPort;
+  readonly routingOrder: readonly RoutingSource[];
+}
+
+/** The usage line of --help. */
+export const USAGE = 'pgs-router: the PostgreSQL edge router (routes clients to their tenant\'s instance)\n\nUsage: pgs-router [options]';
+
+/** Reads flags and PGS_* variables; `help` when --help was asked for. Throws ConfigError on bad values. */
+export function readRouterConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { kind: 'help'; text: string } | { kind: 'config'; config: RouterConfig } {
+  const result: ConfigResult<typeof ROUTER_OPTIONS> = loadConfig(ROUTER_OPTIONS, argv, env, USAGE);
+  if (result.kind === 'help') return result;
+  const raw = result.config;
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
+  if (raw.tlsRequire && raw.tlsCert === undefined) throw new ConfigError('--tls-require needs --tls-cert and --tls-key');
+  if (raw.syncBackoffMin > raw.syncBackoffMax) throw new ConfigError('--sync-backoff-min must not exceed --sync-backoff-max');
+  let routingOrder: RoutingSource[];
+  try {
+    routingOrder = validateRoutingOrder(raw.routingOrder, '--routing-order');
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const config: RouterConfig = {
+    ...raw,
+    listen: parseHostPort(raw.listen, '--listen'),
+    cancelListen: parseHostPort(raw.cancelListen, '--cancel-listen'),
+    opsListen: parseHostPort(raw.opsListen, '--ops-listen'),
+    routingOrder,
+  };
+  if (raw.cancelAdvertise !== undefined) parseHostPort(raw.cancelAdvertise, '--cancel-advertise');
+  return { kind: 'config', config: Object.freeze(config) };
+}

@@ -1,0 +1,78 @@
+// The router's Prometheus metrics. Counted at connection milestones and at close, never per chunk.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { CancelOutcome } from './cancel-routing.js';
+import type { RefusalReason } from './refusal.js';
+
+/** Every metric the router exports. */
+export interface RouterMetrics {
+  accepted: Counter;
+  active: Gauge;
+  refused: Counter<'reason'>;
+  handshakeSeconds: Histogram;
+  backendConnectSeconds: Histogram;
+  startupSeconds: Histogram;
+  bytes: Counter<'direction'>;
+  cancels: Counter<'outcome'>;
+  tlsReloads: Counter<'result'>;
+}
+
+const FAST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Registers the router metrics; `cache` feeds the route-cache gauges at scrape time. */
+export function createRouterMetrics(registry: Registry, cache: () => { revision: number; staleSeconds: number; routes: number; connected: boolean }): RouterMetrics {
+  const m: RouterMetrics = {
+    accepted: new Counter({ name: 'pgs_router_connections_accepted_total', help: 'Client connections accepted', registers: [registry] }),
+    active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
+    refused: new Counter({ name: 'pgs_router_connections_refused_total', help: 'Client connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    handshakeSeconds: new Histogram({ name: 'pgs_router_handshake_seconds', help: 'Accept to routing decision (TLS, startup packet, cache lookup)', buckets: FAST_BUCKETS, registers: [registry] }),
+    backendConnectSeconds: new Histogram({ name: 'pgs_router_backend_connect_seconds', help: 'TCP connect to the tenant instance', buckets: FAST_BUCKETS, registers: [registry] }),
+    startupSeconds: new Histogram({ name: 'pgs_router_startup_seconds', help: 'Accept to ReadyForQuery (authentication included)', buckets: FAST_BUCKETS, registers: [registry] }),
+    bytes: new Counter({ name: 'pgs_router_bytes_total', help: 'Protocol bytes relayed, by direction', labelNames: ['direction'], registers: [registry] }),
+    cancels: new Counter({ name: 'pgs_router_cancel_requests_total', help: 'CancelRequests handled, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    tlsReloads: new Counter({ name: 'pgs_router_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] }),
+  };
+  new Gauge({
+    name: 'pgs_router_route_cache_revision',
+    help: 'Route-table revision the cache is at',
+    registers: [registry],
+    collect() {
+      this.set(cache().revision);
+    },
+  });
+  new Gauge({
+    name: 'pgs_router_route_cache_age_seconds',
+    help: 'Seconds since the cache was last known in sync with the coordinator (0 while the feed is live, -1 never synced)',
+    registers: [registry],
+    collect() {
+      const s = cache().staleSeconds;
+      this.set(Number.isFinite(s) ? s : -1);
+    },
+  });
+  new Gauge({
+    name: 'pgs_router_route_cache_routes',
+    help: 'Routes in the cache',
+    registers: [registry],
+    collect() {
+      this.set(cache().routes);
+    },
+  });
+  new Gauge({
+    name: 'pgs_router_route_feed_connected',
+    help: '1 while the route feed from the coordinator is live',
+    registers: [registry],
+    collect() {
+      this.set(cache().connected ? 1 : 0);
+    },
+  });
+  return m;
+}
+
+/** Counts a refusal. */
+export function countRefusal(m: RouterMetrics, reason: RefusalReason): void {
+  m.refused.inc({ reason });
+}
+
+/** Counts a cancel outcome. */
+export function countCancel(m: RouterMetrics, outcome: CancelOutcome): void {
+  m.cancels.inc({ outcome });
+}

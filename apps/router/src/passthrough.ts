@@ -1,0 +1,77 @@
+// After ReadyForQuery the router gets out of the way: stream.pipe() both ways (backpressure by
+// the streams themselves), no parsing, no per-chunk work. Each side is closed when the other goes.
+import type net from 'node:net';
+
+/** How long a side may take to flush and close after its peer went away, before it is cut. */
+const CLOSE_GRACE_MS = 5000;
+
+/** Which side ended a linked connection first. */
+export interface LinkEnd {
+  closedBy: 'client' | 'server';
+  clientError: Error | undefined;
+  serverError: Error | undefined;
+}
+
+/**
+ * A client socket linked to a backend socket. Client -> server bytes flow from the start (the
+ * client's auth messages go through untouched); server -> client is piped once `open()` is called
+ * (the router reads the server's startup messages itself until then).
+ */
+export class Link {
+  /** Resolves when both sockets are closed. */
+  readonly closed: Promise<LinkEnd>;
+  readonly #client: net.Socket;
+  readonly #server: net.Socket;
+
+  constructor(client: net.Socket, server: net.Socket) {
+    this.#client = client;
+    this.#server = server;
+    let closedBy: LinkEnd['closedBy'] | undefined;
+    let clientError: Error | undefined;
+    let serverError: Error | undefined;
+    client.on('error', (err) => (clientError ??= err));
+    server.on('error', (err) => (serverError ??= err));
+    // A clean close is passed on as a half-close (pending bytes still flush); an error cuts the other side.
+    const follow = (other: net.Socket, side: LinkEnd['closedBy'], hadError: boolean): void => {
+      closedBy ??= side;
+      if (other.destroyed) return;
+      if (hadError) other.destroy();
+      else {
+        other.end();
+        setTimeout(() => other.destroy(), CLOSE_GRACE_MS).unref();
+      }
+    };
+    const clientClosed = new Promise<void>((resolve) =>
+      client.once('close', (hadError) => {
+        follow(server, 'client', hadError);
+        resolve();
+      }),
+    );
+    const serverClosed = new Promise<void>((resolve) =>
+      server.once('close', (hadError) => {
+        follow(client, 'server', hadError);
+        resolve();
+      }),
+    );
+    this.closed = Promise.all([clientClosed, serverClosed]).then(() => ({ closedBy: closedBy ?? 'client', clientError, serverError }));
+    if (client.destroyed) server.destroy();
+    else client.pipe(server);
+  }
+
+  /** Starts server -> client: `leftover` (bytes read past ReadyForQuery) first, then the pipe. */
+  open(leftover: Buffer): void {
+    if (leftover.length > 0) this.#client.write(leftover);
+    this.#server.pipe(this.#client);
+  }
+
+  /** Cuts the server side only (the client is being told why). */
+  destroyServer(): void {
+    this.#server.destroy();
+  }
+
+  /** Cuts both sides now (shutdown deadline, refusal after linking). */
+  destroy(): void {
+    this.#client.destroy();
+    this.#server.destroy();
+  }
+}

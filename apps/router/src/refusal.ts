@@ -1,0 +1,126 @@
+// Every way the router refuses a connection: a FATAL ErrorResponse with a deliberate SQLSTATE and
+// a message safe to show, plus a stable reason for the refusal counter and the connection log.
+// README.md "Refusals" tables the same.
+import { PgError, SqlState, type PgErrorInit } from '@pgs/wire-protocol';
+import type { RouteEntry } from './route.js';
+
+/** Why a connection was refused (the `reason` label of pgs_router_connections_refused_total). */
+export type RefusalReason =
+  | 'protocol_violation'
+  | 'startup_timeout'
+  | 'too_many_startups'
+  | 'tls_required'
+  | 'no_tenant'
+  | 'conflicting_tenant'
+  | 'invalid_tenant'
+  | 'unknown_tenant'
+  | 'tenant_not_routable'
+  | 'external_access_disabled'
+  | 'connection_limit'
+  | 'backend_unreachable'
+  | 'shutting_down';
+
+/** A refusal: the PostgreSQL error the client sees, and why. */
+export class RouterRefusal extends PgError {
+  /** The stable reason (metric label). */
+  readonly reason: RefusalReason;
+  /** False when the client could not read an ErrorResponse (e.g. it expects a TLS handshake): just close. */
+  readonly tellClient: boolean;
+
+  constructor(reason: RefusalReason, fields: PgErrorInit, options?: { cause?: unknown; tellClient?: boolean }) {
+    super(fields, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = reason;
+    this.tellClient = options?.tellClient ?? true;
+  }
+}
+
+const NAME_THE_TENANT =
+  'Name the tenant with the user name (user=<user>.<tenant>), with options=-c pgs.tenant=<tenant>, or through TLS with host <tenant>.<domain>.';
+
+function quoted(id: string): string {
+  return `"${id.slice(0, 63)}"`;
+}
+
+/** Route states a client may expect to pass soon, so the hint says to retry. */
+const RETRYABLE: ReadonlySet<RouteEntry['state']> = new Set(['PROVISIONING', 'FAILOVER', 'SUSPENDED']);
+
+const STATE_TEXT: Record<RouteEntry['state'], string> = {
+  UNSPECIFIED: 'is not available',
+  ROUTABLE: 'is available',
+  PROVISIONING: 'is starting up',
+  STOPPED: 'is stopped',
+  HOST_DOWN: 'is unavailable: its host is down',
+  FAILOVER: 'is failing over to a replica',
+  SUSPENDED: 'is suspended',
+  ERROR: 'is in error',
+};
+
+/** Constructors for each refusal. */
+export const refuse = {
+  protocolViolation: (err: PgError): RouterRefusal =>
+    new RouterRefusal('protocol_violation', { code: SqlState.ProtocolViolation, message: err.message, ...(err.detail ? { detail: err.detail } : {}) }, { cause: err }),
+
+  directTlsWithoutCertificates: (): RouterRefusal =>
+    new RouterRefusal('protocol_violation', { code: SqlState.ProtocolViolation, message: 'direct TLS connection but this router has no TLS certificate' }, { tellClient: false }),
+
+  directTlsWithoutAlpn: (): RouterRefusal =>
+    new RouterRefusal('protocol_violation', {
+      code: SqlState.ProtocolViolation,
+      message: 'direct TLS connection without ALPN protocol "postgresql"',
+      hint: 'Direct TLS (sslnegotiation=direct) needs a client that offers ALPN "postgresql" (libpq 17 or later).',
+    }),
+
+  startupTimeout: (ms: number): RouterRefusal =>
+    new RouterRefusal('startup_timeout', { code: SqlState.ProtocolViolation, message: `startup not completed within ${ms} ms`, hint: 'The client was too slow to send its startup packet or to authenticate.' }),
+
+  tooManyStartups: (limit: number): RouterRefusal =>
+    new RouterRefusal('too_many_startups', { code: SqlState.TooManyConnections, message: `too many connections are starting up at this router (limit ${limit})`, hint: 'Retry in a moment.' }),
+
+  tlsRequired: (): RouterRefusal =>
+    new RouterRefusal('tls_required', { code: SqlState.InvalidAuthorizationSpecification, message: 'this router accepts only TLS connections', hint: 'Connect with sslmode=require (or verify-full).' }),
+
+  noTenant: (message: string): RouterRefusal =>
+    new RouterRefusal('no_tenant', { code: SqlState.InvalidAuthorizationSpecification, message: 'no tenant named in the connection', detail: message, hint: NAME_THE_TENANT }),
+
+  conflictingTenant: (message: string): RouterRefusal =>
+    new RouterRefusal('conflicting_tenant', { code: SqlState.InvalidAuthorizationSpecification, message: 'the connection names more than one tenant', detail: message, hint: NAME_THE_TENANT }),
+
+  invalidTenant: (message: string): RouterRefusal =>
+    new RouterRefusal('invalid_tenant', { code: SqlState.InvalidAuthorizationSpecification, message: 'invalid tenant name', detail: message, hint: NAME_THE_TENANT }),
+
+  /** 28000 when the tenant came from the user name (as PostgreSQL answers an unknown role), else 3D000. */
+  unknownTenant: (tenantId: string, fromUserName: boolean): RouterRefusal =>
+    new RouterRefusal('unknown_tenant', {
+      code: fromUserName ? SqlState.InvalidAuthorizationSpecification : SqlState.InvalidCatalogName,
+      message: `tenant ${quoted(tenantId)} does not exist`,
+      ...(fromUserName ? { hint: NAME_THE_TENANT } : {}),
+    }),
+
+  notRoutable: (route: RouteEntry): RouterRefusal =>
+    new RouterRefusal('tenant_not_routable', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(route.tenantId)} ${STATE_TEXT[route.state]}`,
+      detail: route.reason ? `${route.state}: ${route.reason}` : `state ${route.state}`,
+      ...(RETRYABLE.has(route.state) ? { hint: 'Retry in a few seconds.' } : {}),
+    }),
+
+  externalAccessDisabled: (tenantId: string): RouterRefusal =>
+    new RouterRefusal('external_access_disabled', {
+      code: SqlState.InvalidAuthorizationSpecification,
+      message: `external access to tenant ${quoted(tenantId)} is disabled`,
+      hint: 'An operator can enable it in the tenant spec (external_access).',
+    }),
+
+  connectionLimit: (tenantId: string, limit: number): RouterRefusal =>
+    new RouterRefusal('connection_limit', { code: SqlState.TooManyConnections, message: `too many connections for tenant ${quoted(tenantId)} (limit ${limit} at this router)` }),
+
+  backendUnreachable: (tenantId: string, cause: unknown): RouterRefusal =>
+    new RouterRefusal(
+      'backend_unreachable',
+      { code: SqlState.ConnectionFailure, message: `could not connect to the server of tenant ${quoted(tenantId)}`, hint: 'Retry in a few seconds.' },
+      { cause },
+    ),
+
+  shuttingDown: (): RouterRefusal =>
+    new RouterRefusal('shutting_down', { code: SqlState.AdminShutdown, message: 'the router is shutting down', hint: 'Reconnect; another router will take the connection.' }),
+};

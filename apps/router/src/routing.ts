@@ -1,0 +1,66 @@
+// From a startup packet (and SNI name) to a routable route and the startup packet to replay.
+// The routing-key rules live in @pgs/tenancy; this file only applies them to the cache.
+import { RoutingKeyError, resolveRoutingKey, type RoutingDecision, type RoutingSource } from '@pgs/tenancy';
+import { encodeStartupMessage, type StartupPacket } from '@pgs/wire-protocol';
+import { refuse } from './refusal.js';
+import type { RouteEntry } from './route.js';
+
+/** A StartupMessage as the wire decoder gives it. */
+export type StartupMessage = Extract<StartupPacket, { kind: 'startup-message' }>;
+
+/** What routing needs to know. */
+export interface RoutingContext {
+  lookup(tenantId: string): RouteEntry | undefined;
+  order: readonly RoutingSource[];
+  sniDomain: string | undefined;
+}
+
+/** The routing outcome: the decision and the route it found. */
+export interface Routed {
+  decision: RoutingDecision;
+  route: RouteEntry;
+}
+
+/** Picks the tenant and its route; throws RouterRefusal when the connection cannot go anywhere. */
+export function routeStartup(packet: StartupMessage, sniHostname: string | undefined, ctx: RoutingContext): Routed {
+  let decision: RoutingDecision;
+  // Routing keys are parsed by @pgs/tenancy only (STYLE.md: domain rules live in the lib).
+  try {
+    decision = resolveRoutingKey(
+      { parameters: packet.parameters, ...(sniHostname !== undefined ? { sniHostname } : {}) },
+      { order: ctx.order, ...(ctx.sniDomain !== undefined ? { sniDomain: ctx.sniDomain } : {}) },
+    );
+  } catch (err) {
+    if (!(err instanceof RoutingKeyError)) throw err;
+    if (err.code === 'CONFLICTING_TENANT') throw refuse.conflictingTenant(err.message);
+    if (err.code === 'INVALID_TENANT') throw refuse.invalidTenant(err.message);
+    throw refuse.noTenant(err.message);
+  }
+  const route = ctx.lookup(decision.tenantId);
+  if (!route) throw refuse.unknownTenant(decision.tenantId, decision.source === 'user' || decision.source === 'user_suffix');
+  checkRoutable(route);
+  return { decision, route };
+}
+
+/** Throws the refusal for a route clients may not use now. */
+export function checkRoutable(route: RouteEntry): void {
+  if (route.state !== 'ROUTABLE') throw refuse.notRoutable(route);
+  if (!route.externalAccess) throw refuse.externalAccessDisabled(route.tenantId);
+}
+
+/**
+ * The startup packet to send the tenant's server, with the routing parts removed (user suffix,
+ * pgs.tenant option): parameters in their original order, the same protocol version, so an
+ * unchanged packet encodes to the client's own bytes.
+ */
+export function startupForBackend(packet: StartupMessage, decision: RoutingDecision): Buffer {
+  const parameters = new Map<string, string>();
+  for (const [name, value] of packet.parameters) {
+    if (name === 'options' && decision.options === undefined) continue;
+    if (name === 'user') parameters.set(name, decision.user);
+    else if (name === 'options') parameters.set(name, decision.options ?? value);
+    else if (name === 'database' && decision.database !== undefined) parameters.set(name, decision.database);
+    else parameters.set(name, value);
+  }
+  return encodeStartupMessage({ protocol: packet.protocol, parameters });
+}
