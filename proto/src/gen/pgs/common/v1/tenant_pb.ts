@@ -222,7 +222,8 @@ export const PlacementSchema: GenMessage<Placement> = /*@__PURE__*/
  */
 export type Tenant = Message<"pgs.common.v1.Tenant"> & {
   /**
-   * DNS label and PostgreSQL identifier at once: [a-z][a-z0-9_-]{0,62}, see libs/tenancy.
+   * A DNS label usable as a PostgreSQL identifier (quoted): [a-z]([a-z0-9-]{0,61}[a-z0-9])?, no "--",
+   * reserved names refused (libs/tenancy names.ts).
    *
    * @generated from field: string id = 1;
    */
