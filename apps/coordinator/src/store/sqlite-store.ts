@@ -235,7 +235,7 @@ export class SqliteStore implements Store {
         'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
       ),
       getIdempotency: p('SELECT * FROM idempotency WHERE scope = ? AND key = ?'),
-      putIdempotency: p('INSERT INTO idempotency (scope, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)'),
+      putIdempotency: p('INSERT OR REPLACE INTO idempotency (scope, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)'),
     };
   }
 

@@ -1,0 +1,154 @@
+/**
+ * AgentControlService.Connect: one bidirectional stream per host. The agent says Hello; the
+ * coordinator registers the host (idempotent by id), answers Welcome and the full desired set,
+ * then follows heartbeats (liveness) and instance reports (realization) until the stream ends.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { AgentControlService, ConnectRequest, ConnectResponseSchema } from '@pgs/proto';
+import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
+import { validateHostId } from '@pgs/tenancy';
+import type { AgentSession } from './agent-hub.js';
+import { syncHostTenants, type CoordinatorContext } from './context.js';
+import { applyInstanceReports } from './instance-reports.js';
+import { fromHello, fromInstanceStatus, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import type { HostRecord } from './model.js';
+
+let nextSessionId = 1;
+
+/** How long an agent has to say Hello after opening the stream. */
+const HELLO_TIMEOUT_MS = 10_000;
+
+/** Registers or re-registers the host of a Hello; returns the stored host. */
+export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRecord {
+  const now = ctx.clock();
+  return ctx.store.write((tx) => {
+    const existing = tx.getHost(hello.hostId);
+    const host: HostRecord = {
+      id: hello.hostId,
+      address: hello.address,
+      state: 'READY',
+      cordoned: existing?.cordoned ?? false,
+      draining: existing?.draining ?? false,
+      capacity: hello.capacity,
+      labels: hello.labels,
+      runtime: hello.runtime,
+      agentVersion: hello.agentVersion,
+      lastHeartbeatAt: now,
+      registeredAt: existing?.registeredAt ?? now,
+      stateChangedAt: existing?.state === 'READY' ? existing.stateChangedAt : now,
+      // Never below what the agent applied, or it would ignore our next desired set.
+      generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
+    };
+    tx.putHost(host);
+    const principal = `host:${host.id}`;
+    if (!existing) {
+      tx.appendEvent({ time: now, principal, action: 'host.registered', hostId: host.id, message: `host registered at ${host.address}`, details: { runtime: host.runtime } });
+    } else {
+      tx.appendEvent({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
+    }
+    if (hello.instances.length > 0) applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry });
+    syncHostTenants(tx, ctx, host.id, principal);
+    return host;
+  });
+}
+
+/** Applies reports in one transaction and acts on what they found. */
+function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): void {
+  const now = ctx.clock();
+  const outcome = ctx.store.write((tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry }));
+  for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
+  for (const tenantId of outcome.touched) ctx.hub.touchTenant(tenantId);
+  for (const tenantId of outcome.orphans) {
+    if (warnedOrphans.has(tenantId)) continue;
+    warnedOrphans.add(tenantId);
+    ctx.log.warn({ hostId, tenantId }, 'agent runs an instance the coordinator has no placement for; leaving it alone');
+    ctx.store.appendEvent({
+      time: now,
+      principal: `host:${hostId}`,
+      action: 'host.orphan_instance',
+      hostId,
+      tenantId,
+      outcome: 'FAILURE',
+      message: 'the host runs an instance of a tenant not placed there; it is left alone (no data is deleted on a guess)',
+    });
+  }
+}
+
+/** The AgentControlService implementation. */
+export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: () => void = () => undefined): ServiceImpl<typeof AgentControlService> {
+  return {
+    async connect(requests, stream, call) {
+      const iterator = requests[Symbol.asyncIterator]();
+      let helloTimer: NodeJS.Timeout | undefined;
+      const first = await Promise.race([
+        iterator.next(),
+        new Promise<never>((_, reject) => {
+          helloTimer = setTimeout(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(helloTimer));
+      if (first.done) return;
+      if (first.value.message.case !== 'hello') throw new RpcError(Code.FAILED_PRECONDITION, 'the first message on the agent stream must be hello', { errorCode: 'HELLO_EXPECTED' });
+      const hello = fromHello(first.value.message.value);
+      validateHostId(hello.hostId, 'hello.host_id');
+      if (!hello.address) throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
+      const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
+      const host = registerHost(ctx, hello);
+      ctx.liveness.seen(host.id, ctx.clock());
+      let closed = false;
+      let wakeClose: () => void = () => undefined;
+      const closedSignal = new Promise<void>((resolve) => {
+        wakeClose = resolve;
+      });
+      const session: AgentSession = {
+        hostId: host.id,
+        sessionId: nextSessionId++,
+        connectedAt: ctx.clock(),
+        send: (m: MessageInitShape<typeof ConnectResponseSchema>) => stream.send(m),
+        close: (reason) => {
+          log.info({ reason }, 'closing agent stream');
+          closed = true;
+          wakeClose();
+        },
+      };
+      ctx.hub.attach(session);
+      onSessionsChanged();
+      log.info({ address: host.address, sessionId: session.sessionId, instances: hello.instances.length }, 'agent connected');
+      const warnedOrphans = new Set<string>();
+      try {
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()) } } });
+        ctx.hub.sendFull(host.id);
+        while (!closed && !call.signal.aborted) {
+          const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
+          if (next === undefined || next.done) break;
+          handleMessage(ctx, host.id, next.value, warnedOrphans, log);
+        }
+      } finally {
+        ctx.hub.detach(session);
+        onSessionsChanged();
+        log.info({ sessionId: session.sessionId }, 'agent stream ended');
+      }
+    },
+  };
+}
+
+function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log']): void {
+  const m = request.message;
+  switch (m.case) {
+    case 'heartbeat':
+      ctx.liveness.seen(hostId, ctx.clock());
+      return;
+    case 'report':
+      ctx.liveness.seen(hostId, ctx.clock());
+      onReports(ctx, hostId, m.value.instances.map(fromInstanceStatus), warnedOrphans);
+      return;
+    case 'commandResult':
+      log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode }, 'command result');
+      return;
+    case 'hello':
+      log.warn({}, 'second hello on one stream ignored');
+      return;
+    default:
+      log.warn({}, 'empty agent message ignored');
+  }
+}

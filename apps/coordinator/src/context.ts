@@ -1,0 +1,33 @@
+/** What the coordinator's parts share, built once in main.ts (or a test). */
+import type { PlacementPolicy } from '@pgs/tenancy';
+import type { Logger } from '@pgs/service-kit';
+import type { AgentHub } from './agent-hub.js';
+import type { HealthCache } from './health-cache.js';
+import type { RetryPolicy } from './instance-reports.js';
+import type { Liveness } from './liveness.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import type { Store, StoreTx } from './store/store.js';
+import { syncTenant } from './tenant-sync.js';
+import type { VersionCatalog } from './versions.js';
+
+/** The shared parts. */
+export interface CoordinatorContext {
+  readonly store: Store;
+  readonly clock: () => number;
+  readonly log: Logger;
+  readonly health: HealthCache;
+  readonly versions: VersionCatalog;
+  readonly hub: AgentHub;
+  readonly liveness: Liveness;
+  readonly retry: RetryPolicy;
+  readonly placementPolicy: Partial<PlacementPolicy>;
+  readonly heartbeatIntervalMs: number;
+  readonly leaseMs: number;
+  readonly metrics: CoordinatorMetrics | undefined;
+}
+
+/** Re-derives every tenant with a placement on `hostId` (after the host's state or address changed). */
+export function syncHostTenants(tx: StoreTx, ctx: CoordinatorContext, hostId: string, principal: string): void {
+  const now = ctx.clock();
+  for (const p of tx.listPlacements({ hostId })) syncTenant(tx, p.tenantId, { now, health: ctx.health, principal });
+}

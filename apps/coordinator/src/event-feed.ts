@@ -1,0 +1,36 @@
+/** Live event subscribers for WatchEvents: every committed event, filtered per watcher. */
+import type { EventRecord } from './model.js';
+import type { Store } from './store/store.js';
+
+/** A filter of a watcher. */
+export interface EventWatchFilter {
+  tenantId: string;
+  hostId: string;
+}
+
+/** Fans committed events out to watchers. */
+export class EventFeed {
+  private readonly watchers = new Set<(e: EventRecord) => void>();
+
+  constructor(store: Store) {
+    store.onCommit((summary) => {
+      for (const e of summary.events) for (const w of this.watchers) w(e);
+    });
+  }
+
+  /** Number of watchers. */
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  /** Calls `fn` for every event matching `filter` until the returned function is called. */
+  watch(filter: EventWatchFilter, fn: (e: EventRecord) => void): () => void {
+    const w = (e: EventRecord): void => {
+      if (filter.tenantId && e.tenantId !== filter.tenantId) return;
+      if (filter.hostId && e.hostId !== filter.hostId) return;
+      fn(e);
+    };
+    this.watchers.add(w);
+    return () => this.watchers.delete(w);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Applying what an agent reports about its instances: realization, instance state, address and
+ * port, health. Writes only what changed (reports repeat every few seconds), advances users and
+ * databases once the primary realized the revision that carried them, finishes deletions, and
+ * re-derives the tenant. Instances the coordinator has no placement for are left alone and
+ * reported once: nothing deletes data on a guess.
+ */
+import type { HealthCache } from './health-cache.js';
+import type { InstanceReportView } from './mappers/agent-mapper.js';
+import type { PlacementRecord } from './model.js';
+import type { StoreTx } from './store/store.js';
+import { syncTenant } from './tenant-sync.js';
+
+/** Retry backoff of failed realizations. */
+export interface RetryPolicy {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** The delay before retry number `failures` (1-based): base * 2^(n-1), capped. */
+export function retryDelay(failures: number, policy: RetryPolicy): number {
+  return Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, Math.min(failures - 1, 30)));
+}
+
+/** What applying reports found, for the caller to act on after commit. */
+export interface ReportOutcome {
+  /** Tenants whose desired set must be re-sent (e.g. a primary's port became known to its replicas). */
+  touched: string[];
+  /** Tenant ids reported that have no placement on this host. */
+  orphans: string[];
+  /** Placements removed (deleted instances), to forget their health. */
+  removed: { tenantId: string; hostId: string }[];
+}
+
+function changed(a: PlacementRecord, b: PlacementRecord): boolean {
+  return (
+    a.realization !== b.realization ||
+    a.reason !== b.reason ||
+    a.instanceState !== b.instanceState ||
+    a.address !== b.address ||
+    a.port !== b.port ||
+    a.realizedRevision !== b.realizedRevision ||
+    a.realizedOnce !== b.realizedOnce ||
+    a.failures !== b.failures ||
+    a.nextRetryAt !== b.nextRetryAt
+  );
+}
+
+/** Applies one batch of instance reports from `hostId` inside `tx`. */
+export function applyInstanceReports(
+  tx: StoreTx,
+  hostId: string,
+  reports: readonly InstanceReportView[],
+  deps: { now: number; health: HealthCache; retry: RetryPolicy },
+): ReportOutcome {
+  const outcome: ReportOutcome = { touched: [], orphans: [], removed: [] };
+  const principal = `host:${hostId}`;
+  for (const r of reports) {
+    const tenant = tx.getTenant(r.tenantId);
+    const placement = tenant ? tx.listPlacements({ tenantId: r.tenantId }).find((p) => p.hostId === hostId) : undefined;
+    if (!tenant || !placement) {
+      outcome.orphans.push(r.tenantId);
+      continue;
+    }
+    if (r.health) deps.health.set(r.tenantId, hostId, r.health);
+    if (tenant.deleting && r.state === 'DELETED') {
+      tx.deletePlacement(tenant.id, hostId);
+      outcome.removed.push({ tenantId: tenant.id, hostId });
+      tx.appendEvent({ time: deps.now, principal, action: 'placement.deleted', tenantId: tenant.id, hostId, message: 'instance and its data deleted' });
+      if (tx.listPlacements({ tenantId: tenant.id }).length === 0) finishDeletion(tx, tenant.id, deps.now, principal);
+      continue;
+    }
+    const next: PlacementRecord = { ...placement, reason: r.reason, instanceState: r.state, updatedAt: deps.now };
+    next.realization = r.realization;
+    if (r.address) next.address = r.address;
+    if (r.port > 0) next.port = r.port;
+    if (r.realization === 'REALIZED') {
+      next.realizedRevision = Math.max(placement.realizedRevision, r.specRevision);
+      next.realizedOnce = true;
+      next.failures = 0;
+      next.nextRetryAt = 0;
+    } else if (r.realization === 'FAILED' && (placement.realization !== 'FAILED' || placement.nextRetryAt === 0)) {
+      // A new failure, or the first one after a retry was sent: back off further.
+      next.failures = placement.failures + 1;
+      next.nextRetryAt = deps.now + retryDelay(next.failures, deps.retry);
+    }
+    // A created instance holds data from its first start, whatever it reports later.
+    if (r.state === 'RUNNING') next.realizedOnce = true;
+    if (!changed(placement, next)) {
+      // Health alone changed: status may still flip (e.g. stopped accepting connections).
+      syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+      continue;
+    }
+    tx.updatePlacement(next);
+    if (next.realization !== placement.realization) {
+      tx.appendEvent({
+        time: deps.now,
+        principal,
+        action: `placement.${next.realization.toLowerCase()}`,
+        tenantId: tenant.id,
+        hostId,
+        outcome: next.realization === 'FAILED' ? 'FAILURE' : 'SUCCESS',
+        message: next.realization === 'FAILED' ? `realization failed: ${r.reason}` : `instance ${next.realization.toLowerCase()} at revision ${r.specRevision}`,
+        details: { state: r.state, revision: String(r.specRevision), port: String(next.port) },
+      });
+    }
+    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') advanceObjects(tx, tenant.id, next.realizedRevision);
+    if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address)) {
+      if (tx.listPlacements({ tenantId: tenant.id }).some((p) => p.role === 'REPLICA')) outcome.touched.push(tenant.id);
+    }
+    syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+  }
+  return outcome;
+}
+
+/** Users and databases asked for at or before `revision` are now real (or gone). */
+function advanceObjects(tx: StoreTx, tenantId: string, revision: number): void {
+  for (const u of tx.listUsers(tenantId)) {
+    if (u.revision > revision) continue;
+    if (u.status === 'DELETING') tx.deleteUser(tenantId, u.name);
+    else if (u.status !== 'ACTIVE') tx.updateUser({ ...u, status: 'ACTIVE', statusReason: '' });
+  }
+  for (const d of tx.listDatabases(tenantId)) {
+    if (d.revision > revision) continue;
+    if (d.status === 'DELETING') tx.deleteDatabase(tenantId, d.name);
+    else if (d.status !== 'ACTIVE') tx.updateDatabase({ ...d, status: 'ACTIVE', statusReason: '' });
+  }
+}
+
+/** The last placement of a deleting tenant is gone: remove the tenant and its route. */
+export function finishDeletion(tx: StoreTx, tenantId: string, now: number, principal: string): void {
+  tx.deleteTenant(tenantId);
+  tx.deleteRoute(tenantId);
+  tx.appendEvent({ time: now, principal, action: 'tenant.deleted', tenantId, message: 'tenant deleted' });
+}

@@ -1,0 +1,156 @@
+/** Proto <-> domain for the operator API (CoordinatorService). */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import {
+  EventOutcome,
+  HostState,
+  InstanceRole,
+  ObjectStatus,
+  Realization,
+  RunState,
+  TenantStatus,
+  type EventSchema,
+  type HostSchema,
+  type PlacementSchema,
+  type TenantDatabaseSchema,
+  type TenantSchema,
+  type TenantSpec as ProtoTenantSpec,
+  type TenantUserSchema,
+  type PostgresVersionSchema,
+} from '@pgs/proto';
+import type { RunState as DomainRunState, TenantSpec } from '@pgs/tenancy';
+import type { HostView } from '../host-service.js';
+import type { DatabaseRecord, EventRecord, UserRecord } from '../model.js';
+import type { PlacementView, TenantView } from '../tenant-service.js';
+import type { PostgresVersion } from '../versions.js';
+import { enumName, enumValue, toProtoResources, toTimestamp } from './common-mapper.js';
+
+/**
+ * A proto spec -> domain spec over `base` (the defaults on create, the current spec on update):
+ * fields that cannot be zero (cpu, memory, disk, nodes, run state) keep the base when absent;
+ * the others are taken as given.
+ */
+export function fromProtoSpec(s: ProtoTenantSpec | undefined, base: TenantSpec): TenantSpec {
+  if (!s) return { ...base, resources: { ...base.resources }, labels: { ...base.labels }, placement: { ...base.placement } };
+  return {
+    resources: {
+      cpuMillis: s.resources?.cpuMillis || base.resources.cpuMillis,
+      memoryMib: s.resources?.memoryMib || base.resources.memoryMib,
+      diskMib: s.resources?.diskMib || base.resources.diskMib,
+    },
+    nodes: s.nodes || base.nodes,
+    syncReplicas: s.syncReplicas,
+    version: s.version || base.version,
+    labels: { ...s.labels },
+    placement: { ...s.placement },
+    externalAccess: s.externalAccess,
+    connectionLimit: s.connectionLimit,
+    description: s.description,
+    runState: enumName<DomainRunState>(RunState, s.runState) ?? base.runState,
+  };
+}
+
+/** Domain spec -> proto. */
+export function toProtoSpec(s: TenantSpec): MessageInitShape<typeof TenantSchema>['spec'] {
+  return {
+    resources: toProtoResources(s.resources),
+    nodes: s.nodes,
+    syncReplicas: s.syncReplicas,
+    version: s.version,
+    labels: s.labels,
+    placement: s.placement,
+    externalAccess: s.externalAccess,
+    connectionLimit: s.connectionLimit,
+    description: s.description,
+    runState: enumValue(RunState, s.runState),
+  };
+}
+
+function toProtoPlacement(p: PlacementView): MessageInitShape<typeof PlacementSchema> {
+  const h = p.health;
+  return {
+    hostId: p.hostId,
+    role: enumValue(InstanceRole, p.role),
+    realization: enumValue(Realization, p.realization),
+    reason: p.reason,
+    address: p.address,
+    port: p.port,
+    health: h
+      ? {
+          up: h.up,
+          acceptingConnections: h.acceptingConnections,
+          connections: h.connections,
+          databaseSizeBytes: BigInt(h.databaseSizeBytes),
+          role: enumValue(InstanceRole, h.role),
+          lsn: h.lsn,
+          lagBytes: BigInt(h.lagBytes),
+          timeline: h.timeline,
+          checkedAt: toTimestamp(h.checkedAt),
+        }
+      : undefined,
+    updatedAt: toTimestamp(p.updatedAt),
+  };
+}
+
+/** A tenant view -> proto Tenant. */
+export function toProtoTenant(v: TenantView): MessageInitShape<typeof TenantSchema> {
+  const t = v.tenant;
+  return {
+    id: t.id,
+    spec: toProtoSpec(t.spec),
+    revision: BigInt(t.revision),
+    status: enumValue(TenantStatus, t.status),
+    statusReason: t.statusReason,
+    placements: v.placements.map(toProtoPlacement),
+    createdAt: toTimestamp(t.createdAt),
+    updatedAt: toTimestamp(t.updatedAt),
+  };
+}
+
+/** A user -> proto (never the verifier). */
+export function toProtoUser(u: UserRecord): MessageInitShape<typeof TenantUserSchema> {
+  return { tenantId: u.tenantId, name: u.name, description: u.description, status: enumValue(ObjectStatus, u.status), statusReason: u.statusReason, owner: u.owner, createdAt: toTimestamp(u.createdAt) };
+}
+
+/** A database -> proto. */
+export function toProtoDatabase(d: DatabaseRecord): MessageInitShape<typeof TenantDatabaseSchema> {
+  return { tenantId: d.tenantId, name: d.name, owner: d.owner, description: d.description, status: enumValue(ObjectStatus, d.status), statusReason: d.statusReason, createdAt: toTimestamp(d.createdAt) };
+}
+
+/** A host view -> proto Host. */
+export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
+  const h = v.host;
+  return {
+    id: h.id,
+    address: h.address,
+    state: enumValue(HostState, h.state),
+    cordoned: h.cordoned,
+    draining: h.draining,
+    capacity: toProtoResources(h.capacity),
+    allocated: v.allocated,
+    labels: h.labels,
+    lastHeartbeatAt: toTimestamp(h.lastHeartbeatAt),
+    runtime: h.runtime,
+    agentVersion: h.agentVersion,
+    registeredAt: toTimestamp(h.registeredAt),
+  };
+}
+
+/** An event -> proto. */
+export function toProtoEvent(e: EventRecord): MessageInitShape<typeof EventSchema> {
+  return {
+    id: BigInt(e.id),
+    time: toTimestamp(e.time),
+    principal: e.principal,
+    action: e.action,
+    tenantId: e.tenantId,
+    hostId: e.hostId,
+    outcome: enumValue(EventOutcome, e.outcome),
+    message: e.message,
+    details: e.details,
+  };
+}
+
+/** A catalog entry -> proto. */
+export function toProtoVersion(v: PostgresVersion): MessageInitShape<typeof PostgresVersionSchema> {
+  return { id: v.id, major: v.major, displayName: v.displayName, image: v.image, default: v.default, deprecated: v.deprecated };
+}

@@ -1,0 +1,82 @@
+/**
+ * Prometheus metrics of the coordinator: tenants by status and hosts by state (gauges read from
+ * the store at scrape time), stream counts, RPC latencies, scheduler decisions, route revision.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Store } from './store/store.js';
+
+/** The coordinator's metric handles. */
+export class CoordinatorMetrics {
+  readonly rpcDuration: Histogram<'method' | 'code'>;
+  readonly httpDuration: Histogram<'route' | 'status'>;
+  readonly schedulerDecisions: Counter<'outcome'>;
+  readonly desiredSets: Counter<'kind'>;
+  readonly routeBatches: Counter<'kind'>;
+  readonly hostTransitions: Counter<'to'>;
+
+  constructor(registry: Registry, store: Store, streams: () => { agents: number; routers: number; eventWatchers: number }) {
+    this.rpcDuration = new Histogram({
+      name: 'pgs_coordinator_rpc_duration_seconds',
+      help: 'gRPC call duration by method and status code',
+      labelNames: ['method', 'code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    this.httpDuration = new Histogram({
+      name: 'pgs_coordinator_http_duration_seconds',
+      help: 'REST request duration by route and HTTP status',
+      labelNames: ['route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    });
+    this.schedulerDecisions = new Counter({
+      name: 'pgs_coordinator_scheduler_decisions_total',
+      help: 'Scheduler decisions: placed, unplaced, replaced (never-realized tenants moved off a down host), retried',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.desiredSets = new Counter({ name: 'pgs_coordinator_desired_sets_sent_total', help: 'Desired sets sent to agents', labelNames: ['kind'], registers: [registry] });
+    this.routeBatches = new Counter({ name: 'pgs_coordinator_route_batches_sent_total', help: 'Route batches sent to routers', labelNames: ['kind'], registers: [registry] });
+    this.hostTransitions = new Counter({ name: 'pgs_coordinator_host_transitions_total', help: 'Host liveness transitions by new state', labelNames: ['to'], registers: [registry] });
+    new Gauge({
+      name: 'pgs_coordinator_tenants',
+      help: 'Tenants by status',
+      labelNames: ['status'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of store.listTenants()) this.inc({ status: t.status });
+      },
+    });
+    new Gauge({
+      name: 'pgs_coordinator_hosts',
+      help: 'Hosts by state',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const h of store.listHosts()) this.inc({ state: h.state });
+      },
+    });
+    new Gauge({
+      name: 'pgs_coordinator_streams',
+      help: 'Open streams by kind (agent, router, event watcher)',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const s = streams();
+        this.set({ kind: 'agent' }, s.agents);
+        this.set({ kind: 'router' }, s.routers);
+        this.set({ kind: 'event_watcher' }, s.eventWatchers);
+      },
+    });
+    new Gauge({
+      name: 'pgs_coordinator_route_revision',
+      help: 'Current global route-table revision',
+      registers: [registry],
+      collect() {
+        this.set(store.routeRevision());
+      },
+    });
+  }
+}

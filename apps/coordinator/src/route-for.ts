@@ -1,0 +1,36 @@
+/**
+ * What the routers are told about a tenant, derived from its status and its primary placement.
+ * A primary that reports itself running and healthy stays routable while changes are in flight
+ * (a new user, a failed resize): refusing clients for those would be an outage of our making.
+ */
+import type { HostRecord, PlacementRecord, RouteRecord, RouteState, TenantRecord } from './model.js';
+
+const REASONS: Partial<Record<TenantRecord['status'], [RouteState, string]>> = {
+  NEW: ['PROVISIONING', 'the tenant is being created'],
+  IN_PROGRESS: ['PROVISIONING', 'the tenant is being created'],
+  STOPPING: ['STOPPED', 'the tenant is stopped'],
+  STOPPED: ['STOPPED', 'the tenant is stopped'],
+  DELETING: ['STOPPED', 'the tenant is being deleted'],
+  FAILING_OVER: ['FAILOVER', 'the tenant is failing over to a replica; retry shortly'],
+  SUSPENDED: ['SUSPENDED', 'the tenant is suspended'],
+};
+
+/** The route of a tenant (without its revision, which the store assigns). */
+export function routeFor(tenant: TenantRecord, primary: PlacementRecord | undefined, host: HostRecord | undefined, healthy: boolean): Omit<RouteRecord, 'revision'> {
+  const where = {
+    tenantId: tenant.id,
+    hostId: primary?.hostId ?? '',
+    address: primary?.address || host?.address || '',
+    port: primary?.port ?? 0,
+    externalAccess: tenant.spec.externalAccess,
+    connectionLimit: tenant.spec.connectionLimit,
+  };
+  const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
+  const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER']);
+  if (serving && !blocking.has(tenant.status)) return { ...where, state: 'ROUTABLE', reason: '' };
+  if (tenant.status === 'UNAVAILABLE') return { ...where, state: 'HOST_DOWN', reason: `the tenant is unavailable: ${tenant.statusReason}` };
+  if (tenant.status === 'ERROR') return { ...where, state: 'ERROR', reason: `the tenant is in error: ${tenant.statusReason}` };
+  if (tenant.status === 'ACTIVE') return { ...where, state: 'PROVISIONING', reason: 'the tenant is starting' };
+  const [state, reason] = REASONS[tenant.status] ?? ['ERROR', `the tenant is ${tenant.status}`];
+  return { ...where, state, reason };
+}

@@ -1,0 +1,242 @@
+/**
+ * Tenant operations shared by the gRPC and REST APIs: validation through libs/tenancy, one store
+ * transaction per operation (durable before the answer), an audit event for each, and a desired-set
+ * push to the hosts concerned after the commit.
+ */
+import { checkRevision, validatePassword, validateSpecChange, validateTenantId, validateTenantSpec, ValidationError, type TenantSpec } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { AlreadyExistsError, notFound, NotImplementedError, PreconditionError } from './errors.js';
+import type { InstanceHealthView } from './health-cache.js';
+import { idempotent, PasswordRetryCache } from './idempotency.js';
+import { finishDeletion } from './instance-reports.js';
+import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UserRecord } from './model.js';
+import { generatePassword, scramVerifier } from './scram.js';
+import type { StoreTx, TenantFilter } from './store/store.js';
+import { syncTenant } from './tenant-sync.js';
+
+/** A placement with the health last reported for it. */
+export type PlacementView = PlacementRecord & { health: InstanceHealthView | undefined };
+
+/** A tenant with its placements, as the APIs show it. */
+export interface TenantView {
+  tenant: TenantRecord;
+  placements: PlacementView[];
+}
+
+/** Everything GetTenant shows. */
+export interface TenantDetails extends TenantView {
+  route: RouteRecord | undefined;
+  users: UserRecord[];
+  databases: DatabaseRecord[];
+  recentEvents: EventRecord[];
+}
+
+/** Input of createTenant (spec already defaulted by the caller's mapper). */
+export interface CreateTenantInput {
+  id: string;
+  spec: TenantSpec;
+  ownerPassword: string;
+  idempotencyKey: string;
+}
+
+/** Who is asking, for the audit log. */
+export type Principal = string;
+
+/** Tenant operations. */
+export class TenantService {
+  private readonly passwords = new PasswordRetryCache();
+
+  constructor(private readonly ctx: CoordinatorContext) {}
+
+  /** A tenant with its placements and their health. */
+  view(tx: StoreTx, tenant: TenantRecord): TenantView {
+    return {
+      tenant,
+      placements: tx.listPlacements({ tenantId: tenant.id }).map((p) => ({ ...p, health: this.ctx.health.get(p.tenantId, p.hostId) })),
+    };
+  }
+
+  private mustGet(tx: StoreTx, id: string): TenantRecord {
+    const tenant = tx.getTenant(id);
+    if (!tenant) throw notFound.tenant(id);
+    return tenant;
+  }
+
+  private mustBeLive(tenant: TenantRecord): void {
+    if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${tenant.id}" is being deleted`);
+  }
+
+  /** Creates a tenant (status NEW) with its owner user and database named after it. */
+  create(input: CreateTenantInput, principal: Principal): { view: TenantView; generatedPassword: string } {
+    const id = validateTenantId(input.id, 'id');
+    const spec = validateTenantSpec(input.spec);
+    this.ctx.versions.resolve(spec.version);
+    const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
+    const now = this.ctx.clock();
+    const scope = 'CreateTenant';
+    const { result, replayed } = this.ctx.store.write((tx) =>
+      idempotent(tx, scope, input.idempotencyKey, { id, spec }, now, () => {
+        if (tx.getTenant(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
+        const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
+        tx.insertTenant(tenant);
+        // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
+        tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: scramVerifier(password), owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        tx.insertDatabase({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        tx.appendEvent({
+          time: now,
+          principal,
+          action: 'tenant.create',
+          tenantId: id,
+          message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
+          details: { password: input.ownerPassword === '' ? 'generated' : 'given' },
+        });
+        const synced = syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? tenant;
+        return { tenant: synced, generated: input.ownerPassword === '' };
+      }),
+    );
+    if (!replayed && result.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
+    const generatedPassword = !result.generated ? '' : replayed ? (this.passwords.get(`${scope}:${input.idempotencyKey}`, now) ?? '') : password;
+    return { view: { tenant: result.tenant, placements: [] }, generatedPassword };
+  }
+
+  /** One tenant with users, databases, route and recent events. */
+  get(id: string): TenantDetails {
+    const tx = this.ctx.store;
+    const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+    return {
+      ...this.view(tx, tenant),
+      route: tx.getRoute(id),
+      users: tx.listUsers(id),
+      databases: tx.listDatabases(id),
+      recentEvents: tx.listEvents({ tenantId: id, limit: 20 }).reverse(),
+    };
+  }
+
+  /** Tenants matching a filter, paged by id. */
+  list(filter: TenantFilter, page: { size: number; token: string }): { views: TenantView[]; nextToken: string; total: number } {
+    const tx = this.ctx.store;
+    const all = tx.listTenants(filter);
+    const start = page.token ? all.findIndex((t) => t.id > page.token) : 0;
+    const from = start < 0 ? all.length : start;
+    const slice = all.slice(from, from + page.size);
+    const more = from + page.size < all.length;
+    return { views: slice.map((t) => this.view(tx, t)), nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '', total: all.length };
+  }
+
+  /** Changes the spec; `revision` must be the current one (ABORTED otherwise). */
+  update(id: string, revision: number, next: TenantSpec, principal: Principal): TenantView {
+    const now = this.ctx.clock();
+    const view = this.ctx.store.write((tx) => {
+      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+      this.mustBeLive(tenant);
+      checkRevision(tenant.revision, revision);
+      const spec = validateSpecChange(tenant.spec, next);
+      this.ctx.versions.resolve(spec.version);
+      if (spec.nodes !== tenant.spec.nodes) {
+        throw new PreconditionError('NODES_CHANGE_UNSUPPORTED', 'changing the number of nodes of an existing tenant needs the replication issue; create the tenant with the nodes it needs');
+      }
+      const updated = { ...tenant, spec, revision: tenant.revision + 1, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
+      tx.updateTenant(updated);
+      tx.appendEvent({ time: now, principal, action: 'tenant.update', tenantId: id, message: `spec updated to revision ${updated.revision}` });
+      return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+    });
+    this.ctx.hub.touchTenant(id);
+    return view;
+  }
+
+  /** Applies a spec edit that needs no revision from the caller (start, stop, access). */
+  private edit(id: string, principal: Principal, action: string, change: (spec: TenantSpec) => TenantSpec, instanceChange: boolean): TenantView {
+    const now = this.ctx.clock();
+    const view = this.ctx.store.write((tx) => {
+      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+      this.mustBeLive(tenant);
+      const spec = change(tenant.spec);
+      if (JSON.stringify(spec) === JSON.stringify(tenant.spec)) return this.view(tx, tenant);
+      const updated = {
+        ...tenant,
+        spec,
+        revision: tenant.revision + 1,
+        instanceRevision: tenant.instanceRevision + (instanceChange ? 1 : 0),
+        updatedAt: now,
+      };
+      tx.updateTenant(updated);
+      tx.appendEvent({ time: now, principal, action, tenantId: id, message: `${action} (revision ${updated.revision})` });
+      return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+    });
+    if (instanceChange) this.ctx.hub.touchTenant(id);
+    return view;
+  }
+
+  /** Desired run state RUNNING. */
+  start(id: string, principal: Principal): TenantView {
+    return this.edit(id, principal, 'tenant.start', (s) => ({ ...s, runState: 'RUNNING' }), true);
+  }
+
+  /** Desired run state STOPPED (data kept). */
+  stop(id: string, principal: Principal): TenantView {
+    return this.edit(id, principal, 'tenant.stop', (s) => ({ ...s, runState: 'STOPPED' }), true);
+  }
+
+  /** External access through the routers on or off (seed 000). */
+  setAccess(id: string, externalAccess: boolean, principal: Principal): TenantView {
+    return this.edit(id, principal, externalAccess ? 'tenant.access.enable' : 'tenant.access.disable', (s) => ({ ...s, externalAccess }), false);
+  }
+
+  /** Marks the tenant for deletion; agents delete the instances, then the rows go. */
+  delete(id: string, revision: number, principal: Principal): TenantView {
+    const now = this.ctx.clock();
+    const view = this.ctx.store.write((tx) => {
+      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+      checkRevision(tenant.revision, revision, { allowUnconditional: true });
+      if (tenant.deleting) return this.view(tx, tenant);
+      const updated = { ...tenant, deleting: true, updatedAt: now };
+      tx.updateTenant(updated);
+      tx.appendEvent({ time: now, principal, action: 'tenant.delete', tenantId: id, message: 'deletion requested' });
+      const synced = syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated;
+      const result = this.view(tx, synced);
+      if (tx.listPlacements({ tenantId: id }).length === 0) finishDeletion(tx, id, now, principal);
+      return result;
+    });
+    this.ctx.hub.touchTenant(id);
+    return view;
+  }
+
+  /** Re-creates an UNAVAILABLE tenant EMPTY on another host; only with acceptDataLoss, and audited. */
+  recreate(id: string, acceptDataLoss: boolean, principal: Principal): TenantView {
+    if (!acceptDataLoss) {
+      throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost', { code: 'DATA_LOSS_NOT_ACCEPTED' });
+    }
+    const now = this.ctx.clock();
+    return this.ctx.store.write((tx) => {
+      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+      this.mustBeLive(tenant);
+      if (tenant.status !== 'UNAVAILABLE') {
+        throw new PreconditionError('TENANT_NOT_UNAVAILABLE', `tenant "${id}" is ${tenant.status}; only an UNAVAILABLE tenant can be re-created empty`);
+      }
+      const lost = tx.listPlacements({ tenantId: id });
+      for (const p of lost) tx.deletePlacement(id, p.hostId);
+      // The new instance must create every role and database again.
+      for (const u of tx.listUsers(id)) tx.updateUser({ ...u, status: 'NEW' });
+      for (const d of tx.listDatabases(id)) tx.updateDatabase({ ...d, status: 'NEW' });
+      const updated: TenantRecord = { ...tenant, status: 'NEW', statusReason: 're-created empty by an operator (data loss accepted)', instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
+      tx.updateTenant(updated);
+      tx.appendEvent({
+        time: now,
+        principal,
+        action: 'tenant.recreate',
+        tenantId: id,
+        outcome: 'SUCCESS',
+        message: `re-created EMPTY; the data on ${lost.map((p) => p.hostId).join(', ') || 'no host'} is abandoned`,
+        details: { accept_data_loss: 'true', abandoned_hosts: lost.map((p) => p.hostId).join(',') },
+      });
+      return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+    });
+  }
+
+  /** Planned primary change: needs replicas (the replication issue). */
+  switchover(id: string): TenantView {
+    const tenant = this.mustGet(this.ctx.store, validateTenantId(id, 'id'));
+    if (tenant.spec.nodes < 2) throw new PreconditionError('NO_REPLICA', `tenant "${id}" has no replica to switch over to`);
+    throw new NotImplementedError('SWITCHOVER_UNIMPLEMENTED', 'switchover arrives with replication (promote and fence); it is not available yet');
+  }
+}

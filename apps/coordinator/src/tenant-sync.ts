@@ -1,0 +1,55 @@
+/**
+ * Re-derives a tenant's status (libs/tenancy deriveTenantStatus) and its route from the stored
+ * facts, and writes whatever changed inside the caller's transaction. Every path that changes a
+ * fact (a report, a host state, a placement, a spec) ends here, so status and route never drift.
+ */
+import { canTransition, deriveTenantStatus, type PlacementView } from '@pgs/tenancy';
+import type { HealthCache } from './health-cache.js';
+import type { PlacementRecord, TenantRecord } from './model.js';
+import { routeFor } from './route-for.js';
+import type { StoreTx } from './store/store.js';
+
+/** Whether an instance counts as healthy: running, and (when health was reported) accepting connections. */
+export function isHealthy(placement: PlacementRecord, health: HealthCache): boolean {
+  if (placement.instanceState !== 'RUNNING') return false;
+  const h = health.get(placement.tenantId, placement.hostId);
+  return h === undefined || (h.up && h.acceptingConnections);
+}
+
+/** Re-derives and stores status and route of a tenant; returns the updated record. */
+export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; health: HealthCache; principal?: string }): TenantRecord | undefined {
+  const tenant = tx.getTenant(tenantId);
+  if (!tenant) return undefined;
+  const placements = tx.listPlacements({ tenantId });
+  const hostState = new Map(placements.map((p) => [p.hostId, tx.getHost(p.hostId)?.state ?? 'DOWN'] as const));
+  const views: PlacementView[] = placements.map((p) => ({
+    hostId: p.hostId,
+    role: p.role,
+    // A report for an older instance revision means the newest shape is not applied yet.
+    realization: p.realization === 'REALIZED' && p.realizedRevision < tenant.instanceRevision ? 'PENDING' : p.realization,
+    reason: p.reason,
+    hostState: hostState.get(p.hostId) ?? 'DOWN',
+    healthy: isHealthy(p, deps.health),
+  }));
+  const derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });
+  let updated = tenant;
+  if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
+    updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };
+    tx.updateTenant(updated);
+    if (derived.status !== tenant.status) {
+      tx.appendEvent({
+        time: deps.now,
+        principal: deps.principal ?? 'system:reconciler',
+        action: 'tenant.status',
+        tenantId,
+        outcome: derived.status === 'ERROR' || derived.status === 'UNAVAILABLE' ? 'FAILURE' : 'SUCCESS',
+        message: `${tenant.status} -> ${derived.status}${derived.reason ? `: ${derived.reason}` : ''}`,
+        details: { from: tenant.status, to: derived.status },
+      });
+    }
+  }
+  const primary = placements.find((p) => p.role === 'PRIMARY');
+  const host = primary ? tx.getHost(primary.hostId) : undefined;
+  tx.putRoute(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false));
+  return updated;
+}
