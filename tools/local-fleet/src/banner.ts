@@ -1,0 +1,56 @@
+/** What `up` prints once the fleet is ready: where everything is and exactly how to connect. */
+import path from 'node:path';
+import type { FleetDescription } from './fleet-file.js';
+
+/** A path as short as possible for the reader: relative when under the working directory. */
+function show(file: string, cwd: string): string {
+  const rel = path.relative(cwd, file);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
+}
+
+/** The ready banner. */
+export function renderBanner(d: FleetDescription, cwd: string): string {
+  const ca = show(d.caPath, cwd);
+  const lines = [
+    '',
+    `pgs local fleet is up (state in ${show(d.stateDir, cwd)})`,
+    '',
+    `  coordinator  ${d.coordinator.grpc} (gRPC)   http://${d.coordinator.http} (REST)`,
+    ...d.hosts.map((h, i) => `  ${i === 0 ? 'hosts      ' : '           '}  ${h.id} ${h.address} (zone ${h.zone})`),
+    ...d.routers.map((r, i) => `  ${i === 0 ? 'routers    ' : '           '}  ${r.id} ${r.listen}`),
+  ];
+  if (d.demo !== null) {
+    const demo = d.demo;
+    const pw = encodeURIComponent(require_(demo.uri));
+    lines.push(
+      '',
+      `Connect to the demo tenant "${demo.tenant}" with psql through either router:`,
+      ...demo.uris.map((u) => `  psql "${u}"`),
+      '',
+      '  # any user of a tenant can also name the tenant in the user name, as user.tenant:',
+      `  psql "postgresql://${demo.user}.${demo.tenant}:${pw}@${d.routers[0]?.listen ?? ''}/${demo.database}?sslmode=require"`,
+      '  # verify the router\'s certificate against the fleet\'s own CA:',
+      `  psql "postgresql://${demo.user}:${pw}@${d.routers[0]?.listen ?? ''}/${demo.database}?sslmode=verify-full&sslrootcert=${ca}"`,
+      `  # the password is kept in ${show(demo.passwordFile, cwd)}`,
+    );
+  }
+  lines.push(
+    '',
+    'Operate the fleet with pgsctl (from the repository; it finds this fleet by itself):',
+    '  npx pgsctl status',
+    '  npx pgsctl tenant create acme --access enabled --wait',
+    '  npx pgsctl connect acme',
+    '  npx pgsctl host list',
+    '  npx pgsctl events --watch',
+    '',
+    `Machine-readable description: ${show(path.join(d.stateDir, 'fleet.json'), cwd)}   Logs: ${show(path.join(d.stateDir, 'logs'), cwd)}/`,
+    'Ctrl-C stops the fleet (tenants persist across restarts); `npm run fleet:reset` wipes it.',
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** The password inside a postgresql:// URI. */
+function require_(uri: string): string {
+  return decodeURIComponent(new URL(uri).password);
+}

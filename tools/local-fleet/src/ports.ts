@@ -1,0 +1,31 @@
+/** Picking ports on loopback: a free one from a preferred base, or any free one. */
+import net from 'node:net';
+
+/** True when `host:port` can be bound right now. */
+export function isPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The first free port from `base` upwards (at most 200 tries), skipping `taken`. */
+export async function firstFreePort(host: string, base: number, taken: ReadonlySet<number> = new Set()): Promise<number> {
+  for (let port = base; port < Math.min(base + 200, 65536); port++) {
+    if (!taken.has(port) && (await isPortFree(host, port))) return port;
+  }
+  throw new Error(`no free port on ${host} from ${base} to ${base + 199}`);
+}
+
+/** Any free port on `host` (the kernel picks it). */
+export function anyFreePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * Stopping a fleet in the order that loses nothing and leaves nothing: routers (no new client
+ * connections), agents (no more instance changes), the tenant postgres servers the agents
+ * started, then the coordinator.
+ */
+import fs from 'node:fs';
+import type { FleetLayout } from './layout.js';
+import { isOurs, readPidFile, stopPid } from './pids.js';
+import { stopPostgresInstances } from './postgres-instances.js';
+
+/** Time each class of process gets before SIGKILL. */
+export const STOP_TIMEOUTS = Object.freeze({ router: 10_000, agent: 15_000, postgres: 30_000, coordinator: 10_000 });
+
+/** The fleet process names recorded in the pid dir, by class. */
+function recorded(layout: FleetLayout): { routers: string[]; agents: string[]; coordinator: string[] } {
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.pidsDir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
+    else throw err;
+  }
+  return {
+    routers: names.filter((n) => /^r\d+$/.test(n)),
+    agents: names.filter((n) => /^h\d+$/.test(n)),
+    coordinator: names.filter((n) => n === 'coordinator'),
+  };
+}
+
+async function stopRecorded(layout: FleetLayout, names: readonly string[], timeoutMs: number, say: (line: string) => void): Promise<void> {
+  await Promise.all(
+    names.map(async (name) => {
+      const file = layout.pidFile(name);
+      const record = readPidFile(file);
+      if (record !== undefined && isOurs(record)) {
+        const how = await stopPid(record.pid, 'SIGTERM', timeoutMs);
+        say(`stopped ${name} (pid ${record.pid}${how === 'killed' ? ', killed after the timeout' : ''})`);
+      }
+      fs.rmSync(file, { force: true });
+    }),
+  );
+}
+
+/**
+ * Stops every fleet process recorded in pid files (e.g. left by a launcher that was killed),
+ * in stop order, then the tenant postgres servers under the agents' data roots.
+ */
+export async function stopRecordedFleet(layout: FleetLayout, say: (line: string) => void): Promise<void> {
+  const r = recorded(layout);
+  await stopRecorded(layout, r.routers, STOP_TIMEOUTS.router, say);
+  await stopRecorded(layout, r.agents, STOP_TIMEOUTS.agent, say);
+  const n = await stopPostgresInstances([layout.agentsDir], STOP_TIMEOUTS.postgres);
+  if (n > 0) say(`stopped ${n} tenant postgres server${n === 1 ? '' : 's'}`);
+  await stopRecorded(layout, r.coordinator, STOP_TIMEOUTS.coordinator, say);
+}

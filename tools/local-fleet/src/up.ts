@@ -1,0 +1,256 @@
+/**
+ * `up`: start a whole fleet in the foreground and keep it running until Ctrl-C.
+ * coordinator -> (healthy) -> agents -> (hosts READY) -> routers -> (listening) -> demo tenant
+ * -> (ACTIVE and reachable through every router) -> fleet.json 'ready' and the banner.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { credentials } from '@grpc/grpc-js';
+import { CoordinatorService, HostState } from '@pgs/proto';
+import { createClient, type Client } from '@pgs/rpc';
+import { agentArgs, APP_SCRIPTS, checkBuilt, coordinatorArgs, routerArgs } from './apps.js';
+import { renderBanner } from './banner.js';
+import { ensureCertificates, SNI_DOMAIN } from './certs.js';
+import { checkReachable } from './demo-check.js';
+import { ensureDemoTenant } from './demo-tenant.js';
+import { writeFleetFile, type FleetDescription } from './fleet-file.js';
+import { createDirectories, fleetLayout, hostPlans, type FleetLayout } from './layout.js';
+import { logTail, startProcess, type ManagedProcess } from './managed-process.js';
+import type { FleetOptions } from './options.js';
+import { isOurs, readPidFile, stopPid, writePidFile } from './pids.js';
+import { stopPostgresInstances } from './postgres-instances.js';
+import { anyFreePort, firstFreePort } from './ports.js';
+import { httpOk, tcpOpen, waitUntil } from './readiness.js';
+import { STOP_TIMEOUTS, stopRecordedFleet } from './stop-order.js';
+
+/** Where `up` reports progress. */
+export type Say = (line: string) => void;
+
+/** A fleet that failed to start: the message and the log to look at. */
+export class FleetStartError extends Error {
+  override readonly name = 'FleetStartError';
+}
+
+/** A stop signal arrived while the fleet was starting. */
+class FleetStoppedError extends Error {
+  override readonly name = 'FleetStoppedError';
+}
+
+interface Running {
+  coordinator?: ManagedProcess;
+  agents: ManagedProcess[];
+  routers: ManagedProcess[];
+}
+
+function cancelSecret(layout: FleetLayout): string {
+  if (fs.existsSync(layout.cancelSecretFile)) return fs.readFileSync(layout.cancelSecretFile, 'utf8').trim();
+  const secret = crypto.randomBytes(32).toString('base64url');
+  fs.writeFileSync(layout.cancelSecretFile, `${secret}\n`, { mode: 0o600 });
+  return secret;
+}
+
+/** Fails a wait at once when a stop was asked for or a process died (with the end of its log). */
+function diedCheck(processes: readonly ManagedProcess[], signal: AbortSignal): () => Error | undefined {
+  return () => {
+    if (signal.aborted) return signal.reason as Error;
+    const dead = processes.find((p) => p.hasExited());
+    return dead ? new FleetStartError(`${dead.name} exited during start; the end of ${dead.logFile}:\n${logTail(dead.logFile)}`) : undefined;
+  };
+}
+
+async function stopAll(layout: FleetLayout, running: Running, say: Say): Promise<void> {
+  const stopGroup = async (group: readonly ManagedProcess[], timeoutMs: number): Promise<void> => {
+    await Promise.all(group.map((p) => p.stop(timeoutMs)));
+    for (const p of group) say(`stopped ${p.name}`);
+  };
+  await stopGroup(running.routers, STOP_TIMEOUTS.router);
+  await stopGroup(running.agents, STOP_TIMEOUTS.agent);
+  const n = await stopPostgresInstances([layout.agentsDir], STOP_TIMEOUTS.postgres);
+  if (n > 0) say(`stopped ${n} tenant postgres server${n === 1 ? '' : 's'}`);
+  if (running.coordinator) await stopGroup([running.coordinator], STOP_TIMEOUTS.coordinator);
+}
+
+/** Refuses to start twice; cleans up processes a killed launcher left behind. */
+async function takeOver(layout: FleetLayout, say: Say): Promise<void> {
+  const launcher = readPidFile(layout.pidFile('launcher'));
+  if (launcher !== undefined && launcher.pid !== process.pid && isOurs(launcher)) {
+    throw new FleetStartError(`a local fleet is already running from ${layout.stateDir} (launcher pid ${launcher.pid}); stop it with \`npm run fleet:down\` or Ctrl-C in its terminal`);
+  }
+  await stopRecordedFleet(layout, (line) => say(`cleaning up a previous run: ${line}`));
+}
+
+/** Runs the fleet until SIGINT/SIGTERM; resolves with the exit code. */
+export async function up(options: FleetOptions, say: Say): Promise<number> {
+  checkBuilt();
+  const layout = fleetLayout(options.stateDir);
+  createDirectories(layout);
+  await takeOver(layout, say);
+  writePidFile(layout.pidFile('launcher'), { pid: process.pid, match: process.argv[1] ?? 'main.js' });
+  if (ensureCertificates(layout)) say(`made a local CA and router certificate: ${layout.caCert}`);
+  const secret = cancelSecret(layout);
+
+  const running: Running = { agents: [], routers: [] };
+  const all = (): ManagedProcess[] => [...running.routers, ...running.agents, ...(running.coordinator ? [running.coordinator] : [])];
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      say('stopping right now (second signal): killing every fleet process');
+      for (const p of all()) if (!p.hasExited()) void stopPid(p.pid, 'SIGKILL', 1000);
+      return;
+    }
+    say(`\n${signal}: stopping the fleet (routers, agents, tenant instances, coordinator); Ctrl-C again to force`);
+    stop.abort(new FleetStoppedError(signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let client: Client<typeof CoordinatorService> | undefined;
+  try {
+    const description = await startFleet(options, layout, running, secret, say, stop.signal, (c) => (client = c));
+    say(renderBanner(description, process.cwd()));
+    for (const p of all()) {
+      void p.exited.then((how) => {
+        if (!stop.signal.aborted) say(`${p.name} (pid ${p.pid}) exited (${how}); the rest keeps running. Log: ${p.logFile}`);
+      });
+    }
+    await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+    return 0;
+  } catch (err) {
+    if (err instanceof FleetStoppedError) return 0;
+    say(`local fleet failed to start: ${(err as Error).message}`);
+    say('stopping what was started...');
+    return 1;
+  } finally {
+    client?.close();
+    await stopAll(layout, running, say);
+    markStopped(layout);
+    fs.rmSync(layout.pidFile('launcher'), { force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    say('local fleet stopped; `npm start` starts it again with the same tenants');
+  }
+}
+
+function markStopped(layout: FleetLayout): void {
+  try {
+    const description = JSON.parse(fs.readFileSync(layout.fleetFile, 'utf8')) as { state: string };
+    description.state = 'stopped';
+    fs.writeFileSync(layout.fleetFile, `${JSON.stringify(description, null, 2)}\n`, { mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+async function startFleet(
+  options: FleetOptions,
+  layout: FleetLayout,
+  running: Running,
+  secret: string,
+  say: Say,
+  signal: AbortSignal,
+  onClient: (c: Client<typeof CoordinatorService>) => void,
+): Promise<FleetDescription> {
+  const timeout = options.startTimeout;
+  const grpcPort = await firstFreePort('127.0.0.1', options.coordinatorPort);
+  const httpPort = await firstFreePort('127.0.0.1', options.httpPort, new Set([grpcPort]));
+  const grpc = `127.0.0.1:${grpcPort}`;
+  const httpAddress = `127.0.0.1:${httpPort}`;
+
+  say(`starting coordinator on ${grpc} (REST http://${httpAddress})`);
+  running.coordinator = startProcess({
+    name: 'coordinator', script: APP_SCRIPTS.coordinator,
+    args: coordinatorArgs({ grpc, http: httpAddress, dataDir: layout.coordinatorData }),
+    logFile: layout.log('coordinator'), pidFile: layout.pidFile('coordinator'),
+  });
+  const coordinatorDied = diedCheck([running.coordinator], signal);
+  await waitUntil('coordinator /healthz', timeout, async () => ((await httpOk(`http://${httpAddress}/healthz`)) ? true : undefined), coordinatorDied);
+  const client = createClient(CoordinatorService, grpc, credentials.createInsecure());
+  onClient(client);
+  await Promise.race([client.waitForReady(timeout), new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))]);
+
+  const hosts = hostPlans(layout, options.hostAddresses);
+  const hostOps: string[] = [];
+  for (const h of hosts) {
+    signal.throwIfAborted();
+    fs.mkdirSync(h.dataRoot, { recursive: true, mode: 0o755 });
+    const ops = `127.0.0.1:${await anyFreePort()}`;
+    hostOps.push(ops);
+    say(`starting host agent ${h.id} on ${h.address} (zone ${h.zone})`);
+    running.agents.push(startProcess({
+      name: h.id, script: APP_SCRIPTS.agent,
+      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts }),
+      logFile: layout.log(h.id), pidFile: layout.pidFile(h.id),
+    }));
+  }
+  const agentsDied = diedCheck([running.coordinator, ...running.agents], signal);
+  await waitUntil(`hosts ${hosts.map((h) => h.id).join(', ')} READY`, timeout, async () => {
+    const res = await client.listHosts({}, { timeoutMs: 5000 });
+    const ready = new Set(res.hosts.filter((h) => h.state === HostState.READY).map((h) => h.id));
+    return hosts.every((h) => ready.has(h.id)) ? true : undefined;
+  }, agentsDied);
+
+  const r1 = await firstFreePort('127.0.0.1', options.routerPort, new Set([grpcPort, httpPort]));
+  const r2 = await firstFreePort('127.0.0.1', r1 + 1, new Set([grpcPort, httpPort]));
+  const routers: FleetDescription['routers'] = [];
+  for (const [i, port] of [r1, r2].entries()) {
+    signal.throwIfAborted();
+    const id = `r${i + 1}`;
+    const listen = `127.0.0.1:${port}`;
+    const ops = `127.0.0.1:${await anyFreePort()}`;
+    const cachePath = layout.routerCache(id);
+    fs.mkdirSync(cachePath.slice(0, cachePath.lastIndexOf('/')), { recursive: true });
+    say(`starting router ${id} on ${listen}`);
+    const p = startProcess({
+      name: id, script: APP_SCRIPTS.router,
+      args: routerArgs({ id, listen, coordinator: grpc, cachePath, ops, tlsCert: layout.routerCert, tlsKey: layout.routerKey, sniDomain: SNI_DOMAIN }),
+      // The cancel secret goes by environment, not argv, so `ps` does not show it.
+      env: { PGS_CANCEL_SECRET: secret },
+      logFile: layout.log(id), pidFile: layout.pidFile(id),
+    });
+    running.routers.push(p);
+    routers.push({ id, listen, ops, cachePath, pid: p.pid, log: p.logFile });
+  }
+  const allDied = diedCheck([running.coordinator, ...running.agents, ...running.routers], signal);
+  for (const r of routers) {
+    const [host, port] = r.listen.split(':') as [string, string];
+    await waitUntil(`router ${r.id}`, timeout, async () => ((await tcpOpen(host, Number(port))) && (await httpOk(`http://${r.ops}/healthz`)) ? true : undefined), allDied);
+  }
+
+  const description: FleetDescription = {
+    version: 1,
+    state: 'starting',
+    stateDir: layout.stateDir,
+    launcherPid: process.pid,
+    startedAt: new Date().toISOString(),
+    coordinator: { grpc, http: httpAddress, dataDir: layout.coordinatorData, pid: running.coordinator.pid, log: running.coordinator.logFile },
+    hosts: hosts.map((h, i) => ({ ...h, ops: hostOps[i] ?? '', pid: running.agents[i]?.pid ?? 0, log: running.agents[i]?.logFile ?? '' })),
+    routers,
+    caPath: layout.caCert,
+    sniDomain: SNI_DOMAIN,
+    demo: null,
+  };
+  writeFleetFile(layout.fleetFile, description);
+
+  if (options.demoTenant !== '') {
+    say(`creating or reusing the demo tenant "${options.demoTenant}"...`);
+    const demo = await ensureDemoTenant(client, options.demoTenant, layout.demoPasswordFile, timeout, (text) => say(`  ${text}`), allDied);
+    const uriFor = (listen: string, query: string): string => `postgresql://${demo.tenant}:${demo.password}@${listen}/${demo.tenant}?${query}`;
+    const uris = routers.map((r) => uriFor(r.listen, 'sslmode=require'));
+    description.demo = {
+      tenant: demo.tenant,
+      user: demo.tenant,
+      database: demo.tenant,
+      passwordFile: layout.demoPasswordFile,
+      uri: uris[0] ?? '',
+      uris,
+      uriVerifyFull: uriFor(routers[0]?.listen ?? '', `sslmode=verify-full&sslrootcert=${encodeURIComponent(layout.caCert)}`),
+    };
+    // ACTIVE at the coordinator is not yet routable at the edge: wait until every router connects us.
+    for (const [i, r] of routers.entries()) {
+      await waitUntil(`demo tenant through router ${r.id}`, timeout, () => checkReachable(uris[i] ?? '', layout.caCert), allDied);
+    }
+  }
+  description.state = 'ready';
+  writeFleetFile(layout.fleetFile, description);
+  return description;
+}
