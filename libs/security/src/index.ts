@@ -1,0 +1,5 @@
+/** Security building blocks: secrets at rest, SCRAM verifiers, fleet PKI, tokens, roles, gRPC credentials. */
+export { SecurityError, type SecurityErrorCode } from './errors.js';
+export { decodeSecretKey, deriveKeyId, generateSecretKey, isSealed, KeyRing, parseKeyList, sealedKeyId, type SecretKey } from './secret-box.js';
+export { addKeyToFile, checkKeyFileMode, createKeyFile, ensureKeyFile, loadKeyRing, readKeyFile, SECRET_KEY_ENV, type KeySourceOptions } from './key-source.js';
+export { DEFAULT_SCRAM_ITERATIONS, isScramVerifier, parseScramVerifier, saslPrep, SCRAM_SALT_BYTES, scramVerifier, verifyScramPassword, type ScramVerifierParts } from './scram.js';
