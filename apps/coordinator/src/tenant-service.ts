@@ -69,8 +69,9 @@ export class TenantService {
   /** Creates a tenant (status NEW) with its owner user and database named after it. */
   create(input: CreateTenantInput, principal: Principal): { view: TenantView; generatedPassword: string } {
     const id = validateTenantId(input.id, 'id');
-    const spec = validateTenantSpec(input.spec);
-    this.ctx.versions.resolve(spec.version);
+    const valid = validateTenantSpec(input.spec);
+    // Stored resolved, so a later change of the catalog default never moves an existing tenant.
+    const spec = { ...valid, version: this.ctx.versions.resolve(valid.version).id };
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
@@ -130,8 +131,11 @@ export class TenantService {
       const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
       this.mustBeLive(tenant);
       checkRevision(tenant.revision, revision);
-      const spec = validateSpecChange(tenant.spec, next);
-      this.ctx.versions.resolve(spec.version);
+      const changed = validateSpecChange(tenant.spec, next);
+      const spec = { ...changed, version: this.ctx.versions.resolve(changed.version).id };
+      if (spec.version !== tenant.spec.version) {
+        throw new PreconditionError('VERSION_CHANGE_UNSUPPORTED', `changing the PostgreSQL major version (${tenant.spec.version} -> ${spec.version}) needs an upgrade procedure that does not exist yet`);
+      }
       if (spec.nodes !== tenant.spec.nodes) {
         throw new PreconditionError('NODES_CHANGE_UNSUPPORTED', 'changing the number of nodes of an existing tenant needs the replication issue; create the tenant with the nodes it needs');
       }

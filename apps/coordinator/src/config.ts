@@ -1,0 +1,48 @@
+/**
+ * The coordinator's options: one table, read once from flags and PGS_* variables; `--help` is
+ * generated from it (see README for the defaults and why).
+ */
+import { ConfigError, loadConfig, type ConfigOf, type ConfigResult } from '@pgs/service-kit';
+
+/** Every option of the coordinator. */
+export const CONFIG_SPEC = {
+  grpcListen: { type: 'string', flag: '--grpc-listen', env: 'PGS_GRPC_LISTEN', description: 'gRPC address for CoordinatorService, AgentControlService and RouteFeedService', default: '127.0.0.1:7400' },
+  httpListen: { type: 'string', flag: '--http-listen', env: 'PGS_HTTP_LISTEN', description: 'HTTP address for the REST API (/v1/...), /openapi.json, /healthz, /readyz and /metrics', default: '127.0.0.1:7480' },
+  dataDir: { type: 'string', flag: '--data-dir', env: 'PGS_DATA_DIR', description: 'directory of the store (coordinator.db)', default: '.pgs/coordinator' },
+  allowInit: { type: 'bool', flag: '--allow-init', env: 'PGS_ALLOW_INIT', description: 'create an empty store when the data dir has never held one (a data dir that did and lost it is always refused)', default: true },
+  heartbeatInterval: { type: 'duration', flag: '--heartbeat-interval', env: 'PGS_HEARTBEAT_INTERVAL', description: 'how often agents send heartbeats (told to them in Welcome)', default: 1000, min: 100 },
+  hostTtl: { type: 'duration', flag: '--host-ttl', env: 'PGS_HOST_TTL', description: 'a host with no heartbeat for this long is UNREACHABLE', default: 3000, min: 200 },
+  hostDownGrace: { type: 'duration', flag: '--host-down-grace', env: 'PGS_HOST_DOWN_GRACE', description: 'an UNREACHABLE host is DOWN after this much more silence', default: 6000, min: 0 },
+  agentLease: { type: 'duration', flag: '--agent-lease', env: 'PGS_AGENT_LEASE', description: 'how long an agent may go without the coordinator before it must fence its primaries (told in Welcome)', default: 15000, min: 1000 },
+  reconcileInterval: { type: 'duration', flag: '--reconcile-interval', env: 'PGS_RECONCILE_INTERVAL', description: 'period of the scheduler/reconciler loop (liveness, placement, retries)', default: 250, min: 10 },
+  retryBase: { type: 'duration', flag: '--retry-base', env: 'PGS_RETRY_BASE', description: 'first retry delay of a failed realization (doubles each failure)', default: 2000, min: 10 },
+  retryMax: { type: 'duration', flag: '--retry-max', env: 'PGS_RETRY_MAX', description: 'longest retry delay of a failed realization', default: 120000, min: 10 },
+  placementStrategy: { type: 'string', flag: '--placement-strategy', env: 'PGS_PLACEMENT_STRATEGY', description: 'placement policy', default: 'binpack', choices: ['binpack', 'spread'] },
+  cpuOvercommit: { type: 'number', flag: '--cpu-overcommit', env: 'PGS_CPU_OVERCOMMIT', description: 'CPU may be promised this many times over (memory and disk never are)', default: 1, min: 1, max: 16 },
+  zoneLabel: { type: 'string', flag: '--zone-label', env: 'PGS_ZONE_LABEL', description: 'host label naming its failure zone; replicas go to different zones', default: 'zone' },
+  routeHistory: { type: 'int', flag: '--route-history', env: 'PGS_ROUTE_HISTORY', description: 'route changes kept for WatchRoutes deltas; a router further behind gets a snapshot', default: 100000, min: 10 },
+  versions: { type: 'list', flag: '--versions', env: 'PGS_VERSIONS', description: 'PostgreSQL versions catalog, major=image, the first is the default', default: ['15=localhost/pgs-postgres:15'] as string[] },
+  logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
+} as const;
+
+/** The typed, frozen config. */
+export type CoordinatorConfig = ConfigOf<typeof CONFIG_SPEC>;
+
+const USAGE = `pgs-coordinator — the fleet's source of truth (API, store, scheduler, host liveness, agent streams, route sync)
+
+Usage: node apps/coordinator/dist/main.js [options]`;
+
+/** Reads the config (or the help text) from argv and env. */
+export function readConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ConfigResult<typeof CONFIG_SPEC> {
+  return loadConfig(CONFIG_SPEC, argv, env, USAGE);
+}
+
+/** Splits "host:port" (IPv6 in brackets) for listening. */
+export function splitHostPort(address: string, flag: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
+  const port = Number(m?.[2]);
+  if (!m || !m[1] || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`${flag}: "${address}" is not host:port`);
+  }
+  return { host: m[1], port };
+}

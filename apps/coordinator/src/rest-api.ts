@@ -1,0 +1,258 @@
+/**
+ * The JSON REST API in the shape of seed 004, over the same services as the gRPC API, plus
+ * /openapi.json. Errors are `{ "error": { "code", "error_code", "message", "field"? } }` with the
+ * HTTP status of the gRPC code (400, 404, 409, 501, 503). Create requests honour an
+ * `Idempotency-Key` header.
+ */
+import type http from 'node:http';
+import { DEFAULT_TENANT_SPEC, validateTenantId } from '@pgs/tenancy';
+import { Code, RpcError } from '@pgs/rpc';
+import type { Logger } from '@pgs/service-kit';
+import type { CoordinatorContext } from './context.js';
+import { notFound } from './errors.js';
+import { fleetStatus } from './fleet-status.js';
+import type { HostService } from './host-service.js';
+import { asObject, databaseJson, instanceJson, ownerName, read, specFromInstance, userJson, versionJson } from './mappers/rest-mapper.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import type { ObjectService } from './object-service.js';
+import { openApiDocument } from './openapi.js';
+import { httpStatusOf, toRpcError } from './operator-errors.js';
+import type { RouteFeed } from './route-feed.js';
+import type { TenantService } from './tenant-service.js';
+
+/** What the REST handlers use. */
+export interface RestDeps {
+  ctx: CoordinatorContext;
+  tenants: TenantService;
+  objects: ObjectService;
+  hosts: HostService;
+  routes: RouteFeed;
+  metrics: CoordinatorMetrics;
+  log: Logger;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+type Handler = (params: string[], body: unknown, req: http.IncomingMessage) => Reply;
+
+const MAX_BODY = 1 << 20;
+const OPERATOR = 'operator';
+
+function readBody(req: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new RpcError(Code.INVALID_ARGUMENT, `request body larger than ${MAX_BODY} bytes`, { details: { field: 'body' } }));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve(undefined);
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(new RpcError(Code.INVALID_ARGUMENT, `the body is not JSON: ${(err as Error).message}`, { details: { field: 'body' } }));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function header(req: http.IncomingMessage, name: string): string {
+  const v = req.headers[name];
+  return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+}
+
+/** The route table of the REST API: [method, pattern, name, handler]. */
+function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
+  const { ctx, tenants, objects } = d;
+  const since = new Date(ctx.clock()).toISOString();
+  const seg = '([^/]+)';
+  const instance = (id: string): Reply => {
+    const details = tenants.get(id);
+    return { status: 200, body: instanceJson(details, details.route) };
+  };
+  return [
+    ['GET', /^\/openapi\.json$/, 'openapi', () => ({ status: 200, body: openApiDocument() })],
+    ['GET', /^\/v1\/types\/postgres\/versions\/?$/, 'versions', () => ({ status: 200, body: { versions: ctx.versions.versions.map((v) => versionJson(v, since)) } })],
+    [
+      'GET',
+      new RegExp(`^/v1/types/postgres/versions/${seg}$`),
+      'version',
+      ([id]) => {
+        const v = ctx.versions.versions.find((x) => x.id === id);
+        if (!v) throw notFound.version(id ?? '');
+        return { status: 200, body: versionJson(v, since) };
+      },
+    ],
+    [
+      'POST',
+      /^\/v1\/postgres\/instances\/?$/,
+      'instances.create',
+      (_p, raw, req) => {
+        const body = asObject(raw);
+        const id = read.str(body, 'name') ?? '';
+        const { view, generatedPassword } = tenants.create(
+          { id, spec: specFromInstance(body, DEFAULT_TENANT_SPEC), ownerPassword: read.str(body, 'password') ?? '', idempotencyKey: header(req, 'idempotency-key') },
+          OPERATOR,
+        );
+        return { status: 201, body: { ...instanceJson(view, ctx.store.getRoute(view.tenant.id)), ...(generatedPassword ? { generated_password: generatedPassword } : {}) } };
+      },
+    ],
+    [
+      'GET',
+      /^\/v1\/postgres\/instances\/?$/,
+      'instances.list',
+      () => ({ status: 200, body: { instances: tenants.list({}, { size: 1_000_000, token: '' }).views.map((v) => instanceJson(v, ctx.store.getRoute(v.tenant.id))) } }),
+    ],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', ([id]) => instance(id ?? '')],
+    [
+      'PUT',
+      new RegExp(`^/v1/postgres/instances/${seg}$`),
+      'instances.update',
+      ([id = ''], raw, req) => {
+        const body = asObject(raw);
+        const current = tenants.get(id).tenant;
+        // The revision read: in the body, or as If-Match (an ETag is the revision).
+        const revision = read.num(body, 'revision') ?? Number(header(req, 'if-match').replaceAll('"', '') || NaN);
+        tenants.update(id, Number.isNaN(revision) ? -1 : revision, specFromInstance(body, current.spec), OPERATOR);
+        return instance(id);
+      },
+    ],
+    [
+      'DELETE',
+      new RegExp(`^/v1/postgres/instances/${seg}$`),
+      'instances.delete',
+      ([id = ''], _b, req) => {
+        const view = tenants.delete(id, Number(header(req, 'if-match').replaceAll('"', '') || 0), OPERATOR);
+        return { status: 202, body: instanceJson(view) };
+      },
+    ],
+    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', ([id = '']) => ({ status: 200, body: instanceJson(tenants.start(id, OPERATOR)) })],
+    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/stop$`), 'instances.stop', ([id = '']) => ({ status: 200, body: instanceJson(tenants.stop(id, OPERATOR)) })],
+    [
+      'PUT',
+      new RegExp(`^/v1/postgres/instances/${seg}/access$`),
+      'instances.access',
+      ([id = ''], raw) => ({ status: 200, body: instanceJson(tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, OPERATOR)) }),
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/users/?$`),
+      'users.create',
+      ([id = ''], raw, req) => {
+        const body = asObject(raw);
+        const user = objects.createUser(
+          { tenantId: id, name: read.str(body, 'name') ?? '', password: read.str(body, 'password') ?? '', description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
+          OPERATOR,
+        );
+        return { status: 201, body: userJson(user) };
+      },
+    ],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/?$`), 'users.list', ([id = '']) => ({ status: 200, body: { users: objects.listUsers(id).map(userJson) } })],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`), 'users.get', ([id = '', name = '']) => ({ status: 200, body: userJson(objects.getUser(id, name)) })],
+    [
+      'PUT',
+      new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
+      'users.update',
+      ([id = '', name = ''], raw) => ({ status: 200, body: userJson(objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', OPERATOR)) }),
+    ],
+    [
+      'DELETE',
+      new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
+      'users.delete',
+      ([id = '', name = '']) => {
+        objects.deleteUser(id, name, OPERATOR);
+        return { status: 204, body: undefined };
+      },
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`),
+      'databases.create',
+      ([id = ''], raw, req) => {
+        const body = asObject(raw);
+        const db = objects.createDatabase(
+          { tenantId: id, name: read.str(body, 'name') ?? '', owner: ownerName(read.str(body, 'owner') ?? ''), description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
+          OPERATOR,
+        );
+        return { status: 201, body: databaseJson(db) };
+      },
+    ],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`), 'databases.list', ([id = '']) => ({ status: 200, body: { databases: objects.listDatabases(id).map(databaseJson) } })],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`), 'databases.get', ([id = '', name = '']) => ({ status: 200, body: databaseJson(objects.getDatabase(id, name)) })],
+    [
+      'DELETE',
+      new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`),
+      'databases.delete',
+      ([id = '', name = '']) => {
+        objects.deleteDatabase(id, name, OPERATOR);
+        return { status: 204, body: undefined };
+      },
+    ],
+    ['GET', /^\/v1\/fleet$/, 'fleet', () => ({ status: 200, body: fleetStatus(ctx, d.routes.size) })],
+    [
+      'GET',
+      /^\/v1\/routes$/,
+      'routes',
+      () => ({ status: 200, body: { revision: ctx.store.routeRevision(), routes: ctx.store.listRoutes() } }),
+    ],
+  ];
+}
+
+function send(res: http.ServerResponse, reply: Reply): void {
+  if (reply.body === undefined) {
+    res.writeHead(reply.status);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(reply.body);
+  res.writeHead(reply.status, { 'content-type': 'application/json' });
+  res.end(text);
+}
+
+/** The extraRoutes handler for the ops server: answers /v1/... and /openapi.json, else false. */
+export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
+  const table = routesOf(d);
+  return async (req, res) => {
+    const path = decodeURI((req.url ?? '/').split('?')[0] ?? '/');
+    const matches = table.filter(([, pattern]) => pattern.test(path));
+    if (matches.length === 0) return false;
+    const started = performance.now();
+    const route = matches.find(([method]) => method === req.method);
+    let reply: Reply;
+    let name = route?.[2] ?? 'method_not_allowed';
+    try {
+      if (!route) {
+        reply = { status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; allowed: ${matches.map(([m]) => m).join(', ')}` } } };
+      } else {
+        const params = (route[1].exec(path) ?? []).slice(1);
+        if (params[0] !== undefined && path.startsWith('/v1/postgres/instances/')) validateTenantId(params[0], 'uuid');
+        const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
+        reply = route[3](params, body, req);
+      }
+    } catch (err) {
+      const mapped = toRpcError(err);
+      if (!mapped) {
+        d.log.error({ err, path, method: req.method }, 'REST request failed');
+        reply = { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } };
+      } else {
+        reply = {
+          status: httpStatusOf(mapped.code),
+          body: { error: { code: mapped.codeName, error_code: mapped.errorCode, message: mapped.message, ...(mapped.details.field ? { field: mapped.details.field } : {}) } },
+        };
+      }
+      name = route?.[2] ?? name;
+    }
+    send(res, reply);
+    d.metrics.httpDuration.observe({ route: name, status: String(reply.status) }, (performance.now() - started) / 1000);
+    return true;
+  };
+}
