@@ -1,0 +1,62 @@
+/** The parts of pgsctl's `-o json` documents the suite reads (its views, as a script sees them). */
+
+/** One placement of a tenant. */
+export interface PlacementJson {
+  hostId: string;
+  role: string;
+  realization: string;
+  reason: string;
+  address: string;
+  port: number;
+}
+
+/** A tenant as `pgsctl tenant get|list -o json` prints it. */
+export interface TenantJson {
+  id: string;
+  status: string;
+  statusReason: string;
+  revision: number;
+  spec: { externalAccess: boolean; nodes: number; syncReplicas: number; runState: string; connectionLimit: number };
+  placements: PlacementJson[];
+}
+
+/** A route as the routers see it. */
+export interface RouteJson {
+  tenantId: string;
+  hostId: string;
+  address: string;
+  port: number;
+  state: string;
+  reason: string;
+  externalAccess: boolean;
+  revision: number;
+}
+
+/** `pgsctl tenant get -o json`. */
+export interface TenantDetailsJson {
+  tenant: TenantJson;
+  route: RouteJson | null;
+}
+
+/** A host as `pgsctl host list -o json` prints it. */
+export interface HostJson {
+  id: string;
+  address: string;
+  state: string;
+  runtime: string;
+}
+
+/** `pgsctl route list -o json`. */
+export interface RouteTableJson {
+  revision: number;
+  routes: RouteJson[];
+  routers: Array<{ routerId: string; cancelAddress: string }>;
+}
+
+/** A router's /healthz document (the parts the suite reads). */
+export interface RouterHealthJson {
+  ok: boolean;
+  routerId: string;
+  routes: number;
+  cache: { revision: number; connected: boolean };
+}
