@@ -87,11 +87,16 @@ function hintFor(err: RpcError, coordinator: string): string | undefined {
   }
 }
 
+/** grpc-js transport messages end with an empty "Resolution note:" and nest "Error:" prefixes; keep the cause. */
+function tidyTransportMessage(message: string): string {
+  return message.replace(/\.?\s*Resolution note:\s*$/s, '').replace(/Last error: Error: /, 'last error: ');
+}
+
 /** Turns an RpcError from the coordinator into a CliError with the exit code of its class. */
 export function fromRpcError(err: RpcError, coordinator: string): CliError {
   const exitCode = EXIT_BY_CODE.get(err.code) ?? ExitCode.UNEXPECTED;
   const what = err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED
-    ? `cannot reach the coordinator at ${coordinator}: ${err.message}`
+    ? `cannot reach the coordinator at ${coordinator}: ${tidyTransportMessage(err.message)}`
     : err.message;
   return new CliError(exitCode, what, { hint: hintFor(err, coordinator), cause: err });
 }

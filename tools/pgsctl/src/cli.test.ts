@@ -1,0 +1,133 @@
+import { validateTenantId, ValidationError } from '@pgs/tenancy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { freePort } from '@pgs/pg-testkit';
+import { startCoordinator, type CoordinatorProcess } from './testing/coordinator-process.js';
+import { runPgsctl } from './testing/run-pgsctl.js';
+
+interface TenantJson {
+  id: string;
+  status: string;
+  revision: number;
+  spec: { resources: { cpuMillis: number; memoryMib: number; diskMib: number }; labels: Record<string, string>; externalAccess: boolean };
+}
+
+function ruleMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ValidationError) return err.message;
+    throw err;
+  }
+  throw new Error('expected the rule to refuse the value');
+}
+
+describe('pgsctl as a child process against the real coordinator', () => {
+  let coordinator: CoordinatorProcess;
+  // Each run gets its own tenant ids, so the suite can run beside others.
+  const id = `t${Date.now().toString(36)}`;
+  const run = (...args: string[]) => runPgsctl(args, { env: { PGS_COORDINATOR: coordinator.grpc } });
+
+  beforeAll(async () => {
+    coordinator = await startCoordinator();
+  });
+  afterAll(async () => {
+    await coordinator?.stop();
+  });
+
+  it('creates a tenant and refuses a second one with the same id (exit 4)', async () => {
+    const res = await run('tenant', 'create', id, '--password', 'secret-pw-1', '--memory', '2Gi', '--label', 'env=test', '-o', 'json');
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const created = JSON.parse(res.stdout) as { tenant: TenantJson };
+    expect(created.tenant).toMatchObject({ id, revision: 1, spec: { resources: { memoryMib: 2048 }, labels: { env: 'test' } } });
+    const again = await run('tenant', 'create', id, '--password', 'secret-pw-1');
+    expect(again.code).toBe(4);
+    expect(again.stderr).toMatch(/^error: .*already exists/m);
+  });
+
+  it('lists it (table and JSON) and gets it (table and YAML)', async () => {
+    const table = await run('tenant', 'list');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^NAME\s+STATUS\s+HOST/);
+    expect(table.stdout).toContain(id);
+    const list = JSON.parse((await run('tenant', 'list', '-o', 'json', '--label', 'env=test')).stdout) as TenantJson[];
+    expect(list.map((t) => t.id)).toContain(id);
+    const get = await run('tenant', 'get', id);
+    expect(get.code).toBe(0);
+    expect(get.stdout).toMatch(new RegExp(`^Name:\\s+${id}$`, 'm'));
+    expect(get.stdout).toContain('Placements:');
+    expect(get.stdout).toContain('Recent events:');
+    const yaml = parseYaml((await run('tenant', 'get', id, '-o', 'yaml')).stdout) as { tenant: TenantJson; users: Array<{ name: string; owner: boolean }> };
+    expect(yaml.tenant.spec.resources.memoryMib).toBe(2048);
+    expect(yaml.users).toContainEqual(expect.objectContaining({ name: id, owner: true }));
+  });
+
+  it('updates with the revision it read, and a stale revision is a conflict (exit 4)', async () => {
+    const res = await run('tenant', 'update', id, '--cpu', '2', '-o', 'json');
+    expect(res.code).toBe(0);
+    const updated = JSON.parse(res.stdout) as TenantJson;
+    expect(updated).toMatchObject({ revision: 2, spec: { resources: { cpuMillis: 2000, memoryMib: 2048 } } });
+    const stale = await run('tenant', 'update', id, '--cpu', '3', '--revision', '1');
+    expect(stale.code).toBe(4);
+    expect(stale.stderr).toMatch(/revision/);
+  });
+
+  it('gives up --wait with exit 6 when no host can take the tenant', async () => {
+    const res = await run('tenant', 'create', `${id}-w`, '--password', 'secret-pw-1', '--wait', '--timeout', '2s');
+    expect(res.code).toBe(6);
+    expect(res.stderr).toMatch(new RegExp(`tenant ${id}-w is not ACTIVE after`));
+    expect(res.stderr).toMatch(/^hint: /m);
+  });
+
+  it('refuses bad input before calling, with the rule\'s own message (exit 2)', async () => {
+    const badId = await run('tenant', 'create', 'Bad_Name');
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toContain(ruleMessage(() => validateTenantId('Bad_Name')));
+    const tooSmall = await run('tenant', 'create', 'small', '--memory', '100Mi');
+    expect(tooSmall.code).toBe(2);
+    expect(tooSmall.stderr).toContain('invalid spec.resources.memory_mib: got 100');
+    const badStatus = await run('tenant', 'list', '--status', 'HAPPY');
+    expect(badStatus.code).toBe(2);
+    expect(badStatus.stderr).toContain('use one of NEW, IN_PROGRESS, ACTIVE');
+    const unknown = await run('tenant', 'frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('answers not found with exit 3', async () => {
+    const res = await run('tenant', 'get', `${id}-missing`);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toMatch(new RegExp(`^error: .*${id}-missing`, 'm'));
+    expect(res.stderr).toContain('hint: list what exists');
+  });
+
+  it('deletes only with confirmation (--yes when stdin is not a terminal)', async () => {
+    const refused = await run('tenant', 'delete', id);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    const deleted = await run('tenant', 'delete', id, '--yes', '--wait', '--timeout', '30s');
+    expect(deleted.stderr).toContain(`tenant ${id} deleted`);
+    expect(deleted.code).toBe(0);
+    expect((await run('tenant', 'get', id)).code).toBe(3);
+  });
+
+  it('says which address it tried and how to start a fleet when the coordinator is unreachable (exit 5)', async () => {
+    const closed = `127.0.0.1:${await freePort()}`;
+    const res = await runPgsctl(['status', '--request-timeout', '3s'], { env: { PGS_COORDINATOR: closed } });
+    expect(res.code).toBe(5);
+    expect(res.stderr).toContain(`cannot reach the coordinator at ${closed}`);
+    expect(res.stderr).toContain('npm start');
+  });
+
+  it('shows every command in --help, and a completion script that knows them', async () => {
+    const help = await runPgsctl(['--help']);
+    expect(help.code).toBe(0);
+    for (const command of ['tenant', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    expect(help.stdout).toContain('Exit codes:');
+    const tenantHelp = await runPgsctl(['tenant', '--help']);
+    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
+    const completion = await runPgsctl(['completion', 'bash']);
+    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop access");
+  });
+});
