@@ -1,0 +1,39 @@
+/**
+ * The agent's errors: PgsError with a stable code, so a failed realization or command reaches the
+ * coordinator as a code it can branch on (CommandResult.error_code) and a message a person can act on.
+ */
+import { PgsError, type ErrorKind } from '@pgs/tenancy';
+
+/** Stable codes of the agent's errors. */
+export type AgentErrorCode =
+  | 'INSTANCE_NOT_FOUND'
+  | 'INSTANCE_NOT_RUNNING'
+  | 'INVALID_VERIFIER'
+  | 'INVALID_IDENTIFIER'
+  | 'NO_FREE_PORT'
+  | 'PORT_IN_USE'
+  | 'VERSION_NOT_INSTALLED'
+  | 'START_FAILED'
+  | 'STOP_FAILED'
+  | 'INITDB_FAILED'
+  | 'RUNTIME_ERROR'
+  | 'NOT_SUPPORTED'
+  | 'ADMIN_FAILED'
+  | 'UNKNOWN_COMMAND';
+
+/** An error of the host agent: a code from AgentErrorCode, a message and the cause. */
+export class AgentError extends PgsError {
+  constructor(code: AgentErrorCode, message: string, options: { kind?: ErrorKind; cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
+
+/** The message of any thrown value, for reasons and logs. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The stable code of any thrown value ('RUNTIME_ERROR' when it has none). */
+export function codeOf(err: unknown): string {
+  return err instanceof PgsError ? err.code : 'RUNTIME_ERROR';
+}

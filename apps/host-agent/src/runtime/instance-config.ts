@@ -1,0 +1,52 @@
+/**
+ * The configuration files the agent owns inside an instance: pg_hba.conf (who may connect how)
+ * and the settings (listen address, port, socket directory, memory-derived sizes). Both runtimes
+ * use the same rules: tenants connect over the network with SCRAM only; the superuser `postgres`
+ * exists only for the agent, over the unix socket, and is refused over the network.
+ */
+import { postgresSettingsFor, type Resources } from '@pgs/tenancy';
+
+/** A host's address as a single-host CIDR. */
+export function hostCidr(address: string): string {
+  return address.includes(':') ? `${address}/128` : `${address}/32`;
+}
+
+/** pg_hba.conf: local superuser by trust (socket dir 0700), SCRAM for everyone else from the allowed networks. */
+export function hbaConf(allowCidrs: readonly string[]): string {
+  const lines = [
+    '# Written by pgs-host-agent; edits are overwritten.',
+    '# The agent administers the instance as postgres over the unix socket only (directory mode 0700).',
+    'local   all   postgres   trust',
+    '# The superuser never logs in over the network.',
+    'host    all   postgres   0.0.0.0/0   reject',
+    'host    all   postgres   ::/0        reject',
+    '# Tenants: SCRAM-SHA-256 only (their passwords are stored as verifiers).',
+    ...[...new Set(allowCidrs)].map((cidr) => `host    all   all   ${cidr}   scram-sha-256`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** A postgresql.conf value, quoted. */
+function confValue(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** Settings of one instance: where it listens and how big it is. */
+export function instanceSettings(options: { listenAddresses: string; port: number; socketDir: string; resources: Resources }): Record<string, string> {
+  return {
+    listen_addresses: options.listenAddresses,
+    port: String(options.port),
+    unix_socket_directories: options.socketDir,
+    unix_socket_permissions: '0700',
+    password_encryption: 'scram-sha-256',
+    ...postgresSettingsFor(options.resources),
+  };
+}
+
+/** The settings as a postgresql.conf fragment. */
+export function settingsConf(settings: Readonly<Record<string, string>>): string {
+  const lines = ['# Written by pgs-host-agent from the tenant spec; edits are overwritten.'];
+  for (const [name, value] of Object.entries(settings)) lines.push(`${name} = ${confValue(value)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,351 @@
+/**
+ * The `process` runtime (the embedded default): one postgres server process per tenant, straight
+ * from the host's server binaries. Layout under the data root:
+ *
+ *   template-<major>/            initdb output, cloned for every new instance (template.ts)
+ *   spares/                      ready copies of the template (spare-clones.ts)
+ *   instances/<tenant>/
+ *     instance.json              port and last applied spec (instance-record.ts)
+ *     data/                      the data directory (owned by the postgres OS user, 0700)
+ *     sock/                      the unix socket directory (0700): the agent's only way in as superuser
+ *     postgres.log               the server's stdout/stderr
+ *
+ * postgres is spawned detached in its own session with the unprivileged user's uid/gid (no shell),
+ * so it outlives an agent killed with -9; the next agent adopts it through postmaster.pid and /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { Logger } from '@pgs/service-kit';
+import { AgentError, messageOf } from '../errors.js';
+import { CgroupLimits, childPids } from './cgroup-limits.js';
+import { hbaConf, hostCidr, instanceSettings, settingsConf } from './instance-config.js';
+import { readInstanceRecord, writeInstanceRecord, type InstanceRecord } from './instance-record.js';
+import type { OsUser } from './os-user.js';
+import type { PortAllocator } from './port-allocator.js';
+import { binDirFor, type PostgresInstall } from './postgres-install.js';
+import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
+import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime.js';
+import { SpareClones } from './spare-clones.js';
+import { cloneTemplate, ensureTemplate } from './template.js';
+
+/** What the process runtime needs. */
+export interface ProcessRuntimeOptions {
+  dataRoot: string;
+  /** The host's advertised address: instances listen on it only. */
+  address: string;
+  /** Networks allowed to log in with SCRAM besides the host's own address (e.g. the routers'). */
+  allowCidrs: readonly string[];
+  install: PostgresInstall;
+  /** The OS user postgres runs as (undefined: the agent's own user). */
+  runAs: OsUser | undefined;
+  ports: PortAllocator;
+  cgroups: CgroupLimits;
+  log: Logger;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  /** Ready copies of the template kept per major (0 = copy on create). */
+  spareClones: number;
+}
+
+/** Paths of one instance. */
+interface InstancePaths {
+  dir: string;
+  dataDir: string;
+  socketDir: string;
+  logFile: string;
+  recordFile: string;
+}
+
+const POLL_MS = 10;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Writes `content` to `file` when it differs; returns whether it changed. */
+function writeIfChanged(file: string, content: string, owner: OsUser | undefined): boolean {
+  const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+  if (current === content) return false;
+  fs.writeFileSync(file, content, { mode: 0o600 });
+  if (owner) fs.chownSync(file, owner.uid, owner.gid);
+  return true;
+}
+
+/** The last lines of a log file, for error messages. */
+function logTail(file: string, bytes = 1500): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.slice(-bytes).trim();
+  } catch (err) {
+    return `(no log: ${messageOf(err)})`;
+  }
+}
+
+/** The process runtime driver. */
+export class ProcessRuntime implements InstanceRuntime {
+  readonly kind = 'process' as const;
+  private readonly templates = new Map<string, Promise<string>>();
+  private readonly instancesDir: string;
+  private readonly log: Logger;
+  private readonly spares: SpareClones;
+
+  constructor(private readonly o: ProcessRuntimeOptions) {
+    this.instancesDir = path.join(o.dataRoot, 'instances');
+    this.log = o.log.child({ component: 'process-runtime' });
+    this.spares = new SpareClones(o.dataRoot, o.spareClones, this.log);
+  }
+
+  async init(): Promise<void> {
+    fs.mkdirSync(this.instancesDir, { recursive: true, mode: 0o755 });
+    // postgres must traverse the root to reach its data directory.
+    fs.chmodSync(this.o.dataRoot, 0o755);
+    fs.chmodSync(this.instancesDir, 0o755);
+    this.spares.init();
+    const major = this.o.install.defaultMajor;
+    void this.spares.refill(major, await this.template(major));
+    this.o.cgroups.unavailableReason();
+  }
+
+  async close(): Promise<void> {
+    await this.spares.settle();
+  }
+
+  private template(major: string): Promise<string> {
+    let t = this.templates.get(major);
+    if (!t) {
+      const { binDir } = binDirFor(this.o.install, major);
+      t = ensureTemplate({ dataRoot: this.o.dataRoot, major, binDir, runAs: this.o.runAs, log: this.log }).then(({ dir, created }) => {
+        if (created) this.spares.discard(major);
+        return dir;
+      });
+      // A failed initdb may succeed later (disk full, fixed permissions): do not cache the failure.
+      t.catch(() => this.templates.delete(major));
+      this.templates.set(major, t);
+    }
+    return t;
+  }
+
+  private paths(tenantId: string): InstancePaths {
+    const dir = path.join(this.instancesDir, tenantId);
+    return { dir, dataDir: path.join(dir, 'data'), socketDir: path.join(dir, 'sock'), logFile: path.join(dir, 'postgres.log'), recordFile: path.join(dir, 'instance.json') };
+  }
+
+  private record(tenantId: string): InstanceRecord | undefined {
+    return readInstanceRecord(this.paths(tenantId).recordFile);
+  }
+
+  private toInstance(record: InstanceRecord): RuntimeInstance {
+    const pm = runningPostmaster(this.paths(record.tenantId).dataDir);
+    return { tenantId: record.tenantId, address: record.address, port: record.port, running: pm !== undefined, pid: pm?.pid ?? 0, runtimeId: pm ? String(pm.pid) : '', spec: record.spec };
+  }
+
+  async list(): Promise<RuntimeInstance[]> {
+    const out: RuntimeInstance[] = [];
+    for (const entry of fs.readdirSync(this.instancesDir)) {
+      const record = this.record(entry);
+      if (record) out.push(this.toInstance(record));
+      else this.log.warn({ tenantId: entry, dir: path.join(this.instancesDir, entry) }, 'instance directory without instance.json (creation was cut short); it is recreated when the tenant is desired again');
+    }
+    return out;
+  }
+
+  async inspect(tenantId: string): Promise<RuntimeInstance | undefined> {
+    const record = this.record(tenantId);
+    return record ? this.toInstance(record) : undefined;
+  }
+
+  private takenPorts(except: string): Set<number> {
+    const taken = new Set<number>();
+    for (const entry of fs.readdirSync(this.instancesDir)) {
+      if (entry === except) continue;
+      const r = this.record(entry);
+      if (r) taken.add(r.port);
+    }
+    return taken;
+  }
+
+  /** The settings an instance gets for `port`, `address` and `spec`. */
+  private settingsFor(p: InstancePaths, address: string, port: number, spec: RuntimeSpec): Record<string, string> {
+    return instanceSettings({ listenAddresses: address, port, socketDir: p.socketDir, resources: spec.resources });
+  }
+
+  /** Writes pg_hba.conf and pgs.conf; returns whether either changed. */
+  private writeConfig(p: InstancePaths, port: number, spec: RuntimeSpec): boolean {
+    const hba = hbaConf([hostCidr(this.o.address), ...this.o.allowCidrs]);
+    const settings = settingsConf(this.settingsFor(p, this.o.address, port, spec));
+    const a = writeIfChanged(path.join(p.dataDir, 'pg_hba.conf'), hba, this.o.runAs);
+    const b = writeIfChanged(path.join(p.dataDir, 'pgs.conf'), settings, this.o.runAs);
+    return a || b;
+  }
+
+  async ensure(spec: RuntimeSpec): Promise<RuntimeInstance> {
+    const record = this.record(spec.tenantId);
+    return record ? this.reconfigure(record, spec) : this.create(spec);
+  }
+
+  private async create(spec: RuntimeSpec): Promise<RuntimeInstance> {
+    const started = performance.now();
+    const { major } = binDirFor(this.o.install, spec.version);
+    const template = await this.template(major);
+    const p = this.paths(spec.tenantId);
+    // No record means creation never finished: nothing in here was ever served to a tenant.
+    fs.rmSync(p.dir, { recursive: true, force: true });
+    fs.mkdirSync(p.dir, { mode: 0o755 });
+    const port = spec.port > 0 ? spec.port : await this.o.ports.allocate(this.takenPorts(spec.tenantId));
+    if (!this.spares.take(major, p.dataDir)) await cloneTemplate(template, p.dataDir);
+    void this.spares.refill(major, template);
+    fs.mkdirSync(p.socketDir, { mode: 0o700 });
+    fs.writeFileSync(p.logFile, '', { mode: 0o640 });
+    if (this.o.runAs) {
+      fs.chownSync(p.socketDir, this.o.runAs.uid, this.o.runAs.gid);
+      fs.chownSync(p.logFile, this.o.runAs.uid, this.o.runAs.gid);
+    }
+    this.writeConfig(p, port, spec);
+    const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: { ...spec, version: major, port }, createdAt: new Date().toISOString() };
+    // The record goes last: its presence means the instance is complete.
+    writeInstanceRecord(p.recordFile, record);
+    this.log.info({ tenantId: spec.tenantId, port, major, durationMs: Math.round(performance.now() - started) }, 'instance created from template');
+    return this.toInstance(record);
+  }
+
+  private async reconfigure(record: InstanceRecord, spec: RuntimeSpec): Promise<RuntimeInstance> {
+    const p = this.paths(spec.tenantId);
+    const major = spec.version === '' ? record.spec.version : spec.version;
+    if (major !== record.spec.version) {
+      throw new AgentError('NOT_SUPPORTED', `the instance runs PostgreSQL ${record.spec.version}; changing the major version in place (to ${major}) is not supported`, { kind: 'user' });
+    }
+    const port = spec.port > 0 ? spec.port : record.port;
+    const changed = this.writeConfig(p, port, spec);
+    const next: InstanceRecord = { ...record, address: this.o.address, port, spec: { ...spec, version: major, port } };
+    if (JSON.stringify(next) !== JSON.stringify(record)) writeInstanceRecord(p.recordFile, next);
+    const pm = runningPostmaster(p.dataDir);
+    if (pm && changed) {
+      const before = this.settingsFor(p, record.address, record.port, record.spec);
+      const after = this.settingsFor(p, this.o.address, port, spec);
+      const changedNames = Object.keys(after).filter((k) => before[k] !== after[k]);
+      const restartOnly = await this.restartOnlySettings(spec.tenantId, record.port, changedNames);
+      if (restartOnly.length > 0) {
+        this.log.info({ tenantId: spec.tenantId, settings: restartOnly }, 'settings need a restart; restarting the instance');
+        await this.stop(spec.tenantId);
+        return this.start(spec.tenantId);
+      }
+      process.kill(pm.pid, 'SIGHUP');
+      this.log.info({ tenantId: spec.tenantId, settings: changedNames }, 'instance configuration reloaded');
+    }
+    if (pm) this.o.cgroups.apply(spec.tenantId, spec.resources, [pm.pid, ...childPids(pm.pid)]);
+    return this.toInstance(next);
+  }
+
+  /** Which of `names` only take effect at server start (context 'postmaster'), asked of the server itself. */
+  private async restartOnlySettings(tenantId: string, port: number, names: readonly string[]): Promise<string[]> {
+    if (names.length === 0) return [];
+    const client = new pg.Client({ host: this.paths(tenantId).socketDir, port, user: 'postgres', database: 'postgres' });
+    try {
+      await client.connect();
+      const r = await client.query<{ name: string }>("select name from pg_settings where context = 'postmaster' and name = any($1::text[])", [names]);
+      return r.rows.map((row) => row.name);
+    } finally {
+      await client.end().catch((err: unknown) => this.log.debug({ tenantId, err }, 'closing the admin connection failed'));
+    }
+  }
+
+  async start(tenantId: string): Promise<RuntimeInstance> {
+    const record = this.record(tenantId);
+    if (!record) throw new AgentError('INSTANCE_NOT_FOUND', `no instance of ${tenantId} on this host`);
+    const p = this.paths(tenantId);
+    if (runningPostmaster(p.dataDir)) return this.toInstance(record);
+    const stale = readPostmasterPid(p.dataDir);
+    if (stale) {
+      // The pid is dead, or alive but not this data directory's postmaster (reused after a crash).
+      // PostgreSQL itself would refuse to start when a reused pid belongs to the same OS user.
+      this.log.warn({ tenantId, stalePid: stale.pid, pidAlive: isAlive(stale.pid) }, 'removing stale postmaster.pid left by a crash');
+      fs.rmSync(pidFilePath(p.dataDir), { force: true });
+    }
+    const { binDir } = binDirFor(this.o.install, record.spec.version);
+    const logFd = fs.openSync(p.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(path.join(binDir, 'postgres'), ['-D', p.dataDir], {
+        uid: this.o.runAs?.uid,
+        gid: this.o.runAs?.gid,
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        cwd: p.dir,
+        env: { PATH: '/usr/bin:/bin', LANG: 'C', TZ: process.env.TZ ?? 'UTC' },
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    child.on('error', (err) => this.log.error({ tenantId, err }, 'postgres could not be spawned'));
+    // Survive the agent: the server runs in its own session and the agent does not wait for it.
+    child.unref();
+    const pid = child.pid;
+    if (pid === undefined) throw new AgentError('START_FAILED', `postgres for ${tenantId} could not be spawned: ${logTail(p.logFile)}`);
+    this.o.cgroups.apply(tenantId, record.spec.resources, [pid]);
+    await this.waitReady(tenantId, p, pid, child);
+    this.o.cgroups.apply(tenantId, record.spec.resources, childPids(pid));
+    this.log.info({ tenantId, pid, port: record.port }, 'instance started');
+    return this.toInstance(record);
+  }
+
+  private async waitReady(tenantId: string, p: InstancePaths, pid: number, child: ChildProcess): Promise<void> {
+    const deadline = Date.now() + this.o.startTimeoutMs;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null || !isAlive(pid)) {
+        throw new AgentError('START_FAILED', `postgres for ${tenantId} exited during start (${child.exitCode ?? child.signalCode ?? 'gone'}): ${logTail(p.logFile)}`);
+      }
+      const file = readPostmasterPid(p.dataDir);
+      if (file?.pid === pid && file.status === 'ready') return;
+      await sleep(POLL_MS);
+    }
+    process.kill(pid, 'SIGQUIT');
+    throw new AgentError('START_FAILED', `postgres for ${tenantId} did not accept connections within ${this.o.startTimeoutMs} ms: ${logTail(p.logFile)}`);
+  }
+
+  async stop(tenantId: string): Promise<void> {
+    const p = this.paths(tenantId);
+    const pm = runningPostmaster(p.dataDir);
+    if (!pm) return;
+    // Fast shutdown (SIGINT) rolls back and disconnects clients; immediate (SIGQUIT) after the
+    // timeout skips the checkpoint; SIGKILL is the last resort (postgres-docs "Shutting Down the Server").
+    const steps: { signal: NodeJS.Signals; waitMs: number }[] = [
+      { signal: 'SIGINT', waitMs: this.o.stopTimeoutMs },
+      { signal: 'SIGQUIT', waitMs: 5000 },
+      { signal: 'SIGKILL', waitMs: 5000 },
+    ];
+    for (const step of steps) {
+      try {
+        process.kill(pm.pid, step.signal);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+        throw err;
+      }
+      const deadline = Date.now() + step.waitMs;
+      while (Date.now() < deadline) {
+        if (!isAlive(pm.pid)) {
+          this.log.info({ tenantId, pid: pm.pid, signal: step.signal }, 'instance stopped');
+          return;
+        }
+        await sleep(POLL_MS * 2);
+      }
+      this.log.warn({ tenantId, pid: pm.pid, signal: step.signal, waitedMs: step.waitMs }, 'postgres did not stop in time; escalating');
+    }
+    throw new AgentError('STOP_FAILED', `postgres ${pm.pid} of ${tenantId} did not stop even after SIGKILL`);
+  }
+
+  async remove(tenantId: string): Promise<void> {
+    await this.stop(tenantId);
+    this.o.cgroups.remove(tenantId);
+    const p = this.paths(tenantId);
+    fs.rmSync(p.dir, { recursive: true, force: true });
+    this.log.info({ tenantId, dir: p.dir }, 'instance and its data deleted');
+  }
+
+  adminConnection(tenantId: string, database = 'postgres'): pg.ClientConfig {
+    const record = this.record(tenantId);
+    if (!record) throw new AgentError('INSTANCE_NOT_FOUND', `no instance of ${tenantId} on this host`);
+    return { host: this.paths(tenantId).socketDir, port: record.port, user: 'postgres', database };
+  }
+}
