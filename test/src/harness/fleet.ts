@@ -130,6 +130,7 @@ function hostAddress(block: number, i: number): string {
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   requireBuilt(['coordinator', 'pgsctl', ...(options.agents > 0 ? (['agent'] as const) : []), ...(options.routers > 0 ? (['router'] as const) : [])]);
   if (options.block < 1 || options.block > 254) throw new Error(`block ${options.block} out of 1..254`);
+  if (options.agents > 4) throw new Error('at most 4 agents per fleet (each gets 10 ports of the block\'s 40)');
   if (blocksInUse.has(options.block)) throw new Error(`loopback block 127.0.${options.block}.0/24 is already used by another fleet`);
   blocksInUse.add(options.block);
   const timing: FleetTiming = { ...FAST_TIMING, ...options.timing };
@@ -171,8 +172,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const dataRoot = path.join(root, id);
     fs.mkdirSync(dataRoot, { mode: 0o755 });
     const opsPort = await freePort(address);
-    // Port ranges may overlap between hosts: each host's instances listen on its own address only.
-    const portBase = 21000 + options.block * 20;
+    // Disjoint port ranges per host, so "not reachable on another host's address" cannot hit a
+    // neighbour's instance that happens to use the same port number; all below the ephemeral range.
+    const portBase = 20000 + options.block * 40 + i * 10;
     hosts.push({
       id,
       address,
@@ -189,7 +191,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           '--coordinator', coordinatorGrpc,
           '--data-root', dataRoot,
           '--runtime', 'process',
-          '--port-range', `${portBase}-${portBase + 19}`,
+          '--port-range', `${portBase}-${portBase + 9}`,
           '--ops-listen', `${address}:${opsPort}`,
           '--labels', `zone=z${i + 1},region=test`,
           '--cpu', '32',
