@@ -47,11 +47,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
   const registry = createRegistry('coordinator');
   const versions = new VersionCatalog(parseVersionCatalog(config.versions));
-  let routes: RouteFeed | undefined;
-  let events: EventFeed | undefined;
-  let hub: AgentHub | undefined;
-  const metrics = new CoordinatorMetrics(registry, store, () => ({ agents: hub?.size ?? 0, routers: routes?.size ?? 0, eventWatchers: events?.size ?? 0 }));
-  hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) });
+  // Filled below; the metrics read stream counts at scrape time.
+  const live: { hub?: AgentHub; routes?: RouteFeed; events?: EventFeed } = {};
+  const metrics = new CoordinatorMetrics(registry, store, () => ({ agents: live.hub?.size ?? 0, routers: live.routes?.size ?? 0, eventWatchers: live.events?.size ?? 0 }));
+  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) });
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -66,8 +65,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     leaseMs: config.agentLease,
     metrics,
   };
-  routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
-  events = new EventFeed(store);
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
+  const events = new EventFeed(store);
+  Object.assign(live, { hub, routes, events });
   const tenants = new TenantService(ctx);
   const objects = new ObjectService(ctx);
   const hosts = new HostService(ctx);

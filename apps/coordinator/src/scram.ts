@@ -10,19 +10,30 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 /** PostgreSQL's default scram_iterations. */
 export const DEFAULT_SCRAM_ITERATIONS = 4096;
 
-// RFC 3454 table B.1: characters mapped to nothing.
-const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu;
+type Range = readonly [number, number];
+
+// RFC 3454 table B.1: code points mapped to nothing.
+const MAPPED_TO_NOTHING: readonly Range[] = [[0xad, 0xad], [0x34f, 0x34f], [0x1806, 0x1806], [0x180b, 0x180d], [0x200b, 0x200d], [0x2060, 0x2060], [0xfe00, 0xfe0f], [0xfeff, 0xfeff]];
 // RFC 3454 table C.1.2: non-ASCII spaces, mapped to SPACE.
-const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/gu;
-// Prohibited output (C.2, C.3, C.4, C.5, C.6, C.7, C.8, C.9), the ranges that matter in practice.
-const PROHIBITED = /[\u0000-\u001F\u007F-\u009F\u0340\u0341\u200E\u200F\u202A-\u202E\u206A-\u206F\uD800-\uDFFF\uE000-\uF8FF\uFFF9-\uFFFF]/u;
+const NON_ASCII_SPACE: readonly Range[] = [[0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200b], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000]];
+// Prohibited output (C.2 to C.9), the ranges that matter in practice.
+const PROHIBITED: readonly Range[] = [[0x0, 0x1f], [0x7f, 0x9f], [0x340, 0x341], [0x200e, 0x200f], [0x202a, 0x202e], [0x206a, 0x206f], [0xd800, 0xdfff], [0xe000, 0xf8ff], [0xfff9, 0xffff], [0xf0000, 0x10ffff]];
+
+const inRanges = (cp: number, ranges: readonly Range[]): boolean => ranges.some(([lo, hi]) => cp >= lo && cp <= hi);
 
 /** SASLprep as PostgreSQL applies it: normalised text, or the raw password when SASLprep refuses it. */
 export function saslPrep(password: string): string {
   // Pure ASCII passwords need no work (PostgreSQL's fast path), apart from the prohibited check.
-  if (/^[\x20-\x7E]*$/.test(password)) return password;
-  const prepared = password.replace(MAPPED_TO_NOTHING, '').replace(NON_ASCII_SPACE, ' ').normalize('NFKC');
-  return prepared === '' || PROHIBITED.test(prepared) ? password : prepared;
+  if ([...password].every((ch) => ch >= ' ' && ch <= '~')) return password;
+  let mapped = '';
+  for (const ch of password) {
+    const cp = ch.codePointAt(0) ?? 0;
+    if (inRanges(cp, MAPPED_TO_NOTHING)) continue;
+    mapped += inRanges(cp, NON_ASCII_SPACE) ? ' ' : ch;
+  }
+  const prepared = mapped.normalize('NFKC');
+  const prohibited = [...prepared].some((ch) => inRanges(ch.codePointAt(0) ?? 0, PROHIBITED));
+  return prepared === '' || prohibited ? password : prepared;
 }
 
 /** Makes a verifier with a fresh random salt. */

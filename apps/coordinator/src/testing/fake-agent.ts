@@ -4,7 +4,7 @@
  * removal with DELETED. Tests drive failures by stopping heartbeats or closing the stream.
  */
 import { credentials } from '@grpc/grpc-js';
-import { AgentControlService, InstanceState, Realization, type DesiredInstances, type InstanceSpec, type InstanceStatus } from '@pgs/proto';
+import { AgentControlService, InstanceState, Realization, type DesiredInstances, type InstanceSpec } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ConnectRequestSchema, ConnectResponseSchema, InstanceStatusSchema } from '@pgs/proto';
