@@ -10,6 +10,15 @@ export const APP_SCRIPTS = Object.freeze({
   router: path.join(REPO_ROOT, 'apps', 'router', 'dist', 'main.js'),
 });
 
+/** What the command line of the fleet process `name` contains (coordinator, hN, rN, launcher). */
+export function expectedCommand(name: string): string {
+  if (name === 'coordinator') return APP_SCRIPTS.coordinator;
+  if (/^h\d+$/.test(name)) return APP_SCRIPTS.agent;
+  if (/^r\d+$/.test(name)) return APP_SCRIPTS.router;
+  // The launcher runs from dist (npm start) or, in tests, from src through tsx.
+  return path.join('tools', 'local-fleet');
+}
+
 /** Throws with the build command when an app has not been built. */
 export function checkBuilt(): void {
   const missing = Object.values(APP_SCRIPTS).filter((s) => !fs.existsSync(s));

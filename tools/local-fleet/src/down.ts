@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readFleetFile } from './fleet-file.js';
+import { expectedCommand } from './apps.js';
 import { fleetLayout } from './layout.js';
 import type { FleetOptions } from './options.js';
 import { isOurs, readPidFile, stopPid } from './pids.js';
@@ -12,10 +13,10 @@ import { stopRecordedFleet } from './stop-order.js';
 export async function down(options: FleetOptions, say: (line: string) => void): Promise<number> {
   const layout = fleetLayout(options.stateDir);
   const launcher = readPidFile(layout.pidFile('launcher'));
-  if (launcher !== undefined && isOurs(launcher)) {
-    say(`asking the launcher (pid ${launcher.pid}) to stop the fleet...`);
+  if (launcher !== undefined && isOurs(launcher, expectedCommand('launcher'))) {
+    say(`asking the launcher (pid ${launcher}) to stop the fleet...`);
     // The launcher stops routers, agents, instances and coordinator in order; give it time for all of them.
-    const how = await stopPid(launcher.pid, 'SIGTERM', 90_000);
+    const how = await stopPid(launcher, 'SIGTERM', 90_000);
     if (how === 'killed') say('the launcher did not stop in time and was killed; cleaning up after it');
   }
   await stopRecordedFleet(layout, say);
@@ -39,14 +40,14 @@ export function status(options: FleetOptions, say: (line: string) => void): numb
   const layout = fleetLayout(options.stateDir);
   const d = readFleetFile(layout.fleetFile);
   const launcher = readPidFile(layout.pidFile('launcher'));
-  const up = launcher !== undefined && isOurs(launcher);
+  const up = launcher !== undefined && isOurs(launcher, expectedCommand('launcher'));
   if (d === undefined) {
     say(`no local fleet in ${layout.stateDir}; start one with \`npm start\``);
     return 3;
   }
   const alive = (name: string): string => {
-    const r = readPidFile(layout.pidFile(name));
-    return r !== undefined && isOurs(r) ? `running (pid ${r.pid})` : 'stopped';
+    const pid = readPidFile(layout.pidFile(name));
+    return pid !== undefined && isOurs(pid, expectedCommand(name)) ? `running (pid ${pid})` : 'stopped';
   };
   say(`local fleet in ${layout.stateDir}: ${up ? d.state : 'stopped'}`);
   say(`  coordinator  ${d.coordinator.grpc}  ${alive('coordinator')}`);

@@ -41,7 +41,7 @@ export function startProcess(spec: ProcessSpec): ManagedProcess {
   fs.closeSync(log);
   if (child.pid === undefined) throw new Error(`could not start ${spec.name} (node ${spec.script})`);
   const pid = child.pid;
-  writePidFile(spec.pidFile, { pid, match: spec.script });
+  writePidFile(spec.pidFile, pid);
   let done = false;
   const exited = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => {

@@ -1,6 +1,6 @@
 /**
  * Pid files and stopping processes by pid, only ever the processes this fleet started: a pid is
- * signalled only when /proc/<pid>/cmdline still shows what we expect (pids get reused).
+ * signalled only when /proc/<pid>/cmdline still shows the program we started (pids get reused).
  */
 import fs from 'node:fs';
 
@@ -28,19 +28,13 @@ export function commandLine(pid: number): string {
   }
 }
 
-/** What a pid file records: the pid and a string its command line must contain. */
-export interface PidRecord {
-  pid: number;
-  match: string;
+/** Writes a pid file: just the pid, so `kill $(cat .pgs/local/pids/h2.pid)` works. */
+export function writePidFile(file: string, pid: number): void {
+  fs.writeFileSync(file, `${pid}\n`);
 }
 
-/** Writes a pid file. */
-export function writePidFile(file: string, record: PidRecord): void {
-  fs.writeFileSync(file, `${JSON.stringify(record)}\n`);
-}
-
-/** Reads a pid file; undefined when missing or unreadable (a torn write from a crash). */
-export function readPidFile(file: string): PidRecord | undefined {
+/** Reads a pid file; undefined when missing or not a pid (a torn write from a crash). */
+export function readPidFile(file: string): number | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -48,18 +42,13 @@ export function readPidFile(file: string): PidRecord | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  try {
-    const data = JSON.parse(text) as Partial<PidRecord>;
-    return typeof data.pid === 'number' && typeof data.match === 'string' ? { pid: data.pid, match: data.match } : undefined;
-  } catch (err) {
-    if (err instanceof SyntaxError) return undefined;
-    throw err;
-  }
+  const pid = Number(text.trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** True when the recorded process still runs and is still ours. */
-export function isOurs(record: PidRecord): boolean {
-  return isAlive(record.pid) && commandLine(record.pid).includes(record.match);
+/** True when `pid` runs and its command line contains `match` (so a reused pid is never signalled). */
+export function isOurs(pid: number, match: string): boolean {
+  return isAlive(pid) && commandLine(pid).includes(match);
 }
 
 /** Waits until `pid` is gone; false after timeoutMs. */

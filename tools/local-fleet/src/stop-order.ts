@@ -4,6 +4,7 @@
  * started, then the coordinator.
  */
 import fs from 'node:fs';
+import { expectedCommand } from './apps.js';
 import type { FleetLayout } from './layout.js';
 import { isOurs, readPidFile, stopPid } from './pids.js';
 import { stopPostgresInstances } from './postgres-instances.js';
@@ -31,10 +32,10 @@ async function stopRecorded(layout: FleetLayout, names: readonly string[], timeo
   await Promise.all(
     names.map(async (name) => {
       const file = layout.pidFile(name);
-      const record = readPidFile(file);
-      if (record !== undefined && isOurs(record)) {
-        const how = await stopPid(record.pid, 'SIGTERM', timeoutMs);
-        say(`stopped ${name} (pid ${record.pid}${how === 'killed' ? ', killed after the timeout' : ''})`);
+      const pid = readPidFile(file);
+      if (pid !== undefined && isOurs(pid, expectedCommand(name))) {
+        const how = await stopPid(pid, 'SIGTERM', timeoutMs);
+        say(`stopped ${name} (pid ${pid}${how === 'killed' ? ', killed after the timeout' : ''})`);
       }
       fs.rmSync(file, { force: true });
     }),

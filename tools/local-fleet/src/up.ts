@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { credentials } from '@grpc/grpc-js';
 import { CoordinatorService, HostState } from '@pgs/proto';
 import { createClient, type Client } from '@pgs/rpc';
-import { agentArgs, APP_SCRIPTS, checkBuilt, coordinatorArgs, routerArgs } from './apps.js';
+import { agentArgs, APP_SCRIPTS, checkBuilt, coordinatorArgs, expectedCommand, routerArgs } from './apps.js';
 import { renderBanner } from './banner.js';
 import { ensureCertificates, SNI_DOMAIN } from './certs.js';
 import { checkReachable } from './demo-check.js';
@@ -73,8 +73,8 @@ async function stopAll(layout: FleetLayout, running: Running, say: Say): Promise
 /** Refuses to start twice; cleans up processes a killed launcher left behind. */
 async function takeOver(layout: FleetLayout, say: Say): Promise<void> {
   const launcher = readPidFile(layout.pidFile('launcher'));
-  if (launcher !== undefined && launcher.pid !== process.pid && isOurs(launcher)) {
-    throw new FleetStartError(`a local fleet is already running from ${layout.stateDir} (launcher pid ${launcher.pid}); stop it with \`npm run fleet:down\` or Ctrl-C in its terminal`);
+  if (launcher !== undefined && launcher !== process.pid && isOurs(launcher, expectedCommand('launcher'))) {
+    throw new FleetStartError(`a local fleet is already running from ${layout.stateDir} (launcher pid ${launcher}); stop it with \`npm run fleet:down\` or Ctrl-C in its terminal`);
   }
   await stopRecordedFleet(layout, (line) => say(`cleaning up a previous run: ${line}`));
 }
@@ -85,7 +85,7 @@ export async function up(options: FleetOptions, say: Say): Promise<number> {
   const layout = fleetLayout(options.stateDir);
   createDirectories(layout);
   await takeOver(layout, say);
-  writePidFile(layout.pidFile('launcher'), { pid: process.pid, match: process.argv[1] ?? 'main.js' });
+  writePidFile(layout.pidFile('launcher'), process.pid);
   if (ensureCertificates(layout)) say(`made a local CA and router certificate: ${layout.caCert}`);
   const secret = cancelSecret(layout);
 
