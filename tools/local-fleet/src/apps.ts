@@ -33,7 +33,7 @@ export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string
 }
 
 /** Host agent flags. */
-export function agentArgs(p: { id: string; address: string; zone: string; coordinator: string; dataRoot: string; ops: string; runtime: string; portRange: string }): string[] {
+export function agentArgs(p: { id: string; address: string; zone: string; coordinator: string; dataRoot: string; ops: string; runtime: string; portRange: string; cpu: string; memory: string; disk: string }): string[] {
   return [
     '--host-id', p.id,
     '--address', p.address,
@@ -43,6 +43,9 @@ export function agentArgs(p: { id: string; address: string; zone: string; coordi
     '--port-range', p.portRange,
     '--ops-listen', p.ops,
     '--labels', `zone=${p.zone},region=local`,
+    '--cpu', p.cpu,
+    '--memory', p.memory,
+    '--disk', p.disk,
   ];
 }
 

@@ -178,7 +178,7 @@ async function startFleet(
     say(`starting host agent ${h.id} on ${h.address} (zone ${h.zone})`);
     running.agents.push(startProcess({
       name: h.id, script: APP_SCRIPTS.agent,
-      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts }),
+      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts, cpu: options.hostCpu, memory: options.hostMemory, disk: options.hostDisk }),
       logFile: layout.log(h.id), pidFile: layout.pidFile(h.id),
     }));
   }
