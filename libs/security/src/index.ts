@@ -63,3 +63,21 @@ export {
   type TokenRefusal,
   type TokenRequest,
 } from './tokens.js';
+export {
+  bearerMetadata,
+  bearerToken,
+  checkTlsMaterial,
+  decisionError,
+  insecureChannelCredentials,
+  insecureServerCredentials,
+  mtlsChannelCredentials,
+  mtlsServerCredentials,
+  peerIdentity,
+  readTlsFiles,
+  requirePeer,
+  TlsIdentity,
+  tlsChannelCredentials,
+  withBearerToken,
+  type TlsFiles,
+  type TlsMaterial,
+} from './grpc-credentials.js';
