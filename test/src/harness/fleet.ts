@@ -197,6 +197,13 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           '--cpu', '32',
           '--memory', '64Gi',
           '--disk', '1Ti',
+          // Faster than the defaults so faults are noticed and reported within the scenarios' deadlines.
+          '--health-interval', '500ms',
+          '--report-interval', '1s',
+          '--reconnect-min', '50ms',
+          '--reconnect-max', '500ms',
+          '--stop-timeout', '5s',
+          '--spare-clones', '1',
         ],
       }),
     });

@@ -1,0 +1,205 @@
+/**
+ * A local fleet for the fleet benchmarks: the built coordinator, host agents (each on its own
+ * loopback address) and routers as child processes in a temp dir, an operator gRPC client, and a
+ * stop that leaves no process behind (postgres included: everything whose cwd is under the dir).
+ * The e2e suite has its own harness (test/ is black-box and imports nothing); this one may use
+ * the gRPC contracts since bench/ is not.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import { CoordinatorService, HostState } from '@pgs/proto';
+import { createClient, type Client } from '@pgs/rpc';
+
+const REPO = path.resolve(import.meta.dirname, '..', '..');
+const SCRIPTS = {
+  coordinator: path.join(REPO, 'apps', 'coordinator', 'dist', 'main.js'),
+  agent: path.join(REPO, 'apps', 'host-agent', 'dist', 'main.js'),
+  router: path.join(REPO, 'apps', 'router', 'dist', 'main.js'),
+};
+
+/** What to start. */
+export interface BenchFleetOptions {
+  name: string;
+  /** Third octet of the loopback block (127.0.<block>.x). */
+  block: number;
+  agents: number;
+  routers: number;
+  coordinatorArgs?: string[];
+  agentArgs?: string[];
+}
+
+/** A started router. */
+export interface BenchRouter {
+  id: string;
+  host: string;
+  port: number;
+  opsUrl: string;
+}
+
+/** A running benchmark fleet. */
+export interface BenchFleet {
+  root: string;
+  grpc: string;
+  http: string;
+  client: Client<typeof CoordinatorService>;
+  routers: BenchRouter[];
+  hostAddresses: string[];
+  hostDataRoots: string[];
+  /** A router's route-cache revision from its /healthz. */
+  routerRevision(i: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** A free port on host. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` until truthy or throws after timeoutMs. */
+export async function poll(what: string, probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  await res.arrayBuffer();
+  return res.status === 200;
+}
+
+/** Every process whose cwd or command line is under root. */
+function processesUnder(root: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let cwd = '';
+    let cmd = '';
+    try {
+      cwd = fs.readlinkSync(`/proc/${e}/cwd`);
+      cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8');
+    } catch (err) {
+      if (!['ENOENT', 'ESRCH', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+    if (cwd.startsWith(root) || cmd.includes(root)) out.push(Number(e));
+  }
+  return out;
+}
+
+function kill(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** Starts the fleet; throws (after cleaning up) with log tails when a part does not come up. */
+export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
+  const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
+  for (const [name, file] of Object.entries(needed)) if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-bench-${o.name}-`));
+  fs.chmodSync(root, 0o755);
+  const ctl = `127.0.${o.block}.1`;
+  const grpc = `${ctl}:${await freePort(ctl)}`;
+  const http = `${ctl}:${await freePort(ctl)}`;
+  const children: ChildProcess[] = [];
+  const logs: string[] = [];
+  const start = (name: string, script: string, args: string[], cwd: string): ChildProcess => {
+    const log = path.join(root, `${name}.log`);
+    logs.push(log);
+    const fd = fs.openSync(log, 'a');
+    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    children.push(child);
+    return child;
+  };
+  const stop = async (): Promise<void> => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    for (let i = 0; i < 100; i++) {
+      const left = processesUnder(root);
+      if (left.length === 0) break;
+      for (const pid of left) kill(pid, i < 40 ? 'SIGINT' : 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    client.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  };
+  const client = createClient(CoordinatorService, grpc, credentials.createInsecure());
+  try {
+    start('coordinator', SCRIPTS.coordinator, ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', path.join(root, 'coordinator'), '--cpu-overcommit', '16', ...(o.coordinatorArgs ?? [])], root);
+    await poll('coordinator', () => httpOk(`http://${http}/healthz`), 30_000);
+    const hostAddresses: string[] = [];
+    const hostDataRoots: string[] = [];
+    for (let i = 0; i < o.agents; i++) {
+      const address = `127.0.${o.block}.${11 + i}`;
+      const dataRoot = path.join(root, `h${i + 1}`);
+      fs.mkdirSync(dataRoot, { mode: 0o755 });
+      hostAddresses.push(address);
+      hostDataRoots.push(dataRoot);
+      const base = 20000 + o.block * 40 + i * 10;
+      start(`agent-h${i + 1}`, SCRIPTS.agent, [
+        '--host-id', `h${i + 1}`, '--address', address, '--coordinator', grpc, '--data-root', dataRoot, '--runtime', 'process',
+        '--port-range', `${base}-${base + 9}`, '--ops-listen', `${address}:0`, '--labels', `zone=z${i + 1}`,
+        '--cpu', '64', '--memory', '256Gi', '--disk', '4Ti', ...(o.agentArgs ?? []),
+      ], dataRoot);
+    }
+    await poll(`${o.agents} hosts READY`, async () => (await client.listHosts({})).hosts.filter((h) => h.state === HostState.READY).length === o.agents, 60_000, 200);
+    const routers: BenchRouter[] = [];
+    for (let i = 0; i < o.routers; i++) {
+      const port = await freePort(ctl);
+      const ops = await freePort(ctl);
+      routers.push({ id: `r${i + 1}`, host: ctl, port, opsUrl: `http://${ctl}:${ops}` });
+      start(`router-r${i + 1}`, SCRIPTS.router, [
+        '--router-id', `r${i + 1}`, '--listen', `${ctl}:${port}`, '--coordinator', grpc, '--cache-path', path.join(root, `r${i + 1}.db`),
+        '--ops-listen', `${ctl}:${ops}`, '--cancel-listen', `${ctl}:0`, '--shutdown-timeout', '1s',
+      ], root);
+    }
+    const routerRevision = async (i: number): Promise<number> => {
+      const res = await fetch(`${routers[i]?.opsUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { cache?: { revision?: number; connected?: boolean } };
+      return body.cache?.revision ?? -1;
+    };
+    await Promise.all(routers.map((r) => poll(`router ${r.id}`, () => httpOk(`${r.opsUrl}/healthz`), 30_000)));
+    return { root, grpc, http, client, routers, hostAddresses, hostDataRoots, routerRevision, stop };
+  } catch (err) {
+    const tails = logs.map((l) => `--- ${path.basename(l)}\n${fs.readFileSync(l, 'utf8').split('\n').slice(-15).join('\n')}`).join('\n');
+    await stop();
+    throw new Error(`${(err as Error).message}\n${tails}`, { cause: err });
+  }
+}
+
+/** Runs `main` with the fleet, stopping it on success, failure and Ctrl-C. */
+export async function withFleet<T>(o: BenchFleetOptions, main: (fleet: BenchFleet) => Promise<T>): Promise<T> {
+  const fleet = await startBenchFleet(o);
+  const onSignal = (): void => {
+    void fleet.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    return await main(fleet);
+  } finally {
+    process.off('SIGINT', onSignal);
+    await fleet.stop();
+  }
+}

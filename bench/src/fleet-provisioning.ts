@@ -1,0 +1,46 @@
+// Fleet benchmark (issue 9): time from `tenant create` (the CreateTenant call) to the first
+// successful query through a router, for 20 tenants one after another and 20 at once, on a real
+// local fleet (coordinator, 3 host agents on the process runtime, 1 router).
+// Goal: p50 under 1 s and p95 under 2 s.
+//
+//   npm run bench:provisioning -w bench          (PGS_BENCH_TENANTS=20)
+import { performance } from 'node:perf_hooks';
+import { withFleet } from './fleet-launcher.js';
+import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
+import { createTenant, firstQuery } from './fleet-tenants.js';
+
+const N = Number(process.env.PGS_BENCH_TENANTS ?? 20);
+
+async function provisionOne(fleet: Parameters<Parameters<typeof withFleet>[1]>[0], id: string): Promise<number> {
+  const router = fleet.routers[0];
+  if (!router) throw new Error('no router');
+  const t0 = performance.now();
+  await createTenant(fleet, id);
+  return (await firstQuery(router, id)) - t0;
+}
+
+await withFleet({ name: 'provisioning', block: 31, agents: 3, routers: 1 }, async (fleet) => {
+  const sequential: number[] = [];
+  for (let i = 0; i < N; i++) sequential.push(await provisionOne(fleet, `seq-${i}`));
+  const concurrentStart = performance.now();
+  const concurrent = await Promise.all(Array.from({ length: N }, (_, i) => provisionOne(fleet, `par-${i}`)));
+  const concurrentWallMs = performance.now() - concurrentStart;
+  const s = summarize(sequential);
+  const c = summarize(concurrent);
+  const ms = (v: number): number => Math.round(v);
+  report('fleet-provisioning', {
+    tables: [{
+      title: `Provisioning: CreateTenant -> first query through a router (ms), ${N} tenants per run`,
+      columns: ['run', 'p50', 'p95', 'max', 'mean', 'goal p50<1000 p95<2000'],
+      rows: [
+        ['in a row', ms(s.p50), ms(s.p95), ms(s.max), ms(s.mean), verdict(s.p50 < 1000 && s.p95 < 2000)],
+        [`at once (wall ${ms(concurrentWallMs)} ms)`, ms(c.p50), ms(c.p95), ms(c.max), ms(c.mean), verdict(c.p50 < 1000 && c.p95 < 2000)],
+      ],
+    }],
+    data: { tenants: N, sequentialMs: sequential, concurrentMs: concurrent, sequential: s, concurrent: c, concurrentWallMs },
+    chart: barChartSvg('Provisioning to first query (ms)', 'ms', [
+      { label: 'row p50', value: s.p50 }, { label: 'row p95', value: s.p95 }, { label: 'row max', value: s.max },
+      { label: 'once p50', value: c.p50 }, { label: 'once p95', value: c.p95 }, { label: 'once max', value: c.max },
+    ], { value: 1000, label: 'p50 goal 1 s' }),
+  });
+});

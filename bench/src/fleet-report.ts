@@ -1,0 +1,107 @@
+/**
+ * Output of the fleet benchmarks: percentiles, a printed table, a JSON result in bench/results/
+ * and an SVG bar chart beside it (no PNG: rendering one needs a rasterizer dependency; any
+ * browser shows the SVG).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** bench/results/ */
+export const RESULTS_DIR = path.resolve(import.meta.dirname, '..', 'results');
+
+/** Nearest-rank percentile of `values` (0 < p <= 100); NaN for no values. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] as number;
+}
+
+/** p50/p95/p99/max/mean of a sample. */
+export function summarize(values: readonly number[]): { n: number; p50: number; p95: number; p99: number; max: number; mean: number } {
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p95: percentile(values, 95),
+    p99: percentile(values, 99),
+    max: values.length ? Math.max(...values) : Number.NaN,
+    mean: values.length ? values.reduce((s, v) => s + v, 0) / values.length : Number.NaN,
+  };
+}
+
+/** A printable table: header row and rows of cells. */
+export interface Table {
+  title: string;
+  columns: string[];
+  rows: Array<Array<string | number>>;
+}
+
+function cell(v: string | number): string {
+  if (typeof v === 'string') return v;
+  if (!Number.isFinite(v)) return '-';
+  return Number.isInteger(v) ? v.toLocaleString('en') : v.toFixed(v < 10 ? 2 : 1);
+}
+
+/** Renders a table with aligned columns. */
+export function renderTable(table: Table): string {
+  const cells = [table.columns, ...table.rows.map((r) => r.map(cell))];
+  const widths = table.columns.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [`\n${table.title}`, line(cells[0] as string[]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** One bar of a chart. */
+export interface Bar {
+  label: string;
+  value: number;
+}
+
+/** An SVG bar chart (values labelled, optional goal line). */
+export function barChartSvg(title: string, unit: string, bars: readonly Bar[], goal?: { value: number; label: string }): string {
+  const width = 120 + bars.length * 90;
+  const height = 320;
+  const top = 50;
+  const bottom = 260;
+  const max = Math.max(...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)), goal?.value ?? 0) * 1.15 || 1;
+  const y = (v: number): number => bottom - ((bottom - top) * v) / max;
+  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+    `<line x1="70" y1="${bottom}" x2="${width - 20}" y2="${bottom}" stroke="#333"/>`,
+    `<text x="14" y="${top - 10}">${esc(unit)}</text>`,
+  ];
+  bars.forEach((b, i) => {
+    const x = 90 + i * 90;
+    const v = Number.isFinite(b.value) ? b.value : 0;
+    parts.push(`<rect x="${x}" y="${y(v)}" width="56" height="${bottom - y(v)}" fill="#4c78a8"/>`);
+    parts.push(`<text x="${x + 28}" y="${y(v) - 6}" text-anchor="middle">${esc(cell(b.value))}</text>`);
+    parts.push(`<text x="${x + 28}" y="${bottom + 18}" text-anchor="middle">${esc(b.label)}</text>`);
+  });
+  if (goal) {
+    parts.push(`<line x1="70" y1="${y(goal.value)}" x2="${width - 20}" y2="${y(goal.value)}" stroke="#d62728" stroke-dasharray="6 4"/>`);
+    parts.push(`<text x="${width - 22}" y="${y(goal.value) - 6}" text-anchor="end" fill="#d62728">${esc(goal.label)}</text>`);
+  }
+  parts.push('</svg>\n');
+  return parts.join('\n');
+}
+
+/** Prints the tables and writes <name>.json (and <name>.svg when a chart is given) to bench/results/. */
+export function report(name: string, result: { tables: Table[]; data: unknown; chart?: string }): void {
+  for (const t of result.tables) console.log(renderTable(t));
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const json = path.join(RESULTS_DIR, `${name}.json`);
+  fs.writeFileSync(json, `${JSON.stringify({ benchmark: name, at: new Date().toISOString(), ...(result.data as object) }, null, 2)}\n`);
+  console.log(`\nresult: ${path.relative(process.cwd(), json)}`);
+  if (result.chart) {
+    const svg = path.join(RESULTS_DIR, `${name}.svg`);
+    fs.writeFileSync(svg, result.chart);
+    console.log(`chart:  ${path.relative(process.cwd(), svg)}`);
+  }
+}
+
+/** "met" or "MISSED" for a goal. */
+export function verdict(ok: boolean): string {
+  return ok ? 'met' : 'MISSED';
+}
