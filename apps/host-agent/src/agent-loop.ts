@@ -1,0 +1,173 @@
+/**
+ * The agent's side of AgentControlService.Connect: open the stream, say Hello (identity, capacity,
+ * labels, the instances already running, the generation applied), then heartbeat at the interval
+ * the coordinator's Welcome names, push instance reports on change and at a steady interval, apply
+ * desired sets whose generation is newer than the last applied, and answer commands. When the
+ * stream breaks the agent reconnects with jittered backoff, forever; instances are never touched
+ * because of it.
+ */
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { AgentControlService, ConnectRequestSchema } from '@pgs/proto';
+import type { BidiStream, Client } from '@pgs/rpc';
+import type { Logger } from '@pgs/service-kit';
+import { jitteredBackoff, sleep } from './backoff.js';
+import type { InstanceManager } from './instance-manager.js';
+import { fromCommand, fromDesiredInstances, toHello, toInstanceStatus, toUsage, type HelloView } from './mappers/agent-mapper.js';
+import type { AgentMetrics } from './metrics.js';
+import type { InstanceStatus } from './model.js';
+
+type ConnectStream = BidiStream<(typeof AgentControlService)['method']['connect']['input'], (typeof AgentControlService)['method']['connect']['output']>;
+
+/** What the loop needs. */
+export interface AgentLoopOptions {
+  client: Client<typeof AgentControlService>;
+  manager: InstanceManager;
+  /** The Hello fields that do not change while the agent runs. */
+  identity: Omit<HelloView, 'instances' | 'appliedGeneration'>;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** Full instance report period. */
+  reportIntervalMs: number;
+  /** Heartbeat period until a Welcome names one. */
+  defaultHeartbeatMs: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  /** A stream that lived this long counts as healthy: the next reconnect starts from the shortest delay. */
+  healthyStreamMs?: number;
+}
+
+/** The agent loop. */
+export class AgentLoop {
+  private readonly abort = new AbortController();
+  private readonly log: Logger;
+  private stream: ConnectStream | undefined;
+  private running: Promise<void> | undefined;
+  private welcomed = false;
+  private readonly pendingReports = new Map<string, InstanceStatus>();
+  private flushScheduled = false;
+  private applied = 0;
+
+  constructor(private readonly o: AgentLoopOptions) {
+    this.log = o.log.child({ component: 'agent-loop' });
+    o.manager.onChange((status) => this.queueReport(status));
+  }
+
+  /** The generation of the last desired set applied (0 after a fresh start). */
+  get appliedGeneration(): number {
+    return this.applied;
+  }
+
+  /** True while the stream is open and the coordinator has welcomed us. */
+  get connected(): boolean {
+    return this.welcomed;
+  }
+
+  /** Starts connecting (and reconnecting, forever). */
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Closes the stream and stops reconnecting; instances keep running. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.stream?.cancel();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.abort.signal.aborted) {
+      const opened = Date.now();
+      try {
+        await this.session();
+        if (!this.abort.signal.aborted) this.log.warn({}, 'the coordinator closed the agent stream; reconnecting');
+      } catch (err) {
+        if (!this.abort.signal.aborted) this.log.warn({ err }, 'agent stream failed; reconnecting');
+      }
+      if (this.abort.signal.aborted) break;
+      attempt = Date.now() - opened >= (this.o.healthyStreamMs ?? 10_000) ? 1 : attempt + 1;
+      const delayMs = jitteredBackoff(attempt, this.o.backoffMinMs, this.o.backoffMaxMs);
+      this.log.info({ attempt, delayMs }, 'reconnecting to the coordinator after a delay');
+      await sleep(delayMs, this.abort.signal);
+    }
+  }
+
+  private async session(): Promise<void> {
+    const stream = this.o.client.connect({ signal: this.abort.signal });
+    this.stream = stream;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let report: NodeJS.Timeout | undefined;
+    try {
+      await stream.send({ message: { case: 'hello', value: toHello({ ...this.o.identity, instances: this.o.manager.statuses(), appliedGeneration: this.applied }) } });
+      for await (const response of stream) {
+        const m = response.message;
+        switch (m.case) {
+          case 'welcome': {
+            this.welcomed = true;
+            this.o.metrics.streamConnects.inc({ result: 'welcomed' });
+            const heartbeatMs = m.value.heartbeatIntervalMs > 0 ? m.value.heartbeatIntervalMs : this.o.defaultHeartbeatMs;
+            this.log.info({ heartbeatMs, leaseMs: m.value.leaseMs }, 'connected to the coordinator');
+            clearInterval(heartbeat);
+            clearInterval(report);
+            heartbeat = setInterval(() => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied) } } }), heartbeatMs);
+            report = setInterval(() => this.reportAll(), this.o.reportIntervalMs);
+            break;
+          }
+          case 'desired': {
+            const set = fromDesiredInstances(m.value);
+            if (set.generation <= this.applied) {
+              this.o.metrics.desiredSetsIgnored.inc();
+              this.log.info({ generation: set.generation, applied: this.applied }, 'ignoring a desired set that is not newer than the one applied');
+              break;
+            }
+            this.log.info({ generation: set.generation, full: set.full, upserts: set.instances.length, removals: set.removedTenantIds.length }, 'desired set received');
+            this.o.manager.applyDesired(set);
+            this.applied = set.generation;
+            break;
+          }
+          case 'command': {
+            const cmd = fromCommand(m.value);
+            this.log.info({ commandId: cmd.commandId, tenantId: cmd.tenantId, kind: cmd.action?.kind }, 'command received');
+            void this.o.manager.runCommand(cmd).then((outcome) => this.send({ message: { case: 'commandResult', value: outcome } }));
+            break;
+          }
+          default:
+            this.log.warn({ case: m.case }, 'unknown message from the coordinator ignored');
+        }
+      }
+    } finally {
+      if (!this.welcomed) this.o.metrics.streamConnects.inc({ result: 'failed' });
+      this.welcomed = false;
+      clearInterval(heartbeat);
+      clearInterval(report);
+      this.stream = undefined;
+      stream.cancel();
+    }
+  }
+
+  /** Sends on the open stream; a message that cannot go out is dropped (the next Hello carries the truth). */
+  private send(message: MessageInitShape<typeof ConnectRequestSchema>): void {
+    const stream = this.stream;
+    if (!stream || !this.welcomed) return;
+    stream.send(message).catch((err: unknown) => this.log.debug({ err }, 'message not sent; the stream is closing'));
+  }
+
+  private queueReport(status: InstanceStatus): void {
+    this.pendingReports.set(status.tenantId, status);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Changes made in one tick go out as one report.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batch = [...this.pendingReports.values()];
+      this.pendingReports.clear();
+      if (batch.length > 0) this.send({ message: { case: 'report', value: { instances: batch.map(toInstanceStatus) } } });
+    });
+  }
+
+  private reportAll(): void {
+    const all = this.o.manager.statuses();
+    if (all.length > 0) this.send({ message: { case: 'report', value: { instances: all.map(toInstanceStatus) } } });
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Health of one running instance, measured over the agent's superuser socket connection:
+ * accepting connections, client connections, total database size, role (primary or replica),
+ * WAL position, replication lag and timeline.
+ */
+import type { Logger } from '@pgs/service-kit';
+import type { InstanceAdmin } from './instance-admin.js';
+import type { InstanceHealth } from './model.js';
+
+const HEALTH_SQL = `
+select pg_is_in_recovery() as recovery,
+  (select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid())::int as connections,
+  (select coalesce(sum(pg_database_size(oid)), 0) from pg_database where datallowconn)::text as size,
+  (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text as lsn,
+  (case when pg_is_in_recovery()
+     then coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)
+     else 0 end)::text as lag,
+  (select timeline_id from pg_control_checkpoint())::int as timeline`;
+
+interface HealthRow {
+  recovery: boolean;
+  connections: number;
+  size: string;
+  lsn: string | null;
+  lag: string;
+  timeline: number;
+}
+
+/** A down instance: nothing to measure. */
+export function downHealth(now: number): InstanceHealth {
+  return { up: false, acceptingConnections: false, connections: 0, databaseSizeBytes: 0, role: 'PRIMARY', lsn: '', lagBytes: 0, timeline: 0, checkedAt: now };
+}
+
+/** Measures a running instance; a server that is up but refuses the check is up and not accepting. */
+export async function checkHealth(admin: InstanceAdmin, tenantId: string, now: () => number, log: Logger): Promise<InstanceHealth> {
+  try {
+    const row = await admin.withClient(tenantId, 'postgres', async (client) => (await client.query<HealthRow>(HEALTH_SQL)).rows[0]);
+    if (!row) return { ...downHealth(now()), up: true };
+    return {
+      up: true,
+      acceptingConnections: true,
+      connections: row.connections,
+      databaseSizeBytes: Number(row.size),
+      role: row.recovery ? 'REPLICA' : 'PRIMARY',
+      lsn: row.lsn ?? '',
+      lagBytes: Math.max(0, Math.round(Number(row.lag))),
+      timeline: row.timeline,
+      checkedAt: now(),
+    };
+  } catch (err) {
+    // The process is alive (the caller checked) but it does not take connections: starting,
+    // shutting down, or out of connection slots. That is the report, not an error.
+    log.debug({ tenantId, err }, 'health check could not connect');
+    return { ...downHealth(now()), up: true };
+  }
+}

@@ -1,0 +1,389 @@
+/**
+ * Keeps the instances on this host equal to what the coordinator wants, and knows the truth about
+ * them. Each tenant has one queue: converges (create, reconfigure, start, stop, delete) and
+ * commands run one at a time per tenant, in order, and a converge asked for while one is queued
+ * is merged into it. A health loop watches every instance: one that died behind the agent's back
+ * is reported CRASHED and brought back. Status changes are pushed to a listener (the agent loop).
+ *
+ * Rules that protect data: a tenant merely absent from a desired set is left alone; only an
+ * explicit removal deletes, and it is logged; an instance whose data vanished is reported FAILED,
+ * never re-created empty behind the coordinator's back.
+ */
+import type { Resources } from '@pgs/tenancy';
+import type { Logger } from '@pgs/service-kit';
+import { AgentError, codeOf, messageOf } from './errors.js';
+import { checkHealth, downHealth } from './health.js';
+import type { InstanceAdmin } from './instance-admin.js';
+import type { AgentMetrics } from './metrics.js';
+import type { AgentCommand, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
+import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
+
+/** What the manager needs. */
+export interface InstanceManagerOptions {
+  runtime: InstanceRuntime;
+  admin: InstanceAdmin;
+  log: Logger;
+  metrics: AgentMetrics;
+  healthIntervalMs: number;
+  clock?: () => number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+interface Entry {
+  tenantId: string;
+  /** What to converge to; from the coordinator, or from the runtime's record for an adopted instance. */
+  desired: DesiredInstance | undefined;
+  deleting: boolean;
+  status: InstanceStatus;
+  chain: Promise<void>;
+  pendingOps: number;
+  convergeQueued: boolean;
+  failures: number;
+  retryTimer: NodeJS.Timeout | undefined;
+  /** Set by a Fence command: stay stopped until a newer spec revision arrives. */
+  fencedAtRevision: number | undefined;
+}
+
+/** A desired instance rebuilt from what a runtime remembers (roles live in the instance itself). */
+function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
+  const s = inst.spec;
+  return { tenantId: inst.tenantId, specRevision: s.specRevision, role: 'PRIMARY', resources: s.resources, version: s.version, image: s.image, runState: s.runState, roles: [], databases: [], dropRoles: [], dropDatabases: [], port: s.port };
+}
+
+function runtimeSpec(d: DesiredInstance): RuntimeSpec {
+  return { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState };
+}
+
+/** Fields whose change is worth a report right away (sizes and connection counts wait for the steady report). */
+function significant(s: InstanceStatus): string {
+  return JSON.stringify([s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role]);
+}
+
+/** The instance manager. */
+export class InstanceManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private listener: (status: InstanceStatus) => void = () => undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private healthRunning = false;
+  private closed = false;
+
+  constructor(private readonly o: InstanceManagerOptions) {
+    this.log = o.log.child({ component: 'instances' });
+    this.clock = o.clock ?? Date.now;
+  }
+
+  /** Called with a copy of an instance's status whenever something significant changed. */
+  onChange(listener: (status: InstanceStatus) => void): void {
+    this.listener = listener;
+  }
+
+  /** Adopts what already runs on this host, brings back what should run, and starts the health loop. */
+  async start(): Promise<void> {
+    for (const inst of await this.o.runtime.list()) {
+      const desired = desiredFromRuntime(inst);
+      const e = this.entry(inst.tenantId);
+      e.desired = desired;
+      const wantRunning = desired.runState === 'RUNNING';
+      e.status = {
+        ...e.status,
+        realization: inst.running === wantRunning ? 'REALIZED' : 'PENDING',
+        state: inst.running ? 'RUNNING' : wantRunning ? 'CRASHED' : 'STOPPED',
+        address: inst.address,
+        port: inst.port,
+        runtimeId: inst.runtimeId,
+        pid: inst.pid,
+        specRevision: desired.specRevision,
+        health: inst.running ? await this.measure(inst.tenantId) : downHealth(this.clock()),
+      };
+      this.log.info({ tenantId: inst.tenantId, running: inst.running, pid: inst.pid, port: inst.port }, inst.running ? 'adopted a running instance' : 'found a stopped instance');
+      if (inst.running !== wantRunning) this.schedule(e);
+    }
+    this.scheduleHealth();
+  }
+
+  /** Stops the loops (instances keep running) and waits for queued work to finish. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.healthTimer);
+    for (const e of this.entries.values()) clearTimeout(e.retryTimer);
+    await Promise.all([...this.entries.values()].map((e) => e.chain));
+  }
+
+  /** Every known instance's status. */
+  statuses(): InstanceStatus[] {
+    return [...this.entries.values()].filter((e) => e.status.state !== 'DELETED').map((e) => structuredClone(e.status));
+  }
+
+  /** One instance's status. */
+  status(tenantId: string): InstanceStatus | undefined {
+    const e = this.entries.get(tenantId);
+    return e ? structuredClone(e.status) : undefined;
+  }
+
+  /** Resources requested by the instances on this host, and how many there are. */
+  usage(): Resources & { instances: number } {
+    const out = { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
+    for (const e of this.entries.values()) {
+      if (!e.desired || e.status.state === 'DELETED') continue;
+      out.cpuMillis += e.desired.resources.cpuMillis;
+      out.memoryMib += e.desired.resources.memoryMib;
+      out.diskMib += e.desired.resources.diskMib;
+      out.instances += 1;
+    }
+    return out;
+  }
+
+  /** Applies a desired set (the caller has checked its generation): upserts converge, explicit removals delete. */
+  applyDesired(set: DesiredSet): void {
+    for (const d of set.instances) {
+      const e = this.entry(d.tenantId);
+      e.desired = d;
+      e.deleting = false;
+      if (e.fencedAtRevision !== undefined && d.specRevision > e.fencedAtRevision) {
+        this.log.info({ tenantId: d.tenantId, specRevision: d.specRevision }, 'newer spec after a fence: the instance may run again');
+        e.fencedAtRevision = undefined;
+      }
+      this.schedule(e);
+    }
+    for (const tenantId of set.removedTenantIds) {
+      const e = this.entry(tenantId);
+      e.deleting = true;
+      this.log.warn({ tenantId, generation: set.generation }, 'the coordinator asked explicitly to delete this instance and its data');
+      this.schedule(e);
+    }
+    if (set.full) {
+      const named = new Set([...set.instances.map((d) => d.tenantId), ...set.removedTenantIds]);
+      for (const e of this.entries.values()) {
+        if (!named.has(e.tenantId) && e.status.state !== 'DELETED') {
+          this.log.info({ tenantId: e.tenantId }, 'instance not in the full desired set; left alone (only an explicit removal deletes)');
+        }
+      }
+    }
+  }
+
+  /** Runs a one-off command in the tenant's queue. */
+  async runCommand(cmd: AgentCommand): Promise<CommandOutcome> {
+    const done = (ok: boolean, errorCode = '', message = ''): CommandOutcome => {
+      this.o.metrics.commands.inc({ result: ok ? 'ok' : errorCode });
+      return { commandId: cmd.commandId, ok, errorCode, message };
+    };
+    const e = this.entries.get(cmd.tenantId);
+    if (!e || e.deleting || e.status.state === 'DELETED') return done(false, 'INSTANCE_NOT_FOUND', `no instance of ${cmd.tenantId} on this host`);
+    const action = cmd.action;
+    if (!action) return done(false, 'UNKNOWN_COMMAND', 'the command has no action this agent knows');
+    try {
+      await this.enqueue(e, async () => {
+        const t = cmd.tenantId;
+        const admin = this.o.admin;
+        switch (action.kind) {
+          case 'createRole':
+            await admin.withClient(t, 'postgres', (c) => admin.ensureRole(c, t, action.role));
+            return;
+          case 'dropRole':
+            await admin.dropRole(t, action.name);
+            return;
+          case 'setRolePassword':
+            await admin.setPassword(t, action.name, action.scramVerifier);
+            return;
+          case 'createDatabase':
+            await admin.withClient(t, 'postgres', (c) => admin.ensureDatabase(c, t, action.database));
+            return;
+          case 'dropDatabase':
+            await admin.withClient(t, 'postgres', (c) => admin.dropDatabase(c, t, action.name));
+            return;
+          case 'promote':
+            await admin.withClient(t, 'postgres', (c) => c.query('select case when pg_is_in_recovery() then pg_promote(true, 60) else true end'));
+            return;
+          case 'fence':
+            e.fencedAtRevision = e.desired?.specRevision ?? 0;
+            this.log.warn({ tenantId: t }, 'fencing: stopping the instance until a newer spec arrives');
+            this.update(e, { state: 'STOPPING' });
+            await this.o.runtime.stop(t);
+            this.update(e, { state: 'STOPPED', reason: 'fenced', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+            return;
+        }
+      });
+      return done(true);
+    } catch (err) {
+      this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, kind: action.kind, err }, 'command failed');
+      return done(false, codeOf(err), messageOf(err));
+    }
+  }
+
+  private entry(tenantId: string): Entry {
+    let e = this.entries.get(tenantId);
+    if (!e || e.status.state === 'DELETED') {
+      e = {
+        tenantId,
+        desired: undefined,
+        deleting: false,
+        status: { tenantId, realization: 'PENDING', state: 'CREATING', reason: '', address: '', port: 0, runtimeId: '', pid: 0, specRevision: 0, health: undefined },
+        chain: e?.chain ?? Promise.resolve(),
+        pendingOps: 0,
+        convergeQueued: false,
+        failures: 0,
+        retryTimer: undefined,
+        fencedAtRevision: undefined,
+      };
+      this.entries.set(tenantId, e);
+    }
+    return e;
+  }
+
+  private enqueue<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
+    e.pendingOps += 1;
+    const run = e.chain.then(fn).finally(() => {
+      e.pendingOps -= 1;
+    });
+    e.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private schedule(e: Entry): void {
+    clearTimeout(e.retryTimer);
+    e.retryTimer = undefined;
+    if (e.convergeQueued || this.closed) return;
+    e.convergeQueued = true;
+    void this.enqueue(e, async () => {
+      e.convergeQueued = false;
+      await this.converge(e);
+    });
+  }
+
+  private update(e: Entry, patch: Partial<InstanceStatus>): void {
+    const before = significant(e.status);
+    e.status = { ...e.status, ...patch };
+    if (significant(e.status) !== before) this.listener(structuredClone(e.status));
+  }
+
+  private async measure(tenantId: string): Promise<InstanceHealth> {
+    const started = performance.now();
+    const health = await checkHealth(this.o.admin, tenantId, this.clock, this.log);
+    this.o.metrics.healthCheckSeconds.observe({ result: health.acceptingConnections ? 'accepting' : 'not_accepting' }, (performance.now() - started) / 1000);
+    return health;
+  }
+
+  private async converge(e: Entry): Promise<void> {
+    if (e.deleting) return this.remove(e);
+    const d = e.desired;
+    if (!d) return;
+    const started = performance.now();
+    const t = d.tenantId;
+    try {
+      if (d.role === 'REPLICA') throw new AgentError('NOT_SUPPORTED', 'replica instances are not supported by this agent yet (no base backup or streaming setup)', { kind: 'user' });
+      const existing = await this.o.runtime.inspect(t);
+      if (!existing) this.update(e, { state: 'CREATING', realization: 'PENDING', reason: '' });
+      else if (d.specRevision !== e.status.specRevision) this.update(e, { realization: 'PENDING' });
+      let inst = await this.o.runtime.ensure(runtimeSpec(d));
+      this.update(e, { address: inst.address, port: inst.port });
+      const fenced = e.fencedAtRevision !== undefined;
+      if (d.runState === 'RUNNING' && !fenced) {
+        if (!inst.running) {
+          this.update(e, { state: 'STARTING' });
+          inst = await this.o.runtime.start(t);
+        }
+        await this.o.admin.apply(t, d);
+        const health = await this.measure(t);
+        this.update(e, { state: 'RUNNING', realization: 'REALIZED', reason: '', pid: inst.pid, runtimeId: inst.runtimeId, port: inst.port, specRevision: d.specRevision, health });
+      } else {
+        if (inst.running) {
+          this.update(e, { state: 'STOPPING' });
+          await this.o.runtime.stop(t);
+        }
+        this.update(e, { state: 'STOPPED', realization: 'REALIZED', reason: fenced ? 'fenced' : '', pid: 0, runtimeId: '', specRevision: d.specRevision, health: downHealth(this.clock()) });
+      }
+      e.failures = 0;
+      this.o.metrics.realizationSeconds.observe({ outcome: 'realized' }, (performance.now() - started) / 1000);
+    } catch (err) {
+      e.failures += 1;
+      const running = await this.o.runtime.inspect(t).then(
+        (i) => i?.running ?? false,
+        () => false,
+      );
+      this.update(e, { state: running ? 'RUNNING' : 'FAILED', realization: 'FAILED', reason: messageOf(err), specRevision: d.specRevision });
+      this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+      const delay = Math.min(this.o.retryMaxMs ?? 60_000, (this.o.retryBaseMs ?? 1000) * 2 ** Math.min(e.failures - 1, 10));
+      this.log.warn({ tenantId: t, err, code: codeOf(err), failures: e.failures, retryInMs: delay }, 'instance did not converge; will retry');
+      if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), delay);
+    }
+  }
+
+  private async remove(e: Entry): Promise<void> {
+    const t = e.tenantId;
+    try {
+      this.update(e, { state: 'STOPPING' });
+      await this.o.runtime.remove(t);
+      this.log.warn({ tenantId: t }, 'instance and its data deleted (explicit removal)');
+      // A re-creation may have been asked for while we deleted: then the entry lives on.
+      if (e.deleting) {
+        this.update(e, { state: 'DELETED', realization: 'REALIZED', reason: '', pid: 0, runtimeId: '', health: undefined });
+        e.desired = undefined;
+      }
+    } catch (err) {
+      e.failures += 1;
+      this.update(e, { state: 'FAILED', realization: 'FAILED', reason: `delete failed: ${messageOf(err)}` });
+      this.log.error({ tenantId: t, err }, 'deleting the instance failed; will retry');
+      if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), Math.min(60_000, 1000 * 2 ** Math.min(e.failures, 6)));
+    }
+  }
+
+  private scheduleHealth(): void {
+    if (this.closed) return;
+    this.healthTimer = setTimeout(() => {
+      void this.healthRound().finally(() => this.scheduleHealth());
+    }, this.o.healthIntervalMs);
+  }
+
+  /** Runs one health round now (the loop runs it every healthIntervalMs). */
+  async healthRound(): Promise<void> {
+    if (this.healthRunning) return;
+    this.healthRunning = true;
+    try {
+      await Promise.all([...this.entries.values()].map((e) => this.observe(e)));
+    } finally {
+      this.healthRunning = false;
+    }
+  }
+
+  private async observe(e: Entry): Promise<void> {
+    // Work in the queue owns the instance's state; look again after it.
+    if (e.pendingOps > 0 || e.deleting || e.status.state === 'DELETED' || !e.desired || this.closed) return;
+    const t = e.tenantId;
+    try {
+      const inst = await this.o.runtime.inspect(t);
+      if (e.pendingOps > 0) return;
+      if (!inst) {
+        if (e.status.state !== 'CREATING') {
+          this.update(e, { state: 'FAILED', realization: 'FAILED', reason: 'the instance is missing from this host (data directory or container gone); it is not re-created empty', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+        }
+        return;
+      }
+      const wantRunning = e.desired.runState === 'RUNNING' && e.fencedAtRevision === undefined;
+      if (inst.running) {
+        const health = await this.measure(t);
+        if (e.pendingOps > 0) return;
+        const state = e.status.state === 'CRASHED' || e.status.state === 'STOPPED' ? 'RUNNING' : e.status.state;
+        this.update(e, { state, pid: inst.pid, runtimeId: inst.runtimeId, health });
+        if (!wantRunning) this.schedule(e);
+        return;
+      }
+      if (wantRunning) {
+        // A failed converge already has its retry planned with backoff; do not hurry it.
+        if (e.retryTimer !== undefined) return;
+        this.log.warn({ tenantId: t, lastPid: e.status.pid }, 'instance is down behind the agent\'s back; bringing it back');
+        this.update(e, { state: 'CRASHED', reason: 'postgres was not running', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+        this.schedule(e);
+      } else if (e.status.state !== 'STOPPED') {
+        this.update(e, { state: 'STOPPED', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+      }
+    } catch (err) {
+      this.log.warn({ tenantId: t, err }, 'health round failed for the instance');
+    }
+  }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// The host agent's composition root: config, logger, runtime, instance manager, agent stream, ops endpoint.
+import fs from 'node:fs';
+import { AgentControlService } from '@pgs/proto';
+import { createClient } from '@pgs/rpc';
+import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer } from '@pgs/service-kit';
+import { AgentLoop } from './agent-loop.js';
+import { hostCapacity } from './capacity.js';
+import { readAgentConfig } from './config.js';
+import { coordinatorCredentials } from './grpc-credentials.js';
+import { InstanceAdmin } from './instance-admin.js';
+import { InstanceManager } from './instance-manager.js';
+import { createAgentMetrics } from './metrics.js';
+import { createRuntime } from './runtime/create-runtime.js';
+
+function agentVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}
+
+function countByState(statuses: readonly { state: string }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of statuses) out[s.state] = (out[s.state] ?? 0) + 1;
+  return out;
+}
+
+runMain(async () => {
+  const parsed = readAgentConfig(process.argv.slice(2), process.env);
+  if (parsed.kind === 'help') {
+    process.stdout.write(parsed.text);
+    return;
+  }
+  const config = parsed.config;
+  const log = createLogger({ app: 'host-agent', level: config.logLevel });
+  fs.mkdirSync(config.dataRoot, { recursive: true });
+  const runtime = createRuntime(config, log);
+  await runtime.init();
+  const registry = createRegistry('host-agent');
+  const state = { manager: undefined as InstanceManager | undefined, loop: undefined as AgentLoop | undefined };
+  const metrics = createAgentMetrics(registry, () => ({
+    instancesByState: countByState(state.manager?.statuses() ?? []),
+    connected: state.loop?.connected ?? false,
+    appliedGeneration: state.loop?.appliedGeneration ?? 0,
+  }));
+  const admin = new InstanceAdmin((tenantId, database) => runtime.adminConnection(tenantId, database), log.child({ component: 'instance-admin' }));
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval });
+  state.manager = manager;
+  await manager.start();
+  const capacity = hostCapacity(config.dataRoot, config.capacity);
+  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials());
+  const loop = new AgentLoop({
+    client,
+    manager,
+    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion() },
+    log,
+    metrics,
+    reportIntervalMs: config.reportInterval,
+    defaultHeartbeatMs: config.heartbeatInterval,
+    backoffMinMs: config.reconnectMin,
+    backoffMaxMs: config.reconnectMax,
+  });
+  state.loop = loop;
+  const ops = await startOpsServer({
+    host: config.opsListen.host,
+    port: config.opsListen.port,
+    registry,
+    health: () => ({ ok: true, hostId: config.hostId, runtime: runtime.kind, coordinatorConnected: loop.connected, appliedGeneration: loop.appliedGeneration, instances: countByState(manager.statuses()) }),
+  });
+  loop.start();
+  log.info({ hostId: config.hostId, address: config.address, runtime: runtime.kind, coordinator: config.coordinator, ops: ops.address, capacity, labels: config.labels, instances: manager.statuses().length }, 'host agent started');
+  handleShutdown(log, async () => {
+    // Instances keep running: a stopped or restarting agent adopts them again.
+    await loop.stop();
+    await manager.close();
+    await runtime.close();
+    client.close();
+    await ops.close();
+  });
+});

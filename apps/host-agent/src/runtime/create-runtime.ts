@@ -1,0 +1,33 @@
+/** Builds the runtime driver the config names, with everything it needs from the host. */
+import path from 'node:path';
+import type { Logger } from '@pgs/service-kit';
+import type { AgentConfig } from '../config.js';
+import { CgroupLimits, detectCgroupRoot } from './cgroup-limits.js';
+import { postgresRunAs } from './os-user.js';
+import { PortAllocator } from './port-allocator.js';
+import { findPostgresInstall } from './postgres-install.js';
+import { ProcessRuntime } from './process-runtime.js';
+import type { InstanceRuntime } from './runtime.js';
+
+/** The configured runtime driver. */
+export function createRuntime(config: AgentConfig, log: Logger): InstanceRuntime {
+  const ports = new PortAllocator(config.portRange, config.address);
+  switch (config.runtime) {
+    case 'process':
+      return new ProcessRuntime({
+        dataRoot: path.resolve(config.dataRoot),
+        address: config.address,
+        allowCidrs: config.allowCidrs,
+        install: findPostgresInstall(config.pgRoot, config.pgBinDir),
+        runAs: postgresRunAs(config.pgOsUser),
+        ports,
+        cgroups: new CgroupLimits(config.cgroupRoot ?? detectCgroupRoot(), log),
+        log,
+        startTimeoutMs: config.startTimeout,
+        stopTimeoutMs: config.stopTimeout,
+        spareClones: config.spareClones,
+      });
+    case 'docker':
+      throw new Error('docker runtime: not wired yet');
+  }
+}
