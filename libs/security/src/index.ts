@@ -81,3 +81,4 @@ export {
   type TlsFiles,
   type TlsMaterial,
 } from './grpc-credentials.js';
+export { fetchPinnedCaCertificate } from './ca-pin.js';

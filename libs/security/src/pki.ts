@@ -69,8 +69,13 @@ function randomSerial(): string {
   return Buffer.from(bytes).toString('hex');
 }
 
+/** PEM text with `\n` line ends and a final newline, so PEMs can be concatenated into chains. */
+function normalizePem(pem: string): string {
+  return `${pem.replace(/\r\n/g, '\n').trimEnd()}\n`;
+}
+
 function toPem(der: ArrayBuffer, label: string): string {
-  return x509.PemConverter.encode(der, label);
+  return normalizePem(x509.PemConverter.encode(der, label));
 }
 
 function parseCert(cert: string | Uint8Array | x509.X509Certificate, what = 'certificate'): x509.X509Certificate {
@@ -115,7 +120,7 @@ async function publicKeyOf(keyPem: string): Promise<CryptoKey> {
 export async function createCsr(identity: Identity, keyPem: string): Promise<string> {
   const keys = { privateKey: await importKeyPem(keyPem), publicKey: await publicKeyOf(keyPem) };
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${identityToString(identity)}, O=${ORGANIZATION}`, keys, signingAlgorithm: SIGN_ALG });
-  return csr.toString('pem');
+  return normalizePem(csr.toString('pem'));
 }
 
 /** SHA-256 of a certificate's DER, base64url (43 characters). */
@@ -205,7 +210,7 @@ export async function createFleetCa(options: { now: Date; commonName?: string; l
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
+  return { certPem: normalizePem(cert.toString('pem')), keyPem: await exportKeyPem(keys.privateKey) };
 }
 
 /** A loaded fleet CA that issues component certificates. */
@@ -225,7 +230,7 @@ export class FleetCa {
     const publicJwk = await webcrypto.subtle.exportKey('jwk', await publicKeyOf(ca.keyPem));
     const certJwk = await webcrypto.subtle.exportKey('jwk', await cert.publicKey.export(KEY_ALG, ['verify']));
     if (publicJwk.x !== certJwk.x || publicJwk.y !== certJwk.y) throw new SecurityError('CERTIFICATE_INVALID', 'the CA private key does not match the CA certificate');
-    return new FleetCa(cert, signingKey, cert.toString('pem'));
+    return new FleetCa(cert, signingKey, normalizePem(cert.toString('pem')));
   }
 
   /** SHA-256 of the CA certificate, base64url: join tokens carry it so a joiner can trust the CA. */
@@ -294,6 +299,6 @@ export class FleetCa {
         await x509.AuthorityKeyIdentifierExtension.create(this.cert.publicKey),
       ],
     });
-    return cert.toString('pem');
+    return normalizePem(cert.toString('pem'));
   }
 }
