@@ -1,0 +1,287 @@
+// Benchmark of apps/router (issue 7): pgbench -S through the router vs direct vs HAProxy (TCP
+// mode) vs PgBouncer (session mode), all in the same run on one machine; the same with a new
+// connection per transaction (pgbench -C); and the router's handshake + route lookup latency.
+// Not a test: it prints a table.
+//
+//   npm run bench:router -w bench        (PGS_BENCH_SECONDS=10 by default)
+//
+// Targets (issue 7): router TPS >= 0.9x HAProxy's; connection setup >= HAProxy's rate; handshake
+// + lookup overhead < 1 ms p99. Installs haproxy and pgbouncer from Debian packages if missing.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { freePort, postgresOsUser, startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import { RouteFeedService, RouteState } from '@pgs/proto';
+import { addService } from '@pgs/rpc';
+import { encodeStartupMessage } from '@pgs/wire-protocol';
+
+const SECONDS = Number(process.env.PGS_BENCH_SECONDS ?? 10);
+const LATENCY_SAMPLES = Number(process.env.PGS_BENCH_LATENCY_SAMPLES ?? 2000);
+const USER = 'bench';
+const PASSWORD = 'bench-password-1';
+const TENANT = 'acme';
+const repoRoot = path.resolve(import.meta.dirname, '..', '..');
+const children: ChildProcess[] = [];
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** haproxy lives in /usr/sbin, pgbouncer in /usr/sbin on Debian. */
+function findBinary(name: string): string | undefined {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin']) {
+    const p = path.join(dir, name);
+    if (fs.existsSync(p)) return p;
+  }
+  return have(name) ? name : undefined;
+}
+
+function ensurePackages(): void {
+  const missing = ['haproxy', 'pgbouncer'].filter((p) => !findBinary(p));
+  if (missing.length === 0) return;
+  console.log(`installing ${missing.join(', ')} with apt-get ...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  if (r.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed; install them and rerun`);
+  // The packages start system services; we run our own instances on our own ports.
+  for (const svc of missing) spawnSync('sh', ['-c', `service ${svc} stop >/dev/null 2>&1 || true`]);
+}
+
+/** Starts a server process; its output goes to a file (a pipe nobody drains would stall it). */
+function start(cmd: string, args: string[], logFile: string, opts: { uid?: number; gid?: number } = {}): ChildProcess {
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], ...opts });
+  fs.closeSync(fd);
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal === null && !stopping) console.error(`${path.basename(cmd)} exited with ${code}: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+/** A RouteFeed that serves one static route: the benchmark's stand-in for the coordinator. */
+async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; stop(): void }> {
+  const server = new Server();
+  addService(server, RouteFeedService, {
+    async watchRoutes(_req, stream, ctx) {
+      await stream.send({
+        snapshot: true,
+        revision: 1n,
+        upserts: [{ tenantId: TENANT, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n }],
+      });
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
+}
+
+async function startRouter(feed: string, dir: string): Promise<{ port: number; ops: number }> {
+  const build = spawnSync('npx', ['tsc', '-b', 'apps/router'], { cwd: repoRoot, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('building apps/router failed');
+  const port = await freePort();
+  const ops = await freePort();
+  start(process.execPath, [
+    path.join(repoRoot, 'apps/router/dist/main.js'),
+    '--listen', `127.0.0.1:${port}`,
+    '--coordinator', feed,
+    '--cache-path', path.join(dir, 'router-cache.db'),
+    '--ops-listen', `127.0.0.1:${ops}`,
+  ], path.join(dir, 'router.log'));
+  await waitForPort(port);
+  // Ready to route once the feed's snapshot is in.
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const health = await fetch(`http://127.0.0.1:${ops}/healthz`).then((r) => r.json() as Promise<{ cache?: { revision?: number } }>).catch(() => undefined);
+    if ((health?.cache?.revision ?? 0) >= 1) return { port, ops };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('router did not receive its route');
+}
+
+async function startHaproxy(pg: TestPostgres, dir: string): Promise<number> {
+  const port = await freePort();
+  const cfg = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(
+    cfg,
+    [
+      'global', '  maxconn 4096',
+      'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h',
+      'listen pg', `  bind 127.0.0.1:${port}`, `  server pg1 ${pg.host}:${pg.port}`, '',
+    ].join('\n'),
+  );
+  start(findBinary('haproxy')!, ['-f', cfg, '-db'], path.join(dir, 'haproxy.log'));
+  await waitForPort(port);
+  return port;
+}
+
+async function startPgbouncer(pg: TestPostgres, dir: string): Promise<number> {
+  const port = await freePort();
+  const owner = postgresOsUser();
+  const cfg = path.join(dir, 'pgbouncer.ini');
+  const users = path.join(dir, 'userlist.txt');
+  fs.writeFileSync(users, `"${USER}" "${PASSWORD}"\n`);
+  fs.writeFileSync(
+    cfg,
+    [
+      '[databases]', `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
+      '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
+      'auth_type = scram-sha-256', `auth_file = ${users}`, 'pool_mode = session',
+      'max_client_conn = 2000', 'default_pool_size = 40', 'ignore_startup_parameters = extra_float_digits', '',
+    ].join('\n'),
+  );
+  const log = path.join(dir, 'pgbouncer.log');
+  fs.writeFileSync(log, '');
+  if (owner) for (const f of [dir, cfg, users, log]) fs.chownSync(f, owner.uid, owner.gid);
+  // PgBouncer refuses to run as root.
+  start(findBinary('pgbouncer')!, [cfg], log, owner ? { uid: owner.uid, gid: owner.gid } : {});
+  await waitForPort(port);
+  return port;
+}
+
+interface Target {
+  name: string;
+  port: number;
+  user: string;
+}
+
+async function pgbench(target: Target, extra: string[]): Promise<number> {
+  const args = ['-h', '127.0.0.1', '-p', String(target.port), '-U', target.user, '-S', '-c', '8', '-j', '2', '-T', String(SECONDS), '-n', ...extra, TENANT];
+  const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const m = /tps = ([\d.]+)/.exec(stdout);
+  if (code !== 0 || !m) throw new Error(`pgbench against ${target.name} failed: ${stderr || stdout}`);
+  return Number(m[1]);
+}
+
+/** Time from TCP connect to the server's first authentication message, per connection (ms). */
+async function firstAuthLatency(port: number, user: string, samples: number): Promise<number[]> {
+  const startup = encodeStartupMessage({ parameters: { user, database: TENANT } });
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    out.push(
+      await new Promise<number>((resolve, reject) => {
+        const t0 = performance.now();
+        const s = net.connect({ host: '127.0.0.1', port, noDelay: true }, () => s.write(startup));
+        s.once('data', (d: Buffer) => {
+          const t = performance.now() - t0;
+          s.destroy();
+          if (d[0] !== 0x52) reject(new Error(`expected an authentication request, got ${d.toString('latin1', 0, 40)}`));
+          else resolve(t);
+        });
+        s.once('error', reject);
+      }),
+    );
+  }
+  return out;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+let stopping = false;
+
+async function main(): Promise<void> {
+  ensurePackages();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-bench-'));
+  fs.chmodSync(dir, 0o755);
+  console.log(`router benchmark: ${os.cpus().length} cores, pgbench -S -c 8 -j 2 -T ${SECONDS}, same run for every target`);
+  const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: '200' } });
+  const feed = await startStaticFeed(pg);
+  try {
+    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD }, encoding: 'utf8' });
+    if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+    const router = await startRouter(feed.address, dir);
+    const targets: Target[] = [
+      { name: 'direct', port: pg.port, user: USER },
+      { name: 'router', port: router.port, user: `${USER}.${TENANT}` },
+      { name: 'haproxy (tcp)', port: await startHaproxy(pg, dir), user: USER },
+      { name: 'pgbouncer (session)', port: await startPgbouncer(pg, dir), user: USER },
+    ];
+    const results = new Map<string, { tps: number; connTps: number }>();
+    for (const t of targets) {
+      process.stdout.write(`  ${t.name}: -S ... `);
+      const tps = await pgbench(t, []);
+      process.stdout.write(`${tps.toFixed(0)} tps; -C ... `);
+      const connTps = await pgbench(t, ['-C']);
+      console.log(`${connTps.toFixed(0)} tps`);
+      results.set(t.name, { tps, connTps });
+    }
+    const direct = results.get('direct')!;
+    const haproxy = results.get('haproxy (tcp)')!;
+    const rows = targets.map((t) => {
+      const r = results.get(t.name)!;
+      return {
+        target: t.name,
+        'select tps': r.tps.toFixed(0),
+        'vs direct': (r.tps / direct.tps).toFixed(2),
+        'vs haproxy': (r.tps / haproxy.tps).toFixed(2),
+        'connect tps (-C)': r.connTps.toFixed(0),
+        '-C vs direct': (r.connTps / direct.connTps).toFixed(2),
+        '-C vs haproxy': (r.connTps / haproxy.connTps).toFixed(2),
+      };
+    });
+    console.log('\npgbench (same run):');
+    console.table(rows);
+
+    process.stdout.write(`handshake + lookup latency (${LATENCY_SAMPLES} connections each, connect -> first auth message) ... `);
+    const viaDirect = await firstAuthLatency(pg.port, USER, LATENCY_SAMPLES);
+    const viaRouter = await firstAuthLatency(router.port, `${USER}.${TENANT}`, LATENCY_SAMPLES);
+    const viaHaproxy = await firstAuthLatency(targets[2]!.port, USER, LATENCY_SAMPLES);
+    console.log('done');
+    const lat = (name: string, v: number[]) => ({ path: name, 'p50 ms': percentile(v, 50).toFixed(3), 'p99 ms': percentile(v, 99).toFixed(3) });
+    console.table([
+      lat('direct', viaDirect),
+      lat('router', viaRouter),
+      lat('haproxy (tcp)', viaHaproxy),
+      { path: 'router overhead (router - direct)', 'p50 ms': (percentile(viaRouter, 50) - percentile(viaDirect, 50)).toFixed(3), 'p99 ms': (percentile(viaRouter, 99) - percentile(viaDirect, 99)).toFixed(3) },
+    ]);
+    const r = results.get('router')!;
+    const overheadP99 = percentile(viaRouter, 99) - percentile(viaDirect, 99);
+    console.log('\ntargets (issue 7):');
+    console.log(`  router tps >= 0.9x haproxy: ${(r.tps / haproxy.tps).toFixed(2)}x ${r.tps >= 0.9 * haproxy.tps ? 'MET' : 'NOT MET'}`);
+    console.log(`  connection setup >= haproxy: ${(r.connTps / haproxy.connTps).toFixed(2)}x ${r.connTps >= haproxy.connTps ? 'MET' : 'NOT MET'}`);
+    console.log(`  handshake + lookup overhead p99 < 1 ms: ${overheadP99.toFixed(3)} ms ${overheadP99 < 1 ? 'MET' : 'NOT MET'}`);
+  } finally {
+    stopping = true;
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once('exit', resolve)))));
+    feed.stop();
+    await pg.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  stopping = true;
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(1);
+});
