@@ -82,3 +82,5 @@ export {
   type TlsMaterial,
 } from './grpc-credentials.js';
 export { fetchPinnedCaCertificate } from './ca-pin.js';
+export { startCertificateRenewal, type Renewal, type RenewalOptions } from './renewal.js';
+export { scanForLeaks, type LeakFinding } from './leak-scan.js';
