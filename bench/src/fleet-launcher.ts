@@ -116,6 +116,7 @@ function kill(pid: number, sig: NodeJS.Signals): void {
 /** Starts the fleet; throws (after cleaning up) with log tails when a part does not come up. */
 export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
   const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
+  if (o.block < 31 || o.block > 39 || o.agents > 10) throw new Error('bench fleets use loopback blocks 31..39 and at most 10 agents');
   for (const [name, file] of Object.entries(needed)) if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-bench-${o.name}-`));
   fs.chmodSync(root, 0o755);
@@ -157,10 +158,11 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       fs.mkdirSync(dataRoot, { mode: 0o755 });
       hostAddresses.push(address);
       hostDataRoots.push(dataRoot);
-      const base = 20000 + o.block * 40 + i * 10;
+      // 100 ports per host, below the ephemeral range; bench blocks are 31..39.
+      const base = 10000 + (o.block - 30) * 1000 + i * 100;
       start(`agent-h${i + 1}`, SCRIPTS.agent, [
         '--host-id', `h${i + 1}`, '--address', address, '--coordinator', grpc, '--data-root', dataRoot, '--runtime', 'process',
-        '--port-range', `${base}-${base + 9}`, '--ops-listen', `${address}:0`, '--labels', `zone=z${i + 1}`,
+        '--port-range', `${base}-${base + 99}`, '--ops-listen', `${address}:0`, '--labels', `zone=z${i + 1}`,
         '--cpu', '64', '--memory', '256Gi', '--disk', '4Ti', ...(o.agentArgs ?? []),
       ], dataRoot);
     }
