@@ -8,3 +8,4 @@ export * from './gen/pgs/common/v1/version_pb.js';
 export * from './gen/pgs/operator/v1/coordinator_pb.js';
 export * from './gen/pgs/agent/v1/agent_pb.js';
 export * from './gen/pgs/routing/v1/routes_pb.js';
+export * from './gen/pgs/security/v1/enrollment_pb.js';

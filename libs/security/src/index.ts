@@ -28,6 +28,7 @@ export {
   checkHostClaim,
   COMPONENT_SERVICES,
   describePrincipal,
+  ENROLLMENT_SERVICE,
   isRole,
   METHOD_RULES,
   OPERATOR_SERVICE,

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { AgentControlService, CoordinatorService, RouteFeedService } from '@pgs/proto';
+import { AgentControlService, CoordinatorService, EnrollmentService, RouteFeedService } from '@pgs/proto';
 import { methodPath } from '@pgs/rpc';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,6 +7,7 @@ import {
   authorizeComponent,
   checkHostClaim,
   COMPONENT_SERVICES,
+  ENROLLMENT_SERVICE,
   METHOD_RULES,
   OPERATOR_SERVICE,
   ROLES,
@@ -135,6 +136,19 @@ describe('component services', () => {
     expect(authorizeComponent(principal('fleet-admin'), feed).allow).toBe(false);
     const anonymous = authorizeComponent(undefined, agent);
     expect(anonymous.allow === false && anonymous.status).toBe('UNAUTHENTICATED');
+  });
+
+  it('lets anyone call Join (the token decides) and only components renew', () => {
+    expect(EnrollmentService.typeName).toBe(ENROLLMENT_SERVICE);
+    const paths = Object.fromEntries(EnrollmentService.methods.map((m) => [m.name, methodPath(m)]));
+    expect(Object.keys(paths).sort()).toEqual(['Join', 'RenewCertificate']);
+    expect(authorizeComponent(undefined, paths.Join!).allow).toBe(true);
+    expect(authorizeComponent({ kind: 'host', id: 'h1' }, paths.RenewCertificate!).allow).toBe(true);
+    expect(authorizeComponent({ kind: 'router', id: 'r1' }, paths.RenewCertificate!).allow).toBe(true);
+    const anonymous = authorizeComponent(undefined, paths.RenewCertificate!);
+    expect(anonymous.allow === false && anonymous.status).toBe('UNAUTHENTICATED');
+    expect(authorizeComponent(principal('fleet-admin'), paths.RenewCertificate!).allow).toBe(false);
+    expect(authorizeComponent(undefined, `/${ENROLLMENT_SERVICE}/Other`).allow).toBe(false);
   });
 
   it('lets an agent speak only for its own host', () => {

@@ -212,15 +212,26 @@ export const COMPONENT_SERVICES: Readonly<Record<string, ComponentPrincipal['kin
   'pgs.routing.v1.RouteFeedService': 'router',
 });
 
+/** The service components join and renew certificates through. */
+export const ENROLLMENT_SERVICE = 'pgs.security.v1.EnrollmentService';
+
 /**
  * May `principal` use a component service (full method name `pkg.Service/Method`)? An agent must be
- * a `host:` certificate, a router a `router:` one. The agent's host id claims are checked with
- * checkHostClaim on every message that names a host.
+ * a `host:` certificate, a router a `router:` one. EnrollmentService/Join needs no certificate (its
+ * handler checks the join token); RenewCertificate needs a host or router certificate. The agent's
+ * host id claims are checked with checkHostClaim on every message that names a host.
  */
 export function authorizeComponent(principal: Principal | undefined, method: string): Decision {
-  const service = method.replace(/^\//, '').split('/')[0] ?? '';
-  const kind = COMPONENT_SERVICES[service];
+  const [service = '', rpc = ''] = method.replace(/^\//, '').split('/');
   const found = rule('fleet:read', 'none', false);
+  if (service === ENROLLMENT_SERVICE) {
+    if (rpc === 'Join') return { allow: true, rule: rule('fleet:read', 'none', true) };
+    if (rpc !== 'RenewCertificate') return deny('PERMISSION_DENIED', `no access rule for ${method}`, undefined);
+    if (!principal) return deny('UNAUTHENTICATED', 'renewal needs the current certificate; an expired one needs a new join token', found);
+    if (principal.kind === 'operator') return deny('PERMISSION_DENIED', `${describePrincipal(principal)} is not a fleet component`, found);
+    return { allow: true, rule: rule('fleet:read', 'none', true) };
+  }
+  const kind = COMPONENT_SERVICES[service];
   if (!kind) return deny('PERMISSION_DENIED', `no access rule for ${method}`, undefined);
   if (!principal) return deny('UNAUTHENTICATED', `${service} needs a ${kind} certificate from the fleet CA`, found);
   if (principal.kind !== kind) return deny('PERMISSION_DENIED', `${describePrincipal(principal)} may not use ${service} (needs a ${kind} certificate)`, found);
