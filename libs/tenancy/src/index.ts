@@ -74,3 +74,31 @@ export {
   type Unplaced,
 } from './placement.js';
 export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';
+export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
+export {
+  REPLICATION_ROLE,
+  REPLICATION_SLOT_PREFIX,
+  standbyName,
+  replicationSlotName,
+  synchronousStandbyNames,
+  syncConfigFor,
+  type SyncConfig,
+} from './failover-replication.js';
+export {
+  primaryFailure,
+  leaseDeadline,
+  fencingState,
+  pickPromotionCandidate,
+  failoverPlan,
+  type FailoverMember,
+  type FailureCause,
+  type PrimaryVerdict,
+  type PrimaryObservation,
+  type FencingInput,
+  type FencingState,
+  type SyncQuorum,
+  type CandidateInput,
+  type CandidateDecision,
+  type FailoverStep,
+  type PlanInput,
+} from './failover.js';
