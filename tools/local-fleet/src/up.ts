@@ -60,8 +60,9 @@ function diedCheck(processes: readonly ManagedProcess[], signal: AbortSignal): (
 
 async function stopAll(layout: FleetLayout, running: Running, say: Say): Promise<void> {
   const stopGroup = async (group: readonly ManagedProcess[], timeoutMs: number): Promise<void> => {
-    await Promise.all(group.map((p) => p.stop(timeoutMs)));
-    for (const p of group) say(`stopped ${p.name}`);
+    const live = group.filter((p) => !p.hasExited());
+    await Promise.all(live.map((p) => p.stop(timeoutMs)));
+    for (const p of live) say(`stopped ${p.name}`);
   };
   await stopGroup(running.routers, STOP_TIMEOUTS.router);
   await stopGroup(running.agents, STOP_TIMEOUTS.agent);
@@ -243,7 +244,7 @@ async function startFleet(
       passwordFile: layout.demoPasswordFile,
       uri: uris[0] ?? '',
       uris,
-      uriVerifyFull: uriFor(routers[0]?.listen ?? '', `sslmode=verify-full&sslrootcert=${encodeURIComponent(layout.caCert)}`),
+      uriVerifyFull: uriFor(routers[0]?.listen ?? '', `sslmode=verify-full&sslrootcert=${encodeURIComponent(layout.caCert).replaceAll('%2F', '/')}`),
     };
     // ACTIVE at the coordinator is not yet routable at the edge: wait until every router connects us.
     for (const [i, r] of routers.entries()) {

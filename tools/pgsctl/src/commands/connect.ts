@@ -36,7 +36,7 @@ export function connectInfo(input: { tenant: string; status: string; externalAcc
   const routedUser = input.user === input.tenant ? input.user : `${input.user}.${input.tenant}`;
   const base = `postgresql://${encodeURIComponent(routedUser)}@${input.router}/${encodeURIComponent(input.database)}`;
   const uri = `${base}?sslmode=require`;
-  const uriVerifyFull = input.caPath ? `${base}?sslmode=verify-full&sslrootcert=${encodeURIComponent(input.caPath)}` : null;
+  const uriVerifyFull = input.caPath ? `${base}?sslmode=verify-full&sslrootcert=${encodeURIComponent(input.caPath).replaceAll('%2F', '/')}` : null;
   // hostaddr lets psql send the SNI name without needing DNS for *.<domain>.
   const sniConninfo = input.sniDomain
     ? `host=${input.tenant}.${input.sniDomain} hostaddr=${host} port=${port} user=${input.user} dbname=${input.database} ` +
