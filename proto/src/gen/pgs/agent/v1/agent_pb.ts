@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/agent/v1/agent.proto.
  */
 export const file_pgs_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2UiowEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIAEIJCgdtZXNzYWdlIqoCCgVIZWxsbxIPCgdob3N0X2lkGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSKgoIY2FwYWNpdHkYAyABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIvCgZsYWJlbHMYBCADKAsyHy5wZ3MuYWdlbnQudjEuSGVsbG8uTGFiZWxzRW50cnkSDwoHcnVudGltZRgFIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAYgASgJEi8KCWluc3RhbmNlcxgHIAMoCzIcLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXR1cxIaChJhcHBsaWVkX2dlbmVyYXRpb24YCCABKAQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJrCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAieQoJSGVhcnRiZWF0EisKB3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBXVzYWdlGAIgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIaChJhcHBsaWVkX2dlbmVyYXRpb24YAyABKAQiQQoOSW5zdGFuY2VSZXBvcnQSLwoJaW5zdGFuY2VzGAEgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzIpYCCg5JbnN0YW5jZVN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSLwoLcmVhbGl6YXRpb24YAiABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEioKBXN0YXRlGAMgASgOMhsucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdGUSDgoGcmVhc29uGAQgASgJEg8KB2FkZHJlc3MYBSABKAkSDAoEcG9ydBgGIAEoDRISCgpydW50aW1lX2lkGAcgASgJEgsKA3BpZBgIIAEoDRIVCg1zcGVjX3JldmlzaW9uGAkgASgEEi0KBmhlYWx0aBgKIAEoCzIdLnBncy5jb21tb24udjEuSW5zdGFuY2VIZWFsdGgifwoQRGVzaXJlZEluc3RhbmNlcxISCgpnZW5lcmF0aW9uGAEgASgEEgwKBGZ1bGwYAiABKAgSLQoJaW5zdGFuY2VzGAMgAygLMhoucGdzLmFnZW50LnYxLkluc3RhbmNlU3BlYxIaChJyZW1vdmVkX3RlbmFudF9pZHMYBCADKAkiPwoIUm9sZVNwZWMSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCRINCgVsb2dpbhgDIAEoCCIrCgxEYXRhYmFzZVNwZWMSDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCSLaAwoMSW5zdGFuY2VTcGVjEhEKCXRlbmFudF9pZBgBIAEoCRIVCg1zcGVjX3JldmlzaW9uGAIgASgEEikKBHJvbGUYAyABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIrCglyZXNvdXJjZXMYBCABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIPCgd2ZXJzaW9uGAUgASgJEioKCXJ1bl9zdGF0ZRgGIAEoDjIXLnBncy5jb21tb24udjEuUnVuU3RhdGUSJQoFcm9sZXMYByADKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMSLQoJZGF0YWJhc2VzGAggAygLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYxISCgpkcm9wX3JvbGVzGAkgAygJEhYKDmRyb3BfZGF0YWJhc2VzGAogAygJEgwKBHBvcnQYCyABKA0SFwoPcHJpbWFyeV9hZGRyZXNzGAwgASgJEhQKDHByaW1hcnlfcG9ydBgNIAEoDRIhChlzeW5jaHJvbm91c19zdGFuZGJ5X25hbWVzGA4gASgJEhoKEnJlcGxpY2F0aW9uX3NlY3JldBgPIAEoCRINCgVpbWFnZRgQIAEoCSKSAwoHQ29tbWFuZBISCgpjb21tYW5kX2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIvCgtjcmVhdGVfcm9sZRgDIAEoCzIYLnBncy5hZ2VudC52MS5DcmVhdGVSb2xlSAASKwoJZHJvcF9yb2xlGAQgASgLMhYucGdzLmFnZW50LnYxLkRyb3BSb2xlSAASOgoRc2V0X3JvbGVfcGFzc3dvcmQYBSABKAsyHS5wZ3MuYWdlbnQudjEuU2V0Um9sZVBhc3N3b3JkSAASNwoPY3JlYXRlX2RhdGFiYXNlGAYgASgLMhwucGdzLmFnZW50LnYxLkNyZWF0ZURhdGFiYXNlSAASMwoNZHJvcF9kYXRhYmFzZRgHIAEoCzIaLnBncy5hZ2VudC52MS5Ecm9wRGF0YWJhc2VIABIoCgdwcm9tb3RlGAggASgLMhUucGdzLmFnZW50LnYxLlByb21vdGVIABIkCgVmZW5jZRgJIAEoCzITLnBncy5hZ2VudC52MS5GZW5jZUgAQggKBmFjdGlvbiIyCgpDcmVhdGVSb2xlEiQKBHJvbGUYASABKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMiGAoIRHJvcFJvbGUSDAoEbmFtZRgBIAEoCSI3Cg9TZXRSb2xlUGFzc3dvcmQSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCSI+Cg5DcmVhdGVEYXRhYmFzZRIsCghkYXRhYmFzZRgBIAEoCzIaLnBncy5hZ2VudC52MS5EYXRhYmFzZVNwZWMiHAoMRHJvcERhdGFiYXNlEgwKBG5hbWUYASABKAkiCQoHUHJvbW90ZSIHCgVGZW5jZSJUCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSCgoCb2sYAiABKAgSEgoKZXJyb3JfY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJKpECCg1JbnN0YW5jZVN0YXRlEh4KGklOU1RBTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXSU5TVEFOQ0VfU1RBVEVfQ1JFQVRJTkcQARIbChdJTlNUQU5DRV9TVEFURV9TVEFSVElORxACEhoKFklOU1RBTkNFX1NUQVRFX1JVTk5JTkcQAxIbChdJTlNUQU5DRV9TVEFURV9TVE9QUElORxAEEhoKFklOU1RBTkNFX1NUQVRFX1NUT1BQRUQQBRIaChZJTlNUQU5DRV9TVEFURV9DUkFTSEVEEAYSGQoVSU5TVEFOQ0VfU1RBVEVfRkFJTEVEEAcSGgoWSU5TVEFOQ0VfU1RBVEVfREVMRVRFRBAIMmEKE0FnZW50Q29udHJvbFNlcnZpY2USSgoHQ29ubmVjdBIcLnBncy5hZ2VudC52MS5Db25uZWN0UmVxdWVzdBodLnBncy5hZ2VudC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_resources, file_pgs_common_v1_tenant]);
+  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UiqgIKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImsKB1dlbGNvbWUSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAEgASgNEhAKCGxlYXNlX21zGAIgASgNEi8KC3NlcnZlcl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFCgxMZWFzZVJlbmV3YWwSNQoRaGVhcnRiZWF0X3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInkKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgV1c2FnZRgCIAEoCzIULnBncy5jb21tb24udjEuVXNhZ2USGgoSYXBwbGllZF9nZW5lcmF0aW9uGAMgASgEIkEKDkluc3RhbmNlUmVwb3J0Ei8KCWluc3RhbmNlcxgBIAMoCzIcLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXR1cyKWAgoOSW5zdGFuY2VTdGF0dXMSEQoJdGVuYW50X2lkGAEgASgJEi8KC3JlYWxpemF0aW9uGAIgASgOMhoucGdzLmNvbW1vbi52MS5SZWFsaXphdGlvbhIqCgVzdGF0ZRgDIAEoDjIbLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXRlEg4KBnJlYXNvbhgEIAEoCRIPCgdhZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SEgoKcnVudGltZV9pZBgHIAEoCRILCgNwaWQYCCABKA0SFQoNc3BlY19yZXZpc2lvbhgJIAEoBBItCgZoZWFsdGgYCiABKAsyHS5wZ3MuY29tbW9uLnYxLkluc3RhbmNlSGVhbHRoIn8KEERlc2lyZWRJbnN0YW5jZXMSEgoKZ2VuZXJhdGlvbhgBIAEoBBIMCgRmdWxsGAIgASgIEi0KCWluc3RhbmNlcxgDIAMoCzIaLnBncy5hZ2VudC52MS5JbnN0YW5jZVNwZWMSGgoScmVtb3ZlZF90ZW5hbnRfaWRzGAQgAygJIj8KCFJvbGVTcGVjEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkSDQoFbG9naW4YAyABKAgiKwoMRGF0YWJhc2VTcGVjEgwKBG5hbWUYASABKAkSDQoFb3duZXIYAiABKAki3gQKDEluc3RhbmNlU3BlYxIRCgl0ZW5hbnRfaWQYASABKAkSFQoNc3BlY19yZXZpc2lvbhgCIAEoBBIpCgRyb2xlGAMgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSKwoJcmVzb3VyY2VzGAQgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSDwoHdmVyc2lvbhgFIAEoCRIqCglydW5fc3RhdGUYBiABKA4yFy5wZ3MuY29tbW9uLnYxLlJ1blN0YXRlEiUKBXJvbGVzGAcgAygLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjEi0KCWRhdGFiYXNlcxgIIAMoCzIaLnBncy5hZ2VudC52MS5EYXRhYmFzZVNwZWMSEgoKZHJvcF9yb2xlcxgJIAMoCRIWCg5kcm9wX2RhdGFiYXNlcxgKIAMoCRIMCgRwb3J0GAsgASgNEhcKD3ByaW1hcnlfYWRkcmVzcxgMIAEoCRIUCgxwcmltYXJ5X3BvcnQYDSABKA0SIQoZc3luY2hyb25vdXNfc3RhbmRieV9uYW1lcxgOIAEoCRIaChJyZXBsaWNhdGlvbl9zZWNyZXQYDyABKAkSDQoFaW1hZ2UYECABKAkSHQoVZmVuY2Vfb25fbGVhc2VfZXhwaXJ5GBEgASgIEhkKEXJlcGxpY2F0aW9uX3Nsb3RzGBIgAygJEhgKEHJlcGxpY2F0aW9uX3Nsb3QYEyABKAkSFAoMc3RhbmRieV9uYW1lGBQgASgJEhgKEHJlcGxpY2F0aW9uX3VzZXIYFSABKAkikgMKB0NvbW1hbmQSEgoKY29tbWFuZF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLwoLY3JlYXRlX3JvbGUYAyABKAsyGC5wZ3MuYWdlbnQudjEuQ3JlYXRlUm9sZUgAEisKCWRyb3Bfcm9sZRgEIAEoCzIWLnBncy5hZ2VudC52MS5Ecm9wUm9sZUgAEjoKEXNldF9yb2xlX3Bhc3N3b3JkGAUgASgLMh0ucGdzLmFnZW50LnYxLlNldFJvbGVQYXNzd29yZEgAEjcKD2NyZWF0ZV9kYXRhYmFzZRgGIAEoCzIcLnBncy5hZ2VudC52MS5DcmVhdGVEYXRhYmFzZUgAEjMKDWRyb3BfZGF0YWJhc2UYByABKAsyGi5wZ3MuYWdlbnQudjEuRHJvcERhdGFiYXNlSAASKAoHcHJvbW90ZRgIIAEoCzIVLnBncy5hZ2VudC52MS5Qcm9tb3RlSAASJAoFZmVuY2UYCSABKAsyEy5wZ3MuYWdlbnQudjEuRmVuY2VIAEIICgZhY3Rpb24iMgoKQ3JlYXRlUm9sZRIkCgRyb2xlGAEgASgLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjIhgKCERyb3BSb2xlEgwKBG5hbWUYASABKAkiNwoPU2V0Um9sZVBhc3N3b3JkEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkiPgoOQ3JlYXRlRGF0YWJhc2USLAoIZGF0YWJhc2UYASABKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjIhwKDERyb3BEYXRhYmFzZRIMCgRuYW1lGAEgASgJIgkKB1Byb21vdGUiBwoFRmVuY2UicwoNQ29tbWFuZFJlc3VsdBISCgpjb21tYW5kX2lkGAEgASgJEgoKAm9rGAIgASgIEhIKCmVycm9yX2NvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRILCgNsc24YBSABKAkSEAoIdGltZWxpbmUYBiABKA0qkQIKDUluc3RhbmNlU3RhdGUSHgoaSU5TVEFOQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdJTlNUQU5DRV9TVEFURV9DUkVBVElORxABEhsKF0lOU1RBTkNFX1NUQVRFX1NUQVJUSU5HEAISGgoWSU5TVEFOQ0VfU1RBVEVfUlVOTklORxADEhsKF0lOU1RBTkNFX1NUQVRFX1NUT1BQSU5HEAQSGgoWSU5TVEFOQ0VfU1RBVEVfU1RPUFBFRBAFEhoKFklOU1RBTkNFX1NUQVRFX0NSQVNIRUQQBhIZChVJTlNUQU5DRV9TVEFURV9GQUlMRUQQBxIaChZJTlNUQU5DRV9TVEFURV9ERUxFVEVEEAgyYQoTQWdlbnRDb250cm9sU2VydmljZRJKCgdDb25uZWN0EhwucGdzLmFnZW50LnYxLkNvbm5lY3RSZXF1ZXN0Gh0ucGdzLmFnZW50LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_resources, file_pgs_common_v1_tenant]);
 
 /**
  * Agent -> coordinator.
@@ -88,6 +88,14 @@ export type ConnectResponse = Message<"pgs.agent.v1.ConnectResponse"> & {
      */
     value: Command;
     case: "command";
+  } | {
+    /**
+     * Answer to a heartbeat: the agent's lease now runs from that heartbeat's sent_at.
+     *
+     * @generated from field: pgs.agent.v1.LeaseRenewal lease_renewal = 4;
+     */
+    value: LeaseRenewal;
+    case: "leaseRenewal";
   } | { case: undefined; value?: undefined };
 };
 
@@ -192,6 +200,27 @@ export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
   messageDesc(file_pgs_agent_v1_agent, 3);
 
 /**
+ * The coordinator heard a heartbeat. The agent counts its lease (Welcome.lease_ms) from the
+ * heartbeat's own sent_at (its clock), never from when the renewal arrived, so the agent's deadline
+ * is never later than the one the coordinator computes from when it renewed.
+ *
+ * @generated from message pgs.agent.v1.LeaseRenewal
+ */
+export type LeaseRenewal = Message<"pgs.agent.v1.LeaseRenewal"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp heartbeat_sent_at = 1;
+   */
+  heartbeatSentAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pgs.agent.v1.LeaseRenewal.
+ * Use `create(LeaseRenewalSchema)` to create a new message.
+ */
+export const LeaseRenewalSchema: GenMessage<LeaseRenewal> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 4);
+
+/**
  * @generated from message pgs.agent.v1.Heartbeat
  */
 export type Heartbeat = Message<"pgs.agent.v1.Heartbeat"> & {
@@ -216,7 +245,7 @@ export type Heartbeat = Message<"pgs.agent.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 4);
+  messageDesc(file_pgs_agent_v1_agent, 5);
 
 /**
  * Per-instance status, sent on change and at a steady interval.
@@ -235,7 +264,7 @@ export type InstanceReport = Message<"pgs.agent.v1.InstanceReport"> & {
  * Use `create(InstanceReportSchema)` to create a new message.
  */
 export const InstanceReportSchema: GenMessage<InstanceReport> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 5);
+  messageDesc(file_pgs_agent_v1_agent, 6);
 
 /**
  * @generated from message pgs.agent.v1.InstanceStatus
@@ -303,7 +332,7 @@ export type InstanceStatus = Message<"pgs.agent.v1.InstanceStatus"> & {
  * Use `create(InstanceStatusSchema)` to create a new message.
  */
 export const InstanceStatusSchema: GenMessage<InstanceStatus> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 6);
+  messageDesc(file_pgs_agent_v1_agent, 7);
 
 /**
  * The desired set of instances of this host. `full` replaces everything the agent knows;
@@ -342,7 +371,7 @@ export type DesiredInstances = Message<"pgs.agent.v1.DesiredInstances"> & {
  * Use `create(DesiredInstancesSchema)` to create a new message.
  */
 export const DesiredInstancesSchema: GenMessage<DesiredInstances> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 7);
+  messageDesc(file_pgs_agent_v1_agent, 8);
 
 /**
  * A role to exist in an instance; the password arrives only as a SCRAM-SHA-256 verifier.
@@ -371,7 +400,7 @@ export type RoleSpec = Message<"pgs.agent.v1.RoleSpec"> & {
  * Use `create(RoleSpecSchema)` to create a new message.
  */
 export const RoleSpecSchema: GenMessage<RoleSpec> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 8);
+  messageDesc(file_pgs_agent_v1_agent, 9);
 
 /**
  * @generated from message pgs.agent.v1.DatabaseSpec
@@ -393,7 +422,7 @@ export type DatabaseSpec = Message<"pgs.agent.v1.DatabaseSpec"> & {
  * Use `create(DatabaseSpecSchema)` to create a new message.
  */
 export const DatabaseSpecSchema: GenMessage<DatabaseSpec> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 9);
+  messageDesc(file_pgs_agent_v1_agent, 10);
 
 /**
  * What one instance must look like.
@@ -481,7 +510,8 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
   synchronousStandbyNames: string;
 
   /**
-   * Replication role credentials (verifier on the primary; encrypted secret for replicas).
+   * Replication role credentials: its SCRAM verifier on a primary; its password on a replica, which
+   * must log in with it (the coordinator keeps it only encrypted at rest; the link gets mTLS later).
    *
    * @generated from field: string replication_secret = 15;
    */
@@ -494,6 +524,44 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
    * @generated from field: string image = 16;
    */
   image: string;
+
+  /**
+   * A primary with replicas: the agent stops it when its lease runs out (no coordinator for
+   * lease_ms), and never starts it as a primary before the coordinator confirmed this spec again.
+   *
+   * @generated from field: bool fence_on_lease_expiry = 17;
+   */
+  fenceOnLeaseExpiry: boolean;
+
+  /**
+   * On a primary: the physical replication slots it must keep (one per replica); the agent creates
+   * missing ones and drops other slots named pgs_*.
+   *
+   * @generated from field: repeated string replication_slots = 18;
+   */
+  replicationSlots: string[];
+
+  /**
+   * On a replica: its slot on the primary (primary_slot_name).
+   *
+   * @generated from field: string replication_slot = 19;
+   */
+  replicationSlot: string;
+
+  /**
+   * On a replica: its application_name in primary_conninfo (named in synchronous_standby_names).
+   *
+   * @generated from field: string standby_name = 20;
+   */
+  standbyName: string;
+
+  /**
+   * The replication role (REPLICATION LOGIN): created on a primary with replication_secret as its
+   * SCRAM verifier; a replica connects as it with replication_secret as the password.
+   *
+   * @generated from field: string replication_user = 21;
+   */
+  replicationUser: string;
 };
 
 /**
@@ -501,7 +569,7 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
  * Use `create(InstanceSpecSchema)` to create a new message.
  */
 export const InstanceSpecSchema: GenMessage<InstanceSpec> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 10);
+  messageDesc(file_pgs_agent_v1_agent, 11);
 
 /**
  * One-off commands, answered by CommandResult with the same command_id.
@@ -572,7 +640,7 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 11);
+  messageDesc(file_pgs_agent_v1_agent, 12);
 
 /**
  * @generated from message pgs.agent.v1.CreateRole
@@ -589,7 +657,7 @@ export type CreateRole = Message<"pgs.agent.v1.CreateRole"> & {
  * Use `create(CreateRoleSchema)` to create a new message.
  */
 export const CreateRoleSchema: GenMessage<CreateRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 12);
+  messageDesc(file_pgs_agent_v1_agent, 13);
 
 /**
  * @generated from message pgs.agent.v1.DropRole
@@ -606,7 +674,7 @@ export type DropRole = Message<"pgs.agent.v1.DropRole"> & {
  * Use `create(DropRoleSchema)` to create a new message.
  */
 export const DropRoleSchema: GenMessage<DropRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 13);
+  messageDesc(file_pgs_agent_v1_agent, 14);
 
 /**
  * @generated from message pgs.agent.v1.SetRolePassword
@@ -628,7 +696,7 @@ export type SetRolePassword = Message<"pgs.agent.v1.SetRolePassword"> & {
  * Use `create(SetRolePasswordSchema)` to create a new message.
  */
 export const SetRolePasswordSchema: GenMessage<SetRolePassword> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 14);
+  messageDesc(file_pgs_agent_v1_agent, 15);
 
 /**
  * @generated from message pgs.agent.v1.CreateDatabase
@@ -645,7 +713,7 @@ export type CreateDatabase = Message<"pgs.agent.v1.CreateDatabase"> & {
  * Use `create(CreateDatabaseSchema)` to create a new message.
  */
 export const CreateDatabaseSchema: GenMessage<CreateDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 15);
+  messageDesc(file_pgs_agent_v1_agent, 16);
 
 /**
  * @generated from message pgs.agent.v1.DropDatabase
@@ -662,7 +730,7 @@ export type DropDatabase = Message<"pgs.agent.v1.DropDatabase"> & {
  * Use `create(DropDatabaseSchema)` to create a new message.
  */
 export const DropDatabaseSchema: GenMessage<DropDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 16);
+  messageDesc(file_pgs_agent_v1_agent, 17);
 
 /**
  * Promote a replica to primary.
@@ -677,7 +745,7 @@ export type Promote = Message<"pgs.agent.v1.Promote"> & {
  * Use `create(PromoteSchema)` to create a new message.
  */
 export const PromoteSchema: GenMessage<Promote> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 17);
+  messageDesc(file_pgs_agent_v1_agent, 18);
 
 /**
  * Stop accepting writes (stop the instance) before another node is promoted.
@@ -692,7 +760,7 @@ export type Fence = Message<"pgs.agent.v1.Fence"> & {
  * Use `create(FenceSchema)` to create a new message.
  */
 export const FenceSchema: GenMessage<Fence> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 18);
+  messageDesc(file_pgs_agent_v1_agent, 19);
 
 /**
  * @generated from message pgs.agent.v1.CommandResult
@@ -719,6 +787,22 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
    * @generated from field: string message = 4;
    */
   message: string;
+
+  /**
+   * Fence of a primary: its last WAL position (the shutdown checkpoint's redo end, pg_controldata
+   * "Latest checkpoint location"); a switchover waits for the target replica to reach it.
+   * Promote: the position at promotion.
+   *
+   * @generated from field: string lsn = 5;
+   */
+  lsn: string;
+
+  /**
+   * Promote: the new timeline.
+   *
+   * @generated from field: uint32 timeline = 6;
+   */
+  timeline: number;
 };
 
 /**
@@ -726,7 +810,7 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 19);
+  messageDesc(file_pgs_agent_v1_agent, 20);
 
 /**
  * What an agent observes of one instance.
