@@ -27,14 +27,14 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, noDelay: true });
     const timer = setTimeout(() => socket.destroy(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
+    // Stays attached after connect (a late error before the link takes over must not crash us).
+    socket.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
     });
   });
 }

@@ -148,6 +148,8 @@ export class Handshake {
       throw new RouterRefusal('protocol_violation', { code: '08P01', message: `TLS handshake failed: ${(err as Error).message}` }, { cause: err, tellClient: false });
     }
     this.#socket = result.socket;
+    // From here until the connection is linked nobody else listens: an unhandled 'error' would crash the process.
+    result.socket.on('error', () => result.socket.destroy());
     this.#phase = 'tls';
     this.#tls = { servername: result.servername, protocol: (result.socket as tls.TLSSocket).getProtocol() };
     // PostgreSQL 17 requires ALPN on direct TLS so a TLS endpoint of another protocol cannot be confused with it.

@@ -59,4 +59,13 @@ describe('relayStartup', () => {
     expect(key.secretKey.equals(realKey)).toBe(false);
     expect(keys.resolve(key.processId, key.secretKey)?.secretKey).toEqual(realKey);
   });
+
+  it('a malformed server message fails the relay with a protocol error instead of throwing out of the socket handler', async () => {
+    const [routerToServer, server] = await socketPair();
+    const [routerToClient] = await socketPair();
+    const relay = relayStartup(routerToClient, routerToServer, () => ({ processId: 1, secretKey: Buffer.alloc(4) }));
+    // BackendKeyData whose body is 2 bytes: too short for a process id and a key.
+    server.write(Buffer.concat([encodeAuthentication(0), Buffer.from([0x4b, 0, 0, 0, 6, 1, 2])]));
+    await expect(relay).rejects.toMatchObject({ code: '08P01' });
+  });
 });

@@ -33,13 +33,15 @@ export function relayStartup(client: net.Socket, backend: net.Socket, issueKey: 
       else resolve(outcome);
     };
     const onData = (chunk: Buffer): void => {
-      let frames: Frame[];
+      // A malformed server message must fail this connection, never throw out of the event handler.
       try {
-        frames = framer.push(chunk, isReady);
+        forward(framer.push(chunk, isReady));
       } catch (err) {
+        client.uncork();
         finish(err as Error);
-        return;
       }
+    };
+    const forward = (frames: Frame[]): void => {
       client.cork();
       for (const f of frames) {
         if (f.type === BackendMessageType.BackendKeyData) {
