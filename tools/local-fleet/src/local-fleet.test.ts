@@ -7,6 +7,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '@pgs/pg-testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,9 @@ import { isAlive } from './pids.js';
 const run = promisify(execFile);
 const MAIN = path.join(import.meta.dirname, 'main.ts');
 const PGSCTL = path.resolve(import.meta.dirname, '..', '..', 'pgsctl', 'src', 'main.ts');
-const TSX = ['--conditions=@pgs/source', '--import', 'tsx'];
+// tsx by absolute URL: pgsctl runs with cwd outside the repository, where a bare 'tsx' would not resolve.
+const TSX_LOADER = pathToFileURL(path.resolve(import.meta.dirname, '..', '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+const TSX = ['--conditions=@pgs/source', '--import', TSX_LOADER];
 
 async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined, child: ChildProcess, log: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -98,11 +101,18 @@ describe('local fleet launcher', () => {
     expect(userTenant.stdout.trim()).toBe('demo');
   });
 
-  it('is found by pgsctl from inside the state dir without an address', async () => {
-    const { stdout } = await run(process.execPath, [...TSX, PGSCTL, 'host', 'list', '-o', 'json'], { cwd: root, env: { ...process.env, PGS_COORDINATOR: '' }, timeout: 30_000 });
-    const hosts = JSON.parse(stdout) as Array<{ id: string; state: string }>;
+  it('is found by pgsctl from the directory above .pgs without an address, which creates a tenant and prints a working URI', async () => {
+    const pgsctl = (...args: string[]) => run(process.execPath, [...TSX, PGSCTL, ...args], { cwd: root, env: { ...process.env, PGS_COORDINATOR: '' }, timeout: 120_000 });
+    const hosts = JSON.parse((await pgsctl('host', 'list', '-o', 'json')).stdout) as Array<{ id: string; state: string }>;
     expect(hosts.map((h) => `${h.id}:${h.state}`).sort()).toEqual(['h1:READY', 'h2:READY', 'h3:READY']);
-  });
+    const created = await pgsctl('tenant', 'create', 'acme', '--access', 'enabled', '--password', 'acme-secret-1', '--wait', '--timeout', '90s', '-o', 'json');
+    expect((JSON.parse(created.stdout) as { tenant: { status: string } }).tenant.status).toBe('ACTIVE');
+    expect(created.stderr).toMatch(/tenant acme is ACTIVE \(\d+\.\ds\)/);
+    const uri = (await pgsctl('connect', 'acme', '--uri')).stdout.trim();
+    expect(uri).toBe(`postgresql://acme@${fleet.routers[0]?.listen}/acme?sslmode=require`);
+    const { stdout } = await run('psql', [uri, '-X', '-A', '-t', '-c', 'SELECT current_database()'], { env: { ...process.env, PGPASSWORD: 'acme-secret-1' }, timeout: 20_000 });
+    expect(stdout.trim()).toBe('acme');
+  }, 180_000);
 
   it('stops everything on SIGINT, leaving no process behind', async () => {
     const pids = [fleet.coordinator.pid, ...fleet.hosts.map((h) => h.pid), ...fleet.routers.map((r) => r.pid)];
