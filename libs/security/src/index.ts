@@ -85,3 +85,4 @@ export {
 export { fetchPinnedCaCertificate } from './ca-pin.js';
 export { startCertificateRenewal, type Renewal, type RenewalOptions } from './renewal.js';
 export { scanForLeaks, type LeakFinding } from './leak-scan.js';
+export { certificateOrTokenAuthenticator, guardService, principalOf, tenantFilterOf, type AccessEvent, type Authentication, type AuthenticatorOptions, type GuardOptions } from './guard.js';
