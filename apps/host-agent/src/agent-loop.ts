@@ -44,9 +44,10 @@ export class AgentLoop {
   private stream: ConnectStream | undefined;
   private running: Promise<void> | undefined;
   private welcomed = false;
-  private readonly pendingReports = new Map<string, InstanceStatus>();
+  private pendingReports: InstanceStatus[] = [];
   private flushScheduled = false;
   private applied = 0;
+  private lastLeaseRenewalAt = 0;
 
   constructor(private readonly o: AgentLoopOptions) {
     this.log = o.log.child({ component: 'agent-loop' });
@@ -56,6 +57,11 @@ export class AgentLoop {
   /** The generation of the last desired set applied (0 after a fresh start). */
   get appliedGeneration(): number {
     return this.applied;
+  }
+
+  /** Epoch ms of the last LeaseRenewal (0: none yet). */
+  get lastLeaseRenewal(): number {
+    return this.lastLeaseRenewalAt;
   }
 
   /** True while the stream is open and the coordinator has welcomed us. */
@@ -132,6 +138,11 @@ export class AgentLoop {
             void this.o.manager.runCommand(cmd).then((outcome) => this.send({ message: { case: 'commandResult', value: outcome } }));
             break;
           }
+          case 'leaseRenewal':
+            // Lease fencing (InstanceSpec.fence_on_lease_expiry) is not implemented by this agent
+            // yet; the renewal only tells us the coordinator heard the heartbeat.
+            this.lastLeaseRenewalAt = Date.now();
+            break;
           default:
             this.log.warn({ case: m.case }, 'unknown message from the coordinator ignored');
         }
@@ -154,14 +165,15 @@ export class AgentLoop {
   }
 
   private queueReport(status: InstanceStatus): void {
-    this.pendingReports.set(status.tenantId, status);
+    // Every transition is kept, in order (CRASHED then STARTING is news even within one tick).
+    this.pendingReports.push(status);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // Changes made in one tick go out as one report.
     setImmediate(() => {
       this.flushScheduled = false;
-      const batch = [...this.pendingReports.values()];
-      this.pendingReports.clear();
+      const batch = this.pendingReports;
+      this.pendingReports = [];
       if (batch.length > 0) this.send({ message: { case: 'report', value: { instances: batch.map(toInstanceStatus) } } });
     });
   }

@@ -263,6 +263,12 @@ export class ProcessRuntime implements InstanceRuntime {
       this.log.warn({ tenantId, stalePid: stale.pid, pidAlive: isAlive(stale.pid) }, 'removing stale postmaster.pid left by a crash');
       fs.rmSync(pidFilePath(p.dataDir), { force: true });
     }
+    // The socket directory belongs to this instance alone, so with its postmaster not running a
+    // socket or its .lock there is a crash leftover; PostgreSQL refuses to start while the lock names
+    // a pid that still exists (a dead postmaster not yet reaped is such a pid).
+    for (const entry of fs.readdirSync(p.socketDir)) {
+      if (entry.startsWith('.s.PGSQL.')) fs.rmSync(path.join(p.socketDir, entry), { force: true });
+    }
     const { binDir } = binDirFor(this.o.install, record.spec.version);
     const logFd = fs.openSync(p.logFile, 'a');
     let child: ChildProcess;

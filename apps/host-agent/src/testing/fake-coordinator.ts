@@ -14,6 +14,7 @@ import {
   type CommandSchema,
   type ConnectResponseSchema,
   type Hello,
+  type InstanceSpec,
   type InstanceSpecSchema,
   type InstanceStatus,
 } from '@pgs/proto';
@@ -23,16 +24,16 @@ import { scramVerifier } from './scram-verifier.js';
 type Outgoing = MessageInitShape<typeof ConnectResponseSchema>;
 
 /** An InstanceSpec for a tenant whose owner role and database carry its id (seed 000). */
-export function ownerSpec(tenantId: string, password: string, overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = {}): MessageInitShape<typeof InstanceSpecSchema> {
-  return {
+export function ownerSpec(tenantId: string, password: string, overrides: Omit<Partial<InstanceSpec>, '$typeName'> = {}): MessageInitShape<typeof InstanceSpecSchema> {
+  const spec: MessageInitShape<typeof InstanceSpecSchema> = {
     tenantId,
     specRevision: 1n,
     resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 },
     runState: RunState.RUNNING,
     roles: [{ name: tenantId, scramVerifier: scramVerifier(password), login: true }],
     databases: [{ name: tenantId, owner: tenantId }],
-    ...overrides,
   };
+  return { ...spec, ...overrides } as MessageInitShape<typeof InstanceSpecSchema>;
 }
 
 /** The fake coordinator. */
