@@ -3,8 +3,25 @@ import { Server } from '@grpc/grpc-js';
 import { CoordinatorService, RouteFeedService } from '@pgs/proto';
 import { addService, Code, createClient, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mtlsChannelCredentials, mtlsServerCredentials, TlsIdentity, tlsChannelCredentials, withBearerToken } from './grpc-credentials.js';
-import { certificateOrTokenAuthenticator, guardService, principalOf, tenantFilterOf, type AccessEvent } from './guard.js';
+import {
+  insecureChannelCredentials,
+  insecureServerCredentials,
+  mtlsChannelCredentials,
+  mtlsServerCredentials,
+  TlsIdentity,
+  tlsChannelCredentials,
+  withBearerToken,
+} from './grpc-credentials.js';
+import type { Logger } from '@pgs/service-kit';
+import {
+  certificateOrTokenAuthenticator,
+  claimedIdentityAuthenticator,
+  guardService,
+  identityClaimMetadata,
+  principalOf,
+  tenantFilterOf,
+  type AccessEvent,
+} from './guard.js';
 import { identity } from './identity.js';
 import { createFleetCa, FleetCa } from './pki.js';
 import { describePrincipal, type OperatorPrincipal } from './rbac.js';
@@ -182,5 +199,25 @@ describe('guarded component service', () => {
     expect(await read(mtlsChannelCredentials({ caPem: ca.certPem, ...host }))).toBe(Code.PERMISSION_DENIED);
     expect(await read(tlsChannelCredentials(ca.certPem))).toBe(Code.UNAUTHENTICATED);
     expect(await read(withBearerToken(tlsChannelCredentials(ca.certPem), token({ kind: 'operator', name: 'admin', role: 'fleet-admin' })))).toBe(Code.PERMISSION_DENIED);
+  });
+});
+
+describe('--insecure component identity claims', () => {
+  it('believes a claimed router id only through claimedIdentityAuthenticator', async () => {
+    const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent };
+    const plain = new Server();
+    const authenticate = claimedIdentityAuthenticator(certificateOrTokenAuthenticator({ findToken: () => undefined, now: () => new Date() }));
+    addService(plain, RouteFeedService, guardService(RouteFeedService, stubImpl(RouteFeedService, {}), { policy: 'component', authenticate }));
+    const port = await new Promise<number>((resolve, reject) => plain.bindAsync('127.0.0.1:0', insecureServerCredentials(silent), (err, p) => (err ? reject(err) : resolve(p))));
+    const client = createClient(RouteFeedService, `127.0.0.1:${port}`, insecureChannelCredentials(silent));
+    const read = (metadata?: ReturnType<typeof identityClaimMetadata>) => codeOf((async () => { for await (const _ of client.watchRoutes({ routerId: 'r1' }, { metadata })) break; })());
+    try {
+      expect(await read(identityClaimMetadata(identity('router', 'r1')))).toBe(Code.OK);
+      expect(await read(identityClaimMetadata(identity('host', 'h1')))).toBe(Code.PERMISSION_DENIED);
+      expect(await read()).toBe(Code.UNAUTHENTICATED);
+    } finally {
+      client.close();
+      plain.forceShutdown();
+    }
   });
 });

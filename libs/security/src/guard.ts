@@ -8,7 +8,9 @@
  */
 import type { DescService } from '@bufbuild/protobuf';
 import type { CallContext, ServiceImpl } from '@pgs/rpc';
+import { Metadata } from '@grpc/grpc-js';
 import { bearerToken, decisionError, peerIdentity } from './grpc-credentials.js';
+import { identityToString, parseIdentity, type Identity } from './identity.js';
 import { authorize, authorizeComponent, tenantIdOf, type Decision, type OperatorPrincipal, type Principal } from './rbac.js';
 import { authenticateOperatorToken, hashToken, type TokenRecord } from './tokens.js';
 
@@ -110,5 +112,31 @@ export function certificateOrTokenAuthenticator(options: AuthenticatorOptions): 
       return operator ? { principal: operator } : { principal: undefined, reason: `certificate operator:${who.id} names no known operator` };
     }
     return { principal: undefined, reason: 'no credentials: present a bearer token or a certificate from the fleet CA' };
+  };
+}
+
+/** Metadata key an `--insecure` component names itself with (there is no certificate to do it). */
+export const IDENTITY_CLAIM_HEADER = 'pgs-identity';
+
+/** Metadata claiming `who` on an `--insecure` channel (agents and routers send it on their streams). */
+export function identityClaimMetadata(who: Identity): Metadata {
+  const md = new Metadata();
+  md.set(IDENTITY_CLAIM_HEADER, identityToString(who));
+  return md;
+}
+
+/**
+ * For `--insecure` only: when `inner` finds no principal, believe a host or router that names
+ * itself in `pgs-identity` metadata. Anyone on the network can claim anything then, which is why
+ * --insecure warns on every start; never use it with TLS on.
+ */
+export function claimedIdentityAuthenticator(inner: (ctx: CallContext) => Authentication | Promise<Authentication>): (ctx: CallContext) => Promise<Authentication> {
+  return async (ctx) => {
+    const found = await inner(ctx);
+    if (found.principal) return found;
+    const values = ctx.metadata.get(IDENTITY_CLAIM_HEADER);
+    const claim = values.length === 1 && typeof values[0] === 'string' ? parseIdentity(values[0]) : undefined;
+    if (claim && (claim.kind === 'host' || claim.kind === 'router')) return { principal: { kind: claim.kind, id: claim.id } };
+    return found;
   };
 }

@@ -85,4 +85,16 @@ export {
 export { fetchPinnedCaCertificate } from './ca-pin.js';
 export { startCertificateRenewal, type Renewal, type RenewalOptions } from './renewal.js';
 export { scanForLeaks, type LeakFinding } from './leak-scan.js';
-export { certificateOrTokenAuthenticator, guardService, principalOf, tenantFilterOf, type AccessEvent, type Authentication, type AuthenticatorOptions, type GuardOptions } from './guard.js';
+export {
+  certificateOrTokenAuthenticator,
+  claimedIdentityAuthenticator,
+  guardService,
+  IDENTITY_CLAIM_HEADER,
+  identityClaimMetadata,
+  principalOf,
+  tenantFilterOf,
+  type AccessEvent,
+  type Authentication,
+  type AuthenticatorOptions,
+  type GuardOptions,
+} from './guard.js';
