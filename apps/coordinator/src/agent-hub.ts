@@ -7,7 +7,7 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ConnectResponseSchema } from '@pgs/proto';
 import type { Logger } from '@pgs/service-kit';
-import { desiredSetForHost, type HostDesiredSet } from './desired-set.js';
+import { desiredSetForHost, type HostDesiredSet, type ReplicationDeps } from './desired-set.js';
 import { toInstanceSpec } from './mappers/agent-mapper.js';
 import type { Store } from './store/store.js';
 import type { VersionCatalog } from './versions.js';
@@ -23,6 +23,20 @@ export interface AgentSession {
   close(reason: string): void;
 }
 
+/** A one-off command for an agent (failover: Fence, Promote). */
+export type AgentCommand = 'fence' | 'promote';
+
+/** What an agent answered to a command. */
+export interface CommandOutcome {
+  hostId: string;
+  ok: boolean;
+  errorCode: string;
+  message: string;
+  lsn: string;
+  timeline: number;
+  at: number;
+}
+
 /** Counters the hub reports to metrics. */
 export interface AgentHubMetrics {
   desiredSent(kind: 'full' | 'delta'): void;
@@ -34,12 +48,16 @@ export class AgentHub {
   private readonly chains = new Map<number, Promise<void>>();
   private readonly dirty = new Map<string, Set<string>>();
   private flushScheduled = false;
+  private nextCommand = 1;
+  private readonly results = new Map<string, CommandOutcome>();
+  private readonly sentCommands = new Map<string, string>();
 
   constructor(
     private readonly store: Store,
     private readonly versions: VersionCatalog,
     private readonly log: Logger,
     private readonly metrics: AgentHubMetrics = { desiredSent: () => undefined },
+    private readonly replication?: ReplicationDeps,
   ) {}
 
   /** Makes `session` the host's stream; an older stream of the same host is closed. */
@@ -61,6 +79,56 @@ export class AgentHub {
   /** True when the host has a live stream. */
   isConnected(hostId: string): boolean {
     return this.sessions.has(hostId);
+  }
+
+  /** The id of the host's current stream session, if connected. */
+  sessionOf(hostId: string): number | undefined {
+    return this.sessions.get(hostId)?.sessionId;
+  }
+
+  /** Queues `message` on the host's stream after what is already queued; false when not connected. */
+  send(hostId: string, message: MessageInitShape<typeof ConnectResponseSchema>, what: string): boolean {
+    const session = this.sessions.get(hostId);
+    if (!session) return false;
+    const previous = this.chains.get(session.sessionId) ?? Promise.resolve();
+    this.chains.set(
+      session.sessionId,
+      previous.then(() => session.send(message).catch((err: unknown) => this.log.warn({ err, hostId, what }, 'cannot send to the agent'))),
+    );
+    return true;
+  }
+
+  /** Sends a command about `tenantId`; returns its id, or undefined when the host is not connected. */
+  sendCommand(hostId: string, tenantId: string, command: AgentCommand): string | undefined {
+    const commandId = `${command}-${tenantId}-${this.nextCommand++}`;
+    const action = command === 'fence' ? { case: 'fence' as const, value: {} } : { case: 'promote' as const, value: {} };
+    if (!this.send(hostId, { message: { case: 'command', value: { commandId, tenantId, action } } }, command)) return undefined;
+    this.sentCommands.set(commandId, hostId);
+    this.log.info({ hostId, tenantId, commandId }, 'command sent');
+    return commandId;
+  }
+
+  /** Records an agent's answer to a command (ignored unless that host was sent that command). */
+  commandResult(hostId: string, commandId: string, outcome: Omit<CommandOutcome, 'hostId'>): void {
+    if (this.sentCommands.get(commandId) !== hostId) {
+      this.log.warn({ hostId, commandId }, 'result for a command this host was not sent; ignored');
+      return;
+    }
+    this.sentCommands.delete(commandId);
+    this.results.set(commandId, { hostId, ...outcome });
+  }
+
+  /** Takes the answer to a command, if it arrived. */
+  takeResult(commandId: string): CommandOutcome | undefined {
+    const r = this.results.get(commandId);
+    if (r) this.results.delete(commandId);
+    return r;
+  }
+
+  /** Forgets a command nobody waits for any more. */
+  forgetCommand(commandId: string): void {
+    this.sentCommands.delete(commandId);
+    this.results.delete(commandId);
   }
 
   /** Number of live agent streams. */
@@ -106,7 +174,7 @@ export class AgentHub {
     try {
       ({ set, generation } = this.store.write((tx) => {
         const generation = tx.nextHostGeneration(hostId);
-        const set = desiredSetForHost(tx, hostId, this.versions, tenants);
+        const set = desiredSetForHost(tx, hostId, this.versions, tenants, this.replication);
         for (const p of tx.listPlacements({ hostId })) {
           if (!tenants || tenants.has(p.tenantId)) tx.updatePlacement({ ...p, generation });
         }

@@ -116,6 +116,8 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
       log.info({ address: host.address, sessionId: session.sessionId, instances: hello.instances.length }, 'agent connected');
       const warnedOrphans = new Set<string>();
       try {
+        // The lease is renewed as of now; the agent counts it from when it sent Hello, earlier.
+        ctx.liveness.renewLease(host.id, ctx.clock());
         await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()) } } });
         ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
@@ -135,15 +137,22 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
 function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log']): void {
   const m = request.message;
   switch (m.case) {
-    case 'heartbeat':
-      ctx.liveness.seen(hostId, ctx.clock());
+    case 'heartbeat': {
+      const now = ctx.clock();
+      ctx.liveness.seen(hostId, now);
+      // Renewed before sending: if the send fails the agent's lease only ends sooner, never later.
+      ctx.liveness.renewLease(hostId, now);
+      const sentAt = m.value.sentAt;
+      ctx.hub.send(hostId, { message: { case: 'leaseRenewal', value: sentAt ? { heartbeatSentAt: sentAt } : {} } }, 'lease renewal');
       return;
+    }
     case 'report':
       ctx.liveness.seen(hostId, ctx.clock());
       onReports(ctx, hostId, m.value.instances.map(fromInstanceStatus), warnedOrphans);
       return;
     case 'commandResult':
-      log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode }, 'command result');
+      log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
+      ctx.hub.commandResult(hostId, m.value.commandId, { ok: m.value.ok, errorCode: m.value.errorCode, message: m.value.message, lsn: m.value.lsn, timeline: m.value.timeline, at: ctx.clock() });
       return;
     case 'hello':
       log.warn({}, 'second hello on one stream ignored');

@@ -1,5 +1,6 @@
 /** What the coordinator's parts share, built once in main.ts (or a test). */
 import type { PlacementPolicy } from '@pgs/tenancy';
+import type { KeyRing } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import type { AgentHub } from './agent-hub.js';
 import type { HealthCache } from './health-cache.js';
@@ -7,6 +8,7 @@ import type { RetryPolicy } from './instance-reports.js';
 import type { Liveness } from './liveness.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { Store, StoreTx } from './store/store.js';
+import type { SyncQuorums } from './sync-quorums.js';
 import { syncTenant } from './tenant-sync.js';
 import type { VersionCatalog } from './versions.js';
 
@@ -24,6 +26,20 @@ export interface CoordinatorContext {
   readonly heartbeatIntervalMs: number;
   readonly leaseMs: number;
   readonly metrics: CoordinatorMetrics | undefined;
+  /** Secrets at rest (the replication password). */
+  readonly keys: KeyRing;
+  /** Synchronous quorums sent to primaries, until confirmed. */
+  readonly quorums: SyncQuorums;
+  readonly failover: FailoverPolicy;
+}
+
+/** Failover, switchover and replacement timing (config). */
+export interface FailoverPolicy {
+  unhealthyAfterMs: number;
+  promoteTimeoutMs: number;
+  switchoverTimeoutMs: number;
+  switchoverMaxLagBytes: number;
+  replicaReplaceDelayMs: number;
 }
 
 /** Re-derives every tenant with a placement on `hostId` (after the host's state or address changed). */

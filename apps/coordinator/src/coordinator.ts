@@ -12,6 +12,7 @@ import { agentControlService } from './agent-service.js';
 import { splitHostPort, type CoordinatorConfig } from './config.js';
 import type { CoordinatorContext } from './context.js';
 import { EventFeed } from './event-feed.js';
+import { FailoverManager } from './failover-manager.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HealthCache } from './health-cache.js';
 import { HostService } from './host-service.js';
@@ -22,6 +23,8 @@ import { operatorService } from './operator-api.js';
 import { toRpcError } from './operator-errors.js';
 import { Reconciler } from './reconciler.js';
 import { restHandler } from './rest-api.js';
+import { coordinatorKeyRing } from './secret-keys.js';
+import { SyncQuorums } from './sync-quorums.js';
 import { RouteFeed } from './route-feed.js';
 import { openStore } from './store/open-store.js';
 import { TenantService } from './tenant-service.js';
@@ -33,6 +36,7 @@ export interface RunningCoordinator {
   readonly httpAddress: string;
   readonly ctx: CoordinatorContext;
   readonly reconciler: Reconciler;
+  readonly failover: FailoverManager;
   stop(): Promise<void>;
 }
 
@@ -41,7 +45,12 @@ function bindGrpc(server: Server, address: string): Promise<number> {
 }
 
 /** Opens the store and starts every server and loop. */
-export async function startCoordinator(config: CoordinatorConfig, log: Logger, clock: () => number = Date.now): Promise<RunningCoordinator> {
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  log: Logger,
+  clock: () => number = Date.now,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<RunningCoordinator> {
   const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
   const store = opened.store;
   log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
@@ -50,7 +59,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
   // Filled below; the metrics read stream counts at scrape time.
   const live: { hub?: AgentHub; routes?: RouteFeed; events?: EventFeed } = {};
   const metrics = new CoordinatorMetrics(registry, store, () => ({ agents: live.hub?.size ?? 0, routers: live.routes?.size ?? 0, eventWatchers: live.events?.size ?? 0 }));
-  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) });
+  const keys = coordinatorKeyRing({ keyFile: config.secretKeyFile, dataDir: config.dataDir, env }, log);
+  const quorums = new SyncQuorums();
+  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums });
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -58,13 +69,23 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     health: new HealthCache(),
     versions,
     hub,
-    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace }),
+    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, startedAt: clock() }),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel },
     heartbeatIntervalMs: config.heartbeatInterval,
     leaseMs: config.agentLease,
     metrics,
+    keys,
+    quorums,
+    failover: {
+      unhealthyAfterMs: config.failoverUnhealthyAfter,
+      promoteTimeoutMs: config.promoteTimeout,
+      switchoverTimeoutMs: config.switchoverTimeout,
+      switchoverMaxLagBytes: config.switchoverMaxLag,
+      replicaReplaceDelayMs: config.replicaReplaceDelay,
+    },
   };
+  const failover = new FailoverManager(ctx);
   const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
   const events = new EventFeed(store);
   Object.assign(live, { hub, routes, events });
@@ -83,11 +104,11 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
     },
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
-  addService(server, CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events }), options);
+  addService(server, CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover }), options);
   addService(server, AgentControlService, agentControlService(ctx), options);
   addService(server, RouteFeedService, routes.service(), options);
 
-  const reconciler = new Reconciler(ctx, config.reconcileInterval);
+  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover);
   let ops: OpsServer | undefined;
   try {
     const grpcPort = await bindGrpc(server, config.grpcListen);
@@ -108,6 +129,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, c
       httpAddress: ops.address,
       ctx,
       reconciler,
+      failover,
       stop: async () => {
         reconciler.stop();
         await new Promise<void>((resolve) => {

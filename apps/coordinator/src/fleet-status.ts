@@ -1,6 +1,6 @@
 /** The fleet summary (GetFleetStatus, REST /v1/fleet): counts, capacity, and problems worst first. */
 import type { CoordinatorContext } from './context.js';
-import { hostCandidates } from './reconciler.js';
+import { hostCandidates } from './host-candidates.js';
 
 /** The summary, in domain numbers. */
 export interface FleetStatus {

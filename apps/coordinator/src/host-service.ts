@@ -7,7 +7,7 @@ import { planDrain, validateHostId, type HostState } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound } from './errors.js';
 import type { HostRecord, TenantRecord } from './model.js';
-import { hostCandidates } from './reconciler.js';
+import { hostCandidates } from './host-candidates.js';
 import type { StoreTx } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
 

@@ -9,6 +9,7 @@ import type { ServiceImpl } from '@pgs/rpc';
 import type { CoordinatorContext } from './context.js';
 import { NotImplementedError } from './errors.js';
 import type { EventFeed } from './event-feed.js';
+import type { FailoverManager } from './failover-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
 import { enumName, toNumber, toProtoRoute } from './mappers/common-mapper.js';
@@ -26,6 +27,7 @@ export interface OperatorDeps {
   hosts: HostService;
   routes: RouteFeed;
   events: EventFeed;
+  failover: FailoverManager;
 }
 
 const OPERATOR = 'operator';
@@ -87,7 +89,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, OPERATOR)) };
     },
     async switchoverTenant(req) {
-      return { tenant: toProtoTenant(tenants.switchover(req.id)) };
+      tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
+      await deps.failover.switchover(req.id, req.toHostId, OPERATOR);
+      return { tenant: toProtoTenant(tenants.get(req.id)) };
     },
 
     async createUser(req) {

@@ -5,39 +5,18 @@
  * elsewhere by the loop: its status derivation makes it UNAVAILABLE until its host returns or an
  * operator accepts the data loss.
  */
-import { placeTenants, type HostCandidate, type HostState, type PlacementRequest } from '@pgs/tenancy';
+import { placeTenants, type HostState, type PlacementRequest } from '@pgs/tenancy';
 import { syncHostTenants, type CoordinatorContext } from './context.js';
+import type { FailoverManager } from './failover-manager.js';
+import { hostCandidates } from './host-candidates.js';
 import type { HostRecord, PlacementRecord } from './model.js';
 import type { StoreTx } from './store/store.js';
+import { replaceLostReplicas } from './replica-replacement.js';
+import { ensureReplicationSecret } from './replication-secrets.js';
 import { syncTenant } from './tenant-sync.js';
 
-const SCHEDULER = 'system:scheduler';
 
-/** Builds the scheduler's view of the hosts, with allocations summed from the placements. */
-export function hostCandidates(tx: StoreTx): HostCandidate[] {
-  const hosts = tx.listHosts();
-  const placements = tx.listPlacements();
-  const allocated = new Map(hosts.map((h) => [h.id, { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 }]));
-  const tenants = new Map(tx.listTenants().map((t) => [t.id, t]));
-  for (const p of placements) {
-    const a = allocated.get(p.hostId);
-    const t = tenants.get(p.tenantId);
-    if (!a || !t) continue;
-    a.cpuMillis += t.spec.resources.cpuMillis;
-    a.memoryMib += t.spec.resources.memoryMib;
-    a.diskMib += t.spec.resources.diskMib;
-    a.instances += 1;
-  }
-  return hosts.map((h) => ({
-    id: h.id,
-    state: h.state,
-    cordoned: h.cordoned,
-    draining: h.draining,
-    capacity: h.capacity,
-    allocated: allocated.get(h.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 },
-    labels: h.labels,
-  }));
-}
+const SCHEDULER = 'system:scheduler';
 
 /** The reconciler loop. */
 export class Reconciler {
@@ -47,6 +26,7 @@ export class Reconciler {
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly intervalMs: number,
+    private readonly failover?: FailoverManager,
   ) {}
 
   /** Starts ticking. */
@@ -71,6 +51,8 @@ export class Reconciler {
       this.replaceNeverRealized();
       this.placeNew();
       this.retryFailed();
+      this.failover?.tick();
+      for (const tenantId of replaceLostReplicas(this.ctx, (id) => this.failover?.inFlight(id) ?? false)) this.ctx.hub.touchTenant(tenantId);
     } catch (err) {
       this.ctx.log.error({ err }, 'reconciler tick failed; retrying next tick');
     }
@@ -98,9 +80,25 @@ export class Reconciler {
         details: { from: host.state, to: state },
       });
       syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
+      if (state === 'DOWN' || host.state === 'DOWN') this.resyncQuorums(tx, host.id, now);
     });
+    for (const p of this.ctx.store.listPlacements({ hostId: host.id })) if (p.role === 'REPLICA') this.ctx.hub.touchTenant(p.tenantId);
     this.ctx.metrics?.hostTransitions.inc({ to: state });
     this.ctx.log.warn({ hostId: host.id, from: host.state, to: state }, 'host state changed');
+  }
+
+  /**
+   * A replica's host went DOWN or came back: its primary's synchronous_standby_names changes (a lost
+   * standby leaves the quorum so commits do not hang on it), so the instance revision moves on.
+   */
+  private resyncQuorums(tx: StoreTx, hostId: string, now: number): void {
+    for (const p of tx.listPlacements({ hostId })) {
+      if (p.role !== 'REPLICA') continue;
+      const tenant = tx.getTenant(p.tenantId);
+      if (!tenant || tenant.deleting || tenant.spec.syncReplicas === 0) continue;
+      tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal: 'system:liveness' });
+    }
   }
 
   /** Tenants with no instance that ever ran, stuck on a DOWN host, go back to NEW: no data can be lost. */
@@ -135,6 +133,7 @@ export class Reconciler {
       const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement }));
       const { placed, unplaced } = placeTenants(hostCandidates(tx), requests, this.ctx.placementPolicy);
       for (const decision of placed) {
+        if (decision.hostIds.length > 1) ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
         decision.hostIds.forEach((hostId, i) => {
           tx.insertPlacement({
             tenantId: decision.tenantId,

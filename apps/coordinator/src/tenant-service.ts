@@ -5,7 +5,7 @@
  */
 import { checkRevision, validatePassword, validateSpecChange, validateTenantId, validateTenantSpec, ValidationError, type TenantSpec } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
-import { AlreadyExistsError, notFound, NotImplementedError, PreconditionError } from './errors.js';
+import { AlreadyExistsError, notFound, PreconditionError } from './errors.js';
 import type { InstanceHealthView } from './health-cache.js';
 import { idempotent, PasswordRetryCache } from './idempotency.js';
 import { finishDeletion } from './instance-reports.js';
@@ -235,12 +235,5 @@ export class TenantService {
       });
       return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
     });
-  }
-
-  /** Planned primary change: needs replicas (the replication issue). */
-  switchover(id: string): TenantView {
-    const tenant = this.mustGet(this.ctx.store, validateTenantId(id, 'id'));
-    if (tenant.spec.nodes < 2) throw new PreconditionError('NO_REPLICA', `tenant "${id}" has no replica to switch over to`);
-    throw new NotImplementedError('SWITCHOVER_UNIMPLEMENTED', 'switchover arrives with replication (promote and fence); it is not available yet');
   }
 }

@@ -16,22 +16,38 @@ export function isHealthy(placement: PlacementRecord, health: HealthCache): bool
   return h === undefined || (h.up && h.acceptingConnections);
 }
 
-/** Re-derives and stores status and route of a tenant; returns the updated record. */
-export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; health: HealthCache; principal?: string }): TenantRecord | undefined {
+/** Statuses that end a failover in progress whatever the failover itself is doing. */
+const OVERRIDES_FAILOVER = new Set<TenantRecord['status']>(['DELETING', 'STOPPING', 'STOPPED']);
+
+/**
+ * Re-derives and stores status and route of a tenant; returns the updated record. FAILING_OVER is
+ * sticky: once a failover started, only the failover itself (`endFailover`), a stop or a deletion
+ * ends it, so a report arriving mid-way never makes the routers connect to a half-promoted node.
+ */
+export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean }): TenantRecord | undefined {
   const tenant = tx.getTenant(tenantId);
   if (!tenant) return undefined;
   const placements = tx.listPlacements({ tenantId });
   const hostState = new Map(placements.map((p) => [p.hostId, tx.getHost(p.hostId)?.state ?? 'DOWN'] as const));
-  const views: PlacementView[] = placements.map((p) => ({
-    hostId: p.hostId,
-    role: p.role,
-    // A report for an older instance revision means the newest shape is not applied yet.
-    realization: p.realization === 'REALIZED' && p.realizedRevision < tenant.instanceRevision ? 'PENDING' : p.realization,
-    reason: p.reason,
-    hostState: hostState.get(p.hostId) ?? 'DOWN',
-    healthy: isHealthy(p, deps.health),
-  }));
-  const derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });
+  const views: PlacementView[] = placements.map((p) => {
+    const state = hostState.get(p.hostId) ?? 'DOWN';
+    // A replica lost with its host is not "pending": the tenant serves without it (degraded) until
+    // its host returns or the replica is re-created elsewhere.
+    if (p.role === 'REPLICA' && state === 'DOWN') return { hostId: p.hostId, role: p.role, realization: 'REALIZED', reason: p.reason, hostState: state, healthy: false };
+    return {
+      hostId: p.hostId,
+      role: p.role,
+      // A report for an older instance revision means the newest shape is not applied yet.
+      realization: p.realization === 'REALIZED' && p.realizedRevision < tenant.instanceRevision ? 'PENDING' : p.realization,
+      reason: p.reason,
+      hostState: state,
+      healthy: isHealthy(p, deps.health),
+    };
+  });
+  let derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });
+  if (tenant.status === 'FAILING_OVER' && !deps.endFailover && !OVERRIDES_FAILOVER.has(derived.status)) {
+    derived = { status: 'FAILING_OVER', reason: tenant.statusReason };
+  }
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
     updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };

@@ -31,6 +31,14 @@ export function toInstanceSpec(d: DesiredInstance): MessageInitShape<typeof Inst
     port: d.port,
     primaryAddress: d.primaryAddress,
     primaryPort: d.primaryPort,
+    synchronousStandbyNames: d.synchronousStandbyNames,
+    replicationSecret: d.replicationSecret,
+    replicationUser: d.replicationUser,
+    fenceOnLeaseExpiry: d.fenceOnLeaseExpiry,
+    replicationSlots: d.replicationSlots,
+    replicationSlot: d.replicationSlot,
+    standbyName: d.standbyName,
+    image: d.image,
   };
 }
 

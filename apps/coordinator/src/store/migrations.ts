@@ -144,6 +144,23 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'tenant secrets (replication role)',
+    sql: `
+      -- Secrets the platform itself must be able to use again (a replica logs in with the
+      -- replication password): sealed with AES-256-GCM (libs/security KeyRing), never plain.
+      -- The verifier is what PostgreSQL stores; it is not a password.
+      CREATE TABLE tenant_secrets (
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        sealed TEXT NOT NULL CHECK (sealed LIKE 'v1.%'),
+        verifier TEXT NOT NULL CHECK (verifier LIKE 'SCRAM-SHA-256$%'),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+      );
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

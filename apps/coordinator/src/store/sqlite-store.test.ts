@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CommitSummary } from './store.js';
 import { aHost, aPlacement, aTenant, aUser } from '../testing/records.js';
 import { DB_FILE, openStore, StoreOpenError } from './open-store.js';
+import { MIGRATIONS } from './migrations.js';
 import type { SqliteStore } from './sqlite-store.js';
 
 const dirs: string[] = [];
@@ -41,7 +42,7 @@ describe('opening the store', () => {
     const dir = tempDir();
     const first = openStore({ dataDir: dir, allowInit: true, routeHistory: 10, now: 1 });
     expect(first.created).toBe(true);
-    expect(first.applied).toEqual([1]);
+    expect(first.applied).toEqual(MIGRATIONS.map((m) => m.version));
     first.store.insertTenant(aTenant('acme'));
     first.store.close();
     const second = openStore({ dataDir: dir, allowInit: false, routeHistory: 10, now: 2 });

@@ -15,7 +15,7 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../model.js';
-import type { CommitSummary, EventFilter, IdempotencyRecord, Store, StoreTx, TenantFilter } from './store.js';
+import type { CommitSummary, EventFilter, IdempotencyRecord, Store, StoreTx, TenantFilter, TenantSecretRecord } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -166,6 +166,8 @@ export class SqliteStore implements Store {
     const p = (sql: string): Database.Statement => db.prepare(sql);
     this.stmt = {
       getTenant: p('SELECT * FROM tenants WHERE id = ?'),
+      getTenantSecret: p('SELECT * FROM tenant_secrets WHERE tenant_id = ? AND name = ?'),
+      insertTenantSecret: p('INSERT OR IGNORE INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES (?, ?, ?, ?, ?)'),
       allTenants: p('SELECT * FROM tenants ORDER BY id'),
       insertTenant: p(
         'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES (@id, @spec, @revision, @instanceRevision, @status, @statusReason, @deleting, @createdAt, @updatedAt)',
@@ -307,6 +309,16 @@ export class SqliteStore implements Store {
 
   insertTenant(tenant: TenantRecord): void {
     this.stmt.insertTenant!.run(this.tenantParams(tenant));
+  }
+
+  getTenantSecret(tenantId: string, name: string): TenantSecretRecord | undefined {
+    const r = this.stmt.getTenantSecret!.get(tenantId, name) as Row | undefined;
+    if (!r) return undefined;
+    return { tenantId: String(r.tenant_id), name: String(r.name), sealed: String(r.sealed), verifier: String(r.verifier), createdAt: Number(r.created_at) };
+  }
+
+  insertTenantSecret(secret: TenantSecretRecord): void {
+    this.stmt.insertTenantSecret!.run(secret.tenantId, secret.name, secret.sealed, secret.verifier, secret.createdAt);
   }
 
   updateTenant(tenant: TenantRecord): void {

@@ -44,6 +44,15 @@ export interface IdempotencyRecord {
   createdAt: number;
 }
 
+/** A secret of a tenant the platform keeps: sealed (AES-256-GCM) plus the SCRAM verifier of it. */
+export interface TenantSecretRecord {
+  tenantId: string;
+  name: string;
+  sealed: string;
+  verifier: string;
+  createdAt: number;
+}
+
 /** What one committed transaction changed, for the route feed and event watchers. */
 export interface CommitSummary {
   routeChanges: readonly RouteChange[];
@@ -99,6 +108,10 @@ export interface StoreTx {
 
   appendEvent(event: NewEvent): EventRecord;
   listEvents(filter: EventFilter): EventRecord[];
+
+  getTenantSecret(tenantId: string, name: string): TenantSecretRecord | undefined;
+  /** Inserts a secret; an existing one is kept (secrets are created once, rotated explicitly). */
+  insertTenantSecret(secret: TenantSecretRecord): void;
 
   getIdempotency(scope: string, key: string): IdempotencyRecord | undefined;
   putIdempotency(scope: string, key: string, record: IdempotencyRecord): void;

@@ -20,7 +20,7 @@ export interface Harness {
 }
 
 /** Fast liveness so tests run in seconds; flags override. */
-export const FAST_FLAGS = ['--host-ttl', '300ms', '--host-down-grace', '300ms', '--heartbeat-interval', '100ms', '--reconcile-interval', '30ms', '--retry-base', '100ms'];
+export const FAST_FLAGS = ['--host-ttl', '300ms', '--host-down-grace', '300ms', '--heartbeat-interval', '100ms', '--reconcile-interval', '30ms', '--retry-base', '100ms', '--agent-lease', '1000ms'];
 
 /** Starts a coordinator on `dataDir` (a new temp dir by default). */
 export async function startHarness(extraFlags: string[] = [], dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-coord-it-'))): Promise<Harness> {

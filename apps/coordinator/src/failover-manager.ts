@@ -1,0 +1,465 @@
+/**
+ * Automatic failover and planned switchover (issue 11), driven by the reconciler's tick. Decisions
+ * are libs/tenancy's (primaryFailure, fencingState, pickPromotionCandidate); this file executes them:
+ *
+ *   detect -> FAILING_OVER (route FAILOVER: routers answer 57P03, retryable)
+ *   fence the old primary (Fence to its agent when connected; otherwise wait for its lease to run out)
+ *   choose the replica (fresh LSN reports after the fencing point; quorum-safe under sync replication)
+ *   swap roles in the store (the decision is durable before Promote is sent), push the new specs
+ *   (replicas and the old primary now point at the new primary), send Promote
+ *   promoted (ack or a PRIMARY report) -> leave FAILING_OVER, the route switches to the new primary
+ *
+ * Every step is an audited event with its duration. The state of an operation lives in memory; what
+ * must survive a restart is in the store (status FAILING_OVER and which placement is PRIMARY), and a
+ * restarted coordinator resumes from it.
+ */
+import { fencingState, pickPromotionCandidate, primaryFailure, tryParseLsn, type FailureCause } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { PreconditionError } from './errors.js';
+import { failoverMembers, quorumsInForce } from './failover-members.js';
+import type { PlacementRecord, TenantRecord } from './model.js';
+import type { StoreTx } from './store/store.js';
+import { isHealthy, syncTenant } from './tenant-sync.js';
+
+const PRINCIPAL = 'system:failover';
+/** How often an unanswered Fence or Promote is sent again (same stream or a new one). */
+const RESEND_MS = 2000;
+
+type Phase = 'fencing' | 'choosing' | 'promoting';
+
+/** One failover or switchover in flight. */
+interface Operation {
+  tenantId: string;
+  kind: 'failover' | 'switchover';
+  cause: FailureCause | 'switchover' | 'resumed';
+  phase: Phase;
+  /** When the failure began (last heartbeat of a lost host, first unhealthy report) or the request came. */
+  failedAt: number;
+  startedAt: number;
+  oldPrimary: string;
+  toHostId: string | undefined;
+  fenceCommand: string | undefined;
+  fenceSentAt: number;
+  fenceAckedAt: number | undefined;
+  /** The old primary's last WAL position, from its Fence answer (switchover waits for it). */
+  finalLsn: string;
+  fencedAt: number;
+  candidate: string;
+  promoteCommand: string | undefined;
+  promoteSentAt: number;
+  chosenAt: number;
+  lastWaitReason: string;
+  deadline: number;
+  settle: ((result: { ok: true } | { ok: false; error: Error }) => void) | undefined;
+}
+
+/** Timings of a finished failover, in ms (also in the audit event). */
+export interface FailoverTimings {
+  detectionMs: number;
+  fencingMs: number;
+  promotionMs: number;
+  routeMs: number;
+  totalMs: number;
+}
+
+/** Runs failovers and switchovers. */
+export class FailoverManager {
+  private readonly ops = new Map<string, Operation>();
+  private readonly unhealthySince = new Map<string, number>();
+  private readonly strayFencedAt = new Map<string, number>();
+  /** The last finished failover's timings per tenant (tests, benchmarks). */
+  readonly lastTimings = new Map<string, FailoverTimings>();
+
+  constructor(private readonly ctx: CoordinatorContext) {}
+
+  /** True while a failover or switchover of the tenant is in flight. */
+  inFlight(tenantId: string): boolean {
+    return this.ops.has(tenantId);
+  }
+
+  /** One pass: detect failures, advance operations, fence stray primaries. */
+  tick(): void {
+    const now = this.ctx.clock();
+    for (const tenant of this.ctx.store.listTenants()) {
+      try {
+        if (tenant.spec.nodes < 2 && !this.ops.has(tenant.id)) continue;
+        this.confirmQuorum(tenant);
+        const op = this.ops.get(tenant.id);
+        if (op) this.advance(op, now);
+        else this.detect(tenant, now);
+        this.fenceStrayPrimaries(tenant.id, now);
+      } catch (err) {
+        this.ctx.log.error({ err, tenantId: tenant.id }, 'failover step failed; retrying next tick');
+      }
+    }
+  }
+
+  /**
+   * A planned primary change: the old primary is fenced by its agent (a clean shutdown that sends
+   * all its WAL to the replicas), the target must reach the old primary's last LSN, then it is
+   * promoted. Resolves when the route points at the new primary; rolls back on timeout.
+   */
+  switchover(tenantId: string, toHostId: string, principal: string): Promise<void> {
+    const now = this.ctx.clock();
+    const op = this.ctx.store.write((tx) => {
+      const tenant = tx.getTenant(tenantId);
+      if (!tenant) throw new PreconditionError('TENANT_NOT_FOUND', `tenant "${tenantId}" does not exist`);
+      if (tenant.spec.nodes < 2) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
+      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
+      if (tenant.status !== 'ACTIVE') throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
+      const placements = tx.listPlacements({ tenantId });
+      const primary = placements.find((p) => p.role === 'PRIMARY');
+      if (!primary || !this.ctx.hub.isConnected(primary.hostId) || !isHealthy(primary, this.ctx.health)) {
+        throw new PreconditionError('PRIMARY_NOT_READY', 'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)');
+      }
+      const targets = placements.filter((p) => p.role === 'REPLICA' && (toHostId === '' || p.hostId === toHostId));
+      if (toHostId !== '' && targets.length === 0) throw new PreconditionError('NOT_A_REPLICA', `host "${toHostId}" holds no replica of tenant "${tenantId}"`);
+      const ready = targets.filter((p) => this.ctx.hub.isConnected(p.hostId) && isHealthy(p, this.ctx.health));
+      if (ready.length === 0) throw new PreconditionError('NO_HEALTHY_REPLICA', 'no healthy replica with a connected agent to switch over to');
+      const lag = Math.min(...ready.map((p) => this.ctx.health.get(tenantId, p.hostId)?.lagBytes ?? 0));
+      if (lag > this.ctx.failover.switchoverMaxLagBytes) {
+        throw new PreconditionError('REPLICA_LAGGING', `the replica is ${lag} bytes behind (at most ${this.ctx.failover.switchoverMaxLagBytes}); try again when it caught up`);
+      }
+      const created = this.newOperation(tenantId, 'switchover', 'switchover', primary.hostId, now, now);
+      created.toHostId = toHostId === '' ? undefined : toHostId;
+      created.deadline = now + this.ctx.failover.switchoverTimeoutMs;
+      this.begin(tx, tenant, created, principal, `switchover requested${toHostId ? ` to ${toHostId}` : ''}`);
+      return created;
+    });
+    this.ops.set(tenantId, op);
+    return new Promise((resolve, reject) => {
+      op.settle = (r) => (r.ok ? resolve() : reject(r.error));
+      this.advance(op, this.ctx.clock());
+    });
+  }
+
+  private newOperation(tenantId: string, kind: Operation['kind'], cause: Operation['cause'], oldPrimary: string, failedAt: number, now: number): Operation {
+    return {
+      tenantId,
+      kind,
+      cause,
+      phase: 'fencing',
+      failedAt,
+      startedAt: now,
+      oldPrimary,
+      toHostId: undefined,
+      fenceCommand: undefined,
+      fenceSentAt: 0,
+      fenceAckedAt: undefined,
+      finalLsn: '',
+      fencedAt: 0,
+      candidate: '',
+      promoteCommand: undefined,
+      promoteSentAt: 0,
+      chosenAt: 0,
+      lastWaitReason: '',
+      deadline: Number.POSITIVE_INFINITY,
+      settle: undefined,
+    };
+  }
+
+  /** Marks the tenant FAILING_OVER (route FAILOVER) and audits the start. */
+  private begin(tx: StoreTx, tenant: TenantRecord, op: Operation, principal: string, reason: string): void {
+    const now = op.startedAt;
+    tx.updateTenant({ ...tenant, status: 'FAILING_OVER', statusReason: reason, updatedAt: now });
+    tx.appendEvent({
+      time: now,
+      principal,
+      action: `${op.kind}.started`,
+      tenantId: tenant.id,
+      hostId: op.oldPrimary,
+      message: reason,
+      details: { cause: op.cause, detection_ms: String(now - op.failedAt), from: tenant.status },
+    });
+    syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal });
+  }
+
+  private confirmQuorum(tenant: TenantRecord): void {
+    const primary = this.ctx.store.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
+    if (primary && primary.realizedRevision > 0) this.ctx.quorums.realized(tenant.id, primary.realizedRevision);
+  }
+
+  private detect(tenant: TenantRecord, now: number): void {
+    if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING'].includes(tenant.status)) return;
+    const placements = this.ctx.store.listPlacements({ tenantId: tenant.id });
+    const primary = placements.find((p) => p.role === 'PRIMARY');
+    if (!primary) return;
+    if (tenant.status === 'FAILING_OVER') return this.resume(tenant, primary, now);
+    if (!primary.realizedOnce) return;
+    const host = this.ctx.store.getHost(primary.hostId);
+    const hostState = host?.state ?? 'DOWN';
+    const healthy = isHealthy(primary, this.ctx.health);
+    if (healthy || hostState !== 'READY') this.unhealthySince.delete(tenant.id);
+    else if (!this.unhealthySince.has(tenant.id)) this.unhealthySince.set(tenant.id, now);
+    const verdict = primaryFailure(
+      { hostId: primary.hostId, hostState, healthy, unhealthySince: this.unhealthySince.get(tenant.id), now },
+      { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs },
+    );
+    if (!verdict.failed) return;
+    const members = failoverMembers(this.ctx.store, this.ctx, tenant.id);
+    if (pickPromotionCandidate({ members, oldPrimaryHostId: primary.hostId, quorums: [], fencedAt: 0 }).kind === 'none') return; // nothing to fail over to: status says UNAVAILABLE/ERROR
+    const failedAt = verdict.cause === 'host_down' ? (this.ctx.liveness.lastSeenAt(primary.hostId) ?? host?.lastHeartbeatAt ?? now) : (this.unhealthySince.get(tenant.id) ?? now);
+    this.start(tenant, primary.hostId, verdict.cause, failedAt, now, verdict.reason);
+  }
+
+  private start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string): void {
+    const op = this.newOperation(tenant.id, 'failover', cause, oldPrimary, failedAt, now);
+    this.ctx.store.write((tx) => {
+      const current = tx.getTenant(tenant.id);
+      if (current) this.begin(tx, current, op, PRINCIPAL, `${reason}; failing over to a replica`);
+    });
+    this.ops.set(tenant.id, op);
+    this.unhealthySince.delete(tenant.id);
+    this.ctx.log.warn({ tenantId: tenant.id, hostId: oldPrimary, cause }, 'failover started');
+    this.advance(op, now);
+  }
+
+  /** A tenant FAILING_OVER with no operation here (derived so, or this coordinator restarted mid-way). */
+  private resume(tenant: TenantRecord, primary: PlacementRecord, now: number): void {
+    const health = this.ctx.health.get(tenant.id, primary.hostId);
+    const hostReady = this.ctx.store.getHost(primary.hostId)?.state === 'READY';
+    // Wait for the first report after a restart rather than fence a node that may just have been promoted.
+    if (hostReady && health === undefined) return;
+    const op = this.newOperation(tenant.id, 'failover', 'resumed', primary.hostId, now, now);
+    if (hostReady && health?.role === 'PRIMARY' && isHealthy(primary, this.ctx.health) && this.promotedEarlier(tenant.id, primary.hostId)) {
+      // Promoted before a restart: only the finish is missing.
+      op.candidate = primary.hostId;
+      op.phase = 'promoting';
+      op.chosenAt = now;
+      this.ops.set(tenant.id, op);
+      this.finish(op, now, 'ack');
+      return;
+    }
+    if (hostReady && health?.role === 'REPLICA' && this.promotedEarlier(tenant.id, primary.hostId)) {
+      // The roles were swapped but the promotion was not confirmed: promote again (idempotent).
+      op.candidate = primary.hostId;
+      op.phase = 'promoting';
+      op.chosenAt = now;
+      op.deadline = now + this.ctx.failover.promoteTimeoutMs;
+      this.ops.set(tenant.id, op);
+      this.advance(op, now);
+      return;
+    }
+    const hostDown = this.ctx.store.getHost(primary.hostId)?.state === 'DOWN';
+    this.start(tenant, primary.hostId, hostDown ? 'host_down' : 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
+  }
+
+  /** True when the audit log says `hostId` was chosen for promotion in the tenant's latest failover. */
+  private promotedEarlier(tenantId: string, hostId: string): boolean {
+    const last = this.ctx.store.listEvents({ tenantId, limit: 50 }).filter((e) => e.action.endsWith('.promote') || e.action.endsWith('.started'));
+    const latest = last[last.length - 1];
+    return latest !== undefined && latest.action.endsWith('.promote') && latest.hostId === hostId;
+  }
+
+  private advance(op: Operation, now: number): void {
+    const tenant = this.ctx.store.getTenant(op.tenantId);
+    if (!tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING') return this.abandon(op, now, 'the tenant was stopped or deleted');
+    if (now > op.deadline) return this.timeout(op, now);
+    if (op.phase === 'fencing') this.fence(op, now);
+    if (op.phase === 'choosing') this.choose(op, tenant, now);
+    if (op.phase === 'promoting') this.promote(op, now);
+  }
+
+  private fence(op: Operation, now: number): void {
+    if (op.fenceCommand) {
+      const r = this.ctx.hub.takeResult(op.fenceCommand);
+      if (r) {
+        op.fenceCommand = undefined;
+        if (r.ok) {
+          op.fenceAckedAt = r.at;
+          op.finalLsn = r.lsn;
+        } else {
+          this.audit(op, 'fence_refused', op.oldPrimary, 'FAILURE', `the agent could not fence: ${r.errorCode} ${r.message}`, {});
+        }
+      }
+    }
+    if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= RESEND_MS) && this.ctx.hub.isConnected(op.oldPrimary)) {
+      if (op.fenceCommand) this.ctx.hub.forgetCommand(op.fenceCommand);
+      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence');
+      if (op.fenceSentAt === 0) this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
+      op.fenceSentAt = now;
+    }
+    // A switchover waits for the agent: the lease of a healthy, connected agent never runs out.
+    const state = fencingState({ ackedAt: op.fenceAckedAt, leaseRenewedAt: this.ctx.liveness.leaseRenewedAt(op.oldPrimary), leaseMs: this.ctx.leaseMs, now });
+    if (!state.fenced) return;
+    op.fencedAt = state.at;
+    op.phase = 'choosing';
+    this.audit(op, 'fenced', op.oldPrimary, 'SUCCESS', state.via === 'ack' ? 'the old primary is stopped (its agent acknowledged)' : 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)', {
+      via: state.via,
+      fencing_ms: String(Math.max(0, state.at - op.startedAt)),
+      final_lsn: op.finalLsn,
+    });
+  }
+
+  private choose(op: Operation, tenant: TenantRecord, now: number): void {
+    const members = failoverMembers(this.ctx.store, this.ctx, op.tenantId);
+    const decision = pickPromotionCandidate({ members, oldPrimaryHostId: op.oldPrimary, quorums: quorumsInForce(this.ctx.store, this.ctx, tenant, op.oldPrimary), fencedAt: op.fencedAt, toHostId: op.toHostId });
+    if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
+    if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
+    if (op.finalLsn !== '') {
+      // Switchover (or a fenced primary that told us where it stopped): the target must have all of it.
+      const target = members.find((m) => m.hostId === decision.hostId);
+      const caughtUp = target !== undefined && target.reportedAt >= op.fencedAt && target.lsn !== '' && lsnAtLeast(target.lsn, op.finalLsn);
+      if (!caughtUp) return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);
+    }
+    op.candidate = decision.hostId;
+    op.chosenAt = now;
+    op.phase = 'promoting';
+    op.deadline = Math.min(op.deadline, now + this.ctx.failover.promoteTimeoutMs);
+    this.ctx.store.write((tx) => {
+      const placements = tx.listPlacements({ tenantId: op.tenantId });
+      const oldP = placements.find((p) => p.hostId === op.oldPrimary);
+      const newP = placements.find((p) => p.hostId === op.candidate);
+      const current = tx.getTenant(op.tenantId);
+      if (!oldP || !newP || !current) return;
+      // Demote first: the store allows one primary per tenant at any instant.
+      tx.updatePlacement({ ...oldP, role: 'REPLICA', realization: 'PENDING', updatedAt: now });
+      tx.updatePlacement({ ...newP, role: 'PRIMARY', realization: 'PENDING', updatedAt: now });
+      tx.updateTenant({ ...current, instanceRevision: current.instanceRevision + 1, statusReason: `promoting the replica on ${op.candidate}`, updatedAt: now });
+      tx.appendEvent({
+        time: now,
+        principal: PRINCIPAL,
+        action: `${op.kind}.promote`,
+        tenantId: op.tenantId,
+        hostId: op.candidate,
+        message: `promoting ${op.candidate} (${decision.reason}); ${op.oldPrimary} becomes its replica`,
+        details: { old_primary: op.oldPrimary, lsn: decision.lsn, choosing_ms: String(now - op.fencedAt) },
+      });
+      syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL });
+    });
+    // The candidate's spec now says PRIMARY; the others (and the old primary) point at it.
+    this.ctx.quorums.reset(op.tenantId);
+    this.ctx.hub.touchTenant(op.tenantId);
+  }
+
+  private promote(op: Operation, now: number): void {
+    if (op.promoteCommand) {
+      const r = this.ctx.hub.takeResult(op.promoteCommand);
+      if (r) {
+        op.promoteCommand = undefined;
+        if (r.ok) return this.finish(op, now, 'ack');
+        this.audit(op, 'promote_refused', op.candidate, 'FAILURE', `the agent could not promote: ${r.errorCode} ${r.message}`, {});
+      }
+    }
+    const health = this.ctx.health.get(op.tenantId, op.candidate);
+    if (health?.role === 'PRIMARY' && health.up && health.checkedAt >= op.chosenAt) return this.finish(op, now, 'report');
+    if (op.promoteCommand === undefined || now - op.promoteSentAt >= RESEND_MS) {
+      if (op.promoteCommand) this.ctx.hub.forgetCommand(op.promoteCommand);
+      op.promoteCommand = this.ctx.hub.sendCommand(op.candidate, op.tenantId, 'promote');
+      if (op.promoteCommand !== undefined) op.promoteSentAt = now;
+    }
+  }
+
+  private finish(op: Operation, now: number, via: 'ack' | 'report'): void {
+    const timings: FailoverTimings = {
+      detectionMs: Math.max(0, op.startedAt - op.failedAt),
+      fencingMs: Math.max(0, op.fencedAt - op.startedAt),
+      promotionMs: Math.max(0, now - Math.max(op.chosenAt, op.fencedAt)),
+      routeMs: 0,
+      totalMs: 0,
+    };
+    const route = this.ctx.store.write((tx) => {
+      const tenant = tx.getTenant(op.tenantId);
+      if (!tenant) return undefined;
+      tx.updateTenant({ ...tenant, statusReason: '', updatedAt: now });
+      const synced = syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+      const r = tx.getRoute(op.tenantId);
+      timings.routeMs = Math.max(0, this.ctx.clock() - now);
+      timings.totalMs = Math.max(0, this.ctx.clock() - op.failedAt);
+      tx.appendEvent({
+        time: now,
+        principal: PRINCIPAL,
+        action: `${op.kind}.completed`,
+        tenantId: op.tenantId,
+        hostId: op.candidate,
+        message: `${op.candidate} is the primary (promotion confirmed by ${via}); route ${r?.state ?? 'none'}; status ${synced?.status ?? '?'}`,
+        details: {
+          old_primary: op.oldPrimary,
+          detection_ms: String(timings.detectionMs),
+          fencing_ms: String(timings.fencingMs),
+          promotion_ms: String(timings.promotionMs),
+          route_ms: String(timings.routeMs),
+          total_ms: String(timings.totalMs),
+        },
+      });
+      return r;
+    });
+    this.ops.delete(op.tenantId);
+    this.lastTimings.set(op.tenantId, timings);
+    this.ctx.hub.touchTenant(op.tenantId);
+    this.ctx.log.warn({ tenantId: op.tenantId, hostId: op.candidate, oldPrimary: op.oldPrimary, route: route?.state, ...timings }, `${op.kind} completed`);
+    op.settle?.({ ok: true });
+  }
+
+  private waiting(op: Operation, reason: string): void {
+    if (op.lastWaitReason === reason) return;
+    op.lastWaitReason = reason;
+    this.ctx.store.write((tx) => {
+      const tenant = tx.getTenant(op.tenantId);
+      if (tenant) tx.updateTenant({ ...tenant, statusReason: reason, updatedAt: this.ctx.clock() });
+    });
+    this.audit(op, 'waiting', '', 'SUCCESS', reason, {});
+  }
+
+  /** Ends an operation that cannot go on; the status is derived again from the facts. */
+  private abandon(op: Operation, now: number, reason: string): void {
+    this.ops.delete(op.tenantId);
+    this.ctx.store.write((tx) => {
+      tx.appendEvent({ time: now, principal: PRINCIPAL, action: `${op.kind}.abandoned`, tenantId: op.tenantId, hostId: op.oldPrimary, outcome: 'FAILURE', message: reason });
+      if (tx.getTenant(op.tenantId)) syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+    });
+    op.settle?.({ ok: false, error: new PreconditionError('FAILOVER_ABANDONED', reason) });
+  }
+
+  private timeout(op: Operation, now: number): void {
+    if (op.kind === 'switchover' && op.phase !== 'promoting') {
+      // Nothing was promoted: the old primary stays primary. A new instance revision lifts its fence.
+      this.ctx.store.write((tx) => {
+        const tenant = tx.getTenant(op.tenantId);
+        if (tenant) tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      });
+      this.ctx.hub.touchTenant(op.tenantId);
+      return this.abandon(op, now, `switchover rolled back after ${now - op.startedAt} ms: ${op.lastWaitReason || (op.fenceAckedAt === undefined ? 'the old primary was not fenced' : 'no replica caught up')}`);
+    }
+    if (op.phase === 'promoting') {
+      // The chosen replica never confirmed: it may or may not be a primary now. Fence it in turn and choose again.
+      this.ops.delete(op.tenantId);
+      this.audit(op, 'promote_timeout', op.candidate, 'FAILURE', `${op.candidate} did not confirm its promotion; fencing it and choosing again`, {});
+      const tenant = this.ctx.store.getTenant(op.tenantId);
+      op.settle?.({ ok: false, error: new PreconditionError('PROMOTION_TIMEOUT', `${op.candidate} did not confirm its promotion`) });
+      if (tenant) this.start(tenant, op.candidate, 'unhealthy', now, now, `${op.candidate} did not confirm its promotion`);
+      return;
+    }
+    op.deadline = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * A placement the store calls REPLICA that reports itself a running primary (an old primary back
+   * after a partition whose agent did not fence it): fence it at once; its spec already says REPLICA.
+   */
+  private fenceStrayPrimaries(tenantId: string, now: number): void {
+    const op = this.ops.get(tenantId);
+    for (const p of this.ctx.store.listPlacements({ tenantId })) {
+      if (p.role !== 'REPLICA' || op?.candidate === p.hostId) continue;
+      const h = this.ctx.health.get(tenantId, p.hostId);
+      if (h?.role !== 'PRIMARY' || !h.up || !this.ctx.hub.isConnected(p.hostId)) continue;
+      const key = `${tenantId}\u0000${p.hostId}`;
+      if (now - (this.strayFencedAt.get(key) ?? -Infinity) < RESEND_MS) continue;
+      this.strayFencedAt.set(key, now);
+      this.ctx.hub.sendCommand(p.hostId, tenantId, 'fence');
+      this.ctx.store.appendEvent({ time: now, principal: PRINCIPAL, action: 'failover.stray_primary', tenantId, hostId: p.hostId, outcome: 'FAILURE', message: 'an instance that must be a replica reports itself a primary; fenced' });
+      this.ctx.log.error({ tenantId, hostId: p.hostId }, 'stray primary fenced');
+    }
+  }
+
+  private audit(op: Operation, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): void {
+    this.ctx.store.appendEvent({ time: this.ctx.clock(), principal: PRINCIPAL, action: `${op.kind}.${step}`, tenantId: op.tenantId, hostId, outcome, message, details });
+  }
+}
+
+/** a >= b as LSNs; false when either is not an LSN. */
+function lsnAtLeast(a: string, b: string): boolean {
+  const x = tryParseLsn(a);
+  const y = tryParseLsn(b);
+  return x !== undefined && y !== undefined && x >= y;
+}

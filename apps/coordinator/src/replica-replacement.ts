@@ -1,0 +1,81 @@
+/**
+ * Re-creating a replica lost with its host (issue 11): once the host has been DOWN for
+ * --replica-replace-delay, the replica's placement moves to another host (never one the tenant
+ * already uses, nor its zone) and the new replica is cloned from the primary, so the tenant returns
+ * to its N nodes. The old instance is not deleted: if its host comes back, the agent reports it as an
+ * instance the coordinator has no placement for, which is left alone (nothing deletes data on a guess).
+ */
+import { placeTenants } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { hostCandidates } from './host-candidates.js';
+import { ensureReplicationSecret } from './replication-secrets.js';
+import { syncTenant } from './tenant-sync.js';
+
+const PRINCIPAL = 'system:scheduler';
+
+/** Replaces due replicas; returns the tenants whose desired sets changed. */
+export function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenantId: string) => boolean): string[] {
+  const now = ctx.clock();
+  const due = new Set(
+    ctx.store
+      .listHosts()
+      .filter((h) => h.state === 'DOWN' && now - h.stateChangedAt >= ctx.failover.replicaReplaceDelayMs)
+      .map((h) => h.id),
+  );
+  if (due.size === 0) return [];
+  const changed: string[] = [];
+  for (const lost of ctx.store.listPlacements()) {
+    if (lost.role !== 'REPLICA' || !due.has(lost.hostId) || busy(lost.tenantId)) continue;
+    const done = ctx.store.write((tx) => {
+      const tenant = tx.getTenant(lost.tenantId);
+      if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER') return false;
+      const others = tx.listPlacements({ tenantId: tenant.id }).map((p) => p.hostId);
+      const { placed, unplaced } = placeTenants(
+        hostCandidates(tx),
+        [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, excludeHosts: others }],
+        ctx.placementPolicy,
+      );
+      const hostId = placed[0]?.hostIds[0];
+      if (hostId === undefined) {
+        ctx.log.debug({ tenantId: tenant.id, reason: unplaced[0]?.reason }, 'no host for a replacement replica yet');
+        return false;
+      }
+      ensureReplicationSecret(tx, ctx.keys, tenant.id, now);
+      tx.deletePlacement(tenant.id, lost.hostId);
+      tx.insertPlacement({
+        tenantId: tenant.id,
+        hostId,
+        role: 'REPLICA',
+        realization: 'PENDING',
+        reason: '',
+        instanceState: '',
+        address: tx.getHost(hostId)?.address ?? '',
+        port: 0,
+        realizedRevision: 0,
+        realizedOnce: false,
+        generation: 0,
+        failures: 0,
+        nextRetryAt: 0,
+        updatedAt: now,
+      });
+      // The primary's slots and synchronous_standby_names change with it.
+      tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      tx.appendEvent({
+        time: now,
+        principal: PRINCIPAL,
+        action: 'replica.replaced',
+        tenantId: tenant.id,
+        hostId,
+        message: `replica on ${lost.hostId} (down for ${now - (tx.getHost(lost.hostId)?.stateChangedAt ?? now)} ms) re-created on ${hostId}`,
+        details: { lost_host: lost.hostId, new_host: hostId },
+      });
+      syncTenant(tx, tenant.id, { now, health: ctx.health, principal: PRINCIPAL });
+      return true;
+    });
+    if (done) {
+      ctx.health.delete(lost.tenantId, lost.hostId);
+      changed.push(lost.tenantId);
+    }
+  }
+  return changed;
+}

@@ -1,0 +1,34 @@
+/**
+ * The per-tenant replication role's password. A replica must log in with it, so unlike tenant
+ * users' passwords it cannot be reduced to a verifier: it is generated once, stored only sealed
+ * (AES-256-GCM, libs/security KeyRing, bound to the tenant) beside its SCRAM verifier, opened when a
+ * replica's desired spec is built, and sent to that replica's agent only. The primary gets the
+ * verifier (seed 003: secrets the platform must keep are encrypted at rest).
+ */
+import { REPLICATION_ROLE } from '@pgs/tenancy';
+import type { KeyRing } from '@pgs/security';
+import { generatePassword, scramVerifier } from './scram.js';
+import type { StoreTx } from './store/store.js';
+
+/** The replication role's name and credentials for one tenant. */
+export interface ReplicationCredentials {
+  user: string;
+  password: string;
+  verifier: string;
+}
+
+const aad = (tenantId: string): string => `tenant:${tenantId}:replication-password`;
+
+/** Creates the tenant's replication secret when it has none (inside the caller's transaction). */
+export function ensureReplicationSecret(tx: StoreTx, keys: KeyRing, tenantId: string, now: number): void {
+  if (tx.getTenantSecret(tenantId, REPLICATION_ROLE)) return;
+  const password = generatePassword();
+  tx.insertTenantSecret({ tenantId, name: REPLICATION_ROLE, sealed: keys.seal(password, aad(tenantId)), verifier: scramVerifier(password), createdAt: now });
+}
+
+/** The tenant's replication credentials, opened; undefined when it has none yet. */
+export function replicationCredentials(tx: StoreTx, keys: KeyRing, tenantId: string): ReplicationCredentials | undefined {
+  const secret = tx.getTenantSecret(tenantId, REPLICATION_ROLE);
+  if (!secret) return undefined;
+  return { user: REPLICATION_ROLE, password: keys.openText(secret.sealed, aad(tenantId)), verifier: secret.verifier };
+}
