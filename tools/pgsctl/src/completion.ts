@@ -16,7 +16,7 @@ function optionFlags(command: Command): string[] {
 
 function walk(command: Command, path: string, out: Node[], transitions: string[], globals: readonly string[]): void {
   const subs = command.commands.filter((c) => !(c as Command & { _hidden?: boolean })._hidden);
-  out.push({ path, words: [...subs.map((c) => c.name()), ...optionFlags(command), ...globals, '--help'] });
+  out.push({ path, words: [...new Set([...subs.map((c) => c.name()), ...optionFlags(command), ...globals, '--help'])] });
   for (const sub of subs) {
     const childPath = `${path}/${sub.name()}`;
     for (const name of [sub.name(), ...sub.aliases()]) transitions.push(`${path}/${name}) path=${quote(childPath)} ;;`);
