@@ -8,10 +8,13 @@ import { createDirectories, fleetLayout } from './layout.js';
 
 describe('local fleet certificates (openssl CLI)', () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-fleet-certs-'));
+  // Enterable by others, as a checkout is; a 0700 dir would move the agents' data roots to /var/tmp.
+  fs.chmodSync(stateDir, 0o755);
   afterAll(() => fs.rmSync(stateDir, { recursive: true, force: true }));
 
   it('makes a CA and a router certificate for localhost, 127.0.0.1 and *.pgs.localhost, once', () => {
     const layout = fleetLayout(stateDir);
+    expect(layout.agentsDir.startsWith(stateDir)).toBe(true);
     createDirectories(layout);
     expect(ensureCertificates(layout)).toBe(true);
     const ca = new crypto.X509Certificate(fs.readFileSync(layout.caCert));
