@@ -23,6 +23,8 @@ import { anyFreePort, firstFreePort } from './ports.js';
 import { httpOk, tcpOpen, waitUntil } from './readiness.js';
 import { STOP_TIMEOUTS, stopRecordedFleet } from './stop-order.js';
 
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 /** Where `up` reports progress. */
 export type Say = (line: string) => void;
 
@@ -102,8 +104,8 @@ export async function up(options: FleetOptions, say: Say): Promise<number> {
     say(`\n${signal}: stopping the fleet (routers, agents, tenant instances, coordinator); Ctrl-C again to force`);
     stop.abort(new FleetStoppedError(signal));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP too: a closed terminal should stop the fleet as cleanly as Ctrl-C does.
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
 
   let client: Client<typeof CoordinatorService> | undefined;
   try {
@@ -126,8 +128,7 @@ export async function up(options: FleetOptions, say: Say): Promise<number> {
     await stopAll(layout, running, say);
     markStopped(layout);
     fs.rmSync(layout.pidFile('launcher'), { force: true });
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     say('local fleet stopped; `npm start` starts it again with the same tenants');
   }
 }
