@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from '@pgs/service-kit';
 import type { AgentConfig } from '../config.js';
 import { CgroupLimits, detectCgroupRoot } from './cgroup-limits.js';
+import { DockerRuntime } from './docker-runtime.js';
 import { postgresRunAs } from './os-user.js';
 import { PortAllocator } from './port-allocator.js';
 import { findPostgresInstall } from './postgres-install.js';
@@ -28,6 +29,17 @@ export function createRuntime(config: AgentConfig, log: Logger): InstanceRuntime
         spareClones: config.spareClones,
       });
     case 'docker':
-      throw new Error('docker runtime: not wired yet');
+      return new DockerRuntime({
+        socketPath: config.dockerSocket,
+        hostId: config.hostId,
+        address: config.address,
+        dataRoot: path.resolve(config.dataRoot),
+        imageTemplate: config.dockerImage,
+        defaultVersion: config.defaultVersion,
+        ports,
+        log,
+        startTimeoutMs: config.startTimeout,
+        stopTimeoutMs: config.stopTimeout,
+      });
   }
 }
