@@ -13,9 +13,11 @@ export interface FakeAgentStats {
   placementsReceived: number;
   /** performance.now() of the last placement received. */
   lastPlacementAt: number;
-  /** performance.now() when each agent's stream got its Welcome. */
-  welcomes: number;
-  errors: string[];
+  /** Agents that have had a Welcome at least once. */
+  welcomed: number;
+  /** Streams that failed (the agent reconnects, as a real one does), with the first few reasons. */
+  streamFailures: number;
+  failureSamples: string[];
 }
 
 /** One fake host. */
@@ -24,6 +26,8 @@ export class FakeAgent {
   private generation = 0n;
   private readonly instances = new Map<string, InstanceSpec>();
   private stream: ReturnType<Client<typeof AgentControlService>['connect']> | undefined;
+  private stopped = false;
+  private welcomed = false;
 
   constructor(
     private readonly client: Client<typeof AgentControlService>,
@@ -33,8 +37,21 @@ export class FakeAgent {
     private readonly stats: FakeAgentStats,
   ) {}
 
-  /** Opens the stream, says hello, and serves it in the background until stop(). */
+  /** Connects and keeps reconnecting (with backoff) until stop(), like a real agent. */
   start(): void {
+    void (async () => {
+      let delay = 100;
+      while (!this.stopped) {
+        const ok = await this.session();
+        if (this.stopped) return;
+        delay = ok ? 100 : Math.min(delay * 2, 2000);
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+      }
+    })();
+  }
+
+  /** One stream: hello, then serve until it ends; false when it failed. */
+  private session(): Promise<boolean> {
     const stream = this.client.connect();
     this.stream = stream;
     void stream.send({
@@ -47,25 +64,27 @@ export class FakeAgent {
           labels: { zone: this.zone, region: 'bench' },
           runtime: 'process',
           agentVersion: 'bench-fake',
-          appliedGeneration: 0n,
+          appliedGeneration: this.generation,
+          instances: [],
         },
       },
-    });
-    void this.serve(stream);
+    }).catch(() => undefined); // a failed send shows up as the stream's error below
+    return this.serve(stream);
   }
 
-  private async serve(stream: NonNullable<FakeAgent['stream']>): Promise<void> {
+  private async serve(stream: NonNullable<FakeAgent['stream']>): Promise<boolean> {
     try {
       for await (const res of stream) {
         const m = res.message;
         if (m.case === 'welcome') {
-          this.stats.welcomes += 1;
+          if (!this.welcomed) this.stats.welcomed += 1;
+          this.welcomed = true;
           const every = Math.max(100, m.value.heartbeatIntervalMs);
           this.heartbeat = setInterval(() => {
             void stream.send({ message: { case: 'heartbeat', value: { sentAt: timestampNow(), usage: { instances: this.instances.size }, appliedGeneration: this.generation } } });
           }, every);
         } else if (m.case === 'desired') {
-          if (m.value.generation <= this.generation) continue;
+          if (m.value.generation <= this.generation && !m.value.full) continue;
           this.generation = m.value.generation;
           const fresh = m.value.instances.filter((i) => !this.instances.has(i.tenantId));
           for (const spec of m.value.instances) this.instances.set(spec.tenantId, spec);
@@ -96,15 +115,20 @@ export class FakeAgent {
           await stream.send({ message: { case: 'commandResult', value: { commandId: m.value.commandId, ok: true } } });
         }
       }
+      return true;
     } catch (err) {
-      this.stats.errors.push(`${this.hostId}: ${(err as Error).message}`);
+      if (this.stopped) return true;
+      this.stats.streamFailures += 1;
+      if (this.stats.failureSamples.length < 5) this.stats.failureSamples.push(`${this.hostId}: ${(err as Error).message}`);
+      return false;
     } finally {
       clearInterval(this.heartbeat);
     }
   }
 
-  /** Closes the stream. */
+  /** Closes the stream for good. */
   stop(): void {
+    this.stopped = true;
     clearInterval(this.heartbeat);
     this.stream?.cancel();
   }

@@ -32,24 +32,27 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
         ownerPassword: 'bench-owner-secret',
         spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, runState: RunState.RUNNING },
       });
-      if (i > 0 && i % 10_000 === 0) console.log(`  created ${i.toLocaleString('en')} tenants`);
+      if (i > 0 && i % 5_000 === 0) console.log(`  created ${i.toLocaleString('en')} tenants`);
     }
   }));
   const createMs = performance.now() - createStart;
   console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s; connecting ${HOSTS} fake hosts`);
 
   // Phase 2: every host connects; the scheduler places the backlog onto them.
-  const stats: FakeAgentStats = { placementsReceived: 0, lastPlacementAt: 0, welcomes: 0, errors: [] };
+  const stats: FakeAgentStats = { placementsReceived: 0, lastPlacementAt: 0, welcomed: 0, streamFailures: 0, failureSamples: [] };
   const channels = Array.from({ length: CHANNELS }, () => createClient(AgentControlService, fleet.grpc, credentials.createInsecure()));
   const agents = Array.from({ length: HOSTS }, (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats));
   const connectStart = performance.now();
+  let allWelcomedMs = Number.NaN;
   for (const a of agents) a.start();
-  await poll(`${HOSTS} welcomes`, async () => stats.welcomes >= HOSTS, 120_000, 20);
-  const connectedMs = performance.now() - connectStart;
-  await poll(`${TENANTS} placements`, async () => stats.placementsReceived >= TENANTS || stats.errors.length > 0, 30 * 60_000, 50);
-  if (stats.errors.length > 0) throw new Error(`fake agent streams failed: ${stats.errors.slice(0, 5).join('; ')}`);
+  await poll(`${TENANTS} placements`, async () => {
+    if (Number.isNaN(allWelcomedMs) && stats.welcomed >= HOSTS) allWelcomedMs = performance.now() - connectStart;
+    return stats.placementsReceived >= TENANTS;
+  }, 30 * 60_000, 20);
   const placeMs = stats.lastPlacementAt - connectStart;
   const rate = TENANTS / (placeMs / 1000);
+  await poll(`${HOSTS} hosts welcomed`, async () => stats.welcomed >= HOSTS, 5 * 60_000, 50);
+  if (Number.isNaN(allWelcomedMs)) allWelcomedMs = performance.now() - connectStart;
   const status = await fleet.client.getFleetStatus({});
   for (const a of agents) a.stop();
   for (const c of channels) c.close();
@@ -60,14 +63,15 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
       columns: ['measure', 'value'],
       rows: [
         ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
-        [`${HOSTS} agent streams up (ms)`, Math.round(connectedMs)],
+        [`all ${HOSTS} agents welcomed (ms)`, Math.round(allWelcomedMs)],
+        ['agent streams failed and retried', stats.streamFailures],
         ['backlog placed and delivered (s)', Math.round(placeMs) / 1000],
         ['placements committed /s', Math.round(rate)],
         ['goal >= 1,000 /s', verdict(rate >= 1000)],
         ['tenants by status after', Object.entries(status.tenantsByStatus).map(([k, v]) => `${k}=${v}`).join(' ')],
       ],
     }],
-    data: { tenants: TENANTS, hosts: HOSTS, createMs, connectedMs, placeMs, placementsPerSecond: rate, tenantsByStatus: status.tenantsByStatus },
+    data: { tenants: TENANTS, hosts: HOSTS, createMs, allWelcomedMs, streamFailures: stats.streamFailures, failureSamples: stats.failureSamples, placeMs, placementsPerSecond: rate, tenantsByStatus: status.tenantsByStatus },
     chart: barChartSvg('Scheduler throughput (per second)', '/s', [
       { label: 'creates', value: TENANTS / (createMs / 1000) },
       { label: 'placements', value: rate },
