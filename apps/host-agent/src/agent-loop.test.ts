@@ -80,7 +80,7 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     await waitFor('b deleted', () => coordinator.latest(b)?.state === InstanceState.DELETED);
     expect(fs.existsSync(path.join(dataRoot, 'instances', b))).toBe(false);
     expect(agent.manager.status(a)?.state).toBe('RUNNING');
-  });
+  }, 90_000);
 
   it('runs commands: users and databases from verifiers, clear errors for bad input', async () => {
     const t = uniqueTenantId('c');

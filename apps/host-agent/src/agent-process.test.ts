@@ -114,5 +114,5 @@ describe('host agent process: kill -9, restart, adopt', () => {
     await second.exited;
     expect(second.child.exitCode).toBe(0);
     expect(isAlive(revived.pid)).toBe(true);
-  });
+  }, 120_000);
 });

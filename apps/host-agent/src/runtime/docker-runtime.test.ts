@@ -96,7 +96,7 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
     await runtime.remove(t);
     expect(await runtime.inspect(t)).toBeUndefined();
     await expect(docker.getVolume(`pgs-${t}-data`).inspect()).rejects.toMatchObject({ statusCode: 404 });
-  });
+  }, 120_000);
 
   it('an agent restarted on the same host adopts its containers by label (same container, same pid)', async () => {
     const coordinator = await FakeCoordinator.start();
@@ -123,5 +123,5 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
     } finally {
       await coordinator.stop();
     }
-  });
+  }, 120_000);
 });

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { hbaConf, hostCidr, instanceSettings, settingsConf } from './instance-config.js';
+
+describe('instance config', () => {
+  it('lets the superuser in over the socket only and tenants over SCRAM from the allowed networks', () => {
+    const hba = hbaConf([hostCidr('127.0.0.11'), '10.0.0.0/8', '10.0.0.0/8']);
+    const rules = hba.split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(rules).toEqual([
+      'local   all   postgres   trust',
+      'host    all   postgres   0.0.0.0/0   reject',
+      'host    all   postgres   ::/0        reject',
+      'host    all   all   127.0.0.11/32   scram-sha-256',
+      'host    all   all   10.0.0.0/8   scram-sha-256',
+    ]);
+    expect(hostCidr('::1')).toBe('::1/128');
+  });
+
+  it('derives the sizes from memory and quotes every value', () => {
+    const s = instanceSettings({ listenAddresses: '127.0.0.11', port: 20001, socketDir: "/d/it's", resources: { cpuMillis: 1000, memoryMib: 2048, diskMib: 8192 } });
+    expect(s).toMatchObject({ listen_addresses: '127.0.0.11', port: '20001', shared_buffers: '512MB', max_connections: '200' });
+    expect(settingsConf(s)).toContain("unix_socket_directories = '/d/it''s'");
+  });
+});
