@@ -24,7 +24,7 @@ export class PgsctlError extends Error {
 export function runPgsctl(coordinator: string, args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<PgsctlResult> {
   const full = ['-c', coordinator, '-o', 'json', ...args];
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [SCRIPTS.pgsctl, ...full], { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [SCRIPTS.pgsctl, ...full], { timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') {
         reject(new Error(`pgsctl ${full.join(' ')} could not run: ${err.message}`, { cause: err }));
         return;
