@@ -191,17 +191,19 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   }
 }
 
-/** Runs `main` with the fleet, stopping it on success, failure and Ctrl-C. */
+/** Runs `main` with the fleet, stopping it on success, failure, Ctrl-C and SIGTERM. */
 export async function withFleet<T>(o: BenchFleetOptions, main: (fleet: BenchFleet) => Promise<T>): Promise<T> {
   const fleet = await startBenchFleet(o);
   const onSignal = (): void => {
     void fleet.stop().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     return await main(fleet);
   } finally {
     process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await fleet.stop();
   }
 }
