@@ -9,7 +9,7 @@ import type { AgentControlService, ConnectRequest, ConnectResponseSchema } from 
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { validateHostId } from '@pgs/tenancy';
 import type { AgentSession } from './agent-hub.js';
-import { syncHostTenants, type CoordinatorContext } from './context.js';
+import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
 import { fromHello, fromInstanceStatus, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import type { HostRecord } from './model.js';
@@ -49,6 +49,7 @@ export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRec
     }
     if (hello.instances.length > 0) applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry });
     syncHostTenants(tx, ctx, host.id, principal);
+    if (existing?.state === 'DOWN') resyncQuorums(tx, ctx, host.id, now);
     return host;
   });
 }
@@ -93,7 +94,9 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
       validateHostId(hello.hostId, 'hello.host_id');
       if (!hello.address) throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
       const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
+      const wasDown = ctx.store.getHost(hello.hostId)?.state === 'DOWN';
       const host = registerHost(ctx, hello);
+      if (wasDown) touchReplicaTenants(ctx, host.id);
       ctx.liveness.seen(host.id, ctx.clock());
       let closed = false;
       let wakeClose: () => void = () => undefined;

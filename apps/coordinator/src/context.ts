@@ -47,3 +47,22 @@ export function syncHostTenants(tx: StoreTx, ctx: CoordinatorContext, hostId: st
   const now = ctx.clock();
   for (const p of tx.listPlacements({ hostId })) syncTenant(tx, p.tenantId, { now, health: ctx.health, principal });
 }
+
+/**
+ * A replica's host went DOWN or came back: its primary's synchronous_standby_names changes (a lost
+ * standby leaves the quorum so commits do not hang on it), so the instance revision moves on.
+ */
+export function resyncQuorums(tx: StoreTx, ctx: CoordinatorContext, hostId: string, now: number): void {
+  for (const p of tx.listPlacements({ hostId })) {
+    if (p.role !== 'REPLICA') continue;
+    const tenant = tx.getTenant(p.tenantId);
+    if (!tenant || tenant.deleting || tenant.spec.syncReplicas === 0) continue;
+    tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+    syncTenant(tx, tenant.id, { now, health: ctx.health, principal: 'system:liveness' });
+  }
+}
+
+/** After resyncQuorums committed: sends the tenants with a replica on the host their new specs. */
+export function touchReplicaTenants(ctx: CoordinatorContext, hostId: string): void {
+  for (const p of ctx.store.listPlacements({ hostId })) if (p.role === 'REPLICA') ctx.hub.touchTenant(p.tenantId);
+}

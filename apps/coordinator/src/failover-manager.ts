@@ -296,8 +296,10 @@ export class FailoverManager {
     const decision = pickPromotionCandidate({ members, oldPrimaryHostId: op.oldPrimary, quorums: quorumsInForce(this.ctx.store, this.ctx, tenant, op.oldPrimary), fencedAt: op.fencedAt, toHostId: op.toHostId });
     if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
     if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
-    if (op.finalLsn !== '') {
-      // Switchover (or a fenced primary that told us where it stopped): the target must have all of it.
+    if (op.kind === 'switchover' && op.finalLsn !== '') {
+      // A planned switch loses nothing: the target must have everything the old primary wrote. (A
+      // failover does not wait for it: acknowledged commits are already on the quorum, and a sick
+      // primary's unshipped tail may never arrive.)
       const target = members.find((m) => m.hostId === decision.hostId);
       const caughtUp = target !== undefined && target.reportedAt >= op.fencedAt && target.lsn !== '' && lsnAtLeast(target.lsn, op.finalLsn);
       if (!caughtUp) return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);

@@ -6,11 +6,10 @@
  * operator accepts the data loss.
  */
 import { placeTenants, type HostState, type PlacementRequest } from '@pgs/tenancy';
-import { syncHostTenants, type CoordinatorContext } from './context.js';
+import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import type { FailoverManager } from './failover-manager.js';
 import { hostCandidates } from './host-candidates.js';
 import type { HostRecord, PlacementRecord } from './model.js';
-import type { StoreTx } from './store/store.js';
 import { replaceLostReplicas } from './replica-replacement.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import { syncTenant } from './tenant-sync.js';
@@ -80,25 +79,11 @@ export class Reconciler {
         details: { from: host.state, to: state },
       });
       syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
-      if (state === 'DOWN' || host.state === 'DOWN') this.resyncQuorums(tx, host.id, now);
+      if (state === 'DOWN' || host.state === 'DOWN') resyncQuorums(tx, this.ctx, host.id, now);
     });
-    for (const p of this.ctx.store.listPlacements({ hostId: host.id })) if (p.role === 'REPLICA') this.ctx.hub.touchTenant(p.tenantId);
+    if (state === 'DOWN' || host.state === 'DOWN') touchReplicaTenants(this.ctx, host.id);
     this.ctx.metrics?.hostTransitions.inc({ to: state });
     this.ctx.log.warn({ hostId: host.id, from: host.state, to: state }, 'host state changed');
-  }
-
-  /**
-   * A replica's host went DOWN or came back: its primary's synchronous_standby_names changes (a lost
-   * standby leaves the quorum so commits do not hang on it), so the instance revision moves on.
-   */
-  private resyncQuorums(tx: StoreTx, hostId: string, now: number): void {
-    for (const p of tx.listPlacements({ hostId })) {
-      if (p.role !== 'REPLICA') continue;
-      const tenant = tx.getTenant(p.tenantId);
-      if (!tenant || tenant.deleting || tenant.spec.syncReplicas === 0) continue;
-      tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-      syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal: 'system:liveness' });
-    }
   }
 
   /** Tenants with no instance that ever ran, stuck on a DOWN host, go back to NEW: no data can be lost. */

@@ -17,7 +17,12 @@ export interface ReplicationCredentials {
   verifier: string;
 }
 
-const aad = (tenantId: string): string => `tenant:${tenantId}:replication-password`;
+/** The AAD context the replication password is sealed with (key rotation re-seals with it). */
+export function replicationSecretContext(tenantId: string): string {
+  return `tenant:${tenantId}:replication-password`;
+}
+
+const aad = replicationSecretContext;
 
 /** Creates the tenant's replication secret when it has none (inside the caller's transaction). */
 export function ensureReplicationSecret(tx: StoreTx, keys: KeyRing, tenantId: string, now: number): void {

@@ -161,6 +161,36 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'security baseline (fleet CA, tokens)',
+    sql: `
+      -- The fleet CA (issue 10): the certificate is public, the private key only sealed
+      -- (AES-256-GCM, libs/security KeyRing, context 'pgs:fleet-ca-key').
+      CREATE TABLE fleet_ca (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        cert_pem TEXT NOT NULL,
+        key_sealed TEXT NOT NULL CHECK (key_sealed LIKE 'v1.%'),
+        created_at INTEGER NOT NULL
+      );
+      -- Join and operator tokens: only the SHA-256 of a token is kept, never the token.
+      CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY CHECK (length(hash) = 64),
+        kind TEXT NOT NULL CHECK (kind IN ('host', 'router', 'operator')),
+        name TEXT NOT NULL,
+        role TEXT,
+        tenant_ids TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        single_use INTEGER NOT NULL,
+        used_at INTEGER,
+        revoked_at INTEGER,
+        created_by TEXT NOT NULL DEFAULT ''
+      );
+      -- One live operator token per name, so "token revoke <name>" means one token.
+      CREATE UNIQUE INDEX tokens_operator_name ON tokens (name) WHERE kind = 'operator' AND revoked_at IS NULL;
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from './migrations.js';
+import { SecurityStore } from './security-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /** The store cannot be opened; the message says what is wrong and what to do. */
@@ -29,7 +30,7 @@ export interface OpenStoreOptions {
 }
 
 /** Opens (and on first start creates) the SQLite store, checks it and applies migrations. */
-export function openStore(options: OpenStoreOptions): { store: SqliteStore; created: boolean; applied: number[] } {
+export function openStore(options: OpenStoreOptions): { store: SqliteStore; security: SecurityStore; created: boolean; applied: number[] } {
   const { dataDir } = options;
   const dbPath = path.join(dataDir, DB_FILE);
   const markerPath = path.join(dataDir, MARKER_FILE);
@@ -66,7 +67,7 @@ export function openStore(options: OpenStoreOptions): { store: SqliteStore; crea
     }
     const { version, applied } = migrate(db, options.now);
     if (!dbExists) fs.writeFileSync(markerPath, `initialised ${new Date(options.now).toISOString()}\n`, { mode: 0o600 });
-    return { store: new SqliteStore(db, dbPath, version, { routeHistory: options.routeHistory }), created: !dbExists, applied };
+    return { store: new SqliteStore(db, dbPath, version, { routeHistory: options.routeHistory }), security: new SecurityStore(db), created: !dbExists, applied };
   } catch (err) {
     db.close();
     if (err instanceof StoreOpenError) throw err;

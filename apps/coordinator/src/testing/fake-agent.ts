@@ -4,7 +4,8 @@
  * removal with DELETED. Tests drive failures by stopping heartbeats or closing the stream.
  */
 import { credentials } from '@grpc/grpc-js';
-import { AgentControlService, InstanceState, Realization, type DesiredInstances, type InstanceSpec } from '@pgs/proto';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { AgentControlService, InstanceRole, InstanceState, Realization, type Command, type DesiredInstances, type InstanceSpec } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ConnectRequestSchema, ConnectResponseSchema, InstanceStatusSchema } from '@pgs/proto';
@@ -21,6 +22,14 @@ export interface FakeAgentOptions {
   /** Instances already running (adopted) to announce in Hello. */
   adopted?: MessageInitShape<typeof InstanceStatusSchema>[];
   appliedGeneration?: bigint;
+  /** Answer Fence/Promote commands (default true); false plays an agent that hangs. */
+  answerCommands?: boolean;
+}
+
+/** A command the fake agent received, and when. */
+export interface ReceivedCommand {
+  command: Command;
+  at: number;
 }
 
 /** A running fake agent. */
@@ -33,6 +42,16 @@ export class FakeAgent {
   private nextPort = 20000;
   private reading: Promise<void> | undefined;
   welcomed = false;
+  private hung = false;
+  readonly commands: ReceivedCommand[] = [];
+  leaseRenewals = 0;
+  /** Per tenant: reported WAL position, role (after promote/fence), timeline, health. */
+  readonly lsn = new Map<string, string>();
+  readonly role = new Map<string, InstanceRole>();
+  readonly timeline = new Map<string, number>();
+  readonly unhealthy = new Set<string>();
+  /** The LSN a Fence answer reports as the old primary's last position. */
+  fenceLsn = '0/3000148';
 
   constructor(readonly options: FakeAgentOptions) {
     this.client = createClient(AgentControlService, options.coordinator, credentials.createInsecure());
@@ -43,6 +62,7 @@ export class FakeAgent {
     const stream = this.client.connect();
     this.stream = stream;
     this.welcomed = false;
+    this.hung = false;
     await stream.send({
       message: {
         case: 'hello',
@@ -71,6 +91,8 @@ export class FakeAgent {
 
   private async onMessage(m: MessageInitShape<typeof ConnectResponseSchema>['message'] & { case?: string; value?: unknown }): Promise<void> {
     if (m?.case === 'welcome') this.welcomed = true;
+    if (m?.case === 'leaseRenewal') this.leaseRenewals++;
+    if (m?.case === 'command') return this.onCommand(m.value as Command);
     if (m?.case !== 'desired') return;
     const d = m.value as DesiredInstances;
     this.desired.push(d);
@@ -78,6 +100,11 @@ export class FakeAgent {
     const reports: MessageInitShape<typeof InstanceStatusSchema>[] = [];
     for (const spec of d.instances) {
       const known = this.instances.get(spec.tenantId);
+      if (known && spec.specRevision > known.specRevision) {
+        // A newer shape (a new role, a lifted fence): the instance converges to it.
+        this.role.delete(spec.tenantId);
+        this.unhealthy.delete(spec.tenantId);
+      }
       const port = known?.port ?? spec.port ?? 0;
       const chosen = port > 0 ? port : this.nextPort++;
       this.instances.set(spec.tenantId, { ...spec, port: chosen });
@@ -90,16 +117,52 @@ export class FakeAgent {
     if (reports.length) await this.report(reports);
   }
 
-  /** A healthy running status. */
+  private async onCommand(command: Command): Promise<void> {
+    this.commands.push({ command, at: Date.now() });
+    if (this.options.answerCommands === false) return;
+    const tenantId = command.tenantId;
+    if (command.action.case === 'fence') {
+      this.role.set(tenantId, InstanceRole.REPLICA);
+      this.unhealthy.add(tenantId);
+      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true, lsn: this.fenceLsn } } });
+    } else if (command.action.case === 'promote') {
+      this.role.set(tenantId, InstanceRole.PRIMARY);
+      this.timeline.set(tenantId, (this.timeline.get(tenantId) ?? 1) + 1);
+      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true, lsn: this.lsn.get(tenantId) ?? '', timeline: this.timeline.get(tenantId) ?? 2 } } });
+    }
+    await this.reportAll();
+  }
+
+  /** Commands of one kind received for a tenant. */
+  received(tenantId: string, kind: 'fence' | 'promote'): ReceivedCommand[] {
+    return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
+  }
+
+  /** Sends a fresh report of every instance (health checked now). */
+  async reportAll(): Promise<void> {
+    const reports = [...this.instances.values()].map((spec) => this.statusOf(spec.tenantId, spec.specRevision, spec.port));
+    if (reports.length) await this.report(reports);
+  }
+
+  /** A running status, healthy unless marked otherwise, with role, LSN and timeline. */
   statusOf(tenantId: string, specRevision: bigint, port: number): MessageInitShape<typeof InstanceStatusSchema> {
+    const up = !this.unhealthy.has(tenantId);
     return {
       tenantId,
       realization: Realization.REALIZED,
-      state: InstanceState.RUNNING,
+      state: up ? InstanceState.RUNNING : InstanceState.CRASHED,
       address: this.options.address,
       port,
       specRevision,
-      health: { up: true, acceptingConnections: true, connections: 1 },
+      health: {
+        up,
+        acceptingConnections: up,
+        connections: 1,
+        role: this.role.get(tenantId) ?? this.instances.get(tenantId)?.role ?? InstanceRole.PRIMARY,
+        lsn: this.lsn.get(tenantId) ?? '0/1000000',
+        timeline: this.timeline.get(tenantId) ?? 1,
+        checkedAt: timestampFromMs(Date.now()),
+      },
     };
   }
 
@@ -111,6 +174,7 @@ export class FakeAgent {
   /** Sends any message. */
   async send(message: MessageInitShape<typeof ConnectRequestSchema>): Promise<void> {
     if (!this.stream) throw new Error('not connected');
+    if (this.hung) return;
     await this.stream.send(message);
   }
 
@@ -118,8 +182,14 @@ export class FakeAgent {
   startHeartbeats(): void {
     this.stopHeartbeats();
     this.heartbeat = setInterval(() => {
-      void this.stream?.send({ message: { case: 'heartbeat', value: {} } }).catch(() => undefined);
+      void this.stream?.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()) } } }).catch(() => undefined);
     }, this.options.heartbeatMs ?? 100);
+  }
+
+  /** A hung host: the stream stays open, nothing is sent any more (until connect()). */
+  hang(): void {
+    this.hung = true;
+    this.stopHeartbeats();
   }
 
   /** Goes silent without closing the stream (a hung host). */

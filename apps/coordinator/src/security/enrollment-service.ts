@@ -1,0 +1,90 @@
+/**
+ * pgs.security.v1.EnrollmentService: a host or router joins once with a single-use join token and
+ * gets a short-lived certificate naming it; later it renews over mTLS with its still-valid
+ * certificate. The identity in the certificate comes from the token or the current certificate,
+ * never from the request's CSR subject.
+ */
+import type { EnrollmentService } from '@pgs/proto';
+import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
+import { certificateInfo, hashToken, identity, principalOf, redeemJoinToken, tokenLabel, type FleetCa, type TokenRefusal } from '@pgs/security';
+import type { Logger } from '@pgs/service-kit';
+import type { SecurityStore } from '../store/security-store.js';
+import type { Store } from '../store/store.js';
+import { auditRefusal } from './access.js';
+
+const UNAUTHENTICATED_REFUSALS: readonly TokenRefusal[] = ['malformed', 'unknown', 'expired', 'used', 'revoked'];
+
+/** What the enrollment service needs. */
+export interface EnrollmentDeps {
+  store: Store;
+  security: SecurityStore;
+  ca: FleetCa | undefined;
+  /** Lifetime of issued certificates. */
+  lifetimeMs: number;
+  clock: () => number;
+  log: Logger;
+}
+
+function needCa(ca: FleetCa | undefined): FleetCa {
+  if (!ca) throw new RpcError(Code.FAILED_PRECONDITION, 'this coordinator runs with its own PKI (--tls-*): get certificates from that PKI', { errorCode: 'NO_FLEET_CA' });
+  return ca;
+}
+
+async function sign(ca: FleetCa, csrPem: string, who: ReturnType<typeof identity>, deps: EnrollmentDeps): Promise<{ certificatePem: string; caCertificatePem: string; expiresAt: string }> {
+  let certPem: string;
+  try {
+    certPem = await ca.signCsr(csrPem, { identity: who, now: new Date(deps.clock()), lifetimeMs: deps.lifetimeMs });
+  } catch (err) {
+    throw new RpcError(Code.INVALID_ARGUMENT, err instanceof Error ? err.message : 'bad certificate request', { errorCode: 'CSR_INVALID', details: { field: 'csr_pem' }, cause: err });
+  }
+  return { certificatePem: certPem, caCertificatePem: ca.certPem, expiresAt: certificateInfo(certPem).notAfter.toISOString() };
+}
+
+/** The EnrollmentService implementation (wrap it with the guard: Join is open, renewal needs a component certificate). */
+export function enrollmentService(deps: EnrollmentDeps): ServiceImpl<typeof EnrollmentService> {
+  const log = deps.log.child({ component: 'enrollment' });
+  return {
+    async join(req, ctx) {
+      const ca = needCa(deps.ca);
+      const kind = req.kind === 'host' || req.kind === 'router' ? req.kind : undefined;
+      const refuse = (status: Code, reason: string): never => {
+        auditRefusal(deps.store, { time: deps.clock(), principal: `${req.kind || '?'}:${req.componentId || '?'}`, method: 'pgs.security.v1.EnrollmentService/Join', hostId: kind === 'host' ? req.componentId : undefined, reason, peer: ctx.peer });
+        log.info({ kind: req.kind, componentId: req.componentId, reason, peer: ctx.peer }, 'join refused');
+        throw new RpcError(status, reason, { errorCode: status === Code.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
+      };
+      if (!kind) throw new RpcError(Code.INVALID_ARGUMENT, `kind must be host or router, got "${req.kind}"`, { details: { field: 'kind' } });
+      const now = deps.clock();
+      const hash = hashToken(req.token);
+      const redeemed = redeemJoinToken(req.token, deps.security.findToken(hash), { kind, id: req.componentId }, new Date(now));
+      if (!redeemed.ok) {
+        return refuse(UNAUTHENTICATED_REFUSALS.includes(redeemed.refusal) ? Code.UNAUTHENTICATED : Code.PERMISSION_DENIED, `join token refused: ${redeemed.refusal}`);
+      }
+      // Sign first: a bad CSR must not burn the token.
+      const signed = await sign(ca, req.csrPem, redeemed.identity, deps);
+      const used = deps.store.write(() => {
+        if (!deps.security.markTokenUsed(hash, now)) return false;
+        deps.store.appendEvent({
+          time: now,
+          principal: `${kind}:${req.componentId}`,
+          action: 'component.joined',
+          hostId: kind === 'host' ? req.componentId : '',
+          message: `${kind} "${req.componentId}" joined the fleet`,
+          details: { token: tokenLabel(req.token), expiresAt: signed.expiresAt, peer: ctx.peer },
+        });
+        return true;
+      });
+      // Two joins raced with one token: only the first transaction wins.
+      if (!used) return refuse(Code.UNAUTHENTICATED, 'join token refused: used');
+      log.info({ kind, componentId: req.componentId, expiresAt: signed.expiresAt }, 'component joined');
+      return signed;
+    },
+    async renewCertificate(req, ctx) {
+      const ca = needCa(deps.ca);
+      const who = principalOf(ctx);
+      if (!who || who.kind === 'operator') throw new RpcError(Code.UNAUTHENTICATED, 'renewal needs a host or router certificate', { errorCode: 'UNAUTHENTICATED' });
+      const signed = await sign(ca, req.csrPem, identity(who.kind, who.id), deps);
+      log.info({ identity: `${who.kind}:${who.id}`, expiresAt: signed.expiresAt }, 'certificate renewed');
+      return signed;
+    },
+  };
+}

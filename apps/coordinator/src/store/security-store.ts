@@ -1,0 +1,134 @@
+/**
+ * The security tables of the SQLite store (migration 3): the fleet CA with its sealed key, and the
+ * join/operator token records (hashes only). Kept beside SqliteStore on the same connection so the
+ * main store interface stays about the fleet; every method is its own transaction.
+ */
+import type Database from 'better-sqlite3';
+import { isRole, type TokenKind, type TokenRecord } from '@pgs/security';
+
+/** The stored fleet CA. */
+export interface StoredCa {
+  certPem: string;
+  /** The CA private key, sealed with the KeyRing (context 'pgs:fleet-ca-key'). */
+  keySealed: string;
+  createdAt: number;
+}
+
+/** A token record plus who created it (for `token list`). */
+export interface StoredToken extends TokenRecord {
+  createdBy: string;
+}
+
+type Row = Record<string, unknown>;
+
+const numOrUndefined = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
+
+function tokenFromRow(r: Row): StoredToken {
+  const role = r.role === null ? undefined : String(r.role);
+  return {
+    hash: String(r.hash),
+    kind: String(r.kind) as TokenKind,
+    name: String(r.name),
+    role: role !== undefined && isRole(role) ? role : undefined,
+    tenantIds: JSON.parse(String(r.tenant_ids)) as string[],
+    createdAtMs: Number(r.created_at),
+    expiresAtMs: Number(r.expires_at),
+    singleUse: Number(r.single_use) === 1,
+    usedAtMs: numOrUndefined(r.used_at),
+    revokedAtMs: numOrUndefined(r.revoked_at),
+    createdBy: String(r.created_by),
+  };
+}
+
+/** Thrown by insertToken when a live operator token already has the name. */
+export class TokenNameTakenError extends Error {
+  override readonly name = 'TokenNameTakenError';
+}
+
+/** The security tables. */
+export class SecurityStore {
+  constructor(private readonly db: Database.Database) {}
+
+  /** The fleet CA, if one was created. */
+  getCa(): StoredCa | undefined {
+    const r = this.db.prepare('SELECT * FROM fleet_ca WHERE id = 1').get() as Row | undefined;
+    return r ? { certPem: String(r.cert_pem), keySealed: String(r.key_sealed), createdAt: Number(r.created_at) } : undefined;
+  }
+
+  /** Stores the fleet CA once; returns the stored one (an existing CA is never replaced). */
+  putCaOnce(ca: StoredCa): StoredCa {
+    this.db.prepare('INSERT OR IGNORE INTO fleet_ca (id, cert_pem, key_sealed, created_at) VALUES (1, ?, ?, ?)').run(ca.certPem, ca.keySealed, ca.createdAt);
+    return this.getCa()!;
+  }
+
+  /** Stores a new token record. */
+  insertToken(record: TokenRecord, createdBy: string): void {
+    try {
+      this.db
+        .prepare('INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)')
+        .run(record.hash, record.kind, record.name, record.role ?? null, JSON.stringify(record.tenantIds), record.createdAtMs, record.expiresAtMs, record.singleUse ? 1 : 0, createdBy);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && record.kind === 'operator') {
+        throw new TokenNameTakenError(`an operator token named "${record.name}" exists; revoke it first or choose another name`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The record of a token hash. */
+  findToken(hash: string): StoredToken | undefined {
+    const r = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
+    return r ? tokenFromRow(r) : undefined;
+  }
+
+  /** The live (not revoked) operator token of a name. */
+  findOperatorToken(name: string): StoredToken | undefined {
+    const r = this.db.prepare("SELECT * FROM tokens WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").get(name) as Row | undefined;
+    return r ? tokenFromRow(r) : undefined;
+  }
+
+  /** Operator tokens, newest first; revoked ones only when asked. */
+  listOperatorTokens(includeRevoked: boolean): StoredToken[] {
+    const sql = `SELECT * FROM tokens WHERE kind = 'operator'${includeRevoked ? '' : ' AND revoked_at IS NULL'} ORDER BY created_at DESC, name`;
+    return (this.db.prepare(sql).all() as Row[]).map(tokenFromRow);
+  }
+
+  /** Marks a single-use token used, only if nobody did first; false = already used (or gone). */
+  markTokenUsed(hash: string, at: number): boolean {
+    return this.db.prepare('UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, hash).changes === 1;
+  }
+
+  /** Revokes the live operator token of a name; false when there is none. */
+  revokeOperatorToken(name: string, at: number): boolean {
+    return this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").run(at, name).changes === 1;
+  }
+
+  /**
+   * Re-seals every sealed value (the CA key and each tenant secret) with `reseal`, in one
+   * transaction: either all move to the new key or none does. Returns how many changed.
+   */
+  resealAll(reseal: (sealed: string, where: { table: 'fleet_ca' } | { table: 'tenant_secrets'; tenantId: string; name: string }) => string): number {
+    return this.db.transaction(() => {
+      let changed = 0;
+      const ca = this.getCa();
+      if (ca) {
+        const next = reseal(ca.keySealed, { table: 'fleet_ca' });
+        if (next !== ca.keySealed) {
+          this.db.prepare('UPDATE fleet_ca SET key_sealed = ? WHERE id = 1').run(next);
+          changed++;
+        }
+      }
+      const secrets = this.db.prepare('SELECT tenant_id, name, sealed FROM tenant_secrets').all() as Row[];
+      const update = this.db.prepare('UPDATE tenant_secrets SET sealed = ? WHERE tenant_id = ? AND name = ?');
+      for (const s of secrets) {
+        const sealed = String(s.sealed);
+        const next = reseal(sealed, { table: 'tenant_secrets', tenantId: String(s.tenant_id), name: String(s.name) });
+        if (next !== sealed) {
+          update.run(next, s.tenant_id, s.name);
+          changed++;
+        }
+      }
+      return changed;
+    }).immediate();
+  }
+}
