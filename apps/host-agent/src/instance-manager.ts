@@ -9,7 +9,7 @@
  * explicit removal deletes, and it is logged; an instance whose data vanished is reported FAILED,
  * never re-created empty behind the coordinator's back.
  */
-import type { Resources } from '@pgs/tenancy';
+import { isValidTenantId, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, codeOf, messageOf } from './errors.js';
 import { checkHealth, downHealth } from './health.js';
@@ -139,6 +139,10 @@ export class InstanceManager {
   /** Applies a desired set (the caller has checked its generation): upserts converge, explicit removals delete. */
   applyDesired(set: DesiredSet): void {
     for (const d of set.instances) {
+      if (!isValidTenantId(d.tenantId)) {
+        this.log.error({ tenantId: d.tenantId }, 'desired instance with an invalid tenant id ignored');
+        continue;
+      }
       const e = this.entry(d.tenantId);
       e.desired = d;
       e.deleting = false;
@@ -149,6 +153,10 @@ export class InstanceManager {
       this.schedule(e);
     }
     for (const tenantId of set.removedTenantIds) {
+      if (!isValidTenantId(tenantId)) {
+        this.log.error({ tenantId }, 'removal of an invalid tenant id ignored');
+        continue;
+      }
       const e = this.entry(tenantId);
       e.deleting = true;
       this.log.warn({ tenantId, generation: set.generation }, 'the coordinator asked explicitly to delete this instance and its data');

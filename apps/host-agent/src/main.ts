@@ -7,7 +7,7 @@ import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer }
 import { AgentLoop } from './agent-loop.js';
 import { hostCapacity } from './capacity.js';
 import { readAgentConfig } from './config.js';
-import { coordinatorCredentials } from './grpc-credentials.js';
+import { coordinatorChannelOptions, coordinatorCredentials } from './grpc-credentials.js';
 import { InstanceAdmin } from './instance-admin.js';
 import { InstanceManager } from './instance-manager.js';
 import { createAgentMetrics } from './metrics.js';
@@ -47,7 +47,7 @@ runMain(async () => {
   state.manager = manager;
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
-  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials());
+  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials(), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,

@@ -16,11 +16,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import pg from 'pg';
+import { isValidTenantId } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { instanceSettings } from './instance-config.js';
 import type { PortAllocator } from './port-allocator.js';
 import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime.js';
+import { checkedTenantId } from './tenant-paths.js';
 
 /** What the docker runtime needs. */
 export interface DockerRuntimeOptions {
@@ -103,15 +105,15 @@ export class DockerRuntime implements InstanceRuntime {
   }
 
   private containerName(tenantId: string): string {
-    return `pgs-${tenantId}`;
+    return `pgs-${checkedTenantId(tenantId)}`;
   }
 
   private volumeName(tenantId: string): string {
-    return `pgs-${tenantId}-data`;
+    return `pgs-${checkedTenantId(tenantId)}-data`;
   }
 
   private socketDir(tenantId: string): string {
-    return path.join(this.socketsDir, tenantId);
+    return path.join(this.socketsDir, checkedTenantId(tenantId));
   }
 
   private async inspectRaw(tenantId: string): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -145,7 +147,7 @@ export class DockerRuntime implements InstanceRuntime {
     const out: RuntimeInstance[] = [];
     for (const c of found) {
       const tenantId = c.Labels[LABEL_TENANT];
-      if (!tenantId) continue;
+      if (!tenantId || !isValidTenantId(tenantId)) continue;
       const info = await this.inspectRaw(tenantId);
       if (info) out.push(this.toInstance(info));
     }

@@ -160,6 +160,13 @@ describe('process runtime (real PostgreSQL)', () => {
     expect((await runtime.inspect(tenantId))?.spec.specRevision).toBe(3);
   });
 
+  it('refuses tenant ids that would leave the data root', async () => {
+    for (const bad of ['../escape', 'a/b', '', 'UPPER']) {
+      await expect(runtime.ensure(specFor(bad))).rejects.toMatchObject({ code: 'INVALID_IDENTIFIER' });
+    }
+    expect(fs.existsSync(path.join(dataRoot, 'escape'))).toBe(false);
+  });
+
   it('quotes every identifier and takes passwords only as SCRAM verifiers', async () => {
     const tenantId = uniqueTenantId();
     const { port } = await createRunning(tenantId, 'owner-secret-5');

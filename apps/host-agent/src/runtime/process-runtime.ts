@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { isValidTenantId } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { CgroupLimits, childPids } from './cgroup-limits.js';
@@ -28,6 +29,7 @@ import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
 import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
+import { checkedTenantId } from './tenant-paths.js';
 import { cloneTemplate, ensureTemplate } from './template.js';
 
 /** What the process runtime needs. */
@@ -128,7 +130,7 @@ export class ProcessRuntime implements InstanceRuntime {
   }
 
   private paths(tenantId: string): InstancePaths {
-    const dir = path.join(this.instancesDir, tenantId);
+    const dir = path.join(this.instancesDir, checkedTenantId(tenantId));
     return { dir, dataDir: path.join(dir, 'data'), socketDir: path.join(dir, 'sock'), logFile: path.join(dir, 'postgres.log'), recordFile: path.join(dir, 'instance.json') };
   }
 
@@ -144,6 +146,10 @@ export class ProcessRuntime implements InstanceRuntime {
   async list(): Promise<RuntimeInstance[]> {
     const out: RuntimeInstance[] = [];
     for (const entry of fs.readdirSync(this.instancesDir)) {
+      if (!isValidTenantId(entry)) {
+        this.log.warn({ entry }, 'ignoring a directory under instances/ that is not named like a tenant');
+        continue;
+      }
       const record = this.record(entry);
       if (record) out.push(this.toInstance(record));
       else this.log.warn({ tenantId: entry, dir: path.join(this.instancesDir, entry) }, 'instance directory without instance.json (creation was cut short); it is recreated when the tenant is desired again');
@@ -159,7 +165,7 @@ export class ProcessRuntime implements InstanceRuntime {
   private takenPorts(except: string): Set<number> {
     const taken = new Set<number>();
     for (const entry of fs.readdirSync(this.instancesDir)) {
-      if (entry === except) continue;
+      if (entry === except || !isValidTenantId(entry)) continue;
       const r = this.record(entry);
       if (r) taken.add(r.port);
     }

@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@pgs/service-kit';
+import { isAlive } from './postmaster-pid.js';
 import { cloneTemplate } from './template.js';
 
 /** Keeps `target` spare copies per major and hands them out. */
@@ -24,11 +25,24 @@ export class SpareClones {
     this.dir = path.join(dataRoot, 'spares');
   }
 
-  /** Creates the spares dir and removes copies an earlier agent left half-done. */
+  /**
+   * Creates the spares dir and removes copies an earlier agent left half-done. A copy in progress
+   * is named after the process making it; one of a live process is left alone (it will finish and
+   * be renamed), one of a dead process can never be renamed and goes.
+   */
   init(): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const entry of fs.readdirSync(this.dir)) {
-      if (entry.startsWith('.tmp-')) fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true });
+      const m = /^\.tmp-(\d+)-/.exec(entry);
+      if (!entry.startsWith('.tmp-')) continue;
+      const owner = m ? Number(m[1]) : 0;
+      if (owner === process.pid || (owner > 0 && isAlive(owner))) continue;
+      try {
+        fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true, maxRetries: 3 });
+      } catch (err) {
+        // A `cp` orphaned by a killed agent may still be writing into it; the next start cleans up.
+        this.log.warn({ entry, err }, 'could not remove an unfinished spare copy yet');
+      }
     }
   }
 
@@ -65,7 +79,7 @@ export class SpareClones {
     const work = (async () => {
       while (this.spares(major).length < this.target) {
         const id = crypto.randomBytes(6).toString('hex');
-        const tmp = path.join(this.dir, `.tmp-${id}`);
+        const tmp = path.join(this.dir, `.tmp-${process.pid}-${id}`);
         await cloneTemplate(templateDir, tmp);
         fs.renameSync(tmp, path.join(this.dir, `${major}-${id}`));
       }

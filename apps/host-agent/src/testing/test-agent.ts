@@ -6,7 +6,7 @@ import { AgentControlService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { createRegistry } from '@pgs/service-kit';
 import { AgentLoop } from '../agent-loop.js';
-import { coordinatorCredentials } from '../grpc-credentials.js';
+import { coordinatorChannelOptions, coordinatorCredentials } from '../grpc-credentials.js';
 import { InstanceAdmin } from '../instance-admin.js';
 import { InstanceManager } from '../instance-manager.js';
 import { createAgentMetrics } from '../metrics.js';
@@ -35,7 +35,7 @@ export async function startTestAgent(options: { coordinator: string; dataRoot: s
   const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: 200, retryBaseMs: 200, retryMaxMs: 2000 });
   state.manager = manager;
   await manager.start();
-  const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials());
+  const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials(), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,
