@@ -23,7 +23,7 @@ import { AgentError, messageOf } from '../errors.js';
 import { CgroupLimits, childPids } from './cgroup-limits.js';
 import { hbaConf, hostCidr, instanceSettings, settingsConf } from './instance-config.js';
 import { readInstanceRecord, writeInstanceRecord, type InstanceRecord } from './instance-record.js';
-import type { OsUser } from './os-user.js';
+import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
@@ -104,6 +104,7 @@ export class ProcessRuntime implements InstanceRuntime {
     // postgres must traverse the root to reach its data directory.
     fs.chmodSync(this.o.dataRoot, 0o755);
     fs.chmodSync(this.instancesDir, 0o755);
+    if (this.o.runAs) assertTraversable(this.instancesDir, this.o.runAs);
     this.spares.init();
     const major = this.o.install.defaultMajor;
     void this.spares.refill(major, await this.template(major));
