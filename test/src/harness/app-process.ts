@@ -15,6 +15,11 @@ export interface AppSpec {
   logFile: string;
   cwd: string;
   env?: Readonly<Record<string, string>>;
+  /**
+   * Runs node through this command (e.g. `ip netns exec <ns>`); the wrapper must exec node in its
+   * own place so the pid stays the app's (as `ip netns exec` does).
+   */
+  wrapper?: readonly string[];
 }
 
 /** A started (or stopped) app process that can be killed and started again with the same spec. */
@@ -42,7 +47,8 @@ export class AppProcess {
     fs.appendFileSync(this.spec.logFile, `\n===== ${this.spec.name}: start #${this.starts} at ${new Date().toISOString()}: ${this.spec.args.join(' ')}\n`);
     const fd = fs.openSync(this.spec.logFile, 'a');
     try {
-      const child = spawn(process.execPath, [this.spec.script, ...this.spec.args], {
+      const [command, ...prefix] = [...(this.spec.wrapper ?? []), process.execPath];
+      const child = spawn(command as string, [...prefix, this.spec.script, ...this.spec.args], {
         cwd: this.spec.cwd,
         env: { ...process.env, ...this.spec.env, ...extraEnv },
         stdio: ['ignore', fd, fd],

@@ -37,7 +37,27 @@ export interface FleetOptions {
   timing?: Partial<FleetTiming>;
   /** How long each app may take to become ready. */
   readyTimeoutMs?: number;
+  /**
+   * Where the coordinator listens (default 127.0.<block>.1). A partition test puts it on its
+   * veth's root-side address so an agent inside a network namespace can reach it.
+   */
+  coordinatorAddress?: string;
+  /** Hosts (by index) that run inside a network namespace the test created, for partitions. */
+  isolatedHosts?: Readonly<Record<number, IsolatedHost>>;
 }
+
+/** A host whose agent (and so its instances) runs inside a network namespace. */
+export interface IsolatedHost {
+  /** The namespace (`ip netns exec <netns>`). */
+  netns: string;
+  /** The host's address inside the namespace (its instances listen there). */
+  address: string;
+  /** Networks whose clients (the routers, seen from the namespace) may log in to instances. */
+  allowCidrs: readonly string[];
+}
+
+/** The agent's ops port inside a namespace: the namespace is new and empty, so any fixed port is free. */
+const ISOLATED_OPS_PORT = 7490;
 
 /** The default liveness timing of the suite: heartbeat 200 ms, unreachable after 1 s, down 1 s later. */
 export const FAST_TIMING: FleetTiming = { heartbeatMs: 200, hostTtlMs: 1000, hostDownGraceMs: 1000 };
@@ -140,8 +160,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   fs.chmodSync(root, 0o755);
   liveRoots.add(root);
   const controlAddress = `127.0.${options.block}.1`;
-  const coordinatorGrpc = `${controlAddress}:${await freePort(controlAddress)}`;
-  const coordinatorHttp = `${controlAddress}:${await freePort(controlAddress)}`;
+  const coordinatorAddress = options.coordinatorAddress ?? controlAddress;
+  const coordinatorGrpc = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
+  const coordinatorHttp = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
   const logDir = path.join(root, 'logs');
   fs.mkdirSync(logDir);
 
@@ -168,10 +189,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const hosts: FleetHost[] = [];
   for (let i = 0; i < options.agents; i++) {
     const id = `h${i + 1}`;
-    const address = hostAddress(options.block, i);
+    const isolated = options.isolatedHosts?.[i];
+    const address = isolated?.address ?? hostAddress(options.block, i);
     const dataRoot = path.join(root, id);
     fs.mkdirSync(dataRoot, { mode: 0o755 });
-    const opsPort = await freePort(address);
+    const opsPort = isolated ? ISOLATED_OPS_PORT : await freePort(address);
     // Disjoint port ranges per host, so "not reachable on another host's address" cannot hit a
     // neighbour's instance that happens to use the same port number; all below the ephemeral range.
     const portBase = 20000 + options.block * 40 + i * 10;
@@ -185,7 +207,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         script: SCRIPTS.agent,
         cwd: dataRoot,
         logFile: path.join(logDir, `agent-${id}.log`),
+        ...(isolated ? { wrapper: ['ip', 'netns', 'exec', isolated.netns] } : {}),
         args: [
+          ...(isolated ? ['--allow-cidrs', isolated.allowCidrs.join(',')] : []),
           '--host-id', id,
           '--address', address,
           '--coordinator', coordinatorGrpc,

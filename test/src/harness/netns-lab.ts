@@ -1,0 +1,109 @@
+/**
+ * A network namespace per "partitionable" host, for partition scenarios. Nothing may leave the
+ * machine: the whole test range 10.231.0.0/16 is blackholed in the root namespace before any
+ * traffic, and only the /24 of each lab is connected (a more specific route) through its veth
+ * pair. The namespace has no default route, so it can reach its /24 and nothing else.
+ *
+ *   root ns: 10.231.<n>.1/24 on veth `<id>r`   <——veth——>   lab ns: 10.231.<n>.2/24 on `<id>n`
+ *
+ * A partition drops (iptables DROP, no RST, no FIN: as a cut cable) the TCP traffic between the
+ * namespace and one port of the root side, leaving everything else (clients to instances) as is.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+
+/** The range every lab lives in; blackholed as a whole in the root namespace. */
+export const TEST_RANGE = '10.231.0.0/16';
+
+/** Why the machine cannot run partition tests (undefined: it can). Checked by creating a namespace. */
+export function netnsUnavailable(): string | undefined {
+  const probe = `pgs-e2e-probe-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });
+  if (add.error) return `cannot run ip: ${add.error.message}`;
+  if (add.status !== 0) return `ip netns add is not permitted here: ${add.stderr.trim()}`;
+  const del = spawnSync('ip', ['netns', 'del', probe], { encoding: 'utf8' });
+  if (del.status !== 0) return `ip netns del failed: ${del.stderr.trim()}`;
+  const ipt = spawnSync('iptables', ['--version'], { encoding: 'utf8' });
+  if (ipt.error || ipt.status !== 0) return 'iptables is not available (needed to cut links)';
+  return undefined;
+}
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** One namespace with its link to the root namespace. */
+export interface NetnsLab {
+  readonly netns: string;
+  /** Root side of the veth (the coordinator can listen here). */
+  readonly rootAddress: string;
+  /** Inside the namespace (the isolated host's address). */
+  readonly nsAddress: string;
+  /** The lab's /24 (the namespace's clients, as the isolated host's agent must allow them). */
+  readonly cidr: string;
+  /** Drops (on) or lets through again (off) TCP between the namespace and `rootAddress:port`. */
+  partition(port: number, on: boolean): void;
+  /** Removes the namespace, the veth pair and (if this lab added it) the blackhole route. */
+  teardown(): void;
+}
+
+function dropRules(lab: { rootAddress: string }, port: number): string[][] {
+  return [
+    ['OUTPUT', '-p', 'tcp', '-d', lab.rootAddress, '--dport', String(port), '-j', 'DROP'],
+    ['INPUT', '-p', 'tcp', '-s', lab.rootAddress, '--sport', String(port), '-j', 'DROP'],
+  ];
+}
+
+/** Creates lab number `n` (1..254): the blackhole first, then namespace, veth and addresses. */
+export function createNetnsLab(n: number): NetnsLab {
+  if (!Number.isInteger(n) || n < 1 || n > 254) throw new Error(`lab number ${n} out of 1..254`);
+  const tag = `${process.pid.toString(36)}${n.toString(36)}`.slice(-8);
+  const netns = `pgs-e2e-${tag}`;
+  const rootIf = `pe${tag}r`;
+  const nsIf = `pe${tag}n`;
+  const rootAddress = `10.231.${n}.1`;
+  const nsAddress = `10.231.${n}.2`;
+  const cidr = `10.231.${n}.0/24`;
+  // Before any address of the range exists: whatever in it is not a lab's own /24 goes nowhere.
+  const hadBlackhole = execFileSync('ip', ['route', 'show', 'type', 'blackhole', TEST_RANGE], { encoding: 'utf8' }).trim() !== '';
+  if (!hadBlackhole) ip('route', 'add', 'blackhole', TEST_RANGE);
+  const cuts = new Set<number>();
+  const teardown = (): void => {
+    const errors: string[] = [];
+    const run = (args: string[]): void => {
+      const r = spawnSync('ip', args, { encoding: 'utf8' });
+      // "Cannot find" / "No such": already gone, which is the state we want.
+      if (r.status !== 0 && !/Cannot find|No such|not exist/i.test(r.stderr)) errors.push(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+    };
+    // Deleting the namespace deletes its end of the veth, which deletes the pair (and its routes, rules).
+    run(['netns', 'del', netns]);
+    run(['link', 'del', rootIf]);
+    if (!hadBlackhole) run(['route', 'del', 'blackhole', TEST_RANGE]);
+    if (errors.length > 0) throw new Error(`netns lab teardown: ${errors.join('; ')}`);
+  };
+  try {
+    ip('netns', 'add', netns);
+    ip('link', 'add', rootIf, 'type', 'veth', 'peer', 'name', nsIf, 'netns', netns);
+    ip('addr', 'add', `${rootAddress}/24`, 'dev', rootIf);
+    ip('link', 'set', rootIf, 'up');
+    ip('-n', netns, 'link', 'set', 'lo', 'up');
+    ip('-n', netns, 'addr', 'add', `${nsAddress}/24`, 'dev', nsIf);
+    ip('-n', netns, 'link', 'set', nsIf, 'up');
+  } catch (err) {
+    teardown();
+    throw new Error(`cannot create netns lab ${netns}: ${(err as Error & { stderr?: Buffer }).stderr?.toString().trim() ?? (err as Error).message}`, { cause: err });
+  }
+  const lab: NetnsLab = {
+    netns,
+    rootAddress,
+    nsAddress,
+    cidr,
+    partition(port, on) {
+      if (on === cuts.has(port)) return;
+      for (const rule of dropRules(lab, port)) execFileSync('ip', ['netns', 'exec', netns, 'iptables', on ? '-A' : '-D', ...rule], { stdio: ['ignore', 'ignore', 'pipe'] });
+      if (on) cuts.add(port);
+      else cuts.delete(port);
+    },
+    teardown,
+  };
+  return lab;
+}
