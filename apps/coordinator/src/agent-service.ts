@@ -8,11 +8,13 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { AgentControlService, ConnectRequest, ConnectResponseSchema } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { validateHostId } from '@pgs/tenancy';
+import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
 import { fromHello, fromInstanceStatus, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import type { HostRecord } from './model.js';
+import { auditRefusal, callerOf } from './security/access.js';
 
 let nextSessionId = 1;
 
@@ -92,6 +94,13 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
       if (first.value.message.case !== 'hello') throw new RpcError(Code.FAILED_PRECONDITION, 'the first message on the agent stream must be hello', { errorCode: 'HELLO_EXPECTED' });
       const hello = fromHello(first.value.message.value);
       validateHostId(hello.hostId, 'hello.host_id');
+      // An agent speaks only for the host its certificate names (issue 10).
+      const claim = checkHostClaim(principalOf(call), hello.hostId);
+      if (!claim.allow) {
+        ctx.log.warn({ hostId: hello.hostId, principal: callerOf(call), peer: call.peer, reason: claim.reason }, 'agent refused: host claim does not match its certificate');
+        auditRefusal(ctx.store, { time: ctx.clock(), principal: callerOf(call), method: call.method, hostId: hello.hostId, reason: claim.reason, peer: call.peer });
+        throw decisionError(claim);
+      }
       if (!hello.address) throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
       const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
       const wasDown = ctx.store.getHost(hello.hostId)?.state === 'DOWN';

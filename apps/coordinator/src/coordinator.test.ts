@@ -191,7 +191,8 @@ describe('operator API contract', () => {
     const shrink = await rpcError(h.operator.updateTenant({ id: 'rev', revision: t.revision + 1n, spec: { resources: { diskMib: 9216 } } }));
     expect(shrink.code).toBe(Code.INVALID_ARGUMENT);
     expect(shrink.details.field).toBe('spec.resources.disk_mib');
-    expect((await rpcError(h.operator.createOperatorToken({ name: 'x' }))).code).toBe(Code.UNIMPLEMENTED);
+    // An operator token needs a role.
+    expect((await rpcError(h.operator.createOperatorToken({ name: 'x' }))).code).toBe(Code.INVALID_ARGUMENT);
   });
 
   it('honours idempotency keys, including the generated password, and refuses a reused key', async () => {
@@ -242,6 +243,8 @@ describe('route sync', () => {
 
 describe('REST API', () => {
   const url = (p: string) => `http://${h.coordinator.httpAddress}${p}`;
+  // Every /v1 call carries the operator token (security/rest-auth.ts); the refusals are tested in security.test.ts.
+  const fetch = (input: string, init: RequestInit = {}) => globalThis.fetch(input, { ...init, headers: { authorization: `Bearer ${h.adminToken}`, ...init.headers } });
   it('creates, reads and refuses in the seed 004 shape, and serves the OpenAPI document', async () => {
     const created = await fetch(url('/v1/postgres/instances'), { method: 'POST', body: JSON.stringify({ name: 'restful', cpu: 2, ram: 2048, disk_size: 10, password: 'rest-password-1' }) });
     expect(created.status).toBe(201);

@@ -3,10 +3,11 @@
  * agent and route-feed services), HTTP server (REST, OpenAPI, health, metrics), reconciler.
  * main.ts and the integration tests both use it.
  */
-import { Server } from '@grpc/grpc-js';
-import { AgentControlService, CoordinatorService, RouteFeedService } from '@pgs/proto';
+import path from 'node:path';
+import { Server, type ServerCredentials } from '@grpc/grpc-js';
+import { AgentControlService, CoordinatorService, EnrollmentService, RouteFeedService } from '@pgs/proto';
 import { addService, Code, type ServiceOptions } from '@pgs/rpc';
-import { createRegistry, startOpsServer, type Logger, type OpsServer } from '@pgs/service-kit';
+import { ConfigError, createRegistry, startOpsServer, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AgentHub } from './agent-hub.js';
 import { agentControlService } from './agent-service.js';
 import { splitHostPort, type CoordinatorConfig } from './config.js';
@@ -24,6 +25,10 @@ import { toRpcError } from './operator-errors.js';
 import { Reconciler } from './reconciler.js';
 import { restHandler } from './rest-api.js';
 import { coordinatorKeyRing } from './secret-keys.js';
+import { createAccess } from './security/access.js';
+import { enrollmentService } from './security/enrollment-service.js';
+import { loadFleetPki, type FleetPki } from './security/fleet-pki.js';
+import { TokenService } from './security/token-service.js';
 import { SyncQuorums } from './sync-quorums.js';
 import { RouteFeed } from './route-feed.js';
 import { openStore } from './store/open-store.js';
@@ -37,11 +42,23 @@ export interface RunningCoordinator {
   readonly ctx: CoordinatorContext;
   readonly reconciler: Reconciler;
   readonly failover: FailoverManager;
+  /** The fleet PKI; undefined with --insecure. */
+  readonly pki: FleetPki | undefined;
+  /** Where the first start wrote the initial fleet-admin token. */
+  readonly adminTokenFile: string;
   stop(): Promise<void>;
 }
 
-function bindGrpc(server: Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, serverCredentials(), (err, port) => (err ? reject(err) : resolve(port))));
+function bindGrpc(server: Server, address: string, creds: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
+}
+
+/** The operator's own PKI files, when given (all three or none). */
+function ownPkiFiles(config: CoordinatorConfig): { caFile: string; certFile: string; keyFile: string } | undefined {
+  const given = [config.tlsCa, config.tlsCert, config.tlsKey].filter((f) => f !== '').length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new ConfigError('--tls-ca, --tls-cert and --tls-key go together (an own PKI needs all three)');
+  return { caFile: config.tlsCa, certFile: config.tlsCert, keyFile: config.tlsKey };
 }
 
 /** Opens the store and starts every server and loop. */
@@ -51,8 +68,10 @@ export async function startCoordinator(
   clock: () => number = Date.now,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<RunningCoordinator> {
+  const pkiFiles = config.insecure ? undefined : ownPkiFiles(config);
   const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
   const store = opened.store;
+  const security = opened.security;
   log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
   const registry = createRegistry('coordinator');
   const versions = new VersionCatalog(parseVersionCatalog(config.versions));
@@ -60,6 +79,16 @@ export async function startCoordinator(
   const live: { hub?: AgentHub; routes?: RouteFeed; events?: EventFeed } = {};
   const metrics = new CoordinatorMetrics(registry, store, () => ({ agents: live.hub?.size ?? 0, routers: live.routes?.size ?? 0, eventWatchers: live.events?.size ?? 0 }));
   const keys = coordinatorKeyRing({ keyFile: config.secretKeyFile, dataDir: config.dataDir, env }, log);
+  log.info({ keyId: keys.activeKeyId }, 'secrets at rest sealed with AES-256-GCM');
+  const grpcHost = splitHostPort(config.grpcListen, '--grpc-listen').host;
+  // --insecure: no certificates at all (and no join tokens); otherwise the fleet CA or the operator's own PKI.
+  const pki = config.insecure
+    ? undefined
+    : await loadFleetPki({ security, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+  const access = createAccess({ store, security, insecure: config.insecure, clock, log });
+  const tokenService = new TokenService({ store, security, keys, ca: pki?.ca, clock, log });
+  const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
+  if (tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
   const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums });
   const ctx: CoordinatorContext = {
@@ -104,34 +133,43 @@ export async function startCoordinator(
     },
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
-  addService(server, CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover }), options);
-  addService(server, AgentControlService, agentControlService(ctx), options);
-  addService(server, RouteFeedService, routes.service(), options);
+  // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService }), 'operator'), options);
+  addService(server, AgentControlService, access.guard(AgentControlService, agentControlService(ctx), 'component'), options);
+  addService(server, RouteFeedService, access.guard(RouteFeedService, routes.service(), 'component'), options);
+  addService(
+    server,
+    EnrollmentService,
+    access.guard(EnrollmentService, enrollmentService({ store, security, ca: pki?.ca, lifetimeMs: config.certLifetime, clock, log }), 'component'),
+    options,
+  );
 
   const reconciler = new Reconciler(ctx, config.reconcileInterval, failover);
   let ops: OpsServer | undefined;
   try {
-    const grpcPort = await bindGrpc(server, config.grpcListen);
+    const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
     const { host: httpHost, port: httpPort } = splitHostPort(config.httpListen, '--http-listen');
     ops = await startOpsServer({
       host: httpHost,
       port: httpPort,
       registry,
       health: () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: store.routeRevision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }) }),
+      extraRoutes: restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security }),
     });
     reconciler.start();
-    const { host: grpcHost } = splitHostPort(config.grpcListen, '--grpc-listen');
     const grpcAddress = `${grpcHost}:${grpcPort}`;
-    log.info({ grpc: grpcAddress, http: ops.address }, 'coordinator listening');
+    log.info({ grpc: grpcAddress, http: ops.address, tls: pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure' }, 'coordinator listening');
     const running: RunningCoordinator = {
       grpcAddress,
       httpAddress: ops.address,
       ctx,
       reconciler,
       failover,
+      pki,
+      adminTokenFile,
       stop: async () => {
         reconciler.stop();
+        pki?.stop();
         await new Promise<void>((resolve) => {
           // Streams (agents, routers, watchers) never end by themselves: give calls a moment, then cut.
           const force = setTimeout(() => server.forceShutdown(), 2000);
@@ -147,6 +185,7 @@ export async function startCoordinator(
     return running;
   } catch (err) {
     reconciler.stop();
+    pki?.stop();
     server.forceShutdown();
     await ops?.close();
     store.close();

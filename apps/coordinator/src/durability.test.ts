@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
 import { freePort } from '@pgs/pg-testkit';
 import { CoordinatorService } from '@pgs/proto';
 import { createClient, type Client } from '@pgs/rpc';
+import { tlsChannelCredentials, withBearerToken } from '@pgs/security';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually } from './testing/harness.js';
 
@@ -28,7 +28,10 @@ async function startProcess(grpcPort: number, httpPort: number): Promise<{ child
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
   await eventually(() => out.includes('coordinator listening') || (child.exitCode !== null ? Promise.reject(new Error(out)) : false), 30_000, 'coordinator listening');
-  const client = createClient(CoordinatorService, `127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  // Security on, as in production: TLS with the fleet CA the coordinator wrote, and its bootstrap admin token.
+  const ca = fs.readFileSync(path.join(dataDir, 'ca.pem'), 'utf8');
+  const token = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const client = createClient(CoordinatorService, `127.0.0.1:${grpcPort}`, withBearerToken(tlsChannelCredentials(ca), token));
   return { child, client, output: () => out };
 }
 

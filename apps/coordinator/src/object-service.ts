@@ -8,7 +8,7 @@ import type { CoordinatorContext } from './context.js';
 import { AlreadyExistsError, notFound, PreconditionError } from './errors.js';
 import { idempotent } from './idempotency.js';
 import type { DatabaseRecord, TenantRecord, UserRecord } from './model.js';
-import { scramVerifier } from './scram.js';
+import { scramVerifier } from '@pgs/security';
 import type { StoreTx } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
 

@@ -1,13 +1,14 @@
 /**
  * CoordinatorService over gRPC: thin handlers that map proto to domain, call the services and
  * map back. Validation and rules live in the services and libs/tenancy; status codes come from
- * operator-errors.ts. Until the security issue adds operator tokens, every caller is "operator".
+ * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
+ * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
 import { DEFAULT_TENANT_SPEC, type HostState, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import type { ServiceImpl } from '@pgs/rpc';
+import { tenantFilterOf } from '@pgs/security';
 import type { CoordinatorContext } from './context.js';
-import { NotImplementedError } from './errors.js';
 import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
 import { fleetStatus } from './fleet-status.js';
@@ -17,6 +18,8 @@ import { fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenan
 import type { EventRecord } from './model.js';
 import type { ObjectService } from './object-service.js';
 import type { RouteFeed } from './route-feed.js';
+import { callerOf } from './security/access.js';
+import type { TokenService } from './security/token-service.js';
 import type { TenantService } from './tenant-service.js';
 
 /** The services the operator API calls. */
@@ -28,13 +31,9 @@ export interface OperatorDeps {
   routes: RouteFeed;
   events: EventFeed;
   failover: FailoverManager;
+  tokens: TokenService;
 }
 
-const OPERATOR = 'operator';
-
-function securityIssue(what: string): never {
-  throw new NotImplementedError('SECURITY_NOT_IMPLEMENTED', `${what} arrives with the security baseline issue (operator tokens, join tokens, key rotation); it is not available yet`);
-}
 
 /** Page size: 0 = 100, at most 1000. */
 function pageSize(n: number): number {
@@ -45,10 +44,10 @@ function pageSize(n: number): number {
 export function operatorService(deps: OperatorDeps): ServiceImpl<typeof CoordinatorService> {
   const { ctx, tenants, objects, hosts } = deps;
   return {
-    async createTenant(req) {
+    async createTenant(req, call) {
       const { view, generatedPassword } = tenants.create(
         { id: req.id, spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC), ownerPassword: req.ownerPassword, idempotencyKey: req.idempotencyKey },
-        OPERATOR,
+        callerOf(call),
       );
       return { tenant: toProtoTenant(view), generatedPassword };
     },
@@ -62,40 +61,44 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         recentEvents: d.recentEvents.map(toProtoEvent),
       };
     },
-    async listTenants(req) {
-      const { views, nextToken, total } = tenants.list(
-        { status: enumName<TenantStatus>(ProtoTenantStatus, req.status), hostId: req.hostId || undefined, labels: Object.keys(req.labels).length ? { ...req.labels } : undefined },
-        { size: pageSize(req.page?.pageSize ?? 0), token: req.page?.pageToken ?? '' },
-      );
+    async listTenants(req, call) {
+      const filter = { status: enumName<TenantStatus>(ProtoTenantStatus, req.status), hostId: req.hostId || undefined, labels: Object.keys(req.labels).length ? { ...req.labels } : undefined };
+      const visible = tenantFilterOf(call);
+      if (visible) {
+        // A tenant-scoped caller has a handful of tenants: one page, filtered, no hint of the others.
+        const mine = tenants.list(filter, { size: 1_000_000, token: '' }).views.filter((v) => visible.has(v.tenant.id));
+        return { tenants: mine.map(toProtoTenant), page: { nextPageToken: '', totalSize: mine.length } };
+      }
+      const { views, nextToken, total } = tenants.list(filter, { size: pageSize(req.page?.pageSize ?? 0), token: req.page?.pageToken ?? '' });
       return { tenants: views.map(toProtoTenant), page: { nextPageToken: nextToken, totalSize: total } };
     },
-    async updateTenant(req) {
+    async updateTenant(req, call) {
       const current = tenants.get(req.id).tenant;
-      return { tenant: toProtoTenant(tenants.update(req.id, toNumber(req.revision), fromProtoSpec(req.spec, current.spec), OPERATOR)) };
+      return { tenant: toProtoTenant(tenants.update(req.id, toNumber(req.revision), fromProtoSpec(req.spec, current.spec), callerOf(call))) };
     },
-    async deleteTenant(req) {
-      return { tenant: toProtoTenant(tenants.delete(req.id, toNumber(req.revision), OPERATOR)) };
+    async deleteTenant(req, call) {
+      return { tenant: toProtoTenant(tenants.delete(req.id, toNumber(req.revision), callerOf(call))) };
     },
-    async startTenant(req) {
-      return { tenant: toProtoTenant(tenants.start(req.id, OPERATOR)) };
+    async startTenant(req, call) {
+      return { tenant: toProtoTenant(tenants.start(req.id, callerOf(call))) };
     },
-    async stopTenant(req) {
-      return { tenant: toProtoTenant(tenants.stop(req.id, OPERATOR)) };
+    async stopTenant(req, call) {
+      return { tenant: toProtoTenant(tenants.stop(req.id, callerOf(call))) };
     },
-    async setTenantAccess(req) {
-      return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, OPERATOR)) };
+    async setTenantAccess(req, call) {
+      return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
     },
-    async recreateTenant(req) {
-      return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, OPERATOR)) };
+    async recreateTenant(req, call) {
+      return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
     },
-    async switchoverTenant(req) {
+    async switchoverTenant(req, call) {
       tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
-      await deps.failover.switchover(req.id, req.toHostId, OPERATOR);
+      await deps.failover.switchover(req.id, req.toHostId, callerOf(call));
       return { tenant: toProtoTenant(tenants.get(req.id)) };
     },
 
-    async createUser(req) {
-      return { user: toProtoUser(objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, OPERATOR)) };
+    async createUser(req, call) {
+      return { user: toProtoUser(objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))) };
     },
     async getUser(req) {
       return { user: toProtoUser(objects.getUser(req.tenantId, req.name)) };
@@ -103,17 +106,17 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     async listUsers(req) {
       return { users: objects.listUsers(req.tenantId).map(toProtoUser) };
     },
-    async updateUserPassword(req) {
-      return { user: toProtoUser(objects.updatePassword(req.tenantId, req.name, req.password, OPERATOR)) };
+    async updateUserPassword(req, call) {
+      return { user: toProtoUser(objects.updatePassword(req.tenantId, req.name, req.password, callerOf(call))) };
     },
-    async deleteUser(req) {
-      objects.deleteUser(req.tenantId, req.name, OPERATOR);
+    async deleteUser(req, call) {
+      objects.deleteUser(req.tenantId, req.name, callerOf(call));
       return {};
     },
 
-    async createDatabase(req) {
+    async createDatabase(req, call) {
       return {
-        database: toProtoDatabase(objects.createDatabase({ tenantId: req.tenantId, name: req.name, owner: req.owner, description: req.description, idempotencyKey: req.idempotencyKey }, OPERATOR)),
+        database: toProtoDatabase(objects.createDatabase({ tenantId: req.tenantId, name: req.name, owner: req.owner, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))),
       };
     },
     async getDatabase(req) {
@@ -122,8 +125,8 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     async listDatabases(req) {
       return { databases: objects.listDatabases(req.tenantId).map(toProtoDatabase) };
     },
-    async deleteDatabase(req) {
-      objects.deleteDatabase(req.tenantId, req.name, OPERATOR);
+    async deleteDatabase(req, call) {
+      objects.deleteDatabase(req.tenantId, req.name, callerOf(call));
       return {};
     },
 
@@ -134,31 +137,38 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       const { view, tenants: onHost } = hosts.get(req.id);
       return { host: toProtoHost(view), tenants: onHost.map((t) => toProtoTenant(tenants.view(ctx.store, t))) };
     },
-    async cordonHost(req) {
-      return { host: toProtoHost(hosts.cordon(req.id, OPERATOR)) };
+    async cordonHost(req, call) {
+      return { host: toProtoHost(hosts.cordon(req.id, callerOf(call))) };
     },
-    async uncordonHost(req) {
-      return { host: toProtoHost(hosts.uncordon(req.id, OPERATOR)) };
+    async uncordonHost(req, call) {
+      return { host: toProtoHost(hosts.uncordon(req.id, callerOf(call))) };
     },
-    async drainHost(req) {
-      const r = hosts.drain(req.id, OPERATOR);
+    async drainHost(req, call) {
+      const r = hosts.drain(req.id, callerOf(call));
       return { host: toProtoHost(r.view), moves: r.moves, blocked: r.blocked };
     },
 
     async listVersions() {
       return { versions: ctx.versions.versions.map(toProtoVersion) };
     },
-    async listRoutes() {
-      return { routes: ctx.store.listRoutes().map(toProtoRoute), revision: BigInt(ctx.store.routeRevision()), routers: deps.routes.peers() };
+    async listRoutes(_req, call) {
+      const visible = tenantFilterOf(call);
+      const routes = ctx.store.listRoutes().filter((r) => !visible || visible.has(r.tenantId));
+      return { routes: routes.map(toProtoRoute), revision: BigInt(ctx.store.routeRevision()), routers: visible ? [] : deps.routes.peers() };
     },
-    async listEvents(req) {
+    async listEvents(req, call) {
       const limit = req.limit === 0 ? 100 : Math.min(req.limit, 1000);
-      return { events: ctx.store.listEvents({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: toNumber(req.afterId), limit }).map(toProtoEvent) };
+      const visible = tenantFilterOf(call);
+      const events = ctx.store.listEvents({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: toNumber(req.afterId), limit });
+      return { events: events.filter((e) => !visible || visible.has(e.tenantId)).map(toProtoEvent) };
     },
     async watchEvents(req, stream, call) {
+      const visible = tenantFilterOf(call);
+      const maysee = (e: EventRecord): boolean => !visible || visible.has(e.tenantId);
       const queue: EventRecord[] = [];
       let wake: (() => void) | undefined;
       const stop = deps.events.watch({ tenantId: req.tenantId, hostId: req.hostId }, (e) => {
+        if (!maysee(e)) return;
         queue.push(e);
         wake?.();
       });
@@ -169,7 +179,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
           for (;;) {
             const page = ctx.store.listEvents({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: Math.max(after, lastId), limit: 1000 });
             for (const e of page) {
-              await stream.send({ event: toProtoEvent(e) });
+              if (maysee(e)) await stream.send({ event: toProtoEvent(e) });
               lastId = e.id;
             }
             if (page.length < 1000) break;
@@ -198,20 +208,22 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { ...s, routeRevision: BigInt(s.routeRevision) };
     },
 
-    async createJoinToken() {
-      return securityIssue('join tokens');
+    async createJoinToken(req, call) {
+      return deps.tokens.createJoinToken({ kind: req.kind, componentId: req.componentId, ttlSeconds: req.ttlSeconds }, callerOf(call));
     },
-    async createOperatorToken() {
-      return securityIssue('operator tokens');
+    async createOperatorToken(req, call) {
+      const { token } = deps.tokens.createOperatorToken({ name: req.name, role: req.role, tenantIds: req.tenantIds, ttlSeconds: req.ttlSeconds }, callerOf(call));
+      return { token };
     },
     async listOperatorTokens() {
-      return securityIssue('operator tokens');
+      return { tokens: deps.tokens.listOperatorTokens().map((t) => ({ name: t.name, role: t.role ?? '', tenantIds: [...t.tenantIds], expiresAt: new Date(t.expiresAtMs).toISOString() })) };
     },
-    async revokeOperatorToken() {
-      return securityIssue('operator tokens');
+    async revokeOperatorToken(req, call) {
+      deps.tokens.revokeOperatorToken(req.name, callerOf(call));
+      return {};
     },
-    async rotateEncryptionKey() {
-      return securityIssue('encryption key rotation');
+    async rotateEncryptionKey(_req, call) {
+      return deps.tokens.rotateEncryptionKey(callerOf(call));
     },
   };
 }

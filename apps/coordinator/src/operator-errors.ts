@@ -9,6 +9,8 @@ import { AlreadyExistsError, NotFoundError, NotImplementedError, PreconditionErr
 
 const HTTP: Partial<Record<number, number>> = {
   [Code.INVALID_ARGUMENT]: 400,
+  [Code.UNAUTHENTICATED]: 401,
+  [Code.PERMISSION_DENIED]: 403,
   [Code.NOT_FOUND]: 404,
   [Code.ALREADY_EXISTS]: 409,
   [Code.FAILED_PRECONDITION]: 409,

@@ -7,7 +7,8 @@
  */
 import { REPLICATION_ROLE } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
-import { generatePassword, scramVerifier } from './scram.js';
+import { scramVerifier } from '@pgs/security';
+import { generatePassword } from './generated-password.js';
 import type { StoreTx } from './store/store.js';
 
 /** The replication role's name and credentials for one tenant. */

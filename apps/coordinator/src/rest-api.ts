@@ -18,6 +18,8 @@ import type { ObjectService } from './object-service.js';
 import { openApiDocument } from './openapi.js';
 import { httpStatusOf, toRpcError } from './operator-errors.js';
 import type { RouteFeed } from './route-feed.js';
+import { authorizeRest, restCaller, restMaySee, runAsCaller } from './security/rest-auth.js';
+import type { SecurityStore } from './store/security-store.js';
 import type { TenantService } from './tenant-service.js';
 
 /** What the REST handlers use. */
@@ -29,6 +31,8 @@ export interface RestDeps {
   routes: RouteFeed;
   metrics: CoordinatorMetrics;
   log: Logger;
+  /** Operator tokens: every /v1 route needs one (401/403 otherwise). */
+  security: SecurityStore;
 }
 
 interface Reply {
@@ -39,7 +43,6 @@ interface Reply {
 type Handler = (params: string[], body: unknown, req: http.IncomingMessage) => Reply;
 
 const MAX_BODY = 1 << 20;
-const OPERATOR = 'operator';
 
 function readBody(req: http.IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -101,7 +104,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         const id = read.str(body, 'name') ?? '';
         const { view, generatedPassword } = tenants.create(
           { id, spec: specFromInstance(body, DEFAULT_TENANT_SPEC), ownerPassword: read.str(body, 'password') ?? '', idempotencyKey: header(req, 'idempotency-key') },
-          OPERATOR,
+          restCaller().name,
         );
         return { status: 201, body: { ...instanceJson(view, ctx.store.getRoute(view.tenant.id)), ...(generatedPassword ? { generated_password: generatedPassword } : {}) } };
       },
@@ -110,7 +113,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'GET',
       /^\/v1\/postgres\/instances\/?$/,
       'instances.list',
-      () => ({ status: 200, body: { instances: tenants.list({}, { size: 1_000_000, token: '' }).views.map((v) => instanceJson(v, ctx.store.getRoute(v.tenant.id))) } }),
+      () => ({ status: 200, body: { instances: tenants.list({}, { size: 1_000_000, token: '' }).views.filter((v) => restMaySee(v.tenant.id)).map((v) => instanceJson(v, ctx.store.getRoute(v.tenant.id))) } }),
     ],
     ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', ([id]) => instance(id ?? '')],
     [
@@ -122,7 +125,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         const current = tenants.get(id).tenant;
         // The revision read: in the body, or as If-Match (an ETag is the revision).
         const revision = read.num(body, 'revision') ?? Number(header(req, 'if-match').replaceAll('"', '') || NaN);
-        tenants.update(id, Number.isNaN(revision) ? -1 : revision, specFromInstance(body, current.spec), OPERATOR);
+        tenants.update(id, Number.isNaN(revision) ? -1 : revision, specFromInstance(body, current.spec), restCaller().name);
         return instance(id);
       },
     ],
@@ -131,17 +134,17 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       new RegExp(`^/v1/postgres/instances/${seg}$`),
       'instances.delete',
       ([id = ''], _b, req) => {
-        const view = tenants.delete(id, Number(header(req, 'if-match').replaceAll('"', '') || 0), OPERATOR);
+        const view = tenants.delete(id, Number(header(req, 'if-match').replaceAll('"', '') || 0), restCaller().name);
         return { status: 202, body: instanceJson(view) };
       },
     ],
-    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', ([id = '']) => ({ status: 200, body: instanceJson(tenants.start(id, OPERATOR)) })],
-    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/stop$`), 'instances.stop', ([id = '']) => ({ status: 200, body: instanceJson(tenants.stop(id, OPERATOR)) })],
+    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', ([id = '']) => ({ status: 200, body: instanceJson(tenants.start(id, restCaller().name)) })],
+    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/stop$`), 'instances.stop', ([id = '']) => ({ status: 200, body: instanceJson(tenants.stop(id, restCaller().name)) })],
     [
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/access$`),
       'instances.access',
-      ([id = ''], raw) => ({ status: 200, body: instanceJson(tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, OPERATOR)) }),
+      ([id = ''], raw) => ({ status: 200, body: instanceJson(tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, restCaller().name)) }),
     ],
     [
       'POST',
@@ -151,7 +154,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         const body = asObject(raw);
         const user = objects.createUser(
           { tenantId: id, name: read.str(body, 'name') ?? '', password: read.str(body, 'password') ?? '', description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
-          OPERATOR,
+          restCaller().name,
         );
         return { status: 201, body: userJson(user) };
       },
@@ -162,14 +165,14 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
       'users.update',
-      ([id = '', name = ''], raw) => ({ status: 200, body: userJson(objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', OPERATOR)) }),
+      ([id = '', name = ''], raw) => ({ status: 200, body: userJson(objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', restCaller().name)) }),
     ],
     [
       'DELETE',
       new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
       'users.delete',
       ([id = '', name = '']) => {
-        objects.deleteUser(id, name, OPERATOR);
+        objects.deleteUser(id, name, restCaller().name);
         return { status: 204, body: undefined };
       },
     ],
@@ -181,7 +184,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         const body = asObject(raw);
         const db = objects.createDatabase(
           { tenantId: id, name: read.str(body, 'name') ?? '', owner: ownerName(read.str(body, 'owner') ?? ''), description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
-          OPERATOR,
+          restCaller().name,
         );
         return { status: 201, body: databaseJson(db) };
       },
@@ -193,7 +196,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`),
       'databases.delete',
       ([id = '', name = '']) => {
-        objects.deleteDatabase(id, name, OPERATOR);
+        objects.deleteDatabase(id, name, restCaller().name);
         return { status: 204, body: undefined };
       },
     ],
@@ -202,7 +205,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'GET',
       /^\/v1\/routes$/,
       'routes',
-      () => ({ status: 200, body: { revision: ctx.store.routeRevision(), routes: ctx.store.listRoutes() } }),
+      () => ({ status: 200, body: { revision: ctx.store.routeRevision(), routes: ctx.store.listRoutes().filter((r) => restMaySee(r.tenantId)) } }),
     ],
   ];
 }
@@ -234,9 +237,11 @@ export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.
         reply = { status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; allowed: ${matches.map(([m]) => m).join(', ')}` } } };
       } else {
         const params = (route[1].exec(path) ?? []).slice(1);
-        if (params[0] !== undefined && path.startsWith('/v1/postgres/instances/')) validateTenantId(params[0], 'uuid');
+        const instanceId = params[0] !== undefined && path.startsWith('/v1/postgres/instances/') ? params[0] : undefined;
+        if (instanceId !== undefined) validateTenantId(instanceId, 'uuid');
+        const caller = authorizeRest(req, route[2], instanceId, { security: d.security, store: d.ctx.store, clock: d.ctx.clock });
         const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
-        reply = route[3](params, body, req);
+        reply = runAsCaller(caller, () => route[3](params, body, req));
       }
     } catch (err) {
       const mapped = toRpcError(err);

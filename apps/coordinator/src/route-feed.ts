@@ -7,10 +7,12 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { RouteFeedService, RouterPeerSchema, RouteSchema } from '@pgs/proto';
-import type { ServiceImpl } from '@pgs/rpc';
+import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
+import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { RouteChange } from './model.js';
+import { auditRefusal, callerOf } from './security/access.js';
 import type { Store } from './store/store.js';
 
 /** A connected router. */
@@ -96,6 +98,13 @@ export class RouteFeed {
   service(): ServiceImpl<typeof RouteFeedService> {
     return {
       watchRoutes: async (request, stream, ctx) => {
+        // A router watches only as itself: its request's router_id is the id its certificate names (issue 10).
+        const who = principalOf(ctx);
+        if (who?.kind !== 'router' || who.id !== request.routerId) {
+          const reason = `${callerOf(ctx)} may not watch routes as router "${request.routerId}"`;
+          auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
+          throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
+        }
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
         const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
         const since = toNumber(request.sinceRevision);

@@ -10,7 +10,8 @@ import type { InstanceHealthView } from './health-cache.js';
 import { idempotent, PasswordRetryCache } from './idempotency.js';
 import { finishDeletion } from './instance-reports.js';
 import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UserRecord } from './model.js';
-import { generatePassword, scramVerifier } from './scram.js';
+import { scramVerifier } from '@pgs/security';
+import { generatePassword } from './generated-password.js';
 import type { StoreTx, TenantFilter } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
 

@@ -3,7 +3,8 @@
  * answers every desired instance with a REALIZED/RUNNING report on a port of its own, and every
  * removal with DELETED. Tests drive failures by stopping heartbeats or closing the stream.
  */
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { identity, identityClaimMetadata } from '@pgs/security';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { AgentControlService, InstanceRole, InstanceState, Realization, type Command, type DesiredInstances, type InstanceSpec } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
@@ -22,6 +23,10 @@ export interface FakeAgentOptions {
   /** Instances already running (adopted) to announce in Hello. */
   adopted?: MessageInitShape<typeof InstanceStatusSchema>[];
   appliedGeneration?: bigint;
+  /** Transport credentials (mTLS with a host certificate); default plaintext for an --insecure coordinator. */
+  credentials?: ChannelCredentials;
+  /** The host id to claim on an --insecure coordinator (default hostId; tests of the host check claim another). */
+  claimHostId?: string;
   /** Answer Fence/Promote commands (default true); false plays an agent that hangs. */
   answerCommands?: boolean;
 }
@@ -54,12 +59,13 @@ export class FakeAgent {
   fenceLsn = '0/3000148';
 
   constructor(readonly options: FakeAgentOptions) {
-    this.client = createClient(AgentControlService, options.coordinator, credentials.createInsecure());
+    this.client = createClient(AgentControlService, options.coordinator, options.credentials ?? credentials.createInsecure());
   }
 
   /** Opens the stream and says Hello. */
   async connect(): Promise<void> {
-    const stream = this.client.connect();
+    // Without TLS the agent names itself (only an --insecure coordinator believes it); with mTLS the certificate does.
+    const stream = this.client.connect({ metadata: identityClaimMetadata(identity('host', this.options.claimHostId ?? this.options.hostId)) });
     this.stream = stream;
     this.welcomed = false;
     this.hung = false;
