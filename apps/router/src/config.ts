@@ -27,6 +27,12 @@ export const ROUTER_OPTIONS = {
   shutdownTimeout: { type: 'duration', flag: '--shutdown-timeout', env: 'PGS_SHUTDOWN_TIMEOUT', description: 'how long open client connections may run on after a stop signal', default: 30_000, min: 0 },
   syncBackoffMin: { type: 'duration', flag: '--sync-backoff-min', env: 'PGS_SYNC_BACKOFF_MIN', description: 'first reconnect delay of the route feed', default: 250, min: 1 },
   syncBackoffMax: { type: 'duration', flag: '--sync-backoff-max', env: 'PGS_SYNC_BACKOFF_MAX', description: 'longest reconnect delay of the route feed', default: 10_000, min: 1 },
+  insecure: { type: 'bool', flag: '--insecure', env: 'PGS_INSECURE', description: 'plaintext gRPC to the coordinator, no certificate (test machines only; warns at every start)', default: false },
+  joinToken: { type: 'string', flag: '--join-token', env: 'PGS_JOIN_TOKEN', description: 'one-time join token (pgsctl token create --kind router) used at the first start to get a fleet certificate' },
+  identityDir: { type: 'string', flag: '--identity-dir', env: 'PGS_IDENTITY_DIR', description: 'where the fleet certificate and key are kept (default: identity-<router-id> beside --cache-path)' },
+  coordinatorCa: { type: 'string', flag: '--coordinator-ca', env: 'PGS_COORDINATOR_CA', description: 'own PKI: CA file to trust the coordinator with (also for join tokens without a CA pin)' },
+  identityCert: { type: 'string', flag: '--identity-cert', env: 'PGS_IDENTITY_CERT', description: 'own PKI: this router\'s client certificate for the coordinator (names router:<id>)' },
+  identityKey: { type: 'string', flag: '--identity-key', env: 'PGS_IDENTITY_KEY', description: 'own PKI: the key of --identity-cert (mode 0600)' },
   logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
 } as const;
 

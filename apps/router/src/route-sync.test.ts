@@ -5,7 +5,7 @@ import { RouteFeedService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { coordinatorCredentials } from './grpc-credentials.js';
+import { credentials } from '@grpc/grpc-js';
 import { RouteCache } from './route-cache.js';
 import { RouteSync } from './route-sync.js';
 import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
@@ -24,7 +24,7 @@ function tmpCache(): string {
 }
 
 function follow(feed: FakeRouteFeed, cache: RouteCache): RouteSync {
-  const client = createClient(RouteFeedService, feed.address, coordinatorCredentials());
+  const client = createClient(RouteFeedService, feed.address, credentials.createInsecure());
   const sync = new RouteSync({ client, cache, routerId: 'r1', cancelAddress: () => '127.0.0.1:6000', log, backoffMinMs: 20, backoffMaxMs: 200 });
   sync.start();
   cleanups.push(async () => {

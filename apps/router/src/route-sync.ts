@@ -1,5 +1,6 @@
 // Follows the coordinator's route feed into the cache. The router never waits for it: it serves
 // from the cache from the start and keeps doing so while the feed is down, reconnecting with backoff.
+import type { Metadata } from '@grpc/grpc-js';
 import type { RouteFeedService } from '@pgs/proto';
 import type { Client } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
@@ -31,6 +32,8 @@ export interface RouteSyncOptions {
   /** Called after each applied batch (e.g. to refresh the peer list). */
   onBatch?: (info: { revision: number; upserts: number; deletes: number; snapshot: boolean; peersChanged: boolean }) => void;
   now?: () => number;
+  /** Metadata on every watch (the identity claim of an --insecure router). */
+  callMetadata?: Metadata;
 }
 
 /** Keeps the route cache following WatchRoutes(since = cached revision). */
@@ -90,7 +93,7 @@ export class RouteSync {
     const { client, cache, log, routerId } = this.#o;
     let got = false;
     const since = cache.revision;
-    const stream = client.watchRoutes(watchRequest(since, routerId, this.#o.cancelAddress()), { signal: this.#stop.signal });
+    const stream = client.watchRoutes(watchRequest(since, routerId, this.#o.cancelAddress()), { signal: this.#stop.signal, ...(this.#o.callMetadata ? { metadata: this.#o.callMetadata } : {}) });
     this.#stream = stream;
     try {
       for await (const res of stream) {

@@ -1,12 +1,13 @@
 // Wires the router's parts together (main.ts calls this; tests run it in-process).
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { RouteFeedService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { createRegistry, startOpsServer, type Logger, type OpsServer } from '@pgs/service-kit';
 import { CancelKeys } from './cancel-keys.js';
 import { CancelRouter } from './cancel-routing.js';
 import type { RouterConfig } from './config.js';
-import { coordinatorCredentials } from './grpc-credentials.js';
+import { connectFleetIdentity } from './fleet-identity.js';
 import { formatHostPort, type HostPort } from './listen-address.js';
 import { countCancel, createRouterMetrics } from './metrics.js';
 import type { RouterPeerEntry } from './route.js';
@@ -32,6 +33,17 @@ export interface RunningRouter {
 
 /** Starts the router: cache first (serves at once), listeners, then the route feed and ops endpoint. */
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
+  // The one place the router's gRPC credentials come from: mTLS with its fleet certificate (or
+  // --insecure). Instant from saved files; only a first start joins, before anything is opened.
+  const link = await connectFleetIdentity({
+    routerId: config.routerId,
+    coordinator: config.coordinator,
+    insecure: config.insecure,
+    joinToken: config.joinToken,
+    identityDir: config.identityDir ?? path.join(path.dirname(path.resolve(config.cachePath)), `identity-${config.routerId}`),
+    files: { caFile: config.coordinatorCa, certFile: config.identityCert, keyFile: config.identityKey },
+    log,
+  });
   const cache = new RouteCache(config.cachePath);
   log.info({ cachePath: config.cachePath, revision: cache.revision, routes: cache.size }, 'route cache opened');
   const tls = config.tlsCert && config.tlsKey ? new TlsCredentials(config.tlsCert, config.tlsKey) : undefined;
@@ -41,9 +53,10 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
 
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
-  const client = createClient(RouteFeedService, config.coordinator, coordinatorCredentials());
+  const client = createClient(RouteFeedService, config.coordinator, link.credentials);
   const sync = new RouteSync({
     client,
+    callMetadata: link.metadata,
     cache,
     routerId: config.routerId,
     cancelAddress: () => cancelAddress,
@@ -133,6 +146,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       await server.stop(config.shutdownTimeout);
       await sync.stop();
       client.close();
+      link.stop();
       await ops.close();
       cache.close();
     },
