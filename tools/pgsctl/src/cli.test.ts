@@ -26,7 +26,7 @@ describe('pgsctl as a child process against the real coordinator', () => {
   let coordinator: CoordinatorProcess;
   // Each run gets its own tenant ids, so the suite can run beside others.
   const id = `t${Date.now().toString(36)}`;
-  const run = (...args: string[]) => runPgsctl(args, { env: { PGS_COORDINATOR: coordinator.grpc } });
+  const run = (...args: string[]) => runPgsctl(args, { env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile, PGS_TOKEN_FILE: coordinator.tokenFile } });
 
   beforeAll(async () => {
     coordinator = await startCoordinator();
@@ -114,10 +114,43 @@ describe('pgsctl as a child process against the real coordinator', () => {
 
   it('says which address it tried and how to start a fleet when the coordinator is unreachable (exit 5)', async () => {
     const closed = `127.0.0.1:${await freePort()}`;
-    const res = await runPgsctl(['status', '--request-timeout', '3s'], { env: { PGS_COORDINATOR: closed } });
+    const res = await runPgsctl(['status', '--request-timeout', '3s'], { env: { PGS_COORDINATOR: closed, PGS_CA: coordinator.caFile } });
     expect(res.code).toBe(5);
     expect(res.stderr).toContain(`cannot reach the coordinator at ${closed}`);
     expect(res.stderr).toContain('npm start');
+  });
+
+  it('creates, uses, lists and revokes operator tokens; a reader may read but not write (exit 7)', async () => {
+    const created = await run('token', 'create', '--kind', 'operator', '--name', `${id}-ro`, '--role', 'reader', '--ttl', '1h');
+    expect(created.code).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^pgso_[A-Za-z0-9_-]{43}$/);
+    expect(created.stderr).toContain('shown only now');
+    const asReader = (...args: string[]) => runPgsctl(args, { env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile, PGS_TOKEN: token } });
+    expect((await asReader('tenant', 'list')).code).toBe(0);
+    const refused = await asReader('tenant', 'create', `${id}-no`, '--password', 'secret-pw-9');
+    expect(refused.code).toBe(7);
+    expect(refused.stderr).toMatch(/lacks tenant:admin/);
+    const listed = JSON.parse((await run('token', 'list', '-o', 'json')).stdout) as { name: string; role: string }[];
+    expect(listed).toContainEqual(expect.objectContaining({ name: `${id}-ro`, role: 'reader' }));
+    expect((await run('token', 'revoke', `${id}-ro`)).code).toBe(0);
+    const revoked = await asReader('tenant', 'list');
+    expect(revoked.code).toBe(7);
+    expect(revoked.stderr).toContain('revoked');
+  });
+
+  it('creates join tokens, rotates the key, and needs a CA and a token', async () => {
+    const join = await run('token', 'create', '--kind', 'host', '--id', 'h42', '--ttl', '10m', '-o', 'json');
+    expect(join.code).toBe(0);
+    expect((JSON.parse(join.stdout) as { token: string }).token).toMatch(/^pgsj_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/);
+    const rotate = JSON.parse((await run('admin', 'rotate-key', '-o', 'json')).stdout) as { keyId: string; secretsReencrypted: number };
+    expect(rotate.keyId).not.toBe('');
+    const noCa = await runPgsctl(['tenant', 'list'], { env: { PGS_COORDINATOR: coordinator.grpc, PGS_TOKEN_FILE: coordinator.tokenFile } });
+    expect(noCa.code).toBe(2);
+    expect(noCa.stderr).toContain('no CA');
+    const noToken = await runPgsctl(['tenant', 'list'], { env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile } });
+    expect(noToken.code).toBe(7);
+    expect(noToken.stderr).toContain('--token');
   });
 
   it('shows every command in --help, and a completion script that knows them', async () => {

@@ -2,10 +2,10 @@
  * What every command gets: the streams it writes to, the resolved coordinator and a client made
  * on first use, the output format, and the clock. Built once per run from the global options.
  */
-import { credentials } from '@grpc/grpc-js';
 import { CoordinatorService } from '@pgs/proto';
 import { createClient, type CallOptions, type Client } from '@pgs/rpc';
 import type { Command } from 'commander';
+import { resolveCoordinatorAuth } from './coordinator-auth.js';
 import { parseOutputFormat, type OutputFormat } from './output.js';
 import { resolveCoordinator, type Resolved, type SettingsEnv } from './settings.js';
 
@@ -25,6 +25,10 @@ export interface GlobalOptions {
   coordinator?: string;
   output: string;
   requestTimeout: number;
+  token?: string;
+  tokenFile?: string;
+  ca?: string;
+  insecure?: boolean;
 }
 
 /** Per-command access to the coordinator, output and streams. */
@@ -33,6 +37,7 @@ export class CommandContext {
   readonly output: OutputFormat;
   readonly coordinator: Resolved;
   private readonly requestTimeoutMs: number;
+  private readonly options: GlobalOptions;
   private clientInstance: CoordinatorClient | undefined;
 
   constructor(io: CliIo, options: GlobalOptions) {
@@ -40,12 +45,16 @@ export class CommandContext {
     this.output = parseOutputFormat(options.output);
     this.coordinator = resolveCoordinator(options.coordinator, io);
     this.requestTimeoutMs = options.requestTimeout;
+    this.options = options;
   }
 
   /** The CoordinatorService client, connected on first use. */
   get client(): CoordinatorClient {
-    // Plaintext for now; mTLS arrives with the security issue and changes only this line.
-    this.clientInstance ??= createClient(CoordinatorService, this.coordinator.address, credentials.createInsecure());
+    if (!this.clientInstance) {
+      // TLS against the fleet CA with the operator's bearer token (coordinator-auth.ts), or --insecure.
+      const auth = resolveCoordinatorAuth(this.options, this.io);
+      this.clientInstance = createClient(CoordinatorService, this.coordinator.address, auth.credentials, auth.channelOptions);
+    }
     return this.clientInstance;
   }
 

@@ -21,6 +21,8 @@ export const ExitCode = Object.freeze({
   UNAVAILABLE: 5,
   /** `--wait` gave up before the tenant reached the state it waited for. */
   TIMEOUT: 6,
+  /** No valid operator token, or its role may not do this (UNAUTHENTICATED, PERMISSION_DENIED). */
+  DENIED: 7,
 });
 
 /** One of the ExitCode values. */
@@ -65,6 +67,8 @@ const EXIT_BY_CODE: ReadonlyMap<number, ExitCodeValue> = new Map([
   [Code.RESOURCE_EXHAUSTED, ExitCode.CONFLICT],
   [Code.UNAVAILABLE, ExitCode.UNAVAILABLE],
   [Code.DEADLINE_EXCEEDED, ExitCode.UNAVAILABLE],
+  [Code.UNAUTHENTICATED, ExitCode.DENIED],
+  [Code.PERMISSION_DENIED, ExitCode.DENIED],
 ]);
 
 function hintFor(err: RpcError, coordinator: string): string | undefined {
@@ -81,7 +85,7 @@ function hintFor(err: RpcError, coordinator: string): string | undefined {
       return 'list what exists with the matching `list` command';
     case Code.UNAUTHENTICATED:
     case Code.PERMISSION_DENIED:
-      return 'check the operator token pgsctl uses';
+      return 'check the operator token pgsctl uses (--token, PGS_TOKEN, --token-file, PGS_TOKEN_FILE, ~/.config/pgs/config.json, or the local fleet\'s admin token) and its role';
     default:
       return undefined;
   }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /** pgsctl: the operator's CLI for a pgs fleet (see `pgsctl --help`). */
 import { runCli } from './cli.js';
+import { quietTlsServernameWarning } from './quiet-warnings.js';
 import { processSettingsEnv } from './settings.js';
 
+quietTlsServernameWarning();
 const code = await runCli(process.argv.slice(2), {
   ...processSettingsEnv(),
   stdout: process.stdout,

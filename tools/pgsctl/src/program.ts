@@ -7,6 +7,7 @@ import { registerHost } from './commands/host.js';
 import { registerMisc } from './commands/misc.js';
 import { registerRoute } from './commands/route.js';
 import { registerStatus } from './commands/status.js';
+import { registerAdmin, registerToken } from './commands/token.js';
 import { registerTenant } from './commands/tenant.js';
 import { registerUser } from './commands/user.js';
 import { ExitCode } from './errors.js';
@@ -50,6 +51,10 @@ export function buildProgram(session: Session): Command {
     .showSuggestionAfterError(true)
     .helpCommand(true)
     .option('-c, --coordinator <host:port>', 'the coordinator\'s gRPC address')
+    .option('--token <token>', 'operator token (prefer PGS_TOKEN or --token-file: flags show in ps)')
+    .option('--token-file <file>', 'file holding the operator token (PGS_TOKEN_FILE)')
+    .option('--ca <file>', 'CA file to check the coordinator\'s certificate with (PGS_CA; the local fleet\'s is found by itself)')
+    .option('--insecure', 'plaintext gRPC to an --insecure coordinator (test machines only)')
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .addOption(new Option('--request-timeout <duration>', 'deadline of each call to the coordinator').argParser(durationArg).default(durationArg('10s'), '10s'))
     .addHelpText('after', ROOT_HELP);
@@ -61,6 +66,8 @@ export function buildProgram(session: Session): Command {
   registerEvents(program, session);
   registerStatus(program, session);
   registerConnect(program, session);
+  registerToken(program, session);
+  registerAdmin(program, session);
   registerMisc(program, session);
   return program;
 }

@@ -18,6 +18,11 @@ export const DEFAULT_ROUTER = '127.0.0.1:5432';
 export interface UserConfig {
   coordinator?: string;
   router?: string;
+  /** Operator token, or a file holding it (mode 0600 advised). */
+  token?: string;
+  tokenFile?: string;
+  /** CA file the coordinator's certificate is checked against. */
+  ca?: string;
 }
 
 /** The part of the local fleet's fleet.json that pgsctl uses. */
@@ -27,6 +32,10 @@ export interface LocalFleet {
   routers: string[];
   caPath?: string;
   sniDomain?: string;
+  /** The coordinator's fleet CA (its TLS), the admin token file, or plaintext (issue 10). */
+  coordinatorCa?: string;
+  tokenFile?: string;
+  insecure?: boolean;
 }
 
 /** The environment pgsctl resolves settings in (injected so tests need no real home dir). */
@@ -76,7 +85,13 @@ export function readUserConfig(where: SettingsEnv): UserConfig | undefined {
   if (data === undefined) return undefined;
   if (typeof data !== 'object' || data === null) throw new UsageError(`${file} must hold a JSON object like {"coordinator": "host:port"}`);
   const record = data as Record<string, unknown>;
-  return { coordinator: optionalString(record.coordinator, file, 'coordinator'), router: optionalString(record.router, file, 'router') };
+  return {
+    coordinator: optionalString(record.coordinator, file, 'coordinator'),
+    router: optionalString(record.router, file, 'router'),
+    token: optionalString(record.token, file, 'token'),
+    tokenFile: optionalString(record.tokenFile, file, 'tokenFile'),
+    ca: optionalString(record.ca, file, 'ca'),
+  };
 }
 
 /** Finds .pgs/local/fleet.json in cwd or a parent directory; undefined when there is none. */
@@ -85,7 +100,8 @@ export function findLocalFleet(cwd: string): LocalFleet | undefined {
     const file = path.join(dir, '.pgs', 'local', 'fleet.json');
     const data = readJson(file) as Record<string, unknown> | undefined;
     if (data !== undefined) {
-      const coordinator = optionalString((data.coordinator as Record<string, unknown> | undefined)?.grpc, file, 'coordinator.grpc');
+      const section = data.coordinator as Record<string, unknown> | undefined;
+      const coordinator = optionalString(section?.grpc, file, 'coordinator.grpc');
       if (coordinator === undefined) throw new UsageError(`${file} has no coordinator.grpc address`, { hint: 'restart the local fleet with `npm start`' });
       const routers = Array.isArray(data.routers) ? data.routers.flatMap((r) => (typeof r?.listen === 'string' ? [r.listen as string] : [])) : [];
       return {
@@ -94,6 +110,9 @@ export function findLocalFleet(cwd: string): LocalFleet | undefined {
         routers,
         caPath: typeof data.caPath === 'string' ? data.caPath : undefined,
         sniDomain: typeof data.sniDomain === 'string' ? data.sniDomain : undefined,
+        coordinatorCa: optionalString(section?.caFile, file, 'coordinator.caFile'),
+        tokenFile: optionalString(section?.tokenFile, file, 'coordinator.tokenFile'),
+        insecure: section?.insecure === true,
       };
     }
     if (path.dirname(dir) === dir) return undefined;

@@ -15,6 +15,9 @@ const COORDINATOR_MAIN = path.resolve(import.meta.dirname, '..', '..', '..', '..
 export interface CoordinatorProcess {
   grpc: string;
   http: string;
+  /** The fleet CA and the bootstrap fleet-admin token file the coordinator wrote (security is on). */
+  caFile: string;
+  tokenFile: string;
   stop(): Promise<void>;
 }
 
@@ -60,5 +63,5 @@ export async function startCoordinator(timeoutMs = 60_000): Promise<CoordinatorP
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  return { grpc, http: httpAddress, stop };
+  return { grpc, http: httpAddress, caFile: path.join(dataDir, 'ca.pem'), tokenFile: path.join(dataDir, 'admin.token'), stop };
 }
