@@ -27,6 +27,7 @@ import { restHandler } from './rest-api.js';
 import { coordinatorKeyRing } from './secret-keys.js';
 import { createAccess } from './security/access.js';
 import { enrollmentService } from './security/enrollment-service.js';
+import { claimFromHello, claimFromWatch } from './security/insecure-claims.js';
 import { loadFleetPki, type FleetPki } from './security/fleet-pki.js';
 import { TokenService } from './security/token-service.js';
 import { SyncQuorums } from './sync-quorums.js';
@@ -135,8 +136,10 @@ export async function startCoordinator(
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
   addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService }), 'operator'), options);
-  addService(server, AgentControlService, access.guard(AgentControlService, agentControlService(ctx), 'component'), options);
-  addService(server, RouteFeedService, access.guard(RouteFeedService, routes.service(), 'component'), options);
+  const agents = access.guard(AgentControlService, agentControlService(ctx), 'component');
+  const feed = access.guard(RouteFeedService, routes.service(), 'component');
+  addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
+  addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
   addService(
     server,
     EnrollmentService,

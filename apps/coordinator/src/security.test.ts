@@ -25,7 +25,8 @@ import {
   tlsChannelCredentials,
 } from '@pgs/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from './testing/harness.js';
+import { credentials } from '@grpc/grpc-js';
+import { eventually, startHarness } from './testing/harness.js';
 import { FakeAgent } from './testing/fake-agent.js';
 import { startSecureHarness, type SecureHarness } from './testing/secure-harness.js';
 
@@ -341,4 +342,29 @@ describe('key rotation', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('--insecure', () => {
+  it('takes an unclaimed agent at its Hello, still checks a claim, and still wants operator tokens', async () => {
+    const ih = await startHarness();
+    try {
+      const plain = credentials.createInsecure();
+      const client = createClient(AgentControlService, ih.coordinator.grpcAddress, plain);
+      const stream = client.connect();
+      await stream.send({ message: { case: 'hello', value: { hostId: 'legacy', address: '127.0.0.98', capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 }, runtime: 'process' } } });
+      for await (const m of stream) if (m.message.case === 'welcome') break;
+      stream.cancel();
+      client.close();
+      const liar = new FakeAgent({ hostId: 'victim', claimHostId: 'liar', address: '127.0.0.97', coordinator: ih.coordinator.grpcAddress });
+      await liar.connect();
+      await eventually(async () => (await ih.operator.listEvents({ hostId: 'victim' })).events.some((e) => e.action === 'access.refused'), 5000, 'refusal audited');
+      expect(liar.welcomed).toBe(false);
+      await liar.close();
+      const anonymous = createClient(CoordinatorService, ih.coordinator.grpcAddress, plain);
+      await expect(anonymous.listTenants({})).rejects.toMatchObject({ code: Code.UNAUTHENTICATED });
+      anonymous.close();
+    } finally {
+      await ih.stop();
+    }
+  });
 });
