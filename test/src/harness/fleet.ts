@@ -56,6 +56,14 @@ export interface IsolatedHost {
   allowCidrs: readonly string[];
 }
 
+/**
+ * The suite runs the control plane in plaintext (`--insecure`, test machines only): certificates
+ * would add nothing to what the scenarios prove. Operators still need a token: pgsctl gets the
+ * fleet-admin token the coordinator writes at its first start. Apps that do not know these
+ * settings yet ignore the PGS_* variables.
+ */
+const INSECURE_ENV = Object.freeze({ PGS_INSECURE: 'true' });
+
 /** The agent's ops port inside a namespace: the namespace is new and empty, so any fixed port is free. */
 const ISOLATED_OPS_PORT = 7490;
 
@@ -165,6 +173,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const coordinatorHttp = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
   const logDir = path.join(root, 'logs');
   fs.mkdirSync(logDir);
+  const adminTokenFile = path.join(root, 'admin.token');
+  const pgsctlEnv: Record<string, string> = { ...INSECURE_ENV };
 
   const coordinator = new AppProcess({
     name: 'coordinator',
@@ -175,6 +185,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       '--grpc-listen', coordinatorGrpc,
       '--http-listen', coordinatorHttp,
       '--data-dir', path.join(root, 'coordinator'),
+      '--insecure',
+      '--admin-token-file', adminTokenFile,
       '--heartbeat-interval', `${timing.heartbeatMs}ms`,
       '--host-ttl', `${timing.hostTtlMs}ms`,
       '--host-down-grace', `${timing.hostDownGraceMs}ms`,
@@ -207,6 +219,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         script: SCRIPTS.agent,
         cwd: dataRoot,
         logFile: path.join(logDir, `agent-${id}.log`),
+        env: INSECURE_ENV,
         ...(isolated ? { wrapper: ['ip', 'netns', 'exec', isolated.netns] } : {}),
         args: [
           ...(isolated ? ['--allow-cidrs', isolated.allowCidrs.join(',')] : []),
@@ -255,6 +268,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           '--listen', `${host}:${port}`,
           '--coordinator', coordinatorGrpc,
           '--cache-path', cachePath,
+          '--insecure',
           '--ops-listen', `${host}:${opsPort}`,
           '--cancel-listen', `${host}:0`,
           '--shutdown-timeout', '2s',
@@ -277,8 +291,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     return parts.join('\n');
   };
 
-  const pgsctl = (args: readonly string[], input?: string): Promise<PgsctlResult> => runPgsctl(coordinatorGrpc, args, input === undefined ? {} : { input });
-  const json = <T>(args: readonly string[], input?: string): Promise<T> => pgsctlJson<T>(coordinatorGrpc, args, input === undefined ? {} : { input });
+  const pgsctl = (args: readonly string[], input?: string): Promise<PgsctlResult> => runPgsctl(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
+  const json = <T>(args: readonly string[], input?: string): Promise<T> => pgsctlJson<T>(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
 
   const coordinatorReady = async (): Promise<void> => {
     await waitFor('coordinator /healthz', async () => {
@@ -286,6 +300,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const { status } = await getJson(`http://${coordinatorHttp}/healthz`);
       return status === 200 ? true : undefined;
     }, { timeoutMs: readyTimeoutMs });
+    // Written (mode 0600) at the first start; a coordinator from before operator tokens writes none.
+    if (fs.existsSync(adminTokenFile)) pgsctlEnv.PGS_TOKEN = fs.readFileSync(adminTokenFile, 'utf8').trim();
   };
 
   const hostStates = async (): Promise<Record<string, string>> => {
