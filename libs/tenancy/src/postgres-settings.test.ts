@@ -21,7 +21,22 @@ describe('postgresSettingsFor', () => {
       max_parallel_workers: '1',
       max_parallel_workers_per_gather: '0',
       max_parallel_maintenance_workers: '0',
+      wal_buffers: '2MB',
+      max_logical_replication_workers: '0',
     });
+  });
+
+  it('gives small instances small WAL buffers (idle memory) and big ones the 16MB cap', () => {
+    expect([512, 1024, 2048, 8192, 65_536].map((memoryMib) => postgresSettingsFor(res({ memoryMib })).wal_buffers)).toEqual(['1MB', '2MB', '4MB', '16MB', '16MB']);
+    for (const memoryMib of [512, 3000, 100_000]) {
+      const s = postgresSettingsFor(res({ memoryMib }));
+      // Never above PostgreSQL's own default (shared_buffers / 32).
+      expect(mb(s.wal_buffers)).toBeLessThanOrEqual(Math.max(1, mb(s.shared_buffers) / 32));
+    }
+  });
+
+  it('does not start the logical replication launcher (no tenant role may create subscriptions)', () => {
+    expect(postgresSettingsFor(res({ cpuMillis: 8000, memoryMib: 16_384 })).max_logical_replication_workers).toBe('0');
   });
 
   it('scales with memory and cpu, within limits', () => {

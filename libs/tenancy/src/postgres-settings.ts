@@ -3,6 +3,12 @@
  * configures an instance the same way. Rules of thumb from the PostgreSQL docs ("Resource
  * Consumption") and PGTune: shared_buffers 25% of memory, effective_cache_size 75%, work_mem
  * so that a few sorts per connection fit beside shared_buffers.
+ *
+ * Idle footprint (measured with the density benchmark, see the README): an idle instance's
+ * memory is mostly shared memory PostgreSQL zeroes at start. wal_buffers is the biggest piece
+ * (its default is shared_buffers/32, zeroed in full), so small instances get less; the logical
+ * replication launcher is a whole process tenants cannot use (CREATE SUBSCRIPTION needs a
+ * superuser, which no tenant role is), so it is not started.
  */
 import type { Resources } from './resources.js';
 
@@ -28,6 +34,8 @@ export function postgresSettingsFor(resources: Resources): Record<string, string
   const workMem = clamp(Math.floor((memory - sharedBuffers) / (maxConnections * 3)), 4, 1024);
   const maintenanceWorkMem = clamp(Math.floor(memory / 16), 64, 2048);
   const gatherWorkers = Math.min(4, Math.floor(cores / 2));
+  // 1/128 of shared_buffers (PostgreSQL's default is 1/32): 1MB at 512 MiB, the 16MB cap from 8 GiB.
+  const walBuffers = clamp(Math.floor(sharedBuffers / 128), 1, 16);
   return {
     max_connections: String(maxConnections),
     shared_buffers: `${sharedBuffers}MB`,
@@ -38,5 +46,7 @@ export function postgresSettingsFor(resources: Resources): Record<string, string
     max_parallel_workers: String(cores),
     max_parallel_workers_per_gather: String(gatherWorkers),
     max_parallel_maintenance_workers: String(gatherWorkers),
+    wal_buffers: `${walBuffers}MB`,
+    max_logical_replication_workers: '0',
   };
 }
