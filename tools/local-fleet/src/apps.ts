@@ -28,13 +28,14 @@ export function checkBuilt(): void {
 }
 
 /** Coordinator flags. */
-export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string }): string[] {
-  return ['--grpc-listen', p.grpc, '--http-listen', p.http, '--data-dir', p.dataDir];
+export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string; secretKeyFile: string; insecure: boolean }): string[] {
+  return ['--grpc-listen', p.grpc, '--http-listen', p.http, '--data-dir', p.dataDir, '--secret-key-file', p.secretKeyFile, ...(p.insecure ? ['--insecure'] : [])];
 }
 
 /** Host agent flags. */
-export function agentArgs(p: { id: string; address: string; zone: string; coordinator: string; dataRoot: string; ops: string; runtime: string; portRange: string; cpu: string; memory: string; disk: string }): string[] {
+export function agentArgs(p: { id: string; address: string; zone: string; coordinator: string; dataRoot: string; ops: string; runtime: string; portRange: string; cpu: string; memory: string; disk: string; insecure: boolean }): string[] {
   return [
+    ...(p.insecure ? ['--insecure'] : []),
     '--host-id', p.id,
     '--address', p.address,
     '--coordinator', p.coordinator,
@@ -50,8 +51,9 @@ export function agentArgs(p: { id: string; address: string; zone: string; coordi
 }
 
 /** Router flags. */
-export function routerArgs(p: { id: string; listen: string; coordinator: string; cachePath: string; ops: string; tlsCert: string; tlsKey: string; sniDomain: string }): string[] {
+export function routerArgs(p: { id: string; listen: string; coordinator: string; cachePath: string; ops: string; tlsCert: string; tlsKey: string; sniDomain: string; insecure: boolean }): string[] {
   return [
+    ...(p.insecure ? ['--insecure'] : []),
     '--router-id', p.id,
     '--listen', p.listen,
     '--coordinator', p.coordinator,

@@ -18,6 +18,9 @@ export function renderBanner(d: FleetDescription, cwd: string): string {
     `  coordinator  ${d.coordinator.grpc} (gRPC)   http://${d.coordinator.http} (REST)`,
     ...d.hosts.map((h, i) => `  ${i === 0 ? 'hosts      ' : '           '}  ${h.id} ${h.address} (zone ${h.zone})`),
     ...d.routers.map((r, i) => `  ${i === 0 ? 'routers    ' : '           '}  ${r.id} ${r.listen}`),
+    d.coordinator.insecure
+      ? '  security     OFF: plaintext gRPC, components unauthenticated (operators still need the admin token)'
+      : `  security     mTLS from the fleet CA ${show(d.coordinator.caFile, cwd)}; fleet-admin token in ${show(d.coordinator.tokenFile, cwd)}`,
   ];
   if (d.demo !== null) {
     const demo = d.demo;

@@ -27,7 +27,8 @@ export interface FleetDescription {
   stateDir: string;
   launcherPid: number;
   startedAt: string;
-  coordinator: { grpc: string; http: string; dataDir: string; pid: number; log: string };
+  /** caFile / tokenFile: the coordinator's fleet CA and the bootstrap admin token (pgsctl uses them); insecure: plaintext gRPC. */
+  coordinator: { grpc: string; http: string; dataDir: string; pid: number; log: string; caFile: string; tokenFile: string; insecure: boolean };
   hosts: Array<{ id: string; address: string; zone: string; dataRoot: string; ops: string; pid: number; log: string }>;
   routers: Array<{ id: string; listen: string; ops: string; cachePath: string; pid: number; log: string }>;
   caPath: string;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '@pgs/pg-testkit';
+import { scanForLeaks } from '@pgs/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetDescription } from './fleet-file.js';
 import { findPostgresInstances } from './postgres-instances.js';
@@ -86,6 +87,21 @@ describe('local fleet launcher', () => {
     for (const uri of fleet.demo?.uris ?? []) expect(output).toContain(`psql "${uri}"`);
     expect(output).toContain('npx pgsctl');
     expect(fs.statSync(path.join(stateDir, 'demo-password')).mode & 0o077).toBe(0);
+    // Security (issue 10): the admin token is private; mTLS unless the agent build cannot join yet.
+    expect(fs.statSync(fleet.coordinator.tokenFile).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(stateDir, 'certs', 'coordinator-secret.key')).mode & 0o077).toBe(0);
+    if (fleet.coordinator.insecure) expect(output).toContain('security     OFF');
+    else expect(fs.readFileSync(fleet.coordinator.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('writes no token, private key or password into any process log', () => {
+    // The launcher's own terminal banner shows the demo URI to the developer on purpose; the logs of
+    // coordinator, agents and routers must hold no secret at all.
+    const logs = fs.readdirSync(path.join(stateDir, 'logs')).map((f) => fs.readFileSync(path.join(stateDir, 'logs', f), 'utf8')).join('\n');
+    const token = fs.readFileSync(fleet.coordinator.tokenFile, 'utf8').trim();
+    const password = fs.readFileSync(path.join(stateDir, 'demo-password'), 'utf8').trim();
+    expect(logs.length).toBeGreaterThan(0);
+    expect(scanForLeaks(logs, { knownSecrets: [token, password] })).toEqual([]);
   });
 
   it('lets psql reach the demo tenant through both routers, with TLS required and verified', async () => {

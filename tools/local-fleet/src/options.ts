@@ -22,6 +22,7 @@ export const FLEET_OPTIONS = {
   hostDisk: { type: 'string', flag: '--host-disk', env: 'PGS_FLEET_HOST_DISK', description: 'disk each local host offers', default: '256Gi' },
   runtime: { type: 'string', flag: '--runtime', env: 'PGS_FLEET_RUNTIME', description: 'host agent runtime', default: 'process', choices: ['process', 'docker'] },
   demoTenant: { type: 'string', flag: '--demo-tenant', env: 'PGS_FLEET_DEMO_TENANT', description: "tenant created on start ('' for none)", default: 'demo' },
+  insecure: { type: 'bool', flag: '--insecure', env: 'PGS_FLEET_INSECURE', description: 'run every gRPC link in plaintext without certificates (operators still need the admin token)', default: false },
   startTimeout: { type: 'duration', flag: '--start-timeout', env: 'PGS_FLEET_START_TIMEOUT', description: 'how long each start step may take', default: 120_000, min: 1000 },
 } as const;
 

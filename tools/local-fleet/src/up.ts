@@ -5,7 +5,6 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { credentials } from '@grpc/grpc-js';
 import { CoordinatorService, HostState } from '@pgs/proto';
 import { createClient, type Client } from '@pgs/rpc';
 import { agentArgs, APP_SCRIPTS, checkBuilt, coordinatorArgs, expectedCommand, routerArgs } from './apps.js';
@@ -13,6 +12,7 @@ import { renderBanner } from './banner.js';
 import { ensureCertificates, SNI_DOMAIN } from './certs.js';
 import { checkReachable } from './demo-check.js';
 import { ensureDemoTenant } from './demo-tenant.js';
+import { appSupports, ensureSecretKey, joinToken, launcherCredentials, securityFiles } from './fleet-security.js';
 import { writeFleetFile, type FleetDescription } from './fleet-file.js';
 import { createDirectories, fleetLayout, hostPlans, type FleetLayout } from './layout.js';
 import { logTail, startProcess, type ManagedProcess } from './managed-process.js';
@@ -153,6 +153,12 @@ async function startFleet(
   onClient: (c: Client<typeof CoordinatorService>) => void,
 ): Promise<FleetDescription> {
   const timeout = options.startTimeout;
+  const files = securityFiles(layout);
+  if (ensureSecretKey(files)) say(`made the coordinator's secret key: ${files.secretKeyFile} (mode 0600)`);
+  // An agent without mTLS support would be refused by a TLS coordinator: then the whole fleet runs --insecure.
+  const agentJoins = appSupports(APP_SCRIPTS.agent, '--join-token');
+  const insecure = options.insecure || !agentJoins;
+  if (insecure) say(options.insecure ? 'security off (--insecure): plaintext gRPC, components unauthenticated' : 'WARNING: this host agent build cannot join with mTLS yet; the fleet runs --insecure (plaintext gRPC, components unauthenticated)');
   const grpcPort = await firstFreePort('127.0.0.1', options.coordinatorPort);
   const httpPort = await firstFreePort('127.0.0.1', options.httpPort, new Set([grpcPort]));
   const grpc = `127.0.0.1:${grpcPort}`;
@@ -161,12 +167,14 @@ async function startFleet(
   say(`starting coordinator on ${grpc} (REST http://${httpAddress})`);
   running.coordinator = startProcess({
     name: 'coordinator', script: APP_SCRIPTS.coordinator,
-    args: coordinatorArgs({ grpc, http: httpAddress, dataDir: layout.coordinatorData }),
+    args: coordinatorArgs({ grpc, http: httpAddress, dataDir: layout.coordinatorData, secretKeyFile: files.secretKeyFile, insecure }),
     logFile: layout.log('coordinator'), pidFile: layout.pidFile('coordinator'),
   });
   const coordinatorDied = diedCheck([running.coordinator], signal);
   await waitUntil('coordinator /healthz', timeout, async () => ((await httpOk(`http://${httpAddress}/healthz`)) ? true : undefined), coordinatorDied);
-  const client = createClient(CoordinatorService, grpc, credentials.createInsecure());
+  // The coordinator wrote its CA and the bootstrap admin token before it listened.
+  const auth = launcherCredentials(files, insecure);
+  const client = createClient(CoordinatorService, grpc, auth.credentials, auth.channelOptions);
   onClient(client);
   await Promise.race([client.waitForReady(timeout), new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))]);
 
@@ -180,7 +188,9 @@ async function startFleet(
     say(`starting host agent ${h.id} on ${h.address} (zone ${h.zone})`);
     running.agents.push(startProcess({
       name: h.id, script: APP_SCRIPTS.agent,
-      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts, cpu: options.hostCpu, memory: options.hostMemory, disk: options.hostDisk }),
+      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts, cpu: options.hostCpu, memory: options.hostMemory, disk: options.hostDisk, insecure: insecure && agentJoins }),
+      // A fresh single-use token each start; an agent that joined before keeps its certificate and ignores it.
+      env: insecure ? {} : { PGS_JOIN_TOKEN: await joinToken(client, 'host', h.id) },
       logFile: layout.log(h.id), pidFile: layout.pidFile(h.id),
     }));
   }
@@ -204,9 +214,9 @@ async function startFleet(
     say(`starting router ${id} on ${listen}`);
     const p = startProcess({
       name: id, script: APP_SCRIPTS.router,
-      args: routerArgs({ id, listen, coordinator: grpc, cachePath, ops, tlsCert: layout.routerCert, tlsKey: layout.routerKey, sniDomain: SNI_DOMAIN }),
-      // The cancel secret goes by environment, not argv, so `ps` does not show it.
-      env: { PGS_CANCEL_SECRET: secret },
+      args: routerArgs({ id, listen, coordinator: grpc, cachePath, ops, tlsCert: layout.routerCert, tlsKey: layout.routerKey, sniDomain: SNI_DOMAIN, insecure }),
+      // Secrets go by environment, not argv, so `ps` does not show them.
+      env: { PGS_CANCEL_SECRET: secret, ...(insecure ? {} : { PGS_JOIN_TOKEN: await joinToken(client, 'router', id) }) },
       logFile: layout.log(id), pidFile: layout.pidFile(id),
     });
     running.routers.push(p);
@@ -224,7 +234,7 @@ async function startFleet(
     stateDir: layout.stateDir,
     launcherPid: process.pid,
     startedAt: new Date().toISOString(),
-    coordinator: { grpc, http: httpAddress, dataDir: layout.coordinatorData, pid: running.coordinator.pid, log: running.coordinator.logFile },
+    coordinator: { grpc, http: httpAddress, dataDir: layout.coordinatorData, pid: running.coordinator.pid, log: running.coordinator.logFile, caFile: files.caFile, tokenFile: files.tokenFile, insecure },
     hosts: hosts.map((h, i) => ({ ...h, ops: hostOps[i] ?? '', pid: running.agents[i]?.pid ?? 0, log: running.agents[i]?.logFile ?? '' })),
     routers,
     caPath: layout.caCert,
