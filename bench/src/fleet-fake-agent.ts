@@ -15,9 +15,13 @@ export interface FakeAgentStats {
   lastPlacementAt: number;
   /** Agents that have had a Welcome at least once. */
   welcomed: number;
+  /** Streams welcomed and not ended yet (agents connected right now). */
+  connected: number;
   /** Streams that failed (the agent reconnects, as a real one does), with the first few reasons. */
   streamFailures: number;
   failureSamples: string[];
+  /** Stream failures by reason (the error message), e.g. the coordinator's hello deadline. */
+  failureReasons: Record<string, number>;
 }
 
 /** One fake host. */
@@ -52,7 +56,8 @@ export class FakeAgent {
 
   /** One stream: hello, then serve until it ends; false when it failed. */
   private session(): Promise<boolean> {
-    const stream = this.client.connect();
+    // With a coordinator in --insecure mode a host names itself (no certificate to show).
+    const stream = this.client.connect({ metadata: { 'pgs-identity': `host:${this.hostId}` } });
     this.stream = stream;
     void stream.send({
       message: {
@@ -73,12 +78,15 @@ export class FakeAgent {
   }
 
   private async serve(stream: NonNullable<FakeAgent['stream']>): Promise<boolean> {
+    let up = false;
     try {
       for await (const res of stream) {
         const m = res.message;
         if (m.case === 'welcome') {
           if (!this.welcomed) this.stats.welcomed += 1;
           this.welcomed = true;
+          up = true;
+          this.stats.connected += 1;
           const every = Math.max(100, m.value.heartbeatIntervalMs);
           this.heartbeat = setInterval(() => {
             void stream.send({ message: { case: 'heartbeat', value: { sentAt: timestampNow(), usage: { instances: this.instances.size }, appliedGeneration: this.generation } } });
@@ -119,10 +127,13 @@ export class FakeAgent {
     } catch (err) {
       if (this.stopped) return true;
       this.stats.streamFailures += 1;
-      if (this.stats.failureSamples.length < 5) this.stats.failureSamples.push(`${this.hostId}: ${(err as Error).message}`);
+      const reason = (err as Error).message;
+      this.stats.failureReasons[reason] = (this.stats.failureReasons[reason] ?? 0) + 1;
+      if (this.stats.failureSamples.length < 5) this.stats.failureSamples.push(`${this.hostId}: ${reason}`);
       return false;
     } finally {
       clearInterval(this.heartbeat);
+      if (up) this.stats.connected -= 1;
     }
   }
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { CoordinatorService, HostState } from '@pgs/proto';
-import { createClient, type Client } from '@pgs/rpc';
+import { createClient, type CallOptions, type Client } from '@pgs/rpc';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const SCRIPTS = {
@@ -51,7 +51,23 @@ export interface BenchFleet {
   hostDataRoots: string[];
   /** A router's route-cache revision from its /healthz. */
   routerRevision(i: number): Promise<number>;
+  /** Stops the coordinator (SIGTERM) and starts it again on the same state, with `extraArgs` instead of the first start's. */
+  restartCoordinator(extraArgs?: string[]): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Agents (and anything else that reads PGS_*) run in plaintext too; unknown PGS_* variables are ignored. */
+const INSECURE_ENV = Object.freeze({ PGS_INSECURE: 'true' });
+
+/** `client` with `metadata()` added to every call (unary and server-streaming: request, options). */
+function withMetadata<C extends object>(client: C, metadata: () => Record<string, string>): C {
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function' || key === 'close') return value;
+      return (request: unknown, options?: CallOptions) => (value as (r: unknown, o: CallOptions) => unknown).call(target, request, { ...options, metadata: { ...(options?.metadata as Record<string, string> | undefined), ...metadata() } });
+    },
+  });
 }
 
 /** A free port on host. */
@@ -125,11 +141,11 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   const http = `${ctl}:${await freePort(ctl)}`;
   const children: ChildProcess[] = [];
   const logs: string[] = [];
-  const start = (name: string, script: string, args: string[], cwd: string): ChildProcess => {
+  const start = (name: string, script: string, args: string[], cwd: string, env: Readonly<Record<string, string>> = {}): ChildProcess => {
     const log = path.join(root, `${name}.log`);
-    logs.push(log);
+    if (!logs.includes(log)) logs.push(log);
     const fd = fs.openSync(log, 'a');
-    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', fd, fd] });
+    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     fs.closeSync(fd);
     children.push(child);
     return child;
@@ -146,10 +162,25 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
     client.close();
     fs.rmSync(root, { recursive: true, force: true });
   };
-  const client = createClient(CoordinatorService, grpc, credentials.createInsecure());
+  // Plaintext control plane (--insecure: benchmarks measure the platform, not TLS); the operator
+  // client carries the fleet-admin token the coordinator writes at its first start.
+  const adminTokenFile = path.join(root, 'admin.token');
+  let token = '';
+  const client = withMetadata(createClient(CoordinatorService, grpc, credentials.createInsecure()), (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}));
+  const coordinatorArgs = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', path.join(root, 'coordinator'), '--cpu-overcommit', '16', '--insecure', '--admin-token-file', adminTokenFile];
+  let coordinator: ChildProcess | undefined;
+  const restartCoordinator = async (extraArgs: string[] = o.coordinatorArgs ?? []): Promise<void> => {
+    if (coordinator && coordinator.exitCode === null && coordinator.signalCode === null) {
+      const exited = new Promise((r) => coordinator?.once('exit', r));
+      coordinator.kill('SIGTERM');
+      await exited;
+    }
+    coordinator = start('coordinator', SCRIPTS.coordinator, [...coordinatorArgs, ...extraArgs], root);
+    await poll('coordinator', () => httpOk(`http://${http}/healthz`), 60_000);
+    if (fs.existsSync(adminTokenFile)) token = fs.readFileSync(adminTokenFile, 'utf8').trim();
+  };
   try {
-    start('coordinator', SCRIPTS.coordinator, ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', path.join(root, 'coordinator'), '--cpu-overcommit', '16', ...(o.coordinatorArgs ?? [])], root);
-    await poll('coordinator', () => httpOk(`http://${http}/healthz`), 30_000);
+    await restartCoordinator();
     const hostAddresses: string[] = [];
     const hostDataRoots: string[] = [];
     for (let i = 0; i < o.agents; i++) {
@@ -164,7 +195,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
         '--host-id', `h${i + 1}`, '--address', address, '--coordinator', grpc, '--data-root', dataRoot, '--runtime', 'process',
         '--port-range', `${base}-${base + 99}`, '--ops-listen', `${address}:0`, '--labels', `zone=z${i + 1}`,
         '--cpu', '64', '--memory', '256Gi', '--disk', '4Ti', ...(o.agentArgs ?? []),
-      ], dataRoot);
+      ], dataRoot, INSECURE_ENV);
     }
     await poll(`${o.agents} hosts READY`, async () => (await client.listHosts({})).hosts.filter((h) => h.state === HostState.READY).length === o.agents, 60_000, 200);
     const routers: BenchRouter[] = [];
@@ -174,7 +205,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       routers.push({ id: `r${i + 1}`, host: ctl, port, opsUrl: `http://${ctl}:${ops}` });
       start(`router-r${i + 1}`, SCRIPTS.router, [
         '--router-id', `r${i + 1}`, '--listen', `${ctl}:${port}`, '--coordinator', grpc, '--cache-path', path.join(root, `r${i + 1}.db`),
-        '--ops-listen', `${ctl}:${ops}`, '--cancel-listen', `${ctl}:0`, '--shutdown-timeout', '1s',
+        '--ops-listen', `${ctl}:${ops}`, '--cancel-listen', `${ctl}:0`, '--shutdown-timeout', '1s', '--insecure',
       ], root);
     }
     const routerRevision = async (i: number): Promise<number> => {
@@ -183,7 +214,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       return body.cache?.revision ?? -1;
     };
     await Promise.all(routers.map((r) => poll(`router ${r.id}`, () => httpOk(`${r.opsUrl}/healthz`), 30_000)));
-    return { root, grpc, http, client, routers, hostAddresses, hostDataRoots, routerRevision, stop };
+    return { root, grpc, http, client, routers, hostAddresses, hostDataRoots, routerRevision, restartCoordinator, stop };
   } catch (err) {
     const tails = logs.map((l) => `--- ${path.basename(l)}\n${fs.readFileSync(l, 'utf8').split('\n').slice(-15).join('\n')}`).join('\n');
     await stop();
