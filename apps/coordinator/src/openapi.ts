@@ -1,3 +1,5 @@
+import { MAX_NAME_LENGTH, TENANT_ID_PATTERN } from '@pgs/tenancy';
+
 /** The OpenAPI 3.0 document of the REST API, served at /openapi.json. */
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -94,7 +96,7 @@ export function openApiDocument(): Record<string, unknown> {
           type: 'object',
           required: ['name'],
           properties: {
-            name: { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,62}$' },
+            name: { type: 'string', pattern: TENANT_ID_PATTERN, maxLength: MAX_NAME_LENGTH },
             description: { type: 'string', maxLength: 1024 },
             cpu: { type: 'number', minimum: 1, maximum: 128, description: 'cores, fractions allowed' },
             ram: { oneOf: [{ type: 'integer', minimum: 512, maximum: 1048576 }, { type: 'string', example: '2Gi' }], description: 'MB' },

@@ -29,6 +29,7 @@ export {
   MIN_PASSWORD_LENGTH,
   MAX_PASSWORD_LENGTH,
   MAX_LABELS,
+  TENANT_ID_PATTERN,
 } from './names.js';
 export { parseCpu, formatCpu, parseSize, formatSize } from './units.js';
 export {

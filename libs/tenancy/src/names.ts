@@ -36,6 +36,8 @@ const RESERVED_DATABASE_NAMES: ReadonlySet<string> = new Set(['postgres', 'templ
 // LDH and public CAs refuse it. A '-' makes the id a quoted identifier in SQL, which is how the
 // platform always writes it (the owner role and first database carry the id, seed 000).
 const TENANT_ID = /^[a-z](?:[a-z0-9-]*[a-z0-9])?$/;
+/** The tenant id alphabet as a pattern string, for API schemas (length and reserved names are checked apart). */
+export const TENANT_ID_PATTERN = TENANT_ID.source;
 const USER_NAME = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST_ID = /^[a-z0-9][a-z0-9_.-]*$/;
