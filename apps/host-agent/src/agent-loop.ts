@@ -4,15 +4,18 @@
  * the coordinator's Welcome names, push instance reports on change and at a steady interval, apply
  * desired sets whose generation is newer than the last applied, and answer commands. When the
  * stream breaks the agent reconnects with jittered backoff, forever; instances are never touched
- * because of it.
+ * because of it, except primaries that must not outlive the lease (lease.ts): the lease is renewed
+ * by the Welcome (from when the Hello was sent) and by each LeaseRenewal (from its heartbeat's
+ * sent_at), and when it runs out the instance manager fences them.
  */
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { AgentControlService, ConnectRequestSchema } from '@pgs/proto';
 import type { BidiStream, Client } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
 import { jitteredBackoff, sleep } from './backoff.js';
 import type { InstanceManager } from './instance-manager.js';
+import type { Lease } from './lease.js';
 import { fromCommand, fromDesiredInstances, toHello, toInstanceStatus, toUsage, type HelloView } from './mappers/agent-mapper.js';
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
@@ -35,6 +38,8 @@ export interface AgentLoopOptions {
   backoffMaxMs: number;
   /** A stream that lived this long counts as healthy: the next reconnect starts from the shortest delay. */
   healthyStreamMs?: number;
+  /** The lease the coordinator grants (absent: renewals are only counted). */
+  lease?: Lease;
 }
 
 /** The agent loop. */
@@ -48,6 +53,7 @@ export class AgentLoop {
   private flushScheduled = false;
   private applied = 0;
   private lastLeaseRenewalAt = 0;
+  private leaseMs = 0;
 
   constructor(private readonly o: AgentLoopOptions) {
     this.log = o.log.child({ component: 'agent-loop' });
@@ -71,6 +77,7 @@ export class AgentLoop {
 
   /** Starts connecting (and reconnecting, forever). */
   start(): void {
+    this.o.lease?.start();
     this.running ??= this.run();
   }
 
@@ -79,6 +86,7 @@ export class AgentLoop {
     this.abort.abort();
     this.stream?.cancel();
     await this.running;
+    this.o.lease?.close();
   }
 
   private async run(): Promise<void> {
@@ -105,6 +113,7 @@ export class AgentLoop {
     let heartbeat: NodeJS.Timeout | undefined;
     let report: NodeJS.Timeout | undefined;
     try {
+      const helloSentAt = Date.now();
       await stream.send({ message: { case: 'hello', value: toHello({ ...this.o.identity, instances: this.o.manager.statuses(), appliedGeneration: this.applied }) } });
       for await (const response of stream) {
         const m = response.message;
@@ -113,6 +122,9 @@ export class AgentLoop {
             this.welcomed = true;
             this.o.metrics.streamConnects.inc({ result: 'welcomed' });
             const heartbeatMs = m.value.heartbeatIntervalMs > 0 ? m.value.heartbeatIntervalMs : this.o.defaultHeartbeatMs;
+            this.leaseMs = m.value.leaseMs;
+            this.o.lease?.renew(helloSentAt, this.leaseMs);
+            this.lastLeaseRenewalAt = Date.now();
             this.log.info({ heartbeatMs, leaseMs: m.value.leaseMs }, 'connected to the coordinator');
             clearInterval(heartbeat);
             clearInterval(report);
@@ -125,6 +137,8 @@ export class AgentLoop {
             if (set.generation <= this.applied) {
               this.o.metrics.desiredSetsIgnored.inc();
               this.log.info({ generation: set.generation, applied: this.applied }, 'ignoring a desired set that is not newer than the one applied');
+              // Not newer: what the agent holds is still what the coordinator wants.
+              this.o.manager.confirmDesired();
               break;
             }
             this.log.info({ generation: set.generation, full: set.full, upserts: set.instances.length, removals: set.removedTenantIds.length }, 'desired set received');
@@ -138,11 +152,13 @@ export class AgentLoop {
             void this.o.manager.runCommand(cmd).then((outcome) => this.send({ message: { case: 'commandResult', value: outcome } }));
             break;
           }
-          case 'leaseRenewal':
-            // Lease fencing (InstanceSpec.fence_on_lease_expiry) is not implemented by this agent
-            // yet; the renewal only tells us the coordinator heard the heartbeat.
+          case 'leaseRenewal': {
+            // Counted from when the heartbeat was sent (our clock), never from now.
+            const sentAt = m.value.heartbeatSentAt ? timestampMs(m.value.heartbeatSentAt) : 0;
+            if (sentAt > 0) this.o.lease?.renew(sentAt, this.leaseMs);
             this.lastLeaseRenewalAt = Date.now();
             break;
+          }
           default:
             this.log.warn({ case: m.case }, 'unknown message from the coordinator ignored');
         }

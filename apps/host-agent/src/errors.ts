@@ -19,7 +19,10 @@ export type AgentErrorCode =
   | 'RUNTIME_ERROR'
   | 'NOT_SUPPORTED'
   | 'ADMIN_FAILED'
-  | 'UNKNOWN_COMMAND';
+  | 'UNKNOWN_COMMAND'
+  | 'PRIMARY_NOT_READY'
+  | 'REWIND_FAILED'
+  | 'PROMOTE_FAILED';
 
 /** An error of the host agent: a code from AgentErrorCode, a message and the cause. */
 export class AgentError extends PgsError {

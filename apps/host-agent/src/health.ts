@@ -7,15 +7,22 @@ import type { Logger } from '@pgs/service-kit';
 import type { InstanceAdmin } from './instance-admin.js';
 import type { InstanceHealth } from './model.js';
 
+// On a replica: lsn is the greater of what it received and what it replayed (what failover compares);
+// lag is how far replay trails the primary's last known end of WAL (pg_stat_wal_receiver); timeline
+// is the one it streams. On a primary: its current LSN and the timeline of its current WAL file.
 const HEALTH_SQL = `
 select pg_is_in_recovery() as recovery,
   (select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid())::int as connections,
   (select coalesce(sum(pg_database_size(oid)), 0) from pg_database where datallowconn)::text as size,
-  (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text as lsn,
   (case when pg_is_in_recovery()
-     then coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)
+     then greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+     else pg_current_wal_lsn() end)::text as lsn,
+  (case when pg_is_in_recovery()
+     then coalesce(pg_wal_lsn_diff(greatest(pg_last_wal_receive_lsn(), (select latest_end_lsn from pg_stat_wal_receiver)), pg_last_wal_replay_lsn()), 0)
      else 0 end)::text as lag,
-  (select timeline_id from pg_control_checkpoint())::int as timeline`;
+  (case when pg_is_in_recovery()
+     then coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint()))
+     else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end)::int as timeline`;
 
 interface HealthRow {
   recovery: boolean;

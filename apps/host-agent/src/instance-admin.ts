@@ -35,7 +35,11 @@ export class InstanceAdmin {
 
   /** Runs `fn` with a superuser connection to `database` of the tenant's instance. */
   async withClient<T>(tenantId: string, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ ...this.connect(tenantId, database), connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'pgs-host-agent' });
+    // synchronous_commit=local: the agent's own changes (roles, databases, the replication role a new
+    // replica needs to clone) must not wait for synchronous standbys that may not exist yet; they are
+    // declarative and re-applied on whichever node is primary. A statement timeout keeps a stuck
+    // statement from holding the tenant's queue (and a Fence behind it) forever.
+    const client = new pg.Client({ ...this.connect(tenantId, database), connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'pgs-host-agent', options: '-c synchronous_commit=local -c statement_timeout=120000' });
     // An error event on an idle client (server shut down under us) must not crash the agent.
     client.on('error', (err) => this.log.debug({ tenantId, err }, 'admin connection error'));
     try {

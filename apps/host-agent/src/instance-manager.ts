@@ -8,6 +8,12 @@
  * Rules that protect data: a tenant merely absent from a desired set is left alone; only an
  * explicit removal deletes, and it is logged; an instance whose data vanished is reported FAILED,
  * never re-created empty behind the coordinator's back.
+ *
+ * Rules that keep one primary (issue 11): a fenced instance never runs as a primary again until a
+ * spec with a higher revision says PRIMARY (as a replica it may: it is rewound and follows the new
+ * primary); a primary whose spec says fence_on_lease_expiry is stopped at once when the agent's
+ * lease runs out, and is started as a primary only while the lease holds and once the coordinator
+ * has confirmed its spec since the agent started or the lease was lost.
  */
 import { isValidTenantId, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
@@ -16,7 +22,14 @@ import { checkHealth, downHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
 import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
+import { ReplicationAdmin } from './replication-admin.js';
 import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
+
+/** The lease as the manager sees it (lease.ts). */
+export interface LeaseView {
+  valid(): boolean;
+  onExpire(listener: () => void): void;
+}
 
 /** What the manager needs. */
 export interface InstanceManagerOptions {
@@ -28,6 +41,10 @@ export interface InstanceManagerOptions {
   clock?: () => number;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** The agent's lease from the coordinator; absent: it always holds (no lease fencing). */
+  lease?: LeaseView;
+  /** Retry delay cap while a replica waits for its primary (created at the same time, or being promoted). */
+  primaryWaitMaxMs?: number;
 }
 
 interface Entry {
@@ -43,21 +60,64 @@ interface Entry {
   retryTimer: NodeJS.Timeout | undefined;
   /** Set by a Fence command: stay stopped until a newer spec revision arrives. */
   fencedAtRevision: number | undefined;
+  /** The coordinator sent (or confirmed) this spec since the agent started or its lease was lost. */
+  confirmed: boolean;
 }
 
-/** A desired instance rebuilt from what a runtime remembers (roles live in the instance itself). */
+/** A desired instance rebuilt from what a runtime remembers (roles live in the instance itself; no secret is kept). */
 function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
   const s = inst.spec;
-  return { tenantId: inst.tenantId, specRevision: s.specRevision, role: 'PRIMARY', resources: s.resources, version: s.version, image: s.image, runState: s.runState, roles: [], databases: [], dropRoles: [], dropDatabases: [], port: s.port };
+  const r = s.replication;
+  return {
+    tenantId: inst.tenantId,
+    specRevision: s.specRevision,
+    role: s.role ?? 'PRIMARY',
+    resources: s.resources,
+    version: s.version,
+    image: s.image,
+    runState: s.runState,
+    roles: [],
+    databases: [],
+    dropRoles: [],
+    dropDatabases: [],
+    port: s.port,
+    primaryAddress: r?.primaryAddress ?? '',
+    primaryPort: r?.primaryPort ?? 0,
+    synchronousStandbyNames: r?.synchronousStandbyNames ?? '',
+    replicationSecret: '',
+    replicationUser: r?.user ?? '',
+    fenceOnLeaseExpiry: s.fenceOnLeaseExpiry ?? false,
+    replicationSlots: [],
+    replicationSlot: r?.slot ?? '',
+    standbyName: r?.standbyName ?? '',
+  };
 }
 
 function runtimeSpec(d: DesiredInstance): RuntimeSpec {
-  return { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState };
+  const spec: RuntimeSpec = { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState, role: d.role, fenceOnLeaseExpiry: d.fenceOnLeaseExpiry };
+  if (d.replicationUser !== '') {
+    spec.replication = {
+      user: d.replicationUser,
+      // A primary gets a verifier, which is not a password; only a replica logs in.
+      password: d.role === 'REPLICA' ? d.replicationSecret : '',
+      primaryAddress: d.primaryAddress,
+      primaryPort: d.primaryPort,
+      slot: d.replicationSlot,
+      standbyName: d.standbyName,
+      synchronousStandbyNames: d.synchronousStandbyNames,
+    };
+  }
+  return spec;
 }
 
-/** Fields whose change is worth a report right away (sizes and connection counts wait for the steady report). */
-function significant(s: InstanceStatus): string {
-  return JSON.stringify([s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role]);
+/**
+ * Fields whose change is worth a report right away (sizes and connection counts wait for the steady
+ * report); for a replicated tenant also its WAL position, timeline and lag, which failover and
+ * switchover decisions read.
+ */
+function significant(s: InstanceStatus, replicated: boolean): string {
+  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role];
+  return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes] : base);
 }
 
 /** The instance manager. */
@@ -70,9 +130,13 @@ export class InstanceManager {
   private healthRunning = false;
   private closed = false;
 
+  private readonly replication: ReplicationAdmin;
+
   constructor(private readonly o: InstanceManagerOptions) {
     this.log = o.log.child({ component: 'instances' });
     this.clock = o.clock ?? Date.now;
+    this.replication = new ReplicationAdmin(o.admin, this.log);
+    o.lease?.onExpire(() => this.fenceOnLeaseLoss());
   }
 
   /** Called with a copy of an instance's status whenever something significant changed. */
@@ -86,7 +150,7 @@ export class InstanceManager {
       const desired = desiredFromRuntime(inst);
       const e = this.entry(inst.tenantId);
       e.desired = desired;
-      const wantRunning = desired.runState === 'RUNNING';
+      const wantRunning = this.mayRun(e, desired, inst.running);
       e.status = {
         ...e.status,
         realization: inst.running === wantRunning ? 'REALIZED' : 'PENDING',
@@ -146,6 +210,7 @@ export class InstanceManager {
       const e = this.entry(d.tenantId);
       e.desired = d;
       e.deleting = false;
+      e.confirmed = true;
       if (e.fencedAtRevision !== undefined && d.specRevision > e.fencedAtRevision) {
         this.log.info({ tenantId: d.tenantId, specRevision: d.specRevision }, 'newer spec after a fence: the instance may run again');
         e.fencedAtRevision = undefined;
@@ -162,6 +227,8 @@ export class InstanceManager {
       this.log.warn({ tenantId, generation: set.generation }, 'the coordinator asked explicitly to delete this instance and its data');
       this.schedule(e);
     }
+    // A delta names only what changed: the coordinator still wants the rest as the agent holds it.
+    if (!set.full) this.confirmDesired();
     if (set.full) {
       const named = new Set([...set.instances.map((d) => d.tenantId), ...set.removedTenantIds]);
       for (const e of this.entries.values()) {
@@ -172,49 +239,110 @@ export class InstanceManager {
     }
   }
 
+  /**
+   * The coordinator answered with a desired set that was not newer than the one applied: nothing
+   * changed, so the specs held count as confirmed (primaries held back by a lost lease may run).
+   */
+  confirmDesired(): void {
+    for (const e of this.entries.values()) {
+      if (e.confirmed || !e.desired || e.status.state === 'DELETED') continue;
+      e.confirmed = true;
+      this.schedule(e);
+    }
+  }
+
+  /** Whether the instance should be running now (`running`: whether it is), as what its spec says. */
+  private mayRun(e: Entry, d: DesiredInstance, running: boolean): boolean {
+    return d.runState === 'RUNNING' && this.heldReason(e, d, running) === '';
+  }
+
+  /**
+   * Why an instance that should run is held stopped ('' when it is not). A replica never accepts
+   * writes, so it is never held (a fenced former primary is rewound into one first). A running
+   * primary may go on while the lease holds; starting one also needs the coordinator's confirmation.
+   */
+  private heldReason(e: Entry, d: DesiredInstance, running: boolean): string {
+    if (d.runState !== 'RUNNING' || d.role === 'REPLICA') return '';
+    if (e.fencedAtRevision !== undefined) return 'fenced';
+    if (!d.fenceOnLeaseExpiry) return '';
+    if (!(this.o.lease?.valid() ?? true)) return 'fenced: the lease from the coordinator expired';
+    if (!running && !e.confirmed) return 'waiting for the coordinator to confirm this primary';
+    return '';
+  }
+
+  /** The lease ran out: stop at once every primary that must not outlive it, outside the queues (now, not after queued work). */
+  private fenceOnLeaseLoss(): void {
+    for (const e of this.entries.values()) {
+      const d = e.desired;
+      if (!d || !d.fenceOnLeaseExpiry || d.role !== 'PRIMARY' || e.deleting || e.status.state === 'DELETED') continue;
+      e.confirmed = false;
+      const t = e.tenantId;
+      const started = performance.now();
+      this.log.warn({ tenantId: t }, 'lease expired: stopping the primary immediately (fencing)');
+      void this.o.runtime.stop(t, 'immediate').then(
+        () => {
+          this.log.warn({ tenantId: t, durationMs: Math.round(performance.now() - started) }, 'primary fenced after the lease expired');
+          this.update(e, { state: 'STOPPED', reason: 'fenced: the lease from the coordinator expired', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+        },
+        (err: unknown) => this.log.error({ tenantId: t, err }, 'stopping the primary after the lease expired failed'),
+      );
+    }
+  }
+
   /** Runs a one-off command in the tenant's queue. */
   async runCommand(cmd: AgentCommand): Promise<CommandOutcome> {
-    const done = (ok: boolean, errorCode = '', message = ''): CommandOutcome => {
+    const done = (ok: boolean, errorCode = '', message = '', position: { lsn?: string; timeline?: number } = {}): CommandOutcome => {
       this.o.metrics.commands.inc({ result: ok ? 'ok' : errorCode });
-      return { commandId: cmd.commandId, ok, errorCode, message };
+      return { commandId: cmd.commandId, ok, errorCode, message, lsn: position.lsn ?? '', timeline: position.timeline ?? 0 };
     };
     const e = this.entries.get(cmd.tenantId);
     if (!e || e.deleting || e.status.state === 'DELETED') return done(false, 'INSTANCE_NOT_FOUND', `no instance of ${cmd.tenantId} on this host`);
     const action = cmd.action;
     if (!action) return done(false, 'UNKNOWN_COMMAND', 'the command has no action this agent knows');
     try {
-      await this.enqueue(e, async () => {
+      const position = await this.enqueue(e, async (): Promise<{ lsn?: string; timeline?: number }> => {
         const t = cmd.tenantId;
         const admin = this.o.admin;
         switch (action.kind) {
           case 'createRole':
             await admin.withClient(t, 'postgres', (c) => admin.ensureRole(c, t, action.role));
-            return;
+            return {};
           case 'dropRole':
             await admin.dropRole(t, action.name);
-            return;
+            return {};
           case 'setRolePassword':
             await admin.setPassword(t, action.name, action.scramVerifier);
-            return;
+            return {};
           case 'createDatabase':
             await admin.withClient(t, 'postgres', (c) => admin.ensureDatabase(c, t, action.database));
-            return;
+            return {};
           case 'dropDatabase':
             await admin.withClient(t, 'postgres', (c) => admin.dropDatabase(c, t, action.name));
-            return;
-          case 'promote':
-            await admin.withClient(t, 'postgres', (c) => c.query('select case when pg_is_in_recovery() then pg_promote(true, 60) else true end'));
-            return;
-          case 'fence':
+            return {};
+          case 'promote': {
+            const promotion = await this.replication.promote(t);
+            // Say so at once: the coordinator confirms a promotion by this ack or a report with role PRIMARY.
+            const health = await this.measure(t);
+            this.update(e, { health, reason: '' });
+            return { lsn: promotion.lsn, timeline: promotion.timeline };
+          }
+          case 'fence': {
             e.fencedAtRevision = e.desired?.specRevision ?? 0;
             this.log.warn({ tenantId: t }, 'fencing: stopping the instance until a newer spec arrives');
             this.update(e, { state: 'STOPPING' });
+            // Fast shutdown: the walsenders ship the last WAL (the shutdown checkpoint) to the replicas first.
             await this.o.runtime.stop(t);
             this.update(e, { state: 'STOPPED', reason: 'fenced', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
-            return;
+            const lsn = await this.o.runtime.checkpointLsn(t).catch((err: unknown) => {
+              this.log.warn({ tenantId: t, err }, 'last checkpoint of the fenced instance unknown');
+              return '';
+            });
+            this.log.warn({ tenantId: t, lsn }, 'instance fenced');
+            return { lsn };
+          }
         }
       });
-      return done(true);
+      return done(true, '', '', position);
     } catch (err) {
       this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, kind: action.kind, err }, 'command failed');
       return done(false, codeOf(err), messageOf(err));
@@ -235,6 +363,7 @@ export class InstanceManager {
         failures: 0,
         retryTimer: undefined,
         fencedAtRevision: undefined,
+        confirmed: false,
       };
       this.entries.set(tenantId, e);
     }
@@ -265,9 +394,10 @@ export class InstanceManager {
   }
 
   private update(e: Entry, patch: Partial<InstanceStatus>): void {
-    const before = significant(e.status);
+    const replicated = (e.desired?.replicationUser ?? '') !== '';
+    const before = significant(e.status, replicated);
     e.status = { ...e.status, ...patch };
-    if (significant(e.status) !== before) this.listener(structuredClone(e.status));
+    if (significant(e.status, replicated) !== before) this.listener(structuredClone(e.status));
   }
 
   private async measure(tenantId: string): Promise<InstanceHealth> {
@@ -284,19 +414,27 @@ export class InstanceManager {
     const started = performance.now();
     const t = d.tenantId;
     try {
-      if (d.role === 'REPLICA') throw new AgentError('NOT_SUPPORTED', 'replica instances are not supported by this agent yet (no base backup or streaming setup)', { kind: 'user' });
+      if (d.role === 'REPLICA' && !this.o.runtime.supportsReplication) {
+        throw new AgentError('NOT_SUPPORTED', `the ${this.o.runtime.kind} runtime does not run replicas; place replicated tenants on hosts with the process runtime`, { kind: 'user' });
+      }
       const existing = await this.o.runtime.inspect(t);
       if (!existing) this.update(e, { state: 'CREATING', realization: 'PENDING', reason: '' });
       else if (d.specRevision !== e.status.specRevision) this.update(e, { realization: 'PENDING' });
+      // For a replica spec on a former primary this rewinds (or re-clones) it first.
       let inst = await this.o.runtime.ensure(runtimeSpec(d));
       this.update(e, { address: inst.address, port: inst.port });
-      const fenced = e.fencedAtRevision !== undefined;
-      if (d.runState === 'RUNNING' && !fenced) {
+      const held = this.heldReason(e, d, inst.running);
+      if (d.runState === 'RUNNING' && held === '') {
         if (!inst.running) {
           this.update(e, { state: 'STARTING' });
           inst = await this.o.runtime.start(t);
         }
-        await this.o.admin.apply(t, d);
+        if (d.role === 'PRIMARY') {
+          // A spec that turns a replica into the primary means promote (idempotent on a primary).
+          await this.replication.promote(t);
+          await this.o.admin.apply(t, d);
+          if (d.replicationUser !== '' && d.replicationSecret !== '') await this.replication.ensurePrimary(t, d);
+        }
         const health = await this.measure(t);
         this.update(e, { state: 'RUNNING', realization: 'REALIZED', reason: '', pid: inst.pid, runtimeId: inst.runtimeId, port: inst.port, specRevision: d.specRevision, health });
       } else {
@@ -304,7 +442,7 @@ export class InstanceManager {
           this.update(e, { state: 'STOPPING' });
           await this.o.runtime.stop(t);
         }
-        this.update(e, { state: 'STOPPED', realization: 'REALIZED', reason: fenced ? 'fenced' : '', pid: 0, runtimeId: '', specRevision: d.specRevision, health: downHealth(this.clock()) });
+        this.update(e, { state: 'STOPPED', realization: 'REALIZED', reason: held, pid: 0, runtimeId: '', specRevision: d.specRevision, health: downHealth(this.clock()) });
       }
       e.failures = 0;
       this.o.metrics.realizationSeconds.observe({ outcome: 'realized' }, (performance.now() - started) / 1000);
@@ -316,7 +454,9 @@ export class InstanceManager {
       );
       this.update(e, { state: running ? 'RUNNING' : 'FAILED', realization: 'FAILED', reason: messageOf(err), specRevision: d.specRevision });
       this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
-      const delay = Math.min(this.o.retryMaxMs ?? 60_000, (this.o.retryBaseMs ?? 1000) * 2 ** Math.min(e.failures - 1, 10));
+      // A replica waiting for its primary (created alongside it, or just promoted) retries briskly.
+      const maxMs = codeOf(err) === 'PRIMARY_NOT_READY' ? Math.min(this.o.primaryWaitMaxMs ?? 2000, this.o.retryMaxMs ?? 60_000) : (this.o.retryMaxMs ?? 60_000);
+      const delay = Math.min(maxMs, (this.o.retryBaseMs ?? 1000) * 2 ** Math.min(e.failures - 1, 10));
       this.log.warn({ tenantId: t, err, code: codeOf(err), failures: e.failures, retryInMs: delay }, 'instance did not converge; will retry');
       if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), delay);
     }
@@ -372,7 +512,7 @@ export class InstanceManager {
         }
         return;
       }
-      const wantRunning = e.desired.runState === 'RUNNING' && e.fencedAtRevision === undefined;
+      const wantRunning = this.mayRun(e, e.desired, inst.running);
       if (inst.running) {
         const health = await this.measure(t);
         if (e.pendingOps > 0) return;

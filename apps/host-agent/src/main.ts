@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The host agent's composition root: config, logger, runtime, instance manager, agent stream, ops endpoint.
 import fs from 'node:fs';
+import path from 'node:path';
 import { AgentControlService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer } from '@pgs/service-kit';
@@ -10,6 +11,7 @@ import { readAgentConfig } from './config.js';
 import { coordinatorChannelOptions, coordinatorCredentials } from './grpc-credentials.js';
 import { InstanceAdmin } from './instance-admin.js';
 import { InstanceManager } from './instance-manager.js';
+import { Lease } from './lease.js';
 import { createAgentMetrics } from './metrics.js';
 import { createRuntime } from './runtime/create-runtime.js';
 
@@ -43,7 +45,9 @@ runMain(async () => {
     appliedGeneration: state.loop?.appliedGeneration ?? 0,
   }));
   const admin = new InstanceAdmin((tenantId, database) => runtime.adminConnection(tenantId, database), log.child({ component: 'instance-admin' }));
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval });
+  // The coordinator's lease (kept across restarts in the data root): primaries with replicas stop when it runs out.
+  const lease = new Lease({ file: path.join(config.dataRoot, 'lease.json'), log: log.child({ component: 'lease' }) });
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, lease });
   state.manager = manager;
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
@@ -58,6 +62,7 @@ runMain(async () => {
     defaultHeartbeatMs: config.heartbeatInterval,
     backoffMinMs: config.reconnectMin,
     backoffMaxMs: config.reconnectMax,
+    lease,
   });
   state.loop = loop;
   const ops = await startOpsServer({

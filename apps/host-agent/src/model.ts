@@ -35,6 +35,23 @@ export interface DesiredInstance {
   dropDatabases: string[];
   /** 0 = the agent picks a port from its range and keeps it. */
   port: number;
+  /** Replica: where the primary listens. */
+  primaryAddress: string;
+  primaryPort: number;
+  /** Primary: synchronous_standby_names ('' = asynchronous). */
+  synchronousStandbyNames: string;
+  /** Primary: the replication role's SCRAM verifier; replica: its password. '' without replicas. */
+  replicationSecret: string;
+  /** The replication role (REPLICATION LOGIN); '' without replicas. */
+  replicationUser: string;
+  /** Primary with replicas: stop it when the agent's lease runs out. */
+  fenceOnLeaseExpiry: boolean;
+  /** Primary: the physical slots to keep (one per replica). */
+  replicationSlots: string[];
+  /** Replica: its slot on the primary. */
+  replicationSlot: string;
+  /** Replica: its application_name (named in synchronous_standby_names). */
+  standbyName: string;
 }
 
 /** One DesiredInstances message: a full set or a delta, with its generation. */
@@ -100,4 +117,8 @@ export interface CommandOutcome {
   ok: boolean;
   errorCode: string;
   message: string;
+  /** Fence: the last WAL position (pg_controldata "Latest checkpoint location"); Promote: the position at promotion. */
+  lsn: string;
+  /** Promote: the new timeline (0 otherwise). */
+  timeline: number;
 }

@@ -40,6 +40,15 @@ export function fromInstanceSpec(s: InstanceSpec): DesiredInstance {
     dropRoles: [...s.dropRoles],
     dropDatabases: [...s.dropDatabases],
     port: s.port,
+    primaryAddress: s.primaryAddress,
+    primaryPort: s.primaryPort,
+    synchronousStandbyNames: s.synchronousStandbyNames,
+    replicationSecret: s.replicationSecret,
+    replicationUser: s.replicationUser,
+    fenceOnLeaseExpiry: s.fenceOnLeaseExpiry,
+    replicationSlots: [...s.replicationSlots],
+    replicationSlot: s.replicationSlot,
+    standbyName: s.standbyName,
   };
 }
 

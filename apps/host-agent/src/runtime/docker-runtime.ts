@@ -21,7 +21,7 @@ import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { instanceSettings } from './instance-config.js';
 import type { PortAllocator } from './port-allocator.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime.js';
+import type { InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
 import { checkedTenantId } from './tenant-paths.js';
 
 /** What the docker runtime needs. */
@@ -79,6 +79,8 @@ export function demuxLogs(buf: Buffer): string {
 /** The docker runtime driver. */
 export class DockerRuntime implements InstanceRuntime {
   readonly kind = 'docker' as const;
+  // Replicas need a base backup from another host into the container's volume; not built yet.
+  readonly supportsReplication = false;
   private readonly docker: Docker;
   private readonly socketsDir: string;
   private readonly log: Logger;
@@ -283,13 +285,13 @@ export class DockerRuntime implements InstanceRuntime {
     }
   }
 
-  async stop(tenantId: string): Promise<void> {
+  async stop(tenantId: string, mode: StopMode = 'fast'): Promise<void> {
     const info = await this.inspectRaw(tenantId);
     if (!info?.State.Running) return;
     const container = this.docker.getContainer(info.Id);
-    // Fast shutdown, then immediate, then SIGKILL, as for the process runtime.
+    // Fast shutdown, then immediate, then SIGKILL, as for the process runtime (immediate: skip the first).
     const steps: { signal: string; waitMs: number }[] = [
-      { signal: 'SIGINT', waitMs: this.o.stopTimeoutMs },
+      ...(mode === 'fast' ? [{ signal: 'SIGINT', waitMs: this.o.stopTimeoutMs }] : []),
       { signal: 'SIGQUIT', waitMs: 5000 },
       { signal: 'SIGKILL', waitMs: 10_000 },
     ];
@@ -332,6 +334,16 @@ export class DockerRuntime implements InstanceRuntime {
     }
     fs.rmSync(this.socketDir(tenantId), { recursive: true, force: true });
     this.log.info({ tenantId }, 'container and its data volume deleted');
+  }
+
+  async isStandby(): Promise<boolean> {
+    // This driver never sets up a standby (supportsReplication is false).
+    return false;
+  }
+
+  async checkpointLsn(): Promise<string> {
+    // pg_controldata runs inside the container's namespace; the driver does not exec there. Unknown.
+    return '';
   }
 
   adminConnection(tenantId: string, database = 'postgres'): pg.ClientConfig {

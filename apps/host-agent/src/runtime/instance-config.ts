@@ -11,8 +11,13 @@ export function hostCidr(address: string): string {
   return address.includes(':') ? `${address}/128` : `${address}/32`;
 }
 
-/** pg_hba.conf: local superuser by trust (socket dir 0700), SCRAM for everyone else from the allowed networks. */
-export function hbaConf(allowCidrs: readonly string[]): string {
+/**
+ * pg_hba.conf: local superuser by trust (socket dir 0700), SCRAM for everyone else from the allowed
+ * networks; with `replicationUser`, that role (and only it) may also open replication connections
+ * from those networks, with SCRAM.
+ */
+export function hbaConf(allowCidrs: readonly string[], replicationUser = ''): string {
+  const cidrs = [...new Set(allowCidrs)];
   const lines = [
     '# Written by pgs-host-agent; edits are overwritten.',
     '# The agent administers the instance as postgres over the unix socket only (directory mode 0700).',
@@ -21,10 +26,18 @@ export function hbaConf(allowCidrs: readonly string[]): string {
     'host    all   postgres   0.0.0.0/0   reject',
     'host    all   postgres   ::/0        reject',
     '# Tenants: SCRAM-SHA-256 only (their passwords are stored as verifiers).',
-    ...[...new Set(allowCidrs)].map((cidr) => `host    all   all   ${cidr}   scram-sha-256`),
+    ...cidrs.map((cidr) => `host    all   all   ${cidr}   scram-sha-256`),
+    ...(replicationUser === ''
+      ? []
+      : ['# Standbys on other hosts: streaming and base backups as the replication role, SCRAM only.', ...cidrs.map((cidr) => `host    replication   ${hbaName(replicationUser)}   ${cidr}   scram-sha-256`)]),
     '',
   ];
   return lines.join('\n');
+}
+
+/** A role name in pg_hba.conf (double-quoted when it is not a plain lower-case word). */
+function hbaName(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }
 
 /** A postgresql.conf value, quoted. */

@@ -9,6 +9,11 @@
  *     data/                      the data directory (owned by the postgres OS user, 0700)
  *     sock/                      the unix socket directory (0700): the agent's only way in as superuser
  *     postgres.log               the server's stdout/stderr
+ *     replication.pass           replicas: the replication role's passfile (0600, owned by postgres)
+ *
+ * A replica's data directory is a pg_basebackup of its primary with standby.signal; a former
+ * primary told to become a replica is rewound (pg_rewind) onto the new primary's timeline, or
+ * re-cloned when that fails (the old data is replaced only once the new copy is complete).
  *
  * postgres is spawned detached in its own session with the unprivileged user's uid/gid (no shell),
  * so it outlives an agent killed with -9; the next agent adopts it through postmaster.pid and /proc.
@@ -22,13 +27,15 @@ import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { CgroupLimits, childPids } from './cgroup-limits.js';
 import { hbaConf, hostCidr, instanceSettings, settingsConf } from './instance-config.js';
+import { replicationSettings } from './replication-settings.js';
 import { readInstanceRecord, writeInstanceRecord, type InstanceRecord } from './instance-record.js';
 import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime.js';
+import type { InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
+import { baseBackup, controlData, rewind, writePassFile } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
 import { cloneTemplate, ensureTemplate } from './template.js';
 
@@ -58,6 +65,8 @@ interface InstancePaths {
   socketDir: string;
   logFile: string;
   recordFile: string;
+  passFile: string;
+  standbySignal: string;
 }
 
 const POLL_MS = 10;
@@ -85,9 +94,17 @@ function logTail(file: string, bytes = 1500): string {
   }
 }
 
+/** The spec as remembered on disk: the replication password is left out (it lives in the passfile only). */
+function recordedSpec(spec: RuntimeSpec, major: string, port: number): RuntimeSpec {
+  const out: RuntimeSpec = { ...spec, version: major, port };
+  if (spec.replication) out.replication = { ...spec.replication, password: '' };
+  return out;
+}
+
 /** The process runtime driver. */
 export class ProcessRuntime implements InstanceRuntime {
   readonly kind = 'process' as const;
+  readonly supportsReplication = true;
   private readonly templates = new Map<string, Promise<string>>();
   private readonly instancesDir: string;
   private readonly log: Logger;
@@ -132,7 +149,8 @@ export class ProcessRuntime implements InstanceRuntime {
 
   private paths(tenantId: string): InstancePaths {
     const dir = path.join(this.instancesDir, checkedTenantId(tenantId));
-    return { dir, dataDir: path.join(dir, 'data'), socketDir: path.join(dir, 'sock'), logFile: path.join(dir, 'postgres.log'), recordFile: path.join(dir, 'instance.json') };
+    const dataDir = path.join(dir, 'data');
+    return { dir, dataDir, socketDir: path.join(dir, 'sock'), logFile: path.join(dir, 'postgres.log'), recordFile: path.join(dir, 'instance.json'), passFile: path.join(dir, 'replication.pass'), standbySignal: path.join(dataDir, 'standby.signal') };
   }
 
   private record(tenantId: string): InstanceRecord | undefined {
@@ -175,16 +193,17 @@ export class ProcessRuntime implements InstanceRuntime {
 
   /** The settings an instance gets for `port`, `address` and `spec`. */
   private settingsFor(p: InstancePaths, address: string, port: number, spec: RuntimeSpec): Record<string, string> {
-    return instanceSettings({ listenAddresses: address, port, socketDir: p.socketDir, resources: spec.resources });
+    return { ...instanceSettings({ listenAddresses: address, port, socketDir: p.socketDir, resources: spec.resources }), ...replicationSettings(spec.role ?? 'PRIMARY', spec.replication, p.passFile) };
   }
 
   /** Writes pg_hba.conf and pgs.conf; returns whether either changed. */
   private writeConfig(p: InstancePaths, port: number, spec: RuntimeSpec): boolean {
-    const hba = hbaConf([hostCidr(this.o.address), ...this.o.allowCidrs]);
+    const hba = hbaConf([hostCidr(this.o.address), ...this.o.allowCidrs], spec.replication?.user ?? '');
     const settings = settingsConf(this.settingsFor(p, this.o.address, port, spec));
     const a = writeIfChanged(path.join(p.dataDir, 'pg_hba.conf'), hba, this.o.runAs);
     const b = writeIfChanged(path.join(p.dataDir, 'pgs.conf'), settings, this.o.runAs);
-    return a || b;
+    const c = spec.replication !== undefined && spec.replication.password !== '' && writePassFile(p.passFile, spec.replication, this.o.runAs);
+    return a || b || c;
   }
 
   async ensure(spec: RuntimeSpec): Promise<RuntimeInstance> {
@@ -201,8 +220,14 @@ export class ProcessRuntime implements InstanceRuntime {
     fs.rmSync(p.dir, { recursive: true, force: true });
     fs.mkdirSync(p.dir, { mode: 0o755 });
     const port = spec.port > 0 ? spec.port : await this.o.ports.allocate(this.takenPorts(spec.tenantId));
-    if (!this.spares.take(major, p.dataDir)) await cloneTemplate(template, p.dataDir);
-    void this.spares.refill(major, template);
+    if (spec.role === 'REPLICA') {
+      await this.cloneFromPrimary(p, p.dataDir, spec, major);
+      fs.writeFileSync(p.standbySignal, '', { mode: 0o600 });
+      if (this.o.runAs) fs.chownSync(p.standbySignal, this.o.runAs.uid, this.o.runAs.gid);
+    } else {
+      if (!this.spares.take(major, p.dataDir)) await cloneTemplate(template, p.dataDir);
+      void this.spares.refill(major, template);
+    }
     fs.mkdirSync(p.socketDir, { mode: 0o700 });
     fs.writeFileSync(p.logFile, '', { mode: 0o640 });
     if (this.o.runAs) {
@@ -210,11 +235,55 @@ export class ProcessRuntime implements InstanceRuntime {
       fs.chownSync(p.logFile, this.o.runAs.uid, this.o.runAs.gid);
     }
     this.writeConfig(p, port, spec);
-    const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: { ...spec, version: major, port }, createdAt: new Date().toISOString() };
+    const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: recordedSpec(spec, major, port), createdAt: new Date().toISOString() };
     // The record goes last: its presence means the instance is complete.
     writeInstanceRecord(p.recordFile, record);
-    this.log.info({ tenantId: spec.tenantId, port, major, durationMs: Math.round(performance.now() - started) }, 'instance created from template');
+    this.log.info({ tenantId: spec.tenantId, port, major, role: spec.role ?? 'PRIMARY', durationMs: Math.round(performance.now() - started) }, spec.role === 'REPLICA' ? 'replica created from a base backup of its primary' : 'instance created from template');
     return this.toInstance(record);
+  }
+
+  /** pg_basebackup of the spec's primary into `target` (created empty, owned by postgres). */
+  private async cloneFromPrimary(p: InstancePaths, target: string, spec: RuntimeSpec, major: string): Promise<void> {
+    const replication = spec.replication;
+    if (!replication || replication.password === '') throw new AgentError('PRIMARY_NOT_READY', 'a replica needs the replication role and its password in its spec');
+    const started = performance.now();
+    fs.rmSync(target, { recursive: true, force: true });
+    fs.mkdirSync(target, { mode: 0o700 });
+    if (this.o.runAs) fs.chownSync(target, this.o.runAs.uid, this.o.runAs.gid);
+    writePassFile(p.passFile, replication, this.o.runAs);
+    try {
+      await baseBackup({ binDir: binDirFor(this.o.install, major).binDir, dataDir: target, replication, passFile: p.passFile, runAs: this.o.runAs });
+    } catch (err) {
+      fs.rmSync(target, { recursive: true, force: true });
+      throw err;
+    }
+    this.log.info({ tenantId: spec.tenantId, primary: `${replication.primaryAddress}:${replication.primaryPort}`, slot: replication.slot, durationMs: Math.round(performance.now() - started) }, 'base backup of the primary taken');
+  }
+
+  /**
+   * Turns a stopped (or stray running) former primary into a standby of the spec's primary:
+   * pg_rewind onto the new timeline, or a fresh base backup when rewinding fails. The old data is
+   * replaced only by a complete copy, so a primary that cannot be reached yet costs nothing.
+   */
+  private async convertToStandby(p: InstancePaths, spec: RuntimeSpec, major: string): Promise<void> {
+    const replication = spec.replication;
+    if (!replication || replication.primaryPort === 0 || replication.password === '') throw new AgentError('PRIMARY_NOT_READY', 'the new primary is not known yet; the former primary stays stopped until it is');
+    await this.stop(spec.tenantId);
+    writePassFile(p.passFile, replication, this.o.runAs);
+    const { binDir } = binDirFor(this.o.install, major);
+    const started = performance.now();
+    try {
+      const out = await rewind({ binDir, dataDir: p.dataDir, replication, passFile: p.passFile, runAs: this.o.runAs });
+      this.log.info({ tenantId: spec.tenantId, durationMs: Math.round(performance.now() - started), output: out.trim().split('\n').slice(-2).join(' | ') }, 'former primary rewound onto the new primary\'s timeline');
+    } catch (err) {
+      this.log.warn({ tenantId: spec.tenantId, err }, 'pg_rewind failed; re-cloning the former primary from the new one');
+      const fresh = `${p.dataDir}.clone`;
+      await this.cloneFromPrimary(p, fresh, spec, major);
+      fs.rmSync(p.dataDir, { recursive: true, force: true });
+      fs.renameSync(fresh, p.dataDir);
+    }
+    fs.writeFileSync(p.standbySignal, '', { mode: 0o600 });
+    if (this.o.runAs) fs.chownSync(p.standbySignal, this.o.runAs.uid, this.o.runAs.gid);
   }
 
   private async reconfigure(record: InstanceRecord, spec: RuntimeSpec): Promise<RuntimeInstance> {
@@ -224,8 +293,9 @@ export class ProcessRuntime implements InstanceRuntime {
       throw new AgentError('NOT_SUPPORTED', `the instance runs PostgreSQL ${record.spec.version}; changing the major version in place (to ${major}) is not supported`, { kind: 'user' });
     }
     const port = spec.port > 0 ? spec.port : record.port;
+    if (spec.role === 'REPLICA' && !fs.existsSync(p.standbySignal)) await this.convertToStandby(p, spec, major);
     const changed = this.writeConfig(p, port, spec);
-    const next: InstanceRecord = { ...record, address: this.o.address, port, spec: { ...spec, version: major, port } };
+    const next: InstanceRecord = { ...record, address: this.o.address, port, spec: recordedSpec(spec, major, port) };
     if (JSON.stringify(next) !== JSON.stringify(record)) writeInstanceRecord(p.recordFile, next);
     const pm = runningPostmaster(p.dataDir);
     if (pm && changed) {
@@ -317,14 +387,26 @@ export class ProcessRuntime implements InstanceRuntime {
     throw new AgentError('START_FAILED', `postgres for ${tenantId} did not accept connections within ${this.o.startTimeoutMs} ms: ${logTail(p.logFile)}`);
   }
 
-  async stop(tenantId: string): Promise<void> {
+  async isStandby(tenantId: string): Promise<boolean> {
+    return fs.existsSync(this.paths(tenantId).standbySignal);
+  }
+
+  async checkpointLsn(tenantId: string): Promise<string> {
+    const record = this.record(tenantId);
+    if (!record) return '';
+    const fields = await controlData({ binDir: binDirFor(this.o.install, record.spec.version).binDir, dataDir: this.paths(tenantId).dataDir, runAs: this.o.runAs });
+    return fields['Latest checkpoint location'] ?? '';
+  }
+
+  async stop(tenantId: string, mode: StopMode = 'fast'): Promise<void> {
     const p = this.paths(tenantId);
     const pm = runningPostmaster(p.dataDir);
     if (!pm) return;
     // Fast shutdown (SIGINT) rolls back and disconnects clients; immediate (SIGQUIT) after the
     // timeout skips the checkpoint; SIGKILL is the last resort (postgres-docs "Shutting Down the Server").
+    // A lease-expired primary is stopped immediately: it must stop accepting writes now.
     const steps: { signal: NodeJS.Signals; waitMs: number }[] = [
-      { signal: 'SIGINT', waitMs: this.o.stopTimeoutMs },
+      ...(mode === 'fast' ? [{ signal: 'SIGINT' as const, waitMs: this.o.stopTimeoutMs }] : []),
       { signal: 'SIGQUIT', waitMs: 5000 },
       { signal: 'SIGKILL', waitMs: 5000 },
     ];

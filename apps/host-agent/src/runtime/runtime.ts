@@ -5,7 +5,7 @@
  * (agent killed, stream broken) is simply run again.
  */
 import type { ClientConfig } from 'pg';
-import type { Resources, RunState } from '@pgs/tenancy';
+import type { InstanceRole, Resources, RunState } from '@pgs/tenancy';
 
 /** Which driver. */
 export type RuntimeKind = 'process' | 'docker';
@@ -23,7 +23,32 @@ export interface RuntimeSpec {
   port: number;
   /** Remembered so a restarted agent knows whether to bring a dead instance back. */
   runState: RunState;
+  /** What the data directory is set up as: a primary, or a standby of `replication`'s primary. Absent = PRIMARY. */
+  role?: InstanceRole;
+  /** Replication settings of a tenant with replicas; absent for a lone instance. */
+  replication?: RuntimeReplication;
+  /** Primary with replicas: the agent stops it when its lease runs out (remembered across agent restarts). */
+  fenceOnLeaseExpiry?: boolean;
 }
+
+/** How an instance takes part in replication. */
+export interface RuntimeReplication {
+  /** The replication role (REPLICATION LOGIN). */
+  user: string;
+  /** Replica: the role's password, kept only in a 0600 passfile (never in the instance record). Primary: ''. */
+  password: string;
+  /** Replica: where the primary listens (port 0 = not known yet). */
+  primaryAddress: string;
+  primaryPort: number;
+  /** Replica: its slot on the primary (primary_slot_name) and its application_name. */
+  slot: string;
+  standbyName: string;
+  /** Primary: synchronous_standby_names ('' = asynchronous). */
+  synchronousStandbyNames: string;
+}
+
+/** How to stop: fast (clients disconnected, WAL shipped, shutdown checkpoint) or immediate (at once). */
+export type StopMode = 'fast' | 'immediate';
 
 /** One instance as the runtime sees it. */
 export interface RuntimeInstance {
@@ -42,6 +67,8 @@ export interface RuntimeInstance {
 /** A runtime driver. */
 export interface InstanceRuntime {
   readonly kind: RuntimeKind;
+  /** Whether the driver can run replicas (a standby cloned from a primary on another host). */
+  readonly supportsReplication: boolean;
   /** Prepares the host (template data directory, image check); called once at agent start. */
   init(): Promise<void>;
   /** Every instance on this host (for adoption after an agent restart). */
@@ -55,8 +82,12 @@ export interface InstanceRuntime {
   ensure(spec: RuntimeSpec): Promise<RuntimeInstance>;
   /** Starts it (adopting a running one, clearing a stale pid file) and waits until it accepts connections. */
   start(tenantId: string): Promise<RuntimeInstance>;
-  /** Stops it cleanly: fast shutdown, then immediate after the stop timeout. */
-  stop(tenantId: string): Promise<void>;
+  /** Stops it: fast shutdown, then immediate after the stop timeout ('immediate': at once, for fencing). */
+  stop(tenantId: string, mode?: StopMode): Promise<void>;
+  /** Whether the data directory is a standby's (standby.signal), running or not. */
+  isStandby(tenantId: string): Promise<boolean>;
+  /** pg_controldata's "Latest checkpoint location" of a stopped instance ('' when unknown). */
+  checkpointLsn(tenantId: string): Promise<string>;
   /** Stops it and deletes its data. Only ever called for an explicit deletion. */
   remove(tenantId: string): Promise<void>;
   /** How the agent connects as the superuser for administration (no stored secret). */

@@ -43,6 +43,8 @@ export class FakeCoordinator {
   readonly commandResults: CommandResult[] = [];
   heartbeats = 0;
   generation = 0;
+  /** Whether heartbeats are answered with a LeaseRenewal (false: as if the coordinator lost the agent). */
+  renewLeases = true;
   private current: { stream: ServerStream<typeof ConnectResponseSchema>; drop: () => void } | undefined;
   private streamsOpened = 0;
 
@@ -52,7 +54,7 @@ export class FakeCoordinator {
   ) {}
 
   /** Starts a fake coordinator on 127.0.0.1 (any port). */
-  static async start(heartbeatIntervalMs = 200): Promise<FakeCoordinator> {
+  static async start(heartbeatIntervalMs = 200, leaseMs = 10_000): Promise<FakeCoordinator> {
     const server = new Server();
     const holder: { fake?: FakeCoordinator } = {};
     addService(server, AgentControlService, {
@@ -64,7 +66,7 @@ export class FakeCoordinator {
         if (first.done || first.value.message.case !== 'hello') return;
         fake.hellos.push(first.value.message.value);
         fake.statuses.push(...first.value.message.value.instances);
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs: 10_000 } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs } } });
         let drop: () => void = () => undefined;
         const dropped = new Promise<undefined>((resolve) => {
           drop = () => resolve(undefined);
@@ -76,7 +78,10 @@ export class FakeCoordinator {
             const next = await Promise.race([it.next(), dropped]);
             if (next === undefined || next.done) break;
             const m = next.value.message;
-            if (m.case === 'heartbeat') fake.heartbeats += 1;
+            if (m.case === 'heartbeat') {
+              fake.heartbeats += 1;
+              if (fake.renewLeases && m.value.sentAt) await stream.send({ message: { case: 'leaseRenewal', value: { heartbeatSentAt: m.value.sentAt } } });
+            }
             else if (m.case === 'report') fake.statuses.push(...m.value.instances);
             else if (m.case === 'commandResult') fake.commandResults.push(m.value);
           }

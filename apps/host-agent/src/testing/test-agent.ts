@@ -9,6 +9,7 @@ import { AgentLoop } from '../agent-loop.js';
 import { coordinatorChannelOptions, coordinatorCredentials } from '../grpc-credentials.js';
 import { InstanceAdmin } from '../instance-admin.js';
 import { InstanceManager } from '../instance-manager.js';
+import { Lease } from '../lease.js';
 import { createAgentMetrics } from '../metrics.js';
 import type { InstanceRuntime } from '../runtime/runtime.js';
 import { testLogger, testProcessRuntime } from './test-env.js';
@@ -23,7 +24,7 @@ export interface TestAgent {
 }
 
 /** Starts an agent on `dataRoot` that connects to `coordinator`. */
-export async function startTestAgent(options: { coordinator: string; dataRoot: string; hostId?: string; address?: string; runtime?: InstanceRuntime }): Promise<TestAgent> {
+export async function startTestAgent(options: { coordinator: string; dataRoot: string; hostId?: string; address?: string; runtime?: InstanceRuntime; lease?: boolean }): Promise<TestAgent> {
   const log = testLogger();
   const address = options.address ?? '127.0.0.1';
   const runtime = options.runtime ?? testProcessRuntime({ dataRoot: options.dataRoot, address, log });
@@ -32,7 +33,8 @@ export async function startTestAgent(options: { coordinator: string; dataRoot: s
   const state: { manager?: InstanceManager; loop?: AgentLoop } = {};
   const metrics = createAgentMetrics(registry, () => ({ instancesByState: {}, connected: state.loop?.connected ?? false, appliedGeneration: state.loop?.appliedGeneration ?? 0 }));
   const admin = new InstanceAdmin((t, db) => runtime.adminConnection(t, db), log);
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: 200, retryBaseMs: 200, retryMaxMs: 2000 });
+  const lease = options.lease ? new Lease({ file: `${options.dataRoot}/lease.json`, log }) : undefined;
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: 200, retryBaseMs: 200, retryMaxMs: 2000, ...(lease ? { lease } : {}) });
   state.manager = manager;
   await manager.start();
   const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials(), coordinatorChannelOptions());
@@ -46,6 +48,7 @@ export async function startTestAgent(options: { coordinator: string; dataRoot: s
     defaultHeartbeatMs: 200,
     backoffMinMs: 50,
     backoffMaxMs: 500,
+    ...(lease ? { lease } : {}),
   });
   state.loop = loop;
   loop.start();
