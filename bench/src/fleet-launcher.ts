@@ -56,6 +56,9 @@ export interface BenchFleet {
   stop(): Promise<void>;
 }
 
+/** Whole-fleet answers (GetFleetStatus with 100,000 tenants) are far above gRPC's 4 MiB default. */
+const FLEET_DOCUMENT_MAX = 256 * 1024 * 1024;
+
 /** Agents (and anything else that reads PGS_*) run in plaintext too; unknown PGS_* variables are ignored. */
 const INSECURE_ENV = Object.freeze({ PGS_INSECURE: 'true' });
 
@@ -166,7 +169,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   // client carries the fleet-admin token the coordinator writes at its first start.
   const adminTokenFile = path.join(root, 'admin.token');
   let token = '';
-  const client = withMetadata(createClient(CoordinatorService, grpc, credentials.createInsecure()), (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}));
+  const client = withMetadata(createClient(CoordinatorService, grpc, credentials.createInsecure(), { 'grpc.max_receive_message_length': FLEET_DOCUMENT_MAX }), (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}));
   const coordinatorArgs = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', path.join(root, 'coordinator'), '--cpu-overcommit', '16', '--insecure', '--admin-token-file', adminTokenFile];
   let coordinator: ChildProcess | undefined;
   const restartCoordinator = async (extraArgs: string[] = o.coordinatorArgs ?? []): Promise<void> => {

@@ -15,7 +15,7 @@
 //   npm run bench:scheduler -w bench     (PGS_BENCH_TENANTS=100000, PGS_BENCH_HOSTS=1000)
 import { performance } from 'node:perf_hooks';
 import { credentials } from '@grpc/grpc-js';
-import { AgentControlService, RunState } from '@pgs/proto';
+import { AgentControlService, RunState, TenantStatus } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { FakeAgent, type FakeAgentStats } from './fleet-fake-agent.js';
 import { poll, withFleet, type BenchFleet } from './fleet-launcher.js';
@@ -38,10 +38,13 @@ async function bounded(n: number, limit: number, work: (i: number) => Promise<vo
   }));
 }
 
-/** Tenants still NEW (not placed) according to the coordinator. */
+/**
+ * Tenants still NEW (not placed): one page of one tenant and its total, so polling stays cheap
+ * for the coordinator (GetFleetStatus carries a problem line per waiting tenant: megabytes here).
+ */
 async function unplaced(fleet: BenchFleet): Promise<number> {
-  const status = await fleet.client.getFleetStatus({});
-  return status.tenantsByStatus.NEW ?? 0;
+  const res = await fleet.client.listTenants({ status: TenantStatus.NEW, page: { pageSize: 1 } });
+  return res.tenants.length === 0 ? 0 : Math.max(1, res.page?.totalSize ?? 0);
 }
 
 await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinatorArgs: [...LIVENESS, '--reconcile-interval', '1h'] }, async (fleet) => {
