@@ -7,7 +7,7 @@ import { createRegistry, startOpsServer, type Logger, type OpsServer } from '@pg
 import { CancelKeys } from './cancel-keys.js';
 import { CancelRouter } from './cancel-routing.js';
 import type { RouterConfig } from './config.js';
-import { connectFleetIdentity } from './fleet-identity.js';
+import { connectFleetIdentity } from '@pgs/security';
 import { formatHostPort, type HostPort } from './listen-address.js';
 import { countCancel, createRouterMetrics } from './metrics.js';
 import type { RouterPeerEntry } from './route.js';

@@ -98,3 +98,12 @@ export {
   type AuthenticatorOptions,
   type GuardOptions,
 } from './guard.js';
+export {
+  connectFleetIdentity,
+  fleetComponentIdentity,
+  identityDirFiles,
+  saveIdentityMaterial,
+  type FleetComponent,
+  type FleetIdentityOptions,
+  type FleetLink,
+} from './fleet-identity.js';
