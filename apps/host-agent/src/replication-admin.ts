@@ -103,6 +103,10 @@ export class ReplicationAdmin {
         const done = (await client.query<{ ok: boolean }>('select pg_promote(true, $1) as ok', [timeoutSeconds])).rows[0]?.ok ?? false;
         const still = (await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]?.r ?? true;
         if (!done || still) throw new AgentError('PROMOTE_FAILED', `the standby of ${tenantId} did not leave recovery within ${timeoutSeconds} s`);
+        // The end-of-recovery checkpoint runs spread out; until one completes, the control file still
+        // names the old timeline and pg_rewind of the former primary wrongly finds "no rewind required"
+        // (Patroni checkpoints after promotion for the same reason). An explicit CHECKPOINT is immediate.
+        await client.query('CHECKPOINT');
         this.log.warn({ tenantId, durationMs: Math.round(performance.now() - started) }, 'standby promoted to primary');
       }
       const pos = (await client.query<{ lsn: string; timeline: number }>(POSITION_SQL)).rows[0];
