@@ -26,6 +26,8 @@ function startAgent(coordinator: string, dataRoot: string, portFirst: number): A
     '--host-id', 'h-proc', '--address', '127.0.0.1', '--coordinator', coordinator, '--data-root', dataRoot,
     '--port-range', `${portFirst}-${portFirst + 9}`, '--ops-listen', '127.0.0.1:0', '--labels', 'zone=a,region=eu',
     '--health-interval', '200ms', '--report-interval', '500ms', '--reconnect-min', '50ms', '--reconnect-max', '500ms', '--spare-clones', '1',
+    // The fake coordinator is plaintext; fleet-join.test.ts covers the mTLS link to the real one.
+    '--insecure',
   ];
   const child = spawn(process.execPath, args, { cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PGS_LOG_LEVEL: 'info' } });
   const lines: Record<string, unknown>[] = [];

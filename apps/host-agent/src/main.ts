@@ -8,7 +8,7 @@ import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer }
 import { AgentLoop } from './agent-loop.js';
 import { hostCapacity } from './capacity.js';
 import { readAgentConfig } from './config.js';
-import { coordinatorChannelOptions, coordinatorCredentials } from './grpc-credentials.js';
+import { connectCoordinatorLink, coordinatorChannelOptions, coordinatorCredentials } from './grpc-credentials.js';
 import { InstanceAdmin } from './instance-admin.js';
 import { InstanceManager } from './instance-manager.js';
 import { Lease } from './lease.js';
@@ -35,6 +35,8 @@ runMain(async () => {
   const config = parsed.config;
   const log = createLogger({ app: 'host-agent', level: config.logLevel });
   fs.mkdirSync(config.dataRoot, { recursive: true });
+  // The fleet certificate first (saved, or joined with the token): a bad token fails before anything starts.
+  const link = await connectCoordinatorLink(config, log);
   const runtime = createRuntime(config, log);
   await runtime.init();
   const registry = createRegistry('host-agent');
@@ -51,7 +53,7 @@ runMain(async () => {
   state.manager = manager;
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
-  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials(), coordinatorChannelOptions());
+  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials(link), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,
@@ -79,6 +81,7 @@ runMain(async () => {
     await manager.close();
     await runtime.close();
     client.close();
+    link.stop();
     await ops.close();
   });
 });
