@@ -161,6 +161,6 @@ describe('pgsctl as a child process against the real coordinator', () => {
     const tenantHelp = await runPgsctl(['tenant', '--help']);
     for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
     const completion = await runPgsctl(['completion', 'bash']);
-    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop access");
+    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop switchover access");
   });
 });

@@ -34,6 +34,8 @@ export function placementColumns(tenantId: string): Column<PlacementView>[] {
     { header: 'address', value: (p) => (p.port ? `${p.address}:${p.port}` : p.address) },
     { header: 'role', value: (p) => p.role.toLowerCase() },
     { header: 'state', value: (p) => (p.health === null ? 'unknown' : p.health.up ? (p.health.acceptingConnections ? 'running' : 'starting') : 'down') },
+    // As `patronictl list`: timeline and lag of each member (lag on replicas only).
+    { header: 'tl', value: (p) => (p.health && p.health.timeline > 0 ? p.health.timeline : ''), right: true },
     { header: 'realization', value: (p) => p.realization },
     { header: 'conns', value: (p) => p.health?.connections ?? '', right: true },
     { header: 'size', value: (p) => (p.health ? formatBytes(p.health.databaseSizeBytes) : ''), right: true },

@@ -1,4 +1,4 @@
-/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable. */
+/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover. */
 import { Command, Option } from 'commander';
 import { TenantStatus } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
@@ -15,6 +15,7 @@ import { renderTenantDetails, type TenantDetails } from '../tenant-details.js';
 import { applyPairs, collect, specForCreate, specForUpdate, specFromView, specToProto, type SpecFlags } from '../tenant-spec.js';
 import { databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type TenantView } from '../views.js';
 import { waitForTenant } from '../wait.js';
+import { registerSwitchover } from './switchover.js';
 import { watchLoop } from '../watch.js';
 
 const DEFAULT_WAIT = '5m';
@@ -222,6 +223,8 @@ export function registerTenant(program: Command, session: Session): void {
       .action(session.action((ctx, args, options) => runState(ctx, args, options, false))),
     ['pgsctl tenant stop acme --wait'],
   );
+
+  registerSwitchover(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');
   examples(accessCmd.command('enable').argument('<id>').description('let clients connect through the routers')
