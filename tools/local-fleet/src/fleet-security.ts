@@ -2,10 +2,9 @@
  * Security of the local fleet (issue 10), on by default: the launcher makes the coordinator's
  * secret key file (0600, outside the coordinator's data dir), reads the CA and the bootstrap
  * fleet-admin token the coordinator writes at its first start, and gives every agent and router a
- * fresh single-use join token (by environment, never argv). A host agent built without join support
- * cannot speak mTLS, so then the whole fleet falls back to --insecure and says so.
+ * fresh single-use join token (by environment, never argv); each keeps the certificate it gets in its
+ * own state dir (agents: <data-root>/identity, routers: identity-<id> beside their route cache).
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CoordinatorService } from '@pgs/proto';
@@ -35,12 +34,6 @@ export function securityFiles(layout: FleetLayout): FleetSecurityFiles {
 /** Creates the coordinator's secret key file when missing; true when it did. */
 export function ensureSecretKey(files: FleetSecurityFiles): boolean {
   return ensureKeyFile(files.secretKeyFile).created;
-}
-
-/** True when the built app's --help offers `flag` (the agent gains --join-token with issue 10). */
-export function appSupports(script: string, flag: string): boolean {
-  const help = execFileSync(process.execPath, [script, '--help'], { encoding: 'utf8', timeout: 30_000 });
-  return help.includes(flag);
 }
 
 /** Channel credentials (and options) for the launcher's own CoordinatorService client, as the fleet-admin. */

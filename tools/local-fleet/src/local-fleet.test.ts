@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from '@pgs/pg-testkit';
-import { scanForLeaks } from '@pgs/security';
+import { identityOfCertificate, scanForLeaks } from '@pgs/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetDescription } from './fleet-file.js';
 import { findPostgresInstances } from './postgres-instances.js';
@@ -87,11 +87,28 @@ describe('local fleet launcher', () => {
     for (const uri of fleet.demo?.uris ?? []) expect(output).toContain(`psql "${uri}"`);
     expect(output).toContain('npx pgsctl');
     expect(fs.statSync(path.join(stateDir, 'demo-password')).mode & 0o077).toBe(0);
-    // Security (issue 10): the admin token is private; mTLS unless the agent build cannot join yet.
+    // Security (issue 10): the admin token is private, and every link is mTLS.
     expect(fs.statSync(fleet.coordinator.tokenFile).mode & 0o077).toBe(0);
     expect(fs.statSync(path.join(stateDir, 'certs', 'coordinator-secret.key')).mode & 0o077).toBe(0);
-    if (fleet.coordinator.insecure) expect(output).toContain('security     OFF');
-    else expect(fs.readFileSync(fleet.coordinator.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
+    expect(fleet.coordinator.insecure).toBe(false);
+    expect(output).not.toContain('security     OFF');
+    expect(fs.readFileSync(fleet.coordinator.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('runs every agent and router joined with its own fleet certificate, none in plaintext', () => {
+    const holders = [
+      ...fleet.hosts.map((h) => ({ who: { kind: 'host', id: h.id }, dir: path.join(h.dataRoot, 'identity'), log: h.log })),
+      ...fleet.routers.map((r) => ({ who: { kind: 'router', id: r.id }, dir: path.join(path.dirname(r.cachePath), `identity-${r.id}`), log: r.log })),
+    ];
+    expect(holders).toHaveLength(5);
+    for (const { who, dir, log } of holders) {
+      expect(identityOfCertificate(fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'))).toEqual(who);
+      expect(fs.statSync(path.join(dir, 'key.pem')).mode & 0o077).toBe(0);
+      const text = fs.readFileSync(log, 'utf8');
+      expect(text).toContain('joined the fleet');
+      expect(text).not.toContain('"insecure":true');
+    }
+    expect(fs.readFileSync(fleet.coordinator.log, 'utf8')).not.toContain('"insecure":true');
   });
 
   it('writes no token, private key or password into any process log', () => {

@@ -12,7 +12,7 @@ import { renderBanner } from './banner.js';
 import { ensureCertificates, SNI_DOMAIN } from './certs.js';
 import { checkReachable } from './demo-check.js';
 import { ensureDemoTenant } from './demo-tenant.js';
-import { appSupports, ensureSecretKey, joinToken, launcherCredentials, securityFiles } from './fleet-security.js';
+import { ensureSecretKey, joinToken, launcherCredentials, securityFiles } from './fleet-security.js';
 import { writeFleetFile, type FleetDescription } from './fleet-file.js';
 import { createDirectories, fleetLayout, hostPlans, type FleetLayout } from './layout.js';
 import { logTail, startProcess, type ManagedProcess } from './managed-process.js';
@@ -155,10 +155,8 @@ async function startFleet(
   const timeout = options.startTimeout;
   const files = securityFiles(layout);
   if (ensureSecretKey(files)) say(`made the coordinator's secret key: ${files.secretKeyFile} (mode 0600)`);
-  // An agent without mTLS support would be refused by a TLS coordinator: then the whole fleet runs --insecure.
-  const agentJoins = appSupports(APP_SCRIPTS.agent, '--join-token');
-  const insecure = options.insecure || !agentJoins;
-  if (insecure) say(options.insecure ? 'security off (--insecure): plaintext gRPC, components unauthenticated' : 'WARNING: this host agent build cannot join with mTLS yet; the fleet runs --insecure (plaintext gRPC, components unauthenticated)');
+  const insecure = options.insecure;
+  if (insecure) say('security off (--insecure): plaintext gRPC, components unauthenticated');
   const grpcPort = await firstFreePort('127.0.0.1', options.coordinatorPort);
   const httpPort = await firstFreePort('127.0.0.1', options.httpPort, new Set([grpcPort]));
   const grpc = `127.0.0.1:${grpcPort}`;
@@ -188,7 +186,7 @@ async function startFleet(
     say(`starting host agent ${h.id} on ${h.address} (zone ${h.zone})`);
     running.agents.push(startProcess({
       name: h.id, script: APP_SCRIPTS.agent,
-      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts, cpu: options.hostCpu, memory: options.hostMemory, disk: options.hostDisk, insecure: insecure && agentJoins }),
+      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts, cpu: options.hostCpu, memory: options.hostMemory, disk: options.hostDisk, insecure }),
       // A fresh single-use token each start; an agent that joined before keeps its certificate and ignores it.
       env: insecure ? {} : { PGS_JOIN_TOKEN: await joinToken(client, 'host', h.id) },
       logFile: layout.log(h.id), pidFile: layout.pidFile(h.id),
