@@ -101,12 +101,7 @@ describe('host faults', () => {
     for (const r of f.routers) expect(await queryOnce(r.endpoint, ownerLogin(id, password), 'select answer from survives')).toEqual([{ answer: 42 }]);
   });
 
-  // Missing: replication on the host agent. The coordinator's side landed (replica placements,
-  // synchronous_standby_names, Fence/Promote, failover manager), but the agent does not yet build a
-  // standby from InstanceSpec.primary_address (no base backup / standby.signal): a tenant created
-  // with --replicas 1 --sync-replicas 1 never reaches ACTIVE (tried: pgsctl --wait times out).
-  // Un-skip when the agent creates standbys.
-  it.skip('host loss with a synchronous replica: the tenant fails over and keeps every committed row', async () => {
+  it('host loss with a synchronous replica: the tenant fails over and keeps every committed row', async () => {
     const f = fleet();
     const id = tenantName('ha');
     const password = 'ha-secret-12';
