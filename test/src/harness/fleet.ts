@@ -57,12 +57,23 @@ export interface IsolatedHost {
 }
 
 /**
- * The suite runs the control plane in plaintext (`--insecure`, test machines only): certificates
- * would add nothing to what the scenarios prove. Operators still need a token: pgsctl gets the
- * fleet-admin token the coordinator writes at its first start. Apps that do not know these
- * settings yet ignore the PGS_* variables.
+ * Security as in production (issue 10): the coordinator runs its fleet CA and serves mTLS; every
+ * agent and router joins with its own single-use join token at its first start (by environment,
+ * never argv) and keeps its certificate in its own state dir (agents: <data root>/identity, routers:
+ * identity-<id> beside their cache), so restarts need no token; pgsctl trusts the CA and uses the
+ * fleet-admin token the coordinator writes at its first start; REST calls send that token as a
+ * bearer token.
  */
-const INSECURE_ENV = Object.freeze({ PGS_INSECURE: 'true' });
+export interface FleetSecurity {
+  /** PEM of the fleet CA (`<coordinator data dir>/ca.pem`). */
+  readonly caFile: string;
+  /** The bootstrap fleet-admin token (mode 0600). */
+  readonly adminTokenFile: string;
+  /** Every join token handed out so far (for log scans). */
+  readonly joinTokens: readonly string[];
+  /** `Authorization` header value for the REST API. */
+  bearer(): string;
+}
 
 /** The agent's ops port inside a namespace: the namespace is new and empty, so any fixed port is free. */
 const ISOLATED_OPS_PORT = 7490;
@@ -107,6 +118,8 @@ export interface Fleet {
   readonly coordinator: AppProcess;
   readonly hosts: readonly FleetHost[];
   readonly routers: readonly FleetRouter[];
+  /** The fleet CA (the coordinator writes it into its data dir) and the bootstrap fleet-admin token file. */
+  readonly security: FleetSecurity;
 
   /** Runs pgsctl -o json against the coordinator (non-zero exits are returned, not thrown). */
   pgsctl(args: readonly string[], input?: string): Promise<PgsctlResult>;
@@ -174,7 +187,15 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const logDir = path.join(root, 'logs');
   fs.mkdirSync(logDir);
   const adminTokenFile = path.join(root, 'admin.token');
-  const pgsctlEnv: Record<string, string> = { ...INSECURE_ENV };
+  const coordinatorData = path.join(root, 'coordinator');
+  const joinTokens: string[] = [];
+  const security: FleetSecurity = {
+    caFile: path.join(coordinatorData, 'ca.pem'),
+    adminTokenFile,
+    joinTokens,
+    bearer: () => `Bearer ${fs.readFileSync(adminTokenFile, 'utf8').trim()}`,
+  };
+  const pgsctlEnv: Record<string, string> = { PGS_CA: security.caFile, PGS_TOKEN_FILE: adminTokenFile };
 
   const coordinator = new AppProcess({
     name: 'coordinator',
@@ -184,8 +205,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     args: [
       '--grpc-listen', coordinatorGrpc,
       '--http-listen', coordinatorHttp,
-      '--data-dir', path.join(root, 'coordinator'),
-      '--insecure',
+      '--data-dir', coordinatorData,
       '--admin-token-file', adminTokenFile,
       '--heartbeat-interval', `${timing.heartbeatMs}ms`,
       '--host-ttl', `${timing.hostTtlMs}ms`,
@@ -219,7 +239,6 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         script: SCRIPTS.agent,
         cwd: dataRoot,
         logFile: path.join(logDir, `agent-${id}.log`),
-        env: INSECURE_ENV,
         ...(isolated ? { wrapper: ['ip', 'netns', 'exec', isolated.netns] } : {}),
         args: [
           ...(isolated ? ['--allow-cidrs', isolated.allowCidrs.join(',')] : []),
@@ -268,7 +287,6 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           '--listen', `${host}:${port}`,
           '--coordinator', coordinatorGrpc,
           '--cache-path', cachePath,
-          '--insecure',
           '--ops-listen', `${host}:${opsPort}`,
           '--cancel-listen', `${host}:0`,
           '--shutdown-timeout', '2s',
@@ -300,8 +318,15 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const { status } = await getJson(`http://${coordinatorHttp}/healthz`);
       return status === 200 ? true : undefined;
     }, { timeoutMs: readyTimeoutMs });
-    // Written (mode 0600) at the first start; a coordinator from before operator tokens writes none.
-    if (fs.existsSync(adminTokenFile)) pgsctlEnv.PGS_TOKEN = fs.readFileSync(adminTokenFile, 'utf8').trim();
+    // Written (mode 0600) before it listens, at its first start.
+    for (const file of [security.caFile, adminTokenFile]) if (!fs.existsSync(file)) throw new Error(`coordinator is up but wrote no ${file}`);
+  };
+
+  /** A single-use join token for one agent or router, created as the fleet-admin. */
+  const joinToken = async (kind: 'host' | 'router', id: string): Promise<string> => {
+    const { token } = await json<{ token: string }>(['token', 'create', '--kind', kind, '--id', id, '--ttl', '30m']);
+    joinTokens.push(token);
+    return token;
   };
 
   const hostStates = async (): Promise<Record<string, string>> => {
@@ -345,6 +370,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     coordinator,
     hosts,
     routers,
+    security,
     pgsctl,
     pgsctlJson: json,
     tenant: (id) => json<TenantDetailsJson>(['tenant', 'get', id]),
@@ -428,9 +454,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   try {
     coordinator.start();
     await coordinatorReady();
-    for (const h of hosts) h.process.start();
+    // Only the first start gets a token: restarts load the certificate the component saved.
+    const hostTokens = await Promise.all(hosts.map((h) => joinToken('host', h.id)));
+    const routerTokens = await Promise.all(routers.map((r) => joinToken('router', r.id)));
+    hosts.forEach((h, i) => h.process.start({ PGS_JOIN_TOKEN: hostTokens[i] as string }));
     await Promise.all(hosts.map((_, i) => agentReady(i)));
-    for (const r of routers) r.process.start();
+    routers.forEach((r, i) => r.process.start({ PGS_JOIN_TOKEN: routerTokens[i] as string }));
     await Promise.all(routers.map((_, i) => routerReady(i, true)));
   } catch (err) {
     const text = logs(80);
