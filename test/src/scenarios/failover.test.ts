@@ -46,9 +46,13 @@ class Writer {
     await this.running;
   }
 
-  /** The first acknowledged write at or after `t`. */
+  /**
+   * When writes resumed after `t`: the first acknowledgement after the first failure at or after
+   * `t` (a commit in flight when the host dies may still be acknowledged just after `t`).
+   */
   firstAckAfter(t: number): number | undefined {
-    return this.ackedAt.find((a) => a >= t);
+    const broke = this.failures.find((f) => f.at >= t)?.at;
+    return broke === undefined ? undefined : this.ackedAt.find((a) => a > broke);
   }
 
   private async loop(): Promise<void> {
