@@ -4,6 +4,7 @@
 // (and drop forgeries) without asking anyone.
 //
 //   processId (31 bits used):  0 | router tag (11 bits) | slot (20 bits)
+//   slot, with --workers N > 1:     worker (ceil(log2 N) bits) | slot within the worker
 //   secret, protocol 3.0 (4 bytes):   nonce (2) | HMAC-SHA256(secret, processId | nonce)[0..2)
 //   secret, protocol 3.2 (32 bytes):  nonce (16) | HMAC-SHA256(secret, processId | nonce)[0..16)
 //
@@ -48,16 +49,67 @@ function macOf(secret: Buffer, processId: number, nonce: Buffer, length: number)
   return createHmac('sha256', secret).update('pgs-cancel-v1').update(pid).update(nonce).digest().subarray(0, length);
 }
 
+/**
+ * Random bytes for key nonces, drawn from a pooled buffer: one randomBytes call per 4 KiB instead
+ * of one per connection (a synchronous call into OpenSSL each time).
+ */
+class RandomPool {
+  #pool = Buffer.alloc(0);
+  #at = 0;
+
+  take(n: number): Buffer {
+    if (this.#at + n > this.#pool.length) {
+      this.#pool = randomBytes(4096);
+      this.#at = 0;
+    }
+    // A copy: the issued key outlives the pool buffer's next refill.
+    const out = Buffer.from(this.#pool.subarray(this.#at, this.#at + n));
+    this.#at += n;
+    return out;
+  }
+}
+
+/** The worker bits of a router with `workers` worker processes (0 for a single process). */
+export function workerBits(workers: number): number {
+  return workers <= 1 ? 0 : Math.ceil(Math.log2(workers));
+}
+
+/** Which worker of this router issued a key (0 for a single process). */
+export function workerOfProcessId(processId: number, workers: number): number {
+  const bits = workerBits(workers);
+  return bits === 0 ? 0 : (processId & (SLOTS - 1)) >>> (SLOT_BITS - bits);
+}
+
 /** Issues, remembers and checks this router's cancel keys. */
 export class CancelKeys {
   readonly tag: number;
+  /** This process's worker index (0 for a single process). */
+  readonly worker: number;
+  /** Worker processes of the router (1 for a single process). */
+  readonly workers: number;
   readonly #secret: Buffer;
   readonly #slots = new Map<number, { key: Buffer; target: RealCancelTarget }>();
-  #next = Math.floor(Math.random() * SLOTS);
+  /** Slots of this worker: the low bits of a slot; the high bits name the worker. */
+  readonly #localSlots: number;
+  readonly #random = new RandomPool();
+  #next: number;
 
-  constructor(options: { routerId: string; secret: Buffer }) {
+  /** `worker`: index and count of the router's worker processes, when it runs several. */
+  constructor(options: { routerId: string; secret: Buffer; worker?: { index: number; count: number } }) {
     this.tag = routerTag(options.routerId);
     this.#secret = options.secret;
+    this.worker = options.worker?.index ?? 0;
+    this.workers = options.worker?.count ?? 1;
+    const bits = workerBits(this.workers);
+    if (this.worker < 0 || this.worker >= 1 << bits || (bits === 0 && this.worker !== 0)) throw new RangeError(`worker index ${this.worker} out of range for ${this.workers} workers`);
+    this.#localSlots = SLOTS >>> bits;
+    this.#next = Math.floor(Math.random() * this.#localSlots);
+  }
+
+  /** Whether a key names this router (its tag) but another of its worker processes. */
+  ownedBySibling(processId: number): boolean {
+    if (this.workers <= 1 || tagOfProcessId(processId) !== this.tag || processId >>> (SLOT_BITS + TAG_BITS) !== 0) return false;
+    return workerOfProcessId(processId, this.workers) !== this.worker;
   }
 
   /** Keys currently issued (open connections). */
@@ -67,14 +119,16 @@ export class CancelKeys {
 
   /** Issues a key standing for `target`; its length follows the backend's (4 bytes, or 32 for longer keys). */
   issue(target: RealCancelTarget): IssuedKey {
-    if (this.#slots.size >= SLOTS) throw new RangeError('no free cancel key slot at this router');
-    let slot = this.#next;
-    while (this.#slots.has(slot)) slot = (slot + 1) % SLOTS;
-    this.#next = (slot + 1) % SLOTS;
+    if (this.#slots.size >= this.#localSlots) throw new RangeError('no free cancel key slot at this router');
+    let local = this.#next;
+    const base = this.worker * this.#localSlots;
+    while (this.#slots.has(base + local)) local = (local + 1) % this.#localSlots;
+    this.#next = (local + 1) % this.#localSlots;
+    const slot = base + local;
     const processId = ((this.tag << SLOT_BITS) | slot) >>> 0;
     const long = target.secretKey.length > 4;
     const half = long ? LONG_KEY_LENGTH / 2 : 2;
-    const nonce = randomBytes(half);
+    const nonce = this.#random.take(half);
     const secretKey = Buffer.concat([nonce, macOf(this.#secret, processId, nonce, half)]);
     this.#slots.set(slot, { key: secretKey, target });
     return { processId, secretKey };

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import type { Logger } from '@pgs/service-kit';
 import { encodeCancelRequest } from '@pgs/wire-protocol';
-import { routerTag, tagOfProcessId, type CancelKeys } from './cancel-keys.js';
+import { routerTag, tagOfProcessId, workerOfProcessId, type CancelKeys } from './cancel-keys.js';
 import { parseHostPort } from './listen-address.js';
 import type { RouterPeerEntry } from './route.js';
 
@@ -21,6 +21,11 @@ export interface CancelRouterOptions {
   log: Logger;
   timeoutMs: number;
   onOutcome?: (outcome: CancelOutcome) => void;
+  /**
+   * With --workers: hands a key another worker process of this router issued to that worker (it
+   * answers what became of it). Absent for a single process.
+   */
+  relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
 }
 
 /** Sends one CancelRequest to host:port and waits until the other side closes (or the timeout). */
@@ -57,9 +62,22 @@ export class CancelRouter {
     return outcome;
   }
 
+  /**
+   * Handles a CancelRequest another worker of this router relayed here (the key names this
+   * worker): to the backend or dropped, never forwarded again; counted by the relaying worker.
+   */
+  handleRelayed(processId: number, secretKey: Buffer): Promise<CancelOutcome> {
+    return this.#route(processId, secretKey, true);
+  }
+
   async #route(processId: number, secretKey: Buffer, fromPeer: boolean): Promise<CancelOutcome> {
     const { keys, log, timeoutMs } = this.#o;
     const target = keys.resolve(processId, secretKey);
+    if (!target && this.#o.relayToWorker && keys.ownedBySibling(processId)) {
+      // Every worker holds the same secret, so junk is dropped here instead of crossing processes.
+      if (!keys.authentic(processId, secretKey)) return 'forged_key';
+      return this.#o.relayToWorker(workerOfProcessId(processId, keys.workers), processId, secretKey);
+    }
     if (target) {
       try {
         await sendCancelRequest(target.host, target.port, target.processId, target.secretKey, timeoutMs);

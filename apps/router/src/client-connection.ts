@@ -14,7 +14,7 @@ import { Link } from './passthrough.js';
 import { refuse, RouterRefusal } from './refusal.js';
 import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
-import type { Gate, TenantConnections } from './tenant-connections.js';
+import type { Gate, TenantSlots } from './tenant-connections.js';
 
 /** What every connection shares. */
 export interface ConnectionDeps {
@@ -25,7 +25,7 @@ export interface ConnectionDeps {
   backend: Omit<BackendConnectOptions, 'lookup'>;
   keys: CancelKeys;
   cancels: CancelRouter;
-  tenants: TenantConnections;
+  tenants: TenantSlots;
   /** Bounds connections that are not yet authenticated. */
   startups: Gate;
   startupTimeoutMs: number;
@@ -138,7 +138,9 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     summary.user = decision.user;
     const appName = result.packet.parameters.get('application_name');
     if (appName) summary.applicationName = appName.slice(0, 64);
-    if (!deps.tenants.acquire(route.tenantId, route.connectionLimit)) throw refuse.connectionLimit(route.tenantId, route.connectionLimit);
+    // Synchronous in one process; with --workers a limited tenant's slot is asked of the primary.
+    const slot = deps.tenants.acquire(route.tenantId, route.connectionLimit);
+    if (!(typeof slot === 'boolean' ? slot : await slot)) throw refuse.connectionLimit(route.tenantId, route.connectionLimit);
     tenantHeld = route.tenantId;
 
     // From here the whole start (connect + authentication) must finish within the auth timeout.

@@ -33,6 +33,7 @@ export const ROUTER_OPTIONS = {
   coordinatorCa: { type: 'string', flag: '--coordinator-ca', env: 'PGS_COORDINATOR_CA', description: 'own PKI: CA file to trust the coordinator with (also for join tokens without a CA pin)' },
   identityCert: { type: 'string', flag: '--identity-cert', env: 'PGS_IDENTITY_CERT', description: 'own PKI: this router\'s client certificate for the coordinator (names router:<id>)' },
   identityKey: { type: 'string', flag: '--identity-key', env: 'PGS_IDENTITY_KEY', description: 'own PKI: the key of --identity-cert (mode 0600)' },
+  workers: { type: 'int', flag: '--workers', env: 'PGS_WORKERS', description: 'client-serving worker processes (node:cluster); 1 = serve in this process. The primary keeps the route feed, cache writes and ops endpoint', default: 1, min: 1, max: 64 },
   logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
 } as const;
 

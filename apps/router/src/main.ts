@@ -14,11 +14,12 @@ runMain(async () => {
   const log = createLogger({ app: 'router', level: config.logLevel });
   const router = await startRouter(config, log);
   process.on('SIGHUP', () => {
+    // Already logged and counted where it failed; the previous certificate stays in use.
+    const kept = (err: unknown): void => log.debug({ err: (err as Error).message }, 'SIGHUP reload kept the previous certificate');
     try {
-      router.reloadTls();
+      void Promise.resolve(router.reloadTls()).catch(kept);
     } catch (err) {
-      // Already logged and counted by reloadTls; the previous certificate stays in use.
-      log.debug({ err: (err as Error).message }, 'SIGHUP reload kept the previous certificate');
+      kept(err);
     }
   });
   // The shutdown deadline of the process is the connection drain deadline plus a margin to close the rest.

@@ -18,8 +18,14 @@ export interface RouterMetrics {
 
 const FAST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-/** Registers the router metrics; `cache` feeds the route-cache gauges at scrape time. */
-export function createRouterMetrics(registry: Registry, cache: () => { revision: number; staleSeconds: number; routes: number; connected: boolean }): RouterMetrics {
+/** The route cache's state at scrape time. */
+export type CacheState = () => { revision: number; staleSeconds: number; routes: number; connected: boolean };
+
+/**
+ * Registers the connection metrics; with `cache`, also the route-cache gauges (a --workers primary
+ * registers only those, with registerCacheGauges; its workers only the connection metrics).
+ */
+export function createRouterMetrics(registry: Registry, cache?: CacheState): RouterMetrics {
   const m: RouterMetrics = {
     accepted: new Counter({ name: 'pgs_router_connections_accepted_total', help: 'Client connections accepted', registers: [registry] }),
     active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
@@ -31,6 +37,12 @@ export function createRouterMetrics(registry: Registry, cache: () => { revision:
     cancels: new Counter({ name: 'pgs_router_cancel_requests_total', help: 'CancelRequests handled, by outcome', labelNames: ['outcome'], registers: [registry] }),
     tlsReloads: new Counter({ name: 'pgs_router_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] }),
   };
+  if (cache) registerCacheGauges(registry, cache);
+  return m;
+}
+
+/** Registers the route-cache gauges; `cache` feeds them at scrape time. */
+export function registerCacheGauges(registry: Registry, cache: CacheState): void {
   new Gauge({
     name: 'pgs_router_route_cache_revision',
     help: 'Route-table revision the cache is at',
@@ -64,7 +76,6 @@ export function createRouterMetrics(registry: Registry, cache: () => { revision:
       this.set(cache().connected ? 1 : 0);
     },
   });
-  return m;
 }
 
 /** Counts a refusal. */

@@ -81,19 +81,27 @@ export class RouteCache {
   #syncedAt: number;
   #count: number;
 
-  /** Opens (or creates) the cache file at `file`; `:memory:` for a throwaway cache. */
-  constructor(file: string) {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    // A lost last batch is re-sent by the feed (we resume from the stored revision), so NORMAL is safe.
-    this.#db.pragma('synchronous = NORMAL');
-    const version = this.#db.pragma('user_version', { simple: true }) as number;
-    if (version !== 0 && version !== SCHEMA_VERSION) {
-      throw new Error(`route cache ${file} has schema version ${version}, this router knows ${SCHEMA_VERSION}; delete the file to rebuild it from the coordinator`);
+  /**
+   * Opens (or creates) the cache file at `file`; `:memory:` for a throwaway cache. `readOnly`: a
+   * --workers worker's view of the file its primary writes (WAL lets it read while the primary
+   * writes; every lookup sees the latest committed batch, so nothing needs to be told to reload).
+   */
+  constructor(file: string, options: { readOnly?: boolean } = {}) {
+    if (options.readOnly) {
+      this.#db = new Database(file, { readonly: true, fileMustExist: true });
+    } else {
+      if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      this.#db = new Database(file);
+      this.#db.pragma('journal_mode = WAL');
+      // A lost last batch is re-sent by the feed (we resume from the stored revision), so NORMAL is safe.
+      this.#db.pragma('synchronous = NORMAL');
+      const version = this.#db.pragma('user_version', { simple: true }) as number;
+      if (version !== 0 && version !== SCHEMA_VERSION) {
+        throw new Error(`route cache ${file} has schema version ${version}, this router knows ${SCHEMA_VERSION}; delete the file to rebuild it from the coordinator`);
+      }
+      this.#db.exec(SCHEMA);
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
-    this.#db.exec(SCHEMA);
-    this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
 
     this.#get = this.#db.prepare('SELECT * FROM routes WHERE tenant_id = ?');
     this.#upsert = this.#db.prepare(

@@ -169,7 +169,7 @@ describe('startup limits', () => {
         });
       const a = await open();
       const b = await open();
-      await eventually(() => strict.server.open === 2);
+      await eventually(() => strict.server?.open === 2);
       const c = await open();
       expect(await c.reply).toContain('C53300');
       expect(await a.reply).toContain('startup not completed within 300 ms');

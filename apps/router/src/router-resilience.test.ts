@@ -120,7 +120,7 @@ describe('hostile startup traffic (soak)', () => {
         await storm;
       }
       expect(served).toBe(5);
-      await eventually(() => router.server.open === 1, 10_000, 'only the good connection left');
+      await eventually(() => router.server?.open === 1, 10_000, 'only the good connection left');
       const health = JSON.parse((await router.get('/healthz')).body) as { connections: number };
       expect(health.connections).toBe(1);
       const refused = (await router.get('/metrics')).body;

@@ -3,19 +3,21 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { RouteFeedService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
-import { createRegistry, startOpsServer, type Logger, type OpsServer } from '@pgs/service-kit';
+import { createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
+import { AggregatorRegistry, Registry } from 'prom-client';
 import { CancelKeys } from './cancel-keys.js';
-import { CancelRouter } from './cancel-routing.js';
 import type { RouterConfig } from './config.js';
+import { startDataPlane } from './data-plane.js';
 import { connectFleetIdentity } from '@pgs/security';
 import { formatHostPort, type HostPort } from './listen-address.js';
-import { countCancel, createRouterMetrics } from './metrics.js';
+import { createRouterMetrics, registerCacheGauges } from './metrics.js';
 import type { RouterPeerEntry } from './route.js';
 import { RouteCache } from './route-cache.js';
 import { RouteSync } from './route-sync.js';
-import { RouterServer } from './router-server.js';
-import { Gate, TenantConnections } from './tenant-connections.js';
+import type { RouterServer } from './router-server.js';
+import { TenantConnections } from './tenant-connections.js';
 import { TlsCredentials } from './tls-credentials.js';
+import { WorkerPool } from './worker-pool.js';
 
 /** A started router. */
 export interface RunningRouter {
@@ -24,9 +26,12 @@ export interface RunningRouter {
   readonly ops: OpsServer;
   readonly cache: RouteCache;
   readonly sync: RouteSync;
-  readonly server: RouterServer;
+  /** The in-process connection server; undefined with --workers (the workers serve). */
+  readonly server: RouterServer | undefined;
+  /** The worker processes with --workers; undefined for a single process. */
+  readonly workers: WorkerPool | undefined;
   /** Re-reads the TLS files (what SIGHUP does); throws when they are bad (the old pair stays). */
-  reloadTls(): void;
+  reloadTls(): void | Promise<void>;
   /** Graceful stop: stop accepting, let connections finish up to the configured deadline. */
   stop(): Promise<void>;
 }
@@ -46,9 +51,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   });
   const cache = new RouteCache(config.cachePath);
   log.info({ cachePath: config.cachePath, revision: cache.revision, routes: cache.size }, 'route cache opened');
-  const tls = config.tlsCert && config.tlsKey ? new TlsCredentials(config.tlsCert, config.tlsKey) : undefined;
   const sharedSecret = config.cancelSecret !== undefined;
-  const keys = new CancelKeys({ routerId: config.routerId, secret: sharedSecret ? Buffer.from(config.cancelSecret ?? '', 'utf8') : randomBytes(32) });
+  const cancelSecret = sharedSecret ? Buffer.from(config.cancelSecret ?? '', 'utf8') : randomBytes(32);
   let peers: RouterPeerEntry[] = cache.peers();
 
   // The cancel address is known once the cancel listener is bound, before the feed starts.
@@ -67,70 +71,79 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       if (b.peersChanged) peers = cache.peers();
     },
   });
-
-  const registry = createRegistry('router');
-  const metrics = createRouterMetrics(registry, () => {
+  const cacheState = (): { revision: number; staleSeconds: number; routes: number; connected: boolean } => {
     const s = sync.status();
     return { revision: cache.revision, staleSeconds: s.staleSeconds, routes: cache.size, connected: s.connected };
-  });
-  const cancels = new CancelRouter({
-    keys,
-    routerId: config.routerId,
-    sharedSecret,
-    peers: () => peers,
-    log: log.child({ component: 'cancel' }),
-    timeoutMs: config.backendConnectTimeout,
-    onOutcome: (o) => countCancel(metrics, o),
-  });
-  const server = new RouterServer({
-    log: log.child({ component: 'connection' }),
-    metrics,
-    handshake: { tls, tlsRequire: config.tlsRequire },
-    routing: { lookup: (id) => cache.lookup(id), order: config.routingOrder, sniDomain: config.sniDomain },
-    backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait },
-    keys,
-    cancels,
-    tenants: new TenantConnections(),
-    startups: new Gate(config.maxStartups),
-    startupTimeoutMs: config.startupTimeout,
-    authTimeoutMs: config.authTimeout,
-  });
-
-  const cancelBound = await server.listenForCancels(config.cancelListen, cancels);
-  cancelAddress = config.cancelAdvertise ?? formatHostPort(cancelBound);
-  const listen = await server.listen(config.listen);
-  log.info({ listen: formatHostPort(listen), cancelAddress, tls: tls !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
-
-  sync.start();
-
-  const ops = await startOpsServer({
-    host: config.opsListen.host,
-    port: config.opsListen.port,
-    registry,
-    health: () => {
-      const s = sync.status();
+  };
+  const syncHealth = (): HealthReport => {
+    const s = sync.status();
+    return {
       // Routable when the cache holds a table (even a stale one) or the feed is live.
-      return {
-        ok: cache.revision > 0 || s.connected,
-        routerId: config.routerId,
-        routes: cache.size,
-        cache: { revision: s.revision, connected: s.connected, staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, lastError: s.lastError ?? null },
-        connections: server.open,
-        cancelKeys: keys.size,
-        tls: tls ? { loadedAt: new Date(tls.loadedAt).toISOString() } : null,
-      };
-    },
-  });
-  log.info({ ops: ops.address }, 'ops endpoint listening');
+      ok: cache.revision > 0 || s.connected,
+      routerId: config.routerId,
+      routes: cache.size,
+      cache: { revision: s.revision, connected: s.connected, staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, lastError: s.lastError ?? null },
+    };
+  };
 
-  return {
-    listen,
-    cancelAddress,
-    ops,
-    cache,
-    sync,
-    server,
-    reloadTls() {
+  let listen: HostPort;
+  let registry: Registry;
+  let health: () => Promise<HealthReport> | HealthReport;
+  let server: RouterServer | undefined;
+  let workers: WorkerPool | undefined;
+  let reloadTls: () => void | Promise<void>;
+  if (config.workers > 1) {
+    // The primary keeps the feed, the cache writes and the ops endpoint; the workers serve clients.
+    workers = await WorkerPool.start({ config, log, cancelSecret });
+    cancelAddress = config.cancelAdvertise ?? formatHostPort(workers.cancelBound);
+    listen = workers.listen;
+    const own = createRegistry('router');
+    registerCacheGauges(own, cacheState);
+    registry = new WorkersRegistry(own, workers);
+    const pool = workers;
+    health = async () => {
+      const status = await pool.status();
+      return {
+        ...syncHealth(),
+        connections: status.reduce((n, w) => n + w.connections, 0),
+        cancelKeys: status.reduce((n, w) => n + w.cancelKeys, 0),
+        workers: status,
+        tls: config.tlsCert ? { cert: config.tlsCert } : null,
+      };
+    };
+    reloadTls = async () => {
+      if (!config.tlsCert) return;
+      await pool.reloadTls();
+      log.info({ cert: config.tlsCert }, 'TLS certificate reloaded in every worker');
+    };
+    log.info({ listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
+  } else {
+    const tls = config.tlsCert && config.tlsKey ? new TlsCredentials(config.tlsCert, config.tlsKey) : undefined;
+    const keys = new CancelKeys({ routerId: config.routerId, secret: cancelSecret });
+    registry = createRegistry('router');
+    const metrics = createRouterMetrics(registry, cacheState);
+    const plane = await startDataPlane({
+      config,
+      log,
+      metrics,
+      keys,
+      lookup: (id) => cache.lookup(id),
+      peers: () => peers,
+      tenants: new TenantConnections(),
+      maxStartups: config.maxStartups,
+      tls,
+    });
+    server = plane.server;
+    cancelAddress = config.cancelAdvertise ?? formatHostPort(plane.cancelBound);
+    listen = plane.listen;
+    const open = plane.server;
+    health = () => ({
+      ...syncHealth(),
+      connections: open.open,
+      cancelKeys: keys.size,
+      tls: tls ? { loadedAt: new Date(tls.loadedAt).toISOString() } : null,
+    });
+    reloadTls = () => {
       if (!tls) return;
       try {
         tls.reload();
@@ -141,9 +154,32 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
         log.error({ err, cert: config.tlsCert }, 'TLS certificate reload failed; keeping the previous one');
         throw err;
       }
-    },
+    };
+    log.info({ listen: formatHostPort(listen), cancelAddress, tls: tls !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
+  }
+
+  sync.start();
+
+  const ops = await startOpsServer({
+    host: config.opsListen.host,
+    port: config.opsListen.port,
+    registry,
+    health: () => health(),
+  });
+  log.info({ ops: ops.address }, 'ops endpoint listening');
+
+  return {
+    listen,
+    cancelAddress,
+    ops,
+    cache,
+    sync,
+    server,
+    workers,
+    reloadTls,
     async stop() {
-      await server.stop(config.shutdownTimeout);
+      if (workers) await workers.stop(config.shutdownTimeout);
+      else await server?.stop(config.shutdownTimeout);
       await sync.stop();
       client.close();
       link.stop();
@@ -151,4 +187,21 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       cache.close();
     },
   };
+}
+
+/** /metrics of a --workers router: the primary's own metrics (cache gauges, process) summed with every worker's. */
+class WorkersRegistry extends Registry {
+  readonly #own: Registry;
+  readonly #pool: WorkerPool;
+
+  constructor(own: Registry, pool: WorkerPool) {
+    super();
+    this.#own = own;
+    this.#pool = pool;
+  }
+
+  override async metrics(): Promise<string> {
+    const parts = [await this.#own.getMetricsAsJSON(), ...(await this.#pool.metrics())];
+    return AggregatorRegistry.aggregate(parts).metrics();
+  }
 }

@@ -1,7 +1,18 @@
 // Open connections per tenant at this router, against the route's connection_limit.
 
+/**
+ * Where a connection takes its tenant slot: in-process (TenantConnections), or with --workers at
+ * the primary, which counts for every worker (the limit is per router, not per process).
+ */
+export interface TenantSlots {
+  /** Takes a slot; false when `limit` (> 0) is already reached. */
+  acquire(tenantId: string, limit: number): boolean | Promise<boolean>;
+  /** Gives a slot back. */
+  release(tenantId: string): void;
+}
+
 /** Per-tenant counters of open client connections. */
-export class TenantConnections {
+export class TenantConnections implements TenantSlots {
   readonly #open = new Map<string, number>();
 
   /** Takes a slot; false when `limit` (> 0) is already reached. */

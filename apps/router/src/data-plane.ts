@@ -1,0 +1,66 @@
+// The client-serving half of a router: cancel routing, the connection server and its two
+// listeners. One process runs it (the default), or each --workers worker does.
+import type { Logger } from '@pgs/service-kit';
+import type { CancelKeys } from './cancel-keys.js';
+import { CancelRouter, type CancelOutcome } from './cancel-routing.js';
+import type { RouterConfig } from './config.js';
+import type { HostPort } from './listen-address.js';
+import { countCancel, type RouterMetrics } from './metrics.js';
+import type { RouteEntry, RouterPeerEntry } from './route.js';
+import { RouterServer } from './router-server.js';
+import { Gate, type TenantSlots } from './tenant-connections.js';
+import type { TlsCredentials } from './tls-credentials.js';
+
+/** What the data plane is built from. */
+export interface DataPlaneOptions {
+  config: RouterConfig;
+  log: Logger;
+  metrics: RouterMetrics;
+  keys: CancelKeys;
+  lookup(tenantId: string): RouteEntry | undefined;
+  peers(): readonly RouterPeerEntry[];
+  tenants: TenantSlots;
+  /** Startups allowed at once in this process. */
+  maxStartups: number;
+  tls: TlsCredentials | undefined;
+  relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
+}
+
+/** A listening data plane. */
+export interface DataPlane {
+  readonly server: RouterServer;
+  readonly cancels: CancelRouter;
+  readonly listen: HostPort;
+  readonly cancelBound: HostPort;
+}
+
+/** Builds the data plane and starts its listeners (cancel listener first, as peers learn it from the feed). */
+export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
+  const { config, log, metrics, keys } = o;
+  const cancels = new CancelRouter({
+    keys,
+    routerId: config.routerId,
+    sharedSecret: config.cancelSecret !== undefined,
+    peers: o.peers,
+    log: log.child({ component: 'cancel' }),
+    timeoutMs: config.backendConnectTimeout,
+    onOutcome: (outcome) => countCancel(metrics, outcome),
+    ...(o.relayToWorker ? { relayToWorker: o.relayToWorker } : {}),
+  });
+  const server = new RouterServer({
+    log: log.child({ component: 'connection' }),
+    metrics,
+    handshake: { tls: o.tls, tlsRequire: config.tlsRequire },
+    routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain },
+    backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait },
+    keys,
+    cancels,
+    tenants: o.tenants,
+    startups: new Gate(o.maxStartups),
+    startupTimeoutMs: config.startupTimeout,
+    authTimeoutMs: config.authTimeout,
+  });
+  const cancelBound = await server.listenForCancels(config.cancelListen, cancels);
+  const listen = await server.listen(config.listen);
+  return { server, cancels, listen, cancelBound };
+}
