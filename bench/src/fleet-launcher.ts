@@ -155,7 +155,12 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   };
   const stop = async (): Promise<void> => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    // A coordinator deep in a backlog may not get to its SIGTERM handler: SIGKILL after a grace period.
+    const grace = setTimeout(() => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }, 20_000);
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    clearTimeout(grace);
     for (let i = 0; i < 100; i++) {
       const left = processesUnder(root);
       if (left.length === 0) break;

@@ -25,6 +25,8 @@ const TENANTS = Number(process.env.PGS_BENCH_TENANTS ?? 100_000);
 const HOSTS = Number(process.env.PGS_BENCH_HOSTS ?? 1_000);
 const CREATE_CONCURRENCY = 64;
 const ADMIN_CONCURRENCY = 100;
+/** How long placement may take before the run reports what it got (PGS_BENCH_PLACE_TIMEOUT, seconds). */
+const PLACE_TIMEOUT_MS = Number(process.env.PGS_BENCH_PLACE_TIMEOUT ?? 600) * 1000;
 /** Streams share a few channels, as many agents behind one NAT would. */
 const CHANNELS = 16;
 /** Long host liveness: the benchmark measures placement, not failure detection. */
@@ -85,26 +87,32 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
     const reconnectFailures = stats.streamFailures - failuresBefore;
     const reconnectReasons = Object.fromEntries(Object.entries(stats.failureReasons).map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
     if ((await unplaced(fleet)) !== TENANTS) throw new Error('tenants were placed while every host was cordoned');
-    console.log(`coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures); uncordoning`);
+    console.log(`coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`);
 
     // Phase 4: placement can start.
     const placeStart = performance.now();
     let committedAt = Number.NaN;
     const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
       await fleet.client.uncordonHost({ id: `sim${i}` });
-    }).then(() => performance.now() - placeStart);
-    await poll(`${TENANTS} placements committed`, async () => {
-      const left = await unplaced(fleet);
-      if (left === 0 && Number.isNaN(committedAt)) committedAt = performance.now();
-      return left === 0;
-    }, 30 * 60_000, 100);
-    const uncordonMs = await uncordon;
-    await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, 10 * 60_000, 20);
+    }).then(() => performance.now() - placeStart, () => Number.NaN);
+    // A coordinator that cannot keep up must still give a number: after the deadline the rate is
+    // what was committed so far over the time spent.
+    let committed = 0;
+    const committedOrDeadline = poll(`${TENANTS} placements committed`, async () => {
+      committed = TENANTS - (await unplaced(fleet));
+      if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
+      return committed === TENANTS;
+    }, PLACE_TIMEOUT_MS, 100).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
+    await committedOrDeadline;
+    const complete = !Number.isNaN(committedAt);
+    if (!complete) committedAt = performance.now();
+    const uncordonMs = complete ? await uncordon : Number.NaN;
+    if (complete) await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) => console.log(`delivery incomplete: ${(err as Error).message}`));
     const commitMs = committedAt - placeStart;
-    const deliverMs = stats.lastPlacementAt - placeStart;
-    const commitRate = TENANTS / (commitMs / 1000);
-    const deliverRate = TENANTS / (deliverMs / 1000);
-    const status = await fleet.client.getFleetStatus({});
+    const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
+    const commitRate = committed / (commitMs / 1000);
+    const deliverRate = stats.placementsReceived / (deliverMs / 1000);
+    const status = await fleet.client.getFleetStatus({}, { timeoutMs: 60_000 }).catch(() => undefined);
 
     report('fleet-scheduler', {
       tables: [{
@@ -116,18 +124,18 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
           ['agent streams failed and retried (reconnect)', reconnectFailures],
           ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
           [`uncordon of ${HOSTS} hosts done (ms)`, Math.round(uncordonMs)],
-          ['backlog committed, from first uncordon (s)', Math.round(commitMs) / 1000],
+          [complete ? 'backlog committed, from first uncordon (s)' : `INCOMPLETE: ${committed.toLocaleString('en')} committed when the deadline passed (s)`, Math.round(commitMs) / 1000],
           ['placements committed /s', Math.round(commitRate)],
           ['backlog delivered on the agents\' streams (s)', Math.round(deliverMs) / 1000],
           ['placements delivered /s', Math.round(deliverRate)],
           ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
-          ['tenants by status after', Object.entries(status.tenantsByStatus).map(([k, v]) => `${k}=${v}`).join(' ')],
+          ['tenants by status after', status ? Object.entries(status.tenantsByStatus).map(([k, v]) => `${k}=${v}`).join(' ') : '(fleet status did not answer)'],
         ],
       }],
       data: {
         tenants: TENANTS, hosts: HOSTS, firstConnectMs, createMs, createPerSecond: TENANTS / (createMs / 1000), reconnectMs, reconnectFailures,
-        failureReasons: stats.failureReasons, reconnectReasons, uncordonMs, commitMs, placementsCommittedPerSecond: commitRate, deliverMs, placementsDeliveredPerSecond: deliverRate,
-        tenantsByStatus: status.tenantsByStatus,
+        failureReasons: stats.failureReasons, reconnectReasons, uncordonMs, complete, committed, commitMs, placementsCommittedPerSecond: commitRate, deliverMs, placementsDeliveredPerSecond: deliverRate,
+        tenantsByStatus: status?.tenantsByStatus ?? {},
       },
       chart: barChartSvg('Scheduler throughput (per second)', '/s', [
         { label: 'creates (API)', value: TENANTS / (createMs / 1000) },
