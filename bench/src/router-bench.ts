@@ -3,7 +3,11 @@
 // connection per transaction (pgbench -C); and the router's handshake + route lookup latency.
 // Not a test: it prints a table.
 //
-//   npm run bench:router -w bench        (PGS_BENCH_SECONDS=10 by default)
+//   npm run bench:router -w bench        (PGS_BENCH_SECONDS=10, PGS_BENCH_ROUNDS=3 by default)
+//
+// The router runs twice: as one process, and with --workers <cores> (HAProxy uses one thread per
+// core by default, so that is the like-for-like pair). Each number is the median of the rounds;
+// the load average is printed at start and end, since a shared machine's load moves every result.
 //
 // Targets (issue 7): router TPS >= 0.9x HAProxy's; connection setup >= HAProxy's rate; handshake
 // + lookup overhead < 1 ms p99. Installs haproxy and pgbouncer from Debian packages if missing.
@@ -21,9 +25,10 @@ import { encodeStartupMessage } from '@pgs/wire-protocol';
 
 const SECONDS = Number(process.env.PGS_BENCH_SECONDS ?? 10);
 const LATENCY_SAMPLES = Number(process.env.PGS_BENCH_LATENCY_SAMPLES ?? 2000);
-// Targets run in turn, round after round, and TPS is averaged, so drifting background load on a
-// shared machine does not favour whoever ran first.
-const ROUNDS = Number(process.env.PGS_BENCH_ROUNDS ?? 2);
+// Targets run in turn, round after round, and the median is reported, so drifting background load
+// on a shared machine does not favour whoever ran first and one disturbed round does not decide.
+const ROUNDS = Number(process.env.PGS_BENCH_ROUNDS ?? 3);
+const WORKERS = os.cpus().length;
 const PARKED = 'parked';
 const USER = 'bench';
 const PASSWORD = 'bench-password-1';
@@ -105,18 +110,25 @@ async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; sto
   return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
 }
 
-async function startRouter(feed: string, dir: string): Promise<{ port: number; ops: number }> {
+function buildRouter(): void {
   const build = spawnSync('npx', ['tsc', '-b', 'apps/router'], { cwd: repoRoot, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('building apps/router failed');
+}
+
+async function startRouter(feed: string, dir: string, name: string, extra: string[]): Promise<{ port: number; ops: number }> {
   const port = await freePort();
   const ops = await freePort();
   start(process.execPath, [
     path.join(repoRoot, 'apps/router/dist/main.js'),
     '--listen', `127.0.0.1:${port}`,
     '--coordinator', feed,
-    '--cache-path', path.join(dir, 'router-cache.db'),
+    '--cache-path', path.join(dir, `${name}-cache.db`),
+    '--router-id', name,
     '--ops-listen', `127.0.0.1:${ops}`,
-  ], path.join(dir, 'router.log'));
+    // The static feed is plaintext gRPC.
+    '--insecure',
+    ...extra,
+  ], path.join(dir, `${name}.log`));
   await waitForPort(port);
   // Ready to route once the feed's snapshot is in.
   const deadline = Date.now() + 20_000;
@@ -212,6 +224,14 @@ async function latencies(paths: Array<{ port: number; user: string; expect: numb
   return out;
 }
 
+function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+function loadavg(): string {
+  return os.loadavg().map((l) => l.toFixed(1)).join(' ');
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -223,32 +243,36 @@ async function main(): Promise<void> {
   ensurePackages();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-bench-'));
   fs.chmodSync(dir, 0o755);
-  console.log(`router benchmark: ${os.cpus().length} cores (load ${os.loadavg()[0]!.toFixed(1)}), pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds, same run for every target`);
+  console.log(`router benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start; pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds (median), same run for every target`);
   const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: '200' } });
   const feed = await startStaticFeed(pg);
   try {
     const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD }, encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
-    const router = await startRouter(feed.address, dir);
+    buildRouter();
+    const router = await startRouter(feed.address, dir, 'router', []);
+    const workers = WORKERS > 1 ? await startRouter(feed.address, dir, 'router-workers', ['--workers', String(WORKERS)]) : undefined;
+    const workersName = `router --workers ${WORKERS}`;
     const targets: Target[] = [
       { name: 'direct', port: pg.port, user: USER },
       { name: 'router', port: router.port, user: `${USER}.${TENANT}` },
+      ...(workers ? [{ name: workersName, port: workers.port, user: `${USER}.${TENANT}` }] : []),
       { name: 'haproxy (tcp)', port: await startHaproxy(pg, dir), user: USER },
       { name: 'pgbouncer (session)', port: await startPgbouncer(pg, dir), user: USER },
     ];
-    const results = new Map<string, { tps: number; connTps: number }>(targets.map((t) => [t.name, { tps: 0, connTps: 0 }]));
+    const samples = new Map<string, { tps: number[]; connTps: number[] }>(targets.map((t) => [t.name, { tps: [], connTps: [] }]));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets) {
         process.stdout.write(`  round ${round}/${ROUNDS} ${t.name}: -S ... `);
         const tps = await pgbench(t, []);
         process.stdout.write(`${tps.toFixed(0)} tps; -C ... `);
         const connTps = await pgbench(t, ['-C']);
-        console.log(`${connTps.toFixed(0)} tps`);
-        const r = results.get(t.name)!;
-        r.tps += tps / ROUNDS;
-        r.connTps += connTps / ROUNDS;
+        console.log(`${connTps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`);
+        samples.get(t.name)!.tps.push(tps);
+        samples.get(t.name)!.connTps.push(connTps);
       }
     }
+    const results = new Map([...samples].map(([name, s]) => [name, { tps: median(s.tps), connTps: median(s.connTps) }]));
     const direct = results.get('direct')!;
     const haproxy = results.get('haproxy (tcp)')!;
     const rows = targets.map((t) => {
@@ -263,37 +287,36 @@ async function main(): Promise<void> {
         '-C vs haproxy': (r.connTps / haproxy.connTps).toFixed(2),
       };
     });
-    console.log('\npgbench (same run):');
+    console.log(`\npgbench (same run, median of ${ROUNDS} rounds):`);
     console.table(rows);
 
     process.stdout.write(`\nhandshake + lookup latency (${LATENCY_SAMPLES} connections per path, interleaved; connect + startup packet -> first reply) ... `);
     const R = 0x52;
     const E = 0x45;
-    const [viaDirect, viaRouter, viaHaproxy, routerAlone] = await latencies(
-      [
-        { port: pg.port, user: USER, expect: R },
-        { port: router.port, user: `${USER}.${TENANT}`, expect: R },
-        { port: targets[2]!.port, user: USER, expect: R },
-        { port: router.port, user: `${USER}.${PARKED}`, expect: E },
-      ],
-      LATENCY_SAMPLES,
-    ) as [number[], number[], number[], number[]];
+    const haproxyPort = targets.find((t) => t.name === 'haproxy (tcp)')!.port;
+    const paths = [
+      { name: 'direct: first auth message', port: pg.port, user: USER, expect: R },
+      { name: 'router: first auth message', port: router.port, user: `${USER}.${TENANT}`, expect: R },
+      { name: 'haproxy (tcp): first auth message', port: haproxyPort, user: USER, expect: R },
+      { name: 'router alone: handshake + lookup + refusal (no backend)', port: router.port, user: `${USER}.${PARKED}`, expect: E },
+      ...(workers ? [{ name: `${workersName} alone: handshake + lookup + refusal`, port: workers.port, user: `${USER}.${PARKED}`, expect: E }] : []),
+    ];
+    const measured = await latencies(paths, LATENCY_SAMPLES);
     console.log('done');
-    const lat = (name: string, v: number[]) => ({ path: name, 'p50 ms': percentile(v, 50).toFixed(3), 'p99 ms': percentile(v, 99).toFixed(3) });
-    console.table([
-      lat('direct: first auth message', viaDirect),
-      lat('router: first auth message', viaRouter),
-      lat('haproxy (tcp): first auth message', viaHaproxy),
-      lat('router alone: handshake + lookup + refusal (no backend)', routerAlone),
-    ]);
-    const r = results.get('router')!;
-    // The router's own work (TCP accept, startup decode, routing key, cache lookup, reply) is what
-    // the no-backend path measures; the full path adds one loopback connect to the instance.
-    const overheadP99 = percentile(routerAlone, 99);
-    console.log('\ntargets (issue 7):');
-    console.log(`  router tps >= 0.9x haproxy: ${(r.tps / haproxy.tps).toFixed(2)}x ${r.tps >= 0.9 * haproxy.tps ? 'MET' : 'NOT MET'}`);
-    console.log(`  connection setup >= haproxy: ${(r.connTps / haproxy.connTps).toFixed(2)}x ${r.connTps >= haproxy.connTps ? 'MET' : 'NOT MET'}`);
-    console.log(`  handshake + lookup p99 < 1 ms (router alone, client-side incl. TCP connect): ${overheadP99.toFixed(3)} ms ${overheadP99 < 1 ? 'MET' : 'NOT MET'}`);
+    console.table(paths.map((p, i) => ({ path: p.name, 'p50 ms': percentile(measured[i]!, 50).toFixed(3), 'p99 ms': percentile(measured[i]!, 99).toFixed(3) })));
+    console.log(`\nload average ${loadavg()} (1/5/15 min) at end`);
+    console.log('\ntargets (issue 7), medians of this run:');
+    const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
+    for (const [name, alone] of [['router', measured[3]!], ...(workers ? [[workersName, measured[4]!] as const] : [])] as Array<readonly [string, number[]]>) {
+      const r = results.get(name)!;
+      // The router's own work (TCP accept, startup decode, routing key, cache lookup, reply) is what
+      // the no-backend path measures; the full path adds one loopback connect to the instance.
+      const overheadP99 = percentile(alone, 99);
+      console.log(`  ${name}:`);
+      console.log(`    tps >= 0.9x haproxy: ${(r.tps / haproxy.tps).toFixed(2)}x ${verdict(r.tps >= 0.9 * haproxy.tps)}`);
+      console.log(`    connection setup (-C) >= haproxy: ${(r.connTps / haproxy.connTps).toFixed(2)}x ${verdict(r.connTps >= haproxy.connTps)}`);
+      console.log(`    handshake + lookup p99 < 1 ms (alone, client-side incl. TCP connect): ${overheadP99.toFixed(3)} ms ${verdict(overheadP99 < 1)}`);
+    }
   } finally {
     stopping = true;
     for (const c of children) c.kill('SIGTERM');
