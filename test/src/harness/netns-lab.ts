@@ -8,6 +8,10 @@
  *
  * A partition drops (iptables DROP, no RST, no FIN: as a cut cable) the TCP traffic between the
  * namespace and one port of the root side, leaving everything else (clients to instances) as is.
+ *
+ * `rootNetns` names the root namespace itself (`ip netns attach`), so a host that must stay in the
+ * root namespace can still be started the same way and listen on `rootAddress`: the lab namespace
+ * reaches that address (its own /24) where it could never reach a root-side 127.x address.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -40,6 +44,8 @@ export interface NetnsLab {
   readonly nsAddress: string;
   /** The lab's /24 (the namespace's clients, as the isolated host's agent must allow them). */
   readonly cidr: string;
+  /** A name for the root namespace (the test's own), for `ip netns exec` of a host that stays there. */
+  readonly rootNetns: string;
   /** Drops (on) or lets through again (off) TCP between the namespace and `rootAddress:port`. */
   partition(port: number, on: boolean): void;
   /** Removes the namespace, the veth pair and (if this lab added it) the blackhole route. */
@@ -58,6 +64,7 @@ export function createNetnsLab(n: number): NetnsLab {
   if (!Number.isInteger(n) || n < 1 || n > 254) throw new Error(`lab number ${n} out of 1..254`);
   const tag = `${process.pid.toString(36)}${n.toString(36)}`.slice(-8);
   const netns = `pgs-e2e-${tag}`;
+  const rootNetns = `pgs-e2e-${tag}-root`;
   const rootIf = `pe${tag}r`;
   const nsIf = `pe${tag}n`;
   const rootAddress = `10.231.${n}.1`;
@@ -76,6 +83,8 @@ export function createNetnsLab(n: number): NetnsLab {
     };
     // Deleting the namespace deletes its end of the veth, which deletes the pair (and its routes, rules).
     run(['netns', 'del', netns]);
+    // Only the name goes: the root namespace lives on (processes are in it).
+    run(['netns', 'del', rootNetns]);
     run(['link', 'del', rootIf]);
     if (!hadBlackhole) run(['route', 'del', 'blackhole', TEST_RANGE]);
     if (errors.length > 0) throw new Error(`netns lab teardown: ${errors.join('; ')}`);
@@ -88,6 +97,7 @@ export function createNetnsLab(n: number): NetnsLab {
     ip('-n', netns, 'link', 'set', 'lo', 'up');
     ip('-n', netns, 'addr', 'add', `${nsAddress}/24`, 'dev', nsIf);
     ip('-n', netns, 'link', 'set', nsIf, 'up');
+    ip('netns', 'attach', rootNetns, String(process.pid));
   } catch (err) {
     teardown();
     throw new Error(`cannot create netns lab ${netns}: ${(err as Error & { stderr?: Buffer }).stderr?.toString().trim() ?? (err as Error).message}`, { cause: err });
@@ -97,6 +107,7 @@ export function createNetnsLab(n: number): NetnsLab {
     rootAddress,
     nsAddress,
     cidr,
+    rootNetns,
     partition(port, on) {
       if (on === cuts.has(port)) return;
       for (const rule of dropRules(lab, port)) execFileSync('ip', ['netns', 'exec', netns, 'iptables', on ? '-A' : '-D', ...rule], { stdio: ['ignore', 'ignore', 'pipe'] });

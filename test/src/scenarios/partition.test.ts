@@ -2,11 +2,12 @@
 // the test creates (veth to the root namespace, the test range blackholed so nothing leaves the
 // machine); the coordinator and routers stay in the root namespace. The link between that host
 // and the coordinator is cut (packets dropped: no FIN, no RST) while clients can still reach the
-// instance, and the test checks what the platform promises at that point.
+// instance, and the test checks what the platform promises at that point. Issue 11 adds the fencing
+// case: a replicated primary cut off that way stops itself (lease) before its replica is promoted.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../harness/fleet.js';
 import { createNetnsLab, netnsUnavailable, type NetnsLab } from '../harness/netns-lab.js';
-import { attempt, queryOnce } from '../harness/pg-clients.js';
+import { attempt, connect, queryOnce, type Endpoint, type Login } from '../harness/pg-clients.js';
 import { waitUntil } from '../harness/poll.js';
 import { ownerLogin, primaryOf, tenantPostmasters } from '../harness/tenant-probes.js';
 import { tenantName } from '../harness/use-fleet.js';
@@ -17,6 +18,8 @@ const DETECTION_SLACK_MS = 3_000;
 const LAB = 26;
 /** The partitioned host's index in the fleet (h2); h1 stays in the root namespace. */
 const ISOLATED = 1;
+/** h1: in the root namespace, on the veth's root-side address, which the namespace can reach (a replica must stream both ways). */
+const ROOT_HOST = 0;
 
 const unavailable = netnsUnavailable();
 if (unavailable !== undefined) {
@@ -40,7 +43,11 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
       routers: 2,
       // The namespace reaches the root namespace only through its veth: the coordinator listens there.
       coordinatorAddress: lab.rootAddress,
-      isolatedHosts: { [ISOLATED]: { netns: lab.netns, address: lab.nsAddress, allowCidrs: ['127.0.0.0/8', lab.cidr] } },
+      isolatedHosts: {
+        [ISOLATED]: { netns: lab.netns, address: lab.nsAddress, allowCidrs: ['127.0.0.0/8', lab.cidr] },
+        // Still the root namespace (lab.rootNetns is only its name), so the partition never touches it.
+        [ROOT_HOST]: { netns: lab.rootNetns, address: lab.rootAddress, allowCidrs: ['127.0.0.0/8', lab.cidr] },
+      },
     });
   }, 180_000);
 
@@ -113,50 +120,157 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     for (const r of fl.routers) expect(await queryOnce(r.endpoint, login, checksumSql)).toEqual(checksum);
   });
 
-  // Missing in the host agent (apps/host-agent/src/agent-loop.ts, 'leaseRenewal'): lease fencing
-  // (InstanceSpec.fence_on_lease_expiry: stop accepting writes when no renewal arrived within the
-  // lease) and standby creation from InstanceSpec.primary_address. Without both, a replicated tenant
-  // never reaches ACTIVE and a cut-off primary keeps taking writes. Un-skip when the agent has them.
-  it.skip('fencing: a primary cut off from the coordinator stops taking writes before its replica is promoted', async () => {
+  it('fencing: a primary cut off from the coordinator stops taking writes before its replica is promoted; no acknowledged row is lost; it rejoins as a replica when the link heals', async () => {
     const fl = f();
     const l = lab as NetnsLab;
+    const isolated = fl.hosts[ISOLATED];
+    const rooted = fl.hosts[ROOT_HOST];
+    if (!isolated || !rooted) throw new Error('both hosts expected');
     const id = tenantName('fence');
     const password = 'fence-secret-1';
-    await fl.pgsctlJson(['host', 'cordon', 'h1']);
-    await fl.createTenant(id, { password, replicas: 1, syncReplicas: 1, wait: false });
-    await fl.pgsctlJson(['host', 'uncordon', 'h1']);
+    const login = ownerLogin(id, password);
+    // Placement is all-or-nothing (a cordoned h1 would leave the replica nowhere): place it, then switch the primary over to the isolated host if needed.
+    await fl.createTenant(id, { password, replicas: 1, syncReplicas: 1 });
+    const streaming = (hostId: string) => (ms: MemberJson[]): boolean => ms.some((m) => m.hostId === hostId && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up);
+    if ((await primaryOf(fl, id)).hostIndex !== ISOLATED) {
+      await waitUntil(`replica of ${id} streaming on ${isolated.id}`, () => members(fl, id), streaming(isolated.id), { timeoutMs: 30_000, intervalMs: 200 });
+      const out = await fl.pgsctl(['tenant', 'switchover', id, '--to', isolated.id]);
+      expect(out.code, out.stderr).toBe(0);
+    }
     await waitUntil(`tenant ${id} ACTIVE`, async () => (await fl.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 60_000, intervalMs: 200 });
+    await waitUntil(`replica of ${id} streaming on ${rooted.id}`, () => members(fl, id), streaming(rooted.id), { timeoutMs: 30_000, intervalMs: 200 });
     const primary = await primaryOf(fl, id);
     expect(primary.hostIndex).toBe(ISOLATED);
+    expect(primary.address).toBe(l.nsAddress);
     const direct = { host: primary.address, port: primary.port };
-    const login = ownerLogin(id, password);
     await queryOnce(direct, login, 'create table w (id int primary key)');
+
+    const writer = new DirectWriter(direct, login);
+    writer.start();
+    await waitUntil('writer has committed rows on the old primary', () => writer.acked.length, (n) => n >= 50, { timeoutMs: 20_000, intervalMs: 50 });
     const grpcPort = Number(fl.coordinatorGrpc.split(':').pop());
-    const acked: number[] = [];
-    let tries = 0;
-    let writing = true;
-    // Writes straight to the old primary's address for the whole cut: each acknowledged one must survive.
-    const writer = (async () => {
-      for (let n = 0; writing; n++, tries++) {
-        const a = await attempt(direct, login);
-        if (a.ok && (await queryOnce(direct, login, 'insert into w values ($1)', [n]).then(() => true, () => false))) acked.push(n);
-      }
-    })();
+    const cutAt = Date.now();
     l.partition(grpcPort, true);
+    let promotedAt: number;
     try {
-      await waitUntil(`tenant ${id} promoted elsewhere`, () => primaryOf(fl, id), (p) => p.hostIndex !== ISOLATED, { timeoutMs: 60_000, intervalMs: 200 });
-      const ackedAtPromotion = acked.length;
-      const triesAtPromotion = tries;
-      // Fenced: once the replica is primary, the old one takes no more writes (a few more tries prove it).
-      await waitUntil('five more writes tried on the old primary', async () => tries, (n) => n >= triesAtPromotion + 5, { timeoutMs: 30_000, intervalMs: 100 });
-      expect(acked.length).toBe(ackedAtPromotion);
+      const after = await waitUntil(`tenant ${id} promoted on ${rooted.id}`, () => primaryOf(fl, id), (p) => p.hostIndex === ROOT_HOST, { timeoutMs: 60_000, intervalMs: 100 });
+      expect(after.address).toBe(l.rootAddress);
+      const events = await fl.pgsctlJson<EventJson[]>(['events', '--tenant', id, '--limit', '200']);
+      const promote = events.find((e) => e.action === 'failover.promote' && e.hostId === rooted.id);
+      if (!promote?.time) throw new Error(`no failover.promote event for ${id}: ${JSON.stringify(events.map((e) => e.action))}`);
+      promotedAt = Date.parse(promote.time);
+      expect(events.find((e) => e.action === 'failover.fenced')?.details).toMatchObject({ via: 'lease' });
+      // A few more tries after the promotion: the old primary takes none of them.
+      const triesAtPromotion = writer.tries;
+      const ackedAtPromotion = writer.acked.length;
+      await waitUntil('five more writes tried on the old primary', () => writer.tries, (n) => n >= triesAtPromotion + 5, { timeoutMs: 30_000, intervalMs: 100 });
+      expect(writer.acked.length).toBe(ackedAtPromotion);
     } finally {
-      writing = false;
-      await writer;
-      l.partition(grpcPort, false);
+      await writer.stop();
     }
+    const stoppedAt = writer.firstFailureAfter(cutAt);
+    const lastAck = writer.ackedAt.at(-1) ?? 0;
+    console.log(`fencing: cut -> old primary refused writes ${(stoppedAt ?? NaN) - cutAt} ms, cut -> promotion decided ${promotedAt - cutAt} ms (last direct ack ${lastAck - cutAt} ms after the cut; ${writer.acked.length} rows acknowledged, failures: ${[...new Set(writer.failures.map((x) => x.code))].join(', ')})`);
+    // (1) Fenced before promoted: the old primary's last acknowledged write and its first refusal both precede the promotion.
+    expect(stoppedAt).toBeDefined();
+    expect(stoppedAt ?? Infinity).toBeLessThan(promotedAt);
+    expect(lastAck).toBeLessThan(promotedAt);
+    // Neither host became a second primary while cut off (the old one is stopped, not just unreachable).
+    expect(tenantPostmasters(fl, id).map((p) => p.hostIndex)).toEqual([ROOT_HOST]);
+
+    // (2) Writes through the router reach the new primary; every acknowledged row (old and new) is there.
     await fl.waitServing(login, 30_000);
-    const rows = await queryOnce<{ id: number }>(fl.routers[0]?.endpoint ?? direct, login, 'select id from w order by id');
-    expect(rows.map((r) => r.id)).toEqual(expect.arrayContaining(acked));
-  });
+    const router = fl.routers[0]?.endpoint ?? direct;
+    await queryOnce(router, login, 'insert into w values (-1)');
+    const rows = await queryOnce<{ id: number }>(router, login, 'select id from w order by id');
+    const present = new Set(rows.map((r) => r.id));
+    expect(writer.acked.filter((a) => !present.has(a))).toEqual([]);
+    expect(present.has(-1)).toBe(true);
+
+    // (3) The link heals: the old primary is rewound into a replica of the new one, never a second primary.
+    const primariesSeen = new Set<string>();
+    l.partition(grpcPort, false);
+    const rejoined = await waitUntil(`old primary of ${id} back as a replica`, async () => {
+      const ms = await members(fl, id);
+      for (const m of ms) if (m.health?.role === 'PRIMARY' && m.health.up) primariesSeen.add(m.hostId);
+      return ms;
+    }, (ms) => ms.some((m) => m.hostId === isolated.id && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 60_000, intervalMs: 200 });
+    expect([...primariesSeen]).toEqual([rooted.id]);
+    expect(rejoined.filter((m) => m.health?.role === 'PRIMARY' && m.health.up).map((m) => m.hostId)).toEqual([rooted.id]);
+    // It follows the new primary: a row written through the router now reaches it (it is the synchronous standby again).
+    await queryOnce(router, login, 'insert into w values (-2)');
+    await waitUntil('row -2 on the rejoined replica', () => queryOnce<{ n: number }>(direct, login, 'select count(*)::int as n from w where id = -2'), (r) => r[0]?.n === 1, { timeoutMs: 20_000, intervalMs: 200 });
+  }, 240_000);
 });
+
+interface MemberJson {
+  hostId: string;
+  role: string;
+  health: { up: boolean; role: string } | null;
+}
+
+interface EventJson {
+  action: string;
+  hostId?: string;
+  time: string | null;
+  details?: Record<string, unknown>;
+}
+
+async function members(fl: Fleet, id: string): Promise<MemberJson[]> {
+  return (await fl.tenant(id)).tenant.placements as unknown as MemberJson[];
+}
+
+/** Inserts consecutive ids straight into one instance, one autocommit statement each, reconnecting after any error. */
+class DirectWriter {
+  readonly acked: number[] = [];
+  /** Epoch ms of each acknowledged insert, in order. */
+  readonly ackedAt: number[] = [];
+  readonly failures: Array<{ at: number; code: string }> = [];
+  tries = 0;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly at: Endpoint,
+    private readonly login: Login,
+  ) {}
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+
+  /** Epoch ms of the first failed write at or after `t`. */
+  firstFailureAfter(t: number): number | undefined {
+    return this.failures.find((x) => x.at >= t)?.at;
+  }
+
+  private async loop(): Promise<void> {
+    let next = 0;
+    while (!this.stopped) {
+      let client;
+      try {
+        client = await connect(this.at, this.login, 1000);
+        while (!this.stopped) {
+          this.tries += 1;
+          await client.query('insert into w (id) values ($1)', [next]);
+          this.acked.push(next);
+          this.ackedAt.push(Date.now());
+          next += 1;
+        }
+      } catch (err) {
+        // Unacknowledged: this id may or may not have committed; it is never counted as acked.
+        if (client === undefined) this.tries += 1;
+        next += 1;
+        this.failures.push({ at: Date.now(), code: (err as { code?: string }).code ?? 'NO_SQLSTATE' });
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        await client?.end().catch(() => undefined);
+      }
+    }
+  }
+}
