@@ -163,7 +163,16 @@ export class AgentHub {
     this.flushScheduled = false;
     const dirty = [...this.dirty];
     this.dirty.clear();
-    for (const [hostId, tenants] of dirty) this.push(hostId, false, tenants);
+    if (dirty.length === 0) return;
+    // One durable transaction (one fsync) for every host's generation bump, not one per host.
+    try {
+      this.store.write(() => {
+        for (const [hostId, tenants] of dirty) this.push(hostId, false, tenants);
+      });
+    } catch (err) {
+      // E.g. the store closed under a pending flush at shutdown; agents get full sets on reconnect.
+      this.log.error({ err, hosts: dirty.length }, 'cannot send the pending desired-set deltas');
+    }
   }
 
   private push(hostId: string, full: boolean, tenants: ReadonlySet<string> | undefined): void {

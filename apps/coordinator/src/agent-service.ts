@@ -87,7 +87,9 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
       const first = await Promise.race([
         iterator.next(),
         new Promise<never>((_, reject) => {
-          helloTimer = setTimeout(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS);
+          // Decided one turn later: after a long event-loop block the timer fires before the
+          // sockets are read, and a hello that arrived in time must still win the race.
+          helloTimer = setTimeout(() => setImmediate(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`))), HELLO_TIMEOUT_MS);
         }),
       ]).finally(() => clearTimeout(helloTimer));
       if (first.done) return;

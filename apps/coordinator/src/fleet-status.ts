@@ -2,6 +2,9 @@
 import type { CoordinatorContext } from './context.js';
 import { hostCandidates } from './host-candidates.js';
 
+/** Waiting tenants listed by name in the problems; the rest are counted in one line. */
+export const MAX_WAITING_LINES = 20;
+
 /** The summary, in domain numbers. */
 export interface FleetStatus {
   hostsByState: Record<string, number>;
@@ -39,6 +42,9 @@ export function fleetStatus(ctx: CoordinatorContext, routersConnected: number): 
   for (const t of tenants.filter((x) => x.status === 'UNAVAILABLE')) problems.push(`tenant ${t.id} UNAVAILABLE: ${t.statusReason}`);
   for (const t of tenants.filter((x) => x.status === 'ERROR')) problems.push(`tenant ${t.id} ERROR: ${t.statusReason}`);
   for (const h of hosts.filter((x) => x.state === 'UNREACHABLE')) problems.push(`host ${h.id} UNREACHABLE since ${new Date(h.stateChangedAt).toISOString()}`);
-  for (const t of tenants.filter((x) => x.status === 'NEW' && x.statusReason.startsWith('waiting for a host'))) problems.push(`tenant ${t.id} NEW: ${t.statusReason}`);
+  // Capped: a backlog of 100,000 would otherwise make this reply megabytes long.
+  const waiting = tenants.filter((x) => x.status === 'NEW' && x.statusReason.startsWith('waiting for a host'));
+  for (const t of waiting.slice(0, MAX_WAITING_LINES)) problems.push(`tenant ${t.id} NEW: ${t.statusReason}`);
+  if (waiting.length > MAX_WAITING_LINES) problems.push(`${waiting.length - MAX_WAITING_LINES} more tenants NEW waiting for a host`);
   return { hostsByState, tenantsByStatus, routersConnected, agentsConnected: ctx.hub.size, routeRevision: store.routeRevision(), problems, allocated, capacity };
 }

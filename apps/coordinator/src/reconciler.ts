@@ -5,13 +5,15 @@
  * elsewhere by the loop: its status derivation makes it UNAVAILABLE until its host returns or an
  * operator accepts the data loss.
  */
-import { placeTenants, type HostState, type PlacementRequest } from '@pgs/tenancy';
+import { performance } from 'node:perf_hooks';
+import type { HostState } from '@pgs/tenancy';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import type { FailoverManager } from './failover-manager.js';
-import { hostCandidates } from './host-candidates.js';
+import { stallBeyondHeartbeat } from './loop-stall.js';
 import type { HostRecord, PlacementRecord } from './model.js';
+import { PlacementRun } from './placement-run.js';
 import { replaceLostReplicas } from './replica-replacement.js';
-import { ensureReplicationSecret } from './replication-secrets.js';
+import { runSlice, type SliceBudget } from './sliced-work.js';
 import { syncTenant } from './tenant-sync.js';
 
 
@@ -20,33 +22,52 @@ const SCHEDULER = 'system:scheduler';
 /** The reconciler loop. */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
-  private readonly unplacedReason = new Map<string, string>();
+  private readonly placement: PlacementRun;
+  /** A placement slice is scheduled (the backlog walk is under way). */
+  private placing = false;
+  private stopped = false;
+  /** When the last tick ran (performance clock), to see how long the event loop stalled since. */
+  private lastTickAt: number | undefined;
 
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly intervalMs: number,
     private readonly failover?: FailoverManager,
-  ) {}
+    /** Placement per slice: about 500 tenants or 50 ms, then the event loop gets a turn. */
+    private readonly slice: SliceBudget = { maxItems: 500, maxMs: 50 },
+  ) {
+    this.placement = new PlacementRun(ctx);
+  }
 
   /** Starts ticking. */
   start(): void {
     // Hosts known from before a restart get one TTL plus grace to reconnect.
     const now = this.ctx.clock();
     for (const h of this.ctx.store.listHosts()) if (h.state !== 'DOWN') this.ctx.liveness.seen(h.id, now);
+    this.stopped = false;
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
 
-  /** Stops ticking. */
+  /** Stops ticking; a placement slice in flight is the last one (checked between slices). */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
 
   /** One pass of the loop; safe to call any time (tests call it directly). */
   tick(): void {
+    const at = performance.now();
+    const sinceLast = this.lastTickAt === undefined ? 0 : at - this.lastTickAt;
+    // Only the timer's ticks have a period to be late against (tests also call tick() by hand).
+    const stalled = this.timer !== undefined && stallBeyondHeartbeat(sinceLast, this.intervalMs, this.ctx.heartbeatIntervalMs);
+    this.lastTickAt = at;
     try {
-      this.checkLiveness();
+      // After a stall the heartbeats that arrived meanwhile are still unread: judge liveness a
+      // tick later, once they are in, or a busy coordinator would mark live hosts down.
+      if (stalled) this.ctx.log.warn({ stallMs: Math.round(sinceLast - this.intervalMs) }, 'event loop stalled; liveness check deferred to the next tick');
+      else this.checkLiveness();
       this.replaceNeverRealized();
       this.placeNew();
       this.retryFailed();
@@ -108,59 +129,27 @@ export class Reconciler {
     }
   }
 
+  /** Starts a new walk of the backlog unless one is still under way (it then just goes on). */
   private placeNew(): void {
-    const store = this.ctx.store;
-    const waiting = store.listTenants({ status: 'NEW' }).filter((t) => !t.deleting && store.listPlacements({ tenantId: t.id }).length === 0);
-    if (waiting.length === 0) return;
-    waiting.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
-    const now = this.ctx.clock();
-    const placedTenants = store.write((tx) => {
-      const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement }));
-      const { placed, unplaced } = placeTenants(hostCandidates(tx), requests, this.ctx.placementPolicy);
-      for (const decision of placed) {
-        if (decision.hostIds.length > 1) ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
-        decision.hostIds.forEach((hostId, i) => {
-          tx.insertPlacement({
-            tenantId: decision.tenantId,
-            hostId,
-            role: i === 0 ? 'PRIMARY' : 'REPLICA',
-            realization: 'PENDING',
-            reason: '',
-            instanceState: '',
-            address: tx.getHost(hostId)?.address ?? '',
-            port: 0,
-            realizedRevision: 0,
-            realizedOnce: false,
-            generation: 0,
-            failures: 0,
-            nextRetryAt: 0,
-            updatedAt: now,
-          });
-        });
-        tx.appendEvent({
-          time: now,
-          principal: SCHEDULER,
-          action: 'scheduler.placed',
-          tenantId: decision.tenantId,
-          hostId: decision.hostIds[0] ?? '',
-          message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
-        });
-        this.unplacedReason.delete(decision.tenantId);
-        syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
-      }
-      for (const u of unplaced) {
-        // Said once per distinct reason, not every tick.
-        if (this.unplacedReason.get(u.tenantId) === u.reason) continue;
-        this.unplacedReason.set(u.tenantId, u.reason);
-        const tenant = tx.getTenant(u.tenantId);
-        if (tenant) tx.updateTenant({ ...tenant, statusReason: `waiting for a host: ${u.reason}`, updatedAt: now });
-        tx.appendEvent({ time: now, principal: SCHEDULER, action: 'scheduler.unplaced', tenantId: u.tenantId, outcome: 'FAILURE', message: u.reason });
-        this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
-      }
-      return placed.map((d) => d.tenantId);
-    });
-    this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedTenants.length);
-    for (const tenantId of placedTenants) this.ctx.hub.touchTenant(tenantId);
+    if (this.placing) return;
+    this.placement.restart();
+    this.placeSlice();
+  }
+
+  /** One bounded slice of placement; schedules the next one a turn later so I/O is read between. */
+  private placeSlice(): void {
+    this.placing = false;
+    if (this.stopped) return;
+    let outcome;
+    try {
+      outcome = runSlice((room) => this.placement.step(room), this.slice, () => performance.now());
+    } catch (err) {
+      this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
+      return;
+    }
+    if (!outcome.more || this.stopped) return;
+    this.placing = true;
+    setImmediate(() => this.placeSlice());
   }
 
   private retryFailed(): void {

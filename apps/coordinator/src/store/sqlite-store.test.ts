@@ -183,3 +183,40 @@ describe('event log', () => {
     db.close();
   });
 });
+
+describe('scheduler reads', () => {
+  it('lists the waiting backlog oldest first, a page at a time, without placed, deleting or non-NEW tenants', () => {
+    const store = open();
+    store.putHost(aHost('h1'));
+    store.write((tx) => {
+      for (let i = 0; i < 6; i++) tx.insertTenant(aTenant(`t${i}`, { createdAt: 2000 - i }));
+      tx.insertTenant(aTenant('gone', { deleting: true }));
+      tx.insertTenant(aTenant('live', { status: 'ACTIVE' }));
+      tx.insertPlacement(aPlacement('t2', 'h1'));
+    });
+    const first = store.listWaitingTenants(3);
+    expect(first.map((t) => t.id)).toEqual(['t5', 't4', 't3']);
+    const last = first[2]!;
+    expect(store.listWaitingTenants(3, { createdAt: last.createdAt, id: last.id }).map((t) => t.id)).toEqual(['t1', 't0']);
+  });
+
+  it('sums allocations per host and counts placement changes', () => {
+    const store = open();
+    store.putHost(aHost('h1'));
+    store.putHost(aHost('h2'));
+    const before = store.placementChanges();
+    store.write((tx) => {
+      tx.insertTenant(aTenant('a'));
+      tx.insertTenant(aTenant('b', { spec: { ...aTenant('b').spec, resources: { cpuMillis: 2000, memoryMib: 1024, diskMib: 4096 } } }));
+      tx.insertPlacement(aPlacement('a', 'h1'));
+      tx.insertPlacement(aPlacement('b', 'h1'));
+    });
+    const a = aTenant('a').spec.resources;
+    expect(store.hostAllocations().get('h1')).toEqual({ cpuMillis: a.cpuMillis + 2000, memoryMib: a.memoryMib + 1024, diskMib: a.diskMib + 4096, instances: 2 });
+    expect(store.hostAllocations().has('h2')).toBe(false);
+    expect(store.placementChanges()).toBe(before + 2);
+    store.deleteTenant('b');
+    expect(store.hostAllocations().get('h1')?.instances).toBe(1);
+    expect(store.placementChanges()).toBe(before + 3);
+  });
+});

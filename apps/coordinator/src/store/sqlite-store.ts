@@ -15,7 +15,7 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../model.js';
-import type { CommitSummary, EventFilter, IdempotencyRecord, Store, StoreTx, TenantFilter, TenantSecretRecord } from './store.js';
+import type { CommitSummary, EventFilter, HostAllocation, IdempotencyRecord, Store, StoreTx, TenantFilter, TenantSecretRecord } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -157,6 +157,8 @@ export class SqliteStore implements Store {
   private pendingRoutes: RouteChange[] = [];
   private pendingEvents: EventRecord[] = [];
   private readonly stmt: Record<string, Database.Statement>;
+  /** Placement inserts and deletes (a rolled-back one counts too: that only costs a recompute). */
+  private placementWrites = 0;
 
   constructor(db: Database.Database, location: string, schemaVersion: number, options: SqliteStoreOptions) {
     this.db = db;
@@ -169,6 +171,17 @@ export class SqliteStore implements Store {
       getTenantSecret: p('SELECT * FROM tenant_secrets WHERE tenant_id = ? AND name = ?'),
       insertTenantSecret: p('INSERT OR IGNORE INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES (?, ?, ?, ?, ?)'),
       allTenants: p('SELECT * FROM tenants ORDER BY id'),
+      // The backlog one page at a time, so a scheduler slice never reads the whole tenant table.
+      waitingTenants: p(
+        `SELECT * FROM tenants t WHERE t.status = 'NEW' AND t.deleting = 0 AND (t.created_at, t.id) > (@createdAt, @id)
+           AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.tenant_id = t.id) ORDER BY t.created_at, t.id LIMIT @limit`,
+      ),
+      // Summed in SQL: parsing every tenant's spec in JavaScript costs seconds at 100,000 tenants.
+      hostAllocations: p(
+        `SELECT p.host_id AS host_id, COUNT(*) AS instances, SUM(json_extract(t.spec, '$.resources.cpuMillis')) AS cpu,
+           SUM(json_extract(t.spec, '$.resources.memoryMib')) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
+         FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
+      ),
       insertTenant: p(
         'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES (@id, @spec, @revision, @instanceRevision, @status, @statusReason, @deleting, @createdAt, @updatedAt)',
       ),
@@ -330,6 +343,7 @@ export class SqliteStore implements Store {
       // Databases reference users; drop them first so the deferred key never sees an orphan.
       this.db.prepare('DELETE FROM databases WHERE tenant_id = ?').run(id);
       this.stmt.deleteTenant!.run(id);
+      this.placementWrites++; // its placements go with it (ON DELETE CASCADE)
     });
   }
 
@@ -348,8 +362,22 @@ export class SqliteStore implements Store {
     return { ...p, realizedOnce: int(p.realizedOnce) };
   }
 
+  listWaitingTenants(limit: number, after: { createdAt: number; id: string } = { createdAt: -1, id: '' }): TenantRecord[] {
+    return (this.stmt.waitingTenants!.all({ limit, createdAt: after.createdAt, id: after.id }) as Row[]).map(tenantFromRow);
+  }
+
+  hostAllocations(): Map<string, HostAllocation> {
+    const rows = this.stmt.hostAllocations!.all() as Row[];
+    return new Map(rows.map((r) => [String(r.host_id), { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) }]));
+  }
+
+  placementChanges(): number {
+    return this.placementWrites;
+  }
+
   insertPlacement(placement: PlacementRecord): void {
     this.stmt.insertPlacement!.run(this.placementParams(placement));
+    this.placementWrites++;
   }
 
   updatePlacement(placement: PlacementRecord): void {
@@ -358,6 +386,7 @@ export class SqliteStore implements Store {
 
   deletePlacement(tenantId: string, hostId: string): void {
     this.stmt.deletePlacement!.run(tenantId, hostId);
+    this.placementWrites++;
   }
 
   getUser(tenantId: string, name: string): UserRecord | undefined {

@@ -27,6 +27,14 @@ export interface TenantFilter {
   labels?: Record<string, string>;
 }
 
+/** What the placements on one host ask for in total. */
+export interface HostAllocation {
+  cpuMillis: number;
+  memoryMib: number;
+  diskMib: number;
+  instances: number;
+}
+
 /** Filters of listEvents. */
 export interface EventFilter {
   tenantId?: string;
@@ -69,6 +77,10 @@ export interface StoreTx {
   deleteTenant(id: string): void;
 
   listPlacements(filter?: { tenantId?: string; hostId?: string }): PlacementRecord[];
+  /** NEW tenants, not being deleted, with no placement, oldest first, after `after` (exclusive); at most `limit`. */
+  listWaitingTenants(limit: number, after?: { createdAt: number; id: string }): TenantRecord[];
+  /** Per host, the summed resource requests of the placements on it (hosts without any are absent). */
+  hostAllocations(): Map<string, HostAllocation>;
   insertPlacement(placement: PlacementRecord): void;
   updatePlacement(placement: PlacementRecord): void;
   deletePlacement(tenantId: string, hostId: string): void;
@@ -123,6 +135,8 @@ export interface Store extends StoreTx {
   write<T>(fn: (tx: StoreTx) => T): T;
   /** Calls `listener` after each commit that changed routes or appended events. */
   onCommit(listener: (summary: CommitSummary) => void): () => void;
+  /** Counts placement inserts and deletes since open, so a cached allocation can tell it went stale. */
+  placementChanges(): number;
   /** Where the store lives, for logs and /healthz. */
   readonly location: string;
   /** Schema version after migrations. */

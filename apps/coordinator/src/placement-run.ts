@@ -1,0 +1,124 @@
+/**
+ * Placement of the NEW backlog, one page at a time: waiting tenants come from one query (NEW
+ * without placement, LIMIT), host allocation is summed once and then updated per decision, and
+ * hosts are told from the decisions themselves. A tenant that cannot be placed gets one
+ * "unplaced" event when it starts waiting, not one per pass.
+ */
+import { placeTenants, type PlacementRequest } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { candidatesFrom } from './host-candidates.js';
+import type { TenantRecord } from './model.js';
+import { ensureReplicationSecret } from './replication-secrets.js';
+import type { HostAllocation } from './store/store.js';
+import { syncTenant } from './tenant-sync.js';
+
+const SCHEDULER = 'system:scheduler';
+const WAITING = 'waiting for a host';
+/** A cached allocation is re-summed at least this often (catches resizes, which it cannot see). */
+const ALLOCATION_MAX_AGE_MS = 1_000;
+
+/** Walks the backlog from oldest to newest across calls; `restart()` begins a new walk. */
+export class PlacementRun {
+  private cursor: { createdAt: number; id: string } | undefined;
+  private allocations: Map<string, HostAllocation> | undefined;
+  private allocationSeq = -1;
+  private allocationAt = 0;
+
+  constructor(private readonly ctx: CoordinatorContext) {}
+
+  /** Starts the next walk at the oldest waiting tenant. */
+  restart(): void {
+    this.cursor = undefined;
+  }
+
+  /** Places up to `limit` waiting tenants; returns how many were considered (0 = walk finished). */
+  step(limit: number): number {
+    const store = this.ctx.store;
+    const waiting = store.listWaitingTenants(limit, this.cursor);
+    if (waiting.length === 0) {
+      this.cursor = undefined;
+      return 0;
+    }
+    const last = waiting[waiting.length - 1] as TenantRecord;
+    this.cursor = { createdAt: last.createdAt, id: last.id };
+    const now = this.ctx.clock();
+    const allocations = this.allocationsAt(now);
+    const touched: [string, string][] = [];
+    const placedCount = store.write((tx) => {
+      const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement }));
+      const hosts = tx.listHosts();
+      const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
+      const { placed, unplaced } = placeTenants(candidatesFrom(hosts, allocations), requests, this.ctx.placementPolicy);
+      const byId = new Map(waiting.map((t) => [t.id, t]));
+      for (const decision of placed) {
+        const tenant = byId.get(decision.tenantId) as TenantRecord;
+        if (decision.hostIds.length > 1) ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
+        decision.hostIds.forEach((hostId, i) => {
+          tx.insertPlacement({
+            tenantId: decision.tenantId,
+            hostId,
+            role: i === 0 ? 'PRIMARY' : 'REPLICA',
+            realization: 'PENDING',
+            reason: '',
+            instanceState: '',
+            address: addressOf.get(hostId) ?? '',
+            port: 0,
+            realizedRevision: 0,
+            realizedOnce: false,
+            generation: 0,
+            failures: 0,
+            nextRetryAt: 0,
+            updatedAt: now,
+          });
+          addTo(allocations, hostId, tenant);
+          touched.push([hostId, decision.tenantId]);
+        });
+        tx.appendEvent({
+          time: now,
+          principal: SCHEDULER,
+          action: 'scheduler.placed',
+          tenantId: decision.tenantId,
+          hostId: decision.hostIds[0] ?? '',
+          message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
+        });
+        syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
+      }
+      for (const u of unplaced) {
+        const tenant = byId.get(u.tenantId);
+        const reason = `${WAITING}: ${u.reason}`;
+        if (!tenant || tenant.statusReason === reason) continue;
+        tx.updateTenant({ ...tenant, statusReason: reason, updatedAt: now });
+        // One event when the tenant starts waiting; later reason changes only update its status.
+        if (tenant.statusReason.startsWith(WAITING)) continue;
+        tx.appendEvent({ time: now, principal: SCHEDULER, action: 'scheduler.unplaced', tenantId: u.tenantId, outcome: 'FAILURE', message: u.reason });
+        this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
+      }
+      return placed.length;
+    });
+    // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
+    this.allocationSeq = store.placementChanges();
+    if (placedCount > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
+    for (const [hostId, tenantId] of touched) this.ctx.hub.touch(hostId, tenantId);
+    return waiting.length;
+  }
+
+  private allocationsAt(now: number): Map<string, HostAllocation> {
+    const store = this.ctx.store;
+    if (!this.allocations || this.allocationSeq !== store.placementChanges() || now - this.allocationAt > ALLOCATION_MAX_AGE_MS) {
+      this.allocationSeq = store.placementChanges();
+      this.allocations = store.hostAllocations();
+      this.allocationAt = now;
+    }
+    return this.allocations;
+  }
+}
+
+function addTo(allocations: Map<string, HostAllocation>, hostId: string, tenant: TenantRecord): void {
+  const a = allocations.get(hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
+  allocations.set(hostId, {
+    cpuMillis: a.cpuMillis + tenant.spec.resources.cpuMillis,
+    memoryMib: a.memoryMib + tenant.spec.resources.memoryMib,
+    diskMib: a.diskMib + tenant.spec.resources.diskMib,
+    instances: a.instances + 1,
+  });
+}
