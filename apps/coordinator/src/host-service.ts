@@ -46,9 +46,29 @@ export class HostService {
   /** One host and the tenants placed on it. */
   get(id: string): { view: HostView; tenants: TenantRecord[] } {
     validateHostId(id, 'id');
-    const view = this.views(this.ctx.store).find((v) => v.host.id === id);
-    if (!view) throw notFound.host(id);
-    return { view, tenants: this.ctx.store.listTenants({ hostId: id }) };
+    // Only this host's placements and tenants: reading the whole fleet per call made every
+    // cordon/uncordon cost a scan of every tenant (seconds at 100,000).
+    const store = this.ctx.store;
+    const host = store.getHost(id);
+    if (!host) throw notFound.host(id);
+    const tenants: TenantRecord[] = [];
+    for (const p of store.listPlacements({ hostId: id })) {
+      const tenant = store.getTenant(p.tenantId);
+      if (tenant) tenants.push(tenant);
+    }
+    const allocated = { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
+    for (const t of tenants) {
+      allocated.cpuMillis += t.spec.resources.cpuMillis;
+      allocated.memoryMib += t.spec.resources.memoryMib;
+      allocated.diskMib += t.spec.resources.diskMib;
+      allocated.instances += 1;
+    }
+    const view: HostView = {
+      host: { ...host, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, this.ctx.liveness.lastSeenAt(host.id) ?? 0) },
+      allocated,
+      connected: this.ctx.hub.isConnected(host.id),
+    };
+    return { view, tenants: tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
   }
 
   private setFlags(id: string, flags: Partial<Pick<HostRecord, 'cordoned' | 'draining'>>, action: string, principal: string): HostView {
