@@ -12,7 +12,7 @@ import { AgentControlService, HostState } from '@pgs/proto';
 import { Code, createClient, RpcError } from '@pgs/rpc';
 import { identityDirFiles, identityOfCertificate, mtlsChannelCredentials, readTlsFiles, scanForLeaks } from '@pgs/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSecureCoordinator, type SecureCoordinator } from './testing/secure-coordinator.js';
+import { startSecureCoordinator, type SecureCoordinator } from '@pgs/security/testing';
 import { tempDataRoot, waitFor } from './testing/test-env.js';
 
 const appDir = path.resolve(import.meta.dirname, '..');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { identityOfCertificate, scanForLeaks } from '@pgs/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRouter, type TestRouter } from './testing/router-harness.js';
-import { startSecureCoordinator, type SecureCoordinator } from './testing/secure-coordinator.js';
+import { startSecureCoordinator, type SecureCoordinator } from '@pgs/security/testing';
 
 let coordinator: SecureCoordinator;
 const dirs: string[] = [];

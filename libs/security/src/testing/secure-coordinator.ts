@@ -1,6 +1,6 @@
 /**
- * The real coordinator as a child process with security on (its TypeScript source through tsx):
- * the router's mTLS tests join it with a real join token. Black-box: only its files and gRPC API.
+ * The real coordinator as a child process with security on (its TypeScript source through tsx), for
+ * the join/mTLS tests of agents and routers. Black-box: only its data dir files (ca.pem, admin.token) and gRPC API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,9 +9,9 @@ import path from 'node:path';
 import { freePort } from '@pgs/pg-testkit';
 import { CoordinatorService } from '@pgs/proto';
 import { createClient, type Client } from '@pgs/rpc';
-import { tlsChannelCredentials, withBearerToken } from '@pgs/security';
+import { tlsChannelCredentials, withBearerToken } from '../index.js';
 
-const COORDINATOR_MAIN = path.resolve(import.meta.dirname, '..', '..', '..', 'coordinator', 'src', 'main.ts');
+const COORDINATOR_MAIN = path.resolve(import.meta.dirname, '..', '..', '..', '..', 'apps', 'coordinator', 'src', 'main.ts');
 
 /** A running secure coordinator. */
 export interface SecureCoordinator {
@@ -27,7 +27,7 @@ export interface SecureCoordinator {
 
 /** Starts it and waits until its data dir holds the CA and the admin token and it listens. */
 export async function startSecureCoordinator(timeoutMs = 60_000): Promise<SecureCoordinator> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-coord-'));
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-secure-coord-'));
   const grpc = `127.0.0.1:${await freePort()}`;
   const httpAddress = `127.0.0.1:${await freePort()}`;
   let out = '';
