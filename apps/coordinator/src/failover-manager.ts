@@ -80,9 +80,16 @@ export class FailoverManager {
   /** One pass: detect failures, advance operations, fence stray primaries. */
   tick(): void {
     const now = this.ctx.clock();
-    for (const tenant of this.ctx.store.listTenants()) {
+    // Only replicated tenants and those with an operation in flight: listing every tenant each
+    // tick blocked the event loop for half a second at 100,000 tenants.
+    const watched = this.ctx.store.listReplicatedTenants();
+    const ids = new Set(watched.map((t) => t.id));
+    for (const id of this.ops.keys()) {
+      const tenant = ids.has(id) ? undefined : this.ctx.store.getTenant(id);
+      if (tenant) watched.push(tenant);
+    }
+    for (const tenant of watched) {
       try {
-        if (tenant.spec.nodes < 2 && !this.ops.has(tenant.id)) continue;
         this.confirmQuorum(tenant);
         const op = this.ops.get(tenant.id);
         if (op) this.advance(op, now);

@@ -154,8 +154,8 @@ export class Reconciler {
 
   private retryFailed(): void {
     const now = this.ctx.clock();
-    for (const p of this.ctx.store.listPlacements()) {
-      if (p.realization !== 'FAILED' || p.nextRetryAt === 0 || p.nextRetryAt > now || !this.ctx.hub.isConnected(p.hostId)) continue;
+    for (const p of this.ctx.store.listRetriesDue(now)) {
+      if (!this.ctx.hub.isConnected(p.hostId)) continue;
       this.ctx.store.write((tx) => {
         // Cleared until the agent reports again: the next failure report sets a longer backoff.
         tx.updatePlacement({ ...p, nextRetryAt: 0, updatedAt: now });

@@ -200,6 +200,20 @@ describe('scheduler reads', () => {
     expect(store.listWaitingTenants(3, { createdAt: last.createdAt, id: last.id }).map((t) => t.id)).toEqual(['t1', 't0']);
   });
 
+  it('lists only due retries and only replicated tenants', () => {
+    const store = open();
+    store.putHost(aHost('h1'));
+    store.write((tx) => {
+      tx.insertTenant(aTenant('solo'));
+      tx.insertTenant(aTenant('ha', { spec: { ...aTenant('ha').spec, nodes: 2 } }));
+      tx.insertPlacement(aPlacement('solo', 'h1', { realization: 'FAILED', nextRetryAt: 5000 }));
+      tx.insertPlacement(aPlacement('ha', 'h1', { realization: 'FAILED', nextRetryAt: 0 }));
+    });
+    expect(store.listRetriesDue(4999)).toEqual([]);
+    expect(store.listRetriesDue(5000).map((p) => p.tenantId)).toEqual(['solo']);
+    expect(store.listReplicatedTenants().map((t) => t.id)).toEqual(['ha']);
+  });
+
   it('sums allocations per host and counts placement changes', () => {
     const store = open();
     store.putHost(aHost('h1'));

@@ -171,11 +171,16 @@ export class SqliteStore implements Store {
       getTenantSecret: p('SELECT * FROM tenant_secrets WHERE tenant_id = ? AND name = ?'),
       insertTenantSecret: p('INSERT OR IGNORE INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES (?, ?, ?, ?, ?)'),
       allTenants: p('SELECT * FROM tenants ORDER BY id'),
+      // By the status index: only the matching rows are read and parsed.
+      tenantsWithStatus: p('SELECT * FROM tenants WHERE status = ? ORDER BY id'),
       // The backlog one page at a time, so a scheduler slice never reads the whole tenant table.
       waitingTenants: p(
         `SELECT * FROM tenants t WHERE t.status = 'NEW' AND t.deleting = 0 AND (t.created_at, t.id) > (@createdAt, @id)
            AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.tenant_id = t.id) ORDER BY t.created_at, t.id LIMIT @limit`,
       ),
+      retriesDue: p(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`),
+      // Filtered in SQL: failover looks at these every tick, and parsing every spec in JavaScript is slow.
+      replicatedTenants: p(`SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`),
       // Summed in SQL: parsing every tenant's spec in JavaScript costs seconds at 100,000 tenants.
       hostAllocations: p(
         `SELECT p.host_id AS host_id, COUNT(*) AS instances, SUM(json_extract(t.spec, '$.resources.cpuMillis')) AS cpu,
@@ -303,8 +308,7 @@ export class SqliteStore implements Store {
   }
 
   listTenants(filter: TenantFilter = {}): TenantRecord[] {
-    let tenants = (this.stmt.allTenants!.all() as Row[]).map(tenantFromRow);
-    if (filter.status) tenants = tenants.filter((t) => t.status === filter.status);
+    let tenants = ((filter.status ? this.stmt.tenantsWithStatus!.all(filter.status) : this.stmt.allTenants!.all()) as Row[]).map(tenantFromRow);
     if (filter.labels) {
       const wanted = Object.entries(filter.labels);
       tenants = tenants.filter((t) => wanted.every(([k, v]) => t.spec.labels[k] === v));
@@ -369,6 +373,14 @@ export class SqliteStore implements Store {
   hostAllocations(): Map<string, HostAllocation> {
     const rows = this.stmt.hostAllocations!.all() as Row[];
     return new Map(rows.map((r) => [String(r.host_id), { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) }]));
+  }
+
+  listRetriesDue(now: number): PlacementRecord[] {
+    return (this.stmt.retriesDue!.all(now) as Row[]).map(placementFromRow);
+  }
+
+  listReplicatedTenants(): TenantRecord[] {
+    return (this.stmt.replicatedTenants!.all() as Row[]).map(tenantFromRow);
   }
 
   placementChanges(): number {

@@ -79,6 +79,10 @@ export interface StoreTx {
   listPlacements(filter?: { tenantId?: string; hostId?: string }): PlacementRecord[];
   /** NEW tenants, not being deleted, with no placement, oldest first, after `after` (exclusive); at most `limit`. */
   listWaitingTenants(limit: number, after?: { createdAt: number; id: string }): TenantRecord[];
+  /** FAILED placements whose retry is due at `now` (a set, cleared retry time 0 is never due). */
+  listRetriesDue(now: number): PlacementRecord[];
+  /** Tenants with two or more nodes (the ones failover watches), by id. */
+  listReplicatedTenants(): TenantRecord[];
   /** Per host, the summed resource requests of the placements on it (hosts without any are absent). */
   hostAllocations(): Map<string, HostAllocation>;
   insertPlacement(placement: PlacementRecord): void;
