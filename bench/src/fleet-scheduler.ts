@@ -42,7 +42,7 @@ async function bounded(n: number, limit: number, work: (i: number) => Promise<vo
 
 /**
  * Tenants still NEW (not placed): one page of one tenant and its total, so polling stays cheap
- * for the coordinator (GetFleetStatus carries a problem line per waiting tenant: megabytes here).
+ * for the coordinator (GetFleetStatus reads every tenant and host to build its summary).
  */
 async function unplaced(fleet: BenchFleet): Promise<number> {
   const res = await fleet.client.listTenants({ status: TenantStatus.NEW, page: { pageSize: 1 } });
