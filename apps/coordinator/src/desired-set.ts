@@ -4,7 +4,7 @@
  * with owners, and the ones to drop), so an agent that reconnects converges from the spec alone;
  * the instance revision tells which shape a report is about.
  */
-import { replicationSlotName, standbyName, syncConfigFor, type InstanceRole, type Resources, type RunState } from '@pgs/tenancy';
+import { replicationSlotName, standbyName, syncConfigFor, type DesiredInstance } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
@@ -19,35 +19,7 @@ export interface ReplicationDeps {
 }
 
 /** One desired instance, in domain terms (mapped to InstanceSpec at the agent edge). */
-export interface DesiredInstance {
-  tenantId: string;
-  specRevision: number;
-  role: InstanceRole;
-  resources: Resources;
-  version: string;
-  image: string;
-  runState: RunState;
-  roles: { name: string; scramVerifier: string; login: boolean }[];
-  databases: { name: string; owner: string }[];
-  dropRoles: string[];
-  dropDatabases: string[];
-  /** The port the instance has (0 = the agent picks one and keeps it). */
-  port: number;
-  primaryAddress: string;
-  primaryPort: number;
-  /** Primary: synchronous_standby_names ('' = asynchronous). */
-  synchronousStandbyNames: string;
-  /** Primary: its replication role's SCRAM verifier; replica: the role's password. '' without replicas. */
-  replicationSecret: string;
-  replicationUser: string;
-  /** Primary with replicas: stop it when the agent's lease runs out. */
-  fenceOnLeaseExpiry: boolean;
-  /** Primary: the slots to keep, one per replica. */
-  replicationSlots: string[];
-  /** Replica: its slot on the primary and its application_name. */
-  replicationSlot: string;
-  standbyName: string;
-}
+export type { DesiredInstance } from '@pgs/tenancy';
 
 /** The replicas whose host is not DOWN: the standbys a primary can wait for. */
 export function liveStandbys(tx: StoreTx, replicas: readonly PlacementRecord[]): string[] {

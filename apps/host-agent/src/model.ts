@@ -3,56 +3,10 @@
  * agent observes and reports (InstanceStatus). The proto types are converted to these at the edge
  * (mappers/agent-mapper.ts); everything inside the agent uses numbers and plain strings.
  */
-import type { InstanceRole, Realization, Resources, RunState } from '@pgs/tenancy';
+import type { DatabaseSpec, DesiredInstance, InstanceRole, Realization, RoleSpec } from '@pgs/tenancy';
 
-/** A role an instance must have; the password only as a SCRAM-SHA-256 verifier. */
-export interface RoleSpec {
-  name: string;
-  scramVerifier: string;
-  login: boolean;
-}
-
-/** A database an instance must have, and its owner role. */
-export interface DatabaseSpec {
-  name: string;
-  owner: string;
-}
-
-/** What one instance must look like (InstanceSpec). */
-export interface DesiredInstance {
-  tenantId: string;
-  specRevision: number;
-  role: InstanceRole;
-  resources: Resources;
-  /** PostgreSQL major version id, e.g. '15'; '' = the newest the host has. */
-  version: string;
-  /** Container image from the versions catalog (docker runtime); '' = the agent's template. */
-  image: string;
-  runState: RunState;
-  roles: RoleSpec[];
-  databases: DatabaseSpec[];
-  dropRoles: string[];
-  dropDatabases: string[];
-  /** 0 = the agent picks a port from its range and keeps it. */
-  port: number;
-  /** Replica: where the primary listens. */
-  primaryAddress: string;
-  primaryPort: number;
-  /** Primary: synchronous_standby_names ('' = asynchronous). */
-  synchronousStandbyNames: string;
-  /** Primary: the replication role's SCRAM verifier; replica: its password. '' without replicas. */
-  replicationSecret: string;
-  /** The replication role (REPLICATION LOGIN); '' without replicas. */
-  replicationUser: string;
-  /** Primary with replicas: stop it when the agent's lease runs out. */
-  fenceOnLeaseExpiry: boolean;
-  /** Primary: the physical slots to keep (one per replica). */
-  replicationSlots: string[];
-  /** Replica: its slot on the primary. */
-  replicationSlot: string;
-  /** Replica: its application_name (named in synchronous_standby_names). */
-  standbyName: string;
-}
+/** The desired instance and its parts are shared with the coordinator (libs/tenancy). */
+export type { DatabaseSpec, DesiredInstance, RoleSpec } from '@pgs/tenancy';
 
 /** One DesiredInstances message: a full set or a delta, with its generation. */
 export interface DesiredSet {

@@ -103,3 +103,4 @@ export {
   type FailoverStep,
   type PlanInput,
 } from './failover.js';
+export type { DatabaseSpec, DesiredInstance, RoleSpec } from './desired-instance.js';
