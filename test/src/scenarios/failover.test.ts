@@ -4,7 +4,8 @@
 // is printed), the old primary rejoins as a replica when its host returns, and a planned
 // switchover loses nothing.
 import { describe, expect, it } from 'vitest';
-import { connect, queryOnce, type Endpoint, type Login } from '../harness/pg-clients.js';
+import { queryOnce } from '../harness/pg-clients.js';
+import { RowWriter } from '../harness/row-writer.js';
 import { waitUntil } from '../harness/poll.js';
 import { ownerLogin, primaryOf } from '../harness/tenant-probes.js';
 import { tenantName, useFleet } from '../harness/use-fleet.js';
@@ -23,61 +24,6 @@ interface MemberJson {
   health: HealthJson | null;
 }
 
-/** A client that inserts consecutive ids through the router, one autocommit statement each, reconnecting after any error. */
-class Writer {
-  readonly acked: number[] = [];
-  readonly failures: Array<{ at: number; code: string }> = [];
-  /** Epoch ms of each acknowledged insert, in order. */
-  readonly ackedAt: number[] = [];
-  private stopped = false;
-  private running: Promise<void> | undefined;
-
-  constructor(
-    private readonly at: Endpoint,
-    private readonly login: Login,
-  ) {}
-
-  start(): void {
-    this.running = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.running;
-  }
-
-  /**
-   * When writes resumed after `t`: the first acknowledgement after the first failure at or after
-   * `t` (a commit in flight when the host dies may still be acknowledged just after `t`).
-   */
-  firstAckAfter(t: number): number | undefined {
-    const broke = this.failures.find((f) => f.at >= t)?.at;
-    return broke === undefined ? undefined : this.ackedAt.find((a) => a > broke);
-  }
-
-  private async loop(): Promise<void> {
-    let next = 0;
-    while (!this.stopped) {
-      let client;
-      try {
-        client = await connect(this.at, this.login, 2000);
-        while (!this.stopped) {
-          await client.query('insert into acked (id) values ($1)', [next]);
-          this.acked.push(next);
-          this.ackedAt.push(Date.now());
-          next += 1;
-        }
-      } catch (err) {
-        // Unacknowledged: this id may or may not have committed; it is never counted as acked.
-        next += 1;
-        this.failures.push({ at: Date.now(), code: (err as { code?: string }).code ?? 'NO_SQLSTATE' });
-        await new Promise((r) => setTimeout(r, 50));
-      } finally {
-        await client?.end().catch(() => undefined);
-      }
-    }
-  }
-}
 
 describe('failover with a synchronous replica', () => {
   const fleet = useFleet({ name: 'failover', block: 27, agents: 2, routers: 1 });
@@ -96,7 +42,7 @@ describe('failover with a synchronous replica', () => {
     const before = await primaryOf(f, id);
     await waitUntil(`replica of ${id} streaming`, () => members(id), (ms) => ms.some((m) => m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 30_000, intervalMs: 200 });
 
-    const writer = new Writer(router.endpoint, login);
+    const writer = new RowWriter(router.endpoint, login, { table: 'acked', connectTimeoutMs: 2000 });
     writer.start();
     await waitUntil('writer has committed rows', () => writer.acked.length, (n) => n >= 100, { timeoutMs: 20_000, intervalMs: 50 });
     const killedAt = Date.now();

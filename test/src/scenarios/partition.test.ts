@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../harness/fleet.js';
 import { createNetnsLab, netnsUnavailable, type NetnsLab } from '../harness/netns-lab.js';
-import { attempt, connect, queryOnce, type Endpoint, type Login } from '../harness/pg-clients.js';
+import { attempt, queryOnce } from '../harness/pg-clients.js';
+import { RowWriter } from '../harness/row-writer.js';
 import { waitUntil } from '../harness/poll.js';
 import { ownerLogin, primaryOf, tenantPostmasters } from '../harness/tenant-probes.js';
 import { tenantName } from '../harness/use-fleet.js';
@@ -145,7 +146,7 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     const direct = { host: primary.address, port: primary.port };
     await queryOnce(direct, login, 'create table w (id int primary key)');
 
-    const writer = new DirectWriter(direct, login);
+    const writer = new RowWriter(direct, login, { table: 'w', connectTimeoutMs: 1000 });
     writer.start();
     await waitUntil('writer has committed rows on the old primary', () => writer.acked.length, (n) => n >= 50, { timeoutMs: 20_000, intervalMs: 50 });
     const grpcPort = Number(fl.coordinatorGrpc.split(':').pop());
@@ -220,57 +221,3 @@ async function members(fl: Fleet, id: string): Promise<MemberJson[]> {
   return (await fl.tenant(id)).tenant.placements as unknown as MemberJson[];
 }
 
-/** Inserts consecutive ids straight into one instance, one autocommit statement each, reconnecting after any error. */
-class DirectWriter {
-  readonly acked: number[] = [];
-  /** Epoch ms of each acknowledged insert, in order. */
-  readonly ackedAt: number[] = [];
-  readonly failures: Array<{ at: number; code: string }> = [];
-  tries = 0;
-  private stopped = false;
-  private running: Promise<void> | undefined;
-
-  constructor(
-    private readonly at: Endpoint,
-    private readonly login: Login,
-  ) {}
-
-  start(): void {
-    this.running = this.loop();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.running;
-  }
-
-  /** Epoch ms of the first failed write at or after `t`. */
-  firstFailureAfter(t: number): number | undefined {
-    return this.failures.find((x) => x.at >= t)?.at;
-  }
-
-  private async loop(): Promise<void> {
-    let next = 0;
-    while (!this.stopped) {
-      let client;
-      try {
-        client = await connect(this.at, this.login, 1000);
-        while (!this.stopped) {
-          this.tries += 1;
-          await client.query('insert into w (id) values ($1)', [next]);
-          this.acked.push(next);
-          this.ackedAt.push(Date.now());
-          next += 1;
-        }
-      } catch (err) {
-        // Unacknowledged: this id may or may not have committed; it is never counted as acked.
-        if (client === undefined) this.tries += 1;
-        next += 1;
-        this.failures.push({ at: Date.now(), code: (err as { code?: string }).code ?? 'NO_SQLSTATE' });
-        await new Promise((r) => setTimeout(r, 50));
-      } finally {
-        await client?.end().catch(() => undefined);
-      }
-    }
-  }
-}
