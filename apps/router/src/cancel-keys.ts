@@ -10,7 +10,7 @@
 //
 // The issuing router keeps the whole key and compares it exactly before it cancels anything, so a
 // guess must hit all 32 bits (3.0) or 256 bits (3.2), as against PostgreSQL itself.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 const TAG_BITS = 11;
 const SLOT_BITS = 20;
@@ -43,10 +43,18 @@ export function tagOfProcessId(processId: number): number {
   return (processId >>> SLOT_BITS) & ((1 << TAG_BITS) - 1);
 }
 
-function macOf(secret: Buffer, processId: number, nonce: Buffer, length: number): Buffer {
-  const pid = Buffer.allocUnsafe(4);
-  pid.writeUInt32BE(processId >>> 0);
-  return createHmac('sha256', secret).update('pgs-cancel-v1').update(pid).update(nonce).digest().subarray(0, length);
+const MAC_LABEL = Buffer.from('pgs-cancel-v1');
+
+/**
+ * HMAC-SHA256(secret, label | processId | nonce), truncated. The secret is a KeyObject made once
+ * (a raw Buffer would be imported into OpenSSL on every call) and the input is one buffer.
+ */
+function macOf(secret: KeyObject, processId: number, nonce: Buffer, length: number): Buffer {
+  const input = Buffer.allocUnsafe(MAC_LABEL.length + 4 + nonce.length);
+  MAC_LABEL.copy(input, 0);
+  input.writeUInt32BE(processId >>> 0, MAC_LABEL.length);
+  nonce.copy(input, MAC_LABEL.length + 4);
+  return createHmac('sha256', secret).update(input).digest().subarray(0, length);
 }
 
 /**
@@ -87,7 +95,7 @@ export class CancelKeys {
   readonly worker: number;
   /** Worker processes of the router (1 for a single process). */
   readonly workers: number;
-  readonly #secret: Buffer;
+  readonly #secret: KeyObject;
   readonly #slots = new Map<number, { key: Buffer; target: RealCancelTarget }>();
   /** Slots of this worker: the low bits of a slot; the high bits name the worker. */
   readonly #localSlots: number;
@@ -97,7 +105,7 @@ export class CancelKeys {
   /** `worker`: index and count of the router's worker processes, when it runs several. */
   constructor(options: { routerId: string; secret: Buffer; worker?: { index: number; count: number } }) {
     this.tag = routerTag(options.routerId);
-    this.#secret = options.secret;
+    this.#secret = createSecretKey(options.secret);
     this.worker = options.worker?.index ?? 0;
     this.workers = options.worker?.count ?? 1;
     const bits = workerBits(this.workers);

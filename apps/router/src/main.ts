@@ -11,7 +11,7 @@ runMain(async () => {
     return;
   }
   const { config } = read;
-  const log = createLogger({ app: 'router', level: config.logLevel });
+  const log = createLogger({ app: 'router', level: config.logLevel, buffered: true });
   const router = await startRouter(config, log);
   process.on('SIGHUP', () => {
     // Already logged and counted where it failed; the previous certificate stays in use.

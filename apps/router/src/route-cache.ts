@@ -77,6 +77,14 @@ export class RouteCache {
   readonly #countRoutes: Database.Statement<[], { n: number }>;
   readonly #applyTx: (batch: RouteBatch, syncedAt: number) => ApplyResult;
   readonly #replacePeersTx: (peers: readonly RouterPeerEntry[]) => void;
+  /**
+   * Routes already read, in front of the prepared SELECT: a lookup per connection is then a Map
+   * get (the SELECT plus row mapping measured at 4% of the router's CPU per connection). Only
+   * the writer keeps one, since it alone knows when the file changes (every apply clears it); a
+   * read-only cache (a --workers worker) reads the file each time, as another process writes it.
+   * Misses are not kept, so made-up tenant names cannot grow it.
+   */
+  readonly #memo: Map<string, RouteEntry> | undefined;
   #revision: number;
   #syncedAt: number;
   #count: number;
@@ -127,6 +135,7 @@ export class RouteCache {
     this.#revision = meta.get('revision') ?? 0;
     this.#syncedAt = meta.get('synced_at') ?? 0;
     this.#count = this.#countRoutes.get()?.n ?? 0;
+    this.#memo = options.readOnly ? undefined : new Map();
   }
 
   /** The route-table revision the cache is at (0 = empty, never synced). */
@@ -146,8 +155,13 @@ export class RouteCache {
 
   /** The route of a tenant, or undefined. */
   lookup(tenantId: string): RouteEntry | undefined {
+    const known = this.#memo?.get(tenantId);
+    if (known) return known;
     const row = this.#get.get(tenantId);
-    return row ? rowToRoute(row) : undefined;
+    if (!row) return undefined;
+    const route = Object.freeze(rowToRoute(row));
+    this.#memo?.set(tenantId, route);
+    return route;
   }
 
   /** Every route (for status pages and tests). */
@@ -183,6 +197,7 @@ export class RouteCache {
   }
 
   #apply(batch: RouteBatch, syncedAt: number): ApplyResult {
+    this.#memo?.clear();
     if (!batch.snapshot && batch.revision <= this.#revision && batch.upserts.length + batch.deletedTenantIds.length > 0) {
       return { applied: false, revision: this.#revision, upserts: 0, deletes: 0 };
     }

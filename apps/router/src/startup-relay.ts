@@ -2,11 +2,29 @@
 // (PostgreSQL docs, "Message Flow" §Start-up): it forwards every message, swaps BackendKeyData for
 // a key of its own, and notes an ErrorResponse. At ReadyForQuery it steps aside.
 import type net from 'node:net';
-import { BackendMessageType, decodeBackendMessage, encodeBackendKeyData, encodeFrame, MessageFramer, type ErrorFields, type Frame } from '@pgs/wire-protocol';
+import { BackendMessageType, decodeBackendMessage, encodeBackendKeyData, MessageFramer, type ErrorFields, type Frame } from '@pgs/wire-protocol';
 import type { IssuedKey } from './cancel-keys.js';
 
 /** Largest server message accepted before ReadyForQuery (auth, parameters, notices are small). */
 const MAX_STARTUP_MESSAGE = 1024 * 1024;
+
+/** Frames (re-encoded: type, length, body) and ready-made messages, in order, as one buffer. */
+function concatMessages(parts: ReadonlyArray<Frame | Buffer>): Buffer {
+  let total = 0;
+  for (const p of parts) total += Buffer.isBuffer(p) ? p.length : 5 + p.body.length;
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (const p of parts) {
+    if (Buffer.isBuffer(p)) {
+      off += p.copy(out, off);
+      continue;
+    }
+    out[off] = p.type;
+    out.writeUInt32BE(p.body.length + 4, off + 1);
+    off += 5 + p.body.copy(out, off + 5);
+  }
+  return out;
+}
 
 /** How the startup phase ended. */
 export type RelayOutcome =
@@ -37,18 +55,20 @@ export function relayStartup(client: net.Socket, backend: net.Socket, issueKey: 
       try {
         forward(framer.push(chunk, isReady));
       } catch (err) {
-        client.uncork();
         finish(err as Error);
       }
     };
     const forward = (frames: Frame[]): void => {
-      client.cork();
+      // Every message of the chunk goes out in one write: the stream machinery costs more per
+      // write than the copy does (a dozen ParameterStatus messages come in one read).
+      const out: Array<Frame | Buffer> = [];
+      let ready = false;
       for (const f of frames) {
         if (f.type === BackendMessageType.BackendKeyData) {
           const msg = decodeBackendMessage(f);
           if (msg.kind === 'backend-key-data') {
             key = issueKey(msg.processId, msg.secretKey);
-            client.write(encodeBackendKeyData(key.processId, key.secretKey));
+            out.push(encodeBackendKeyData(key.processId, key.secretKey));
             continue;
           }
         }
@@ -56,15 +76,17 @@ export function relayStartup(client: net.Socket, backend: net.Socket, issueKey: 
           const msg = decodeBackendMessage(f);
           if (msg.kind === 'error-response') error = msg.fields;
         }
-        client.write(encodeFrame(f.type, f.body));
+        out.push(f);
         if (isReady(f)) {
-          backend.pause();
-          client.uncork();
-          finish({ kind: 'ready', key, leftover: framer.takeRemainder() });
-          return;
+          ready = true;
+          break;
         }
       }
-      client.uncork();
+      if (out.length > 0) client.write(concatMessages(out));
+      if (ready) {
+        backend.pause();
+        finish({ kind: 'ready', key, leftover: framer.takeRemainder() });
+      }
     };
     const onEnd = (): void => finish(error ? { kind: 'server_error', error } : { kind: 'server_closed' });
     backend.on('data', onData);

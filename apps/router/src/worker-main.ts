@@ -17,7 +17,7 @@ runMain(async () => {
     // Messages sent before a listener exists are lost, so the primary waits for this before its init.
     ipc.note('hello', { pid: process.pid });
   });
-  const log = createLogger({ app: 'router', level: init.config.logLevel }).child({ worker: init.index });
+  const log = createLogger({ app: 'router', level: init.config.logLevel, buffered: true }).child({ worker: init.index });
   const exit = (code: number): void => {
     ipc.close();
     process.exit(code);
