@@ -33,6 +33,7 @@ export function canBind(address: string, port: number): Promise<boolean> {
 /** Picks a port in `range` not in `taken` and bindable on `address`; starts after the last pick to spread reuse. */
 export class PortAllocator {
   private cursor: number;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly range: PortRange,
@@ -46,8 +47,19 @@ export class PortAllocator {
     return port >= this.range.first && port <= this.range.last;
   }
 
-  /** A free port, or AgentError NO_FREE_PORT. */
-  async allocate(taken: ReadonlySet<number>): Promise<number> {
+  /**
+   * A free port, or AgentError NO_FREE_PORT. Calls are answered one at a time: concurrent creates
+   * would otherwise all start at the same cursor, and a port they probe is free again as soon as the
+   * probe closes it, long before the instance that got it listens. With the cursor moved past each
+   * pick, a port goes out again only after the whole range was handed out.
+   */
+  allocate(taken: ReadonlySet<number> | (() => ReadonlySet<number>)): Promise<number> {
+    const next = this.queue.then(() => this.pick(typeof taken === 'function' ? taken() : taken));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async pick(taken: ReadonlySet<number>): Promise<number> {
     const size = this.range.last - this.range.first + 1;
     for (let i = 0; i < size; i++) {
       const port = this.range.first + ((this.cursor - this.range.first + i) % size);
