@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from './errors.js';
 import type { DatabaseSpec, RoleSpec } from './model.js';
+import { SPARE_DATABASE } from './spare-database.js';
 import { quoteIdent, verifierLiteral } from './sql-quote.js';
 
 /** How to reach an instance as the superuser. */
@@ -100,14 +101,38 @@ export class InstanceAdmin {
     const found = await client.query<{ owner: string }>('select pg_get_userbyid(datdba) as owner from pg_database where datname = $1', [db.name]);
     const row = found.rows[0];
     if (!row) {
-      await client.query(`CREATE DATABASE ${quoteIdent(db.name)} OWNER ${quoteIdent(db.owner)}`);
-      this.log.info({ tenantId, database: db.name, owner: db.owner }, 'database created');
+      const how = (await this.adoptSpareDatabase(client, db)) ? 'spare' : 'template1';
+      if (how === 'template1') await client.query(`CREATE DATABASE ${quoteIdent(db.name)} OWNER ${quoteIdent(db.owner)}`);
+      this.log.info({ tenantId, database: db.name, owner: db.owner, from: how }, 'database created');
       return 'created';
     }
     if (row.owner === db.owner) return 'unchanged';
     await client.query(`ALTER DATABASE ${quoteIdent(db.name)} OWNER TO ${quoteIdent(db.owner)}`);
     this.log.info({ tenantId, database: db.name, owner: db.owner }, 'database owner changed');
     return 'altered';
+  }
+
+  /**
+   * Turns the instance's spare database (template.ts), when it still has one, into `db`: renamed,
+   * given to its owner and opened for connections, in one transaction. Nobody can be connected to
+   * the spare (it allows no connections), which RENAME requires. False when there is no spare (a
+   * docker instance, an older template, or it was used already): the caller creates the database.
+   */
+  private async adoptSpareDatabase(client: pg.Client, db: DatabaseSpec): Promise<boolean> {
+    if (db.name === SPARE_DATABASE) return false;
+    const spare = await client.query('select 1 from pg_database where datname = $1 and not datallowconn', [SPARE_DATABASE]);
+    if (spare.rowCount === 0) return false;
+    await client.query('BEGIN');
+    try {
+      await client.query(`ALTER DATABASE ${quoteIdent(SPARE_DATABASE)} RENAME TO ${quoteIdent(db.name)}`);
+      await client.query(`ALTER DATABASE ${quoteIdent(db.name)} OWNER TO ${quoteIdent(db.owner)}`);
+      await client.query(`ALTER DATABASE ${quoteIdent(db.name)} ALLOW_CONNECTIONS true`);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => this.log.debug({ err: e }, 'rollback after a failed spare database rename failed'));
+      throw err;
+    }
+    return true;
   }
 
   /** Drops a database (disconnecting its sessions); absent is fine. */

@@ -61,15 +61,19 @@ export class CgroupLimits {
     return undefined;
   }
 
-  /** Sets the tenant's limits and moves `pids` into its cgroup. Returns false when limits are unavailable or failed. */
-  apply(tenantId: string, resources: Resources, pids: readonly number[]): boolean {
+  /**
+   * Sets the tenant's limits and moves `pids` into its cgroup. Returns false when limits are
+   * unavailable or failed. `pids` may be a function, called only when limits apply: finding a
+   * postmaster's children scans /proc, which is wasted (and blocks the agent) on hosts without limits.
+   */
+  apply(tenantId: string, resources: Resources, pids: readonly number[] | (() => readonly number[])): boolean {
     if (this.unavailableReason()) return false;
     const dir = path.join(this.root, 'pgs', tenantId);
     try {
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((resources.cpuMillis / 1000) * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
       fs.writeFileSync(path.join(dir, 'memory.max'), String(resources.memoryMib * 1024 * 1024));
-      for (const pid of pids) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+      for (const pid of typeof pids === 'function' ? pids() : pids) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
       return true;
     } catch (err) {
       this.log.warn({ tenantId, cgroup: dir, err }, 'could not apply cgroup limits to the instance; it runs without them');

@@ -11,6 +11,7 @@ import { canBind } from './port-allocator.js';
 import { isAlive, pidFilePath } from './postmaster-pid.js';
 import type { ProcessRuntime } from './process-runtime.js';
 import type { RuntimeSpec } from './runtime.js';
+import { SPARE_DATABASE } from '../spare-database.js';
 
 const ADDRESS = '127.0.0.1';
 
@@ -158,6 +159,46 @@ describe('process runtime (real PostgreSQL)', () => {
     const unchanged = await runtime.ensure(specFor(tenantId, { specRevision: 3, resources: { cpuMillis: 2000, memoryMib: 1024, diskMib: 8192 } }));
     expect(unchanged.pid).toBe(bigger.pid);
     expect((await runtime.inspect(tenantId))?.spec.specRevision).toBe(3);
+  });
+
+  it("makes the first database from the template's spare database, the same as CREATE DATABASE makes the next", async () => {
+    const tenantId = uniqueTenantId();
+    const { port } = await createRunning(tenantId, 'owner-secret-6');
+    const second = 'reports';
+    await admin.apply(tenantId, { roles: [], databases: [{ name: second, owner: tenantId }], dropRoles: [], dropDatabases: [] });
+    const databases = await admin.withClient(tenantId, 'postgres', (c) =>
+      c.query<{ datname: string; owner: string; datallowconn: boolean; datacl: string | null; encoding: string; datcollate: string }>(
+        'select datname, pg_get_userbyid(datdba) as owner, datallowconn, datacl::text, pg_encoding_to_char(encoding) as encoding, datcollate from pg_database where datname = any($1::text[]) order by datname',
+        [[tenantId, second, SPARE_DATABASE]],
+      ),
+    );
+    // The spare is used up (renamed); the renamed one and a created one cannot be told apart.
+    const shape = { owner: tenantId, datallowconn: true, datacl: null, encoding: 'UTF8', datcollate: 'C' };
+    expect(databases.rows).toEqual([{ datname: second, ...shape }, { datname: tenantId, ...shape }].sort((a, b) => (a.datname < b.datname ? -1 : 1)));
+    for (const database of [tenantId, second]) {
+      const owner = { host: ADDRESS, port, user: tenantId, password: 'owner-secret-6', database };
+      await query(owner, 'create table t (id int)');
+      expect(await query<{ owner: string }>(owner, "select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = 'public'")).toEqual([{ owner: 'pg_database_owner' }]);
+    }
+  });
+
+  it('creates a burst of instances at once, each from its own copy of the template and with its own port', async () => {
+    const ids = Array.from({ length: 4 }, () => uniqueTenantId('b'));
+    created.push(...ids);
+    const made = await Promise.all(ids.map((t) => runtime.ensure(specFor(t))));
+    expect(new Set(made.map((m) => m.port)).size).toBe(ids.length);
+    for (const t of ids) {
+      const dataDir = path.join(dataRoot, 'instances', t, 'data');
+      expect(fs.existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
+      expect(fs.existsSync(path.join(dataDir, '.pgs-template'))).toBe(false);
+    }
+    const started = await Promise.all(ids.map((t) => runtime.start(t)));
+    expect(started.every((i) => i.running)).toBe(true);
+    // The copier refills the spares once the burst is served, and leaves no unfinished copy behind.
+    await runtime.close();
+    const spares = fs.readdirSync(path.join(dataRoot, 'spares'));
+    expect(spares.filter((e) => e.startsWith('.tmp-'))).toEqual([]);
+    expect(spares).toHaveLength(1);
   });
 
   it('refuses tenant ids that would leave the data root', async () => {

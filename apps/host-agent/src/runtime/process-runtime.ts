@@ -37,7 +37,7 @@ import type { InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './
 import { SpareClones } from './spare-clones.js';
 import { baseBackup, controlData, rewind, writePassFile } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
-import { cloneTemplate, ensureTemplate } from './template.js';
+import { ensureTemplate } from './template.js';
 
 /** What the process runtime needs. */
 export interface ProcessRuntimeOptions {
@@ -219,14 +219,14 @@ export class ProcessRuntime implements InstanceRuntime {
     // No record means creation never finished: nothing in here was ever served to a tenant.
     fs.rmSync(p.dir, { recursive: true, force: true });
     fs.mkdirSync(p.dir, { mode: 0o755 });
-    const port = spec.port > 0 ? spec.port : await this.o.ports.allocate(this.takenPorts(spec.tenantId));
+    const port = spec.port > 0 ? spec.port : await this.o.ports.allocate(() => this.takenPorts(spec.tenantId));
+    let copy: 'spare' | 'copied' | 'base backup' = 'base backup';
     if (spec.role === 'REPLICA') {
       await this.cloneFromPrimary(p, p.dataDir, spec, major);
       fs.writeFileSync(p.standbySignal, '', { mode: 0o600 });
       if (this.o.runAs) fs.chownSync(p.standbySignal, this.o.runAs.uid, this.o.runAs.gid);
     } else {
-      if (!this.spares.take(major, p.dataDir)) await cloneTemplate(template, p.dataDir);
-      void this.spares.refill(major, template);
+      copy = await this.spares.take(major, template, p.dataDir);
     }
     fs.mkdirSync(p.socketDir, { mode: 0o700 });
     fs.writeFileSync(p.logFile, '', { mode: 0o640 });
@@ -238,7 +238,7 @@ export class ProcessRuntime implements InstanceRuntime {
     const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: recordedSpec(spec, major, port), createdAt: new Date().toISOString() };
     // The record goes last: its presence means the instance is complete.
     writeInstanceRecord(p.recordFile, record);
-    this.log.info({ tenantId: spec.tenantId, port, major, role: spec.role ?? 'PRIMARY', durationMs: Math.round(performance.now() - started) }, spec.role === 'REPLICA' ? 'replica created from a base backup of its primary' : 'instance created from template');
+    this.log.info({ tenantId: spec.tenantId, port, major, role: spec.role ?? 'PRIMARY', from: copy, durationMs: Math.round(performance.now() - started) }, spec.role === 'REPLICA' ? 'replica created from a base backup of its primary' : 'instance created from template');
     return this.toInstance(record);
   }
 
@@ -311,7 +311,7 @@ export class ProcessRuntime implements InstanceRuntime {
       process.kill(pm.pid, 'SIGHUP');
       this.log.info({ tenantId: spec.tenantId, settings: changedNames }, 'instance configuration reloaded');
     }
-    if (pm) this.o.cgroups.apply(spec.tenantId, spec.resources, [pm.pid, ...childPids(pm.pid)]);
+    if (pm) this.o.cgroups.apply(spec.tenantId, spec.resources, () => [pm.pid, ...childPids(pm.pid)]);
     return this.toInstance(next);
   }
 
@@ -368,7 +368,7 @@ export class ProcessRuntime implements InstanceRuntime {
     if (pid === undefined) throw new AgentError('START_FAILED', `postgres for ${tenantId} could not be spawned: ${logTail(p.logFile)}`);
     this.o.cgroups.apply(tenantId, record.spec.resources, [pid]);
     await this.waitReady(tenantId, p, pid, child);
-    this.o.cgroups.apply(tenantId, record.spec.resources, childPids(pid));
+    this.o.cgroups.apply(tenantId, record.spec.resources, () => childPids(pid));
     this.log.info({ tenantId, pid, port: record.port }, 'instance started');
     return this.toInstance(record);
   }
