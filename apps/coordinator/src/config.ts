@@ -18,6 +18,7 @@ export const CONFIG_SPEC = {
   retryBase: { type: 'duration', flag: '--retry-base', env: 'PGS_RETRY_BASE', description: 'first retry delay of a failed realization (doubles each failure)', default: 2000, min: 10 },
   retryMax: { type: 'duration', flag: '--retry-max', env: 'PGS_RETRY_MAX', description: 'longest retry delay of a failed realization', default: 120000, min: 10 },
   placementStrategy: { type: 'string', flag: '--placement-strategy', env: 'PGS_PLACEMENT_STRATEGY', description: 'placement policy', default: 'binpack', choices: ['binpack', 'spread'] },
+  maxCreatingPerHost: { type: 'int', flag: '--max-creating-per-host', env: 'PGS_MAX_CREATING_PER_HOST', description: 'placement passes over a host already creating this many instances while another host that fits creates fewer, so a burst of creates is shared by the hosts instead of queueing on the one bin-packing picks (0 = ignore creations in flight)', default: 2, min: 0, max: 1000 },
   cpuOvercommit: { type: 'number', flag: '--cpu-overcommit', env: 'PGS_CPU_OVERCOMMIT', description: 'CPU may be promised this many times over (memory and disk never are)', default: 1, min: 1, max: 16 },
   zoneLabel: { type: 'string', flag: '--zone-label', env: 'PGS_ZONE_LABEL', description: 'host label naming its failure zone; replicas go to different zones', default: 'zone' },
   failoverUnhealthyAfter: { type: 'duration', flag: '--failover-unhealthy-after', env: 'PGS_FAILOVER_UNHEALTHY_AFTER', description: 'a primary unhealthy this long while its host is up fails over to a replica', default: 10000, min: 100 },

@@ -101,7 +101,7 @@ export async function startCoordinator(
     hub,
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, startedAt: clock() }),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
-    placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel },
+    placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel, maxCreatingPerHost: config.maxCreatingPerHost },
     heartbeatIntervalMs: config.heartbeatInterval,
     leaseMs: config.agentLease,
     metrics,

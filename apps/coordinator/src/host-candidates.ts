@@ -5,11 +5,14 @@ import type { HostAllocation, StoreTx } from './store/store.js';
 
 /** Builds the scheduler's view of the hosts, with allocations summed from the placements. */
 export function hostCandidates(tx: StoreTx): HostCandidate[] {
-  return candidatesFrom(tx.listHosts(), tx.hostAllocations());
+  return candidatesFrom(tx.listHosts(), tx.hostAllocations(), tx.hostsCreating());
 }
 
-/** The candidates of `hosts` with the given allocations (copied: the caller may keep updating its map). */
-export function candidatesFrom(hosts: readonly HostRecord[], allocations: ReadonlyMap<string, HostAllocation>): HostCandidate[] {
+/**
+ * The candidates of `hosts` with the given allocations (copied: the caller may keep updating its
+ * map) and the instances each is still creating.
+ */
+export function candidatesFrom(hosts: readonly HostRecord[], allocations: ReadonlyMap<string, HostAllocation>, creating: ReadonlyMap<string, number>): HostCandidate[] {
   return hosts.map((h) => ({
     id: h.id,
     state: h.state,
@@ -18,5 +21,6 @@ export function candidatesFrom(hosts: readonly HostRecord[], allocations: Readon
     capacity: h.capacity,
     allocated: { ...(allocations.get(h.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 }) },
     labels: h.labels,
+    creating: creating.get(h.id) ?? 0,
   }));
 }

@@ -51,4 +51,40 @@ describe('PlacementRun', () => {
     // Let the hub's pending flush run before the store closes.
     await new Promise((resolve) => setImmediate(resolve));
   });
+
+  it('shares a burst of creates between hosts by the instances each is still creating, then bin-packs again', async () => {
+    const ctx = h.coordinator.ctx;
+    // Tenants an earlier test left waiting would fit on these hosts too.
+    for (const t of ctx.store.listWaitingTenants(1000)) ctx.store.deleteTenant(t.id);
+    const pool = { pool: 'burst' };
+    for (const id of ['bu1', 'bu2', 'bu3']) ctx.store.putHost(aHost(id, { labels: { ...pool, zone: id } }));
+    const burst = (from: number, n: number): string[] => Array.from({ length: n }, (_, i) => `bu-${String(from + i).padStart(2, '0')}`);
+    const insert = (ids: string[], createdAt: number): void =>
+      ctx.store.write((tx) => {
+        ids.forEach((id, i) => {
+          const t = aTenant(id, { createdAt: createdAt + i });
+          tx.insertTenant({ ...t, spec: { ...t.spec, placement: pool } });
+        });
+      });
+    const hostOf = (id: string): string | undefined => ctx.store.listPlacements({ tenantId: id })[0]?.hostId;
+    const run = new PlacementRun(ctx);
+    insert(burst(0, 7), 9000);
+    while (run.step(100) > 0);
+    // The default limit (--max-creating-per-host 2): two each, then the one creating the fewest.
+    const counts = new Map<string, number>();
+    for (const id of burst(0, 7)) counts.set(hostOf(id) ?? '', (counts.get(hostOf(id) ?? '') ?? 0) + 1);
+    expect([...counts.values()].sort()).toEqual([2, 2, 3]);
+
+    // Once created, the hosts count by what they hold again: the fullest one takes the next tenants.
+    ctx.store.write((tx) => {
+      for (const p of tx.listPlacements().filter((p) => p.hostId.startsWith('bu'))) tx.updatePlacement({ ...p, realization: 'REALIZED', realizedOnce: true });
+    });
+    const held = [...ctx.store.hostAllocations()].filter(([id]) => id.startsWith('bu')).sort(([a, x], [b, y]) => y.instances - x.instances || (a < b ? -1 : 1));
+    const fullest = held[0]?.[0];
+    insert(burst(7, 2), 9100);
+    run.restart();
+    while (run.step(100) > 0);
+    expect([hostOf('bu-07'), hostOf('bu-08')]).toEqual([fullest, fullest]);
+    await new Promise((resolve) => setImmediate(resolve));
+  });
 });

@@ -48,7 +48,8 @@ export class PlacementRun {
       const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement }));
       const hosts = tx.listHosts();
       const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
-      const { placed, unplaced } = placeTenants(candidatesFrom(hosts, allocations), requests, this.ctx.placementPolicy);
+      // Creations in flight change with every report, so they are read fresh (a small indexed query).
+      const { placed, unplaced } = placeTenants(candidatesFrom(hosts, allocations, tx.hostsCreating()), requests, this.ctx.placementPolicy);
       const byId = new Map(waiting.map((t) => [t.id, t]));
       for (const decision of placed) {
         const tenant = byId.get(decision.tenantId) as TenantRecord;

@@ -28,6 +28,9 @@ export function resolvePolicy(policy: Partial<PlacementPolicy> = {}): Required<P
   if (typeof resolved.zoneLabel !== 'string' || resolved.zoneLabel === '') {
     throw new ValidationError('policy.zone_label', resolved.zoneLabel, 'a label key');
   }
+  if (!Number.isSafeInteger(resolved.maxCreatingPerHost) || resolved.maxCreatingPerHost < 0) {
+    throw new ValidationError('policy.max_creating_per_host', resolved.maxCreatingPerHost, 'a whole number, 0 or more (0 = no limit)');
+  }
   return resolved;
 }
 
@@ -50,6 +53,8 @@ export class FleetState {
   private readonly freeMemory: Float64Array;
   private readonly freeDisk: Float64Array;
   private readonly freeSlots: Float64Array;
+  /** Instances each host is still creating (its own, and this run's placements on it). */
+  private readonly creating: Float64Array;
   private readonly eligible: Uint8Array;
   private readonly zones: (string | undefined)[];
   private readonly indexes = new Map<string, HostIndex>();
@@ -66,6 +71,7 @@ export class FleetState {
     this.freeMemory = new Float64Array(n);
     this.freeDisk = new Float64Array(n);
     this.freeSlots = new Float64Array(n);
+    this.creating = new Float64Array(n);
     this.eligible = new Uint8Array(n);
     this.zones = new Array<string | undefined>(n);
     this.memberOf = Array.from({ length: n }, () => []);
@@ -77,6 +83,7 @@ export class FleetState {
       this.freeMemory[h] = host.capacity.memoryMib - host.allocated.memoryMib;
       this.freeDisk[h] = host.capacity.diskMib - host.allocated.diskMib;
       this.freeSlots[h] = host.maxInstances === undefined ? Infinity : host.maxInstances - host.allocated.instances;
+      this.creating[h] = host.creating ?? 0;
       this.eligible[h] = host.state === 'READY' && !host.cordoned && !host.draining && !unavailable.has(host.id) ? 1 : 0;
       this.zones[h] = host.labels[this.policy.zoneLabel];
     }
@@ -140,20 +147,30 @@ export class FleetState {
   /** The host for one more instance of a tenant under the policy, or undefined when none fits. */
   choose(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): number | undefined {
     const index = this.indexFor(placement);
+    const limit = this.policy.maxCreatingPerHost;
+    // Hosts that fit, in the strategy's order of preference: the first below the creation limit
+    // wins; failing that, the one creating the fewest (the first of them in that order).
+    let fewest: number | undefined;
+    const consider = (h: number): boolean => {
+      if (!this.fits(h, resources, footprint)) return false;
+      if (limit === 0 || (this.creating[h] as number) < limit) return true;
+      if (fewest === undefined || (this.creating[h] as number) < (this.creating[fewest] as number)) fewest = h;
+      return false;
+    };
     if (this.policy.strategy === 'binpack') {
       // Best fit: the first host with enough memory; walk on only past hosts short of something else.
       for (let i = index.lowerBound(resources.memoryMib, -1); i < index.size; i++) {
         const h = index.at(i);
-        if (this.fits(h, resources, footprint)) return h;
+        if (consider(h)) return h;
       }
-      return undefined;
+      return fewest;
     }
     for (let i = index.size - 1; i >= 0; i--) {
       const h = index.at(i);
-      if ((this.freeMemory[h] as number) < resources.memoryMib) return undefined;
-      if (this.fits(h, resources, footprint)) return h;
+      if ((this.freeMemory[h] as number) < resources.memoryMib) break;
+      if (consider(h)) return h;
     }
-    return undefined;
+    return fewest;
   }
 
   /** Takes (sign 1) or gives back (sign -1) one instance's resources on host h. */
@@ -163,6 +180,8 @@ export class FleetState {
     this.freeMemory[h] = previous - sign * r.memoryMib;
     this.freeDisk[h] = (this.freeDisk[h] as number) - sign * r.diskMib;
     this.freeSlots[h] = (this.freeSlots[h] as number) - sign;
+    // A new placement is an instance the host has to create.
+    this.creating[h] = (this.creating[h] as number) + sign;
     if (r.memoryMib !== 0) for (const index of this.memberOf[h] ?? []) index.update(h, previous);
   }
 

@@ -19,6 +19,8 @@ export interface HostCandidate {
   labels: Record<string, string>;
   /** At most this many instances on the host; absent = no limit. */
   maxInstances?: number;
+  /** Instances placed on this host that it has not created yet (creations in flight); absent = 0. */
+  creating?: number;
 }
 
 /** One tenant to place: `nodes` instances (a primary and nodes - 1 replicas), each asking `resources`. */
@@ -40,13 +42,23 @@ export interface PlacementPolicy {
   cpuOvercommit: number;
   /** The host label naming its failure zone; replicas of a tenant go to different zones. */
   zoneLabel?: string;
+  /**
+   * A host already creating this many instances is passed over while another host that fits is
+   * creating fewer; when every host that fits is at the limit, the one creating the fewest takes
+   * it. A host creates its instances with its own disk and cores (a data directory copy, a server
+   * start), so a burst of creates piled on the one host bin-packing picks queues there while the
+   * other hosts idle. Only instances in flight count: once created, bin-packing packs as before.
+   * 0 = no limit (creations in flight are ignored).
+   */
+  maxCreatingPerHost?: number;
 }
 
-/** The defaults: bin-pack, no over-commit, zones from the 'zone' label. */
+/** The defaults: bin-pack, no over-commit, zones from the 'zone' label, creations in flight ignored. */
 export const DEFAULT_PLACEMENT_POLICY: Readonly<Required<PlacementPolicy>> = Object.freeze({
   strategy: 'binpack',
   cpuOvercommit: 1,
   zoneLabel: 'zone',
+  maxCreatingPerHost: 0,
 });
 
 /** Where a tenant's instances go: hostIds[0] is the primary's host, the rest its replicas'. */

@@ -21,6 +21,7 @@ const hostArb = (i: number): fc.Arbitrary<HostCandidate> =>
       zone: fc.option(fc.constantFrom('z1', 'z2', 'z3'), { nil: undefined }),
       region: fc.constantFrom('eu', 'us'),
       maxInstances: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
+      creating: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
     })
     .map((h) => ({
       id: `h${String(i).padStart(2, '0')}`,
@@ -36,6 +37,7 @@ const hostArb = (i: number): fc.Arbitrary<HostCandidate> =>
       },
       labels: { region: h.region, ...(h.zone === undefined ? {} : { zone: h.zone }) },
       ...(h.maxInstances === undefined ? {} : { maxInstances: h.maxInstances }),
+      ...(h.creating === undefined ? {} : { creating: h.creating }),
     }));
 
 const fleetArb = fc.integer({ min: 0, max: 9 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => hostArb(i))));
@@ -64,6 +66,7 @@ const requestsArb = (hostIds: readonly string[]): fc.Arbitrary<PlacementRequest[
 const policyArb: fc.Arbitrary<Partial<PlacementPolicy>> = fc.record({
   strategy: fc.constantFrom('binpack' as const, 'spread' as const),
   cpuOvercommit: fc.constantFrom(1, 1.5, 4),
+  maxCreatingPerHost: fc.constantFrom(0, 1, 2, 4),
 });
 
 const caseArb = fleetArb.chain((hosts) => fc.tuple(fc.constant(hosts), requestsArb(hosts.map((h) => h.id)), policyArb));

@@ -115,7 +115,34 @@ describe('placeTenants', () => {
     expect(placeTenants([], [aRequest('t')]).unplaced[0]?.reason).toBe('no hosts in the fleet (asked cpu 1, memory 1Gi, disk 8Gi)');
   });
 
+  it('spreads a burst of creates once a host is creating maxCreatingPerHost, bin-packing within the limit', () => {
+    const hosts = [aHost('a'), aHost('b'), aHost('c')];
+    const burst = Array.from({ length: 7 }, (_, i) => aRequest(`t${i}`));
+    const hostOf = (r: ReturnType<typeof placeTenants>): string[] => r.placed.map((p) => p.hostIds[0] as string);
+    // Without a limit bin-packing stacks the whole burst on one host.
+    expect(new Set(hostOf(placeTenants(hosts, burst)))).toEqual(new Set(['a']));
+    // Two each, fullest first; then every host is at the limit and the one creating the fewest
+    // (all tie at 2: the fullest, a) takes the seventh.
+    expect(hostOf(placeTenants(hosts, burst, { maxCreatingPerHost: 2 }))).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'a']);
+    // Spread spreads anyway (ties go to the last id); the limit changes nothing there.
+    expect(hostOf(placeTenants(hosts, burst, { strategy: 'spread', maxCreatingPerHost: 2 }))).toEqual(hostOf(placeTenants(hosts, burst, { strategy: 'spread' })));
+  });
+
+  it('counts the creations a host already has in flight, and only under a limit', () => {
+    const full = { cpuMillis: 0, memoryMib: 60_000, diskMib: 0, instances: 3 };
+    const hosts = [aHost('a'), aHost('b', { allocated: full, creating: 2 }), aHost('c', { creating: 5 })];
+    // b is the fullest but busy creating; a is the next best fit below the limit.
+    expect(placeTenants(hosts, [aRequest('t')], { maxCreatingPerHost: 2 }).placed[0]?.hostIds).toEqual(['a']);
+    expect(placeTenants(hosts, [aRequest('t')]).placed[0]?.hostIds).toEqual(['b']);
+    // Every host that fits is at the limit: the one creating the fewest.
+    expect(placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds).toEqual(['a']);
+    // A host that does not fit is never chosen, however idle.
+    const tight = aHost('d', { capacity: { cpuMillis: 16_000, memoryMib: 512, diskMib: 1_048_576 } });
+    expect(placeTenants([tight, aHost('e', { creating: 9 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds).toEqual(['e']);
+  });
+
   it('refuses a bad policy and duplicate host ids', () => {
+    expect(() => placeTenants([aHost('a')], [], { maxCreatingPerHost: -1 })).toThrow(/policy\.max_creating_per_host/);
     expect(() => placeTenants([aHost('a')], [], { cpuOvercommit: 0.5 })).toThrow(ValidationError);
     expect(() => placeTenants([aHost('a')], [], { strategy: 'random' as 'spread' })).toThrow(/policy\.strategy/);
     expect(() => placeTenants([aHost('a')], [], { zoneLabel: '' })).toThrow(/policy\.zone_label/);

@@ -191,6 +191,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX tokens_operator_name ON tokens (name) WHERE kind = 'operator' AND revoked_at IS NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'placements still being created, per host',
+    sql: `
+      -- Placement reads the instances each host is still creating at every step (issue 9: a
+      -- burst of creates is spread over hosts); the partial index holds only those rows.
+      CREATE INDEX placements_creating ON placements (host_id) WHERE realized_once = 0;
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

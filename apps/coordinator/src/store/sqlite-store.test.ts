@@ -233,4 +233,24 @@ describe('scheduler reads', () => {
     expect(store.hostAllocations().get('h1')?.instances).toBe(1);
     expect(store.placementChanges()).toBe(before + 3);
   });
+
+  it('counts per host the placements still being created, from the partial index', () => {
+    const store = open();
+    store.putHost(aHost('h1'));
+    store.putHost(aHost('h2'));
+    store.write((tx) => {
+      for (const t of ['a', 'b', 'c']) tx.insertTenant(aTenant(t));
+      tx.insertPlacement(aPlacement('a', 'h1'));
+      tx.insertPlacement(aPlacement('b', 'h1', { realization: 'FAILED' }));
+      tx.insertPlacement(aPlacement('c', 'h2', { realization: 'REALIZED', realizedOnce: true }));
+    });
+    expect(store.hostsCreating()).toEqual(new Map([['h1', 2]]));
+    // Realized once: created, whatever it reports later.
+    store.write((tx) => tx.updatePlacement(aPlacement('a', 'h1', { realization: 'PENDING', realizedOnce: true })));
+    expect(store.hostsCreating()).toEqual(new Map([['h1', 1]]));
+    const db = new Database(store.location, { readonly: true });
+    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id').all() as { detail: string }[];
+    db.close();
+    expect(plan.map((r) => r.detail).join(' ')).toContain('placements_creating');
+  });
 });

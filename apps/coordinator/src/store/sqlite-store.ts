@@ -187,6 +187,8 @@ export class SqliteStore implements Store {
            SUM(json_extract(t.spec, '$.resources.memoryMib')) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
          FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
       ),
+      // By the partial index placements_creating: only placements never realized are read.
+      hostsCreating: p('SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id'),
       insertTenant: p(
         'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES (@id, @spec, @revision, @instanceRevision, @status, @statusReason, @deleting, @createdAt, @updatedAt)',
       ),
@@ -373,6 +375,11 @@ export class SqliteStore implements Store {
   hostAllocations(): Map<string, HostAllocation> {
     const rows = this.stmt.hostAllocations!.all() as Row[];
     return new Map(rows.map((r) => [String(r.host_id), { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) }]));
+  }
+
+  hostsCreating(): Map<string, number> {
+    const rows = this.stmt.hostsCreating!.all() as Row[];
+    return new Map(rows.map((r) => [String(r.host_id), Number(r.creating)]));
   }
 
   listRetriesDue(now: number): PlacementRecord[] {

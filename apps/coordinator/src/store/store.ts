@@ -85,6 +85,8 @@ export interface StoreTx {
   listReplicatedTenants(): TenantRecord[];
   /** Per host, the summed resource requests of the placements on it (hosts without any are absent). */
   hostAllocations(): Map<string, HostAllocation>;
+  /** Per host, how many of its placements were never realized yet: instances it is still creating (hosts with none are absent). */
+  hostsCreating(): Map<string, number>;
   insertPlacement(placement: PlacementRecord): void;
   updatePlacement(placement: PlacementRecord): void;
   deletePlacement(tenantId: string, hostId: string): void;
