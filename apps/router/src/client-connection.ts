@@ -131,7 +131,14 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       return;
     }
 
-    const { decision, route } = routeStartup(result.packet, handshake.tls?.servername, deps.routing);
+    let routed;
+    try {
+      routed = routeStartup(result.packet, handshake.tls?.servername, deps.routing);
+    } finally {
+      // The router's own part of the handshake, refusals included: no client or network time in it.
+      metrics.routingSeconds.observe((performance.now() - result.receivedAt) / 1000);
+    }
+    const { decision, route } = routed;
     metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
     summary.tenantId = decision.tenantId;
     summary.source = decision.source;

@@ -4,6 +4,7 @@
 // GSSENCRequest -> 'N', a ClientHello as first bytes -> direct TLS with ALPN "postgresql"; then a
 // StartupMessage or a CancelRequest ends the handshake. Bytes are decoded by @pgs/wire-protocol.
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import { ALPN_PROTOCOL, ProtocolError, SSL_ACCEPT, SSL_REJECT, StartupDecoder } from '@pgs/wire-protocol';
 import { refuse, RouterRefusal } from './refusal.js';
@@ -12,7 +13,7 @@ import { acceptTls, type TlsCredentials } from './tls-credentials.js';
 
 /** How a handshake ended. */
 export type HandshakeResult =
-  | { kind: 'startup'; packet: StartupMessage; pipelined: Buffer }
+  | { kind: 'startup'; packet: StartupMessage; pipelined: Buffer; receivedAt: number }
   | { kind: 'cancel'; processId: number; secretKey: Buffer }
   | { kind: 'closed' };
 
@@ -127,7 +128,7 @@ export class Handshake {
             return { kind: 'cancel', processId: packet.processId, secretKey: packet.secretKey };
           case 'startup-message':
             if (this.#o.tlsRequire && this.#phase !== 'tls') throw refuse.tlsRequired();
-            return { kind: 'startup', packet, pipelined: decoder.takeRemainder() };
+            return { kind: 'startup', packet, pipelined: decoder.takeRemainder(), receivedAt: performance.now() };
         }
         if (decoder.buffered === 0) break;
         step = decoder.push(EMPTY);

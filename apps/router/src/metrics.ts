@@ -9,6 +9,7 @@ export interface RouterMetrics {
   active: Gauge;
   refused: Counter<'reason'>;
   handshakeSeconds: Histogram;
+  routingSeconds: Histogram;
   backendConnectSeconds: Histogram;
   startupSeconds: Histogram;
   bytes: Counter<'direction'>;
@@ -16,7 +17,9 @@ export interface RouterMetrics {
   tlsReloads: Counter<'result'>;
 }
 
-const FAST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** For work the router does on its own, without waiting on a peer: tens of microseconds. */
+const CPU_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01];
+const FAST_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** The route cache's state at scrape time. */
 export type CacheState = () => { revision: number; staleSeconds: number; routes: number; connected: boolean };
@@ -31,6 +34,7 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
     active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
     refused: new Counter({ name: 'pgs_router_connections_refused_total', help: 'Client connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
     handshakeSeconds: new Histogram({ name: 'pgs_router_handshake_seconds', help: 'Accept to routing decision (TLS, startup packet, cache lookup)', buckets: FAST_BUCKETS, registers: [registry] }),
+    routingSeconds: new Histogram({ name: 'pgs_router_routing_seconds', help: 'Startup packet received to routing decision (routing key, cache lookup, checks): the router\'s own time, no client or network wait', buckets: CPU_BUCKETS, registers: [registry] }),
     backendConnectSeconds: new Histogram({ name: 'pgs_router_backend_connect_seconds', help: 'TCP connect to the tenant instance', buckets: FAST_BUCKETS, registers: [registry] }),
     startupSeconds: new Histogram({ name: 'pgs_router_startup_seconds', help: 'Accept to ReadyForQuery (authentication included)', buckets: FAST_BUCKETS, registers: [registry] }),
     bytes: new Counter({ name: 'pgs_router_bytes_total', help: 'Protocol bytes relayed, by direction', labelNames: ['direction'], registers: [registry] }),

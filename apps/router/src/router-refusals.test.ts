@@ -152,6 +152,15 @@ describe('refusals', () => {
     const closed = router.logs.filter((l) => l.msg === 'connection closed' && l.outcome === 'refused');
     expect(closed.some((l) => l.reason === 'unknown_tenant' && l.sqlstate === '3D000')).toBe(true);
   });
+
+  it("times its own routing work for every startup packet, refused ones included", async () => {
+    let decided = 0;
+    for (const reason of ['unknown_tenant', 'tenant_not_routable', 'external_access_disabled', 'no_tenant', 'conflicting_tenant']) decided += await refusedCount(reason);
+    const text = (await router.get('/metrics')).body;
+    const count = Number(/pgs_router_routing_seconds_count\{app="router"\} (\d+)/.exec(text)?.[1] ?? 0);
+    expect(count).toBeGreaterThanOrEqual(decided);
+    expect(text).toMatch(/pgs_router_routing_seconds_bucket\{le="0.00001",app="router"\} \d+/);
+  });
 });
 
 describe('startup limits', () => {
