@@ -6,7 +6,8 @@ export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
-  child(bindings: Record<string, unknown>): Logger;
+  /** `redact` replaces the redacted paths (pino's child option); `[]` for lines of a fixed, secret-free shape. */
+  child(bindings: Record<string, unknown>, options?: { redact?: string[] }): Logger;
 }
 
 /** Paths pino blanks out wherever they appear: secrets never reach a log line. */
