@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlacementRun } from './placement-run.js';
 import { aHost, aTenant } from './testing/records.js';
-import { startHarness, type Harness } from './testing/harness.js';
+import { eventually, startHarness, type Harness } from './testing/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -86,5 +86,17 @@ describe('PlacementRun', () => {
     while (run.step(100) > 0);
     expect([hostOf('bu-07'), hostOf('bu-08')]).toEqual([fullest, fullest]);
     await new Promise((resolve) => setImmediate(resolve));
+  });
+});
+
+describe('placement at create', () => {
+  it('places a created tenant at once, without waiting for the reconcile tick (1 h here)', async () => {
+    const ctx = h.coordinator.ctx;
+    for (const t of ctx.store.listWaitingTenants(1000)) ctx.store.deleteTenant(t.id);
+    ctx.store.putHost(aHost('now1', { labels: { pool: 'now' } }));
+    await h.operator.createTenant({ id: 'placed-now', spec: { placement: { pool: 'now' } } });
+    const host = await eventually(() => ctx.store.listPlacements({ tenantId: 'placed-now' })[0]?.hostId, 2000, 'placement of placed-now');
+    expect(host).toBe('now1');
+    expect(ctx.store.listEvents({ tenantId: 'placed-now', limit: 10 }).map((e) => e.action)).toContain('scheduler.placed');
   });
 });
