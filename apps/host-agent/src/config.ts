@@ -29,7 +29,7 @@ export const AGENT_OPTIONS = {
   pgBinDir: { type: 'string', flag: '--pg-bin-dir', env: 'PGS_PG_BIN_DIR', description: 'process runtime: use this bin dir (postgres, initdb) instead of the newest under --pg-root' },
   pgOsUser: { type: 'string', flag: '--pg-os-user', env: 'PGS_PG_OS_USER', description: 'process runtime: OS user postgres runs as when the agent is root', default: 'postgres' },
   cgroupRoot: { type: 'string', flag: '--cgroup-root', env: 'PGS_CGROUP_ROOT', description: 'process runtime: cgroup v2 mount for cpu/memory limits (default: /sys/fs/cgroup, or its unified/ in a hybrid layout)' },
-  spareClones: { type: 'int', flag: '--spare-clones', env: 'PGS_SPARE_CLONES', description: 'process runtime: ready copies of the template kept for fast creates', default: 2, min: 0, max: 16 },
+  spareClones: { type: 'int', flag: '--spare-clones', env: 'PGS_SPARE_CLONES', description: 'process runtime: ready copies of the template kept for fast creates (a burst of up to this many creates on the host waits for no copy; ~45 MB of disk each)', default: 8, min: 0, max: 32 },
   dockerSocket: { type: 'string', flag: '--docker-socket', env: 'PGS_DOCKER_SOCKET', description: 'docker runtime: Docker Engine API unix socket (Docker or Podman\'s service)', default: '/var/run/docker.sock' },
   dockerImage: { type: 'string', flag: '--docker-image', env: 'PGS_DOCKER_IMAGE', description: 'docker runtime: image when the spec names none; {version} is replaced by the major', default: 'localhost/pgs-postgres:{version}' },
   defaultVersion: { type: 'string', flag: '--default-version', env: 'PGS_DEFAULT_VERSION', description: 'docker runtime: major used when a spec names none', default: '15' },
