@@ -132,6 +132,23 @@ function kill(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * With PGS_BENCH_KEEP_LOGS=<dir>, copies the fleet's logs (coordinator, agents, routers and every
+ * instance's postgres.log) there before the temp dir goes, to see where a run's time went.
+ */
+function keepLogs(root: string): void {
+  const target = process.env.PGS_BENCH_KEEP_LOGS;
+  if (!target) return;
+  const dest = path.join(path.resolve(target), path.basename(root));
+  for (const file of fs.readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.log')) continue;
+    const to = path.join(dest, file);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.copyFileSync(path.join(root, file), to);
+  }
+  process.stderr.write(`fleet logs kept in ${dest}\n`);
+}
+
 /** Starts the fleet; throws (after cleaning up) with log tails when a part does not come up. */
 export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
   const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
@@ -168,6 +185,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       await new Promise((r) => setTimeout(r, 100));
     }
     client.close();
+    keepLogs(root);
     fs.rmSync(root, { recursive: true, force: true });
   };
   // Plaintext control plane (--insecure: benchmarks measure the platform, not TLS); the operator

@@ -4,40 +4,62 @@
 // Goal: p50 under 1 s and p95 under 2 s.
 //
 //   npm run bench:provisioning -w bench          (PGS_BENCH_TENANTS=20)
+//
+// Besides the two rows it prints where each run's time went, from the agents' logs
+// (provisioning-breakdown.ts); PGS_BENCH_KEEP_LOGS=<dir> keeps the fleet's logs.
 import { performance } from 'node:perf_hooks';
 import { withFleet } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 import { createTenant, firstQuery } from './fleet-tenants.js';
+import { provisioningBreakdown, type ProvisionTiming } from './provisioning-breakdown.js';
 
 const N = Number(process.env.PGS_BENCH_TENANTS ?? 20);
 
-async function provisionOne(fleet: Parameters<Parameters<typeof withFleet>[1]>[0], id: string): Promise<number> {
+/** Creates a tenant and waits for its first query through the router; times as epoch ms. */
+async function provisionOne(fleet: Parameters<Parameters<typeof withFleet>[1]>[0], id: string): Promise<ProvisionTiming> {
   const router = fleet.routers[0];
   if (!router) throw new Error('no router');
   const t0 = performance.now();
   await createTenant(fleet, id);
-  return (await firstQuery(router, id)) - t0;
+  const t1 = await firstQuery(router, id);
+  return { tenantId: id, askedAt: performance.timeOrigin + t0, queryAt: performance.timeOrigin + t1 };
 }
 
-await withFleet({ name: 'provisioning', block: 31, agents: 3, routers: 1 }, async (fleet) => {
-  const sequential: number[] = [];
-  for (let i = 0; i < N; i++) sequential.push(await provisionOne(fleet, `seq-${i}`));
+const took = (t: ProvisionTiming): number => t.queryAt - t.askedAt;
+
+// PGS_BENCH_AGENT_ARGS: extra host agent flags, e.g. "--spare-clones 2", to compare settings.
+const agentArgs = process.env.PGS_BENCH_AGENT_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+
+await withFleet({ name: 'provisioning', block: 31, agents: 3, routers: 1, agentArgs }, async (fleet) => {
+  const inRow: ProvisionTiming[] = [];
+  for (let i = 0; i < N; i++) inRow.push(await provisionOne(fleet, `seq-${i}`));
   const concurrentStart = performance.now();
-  const concurrent = await Promise.all(Array.from({ length: N }, (_, i) => provisionOne(fleet, `par-${i}`)));
+  const atOnce = await Promise.all(Array.from({ length: N }, (_, i) => provisionOne(fleet, `par-${i}`)));
   const concurrentWallMs = performance.now() - concurrentStart;
+  const sequential = inRow.map(took);
+  const concurrent = atOnce.map(took);
   const s = summarize(sequential);
   const c = summarize(concurrent);
   const ms = (v: number): number => Math.round(v);
+  // The agents write their log lines as they go; give the last ones a moment to land.
+  await new Promise((r) => setTimeout(r, 300));
+  const breakdown = [
+    provisioningBreakdown(fleet.root, `Where the time of the ${N} in a row went`, inRow),
+    provisioningBreakdown(fleet.root, `Where the time of the ${N} at once went`, atOnce),
+  ].filter((b) => b !== undefined);
   report('fleet-provisioning', {
-    tables: [{
-      title: `Provisioning: CreateTenant -> first query through a router (ms), ${N} tenants per run`,
-      columns: ['run', 'p50', 'p95', 'max', 'mean', 'goal p50<1000 p95<2000'],
-      rows: [
-        ['in a row', ms(s.p50), ms(s.p95), ms(s.max), ms(s.mean), verdict(s.p50 < 1000 && s.p95 < 2000)],
-        [`at once (wall ${ms(concurrentWallMs)} ms)`, ms(c.p50), ms(c.p95), ms(c.max), ms(c.mean), verdict(c.p50 < 1000 && c.p95 < 2000)],
-      ],
-    }],
-    data: { tenants: N, sequentialMs: sequential, concurrentMs: concurrent, sequential: s, concurrent: c, concurrentWallMs },
+    tables: [
+      {
+        title: `Provisioning: CreateTenant -> first query through a router (ms), ${N} tenants per run`,
+        columns: ['run', 'p50', 'p95', 'max', 'mean', 'goal p50<1000 p95<2000'],
+        rows: [
+          ['in a row', ms(s.p50), ms(s.p95), ms(s.max), ms(s.mean), verdict(s.p50 < 1000 && s.p95 < 2000)],
+          [`at once (wall ${ms(concurrentWallMs)} ms)`, ms(c.p50), ms(c.p95), ms(c.max), ms(c.mean), verdict(c.p50 < 1000 && c.p95 < 2000)],
+        ],
+      },
+      ...breakdown.map((b) => b.table),
+    ],
+    data: { tenants: N, sequentialMs: sequential, concurrentMs: concurrent, sequential: s, concurrent: c, concurrentWallMs, breakdown: breakdown.map((b) => b.data) },
     chart: barChartSvg('Provisioning to first query (ms)', 'ms', [
       { label: 'row p50', value: s.p50 }, { label: 'row p95', value: s.p95 }, { label: 'row max', value: s.max },
       { label: 'once p50', value: c.p50 }, { label: 'once p95', value: c.p95 }, { label: 'once max', value: c.max },
