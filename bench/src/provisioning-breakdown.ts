@@ -1,8 +1,8 @@
 /**
  * Where the time of a provisioning run went, per tenant, from the agents' own logs (issue 9):
  * CreateTenant -> the agent starts converging (placement, desired set), the agent's steps
- * (create: spare or template copy; start: postgres up; objects: owner role and database;
- * health: the first measure) and realized -> first query (report, route to the router, the
+ * (queued: waiting for a create slot; create: a spare or a template copy; start: postgres up;
+ * objects: owner role and database; health: the first measure) and realized -> first query (report, route to the router, the
  * client's next attempt). The agents log one "instance created and realized" line per create
  * with its steps; their clocks are this machine's, so epoch times line up with ours.
  */
@@ -24,7 +24,7 @@ interface Realized {
   from: string;
 }
 
-const STEPS = ['create', 'start', 'objects', 'health'] as const;
+const STEPS = ['queued', 'create', 'start', 'objects', 'health'] as const;
 
 /** Reads the agents' logs under `root` (agent-h*.log): each tenant's realization and where its data directory came from. */
 function realizations(root: string): Map<string, Realized> {

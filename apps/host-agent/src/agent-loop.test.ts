@@ -40,6 +40,8 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     expect(hello).toMatchObject({ hostId: 'h-loop', address: '127.0.0.1', runtime: 'process', labels: { zone: 'a', region: 'eu' }, appliedGeneration: 0n });
     expect(hello?.capacity).toMatchObject({ cpuMillis: 4000, memoryMib: 8192, diskMib: 102_400 });
     await waitFor('two heartbeats', () => coordinator.heartbeats >= 2);
+    // The process runtime's ready spares ride on each heartbeat (the test runtime keeps one).
+    await waitFor('a heartbeat with the ready spare', () => coordinator.readySpares === 1);
   });
 
   it('realizes a desired instance, stops and starts it, ignores stale generations, leaves absent tenants alone, deletes only when told', async () => {

@@ -40,6 +40,8 @@ export interface AgentLoopOptions {
   healthyStreamMs?: number;
   /** The lease the coordinator grants (absent: renewals are only counted). */
   lease?: Lease;
+  /** Ready spares to report in each heartbeat (placement prefers hosts with one left); undefined: none to report. */
+  readySpares?: () => number | undefined;
 }
 
 /** The agent loop. */
@@ -128,7 +130,7 @@ export class AgentLoop {
             this.log.info({ heartbeatMs, leaseMs: m.value.leaseMs }, 'connected to the coordinator');
             clearInterval(heartbeat);
             clearInterval(report);
-            heartbeat = setInterval(() => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied) } } }), heartbeatMs);
+            heartbeat = setInterval(() => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } }), heartbeatMs);
             report = setInterval(() => this.reportAll(), this.o.reportIntervalMs);
             break;
           }

@@ -33,6 +33,7 @@ export const AGENT_OPTIONS = {
   dockerSocket: { type: 'string', flag: '--docker-socket', env: 'PGS_DOCKER_SOCKET', description: 'docker runtime: Docker Engine API unix socket (Docker or Podman\'s service)', default: '/var/run/docker.sock' },
   dockerImage: { type: 'string', flag: '--docker-image', env: 'PGS_DOCKER_IMAGE', description: 'docker runtime: image when the spec names none; {version} is replaced by the major', default: 'localhost/pgs-postgres:{version}' },
   defaultVersion: { type: 'string', flag: '--default-version', env: 'PGS_DEFAULT_VERSION', description: 'docker runtime: major used when a spec names none', default: '15' },
+  createConcurrency: { type: 'int', flag: '--create-concurrency', env: 'PGS_CREATE_CONCURRENCY', description: 'instances created at the same time, at most; the rest wait in order (creating is CPU-bound: a few at a time finish one after another, many at once all finish late); 0 = the number of CPU cores', default: 0, min: 0, max: 1000 },
   startTimeout: { type: 'duration', flag: '--start-timeout', env: 'PGS_START_TIMEOUT', description: 'how long an instance may take to accept connections after start', default: 60_000, min: 1 },
   stopTimeout: { type: 'duration', flag: '--stop-timeout', env: 'PGS_STOP_TIMEOUT', description: 'fast shutdown time before an immediate shutdown', default: 10_000, min: 1 },
   healthInterval: { type: 'duration', flag: '--health-interval', env: 'PGS_HEALTH_INTERVAL', description: 'period of instance health checks', default: 2_000, min: 50 },

@@ -23,6 +23,7 @@ import type { InstanceAdmin } from './instance-admin.js';
 import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
+import { Slots } from './slots.js';
 import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
@@ -45,7 +46,10 @@ export interface InstanceManagerOptions {
   lease?: LeaseView;
   /** Retry delay cap while a replica waits for its primary (created at the same time, or being promoted). */
   primaryWaitMaxMs?: number;
+  /** Instances created at the same time, at most (0 or absent: no limit); the rest wait in order. */
+  maxConcurrentCreates?: number;
 }
+
 
 interface Entry {
   tenantId: string;
@@ -131,9 +135,11 @@ export class InstanceManager {
   private closed = false;
 
   private readonly replication: ReplicationAdmin;
+  private readonly creates: Slots;
 
   constructor(private readonly o: InstanceManagerOptions) {
     this.log = o.log.child({ component: 'instances' });
+    this.creates = new Slots(o.maxConcurrentCreates ?? 0);
     this.clock = o.clock ?? Date.now;
     this.replication = new ReplicationAdmin(o.admin, this.log);
     o.lease?.onExpire(() => this.fenceOnLeaseLoss());
@@ -413,6 +419,7 @@ export class InstanceManager {
     if (!d) return;
     const started = performance.now();
     const t = d.tenantId;
+    let releaseSlot: (() => void) | undefined;
     try {
       if (d.role === 'REPLICA' && !this.o.runtime.supportsReplication) {
         throw new AgentError('NOT_SUPPORTED', `the ${this.o.runtime.kind} runtime does not run replicas; place replicated tenants on hosts with the process runtime`, { kind: 'user' });
@@ -428,6 +435,12 @@ export class InstanceManager {
         steps[name] = Math.round(now - mark);
         mark = now;
       };
+      // Only creations wait for a slot: starts, reconfigurations and promotions of existing
+      // instances (failover) never queue behind them.
+      if (!existing) {
+        releaseSlot = await this.creates.acquire();
+        step('queued');
+      }
       // For a replica spec on a former primary this rewinds (or re-clones) it first.
       let inst = await this.o.runtime.ensure(runtimeSpec(d));
       step(existing ? 'reconfigure' : 'create');
@@ -473,6 +486,8 @@ export class InstanceManager {
       const delay = Math.min(maxMs, (this.o.retryBaseMs ?? 1000) * 2 ** Math.min(e.failures - 1, 10));
       this.log.warn({ tenantId: t, err, code: codeOf(err), failures: e.failures, retryInMs: delay }, 'instance did not converge; will retry');
       if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), delay);
+    } finally {
+      releaseSlot?.();
     }
   }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The host agent's composition root: config, logger, runtime, instance manager, agent stream, ops endpoint.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { AgentControlService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
@@ -49,7 +50,8 @@ runMain(async () => {
   const admin = new InstanceAdmin((tenantId, database) => runtime.adminConnection(tenantId, database), log.child({ component: 'instance-admin' }));
   // The coordinator's lease (kept across restarts in the data root): primaries with replicas stop when it runs out.
   const lease = new Lease({ file: path.join(config.dataRoot, 'lease.json'), log: log.child({ component: 'lease' }) });
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, lease });
+  const maxConcurrentCreates = config.createConcurrency > 0 ? config.createConcurrency : os.availableParallelism();
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, lease, maxConcurrentCreates });
   state.manager = manager;
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
@@ -65,6 +67,7 @@ runMain(async () => {
     backoffMinMs: config.reconnectMin,
     backoffMaxMs: config.reconnectMax,
     lease,
+    readySpares: () => runtime.readySpares(),
   });
   state.loop = loop;
   const ops = await startOpsServer({

@@ -336,6 +336,10 @@ export class DockerRuntime implements InstanceRuntime {
     this.log.info({ tenantId }, 'container and its data volume deleted');
   }
 
+  readySpares(): number | undefined {
+    return undefined;
+  }
+
   async isStandby(): Promise<boolean> {
     // This driver never sets up a standby (supportsReplication is false).
     return false;

@@ -132,6 +132,10 @@ export class ProcessRuntime implements InstanceRuntime {
     await this.spares.settle();
   }
 
+  readySpares(): number {
+    return this.spares.ready(this.o.install.defaultMajor);
+  }
+
   private template(major: string): Promise<string> {
     let t = this.templates.get(major);
     if (!t) {

@@ -94,4 +94,9 @@ export interface InstanceRuntime {
   adminConnection(tenantId: string, database?: string): ClientConfig;
   /** Waits for the driver's background work and releases its resources; instances keep running. */
   close(): Promise<void>;
+  /**
+   * Instances it can create right now without copying a data directory first (the process
+   * driver's ready spares of the default major); undefined where that does not apply (docker).
+   */
+  readySpares(): number | undefined;
 }

@@ -83,6 +83,11 @@ export class SpareClones {
     for (const entry of this.spares(major)) fs.rmSync(path.join(this.dir, entry), { recursive: true, force: true });
   }
 
+  /** Spares of `major` ready to be taken (not promised to a waiting create). */
+  ready(major: string): number {
+    return this.spares(major).length;
+  }
+
   private spares(major: string): string[] {
     if (!fs.existsSync(this.dir)) return [];
     return fs.readdirSync(this.dir).filter((e) => e.startsWith(`${major}-`));

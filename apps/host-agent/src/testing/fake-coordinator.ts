@@ -42,6 +42,8 @@ export class FakeCoordinator {
   readonly statuses: InstanceStatus[] = [];
   readonly commandResults: CommandResult[] = [];
   heartbeats = 0;
+  /** Ready spares the last heartbeat reported (undefined: none reported). */
+  readySpares: number | undefined;
   generation = 0;
   /** Whether heartbeats are answered with a LeaseRenewal (false: as if the coordinator lost the agent). */
   renewLeases = true;
@@ -80,6 +82,7 @@ export class FakeCoordinator {
             const m = next.value.message;
             if (m.case === 'heartbeat') {
               fake.heartbeats += 1;
+              fake.readySpares = m.value.readySpares;
               if (fake.renewLeases && m.value.sentAt) await stream.send({ message: { case: 'leaseRenewal', value: { heartbeatSentAt: m.value.sentAt } } });
             }
             else if (m.case === 'report') fake.statuses.push(...m.value.instances);

@@ -49,6 +49,7 @@ export async function startTestAgent(options: { coordinator: string; dataRoot: s
     backoffMinMs: 50,
     backoffMaxMs: 500,
     ...(lease ? { lease } : {}),
+    readySpares: () => runtime.readySpares(),
   });
   state.loop = loop;
   loop.start();
