@@ -141,6 +141,8 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
         }
       } finally {
         ctx.hub.detach(session);
+        // Unless a newer stream of the same host replaced this one, what it said no longer holds.
+        if (!ctx.hub.isConnected(host.id)) ctx.spares.forget(host.id);
         onSessionsChanged();
         log.info({ sessionId: session.sessionId }, 'agent stream ended');
       }
@@ -154,6 +156,7 @@ function handleMessage(ctx: CoordinatorContext, hostId: string, request: Connect
     case 'heartbeat': {
       const now = ctx.clock();
       ctx.liveness.seen(hostId, now);
+      ctx.spares.set(hostId, m.value.readySpares);
       // Renewed before sending: if the send fails the agent's lease only ends sooner, never later.
       ctx.liveness.renewLease(hostId, now);
       const sentAt = m.value.sentAt;

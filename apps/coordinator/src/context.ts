@@ -4,6 +4,7 @@ import type { KeyRing } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import type { AgentHub } from './agent-hub.js';
 import type { HealthCache } from './health-cache.js';
+import type { HostSpares } from './host-spares.js';
 import type { RetryPolicy } from './instance-reports.js';
 import type { Liveness } from './liveness.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -21,6 +22,8 @@ export interface CoordinatorContext {
   readonly versions: VersionCatalog;
   readonly hub: AgentHub;
   readonly liveness: Liveness;
+  /** Ready spares per connected host, from heartbeats (placement prefers hosts with one left). */
+  readonly spares: HostSpares;
   readonly retry: RetryPolicy;
   readonly placementPolicy: Partial<PlacementPolicy>;
   readonly heartbeatIntervalMs: number;

@@ -66,6 +66,20 @@ describe('provisioning', () => {
     expect(got.recentEvents.map((e) => e.action)).toContain('tenant.create');
   });
 
+  it('a new tenant goes to a host with a ready spare (from its heartbeats) before the best fit without one', async () => {
+    const pool = { pool: 'spares' };
+    // Bin-packing alone picks `dry` (less memory free), whose spares ran out.
+    const dry = await agent({ labels: pool, capacity: { cpuMillis: 8000, memoryMib: 8192, diskMib: 204800 }, readySpares: 0 });
+    const wet = await agent({ labels: pool, readySpares: 2 });
+    await eventually(() => h.coordinator.ctx.spares.get(wet.options.hostId) === 2 && h.coordinator.ctx.spares.get(dry.options.hostId) === 0, 3000, 'spares heard');
+    await h.operator.createTenant({ id: 'warm', spec: { placement: pool } });
+    const placed = await eventually(async () => (await h.operator.getTenant({ id: 'warm' })).tenant?.placements[0]?.hostId, 3000, 'warm placed');
+    expect(placed).toBe(wet.options.hostId);
+    await wet.close();
+    // A closed stream's count is forgotten.
+    await eventually(() => h.coordinator.ctx.spares.get(wet.options.hostId) === undefined, 3000, 'spares forgotten');
+  });
+
   it('a user and a database reach the instance and turn ACTIVE; external access can be enabled', async () => {
     const a = await agent();
     await h.operator.createTenant({ id: 'shop', ownerPassword: 'owner-password-1', spec: { placement: {} } });

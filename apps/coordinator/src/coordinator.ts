@@ -17,6 +17,7 @@ import { FailoverManager } from './failover-manager.js';
 import { serverCredentials } from './grpc-credentials.js';
 import { HealthCache } from './health-cache.js';
 import { HostService } from './host-service.js';
+import { HostSpares } from './host-spares.js';
 import { Liveness } from './liveness.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { ObjectService } from './object-service.js';
@@ -100,6 +101,7 @@ export async function startCoordinator(
     versions,
     hub,
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, startedAt: clock() }),
+    spares: new HostSpares(),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel, maxCreatingPerHost: config.maxCreatingPerHost },
     heartbeatIntervalMs: config.heartbeatInterval,

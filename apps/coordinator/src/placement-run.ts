@@ -48,8 +48,10 @@ export class PlacementRun {
       const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement }));
       const hosts = tx.listHosts();
       const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
-      // Creations in flight change with every report, so they are read fresh (a small indexed query).
-      const { placed, unplaced } = placeTenants(candidatesFrom(hosts, allocations, tx.hostsCreating()), requests, this.ctx.placementPolicy);
+      // Creations in flight change with every report, so they are read fresh (a small indexed
+      // query); ready spares are what each agent's last heartbeat said.
+      const candidates = candidatesFrom(hosts, allocations, tx.hostsCreating(), (id) => this.ctx.spares.get(id));
+      const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
       const byId = new Map(waiting.map((t) => [t.id, t]));
       for (const decision of placed) {
         const tenant = byId.get(decision.tenantId) as TenantRecord;

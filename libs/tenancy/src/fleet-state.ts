@@ -55,6 +55,10 @@ export class FleetState {
   private readonly freeSlots: Float64Array;
   /** Instances each host is still creating (its own, and this run's placements on it). */
   private readonly creating: Float64Array;
+  /** Ready spares each host reported (0 when unknown). */
+  private readonly spares: Float64Array;
+  /** Eligible hosts with a ready spare left (creating < spares): the spare pass runs only when there are some. */
+  private withSpare = 0;
   private readonly eligible: Uint8Array;
   private readonly zones: (string | undefined)[];
   private readonly indexes = new Map<string, HostIndex>();
@@ -72,6 +76,7 @@ export class FleetState {
     this.freeDisk = new Float64Array(n);
     this.freeSlots = new Float64Array(n);
     this.creating = new Float64Array(n);
+    this.spares = new Float64Array(n);
     this.eligible = new Uint8Array(n);
     this.zones = new Array<string | undefined>(n);
     this.memberOf = Array.from({ length: n }, () => []);
@@ -84,9 +89,15 @@ export class FleetState {
       this.freeDisk[h] = host.capacity.diskMib - host.allocated.diskMib;
       this.freeSlots[h] = host.maxInstances === undefined ? Infinity : host.maxInstances - host.allocated.instances;
       this.creating[h] = host.creating ?? 0;
+      this.spares[h] = host.readySpares ?? 0;
       this.eligible[h] = host.state === 'READY' && !host.cordoned && !host.draining && !unavailable.has(host.id) ? 1 : 0;
       this.zones[h] = host.labels[this.policy.zoneLabel];
+      if (this.eligible[h] === 1 && this.hasSpare(h)) this.withSpare += 1;
     }
+  }
+
+  private hasSpare(h: number): boolean {
+    return (this.creating[h] as number) < (this.spares[h] as number);
   }
 
   /** Host number of an id, or undefined for a host not in the fleet. */
@@ -148,29 +159,49 @@ export class FleetState {
   choose(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): number | undefined {
     const index = this.indexFor(placement);
     const limit = this.policy.maxCreatingPerHost;
-    // Hosts that fit, in the strategy's order of preference: the first below the creation limit
-    // wins; failing that, the one creating the fewest (the first of them in that order).
+    if (limit === 0) return this.walk(index, resources, footprint, Infinity).host;
+    if (this.withSpare > 0) {
+      const spare = this.walk(index, resources, footprint, Infinity, true).host;
+      if (spare !== undefined) return spare;
+    }
+    const first = this.walk(index, resources, footprint, limit);
+    if (first.host !== undefined || first.fewest === undefined) return first.host;
+    // Every host that fits is creating `limit` or more: the burst goes on in chunks of `limit`,
+    // from the least busy level up, each chunk in the strategy's order (a huge backlog stays
+    // packed in chunks instead of going round-robin over the whole fleet one instance at a time).
+    const level = (Math.floor((this.creating[first.fewest] as number) / limit) + 1) * limit;
+    return this.walk(index, resources, footprint, level).host ?? first.fewest;
+  }
+
+  /**
+   * The strategy's walk over the hosts of `index`: the first that fits with fewer than `below`
+   * creations in flight (and, with `spareOnly`, a ready spare left), else (`fewest`) the one that
+   * fits with the fewest, first in walk order.
+   */
+  private walk(index: HostIndex, resources: Resources, footprint: TenantFootprint, below: number, spareOnly = false): { host?: number; fewest?: number } {
     let fewest: number | undefined;
-    const consider = (h: number): boolean => {
+    const accept = (h: number): boolean => {
+      if (spareOnly && !this.hasSpare(h)) return false;
       if (!this.fits(h, resources, footprint)) return false;
-      if (limit === 0 || (this.creating[h] as number) < limit) return true;
-      if (fewest === undefined || (this.creating[h] as number) < (this.creating[fewest] as number)) fewest = h;
+      const creating = this.creating[h] as number;
+      if (creating < below) return true;
+      if (fewest === undefined || creating < (this.creating[fewest] as number)) fewest = h;
       return false;
     };
     if (this.policy.strategy === 'binpack') {
       // Best fit: the first host with enough memory; walk on only past hosts short of something else.
       for (let i = index.lowerBound(resources.memoryMib, -1); i < index.size; i++) {
         const h = index.at(i);
-        if (consider(h)) return h;
+        if (accept(h)) return { host: h };
       }
-      return fewest;
+      return { fewest };
     }
     for (let i = index.size - 1; i >= 0; i--) {
       const h = index.at(i);
       if ((this.freeMemory[h] as number) < resources.memoryMib) break;
-      if (consider(h)) return h;
+      if (accept(h)) return { host: h };
     }
-    return fewest;
+    return { fewest };
   }
 
   /** Takes (sign 1) or gives back (sign -1) one instance's resources on host h. */
@@ -180,8 +211,11 @@ export class FleetState {
     this.freeMemory[h] = previous - sign * r.memoryMib;
     this.freeDisk[h] = (this.freeDisk[h] as number) - sign * r.diskMib;
     this.freeSlots[h] = (this.freeSlots[h] as number) - sign;
-    // A new placement is an instance the host has to create.
+    // A new placement is an instance the host has to create (from a spare, while it has one).
+    const hadSpare = this.eligible[h] === 1 && this.hasSpare(h);
     this.creating[h] = (this.creating[h] as number) + sign;
+    const hasSpare = this.eligible[h] === 1 && this.hasSpare(h);
+    if (hadSpare !== hasSpare) this.withSpare += hasSpare ? 1 : -1;
     if (r.memoryMib !== 0) for (const index of this.memberOf[h] ?? []) index.update(h, previous);
   }
 

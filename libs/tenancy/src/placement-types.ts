@@ -21,6 +21,11 @@ export interface HostCandidate {
   maxInstances?: number;
   /** Instances placed on this host that it has not created yet (creations in flight); absent = 0. */
   creating?: number;
+  /**
+   * Instances the host can create at once from ready copies of its template (process runtime
+   * spares); absent = not known or not applicable. Used when maxCreatingPerHost is on.
+   */
+  readySpares?: number;
 }
 
 /** One tenant to place: `nodes` instances (a primary and nodes - 1 replicas), each asking `resources`. */
@@ -44,11 +49,17 @@ export interface PlacementPolicy {
   zoneLabel?: string;
   /**
    * A host already creating this many instances is passed over while another host that fits is
-   * creating fewer; when every host that fits is at the limit, the one creating the fewest takes
-   * it. A host creates its instances with its own disk and cores (a data directory copy, a server
-   * start), so a burst of creates piled on the one host bin-packing picks queues there while the
-   * other hosts idle. Only instances in flight count: once created, bin-packing packs as before.
-   * 0 = no limit (creations in flight are ignored).
+   * creating fewer. When every host that fits is at the limit, the burst goes on in chunks of this
+   * size from the least busy level up (each host to twice the limit, then three times...), each
+   * chunk in the strategy's order. A host creates its instances with its own disk and cores (a
+   * data directory copy, a server start), so a burst piled on the one host bin-packing picks
+   * queues there while the other hosts idle. Only instances in flight count: once created,
+   * bin-packing packs as before. 0 = no limit (creations in flight are ignored).
+   *
+   * With a limit, a host with a ready spare left (HostCandidate.readySpares above its creations
+   * in flight) is preferred first, in the strategy's order and whatever the limit: a create there
+   * waits for no copy, while a host whose spares ran out (bin-packing sends every create to the
+   * same host) would copy first.
    */
   maxCreatingPerHost?: number;
 }

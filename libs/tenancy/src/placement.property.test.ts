@@ -22,6 +22,7 @@ const hostArb = (i: number): fc.Arbitrary<HostCandidate> =>
       region: fc.constantFrom('eu', 'us'),
       maxInstances: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined }),
       creating: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+      readySpares: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
     })
     .map((h) => ({
       id: `h${String(i).padStart(2, '0')}`,
@@ -38,6 +39,7 @@ const hostArb = (i: number): fc.Arbitrary<HostCandidate> =>
       labels: { region: h.region, ...(h.zone === undefined ? {} : { zone: h.zone }) },
       ...(h.maxInstances === undefined ? {} : { maxInstances: h.maxInstances }),
       ...(h.creating === undefined ? {} : { creating: h.creating }),
+      ...(h.readySpares === undefined ? {} : { readySpares: h.readySpares }),
     }));
 
 const fleetArb = fc.integer({ min: 0, max: 9 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => hostArb(i))));

@@ -121,9 +121,11 @@ describe('placeTenants', () => {
     const hostOf = (r: ReturnType<typeof placeTenants>): string[] => r.placed.map((p) => p.hostIds[0] as string);
     // Without a limit bin-packing stacks the whole burst on one host.
     expect(new Set(hostOf(placeTenants(hosts, burst)))).toEqual(new Set(['a']));
-    // Two each, fullest first; then every host is at the limit and the one creating the fewest
-    // (all tie at 2: the fullest, a) takes the seventh.
+    // Two each, fullest first; then every host is at the limit and the burst goes on in chunks of
+    // two from the least busy level (all at 2: up to 4 each, fullest first).
     expect(hostOf(placeTenants(hosts, burst, { maxCreatingPerHost: 2 }))).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'a']);
+    const backlog = Array.from({ length: 14 }, (_, i) => aRequest(`b${i}`));
+    expect(hostOf(placeTenants(hosts, backlog, { maxCreatingPerHost: 2 }))).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'a', 'a', 'b', 'b', 'c', 'c', 'a', 'a']);
     // Spread spreads anyway (ties go to the last id); the limit changes nothing there.
     expect(hostOf(placeTenants(hosts, burst, { strategy: 'spread', maxCreatingPerHost: 2 }))).toEqual(hostOf(placeTenants(hosts, burst, { strategy: 'spread' })));
   });
@@ -134,11 +136,28 @@ describe('placeTenants', () => {
     // b is the fullest but busy creating; a is the next best fit below the limit.
     expect(placeTenants(hosts, [aRequest('t')], { maxCreatingPerHost: 2 }).placed[0]?.hostIds).toEqual(['a']);
     expect(placeTenants(hosts, [aRequest('t')]).placed[0]?.hostIds).toEqual(['b']);
-    // Every host that fits is at the limit: the one creating the fewest.
+    // Every host that fits is at the limit: the least busy level first (a creates 3, b 4).
     expect(placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds).toEqual(['a']);
+    // Within a level (both below 6 with a limit of 3), bin-packing picks: the fullest, b.
+    expect(placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 3 }).placed[0]?.hostIds).toEqual(['b']);
     // A host that does not fit is never chosen, however idle.
     const tight = aHost('d', { capacity: { cpuMillis: 16_000, memoryMib: 512, diskMib: 1_048_576 } });
     expect(placeTenants([tight, aHost('e', { creating: 9 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds).toEqual(['e']);
+  });
+
+  it('prefers hosts with a ready spare left, in the strategy order and whatever the limit, then goes on by the limit', () => {
+    const full = { cpuMillis: 0, memoryMib: 60_000, diskMib: 0, instances: 3 };
+    // a is the fullest but used its spares up (bin-packing sent it every create); b and c have some.
+    const hosts = [aHost('a', { allocated: full, readySpares: 0 }), aHost('b', { readySpares: 3 }), aHost('c', { readySpares: 2 })];
+    const burst = Array.from({ length: 7 }, (_, i) => aRequest(`t${i}`));
+    const hostOf = (r: ReturnType<typeof placeTenants>): string[] => r.placed.map((p) => p.hostIds[0] as string);
+    // b fills its spares (fuller than c after its first), then c; the two left go by the limit of 2:
+    // a creates nothing yet, so a.
+    expect(hostOf(placeTenants(hosts, burst, { maxCreatingPerHost: 2 }))).toEqual(['b', 'b', 'b', 'c', 'c', 'a', 'a']);
+    // Spares count only with a limit: without one, plain bin-packing.
+    expect(new Set(hostOf(placeTenants(hosts, burst.slice(0, 3))))).toEqual(new Set(['a']));
+    // Creations already in flight use spares up too.
+    expect(hostOf(placeTenants([aHost('a', { allocated: full, readySpares: 2, creating: 2 }), aHost('b', { readySpares: 1 })], [aRequest('t')], { maxCreatingPerHost: 8 }))).toEqual(['b']);
   });
 
   it('refuses a bad policy and duplicate host ids', () => {

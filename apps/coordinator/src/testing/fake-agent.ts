@@ -29,6 +29,8 @@ export interface FakeAgentOptions {
   claimHostId?: string;
   /** Answer Fence/Promote commands (default true); false plays an agent that hangs. */
   answerCommands?: boolean;
+  /** Ready spares to report in heartbeats (default: none reported, as a docker host). */
+  readySpares?: number;
 }
 
 /** A command the fake agent received, and when. */
@@ -188,7 +190,7 @@ export class FakeAgent {
   startHeartbeats(): void {
     this.stopHeartbeats();
     this.heartbeat = setInterval(() => {
-      void this.stream?.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()) } } }).catch(() => undefined);
+      void this.stream?.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), readySpares: this.options.readySpares } } }).catch(() => undefined);
     }, this.options.heartbeatMs ?? 100);
   }
 
