@@ -22,11 +22,12 @@ function endOnce(socket: net.Socket): void {
  * stop reading until it drains (the kernel's socket buffers then push back on the sender). A clean
  * end is passed on as a half-close.
  */
-function forward(from: net.Socket, to: net.Socket): void {
+function forward(from: net.Socket, to: net.Socket, inspect?: (chunk: Buffer) => void): void {
   const resume = (): void => {
     from.resume();
   };
   from.on('data', (chunk: Buffer) => {
+    if (inspect) inspect(chunk);
     if (!to.write(chunk)) {
       from.pause();
       to.once('drain', resume);
@@ -35,6 +36,15 @@ function forward(from: net.Socket, to: net.Socket): void {
   from.once('end', () => endOnce(to));
   // The handshake left the socket paused (it read in paused mode); a 'data' listener alone does not resume it.
   from.resume();
+}
+
+/**
+ * True when `chunk` ends with a Terminate message ('X', length 4). A client says goodbye with it;
+ * PostgreSQL then closes, often before the client's own end of stream reaches the router.
+ */
+function endsWithTerminate(chunk: Buffer): boolean {
+  const n = chunk.length;
+  return n >= 5 && chunk[n - 1] === 4 && chunk[n - 2] === 0 && chunk[n - 3] === 0 && chunk[n - 4] === 0 && chunk[n - 5] === 0x58;
 }
 
 /** Which side ended a linked connection first. */
@@ -59,10 +69,16 @@ export class Link {
     this.#client = client;
     this.#server = server;
     let closedBy: LinkEnd['closedBy'] | undefined;
+    let clientSaidGoodbye = false;
     let clientError: Error | undefined;
     let serverError: Error | undefined;
     client.on('error', (err) => (clientError ??= err));
     server.on('error', (err) => (serverError ??= err));
+    // Who ended first is decided by the first end of stream (FIN, or TLS close_notify), not by the
+    // first 'close': a TLS client's socket closes a tick or more after its end, by which time a
+    // backend that got the client's Terminate may already have closed its side.
+    client.once('end', () => (closedBy ??= 'client'));
+    server.once('end', () => (closedBy ??= 'server'));
     // A clean close is passed on as a half-close (pending bytes still flush); an error cuts the other side.
     const follow = (other: net.Socket, side: LinkEnd['closedBy'], hadError: boolean): void => {
       closedBy ??= side;
@@ -85,9 +101,13 @@ export class Link {
         resolve();
       }),
     );
-    this.closed = Promise.all([clientClosed, serverClosed]).then(() => ({ closedBy: closedBy ?? 'client', clientError, serverError }));
+    this.closed = Promise.all([clientClosed, serverClosed]).then(() => ({
+      closedBy: clientSaidGoodbye ? 'client' : (closedBy ?? 'client'),
+      clientError,
+      serverError,
+    }));
     if (client.destroyed) server.destroy();
-    else forward(client, server);
+    else forward(client, server, (chunk) => (clientSaidGoodbye = endsWithTerminate(chunk)));
   }
 
   /** Starts server -> client: `leftover` (bytes read past ReadyForQuery) first, then everything else. */

@@ -109,6 +109,21 @@ describe('node-postgres', () => {
     expect(line.bytesOut as number).toBeGreaterThan(20000 * 640);
   });
 
+  it('logs who ended the connection: a terminated backend is closed_by_server, a client that says goodbye closed_by_client', async () => {
+    const c = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD, application_name: 'pg-killed' });
+    c.on('error', () => {}); // the termination reaches the client as an error; expected here
+    const admin = await pg.adminClient();
+    try {
+      await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pg-killed'");
+    } finally {
+      await admin.end();
+    }
+    expect(await summaryOf('pg-killed')).toMatchObject({ outcome: 'closed_by_server' });
+    const goodbye = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD, application_name: 'pg-goodbye' });
+    await goodbye.end();
+    expect(await summaryOf('pg-goodbye')).toMatchObject({ outcome: 'closed_by_client' });
+  });
+
   it('many clients at once', async () => {
     const clients = await Promise.all(Array.from({ length: 20 }, () => pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD })));
     const sums = await Promise.all(clients.map((c, i) => c.query('select $1::int + 1 as v', [i])));
