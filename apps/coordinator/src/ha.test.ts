@@ -213,10 +213,16 @@ describe('replicas, failover, switchover', () => {
         health: { up: true, acceptingConnections: true, role: InstanceRole.REPLICA, lsn: '0/1000000', lagBytes: 1n << 30n, checkedAt: timestampFromMs(Date.now()) },
       },
     ]);
+    // The report is only sent; until the coordinator has applied it, a switchover would really start
+    // (and wait for a promotion this fake agent never does).
     await eventually(async () => {
-      const e = await h.operator.switchoverTenant({ id: 'ha-refuse' }).catch((err: unknown) => err);
-      return e instanceof RpcError && /behind/.test(e.message);
-    }, 3000, 'lagging replica refused');
+      const t = await h.operator.getTenant({ id: 'ha-refuse' });
+      return t.tenant?.placements.find((p) => p.hostId === replica.options.hostId)?.health?.lagBytes === 1n << 30n;
+    }, 3000, 'the lag report applied');
+    const lagging = await h.operator.switchoverTenant({ id: 'ha-refuse' }).catch((err: unknown) => err);
+    expect(lagging).toBeInstanceOf(RpcError);
+    expect((lagging as RpcError).code).toBe(Code.FAILED_PRECONDITION);
+    expect((lagging as RpcError).message).toMatch(/1073741824 bytes behind/);
   });
 });
 
