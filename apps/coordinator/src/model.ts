@@ -76,6 +76,26 @@ export interface PlacementRecord {
   updatedAt: number;
 }
 
+/** A placement just decided: nothing sent to its agent yet, nothing realized, no failures. */
+export function newPlacement(p: { tenantId: string; hostId: string; role: InstanceRole; address: string; now: number }): PlacementRecord {
+  return {
+    tenantId: p.tenantId,
+    hostId: p.hostId,
+    role: p.role,
+    realization: 'PENDING',
+    reason: '',
+    instanceState: '',
+    address: p.address,
+    port: 0,
+    realizedRevision: 0,
+    realizedOnce: false,
+    generation: 0,
+    failures: 0,
+    nextRetryAt: 0,
+    updatedAt: p.now,
+  };
+}
+
 /** A PostgreSQL role inside a tenant. Only the SCRAM-SHA-256 verifier is kept, never a password. */
 export interface UserRecord {
   tenantId: string;

@@ -7,7 +7,7 @@
 import { placeTenants, type PlacementRequest } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { candidatesFrom } from './host-candidates.js';
-import type { TenantRecord } from './model.js';
+import { newPlacement, type TenantRecord } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import type { HostAllocation } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
@@ -57,22 +57,7 @@ export class PlacementRun {
         const tenant = byId.get(decision.tenantId) as TenantRecord;
         if (decision.hostIds.length > 1) ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
         decision.hostIds.forEach((hostId, i) => {
-          tx.insertPlacement({
-            tenantId: decision.tenantId,
-            hostId,
-            role: i === 0 ? 'PRIMARY' : 'REPLICA',
-            realization: 'PENDING',
-            reason: '',
-            instanceState: '',
-            address: addressOf.get(hostId) ?? '',
-            port: 0,
-            realizedRevision: 0,
-            realizedOnce: false,
-            generation: 0,
-            failures: 0,
-            nextRetryAt: 0,
-            updatedAt: now,
-          });
+          tx.insertPlacement(newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }));
           addTo(allocations, hostId, tenant);
           touched.push([hostId, decision.tenantId]);
         });

@@ -8,6 +8,7 @@
 import { placeTenants } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { hostCandidates } from './host-candidates.js';
+import { newPlacement } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -42,22 +43,7 @@ export function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenantId: st
       }
       ensureReplicationSecret(tx, ctx.keys, tenant.id, now);
       tx.deletePlacement(tenant.id, lost.hostId);
-      tx.insertPlacement({
-        tenantId: tenant.id,
-        hostId,
-        role: 'REPLICA',
-        realization: 'PENDING',
-        reason: '',
-        instanceState: '',
-        address: tx.getHost(hostId)?.address ?? '',
-        port: 0,
-        realizedRevision: 0,
-        realizedOnce: false,
-        generation: 0,
-        failures: 0,
-        nextRetryAt: 0,
-        updatedAt: now,
-      });
+      tx.insertPlacement(newPlacement({ tenantId: tenant.id, hostId, role: 'REPLICA', address: tx.getHost(hostId)?.address ?? '', now }));
       // The primary's slots and synchronous_standby_names change with it.
       tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
       tx.appendEvent({

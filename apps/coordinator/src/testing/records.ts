@@ -1,6 +1,6 @@
 /** Builders of records for tests. */
 import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
-import type { HostRecord, PlacementRecord, TenantRecord, UserRecord } from '../model.js';
+import { newPlacement, type HostRecord, type PlacementRecord, type TenantRecord, type UserRecord } from '../model.js';
 
 /** A tenant record with defaults. */
 export function aTenant(id: string, over: Partial<TenantRecord> = {}): TenantRecord {
@@ -40,23 +40,7 @@ export function aHost(id: string, over: Partial<HostRecord> = {}): HostRecord {
 
 /** A pending primary placement. */
 export function aPlacement(tenantId: string, hostId: string, over: Partial<PlacementRecord> = {}): PlacementRecord {
-  return {
-    tenantId,
-    hostId,
-    role: 'PRIMARY',
-    realization: 'PENDING',
-    reason: '',
-    instanceState: '',
-    address: '',
-    port: 0,
-    realizedRevision: 0,
-    realizedOnce: false,
-    generation: 0,
-    failures: 0,
-    nextRetryAt: 0,
-    updatedAt: 1000,
-    ...over,
-  };
+  return { ...newPlacement({ tenantId, hostId, role: 'PRIMARY', address: '', now: 1000 }), ...over };
 }
 
 /** An owner user with a syntactically valid verifier. */
