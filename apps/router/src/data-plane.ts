@@ -9,7 +9,7 @@ import { countCancel, type RouterMetrics } from './metrics.js';
 import type { RouteEntry, RouterPeerEntry } from './route.js';
 import { RouterServer } from './router-server.js';
 import { Gate, type TenantSlots } from './tenant-connections.js';
-import type { TlsCredentials } from './tls-credentials.js';
+import { TlsCredentials } from './tls-credentials.js';
 
 /** What the data plane is built from. */
 export interface DataPlaneOptions {
@@ -22,7 +22,6 @@ export interface DataPlaneOptions {
   tenants: TenantSlots;
   /** Startups allowed at once in this process. */
   maxStartups: number;
-  tls: TlsCredentials | undefined;
   relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
 }
 
@@ -32,11 +31,19 @@ export interface DataPlane {
   readonly cancels: CancelRouter;
   readonly listen: HostPort;
   readonly cancelBound: HostPort;
+  /** The certificate in use, when TLS is configured. */
+  readonly tls: TlsCredentials | undefined;
+  /**
+   * Re-reads the certificate files for new handshakes (open connections keep theirs). A bad file
+   * keeps the previous certificate; the outcome is counted and logged either way.
+   */
+  reloadTls(): 'ok' | 'error' | 'no-tls';
 }
 
 /** Builds the data plane and starts its listeners (cancel listener first, as peers learn it from the feed). */
 export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
   const { config, log, metrics, keys } = o;
+  const tls = config.tlsCert && config.tlsKey ? new TlsCredentials(config.tlsCert, config.tlsKey) : undefined;
   const cancels = new CancelRouter({
     keys,
     routerId: config.routerId,
@@ -53,7 +60,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     // measured 4% of the router's work per connection.
     log: log.child({ component: 'connection' }, { redact: [] }),
     metrics,
-    handshake: { tls: o.tls, tlsRequire: config.tlsRequire },
+    handshake: { tls, tlsRequire: config.tlsRequire },
     routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain },
     backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait },
     keys,
@@ -65,5 +72,18 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
   });
   const cancelBound = await server.listenForCancels(config.cancelListen, cancels);
   const listen = await server.listen(config.listen);
-  return { server, cancels, listen, cancelBound };
+  const reloadTls = (): 'ok' | 'error' | 'no-tls' => {
+    if (!tls) return 'no-tls';
+    try {
+      tls.reload();
+      metrics.tlsReloads.inc({ result: 'ok' });
+      log.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
+      return 'ok';
+    } catch (err) {
+      metrics.tlsReloads.inc({ result: 'error' });
+      log.error({ err, cert: config.tlsCert }, 'TLS certificate reload failed; keeping the previous one');
+      return 'error';
+    }
+  };
+  return { server, cancels, listen, cancelBound, tls, reloadTls };
 }

@@ -9,7 +9,6 @@ import { startDataPlane, type DataPlane } from './data-plane.js';
 import { createRouterMetrics } from './metrics.js';
 import { RouteCache } from './route-cache.js';
 import type { TenantSlots } from './tenant-connections.js';
-import { TlsCredentials } from './tls-credentials.js';
 import { IpcPeer } from './worker-ipc.js';
 
 /** What the primary hands a worker when it starts (over IPC, so the cancel secret never sits in an environment). */
@@ -62,7 +61,6 @@ export interface RunningWorker {
 export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logger, exit: (code: number) => void): Promise<RunningWorker> {
   const { config } = init;
   const cache = new RouteCache(config.cachePath, { readOnly: true });
-  const tls = config.tlsCert && config.tlsKey ? new TlsCredentials(config.tlsCert, config.tlsKey) : undefined;
   const keys = new CancelKeys({ routerId: config.routerId, secret: Buffer.from(init.cancelSecret, 'base64'), worker: { index: init.index, count: init.workers } });
   // The primary scrapes this registry (as JSON) and sums it with the other workers' and its own.
   const registry = createRegistry('router');
@@ -77,7 +75,6 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
     peers: () => cache.peers(),
     tenants: new PrimaryTenantSlots(ipc),
     maxStartups: init.maxStartups,
-    tls,
     relayToWorker: (worker, processId, secretKey) =>
       ipc.request<CancelOutcome>('cancel', { worker, processId, secretKey: secretKey.toString('base64') }, PRIMARY_TIMEOUT_MS).catch((err: unknown) => {
         log.warn({ err: (err as Error).message, worker }, 'cancel relay to another worker failed');
@@ -96,18 +93,7 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
   });
   ipc.handle('status', (): WorkerStatus => ({ index: init.index, pid: process.pid, connections: plane.server.open, cancelKeys: keys.size }));
   ipc.handle('metrics', () => registry.getMetricsAsJSON());
-  ipc.handle('reload-tls', () => {
-    if (!tls) return 'no-tls';
-    try {
-      tls.reload();
-      metrics.tlsReloads.inc({ result: 'ok' });
-      return 'ok';
-    } catch (err) {
-      metrics.tlsReloads.inc({ result: 'error' });
-      log.error({ err, cert: config.tlsCert }, 'TLS certificate reload failed; keeping the previous one');
-      return 'error';
-    }
-  });
+  ipc.handle('reload-tls', () => plane.reloadTls());
   ipc.handle('stop', async (body) => {
     await stop((body as { deadlineMs: number }).deadlineMs);
     // Answer first, then leave: the primary counts the exit as this worker's end.

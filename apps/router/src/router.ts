@@ -16,7 +16,6 @@ import { RouteCache } from './route-cache.js';
 import { RouteSync } from './route-sync.js';
 import type { RouterServer } from './router-server.js';
 import { TenantConnections } from './tenant-connections.js';
-import { TlsCredentials } from './tls-credentials.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** A started router. */
@@ -118,7 +117,6 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     };
     log.info({ listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
   } else {
-    const tls = config.tlsCert && config.tlsKey ? new TlsCredentials(config.tlsCert, config.tlsKey) : undefined;
     const keys = new CancelKeys({ routerId: config.routerId, secret: cancelSecret });
     registry = createRegistry('router');
     const metrics = createRouterMetrics(registry, cacheState);
@@ -131,7 +129,6 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       peers: () => peers,
       tenants: new TenantConnections(),
       maxStartups: config.maxStartups,
-      tls,
     });
     server = plane.server;
     cancelAddress = config.cancelAdvertise ?? formatHostPort(plane.cancelBound);
@@ -141,21 +138,12 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       ...syncHealth(),
       connections: open.open,
       cancelKeys: keys.size,
-      tls: tls ? { loadedAt: new Date(tls.loadedAt).toISOString() } : null,
+      tls: plane.tls ? { loadedAt: new Date(plane.tls.loadedAt).toISOString() } : null,
     });
     reloadTls = () => {
-      if (!tls) return;
-      try {
-        tls.reload();
-        metrics.tlsReloads.inc({ result: 'ok' });
-        log.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
-      } catch (err) {
-        metrics.tlsReloads.inc({ result: 'error' });
-        log.error({ err, cert: config.tlsCert }, 'TLS certificate reload failed; keeping the previous one');
-        throw err;
-      }
+      if (plane.reloadTls() === 'error') throw new Error(`TLS certificate reload failed (${config.tlsCert ?? ''}); the previous certificate stays in use`);
     };
-    log.info({ listen: formatHostPort(listen), cancelAddress, tls: tls !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
+    log.info({ listen: formatHostPort(listen), cancelAddress, tls: plane.tls !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
   }
 
   sync.start();
