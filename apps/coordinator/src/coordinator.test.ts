@@ -221,6 +221,25 @@ describe('operator API contract', () => {
     const u2 = await h.operator.createUser({ tenantId: 'idem', name: 'u1', password: 'password-123', idempotencyKey: 'u' });
     expect(u2.user?.createdAt).toEqual(u1.user?.createdAt);
   });
+
+  it('pages ListTenants by id with a total, filters by labels, and refuses a malformed label filter', async () => {
+    for (let i = 0; i < 7; i++) await h.operator.createTenant({ id: `page-${i}`, spec: { labels: { suite: 'paging', parity: i % 2 === 0 ? 'even' : 'odd' } } });
+    const ids: string[] = [];
+    let token = '';
+    do {
+      const res = await h.operator.listTenants({ labels: { suite: 'paging' }, page: { pageSize: 3, pageToken: token } });
+      expect(res.page?.totalSize).toBe(7);
+      expect(res.tenants.length).toBeLessThanOrEqual(3);
+      ids.push(...res.tenants.map((t) => t.id));
+      token = res.page?.nextPageToken ?? '';
+    } while (token !== '');
+    expect(ids).toEqual(Array.from({ length: 7 }, (_, i) => `page-${i}`));
+    const even = await h.operator.listTenants({ labels: { suite: 'paging', parity: 'even' } });
+    expect(even.tenants.map((t) => t.id)).toEqual(['page-0', 'page-2', 'page-4', 'page-6']);
+    const bad = await rpcError(h.operator.listTenants({ labels: { 'bad"key': 'x' } }));
+    expect(bad.code).toBe(Code.INVALID_ARGUMENT);
+    expect(bad.message).toMatch(/label/);
+  });
 });
 
 describe('route sync', () => {

@@ -1,9 +1,11 @@
 /** The fleet summary (GetFleetStatus, REST /v1/fleet): counts, capacity, and problems worst first. */
 import type { CoordinatorContext } from './context.js';
 import { hostCandidates } from './host-candidates.js';
+import type { TenantRecord } from './model.js';
+import type { TenantFilter } from './store/store.js';
 
-/** Waiting tenants listed by name in the problems; the rest are counted in one line. */
-export const MAX_WAITING_LINES = 20;
+/** Tenants of one kind (unavailable, in error, waiting) named in the problems; the rest are counted in one line. */
+export const MAX_NAMED_TENANTS = 20;
 
 /** The summary, in domain numbers. */
 export interface FleetStatus {
@@ -21,11 +23,15 @@ export interface FleetStatus {
 export function fleetStatus(ctx: CoordinatorContext, routersConnected: number): FleetStatus {
   const store = ctx.store;
   const hosts = store.listHosts();
-  const tenants = store.listTenants();
   const hostsByState: Record<string, number> = {};
-  const tenantsByStatus: Record<string, number> = {};
   for (const h of hosts) hostsByState[h.state] = (hostsByState[h.state] ?? 0) + 1;
-  for (const t of tenants) tenantsByStatus[t.status] = (tenantsByStatus[t.status] ?? 0) + 1;
+  // Counted and listed by the database (a page of each kind), never by reading every tenant.
+  const tenantsByStatus = store.countTenantsByStatus();
+  const named = (filter: TenantFilter, line: (t: TenantRecord) => string, rest: (n: number) => string): string[] => {
+    const shown = store.listTenants(filter, { limit: MAX_NAMED_TENANTS }).map(line);
+    const total = shown.length < MAX_NAMED_TENANTS ? shown.length : store.countTenants(filter);
+    return total > shown.length ? [...shown, rest(total - shown.length)] : shown;
+  };
   const allocated = { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
   const capacity = { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
   for (const c of hostCandidates(store)) {
@@ -39,12 +45,10 @@ export function fleetStatus(ctx: CoordinatorContext, routersConnected: number): 
   }
   const problems: string[] = [];
   for (const h of hosts.filter((x) => x.state === 'DOWN')) problems.push(`host ${h.id} DOWN since ${new Date(h.stateChangedAt).toISOString()}`);
-  for (const t of tenants.filter((x) => x.status === 'UNAVAILABLE')) problems.push(`tenant ${t.id} UNAVAILABLE: ${t.statusReason}`);
-  for (const t of tenants.filter((x) => x.status === 'ERROR')) problems.push(`tenant ${t.id} ERROR: ${t.statusReason}`);
+  problems.push(...named({ status: 'UNAVAILABLE' }, (t) => `tenant ${t.id} UNAVAILABLE: ${t.statusReason}`, (n) => `${n} more tenants UNAVAILABLE`));
+  problems.push(...named({ status: 'ERROR' }, (t) => `tenant ${t.id} ERROR: ${t.statusReason}`, (n) => `${n} more tenants in ERROR`));
   for (const h of hosts.filter((x) => x.state === 'UNREACHABLE')) problems.push(`host ${h.id} UNREACHABLE since ${new Date(h.stateChangedAt).toISOString()}`);
   // Capped: a backlog of 100,000 would otherwise make this reply megabytes long.
-  const waiting = tenants.filter((x) => x.status === 'NEW' && x.statusReason.startsWith('waiting for a host'));
-  for (const t of waiting.slice(0, MAX_WAITING_LINES)) problems.push(`tenant ${t.id} NEW: ${t.statusReason}`);
-  if (waiting.length > MAX_WAITING_LINES) problems.push(`${waiting.length - MAX_WAITING_LINES} more tenants NEW waiting for a host`);
+  problems.push(...named({ status: 'NEW', reasonPrefix: 'waiting for a host' }, (t) => `tenant ${t.id} NEW: ${t.statusReason}`, (n) => `${n} more tenants NEW waiting for a host`));
   return { hostsByState, tenantsByStatus, routersConnected, agentsConnected: ctx.hub.size, routeRevision: store.routeRevision(), problems, allocated, capacity };
 }

@@ -45,7 +45,7 @@ export class CoordinatorMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const t of store.listTenants()) this.inc({ status: t.status });
+        for (const [status, n] of Object.entries(store.countTenantsByStatus())) this.set({ status }, n);
       },
     });
     new Gauge({

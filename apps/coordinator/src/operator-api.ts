@@ -63,13 +63,10 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async listTenants(req, call) {
       const filter = { status: enumName<TenantStatus>(ProtoTenantStatus, req.status), hostId: req.hostId || undefined, labels: Object.keys(req.labels).length ? { ...req.labels } : undefined };
+      // A tenant-scoped caller pages through its own tenants only: no hint of the others, not even the total.
       const visible = tenantFilterOf(call);
-      if (visible) {
-        // A tenant-scoped caller has a handful of tenants: one page, filtered, no hint of the others.
-        const mine = tenants.list(filter, { size: 1_000_000, token: '' }).views.filter((v) => visible.has(v.tenant.id));
-        return { tenants: mine.map(toProtoTenant), page: { nextPageToken: '', totalSize: mine.length } };
-      }
-      const { views, nextToken, total } = tenants.list(filter, { size: pageSize(req.page?.pageSize ?? 0), token: req.page?.pageToken ?? '' });
+      const scoped = visible ? { ...filter, ids: [...visible] } : filter;
+      const { views, nextToken, total } = tenants.list(scoped, { size: pageSize(req.page?.pageSize ?? 0), token: req.page?.pageToken ?? '' });
       return { tenants: views.map(toProtoTenant), page: { nextPageToken: nextToken, totalSize: total } };
     },
     async updateTenant(req, call) {

@@ -113,7 +113,12 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'GET',
       /^\/v1\/postgres\/instances\/?$/,
       'instances.list',
-      () => ({ status: 200, body: { instances: tenants.list({}, { size: 1_000_000, token: '' }).views.filter((v) => restMaySee(v.tenant.id)).map((v) => instanceJson(v, ctx.store.getRoute(v.tenant.id))) } }),
+      () => {
+        // A tenant-scoped token's filter goes to the database: only its own tenants are read.
+        const scope = restCaller().tenantFilter;
+        const { views } = tenants.list(scope ? { ids: [...scope] } : {}, { size: 1_000_000, token: '' });
+        return { status: 200, body: { instances: views.map((v) => instanceJson(v, ctx.store.getRoute(v.tenant.id))) } };
+      },
     ],
     ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', ([id]) => instance(id ?? '')],
     [

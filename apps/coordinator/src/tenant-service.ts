@@ -3,7 +3,7 @@
  * transaction per operation (durable before the answer), an audit event for each, and a desired-set
  * push to the hosts concerned after the commit.
  */
-import { checkRevision, validatePassword, validateSpecChange, validateTenantId, validateTenantSpec, ValidationError, type TenantSpec } from '@pgs/tenancy';
+import { checkRevision, validateLabels, validatePassword, validateSpecChange, validateTenantId, validateTenantSpec, ValidationError, type TenantSpec } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { AlreadyExistsError, notFound, PreconditionError } from './errors.js';
 import type { InstanceHealthView } from './health-cache.js';
@@ -114,15 +114,18 @@ export class TenantService {
     };
   }
 
-  /** Tenants matching a filter, paged by id. */
+  /**
+   * Tenants matching a filter, paged by id: the page token is the last id of the previous page. The
+   * database reads one page (plus one row, to know whether another follows) and counts the rest.
+   */
   list(filter: TenantFilter, page: { size: number; token: string }): { views: TenantView[]; nextToken: string; total: number } {
     const tx = this.ctx.store;
-    const all = tx.listTenants(filter);
-    const start = page.token ? all.findIndex((t) => t.id > page.token) : 0;
-    const from = start < 0 ? all.length : start;
-    const slice = all.slice(from, from + page.size);
-    const more = from + page.size < all.length;
-    return { views: slice.map((t) => this.view(tx, t)), nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '', total: all.length };
+    // Filter label keys go into a JSON path: only well-formed ones, as tenants carry.
+    const checked = filter.labels ? { ...filter, labels: validateLabels(filter.labels, 'labels') } : filter;
+    const rows = tx.listTenants(checked, { after: page.token || undefined, limit: page.size + 1 });
+    const slice = rows.slice(0, page.size);
+    const more = rows.length > page.size;
+    return { views: slice.map((t) => this.view(tx, t)), nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '', total: tx.countTenants(checked) };
   }
 
   /** Changes the spec; `revision` must be the current one (ABORTED otherwise). */

@@ -101,6 +101,37 @@ describe('records', () => {
     expect(s.listDatabases('acme')).toEqual([]);
   });
 
+  it('filters, pages and counts tenants in the database', () => {
+    const s = open();
+    s.putHost(aHost('h1'));
+    const ids = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    for (const [i, id] of ids.entries()) {
+      const labels: Record<string, string> = i % 2 === 0 ? { team: 'red', 'app.kubernetes.io/part-of': 'shop' } : { team: 'blue' };
+      const spec = { ...aTenant('x').spec, labels };
+      s.insertTenant(aTenant(id, { spec, status: i < 5 ? 'ERROR' : 'ACTIVE', statusReason: i < 3 ? 'waiting for a host: none fits' : 'ok' }));
+      if (i % 5 === 0) s.insertPlacement(aPlacement(id, 'h1'));
+    }
+    // Pages by id: every tenant exactly once, in order.
+    const seen: string[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = s.listTenants({}, { after, limit: 10 });
+      seen.push(...page.map((t) => t.id));
+      if (page.length < 10) break;
+      after = page[page.length - 1]!.id;
+    }
+    expect(seen).toEqual(ids);
+    expect(s.listTenants({ status: 'ERROR' }, { after: 't01', limit: 2 }).map((t) => t.id)).toEqual(['t02', 't03']);
+    expect(s.countTenants()).toBe(25);
+    expect(s.countTenants({ status: 'ERROR' })).toBe(5);
+    expect(s.countTenants({ labels: { team: 'red' } })).toBe(13);
+    expect(s.countTenants({ labels: { team: 'red', 'app.kubernetes.io/part-of': 'shop' }, status: 'ACTIVE' })).toBe(10);
+    expect(s.listTenants({ hostId: 'h1' }).map((t) => t.id)).toEqual(['t00', 't05', 't10', 't15', 't20']);
+    expect(s.listTenants({ ids: ['t03', 't07', 'nope'] }).map((t) => t.id)).toEqual(['t03', 't07']);
+    expect(s.countTenants({ ids: [] })).toBe(0);
+    expect(s.listTenants({ reasonPrefix: 'waiting for a host' }).map((t) => t.id)).toEqual(['t00', 't01', 't02']);
+    expect(s.countTenantsByStatus()).toEqual({ ERROR: 5, ACTIVE: 20 });
+  });
+
   it('never lets a tenant have two primaries', () => {
     const s = open();
     s.putHost(aHost('h1'));

@@ -15,7 +15,7 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../model.js';
-import type { CommitSummary, EventFilter, HostAllocation, IdempotencyRecord, Store, StoreTx, TenantFilter, TenantSecretRecord } from './store.js';
+import type { CommitSummary, EventFilter, HostAllocation, IdempotencyRecord, Store, StoreTx, TenantFilter, TenantPage, TenantSecretRecord } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -140,6 +140,38 @@ function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revis
   );
 }
 
+/** The conditions of a tenant filter, as SQL over the tenants table with positional parameters. */
+function tenantWhere(filter: TenantFilter): { clauses: string[]; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (filter.status !== undefined) {
+    clauses.push('status = ?'); // the status index
+    params.push(filter.status);
+  }
+  if (filter.hostId !== undefined) {
+    clauses.push('id IN (SELECT tenant_id FROM placements WHERE host_id = ?)'); // the placements_host index
+    params.push(filter.hostId);
+  }
+  if (filter.ids !== undefined) {
+    clauses.push('id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(filter.ids));
+  }
+  if (filter.reasonPrefix !== undefined) {
+    clauses.push('substr(status_reason, 1, ?) = ?');
+    params.push(filter.reasonPrefix.length, filter.reasonPrefix);
+  }
+  // Label keys are checked by the caller (validateLabels): a key is safe inside a quoted JSON path.
+  for (const [key, value] of Object.entries(filter.labels ?? {})) {
+    clauses.push('json_extract(spec, ?) = ?');
+    params.push(`$.labels."${key}"`, value);
+  }
+  return { clauses, params };
+}
+
+function whereSql(where: { clauses: string[] }): string {
+  return where.clauses.length === 0 ? '' : ` WHERE ${where.clauses.join(' AND ')}`;
+}
+
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
   /** Route changes kept for WatchRoutes deltas; older routers get a snapshot. */
@@ -157,6 +189,7 @@ export class SqliteStore implements Store {
   private pendingRoutes: RouteChange[] = [];
   private pendingEvents: EventRecord[] = [];
   private readonly stmt: Record<string, Database.Statement>;
+  private readonly dynamic = new Map<string, Database.Statement>();
   /** Placement inserts and deletes (a rolled-back one counts too: that only costs a recompute). */
   private placementWrites = 0;
 
@@ -170,9 +203,8 @@ export class SqliteStore implements Store {
       getTenant: p('SELECT * FROM tenants WHERE id = ?'),
       getTenantSecret: p('SELECT * FROM tenant_secrets WHERE tenant_id = ? AND name = ?'),
       insertTenantSecret: p('INSERT OR IGNORE INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES (?, ?, ?, ?, ?)'),
-      allTenants: p('SELECT * FROM tenants ORDER BY id'),
-      // By the status index: only the matching rows are read and parsed.
-      tenantsWithStatus: p('SELECT * FROM tenants WHERE status = ? ORDER BY id'),
+      // Counted on the status index alone, no row read or parsed.
+      tenantsByStatus: p('SELECT status, COUNT(*) AS n FROM tenants GROUP BY status'),
       // The backlog one page at a time, so a scheduler slice never reads the whole tenant table.
       waitingTenants: p(
         `SELECT * FROM tenants t WHERE t.status = 'NEW' AND t.deleting = 0 AND (t.created_at, t.id) > (@createdAt, @id)
@@ -309,17 +341,35 @@ export class SqliteStore implements Store {
     return r ? tenantFromRow(r) : undefined;
   }
 
-  listTenants(filter: TenantFilter = {}): TenantRecord[] {
-    let tenants = ((filter.status ? this.stmt.tenantsWithStatus!.all(filter.status) : this.stmt.allTenants!.all()) as Row[]).map(tenantFromRow);
-    if (filter.labels) {
-      const wanted = Object.entries(filter.labels);
-      tenants = tenants.filter((t) => wanted.every(([k, v]) => t.spec.labels[k] === v));
+  listTenants(filter: TenantFilter = {}, page: TenantPage = {}): TenantRecord[] {
+    const where = tenantWhere(filter);
+    if (page.after !== undefined) {
+      where.clauses.push('id > ?');
+      where.params.push(page.after);
     }
-    if (filter.hostId) {
-      const onHost = new Set(this.listPlacements({ hostId: filter.hostId }).map((p) => p.tenantId));
-      tenants = tenants.filter((t) => onHost.has(t.id));
+    const limit = page.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(page.limit))}`;
+    return (this.cached(`SELECT * FROM tenants${whereSql(where)} ORDER BY id${limit}`).all(...where.params) as Row[]).map(tenantFromRow);
+  }
+
+  countTenants(filter: TenantFilter = {}): number {
+    const where = tenantWhere(filter);
+    return (this.cached(`SELECT COUNT(*) AS n FROM tenants${whereSql(where)}`).get(...where.params) as { n: number }).n;
+  }
+
+  countTenantsByStatus(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.stmt.tenantsByStatus!.all() as Array<{ status: string; n: number }>) out[r.status] = r.n;
+    return out;
+  }
+
+  /** A statement for SQL built from a filter's shape (a handful of shapes, each prepared once). */
+  private cached(sql: string): Database.Statement {
+    let st = this.dynamic.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.dynamic.set(sql, st);
     }
-    return tenants;
+    return st;
   }
 
   private tenantParams(t: TenantRecord): Row {

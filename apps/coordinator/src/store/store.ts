@@ -25,6 +25,17 @@ export interface TenantFilter {
   status?: TenantStatus;
   hostId?: string;
   labels?: Record<string, string>;
+  /** Only these tenants (a tenant-scoped caller's). */
+  ids?: readonly string[];
+  /** Only tenants whose status reason starts with this. */
+  reasonPrefix?: string;
+}
+
+/** A page of listTenants, in id order. */
+export interface TenantPage {
+  /** Only ids after this one (exclusive). */
+  after?: string;
+  limit?: number;
 }
 
 /** What the placements on one host ask for in total. */
@@ -70,7 +81,11 @@ export interface CommitSummary {
 /** Reads and writes; inside `write()` they form one transaction. */
 export interface StoreTx {
   getTenant(id: string): TenantRecord | undefined;
-  listTenants(filter?: TenantFilter): TenantRecord[];
+  /** Matching tenants in id order; the filter and the page are applied by the database. */
+  listTenants(filter?: TenantFilter, page?: TenantPage): TenantRecord[];
+  countTenants(filter?: TenantFilter): number;
+  /** Tenants by status (one indexed count, for metrics and the fleet summary). */
+  countTenantsByStatus(): Record<string, number>;
   insertTenant(tenant: TenantRecord): void;
   updateTenant(tenant: TenantRecord): void;
   /** Removes the tenant with its users, databases and placements. */
