@@ -8,7 +8,7 @@ import type { CoordinatorContext } from './context.js';
 import { AlreadyExistsError, notFound, PreconditionError } from './errors.js';
 import { idempotent } from './idempotency.js';
 import type { DatabaseRecord, TenantRecord, UserRecord } from './model.js';
-import { scramVerifier } from '@pgs/security';
+import { scramVerifierAsync } from '@pgs/security';
 import type { StoreTx } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -40,17 +40,18 @@ export class ObjectService {
   }
 
   /** Creates a login role; the password becomes a SCRAM verifier at once. */
-  createUser(input: { tenantId: string; name: string; password: string; description: string; idempotencyKey: string }, principal: string): UserRecord {
+  async createUser(input: { tenantId: string; name: string; password: string; description: string; idempotencyKey: string }, principal: string): Promise<UserRecord> {
     const name = validateUserName(input.name, 'name');
     const password = validatePassword(input.password, 'password');
     if (input.description.length > 1024) throw new ValidationError('description', input.description, 'at most 1024 characters');
+    const verifier = await scramVerifierAsync(password);
     const now = this.ctx.clock();
     const { result } = this.ctx.store.write((tx) =>
       idempotent(tx, `CreateUser:${input.tenantId}`, input.idempotencyKey, { tenantId: input.tenantId, name, description: input.description }, now, () => {
         const tenant = this.liveTenant(tx, input.tenantId);
         if (tx.getUser(tenant.id, name)) throw new AlreadyExistsError('USER_EXISTS', `user "${name}" already exists in tenant "${tenant.id}"`);
         const revision = this.bump(tx, tenant, now);
-        const user: UserRecord = { tenantId: tenant.id, name, description: input.description, scramVerifier: scramVerifier(password), owner: false, status: 'NEW', statusReason: '', revision, createdAt: now };
+        const user: UserRecord = { tenantId: tenant.id, name, description: input.description, scramVerifier: verifier, owner: false, status: 'NEW', statusReason: '', revision, createdAt: now };
         tx.insertUser(user);
         tx.appendEvent({ time: now, principal, action: 'user.create', tenantId: tenant.id, message: `user "${name}" created`, details: { user: name } });
         this.after(tx, tenant.id, now, principal);
@@ -78,15 +79,15 @@ export class ObjectService {
   }
 
   /** Sets a new password (as a new verifier). */
-  updatePassword(tenantId: string, name: string, password: string, principal: string): UserRecord {
-    validatePassword(password, 'password');
+  async updatePassword(tenantId: string, name: string, password: string, principal: string): Promise<UserRecord> {
+    const verifier = await scramVerifierAsync(validatePassword(password, 'password'));
     const now = this.ctx.clock();
     const user = this.ctx.store.write((tx) => {
       const tenant = this.liveTenant(tx, tenantId);
       const user = tx.getUser(tenant.id, name);
       if (!user || user.status === 'DELETING') throw notFound.user(tenantId, name);
       const revision = this.bump(tx, tenant, now);
-      const updated: UserRecord = { ...user, scramVerifier: scramVerifier(password), revision };
+      const updated: UserRecord = { ...user, scramVerifier: verifier, revision };
       tx.updateUser(updated);
       tx.appendEvent({ time: now, principal, action: 'user.password', tenantId: tenant.id, message: `password of "${name}" changed`, details: { user: name } });
       this.after(tx, tenant.id, now, principal);

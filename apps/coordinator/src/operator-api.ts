@@ -45,7 +45,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
   const { ctx, tenants, objects, hosts } = deps;
   return {
     async createTenant(req, call) {
-      const { view, generatedPassword } = tenants.create(
+      const { view, generatedPassword } = await tenants.create(
         { id: req.id, spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC), ownerPassword: req.ownerPassword, idempotencyKey: req.idempotencyKey },
         callerOf(call),
       );
@@ -95,7 +95,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
 
     async createUser(req, call) {
-      return { user: toProtoUser(objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))) };
+      return { user: toProtoUser(await objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))) };
     },
     async getUser(req) {
       return { user: toProtoUser(objects.getUser(req.tenantId, req.name)) };
@@ -104,7 +104,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { users: objects.listUsers(req.tenantId).map(toProtoUser) };
     },
     async updateUserPassword(req, call) {
-      return { user: toProtoUser(objects.updatePassword(req.tenantId, req.name, req.password, callerOf(call))) };
+      return { user: toProtoUser(await objects.updatePassword(req.tenantId, req.name, req.password, callerOf(call))) };
     },
     async deleteUser(req, call) {
       objects.deleteUser(req.tenantId, req.name, callerOf(call));

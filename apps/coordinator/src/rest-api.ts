@@ -40,7 +40,7 @@ interface Reply {
   body: unknown;
 }
 
-type Handler = (params: string[], body: unknown, req: http.IncomingMessage) => Reply;
+type Handler = (params: string[], body: unknown, req: http.IncomingMessage) => Reply | Promise<Reply>;
 
 const MAX_BODY = 1 << 20;
 
@@ -99,10 +99,10 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'POST',
       /^\/v1\/postgres\/instances\/?$/,
       'instances.create',
-      (_p, raw, req) => {
+      async (_p, raw, req) => {
         const body = asObject(raw);
         const id = read.str(body, 'name') ?? '';
-        const { view, generatedPassword } = tenants.create(
+        const { view, generatedPassword } = await tenants.create(
           { id, spec: specFromInstance(body, DEFAULT_TENANT_SPEC), ownerPassword: read.str(body, 'password') ?? '', idempotencyKey: header(req, 'idempotency-key') },
           restCaller().name,
         );
@@ -155,9 +155,9 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'POST',
       new RegExp(`^/v1/postgres/instances/${seg}/users/?$`),
       'users.create',
-      ([id = ''], raw, req) => {
+      async ([id = ''], raw, req) => {
         const body = asObject(raw);
-        const user = objects.createUser(
+        const user = await objects.createUser(
           { tenantId: id, name: read.str(body, 'name') ?? '', password: read.str(body, 'password') ?? '', description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
           restCaller().name,
         );
@@ -170,7 +170,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
       'users.update',
-      ([id = '', name = ''], raw) => ({ status: 200, body: userJson(objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', restCaller().name)) }),
+      async ([id = '', name = ''], raw) => ({ status: 200, body: userJson(await objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', restCaller().name)) }),
     ],
     [
       'DELETE',
@@ -246,7 +246,7 @@ export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.
         if (instanceId !== undefined) validateTenantId(instanceId, 'uuid');
         const caller = authorizeRest(req, route[2], instanceId, { security: d.security, store: d.ctx.store, clock: d.ctx.clock });
         const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
-        reply = runAsCaller(caller, () => route[3](params, body, req));
+        reply = await runAsCaller(caller, () => route[3](params, body, req));
       }
     } catch (err) {
       const mapped = toRpcError(err);

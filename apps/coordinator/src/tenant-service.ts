@@ -10,7 +10,7 @@ import type { InstanceHealthView } from './health-cache.js';
 import { idempotent, PasswordRetryCache } from './idempotency.js';
 import { finishDeletion } from './instance-reports.js';
 import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UserRecord } from './model.js';
-import { scramVerifier } from '@pgs/security';
+import { scramVerifierAsync } from '@pgs/security';
 import { generatePassword } from './generated-password.js';
 import type { StoreTx, TenantFilter } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
@@ -68,12 +68,14 @@ export class TenantService {
   }
 
   /** Creates a tenant (status NEW) with its owner user and database named after it. */
-  create(input: CreateTenantInput, principal: Principal): { view: TenantView; generatedPassword: string } {
+  async create(input: CreateTenantInput, principal: Principal): Promise<{ view: TenantView; generatedPassword: string }> {
     const id = validateTenantId(input.id, 'id');
     const valid = validateTenantSpec(input.spec);
     // Stored resolved, so a later change of the catalog default never moves an existing tenant.
     const spec = { ...valid, version: this.ctx.versions.resolve(valid.version).id };
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
+    // Hashed off the event loop before the transaction (wasted only on a replay or a duplicate).
+    const verifier = await scramVerifierAsync(password);
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
     const { result, replayed } = this.ctx.store.write((tx) =>
@@ -82,7 +84,7 @@ export class TenantService {
         const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
         tx.insertTenant(tenant);
         // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
-        tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: scramVerifier(password), owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
         tx.insertDatabase({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
         tx.appendEvent({
           time: now,

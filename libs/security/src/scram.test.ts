@@ -1,7 +1,7 @@
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isScramVerifier, parseScramVerifier, saslPrep, scramVerifier, verifyScramPassword } from './scram.js';
+import { isScramVerifier, parseScramVerifier, saslPrep, scramVerifier, scramVerifierAsync, verifyScramPassword } from './scram.js';
 
 describe('scramVerifier', () => {
   it('matches the RFC 7677 section 3 example keys (user/pencil, 4096 iterations)', () => {
@@ -11,6 +11,13 @@ describe('scramVerifier', () => {
     expect(verifier).toBe(
       'SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=',
     );
+  });
+
+  it('the thread-pool variant gives the same verifier (RFC 7677 example, a SASLprep-mapped password)', async () => {
+    const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
+    expect(await scramVerifierAsync('pencil', { salt })).toBe(scramVerifier('pencil', { salt }));
+    expect(await scramVerifierAsync('pen\u00adcil\u00a0x', { salt, iterations: 32 })).toBe(scramVerifier('pen\u00adcil\u00a0x', { salt, iterations: 32 }));
+    await expect(scramVerifierAsync('x', { iterations: 0 })).rejects.toThrow(RangeError);
   });
 
   it('uses 4096 iterations and a 16-byte random salt by default', () => {
