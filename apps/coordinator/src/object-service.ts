@@ -46,7 +46,7 @@ export class ObjectService {
     if (input.description.length > 1024) throw new ValidationError('description', input.description, 'at most 1024 characters');
     const verifier = await scramVerifierAsync(password);
     const now = this.ctx.clock();
-    const { result } = this.ctx.store.write((tx) =>
+    const { result } = await this.ctx.store.writeGrouped((tx) =>
       idempotent(tx, `CreateUser:${input.tenantId}`, input.idempotencyKey, { tenantId: input.tenantId, name, description: input.description }, now, () => {
         const tenant = this.liveTenant(tx, input.tenantId);
         if (tx.getUser(tenant.id, name)) throw new AlreadyExistsError('USER_EXISTS', `user "${name}" already exists in tenant "${tenant.id}"`);
@@ -82,7 +82,7 @@ export class ObjectService {
   async updatePassword(tenantId: string, name: string, password: string, principal: string): Promise<UserRecord> {
     const verifier = await scramVerifierAsync(validatePassword(password, 'password'));
     const now = this.ctx.clock();
-    const user = this.ctx.store.write((tx) => {
+    const user = await this.ctx.store.writeGrouped((tx) => {
       const tenant = this.liveTenant(tx, tenantId);
       const user = tx.getUser(tenant.id, name);
       if (!user || user.status === 'DELETING') throw notFound.user(tenantId, name);

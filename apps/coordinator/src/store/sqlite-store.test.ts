@@ -169,6 +169,32 @@ describe('records', () => {
     expect(s.listEvents({ limit: 10 })).toEqual([]);
     expect(seen).toEqual([]);
   });
+
+  it('group commit: writes of one turn share a commit; a throw undoes only its own item', async () => {
+    const dir = tempDir();
+    const s = open(dir);
+    const seen: CommitSummary[] = [];
+    s.onCommit((c) => seen.push(c));
+    const create = (id: string, fail = false): Promise<string> =>
+      s.writeGrouped((tx) => {
+        tx.insertTenant(aTenant(id));
+        tx.putRoute(route(id, 5432));
+        tx.appendEvent({ time: 1, principal: 'test', action: 'tenant.create', tenantId: id, message: '' });
+        if (fail || tx.listTenants().length > 100) throw new Error(`refused ${id}`);
+        return id;
+      });
+    const results = await Promise.allSettled([create('a'), create('b', true), create('c'), create('a')]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : String((r.reason as Error).message)))).toEqual(['a', 'refused b', 'c', expect.stringMatching(/UNIQUE/)]);
+    expect(s.listTenants().map((t) => t.id)).toEqual(['a', 'c']);
+    expect(s.listRoutes().map((r) => [r.tenantId, r.revision])).toEqual([['a', 1], ['c', 2]]);
+    // One commit, carrying exactly the kept items' routes and events.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.routeChanges.map((c) => c.tenantId)).toEqual(['a', 'c']);
+    expect(seen[0]!.events.map((e) => e.tenantId)).toEqual(['a', 'c']);
+    // Durable: a store opened afresh on the same file sees the same.
+    s.close();
+    expect(open(dir).listTenants().map((t) => t.id)).toEqual(['a', 'c']);
+  });
 });
 
 describe('route table', () => {

@@ -172,6 +172,9 @@ function whereSql(where: { clauses: string[] }): string {
   return where.clauses.length === 0 ? '' : ` WHERE ${where.clauses.join(' AND ')}`;
 }
 
+/** Grouped writes per commit: bounds how long one commit holds the event loop. */
+const MAX_GROUP = 256;
+
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
   /** Route changes kept for WatchRoutes deltas; older routers get a snapshot. */
@@ -186,6 +189,8 @@ export class SqliteStore implements Store {
   private readonly routeHistory: number;
   private readonly listeners = new Set<(summary: CommitSummary) => void>();
   private depth = 0;
+  /** Writes waiting for the next group commit. */
+  private readonly grouped: Array<{ fn: (tx: StoreTx) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
   private pendingRoutes: RouteChange[] = [];
   private pendingEvents: EventRecord[] = [];
   private readonly stmt: Record<string, Database.Statement>;
@@ -308,6 +313,47 @@ export class SqliteStore implements Store {
     }
     this.flush();
     return result;
+  }
+
+  writeGrouped<T>(fn: (tx: StoreTx) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.grouped.length === 0) setImmediate(() => this.commitGroup());
+      this.grouped.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /** Commits the queued grouped writes (at most MAX_GROUP; the rest go in the next turn). */
+  private commitGroup(): void {
+    const items = this.grouped.splice(0, MAX_GROUP);
+    if (this.grouped.length > 0) setImmediate(() => this.commitGroup());
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.write(() => {
+        for (const item of items) {
+          const routes = this.pendingRoutes.length;
+          const events = this.pendingEvents.length;
+          try {
+            // A nested better-sqlite3 transaction is a savepoint: a throw undoes this item only.
+            outcomes.push({ ok: true, value: this.db.transaction(() => item.fn(this))() });
+          } catch (error) {
+            // SQLite itself rolled the whole group back (disk full, I/O error): every item fails.
+            if (!this.db.inTransaction) throw error;
+            this.pendingRoutes.length = routes;
+            this.pendingEvents.length = events;
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of the group was written.
+      for (const item of items) item.reject(error);
+      return;
+    }
+    items.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.error);
+    });
   }
 
   onCommit(listener: (summary: CommitSummary) => void): () => void {

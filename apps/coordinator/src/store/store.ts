@@ -154,6 +154,12 @@ export interface StoreTx {
 export interface Store extends StoreTx {
   /** Runs `fn` as one durable transaction; a throw rolls everything back. */
   write<T>(fn: (tx: StoreTx) => T): T;
+  /**
+   * Runs `fn` as its own transaction inside a group commit: writes queued in the same turn of the
+   * event loop share one durable commit (one fsync), each in its own savepoint, so a throw rolls
+   * back only its own writes. Resolves after the commit is on disk.
+   */
+  writeGrouped<T>(fn: (tx: StoreTx) => T): Promise<T>;
   /** Calls `listener` after each commit that changed routes or appended events. */
   onCommit(listener: (summary: CommitSummary) => void): () => void;
   /** Counts placement inserts and deletes since open, so a cached allocation can tell it went stale. */
