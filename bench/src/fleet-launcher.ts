@@ -165,7 +165,10 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
     const log = path.join(root, `${name}.log`);
     if (!logs.includes(log)) logs.push(log);
     const fd = fs.openSync(log, 'a');
-    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+    // PGS_BENCH_NODE_ARGS: node flags for every fleet process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+    // (profiling flags are refused in NODE_OPTIONS).
+    const nodeArgs = (process.env.PGS_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     fs.closeSync(fd);
     children.push(child);
     return child;

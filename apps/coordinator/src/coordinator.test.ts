@@ -184,6 +184,48 @@ describe('host liveness', () => {
   });
 });
 
+describe('a backlog that cannot be placed', () => {
+  // A coordinator of its own: hosts of the other tests going down would end the parking meanwhile.
+  let own: Harness;
+  let shared: Harness;
+  beforeAll(async () => {
+    own = await startHarness();
+    shared = h;
+    h = own;
+  });
+  afterAll(async () => {
+    h = shared;
+    await own?.stop();
+  });
+
+  async function walks(outcome: string): Promise<number> {
+    const text = await (await fetch(`http://${h.coordinator.httpAddress}/metrics`)).text();
+    const m = new RegExp(`^pgs_coordinator_backlog_walks_total\\{outcome="${outcome}"[^}]*\\} (\\d+)`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  it('is parked instead of walked on every tick; new tenants are still placed by id; an uncordon ends the parking', async () => {
+    const a = await agent({ labels: { pool: 'park' } });
+    await eventually(() => h.operator.cordonHost({ id: a.options.hostId }), 3000, 'the host registered and cordoned');
+    await h.operator.createTenant({ id: 'park-1', spec: { placement: { pool: 'park' } } });
+    await eventually(async () => (await h.operator.getTenant({ id: 'park-1' })).tenant?.statusReason.startsWith('waiting for a host'), 3000);
+    await eventually(async () => (await walks('skipped')) > 0, 3000, 'a tick skipping the parked backlog');
+    const walked = async (): Promise<number> => (await walks('parked')) + (await walks('placed'));
+    const [walkedBefore, skippedBefore] = [await walked(), await walks('skipped')];
+    await new Promise((r) => setTimeout(r, 600)); // ~20 ticks of 30 ms
+    expect(await walks('skipped')).toBeGreaterThan(skippedBefore + 5);
+    expect(await walked()).toBe(walkedBefore);
+    // A tenant created while parked is still considered at once (by id).
+    await h.operator.createTenant({ id: 'park-2', spec: { placement: { pool: 'park' } } });
+    await eventually(async () => (await h.operator.getTenant({ id: 'park-2' })).tenant?.statusReason.startsWith('waiting for a host'), 1000, 'park-2 considered');
+    // The uncordon event frees room: both are placed well before the parked re-walk (5 s) is due.
+    const uncordonedAt = Date.now();
+    await h.operator.uncordonHost({ id: a.options.hostId });
+    await eventually(async () => (await tenantStatus('park-1')) === TenantStatus.ACTIVE && (await tenantStatus('park-2')) === TenantStatus.ACTIVE, 4000, 'both placed after the uncordon');
+    expect(Date.now() - uncordonedAt).toBeLessThan(4000);
+  });
+});
+
 describe('operator API contract', () => {
   it('refuses bad input with the field, unknown things, duplicates and stale revisions', async () => {
     const bad = await rpcError(h.operator.createTenant({ id: 'Not_Valid' }));

@@ -13,6 +13,7 @@ export class CoordinatorMetrics {
   readonly desiredSets: Counter<'kind'>;
   readonly routeBatches: Counter<'kind'>;
   readonly hostTransitions: Counter<'to'>;
+  readonly backlogWalks: Counter<'outcome'>;
 
   constructor(registry: Registry, store: Store, streams: () => { agents: number; routers: number; eventWatchers: number }) {
     this.rpcDuration = new Histogram({
@@ -38,6 +39,12 @@ export class CoordinatorMetrics {
     this.desiredSets = new Counter({ name: 'pgs_coordinator_desired_sets_sent_total', help: 'Desired sets sent to agents', labelNames: ['kind'], registers: [registry] });
     this.routeBatches = new Counter({ name: 'pgs_coordinator_route_batches_sent_total', help: 'Route batches sent to routers', labelNames: ['kind'], registers: [registry] });
     this.hostTransitions = new Counter({ name: 'pgs_coordinator_host_transitions_total', help: 'Host liveness transitions by new state', labelNames: ['to'], registers: [registry] });
+    this.backlogWalks = new Counter({
+      name: 'pgs_coordinator_backlog_walks_total',
+      help: 'Whole walks of the waiting tenants by outcome: placed (some), parked (none placed: no more walks until room may be freed), skipped (a tick while parked)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
     new Gauge({
       name: 'pgs_coordinator_tenants',
       help: 'Tenants by status',

@@ -23,24 +23,53 @@ export class PlacementRun {
   private allocations: Map<string, HostAllocation> | undefined;
   private allocationSeq = -1;
   private allocationAt = 0;
+  /** Tenants considered and placed by the current walk. */
+  private walk = { considered: 0, placed: 0 };
 
   constructor(private readonly ctx: CoordinatorContext) {}
 
   /** Starts the next walk at the oldest waiting tenant. */
   restart(): void {
     this.cursor = undefined;
+    this.walk = { considered: 0, placed: 0 };
+  }
+
+  /** What the current (or just finished) walk did. */
+  get walked(): { considered: number; placed: number } {
+    return { ...this.walk };
   }
 
   /** Places up to `limit` waiting tenants; returns how many were considered (0 = walk finished). */
   step(limit: number): number {
-    const store = this.ctx.store;
-    const waiting = store.listWaitingTenants(limit, this.cursor);
+    const waiting = this.ctx.store.listWaitingTenants(limit, this.cursor);
     if (waiting.length === 0) {
       this.cursor = undefined;
       return 0;
     }
     const last = waiting[waiting.length - 1] as TenantRecord;
     this.cursor = { createdAt: last.createdAt, id: last.id };
+    this.walk.considered += waiting.length;
+    this.walk.placed += this.place(waiting);
+    return waiting.length;
+  }
+
+  /**
+   * Places just these tenants, those of them still waiting (NEW, not being deleted, no
+   * placement), outside any walk: a create is placed at once without re-reading the backlog.
+   */
+  placeNow(ids: Iterable<string>): number {
+    const store = this.ctx.store;
+    const waiting: TenantRecord[] = [];
+    for (const id of ids) {
+      const t = store.getTenant(id);
+      if (t && t.status === 'NEW' && !t.deleting && store.listPlacements({ tenantId: id }).length === 0) waiting.push(t);
+    }
+    return waiting.length === 0 ? 0 : this.place(waiting);
+  }
+
+  /** Decides and commits placements for `waiting` in one transaction; returns how many were placed. */
+  private place(waiting: TenantRecord[]): number {
+    const store = this.ctx.store;
     const now = this.ctx.clock();
     const allocations = this.allocationsAt(now);
     const touched: [string, string][] = [];
@@ -87,7 +116,7 @@ export class PlacementRun {
     this.allocationSeq = store.placementChanges();
     if (placedCount > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
     for (const [hostId, tenantId] of touched) this.ctx.hub.touch(hostId, tenantId);
-    return waiting.length;
+    return placedCount;
   }
 
   private allocationsAt(now: number): Map<string, HostAllocation> {

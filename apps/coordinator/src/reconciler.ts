@@ -20,11 +20,23 @@ import { syncTenant } from './tenant-sync.js';
 const SCHEDULER = 'system:scheduler';
 
 /**
- * Events after which a tenant waits to be placed: placement runs at once (next event-loop turn)
+ * Events after which a tenant waits to be placed: it is placed at once (next event-loop turn)
  * instead of at the next tick, which was on average half a --reconcile-interval (125 ms) of every
  * create's time to first query.
  */
 const PLACE_AT_ONCE = new Set(['tenant.create', 'tenant.recreate']);
+
+/**
+ * Events that cannot make a waiting tenant placeable (they change no host, no allocation and no
+ * creation in flight). Any other event ends a parked backlog (see `parkedAt`).
+ */
+const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.)/;
+
+/**
+ * A parked backlog is walked again at least this often, and at least ten walks' time apart: a
+ * safety net for a change that frees room without an event.
+ */
+const PARKED_REWALK_MS = 5_000;
 
 /** The reconciler loop. */
 export class Reconciler {
@@ -38,6 +50,19 @@ export class Reconciler {
   /** A placement pass is scheduled for the next turn (placeSoon). */
   private placeScheduled = false;
   private unsubscribe: (() => void) | undefined;
+  /** Tenants created since the last placement pass, placed by id while the backlog is parked. */
+  private readonly created = new Set<string>();
+  /**
+   * Set when a whole walk of the backlog placed nothing: until an event says room may have been
+   * freed, ticks do not walk it again (with 100,000 tenants waiting for capacity a walk takes
+   * seconds, and walking it on every tick starved the API). New tenants are still placed by id.
+   */
+  private parkedAt: number | undefined;
+  private parkedFor = PARKED_REWALK_MS;
+  private walkStartedAt = 0;
+  /** Counts events that may have freed room; a walk parks only if none came while it ran. */
+  private roomChanges = 0;
+  private walkStartedAtChange = 0;
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -58,7 +83,17 @@ export class Reconciler {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
     this.unsubscribe = this.ctx.store.onCommit((summary) => {
-      if (summary.events.some((e) => PLACE_AT_ONCE.has(e.action))) this.placeSoon();
+      let place = false;
+      for (const e of summary.events) {
+        if (PLACE_AT_ONCE.has(e.action)) {
+          this.created.add(e.tenantId);
+          place = true;
+        } else if (!CANNOT_FREE_ROOM.test(e.action)) {
+          this.parkedAt = undefined;
+          this.roomChanges++;
+        }
+      }
+      if (place) this.placeSoon();
     });
   }
 
@@ -79,11 +114,21 @@ export class Reconciler {
       this.placeScheduled = false;
       if (this.stopped) return;
       try {
-        this.placeNew();
+        if (this.parked()) this.placement.placeNow(this.created);
+        else this.placeNew();
       } catch (err) {
         this.ctx.log.error({ err }, 'placement failed; retrying next tick');
       }
+      this.created.clear();
     });
+  }
+
+  /** True while the backlog is parked and its re-walk is not due. */
+  private parked(): boolean {
+    if (this.parkedAt === undefined) return false;
+    if (performance.now() - this.parkedAt < this.parkedFor) return true;
+    this.parkedAt = undefined;
+    return false;
   }
 
   /** One pass of the loop; safe to call any time (tests call it directly). */
@@ -162,7 +207,17 @@ export class Reconciler {
   /** Starts a new walk of the backlog unless one is still under way (it then just goes on). */
   private placeNew(): void {
     if (this.placing) return;
+    if (this.parked()) {
+      this.ctx.metrics?.backlogWalks.inc({ outcome: 'skipped' });
+      if (this.created.size > 0) this.placement.placeNow(this.created);
+      this.created.clear();
+      return;
+    }
+    // Tenants created meanwhile are in this walk.
+    this.created.clear();
     this.placement.restart();
+    this.walkStartedAt = performance.now();
+    this.walkStartedAtChange = this.roomChanges;
     this.placeSlice();
   }
 
@@ -177,9 +232,26 @@ export class Reconciler {
       this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
       return;
     }
-    if (!outcome.more || this.stopped) return;
+    if (!outcome.more) {
+      this.walkDone();
+      return;
+    }
+    if (this.stopped) return;
     this.placing = true;
     setImmediate(() => this.placeSlice());
+  }
+
+  /** A whole walk that placed nothing parks the backlog; anything placed keeps it walking. */
+  private walkDone(): void {
+    const { considered, placed } = this.placement.walked;
+    if (considered > 0 && placed === 0 && this.roomChanges === this.walkStartedAtChange) {
+      this.parkedAt = performance.now();
+      this.parkedFor = Math.max(PARKED_REWALK_MS, 10 * (this.parkedAt - this.walkStartedAt));
+      this.ctx.metrics?.backlogWalks.inc({ outcome: 'parked' });
+    } else {
+      this.parkedAt = undefined;
+      if (considered > 0) this.ctx.metrics?.backlogWalks.inc({ outcome: 'placed' });
+    }
   }
 
   private retryFailed(): void {
