@@ -7,8 +7,12 @@
 //
 // Besides the two rows it prints where each run's time went, from the agents' logs
 // (provisioning-breakdown.ts); PGS_BENCH_KEEP_LOGS=<dir> keeps the fleet's logs.
+//
+// Each run starts from a fleet at rest: every host's pool of ready spares full (ListHosts shows
+// what each agent last reported). Without that the burst measured the refill after the 20 in a
+// row, which on a slow disk takes longer than the runs themselves.
 import { performance } from 'node:perf_hooks';
-import { withFleet } from './fleet-launcher.js';
+import { poll, withFleet, type BenchFleet } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 import { createTenant, firstQuery } from './fleet-tenants.js';
 import { provisioningBreakdown, type ProvisionTiming } from './provisioning-breakdown.js';
@@ -29,10 +33,26 @@ const took = (t: ProvisionTiming): number => t.queryAt - t.askedAt;
 
 // PGS_BENCH_AGENT_ARGS: extra host agent flags, e.g. "--spare-clones 2", to compare settings.
 const agentArgs = process.env.PGS_BENCH_AGENT_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+/** The agents' spare pool size: their --spare-clones (default 8). */
+const SPARES = agentArgs.includes('--spare-clones') ? Number(agentArgs[agentArgs.indexOf('--spare-clones') + 1]) : 8;
+
+/** Waits until every host reports a full spare pool; returns how long that took (ms). */
+async function poolsFull(fleet: BenchFleet): Promise<number> {
+  const start = performance.now();
+  await poll(`every host with ${SPARES} ready spares`, async () => {
+    const { hosts } = await fleet.client.listHosts({});
+    // A runtime without spares (docker) reports none: nothing to wait for.
+    return hosts.length > 0 && hosts.every((h) => (h.readySpares ?? SPARES) >= SPARES);
+  }, 180_000, 200);
+  return performance.now() - start;
+}
 
 await withFleet({ name: 'provisioning', block: 31, agents: 3, routers: 1, agentArgs }, async (fleet) => {
   const inRow: ProvisionTiming[] = [];
+  const restBeforeRow = await poolsFull(fleet);
   for (let i = 0; i < N; i++) inRow.push(await provisionOne(fleet, `seq-${i}`));
+  const restBeforeBurst = await poolsFull(fleet);
+  console.log(`spare pools full: ${Math.round(restBeforeRow)} ms after start, ${Math.round(restBeforeBurst)} ms after the ${N} in a row`);
   const concurrentStart = performance.now();
   const atOnce = await Promise.all(Array.from({ length: N }, (_, i) => provisionOne(fleet, `par-${i}`)));
   const concurrentWallMs = performance.now() - concurrentStart;
@@ -59,7 +79,7 @@ await withFleet({ name: 'provisioning', block: 31, agents: 3, routers: 1, agentA
       },
       ...breakdown.map((b) => b.table),
     ],
-    data: { tenants: N, sequentialMs: sequential, concurrentMs: concurrent, sequential: s, concurrent: c, concurrentWallMs, breakdown: breakdown.map((b) => b.data) },
+    data: { tenants: N, spares: SPARES, poolsFullBeforeRowMs: restBeforeRow, poolsFullBeforeBurstMs: restBeforeBurst, sequentialMs: sequential, concurrentMs: concurrent, sequential: s, concurrent: c, concurrentWallMs, breakdown: breakdown.map((b) => b.data) },
     chart: barChartSvg('Provisioning to first query (ms)', 'ms', [
       { label: 'row p50', value: s.p50 }, { label: 'row p95', value: s.p95 }, { label: 'row max', value: s.max },
       { label: 'once p50', value: c.p50 }, { label: 'once p95', value: c.p95 }, { label: 'once max', value: c.max },

@@ -75,6 +75,9 @@ describe('provisioning', () => {
     await h.operator.createTenant({ id: 'warm', spec: { placement: pool } });
     const placed = await eventually(async () => (await h.operator.getTenant({ id: 'warm' })).tenant?.placements[0]?.hostId, 3000, 'warm placed');
     expect(placed).toBe(wet.options.hostId);
+    // Operators see each host's pool (ListHosts / GetHost, pgsctl host list -o wide).
+    const listed = (await h.operator.listHosts({})).hosts.filter((x) => x.labels.pool === 'spares');
+    expect(Object.fromEntries(listed.map((x) => [x.id, x.readySpares]))).toEqual({ [dry.options.hostId]: 0, [wet.options.hostId]: 2 });
     await wet.close();
     // A closed stream's count is forgotten.
     await eventually(() => h.coordinator.ctx.spares.get(wet.options.hostId) === undefined, 3000, 'spares forgotten');

@@ -16,6 +16,8 @@ export interface HostView {
   host: HostRecord;
   allocated: { cpuMillis: number; memoryMib: number; diskMib: number; instances: number };
   connected: boolean;
+  /** Ready spares from the agent's last heartbeat; undefined when it reports none. */
+  readySpares: number | undefined;
 }
 
 /** What DrainHost did and could not do. */
@@ -35,6 +37,7 @@ export class HostService {
       host: { ...host, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, this.ctx.liveness.lastSeenAt(host.id) ?? 0) },
       allocated: candidates.get(host.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 },
       connected: this.ctx.hub.isConnected(host.id),
+      readySpares: this.ctx.spares.get(host.id),
     }));
   }
 
@@ -67,6 +70,7 @@ export class HostService {
       host: { ...host, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, this.ctx.liveness.lastSeenAt(host.id) ?? 0) },
       allocated,
       connected: this.ctx.hub.isConnected(host.id),
+      readySpares: this.ctx.spares.get(host.id),
     };
     return { view, tenants: tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
   }

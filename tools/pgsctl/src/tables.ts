@@ -66,6 +66,7 @@ export function hostColumns(now: number): Column<HostView>[] {
     { header: 'disk', value: (h) => usageText(h.allocated.diskMib, h.capacity.diskMib, formatSize) },
     { header: 'heartbeat', value: (h) => formatAge(h.lastHeartbeatAt, now), right: true },
     { header: 'runtime', value: (h) => h.runtime, wide: true },
+    { header: 'spares', value: (h) => (h.readySpares === null ? '-' : h.readySpares), right: true, wide: true },
     { header: 'labels', value: (h) => formatLabels(h.labels), wide: true },
     { header: 'version', value: (h) => h.agentVersion, wide: true },
   ];

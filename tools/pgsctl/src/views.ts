@@ -96,6 +96,8 @@ export interface HostView {
   labels: Record<string, string>;
   runtime: string;
   agentVersion: string;
+  /** Ready spare data directories (fast creates); null when the agent reports none. */
+  readySpares: number | null;
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -266,6 +268,7 @@ export function hostView(h: Host): HostView {
     labels: { ...h.labels },
     runtime: h.runtime,
     agentVersion: h.agentVersion,
+    readySpares: h.readySpares ?? null,
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };

@@ -132,6 +132,7 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
     runtime: h.runtime,
     agentVersion: h.agentVersion,
     registeredAt: toTimestamp(h.registeredAt),
+    ...(v.readySpares === undefined ? {} : { readySpares: v.readySpares }),
   };
 }
 
