@@ -17,16 +17,13 @@ const PRINCIPAL = 'system:scheduler';
 /** Replaces due replicas; returns the tenants whose desired sets changed. */
 export function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenantId: string) => boolean): string[] {
   const now = ctx.clock();
-  const due = new Set(
-    ctx.store
-      .listHosts()
-      .filter((h) => h.state === 'DOWN' && now - h.stateChangedAt >= ctx.failover.replicaReplaceDelayMs)
-      .map((h) => h.id),
-  );
-  if (due.size === 0) return [];
+  const due = ctx.store.listHosts().filter((h) => h.state === 'DOWN' && now - h.stateChangedAt >= ctx.failover.replicaReplaceDelayMs);
+  if (due.length === 0) return [];
   const changed: string[] = [];
-  for (const lost of ctx.store.listPlacements()) {
-    if (lost.role !== 'REPLICA' || !due.has(lost.hostId) || busy(lost.tenantId)) continue;
+  // The due hosts' placements only (indexed by host), not every placement on every tick.
+  const lostReplicas = due.flatMap((h) => ctx.store.listPlacements({ hostId: h.id })).filter((p) => p.role === 'REPLICA');
+  for (const lost of lostReplicas) {
+    if (busy(lost.tenantId)) continue;
     const done = ctx.store.write((tx) => {
       const tenant = tx.getTenant(lost.tenantId);
       if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER') return false;
