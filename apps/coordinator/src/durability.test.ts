@@ -47,9 +47,10 @@ describe('coordinator killed with SIGKILL mid-way', () => {
     const first = await startProcess(grpcPort, httpPort);
     const acked: { tenants: string[]; users: string[]; revisions: Map<string, bigint> } = { tenants: [], users: [], revisions: new Map() };
     let stop = false;
-    const writer = (async () => {
+    // Four writers at once, so the kill also lands on group commits holding several creates.
+    const writer = async (w: number): Promise<void> => {
       for (let i = 0; !stop; i++) {
-        const id = `k${i}`;
+        const id = `k${w}-${i}`;
         try {
           const res = await first.client.createTenant({ id, ownerPassword: 'durable-pass-1' }, { timeoutMs: 5000 });
           acked.tenants.push(id);
@@ -63,11 +64,12 @@ describe('coordinator killed with SIGKILL mid-way', () => {
           return;
         }
       }
-    })();
+    };
+    const writers = Promise.all([0, 1, 2, 3].map(writer));
     await eventually(() => acked.tenants.length >= 25, 30_000, '25 acknowledged tenants');
     first.child.kill('SIGKILL');
     stop = true;
-    await writer;
+    await writers;
     await eventually(() => first.child.signalCode === 'SIGKILL', 5000, 'process gone');
     first.client.close();
 
