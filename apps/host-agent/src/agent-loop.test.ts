@@ -116,3 +116,36 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     expect(agent.manager.status(t)?.pid).toBe(before.pid);
   });
 });
+
+describe('ready spares are told at once, not at the next heartbeat', () => {
+  const dataRoot = tempDataRoot();
+  let coordinator: FakeCoordinator;
+  let agent: TestAgent;
+
+  beforeAll(async () => {
+    // A heartbeat interval of a minute: every heartbeat seen here was sent because the pool changed.
+    coordinator = await FakeCoordinator.start(60_000);
+    agent = await startTestAgent({ coordinator: coordinator.address, dataRoot, hostId: 'h-spares' });
+    await waitFor('the agent to connect', () => coordinator.connected);
+  });
+
+  afterAll(async () => {
+    await agent?.stop({ removeInstances: true });
+    await coordinator?.stop();
+    fs.rmSync(dataRoot, { recursive: true, force: true });
+  });
+
+  it('a spare taken by a create and the copy that replaces it each send a heartbeat', async () => {
+    // The first fill's own heartbeat has arrived too (else it could land after `from`).
+    await waitFor('the pool full, and told', () => agent.runtime.readySpares() === 1 && coordinator.readySpares === 1);
+    const from = coordinator.spareReports.length;
+    const t = uniqueTenantId('s');
+    const asked = Date.now();
+    await coordinator.desired({ full: true, instances: [ownerSpec(t, 'owner-s-secret')] });
+    await waitFor('created', () => coordinator.running(t));
+    await waitFor('the refill told', () => coordinator.spareReports.slice(from).some((r) => r.readySpares === 1));
+    const told = coordinator.spareReports.slice(from);
+    expect(told.map((r) => r.readySpares)).toEqual([0, 1]);
+    expect(told[1]!.at - asked).toBeLessThan(30_000);
+  });
+});

@@ -20,6 +20,9 @@ import { fromCommand, fromDesiredInstances, toHello, toInstanceStatus, toUsage, 
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
 
+/** heartbeatSoon calls within this many ms share one heartbeat. */
+const HEARTBEAT_COALESCE_MS = 10;
+
 type ConnectStream = BidiStream<(typeof AgentControlService)['method']['connect']['input'], (typeof AgentControlService)['method']['connect']['output']>;
 
 /** What the loop needs. */
@@ -51,6 +54,9 @@ export class AgentLoop {
   private stream: ConnectStream | undefined;
   private running: Promise<void> | undefined;
   private welcomed = false;
+  /** Sends one heartbeat on the open, welcomed stream; undefined otherwise. */
+  private beat: (() => void) | undefined;
+  private beatSoon: NodeJS.Timeout | undefined;
   private pendingReports: InstanceStatus[] = [];
   private flushScheduled = false;
   private applied = 0;
@@ -75,6 +81,20 @@ export class AgentLoop {
   /** True while the stream is open and the coordinator has welcomed us. */
   get connected(): boolean {
     return this.welcomed;
+  }
+
+  /**
+   * Sends a heartbeat now (coalescing calls within a few ms) instead of at the next interval: the
+   * runtime calls it when its ready spares change, so placement sees a pool shrink or refill at
+   * once rather than up to a heartbeat interval late.
+   */
+  heartbeatSoon(): void {
+    if (this.beatSoon !== undefined || this.beat === undefined) return;
+    this.beatSoon = setTimeout(() => {
+      this.beatSoon = undefined;
+      this.beat?.();
+    }, HEARTBEAT_COALESCE_MS);
+    this.beatSoon.unref();
   }
 
   /** Starts connecting (and reconnecting, forever). */
@@ -130,7 +150,10 @@ export class AgentLoop {
             this.log.info({ heartbeatMs, leaseMs: m.value.leaseMs }, 'connected to the coordinator');
             clearInterval(heartbeat);
             clearInterval(report);
-            heartbeat = setInterval(() => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } }), heartbeatMs);
+            this.beat = () => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } });
+            heartbeat = setInterval(this.beat, heartbeatMs);
+            // The first one at once: the coordinator learns usage and spares now, not an interval later.
+            this.beat();
             report = setInterval(() => this.reportAll(), this.o.reportIntervalMs);
             break;
           }
@@ -168,6 +191,7 @@ export class AgentLoop {
     } finally {
       if (!this.welcomed) this.o.metrics.streamConnects.inc({ result: 'failed' });
       this.welcomed = false;
+      this.beat = undefined;
       clearInterval(heartbeat);
       clearInterval(report);
       this.stream = undefined;

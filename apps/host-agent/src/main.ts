@@ -70,6 +70,9 @@ runMain(async () => {
     readySpares: () => runtime.readySpares(),
   });
   state.loop = loop;
+  // A spare taken or made is told at once, not at the next heartbeat: placement prefers hosts
+  // with a spare left, and a count a heartbeat old sent creates to a host whose pool was empty.
+  runtime.onSparesChanged?.(() => loop.heartbeatSoon());
   const ops = await startOpsServer({
     host: config.opsListen.host,
     port: config.opsListen.port,

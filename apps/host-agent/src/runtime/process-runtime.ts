@@ -109,11 +109,16 @@ export class ProcessRuntime implements InstanceRuntime {
   private readonly instancesDir: string;
   private readonly log: Logger;
   private readonly spares: SpareClones;
+  private sparesListener: (() => void) | undefined;
 
   constructor(private readonly o: ProcessRuntimeOptions) {
     this.instancesDir = path.join(o.dataRoot, 'instances');
     this.log = o.log.child({ component: 'process-runtime' });
-    this.spares = new SpareClones(o.dataRoot, o.spareClones, this.log);
+    this.spares = new SpareClones(o.dataRoot, o.spareClones, this.log, () => this.sparesListener?.());
+  }
+
+  onSparesChanged(listener: () => void): void {
+    this.sparesListener = listener;
   }
 
   async init(): Promise<void> {

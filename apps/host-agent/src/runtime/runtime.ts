@@ -99,4 +99,6 @@ export interface InstanceRuntime {
    * driver's ready spares of the default major); undefined where that does not apply (docker).
    */
   readySpares(): number | undefined;
+  /** Calls `listener` whenever readySpares() changes (drivers without spares never call it). */
+  onSparesChanged?(listener: () => void): void;
 }

@@ -53,6 +53,8 @@ export class SpareClones {
     dataRoot: string,
     private readonly target: number,
     private readonly log: Logger,
+    /** Called when the number of ready spares changes (one taken, one made). */
+    private readonly onChange: () => void = () => {},
   ) {
     this.dir = path.join(dataRoot, 'spares');
   }
@@ -126,6 +128,7 @@ export class SpareClones {
     const q = this.queue(major, templateDir);
     // Spares exist only while nobody waits (the copier serves waiters first), so taking one jumps no line.
     if (q.waiters.length === 0 && this.takeReady(major, dest)) {
+      this.onChange();
       this.startCopier(major, q);
       return 'spare';
     }
@@ -184,6 +187,7 @@ export class SpareClones {
           waiter.reject(copyError);
         } else if (!waiter) {
           fs.renameSync(tmp, path.join(this.dir, `${major}-${id}`));
+          this.onChange();
         } else {
           try {
             fs.renameSync(tmp, waiter.dest);

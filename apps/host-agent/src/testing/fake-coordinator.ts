@@ -44,6 +44,8 @@ export class FakeCoordinator {
   heartbeats = 0;
   /** Ready spares the last heartbeat reported (undefined: none reported). */
   readySpares: number | undefined;
+  /** Every heartbeat's ready spares, in order, with when it arrived (epoch ms). */
+  readonly spareReports: Array<{ at: number; readySpares: number | undefined }> = [];
   generation = 0;
   /** Whether heartbeats are answered with a LeaseRenewal (false: as if the coordinator lost the agent). */
   renewLeases = true;
@@ -83,6 +85,7 @@ export class FakeCoordinator {
             if (m.case === 'heartbeat') {
               fake.heartbeats += 1;
               fake.readySpares = m.value.readySpares;
+              fake.spareReports.push({ at: Date.now(), readySpares: m.value.readySpares });
               if (fake.renewLeases && m.value.sentAt) await stream.send({ message: { case: 'leaseRenewal', value: { heartbeatSentAt: m.value.sentAt } } });
             }
             else if (m.case === 'report') fake.statuses.push(...m.value.instances);

@@ -52,6 +52,7 @@ export async function startTestAgent(options: { coordinator: string; dataRoot: s
     readySpares: () => runtime.readySpares(),
   });
   state.loop = loop;
+  runtime.onSparesChanged?.(() => loop.heartbeatSoon());
   loop.start();
   return {
     runtime,
