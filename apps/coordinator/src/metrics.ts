@@ -41,7 +41,7 @@ export class CoordinatorMetrics {
     this.hostTransitions = new Counter({ name: 'pgs_coordinator_host_transitions_total', help: 'Host liveness transitions by new state', labelNames: ['to'], registers: [registry] });
     this.backlogWalks = new Counter({
       name: 'pgs_coordinator_backlog_walks_total',
-      help: 'Whole walks of the waiting tenants by outcome: placed (some), parked (none placed: no more walks until room may be freed), skipped (a tick while parked)',
+      help: 'Whole walks of the waiting tenants by outcome: placed (some), parked (none placed: no more walks until room may be freed), skipped (a placement pass while parked: only new tenants, by id)',
       labelNames: ['outcome'],
       registers: [registry],
     });

@@ -28,7 +28,7 @@ const PLACE_AT_ONCE = new Set(['tenant.create', 'tenant.recreate']);
 
 /**
  * Events that cannot make a waiting tenant placeable (they change no host, no allocation and no
- * creation in flight). Any other event ends a parked backlog (see `parkedAt`).
+ * creation in flight). Any other event ends a parked backlog (see `parkedState`).
  */
 const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.)/;
 
@@ -52,17 +52,17 @@ export class Reconciler {
   private unsubscribe: (() => void) | undefined;
   /** Tenants created since the last placement pass, placed by id while the backlog is parked. */
   private readonly created = new Set<string>();
-  /**
-   * Set when a whole walk of the backlog placed nothing: until an event says room may have been
-   * freed, ticks do not walk it again (with 100,000 tenants waiting for capacity a walk takes
-   * seconds, and walking it on every tick starved the API). New tenants are still placed by id.
-   */
-  private parkedAt: number | undefined;
-  private parkedFor = PARKED_REWALK_MS;
-  private walkStartedAt = 0;
-  /** Counts events that may have freed room; a walk parks only if none came while it ran. */
+  /** Counts committed events that may have freed room (see CANNOT_FREE_ROOM). */
   private roomChanges = 0;
-  private walkStartedAtChange = 0;
+  /** When the current walk started, and the room changes seen by then. */
+  private walkStart = { at: 0, roomChanges: 0 };
+  /**
+   * Set when a whole walk of the backlog placed nothing and no room was freed while it ran: until
+   * another such event, or `for` ms, ticks do not walk it again (with 100,000 tenants waiting for
+   * capacity a walk takes seconds, and walking it on every tick starved the API). New tenants are
+   * still placed by id.
+   */
+  private parkedState: { at: number; roomChanges: number; forMs: number } | undefined;
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -89,7 +89,6 @@ export class Reconciler {
           this.created.add(e.tenantId);
           place = true;
         } else if (!CANNOT_FREE_ROOM.test(e.action)) {
-          this.parkedAt = undefined;
           this.roomChanges++;
         }
       }
@@ -114,21 +113,16 @@ export class Reconciler {
       this.placeScheduled = false;
       if (this.stopped) return;
       try {
-        if (this.parked()) this.placement.placeNow(this.created);
-        else this.placeNew();
+        this.placeNew();
       } catch (err) {
         this.ctx.log.error({ err }, 'placement failed; retrying next tick');
       }
-      this.created.clear();
     });
   }
 
-  /** True while the backlog is parked and its re-walk is not due. */
+  /** True while the backlog is parked: no event that may free room since, and its re-walk not due. */
   private parked(): boolean {
-    if (this.parkedAt === undefined) return false;
-    if (performance.now() - this.parkedAt < this.parkedFor) return true;
-    this.parkedAt = undefined;
-    return false;
+    return this.parkedState !== undefined && this.roomChanges === this.parkedState.roomChanges && performance.now() - this.parkedState.at < this.parkedState.forMs;
   }
 
   /** One pass of the loop; safe to call any time (tests call it directly). */
@@ -219,8 +213,7 @@ export class Reconciler {
     // Tenants created meanwhile are in this walk.
     this.created.clear();
     this.placement.restart();
-    this.walkStartedAt = performance.now();
-    this.walkStartedAtChange = this.roomChanges;
+    this.walkStart = { at: performance.now(), roomChanges: this.roomChanges };
     this.placeSlice();
   }
 
@@ -247,12 +240,12 @@ export class Reconciler {
   /** A whole walk that placed nothing parks the backlog; anything placed keeps it walking. */
   private walkDone(): void {
     const { considered, placed } = this.placement.walked;
-    if (considered > 0 && placed === 0 && this.roomChanges === this.walkStartedAtChange) {
-      this.parkedAt = performance.now();
-      this.parkedFor = Math.max(PARKED_REWALK_MS, 10 * (this.parkedAt - this.walkStartedAt));
+    if (considered > 0 && placed === 0 && this.roomChanges === this.walkStart.roomChanges) {
+      const at = performance.now();
+      this.parkedState = { at, roomChanges: this.roomChanges, forMs: Math.max(PARKED_REWALK_MS, 10 * (at - this.walkStart.at)) };
       this.ctx.metrics?.backlogWalks.inc({ outcome: 'parked' });
     } else {
-      this.parkedAt = undefined;
+      this.parkedState = undefined;
       if (considered > 0) this.ctx.metrics?.backlogWalks.inc({ outcome: 'placed' });
     }
   }

@@ -18,82 +18,85 @@ async function query<T extends pg.QueryResultRow>(port: number, user: string, pa
   }
 }
 
-describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', () => {
+/** A fake coordinator and an agent connected to it, for the tests of one describe (set in beforeAll). */
+function connectedAgent(hostId: string, heartbeatMs?: number): { coordinator: FakeCoordinator; agent: TestAgent; dataRoot: string } {
   const dataRoot = tempDataRoot();
-  let coordinator: FakeCoordinator;
-  let agent: TestAgent;
-
+  const env = { dataRoot } as { coordinator: FakeCoordinator; agent: TestAgent; dataRoot: string };
   beforeAll(async () => {
-    coordinator = await FakeCoordinator.start();
-    agent = await startTestAgent({ coordinator: coordinator.address, dataRoot, hostId: 'h-loop' });
-    await waitFor('the agent to connect', () => coordinator.connected);
+    env.coordinator = await FakeCoordinator.start(heartbeatMs);
+    env.agent = await startTestAgent({ coordinator: env.coordinator.address, dataRoot, hostId });
+    await waitFor('the agent to connect', () => env.coordinator.connected);
   });
-
   afterAll(async () => {
-    await agent?.stop({ removeInstances: true });
-    await coordinator?.stop();
+    await env.agent?.stop({ removeInstances: true });
+    await env.coordinator?.stop();
     fs.rmSync(dataRoot, { recursive: true, force: true });
   });
+  return env;
+}
+
+describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', () => {
+  const env = connectedAgent('h-loop');
 
   it('says hello with its identity, capacity and labels, then heartbeats', async () => {
-    const hello = coordinator.hellos[0];
+    const hello = env.coordinator.hellos[0];
     expect(hello).toMatchObject({ hostId: 'h-loop', address: '127.0.0.1', runtime: 'process', labels: { zone: 'a', region: 'eu' }, appliedGeneration: 0n });
     expect(hello?.capacity).toMatchObject({ cpuMillis: 4000, memoryMib: 8192, diskMib: 102_400 });
-    await waitFor('two heartbeats', () => coordinator.heartbeats >= 2);
+    await waitFor('two heartbeats', () => env.coordinator.heartbeats >= 2);
     // The process runtime's ready spares ride on each heartbeat (the test runtime keeps one).
-    await waitFor('a heartbeat with the ready spare', () => coordinator.readySpares === 1);
+    await waitFor('a heartbeat with the ready spare', () => env.coordinator.readySpares === 1);
   });
 
   it('realizes a desired instance, stops and starts it, ignores stale generations, leaves absent tenants alone, deletes only when told', async () => {
     const a = uniqueTenantId('a');
     const b = uniqueTenantId('b');
-    await coordinator.desired({ full: true, instances: [ownerSpec(a, 'owner-a-secret')] });
-    const realized = await waitFor('a realized', () => coordinator.running(a));
+    await env.coordinator.desired({ full: true, instances: [ownerSpec(a, 'owner-a-secret')] });
+    const realized = await waitFor('a realized', () => env.coordinator.running(a));
     expect(realized.port).toBeGreaterThan(0);
     expect(realized.address).toBe('127.0.0.1');
     expect(realized.pid).toBeGreaterThan(0);
     await query(realized.port, a, 'owner-a-secret', a, 'create table t (v int); insert into t values (42)');
 
     // A stale generation asking to stop is ignored; a newer one (with b) is applied.
-    await coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 2n, runState: RunState.STOPPED })], generation: coordinator.generation });
-    await coordinator.desired({ instances: [ownerSpec(b, 'owner-b-secret')] });
-    await waitFor('b realized', () => coordinator.running(b));
-    expect(coordinator.running(a)?.pid).toBe(realized.pid);
+    await env.coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 2n, runState: RunState.STOPPED })], generation: env.coordinator.generation });
+    await env.coordinator.desired({ instances: [ownerSpec(b, 'owner-b-secret')] });
+    await waitFor('b realized', () => env.coordinator.running(b));
+    expect(env.coordinator.running(a)?.pid).toBe(realized.pid);
 
     // Stop, then start: data kept, port kept.
-    await coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 2n, runState: RunState.STOPPED })] });
+    await env.coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 2n, runState: RunState.STOPPED })] });
     await waitFor('a stopped', () => {
-      const s = coordinator.latest(a);
+      const s = env.coordinator.latest(a);
       return s?.state === InstanceState.STOPPED && s.realization === Realization.REALIZED && s.specRevision === 2n;
     });
-    await coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 3n })] });
-    const restarted = await waitFor('a running again', () => coordinator.running(a, 3));
+    await env.coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 3n })] });
+    const restarted = await waitFor('a running again', () => env.coordinator.running(a, 3));
     expect(restarted.port).toBe(realized.port);
     expect(await query<{ v: number }>(restarted.port, a, 'owner-a-secret', a, 'select v from t')).toEqual([{ v: 42 }]);
 
     // A full set without b leaves b alone.
-    await coordinator.desired({ full: true, instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 3n })] });
-    const bBefore = coordinator.running(b);
-    await agent.manager.healthRound();
-    expect(agent.manager.status(b)).toMatchObject({ state: 'RUNNING', pid: bBefore?.pid });
+    await env.coordinator.desired({ full: true, instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 3n })] });
+    const bBefore = env.coordinator.running(b);
+    await env.agent.manager.healthRound();
+    expect(env.agent.manager.status(b)).toMatchObject({ state: 'RUNNING', pid: bBefore?.pid });
 
     // Explicit removal deletes b and its data, and is reported.
-    await coordinator.desired({ removed: [b] });
-    await waitFor('b deleted', () => coordinator.latest(b)?.state === InstanceState.DELETED);
-    expect(fs.existsSync(path.join(dataRoot, 'instances', b))).toBe(false);
-    expect(agent.manager.status(a)?.state).toBe('RUNNING');
+    await env.coordinator.desired({ removed: [b] });
+    await waitFor('b deleted', () => env.coordinator.latest(b)?.state === InstanceState.DELETED);
+    expect(fs.existsSync(path.join(env.dataRoot, 'instances', b))).toBe(false);
+    expect(env.agent.manager.status(a)?.state).toBe('RUNNING');
   }, 90_000);
 
   it('runs commands: users and databases from verifiers, clear errors for bad input', async () => {
     const t = uniqueTenantId('c');
-    await coordinator.desired({ instances: [ownerSpec(t, 'owner-c-secret')] });
-    const s = await waitFor('c realized', () => coordinator.running(t));
-    await coordinator.command({ commandId: 'cmd-1', tenantId: t, action: { case: 'createRole', value: { role: { name: 'app_user', scramVerifier: scramVerifier('app-user-secret'), login: true } } } });
-    await coordinator.command({ commandId: 'cmd-2', tenantId: t, action: { case: 'createDatabase', value: { database: { name: 'app_db', owner: 'app_user' } } } });
-    await coordinator.command({ commandId: 'cmd-3', tenantId: t, action: { case: 'setRolePassword', value: { name: 'app_user', scramVerifier: 'plain-text-password' } } });
-    await coordinator.command({ commandId: 'cmd-4', tenantId: 'nosuch', action: { case: 'dropDatabase', value: { name: 'x' } } });
-    await waitFor('four command results', () => coordinator.commandResults.length >= 4);
-    const byId = Object.fromEntries(coordinator.commandResults.map((r) => [r.commandId, r]));
+    await env.coordinator.desired({ instances: [ownerSpec(t, 'owner-c-secret')] });
+    const s = await waitFor('c realized', () => env.coordinator.running(t));
+    await env.coordinator.command({ commandId: 'cmd-1', tenantId: t, action: { case: 'createRole', value: { role: { name: 'app_user', scramVerifier: scramVerifier('app-user-secret'), login: true } } } });
+    await env.coordinator.command({ commandId: 'cmd-2', tenantId: t, action: { case: 'createDatabase', value: { database: { name: 'app_db', owner: 'app_user' } } } });
+    await env.coordinator.command({ commandId: 'cmd-3', tenantId: t, action: { case: 'setRolePassword', value: { name: 'app_user', scramVerifier: 'plain-text-password' } } });
+    await env.coordinator.command({ commandId: 'cmd-4', tenantId: 'nosuch', action: { case: 'dropDatabase', value: { name: 'x' } } });
+    await waitFor('four command results', () => env.coordinator.commandResults.length >= 4);
+    const byId = Object.fromEntries(env.coordinator.commandResults.map((r) => [r.commandId, r]));
     expect(byId['cmd-1']).toMatchObject({ ok: true });
     expect(byId['cmd-2']).toMatchObject({ ok: true });
     expect(byId['cmd-3']).toMatchObject({ ok: false, errorCode: 'INVALID_VERIFIER' });
@@ -103,48 +106,34 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
 
   it('reconnects after the stream breaks and says hello with the instances it runs, touching none', async () => {
     const t = uniqueTenantId('r');
-    await coordinator.desired({ instances: [ownerSpec(t, 'owner-r-secret')] });
-    const before = await waitFor('r realized', () => coordinator.running(t));
-    const streams = coordinator.streams;
-    const applied = coordinator.generation;
-    coordinator.dropStream();
-    await waitFor('a new stream', () => coordinator.streams > streams && coordinator.connected);
-    const hello = coordinator.hellos.at(-1);
+    await env.coordinator.desired({ instances: [ownerSpec(t, 'owner-r-secret')] });
+    const before = await waitFor('r realized', () => env.coordinator.running(t));
+    const streams = env.coordinator.streams;
+    const applied = env.coordinator.generation;
+    env.coordinator.dropStream();
+    await waitFor('a new stream', () => env.coordinator.streams > streams && env.coordinator.connected);
+    const hello = env.coordinator.hellos.at(-1);
     expect(hello?.appliedGeneration).toBe(BigInt(applied));
     const mine = hello?.instances.find((i) => i.tenantId === t);
     expect(mine).toMatchObject({ state: InstanceState.RUNNING, pid: before.pid, port: before.port });
-    expect(agent.manager.status(t)?.pid).toBe(before.pid);
+    expect(env.agent.manager.status(t)?.pid).toBe(before.pid);
   });
 });
 
 describe('ready spares are told at once, not at the next heartbeat', () => {
-  const dataRoot = tempDataRoot();
-  let coordinator: FakeCoordinator;
-  let agent: TestAgent;
-
-  beforeAll(async () => {
-    // A heartbeat interval of a minute: every heartbeat seen here was sent because the pool changed.
-    coordinator = await FakeCoordinator.start(60_000);
-    agent = await startTestAgent({ coordinator: coordinator.address, dataRoot, hostId: 'h-spares' });
-    await waitFor('the agent to connect', () => coordinator.connected);
-  });
-
-  afterAll(async () => {
-    await agent?.stop({ removeInstances: true });
-    await coordinator?.stop();
-    fs.rmSync(dataRoot, { recursive: true, force: true });
-  });
+  // A heartbeat interval of a minute: every heartbeat seen here was sent because the pool changed.
+  const env = connectedAgent('h-spares', 60_000);
 
   it('a spare taken by a create and the copy that replaces it each send a heartbeat', async () => {
     // The first fill's own heartbeat has arrived too (else it could land after `from`).
-    await waitFor('the pool full, and told', () => agent.runtime.readySpares() === 1 && coordinator.readySpares === 1);
-    const from = coordinator.spareReports.length;
+    await waitFor('the pool full, and told', () => env.agent.runtime.readySpares() === 1 && env.coordinator.readySpares === 1);
+    const from = env.coordinator.spareReports.length;
     const t = uniqueTenantId('s');
     const asked = Date.now();
-    await coordinator.desired({ full: true, instances: [ownerSpec(t, 'owner-s-secret')] });
-    await waitFor('created', () => coordinator.running(t));
-    await waitFor('the refill told', () => coordinator.spareReports.slice(from).some((r) => r.readySpares === 1));
-    const told = coordinator.spareReports.slice(from);
+    await env.coordinator.desired({ full: true, instances: [ownerSpec(t, 'owner-s-secret')] });
+    await waitFor('created', () => env.coordinator.running(t));
+    await waitFor('the refill told', () => env.coordinator.spareReports.slice(from).some((r) => r.readySpares === 1));
+    const told = env.coordinator.spareReports.slice(from);
     expect(told.map((r) => r.readySpares)).toEqual([0, 1]);
     expect(told[1]!.at - asked).toBeLessThan(30_000);
   });

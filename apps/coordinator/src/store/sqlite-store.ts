@@ -393,8 +393,10 @@ export class SqliteStore implements Store {
       where.clauses.push('id > ?');
       where.params.push(page.after);
     }
-    const limit = page.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(page.limit))}`;
-    return (this.cached(`SELECT * FROM tenants${whereSql(where)} ORDER BY id${limit}`).all(...where.params) as Row[]).map(tenantFromRow);
+    // A parameter, not part of the SQL: the statement cache holds one statement per filter shape,
+    // whatever the page sizes (SQLite reads LIMIT -1 as no limit).
+    const limit = page.limit === undefined ? -1 : Math.max(0, Math.floor(page.limit));
+    return (this.cached(`SELECT * FROM tenants${whereSql(where)} ORDER BY id LIMIT ?`).all(...where.params, limit) as Row[]).map(tenantFromRow);
   }
 
   countTenants(filter: TenantFilter = {}): number {
