@@ -6,7 +6,7 @@
  */
 import { DEFAULT_TENANT_SPEC, type HostState, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
-import type { ServiceImpl } from '@pgs/rpc';
+import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
 import type { CoordinatorContext } from './context.js';
 import type { EventFeed } from './event-feed.js';
@@ -87,6 +87,24 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async recreateTenant(req, call) {
       return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
+    },
+    async restoreTenant() {
+      throw new RpcError(Code.UNIMPLEMENTED, 'RestoreTenant: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    },
+    async getRestore() {
+      throw new RpcError(Code.UNIMPLEMENTED, 'GetRestore: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    },
+    async createBackup() {
+      throw new RpcError(Code.UNIMPLEMENTED, 'CreateBackup: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    },
+    async listBackups() {
+      throw new RpcError(Code.UNIMPLEMENTED, 'ListBackups: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    },
+    async getBackup() {
+      throw new RpcError(Code.UNIMPLEMENTED, 'GetBackup: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    },
+    async deleteBackup() {
+      throw new RpcError(Code.UNIMPLEMENTED, 'DeleteBackup: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
     },
     async switchoverTenant(req, call) {
       tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first

@@ -75,6 +75,13 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   SetTenantAccess: rule('tenant:write', 'id', true),
   RecreateTenant: rule('tenant:admin', 'id', true),
   SwitchoverTenant: rule('tenant:write', 'id', true),
+  // A restore creates a tenant (or replaces one's data): as strong as creating one.
+  RestoreTenant: rule('tenant:admin', 'id', true),
+  GetRestore: rule('tenant:read', 'tenantId', false),
+  CreateBackup: rule('tenant:write', 'tenantId', true),
+  ListBackups: rule('tenant:read', 'tenantId', false),
+  GetBackup: rule('tenant:read', 'tenantId', false),
+  DeleteBackup: rule('tenant:admin', 'tenantId', true),
   CreateUser: rule('tenant:write', 'tenantId', true),
   GetUser: rule('tenant:read', 'tenantId', false),
   ListUsers: rule('tenant:read', 'tenantId', false),

@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { BackupType } from "../../common/v1/backup_pb.js";
+import { file_pgs_common_v1_backup } from "../../common/v1/backup_pb.js";
 import type { Resources, Usage } from "../../common/v1/resources_pb.js";
 import { file_pgs_common_v1_resources } from "../../common/v1/resources_pb.js";
 import type { InstanceHealth, InstanceRole, Realization, RunState } from "../../common/v1/tenant_pb.js";
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/agent/v1/agent.proto.
  */
 export const file_pgs_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UiqgIKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImsKB1dlbGNvbWUSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAEgASgNEhAKCGxlYXNlX21zGAIgASgNEi8KC3NlcnZlcl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJFCgxMZWFzZVJlbmV3YWwSNQoRaGVhcnRiZWF0X3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqUBCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoFdXNhZ2UYAiABKAsyFC5wZ3MuY29tbW9uLnYxLlVzYWdlEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgDIAEoBBIZCgxyZWFkeV9zcGFyZXMYBCABKA1IAIgBAUIPCg1fcmVhZHlfc3BhcmVzIkEKDkluc3RhbmNlUmVwb3J0Ei8KCWluc3RhbmNlcxgBIAMoCzIcLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXR1cyKWAgoOSW5zdGFuY2VTdGF0dXMSEQoJdGVuYW50X2lkGAEgASgJEi8KC3JlYWxpemF0aW9uGAIgASgOMhoucGdzLmNvbW1vbi52MS5SZWFsaXphdGlvbhIqCgVzdGF0ZRgDIAEoDjIbLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXRlEg4KBnJlYXNvbhgEIAEoCRIPCgdhZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SEgoKcnVudGltZV9pZBgHIAEoCRILCgNwaWQYCCABKA0SFQoNc3BlY19yZXZpc2lvbhgJIAEoBBItCgZoZWFsdGgYCiABKAsyHS5wZ3MuY29tbW9uLnYxLkluc3RhbmNlSGVhbHRoIn8KEERlc2lyZWRJbnN0YW5jZXMSEgoKZ2VuZXJhdGlvbhgBIAEoBBIMCgRmdWxsGAIgASgIEi0KCWluc3RhbmNlcxgDIAMoCzIaLnBncy5hZ2VudC52MS5JbnN0YW5jZVNwZWMSGgoScmVtb3ZlZF90ZW5hbnRfaWRzGAQgAygJIj8KCFJvbGVTcGVjEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkSDQoFbG9naW4YAyABKAgiKwoMRGF0YWJhc2VTcGVjEgwKBG5hbWUYASABKAkSDQoFb3duZXIYAiABKAki3gQKDEluc3RhbmNlU3BlYxIRCgl0ZW5hbnRfaWQYASABKAkSFQoNc3BlY19yZXZpc2lvbhgCIAEoBBIpCgRyb2xlGAMgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSKwoJcmVzb3VyY2VzGAQgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSDwoHdmVyc2lvbhgFIAEoCRIqCglydW5fc3RhdGUYBiABKA4yFy5wZ3MuY29tbW9uLnYxLlJ1blN0YXRlEiUKBXJvbGVzGAcgAygLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjEi0KCWRhdGFiYXNlcxgIIAMoCzIaLnBncy5hZ2VudC52MS5EYXRhYmFzZVNwZWMSEgoKZHJvcF9yb2xlcxgJIAMoCRIWCg5kcm9wX2RhdGFiYXNlcxgKIAMoCRIMCgRwb3J0GAsgASgNEhcKD3ByaW1hcnlfYWRkcmVzcxgMIAEoCRIUCgxwcmltYXJ5X3BvcnQYDSABKA0SIQoZc3luY2hyb25vdXNfc3RhbmRieV9uYW1lcxgOIAEoCRIaChJyZXBsaWNhdGlvbl9zZWNyZXQYDyABKAkSDQoFaW1hZ2UYECABKAkSHQoVZmVuY2Vfb25fbGVhc2VfZXhwaXJ5GBEgASgIEhkKEXJlcGxpY2F0aW9uX3Nsb3RzGBIgAygJEhgKEHJlcGxpY2F0aW9uX3Nsb3QYEyABKAkSFAoMc3RhbmRieV9uYW1lGBQgASgJEhgKEHJlcGxpY2F0aW9uX3VzZXIYFSABKAkikgMKB0NvbW1hbmQSEgoKY29tbWFuZF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLwoLY3JlYXRlX3JvbGUYAyABKAsyGC5wZ3MuYWdlbnQudjEuQ3JlYXRlUm9sZUgAEisKCWRyb3Bfcm9sZRgEIAEoCzIWLnBncy5hZ2VudC52MS5Ecm9wUm9sZUgAEjoKEXNldF9yb2xlX3Bhc3N3b3JkGAUgASgLMh0ucGdzLmFnZW50LnYxLlNldFJvbGVQYXNzd29yZEgAEjcKD2NyZWF0ZV9kYXRhYmFzZRgGIAEoCzIcLnBncy5hZ2VudC52MS5DcmVhdGVEYXRhYmFzZUgAEjMKDWRyb3BfZGF0YWJhc2UYByABKAsyGi5wZ3MuYWdlbnQudjEuRHJvcERhdGFiYXNlSAASKAoHcHJvbW90ZRgIIAEoCzIVLnBncy5hZ2VudC52MS5Qcm9tb3RlSAASJAoFZmVuY2UYCSABKAsyEy5wZ3MuYWdlbnQudjEuRmVuY2VIAEIICgZhY3Rpb24iMgoKQ3JlYXRlUm9sZRIkCgRyb2xlGAEgASgLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjIhgKCERyb3BSb2xlEgwKBG5hbWUYASABKAkiNwoPU2V0Um9sZVBhc3N3b3JkEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkiPgoOQ3JlYXRlRGF0YWJhc2USLAoIZGF0YWJhc2UYASABKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjIhwKDERyb3BEYXRhYmFzZRIMCgRuYW1lGAEgASgJIgkKB1Byb21vdGUiBwoFRmVuY2UicwoNQ29tbWFuZFJlc3VsdBISCgpjb21tYW5kX2lkGAEgASgJEgoKAm9rGAIgASgIEhIKCmVycm9yX2NvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRILCgNsc24YBSABKAkSEAoIdGltZWxpbmUYBiABKA0qkQIKDUluc3RhbmNlU3RhdGUSHgoaSU5TVEFOQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdJTlNUQU5DRV9TVEFURV9DUkVBVElORxABEhsKF0lOU1RBTkNFX1NUQVRFX1NUQVJUSU5HEAISGgoWSU5TVEFOQ0VfU1RBVEVfUlVOTklORxADEhsKF0lOU1RBTkNFX1NUQVRFX1NUT1BQSU5HEAQSGgoWSU5TVEFOQ0VfU1RBVEVfU1RPUFBFRBAFEhoKFklOU1RBTkNFX1NUQVRFX0NSQVNIRUQQBhIZChVJTlNUQU5DRV9TVEFURV9GQUlMRUQQBxIaChZJTlNUQU5DRV9TVEFURV9ERUxFVEVEEAgyYQoTQWdlbnRDb250cm9sU2VydmljZRJKCgdDb25uZWN0EhwucGdzLmFnZW50LnYxLkNvbm5lY3RSZXF1ZXN0Gh0ucGdzLmFnZW50LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_resources, file_pgs_common_v1_tenant]);
+  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UiqgIKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqYBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeSKZAQoQQmFja3VwUmVwb3NpdG9yeRIuCgVwb3NpeBgBIAEoCzIdLnBncy5hZ2VudC52MS5Qb3NpeFJlcG9zaXRvcnlIABIoCgJzMxgCIAEoCzIaLnBncy5hZ2VudC52MS5TM1JlcG9zaXRvcnlIABITCgtjaXBoZXJfcGFzcxgDIAEoCRIOCgZrZXlfaWQYBCABKAlCBgoEa2luZCIfCg9Qb3NpeFJlcG9zaXRvcnkSDAoEcGF0aBgBIAEoCSKoAQoMUzNSZXBvc2l0b3J5EhAKCGVuZHBvaW50GAEgASgJEgwKBHBvcnQYAiABKA0SDgoGYnVja2V0GAMgASgJEg4KBnJlZ2lvbhgEIAEoCRIMCgRwYXRoGAUgASgJEhIKCnBhdGhfc3R5bGUYBiABKAgSDgoGY2FfcGVtGAcgASgJEhIKCmFjY2Vzc19rZXkYCCABKAkSEgoKc2VjcmV0X2tleRgJIAEoCSJFCgxMZWFzZVJlbmV3YWwSNQoRaGVhcnRiZWF0X3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqUBCglIZWFydGJlYXQSKwoHc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoFdXNhZ2UYAiABKAsyFC5wZ3MuY29tbW9uLnYxLlVzYWdlEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgDIAEoBBIZCgxyZWFkeV9zcGFyZXMYBCABKA1IAIgBAUIPCg1fcmVhZHlfc3BhcmVzIkEKDkluc3RhbmNlUmVwb3J0Ei8KCWluc3RhbmNlcxgBIAMoCzIcLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXR1cyLGAgoOSW5zdGFuY2VTdGF0dXMSEQoJdGVuYW50X2lkGAEgASgJEi8KC3JlYWxpemF0aW9uGAIgASgOMhoucGdzLmNvbW1vbi52MS5SZWFsaXphdGlvbhIqCgVzdGF0ZRgDIAEoDjIbLnBncy5hZ2VudC52MS5JbnN0YW5jZVN0YXRlEg4KBnJlYXNvbhgEIAEoCRIPCgdhZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SEgoKcnVudGltZV9pZBgHIAEoCRILCgNwaWQYCCABKA0SFQoNc3BlY19yZXZpc2lvbhgJIAEoBBItCgZoZWFsdGgYCiABKAsyHS5wZ3MuY29tbW9uLnYxLkluc3RhbmNlSGVhbHRoEi4KCHJlY292ZXJ5GAsgASgLMhwucGdzLmFnZW50LnYxLlJlY292ZXJ5UmVzdWx0Ir4BCg5SZWNvdmVyeVJlc3VsdBISCgpyZXN0b3JlX2lkGAEgASgJEgoKAm9rGAIgASgIEhIKCmVycm9yX2NvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRILCgNsc24YBSABKAkSLwoLY29tbWl0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRpbWVsaW5lGAcgASgNEhcKD2FyY2hpdmVfbWF4X3dhbBgIIAEoCSJ/ChBEZXNpcmVkSW5zdGFuY2VzEhIKCmdlbmVyYXRpb24YASABKAQSDAoEZnVsbBgCIAEoCBItCglpbnN0YW5jZXMYAyADKAsyGi5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTcGVjEhoKEnJlbW92ZWRfdGVuYW50X2lkcxgEIAMoCSI/CghSb2xlU3BlYxIMCgRuYW1lGAEgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAIgASgJEg0KBWxvZ2luGAMgASgIIisKDERhdGFiYXNlU3BlYxIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJIroFCgxJbnN0YW5jZVNwZWMSEQoJdGVuYW50X2lkGAEgASgJEhUKDXNwZWNfcmV2aXNpb24YAiABKAQSKQoEcm9sZRgDIAEoDjIbLnBncy5jb21tb24udjEuSW5zdGFuY2VSb2xlEisKCXJlc291cmNlcxgEIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEg8KB3ZlcnNpb24YBSABKAkSKgoJcnVuX3N0YXRlGAYgASgOMhcucGdzLmNvbW1vbi52MS5SdW5TdGF0ZRIlCgVyb2xlcxgHIAMoCzIWLnBncy5hZ2VudC52MS5Sb2xlU3BlYxItCglkYXRhYmFzZXMYCCADKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjEhIKCmRyb3Bfcm9sZXMYCSADKAkSFgoOZHJvcF9kYXRhYmFzZXMYCiADKAkSDAoEcG9ydBgLIAEoDRIXCg9wcmltYXJ5X2FkZHJlc3MYDCABKAkSFAoMcHJpbWFyeV9wb3J0GA0gASgNEiEKGXN5bmNocm9ub3VzX3N0YW5kYnlfbmFtZXMYDiABKAkSGgoScmVwbGljYXRpb25fc2VjcmV0GA8gASgJEg0KBWltYWdlGBAgASgJEh0KFWZlbmNlX29uX2xlYXNlX2V4cGlyeRgRIAEoCBIZChFyZXBsaWNhdGlvbl9zbG90cxgSIAMoCRIYChByZXBsaWNhdGlvbl9zbG90GBMgASgJEhQKDHN0YW5kYnlfbmFtZRgUIAEoCRIsCgZiYWNrdXAYFiABKAsyHC5wZ3MuYWdlbnQudjEuSW5zdGFuY2VCYWNrdXASLAoHcmVzdG9yZRgXIAEoCzIbLnBncy5hZ2VudC52MS5SZXN0b3JlU291cmNlEhgKEHJlcGxpY2F0aW9uX3VzZXIYFSABKAkiWQoOSW5zdGFuY2VCYWNrdXASDgoGc3RhbnphGAEgASgJEh8KF2FyY2hpdmVfdGltZW91dF9zZWNvbmRzGAIgASgNEhYKDnJldGVudGlvbl9kYXlzGAMgASgNIpMBCg1SZXN0b3JlU291cmNlEhIKCnJlc3RvcmVfaWQYASABKAkSDgoGc3RhbnphGAIgASgJEioKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoMYmFja3VwX2xhYmVsGAQgASgJSAASEAoGbGF0ZXN0GAUgASgISABCCAoGdGFyZ2V0IvYDCgdDb21tYW5kEhIKCmNvbW1hbmRfaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEi8KC2NyZWF0ZV9yb2xlGAMgASgLMhgucGdzLmFnZW50LnYxLkNyZWF0ZVJvbGVIABIrCglkcm9wX3JvbGUYBCABKAsyFi5wZ3MuYWdlbnQudjEuRHJvcFJvbGVIABI6ChFzZXRfcm9sZV9wYXNzd29yZBgFIAEoCzIdLnBncy5hZ2VudC52MS5TZXRSb2xlUGFzc3dvcmRIABI3Cg9jcmVhdGVfZGF0YWJhc2UYBiABKAsyHC5wZ3MuYWdlbnQudjEuQ3JlYXRlRGF0YWJhc2VIABIzCg1kcm9wX2RhdGFiYXNlGAcgASgLMhoucGdzLmFnZW50LnYxLkRyb3BEYXRhYmFzZUgAEigKB3Byb21vdGUYCCABKAsyFS5wZ3MuYWdlbnQudjEuUHJvbW90ZUgAEiQKBWZlbmNlGAkgASgLMhMucGdzLmFnZW50LnYxLkZlbmNlSAASLQoKcnVuX2JhY2t1cBgKIAEoCzIXLnBncy5hZ2VudC52MS5SdW5CYWNrdXBIABIzCg1leHBpcmVfYmFja3VwGAsgASgLMhoucGdzLmFnZW50LnYxLkV4cGlyZUJhY2t1cEgAQggKBmFjdGlvbiJXCglSdW5CYWNrdXASEQoJYmFja3VwX2lkGAEgASgJEicKBHR5cGUYAiABKA4yGS5wZ3MuY29tbW9uLnYxLkJhY2t1cFR5cGUSDgoGc3RhbnphGAMgASgJIi0KDEV4cGlyZUJhY2t1cBIOCgZzdGFuemEYASABKAkSDQoFbGFiZWwYAiABKAkiMgoKQ3JlYXRlUm9sZRIkCgRyb2xlGAEgASgLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjIhgKCERyb3BSb2xlEgwKBG5hbWUYASABKAkiNwoPU2V0Um9sZVBhc3N3b3JkEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkiPgoOQ3JlYXRlRGF0YWJhc2USLAoIZGF0YWJhc2UYASABKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjIhwKDERyb3BEYXRhYmFzZRIMCgRuYW1lGAEgASgJIgkKB1Byb21vdGUiBwoFRmVuY2UinwEKDUNvbW1hbmRSZXN1bHQSEgoKY29tbWFuZF9pZBgBIAEoCRIKCgJvaxgCIAEoCBISCgplcnJvcl9jb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSCwoDbHNuGAUgASgJEhAKCHRpbWVsaW5lGAYgASgNEioKBmJhY2t1cBgHIAEoCzIaLnBncy5hZ2VudC52MS5CYWNrdXBSZXN1bHQi8gIKDEJhY2t1cFJlc3VsdBINCgVsYWJlbBgBIAEoCRITCgtwcmlvcl9sYWJlbBgCIAEoCRInCgR0eXBlGAMgASgOMhkucGdzLmNvbW1vbi52MS5CYWNrdXBUeXBlEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzaXplX2J5dGVzGAYgASgEEhcKD3JlcG9fc2l6ZV9ieXRlcxgHIAEoBBIRCglsc25fc3RhcnQYCCABKAkSEAoIbHNuX3N0b3AYCSABKAkSEAoIdGltZWxpbmUYCiABKA0SHgoWc3RhbnphX3JlcG9fc2l6ZV9ieXRlcxgLIAEoBBIXCg9hcmNoaXZlX21pbl93YWwYDCABKAkSFwoPYXJjaGl2ZV9tYXhfd2FsGA0gASgJKpECCg1JbnN0YW5jZVN0YXRlEh4KGklOU1RBTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXSU5TVEFOQ0VfU1RBVEVfQ1JFQVRJTkcQARIbChdJTlNUQU5DRV9TVEFURV9TVEFSVElORxACEhoKFklOU1RBTkNFX1NUQVRFX1JVTk5JTkcQAxIbChdJTlNUQU5DRV9TVEFURV9TVE9QUElORxAEEhoKFklOU1RBTkNFX1NUQVRFX1NUT1BQRUQQBRIaChZJTlNUQU5DRV9TVEFURV9DUkFTSEVEEAYSGQoVSU5TVEFOQ0VfU1RBVEVfRkFJTEVEEAcSGgoWSU5TVEFOQ0VfU1RBVEVfREVMRVRFRBAIMmEKE0FnZW50Q29udHJvbFNlcnZpY2USSgoHQ29ubmVjdBIcLnBncy5hZ2VudC52MS5Db25uZWN0UmVxdWVzdBodLnBncy5hZ2VudC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant]);
 
 /**
  * Agent -> coordinator.
@@ -190,6 +192,13 @@ export type Welcome = Message<"pgs.agent.v1.Welcome"> & {
    * @generated from field: google.protobuf.Timestamp server_time = 3;
    */
   serverTime?: Timestamp | undefined;
+
+  /**
+   * The fleet's backup repository; unset = backups are not configured (no archiving, no backups).
+   *
+   * @generated from field: pgs.agent.v1.BackupRepository backup_repository = 4;
+   */
+  backupRepository?: BackupRepository | undefined;
 };
 
 /**
@@ -198,6 +207,137 @@ export type Welcome = Message<"pgs.agent.v1.Welcome"> & {
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
   messageDesc(file_pgs_agent_v1_agent, 3);
+
+/**
+ * Where and how pgBackRest keeps backups and WAL (configured once on the coordinator). It reaches
+ * agents only over this mTLS stream; the agent writes it into per-tenant pgBackRest config files
+ * (0600, owned by the postgres OS user) and never logs the secrets.
+ *
+ * @generated from message pgs.agent.v1.BackupRepository
+ */
+export type BackupRepository = Message<"pgs.agent.v1.BackupRepository"> & {
+  /**
+   * @generated from oneof pgs.agent.v1.BackupRepository.kind
+   */
+  kind: {
+    /**
+     * @generated from field: pgs.agent.v1.PosixRepository posix = 1;
+     */
+    value: PosixRepository;
+    case: "posix";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.S3Repository s3 = 2;
+     */
+    value: S3Repository;
+    case: "s3";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * repo-cipher-pass (aes-256-cbc): the fleet backup key. Empty = the repository is not encrypted.
+   *
+   * @generated from field: string cipher_pass = 3;
+   */
+  cipherPass: string;
+
+  /**
+   * Names the key, so a restore that fails to decrypt can say which key it needed.
+   *
+   * @generated from field: string key_id = 4;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.BackupRepository.
+ * Use `create(BackupRepositorySchema)` to create a new message.
+ */
+export const BackupRepositorySchema: GenMessage<BackupRepository> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 4);
+
+/**
+ * A directory every host can reach (a shared mount; the local fleet's .pgs/local/backups).
+ *
+ * @generated from message pgs.agent.v1.PosixRepository
+ */
+export type PosixRepository = Message<"pgs.agent.v1.PosixRepository"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.PosixRepository.
+ * Use `create(PosixRepositorySchema)` to create a new message.
+ */
+export const PosixRepositorySchema: GenMessage<PosixRepository> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 5);
+
+/**
+ * @generated from message pgs.agent.v1.S3Repository
+ */
+export type S3Repository = Message<"pgs.agent.v1.S3Repository"> & {
+  /**
+   * host name of the endpoint (it must match the TLS certificate), e.g. "localhost".
+   *
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+
+  /**
+   * @generated from field: uint32 port = 2;
+   */
+  port: number;
+
+  /**
+   * @generated from field: string bucket = 3;
+   */
+  bucket: string;
+
+  /**
+   * @generated from field: string region = 4;
+   */
+  region: string;
+
+  /**
+   * Path inside the bucket, e.g. "/pgs".
+   *
+   * @generated from field: string path = 5;
+   */
+  path: string;
+
+  /**
+   * Path-style URLs (bucket in the path), as most S3-compatible servers need.
+   *
+   * @generated from field: bool path_style = 6;
+   */
+  pathStyle: boolean;
+
+  /**
+   * PEM CA bundle the endpoint's certificate is checked against; empty = the system's.
+   *
+   * @generated from field: string ca_pem = 7;
+   */
+  caPem: string;
+
+  /**
+   * @generated from field: string access_key = 8;
+   */
+  accessKey: string;
+
+  /**
+   * @generated from field: string secret_key = 9;
+   */
+  secretKey: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.S3Repository.
+ * Use `create(S3RepositorySchema)` to create a new message.
+ */
+export const S3RepositorySchema: GenMessage<S3Repository> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 6);
 
 /**
  * The coordinator heard a heartbeat. The agent counts its lease (Welcome.lease_ms) from the
@@ -218,7 +358,7 @@ export type LeaseRenewal = Message<"pgs.agent.v1.LeaseRenewal"> & {
  * Use `create(LeaseRenewalSchema)` to create a new message.
  */
 export const LeaseRenewalSchema: GenMessage<LeaseRenewal> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 4);
+  messageDesc(file_pgs_agent_v1_agent, 7);
 
 /**
  * @generated from message pgs.agent.v1.Heartbeat
@@ -254,7 +394,7 @@ export type Heartbeat = Message<"pgs.agent.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 5);
+  messageDesc(file_pgs_agent_v1_agent, 8);
 
 /**
  * Per-instance status, sent on change and at a steady interval.
@@ -273,7 +413,7 @@ export type InstanceReport = Message<"pgs.agent.v1.InstanceReport"> & {
  * Use `create(InstanceReportSchema)` to create a new message.
  */
 export const InstanceReportSchema: GenMessage<InstanceReport> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 6);
+  messageDesc(file_pgs_agent_v1_agent, 9);
 
 /**
  * @generated from message pgs.agent.v1.InstanceStatus
@@ -334,6 +474,13 @@ export type InstanceStatus = Message<"pgs.agent.v1.InstanceStatus"> & {
    * @generated from field: pgs.common.v1.InstanceHealth health = 10;
    */
   health?: InstanceHealth | undefined;
+
+  /**
+   * After an instance was created from a backup (InstanceSpec.restore): where recovery stopped.
+   *
+   * @generated from field: pgs.agent.v1.RecoveryResult recovery = 11;
+   */
+  recovery?: RecoveryResult | undefined;
 };
 
 /**
@@ -341,7 +488,67 @@ export type InstanceStatus = Message<"pgs.agent.v1.InstanceStatus"> & {
  * Use `create(InstanceStatusSchema)` to create a new message.
  */
 export const InstanceStatusSchema: GenMessage<InstanceStatus> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 7);
+  messageDesc(file_pgs_agent_v1_agent, 10);
+
+/**
+ * Where the recovery of a restored instance ended.
+ *
+ * @generated from message pgs.agent.v1.RecoveryResult
+ */
+export type RecoveryResult = Message<"pgs.agent.v1.RecoveryResult"> & {
+  /**
+   * @generated from field: string restore_id = 1;
+   */
+  restoreId: string;
+
+  /**
+   * @generated from field: bool ok = 2;
+   */
+  ok: boolean;
+
+  /**
+   * @generated from field: string error_code = 3;
+   */
+  errorCode: string;
+
+  /**
+   * @generated from field: string message = 4;
+   */
+  message: string;
+
+  /**
+   * Last replayed WAL position and the time of the last replayed commit.
+   *
+   * @generated from field: string lsn = 5;
+   */
+  lsn: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp commit_time = 6;
+   */
+  commitTime?: Timestamp | undefined;
+
+  /**
+   * The timeline the restored instance now writes on.
+   *
+   * @generated from field: uint32 timeline = 7;
+   */
+  timeline: number;
+
+  /**
+   * The newest WAL segment in the repository's archive when the restore began.
+   *
+   * @generated from field: string archive_max_wal = 8;
+   */
+  archiveMaxWal: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.RecoveryResult.
+ * Use `create(RecoveryResultSchema)` to create a new message.
+ */
+export const RecoveryResultSchema: GenMessage<RecoveryResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 11);
 
 /**
  * The desired set of instances of this host. `full` replaces everything the agent knows;
@@ -380,7 +587,7 @@ export type DesiredInstances = Message<"pgs.agent.v1.DesiredInstances"> & {
  * Use `create(DesiredInstancesSchema)` to create a new message.
  */
 export const DesiredInstancesSchema: GenMessage<DesiredInstances> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 8);
+  messageDesc(file_pgs_agent_v1_agent, 12);
 
 /**
  * A role to exist in an instance; the password arrives only as a SCRAM-SHA-256 verifier.
@@ -409,7 +616,7 @@ export type RoleSpec = Message<"pgs.agent.v1.RoleSpec"> & {
  * Use `create(RoleSpecSchema)` to create a new message.
  */
 export const RoleSpecSchema: GenMessage<RoleSpec> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 9);
+  messageDesc(file_pgs_agent_v1_agent, 13);
 
 /**
  * @generated from message pgs.agent.v1.DatabaseSpec
@@ -431,7 +638,7 @@ export type DatabaseSpec = Message<"pgs.agent.v1.DatabaseSpec"> & {
  * Use `create(DatabaseSpecSchema)` to create a new message.
  */
 export const DatabaseSpecSchema: GenMessage<DatabaseSpec> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 10);
+  messageDesc(file_pgs_agent_v1_agent, 14);
 
 /**
  * What one instance must look like.
@@ -565,6 +772,22 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
   standbyName: string;
 
   /**
+   * Backups (needs Welcome.backup_repository): the primary archives its WAL into this stanza; a
+   * replica gets the same so it archives once promoted.
+   *
+   * @generated from field: pgs.agent.v1.InstanceBackup backup = 22;
+   */
+  backup?: InstanceBackup | undefined;
+
+  /**
+   * Create this instance from a backup instead of an empty template (only when it has no data
+   * directory yet: a restore never overwrites an existing instance).
+   *
+   * @generated from field: pgs.agent.v1.RestoreSource restore = 23;
+   */
+  restore?: RestoreSource | undefined;
+
+  /**
    * The replication role (REPLICATION LOGIN): created on a primary with replication_secret as its
    * SCRAM verifier; a replica connects as it with replication_secret as the password.
    *
@@ -578,7 +801,96 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
  * Use `create(InstanceSpecSchema)` to create a new message.
  */
 export const InstanceSpecSchema: GenMessage<InstanceSpec> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 11);
+  messageDesc(file_pgs_agent_v1_agent, 15);
+
+/**
+ * The tenant's pgBackRest stanza and archiving settings.
+ *
+ * @generated from message pgs.agent.v1.InstanceBackup
+ */
+export type InstanceBackup = Message<"pgs.agent.v1.InstanceBackup"> & {
+  /**
+   * @generated from field: string stanza = 1;
+   */
+  stanza: string;
+
+  /**
+   * @generated from field: uint32 archive_timeout_seconds = 2;
+   */
+  archiveTimeoutSeconds: number;
+
+  /**
+   * Full backups older than this many days are expired after each backup (pgBackRest time-based
+   * retention keeps one older full backup so the whole window stays restorable).
+   *
+   * @generated from field: uint32 retention_days = 3;
+   */
+  retentionDays: number;
+};
+
+/**
+ * Describes the message pgs.agent.v1.InstanceBackup.
+ * Use `create(InstanceBackupSchema)` to create a new message.
+ */
+export const InstanceBackupSchema: GenMessage<InstanceBackup> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 16);
+
+/**
+ * What to restore a new instance from.
+ *
+ * @generated from message pgs.agent.v1.RestoreSource
+ */
+export type RestoreSource = Message<"pgs.agent.v1.RestoreSource"> & {
+  /**
+   * The coordinator's restore operation; echoed in RecoveryResult.
+   *
+   * @generated from field: string restore_id = 1;
+   */
+  restoreId: string;
+
+  /**
+   * The stanza to read from (the source tenant's).
+   *
+   * @generated from field: string stanza = 2;
+   */
+  stanza: string;
+
+  /**
+   * @generated from oneof pgs.agent.v1.RestoreSource.target
+   */
+  target: {
+    /**
+     * Recover up to (and including) this time.
+     *
+     * @generated from field: google.protobuf.Timestamp time = 3;
+     */
+    value: Timestamp;
+    case: "time";
+  } | {
+    /**
+     * Restore this backup (pgBackRest label) and stop at its consistent point.
+     *
+     * @generated from field: string backup_label = 4;
+     */
+    value: string;
+    case: "backupLabel";
+  } | {
+    /**
+     * Replay every archived WAL segment.
+     *
+     * @generated from field: bool latest = 5;
+     */
+    value: boolean;
+    case: "latest";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message pgs.agent.v1.RestoreSource.
+ * Use `create(RestoreSourceSchema)` to create a new message.
+ */
+export const RestoreSourceSchema: GenMessage<RestoreSource> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 17);
 
 /**
  * One-off commands, answered by CommandResult with the same command_id.
@@ -641,6 +953,18 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
      */
     value: Fence;
     case: "fence";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.RunBackup run_backup = 10;
+     */
+    value: RunBackup;
+    case: "runBackup";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.ExpireBackup expire_backup = 11;
+     */
+    value: ExpireBackup;
+    case: "expireBackup";
   } | { case: undefined; value?: undefined };
 };
 
@@ -649,7 +973,61 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
  * Use `create(CommandSchema)` to create a new message.
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 12);
+  messageDesc(file_pgs_agent_v1_agent, 18);
+
+/**
+ * Take a base backup of the tenant's primary on this host into its stanza (stanza-create first when
+ * the stanza does not exist yet). Answered when pgBackRest finishes, with CommandResult.backup.
+ *
+ * @generated from message pgs.agent.v1.RunBackup
+ */
+export type RunBackup = Message<"pgs.agent.v1.RunBackup"> & {
+  /**
+   * @generated from field: string backup_id = 1;
+   */
+  backupId: string;
+
+  /**
+   * @generated from field: pgs.common.v1.BackupType type = 2;
+   */
+  type: BackupType;
+
+  /**
+   * @generated from field: string stanza = 3;
+   */
+  stanza: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.RunBackup.
+ * Use `create(RunBackupSchema)` to create a new message.
+ */
+export const RunBackupSchema: GenMessage<RunBackup> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 19);
+
+/**
+ * Remove one backup (and the backups that depend on it) from the repository.
+ *
+ * @generated from message pgs.agent.v1.ExpireBackup
+ */
+export type ExpireBackup = Message<"pgs.agent.v1.ExpireBackup"> & {
+  /**
+   * @generated from field: string stanza = 1;
+   */
+  stanza: string;
+
+  /**
+   * @generated from field: string label = 2;
+   */
+  label: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.ExpireBackup.
+ * Use `create(ExpireBackupSchema)` to create a new message.
+ */
+export const ExpireBackupSchema: GenMessage<ExpireBackup> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 20);
 
 /**
  * @generated from message pgs.agent.v1.CreateRole
@@ -666,7 +1044,7 @@ export type CreateRole = Message<"pgs.agent.v1.CreateRole"> & {
  * Use `create(CreateRoleSchema)` to create a new message.
  */
 export const CreateRoleSchema: GenMessage<CreateRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 13);
+  messageDesc(file_pgs_agent_v1_agent, 21);
 
 /**
  * @generated from message pgs.agent.v1.DropRole
@@ -683,7 +1061,7 @@ export type DropRole = Message<"pgs.agent.v1.DropRole"> & {
  * Use `create(DropRoleSchema)` to create a new message.
  */
 export const DropRoleSchema: GenMessage<DropRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 14);
+  messageDesc(file_pgs_agent_v1_agent, 22);
 
 /**
  * @generated from message pgs.agent.v1.SetRolePassword
@@ -705,7 +1083,7 @@ export type SetRolePassword = Message<"pgs.agent.v1.SetRolePassword"> & {
  * Use `create(SetRolePasswordSchema)` to create a new message.
  */
 export const SetRolePasswordSchema: GenMessage<SetRolePassword> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 15);
+  messageDesc(file_pgs_agent_v1_agent, 23);
 
 /**
  * @generated from message pgs.agent.v1.CreateDatabase
@@ -722,7 +1100,7 @@ export type CreateDatabase = Message<"pgs.agent.v1.CreateDatabase"> & {
  * Use `create(CreateDatabaseSchema)` to create a new message.
  */
 export const CreateDatabaseSchema: GenMessage<CreateDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 16);
+  messageDesc(file_pgs_agent_v1_agent, 24);
 
 /**
  * @generated from message pgs.agent.v1.DropDatabase
@@ -739,7 +1117,7 @@ export type DropDatabase = Message<"pgs.agent.v1.DropDatabase"> & {
  * Use `create(DropDatabaseSchema)` to create a new message.
  */
 export const DropDatabaseSchema: GenMessage<DropDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 17);
+  messageDesc(file_pgs_agent_v1_agent, 25);
 
 /**
  * Promote a replica to primary.
@@ -754,7 +1132,7 @@ export type Promote = Message<"pgs.agent.v1.Promote"> & {
  * Use `create(PromoteSchema)` to create a new message.
  */
 export const PromoteSchema: GenMessage<Promote> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 18);
+  messageDesc(file_pgs_agent_v1_agent, 26);
 
 /**
  * Stop accepting writes (stop the instance) before another node is promoted.
@@ -769,7 +1147,7 @@ export type Fence = Message<"pgs.agent.v1.Fence"> & {
  * Use `create(FenceSchema)` to create a new message.
  */
 export const FenceSchema: GenMessage<Fence> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 19);
+  messageDesc(file_pgs_agent_v1_agent, 27);
 
 /**
  * @generated from message pgs.agent.v1.CommandResult
@@ -812,6 +1190,13 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
    * @generated from field: uint32 timeline = 6;
    */
   timeline: number;
+
+  /**
+   * RunBackup: what pgBackRest made.
+   *
+   * @generated from field: pgs.agent.v1.BackupResult backup = 7;
+   */
+  backup?: BackupResult | undefined;
 };
 
 /**
@@ -819,7 +1204,86 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 20);
+  messageDesc(file_pgs_agent_v1_agent, 28);
+
+/**
+ * @generated from message pgs.agent.v1.BackupResult
+ */
+export type BackupResult = Message<"pgs.agent.v1.BackupResult"> & {
+  /**
+   * @generated from field: string label = 1;
+   */
+  label: string;
+
+  /**
+   * @generated from field: string prior_label = 2;
+   */
+  priorLabel: string;
+
+  /**
+   * @generated from field: pgs.common.v1.BackupType type = 3;
+   */
+  type: BackupType;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 4;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 5;
+   */
+  finishedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 size_bytes = 6;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * @generated from field: uint64 repo_size_bytes = 7;
+   */
+  repoSizeBytes: bigint;
+
+  /**
+   * @generated from field: string lsn_start = 8;
+   */
+  lsnStart: string;
+
+  /**
+   * @generated from field: string lsn_stop = 9;
+   */
+  lsnStop: string;
+
+  /**
+   * @generated from field: uint32 timeline = 10;
+   */
+  timeline: number;
+
+  /**
+   * The stanza's whole repository size and its archive's oldest and newest WAL after this backup.
+   *
+   * @generated from field: uint64 stanza_repo_size_bytes = 11;
+   */
+  stanzaRepoSizeBytes: bigint;
+
+  /**
+   * @generated from field: string archive_min_wal = 12;
+   */
+  archiveMinWal: string;
+
+  /**
+   * @generated from field: string archive_max_wal = 13;
+   */
+  archiveMaxWal: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.BackupResult.
+ * Use `create(BackupResultSchema)` to create a new message.
+ */
+export const BackupResultSchema: GenMessage<BackupResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 29);
 
 /**
  * What an agent observes of one instance.

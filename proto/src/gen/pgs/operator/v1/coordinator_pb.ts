@@ -4,6 +4,10 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ArchiveStatus, Backup, BackupPolicy, BackupType, RecoveryWindow, Restore } from "../../common/v1/backup_pb.js";
+import { file_pgs_common_v1_backup } from "../../common/v1/backup_pb.js";
 import type { Event } from "../../common/v1/event_pb.js";
 import { file_pgs_common_v1_event } from "../../common/v1/event_pb.js";
 import type { Host, HostState } from "../../common/v1/host_pb.js";
@@ -22,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/operator/v1/coordinator.proto.
  */
 export const file_pgs_operator_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("CiFwZ3Mvb3BlcmF0b3IvdjEvY29vcmRpbmF0b3IucHJvdG8SD3Bncy5vcGVyYXRvci52MSJ7ChNDcmVhdGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJEicKBHNwZWMYAiABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFNwZWMSFgoOb3duZXJfcGFzc3dvcmQYAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIlkKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiUKBnRlbmFudBgBIAEoCzIVLnBncy5jb21tb24udjEuVGVuYW50EhoKEmdlbmVyYXRlZF9wYXNzd29yZBgCIAEoCSIeChBHZXRUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIugBChFHZXRUZW5hbnRSZXNwb25zZRIlCgZ0ZW5hbnQYASABKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudBIjCgVyb3V0ZRgCIAEoCzIULnBncy5jb21tb24udjEuUm91dGUSKAoFdXNlcnMYAyADKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFVzZXISMAoJZGF0YWJhc2VzGAQgAygLMh0ucGdzLmNvbW1vbi52MS5UZW5hbnREYXRhYmFzZRIrCg1yZWNlbnRfZXZlbnRzGAUgAygLMhQucGdzLmNvbW1vbi52MS5FdmVudCLsAQoSTGlzdFRlbmFudHNSZXF1ZXN0EigKBHBhZ2UYASABKAsyGi5wZ3MuY29tbW9uLnYxLlBhZ2VSZXF1ZXN0EisKBnN0YXR1cxgCIAEoDjIbLnBncy5jb21tb24udjEuVGVuYW50U3RhdHVzEg8KB2hvc3RfaWQYAyABKAkSPwoGbGFiZWxzGAQgAygLMi8ucGdzLm9wZXJhdG9yLnYxLkxpc3RUZW5hbnRzUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImgKE0xpc3RUZW5hbnRzUmVzcG9uc2USJgoHdGVuYW50cxgBIAMoCzIVLnBncy5jb21tb24udjEuVGVuYW50EikKBHBhZ2UYAiABKAsyGy5wZ3MuY29tbW9uLnYxLlBhZ2VSZXNwb25zZSJcChNVcGRhdGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCHJldmlzaW9uGAIgASgEEicKBHNwZWMYAyABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFNwZWMiPQoUVXBkYXRlVGVuYW50UmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQiMwoTRGVsZXRlVGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBCI9ChREZWxldGVUZW5hbnRSZXNwb25zZRIlCgZ0ZW5hbnQYASABKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudCIgChJTdGFydFRlbmFudFJlcXVlc3QSCgoCaWQYASABKAkiPAoTU3RhcnRUZW5hbnRSZXNwb25zZRIlCgZ0ZW5hbnQYASABKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudCIfChFTdG9wVGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCSI7ChJTdG9wVGVuYW50UmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQiPQoWU2V0VGVuYW50QWNjZXNzUmVxdWVzdBIKCgJpZBgBIAEoCRIXCg9leHRlcm5hbF9hY2Nlc3MYAiABKAgiQAoXU2V0VGVuYW50QWNjZXNzUmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQiPQoVUmVjcmVhdGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJEhgKEGFjY2VwdF9kYXRhX2xvc3MYAiABKAgiPwoWUmVjcmVhdGVUZW5hbnRSZXNwb25zZRIlCgZ0ZW5hbnQYASABKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudCI5ChdTd2l0Y2hvdmVyVGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCRISCgp0b19ob3N0X2lkGAIgASgJIkEKGFN3aXRjaG92ZXJUZW5hbnRSZXNwb25zZRIlCgZ0ZW5hbnQYASABKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudCJ0ChFDcmVhdGVVc2VyUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkiPQoSQ3JlYXRlVXNlclJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFVzZXIiMQoOR2V0VXNlclJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkiOgoPR2V0VXNlclJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFVzZXIiJQoQTGlzdFVzZXJzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiPQoRTGlzdFVzZXJzUmVzcG9uc2USKAoFdXNlcnMYASADKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFVzZXIiTgoZVXBkYXRlVXNlclBhc3N3b3JkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCSJFChpVcGRhdGVVc2VyUGFzc3dvcmRSZXNwb25zZRInCgR1c2VyGAEgASgLMhkucGdzLmNvbW1vbi52MS5UZW5hbnRVc2VyIjQKEURlbGV0ZVVzZXJSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSJ1ChVDcmVhdGVEYXRhYmFzZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFb3duZXIYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAUgASgJIkkKFkNyZWF0ZURhdGFiYXNlUmVzcG9uc2USLwoIZGF0YWJhc2UYASABKAsyHS5wZ3MuY29tbW9uLnYxLlRlbmFudERhdGFiYXNlIjUKEkdldERhdGFiYXNlUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSJGChNHZXREYXRhYmFzZVJlc3BvbnNlEi8KCGRhdGFiYXNlGAEgASgLMh0ucGdzLmNvbW1vbi52MS5UZW5hbnREYXRhYmFzZSIpChRMaXN0RGF0YWJhc2VzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiSQoVTGlzdERhdGFiYXNlc1Jlc3BvbnNlEjAKCWRhdGFiYXNlcxgBIAMoCzIdLnBncy5jb21tb24udjEuVGVuYW50RGF0YWJhc2UiOAoVRGVsZXRlRGF0YWJhc2VSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJIhgKFkRlbGV0ZURhdGFiYXNlUmVzcG9uc2UiOwoQTGlzdEhvc3RzUmVxdWVzdBInCgVzdGF0ZRgBIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlIjcKEUxpc3RIb3N0c1Jlc3BvbnNlEiIKBWhvc3RzGAEgAygLMhMucGdzLmNvbW1vbi52MS5Ib3N0IhwKDkdldEhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIlwKD0dldEhvc3RSZXNwb25zZRIhCgRob3N0GAEgASgLMhMucGdzLmNvbW1vbi52MS5Ib3N0EiYKB3RlbmFudHMYAiADKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudCIfChFDb3Jkb25Ib3N0UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChJDb3Jkb25Ib3N0UmVzcG9uc2USIQoEaG9zdBgBIAEoCzITLnBncy5jb21tb24udjEuSG9zdCIhChNVbmNvcmRvbkhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIjkKFFVuY29yZG9uSG9zdFJlc3BvbnNlEiEKBGhvc3QYASABKAsyEy5wZ3MuY29tbW9uLnYxLkhvc3QiHgoQRHJhaW5Ib3N0UmVxdWVzdBIKCgJpZBgBIAEoCSKRAQoRRHJhaW5Ib3N0UmVzcG9uc2USIQoEaG9zdBgBIAEoCzITLnBncy5jb21tb24udjEuSG9zdBIpCgVtb3ZlcxgCIAMoCzIaLnBncy5vcGVyYXRvci52MS5EcmFpbk1vdmUSLgoHYmxvY2tlZBgDIAMoCzIdLnBncy5vcGVyYXRvci52MS5EcmFpbkJsb2NrZXIiMgoJRHJhaW5Nb3ZlEhEKCXRlbmFudF9pZBgBIAEoCRISCgp0b19ob3N0X2lkGAIgASgJIjEKDERyYWluQmxvY2tlchIRCgl0ZW5hbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhUKE0xpc3RWZXJzaW9uc1JlcXVlc3QiSAoUTGlzdFZlcnNpb25zUmVzcG9uc2USMAoIdmVyc2lvbnMYASADKAsyHi5wZ3MuY29tbW9uLnYxLlBvc3RncmVzVmVyc2lvbiITChFMaXN0Um91dGVzUmVxdWVzdCJ4ChJMaXN0Um91dGVzUmVzcG9uc2USJAoGcm91dGVzGAEgAygLMhQucGdzLmNvbW1vbi52MS5Sb3V0ZRIQCghyZXZpc2lvbhgCIAEoBBIqCgdyb3V0ZXJzGAMgAygLMhkucGdzLmNvbW1vbi52MS5Sb3V0ZXJQZWVyIlgKEUxpc3RFdmVudHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIPCgdob3N0X2lkGAIgASgJEhAKCGFmdGVyX2lkGAMgASgEEg0KBWxpbWl0GAQgASgNIjoKEkxpc3RFdmVudHNSZXNwb25zZRIkCgZldmVudHMYASADKAsyFC5wZ3MuY29tbW9uLnYxLkV2ZW50IkoKEldhdGNoRXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDwoHaG9zdF9pZBgCIAEoCRIQCghhZnRlcl9pZBgDIAEoBCI6ChNXYXRjaEV2ZW50c1Jlc3BvbnNlEiMKBWV2ZW50GAEgASgLMhQucGdzLmNvbW1vbi52MS5FdmVudCIXChVHZXRGbGVldFN0YXR1c1JlcXVlc3Qi5QMKFkdldEZsZWV0U3RhdHVzUmVzcG9uc2USUQoOaG9zdHNfYnlfc3RhdGUYASADKAsyOS5wZ3Mub3BlcmF0b3IudjEuR2V0RmxlZXRTdGF0dXNSZXNwb25zZS5Ib3N0c0J5U3RhdGVFbnRyeRJXChF0ZW5hbnRzX2J5X3N0YXR1cxgCIAMoCzI8LnBncy5vcGVyYXRvci52MS5HZXRGbGVldFN0YXR1c1Jlc3BvbnNlLlRlbmFudHNCeVN0YXR1c0VudHJ5EhkKEXJvdXRlcnNfY29ubmVjdGVkGAMgASgNEhgKEGFnZW50c19jb25uZWN0ZWQYBCABKA0SFgoOcm91dGVfcmV2aXNpb24YBSABKAQSEAoIcHJvYmxlbXMYBiADKAkSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIqCghjYXBhY2l0eRgIIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzGjMKEUhvc3RzQnlTdGF0ZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDToCOAEaNgoUVGVuYW50c0J5U3RhdHVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ASJRChZDcmVhdGVKb2luVG9rZW5SZXF1ZXN0EgwKBGtpbmQYASABKAkSFAoMY29tcG9uZW50X2lkGAIgASgJEhMKC3R0bF9zZWNvbmRzGAMgASgNIjwKF0NyZWF0ZUpvaW5Ub2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAkiYQoaQ3JlYXRlT3BlcmF0b3JUb2tlblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEhIKCnRlbmFudF9pZHMYAyADKAkSEwoLdHRsX3NlY29uZHMYBCABKA0iLAobQ3JlYXRlT3BlcmF0b3JUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJIhsKGUxpc3RPcGVyYXRvclRva2Vuc1JlcXVlc3QiVwoRT3BlcmF0b3JUb2tlbkluZm8SDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEhIKCnRlbmFudF9pZHMYAyADKAkSEgoKZXhwaXJlc19hdBgEIAEoCSJQChpMaXN0T3BlcmF0b3JUb2tlbnNSZXNwb25zZRIyCgZ0b2tlbnMYASADKAsyIi5wZ3Mub3BlcmF0b3IudjEuT3BlcmF0b3JUb2tlbkluZm8iKgoaUmV2b2tlT3BlcmF0b3JUb2tlblJlcXVlc3QSDAoEbmFtZRgBIAEoCSIdChtSZXZva2VPcGVyYXRvclRva2VuUmVzcG9uc2UiHAoaUm90YXRlRW5jcnlwdGlvbktleVJlcXVlc3QiSgobUm90YXRlRW5jcnlwdGlvbktleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIbChNzZWNyZXRzX3JlZW5jcnlwdGVkGAIgASgNMpoZChJDb29yZGluYXRvclNlcnZpY2USWwoMQ3JlYXRlVGVuYW50EiQucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaJS5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USUgoJR2V0VGVuYW50EiEucGdzLm9wZXJhdG9yLnYxLkdldFRlbmFudFJlcXVlc3QaIi5wZ3Mub3BlcmF0b3IudjEuR2V0VGVuYW50UmVzcG9uc2USWAoLTGlzdFRlbmFudHMSIy5wZ3Mub3BlcmF0b3IudjEuTGlzdFRlbmFudHNSZXF1ZXN0GiQucGdzLm9wZXJhdG9yLnYxLkxpc3RUZW5hbnRzUmVzcG9uc2USWwoMVXBkYXRlVGVuYW50EiQucGdzLm9wZXJhdG9yLnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaJS5wZ3Mub3BlcmF0b3IudjEuVXBkYXRlVGVuYW50UmVzcG9uc2USWwoMRGVsZXRlVGVuYW50EiQucGdzLm9wZXJhdG9yLnYxLkRlbGV0ZVRlbmFudFJlcXVlc3QaJS5wZ3Mub3BlcmF0b3IudjEuRGVsZXRlVGVuYW50UmVzcG9uc2USWAoLU3RhcnRUZW5hbnQSIy5wZ3Mub3BlcmF0b3IudjEuU3RhcnRUZW5hbnRSZXF1ZXN0GiQucGdzLm9wZXJhdG9yLnYxLlN0YXJ0VGVuYW50UmVzcG9uc2USVQoKU3RvcFRlbmFudBIiLnBncy5vcGVyYXRvci52MS5TdG9wVGVuYW50UmVxdWVzdBojLnBncy5vcGVyYXRvci52MS5TdG9wVGVuYW50UmVzcG9uc2USZAoPU2V0VGVuYW50QWNjZXNzEicucGdzLm9wZXJhdG9yLnYxLlNldFRlbmFudEFjY2Vzc1JlcXVlc3QaKC5wZ3Mub3BlcmF0b3IudjEuU2V0VGVuYW50QWNjZXNzUmVzcG9uc2USYQoOUmVjcmVhdGVUZW5hbnQSJi5wZ3Mub3BlcmF0b3IudjEuUmVjcmVhdGVUZW5hbnRSZXF1ZXN0GicucGdzLm9wZXJhdG9yLnYxLlJlY3JlYXRlVGVuYW50UmVzcG9uc2USZwoQU3dpdGNob3ZlclRlbmFudBIoLnBncy5vcGVyYXRvci52MS5Td2l0Y2hvdmVyVGVuYW50UmVxdWVzdBopLnBncy5vcGVyYXRvci52MS5Td2l0Y2hvdmVyVGVuYW50UmVzcG9uc2USVQoKQ3JlYXRlVXNlchIiLnBncy5vcGVyYXRvci52MS5DcmVhdGVVc2VyUmVxdWVzdBojLnBncy5vcGVyYXRvci52MS5DcmVhdGVVc2VyUmVzcG9uc2USTAoHR2V0VXNlchIfLnBncy5vcGVyYXRvci52MS5HZXRVc2VyUmVxdWVzdBogLnBncy5vcGVyYXRvci52MS5HZXRVc2VyUmVzcG9uc2USUgoJTGlzdFVzZXJzEiEucGdzLm9wZXJhdG9yLnYxLkxpc3RVc2Vyc1JlcXVlc3QaIi5wZ3Mub3BlcmF0b3IudjEuTGlzdFVzZXJzUmVzcG9uc2USbQoSVXBkYXRlVXNlclBhc3N3b3JkEioucGdzLm9wZXJhdG9yLnYxLlVwZGF0ZVVzZXJQYXNzd29yZFJlcXVlc3QaKy5wZ3Mub3BlcmF0b3IudjEuVXBkYXRlVXNlclBhc3N3b3JkUmVzcG9uc2USVQoKRGVsZXRlVXNlchIiLnBncy5vcGVyYXRvci52MS5EZWxldGVVc2VyUmVxdWVzdBojLnBncy5vcGVyYXRvci52MS5EZWxldGVVc2VyUmVzcG9uc2USYQoOQ3JlYXRlRGF0YWJhc2USJi5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlRGF0YWJhc2VSZXF1ZXN0GicucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZURhdGFiYXNlUmVzcG9uc2USWAoLR2V0RGF0YWJhc2USIy5wZ3Mub3BlcmF0b3IudjEuR2V0RGF0YWJhc2VSZXF1ZXN0GiQucGdzLm9wZXJhdG9yLnYxLkdldERhdGFiYXNlUmVzcG9uc2USXgoNTGlzdERhdGFiYXNlcxIlLnBncy5vcGVyYXRvci52MS5MaXN0RGF0YWJhc2VzUmVxdWVzdBomLnBncy5vcGVyYXRvci52MS5MaXN0RGF0YWJhc2VzUmVzcG9uc2USYQoORGVsZXRlRGF0YWJhc2USJi5wZ3Mub3BlcmF0b3IudjEuRGVsZXRlRGF0YWJhc2VSZXF1ZXN0GicucGdzLm9wZXJhdG9yLnYxLkRlbGV0ZURhdGFiYXNlUmVzcG9uc2USUgoJTGlzdEhvc3RzEiEucGdzLm9wZXJhdG9yLnYxLkxpc3RIb3N0c1JlcXVlc3QaIi5wZ3Mub3BlcmF0b3IudjEuTGlzdEhvc3RzUmVzcG9uc2USTAoHR2V0SG9zdBIfLnBncy5vcGVyYXRvci52MS5HZXRIb3N0UmVxdWVzdBogLnBncy5vcGVyYXRvci52MS5HZXRIb3N0UmVzcG9uc2USVQoKQ29yZG9uSG9zdBIiLnBncy5vcGVyYXRvci52MS5Db3Jkb25Ib3N0UmVxdWVzdBojLnBncy5vcGVyYXRvci52MS5Db3Jkb25Ib3N0UmVzcG9uc2USWwoMVW5jb3Jkb25Ib3N0EiQucGdzLm9wZXJhdG9yLnYxLlVuY29yZG9uSG9zdFJlcXVlc3QaJS5wZ3Mub3BlcmF0b3IudjEuVW5jb3Jkb25Ib3N0UmVzcG9uc2USUgoJRHJhaW5Ib3N0EiEucGdzLm9wZXJhdG9yLnYxLkRyYWluSG9zdFJlcXVlc3QaIi5wZ3Mub3BlcmF0b3IudjEuRHJhaW5Ib3N0UmVzcG9uc2USWwoMTGlzdFZlcnNpb25zEiQucGdzLm9wZXJhdG9yLnYxLkxpc3RWZXJzaW9uc1JlcXVlc3QaJS5wZ3Mub3BlcmF0b3IudjEuTGlzdFZlcnNpb25zUmVzcG9uc2USVQoKTGlzdFJvdXRlcxIiLnBncy5vcGVyYXRvci52MS5MaXN0Um91dGVzUmVxdWVzdBojLnBncy5vcGVyYXRvci52MS5MaXN0Um91dGVzUmVzcG9uc2USVQoKTGlzdEV2ZW50cxIiLnBncy5vcGVyYXRvci52MS5MaXN0RXZlbnRzUmVxdWVzdBojLnBncy5vcGVyYXRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2USWgoLV2F0Y2hFdmVudHMSIy5wZ3Mub3BlcmF0b3IudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiQucGdzLm9wZXJhdG9yLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UwARJhCg5HZXRGbGVldFN0YXR1cxImLnBncy5vcGVyYXRvci52MS5HZXRGbGVldFN0YXR1c1JlcXVlc3QaJy5wZ3Mub3BlcmF0b3IudjEuR2V0RmxlZXRTdGF0dXNSZXNwb25zZRJkCg9DcmVhdGVKb2luVG9rZW4SJy5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlSm9pblRva2VuUmVxdWVzdBooLnBncy5vcGVyYXRvci52MS5DcmVhdGVKb2luVG9rZW5SZXNwb25zZRJwChNDcmVhdGVPcGVyYXRvclRva2VuEisucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZU9wZXJhdG9yVG9rZW5SZXF1ZXN0GiwucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZU9wZXJhdG9yVG9rZW5SZXNwb25zZRJtChJMaXN0T3BlcmF0b3JUb2tlbnMSKi5wZ3Mub3BlcmF0b3IudjEuTGlzdE9wZXJhdG9yVG9rZW5zUmVxdWVzdBorLnBncy5vcGVyYXRvci52MS5MaXN0T3BlcmF0b3JUb2tlbnNSZXNwb25zZRJwChNSZXZva2VPcGVyYXRvclRva2VuEisucGdzLm9wZXJhdG9yLnYxLlJldm9rZU9wZXJhdG9yVG9rZW5SZXF1ZXN0GiwucGdzLm9wZXJhdG9yLnYxLlJldm9rZU9wZXJhdG9yVG9rZW5SZXNwb25zZRJwChNSb3RhdGVFbmNyeXB0aW9uS2V5EisucGdzLm9wZXJhdG9yLnYxLlJvdGF0ZUVuY3J5cHRpb25LZXlSZXF1ZXN0GiwucGdzLm9wZXJhdG9yLnYxLlJvdGF0ZUVuY3J5cHRpb25LZXlSZXNwb25zZWIGcHJvdG8z", [file_pgs_common_v1_event, file_pgs_common_v1_host, file_pgs_common_v1_resources, file_pgs_common_v1_route, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
+  fileDesc("CiFwZ3Mvb3BlcmF0b3IvdjEvY29vcmRpbmF0b3IucHJvdG8SD3Bncy5vcGVyYXRvci52MSJ7ChNDcmVhdGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJEicKBHNwZWMYAiABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFNwZWMSFgoOb3duZXJfcGFzc3dvcmQYAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIlkKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiUKBnRlbmFudBgBIAEoCzIVLnBncy5jb21tb24udjEuVGVuYW50EhoKEmdlbmVyYXRlZF9wYXNzd29yZBgCIAEoCSIeChBHZXRUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIpkCChFHZXRUZW5hbnRSZXNwb25zZRIlCgZ0ZW5hbnQYASABKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudBIjCgVyb3V0ZRgCIAEoCzIULnBncy5jb21tb24udjEuUm91dGUSKAoFdXNlcnMYAyADKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFVzZXISMAoJZGF0YWJhc2VzGAQgAygLMh0ucGdzLmNvbW1vbi52MS5UZW5hbnREYXRhYmFzZRIrCg1yZWNlbnRfZXZlbnRzGAUgAygLMhQucGdzLmNvbW1vbi52MS5FdmVudBIvCgZiYWNrdXAYBiABKAsyHy5wZ3Mub3BlcmF0b3IudjEuQmFja3VwT3ZlcnZpZXci/wEKDkJhY2t1cE92ZXJ2aWV3EisKBnBvbGljeRgBIAEoCzIbLnBncy5jb21tb24udjEuQmFja3VwUG9saWN5Ei0KBndpbmRvdxgCIAEoCzIdLnBncy5jb21tb24udjEuUmVjb3ZlcnlXaW5kb3cSKAoJbGFzdF9nb29kGAMgASgLMhUucGdzLmNvbW1vbi52MS5CYWNrdXASJgoHcnVubmluZxgEIAEoCzIVLnBncy5jb21tb24udjEuQmFja3VwEi0KB2FyY2hpdmUYBSABKAsyHC5wZ3MuY29tbW9uLnYxLkFyY2hpdmVTdGF0dXMSEAoIcHJvYmxlbXMYBiADKAki7AEKEkxpc3RUZW5hbnRzUmVxdWVzdBIoCgRwYWdlGAEgASgLMhoucGdzLmNvbW1vbi52MS5QYWdlUmVxdWVzdBIrCgZzdGF0dXMYAiABKA4yGy5wZ3MuY29tbW9uLnYxLlRlbmFudFN0YXR1cxIPCgdob3N0X2lkGAMgASgJEj8KBmxhYmVscxgEIAMoCzIvLnBncy5vcGVyYXRvci52MS5MaXN0VGVuYW50c1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJoChNMaXN0VGVuYW50c1Jlc3BvbnNlEiYKB3RlbmFudHMYASADKAsyFS5wZ3MuY29tbW9uLnYxLlRlbmFudBIpCgRwYWdlGAIgASgLMhsucGdzLmNvbW1vbi52MS5QYWdlUmVzcG9uc2UiXAoTVXBkYXRlVGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoBBInCgRzcGVjGAMgASgLMhkucGdzLmNvbW1vbi52MS5UZW5hbnRTcGVjIj0KFFVwZGF0ZVRlbmFudFJlc3BvbnNlEiUKBnRlbmFudBgBIAEoCzIVLnBncy5jb21tb24udjEuVGVuYW50IjMKE0RlbGV0ZVRlbmFudFJlcXVlc3QSCgoCaWQYASABKAkSEAoIcmV2aXNpb24YAiABKAQiPQoURGVsZXRlVGVuYW50UmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQiIAoSU3RhcnRUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjwKE1N0YXJ0VGVuYW50UmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQiHwoRU3RvcFRlbmFudFJlcXVlc3QSCgoCaWQYASABKAkiOwoSU3RvcFRlbmFudFJlc3BvbnNlEiUKBnRlbmFudBgBIAEoCzIVLnBncy5jb21tb24udjEuVGVuYW50Ij0KFlNldFRlbmFudEFjY2Vzc1JlcXVlc3QSCgoCaWQYASABKAkSFwoPZXh0ZXJuYWxfYWNjZXNzGAIgASgIIkAKF1NldFRlbmFudEFjY2Vzc1Jlc3BvbnNlEiUKBnRlbmFudBgBIAEoCzIVLnBncy5jb21tb24udjEuVGVuYW50In8KFVJlY3JlYXRlVGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCRIYChBhY2NlcHRfZGF0YV9sb3NzGAIgASgIEhMKC2Zyb21fYmFja3VwGAMgASgIEisKB3RvX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImgKFlJlY3JlYXRlVGVuYW50UmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQSJwoHcmVzdG9yZRgCIAEoCzIWLnBncy5jb21tb24udjEuUmVzdG9yZSLGAQoUUmVzdG9yZVRlbmFudFJlcXVlc3QSCgoCaWQYASABKAkSLQoHdG9fdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIWCgx0b19iYWNrdXBfaWQYAyABKAlIABIQCgZsYXRlc3QYBCABKAhIABIUCgxhc190ZW5hbnRfaWQYBSABKAkSEAoIaW5fcGxhY2UYBiABKAgSFwoPaWRlbXBvdGVuY3lfa2V5GAcgASgJQggKBnRhcmdldCJnChVSZXN0b3JlVGVuYW50UmVzcG9uc2USJQoGdGVuYW50GAEgASgLMhUucGdzLmNvbW1vbi52MS5UZW5hbnQSJwoHcmVzdG9yZRgCIAEoCzIWLnBncy5jb21tb24udjEuUmVzdG9yZSIyChFHZXRSZXN0b3JlUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSCgoCaWQYAiABKAkiPQoSR2V0UmVzdG9yZVJlc3BvbnNlEicKB3Jlc3RvcmUYASABKAsyFi5wZ3MuY29tbW9uLnYxLlJlc3RvcmUiagoTQ3JlYXRlQmFja3VwUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSJwoEdHlwZRgCIAEoDjIZLnBncy5jb21tb24udjEuQmFja3VwVHlwZRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiPQoUQ3JlYXRlQmFja3VwUmVzcG9uc2USJQoGYmFja3VwGAEgASgLMhUucGdzLmNvbW1vbi52MS5CYWNrdXAiNAoSTGlzdEJhY2t1cHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRILCgNhbGwYAiABKAgibAoTTGlzdEJhY2t1cHNSZXNwb25zZRImCgdiYWNrdXBzGAEgAygLMhUucGdzLmNvbW1vbi52MS5CYWNrdXASLQoGd2luZG93GAIgASgLMh0ucGdzLmNvbW1vbi52MS5SZWNvdmVyeVdpbmRvdyI4ChBHZXRCYWNrdXBSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCgliYWNrdXBfaWQYAiABKAkiOgoRR2V0QmFja3VwUmVzcG9uc2USJQoGYmFja3VwGAEgASgLMhUucGdzLmNvbW1vbi52MS5CYWNrdXAiSgoTRGVsZXRlQmFja3VwUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJYmFja3VwX2lkGAIgASgJEg0KBWZvcmNlGAMgASgIIj0KFERlbGV0ZUJhY2t1cFJlc3BvbnNlEiUKBmJhY2t1cBgBIAEoCzIVLnBncy5jb21tb24udjEuQmFja3VwIjkKF1N3aXRjaG92ZXJUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCnRvX2hvc3RfaWQYAiABKAkiQQoYU3dpdGNob3ZlclRlbmFudFJlc3BvbnNlEiUKBnRlbmFudBgBIAEoCzIVLnBncy5jb21tb24udjEuVGVuYW50InQKEUNyZWF0ZVVzZXJSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgFIAEoCSI9ChJDcmVhdGVVc2VyUmVzcG9uc2USJwoEdXNlchgBIAEoCzIZLnBncy5jb21tb24udjEuVGVuYW50VXNlciIxCg5HZXRVc2VyUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCSI6Cg9HZXRVc2VyUmVzcG9uc2USJwoEdXNlchgBIAEoCzIZLnBncy5jb21tb24udjEuVGVuYW50VXNlciIlChBMaXN0VXNlcnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI9ChFMaXN0VXNlcnNSZXNwb25zZRIoCgV1c2VycxgBIAMoCzIZLnBncy5jb21tb24udjEuVGVuYW50VXNlciJOChlVcGRhdGVVc2VyUGFzc3dvcmRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJIkUKGlVwZGF0ZVVzZXJQYXNzd29yZFJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFVzZXIiNAoRRGVsZXRlVXNlclJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlInUKFUNyZWF0ZURhdGFiYXNlUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVvd25lchgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBSABKAkiSQoWQ3JlYXRlRGF0YWJhc2VSZXNwb25zZRIvCghkYXRhYmFzZRgBIAEoCzIdLnBncy5jb21tb24udjEuVGVuYW50RGF0YWJhc2UiNQoSR2V0RGF0YWJhc2VSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJIkYKE0dldERhdGFiYXNlUmVzcG9uc2USLwoIZGF0YWJhc2UYASABKAsyHS5wZ3MuY29tbW9uLnYxLlRlbmFudERhdGFiYXNlIikKFExpc3REYXRhYmFzZXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJJChVMaXN0RGF0YWJhc2VzUmVzcG9uc2USMAoJZGF0YWJhc2VzGAEgAygLMh0ucGdzLmNvbW1vbi52MS5UZW5hbnREYXRhYmFzZSI4ChVEZWxldGVEYXRhYmFzZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkiGAoWRGVsZXRlRGF0YWJhc2VSZXNwb25zZSI7ChBMaXN0SG9zdHNSZXF1ZXN0EicKBXN0YXRlGAEgASgOMhgucGdzLmNvbW1vbi52MS5Ib3N0U3RhdGUiNwoRTGlzdEhvc3RzUmVzcG9uc2USIgoFaG9zdHMYASADKAsyEy5wZ3MuY29tbW9uLnYxLkhvc3QiHAoOR2V0SG9zdFJlcXVlc3QSCgoCaWQYASABKAkiXAoPR2V0SG9zdFJlc3BvbnNlEiEKBGhvc3QYASABKAsyEy5wZ3MuY29tbW9uLnYxLkhvc3QSJgoHdGVuYW50cxgCIAMoCzIVLnBncy5jb21tb24udjEuVGVuYW50Ih8KEUNvcmRvbkhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIjcKEkNvcmRvbkhvc3RSZXNwb25zZRIhCgRob3N0GAEgASgLMhMucGdzLmNvbW1vbi52MS5Ib3N0IiEKE1VuY29yZG9uSG9zdFJlcXVlc3QSCgoCaWQYASABKAkiOQoUVW5jb3Jkb25Ib3N0UmVzcG9uc2USIQoEaG9zdBgBIAEoCzITLnBncy5jb21tb24udjEuSG9zdCIeChBEcmFpbkhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIpEBChFEcmFpbkhvc3RSZXNwb25zZRIhCgRob3N0GAEgASgLMhMucGdzLmNvbW1vbi52MS5Ib3N0EikKBW1vdmVzGAIgAygLMhoucGdzLm9wZXJhdG9yLnYxLkRyYWluTW92ZRIuCgdibG9ja2VkGAMgAygLMh0ucGdzLm9wZXJhdG9yLnYxLkRyYWluQmxvY2tlciIyCglEcmFpbk1vdmUSEQoJdGVuYW50X2lkGAEgASgJEhIKCnRvX2hvc3RfaWQYAiABKAkiMQoMRHJhaW5CbG9ja2VyEhEKCXRlbmFudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiFQoTTGlzdFZlcnNpb25zUmVxdWVzdCJIChRMaXN0VmVyc2lvbnNSZXNwb25zZRIwCgh2ZXJzaW9ucxgBIAMoCzIeLnBncy5jb21tb24udjEuUG9zdGdyZXNWZXJzaW9uIhMKEUxpc3RSb3V0ZXNSZXF1ZXN0IngKEkxpc3RSb3V0ZXNSZXNwb25zZRIkCgZyb3V0ZXMYASADKAsyFC5wZ3MuY29tbW9uLnYxLlJvdXRlEhAKCHJldmlzaW9uGAIgASgEEioKB3JvdXRlcnMYAyADKAsyGS5wZ3MuY29tbW9uLnYxLlJvdXRlclBlZXIiWAoRTGlzdEV2ZW50c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg8KB2hvc3RfaWQYAiABKAkSEAoIYWZ0ZXJfaWQYAyABKAQSDQoFbGltaXQYBCABKA0iOgoSTGlzdEV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULnBncy5jb21tb24udjEuRXZlbnQiSgoSV2F0Y2hFdmVudHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIPCgdob3N0X2lkGAIgASgJEhAKCGFmdGVyX2lkGAMgASgEIjoKE1dhdGNoRXZlbnRzUmVzcG9uc2USIwoFZXZlbnQYASABKAsyFC5wZ3MuY29tbW9uLnYxLkV2ZW50IhcKFUdldEZsZWV0U3RhdHVzUmVxdWVzdCLlAwoWR2V0RmxlZXRTdGF0dXNSZXNwb25zZRJRCg5ob3N0c19ieV9zdGF0ZRgBIAMoCzI5LnBncy5vcGVyYXRvci52MS5HZXRGbGVldFN0YXR1c1Jlc3BvbnNlLkhvc3RzQnlTdGF0ZUVudHJ5ElcKEXRlbmFudHNfYnlfc3RhdHVzGAIgAygLMjwucGdzLm9wZXJhdG9yLnYxLkdldEZsZWV0U3RhdHVzUmVzcG9uc2UuVGVuYW50c0J5U3RhdHVzRW50cnkSGQoRcm91dGVyc19jb25uZWN0ZWQYAyABKA0SGAoQYWdlbnRzX2Nvbm5lY3RlZBgEIAEoDRIWCg5yb3V0ZV9yZXZpc2lvbhgFIAEoBBIQCghwcm9ibGVtcxgGIAMoCRInCglhbGxvY2F0ZWQYByABKAsyFC5wZ3MuY29tbW9uLnYxLlVzYWdlEioKCGNhcGFjaXR5GAggASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMaMwoRSG9zdHNCeVN0YXRlRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgNOgI4ARo2ChRUZW5hbnRzQnlTdGF0dXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKA06AjgBIlEKFkNyZWF0ZUpvaW5Ub2tlblJlcXVlc3QSDAoEa2luZBgBIAEoCRIUCgxjb21wb25lbnRfaWQYAiABKAkSEwoLdHRsX3NlY29uZHMYAyABKA0iPAoXQ3JlYXRlSm9pblRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSEgoKZXhwaXJlc19hdBgCIAEoCSJhChpDcmVhdGVPcGVyYXRvclRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSEgoKdGVuYW50X2lkcxgDIAMoCRITCgt0dGxfc2Vjb25kcxgEIAEoDSIsChtDcmVhdGVPcGVyYXRvclRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkiGwoZTGlzdE9wZXJhdG9yVG9rZW5zUmVxdWVzdCJXChFPcGVyYXRvclRva2VuSW5mbxIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSEgoKdGVuYW50X2lkcxgDIAMoCRISCgpleHBpcmVzX2F0GAQgASgJIlAKGkxpc3RPcGVyYXRvclRva2Vuc1Jlc3BvbnNlEjIKBnRva2VucxgBIAMoCzIiLnBncy5vcGVyYXRvci52MS5PcGVyYXRvclRva2VuSW5mbyIqChpSZXZva2VPcGVyYXRvclRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJIh0KG1Jldm9rZU9wZXJhdG9yVG9rZW5SZXNwb25zZSIcChpSb3RhdGVFbmNyeXB0aW9uS2V5UmVxdWVzdCJKChtSb3RhdGVFbmNyeXB0aW9uS2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEhsKE3NlY3JldHNfcmVlbmNyeXB0ZWQYAiABKA0yuR0KEkNvb3JkaW5hdG9yU2VydmljZRJbCgxDcmVhdGVUZW5hbnQSJC5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJSCglHZXRUZW5hbnQSIS5wZ3Mub3BlcmF0b3IudjEuR2V0VGVuYW50UmVxdWVzdBoiLnBncy5vcGVyYXRvci52MS5HZXRUZW5hbnRSZXNwb25zZRJYCgtMaXN0VGVuYW50cxIjLnBncy5vcGVyYXRvci52MS5MaXN0VGVuYW50c1JlcXVlc3QaJC5wZ3Mub3BlcmF0b3IudjEuTGlzdFRlbmFudHNSZXNwb25zZRJbCgxVcGRhdGVUZW5hbnQSJC5wZ3Mub3BlcmF0b3IudjEuVXBkYXRlVGVuYW50UmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5VcGRhdGVUZW5hbnRSZXNwb25zZRJbCgxEZWxldGVUZW5hbnQSJC5wZ3Mub3BlcmF0b3IudjEuRGVsZXRlVGVuYW50UmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5EZWxldGVUZW5hbnRSZXNwb25zZRJYCgtTdGFydFRlbmFudBIjLnBncy5vcGVyYXRvci52MS5TdGFydFRlbmFudFJlcXVlc3QaJC5wZ3Mub3BlcmF0b3IudjEuU3RhcnRUZW5hbnRSZXNwb25zZRJVCgpTdG9wVGVuYW50EiIucGdzLm9wZXJhdG9yLnYxLlN0b3BUZW5hbnRSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLlN0b3BUZW5hbnRSZXNwb25zZRJkCg9TZXRUZW5hbnRBY2Nlc3MSJy5wZ3Mub3BlcmF0b3IudjEuU2V0VGVuYW50QWNjZXNzUmVxdWVzdBooLnBncy5vcGVyYXRvci52MS5TZXRUZW5hbnRBY2Nlc3NSZXNwb25zZRJhCg5SZWNyZWF0ZVRlbmFudBImLnBncy5vcGVyYXRvci52MS5SZWNyZWF0ZVRlbmFudFJlcXVlc3QaJy5wZ3Mub3BlcmF0b3IudjEuUmVjcmVhdGVUZW5hbnRSZXNwb25zZRJnChBTd2l0Y2hvdmVyVGVuYW50EigucGdzLm9wZXJhdG9yLnYxLlN3aXRjaG92ZXJUZW5hbnRSZXF1ZXN0GikucGdzLm9wZXJhdG9yLnYxLlN3aXRjaG92ZXJUZW5hbnRSZXNwb25zZRJeCg1SZXN0b3JlVGVuYW50EiUucGdzLm9wZXJhdG9yLnYxLlJlc3RvcmVUZW5hbnRSZXF1ZXN0GiYucGdzLm9wZXJhdG9yLnYxLlJlc3RvcmVUZW5hbnRSZXNwb25zZRJVCgpHZXRSZXN0b3JlEiIucGdzLm9wZXJhdG9yLnYxLkdldFJlc3RvcmVSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLkdldFJlc3RvcmVSZXNwb25zZRJbCgxDcmVhdGVCYWNrdXASJC5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlQmFja3VwUmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5DcmVhdGVCYWNrdXBSZXNwb25zZRJYCgtMaXN0QmFja3VwcxIjLnBncy5vcGVyYXRvci52MS5MaXN0QmFja3Vwc1JlcXVlc3QaJC5wZ3Mub3BlcmF0b3IudjEuTGlzdEJhY2t1cHNSZXNwb25zZRJSCglHZXRCYWNrdXASIS5wZ3Mub3BlcmF0b3IudjEuR2V0QmFja3VwUmVxdWVzdBoiLnBncy5vcGVyYXRvci52MS5HZXRCYWNrdXBSZXNwb25zZRJbCgxEZWxldGVCYWNrdXASJC5wZ3Mub3BlcmF0b3IudjEuRGVsZXRlQmFja3VwUmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5EZWxldGVCYWNrdXBSZXNwb25zZRJVCgpDcmVhdGVVc2VyEiIucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJMCgdHZXRVc2VyEh8ucGdzLm9wZXJhdG9yLnYxLkdldFVzZXJSZXF1ZXN0GiAucGdzLm9wZXJhdG9yLnYxLkdldFVzZXJSZXNwb25zZRJSCglMaXN0VXNlcnMSIS5wZ3Mub3BlcmF0b3IudjEuTGlzdFVzZXJzUmVxdWVzdBoiLnBncy5vcGVyYXRvci52MS5MaXN0VXNlcnNSZXNwb25zZRJtChJVcGRhdGVVc2VyUGFzc3dvcmQSKi5wZ3Mub3BlcmF0b3IudjEuVXBkYXRlVXNlclBhc3N3b3JkUmVxdWVzdBorLnBncy5vcGVyYXRvci52MS5VcGRhdGVVc2VyUGFzc3dvcmRSZXNwb25zZRJVCgpEZWxldGVVc2VyEiIucGdzLm9wZXJhdG9yLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJhCg5DcmVhdGVEYXRhYmFzZRImLnBncy5vcGVyYXRvci52MS5DcmVhdGVEYXRhYmFzZVJlcXVlc3QaJy5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlRGF0YWJhc2VSZXNwb25zZRJYCgtHZXREYXRhYmFzZRIjLnBncy5vcGVyYXRvci52MS5HZXREYXRhYmFzZVJlcXVlc3QaJC5wZ3Mub3BlcmF0b3IudjEuR2V0RGF0YWJhc2VSZXNwb25zZRJeCg1MaXN0RGF0YWJhc2VzEiUucGdzLm9wZXJhdG9yLnYxLkxpc3REYXRhYmFzZXNSZXF1ZXN0GiYucGdzLm9wZXJhdG9yLnYxLkxpc3REYXRhYmFzZXNSZXNwb25zZRJhCg5EZWxldGVEYXRhYmFzZRImLnBncy5vcGVyYXRvci52MS5EZWxldGVEYXRhYmFzZVJlcXVlc3QaJy5wZ3Mub3BlcmF0b3IudjEuRGVsZXRlRGF0YWJhc2VSZXNwb25zZRJSCglMaXN0SG9zdHMSIS5wZ3Mub3BlcmF0b3IudjEuTGlzdEhvc3RzUmVxdWVzdBoiLnBncy5vcGVyYXRvci52MS5MaXN0SG9zdHNSZXNwb25zZRJMCgdHZXRIb3N0Eh8ucGdzLm9wZXJhdG9yLnYxLkdldEhvc3RSZXF1ZXN0GiAucGdzLm9wZXJhdG9yLnYxLkdldEhvc3RSZXNwb25zZRJVCgpDb3Jkb25Ib3N0EiIucGdzLm9wZXJhdG9yLnYxLkNvcmRvbkhvc3RSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLkNvcmRvbkhvc3RSZXNwb25zZRJbCgxVbmNvcmRvbkhvc3QSJC5wZ3Mub3BlcmF0b3IudjEuVW5jb3Jkb25Ib3N0UmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5VbmNvcmRvbkhvc3RSZXNwb25zZRJSCglEcmFpbkhvc3QSIS5wZ3Mub3BlcmF0b3IudjEuRHJhaW5Ib3N0UmVxdWVzdBoiLnBncy5vcGVyYXRvci52MS5EcmFpbkhvc3RSZXNwb25zZRJbCgxMaXN0VmVyc2lvbnMSJC5wZ3Mub3BlcmF0b3IudjEuTGlzdFZlcnNpb25zUmVxdWVzdBolLnBncy5vcGVyYXRvci52MS5MaXN0VmVyc2lvbnNSZXNwb25zZRJVCgpMaXN0Um91dGVzEiIucGdzLm9wZXJhdG9yLnYxLkxpc3RSb3V0ZXNSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLkxpc3RSb3V0ZXNSZXNwb25zZRJVCgpMaXN0RXZlbnRzEiIucGdzLm9wZXJhdG9yLnYxLkxpc3RFdmVudHNSZXF1ZXN0GiMucGdzLm9wZXJhdG9yLnYxLkxpc3RFdmVudHNSZXNwb25zZRJaCgtXYXRjaEV2ZW50cxIjLnBncy5vcGVyYXRvci52MS5XYXRjaEV2ZW50c1JlcXVlc3QaJC5wZ3Mub3BlcmF0b3IudjEuV2F0Y2hFdmVudHNSZXNwb25zZTABEmEKDkdldEZsZWV0U3RhdHVzEiYucGdzLm9wZXJhdG9yLnYxLkdldEZsZWV0U3RhdHVzUmVxdWVzdBonLnBncy5vcGVyYXRvci52MS5HZXRGbGVldFN0YXR1c1Jlc3BvbnNlEmQKD0NyZWF0ZUpvaW5Ub2tlbhInLnBncy5vcGVyYXRvci52MS5DcmVhdGVKb2luVG9rZW5SZXF1ZXN0GigucGdzLm9wZXJhdG9yLnYxLkNyZWF0ZUpvaW5Ub2tlblJlc3BvbnNlEnAKE0NyZWF0ZU9wZXJhdG9yVG9rZW4SKy5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlT3BlcmF0b3JUb2tlblJlcXVlc3QaLC5wZ3Mub3BlcmF0b3IudjEuQ3JlYXRlT3BlcmF0b3JUb2tlblJlc3BvbnNlEm0KEkxpc3RPcGVyYXRvclRva2VucxIqLnBncy5vcGVyYXRvci52MS5MaXN0T3BlcmF0b3JUb2tlbnNSZXF1ZXN0GisucGdzLm9wZXJhdG9yLnYxLkxpc3RPcGVyYXRvclRva2Vuc1Jlc3BvbnNlEnAKE1Jldm9rZU9wZXJhdG9yVG9rZW4SKy5wZ3Mub3BlcmF0b3IudjEuUmV2b2tlT3BlcmF0b3JUb2tlblJlcXVlc3QaLC5wZ3Mub3BlcmF0b3IudjEuUmV2b2tlT3BlcmF0b3JUb2tlblJlc3BvbnNlEnAKE1JvdGF0ZUVuY3J5cHRpb25LZXkSKy5wZ3Mub3BlcmF0b3IudjEuUm90YXRlRW5jcnlwdGlvbktleVJlcXVlc3QaLC5wZ3Mub3BlcmF0b3IudjEuUm90YXRlRW5jcnlwdGlvbktleVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_event, file_pgs_common_v1_host, file_pgs_common_v1_resources, file_pgs_common_v1_route, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
 
 /**
  * @generated from message pgs.operator.v1.CreateTenantRequest
@@ -134,6 +138,13 @@ export type GetTenantResponse = Message<"pgs.operator.v1.GetTenantResponse"> & {
    * @generated from field: repeated pgs.common.v1.Event recent_events = 5;
    */
   recentEvents: Event[];
+
+  /**
+   * Backups at a glance (unset when the fleet has no backup repository).
+   *
+   * @generated from field: pgs.operator.v1.BackupOverview backup = 6;
+   */
+  backup?: BackupOverview | undefined;
 };
 
 /**
@@ -142,6 +153,58 @@ export type GetTenantResponse = Message<"pgs.operator.v1.GetTenantResponse"> & {
  */
 export const GetTenantResponseSchema: GenMessage<GetTenantResponse> = /*@__PURE__*/
   messageDesc(file_pgs_operator_v1_coordinator, 3);
+
+/**
+ * A tenant's backups at a glance.
+ *
+ * @generated from message pgs.operator.v1.BackupOverview
+ */
+export type BackupOverview = Message<"pgs.operator.v1.BackupOverview"> & {
+  /**
+   * The policy in force (the spec's, with the fleet defaults filled in).
+   *
+   * @generated from field: pgs.common.v1.BackupPolicy policy = 1;
+   */
+  policy?: BackupPolicy | undefined;
+
+  /**
+   * @generated from field: pgs.common.v1.RecoveryWindow window = 2;
+   */
+  window?: RecoveryWindow | undefined;
+
+  /**
+   * @generated from field: pgs.common.v1.Backup last_good = 3;
+   */
+  lastGood?: Backup | undefined;
+
+  /**
+   * A backup running now, if any.
+   *
+   * @generated from field: pgs.common.v1.Backup running = 4;
+   */
+  running?: Backup | undefined;
+
+  /**
+   * The primary's archiving.
+   *
+   * @generated from field: pgs.common.v1.ArchiveStatus archive = 5;
+   */
+  archive?: ArchiveStatus | undefined;
+
+  /**
+   * Problems, in words ("last good backup is 9 days old; the policy wants one every 7 days").
+   *
+   * @generated from field: repeated string problems = 6;
+   */
+  problems: string[];
+};
+
+/**
+ * Describes the message pgs.operator.v1.BackupOverview.
+ * Use `create(BackupOverviewSchema)` to create a new message.
+ */
+export const BackupOverviewSchema: GenMessage<BackupOverview> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 4);
 
 /**
  * @generated from message pgs.operator.v1.ListTenantsRequest
@@ -177,7 +240,7 @@ export type ListTenantsRequest = Message<"pgs.operator.v1.ListTenantsRequest"> &
  * Use `create(ListTenantsRequestSchema)` to create a new message.
  */
 export const ListTenantsRequestSchema: GenMessage<ListTenantsRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 4);
+  messageDesc(file_pgs_operator_v1_coordinator, 5);
 
 /**
  * @generated from message pgs.operator.v1.ListTenantsResponse
@@ -199,7 +262,7 @@ export type ListTenantsResponse = Message<"pgs.operator.v1.ListTenantsResponse">
  * Use `create(ListTenantsResponseSchema)` to create a new message.
  */
 export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 5);
+  messageDesc(file_pgs_operator_v1_coordinator, 6);
 
 /**
  * @generated from message pgs.operator.v1.UpdateTenantRequest
@@ -230,7 +293,7 @@ export type UpdateTenantRequest = Message<"pgs.operator.v1.UpdateTenantRequest">
  * Use `create(UpdateTenantRequestSchema)` to create a new message.
  */
 export const UpdateTenantRequestSchema: GenMessage<UpdateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 6);
+  messageDesc(file_pgs_operator_v1_coordinator, 7);
 
 /**
  * @generated from message pgs.operator.v1.UpdateTenantResponse
@@ -247,7 +310,7 @@ export type UpdateTenantResponse = Message<"pgs.operator.v1.UpdateTenantResponse
  * Use `create(UpdateTenantResponseSchema)` to create a new message.
  */
 export const UpdateTenantResponseSchema: GenMessage<UpdateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 7);
+  messageDesc(file_pgs_operator_v1_coordinator, 8);
 
 /**
  * @generated from message pgs.operator.v1.DeleteTenantRequest
@@ -271,7 +334,7 @@ export type DeleteTenantRequest = Message<"pgs.operator.v1.DeleteTenantRequest">
  * Use `create(DeleteTenantRequestSchema)` to create a new message.
  */
 export const DeleteTenantRequestSchema: GenMessage<DeleteTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 8);
+  messageDesc(file_pgs_operator_v1_coordinator, 9);
 
 /**
  * @generated from message pgs.operator.v1.DeleteTenantResponse
@@ -288,7 +351,7 @@ export type DeleteTenantResponse = Message<"pgs.operator.v1.DeleteTenantResponse
  * Use `create(DeleteTenantResponseSchema)` to create a new message.
  */
 export const DeleteTenantResponseSchema: GenMessage<DeleteTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 9);
+  messageDesc(file_pgs_operator_v1_coordinator, 10);
 
 /**
  * @generated from message pgs.operator.v1.StartTenantRequest
@@ -305,7 +368,7 @@ export type StartTenantRequest = Message<"pgs.operator.v1.StartTenantRequest"> &
  * Use `create(StartTenantRequestSchema)` to create a new message.
  */
 export const StartTenantRequestSchema: GenMessage<StartTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 10);
+  messageDesc(file_pgs_operator_v1_coordinator, 11);
 
 /**
  * @generated from message pgs.operator.v1.StartTenantResponse
@@ -322,7 +385,7 @@ export type StartTenantResponse = Message<"pgs.operator.v1.StartTenantResponse">
  * Use `create(StartTenantResponseSchema)` to create a new message.
  */
 export const StartTenantResponseSchema: GenMessage<StartTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 11);
+  messageDesc(file_pgs_operator_v1_coordinator, 12);
 
 /**
  * @generated from message pgs.operator.v1.StopTenantRequest
@@ -339,7 +402,7 @@ export type StopTenantRequest = Message<"pgs.operator.v1.StopTenantRequest"> & {
  * Use `create(StopTenantRequestSchema)` to create a new message.
  */
 export const StopTenantRequestSchema: GenMessage<StopTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 12);
+  messageDesc(file_pgs_operator_v1_coordinator, 13);
 
 /**
  * @generated from message pgs.operator.v1.StopTenantResponse
@@ -356,7 +419,7 @@ export type StopTenantResponse = Message<"pgs.operator.v1.StopTenantResponse"> &
  * Use `create(StopTenantResponseSchema)` to create a new message.
  */
 export const StopTenantResponseSchema: GenMessage<StopTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 13);
+  messageDesc(file_pgs_operator_v1_coordinator, 14);
 
 /**
  * @generated from message pgs.operator.v1.SetTenantAccessRequest
@@ -378,7 +441,7 @@ export type SetTenantAccessRequest = Message<"pgs.operator.v1.SetTenantAccessReq
  * Use `create(SetTenantAccessRequestSchema)` to create a new message.
  */
 export const SetTenantAccessRequestSchema: GenMessage<SetTenantAccessRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 14);
+  messageDesc(file_pgs_operator_v1_coordinator, 15);
 
 /**
  * @generated from message pgs.operator.v1.SetTenantAccessResponse
@@ -395,7 +458,7 @@ export type SetTenantAccessResponse = Message<"pgs.operator.v1.SetTenantAccessRe
  * Use `create(SetTenantAccessResponseSchema)` to create a new message.
  */
 export const SetTenantAccessResponseSchema: GenMessage<SetTenantAccessResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 15);
+  messageDesc(file_pgs_operator_v1_coordinator, 16);
 
 /**
  * @generated from message pgs.operator.v1.RecreateTenantRequest
@@ -407,11 +470,24 @@ export type RecreateTenantRequest = Message<"pgs.operator.v1.RecreateTenantReque
   id: string;
 
   /**
-   * Must be true: the tenant comes back EMPTY on another host.
+   * The tenant comes back EMPTY on another host. Exactly one of accept_data_loss and from_backup.
    *
    * @generated from field: bool accept_data_loss = 2;
    */
   acceptDataLoss: boolean;
+
+  /**
+   * The tenant comes back on another host from its backup and archived WAL (to_time, or everything
+   * archived when unset); the restore's recovery point tells what was reached.
+   *
+   * @generated from field: bool from_backup = 3;
+   */
+  fromBackup: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp to_time = 4;
+   */
+  toTime?: Timestamp | undefined;
 };
 
 /**
@@ -419,7 +495,7 @@ export type RecreateTenantRequest = Message<"pgs.operator.v1.RecreateTenantReque
  * Use `create(RecreateTenantRequestSchema)` to create a new message.
  */
 export const RecreateTenantRequestSchema: GenMessage<RecreateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 16);
+  messageDesc(file_pgs_operator_v1_coordinator, 17);
 
 /**
  * @generated from message pgs.operator.v1.RecreateTenantResponse
@@ -429,6 +505,13 @@ export type RecreateTenantResponse = Message<"pgs.operator.v1.RecreateTenantResp
    * @generated from field: pgs.common.v1.Tenant tenant = 1;
    */
   tenant?: Tenant | undefined;
+
+  /**
+   * Set when from_backup: follow it with GetRestore.
+   *
+   * @generated from field: pgs.common.v1.Restore restore = 2;
+   */
+  restore?: Restore | undefined;
 };
 
 /**
@@ -436,7 +519,313 @@ export type RecreateTenantResponse = Message<"pgs.operator.v1.RecreateTenantResp
  * Use `create(RecreateTenantResponseSchema)` to create a new message.
  */
 export const RecreateTenantResponseSchema: GenMessage<RecreateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 17);
+  messageDesc(file_pgs_operator_v1_coordinator, 18);
+
+/**
+ * @generated from message pgs.operator.v1.RestoreTenantRequest
+ */
+export type RestoreTenantRequest = Message<"pgs.operator.v1.RestoreTenantRequest"> & {
+  /**
+   * The tenant whose backups are restored.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from oneof pgs.operator.v1.RestoreTenantRequest.target
+   */
+  target: {
+    /**
+     * @generated from field: google.protobuf.Timestamp to_time = 2;
+     */
+    value: Timestamp;
+    case: "toTime";
+  } | {
+    /**
+     * @generated from field: string to_backup_id = 3;
+     */
+    value: string;
+    case: "toBackupId";
+  } | {
+    /**
+     * @generated from field: bool latest = 4;
+     */
+    value: boolean;
+    case: "latest";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Restore into a new tenant with this id (the default, with the source's users and databases,
+   * its own route, external access off). Empty with in_place unset: "<id>-restore-<n>" is chosen.
+   *
+   * @generated from field: string as_tenant_id = 5;
+   */
+  asTenantId: string;
+
+  /**
+   * Replace the tenant's own data: the old data directory is kept until the restored instance serves.
+   *
+   * @generated from field: bool in_place = 6;
+   */
+  inPlace: boolean;
+
+  /**
+   * @generated from field: string idempotency_key = 7;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message pgs.operator.v1.RestoreTenantRequest.
+ * Use `create(RestoreTenantRequestSchema)` to create a new message.
+ */
+export const RestoreTenantRequestSchema: GenMessage<RestoreTenantRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 19);
+
+/**
+ * @generated from message pgs.operator.v1.RestoreTenantResponse
+ */
+export type RestoreTenantResponse = Message<"pgs.operator.v1.RestoreTenantResponse"> & {
+  /**
+   * The tenant being restored into.
+   *
+   * @generated from field: pgs.common.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+
+  /**
+   * @generated from field: pgs.common.v1.Restore restore = 2;
+   */
+  restore?: Restore | undefined;
+};
+
+/**
+ * Describes the message pgs.operator.v1.RestoreTenantResponse.
+ * Use `create(RestoreTenantResponseSchema)` to create a new message.
+ */
+export const RestoreTenantResponseSchema: GenMessage<RestoreTenantResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 20);
+
+/**
+ * @generated from message pgs.operator.v1.GetRestoreRequest
+ */
+export type GetRestoreRequest = Message<"pgs.operator.v1.GetRestoreRequest"> & {
+  /**
+   * The tenant restored into (Restore.target_tenant_id).
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message pgs.operator.v1.GetRestoreRequest.
+ * Use `create(GetRestoreRequestSchema)` to create a new message.
+ */
+export const GetRestoreRequestSchema: GenMessage<GetRestoreRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 21);
+
+/**
+ * @generated from message pgs.operator.v1.GetRestoreResponse
+ */
+export type GetRestoreResponse = Message<"pgs.operator.v1.GetRestoreResponse"> & {
+  /**
+   * @generated from field: pgs.common.v1.Restore restore = 1;
+   */
+  restore?: Restore | undefined;
+};
+
+/**
+ * Describes the message pgs.operator.v1.GetRestoreResponse.
+ * Use `create(GetRestoreResponseSchema)` to create a new message.
+ */
+export const GetRestoreResponseSchema: GenMessage<GetRestoreResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 22);
+
+/**
+ * @generated from message pgs.operator.v1.CreateBackupRequest
+ */
+export type CreateBackupRequest = Message<"pgs.operator.v1.CreateBackupRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Unspecified = full when the tenant has no restorable full backup, else diff.
+   *
+   * @generated from field: pgs.common.v1.BackupType type = 2;
+   */
+  type: BackupType;
+
+  /**
+   * @generated from field: string idempotency_key = 3;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message pgs.operator.v1.CreateBackupRequest.
+ * Use `create(CreateBackupRequestSchema)` to create a new message.
+ */
+export const CreateBackupRequestSchema: GenMessage<CreateBackupRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 23);
+
+/**
+ * @generated from message pgs.operator.v1.CreateBackupResponse
+ */
+export type CreateBackupResponse = Message<"pgs.operator.v1.CreateBackupResponse"> & {
+  /**
+   * @generated from field: pgs.common.v1.Backup backup = 1;
+   */
+  backup?: Backup | undefined;
+};
+
+/**
+ * Describes the message pgs.operator.v1.CreateBackupResponse.
+ * Use `create(CreateBackupResponseSchema)` to create a new message.
+ */
+export const CreateBackupResponseSchema: GenMessage<CreateBackupResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 24);
+
+/**
+ * @generated from message pgs.operator.v1.ListBackupsRequest
+ */
+export type ListBackupsRequest = Message<"pgs.operator.v1.ListBackupsRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Include failed and expired backups too.
+   *
+   * @generated from field: bool all = 2;
+   */
+  all: boolean;
+};
+
+/**
+ * Describes the message pgs.operator.v1.ListBackupsRequest.
+ * Use `create(ListBackupsRequestSchema)` to create a new message.
+ */
+export const ListBackupsRequestSchema: GenMessage<ListBackupsRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 25);
+
+/**
+ * @generated from message pgs.operator.v1.ListBackupsResponse
+ */
+export type ListBackupsResponse = Message<"pgs.operator.v1.ListBackupsResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated pgs.common.v1.Backup backups = 1;
+   */
+  backups: Backup[];
+
+  /**
+   * @generated from field: pgs.common.v1.RecoveryWindow window = 2;
+   */
+  window?: RecoveryWindow | undefined;
+};
+
+/**
+ * Describes the message pgs.operator.v1.ListBackupsResponse.
+ * Use `create(ListBackupsResponseSchema)` to create a new message.
+ */
+export const ListBackupsResponseSchema: GenMessage<ListBackupsResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 26);
+
+/**
+ * @generated from message pgs.operator.v1.GetBackupRequest
+ */
+export type GetBackupRequest = Message<"pgs.operator.v1.GetBackupRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string backup_id = 2;
+   */
+  backupId: string;
+};
+
+/**
+ * Describes the message pgs.operator.v1.GetBackupRequest.
+ * Use `create(GetBackupRequestSchema)` to create a new message.
+ */
+export const GetBackupRequestSchema: GenMessage<GetBackupRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 27);
+
+/**
+ * @generated from message pgs.operator.v1.GetBackupResponse
+ */
+export type GetBackupResponse = Message<"pgs.operator.v1.GetBackupResponse"> & {
+  /**
+   * @generated from field: pgs.common.v1.Backup backup = 1;
+   */
+  backup?: Backup | undefined;
+};
+
+/**
+ * Describes the message pgs.operator.v1.GetBackupResponse.
+ * Use `create(GetBackupResponseSchema)` to create a new message.
+ */
+export const GetBackupResponseSchema: GenMessage<GetBackupResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 28);
+
+/**
+ * @generated from message pgs.operator.v1.DeleteBackupRequest
+ */
+export type DeleteBackupRequest = Message<"pgs.operator.v1.DeleteBackupRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string backup_id = 2;
+   */
+  backupId: string;
+
+  /**
+   * Delete even when the recovery window would shrink below the retention policy.
+   *
+   * @generated from field: bool force = 3;
+   */
+  force: boolean;
+};
+
+/**
+ * Describes the message pgs.operator.v1.DeleteBackupRequest.
+ * Use `create(DeleteBackupRequestSchema)` to create a new message.
+ */
+export const DeleteBackupRequestSchema: GenMessage<DeleteBackupRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 29);
+
+/**
+ * @generated from message pgs.operator.v1.DeleteBackupResponse
+ */
+export type DeleteBackupResponse = Message<"pgs.operator.v1.DeleteBackupResponse"> & {
+  /**
+   * @generated from field: pgs.common.v1.Backup backup = 1;
+   */
+  backup?: Backup | undefined;
+};
+
+/**
+ * Describes the message pgs.operator.v1.DeleteBackupResponse.
+ * Use `create(DeleteBackupResponseSchema)` to create a new message.
+ */
+export const DeleteBackupResponseSchema: GenMessage<DeleteBackupResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_operator_v1_coordinator, 30);
 
 /**
  * @generated from message pgs.operator.v1.SwitchoverTenantRequest
@@ -460,7 +849,7 @@ export type SwitchoverTenantRequest = Message<"pgs.operator.v1.SwitchoverTenantR
  * Use `create(SwitchoverTenantRequestSchema)` to create a new message.
  */
 export const SwitchoverTenantRequestSchema: GenMessage<SwitchoverTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 18);
+  messageDesc(file_pgs_operator_v1_coordinator, 31);
 
 /**
  * @generated from message pgs.operator.v1.SwitchoverTenantResponse
@@ -477,7 +866,7 @@ export type SwitchoverTenantResponse = Message<"pgs.operator.v1.SwitchoverTenant
  * Use `create(SwitchoverTenantResponseSchema)` to create a new message.
  */
 export const SwitchoverTenantResponseSchema: GenMessage<SwitchoverTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 19);
+  messageDesc(file_pgs_operator_v1_coordinator, 32);
 
 /**
  * @generated from message pgs.operator.v1.CreateUserRequest
@@ -516,7 +905,7 @@ export type CreateUserRequest = Message<"pgs.operator.v1.CreateUserRequest"> & {
  * Use `create(CreateUserRequestSchema)` to create a new message.
  */
 export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 20);
+  messageDesc(file_pgs_operator_v1_coordinator, 33);
 
 /**
  * @generated from message pgs.operator.v1.CreateUserResponse
@@ -533,7 +922,7 @@ export type CreateUserResponse = Message<"pgs.operator.v1.CreateUserResponse"> &
  * Use `create(CreateUserResponseSchema)` to create a new message.
  */
 export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 21);
+  messageDesc(file_pgs_operator_v1_coordinator, 34);
 
 /**
  * @generated from message pgs.operator.v1.GetUserRequest
@@ -555,7 +944,7 @@ export type GetUserRequest = Message<"pgs.operator.v1.GetUserRequest"> & {
  * Use `create(GetUserRequestSchema)` to create a new message.
  */
 export const GetUserRequestSchema: GenMessage<GetUserRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 22);
+  messageDesc(file_pgs_operator_v1_coordinator, 35);
 
 /**
  * @generated from message pgs.operator.v1.GetUserResponse
@@ -572,7 +961,7 @@ export type GetUserResponse = Message<"pgs.operator.v1.GetUserResponse"> & {
  * Use `create(GetUserResponseSchema)` to create a new message.
  */
 export const GetUserResponseSchema: GenMessage<GetUserResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 23);
+  messageDesc(file_pgs_operator_v1_coordinator, 36);
 
 /**
  * @generated from message pgs.operator.v1.ListUsersRequest
@@ -589,7 +978,7 @@ export type ListUsersRequest = Message<"pgs.operator.v1.ListUsersRequest"> & {
  * Use `create(ListUsersRequestSchema)` to create a new message.
  */
 export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 24);
+  messageDesc(file_pgs_operator_v1_coordinator, 37);
 
 /**
  * @generated from message pgs.operator.v1.ListUsersResponse
@@ -606,7 +995,7 @@ export type ListUsersResponse = Message<"pgs.operator.v1.ListUsersResponse"> & {
  * Use `create(ListUsersResponseSchema)` to create a new message.
  */
 export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 25);
+  messageDesc(file_pgs_operator_v1_coordinator, 38);
 
 /**
  * @generated from message pgs.operator.v1.UpdateUserPasswordRequest
@@ -633,7 +1022,7 @@ export type UpdateUserPasswordRequest = Message<"pgs.operator.v1.UpdateUserPassw
  * Use `create(UpdateUserPasswordRequestSchema)` to create a new message.
  */
 export const UpdateUserPasswordRequestSchema: GenMessage<UpdateUserPasswordRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 26);
+  messageDesc(file_pgs_operator_v1_coordinator, 39);
 
 /**
  * @generated from message pgs.operator.v1.UpdateUserPasswordResponse
@@ -650,7 +1039,7 @@ export type UpdateUserPasswordResponse = Message<"pgs.operator.v1.UpdateUserPass
  * Use `create(UpdateUserPasswordResponseSchema)` to create a new message.
  */
 export const UpdateUserPasswordResponseSchema: GenMessage<UpdateUserPasswordResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 27);
+  messageDesc(file_pgs_operator_v1_coordinator, 40);
 
 /**
  * @generated from message pgs.operator.v1.DeleteUserRequest
@@ -672,7 +1061,7 @@ export type DeleteUserRequest = Message<"pgs.operator.v1.DeleteUserRequest"> & {
  * Use `create(DeleteUserRequestSchema)` to create a new message.
  */
 export const DeleteUserRequestSchema: GenMessage<DeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 28);
+  messageDesc(file_pgs_operator_v1_coordinator, 41);
 
 /**
  * @generated from message pgs.operator.v1.DeleteUserResponse
@@ -685,7 +1074,7 @@ export type DeleteUserResponse = Message<"pgs.operator.v1.DeleteUserResponse"> &
  * Use `create(DeleteUserResponseSchema)` to create a new message.
  */
 export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 29);
+  messageDesc(file_pgs_operator_v1_coordinator, 42);
 
 /**
  * @generated from message pgs.operator.v1.CreateDatabaseRequest
@@ -724,7 +1113,7 @@ export type CreateDatabaseRequest = Message<"pgs.operator.v1.CreateDatabaseReque
  * Use `create(CreateDatabaseRequestSchema)` to create a new message.
  */
 export const CreateDatabaseRequestSchema: GenMessage<CreateDatabaseRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 30);
+  messageDesc(file_pgs_operator_v1_coordinator, 43);
 
 /**
  * @generated from message pgs.operator.v1.CreateDatabaseResponse
@@ -741,7 +1130,7 @@ export type CreateDatabaseResponse = Message<"pgs.operator.v1.CreateDatabaseResp
  * Use `create(CreateDatabaseResponseSchema)` to create a new message.
  */
 export const CreateDatabaseResponseSchema: GenMessage<CreateDatabaseResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 31);
+  messageDesc(file_pgs_operator_v1_coordinator, 44);
 
 /**
  * @generated from message pgs.operator.v1.GetDatabaseRequest
@@ -763,7 +1152,7 @@ export type GetDatabaseRequest = Message<"pgs.operator.v1.GetDatabaseRequest"> &
  * Use `create(GetDatabaseRequestSchema)` to create a new message.
  */
 export const GetDatabaseRequestSchema: GenMessage<GetDatabaseRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 32);
+  messageDesc(file_pgs_operator_v1_coordinator, 45);
 
 /**
  * @generated from message pgs.operator.v1.GetDatabaseResponse
@@ -780,7 +1169,7 @@ export type GetDatabaseResponse = Message<"pgs.operator.v1.GetDatabaseResponse">
  * Use `create(GetDatabaseResponseSchema)` to create a new message.
  */
 export const GetDatabaseResponseSchema: GenMessage<GetDatabaseResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 33);
+  messageDesc(file_pgs_operator_v1_coordinator, 46);
 
 /**
  * @generated from message pgs.operator.v1.ListDatabasesRequest
@@ -797,7 +1186,7 @@ export type ListDatabasesRequest = Message<"pgs.operator.v1.ListDatabasesRequest
  * Use `create(ListDatabasesRequestSchema)` to create a new message.
  */
 export const ListDatabasesRequestSchema: GenMessage<ListDatabasesRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 34);
+  messageDesc(file_pgs_operator_v1_coordinator, 47);
 
 /**
  * @generated from message pgs.operator.v1.ListDatabasesResponse
@@ -814,7 +1203,7 @@ export type ListDatabasesResponse = Message<"pgs.operator.v1.ListDatabasesRespon
  * Use `create(ListDatabasesResponseSchema)` to create a new message.
  */
 export const ListDatabasesResponseSchema: GenMessage<ListDatabasesResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 35);
+  messageDesc(file_pgs_operator_v1_coordinator, 48);
 
 /**
  * @generated from message pgs.operator.v1.DeleteDatabaseRequest
@@ -836,7 +1225,7 @@ export type DeleteDatabaseRequest = Message<"pgs.operator.v1.DeleteDatabaseReque
  * Use `create(DeleteDatabaseRequestSchema)` to create a new message.
  */
 export const DeleteDatabaseRequestSchema: GenMessage<DeleteDatabaseRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 36);
+  messageDesc(file_pgs_operator_v1_coordinator, 49);
 
 /**
  * @generated from message pgs.operator.v1.DeleteDatabaseResponse
@@ -849,7 +1238,7 @@ export type DeleteDatabaseResponse = Message<"pgs.operator.v1.DeleteDatabaseResp
  * Use `create(DeleteDatabaseResponseSchema)` to create a new message.
  */
 export const DeleteDatabaseResponseSchema: GenMessage<DeleteDatabaseResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 37);
+  messageDesc(file_pgs_operator_v1_coordinator, 50);
 
 /**
  * @generated from message pgs.operator.v1.ListHostsRequest
@@ -866,7 +1255,7 @@ export type ListHostsRequest = Message<"pgs.operator.v1.ListHostsRequest"> & {
  * Use `create(ListHostsRequestSchema)` to create a new message.
  */
 export const ListHostsRequestSchema: GenMessage<ListHostsRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 38);
+  messageDesc(file_pgs_operator_v1_coordinator, 51);
 
 /**
  * @generated from message pgs.operator.v1.ListHostsResponse
@@ -883,7 +1272,7 @@ export type ListHostsResponse = Message<"pgs.operator.v1.ListHostsResponse"> & {
  * Use `create(ListHostsResponseSchema)` to create a new message.
  */
 export const ListHostsResponseSchema: GenMessage<ListHostsResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 39);
+  messageDesc(file_pgs_operator_v1_coordinator, 52);
 
 /**
  * @generated from message pgs.operator.v1.GetHostRequest
@@ -900,7 +1289,7 @@ export type GetHostRequest = Message<"pgs.operator.v1.GetHostRequest"> & {
  * Use `create(GetHostRequestSchema)` to create a new message.
  */
 export const GetHostRequestSchema: GenMessage<GetHostRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 40);
+  messageDesc(file_pgs_operator_v1_coordinator, 53);
 
 /**
  * @generated from message pgs.operator.v1.GetHostResponse
@@ -924,7 +1313,7 @@ export type GetHostResponse = Message<"pgs.operator.v1.GetHostResponse"> & {
  * Use `create(GetHostResponseSchema)` to create a new message.
  */
 export const GetHostResponseSchema: GenMessage<GetHostResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 41);
+  messageDesc(file_pgs_operator_v1_coordinator, 54);
 
 /**
  * @generated from message pgs.operator.v1.CordonHostRequest
@@ -941,7 +1330,7 @@ export type CordonHostRequest = Message<"pgs.operator.v1.CordonHostRequest"> & {
  * Use `create(CordonHostRequestSchema)` to create a new message.
  */
 export const CordonHostRequestSchema: GenMessage<CordonHostRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 42);
+  messageDesc(file_pgs_operator_v1_coordinator, 55);
 
 /**
  * @generated from message pgs.operator.v1.CordonHostResponse
@@ -958,7 +1347,7 @@ export type CordonHostResponse = Message<"pgs.operator.v1.CordonHostResponse"> &
  * Use `create(CordonHostResponseSchema)` to create a new message.
  */
 export const CordonHostResponseSchema: GenMessage<CordonHostResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 43);
+  messageDesc(file_pgs_operator_v1_coordinator, 56);
 
 /**
  * @generated from message pgs.operator.v1.UncordonHostRequest
@@ -975,7 +1364,7 @@ export type UncordonHostRequest = Message<"pgs.operator.v1.UncordonHostRequest">
  * Use `create(UncordonHostRequestSchema)` to create a new message.
  */
 export const UncordonHostRequestSchema: GenMessage<UncordonHostRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 44);
+  messageDesc(file_pgs_operator_v1_coordinator, 57);
 
 /**
  * @generated from message pgs.operator.v1.UncordonHostResponse
@@ -992,7 +1381,7 @@ export type UncordonHostResponse = Message<"pgs.operator.v1.UncordonHostResponse
  * Use `create(UncordonHostResponseSchema)` to create a new message.
  */
 export const UncordonHostResponseSchema: GenMessage<UncordonHostResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 45);
+  messageDesc(file_pgs_operator_v1_coordinator, 58);
 
 /**
  * @generated from message pgs.operator.v1.DrainHostRequest
@@ -1009,7 +1398,7 @@ export type DrainHostRequest = Message<"pgs.operator.v1.DrainHostRequest"> & {
  * Use `create(DrainHostRequestSchema)` to create a new message.
  */
 export const DrainHostRequestSchema: GenMessage<DrainHostRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 46);
+  messageDesc(file_pgs_operator_v1_coordinator, 59);
 
 /**
  * What drain did and could not do.
@@ -1042,7 +1431,7 @@ export type DrainHostResponse = Message<"pgs.operator.v1.DrainHostResponse"> & {
  * Use `create(DrainHostResponseSchema)` to create a new message.
  */
 export const DrainHostResponseSchema: GenMessage<DrainHostResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 47);
+  messageDesc(file_pgs_operator_v1_coordinator, 60);
 
 /**
  * @generated from message pgs.operator.v1.DrainMove
@@ -1064,7 +1453,7 @@ export type DrainMove = Message<"pgs.operator.v1.DrainMove"> & {
  * Use `create(DrainMoveSchema)` to create a new message.
  */
 export const DrainMoveSchema: GenMessage<DrainMove> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 48);
+  messageDesc(file_pgs_operator_v1_coordinator, 61);
 
 /**
  * @generated from message pgs.operator.v1.DrainBlocker
@@ -1086,7 +1475,7 @@ export type DrainBlocker = Message<"pgs.operator.v1.DrainBlocker"> & {
  * Use `create(DrainBlockerSchema)` to create a new message.
  */
 export const DrainBlockerSchema: GenMessage<DrainBlocker> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 49);
+  messageDesc(file_pgs_operator_v1_coordinator, 62);
 
 /**
  * @generated from message pgs.operator.v1.ListVersionsRequest
@@ -1099,7 +1488,7 @@ export type ListVersionsRequest = Message<"pgs.operator.v1.ListVersionsRequest">
  * Use `create(ListVersionsRequestSchema)` to create a new message.
  */
 export const ListVersionsRequestSchema: GenMessage<ListVersionsRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 50);
+  messageDesc(file_pgs_operator_v1_coordinator, 63);
 
 /**
  * @generated from message pgs.operator.v1.ListVersionsResponse
@@ -1116,7 +1505,7 @@ export type ListVersionsResponse = Message<"pgs.operator.v1.ListVersionsResponse
  * Use `create(ListVersionsResponseSchema)` to create a new message.
  */
 export const ListVersionsResponseSchema: GenMessage<ListVersionsResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 51);
+  messageDesc(file_pgs_operator_v1_coordinator, 64);
 
 /**
  * @generated from message pgs.operator.v1.ListRoutesRequest
@@ -1129,7 +1518,7 @@ export type ListRoutesRequest = Message<"pgs.operator.v1.ListRoutesRequest"> & {
  * Use `create(ListRoutesRequestSchema)` to create a new message.
  */
 export const ListRoutesRequestSchema: GenMessage<ListRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 52);
+  messageDesc(file_pgs_operator_v1_coordinator, 65);
 
 /**
  * @generated from message pgs.operator.v1.ListRoutesResponse
@@ -1156,7 +1545,7 @@ export type ListRoutesResponse = Message<"pgs.operator.v1.ListRoutesResponse"> &
  * Use `create(ListRoutesResponseSchema)` to create a new message.
  */
 export const ListRoutesResponseSchema: GenMessage<ListRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 53);
+  messageDesc(file_pgs_operator_v1_coordinator, 66);
 
 /**
  * @generated from message pgs.operator.v1.ListEventsRequest
@@ -1192,7 +1581,7 @@ export type ListEventsRequest = Message<"pgs.operator.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 54);
+  messageDesc(file_pgs_operator_v1_coordinator, 67);
 
 /**
  * @generated from message pgs.operator.v1.ListEventsResponse
@@ -1209,7 +1598,7 @@ export type ListEventsResponse = Message<"pgs.operator.v1.ListEventsResponse"> &
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 55);
+  messageDesc(file_pgs_operator_v1_coordinator, 68);
 
 /**
  * @generated from message pgs.operator.v1.WatchEventsRequest
@@ -1238,7 +1627,7 @@ export type WatchEventsRequest = Message<"pgs.operator.v1.WatchEventsRequest"> &
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 56);
+  messageDesc(file_pgs_operator_v1_coordinator, 69);
 
 /**
  * @generated from message pgs.operator.v1.WatchEventsResponse
@@ -1255,7 +1644,7 @@ export type WatchEventsResponse = Message<"pgs.operator.v1.WatchEventsResponse">
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 57);
+  messageDesc(file_pgs_operator_v1_coordinator, 70);
 
 /**
  * @generated from message pgs.operator.v1.GetFleetStatusRequest
@@ -1268,7 +1657,7 @@ export type GetFleetStatusRequest = Message<"pgs.operator.v1.GetFleetStatusReque
  * Use `create(GetFleetStatusRequestSchema)` to create a new message.
  */
 export const GetFleetStatusRequestSchema: GenMessage<GetFleetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 58);
+  messageDesc(file_pgs_operator_v1_coordinator, 71);
 
 /**
  * @generated from message pgs.operator.v1.GetFleetStatusResponse
@@ -1322,7 +1711,7 @@ export type GetFleetStatusResponse = Message<"pgs.operator.v1.GetFleetStatusResp
  * Use `create(GetFleetStatusResponseSchema)` to create a new message.
  */
 export const GetFleetStatusResponseSchema: GenMessage<GetFleetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 59);
+  messageDesc(file_pgs_operator_v1_coordinator, 72);
 
 /**
  * @generated from message pgs.operator.v1.CreateJoinTokenRequest
@@ -1353,7 +1742,7 @@ export type CreateJoinTokenRequest = Message<"pgs.operator.v1.CreateJoinTokenReq
  * Use `create(CreateJoinTokenRequestSchema)` to create a new message.
  */
 export const CreateJoinTokenRequestSchema: GenMessage<CreateJoinTokenRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 60);
+  messageDesc(file_pgs_operator_v1_coordinator, 73);
 
 /**
  * @generated from message pgs.operator.v1.CreateJoinTokenResponse
@@ -1377,7 +1766,7 @@ export type CreateJoinTokenResponse = Message<"pgs.operator.v1.CreateJoinTokenRe
  * Use `create(CreateJoinTokenResponseSchema)` to create a new message.
  */
 export const CreateJoinTokenResponseSchema: GenMessage<CreateJoinTokenResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 61);
+  messageDesc(file_pgs_operator_v1_coordinator, 74);
 
 /**
  * @generated from message pgs.operator.v1.CreateOperatorTokenRequest
@@ -1413,7 +1802,7 @@ export type CreateOperatorTokenRequest = Message<"pgs.operator.v1.CreateOperator
  * Use `create(CreateOperatorTokenRequestSchema)` to create a new message.
  */
 export const CreateOperatorTokenRequestSchema: GenMessage<CreateOperatorTokenRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 62);
+  messageDesc(file_pgs_operator_v1_coordinator, 75);
 
 /**
  * @generated from message pgs.operator.v1.CreateOperatorTokenResponse
@@ -1430,7 +1819,7 @@ export type CreateOperatorTokenResponse = Message<"pgs.operator.v1.CreateOperato
  * Use `create(CreateOperatorTokenResponseSchema)` to create a new message.
  */
 export const CreateOperatorTokenResponseSchema: GenMessage<CreateOperatorTokenResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 63);
+  messageDesc(file_pgs_operator_v1_coordinator, 76);
 
 /**
  * @generated from message pgs.operator.v1.ListOperatorTokensRequest
@@ -1443,7 +1832,7 @@ export type ListOperatorTokensRequest = Message<"pgs.operator.v1.ListOperatorTok
  * Use `create(ListOperatorTokensRequestSchema)` to create a new message.
  */
 export const ListOperatorTokensRequestSchema: GenMessage<ListOperatorTokensRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 64);
+  messageDesc(file_pgs_operator_v1_coordinator, 77);
 
 /**
  * @generated from message pgs.operator.v1.OperatorTokenInfo
@@ -1475,7 +1864,7 @@ export type OperatorTokenInfo = Message<"pgs.operator.v1.OperatorTokenInfo"> & {
  * Use `create(OperatorTokenInfoSchema)` to create a new message.
  */
 export const OperatorTokenInfoSchema: GenMessage<OperatorTokenInfo> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 65);
+  messageDesc(file_pgs_operator_v1_coordinator, 78);
 
 /**
  * @generated from message pgs.operator.v1.ListOperatorTokensResponse
@@ -1492,7 +1881,7 @@ export type ListOperatorTokensResponse = Message<"pgs.operator.v1.ListOperatorTo
  * Use `create(ListOperatorTokensResponseSchema)` to create a new message.
  */
 export const ListOperatorTokensResponseSchema: GenMessage<ListOperatorTokensResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 66);
+  messageDesc(file_pgs_operator_v1_coordinator, 79);
 
 /**
  * @generated from message pgs.operator.v1.RevokeOperatorTokenRequest
@@ -1509,7 +1898,7 @@ export type RevokeOperatorTokenRequest = Message<"pgs.operator.v1.RevokeOperator
  * Use `create(RevokeOperatorTokenRequestSchema)` to create a new message.
  */
 export const RevokeOperatorTokenRequestSchema: GenMessage<RevokeOperatorTokenRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 67);
+  messageDesc(file_pgs_operator_v1_coordinator, 80);
 
 /**
  * @generated from message pgs.operator.v1.RevokeOperatorTokenResponse
@@ -1522,7 +1911,7 @@ export type RevokeOperatorTokenResponse = Message<"pgs.operator.v1.RevokeOperato
  * Use `create(RevokeOperatorTokenResponseSchema)` to create a new message.
  */
 export const RevokeOperatorTokenResponseSchema: GenMessage<RevokeOperatorTokenResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 68);
+  messageDesc(file_pgs_operator_v1_coordinator, 81);
 
 /**
  * @generated from message pgs.operator.v1.RotateEncryptionKeyRequest
@@ -1535,7 +1924,7 @@ export type RotateEncryptionKeyRequest = Message<"pgs.operator.v1.RotateEncrypti
  * Use `create(RotateEncryptionKeyRequestSchema)` to create a new message.
  */
 export const RotateEncryptionKeyRequestSchema: GenMessage<RotateEncryptionKeyRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 69);
+  messageDesc(file_pgs_operator_v1_coordinator, 82);
 
 /**
  * @generated from message pgs.operator.v1.RotateEncryptionKeyResponse
@@ -1557,7 +1946,7 @@ export type RotateEncryptionKeyResponse = Message<"pgs.operator.v1.RotateEncrypt
  * Use `create(RotateEncryptionKeyResponseSchema)` to create a new message.
  */
 export const RotateEncryptionKeyResponseSchema: GenMessage<RotateEncryptionKeyResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_operator_v1_coordinator, 70);
+  messageDesc(file_pgs_operator_v1_coordinator, 83);
 
 /**
  * The operator API. Status codes: INVALID_ARGUMENT (with the field in the message and a
@@ -1652,6 +2041,59 @@ export const CoordinatorService: GenService<{
     methodKind: "unary";
     input: typeof SwitchoverTenantRequestSchema;
     output: typeof SwitchoverTenantResponseSchema;
+  },
+  /**
+   * Restore a tenant's backup to a time, a backup or its latest WAL: into a new tenant by default,
+   * or in place.
+   *
+   * @generated from rpc pgs.operator.v1.CoordinatorService.RestoreTenant
+   */
+  restoreTenant: {
+    methodKind: "unary";
+    input: typeof RestoreTenantRequestSchema;
+    output: typeof RestoreTenantResponseSchema;
+  },
+  /**
+   * @generated from rpc pgs.operator.v1.CoordinatorService.GetRestore
+   */
+  getRestore: {
+    methodKind: "unary";
+    input: typeof GetRestoreRequestSchema;
+    output: typeof GetRestoreResponseSchema;
+  },
+  /**
+   * Backups (pgBackRest, one stanza per tenant).
+   *
+   * @generated from rpc pgs.operator.v1.CoordinatorService.CreateBackup
+   */
+  createBackup: {
+    methodKind: "unary";
+    input: typeof CreateBackupRequestSchema;
+    output: typeof CreateBackupResponseSchema;
+  },
+  /**
+   * @generated from rpc pgs.operator.v1.CoordinatorService.ListBackups
+   */
+  listBackups: {
+    methodKind: "unary";
+    input: typeof ListBackupsRequestSchema;
+    output: typeof ListBackupsResponseSchema;
+  },
+  /**
+   * @generated from rpc pgs.operator.v1.CoordinatorService.GetBackup
+   */
+  getBackup: {
+    methodKind: "unary";
+    input: typeof GetBackupRequestSchema;
+    output: typeof GetBackupResponseSchema;
+  },
+  /**
+   * @generated from rpc pgs.operator.v1.CoordinatorService.DeleteBackup
+   */
+  deleteBackup: {
+    methodKind: "unary";
+    input: typeof DeleteBackupRequestSchema;
+    output: typeof DeleteBackupResponseSchema;
   },
   /**
    * Users inside a tenant.
