@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, only when missing: PostgreSQL server binaries and
-# clients (postgres, initdb, psql, pgbench) and openssl (test certificates). Podman is handled by
+# clients (postgres, initdb, psql, pgbench) and openssl (test certificates). Podman and pgBackRest are
+# handled by the agent's own scripts (apps/host-agent/scripts/setup-*.sh). Podman is handled by
 # apps/host-agent/scripts/setup-podman.sh.
 set -euo pipefail
 need=()
@@ -20,3 +21,5 @@ if [ ${#need[@]} -gt 0 ]; then
 else
   echo "all present"
 fi
+
+bash "$(dirname "$0")/../apps/host-agent/scripts/setup-pgbackrest.sh"
