@@ -44,6 +44,13 @@ export interface FleetOptions {
   coordinatorAddress?: string;
   /** Hosts (by index) that run inside a network namespace the test created, for partitions. */
   isolatedHosts?: Readonly<Record<number, IsolatedHost>>;
+  /**
+   * A posix backup repository for the fleet (`--backup-repo posix:<root>/backups`): every host of
+   * the suite is on one machine, so one directory is what a shared mount would be.
+   */
+  backups?: boolean;
+  /** More coordinator options, appended after the suite's own. */
+  coordinatorArgs?: readonly string[];
 }
 
 /** A host whose agent (and so its instances) runs inside a network namespace. */
@@ -215,6 +222,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       '--retry-max', '5s',
       // Tenants ask for a whole core by default; the suite's hosts are all on one small machine.
       '--cpu-overcommit', '16',
+      ...(options.backups ? ['--backup-repo', `posix:${path.join(root, 'backups')}`] : []),
+      ...(options.coordinatorArgs ?? []),
     ],
   });
 

@@ -28,8 +28,12 @@ export function checkBuilt(): void {
 }
 
 /** Coordinator flags. */
-export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string; secretKeyFile: string; insecure: boolean }): string[] {
-  return ['--grpc-listen', p.grpc, '--http-listen', p.http, '--data-dir', p.dataDir, '--secret-key-file', p.secretKeyFile, ...(p.insecure ? ['--insecure'] : [])];
+export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string; secretKeyFile: string; backupsDir: string; insecure: boolean }): string[] {
+  return [
+    '--grpc-listen', p.grpc, '--http-listen', p.http, '--data-dir', p.dataDir, '--secret-key-file', p.secretKeyFile,
+    '--backup-repo', `posix:${p.backupsDir}`,
+    ...(p.insecure ? ['--insecure'] : []),
+  ];
 }
 
 /** Host agent flags. */

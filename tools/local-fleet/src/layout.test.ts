@@ -8,13 +8,15 @@ describe('fleet layout', () => {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-fleet-layout-'));
   afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
 
-  it('keeps agent data under the state dir when the postgres user can enter it, else under /var/tmp', () => {
+  it('keeps agent data and backups under the state dir when the postgres user can enter it, else under /var/tmp', () => {
     fs.chmodSync(base, 0o755);
     const open = fleetLayout(path.join(base, 'repo', '.pgs', 'local'));
     expect(open.agentsDir).toBe(path.join(base, 'repo', '.pgs', 'local', 'agents'));
+    expect(open.backupsDir).toBe(path.join(base, 'repo', '.pgs', 'local', 'backups'));
     fs.chmodSync(base, 0o700);
     const closed = fleetLayout(path.join(base, 'repo', '.pgs', 'local'));
     expect(closed.agentsDir).toMatch(/^\/var\/tmp\/pgs-local-[0-9a-f]{12}\/agents$/);
+    expect(path.dirname(closed.backupsDir)).toBe(path.dirname(closed.agentsDir));
     // The same state dir always maps to the same place, so a restart finds its tenants' data.
     expect(fleetLayout(path.join(base, 'repo', '.pgs', 'local')).agentsDir).toBe(closed.agentsDir);
   });

@@ -34,6 +34,12 @@ export interface FleetLayout {
   cancelSecretFile: string;
   /** Where the agents' data roots are (see agentsBase). */
   agentsDir: string;
+  /**
+   * The fleet's posix backup repository. pgBackRest runs as the postgres OS user, so it sits where
+   * that user can reach: beside the agents' data roots (`.pgs/local/backups` when the state dir is
+   * reachable by others).
+   */
+  backupsDir: string;
 }
 
 /** True when every directory from `dir` up to / can be entered by other users (o+x). */
@@ -60,9 +66,14 @@ function traversableByOthers(dir: string): boolean {
  * under /root (mode 0700) is not, so then they go to /var/tmp/pgs-local-<hash of the state dir>.
  */
 function agentsBase(stateDir: string): string {
-  if (traversableByOthers(stateDir)) return path.join(stateDir, 'agents');
+  return path.join(sharedBase(stateDir), 'agents');
+}
+
+/** The state dir when the postgres OS user can traverse it, else /var/tmp/pgs-local-<hash of the state dir>. */
+function sharedBase(stateDir: string): string {
+  if (traversableByOthers(stateDir)) return stateDir;
   const hash = crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 12);
-  return path.join(os.tmpdir() === '/tmp' ? '/var/tmp' : os.tmpdir(), `pgs-local-${hash}`, 'agents');
+  return path.join(os.tmpdir() === '/tmp' ? '/var/tmp' : os.tmpdir(), `pgs-local-${hash}`);
 }
 
 /** The layout of the fleet kept in `stateDir`. */
@@ -88,6 +99,7 @@ export function fleetLayout(stateDir: string): FleetLayout {
     demoPasswordFile: path.join(stateDir, 'demo-password'),
     cancelSecretFile: path.join(certsDir, 'cancel-secret'),
     agentsDir: agentsBase(stateDir),
+    backupsDir: path.join(sharedBase(stateDir), 'backups'),
   };
 }
 
@@ -109,4 +121,5 @@ export function createDirectories(layout: FleetLayout): void {
   fs.mkdirSync(layout.logsDir, { recursive: true });
   fs.mkdirSync(layout.pidsDir, { recursive: true });
   fs.mkdirSync(layout.agentsDir, { recursive: true, mode: 0o755 });
+  fs.mkdirSync(path.dirname(layout.backupsDir), { recursive: true, mode: 0o755 });
 }

@@ -165,7 +165,7 @@ async function startFleet(
   say(`starting coordinator on ${grpc} (REST http://${httpAddress})`);
   running.coordinator = startProcess({
     name: 'coordinator', script: APP_SCRIPTS.coordinator,
-    args: coordinatorArgs({ grpc, http: httpAddress, dataDir: layout.coordinatorData, secretKeyFile: files.secretKeyFile, insecure }),
+    args: coordinatorArgs({ grpc, http: httpAddress, dataDir: layout.coordinatorData, secretKeyFile: files.secretKeyFile, backupsDir: layout.backupsDir, insecure }),
     logFile: layout.log('coordinator'), pidFile: layout.pidFile('coordinator'),
   });
   const coordinatorDied = diedCheck([running.coordinator], signal);
