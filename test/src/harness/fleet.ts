@@ -114,6 +114,8 @@ export interface CreateTenantOptions {
   syncReplicas?: number;
   /** Wait for ACTIVE and for every router to route it (default true). */
   wait?: boolean;
+  /** More `pgsctl tenant create` flags. */
+  extraArgs?: readonly string[];
 }
 
 /** A running fleet. */
@@ -391,6 +393,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const args = ['tenant', 'create', id, '--password-stdin', '--access', o.access === false ? 'disabled' : 'enabled'];
       if (o.replicas !== undefined) args.push('--replicas', String(o.replicas));
       if (o.syncReplicas !== undefined) args.push('--sync-replicas', String(o.syncReplicas));
+      args.push(...(o.extraArgs ?? []));
       if (o.wait !== false) args.push('--wait', '--timeout', '60s');
       const created = await json<{ tenant: TenantJson }>(args, o.password);
       if (o.wait !== false && o.access !== false) await fleet.waitServing({ user: id, password: o.password, database: id });

@@ -60,3 +60,35 @@ export interface RouterHealthJson {
   routes: number;
   cache: { revision: number; connected: boolean };
 }
+
+/** A backup as `pgsctl backup get|create -o json` prints it. */
+export interface BackupJson {
+  id: string;
+  tenantId: string;
+  type: string;
+  status: string;
+  reason: string;
+  hostId: string;
+  label: string;
+  stanza: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** `pgsctl backup list -o json`: newest first, and the times a restore can reach. */
+export interface BackupListJson {
+  backups: BackupJson[];
+  window: { earliest: string | null; latest: string | null } | null;
+}
+
+/** A restore as `pgsctl tenant restore|recreate --from-backup -o json` prints it. */
+export interface RestoreJson {
+  id: string;
+  sourceTenantId: string;
+  targetTenantId: string;
+  state: string;
+  reason: string;
+  recoveredLsn: string;
+  recoveredTime: string | null;
+  missingWalBytes: number;
+}
