@@ -51,6 +51,8 @@ export interface FleetOptions {
   backups?: boolean;
   /** More coordinator options, appended after the suite's own. */
   coordinatorArgs?: readonly string[];
+  /** Environment of the coordinator (secrets it reads from the environment, never argv). */
+  coordinatorEnv?: Readonly<Record<string, string>>;
 }
 
 /** A host whose agent (and so its instances) runs inside a network namespace. */
@@ -211,6 +213,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     script: SCRIPTS.coordinator,
     cwd: root,
     logFile: path.join(logDir, 'coordinator.log'),
+    ...(options.coordinatorEnv ? { env: options.coordinatorEnv } : {}),
     args: [
       '--grpc-listen', coordinatorGrpc,
       '--http-listen', coordinatorHttp,

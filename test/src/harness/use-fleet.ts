@@ -6,15 +6,20 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { startFleet, type Fleet, type FleetOptions } from './fleet.js';
 
-/** Starts a fleet for this file; call the returned function inside tests to get it. */
-export function useFleet(options: FleetOptions, startTimeoutMs = 120_000): () => Fleet {
+/**
+ * Starts a fleet for this file; call the returned function inside tests to get it. Options given as
+ * a function are read when the fleet starts (after the file's earlier beforeAll hooks, e.g. a server
+ * the fleet must point at).
+ */
+export function useFleet(given: FleetOptions | (() => FleetOptions), startTimeoutMs = 120_000): () => Fleet {
+  const name = typeof given === 'function' ? 'fleet' : given.name;
   let fleet: Fleet | undefined;
   beforeAll(async () => {
-    fleet = await startFleet(options);
+    fleet = await startFleet(typeof given === 'function' ? given() : given);
   }, startTimeoutMs);
   beforeEach((ctx) => {
     ctx.onTestFailed(() => {
-      if (fleet) console.error(`\n===== logs of fleet ${options.name} (test "${ctx.task.name}" failed) =====\n${fleet.logs(60)}\n`);
+      if (fleet) console.error(`\n===== logs of fleet ${name} (test "${ctx.task.name}" failed) =====\n${fleet.logs(60)}\n`);
     });
   });
   afterAll(async () => {
@@ -24,10 +29,10 @@ export function useFleet(options: FleetOptions, startTimeoutMs = 120_000): () =>
     const leftovers = await stopped.stop();
     // Only the agents' instances may legitimately outlive a polite stop (agents leave them for adoption).
     const unexpected = leftovers.filter((p) => !/postgres|postmaster/.test(p.cmdline) && p.cmdline !== '');
-    if (unexpected.length > 0) throw new Error(`fleet ${options.name} left processes that ignored SIGTERM: ${unexpected.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+    if (unexpected.length > 0) throw new Error(`fleet ${name} left processes that ignored SIGTERM: ${unexpected.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
   }, 60_000);
   return () => {
-    if (!fleet) throw new Error(`fleet ${options.name} is not running (did beforeAll fail?)`);
+    if (!fleet) throw new Error(`fleet ${name} is not running (did beforeAll fail?)`);
     return fleet;
   };
 }

@@ -9,74 +9,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Fleet } from '../harness/fleet.js';
-import { queryOnce, type Login } from '../harness/pg-clients.js';
+import { archivedPast, firstBackup, idsOf, insertRange, range, restoreAs, serverNow } from '../harness/backups.js';
+import { queryOnce } from '../harness/pg-clients.js';
 import { waitUntil } from '../harness/poll.js';
 import { RowWriter } from '../harness/row-writer.js';
 import { ownerLogin, primaryOf } from '../harness/tenant-probes.js';
 import { tenantName, useFleet } from '../harness/use-fleet.js';
-import type { BackupJson, BackupListJson, RestoreJson } from '../harness/views.js';
+import type { BackupJson, RestoreJson } from '../harness/views.js';
 
 /** Short archive_timeout so a committed row reaches the repository within seconds. */
 const ARCHIVE_TIMEOUT = '2s';
 
-async function backupList(f: Fleet, id: string): Promise<BackupListJson> {
-  return f.pgsctlJson<BackupListJson>(['backup', 'list', id]);
-}
-
-/** Waits until the tenant has a restorable backup (the first one is taken as soon as it runs). */
-async function firstBackup(f: Fleet, id: string): Promise<BackupJson> {
-  const list = await waitUntil(`a restorable backup of ${id}`, () => backupList(f, id), (l) => l.backups.some((b) => b.status === 'SUCCEEDED'), { timeoutMs: 90_000, intervalMs: 500 });
-  const done = list.backups.find((b) => b.status === 'SUCCEEDED');
-  if (!done) throw new Error('unreachable');
-  return done;
-}
-
-/** Waits until the tenant's WAL up to `t` is in the repository (the window reaches `t`). */
-async function archivedPast(f: Fleet, id: string, t: Date, timeoutMs = 60_000): Promise<void> {
-  await waitUntil(`archive of ${id} past ${t.toISOString()}`, () => backupList(f, id), (l) => l.window?.latest !== undefined && l.window.latest !== null && new Date(l.window.latest) > t, { timeoutMs, intervalMs: 500 });
-}
-
-/** The server's clock right after the last commit. */
-async function serverNow(f: Fleet, login: Login): Promise<Date> {
-  const router = f.routers[0];
-  if (!router) throw new Error('router expected');
-  const [row] = await queryOnce<{ now: Date }>(router.endpoint, login, 'select clock_timestamp() as now');
-  if (!row) throw new Error('no clock');
-  return row.now;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function insertRange(f: Fleet, login: Login, from: number, to: number): Promise<void> {
-  const router = f.routers[0];
-  if (!router) throw new Error('router expected');
-  await queryOnce(router.endpoint, login, 'insert into rows (id) select generate_series($1::int, $2::int)', [from, to]);
-}
-
-async function idsOf(f: Fleet, login: Login): Promise<number[]> {
-  const router = f.routers[0];
-  if (!router) throw new Error('router expected');
-  const rows = await queryOnce<{ id: number }>(router.endpoint, login, 'select id from rows order by id');
-  return rows.map((r) => r.id);
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
-}
-
-/** Restores `id` into a new tenant, enables access, and returns how its owner logs in there. */
-async function restoreAs(f: Fleet, id: string, password: string, target: readonly string[]): Promise<{ copy: string; login: Login; restore: RestoreJson }> {
-  const copy = tenantName('copy');
-  const restore = await f.pgsctlJson<RestoreJson>(['tenant', 'restore', id, ...target, '--as', copy, '--wait']);
-  expect(restore.state).toBe('SUCCEEDED');
-  await f.pgsctl(['tenant', 'access', 'enable', copy]);
-  // The owner keeps its name and its password in the copy: `<owner>.<copy>` logs in.
-  const login: Login = { user: `${id}.${copy}`, password, database: id };
-  await f.waitServing(login, 30_000);
-  return { copy, login, restore };
 }
 
 describe('backups and point-in-time recovery', () => {

@@ -1,0 +1,64 @@
+/** Backup and restore steps the scenarios share, through pgsctl as an operator would run them. */
+import { expect } from 'vitest';
+import type { Fleet } from './fleet.js';
+import { queryOnce, type Login } from './pg-clients.js';
+import { waitUntil } from './poll.js';
+import { tenantName } from './use-fleet.js';
+import type { BackupJson, BackupListJson, RestoreJson } from './views.js';
+
+export async function backupList(f: Fleet, id: string): Promise<BackupListJson> {
+  return f.pgsctlJson<BackupListJson>(['backup', 'list', id]);
+}
+
+/** Waits until the tenant has a restorable backup (the first one is taken as soon as it runs). */
+export async function firstBackup(f: Fleet, id: string): Promise<BackupJson> {
+  const list = await waitUntil(`a restorable backup of ${id}`, () => backupList(f, id), (l) => l.backups.some((b) => b.status === 'SUCCEEDED'), { timeoutMs: 90_000, intervalMs: 500 });
+  const done = list.backups.find((b) => b.status === 'SUCCEEDED');
+  if (!done) throw new Error(`no restorable backup of ${id}`);
+  return done;
+}
+
+/** Waits until the tenant's WAL up to `t` is in the repository (the window reaches past `t`). */
+export async function archivedPast(f: Fleet, id: string, t: Date, timeoutMs = 60_000): Promise<void> {
+  await waitUntil(`archive of ${id} past ${t.toISOString()}`, () => backupList(f, id), (l) => typeof l.window?.latest === 'string' && new Date(l.window.latest) > t, { timeoutMs, intervalMs: 500 });
+}
+
+function firstRouter(f: Fleet): Fleet['routers'][number] {
+  const router = f.routers[0];
+  if (!router) throw new Error('router expected');
+  return router;
+}
+
+/** The server's clock right after the last commit. */
+export async function serverNow(f: Fleet, login: Login): Promise<Date> {
+  const [row] = await queryOnce<{ now: Date }>(firstRouter(f).endpoint, login, 'select clock_timestamp() as now');
+  if (!row) throw new Error('no clock');
+  return row.now;
+}
+
+/** Inserts ids from..to into table `rows` in one statement. */
+export async function insertRange(f: Fleet, login: Login, from: number, to: number): Promise<void> {
+  await queryOnce(firstRouter(f).endpoint, login, 'insert into rows (id) select generate_series($1::int, $2::int)', [from, to]);
+}
+
+/** Every id in table `rows`, in order. */
+export async function idsOf(f: Fleet, login: Login): Promise<number[]> {
+  const rows = await queryOnce<{ id: number }>(firstRouter(f).endpoint, login, 'select id from rows order by id');
+  return rows.map((r) => r.id);
+}
+
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+/** Restores `id` into a new tenant, enables access, and returns how its owner logs in there. */
+export async function restoreAs(f: Fleet, id: string, password: string, target: readonly string[]): Promise<{ copy: string; login: Login; restore: RestoreJson }> {
+  const copy = tenantName('copy');
+  const restore = await f.pgsctlJson<RestoreJson>(['tenant', 'restore', id, ...target, '--as', copy, '--wait']);
+  expect(restore.state).toBe('SUCCEEDED');
+  await f.pgsctl(['tenant', 'access', 'enable', copy]);
+  // The owner keeps its name and its password in the copy: `<owner>.<copy>` logs in.
+  const login: Login = { user: `${id}.${copy}`, password, database: id };
+  await f.waitServing(login, 30_000);
+  return { copy, login, restore };
+}
