@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { BackupPolicySchema } from '@pgs/proto';
 import { describe, expect, it } from 'vitest';
-import { applyBackupFlags, backupPolicyToProto, describeBackupPolicy, FLEET_DEFAULT_POLICY, parseBackupSchedule } from './backup-policy.js';
+import { applyBackupFlags, backupPolicyToProto, describeBackupPolicy, FLEET_DEFAULT_POLICY, parseBackupSchedule, policyDropped } from './backup-policy.js';
 import { UsageError } from './errors.js';
 import { backupPolicyView } from './views.js';
 
@@ -56,5 +56,13 @@ describe('backup policy flags', () => {
     expect(describeBackupPolicy(view, 'never')).toBe('full every 1w, diff every 1d, incr never; restorable for 1w; archive_timeout 1m');
     expect(describeBackupPolicy(FLEET_DEFAULT_POLICY, 'default')).toBe('full fleet default, diff fleet default, incr fleet default; restorable for fleet default; archive_timeout fleet default');
     expect(describeBackupPolicy({ ...view, disabled: true }, 'never')).toBe('disabled: no scheduled backups and no WAL archiving');
+  });
+
+  it('notices a policy the coordinator did not keep, but not one that asked for the defaults', () => {
+    const asked = { ...FLEET_DEFAULT_POLICY, retentionSeconds: 1_209_600 };
+    expect(policyDropped(asked, null)).toBe(true);
+    expect(policyDropped(asked, asked)).toBe(false);
+    expect(policyDropped({ ...FLEET_DEFAULT_POLICY }, null)).toBe(false);
+    expect(policyDropped(null, null)).toBe(false);
   });
 });

@@ -75,6 +75,12 @@ export function applyBackupFlags(base: BackupPolicyView | null, flags: BackupFla
   return next;
 }
 
+/** True when `sent` asks for something other than the fleet defaults, and `kept` (as answered) lost it. */
+export function policyDropped(sent: BackupPolicyView | null, kept: BackupPolicyView | null): boolean {
+  if (sent === null || kept !== null) return false;
+  return (Object.keys(FLEET_DEFAULT_POLICY) as (keyof BackupPolicyView)[]).some((k) => sent[k] !== FLEET_DEFAULT_POLICY[k]);
+}
+
 /** BackupPolicyView -> proto BackupPolicy init. */
 export function backupPolicyToProto(p: BackupPolicyView): MessageInitShape<typeof BackupPolicySchema> {
   return {

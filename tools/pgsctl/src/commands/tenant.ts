@@ -8,13 +8,13 @@ import { emit, formatResult } from '../emit.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../output.js';
 import { durationArg } from '../parse.js';
-import { applyBackupFlags, type BackupFlags } from '../backup-policy.js';
+import { applyBackupFlags, policyDropped, type BackupFlags } from '../backup-policy.js';
 import { confirm, readSecretFromStdin } from '../prompt.js';
 import { examples, type Options, type Session } from '../session.js';
 import { tenantColumns } from '../tables.js';
 import { renderTenantDetails, type TenantDetails } from '../tenant-details.js';
 import { applyPairs, collect, specForCreate, specForUpdate, specFromView, specToProto, type SpecFlags } from '../tenant-spec.js';
-import { backupOverviewView, databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type TenantView } from '../views.js';
+import { backupOverviewView, databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type BackupPolicyView, type TenantView } from '../views.js';
 import { waitForTenant } from '../wait.js';
 import { registerRestore } from './restore.js';
 import { registerSwitchover } from './switchover.js';
@@ -66,6 +66,11 @@ function printTenant(ctx: CommandContext, view: TenantView, line: string): void 
   emit(ctx, view, () => `${line}\n`);
 }
 
+// A coordinator older than this pgsctl drops the spec's backup field without an error: say so.
+function warnIfPolicyDropped(ctx: CommandContext, sent: BackupPolicyView | null, view: TenantView): void {
+  if (policyDropped(sent, view.spec.backup)) ctx.note(`warning: the coordinator at ${ctx.coordinator.address} did not keep the backup policy (it is older than this pgsctl); tenant ${view.id} has the fleet defaults`);
+}
+
 async function maybeWait(ctx: CommandContext, id: string, options: Options, statuses: readonly string[]): Promise<TenantView | undefined> {
   if (options.wait !== true) return undefined;
   return waitForTenant(ctx, id, { statuses }, options.timeout as number);
@@ -84,6 +89,7 @@ async function create(ctx: CommandContext, args: string[], options: Options): Pr
   );
   if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
   let view = tenantView(res.tenant);
+  warnIfPolicyDropped(ctx, backup, view);
   const generated = res.generatedPassword;
   if (!ctx.structured) {
     ctx.print(`tenant ${id} created (status ${view.status}, revision ${view.revision})\n`);
@@ -144,6 +150,7 @@ async function update(ctx: CommandContext, args: string[], options: Options): Pr
   const res = await ctx.client.updateTenant({ id, revision: BigInt(revision), spec: specToProto(spec, backup) }, ctx.call());
   if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
   let view = tenantView(res.tenant);
+  warnIfPolicyDropped(ctx, backup, view);
   view = (await maybeWait(ctx, id, options, ['ACTIVE', 'STOPPED'])) ?? view;
   printTenant(ctx, view, `tenant ${id} updated (revision ${view.revision}, status ${view.status})`);
 }
