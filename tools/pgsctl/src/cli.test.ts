@@ -184,9 +184,9 @@ describe('pgsctl as a child process against the real coordinator', () => {
     for (const command of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(help.stdout).toContain('Exit codes:');
     const tenantHelp = await runPgsctl(['tenant', '--help']);
-    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'recreate']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
+    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'restore-status', 'recreate']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
     const completion = await runPgsctl(['completion', 'bash']);
-    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop switchover restore recreate access");
+    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop switchover restore restore-status recreate access");
     expect(completion.stdout).toContain("'/backup') words='create list get delete");
   });
 });

@@ -113,6 +113,24 @@ describe('backup and restore commands against a coordinator answering over gRPC'
     expect(res.stdout).toContain('(its users log in as <user>.acme-before, e.g. acme.acme-before)');
   });
 
+  it('tenant restore without --wait says how to follow it, and restore-status shows it', async () => {
+    const running = create(RestoreSchema, { id: 'r-4', sourceTenantId: 'acme', targetTenantId: 'acme-restore-1', state: RestoreState.RUNNING, toBackupId: 'b-1', reason: 'restoring on h2', hostId: 'h2' });
+    const done = create(RestoreSchema, { ...running, state: RestoreState.SUCCEEDED, recoveredLsn: '0/2000138', recoveredTime: at('2026-12-06T10:15:40Z') });
+    const nextRestore = sequence<Restore>([running, done]);
+    fake = await startFakeCoordinator({
+      restoreTenant: async () => ({ restore: running }),
+      getRestore: async () => ({ restore: nextRestore() }),
+      getTenant: async () => ({ tenant: create(TenantSchema, { id: 'acme-restore-1', status: TenantStatus.RESTORING, spec: { nodes: 1 } }), users: [], databases: [], recentEvents: [] }),
+    });
+    const res = await runInProcess(fake.address, ['tenant', 'restore', 'acme', '--to-backup', 'b-1']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('restore r-4 started: tenant acme as of backup b-1 into new tenant acme-restore-1\nfollow it: pgsctl tenant restore-status acme-restore-1 r-4 --wait\n');
+    const status = await runInProcess(fake.address, ['tenant', 'restore-status', 'acme-restore-1', 'r-4']);
+    expect(status.stdout).toBe('restore r-4 into acme-restore-1: RUNNING on h2 (restoring on h2); tenant RESTORING\n');
+    const finished = await runInProcess(fake.address, ['tenant', 'restore-status', 'acme-restore-1', 'r-4', '-o', 'json']);
+    expect(JSON.parse(finished.stdout)).toMatchObject({ restore: { id: 'r-4', state: 'SUCCEEDED', recoveredLsn: '0/2000138', recoveredTime: '2026-12-06T10:15:40.000Z' }, tenant: { id: 'acme-restore-1' } });
+  });
+
   it('tenant restore --wait exits 8 with the reason when the restore FAILED', async () => {
     const failed = create(RestoreSchema, { id: 'r-2', sourceTenantId: 'acme', targetTenantId: 'acme-restore-1', state: RestoreState.FAILED, latest: true, reason: 'pgBackRest restore failed: no backup set found' });
     fake = await startFakeCoordinator({

@@ -10,7 +10,7 @@ import { validateTenantId } from '@pgs/tenancy';
 import { restoreOutcome, restoreProgress, restoreTarget } from '../backup-details.js';
 import type { CommandContext } from '../context.js';
 import { emit } from '../emit.js';
-import { OperationFailedError, WaitTimeoutError } from '../errors.js';
+import { OperationFailedError, UsageError, WaitTimeoutError } from '../errors.js';
 import { durationArg } from '../parse.js';
 import { recreateRequest, restoreRequest, type RecreateFlags, type RestoreFlags } from '../restore-request.js';
 import { examples, type Options, type Session } from '../session.js';
@@ -68,7 +68,7 @@ async function finish(ctx: CommandContext, started: RestoreProgress, options: Op
   const r = final.restore;
   if (ctx.structured) emit(ctx, { restore: r, tenant: final.tenant ?? null }, () => '');
   else if (r.state === 'SUCCEEDED') ctx.print(restoreOutcome(r, final.tenant, { recreate }));
-  else if (options.wait !== true) ctx.print(`follow it: pgsctl tenant get ${r.targetTenantId} --watch  (RESTORING until it serves; or add --wait)\n`);
+  else if (options.wait !== true) ctx.print(`follow it: pgsctl tenant restore-status ${r.targetTenantId} ${r.id} --wait\n`);
   if (r.state === 'FAILED') {
     throw new OperationFailedError(
       `restore ${r.id} into tenant ${r.targetTenantId} FAILED: ${r.reason || 'no reason given'}`,
@@ -107,6 +107,19 @@ async function recreate(ctx: CommandContext, [tenant]: string[], options: Option
   emit(ctx, { tenant: final, restore: null }, () => (options.wait === true ? `tenant ${id} is ${final.status}, with no data: its users and databases are re-created empty\n` : ''));
 }
 
+async function restoreStatus(ctx: CommandContext, [tenant, restoreId]: string[], options: Options): Promise<void> {
+  const tenantId = validateTenantId(tenant ?? '', 'tenant id');
+  const id = (restoreId ?? '').trim();
+  if (id === '') throw new UsageError('missing restore id', { hint: '`pgsctl tenant restore` prints it, e.g. restore r-7 started' });
+  const r = answeredRestore((await ctx.client.getRestore({ tenantId, id }, ctx.call())).restore);
+  const current = { restore: r, tenant: await readTarget(ctx, tenantId) };
+  if (r.state === 'RUNNING' && options.wait !== true) {
+    emit(ctx, { restore: r, tenant: current.tenant ?? null }, () => `${restoreProgress(r, current.tenant)}\n`);
+    return;
+  }
+  await finish(ctx, current, options, false);
+}
+
 function waitOptions(command: Command, what: string): Command {
   return command
     .option('--wait', `wait until ${what}, showing progress (exit 8 when the restore failed)`)
@@ -131,6 +144,12 @@ export function registerRestore(tenant: Command, session: Session): void {
       'pgsctl tenant restore acme --to-backup b-20261206-101500-acme-3 --wait',
       'pgsctl tenant restore acme --latest --in-place --yes --wait',
     ],
+  );
+  examples(
+    waitOptions(tenant.command('restore-status').argument('<tenant>', 'the tenant restored into').argument('<restore-id>')
+      .description('show a restore: its state and progress, or the recovery point it reached'), 'the restore SUCCEEDED or FAILED')
+      .action(session.action(restoreStatus)),
+    ['pgsctl tenant restore-status acme-before r-7', 'pgsctl tenant restore-status acme-before r-7 --wait -o json'],
   );
   examples(
     waitOptions(tenant.command('recreate').argument('<id>')
