@@ -75,8 +75,10 @@ export function renderBackupOverview(o: BackupOverviewView | null, tenant: Tenan
       ['Policy', `${own} (not in force: the fleet has no backup repository)`],
     ]);
   }
-  const last = o.lastGood === null ? 'none' : `${o.lastGood.id}, ${o.lastGood.type.toLowerCase()}, finished ${formatTime(o.lastGood.finishedAt)}${ago(o.lastGood.finishedAt, now)}, ${formatBytes(o.lastGood.sizeBytes)}`;
-  const running = o.running === null ? 'none' : `${o.running.id}, ${o.running.type.toLowerCase()}, started ${formatTime(o.running.startedAt)}${ago(o.running.startedAt, now)}${o.running.hostId ? ` on ${o.running.hostId}` : ''}`;
+  const good = o.lastGood;
+  const last = good === null ? 'none' : `${good.id}, ${good.type.toLowerCase()}, finished ${formatTime(good.finishedAt)}${ago(good.finishedAt, now)}, ${formatBytes(good.sizeBytes)}`;
+  const run = o.running;
+  const running = run === null ? 'none' : `${run.id}, ${run.type.toLowerCase()}, started ${formatTime(run.startedAt)}${ago(run.startedAt, now)}${run.hostId ? ` on ${run.hostId}` : ''}`;
   const fields = renderFields([
     ['Policy', o.policy === null ? 'fleet defaults' : describeBackupPolicy(o.policy, 'never')],
     ['Recovery window', windowLine(o.window, tenant.id)],

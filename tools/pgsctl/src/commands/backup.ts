@@ -60,7 +60,10 @@ async function create(ctx: CommandContext, [tenant]: string[], options: Options)
   else if (options.wait === true) ctx.print(`${backupSummary(view, now)}\n`);
   else ctx.print(`follow it: pgsctl backup get ${tenantId} ${view.id}  (or add --wait)\n`);
   if (view.status === 'FAILED') {
-    throw new OperationFailedError(`backup ${view.id} of tenant ${tenantId} FAILED: ${view.reason || 'no reason given'}`, `see \`pgsctl events --tenant ${tenantId}\`; once the cause is fixed, take another: pgsctl backup create ${tenantId} --wait`);
+    throw new OperationFailedError(
+      `backup ${view.id} of tenant ${tenantId} FAILED: ${view.reason || 'no reason given'}`,
+      `see \`pgsctl events --tenant ${tenantId}\`; once the cause is fixed, take another: pgsctl backup create ${tenantId} --wait`,
+    );
   }
 }
 
