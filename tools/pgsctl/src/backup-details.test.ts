@@ -146,7 +146,7 @@ describe('restores', () => {
     expect(restoreOutcome(restoreView(recreated), acme, { recreate: true })).toBe(
       'restore r-8 SUCCEEDED: tenant acme re-created on h3 from its backup (asked: the latest archived WAL)\n' +
         'recovery point: LSN 0/7000000, last commit 2026-12-06T11:50:00Z\n' +
-        'missing WAL: 16 MiB the old primary had written never reached the repository: commits in it are lost\n' +
+        'missing WAL: 16 MiB (16777216 bytes) the old primary had written never reached the repository: commits in it are lost\n' +
         'connect: pgsctl connect acme\n',
     );
     const complete = restoreView(create(RestoreSchema, { ...recreated, missingWalBytes: 0n }));

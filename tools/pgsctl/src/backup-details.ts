@@ -114,7 +114,7 @@ export function recoveryPoint(r: RestoreView): string {
 export function missingWalLine(r: RestoreView): string {
   return r.missingWalBytes === 0
     ? 'none known (every WAL the old primary reported was archived)'
-    : `${formatBytes(r.missingWalBytes)} the old primary had written never reached the repository: commits in it are lost`;
+    : `${formatBytes(r.missingWalBytes)} (${r.missingWalBytes} bytes) the old primary had written never reached the repository: commits in it are lost`;
 }
 
 /**

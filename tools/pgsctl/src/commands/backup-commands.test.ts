@@ -156,7 +156,7 @@ describe('backup and restore commands against a coordinator answering over gRPC'
     expect(res.code).toBe(0);
     expect(fake.requests.recreateTenant?.[0]).toMatchObject({ id: 'lost', fromBackup: true, acceptDataLoss: false } satisfies Partial<RecreateTenantRequest>);
     expect(res.stdout).toContain('restore r-3 SUCCEEDED: tenant lost re-created on h3 from its backup');
-    expect(res.stdout).toContain('missing WAL: 8.0 KiB the old primary had written never reached the repository');
+    expect(res.stdout).toContain('missing WAL: 8.0 KiB (8192 bytes) the old primary had written never reached the repository');
   });
 
   it('tenant update sends the backup policy it read back, with only the flags given changed', async () => {
