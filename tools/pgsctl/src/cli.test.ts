@@ -95,6 +95,31 @@ describe('pgsctl as a child process against the real coordinator', () => {
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");
   });
 
+  it('refuses bad backup and restore input before calling (exit 2)', async () => {
+    const noTarget = await run('tenant', 'restore', id);
+    expect(noTarget.code).toBe(2);
+    expect(noTarget.stderr).toContain('say what to restore to: --to-time <RFC 3339 time>, --to-backup <backup id> or --latest');
+    const noZone = await run('tenant', 'restore', id, '--to-time', '2026-12-06T10:15:00');
+    expect(noZone.code).toBe(2);
+    expect(noZone.stderr).toContain('it has no time zone (add Z for UTC, or an offset like +01:00)');
+    const inPlace = await run('tenant', 'restore', id, '--latest', '--in-place');
+    expect(inPlace.code).toBe(2);
+    expect(inPlace.stderr).toContain('pass --yes too to confirm');
+    const recreate = await run('tenant', 'recreate', id);
+    expect(recreate.code).toBe(2);
+    expect(recreate.stderr).toContain('--from-backup (its backup and archived WAL) or --accept-data-loss');
+    const retention = await run('tenant', 'create', `${id}-b`, '--backup-retention', '14');
+    expect(retention.code).toBe(2);
+    expect(retention.stderr).toContain('invalid --backup-retention "14": expected a whole number and a unit');
+    const schedule = await run('tenant', 'create', `${id}-b`, '--backup-schedule', 'weekly=1d');
+    expect(schedule.code).toBe(2);
+    expect(schedule.stderr).toContain('"weekly" is not a backup kind');
+    const type = await run('backup', 'create', id, '--type', 'weekly');
+    expect(type.code).toBe(2);
+    expect(type.stderr).toContain('Allowed choices are full, diff, incr');
+    expect((await run('tenant', 'get', `${id}-b`)).code).toBe(3);
+  });
+
   it('answers not found with exit 3', async () => {
     const res = await run('tenant', 'get', `${id}-missing`);
     expect(res.code).toBe(3);
@@ -156,11 +181,12 @@ describe('pgsctl as a child process against the real coordinator', () => {
   it('shows every command in --help, and a completion script that knows them', async () => {
     const help = await runPgsctl(['--help']);
     expect(help.code).toBe(0);
-    for (const command of ['tenant', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(help.stdout).toContain('Exit codes:');
     const tenantHelp = await runPgsctl(['tenant', '--help']);
-    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
+    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'restore-status', 'recreate']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
     const completion = await runPgsctl(['completion', 'bash']);
-    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop switchover access");
+    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop switchover restore restore-status recreate access");
+    expect(completion.stdout).toContain("'/backup') words='create list get delete");
   });
 });

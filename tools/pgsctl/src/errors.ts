@@ -17,12 +17,14 @@ export const ExitCode = Object.freeze({
   NOT_FOUND: 3,
   /** Already exists, stale revision, or not allowed in the current state. */
   CONFLICT: 4,
-  /** The coordinator cannot be reached or cannot serve right now. */
+  /** The coordinator cannot be reached or cannot serve right now (or does not serve the call at all: UNIMPLEMENTED). */
   UNAVAILABLE: 5,
   /** `--wait` gave up before the tenant reached the state it waited for. */
   TIMEOUT: 6,
   /** No valid operator token, or its role may not do this (UNAUTHENTICATED, PERMISSION_DENIED). */
   DENIED: 7,
+  /** The backup or restore that `--wait` followed ended FAILED. */
+  FAILED: 8,
 });
 
 /** One of the ExitCode values. */
@@ -57,6 +59,14 @@ export class WaitTimeoutError extends CliError {
   }
 }
 
+/** A backup or restore that `--wait` followed ended FAILED: exit 8, with its reason. */
+export class OperationFailedError extends CliError {
+  constructor(message: string, hint: string) {
+    super(ExitCode.FAILED, message, { hint });
+    this.name = 'OperationFailedError';
+  }
+}
+
 const EXIT_BY_CODE: ReadonlyMap<number, ExitCodeValue> = new Map([
   [Code.INVALID_ARGUMENT, ExitCode.USAGE],
   [Code.OUT_OF_RANGE, ExitCode.USAGE],
@@ -67,6 +77,7 @@ const EXIT_BY_CODE: ReadonlyMap<number, ExitCodeValue> = new Map([
   [Code.RESOURCE_EXHAUSTED, ExitCode.CONFLICT],
   [Code.UNAVAILABLE, ExitCode.UNAVAILABLE],
   [Code.DEADLINE_EXCEEDED, ExitCode.UNAVAILABLE],
+  [Code.UNIMPLEMENTED, ExitCode.UNAVAILABLE],
   [Code.UNAUTHENTICATED, ExitCode.DENIED],
   [Code.PERMISSION_DENIED, ExitCode.DENIED],
 ]);
@@ -79,6 +90,8 @@ function hintFor(err: RpcError, coordinator: string): string | undefined {
         `is the coordinator running at ${coordinator}? Start a local fleet with \`npm start\` in the pgs repository, ` +
         'or point pgsctl elsewhere with --coordinator host:port, PGS_COORDINATOR or ~/.config/pgs/config.json'
       );
+    case Code.UNIMPLEMENTED:
+      return `the coordinator at ${coordinator} is older than this pgsctl: upgrade it to use this command`;
     case Code.ABORTED:
       return 'someone changed it since you read it: read it again (pgsctl tenant get) and retry';
     case Code.NOT_FOUND:
@@ -101,7 +114,9 @@ export function fromRpcError(err: RpcError, coordinator: string): CliError {
   const exitCode = EXIT_BY_CODE.get(err.code) ?? ExitCode.UNEXPECTED;
   const what = err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED
     ? `cannot reach the coordinator at ${coordinator}: ${tidyTransportMessage(err.message)}`
-    : err.message;
+    : err.code === Code.UNIMPLEMENTED
+      ? `the coordinator at ${coordinator} does not serve this call yet (${err.message})`
+      : err.message;
   return new CliError(exitCode, what, { hint: hintFor(err, coordinator), cause: err });
 }
 

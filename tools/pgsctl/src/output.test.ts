@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, renderDocument, renderTable, type Column } from './output.js';
+import { formatAge, formatDuration, formatProblems, formatTime, renderDocument, renderTable, type Column } from './output.js';
 
 describe('output', () => {
   const columns: Column<{ name: string; n: number; note: string }>[] = [
@@ -29,5 +29,25 @@ describe('output', () => {
     expect(formatAge('2024-12-30T12:00:00Z', now)).toBe('2d');
     expect(formatAge('2024-12-20T12:00:00Z', now)).toBe('12d');
     expect(formatAge(null, now)).toBe('-');
+  });
+
+  it('formats lengths of time in their two largest units', () => {
+    expect(formatDuration(42_000)).toBe('42.0s');
+    expect(formatDuration(185_000)).toBe('3m05s');
+    expect(formatDuration(7_800_000)).toBe('2h10m');
+    expect(formatDuration((6 * 24 + 23) * 3_600_000 + 59 * 60_000)).toBe('6d23h');
+  });
+
+  it('shows times to the second, and milliseconds only when there are some', () => {
+    expect(formatTime('2026-12-06T10:15:00.000Z')).toBe('2026-12-06T10:15:00Z');
+    expect(formatTime('2026-12-06T10:15:00.250Z')).toBe('2026-12-06T10:15:00.250Z');
+    expect(formatTime(null)).toBe('-');
+  });
+
+  it('lists problems one a line, a problem\'s own line breaks kept under it', () => {
+    expect(formatProblems([])).toBe('');
+    expect(formatProblems(['tenant acme: last good backup is 9d old', 'tenant b: WAL archiving failing\nsince 10:00'])).toBe(
+      '! tenant acme: last good backup is 9d old\n! tenant b: WAL archiving failing\n  since 10:00\n',
+    );
   });
 });

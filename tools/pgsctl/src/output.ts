@@ -86,6 +86,15 @@ export function formatElapsed(ms: number): string {
   return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
 }
 
+/** A length of time for people, in its two largest units: 42.1s, 3m05s, 2h10m, 6d23h. */
+export function formatDuration(ms: number): string {
+  if (ms < 3_600_000) return formatElapsed(ms);
+  const minutes = Math.floor(ms / 60_000);
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h${String(minutes % 60).padStart(2, '0')}m`;
+  return `${Math.floor(hours / 24)}d${String(hours % 24).padStart(2, '0')}h`;
+}
+
 /** Bytes for people: 7.5 MiB, 812 KiB, 0 B. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -96,4 +105,22 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/**
+ * A time for tables and fields: ISO 8601 in UTC (2026-12-06T10:15:00Z), milliseconds only when
+ * there are some, so a time copied into --to-time is never earlier than the one shown; '-' when unknown.
+ */
+export function formatTime(iso: string | null): string {
+  return iso === null ? '-' : iso.replace(/\.000Z$/, 'Z');
+}
+
+/** Indents every non-empty line of `text` by `by`. */
+export function indent(text: string, by = '  '): string {
+  return text.replace(/^(?=.)/gm, by);
+}
+
+/** Problems as a list, one `! ` line each; a problem's own line breaks stay under its first line. */
+export function formatProblems(problems: readonly string[]): string {
+  return problems.map((p) => `! ${p.trim().replace(/\s*\n\s*/g, '\n  ')}`).join('\n') + (problems.length > 0 ? '\n' : '');
 }

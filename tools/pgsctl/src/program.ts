@@ -1,5 +1,6 @@
 /** The pgsctl command tree: global options, every command, help text with exit codes. */
 import { Command, Option } from 'commander';
+import { registerBackup } from './commands/backup.js';
 import { registerConnect } from './commands/connect.js';
 import { registerDb } from './commands/db.js';
 import { registerEvents } from './commands/events.js';
@@ -28,11 +29,15 @@ Exit codes:
   ${ExitCode.CONFLICT}  conflict: already exists, stale revision, or not allowed in the current state
   ${ExitCode.UNAVAILABLE}  unavailable: the coordinator cannot be reached
   ${ExitCode.TIMEOUT}  --wait timed out
+  ${ExitCode.DENIED}  denied: no valid operator token, or its role may not do this
+  ${ExitCode.FAILED}  the backup or restore --wait followed failed
 
 Examples:
   pgsctl status
   pgsctl tenant create acme --access enabled --wait
   pgsctl connect acme
+  pgsctl backup list acme
+  pgsctl tenant restore acme --to-time 2026-12-06T10:15:00Z --as acme-check --wait
   pgsctl host list
   pgsctl events --watch
 `;
@@ -41,7 +46,7 @@ Examples:
 export function buildProgram(session: Session): Command {
   const { io } = session;
   const program = new Command('pgsctl')
-    .description('operate a pgs fleet: tenants (one PostgreSQL server each), hosts, routes, events')
+    .description('operate a pgs fleet: tenants (one PostgreSQL server each), backups, hosts, routes, events')
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
@@ -59,6 +64,7 @@ export function buildProgram(session: Session): Command {
     .addOption(new Option('--request-timeout <duration>', 'deadline of each call to the coordinator').argParser(durationArg).default(durationArg('10s'), '10s'))
     .addHelpText('after', ROOT_HELP);
   registerTenant(program, session);
+  registerBackup(program, session);
   registerUser(program, session);
   registerDb(program, session);
   registerHost(program, session);

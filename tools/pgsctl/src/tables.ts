@@ -1,7 +1,7 @@
 /** Table columns for each kind of object pgsctl lists. */
 import { formatCpu, formatSize } from '@pgs/tenancy';
-import { formatAge, formatBytes, formatLabels, type Column } from './output.js';
-import type { DatabaseView, EventView, HostView, PlacementView, RouteView, TenantView, UserView } from './views.js';
+import { formatAge, formatBytes, formatDuration, formatLabels, formatTime, type Column } from './output.js';
+import type { BackupView, DatabaseView, EventView, HostView, PlacementView, RouteView, TenantView, UserView } from './views.js';
 
 function primaryOf(t: TenantView): PlacementView | undefined {
   return t.placements.find((p) => p.role === 'PRIMARY') ?? t.placements[0];
@@ -119,5 +119,45 @@ export function databaseColumns(now: number): Column<DatabaseView>[] {
     { header: 'description', value: (d) => d.description },
     { header: 'reason', value: (d) => d.statusReason, wide: true },
     { header: 'age', value: (d) => formatAge(d.createdAt, now), right: true },
+  ];
+}
+
+/** How long a backup took, or has run so far (`1m05s+` while it runs); '-' before it started. */
+export function backupDuration(b: BackupView, now: number): string {
+  if (b.startedAt === null) return '-';
+  const start = Date.parse(b.startedAt);
+  if (b.finishedAt !== null) return formatDuration(Math.max(0, Date.parse(b.finishedAt) - start));
+  return b.status === 'RUNNING' ? `${formatDuration(Math.max(0, now - start))}+` : '-';
+}
+
+/** The WAL a backup spans, start..stop; '-' until known. */
+export function lsnRange(b: BackupView): string {
+  if (b.lsnStart === '' && b.lsnStop === '') return '-';
+  return `${b.lsnStart || '?'}..${b.lsnStop || '?'}`;
+}
+
+/** Sizes are known once a backup finished; a running or failed one shows '-' rather than 0 B. */
+function backupSize(b: BackupView, bytes: number): string {
+  return bytes === 0 && b.status !== 'SUCCEEDED' ? '-' : formatBytes(bytes);
+}
+
+/** Columns of `backup list`. */
+export function backupColumns(now: number): Column<BackupView>[] {
+  return [
+    { header: 'id', value: (b) => b.id },
+    { header: 'type', value: (b) => b.type.toLowerCase() },
+    { header: 'status', value: (b) => b.status },
+    { header: 'started', value: (b) => formatTime(b.startedAt) },
+    { header: 'finished', value: (b) => formatTime(b.finishedAt) },
+    { header: 'duration', value: (b) => backupDuration(b, now), right: true },
+    { header: 'size', value: (b) => backupSize(b, b.sizeBytes), right: true },
+    { header: 'repo size', value: (b) => backupSize(b, b.repoSizeBytes), right: true },
+    { header: 'lsn range', value: lsnRange },
+    { header: 'trigger', value: (b) => b.trigger },
+    { header: 'host', value: (b) => b.hostId, wide: true },
+    { header: 'label', value: (b) => b.label, wide: true },
+    { header: 'prior', value: (b) => b.priorLabel, wide: true },
+    { header: 'tl', value: (b) => (b.timeline > 0 ? b.timeline : ''), right: true, wide: true },
+    { header: 'reason', value: (b) => b.reason, wide: true },
   ];
 }

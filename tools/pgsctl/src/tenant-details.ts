@@ -1,8 +1,9 @@
-/** The human rendering of `tenant get`: spec and status, route, placements, users, databases, events. */
+/** The human rendering of `tenant get`: spec and status, route, placements, users, databases, backups, events. */
 import { formatCpu, formatSize } from '@pgs/tenancy';
+import { renderBackupOverview } from './backup-details.js';
 import { formatAge, formatLabels, renderFields, renderTable } from './output.js';
 import { databaseColumns, eventColumns, placementColumns, userColumns } from './tables.js';
-import type { DatabaseView, EventView, RouteView, TenantView, UserView } from './views.js';
+import type { BackupOverviewView, DatabaseView, EventView, RouteView, TenantView, UserView } from './views.js';
 
 /** Everything `tenant get` shows. */
 export interface TenantDetails {
@@ -11,6 +12,8 @@ export interface TenantDetails {
   users: UserView[];
   databases: DatabaseView[];
   recentEvents: EventView[];
+  /** Backups at a glance; null when the fleet has no backup repository. */
+  backup: BackupOverviewView | null;
 }
 
 function section(title: string, body: string): string {
@@ -48,6 +51,7 @@ export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean
     section('Placements', renderTable(placementColumns(t.id), t.placements, { wide, empty: 'not placed yet' })) +
     section('Users', renderTable(userColumns(now), d.users, { wide, empty: 'none' })) +
     section('Databases', renderTable(databaseColumns(now), d.databases, { wide, empty: 'none' })) +
+    section('Backups', renderBackupOverview(d.backup, t, now)) +
     section('Recent events', renderTable(eventColumns(now), d.recentEvents, { wide, empty: 'none' }))
   );
 }

@@ -6,8 +6,9 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { RunState, type TenantSpecSchema } from '@pgs/proto';
 import { parseCpu, parseSize, validateSpecChange, validateTenantSpec, type TenantSpec } from '@pgs/tenancy';
+import { backupPolicyToProto } from './backup-policy.js';
 import { UsageError } from './errors.js';
-import type { SpecView } from './views.js';
+import type { BackupPolicyView, SpecView } from './views.js';
 
 /** The spec flags shared by `tenant create` and `tenant update` (all optional: unset keeps the base). */
 export interface SpecFlags {
@@ -104,8 +105,8 @@ export function specForUpdate(current: TenantSpec, flags: SpecFlags): TenantSpec
   return validateSpecChange(current, applySpecFlags(current, flags));
 }
 
-/** Domain spec -> proto TenantSpec init. */
-export function specToProto(spec: TenantSpec): MessageInitShape<typeof TenantSpecSchema> {
+/** Domain spec and backup policy (null = the fleet defaults) -> proto TenantSpec init. */
+export function specToProto(spec: TenantSpec, backup: BackupPolicyView | null): MessageInitShape<typeof TenantSpecSchema> {
   return {
     resources: { ...spec.resources },
     nodes: spec.nodes,
@@ -117,5 +118,6 @@ export function specToProto(spec: TenantSpec): MessageInitShape<typeof TenantSpe
     connectionLimit: spec.connectionLimit,
     description: spec.description,
     runState: spec.runState === 'STOPPED' ? RunState.STOPPED : RunState.RUNNING,
+    backup: backup === null ? undefined : backupPolicyToProto(backup),
   };
 }

@@ -5,19 +5,28 @@
  */
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import {
+  BackupStatus,
+  BackupType,
   EventOutcome,
   HostState,
   InstanceRole,
   ObjectStatus,
   Realization,
+  RestoreState,
   RouteState,
   RunState,
   TenantStatus,
+  type ArchiveStatus,
+  type Backup,
+  type BackupOverview,
+  type BackupPolicy,
   type Event,
   type GetFleetStatusResponse,
   type Host,
   type InstanceHealth,
   type Placement,
+  type RecoveryWindow,
+  type Restore,
   type Route,
   type RouterPeer,
   type Tenant,
@@ -45,6 +54,32 @@ export interface SpecView {
   connectionLimit: number;
   description: string;
   runState: string;
+  /** The tenant's own backup policy; null = the fleet defaults. */
+  backup: BackupPolicyView | null;
+}
+
+/** How a tenant is backed up; 0 = the fleet default (intervals and retention in seconds). */
+export interface BackupPolicyView {
+  disabled: boolean;
+  fullIntervalSeconds: number;
+  diffIntervalSeconds: number;
+  incrIntervalSeconds: number;
+  retentionSeconds: number;
+  archiveTimeoutSeconds: number;
+}
+
+/** WAL archiving of one primary. */
+export interface ArchiveStatusView {
+  enabled: boolean;
+  archivedCount: number;
+  lastArchivedWal: string;
+  lastArchivedAt: string | null;
+  failedCount: number;
+  lastFailedWal: string;
+  lastFailedAt: string | null;
+  pendingSegments: number;
+  pendingBytes: number;
+  lagSeconds: number;
 }
 
 /** Last reported health of one instance. */
@@ -58,6 +93,7 @@ export interface HealthView {
   lagBytes: number;
   timeline: number;
   checkedAt: string | null;
+  archive: ArchiveStatusView | null;
 }
 
 /** One placement of a tenant on a host. */
@@ -168,6 +204,69 @@ export interface FleetStatusView {
   capacity: ResourcesView;
 }
 
+/** One base backup of a tenant. */
+export interface BackupView {
+  id: string;
+  tenantId: string;
+  type: string;
+  status: string;
+  reason: string;
+  hostId: string;
+  label: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  sizeBytes: number;
+  repoSizeBytes: number;
+  lsnStart: string;
+  lsnStop: string;
+  timeline: number;
+  trigger: string;
+  stanza: string;
+  priorLabel: string;
+}
+
+/** The times a tenant can be restored to (the views hold null instead when it has no restorable backup). */
+export interface RecoveryWindowView {
+  earliest: string | null;
+  latest: string | null;
+}
+
+/** `backup list`: the backups, newest first, and the recovery window. */
+export interface BackupListView {
+  window: RecoveryWindowView | null;
+  backups: BackupView[];
+}
+
+/** A tenant's backups at a glance (`tenant get`). */
+export interface BackupOverviewView {
+  policy: BackupPolicyView | null;
+  window: RecoveryWindowView | null;
+  lastGood: BackupView | null;
+  running: BackupView | null;
+  archive: ArchiveStatusView | null;
+  problems: string[];
+}
+
+/** A restore of a tenant's backup into a tenant. */
+export interface RestoreView {
+  id: string;
+  sourceTenantId: string;
+  targetTenantId: string;
+  state: string;
+  reason: string;
+  toTime: string | null;
+  toBackupId: string;
+  latest: boolean;
+  inPlace: boolean;
+  hostId: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  recoveredLsn: string;
+  recoveredTime: string | null;
+  missingWalBytes: number;
+  timeline: number;
+}
+
 /** The short name of an enum value: TenantStatus.ACTIVE -> 'ACTIVE', 0 -> 'UNSPECIFIED'. */
 function name(enumObject: Record<number, string>, value: number): string {
   return enumObject[value] ?? `UNKNOWN_${value}`;
@@ -209,6 +308,98 @@ export function specView(spec: TenantSpec | undefined): SpecView {
     connectionLimit: spec?.connectionLimit ?? 0,
     description: spec?.description ?? '',
     runState: name(RunState, spec?.runState ?? RunState.UNSPECIFIED),
+    backup: spec?.backup === undefined ? null : backupPolicyView(spec.backup),
+  };
+}
+
+/** BackupPolicy -> BackupPolicyView. */
+export function backupPolicyView(p: BackupPolicy): BackupPolicyView {
+  return {
+    disabled: p.disabled,
+    fullIntervalSeconds: Number(p.fullIntervalSeconds),
+    diffIntervalSeconds: Number(p.diffIntervalSeconds),
+    incrIntervalSeconds: Number(p.incrIntervalSeconds),
+    retentionSeconds: Number(p.retentionSeconds),
+    archiveTimeoutSeconds: p.archiveTimeoutSeconds,
+  };
+}
+
+/** ArchiveStatus -> ArchiveStatusView. */
+export function archiveStatusView(a: ArchiveStatus): ArchiveStatusView {
+  return {
+    enabled: a.enabled,
+    archivedCount: Number(a.archivedCount),
+    lastArchivedWal: a.lastArchivedWal,
+    lastArchivedAt: time(a.lastArchivedAt),
+    failedCount: Number(a.failedCount),
+    lastFailedWal: a.lastFailedWal,
+    lastFailedAt: time(a.lastFailedAt),
+    pendingSegments: a.pendingSegments,
+    pendingBytes: Number(a.pendingBytes),
+    lagSeconds: a.lagSeconds,
+  };
+}
+
+/** Backup -> BackupView. */
+export function backupView(b: Backup): BackupView {
+  return {
+    id: b.id,
+    tenantId: b.tenantId,
+    type: name(BackupType, b.type),
+    status: name(BackupStatus, b.status),
+    reason: b.reason,
+    hostId: b.hostId,
+    label: b.label,
+    startedAt: time(b.startedAt),
+    finishedAt: time(b.finishedAt),
+    sizeBytes: Number(b.sizeBytes),
+    repoSizeBytes: Number(b.repoSizeBytes),
+    lsnStart: b.lsnStart,
+    lsnStop: b.lsnStop,
+    timeline: b.timeline,
+    trigger: b.trigger,
+    stanza: b.stanza,
+    priorLabel: b.priorLabel,
+  };
+}
+
+/** RecoveryWindow -> RecoveryWindowView; null when unset or empty (no restorable backup). */
+export function recoveryWindowView(w: RecoveryWindow | undefined): RecoveryWindowView | null {
+  if (w === undefined || (w.earliest === undefined && w.latest === undefined)) return null;
+  return { earliest: time(w.earliest), latest: time(w.latest) };
+}
+
+/** BackupOverview -> BackupOverviewView. */
+export function backupOverviewView(o: BackupOverview): BackupOverviewView {
+  return {
+    policy: o.policy === undefined ? null : backupPolicyView(o.policy),
+    window: recoveryWindowView(o.window),
+    lastGood: o.lastGood === undefined ? null : backupView(o.lastGood),
+    running: o.running === undefined ? null : backupView(o.running),
+    archive: o.archive === undefined ? null : archiveStatusView(o.archive),
+    problems: [...o.problems],
+  };
+}
+
+/** Restore -> RestoreView. */
+export function restoreView(r: Restore): RestoreView {
+  return {
+    id: r.id,
+    sourceTenantId: r.sourceTenantId,
+    targetTenantId: r.targetTenantId,
+    state: name(RestoreState, r.state),
+    reason: r.reason,
+    toTime: time(r.toTime),
+    toBackupId: r.toBackupId,
+    latest: r.latest,
+    inPlace: r.inPlace,
+    hostId: r.hostId,
+    startedAt: time(r.startedAt),
+    finishedAt: time(r.finishedAt),
+    recoveredLsn: r.recoveredLsn,
+    recoveredTime: time(r.recoveredTime),
+    missingWalBytes: Number(r.missingWalBytes),
+    timeline: r.timeline,
   };
 }
 
@@ -224,6 +415,7 @@ function healthView(h: InstanceHealth | undefined): HealthView | null {
     lagBytes: Number(h.lagBytes),
     timeline: h.timeline,
     checkedAt: time(h.checkedAt),
+    archive: h.archive === undefined ? null : archiveStatusView(h.archive),
   };
 }
 

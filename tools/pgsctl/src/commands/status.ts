@@ -3,14 +3,14 @@ import type { Command } from 'commander';
 import { formatCpu, formatSize } from '@pgs/tenancy';
 import type { CommandContext } from '../context.js';
 import { formatResult } from '../emit.js';
-import { renderFields } from '../output.js';
+import { formatProblems, indent, renderFields } from '../output.js';
 import { examples, type Options, type Session } from '../session.js';
 import { fleetStatusView, type FleetStatusView } from '../views.js';
 import { watchLoop } from '../watch.js';
 
 // Worst first, so the eye lands on trouble.
 const HOST_ORDER = ['DOWN', 'UNREACHABLE', 'READY'];
-const TENANT_ORDER = ['ERROR', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'STOPPING', 'NEW', 'IN_PROGRESS', 'SUSPENDED', 'STOPPED', 'ACTIVE'];
+const TENANT_ORDER = ['ERROR', 'UNAVAILABLE', 'FAILING_OVER', 'RESTORING', 'DELETING', 'STOPPING', 'NEW', 'IN_PROGRESS', 'SUSPENDED', 'STOPPED', 'ACTIVE'];
 
 function counts(byKey: Record<string, number>, order: readonly string[]): string {
   const keys = Object.keys(byKey).sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
@@ -28,7 +28,7 @@ function share(used: number, capacity: number, format: (n: number) => string): s
 
 /** Renders the fleet summary for people. */
 export function renderStatus(s: FleetStatusView, coordinator: string): string {
-  const problems = s.problems.length === 0 ? 'Problems: none\n' : `Problems (${s.problems.length}):\n${s.problems.map((p) => `  ! ${p}`).join('\n')}\n`;
+  const problems = s.problems.length === 0 ? 'Problems: none\n' : `Problems (${s.problems.length}):\n${indent(formatProblems(s.problems))}`;
   return (
     `Fleet at coordinator ${coordinator}\n\n${problems}\n` +
     renderFields([

@@ -1,4 +1,4 @@
-/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover. */
+/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover, restore, recreate. */
 import { Command, Option } from 'commander';
 import { TenantStatus } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
@@ -8,13 +8,15 @@ import { emit, formatResult } from '../emit.js';
 import { UsageError } from '../errors.js';
 import { renderTable } from '../output.js';
 import { durationArg } from '../parse.js';
+import { applyBackupFlags, policyDropped, type BackupFlags } from '../backup-policy.js';
 import { confirm, readSecretFromStdin } from '../prompt.js';
 import { examples, type Options, type Session } from '../session.js';
 import { tenantColumns } from '../tables.js';
 import { renderTenantDetails, type TenantDetails } from '../tenant-details.js';
 import { applyPairs, collect, specForCreate, specForUpdate, specFromView, specToProto, type SpecFlags } from '../tenant-spec.js';
-import { databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type TenantView } from '../views.js';
+import { backupOverviewView, databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type BackupPolicyView, type TenantView } from '../views.js';
 import { waitForTenant } from '../wait.js';
+import { registerRestore } from './restore.js';
 import { registerSwitchover } from './switchover.js';
 import { watchLoop } from '../watch.js';
 
@@ -34,7 +36,13 @@ function specOptions(command: Command, forCreate: boolean): Command {
     .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
     .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
     .option('--connection-limit <n>', 'max client connections through the routers, 0 = none')
-    .option('--description <text>', 'a description (up to 1024 characters)');
+    .option('--description <text>', 'a description (up to 1024 characters)')
+    .option('--backup-schedule <kind=interval,...>', `how often each backup kind runs, e.g. full=7d,diff=1d,incr=6h (s, m, h, d, w; kind=default for the fleet's)${dflt('the fleet\'s: full weekly, diff daily')}`)
+    .option('--backup-retention <span>', `how far back a restore must be possible, e.g. 14d${dflt('the fleet\'s, 7d')}`)
+    .option('--archive-timeout <span>', `the longest a commit waits before its WAL is archived, e.g. 60s${dflt('the fleet\'s, 60s')}`)
+    // --backups before --no-backups, so that neither flag given leaves the option unset (commander's rule).
+    .option('--backups', 'backups and WAL archiving on again (after --no-backups)')
+    .option('--no-backups', 'no scheduled backups and no WAL archiving (its data lives only in its instances)');
 }
 
 function waitOptions(command: Command, what: string): Command {
@@ -58,6 +66,11 @@ function printTenant(ctx: CommandContext, view: TenantView, line: string): void 
   emit(ctx, view, () => `${line}\n`);
 }
 
+// A coordinator older than this pgsctl drops the spec's backup field without an error: say so.
+function warnIfPolicyDropped(ctx: CommandContext, sent: BackupPolicyView | null, view: TenantView): void {
+  if (policyDropped(sent, view.spec.backup)) ctx.note(`warning: the coordinator at ${ctx.coordinator.address} did not keep the backup policy (it is older than this pgsctl); tenant ${view.id} has the fleet defaults`);
+}
+
 async function maybeWait(ctx: CommandContext, id: string, options: Options, statuses: readonly string[]): Promise<TenantView | undefined> {
   if (options.wait !== true) return undefined;
   return waitForTenant(ctx, id, { statuses }, options.timeout as number);
@@ -66,15 +79,17 @@ async function maybeWait(ctx: CommandContext, id: string, options: Options, stat
 async function create(ctx: CommandContext, args: string[], options: Options): Promise<void> {
   const id = tenantId(args[0]);
   const spec = specForCreate(DEFAULT_TENANT_SPEC, options as SpecFlags);
+  const backup = applyBackupFlags(null, options as BackupFlags);
   if (options.password !== undefined && options.passwordStdin === true) throw new UsageError('use either --password or --password-stdin, not both');
   const password = options.passwordStdin === true ? await readSecretFromStdin(ctx.io, '--password-stdin') : (options.password as string | undefined);
   if (password !== undefined) validatePassword(password, 'owner_password');
   const res = await ctx.client.createTenant(
-    { id, spec: specToProto(spec), ownerPassword: password ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },
+    { id, spec: specToProto(spec, backup), ownerPassword: password ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },
     ctx.call(),
   );
   if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
   let view = tenantView(res.tenant);
+  warnIfPolicyDropped(ctx, backup, view);
   const generated = res.generatedPassword;
   if (!ctx.structured) {
     ctx.print(`tenant ${id} created (status ${view.status}, revision ${view.revision})\n`);
@@ -117,6 +132,7 @@ async function get(ctx: CommandContext, args: string[], options: Options): Promi
       users: res.users.map(userView),
       databases: res.databases.map(databaseView),
       recentEvents: res.recentEvents.map(eventView),
+      backup: res.backup === undefined ? null : backupOverviewView(res.backup),
     };
     return formatResult(ctx, details, () => renderTenantDetails(details, ctx.io.now(), ctx.output === 'wide'));
   };
@@ -128,10 +144,13 @@ async function update(ctx: CommandContext, args: string[], options: Options): Pr
   const id = tenantId(args[0]);
   const current = await readTenant(ctx, id);
   const spec = specForUpdate(specFromView(current.spec), options as SpecFlags);
+  // The spec is sent whole: the policy read is sent back with only the flags given changed.
+  const backup = applyBackupFlags(current.spec.backup, options as BackupFlags);
   const revision = options.revision === undefined ? current.revision : Number(options.revision);
-  const res = await ctx.client.updateTenant({ id, revision: BigInt(revision), spec: specToProto(spec) }, ctx.call());
+  const res = await ctx.client.updateTenant({ id, revision: BigInt(revision), spec: specToProto(spec, backup) }, ctx.call());
   if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
   let view = tenantView(res.tenant);
+  warnIfPolicyDropped(ctx, backup, view);
   view = (await maybeWait(ctx, id, options, ['ACTIVE', 'STOPPED'])) ?? view;
   printTenant(ctx, view, `tenant ${id} updated (revision ${view.revision}, status ${view.status})`);
 }
@@ -176,6 +195,7 @@ export function registerTenant(program: Command, session: Session): void {
   examples(createCmd, [
     'pgsctl tenant create acme --wait',
     'pgsctl tenant create acme --cpu 2 --memory 4Gi --disk 50Gi --access enabled --label env=prod',
+    'pgsctl tenant create acme --backup-schedule full=7d,diff=1d,incr=6h --backup-retention 14d --archive-timeout 60s',
     "printf '%s' \"$PW\" | pgsctl tenant create acme --password-stdin --access enabled --wait",
   ]);
 
@@ -190,7 +210,7 @@ export function registerTenant(program: Command, session: Session): void {
   );
 
   examples(
-    tenant.command('get').alias('describe').argument('<id>').description('show a tenant: spec, status with reason, placements, route, users, databases, recent events')
+    tenant.command('get').alias('describe').argument('<id>').description('show a tenant: spec, status with reason, placements, route, users, databases, backups, recent events')
       .option('-w, --watch', 'keep watching and redraw on change')
       .action(session.action(get)),
     ['pgsctl tenant get acme', 'pgsctl tenant get acme -o yaml', 'pgsctl tenant get acme --watch'],
@@ -201,7 +221,12 @@ export function registerTenant(program: Command, session: Session): void {
       .description('change a tenant\'s spec (only the flags given change)')
       .option('--revision <n>', 'fail unless the tenant is still at this revision (default: the one just read)')
       .action(session.action(update)),
-    ['pgsctl tenant update acme --memory 2Gi --wait', 'pgsctl tenant update acme --label tier=gold --label old-', 'pgsctl tenant update acme --disk 20Gi --revision 4'],
+    [
+      'pgsctl tenant update acme --memory 2Gi --wait',
+      'pgsctl tenant update acme --label tier=gold --label old-',
+      'pgsctl tenant update acme --disk 20Gi --revision 4',
+      'pgsctl tenant update acme --backup-schedule incr=6h --backup-retention 14d',
+    ],
   );
 
   examples(
@@ -225,6 +250,7 @@ export function registerTenant(program: Command, session: Session): void {
   );
 
   registerSwitchover(tenant, session);
+  registerRestore(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');
   examples(accessCmd.command('enable').argument('<id>').description('let clients connect through the routers')
