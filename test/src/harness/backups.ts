@@ -4,7 +4,7 @@ import type { Fleet } from './fleet.js';
 import { queryOnce, type Login } from './pg-clients.js';
 import { waitUntil } from './poll.js';
 import { tenantName } from './use-fleet.js';
-import type { BackupJson, BackupListJson, RestoreJson } from './views.js';
+import type { BackupJson, BackupListJson, RestoreJson, RestoreResultJson } from './views.js';
 
 export async function backupList(f: Fleet, id: string): Promise<BackupListJson> {
   return f.pgsctlJson<BackupListJson>(['backup', 'list', id]);
@@ -54,7 +54,7 @@ export function range(from: number, to: number): number[] {
 /** Restores `id` into a new tenant, enables access, and returns how its owner logs in there. */
 export async function restoreAs(f: Fleet, id: string, password: string, target: readonly string[]): Promise<{ copy: string; login: Login; restore: RestoreJson }> {
   const copy = tenantName('copy');
-  const restore = await f.pgsctlJson<RestoreJson>(['tenant', 'restore', id, ...target, '--as', copy, '--wait']);
+  const { restore } = await f.pgsctlJson<RestoreResultJson>(['tenant', 'restore', id, ...target, '--as', copy, '--wait']);
   expect(restore.state).toBe('SUCCEEDED');
   await f.pgsctl(['tenant', 'access', 'enable', copy]);
   // The owner keeps its name and its password in the copy: `<owner>.<copy>` logs in.

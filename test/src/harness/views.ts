@@ -81,7 +81,13 @@ export interface BackupListJson {
   window: { earliest: string | null; latest: string | null } | null;
 }
 
-/** A restore as `pgsctl tenant restore|recreate --from-backup -o json` prints it. */
+/** What `pgsctl tenant restore|recreate --from-backup --wait -o json` prints. */
+export interface RestoreResultJson {
+  restore: RestoreJson;
+  tenant: TenantJson | null;
+}
+
+/** A restore as pgsctl prints it. */
 export interface RestoreJson {
   id: string;
   sourceTenantId: string;

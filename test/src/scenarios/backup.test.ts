@@ -15,7 +15,7 @@ import { waitUntil } from '../harness/poll.js';
 import { RowWriter } from '../harness/row-writer.js';
 import { ownerLogin, primaryOf } from '../harness/tenant-probes.js';
 import { tenantName, useFleet } from '../harness/use-fleet.js';
-import type { BackupJson, RestoreJson } from '../harness/views.js';
+import type { BackupJson, RestoreResultJson } from '../harness/views.js';
 
 /** Short archive_timeout so a committed row reaches the repository within seconds. */
 const ARCHIVE_TIMEOUT = '2s';
@@ -185,7 +185,7 @@ describe('backups and point-in-time recovery', () => {
 
     const recreated = await f.pgsctl(['tenant', 'recreate', id, '--from-backup', '--wait']);
     expect(recreated.code, recreated.stderr).toBe(0);
-    const restore = JSON.parse(recreated.stdout) as RestoreJson;
+    const { restore } = JSON.parse(recreated.stdout) as RestoreResultJson;
     expect(restore.state).toBe('SUCCEEDED');
     expect(new Date(restore.recoveredTime ?? 0).getTime()).toBeGreaterThanOrEqual(wrote.getTime() - 1000);
     await f.waitServing(login, 30_000);
