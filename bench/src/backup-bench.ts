@@ -161,8 +161,10 @@ async function rpoSample(fleet: BenchFleet, router: BenchRouter, archiveTimeout:
 }
 
 async function main(): Promise<void> {
-  const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-bench-backup-repo-'));
-  fs.chmodSync(repo, 0o755);
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-bench-backup-repo-'));
+  fs.chmodSync(base, 0o755);
+  // Not made here: the agents make a missing repository directory for the postgres OS user.
+  const repo = path.join(base, 'repo');
   try {
     await withFleet({ name: 'backup', block: 37, agents: 2, routers: 1, coordinatorArgs: ['--backup-repo', `posix:${repo}`] }, async (fleet) => {
       const router = fleet.routers[0];
@@ -220,7 +222,7 @@ async function main(): Promise<void> {
       });
     });
   } finally {
-    fs.rmSync(repo, { recursive: true, force: true });
+    fs.rmSync(base, { recursive: true, force: true });
   }
 }
 
