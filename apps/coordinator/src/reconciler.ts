@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { HostState } from '@pgs/tenancy';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
+import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
 import { stallBeyondHeartbeat } from './loop-stall.js';
 import type { HostRecord } from './model.js';
@@ -70,6 +71,7 @@ export class Reconciler {
     private readonly failover?: FailoverManager,
     /** Placement per slice: about 500 tenants or 50 ms, then the event loop gets a turn. */
     private readonly slice: SliceBudget = { maxItems: 500, maxMs: 50 },
+    private readonly backups?: BackupScheduler,
   ) {
     this.placement = new PlacementRun(ctx);
   }
@@ -83,6 +85,7 @@ export class Reconciler {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
     this.unsubscribe = this.ctx.store.onCommit((summary) => {
+      this.backups?.onCommit(summary);
       let place = false;
       for (const e of summary.events) {
         if (PLACE_AT_ONCE.has(e.action)) {
@@ -142,6 +145,7 @@ export class Reconciler {
       this.retryFailed();
       this.failover?.tick();
       for (const tenantId of replaceLostReplicas(this.ctx, (id) => this.failover?.inFlight(id) ?? false)) this.ctx.hub.touchTenant(tenantId);
+      this.backups?.tick();
     } catch (err) {
       this.ctx.log.error({ err }, 'reconciler tick failed; retrying next tick');
     }
@@ -190,7 +194,8 @@ export class Reconciler {
       const now = this.ctx.clock();
       this.ctx.store.write((tx) => {
         const tenant = tx.getTenant(tenantId);
-        if (!tenant || tenant.deleting) return;
+        // A restored tenant's data comes from a backup: it is never placed again empty.
+        if (!tenant || tenant.deleting || tenant.status === 'RESTORING' || tx.listRestores(tenantId).length > 0) return;
         for (const p of placements) tx.deletePlacement(tenantId, p.hostId);
         const hosts = placements.map((p) => p.hostId).join(', ');
         tx.updateTenant({ ...tenant, status: 'NEW', statusReason: `placed again: host ${hosts} went down before the instance ever ran`, updatedAt: now });

@@ -103,7 +103,7 @@ export {
   type FailoverStep,
   type PlanInput,
 } from './failover.js';
-export type { DatabaseSpec, DesiredInstance, RoleSpec } from './desired-instance.js';
+export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
   DEFAULT_BACKUP_POLICY,
   UNSET_BACKUP_POLICY,
@@ -121,6 +121,7 @@ export {
   recoveryWindow,
   dependentsOf,
   deleteImpact,
+  expiredByRetention,
   validateRestoreTarget,
   describeWindow,
   rfc3339,

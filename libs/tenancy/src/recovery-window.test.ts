@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { BackupView } from './backup-types.js';
 import { PgsError } from './errors.js';
-import { deleteImpact, dependentsOf, recoveryWindow, rfc3339, validateRestoreTarget } from './recovery-window.js';
+import { deleteImpact, dependentsOf, expiredByRetention, recoveryWindow, rfc3339, validateRestoreTarget } from './recovery-window.js';
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -92,5 +92,17 @@ describe('validateRestoreTarget', () => {
     expect(thrown(() => validateRestoreTarget({ kind: 'backup', backupId: 'nope' }, list, NOW)).code).toBe('BACKUP_NOT_FOUND');
     expect(thrown(() => validateRestoreTarget({ kind: 'latest' }, [], NOW)).code).toBe('NO_RESTORABLE_BACKUP');
     expect(thrown(() => validateRestoreTarget({ kind: 'time', time: NOW }, [], NOW)).kind).toBe('user');
+  });
+});
+
+describe('expiredByRetention', () => {
+  it('removes fulls older than the retention except the newest of them, with their dependents', () => {
+    const f1 = b('f1', { finishedAt: NOW - 20 * D });
+    const d1 = b('d1', { type: 'DIFF', priorLabel: 'L-f1', finishedAt: NOW - 19 * D });
+    const f2 = b('f2', { finishedAt: NOW - 10 * D });
+    const f3 = b('f3', { finishedAt: NOW - 3 * D });
+    expect(expiredByRetention([f1, d1, f2, f3], 7, NOW).sort()).toEqual(['d1', 'f1']);
+    expect(expiredByRetention([f2, f3], 7, NOW)).toEqual([]);
+    expect(expiredByRetention([f3], 1, NOW)).toEqual([]);
   });
 });

@@ -95,3 +95,20 @@ export function validateRestoreTarget(target: RestoreTarget, backups: readonly B
   }
   return { kind: 'time', time: target.time };
 }
+
+/**
+ * The backups pgBackRest's time-based retention removes after a backup (repo-retention-full-type
+ * time): every full backup that finished more than `days` ago except the newest of those (it keeps
+ * the start of the window restorable), and every backup that depends on a removed one. The
+ * coordinator mirrors it so its rows and window say what the repository holds.
+ */
+export function expiredByRetention(backups: readonly BackupView[], days: number, now: number): string[] {
+  const cutoff = now - days * 86_400_000;
+  const oldFulls = backups
+    .filter((b) => b.status === 'SUCCEEDED' && b.type === 'FULL' && b.finishedAt > 0 && b.finishedAt < cutoff)
+    .sort((a, b) => b.finishedAt - a.finishedAt)
+    .slice(1);
+  const out = new Set<string>();
+  for (const full of oldFulls) for (const b of dependentsOf(backups, full.id)) if (b.status === 'SUCCEEDED') out.add(b.id);
+  return [...out];
+}
