@@ -52,6 +52,18 @@ export function liveStandbys(tx: StoreTx, replicas: readonly PlacementRecord[]):
   return replicas.filter((p) => tx.getHost(p.hostId)?.state !== 'DOWN').map((p) => p.hostId).sort();
 }
 
+/**
+ * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
+ * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
+ * (or re-created from one) must never come back empty. An operator restores again or deletes it.
+ */
+function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
+  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
+  const restores = tx.listRestores(placement.tenantId);
+  const last = restores[restores.length - 1];
+  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
+}
+
 /** The desired instance of one placement. */
 export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): DesiredInstance {
   const users = tx.listUsers(tenant.id);
@@ -114,7 +126,7 @@ export function desiredSetForHost(tx: StoreTx, hostId: string, versions: Version
     const tenant = tx.getTenant(placement.tenantId);
     if (!tenant) continue;
     if (tenant.deleting) out.removedTenantIds.push(tenant.id);
-    else out.instances.push(desiredInstance(tx, tenant, placement, versions, replication));
+    else if (!restoreFailedHere(tx, placement)) out.instances.push(desiredInstance(tx, tenant, placement, versions, replication));
   }
   return out;
 }
