@@ -14,6 +14,7 @@ import { stallBeyondHeartbeat } from './loop-stall.js';
 import type { HostRecord } from './model.js';
 import { PlacementRun } from './placement-run.js';
 import { replaceLostReplicas } from './replica-replacement.js';
+import { replaceLostRestores } from './restore-replacement.js';
 import { runSlice, type SliceBudget } from './sliced-work.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -145,6 +146,7 @@ export class Reconciler {
       this.retryFailed();
       this.failover?.tick();
       for (const tenantId of replaceLostReplicas(this.ctx, (id) => this.failover?.inFlight(id) ?? false)) this.ctx.hub.touchTenant(tenantId);
+      if (this.ctx.backup) for (const tenantId of replaceLostRestores(this.ctx)) this.ctx.hub.touchTenant(tenantId);
       this.backups?.tick();
     } catch (err) {
       this.ctx.log.error({ err }, 'reconciler tick failed; retrying next tick');

@@ -82,6 +82,8 @@ export class FakeAgent {
   readonly recovery = new Map<string, MessageInitShape<typeof RecoveryResultSchema>>();
   /** Per tenant: the archive status it reports in health. */
   readonly archive = new Map<string, MessageInitShape<typeof ArchiveStatusSchema>>();
+  /** Tenants whose instance was created from a backup (InstanceSpec.restore). */
+  readonly restoring = new Set<string>();
   /** Labels of the backups it "made", in order. */
   readonly backupLabels: string[] = [];
 
@@ -144,6 +146,7 @@ export class FakeAgent {
       const port = known?.port ?? spec.port ?? 0;
       const chosen = port > 0 ? port : this.nextPort++;
       // A restore builds only an instance that has no data yet, and reports where recovery stopped.
+      if (!known && spec.restore) this.restoring.add(spec.tenantId);
       if (!known && spec.restore && !('hang' in this.recoveryMode)) {
         const m = this.recoveryMode;
         const restoreId = spec.restore.restoreId;
@@ -237,6 +240,10 @@ export class FakeAgent {
   /** A running status, healthy unless marked otherwise, with role, LSN and timeline. */
   statusOf(tenantId: string, specRevision: bigint, port: number): MessageInitShape<typeof InstanceStatusSchema> {
     const recovery = this.recovery.get(tenantId);
+    // Restoring and recovering (no result yet): the instance is still being created.
+    if (recovery === undefined && this.restoring.has(tenantId)) {
+      return { tenantId, realization: Realization.PENDING, state: InstanceState.CREATING, address: this.options.address, port, specRevision, reason: 'restoring from the backup' };
+    }
     // A restore that failed leaves no running instance, as the host agent reports it.
     const failed = recovery !== undefined && recovery.ok !== true;
     const up = !this.unhealthy.has(tenantId) && !failed;
