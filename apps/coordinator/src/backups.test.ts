@@ -142,6 +142,41 @@ describe('scheduled backups', () => {
   });
 });
 
+describe('primary moves', () => {
+  it('a switchover fails the backup running on the old primary and takes one at once on the new one', async () => {
+    const a = await agent({ labels: { pool: 'sw' } });
+    const b = await agent({ labels: { pool: 'sw' } });
+    await backedUp('moving', 'sw', 2);
+    const primaryHost = (await h.operator.getTenant({ id: 'moving' })).tenant?.placements.find((p) => p.role === 1)?.hostId;
+    const [primary, replica] = primaryHost === a.options.hostId ? [a, b] : [b, a];
+    primary.backupMode = 'hang';
+    const running = (await h.operator.createBackup({ tenantId: 'moving' })).backup;
+    expect(running?.hostId).toBe(primary.options.hostId);
+    primary.fenceLsn = '0/3000148';
+    replica.lsn.set('moving', '0/3000148');
+    await replica.reportAll();
+    await eventually(() => h.coordinator.ctx.health.get('moving', replica.options.hostId)?.lsn === '0/3000148', 3000, 'replica caught up');
+    const call = h.operator.switchoverTenant({ id: 'moving', toHostId: replica.options.hostId });
+    // The target's position counts only when reported after the old primary was fenced.
+    await eventually(() => primary.received('moving', 'fence').length > 0, 3000, 'Fence sent');
+    await eventually(async () => (await h.operator.listEvents({ tenantId: 'moving', limit: 1000 })).events.some((e) => e.action === 'switchover.waiting'), 3000, 'waiting for catch-up');
+    await replica.reportAll();
+    await call;
+    const failed = await eventually(async () => {
+      const x = (await h.operator.getBackup({ tenantId: 'moving', backupId: running?.id ?? '' })).backup;
+      return x?.status === BackupStatus.FAILED ? x : undefined;
+    }, 5000, 'running backup failed');
+    expect(failed.reason).toBe(`primary moved to ${replica.options.hostId} during the backup`);
+    const next = await eventually(
+      async () => (await h.operator.listBackups({ tenantId: 'moving' })).backups.find((x) => x.hostId === replica.options.hostId && x.status === BackupStatus.SUCCEEDED),
+      5000,
+      'a backup on the new primary',
+    );
+    expect(next).toMatchObject({ type: BackupType.DIFF, trigger: 'after-failover' });
+    expect(replica.received('moving', 'runBackup')).toHaveLength(1);
+  });
+});
+
 describe('operator backups', () => {
   it('CreateBackup picks diff after a full; ListBackups is newest first; DeleteBackup keeps the window unless forced', async () => {
     const a = await agent({ labels: { pool: 'ops' } });

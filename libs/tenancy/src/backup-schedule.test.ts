@@ -47,6 +47,11 @@ describe('dueBackup', () => {
     expect(dueBackup(input([failed], { now: NOW + 10 * 60_000 }))).toEqual({ type: 'FULL', trigger: 'schedule' });
   });
 
+  it('does not wait after a failure on another host: the primary moved during that backup', () => {
+    const cut = b('x', { status: 'FAILED', hostId: 'h1', startedAt: NOW - 2 * 60_000, finishedAt: NOW - 60_000 });
+    expect(dueBackup(input([b('f', { startedAt: NOW - 2 * H }), cut], { primary: { hostId: 'h2', timeline: 2 } }))).toEqual({ type: 'DIFF', trigger: 'after-failover' });
+  });
+
   it('is never due while one runs, whatever else the history holds', () => {
     const arb = fc.array(
       fc.record({ type: fc.constantFrom('FULL' as const, 'DIFF' as const, 'INCR' as const), status: fc.constantFrom('SUCCEEDED' as const, 'FAILED' as const, 'EXPIRED' as const), age: fc.integer({ min: 0, max: 30 * D }) }),

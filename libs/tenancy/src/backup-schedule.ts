@@ -3,7 +3,8 @@
  * time; a full one when none is restorable; one at once after the primary moved (a failover, a
  * switchover or a restore put the tenant on a new host or timeline, and the new timeline's WAL is
  * only restorable from a backup taken on it); otherwise each kind when its interval has passed
- * since the last of its kind began. A failed attempt waits `failureBackoffMs` before the next.
+ * since the last of its kind began. A failed attempt on the same primary waits `failureBackoffMs`
+ * before the next.
  */
 import type { EffectivePolicy } from './backup-policy.js';
 import type { BackupType, BackupView } from './backup-types.js';
@@ -45,7 +46,8 @@ export function dueBackup(input: DueInput): DueBackup | undefined {
   const { policy, backups, now, primary } = input;
   if (policy.disabled || primary === undefined || backupRunning(backups)) return undefined;
   const last = newest(backups.filter((b) => b.status !== 'EXPIRED'));
-  if (last?.status === 'FAILED' && now - Math.max(last.finishedAt, last.startedAt) < input.failureBackoffMs) return undefined;
+  // A failure on another host (the primary moved during it) says nothing about this one.
+  if (last?.status === 'FAILED' && last.hostId === primary.hostId && now - Math.max(last.finishedAt, last.startedAt) < input.failureBackoffMs) return undefined;
   const good = backups.filter((b) => b.status === 'SUCCEEDED');
   const lastFull = newest(good.filter((b) => b.type === 'FULL'));
   if (lastFull === undefined) return { type: 'FULL', trigger: 'schedule' };
