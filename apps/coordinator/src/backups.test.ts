@@ -139,6 +139,13 @@ describe('scheduled backups', () => {
     const overview = (await h.operator.getTenant({ id: 'flaky' })).backup;
     expect(overview?.archive?.failedCount).toBe(3n);
     expect(overview?.problems.join('\n')).toContain('WAL archiving is failing');
+    // The fleet status names it, and the metrics carry its numbers.
+    await eventually(async () => (await h.operator.getFleetStatus({})).problems.some((p) => p.startsWith('tenant flaky backups: ') && p.includes('WAL archiving is failing')), 3000, 'fleet problem');
+    const metrics = await (await fetch(`http://${h.coordinator.httpAddress}/metrics`)).text();
+    expect(metrics).toMatch(/pgs_coordinator_backup_archive_failures\{tenant="flaky"[^}]*\} 3\n/);
+    expect(metrics).toMatch(/pgs_coordinator_backup_archive_lag_seconds\{tenant="flaky"[^}]*\} 900\n/);
+    expect(metrics).toMatch(/pgs_coordinator_backup_last_good_age_seconds\{tenant="flaky"[^}]*\} -1\n/);
+    expect(metrics).toMatch(/pgs_coordinator_backups\{status="FAILED"[^}]*\} \d+\n/);
   });
 });
 
@@ -208,7 +215,7 @@ describe('operator backups', () => {
 
 describe('restore into a new tenant', () => {
   it('copies spec (access off), users and databases, restores with its own stanza, turns ACTIVE without ERROR, then backs up at once', async () => {
-    const a = await agent({ labels: { pool: 'rn' } });
+    await agent({ labels: { pool: 'rn' } });
     await agent({ labels: { pool: 'rn' } });
     await backedUp('orig', 'rn');
     await h.operator.setTenantAccess({ id: 'orig', externalAccess: true });
@@ -237,7 +244,8 @@ describe('restore into a new tenant', () => {
     // Its primary was created from the source's stanza; it archives into its own.
     const host = agents.find((x) => x.instances.has('orig-restore-1'))!;
     const spec = host.instances.get('orig-restore-1');
-    const sourceStanza = a.instances.get('orig')?.backup?.stanza;
+    const sourceStanza = h.coordinator.ctx.store.getStanza('orig')?.stanza;
+    expect(sourceStanza).toMatch(/^orig-\d+$/);
     expect(spec?.restore).toMatchObject({ restoreId: restore?.id, stanza: sourceStanza, target: { case: 'latest', value: true } });
     expect(spec?.backup?.stanza).toMatch(/^orig-restore-1-\d+$/);
     expect(spec?.backup?.stanza).not.toBe(sourceStanza);
