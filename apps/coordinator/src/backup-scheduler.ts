@@ -8,7 +8,7 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { BackupType as ProtoBackupType, type CommandResult, type ConnectResponseSchema } from '@pgs/proto';
-import { backupProblems, backupRunning, dueBackup, effectiveBackupPolicy, expiredByRetention, retentionDays, type BackupType, type EffectivePolicy } from '@pgs/tenancy';
+import { backupProblems, backupRunning, dueBackup, effectiveBackupPolicy, expiredByRetention, retentionDays, type BackupType, type DueBackup, type EffectivePolicy } from '@pgs/tenancy';
 import { backupCommandId, ensureStanza, newBackupId, parseBackupCommandId } from './backup-records.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { CoordinatorContext } from './context.js';
@@ -18,8 +18,12 @@ import type { BackupRecord, PlacementRecord, TenantRecord } from './model.js';
 import type { CommitSummary, StoreTx } from './store/store.js';
 
 const PRINCIPAL = 'system:backups';
-/** Tenants checked per tick by the walk (the rest wait for the next ticks). */
+/**
+ * The walk checks a page of tenants at most this often: 100,000 tenants are all seen every ~8 min,
+ * plenty for schedules of hours and days; tenants whose primary moved are checked at once.
+ */
 const PAGE = 200;
+const WALK_EVERY_MS = 1000;
 /** Events after which a tenant is checked at once: its primary moved, or it was just restored. */
 const CHECK_AT_ONCE = new Set(['failover.completed', 'switchover.completed', 'restore.succeeded']);
 
@@ -45,15 +49,20 @@ export interface TenantBackupHealth {
 /** Starts and finishes backups. */
 export class BackupScheduler {
   private cursor: string | undefined;
+  private walkedAt = 0;
   private readonly soon = new Set<string>();
   /** Per tenant, refreshed as the walk passes it (never a read of every tenant at once). */
   readonly health = new Map<string, TenantBackupHealth>();
 
   constructor(private readonly ctx: CoordinatorContext) {}
 
-  /** Follows committed events: a moved primary or a finished restore is backed up at once. */
+  /** Follows committed events: a moved primary, a finished restore or a newly ACTIVE tenant is checked at once. */
   onCommit(summary: CommitSummary): void {
-    for (const e of summary.events) if (CHECK_AT_ONCE.has(e.action) && e.tenantId !== '') this.soon.add(e.tenantId);
+    for (const e of summary.events) {
+      if (e.tenantId === '') continue;
+      // A tenant that just became ACTIVE (new, restored, back from an outage) is checked at once: its first backup is due.
+      if (CHECK_AT_ONCE.has(e.action) || (e.action === 'tenant.status' && e.details.to === 'ACTIVE')) this.soon.add(e.tenantId);
+    }
   }
 
   /** One pass (the reconciler's tick). */
@@ -63,9 +72,13 @@ export class BackupScheduler {
     this.checkRunning(settings);
     const ids = new Set(this.soon);
     this.soon.clear();
-    const page = this.ctx.store.listTenants({ status: 'ACTIVE' }, { after: this.cursor, limit: PAGE });
-    this.cursor = page.length < PAGE ? undefined : page[page.length - 1]?.id;
-    for (const t of page) ids.add(t.id);
+    const now = this.ctx.clock();
+    if (now - this.walkedAt >= WALK_EVERY_MS) {
+      this.walkedAt = now;
+      const page = this.ctx.store.listTenants({ status: 'ACTIVE' }, { after: this.cursor, limit: PAGE });
+      this.cursor = page.length < PAGE ? undefined : page[page.length - 1]?.id;
+      for (const t of page) ids.add(t.id);
+    }
     for (const id of ids) this.maybeStart(id, settings);
   }
 
@@ -84,30 +97,33 @@ export class BackupScheduler {
     }
   }
 
-  /** Starts the tenant's due backup, if any. */
+  /**
+   * Starts the tenant's due backup, if any: decided from plain reads (most tenants have nothing due
+   * and cost no write transaction), then decided again inside the transaction that records it.
+   */
   private maybeStart(tenantId: string, settings: BackupSettings): void {
     const now = this.ctx.clock();
+    const decide = (tx: StoreTx): { tenant: TenantRecord; primary: PlacementRecord; due: DueBackup } | undefined => {
+      const tenant = tx.getTenant(tenantId);
+      if (!tenant || tenant.deleting) {
+        this.health.delete(tenantId);
+        return undefined;
+      }
+      const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
+      const backups = tx.listBackups(tenantId);
+      this.health.set(tenantId, this.healthOf(tx, tenant, policy, backups, now));
+      const primary = runningPrimary(tx, tenantId);
+      if (!primary || !this.ctx.hub.isConnected(primary.hostId)) return undefined;
+      const timeline = this.ctx.health.get(tenantId, primary.hostId)?.timeline ?? 0;
+      const due = dueBackup({ policy, backups, now, primary: { hostId: primary.hostId, timeline }, failureBackoffMs: settings.retryAfterMs });
+      return due ? { tenant, primary, due } : undefined;
+    };
     let started: BackupRecord | undefined;
     try {
+      if (!decide(this.ctx.store)) return;
       started = this.ctx.store.write((tx) => {
-        const tenant = tx.getTenant(tenantId);
-        if (!tenant || tenant.deleting) {
-          this.health.delete(tenantId);
-          return undefined;
-        }
-        const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-        const backups = tx.listBackups(tenantId);
-        this.health.set(tenantId, this.healthOf(tenant, policy, backups, now));
-        const primary = runningPrimary(tx, tenantId);
-        if (!primary || !this.ctx.hub.isConnected(primary.hostId)) return undefined;
-        const due = dueBackup({
-          policy,
-          backups,
-          now,
-          primary: { hostId: primary.hostId, timeline: this.ctx.health.get(tenantId, primary.hostId)?.timeline ?? 0 },
-          failureBackoffMs: settings.retryAfterMs,
-        });
-        return due ? this.record(tx, tenant, primary, due.type, due.trigger, now) : undefined;
+        const d = decide(tx);
+        return d ? this.record(tx, d.tenant, d.primary, d.due.type, d.due.trigger, now) : undefined;
       });
     } catch (err) {
       this.ctx.log.error({ err, tenantId }, 'cannot start a scheduled backup; trying again next tick');
@@ -116,8 +132,8 @@ export class BackupScheduler {
     if (started) this.send(started);
   }
 
-  private healthOf(tenant: TenantRecord, policy: EffectivePolicy, backups: readonly BackupRecord[], now: number): TenantBackupHealth {
-    const primary = this.ctx.store.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
+  private healthOf(tx: StoreTx, tenant: TenantRecord, policy: EffectivePolicy, backups: readonly BackupRecord[], now: number): TenantBackupHealth {
+    const primary = tx.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
     const a = primary ? this.ctx.health.get(tenant.id, primary.hostId)?.archive : undefined;
     const good = backups.filter((b) => b.status === 'SUCCEEDED').sort((x, y) => y.finishedAt - x.finishedAt);
     const archive = a ? { failedCount: a.failedCount, lastArchivedAt: a.lastArchivedAt, lastFailedAt: a.lastFailedAt, lagSeconds: a.lagSeconds, pendingSegments: a.pendingSegments } : undefined;

@@ -32,7 +32,7 @@ const PLACE_AT_ONCE = new Set(['tenant.create', 'tenant.recreate']);
  * Events that cannot make a waiting tenant placeable (they change no host, no allocation and no
  * creation in flight). Any other event ends a parked backlog (see `parkedState`).
  */
-const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.)/;
+const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.|backup\.)/;
 
 /**
  * A parked backlog is walked again at least this often, and at least ten walks' time apart: a

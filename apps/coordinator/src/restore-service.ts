@@ -152,8 +152,10 @@ export class RestoreService {
       if (runningRestore(tx, tenant.id)) throw new PreconditionError('RESTORE_RUNNING', `a restore into "${tenant.id}" is running; wait for it (GetRestore)`);
       const lost = tx.listPlacements({ tenantId: tenant.id });
       const live = lost.filter((p) => tx.getHost(p.hostId)?.state !== 'DOWN');
-      if (tenant.status !== 'UNAVAILABLE' && live.length > 0) {
-        throw new PreconditionError('TENANT_NOT_UNAVAILABLE', `tenant "${tenant.id}" is ${tenant.status} on ${live.map((p) => p.hostId).join(', ')}; only a tenant whose hosts are down is re-created from its backup (RestoreTenant in_place replaces live data)`);
+      // UNAVAILABLE: its hosts are down; ERROR: its instance failed (its data may be gone). A serving
+      // tenant's data is replaced only by RestoreTenant in_place.
+      if (tenant.status !== 'UNAVAILABLE' && tenant.status !== 'ERROR' && live.length > 0) {
+        throw new PreconditionError('TENANT_NOT_UNAVAILABLE', `tenant "${tenant.id}" is ${tenant.status} on ${live.map((p) => p.hostId).join(', ')}; only a tenant whose hosts are down (or in ERROR) is re-created from its backup; RestoreTenant in_place replaces live data`);
       }
       const stanza = tx.getStanza(tenant.id);
       if (!stanza) throw new PreconditionError('NO_RESTORABLE_BACKUP', `tenant "${tenant.id}" has never been backed up; only accept_data_loss can re-create it (EMPTY)`);
