@@ -12,7 +12,7 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
-import { fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { fromBackupResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import { BackupScheduler } from './backup-scheduler.js';
 import type { HostRecord } from './model.js';
 import { auditRefusal, callerOf } from './security/access.js';
@@ -174,7 +174,7 @@ function handleMessage(ctx: CoordinatorContext, hostId: string, request: Connect
     case 'commandResult':
       log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
       if (BackupScheduler.owns(m.value.commandId)) {
-        backups?.onResult(hostId, m.value);
+        backups?.onResult(hostId, fromBackupResult(m.value));
         return;
       }
       if (m.value.commandId.startsWith('expire:')) {

@@ -6,14 +6,12 @@
  * (CommandResult.backup) finishes the row; the command id names the row, so an answer that
  * arrives after a coordinator restart still finds it.
  */
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import { BackupType as ProtoBackupType, type CommandResult, type ConnectResponseSchema } from '@pgs/proto';
 import { backupProblems, backupRunning, dueBackup, effectiveBackupPolicy, expiredByRetention, retentionDays, type BackupType, type DueBackup, type EffectivePolicy } from '@pgs/tenancy';
 import { backupCommandId, ensureStanza, newBackupId, parseBackupCommandId } from './backup-records.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from './errors.js';
-import { enumValue, fromTimestamp, toNumber } from './mappers/common-mapper.js';
+import { toRunBackupCommand, type BackupResultView } from './mappers/agent-mapper.js';
 import type { BackupRecord, PlacementRecord, TenantRecord } from './model.js';
 import type { CommitSummary, StoreTx } from './store/store.js';
 
@@ -189,12 +187,7 @@ export class BackupScheduler {
 
   /** Sends RunBackup for a just-recorded backup; a host that is not connected fails it at once. */
   send(b: BackupRecord): void {
-    const message: MessageInitShape<typeof ConnectResponseSchema> = {
-      message: {
-        case: 'command',
-        value: { commandId: backupCommandId(b), tenantId: b.tenantId, action: { case: 'runBackup', value: { backupId: b.id, type: enumValue(ProtoBackupType, b.type), stanza: b.stanza } } },
-      },
-    };
+    const message = toRunBackupCommand(backupCommandId(b), b);
     if (!this.ctx.hub.send(b.hostId, message, 'run backup')) this.fail(b, `the agent of ${b.hostId} is not connected`);
     else this.ctx.log.info({ tenantId: b.tenantId, hostId: b.hostId, backupId: b.id, type: b.type }, 'backup sent to the agent');
   }
@@ -217,7 +210,7 @@ export class BackupScheduler {
   }
 
   /** Applies an agent's answer to RunBackup: SUCCEEDED with what pgBackRest made, or FAILED with why. */
-  onResult(hostId: string, result: CommandResult): void {
+  onResult(hostId: string, result: BackupResultView): void {
     const ids = parseBackupCommandId(result.commandId);
     if (!ids) return;
     const now = this.ctx.clock();
@@ -228,7 +221,7 @@ export class BackupScheduler {
         this.ctx.log.warn({ hostId, commandId: result.commandId, status: b?.status }, 'backup result for no running backup of this host; ignored');
         return;
       }
-      const r = result.backup;
+      const r = result.made;
       if (!result.ok || !r || r.label === '') {
         const reason = result.message || result.errorCode || 'the agent reported no backup';
         tx.updateBackup({ ...b, status: 'FAILED', reason, finishedAt: now });
@@ -241,12 +234,12 @@ export class BackupScheduler {
         reason: '',
         label: r.label,
         priorLabel: r.priorLabel,
-        type: r.type === ProtoBackupType.DIFF ? 'DIFF' : r.type === ProtoBackupType.INCR ? 'INCR' : r.type === ProtoBackupType.FULL ? 'FULL' : b.type,
-        startedAt: fromTimestamp(r.startedAt) || b.startedAt,
-        finishedAt: fromTimestamp(r.finishedAt) || now,
-        sizeBytes: toNumber(r.sizeBytes),
-        repoSizeBytes: toNumber(r.repoSizeBytes),
-        stanzaRepoSizeBytes: toNumber(r.stanzaRepoSizeBytes),
+        type: r.type ?? b.type,
+        startedAt: r.startedAt || b.startedAt,
+        finishedAt: r.finishedAt || now,
+        sizeBytes: r.sizeBytes,
+        repoSizeBytes: r.repoSizeBytes,
+        stanzaRepoSizeBytes: r.stanzaRepoSizeBytes,
         lsnStart: r.lsnStart,
         lsnStop: r.lsnStop,
         timeline: r.timeline || b.timeline,

@@ -3,8 +3,6 @@
  * below the retention window unless forced), and the overview GetTenant shows. Decisions are
  * libs/tenancy's; each write is one transaction; commands go to the primary's agent after commit.
  */
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ConnectResponseSchema } from '@pgs/proto';
 import {
   backupProblems,
   defaultBackupType,
@@ -23,6 +21,7 @@ import type { CoordinatorContext } from './context.js';
 import { NotFoundError, notFound, PreconditionError } from './errors.js';
 import type { ArchiveHealth } from './health-cache.js';
 import { idempotent } from './idempotency.js';
+import { toExpireBackupCommand } from './mappers/agent-mapper.js';
 import type { BackupRecord, TenantRecord } from './model.js';
 import type { StoreTx } from './store/store.js';
 
@@ -153,9 +152,7 @@ export class BackupService {
 
   /** Asks the primary's agent to remove the backup from the repository. */
   private sendExpire(b: BackupRecord, label: string, hostId: string): void {
-    const message: MessageInitShape<typeof ConnectResponseSchema> = {
-      message: { case: 'command', value: { commandId: `expire:${b.tenantId}:${b.id}`, tenantId: b.tenantId, action: { case: 'expireBackup', value: { stanza: b.stanza, label } } } },
-    };
+    const message = toExpireBackupCommand(`expire:${b.tenantId}:${b.id}`, b.tenantId, b.stanza, label);
     if (hostId === '' || !this.ctx.hub.send(hostId, message, 'expire backup')) {
       this.ctx.log.warn({ tenantId: b.tenantId, backupId: b.id, hostId }, 'cannot reach the primary to expire a backup; the repository keeps it until the retention removes it');
       this.ctx.store.appendEvent({ time: this.ctx.clock(), principal: 'system:backups', action: 'backup.expire_unsent', tenantId: b.tenantId, outcome: 'FAILURE', message: `backup ${b.id} is marked deleted but no agent could remove it from the repository now; the retention will` });

@@ -217,7 +217,9 @@ export class TenantService {
   /** Re-creates an UNAVAILABLE tenant EMPTY on another host; only with acceptDataLoss, and audited. */
   recreate(id: string, acceptDataLoss: boolean, principal: Principal): TenantView {
     if (!acceptDataLoss) {
-      throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost', { code: 'DATA_LOSS_NOT_ACCEPTED' });
+      throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost (or from_backup: it comes back from its backup)', {
+        code: 'DATA_LOSS_NOT_ACCEPTED',
+      });
     }
     const now = this.ctx.clock();
     return this.ctx.store.write((tx) => {

@@ -9,15 +9,19 @@ import {
   type InstanceHealth,
   type InstanceSpecSchema,
   type InstanceStatus,
+  BackupType,
   type ArchiveStatus,
   type BackupRepositorySchema,
+  type CommandResult,
+  type ConnectResponseSchema,
   type RestoreSourceSchema,
 } from '@pgs/proto';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
+import type { BackupType as DomainBackupType, Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
 import type { BackupSettings } from '../backup-repository.js';
 import type { DesiredInstance } from '../desired-set.js';
 import type { ArchiveHealth, InstanceHealthView } from '../health-cache.js';
+import type { BackupRecord } from '../model.js';
 import { enumName, enumValue, fromProtoResources, fromTimestamp, toNumber, toProtoResources } from './common-mapper.js';
 
 /** A desired instance -> InstanceSpec. */
@@ -179,4 +183,64 @@ export function fromHello(h: Hello): HelloView {
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
   };
+}
+
+/** What the coordinator keeps of a CommandResult to RunBackup. */
+export interface BackupResultView {
+  commandId: string;
+  ok: boolean;
+  errorCode: string;
+  message: string;
+  /** What pgBackRest made; undefined when the agent sent none. */
+  made:
+    | {
+        label: string;
+        priorLabel: string;
+        type: DomainBackupType | undefined;
+        startedAt: number;
+        finishedAt: number;
+        sizeBytes: number;
+        repoSizeBytes: number;
+        stanzaRepoSizeBytes: number;
+        lsnStart: string;
+        lsnStop: string;
+        timeline: number;
+      }
+    | undefined;
+}
+
+/** CommandResult (of RunBackup) -> domain view. */
+export function fromBackupResult(c: CommandResult): BackupResultView {
+  const r = c.backup;
+  return {
+    commandId: c.commandId,
+    ok: c.ok,
+    errorCode: c.errorCode,
+    message: c.message,
+    made: r
+      ? {
+          label: r.label,
+          priorLabel: r.priorLabel,
+          type: enumName<DomainBackupType>(BackupType, r.type),
+          startedAt: fromTimestamp(r.startedAt),
+          finishedAt: fromTimestamp(r.finishedAt),
+          sizeBytes: toNumber(r.sizeBytes),
+          repoSizeBytes: toNumber(r.repoSizeBytes),
+          stanzaRepoSizeBytes: toNumber(r.stanzaRepoSizeBytes),
+          lsnStart: r.lsnStart,
+          lsnStop: r.lsnStop,
+          timeline: r.timeline,
+        }
+      : undefined,
+  };
+}
+
+/** The RunBackup command of a just-recorded backup. */
+export function toRunBackupCommand(commandId: string, b: Pick<BackupRecord, 'id' | 'tenantId' | 'type' | 'stanza'>): MessageInitShape<typeof ConnectResponseSchema> {
+  return { message: { case: 'command', value: { commandId, tenantId: b.tenantId, action: { case: 'runBackup', value: { backupId: b.id, type: enumValue(BackupType, b.type), stanza: b.stanza } } } } };
+}
+
+/** The ExpireBackup command removing `label` from the tenant's stanza. */
+export function toExpireBackupCommand(commandId: string, tenantId: string, stanza: string, label: string): MessageInitShape<typeof ConnectResponseSchema> {
+  return { message: { case: 'command', value: { commandId, tenantId, action: { case: 'expireBackup', value: { stanza, label } } } } };
 }
