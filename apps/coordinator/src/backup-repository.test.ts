@@ -68,6 +68,18 @@ describe('loadBackupSettings', () => {
     expect(later.location).toMatchObject({ accessKey: 'AKIAEXAMPLE', secretKey: 'very-secret-key' });
   });
 
+  it('logs the key id and where the repository is, never the key or the S3 credentials', () => {
+    const { security, keys } = setup();
+    const lines: string[] = [];
+    const capture = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
+    const env = { [S3_KEY_ENV]: 'AKIALOGCHECK', [S3_SECRET_ENV]: 'log-check-secret-value' };
+    const s = loadBackupSettings({ config: config(['--backup-repo', 's3', '--backup-s3-endpoint', 'localhost', '--backup-s3-bucket', 'b']), env, security, keys, now: 1000, log: capture })!;
+    const text = lines.join('');
+    expect(text).toContain(s.keyId);
+    expect(text).toContain('"bucket":"b"');
+    for (const secret of [s.cipherPass, 'AKIALOGCHECK', 'log-check-secret-value']) expect(text).not.toContain(secret);
+  });
+
   it('refuses a repository it cannot read and policy defaults outside the bounds', () => {
     const { security, keys } = setup();
     expect(() => loadBackupSettings({ config: config(['--backup-repo', 'nfs:/x']), env: {}, security, keys, now: 1000, log })).toThrow(ConfigError);

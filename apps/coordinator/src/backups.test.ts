@@ -149,6 +149,35 @@ describe('scheduled backups', () => {
   });
 });
 
+describe('tenant policy', () => {
+  it('disabled: no archiving and no scheduled backup; bounds are checked; a change reaches the agents; REST shows and takes it', async () => {
+    const a = await agent({ labels: { pool: 'pol' } });
+    await h.operator.createTenant({ id: 'quiet', spec: { placement: { pool: 'pol' }, backup: { disabled: true } } });
+    await eventually(async () => (await status('quiet')) === TenantStatus.ACTIVE, 5000, 'quiet ACTIVE');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.instances.get('quiet')?.backup).toBeUndefined();
+    expect(a.received('quiet', 'runBackup')).toEqual([]);
+    expect((await h.operator.getTenant({ id: 'quiet' })).backup?.policy?.disabled).toBe(true);
+    const bad = await rpcError(h.operator.createTenant({ id: 'too-short', spec: { backup: { retentionSeconds: 3600n } } }));
+    expect(bad.code).toBe(Code.INVALID_ARGUMENT);
+    expect(bad.message).toContain('spec.backup.retention_seconds');
+    // Turned on with its own retention and archive_timeout: the agent archives with them, and the first backup runs.
+    const current = (await h.operator.getTenant({ id: 'quiet' })).tenant!;
+    await h.operator.updateTenant({ id: 'quiet', revision: current.revision, spec: { placement: { pool: 'pol' }, backup: { retentionSeconds: 2n * 86_400n + 1n, archiveTimeoutSeconds: 30 } } });
+    await eventually(() => a.instances.get('quiet')?.backup?.retentionDays === 3, 3000, 'policy at the agent');
+    expect(a.instances.get('quiet')?.backup?.archiveTimeoutSeconds).toBe(30);
+    await eventually(() => a.received('quiet', 'runBackup').length === 1, 3000, 'first backup');
+    const rest = (await (await fetch(`http://${h.coordinator.httpAddress}/v1/postgres/instances/quiet`, { headers: { authorization: `Bearer ${h.adminToken}` } })).json()) as { backup_policy: Record<string, unknown> };
+    expect(rest.backup_policy).toEqual({ disabled: false, full_interval_seconds: 0, diff_interval_seconds: 0, incr_interval_seconds: 0, retention_seconds: 172_801, archive_timeout_seconds: 30 });
+    const put = await fetch(`http://${h.coordinator.httpAddress}/v1/postgres/instances/quiet`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${h.adminToken}` },
+      body: JSON.stringify({ revision: Number(current.revision) + 1, backup_policy: { archive_timeout_seconds: 5000 } }),
+    });
+    expect(put.status).toBe(400);
+  });
+});
+
 describe('primary moves', () => {
   it('a switchover fails the backup running on the old primary and takes one at once on the new one', async () => {
     const a = await agent({ labels: { pool: 'sw' } });

@@ -1,5 +1,5 @@
 /** JSON <-> domain for the backup and restore REST routes (snake_case, times in RFC 3339, types in lower case). */
-import { ValidationError, type BackupType, type RecoveryWindow, type RestoreTarget } from '@pgs/tenancy';
+import { UNSET_BACKUP_POLICY, ValidationError, type BackupPolicy, type BackupType, type RecoveryWindow, type RestoreTarget } from '@pgs/tenancy';
 import type { BackupRecord, RestoreRecord } from '../model.js';
 
 type Json = Record<string, unknown>;
@@ -79,4 +79,37 @@ export function restoreTargetOf(body: Json): RestoreTarget {
   if (body.backup_id !== undefined && body.backup_id !== null) throw new ValidationError('backup_id', body.backup_id, 'a backup id string');
   if (body.latest !== true) throw new ValidationError('latest', body.latest, 'true');
   return { kind: 'latest' };
+}
+
+const POLICY_FIELDS: readonly [keyof BackupPolicy, string][] = [
+  ['fullIntervalSeconds', 'full_interval_seconds'],
+  ['diffIntervalSeconds', 'diff_interval_seconds'],
+  ['incrIntervalSeconds', 'incr_interval_seconds'],
+  ['retentionSeconds', 'retention_seconds'],
+  ['archiveTimeoutSeconds', 'archive_timeout_seconds'],
+];
+
+/** An instance's backup policy as JSON (seconds; 0 = the fleet default). */
+export function policyJson(p: BackupPolicy | undefined): Json {
+  const policy = p ?? UNSET_BACKUP_POLICY;
+  return { disabled: policy.disabled, ...Object.fromEntries(POLICY_FIELDS.map(([k, json]) => [json, policy[k]])) };
+}
+
+/** `backup_policy` of an instance body over `base` (absent fields keep the base; the bounds are checked with the spec). */
+export function policyFromJson(value: unknown, base: BackupPolicy | undefined): BackupPolicy | undefined {
+  if (value === undefined || value === null) return base;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ValidationError('backup_policy', value, 'an object with disabled and *_seconds fields');
+  const body = value as Json;
+  const out: BackupPolicy = { ...(base ?? UNSET_BACKUP_POLICY) };
+  if (body.disabled !== undefined) {
+    if (typeof body.disabled !== 'boolean') throw new ValidationError('backup_policy.disabled', body.disabled, 'true or false');
+    out.disabled = body.disabled;
+  }
+  for (const [k, json] of POLICY_FIELDS) {
+    const v = body[json];
+    if (v === undefined) continue;
+    if (typeof v !== 'number') throw new ValidationError(`backup_policy.${json}`, v, 'a whole number of seconds (0 = the fleet default)');
+    (out as unknown as Record<string, number>)[k] = v;
+  }
+  return out;
 }
