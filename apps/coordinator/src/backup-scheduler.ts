@@ -149,7 +149,7 @@ export class BackupScheduler {
    * Records a RUNNING backup of the tenant's primary inside `tx` (shared with CreateBackup): refused
    * while one runs or without a running primary. Send it with `send()` after the commit.
    */
-  record(tx: StoreTx, tenant: TenantRecord, primary: PlacementRecord, type: BackupType, trigger: string, now: number): BackupRecord {
+  record(tx: StoreTx, tenant: TenantRecord, primary: PlacementRecord, type: BackupType, trigger: string, now: number, principal = PRINCIPAL): BackupRecord {
     if (backupRunning(tx.listBackups(tenant.id))) throw new PreconditionError('BACKUP_RUNNING', `a backup of "${tenant.id}" is running; wait for it to finish (GetTenant shows it)`);
     const stanza = ensureStanza(tx, tenant, now);
     const backup: BackupRecord = {
@@ -175,7 +175,7 @@ export class BackupScheduler {
     tx.insertBackup(backup);
     tx.appendEvent({
       time: now,
-      principal: trigger.startsWith('operator:') ? trigger.slice('operator:'.length) : PRINCIPAL,
+      principal,
       action: 'backup.started',
       tenantId: tenant.id,
       hostId: primary.hostId,
@@ -215,12 +215,9 @@ export class BackupScheduler {
     if (!ids) return;
     const now = this.ctx.clock();
     const settings = this.ctx.backup;
-    this.ctx.store.write((tx) => {
+    const stale = this.ctx.store.write((tx): string | undefined => {
       const b = tx.getBackup(ids.tenantId, ids.backupId);
-      if (!b || b.status !== 'RUNNING' || b.hostId !== hostId) {
-        this.ctx.log.warn({ hostId, commandId: result.commandId, status: b?.status }, 'backup result for no running backup of this host; ignored');
-        return;
-      }
+      if (!b || b.status !== 'RUNNING' || b.hostId !== hostId) return b?.status ?? 'unknown';
       const r = result.made;
       if (!result.ok || !r || r.label === '') {
         const reason = result.message || result.errorCode || 'the agent reported no backup';
@@ -265,6 +262,8 @@ export class BackupScheduler {
         tx.updateBackup({ ...old, status: 'EXPIRED', reason: `expired by the retention of ${days} day(s)` });
         tx.appendEvent({ time: now, principal: PRINCIPAL, action: 'backup.expired', tenantId: b.tenantId, message: `backup ${old.id} (${old.label}) expired by the retention of ${days} day(s)`, details: { backup: old.id } });
       }
+      return undefined;
     });
+    if (stale !== undefined) this.ctx.log.warn({ hostId, commandId: result.commandId, status: stale }, 'backup result for no running backup of this host; ignored');
   }
 }

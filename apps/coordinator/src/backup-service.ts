@@ -85,7 +85,9 @@ export class BackupService {
         if (!primary || !this.ctx.hub.isConnected(primary.hostId)) {
           throw new PreconditionError('NO_RUNNING_PRIMARY', `tenant "${tenant.id}" has no running primary to back up (status ${tenant.status}); start it or wait until it is ACTIVE`);
         }
-        return this.scheduler.record(tx, tenant, primary, type ?? defaultBackupType(tx.listBackups(tenant.id)), `operator:${principal}`, now);
+        // Backup.trigger "operator:<name>": the caller as the audit log names it.
+        const trigger = principal.startsWith('operator:') ? principal : `operator:${principal}`;
+        return this.scheduler.record(tx, tenant, primary, type ?? defaultBackupType(tx.listBackups(tenant.id)), trigger, now, principal);
       }),
     );
     if (!replayed) this.scheduler.send(result);
