@@ -32,12 +32,13 @@ export function instanceBackup(tx: StoreTx, tenant: TenantRecord, settings: Back
 }
 
 /**
- * What a primary that has never run is restored from: the tenant's running restore, while it waits
- * for recovery. Only RESTORING tenants are looked at (the others cost no query); the agent restores
- * only into an instance with no data directory, so sending it again is harmless.
+ * What a primary is restored from: the tenant's running restore, while it waits for recovery. Only
+ * RESTORING tenants and primaries that never ran are looked at (the others cost no query; a stop
+ * during a restore must not make the agent create the instance empty); the agent restores only
+ * into an instance with no data directory, so sending it again is harmless.
  */
 function restoreSource(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord): RestoreSource | undefined {
-  if (tenant.status !== 'RESTORING' || placement.role !== 'PRIMARY') return undefined;
+  if (placement.role !== 'PRIMARY' || (tenant.status !== 'RESTORING' && placement.realizedOnce)) return undefined;
   const r = tx.listRestores(tenant.id).find((x) => x.state === 'RUNNING' && x.phase === 'recovering');
   if (!r || (r.hostId !== '' && r.hostId !== placement.hostId)) return undefined;
   const target: RestoreSource['target'] = r.backupLabel !== '' ? { kind: 'backup', label: r.backupLabel } : r.toTime > 0 ? { kind: 'time', time: r.toTime } : { kind: 'latest' };
