@@ -1,7 +1,8 @@
 /**
  * Runs the backups libs/tenancy decides: each tick it checks the running ones (a host that went
  * DOWN, a primary that moved or an agent that never answered fails them), then asks dueBackup for
- * a page of tenants (and at once for tenants whose primary just moved or that were just restored),
+ * a page of tenants (and at once for tenants whose primary just moved, that were just restored or
+ * that just became ACTIVE),
  * records a RUNNING row and sends RunBackup to the primary's agent only. The agent's answer
  * (CommandResult.backup) finishes the row; the command id names the row, so an answer that
  * arrives after a coordinator restart still finds it.
@@ -73,7 +74,8 @@ export class BackupScheduler {
     const now = this.ctx.clock();
     if (now - this.walkedAt >= WALK_EVERY_MS) {
       this.walkedAt = now;
-      const page = this.ctx.store.listTenants({ status: 'ACTIVE' }, { after: this.cursor, limit: PAGE });
+      // Every tenant, not only ACTIVE ones: a primary serves on under ERROR (a failed replica) too.
+      const page = this.ctx.store.listTenants({}, { after: this.cursor, limit: PAGE });
       this.cursor = page.length < PAGE ? undefined : page[page.length - 1]?.id;
       for (const t of page) ids.add(t.id);
     }
