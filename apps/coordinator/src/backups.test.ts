@@ -310,7 +310,8 @@ describe('restore into a new tenant', () => {
     const t = (await h.operator.getTenant({ id: 'twice-copy' })).tenant;
     expect(t?.status).toBe(TenantStatus.ERROR);
     expect(t?.statusReason).toContain('unable to find a valid backup');
-    // A backup id that is not restorable is refused.
+    // No target, or a backup id that is not restorable, is refused.
+    expect((await rpcError(h.operator.restoreTenant({ id: 'twice' }))).code).toBe(Code.INVALID_ARGUMENT);
     const bad = await rpcError(h.operator.restoreTenant({ id: 'twice', target: { case: 'toBackupId', value: 'b-none' } }));
     expect(bad.code).toBe(Code.NOT_FOUND);
   });

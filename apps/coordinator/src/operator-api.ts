@@ -104,6 +104,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async restoreTenant(req, call) {
       const t = req.target;
+      if (t.case === undefined || (t.case === 'latest' && !t.value)) {
+        throw new RpcError(Code.INVALID_ARGUMENT, 'give the restore target: to_time, to_backup_id or latest', { errorCode: 'RESTORE_TARGET_MISSING', details: { field: 'target' } });
+      }
       const target: RestoreTarget = t.case === 'toTime' ? { kind: 'time', time: fromTimestamp(t.value) } : t.case === 'toBackupId' ? { kind: 'backup', backupId: t.value } : { kind: 'latest' };
       const { tenant, restore } = deps.restores.restore({ id: req.id, target, asTenantId: req.asTenantId, inPlace: req.inPlace, idempotencyKey: req.idempotencyKey }, callerOf(call));
       return { tenant: toProtoTenant(tenants.view(ctx.store, tenant)), restore: toProtoRestore(restore) };
