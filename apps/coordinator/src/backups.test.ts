@@ -122,6 +122,11 @@ describe('scheduled backups', () => {
     const none = await rpcError(h.operator.createBackup({ tenantId: 'lost-backup' }));
     expect(none.code).toBe(Code.FAILED_PRECONDITION);
     expect(none.message).toContain('no running primary');
+    // Lost with no good backup: only accept_data_loss can bring it back.
+    await eventually(async () => (await status('lost-backup')) === TenantStatus.UNAVAILABLE, 5000, 'UNAVAILABLE');
+    const nothing = await rpcError(h.operator.recreateTenant({ id: 'lost-backup', fromBackup: true }));
+    expect(nothing.code).toBe(Code.FAILED_PRECONDITION);
+    expect(nothing.message).toContain('only accept_data_loss can re-create it (EMPTY)');
   });
 
   it('records a failed backup with the agent\'s words and counts growing archive failures as events', async () => {

@@ -158,7 +158,9 @@ export class RestoreService {
         throw new PreconditionError('TENANT_NOT_UNAVAILABLE', `tenant "${tenant.id}" is ${tenant.status} on ${live.map((p) => p.hostId).join(', ')}; only a tenant whose hosts are down (or in ERROR) is re-created from its backup; RestoreTenant in_place replaces live data`);
       }
       const stanza = tx.getStanza(tenant.id);
-      if (!stanza) throw new PreconditionError('NO_RESTORABLE_BACKUP', `tenant "${tenant.id}" has never been backed up; only accept_data_loss can re-create it (EMPTY)`);
+      if (!stanza || !tx.listBackups(tenant.id).some((b) => b.status === 'SUCCEEDED')) {
+        throw new PreconditionError('NO_RESTORABLE_BACKUP', `tenant "${tenant.id}" has no restorable backup; only accept_data_loss can re-create it (EMPTY)`);
+      }
       const resolved = checkedTarget(tx, this.ctx, tenant.id, toTime > 0 ? { kind: 'time', time: toTime } : { kind: 'latest' });
       const oldPrimary = lost.find((p) => p.role === 'PRIMARY');
       const oldLsn = oldPrimary ? (this.ctx.health.get(tenant.id, oldPrimary.hostId)?.lsn ?? '') : '';
