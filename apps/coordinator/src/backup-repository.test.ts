@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateSecretKey, KeyRing, decodeSecretKey } from '@pgs/security';
+import { generateSecretKey, KeyRing, decodeSecretKey, type SecretKey } from '@pgs/security';
 import { ConfigError } from '@pgs/service-kit';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadBackupSettings, S3_KEY_ENV, S3_SECRET_ENV } from './backup-repository.js';
+import { fleetSecretContext, loadBackupSettings, S3_KEY_ENV, S3_SECRET_ENV } from './backup-repository.js';
 import { CONFIG_SPEC, readConfig } from './config.js';
 import { openStore } from './store/open-store.js';
 import type { SecurityStore } from './store/security-store.js';
@@ -17,12 +17,13 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function setup(): { security: SecurityStore; keys: KeyRing; dataDir: string } {
+function setup(): { security: SecurityStore; keys: KeyRing; dataDir: string; k1: SecretKey } {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-backup-repo-'));
   dirs.push(dataDir);
   const opened = openStore({ dataDir, allowInit: true, routeHistory: 10, now: 1000 });
   closers.push(() => opened.store.close());
-  return { security: opened.security, keys: new KeyRing([{ id: 'k1', key: decodeSecretKey(generateSecretKey(), 'test') }]), dataDir };
+  const k1 = { id: 'k1', key: decodeSecretKey(generateSecretKey(), 'test') };
+  return { security: opened.security, keys: new KeyRing([k1]), dataDir, k1 };
 }
 
 function config(flags: string[]) {
@@ -78,6 +79,19 @@ describe('loadBackupSettings', () => {
     expect(text).toContain(s.keyId);
     expect(text).toContain('"bucket":"b"');
     for (const secret of [s.cipherPass, 'AKIALOGCHECK', 'log-check-secret-value']) expect(text).not.toContain(secret);
+  });
+
+  it('re-seals the fleet secrets under a new secret key (key rotation), after which the old key can go', () => {
+    const { security, keys, k1 } = setup();
+    const flags = config(['--backup-repo', 'posix:/srv/b']);
+    const before = loadBackupSettings({ config: flags, env: {}, security, keys, now: 1000, log })!;
+    const k2 = { id: 'k2', key: decodeSecretKey(generateSecretKey(), 'test') };
+    const rotating = new KeyRing([k1, k2], 'k2');
+    const count = security.resealAll((sealed, where) => (where.table === 'fleet_secrets' ? rotating.reseal(sealed, fleetSecretContext(where.name)) : sealed));
+    expect(count).toBe(1);
+    expect(security.getFleetSecret('backup-cipher-pass')?.sealed).toMatch(/^v1\.k2\./);
+    const after = loadBackupSettings({ config: flags, env: {}, security, keys: new KeyRing([k2]), now: 2000, log })!;
+    expect([after.cipherPass, after.keyId]).toEqual([before.cipherPass, before.keyId]);
   });
 
   it('refuses a repository it cannot read and policy defaults outside the bounds', () => {
