@@ -85,7 +85,8 @@ export class TenantService {
         if (tx.getTenant(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
         const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
         tx.insertTenant(tenant);
-        ensureStanza(tx, tenant, now);
+        // Without a repository the stanza is named when backups are turned on (at that start).
+        if (this.ctx.backup) ensureStanza(tx, tenant, now);
         // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
         tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
         tx.insertDatabase({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
