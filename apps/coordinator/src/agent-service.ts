@@ -12,7 +12,8 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
-import { fromHello, fromInstanceStatus, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { fromBackupResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { BackupScheduler } from './backup-scheduler.js';
 import type { HostRecord } from './model.js';
 import { auditRefusal, callerOf } from './security/access.js';
 
@@ -62,6 +63,7 @@ function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceRep
   const outcome = ctx.store.write((tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry }));
   for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
   for (const tenantId of outcome.touched) ctx.hub.touchTenant(tenantId);
+  for (const t of outcome.touchedHosts) ctx.hub.touch(t.hostId, t.tenantId);
   for (const tenantId of outcome.orphans) {
     if (warnedOrphans.has(tenantId)) continue;
     warnedOrphans.add(tenantId);
@@ -79,7 +81,7 @@ function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceRep
 }
 
 /** The AgentControlService implementation. */
-export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: () => void = () => undefined): ServiceImpl<typeof AgentControlService> {
+export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: () => void = () => undefined, backups?: BackupScheduler): ServiceImpl<typeof AgentControlService> {
   return {
     async connect(requests, stream, call) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -132,12 +134,14 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
       try {
         // The lease is renewed as of now; the agent counts it from when it sent Hello, earlier.
         ctx.liveness.renewLease(host.id, ctx.clock());
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()) } } });
+        // The repository (with its key and credentials) travels only on this authenticated stream.
+        const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository } } });
         ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
           if (next === undefined || next.done) break;
-          handleMessage(ctx, host.id, next.value, warnedOrphans, log);
+          handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups);
         }
       } finally {
         ctx.hub.detach(session);
@@ -150,7 +154,7 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
   };
 }
 
-function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log']): void {
+function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log'], backups: BackupScheduler | undefined): void {
   const m = request.message;
   switch (m.case) {
     case 'heartbeat': {
@@ -169,6 +173,14 @@ function handleMessage(ctx: CoordinatorContext, hostId: string, request: Connect
       return;
     case 'commandResult':
       log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
+      if (BackupScheduler.owns(m.value.commandId)) {
+        backups?.onResult(hostId, fromBackupResult(m.value));
+        return;
+      }
+      if (m.value.commandId.startsWith('expire:')) {
+        if (!m.value.ok) ctx.store.appendEvent({ time: ctx.clock(), principal: `host:${hostId}`, action: 'backup.expire_failed', hostId, tenantId: m.value.commandId.split(':')[1] ?? '', outcome: 'FAILURE', message: `removing a backup from the repository failed: ${m.value.message}` });
+        return;
+      }
       ctx.hub.commandResult(hostId, m.value.commandId, { ok: m.value.ok, errorCode: m.value.errorCode, message: m.value.message, lsn: m.value.lsn, timeline: m.value.timeline, at: ctx.clock() });
       return;
     case 'hello':

@@ -3,6 +3,7 @@ import type { PlacementPolicy } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import type { AgentHub } from './agent-hub.js';
+import type { BackupSettings } from './backup-repository.js';
 import type { HealthCache } from './health-cache.js';
 import type { HostSpares } from './host-spares.js';
 import type { RetryPolicy } from './instance-reports.js';
@@ -34,6 +35,8 @@ export interface CoordinatorContext {
   /** Synchronous quorums sent to primaries, until confirmed. */
   readonly quorums: SyncQuorums;
   readonly failover: FailoverPolicy;
+  /** The fleet backup repository; undefined = backups are off. */
+  readonly backup: BackupSettings | undefined;
 }
 
 /** Failover, switchover and replacement timing (config). */

@@ -9,6 +9,10 @@ import { AgentControlService, CoordinatorService, EnrollmentService, RouteFeedSe
 import { addService, Code, type ServiceOptions } from '@pgs/rpc';
 import { ConfigError, createRegistry, startOpsServer, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AgentHub } from './agent-hub.js';
+import { ensureStanzas } from './backup-records.js';
+import { loadBackupSettings } from './backup-repository.js';
+import { BackupScheduler } from './backup-scheduler.js';
+import { BackupService } from './backup-service.js';
 import { agentControlService } from './agent-service.js';
 import { splitHostPort, type CoordinatorConfig } from './config.js';
 import type { CoordinatorContext } from './context.js';
@@ -25,6 +29,7 @@ import { operatorService } from './operator-api.js';
 import { toRpcError } from './operator-errors.js';
 import { Reconciler } from './reconciler.js';
 import { restHandler } from './rest-api.js';
+import { RestoreService } from './restore-service.js';
 import { coordinatorKeyRing } from './secret-keys.js';
 import { createAccess } from './security/access.js';
 import { enrollmentService } from './security/enrollment-service.js';
@@ -44,6 +49,7 @@ export interface RunningCoordinator {
   readonly ctx: CoordinatorContext;
   readonly reconciler: Reconciler;
   readonly failover: FailoverManager;
+  readonly backups: BackupScheduler;
   /** The fleet PKI; undefined with --insecure. */
   readonly pki: FleetPki | undefined;
   /** Where the first start wrote the initial fleet-admin token. */
@@ -92,7 +98,8 @@ export async function startCoordinator(
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
   if (tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
-  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums });
+  const backup = loadBackupSettings({ config, env, security, keys, now: clock(), log: log.child({ component: 'backups' }) });
+  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup });
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -116,8 +123,15 @@ export async function startCoordinator(
       switchoverMaxLagBytes: config.switchoverMaxLag,
       replicaReplaceDelayMs: config.replicaReplaceDelay,
     },
+    backup,
   };
+  if (backup) ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
+  const backupScheduler = new BackupScheduler(ctx);
+  metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
+  metrics.backupSources.now = clock;
+  const backups = new BackupService(ctx, backupScheduler);
+  const restores = new RestoreService(ctx);
   const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
   const events = new EventFeed(store);
   Object.assign(live, { hub, routes, events });
@@ -137,8 +151,8 @@ export async function startCoordinator(
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService }), 'operator'), options);
-  const agents = access.guard(AgentControlService, agentControlService(ctx), 'component');
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler }), 'operator'), options);
+  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler), 'component');
   const feed = access.guard(RouteFeedService, routes.service(), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
@@ -149,7 +163,7 @@ export async function startCoordinator(
     options,
   );
 
-  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover);
+  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler);
   let ops: OpsServer | undefined;
   try {
     const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
@@ -159,7 +173,7 @@ export async function startCoordinator(
       port: httpPort,
       registry,
       health: () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: store.routeRevision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security }),
+      extraRoutes: restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined }),
     });
     reconciler.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
@@ -170,6 +184,7 @@ export async function startCoordinator(
       ctx,
       reconciler,
       failover,
+      backups: backupScheduler,
       pki,
       adminTokenFile,
       stop: async () => {

@@ -4,10 +4,12 @@
  * with owners, and the ones to drop), so an agent that reconnects converges from the spec alone;
  * the instance revision tells which shape a report is about.
  */
-import { replicationSlotName, standbyName, syncConfigFor, type DesiredInstance } from '@pgs/tenancy';
+import { effectiveBackupPolicy, replicationSlotName, retentionDays, standbyName, syncConfigFor, type DesiredInstance, type InstanceBackup, type RestoreSource } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
+import type { BackupSettings } from './backup-repository.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
+import { oldInstancesOn } from './restore-progress.js';
 import type { StoreTx } from './store/store.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
@@ -16,6 +18,31 @@ import type { VersionCatalog } from './versions.js';
 export interface ReplicationDeps {
   keys: KeyRing;
   quorums: SyncQuorums;
+  /** The fleet's backup repository; undefined = backups off (no archiving, no restores). */
+  backup?: BackupSettings | undefined;
+}
+
+/** The tenant's archiving settings, when the fleet has a repository and the tenant's backups are on. */
+export function instanceBackup(tx: StoreTx, tenant: TenantRecord, settings: BackupSettings | undefined): InstanceBackup | undefined {
+  if (!settings) return undefined;
+  const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
+  const stanza = tx.getStanza(tenant.id);
+  if (policy.disabled || !stanza) return undefined;
+  return { stanza: stanza.stanza, archiveTimeoutSeconds: policy.archiveTimeoutSeconds, retentionDays: retentionDays(policy.retentionSeconds) };
+}
+
+/**
+ * What a primary is restored from: the tenant's running restore, while it waits for recovery. Only
+ * RESTORING tenants and primaries that never ran are looked at (the others cost no query; a stop
+ * during a restore must not make the agent create the instance empty); the agent restores only
+ * into an instance with no data directory, so sending it again is harmless.
+ */
+function restoreSource(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord): RestoreSource | undefined {
+  if (placement.role !== 'PRIMARY' || (tenant.status !== 'RESTORING' && placement.realizedOnce)) return undefined;
+  const r = tx.listRestores(tenant.id).find((x) => x.state === 'RUNNING' && x.phase === 'recovering');
+  if (!r || (r.hostId !== '' && r.hostId !== placement.hostId)) return undefined;
+  const target: RestoreSource['target'] = r.backupLabel !== '' ? { kind: 'backup', label: r.backupLabel } : r.toTime > 0 ? { kind: 'time', time: r.toTime } : { kind: 'latest' };
+  return { restoreId: r.id, stanza: r.sourceStanza, target };
 }
 
 /** One desired instance, in domain terms (mapped to InstanceSpec at the agent edge). */
@@ -24,6 +51,18 @@ export type { DesiredInstance } from '@pgs/tenancy';
 /** The replicas whose host is not DOWN: the standbys a primary can wait for. */
 export function liveStandbys(tx: StoreTx, replicas: readonly PlacementRecord[]): string[] {
   return replicas.filter((p) => tx.getHost(p.hostId)?.state !== 'DOWN').map((p) => p.hostId).sort();
+}
+
+/**
+ * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
+ * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
+ * (or re-created from one) must never come back empty. An operator restores again or deletes it.
+ */
+function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
+  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
+  const restores = tx.listRestores(placement.tenantId);
+  const last = restores[restores.length - 1];
+  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
 }
 
 /** The desired instance of one placement. */
@@ -64,6 +103,8 @@ export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: Pl
     replicationSlots: isPrimary && credentials ? replicas.map((r) => replicationSlotName(r.hostId)).sort() : [],
     replicationSlot: !isPrimary && credentials ? replicationSlotName(placement.hostId) : '',
     standbyName: !isPrimary && credentials ? standbyName(placement.hostId) : '',
+    backup: instanceBackup(tx, tenant, replication?.backup),
+    restore: replication?.backup ? restoreSource(tx, tenant, placement) : undefined,
   };
 }
 
@@ -79,12 +120,14 @@ export interface HostDesiredSet {
  */
 export function desiredSetForHost(tx: StoreTx, hostId: string, versions: VersionCatalog, tenantIds?: ReadonlySet<string>, replication?: ReplicationDeps): HostDesiredSet {
   const out: HostDesiredSet = { instances: [], removedTenantIds: [] };
+  // Instances an in-place restore replaced: deleted once the restored one serves.
+  if (replication?.backup) for (const id of oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
   for (const placement of tx.listPlacements({ hostId })) {
     if (tenantIds && !tenantIds.has(placement.tenantId)) continue;
     const tenant = tx.getTenant(placement.tenantId);
     if (!tenant) continue;
     if (tenant.deleting) out.removedTenantIds.push(tenant.id);
-    else out.instances.push(desiredInstance(tx, tenant, placement, versions, replication));
+    else if (!restoreFailedHere(tx, placement)) out.instances.push(desiredInstance(tx, tenant, placement, versions, replication));
   }
   return out;
 }

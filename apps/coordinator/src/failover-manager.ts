@@ -187,7 +187,8 @@ export class FailoverManager {
   }
 
   private detect(tenant: TenantRecord, now: number): void {
-    if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING'].includes(tenant.status)) return;
+    // A RESTORING tenant's replicas hold nothing yet: the restore itself deals with a lost primary.
+    if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING', 'RESTORING'].includes(tenant.status)) return;
     const placements = this.ctx.store.listPlacements({ tenantId: tenant.id });
     const primary = placements.find((p) => p.role === 'PRIMARY');
     if (!primary) return;

@@ -1,4 +1,5 @@
 /** The fleet summary (GetFleetStatus, REST /v1/fleet): counts, capacity, and problems worst first. */
+import type { TenantBackupHealth } from './backup-scheduler.js';
 import type { CoordinatorContext } from './context.js';
 import { hostCandidates } from './host-candidates.js';
 import type { TenantRecord } from './model.js';
@@ -19,8 +20,21 @@ export interface FleetStatus {
   capacity: { cpuMillis: number; memoryMib: number; diskMib: number };
 }
 
+/** Tenants whose backups or archiving lag behind their policy (as the backup walk last saw them), capped. */
+function backupProblemLines(backups: ReadonlyMap<string, TenantBackupHealth> | undefined): string[] {
+  if (!backups) return [];
+  const lines: string[] = [];
+  let more = 0;
+  for (const [tenantId, h] of backups) {
+    if (h.problems.length === 0) continue;
+    if (lines.length < MAX_NAMED_TENANTS) lines.push(`tenant ${tenantId} backups: ${h.problems.join('; ')}`);
+    else more++;
+  }
+  return more > 0 ? [...lines, `${more} more tenants with backup problems`] : lines;
+}
+
 /** Computes the fleet summary from the store and the live streams. */
-export function fleetStatus(ctx: CoordinatorContext, routersConnected: number): FleetStatus {
+export function fleetStatus(ctx: CoordinatorContext, routersConnected: number, backups?: ReadonlyMap<string, TenantBackupHealth>): FleetStatus {
   const store = ctx.store;
   const hosts = store.listHosts();
   const hostsByState: Record<string, number> = {};
@@ -50,5 +64,6 @@ export function fleetStatus(ctx: CoordinatorContext, routersConnected: number): 
   for (const h of hosts.filter((x) => x.state === 'UNREACHABLE')) problems.push(`host ${h.id} UNREACHABLE since ${new Date(h.stateChangedAt).toISOString()}`);
   // Capped: a backlog of 100,000 would otherwise make this reply megabytes long.
   problems.push(...named({ status: 'NEW', reasonPrefix: 'waiting for a host' }, (t) => `tenant ${t.id} NEW: ${t.statusReason}`, (n) => `${n} more tenants NEW waiting for a host`));
+  problems.push(...backupProblemLines(backups));
   return { hostsByState, tenantsByStatus, routersConnected, agentsConnected: ctx.hub.size, routeRevision: store.routeRevision(), problems, allocated, capacity };
 }

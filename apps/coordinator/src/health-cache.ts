@@ -16,6 +16,22 @@ export interface InstanceHealthView {
   lagBytes: number;
   timeline: number;
   checkedAt: number;
+  /** WAL archiving of a primary whose tenant has backups (pg_stat_archiver and the .ready files). */
+  archive?: ArchiveHealth | undefined;
+}
+
+/** One primary's WAL archiving (times epoch ms, 0 = never). */
+export interface ArchiveHealth {
+  enabled: boolean;
+  archivedCount: number;
+  lastArchivedWal: string;
+  lastArchivedAt: number;
+  failedCount: number;
+  lastFailedWal: string;
+  lastFailedAt: number;
+  pendingSegments: number;
+  pendingBytes: number;
+  lagSeconds: number;
 }
 
 /** Health per (tenant, host). */

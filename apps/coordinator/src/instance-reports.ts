@@ -8,6 +8,7 @@
 import type { HealthCache } from './health-cache.js';
 import type { InstanceReportView } from './mappers/agent-mapper.js';
 import type { PlacementRecord } from './model.js';
+import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
 import type { StoreTx } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -30,6 +31,8 @@ export interface ReportOutcome {
   orphans: string[];
   /** Placements removed (deleted instances), to forget their health. */
   removed: { tenantId: string; hostId: string }[];
+  /** Tenants to push to one more host: an in-place restore's old hosts, told to delete the replaced instance. */
+  touchedHosts: { tenantId: string; hostId: string }[];
 }
 
 function changed(a: PlacementRecord, b: PlacementRecord): boolean {
@@ -53,16 +56,25 @@ export function applyInstanceReports(
   reports: readonly InstanceReportView[],
   deps: { now: number; health: HealthCache; retry: RetryPolicy },
 ): ReportOutcome {
-  const outcome: ReportOutcome = { touched: [], orphans: [], removed: [] };
+  const outcome: ReportOutcome = { touched: [], orphans: [], removed: [], touchedHosts: [] };
   const principal = `host:${hostId}`;
   for (const r of reports) {
     const tenant = tx.getTenant(r.tenantId);
     const placement = tenant ? tx.listPlacements({ tenantId: r.tenantId }).find((p) => p.hostId === hostId) : undefined;
     if (!tenant || !placement) {
+      // The instance an in-place restore replaced, deleted as asked: not an orphan.
+      if (tenant && r.state === 'DELETED' && oldInstanceRemoved(tx, tenant.id, hostId, deps.now)) continue;
       outcome.orphans.push(r.tenantId);
       continue;
     }
-    if (r.health) deps.health.set(r.tenantId, hostId, r.health);
+    if (r.health) {
+      const previous = deps.health.get(r.tenantId, hostId);
+      deps.health.set(r.tenantId, hostId, r.health);
+      if (placement.role === 'PRIMARY') noteArchive(tx, tenant.id, hostId, previous?.archive, r.health.archive, deps.now);
+    }
+    if (r.recovery) {
+      for (const old of applyRecovery(tx, tenant, placement, r.recovery, deps.now)) outcome.touchedHosts.push({ tenantId: tenant.id, hostId: old });
+    }
     if (tenant.deleting && r.state === 'DELETED') {
       tx.deletePlacement(tenant.id, hostId);
       outcome.removed.push({ tenantId: tenant.id, hostId });

@@ -3,6 +3,7 @@
  * the store at scrape time), stream counts, RPC latencies, scheduler decisions, route revision.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { TenantBackupHealth } from './backup-scheduler.js';
 import type { Store } from './store/store.js';
 
 /** The coordinator's metric handles. */
@@ -14,6 +15,8 @@ export class CoordinatorMetrics {
   readonly routeBatches: Counter<'kind'>;
   readonly hostTransitions: Counter<'to'>;
   readonly backlogWalks: Counter<'outcome'>;
+  /** Where the per-tenant backup gauges read from (set once the backup scheduler exists). */
+  readonly backupSources: { health: () => ReadonlyMap<string, TenantBackupHealth> | undefined; now: () => number } = { health: () => undefined, now: Date.now };
 
   constructor(registry: Registry, store: Store, streams: () => { agents: number; routers: number; eventWatchers: number }) {
     this.rpcDuration = new Histogram({
@@ -77,6 +80,37 @@ export class CoordinatorMetrics {
         this.set({ kind: 'event_watcher' }, s.eventWatchers);
       },
     });
+    new Gauge({
+      name: 'pgs_coordinator_backups',
+      help: 'Backups by status over the fleet',
+      labelNames: ['status'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [status, n] of Object.entries(store.countBackupsByStatus())) this.set({ status }, n);
+      },
+    });
+    const perTenant = (name: string, help: string, value: (h: TenantBackupHealth, now: number) => number): void => {
+      const sources = this.backupSources;
+      new Gauge({
+        name,
+        help,
+        labelNames: ['tenant'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          const health = sources.health();
+          if (!health) return;
+          const now = sources.now();
+          for (const [tenant, h] of health) this.set({ tenant }, value(h, now));
+        },
+      });
+    };
+    perTenant('pgs_coordinator_backup_last_good_age_seconds', 'Age of the tenant\'s last good backup (-1 = none yet)', (h, now) => (h.lastGoodAt > 0 ? Math.round((now - h.lastGoodAt) / 1000) : -1));
+    perTenant('pgs_coordinator_backup_archive_lag_seconds', 'How old the oldest commit not archived yet is', (h) => h.archiveLagSeconds);
+    perTenant('pgs_coordinator_backup_archive_pending_bytes', 'WAL written but not archived yet', (h) => h.archivePendingBytes);
+    perTenant('pgs_coordinator_backup_archive_failures', 'WAL archive failures the primary counted (pg_stat_archiver.failed_count)', (h) => h.archiveFailures);
+    perTenant('pgs_coordinator_backup_repository_bytes', 'The tenant\'s stanza size in the repository after its last good backup', (h) => h.repoSizeBytes);
     new Gauge({
       name: 'pgs_coordinator_route_revision',
       help: 'Current global route-table revision',

@@ -3,7 +3,7 @@
  * milliseconds and counters plain numbers; proto types (bigint, Timestamp) appear only in the
  * mapper files at the gRPC edge.
  */
-import type { HostState, InstanceRole, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
+import type { BackupView, HostState, InstanceRole, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
 
 /** Status of a user or database inside a tenant (seed 004), as the proto spells it. */
 export type ObjectStatus = 'NEW' | 'ACTIVE' | 'ERROR' | 'DELETING';
@@ -160,3 +160,64 @@ export interface EventRecord {
 /** An event before the store gives it an id. */
 export type NewEvent = Omit<EventRecord, 'id' | 'tenantId' | 'hostId' | 'details' | 'outcome'> &
   Partial<Pick<EventRecord, 'tenantId' | 'hostId' | 'details' | 'outcome'>>;
+
+/** A tenant's pgBackRest stanza (one per tenant incarnation) and its last archived WAL. */
+export interface StanzaRecord {
+  tenantId: string;
+  stanza: string;
+  lastArchivedAt: number;
+  lastArchivedWal: string;
+  createdAt: number;
+}
+
+/** One base backup of a tenant (times epoch ms, sizes bytes). */
+export interface BackupRecord extends BackupView {
+  tenantId: string;
+  reason: string;
+  sizeBytes: number;
+  repoSizeBytes: number;
+  /** The whole stanza's repository size after this backup. */
+  stanzaRepoSizeBytes: number;
+  lsnStart: string;
+  lsnStop: string;
+  /** "schedule", "after-failover", "operator:<name>". */
+  trigger: string;
+  stanza: string;
+}
+
+/** Which restore: into a new tenant, over a tenant's own data, or a lost tenant from its backup. */
+export type RestoreKind = 'new' | 'in_place' | 'recreate';
+
+/** RUNNING phases: waiting for the restored instance's recovery, then (in place) removing the old instances. */
+export type RestorePhase = 'recovering' | 'removing_old' | 'done';
+
+/** A restore operation, a row with its phase. */
+export interface RestoreRecord {
+  id: string;
+  kind: RestoreKind;
+  sourceTenantId: string;
+  targetTenantId: string;
+  state: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  phase: RestorePhase;
+  reason: string;
+  /** The stanza the backup is read from (the source tenant's). */
+  sourceStanza: string;
+  /** What was asked: a time, a backup (with its label) or everything archived. */
+  toTime: number;
+  toBackupId: string;
+  backupLabel: string;
+  latest: boolean;
+  /** The host of the restored primary ('' until placed). */
+  hostId: string;
+  /** In place and recreate: the hosts of the replaced instances (their data is kept until the restore serves). */
+  oldHosts: string[];
+  /** Recreate: the lost primary's last reported WAL position ('' = unknown). */
+  oldLsn: string;
+  startedAt: number;
+  finishedAt: number;
+  recoveredLsn: string;
+  recoveredTime: number;
+  missingWalBytes: number;
+  timeline: number;
+  createdBy: string;
+}

@@ -4,19 +4,23 @@
  * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
  * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
-import { DEFAULT_TENANT_SPEC, type HostState, type TenantStatus } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
+import type { BackupScheduler } from './backup-scheduler.js';
+import type { BackupService } from './backup-service.js';
 import type { CoordinatorContext } from './context.js';
 import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
-import { enumName, toNumber, toProtoRoute } from './mappers/common-mapper.js';
+import { fromProtoBackupType, toProtoBackup, toProtoOverview, toProtoRestore, toProtoWindow } from './mappers/backup-mapper.js';
+import { enumName, fromTimestamp, toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import { fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
 import type { EventRecord } from './model.js';
 import type { ObjectService } from './object-service.js';
+import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { callerOf } from './security/access.js';
 import type { TokenService } from './security/token-service.js';
@@ -32,6 +36,9 @@ export interface OperatorDeps {
   events: EventFeed;
   failover: FailoverManager;
   tokens: TokenService;
+  backups: BackupService;
+  restores: RestoreService;
+  backupScheduler: BackupScheduler;
 }
 
 
@@ -53,12 +60,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async getTenant(req) {
       const d = tenants.get(req.id);
+      const backup = deps.backups.overview(d.tenant);
       return {
         tenant: toProtoTenant(d),
         route: d.route ? toProtoRoute(d.route) : undefined,
         users: d.users.map(toProtoUser),
         databases: d.databases.map(toProtoDatabase),
         recentEvents: d.recentEvents.map(toProtoEvent),
+        backup: backup ? toProtoOverview(backup) : undefined,
       };
     },
     async listTenants(req, call) {
@@ -86,25 +95,37 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
     },
     async recreateTenant(req, call) {
-      return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
+      if (req.fromBackup && req.acceptDataLoss) {
+        throw new RpcError(Code.INVALID_ARGUMENT, 'give exactly one of accept_data_loss (back EMPTY) and from_backup (back from its backup)', { errorCode: 'RECREATE_MODE_AMBIGUOUS' });
+      }
+      if (!req.fromBackup) return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
+      const { tenant, restore } = deps.restores.recreate(req.id, fromTimestamp(req.toTime), callerOf(call));
+      return { tenant: toProtoTenant(tenants.view(ctx.store, tenant)), restore: toProtoRestore(restore) };
     },
-    async restoreTenant() {
-      throw new RpcError(Code.UNIMPLEMENTED, 'RestoreTenant: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    async restoreTenant(req, call) {
+      const t = req.target;
+      if (t.case === undefined || (t.case === 'latest' && !t.value)) {
+        throw new RpcError(Code.INVALID_ARGUMENT, 'give the restore target: to_time, to_backup_id or latest', { errorCode: 'RESTORE_TARGET_MISSING', details: { field: 'target' } });
+      }
+      const target: RestoreTarget = t.case === 'toTime' ? { kind: 'time', time: fromTimestamp(t.value) } : t.case === 'toBackupId' ? { kind: 'backup', backupId: t.value } : { kind: 'latest' };
+      const { tenant, restore } = deps.restores.restore({ id: req.id, target, asTenantId: req.asTenantId, inPlace: req.inPlace, idempotencyKey: req.idempotencyKey }, callerOf(call));
+      return { tenant: toProtoTenant(tenants.view(ctx.store, tenant)), restore: toProtoRestore(restore) };
     },
-    async getRestore() {
-      throw new RpcError(Code.UNIMPLEMENTED, 'GetRestore: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    async getRestore(req) {
+      return { restore: toProtoRestore(deps.restores.get(req.tenantId, req.id)) };
     },
-    async createBackup() {
-      throw new RpcError(Code.UNIMPLEMENTED, 'CreateBackup: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    async createBackup(req, call) {
+      return { backup: toProtoBackup(deps.backups.create(req.tenantId, fromProtoBackupType(req.type), req.idempotencyKey, callerOf(call))) };
     },
-    async listBackups() {
-      throw new RpcError(Code.UNIMPLEMENTED, 'ListBackups: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    async listBackups(req) {
+      const { backups, window } = deps.backups.list(req.tenantId, req.all);
+      return { backups: backups.map(toProtoBackup), window: toProtoWindow(window) };
     },
-    async getBackup() {
-      throw new RpcError(Code.UNIMPLEMENTED, 'GetBackup: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    async getBackup(req) {
+      return { backup: toProtoBackup(deps.backups.get(req.tenantId, req.backupId)) };
     },
-    async deleteBackup() {
-      throw new RpcError(Code.UNIMPLEMENTED, 'DeleteBackup: backups are being built', { errorCode: 'NOT_IMPLEMENTED' });
+    async deleteBackup(req, call) {
+      return { backup: toProtoBackup(deps.backups.delete(req.tenantId, req.backupId, req.force, callerOf(call))) };
     },
     async switchoverTenant(req, call) {
       tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
@@ -219,7 +240,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       }
     },
     async getFleetStatus() {
-      const s = fleetStatus(ctx, deps.routes.size);
+      const s = fleetStatus(ctx, deps.routes.size, ctx.backup ? deps.backupScheduler.health : undefined);
       return { ...s, routeRevision: BigInt(s.routeRevision) };
     },
 

@@ -8,11 +8,13 @@
 import { performance } from 'node:perf_hooks';
 import type { HostState } from '@pgs/tenancy';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
+import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
 import { stallBeyondHeartbeat } from './loop-stall.js';
 import type { HostRecord } from './model.js';
 import { PlacementRun } from './placement-run.js';
 import { replaceLostReplicas } from './replica-replacement.js';
+import { replaceLostRestores } from './restore-replacement.js';
 import { runSlice, type SliceBudget } from './sliced-work.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -30,7 +32,7 @@ const PLACE_AT_ONCE = new Set(['tenant.create', 'tenant.recreate']);
  * Events that cannot make a waiting tenant placeable (they change no host, no allocation and no
  * creation in flight). Any other event ends a parked backlog (see `parkedState`).
  */
-const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.)/;
+const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.|backup\.)/;
 
 /**
  * A parked backlog is walked again at least this often, and at least ten walks' time apart: a
@@ -70,6 +72,7 @@ export class Reconciler {
     private readonly failover?: FailoverManager,
     /** Placement per slice: about 500 tenants or 50 ms, then the event loop gets a turn. */
     private readonly slice: SliceBudget = { maxItems: 500, maxMs: 50 },
+    private readonly backups?: BackupScheduler,
   ) {
     this.placement = new PlacementRun(ctx);
   }
@@ -83,6 +86,7 @@ export class Reconciler {
     this.timer = setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
     this.unsubscribe = this.ctx.store.onCommit((summary) => {
+      this.backups?.onCommit(summary);
       let place = false;
       for (const e of summary.events) {
         if (PLACE_AT_ONCE.has(e.action)) {
@@ -142,6 +146,8 @@ export class Reconciler {
       this.retryFailed();
       this.failover?.tick();
       for (const tenantId of replaceLostReplicas(this.ctx, (id) => this.failover?.inFlight(id) ?? false)) this.ctx.hub.touchTenant(tenantId);
+      if (this.ctx.backup) for (const tenantId of replaceLostRestores(this.ctx)) this.ctx.hub.touchTenant(tenantId);
+      this.backups?.tick();
     } catch (err) {
       this.ctx.log.error({ err }, 'reconciler tick failed; retrying next tick');
     }
@@ -190,7 +196,8 @@ export class Reconciler {
       const now = this.ctx.clock();
       this.ctx.store.write((tx) => {
         const tenant = tx.getTenant(tenantId);
-        if (!tenant || tenant.deleting) return;
+        // A restored tenant's data comes from a backup: it is never placed again empty.
+        if (!tenant || tenant.deleting || tenant.status === 'RESTORING' || tx.listRestores(tenantId).length > 0) return;
         for (const p of placements) tx.deletePlacement(tenantId, p.hostId);
         const hosts = placements.map((p) => p.hostId).join(', ');
         tx.updateTenant({ ...tenant, status: 'NEW', statusReason: `placed again: host ${hosts} went down before the instance ever ran`, updatedAt: now });

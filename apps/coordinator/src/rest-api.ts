@@ -8,6 +8,8 @@ import type http from 'node:http';
 import { DEFAULT_TENANT_SPEC, validateTenantId } from '@pgs/tenancy';
 import { Code, RpcError } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
+import type { TenantBackupHealth } from './backup-scheduler.js';
+import type { BackupService } from './backup-service.js';
 import type { CoordinatorContext } from './context.js';
 import { notFound } from './errors.js';
 import { fleetStatus } from './fleet-status.js';
@@ -17,6 +19,8 @@ import type { CoordinatorMetrics } from './metrics.js';
 import type { ObjectService } from './object-service.js';
 import { openApiDocument } from './openapi.js';
 import { httpStatusOf, toRpcError } from './operator-errors.js';
+import { backupRoutes } from './rest-backup-routes.js';
+import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { authorizeRest, restCaller, restMaySee, runAsCaller } from './security/rest-auth.js';
 import type { SecurityStore } from './store/security-store.js';
@@ -33,6 +37,10 @@ export interface RestDeps {
   log: Logger;
   /** Operator tokens: every /v1 route needs one (401/403 otherwise). */
   security: SecurityStore;
+  backups: BackupService;
+  restores: RestoreService;
+  /** The backup walk's per-tenant health (fleet problems); undefined when backups are off. */
+  backupHealth?: ReadonlyMap<string, TenantBackupHealth> | undefined;
 }
 
 interface Reply {
@@ -205,7 +213,8 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         return { status: 204, body: undefined };
       },
     ],
-    ['GET', /^\/v1\/fleet$/, 'fleet', () => ({ status: 200, body: fleetStatus(ctx, d.routes.size) })],
+    ...backupRoutes(d),
+    ['GET', /^\/v1\/fleet$/, 'fleet', () => ({ status: 200, body: fleetStatus(ctx, d.routes.size, d.backupHealth) })],
     [
       'GET',
       /^\/v1\/routes$/,

@@ -13,6 +13,7 @@ const REASONS: Partial<Record<TenantRecord['status'], [RouteState, string]>> = {
   DELETING: ['STOPPED', 'the tenant is being deleted'],
   FAILING_OVER: ['FAILOVER', 'the tenant is failing over to a replica; retry shortly'],
   SUSPENDED: ['SUSPENDED', 'the tenant is suspended'],
+  RESTORING: ['PROVISIONING', 'the tenant is being restored from a backup'],
 };
 
 /** The route of a tenant (without its revision, which the store assigns). */
@@ -26,7 +27,7 @@ export function routeFor(tenant: TenantRecord, primary: PlacementRecord | undefi
     connectionLimit: tenant.spec.connectionLimit,
   };
   const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
-  const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER']);
+  const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'RESTORING']);
   if (serving && !blocking.has(tenant.status)) return { ...where, state: 'ROUTABLE', reason: '' };
   if (tenant.status === 'UNAVAILABLE') return { ...where, state: 'HOST_DOWN', reason: `the tenant is unavailable: ${tenant.statusReason}` };
   if (tenant.status === 'ERROR') return { ...where, state: 'ERROR', reason: `the tenant is in error: ${tenant.statusReason}` };

@@ -11,6 +11,7 @@ import { idempotent, PasswordRetryCache } from './idempotency.js';
 import { finishDeletion } from './instance-reports.js';
 import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UserRecord } from './model.js';
 import { scramVerifierAsync } from '@pgs/security';
+import { ensureStanza } from './backup-records.js';
 import { generatePassword } from './generated-password.js';
 import type { StoreTx, TenantFilter } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
@@ -84,6 +85,8 @@ export class TenantService {
         if (tx.getTenant(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
         const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
         tx.insertTenant(tenant);
+        // Without a repository the stanza is named when backups are turned on (at that start).
+        if (this.ctx.backup) ensureStanza(tx, tenant, now);
         // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
         tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
         tx.insertDatabase({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
@@ -215,7 +218,9 @@ export class TenantService {
   /** Re-creates an UNAVAILABLE tenant EMPTY on another host; only with acceptDataLoss, and audited. */
   recreate(id: string, acceptDataLoss: boolean, principal: Principal): TenantView {
     if (!acceptDataLoss) {
-      throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost', { code: 'DATA_LOSS_NOT_ACCEPTED' });
+      throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost (or from_backup: it comes back from its backup)', {
+        code: 'DATA_LOSS_NOT_ACCEPTED',
+      });
     }
     const now = this.ctx.clock();
     return this.ctx.store.write((tx) => {

@@ -5,7 +5,8 @@
  */
 import { canTransition, deriveTenantStatus, type PlacementView } from '@pgs/tenancy';
 import type { HealthCache } from './health-cache.js';
-import type { PlacementRecord, TenantRecord } from './model.js';
+import type { PlacementRecord, RestoreRecord, TenantRecord } from './model.js';
+import { runningRestore, targetWords } from './restore-progress.js';
 import { routeFor } from './route-for.js';
 import type { StoreTx } from './store/store.js';
 
@@ -14,6 +15,15 @@ export function isHealthy(placement: PlacementRecord, health: HealthCache): bool
   if (placement.instanceState !== 'RUNNING') return false;
   const h = health.get(placement.tenantId, placement.hostId);
   return h === undefined || (h.up && h.acceptingConnections);
+}
+
+/** The progress of a restore, in words, for the tenant's status reason. */
+function restoringReason(restore: RestoreRecord, primary: PlacementRecord | undefined): string {
+  const what = `restore ${restore.id} of ${restore.sourceTenantId} to ${targetWords(restore)}`;
+  if (!primary) return `${what}: waiting for a host`;
+  if (primary.realization === 'FAILED') return `${what}: restoring on ${primary.hostId} failed, retrying: ${primary.reason}`;
+  if (primary.realization === 'PENDING' || primary.instanceState !== 'RUNNING') return `${what}: restoring on ${primary.hostId}`;
+  return `${what}: recovering WAL on ${primary.hostId}`;
 }
 
 /** Statuses that end a failover in progress whatever the failover itself is doing. */
@@ -47,6 +57,12 @@ export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; h
   let derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });
   if (tenant.status === 'FAILING_OVER' && !deps.endFailover && !OVERRIDES_FAILOVER.has(derived.status)) {
     derived = { status: 'FAILING_OVER', reason: tenant.statusReason };
+  }
+  // RESTORING holds until the restore ends (its recovery result), so a restored tenant never flashes
+  // ERROR or ACTIVE on the way; only a stop or a deletion overrides it.
+  if (tenant.status === 'RESTORING' && !OVERRIDES_FAILOVER.has(derived.status)) {
+    const restore = runningRestore(tx, tenantId);
+    if (restore) derived = { status: 'RESTORING', reason: restoringReason(restore, placements.find((p) => p.role === 'PRIMARY')) };
   }
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {

@@ -53,4 +53,22 @@ export interface DesiredInstance {
   replicationSlot: string;
   /** Replica: its application_name (named in synchronous_standby_names). */
   standbyName: string;
+  /** Backups on: the tenant's stanza, archive_timeout and retention in days (absent = no archiving). */
+  backup?: InstanceBackup;
+  /** Create the instance from a backup instead of empty (only an instance with no data yet). */
+  restore?: RestoreSource;
+}
+
+/** The tenant's pgBackRest stanza and archiving settings, as the agent gets them. */
+export interface InstanceBackup {
+  stanza: string;
+  archiveTimeoutSeconds: number;
+  retentionDays: number;
+}
+
+/** What a new instance is restored from: a stanza and a target (a time, a backup label, or all archived WAL). */
+export interface RestoreSource {
+  restoreId: string;
+  stanza: string;
+  target: { kind: 'time'; time: number } | { kind: 'backup'; label: string } | { kind: 'latest' };
 }

@@ -103,4 +103,31 @@ export {
   type FailoverStep,
   type PlanInput,
 } from './failover.js';
-export type { DatabaseSpec, DesiredInstance, RoleSpec } from './desired-instance.js';
+export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
+export {
+  DEFAULT_BACKUP_POLICY,
+  UNSET_BACKUP_POLICY,
+  BACKUP_POLICY_BOUNDS,
+  validateBackupPolicy,
+  effectiveBackupPolicy,
+  retentionDays,
+  shortestInterval,
+  type BackupPolicy,
+  type EffectivePolicy,
+} from './backup-policy.js';
+export type { BackupType, BackupStatus, BackupView } from './backup-types.js';
+export { dueBackup, defaultBackupType, backupRunning, type DueInput, type DueBackup, type BackupTrigger } from './backup-schedule.js';
+export {
+  recoveryWindow,
+  dependentsOf,
+  deleteImpact,
+  expiredByRetention,
+  validateRestoreTarget,
+  describeWindow,
+  rfc3339,
+  type RecoveryWindow,
+  type DeleteImpact,
+  type RestoreTarget,
+  type ResolvedTarget,
+} from './recovery-window.js';
+export { backupProblems, type ArchiveView, type ProblemInput } from './backup-problems.js';

@@ -3,6 +3,7 @@
  * 512 MiB..1 TiB, disk 8 GiB..1 TiB, 1..16 nodes, 0..15 synchronous replicas (fewer than nodes),
  * and a disk that never shrinks. Field names in errors are the API's (snake_case) paths.
  */
+import { validateBackupPolicy, type BackupPolicy } from './backup-policy.js';
 import { ValidationError } from './errors.js';
 import { validateLabels } from './names.js';
 import type { RunState } from './statuses.js';
@@ -33,6 +34,8 @@ export interface TenantSpec {
   connectionLimit: number;
   description: string;
   runState: RunState;
+  /** Backups and WAL archiving; absent = the fleet defaults. */
+  backup?: BackupPolicy;
 }
 
 /** Inclusive bounds of one integer field. */
@@ -126,6 +129,7 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
     connectionLimit,
     description: spec.description,
     runState: spec.runState,
+    ...(spec.backup === undefined ? {} : { backup: validateBackupPolicy(spec.backup) }),
   };
 }
 

@@ -16,9 +16,10 @@ export const TENANT_STATUSES = [
   'SUSPENDED',
   'DELETING',
   'FAILING_OVER',
+  'RESTORING',
 ] as const;
 
-/** The lifecycle status of a tenant (seed 004 statuses plus stop, outage, suspend, delete, failover). */
+/** The lifecycle status of a tenant (seed 004 statuses plus stop, outage, suspend, delete, failover, restore). */
 export type TenantStatus = (typeof TENANT_STATUSES)[number];
 
 /** Every realization state of one placement (seed 001). */

@@ -9,10 +9,19 @@ import {
   type InstanceHealth,
   type InstanceSpecSchema,
   type InstanceStatus,
+  BackupType,
+  type ArchiveStatus,
+  type BackupRepositorySchema,
+  type CommandResult,
+  type ConnectResponseSchema,
+  type RestoreSourceSchema,
 } from '@pgs/proto';
-import type { Realization as DomainRealization, Resources } from '@pgs/tenancy';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { BackupType as DomainBackupType, Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
+import type { BackupSettings } from '../backup-repository.js';
 import type { DesiredInstance } from '../desired-set.js';
-import type { InstanceHealthView } from '../health-cache.js';
+import type { ArchiveHealth, InstanceHealthView } from '../health-cache.js';
+import type { BackupRecord } from '../model.js';
 import { enumName, enumValue, fromProtoResources, fromTimestamp, toNumber, toProtoResources } from './common-mapper.js';
 
 /** A desired instance -> InstanceSpec. */
@@ -39,7 +48,33 @@ export function toInstanceSpec(d: DesiredInstance): MessageInitShape<typeof Inst
     replicationSlot: d.replicationSlot,
     standbyName: d.standbyName,
     image: d.image,
+    backup: d.backup,
+    restore: d.restore ? toRestoreSource(d.restore) : undefined,
   };
+}
+
+function toRestoreSource(r: RestoreSource): MessageInitShape<typeof RestoreSourceSchema> {
+  const t = r.target;
+  const target =
+    t.kind === 'time'
+      ? { case: 'time' as const, value: timestampFromMs(t.time) }
+      : t.kind === 'backup'
+        ? { case: 'backupLabel' as const, value: t.label }
+        : { case: 'latest' as const, value: true };
+  return { restoreId: r.restoreId, stanza: r.stanza, target };
+}
+
+/** The fleet repository as agents get it in Welcome. */
+export function toBackupRepository(s: BackupSettings): MessageInitShape<typeof BackupRepositorySchema> {
+  const l = s.location;
+  const kind =
+    l.kind === 'posix'
+      ? { case: 'posix' as const, value: { path: l.path } }
+      : {
+          case: 's3' as const,
+          value: { endpoint: l.endpoint, port: l.port, bucket: l.bucket, region: l.region, path: l.path, pathStyle: l.pathStyle, caPem: l.caPem, accessKey: l.accessKey, secretKey: l.secretKey },
+        };
+  return { kind, cipherPass: s.cipherPass, keyId: s.keyId };
 }
 
 /** What the coordinator keeps of one InstanceStatus. */
@@ -52,6 +87,35 @@ export interface InstanceReportView {
   port: number;
   specRevision: number;
   health: InstanceHealthView | undefined;
+  /** After a restore: where recovery ended. */
+  recovery: RecoveryView | undefined;
+}
+
+/** Where the recovery of a restored instance ended (InstanceStatus.recovery). */
+export interface RecoveryView {
+  restoreId: string;
+  ok: boolean;
+  errorCode: string;
+  message: string;
+  lsn: string;
+  commitTime: number;
+  timeline: number;
+}
+
+function archiveView(a: ArchiveStatus | undefined): ArchiveHealth | undefined {
+  if (!a) return undefined;
+  return {
+    enabled: a.enabled,
+    archivedCount: toNumber(a.archivedCount),
+    lastArchivedWal: a.lastArchivedWal,
+    lastArchivedAt: fromTimestamp(a.lastArchivedAt),
+    failedCount: toNumber(a.failedCount),
+    lastFailedWal: a.lastFailedWal,
+    lastFailedAt: fromTimestamp(a.lastFailedAt),
+    pendingSegments: a.pendingSegments,
+    pendingBytes: toNumber(a.pendingBytes),
+    lagSeconds: a.lagSeconds,
+  };
 }
 
 function healthView(h: InstanceHealth | undefined): InstanceHealthView | undefined {
@@ -66,6 +130,7 @@ function healthView(h: InstanceHealth | undefined): InstanceHealthView | undefin
     lagBytes: toNumber(h.lagBytes),
     timeline: h.timeline,
     checkedAt: fromTimestamp(h.checkedAt),
+    archive: archiveView(h.archive),
   };
 }
 
@@ -80,6 +145,17 @@ export function fromInstanceStatus(s: InstanceStatus): InstanceReportView {
     port: s.port,
     specRevision: toNumber(s.specRevision),
     health: healthView(s.health),
+    recovery: s.recovery
+      ? {
+          restoreId: s.recovery.restoreId,
+          ok: s.recovery.ok,
+          errorCode: s.recovery.errorCode,
+          message: s.recovery.message,
+          lsn: s.recovery.lsn,
+          commitTime: fromTimestamp(s.recovery.commitTime),
+          timeline: s.recovery.timeline,
+        }
+      : undefined,
   };
 }
 
@@ -107,4 +183,64 @@ export function fromHello(h: Hello): HelloView {
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
   };
+}
+
+/** What the coordinator keeps of a CommandResult to RunBackup. */
+export interface BackupResultView {
+  commandId: string;
+  ok: boolean;
+  errorCode: string;
+  message: string;
+  /** What pgBackRest made; undefined when the agent sent none. */
+  made:
+    | {
+        label: string;
+        priorLabel: string;
+        type: DomainBackupType | undefined;
+        startedAt: number;
+        finishedAt: number;
+        sizeBytes: number;
+        repoSizeBytes: number;
+        stanzaRepoSizeBytes: number;
+        lsnStart: string;
+        lsnStop: string;
+        timeline: number;
+      }
+    | undefined;
+}
+
+/** CommandResult (of RunBackup) -> domain view. */
+export function fromBackupResult(c: CommandResult): BackupResultView {
+  const r = c.backup;
+  return {
+    commandId: c.commandId,
+    ok: c.ok,
+    errorCode: c.errorCode,
+    message: c.message,
+    made: r
+      ? {
+          label: r.label,
+          priorLabel: r.priorLabel,
+          type: enumName<DomainBackupType>(BackupType, r.type),
+          startedAt: fromTimestamp(r.startedAt),
+          finishedAt: fromTimestamp(r.finishedAt),
+          sizeBytes: toNumber(r.sizeBytes),
+          repoSizeBytes: toNumber(r.repoSizeBytes),
+          stanzaRepoSizeBytes: toNumber(r.stanzaRepoSizeBytes),
+          lsnStart: r.lsnStart,
+          lsnStop: r.lsnStop,
+          timeline: r.timeline,
+        }
+      : undefined,
+  };
+}
+
+/** The RunBackup command of a just-recorded backup. */
+export function toRunBackupCommand(commandId: string, b: Pick<BackupRecord, 'id' | 'tenantId' | 'type' | 'stanza'>): MessageInitShape<typeof ConnectResponseSchema> {
+  return { message: { case: 'command', value: { commandId, tenantId: b.tenantId, action: { case: 'runBackup', value: { backupId: b.id, type: enumValue(BackupType, b.type), stanza: b.stanza } } } } };
+}
+
+/** The ExpireBackup command removing `label` from the tenant's stanza. */
+export function toExpireBackupCommand(commandId: string, tenantId: string, stanza: string, label: string): MessageInitShape<typeof ConnectResponseSchema> {
+  return { message: { case: 'command', value: { commandId, tenantId, action: { case: 'expireBackup', value: { stanza, label } } } } };
 }

@@ -22,6 +22,7 @@ import type { HostView } from '../host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../model.js';
 import type { PlacementView, TenantView } from '../tenant-service.js';
 import type { PostgresVersion } from '../versions.js';
+import { fromProtoPolicy, toProtoArchive, toProtoPolicy } from './backup-mapper.js';
 import { enumName, enumValue, toProtoResources, toTimestamp } from './common-mapper.js';
 
 /**
@@ -46,6 +47,7 @@ export function fromProtoSpec(s: ProtoTenantSpec | undefined, base: TenantSpec):
     connectionLimit: s.connectionLimit,
     description: s.description,
     runState: enumName<DomainRunState>(RunState, s.runState) ?? base.runState,
+    ...(s.backup ? { backup: fromProtoPolicy(s.backup) } : base.backup ? { backup: { ...base.backup } } : {}),
   };
 }
 
@@ -62,6 +64,7 @@ export function toProtoSpec(s: TenantSpec): MessageInitShape<typeof TenantSchema
     connectionLimit: s.connectionLimit,
     description: s.description,
     runState: enumValue(RunState, s.runState),
+    backup: s.backup ? toProtoPolicy(s.backup) : undefined,
   };
 }
 
@@ -85,6 +88,7 @@ function toProtoPlacement(p: PlacementView): MessageInitShape<typeof PlacementSc
           lagBytes: BigInt(h.lagBytes),
           timeline: h.timeline,
           checkedAt: toTimestamp(h.checkedAt),
+          archive: h.archive ? toProtoArchive(h.archive) : undefined,
         }
       : undefined,
     updatedAt: toTimestamp(p.updatedAt),

@@ -3,7 +3,8 @@
  * MB and disk_size in GB, `nodes_number`, `sync_replica_number`, versions as
  * `/v1/types/postgres/versions/<id>`. The instance uuid is the tenant id.
  */
-import { parseCpu, parseSize, ValidationError, type TenantSpec } from '@pgs/tenancy';
+import { parseCpu, parseSize, ValidationError, type BackupPolicy, type TenantSpec } from '@pgs/tenancy';
+import { policyFromJson, policyJson } from './rest-backup-mapper.js';
 import type { DatabaseRecord, RouteRecord, UserRecord } from '../model.js';
 import type { TenantView } from '../tenant-service.js';
 import type { PostgresVersion } from '../versions.js';
@@ -76,7 +77,12 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
     connectionLimit: num(body, 'connection_limit') ?? base.connectionLimit,
     description: str(body, 'description') ?? base.description,
     runState: (runState as TenantSpec['runState'] | undefined) ?? base.runState,
+    ...withPolicy(policyFromJson(body.backup_policy, base.backup)),
   };
+}
+
+function withPolicy(backup: BackupPolicy | undefined): { backup?: BackupPolicy } {
+  return backup === undefined ? {} : { backup };
 }
 
 /** A tenant -> instance JSON. */
@@ -100,6 +106,7 @@ export function instanceJson(v: TenantView, route?: RouteRecord): Json {
     connection_limit: t.spec.connectionLimit,
     labels: t.spec.labels,
     placement: t.spec.placement,
+    backup_policy: policyJson(t.spec.backup),
     nodes: v.placements.map((p) => ({ host: p.hostId, role: p.role, status: p.realization, reason: p.reason, address: p.address, port: p.port })),
     route: route ? { state: route.state, reason: route.reason, address: route.address, port: route.port, revision: route.revision } : undefined,
     created_at: new Date(t.createdAt).toISOString(),

@@ -39,6 +39,12 @@ export const REST_RPC: Readonly<Record<string, string>> = Object.freeze({
   'databases.list': 'ListDatabases',
   'databases.get': 'GetDatabase',
   'databases.delete': 'DeleteDatabase',
+  'backups.create': 'CreateBackup',
+  'backups.list': 'ListBackups',
+  'backups.get': 'GetBackup',
+  'backups.delete': 'DeleteBackup',
+  'instances.restore': 'RestoreTenant',
+  'restores.get': 'GetRestore',
   fleet: 'GetFleetStatus',
   routes: 'ListRoutes',
 });

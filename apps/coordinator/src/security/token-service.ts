@@ -9,6 +9,7 @@ import { REPLICATION_ROLE } from '@pgs/tenancy';
 import { Code, RpcError } from '@pgs/rpc';
 import { issueToken, SecurityError, tokenLabel, type FleetCa, type KeyRing, type TokenKind } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
+import { fleetSecretContext } from '../backup-repository.js';
 import { replicationSecretContext } from '../replication-secrets.js';
 import { TokenNameTakenError, type SecurityStore, type StoredToken } from '../store/security-store.js';
 import type { Store } from '../store/store.js';
@@ -103,6 +104,7 @@ export class TokenService {
     const { keys } = this.deps;
     const count = this.deps.security.resealAll((sealed, where) => {
       if (where.table === 'fleet_ca') return keys.reseal(sealed, CA_KEY_CONTEXT);
+      if (where.table === 'fleet_secrets') return keys.reseal(sealed, fleetSecretContext(where.name));
       if (where.name === REPLICATION_ROLE) return keys.reseal(sealed, replicationSecretContext(where.tenantId));
       throw new RpcError(Code.INTERNAL, `tenant secret "${where.name}" of "${where.tenantId}" has no known context; nothing was re-sealed`);
     });

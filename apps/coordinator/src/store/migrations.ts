@@ -200,6 +200,87 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX placements_creating ON placements (host_id) WHERE realized_once = 0;
     `,
   },
+  {
+    version: 5,
+    name: 'backups, restores, stanzas and fleet secrets',
+    sql: `
+      -- One pgBackRest stanza per tenant incarnation: named once when the tenant is created (or
+      -- first backed up) and never reused, so a deleted-and-recreated id never reads an old
+      -- tenant's backups. The last archived WAL is kept here so the recovery window survives a
+      -- coordinator restart.
+      CREATE TABLE tenant_stanzas (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+        stanza TEXT NOT NULL UNIQUE,
+        last_archived_at INTEGER NOT NULL DEFAULT 0,
+        last_archived_wal TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE backups (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        type TEXT NOT NULL CHECK (type IN ('FULL', 'DIFF', 'INCR')),
+        status TEXT NOT NULL CHECK (status IN ('RUNNING', 'SUCCEEDED', 'FAILED', 'EXPIRED')),
+        reason TEXT NOT NULL DEFAULT '',
+        host_id TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        prior_label TEXT NOT NULL DEFAULT '',
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        repo_size_bytes INTEGER NOT NULL DEFAULT 0,
+        stanza_repo_size_bytes INTEGER NOT NULL DEFAULT 0,
+        lsn_start TEXT NOT NULL DEFAULT '',
+        lsn_stop TEXT NOT NULL DEFAULT '',
+        timeline INTEGER NOT NULL DEFAULT 0,
+        trigger TEXT NOT NULL,
+        stanza TEXT NOT NULL
+      );
+      CREATE INDEX backups_tenant ON backups (tenant_id, started_at);
+      -- At most one backup runs per tenant, whatever the code above does.
+      CREATE UNIQUE INDEX backups_one_running ON backups (tenant_id) WHERE status = 'RUNNING';
+
+      -- A restore is a row with its phase, so a restarted coordinator resumes it.
+      CREATE TABLE restores (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('new', 'in_place', 'recreate')),
+        source_tenant_id TEXT NOT NULL,
+        target_tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        state TEXT NOT NULL CHECK (state IN ('RUNNING', 'SUCCEEDED', 'FAILED')),
+        phase TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        source_stanza TEXT NOT NULL,
+        to_time INTEGER NOT NULL DEFAULT 0,
+        to_backup_id TEXT NOT NULL DEFAULT '',
+        backup_label TEXT NOT NULL DEFAULT '',
+        latest INTEGER NOT NULL DEFAULT 0,
+        host_id TEXT NOT NULL DEFAULT '',
+        old_hosts TEXT NOT NULL DEFAULT '[]',
+        old_lsn TEXT NOT NULL DEFAULT '',
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL DEFAULT 0,
+        recovered_lsn TEXT NOT NULL DEFAULT '',
+        recovered_time INTEGER NOT NULL DEFAULT 0,
+        missing_wal_bytes INTEGER NOT NULL DEFAULT 0,
+        timeline INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX restores_target ON restores (target_tenant_id, started_at);
+      -- One restore at a time into a tenant.
+      CREATE UNIQUE INDEX restores_one_running ON restores (target_tenant_id) WHERE state = 'RUNNING';
+      -- The desired sets read the restores not done yet (a handful) on every push.
+      CREATE INDEX restores_active ON restores (phase) WHERE phase != 'done';
+
+      -- Secrets of the fleet itself (the backup repository's cipher pass and S3 credentials):
+      -- sealed with AES-256-GCM (libs/security KeyRing, context 'pgs:fleet-secret:<name>').
+      CREATE TABLE fleet_secrets (
+        name TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL DEFAULT '',
+        sealed TEXT NOT NULL CHECK (sealed LIKE 'v1.%'),
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

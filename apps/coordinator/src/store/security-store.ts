@@ -14,6 +14,15 @@ export interface StoredCa {
   createdAt: number;
 }
 
+/** A secret of the fleet itself, sealed with the KeyRing (context 'pgs:fleet-secret:<name>'). */
+export interface StoredFleetSecret {
+  name: string;
+  /** Names the secret's value (the backup key's id), not the KeyRing key. */
+  keyId: string;
+  sealed: string;
+  createdAt: number;
+}
+
 /** A token record plus who created it (for `token list`). */
 export interface StoredToken extends TokenRecord {
   createdBy: string;
@@ -103,11 +112,30 @@ export class SecurityStore {
     return this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").run(at, name).changes === 1;
   }
 
+  /** A sealed fleet secret (the backup cipher pass, the S3 credentials). */
+  getFleetSecret(name: string): StoredFleetSecret | undefined {
+    const r = this.db.prepare('SELECT * FROM fleet_secrets WHERE name = ?').get(name) as Row | undefined;
+    return r ? { name: String(r.name), keyId: String(r.key_id), sealed: String(r.sealed), createdAt: Number(r.created_at) } : undefined;
+  }
+
+  /** Stores a fleet secret once; returns the stored one (an existing secret is never replaced). */
+  putFleetSecretOnce(secret: StoredFleetSecret): StoredFleetSecret {
+    this.db.prepare('INSERT OR IGNORE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)').run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
+    return this.getFleetSecret(secret.name)!;
+  }
+
+  /** Stores or replaces a fleet secret (credentials given again at a start). */
+  putFleetSecret(secret: StoredFleetSecret): void {
+    this.db.prepare('INSERT OR REPLACE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)').run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
+  }
+
   /**
-   * Re-seals every sealed value (the CA key and each tenant secret) with `reseal`, in one
-   * transaction: either all move to the new key or none does. Returns how many changed.
+   * Re-seals every sealed value (the CA key, each tenant secret, each fleet secret) with `reseal`,
+   * in one transaction: either all move to the new key or none does. Returns how many changed.
    */
-  resealAll(reseal: (sealed: string, where: { table: 'fleet_ca' } | { table: 'tenant_secrets'; tenantId: string; name: string }) => string): number {
+  resealAll(
+    reseal: (sealed: string, where: { table: 'fleet_ca' } | { table: 'tenant_secrets'; tenantId: string; name: string } | { table: 'fleet_secrets'; name: string }) => string,
+  ): number {
     return this.db.transaction(() => {
       let changed = 0;
       const ca = this.getCa();
@@ -125,6 +153,16 @@ export class SecurityStore {
         const next = reseal(sealed, { table: 'tenant_secrets', tenantId: String(s.tenant_id), name: String(s.name) });
         if (next !== sealed) {
           update.run(next, s.tenant_id, s.name);
+          changed++;
+        }
+      }
+      const fleet = this.db.prepare('SELECT name, sealed FROM fleet_secrets').all() as Row[];
+      const updateFleet = this.db.prepare('UPDATE fleet_secrets SET sealed = ? WHERE name = ?');
+      for (const s of fleet) {
+        const sealed = String(s.sealed);
+        const next = reseal(sealed, { table: 'fleet_secrets', name: String(s.name) });
+        if (next !== sealed) {
+          updateFleet.run(next, s.name);
           changed++;
         }
       }

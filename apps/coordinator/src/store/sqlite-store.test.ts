@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { BackupRecord, RestoreRecord } from '../model.js';
 import type { CommitSummary } from './store.js';
 import { aHost, aPlacement, aTenant, aUser } from '../testing/records.js';
 import { DB_FILE, openStore, StoreOpenError } from './open-store.js';
@@ -309,5 +310,58 @@ describe('scheduler reads', () => {
     const plan = db.prepare('EXPLAIN QUERY PLAN SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id').all() as { detail: string }[];
     db.close();
     expect(plan.map((r) => r.detail).join(' ')).toContain('placements_creating');
+  });
+});
+
+describe('backups, restores and stanzas', () => {
+  const backup = (id: string, over: Partial<BackupRecord> = {}): BackupRecord => ({
+    id,
+    tenantId: 'acme',
+    type: 'FULL',
+    status: 'RUNNING',
+    reason: '',
+    hostId: 'h1',
+    label: '',
+    priorLabel: '',
+    startedAt: 2000,
+    finishedAt: 0,
+    timeline: 1,
+    sizeBytes: 0,
+    repoSizeBytes: 0,
+    stanzaRepoSizeBytes: 0,
+    lsnStart: '',
+    lsnStop: '',
+    trigger: 'schedule',
+    stanza: 'acme-1000',
+    ...over,
+  });
+
+  it('round-trips rows, allows one running backup and one running restore per tenant, and goes with the tenant', () => {
+    const store = open();
+    store.insertTenant(aTenant('acme'));
+    store.putStanza({ tenantId: 'acme', stanza: 'acme-1000', lastArchivedAt: 0, lastArchivedWal: '', createdAt: 1000 });
+    store.insertBackup(backup('b1'));
+    expect(() => store.insertBackup(backup('b2'))).toThrow(/UNIQUE/);
+    store.updateBackup({ ...backup('b1'), status: 'SUCCEEDED', label: '20261206-101500F', finishedAt: 3000, sizeBytes: 23_000_000 });
+    store.insertBackup(backup('b2', { startedAt: 4000, type: 'DIFF', priorLabel: '20261206-101500F' }));
+    expect(store.listBackups('acme').map((b) => [b.id, b.status, b.label])).toEqual([
+      ['b1', 'SUCCEEDED', '20261206-101500F'],
+      ['b2', 'RUNNING', ''],
+    ]);
+    expect(store.listRunningBackups().map((b) => b.id)).toEqual(['b2']);
+    expect(store.countBackupsByStatus()).toEqual({ SUCCEEDED: 1, RUNNING: 1 });
+    const restore: RestoreRecord = {
+      id: 'r1', kind: 'in_place', sourceTenantId: 'acme', targetTenantId: 'acme', state: 'RUNNING', phase: 'recovering', reason: '', sourceStanza: 'acme-1000',
+      toTime: 2500, toBackupId: '', backupLabel: '', latest: false, hostId: 'h2', oldHosts: ['h1'], oldLsn: '0/3000000', startedAt: 5000, finishedAt: 0,
+      recoveredLsn: '', recoveredTime: 0, missingWalBytes: 0, timeline: 0, createdBy: 'operator:admin',
+    };
+    store.insertRestore(restore);
+    expect(() => store.insertRestore({ ...restore, id: 'r2' })).toThrow(/UNIQUE/);
+    store.updateRestore({ ...restore, state: 'SUCCEEDED', phase: 'removing_old', recoveredLsn: '0/5000028', missingWalBytes: 7 });
+    expect(store.getRestore('r1')).toMatchObject({ state: 'SUCCEEDED', phase: 'removing_old', oldHosts: ['h1'], latest: false, missingWalBytes: 7 });
+    expect(store.listRunningRestores()).toEqual([]);
+    expect(store.listActiveRestores().map((r) => r.id)).toEqual(['r1']);
+    store.deleteTenant('acme');
+    expect([store.getStanza('acme'), store.listBackups('acme'), store.listRestores('acme')]).toEqual([undefined, [], []]);
   });
 });

@@ -5,13 +5,16 @@
 import type Database from 'better-sqlite3';
 import type { TenantSpec } from '@pgs/tenancy';
 import type {
+  BackupRecord,
   DatabaseRecord,
   EventRecord,
   HostRecord,
   NewEvent,
   PlacementRecord,
   RouteChange,
+  RestoreRecord,
   RouteRecord,
+  StanzaRecord,
   TenantRecord,
   UserRecord,
 } from '../model.js';
@@ -127,6 +130,75 @@ function eventFromRow(r: Row): EventRecord {
     details: JSON.parse(r.details as string) as Record<string, string>,
   };
 }
+
+function stanzaFromRow(r: Row): StanzaRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    stanza: r.stanza as string,
+    lastArchivedAt: r.last_archived_at as number,
+    lastArchivedWal: r.last_archived_wal as string,
+    createdAt: r.created_at as number,
+  };
+}
+
+function backupFromRow(r: Row): BackupRecord {
+  return {
+    id: r.id as string,
+    tenantId: r.tenant_id as string,
+    type: r.type as BackupRecord['type'],
+    status: r.status as BackupRecord['status'],
+    reason: r.reason as string,
+    hostId: r.host_id as string,
+    label: r.label as string,
+    priorLabel: r.prior_label as string,
+    startedAt: r.started_at as number,
+    finishedAt: r.finished_at as number,
+    sizeBytes: r.size_bytes as number,
+    repoSizeBytes: r.repo_size_bytes as number,
+    stanzaRepoSizeBytes: r.stanza_repo_size_bytes as number,
+    lsnStart: r.lsn_start as string,
+    lsnStop: r.lsn_stop as string,
+    timeline: r.timeline as number,
+    trigger: r.trigger as string,
+    stanza: r.stanza as string,
+  };
+}
+
+function restoreFromRow(r: Row): RestoreRecord {
+  return {
+    id: r.id as string,
+    kind: r.kind as RestoreRecord['kind'],
+    sourceTenantId: r.source_tenant_id as string,
+    targetTenantId: r.target_tenant_id as string,
+    state: r.state as RestoreRecord['state'],
+    phase: r.phase as RestoreRecord['phase'],
+    reason: r.reason as string,
+    sourceStanza: r.source_stanza as string,
+    toTime: r.to_time as number,
+    toBackupId: r.to_backup_id as string,
+    backupLabel: r.backup_label as string,
+    latest: bool(r.latest),
+    hostId: r.host_id as string,
+    oldHosts: JSON.parse(r.old_hosts as string) as string[],
+    oldLsn: r.old_lsn as string,
+    startedAt: r.started_at as number,
+    finishedAt: r.finished_at as number,
+    recoveredLsn: r.recovered_lsn as string,
+    recoveredTime: r.recovered_time as number,
+    missingWalBytes: r.missing_wal_bytes as number,
+    timeline: r.timeline as number,
+    createdBy: r.created_by as string,
+  };
+}
+
+const BACKUP_COLUMNS =
+  'id, tenant_id, type, status, reason, host_id, label, prior_label, started_at, finished_at, size_bytes, repo_size_bytes, stanza_repo_size_bytes, lsn_start, lsn_stop, timeline, trigger, stanza';
+const BACKUP_VALUES =
+  '@id, @tenantId, @type, @status, @reason, @hostId, @label, @priorLabel, @startedAt, @finishedAt, @sizeBytes, @repoSizeBytes, @stanzaRepoSizeBytes, @lsnStart, @lsnStop, @timeline, @trigger, @stanza';
+const RESTORE_COLUMNS =
+  'id, kind, source_tenant_id, target_tenant_id, state, phase, reason, source_stanza, to_time, to_backup_id, backup_label, latest, host_id, old_hosts, old_lsn, started_at, finished_at, recovered_lsn, recovered_time, missing_wal_bytes, timeline, created_by';
+const RESTORE_VALUES =
+  '@id, @kind, @sourceTenantId, @targetTenantId, @state, @phase, @reason, @sourceStanza, @toTime, @toBackupId, @backupLabel, @latest, @hostId, @oldHosts, @oldLsn, @startedAt, @finishedAt, @recoveredLsn, @recoveredTime, @missingWalBytes, @timeline, @createdBy';
 
 function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revision'>): boolean {
   return (
@@ -293,6 +365,26 @@ export class SqliteStore implements Store {
       appendEvent: p(
         'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
       ),
+      getStanza: p('SELECT * FROM tenant_stanzas WHERE tenant_id = ?'),
+      putStanza: p(
+        'INSERT OR REPLACE INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES (@tenantId, @stanza, @lastArchivedAt, @lastArchivedWal, @createdAt)',
+      ),
+      getBackup: p('SELECT * FROM backups WHERE tenant_id = ? AND id = ?'),
+      listBackups: p('SELECT * FROM backups WHERE tenant_id = ? ORDER BY started_at, id'),
+      runningBackups: p(`SELECT * FROM backups WHERE status = 'RUNNING' ORDER BY started_at`),
+      backupsByStatus: p('SELECT status, COUNT(*) AS n FROM backups GROUP BY status'),
+      insertBackup: p(`INSERT INTO backups (${BACKUP_COLUMNS}) VALUES (${BACKUP_VALUES})`),
+      updateBackup: p(
+        `UPDATE backups SET type = @type, status = @status, reason = @reason, host_id = @hostId, label = @label, prior_label = @priorLabel, started_at = @startedAt,
+         finished_at = @finishedAt, size_bytes = @sizeBytes, repo_size_bytes = @repoSizeBytes, stanza_repo_size_bytes = @stanzaRepoSizeBytes, lsn_start = @lsnStart,
+         lsn_stop = @lsnStop, timeline = @timeline, trigger = @trigger, stanza = @stanza WHERE id = @id`,
+      ),
+      getRestore: p('SELECT * FROM restores WHERE id = ?'),
+      listRestores: p('SELECT * FROM restores WHERE target_tenant_id = ? ORDER BY started_at, id'),
+      runningRestores: p(`SELECT * FROM restores WHERE state = 'RUNNING' ORDER BY started_at`),
+      activeRestores: p(`SELECT * FROM restores WHERE phase != 'done' ORDER BY started_at`),
+      insertRestore: p(`INSERT INTO restores (${RESTORE_COLUMNS}) VALUES (${RESTORE_VALUES})`),
+      updateRestore: p(`UPDATE restores SET (${RESTORE_COLUMNS}) = (${RESTORE_VALUES}) WHERE id = @id`),
       getIdempotency: p('SELECT * FROM idempotency WHERE scope = ? AND key = ?'),
       putIdempotency: p('INSERT OR REPLACE INTO idempotency (scope, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)'),
     };
@@ -674,5 +766,70 @@ export class SqliteStore implements Store {
 
   putIdempotency(scope: string, key: string, record: IdempotencyRecord): void {
     this.stmt.putIdempotency!.run(scope, key, record.requestHash, record.response, record.createdAt);
+  }
+
+  getStanza(tenantId: string): StanzaRecord | undefined {
+    const r = this.stmt.getStanza!.get(tenantId) as Row | undefined;
+    return r ? stanzaFromRow(r) : undefined;
+  }
+
+  putStanza(stanza: StanzaRecord): void {
+    this.stmt.putStanza!.run({ ...stanza });
+  }
+
+  getBackup(tenantId: string, id: string): BackupRecord | undefined {
+    const r = this.stmt.getBackup!.get(tenantId, id) as Row | undefined;
+    return r ? backupFromRow(r) : undefined;
+  }
+
+  listBackups(tenantId: string): BackupRecord[] {
+    return (this.stmt.listBackups!.all(tenantId) as Row[]).map(backupFromRow);
+  }
+
+  listRunningBackups(): BackupRecord[] {
+    return (this.stmt.runningBackups!.all() as Row[]).map(backupFromRow);
+  }
+
+  countBackupsByStatus(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.stmt.backupsByStatus!.all() as Array<{ status: string; n: number }>) out[r.status] = r.n;
+    return out;
+  }
+
+  insertBackup(backup: BackupRecord): void {
+    this.stmt.insertBackup!.run({ ...backup });
+  }
+
+  updateBackup(backup: BackupRecord): void {
+    this.stmt.updateBackup!.run({ ...backup });
+  }
+
+  getRestore(id: string): RestoreRecord | undefined {
+    const r = this.stmt.getRestore!.get(id) as Row | undefined;
+    return r ? restoreFromRow(r) : undefined;
+  }
+
+  listRestores(targetTenantId: string): RestoreRecord[] {
+    return (this.stmt.listRestores!.all(targetTenantId) as Row[]).map(restoreFromRow);
+  }
+
+  listRunningRestores(): RestoreRecord[] {
+    return (this.stmt.runningRestores!.all() as Row[]).map(restoreFromRow);
+  }
+
+  listActiveRestores(): RestoreRecord[] {
+    return (this.stmt.activeRestores!.all() as Row[]).map(restoreFromRow);
+  }
+
+  private restoreParams(r: RestoreRecord): Row {
+    return { ...r, latest: int(r.latest), oldHosts: JSON.stringify(r.oldHosts) };
+  }
+
+  insertRestore(restore: RestoreRecord): void {
+    this.stmt.insertRestore!.run(this.restoreParams(restore));
+  }
+
+  updateRestore(restore: RestoreRecord): void {
+    this.stmt.updateRestore!.run(this.restoreParams(restore));
   }
 }

@@ -7,6 +7,7 @@
  * roll back.
  */
 import type {
+  BackupRecord,
   DatabaseRecord,
   EventOutcome,
   EventRecord,
@@ -14,7 +15,9 @@ import type {
   NewEvent,
   PlacementRecord,
   RouteChange,
+  RestoreRecord,
   RouteRecord,
+  StanzaRecord,
   TenantRecord,
   UserRecord,
 } from '../model.js';
@@ -148,6 +151,30 @@ export interface StoreTx {
 
   getIdempotency(scope: string, key: string): IdempotencyRecord | undefined;
   putIdempotency(scope: string, key: string, record: IdempotencyRecord): void;
+
+  getStanza(tenantId: string): StanzaRecord | undefined;
+  /** Inserts or replaces the tenant's stanza row. */
+  putStanza(stanza: StanzaRecord): void;
+
+  getBackup(tenantId: string, id: string): BackupRecord | undefined;
+  /** A tenant's backups, oldest first. */
+  listBackups(tenantId: string): BackupRecord[];
+  /** Every RUNNING backup of the fleet (a handful: at most one per tenant). */
+  listRunningBackups(): BackupRecord[];
+  /** Backups by status over the fleet. */
+  countBackupsByStatus(): Record<string, number>;
+  insertBackup(backup: BackupRecord): void;
+  updateBackup(backup: BackupRecord): void;
+
+  getRestore(id: string): RestoreRecord | undefined;
+  /** Restores into a tenant, oldest first. */
+  listRestores(targetTenantId: string): RestoreRecord[];
+  /** Every RUNNING restore of the fleet. */
+  listRunningRestores(): RestoreRecord[];
+  /** Restores not done yet: running ones and finished ones still cleaning up (phase other than 'done'). */
+  listActiveRestores(): RestoreRecord[];
+  insertRestore(restore: RestoreRecord): void;
+  updateRestore(restore: RestoreRecord): void;
 }
 
 /** The store: a StoreTx whose single calls are their own transactions, plus write() and hooks. */

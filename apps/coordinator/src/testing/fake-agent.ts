@@ -6,7 +6,20 @@
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { identity, identityClaimMetadata } from '@pgs/security';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { AgentControlService, InstanceRole, InstanceState, Realization, type Command, type DesiredInstances, type InstanceSpec } from '@pgs/proto';
+import {
+  AgentControlService,
+  BackupType,
+  InstanceRole,
+  InstanceState,
+  Realization,
+  type ArchiveStatusSchema,
+  type Command,
+  type DesiredInstances,
+  type InstanceSpec,
+  type RecoveryResultSchema,
+  type RunBackup,
+  type Welcome,
+} from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ConnectRequestSchema, ConnectResponseSchema, InstanceStatusSchema } from '@pgs/proto';
@@ -49,6 +62,8 @@ export class FakeAgent {
   private nextPort = 20000;
   private reading: Promise<void> | undefined;
   welcomed = false;
+  /** The Welcome message last received (its backup repository, lease). */
+  welcome: Welcome | undefined;
   private hung = false;
   readonly commands: ReceivedCommand[] = [];
   leaseRenewals = 0;
@@ -59,6 +74,18 @@ export class FakeAgent {
   readonly unhealthy = new Set<string>();
   /** The LSN a Fence answer reports as the old primary's last position. */
   fenceLsn = '0/3000148';
+  /** How RunBackup is answered: at once with a result, with a failure, or never (a backup still running). */
+  backupMode: 'succeed' | 'fail' | 'hang' = 'succeed';
+  /** How a restore (InstanceSpec.restore) ends: recovered, or failed with this message. */
+  recoveryMode: { ok: true; lsn: string; commitTime: number } | { ok: false; message: string } | { hang: true } = { ok: true, lsn: '0/5000028', commitTime: Date.UTC(2026, 11, 6, 9, 0, 0) };
+  /** Per tenant: the recovery result it reports after a restore. */
+  readonly recovery = new Map<string, MessageInitShape<typeof RecoveryResultSchema>>();
+  /** Per tenant: the archive status it reports in health. */
+  readonly archive = new Map<string, MessageInitShape<typeof ArchiveStatusSchema>>();
+  /** Tenants whose instance was created from a backup (InstanceSpec.restore). */
+  readonly restoring = new Set<string>();
+  /** Labels of the backups it "made", in order. */
+  readonly backupLabels: string[] = [];
 
   constructor(readonly options: FakeAgentOptions) {
     this.client = createClient(AgentControlService, options.coordinator, options.credentials ?? credentials.createInsecure());
@@ -98,7 +125,10 @@ export class FakeAgent {
   }
 
   private async onMessage(m: MessageInitShape<typeof ConnectResponseSchema>['message'] & { case?: string; value?: unknown }): Promise<void> {
-    if (m?.case === 'welcome') this.welcomed = true;
+    if (m?.case === 'welcome') {
+      this.welcomed = true;
+      this.welcome = m.value as Welcome;
+    }
     if (m?.case === 'leaseRenewal') this.leaseRenewals++;
     if (m?.case === 'command') return this.onCommand(m.value as Command);
     if (m?.case !== 'desired') return;
@@ -115,6 +145,17 @@ export class FakeAgent {
       }
       const port = known?.port ?? spec.port ?? 0;
       const chosen = port > 0 ? port : this.nextPort++;
+      // A restore builds only an instance that has no data yet, and reports where recovery stopped.
+      if (!known && spec.restore) this.restoring.add(spec.tenantId);
+      if (!known && spec.restore && !('hang' in this.recoveryMode)) {
+        const m = this.recoveryMode;
+        const restoreId = spec.restore.restoreId;
+        if (m.ok) this.timeline.set(spec.tenantId, 2);
+        this.recovery.set(
+          spec.tenantId,
+          m.ok ? { restoreId, ok: true, lsn: m.lsn, commitTime: timestampFromMs(m.commitTime), timeline: 2 } : { restoreId, ok: false, errorCode: 'RESTORE_FAILED', message: m.message },
+        );
+      }
       this.instances.set(spec.tenantId, { ...spec, port: chosen });
       reports.push(this.statusOf(spec.tenantId, spec.specRevision, chosen));
     }
@@ -129,6 +170,11 @@ export class FakeAgent {
     this.commands.push({ command, at: Date.now() });
     if (this.options.answerCommands === false) return;
     const tenantId = command.tenantId;
+    if (command.action.case === 'runBackup') return this.onRunBackup(command.commandId, tenantId, command.action.value);
+    if (command.action.case === 'expireBackup') {
+      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true } } });
+      return;
+    }
     if (command.action.case === 'fence') {
       this.role.set(tenantId, InstanceRole.REPLICA);
       this.unhealthy.add(tenantId);
@@ -141,8 +187,47 @@ export class FakeAgent {
     await this.reportAll();
   }
 
+  /** Answers RunBackup as `backupMode` says, with a pgBackRest-like label. */
+  private async onRunBackup(commandId: string, tenantId: string, run: RunBackup): Promise<void> {
+    if (this.backupMode === 'hang') return;
+    if (this.backupMode === 'fail') {
+      await this.send({ message: { case: 'commandResult', value: { commandId, ok: false, errorCode: 'BACKUP_FAILED', message: 'pgbackrest: [082]: WAL segment was not archived before the 60000ms timeout' } } });
+      return;
+    }
+    const now = Date.now();
+    const kind = run.type === BackupType.DIFF ? 'D' : run.type === BackupType.INCR ? 'I' : 'F';
+    const stamp = new Date(now).toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+    const prior = kind === 'F' ? '' : ([...this.backupLabels].reverse().find((l) => /F-\d+$/.test(l)) ?? '');
+    const label = kind === 'F' ? `${stamp}F-${this.backupLabels.length}` : `${prior}_${stamp}${kind}-${this.backupLabels.length}`;
+    this.backupLabels.push(label);
+    await this.send({
+      message: {
+        case: 'commandResult',
+        value: {
+          commandId,
+          ok: true,
+          backup: {
+            label,
+            priorLabel: prior,
+            type: run.type === BackupType.UNSPECIFIED ? BackupType.FULL : run.type,
+            startedAt: timestampFromMs(now - 1000),
+            finishedAt: timestampFromMs(now),
+            sizeBytes: 23_000_000n,
+            repoSizeBytes: 2_900_000n,
+            lsnStart: '0/2000028',
+            lsnStop: '0/2000100',
+            timeline: this.timeline.get(tenantId) ?? 1,
+            stanzaRepoSizeBytes: BigInt(2_900_000 * this.backupLabels.length),
+            archiveMinWal: '000000010000000000000001',
+            archiveMaxWal: '000000010000000000000002',
+          },
+        },
+      },
+    });
+  }
+
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote'): ReceivedCommand[] {
+  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup'): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 
@@ -154,11 +239,19 @@ export class FakeAgent {
 
   /** A running status, healthy unless marked otherwise, with role, LSN and timeline. */
   statusOf(tenantId: string, specRevision: bigint, port: number): MessageInitShape<typeof InstanceStatusSchema> {
-    const up = !this.unhealthy.has(tenantId);
+    const recovery = this.recovery.get(tenantId);
+    // Restoring and recovering (no result yet): the instance is still being created.
+    if (recovery === undefined && this.restoring.has(tenantId)) {
+      return { tenantId, realization: Realization.PENDING, state: InstanceState.CREATING, address: this.options.address, port, specRevision, reason: 'restoring from the backup' };
+    }
+    // A restore that failed leaves no running instance, as the host agent reports it.
+    const failed = recovery !== undefined && recovery.ok !== true;
+    const up = !this.unhealthy.has(tenantId) && !failed;
     return {
       tenantId,
-      realization: Realization.REALIZED,
-      state: up ? InstanceState.RUNNING : InstanceState.CRASHED,
+      realization: failed ? Realization.FAILED : Realization.REALIZED,
+      reason: failed ? (recovery.message ?? '') : '',
+      state: failed ? InstanceState.FAILED : up ? InstanceState.RUNNING : InstanceState.CRASHED,
       address: this.options.address,
       port,
       specRevision,
@@ -170,7 +263,9 @@ export class FakeAgent {
         lsn: this.lsn.get(tenantId) ?? '0/1000000',
         timeline: this.timeline.get(tenantId) ?? 1,
         checkedAt: timestampFromMs(Date.now()),
+        archive: this.archive.get(tenantId),
       },
+      recovery: this.recovery.get(tenantId),
     };
   }
 
