@@ -1,0 +1,53 @@
+/**
+ * Decisions of a restore, pure: whether the source stanza can serve the target at all (so a
+ * restore that cannot work fails at once with a reason, before anything is copied), the
+ * `pgbackrest restore` options for the target, and the words of a recovery that ended early.
+ * Docs: https://pgbackrest.org/command.html#command-restore
+ */
+import { AgentError } from '../errors.js';
+import type { BackupRepository, RestoreTarget } from './backup-types.js';
+import type { StanzaInfo } from './pgbackrest-info.js';
+import { keyMessage } from './pgbackrest.js';
+
+/** A time as pgBackRest takes it: "YYYY-MM-DD HH:MM:SS.mmm+00" (milliseconds at most; UTC). */
+export function pgBackRestTime(ms: number): string {
+  return `${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}+00`;
+}
+
+/** Throws the reason the stanza cannot be restored to `target`; returns when it can. */
+export function checkRestorable(info: StanzaInfo, target: RestoreTarget, repo: BackupRepository): void {
+  if (info.state === 'unreadable') throw new AgentError('BACKUP_KEY', keyMessage(repo, info.name, info.message));
+  if (info.state === 'missing') throw new AgentError('BACKUP_NOT_FOUND', `the repository has no stanza ${info.name} (no backup of it was ever taken)`, { kind: 'user' });
+  if (info.state === 'other') throw new AgentError('RESTORE_FAILED', `pgbackrest info of stanza ${info.name} failed: ${info.message}`);
+  const usable = info.backups.filter((b) => !b.error);
+  if (usable.length === 0) throw new AgentError('BACKUP_NOT_FOUND', `stanza ${info.name} has no complete backup to restore from`, { kind: 'user' });
+  if (target.kind === 'backup' && !usable.some((b) => b.label === target.label)) {
+    throw new AgentError('BACKUP_NOT_FOUND', `stanza ${info.name} has no backup ${target.label} (it has ${usable.map((b) => b.label).join(', ')})`, { kind: 'user' });
+  }
+  if (target.kind === 'time') {
+    // pgBackRest picks the newest backup that stopped before the target; the target must be after its end.
+    const oldest = usable[0];
+    if (oldest && !usable.some((b) => b.finishedAtMs < target.atMs)) {
+      throw new AgentError('NO_BACKUP_BEFORE_TARGET', `no backup of stanza ${info.name} ended before ${new Date(target.atMs).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()}; pick a later time`, { kind: 'user' });
+    }
+  }
+}
+
+/** The `pgbackrest restore` options for `target` (latest: pgBackRest's default, recovery to the end of the archive). */
+export function restoreOptions(target: RestoreTarget): string[] {
+  switch (target.kind) {
+    case 'time':
+      return ['--type=time', `--target=${pgBackRestTime(target.atMs)}`, '--target-action=promote'];
+    case 'backup':
+      return [`--set=${target.label}`, '--type=immediate', '--target-action=promote'];
+    case 'latest':
+      return [];
+  }
+}
+
+/** The message of a recovery that reached the end of the archive before its target time. */
+export function targetNotReachedMessage(target: RestoreTarget, lastCommitMs: number, archiveMaxWal: string): string {
+  const wanted = target.kind === 'time' ? ` ${new Date(target.atMs).toISOString()}` : '';
+  const reaches = lastCommitMs > 0 ? `the archive reaches ${new Date(lastCommitMs).toISOString()} (its last commit)` : 'the archive holds no commit after the backup';
+  return `recovery ended before configured recovery target was reached: the target${wanted} is after the end of the archive; ${reaches}, last archived WAL ${archiveMaxWal || 'unknown'}; pick an earlier time or wait until the source's WAL is archived`;
+}
