@@ -11,12 +11,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@pgs/service-kit';
-import { AgentError } from '../errors.js';
+import { AgentError, messageOf } from '../errors.js';
 import type { OsUser } from '../runtime/os-user.js';
 import type { BackupKind, BackupRepository, BackupResult, InstanceBackup, RestoreTarget } from './backup-types.js';
 import { archiveSettings, checkedStanza, renderPgBackRestConfig, type PgBackRestPaths } from './pgbackrest-config.js';
 import { backupResultFrom, parseStanzaInfo, type StanzaInfo } from './pgbackrest-info.js';
-import { runPgBackRest } from './pgbackrest.js';
+import { keyMessage, runPgBackRest } from './pgbackrest.js';
 import { checkRestorable, restoreOptions } from './restore-plan.js';
 
 /** Where one instance is. */
@@ -50,6 +50,9 @@ function mkdirOwned(dir: string, owner: OsUser | undefined): void {
   if (owner) fs.chownSync(dir, owner.uid, owner.gid);
 }
 
+/** How long stanza-create waits for pgBackRest's locks held by the async archiver. */
+const LOCK_WAIT_MS = 60_000;
+
 /** The repository as the agent knows it: not yet (no Welcome since the start), none, or one. */
 type RepositoryState = { known: false } | { known: true; repo: BackupRepository | undefined };
 
@@ -65,6 +68,8 @@ export interface ProcessBackupsOptions {
 export class ProcessBackups {
   private state: RepositoryState = { known: false };
   private readonly log: Logger;
+  /** stanza-create in flight per tenant: a second caller joins it (two would fight over pgBackRest's locks). */
+  private readonly stanzaRuns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: ProcessBackupsOptions) {
     this.log = o.log.child({ component: 'backups' });
@@ -134,10 +139,28 @@ export class ProcessBackups {
   }
 
   /** stanza-create (idempotent: an existing stanza of the same database is left as it is). */
-  async stanzaCreate(inst: BackupInstance, backup: InstanceBackup): Promise<void> {
+  stanzaCreate(inst: BackupInstance, backup: InstanceBackup): Promise<void> {
+    const running = this.stanzaRuns.get(inst.tenantId);
+    if (running) return running;
+    const run = this.stanzaCreateNow(inst, backup).finally(() => this.stanzaRuns.delete(inst.tenantId));
+    this.stanzaRuns.set(inst.tenantId, run);
+    return run;
+  }
+
+  private async stanzaCreateNow(inst: BackupInstance, backup: InstanceBackup): Promise<void> {
     const started = performance.now();
     this.writeConfig(inst, backup);
-    await this.run(inst, backupFiles(inst.dir).config, backup.stanza, 'stanza-create', [], 'BACKUP_FAILED', 120_000);
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await this.run(inst, backupFiles(inst.dir).config, backup.stanza, 'stanza-create', [], 'BACKUP_FAILED', 120_000);
+        break;
+      } catch (err) {
+        // The async archiver holds the stanza's archive lock while it pushes WAL; stanza-create waits its turn.
+        if (!/unable to acquire lock/i.test(messageOf(err)) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     this.log.info({ tenantId: inst.tenantId, stanza: backup.stanza, durationMs: Math.round(performance.now() - started) }, 'stanza ready');
   }
 
@@ -149,10 +172,16 @@ export class ProcessBackups {
 
   /** A backup of the running primary (stanza-create first), and what it made. */
   async backup(inst: BackupInstance, backup: InstanceBackup, kind: BackupKind): Promise<BackupResult> {
-    await this.stanzaCreate(inst, backup);
     const started = performance.now();
+    this.writeConfig(inst, backup);
     const config = backupFiles(inst.dir).config;
-    const before = new Set((await this.info(inst, config, backup.stanza, 'BACKUP_FAILED')).backups.map((b) => b.label));
+    let prior = await this.info(inst, config, backup.stanza, 'BACKUP_FAILED');
+    if (prior.state === 'unreadable') throw new AgentError('BACKUP_KEY', keyMessage(this.repository(), backup.stanza, prior.message));
+    if (prior.state === 'missing') {
+      await this.stanzaCreate(inst, backup);
+      prior = await this.info(inst, config, backup.stanza, 'BACKUP_FAILED');
+    }
+    const before = new Set(prior.backups.map((b) => b.label));
     await this.run(inst, config, backup.stanza, 'backup', [`--type=${kind.toLowerCase()}`], 'BACKUP_FAILED');
     const info = await this.info(inst, config, backup.stanza, 'BACKUP_FAILED');
     // The new backup is the one info did not list before (retention may have expired older ones meanwhile).
