@@ -168,8 +168,10 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(commitMs - Number(lastBefore[0]?.ms ?? 0)).toBeLessThan(1000);
     expect(status.health?.role).toBeDefined();
 
-    expect(await sql<{ n: number }>(admin(target), 'select n from notes order by n')).toEqual(before);
-    const [settings] = await sql<{ command: string; recovery: boolean; restore: string }>(admin(target), "select current_setting('archive_command') as command, pg_is_in_recovery() as recovery, current_setting('restore_command') as restore");
+ // The restored instance has the source's databases (and the one its own spec asks for).
+    const restoredDb = agent.runtime.adminConnection(target, source);
+    expect(await sql<{ n: number }>(restoredDb, 'select n from notes order by n')).toEqual(before);
+    const [settings] = await sql<{ command: string; recovery: boolean; restore: string }>(restoredDb, "select current_setting('archive_command') as command, pg_is_in_recovery() as recovery, current_setting('restore_command') as restore");
     expect(settings?.command).toContain(`--stanza=${target} `);
     expect(settings?.command).not.toContain(`--stanza=${source} `);
     expect(settings?.recovery).toBe(false);
@@ -179,14 +181,15 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(fs.existsSync(path.join(dataRoot, 'instances', target, 'restore.conf'))).toBe(false);
     // Its own stanza is made once it runs; the source's archive never gets the new timeline.
     await waitFor('stanza of the restored instance', () => fs.existsSync(path.join(repoDir, 'archive', target, 'archive.info')), 60_000, 100);
-    await sql(admin(target), 'insert into notes (n) values (100)');
-    await sql(admin(target), 'select pg_switch_wal()');
+    await sql(restoredDb, 'insert into notes (n) values (100)');
+    await sql(restoredDb, 'select pg_switch_wal()');
     await waitFor('restored instance archives', async () => {
-      const [row] = await sql<{ failed: string; last: string | null }>(admin(target), 'select failed_count::text as failed, last_archived_wal as last from pg_stat_archiver');
+      const [row] = await sql<{ failed: string; last: string | null }>(restoredDb, 'select failed_count::text as failed, last_archived_wal as last from pg_stat_archiver');
       return (row?.last ?? '').startsWith('00000002');
     }, 60_000, 100);
     const sourceArchive = fs.readdirSync(path.join(repoDir, 'archive', source), { recursive: true }).map(String);
-    expect(sourceArchive.some((f) => f.includes('00000002'))).toBe(false);
+    expect(sourceArchive.filter((f) => path.basename(f).startsWith('00000002'))).toEqual([]);
+    expect(fs.readdirSync(path.join(repoDir, 'archive', target), { recursive: true }).map(String).some((f) => path.basename(f).startsWith('00000002'))).toBe(true);
   }, 240_000);
 
   it('refuses a target after the end of the archive and says how far the archive reaches', async () => {
@@ -225,7 +228,7 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     await fake.desired({ instances: [withBackup(target, { restore: { restoreId, stanza: source, target: { case: 'latest', value: true } } })] });
     const status = await waitFor('restore failure', recoveryOf(target, restoreId), 120_000, 50);
     expect(status.recovery?.ok).toBe(false);
-    expect(status.recovery?.errorCode).toBe('BACKUP_KEY');
+    expect(status.recovery?.errorCode, status.recovery?.message).toBe('BACKUP_KEY');
     expect(status.recovery?.message).toContain('fleet-key-2');
     expect(status.recovery?.message).not.toContain('not-the-fleet-key');
 
@@ -242,7 +245,7 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     // RunBackup with the wrong key fails with the same code.
     const failed = await backup(source, BackupType.INCR);
     expect(failed.ok).toBe(false);
-    expect(failed.errorCode).toBe('BACKUP_KEY');
+    expect(failed.errorCode, failed.message).toBe('BACKUP_KEY');
 
     // The right key again: the waiting WAL goes out.
     fake.backupRepository = repository(CIPHER, 'fleet-key-1');

@@ -91,3 +91,10 @@ describe('parseStanzaInfo', () => {
     expect(printable('a\u0000\u0001b\nc')).toBe('a?b\nc');
   });
 });
+
+describe('parseStanzaInfo with raw bytes', () => {
+  it('reads info whose message holds raw control characters (an encrypted file read without its key)', () => {
+    const raw = '[{"archive":[],"backup":[],"name":"x","repo":[{"key":1,"status":{"code":99,"message":"[FormatError] unable to load info file: Salted__\u0001\u0002\u001f"}}],"status":{"code":99,"message":"other"}}]';
+    expect(parseStanzaInfo(raw, 'x').state).toBe('unreadable');
+  });
+});

@@ -81,7 +81,9 @@ function stateOf(code: number, message: string): StanzaInfo['state'] {
 export function parseStanzaInfo(output: string, stanza: string): StanzaInfo {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(output);
+    // An unreadable (encrypted) info file's bytes may be in a status message as raw control
+    // characters, which JSON does not allow in strings; outside strings they are just whitespace.
+    parsed = JSON.parse(output.replace(/[\u0000-\u001f]/g, ' '));
   } catch {
     throw new AgentError('BACKUP_FAILED', `pgbackrest info did not print JSON: ${printable(output).slice(0, 300)}`);
   }

@@ -17,7 +17,8 @@ import type { BackupKind, BackupRepository, BackupResult, InstanceBackup, Restor
 import { archiveSettings, checkedStanza, renderPgBackRestConfig, type PgBackRestPaths } from './pgbackrest-config.js';
 import { backupResultFrom, parseStanzaInfo, type StanzaInfo } from './pgbackrest-info.js';
 import { keyMessage, runPgBackRest } from './pgbackrest.js';
-import { checkRestorable, restoreOptions } from './restore-plan.js';
+import { checkRestorable, chosenBackup, restoreOptions } from './restore-plan.js';
+import type { InfoBackup } from './pgbackrest-info.js';
 
 /** Where one instance is. */
 export interface BackupInstance {
@@ -201,10 +202,11 @@ export class ProcessBackups {
 
   /**
    * Restores the source stanza into `dataDir` (empty, created here owned by postgres), after checking
-   * that the stanza can serve `target`. Returns the archive's newest WAL before the restore. The
+   * that the stanza can serve `target`. Returns the archive's newest WAL before the restore and the
+   * backup restored. The
    * restore_command pgBackRest writes reads restore.conf, which stays until recovery has ended.
    */
-  async restore(inst: BackupInstance, source: { stanza: string; target: RestoreTarget }, dataDir: string): Promise<{ archiveMaxWal: string }> {
+  async restore(inst: BackupInstance, source: { stanza: string; target: RestoreTarget }, dataDir: string): Promise<{ archiveMaxWal: string; backup: InfoBackup | undefined }> {
     const repo = this.repository();
     const file = backupFiles(inst.dir).restoreConfig;
     this.writeFiles(inst, file, source.stanza, 0, repo, dataDir);
@@ -215,7 +217,7 @@ export class ProcessBackups {
     const started = performance.now();
     await this.run(inst, file, source.stanza, 'restore', restoreOptions(source.target), 'RESTORE_FAILED');
     this.log.info({ tenantId: inst.tenantId, stanza: source.stanza, target: source.target.kind, archiveMaxWal: info.archiveMaxWal, durationMs: Math.round(performance.now() - started) }, 'backup restored into a new data directory');
-    return { archiveMaxWal: info.archiveMaxWal };
+    return { archiveMaxWal: info.archiveMaxWal, backup: chosenBackup(info, source.target) };
   }
 
   /** Removes the restore's config file (it holds the repository's secrets). */

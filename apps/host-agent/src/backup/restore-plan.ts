@@ -6,7 +6,7 @@
  */
 import { AgentError } from '../errors.js';
 import type { BackupRepository, RestoreTarget } from './backup-types.js';
-import type { StanzaInfo } from './pgbackrest-info.js';
+import type { InfoBackup, StanzaInfo } from './pgbackrest-info.js';
 import { keyMessage } from './pgbackrest.js';
 
 /** A time as pgBackRest takes it: "YYYY-MM-DD HH:MM:SS.mmm+00" (milliseconds at most; UTC). */
@@ -45,9 +45,26 @@ export function restoreOptions(target: RestoreTarget): string[] {
   }
 }
 
-/** The message of a recovery that reached the end of the archive before its target time. */
-export function targetNotReachedMessage(target: RestoreTarget, lastCommitMs: number, archiveMaxWal: string): string {
+/** The backup pgBackRest restores for `target`: the named one, else the newest complete one that ended before the time (or at all). */
+export function chosenBackup(info: StanzaInfo, target: RestoreTarget): InfoBackup | undefined {
+  const usable = info.backups.filter((b) => !b.error);
+  if (target.kind === 'backup') return usable.find((b) => b.label === target.label);
+  const candidates = target.kind === 'time' ? usable.filter((b) => b.finishedAtMs < target.atMs) : usable;
+  return candidates[candidates.length - 1];
+}
+
+/**
+ * The message of a recovery that reached the end of the archive before its target time: how far
+ * the archive reaches (its last replayed commit, or the end of the restored backup when no commit
+ * was archived after it).
+ */
+export function targetNotReachedMessage(target: RestoreTarget, lastCommitMs: number, archiveMaxWal: string, backup?: InfoBackup): string {
   const wanted = target.kind === 'time' ? ` ${new Date(target.atMs).toISOString()}` : '';
-  const reaches = lastCommitMs > 0 ? `the archive reaches ${new Date(lastCommitMs).toISOString()} (its last commit)` : 'the archive holds no commit after the backup';
+  const reaches =
+    lastCommitMs > 0
+      ? `the archive reaches ${new Date(lastCommitMs).toISOString()} (its last commit)`
+      : backup
+        ? `the archive reaches ${new Date(backup.finishedAtMs).toISOString()} (the end of backup ${backup.label}; no commit after it is archived)`
+        : 'the archive holds no commit after the backup';
   return `recovery ended before configured recovery target was reached: the target${wanted} is after the end of the archive; ${reaches}, last archived WAL ${archiveMaxWal || 'unknown'}; pick an earlier time or wait until the source's WAL is archived`;
 }

@@ -16,6 +16,7 @@ import type { Logger } from '@pgs/service-kit';
 import { RECOVERY_SETTINGS, withoutSettings } from '../backup/auto-conf.js';
 import type { RecoveryResult } from '../backup/backup-types.js';
 import type { ProcessBackups } from '../backup/process-backups.js';
+import type { InfoBackup } from '../backup/pgbackrest-info.js';
 import { parseRecoveryLog } from '../backup/recovery-log.js';
 import { targetNotReachedMessage } from '../backup/restore-plan.js';
 import { AgentError, codeOf, messageOf, RestoreError } from '../errors.js';
@@ -72,6 +73,8 @@ interface Position {
 /** pg_is_in_recovery() and where replay ended, or undefined while the server does not take connections yet. */
 async function position(o: RestoreInstanceOptions): Promise<Position | undefined> {
   const client = new pg.Client({ host: o.paths.socketDir, port: o.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
+  // The server may stop under this connection (a recovery that fails): that is for the caller to see, not an unhandled event.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     const r = await client.query<Position>(
@@ -93,6 +96,7 @@ export async function restoreInstance(o: RestoreInstanceOptions): Promise<{ reco
   if (!source) throw new AgentError('RESTORE_FAILED', 'no restore source in the spec');
   const backup = o.spec.backup;
   let archiveMaxWal = '';
+  let restored: InfoBackup | undefined;
   const deadline = Date.now() + o.timeoutMs;
   try {
     fs.mkdirSync(p.socketDir, { mode: 0o700 });
@@ -103,7 +107,7 @@ export async function restoreInstance(o: RestoreInstanceOptions): Promise<{ reco
     }
     const t0 = performance.now();
     const inst = { tenantId: o.spec.tenantId, dir: p.dir, dataDir: p.dataDir, socketDir: p.socketDir, port: o.port };
-    ({ archiveMaxWal } = await o.backups.restore(inst, { stanza: source.stanza, target: source.target }, p.dataDir));
+    ({ archiveMaxWal, backup: restored } = await o.backups.restore(inst, { stanza: source.stanza, target: source.target }, p.dataDir));
     const restoreMs = Math.round(performance.now() - t0);
     // Before the first start: the agent's settings, archiving into this tenant's stanza (or not at
     // all), and nothing of the source's that would override them.
@@ -117,7 +121,7 @@ export async function restoreInstance(o: RestoreInstanceOptions): Promise<{ reco
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null || !isAlive(pid)) {
         const log = parseRecoveryLog(logSince(p.logFile, logStart));
-        if (log.targetNotReached) throw new RestoreError('RESTORE_TARGET_NOT_REACHED', targetNotReachedMessage(source.target, log.lastCommitMs, archiveMaxWal), archiveMaxWal, { kind: 'user' });
+        if (log.targetNotReached) throw new RestoreError('RESTORE_TARGET_NOT_REACHED', targetNotReachedMessage(source.target, log.lastCommitMs, archiveMaxWal, restored), archiveMaxWal, { kind: 'user' });
         throw new RestoreError('RESTORE_FAILED', `the restored server stopped during recovery: ${log.fatal || logSince(p.logFile, logStart).slice(-1200).trim()}`, archiveMaxWal);
       }
       if (Date.now() > deadline) throw new RestoreError('RESTORE_FAILED', `recovery did not finish within ${Math.round(o.timeoutMs / 1000)} s`, archiveMaxWal);
