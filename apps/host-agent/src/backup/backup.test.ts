@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
-import { BackupType, InstanceState, Realization, type BackupRepositorySchema, type CommandResult, type InstanceSpecSchema } from '@pgs/proto';
+import { BackupType, InstanceState, Realization, type BackupRepositorySchema, type CommandResult, type InstanceSpecSchema, type RestoreSourceSchema } from '@pgs/proto';
 import { postgresRunAs } from '../runtime/os-user.js';
 import { FakeCoordinator, ownerSpec } from '../testing/fake-coordinator.js';
 import { startTestAgent, type TestAgent } from '../testing/test-agent.js';
@@ -37,8 +37,12 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
   let agent: TestAgent;
   let revision = 1n;
   const repository = (cipherPass: string, keyId: string): MessageInitShape<typeof BackupRepositorySchema> => ({ kind: { case: 'posix', value: { path: repoDir } }, cipherPass, keyId });
-  const withBackup = (tenantId: string, extra: Partial<MessageInitShape<typeof InstanceSpecSchema>> = {}): MessageInitShape<typeof InstanceSpecSchema> =>
-    ownerSpec(tenantId, 'owner-secret', { backup: { stanza: tenantId, archiveTimeoutSeconds: 60, retentionDays: 7 }, ...extra });
+  const withBackup = (tenantId: string, extra: { specRevision?: bigint; restore?: MessageInitShape<typeof RestoreSourceSchema> } = {}): MessageInitShape<typeof InstanceSpecSchema> => {
+    const overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = { backup: { stanza: tenantId, archiveTimeoutSeconds: 60, retentionDays: 7 } };
+    if (extra.specRevision !== undefined) overrides.specRevision = extra.specRevision;
+    if (extra.restore) overrides.restore = extra.restore;
+    return ownerSpec(tenantId, 'owner-secret', overrides);
+  };
   const admin = (tenantId: string): pg.ClientConfig => agent.runtime.adminConnection(tenantId, tenantId);
 
   async function command(tenantId: string, action: Parameters<FakeCoordinator['command']>[0]['action'], timeoutMs = 120_000): Promise<CommandResult> {

@@ -53,6 +53,13 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** `text` with every control character (below U+0020) replaced by a space. */
+function withoutControlCharacters(text: string): string {
+  let out = '';
+  for (const ch of text) out += ch.charCodeAt(0) < 0x20 ? ' ' : ch;
+  return out;
+}
+
 /** Text safe for a log line or a report: no control or binary characters (an unreadable encrypted file shows its bytes). */
 export function printable(text: string): string {
   return text.replace(/[^\x20-\x7e\n]+/g, '?').trim();
@@ -83,7 +90,7 @@ export function parseStanzaInfo(output: string, stanza: string): StanzaInfo {
   try {
     // An unreadable (encrypted) info file's bytes may be in a status message as raw control
     // characters, which JSON does not allow in strings; outside strings they are just whitespace.
-    parsed = JSON.parse(output.replace(/[\u0000-\u001f]/g, ' '));
+    parsed = JSON.parse(withoutControlCharacters(output));
   } catch {
     throw new AgentError('BACKUP_FAILED', `pgbackrest info did not print JSON: ${printable(output).slice(0, 300)}`);
   }

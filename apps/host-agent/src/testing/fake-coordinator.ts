@@ -15,7 +15,6 @@ import {
   type CommandSchema,
   type ConnectResponseSchema,
   type Hello,
-  type InstanceSpec,
   type InstanceSpecSchema,
   type InstanceStatus,
 } from '@pgs/proto';
