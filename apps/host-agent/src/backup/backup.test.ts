@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
-import { BackupType, InstanceState, Realization, type BackupRepositorySchema, type CommandResult, type InstanceSpecSchema, type RestoreSourceSchema } from '@pgs/proto';
+import { BackupType, InstanceState, Realization, RunState, type BackupRepositorySchema, type CommandResult, type InstanceSpecSchema, type RestoreSourceSchema } from '@pgs/proto';
 import { postgresRunAs } from '../runtime/os-user.js';
 import { FakeCoordinator, ownerSpec } from '../testing/fake-coordinator.js';
 import { startTestAgent, type TestAgent } from '../testing/test-agent.js';
@@ -77,6 +77,7 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
   }, 120_000);
 
   let fullLabel = '';
+  let fullStoppedMs = 0;
   let before: { n: number }[] = [];
   let targetMs = 0;
 
@@ -111,12 +112,15 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(b?.archiveMaxWal).toMatch(/^00000001[0-9A-F]{16}$/);
     expect(b && timestampMs(b.finishedAt ?? timestampFromMs(0))).toBeGreaterThanOrEqual(b ? timestampMs(b.startedAt ?? timestampFromMs(0)) : 0);
     fullLabel = b?.label ?? '';
+    fullStoppedMs = b?.finishedAt ? timestampMs(b.finishedAt) : 0;
     // The secret never reaches a report.
     expect(JSON.stringify(fake.statuses.map((s) => s.reason))).not.toContain(CIPHER);
   }, 180_000);
 
   it('writes rows, archives the segment holding them, reports it in the archive status, takes a diff backup', async () => {
     const db = admin(source);
+    // pgBackRest restores to a time from a backup that stopped in an earlier second than the target.
+    await waitFor('a second after the full backup stopped', () => Date.now() >= fullStoppedMs + 1100, 5000, 10);
     await sql(db, 'create table notes (n int primary key, at timestamptz not null default clock_timestamp())');
     for (let n = 1; n <= 3; n++) await sql(db, `insert into notes (n) values (${n})`);
     before = await sql<{ n: number }>(db, 'select n from notes order by n');
@@ -152,10 +156,9 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     const restoreId = `restore-${target}`;
     const started = performance.now();
     await fake.desired({ instances: [withBackup(target, { restore: { restoreId, stanza: source, target: { case: 'time', value: timestampFromMs(targetMs) } } })] });
-    const status = await waitFor('restored instance running', () => {
-      const s = fake.running(target);
-      return s?.recovery ? s : undefined;
-    }, 120_000, 50);
+    const outcome = await waitFor('restore outcome', recoveryOf(target, restoreId), 240_000, 50);
+    expect(outcome.recovery?.message).toBe('');
+    const status = await waitFor('restored instance running', () => fake.running(target), 60_000, 50);
     console.log(`restore to a time + recovery (desired -> running primary): ${(performance.now() - started).toFixed(0)} ms`);
     const r = status.recovery;
     expect(r?.message).toBe('');
@@ -194,7 +197,7 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     const sourceArchive = fs.readdirSync(path.join(repoDir, 'archive', source), { recursive: true }).map(String);
     expect(sourceArchive.filter((f) => path.basename(f).startsWith('00000002'))).toEqual([]);
     expect(fs.readdirSync(path.join(repoDir, 'archive', target), { recursive: true }).map(String).some((f) => path.basename(f).startsWith('00000002'))).toBe(true);
-  }, 240_000);
+  }, 360_000);
 
   it('refuses a target after the end of the archive and says how far the archive reaches', async () => {
     const target = uniqueTenantId('r');
@@ -261,6 +264,27 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
       return a && a.pendingSegments === 0 && a.lastArchivedWal >= archive.lastFailedWal ? a : undefined;
     }, 90_000, 100);
   }, 300_000);
+
+  it('restarts an instance that gains backups once, and answers RunBackup on a stopped one with NOT_PRIMARY', async () => {
+    const tenant = uniqueTenantId('g');
+    await fake.desired({ instances: [ownerSpec(tenant, 'owner-secret')] });
+    const plain = await waitFor('plain instance running', () => fake.running(tenant), 60_000);
+    expect((await sql<{ mode: string }>(admin(tenant), "select current_setting('archive_mode') as mode"))[0]?.mode).toBe('off');
+    await fake.desired({ instances: [withBackup(tenant, { specRevision: 2n })] });
+    const gained = await waitFor('instance restarted with archiving', () => fake.running(tenant, 2), 60_000);
+    expect(gained.pid).not.toBe(plain.pid);
+    expect((await sql<{ mode: string }>(admin(tenant), "select current_setting('archive_mode') as mode"))[0]?.mode).toBe('on');
+    await waitFor('stanza of the instance that gained backups', () => fs.existsSync(path.join(repoDir, 'archive', tenant, 'archive.info')), 60_000, 100);
+
+    const stopped = withBackup(tenant, { specRevision: 3n });
+    stopped.runState = RunState.STOPPED;
+    await fake.desired({ instances: [stopped] });
+    await waitFor('instance stopped', () => fake.latest(tenant)?.state === InstanceState.STOPPED && Number(fake.latest(tenant)?.specRevision) === 3, 60_000);
+    const refused = await backup(tenant, BackupType.FULL);
+    expect(refused.ok).toBe(false);
+    expect(refused.errorCode).toBe('NOT_PRIMARY');
+    expect(refused.message).toContain('not a running primary');
+  }, 180_000);
 
   it('answers RunBackup for a tenant it does not run with INSTANCE_NOT_FOUND', async () => {
     const result = await backup(uniqueTenantId('none'), BackupType.FULL);

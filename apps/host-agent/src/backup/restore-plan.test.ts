@@ -25,6 +25,9 @@ describe('checkRestorable', () => {
 
   it('says when no backup ended before the target', () => {
     expect(() => checkRestorable(info({}), { kind: 'time', atMs: 5_000 }, repo)).toThrow(expect.objectContaining({ code: 'NO_BACKUP_BEFORE_TARGET', message: expect.stringMatching(/oldest \(B1\) ended at 1970-01-01T00:00:10.000Z/) }));
+    // pgBackRest compares stop times in whole seconds: a backup that stopped in the target's second does not count.
+    expect(() => checkRestorable(info({}), { kind: 'time', atMs: 10_999 }, repo)).toThrow(expect.objectContaining({ code: 'NO_BACKUP_BEFORE_TARGET' }));
+    expect(() => checkRestorable(info({}), { kind: 'time', atMs: 11_000 }, repo)).not.toThrow();
     // A failed backup does not count.
     expect(() => checkRestorable(info({ backups: [full('B0', 1_000, true), full('B1', 10_000)] }), { kind: 'time', atMs: 5_000 }, repo)).toThrow(expect.objectContaining({ code: 'NO_BACKUP_BEFORE_TARGET' }));
   });

@@ -14,6 +14,15 @@ export function pgBackRestTime(ms: number): string {
   return `${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}+00`;
 }
 
+/**
+ * Whether pgBackRest takes `b` for a restore to `atMs`: it picks the newest backup whose stop time is
+ * before the target, comparing in whole seconds (its stop timestamps have no fraction), so a backup
+ * that stopped in the target's second does not count.
+ */
+export function endedBefore(b: InfoBackup, atMs: number): boolean {
+  return Math.floor(b.finishedAtMs / 1000) < Math.floor(atMs / 1000);
+}
+
 /** Throws the reason the stanza cannot be restored to `target`; returns when it can. */
 export function checkRestorable(info: StanzaInfo, target: RestoreTarget, repo: BackupRepository): void {
   if (info.state === 'unreadable') throw new AgentError('BACKUP_KEY', keyMessage(repo, info.name, info.message));
@@ -25,10 +34,9 @@ export function checkRestorable(info: StanzaInfo, target: RestoreTarget, repo: B
     throw new AgentError('BACKUP_NOT_FOUND', `stanza ${info.name} has no backup ${target.label} (it has ${usable.map((b) => b.label).join(', ')})`, { kind: 'user' });
   }
   if (target.kind === 'time') {
-    // pgBackRest picks the newest backup that stopped before the target; the target must be after its end.
     const oldest = usable[0];
-    if (oldest && !usable.some((b) => b.finishedAtMs < target.atMs)) {
-      throw new AgentError('NO_BACKUP_BEFORE_TARGET', `no backup of stanza ${info.name} ended before ${new Date(target.atMs).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()}; pick a later time`, { kind: 'user' });
+    if (oldest && !usable.some((b) => endedBefore(b, target.atMs))) {
+      throw new AgentError('NO_BACKUP_BEFORE_TARGET', `no backup of stanza ${info.name} ended before ${new Date(target.atMs).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()} (pgBackRest counts whole seconds); pick a later time`, { kind: 'user' });
     }
   }
 }
@@ -49,7 +57,7 @@ export function restoreOptions(target: RestoreTarget): string[] {
 export function chosenBackup(info: StanzaInfo, target: RestoreTarget): InfoBackup | undefined {
   const usable = info.backups.filter((b) => !b.error);
   if (target.kind === 'backup') return usable.find((b) => b.label === target.label);
-  const candidates = target.kind === 'time' ? usable.filter((b) => b.finishedAtMs < target.atMs) : usable;
+  const candidates = target.kind === 'time' ? usable.filter((b) => endedBefore(b, target.atMs)) : usable;
   return candidates[candidates.length - 1];
 }
 
