@@ -167,7 +167,7 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(r?.timeline).toBe(2);
     expect(r?.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(r?.archiveMaxWal).toMatch(/^00000001[0-9A-F]{16}$/);
-    const lastBefore = await sql<{ ms: string }>(admin(source), 'select (extract(epoch from max(at)) * 1000)::bigint::text as ms from notes where n <= 3');
+    const lastBefore = await sql<{ ms: string }>(admin(source), 'select floor(extract(epoch from max(at)) * 1000)::bigint::text as ms from notes where n <= 3');
     const commitMs = r?.commitTime ? timestampMs(r.commitTime) : 0;
     expect(commitMs).toBeLessThanOrEqual(targetMs);
     // The commit of row 3 happens just after its clock_timestamp() default was taken.
@@ -240,12 +240,23 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(status.recovery?.message).not.toContain('not-the-fleet-key');
 
     // The source now archives with the wrong key: PostgreSQL keeps the WAL and retries; it is all in the report.
+    await waitFor('source config has the new key', () => fs.readFileSync(path.join(dataRoot, 'instances', source, 'pgbackrest.conf'), 'utf8').includes('not-the-fleet-key'), 30_000);
     await sql(admin(source), 'insert into notes (n) values (7)');
     await sql(admin(source), 'select pg_switch_wal()');
-    const archive = await waitFor('archive failures reported', () => {
+    // An async archiver started before the change may still push a segment with the old key: switch
+    // again now and then until one fails.
+    let switchedAt = Date.now();
+    const archive = await waitFor('archive failures reported', async () => {
       const a = fake.latest(source)?.health?.archive;
-      return a && Number(a.failedCount) > 0 && a.pendingSegments > 0 ? a : undefined;
-    }, 60_000, 100);
+      if (a && Number(a.failedCount) > 0 && a.pendingSegments > 0) return a;
+      if (Date.now() - switchedAt > 10_000) {
+        switchedAt = Date.now();
+        await sql(admin(source), 'select pg_switch_wal()');
+      }
+      return undefined;
+    }, 120_000, 100).catch((err: unknown) => {
+      throw new Error(`${String(err)}; last archive status: ${JSON.stringify(fake.latest(source)?.health?.archive, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    });
     expect(archive.lastFailedWal).toMatch(/^[0-9A-F]{24}$/);
     expect(Number(archive.pendingBytes)).toBeGreaterThan(0);
     expect(fake.running(source)).toBeDefined();
@@ -285,6 +296,32 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(refused.errorCode).toBe('NOT_PRIMARY');
     expect(refused.message).toContain('not a running primary');
   }, 180_000);
+
+  it('restores a backup by its label and to the end of the archive; expires a backup with what depends on it', async () => {
+    const byLabel = uniqueTenantId('r');
+    const latest = uniqueTenantId('r');
+    await fake.desired({
+      instances: [
+        withBackup(byLabel, { restore: { restoreId: `restore-${byLabel}`, stanza: source, target: { case: 'backupLabel', value: fullLabel } } }),
+        withBackup(latest, { restore: { restoreId: `restore-${latest}`, stanza: source, target: { case: 'latest', value: true } } }),
+      ],
+    });
+    const [a, b] = await Promise.all([waitFor('restore by label', recoveryOf(byLabel, `restore-${byLabel}`), 240_000, 50), waitFor('restore to the end', recoveryOf(latest, `restore-${latest}`), 240_000, 50)]);
+    expect(a.recovery?.message).toBe('');
+    expect(b.recovery?.message).toBe('');
+    expect(a.recovery?.timeline).toBe(2);
+    // The full backup was taken before the table existed; the end of the archive has every archived row.
+    expect(await sql<{ t: string | null }>(agent.runtime.adminConnection(byLabel, source), "select to_regclass('notes')::text as t")).toEqual([{ t: null }]);
+    expect((await sql<{ n: number }>(agent.runtime.adminConnection(latest, source), 'select n from notes order by n')).map((r) => r.n)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+
+    const second = await backup(source, BackupType.FULL);
+    expect(second.ok).toBe(true);
+    const expired = await command(source, { case: 'expireBackup', value: { stanza: source, label: fullLabel } });
+    expect(expired.message).toBe('');
+    expect(expired.ok).toBe(true);
+    const left = fs.readdirSync(path.join(repoDir, 'backup', source)).filter((f) => /^\d{8}-\d{6}F/.test(f));
+    expect(left).toEqual([second.backup?.label]);
+  }, 360_000);
 
   it('answers RunBackup for a tenant it does not run with INSTANCE_NOT_FOUND', async () => {
     const result = await backup(uniqueTenantId('none'), BackupType.FULL);
