@@ -251,6 +251,8 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
       if (a && Number(a.failedCount) > 0 && a.pendingSegments > 0) return a;
       if (Date.now() - switchedAt > 10_000) {
         switchedAt = Date.now();
+        // A WAL record that changes no data, so the switch has a segment to close.
+        await sql(admin(source), "select pg_logical_emit_message(false, 'pgs-test', 'x')");
         await sql(admin(source), 'select pg_switch_wal()');
       }
       return undefined;
