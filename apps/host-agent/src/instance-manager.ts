@@ -696,7 +696,8 @@ export class InstanceManager {
       const inst = await this.o.runtime.inspect(t);
       if (e.pendingOps > 0) return;
       if (!inst) {
-        if (e.status.state !== 'CREATING') {
+        // A restore that failed for good has no instance, and its report already says why.
+        if (e.status.state !== 'CREATING' && e.restoreFailedAtRevision !== e.desired.specRevision) {
           this.update(e, { state: 'FAILED', realization: 'FAILED', reason: 'the instance is missing from this host (data directory or container gone); it is not re-created empty', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
         }
         return;

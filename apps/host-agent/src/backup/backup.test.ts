@@ -212,6 +212,11 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(status.realization).toBe(Realization.FAILED);
     // Nothing half-restored is left behind.
     expect(fs.existsSync(path.join(dataRoot, 'instances', target))).toBe(false);
+    // Later reports (health rounds, steady reports) keep saying why, and it is not tried again.
+    const seen = fake.statuses.length;
+    await waitFor('later reports of the failed restore', () => fake.statuses.slice(seen).filter((s) => s.tenantId === target).length >= 2, 10_000);
+    expect(fake.latest(target)?.reason).toMatch(/^restore failed: recovery ended before configured recovery target was reached/);
+    expect(fs.existsSync(path.join(dataRoot, 'instances', target))).toBe(false);
   }, 180_000);
 
   it('refuses a restore onto an instance that exists, and keeps serving it', async () => {
