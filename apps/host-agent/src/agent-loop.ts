@@ -16,7 +16,7 @@ import type { Logger } from '@pgs/service-kit';
 import { jitteredBackoff, sleep } from './backoff.js';
 import type { InstanceManager } from './instance-manager.js';
 import type { Lease } from './lease.js';
-import { fromCommand, fromDesiredInstances, toHello, toInstanceStatus, toUsage, type HelloView } from './mappers/agent-mapper.js';
+import { fromBackupRepository, fromCommand, fromDesiredInstances, toCommandResult, toHello, toInstanceStatus, toUsage, type HelloView } from './mappers/agent-mapper.js';
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
 
@@ -148,6 +148,9 @@ export class AgentLoop {
             this.o.lease?.renew(helloSentAt, this.leaseMs);
             this.lastLeaseRenewalAt = Date.now();
             this.log.info({ heartbeatMs, leaseMs: m.value.leaseMs }, 'connected to the coordinator');
+            // Before any desired set of this stream: the specs' archive settings depend on it. It may
+            // differ from the last stream's (an operator changed it); instances with backups follow.
+            this.o.manager.setBackupRepository(fromBackupRepository(m.value.backupRepository));
             clearInterval(heartbeat);
             clearInterval(report);
             this.beat = () => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } });
@@ -174,7 +177,7 @@ export class AgentLoop {
           case 'command': {
             const cmd = fromCommand(m.value);
             this.log.info({ commandId: cmd.commandId, tenantId: cmd.tenantId, kind: cmd.action?.kind }, 'command received');
-            void this.o.manager.runCommand(cmd).then((outcome) => this.send({ message: { case: 'commandResult', value: outcome } }));
+            void this.o.manager.runCommand(cmd).then((outcome) => this.send({ message: { case: 'commandResult', value: toCommandResult(outcome) } }));
             break;
           }
           case 'leaseRenewal': {

@@ -22,11 +22,34 @@ export type AgentErrorCode =
   | 'UNKNOWN_COMMAND'
   | 'PRIMARY_NOT_READY'
   | 'REWIND_FAILED'
-  | 'PROMOTE_FAILED';
+  | 'PROMOTE_FAILED'
+  | 'NOT_PRIMARY'
+  | 'BACKUP_NOT_CONFIGURED'
+  | 'BACKUP_RUNNING'
+  | 'BACKUP_FAILED'
+  | 'BACKUP_KEY'
+  | 'BACKUP_NOT_FOUND'
+  | 'EXPIRE_FAILED'
+  | 'RESTORE_FAILED'
+  | 'RESTORE_REFUSED'
+  | 'RESTORE_TARGET_NOT_REACHED'
+  | 'NO_BACKUP_BEFORE_TARGET';
 
 /** An error of the host agent: a code from AgentErrorCode, a message and the cause. */
 export class AgentError extends PgsError {
   constructor(code: AgentErrorCode, message: string, options: { kind?: ErrorKind; cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
+
+/** A restore that failed, with what was known of the source's archive when it began. */
+export class RestoreError extends AgentError {
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    readonly archiveMaxWal: string,
+    options: { kind?: ErrorKind; cause?: unknown } = {},
+  ) {
     super(code, message, options);
   }
 }

@@ -14,14 +14,23 @@
  * primary); a primary whose spec says fence_on_lease_expiry is stopped at once when the agent's
  * lease runs out, and is started as a primary only while the lease holds and once the coordinator
  * has confirmed its spec since the agent started or the lease was lost.
+ *
+ * Backups (pgBackRest, through the runtime's `backups`): the repository from the last Welcome goes
+ * to the runtime; a primary with backups gets its stanza created in the background once it runs;
+ * RunBackup and ExpireBackup run outside the tenant's queue (a backup of minutes holds up neither
+ * the tenant's converges nor anything else); a restore that cannot succeed (target after the
+ * archive's end, wrong key, no backup before the target) is reported once and not retried until a
+ * newer spec revision arrives.
  */
 import { isValidTenantId, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
-import { AgentError, codeOf, messageOf } from './errors.js';
+import { readArchiveStatus } from './backup/archive-status.js';
+import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
+import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
 import { checkHealth, downHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
 import type { AgentMetrics } from './metrics.js';
-import type { AgentCommand, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
+import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
 import { Slots } from './slots.js';
 import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
@@ -66,7 +75,21 @@ interface Entry {
   fencedAtRevision: number | undefined;
   /** The coordinator sent (or confirmed) this spec since the agent started or its lease was lost. */
   confirmed: boolean;
+  /** The stanza stanza-create last succeeded for ('' = not yet), the run in flight, and when to try again after a failure. */
+  stanzaReady: string;
+  stanzaWork: Promise<void> | undefined;
+  stanzaRetryAt: number;
+  /** A RunBackup is running (one at a time per tenant). */
+  backupRunning: boolean;
+  /** The spec revision whose restore failed for good (not retried until a newer revision). */
+  restoreFailedAtRevision: number | undefined;
 }
+
+/** Restore failures that the same spec can never get past: reported once, not retried. */
+const PERMANENT_RESTORE_ERRORS = new Set(['RESTORE_TARGET_NOT_REACHED', 'BACKUP_KEY', 'NO_BACKUP_BEFORE_TARGET', 'BACKUP_NOT_FOUND', 'RESTORE_REFUSED', 'NOT_SUPPORTED', 'INVALID_IDENTIFIER']);
+
+/** How long after a failed stanza-create the health loop tries again. */
+const STANZA_RETRY_MS = 30_000;
 
 /** A desired instance rebuilt from what a runtime remembers (roles live in the instance itself; no secret is kept). */
 function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
@@ -94,11 +117,15 @@ function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
     replicationSlots: [],
     replicationSlot: r?.slot ?? '',
     standbyName: r?.standbyName ?? '',
+    ...(s.backup ? { backup: s.backup } : {}),
+    ...(s.restore ? { restore: s.restore } : {}),
   };
 }
 
 function runtimeSpec(d: DesiredInstance): RuntimeSpec {
   const spec: RuntimeSpec = { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState, role: d.role, fenceOnLeaseExpiry: d.fenceOnLeaseExpiry };
+  if (d.backup) spec.backup = d.backup;
+  if (d.restore) spec.restore = d.restore;
   if (d.replicationUser !== '') {
     spec.replication = {
       user: d.replicationUser,
@@ -120,7 +147,7 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
  * switchover decisions read.
  */
 function significant(s: InstanceStatus, replicated: boolean): string {
-  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role];
+  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
   return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes] : base);
 }
 
@@ -168,6 +195,7 @@ export class InstanceManager {
         specRevision: desired.specRevision,
         health: inst.running ? await this.measure(inst.tenantId) : downHealth(this.clock()),
       };
+      if (inst.recovery) e.status.recovery = inst.recovery;
       this.log.info({ tenantId: inst.tenantId, running: inst.running, pid: inst.pid, port: inst.port }, inst.running ? 'adopted a running instance' : 'found a stopped instance');
       if (inst.running !== wantRunning) this.schedule(e);
     }
@@ -179,7 +207,7 @@ export class InstanceManager {
     this.closed = true;
     clearTimeout(this.healthTimer);
     for (const e of this.entries.values()) clearTimeout(e.retryTimer);
-    await Promise.all([...this.entries.values()].map((e) => e.chain));
+    await Promise.all([...this.entries.values()].flatMap((e) => [e.chain, e.stanzaWork ?? Promise.resolve()]));
   }
 
   /** Every known instance's status. */
@@ -204,6 +232,24 @@ export class InstanceManager {
       out.instances += 1;
     }
     return out;
+  }
+
+  /**
+   * The fleet's backup repository from a Welcome (undefined: none). When it changed (or is first
+   * known after a start), every instance with backups converges again: its pgbackrest.conf is
+   * rewritten and its stanza made again.
+   */
+  setBackupRepository(repo: BackupRepository | undefined): void {
+    const backups = this.o.runtime.backups;
+    if (!backups) {
+      if (repo) this.log.warn({ runtime: this.o.runtime.kind }, 'the fleet has a backup repository, but this host\'s runtime cannot back up; tenants here are not archived (backups need the process runtime)');
+      return;
+    }
+    if (!backups.setRepository(repo)) return;
+    for (const e of this.entries.values()) {
+      e.stanzaReady = '';
+      if (e.desired?.backup && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
+    }
   }
 
   /** Applies a desired set (the caller has checked its generation): upserts converge, explicit removals delete. */
@@ -305,6 +351,12 @@ export class InstanceManager {
     if (!e || e.deleting || e.status.state === 'DELETED') return done(false, 'INSTANCE_NOT_FOUND', `no instance of ${cmd.tenantId} on this host`);
     const action = cmd.action;
     if (!action) return done(false, 'UNKNOWN_COMMAND', 'the command has no action this agent knows');
+    if (action.kind === 'runBackup' || action.kind === 'expireBackup') {
+      const r = await this.runBackupCommand(e, action);
+      const out = done(r.ok, r.errorCode, r.message);
+      if (r.backup) out.backup = r.backup;
+      return out;
+    }
     try {
       const position = await this.enqueue(e, async (): Promise<{ lsn?: string; timeline?: number }> => {
         const t = cmd.tenantId;
@@ -355,6 +407,75 @@ export class InstanceManager {
     }
   }
 
+  /**
+   * RunBackup and ExpireBackup, outside the tenant's queue: pgBackRest runs as a child process for
+   * as long as the backup takes, while converges, health checks and heartbeats go on.
+   */
+  private async runBackupCommand(e: Entry, action: Extract<CommandAction, { kind: 'runBackup' | 'expireBackup' }>): Promise<Pick<CommandOutcome, 'ok' | 'errorCode' | 'message' | 'backup'>> {
+    const t = e.tenantId;
+    const backups = this.o.runtime.backups;
+    if (!backups) return { ok: false, errorCode: 'NOT_SUPPORTED', message: `backups need the process runtime; this host runs ${this.o.runtime.kind}` };
+    const configured = backups.backupOf(t);
+    if (!configured) return { ok: false, errorCode: 'BACKUP_NOT_CONFIGURED', message: `the instance of ${t} on this host has no backups configured (no stanza in its spec, or no backup repository in the fleet)` };
+    if (action.stanza !== '' && action.stanza !== configured.stanza) return { ok: false, errorCode: 'BACKUP_NOT_CONFIGURED', message: `the instance of ${t} archives into stanza ${configured.stanza}, not ${action.stanza}` };
+    try {
+      if (action.kind === 'expireBackup') {
+        await backups.expire(t, action.label);
+        return { ok: true, errorCode: '', message: '' };
+      }
+      const inst = await this.o.runtime.inspect(t);
+      const health = inst?.running ? await this.measure(t) : undefined;
+      if (e.desired?.role !== 'PRIMARY' || !health?.acceptingConnections || health.role !== 'PRIMARY') {
+        return { ok: false, errorCode: 'NOT_PRIMARY', message: `the instance of ${t} is not a running primary on this host (${inst?.running ? `running as ${health?.acceptingConnections ? (health.role === 'PRIMARY' ? 'a primary the coordinator calls a replica' : 'a replica') : 'a server not accepting connections'}` : 'not running'}); take the backup on the primary` };
+      }
+      if (e.backupRunning) return { ok: false, errorCode: 'BACKUP_RUNNING', message: `a backup of ${t} is already running on this host` };
+      e.backupRunning = true;
+      try {
+        const backup = await backups.backup(t, action.type);
+        e.stanzaReady = configured.stanza;
+        return { ok: true, errorCode: '', message: '', backup };
+      } finally {
+        e.backupRunning = false;
+      }
+    } catch (err) {
+      this.log.warn({ tenantId: t, kind: action.kind, code: codeOf(err), err: messageOf(err) }, 'backup command failed');
+      const code = codeOf(err);
+      return { ok: false, errorCode: code === 'RUNTIME_ERROR' ? (action.kind === 'runBackup' ? 'BACKUP_FAILED' : 'EXPIRE_FAILED') : code, message: messageOf(err) };
+    }
+  }
+
+  /**
+   * stanza-create for a running primary with backups, once per stanza (and again after the
+   * repository changed). Until it succeeds archive_command fails and PostgreSQL keeps the WAL in
+   * pg_wal, retrying; a failure is logged and tried again from the health loop.
+   */
+  private ensureStanza(e: Entry): void {
+    const backups = this.o.runtime.backups;
+    const backup = backups?.backupOf(e.tenantId);
+    if (!backups || !backup || e.stanzaReady === backup.stanza || e.stanzaWork || this.clock() < e.stanzaRetryAt || this.closed) return;
+    const t = e.tenantId;
+    e.stanzaWork = backups
+      .stanzaCreate(t)
+      .then(
+        () => {
+          e.stanzaReady = backup.stanza;
+          e.stanzaRetryAt = 0;
+        },
+        (err: unknown) => {
+          e.stanzaRetryAt = this.clock() + STANZA_RETRY_MS;
+          this.log.warn({ tenantId: t, stanza: backup.stanza, code: codeOf(err), err: messageOf(err), retryInMs: STANZA_RETRY_MS }, 'stanza-create failed; WAL waits in pg_wal until the stanza exists');
+        },
+      )
+      .finally(() => {
+        e.stanzaWork = undefined;
+      });
+  }
+
+  /** A status note for a spec asking for backups this runtime cannot give ('' otherwise). */
+  private backupNote(d: DesiredInstance): string {
+    return d.backup && !this.o.runtime.backups ? `backups need the process runtime; this host runs ${this.o.runtime.kind}, so this instance is not archived` : '';
+  }
+
   private entry(tenantId: string): Entry {
     let e = this.entries.get(tenantId);
     if (!e || e.status.state === 'DELETED') {
@@ -370,6 +491,11 @@ export class InstanceManager {
         retryTimer: undefined,
         fencedAtRevision: undefined,
         confirmed: false,
+        stanzaReady: '',
+        stanzaWork: undefined,
+        stanzaRetryAt: 0,
+        backupRunning: false,
+        restoreFailedAtRevision: undefined,
       };
       this.entries.set(tenantId, e);
     }
@@ -409,6 +535,15 @@ export class InstanceManager {
   private async measure(tenantId: string): Promise<InstanceHealth> {
     const started = performance.now();
     const health = await checkHealth(this.o.admin, tenantId, this.clock, this.log);
+    const backups = this.o.runtime.backups;
+    if (backups && health.acceptingConnections && health.role === 'PRIMARY' && backups.backupOf(tenantId)) {
+      try {
+        const pending = backups.pendingWal(tenantId);
+        health.archive = await this.o.admin.withClient(tenantId, 'postgres', (c) => readArchiveStatus(c, pending, this.clock()));
+      } catch (err) {
+        this.log.debug({ tenantId, err }, 'archive status could not be read');
+      }
+    }
     this.o.metrics.healthCheckSeconds.observe({ result: health.acceptingConnections ? 'accepting' : 'not_accepting' }, (performance.now() - started) / 1000);
     return health;
   }
@@ -425,6 +560,18 @@ export class InstanceManager {
         throw new AgentError('NOT_SUPPORTED', `the ${this.o.runtime.kind} runtime does not run replicas; place replicated tenants on hosts with the process runtime`, { kind: 'user' });
       }
       const existing = await this.o.runtime.inspect(t);
+      let spec = runtimeSpec(d);
+      if (d.restore && existing && existing.recovery?.restoreId !== d.restore.restoreId) {
+        // The data directory exists: a restore never overwrites it. Say so, and converge the rest.
+        if (e.status.recovery?.restoreId !== d.restore.restoreId) this.log.warn({ tenantId: t, restoreId: d.restore.restoreId }, 'restore refused: the instance already has a data directory on this host');
+        this.update(e, { recovery: { restoreId: d.restore.restoreId, ok: false, errorCode: 'RESTORE_REFUSED', message: `the instance of ${t} already has a data directory on this host; a restore never overwrites it (remove the instance first, or restore into a new tenant)`, lsn: '', commitTimeMs: 0, timeline: 0, archiveMaxWal: '' } });
+        delete spec.restore;
+      }
+      if (d.restore && !existing) {
+        if (!this.o.runtime.backups) throw new RestoreError('NOT_SUPPORTED', `restoring from a backup needs the process runtime; this host runs ${this.o.runtime.kind}`, '', { kind: 'user' });
+        if (e.restoreFailedAtRevision === d.specRevision) return;
+        spec = { ...spec, restore: d.restore };
+      }
       if (!existing) this.update(e, { state: 'CREATING', realization: 'PENDING', reason: '' });
       else if (d.specRevision !== e.status.specRevision) this.update(e, { realization: 'PENDING' });
       // Where a realization's time goes (ms per step), logged when it created or started the instance.
@@ -442,9 +589,10 @@ export class InstanceManager {
         step('queued');
       }
       // For a replica spec on a former primary this rewinds (or re-clones) it first.
-      let inst = await this.o.runtime.ensure(runtimeSpec(d));
-      step(existing ? 'reconfigure' : 'create');
+      let inst = await this.o.runtime.ensure(spec);
+      step(existing ? 'reconfigure' : spec.restore ? 'restore' : 'create');
       this.update(e, { address: inst.address, port: inst.port });
+      if (!existing && inst.recovery) this.update(e, { recovery: inst.recovery });
       const held = this.heldReason(e, d, inst.running);
       if (d.runState === 'RUNNING' && held === '') {
         const wasRunning = inst.running;
@@ -463,7 +611,8 @@ export class InstanceManager {
         const health = await this.measure(t);
         step('health');
         if (!existing || !wasRunning) this.log.info({ tenantId: t, specRevision: d.specRevision, durationMs: Math.round(performance.now() - started), steps }, existing ? 'instance started and realized' : 'instance created and realized');
-        this.update(e, { state: 'RUNNING', realization: 'REALIZED', reason: '', pid: inst.pid, runtimeId: inst.runtimeId, port: inst.port, specRevision: d.specRevision, health });
+        this.update(e, { state: 'RUNNING', realization: 'REALIZED', reason: this.backupNote(d), pid: inst.pid, runtimeId: inst.runtimeId, port: inst.port, specRevision: d.specRevision, health });
+        if (d.role === 'PRIMARY' && health.role === 'PRIMARY') this.ensureStanza(e);
       } else {
         if (inst.running) {
           this.update(e, { state: 'STOPPING' });
@@ -475,6 +624,17 @@ export class InstanceManager {
       this.o.metrics.realizationSeconds.observe({ outcome: 'realized' }, (performance.now() - started) / 1000);
     } catch (err) {
       e.failures += 1;
+      if (d.restore && err instanceof RestoreError) {
+        const recovery: RecoveryResult = { restoreId: d.restore.restoreId, ok: false, errorCode: err.code, message: err.message, lsn: '', commitTimeMs: 0, timeline: 0, archiveMaxWal: err.archiveMaxWal };
+        this.update(e, { recovery });
+        if (PERMANENT_RESTORE_ERRORS.has(err.code)) {
+          e.restoreFailedAtRevision = d.specRevision;
+          this.update(e, { state: 'FAILED', realization: 'FAILED', reason: `restore failed: ${err.message}`, specRevision: d.specRevision });
+          this.log.warn({ tenantId: t, restoreId: d.restore.restoreId, code: err.code, err: err.message }, 'restore failed; not retried until a newer spec revision');
+          this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+          return;
+        }
+      }
       const running = await this.o.runtime.inspect(t).then(
         (i) => i?.running ?? false,
         () => false,
@@ -536,7 +696,8 @@ export class InstanceManager {
       const inst = await this.o.runtime.inspect(t);
       if (e.pendingOps > 0) return;
       if (!inst) {
-        if (e.status.state !== 'CREATING') {
+        // A restore that failed for good has no instance, and its report already says why.
+        if (e.status.state !== 'CREATING' && e.restoreFailedAtRevision !== e.desired.specRevision) {
           this.update(e, { state: 'FAILED', realization: 'FAILED', reason: 'the instance is missing from this host (data directory or container gone); it is not re-created empty', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
         }
         return;
@@ -548,6 +709,7 @@ export class InstanceManager {
         const state = e.status.state === 'CRASHED' || e.status.state === 'STOPPED' ? 'RUNNING' : e.status.state;
         this.update(e, { state, pid: inst.pid, runtimeId: inst.runtimeId, health });
         if (!wantRunning) this.schedule(e);
+        else if (e.desired.role === 'PRIMARY' && health.role === 'PRIMARY') this.ensureStanza(e);
         return;
       }
       if (wantRunning) {

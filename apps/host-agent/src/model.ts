@@ -3,10 +3,19 @@
  * agent observes and reports (InstanceStatus). The proto types are converted to these at the edge
  * (mappers/agent-mapper.ts); everything inside the agent uses numbers and plain strings.
  */
-import type { DatabaseSpec, DesiredInstance, InstanceRole, Realization, RoleSpec } from '@pgs/tenancy';
+import type { DatabaseSpec, DesiredInstance as SharedDesiredInstance, InstanceRole, Realization, RoleSpec } from '@pgs/tenancy';
+import type { ArchiveStatus, BackupKind, BackupResult, InstanceBackup, RecoveryResult, RestoreSource } from './backup/backup-types.js';
 
-/** The desired instance and its parts are shared with the coordinator (libs/tenancy). */
-export type { DatabaseSpec, DesiredInstance, RoleSpec } from '@pgs/tenancy';
+/** The desired instance's parts are shared with the coordinator (libs/tenancy). */
+export type { DatabaseSpec, RoleSpec } from '@pgs/tenancy';
+
+/** The desired instance (libs/tenancy) with the agent's view of its backup fields (InstanceSpec.backup, .restore). */
+export interface DesiredInstance extends SharedDesiredInstance {
+  /** WAL archiving into this stanza (needs the fleet's repository). */
+  backup?: InstanceBackup;
+  /** Create the instance from this backup when it has no data directory yet. */
+  restore?: RestoreSource;
+}
 
 /** One DesiredInstances message: a full set or a delta, with its generation. */
 export interface DesiredSet {
@@ -31,6 +40,8 @@ export interface InstanceHealth {
   timeline: number;
   /** Epoch ms of the check. */
   checkedAt: number;
+  /** WAL archiving (primaries with backups). */
+  archive?: ArchiveStatus;
 }
 
 /** The status of one instance, as reported to the coordinator. */
@@ -46,6 +57,8 @@ export interface InstanceStatus {
   pid: number;
   specRevision: number;
   health: InstanceHealth | undefined;
+  /** For an instance created from a backup: where its recovery ended, or why the restore failed. */
+  recovery?: RecoveryResult;
 }
 
 /** A one-off command from the coordinator. */
@@ -56,7 +69,9 @@ export type CommandAction =
   | { kind: 'createDatabase'; database: DatabaseSpec }
   | { kind: 'dropDatabase'; name: string }
   | { kind: 'promote' }
-  | { kind: 'fence' };
+  | { kind: 'fence' }
+  | { kind: 'runBackup'; backupId: string; type: BackupKind; stanza: string }
+  | { kind: 'expireBackup'; stanza: string; label: string };
 
 /** A command and the instance it is for. */
 export interface AgentCommand {
@@ -75,4 +90,6 @@ export interface CommandOutcome {
   lsn: string;
   /** Promote: the new timeline (0 otherwise). */
   timeline: number;
+  /** RunBackup: what pgBackRest made. */
+  backup?: BackupResult;
 }

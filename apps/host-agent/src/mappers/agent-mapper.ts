@@ -3,31 +3,63 @@
  * become numbers and enum values become the domain's names.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import {
+  BackupType,
   InstanceRole,
   InstanceState,
   Realization,
   RunState,
+  type ArchiveStatusSchema,
+  type BackupRepository as ProtoBackupRepository,
+  type BackupResultSchema,
   type Command,
+  type CommandResultSchema,
   type DesiredInstances,
   type HelloSchema,
   type InstanceHealthSchema,
   type InstanceSpec,
   type InstanceStatusSchema,
+  type RecoveryResultSchema,
+  type RestoreSource as ProtoRestoreSource,
   type UsageSchema,
 } from '@pgs/proto';
 import type { Resources } from '@pgs/tenancy';
-import type { AgentCommand, CommandAction, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from '../model.js';
+import type { ArchiveStatus, BackupKind, BackupRepository, BackupResult, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
+import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from '../model.js';
 
 /** uint64 from the wire -> number (values past 2^53 are not revisions or generations we issue). */
 export function toNumber(value: bigint): number {
   return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
 }
 
+/** Welcome.backup_repository -> BackupRepository (undefined: the fleet has none). */
+export function fromBackupRepository(r: ProtoBackupRepository | undefined): BackupRepository | undefined {
+  if (!r) return undefined;
+  const k = r.kind;
+  if (k.case === 'posix') return { store: { kind: 'posix', path: k.value.path }, cipherPass: r.cipherPass, keyId: r.keyId };
+  if (k.case === 's3') {
+    const v = k.value;
+    return { store: { kind: 's3', endpoint: v.endpoint, port: v.port, bucket: v.bucket, region: v.region, path: v.path, pathStyle: v.pathStyle, caPem: v.caPem, accessKey: v.accessKey, secretKey: v.secretKey }, cipherPass: r.cipherPass, keyId: r.keyId };
+  }
+  // A repository of a kind this agent does not know is none it can use.
+  return undefined;
+}
+
+/** RestoreSource -> domain; a source without a target means the end of the archive. */
+export function fromRestoreSource(r: ProtoRestoreSource): RestoreSource {
+  const t = r.target;
+  const target: RestoreSource['target'] = t.case === 'time' ? { kind: 'time', atMs: timestampMs(t.value) } : t.case === 'backupLabel' ? { kind: 'backup', label: t.value } : { kind: 'latest' };
+  return { restoreId: r.restoreId, stanza: r.stanza, target };
+}
+
+function fromBackupType(t: BackupType): BackupKind {
+  return t === BackupType.DIFF ? 'DIFF' : t === BackupType.INCR ? 'INCR' : 'FULL';
+}
+
 /** InstanceSpec -> DesiredInstance; unspecified role and run state mean primary and running. */
 export function fromInstanceSpec(s: InstanceSpec): DesiredInstance {
-  return {
+  const d: DesiredInstance = {
     tenantId: s.tenantId,
     specRevision: toNumber(s.specRevision),
     role: s.role === InstanceRole.REPLICA ? 'REPLICA' : 'PRIMARY',
@@ -50,6 +82,9 @@ export function fromInstanceSpec(s: InstanceSpec): DesiredInstance {
     replicationSlot: s.replicationSlot,
     standbyName: s.standbyName,
   };
+  if (s.backup && s.backup.stanza !== '') d.backup = { stanza: s.backup.stanza, archiveTimeoutSeconds: s.backup.archiveTimeoutSeconds, retentionDays: s.backup.retentionDays };
+  if (s.restore) d.restore = fromRestoreSource(s.restore);
+  return d;
 }
 
 /** DesiredInstances -> DesiredSet. */
@@ -83,10 +118,64 @@ export function fromCommand(c: Command): AgentCommand {
     case 'fence':
       action = { kind: 'fence' };
       break;
+    case 'runBackup':
+      action = { kind: 'runBackup', backupId: a.value.backupId, type: fromBackupType(a.value.type), stanza: a.value.stanza };
+      break;
+    case 'expireBackup':
+      action = { kind: 'expireBackup', stanza: a.value.stanza, label: a.value.label };
+      break;
     default:
       action = undefined;
   }
   return { commandId: c.commandId, tenantId: c.tenantId, action };
+}
+
+function u64(n: number): bigint {
+  return BigInt(Math.max(0, Math.floor(n)));
+}
+
+function toArchive(a: ArchiveStatus): MessageInitShape<typeof ArchiveStatusSchema> {
+  return {
+    enabled: a.enabled,
+    archivedCount: u64(a.archivedCount),
+    lastArchivedWal: a.lastArchivedWal,
+    lastArchivedAt: a.lastArchivedAtMs > 0 ? timestampFromMs(a.lastArchivedAtMs) : undefined,
+    failedCount: u64(a.failedCount),
+    lastFailedWal: a.lastFailedWal,
+    lastFailedAt: a.lastFailedAtMs > 0 ? timestampFromMs(a.lastFailedAtMs) : undefined,
+    pendingSegments: a.pendingSegments,
+    pendingBytes: u64(a.pendingBytes),
+    lagSeconds: a.lagSeconds,
+  };
+}
+
+/** RecoveryResult -> proto. */
+export function toRecovery(r: RecoveryResult): MessageInitShape<typeof RecoveryResultSchema> {
+  return { restoreId: r.restoreId, ok: r.ok, errorCode: r.errorCode, message: r.message, lsn: r.lsn, commitTime: r.commitTimeMs > 0 ? timestampFromMs(r.commitTimeMs) : undefined, timeline: r.timeline, archiveMaxWal: r.archiveMaxWal };
+}
+
+/** BackupResult -> proto. */
+export function toBackupResult(b: BackupResult): MessageInitShape<typeof BackupResultSchema> {
+  return {
+    label: b.label,
+    priorLabel: b.priorLabel,
+    type: BackupType[b.type],
+    startedAt: b.startedAtMs > 0 ? timestampFromMs(b.startedAtMs) : undefined,
+    finishedAt: b.finishedAtMs > 0 ? timestampFromMs(b.finishedAtMs) : undefined,
+    sizeBytes: u64(b.sizeBytes),
+    repoSizeBytes: u64(b.repoSizeBytes),
+    lsnStart: b.lsnStart,
+    lsnStop: b.lsnStop,
+    timeline: b.timeline,
+    stanzaRepoSizeBytes: u64(b.stanzaRepoSizeBytes),
+    archiveMinWal: b.archiveMinWal,
+    archiveMaxWal: b.archiveMaxWal,
+  };
+}
+
+/** CommandOutcome -> proto CommandResult. */
+export function toCommandResult(o: CommandOutcome): MessageInitShape<typeof CommandResultSchema> {
+  return { commandId: o.commandId, ok: o.ok, errorCode: o.errorCode, message: o.message, lsn: o.lsn, timeline: o.timeline, backup: o.backup ? toBackupResult(o.backup) : undefined };
 }
 
 function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSchema> {
@@ -100,6 +189,7 @@ function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSche
     lagBytes: BigInt(Math.max(0, Math.floor(h.lagBytes))),
     timeline: h.timeline,
     checkedAt: h.checkedAt > 0 ? timestampFromMs(h.checkedAt) : undefined,
+    archive: h.archive ? toArchive(h.archive) : undefined,
   };
 }
 
@@ -116,6 +206,7 @@ export function toInstanceStatus(s: InstanceStatus): MessageInitShape<typeof Ins
     pid: s.pid,
     specRevision: BigInt(s.specRevision),
     health: s.health ? toHealth(s.health) : undefined,
+    recovery: s.recovery ? toRecovery(s.recovery) : undefined,
   };
 }
 

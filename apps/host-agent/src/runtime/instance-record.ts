@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { RecoveryResult } from '../backup/backup-types.js';
 import type { RuntimeSpec } from './runtime.js';
 
 /** What is remembered of one instance. */
@@ -15,6 +16,8 @@ export interface InstanceRecord {
   port: number;
   spec: RuntimeSpec;
   createdAt: string;
+  /** Where the recovery ended, for an instance created from a backup. */
+  recovery?: RecoveryResult;
 }
 
 /** Reads a record, or undefined when the file is absent. */

@@ -10,10 +10,15 @@
  *     sock/                      the unix socket directory (0700): the agent's only way in as superuser
  *     postgres.log               the server's stdout/stderr
  *     replication.pass           replicas: the replication role's passfile (0600, owned by postgres)
+ *     pgbackrest.conf, pgbackrest/   with backups: pgBackRest's config and working files (process-backups.ts)
  *
  * A replica's data directory is a pg_basebackup of its primary with standby.signal; a former
  * primary told to become a replica is rewound (pg_rewind) onto the new primary's timeline, or
  * re-cloned when that fails (the old data is replaced only once the new copy is complete).
+ *
+ * An instance whose spec has `restore` and no data directory yet is made by `pgbackrest restore`
+ * instead (restored-instance.ts): it starts only once its settings archive into its own stanza,
+ * recovers, and is handed over as a primary.
  *
  * postgres is spawned detached in its own session with the unprivileged user's uid/gid (no shell),
  * so it outlives an agent killed with -9; the next agent adopts it through postmaster.pid and /proc.
@@ -25,6 +30,9 @@ import pg from 'pg';
 import { isValidTenantId } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
+import { readPendingWal } from '../backup/pending-wal.js';
+import { ProcessBackups, type BackupInstance } from '../backup/process-backups.js';
+import { restoreInstance } from './restored-instance.js';
 import { CgroupLimits, childPids } from './cgroup-limits.js';
 import { hbaConf, hostCidr, instanceSettings, settingsConf } from './instance-config.js';
 import { replicationSettings } from './replication-settings.js';
@@ -33,7 +41,7 @@ import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
+import type { BackupOperations, InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
 import { baseBackup, controlData, rewind, writePassFile } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
@@ -56,10 +64,12 @@ export interface ProcessRuntimeOptions {
   stopTimeoutMs: number;
   /** Ready copies of the template kept per major (0 = copy on create). */
   spareClones: number;
+  /** How long a pgBackRest backup, or a restore and its recovery, may take (default 6 h). */
+  backupTimeoutMs?: number;
 }
 
 /** Paths of one instance. */
-interface InstancePaths {
+export interface InstancePaths {
   dir: string;
   dataDir: string;
   socketDir: string;
@@ -85,7 +95,7 @@ function writeIfChanged(file: string, content: string, owner: OsUser | undefined
 }
 
 /** The last lines of a log file, for error messages. */
-function logTail(file: string, bytes = 1500): string {
+export function logTail(file: string, bytes = 1500): string {
   try {
     const text = fs.readFileSync(file, 'utf8');
     return text.slice(-bytes).trim();
@@ -110,11 +120,38 @@ export class ProcessRuntime implements InstanceRuntime {
   private readonly log: Logger;
   private readonly spares: SpareClones;
   private sparesListener: (() => void) | undefined;
+  private readonly pbr: ProcessBackups;
+  readonly backups: BackupOperations;
 
   constructor(private readonly o: ProcessRuntimeOptions) {
     this.instancesDir = path.join(o.dataRoot, 'instances');
     this.log = o.log.child({ component: 'process-runtime' });
     this.spares = new SpareClones(o.dataRoot, o.spareClones, this.log, () => this.sparesListener?.());
+    this.pbr = new ProcessBackups({ runAs: o.runAs, log: this.log, longTimeoutMs: o.backupTimeoutMs ?? 6 * 3600_000 });
+    this.backups = {
+      setRepository: (repo) => this.pbr.setRepository(repo),
+      stanzaCreate: (t) => this.pbr.stanzaCreate(this.backupInstance(t), this.backupSpec(t)),
+      backup: (t, kind) => this.pbr.backup(this.backupInstance(t), this.backupSpec(t), kind),
+      expire: (t, label) => this.pbr.expire(this.backupInstance(t), this.backupSpec(t), label),
+      pendingWal: (t) => readPendingWal(this.paths(t).dataDir),
+      backupOf: (t) => this.pbr.archiving(this.record(t)?.spec.backup),
+    };
+  }
+
+  /** Where pgBackRest finds an existing instance. */
+  private backupInstance(tenantId: string): BackupInstance {
+    const record = this.record(tenantId);
+    if (!record) throw new AgentError('INSTANCE_NOT_FOUND', `no instance of ${tenantId} on this host`);
+    const p = this.paths(tenantId);
+    return { tenantId, dir: p.dir, dataDir: p.dataDir, socketDir: p.socketDir, port: record.port };
+  }
+
+  /** The instance's backup settings, or BACKUP_NOT_CONFIGURED. */
+  private backupSpec(tenantId: string) {
+    const backup = this.pbr.archiving(this.record(tenantId)?.spec.backup);
+    if (!backup) throw new AgentError('BACKUP_NOT_CONFIGURED', `the instance of ${tenantId} has no backups configured (no stanza in its spec, or no backup repository in the fleet)`, { kind: 'user' });
+    this.pbr.repository();
+    return backup;
   }
 
   onSparesChanged(listener: () => void): void {
@@ -168,7 +205,9 @@ export class ProcessRuntime implements InstanceRuntime {
 
   private toInstance(record: InstanceRecord): RuntimeInstance {
     const pm = runningPostmaster(this.paths(record.tenantId).dataDir);
-    return { tenantId: record.tenantId, address: record.address, port: record.port, running: pm !== undefined, pid: pm?.pid ?? 0, runtimeId: pm ? String(pm.pid) : '', spec: record.spec };
+    const inst: RuntimeInstance = { tenantId: record.tenantId, address: record.address, port: record.port, running: pm !== undefined, pid: pm?.pid ?? 0, runtimeId: pm ? String(pm.pid) : '', spec: record.spec };
+    if (record.recovery) inst.recovery = record.recovery;
+    return inst;
   }
 
   async list(): Promise<RuntimeInstance[]> {
@@ -202,11 +241,16 @@ export class ProcessRuntime implements InstanceRuntime {
 
   /** The settings an instance gets for `port`, `address` and `spec`. */
   private settingsFor(p: InstancePaths, address: string, port: number, spec: RuntimeSpec): Record<string, string> {
-    return { ...instanceSettings({ listenAddresses: address, port, socketDir: p.socketDir, resources: spec.resources }), ...replicationSettings(spec.role ?? 'PRIMARY', spec.replication, p.passFile) };
+    return {
+      ...instanceSettings({ listenAddresses: address, port, socketDir: p.socketDir, resources: spec.resources }),
+      ...replicationSettings(spec.role ?? 'PRIMARY', spec.replication, p.passFile),
+      ...this.pbr.settings(p.dir, spec.backup),
+    };
   }
 
-  /** Writes pg_hba.conf and pgs.conf; returns whether either changed. */
+  /** Writes pg_hba.conf, pgs.conf and pgbackrest.conf; returns whether the server's files changed. */
   private writeConfig(p: InstancePaths, port: number, spec: RuntimeSpec): boolean {
+    this.pbr.writeConfig({ tenantId: spec.tenantId, dir: p.dir, dataDir: p.dataDir, socketDir: p.socketDir, port }, spec.backup);
     const hba = hbaConf([hostCidr(this.o.address), ...this.o.allowCidrs], spec.replication?.user ?? '');
     const settings = settingsConf(this.settingsFor(p, this.o.address, port, spec));
     const a = writeIfChanged(path.join(p.dataDir, 'pg_hba.conf'), hba, this.o.runAs);
@@ -225,10 +269,13 @@ export class ProcessRuntime implements InstanceRuntime {
     const { major } = binDirFor(this.o.install, spec.version);
     const template = await this.template(major);
     const p = this.paths(spec.tenantId);
-    // No record means creation never finished: nothing in here was ever served to a tenant.
+    // No record means creation never finished: nothing in here was ever served to a tenant. A server
+    // may still run in it (a restore's recovery when the agent was killed): stop it first.
+    if (runningPostmaster(p.dataDir)) await this.stop(spec.tenantId, 'immediate');
     fs.rmSync(p.dir, { recursive: true, force: true });
     fs.mkdirSync(p.dir, { mode: 0o755 });
     const port = spec.port > 0 ? spec.port : await this.o.ports.allocate(() => this.takenPorts(spec.tenantId));
+    if (spec.restore && spec.role !== 'REPLICA') return this.createFromBackup(spec, p, port, major, started);
     let copy: 'spare' | 'copied' | 'base backup' = 'base backup';
     if (spec.role === 'REPLICA') {
       await this.cloneFromPrimary(p, p.dataDir, spec, major);
@@ -248,6 +295,29 @@ export class ProcessRuntime implements InstanceRuntime {
     // The record goes last: its presence means the instance is complete.
     writeInstanceRecord(p.recordFile, record);
     this.log.info({ tenantId: spec.tenantId, port, major, role: spec.role ?? 'PRIMARY', from: copy, durationMs: Math.round(performance.now() - started) }, spec.role === 'REPLICA' ? 'replica created from a base backup of its primary' : 'instance created from template');
+    return this.toInstance(record);
+  }
+
+  /** A new instance restored from the spec's backup source and recovered; it is left running as a primary. */
+  private async createFromBackup(spec: RuntimeSpec, p: InstancePaths, port: number, major: string, started: number): Promise<RuntimeInstance> {
+    const restored = await restoreInstance({
+      spec,
+      paths: p,
+      port,
+      backups: this.pbr,
+      runAs: this.o.runAs,
+      log: this.log,
+      timeoutMs: this.o.backupTimeoutMs ?? 6 * 3600_000,
+      writeConfig: () => this.writeConfig(p, port, spec),
+      agentSettings: () => Object.keys(this.settingsFor(p, this.o.address, port, spec)),
+      spawn: () => this.spawnServer(spec.tenantId, p, major, spec.resources),
+      stop: () => this.stop(spec.tenantId, 'immediate'),
+    });
+    const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: recordedSpec(spec, major, port), createdAt: new Date().toISOString(), recovery: restored.recovery };
+    writeInstanceRecord(p.recordFile, record);
+    const pm = runningPostmaster(p.dataDir);
+    if (pm) this.o.cgroups.apply(spec.tenantId, spec.resources, () => [pm.pid, ...childPids(pm.pid)]);
+    this.log.info({ tenantId: spec.tenantId, port, major, restoreId: restored.recovery.restoreId, lsn: restored.recovery.lsn, timeline: restored.recovery.timeline, durationMs: Math.round(performance.now() - started), restoreMs: restored.restoreMs, recoveryMs: restored.recoveryMs }, 'instance created from a backup and recovered');
     return this.toInstance(record);
   }
 
@@ -355,7 +425,16 @@ export class ProcessRuntime implements InstanceRuntime {
     for (const entry of fs.readdirSync(p.socketDir)) {
       if (entry.startsWith('.s.PGSQL.')) fs.rmSync(path.join(p.socketDir, entry), { force: true });
     }
-    const { binDir } = binDirFor(this.o.install, record.spec.version);
+    const { pid, child } = this.spawnServer(tenantId, p, record.spec.version, record.spec.resources);
+    await this.waitReady(tenantId, p, pid, child);
+    this.o.cgroups.apply(tenantId, record.spec.resources, () => childPids(pid));
+    this.log.info({ tenantId, pid, port: record.port }, 'instance started');
+    return this.toInstance(record);
+  }
+
+  /** Spawns postgres on the instance's data directory (detached, as the postgres OS user, output to postgres.log). */
+  private spawnServer(tenantId: string, p: InstancePaths, version: string, resources: RuntimeSpec['resources']): { pid: number; child: ChildProcess } {
+    const { binDir } = binDirFor(this.o.install, version);
     const logFd = fs.openSync(p.logFile, 'a');
     let child: ChildProcess;
     try {
@@ -375,11 +454,8 @@ export class ProcessRuntime implements InstanceRuntime {
     child.unref();
     const pid = child.pid;
     if (pid === undefined) throw new AgentError('START_FAILED', `postgres for ${tenantId} could not be spawned: ${logTail(p.logFile)}`);
-    this.o.cgroups.apply(tenantId, record.spec.resources, [pid]);
-    await this.waitReady(tenantId, p, pid, child);
-    this.o.cgroups.apply(tenantId, record.spec.resources, () => childPids(pid));
-    this.log.info({ tenantId, pid, port: record.port }, 'instance started');
-    return this.toInstance(record);
+    this.o.cgroups.apply(tenantId, resources, [pid]);
+    return { pid, child };
   }
 
   private async waitReady(tenantId: string, p: InstancePaths, pid: number, child: ChildProcess): Promise<void> {

@@ -6,6 +6,8 @@
  */
 import type { ClientConfig } from 'pg';
 import type { InstanceRole, Resources, RunState } from '@pgs/tenancy';
+import type { BackupKind, BackupRepository, BackupResult, InstanceBackup, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
+import type { PendingWal } from '../backup/pending-wal.js';
 
 /** Which driver. */
 export type RuntimeKind = 'process' | 'docker';
@@ -29,6 +31,10 @@ export interface RuntimeSpec {
   replication?: RuntimeReplication;
   /** Primary with replicas: the agent stops it when its lease runs out (remembered across agent restarts). */
   fenceOnLeaseExpiry?: boolean;
+  /** WAL archiving into the tenant's pgBackRest stanza (drivers with `backups` only). */
+  backup?: InstanceBackup;
+  /** Create the data directory from this backup instead of the template (only when there is none yet). */
+  restore?: RestoreSource;
 }
 
 /** How an instance takes part in replication. */
@@ -62,6 +68,24 @@ export interface RuntimeInstance {
   runtimeId: string;
   /** The last spec the runtime applied, as remembered on disk (or in container labels). */
   spec: RuntimeSpec;
+  /** Where the recovery ended, for an instance created from a backup. */
+  recovery?: RecoveryResult;
+}
+
+/** Backups of a driver's instances (pgBackRest); the instance's spec names its stanza. */
+export interface BackupOperations {
+  /** The fleet's repository from the coordinator's Welcome (undefined: none); returns whether it changed. */
+  setRepository(repo: BackupRepository | undefined): boolean;
+  /** The instance's stanza exists in the repository afterwards (stanza-create, idempotent). */
+  stanzaCreate(tenantId: string): Promise<void>;
+  /** A base backup of the running primary, and what pgBackRest made. */
+  backup(tenantId: string, kind: BackupKind): Promise<BackupResult>;
+  /** Removes one backup of the instance's stanza. */
+  expire(tenantId: string, label: string): Promise<void>;
+  /** WAL waiting in pg_wal for the archiver. */
+  pendingWal(tenantId: string): PendingWal;
+  /** The backup settings the instance was last configured with (undefined: none). */
+  backupOf(tenantId: string): InstanceBackup | undefined;
 }
 
 /** A runtime driver. */
@@ -99,6 +123,8 @@ export interface InstanceRuntime {
    * driver's ready spares of the default major); undefined where that does not apply (docker).
    */
   readySpares(): number | undefined;
+  /** Backups and restores (pgBackRest); undefined where the driver has none (docker). */
+  readonly backups?: BackupOperations;
   /** Calls `listener` whenever readySpares() changes (drivers without spares never call it). */
   onSparesChanged?(listener: () => void): void;
 }

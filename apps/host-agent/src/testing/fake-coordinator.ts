@@ -10,11 +10,11 @@ import {
   InstanceState,
   Realization,
   RunState,
+  type BackupRepositorySchema,
   type CommandResult,
   type CommandSchema,
   type ConnectResponseSchema,
   type Hello,
-  type InstanceSpec,
   type InstanceSpecSchema,
   type InstanceStatus,
 } from '@pgs/proto';
@@ -24,7 +24,7 @@ import { scramVerifier } from './scram-verifier.js';
 type Outgoing = MessageInitShape<typeof ConnectResponseSchema>;
 
 /** An InstanceSpec for a tenant whose owner role and database carry its id (seed 000). */
-export function ownerSpec(tenantId: string, password: string, overrides: Omit<Partial<InstanceSpec>, '$typeName'> = {}): MessageInitShape<typeof InstanceSpecSchema> {
+export function ownerSpec(tenantId: string, password: string, overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = {}): MessageInitShape<typeof InstanceSpecSchema> {
   const spec: MessageInitShape<typeof InstanceSpecSchema> = {
     tenantId,
     specRevision: 1n,
@@ -49,6 +49,8 @@ export class FakeCoordinator {
   generation = 0;
   /** Whether heartbeats are answered with a LeaseRenewal (false: as if the coordinator lost the agent). */
   renewLeases = true;
+  /** The backup repository each Welcome names (undefined: none); change it and drop the stream to send another. */
+  backupRepository: MessageInitShape<typeof BackupRepositorySchema> | undefined;
   private current: { stream: ServerStream<typeof ConnectResponseSchema>; drop: () => void } | undefined;
   private streamsOpened = 0;
 
@@ -70,7 +72,7 @@ export class FakeCoordinator {
         if (first.done || first.value.message.case !== 'hello') return;
         fake.hellos.push(first.value.message.value);
         fake.statuses.push(...first.value.message.value.instances);
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs, backupRepository: fake.backupRepository } } });
         let drop: () => void = () => undefined;
         const dropped = new Promise<undefined>((resolve) => {
           drop = () => resolve(undefined);
@@ -116,6 +118,11 @@ export class FakeCoordinator {
   latest(tenantId: string): InstanceStatus | undefined {
     for (let i = this.statuses.length - 1; i >= 0; i--) if (this.statuses[i]?.tenantId === tenantId) return this.statuses[i];
     return undefined;
+  }
+
+  /** The result of command `commandId`, once the agent answered it. */
+  result(commandId: string): CommandResult | undefined {
+    return this.commandResults.find((r) => r.commandId === commandId);
   }
 
   /** The last report of `tenantId` that is running and realized at `specRevision` or later. */
