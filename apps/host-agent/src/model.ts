@@ -4,18 +4,13 @@
  * (mappers/agent-mapper.ts); everything inside the agent uses numbers and plain strings.
  */
 import type { DatabaseSpec, DesiredInstance as SharedDesiredInstance, InstanceRole, Realization, RoleSpec } from '@pgs/tenancy';
-import type { ArchiveStatus, BackupKind, BackupResult, InstanceBackup, RecoveryResult, RestoreSource } from './backup/backup-types.js';
+import type { ArchiveStatus, BackupKind, BackupResult, RecoveryResult } from './backup/backup-types.js';
 
 /** The desired instance's parts are shared with the coordinator (libs/tenancy). */
 export type { DatabaseSpec, RoleSpec } from '@pgs/tenancy';
 
-/** The desired instance (libs/tenancy) with the agent's view of its backup fields (InstanceSpec.backup, .restore). */
-export interface DesiredInstance extends SharedDesiredInstance {
-  /** WAL archiving into this stanza (needs the fleet's repository). */
-  backup?: InstanceBackup;
-  /** Create the instance from this backup when it has no data directory yet. */
-  restore?: RestoreSource;
-}
+/** The desired instance, as the coordinator and the agent share it (libs/tenancy), backup fields included. */
+export type DesiredInstance = SharedDesiredInstance;
 
 /** One DesiredInstances message: a full set or a delta, with its generation. */
 export interface DesiredSet {

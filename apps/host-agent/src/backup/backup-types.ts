@@ -38,25 +38,12 @@ export interface BackupRepository {
   keyId: string;
 }
 
-/** A tenant's stanza and archiving settings (InstanceSpec.backup). */
-export interface InstanceBackup {
-  stanza: string;
-  /** PostgreSQL archive_timeout; 0 = PostgreSQL's default (off). */
-  archiveTimeoutSeconds: number;
-  /** Full backups older than this are expired (pgBackRest time-based retention); 0 = keep all. */
-  retentionDays: number;
-}
+/** A tenant's stanza and archiving settings, and what a new instance is restored from: shared with the coordinator. */
+export type { InstanceBackup, RestoreSource } from '@pgs/tenancy';
+import type { RestoreSource } from '@pgs/tenancy';
 
 /** Where a restore stops. */
-export type RestoreTarget = { kind: 'time'; atMs: number } | { kind: 'backup'; label: string } | { kind: 'latest' };
-
-/** What a new instance is restored from (InstanceSpec.restore). */
-export interface RestoreSource {
-  restoreId: string;
-  /** The source tenant's stanza. */
-  stanza: string;
-  target: RestoreTarget;
-}
+export type RestoreTarget = RestoreSource['target'];
 
 /** pgBackRest's backup types. */
 export type BackupKind = 'FULL' | 'DIFF' | 'INCR';

@@ -81,7 +81,22 @@ export class ProcessBackups {
     const changed = !this.state.known || JSON.stringify(this.state.repo) !== JSON.stringify(repo);
     this.state = { known: true, repo };
     if (changed) this.log.info({ configured: repo !== undefined, type: repo?.store.kind, keyId: repo?.keyId, encrypted: repo ? repo.cipherPass !== '' : undefined }, 'backup repository from the coordinator');
+    if (changed && repo?.store.kind === 'posix') this.preparePosixRepository(repo.store.path);
     return changed;
+  }
+
+  /**
+   * pgBackRest runs as the postgres OS user and needs to write the repository: a directory that does
+   * not exist yet is made for it (an existing one, e.g. a shared mount, is the operator's to set up).
+   */
+  private preparePosixRepository(dir: string): void {
+    if (fs.existsSync(dir)) return;
+    try {
+      mkdirOwned(dir, this.o.runAs);
+      this.log.info({ path: dir }, 'made the backup repository directory');
+    } catch (err) {
+      this.log.warn({ path: dir, err }, 'cannot make the backup repository directory; archiving fails until it exists and the postgres user can write it');
+    }
   }
 
   /** The repository, or throws BACKUP_NOT_CONFIGURED. */

@@ -15,12 +15,12 @@ export function pgBackRestTime(ms: number): string {
 }
 
 /**
- * Whether pgBackRest takes `b` for a restore to `atMs`: it picks the newest backup whose stop time is
+ * Whether pgBackRest takes `b` for a restore to `time`: it picks the newest backup whose stop time is
  * before the target, comparing in whole seconds (its stop timestamps have no fraction), so a backup
  * that stopped in the target's second does not count.
  */
-export function endedBefore(b: InfoBackup, atMs: number): boolean {
-  return Math.floor(b.finishedAtMs / 1000) < Math.floor(atMs / 1000);
+export function endedBefore(b: InfoBackup, time: number): boolean {
+  return Math.floor(b.finishedAtMs / 1000) < Math.floor(time / 1000);
 }
 
 /** Throws the reason the stanza cannot be restored to `target`; returns when it can. */
@@ -35,8 +35,8 @@ export function checkRestorable(info: StanzaInfo, target: RestoreTarget, repo: B
   }
   if (target.kind === 'time') {
     const oldest = usable[0];
-    if (oldest && !usable.some((b) => endedBefore(b, target.atMs))) {
-      throw new AgentError('NO_BACKUP_BEFORE_TARGET', `no backup of stanza ${info.name} ended before ${new Date(target.atMs).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()} (pgBackRest counts whole seconds); pick a later time`, { kind: 'user' });
+    if (oldest && !usable.some((b) => endedBefore(b, target.time))) {
+      throw new AgentError('NO_BACKUP_BEFORE_TARGET', `no backup of stanza ${info.name} ended before ${new Date(target.time).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()} (pgBackRest counts whole seconds); pick a later time`, { kind: 'user' });
     }
   }
 }
@@ -45,7 +45,7 @@ export function checkRestorable(info: StanzaInfo, target: RestoreTarget, repo: B
 export function restoreOptions(target: RestoreTarget): string[] {
   switch (target.kind) {
     case 'time':
-      return ['--type=time', `--target=${pgBackRestTime(target.atMs)}`, '--target-action=promote'];
+      return ['--type=time', `--target=${pgBackRestTime(target.time)}`, '--target-action=promote'];
     case 'backup':
       return [`--set=${target.label}`, '--type=immediate', '--target-action=promote'];
     case 'latest':
@@ -57,7 +57,7 @@ export function restoreOptions(target: RestoreTarget): string[] {
 export function chosenBackup(info: StanzaInfo, target: RestoreTarget): InfoBackup | undefined {
   const usable = info.backups.filter((b) => !b.error);
   if (target.kind === 'backup') return usable.find((b) => b.label === target.label);
-  const candidates = target.kind === 'time' ? usable.filter((b) => endedBefore(b, target.atMs)) : usable;
+  const candidates = target.kind === 'time' ? usable.filter((b) => endedBefore(b, target.time)) : usable;
   return candidates[candidates.length - 1];
 }
 
@@ -67,7 +67,7 @@ export function chosenBackup(info: StanzaInfo, target: RestoreTarget): InfoBacku
  * was archived after it).
  */
 export function targetNotReachedMessage(target: RestoreTarget, lastCommitMs: number, archiveMaxWal: string, backup?: InfoBackup): string {
-  const wanted = target.kind === 'time' ? ` ${new Date(target.atMs).toISOString()}` : '';
+  const wanted = target.kind === 'time' ? ` ${new Date(target.time).toISOString()}` : '';
   const reaches =
     lastCommitMs > 0
       ? `the archive reaches ${new Date(lastCommitMs).toISOString()} (its last commit)`

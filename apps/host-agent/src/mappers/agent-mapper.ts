@@ -49,7 +49,7 @@ export function fromBackupRepository(r: ProtoBackupRepository | undefined): Back
 /** RestoreSource -> domain; a source without a target means the end of the archive. */
 export function fromRestoreSource(r: ProtoRestoreSource): RestoreSource {
   const t = r.target;
-  const target: RestoreSource['target'] = t.case === 'time' ? { kind: 'time', atMs: timestampMs(t.value) } : t.case === 'backupLabel' ? { kind: 'backup', label: t.value } : { kind: 'latest' };
+  const target: RestoreSource['target'] = t.case === 'time' ? { kind: 'time', time: timestampMs(t.value) } : t.case === 'backupLabel' ? { kind: 'backup', label: t.value } : { kind: 'latest' };
   return { restoreId: r.restoreId, stanza: r.stanza, target };
 }
 
