@@ -14,7 +14,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BalancedClient } from '../harness/balanced-client.js';
 import { getJson } from '../harness/http-json.js';
 import { createNetnsLan, netnsUnavailable, type LanMachine, type NetnsLan } from '../harness/netns-lab.js';
-import { queryOnce, type Endpoint, type Login } from '../harness/pg-clients.js';
+import { connect, queryOnce, type Endpoint, type Login } from '../harness/pg-clients.js';
+import { canConnect } from '../harness/ports.js';
 import { waitFor, waitUntil } from '../harness/poll.js';
 import { killAllUnder, postmastersUnder, signal } from '../harness/proc-scan.js';
 import { installRelease, installedRelease, RELEASE_VERSION, requireRelease, type Component } from '../harness/release.js';
@@ -181,7 +182,16 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
   it('first start: the coordinator writes its CA and admin token; agents and routers join with single-use tokens', async () => {
     const c = m('coordinator');
     const dataDir = path.join(c.root, 'var', 'lib', 'pgs', 'coordinator');
-    writeEnv('coordinator', 'coordinator.env', { PGS_GRPC_LISTEN: coordinatorAddress(), PGS_HTTP_LISTEN: '127.0.0.1:7480', PGS_DATA_DIR: dataDir });
+    writeEnv('coordinator', 'coordinator.env', {
+      PGS_GRPC_LISTEN: coordinatorAddress(),
+      PGS_HTTP_LISTEN: '127.0.0.1:7480',
+      PGS_DATA_DIR: dataDir,
+      // The guide's settings for fleets with replicated tenants: a coordinator restart (stop, start,
+      // agents reconnecting) must fit in the agent lease, or their primaries fence themselves.
+      PGS_AGENT_LEASE: '10s',
+      PGS_HOST_TTL: '6s',
+      PGS_HOST_DOWN_GRACE: '6s',
+    });
     const coordinator = new UnitRunner({ name: 'pgs-coordinator', unitFile: path.join(c.root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-coordinator.service'), machineRoot: c.root, netns: c.netns, logFile: path.join(root, 'logs', 'coordinator.log') });
     c.units.set('pgs-coordinator', coordinator);
     coordinator.start();
@@ -215,6 +225,8 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
         PGS_DISK: '100Gi',
         // One ready copy of the template instead of 8: three hosts share this machine's two cores.
         PGS_SPARE_CLONES: '1',
+        // The guide's setting: back within a second of the coordinator's return, not after a 10 s backoff.
+        PGS_RECONNECT_MAX: '1s',
       });
       writeEnv(h, 'agent.join.env', { PGS_JOIN_TOKEN: token });
       const u = new UnitRunner({ name: `pgs-agent@${h}`, unitFile: path.join(m(h).root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-agent.service'), machineRoot: m(h).root, netns: m(h).netns, logFile: path.join(root, 'logs', `agent-${h}.log`) });
@@ -280,13 +292,15 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
     const replicated = new BalancedClient(endpoints, replicatedLogin, { table: 'ops', idBase: 0, connectTimeoutMs: 5_000, pauseMs: 20 });
     const phases: Array<{ phase: string; ms: number; stopMs: number; failedAttempts: number; failedOps: number }> = [];
     const totals = (): { attempts: number; ops: number } => ({ attempts: clients.reduce((n, c) => n + c.failedAttempts.length, 0), ops: clients.reduce((n, c) => n + c.failedOps.length, 0) });
-    const upgrade = async (machine: string, unitName: string, ready: () => Promise<unknown>): Promise<void> => {
+    const upgrade = async (machine: string, unitName: string, ready: () => Promise<unknown>, whileStopping?: () => Promise<void>): Promise<void> => {
       const before = totals();
       const started = Date.now();
       // The new release beside the old one, then systemctl stop, switch the symlink, systemctl start.
       installRelease(m(machine).root, machine === 'coordinator' ? ['coordinator', 'pgsctl'] : machine.startsWith('h') ? ['agent'] : ['router'], `pgs-${RELEASE_VERSION}-next`);
       const u = unit(machine, unitName);
-      const { stopMs, code } = await u.stop();
+      const stopping = u.stop();
+      await whileStopping?.();
+      const { stopMs, code } = await stopping;
       expect(code).toBe(0);
       u.start();
       await ready();
@@ -309,7 +323,23 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
         // Restarted under its running instances: the same postmasters, adopted.
         expect(postmasters(h)).toEqual(instances);
       }
-      for (const r of ROUTERS) await upgrade(r, 'pgs-router', () => routerReady(r));
+      // A session open on r1 when it is told to stop: r1 refuses new connections at once, yet the
+      // session keeps working until its client ends it, and only then does r1 exit.
+      const session = await connect(routerEndpoint('r1'), login);
+      let drained: { refusedNewAfterMs: number; sessionQueried: boolean } | undefined;
+      await upgrade('r1', 'pgs-router', () => routerReady('r1'), async () => {
+        const signalled = Date.now();
+        const r1 = routerEndpoint('r1');
+        await waitUntil('r1 refusing new connections while it drains', () => canConnect(r1.host, r1.port, 500), (open) => !open, { timeoutMs: 10_000, intervalMs: 20 });
+        const refusedNewAfterMs = Date.now() - signalled;
+        expect(unit('r1', 'pgs-router').running).toBe(true);
+        const rows = await session.query<{ n: number }>('select 42 as n');
+        drained = { refusedNewAfterMs, sessionQueried: rows.rows[0]?.n === 42 };
+        await session.end();
+      });
+      expect(drained?.sessionQueried).toBe(true);
+      console.log(`[deploy] r1 refused new connections ${drained?.refusedNewAfterMs} ms after SIGTERM; the session open on it still answered, and r1 exited once it ended`);
+      await upgrade('r2', 'pgs-router', () => routerReady('r2'));
       // A little traffic on the fully upgraded fleet, through both routers.
       const acked = clients.reduce((n, c) => n + c.acked.length, 0);
       await waitFor('more writes after the upgrade', () => (clients.reduce((n, c) => n + c.acked.length, 0) >= acked + 10 ? true : undefined), { timeoutMs: 15_000 });
