@@ -43,3 +43,14 @@ export {
   type BackendMessage,
 } from './backend-messages.js';
 export { ByteReader, type TextMode } from './reader.js';
+export {
+  decodeSaslInitialResponse,
+  decodeSaslResponse,
+  encodeQuery,
+  encodeSaslInitialResponse,
+  encodeSaslResponse,
+  FrontendMessageType,
+  TERMINATE,
+  TerminateFilter,
+  type SaslInitialResponse,
+} from './frontend-messages.js';
