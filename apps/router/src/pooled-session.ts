@@ -1,0 +1,149 @@
+// One client in a pooled mode: authenticated by the router (SCRAM against the route's verifier),
+// then served by a pooled server connection logged in with the client's ClientKey. The client
+// sees what a direct connection shows: AuthenticationOk, the server's ParameterStatus set, a
+// cancel key (the router's, standing for the lent connection's own), ReadyForQuery.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { RoutingDecision } from '@pgs/tenancy';
+import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, type ErrorFields } from '@pgs/wire-protocol';
+import type { BackendConnectOptions } from './backend-connect.js';
+import { loginBackend, verifierParts } from './backend-login.js';
+import { PoolTimeoutError } from './backend-pool.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import type { CancelKeys } from './cancel-keys.js';
+import { ClientReader } from './client-reader.js';
+import { authenticateClient } from './edge-auth.js';
+import type { RouterMetrics } from './metrics.js';
+import { refuse } from './refusal.js';
+import type { RouteEntry } from './route.js';
+import { startupForBackend, type StartupMessage } from './routing.js';
+import { lendSession, type LentSession } from './session-link.js';
+import { SessionPool } from './session-pool.js';
+
+/** What every pooled connection shares. */
+export interface PooledDeps {
+  pool: SessionPool;
+  /** The verifier of a tenant's user in the route cache. */
+  verifierOf(tenantId: string, user: string): string | undefined;
+  /** Secret the mock salts of unknown users derive from. */
+  mockSecret: Buffer;
+  throttle: AuthThrottle;
+  keys: CancelKeys;
+  metrics: RouterMetrics;
+  connect: BackendConnectOptions;
+  waitTimeoutMs: number;
+  loginTimeoutMs: number;
+}
+
+/** One client's part. */
+export interface PooledClient {
+  socket: net.Socket;
+  tlsSocket: tls.TLSSocket | undefined;
+  pipelined: Buffer;
+  packet: StartupMessage;
+  decision: RoutingDecision;
+  route: RouteEntry;
+  /** True once the auth timeout cut the connection. */
+  expired(): boolean;
+  /** The client is ready for queries: the startup phase is over. */
+  ready(): void;
+  /** Where to leave the handle that cuts the lent session at shutdown. */
+  lent(session: LentSession): void;
+}
+
+/** For the connection's log line. */
+export interface PooledOutcome {
+  outcome: string;
+  backend?: string;
+  backendPid?: number;
+  reused?: boolean;
+  sqlstate?: string;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
+export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome> {
+  const { decision, route, packet } = c;
+  const user = decision.user;
+  const throttleKey = `${route.tenantId}\0${user}`;
+  const blocked = deps.throttle.blockedFor(throttleKey, Date.now());
+  if (blocked > 0) {
+    deps.metrics.authFailures.inc({ reason: 'throttled' });
+    throw refuse.authThrottled(user, blocked);
+  }
+  const verifier = verifierParts(deps.verifierOf(route.tenantId, user));
+  const reader = new ClientReader(c.socket, c.pipelined);
+  let auth;
+  try {
+    auth = await authenticateClient(reader, (b) => c.socket.write(b), { user, verifier, mockSecret: deps.mockSecret, tlsSocket: c.tlsSocket });
+  } catch (err) {
+    deps.metrics.authFailures.inc({ reason: 'protocol' });
+    throw err;
+  }
+  if (auth.kind === 'closed') return { outcome: 'client_closed_during_auth', bytesIn: 0, bytesOut: 0 };
+  if (auth.kind === 'failed') {
+    deps.throttle.fail(throttleKey, Date.now());
+    deps.metrics.authFailures.inc({ reason: verifier ? 'wrong_password' : 'unknown_user' });
+    throw refuse.authFailed(user);
+  }
+  if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
+
+  // libpq's rule: no database means the user's name.
+  const database = decision.database ?? packet.parameters.get('database') ?? user;
+  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor);
+  const appName = packet.parameters.get('application_name') ?? '';
+  const clientKey = auth.clientKey;
+  let acquired;
+  try {
+    acquired = await deps.pool.acquire(key, appName, () =>
+      loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
+    );
+  } catch (err) {
+    if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
+    throw err;
+  }
+  if (acquired.kind === 'server_error') {
+    // The server's own refusal at start (no such database, too many connections...), as it said it.
+    tellServerError(c.socket, acquired.fields);
+    return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
+  }
+  const { backend, reused } = acquired;
+  const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused };
+  if (c.expired() || c.socket.destroyed) {
+    void deps.pool.release(key, backend, true);
+    return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
+  }
+
+  let returned = false;
+  // Reset and return in the background: the client is gone, nothing of it waits on the reset.
+  const giveBack = (reusable: boolean): void => {
+    if (returned) return;
+    returned = true;
+    void deps.pool.release(key, backend, reusable);
+  };
+  let issued;
+  try {
+    issued = deps.keys.issue({ processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId });
+    const hello: Buffer[] = [];
+    if (backend.negotiate) hello.push(backend.negotiate);
+    for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, value));
+    hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
+    c.socket.write(Buffer.concat(hello));
+    c.ready();
+    const session = lendSession(c.socket, backend.socket, reader.takeRemainder());
+    c.lent(session);
+    const end = await session.ended;
+    giveBack(end.reusable);
+    return { outcome: `closed_by_${end.closedBy}`, ...where, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+  } finally {
+    // Anything that went wrong before the client had the connection: the session is not trusted.
+    giveBack(false);
+    if (issued) deps.keys.release(issued);
+  }
+}
+
+/** Ends the client's connection with the server's own ErrorResponse. */
+function tellServerError(socket: net.Socket, fields: ErrorFields): void {
+  if (!socket.destroyed) socket.end(encodeErrorResponse(fields));
+}
