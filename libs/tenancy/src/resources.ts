@@ -15,6 +15,17 @@ export interface Resources {
   diskMib: number;
 }
 
+/**
+ * How routers serve a tenant's clients: NONE passes bytes through (the instance authenticates);
+ * SESSION and TRANSACTION authenticate at the router and pool server connections.
+ */
+export type PoolMode = 'NONE' | 'SESSION' | 'TRANSACTION';
+
+/** The pool mode of a spec that names none. */
+export const DEFAULT_POOL_MODE: PoolMode = 'SESSION';
+
+const POOL_MODES: readonly PoolMode[] = ['NONE', 'SESSION', 'TRANSACTION'];
+
 /** The desired shape of a tenant (the intent); every change bumps the tenant's revision. */
 export interface TenantSpec {
   resources: Resources;
@@ -33,6 +44,8 @@ export interface TenantSpec {
   connectionLimit: number;
   description: string;
   runState: RunState;
+  /** Unset = DEFAULT_POOL_MODE (specs stored before pool modes existed have none). */
+  poolMode?: PoolMode;
 }
 
 /** Inclusive bounds of one integer field. */
@@ -115,6 +128,9 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
   if (spec.runState !== 'RUNNING' && spec.runState !== 'STOPPED') {
     throw new ValidationError('spec.run_state', spec.runState, "'RUNNING' or 'STOPPED'");
   }
+  if (spec.poolMode !== undefined && !POOL_MODES.includes(spec.poolMode)) {
+    throw new ValidationError('spec.pool_mode', spec.poolMode, "'NONE', 'SESSION' or 'TRANSACTION'");
+  }
   return {
     resources,
     nodes,
@@ -126,6 +142,7 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
     connectionLimit,
     description: spec.description,
     runState: spec.runState,
+    ...(spec.poolMode !== undefined ? { poolMode: spec.poolMode } : {}),
   };
 }
 
