@@ -6,7 +6,7 @@ import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import { encodeCancelRequest } from '@pgs/wire-protocol';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pgConnect, pgConnectError, psql } from './testing/clients.js';
+import { pgConnect, pgConnectError, psql, run } from './testing/clients.js';
 import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
 import { startTestRouter, type TestRouter } from './testing/router-harness.js';
 import { eventually, routableRoute } from './testing/routes.js';
@@ -250,6 +250,45 @@ describe('pool mode session', () => {
       await w.end();
     } finally {
       for (const c of held) await c.end();
+    }
+  });
+
+  it('pgbench initializes through the pool and runs with a new client connection per transaction (-C) on reused servers', async () => {
+    const env = { PGPASSWORD: ACME_PW };
+    const target = ['-h', '127.0.0.1', '-p', String(router.port), '-U', 'alice.acme'];
+    const init = await run('pgbench', ['-i', '-s', '1', '-q', ...target, 'acme'], env, 60_000);
+    expect(init.code, init.stderr).toBe(0);
+    const reusedBefore = await metric('pgs_router_pool_leases_total{kind="reuse"}');
+    const perConnection = await run('pgbench', ['-S', '-C', '-c', '2', '-t', '50', ...target, 'acme'], env, 60_000);
+    expect(perConnection.code, perConnection.stderr).toBe(0);
+    expect(perConnection.stdout).toContain('number of transactions actually processed: 100/100');
+    // --pool-size 2: after the first two, every connection gets a pooled server.
+    expect((await metric('pgs_router_pool_leases_total{kind="reuse"}')) - reusedBefore).toBeGreaterThanOrEqual(90);
+  });
+
+  it('forgets an idle server connection the instance closed, and cuts a client whose server was killed', async () => {
+    const pid = await onAcme(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+    await eventually(async () => (await metric('pgs_router_pool_backends{state="idle"}')) >= 1, 10_000, 'an idle connection');
+    const admin = await acme.adminClient();
+    try {
+      // Every pooled connection of both tenants goes (as in a restart of their instances).
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', ['alice']);
+      const other = await globex.adminClient();
+      await other.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', ['alice']);
+      await other.end();
+      await eventually(async () => (await metric('pgs_router_pool_backends{state="idle"}')) === 0, 10_000, 'idle connections forgotten');
+      const client = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW });
+      const lentPid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      expect(lentPid).not.toBe(pid);
+      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+      await admin.query('select pg_terminate_backend($1)', [lentPid]);
+      await ended;
+      await expect(client.query('select 1')).rejects.toThrow();
+      // The killed server is not lent again.
+      const next = await onAcme(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+      expect(next).not.toBe(lentPid);
+    } finally {
+      await admin.end();
     }
   });
 

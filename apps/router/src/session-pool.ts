@@ -26,8 +26,9 @@ export interface SessionPoolOptions {
 /** What a client gets: a connection (reused or just logged in), or the server's refusal of the login. */
 export type Acquired = { kind: 'ready'; backend: BackendSession; reused: boolean } | { kind: 'server_error'; fields: Extract<LoginResult, { kind: 'server_error' }>['fields'] };
 
-/** True when a connection reached by `backend` may no longer serve clients of the route's tenant. */
+/** True when a connection is gone or was reached by a route that no longer serves its tenant. */
 function routeMoved(backend: BackendSession, now: RouteEntry | undefined): boolean {
+  if (backend.socket.destroyed) return true;
   const was = backend.route;
   return !now || now.state !== 'ROUTABLE' || now.address !== was.address || now.port !== was.port || now.hostId !== was.hostId;
 }
@@ -77,6 +78,8 @@ export class SessionPool {
   readonly #sweeper: NodeJS.Timeout;
   /** Clients holding a connection now. */
   #lent = 0;
+  /** The 'data' listeners of idle connections. */
+  readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
 
   constructor(options: SessionPoolOptions) {
     this.#o = options;
@@ -127,6 +130,7 @@ export class SessionPool {
           return { kind: 'ready', backend: result.backend, reused: false };
         }
         const backend = lease.item;
+        this.#unwatchIdle(backend);
         if (backend.applicationName !== applicationName) {
           const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
           if (!ok) {
@@ -155,6 +159,7 @@ export class SessionPool {
     if (ok) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
     // The route may have moved while the client was on it.
     if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
+    if (ok) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
     this.#gauges();
   }
@@ -180,7 +185,30 @@ export class SessionPool {
     });
   }
 
+  /**
+   * An idle connection is read, not left paused: a paused socket never sees the server's close
+   * (an administrator's pg_terminate_backend, a restart). Anything a server says while idle (its
+   * FATAL before closing, a notice) makes the connection untrusted: it is closed.
+   */
+  #watchIdle(backend: BackendSession): void {
+    const onData = (): void => {
+      backend.socket.destroy();
+    };
+    this.#idleWatch.set(backend, onData);
+    backend.socket.on('data', onData);
+    backend.socket.resume();
+  }
+
+  #unwatchIdle(backend: BackendSession): void {
+    const onData = this.#idleWatch.get(backend);
+    if (!onData) return;
+    this.#idleWatch.delete(backend);
+    backend.socket.off('data', onData);
+    backend.socket.pause();
+  }
+
   #close(backend: BackendSession, reason: PoolCloseReason): void {
+    this.#unwatchIdle(backend);
     this.#o.metrics.poolBackendsClosed.inc({ reason });
     if (!backend.socket.destroyed) {
       // Terminate first, so the server logs a clean disconnect rather than an EOF.
