@@ -70,6 +70,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     waitTimeoutMs: config.poolWaitTimeout,
     resetTimeoutMs: config.poolResetTimeout,
     lookup: o.lookup,
+    hasUser: (tenantId, user) => o.verifierOf(tenantId, user) !== undefined,
     metrics,
   });
   const server = new RouterServer({

@@ -43,7 +43,7 @@ beforeAll(async () => {
   feed = await startFakeRouteFeed({ routes: [acmeRoute, globexRoute] });
   router = await startTestRouter({
     coordinator: feed.address,
-    args: ['--tls-cert', ca.serverCert, '--tls-key', ca.serverKey, '--pool-size', '2', '--pool-wait-timeout', '1s', '--auth-failure-limit', '6', '--auth-failure-window', '1m'],
+    args: ['--tls-cert', ca.serverCert, '--tls-key', ca.serverKey, '--pool-size', '2', '--pool-wait-timeout', '1s', '--auth-failure-limit', '8', '--auth-failure-window', '1m'],
   });
   await eventually(() => router.cache.revision === 2, 10_000, 'routes synced');
 });
@@ -123,7 +123,7 @@ describe('authentication at the router', () => {
   });
 
   it('throttles repeated failures per tenant and user (known or not), other users unaffected', async () => {
-    for (let i = 0; i < 6; i++) await pgConnectError({ host: router.host, port: router.port, user: 'mallory.acme', database: 'acme', password: `guess${i}` });
+    for (let i = 0; i < 8; i++) await pgConnectError({ host: router.host, port: router.port, user: 'mallory.acme', database: 'acme', password: `guess${i}` });
     const blocked = await pgConnectError({ host: router.host, port: router.port, user: 'mallory.acme', database: 'acme', password: 'guess-again' });
     expect(blocked).toMatchObject({ code: '28000', message: 'too many failed authentication attempts for user "mallory"' });
     expect(await onAcme((c) => c.query('select 1 as one'))).toMatchObject({ rows: [{ one: 1 }] });
@@ -289,6 +289,20 @@ describe('pool mode session', () => {
       expect(next).not.toBe(lentPid);
     } finally {
       await admin.end();
+    }
+  });
+
+  it('closes the idle connections of a user the route no longer lists; the user\'s logins then fail', async () => {
+    await onAcme((c) => c.query('select 1'));
+    await eventually(async () => (await metric('pgs_router_pool_backends{state="idle"}')) >= 1, 10_000, 'an idle connection');
+    const before = await metric('pgs_router_pool_backends_closed_total{reason="route_changed"}');
+    feed.set({ ...acmeRoute, users: [] });
+    try {
+      await eventually(async () => (await metric('pgs_router_pool_backends_closed_total{reason="route_changed"}')) > before, 10_000, 'idle connections closed');
+      expect(await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW })).toMatchObject({ code: '28P01' });
+    } finally {
+      feed.set(acmeRoute);
+      await eventually(() => router.cache.verifierOf('acme', 'alice') !== undefined, 10_000, 'user back');
     }
   });
 

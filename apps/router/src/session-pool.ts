@@ -20,6 +20,8 @@ export interface SessionPoolOptions {
   waitTimeoutMs: number;
   resetTimeoutMs: number;
   lookup(tenantId: string): RouteEntry | undefined;
+  /** Whether the tenant's route still lists the user (a dropped user's connections go). */
+  hasUser(tenantId: string, user: string): boolean;
   metrics: RouterMetrics;
 }
 
@@ -33,9 +35,15 @@ function routeMoved(backend: BackendSession, now: RouteEntry | undefined): boole
   return !now || now.state !== 'ROUTABLE' || now.address !== was.address || now.port !== was.port || now.hostId !== was.hostId;
 }
 
+/** The tenant and user of a pool key (its first two fields). */
+function keyParts(key: string): { tenantId: string; user: string } {
+  const [tenantId = '', user = ''] = key.split('\0', 2);
+  return { tenantId, user };
+}
+
 /** The tenant of a pool key (its first field). */
 function tenantOfKey(key: string): string {
-  return key.slice(0, key.indexOf('\0'));
+  return keyParts(key).tenantId;
 }
 
 /** Quotes a string as an SQL literal (standard_conforming_strings is on in every supported version). */
@@ -164,9 +172,12 @@ export class SessionPool {
     this.#gauges();
   }
 
-  /** Closes idle connections past the idle timeout or whose route moved. */
+  /** Closes idle connections past the idle timeout, whose route moved, or whose user was dropped. */
   sweep(): void {
-    this.#pool.sweep((key, b) => routeMoved(b, this.#o.lookup(tenantOfKey(key))));
+    this.#pool.sweep((key, b) => {
+      const { tenantId, user } = keyParts(key);
+      return routeMoved(b, this.#o.lookup(tenantId)) || !this.#o.hasUser(tenantId, user);
+    });
     this.#gauges();
   }
 
