@@ -1,6 +1,7 @@
 // Authentication at the router and pool mode `session`, with real PostgreSQL and real clients
 // (psql/libpq 15 with sslmode disable/require and channel_binding=require, node-postgres). Two
 // tenants on two instances each have a user "alice" with a different password.
+import fs from 'node:fs';
 import net from 'node:net';
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import { encodeCancelRequest } from '@pgs/wire-protocol';
@@ -92,6 +93,15 @@ describe('authentication at the router', () => {
     const r = await psql(conninfo(`user=alice.acme dbname=acme ${extra} application_name=${app}`), 'select current_user, current_database(), inet_server_port()', ACME_PW);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe(`alice|acme|${acme.port}`);
+  });
+
+  it('node-postgres over TLS, with SCRAM-SHA-256-PLUS channel binding and without', async () => {
+    const ssl = { ca: fs.readFileSync(ca.caCert), servername: 'localhost' };
+    for (const enableChannelBinding of [true, false]) {
+      const row = await onAcme(async (c) => (await c.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows[0], { ssl, enableChannelBinding });
+      // The router's own link to the instance is plaintext; the client's TLS ends at the router.
+      expect(row).toEqual({ u: 'alice', ssl: false });
+    }
   });
 
   it('channel_binding=require without TLS is refused by libpq (the router offers -PLUS only over TLS)', async () => {
