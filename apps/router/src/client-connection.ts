@@ -16,7 +16,6 @@ import { servePooled, type PooledDeps } from './pooled-session.js';
 import { refuse, RouterRefusal } from './refusal.js';
 import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
-import type { LentSession } from './session-link.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
 
 /** What every connection shares. */
@@ -48,9 +47,10 @@ interface Summary {
   user?: string;
   applicationName?: string;
   backend?: string;
-  /** Pooled modes: the server process lent, and whether it was reused. */
+  /** Pooled modes: the server process lent (first, in transaction mode), whether it was reused, transactions served. */
   backendPid?: number;
   reused?: boolean;
+  transactions?: number;
   outcome: string;
   sqlstate?: string;
   reason?: string;
@@ -92,7 +92,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
 
   const handshake = new Handshake(socket, deps.handshake);
   let link: Link | undefined;
-  let lent: LentSession | undefined;
+  let lent: { destroy(): void } | undefined;
   let issued: IssuedKey | undefined;
   let tenantHeld: string | undefined;
   let startupHeld = false;

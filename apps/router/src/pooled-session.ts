@@ -5,20 +5,21 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { RoutingDecision } from '@pgs/tenancy';
-import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, type ErrorFields } from '@pgs/wire-protocol';
+import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, PgError, SqlState, type ErrorFields } from '@pgs/wire-protocol';
 import type { BackendConnectOptions } from './backend-connect.js';
-import { loginBackend, verifierParts } from './backend-login.js';
+import { loginBackend, verifierParts, type BackendSession } from './backend-login.js';
 import { PoolTimeoutError } from './backend-pool.js';
 import type { AuthThrottle } from './auth-throttle.js';
-import type { CancelKeys } from './cancel-keys.js';
+import type { CancelKeys, RealCancelTarget } from './cancel-keys.js';
 import { ClientReader } from './client-reader.js';
 import { authenticateClient } from './edge-auth.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
 import { startupForBackend, type StartupMessage } from './routing.js';
-import { lendSession, type LentSession } from './session-link.js';
-import { SessionPool } from './session-pool.js';
+import { lendSession } from './session-link.js';
+import { SessionPool, type Acquired } from './session-pool.js';
+import { serveTransactions, type TransactionPool } from './transaction-link.js';
 
 /** What every pooled connection shares. */
 export interface PooledDeps {
@@ -48,7 +49,7 @@ export interface PooledClient {
   /** The client is ready for queries: the startup phase is over. */
   ready(): void;
   /** Where to leave the handle that cuts the lent session at shutdown. */
-  lent(session: LentSession): void;
+  lent(session: { destroy(): void }): void;
 }
 
 /** For the connection's log line. */
@@ -57,6 +58,8 @@ export interface PooledOutcome {
   backend?: string;
   backendPid?: number;
   reused?: boolean;
+  /** Transaction mode: transactions served. */
+  transactions?: number;
   sqlstate?: string;
   bytesIn: number;
   bytesOut: number;
@@ -91,14 +94,17 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor);
+  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode);
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
-  let acquired;
-  try {
-    acquired = await deps.pool.acquire(key, appName, () =>
+  // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
+  const acquire = (): Promise<Acquired> =>
+    deps.pool.acquire(key, appName, () =>
       loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
     );
+  let acquired;
+  try {
+    acquired = await acquire();
   } catch (err) {
     if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
     throw err;
@@ -115,7 +121,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
   }
 
-  let returned = false;
+  let returned = false as boolean;
   // Reset and return in the background: the client is gone, nothing of it waits on the reset.
   const giveBack = (reusable: boolean): void => {
     if (returned) return;
@@ -124,13 +130,25 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   };
   let issued;
   try {
-    issued = deps.keys.issue({ processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId });
+    // The cancel target follows the server the client holds (transaction mode changes it).
+    const target: RealCancelTarget = { processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId };
+    issued = deps.keys.issue(target);
     const hello: Buffer[] = [];
     if (backend.negotiate) hello.push(backend.negotiate);
     for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, value));
     hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
     c.socket.write(Buffer.concat(hello));
     c.ready();
+    if (route.poolMode === 'TRANSACTION') {
+      // The connection that answered the login goes back at once; each transaction takes one.
+      returned = true;
+      target.idle = true;
+      void deps.pool.release(key, backend, true, false);
+      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, route.tenantId), refusalBytes);
+      c.lent(txn);
+      const end = await txn.ended;
+      return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+    }
     const session = lendSession(c.socket, backend.socket, reader.takeRemainder());
     c.lent(session);
     const end = await session.ended;
@@ -141,6 +159,41 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     giveBack(false);
     if (issued) deps.keys.release(issued);
   }
+}
+
+/** The pool as a transaction-mode client uses it; `target` (the client's cancel target) follows the server held. */
+function transactionPool(deps: PooledDeps, key: string, target: RealCancelTarget, acquire: () => Promise<Acquired>, tenantId: string): TransactionPool {
+  const hold = (b: BackendSession): void => {
+    Object.assign(target, { processId: b.processId, secretKey: b.secretKey, host: b.route.address, port: b.route.port, idle: false });
+  };
+  return {
+    acquire: async () => {
+      let got;
+      try {
+        got = await acquire();
+      } catch (err) {
+        if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs);
+        throw err;
+      }
+      if (got.kind === 'server_error') throw new PgError(got.fields);
+      hold(got.backend);
+      return got.backend;
+    },
+    releaseIdle: (b) => {
+      target.idle = true;
+      void deps.pool.release(key, b, true, false);
+    },
+    releaseDirty: (b, reusable) => {
+      target.idle = true;
+      void deps.pool.release(key, b, reusable);
+    },
+  };
+}
+
+/** What a transaction-mode client is told when no server could be had for its next transaction. */
+function refusalBytes(err: unknown): Buffer {
+  if (err instanceof PgError) return err.toErrorResponse();
+  return new PgError({ code: SqlState.InternalError, message: 'internal error: no server connection for the transaction' }).toErrorResponse();
 }
 
 /** Ends the client's connection with the server's own ErrorResponse. */

@@ -20,8 +20,7 @@ export function routeStateName(state: RouteState): RouteStateName {
  */
 export function poolModeName(mode: PoolMode): PoolModeName {
   if (mode === PoolMode.SESSION) return 'SESSION';
-  // Transaction pooling is not built yet: its tenants get session pooling, the closest safe mode.
-  if (mode === PoolMode.TRANSACTION) return 'SESSION';
+  if (mode === PoolMode.TRANSACTION) return 'TRANSACTION';
   return 'NONE';
 }
 

@@ -10,7 +10,7 @@ import { readUntilReady } from './backend-reader.js';
 import type { BackendSession, LoginResult } from './backend-login.js';
 import { BackendPool, type PoolCloseReason } from './backend-pool.js';
 import type { RouterMetrics } from './metrics.js';
-import type { RouteEntry } from './route.js';
+import type { PoolModeName, RouteEntry } from './route.js';
 
 /** Pool settings (config: --pool-*). */
 export interface SessionPoolOptions {
@@ -104,9 +104,11 @@ export class SessionPool {
   }
 
   /** The pool key: a connection serves only clients that would have started the same session. */
-  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number): string {
+  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName): string {
     const rest = [...startup].filter(([k]) => k !== 'user' && k !== 'database' && k !== 'application_name').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return [tenantId, user, database, String(protocol), JSON.stringify(rest)].join('\0');
+    // The mode is part of the key: transaction mode hands connections on without a reset, and
+    // those must never reach a session-mode client after the tenant's mode changed.
+    return [tenantId, user, database, String(protocol), mode, JSON.stringify(rest)].join('\0');
   }
 
   /**
@@ -159,12 +161,14 @@ export class SessionPool {
 
   /**
    * The client is gone: reset the session (DISCARD ALL, checked) and keep it, or close it.
-   * `reusable` false (the client left mid-message, the server closed) closes it at once.
+   * `reusable` false (the client left mid-message, the server closed) closes it at once;
+   * `reset` false keeps it as it is (transaction mode, between transactions).
    */
-  async release(key: string, backend: BackendSession, reusable: boolean): Promise<void> {
+  async release(key: string, backend: BackendSession, reusable: boolean, reset = true): Promise<void> {
     this.#lent--;
     let ok = reusable && !backend.socket.destroyed;
-    if (ok) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
+    // Transaction mode returns a connection between a client's transactions as it is (no reset).
+    if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
     // The route may have moved while the client was on it.
     if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
     if (ok) this.#watchIdle(backend);

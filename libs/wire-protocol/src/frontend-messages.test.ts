@@ -6,6 +6,7 @@ import {
   encodeQuery,
   encodeSaslInitialResponse,
   encodeSaslResponse,
+  MessageBoundaries,
   TERMINATE,
   TerminateFilter,
 } from './frontend-messages.js';
@@ -64,5 +65,27 @@ describe('TerminateFilter', () => {
     f.filter(withoutTerminate.subarray(7));
     expect(f.terminated).toBe(false);
     expect(f.atBoundary).toBe(true);
+  });
+});
+
+describe('MessageBoundaries', () => {
+  const rfq = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
+  const stream = Buffer.concat([encodeQuery('select 1'), Buffer.from([0x53, 0, 0, 0, 4]), rfq, TERMINATE]);
+
+  it('reports every message end, with the ReadyForQuery status, at every split', () => {
+    const whole = new MessageBoundaries().push(stream);
+    expect(whole.map((m) => String.fromCharCode(m.type))).toEqual(['Q', 'S', 'Z', 'X']);
+    expect(whole[2]).toEqual({ type: 0x5a, end: stream.length - 5, status: 0x49 });
+    for (let split = 0; split <= stream.length; split++) {
+      const b = new MessageBoundaries();
+      const first = b.push(stream.subarray(0, split));
+      const second = b.push(stream.subarray(split)).map((m) => ({ ...m, end: m.end + split }));
+      expect([...first, ...second]).toEqual(whole);
+      expect(b.atBoundary).toBe(true);
+    }
+  });
+
+  it('refuses a declared length below 4', () => {
+    expect(() => new MessageBoundaries().push(Buffer.from([0x51, 0, 0, 0, 3]))).toThrow(ProtocolError);
   });
 });

@@ -3,6 +3,7 @@
 // "Message Flow" §Start-up (SASL authentication) and §Termination.
 import { Buffer } from 'node:buffer';
 import type { Frame } from './framer.js';
+import { ProtocolError } from './pg-error.js';
 import { ByteReader } from './reader.js';
 import { allocMessage, cstringSize, writeCString } from './writer.js';
 
@@ -136,5 +137,61 @@ export class TerminateFilter {
     }
     if (from < chunk.length) keep.push(chunk.subarray(from));
     return keep.length === 1 ? keep[0]! : Buffer.concat(keep);
+  }
+}
+
+/** A message that ended inside a pushed chunk. */
+export interface MessageEnd {
+  type: number;
+  /** Offset in the chunk just past the message. */
+  end: number;
+  /** ReadyForQuery only: its transaction status byte ('I', 'T' or 'E' as a char code). */
+  status?: number;
+}
+
+/**
+ * Follows message boundaries of a stream in either direction without copying or decoding bodies:
+ * for each pushed chunk, the type and end offset of every message that ends in it (and the
+ * status byte of a ReadyForQuery). A transaction-pooling proxy learns from it where a client's
+ * sync points are and when its server is idle again.
+ */
+export class MessageBoundaries {
+  readonly #header = Buffer.alloc(5);
+  #headerGot = 0;
+  #bodyLeft = 0;
+  #status = -1;
+
+  /** True when the bytes so far end on a message boundary. */
+  get atBoundary(): boolean {
+    return this.#headerGot === 0;
+  }
+
+  /** Messages that end in `chunk`. Throws ProtocolError on a declared length below 4. */
+  push(chunk: Buffer): MessageEnd[] {
+    const out: MessageEnd[] = [];
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.#headerGot < 5) {
+        const n = Math.min(5 - this.#headerGot, chunk.length - i);
+        chunk.copy(this.#header, this.#headerGot, i, i + n);
+        this.#headerGot += n;
+        i += n;
+        if (this.#headerGot < 5) break;
+        const length = this.#header.readUInt32BE(1);
+        if (length < 4) throw new ProtocolError(`invalid message length ${length}`);
+        this.#bodyLeft = length - 4;
+        this.#status = -1;
+      }
+      const n = Math.min(this.#bodyLeft, chunk.length - i);
+      if (n > 0 && this.#status < 0 && this.#header[0] === 0x5a) this.#status = chunk[i]!;
+      this.#bodyLeft -= n;
+      i += n;
+      if (this.#bodyLeft === 0) {
+        const type = this.#header[0]!;
+        out.push(this.#status >= 0 ? { type, end: i, status: this.#status } : { type, end: i });
+        this.#headerGot = 0;
+      }
+    }
+    return out;
   }
 }

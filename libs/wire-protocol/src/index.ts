@@ -50,7 +50,9 @@ export {
   encodeSaslInitialResponse,
   encodeSaslResponse,
   FrontendMessageType,
+  MessageBoundaries,
   TERMINATE,
   TerminateFilter,
+  type MessageEnd,
   type SaslInitialResponse,
 } from './frontend-messages.js';
