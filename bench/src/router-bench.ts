@@ -45,6 +45,8 @@ const PASSWORD = 'bench-password-1';
 const TENANT = 'acme';
 /** The same instance as TENANT, served in pool mode session (the user name routes it; the database stays TENANT). */
 const POOLED = 'pooled';
+/** The same instance again, in pool mode transaction. */
+const TXN_POOLED = 'txnpooled';
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const children: ChildProcess[] = [];
 
@@ -113,8 +115,8 @@ async function verifierOf(pg: TestPostgres, user: string): Promise<string> {
 
 /**
  * A RouteFeed that serves static routes, the benchmark's stand-in for the coordinator: the tenant
- * in pool mode NONE (passthrough), the same instance as tenant POOLED in pool mode SESSION, and a
- * stopped tenant.
+ * in pool mode NONE (passthrough), the same instance as tenants POOLED (pool mode SESSION) and
+ * TXN_POOLED (TRANSACTION), and a stopped tenant.
  */
 async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; stop(): void }> {
   const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
@@ -127,6 +129,7 @@ async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; sto
         upserts: [
           { tenantId: TENANT, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.NONE },
           { tenantId: POOLED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.SESSION, users },
+          { tenantId: TXN_POOLED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.TRANSACTION, users },
           // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
           { tenantId: PARKED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.STOPPED, reason: 'benchmark', externalAccess: true, revision: 1n },
         ],
@@ -355,6 +358,7 @@ async function main(): Promise<void> {
       // Pool mode session: SCRAM at the router, a pooled server connection (no fork per connection).
       { name: 'router session pool', port: router.port, user: `${USER}.${POOLED}`, pid: router.pid },
       ...(workers ? [{ name: `${workersName} session pool`, port: workers.port, user: `${USER}.${POOLED}`, pid: workers.pid }] : []),
+      { name: 'router transaction pool', port: router.port, user: `${USER}.${TXN_POOLED}`, pid: router.pid },
       { name: 'haproxy (tcp)', port: haproxy.port, user: USER, pid: haproxy.pid },
       { name: 'pgbouncer (session)', port: pgbouncer.port, user: USER, pid: pgbouncer.pid },
       { name: NODE_FLOOR, port: nodePipe.port, user: USER, pid: nodePipe.pid },
