@@ -25,7 +25,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { freePort, postgresOsUser, startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
-import { RouteFeedService, RouteState } from '@pgs/proto';
+import { PoolMode, RouteFeedService, RouteState } from '@pgs/proto';
 import { addService } from '@pgs/rpc';
 import { encodeStartupMessage } from '@pgs/wire-protocol';
 
@@ -43,6 +43,10 @@ const PARKED = 'parked';
 const USER = 'bench';
 const PASSWORD = 'bench-password-1';
 const TENANT = 'acme';
+/** The same instance as TENANT, served in pool mode session (the user name routes it; the database stays TENANT). */
+const POOLED = 'pooled';
+/** The same instance again, in pool mode transaction. */
+const TXN_POOLED = 'txnpooled';
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const children: ChildProcess[] = [];
 
@@ -99,8 +103,23 @@ async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
   throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
-/** A RouteFeed that serves one static route: the benchmark's stand-in for the coordinator. */
+/** The SCRAM verifier the instance holds for `user` (the coordinator ships the same bytes to routers). */
+async function verifierOf(pg: TestPostgres, user: string): Promise<string> {
+  const admin = await pg.adminClient();
+  try {
+    return (await admin.query<{ rolpassword: string }>('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [user])).rows[0]!.rolpassword;
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * A RouteFeed that serves static routes, the benchmark's stand-in for the coordinator: the tenant
+ * in pool mode NONE (passthrough), the same instance as tenants POOLED (pool mode SESSION) and
+ * TXN_POOLED (TRANSACTION), and a stopped tenant.
+ */
 async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; stop(): void }> {
+  const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
   const server = new Server();
   addService(server, RouteFeedService, {
     async watchRoutes(_req, stream, ctx) {
@@ -108,7 +127,9 @@ async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; sto
         snapshot: true,
         revision: 1n,
         upserts: [
-          { tenantId: TENANT, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n },
+          { tenantId: TENANT, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.NONE },
+          { tenantId: POOLED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.SESSION, users },
+          { tenantId: TXN_POOLED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.TRANSACTION, users },
           // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
           { tenantId: PARKED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.STOPPED, reason: 'benchmark', externalAccess: true, revision: 1n },
         ],
@@ -334,6 +355,10 @@ async function main(): Promise<void> {
       { name: 'direct', port: pg.port, user: USER },
       { name: 'router', port: router.port, user: `${USER}.${TENANT}`, pid: router.pid },
       ...(workers ? [{ name: workersName, port: workers.port, user: `${USER}.${TENANT}`, pid: workers.pid }] : []),
+      // Pool mode session: SCRAM at the router, a pooled server connection (no fork per connection).
+      { name: 'router session pool', port: router.port, user: `${USER}.${POOLED}`, pid: router.pid },
+      ...(workers ? [{ name: `${workersName} session pool`, port: workers.port, user: `${USER}.${POOLED}`, pid: workers.pid }] : []),
+      { name: 'router transaction pool', port: router.port, user: `${USER}.${TXN_POOLED}`, pid: router.pid },
       { name: 'haproxy (tcp)', port: haproxy.port, user: USER, pid: haproxy.pid },
       { name: 'pgbouncer (session)', port: pgbouncer.port, user: USER, pid: pgbouncer.pid },
       { name: NODE_FLOOR, port: nodePipe.port, user: USER, pid: nodePipe.pid },

@@ -2,8 +2,9 @@
  * Integration tests: a real coordinator (in process) with real gRPC clients, fake agents on real
  * agent streams, and a real route watcher.
  */
-import { HostState, RouteState, TenantStatus, ObjectStatus, type WatchRoutesResponse } from '@pgs/proto';
+import { HostState, PoolMode, RouteState, TenantStatus, ObjectStatus, type WatchRoutesResponse } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
+import { verifyScramPassword } from '@pgs/security';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent } from './testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from './testing/harness.js';
@@ -316,6 +317,40 @@ describe('route sync', () => {
     expect(catchUp.snapshot).toBe(false);
     expect(catchUp.upserts.every((r) => r.revision > revision)).toBe(true);
     expect(catchUp.upserts.find((r) => r.tenantId === 'routed')?.externalAccess).toBe(true);
+  });
+
+  it('routes carry the pool mode and every user\'s verifier; a password change is a new route revision', async () => {
+    await agent();
+    const watch = h.routes.watchRoutes({ sinceRevision: 0n, routerId: 'r1', cancelAddress: '127.0.0.1:6001' });
+    const it1 = watch[Symbol.asyncIterator]();
+    await it1.next();
+    /** The next route of `tenantId` on the feed that satisfies `check`. */
+    const nextRoute = async (tenantId: string, check: (r: WatchRoutesResponse['upserts'][number]) => boolean) => {
+      for (;;) {
+        const batch = (await it1.next()).value as WatchRoutesResponse;
+        const r = batch.upserts.find((u) => u.tenantId === tenantId);
+        if (r && check(r)) return r;
+      }
+    };
+    try {
+      await h.operator.createTenant({ id: 'pooled' });
+      const created = await nextRoute('pooled', () => true);
+      expect(created.poolMode).toBe(PoolMode.SESSION);
+      await h.operator.createUser({ tenantId: 'pooled', name: 'app', password: 'first-password-1' });
+      const withUser = await nextRoute('pooled', (r) => r.users.some((u) => u.name === 'app'));
+      const first = withUser.users.find((u) => u.name === 'app')!.scramVerifier;
+      expect(verifyScramPassword('first-password-1', first)).toBe(true);
+      await h.operator.updateUserPassword({ tenantId: 'pooled', name: 'app', password: 'second-password-2' });
+      const changed = await nextRoute('pooled', (r) => r.users.find((u) => u.name === 'app')?.scramVerifier !== first);
+      expect(changed.revision).toBeGreaterThan(withUser.revision);
+      expect(verifyScramPassword('second-password-2', changed.users.find((u) => u.name === 'app')!.scramVerifier)).toBe(true);
+      const tenant = (await h.operator.getTenant({ id: 'pooled' })).tenant!;
+      const { $typeName: _, ...spec } = tenant.spec!;
+      await h.operator.updateTenant({ id: 'pooled', spec: { ...spec, poolMode: PoolMode.NONE }, revision: tenant.revision });
+      expect((await nextRoute('pooled', (r) => r.poolMode !== PoolMode.SESSION)).poolMode).toBe(PoolMode.NONE);
+    } finally {
+      watch.cancel();
+    }
   });
 });
 

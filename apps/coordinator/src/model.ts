@@ -3,7 +3,7 @@
  * milliseconds and counters plain numbers; proto types (bigint, Timestamp) appear only in the
  * mapper files at the gRPC edge.
  */
-import type { BackupView, HostState, InstanceRole, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
+import type { BackupView, HostState, InstanceRole, PoolMode, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
 
 /** Status of a user or database inside a tenant (seed 004), as the proto spells it. */
 export type ObjectStatus = 'NEW' | 'ACTIVE' | 'ERROR' | 'DELETING';
@@ -133,6 +133,16 @@ export interface RouteRecord {
   externalAccess: boolean;
   connectionLimit: number;
   revision: number;
+  /** How routers serve the tenant (the spec's, or the default). */
+  poolMode: PoolMode;
+  /** The tenant's login roles with their SCRAM verifiers: routers authenticate clients with them. */
+  users: RouteUser[];
+}
+
+/** A login role as routers need it: never a password. */
+export interface RouteUser {
+  name: string;
+  scramVerifier: string;
 }
 
 /** One change of the route table: an upsert, or a deletion when `route` is undefined. */

@@ -3,7 +3,8 @@
  * A primary that reports itself running and healthy stays routable while changes are in flight
  * (a new user, a failed resize): refusing clients for those would be an outage of our making.
  */
-import type { HostRecord, PlacementRecord, RouteRecord, RouteState, TenantRecord } from './model.js';
+import { DEFAULT_POOL_MODE } from '@pgs/tenancy';
+import type { HostRecord, PlacementRecord, RouteRecord, RouteState, RouteUser, TenantRecord, UserRecord } from './model.js';
 
 const REASONS: Partial<Record<TenantRecord['status'], [RouteState, string]>> = {
   NEW: ['PROVISIONING', 'the tenant is being created'],
@@ -16,8 +17,25 @@ const REASONS: Partial<Record<TenantRecord['status'], [RouteState, string]>> = {
   RESTORING: ['PROVISIONING', 'the tenant is being restored from a backup'],
 };
 
+/**
+ * The users routers authenticate: every login role not being dropped, with the verifier the
+ * instance is given as is (so a router's ClientKey login matches it), sorted for stable comparison.
+ */
+export function routeUsers(users: readonly UserRecord[]): RouteUser[] {
+  return users
+    .filter((u) => u.status !== 'DELETING')
+    .map((u) => ({ name: u.name, scramVerifier: u.scramVerifier }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 /** The route of a tenant (without its revision, which the store assigns). */
-export function routeFor(tenant: TenantRecord, primary: PlacementRecord | undefined, host: HostRecord | undefined, healthy: boolean): Omit<RouteRecord, 'revision'> {
+export function routeFor(
+  tenant: TenantRecord,
+  primary: PlacementRecord | undefined,
+  host: HostRecord | undefined,
+  healthy: boolean,
+  users: readonly UserRecord[] = [],
+): Omit<RouteRecord, 'revision'> {
   const where = {
     tenantId: tenant.id,
     hostId: primary?.hostId ?? '',
@@ -25,6 +43,8 @@ export function routeFor(tenant: TenantRecord, primary: PlacementRecord | undefi
     port: primary?.port ?? 0,
     externalAccess: tenant.spec.externalAccess,
     connectionLimit: tenant.spec.connectionLimit,
+    poolMode: tenant.spec.poolMode ?? DEFAULT_POOL_MODE,
+    users: routeUsers(users),
   };
   const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
   const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'RESTORING']);

@@ -82,6 +82,6 @@ export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; h
   }
   const primary = placements.find((p) => p.role === 'PRIMARY');
   const host = primary ? tx.getHost(primary.hostId) : undefined;
-  tx.putRoute(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false));
+  tx.putRoute(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, tx.listUsers(tenantId)));
   return updated;
 }

@@ -25,6 +25,8 @@ export interface RealCancelTarget {
   host: string;
   port: number;
   tenantId: string;
+  /** Transaction pooling between transactions: the client holds no server, nothing to cancel. */
+  idle?: boolean;
 }
 
 /** A key handed to a client. */

@@ -9,7 +9,7 @@ import { parseHostPort } from './listen-address.js';
 import type { RouterPeerEntry } from './route.js';
 
 /** What became of a CancelRequest (the `outcome` label of pgs_router_cancel_requests_total). */
-export type CancelOutcome = 'sent_to_backend' | 'forwarded' | 'unknown_key' | 'forged_key' | 'failed';
+export type CancelOutcome = 'sent_to_backend' | 'forwarded' | 'unknown_key' | 'forged_key' | 'failed' | 'no_server_held';
 
 /** Options of CancelRouter. */
 export interface CancelRouterOptions {
@@ -78,6 +78,8 @@ export class CancelRouter {
       if (!keys.authentic(processId, secretKey)) return 'forged_key';
       return this.#o.relayToWorker(workerOfProcessId(processId, keys.workers), processId, secretKey);
     }
+    // Transaction pooling: between transactions the client runs nothing a cancel could stop.
+    if (target?.idle) return 'no_server_held';
     if (target) {
       try {
         await sendCancelRequest(target.host, target.port, target.processId, target.secretKey, timeoutMs);

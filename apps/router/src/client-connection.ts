@@ -3,6 +3,7 @@
 // refusal the client can read, or a closed socket, and a log line.
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
 import { PgError, SqlState } from '@pgs/wire-protocol';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
@@ -11,6 +12,7 @@ import type { CancelRouter } from './cancel-routing.js';
 import { Handshake, type HandshakeOptions } from './handshake.js';
 import { countRefusal, type RouterMetrics } from './metrics.js';
 import { Link } from './passthrough.js';
+import { servePooled, type PooledDeps } from './pooled-session.js';
 import { refuse, RouterRefusal } from './refusal.js';
 import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
@@ -30,6 +32,8 @@ export interface ConnectionDeps {
   startups: Gate;
   startupTimeoutMs: number;
   authTimeoutMs: number;
+  /** Authentication and pooling at the router, for routes whose pool mode is not NONE. */
+  pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect'>;
 }
 
 /** The fields of the per-connection summary line. */
@@ -43,6 +47,10 @@ interface Summary {
   user?: string;
   applicationName?: string;
   backend?: string;
+  /** Pooled modes: the server process lent (first, in transaction mode), whether it was reused, transactions served. */
+  backendPid?: number;
+  reused?: boolean;
+  transactions?: number;
   outcome: string;
   sqlstate?: string;
   reason?: string;
@@ -84,13 +92,14 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
 
   const handshake = new Handshake(socket, deps.handshake);
   let link: Link | undefined;
+  let lent: { destroy(): void } | undefined;
   let issued: IssuedKey | undefined;
   let tenantHeld: string | undefined;
   let startupHeld = false;
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
 
-  track({ destroy: () => (link ? link.destroy() : handshake.socket.destroy()) });
+  track({ destroy: () => (lent ? lent.destroy() : link ? link.destroy() : handshake.socket.destroy()) });
 
   const refuseWith = (r: RouterRefusal): void => {
     countRefusal(metrics, r.reason);
@@ -154,6 +163,32 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     clearTimeout(timer);
     const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - started));
     timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.authTimeoutMs)), remaining);
+
+    // Pooled modes: the router authenticates and lends a pooled server connection. Replication
+    // connections are never pooled: they pass through to a server of their own.
+    if (route.poolMode !== 'NONE' && !result.packet.parameters.has('replication')) {
+      const out = await servePooled(
+        {
+          socket: handshake.socket,
+          tlsSocket: handshake.tls ? (handshake.socket as tls.TLSSocket) : undefined,
+          pipelined: result.pipelined,
+          packet: result.packet,
+          decision,
+          route,
+          expired: () => timedOut,
+          ready: () => {
+            clearTimeout(timer);
+            deps.startups.release();
+            startupHeld = false;
+            metrics.startupSeconds.observe((performance.now() - started) / 1000);
+          },
+          lent: (session) => (lent = session),
+        },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup } },
+      );
+      if (!timedOut) Object.assign(summary, out);
+      return;
+    }
 
     const connectStart = performance.now();
     const backend = await connectBackend(route, { ...deps.backend, lookup: deps.routing.lookup });

@@ -34,6 +34,13 @@ export const ROUTER_OPTIONS = {
   identityCert: { type: 'string', flag: '--identity-cert', env: 'PGS_IDENTITY_CERT', description: 'own PKI: this router\'s client certificate for the coordinator (names router:<id>)' },
   identityKey: { type: 'string', flag: '--identity-key', env: 'PGS_IDENTITY_KEY', description: 'own PKI: the key of --identity-cert (mode 0600)' },
   workers: { type: 'int', flag: '--workers', env: 'PGS_WORKERS', description: 'client-serving worker processes (node:cluster); 1 = serve in this process. The primary keeps the route feed, cache writes and ops endpoint', default: 1, min: 1, max: 64 },
+  poolSize: { type: 'int', flag: '--pool-size', env: 'PGS_POOL_SIZE', description: 'pooled server connections per tenant, user and database (pool mode session)', default: 20, min: 1 },
+  poolMaxBackends: { type: 'int', flag: '--pool-max-backends', env: 'PGS_POOL_MAX_BACKENDS', description: 'pooled server connections at this router, all tenants (shared out over --workers)', default: 1000, min: 1 },
+  poolIdleTimeout: { type: 'duration', flag: '--pool-idle-timeout', env: 'PGS_POOL_IDLE_TIMEOUT', description: 'an idle pooled server connection is closed after this long', default: 300_000, min: 1 },
+  poolWaitTimeout: { type: 'duration', flag: '--pool-wait-timeout', env: 'PGS_POOL_WAIT_TIMEOUT', description: 'how long a client waits for a pooled server connection before 53300', default: 10_000, min: 1 },
+  poolResetTimeout: { type: 'duration', flag: '--pool-reset-timeout', env: 'PGS_POOL_RESET_TIMEOUT', description: 'time for DISCARD ALL when a client leaves; a server that does not finish is closed', default: 5000, min: 1 },
+  authFailureLimit: { type: 'int', flag: '--auth-failure-limit', env: 'PGS_AUTH_FAILURE_LIMIT', description: 'failed logins per tenant and user per --auth-failure-window before further tries are refused (0 = no limit)', default: 10, min: 0 },
+  authFailureWindow: { type: 'duration', flag: '--auth-failure-window', env: 'PGS_AUTH_FAILURE_WINDOW', description: 'window of --auth-failure-limit', default: 60_000, min: 1 },
   logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['debug', 'info', 'warn', 'error'] },
 } as const;
 

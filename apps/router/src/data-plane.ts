@@ -7,7 +7,9 @@ import type { RouterConfig } from './config.js';
 import type { HostPort } from './listen-address.js';
 import { countCancel, type RouterMetrics } from './metrics.js';
 import type { RouteEntry, RouterPeerEntry } from './route.js';
+import { AuthThrottle } from './auth-throttle.js';
 import { RouterServer } from './router-server.js';
+import { SessionPool } from './session-pool.js';
 import { Gate, type TenantSlots } from './tenant-connections.js';
 import { TlsCredentials } from './tls-credentials.js';
 
@@ -18,10 +20,16 @@ export interface DataPlaneOptions {
   metrics: RouterMetrics;
   keys: CancelKeys;
   lookup(tenantId: string): RouteEntry | undefined;
+  /** The SCRAM verifier of a tenant's user (route cache). */
+  verifierOf(tenantId: string, user: string): string | undefined;
+  /** Secret for the mock salts of unknown users: derived from the cancel secret, the same in every worker. */
+  mockSecret: Buffer;
   peers(): readonly RouterPeerEntry[];
   tenants: TenantSlots;
   /** Startups allowed at once in this process. */
   maxStartups: number;
+  /** Pooled server connections allowed in this process. */
+  poolMaxBackends: number;
   relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
 }
 
@@ -31,6 +39,7 @@ export interface DataPlane {
   readonly cancels: CancelRouter;
   readonly listen: HostPort;
   readonly cancelBound: HostPort;
+  readonly pool: SessionPool;
   /** The certificate in use, when TLS is configured. */
   readonly tls: TlsCredentials | undefined;
   /**
@@ -54,6 +63,16 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     onOutcome: (outcome) => countCancel(metrics, outcome),
     ...(o.relayToWorker ? { relayToWorker: o.relayToWorker } : {}),
   });
+  const pool = new SessionPool({
+    perKey: config.poolSize,
+    maxTotal: o.poolMaxBackends,
+    idleTimeoutMs: config.poolIdleTimeout,
+    waitTimeoutMs: config.poolWaitTimeout,
+    resetTimeoutMs: config.poolResetTimeout,
+    lookup: o.lookup,
+    hasUser: (tenantId, user) => o.verifierOf(tenantId, user) !== undefined,
+    metrics,
+  });
   const server = new RouterServer({
     // The per-connection line has fixed fields, none of them a secret (the router never sees a
     // password: authentication passes through as bytes), so it skips the redaction walk that
@@ -69,6 +88,14 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     startups: new Gate(o.maxStartups),
     startupTimeoutMs: config.startupTimeout,
     authTimeoutMs: config.authTimeout,
+    pooled: {
+      pool,
+      verifierOf: o.verifierOf,
+      mockSecret: o.mockSecret,
+      throttle: new AuthThrottle({ limit: config.authFailureLimit, windowMs: config.authFailureWindow }),
+      waitTimeoutMs: config.poolWaitTimeout,
+      loginTimeoutMs: config.authTimeout,
+    },
   });
   const cancelBound = await server.listenForCancels(config.cancelListen, cancels);
   const listen = await server.listen(config.listen);
@@ -85,5 +112,5 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
       return 'error';
     }
   };
-  return { server, cancels, listen, cancelBound, tls, reloadTls };
+  return { server, cancels, listen, cancelBound, pool, tls, reloadTls };
 }

@@ -30,7 +30,7 @@ type Phase = 'initial' | 'after-ssl-refused' | 'after-gss-refused' | 'after-both
 const EMPTY = Buffer.alloc(0);
 
 /** Waits for the next chunk in paused mode (so no byte is lost between reads); null at end of stream. */
-function nextChunk(socket: net.Socket): Promise<Buffer | null> {
+export function nextChunk(socket: net.Socket): Promise<Buffer | null> {
   const ready = socket.read() as Buffer | null;
   if (ready !== null) return Promise.resolve(ready);
   if (socket.readableEnded || socket.destroyed) return Promise.resolve(null);

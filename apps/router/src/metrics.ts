@@ -15,6 +15,12 @@ export interface RouterMetrics {
   bytes: Counter<'direction'>;
   cancels: Counter<'outcome'>;
   tlsReloads: Counter<'result'>;
+  authFailures: Counter<'reason'>;
+  poolClients: Gauge<'state'>;
+  poolBackends: Gauge<'state'>;
+  poolWaitSeconds: Histogram;
+  poolLeases: Counter<'kind'>;
+  poolBackendsClosed: Counter<'reason'>;
 }
 
 /** For work the router does on its own, without waiting on a peer: tens of microseconds. */
@@ -40,6 +46,17 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
     bytes: new Counter({ name: 'pgs_router_bytes_total', help: 'Protocol bytes relayed, by direction', labelNames: ['direction'], registers: [registry] }),
     cancels: new Counter({ name: 'pgs_router_cancel_requests_total', help: 'CancelRequests handled, by outcome', labelNames: ['outcome'], registers: [registry] }),
     tlsReloads: new Counter({ name: 'pgs_router_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] }),
+    authFailures: new Counter({
+      name: 'pgs_router_auth_failures_total',
+      help: 'Logins refused by the router (pool modes), by reason: wrong_password, unknown_user, throttled, protocol',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    poolClients: new Gauge({ name: 'pgs_router_pool_clients', help: 'Pooled-mode clients holding a server connection (active) or waiting for one (waiting)', labelNames: ['state'], registers: [registry] }),
+    poolBackends: new Gauge({ name: 'pgs_router_pool_backends', help: 'Pooled server connections lent to a client or being opened (active), or idle', labelNames: ['state'], registers: [registry] }),
+    poolWaitSeconds: new Histogram({ name: 'pgs_router_pool_wait_seconds', help: 'Time a client waited for a pooled server connection (login of a new one included)', buckets: FAST_BUCKETS, registers: [registry] }),
+    poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),
+    poolBackendsClosed: new Counter({ name: 'pgs_router_pool_backends_closed_total', help: 'Pooled server connections closed, by reason', labelNames: ['reason'], registers: [registry] }),
   };
   if (cache) registerCacheGauges(registry, cache);
   return m;

@@ -18,6 +18,10 @@ export type RefusalReason =
   | 'external_access_disabled'
   | 'connection_limit'
   | 'backend_unreachable'
+  | 'auth_failed'
+  | 'auth_throttled'
+  | 'pool_wait_timeout'
+  | 'backend_login_failed'
   | 'shutting_down';
 
 /** A refusal: the PostgreSQL error the client sees, and why. */
@@ -118,6 +122,35 @@ export const refuse = {
     new RouterRefusal(
       'backend_unreachable',
       { code: SqlState.ConnectionFailure, message: `could not connect to the server of tenant ${quoted(tenantId)}`, hint: 'Retry in a few seconds.' },
+      { cause },
+    ),
+
+  /** PostgreSQL's own reply to a wrong password, and (deliberately the same) to an unknown user. */
+  authFailed: (user: string): RouterRefusal =>
+    new RouterRefusal('auth_failed', { code: SqlState.InvalidPassword, message: `password authentication failed for user "${user}"` }),
+
+  /** A SCRAM message that breaks the exchange (PostgreSQL answers the same with 08P01). */
+  authProtocol: (message: string, detail: string | undefined): RouterRefusal =>
+    new RouterRefusal('protocol_violation', { code: SqlState.ProtocolViolation, message, ...(detail ? { detail } : {}) }),
+
+  authThrottled: (user: string, retryMs: number): RouterRefusal =>
+    new RouterRefusal('auth_throttled', {
+      code: SqlState.InvalidAuthorizationSpecification,
+      message: `too many failed authentication attempts for user "${user}"`,
+      hint: `Retry in ${Math.max(1, Math.ceil(retryMs / 1000))} seconds.`,
+    }),
+
+  poolWaitTimeout: (tenantId: string, waitMs: number): RouterRefusal =>
+    new RouterRefusal('pool_wait_timeout', {
+      code: SqlState.TooManyConnections,
+      message: `no server connection of tenant ${quoted(tenantId)} became free within ${waitMs} ms`,
+      hint: 'Close idle sessions, or ask an operator for a larger router pool (--pool-size, --pool-max-backends).',
+    }),
+
+  backendLoginFailed: (tenantId: string, cause: unknown): RouterRefusal =>
+    new RouterRefusal(
+      'backend_login_failed',
+      { code: SqlState.CannotConnectNow, message: `the router could not log in to the server of tenant ${quoted(tenantId)}`, hint: 'Retry in a few seconds.' },
       { cause },
     ),
 

@@ -1,11 +1,13 @@
 // The router's local copy of the route table: a SQLite file, so a restarted router routes at once
-// (even with the coordinator down) and resumes the feed from the revision it holds.
+// (even with the coordinator down) and resumes the feed from the revision it holds. It also holds
+// the tenants' SCRAM verifiers (never passwords), so the file is made 0600 (SQLite gives its WAL
+// and shared-memory files the database file's mode).
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { RouteBatch, RouteEntry, RouteStateName, RouterPeerEntry } from './route.js';
+import type { PoolModeName, RouteBatch, RouteEntry, RouteStateName, RouterPeerEntry } from './route.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS routes (
@@ -17,7 +19,14 @@ CREATE TABLE IF NOT EXISTS routes (
   reason           TEXT NOT NULL,
   external_access  INTEGER NOT NULL,
   connection_limit INTEGER NOT NULL,
-  revision         INTEGER NOT NULL
+  revision         INTEGER NOT NULL,
+  pool_mode        TEXT NOT NULL DEFAULT 'NONE'
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS route_users (
+  tenant_id      TEXT NOT NULL,
+  user_name      TEXT NOT NULL,
+  scram_verifier TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, user_name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS router_peers (
   router_id      TEXT PRIMARY KEY,
@@ -39,6 +48,24 @@ interface RouteRow {
   external_access: number;
   connection_limit: number;
   revision: number;
+  pool_mode: string;
+}
+
+/**
+ * Version 1 had no pool mode and no users: add them, and forget the revision so the feed sends a
+ * snapshot that carries them (the routes held are served meanwhile, as passthrough).
+ */
+const MIGRATE_1_TO_2 = `
+ALTER TABLE routes ADD COLUMN pool_mode TEXT NOT NULL DEFAULT 'NONE';
+UPDATE meta SET value = 0 WHERE key = 'revision';
+`;
+
+/** Creates the cache file (or tightens an existing one) so only the router's user can read it. */
+function restrictFileMode(file: string): void {
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    if (fs.existsSync(f) && (fs.statSync(f).mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+  }
 }
 
 function rowToRoute(row: RouteRow): RouteEntry {
@@ -52,6 +79,7 @@ function rowToRoute(row: RouteRow): RouteEntry {
     externalAccess: row.external_access === 1,
     connectionLimit: row.connection_limit,
     revision: row.revision,
+    poolMode: row.pool_mode as PoolModeName,
   };
 }
 
@@ -75,6 +103,10 @@ export class RouteCache {
   readonly #clear: Database.Statement<[]>;
   readonly #setMeta: Database.Statement<[string, number]>;
   readonly #countRoutes: Database.Statement<[], { n: number }>;
+  readonly #getUser: Database.Statement<[string, string], { scram_verifier: string }>;
+  readonly #deleteUsers: Database.Statement<[string]>;
+  readonly #insertUser: Database.Statement<[string, string, string]>;
+  readonly #clearUsers: Database.Statement<[]>;
   readonly #applyTx: (batch: RouteBatch, syncedAt: number) => ApplyResult;
   readonly #replacePeersTx: (peers: readonly RouterPeerEntry[]) => void;
   /**
@@ -98,27 +130,35 @@ export class RouteCache {
     if (options.readOnly) {
       this.#db = new Database(file, { readonly: true, fileMustExist: true });
     } else {
-      if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+      if (file !== ':memory:') {
+        fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+        restrictFileMode(file);
+      }
       this.#db = new Database(file);
       this.#db.pragma('journal_mode = WAL');
       // A lost last batch is re-sent by the feed (we resume from the stored revision), so NORMAL is safe.
       this.#db.pragma('synchronous = NORMAL');
       const version = this.#db.pragma('user_version', { simple: true }) as number;
-      if (version !== 0 && version !== SCHEMA_VERSION) {
+      if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
         throw new Error(`route cache ${file} has schema version ${version}, this router knows ${SCHEMA_VERSION}; delete the file to rebuild it from the coordinator`);
       }
+      if (version === 1) this.#db.exec(MIGRATE_1_TO_2);
       this.#db.exec(SCHEMA);
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
 
     this.#get = this.#db.prepare('SELECT * FROM routes WHERE tenant_id = ?');
     this.#upsert = this.#db.prepare(
-      `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision)
-       VALUES (@tenant_id, @host_id, @address, @port, @state, @reason, @external_access, @connection_limit, @revision)
+      `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision, pool_mode)
+       VALUES (@tenant_id, @host_id, @address, @port, @state, @reason, @external_access, @connection_limit, @revision, @pool_mode)
        ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port,
          state = excluded.state, reason = excluded.reason, external_access = excluded.external_access,
-         connection_limit = excluded.connection_limit, revision = excluded.revision`,
+         connection_limit = excluded.connection_limit, revision = excluded.revision, pool_mode = excluded.pool_mode`,
     );
+    this.#getUser = this.#db.prepare('SELECT scram_verifier FROM route_users WHERE tenant_id = ? AND user_name = ?');
+    this.#deleteUsers = this.#db.prepare('DELETE FROM route_users WHERE tenant_id = ?');
+    this.#clearUsers = this.#db.prepare('DELETE FROM route_users');
+    this.#insertUser = this.#db.prepare('INSERT OR REPLACE INTO route_users (tenant_id, user_name, scram_verifier) VALUES (?, ?, ?)');
     this.#delete = this.#db.prepare('DELETE FROM routes WHERE tenant_id = ?');
     this.#clear = this.#db.prepare('DELETE FROM routes');
     this.#countRoutes = this.#db.prepare('SELECT count(*) AS n FROM routes');
@@ -164,6 +204,14 @@ export class RouteCache {
     return route;
   }
 
+  /**
+   * The SCRAM verifier of a tenant's user, or undefined (unknown user). Read from the file each
+   * time: one indexed SELECT, small next to the SCRAM work a login costs, and never stale.
+   */
+  verifierOf(tenantId: string, user: string): string | undefined {
+    return this.#getUser.get(tenantId, user)?.scram_verifier;
+  }
+
   /** Every route (for status pages and tests). */
   all(): RouteEntry[] {
     return (this.#db.prepare('SELECT * FROM routes ORDER BY tenant_id').all() as RouteRow[]).map(rowToRoute);
@@ -201,8 +249,14 @@ export class RouteCache {
     if (!batch.snapshot && batch.revision <= this.#revision && batch.upserts.length + batch.deletedTenantIds.length > 0) {
       return { applied: false, revision: this.#revision, upserts: 0, deletes: 0 };
     }
-    if (batch.snapshot) this.#clear.run();
+    if (batch.snapshot) {
+      this.#clear.run();
+      this.#clearUsers.run();
+    }
     for (const r of batch.upserts) {
+      // A route's users come whole with it: a password change is a new verifier on the next upsert.
+      this.#deleteUsers.run(r.tenantId);
+      for (const u of r.users ?? []) this.#insertUser.run(r.tenantId, u.name, u.scramVerifier);
       this.#upsert.run({
         tenant_id: r.tenantId,
         host_id: r.hostId,
@@ -213,9 +267,13 @@ export class RouteCache {
         external_access: r.externalAccess ? 1 : 0,
         connection_limit: r.connectionLimit,
         revision: r.revision,
+        pool_mode: r.poolMode,
       });
     }
-    for (const id of batch.deletedTenantIds) this.#delete.run(id);
+    for (const id of batch.deletedTenantIds) {
+      this.#delete.run(id);
+      this.#deleteUsers.run(id);
+    }
     if (batch.routers) this.#replacePeersTx(batch.routers);
     // An empty batch (e.g. the feed's "you are up to date") may carry the same revision; never go back.
     const revision = batch.snapshot ? batch.revision : Math.max(batch.revision, this.#revision);

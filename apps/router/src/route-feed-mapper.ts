@@ -1,7 +1,7 @@
 // The one place where route-feed protobuf messages become router domain values (uint64 -> number).
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { RouteState, type Route, type RouterPeer, type RouteSchema, type WatchRoutesRequestSchema, type WatchRoutesResponse } from '@pgs/proto';
-import type { RouteBatch, RouteEntry, RouteStateName, RouterPeerEntry } from './route.js';
+import { PoolMode, RouteState, type Route, type RouterPeer, type RouteSchema, type WatchRoutesRequestSchema, type WatchRoutesResponse } from '@pgs/proto';
+import type { PoolModeName, RouteBatch, RouteStateName, RouterPeerEntry, RouteUpsert } from './route.js';
 
 function revisionToNumber(value: bigint, what: string): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < 0n) throw new RangeError(`${what} ${value} is outside the safe integer range`);
@@ -14,8 +14,18 @@ export function routeStateName(state: RouteState): RouteStateName {
   return name ?? 'UNSPECIFIED';
 }
 
-/** A proto Route as a cache row. */
-export function routeFromProto(route: Route): RouteEntry {
+/**
+ * The pool mode of a proto Route. UNSPECIFIED comes from a coordinator that predates pooling (and
+ * sends no users): such a route keeps the passthrough it had.
+ */
+export function poolModeName(mode: PoolMode): PoolModeName {
+  if (mode === PoolMode.SESSION) return 'SESSION';
+  if (mode === PoolMode.TRANSACTION) return 'TRANSACTION';
+  return 'NONE';
+}
+
+/** A proto Route as a cache row, with its users. */
+export function routeFromProto(route: Route): RouteUpsert {
   return {
     tenantId: route.tenantId,
     hostId: route.hostId,
@@ -26,6 +36,8 @@ export function routeFromProto(route: Route): RouteEntry {
     externalAccess: route.externalAccess,
     connectionLimit: route.connectionLimit,
     revision: revisionToNumber(route.revision, 'route revision'),
+    poolMode: poolModeName(route.poolMode),
+    users: route.users.map((u) => ({ name: u.name, scramVerifier: u.scramVerifier })),
   };
 }
 
@@ -51,6 +63,6 @@ export function watchRequest(sinceRevision: number, routerId: string, cancelAddr
 }
 
 /** Domain -> proto, for fakes and tools that serve a route feed (tests, the benchmark). */
-export function routeToProto(route: RouteEntry): MessageInitShape<typeof RouteSchema> {
-  return { ...route, state: RouteState[route.state], revision: BigInt(route.revision) };
+export function routeToProto(route: RouteUpsert): MessageInitShape<typeof RouteSchema> {
+  return { ...route, state: RouteState[route.state], revision: BigInt(route.revision), poolMode: PoolMode[route.poolMode], users: route.users ? [...route.users] : [] };
 }

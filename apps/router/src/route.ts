@@ -1,6 +1,15 @@
 /** Route states as the router uses them (the proto enum's suffixes). */
 export type RouteStateName = 'UNSPECIFIED' | 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR';
 
+/** How the router serves a tenant's clients (README "Pool modes"). */
+export type PoolModeName = 'NONE' | 'SESSION' | 'TRANSACTION';
+
+/** A tenant's login role as the router needs it to authenticate: a SCRAM verifier, never a password. */
+export interface RouteUserEntry {
+  name: string;
+  scramVerifier: string;
+}
+
 /** Where a tenant's primary is and whether clients may reach it: one row of the route cache. */
 export interface RouteEntry {
   tenantId: string;
@@ -15,6 +24,13 @@ export interface RouteEntry {
   connectionLimit: number;
   /** Route-table revision at which this route last changed. */
   revision: number;
+  /** NONE: bytes pass through and the instance authenticates; otherwise the router authenticates and pools. */
+  poolMode: PoolModeName;
+}
+
+/** A route as the feed delivers it: with the tenant's users (kept in their own cache table). */
+export interface RouteUpsert extends RouteEntry {
+  users?: readonly RouteUserEntry[];
 }
 
 /** Another router of the fleet, as far as cancel forwarding needs it. */
@@ -30,7 +46,7 @@ export interface RouteBatch {
   snapshot: boolean;
   /** The revision the cache is at after this batch. */
   revision: number;
-  upserts: RouteEntry[];
+  upserts: RouteUpsert[];
   deletedTenantIds: string[];
   /** The fleet's routers, when this batch carries them (snapshot or a change); undefined = unchanged. */
   routers: RouterPeerEntry[] | undefined;

@@ -5,6 +5,7 @@ import { createRegistry, type Logger } from '@pgs/service-kit';
 import { CancelKeys } from './cancel-keys.js';
 import type { CancelOutcome } from './cancel-routing.js';
 import type { RouterConfig } from './config.js';
+import { mockSecretOf } from './edge-auth.js';
 import { startDataPlane, type DataPlane } from './data-plane.js';
 import { createRouterMetrics } from './metrics.js';
 import { RouteCache } from './route-cache.js';
@@ -71,10 +72,14 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
     metrics,
     keys,
     lookup: (id) => cache.lookup(id),
+    verifierOf: (id, user) => cache.verifierOf(id, user),
+    mockSecret: mockSecretOf(Buffer.from(init.cancelSecret, 'base64')),
     // Read when a cancel must be forwarded (rare), so a peer change is seen without being told.
     peers: () => cache.peers(),
     tenants: new PrimaryTenantSlots(ipc),
     maxStartups: init.maxStartups,
+    // The per-router bound is shared out like --max-startups.
+    poolMaxBackends: Math.max(1, Math.ceil(config.poolMaxBackends / init.workers)),
     relayToWorker: (worker, processId, secretKey) =>
       ipc.request<CancelOutcome>('cancel', { worker, processId, secretKey: secretKey.toString('base64') }, PRIMARY_TIMEOUT_MS).catch((err: unknown) => {
         log.warn({ err: (err as Error).message, worker }, 'cancel relay to another worker failed');
@@ -84,7 +89,10 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
 
   let stopping: Promise<void> | undefined;
   const stop = (deadlineMs: number): Promise<void> => {
-    stopping ??= plane.server.stop(deadlineMs).then(() => cache.close());
+    stopping ??= plane.server.stop(deadlineMs).then(() => {
+      plane.pool.close();
+      cache.close();
+    });
     return stopping;
   };
   ipc.handle('cancel', (body) => {

@@ -27,12 +27,19 @@ function connect(tenant: string): Promise<pg.Client> {
 
 beforeAll(async () => {
   pgServer = await startTestPostgres({ users: [{ name: 'alice', password: PASSWORD, database: 'acme' }] });
+  const admin = await pgServer.adminClient();
+  const verifier = (await admin.query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = 'alice'")).rows[0]!.rolpassword;
+  await admin.end();
   feed = await startFakeRouteFeed({
-    routes: [routableRoute('acme', pgServer.host, pgServer.port), routableRoute('capped', pgServer.host, pgServer.port, { connectionLimit: 2 })],
+    routes: [
+      routableRoute('acme', pgServer.host, pgServer.port),
+      routableRoute('capped', pgServer.host, pgServer.port, { connectionLimit: 2 }),
+      routableRoute('pooled', pgServer.host, pgServer.port, { poolMode: 'SESSION', users: [{ name: 'alice', scramVerifier: verifier }] }),
+    ],
   });
   // Workers log to their own stdout; warnings are enough here.
   router = await startTestRouter({ coordinator: feed.address, args: ['--workers', '2', '--log-level', 'warn'] });
-  await eventually(() => router.cache.revision === 2, 10_000, 'routes synced');
+  await eventually(() => router.cache.revision === 3, 10_000, 'routes synced');
 }, 60_000);
 
 afterAll(async () => {
@@ -42,6 +49,24 @@ afterAll(async () => {
 });
 
 describe('router --workers', () => {
+  it('authenticates and pools in each worker (pool mode session), reading verifiers from the primary\'s cache file', async () => {
+    const reuses = async (): Promise<number> => Number(/pgs_router_pool_leases_total\{kind="reuse",app="router"\} (\d+)/.exec((await router.get('/metrics')).body)?.[1] ?? 0);
+    const before = await reuses();
+    for (let i = 0; i < 8; i++) {
+      const c = await connect('pooled');
+      try {
+        expect((await c.query('select current_user as u, current_database() as db')).rows[0]).toEqual({ u: 'alice', db: 'acme' });
+      } finally {
+        await c.end();
+      }
+      // A departed client's reset runs in the background: wait for it, so the next one can reuse.
+      await eventually(async () => /pgs_router_pool_backends\{state="active",app="router"\} 0/.test((await router.get('/metrics')).body), 5000, 'connection back in the pool');
+    }
+    // At most one new server connection per worker; every other client got a pooled one.
+    expect((await reuses()) - before).toBeGreaterThanOrEqual(6);
+    expect((await pgConnectError({ host: router.host, port: router.port, user: 'alice.pooled', database: 'acme', password: 'wrong' })).code).toBe('28P01');
+  });
+
   it('serves clients from worker processes and sums their metrics', async () => {
     const status = (await health()).workers;
     expect(status.map((w) => w.index).sort()).toEqual([0, 1]);
@@ -59,7 +84,7 @@ describe('router --workers', () => {
     const after = /pgs_router_connections_accepted_total\{app="router"\} (\d+)/.exec(metrics);
     expect(Number(after?.[1]) - Number(before?.[1] ?? 0)).toBe(6);
     // The cache gauges come from the primary only (not summed over workers).
-    expect(metrics).toMatch(/pgs_router_route_cache_revision\{app="router"\} 2\b/);
+    expect(metrics).toMatch(/pgs_router_route_cache_revision\{app="router"\} 3\b/);
   });
 
   it('sees route changes the primary writes to the cache', async () => {

@@ -7,6 +7,7 @@ import { createRegistry, startOpsServer, type HealthReport, type Logger, type Op
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { CancelKeys } from './cancel-keys.js';
 import type { RouterConfig } from './config.js';
+import { mockSecretOf } from './edge-auth.js';
 import { startDataPlane } from './data-plane.js';
 import { connectFleetIdentity } from '@pgs/security';
 import { formatHostPort, type HostPort } from './listen-address.js';
@@ -89,6 +90,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   let registry: Registry;
   let health: () => Promise<HealthReport> | HealthReport;
   let server: RouterServer | undefined;
+  let closePool: () => void = () => undefined;
   let workers: WorkerPool | undefined;
   let reloadTls: () => void | Promise<void>;
   if (config.workers > 1) {
@@ -126,11 +128,15 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       metrics,
       keys,
       lookup: (id) => cache.lookup(id),
+    verifierOf: (id, user) => cache.verifierOf(id, user),
+    mockSecret: mockSecretOf(cancelSecret),
       peers: () => peers,
       tenants: new TenantConnections(),
       maxStartups: config.maxStartups,
+      poolMaxBackends: config.poolMaxBackends,
     });
     server = plane.server;
+    closePool = () => plane.pool.close();
     cancelAddress = config.cancelAdvertise ?? formatHostPort(plane.cancelBound);
     listen = plane.listen;
     const open = plane.server;
@@ -168,6 +174,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     async stop() {
       if (workers) await workers.stop(config.shutdownTimeout);
       else await server?.stop(config.shutdownTimeout);
+      closePool();
       await sync.stop();
       client.close();
       link.stop();

@@ -23,7 +23,9 @@ export type SecurityErrorCode =
   /** A token is malformed, unknown, expired, used or revoked. */
   | 'TOKEN_INVALID'
   /** TLS files could not be read. */
-  | 'TLS_MATERIAL_INVALID';
+  | 'TLS_MATERIAL_INVALID'
+  /** A SCRAM server broke the exchange, or proved it holds another verifier. */
+  | 'SCRAM_EXCHANGE_FAILED';
 
 /** Any failure of the security building blocks; `code` says which. */
 export class SecurityError extends PgsError {

@@ -35,11 +35,13 @@ export { parseCpu, formatCpu, parseSize, formatSize } from './units.js';
 export {
   RESOURCE_BOUNDS,
   DEFAULT_TENANT_SPEC,
+  DEFAULT_POOL_MODE,
   validateResources,
   validateTenantSpec,
   validateSpecChange,
   type Resources,
   type TenantSpec,
+  type PoolMode,
   type Bound,
 } from './resources.js';
 export { postgresSettingsFor, maxConnectionsFor } from './postgres-settings.js';

@@ -54,6 +54,7 @@ describe('validateTenantSpec', () => {
     [{ connectionLimit: -1 }, 'spec.connection_limit'],
     [{ description: 'x'.repeat(1025) }, 'spec.description'],
     [{ runState: 'PAUSED' }, 'spec.run_state'],
+    [{ poolMode: 'STATEMENT' }, 'spec.pool_mode'],
     [{ externalAccess: 'yes' }, 'spec.external_access'],
   ])('refuses %j at field %s', (over, field) => {
     const err = refusal(aSpec(over as never));
@@ -65,6 +66,11 @@ describe('validateTenantSpec', () => {
     expect(refusal(aSpec({ resources: { memoryMib: 100 } })).allowed).toBe('a whole number from 512 (512Mi) to 1048576 (1Ti)');
     expect(refusal(aSpec({ resources: { cpuMillis: 200_000 } })).allowed).toBe('a whole number from 1000 (1 cpu) to 128000 (128 cpu)');
     expect(refusal(aSpec({ nodes: 2, syncReplicas: 2 })).allowed).toContain('from 0 to 1');
+  });
+
+  it('keeps a pool mode when given and leaves it unset otherwise (the default applies)', () => {
+    expect(validateTenantSpec(aSpec({ poolMode: 'NONE' })).poolMode).toBe('NONE');
+    expect('poolMode' in validateTenantSpec(aSpec())).toBe(false);
   });
 
   it('refuses a missing spec or resources', () => {

@@ -16,6 +16,17 @@ export interface Resources {
   diskMib: number;
 }
 
+/**
+ * How routers serve a tenant's clients: NONE passes bytes through (the instance authenticates);
+ * SESSION and TRANSACTION authenticate at the router and pool server connections.
+ */
+export type PoolMode = 'NONE' | 'SESSION' | 'TRANSACTION';
+
+/** The pool mode of a spec that names none. */
+export const DEFAULT_POOL_MODE: PoolMode = 'SESSION';
+
+const POOL_MODES: readonly PoolMode[] = ['NONE', 'SESSION', 'TRANSACTION'];
+
 /** The desired shape of a tenant (the intent); every change bumps the tenant's revision. */
 export interface TenantSpec {
   resources: Resources;
@@ -36,6 +47,8 @@ export interface TenantSpec {
   runState: RunState;
   /** Backups and WAL archiving; absent = the fleet defaults. */
   backup?: BackupPolicy;
+  /** Unset = DEFAULT_POOL_MODE (specs stored before pool modes existed have none). */
+  poolMode?: PoolMode;
 }
 
 /** Inclusive bounds of one integer field. */
@@ -118,6 +131,9 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
   if (spec.runState !== 'RUNNING' && spec.runState !== 'STOPPED') {
     throw new ValidationError('spec.run_state', spec.runState, "'RUNNING' or 'STOPPED'");
   }
+  if (spec.poolMode !== undefined && !POOL_MODES.includes(spec.poolMode)) {
+    throw new ValidationError('spec.pool_mode', spec.poolMode, "'NONE', 'SESSION' or 'TRANSACTION'");
+  }
   return {
     resources,
     nodes,
@@ -130,6 +146,7 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
     description: spec.description,
     runState: spec.runState,
     ...(spec.backup === undefined ? {} : { backup: validateBackupPolicy(spec.backup) }),
+    ...(spec.poolMode !== undefined ? { poolMode: spec.poolMode } : {}),
   };
 }
 

@@ -43,3 +43,16 @@ export {
   type BackendMessage,
 } from './backend-messages.js';
 export { ByteReader, type TextMode } from './reader.js';
+export {
+  decodeSaslInitialResponse,
+  decodeSaslResponse,
+  encodeQuery,
+  encodeSaslInitialResponse,
+  encodeSaslResponse,
+  FrontendMessageType,
+  MessageBoundaries,
+  TERMINATE,
+  TerminateFilter,
+  type MessageEnd,
+  type SaslInitialResponse,
+} from './frontend-messages.js';

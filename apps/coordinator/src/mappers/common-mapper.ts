@@ -4,7 +4,7 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { ResourcesSchema, RouteSchema, RouteState, type Resources as ProtoResources } from '@pgs/proto';
+import { PoolMode, ResourcesSchema, RouteSchema, RouteState, type Resources as ProtoResources } from '@pgs/proto';
 import type { Resources } from '@pgs/tenancy';
 import type { RouteRecord } from '../model.js';
 
@@ -59,5 +59,7 @@ export function toProtoRoute(r: RouteRecord): MessageInitShape<typeof RouteSchem
     externalAccess: r.externalAccess,
     connectionLimit: r.connectionLimit,
     revision: BigInt(r.revision),
+    poolMode: enumValue(PoolMode, r.poolMode),
+    users: r.users.map((u) => ({ name: u.name, scramVerifier: u.scramVerifier })),
   };
 }

@@ -5,6 +5,7 @@ import {
   HostState,
   InstanceRole,
   ObjectStatus,
+  PoolMode,
   Realization,
   RunState,
   TenantStatus,
@@ -17,7 +18,7 @@ import {
   type TenantUserSchema,
   type PostgresVersionSchema,
 } from '@pgs/proto';
-import type { RunState as DomainRunState, TenantSpec } from '@pgs/tenancy';
+import { DEFAULT_POOL_MODE, type PoolMode as DomainPoolMode, type RunState as DomainRunState, type TenantSpec } from '@pgs/tenancy';
 import type { HostView } from '../host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../model.js';
 import type { PlacementView, TenantView } from '../tenant-service.js';
@@ -48,7 +49,13 @@ export function fromProtoSpec(s: ProtoTenantSpec | undefined, base: TenantSpec):
     description: s.description,
     runState: enumName<DomainRunState>(RunState, s.runState) ?? base.runState,
     ...(s.backup ? { backup: fromProtoPolicy(s.backup) } : base.backup ? { backup: { ...base.backup } } : {}),
+    ...poolModeOf(enumName<DomainPoolMode>(PoolMode, s.poolMode) ?? base.poolMode),
   };
+}
+
+/** The spec's pool_mode field: absent when neither the request nor the base names one (the default applies). */
+function poolModeOf(mode: DomainPoolMode | undefined): { poolMode?: DomainPoolMode } {
+  return mode === undefined ? {} : { poolMode: mode };
 }
 
 /** Domain spec -> proto. */
@@ -65,6 +72,7 @@ export function toProtoSpec(s: TenantSpec): MessageInitShape<typeof TenantSchema
     description: s.description,
     runState: enumValue(RunState, s.runState),
     backup: s.backup ? toProtoPolicy(s.backup) : undefined,
+    poolMode: enumValue(PoolMode, s.poolMode ?? DEFAULT_POOL_MODE),
   };
 }
 

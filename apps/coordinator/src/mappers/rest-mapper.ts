@@ -3,7 +3,7 @@
  * MB and disk_size in GB, `nodes_number`, `sync_replica_number`, versions as
  * `/v1/types/postgres/versions/<id>`. The instance uuid is the tenant id.
  */
-import { parseCpu, parseSize, ValidationError, type BackupPolicy, type TenantSpec } from '@pgs/tenancy';
+import { DEFAULT_POOL_MODE, parseCpu, parseSize, ValidationError, type BackupPolicy, type TenantSpec } from '@pgs/tenancy';
 import { policyFromJson, policyJson } from './rest-backup-mapper.js';
 import type { DatabaseRecord, RouteRecord, UserRecord } from '../model.js';
 import type { TenantView } from '../tenant-service.js';
@@ -60,6 +60,7 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
   const disk = body.disk_size;
   const runState = str(body, 'run_state');
   if (runState !== undefined && runState !== 'RUNNING' && runState !== 'STOPPED') throw new ValidationError('run_state', runState, 'RUNNING or STOPPED');
+  const poolMode = str(body, 'pool_mode') ?? base.poolMode;
   return {
     resources: {
       cpuMillis: cpu === undefined ? base.resources.cpuMillis : parseCpu(String(cpu), 'cpu'),
@@ -78,6 +79,8 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
     description: str(body, 'description') ?? base.description,
     runState: (runState as TenantSpec['runState'] | undefined) ?? base.runState,
     ...withPolicy(policyFromJson(body.backup_policy, base.backup)),
+    // Checked with the rest of the spec (validateTenantSpec).
+    ...(poolMode !== undefined ? { poolMode: poolMode as NonNullable<TenantSpec['poolMode']> } : {}),
   };
 }
 
@@ -104,6 +107,7 @@ export function instanceJson(v: TenantView, route?: RouteRecord): Json {
     run_state: t.spec.runState,
     external_access: t.spec.externalAccess,
     connection_limit: t.spec.connectionLimit,
+    pool_mode: t.spec.poolMode ?? DEFAULT_POOL_MODE,
     labels: t.spec.labels,
     placement: t.spec.placement,
     backup_policy: policyJson(t.spec.backup),

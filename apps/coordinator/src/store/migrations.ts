@@ -281,6 +281,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'routes carry the pool mode and the users routers authenticate',
+    sql: `
+      -- Routes written before are refreshed by the next sync of their tenant; until then routers
+      -- are told SESSION with no users, which the default spec asks for anyway.
+      ALTER TABLE routes ADD COLUMN pool_mode TEXT NOT NULL DEFAULT 'SESSION';
+      ALTER TABLE routes ADD COLUMN users TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -36,6 +36,8 @@ const route = (tenantId: string, port: number) => ({
   reason: '',
   externalAccess: true,
   connectionLimit: 0,
+  poolMode: 'SESSION' as const,
+  users: [{ name: 'alice', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b' }],
 });
 
 describe('opening the store', () => {

@@ -114,6 +114,8 @@ function routeFromRow(r: Row): RouteRecord {
     externalAccess: bool(r.external_access),
     connectionLimit: r.connection_limit as number,
     revision: r.revision as number,
+    poolMode: r.pool_mode as RouteRecord['poolMode'],
+    users: JSON.parse(r.users as string) as RouteRecord['users'],
   };
 }
 
@@ -208,7 +210,10 @@ function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revis
     a.state === b.state &&
     a.reason === b.reason &&
     a.externalAccess === b.externalAccess &&
-    a.connectionLimit === b.connectionLimit
+    a.connectionLimit === b.connectionLimit &&
+    a.poolMode === b.poolMode &&
+    a.users.length === b.users.length &&
+    a.users.every((u, i) => u.name === b.users[i]!.name && u.scramVerifier === b.users[i]!.scramVerifier)
   );
 }
 
@@ -352,10 +357,11 @@ export class SqliteStore implements Store {
       routeRevision: p("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'route_revision'"),
       setRouteRevision: p("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'route_revision'"),
       putRoute: p(
-        `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision)
-         VALUES (@tenantId, @hostId, @address, @port, @state, @reason, @externalAccess, @connectionLimit, @revision)
+        `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision, pool_mode, users)
+         VALUES (@tenantId, @hostId, @address, @port, @state, @reason, @externalAccess, @connectionLimit, @revision, @poolMode, @users)
          ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port, state = excluded.state,
-           reason = excluded.reason, external_access = excluded.external_access, connection_limit = excluded.connection_limit, revision = excluded.revision`,
+           reason = excluded.reason, external_access = excluded.external_access, connection_limit = excluded.connection_limit, revision = excluded.revision,
+           pool_mode = excluded.pool_mode, users = excluded.users`,
       ),
       deleteRoute: p('DELETE FROM routes WHERE tenant_id = ?'),
       insertRouteChange: p('INSERT INTO route_changes (revision, tenant_id, route) VALUES (?, ?, ?)'),
@@ -679,7 +685,7 @@ export class SqliteStore implements Store {
       if (existing && sameRoute(existing, route)) return existing;
       const revision = this.bumpRouteRevision();
       const stored: RouteRecord = { ...route, revision };
-      this.stmt.putRoute!.run({ ...stored, externalAccess: int(stored.externalAccess) });
+      this.stmt.putRoute!.run({ ...stored, externalAccess: int(stored.externalAccess), users: JSON.stringify(stored.users) });
       this.stmt.insertRouteChange!.run(revision, route.tenantId, JSON.stringify(stored));
       this.pendingRoutes.push({ revision, tenantId: route.tenantId, route: stored });
       return stored;

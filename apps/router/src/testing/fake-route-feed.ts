@@ -2,7 +2,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { RouteFeedService } from '@pgs/proto';
 import { addService } from '@pgs/rpc';
-import type { RouteEntry, RouterPeerEntry } from '../route.js';
+import type { RouterPeerEntry, RouteUpsert } from '../route.js';
 import { routeToProto } from '../route-feed-mapper.js';
 
 /** A watcher as the fake saw it. */
@@ -18,7 +18,7 @@ export interface FakeRouteFeed {
   readonly watches: FakeWatch[];
   readonly revision: number;
   /** Upserts routes (each gets the next revision) and pushes them to the watchers. */
-  set(...routes: Array<Omit<RouteEntry, 'revision'>>): void;
+  set(...routes: Array<Omit<RouteUpsert, 'revision'>>): void;
   remove(...tenantIds: string[]): void;
   setPeers(peers: RouterPeerEntry[]): void;
   /** Ends every open watch with an error (as a coordinator crash would). */
@@ -27,15 +27,15 @@ export interface FakeRouteFeed {
 }
 
 interface Watcher {
-  push(batch: { revision: number; snapshot: boolean; routes: RouteEntry[]; deleted: string[]; peers?: RouterPeerEntry[] }): void;
+  push(batch: { revision: number; snapshot: boolean; routes: RouteUpsert[]; deleted: string[]; peers?: RouterPeerEntry[] }): void;
   fail(): void;
 }
 
 /** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
-export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteEntry, 'revision'>>; peers?: RouterPeerEntry[] } = {}): Promise<FakeRouteFeed> {
+export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[] } = {}): Promise<FakeRouteFeed> {
   let revision = 0;
-  const table = new Map<string, RouteEntry>();
-  const history: Array<{ revision: number; route?: RouteEntry; deleted?: string }> = [];
+  const table = new Map<string, RouteUpsert>();
+  const history: Array<{ revision: number; route?: RouteUpsert; deleted?: string }> = [];
   let peers: RouterPeerEntry[] = options.peers ?? [];
   const watchers = new Set<Watcher>();
   const watches: FakeWatch[] = [];

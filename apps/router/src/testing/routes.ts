@@ -1,8 +1,8 @@
-import type { RouteEntry } from '../route.js';
+import type { RouteUpsert } from '../route.js';
 
-/** A routable route for tests; override any field. */
-export function routableRoute(tenantId: string, address: string, port: number, over: Partial<RouteEntry> = {}): Omit<RouteEntry, 'revision'> {
-  return { tenantId, hostId: 'h1', address, port, state: 'ROUTABLE', reason: '', externalAccess: true, connectionLimit: 0, ...over };
+/** A routable passthrough route for tests; override any field (poolMode, users, ...). */
+export function routableRoute(tenantId: string, address: string, port: number, over: Partial<RouteUpsert> = {}): Omit<RouteUpsert, 'revision'> {
+  return { tenantId, hostId: 'h1', address, port, state: 'ROUTABLE', reason: '', externalAccess: true, connectionLimit: 0, poolMode: 'NONE', ...over };
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */

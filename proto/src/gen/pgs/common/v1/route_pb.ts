@@ -10,7 +10,33 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/route.proto.
  */
 export const file_pgs_common_v1_route: GenFile = /*@__PURE__*/
-  fileDesc("ChlwZ3MvY29tbW9uL3YxL3JvdXRlLnByb3RvEg1wZ3MuY29tbW9uLnYxIskBCgVSb3V0ZRIRCgl0ZW5hbnRfaWQYASABKAkSDwoHaG9zdF9pZBgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEgwKBHBvcnQYBCABKA0SKAoFc3RhdGUYBSABKA4yGS5wZ3MuY29tbW9uLnYxLlJvdXRlU3RhdGUSDgoGcmVhc29uGAYgASgJEhcKD2V4dGVybmFsX2FjY2VzcxgHIAEoCBIYChBjb25uZWN0aW9uX2xpbWl0GAggASgNEhAKCHJldmlzaW9uGAkgASgEIjcKClJvdXRlclBlZXISEQoJcm91dGVyX2lkGAEgASgJEhYKDmNhbmNlbF9hZGRyZXNzGAIgASgJKuEBCgpSb3V0ZVN0YXRlEhsKF1JPVVRFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUUk9VVEVfU1RBVEVfUk9VVEFCTEUQARIcChhST1VURV9TVEFURV9QUk9WSVNJT05JTkcQAhIXChNST1VURV9TVEFURV9TVE9QUEVEEAMSGQoVUk9VVEVfU1RBVEVfSE9TVF9ET1dOEAQSGAoUUk9VVEVfU1RBVEVfRkFJTE9WRVIQBRIZChVST1VURV9TVEFURV9TVVNQRU5ERUQQBhIVChFST1VURV9TVEFURV9FUlJPUhAHYgZwcm90bzM");
+  fileDesc("ChlwZ3MvY29tbW9uL3YxL3JvdXRlLnByb3RvEg1wZ3MuY29tbW9uLnYxIjEKCVJvdXRlVXNlchIMCgRuYW1lGAEgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAIgASgJIp4CCgVSb3V0ZRIRCgl0ZW5hbnRfaWQYASABKAkSDwoHaG9zdF9pZBgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEgwKBHBvcnQYBCABKA0SKAoFc3RhdGUYBSABKA4yGS5wZ3MuY29tbW9uLnYxLlJvdXRlU3RhdGUSDgoGcmVhc29uGAYgASgJEhcKD2V4dGVybmFsX2FjY2VzcxgHIAEoCBIYChBjb25uZWN0aW9uX2xpbWl0GAggASgNEhAKCHJldmlzaW9uGAkgASgEEioKCXBvb2xfbW9kZRgKIAEoDjIXLnBncy5jb21tb24udjEuUG9vbE1vZGUSJwoFdXNlcnMYCyADKAsyGC5wZ3MuY29tbW9uLnYxLlJvdXRlVXNlciI3CgpSb3V0ZXJQZWVyEhEKCXJvdXRlcl9pZBgBIAEoCRIWCg5jYW5jZWxfYWRkcmVzcxgCIAEoCSrhAQoKUm91dGVTdGF0ZRIbChdST1VURV9TVEFURV9VTlNQRUNJRklFRBAAEhgKFFJPVVRFX1NUQVRFX1JPVVRBQkxFEAESHAoYUk9VVEVfU1RBVEVfUFJPVklTSU9OSU5HEAISFwoTUk9VVEVfU1RBVEVfU1RPUFBFRBADEhkKFVJPVVRFX1NUQVRFX0hPU1RfRE9XThAEEhgKFFJPVVRFX1NUQVRFX0ZBSUxPVkVSEAUSGQoVUk9VVEVfU1RBVEVfU1VTUEVOREVEEAYSFQoRUk9VVEVfU1RBVEVfRVJST1IQByprCghQb29sTW9kZRIZChVQT09MX01PREVfVU5TUEVDSUZJRUQQABISCg5QT09MX01PREVfTk9ORRABEhUKEVBPT0xfTU9ERV9TRVNTSU9OEAISGQoVUE9PTF9NT0RFX1RSQU5TQUNUSU9OEANiBnByb3RvMw");
+
+/**
+ * A login role of a tenant as the routers need it to authenticate clients: never a password.
+ *
+ * @generated from message pgs.common.v1.RouteUser
+ */
+export type RouteUser = Message<"pgs.common.v1.RouteUser"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * SCRAM-SHA-256 verifier, byte-identical to the one the instance holds.
+   *
+   * @generated from field: string scram_verifier = 2;
+   */
+  scramVerifier: string;
+};
+
+/**
+ * Describes the message pgs.common.v1.RouteUser.
+ * Use `create(RouteUserSchema)` to create a new message.
+ */
+export const RouteUserSchema: GenMessage<RouteUser> = /*@__PURE__*/
+  messageDesc(file_pgs_common_v1_route, 0);
 
 /**
  * Where a tenant's primary is, as the routers need it.
@@ -68,6 +94,20 @@ export type Route = Message<"pgs.common.v1.Route"> & {
    * @generated from field: uint64 revision = 9;
    */
   revision: bigint;
+
+  /**
+   * How routers serve the tenant (never UNSPECIFIED from a current coordinator).
+   *
+   * @generated from field: pgs.common.v1.PoolMode pool_mode = 10;
+   */
+  poolMode: PoolMode;
+
+  /**
+   * The tenant's login roles, for authentication at the router (pool modes SESSION, TRANSACTION).
+   *
+   * @generated from field: repeated pgs.common.v1.RouteUser users = 11;
+   */
+  users: RouteUser[];
 };
 
 /**
@@ -75,7 +115,7 @@ export type Route = Message<"pgs.common.v1.Route"> & {
  * Use `create(RouteSchema)` to create a new message.
  */
 export const RouteSchema: GenMessage<Route> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_route, 0);
+  messageDesc(file_pgs_common_v1_route, 1);
 
 /**
  * A router known to the coordinator; routers forward CancelRequests to their peers.
@@ -101,7 +141,7 @@ export type RouterPeer = Message<"pgs.common.v1.RouterPeer"> & {
  * Use `create(RouterPeerSchema)` to create a new message.
  */
 export const RouterPeerSchema: GenMessage<RouterPeer> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_route, 1);
+  messageDesc(file_pgs_common_v1_route, 2);
 
 /**
  * Whether a router may connect clients to a tenant, and why not.
@@ -169,4 +209,46 @@ export enum RouteState {
  */
 export const RouteStateSchema: GenEnum<RouteState> = /*@__PURE__*/
   enumDesc(file_pgs_common_v1_route, 0);
+
+/**
+ * How a router serves a tenant's clients.
+ *
+ * @generated from enum pgs.common.v1.PoolMode
+ */
+export enum PoolMode {
+  /**
+   * Not set: a tenant spec without a mode gets the fleet default (session); a route without one
+   * (from an older coordinator) is served as NONE.
+   *
+   * @generated from enum value: POOL_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Bytes pass through to a fresh backend per client; the instance authenticates the client.
+   *
+   * @generated from enum value: POOL_MODE_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * The router authenticates (SCRAM) and lends a pooled backend for the whole client session.
+   *
+   * @generated from enum value: POOL_MODE_SESSION = 2;
+   */
+  SESSION = 2,
+
+  /**
+   * The router authenticates and lends a backend per transaction.
+   *
+   * @generated from enum value: POOL_MODE_TRANSACTION = 3;
+   */
+  TRANSACTION = 3,
+}
+
+/**
+ * Describes the enum pgs.common.v1.PoolMode.
+ */
+export const PoolModeSchema: GenEnum<PoolMode> = /*@__PURE__*/
+  enumDesc(file_pgs_common_v1_route, 1);
 

@@ -1,0 +1,222 @@
+// The bookkeeping of pooled server connections (README "Pool modes"): per key (tenant, user,
+// database, startup options) an idle list and a count of lent ones, bounded per key and for the
+// whole router, and one FIFO queue of waiting clients with deadlines. No sockets here: the caller
+// creates, checks and closes connections through the callbacks, so the rules are tested alone.
+
+/** What the pool holds. */
+export interface Poolable {
+  readonly id: number;
+  /** Epoch ms of the last return to the pool (set by the pool). */
+  idleSince: number;
+}
+
+/** Why the pool closed a connection (a metric label). */
+export type PoolCloseReason = 'idle_timeout' | 'route_changed' | 'evicted' | 'not_reusable' | 'server_closed' | 'shutdown';
+
+/** Pool settings. */
+export interface PoolOptions<T extends Poolable> {
+  /** Connections per key (lent + idle + being created). */
+  perKey: number;
+  /** Connections in the whole pool. */
+  maxTotal: number;
+  idleTimeoutMs: number;
+  /** Closes a connection the pool lets go. */
+  close(item: T, reason: PoolCloseReason): void;
+  now(): number;
+}
+
+/** No connection became available in time. */
+export class PoolTimeoutError extends Error {
+  override readonly name = 'PoolTimeoutError';
+}
+
+/** A lease: an idle connection to reuse, or the right to create one (then `created` or `createFailed`). */
+export type Lease<T> = { kind: 'reuse'; item: T } | { kind: 'create' };
+
+interface KeyState<T> {
+  /** Lent out or being created. */
+  active: number;
+  /** Most recently returned last. */
+  idle: T[];
+}
+
+interface Waiter<T> {
+  key: string;
+  stale: (item: T) => boolean;
+  resolve: (lease: Lease<T>) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Counts for metrics. */
+export interface PoolStats {
+  active: number;
+  idle: number;
+  waiting: number;
+}
+
+/** Pooled connections by key. */
+export class BackendPool<T extends Poolable> {
+  readonly #o: PoolOptions<T>;
+  readonly #keys = new Map<string, KeyState<T>>();
+  #waiters: Array<Waiter<T>> = [];
+  #total = 0;
+  #idle = 0;
+
+  constructor(options: PoolOptions<T>) {
+    this.#o = options;
+  }
+
+  /** Active, idle and waiting counts now. */
+  stats(): PoolStats {
+    return { active: this.#total - this.#idle, idle: this.#idle, waiting: this.#waiters.length };
+  }
+
+  /**
+   * An idle connection of `key` that is not `stale`, or the right to create one, waiting up to
+   * `waitMs` in FIFO order when the key or the pool is full. Rejects with PoolTimeoutError.
+   */
+  lease(key: string, stale: (item: T) => boolean, waitMs: number): Promise<Lease<T>> {
+    // Those already waiting go first.
+    const now = this.#waiters.length === 0 ? this.#tryLease(key, stale) : undefined;
+    if (now) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter<T> = {
+        key,
+        stale,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
+        }, waitMs),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** A `create` lease failed: its place is free again. */
+  createFailed(key: string): void {
+    const s = this.#keys.get(key);
+    if (s) s.active--;
+    this.#total--;
+    this.#forgetIfEmpty(key);
+    this.#dispatch();
+  }
+
+  /**
+   * A lent connection comes back: kept idle when `reusable` (or handed straight to a waiter of its
+   * key), else closed and its place given to whoever waits.
+   */
+  release(key: string, item: T, reusable: boolean): void {
+    const s = this.#keys.get(key);
+    if (!s) return;
+    s.active--;
+    if (!reusable) {
+      this.#total--;
+      this.#o.close(item, 'not_reusable');
+      this.#forgetIfEmpty(key);
+    } else {
+      item.idleSince = this.#o.now();
+      s.idle.push(item);
+      this.#idle++;
+    }
+    this.#dispatch();
+  }
+
+  /** An idle connection died on its own (the server closed it): forget it. */
+  remove(key: string, item: T): void {
+    const s = this.#keys.get(key);
+    const at = s ? s.idle.indexOf(item) : -1;
+    if (!s || at < 0) return;
+    s.idle.splice(at, 1);
+    this.#idle--;
+    this.#total--;
+    this.#o.close(item, 'server_closed');
+    this.#forgetIfEmpty(key);
+    this.#dispatch();
+  }
+
+  /** Closes idle connections past the idle timeout, and those `stale` says must go (route moved). */
+  sweep(stale: (key: string, item: T) => boolean): void {
+    const now = this.#o.now();
+    for (const [key, s] of this.#keys) {
+      for (const item of [...s.idle]) {
+        const expired = now - item.idleSince >= this.#o.idleTimeoutMs;
+        if (expired || stale(key, item)) this.#closeIdle(key, s, item, expired ? 'idle_timeout' : 'route_changed');
+      }
+      this.#forgetIfEmpty(key);
+    }
+    this.#dispatch();
+  }
+
+  /** Closes every idle connection (shutdown). */
+  closeIdle(): void {
+    for (const [key, s] of this.#keys) {
+      for (const item of [...s.idle]) this.#closeIdle(key, s, item, 'shutdown');
+      this.#forgetIfEmpty(key);
+    }
+  }
+
+  #closeIdle(key: string, s: KeyState<T>, item: T, reason: PoolCloseReason): void {
+    s.idle.splice(s.idle.indexOf(item), 1);
+    this.#idle--;
+    this.#total--;
+    this.#o.close(item, reason);
+    void key;
+  }
+
+  #tryLease(key: string, stale: (item: T) => boolean): Lease<T> | undefined {
+    let s = this.#keys.get(key);
+    if (s) {
+      while (s.idle.length > 0) {
+        const item = s.idle.pop()!;
+        this.#idle--;
+        if (stale(item)) {
+          this.#total--;
+          this.#o.close(item, 'route_changed');
+          continue;
+        }
+        s.active++;
+        return { kind: 'reuse', item };
+      }
+    }
+    const held = s ? s.active + s.idle.length : 0;
+    if (held >= this.#o.perKey) return undefined;
+    if (this.#total >= this.#o.maxTotal && !this.#evictOldestIdle(key)) return undefined;
+    if (!s) {
+      s = { active: 0, idle: [] };
+      this.#keys.set(key, s);
+    }
+    s.active++;
+    this.#total++;
+    return { kind: 'create' };
+  }
+
+  /** Closes the longest-idle connection of another key, to make room under maxTotal. */
+  #evictOldestIdle(exceptKey: string): boolean {
+    let oldest: { key: string; s: KeyState<T>; item: T } | undefined;
+    for (const [key, s] of this.#keys) {
+      if (key === exceptKey || s.idle.length === 0) continue;
+      const item = s.idle[0]!;
+      if (!oldest || item.idleSince < oldest.item.idleSince) oldest = { key, s, item };
+    }
+    if (!oldest) return false;
+    this.#closeIdle(oldest.key, oldest.s, oldest.item, 'evicted');
+    this.#forgetIfEmpty(oldest.key);
+    return true;
+  }
+
+  #dispatch(): void {
+    for (const w of [...this.#waiters]) {
+      const lease = this.#tryLease(w.key, w.stale);
+      if (!lease) continue;
+      clearTimeout(w.timer);
+      this.#waiters = this.#waiters.filter((x) => x !== w);
+      w.resolve(lease);
+    }
+  }
+
+  #forgetIfEmpty(key: string): void {
+    const s = this.#keys.get(key);
+    if (s && s.active === 0 && s.idle.length === 0) this.#keys.delete(key);
+  }
+}

@@ -1,0 +1,242 @@
+// Pool mode `session` (README "Pool modes"): logged-in server connections per tenant, user,
+// database and startup options, lent to one client at a time and reset with DISCARD ALL when it
+// leaves. A connection whose reset does not end cleanly (in a transaction, an error, no answer in
+// time) is closed, never lent again. Idle connections go when idle too long or when their
+// tenant's route moves (failover, stop): a client only ever gets a connection reached by the
+// route it was routed by, for its own tenant, user and database.
+import { performance } from 'node:perf_hooks';
+import { decodeBackendMessage, encodeQuery, TERMINATE, type Frame } from '@pgs/wire-protocol';
+import { readUntilReady } from './backend-reader.js';
+import type { BackendSession, LoginResult } from './backend-login.js';
+import { BackendPool, type PoolCloseReason } from './backend-pool.js';
+import type { RouterMetrics } from './metrics.js';
+import type { PoolModeName, RouteEntry } from './route.js';
+
+/** Pool settings (config: --pool-*). */
+export interface SessionPoolOptions {
+  perKey: number;
+  maxTotal: number;
+  idleTimeoutMs: number;
+  waitTimeoutMs: number;
+  resetTimeoutMs: number;
+  lookup(tenantId: string): RouteEntry | undefined;
+  /** Whether the tenant's route still lists the user (a dropped user's connections go). */
+  hasUser(tenantId: string, user: string): boolean;
+  metrics: RouterMetrics;
+}
+
+/** What a client gets: a connection (reused or just logged in), or the server's refusal of the login. */
+export type Acquired = { kind: 'ready'; backend: BackendSession; reused: boolean } | { kind: 'server_error'; fields: Extract<LoginResult, { kind: 'server_error' }>['fields'] };
+
+/** True when a connection is gone or was reached by a route that no longer serves its tenant. */
+function routeMoved(backend: BackendSession, now: RouteEntry | undefined): boolean {
+  if (backend.socket.destroyed) return true;
+  const was = backend.route;
+  return !now || now.state !== 'ROUTABLE' || now.address !== was.address || now.port !== was.port || now.hostId !== was.hostId;
+}
+
+/** The tenant and user of a pool key (its first two fields). */
+function keyParts(key: string): { tenantId: string; user: string } {
+  const [tenantId = '', user = ''] = key.split('\0', 2);
+  return { tenantId, user };
+}
+
+/** The tenant of a pool key (its first field). */
+function tenantOfKey(key: string): string {
+  return keyParts(key).tenantId;
+}
+
+/** Quotes a string as an SQL literal (standard_conforming_strings is on in every supported version). */
+function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/**
+ * Runs one simple query the router sends itself, reading until its ReadyForQuery. Replies to
+ * queries a departed client left in flight come first and are skipped. True when `tag` completed
+ * and the session is idle, outside any transaction.
+ */
+async function runOwnQuery(backend: BackendSession, sql: string, tag: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  backend.socket.write(encodeQuery(sql));
+  const want = Buffer.from(`${tag}\0`);
+  for (;;) {
+    let done = false;
+    const onFrame = (f: Frame): void => {
+      if (f.type === 0x43 /* CommandComplete */ && f.body.equals(want)) done = true;
+      else if (f.type === 0x53 /* ParameterStatus */) {
+        const m = decodeBackendMessage(f);
+        if (m.kind === 'parameter-status') backend.params.set(m.name, m.value);
+      }
+    };
+    const { status, leftover } = await readUntilReady(backend.socket, onFrame, Math.max(1, deadline - Date.now()));
+    if (done) return status === 'I' && leftover.length === 0;
+    // In a transaction or a failed one (ours failed, or the client left one open): not reusable,
+    // whichever query this ReadyForQuery answered.
+    if (status !== 'I') return false;
+    // An idle ReadyForQuery of a query the client left in flight; ours comes later.
+    if (leftover.length > 0) backend.socket.unshift(leftover);
+  }
+}
+
+/** Pooled server connections of one router process. */
+export class SessionPool {
+  readonly #o: SessionPoolOptions;
+  readonly #pool: BackendPool<BackendSession>;
+  readonly #sweeper: NodeJS.Timeout;
+  /** Clients holding a connection now. */
+  #lent = 0;
+  /** The 'data' listeners of idle connections. */
+  readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
+
+  constructor(options: SessionPoolOptions) {
+    this.#o = options;
+    this.#pool = new BackendPool<BackendSession>({
+      perKey: options.perKey,
+      maxTotal: options.maxTotal,
+      idleTimeoutMs: options.idleTimeoutMs,
+      now: Date.now,
+      close: (b, reason) => this.#close(b, reason),
+    });
+    // Route changes reach every process through the cache file; one look a second finds the moved ones.
+    this.#sweeper = setInterval(() => this.sweep(), 1000);
+    this.#sweeper.unref();
+  }
+
+  /** The pool key: a connection serves only clients that would have started the same session. */
+  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName): string {
+    const rest = [...startup].filter(([k]) => k !== 'user' && k !== 'database' && k !== 'application_name').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // The mode is part of the key: transaction mode hands connections on without a reset, and
+    // those must never reach a session-mode client after the tenant's mode changed.
+    return [tenantId, user, database, String(protocol), mode, JSON.stringify(rest)].join('\0');
+  }
+
+  /**
+   * A connection for `key`: an idle one (its application_name set to the client's), or a new one
+   * from `login`; waits up to --pool-wait-timeout when the pool is full (PoolTimeoutError).
+   */
+  async acquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired> {
+    const started = performance.now();
+    try {
+      for (;;) {
+        const leasing = this.#pool.lease(key, (b) => routeMoved(b, this.#o.lookup(tenantOfKey(key))), this.#o.waitTimeoutMs);
+        this.#gauges();
+        const lease = await leasing;
+        if (lease.kind === 'create') {
+          let result: LoginResult;
+          try {
+            result = await login();
+          } catch (err) {
+            this.#pool.createFailed(key);
+            throw err;
+          }
+          if (result.kind !== 'ready') {
+            this.#pool.createFailed(key);
+            return result;
+          }
+          this.#watchIdleClose(key, result.backend);
+          this.#o.metrics.poolLeases.inc({ kind: 'create' });
+          this.#lent++;
+          return { kind: 'ready', backend: result.backend, reused: false };
+        }
+        const backend = lease.item;
+        this.#unwatchIdle(backend);
+        if (backend.applicationName !== applicationName) {
+          const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
+          if (!ok) {
+            this.#pool.release(key, backend, false);
+            continue;
+          }
+          backend.applicationName = applicationName;
+        }
+        this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+        this.#lent++;
+        return { kind: 'ready', backend, reused: true };
+      }
+    } finally {
+      this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
+      this.#gauges();
+    }
+  }
+
+  /**
+   * The client is gone: reset the session (DISCARD ALL, checked) and keep it, or close it.
+   * `reusable` false (the client left mid-message, the server closed) closes it at once;
+   * `reset` false keeps it as it is (transaction mode, between transactions).
+   */
+  async release(key: string, backend: BackendSession, reusable: boolean, reset = true): Promise<void> {
+    this.#lent--;
+    let ok = reusable && !backend.socket.destroyed;
+    // Transaction mode returns a connection between a client's transactions as it is (no reset).
+    if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
+    // The route may have moved while the client was on it.
+    if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
+    if (ok) this.#watchIdle(backend);
+    this.#pool.release(key, backend, ok);
+    this.#gauges();
+  }
+
+  /** Closes idle connections past the idle timeout, whose route moved, or whose user was dropped. */
+  sweep(): void {
+    this.#pool.sweep((key, b) => {
+      const { tenantId, user } = keyParts(key);
+      return routeMoved(b, this.#o.lookup(tenantId)) || !this.#o.hasUser(tenantId, user);
+    });
+    this.#gauges();
+  }
+
+  /** Stops the sweeper and closes the idle connections (lent ones end with their clients). */
+  close(): void {
+    clearInterval(this.#sweeper);
+    this.#pool.closeIdle();
+    this.#gauges();
+  }
+
+  /** An idle connection the server closes (restart, admin kill, idle timeout of its own) is forgotten. */
+  #watchIdleClose(key: string, backend: BackendSession): void {
+    backend.socket.once('close', () => {
+      this.#pool.remove(key, backend);
+      this.#gauges();
+    });
+  }
+
+  /**
+   * An idle connection is read, not left paused: a paused socket never sees the server's close
+   * (an administrator's pg_terminate_backend, a restart). Anything a server says while idle (its
+   * FATAL before closing, a notice) makes the connection untrusted: it is closed.
+   */
+  #watchIdle(backend: BackendSession): void {
+    const onData = (): void => {
+      backend.socket.destroy();
+    };
+    this.#idleWatch.set(backend, onData);
+    backend.socket.on('data', onData);
+    backend.socket.resume();
+  }
+
+  #unwatchIdle(backend: BackendSession): void {
+    const onData = this.#idleWatch.get(backend);
+    if (!onData) return;
+    this.#idleWatch.delete(backend);
+    backend.socket.off('data', onData);
+    backend.socket.pause();
+  }
+
+  #close(backend: BackendSession, reason: PoolCloseReason): void {
+    this.#unwatchIdle(backend);
+    this.#o.metrics.poolBackendsClosed.inc({ reason });
+    if (!backend.socket.destroyed) {
+      // Terminate first, so the server logs a clean disconnect rather than an EOF.
+      backend.socket.end(TERMINATE);
+      setTimeout(() => backend.socket.destroy(), 1000).unref();
+    }
+  }
+
+  #gauges(): void {
+    const s = this.#pool.stats();
+    this.#o.metrics.poolClients.set({ state: 'active' }, this.#lent);
+    this.#o.metrics.poolClients.set({ state: 'waiting' }, s.waiting);
+    this.#o.metrics.poolBackends.set({ state: 'active' }, s.active);
+    this.#o.metrics.poolBackends.set({ state: 'idle' }, s.idle);
+  }
+}

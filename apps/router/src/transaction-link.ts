@@ -1,0 +1,194 @@
+// Pool mode `transaction` (README "Pool modes"): a client holds a server connection only from its
+// first message after being idle until the server is idle again (ReadyForQuery 'I' with every sync
+// point answered), then the connection goes back to the pool and the client's next message takes
+// one again, possibly another. Message boundaries are followed in both directions (headers only):
+// a client's sync points (Query, Sync, FunctionCall) and extended-protocol messages still waiting
+// for a Sync; the server's ReadyForQuery and its status. PostgreSQL docs, "Message Flow"
+// §Simple Query, §Extended Query, §COPY Operations.
+import type net from 'node:net';
+import { MessageBoundaries } from '@pgs/wire-protocol';
+import type { BackendSession } from './backend-login.js';
+
+/** What the link needs from the pool. */
+export interface TransactionPool {
+  /** A server connection for the client's next transaction (throws a RouterRefusal when none comes). */
+  acquire(): Promise<BackendSession>;
+  /** The transaction ended cleanly: keep the connection as it is. */
+  releaseIdle(backend: BackendSession): void;
+  /** The client left (or broke the stream) while holding it: reset or close it. */
+  releaseDirty(backend: BackendSession, reusable: boolean): void;
+}
+
+/** How a transaction-pooled session ended. */
+export interface TransactionEnd {
+  closedBy: 'client' | 'server' | 'router';
+  transactions: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Set when taking a server connection failed (sent to the client before closing). */
+  error?: unknown;
+}
+
+const SYNC_POINTS = new Set([0x51 /* Q */, 0x53 /* S */, 0x46 /* F */]);
+// Extended-protocol messages that wait for a Sync (Parse, Bind, Describe, Execute, Close, Flush).
+const NEEDS_SYNC = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
+const TERMINATE = 0x58;
+const READY = 0x5a;
+const IDLE = 0x49;
+const CLOSE_GRACE_MS = 5000;
+
+/** A handle to cut the session (shutdown deadline). */
+export interface TransactionSession {
+  readonly ended: Promise<TransactionEnd>;
+  destroy(): void;
+}
+
+/**
+ * Serves `client` in transaction mode until it leaves. `early` holds client bytes read before
+ * (sent first). `onRefusal` turns a failed acquire into the bytes to send the client.
+ */
+export function serveTransactions(client: net.Socket, early: Buffer, pool: TransactionPool, onRefusal: (err: unknown) => Buffer | undefined): TransactionSession {
+  const fromClient = new MessageBoundaries();
+  let fromServer = new MessageBoundaries();
+  let backend: BackendSession | undefined;
+  let acquiring = false;
+  const queued: Buffer[] = [];
+  let pending = 0;
+  let unsynced = 0;
+  let transactions = 0;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let done = false;
+  let torn = false;
+  let settle: (end: TransactionEnd) => void = () => undefined;
+  const ended = new Promise<TransactionEnd>((resolve) => (settle = resolve));
+
+  const resumeClient = (): void => void client.resume();
+  const resumeServer = (): void => void backend?.socket.resume();
+
+  const detachServer = (): BackendSession | undefined => {
+    const b = backend;
+    if (!b) return undefined;
+    b.socket.off('data', onServerData);
+    b.socket.off('close', onServerGone);
+    b.socket.off('drain', resumeClient);
+    client.off('drain', resumeServer);
+    b.socket.pause();
+    backend = undefined;
+    return b;
+  };
+
+  const finish = (closedBy: TransactionEnd['closedBy'], error?: unknown): void => {
+    if (done) return;
+    done = true;
+    client.off('data', onClientData);
+    client.off('end', onClientGone);
+    client.off('close', onClientGone);
+    const held = detachServer();
+    if (held) pool.releaseDirty(held, closedBy === 'client' && fromClient.atBoundary && !torn && !held.socket.destroyed);
+    if (!client.destroyed) {
+      client.end();
+      setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
+    }
+    settle({ closedBy, transactions, bytesIn, bytesOut, ...(error !== undefined ? { error } : {}) });
+  };
+
+  /** Forwards client bytes to the held server, counting sync points; cuts Terminate (the client's last message). */
+  const forward = (chunk: Buffer): void => {
+    let out = chunk;
+    let terminated = false;
+    for (const m of fromClient.push(chunk)) {
+      if (SYNC_POINTS.has(m.type)) {
+        pending++;
+        if (m.type === 0x53) unsynced = 0;
+      } else if (NEEDS_SYNC.has(m.type)) unsynced++;
+      else if (m.type === TERMINATE) {
+        terminated = true;
+        // Split over chunks, part of it already went to the server: then it is not reused.
+        if (m.end < 5) torn = true;
+        out = chunk.subarray(0, Math.max(0, m.end - 5));
+        break;
+      }
+    }
+    if (out.length > 0 && backend && !backend.socket.write(out)) {
+      client.pause();
+      backend.socket.once('drain', resumeClient);
+    }
+    if (terminated) finish('client');
+  };
+
+  const takeServer = (): void => {
+    acquiring = true;
+    client.pause();
+    pool.acquire().then(
+      (b) => {
+        acquiring = false;
+        if (done) {
+          pool.releaseIdle(b);
+          return;
+        }
+        backend = b;
+        fromServer = new MessageBoundaries();
+        transactions++;
+        b.socket.on('data', onServerData);
+        b.socket.once('close', onServerGone);
+        b.socket.resume();
+        while (queued.length > 0 && backend) forward(queued.shift()!);
+        client.resume();
+      },
+      (err: unknown) => {
+        acquiring = false;
+        const reply = onRefusal(err);
+        if (reply && !client.destroyed) client.write(reply);
+        finish('router', err);
+      },
+    );
+  };
+
+  const onClientData = (chunk: Buffer): void => {
+    bytesIn += chunk.length;
+    if (backend) return forward(chunk);
+    // A client that says goodbye between transactions needs no server.
+    if (!acquiring && queued.length === 0 && fromClient.atBoundary && chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
+    queued.push(chunk);
+    if (!acquiring) takeServer();
+  };
+
+  const onServerData = (chunk: Buffer): void => {
+    bytesOut += chunk.length;
+    let releaseAt = -1;
+    for (const m of fromServer.push(chunk)) {
+      if (m.type !== READY) continue;
+      pending = Math.max(0, pending - 1);
+      if (pending === 0 && unsynced === 0 && m.status === IDLE && fromClient.atBoundary) releaseAt = m.end;
+    }
+    // The transaction is over when the server's last ReadyForQuery ends the chunk.
+    const release = releaseAt === chunk.length;
+    if (!client.write(chunk) && !release) {
+      backend?.socket.pause();
+      client.once('drain', resumeServer);
+    }
+    if (release) {
+      const b = detachServer();
+      if (b) pool.releaseIdle(b);
+    }
+  };
+
+  const onClientGone = (): void => finish('client');
+  const onServerGone = (): void => finish('server');
+
+  client.on('data', onClientData);
+  client.once('end', onClientGone);
+  client.once('close', onClientGone);
+  if (early.length > 0) onClientData(early);
+  client.resume();
+  if (client.destroyed) finish('client');
+
+  return {
+    ended,
+    destroy: () => {
+      client.destroy();
+      backend?.socket.destroy();
+    },
+  };
+}
