@@ -32,12 +32,12 @@ function seconds(from: bigint | undefined, to: bigint | undefined): number {
   return Number((to ?? 0n) - (from ?? 0n));
 }
 
-async function createTenant(fleet: BenchFleet, id: string, archiveTimeoutSeconds: number, diskMib = 8192): Promise<void> {
+async function createTenant(fleet: BenchFleet, id: string, archiveTimeoutSeconds: number): Promise<void> {
   await fleet.client.createTenant({
     id,
     ownerPassword: PASSWORD,
     spec: {
-      resources: { cpuMillis: 1000, memoryMib: 1024, diskMib },
+      resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 },
       nodes: 1,
       externalAccess: true,
       runState: RunState.RUNNING,
@@ -129,7 +129,7 @@ function instanceProcesses(fleet: BenchFleet, tenantId: string): number[] {
 /** One RPO sample: writer, freeze at a random moment, restore latest, compare. */
 async function rpoSample(fleet: BenchFleet, router: BenchRouter, archiveTimeout: number, n: number): Promise<number> {
   const id = `rpo${archiveTimeout}-${n}`;
-  await createTenant(fleet, id, archiveTimeout, 1024);
+  await createTenant(fleet, id, archiveTimeout);
   await noBackupRunning(fleet, id);
   const w = client(router, id, id);
   await w.connect();
