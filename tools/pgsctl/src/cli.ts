@@ -1,7 +1,7 @@
 /** Runs pgsctl once: parse, run the command, report any error with its exit code. */
 import { CommanderError } from 'commander';
 import type { CliIo } from './context.js';
-import { CliError, ExitCode } from './errors.js';
+import { CliError, ExitCode, QuietExit } from './errors.js';
 import { buildProgram } from './program.js';
 import { Session } from './session.js';
 
@@ -18,6 +18,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.OK;
   } catch (err) {
+    if (err instanceof QuietExit) return err.exitCode;
     if (err instanceof CommanderError) {
       // Commander has already printed its message (and the help hint); help and version exit 0.
       return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;

@@ -65,3 +65,11 @@ export class OperationFailedError extends CliError {
     this.name = 'OperationFailedError';
   }
 }
+
+/** Not an error but an answer in the exit code (`pgsctl diff`: 1 when something would change); nothing is printed. */
+export class QuietExit extends CliError {
+  constructor(exitCode: ExitCodeValue, message: string) {
+    super(exitCode, message);
+    this.name = 'QuietExit';
+  }
+}

@@ -35,6 +35,7 @@ Examples:
   pgsctl tenant restore acme --to-time 2026-12-06T10:15:00Z --as acme-check --wait
   pgsctl host list
   pgsctl events --watch
+  pgsctl apply -f tenants/ --dry-run
 `;
 
 type Register = (program: Command, session: Session) => void;
@@ -58,6 +59,7 @@ const GROUPS: readonly Group[] = [
   { names: ['connect'], load: async () => (await import('./commands/connect.js')).registerConnect },
   { names: ['token'], load: async () => (await import('./commands/token.js')).registerToken },
   { names: ['admin'], load: async () => (await import('./commands/token.js')).registerAdmin },
+  { names: ['apply', 'diff', 'delete', 'manifest'], load: async () => (await import('./commands/manifest.js')).registerManifest },
 ];
 
 /** Commands of misc.ts, registered always: they load nothing heavy. */
