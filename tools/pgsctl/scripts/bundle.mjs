@@ -39,6 +39,9 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
   plugins: [sideEffectFreeWorkspace],
+  // grpc-js requires proto-loader (and with it protobufjs) only to serve channelz or ORCA, which
+  // a client never does; left out of the bundle, it is a third less code to parse at every start.
+  external: ['@grpc/proto-loader'],
   // Some dependencies (grpc-js, protobufjs) are CommonJS and call require() for Node built-ins.
   banner: { js: "import { createRequire as __pgsctlRequire } from 'node:module'; const require = __pgsctlRequire(import.meta.url);" },
 });
