@@ -58,9 +58,17 @@ export interface ChangeWatch {
   stop(): void;
 }
 
-async function newestEventId(ctx: CommandContext): Promise<bigint> {
-  const res = await ctx.client.listEvents({ limit: 1 }, ctx.call());
-  return res.events.reduce((max, e) => (e.id > max ? e.id : max), 0n);
+/**
+ * The cursor: the newest event of the tenant (visible even to a token scoped to it), or of the
+ * fleet when the tenant has none yet (a restore's target before it exists).
+ */
+async function newestEventId(ctx: CommandContext, tenantId: string): Promise<bigint> {
+  const newest = async (filter: { tenantId?: string }): Promise<bigint> => {
+    const res = await ctx.client.listEvents({ ...filter, limit: 1 }, ctx.call());
+    return res.events.reduce((max, e) => (e.id > max ? e.id : max), 0n);
+  };
+  const own = await newest({ tenantId });
+  return own > 0n ? own : newest({});
 }
 
 /** Watches the events of `tenantId` and calls wakeup.signal() on each, and after each re-subscription. */
@@ -84,7 +92,7 @@ export function watchChanges(ctx: CommandContext, tenantId: string, wakeup: Wake
     let first = true;
     while (!abort.signal.aborted) {
       try {
-        if (first) cursor = await newestEventId(ctx);
+        if (first) cursor = await newestEventId(ctx, tenantId);
         const stream = ctx.client.watchEvents({ tenantId, afterId: cursor }, { signal: abort.signal });
         if (first) markStarted();
         // After a gap the state may have changed without an event this stream will replay (the
