@@ -13,7 +13,7 @@ import { Code, RpcError } from '@pgs/rpc';
 import type { CommandContext } from './context.js';
 
 const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 2000;
+const RETRY_MAX_MS = 1000;
 
 /** Codes after which watching again cannot help. */
 const PERMANENT = new Set<number>([Code.UNIMPLEMENTED, Code.PERMISSION_DENIED, Code.UNAUTHENTICATED, Code.INVALID_ARGUMENT]);
@@ -53,8 +53,6 @@ export class Wakeup {
 export interface ChangeWatch {
   /** Resolves once the cursor is taken and the first subscription is under way (or watching gave up). */
   readonly started: Promise<void>;
-  /** How many events have arrived (for tests and the progress line's honesty). */
-  readonly events: () => number;
   stop(): void;
 }
 
@@ -75,16 +73,24 @@ async function newestEventId(ctx: CommandContext, tenantId: string): Promise<big
 export function watchChanges(ctx: CommandContext, tenantId: string, wakeup: Wakeup): ChangeWatch {
   const abort = new AbortController();
   let cursor = 0n;
-  let count = 0;
   let markStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (markStarted = resolve));
   const pause = (ms: number): Promise<void> =>
     new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      abort.signal.addEventListener('abort', () => {
+      if (abort.signal.aborted) {
+        resolve();
+        return;
+      }
+      // The listener goes when the timer fires too: a long outage retries many times on one signal.
+      const onAbort = (): void => {
         clearTimeout(timer);
         resolve();
-      }, { once: true });
+      };
+      const timer = setTimeout(() => {
+        abort.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      abort.signal.addEventListener('abort', onAbort, { once: true });
     });
 
   const run = async (): Promise<void> => {
@@ -102,7 +108,6 @@ export function watchChanges(ctx: CommandContext, tenantId: string, wakeup: Wake
         for await (const msg of stream) {
           if (msg.event === undefined) continue;
           if (msg.event.id > cursor) cursor = msg.event.id;
-          count++;
           retryMs = RETRY_MIN_MS;
           wakeup.signal();
         }
@@ -111,11 +116,13 @@ export function watchChanges(ctx: CommandContext, tenantId: string, wakeup: Wake
         if (err instanceof RpcError && PERMANENT.has(err.code)) break;
       }
       if (first) markStarted();
+      // Stopped (the stream then ends quietly): no pause, so nothing keeps the process alive.
+      if (abort.signal.aborted) break;
       await pause(retryMs);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     }
     markStarted();
   };
   void run();
-  return { started, events: () => count, stop: () => abort.abort() };
+  return { started, stop: () => abort.abort() };
 }

@@ -10,8 +10,12 @@ import { resolveCoordinatorAuth, type AuthFlags } from './coordinator-auth.js';
 import type { CoordinatorClient } from './context.js';
 import type { SettingsEnv } from './settings.js';
 
+// grpc-js backs off reconnecting up to 2 minutes by default; a --wait that outlives a coordinator
+// restart would then stay blind long after the coordinator is back. A CLI reconnects briskly.
+const RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 };
+
 /** A client of the coordinator at `address`, authenticated as `flags` and `env` say. */
 export function connectCoordinator(address: string, flags: AuthFlags, env: SettingsEnv): CoordinatorClient {
   const auth = resolveCoordinatorAuth(flags, env);
-  return createClient(CoordinatorService, address, auth.credentials, auth.channelOptions);
+  return createClient(CoordinatorService, address, auth.credentials, { ...RECONNECT, ...auth.channelOptions });
 }
