@@ -99,7 +99,7 @@ function warnIfPolicyDropped(ctx: CommandContext, id: string, sent: TenantPlan, 
 }
 
 /** Sends a create or update; an update refused as stale is re-planned or reported as a conflict. */
-async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: TenantPlan, prune: boolean): Promise<TenantPlan> {
+async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: TenantPlan, prune: boolean, generated: Record<string, string>): Promise<TenantPlan> {
   let current = first;
   for (let attempt = 0; ; attempt++) {
     if (current.action === 'create') {
@@ -108,7 +108,9 @@ async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: T
       const revision = res.tenant?.revision ?? 1n;
       ctx.note(`tenant ${manifest.name}: created (revision ${revision})`);
       warnIfPolicyDropped(ctx, manifest.name, current, res.tenant);
-      if (res.generatedPassword) ctx.print(`owner password for user ${manifest.name} (shown once, store it now): ${res.generatedPassword}\n`);
+      // Shown once: in the JSON/YAML document for scripts, else on stdout for people.
+      if (res.generatedPassword && ctx.structured) generated[manifest.name] = res.generatedPassword;
+      else if (res.generatedPassword) ctx.print(`owner password for user ${manifest.name} (shown once, store it now): ${res.generatedPassword}\n`);
       return current;
     }
     if (current.action === 'unchanged') return current;
@@ -178,10 +180,11 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
     throw new UsageError('nothing applied: the tenants to prune were not confirmed');
   }
   const applied: TenantPlan[] = [];
+  const generated: Record<string, string> = {};
   for (const p of changing) {
     const m = planned.manifests.find((x) => x.name === p.name);
     if (m === undefined) continue;
-    const done = await applySpec(ctx, m, p, options.prune === true);
+    const done = await applySpec(ctx, m, p, options.prune === true, generated);
     await applyObjects(ctx, m, done);
     applied.push(done);
   }
@@ -193,7 +196,8 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
     for (const p of applied) await waitForTenant(ctx, p.name, { statuses: [p.spec.runState === 'STOPPED' ? 'STOPPED' : 'ACTIVE'] }, options.timeout as number);
     for (const id of planned.prune) await waitForTenant(ctx, id, { gone: true }, options.timeout as number);
   }
-  emit(ctx, planDocument(applied, planned.prune), () => `applied: ${applied.length + planned.prune.length} tenant(s) changed, ${planned.plans.length - applied.length} unchanged\n`);
+  const document = Object.keys(generated).length > 0 ? { ...(planDocument(applied, planned.prune) as object), generatedPasswords: generated } : planDocument(applied, planned.prune);
+  emit(ctx, document, () => `applied: ${applied.length + planned.prune.length} tenant(s) changed, ${planned.plans.length - applied.length} unchanged\n`);
 }
 
 async function diff(ctx: CommandContext, _args: string[], options: Options): Promise<void> {

@@ -74,3 +74,30 @@ describe('apply against a tenant that changes between read and update', () => {
     ]);
   });
 });
+
+describe('apply -o json for scripts', () => {
+  let fake: FakeCoordinator | undefined;
+  afterEach(async () => {
+    await fake?.stop();
+    fake = undefined;
+  });
+
+  it('puts a generated owner password in the document, and nothing else on stdout', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgsctl-json-'));
+    try {
+      const file = path.join(dir, 'beta.yaml');
+      fs.writeFileSync(file, 'apiVersion: pgs.dev/v1\nkind: Tenant\nmetadata: { name: beta }\n');
+      fake = await startFakeCoordinator({
+        getTenant: async () => {
+          throw new RpcError(Code.NOT_FOUND, 'tenant beta not found');
+        },
+        createTenant: async () => ({ tenant: create(TenantSchema, { id: 'beta', revision: 1n, status: TenantStatus.NEW }), generatedPassword: 'generated-pw-123' }),
+      });
+      const res = await runInProcess(fake.address, ['apply', '-f', file, '-o', 'json']);
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout)).toMatchObject({ changes: 1, tenants: [{ name: 'beta', action: 'create' }], generatedPasswords: { beta: 'generated-pw-123' } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
