@@ -181,7 +181,7 @@ describe('pgsctl as a child process against the real coordinator', () => {
   it('shows every command in --help, and a completion script that knows them', async () => {
     const help = await runPgsctl(['--help']);
     expect(help.code).toBe(0);
-    for (const command of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'apply', 'diff', 'delete', 'manifest', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(help.stdout).toContain('Exit codes:');
     const tenantHelp = await runPgsctl(['tenant', '--help']);
     for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'restore-status', 'recreate']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));

@@ -1,12 +1,13 @@
 /**
  * What every command gets: the streams it writes to, the resolved coordinator and a client made
  * on first use, the output format, and the clock. Built once per run from the global options.
+ * gRPC is loaded by prepare() (which every command action awaits), not by this module, so
+ * commands that never call the coordinator start fast.
  */
-import { CoordinatorService } from '@pgs/proto';
-import { createClient, type CallOptions, type Client } from '@pgs/rpc';
+import type { CoordinatorService } from '@pgs/proto';
+import type { CallOptions, Client } from '@pgs/rpc';
 import type { Command } from 'commander';
-import { resolveCoordinatorAuth } from './coordinator-auth.js';
-import { parseOutputFormat, type OutputFormat } from './output.js';
+import { loadYamlWriter, parseOutputFormat, type OutputFormat } from './output.js';
 import { resolveCoordinator, type Resolved, type SettingsEnv } from './settings.js';
 
 /** The coordinator's operator API as pgsctl uses it. */
@@ -39,6 +40,7 @@ export class CommandContext {
   private readonly requestTimeoutMs: number;
   private readonly options: GlobalOptions;
   private clientInstance: CoordinatorClient | undefined;
+  private connect: typeof import('./coordinator-client.js').connectCoordinator | undefined;
 
   constructor(io: CliIo, options: GlobalOptions) {
     this.io = io;
@@ -48,12 +50,17 @@ export class CommandContext {
     this.options = options;
   }
 
-  /** The CoordinatorService client, connected on first use. */
+  /** Loads the gRPC client code (and the YAML writer for -o yaml); awaited before every command action, so `client` and output stay synchronous. */
+  async prepare(): Promise<void> {
+    this.connect ??= (await import('./coordinator-client.js')).connectCoordinator;
+    if (this.output === 'yaml') await loadYamlWriter();
+  }
+
+  /** The CoordinatorService client, connected on first use (after prepare()). */
   get client(): CoordinatorClient {
     if (!this.clientInstance) {
-      // TLS against the fleet CA with the operator's bearer token (coordinator-auth.ts), or --insecure.
-      const auth = resolveCoordinatorAuth(this.options, this.io);
-      this.clientInstance = createClient(CoordinatorService, this.coordinator.address, auth.credentials, auth.channelOptions);
+      if (this.connect === undefined) throw new Error('pgsctl bug: the coordinator client was used before prepare()');
+      this.clientInstance = this.connect(this.coordinator.address, this.options, this.io);
     }
     return this.clientInstance;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, formatDuration, formatProblems, formatTime, renderDocument, renderTable, type Column } from './output.js';
+import { loadYamlWriter, formatAge, formatDuration, formatProblems, formatTime, renderDocument, renderTable, type Column } from './output.js';
 
 describe('output', () => {
   const columns: Column<{ name: string; n: number; note: string }>[] = [
@@ -15,7 +15,8 @@ describe('output', () => {
     expect(renderTable(columns, [], { empty: 'No tenants found.' })).toBe('No tenants found.\n');
   });
 
-  it('renders the same value as JSON and YAML', () => {
+  it('renders the same value as JSON and YAML', async () => {
+    await loadYamlWriter();
     const value = [{ id: 'acme', revision: 2 }];
     expect(JSON.parse(renderDocument('json', value))).toEqual(value);
     expect(renderDocument('yaml', value)).toBe('- id: acme\n  revision: 2\n');

@@ -2,8 +2,8 @@
  * Output for people and for scripts: aligned tables (kubectl style: upper-case headers, two
  * spaces between columns, no borders), `-o json` and `-o yaml` of the same views.
  */
-import { stringify as toYaml } from 'yaml';
 import { UsageError } from './errors.js';
+import { importYaml, type YamlLib } from './yaml-lib.js';
 
 /** The formats `-o` accepts. `wide` is a table with more columns. */
 export const OUTPUT_FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
@@ -54,9 +54,21 @@ export function renderFields(fields: ReadonlyArray<readonly [string, string | nu
   return fields.map(([k, v]) => `${`${k}:`.padEnd(width)}  ${cellText(v)}`).join('\n') + '\n';
 }
 
-/** JSON or YAML of a view (a list prints as an array / sequence). */
+let toYaml: YamlLib['stringify'] | undefined;
+
+/**
+ * Loads the YAML writer. The yaml package is a third of what a start would parse, so only -o yaml
+ * loads it: CommandContext.prepare() awaits this before the command runs.
+ */
+export async function loadYamlWriter(): Promise<void> {
+  toYaml ??= (await importYaml()).stringify;
+}
+
+/** JSON or YAML of a view (a list prints as an array / sequence); YAML needs loadYamlWriter() first. */
 export function renderDocument(format: 'json' | 'yaml', value: unknown): string {
-  return format === 'json' ? `${JSON.stringify(value, null, 2)}\n` : toYaml(value, { lineWidth: 0 });
+  if (format === 'json') return `${JSON.stringify(value, null, 2)}\n`;
+  if (toYaml === undefined) throw new Error('pgsctl bug: YAML output before loadYamlWriter()');
+  return toYaml(value, { lineWidth: 0 });
 }
 
 /** `labels` as k=v,k=v (sorted, so output is stable). */

@@ -1,16 +1,11 @@
-/** The pgsctl command tree: global options, every command, help text with exit codes. */
+/**
+ * The pgsctl command tree: global options, every command, help text with exit codes. Each
+ * top-level command's module is imported only when the command line names it (commands import
+ * gRPC and the generated descriptors, which cost hundreds of milliseconds to load); help,
+ * completion and anything unknown load them all, so help and suggestions stay complete.
+ */
 import { Command, Option } from 'commander';
-import { registerBackup } from './commands/backup.js';
-import { registerConnect } from './commands/connect.js';
-import { registerDb } from './commands/db.js';
-import { registerEvents } from './commands/events.js';
-import { registerHost } from './commands/host.js';
 import { registerMisc } from './commands/misc.js';
-import { registerRoute } from './commands/route.js';
-import { registerStatus } from './commands/status.js';
-import { registerAdmin, registerToken } from './commands/token.js';
-import { registerTenant } from './commands/tenant.js';
-import { registerUser } from './commands/user.js';
 import { ExitCode } from './errors.js';
 import { OUTPUT_FORMATS } from './output.js';
 import { durationArg } from './parse.js';
@@ -40,10 +35,64 @@ Examples:
   pgsctl tenant restore acme --to-time 2026-12-06T10:15:00Z --as acme-check --wait
   pgsctl host list
   pgsctl events --watch
+  pgsctl apply -f tenants/ --dry-run
 `;
 
-/** Builds the program; `session` receives the I/O and the context of the command that runs. */
-export function buildProgram(session: Session): Command {
+type Register = (program: Command, session: Session) => void;
+
+/** A top-level command (with its aliases) and how to load what registers it. */
+interface Group {
+  names: readonly string[];
+  load: () => Promise<Register>;
+}
+
+/** In the order help lists them. */
+const GROUPS: readonly Group[] = [
+  { names: ['tenant', 'tenants'], load: async () => (await import('./commands/tenant.js')).registerTenant },
+  { names: ['backup', 'backups'], load: async () => (await import('./commands/backup.js')).registerBackup },
+  { names: ['user', 'users'], load: async () => (await import('./commands/user.js')).registerUser },
+  { names: ['db', 'database'], load: async () => (await import('./commands/db.js')).registerDb },
+  { names: ['host', 'hosts'], load: async () => (await import('./commands/host.js')).registerHost },
+  { names: ['route', 'routes'], load: async () => (await import('./commands/route.js')).registerRoute },
+  { names: ['events'], load: async () => (await import('./commands/events.js')).registerEvents },
+  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { names: ['connect'], load: async () => (await import('./commands/connect.js')).registerConnect },
+  { names: ['token'], load: async () => (await import('./commands/token.js')).registerToken },
+  { names: ['admin'], load: async () => (await import('./commands/token.js')).registerAdmin },
+  { names: ['apply', 'diff', 'delete', 'manifest'], load: async () => (await import('./commands/manifest.js')).registerManifest },
+];
+
+/** Commands of misc.ts, registered always: they load nothing heavy. */
+const LIGHT = new Set(['version', 'config']);
+
+/** Global options that take a value in the next word (`--coordinator=x` needs no skipping). */
+const VALUE_OPTIONS = new Set(['-c', '--coordinator', '--token', '--token-file', '--ca', '-o', '--output', '--request-timeout']);
+
+/** The first word of `argv` that is not a global option or its value: the top-level command. */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? '';
+    if (word === '--') return argv[i + 1];
+    if (!word.startsWith('-')) return word;
+    if (VALUE_OPTIONS.has(word)) i++;
+  }
+  return undefined;
+}
+
+/** The groups to register for `argv`: only the one it names, or all when it names none of them. */
+function groupsFor(argv: readonly string[] | undefined): readonly Group[] {
+  if (argv === undefined) return GROUPS;
+  const word = commandWord(argv);
+  if (word !== undefined && LIGHT.has(word)) return [];
+  const named = GROUPS.filter((g) => word !== undefined && g.names.includes(word));
+  return named.length > 0 ? named : GROUPS;
+}
+
+/**
+ * Builds the program; `session` receives the I/O and the context of the command that runs.
+ * With `argv`, only the command it names is loaded; without, the whole tree.
+ */
+export async function buildProgram(session: Session, argv?: readonly string[]): Promise<Command> {
   const { io } = session;
   const program = new Command('pgsctl')
     .description('operate a pgs fleet: tenants (one PostgreSQL server each), backups, hosts, routes, events')
@@ -63,17 +112,8 @@ export function buildProgram(session: Session): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
     .addOption(new Option('--request-timeout <duration>', 'deadline of each call to the coordinator').argParser(durationArg).default(durationArg('10s'), '10s'))
     .addHelpText('after', ROOT_HELP);
-  registerTenant(program, session);
-  registerBackup(program, session);
-  registerUser(program, session);
-  registerDb(program, session);
-  registerHost(program, session);
-  registerRoute(program, session);
-  registerEvents(program, session);
-  registerStatus(program, session);
-  registerConnect(program, session);
-  registerToken(program, session);
-  registerAdmin(program, session);
+  const registers = await Promise.all(groupsFor(argv).map((g) => g.load()));
+  for (const register of registers) register(program, session);
   registerMisc(program, session);
   return program;
 }

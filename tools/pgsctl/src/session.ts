@@ -37,7 +37,9 @@ export class Session {
       const command = args[args.length - 1] as Command;
       const options = args[args.length - 2] as Options;
       const positional = args.slice(0, -2).flatMap((a) => (Array.isArray(a) ? a.map(String) : a === undefined ? [] : [String(a)]));
-      await handler(this.context(command), positional, options, command);
+      const ctx = this.context(command);
+      await ctx.prepare();
+      await handler(ctx, positional, options, command);
     };
   }
 

@@ -1,22 +1,28 @@
 /**
- * `--wait`: polls the coordinator until what a command started gets where it asked (a tenant
- * ACTIVE, STOPPED or gone; a backup or a restore finished), showing a progress line with the
- * elapsed time. Polling with a deadline keeps it simple and correct across coordinator restarts;
- * WatchEvents would only save a few calls.
+ * `--wait`: follows what a command started until it gets where it asked (a tenant ACTIVE, STOPPED
+ * or gone; a backup or a restore finished), with a progress line and the elapsed time. The state
+ * is read again on every event of the tenant (change-signal.ts: WatchEvents, replayed across
+ * coordinator restarts), so a wait ends within a round trip of the change; a slow periodic re-read
+ * covers what changes without an event (progress details) and coordinators without the stream.
+ * While the coordinator is unreachable (a restart) the wait keeps going until its deadline.
  */
 import { Code, RpcError } from '@pgs/rpc';
+import { Wakeup, watchChanges } from './change-signal.js';
 import type { CommandContext } from './context.js';
 import { WaitTimeoutError } from './errors.js';
 import { formatElapsed } from './output.js';
 import { startProgress } from './progress.js';
 import { tenantView, type TenantView } from './views.js';
 
-const POLL_MS = 500;
+/** The periodic re-read between events. */
+export const REFRESH_MS = 1000;
 
 /** One wait: how to read the state, how to show it, when it is over, and what to say past the deadline. */
-export interface PollSpec<T> {
+export interface WaitSpec<T> {
   /** The progress line before the first reading. */
   start: string;
+  /** The tenant whose events may change what `read` returns. */
+  tenantId: string;
   read: () => Promise<T>;
   /** The progress line for a reading. */
   describe: (value: T) => string;
@@ -25,34 +31,54 @@ export interface PollSpec<T> {
   timeoutMs: number;
   /** The error past the deadline, given the elapsed time and the last progress line. */
   timedOut: (elapsed: string, last: string) => WaitTimeoutError;
+  /** The re-read period between events (REFRESH_MS; tests make it long to prove events drive the wait). */
+  refreshMs?: number;
 }
 
-/** Polls until `spec.finished` says so; resolves with the last reading, throws spec.timedOut past the deadline. */
-export async function pollWithProgress<T>(ctx: CommandContext, spec: PollSpec<T>): Promise<T> {
+/** The coordinator is restarting or unreachable for a moment: keep waiting rather than fail. */
+function transient(err: unknown): boolean {
+  return err instanceof RpcError && (err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED);
+}
+
+/** Waits until `spec.finished` says so; resolves with the last reading, throws spec.timedOut past the deadline. */
+export async function waitWithProgress<T>(ctx: CommandContext, spec: WaitSpec<T>): Promise<T> {
   const progress = startProgress(ctx.io.stderr, ctx.io.now);
   const started = ctx.io.now();
+  const wakeup = new Wakeup();
+  const watch = watchChanges(ctx, spec.tenantId, wakeup);
   let last = spec.start;
   progress.update(last);
   try {
+    // The cursor is taken before the first read, so a change between the two is replayed.
+    await watch.started;
     for (;;) {
-      const value = await spec.read();
-      const final = spec.finished(value);
-      if (final !== undefined) {
-        progress.done(final);
-        return value;
+      let shown = last;
+      try {
+        const value = await spec.read();
+        const final = spec.finished(value);
+        if (final !== undefined) {
+          progress.done(final);
+          return value;
+        }
+        last = spec.describe(value);
+        shown = last;
+      } catch (err) {
+        if (!transient(err)) throw err;
+        shown = `${last} (coordinator unreachable, retrying)`;
       }
-      last = spec.describe(value);
-      progress.update(last);
+      progress.update(shown);
       const elapsed = ctx.io.now() - started;
       if (elapsed >= spec.timeoutMs) {
         progress.done('gave up waiting');
         throw spec.timedOut(formatElapsed(elapsed), last);
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, spec.timeoutMs - elapsed)));
+      await wakeup.sleep(Math.min(spec.refreshMs ?? REFRESH_MS, spec.timeoutMs - elapsed));
     }
   } catch (err) {
     if (!(err instanceof WaitTimeoutError)) progress.done('stopped waiting');
     throw err;
+  } finally {
+    watch.stop();
   }
 }
 
@@ -67,11 +93,19 @@ export function describeTenant(view: TenantView): string {
 }
 
 /** Waits for `target`; resolves with the last view (undefined when gone), throws WaitTimeoutError past timeoutMs. */
-export async function waitForTenant(ctx: CommandContext, id: string, target: WaitTarget, timeoutMs: number): Promise<TenantView | undefined> {
+export async function waitForTenant(
+  ctx: CommandContext,
+  id: string,
+  target: WaitTarget,
+  timeoutMs: number,
+  options: { refreshMs?: number } = {},
+): Promise<TenantView | undefined> {
   const goal = 'gone' in target ? 'deleted' : target.statuses.join(' or ');
   let last = `waiting for tenant ${id} to be ${goal}`;
-  return pollWithProgress<TenantView | undefined>(ctx, {
+  return waitWithProgress<TenantView | undefined>(ctx, {
     start: last,
+    tenantId: id,
+    refreshMs: options.refreshMs,
     read: async () => {
       try {
         const res = await ctx.client.getTenant({ id }, ctx.call());

@@ -17,7 +17,7 @@ import { confirm } from '../prompt.js';
 import { examples, type Options, type Session } from '../session.js';
 import { backupColumns } from '../tables.js';
 import { backupView, recoveryWindowView, type BackupListView, type BackupView } from '../views.js';
-import { pollWithProgress } from '../wait.js';
+import { waitWithProgress } from '../wait.js';
 
 const DEFAULT_WAIT = '1h';
 const TYPES: Readonly<Record<string, BackupType>> = { full: BackupType.FULL, diff: BackupType.DIFF, incr: BackupType.INCR };
@@ -33,7 +33,8 @@ function answered(backup: Parameters<typeof backupView>[0] | undefined): BackupV
 
 /** Follows a backup until it is no longer RUNNING. */
 export async function waitForBackup(ctx: CommandContext, tenantId: string, backupId: string, timeoutMs: number): Promise<BackupView> {
-  return pollWithProgress(ctx, {
+  return waitWithProgress(ctx, {
+    tenantId,
     start: `waiting for backup ${backupId} of tenant ${tenantId} to finish`,
     read: async () => answered((await ctx.client.getBackup({ tenantId, backupId }, ctx.call())).backup),
     describe: backupProgress,

@@ -15,7 +15,7 @@ import { durationArg } from '../parse.js';
 import { recreateRequest, restoreRequest, type RecreateFlags, type RestoreFlags } from '../restore-request.js';
 import { examples, type Options, type Session } from '../session.js';
 import { restoreView, tenantView, type RestoreView, type TenantView } from '../views.js';
-import { pollWithProgress, waitForTenant } from '../wait.js';
+import { waitWithProgress, waitForTenant } from '../wait.js';
 
 const DEFAULT_WAIT = '1h';
 
@@ -39,7 +39,8 @@ async function readTarget(ctx: CommandContext, id: string): Promise<TenantView |
 /** Follows a restore (GetRestore) and its target tenant until the restore is no longer RUNNING. */
 export async function waitForRestore(ctx: CommandContext, started: RestoreView, timeoutMs: number): Promise<RestoreProgress> {
   const { id, targetTenantId } = started;
-  return pollWithProgress<RestoreProgress>(ctx, {
+  return waitWithProgress<RestoreProgress>(ctx, {
+    tenantId: targetTenantId,
     start: `waiting for restore ${id} into tenant ${targetTenantId} to finish`,
     read: async () => {
       const res = await ctx.client.getRestore({ tenantId: targetTenantId, id }, ctx.call());

@@ -18,6 +18,8 @@ export interface CoordinatorProcess {
   /** The fleet CA and the bootstrap fleet-admin token file the coordinator wrote (security is on). */
   caFile: string;
   tokenFile: string;
+  /** Stops the process (SIGTERM) and starts it again on the same addresses and data dir. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -32,11 +34,8 @@ function healthy(url: string): Promise<boolean> {
   });
 }
 
-/** Starts the coordinator and waits (up to timeoutMs) until /healthz answers 200. */
-export async function startCoordinator(timeoutMs = 60_000): Promise<CoordinatorProcess> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgsctl-coordinator-'));
-  const grpc = `127.0.0.1:${await freePort()}`;
-  const httpAddress = `127.0.0.1:${await freePort()}`;
+/** One coordinator process on fixed addresses; stop() leaves the data dir. */
+async function spawnCoordinator(grpc: string, httpAddress: string, dataDir: string, timeoutMs: number): Promise<{ stop: () => Promise<void> }> {
   let log = '';
   const child: ChildProcess = spawn(
     process.execPath,
@@ -53,7 +52,6 @@ export async function startCoordinator(timeoutMs = 60_000): Promise<CoordinatorP
       await exited;
       clearTimeout(timer);
     }
-    fs.rmSync(dataDir, { recursive: true, force: true });
   };
   const deadline = Date.now() + timeoutMs;
   while (!(await healthy(`http://${httpAddress}/healthz`))) {
@@ -63,5 +61,34 @@ export async function startCoordinator(timeoutMs = 60_000): Promise<CoordinatorP
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  return { grpc, http: httpAddress, caFile: path.join(dataDir, 'ca.pem'), tokenFile: path.join(dataDir, 'admin.token'), stop };
+  return { stop };
+}
+
+/** Starts the coordinator and waits (up to timeoutMs) until /healthz answers 200. */
+export async function startCoordinator(timeoutMs = 60_000): Promise<CoordinatorProcess> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgsctl-coordinator-'));
+  const grpc = `127.0.0.1:${await freePort()}`;
+  const httpAddress = `127.0.0.1:${await freePort()}`;
+  let current: { stop: () => Promise<void> } | undefined;
+  try {
+    current = await spawnCoordinator(grpc, httpAddress, dataDir, timeoutMs);
+  } catch (err) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    grpc,
+    http: httpAddress,
+    caFile: path.join(dataDir, 'ca.pem'),
+    tokenFile: path.join(dataDir, 'admin.token'),
+    restart: async () => {
+      await current?.stop();
+      current = undefined;
+      current = await spawnCoordinator(grpc, httpAddress, dataDir, timeoutMs);
+    },
+    stop: async () => {
+      await current?.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
