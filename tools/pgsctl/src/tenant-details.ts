@@ -39,6 +39,7 @@ export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean
     ['Nodes', `${s.nodes} (1 primary, ${s.nodes - 1} replicas, ${s.syncReplicas} synchronous)`],
     ['Version', s.version || 'catalog default'],
     ['Access', `${s.externalAccess ? 'enabled' : 'disabled'}, connection limit ${s.connectionLimit === 0 ? 'none' : s.connectionLimit}`],
+    ['Pool mode', s.poolMode.toLowerCase()],
     ['Labels', formatLabels(s.labels)],
     ['Placement', formatLabels(s.placement)],
     ['Description', s.description],

@@ -1,7 +1,7 @@
 import { DEFAULT_TENANT_SPEC, ValidationError } from '@pgs/tenancy';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './errors.js';
-import { applyPairs, specForCreate, specForUpdate } from './tenant-spec.js';
+import { applyPairs, parsePoolMode, specForCreate, specForUpdate, specToProto } from './tenant-spec.js';
 
 describe('tenant spec flags', () => {
   it('applies units and counts on top of the defaults', () => {
@@ -25,5 +25,21 @@ describe('tenant spec flags', () => {
   it('parses key=value pairs and rejects a pair without a key', () => {
     expect(applyPairs({ x: '1' }, ['y=2', 'x-'], '--label')).toEqual({ y: '2' });
     expect(() => applyPairs({}, ['=v'], '--label')).toThrow(/expected key=value/);
+  });
+});
+
+describe('--pool-mode', () => {
+  it('parses the three modes in any case and refuses others with what to use', () => {
+    expect(parsePoolMode('session')).toBe('SESSION');
+    expect(parsePoolMode('Transaction')).toBe('TRANSACTION');
+    expect(parsePoolMode('none')).toBe('NONE');
+    expect(() => parsePoolMode('statement')).toThrow(/use none, session or transaction/);
+  });
+
+  it('changes the mode on update and keeps it when the flag is absent', () => {
+    const current = { ...DEFAULT_TENANT_SPEC, poolMode: 'TRANSACTION' as const };
+    expect(specForUpdate(current, { description: 'x' }).poolMode).toBe('TRANSACTION');
+    expect(specForUpdate(current, { poolMode: 'none' }).poolMode).toBe('NONE');
+    expect(specToProto(specForUpdate(current, { poolMode: 'none' }), null).poolMode).toBe(1);
   });
 });

@@ -4,8 +4,8 @@
  * bad input before calling, with the message the coordinator would give.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { RunState, type TenantSpecSchema } from '@pgs/proto';
-import { parseCpu, parseSize, validateSpecChange, validateTenantSpec, type TenantSpec } from '@pgs/tenancy';
+import { PoolMode, RunState, type TenantSpecSchema } from '@pgs/proto';
+import { parseCpu, parseSize, validateSpecChange, validateTenantSpec, type PoolMode as DomainPoolMode, type TenantSpec } from '@pgs/tenancy';
 import { backupPolicyToProto } from './backup-policy.js';
 import { UsageError } from './errors.js';
 import type { BackupPolicyView, SpecView } from './views.js';
@@ -23,6 +23,7 @@ export interface SpecFlags {
   access?: string;
   connectionLimit?: string;
   description?: string;
+  poolMode?: string;
 }
 
 /** Commander collector for repeatable options (--label a=b --label c=d). */
@@ -59,6 +60,13 @@ export function parseAccess(text: string): boolean {
   throw new UsageError(`invalid --access ${JSON.stringify(text)}: use enabled or disabled`);
 }
 
+/** Parses none|session|transaction. */
+export function parsePoolMode(text: string): DomainPoolMode {
+  const t = text.trim().toUpperCase();
+  if (t === 'NONE' || t === 'SESSION' || t === 'TRANSACTION') return t;
+  throw new UsageError(`invalid --pool-mode ${JSON.stringify(text)}: use none, session or transaction`);
+}
+
 /** A SpecView (as read from the coordinator) -> the domain spec. */
 export function specFromView(view: SpecView): TenantSpec {
   return {
@@ -72,6 +80,7 @@ export function specFromView(view: SpecView): TenantSpec {
     connectionLimit: view.connectionLimit,
     description: view.description,
     runState: view.runState === 'STOPPED' ? 'STOPPED' : 'RUNNING',
+    poolMode: parsePoolMode(view.poolMode),
   };
 }
 
@@ -92,6 +101,7 @@ export function applySpecFlags(base: TenantSpec, flags: SpecFlags): TenantSpec {
     connectionLimit: flags.connectionLimit === undefined ? base.connectionLimit : parseCount(flags.connectionLimit, '--connection-limit'),
     description: flags.description ?? base.description,
     runState: base.runState,
+    ...(flags.poolMode !== undefined ? { poolMode: parsePoolMode(flags.poolMode) } : base.poolMode !== undefined ? { poolMode: base.poolMode } : {}),
   };
 }
 
@@ -118,6 +128,7 @@ export function specToProto(spec: TenantSpec, backup: BackupPolicyView | null): 
     connectionLimit: spec.connectionLimit,
     description: spec.description,
     runState: spec.runState === 'STOPPED' ? RunState.STOPPED : RunState.RUNNING,
+    poolMode: spec.poolMode === undefined ? PoolMode.UNSPECIFIED : PoolMode[spec.poolMode],
     backup: backup === null ? undefined : backupPolicyToProto(backup),
   };
 }

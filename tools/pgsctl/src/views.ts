@@ -11,6 +11,7 @@ import {
   HostState,
   InstanceRole,
   ObjectStatus,
+  PoolMode,
   Realization,
   RestoreState,
   RouteState,
@@ -54,6 +55,8 @@ export interface SpecView {
   connectionLimit: number;
   description: string;
   runState: string;
+  /** How the routers pool its connections: NONE, SESSION or TRANSACTION (unset on the coordinator = SESSION). */
+  poolMode: string;
   /** The tenant's own backup policy; null = the fleet defaults. */
   backup: BackupPolicyView | null;
 }
@@ -308,6 +311,7 @@ export function specView(spec: TenantSpec | undefined): SpecView {
     connectionLimit: spec?.connectionLimit ?? 0,
     description: spec?.description ?? '',
     runState: name(RunState, spec?.runState ?? RunState.UNSPECIFIED),
+    poolMode: spec === undefined || spec.poolMode === PoolMode.UNSPECIFIED ? 'SESSION' : name(PoolMode, spec.poolMode),
     backup: spec?.backup === undefined ? null : backupPolicyView(spec.backup),
   };
 }

@@ -36,6 +36,7 @@ function specOptions(command: Command, forCreate: boolean): Command {
     .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
     .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
     .option('--connection-limit <n>', 'max client connections through the routers, 0 = none')
+    .addOption(new Option('--pool-mode <mode>', `how the routers pool server connections: session (reused after DISCARD ALL), transaction (shared between transactions) or none (a fresh connection, bytes piped)${dflt('session')}`).choices(['none', 'session', 'transaction']))
     .option('--description <text>', 'a description (up to 1024 characters)')
     .option('--backup-schedule <kind=interval,...>', `how often each backup kind runs, e.g. full=7d,diff=1d,incr=6h (s, m, h, d, w; kind=default for the fleet's)${dflt('the fleet\'s: full weekly, diff daily')}`)
     .option('--backup-retention <span>', `how far back a restore must be possible, e.g. 14d${dflt('the fleet\'s, 7d')}`)

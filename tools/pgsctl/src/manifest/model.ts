@@ -32,6 +32,7 @@ export interface ManagedSpec {
   connectionLimit?: number;
   description?: string;
   runState?: 'RUNNING' | 'STOPPED';
+  poolMode?: 'NONE' | 'SESSION' | 'TRANSACTION';
   /** The tenant's own backup policy; unset parts are the fleet defaults. */
   backup?: BackupPolicyView;
 }

@@ -13,7 +13,7 @@ function tenant(over: Partial<TenantView['spec']> = {}, rest: Partial<TenantView
     id: 'acme', status: 'ACTIVE', statusReason: '', revision: 4, placements: [], createdAt: null, updatedAt: null,
     spec: {
       resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 }, nodes: 1, syncReplicas: 0, version: '15', labels: { env: 'dev' },
-      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', backup: null, ...over,
+      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', poolMode: 'SESSION', backup: null, ...over,
     },
     ...rest,
   };

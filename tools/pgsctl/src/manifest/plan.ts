@@ -71,6 +71,7 @@ function desiredSpec(m: TenantManifest, base: TenantSpec): TenantSpec {
     connectionLimit: s.connectionLimit ?? base.connectionLimit,
     description: s.description ?? base.description,
     runState: s.runState ?? base.runState,
+    ...(s.poolMode !== undefined ? { poolMode: s.poolMode } : base.poolMode !== undefined ? { poolMode: base.poolMode } : {}),
   };
 }
 
@@ -89,6 +90,7 @@ function shownFields(spec: TenantSpec, backup: BackupPolicyView | null): Map<str
     ['spec.connectionLimit', String(spec.connectionLimit)],
     ['spec.description', JSON.stringify(spec.description)],
     ['spec.runState', spec.runState.toLowerCase()],
+    ['spec.poolMode', (spec.poolMode ?? 'SESSION').toLowerCase()],
   ]);
   for (const [k, v] of Object.entries(spec.labels)) out.set(`spec.labels.${k}`, v);
   for (const [k, v] of Object.entries(spec.placement)) out.set(`spec.placement.${k}`, v);

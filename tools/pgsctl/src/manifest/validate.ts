@@ -37,7 +37,7 @@ type Obj = Record<string, unknown>;
 const TOP_KEYS = ['apiVersion', 'kind', 'metadata', 'spec'] as const;
 const METADATA_KEYS = ['name'] as const;
 const SPEC_KEYS = [
-  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit',
+  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit', 'poolMode',
   'description', 'runState', 'backup', 'ownerPassword', 'users', 'databases',
 ] as const;
 const RESOURCE_KEYS = ['cpu', 'memory', 'disk'] as const;
@@ -207,6 +207,10 @@ class DocumentReader {
     if (o.runState !== undefined) {
       if (o.runState !== 'running' && o.runState !== 'stopped') this.fail('spec.runState', `expected running or stopped, got ${kindOf(o.runState)}`);
       spec.runState = o.runState === 'stopped' ? 'STOPPED' : 'RUNNING';
+    }
+    if (o.poolMode !== undefined) {
+      if (o.poolMode !== 'none' && o.poolMode !== 'session' && o.poolMode !== 'transaction') this.fail('spec.poolMode', `expected none, session or transaction, got ${kindOf(o.poolMode)}`);
+      spec.poolMode = o.poolMode === 'none' ? 'NONE' : o.poolMode === 'transaction' ? 'TRANSACTION' : 'SESSION';
     }
     if (o.backup !== undefined) spec.backup = this.backup(o.backup, 'spec.backup');
     return {
