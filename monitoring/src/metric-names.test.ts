@@ -35,6 +35,9 @@ function definedMetrics(): Map<string, Defined> {
       const labels = /labelNames:\s*\[([^\]]*)\]/.exec(rest)?.[1] ?? '';
       out.set(m[1]!, { file: path.relative(ROOT, file), labels: new Set([...labels.matchAll(/'([a-z_]+)'/g)].map((l) => l[1]!)) });
     }
+    // The coordinator's per-tenant gauges are made by one helper, `perTenant('pgs_…', help, value)`,
+    // whose only label is `tenant`.
+    for (const m of text.matchAll(/perTenant\(\s*'(pgs_[a-z0-9_]+)'/g)) out.set(m[1]!, { file: path.relative(ROOT, file), labels: new Set(['tenant']) });
   }
   return out;
 }

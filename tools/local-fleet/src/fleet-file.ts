@@ -33,6 +33,8 @@ export interface FleetDescription {
   routers: Array<{ id: string; listen: string; ops: string; cachePath: string; pid: number; log: string }>;
   caPath: string;
   sniDomain: string;
+  /** The fleet's posix backup repository. */
+  backupsDir: string;
   demo: DemoDescription | null;
 }
 

@@ -85,7 +85,7 @@ describe('local fleet launcher', () => {
     expect(fleet.hosts.map((h) => h.address)).toEqual([`${net}.11`, `${net}.12`, `${net}.13`]);
     expect(fleet.demo?.uris).toHaveLength(2);
     for (const uri of fleet.demo?.uris ?? []) expect(output).toContain(`psql "${uri}"`);
-    expect(output).toContain('npx pgsctl');
+    expect(output).toContain('./pgsctl');
     expect(fs.statSync(path.join(stateDir, 'demo-password')).mode & 0o077).toBe(0);
     // Security (issue 10): the admin token is private, and every link is mTLS.
     expect(fs.statSync(fleet.coordinator.tokenFile).mode & 0o077).toBe(0);

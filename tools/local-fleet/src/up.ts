@@ -230,6 +230,7 @@ async function startFleet(
     version: 1,
     state: 'starting',
     stateDir: layout.stateDir,
+    backupsDir: layout.backupsDir,
     launcherPid: process.pid,
     startedAt: new Date().toISOString(),
     coordinator: { grpc, http: httpAddress, dataDir: layout.coordinatorData, pid: running.coordinator.pid, log: running.coordinator.logFile, caFile: files.caFile, tokenFile: files.tokenFile, insecure },
