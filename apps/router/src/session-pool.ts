@@ -86,6 +86,8 @@ export class SessionPool {
   readonly #sweeper: NodeJS.Timeout;
   /** Clients holding a connection now. */
   #lent = 0;
+  /** Set by close(): nothing is pooled any more (connections returned after it are closed). */
+  #closed = false;
   /** The 'data' listeners of idle connections. */
   readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
 
@@ -166,11 +168,14 @@ export class SessionPool {
    */
   async release(key: string, backend: BackendSession, reusable: boolean, reset = true): Promise<void> {
     this.#lent--;
-    let ok = reusable && !backend.socket.destroyed;
+    let ok = reusable && !backend.socket.destroyed && !this.#closed;
     // Transaction mode returns a connection between a client's transactions as it is (no reset).
     if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
     // The route may have moved while the client was on it.
     if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
+    // A client that left while the router was stopping returns its connection after close(): an
+    // idle socket kept then would hold the stopped process open.
+    if (ok && this.#closed) ok = false;
     if (ok) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
     this.#gauges();
@@ -187,6 +192,7 @@ export class SessionPool {
 
   /** Stops the sweeper and closes the idle connections (lent ones end with their clients). */
   close(): void {
+    this.#closed = true;
     clearInterval(this.#sweeper);
     this.#pool.closeIdle();
     this.#gauges();

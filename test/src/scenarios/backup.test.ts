@@ -51,6 +51,35 @@ describe('backups and point-in-time recovery', () => {
     expect(await idsOf(f, login)).toEqual(range(1, 200));
   }, 240_000);
 
+  it('a dropped table comes back: restore in place to a time before the DROP, on another host, same tenant and route', async () => {
+    const f = fleet();
+    const id = tenantName('undo');
+    const password = 'undo-secret-1';
+    const login = ownerLogin(id, password);
+    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
+    await firstBackup(f, id);
+    const router = f.routers[0];
+    if (!router) throw new Error('router expected');
+    await queryOnce(router.endpoint, login, 'create table rows (id int primary key)');
+    await insertRange(f, login, 1, 120);
+    await sleep(300);
+    const t = await serverNow(f, login);
+    await sleep(300);
+    await queryOnce(router.endpoint, login, 'drop table rows');
+    await archivedPast(f, id, new Date(t.getTime() + 1000));
+    const before = await primaryOf(f, id);
+
+    const { restore } = await f.pgsctlJson<RestoreResultJson>(['tenant', 'restore', id, '--to-time', t.toISOString(), '--in-place', '--yes', '--wait']);
+    expect(restore.state).toBe('SUCCEEDED');
+    expect(restore.targetTenantId).toBe(id);
+    await f.waitServing(login, 30_000);
+    expect(await idsOf(f, login)).toEqual(range(1, 120));
+    const after = await primaryOf(f, id);
+    expect(after.hostId).not.toBe(before.hostId);
+    // The old placement is gone once the restored instance serves: one primary, no leftovers.
+    await waitUntil(`${id} has one placement`, () => f.tenant(id), (d) => d.tenant.placements.length === 1, { timeoutMs: 30_000, intervalMs: 250 });
+  }, 240_000);
+
   it('a time outside the recovery window is refused with the window in the message', async () => {
     const f = fleet();
     const id = tenantName('win');
