@@ -275,7 +275,7 @@ async function loadTenantPage(id, focus) {
     add('Pool mode', t.pool_mode);
     add('Route', t.route ? [badge(t.route.state), ` ${t.route.address ?? ''}${t.route.port ? `:${t.route.port}` : ''} ${t.route.reason ?? ''}`] : 'none');
     add('Labels', Object.entries(t.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—');
-    add('Backup policy', t.backup_policy ? JSON.stringify(t.backup_policy) : 'fleet default');
+    add('Backup policy', t.backup_policy ? Object.entries(t.backup_policy).map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`).join(', ') : 'fleet default');
     if (t.backup_state) add('Backup state', `last good ${age(t.backup_state.last_good_backup_at)}; archive lag ${t.backup_state.archive_lag_seconds}s, ${t.backup_state.archive_failures} failure(s)${t.backup_state.problems.length ? `; ${t.backup_state.problems.join('; ')}` : ''}`);
     add('Revision', String(t.revision));
     add('Created', t.created_at);
@@ -329,7 +329,7 @@ async function flushRefresh() {
   pending.tenants.clear();
   pending.hosts = false;
   pending.timer = undefined;
-  await Promise.all([...tenants.map(refreshTenant), hosts ? loadHosts() : undefined, loadSummary()]);
+  await Promise.all([...tenants.map(refreshTenant), hosts ? loadHosts() : undefined, loadSummary(), loadRouters()]);
   if (state.route.view === 'tenant' && tenants.includes(state.route.id)) await loadTenantPage(state.route.id, false);
 }
 
