@@ -2,9 +2,9 @@
  * The dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core)
  * against a real coordinator process with a fake agent on it: a wrong token shows the sign-in
  * error; the admin token shows hosts and tenants; a tenant created through REST appears live (the
- * event stream, no reload) and turns ACTIVE as its placement is realized; search filters; the
- * keyboard opens a tenant's page; a token refused mid-session returns to sign-in. Screenshots go
- * to apps/coordinator/.artifacts/dashboard/ (git-ignored). Skipped only when Chromium is missing
+ * event stream, no reload), turns ACTIVE as its placement is realized and shows its first backup;
+ * search filters; the keyboard opens a tenant's page; a token refused mid-session returns to
+ * sign-in. Screenshots go to apps/coordinator/.artifacts/dashboard/ (git-ignored). Skipped only when Chromium is missing
  * (apps/coordinator/scripts/setup-chromium.sh installs it; CI runs that script).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -56,7 +56,7 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     const http = `127.0.0.1:${await freePort()}`;
     base = `http://${http}`;
     // --insecure so the fake agent needs no certificate; operators (and the page) still need tokens.
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dataDir, '--grpc-listen', grpc, '--http-listen', http, '--insecure', '--reconcile-interval', '100'], {
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dataDir, '--grpc-listen', grpc, '--http-listen', http, '--insecure', '--reconcile-interval', '100', '--backup-repo', `posix:${tempDir('pgs-coord-ui-repo-')}`], {
       cwd: appDir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -117,6 +117,8 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     await page.locator('#events li', { hasText: 'tenant beta' }).first().waitFor({ timeout: 10_000 });
     await page.locator('tr[data-tenant="beta"]', { hasText: 'ACTIVE' }).waitFor({ timeout: 20_000 });
     await page.locator('tr[data-tenant="beta"]', { hasText: 'ui-host-1' }).waitFor({ timeout: 10_000 });
+    // Backups are on (a posix repository; the fake agent "takes" them): the first one shows up live.
+    await page.locator('tr[data-tenant="beta"]', { hasText: 'last good' }).waitFor({ timeout: 20_000 });
     expect(await page.evaluate('window.notReloaded')).toBe(true);
     await shot(page, '3-live-tenant');
 
@@ -136,6 +138,7 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     await page.locator('#tenant-users tbody', { hasText: 'alpha' }).waitFor({ timeout: 10_000 });
     await page.locator('#tenant-databases tbody', { hasText: 'alpha' }).waitFor({ timeout: 10_000 });
     await page.locator('#tenant-events', { hasText: 'tenant.create' }).waitFor({ timeout: 10_000 });
+    await page.locator('#tenant-backups tbody', { hasText: 'SUCCEEDED' }).waitFor({ timeout: 10_000 });
     expect(await page.evaluate('document.activeElement?.id')).toBe('tenant-title');
     await shot(page, '4-tenant-page');
 

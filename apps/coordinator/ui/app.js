@@ -324,6 +324,9 @@ function scheduleRefresh(e) {
   if (e.tenant) pending.tenants.add(e.tenant);
   if (e.host || e.action.startsWith('host.') || e.action.startsWith('placement.')) pending.hosts = true;
   pending.timer ??= setTimeout(() => void flushRefresh().catch(fail), 150);
+  // A tenant's backup_state is the backup walk's, which passes every tenant about once a second:
+  // read it again after the walk has seen the backup the event reports.
+  if (e.tenant && e.action.startsWith('backup.')) setTimeout(() => scheduleRefresh({ tenant: e.tenant, action: 'backup-state' }), 2500);
 }
 
 async function flushRefresh() {
@@ -429,8 +432,11 @@ $('logout').addEventListener('click', () => signOut('Signed out.'));
 for (const id of ['search', 'status-filter', 'problems-filter']) $(id).addEventListener('input', renderTenants);
 $('filters').addEventListener('submit', (ev) => ev.preventDefault());
 window.addEventListener('hashchange', () => void onRoute(true).catch(fail));
+// Ages ("last heartbeat 3s ago", "last good 2h ago") move on without events.
 setInterval(() => {
-  if (token() && !$('fleet-view').hidden) void loadHosts().catch(fail);
+  if (!token() || $('fleet-view').hidden) return;
+  renderTenants();
+  void loadHosts().catch(fail);
 }, 15000);
 
 if (token()) start().catch(fail);
