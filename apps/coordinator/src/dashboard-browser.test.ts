@@ -12,8 +12,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '@pgs/pg-testkit';
+import { credentials } from '@grpc/grpc-js';
+import { CoordinatorService } from '@pgs/proto';
+import { createClient } from '@pgs/rpc';
+import { bearerMetadata } from '@pgs/security';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withCallMetadata } from './testing/call-metadata.js';
 import { eventually } from './testing/harness.js';
 import { FakeAgent } from './testing/fake-agent.js';
 
@@ -31,6 +36,7 @@ let agent: FakeAgent | undefined;
 let context: BrowserContext | undefined;
 let output = '';
 let base = '';
+let grpcAddress = '';
 let adminToken = '';
 const temp: string[] = [];
 
@@ -55,6 +61,7 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     const grpc = `127.0.0.1:${await freePort()}`;
     const http = `127.0.0.1:${await freePort()}`;
     base = `http://${http}`;
+    grpcAddress = grpc;
     // --insecure so the fake agent needs no certificate; operators (and the page) still need tokens.
     child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dataDir, '--grpc-listen', grpc, '--http-listen', http, '--insecure', '--reconcile-interval', '100', '--backup-repo', `posix:${tempDir('pgs-coord-ui-repo-')}`], {
       cwd: appDir,
@@ -153,4 +160,37 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
 
     expect(problems).toEqual([]);
   }, 120_000);
+
+  it('keeps a tenant-scoped token to its tenants, and is operable by keyboard with labelled controls', async () => {
+    const admin = createClient(CoordinatorService, grpcAddress, credentials.createInsecure(), withCallMetadata(bearerMetadata(adminToken)));
+    let token: string;
+    try {
+      ({ token } = await admin.createOperatorToken({ name: 'ui-reader-alpha', role: 'tenant-reader', tenantIds: ['alpha'], ttlSeconds: 600 }));
+    } finally {
+      admin.close();
+    }
+    const page = await context!.newPage();
+    await page.goto(`${base}/ui`);
+
+    // The first Tab reaches the skip link; the sign-in field and every control has a label.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
+    const unlabelled = await page.evaluate("[...document.querySelectorAll('input, select')].filter((e) => e.labels.length === 0).map((e) => e.id)");
+    expect(unlabelled).toEqual([]);
+
+    await page.getByLabel('Operator token').fill(token);
+    await page.getByLabel('Operator token').press('Enter');
+    await page.locator('tr[data-tenant="alpha"]').waitFor({ timeout: 10_000 });
+    await page.locator('#live[data-state="live"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#tenants tbody tr').count()).toBe(1);
+    // Hosts are fleet-wide (ListHosts is refused to a tenant-scoped token): the page says so.
+    await page.locator('#hosts-note', { hasText: 'not shown' }).waitFor({ timeout: 10_000 });
+    // A tenant it may not see never shows up live, while its own tenant's events do.
+    expect((await rest('POST', '/v1/postgres/instances', { name: 'gamma', password: 'gamma-password-1' })).status).toBe(201);
+    expect((await rest('PUT', '/v1/postgres/instances/alpha/access', { external_access: true })).status).toBe(200);
+    await page.locator('#events li.fresh', { hasText: 'tenant.access.enable' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('tr[data-tenant="gamma"]').count()).toBe(0);
+    expect(await page.locator('#events li', { hasText: 'tenant gamma' }).count()).toBe(0);
+    await shot(page, '6-tenant-scoped');
+  }, 60_000);
 });

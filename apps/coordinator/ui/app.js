@@ -49,7 +49,8 @@ async function api(path, init = {}) {
   return body;
 }
 
-function signOut(message) {
+/** Back to sign-in; focus moves to the token field when a session ended, not on first load. */
+function signOut(message, focus = true) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.stream?.abort();
   state.stream = undefined;
@@ -58,7 +59,7 @@ function signOut(message) {
   setLive('off', 'Not connected');
   show('login');
   $('token').value = '';
-  $('token').focus();
+  if (focus) $('token').focus();
 }
 
 /** Shows one of: login, fleet, tenant. */
@@ -440,4 +441,4 @@ setInterval(() => {
 }, 15000);
 
 if (token()) start().catch(fail);
-else signOut('');
+else signOut('', false);
