@@ -49,6 +49,11 @@ export default tseslint.config(
     },
   },
   {
+    // The coordinator's dashboard: a browser ES module served as is (no build step).
+    files: ['apps/*/ui/**/*.js'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', TextDecoderStream: 'readonly' } },
+  },
+  {
     // The pure libs: bytes in, values out. No sockets, files, processes, loggers or clocks.
     files: ['libs/wire-protocol/src/**/*.ts', 'libs/tenancy/src/**/*.ts'],
     ignores: ['**/*.test.ts', '**/testing/**'],

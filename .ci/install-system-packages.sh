@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests need, only when missing: PostgreSQL server binaries and
 # clients (postgres, initdb, psql, pgbench) and openssl (test certificates). Podman and pgBackRest are
 # handled by the agent's own scripts (apps/host-agent/scripts/setup-*.sh). Podman is handled by
-# apps/host-agent/scripts/setup-podman.sh.
+# apps/host-agent/scripts/setup-podman.sh. Chromium (the coordinator's dashboard test) comes from
+# apps/coordinator/scripts/setup-chromium.sh.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
@@ -23,3 +24,4 @@ else
 fi
 
 bash "$(dirname "$0")/../apps/host-agent/scripts/setup-pgbackrest.sh"
+bash "$(dirname "$0")/../apps/coordinator/scripts/setup-chromium.sh"

@@ -29,6 +29,7 @@ import { operatorService } from './operator-api.js';
 import { toRpcError } from './operator-errors.js';
 import { Reconciler } from './reconciler.js';
 import { restHandler } from './rest-api.js';
+import { withDashboard } from './ui-assets.js';
 import { RestoreService } from './restore-service.js';
 import { coordinatorKeyRing } from './secret-keys.js';
 import { createAccess } from './security/access.js';
@@ -173,7 +174,7 @@ export async function startCoordinator(
       port: httpPort,
       registry,
       health: () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: store.routeRevision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined }),
+      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
     reconciler.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;

@@ -132,6 +132,21 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/fleet': { get: { summary: 'Fleet summary', responses: { '200': { description: 'Counts and problems', content: json({ type: 'object' }) } } } },
       '/v1/routes': { get: { summary: 'The route table', responses: { '200': { description: 'Routes and revision', content: json({ type: 'object' }) } } } },
+      '/v1/hosts': { get: { summary: 'Hosts: state, capacity and what is allocated on them', responses: { '200': { description: 'Hosts', content: json({ type: 'object' }) } } } },
+      '/v1/events': {
+        get: {
+          summary: 'The event log: the newest `limit` (default 100, at most 1000), or those after an id',
+          parameters: ['tenant', 'host', 'after', 'limit'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+          responses: { '200': { description: 'Events, oldest first', content: json({ type: 'object' }) } },
+        },
+      },
+      '/v1/events/stream': {
+        get: {
+          summary: 'Events as they are committed (text/event-stream); `after` or Last-Event-ID replays from an id',
+          parameters: ['tenant', 'host', 'after'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+          responses: { '200': { description: 'A server-sent event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+        },
+      },
     },
     components: {
       schemas: {

@@ -11,15 +11,18 @@ import type { Logger } from '@pgs/service-kit';
 import type { TenantBackupHealth } from './backup-scheduler.js';
 import type { BackupService } from './backup-service.js';
 import type { CoordinatorContext } from './context.js';
+import type { EventFeed } from './event-feed.js';
 import { notFound } from './errors.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
+import { backupStateJson, eventJson, hostJson } from './mappers/rest-fleet-mapper.js';
 import { asObject, databaseJson, instanceJson, ownerName, read, specFromInstance, userJson, versionJson } from './mappers/rest-mapper.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { ObjectService } from './object-service.js';
 import { openApiDocument } from './openapi.js';
 import { httpStatusOf, toRpcError } from './operator-errors.js';
 import { backupRoutes } from './rest-backup-routes.js';
+import { EVENT_STREAM_PATH, serveEventStream } from './rest-event-stream.js';
 import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { authorizeRest, restCaller, restMaySee, runAsCaller } from './security/rest-auth.js';
@@ -41,6 +44,8 @@ export interface RestDeps {
   restores: RestoreService;
   /** The backup walk's per-tenant health (fleet problems); undefined when backups are off. */
   backupHealth?: ReadonlyMap<string, TenantBackupHealth> | undefined;
+  /** Committed events for GET /v1/events/stream (the feed gRPC WatchEvents follows). */
+  events: EventFeed;
 }
 
 interface Reply {
@@ -86,9 +91,14 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
   const { ctx, tenants, objects } = d;
   const since = new Date(ctx.clock()).toISOString();
   const seg = '([^/]+)';
+  // The backup walk's state of a tenant, when backups are on and the walk has seen it.
+  const withBackupState = (json: Record<string, unknown>): Record<string, unknown> => {
+    const health = d.backupHealth?.get(json.uuid as string);
+    return health ? { ...json, backup_state: backupStateJson(health) } : json;
+  };
   const instance = (id: string): Reply => {
     const details = tenants.get(id);
-    return { status: 200, body: instanceJson(details, details.route) };
+    return { status: 200, body: withBackupState(instanceJson(details, details.route)) };
   };
   return [
     ['GET', /^\/openapi\.json$/, 'openapi', () => ({ status: 200, body: openApiDocument() })],
@@ -125,7 +135,7 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         // A tenant-scoped token's filter goes to the database: only its own tenants are read.
         const scope = restCaller().tenantFilter;
         const { views } = tenants.list(scope ? { ids: [...scope] } : {}, { size: 1_000_000, token: '' });
-        return { status: 200, body: { instances: views.map((v) => instanceJson(v, ctx.store.getRoute(v.tenant.id))) } };
+        return { status: 200, body: { instances: views.map((v) => withBackupState(instanceJson(v, ctx.store.getRoute(v.tenant.id)))) } };
       },
     ],
     ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', ([id]) => instance(id ?? '')],
@@ -219,8 +229,28 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'GET',
       /^\/v1\/routes$/,
       'routes',
-      () => ({ status: 200, body: { revision: ctx.store.routeRevision(), routes: ctx.store.listRoutes().filter((r) => restMaySee(r.tenantId)) } }),
+      () => {
+        // The routers following the feed, as gRPC ListRoutes shows them: only to fleet-wide callers.
+        const routers = restCaller().tenantFilter ? [] : d.routes.peers().map((p) => ({ id: p.routerId, cancel_address: p.cancelAddress }));
+        return { status: 200, body: { revision: ctx.store.routeRevision(), routes: ctx.store.listRoutes().filter((r) => restMaySee(r.tenantId)), routers } };
+      },
     ],
+    ['GET', /^\/v1\/hosts\/?$/, 'hosts.list', () => ({ status: 200, body: { hosts: d.hosts.list().map(hostJson) } })],
+    [
+      'GET',
+      /^\/v1\/events\/?$/,
+      'events.list',
+      (_p, _b, req) => {
+        // The same rules as gRPC ListEvents: newest `limit` (100, at most 1000) or those after an id.
+        const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
+        const limit = Math.min(Math.max(Math.floor(Number(q.get('limit') ?? 100)) || 100, 1), 1000);
+        const afterId = Math.max(Math.floor(Number(q.get('after') ?? 0)) || 0, 0);
+        const events = ctx.store.listEvents({ tenantId: q.get('tenant') || undefined, hostId: q.get('host') || undefined, afterId, limit });
+        return { status: 200, body: { events: events.filter((e) => restMaySee(e.tenantId)).map(eventJson) } };
+      },
+    ],
+    // Answered by serveEventStream once authorized (see restHandler); listed for routing and auth.
+    ['GET', new RegExp(`^${EVENT_STREAM_PATH}$`), 'events.stream', () => ({ status: 500, body: undefined })],
   ];
 }
 
@@ -254,6 +284,10 @@ export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.
         const instanceId = params[0] !== undefined && path.startsWith('/v1/postgres/instances/') ? params[0] : undefined;
         if (instanceId !== undefined) validateTenantId(instanceId, 'uuid');
         const caller = authorizeRest(req, route[2], instanceId, { security: d.security, store: d.ctx.store, clock: d.ctx.clock });
+        if (route[2] === 'events.stream') {
+          serveEventStream(req, res, caller, { feed: d.events, store: d.ctx.store });
+          return true;
+        }
         const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;
         reply = await runAsCaller(caller, () => route[3](params, body, req));
       }

@@ -47,6 +47,9 @@ export const REST_RPC: Readonly<Record<string, string>> = Object.freeze({
   'restores.get': 'GetRestore',
   fleet: 'GetFleetStatus',
   routes: 'ListRoutes',
+  'hosts.list': 'ListHosts',
+  'events.list': 'ListEvents',
+  'events.stream': 'WatchEvents',
 });
 
 const current = new AsyncLocalStorage<RestCaller>();
