@@ -5,6 +5,7 @@
 // Limits, checks, their order and the replies follow the server's ProcessStartupPacket
 // (PostgreSQL 15: src/backend/postmaster/postmaster.c); the replies are in startup-error.ts.
 import { Buffer, isUtf8 } from 'node:buffer';
+import { MAX_SECRET_KEY_LENGTH, MIN_SECRET_KEY_LENGTH } from './secret-key.js';
 import { negotiationFor, startupError, StartupError } from './startup-error.js';
 import { checkInt, cstringSize, writeCString } from './writer.js';
 
@@ -20,10 +21,7 @@ export const MAX_STARTUP_PACKET_LENGTH = 10000;
 export const TLS_HANDSHAKE_RECORD_TYPE = 0x16;
 /** The ALPN protocol name PostgreSQL clients offer for direct TLS. */
 export const ALPN_PROTOCOL = 'postgresql';
-/** Secret key bounds: 4 bytes in protocol 3.0; up to 256 in 3.2 ("Message Formats", BackendKeyData). */
-export const MIN_SECRET_KEY_LENGTH = 4;
-/** The largest secret key protocol 3.2 allows. */
-export const MAX_SECRET_KEY_LENGTH = 256;
+export { MAX_SECRET_KEY_LENGTH, MIN_SECRET_KEY_LENGTH } from './secret-key.js';
 
 /** A protocol version, e.g. `{ major: 3, minor: 2 }`. */
 export type ProtocolVersion = { major: number; minor: number };
