@@ -184,7 +184,7 @@ describe('startup limits', () => {
       expect(await b.reply).toBe('');
       const timedOut = await eventually(() => {
         const lines = strict.logs.filter((l) => l.msg === 'connection closed' && l.reason === 'startup_timeout');
-        return lines.length === 2 && lines;
+        return lines.length === 2 ? lines : undefined;
       });
       expect(timedOut[0]).toMatchObject({ sqlstate: '08P01', error: 'startup not completed within 300 ms' });
     } finally {

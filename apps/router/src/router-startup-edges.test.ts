@@ -61,6 +61,7 @@ const CASES: EdgeCase[] = [
   { name: 'SSLRequest twice', steps: [ssl, { send: request(SSL) }], end: true },
   once('SSLRequest with a StartupMessage in the same write', Buffer.concat([request(SSL), startup(user)])),
   { name: 'SSLRequest, then an invalid length', steps: [ssl, { send: Buffer.from('0000000300030000', 'hex') }], end: true },
+  { name: 'SSLRequest, then a TLS record anyway', steps: [ssl, { send: Buffer.from('160301000501000001', 'hex') }], end: true },
   { name: 'SSLRequest, then no user', steps: [ssl, { send: startup([['database', 'acme']]) }], end: true },
   { name: 'a silent client (authentication_timeout at the server, the startup timeout at the router)', steps: [], end: false },
 ];
