@@ -81,29 +81,42 @@ function parsePacket(buf: Buffer, start: number, length: number): StartupPacket 
   return parseStartupMessage(buf, start, end, { major, minor });
 }
 
+/** The index of the first NUL in `buf[from, limit)`, or -1. Short strings dominate: a plain loop beats indexOf. */
+function nulBefore(buf: Buffer, from: number, limit: number): number {
+  for (let i = from; i < limit; i++) if (buf[i] === 0) return i;
+  return -1;
+}
+
+/** `buf[from, to)` as text; undefined when it is not valid UTF-8. */
+function text(buf: Buffer, from: number, to: number): string | undefined {
+  for (let i = from; i < to; i++) {
+    if (buf[i]! > 0x7f) return isUtf8(buf.subarray(from, to)) ? buf.toString('utf8', from, to) : undefined;
+  }
+  return buf.toString('latin1', from, to);
+}
+
 function parseStartupMessage(buf: Buffer, start: number, end: number, protocol: ProtocolVersion): StartupPacket {
   // As the server scans: name/value pairs until an empty name, which must be the packet's last byte.
   const parameters = new Map<string, string>();
   const protocolOptions = new Map<string, string>();
   let off = start + 8;
   let badText: string | undefined;
-  const text = (from: number, to: number, what: string): string => {
-    const b = buf.subarray(from, to);
-    if (!isUtf8(b)) badText ??= `${what} is not valid UTF-8`;
-    return b.toString('utf8');
-  };
   for (;;) {
     if (off >= end || buf[off] === 0) break;
-    const nameEnd = buf.indexOf(0, off);
-    if (nameEnd < 0 || nameEnd >= end - 1) throw startupError.badLayout(); // a name with no value
-    const valueEnd = buf.indexOf(0, nameEnd + 1);
-    if (valueEnd < 0 || valueEnd >= end) throw startupError.badLayout();
-    const name = text(off, nameEnd, 'a parameter name');
-    const value = text(nameEnd + 1, valueEnd, `parameter "${name.slice(0, 63)}"`);
-    // A repeated name: the server keeps the last value (user, database) or applies each in order.
-    parameters.delete(name);
-    parameters.set(name, value);
-    if (name.startsWith('_pq_.')) protocolOptions.set(name, value);
+    const nameEnd = nulBefore(buf, off, end - 1); // a name ending at the last byte has no value
+    if (nameEnd < 0) throw startupError.badLayout();
+    const valueEnd = nulBefore(buf, nameEnd + 1, end);
+    if (valueEnd < 0) throw startupError.badLayout();
+    const name = text(buf, off, nameEnd);
+    const value = text(buf, nameEnd + 1, valueEnd);
+    if (name === undefined || value === undefined) {
+      badText ??= name === undefined ? 'a parameter name is not valid UTF-8' : `parameter "${name.slice(0, 63)}" is not valid UTF-8`;
+    } else {
+      // A repeated name: the server keeps the last value (user, database) or applies each in order.
+      if (parameters.has(name)) parameters.delete(name);
+      parameters.set(name, value);
+      if (name.startsWith('_pq_.')) protocolOptions.set(name, value);
+    }
     off = valueEnd + 1;
   }
   if (off !== end - 1) throw startupError.badLayout();
