@@ -5,7 +5,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
-import { PgError, SqlState } from '@pgs/wire-protocol';
+import { PgError, SqlState, startupError } from '@pgs/wire-protocol';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
 import type { CancelKeys, IssuedKey } from './cancel-keys.js';
 import type { CancelRouter } from './cancel-routing.js';
@@ -134,7 +134,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     if (result.kind === 'closed') {
       summary.outcome = 'client_closed_during_startup';
       // PostgreSQL logs this one (COMMERROR); a close before any byte it does not.
-      if (result.incomplete) summary.error = 'incomplete startup packet';
+      if (result.incomplete) summary.error = startupError.incomplete().message;
       handshake.socket.destroy();
       return;
     }
