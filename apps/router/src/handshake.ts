@@ -108,20 +108,20 @@ export class Handshake {
             if (this.#phase === 'tls' || this.#phase === 'after-ssl-refused' || this.#phase === 'after-both-refused') {
               throw startupError.unsupportedProtocol(1234, 5679);
             }
-            // Bytes after SSLRequest, before the handshake, would be trusted as if encrypted (CVE-2021-23214).
-            // PostgreSQL answers the request first, then refuses; without TLS so do we (with TLS the
-            // client would read our refusal as a TLS record, so it comes before any 'S').
-            if (decoder.buffered > 0) {
-              if (!this.#o.tls) this.#socket.write(SSL_REJECT);
-              throw startupError.unencryptedData('ssl');
-            }
-            if (this.#o.tls) {
-              this.#socket.write(SSL_ACCEPT);
-              await this.#startTls(EMPTY, false);
-              decoder = new StartupDecoder();
-            } else {
-              this.#socket.write(SSL_REJECT);
-              this.#phase = this.#phase === 'after-gss-refused' ? 'after-both-refused' : 'after-ssl-refused';
+            {
+              // Bytes after SSLRequest, before the handshake, would be trusted as if encrypted
+              // (CVE-2021-23214). As PostgreSQL: answer the request, do the TLS handshake if it
+              // was 'S', then refuse (over TLS then), the early bytes unread.
+              const early = decoder.buffered > 0;
+              if (this.#o.tls) {
+                this.#socket.write(SSL_ACCEPT);
+                await this.#startTls(EMPTY, false);
+                decoder = new StartupDecoder();
+              } else {
+                this.#socket.write(SSL_REJECT);
+                this.#phase = this.#phase === 'after-gss-refused' ? 'after-both-refused' : 'after-ssl-refused';
+              }
+              if (early) throw startupError.unencryptedData('ssl');
             }
             break;
           case 'gss-enc-request':
