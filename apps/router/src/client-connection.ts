@@ -5,7 +5,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
-import { PgError, SqlState } from '@pgs/wire-protocol';
+import { PgError, SqlState, startupError } from '@pgs/wire-protocol';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
 import type { CancelKeys, IssuedKey } from './cancel-keys.js';
 import type { CancelRouter } from './cancel-routing.js';
@@ -54,6 +54,8 @@ interface Summary {
   outcome: string;
   sqlstate?: string;
   reason?: string;
+  /** The message of a refusal the client was not told (PostgreSQL only logs those). */
+  error?: string;
   cancel?: string;
   bytesIn: number;
   bytesOut: number;
@@ -65,10 +67,10 @@ export interface ConnectionHandle {
   destroy(): void;
 }
 
-/** Sends the refusal (when the client can read it) and closes; never throws. */
-function sendRefusal(socket: net.Socket, err: PgError, tell: boolean): void {
+/** Sends the refusal bytes (null: close without a word, as PostgreSQL does in some cases) and closes; never throws. */
+function sendRefusal(socket: net.Socket, reply: Buffer | null): void {
   if (socket.destroyed) return;
-  if (tell && socket.writable) socket.end(err.toErrorResponse());
+  if (reply && socket.writable) socket.end(reply);
   else socket.destroy();
   // A client that never reads our error must not hold the socket open.
   setTimeout(() => socket.destroy(), 2000).unref();
@@ -106,7 +108,9 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     summary.outcome = 'refused';
     summary.reason = r.reason;
     summary.sqlstate = r.code;
-    sendRefusal(handshake.socket, r, r.tellClient);
+    // Told or not, the log line has what PostgreSQL would have logged.
+    if (!r.tellClient) summary.error = r.message;
+    sendRefusal(handshake.socket, r.tellClient ? r.replyBytes() : null);
   };
 
   try {
@@ -120,7 +124,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       refuseWith(r);
       link?.destroyServer();
     };
-    timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.startupTimeoutMs)), deps.startupTimeoutMs);
+    // Before the startup packet PostgreSQL's authentication_timeout just exits: no word to the client.
+    timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.startupTimeoutMs, false)), deps.startupTimeoutMs);
 
     const result = await handshake.run();
     summary.tls = handshake.tls !== undefined;
@@ -128,6 +133,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     if (timedOut) return;
     if (result.kind === 'closed') {
       summary.outcome = 'client_closed_during_startup';
+      // PostgreSQL logs this one (COMMERROR); a close before any byte it does not.
+      if (result.incomplete) summary.error = startupError.incomplete().message;
       handshake.socket.destroy();
       return;
     }
@@ -249,7 +256,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       log.error({ err, connId }, 'internal error while serving a connection');
       summary.outcome = 'internal_error';
       summary.sqlstate = SqlState.InternalError;
-      sendRefusal(handshake.socket, new PgError({ code: SqlState.InternalError, message: `internal error (connection ${connId})` }), true);
+      sendRefusal(handshake.socket, new PgError({ code: SqlState.InternalError, message: `internal error (connection ${connId})` }).toErrorResponse());
     }
   } finally {
     clearTimeout(timer);

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
-import { ALPN_PROTOCOL, ProtocolError, SSL_ACCEPT, SSL_REJECT, StartupDecoder } from '@pgs/wire-protocol';
+import { ALPN_PROTOCOL, ProtocolError, SSL_ACCEPT, SSL_REJECT, StartupDecoder, StartupError, startupError } from '@pgs/wire-protocol';
 import { refuse, RouterRefusal } from './refusal.js';
 import type { StartupMessage } from './routing.js';
 import { acceptTls, type TlsCredentials } from './tls-credentials.js';
@@ -15,7 +15,8 @@ import { acceptTls, type TlsCredentials } from './tls-credentials.js';
 export type HandshakeResult =
   | { kind: 'startup'; packet: StartupMessage; pipelined: Buffer; receivedAt: number }
   | { kind: 'cancel'; processId: number; secretKey: Buffer }
-  | { kind: 'closed' };
+  /** The client closed; `incomplete` when it was in the middle of a packet (PostgreSQL logs that). */
+  | { kind: 'closed'; incomplete: boolean };
 
 /** Handshake settings. */
 export interface HandshakeOptions {
@@ -81,6 +82,7 @@ export class Handshake {
     try {
       return await this.#run();
     } catch (err) {
+      if (err instanceof StartupError) throw refuse.startupRejected(err);
       if (err instanceof ProtocolError) throw refuse.protocolViolation(err);
       throw err;
     }
@@ -90,38 +92,46 @@ export class Handshake {
     let decoder = new StartupDecoder();
     for (;;) {
       const chunk = await nextChunk(this.#socket);
-      if (chunk === null) return { kind: 'closed' };
+      if (chunk === null) return { kind: 'closed', incomplete: decoder.buffered > 0 };
       let step = decoder.push(chunk);
       while (step.kind === 'packet') {
         const packet = step.packet;
         switch (packet.kind) {
           case 'direct-tls':
-            if (this.#phase !== 'initial') throw new ProtocolError('unexpected TLS handshake after the startup phase began');
+            // PostgreSQL reads a TLS record there as a length word far too large.
+            if (this.#phase !== 'initial') throw startupError.invalidLength();
             await this.#startTls(decoder.takeRemainder(), true);
             decoder = new StartupDecoder();
             break;
           case 'ssl-request':
+            // A second one reaches PostgreSQL's version check as protocol 1234.5679.
             if (this.#phase === 'tls' || this.#phase === 'after-ssl-refused' || this.#phase === 'after-both-refused') {
-              throw new ProtocolError('SSLRequest received more than once, or inside TLS');
+              throw startupError.unsupportedProtocol(1234, 5679);
             }
-            // Bytes after SSLRequest, before the handshake, would be trusted as if encrypted (CVE-2021-23214).
-            if (decoder.buffered > 0) throw new ProtocolError('received unencrypted data after SSL request');
-            if (this.#o.tls) {
-              this.#socket.write(SSL_ACCEPT);
-              await this.#startTls(EMPTY, false);
-              decoder = new StartupDecoder();
-            } else {
-              this.#socket.write(SSL_REJECT);
-              this.#phase = this.#phase === 'after-gss-refused' ? 'after-both-refused' : 'after-ssl-refused';
+            {
+              // Bytes after SSLRequest, before the handshake, would be trusted as if encrypted
+              // (CVE-2021-23214). As PostgreSQL: answer the request, do the TLS handshake if it
+              // was 'S', then refuse (over TLS then), the early bytes unread.
+              const early = decoder.buffered > 0;
+              if (this.#o.tls) {
+                this.#socket.write(SSL_ACCEPT);
+                await this.#startTls(EMPTY, false);
+                decoder = new StartupDecoder();
+              } else {
+                this.#socket.write(SSL_REJECT);
+                this.#phase = this.#phase === 'after-gss-refused' ? 'after-both-refused' : 'after-ssl-refused';
+              }
+              if (early) throw startupError.unencryptedData('ssl');
             }
             break;
           case 'gss-enc-request':
             if (this.#phase === 'tls' || this.#phase === 'after-gss-refused' || this.#phase === 'after-both-refused') {
-              throw new ProtocolError('GSSENCRequest received more than once, or inside TLS');
+              throw startupError.unsupportedProtocol(1234, 5680);
             }
-            if (decoder.buffered > 0) throw new ProtocolError('received unencrypted data after GSSAPI encryption request');
-            // No GSSAPI here: 'N', and the client goes on with SSLRequest or a plain startup.
+            // No GSSAPI here (as a PostgreSQL built without it): 'N', and the client goes on with
+            // SSLRequest or a plain startup.
             this.#socket.write(SSL_REJECT);
+            if (decoder.buffered > 0) throw startupError.unencryptedData('gss');
             this.#phase = this.#phase === 'after-ssl-refused' ? 'after-both-refused' : 'after-gss-refused';
             break;
           case 'cancel-request':

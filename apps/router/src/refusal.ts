@@ -1,12 +1,14 @@
 // Every way the router refuses a connection: a FATAL ErrorResponse with a deliberate SQLSTATE and
 // a message safe to show, plus a stable reason for the refusal counter and the connection log.
 // README.md "Refusals" tables the same.
-import { PgError, SqlState, type PgErrorInit } from '@pgs/wire-protocol';
+import { PgError, SqlState, type PgErrorInit, type StartupError } from '@pgs/wire-protocol';
 import type { RouteEntry } from './route.js';
 
 /** Why a connection was refused (the `reason` label of pgs_router_connections_refused_total). */
 export type RefusalReason =
   | 'protocol_violation'
+  | 'unsupported_protocol'
+  | 'no_user'
   | 'startup_timeout'
   | 'too_many_startups'
   | 'tls_required'
@@ -28,13 +30,21 @@ export type RefusalReason =
 export class RouterRefusal extends PgError {
   /** The stable reason (metric label). */
   readonly reason: RefusalReason;
-  /** False when the client could not read an ErrorResponse (e.g. it expects a TLS handshake): just close. */
+  /** False when PostgreSQL would close without a word, or the client could not read an ErrorResponse: just close. */
   readonly tellClient: boolean;
+  /** The exact bytes to send when they are not just this error's ErrorResponse (PostgreSQL's startup replies). */
+  readonly #reply: Buffer | undefined;
 
-  constructor(reason: RefusalReason, fields: PgErrorInit, options?: { cause?: unknown; tellClient?: boolean }) {
+  constructor(reason: RefusalReason, fields: PgErrorInit, options?: { cause?: unknown; tellClient?: boolean; reply?: Buffer }) {
     super(fields, options?.cause === undefined ? undefined : { cause: options.cause });
     this.reason = reason;
     this.tellClient = options?.tellClient ?? true;
+    this.#reply = options?.reply;
+  }
+
+  /** What to write to the client before closing. */
+  replyBytes(): Buffer {
+    return this.#reply ?? this.toErrorResponse();
   }
 }
 
@@ -61,6 +71,14 @@ const STATE_TEXT: Record<RouteEntry['state'], string> = {
 
 /** Constructors for each refusal. */
 export const refuse = {
+  /** PostgreSQL's own end of a bad startup: the same bytes (or the same silent close), counted by SQLSTATE. */
+  startupRejected: (err: StartupError): RouterRefusal => {
+    const reply = err.replyBytes();
+    const reason: RefusalReason = err.code === SqlState.FeatureNotSupported ? 'unsupported_protocol' : err.code === SqlState.InvalidAuthorizationSpecification ? 'no_user' : 'protocol_violation';
+    const fields: PgErrorInit = { code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) };
+    return new RouterRefusal(reason, fields, reply === null ? { cause: err, tellClient: false } : { cause: err, reply });
+  },
+
   protocolViolation: (err: PgError): RouterRefusal =>
     new RouterRefusal('protocol_violation', { code: SqlState.ProtocolViolation, message: err.message, ...(err.detail ? { detail: err.detail } : {}) }, { cause: err }),
 
@@ -74,8 +92,13 @@ export const refuse = {
       hint: 'Direct TLS (sslnegotiation=direct) needs a client that offers ALPN "postgresql" (libpq 17 or later).',
     }),
 
-  startupTimeout: (ms: number): RouterRefusal =>
-    new RouterRefusal('startup_timeout', { code: SqlState.ProtocolViolation, message: `startup not completed within ${ms} ms`, hint: 'The client was too slow to send its startup packet or to authenticate.' }),
+  /** `tellClient` false before the startup packet: PostgreSQL (authentication_timeout) just exits then. */
+  startupTimeout: (ms: number, tellClient = true): RouterRefusal =>
+    new RouterRefusal(
+      'startup_timeout',
+      { code: SqlState.ProtocolViolation, message: `startup not completed within ${ms} ms`, hint: 'The client was too slow to send its startup packet or to authenticate.' },
+      { tellClient },
+    ),
 
   tooManyStartups: (limit: number): RouterRefusal =>
     new RouterRefusal('too_many_startups', { code: SqlState.TooManyConnections, message: `too many connections are starting up at this router (limit ${limit})`, hint: 'Retry in a moment.' }),

@@ -6,7 +6,7 @@ import { Buffer } from 'node:buffer';
 import { encodeFieldsMessage, isSeverity, OPTIONAL_FIELD_CODES, type ErrorFields } from './error-fields.js';
 import type { Frame } from './framer.js';
 import { ByteReader } from './reader.js';
-import { MAX_SECRET_KEY_LENGTH, MIN_SECRET_KEY_LENGTH } from './startup.js';
+import { MAX_SECRET_KEY_LENGTH, MIN_SECRET_KEY_LENGTH } from './secret-key.js';
 import { allocMessage, checkInt, cstringSize, writeCString } from './writer.js';
 
 /** Backend message type bytes. */

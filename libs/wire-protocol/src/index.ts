@@ -23,6 +23,7 @@ export {
   type StartupDecodeResult,
   type StartupPacket,
 } from './startup.js';
+export { ADVERTISED_PROTOCOL, negotiationFor, StartupError, startupError, type StartupReply } from './startup-error.js';
 export { DEFAULT_MAX_MESSAGE_SIZE, encodeFrame, MessageFramer, type Frame } from './framer.js';
 export {
   AuthenticationCode,

@@ -13,6 +13,7 @@ import {
 import { encodeFrame, MessageFramer, type Frame } from './framer.js';
 import { ProtocolError } from './pg-error.js';
 import { decodeStartupPacket, encodeCancelRequest, encodeStartupMessage, StartupDecoder } from './startup.js';
+import { StartupError } from './startup-error.js';
 import { checkFramerInvariants, checkStartupInvariants } from './testing/invariants.js';
 import { chunked, errorFields, fixturePackets, clientFixtures, mutatedBytes, secretKey, startupMessage, wireText } from './testing/index.js';
 
@@ -94,7 +95,7 @@ describe('round trips: decode(encode(x)) == x', () => {
   });
 });
 
-describe('arbitrary bytes: a packet, need-more or a ProtocolError; the same for any chunking', () => {
+describe('arbitrary bytes: a packet, need-more or a StartupError/ProtocolError; the same for any chunking', () => {
   it('startup decoder', () => {
     fc.assert(
       fc.property(mutatedBytes(seeds).chain((b) => fc.tuple(fc.constant(b), chunked(b))), ([bytes, chunks]) => {
@@ -155,7 +156,7 @@ describe('allocation limits', () => {
         try {
           for (let i = 0; i < bytes.length; i += 7) if (d.push(bytes.subarray(i, i + 7)).kind === 'packet') break;
         } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
+          if (!(err instanceof StartupError)) throw err;
         }
         for (const n of sizes) expect(n).toBeLessThanOrEqual(maxLength);
       }),

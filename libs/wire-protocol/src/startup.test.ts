@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from './pg-error.js';
+import { StartupError } from './startup-error.js';
 import {
   decodeStartupPacket,
   encodeCancelRequest,
@@ -24,7 +24,7 @@ const packet = (rest: string) => {
 };
 
 /** Decodes `chunks` one by one with a fresh decoder; the last result, or the error thrown. */
-function decodeChunks(chunks: Buffer[], opts?: { maxLength?: number }): StartupDecodeResult | ProtocolError {
+function decodeChunks(chunks: Buffer[], opts?: { maxLength?: number }): StartupDecodeResult | StartupError {
   const d = new StartupDecoder(opts);
   let last: StartupDecodeResult = { kind: 'need-more' };
   try {
@@ -34,18 +34,18 @@ function decodeChunks(chunks: Buffer[], opts?: { maxLength?: number }): StartupD
     }
     return last;
   } catch (err) {
-    if (err instanceof ProtocolError) return err;
+    if (err instanceof StartupError) return err;
     throw err;
   }
 }
 
-function expectSameForEverySplit(bytes: Buffer, opts?: { maxLength?: number }): StartupDecodeResult | ProtocolError {
+function expectSameForEverySplit(bytes: Buffer, opts?: { maxLength?: number }): StartupDecodeResult | StartupError {
   const whole = decodeChunks([bytes], opts);
   for (const chunks of everySplit(bytes)) {
     const r = decodeChunks(chunks, opts);
-    if (whole instanceof ProtocolError) {
-      expect(r).toBeInstanceOf(ProtocolError);
-      expect((r as ProtocolError).message).toBe(whole.message);
+    if (whole instanceof StartupError) {
+      expect(r).toBeInstanceOf(StartupError);
+      expect((r as StartupError).message).toBe(whole.message);
     } else expect(r).toEqual(whole);
   }
   return whole;
@@ -148,7 +148,7 @@ describe('startup packets: golden bytes', () => {
         protocolOptions: new Map([['_pq_.test_option', 'on']]),
       },
     });
-    if (r instanceof ProtocolError || r.kind !== 'packet' || r.packet.kind !== 'startup-message') throw new Error('unreachable');
+    if (r instanceof StartupError || r.kind !== 'packet' || r.packet.kind !== 'startup-message') throw new Error('unreachable');
     expect([...r.packet.parameters.keys()]).toEqual([...parameters.keys()]); // wire order kept
   });
 
@@ -232,59 +232,85 @@ describe('startup decoder: incremental use', () => {
     } catch (err) {
       first = err;
     }
-    expect(first).toBeInstanceOf(ProtocolError);
+    expect(first).toBeInstanceOf(StartupError);
     expect(() => d.push(STARTUP_3_0)).toThrow(first as Error);
   });
 });
 
-describe('startup decoder: protocol violations are 08P01 errors fit for the client', () => {
-  const cases: Array<[string, Buffer, RegExp]> = [
-    ['declared length below 8', hex('00000007 00030000'), /invalid length of startup packet/],
-    ['declared length 0', hex('00000000'), /invalid length of startup packet/],
-    ['declared length above 10000', hex('00002711 00030000'), /invalid length of startup packet/],
-    ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /invalid length of startup packet/],
-    ['an SSLRequest of the wrong length', hex('0000000c 04d2162f 00000000'), /invalid length of startup packet/],
-    ['a CancelRequest with a 3-byte key', hex('0000000f 04d2162e 00000001 aabbcc'), /invalid length of query cancel packet/],
-    ['a CancelRequest with a 257-byte key', Buffer.concat([hex('0000010d 04d2162e 00000001'), Buffer.alloc(257)]), /invalid length of query cancel packet/],
-    ['an unknown request code', hex('00000008 04d21631'), /unsupported startup request code/],
-    ['protocol 2.0', packet(`00020000 ${cstr('user')}00 00`), /unsupported frontend protocol 2.0/],
-    ['protocol 4.0', hex('00000009 00040000 00'), /unsupported frontend protocol 4.0/],
-    ['a StartupMessage with no terminator at all', hex('00000008 00030000'), /expected terminator/],
-    ['a StartupMessage whose last byte is not NUL', packet(`00030000 ${cstr('user')}${cstr('al')}61`), /expected terminator/],
-    ['a name without its value', packet(`00030000 ${cstr('user')}00`), /invalid startup packet/],
-    ['an empty name before the end', packet(`00030000 00 ${cstr('user')}${cstr('bob')}00`), /expected terminator/],
-    ['no user', packet(`00030000 ${cstr('database')}${cstr('acme')}00`), /no PostgreSQL user name/],
-    ['an empty user', packet(`00030000 ${cstr('user')}00 00`), /no PostgreSQL user name/],
-    ['a duplicate key', packet(`00030000 ${cstr('user')}${cstr('a')}${cstr('user')}${cstr('b')}00`), /duplicate parameter/],
-    ['bad UTF-8 in a value', packet(`00030000 ${cstr('user')}c3 28 00 00`), /invalid startup packet/],
-    ['an overlong UTF-8 NUL', packet(`00030000 ${cstr('user')}c0 80 00 00`), /invalid startup packet/],
-    ['a UTF-16 surrogate encoded in UTF-8', packet(`00030000 ${cstr('user')}ed a0 80 00 00`), /invalid startup packet/],
+describe('startup decoder: each bad packet gets PostgreSQL 15\'s reply (measured against a real server)', () => {
+  // [case, bytes, reply, SQLSTATE, message]
+  const cases: Array<[string, Buffer, 'close' | 'error', string, RegExp]> = [
+    ['declared length below 8', hex('00000007 00030000'), 'close', '08P01', /^invalid length of startup packet$/],
+    ['declared length 0', hex('00000000'), 'close', '08P01', /^invalid length of startup packet$/],
+    ['declared length above 10000', hex('00002711 00030000'), 'close', '08P01', /^invalid length of startup packet$/],
+    ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'close', '08P01', /^invalid length of startup packet$/],
+    ['a CancelRequest with a 3-byte key', hex('0000000f 04d2162e 00000001 aabbcc'), 'close', '08P01', /^invalid length of query cancel packet$/],
+    ['a CancelRequest with a 257-byte key', Buffer.concat([hex('0000010d 04d2162e 00000001'), Buffer.alloc(257)]), 'close', '08P01', /^invalid length of query cancel packet$/],
+    ['an unknown request code', hex('00000008 04d21631'), 'error', '0A000', /^unsupported frontend protocol 1234\.5681: server supports 3\.0 to 3\.0$/],
+    ['protocol 2.0', packet(`00020000 ${cstr('user')}00 00`), 'error', '0A000', /^unsupported frontend protocol 2\.0: server supports 3\.0 to 3\.0$/],
+    ['protocol 4.0', hex('00000009 00040000 00'), 'error', '0A000', /^unsupported frontend protocol 4\.0: server supports 3\.0 to 3\.0$/],
+    ['a StartupMessage with no terminator at all', hex('00000008 00030000'), 'error', '08P01', /^invalid startup packet layout: expected terminator as last byte$/],
+    ['a StartupMessage whose last byte is not NUL', packet(`00030000 ${cstr('user')}${cstr('al')}61`), 'error', '08P01', /expected terminator/],
+    ['a name without its value', packet(`00030000 ${cstr('user')}00`), 'error', '08P01', /expected terminator/],
+    ['a value ending at the last byte', packet(`00030000 ${cstr('user')}${cstr('al')}`), 'error', '08P01', /expected terminator/],
+    ['an empty name before the end', packet(`00030000 00 ${cstr('user')}${cstr('bob')}00`), 'error', '08P01', /expected terminator/],
+    ['no user', packet(`00030000 ${cstr('database')}${cstr('acme')}00`), 'error', '28000', /^no PostgreSQL user name specified in startup packet$/],
+    ['an empty user', packet(`00030000 ${cstr('user')}00 00`), 'error', '28000', /^no PostgreSQL user name/],
+    ['bad UTF-8 in a value', packet(`00030000 ${cstr('user')}c3 28 00 00`), 'error', '08P01', /^invalid startup packet$/],
+    ['an overlong UTF-8 NUL', packet(`00030000 ${cstr('user')}c0 80 00 00`), 'error', '08P01', /^invalid startup packet$/],
+    ['a UTF-16 surrogate encoded in UTF-8', packet(`00030000 ${cstr('user')}ed a0 80 00 00`), 'error', '08P01', /^invalid startup packet$/],
   ];
-  for (const [name, bytes, message] of cases) {
+  for (const [name, bytes, reply, code, message] of cases) {
     it(name, () => {
       const r = expectSameForEverySplit(bytes);
-      expect(r).toBeInstanceOf(ProtocolError);
-      const err = r as ProtocolError;
-      expect(err.code).toBe('08P01');
-      expect(err.severity).toBe('FATAL');
+      expect(r).toBeInstanceOf(StartupError);
+      const err = r as StartupError;
+      expect([err.reply, err.code, err.severity]).toEqual([reply, code, 'FATAL']);
       expect(err.message).toMatch(message);
       if (err.message === 'invalid startup packet') expect(err.detail).toBeTruthy();
-      expect(err.toErrorResponse()[0]).toBe(0x45);
+      if (reply === 'close') expect(err.replyBytes()).toBeNull();
+      else expect(err.replyBytes()![0]).toBe(0x45);
     });
   }
+
+  it('takes an SSLRequest or GSSENCRequest of any length, as the server does', () => {
+    expect(decodeStartupPacket(hex('0000000c 04d2162f 00000000'))).toMatchObject({ kind: 'packet', packet: { kind: 'ssl-request' }, consumed: 12 });
+    expect(decodeStartupPacket(hex('0000000c 04d21630 00000000'))).toMatchObject({ kind: 'packet', packet: { kind: 'gss-enc-request' }, consumed: 12 });
+  });
+
+  it('keeps the last value of a repeated parameter, as the server does', () => {
+    const r = decodeStartupPacket(packet(`00030000 ${cstr('user')}${cstr('a')}${cstr('database')}${cstr('d')}${cstr('user')}${cstr('b')}00`));
+    expect(r).toMatchObject({ kind: 'packet', packet: { user: 'b', database: 'd' } });
+  });
+
+  it('answers a protocol 2 client in the protocol 2 format', () => {
+    const err = expectSameForEverySplit(packet(`00020000 ${cstr('user')}${cstr('a')}00`)) as StartupError;
+    expect(err.replyBytes()).toEqual(Buffer.from('EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n\0', 'latin1'));
+  });
+
+  it('sends NegotiateProtocolVersion before the missing-user error for a newer minor version or _pq_ options', () => {
+    const newer = expectSameForEverySplit(packet(`00030002 ${cstr('database')}${cstr('acme')}00`)) as StartupError;
+    expect(newer.replyBytes()!.subarray(0, 13)).toEqual(hex('76 0000000c 00030000 00000000'));
+    expect(newer.replyBytes()![13]).toBe(0x45);
+    const opts = expectSameForEverySplit(packet(`00030000 ${cstr('_pq_.x')}${cstr('1')}00`)) as StartupError;
+    expect(opts.replyBytes()!.subarray(0, 20)).toEqual(Buffer.concat([hex('76 00000013 00030000 00000001'), Buffer.from('_pq_.x\0')]));
+    const plain = expectSameForEverySplit(packet(`00030000 ${cstr('database')}${cstr('acme')}00`)) as StartupError;
+    expect(plain.replyBytes()![0]).toBe(0x45);
+  });
 
   it('checks the declared length before the body arrives (no waiting for 10 kB of garbage)', () => {
     const d = new StartupDecoder();
     expect(() => d.push(hex('00ffffff'))).toThrow(/invalid length/);
   });
 
-  it('checks the request code as soon as 8 bytes are in', () => {
+  it('waits for the whole packet before judging its version, as the server does (a client that closes early sees only the close)', () => {
     const d = new StartupDecoder();
-    expect(() => d.push(hex('00002710 00020000'))).toThrow(/unsupported frontend protocol/);
+    expect(d.push(hex('00000010 00020000'))).toEqual({ kind: 'need-more' });
+    expect(() => d.push(hex('00000000 00000000'))).toThrow(/unsupported frontend protocol 2\.0/);
   });
 
   it('honours a smaller maxLength', () => {
-    expect(decodeChunks([STARTUP_3_2], { maxLength: 40 })).toBeInstanceOf(ProtocolError);
+    expect(decodeChunks([STARTUP_3_2], { maxLength: 40 })).toBeInstanceOf(StartupError);
     expect(decodeChunks([STARTUP_3_0], { maxLength: STARTUP_3_0.length })).toMatchObject({ kind: 'packet' });
   });
 
@@ -294,7 +320,7 @@ describe('startup decoder: protocol violations are 08P01 errors fit for the clie
     expect(exact.length).toBe(10000);
     expect(decodeStartupPacket(exact).kind).toBe('packet');
     const over = encodeStartupMessage({ parameters: { user: 'u', pad: 'x'.repeat(10001 - base) } });
-    expect(() => decodeStartupPacket(over)).toThrow(ProtocolError);
+    expect(() => decodeStartupPacket(over)).toThrow(StartupError);
   });
 });
 

@@ -2,10 +2,11 @@
 // PostgreSQL docs, "Message Flow" §Start-up, §Canceling Requests in Progress, §SSL Session
 // Encryption (including direct SSL, PostgreSQL 17+), §GSSAPI Session Encryption; and "Message
 // Formats": StartupMessage, SSLRequest, GSSENCRequest, CancelRequest (protocol 3.0 and 3.2).
-// Limits follow the server's ProcessStartupPacket (src/backend/tcop/backend_startup.c).
-import { Buffer } from 'node:buffer';
-import { ProtocolError } from './pg-error.js';
-import { ByteReader } from './reader.js';
+// Limits, checks, their order and the replies follow the server's ProcessStartupPacket
+// (PostgreSQL 15: src/backend/postmaster/postmaster.c); the replies are in startup-error.ts.
+import { Buffer, isUtf8 } from 'node:buffer';
+import { MAX_SECRET_KEY_LENGTH, MIN_SECRET_KEY_LENGTH } from './secret-key.js';
+import { negotiationFor, startupError, StartupError } from './startup-error.js';
 import { checkInt, cstringSize, writeCString } from './writer.js';
 
 /** The SSLRequest code, 1234.5679. */
@@ -20,10 +21,7 @@ export const MAX_STARTUP_PACKET_LENGTH = 10000;
 export const TLS_HANDSHAKE_RECORD_TYPE = 0x16;
 /** The ALPN protocol name PostgreSQL clients offer for direct TLS. */
 export const ALPN_PROTOCOL = 'postgresql';
-/** Secret key bounds: 4 bytes in protocol 3.0; up to 256 in 3.2 ("Message Formats", BackendKeyData). */
-export const MIN_SECRET_KEY_LENGTH = 4;
-/** The largest secret key protocol 3.2 allows. */
-export const MAX_SECRET_KEY_LENGTH = 256;
+export { MAX_SECRET_KEY_LENGTH, MIN_SECRET_KEY_LENGTH } from './secret-key.js';
 
 /** A protocol version, e.g. `{ major: 3, minor: 2 }`. */
 export type ProtocolVersion = { major: number; minor: number };
@@ -57,44 +55,18 @@ export type StartupDecodeResult = { kind: 'need-more' } | { kind: 'packet'; pack
 const NEED_MORE: StartupDecodeResult = Object.freeze({ kind: 'need-more' });
 const EMPTY: Buffer = Buffer.alloc(0);
 
-function invalidLength(): ProtocolError {
-  return new ProtocolError('invalid length of startup packet');
-}
-
-/** Checks what the first 8 bytes allow (length against the code) before the body is awaited or copied. */
-function checkHeader(length: number, code: number): void {
-  switch (code) {
-    case SSL_REQUEST_CODE:
-    case GSS_ENC_REQUEST_CODE:
-      if (length !== 8) throw invalidLength();
-      return;
-    case CANCEL_REQUEST_CODE:
-      if (length < 12 + MIN_SECRET_KEY_LENGTH || length > 12 + MAX_SECRET_KEY_LENGTH) {
-        throw new ProtocolError('invalid length of query cancel packet');
-      }
-      return;
-  }
-  const major = code >>> 16;
-  const minor = code & 0xffff;
-  if (major === 1234) {
-    throw new ProtocolError({ message: 'unsupported startup request code', detail: `request code 1234.${minor}` });
-  }
-  if (major !== 3) {
-    throw new ProtocolError(`unsupported frontend protocol ${major}.${minor}: server supports 3.0 to 3.2`);
-  }
-  // Version, at least the final terminator.
-  if (length < 9) throw new ProtocolError('invalid startup packet layout: expected terminator as last byte');
-}
-
-/** Parses a whole packet `buf[start, start + length)` whose header `checkHeader` accepted. */
-function parsePacket(buf: Buffer, start: number, length: number, code: number): StartupPacket {
+/** Parses a whole packet `buf[start, start + length)`, checked as ProcessStartupPacket checks it, in its order. */
+function parsePacket(buf: Buffer, start: number, length: number): StartupPacket {
   const end = start + length;
+  const code = buf.readUInt32BE(start + 4);
   switch (code) {
+    // PostgreSQL takes these whatever their length (extra bytes are read and ignored).
     case SSL_REQUEST_CODE:
       return { kind: 'ssl-request' };
     case GSS_ENC_REQUEST_CODE:
       return { kind: 'gss-enc-request' };
     case CANCEL_REQUEST_CODE: {
+      if (length < 12 + MIN_SECRET_KEY_LENGTH || length > 12 + MAX_SECRET_KEY_LENGTH) throw startupError.invalidCancelLength();
       const processId = buf.readUInt32BE(start + 8);
       // Copied: the key outlives the chunk it came in (the router keeps it to route the cancel).
       const secretKey = Buffer.allocUnsafe(length - 12);
@@ -102,27 +74,55 @@ function parsePacket(buf: Buffer, start: number, length: number, code: number): 
       return { kind: 'cancel-request', processId, secretKey };
     }
   }
-  return parseStartupMessage(buf, start, end, { major: code >>> 16, minor: code & 0xffff });
+  const major = code >>> 16;
+  const minor = code & 0xffff;
+  // Request codes PostgreSQL does not know (1234.x) fail here too, as a version.
+  if (major !== 3) throw startupError.unsupportedProtocol(major, minor);
+  return parseStartupMessage(buf, start, end, { major, minor });
+}
+
+/** The index of the first NUL in `buf[from, limit)`, or -1. Short strings dominate: a plain loop beats indexOf. */
+function nulBefore(buf: Buffer, from: number, limit: number): number {
+  for (let i = from; i < limit; i++) if (buf[i] === 0) return i;
+  return -1;
+}
+
+/** `buf[from, to)` as text; undefined when it is not valid UTF-8. */
+function text(buf: Buffer, from: number, to: number): string | undefined {
+  for (let i = from; i < to; i++) {
+    if (buf[i]! > 0x7f) return isUtf8(buf.subarray(from, to)) ? buf.toString('utf8', from, to) : undefined;
+  }
+  return buf.toString('latin1', from, to);
 }
 
 function parseStartupMessage(buf: Buffer, start: number, end: number, protocol: ProtocolVersion): StartupPacket {
-  // As the server does: the pair list ends with a lone NUL that must be the packet's last byte.
-  if (buf[end - 1] !== 0) throw new ProtocolError('invalid startup packet layout: expected terminator as last byte');
-  const r = new ByteReader(buf, start + 8, end - 1, 'startup packet');
+  // As the server scans: name/value pairs until an empty name, which must be the packet's last byte.
   const parameters = new Map<string, string>();
   const protocolOptions = new Map<string, string>();
-  while (r.remaining > 0) {
-    const name = r.cstring();
-    if (name === '') throw new ProtocolError('invalid startup packet layout: expected terminator as last byte');
-    const value = r.cstring();
-    if (parameters.has(name)) {
-      throw new ProtocolError({ message: 'duplicate parameter in startup packet', detail: `parameter "${name.slice(0, 63)}" appears more than once` });
+  let off = start + 8;
+  let badText: string | undefined;
+  for (;;) {
+    if (off >= end || buf[off] === 0) break;
+    const nameEnd = nulBefore(buf, off, end - 1); // a name ending at the last byte has no value
+    if (nameEnd < 0) throw startupError.badLayout();
+    const valueEnd = nulBefore(buf, nameEnd + 1, end);
+    if (valueEnd < 0) throw startupError.badLayout();
+    const name = text(buf, off, nameEnd);
+    const value = text(buf, nameEnd + 1, valueEnd);
+    if (name === undefined || value === undefined) {
+      badText ??= name === undefined ? 'a parameter name is not valid UTF-8' : `parameter "${name.slice(0, 63)}" is not valid UTF-8`;
+    } else {
+      // A repeated name: the server keeps the last value (user, database) or applies each in order.
+      if (parameters.has(name)) parameters.delete(name);
+      parameters.set(name, value);
+      if (name.startsWith('_pq_.')) protocolOptions.set(name, value);
     }
-    parameters.set(name, value);
-    if (name.startsWith('_pq_.')) protocolOptions.set(name, value);
+    off = valueEnd + 1;
   }
+  if (off !== end - 1) throw startupError.badLayout();
+  if (badText !== undefined) throw startupError.notUtf8(badText);
   const user = parameters.get('user');
-  if (user === undefined || user === '') throw new ProtocolError('no PostgreSQL user name specified in startup packet');
+  if (user === undefined || user === '') throw startupError.noUser(negotiationFor(protocol.minor, [...protocolOptions.keys()]) ?? undefined);
   return {
     kind: 'startup-message',
     protocol,
@@ -136,8 +136,9 @@ function parseStartupMessage(buf: Buffer, start: number, end: number, protocol: 
 
 /**
  * Incremental decoder for the startup phase. Feed it chunks as they arrive: it answers
- * `need-more` until one packet is complete, checks the declared length and request code as soon
- * as their bytes are in (before anything is copied), and throws only ProtocolError. After a
+ * `need-more` until one packet is complete, checks the declared length as soon as its bytes are in
+ * (before anything is copied), the rest once the packet is whole, and throws only StartupError
+ * (whose `replyBytes()` is PostgreSQL's answer). After a
  * packet, later bytes stay buffered: `takeRemainder()` hands them over, or the next `push`
  * (an empty chunk will do) decodes them as the next packet. Once it has thrown, it keeps
  * throwing the same error.
@@ -148,7 +149,7 @@ export class StartupDecoder {
   #chunks: Buffer[] = [];
   #head = 0; // offset of the first unconsumed byte in #chunks[0]
   #total = 0; // unconsumed bytes over all chunks
-  #failure: ProtocolError | undefined;
+  #failure: StartupError | undefined;
 
   constructor(opts?: { maxLength?: number }) {
     const max = opts?.maxLength ?? MAX_STARTUP_PACKET_LENGTH;
@@ -166,7 +167,7 @@ export class StartupDecoder {
     try {
       return this.#decode();
     } catch (err) {
-      if (err instanceof ProtocolError) this.#failure = err;
+      if (err instanceof StartupError) this.#failure = err;
       throw err;
     }
   }
@@ -211,17 +212,16 @@ export class StartupDecoder {
     // A startup length is below 2^24, so its first byte is 0; 0x16 can only be a TLS record.
     if (this.#byteAt(0) === TLS_HANDSHAKE_RECORD_TYPE) return { kind: 'packet', packet: { kind: 'direct-tls' }, consumed: 0 };
     if (this.#total < 4) return NEED_MORE;
+    // As the server: the length word is checked at once; everything else once the whole packet is in
+    // (a client that closes before that only ever sees the connection close).
     const length = this.#uint32At(0);
-    if (length < 8 || length > this.#maxLength) throw invalidLength();
-    if (this.#total < 8) return NEED_MORE;
-    const code = this.#uint32At(4);
-    checkHeader(length, code);
+    if (length < 8 || length > this.#maxLength) throw startupError.invalidLength();
     if (this.#total < length) return NEED_MORE;
 
     const first = this.#chunks[0]!;
     let packet: StartupPacket;
     if (first.length - this.#head >= length) {
-      packet = parsePacket(first, this.#head, length, code); // in place
+      packet = parsePacket(first, this.#head, length); // in place
     } else {
       const whole = Buffer.allocUnsafe(length);
       let off = 0;
@@ -232,7 +232,7 @@ export class StartupDecoder {
         off += c.copy(whole, off, from, Math.min(c.length, from + (length - off)));
         from = 0;
       }
-      packet = parsePacket(whole, 0, length, code);
+      packet = parsePacket(whole, 0, length);
     }
     this.#consume(length);
     return { kind: 'packet', packet, consumed: length };

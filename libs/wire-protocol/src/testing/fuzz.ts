@@ -6,8 +6,8 @@
 // Inputs: raw random bytes, and real client packets (src/testing/fixtures) and encoded backend
 // messages damaged by byte edits, cuts and insertions, each cut into random chunks. Checked per
 // input (src/testing/invariants.ts): the startup decoder gives a packet, need-more or a 08P01
-// ProtocolError and nothing else, the same for any chunking, and an accepted packet re-encodes to
-// exactly its bytes; the framer gives frames or a ProtocolError, the same for any chunking, and
+// StartupError and nothing else, the same for any chunking, and an accepted packet re-encodes to
+// exactly its bytes (unless it repeats a name: the last value wins); the framer gives frames or a ProtocolError, the same for any chunking, and
 // frames plus remainder rebuild the input; every frame decodes or fails with a ProtocolError.
 // Exits 1 with the counterexample on the first finding.
 import { Buffer } from 'node:buffer';

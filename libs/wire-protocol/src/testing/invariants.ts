@@ -4,12 +4,11 @@ import {
   decodeBackendMessage,
   encodeCancelRequest,
   encodeFrame,
-  encodeGssEncRequest,
-  encodeSslRequest,
   encodeStartupMessage,
   MessageFramer,
   ProtocolError,
   StartupDecoder,
+  StartupError,
   type Frame,
   type StartupDecodeResult,
   type StartupPacket,
@@ -23,6 +22,9 @@ export class InvariantError extends Error {
   }
 }
 
+/** The SQLSTATEs PostgreSQL ends a startup with. */
+const STARTUP_CODES: ReadonlySet<string> = new Set(['08P01', '0A000', '28000']);
+
 type Outcome = { kind: 'result'; result: StartupDecodeResult } | { kind: 'error'; message: string };
 
 function decodeStartup(chunks: readonly Buffer[]): Outcome {
@@ -35,8 +37,8 @@ function decodeStartup(chunks: readonly Buffer[]): Outcome {
     }
     return { kind: 'result', result };
   } catch (err) {
-    if (err instanceof ProtocolError) {
-      if (err.code !== '08P01' || err.severity !== 'FATAL') throw new InvariantError('ProtocolError without 08P01/FATAL', Buffer.concat(chunks));
+    if (err instanceof StartupError) {
+      if (!STARTUP_CODES.has(err.code) || err.severity !== 'FATAL') throw new InvariantError('StartupError without a startup SQLSTATE/FATAL', Buffer.concat(chunks));
       return { kind: 'error', message: err.message };
     }
     throw err; // any other exception is a finding: let it surface with its stack
@@ -46,9 +48,9 @@ function decodeStartup(chunks: readonly Buffer[]): Outcome {
 function reencode(p: StartupPacket): Buffer | undefined {
   switch (p.kind) {
     case 'ssl-request':
-      return encodeSslRequest();
     case 'gss-enc-request':
-      return encodeGssEncRequest();
+      // Taken whatever their length, as the server does: only the 8-byte form re-encodes.
+      return undefined;
     case 'cancel-request':
       return encodeCancelRequest(p.processId, p.secretKey);
     case 'startup-message':
@@ -66,7 +68,7 @@ function replacer(_k: string, v: unknown): unknown {
 }
 
 /**
- * Startup decoder: the outcome is a packet, need-more or a 08P01 ProtocolError; it is the same for
+ * Startup decoder: the outcome is a packet, need-more or a StartupError (08P01, 0A000 or 28000); it is the same for
  * `chunks` as for the whole input; an accepted packet re-encodes to exactly the bytes consumed.
  */
 export function checkStartupInvariants(bytes: Buffer, chunks: readonly Buffer[]): void {
@@ -76,7 +78,9 @@ export function checkStartupInvariants(bytes: Buffer, chunks: readonly Buffer[])
   if (whole.kind === 'result' && whole.result.kind === 'packet') {
     const { packet, consumed } = whole.result;
     const again = reencode(packet);
-    if (again && !again.equals(bytes.subarray(0, consumed))) throw new InvariantError('accepted packet does not re-encode to its bytes', bytes);
+    // A repeated name keeps only its last value (as the server does), so that packet re-encodes shorter.
+    const repeated = packet.kind === 'startup-message' && again !== undefined && again.length < consumed;
+    if (again && !repeated && !again.equals(bytes.subarray(0, consumed))) throw new InvariantError('accepted packet does not re-encode to its bytes', bytes);
     if (packet.kind === 'direct-tls' && (consumed !== 0 || bytes[0] !== 0x16)) throw new InvariantError('bad direct-tls', bytes);
   }
 }
