@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import type { Fleet } from './fleet.js';
 import { queryOnce, type Login } from './pg-clients.js';
 import { waitUntil } from './poll.js';
+import { ownerLogin } from './tenant-probes.js';
 import { tenantName } from './use-fleet.js';
 import type { BackupJson, BackupListJson, RestoreJson, RestoreResultJson } from './views.js';
 
@@ -61,4 +62,43 @@ export async function restoreAs(f: Fleet, id: string, password: string, target: 
   const login: Login = { user: `${id}.${copy}`, password, database: id };
   await f.waitServing(login, 30_000);
   return { copy, login, restore };
+}
+
+/** A tenant ready for backup scenarios: how its owner logs in and where. */
+export interface BackedUpTenant {
+  id: string;
+  password: string;
+  login: Login;
+  router: Fleet['routers'][number];
+  /** Runs SQL as the owner through the router. */
+  sql(text: string): Promise<unknown[]>;
+}
+
+/**
+ * Creates a tenant with access on and a 2 s archive_timeout (a committed row reaches the repository
+ * within seconds), waits for its first backup, and creates `table` (default: `rows (id int primary key)`).
+ */
+export async function backedUpTenant(f: Fleet, prefix: string, options: { replicas?: number; syncReplicas?: number; table?: string | null } = {}): Promise<BackedUpTenant> {
+  const id = tenantName(prefix);
+  const password = `${prefix}-secret-12`;
+  const login = ownerLogin(id, password);
+  await f.createTenant(id, { password, access: true, replicas: options.replicas, syncReplicas: options.syncReplicas, extraArgs: ['--archive-timeout', '2s'] });
+  await firstBackup(f, id);
+  const router = firstRouter(f);
+  const sql = (text: string): Promise<unknown[]> => queryOnce(router.endpoint, login, text);
+  const table = options.table === undefined ? 'create table rows (id int primary key)' : options.table;
+  if (table !== null) await sql(table);
+  return { id, password, login, router, sql };
+}
+
+/** A moment between two writes: the server's clock, with a little time on either side. */
+export async function momentBetweenWrites(f: Fleet, login: Login): Promise<Date> {
+  await sleep(300);
+  const t = await serverNow(f, login);
+  await sleep(300);
+  return t;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -6,11 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archivedPast, firstBackup, idsOf, insertRange, range, restoreAs, serverNow } from '../harness/backups.js';
-import { queryOnce } from '../harness/pg-clients.js';
+import { archivedPast, backedUpTenant, idsOf, insertRange, momentBetweenWrites, range, restoreAs } from '../harness/backups.js';
 import { startS3Server, type S3Server } from '../harness/s3-server.js';
-import { ownerLogin } from '../harness/tenant-probes.js';
-import { tenantName, useFleet } from '../harness/use-fleet.js';
+import { useFleet } from '../harness/use-fleet.js';
 
 describe('backups into an S3 repository', () => {
   let s3: S3Server | undefined;
@@ -44,19 +42,10 @@ describe('backups into an S3 repository', () => {
 
   it('restore to a time from S3 gives exactly the rows committed before it; the objects are encrypted', async () => {
     const f = fleet();
-    const id = tenantName('s3');
-    const password = 's3-secret-123';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', '2s'] });
-    await firstBackup(f, id);
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
     const marker = `pgs-marker-${Math.random().toString(36).slice(2)}`;
-    await queryOnce(router.endpoint, login, `create table rows (id int primary key, note text default repeat('${marker}', 20))`);
+    const { id, password, login } = await backedUpTenant(f, 's3', { table: `create table rows (id int primary key, note text default repeat('${marker}', 20))` });
     await insertRange(f, login, 1, 50);
-    await new Promise((r) => setTimeout(r, 300));
-    const t = await serverNow(f, login);
-    await new Promise((r) => setTimeout(r, 300));
+    const t = await momentBetweenWrites(f, login);
     await insertRange(f, login, 51, 80);
     await archivedPast(f, id, new Date(t.getTime() + 1000));
 

@@ -9,38 +9,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { archivedPast, firstBackup, idsOf, insertRange, range, restoreAs, serverNow } from '../harness/backups.js';
-import { queryOnce } from '../harness/pg-clients.js';
+import { archivedPast, backedUpTenant, idsOf, insertRange, momentBetweenWrites, range, restoreAs, serverNow, sleep } from '../harness/backups.js';
 import { waitUntil } from '../harness/poll.js';
 import { RowWriter } from '../harness/row-writer.js';
-import { ownerLogin, primaryOf } from '../harness/tenant-probes.js';
+import { primaryOf } from '../harness/tenant-probes.js';
 import { tenantName, useFleet } from '../harness/use-fleet.js';
 import type { BackupJson, RestoreResultJson } from '../harness/views.js';
-
-/** Short archive_timeout so a committed row reaches the repository within seconds. */
-const ARCHIVE_TIMEOUT = '2s';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 describe('backups and point-in-time recovery', () => {
   const fleet = useFleet({ name: 'backup', block: 31, agents: 3, routers: 1, backups: true });
 
   it('restore to a time into a new tenant gives exactly the rows committed before that time', async () => {
     const f = fleet();
-    const id = tenantName('pitr');
-    const password = 'pitr-secret-1';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    await firstBackup(f, id);
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, login, 'create table rows (id int primary key, at timestamptz not null default clock_timestamp())');
+    const { id, password, login } = await backedUpTenant(f, 'pitr', { table: 'create table rows (id int primary key, at timestamptz not null default clock_timestamp())' });
     await insertRange(f, login, 1, 100);
-    await sleep(300);
-    const t = await serverNow(f, login);
-    await sleep(300);
+    const t = await momentBetweenWrites(f, login);
     await insertRange(f, login, 101, 200);
     await archivedPast(f, id, new Date(t.getTime() + 1000));
 
@@ -53,19 +36,10 @@ describe('backups and point-in-time recovery', () => {
 
   it('a dropped table comes back: restore in place to a time before the DROP, on another host, same tenant and route', async () => {
     const f = fleet();
-    const id = tenantName('undo');
-    const password = 'undo-secret-1';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    await firstBackup(f, id);
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, login, 'create table rows (id int primary key)');
+    const { id, login, sql } = await backedUpTenant(f, 'undo');
     await insertRange(f, login, 1, 120);
-    await sleep(300);
-    const t = await serverNow(f, login);
-    await sleep(300);
-    await queryOnce(router.endpoint, login, 'drop table rows');
+    const t = await momentBetweenWrites(f, login);
+    await sql('drop table rows');
     await archivedPast(f, id, new Date(t.getTime() + 1000));
     const before = await primaryOf(f, id);
 
@@ -82,10 +56,7 @@ describe('backups and point-in-time recovery', () => {
 
   it('a time outside the recovery window is refused with the window in the message', async () => {
     const f = fleet();
-    const id = tenantName('win');
-    const password = 'win-secret-12';
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    await firstBackup(f, id);
+    const { id } = await backedUpTenant(f, 'win', { table: null });
     const refused = await f.pgsctl(['tenant', 'restore', id, '--to-time', '2001-01-01T00:00:00Z', '--as', tenantName('never')]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/window/i);
@@ -93,14 +64,7 @@ describe('backups and point-in-time recovery', () => {
 
   it('WAL written while the repository is unreachable is archived once it returns: nothing lost', async () => {
     const f = fleet();
-    const id = tenantName('repo');
-    const password = 'repo-secret-1';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    await firstBackup(f, id);
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, login, 'create table rows (id int primary key)');
+    const { id, password, login } = await backedUpTenant(f, 'repo');
     const repo = path.join(f.root, 'backups');
     const mode = fs.statSync(repo).mode & 0o7777;
     fs.chmodSync(repo, 0o000);
@@ -123,15 +87,8 @@ describe('backups and point-in-time recovery', () => {
 
   it('a copy of the repository reveals nothing without the fleet backup key', async () => {
     const f = fleet();
-    const id = tenantName('key');
-    const password = 'key-secret-12';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
     const marker = `pgs-marker-${Math.random().toString(36).slice(2)}`;
-    await queryOnce(router.endpoint, login, `create table secrets as select repeat('${marker}', 200) as v from generate_series(1, 200)`);
-    await firstBackup(f, id);
+    const { id } = await backedUpTenant(f, 'key', { table: `create table secrets as select repeat('${marker}', 200) as v from generate_series(1, 200)` });
     const backup = await f.pgsctlJson<BackupJson>(['backup', 'create', id, '--type', 'full', '--wait']);
     expect(backup.status).toBe('SUCCEEDED');
 
@@ -157,14 +114,7 @@ describe('backups and point-in-time recovery', () => {
 
   it('a replicated tenant that failed over under a writer restores to a time after the failover', async () => {
     const f = fleet();
-    const id = tenantName('ha');
-    const password = 'ha-secret-123';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, replicas: 1, syncReplicas: 1, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    await firstBackup(f, id);
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, login, 'create table rows (id int primary key)');
+    const { id, password, login, router, sql } = await backedUpTenant(f, 'ha', { replicas: 1, syncReplicas: 1 });
     const before = await primaryOf(f, id);
     const writer = new RowWriter(router.endpoint, login, { table: 'rows', connectTimeoutMs: 2000 });
     writer.start();
@@ -183,7 +133,7 @@ describe('backups and point-in-time recovery', () => {
     const t = await serverNow(f, login);
     const committedBeforeT = await idsOf(f, login);
     await sleep(300);
-    await queryOnce(router.endpoint, login, 'insert into rows (id) values (-1)');
+    await sql('insert into rows (id) values (-1)');
     await archivedPast(f, id, new Date(t.getTime() + 1000), 90_000);
 
     const { login: copyLogin } = await restoreAs(f, id, password, ['--to-time', t.toISOString()]);
@@ -193,14 +143,7 @@ describe('backups and point-in-time recovery', () => {
 
   it('an unreplicated tenant whose host and data are lost comes back from its backup on another host', async () => {
     const f = fleet();
-    const id = tenantName('lost');
-    const password = 'lost-secret-1';
-    const login = ownerLogin(id, password);
-    await f.createTenant(id, { password, access: true, extraArgs: ['--archive-timeout', ARCHIVE_TIMEOUT] });
-    await firstBackup(f, id);
-    const router = f.routers[0];
-    if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, login, 'create table rows (id int primary key)');
+    const { id, login } = await backedUpTenant(f, 'lost');
     await insertRange(f, login, 1, 300);
     const wrote = await serverNow(f, login);
     await archivedPast(f, id, wrote);
