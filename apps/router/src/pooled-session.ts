@@ -187,6 +187,10 @@ function transactionPool(deps: PooledDeps, key: string, target: RealCancelTarget
       target.idle = true;
       void deps.pool.release(key, b, reusable);
     },
+    pinChanged: (pinned) => {
+      if (pinned) deps.metrics.poolClientsPinned.inc();
+      else deps.metrics.poolClientsPinned.dec();
+    },
   };
 }
 
