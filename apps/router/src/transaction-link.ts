@@ -54,10 +54,14 @@ const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE
 const collectRequest = (t: number): boolean => REWRITTEN_TYPES.has(t);
 const CLOSE_GRACE_MS = 5000;
 
-function sizeOf(parts: Buffer[]): number {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  return n;
+/** True when `parts` are `chunk` itself, cut in consecutive slices (nothing changed, added or held back). */
+function isChunk(parts: Buffer[], chunk: Buffer): boolean {
+  let at = chunk.byteOffset;
+  for (const p of parts) {
+    if (p.buffer !== chunk.buffer || p.byteOffset !== at) return false;
+    at += p.length;
+  }
+  return at === chunk.byteOffset + chunk.length;
 }
 
 /** A handle to cut the session (shutdown deadline). */
@@ -165,7 +169,7 @@ export function serveTransactions(
       } else if (NEEDS_SYNC.has(m.type)) unsynced++;
     }
     // The chunk as it came when nothing was changed or held back.
-    const bytes = !rewritten && sizeOf(out) === chunk.length ? chunk : Buffer.concat(out);
+    const bytes = !rewritten && isChunk(out, chunk) ? chunk : Buffer.concat(out);
     if (bytes.length > 0 && !b.socket.write(bytes)) {
       client.pause();
       b.socket.once('drain', resumeClient);
@@ -235,7 +239,7 @@ export function serveTransactions(
     }
     // The transaction is over when the server's last ReadyForQuery ends the chunk.
     release = release && fromServer.atBoundary;
-    const bytes = !changed && sizeOf(out) === chunk.length ? chunk : Buffer.concat(out);
+    const bytes = !changed && isChunk(out, chunk) ? chunk : Buffer.concat(out);
     if (bytes.length > 0 && !client.write(bytes) && !release) {
       backend?.socket.pause();
       client.once('drain', resumeServer);

@@ -1,0 +1,135 @@
+// Pool mode transaction with session state, real PostgreSQL and real clients: named prepared
+// statements follow a client to whichever server connection runs its next transaction, and a
+// client that creates session state (SET, temp table) keeps its server until the state is gone.
+import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgConnect, run } from './testing/clients.js';
+import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
+import { startTestRouter, type TestRouter } from './testing/router-harness.js';
+import { eventually, routableRoute } from './testing/routes.js';
+
+const PW = 'txs-alice-pw';
+let pgServer: TestPostgres;
+let feed: FakeRouteFeed;
+let router: TestRouter;
+
+beforeAll(async () => {
+  pgServer = await startTestPostgres({ users: [{ name: 'alice', password: PW, database: 'acme' }] });
+  const admin = await pgServer.adminClient();
+  const verifier = (await admin.query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = 'alice'")).rows[0]!.rolpassword;
+  await admin.end();
+  feed = await startFakeRouteFeed({ routes: [routableRoute('txs', pgServer.host, pgServer.port, { poolMode: 'TRANSACTION', users: [{ name: 'alice', scramVerifier: verifier }] })] });
+  router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '2', '--pool-wait-timeout', '10s'] });
+  await eventually(() => router.cache.revision === 1, 10_000, 'routes synced');
+}, 60_000);
+
+afterAll(async () => {
+  await router?.stop();
+  await feed?.stop();
+  await pgServer?.stop();
+});
+
+function connect(): Promise<pg.Client> {
+  return pgConnect({ host: router.host, port: router.port, user: 'alice.txs', database: 'acme', password: PW });
+}
+
+async function metric(name: string): Promise<number> {
+  const { body } = await router.get('/metrics');
+  const line = body.split('\n').find((l) => l.startsWith(`${name}{app="router"} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+async function pidOf(c: pg.Client): Promise<number> {
+  return (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+}
+
+/** Holds the other server connection in a transaction so `c`'s next transaction must use another one. */
+async function withOtherServerBusy<T>(fn: () => Promise<T>): Promise<T> {
+  const hog = await connect();
+  try {
+    await hog.query('BEGIN');
+    await hog.query('select 1');
+    return await fn();
+  } finally {
+    await hog.query('COMMIT').catch(() => undefined);
+    await hog.end();
+  }
+}
+
+describe('pool mode transaction: named statements and pinning', () => {
+  // One pgbench thread per client: pgbench prepares with the blocking PQprepare, so a thread whose
+  // other clients hold every server connection in a transaction would wait on itself (README).
+  it('pgbench -M prepared with 8 clients on 2 server connections', async () => {
+    const env = { PGPASSWORD: PW };
+    const target = ['-h', '127.0.0.1', '-p', String(router.port), '-U', 'alice.txs'];
+    const init = await run('pgbench', ['-i', '-s', '1', '-q', ...target, 'acme'], env, 60_000);
+    expect(init.code, init.stderr).toBe(0);
+    for (const extra of [[], ['-S']]) {
+      const r = await run('pgbench', ['-M', 'prepared', '-c', '8', '-j', '8', '-t', '100', ...extra, ...target, 'acme'], env, 120_000);
+      expect(r.code, r.stderr + JSON.stringify(router.logs.filter((l) => l['msg'] !== 'connection closed' || l['outcome'] !== 'closed_by_client').slice(-8))).toBe(0);
+      expect(r.stdout).toContain('number of transactions actually processed: 800/800');
+    }
+  }, 180_000);
+
+  it('node-postgres named statements across transactions and server connections', async () => {
+    const [a, b] = await Promise.all([connect(), connect()]);
+    try {
+      const q = { name: 'add-one', text: 'select $1::int + 1 as n' };
+      expect((await a.query({ ...q, values: [1] })).rows).toEqual([{ n: 2 }]);
+      const pids = new Set<number>();
+      for (let i = 0; i < 6; i++) {
+        // b sometimes holds a server in a transaction, so a's statement must move.
+        if (i % 2 === 0) await b.query('BEGIN');
+        pids.add(await pidOf(a));
+        expect((await a.query({ ...q, values: [i] })).rows).toEqual([{ n: i + 1 }]);
+        // The same name in another client, another text: each client has its own names.
+        expect((await b.query({ name: 'add-one', text: 'select $1::int + 100 as n', values: [i] })).rows).toEqual([{ n: i + 100 }]);
+        if (i % 2 === 0) await b.query('COMMIT');
+      }
+      expect(pids.size).toBe(2);
+      // An error in a named statement keeps the protocol in sync.
+      await expect(a.query({ name: 'div', text: 'select 1 / $1::int as x', values: [0] })).rejects.toMatchObject({ code: '22012' });
+      expect((await a.query({ name: 'div', text: 'select 1 / $1::int as x', values: [2] })).rows).toEqual([{ x: 0 }]);
+      expect((await a.query({ ...q, values: [41] })).rows).toEqual([{ n: 42 }]);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+  });
+
+  it('a SET pins the client to its server until RESET ALL; the pinned count shows it', async () => {
+    const a = await connect();
+    try {
+      await a.query("SET application_name = 'pinned-app'");
+      const pid = await pidOf(a);
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(1);
+      // Another client runs meanwhile on the other server connection.
+      const b = await connect();
+      expect(await pidOf(b)).not.toBe(pid);
+      await b.end();
+      for (let i = 0; i < 3; i++) {
+        expect((await a.query<{ application_name: string }>('show application_name')).rows[0]!.application_name).toBe('pinned-app');
+        expect(await pidOf(a)).toBe(pid);
+      }
+      await a.query('RESET ALL');
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(0);
+    } finally {
+      await a.end();
+    }
+  });
+
+  it('a temp table stays visible to its client across transactions while others are served', async () => {
+    const a = await connect();
+    try {
+      await a.query('CREATE TEMP TABLE scratch (x int)');
+      await withOtherServerBusy(async () => {
+        await a.query('INSERT INTO scratch VALUES (1), (2)');
+        expect((await a.query('select count(*)::int as n from scratch')).rows).toEqual([{ n: 2 }]);
+      });
+      await a.query('DISCARD TEMP');
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(0);
+    } finally {
+      await a.end();
+    }
+  });
+});
