@@ -98,7 +98,7 @@ describe.each(MODES)('node-postgres and psql through tenant %s', (tenant) => {
   it('notices reach the client', async () => {
     const c = await connectTo(tenant);
     const notices: string[] = [];
-    c.on('notice', (n) => notices.push(n.message));
+    c.on('notice', (n) => notices.push(n.message ?? ''));
     try {
       await c.query("DO $$ BEGIN RAISE NOTICE 'hello %', 'there'; RAISE NOTICE 'second'; END $$");
       expect(notices).toEqual(['hello there', 'second']);
