@@ -6,7 +6,7 @@
 // for a Sync; the server's ReadyForQuery and its status. PostgreSQL docs, "Message Flow"
 // §Simple Query, §Extended Query, §COPY Operations.
 import type net from 'node:net';
-import { MessageSplitter } from '@pgs/wire-protocol';
+import { MessageSplitter, PgError, SqlState } from '@pgs/wire-protocol';
 import type { BackendSession } from './backend-login.js';
 import { ResponseTracker } from './response-tracker.js';
 import { SessionPins } from './session-pins.js';
@@ -129,6 +129,13 @@ export function serveTransactions(
     settle({ closedBy, transactions, bytesIn, bytesOut, ...(error !== undefined ? { error } : {}) });
   };
 
+  /** A client message the router cannot read (bad length, missing terminator): FATAL 08P01, as PostgreSQL. */
+  const refuseMalformed = (err: unknown): void => {
+    const message = err instanceof Error ? err.message : 'invalid message';
+    if (!client.destroyed) client.write(new PgError({ code: SqlState.ProtocolViolation, message }).toErrorResponse());
+    finish('router', err);
+  };
+
   /**
    * Forwards client bytes to the held server: counts sync points, rewrites named statements
    * (statement-rewrite.ts), follows session state (pins), cuts Terminate (the client's last message).
@@ -141,8 +148,8 @@ export function serveTransactions(
     let pieces;
     try {
       pieces = fromClient.push(chunk);
-    } catch {
-      return finish('router');
+    } catch (err) {
+      return refuseMalformed(err);
     }
     for (const m of pieces) {
       if (m.type === TERMINATE && m.complete) {
@@ -154,8 +161,8 @@ export function serveTransactions(
         let r;
         try {
           r = rewriteClientMessage(m.data, { statements, server: (b.statements ??= new ServerStatements(options.statementsPerServer)), tracker });
-        } catch {
-          return finish('router');
+        } catch (err) {
+          return refuseMalformed(err);
         }
         if (r.effects && pins.apply(r.effects)) pool.pinChanged?.(pins.pinned);
         if (r.messages.length !== 1 || r.messages[0] !== m.data) rewritten = true;
