@@ -13,6 +13,8 @@ const PW = 'txs-alice-pw';
 let pgServer: TestPostgres;
 let feed: FakeRouteFeed;
 let router: TestRouter;
+/** The same tenant through a router whose servers keep only 2 named statements each. */
+let small: TestRouter;
 
 beforeAll(async () => {
   pgServer = await startTestPostgres({ users: [{ name: 'alice', password: PW, database: 'acme' }] });
@@ -21,10 +23,12 @@ beforeAll(async () => {
   await admin.end();
   feed = await startFakeRouteFeed({ routes: [routableRoute('txs', pgServer.host, pgServer.port, { poolMode: 'TRANSACTION', users: [{ name: 'alice', scramVerifier: verifier }] })] });
   router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '2', '--pool-wait-timeout', '10s'] });
-  await eventually(() => router.cache.revision === 1, 10_000, 'routes synced');
+  small = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '1', '--pool-prepared-statements', '2'] });
+  await eventually(() => router.cache.revision === 1 && small.cache.revision === 1, 10_000, 'routes synced');
 }, 60_000);
 
 afterAll(async () => {
+  await small?.stop();
   await router?.stop();
   await feed?.stop();
   await pgServer?.stop();
@@ -115,6 +119,48 @@ describe('pool mode transaction: named statements and pinning', () => {
       expect(await metric('pgs_router_pool_clients_pinned')).toBe(0);
     } finally {
       await a.end();
+    }
+  });
+
+  it('a server over its statement bound closes the least recently used; clients prepare them again', async () => {
+    const [a, b] = await Promise.all([
+      pgConnect({ host: small.host, port: small.port, user: 'alice.txs', database: 'acme', password: PW }),
+      pgConnect({ host: small.host, port: small.port, user: 'alice.txs', database: 'acme', password: PW }),
+    ]);
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 5; i++) {
+          const c = i % 2 === 0 ? a : b;
+          expect((await c.query({ name: `s${i}`, text: `select ${i} + $1::int as n`, values: [round] })).rows).toEqual([{ n: i + round }]);
+        }
+      }
+      const held = await (async () => {
+        const r = await a.query<{ names: string[] }>("select coalesce(array_agg(name order by name), '{}') as names from pg_prepared_statements");
+        return r.rows[0]!.names;
+      })();
+      // One server connection: it holds at most 2 router statements (the one just used among them).
+      expect(held.length).toBeLessThanOrEqual(2);
+      for (const n of held) expect(n).toMatch(/^pgs_[0-9a-f]{24}$/);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+  });
+
+  it('LISTEN pins the listener, which gets notifications between its transactions', async () => {
+    const [listener, notifier] = await Promise.all([connect(), connect()]);
+    const got: string[] = [];
+    listener.on('notification', (n) => got.push(n.payload ?? ''));
+    try {
+      await listener.query('LISTEN txs_chan');
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(1);
+      await notifier.query("NOTIFY txs_chan, 'a'");
+      await notifier.query("select pg_notify('txs_chan', 'b')");
+      await eventually(() => got.length === 2, 5000, 'notifications');
+      expect(got).toEqual(['a', 'b']);
+      await listener.query('UNLISTEN *');
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(0);
+    } finally {
+      await Promise.all([listener.end(), notifier.end()]);
     }
   });
 
