@@ -1,9 +1,11 @@
 // Pool mode `transaction` (README "Pool modes"): a client holds a server connection only from its
 // first message after being idle until the server is idle again (ReadyForQuery 'I' with every sync
 // point answered), then the connection goes back to the pool and the client's next message takes
-// one again, possibly another. Message boundaries are followed in both directions (headers only):
-// a client's sync points (Query, Sync, FunctionCall) and extended-protocol messages still waiting
-// for a Sync; the server's ReadyForQuery and its status. PostgreSQL docs, "Message Flow"
+// one again, possibly another. Message boundaries are followed in both directions: a client's sync
+// points (Query, Sync, FunctionCall) and extended-protocol messages still waiting for a Sync; the
+// server's ReadyForQuery and its status. Named statements are carried from server to server
+// (statement-rewrite.ts, the injected replies swallowed per response-tracker.ts), and a client
+// holding session state keeps its server (session-pins.ts). PostgreSQL docs, "Message Flow"
 // §Simple Query, §Extended Query, §COPY Operations.
 import type net from 'node:net';
 import { MessageSplitter, PgError, SqlState } from '@pgs/wire-protocol';
