@@ -122,6 +122,32 @@ describe('pool mode transaction: named statements and pinning', () => {
     }
   });
 
+  it('a statement whose table is gone fails where it is prepared and where the router prepares it, and the client goes on', async () => {
+    const a = await connect();
+    try {
+      await a.query('CREATE TABLE IF NOT EXISTS vanishing (x int)');
+      const q = { name: 'count-vanishing', text: 'select count(*)::int as n from vanishing' };
+      expect((await a.query(q)).rows).toEqual([{ n: 0 }]);
+      await a.query('DROP TABLE vanishing');
+      // Once on the server that has it (the last one used: the pool lends the most recent idle),
+      // once on the other (the hog takes that one): the router's injected Parse fails there.
+      await expect(a.query(q)).rejects.toMatchObject({ code: '42P01' });
+      await withOtherServerBusy(async () => {
+        await expect(a.query(q)).rejects.toMatchObject({ code: '42P01' });
+        expect((await a.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+      });
+      await a.query('CREATE TABLE vanishing (x int)');
+      await a.query('INSERT INTO vanishing VALUES (1)');
+      for (let i = 0; i < 2; i++) {
+        const run = (): Promise<pg.QueryResult> => a.query(q);
+        expect((await (i === 0 ? run() : withOtherServerBusy(run))).rows).toEqual([{ n: 1 }]);
+      }
+    } finally {
+      await a.query('DROP TABLE IF EXISTS vanishing').catch(() => undefined);
+      await a.end();
+    }
+  });
+
   it('a server over its statement bound closes the least recently used; clients prepare them again', async () => {
     const [a, b] = await Promise.all([
       pgConnect({ host: small.host, port: small.port, user: 'alice.txs', database: 'acme', password: PW }),
