@@ -190,6 +190,22 @@ describe('pool mode transaction: named statements and pinning', () => {
     }
   });
 
+  it('a session advisory lock pins its holder until pg_advisory_unlock_all', async () => {
+    const [a, b] = await Promise.all([connect(), connect()]);
+    try {
+      await a.query('select pg_advisory_lock(4242)');
+      const pid = await pidOf(a);
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(1);
+      expect((await b.query<{ got: boolean }>('select pg_try_advisory_xact_lock(4242) as got')).rows[0]!.got).toBe(false);
+      expect(await pidOf(a)).toBe(pid);
+      await a.query('select pg_advisory_unlock_all()');
+      expect(await metric('pgs_router_pool_clients_pinned')).toBe(0);
+      expect((await b.query<{ got: boolean }>('select pg_try_advisory_xact_lock(4242) as got')).rows[0]!.got).toBe(true);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
+  });
+
   it('a temp table stays visible to its client across transactions while others are served', async () => {
     const a = await connect();
     try {
