@@ -19,6 +19,7 @@ import { connectBackend, type BackendConnectOptions } from './backend-connect.js
 import { readUntilReady } from './backend-reader.js';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
+import type { ServerStatements } from './statement-registry.js';
 
 /** A logged-in server connection, as the pool keeps it. */
 export interface BackendSession {
@@ -36,6 +37,8 @@ export interface BackendSession {
   applicationName: string;
   /** Epoch ms of the last return to the pool. */
   idleSince: number;
+  /** Named statements the router prepared on it (transaction mode); gone with DISCARD ALL. */
+  statements?: ServerStatements;
 }
 
 /** How a login ended when the server answered. */

@@ -95,6 +95,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
       throttle: new AuthThrottle({ limit: config.authFailureLimit, windowMs: config.authFailureWindow }),
       waitTimeoutMs: config.poolWaitTimeout,
       loginTimeoutMs: config.authTimeout,
+      statementsPerServer: config.poolPreparedStatements,
     },
   });
   const cancelBound = await server.listenForCancels(config.cancelListen, cancels);

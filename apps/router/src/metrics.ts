@@ -18,6 +18,7 @@ export interface RouterMetrics {
   authFailures: Counter<'reason'>;
   poolClients: Gauge<'state'>;
   poolBackends: Gauge<'state'>;
+  poolClientsPinned: Gauge;
   poolWaitSeconds: Histogram;
   poolLeases: Counter<'kind'>;
   poolBackendsClosed: Counter<'reason'>;
@@ -53,6 +54,7 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       registers: [registry],
     }),
     poolClients: new Gauge({ name: 'pgs_router_pool_clients', help: 'Pooled-mode clients holding a server connection (active) or waiting for one (waiting)', labelNames: ['state'], registers: [registry] }),
+    poolClientsPinned: new Gauge({ name: 'pgs_router_pool_clients_pinned', help: 'Transaction-mode clients keeping their server connection between transactions because they hold session state', registers: [registry] }),
     poolBackends: new Gauge({ name: 'pgs_router_pool_backends', help: 'Pooled server connections lent to a client or being opened (active), or idle', labelNames: ['state'], registers: [registry] }),
     poolWaitSeconds: new Histogram({ name: 'pgs_router_pool_wait_seconds', help: 'Time a client waited for a pooled server connection (login of a new one included)', buckets: FAST_BUCKETS, registers: [registry] }),
     poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),

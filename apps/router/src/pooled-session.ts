@@ -34,6 +34,8 @@ export interface PooledDeps {
   connect: BackendConnectOptions;
   waitTimeoutMs: number;
   loginTimeoutMs: number;
+  /** Transaction mode: named statements each server connection keeps prepared. */
+  statementsPerServer: number;
 }
 
 /** One client's part. */
@@ -144,7 +146,9 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       returned = true;
       target.idle = true;
       void deps.pool.release(key, backend, true, false);
-      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, route.tenantId), refusalBytes);
+      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, route.tenantId), refusalBytes, {
+        statementsPerServer: deps.statementsPerServer,
+      });
       c.lent(txn);
       const end = await txn.ended;
       return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
@@ -186,6 +190,10 @@ function transactionPool(deps: PooledDeps, key: string, target: RealCancelTarget
     releaseDirty: (b, reusable) => {
       target.idle = true;
       void deps.pool.release(key, b, reusable);
+    },
+    pinChanged: (pinned) => {
+      if (pinned) deps.metrics.poolClientsPinned.inc();
+      else deps.metrics.poolClientsPinned.dec();
     },
   };
 }

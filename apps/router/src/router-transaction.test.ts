@@ -63,7 +63,7 @@ describe('pool mode transaction', () => {
     const [a, b] = await Promise.all([connect(), connect()]);
     try {
       await a.query('BEGIN');
-      await a.query('CREATE TEMP TABLE held (x int)');
+      await a.query('CREATE TEMP TABLE held (x int) ON COMMIT DROP');
       let bDone = false;
       const bQuery = b.query('select 1 as one').then((r) => {
         bDone = true;

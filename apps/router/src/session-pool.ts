@@ -171,6 +171,7 @@ export class SessionPool {
     let ok = reusable && !backend.socket.destroyed && !this.#closed;
     // Transaction mode returns a connection between a client's transactions as it is (no reset).
     if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
+    if (reset) backend.statements?.clear();
     // The route may have moved while the client was on it.
     if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
     // A client that left while the router was stopping returns its connection after close(): an

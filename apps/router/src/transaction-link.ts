@@ -1,13 +1,19 @@
 // Pool mode `transaction` (README "Pool modes"): a client holds a server connection only from its
 // first message after being idle until the server is idle again (ReadyForQuery 'I' with every sync
 // point answered), then the connection goes back to the pool and the client's next message takes
-// one again, possibly another. Message boundaries are followed in both directions (headers only):
-// a client's sync points (Query, Sync, FunctionCall) and extended-protocol messages still waiting
-// for a Sync; the server's ReadyForQuery and its status. PostgreSQL docs, "Message Flow"
+// one again, possibly another. Message boundaries are followed in both directions: a client's sync
+// points (Query, Sync, FunctionCall) and extended-protocol messages still waiting for a Sync; the
+// server's ReadyForQuery and its status. Named statements are carried from server to server
+// (statement-rewrite.ts, the injected replies swallowed per response-tracker.ts), and a client
+// holding session state keeps its server (session-pins.ts). PostgreSQL docs, "Message Flow"
 // §Simple Query, §Extended Query, §COPY Operations.
 import type net from 'node:net';
-import { MessageBoundaries } from '@pgs/wire-protocol';
+import { MessageSplitter, PgError, SqlState } from '@pgs/wire-protocol';
 import type { BackendSession } from './backend-login.js';
+import { ResponseTracker } from './response-tracker.js';
+import { SessionPins } from './session-pins.js';
+import { ClientStatements, ServerStatements } from './statement-registry.js';
+import { REWRITTEN_TYPES, rewriteClientMessage } from './statement-rewrite.js';
 
 /** What the link needs from the pool. */
 export interface TransactionPool {
@@ -17,6 +23,13 @@ export interface TransactionPool {
   releaseIdle(backend: BackendSession): void;
   /** The client left (or broke the stream) while holding it: reset or close it. */
   releaseDirty(backend: BackendSession, reusable: boolean): void;
+  /** The client became pinned to its server connection (session state) or stopped being so. */
+  pinChanged?(pinned: boolean): void;
+}
+
+export interface TransactionOptions {
+  /** Named statements each server connection keeps prepared (least recently used closed beyond). */
+  statementsPerServer: number;
 }
 
 /** How a transaction-pooled session ended. */
@@ -35,7 +48,23 @@ const NEEDS_SYNC = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
 const TERMINATE = 0x58;
 const READY = 0x5a;
 const IDLE = 0x49;
+const PARSE_COMPLETE = 0x31;
+const CLOSE_COMPLETE = 0x33;
+const ERROR = 0x45;
+const TRACKED_REPLIES = new Set([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR, READY]);
+const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE_COMPLETE || t === READY;
+const collectRequest = (t: number): boolean => REWRITTEN_TYPES.has(t);
 const CLOSE_GRACE_MS = 5000;
+
+/** True when `parts` are `chunk` itself, cut in consecutive slices (nothing changed, added or held back). */
+function isChunk(parts: Buffer[], chunk: Buffer): boolean {
+  let at = chunk.byteOffset;
+  for (const p of parts) {
+    if (p.buffer !== chunk.buffer || p.byteOffset !== at) return false;
+    at += p.length;
+  }
+  return at === chunk.byteOffset + chunk.length;
+}
 
 /** A handle to cut the session (shutdown deadline). */
 export interface TransactionSession {
@@ -47,9 +76,18 @@ export interface TransactionSession {
  * Serves `client` in transaction mode until it leaves. `early` holds client bytes read before
  * (sent first). `onRefusal` turns a failed acquire into the bytes to send the client.
  */
-export function serveTransactions(client: net.Socket, early: Buffer, pool: TransactionPool, onRefusal: (err: unknown) => Buffer | undefined): TransactionSession {
-  const fromClient = new MessageBoundaries();
-  let fromServer = new MessageBoundaries();
+export function serveTransactions(
+  client: net.Socket,
+  early: Buffer,
+  pool: TransactionPool,
+  onRefusal: (err: unknown) => Buffer | undefined,
+  options: TransactionOptions = { statementsPerServer: 100 },
+): TransactionSession {
+  const fromClient = new MessageSplitter(collectRequest);
+  let fromServer = new MessageSplitter(collectReply);
+  let tracker = new ResponseTracker();
+  const statements = new ClientStatements();
+  const pins = new SessionPins();
   let backend: BackendSession | undefined;
   let acquiring = false;
   const queued: Buffer[] = [];
@@ -59,7 +97,6 @@ export function serveTransactions(client: net.Socket, early: Buffer, pool: Trans
   let bytesIn = 0;
   let bytesOut = 0;
   let done = false;
-  let torn = false;
   let settle: (end: TransactionEnd) => void = () => undefined;
   const ended = new Promise<TransactionEnd>((resolve) => (settle = resolve));
 
@@ -85,7 +122,8 @@ export function serveTransactions(client: net.Socket, early: Buffer, pool: Trans
     client.off('end', onClientGone);
     client.off('close', onClientGone);
     const held = detachServer();
-    if (held) pool.releaseDirty(held, closedBy === 'client' && fromClient.atBoundary && !torn && !held.socket.destroyed);
+    if (held) pool.releaseDirty(held, closedBy === 'client' && fromClient.atBoundary && !held.socket.destroyed);
+    if (pins.pinned) pool.pinChanged?.(false);
     if (!client.destroyed) {
       client.end();
       setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
@@ -93,26 +131,57 @@ export function serveTransactions(client: net.Socket, early: Buffer, pool: Trans
     settle({ closedBy, transactions, bytesIn, bytesOut, ...(error !== undefined ? { error } : {}) });
   };
 
-  /** Forwards client bytes to the held server, counting sync points; cuts Terminate (the client's last message). */
+  /** A client message the router cannot read (bad length, missing terminator): FATAL 08P01, as PostgreSQL. */
+  const refuseMalformed = (err: unknown): void => {
+    const message = err instanceof Error ? err.message : 'invalid message';
+    if (!client.destroyed) client.write(new PgError({ code: SqlState.ProtocolViolation, message }).toErrorResponse());
+    finish('router', err);
+  };
+
+  /**
+   * Forwards client bytes to the held server: counts sync points, rewrites named statements
+   * (statement-rewrite.ts), follows session state (pins), cuts Terminate (the client's last message).
+   */
   const forward = (chunk: Buffer): void => {
-    let out = chunk;
+    const b = backend!;
+    const out: Buffer[] = [];
     let terminated = false;
-    for (const m of fromClient.push(chunk)) {
-      if (SYNC_POINTS.has(m.type)) {
-        pending++;
-        if (m.type === 0x53) unsynced = 0;
-      } else if (NEEDS_SYNC.has(m.type)) unsynced++;
-      else if (m.type === TERMINATE) {
+    let rewritten = false;
+    let pieces;
+    try {
+      pieces = fromClient.push(chunk);
+    } catch (err) {
+      return refuseMalformed(err);
+    }
+    for (const m of pieces) {
+      if (m.type === TERMINATE && m.complete) {
         terminated = true;
-        // Split over chunks, part of it already went to the server: then it is not reused.
-        if (m.end < 5) torn = true;
-        out = chunk.subarray(0, Math.max(0, m.end - 5));
+        rewritten = true;
         break;
       }
+      if (m.whole) {
+        let r;
+        try {
+          r = rewriteClientMessage(m.data, { statements, server: (b.statements ??= new ServerStatements(options.statementsPerServer)), tracker });
+        } catch (err) {
+          return refuseMalformed(err);
+        }
+        if (r.effects && pins.apply(r.effects)) pool.pinChanged?.(pins.pinned);
+        if (r.messages.length !== 1 || r.messages[0] !== m.data) rewritten = true;
+        out.push(...r.messages);
+      } else out.push(m.data);
+      if (!m.complete) continue;
+      if (SYNC_POINTS.has(m.type)) {
+        pending++;
+        tracker.sent({ kind: 'sync', injected: false });
+        if (m.type === 0x53) unsynced = 0;
+      } else if (NEEDS_SYNC.has(m.type)) unsynced++;
     }
-    if (out.length > 0 && backend && !backend.socket.write(out)) {
+    // The chunk as it came when nothing was changed or held back.
+    const bytes = !rewritten && isChunk(out, chunk) ? chunk : Buffer.concat(out);
+    if (bytes.length > 0 && !b.socket.write(bytes)) {
       client.pause();
-      backend.socket.once('drain', resumeClient);
+      b.socket.once('drain', resumeClient);
     }
     if (terminated) finish('client');
   };
@@ -128,7 +197,8 @@ export function serveTransactions(client: net.Socket, early: Buffer, pool: Trans
           return;
         }
         backend = b;
-        fromServer = new MessageBoundaries();
+        fromServer = new MessageSplitter(collectReply);
+        tracker = new ResponseTracker();
         transactions++;
         b.socket.on('data', onServerData);
         b.socket.once('close', onServerGone);
@@ -156,15 +226,30 @@ export function serveTransactions(client: net.Socket, early: Buffer, pool: Trans
 
   const onServerData = (chunk: Buffer): void => {
     bytesOut += chunk.length;
-    let releaseAt = -1;
-    for (const m of fromServer.push(chunk)) {
-      if (m.type !== READY) continue;
+    let release = false;
+    let pieces;
+    try {
+      pieces = fromServer.push(chunk);
+    } catch {
+      return finish('server');
+    }
+    const out: Buffer[] = [];
+    let changed = false;
+    for (const m of pieces) {
+      release = false;
+      if (m.complete && TRACKED_REPLIES.has(m.type) && tracker.reply(m.type) === 'swallow') {
+        changed = true;
+        continue;
+      }
+      out.push(m.data);
+      if (m.type !== READY || !m.complete) continue;
       pending = Math.max(0, pending - 1);
-      if (pending === 0 && unsynced === 0 && m.status === IDLE && fromClient.atBoundary) releaseAt = m.end;
+      release = pending === 0 && unsynced === 0 && m.data[5] === IDLE && fromClient.atBoundary && !pins.pinned;
     }
     // The transaction is over when the server's last ReadyForQuery ends the chunk.
-    const release = releaseAt === chunk.length;
-    if (!client.write(chunk) && !release) {
+    release = release && fromServer.atBoundary;
+    const bytes = !changed && isChunk(out, chunk) ? chunk : Buffer.concat(out);
+    if (bytes.length > 0 && !client.write(bytes) && !release) {
       backend?.socket.pause();
       client.once('drain', resumeServer);
     }

@@ -57,3 +57,21 @@ export {
   type MessageEnd,
   type SaslInitialResponse,
 } from './frontend-messages.js';
+export {
+  BIND,
+  CLOSE,
+  decodeBindStatement,
+  decodeParse,
+  decodeQueryText,
+  decodeTarget,
+  DESCRIBE,
+  encodeParse,
+  encodeTarget,
+  MessageSplitter,
+  PARSE,
+  QUERY,
+  rewriteBindStatement,
+  type MessagePiece,
+  type ParseMessage,
+  type TargetMessage,
+} from './extended-query.js';

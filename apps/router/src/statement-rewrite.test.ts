@@ -1,0 +1,122 @@
+// The rewrite of named statements and the replies the router swallows, message by message.
+import { decodeBindStatement, decodeParse, decodeTarget, encodeParse, encodeQuery, encodeTarget, CLOSE, DESCRIBE, PARSE } from '@pgs/wire-protocol';
+import { describe, expect, it } from 'vitest';
+import { ResponseTracker } from './response-tracker.js';
+import { ClientStatements, ServerStatements } from './statement-registry.js';
+import { NO_STATEMENT, rewriteClientMessage, type RewriteContext } from './statement-rewrite.js';
+
+const TYPES = Buffer.from([0, 0]);
+const PARSE_COMPLETE = 0x31;
+const CLOSE_COMPLETE = 0x33;
+const ERROR = 0x45;
+const READY = 0x5a;
+
+function bind(statement: string): Buffer {
+  const body = Buffer.concat([Buffer.from(`\0${statement}\0`), Buffer.from([0, 0, 0, 0, 0, 0])]);
+  const head = Buffer.alloc(5);
+  head[0] = 0x42;
+  head.writeUInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+function ctx(capacity = 10): RewriteContext {
+  return { statements: new ClientStatements(), server: new ServerStatements(capacity), tracker: new ResponseTracker() };
+}
+
+describe('rewriteClientMessage', () => {
+  it('renames a named Parse and its Bind/Describe; a second server gets the Parse injected and its ParseComplete swallowed', () => {
+    const c = ctx();
+    const parsed = rewriteClientMessage(encodeParse('s1', 'select 1', TYPES), c).messages;
+    expect(parsed).toHaveLength(1);
+    const serverName = decodeParse(parsed[0]!).name;
+    expect(serverName).toMatch(/^pgs_/);
+    expect(decodeBindStatement(rewriteClientMessage(bind('s1'), c).messages[0]!)).toBe(serverName);
+    expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+
+    // Next transaction on another server connection.
+    const other: RewriteContext = { ...c, server: new ServerStatements(10), tracker: new ResponseTracker() };
+    const d = rewriteClientMessage(encodeTarget(DESCRIBE, { kind: 'S', name: 's1' }), other).messages;
+    expect(d.map((m) => m[0])).toEqual([PARSE, DESCRIBE]);
+    expect(decodeTarget(d[1]!)).toEqual({ kind: 'S', name: serverName });
+    const b = rewriteClientMessage(bind('s1'), other).messages;
+    expect(b).toHaveLength(1);
+    expect(other.tracker.reply(PARSE_COMPLETE)).toBe('swallow');
+    expect(other.tracker.settled).toBe(true);
+  });
+
+  it('passes unnamed statements and unknown names through untouched', () => {
+    const c = ctx();
+    const unnamed = encodeParse('', 'select 1', TYPES);
+    expect(rewriteClientMessage(unnamed, c).messages).toEqual([unnamed]);
+    const b = bind('nosuch');
+    expect(rewriteClientMessage(b, c).messages).toEqual([b]);
+    expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+  });
+
+  it('a client Close forgets only its name and is answered by the server in order', () => {
+    const c = ctx();
+    rewriteClientMessage(encodeParse('s1', 'select 1', TYPES), c);
+    const closed = rewriteClientMessage(encodeTarget(CLOSE, { kind: 'S', name: 's1' }), c).messages;
+    expect(decodeTarget(closed[0]!)).toEqual({ kind: 'S', name: NO_STATEMENT });
+    expect(c.statements.get('s1')).toBeUndefined();
+    expect(c.server.size).toBe(1);
+    expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+    expect(c.tracker.reply(CLOSE_COMPLETE)).toBe('forward');
+  });
+
+  it('closes the least recently used statement of a full server (swallowed) before parsing', () => {
+    const c = ctx(1);
+    rewriteClientMessage(encodeParse('a', 'select 1', TYPES), c);
+    const out = rewriteClientMessage(encodeParse('b', 'select 2', TYPES), c).messages;
+    expect(out.map((m) => m[0])).toEqual([CLOSE, PARSE]);
+    // Bind of a: evicts b and parses a again.
+    const again = rewriteClientMessage(bind('a'), c).messages;
+    expect(again.map((m) => m[0])).toEqual([CLOSE, PARSE, 0x42]);
+    expect([PARSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE].map((t) => c.tracker.reply(t))).toEqual(['forward', 'swallow', 'forward', 'swallow', 'swallow']);
+  });
+
+  it('a Parse of a statement the server already has closes and parses it again', () => {
+    const c = ctx();
+    rewriteClientMessage(encodeParse('a', 'select 1', TYPES), c);
+    const out = rewriteClientMessage(encodeParse('a2', 'select 1', TYPES), c).messages;
+    expect(out.map((m) => m[0])).toEqual([CLOSE, PARSE]);
+    expect(c.server.size).toBe(1);
+  });
+
+  it('DISCARD ALL in a Query makes the server forget its statements', () => {
+    const c = ctx();
+    rewriteClientMessage(encodeParse('a', 'select 1', TYPES), c);
+    const r = rewriteClientMessage(encodeQuery('DISCARD ALL'), c);
+    expect(r.effects?.dropsPrepared).toBe(true);
+    expect(c.server.size).toBe(0);
+    expect(rewriteClientMessage(bind('a'), c).messages.map((m) => m[0])).toEqual([PARSE, 0x42]);
+  });
+});
+
+describe('ResponseTracker', () => {
+  it('after an error drops the entries up to the sync point and tells their owners', () => {
+    const t = new ResponseTracker();
+    const dropped: string[] = [];
+    t.sent({ kind: 'parse', injected: true, onDropped: () => dropped.push('a') });
+    t.sent({ kind: 'parse', injected: false, onDropped: () => dropped.push('b') });
+    t.sent({ kind: 'sync', injected: false });
+    t.sent({ kind: 'close', injected: true });
+    t.sent({ kind: 'sync', injected: false });
+    expect(t.reply(ERROR)).toBe('forward');
+    expect(dropped).toEqual(['a', 'b']);
+    expect(t.reply(READY)).toBe('forward');
+    expect(t.reply(CLOSE_COMPLETE)).toBe('swallow');
+    expect(t.reply(READY)).toBe('forward');
+    expect(t.settled).toBe(true);
+  });
+
+  it('an error of a simple Query drops nothing after its own sync point', () => {
+    const t = new ResponseTracker();
+    t.sent({ kind: 'sync', injected: false });
+    t.sent({ kind: 'parse', injected: true });
+    t.sent({ kind: 'sync', injected: false });
+    t.reply(ERROR);
+    t.reply(READY);
+    expect(t.reply(PARSE_COMPLETE)).toBe('swallow');
+  });
+});

@@ -1,0 +1,119 @@
+// A transaction-mode client's Parse, Bind, Describe, Close and Query on the server it holds now
+// (README "Prepared statements"). Named statements get their server-wide name; a Bind or Describe
+// of a statement this server has not got is preceded by a Parse the router sends (its
+// ParseComplete swallowed); a server over its statement bound closes the least recently used
+// (CloseComplete swallowed); a client's Close only forgets the client's name. The SQL of Query and
+// Parse is read for session state (session-pins.ts).
+import {
+  BIND,
+  CLOSE,
+  decodeBindStatement,
+  decodeParse,
+  decodeQueryText,
+  decodeTarget,
+  DESCRIBE,
+  encodeParse,
+  encodeTarget,
+  PARSE,
+  QUERY,
+  rewriteBindStatement,
+} from '@pgs/wire-protocol';
+import type { ResponseTracker } from './response-tracker.js';
+import { sqlEffects, type SqlEffects } from './session-pins.js';
+import type { ClientStatements, ServerStatements, StatementDef } from './statement-registry.js';
+
+/** The client message types rewritten here (collected whole by the link). */
+export const REWRITTEN_TYPES: ReadonlySet<number> = new Set([PARSE, BIND, DESCRIBE, CLOSE, QUERY]);
+
+/** A name no server statement has: a client's Close of its statement becomes a Close of it (answered CloseComplete, closes nothing). */
+export const NO_STATEMENT = 'pgs_none';
+
+export interface RewriteContext {
+  statements: ClientStatements;
+  server: ServerStatements;
+  tracker: ResponseTracker;
+}
+
+export interface Rewritten {
+  /** The messages to send the server, in order, in place of the client's. */
+  messages: Buffer[];
+  /** What the SQL does to session state (Query and Parse). */
+  effects?: SqlEffects;
+}
+
+/** The messages that make `def` exist on the server, none when it is there (then it is marked used). */
+function ensurePrepared(def: StatementDef, ctx: RewriteContext): Buffer[] {
+  if (ctx.server.has(def.serverName)) {
+    ctx.server.touch(def.serverName);
+    return [];
+  }
+  const out = closeEvicted(ctx.server.add(def.serverName), ctx);
+  out.push(encodeParse(def.serverName, def.query, def.paramTypes));
+  ctx.tracker.sent({ kind: 'parse', injected: true, onDropped: () => ctx.server.delete(def.serverName) });
+  return out;
+}
+
+function closeEvicted(names: string[], ctx: RewriteContext): Buffer[] {
+  return names.map((name) => {
+    ctx.tracker.sent({ kind: 'close', injected: true });
+    return encodeTarget(CLOSE, { kind: 'S', name });
+  });
+}
+
+/** Rewrites one whole client message of a type in REWRITTEN_TYPES. Throws ProtocolError on a malformed one. */
+export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritten {
+  switch (msg[0]) {
+    case QUERY: {
+      const effects = sqlEffects(decodeQueryText(msg));
+      if (effects.dropsPrepared) ctx.server.clear();
+      return { messages: [msg], effects };
+    }
+    case PARSE: {
+      const p = decodeParse(msg);
+      const effects = sqlEffects(p.query);
+      if (p.name === '') {
+        ctx.tracker.sent({ kind: 'parse', injected: false });
+        return { messages: [msg], effects };
+      }
+      const def = ctx.statements.prepare(p.name, p.query, p.paramTypes);
+      const out: Buffer[] = [];
+      // The server has it (another client, or this one before): close and parse again so the
+      // client's ParseComplete comes from the server, in order.
+      if (ctx.server.has(def.serverName)) {
+        ctx.server.delete(def.serverName);
+        out.push(...closeEvicted([def.serverName], ctx));
+      }
+      out.push(...closeEvicted(ctx.server.add(def.serverName), ctx));
+      out.push(encodeParse(def.serverName, def.query, def.paramTypes));
+      ctx.tracker.sent({
+        kind: 'parse',
+        injected: false,
+        onDropped: () => {
+          ctx.server.delete(def.serverName);
+          if (ctx.statements.get(p.name) === def) ctx.statements.forget(p.name);
+        },
+      });
+      return { messages: out, effects };
+    }
+    case BIND: {
+      const def = ctx.statements.get(decodeBindStatement(msg));
+      if (!def) return { messages: [msg] };
+      return { messages: [...ensurePrepared(def, ctx), rewriteBindStatement(msg, def.serverName)] };
+    }
+    case DESCRIBE: {
+      const t = decodeTarget(msg);
+      const def = t.kind === 'S' ? ctx.statements.get(t.name) : undefined;
+      if (!def) return { messages: [msg] };
+      return { messages: [...ensurePrepared(def, ctx), encodeTarget(DESCRIBE, { kind: 'S', name: def.serverName })] };
+    }
+    case CLOSE: {
+      const t = decodeTarget(msg);
+      ctx.tracker.sent({ kind: 'close', injected: false });
+      if (t.kind !== 'S' || !ctx.statements.get(t.name)) return { messages: [msg] };
+      ctx.statements.forget(t.name);
+      return { messages: [encodeTarget(CLOSE, { kind: 'S', name: NO_STATEMENT })] };
+    }
+    default:
+      return { messages: [msg] };
+  }
+}

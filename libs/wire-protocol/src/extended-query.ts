@@ -1,0 +1,169 @@
+// The extended-query messages a pooler rewrites (PostgreSQL docs, "Message Formats": Parse, Bind,
+// Describe, Close, Query), each taken and given as a whole message (type byte and length
+// included), and a splitter that cuts a byte stream into pass-through slices and whole messages.
+import { Buffer } from 'node:buffer';
+import { ProtocolError } from './pg-error.js';
+import { allocMessage, cstringSize, writeCString } from './writer.js';
+
+export const PARSE = 0x50;
+export const BIND = 0x42;
+export const DESCRIBE = 0x44;
+export const CLOSE = 0x43;
+export const QUERY = 0x51;
+
+/** A Parse message: statement name, query text, and the raw parameter-type list (Int16 n, n × Int32). */
+export interface ParseMessage {
+  name: string;
+  query: string;
+  paramTypes: Buffer;
+}
+
+/** Describe or Close: which kind of object ('S' statement, 'P' portal) and its name. */
+export interface TargetMessage {
+  kind: 'S' | 'P';
+  name: string;
+}
+
+function cstringAt(msg: Buffer, offset: number, what: string): { value: string; next: number } {
+  const end = msg.indexOf(0, offset);
+  if (end < 0) throw new ProtocolError(`${what}: missing NUL terminator`);
+  return { value: msg.toString('utf8', offset, end), next: end + 1 };
+}
+
+export function decodeParse(msg: Buffer): ParseMessage {
+  const name = cstringAt(msg, 5, 'Parse statement name');
+  const query = cstringAt(msg, name.next, 'Parse query');
+  return { name: name.value, query: query.value, paramTypes: Buffer.from(msg.subarray(query.next)) };
+}
+
+export function encodeParse(name: string, query: string, paramTypes: Buffer): Buffer {
+  const buf = allocMessage(PARSE, cstringSize(name, 'statement name') + cstringSize(query, 'query') + paramTypes.length);
+  let o = writeCString(buf, 5, name);
+  o = writeCString(buf, o, query);
+  paramTypes.copy(buf, o);
+  return buf;
+}
+
+/** The statement a Bind names. */
+export function decodeBindStatement(msg: Buffer): string {
+  const portal = cstringAt(msg, 5, 'Bind portal name');
+  return cstringAt(msg, portal.next, 'Bind statement name').value;
+}
+
+/** The same Bind naming `statement` instead (portal, parameters and formats untouched). */
+export function rewriteBindStatement(msg: Buffer, statement: string): Buffer {
+  const portal = cstringAt(msg, 5, 'Bind portal name');
+  const old = cstringAt(msg, portal.next, 'Bind statement name');
+  const head = msg.subarray(5, portal.next);
+  const tail = msg.subarray(old.next);
+  const buf = allocMessage(BIND, head.length + cstringSize(statement, 'statement name') + tail.length);
+  head.copy(buf, 5);
+  const o = writeCString(buf, 5 + head.length, statement);
+  tail.copy(buf, o);
+  return buf;
+}
+
+export function decodeTarget(msg: Buffer): TargetMessage {
+  const kind = msg[5];
+  if (kind !== 0x53 && kind !== 0x50) throw new ProtocolError(`invalid Describe/Close target kind ${kind}`);
+  return { kind: kind === 0x53 ? 'S' : 'P', name: cstringAt(msg, 6, 'Describe/Close name').value };
+}
+
+/** A Describe (type 'D') or Close (type 'C') message. */
+export function encodeTarget(type: typeof DESCRIBE | typeof CLOSE, target: TargetMessage): Buffer {
+  const buf = allocMessage(type, 1 + cstringSize(target.name, 'name'));
+  buf[5] = target.kind.charCodeAt(0);
+  writeCString(buf, 6, target.name);
+  return buf;
+}
+
+/** The SQL text of a Query message. */
+export function decodeQueryText(msg: Buffer): string {
+  return cstringAt(msg, 5, 'Query').value;
+}
+
+/**
+ * One piece of a split stream: a slice of a passed-through message (the first slice of a message
+ * always holds its whole 5-byte header), or a collected message whole (`whole`).
+ */
+export interface MessagePiece {
+  type: number;
+  data: Buffer;
+  /** The message ends in this piece. */
+  complete: boolean;
+  /** The piece is the whole message (a collected type). */
+  whole: boolean;
+}
+
+/**
+ * Cuts a stream into pieces at message boundaries. Messages of the types `collect` picks are
+ * gathered and given whole (for decoding or rewriting); the others pass as slices of the chunks,
+ * so a large DataRow or CopyData is never copied. A header split over chunks is held back until
+ * it is complete, so each message's type is known at its first byte.
+ */
+export class MessageSplitter {
+  readonly #collect: (type: number) => boolean;
+  readonly #maxCollected: number;
+  readonly #header = Buffer.alloc(5);
+  #headerGot = 0;
+  #bodyLeft = 0;
+  #type = 0;
+  #collecting: Buffer[] | undefined;
+
+  constructor(collect: (type: number) => boolean, maxCollected = 1 << 30) {
+    this.#collect = collect;
+    this.#maxCollected = maxCollected;
+  }
+
+  /** True when the bytes so far end on a message boundary. */
+  get atBoundary(): boolean {
+    return this.#headerGot === 0;
+  }
+
+  /** Pieces of `chunk`. Throws ProtocolError on a declared length below 4 or a collected message too large. */
+  push(chunk: Buffer): MessagePiece[] {
+    const out: MessagePiece[] = [];
+    let i = 0;
+    while (i < chunk.length) {
+      let sliceStart = i;
+      let headerCopy: Buffer | undefined;
+      if (this.#headerGot < 5) {
+        const n = Math.min(5 - this.#headerGot, chunk.length - i);
+        const carried = this.#headerGot;
+        chunk.copy(this.#header, this.#headerGot, i, i + n);
+        this.#headerGot += n;
+        i += n;
+        if (this.#headerGot < 5) break;
+        const length = this.#header.readUInt32BE(1);
+        if (length < 4) throw new ProtocolError(`invalid message length ${length}`);
+        this.#bodyLeft = length - 4;
+        this.#type = this.#header[0]!;
+        // A header that was split over chunks is given from the copy.
+        if (carried > 0) headerCopy = Buffer.from(this.#header);
+        else sliceStart = i - 5;
+        if (this.#collect(this.#type)) {
+          if (length + 1 > this.#maxCollected) throw new ProtocolError(`message of ${length + 1} bytes is over the limit of ${this.#maxCollected}`);
+          this.#collecting = [headerCopy ?? Buffer.from(this.#header)];
+          headerCopy = undefined;
+        }
+      }
+      const n = Math.min(this.#bodyLeft, chunk.length - i);
+      const body = chunk.subarray(i, i + n);
+      this.#bodyLeft -= n;
+      i += n;
+      const complete = this.#bodyLeft === 0;
+      if (this.#collecting) {
+        if (n > 0) this.#collecting.push(Buffer.from(body));
+        if (complete) {
+          out.push({ type: this.#type, data: Buffer.concat(this.#collecting), complete: true, whole: true });
+          this.#collecting = undefined;
+        }
+      } else {
+        const data = headerCopy ? Buffer.concat([headerCopy, body]) : chunk.subarray(sliceStart, i);
+        out.push({ type: this.#type, data, complete, whole: false });
+      }
+      if (complete) this.#headerGot = 0;
+    }
+    return out;
+  }
+}
