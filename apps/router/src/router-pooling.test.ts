@@ -2,14 +2,13 @@
 // (psql/libpq 15 with sslmode disable/require and channel_binding=require, node-postgres). Two
 // tenants on two instances each have a user "alice" with a different password.
 import fs from 'node:fs';
-import net from 'node:net';
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
-import { encodeCancelRequest } from '@pgs/wire-protocol';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgConnect, pgConnectError, psql, run } from './testing/clients.js';
 import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
 import { startTestRouter, type TestRouter } from './testing/router-harness.js';
+import { cancelSleepThroughRouter } from './testing/cancel-probe.js';
 import { eventually, routableRoute } from './testing/routes.js';
 import { createTestCa, type TestCa } from './testing/test-ca.js';
 
@@ -224,23 +223,7 @@ describe('pool mode session', () => {
   it('cancels a query through a pooled connection with the router-issued key', async () => {
     const client = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW });
     try {
-      const key = client as unknown as { processID: number; secretKey: number };
-      const running = client.query('select pg_sleep(30)').then(
-        () => 'finished',
-        (err: { code?: string }) => err.code,
-      );
-      const admin = await acme.adminClient();
-      await eventually(async () => (await admin.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rowCount === 1, 10_000, 'query running');
-      await admin.end();
-      const secret = Buffer.alloc(4);
-      secret.writeInt32BE(key.secretKey);
-      await new Promise<void>((resolve, reject) => {
-        const s = net.connect({ host: router.host, port: router.port }, () => s.write(encodeCancelRequest(key.processID, secret)));
-        s.on('data', () => undefined);
-        s.once('error', reject);
-        s.once('close', () => resolve());
-      });
-      expect(await running).toBe('57014');
+      expect(await cancelSleepThroughRouter(client, () => acme.adminClient(), router)).toBe('57014');
       expect((await client.query('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
     } finally {
       await client.end();

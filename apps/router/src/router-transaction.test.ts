@@ -1,13 +1,12 @@
 // Pool mode `transaction` with real PostgreSQL and real clients: more clients than server
 // connections, each holding one only for a transaction.
-import net from 'node:net';
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
-import { encodeCancelRequest } from '@pgs/wire-protocol';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgConnect, psql, run } from './testing/clients.js';
 import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
 import { startTestRouter, type TestRouter } from './testing/router-harness.js';
+import { cancelSleepThroughRouter } from './testing/cancel-probe.js';
 import { eventually, routableRoute } from './testing/routes.js';
 
 const PW = 'txn-alice-pw';
@@ -82,23 +81,7 @@ describe('pool mode transaction', () => {
   it('cancels the running query of the client that holds the server', async () => {
     const a = await connect();
     try {
-      const key = a as unknown as { processID: number; secretKey: number };
-      const running = a.query('select pg_sleep(30)').then(
-        () => 'finished',
-        (err: { code?: string }) => err.code,
-      );
-      const admin = await pgServer.adminClient();
-      await eventually(async () => (await admin.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rowCount === 1, 10_000, 'query running');
-      await admin.end();
-      const secret = Buffer.alloc(4);
-      secret.writeInt32BE(key.secretKey);
-      await new Promise<void>((resolve, reject) => {
-        const s = net.connect({ host: router.host, port: router.port }, () => s.write(encodeCancelRequest(key.processID, secret)));
-        s.on('data', () => undefined);
-        s.once('error', reject);
-        s.once('close', () => resolve());
-      });
-      expect(await running).toBe('57014');
+      expect(await cancelSleepThroughRouter(a, () => pgServer.adminClient(), router)).toBe('57014');
       expect((await a.query('select 2 as two')).rows).toEqual([{ two: 2 }]);
     } finally {
       await a.end();
