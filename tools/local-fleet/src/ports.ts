@@ -1,4 +1,4 @@
-/** Picking ports on loopback: a free one from a preferred base, or any free one. */
+/** Picking ports on loopback: the first free one from a preferred base. */
 import net from 'node:net';
 
 /** True when `host:port` can be bound right now. */
@@ -16,16 +16,4 @@ export async function firstFreePort(host: string, base: number, taken: ReadonlyS
     if (!taken.has(port) && (await isPortFree(host, port))) return port;
   }
   throw new Error(`no free port on ${host} from ${base} to ${base + 199}`);
-}
-
-/** Any free port on `host` (the kernel picks it). */
-export function anyFreePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -19,11 +19,15 @@ import { logTail, startProcess, type ManagedProcess } from './managed-process.js
 import type { FleetOptions } from './options.js';
 import { isOurs, readPidFile, stopPid, writePidFile } from './pids.js';
 import { stopPostgresInstances } from './postgres-instances.js';
-import { anyFreePort, firstFreePort } from './ports.js';
+import { firstFreePort } from './ports.js';
 import { httpOk, tcpOpen, waitUntil } from './readiness.js';
 import { STOP_TIMEOUTS, stopRecordedFleet } from './stop-order.js';
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** First ops port tried for each agent (on its own address) and for the routers (on 127.0.0.1). */
+const OPS_PORT_BASE = 7490;
+const ROUTER_OPS_PORT_BASE = 7440;
 
 /** Where `up` reports progress. */
 export type Say = (line: string) => void;
@@ -181,7 +185,10 @@ async function startFleet(
   for (const h of hosts) {
     signal.throwIfAborted();
     fs.mkdirSync(h.dataRoot, { recursive: true, mode: 0o755 });
-    const ops = `127.0.0.1:${await anyFreePort()}`;
+    // Below the ephemeral range and on the host's own address: a port the kernel hands out to other
+    // programs' connections could be taken between this choice and the agent's bind (it first makes
+    // its template, seconds later).
+    const ops = `${h.address}:${await firstFreePort(h.address, OPS_PORT_BASE)}`;
     hostOps.push(ops);
     say(`starting host agent ${h.id} on ${h.address} (zone ${h.zone})`);
     running.agents.push(startProcess({
@@ -206,7 +213,7 @@ async function startFleet(
     signal.throwIfAborted();
     const id = `r${i + 1}`;
     const listen = `127.0.0.1:${port}`;
-    const ops = `127.0.0.1:${await anyFreePort()}`;
+    const ops = `127.0.0.1:${await firstFreePort('127.0.0.1', ROUTER_OPS_PORT_BASE + i * 10, new Set([grpcPort, httpPort]))}`;
     const cachePath = layout.routerCache(id);
     fs.mkdirSync(cachePath.slice(0, cachePath.lastIndexOf('/')), { recursive: true });
     say(`starting router ${id} on ${listen}`);
