@@ -639,10 +639,17 @@ export class InstanceManager {
         (i) => i?.running ?? false,
         () => false,
       );
-      this.update(e, { state: running ? 'RUNNING' : 'FAILED', realization: 'FAILED', reason: messageOf(err), specRevision: d.specRevision });
-      this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
-      // A replica waiting for its primary (created alongside it, or just promoted) retries briskly.
-      const maxMs = codeOf(err) === 'PRIMARY_NOT_READY' ? Math.min(this.o.primaryWaitMaxMs ?? 2000, this.o.retryMaxMs ?? 60_000) : (this.o.retryMaxMs ?? 60_000);
+      // A replica waiting for its primary (created alongside it, or just promoted) is an expected wait,
+      // not a failure: it stays PENDING with the reason, so the tenant reads IN_PROGRESS, never ERROR.
+      const waitingForPrimary = codeOf(err) === 'PRIMARY_NOT_READY';
+      if (waitingForPrimary) {
+        this.update(e, { state: running ? 'RUNNING' : e.status.state === 'STOPPED' ? 'STOPPED' : 'CREATING', realization: 'PENDING', reason: `waiting for the primary: ${messageOf(err)}`, specRevision: d.specRevision });
+      } else {
+        this.update(e, { state: running ? 'RUNNING' : 'FAILED', realization: 'FAILED', reason: messageOf(err), specRevision: d.specRevision });
+        this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+      }
+      // ... and retries briskly.
+      const maxMs = waitingForPrimary ? Math.min(this.o.primaryWaitMaxMs ?? 2000, this.o.retryMaxMs ?? 60_000) : (this.o.retryMaxMs ?? 60_000);
       const delay = Math.min(maxMs, (this.o.retryBaseMs ?? 1000) * 2 ** Math.min(e.failures - 1, 10));
       this.log.warn({ tenantId: t, err, code: codeOf(err), failures: e.failures, retryInMs: delay }, 'instance did not converge; will retry');
       if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), delay);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { InstanceRole, InstanceState, type InstanceSpecSchema } from '@pgs/proto';
+import { InstanceRole, InstanceState, Realization, type InstanceSpecSchema } from '@pgs/proto';
 import { FakeCoordinator, ownerSpec } from './testing/fake-coordinator.js';
 import { scramVerifier } from './testing/scram-verifier.js';
 import { startTestAgent, type TestAgent } from './testing/test-agent.js';
@@ -82,8 +82,15 @@ describe('replication between two agents (real PostgreSQL)', () => {
   it('clones a synchronous replica from the primary, switches them over with Fence + Promote, and rewinds the former primary into a replica', async () => {
     // The replica's spec arrives first: it waits (retrying) until the primary exists and has its slot.
     await fake('h2').desired({ full: true, instances: [replicaSpec(1n, 'h2', { address: ADDRESS.h1, port: 0 })] });
+    // Waiting for the primary is an expected wait: PENDING with the reason, never FAILED (a tenant would read ERROR).
+    const waiting = await waitFor('replica waiting for its primary', () => {
+      const s = fake('h2').latest(tenant);
+      return s?.reason.startsWith('waiting for the primary') ? s : undefined;
+    });
+    expect(waiting.realization).toBe(Realization.PENDING);
     await fake('h1').desired({ full: true, instances: [primarySpec(1n, 'h2')] });
     const primary = await waitFor('primary running', runningAs('h1', InstanceRole.PRIMARY, 1), 60_000);
+    expect(fake('h2').statuses.filter((s) => s.tenantId === tenant).map((s) => s.realization)).not.toContain(Realization.FAILED);
     await fake('h2').desired({ instances: [replicaSpec(2n, 'h2', { address: ADDRESS.h1, port: primary.port })] });
     const replica = await waitFor('replica streaming', runningAs('h2', InstanceRole.REPLICA, 2), 60_000, 100);
     expect(replica.address).toBe(ADDRESS.h2);
