@@ -22,7 +22,8 @@ function ruleMessage(fn: () => unknown): string {
   throw new Error('expected the rule to refuse the value');
 }
 
-describe('pgsctl as a child process against the real coordinator', () => {
+// Each case runs pgsctl several times as a process; on a loaded CI machine a start can take seconds.
+describe('pgsctl as a child process against the real coordinator', { timeout: 120_000 }, () => {
   let coordinator: CoordinatorProcess;
   // Each run gets its own tenant ids, so the suite can run beside others.
   const id = `t${Date.now().toString(36)}`;
