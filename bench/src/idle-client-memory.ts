@@ -1,6 +1,10 @@
 // Memory a proxy spends per idle client: open N client connections through it (each a full startup
-// and SCRAM login with node-postgres, a bounded number at a time), leave them idle, and compare the
-// proxy's RSS and PSS (from /proc/<pid>/smaps_rollup) before and after. Part of router-bench.ts.
+// and SCRAM login with node-postgres, a bounded number at a time), leave them idle, and read the
+// proxy's RSS and PSS (from /proc/<pid>/smaps_rollup) before, at N/2 and at N. Part of router-bench.ts.
+//
+// The per-client cost is the slope between N/2 and N: a garbage-collected proxy (the router) also
+// grows once for the login path (compiled code, buffers) and shrinks when it collects garbage of
+// earlier work, which moves "after - before" by megabytes, either way.
 import fs from 'node:fs';
 import pg from 'pg';
 
@@ -11,9 +15,10 @@ export interface Memory {
 
 export interface IdleClientMemory {
   before: Memory;
+  half: Memory;
   after: Memory;
   clients: number;
-  /** (after - before) / clients. */
+  /** (after - half) / (clients - clients / 2). */
   rssPerClientKiB: number;
   pssPerClientKiB: number;
 }
@@ -68,10 +73,12 @@ const CONNECT_TIMEOUT_MS = 30_000;
 export async function measureIdleClientMemory(target: IdleTarget, clients: number, settleMs = 1000): Promise<IdleClientMemory> {
   const before = memoryOf(target.pid);
   const open: pg.Client[] = [];
+  const halfway = Math.floor(clients / 2);
   try {
     let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < clients) {
+    const openUpTo = (n: number): Promise<unknown> => Promise.all(Array.from({ length: Math.min(CONCURRENT_LOGINS, n) }, () => worker(n)));
+    const worker = async (upTo: number): Promise<void> => {
+      while (next < upTo) {
         next++;
         const c = new pg.Client({ host: '127.0.0.1', port: target.port, user: target.user, password: target.password, database: target.database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
         // A server-side error on an idle client (the proxy closing it) must not crash the benchmark.
@@ -82,15 +89,19 @@ export async function measureIdleClientMemory(target: IdleTarget, clients: numbe
     };
     // connect() resolves at ReadyForQuery: every client is logged in. No query is sent, so a proxy
     // that lends a server only for a query (PgBouncer in any mode) is measured idle too.
-    await Promise.all(Array.from({ length: Math.min(CONCURRENT_LOGINS, clients) }, worker));
+    await openUpTo(halfway);
+    await new Promise((r) => setTimeout(r, settleMs));
+    const half = memoryOf(target.pid);
+    await openUpTo(clients);
     await new Promise((r) => setTimeout(r, settleMs));
     const after = memoryOf(target.pid);
     return {
       before,
+      half,
       after,
       clients,
-      rssPerClientKiB: (after.rssKiB - before.rssKiB) / clients,
-      pssPerClientKiB: (after.pssKiB - before.pssKiB) / clients,
+      rssPerClientKiB: (after.rssKiB - half.rssKiB) / (clients - halfway),
+      pssPerClientKiB: (after.pssKiB - half.pssKiB) / (clients - halfway),
     };
   } finally {
     await Promise.all(open.map((c) => c.end().catch(() => undefined)));

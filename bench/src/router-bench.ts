@@ -500,11 +500,14 @@ async function main(): Promise<void> {
     // Idle clients hold no server connection in transaction mode (PgBouncer: in session mode too,
     // until their first query); the router's session mode lends one at login, so its idle clients
     // would each need a server, and are measured in transaction mode.
-    console.log(`\nmemory per idle client: ${IDLE_CLIENTS} clients log in (SCRAM, node-postgres, 50 at a time) and stay idle; the proxy's RSS/PSS from /proc/<pid>/smaps_rollup before and after ...`);
+    // Fresh processes: one that served the runs above holds their garbage, which it may collect
+    // while the clients log in.
+    console.log(`\nmemory per idle client: ${IDLE_CLIENTS} clients log in (SCRAM, node-postgres, 50 at a time) and stay idle, to a fresh proxy in transaction mode with ${SMALL_POOL} server connections; its RSS/PSS from /proc/<pid>/smaps_rollup before, at ${IDLE_CLIENTS / 2} and at ${IDLE_CLIENTS} clients; per client = the slope between the last two ...`);
+    const routerIdle = await startRouter(feed.address, dir, 'router-idle', ['--pool-size', String(SMALL_POOL)]);
+    const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL);
     const idleTargets = [
-      { name: ROUTER_TXN10, port: router10.port, user: `${USER}.${TXN_POOLED}`, pid: router10.pid },
-      { name: PGBOUNCER_TXN10, port: pgbouncer10.port, user: USER, pid: pgbouncer10.pid },
-      { name: 'pgbouncer (session)', port: pgbouncer.port, user: USER, pid: pgbouncer.pid },
+      { name: ROUTER_TXN10, port: routerIdle.port, user: `${USER}.${TXN_POOLED}`, pid: routerIdle.pid },
+      { name: PGBOUNCER_TXN10, port: pgbouncerIdle.port, user: USER, pid: pgbouncerIdle.pid },
     ];
     const idle = new Map<string, IdleClientMemory>();
     for (const t of idleTargets) {
@@ -517,7 +520,8 @@ async function main(): Promise<void> {
       const m = idle.get(t.name)!;
       return {
         target: t.name,
-        'RSS before MiB': mib(m.before.rssKiB), 'RSS after MiB': mib(m.after.rssKiB), 'PSS before MiB': mib(m.before.pssKiB), 'PSS after MiB': mib(m.after.pssKiB),
+        'RSS MiB (0 / half / all)': `${mib(m.before.rssKiB)} / ${mib(m.half.rssKiB)} / ${mib(m.after.rssKiB)}`,
+        'PSS MiB (0 / half / all)': `${mib(m.before.pssKiB)} / ${mib(m.half.pssKiB)} / ${mib(m.after.pssKiB)}`,
         'RSS KiB/client': m.rssPerClientKiB.toFixed(1), 'PSS KiB/client': m.pssPerClientKiB.toFixed(1), 'per 1,000 clients (PSS) MiB': mib(m.pssPerClientKiB * 1000),
       };
     }));
@@ -544,9 +548,9 @@ async function main(): Promise<void> {
     }
     const r10 = manyResults.get(ROUTER_TXN10)!;
     console.log(`  ${ROUTER_TXN10}, ${MANY_CLIENTS} clients: tps >= pgbouncer's (transaction, pool ${SMALL_POOL}): ${(r10.tps / pgbouncer10Result.tps).toFixed(2)}x ${verdict(r10.tps >= pgbouncer10Result.tps)}`);
-    const routerIdle = idle.get(ROUTER_TXN10)!;
-    const bouncerIdle = idle.get(PGBOUNCER_TXN10)!;
-    console.log(`  memory per idle client (PSS): router ${routerIdle.pssPerClientKiB.toFixed(1)} KiB, pgbouncer ${bouncerIdle.pssPerClientKiB.toFixed(1)} KiB (${(routerIdle.pssPerClientKiB / bouncerIdle.pssPerClientKiB).toFixed(1)}x; no goal set)`);
+    const routerMem = idle.get(ROUTER_TXN10)!;
+    const bouncerMem = idle.get(PGBOUNCER_TXN10)!;
+    console.log(`  memory per idle client (PSS): router ${routerMem.pssPerClientKiB.toFixed(1)} KiB, pgbouncer ${bouncerMem.pssPerClientKiB.toFixed(1)} KiB (${(routerMem.pssPerClientKiB / bouncerMem.pssPerClientKiB).toFixed(1)}x; no goal set)`);
   } finally {
     stopping = true;
     for (const c of children) c.kill('SIGTERM');
