@@ -3,7 +3,7 @@
 // connection per transaction (pgbench -C); and the router's handshake + route lookup latency.
 // Not a test: it prints a table.
 //
-//   npm run bench:router -w bench        (PGS_BENCH_SECONDS=10, PGS_BENCH_ROUNDS=3, PGS_BENCH_WARMUP_SECONDS=20 by default)
+//   npm run bench:router -w bench        (PGS_BENCH_SECONDS=5, PGS_BENCH_ROUNDS=3, PGS_BENCH_WARMUP_SECONDS=10 by default)
 //
 // The router runs twice: as one process, and with --workers <cores> (HAProxy uses one thread per
 // core by default, so that is the like-for-like pair). A bare Node.js pipe proxy runs too, as the
@@ -17,6 +17,12 @@
 //
 // Targets (issue 7): router TPS >= 0.9x HAProxy's; connection setup >= HAProxy's rate; handshake
 // + lookup overhead < 1 ms p99. Installs haproxy and pgbouncer from Debian packages if missing.
+//
+// Pooling, in the same run: the router's session pool against PgBouncer configured alike (SCRAM
+// against the verifier in its auth_file, session mode) on a new connection per transaction (goal:
+// >= 2x direct's rate and above PgBouncer's); MANY_CLIENTS pgbench clients through transaction
+// pools of SMALL_POOL server connections, router vs PgBouncer (goal: router TPS >= PgBouncer's);
+// and each proxy's memory per idle client (idle-client-memory.ts).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -28,8 +34,9 @@ import { freePort, postgresOsUser, startTestPostgres, type TestPostgres } from '
 import { PoolMode, RouteFeedService, RouteState } from '@pgs/proto';
 import { addService } from '@pgs/rpc';
 import { encodeStartupMessage } from '@pgs/wire-protocol';
+import { checkOpenFilesLimit, measureIdleClientMemory, type IdleClientMemory } from './idle-client-memory.js';
 
-const SECONDS = Number(process.env.PGS_BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.PGS_BENCH_SECONDS ?? 5);
 const LATENCY_SAMPLES = Number(process.env.PGS_BENCH_LATENCY_SAMPLES ?? 2000);
 // Targets run in turn, round after round, and the median is reported, so drifting background load
 // on a shared machine does not favour whoever ran first and one disturbed round does not decide.
@@ -37,8 +44,14 @@ const ROUNDS = Number(process.env.PGS_BENCH_ROUNDS ?? 3);
 // A router runs for days; V8 optimizes code that runs once per connection only after a few
 // thousand connections (measured: the router's connection path was still being compiled after
 // 2,000), so every target first serves pgbench -C untimed for this long.
-const WARMUP_SECONDS = Number(process.env.PGS_BENCH_WARMUP_SECONDS ?? 20);
+const WARMUP_SECONDS = Number(process.env.PGS_BENCH_WARMUP_SECONDS ?? 10);
 const WORKERS = os.cpus().length;
+/** Clients of the many-clients run (pgbench -S through a small transaction pool). */
+const MANY_CLIENTS = Number(process.env.PGS_BENCH_MANY_CLIENTS ?? 200);
+/** Server connections of the small transaction pools (router --pool-size, PgBouncer default_pool_size). */
+const SMALL_POOL = 10;
+/** Idle clients opened for the memory-per-client run. */
+const IDLE_CLIENTS = Number(process.env.PGS_BENCH_IDLE_CLIENTS ?? 1000);
 const PARKED = 'parked';
 const USER = 'bench';
 const PASSWORD = 'bench-password-1';
@@ -187,22 +200,26 @@ async function startHaproxy(pg: TestPostgres, dir: string): Promise<{ port: numb
   return { port, pid: child.pid! };
 }
 
-async function startPgbouncer(pg: TestPostgres, dir: string): Promise<{ port: number; pid: number }> {
+/**
+ * PgBouncer configured as the router's pooled modes are: SCRAM-SHA-256 against the verifier in its
+ * auth_file (no password anywhere), so it logs into the instance with the client's SCRAM keys.
+ */
+async function startPgbouncer(pg: TestPostgres, dir: string, name: string, mode: 'session' | 'transaction', poolSize: number): Promise<{ port: number; pid: number }> {
   const port = await freePort();
   const owner = postgresOsUser();
-  const cfg = path.join(dir, 'pgbouncer.ini');
-  const users = path.join(dir, 'userlist.txt');
-  fs.writeFileSync(users, `"${USER}" "${PASSWORD}"\n`);
+  const cfg = path.join(dir, `${name}.ini`);
+  const users = path.join(dir, `${name}-userlist.txt`);
+  fs.writeFileSync(users, `"${USER}" "${await verifierOf(pg, USER)}"\n`);
   fs.writeFileSync(
     cfg,
     [
       '[databases]', `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
       '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
-      'auth_type = scram-sha-256', `auth_file = ${users}`, 'pool_mode = session',
-      'max_client_conn = 2000', 'default_pool_size = 40', 'ignore_startup_parameters = extra_float_digits', '',
+      'auth_type = scram-sha-256', `auth_file = ${users}`, `pool_mode = ${mode}`,
+      `max_client_conn = ${IDLE_CLIENTS + 1000}`, `default_pool_size = ${poolSize}`, 'ignore_startup_parameters = extra_float_digits', '',
     ].join('\n'),
   );
-  const log = path.join(dir, 'pgbouncer.log');
+  const log = path.join(dir, `${name}.log`);
   fs.writeFileSync(log, '');
   if (owner) for (const f of [dir, cfg, users, log]) fs.chownSync(f, owner.uid, owner.gid);
   // PgBouncer refuses to run as root.
@@ -255,9 +272,9 @@ interface PgbenchResult {
   proxyCpuUs: number | undefined;
 }
 
-async function pgbench(target: Target, extra: string[], seconds = SECONDS): Promise<PgbenchResult> {
+async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2']): Promise<PgbenchResult> {
   const cpuBefore = target.pid ? cpuMs(target.pid) : 0;
-  const args = ['-h', '127.0.0.1', '-p', String(target.port), '-U', target.user, '-S', '-c', '8', '-j', '2', '-T', String(seconds), '-n', ...extra, TENANT];
+  const args = ['-h', '127.0.0.1', '-p', String(target.port), '-U', target.user, '-S', ...clients, '-T', String(seconds), '-n', ...extra, TENANT];
   const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -335,10 +352,11 @@ let stopping = false;
 
 async function main(): Promise<void> {
   ensurePackages();
+  checkOpenFilesLimit(IDLE_CLIENTS);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-bench-'));
   fs.chmodSync(dir, 0o755);
   console.log(`router benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start; pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds (median), same run for every target`);
-  const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: '200' } });
+  const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: String(MANY_CLIENTS + 300) } });
   const feed = await startStaticFeed(pg);
   try {
     const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD }, encoding: 'utf8' });
@@ -348,7 +366,10 @@ async function main(): Promise<void> {
     const workers = WORKERS > 1 ? await startRouter(feed.address, dir, 'router-workers', ['--workers', String(WORKERS)]) : undefined;
     const workersName = `router --workers ${WORKERS}`;
     const haproxy = await startHaproxy(pg, dir);
-    const pgbouncer = await startPgbouncer(pg, dir);
+    const pgbouncer = await startPgbouncer(pg, dir, 'pgbouncer', 'session', 40);
+    // The many-clients pair: transaction pools of SMALL_POOL server connections.
+    const router10 = await startRouter(feed.address, dir, 'router-pool10', ['--pool-size', String(SMALL_POOL)]);
+    const pgbouncer10 = await startPgbouncer(pg, dir, 'pgbouncer-txn', 'transaction', SMALL_POOL);
     const nodePipe = await startNodePipe(pg, dir);
     const NODE_FLOOR = 'node pipe (floor)';
     const targets: Target[] = [
@@ -363,9 +384,25 @@ async function main(): Promise<void> {
       { name: 'pgbouncer (session)', port: pgbouncer.port, user: USER, pid: pgbouncer.pid },
       { name: NODE_FLOOR, port: nodePipe.port, user: USER, pid: nodePipe.pid },
     ];
+    const ROUTER_TXN10 = `router transaction pool ${SMALL_POOL}`;
+    const PGBOUNCER_TXN10 = `pgbouncer (transaction) pool ${SMALL_POOL}`;
+    const many: Target[] = [
+      { name: 'direct', port: pg.port, user: USER },
+      { name: ROUTER_TXN10, port: router10.port, user: `${USER}.${TXN_POOLED}`, pid: router10.pid },
+      { name: PGBOUNCER_TXN10, port: pgbouncer10.port, user: USER, pid: pgbouncer10.pid },
+    ];
+    // pgbench -M simple: with -M prepared pgbench prepares with the blocking PQprepare, which stalls a
+    // thread whose other clients hold every pooled server (see apps/router/README.md).
+    const manyArgs = ['-c', String(MANY_CLIENTS), '-j', '2'];
+    const manySamples = new Map<string, { tps: number[]; cpuUs: number[] }>(many.map((t) => [t.name, { tps: [], cpuUs: [] }]));
     type Samples = { tps: number[]; connTps: number[]; cpuUs: number[]; connCpuUs: number[] };
     const samples = new Map<string, Samples>(targets.map((t) => [t.name, { tps: [], connTps: [], cpuUs: [], connCpuUs: [] }]));
     for (const t of targets) {
+      if (WARMUP_SECONDS <= 0 || t.pid === undefined) continue;
+      process.stdout.write(`  warm-up ${t.name}: pgbench -C for ${WARMUP_SECONDS} s ... `);
+      console.log(`${(await pgbench(t, ['-C'], WARMUP_SECONDS)).tps.toFixed(0)} tps (not counted)`);
+    }
+    for (const t of many) {
       if (WARMUP_SECONDS <= 0 || t.pid === undefined) continue;
       process.stdout.write(`  warm-up ${t.name}: pgbench -C for ${WARMUP_SECONDS} s ... `);
       console.log(`${(await pgbench(t, ['-C'], WARMUP_SECONDS)).tps.toFixed(0)} tps (not counted)`);
@@ -382,6 +419,13 @@ async function main(): Promise<void> {
         s.connTps.push(connect.tps);
         if (select.proxyCpuUs !== undefined) s.cpuUs.push(select.proxyCpuUs);
         if (connect.proxyCpuUs !== undefined) s.connCpuUs.push(connect.proxyCpuUs);
+      }
+      for (const t of many) {
+        process.stdout.write(`  round ${round}/${ROUNDS} ${t.name}: -S -M simple ${manyArgs.join(' ')} ... `);
+        const r = await pgbench(t, ['-M', 'simple'], SECONDS, manyArgs);
+        console.log(`${r.tps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`);
+        manySamples.get(t.name)!.tps.push(r.tps);
+        if (r.proxyCpuUs !== undefined) manySamples.get(t.name)!.cpuUs.push(r.proxyCpuUs);
       }
     }
     const results = new Map(
@@ -406,6 +450,26 @@ async function main(): Promise<void> {
     });
     console.log(`\npgbench (same run, median of ${ROUNDS} rounds; proxy CPU = user + system time of the proxy's processes per transaction):`);
     console.table(rows);
+
+    // Connection rate with SCRAM: every -C transaction above is a new connection and a SCRAM login
+    // (direct and HAProxy: by PostgreSQL, after a fork; PgBouncer and the router's pools: at the
+    // proxy, against the same verifier, on a pooled server connection).
+    const pgbouncerResult = results.get('pgbouncer (session)')!;
+    const SESSION_POOLS = ['router session pool', ...(workers ? [`${workersName} session pool`] : [])];
+    const connRows = ['direct', 'haproxy (tcp)', 'pgbouncer (session)', ...SESSION_POOLS].map((name) => {
+      const r = results.get(name)!;
+      return { target: name, 'connect tps (-C -S, SCRAM)': r.connTps.toFixed(0), 'vs direct': (r.connTps / direct.connTps).toFixed(2), 'vs pgbouncer': (r.connTps / pgbouncerResult.connTps).toFixed(2), 'proxy CPU µs/conn': us(r.connCpuUs) };
+    });
+    console.log(`\nnew connection per transaction (pgbench -C -S -c 8 -j 2, SCRAM-SHA-256 every time; PgBouncer: auth_type scram-sha-256, verifier in auth_file, session mode), median of ${ROUNDS} rounds:`);
+    console.table(connRows);
+
+    const manyResults = new Map([...manySamples].map(([name, s]) => [name, { tps: median(s.tps), cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN }]));
+    const pgbouncer10Result = manyResults.get(PGBOUNCER_TXN10)!;
+    console.log(`\n${MANY_CLIENTS} clients, pgbench -S -M simple ${manyArgs.join(' ')}; proxies in transaction mode with ${SMALL_POOL} server connections (direct: ${MANY_CLIENTS} backends), median of ${ROUNDS} rounds:`);
+    console.table(many.map((t) => {
+      const r = manyResults.get(t.name)!;
+      return { target: t.name, 'select tps': r.tps.toFixed(0), 'vs direct': (r.tps / manyResults.get('direct')!.tps).toFixed(2), 'vs pgbouncer': (r.tps / pgbouncer10Result.tps).toFixed(2), 'proxy CPU µs/tx': us(r.cpuUs) };
+    }));
 
     process.stdout.write(`\nhandshake + lookup latency (${LATENCY_SAMPLES} connections per path, interleaved; connect + startup packet -> first reply) ... `);
     const R = 0x52;
@@ -433,6 +497,35 @@ async function main(): Promise<void> {
     const ownP99 = routerSide.map((_, i) => histogramP99(before[i]!, after[i]!));
     console.log("the router's own time, startup packet received -> routing decision (decode, routing key, cache lookup, checks), from its pgs_router_routing_seconds histogram over the latency run:");
     console.table(routerSide.map((_, i) => ({ router: i === 0 ? 'router' : workersName, 'p99 at most (bucket bound) ms': (ownP99[i]! * 1000).toFixed(3) })));
+    // Idle clients hold no server connection in transaction mode (PgBouncer: in session mode too,
+    // until their first query); the router's session mode lends one at login, so its idle clients
+    // would each need a server, and are measured in transaction mode.
+    // Fresh processes: one that served the runs above holds their garbage, which it may collect
+    // while the clients log in.
+    console.log(`\nmemory per idle client: ${IDLE_CLIENTS} clients log in (SCRAM, node-postgres, 50 at a time) and stay idle, to a fresh proxy in transaction mode with ${SMALL_POOL} server connections; its RSS/PSS from /proc/<pid>/smaps_rollup before, at ${IDLE_CLIENTS / 2} and at ${IDLE_CLIENTS} clients; per client = the slope between the last two ...`);
+    const routerIdle = await startRouter(feed.address, dir, 'router-idle', ['--pool-size', String(SMALL_POOL)]);
+    const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL);
+    const idleTargets = [
+      { name: ROUTER_TXN10, port: routerIdle.port, user: `${USER}.${TXN_POOLED}`, pid: routerIdle.pid },
+      { name: PGBOUNCER_TXN10, port: pgbouncerIdle.port, user: USER, pid: pgbouncerIdle.pid },
+    ];
+    const idle = new Map<string, IdleClientMemory>();
+    for (const t of idleTargets) {
+      const m = await measureIdleClientMemory({ ...t, password: PASSWORD, database: TENANT }, IDLE_CLIENTS);
+      console.log(`  ${t.name}: ${m.pssPerClientKiB.toFixed(1)} KiB PSS per idle client`);
+      idle.set(t.name, m);
+    }
+    const mib = (kib: number): string => (kib / 1024).toFixed(1);
+    console.table(idleTargets.map((t) => {
+      const m = idle.get(t.name)!;
+      return {
+        target: t.name,
+        'RSS MiB (0 / half / all)': `${mib(m.before.rssKiB)} / ${mib(m.half.rssKiB)} / ${mib(m.after.rssKiB)}`,
+        'PSS MiB (0 / half / all)': `${mib(m.before.pssKiB)} / ${mib(m.half.pssKiB)} / ${mib(m.after.pssKiB)}`,
+        'RSS KiB/client': m.rssPerClientKiB.toFixed(1), 'PSS KiB/client': m.pssPerClientKiB.toFixed(1), 'per 1,000 clients (PSS) MiB': mib(m.pssPerClientKiB * 1000),
+      };
+    }));
+
     console.log(`\nload average ${loadavg()} (1/5/15 min) at end`);
     console.log('\ntargets (issue 7), medians of this run:');
     const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
@@ -448,6 +541,16 @@ async function main(): Promise<void> {
       console.log(`    connection setup (-C) >= haproxy: ${(r.connTps / haproxyResult.connTps).toFixed(2)}x ${verdict(r.connTps >= haproxyResult.connTps)} (CPU per connection: router ${us(r.connCpuUs)} µs, haproxy ${us(haproxyResult.connCpuUs)} µs, bare node pipe ${us(floor.connCpuUs)} µs)`);
       console.log(`    handshake + lookup p99 < 1 ms: router's own time <= ${(own * 1000).toFixed(3)} ms ${verdict(own < 0.001)}; whole refusal round trip client-side (TCP connect, this process's scheduling) ${clientP99.toFixed(3)} ms ${verdict(clientP99 < 1)}`);
     }
+    console.log('\npooling targets, medians of this run:');
+    for (const name of SESSION_POOLS) {
+      const r = results.get(name)!;
+      console.log(`  ${name}: connection rate (-C -S, SCRAM) >= 2x direct: ${(r.connTps / direct.connTps).toFixed(2)}x ${verdict(r.connTps >= 2 * direct.connTps)}; above pgbouncer (session): ${(r.connTps / pgbouncerResult.connTps).toFixed(2)}x ${verdict(r.connTps > pgbouncerResult.connTps)}`);
+    }
+    const r10 = manyResults.get(ROUTER_TXN10)!;
+    console.log(`  ${ROUTER_TXN10}, ${MANY_CLIENTS} clients: tps >= pgbouncer's (transaction, pool ${SMALL_POOL}): ${(r10.tps / pgbouncer10Result.tps).toFixed(2)}x ${verdict(r10.tps >= pgbouncer10Result.tps)}`);
+    const routerMem = idle.get(ROUTER_TXN10)!;
+    const bouncerMem = idle.get(PGBOUNCER_TXN10)!;
+    console.log(`  memory per idle client (PSS): router ${routerMem.pssPerClientKiB.toFixed(1)} KiB, pgbouncer ${bouncerMem.pssPerClientKiB.toFixed(1)} KiB (${(routerMem.pssPerClientKiB / bouncerMem.pssPerClientKiB).toFixed(1)}x; no goal set)`);
   } finally {
     stopping = true;
     for (const c of children) c.kill('SIGTERM');
