@@ -44,6 +44,24 @@ describe('BackendPool', () => {
     expect(pool.stats().waiting).toBe(0);
   });
 
+  it('serves an idle connection of a key nobody waits for at once, even while clients of another key wait', async () => {
+    const { pool } = makePool(1, 10);
+    expect(await pool.lease('b', fresh, 100)).toEqual({ kind: 'create' });
+    const b1 = { id: 2, idleSince: 0 };
+    pool.release('b', b1, true);
+    await pool.lease('a', fresh, 100);
+    const waitingA = pool.lease('a', fresh, 1000);
+    expect(pool.stats().waiting).toBe(1);
+    expect(await pool.lease('b', fresh, 50)).toEqual({ kind: 'reuse', item: b1 });
+    // A new client of the waiting key queues behind the one already waiting.
+    const laterA = pool.lease('a', fresh, 1000);
+    const a1 = { id: 3, idleSince: 0 };
+    pool.release('a', a1, true);
+    expect(await waitingA).toEqual({ kind: 'reuse', item: a1 });
+    pool.release('a', a1, true);
+    expect(await laterA).toEqual({ kind: 'reuse', item: a1 });
+  });
+
   it('evicts another key\'s oldest idle connection when the router-wide bound is reached', async () => {
     const { pool, closed, advance } = makePool(5, 2);
     await pool.lease('a', fresh, 100);

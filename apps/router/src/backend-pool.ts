@@ -76,8 +76,10 @@ export class BackendPool<T extends Poolable> {
    * `waitMs` in FIFO order when the key or the pool is full. Rejects with PoolTimeoutError.
    */
   lease(key: string, stale: (item: T) => boolean, waitMs: number): Promise<Lease<T>> {
-    // Those already waiting go first.
-    const now = this.#waiters.length === 0 ? this.#tryLease(key, stale) : undefined;
+    // Those already waiting go first: a client whose key has waiters queues behind them, and no
+    // one creates a connection ahead of a queue that may be waiting for room. An idle connection
+    // of a key nobody waits for is taken at once (it takes nothing from the queue).
+    const now = this.#waiters.length === 0 ? this.#tryLease(key, stale) : this.#waiters.some((w) => w.key === key) ? undefined : this.#tryReuse(key, stale);
     if (now) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       const waiter: Waiter<T> = {
@@ -164,21 +166,28 @@ export class BackendPool<T extends Poolable> {
     void key;
   }
 
-  #tryLease(key: string, stale: (item: T) => boolean): Lease<T> | undefined {
-    let s = this.#keys.get(key);
-    if (s) {
-      while (s.idle.length > 0) {
-        const item = s.idle.pop()!;
-        this.#idle--;
-        if (stale(item)) {
-          this.#total--;
-          this.#o.close(item, 'route_changed');
-          continue;
-        }
-        s.active++;
-        return { kind: 'reuse', item };
+  /** The most recent idle connection of `key` that is not stale (stale ones are closed on the way). */
+  #tryReuse(key: string, stale: (item: T) => boolean): Lease<T> | undefined {
+    const s = this.#keys.get(key);
+    if (!s) return undefined;
+    while (s.idle.length > 0) {
+      const item = s.idle.pop()!;
+      this.#idle--;
+      if (stale(item)) {
+        this.#total--;
+        this.#o.close(item, 'route_changed');
+        continue;
       }
+      s.active++;
+      return { kind: 'reuse', item };
     }
+    return undefined;
+  }
+
+  #tryLease(key: string, stale: (item: T) => boolean): Lease<T> | undefined {
+    const reuse = this.#tryReuse(key, stale);
+    if (reuse) return reuse;
+    let s = this.#keys.get(key);
     const held = s ? s.active + s.idle.length : 0;
     if (held >= this.#o.perKey) return undefined;
     if (this.#total >= this.#o.maxTotal && !this.#evictOldestIdle(key)) return undefined;
@@ -206,11 +215,16 @@ export class BackendPool<T extends Poolable> {
   }
 
   #dispatch(): void {
-    for (const w of [...this.#waiters]) {
+    // In place: no copy of the queue and no second pass over it per served waiter.
+    for (let i = 0; i < this.#waiters.length; ) {
+      const w = this.#waiters[i]!;
       const lease = this.#tryLease(w.key, w.stale);
-      if (!lease) continue;
+      if (!lease) {
+        i++;
+        continue;
+      }
       clearTimeout(w.timer);
-      this.#waiters = this.#waiters.filter((x) => x !== w);
+      this.#waiters.splice(i, 1);
       w.resolve(lease);
     }
   }
