@@ -23,10 +23,11 @@ function thrown(fn: () => unknown): PgsError {
 }
 
 describe('recoveryWindow', () => {
-  it('runs from the end of the oldest restorable backup to the last archived WAL', () => {
+  it('runs from the second after the end of the oldest restorable backup to the last archived WAL', () => {
     const list = [b('old', { finishedAt: NOW - 8 * D }), b('new', { finishedAt: NOW - D }), b('bad', { status: 'FAILED', finishedAt: NOW - 9 * D })];
-    expect(recoveryWindow(list, NOW - 60_000)).toEqual({ earliest: NOW - 8 * D, latest: NOW - 60_000 });
-    expect(recoveryWindow(list, 0)).toEqual({ earliest: NOW - 8 * D, latest: NOW - D });
+    // pgBackRest's stop times are whole seconds: a backup that "stopped at :00" may have stopped at :00.9.
+    expect(recoveryWindow(list, NOW - 60_000)).toEqual({ earliest: NOW - 8 * D + 1000, latest: NOW - 60_000 });
+    expect(recoveryWindow(list, 0)).toEqual({ earliest: NOW - 8 * D + 1000, latest: NOW - D });
     expect(recoveryWindow([b('x', { status: 'EXPIRED' })], NOW)).toBeUndefined();
   });
 });
@@ -83,7 +84,7 @@ describe('validateRestoreTarget', () => {
   it('names the window in RFC 3339 when the time is outside it', () => {
     const err = thrown(() => validateRestoreTarget({ kind: 'time', time: NOW - 3 * D }, list, NOW));
     expect(err.code).toBe('RESTORE_TARGET_OUTSIDE_WINDOW');
-    expect(err.message).toBe(`cannot restore to ${rfc3339(NOW - 3 * D)}: the recovery window is 2026-12-04T10:00:00Z to 2026-12-06T10:00:00Z`);
+    expect(err.message).toBe(`cannot restore to ${rfc3339(NOW - 3 * D)}: the recovery window is 2026-12-04T10:00:01Z to 2026-12-06T10:00:00Z`);
     expect(thrown(() => validateRestoreTarget({ kind: 'time', time: NOW + 1000 }, list, NOW)).code).toBe('RESTORE_TARGET_OUTSIDE_WINDOW');
   });
 

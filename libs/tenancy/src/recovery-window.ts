@@ -2,7 +2,8 @@
  * The times a tenant can be restored to, and the rules that guard it: a restore target must lie in
  * the window (or name a restorable backup), and deleting a backup must not shrink the window below
  * the retention the policy promises. A restore to time T needs a backup that was consistent before
- * T, so the window runs from the end of the oldest restorable backup to the last archived WAL.
+ * T, so the window runs from the second after the end of the oldest restorable backup to the last
+ * archived WAL.
  */
 import type { BackupView } from './backup-types.js';
 import { PgsError } from './errors.js';
@@ -17,7 +18,9 @@ export interface RecoveryWindow {
 export function recoveryWindow(backups: readonly BackupView[], lastArchivedAt: number): RecoveryWindow | undefined {
   const good = backups.filter((b) => b.status === 'SUCCEEDED' && b.finishedAt > 0);
   if (good.length === 0) return undefined;
-  const earliest = Math.min(...good.map((b) => b.finishedAt));
+  // pgBackRest keeps a backup's stop time in whole seconds and restores to a time only from a backup
+  // that stopped in an earlier second: the window opens at the second after the oldest one's stop.
+  const earliest = Math.min(...good.map((b) => Math.floor(b.finishedAt / 1000) * 1000 + 1000));
   return { earliest, latest: Math.max(lastArchivedAt, ...good.map((b) => b.finishedAt)) };
 }
 

@@ -84,6 +84,11 @@ export async function backedUpTenant(f: Fleet, prefix: string, options: { replic
   const login = ownerLogin(id, password);
   await f.createTenant(id, { password, access: true, replicas: options.replicas, syncReplicas: options.syncReplicas, extraArgs: ['--archive-timeout', '2s'] });
   await firstBackup(f, id);
+  // A restore to a time needs a backup that stopped in an earlier whole second: the window opens
+  // then. Writes the scenarios make (and the times they note) come after it.
+  const opens = (await backupList(f, id)).window?.earliest;
+  const wait = opens ? new Date(opens).getTime() + 100 - Date.now() : 0;
+  if (wait > 0) await sleep(wait);
   const router = firstRouter(f);
   const sql = (text: string): Promise<unknown[]> => queryOnce(router.endpoint, login, text);
   const table = options.table === undefined ? 'create table rows (id int primary key)' : options.table;
