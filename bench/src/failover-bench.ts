@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { HostState, InstanceRole, RunState, TenantStatus } from '@pgs/proto';
-import { poll, withFleet, type BenchFleet, type BenchRouter } from './fleet-launcher.js';
+import { BENCH_NET, poll, withFleet, type BenchFleet, type BenchRouter } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 
 const RUNS = Number(process.env.PGS_BENCH_RUNS ?? 10);
@@ -26,7 +26,7 @@ class Hosts {
   constructor(private readonly fleet: BenchFleet) {}
 
   address(i: number): string {
-    return `127.0.${BLOCK}.${11 + i}`;
+    return `127.${BENCH_NET}.${BLOCK}.${11 + i}`;
   }
 
   dataRoot(i: number): string {

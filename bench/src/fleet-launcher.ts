@@ -149,6 +149,12 @@ function keepLogs(root: string): void {
   process.stderr.write(`fleet logs kept in ${dest}\n`);
 }
 
+/**
+ * Second octet of every bench fleet address: 0 unless PGS_TEST_NET says otherwise (as in the e2e
+ * harness), so that several checkouts can run benchmarks on one machine without sharing an address.
+ */
+export const BENCH_NET = Number(process.env['PGS_TEST_NET'] ?? '0');
+
 /** Starts the fleet; throws (after cleaning up) with log tails when a part does not come up. */
 export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
   const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
@@ -156,7 +162,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   for (const [name, file] of Object.entries(needed)) if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-bench-${o.name}-`));
   fs.chmodSync(root, 0o755);
-  const ctl = `127.0.${o.block}.1`;
+  const ctl = `127.${BENCH_NET}.${o.block}.1`;
   const grpc = `${ctl}:${await freePort(ctl)}`;
   const http = `${ctl}:${await freePort(ctl)}`;
   const children: ChildProcess[] = [];
@@ -213,7 +219,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
     const hostAddresses: string[] = [];
     const hostDataRoots: string[] = [];
     for (let i = 0; i < o.agents; i++) {
-      const address = `127.0.${o.block}.${11 + i}`;
+      const address = `127.${BENCH_NET}.${o.block}.${11 + i}`;
       const dataRoot = path.join(root, `h${i + 1}`);
       fs.mkdirSync(dataRoot, { mode: 0o755 });
       hostAddresses.push(address);

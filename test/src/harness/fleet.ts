@@ -174,8 +174,21 @@ process.once('exit', () => {
   for (const root of liveRoots) for (const p of processesUnder(root)) signal(p.pid, 'SIGKILL');
 });
 
+/**
+ * Second octet of every fleet address: 0 unless PGS_TEST_NET says otherwise, so that several checkouts
+ * of the repo can run the same scenario files on one machine at once without sharing an address.
+ */
+export const TEST_NET = testNet();
+
+function testNet(): number {
+  const raw = process.env['PGS_TEST_NET'] ?? '0';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 254) throw new Error(`PGS_TEST_NET=${raw}: expected an integer 0..254`);
+  return n;
+}
+
 function hostAddress(block: number, i: number): string {
-  return `127.0.${block}.${11 + i}`;
+  return `127.${TEST_NET}.${block}.${11 + i}`;
 }
 
 /** Starts a fleet and waits until every part is ready (or throws with their logs). */
@@ -183,7 +196,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   requireBuilt(['coordinator', 'pgsctl', ...(options.agents > 0 ? (['agent'] as const) : []), ...(options.routers > 0 ? (['router'] as const) : [])]);
   if (options.block < 1 || options.block > 254) throw new Error(`block ${options.block} out of 1..254`);
   if (options.agents > 4) throw new Error('at most 4 agents per fleet (each gets 10 ports of the block\'s 40)');
-  if (blocksInUse.has(options.block)) throw new Error(`loopback block 127.0.${options.block}.0/24 is already used by another fleet`);
+  if (blocksInUse.has(options.block)) throw new Error(`loopback block 127.${TEST_NET}.${options.block}.0/24 is already used by another fleet`);
   blocksInUse.add(options.block);
   const timing: FleetTiming = { ...FAST_TIMING, ...options.timing };
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
@@ -191,7 +204,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   // The postgres OS user must traverse to the agents' data roots.
   fs.chmodSync(root, 0o755);
   liveRoots.add(root);
-  const controlAddress = `127.0.${options.block}.1`;
+  const controlAddress = `127.${TEST_NET}.${options.block}.1`;
   const coordinatorAddress = options.coordinatorAddress ?? controlAddress;
   const coordinatorGrpc = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
   const coordinatorHttp = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;

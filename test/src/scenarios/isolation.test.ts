@@ -8,6 +8,7 @@ import { attempt, connect, queryOnce, type Login } from '../harness/pg-clients.j
 import { canConnect } from '../harness/ports.js';
 import { ownerLogin, primaryOf } from '../harness/tenant-probes.js';
 import { tenantName, useFleet } from '../harness/use-fleet.js';
+import { TEST_NET } from '../harness/fleet.js';
 
 describe('isolation and hostile input', () => {
   const fleet = useFleet({ name: 'isolation', block: 22, agents: 2, routers: 2 });
@@ -50,7 +51,7 @@ describe('isolation and hostile input', () => {
       if (!own) throw new Error('host expected');
       expect(p.address).toBe(own.address);
       expect(await canConnect(p.address, p.port), `${id} on its own address`).toBe(true);
-      const elsewhere = ['127.0.0.1', `127.0.${22}.1`, ...f.hosts.filter((h) => h.id !== p.hostId).map((h) => h.address)];
+      const elsewhere = ['127.0.0.1', `127.${TEST_NET}.22.1`, ...f.hosts.filter((h) => h.id !== p.hostId).map((h) => h.address)];
       for (const addr of elsewhere) expect(await canConnect(addr, p.port), `${id} port ${p.port} must not answer on ${addr}`).toBe(false);
     }
   });
