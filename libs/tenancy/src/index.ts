@@ -133,3 +133,17 @@ export {
   type ResolvedTarget,
 } from './recovery-window.js';
 export { backupProblems, type ArchiveView, type ProblemInput } from './backup-problems.js';
+export {
+  DEFAULT_LEASE_TIMINGS,
+  decideLease,
+  nextLeadership,
+  mayAct,
+  actUntil,
+  acceptEpoch,
+  validateLeaseTimings,
+  type LeaseRow,
+  type LeaseTimings,
+  type LeaseCandidate,
+  type LeaseDecision,
+  type Leadership,
+} from './leader-lease.js';
