@@ -6,8 +6,9 @@
  * of that row) waits for a write that passed the fence to commit, and a write that comes after the
  * takeover fails the fence and rolls back.
  */
-import { PgsError, decideLease, type LeaseCandidate, type LeaseDecision, type LeaseRow, type LeaseTimings } from '@pgs/tenancy';
+import { decideLease, type LeaseCandidate, type LeaseDecision, type LeaseRow, type LeaseTimings } from '@pgs/tenancy';
 import type pg from 'pg';
+import { StoreUnavailableError } from '../../errors.js';
 
 /** The store's clock in epoch ms: the one clock every coordinator judges the lease by. */
 export const STORE_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
@@ -24,11 +25,12 @@ export const LEASE_SCHEMA_SQL = `
   INSERT INTO coordinator_lease (id, holder, address, epoch, expires_at) VALUES (1, '', '', 0, 0);
 `;
 
-/** A write by a coordinator that no longer holds the lease it wrote under; nothing of it was committed. */
-export class LeaseLostError extends PgsError {
-  constructor(message: string) {
-    super('NOT_LEADER', message, { kind: 'service' });
-  }
+/**
+ * A write by a coordinator that does not hold the leader lease (any more): nothing of it was
+ * committed. A kind of unavailability to callers of the store; the API names the leader instead.
+ */
+export class LeaseLostError extends StoreUnavailableError {
+  override readonly code: string = 'NOT_LEADER';
 }
 
 interface LeaseRowSql {
