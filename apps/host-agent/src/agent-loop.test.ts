@@ -118,6 +118,27 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     expect(mine).toMatchObject({ state: InstanceState.RUNNING, pid: before.pid, port: before.port });
     expect(env.agent.manager.status(t)?.pid).toBe(before.pid);
   });
+
+  it('refuses desired sets and commands stamped with a leader epoch older than the newest it saw', async () => {
+    // A new leader (epoch 5) takes the stream over.
+    env.coordinator.leaderEpoch = 5;
+    const streams = env.coordinator.streams;
+    env.coordinator.dropStream();
+    await waitFor('a stream with the new leader', () => env.coordinator.streams > streams && env.coordinator.connected);
+    const stale = uniqueTenantId('old');
+    const fresh = uniqueTenantId('new');
+    await env.coordinator.desired({ instances: [ownerSpec(stale, 'owner-old-secret')], leaderEpoch: 4 });
+    await env.coordinator.command({ commandId: 'stale-1', tenantId: fresh, leaderEpoch: 4n, action: { case: 'dropDatabase', value: { name: 'x' } } });
+    await env.coordinator.desired({ instances: [ownerSpec(fresh, 'owner-new-secret')] });
+    await env.coordinator.command({ commandId: 'fresh-1', tenantId: 'nosuch', leaderEpoch: 5n, action: { case: 'dropDatabase', value: { name: 'x' } } });
+    await waitFor('the new leader\'s instance', () => env.coordinator.running(fresh));
+    await waitFor('both command results', () => env.coordinator.commandResults.some((r) => r.commandId === 'fresh-1') && env.coordinator.commandResults.some((r) => r.commandId === 'stale-1'));
+    // Messages are handled in order: the stale set came before the fresh one, and was dropped.
+    expect(env.agent.manager.status(stale)).toBeUndefined();
+    const byId = Object.fromEntries(env.coordinator.commandResults.map((r) => [r.commandId, r]));
+    expect(byId['stale-1']).toMatchObject({ ok: false, errorCode: 'STALE_LEADER_EPOCH' });
+    expect(byId['fresh-1']).toMatchObject({ ok: false, errorCode: 'INSTANCE_NOT_FOUND' }); // it ran
+  });
 });
 
 describe('ready spares are told at once, not at the next heartbeat', () => {

@@ -47,6 +47,8 @@ export class FakeCoordinator {
   /** Every heartbeat's ready spares, in order, with when it arrived (epoch ms). */
   readonly spareReports: Array<{ at: number; readySpares: number | undefined }> = [];
   generation = 0;
+  /** The leader epoch stamped on each Welcome and (unless told otherwise) each desired set. */
+  leaderEpoch = 0;
   /** Whether heartbeats are answered with a LeaseRenewal (false: as if the coordinator lost the agent). */
   renewLeases = true;
   /** The backup repository each Welcome names (undefined: none); change it and drop the stream to send another. */
@@ -72,7 +74,7 @@ export class FakeCoordinator {
         if (first.done || first.value.message.case !== 'hello') return;
         fake.hellos.push(first.value.message.value);
         fake.statuses.push(...first.value.message.value.instances);
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs, backupRepository: fake.backupRepository } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs, backupRepository: fake.backupRepository, leaderEpoch: BigInt(fake.leaderEpoch) } } });
         let drop: () => void = () => undefined;
         const dropped = new Promise<undefined>((resolve) => {
           drop = () => resolve(undefined);
@@ -137,9 +139,10 @@ export class FakeCoordinator {
   }
 
   /** Sends a desired set with the next generation (or the one given, to test stale generations). */
-  async desired(options: { full?: boolean; instances?: MessageInitShape<typeof InstanceSpecSchema>[]; removed?: string[]; generation?: number }): Promise<number> {
+  async desired(options: { full?: boolean; instances?: MessageInitShape<typeof InstanceSpecSchema>[]; removed?: string[]; generation?: number; leaderEpoch?: number }): Promise<number> {
     const generation = options.generation ?? ++this.generation;
-    await this.send({ message: { case: 'desired', value: { generation: BigInt(generation), full: options.full ?? false, instances: options.instances ?? [], removedTenantIds: options.removed ?? [] } } });
+    const leaderEpoch = BigInt(options.leaderEpoch ?? this.leaderEpoch);
+    await this.send({ message: { case: 'desired', value: { generation: BigInt(generation), full: options.full ?? false, instances: options.instances ?? [], removedTenantIds: options.removed ?? [], leaderEpoch } } });
     return generation;
   }
 
