@@ -7,7 +7,9 @@
 import { PgsError } from '@pgs/tenancy';
 import { StoreConflictError, StoreUnavailableError } from '../../errors.js';
 
-const CONFLICT_STATES = new Set(['40001', '40P01']);
+// Serialization failure, deadlock, and "the transaction already failed" (an earlier statement of it
+// broke a constraint the caller went on after).
+const CONFLICT_STATES = new Set(['40001', '40P01', '25P02']);
 
 /** The SQLSTATE of a driver error, or undefined for a socket-level error. */
 function sqlState(err: unknown): string | undefined {

@@ -15,7 +15,7 @@ import type {
   TenantFilter,
   TenantPage,
 } from '../contract.js';
-import { StoreNotFoundError } from '../../errors.js';
+import { StoreConflictError, StoreNotFoundError } from '../../errors.js';
 import {
   BACKUP_COLUMNS,
   OPERATION_COLUMNS,
@@ -39,23 +39,21 @@ import {
   type Row,
 } from './pg-rows.js';
 
-/** How one statement runs. */
-export interface QueryOptions {
-  /**
-   * The statement may fail on a constraint the caller can handle (a second primary, a taken
-   * name): inside a transaction it runs in a savepoint, so the transaction goes on after the
-   * StoreConflictError as it does on SQLite (a failed statement otherwise aborts the whole
-   * PostgreSQL transaction).
-   */
-  mayConflict?: boolean;
-}
-
 /** Runs one statement; driver errors come out as the store's typed errors. */
 export interface Db {
-  query(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<{ rows: Row[]; rowCount: number }>;
+  query(sql: string, params?: readonly unknown[]): Promise<{ rows: Row[]; rowCount: number }>;
 }
 
-const MAY_CONFLICT: QueryOptions = { mayConflict: true };
+/**
+ * An insert that a unique key (a taken id, a second primary, a second running backup) may refuse:
+ * ON CONFLICT DO NOTHING and a StoreConflictError of our own, so the transaction goes on after it
+ * as it does on SQLite (a failed statement would abort the whole PostgreSQL transaction), at the
+ * cost of no extra round trip.
+ */
+async function insertOnce(db: Db, sql: string, params: readonly unknown[], what: string): Promise<void> {
+  const r = await db.query(`${sql} ON CONFLICT DO NOTHING`, params);
+  if (r.rowCount === 0) throw new StoreConflictError(`${what} conflicts with a stored one`);
+}
 
 /** What a transaction changed so far, in order (a savepoint rolled back goes back to a snapshot). */
 export interface Changes {
@@ -189,10 +187,11 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     listReplicated: async () => (await db.query(`SELECT * FROM tenants WHERE (spec ->> 'nodes')::int >= 2 ORDER BY id`)).rows.map(tenantFromRow),
     insert: async (t) => {
       mutable();
-      await db.query(
+      await insertOnce(
+        db,
         'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
         [t.id, JSON.stringify(t.spec), t.revision, t.instanceRevision, t.status, t.statusReason, t.deleting, t.createdAt, t.updatedAt],
-        MAY_CONFLICT,
+        `tenant "${t.id}"`,
       );
     },
     update: async (t) => {
@@ -243,11 +242,12 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
     insert: async (p) => {
       const c = mutable();
-      await db.query(
+      await insertOnce(
+        db,
         `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
         [p.tenantId, p.hostId, p.role, p.realization, p.reason, p.instanceState, p.address, p.port, p.realizedRevision, p.realizedOnce, p.generation, p.failures, p.nextRetryAt, p.updatedAt],
-        MAY_CONFLICT,
+        `a ${p.role} placement of tenant "${p.tenantId}" on host "${p.hostId}"`,
       );
       c.placementHosts.add(p.hostId);
     },
@@ -303,10 +303,11 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     list: async (tenantId) => (await db.query('SELECT * FROM users WHERE tenant_id = $1 ORDER BY owner DESC, name', [tenantId])).rows.map(userFromRow),
     insert: async (u) => {
       mutable();
-      await db.query(
+      await insertOnce(
+        db,
         'INSERT INTO users (tenant_id, name, description, scram_verifier, owner, status, status_reason, revision, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
         [u.tenantId, u.name, u.description, u.scramVerifier, u.owner, u.status, u.statusReason, u.revision, u.createdAt],
-        MAY_CONFLICT,
+        `user "${u.name}" of tenant "${u.tenantId}"`,
       );
     },
     update: async (u) => {
@@ -512,10 +513,11 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       (await db.query(`SELECT * FROM tokens WHERE kind = 'operator'${includeRevoked ? '' : ' AND revoked_at IS NULL'} ORDER BY created_at DESC, name`)).rows.map(tokenFromRow),
     insert: async (record: TokenRecord, createdBy: string) => {
       mutable();
-      await db.query(
+      await insertOnce(
+        db,
         'INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)',
         [record.hash, record.kind, record.name, record.role ?? null, JSON.stringify(record.tenantIds), record.createdAtMs, record.expiresAtMs, record.singleUse, createdBy],
-        MAY_CONFLICT,
+        record.kind === 'operator' ? `a live operator token named "${record.name}"` : 'the token',
       );
     },
     markUsed: async (hash, at) => {
@@ -551,7 +553,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
     insert: async (b) => {
       mutable();
-      await db.query(`INSERT INTO backups (${backupCols}) VALUES (${placeholders(BACKUP_COLUMNS.length)})`, backupValues(b), MAY_CONFLICT);
+      await insertOnce(db, `INSERT INTO backups (${backupCols}) VALUES (${placeholders(BACKUP_COLUMNS.length)})`, backupValues(b), `backup "${b.id}" (or a second running backup of tenant "${b.tenantId}")`);
     },
     update: async (b) => {
       mutable();
@@ -570,7 +572,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     listActive: async () => (await db.query(`SELECT * FROM restores WHERE phase <> 'done' ORDER BY started_at`)).rows.map(restoreFromRow),
     insert: async (r) => {
       mutable();
-      await db.query(`INSERT INTO restores (${restoreCols}) VALUES (${placeholders(RESTORE_COLUMNS.length)})`, restoreValues(r), MAY_CONFLICT);
+      await insertOnce(db, `INSERT INTO restores (${restoreCols}) VALUES (${placeholders(RESTORE_COLUMNS.length)})`, restoreValues(r), `restore "${r.id}" (or a second running restore into tenant "${r.targetTenantId}")`);
     },
     update: async (r) => {
       mutable();

@@ -11,6 +11,7 @@
  * not the leader, or stopped being it, commits nothing. Reads outside a transaction go through a
  * small pool and see committed data only.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import pg from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
@@ -18,7 +19,7 @@ import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../
 import { LeaseLostError, fenceWrite } from './leader-lease-sql.js';
 import { clientConfig, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
 import { isConnectionLost, toStoreError } from './pg-errors.js';
-import { emptyChanges, makeReads, makeTx, snapshotChanges, type Changes, type Db, type QueryOptions } from './pg-repositories.js';
+import { emptyChanges, makeReads, makeTx, snapshotChanges, type Changes, type Db } from './pg-repositories.js';
 import { PgSchemaTooNewError, migratePostgres } from './pg-schema.js';
 
 /** Grouped transactions per commit: bounds how long one commit keeps the others waiting. */
@@ -51,17 +52,28 @@ interface Pending {
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-function asDb(run: (sql: string, params: readonly unknown[] | undefined) => Promise<pg.QueryResult>, savepoints: boolean): Db {
+/**
+ * Every statement runs as a named prepared statement (named by its text): PostgreSQL parses and
+ * plans it once per connection, which takes a good part off each round trip. The store's SQL has a
+ * bounded number of shapes (filters vary in which clauses they have, never in inlined values).
+ */
+const statementNames = new Map<string, string>();
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (!name) {
+    name = `pgs_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
+function asDb(run: (q: pg.QueryConfig) => Promise<pg.QueryResult>): Db {
   return {
-    query: async (sql: string, params?: readonly unknown[], options?: QueryOptions) => {
-      const inSavepoint = savepoints && options?.mayConflict === true;
+    query: async (sql: string, params?: readonly unknown[]) => {
       try {
-        if (inSavepoint) await run('SAVEPOINT pgs_statement', undefined);
-        const r = await run(sql, params);
-        if (inSavepoint) await run('RELEASE SAVEPOINT pgs_statement', undefined);
+        const r = await run({ name: statementName(sql), text: sql, values: params as unknown[] | undefined });
         return { rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0 };
       } catch (err) {
-        if (inSavepoint && !isConnectionLost(err)) await run('ROLLBACK TO SAVEPOINT pgs_statement', undefined).catch(() => undefined);
         throw toStoreError(err, 'store query failed');
       }
     },
@@ -109,7 +121,7 @@ export class PostgresStore implements Store {
     this.writer = writer;
     this.pool = this.makePool(primary);
     this.read = makeReads(
-      asDb((sql, params) => this.readQuery(sql, params), false),
+      asDb((q) => this.readQuery(q)),
       o.routeHistory,
     );
   }
@@ -120,10 +132,10 @@ export class PostgresStore implements Store {
     return pool;
   }
 
-  private async readQuery(sql: string, params: readonly unknown[] | undefined): Promise<pg.QueryResult> {
+  private async readQuery(q: pg.QueryConfig): Promise<pg.QueryResult> {
     if (this.closed) throw new StoreUnavailableError('the store is closed');
     try {
-      return await this.pool.query(sql, params as unknown[] | undefined);
+      return await this.pool.query(q);
     } catch (err) {
       if (isConnectionLost(err)) void this.relocate();
       throw err;
@@ -195,7 +207,7 @@ export class PostgresStore implements Store {
     } catch (err) {
       return fail(toStoreError(err, 'cannot reach the store'));
     }
-    const db = asDb((sql, params) => client.query(sql, params as unknown[] | undefined), true);
+    const db = asDb((q) => client.query(q));
     const raw = (sql: string): Promise<unknown> =>
       client.query(sql).catch((err: unknown) => {
         throw toStoreError(err, `store ${sql.split(' ')[0]} failed`);
@@ -205,6 +217,8 @@ export class PostgresStore implements Store {
     try {
       await raw('BEGIN');
       const grouped = items.length > 1 || items[0]?.grouped === true;
+      // Each grouped transaction in a savepoint; releasing one and opening the next is one round trip.
+      let open = false;
       for (const item of items) {
         const tx = makeTx(db, changes, this.o.routeHistory);
         if (!grouped) {
@@ -212,11 +226,10 @@ export class PostgresStore implements Store {
           continue;
         }
         const before = snapshotChanges(changes);
-        await raw('SAVEPOINT pgs_grouped');
+        await raw(open ? 'RELEASE SAVEPOINT pgs_grouped; SAVEPOINT pgs_grouped' : 'SAVEPOINT pgs_grouped');
+        open = true;
         try {
-          const value = await item.fn(tx);
-          await raw('RELEASE SAVEPOINT pgs_grouped');
-          outcomes.push({ ok: true, value });
+          outcomes.push({ ok: true, value: await item.fn(tx) });
         } catch (error) {
           if (error instanceof StoreUnavailableError) throw error; // the connection or the lease is gone: the whole group is lost
           await raw('ROLLBACK TO SAVEPOINT pgs_grouped');
