@@ -9,6 +9,7 @@ import { DEFAULT_LEASE_TIMINGS, mayAct, nextLeadership, type Leadership, type Le
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { leaseStep, releaseLease } from '../store/postgres/leader-lease-sql.js';
+import type { WriteFence } from '../store/postgres/pg-store.js';
 
 /** Options of startLeaderElection. */
 export interface LeaderElectionOptions {
@@ -26,6 +27,8 @@ export interface LeaderElectionOptions {
 
 /** A running election. */
 export interface LeaderElection {
+  /** This coordinator's holder name in the lease row. */
+  readonly holder: string;
   /** The local state now (a leader past its local deadline reads as a follower). */
   current(): Leadership;
   /** The epoch to stamp on writes and commands, when this coordinator may act as the leader now. */
@@ -94,6 +97,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
   void tick();
 
   return {
+    holder: o.holder,
     current: () => (state.role === 'leader' && !mayAct(state, clock()) ? { role: 'follower', leader: undefined } : state),
     leaderEpoch: () => (state.role === 'leader' && mayAct(state, clock()) ? state.epoch : undefined),
     onChange: (listener) => {
@@ -117,5 +121,13 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
         client = undefined;
       }
     },
+  };
+}
+
+/** The store's write fence of a coordinator: its holder and epoch while it may act as the leader, else none. */
+export function electionFence(e: LeaderElection): WriteFence {
+  return () => {
+    const epoch = e.leaderEpoch();
+    return epoch === undefined ? undefined : { holder: e.holder, epoch };
   };
 }
