@@ -50,7 +50,7 @@ try {
   const grouped = await creates(5000, true, 'g');
   const single = await creates(1000, false, 's');
   // The rest of the fleet in one statement: the walk below reads 100,000 tenants, not how they came.
-  const c = await connectTo(url);
+  const c = await connectTo('primary' in servers ? servers.primary.url('coord', PW) : url);
   const spec = JSON.stringify(aTenant('x').spec);
   await c.query(
     `INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at)
