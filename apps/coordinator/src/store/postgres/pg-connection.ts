@@ -23,9 +23,21 @@ export function redactStoreUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
 }
 
-/** Connection settings every store connection gets. */
+/**
+ * Connection settings every store connection gets. A transaction never waits on anything but the
+ * store (no I/O inside one), so one idle for 2 s belongs to a coordinator that hung or was cut
+ * off: the server ends it, releasing its locks (the lease row's share lock among them) so the
+ * next leader is not held up by it.
+ */
 export function clientConfig(url: string): pg.ClientConfig {
-  return { connectionString: url, types: PG_TYPES, application_name: 'pgs-coordinator', connectionTimeoutMillis: 5000, keepAlive: true };
+  return {
+    connectionString: url,
+    types: PG_TYPES,
+    application_name: 'pgs-coordinator',
+    connectionTimeoutMillis: 5000,
+    keepAlive: true,
+    idle_in_transaction_session_timeout: 2000,
+  };
 }
 
 /** Opens a connection to `url` whose errors after connecting are left to the next query to report. */
