@@ -11,6 +11,7 @@
  * not the leader, or stopped being it, commits nothing. Reads outside a transaction go through a
  * small pool and see committed data only.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import pg from 'pg';
@@ -21,6 +22,9 @@ import { clientConfig, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } f
 import { isConnectionLost, toStoreError } from './pg-errors.js';
 import { emptyChanges, makeReads, makeTx, snapshotChanges, type Changes, type Db } from './pg-repositories.js';
 import { PgSchemaTooNewError, migratePostgres } from './pg-schema.js';
+
+/** Set while a transaction's function runs: a nested transaction or a store.read there is a bug. */
+const insideTransaction = new AsyncLocalStorage<true>();
 
 /** Grouped transactions per commit: bounds how long one commit keeps the others waiting. */
 const MAX_GROUP = 256;
@@ -103,6 +107,10 @@ export class PostgresStore implements Store {
   private readonly listeners = new Set<(commit: Commit) => void>();
   private readonly queue: Pending[] = [];
   private draining = false;
+  /** Transactions handed to transaction() so far, and how many of them have settled (in that order). */
+  private started = 0;
+  private settled = 0;
+  private readonly settleWaiters: Array<{ target: number; resume: () => void }> = [];
   private closed = false;
   private writer: pg.Client | undefined;
   private pool: pg.Pool;
@@ -132,8 +140,32 @@ export class PostgresStore implements Store {
     return pool;
   }
 
+  /**
+   * A read waits for the transactions started before it to settle, as on SQLite (one connection
+   * serves both): a caller that wrote and then reads sees its write, never the state before it.
+   * With no write in flight it does not wait at all.
+   */
+  private writesBefore(): Promise<void> {
+    const target = this.started;
+    if (this.settled >= target) return Promise.resolve();
+    return new Promise((resume) => this.settleWaiters.push({ target, resume }));
+  }
+
+  private settle(n: number): void {
+    this.settled += n;
+    for (let i = this.settleWaiters.length - 1; i >= 0; i--) {
+      const w = this.settleWaiters[i];
+      if (w && w.target <= this.settled) {
+        this.settleWaiters.splice(i, 1);
+        w.resume();
+      }
+    }
+  }
+
   private async readQuery(q: pg.QueryConfig): Promise<pg.QueryResult> {
     if (this.closed) throw new StoreUnavailableError('the store is closed');
+    if (insideTransaction.getStore()) throw new Error('store.read used inside a transaction: read through the transaction (tx) instead');
+    await this.writesBefore();
     try {
       return await this.pool.query(q);
     } catch (err) {
@@ -177,6 +209,8 @@ export class PostgresStore implements Store {
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    if (insideTransaction.getStore()) return Promise.reject(new Error('a transaction never nests: use the tx the outer transaction was given (called inside a transaction)'));
+    this.started++;
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, grouped: options.grouped === true, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) {
@@ -193,6 +227,7 @@ export class PostgresStore implements Store {
       let n = 1;
       if (head?.grouped) while (n < this.queue.length && n < MAX_GROUP && this.queue[n]?.grouped) n++;
       await this.runBatch(this.queue.splice(0, n));
+      this.settle(n);
     }
     this.draining = false;
   }
@@ -222,14 +257,14 @@ export class PostgresStore implements Store {
       for (const item of items) {
         const tx = makeTx(db, changes, this.o.routeHistory);
         if (!grouped) {
-          outcomes.push({ ok: true, value: await item.fn(tx) });
+          outcomes.push({ ok: true, value: await insideTransaction.run(true, () => item.fn(tx)) });
           continue;
         }
         const before = snapshotChanges(changes);
         await raw(open ? 'RELEASE SAVEPOINT pgs_grouped; SAVEPOINT pgs_grouped' : 'SAVEPOINT pgs_grouped');
         open = true;
         try {
-          outcomes.push({ ok: true, value: await item.fn(tx) });
+          outcomes.push({ ok: true, value: await insideTransaction.run(true, () => item.fn(tx)) });
         } catch (error) {
           if (error instanceof StoreUnavailableError) throw error; // the connection or the lease is gone: the whole group is lost
           await raw('ROLLBACK TO SAVEPOINT pgs_grouped');
@@ -265,7 +300,14 @@ export class PostgresStore implements Store {
     };
     const empty = commit.routeChanges.length === 0 && commit.events.length === 0 && commit.desired.length === 0 && commit.placementHosts.length === 0 && !commit.roomFreed && commit.toPlace.length === 0;
     if (empty) return;
-    for (const l of this.listeners) l(commit);
+    for (const l of this.listeners) {
+      try {
+        l(commit);
+      } catch (err) {
+        // A subscriber's bug must not stop the writer: the commit is durable whatever it does.
+        this.o.log.error({ err }, 'a commit subscriber failed');
+      }
+    }
   }
 
   subscribe(listener: (commit: Commit) => void): () => void {
