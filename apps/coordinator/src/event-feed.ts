@@ -1,6 +1,6 @@
 /** Live event subscribers for WatchEvents: every committed event, filtered per watcher. */
 import type { EventRecord } from './model.js';
-import type { Store } from './store/store.js';
+import type { Store } from './store/contract.js';
 
 /** A filter of a watcher. */
 export interface EventWatchFilter {
@@ -13,7 +13,7 @@ export class EventFeed {
   private readonly watchers = new Set<(e: EventRecord) => void>();
 
   constructor(store: Store) {
-    store.onCommit((summary) => {
+    store.subscribe((summary) => {
       for (const e of summary.events) for (const w of this.watchers) w(e);
     });
   }

@@ -1,11 +1,11 @@
 /** The scheduler's view of the hosts (shared by placement, replacement and drain). */
 import type { HostCandidate } from '@pgs/tenancy';
 import type { HostRecord } from './model.js';
-import type { HostAllocation, StoreTx } from './store/store.js';
+import type { HostAllocation, StoreReads } from './store/contract.js';
 
 /** Builds the scheduler's view of the hosts, with allocations summed from the placements. */
-export function hostCandidates(tx: StoreTx): HostCandidate[] {
-  return candidatesFrom(tx.listHosts(), tx.hostAllocations(), tx.hostsCreating());
+export async function hostCandidates(tx: StoreReads): Promise<HostCandidate[]> {
+  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating());
 }
 
 /**

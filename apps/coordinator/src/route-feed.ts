@@ -13,7 +13,7 @@ import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { RouteChange } from './model.js';
 import { auditRefusal, callerOf } from './security/access.js';
-import type { Store } from './store/store.js';
+import type { Store } from './store/contract.js';
 
 /** A connected router. */
 export interface RouterPeer {
@@ -52,7 +52,7 @@ export class RouteFeed {
     private readonly log: Logger,
     private readonly onBatch: (kind: 'snapshot' | 'delta' | 'peers') => void = () => undefined,
   ) {
-    store.onCommit((summary) => {
+    store.subscribe((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
     });
   }
@@ -87,10 +87,10 @@ export class RouteFeed {
     for (const sub of this.subscribers.values()) this.enqueue(sub, batch);
   }
 
-  private peersChanged(): void {
+  private async peersChanged(): Promise<void> {
     const routers = this.peerMessages();
     for (const sub of this.subscribers.values()) {
-      this.enqueue(sub, { snapshot: false, revision: BigInt(this.store.routeRevision()), upserts: [], deletedTenantIds: [], routers, routersChanged: true });
+      this.enqueue(sub, { snapshot: false, revision: BigInt(await this.store.read.routes.revision()), upserts: [], deletedTenantIds: [], routers, routersChanged: true });
     }
   }
 
@@ -102,7 +102,7 @@ export class RouteFeed {
         const who = principalOf(ctx);
         if (who?.kind !== 'router' || who.id !== request.routerId) {
           const reason = `${callerOf(ctx)} may not watch routes as router "${request.routerId}"`;
-          auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
+          await auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
           throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
         }
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
@@ -113,11 +113,11 @@ export class RouteFeed {
         this.subscribers.set(sub.id, sub);
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
         try {
-          const current = this.store.routeRevision();
-          const deltas = since === 0 ? undefined : this.store.routeChangesSince(since);
+          const current = await this.store.read.routes.revision();
+          const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
           let sentRevision: number;
           if (deltas === undefined) {
-            const routes = this.store.listRoutes();
+            const routes = await this.store.read.routes.list();
             const revision = Math.max(current, ...routes.map((r) => r.revision));
             await stream.send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
             this.onBatch('snapshot');
@@ -130,7 +130,7 @@ export class RouteFeed {
             sentRevision = current;
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
           }
-          this.peersChanged();
+          await this.peersChanged();
           while (!ctx.signal.aborted) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
@@ -154,7 +154,7 @@ export class RouteFeed {
           }
         } finally {
           this.subscribers.delete(sub.id);
-          this.peersChanged();
+          await this.peersChanged();
           log.info({}, 'router unsubscribed');
         }
       },

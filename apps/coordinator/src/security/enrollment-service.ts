@@ -8,8 +8,7 @@ import type { EnrollmentService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { certificateInfo, hashToken, identity, principalOf, redeemJoinToken, tokenLabel, type FleetCa, type TokenRefusal } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
-import type { SecurityStore } from '../store/security-store.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/contract.js';
 import { auditRefusal } from './access.js';
 
 const UNAUTHENTICATED_REFUSALS: readonly TokenRefusal[] = ['malformed', 'unknown', 'expired', 'used', 'revoked'];
@@ -17,7 +16,6 @@ const UNAUTHENTICATED_REFUSALS: readonly TokenRefusal[] = ['malformed', 'unknown
 /** What the enrollment service needs. */
 export interface EnrollmentDeps {
   store: Store;
-  security: SecurityStore;
   ca: FleetCa | undefined;
   /** Lifetime of issued certificates. */
   lifetimeMs: number;
@@ -48,22 +46,24 @@ export function enrollmentService(deps: EnrollmentDeps): ServiceImpl<typeof Enro
       const ca = needCa(deps.ca);
       const kind = req.kind === 'host' || req.kind === 'router' ? req.kind : undefined;
       const refuse = (status: Code, reason: string): never => {
-        auditRefusal(deps.store, { time: deps.clock(), principal: `${req.kind || '?'}:${req.componentId || '?'}`, method: 'pgs.security.v1.EnrollmentService/Join', hostId: kind === 'host' ? req.componentId : undefined, reason, peer: ctx.peer });
+        auditRefusal(deps.store, { time: deps.clock(), principal: `${req.kind || '?'}:${req.componentId || '?'}`, method: 'pgs.security.v1.EnrollmentService/Join', hostId: kind === 'host' ? req.componentId : undefined, reason, peer: ctx.peer }).catch(
+          (err: unknown) => log.error({ err }, 'cannot audit a refusal'),
+        );
         log.info({ kind: req.kind, componentId: req.componentId, reason, peer: ctx.peer }, 'join refused');
         throw new RpcError(status, reason, { errorCode: status === Code.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
       };
       if (!kind) throw new RpcError(Code.INVALID_ARGUMENT, `kind must be host or router, got "${req.kind}"`, { details: { field: 'kind' } });
       const now = deps.clock();
       const hash = hashToken(req.token);
-      const redeemed = redeemJoinToken(req.token, deps.security.findToken(hash), { kind, id: req.componentId }, new Date(now));
+      const redeemed = redeemJoinToken(req.token, await deps.store.read.tokens.find(hash), { kind, id: req.componentId }, new Date(now));
       if (!redeemed.ok) {
         return refuse(UNAUTHENTICATED_REFUSALS.includes(redeemed.refusal) ? Code.UNAUTHENTICATED : Code.PERMISSION_DENIED, `join token refused: ${redeemed.refusal}`);
       }
       // Sign first: a bad CSR must not burn the token.
       const signed = await sign(ca, req.csrPem, redeemed.identity, deps);
-      const used = deps.store.write(() => {
-        if (!deps.security.markTokenUsed(hash, now)) return false;
-        deps.store.appendEvent({
+      const used = await deps.store.transaction(async (tx) => {
+        if (!await tx.tokens.markUsed(hash, now)) return false;
+        await tx.events.append({
           time: now,
           principal: `${kind}:${req.componentId}`,
           action: 'component.joined',
