@@ -136,7 +136,7 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
         ctx.liveness.renewLease(host.id, ctx.clock());
         // The repository (with its key and credentials) travels only on this authenticated stream.
         const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
         ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);

@@ -34,6 +34,7 @@ import { RestoreService } from './restore-service.js';
 import { coordinatorKeyRing } from './secret-keys.js';
 import { createAccess } from './security/access.js';
 import { enrollmentService } from './security/enrollment-service.js';
+import { instanceTlsProblem, instanceTlsSetting } from './instance-tls.js';
 import { claimFromHello, claimFromWatch } from './security/insecure-claims.js';
 import { loadFleetPki, type FleetPki } from './security/fleet-pki.js';
 import { TokenService } from './security/token-service.js';
@@ -94,6 +95,9 @@ export async function startCoordinator(
   const pki = config.insecure
     ? undefined
     : await loadFleetPki({ security, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+  const instanceTls = instanceTlsSetting(config.instanceTls, pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure');
+  metrics.instanceTls.set(instanceTls.on ? 1 : 0);
+  if (!instanceTls.on) log.warn({ reason: instanceTls.offReason }, instanceTlsProblem(instanceTls) ?? '');
   const access = createAccess({ store, security, insecure: config.insecure, clock, log });
   const tokenService = new TokenService({ store, security, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
@@ -125,6 +129,7 @@ export async function startCoordinator(
       replicaReplaceDelayMs: config.replicaReplaceDelay,
     },
     backup,
+    instanceTls,
   };
   if (backup) ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
@@ -133,7 +138,7 @@ export async function startCoordinator(
   metrics.backupSources.now = clock;
   const backups = new BackupService(ctx, backupScheduler);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
   const events = new EventFeed(store);
   Object.assign(live, { hub, routes, events });
   const tenants = new TenantService(ctx);

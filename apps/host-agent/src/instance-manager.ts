@@ -33,7 +33,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
 import { Slots } from './slots.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
+import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
 export interface LeaseView {
@@ -160,6 +160,7 @@ export class InstanceManager {
   private healthTimer: NodeJS.Timeout | undefined;
   private healthRunning = false;
   private closed = false;
+  private tls: InstanceTls = { files: undefined, required: false };
 
   private readonly replication: ReplicationAdmin;
   private readonly creates: Slots;
@@ -249,6 +250,21 @@ export class InstanceManager {
     for (const e of this.entries.values()) {
       e.stanzaReady = '';
       if (e.desired?.backup && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
+    }
+  }
+
+  /**
+   * The instances' TLS (the host's certificate files once there are some; whether the fleet requires
+   * TLS, from each Welcome). When it changed, every instance converges again: its pg_hba.conf and
+   * settings are rewritten and the server reloads them.
+   */
+  setInstanceTls(change: Partial<InstanceTls>): void {
+    this.tls = { ...this.tls, ...change };
+    if (this.tls.required && !this.tls.files) this.log.warn({}, 'the fleet requires TLS to instances but this host has no instance certificate yet: they accept plaintext until it comes');
+    if (!this.o.runtime.setTls(this.tls)) return;
+    this.log.info({ tls: this.tls.files !== undefined, tlsOnly: this.tls.required && this.tls.files !== undefined }, 'instance TLS changed; instances converge to it');
+    for (const e of this.entries.values()) {
+      if (e.desired && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
     }
   }
 

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
 import { PgError, SqlState, startupError } from '@pgs/wire-protocol';
+import { serveAuthenticatedPassthrough } from './authenticated-passthrough.js';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
 import type { CancelKeys, IssuedKey } from './cancel-keys.js';
 import type { CancelRouter } from './cancel-routing.js';
@@ -178,6 +179,33 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
         {
           socket: handshake.socket,
           tlsSocket: handshake.tls ? (handshake.socket as tls.TLSSocket) : undefined,
+          pipelined: result.pipelined,
+          packet: result.packet,
+          decision,
+          route,
+          expired: () => timedOut,
+          ready: () => {
+            clearTimeout(timer);
+            deps.startups.release();
+            startupHeld = false;
+            metrics.startupSeconds.observe((performance.now() - started) / 1000);
+          },
+          lent: (session) => (lent = session),
+        },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup } },
+      );
+      if (!timedOut) Object.assign(summary, out);
+      return;
+    }
+
+    // A TLS client of a passthrough tenant whose instance is reached over TLS too: its SCRAM cannot
+    // pass through (channel binding names the router's certificate), so the router authenticates it
+    // (authenticated-passthrough.ts). Users the router does not know still pass through as bytes.
+    if (handshake.tls && deps.backend.tls?.enabled() && !result.packet.parameters.has('replication') && deps.pooled.verifierOf(route.tenantId, decision.user) !== undefined) {
+      const out = await serveAuthenticatedPassthrough(
+        {
+          socket: handshake.socket,
+          tlsSocket: handshake.socket as tls.TLSSocket,
           pipelined: result.pipelined,
           packet: result.packet,
           decision,

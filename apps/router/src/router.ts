@@ -1,5 +1,6 @@
 // Wires the router's parts together (main.ts calls this; tests run it in-process).
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { RouteFeedService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
@@ -49,11 +50,16 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     files: { caFile: config.coordinatorCa, certFile: config.identityCert, keyFile: config.identityKey },
     log,
   });
+  // The CA instances are verified against: an operator's file, else the fleet CA (it may be renewed).
+  const instanceCaFile = config.instanceCa ? fs.readFileSync(config.instanceCa, 'utf8') : undefined;
+  const instanceCaPem = (): string | undefined => instanceCaFile ?? link.caPem();
   const cache = new RouteCache(config.cachePath);
   log.info({ cachePath: config.cachePath, revision: cache.revision, routes: cache.size }, 'route cache opened');
   const sharedSecret = config.cancelSecret !== undefined;
   const cancelSecret = sharedSecret ? Buffer.from(config.cancelSecret ?? '', 'utf8') : randomBytes(32);
   let peers: RouterPeerEntry[] = cache.peers();
+  let instanceTls = cache.instanceTls;
+  if (!instanceTls && cache.revision > 0) log.warn({}, 'TLS to instances OFF (as the route cache holds it): tenant traffic to instances is plaintext');
 
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
@@ -69,6 +75,11 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     backoffMaxMs: config.syncBackoffMax,
     onBatch: (b) => {
       if (b.peersChanged) peers = cache.peers();
+      if (cache.instanceTls !== instanceTls) {
+        instanceTls = cache.instanceTls;
+        if (instanceTls) log.info({}, 'TLS to instances on: verified against the fleet CA (verify-full on the host address)');
+        else log.warn({}, 'TLS to instances OFF (the coordinator runs with it off): tenant traffic to instances is plaintext');
+      }
     },
   });
   const cacheState = (): { revision: number; staleSeconds: number; routes: number; connected: boolean } => {
@@ -95,7 +106,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   let reloadTls: () => void | Promise<void>;
   if (config.workers > 1) {
     // The primary keeps the feed, the cache writes and the ops endpoint; the workers serve clients.
-    workers = await WorkerPool.start({ config, log, cancelSecret });
+    workers = await WorkerPool.start({ config, log, cancelSecret, instanceCaPem });
     cancelAddress = config.cancelAdvertise ?? formatHostPort(workers.cancelBound);
     listen = workers.listen;
     const own = createRegistry('router');
@@ -128,8 +139,9 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       metrics,
       keys,
       lookup: (id) => cache.lookup(id),
-    verifierOf: (id, user) => cache.verifierOf(id, user),
-    mockSecret: mockSecretOf(cancelSecret),
+      verifierOf: (id, user) => cache.verifierOf(id, user),
+      instanceTls: { enabled: () => cache.instanceTls, caPem: instanceCaPem },
+      mockSecret: mockSecretOf(cancelSecret),
       peers: () => peers,
       tenants: new TenantConnections(),
       maxStartups: config.maxStartups,

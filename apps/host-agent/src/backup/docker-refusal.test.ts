@@ -35,6 +35,8 @@ function runtimeWithoutBackups(): InstanceRuntime {
     },
     close: async () => undefined,
     readySpares: () => undefined,
+    setTls: () => false,
+    reloadTls: async () => undefined,
   };
 }
 

@@ -53,6 +53,24 @@ export interface RuntimeReplication {
   synchronousStandbyNames: string;
 }
 
+/** The host's instance certificate (instance-certificate.ts): one for every instance on the host. */
+export interface InstanceTlsFiles {
+  dir: string;
+  certFile: string;
+  /** Mode 0600, owned by the postgres OS user. */
+  keyFile: string;
+  /** The fleet CA: what a standby verifies its primary against. */
+  caFile: string;
+}
+
+/** TLS of the instances' network connections. */
+export interface InstanceTls {
+  /** The certificate files; undefined while the host has none (instances then serve no TLS). */
+  files: InstanceTlsFiles | undefined;
+  /** The fleet wants TLS-only network connections (the coordinator's Welcome): pg_hba hostssl, standbys verify-full. */
+  required: boolean;
+}
+
 /** How to stop: fast (clients disconnected, WAL shipped, shutdown checkpoint) or immediate (at once). */
 export type StopMode = 'fast' | 'immediate';
 
@@ -125,6 +143,13 @@ export interface InstanceRuntime {
   readySpares(): number | undefined;
   /** Backups and restores (pgBackRest); undefined where the driver has none (docker). */
   readonly backups?: BackupOperations;
+  /**
+   * The instances' TLS from now on (certificate files, whether the fleet requires TLS); returns whether
+   * it differs from before, and then every instance must converge again to take it.
+   */
+  setTls(tls: InstanceTls): boolean;
+  /** Running instances re-read their certificate files (after a renewal); failures are logged. */
+  reloadTls(): Promise<void>;
   /** Calls `listener` whenever readySpares() changes (drivers without spares never call it). */
   onSparesChanged?(listener: () => void): void;
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/routing/v1/routes.proto.
  */
 export const file_pgs_routing_v1_routes: GenFile = /*@__PURE__*/
-  fileDesc("ChtwZ3Mvcm91dGluZy92MS9yb3V0ZXMucHJvdG8SDnBncy5yb3V0aW5nLnYxIlcKEldhdGNoUm91dGVzUmVxdWVzdBIWCg5zaW5jZV9yZXZpc2lvbhgBIAEoBBIRCglyb3V0ZXJfaWQYAiABKAkSFgoOY2FuY2VsX2FkZHJlc3MYAyABKAkiwQEKE1dhdGNoUm91dGVzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSEAoIcmV2aXNpb24YAiABKAQSJQoHdXBzZXJ0cxgDIAMoCzIULnBncy5jb21tb24udjEuUm91dGUSGgoSZGVsZXRlZF90ZW5hbnRfaWRzGAQgAygJEioKB3JvdXRlcnMYBSADKAsyGS5wZ3MuY29tbW9uLnYxLlJvdXRlclBlZXISFwoPcm91dGVyc19jaGFuZ2VkGAYgASgIMmwKEFJvdXRlRmVlZFNlcnZpY2USWAoLV2F0Y2hSb3V0ZXMSIi5wZ3Mucm91dGluZy52MS5XYXRjaFJvdXRlc1JlcXVlc3QaIy5wZ3Mucm91dGluZy52MS5XYXRjaFJvdXRlc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_pgs_common_v1_route]);
+  fileDesc("ChtwZ3Mvcm91dGluZy92MS9yb3V0ZXMucHJvdG8SDnBncy5yb3V0aW5nLnYxIlcKEldhdGNoUm91dGVzUmVxdWVzdBIWCg5zaW5jZV9yZXZpc2lvbhgBIAEoBBIRCglyb3V0ZXJfaWQYAiABKAkSFgoOY2FuY2VsX2FkZHJlc3MYAyABKAki1wEKE1dhdGNoUm91dGVzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSEAoIcmV2aXNpb24YAiABKAQSJQoHdXBzZXJ0cxgDIAMoCzIULnBncy5jb21tb24udjEuUm91dGUSGgoSZGVsZXRlZF90ZW5hbnRfaWRzGAQgAygJEioKB3JvdXRlcnMYBSADKAsyGS5wZ3MuY29tbW9uLnYxLlJvdXRlclBlZXISFwoPcm91dGVyc19jaGFuZ2VkGAYgASgIEhQKDGluc3RhbmNlX3RscxhGIAEoCDJsChBSb3V0ZUZlZWRTZXJ2aWNlElgKC1dhdGNoUm91dGVzEiIucGdzLnJvdXRpbmcudjEuV2F0Y2hSb3V0ZXNSZXF1ZXN0GiMucGdzLnJvdXRpbmcudjEuV2F0Y2hSb3V0ZXNSZXNwb25zZTABYgZwcm90bzM", [file_pgs_common_v1_route]);
 
 /**
  * @generated from message pgs.routing.v1.WatchRoutesRequest
@@ -88,6 +88,15 @@ export type WatchRoutesResponse = Message<"pgs.routing.v1.WatchRoutesResponse"> 
    * @generated from field: bool routers_changed = 6;
    */
   routersChanged: boolean;
+
+  /**
+   * Set on every batch: connect to instances with TLS and verify their certificate against the
+   * fleet CA with verify-full semantics on the route's address. false = inner TLS is off in this
+   * fleet (or the coordinator predates it): plain TCP to instances.
+   *
+   * @generated from field: bool instance_tls = 70;
+   */
+  instanceTls: boolean;
 };
 
 /**
