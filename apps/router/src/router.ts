@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RouteFeedService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
-import { createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
+import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { CancelKeys } from './cancel-keys.js';
 import type { RouterConfig } from './config.js';
@@ -37,6 +37,18 @@ export interface RunningRouter {
   stop(): Promise<void>;
 }
 
+/** The --instance-ca file, or a ConfigError that says what is wrong with it. */
+function readCaFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--instance-ca: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`--instance-ca: ${file} holds no PEM certificate`);
+  return text;
+}
+
 /** Starts the router: cache first (serves at once), listeners, then the route feed and ops endpoint. */
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
   // The one place the router's gRPC credentials come from: mTLS with its fleet certificate (or
@@ -51,7 +63,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     log,
   });
   // The CA instances are verified against: an operator's file, else the fleet CA (it may be renewed).
-  const instanceCaFile = config.instanceCa ? fs.readFileSync(config.instanceCa, 'utf8') : undefined;
+  const instanceCaFile = config.instanceCa ? readCaFile(config.instanceCa) : undefined;
   const instanceCaPem = (): string | undefined => instanceCaFile ?? link.caPem();
   const cache = new RouteCache(config.cachePath);
   log.info({ cachePath: config.cachePath, revision: cache.revision, routes: cache.size }, 'route cache opened');
@@ -93,6 +105,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       ok: cache.revision > 0 || s.connected,
       routerId: config.routerId,
       routes: cache.size,
+      // What the fleet said about the leg to instances: verify-full TLS, or off (plaintext).
+      instanceTls: cache.instanceTls ? 'verify-full' : 'off',
       cache: { revision: s.revision, connected: s.connected, staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, lastError: s.lastError ?? null },
     };
   };

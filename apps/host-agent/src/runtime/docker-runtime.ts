@@ -140,7 +140,8 @@ export class DockerRuntime implements InstanceRuntime {
   /** TLS settings inside the container (the certificate directory is mounted at TLS_MOUNT). */
   private tlsArgs(): { settings: Record<string, string>; mounts: { Type: 'bind'; Source: string; Target: string; ReadOnly: boolean }[] } {
     const files = this.tls.files;
-    if (!files) return { settings: tlsSettings(undefined), mounts: [] };
+    // No settings at all without a certificate: the command (and so the container) stays as it was.
+    if (!files) return { settings: {}, mounts: [] };
     const inside = (file: string): string => path.posix.join(TLS_MOUNT, path.basename(file));
     return {
       settings: { ...tlsSettings({ certFile: inside(files.certFile), keyFile: inside(files.keyFile) }), ...(this.tls.required ? { hba_file: path.posix.join(TLS_MOUNT, TLS_HBA_FILE) } : {}) },
