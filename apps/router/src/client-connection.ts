@@ -241,10 +241,16 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     const tenantId = backend.route.tenantId;
     let relay;
     try {
-      relay = await relayStartup(handshake.socket, server, (processId, secretKey) => {
-        issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
-        return issued;
-      });
+      relay = await relayStartup(
+        handshake.socket,
+        server,
+        (processId, secretKey) => {
+          issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
+          return issued;
+        },
+        // A plaintext client must not be offered the channel binding of the router's TLS leg.
+        { withoutChannelBinding: handshake.tls === undefined },
+      );
     } catch (err) {
       // The server broke the protocol during startup: not the client's fault, tell it so.
       summary.outcome = 'server_protocol_error';

@@ -186,6 +186,19 @@ describe('TLS between router and instance', () => {
     });
   }
 
+  it('pool mode NONE: psql in plaintext to the router is not offered the inner leg\'s channel binding (libpq would refuse it)', async () => {
+    const r = await routerWith(true, [routableRoute('acme', '127.0.0.1', relay.port, { poolMode: 'NONE', users: [{ name: 'alice', scramVerifier: verifier }] })]);
+    try {
+      relay.clear();
+      const out = await psql(`host=127.0.0.1 port=${r.router.port} user=alice.acme dbname=acme sslmode=disable`, `SELECT '${MARKER}-' || 41 + 1`, PW);
+      expect(out.stderr).toBe('');
+      expect(out.stdout.trim()).toBe(`${MARKER}-42`);
+      expectEncrypted(relay.bytes());
+    } finally {
+      await r.stop();
+    }
+  });
+
   for (const mode of ['NONE', 'SESSION'] as const) {
     it(`pool mode ${mode}: psql over TLS with channel_binding=require (bound to the router's certificate) reaches the instance over TLS`, async () => {
       const r = await routerWith(true, [routableRoute('acme', '127.0.0.1', relay.port, { poolMode: mode, users: [{ name: 'alice', scramVerifier: verifier }] })]);
