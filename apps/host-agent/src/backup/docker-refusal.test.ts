@@ -35,6 +35,7 @@ function runtimeWithoutBackups(): InstanceRuntime {
     },
     close: async () => undefined,
     readySpares: () => undefined,
+    postgresMajors: () => undefined,
   };
 }
 

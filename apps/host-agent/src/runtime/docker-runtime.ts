@@ -336,6 +336,12 @@ export class DockerRuntime implements InstanceRuntime {
     this.log.info({ tenantId }, 'container and its data volume deleted');
   }
 
+  postgresMajors(): undefined {
+    // The images hold the binaries; which majors a host has images of is the operator's to say
+    // (the coordinator's --versions catalog), as before hosts reported their majors.
+    return undefined;
+  }
+
   readySpares(): number | undefined {
     return undefined;
   }
