@@ -61,7 +61,7 @@ function psql18(at: Endpoint, login: Login, sql: string): Promise<{ code: number
 }
 
 describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side', () => {
-  const fleet = useFleet({ name: 'versions', block: 34, agents: 2, routers: 2, backups: true });
+  const fleet = useFleet({ name: 'versions', block: 34, agents: 2, routers: 2, backups: true, readyTimeoutMs: 120_000 }, 240_000);
   const password = 'versions-secret-1';
   const tenants = new Map<string, string>();
 
@@ -85,12 +85,14 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
 
   it('tenants on 15, 16, 17 and 18 answer select version() through both routers, with cancel from either router', async () => {
     const f = fleet();
-    for (const major of ['15', ...EXTRA]) {
-      const id = tenantName(`v${major}`);
-      tenants.set(major, id);
+    for (const major of ['15', ...EXTRA]) tenants.set(major, tenantName(`v${major}`));
+    // Created together; a major's first tenant on a host also makes that major's template (initdb).
+    const started = Date.now();
+    await Promise.all([...tenants].map(async ([major, id]) => {
       await f.createTenant(id, { password, extraArgs: ['--version', major, ...(major === '15' ? [] : ['--no-backups'])] });
-      expect((await f.tenant(id)).tenant.spec.version).toBe(major);
-    }
+      console.log(`versions: tenant on PostgreSQL ${major} serving through both routers ${Date.now() - started} ms after the creates started`);
+    }));
+    for (const [major, id] of tenants) expect((await f.tenant(id)).tenant.spec.version).toBe(major);
     for (const [major, id] of tenants) {
       const login = ownerLogin(id, password);
       for (const [i, router] of f.routers.entries()) {
@@ -113,7 +115,7 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
         }
       }
     }
-  });
+  }, 300_000);
 
   it('protocol 3.2 against PostgreSQL 18: negotiated through the router, 32-byte cancel keys that work through the other router; 15 negotiates down to 3.0', async () => {
     const f = fleet();
@@ -121,17 +123,23 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
     const id15 = tenants.get('15') as string;
     const [r1, r2] = f.routers;
     if (!r1 || !r2) throw new Error('two routers expected');
-    const s = await connectProtocol(r1.endpoint, ownerLogin(id18, password), 2);
-    try {
-      expect(s.protocol).toEqual({ major: 3, minor: 2 });
-      expect(s.secretKey.length).toBe(32);
-      expect(await s.query('select version()')).toEqual([expect.stringMatching(/^PostgreSQL 18\./)]);
-      const running = outcome(s.query('select pg_sleep(30)'));
-      await sleeping(r1.endpoint, ownerLogin(id18, password));
-      await sendCancel(r2.endpoint, s.processId, s.secretKey);
-      expect(await running).toBe('57014');
-    } finally {
-      s.close();
+    // Every pool mode: the router's own hello (session, transaction) and the piped one (none).
+    for (const mode of ['session', 'transaction', 'none']) {
+      const set = await f.pgsctl(['tenant', 'update', id18, '--pool-mode', mode]);
+      expect(set.code, set.stderr).toBe(0);
+      await f.waitRoutersAt((await f.routeTable()).revision);
+      const s = await connectProtocol(r1.endpoint, ownerLogin(id18, password), 2);
+      try {
+        expect(s.protocol, mode).toEqual({ major: 3, minor: 2 });
+        expect(s.secretKey.length, mode).toBe(32);
+        expect(await s.query('select version()')).toEqual([expect.stringMatching(/^PostgreSQL 18\./)]);
+        const running = outcome(s.query('select pg_sleep(30)'));
+        await sleeping(r1.endpoint, ownerLogin(id18, password));
+        await sendCancel(r2.endpoint, s.processId, s.secretKey);
+        expect(await running, `cancel in pool mode ${mode}`).toBe('57014');
+      } finally {
+        s.close();
+      }
     }
     const old = await connectProtocol(r2.endpoint, ownerLogin(id15, password), 2);
     try {
@@ -146,7 +154,7 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
       const out = await psql18(router.endpoint, ownerLogin(id18, password), 'select version()');
       expect(out, out.stderr).toMatchObject({ code: 0, stdout: expect.stringMatching(/^PostgreSQL 18\./) });
     }
-  });
+  }, 240_000);
 
   it('refuses what a major cannot do here, at create, saying why', async () => {
     const f = fleet();
@@ -162,5 +170,5 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
     // A 15 tenant with a replica is fine: 15 has its pg_basebackup.
     const ok = await f.pgsctl(['tenant', 'create', tenantName('r15'), '--version', '15', '--replicas', '1']);
     expect(ok.code, ok.stderr).toBe(0);
-  });
+  }, 180_000);
 });
