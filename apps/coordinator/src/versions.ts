@@ -35,11 +35,6 @@ export class VersionCatalog {
     this.reports.set(hostId, { hostId, majors: majors.length === 0 ? undefined : [...majors], pgbackrestVersion });
   }
 
-  /** Forgets a host (deleted from the fleet). */
-  forget(hostId: string): void {
-    this.reports.delete(hostId);
-  }
-
   /** What a host reported, or undefined when it has not connected since the coordinator started. */
   hostMajors(hostId: string): readonly HostMajor[] | undefined {
     return this.reports.get(hostId)?.majors;
