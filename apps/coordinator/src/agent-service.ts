@@ -25,6 +25,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Registers or re-registers the host of a Hello; returns the stored host. */
 export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRecord {
   const now = ctx.clock();
+  // Before the write: the placements it may trigger pick hosts by the majors they run.
+  ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
   return ctx.store.write((tx) => {
     const existing = tx.getHost(hello.hostId);
     const host: HostRecord = {

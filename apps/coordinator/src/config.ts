@@ -51,7 +51,7 @@ export const CONFIG_SPEC = {
   backupArchiveTimeout: { type: 'duration', flag: '--backup-archive-timeout', env: 'PGS_BACKUP_ARCHIVE_TIMEOUT', description: 'fleet default: PostgreSQL archive_timeout, the longest a commit waits to be archived (1s..1h)', default: 60_000, min: 1000, max: 3_600_000 },
   backupRetryAfter: { type: 'duration', flag: '--backup-retry-after', env: 'PGS_BACKUP_RETRY_AFTER', description: 'a failed scheduled backup is tried again after this long', default: 600_000, min: 1000 },
   backupTimeout: { type: 'duration', flag: '--backup-timeout', env: 'PGS_BACKUP_TIMEOUT', description: 'a backup with no answer from its agent after this long is marked FAILED', default: 6 * 3_600_000, min: 10_000 },
-  versions: { type: 'list', flag: '--versions', env: 'PGS_VERSIONS', description: 'PostgreSQL versions catalog, major=image, the first is the default', default: ['15=localhost/pgs-postgres:15'] as string[] },
+  versions: { type: 'list', flag: '--versions', env: 'PGS_VERSIONS', description: 'PostgreSQL majors offered besides those the hosts report, major=image (the docker image of each); the first is the default until a host runs a newer major with replicas and backups', default: ['15=localhost/pgs-postgres:15'] as string[] },
   logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
 } as const;
 

@@ -69,7 +69,8 @@ function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
 export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): DesiredInstance {
   const users = tx.listUsers(tenant.id);
   const databases = tx.listDatabases(tenant.id);
-  const version = versions.resolve(tenant.spec.version);
+  // Stored specs name their major (pinned at create); a major no host reports any more still goes out as it is.
+  const version = tenant.spec.version === '' ? versions.resolve('') : { id: tenant.spec.version, image: versions.imageOf(tenant.spec.version) };
   const all = tx.listPlacements({ tenantId: tenant.id });
   const primary = placement.role === 'REPLICA' ? all.find((p) => p.role === 'PRIMARY') : undefined;
   const replicas = all.filter((p) => p.role === 'REPLICA');

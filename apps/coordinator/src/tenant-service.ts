@@ -68,12 +68,19 @@ export class TenantService {
     if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${tenant.id}" is being deleted`);
   }
 
+  /** Refuses a spec its major cannot serve here (replicas without pg_basebackup of it, backups pgBackRest cannot take). */
+  private checkVersionServes(spec: TenantSpec): void {
+    const problem = this.ctx.versions.problem({ version: spec.version, nodes: spec.nodes, backups: backupsWanted(this.ctx, spec) });
+    if (problem !== undefined) throw new PreconditionError('VERSION_UNSUPPORTED', problem);
+  }
+
   /** Creates a tenant (status NEW) with its owner user and database named after it. */
   async create(input: CreateTenantInput, principal: Principal): Promise<{ view: TenantView; generatedPassword: string }> {
     const id = validateTenantId(input.id, 'id');
     const valid = validateTenantSpec(input.spec);
     // Stored resolved, so a later change of the catalog default never moves an existing tenant.
     const spec = { ...valid, version: this.ctx.versions.resolve(valid.version).id };
+    this.checkVersionServes(spec);
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
     // Hashed off the event loop before the transaction (wasted only on a replay or a duplicate).
     const verifier = await scramVerifierAsync(password);
@@ -142,13 +149,16 @@ export class TenantService {
       this.mustBeLive(tenant);
       checkRevision(tenant.revision, revision);
       const changed = validateSpecChange(tenant.spec, next);
-      const spec = { ...changed, version: this.ctx.versions.resolve(changed.version).id };
+      // The tenant's own major stays valid even when no host reports it any more.
+      const spec = { ...changed, version: changed.version === tenant.spec.version ? changed.version : this.ctx.versions.resolve(changed.version).id };
       if (spec.version !== tenant.spec.version) {
         throw new PreconditionError('VERSION_CHANGE_UNSUPPORTED', `changing the PostgreSQL major version (${tenant.spec.version} -> ${spec.version}) needs an upgrade procedure that does not exist yet`);
       }
       if (spec.nodes !== tenant.spec.nodes) {
         throw new PreconditionError('NODES_CHANGE_UNSUPPORTED', 'changing the number of nodes of an existing tenant needs the replication issue; create the tenant with the nodes it needs');
       }
+      // Turning backups on for a major pgBackRest cannot back up is refused now, not at the first archive.
+      if (backupsWanted(this.ctx, spec) && !backupsWanted(this.ctx, tenant.spec)) this.checkVersionServes(spec);
       const updated = { ...tenant, spec, revision: tenant.revision + 1, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
       tx.updateTenant(updated);
       tx.appendEvent({ time: now, principal, action: 'tenant.update', tenantId: id, message: `spec updated to revision ${updated.revision}` });
@@ -248,4 +258,9 @@ export class TenantService {
       return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
     });
   }
+}
+
+/** The tenant archives WAL and takes backups: the fleet has a repository and its policy does not turn them off. */
+function backupsWanted(ctx: CoordinatorContext, spec: TenantSpec): boolean {
+  return ctx.backup !== undefined && spec.backup?.disabled !== true;
 }

@@ -73,7 +73,7 @@ runMain(async () => {
   const loop = new AgentLoop({
     client,
     manager,
-    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion() },
+    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion(), postgres: runtime.postgresMajors() },
     log,
     metrics,
     reportIntervalMs: config.reportInterval,

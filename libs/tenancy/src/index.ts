@@ -133,3 +133,13 @@ export {
   type ResolvedTarget,
 } from './recovery-window.js';
 export { backupProblems, type ArchiveView, type ProblemInput } from './backup-problems.js';
+export {
+  buildVersionCatalog,
+  pgbackrestMaxMajor,
+  versionProblem,
+  type CatalogVersion,
+  type ConfiguredVersion,
+  type HostMajor,
+  type HostVersions,
+  type VersionNeeds,
+} from './postgres-versions.js';

@@ -137,6 +137,8 @@ export interface HostView {
   agentVersion: string;
   /** Ready spare data directories (fast creates); null when the agent reports none. */
   readySpares: number | null;
+  /** PostgreSQL majors the host runs, newest first; `+r` = it can clone replicas of it (pg_basebackup). */
+  postgres: string[];
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -465,6 +467,7 @@ export function hostView(h: Host): HostView {
     runtime: h.runtime,
     agentVersion: h.agentVersion,
     readySpares: h.readySpares ?? null,
+    postgres: h.postgresMajors.map((m) => `${m.major}${m.pgBasebackup ? '+r' : ''}`),
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };

@@ -17,7 +17,7 @@ import {
   type RestoreSourceSchema,
 } from '@pgs/proto';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { BackupType as DomainBackupType, Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
+import type { BackupType as DomainBackupType, HostMajor, Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
 import type { BackupSettings } from '../backup-repository.js';
 import type { DesiredInstance } from '../desired-set.js';
 import type { ArchiveHealth, InstanceHealthView } from '../health-cache.js';
@@ -169,6 +169,9 @@ export interface HelloView {
   agentVersion: string;
   instances: InstanceReportView[];
   appliedGeneration: number;
+  /** The PostgreSQL majors the host runs (empty: not reported). */
+  postgresMajors: HostMajor[];
+  pgbackrestVersion: string;
 }
 
 /** Hello -> domain view. */
@@ -182,6 +185,8 @@ export function fromHello(h: Hello): HelloView {
     agentVersion: h.agentVersion,
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
+    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    pgbackrestVersion: h.pgbackrestVersion,
   };
 }
 

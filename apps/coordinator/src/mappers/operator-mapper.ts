@@ -145,6 +145,7 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
     agentVersion: h.agentVersion,
     registeredAt: toTimestamp(h.registeredAt),
     ...(v.readySpares === undefined ? {} : { readySpares: v.readySpares }),
+    postgresMajors: (v.postgresMajors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
   };
 }
 
@@ -165,5 +166,17 @@ export function toProtoEvent(e: EventRecord): MessageInitShape<typeof EventSchem
 
 /** A catalog entry -> proto. */
 export function toProtoVersion(v: PostgresVersion): MessageInitShape<typeof PostgresVersionSchema> {
-  return { id: v.id, major: v.major, displayName: v.displayName, image: v.image, default: v.default, deprecated: v.deprecated };
+  return {
+    id: v.id,
+    major: v.major,
+    displayName: v.displayName,
+    image: v.image,
+    default: v.default,
+    deprecated: v.deprecated,
+    hostIds: v.hostIds,
+    replicasSupported: v.replicas,
+    backupsSupported: v.backups,
+    limitations: v.limitations,
+    serverVersions: v.serverVersions,
+  };
 }

@@ -22,7 +22,7 @@ import {
 } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ConnectRequestSchema, ConnectResponseSchema, InstanceStatusSchema } from '@pgs/proto';
+import type { ConnectRequestSchema, ConnectResponseSchema, HostPostgresMajorSchema, InstanceStatusSchema } from '@pgs/proto';
 
 /** Options of a fake agent. */
 export interface FakeAgentOptions {
@@ -44,6 +44,9 @@ export interface FakeAgentOptions {
   answerCommands?: boolean;
   /** Ready spares to report in heartbeats (default: none reported, as a docker host). */
   readySpares?: number;
+  /** PostgreSQL majors to announce in Hello (default: none reported, as an older agent). */
+  postgresMajors?: MessageInitShape<typeof HostPostgresMajorSchema>[];
+  pgbackrestVersion?: string;
 }
 
 /** A command the fake agent received, and when. */
@@ -110,6 +113,8 @@ export class FakeAgent {
           agentVersion: 'fake',
           instances: this.options.adopted ?? [],
           appliedGeneration: this.options.appliedGeneration ?? 0n,
+          postgresMajors: this.options.postgresMajors ?? [],
+          pgbackrestVersion: this.options.pgbackrestVersion ?? '',
         },
       },
     });

@@ -37,6 +37,7 @@ function runtimeWithoutBackups(): InstanceRuntime {
     readySpares: () => undefined,
     setTls: () => false,
     reloadTls: async () => undefined,
+    postgresMajors: () => undefined,
   };
 }
 

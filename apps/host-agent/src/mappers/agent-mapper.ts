@@ -24,7 +24,7 @@ import {
   type RestoreSource as ProtoRestoreSource,
   type UsageSchema,
 } from '@pgs/proto';
-import type { Resources } from '@pgs/tenancy';
+import type { HostMajor, Resources } from '@pgs/tenancy';
 import type { ArchiveStatus, BackupKind, BackupRepository, BackupResult, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from '../model.js';
 
@@ -220,6 +220,8 @@ export interface HelloView {
   agentVersion: string;
   instances: InstanceStatus[];
   appliedGeneration: number;
+  /** The majors the host runs (undefined: the runtime cannot tell). */
+  postgres?: { majors: HostMajor[]; pgbackrestVersion: string };
 }
 
 /** HelloView -> proto Hello. */
@@ -233,6 +235,8 @@ export function toHello(h: HelloView): MessageInitShape<typeof HelloSchema> {
     agentVersion: h.agentVersion,
     instances: h.instances.map(toInstanceStatus),
     appliedGeneration: BigInt(h.appliedGeneration),
+    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    pgbackrestVersion: h.postgres?.pgbackrestVersion ?? '',
   };
 }
 

@@ -34,7 +34,7 @@ export function createRuntime(config: AgentConfig, log: Logger): InstanceRuntime
         dataRoot: path.resolve(config.dataRoot),
         address: config.address,
         allowCidrs: config.allowCidrs,
-        install: findPostgresInstall(config.pgRoot, config.pgBinDir),
+        install: findPostgresInstall(config.postgresBinDirs, config.pgBinDir),
         runAs: postgresRunAs(config.pgOsUser),
         ports,
         cgroups: new CgroupLimits(config.cgroupRoot ?? detectCgroupRoot(), log),

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import pg from 'pg';
-import { isValidTenantId } from '@pgs/tenancy';
+import { isValidTenantId, type HostMajor } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { hbaConf, instanceSettings, tlsSettings } from './instance-config.js';
@@ -90,6 +90,8 @@ export class DockerRuntime implements InstanceRuntime {
   readonly supportsReplication = false;
   private readonly docker: Docker;
   private readonly socketsDir: string;
+  /** The majors of the labelled images found at init (undefined: none labelled). */
+  private majors: HostMajor[] | undefined;
   private readonly log: Logger;
   private tls: InstanceTls = { files: undefined, required: false };
 
@@ -108,6 +110,23 @@ export class DockerRuntime implements InstanceRuntime {
     fs.mkdirSync(this.socketsDir, { recursive: true, mode: 0o700 });
     const version = await this.docker.version();
     this.log.info({ socket: this.o.socketPath, engine: version.Components?.[0]?.Name ?? 'docker', version: version.Version, apiVersion: version.ApiVersion }, 'docker engine reachable');
+    this.majors = await this.imageMajors();
+  }
+
+  /**
+   * The majors of the PostgreSQL images on this host (scripts/setup-podman.sh labels them
+   * pgs.postgres-major): this driver makes neither replicas nor backups, so none has those.
+   */
+  private async imageMajors(): Promise<HostMajor[] | undefined> {
+    const images = await this.docker.listImages({ filters: { label: ['pgs.postgres-major'] } });
+    const byMajor = new Map<string, HostMajor>();
+    for (const image of images) {
+      const major = image.Labels?.['pgs.postgres-major'] ?? '';
+      if (!/^\d+$/.test(major) || byMajor.has(major)) continue;
+      byMajor.set(major, { major, serverVersion: image.Labels?.['pgs.postgres-version'] ?? '', pgBasebackup: false, pgRewind: false, pgbackrest: false });
+    }
+    // No labelled image: say nothing, and the coordinator goes by its --versions catalog as before.
+    return byMajor.size === 0 ? undefined : [...byMajor.values()].sort((a, b) => Number(b.major) - Number(a.major));
   }
 
   async close(): Promise<void> {
@@ -379,6 +398,10 @@ export class DockerRuntime implements InstanceRuntime {
     }
     fs.rmSync(this.socketDir(tenantId), { recursive: true, force: true });
     this.log.info({ tenantId }, 'container and its data volume deleted');
+  }
+
+  postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } | undefined {
+    return this.majors === undefined ? undefined : { majors: this.majors, pgbackrestVersion: '' };
   }
 
   readySpares(): number | undefined {

@@ -27,7 +27,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { isValidTenantId } from '@pgs/tenancy';
+import { isValidTenantId, type HostMajor } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { readPendingWal } from '../backup/pending-wal.js';
@@ -197,6 +197,11 @@ export class ProcessRuntime implements InstanceRuntime {
     await this.spares.settle();
   }
 
+  postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } {
+    const { majors, pgbackrestVersion } = this.o.install;
+    return { majors: majors.map(({ binDir: _binDir, ...m }) => m), pgbackrestVersion };
+  }
+
   readySpares(): number {
     return this.spares.ready(this.o.install.defaultMajor);
   }
@@ -349,6 +354,10 @@ export class ProcessRuntime implements InstanceRuntime {
   private async cloneFromPrimary(p: InstancePaths, target: string, spec: RuntimeSpec, major: string): Promise<void> {
     const replication = spec.replication;
     if (!replication || replication.password === '') throw new AgentError('PRIMARY_NOT_READY', 'a replica needs the replication role and its password in its spec');
+    if (this.o.install.majors.find((m) => m.major === major)?.pgBasebackup === false) {
+      // pg_basebackup of another major refuses the server ("incompatible server version").
+      throw new AgentError('NOT_SUPPORTED', `PostgreSQL ${major} on this host has no pg_basebackup ${major} beside its server binaries; a replica of it cannot be cloned here`, { kind: 'user' });
+    }
     const started = performance.now();
     fs.rmSync(target, { recursive: true, force: true });
     fs.mkdirSync(target, { mode: 0o700 });

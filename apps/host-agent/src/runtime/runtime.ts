@@ -5,7 +5,7 @@
  * (agent killed, stream broken) is simply run again.
  */
 import type { ClientConfig } from 'pg';
-import type { InstanceRole, Resources, RunState } from '@pgs/tenancy';
+import type { HostMajor, InstanceRole, Resources, RunState } from '@pgs/tenancy';
 import type { BackupKind, BackupRepository, BackupResult, InstanceBackup, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
 import type { PendingWal } from '../backup/pending-wal.js';
 
@@ -141,6 +141,11 @@ export interface InstanceRuntime {
    * driver's ready spares of the default major); undefined where that does not apply (docker).
    */
   readySpares(): number | undefined;
+  /**
+   * The PostgreSQL majors this host can run, with the tools of each and the host's pgBackRest
+   * version (told to the coordinator in Hello); undefined = the driver cannot tell (docker).
+   */
+  postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } | undefined;
   /** Backups and restores (pgBackRest); undefined where the driver has none (docker). */
   readonly backups?: BackupOperations;
   /**

@@ -31,7 +31,7 @@ function specOptions(command: Command, forCreate: boolean): Command {
     .option('--disk <size>', `disk: 8Gi, 100Gi, ...; never shrinks${dflt(formatSize(d.resources.diskMib))}`)
     .option('--replicas <n>', `standby replicas besides the primary (nodes = replicas + 1)${dflt(String(d.nodes - 1))}`)
     .option('--sync-replicas <n>', `how many of the replicas are synchronous${dflt(String(d.syncReplicas))}`)
-    .option('--version <id>', `PostgreSQL major version from the catalog, e.g. 15${dflt('the catalog default')}`)
+    .option('--version <id>', `PostgreSQL major version from the catalog (pgsctl version list), e.g. 18${dflt('the catalog default')}`)
     .option('--label <key=value>', 'a label (repeatable); key- removes one on update', collect)
     .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
     .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
