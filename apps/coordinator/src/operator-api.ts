@@ -4,7 +4,7 @@
  * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
  * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
-import { DEFAULT_TENANT_SPEC, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, validateTenantId, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
@@ -15,9 +15,10 @@ import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
+import type { InitSqlRunner } from './init-sql-runner.js';
 import { fromProtoBackupType, toProtoBackup, toProtoOverview, toProtoRestore, toProtoWindow } from './mappers/backup-mapper.js';
 import { enumName, fromTimestamp, toNumber, toProtoRoute } from './mappers/common-mapper.js';
-import { fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
+import { fromProtoInitScripts, fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
 import type { EventRecord } from './model.js';
 import type { ObjectService } from './object-service.js';
 import type { RestoreService } from './restore-service.js';
@@ -39,6 +40,7 @@ export interface OperatorDeps {
   backups: BackupService;
   restores: RestoreService;
   backupScheduler: BackupScheduler;
+  initSql: InitSqlRunner;
 }
 
 
@@ -53,7 +55,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
   return {
     async createTenant(req, call) {
       const { view, generatedPassword } = await tenants.create(
-        { id: req.id, spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC), ownerPassword: req.ownerPassword, idempotencyKey: req.idempotencyKey },
+        {
+          id: req.id,
+          spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC),
+          ownerPassword: req.ownerPassword,
+          idempotencyKey: req.idempotencyKey,
+          initSql: fromProtoInitScripts(req.initSql),
+          holdInitSql: req.holdInitSql,
+        },
         callerOf(call),
       );
       return { tenant: toProtoTenant(view), generatedPassword };
@@ -93,6 +102,11 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async setTenantAccess(req, call) {
       return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
+    },
+    async runInitSql(req, call) {
+      const id = validateTenantId(req.tenantId, 'tenant_id');
+      deps.initSql.release(id, callerOf(call));
+      return { tenant: toProtoTenant(tenants.view(ctx.store, tenants.get(id).tenant)) };
     },
     async recreateTenant(req, call) {
       if (req.fromBackup && req.acceptDataLoss) {

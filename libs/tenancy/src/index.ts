@@ -133,3 +133,19 @@ export {
   type ResolvedTarget,
 } from './recovery-window.js';
 export { backupProblems, type ArchiveView, type ProblemInput } from './backup-problems.js';
+export {
+  MAX_INIT_SCRIPTS,
+  MAX_INIT_SQL_BYTES,
+  validateInitScripts,
+  newInitSql,
+  releaseRefusal,
+  releaseInitSql,
+  initSqlSendDue,
+  startInitSql,
+  finishInitSql,
+  type InitScript,
+  type InitSqlState,
+  type InitSqlRecord,
+  type InitSqlPrimary,
+  type InitSqlOutcome,
+} from './init-sql.js';
