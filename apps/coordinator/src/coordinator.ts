@@ -195,8 +195,13 @@ export async function startCoordinator(
         reconciler.stop();
         initSql.stop();
         pki?.stop();
+        // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
+        // server drains at once; their clients see a clean end and reconnect to whichever coordinator
+        // serves next. The forced cut stays as a bound for a call stuck in a send.
+        hub.closeAll('coordinator stopping');
+        routes.close();
+        events.close();
         await new Promise<void>((resolve) => {
-          // Streams (agents, routers, watchers) never end by themselves: give calls a moment, then cut.
           const force = setTimeout(() => server.forceShutdown(), 2000);
           server.tryShutdown(() => {
             clearTimeout(force);

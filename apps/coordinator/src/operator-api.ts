@@ -222,6 +222,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         queue.push(e);
         wake?.();
       });
+      // One listener per call on the feed's shared signal (removed below), waking the wait when the coordinator stops.
+      const onClosed = (): void => wake?.();
+      deps.events.closed.addEventListener('abort', onClosed, { once: true });
       try {
         let lastId = 0;
         const after = toNumber(req.afterId);
@@ -235,12 +238,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
             if (page.length < 1000) break;
           }
         }
-        while (!call.signal.aborted) {
+        const closed = deps.events.closed;
+        while (!call.signal.aborted && !closed.aborted) {
           const e = queue.shift();
           if (!e) {
             await new Promise<void>((resolve) => {
               wake = resolve;
               call.signal.addEventListener('abort', () => resolve(), { once: true });
+              if (closed.aborted) resolve();
             });
             wake = undefined;
             continue;
@@ -251,6 +256,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         }
       } finally {
         stop();
+        deps.events.closed.removeEventListener('abort', onClosed);
       }
     },
     async getFleetStatus() {

@@ -50,6 +50,7 @@ export {
   canTransition,
   assertTransition,
   deriveTenantStatus,
+  ERROR_AFTER_FAILURES,
   type PlacementView,
   type DeriveInput,
   type DerivedStatus,
