@@ -12,8 +12,9 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
-import { fromBackupResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { fromBackupResult, fromInitSqlResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import { BackupScheduler } from './backup-scheduler.js';
+import { InitSqlRunner } from './init-sql-runner.js';
 import type { HostRecord } from './model.js';
 import { auditRefusal, callerOf } from './security/access.js';
 
@@ -83,7 +84,12 @@ function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceRep
 }
 
 /** The AgentControlService implementation. */
-export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: () => void = () => undefined, backups?: BackupScheduler): ServiceImpl<typeof AgentControlService> {
+export function agentControlService(
+  ctx: CoordinatorContext,
+  onSessionsChanged: () => void = () => undefined,
+  backups?: BackupScheduler,
+  initSql?: InitSqlRunner,
+): ServiceImpl<typeof AgentControlService> {
   return {
     async connect(requests, stream, call) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -143,7 +149,7 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
           if (next === undefined || next.done) break;
-          handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups);
+          handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
         }
       } finally {
         ctx.hub.detach(session);
@@ -156,7 +162,15 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
   };
 }
 
-function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log'], backups: BackupScheduler | undefined): void {
+function handleMessage(
+  ctx: CoordinatorContext,
+  hostId: string,
+  request: ConnectRequest,
+  warnedOrphans: Set<string>,
+  log: CoordinatorContext['log'],
+  backups: BackupScheduler | undefined,
+  initSql: InitSqlRunner | undefined,
+): void {
   const m = request.message;
   switch (m.case) {
     case 'heartbeat': {
@@ -175,6 +189,10 @@ function handleMessage(ctx: CoordinatorContext, hostId: string, request: Connect
       return;
     case 'commandResult':
       log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
+      if (InitSqlRunner.owns(m.value.commandId)) {
+        initSql?.onResult(hostId, fromInitSqlResult(m.value));
+        return;
+      }
       if (BackupScheduler.owns(m.value.commandId)) {
         backups?.onResult(hostId, fromBackupResult(m.value));
         return;

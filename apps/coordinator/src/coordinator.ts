@@ -12,6 +12,7 @@ import { AgentHub } from './agent-hub.js';
 import { ensureStanzas } from './backup-records.js';
 import { loadBackupSettings } from './backup-repository.js';
 import { BackupScheduler } from './backup-scheduler.js';
+import { InitSqlRunner } from './init-sql-runner.js';
 import { BackupService } from './backup-service.js';
 import { agentControlService } from './agent-service.js';
 import { splitHostPort, type CoordinatorConfig } from './config.js';
@@ -137,6 +138,7 @@ export async function startCoordinator(
   metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
   metrics.backupSources.now = clock;
   const backups = new BackupService(ctx, backupScheduler);
+  const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
   const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
   const events = new EventFeed(store);
@@ -157,8 +159,8 @@ export async function startCoordinator(
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler }), 'operator'), options);
-  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler), 'component');
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler, initSql }), 'operator'), options);
+  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
   const feed = access.guard(RouteFeedService, routes.service(), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
@@ -182,6 +184,7 @@ export async function startCoordinator(
       extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
     reconciler.start();
+    initSql.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
     log.info({ grpc: grpcAddress, http: ops.address, tls: pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure' }, 'coordinator listening');
     const running: RunningCoordinator = {
@@ -195,9 +198,15 @@ export async function startCoordinator(
       adminTokenFile,
       stop: async () => {
         reconciler.stop();
+        initSql.stop();
         pki?.stop();
+        // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
+        // server drains at once; their clients see a clean end and reconnect to whichever coordinator
+        // serves next. The forced cut stays as a bound for a call stuck in a send.
+        hub.closeAll('coordinator stopping');
+        routes.close();
+        events.close();
         await new Promise<void>((resolve) => {
-          // Streams (agents, routers, watchers) never end by themselves: give calls a moment, then cut.
           const force = setTimeout(() => server.forceShutdown(), 2000);
           server.tryShutdown(() => {
             clearTimeout(force);
@@ -211,6 +220,7 @@ export async function startCoordinator(
     return running;
   } catch (err) {
     reconciler.stop();
+    initSql.stop();
     pki?.stop();
     server.forceShutdown();
     await ops?.close();

@@ -9,7 +9,7 @@ import type { KeyRing } from '@pgs/security';
 import type { BackupSettings } from './backup-repository.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
-import { oldInstancesOn } from './restore-progress.js';
+import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
 import type { StoreTx } from './store/store.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
@@ -51,18 +51,6 @@ export type { DesiredInstance } from '@pgs/tenancy';
 /** The replicas whose host is not DOWN: the standbys a primary can wait for. */
 export function liveStandbys(tx: StoreTx, replicas: readonly PlacementRecord[]): string[] {
   return replicas.filter((p) => tx.getHost(p.hostId)?.state !== 'DOWN').map((p) => p.hostId).sort();
-}
-
-/**
- * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
- * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
- * (or re-created from one) must never come back empty. An operator restores again or deletes it.
- */
-function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
-  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
-  const restores = tx.listRestores(placement.tenantId);
-  const last = restores[restores.length - 1];
-  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
 }
 
 /** The desired instance of one placement. */

@@ -4,7 +4,7 @@
  * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
  * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
-import { DEFAULT_TENANT_SPEC, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, validateTenantId, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
@@ -15,9 +15,10 @@ import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
+import type { InitSqlRunner } from './init-sql-runner.js';
 import { fromProtoBackupType, toProtoBackup, toProtoOverview, toProtoRestore, toProtoWindow } from './mappers/backup-mapper.js';
 import { enumName, fromTimestamp, toNumber, toProtoRoute } from './mappers/common-mapper.js';
-import { fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
+import { fromProtoInitScripts, fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
 import type { EventRecord } from './model.js';
 import type { ObjectService } from './object-service.js';
 import type { RestoreService } from './restore-service.js';
@@ -39,6 +40,7 @@ export interface OperatorDeps {
   backups: BackupService;
   restores: RestoreService;
   backupScheduler: BackupScheduler;
+  initSql: InitSqlRunner;
 }
 
 
@@ -53,7 +55,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
   return {
     async createTenant(req, call) {
       const { view, generatedPassword } = await tenants.create(
-        { id: req.id, spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC), ownerPassword: req.ownerPassword, idempotencyKey: req.idempotencyKey },
+        {
+          id: req.id,
+          spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC),
+          ownerPassword: req.ownerPassword,
+          idempotencyKey: req.idempotencyKey,
+          initSql: fromProtoInitScripts(req.initSql),
+          holdInitSql: req.holdInitSql,
+        },
         callerOf(call),
       );
       return { tenant: toProtoTenant(view), generatedPassword };
@@ -93,6 +102,11 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async setTenantAccess(req, call) {
       return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
+    },
+    async runInitSql(req, call) {
+      const id = validateTenantId(req.tenantId, 'tenant_id');
+      deps.initSql.release(id, callerOf(call));
+      return { tenant: toProtoTenant(tenants.view(ctx.store, tenants.get(id).tenant)) };
     },
     async recreateTenant(req, call) {
       if (req.fromBackup && req.acceptDataLoss) {
@@ -208,6 +222,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         queue.push(e);
         wake?.();
       });
+      // One listener per call on the feed's shared signal (removed below), waking the wait when the coordinator stops.
+      const onClosed = (): void => wake?.();
+      deps.events.closed.addEventListener('abort', onClosed, { once: true });
       try {
         let lastId = 0;
         const after = toNumber(req.afterId);
@@ -221,12 +238,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
             if (page.length < 1000) break;
           }
         }
-        while (!call.signal.aborted) {
+        const closed = deps.events.closed;
+        while (!call.signal.aborted && !closed.aborted) {
           const e = queue.shift();
           if (!e) {
             await new Promise<void>((resolve) => {
               wake = resolve;
               call.signal.addEventListener('abort', () => resolve(), { once: true });
+              if (closed.aborted) resolve();
             });
             wake = undefined;
             continue;
@@ -237,6 +256,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         }
       } finally {
         stop();
+        deps.events.closed.removeEventListener('abort', onClosed);
       }
     },
     async getFleetStatus() {

@@ -46,6 +46,7 @@ interface Subscriber {
 export class RouteFeed {
   private readonly subscribers = new Map<number, Subscriber>();
   private nextId = 1;
+  private closed = false;
 
   constructor(
     private readonly store: Store,
@@ -57,6 +58,12 @@ export class RouteFeed {
     store.onCommit((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
     });
+  }
+
+  /** Ends every watch (a coordinator stopping): each handler returns, so its call ends cleanly. */
+  close(): void {
+    this.closed = true;
+    for (const sub of this.subscribers.values()) sub.wake?.();
   }
 
   /** Number of connected routers. */
@@ -134,7 +141,7 @@ export class RouteFeed {
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
           }
           this.peersChanged();
-          while (!ctx.signal.aborted) {
+          while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
               if (sub.overflowed) {
@@ -144,6 +151,7 @@ export class RouteFeed {
               await new Promise<void>((resolve) => {
                 sub.wake = resolve;
                 ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+                if (this.closed) resolve();
               });
               continue;
             }

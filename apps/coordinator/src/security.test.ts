@@ -219,6 +219,7 @@ const ALLOWED: Record<string, string[]> = {
   StopTenant: TENANT_WRITERS,
   SetTenantAccess: TENANT_WRITERS,
   RecreateTenant: [FA, OP],
+  RunInitSql: TENANT_WRITERS,
   SwitchoverTenant: TENANT_WRITERS,
   RestoreTenant: [FA, OP],
   GetRestore: EVERYONE,

@@ -3,7 +3,20 @@
  * transaction per operation (durable before the answer), an audit event for each, and a desired-set
  * push to the hosts concerned after the commit.
  */
-import { checkRevision, validateLabels, validatePassword, validateSpecChange, validateTenantId, validateTenantSpec, ValidationError, type TenantSpec } from '@pgs/tenancy';
+import {
+  checkRevision,
+  newInitSql,
+  validateInitScripts,
+  validateLabels,
+  validatePassword,
+  validateSpecChange,
+  validateTenantId,
+  validateTenantSpec,
+  ValidationError,
+  type InitScript,
+  type InitSqlRecord,
+  type TenantSpec,
+} from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { AlreadyExistsError, notFound, PreconditionError } from './errors.js';
 import type { InstanceHealthView } from './health-cache.js';
@@ -23,6 +36,8 @@ export type PlacementView = PlacementRecord & { health: InstanceHealthView | und
 export interface TenantView {
   tenant: TenantRecord;
   placements: PlacementView[];
+  /** Its init scripts and how far they ran (absent: created without any). */
+  initSql?: InitSqlRecord | undefined;
 }
 
 /** Everything GetTenant shows. */
@@ -39,6 +54,10 @@ export interface CreateTenantInput {
   spec: TenantSpec;
   ownerPassword: string;
   idempotencyKey: string;
+  /** Run once when the primary first runs (validated here). */
+  initSql?: readonly InitScript[];
+  /** Keep them HELD until released (RunInitSql). */
+  holdInitSql?: boolean;
 }
 
 /** Who is asking, for the audit log. */
@@ -55,6 +74,7 @@ export class TenantService {
     return {
       tenant,
       placements: tx.listPlacements({ tenantId: tenant.id }).map((p) => ({ ...p, health: this.ctx.health.get(p.tenantId, p.hostId) })),
+      initSql: tx.getInitSql(tenant.id),
     };
   }
 
@@ -82,13 +102,14 @@ export class TenantService {
     const spec = { ...valid, version: this.ctx.versions.resolve(valid.version).id };
     this.checkVersionServes(spec);
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
+    const scripts = validateInitScripts(input.initSql ?? [], 'init_sql');
     // Hashed off the event loop before the transaction (wasted only on a replay or a duplicate).
     const verifier = await scramVerifierAsync(password);
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
     // Grouped: a burst of creates shares one durable commit instead of one fsync each.
     const { result, replayed } = await this.ctx.store.writeGrouped((tx) =>
-      idempotent(tx, scope, input.idempotencyKey, { id, spec }, now, () => {
+      idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, () => {
         if (tx.getTenant(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
         const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
         tx.insertTenant(tenant);
@@ -97,13 +118,14 @@ export class TenantService {
         // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
         tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
         tx.insertDatabase({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        if (scripts.length > 0) tx.putInitSql(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
         tx.appendEvent({
           time: now,
           principal,
           action: 'tenant.create',
           tenantId: id,
           message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
-          details: { password: input.ownerPassword === '' ? 'generated' : 'given' },
+          details: { password: input.ownerPassword === '' ? 'generated' : 'given', initScripts: String(scripts.length) },
         });
         const synced = syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? tenant;
         return { tenant: synced, generated: input.ownerPassword === '' };
@@ -111,7 +133,7 @@ export class TenantService {
     );
     if (!replayed && result.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
     const generatedPassword = !result.generated ? '' : replayed ? (this.passwords.get(`${scope}:${input.idempotencyKey}`, now) ?? '') : password;
-    return { view: { tenant: result.tenant, placements: [] }, generatedPassword };
+    return { view: { tenant: result.tenant, placements: [], initSql: this.ctx.store.getInitSql(id) }, generatedPassword };
   }
 
   /** One tenant with users, databases, route and recent events. */

@@ -26,6 +26,7 @@ import { isValidTenantId, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { readArchiveStatus } from './backup/archive-status.js';
 import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
+import { InitSqlExecutor } from './init-sql.js';
 import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
 import { checkHealth, downHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
@@ -165,11 +166,14 @@ export class InstanceManager {
   private readonly replication: ReplicationAdmin;
   private readonly creates: Slots;
 
+  private readonly initSql: InitSqlExecutor;
+
   constructor(private readonly o: InstanceManagerOptions) {
     this.log = o.log.child({ component: 'instances' });
     this.creates = new Slots(o.maxConcurrentCreates ?? 0);
     this.clock = o.clock ?? Date.now;
     this.replication = new ReplicationAdmin(o.admin, this.log);
+    this.initSql = new InitSqlExecutor(o.admin, (tenantId, database) => o.runtime.adminConnection(tenantId, database), this.log.child({ component: 'init-sql' }));
     o.lease?.onExpire(() => this.fenceOnLeaseLoss());
   }
 
@@ -367,6 +371,20 @@ export class InstanceManager {
     if (!e || e.deleting || e.status.state === 'DELETED') return done(false, 'INSTANCE_NOT_FOUND', `no instance of ${cmd.tenantId} on this host`);
     const action = cmd.action;
     if (!action) return done(false, 'UNKNOWN_COMMAND', 'the command has no action this agent knows');
+    if (action.kind === 'runInitSql') {
+      // Outside the tenant's queue: a long script must not hold converges or a Fence behind it
+      // (two runs of the same scripts take turns on an advisory lock inside the database).
+      if (e.status.state !== 'RUNNING' || e.desired?.role !== 'PRIMARY') return done(false, 'NOT_PRIMARY', `the instance of ${cmd.tenantId} here is not a running primary`);
+      try {
+        const r = await this.initSql.run(cmd.tenantId, action.scripts);
+        const out = done(r.error === '', r.error === '' ? '' : 'INIT_SQL_FAILED', r.error);
+        out.initSql = r;
+        return out;
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'init scripts could not run');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
     if (action.kind === 'runBackup' || action.kind === 'expireBackup') {
       const r = await this.runBackupCommand(e, action);
       const out = done(r.ok, r.errorCode, r.message);

@@ -74,6 +74,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   StopTenant: rule('tenant:write', 'id', true),
   SetTenantAccess: rule('tenant:write', 'id', true),
   RecreateTenant: rule('tenant:admin', 'id', true),
+  // Runs SQL the creator gave, as the tenant's owner: whoever may write the tenant may retry it.
+  RunInitSql: rule('tenant:write', 'tenantId', true),
   SwitchoverTenant: rule('tenant:write', 'id', true),
   // A restore creates a tenant (or replaces one's data): as strong as creating one.
   RestoreTenant: rule('tenant:admin', 'id', true),

@@ -9,6 +9,7 @@ import {
   BackupType,
   EventOutcome,
   HostState,
+  InitSqlState,
   InstanceRole,
   ObjectStatus,
   PoolMode,
@@ -24,6 +25,7 @@ import {
   type Event,
   type GetFleetStatusResponse,
   type Host,
+  type InitSqlStatus,
   type InstanceHealth,
   type Placement,
   type RecoveryWindow,
@@ -120,6 +122,19 @@ export interface TenantView {
   spec: SpecView;
   placements: PlacementView[];
   createdAt: string | null;
+  updatedAt: string | null;
+  /** Its init scripts and how far they ran; null when created without any. */
+  initSql: InitSqlView | null;
+}
+
+/** A tenant's init scripts: HELD, PENDING, RUNNING, SUCCEEDED or FAILED. */
+export interface InitSqlView {
+  state: string;
+  scripts: string[];
+  applied: number;
+  failedScript: string;
+  error: string;
+  attempt: number;
   updatedAt: string | null;
 }
 
@@ -450,7 +465,13 @@ export function tenantView(t: Tenant): TenantView {
     placements: t.placements.map(placementView),
     createdAt: time(t.createdAt),
     updatedAt: time(t.updatedAt),
+    initSql: t.initSql ? initSqlView(t.initSql) : null,
   };
+}
+
+/** InitSqlStatus -> InitSqlView. */
+export function initSqlView(s: InitSqlStatus): InitSqlView {
+  return { state: name(InitSqlState, s.state), scripts: [...s.scripts], applied: s.applied, failedScript: s.failedScript, error: s.error, attempt: s.attempt, updatedAt: time(s.updatedAt) };
 }
 
 /** Host -> HostView. */

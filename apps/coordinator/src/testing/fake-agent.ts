@@ -18,6 +18,7 @@ import {
   type InstanceSpec,
   type RecoveryResultSchema,
   type RunBackup,
+  type RunInitSql,
   type Welcome,
 } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
@@ -176,6 +177,13 @@ export class FakeAgent {
     if (this.options.answerCommands === false) return;
     const tenantId = command.tenantId;
     if (command.action.case === 'runBackup') return this.onRunBackup(command.commandId, tenantId, command.action.value);
+    if (command.action.case === 'runInitSql') {
+      const answer = this.initSqlAnswer(command.action.value);
+      if (answer === 'hang') return;
+      const ok = answer.error === '';
+      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok, errorCode: ok ? '' : 'INIT_SQL_FAILED', message: answer.error, initSql: { ...answer, sqlstate: '' } } } });
+      return;
+    }
     if (command.action.case === 'expireBackup') {
       await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true } } });
       return;
@@ -231,8 +239,11 @@ export class FakeAgent {
     });
   }
 
+  /** How RunInitSql is answered (default: every script committed). */
+  initSqlAnswer: (run: RunInitSql) => { applied: number; failedScript: string; error: string } | 'hang' = (run) => ({ applied: run.scripts.length, failedScript: '', error: '' });
+
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup'): ReceivedCommand[] {
+  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql'): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 

@@ -124,6 +124,9 @@ export function fromCommand(c: Command): AgentCommand {
     case 'expireBackup':
       action = { kind: 'expireBackup', stanza: a.value.stanza, label: a.value.label };
       break;
+    case 'runInitSql':
+      action = { kind: 'runInitSql', attempt: a.value.attempt, scripts: a.value.scripts.map((x) => ({ name: x.name, sql: x.sql, database: x.database })) };
+      break;
     default:
       action = undefined;
   }
@@ -175,7 +178,7 @@ export function toBackupResult(b: BackupResult): MessageInitShape<typeof BackupR
 
 /** CommandOutcome -> proto CommandResult. */
 export function toCommandResult(o: CommandOutcome): MessageInitShape<typeof CommandResultSchema> {
-  return { commandId: o.commandId, ok: o.ok, errorCode: o.errorCode, message: o.message, lsn: o.lsn, timeline: o.timeline, backup: o.backup ? toBackupResult(o.backup) : undefined };
+  return { commandId: o.commandId, ok: o.ok, errorCode: o.errorCode, message: o.message, lsn: o.lsn, timeline: o.timeline, backup: o.backup ? toBackupResult(o.backup) : undefined, initSql: o.initSql };
 }
 
 function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSchema> {

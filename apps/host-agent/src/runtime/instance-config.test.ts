@@ -8,6 +8,7 @@ describe('instance config', () => {
     const rules = hba.split('\n').filter((l) => l && !l.startsWith('#'));
     expect(rules).toEqual([
       'local   all   postgres   trust',
+      'local   all   all        scram-sha-256',
       'host    all   postgres   0.0.0.0/0   reject',
       'host    all   postgres   ::/0        reject',
       'host    all   all   127.0.0.11/32   scram-sha-256',

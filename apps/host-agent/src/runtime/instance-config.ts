@@ -12,10 +12,10 @@ export function hostCidr(address: string): string {
 }
 
 /**
- * pg_hba.conf: local superuser by trust (socket dir 0700), SCRAM for everyone else from the allowed
- * networks; with `replicationUser`, that role (and only it) may also open replication connections
- * from those networks, with SCRAM. With `tlsOnly` those network lines are `hostssl`: a connection
- * without TLS matches no line and is refused (the agent's own unix-socket connections are untouched).
+ * pg_hba.conf: local superuser by trust (socket dir 0700), other local roles and everyone from the
+ * allowed networks by SCRAM; with `replicationUser`, that role (and only it) may also open replication
+ * connections from those networks, with SCRAM. With `tlsOnly` those network lines are `hostssl`: a
+ * connection without TLS matches no line and is refused (the agent's own unix-socket connections are untouched).
  */
 export function hbaConf(allowCidrs: readonly string[], replicationUser = '', tlsOnly = false): string {
   const cidrs = [...new Set(allowCidrs)];
@@ -24,6 +24,8 @@ export function hbaConf(allowCidrs: readonly string[], replicationUser = '', tls
     '# Written by pgs-host-agent; edits are overwritten.',
     '# The agent administers the instance as postgres over the unix socket only (directory mode 0700).',
     'local   all   postgres   trust',
+    '# Init scripts run over the socket as a short-lived role of the tenant\'s, never as the superuser.',
+    'local   all   all        scram-sha-256',
     '# The superuser never logs in over the network.',
     'host    all   postgres   0.0.0.0/0   reject',
     'host    all   postgres   ::/0        reject',
