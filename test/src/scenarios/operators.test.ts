@@ -194,5 +194,6 @@ spec:
     const deleted = await f.pgsctl(['delete', '-f', file, '--yes', '--wait', '--timeout', '90s']);
     expect(deleted.code, deleted.stderr).toBe(0);
     for (const id of [`${base}-a`, `${base}-b`, `${base}-c`]) expect((await f.pgsctl(['tenant', 'get', id])).code).toBe(3);
-  });
+    // Three applies and a delete of three tenants, each waited for: minutes on a loaded machine.
+  }, 300_000);
 });
