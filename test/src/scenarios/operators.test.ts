@@ -58,7 +58,7 @@ describe('operators: --wait, statuses, init scripts, manifests', () => {
 
   it('tenant create --wait returns within 50 ms of the ACTIVE event', async () => {
     const lags: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       const id = tenantName('wait');
       const run = await timedCreate(id);
       expect(run.code, run.stderr).toBe(0);
@@ -67,7 +67,7 @@ describe('operators: --wait, statuses, init scripts, manifests', () => {
       lags.push(run.outputAt - Date.parse(active!.time));
     }
     console.log(`create --wait: result on stdout ${lags.join(', ')} ms after the ACTIVE event`);
-    // The best of three (a loaded machine can delay any one run); polling every 500 ms could not do it.
+    // The best of five (a loaded machine can delay any one run); polling every 500 ms could not do it.
     expect(Math.min(...lags)).toBeLessThan(50);
     for (const lag of lags) expect(lag).toBeLessThan(1000);
   });
@@ -194,5 +194,6 @@ spec:
     const deleted = await f.pgsctl(['delete', '-f', file, '--yes', '--wait', '--timeout', '90s']);
     expect(deleted.code, deleted.stderr).toBe(0);
     for (const id of [`${base}-a`, `${base}-b`, `${base}-c`]) expect((await f.pgsctl(['tenant', 'get', id])).code).toBe(3);
-  });
+    // Three applies and a delete of three tenants, each waited for: minutes on a loaded machine.
+  }, 300_000);
 });
