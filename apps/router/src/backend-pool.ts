@@ -76,10 +76,7 @@ export class BackendPool<T extends Poolable> {
    * `waitMs` in FIFO order when the key or the pool is full. Rejects with PoolTimeoutError.
    */
   lease(key: string, stale: (item: T) => boolean, waitMs: number): Promise<Lease<T>> {
-    // Those already waiting go first: a client whose key has waiters queues behind them, and no
-    // one creates a connection ahead of a queue that may be waiting for room. An idle connection
-    // of a key nobody waits for is taken at once (it takes nothing from the queue).
-    const now = this.#waiters.length === 0 ? this.#tryLease(key, stale) : this.#waiters.some((w) => w.key === key) ? undefined : this.#tryReuse(key, stale);
+    const now = this.leaseNow(key, stale);
     if (now) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       const waiter: Waiter<T> = {
@@ -93,6 +90,15 @@ export class BackendPool<T extends Poolable> {
       };
       this.#waiters.push(waiter);
     });
+  }
+
+  /** A lease that needs no wait, or undefined (then nothing changed). */
+  leaseNow(key: string, stale: (item: T) => boolean): Lease<T> | undefined {
+    // Those already waiting go first: a client whose key has waiters queues behind them, and no
+    // one creates a connection ahead of a queue that may be waiting for room. An idle connection
+    // of a key nobody waits for is taken at once (it takes nothing from the queue).
+    if (this.#waiters.length === 0) return this.#tryLease(key, stale);
+    return this.#waiters.some((w) => w.key === key) ? undefined : this.#tryReuse(key, stale);
   }
 
   /** A `create` lease failed: its place is free again. */

@@ -100,10 +100,10 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
-  const acquire = (): Promise<Acquired> =>
-    deps.pool.acquire(key, appName, () =>
-      loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
-    );
+  const login = (): ReturnType<typeof loginBackend> =>
+    loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  const acquire = (): Promise<Acquired> => deps.pool.acquire(key, appName, login);
+  const tryAcquire = (): Promise<Acquired | undefined> => deps.pool.tryAcquire(key, appName, login);
   let acquired;
   try {
     acquired = await acquire();
@@ -146,7 +146,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       returned = true;
       target.idle = true;
       void deps.pool.release(key, backend, true, false);
-      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, route.tenantId), refusalBytes, {
+      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, tryAcquire, route.tenantId), refusalBytes, {
         statementsPerServer: deps.statementsPerServer,
       });
       c.lent(txn);
@@ -166,23 +166,31 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 }
 
 /** The pool as a transaction-mode client uses it; `target` (the client's cancel target) follows the server held. */
-function transactionPool(deps: PooledDeps, key: string, target: RealCancelTarget, acquire: () => Promise<Acquired>, tenantId: string): TransactionPool {
-  const hold = (b: BackendSession): void => {
+function transactionPool(
+  deps: PooledDeps,
+  key: string,
+  target: RealCancelTarget,
+  acquire: () => Promise<Acquired>,
+  tryAcquire: () => Promise<Acquired | undefined>,
+  tenantId: string,
+): TransactionPool {
+  const hold = async (acquiring: Promise<Acquired | undefined>): Promise<BackendSession | undefined> => {
+    let got;
+    try {
+      got = await acquiring;
+    } catch (err) {
+      if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs);
+      throw err;
+    }
+    if (!got) return undefined;
+    if (got.kind === 'server_error') throw new PgError(got.fields);
+    const b = got.backend;
     Object.assign(target, { processId: b.processId, secretKey: b.secretKey, host: b.route.address, port: b.route.port, idle: false });
+    return b;
   };
   return {
-    acquire: async () => {
-      let got;
-      try {
-        got = await acquire();
-      } catch (err) {
-        if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs);
-        throw err;
-      }
-      if (got.kind === 'server_error') throw new PgError(got.fields);
-      hold(got.backend);
-      return got.backend;
-    },
+    acquire: async () => (await hold(acquire()))!,
+    tryAcquire: () => hold(tryAcquire()),
     releaseIdle: (b) => {
       target.idle = true;
       void deps.pool.release(key, b, true, false);

@@ -118,12 +118,28 @@ export class SessionPool {
    * from `login`; waits up to --pool-wait-timeout when the pool is full (PoolTimeoutError).
    */
   async acquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired> {
+    return (await this.#acquire(key, applicationName, login, true))!;
+  }
+
+  /** As acquire, but undefined at once when no connection can be had without waiting for another client. */
+  tryAcquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired | undefined> {
+    return this.#acquire(key, applicationName, login, false);
+  }
+
+  async #acquire(key: string, applicationName: string, login: () => Promise<LoginResult>, wait: boolean): Promise<Acquired | undefined> {
     const started = performance.now();
+    const stale = (b: BackendSession): boolean => routeMoved(b, this.#o.lookup(tenantOfKey(key)));
     try {
       for (;;) {
-        const leasing = this.#pool.lease(key, (b) => routeMoved(b, this.#o.lookup(tenantOfKey(key))), this.#o.waitTimeoutMs);
-        this.#gauges();
-        const lease = await leasing;
+        let lease;
+        if (wait) {
+          const leasing = this.#pool.lease(key, stale, this.#o.waitTimeoutMs);
+          this.#gauges();
+          lease = await leasing;
+        } else {
+          lease = this.#pool.leaseNow(key, stale);
+          if (!lease) return undefined;
+        }
         if (lease.kind === 'create') {
           let result: LoginResult;
           try {

@@ -12,6 +12,7 @@ import { MessageSplitter, PgError, SqlState } from '@pgs/wire-protocol';
 import type { BackendSession } from './backend-login.js';
 import { ResponseTracker } from './response-tracker.js';
 import { SessionPins } from './session-pins.js';
+import { answerParses, namedParsesThenSync } from './parse-without-server.js';
 import { ClientStatements, ServerStatements } from './statement-registry.js';
 import { REWRITTEN_TYPES, rewriteClientMessage } from './statement-rewrite.js';
 
@@ -19,6 +20,8 @@ import { REWRITTEN_TYPES, rewriteClientMessage } from './statement-rewrite.js';
 export interface TransactionPool {
   /** A server connection for the client's next transaction (throws a RouterRefusal when none comes). */
   acquire(): Promise<BackendSession>;
+  /** As acquire, but undefined at once when every server connection is held by other clients. */
+  tryAcquire?(): Promise<BackendSession | undefined>;
   /** The transaction ended cleanly: keep the connection as it is. */
   releaseIdle(backend: BackendSession): void;
   /** The client left (or broke the stream) while holding it: reset or close it. */
@@ -52,7 +55,8 @@ const PARSE_COMPLETE = 0x31;
 const CLOSE_COMPLETE = 0x33;
 const ERROR = 0x45;
 const TRACKED_REPLIES = new Set([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR, READY]);
-const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE_COMPLETE || t === READY;
+// ErrorResponse whole too: one may have to be replaced (response-tracker.ts, `fail` entries).
+const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE_COMPLETE || t === READY || t === ERROR;
 const collectRequest = (t: number): boolean => REWRITTEN_TYPES.has(t);
 const CLOSE_GRACE_MS = 5000;
 
@@ -186,12 +190,15 @@ export function serveTransactions(
     if (terminated) finish('client');
   };
 
-  const takeServer = (): void => {
+  /** Takes a server (`now`: only one free at once) for the queued bytes; none free: `none()`. */
+  const takeServer = (now?: { none: () => void }): void => {
     acquiring = true;
     client.pause();
-    pool.acquire().then(
+    const acquiring$ = now && pool.tryAcquire ? pool.tryAcquire() : pool.acquire();
+    acquiring$.then(
       (b) => {
         acquiring = false;
+        if (!b) return now?.none();
         if (done) {
           pool.releaseIdle(b);
           return;
@@ -215,13 +222,28 @@ export function serveTransactions(
     );
   };
 
+  /** Named Parses and a Sync while every server is busy: answered here (parse-without-server.ts). */
+  const answerHere = (parses: NonNullable<ReturnType<typeof namedParsesThenSync>>): void => {
+    if (done) return;
+    queued.shift();
+    const { reply, effects } = answerParses(parses, statements);
+    for (const e of effects) if (pins.apply(e)) pool.pinChanged?.(pins.pinned);
+    client.write(reply);
+    if (queued.length > 0) takeServer();
+    else client.resume();
+  };
+
   const onClientData = (chunk: Buffer): void => {
     bytesIn += chunk.length;
     if (backend) return forward(chunk);
+    const between = !acquiring && queued.length === 0 && fromClient.atBoundary;
     // A client that says goodbye between transactions needs no server.
-    if (!acquiring && queued.length === 0 && fromClient.atBoundary && chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
+    if (between && chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
     queued.push(chunk);
-    if (!acquiring) takeServer();
+    if (acquiring) return;
+    const parses = between && pool.tryAcquire ? namedParsesThenSync(chunk) : undefined;
+    if (parses) takeServer({ none: () => answerHere(parses) });
+    else takeServer();
   };
 
   const onServerData = (chunk: Buffer): void => {
@@ -237,11 +259,15 @@ export function serveTransactions(
     let changed = false;
     for (const m of pieces) {
       release = false;
-      if (m.complete && TRACKED_REPLIES.has(m.type) && tracker.reply(m.type) === 'swallow') {
+      const action = m.complete && TRACKED_REPLIES.has(m.type) ? tracker.reply(m.type, m.data) : 'forward';
+      if (action === 'swallow') {
         changed = true;
         continue;
       }
-      out.push(m.data);
+      if (action !== 'forward') {
+        changed = true;
+        out.push(action);
+      } else out.push(m.data);
       if (m.type !== READY || !m.complete) continue;
       pending = Math.max(0, pending - 1);
       release = pending === 0 && unsynced === 0 && m.data[5] === IDLE && fromClient.atBoundary && !pins.pinned;
