@@ -41,6 +41,8 @@ interface KeyState<T> {
 }
 
 interface Waiter<T> {
+  /** Arrival order over all keys. */
+  seq: number;
   key: string;
   stale: (item: T) => boolean;
   resolve: (lease: Lease<T>) => void;
@@ -58,7 +60,10 @@ export interface PoolStats {
 export class BackendPool<T extends Poolable> {
   readonly #o: PoolOptions<T>;
   readonly #keys = new Map<string, KeyState<T>>();
-  #waiters: Array<Waiter<T>> = [];
+  /** Waiting clients per key, each queue in arrival order (a key is absent when nobody waits for it). */
+  readonly #queues = new Map<string, Array<Waiter<T>>>();
+  #waiting = 0;
+  #seq = 0;
   #total = 0;
   #idle = 0;
 
@@ -68,7 +73,7 @@ export class BackendPool<T extends Poolable> {
 
   /** Active, idle and waiting counts now. */
   stats(): PoolStats {
-    return { active: this.#total - this.#idle, idle: this.#idle, waiting: this.#waiters.length };
+    return { active: this.#total - this.#idle, idle: this.#idle, waiting: this.#waiting };
   }
 
   /**
@@ -80,15 +85,25 @@ export class BackendPool<T extends Poolable> {
     if (now) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       const waiter: Waiter<T> = {
+        seq: this.#seq++,
         key,
         stale,
         resolve,
         timer: setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          const q = this.#queues.get(key);
+          const at = q ? q.indexOf(waiter) : -1;
+          if (q && at >= 0) {
+            q.splice(at, 1);
+            this.#waiting--;
+            if (q.length === 0) this.#queues.delete(key);
+          }
           reject(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
         }, waitMs),
       };
-      this.#waiters.push(waiter);
+      const q = this.#queues.get(key);
+      if (q) q.push(waiter);
+      else this.#queues.set(key, [waiter]);
+      this.#waiting++;
     });
   }
 
@@ -97,8 +112,8 @@ export class BackendPool<T extends Poolable> {
     // Those already waiting go first: a client whose key has waiters queues behind them, and no
     // one creates a connection ahead of a queue that may be waiting for room. An idle connection
     // of a key nobody waits for is taken at once (it takes nothing from the queue).
-    if (this.#waiters.length === 0) return this.#tryLease(key, stale);
-    return this.#waiters.some((w) => w.key === key) ? undefined : this.#tryReuse(key, stale);
+    if (this.#waiting === 0) return this.#tryLease(key, stale);
+    return this.#queues.has(key) ? undefined : this.#tryReuse(key, stale);
   }
 
   /** A `create` lease failed: its place is free again. */
@@ -220,18 +235,26 @@ export class BackendPool<T extends Poolable> {
     return true;
   }
 
+  /**
+   * Serves waiting clients in arrival order as far as the pool allows. Per key only the head can be
+   * served (the others of that key would get the same answer), so a release costs one look per key
+   * that has waiters, not one per waiting client.
+   */
   #dispatch(): void {
-    // In place: no copy of the queue and no second pass over it per served waiter.
-    for (let i = 0; i < this.#waiters.length; ) {
-      const w = this.#waiters[i]!;
-      const lease = this.#tryLease(w.key, w.stale);
-      if (!lease) {
-        i++;
-        continue;
+    if (this.#waiting === 0) return;
+    const queues = [...this.#queues];
+    if (queues.length > 1) queues.sort(([, a], [, b]) => a[0]!.seq - b[0]!.seq);
+    for (const [key, q] of queues) {
+      while (q.length > 0) {
+        const w = q[0]!;
+        const lease = this.#tryLease(key, w.stale);
+        if (!lease) break;
+        q.shift();
+        this.#waiting--;
+        clearTimeout(w.timer);
+        w.resolve(lease);
       }
-      clearTimeout(w.timer);
-      this.#waiters.splice(i, 1);
-      w.resolve(lease);
+      if (q.length === 0) this.#queues.delete(key);
     }
   }
 

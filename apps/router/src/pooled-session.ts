@@ -104,48 +104,53 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   const acquire = (): Promise<Acquired> => deps.pool.acquire(key, appName, login);
   const tryAcquire = (): Promise<Acquired | undefined> => deps.pool.tryAcquire(key, appName, login);
-  let acquired;
-  try {
-    acquired = await acquire();
-  } catch (err) {
-    if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
-    throw err;
+  // Transaction mode lends a server only for a query: when a connection of the same key has
+  // logged in by the same route, its hello (ParameterStatus set, key length) is the client's too.
+  const known = route.poolMode === 'TRANSACTION' ? deps.pool.helloOf(key) : undefined;
+  let got: { backend: BackendSession; reused: boolean } | undefined;
+  if (!known) {
+    let acquired;
+    try {
+      acquired = await acquire();
+    } catch (err) {
+      if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
+      throw err;
+    }
+    if (acquired.kind === 'server_error') {
+      // The server's own refusal at start (no such database, too many connections...), as it said it.
+      tellServerError(c.socket, acquired.fields);
+      return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
+    }
+    got = acquired;
   }
-  if (acquired.kind === 'server_error') {
-    // The server's own refusal at start (no such database, too many connections...), as it said it.
-    tellServerError(c.socket, acquired.fields);
-    return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
-  }
-  const { backend, reused } = acquired;
-  const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused };
-  if (c.expired() || c.socket.destroyed) {
-    void deps.pool.release(key, backend, true);
-    return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
-  }
-
-  let returned = false as boolean;
+  const backend = got?.backend ?? known!;
+  const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused: got?.reused ?? true };
+  let returned = got === undefined;
   // Reset and return in the background: the client is gone, nothing of it waits on the reset.
   const giveBack = (reusable: boolean): void => {
     if (returned) return;
     returned = true;
     void deps.pool.release(key, backend, reusable);
   };
+  if (c.expired() || c.socket.destroyed) {
+    giveBack(true);
+    return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
+  }
+
   let issued;
   try {
     // The cancel target follows the server the client holds (transaction mode changes it).
     const target: RealCancelTarget = { processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId };
     issued = deps.keys.issue(target);
-    const hello: Buffer[] = [];
-    if (backend.negotiate) hello.push(backend.negotiate);
-    for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, value));
-    hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
-    c.socket.write(Buffer.concat(hello));
+    c.socket.write(helloBytes(backend, known ? appName : undefined, issued));
     c.ready();
     if (route.poolMode === 'TRANSACTION') {
       // The connection that answered the login goes back at once; each transaction takes one.
-      returned = true;
       target.idle = true;
-      void deps.pool.release(key, backend, true, false);
+      if (!returned) {
+        returned = true;
+        void deps.pool.release(key, backend, true, false);
+      }
       const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, tryAcquire, route.tenantId), refusalBytes, {
         statementsPerServer: deps.statementsPerServer,
       });
@@ -163,6 +168,19 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     giveBack(false);
     if (issued) deps.keys.release(issued);
   }
+}
+
+/**
+ * What a client sees after AuthenticationOk: the server's NegotiateProtocolVersion and
+ * ParameterStatus set (`applicationName`: in place of the server's, which belongs to another
+ * client), the router's cancel key, ReadyForQuery. One write.
+ */
+function helloBytes(backend: BackendSession, applicationName: string | undefined, issued: { processId: number; secretKey: Buffer }): Buffer {
+  const hello: Buffer[] = [];
+  if (backend.negotiate) hello.push(backend.negotiate);
+  for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, name === 'application_name' && applicationName !== undefined ? applicationName : value));
+  hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
+  return Buffer.concat(hello);
 }
 
 /** The pool as a transaction-mode client uses it; `target` (the client's cancel target) follows the server held. */

@@ -88,6 +88,8 @@ export class SessionPool {
   #lent = 0;
   /** Set by close(): nothing is pooled any more (connections returned after it are closed). */
   #closed = false;
+  /** Per key, the connection that logged in last (its hello serves transaction-mode clients). */
+  readonly #hellos = new Map<string, BackendSession>();
   /** The 'data' listeners of idle connections. */
   readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
 
@@ -100,6 +102,10 @@ export class SessionPool {
       now: Date.now,
       close: (b, reason) => this.#close(b, reason),
     });
+    options.metrics.poolCounts.read = () => {
+      const s = this.#pool.stats();
+      return { clientsActive: this.#lent, clientsWaiting: s.waiting, backendsActive: s.active, backendsIdle: s.idle };
+    };
     // Route changes reach every process through the cache file; one look a second finds the moved ones.
     this.#sweeper = setInterval(() => this.sweep(), 1000);
     this.#sweeper.unref();
@@ -133,9 +139,7 @@ export class SessionPool {
       for (;;) {
         let lease;
         if (wait) {
-          const leasing = this.#pool.lease(key, stale, this.#o.waitTimeoutMs);
-          this.#gauges();
-          lease = await leasing;
+          lease = await this.#pool.lease(key, stale, this.#o.waitTimeoutMs);
         } else {
           lease = this.#pool.leaseNow(key, stale);
           if (!lease) return undefined;
@@ -153,6 +157,7 @@ export class SessionPool {
             return result;
           }
           this.#watchIdleClose(key, result.backend);
+          this.#hellos.set(key, result.backend);
           this.#o.metrics.poolLeases.inc({ kind: 'create' });
           this.#lent++;
           return { kind: 'ready', backend: result.backend, reused: false };
@@ -173,8 +178,22 @@ export class SessionPool {
       }
     } finally {
       this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
-      this.#gauges();
     }
+  }
+
+  /**
+   * A connection of `key` that logged in by the tenant's current route and is still open, for its
+   * hello (ParameterStatus set, cancel key length): a transaction-mode client gets a server only
+   * for its first query. Undefined when there is none.
+   */
+  helloOf(key: string): BackendSession | undefined {
+    const b = this.#hellos.get(key);
+    if (!b) return undefined;
+    if (routeMoved(b, this.#o.lookup(tenantOfKey(key)))) {
+      this.#hellos.delete(key);
+      return undefined;
+    }
+    return b;
   }
 
   /**
@@ -195,7 +214,6 @@ export class SessionPool {
     if (ok && this.#closed) ok = false;
     if (ok) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
-    this.#gauges();
   }
 
   /** Closes idle connections past the idle timeout, whose route moved, or whose user was dropped. */
@@ -204,7 +222,6 @@ export class SessionPool {
       const { tenantId, user } = keyParts(key);
       return routeMoved(b, this.#o.lookup(tenantId)) || !this.#o.hasUser(tenantId, user);
     });
-    this.#gauges();
   }
 
   /** Stops the sweeper and closes the idle connections (lent ones end with their clients). */
@@ -212,14 +229,13 @@ export class SessionPool {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#pool.closeIdle();
-    this.#gauges();
   }
 
   /** An idle connection the server closes (restart, admin kill, idle timeout of its own) is forgotten. */
   #watchIdleClose(key: string, backend: BackendSession): void {
     backend.socket.once('close', () => {
+      if (this.#hellos.get(key) === backend) this.#hellos.delete(key);
       this.#pool.remove(key, backend);
-      this.#gauges();
     });
   }
 
@@ -253,13 +269,5 @@ export class SessionPool {
       backend.socket.end(TERMINATE);
       setTimeout(() => backend.socket.destroy(), 1000).unref();
     }
-  }
-
-  #gauges(): void {
-    const s = this.#pool.stats();
-    this.#o.metrics.poolClients.set({ state: 'active' }, this.#lent);
-    this.#o.metrics.poolClients.set({ state: 'waiting' }, s.waiting);
-    this.#o.metrics.poolBackends.set({ state: 'active' }, s.active);
-    this.#o.metrics.poolBackends.set({ state: 'idle' }, s.idle);
   }
 }

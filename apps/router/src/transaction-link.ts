@@ -204,8 +204,9 @@ export function serveTransactions(
           return;
         }
         backend = b;
-        fromServer = new MessageSplitter(collectReply);
-        tracker = new ResponseTracker();
+        // A server is released only at a message boundary with every reply in: fresh ones only after a torn end.
+        if (!fromServer.atBoundary) fromServer = new MessageSplitter(collectReply);
+        if (!tracker.settled) tracker = new ResponseTracker();
         transactions++;
         b.socket.on('data', onServerData);
         b.socket.once('close', onServerGone);

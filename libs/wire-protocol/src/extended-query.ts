@@ -97,7 +97,8 @@ export interface MessagePiece {
 
 /**
  * Cuts a stream into pieces at message boundaries. Messages of the types `collect` picks are
- * gathered and given whole (for decoding or rewriting); the others pass as slices of the chunks,
+ * given whole (for decoding or rewriting): in place when they lie within one chunk, else gathered
+ * into a copy; the others pass as slices of the chunks,
  * so a large DataRow or CopyData is never copied. A header split over chunks is held back until
  * it is complete, so each message's type is known at its first byte.
  */
@@ -143,6 +144,15 @@ export class MessageSplitter {
         else sliceStart = i - 5;
         if (this.#collect(this.#type)) {
           if (length + 1 > this.#maxCollected) throw new ProtocolError(`message of ${length + 1} bytes is over the limit of ${this.#maxCollected}`);
+          // Wholly inside this chunk: given in place, no copy.
+          if (!headerCopy && chunk.length - i >= this.#bodyLeft) {
+            const end = i + this.#bodyLeft;
+            out.push({ type: this.#type, data: chunk.subarray(sliceStart, end), complete: true, whole: true });
+            this.#bodyLeft = 0;
+            this.#headerGot = 0;
+            i = end;
+            continue;
+          }
           this.#collecting = [headerCopy ?? Buffer.from(this.#header)];
           headerCopy = undefined;
         }
