@@ -81,30 +81,42 @@ export class BackendPool<T extends Poolable> {
    * `waitMs` in FIFO order when the key or the pool is full. Rejects with PoolTimeoutError.
    */
   lease(key: string, stale: (item: T) => boolean, waitMs: number): Promise<Lease<T>> {
+    return new Promise((resolve, reject) => this.leaseWith(key, stale, waitMs, resolve, reject));
+  }
+
+  /**
+   * As lease, with callbacks: `onLease` runs at once when nothing has to wait, else inside the
+   * release that frees a connection (so a waiting client takes it in the same turn of the event
+   * loop); `onTimeout` after `waitMs`.
+   */
+  leaseWith(key: string, stale: (item: T) => boolean, waitMs: number, onLease: (lease: Lease<T>) => void, onTimeout: (err: PoolTimeoutError) => void): void {
     const now = this.leaseNow(key, stale);
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter<T> = {
-        seq: this.#seq++,
-        key,
-        stale,
-        resolve,
-        timer: setTimeout(() => {
-          const q = this.#queues.get(key);
-          const at = q ? q.indexOf(waiter) : -1;
-          if (q && at >= 0) {
-            q.splice(at, 1);
-            this.#waiting--;
-            if (q.length === 0) this.#queues.delete(key);
-          }
-          reject(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
-        }, waitMs),
-      };
-      const q = this.#queues.get(key);
-      if (q) q.push(waiter);
-      else this.#queues.set(key, [waiter]);
-      this.#waiting++;
-    });
+    if (now) return onLease(now);
+    const waiter: Waiter<T> = {
+      seq: this.#seq++,
+      key,
+      stale,
+      resolve: onLease,
+      timer: setTimeout(() => {
+        const q = this.#queues.get(key);
+        const at = q ? q.indexOf(waiter) : -1;
+        if (q && at >= 0) {
+          q.splice(at, 1);
+          this.#waiting--;
+          if (q.length === 0) this.#queues.delete(key);
+        }
+        onTimeout(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
+      }, waitMs),
+    };
+    const q = this.#queues.get(key);
+    if (q) q.push(waiter);
+    else this.#queues.set(key, [waiter]);
+    this.#waiting++;
+  }
+
+  /** True when clients wait for a connection of `key`. */
+  waitedFor(key: string): boolean {
+    return this.#queues.has(key);
   }
 
   /** A lease that needs no wait, or undefined (then nothing changed). */
@@ -242,8 +254,7 @@ export class BackendPool<T extends Poolable> {
    */
   #dispatch(): void {
     if (this.#waiting === 0) return;
-    const queues = [...this.#queues];
-    if (queues.length > 1) queues.sort(([, a], [, b]) => a[0]!.seq - b[0]!.seq);
+    const queues = this.#queues.size === 1 ? this.#queues : [...this.#queues].sort(([, a], [, b]) => a[0]!.seq - b[0]!.seq);
     for (const [key, q] of queues) {
       while (q.length > 0) {
         const w = q[0]!;
@@ -254,7 +265,8 @@ export class BackendPool<T extends Poolable> {
         clearTimeout(w.timer);
         w.resolve(lease);
       }
-      if (q.length === 0) this.#queues.delete(key);
+      // A client served above may have queued again meanwhile, under a new queue of the key.
+      if (q.length === 0 && this.#queues.get(key) === q) this.#queues.delete(key);
     }
   }
 

@@ -104,6 +104,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   const acquire = (): Promise<Acquired> => deps.pool.acquire(key, appName, login);
   const tryAcquire = (): Promise<Acquired | undefined> => deps.pool.tryAcquire(key, appName, login);
+  const acquireWith = (done: (err: unknown, got?: Acquired) => void): void => deps.pool.acquireWith(key, appName, login, done);
   // Transaction mode lends a server only for a query: when a connection of the same key has
   // logged in by the same route, its hello (ParameterStatus set, key length) is the client's too.
   const known = route.poolMode === 'TRANSACTION' ? deps.pool.helloOf(key) : undefined;
@@ -151,7 +152,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
         returned = true;
         void deps.pool.release(key, backend, true, false);
       }
-      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, tryAcquire, route.tenantId), refusalBytes, {
+      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquireWith, tryAcquire, route.tenantId), refusalBytes, {
         statementsPerServer: deps.statementsPerServer,
       });
       c.lent(txn);
@@ -188,30 +189,44 @@ function transactionPool(
   deps: PooledDeps,
   key: string,
   target: RealCancelTarget,
-  acquire: () => Promise<Acquired>,
+  acquireWith: (done: (err: unknown, got?: Acquired) => void) => void,
   tryAcquire: () => Promise<Acquired | undefined>,
   tenantId: string,
 ): TransactionPool {
-  const hold = async (acquiring: Promise<Acquired | undefined>): Promise<BackendSession | undefined> => {
-    let got;
-    try {
-      got = await acquiring;
-    } catch (err) {
-      if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs);
-      throw err;
-    }
+  /** The server the client now holds (its cancel target follows), or the refusal to tell it. */
+  const held = (err: unknown, got: Acquired | undefined): BackendSession | Error | undefined => {
+    if (err !== undefined) return err instanceof PoolTimeoutError ? refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs) : (err as Error);
     if (!got) return undefined;
-    if (got.kind === 'server_error') throw new PgError(got.fields);
+    if (got.kind === 'server_error') return new PgError(got.fields);
     const b = got.backend;
-    Object.assign(target, { processId: b.processId, secretKey: b.secretKey, host: b.route.address, port: b.route.port, idle: false });
+    target.processId = b.processId;
+    target.secretKey = b.secretKey;
+    target.host = b.route.address;
+    target.port = b.route.port;
+    target.idle = false;
     return b;
   };
   return {
-    acquire: async () => (await hold(acquire()))!,
-    tryAcquire: () => hold(tryAcquire()),
+    acquire: (done) =>
+      acquireWith((err, got) => {
+        const r = held(err, got);
+        if (r instanceof Error || r === undefined) done(r ?? new Error('no server connection'));
+        else done(undefined, r);
+      }),
+    tryAcquire: async () => {
+      let got;
+      try {
+        got = await tryAcquire();
+      } catch (err) {
+        throw held(err, undefined);
+      }
+      const r = held(undefined, got);
+      if (r instanceof Error) throw r;
+      return r;
+    },
     releaseIdle: (b) => {
       target.idle = true;
-      void deps.pool.release(key, b, true, false);
+      deps.pool.releaseKept(key, b);
     },
     releaseDirty: (b, reusable) => {
       target.idle = true;

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeBackendMessage, encodeQuery, TERMINATE, type Frame } from '@pgs/wire-protocol';
 import { readUntilReady } from './backend-reader.js';
 import type { BackendSession, LoginResult } from './backend-login.js';
-import { BackendPool, type PoolCloseReason } from './backend-pool.js';
+import { BackendPool, type Lease, type PoolCloseReason } from './backend-pool.js';
 import type { RouterMetrics } from './metrics.js';
 import type { PoolModeName, RouteEntry } from './route.js';
 
@@ -41,9 +41,10 @@ function keyParts(key: string): { tenantId: string; user: string } {
   return { tenantId, user };
 }
 
-/** The tenant of a pool key (its first field). */
+/** The tenant of a pool key (its first field; no split of the whole key, this runs per transaction). */
 function tenantOfKey(key: string): string {
-  return keyParts(key).tenantId;
+  const end = key.indexOf('\0');
+  return end < 0 ? key : key.slice(0, end);
 }
 
 /** Quotes a string as an SQL literal (standard_conforming_strings is on in every supported version). */
@@ -134,7 +135,7 @@ export class SessionPool {
 
   async #acquire(key: string, applicationName: string, login: () => Promise<LoginResult>, wait: boolean): Promise<Acquired | undefined> {
     const started = performance.now();
-    const stale = (b: BackendSession): boolean => routeMoved(b, this.#o.lookup(tenantOfKey(key)));
+    const stale = this.#staleness(key);
     try {
       for (;;) {
         let lease;
@@ -144,41 +145,97 @@ export class SessionPool {
           lease = this.#pool.leaseNow(key, stale);
           if (!lease) return undefined;
         }
-        if (lease.kind === 'create') {
-          let result: LoginResult;
-          try {
-            result = await login();
-          } catch (err) {
-            this.#pool.createFailed(key);
-            throw err;
-          }
-          if (result.kind !== 'ready') {
-            this.#pool.createFailed(key);
-            return result;
-          }
-          this.#watchIdleClose(key, result.backend);
-          this.#hellos.set(key, result.backend);
-          this.#o.metrics.poolLeases.inc({ kind: 'create' });
-          this.#lent++;
-          return { kind: 'ready', backend: result.backend, reused: false };
-        }
-        const backend = lease.item;
-        this.#unwatchIdle(backend);
-        if (backend.applicationName !== applicationName) {
-          const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
-          if (!ok) {
-            this.#pool.release(key, backend, false);
-            continue;
-          }
-          backend.applicationName = applicationName;
-        }
-        this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
-        this.#lent++;
-        return { kind: 'ready', backend, reused: true };
+        const got = this.#useNow(lease, applicationName) ?? (await this.#use(key, applicationName, login, lease));
+        if (got) return got;
       }
     } finally {
       this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
     }
+  }
+
+  /**
+   * As acquire, with a callback that runs in the same turn of the event loop when an idle
+   * connection is there or another client returns one (transaction mode takes a connection per
+   * transaction; a promise would add turns of the microtask queue to each).
+   */
+  acquireWith(key: string, applicationName: string, login: () => Promise<LoginResult>, done: (err: unknown, got?: Acquired) => void): void {
+    const started = performance.now();
+    const observe = (): void => this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
+    this.#pool.leaseWith(
+      key,
+      this.#staleness(key),
+      this.#o.waitTimeoutMs,
+      (lease) => {
+        const now = this.#useNow(lease, applicationName);
+        if (now) {
+          observe();
+          return done(undefined, now);
+        }
+        // A login or a SET first; a reused connection that failed its SET: wait again, as acquire does.
+        this.#use(key, applicationName, login, lease)
+          .then((got) => got ?? this.#acquire(key, applicationName, login, true))
+          .then(
+            (got) => {
+              observe();
+              done(undefined, got);
+            },
+            (err: unknown) => {
+              observe();
+              done(err);
+            },
+          );
+      },
+      (err) => {
+        observe();
+        done(err);
+      },
+    );
+  }
+
+  #staleness(key: string): (b: BackendSession) => boolean {
+    return (b) => routeMoved(b, this.#o.lookup(tenantOfKey(key)));
+  }
+
+  /** A reused connection that needs nothing more (its application_name is the client's already), else undefined. */
+  #useNow(lease: Lease<BackendSession>, applicationName: string): Acquired | undefined {
+    if (lease.kind !== 'reuse' || lease.item.applicationName !== applicationName) return undefined;
+    this.#unwatchIdle(lease.item);
+    this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+    this.#lent++;
+    return { kind: 'ready', backend: lease.item, reused: true };
+  }
+
+  /** A lease made ready: a new connection logged in, or a reused one given the client's application_name (undefined: that failed, it is closed). */
+  async #use(key: string, applicationName: string, login: () => Promise<LoginResult>, lease: Lease<BackendSession>): Promise<Acquired | undefined> {
+    if (lease.kind === 'create') {
+      let result: LoginResult;
+      try {
+        result = await login();
+      } catch (err) {
+        this.#pool.createFailed(key);
+        throw err;
+      }
+      if (result.kind !== 'ready') {
+        this.#pool.createFailed(key);
+        return result;
+      }
+      this.#watchIdleClose(key, result.backend);
+      this.#hellos.set(key, result.backend);
+      this.#o.metrics.poolLeases.inc({ kind: 'create' });
+      this.#lent++;
+      return { kind: 'ready', backend: result.backend, reused: false };
+    }
+    const backend = lease.item;
+    this.#unwatchIdle(backend);
+    const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
+    if (!ok) {
+      this.#pool.release(key, backend, false);
+      return undefined;
+    }
+    backend.applicationName = applicationName;
+    this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+    this.#lent++;
+    return { kind: 'ready', backend, reused: true };
   }
 
   /**
@@ -213,6 +270,18 @@ export class SessionPool {
     // idle socket kept then would hold the stopped process open.
     if (ok && this.#closed) ok = false;
     if (ok) this.#watchIdle(backend);
+    this.#pool.release(key, backend, ok);
+  }
+
+  /**
+   * Transaction mode, between a client's transactions: the connection goes back as it is (no
+   * reset). A client waiting for the key takes it in this same call; only one nobody waits for is
+   * watched while idle.
+   */
+  releaseKept(key: string, backend: BackendSession): void {
+    this.#lent--;
+    const ok = !backend.socket.destroyed && !this.#closed && !routeMoved(backend, this.#o.lookup(tenantOfKey(key)));
+    if (ok && !this.#pool.waitedFor(key)) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
   }
 
