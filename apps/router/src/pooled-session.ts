@@ -16,7 +16,7 @@ import { authenticateClient } from './edge-auth.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
-import { startupForBackend, type StartupMessage } from './routing.js';
+import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
 import { lendSession } from './session-link.js';
 import { SessionPool, type Acquired } from './session-pool.js';
 import { serveTransactions, type TransactionPool } from './transaction-link.js';
@@ -100,8 +100,14 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
-  const login = (): ReturnType<typeof loginBackend> =>
-    loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
+  // and the route it was routed by may name the old primary.
+  const login = (): ReturnType<typeof loginBackend> => {
+    const now = deps.connect.lookup(route.tenantId);
+    if (!now) throw refuse.unknownTenant(route.tenantId, false);
+    checkRoutable(now);
+    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  };
   const acquire = (): Promise<Acquired> => deps.pool.acquire(key, appName, login);
   const tryAcquire = (): Promise<Acquired | undefined> => deps.pool.tryAcquire(key, appName, login);
   const acquireWith = (done: (err: unknown, got?: Acquired) => void): void => deps.pool.acquireWith(key, appName, login, done);
