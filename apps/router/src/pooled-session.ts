@@ -96,7 +96,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode);
+  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode, verifier!.storedKey);
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).

@@ -5,6 +5,7 @@
 // tenant's route moves (failover, stop): a client only ever gets a connection reached by the
 // route it was routed by, for its own tenant, user and database.
 import { performance } from 'node:perf_hooks';
+import { parseScramVerifier } from '@pgs/security';
 import { decodeBackendMessage, encodeQuery, TERMINATE, type Frame } from '@pgs/wire-protocol';
 import { readUntilReady } from './backend-reader.js';
 import type { BackendSession, LoginResult } from './backend-login.js';
@@ -20,8 +21,8 @@ export interface SessionPoolOptions {
   waitTimeoutMs: number;
   resetTimeoutMs: number;
   lookup(tenantId: string): RouteEntry | undefined;
-  /** Whether the tenant's route still lists the user (a dropped user's connections go). */
-  hasUser(tenantId: string, user: string): boolean;
+  /** The user's verifier on the tenant's route now (undefined: dropped; a dropped user's or changed password's connections go). */
+  verifierOf(tenantId: string, user: string): string | undefined;
   metrics: RouterMetrics;
 }
 
@@ -113,11 +114,13 @@ export class SessionPool {
   }
 
   /** The pool key: a connection serves only clients that would have started the same session. */
-  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName): string {
+  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName, storedKey: Buffer): string {
     const rest = [...startup].filter(([k]) => k !== 'user' && k !== 'database' && k !== 'application_name').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     // The mode is part of the key: transaction mode hands connections on without a reset, and
-    // those must never reach a session-mode client after the tenant's mode changed.
-    return [tenantId, user, database, String(protocol), mode, JSON.stringify(rest)].join('\0');
+    // those must never reach a session-mode client after the tenant's mode changed. So is the
+    // verifier the client logged in with: after a password change, connections logged in with the
+    // old one serve no new client and retire (sweep).
+    return [tenantId, user, database, String(protocol), mode, JSON.stringify(rest), storedKey.toString('hex')].join('\0');
   }
 
   /**
@@ -264,8 +267,12 @@ export class SessionPool {
     // Transaction mode returns a connection between a client's transactions as it is (no reset).
     if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
     if (reset) backend.statements?.clear();
-    // The route may have moved while the client was on it.
+    // The route may have moved while the client was on it, or the user's password changed.
     if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
+    if (ok && reset) {
+      const { tenantId, user } = keyParts(key);
+      if (!this.#currentStoredKey(tenantId, user)?.equals(backend.storedKey)) ok = false;
+    }
     // A client that left while the router was stopping returns its connection after close(): an
     // idle socket kept then would hold the stopped process open.
     if (ok && this.#closed) ok = false;
@@ -287,10 +294,19 @@ export class SessionPool {
 
   /** Closes idle connections past the idle timeout, whose route moved, or whose user was dropped. */
   sweep(): void {
+    const keys = new Map<string, Buffer | undefined>();
     this.#pool.sweep((key, b) => {
       const { tenantId, user } = keyParts(key);
-      return routeMoved(b, this.#o.lookup(tenantId)) || !this.#o.hasUser(tenantId, user);
+      if (!keys.has(key)) keys.set(key, this.#currentStoredKey(tenantId, user));
+      const storedKey = keys.get(key);
+      return routeMoved(b, this.#o.lookup(tenantId)) || !storedKey || !storedKey.equals(b.storedKey);
     });
+  }
+
+  /** The StoredKey of the user's verifier on the route now; undefined when the user is gone. */
+  #currentStoredKey(tenantId: string, user: string): Buffer | undefined {
+    const v = this.#o.verifierOf(tenantId, user);
+    return v === undefined ? undefined : parseScramVerifier(v)?.storedKey;
   }
 
   /** Stops the sweeper and closes the idle connections (lent ones end with their clients). */
