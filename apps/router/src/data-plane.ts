@@ -73,7 +73,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     waitTimeoutMs: config.poolWaitTimeout,
     resetTimeoutMs: config.poolResetTimeout,
     lookup: o.lookup,
-    hasUser: (tenantId, user) => o.verifierOf(tenantId, user) !== undefined,
+    verifierOf: (tenantId, user) => o.verifierOf(tenantId, user),
     metrics,
   });
   const server = new RouterServer({
@@ -99,7 +99,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     authTimeoutMs: config.authTimeout,
     pooled: {
       pool,
-      verifierOf: o.verifierOf,
+      verifierOf: (tenantId, user) => o.verifierOf(tenantId, user),
       mockSecret: o.mockSecret,
       throttle: new AuthThrottle({ limit: config.authFailureLimit, windowMs: config.authFailureWindow }),
       waitTimeoutMs: config.poolWaitTimeout,

@@ -23,6 +23,16 @@ export interface RouterMetrics {
   poolWaitSeconds: Histogram;
   poolLeases: Counter<'kind'>;
   poolBackendsClosed: Counter<'reason'>;
+  /** The pool's counts, read at scrape time for the pool gauges (set by the pool; none: gauges stay 0). */
+  poolCounts: { read?: () => PoolCounts };
+}
+
+/** What the pool gauges show. */
+export interface PoolCounts {
+  clientsActive: number;
+  clientsWaiting: number;
+  backendsActive: number;
+  backendsIdle: number;
 }
 
 /** For work the router does on its own, without waiting on a peer: tens of microseconds. */
@@ -37,6 +47,7 @@ export type CacheState = () => { revision: number; staleSeconds: number; routes:
  * registers only those, with registerCacheGauges; its workers only the connection metrics).
  */
 export function createRouterMetrics(registry: Registry, cache?: CacheState): RouterMetrics {
+  const poolCounts: RouterMetrics['poolCounts'] = {};
   const m: RouterMetrics = {
     accepted: new Counter({ name: 'pgs_router_connections_accepted_total', help: 'Client connections accepted', registers: [registry] }),
     active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
@@ -60,12 +71,36 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       labelNames: ['reason'],
       registers: [registry],
     }),
-    poolClients: new Gauge({ name: 'pgs_router_pool_clients', help: 'Pooled-mode clients holding a server connection (active) or waiting for one (waiting)', labelNames: ['state'], registers: [registry] }),
+    // Read when scraped: the pool changes them at every transaction, a scrape comes every few seconds.
+    poolClients: new Gauge({
+      name: 'pgs_router_pool_clients',
+      help: 'Pooled-mode clients holding a server connection (active) or waiting for one (waiting)',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const c = poolCounts.read?.();
+        if (!c) return;
+        this.set({ state: 'active' }, c.clientsActive);
+        this.set({ state: 'waiting' }, c.clientsWaiting);
+      },
+    }),
     poolClientsPinned: new Gauge({ name: 'pgs_router_pool_clients_pinned', help: 'Transaction-mode clients keeping their server connection between transactions because they hold session state', registers: [registry] }),
-    poolBackends: new Gauge({ name: 'pgs_router_pool_backends', help: 'Pooled server connections lent to a client or being opened (active), or idle', labelNames: ['state'], registers: [registry] }),
+    poolBackends: new Gauge({
+      name: 'pgs_router_pool_backends',
+      help: 'Pooled server connections lent to a client or being opened (active), or idle',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const c = poolCounts.read?.();
+        if (!c) return;
+        this.set({ state: 'active' }, c.backendsActive);
+        this.set({ state: 'idle' }, c.backendsIdle);
+      },
+    }),
     poolWaitSeconds: new Histogram({ name: 'pgs_router_pool_wait_seconds', help: 'Time a client waited for a pooled server connection (login of a new one included)', buckets: FAST_BUCKETS, registers: [registry] }),
     poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),
     poolBackendsClosed: new Counter({ name: 'pgs_router_pool_backends_closed_total', help: 'Pooled server connections closed, by reason', labelNames: ['reason'], registers: [registry] }),
+    poolCounts,
   };
   if (cache) registerCacheGauges(registry, cache);
   return m;

@@ -144,6 +144,7 @@ export {
   type HostVersions,
   type VersionNeeds,
 } from './postgres-versions.js';
+export {
   MAX_INIT_SCRIPTS,
   MAX_INIT_SQL_BYTES,
   validateInitScripts,
