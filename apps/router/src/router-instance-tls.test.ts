@@ -157,7 +157,8 @@ function expectEncrypted(bytes: Buffer): void {
   expect(bytes.subarray(0, 8).toString('hex')).toBe('0000000804d2162f');
   expect(bytes[8]).toBe(0x53);
   expect(bytes[9]).toBe(0x16);
-  for (const text of [MARKER, 'alice', 'acme', 'SELECT', '42']) expect(bytes.includes(Buffer.from(text)), `"${text}" crossed the relay in clear`).toBe(false);
+  // Words long enough not to turn up by chance in ciphertext (a two-digit number would, now and then).
+  for (const text of [MARKER, 'alice', 'acme', 'SELECT']) expect(bytes.includes(Buffer.from(text)), `"${text}" crossed the relay in clear`).toBe(false);
 }
 
 describe('TLS between router and instance', () => {
@@ -209,7 +210,7 @@ describe('TLS between router and instance', () => {
         expect(out.stdout.trim()).toBe(`${MARKER}-42`);
         expectEncrypted(relay.bytes());
         // Passthrough's server connection ends with the client (PostgreSQL sees a Terminate, not a reset).
-        if (mode === 'NONE') await eventually(async () => (await activeBackends(pg)) === 0, 5000, 'the server connection closed');
+        if (mode === 'NONE') await eventually(async () => (await activeBackends(pg)) === 0, 15_000, 'the server connection closed');
       } finally {
         await r.stop();
       }

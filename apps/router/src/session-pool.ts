@@ -267,15 +267,16 @@ export class SessionPool {
     // Transaction mode returns a connection between a client's transactions as it is (no reset).
     if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
     if (reset) backend.statements?.clear();
+    // A client that left while the router was stopping returns its connection after close() (the
+    // reset above yields): an idle socket kept then would hold the stopped process open, and the
+    // route cache the checks below read may be closed already.
+    if (ok && this.#closed) ok = false;
     // The route may have moved while the client was on it, or the user's password changed.
     if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
     if (ok && reset) {
       const { tenantId, user } = keyParts(key);
       if (!this.#currentStoredKey(tenantId, user)?.equals(backend.storedKey)) ok = false;
     }
-    // A client that left while the router was stopping returns its connection after close(): an
-    // idle socket kept then would hold the stopped process open.
-    if (ok && this.#closed) ok = false;
     if (ok) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
   }
