@@ -7,6 +7,7 @@ import type { BackupSettings } from './backup-repository.js';
 import type { HealthCache } from './health-cache.js';
 import type { HostSpares } from './host-spares.js';
 import type { RetryPolicy } from './instance-reports.js';
+import type { RetiringInstances } from './retiring-instances.js';
 import type { Liveness } from './liveness.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { Store, StoreTx } from './store/store.js';
@@ -37,6 +38,10 @@ export interface CoordinatorContext {
   readonly failover: FailoverPolicy;
   /** The fleet backup repository; undefined = backups are off. */
   readonly backup: BackupSettings | undefined;
+  /** Instances live moves left behind, for their hosts to delete. */
+  readonly retiring: RetiringInstances;
+  /** How long a move's copy (base backup and catch-up) may take before the move is abandoned. */
+  readonly moveCopyTimeoutMs: number;
 }
 
 /** Failover, switchover and replacement timing (config). */

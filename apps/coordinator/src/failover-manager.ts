@@ -106,15 +106,17 @@ export class FailoverManager {
    * all its WAL to the replicas), the target must reach the old primary's last LSN, then it is
    * promoted. Resolves when the route points at the new primary; rolls back on timeout.
    */
-  switchover(tenantId: string, toHostId: string, principal: string): Promise<void> {
+  switchover(tenantId: string, toHostId: string, principal: string, options: { forMove?: boolean } = {}): Promise<void> {
     const now = this.ctx.clock();
     const op = this.ctx.store.write((tx) => {
       const tenant = tx.getTenant(tenantId);
       if (!tenant) throw new PreconditionError('TENANT_NOT_FOUND', `tenant "${tenantId}" does not exist`);
-      if (tenant.spec.nodes < 2) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
-      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
-      if (tenant.status !== 'ACTIVE') throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
       const placements = tx.listPlacements({ tenantId });
+      // A live move switches a single-node tenant over to the copy it just built.
+      if (!placements.some((p) => p.role === 'REPLICA')) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
+      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
+      if (tenant.status === 'MOVING' && !options.forMove) throw new PreconditionError('MOVE_IN_PROGRESS', `tenant "${tenantId}" is being moved; wait for the move to finish`);
+      if (tenant.status !== 'ACTIVE' && !(tenant.status === 'MOVING' && options.forMove)) throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
       const primary = placements.find((p) => p.role === 'PRIMARY');
       if (!primary || !this.ctx.hub.isConnected(primary.hostId) || !isHealthy(primary, this.ctx.health)) {
         throw new PreconditionError('PRIMARY_NOT_READY', 'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)');
@@ -178,7 +180,8 @@ export class FailoverManager {
       message: reason,
       details: { cause: op.cause, detection_ms: String(now - op.failedAt), from: tenant.status },
     });
-    syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal });
+    // A planned switch has a live primary until the fence: routers hold clients through it.
+    syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal, switching: op.kind === 'switchover' });
   }
 
   private confirmQuorum(tenant: TenantRecord): void {

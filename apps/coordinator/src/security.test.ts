@@ -190,6 +190,7 @@ const ALLOWED: Record<string, string[]> = {
   SetTenantAccess: TENANT_WRITERS,
   RecreateTenant: [FA, OP],
   SwitchoverTenant: TENANT_WRITERS,
+  MoveTenant: [FA, OP],
   RestoreTenant: [FA, OP],
   GetRestore: EVERYONE,
   CreateBackup: TENANT_WRITERS,

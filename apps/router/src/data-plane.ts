@@ -88,6 +88,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     startups: new Gate(o.maxStartups),
     startupTimeoutMs: config.startupTimeout,
     authTimeoutMs: config.authTimeout,
+    holdTimeoutMs: config.holdTimeout,
     pooled: {
       pool,
       verifierOf: o.verifierOf,

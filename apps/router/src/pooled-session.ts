@@ -16,7 +16,8 @@ import { authenticateClient } from './edge-auth.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
-import { startupForBackend, type StartupMessage } from './routing.js';
+import { holdUntilServed } from './route-hold.js';
+import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
 import { lendSession } from './session-link.js';
 import { SessionPool, type Acquired } from './session-pool.js';
 import { serveTransactions, type TransactionPool } from './transaction-link.js';
@@ -36,6 +37,8 @@ export interface PooledDeps {
   loginTimeoutMs: number;
   /** Transaction mode: named statements each server connection keeps prepared. */
   statementsPerServer: number;
+  /** How long a client's next transaction (or login) waits while its tenant switches instances. */
+  holdTimeoutMs: number;
 }
 
 /** One client's part. */
@@ -100,10 +103,15 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
-  const acquire = (): Promise<Acquired> =>
-    deps.pool.acquire(key, appName, () =>
-      loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
+  const acquire = async (): Promise<Acquired> => {
+    // Each server comes from where the route points now: a switch to another instance (held here
+    // until it serves) moves a transaction-mode client to the new primary between transactions.
+    const current = await holdUntilServed(deps.connect.lookup(route.tenantId) ?? route, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed });
+    checkRoutable(current);
+    return deps.pool.acquire(key, appName, () =>
+      loginBackend(current, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
     );
+  };
   let acquired;
   try {
     acquired = await acquire();

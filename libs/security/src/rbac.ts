@@ -75,6 +75,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   SetTenantAccess: rule('tenant:write', 'id', true),
   RecreateTenant: rule('tenant:admin', 'id', true),
   SwitchoverTenant: rule('tenant:write', 'id', true),
+  // Choosing a host is a fleet operator's call: a tenant-scoped token cannot move its tenant.
+  MoveTenant: rule('tenant:admin', 'id', true),
   // A restore creates a tenant (or replaces one's data): as strong as creating one.
   RestoreTenant: rule('tenant:admin', 'id', true),
   GetRestore: rule('tenant:read', 'tenantId', false),

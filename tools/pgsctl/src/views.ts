@@ -137,6 +137,8 @@ export interface HostView {
   agentVersion: string;
   /** Ready spare data directories (fast creates); null when the agent reports none. */
   readySpares: number | null;
+  /** A drain's progress (instances in all, moved off, moving, blocked); null when not draining. */
+  drain: { total: number; moved: number; moving: number; blocked: number } | null;
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -465,6 +467,7 @@ export function hostView(h: Host): HostView {
     runtime: h.runtime,
     agentVersion: h.agentVersion,
     readySpares: h.readySpares ?? null,
+    drain: h.draining && h.drainTotal > 0 ? { total: h.drainTotal, moved: h.drainMoved, moving: h.drainMoving, blocked: h.drainBlocked } : null,
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };

@@ -145,6 +145,7 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
     agentVersion: h.agentVersion,
     registeredAt: toTimestamp(h.registeredAt),
     ...(v.readySpares === undefined ? {} : { readySpares: v.readySpares }),
+    ...(v.drain === undefined ? {} : { drainTotal: v.drain.total, drainMoved: v.drain.moved, drainBlocked: v.drain.blocked, drainMoving: v.drain.moving }),
   };
 }
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/host.proto.
  */
 export const file_pgs_common_v1_host: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvY29tbW9uL3YxL2hvc3QucHJvdG8SDXBncy5jb21tb24udjEi4wMKBEhvc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRInCgVzdGF0ZRgDIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlEhAKCGNvcmRvbmVkGAQgASgIEhAKCGRyYWluaW5nGAUgASgIEioKCGNhcGFjaXR5GAYgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIvCgZsYWJlbHMYCCADKAsyHy5wZ3MuY29tbW9uLnYxLkhvc3QuTGFiZWxzRW50cnkSNQoRbGFzdF9oZWFydGJlYXRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3J1bnRpbWUYCiABKAkSFQoNYWdlbnRfdmVyc2lvbhgLIAEoCRIxCg1yZWdpc3RlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZCgxyZWFkeV9zcGFyZXMYDSABKA1IAIgBARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg8KDV9yZWFkeV9zcGFyZXMqbgoJSG9zdFN0YXRlEhoKFkhPU1RfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBIT1NUX1NUQVRFX1JFQURZEAESGgoWSE9TVF9TVEFURV9VTlJFQUNIQUJMRRACEhMKD0hPU1RfU1RBVEVfRE9XThADYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_resources]);
+  fileDesc("ChhwZ3MvY29tbW9uL3YxL2hvc3QucHJvdG8SDXBncy5jb21tb24udjEiugQKBEhvc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRInCgVzdGF0ZRgDIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlEhAKCGNvcmRvbmVkGAQgASgIEhAKCGRyYWluaW5nGAUgASgIEioKCGNhcGFjaXR5GAYgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIvCgZsYWJlbHMYCCADKAsyHy5wZ3MuY29tbW9uLnYxLkhvc3QuTGFiZWxzRW50cnkSNQoRbGFzdF9oZWFydGJlYXRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3J1bnRpbWUYCiABKAkSFQoNYWdlbnRfdmVyc2lvbhgLIAEoCRIxCg1yZWdpc3RlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZCgxyZWFkeV9zcGFyZXMYDSABKA1IAIgBARITCgtkcmFpbl90b3RhbBgyIAEoDRITCgtkcmFpbl9tb3ZlZBgzIAEoDRIVCg1kcmFpbl9ibG9ja2VkGDQgASgNEhQKDGRyYWluX21vdmluZxg1IAEoDRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg8KDV9yZWFkeV9zcGFyZXMqbgoJSG9zdFN0YXRlEhoKFkhPU1RfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBIT1NUX1NUQVRFX1JFQURZEAESGgoWSE9TVF9TVEFURV9VTlJFQUNIQUJMRRACEhMKD0hPU1RfU1RBVEVfRE9XThADYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_resources]);
 
 /**
  * A host: one agent, many tenant instances.
@@ -101,6 +101,30 @@ export type Host = Message<"pgs.common.v1.Host"> & {
    * @generated from field: optional uint32 ready_spares = 13;
    */
   readySpares?: number | undefined;
+
+  /**
+   * While draining: instances the drain started with, moved off so far, and those it cannot move.
+   *
+   * @generated from field: uint32 drain_total = 50;
+   */
+  drainTotal: number;
+
+  /**
+   * @generated from field: uint32 drain_moved = 51;
+   */
+  drainMoved: number;
+
+  /**
+   * @generated from field: uint32 drain_blocked = 52;
+   */
+  drainBlocked: number;
+
+  /**
+   * Moves in flight off this host.
+   *
+   * @generated from field: uint32 drain_moving = 53;
+   */
+  drainMoving: number;
 };
 
 /**
