@@ -50,6 +50,8 @@ export interface FailoverPolicy {
   promoteTimeoutMs: number;
   switchoverTimeoutMs: number;
   switchoverMaxLagBytes: number;
+  /** A switchover's fence lets open transactions finish for up to this long. */
+  switchGraceMs: number;
   replicaReplaceDelayMs: number;
 }
 

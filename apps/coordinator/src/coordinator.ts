@@ -126,6 +126,7 @@ export async function startCoordinator(
       promoteTimeoutMs: config.promoteTimeout,
       switchoverTimeoutMs: config.switchoverTimeout,
       switchoverMaxLagBytes: config.switchoverMaxLag,
+      switchGraceMs: config.switchGrace,
       replicaReplaceDelayMs: config.replicaReplaceDelay,
     },
     backup,

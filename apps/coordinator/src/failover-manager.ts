@@ -284,9 +284,11 @@ export class FailoverManager {
         }
       }
     }
-    if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= RESEND_MS) && this.ctx.hub.isConnected(op.oldPrimary)) {
+    const fenceWait = RESEND_MS + (op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0);
+    if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= fenceWait) && this.ctx.hub.isConnected(op.oldPrimary)) {
       if (op.fenceCommand) this.ctx.hub.forgetCommand(op.fenceCommand);
-      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence');
+      // A planned switch lets open transactions finish while the routers hold the next ones.
+      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence', { graceMs: op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0 });
       if (op.fenceSentAt === 0) this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
       op.fenceSentAt = now;
     }
@@ -313,7 +315,11 @@ export class FailoverManager {
       // primary's unshipped tail may never arrive.)
       const target = members.find((m) => m.hostId === decision.hostId);
       const caughtUp = target !== undefined && target.reportedAt >= op.fencedAt && target.lsn !== '' && lsnAtLeast(target.lsn, op.finalLsn);
-      if (!caughtUp) return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);
+      // A connected target checks it itself before it promotes (Promote.min_lsn): no wait for its
+      // next health report, which was most of a planned switch's pause.
+      if (!caughtUp && !this.ctx.hub.isConnected(decision.hostId)) {
+        return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);
+      }
     }
     op.candidate = decision.hostId;
     op.chosenAt = now;
@@ -358,7 +364,7 @@ export class FailoverManager {
     if (health?.role === 'PRIMARY' && health.up && health.checkedAt >= op.chosenAt) return this.finish(op, now, 'report');
     if (op.promoteCommand === undefined || now - op.promoteSentAt >= RESEND_MS) {
       if (op.promoteCommand) this.ctx.hub.forgetCommand(op.promoteCommand);
-      op.promoteCommand = this.ctx.hub.sendCommand(op.candidate, op.tenantId, 'promote');
+      op.promoteCommand = this.ctx.hub.sendCommand(op.candidate, op.tenantId, 'promote', { minLsn: op.kind === 'switchover' ? op.finalLsn : '' });
       if (op.promoteCommand !== undefined) op.promoteSentAt = now;
     }
   }

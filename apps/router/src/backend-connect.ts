@@ -1,6 +1,7 @@
 // Opening the TCP connection to a tenant's instance, with a bounded retry when the route moved
 // meanwhile (e.g. a failover published a new address while we were connecting to the old one).
 import net from 'node:net';
+import { holdUntilServed, isHeld } from './route-hold.js';
 import { checkRoutable } from './routing.js';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
@@ -12,6 +13,8 @@ export interface BackendConnectOptions {
   retries: number;
   /** How long to wait for a changed route after a failure before refusing. */
   routeChangeWaitMs: number;
+  /** A route that changed to a held state (a switch) is waited through for up to this long; 0 = refused at once. */
+  holdTimeoutMs?: number;
   lookup(tenantId: string): RouteEntry | undefined;
 }
 
@@ -55,8 +58,9 @@ async function waitForRouteChange(tenantId: string, from: RouteEntry, options: B
 
 /**
  * Connects to the route's backend. On failure it looks at the cache: a changed, routable route
- * is tried (at most `retries` more times); a route that became unroutable refuses with that
- * state; no change within `routeChangeWaitMs` refuses as backend_unreachable (08006).
+ * is tried (at most `retries` more times); a route that became held (a switch) is waited through
+ * first; one that became unroutable refuses with that state; no change within `routeChangeWaitMs`
+ * refuses as backend_unreachable (08006).
  */
 export async function connectBackend(route: RouteEntry, options: BackendConnectOptions): Promise<BackendConnection> {
   let current = route;
@@ -71,8 +75,10 @@ export async function connectBackend(route: RouteEntry, options: BackendConnectO
         if (options.lookup(current.tenantId) === undefined) throw refuse.unknownTenant(current.tenantId, false);
         throw refuse.backendUnreachable(current.tenantId, err);
       }
-      checkRoutable(next);
-      current = next;
+      // The instance went away because a switch began: wait for where it goes next.
+      const served = isHeld(next) && (options.holdTimeoutMs ?? 0) > 0 ? await holdUntilServed(next, { lookup: options.lookup, timeoutMs: options.holdTimeoutMs ?? 0 }) : next;
+      checkRoutable(served);
+      current = served;
     }
   }
 }

@@ -81,7 +81,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     metrics,
     handshake: { tls, tlsRequire: config.tlsRequire },
     routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain },
-    backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait },
+    backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait, holdTimeoutMs: config.holdTimeout },
     keys,
     cancels,
     tenants: o.tenants,

@@ -115,10 +115,10 @@ function recordedSpec(spec: RuntimeSpec, major: string, port: number): RuntimeSp
 /**
  * Start-only settings a running primary does without until its next restart: a primary that gains
  * or loses a replica (a live move builds one, then drops it) must not restart and cut its clients
- * for them. hot_standby matters only to a standby; wal_log_hints only to a later pg_rewind of this
+ * for them. hot_standby and recovery_target_timeline matter only to a standby; wal_log_hints only to a later pg_rewind of this
  * instance, which falls back to a fresh base backup when it is off.
  */
-const PRIMARY_DEFERRED: ReadonlySet<string> = new Set(['wal_log_hints', 'hot_standby']);
+const PRIMARY_DEFERRED: ReadonlySet<string> = new Set(['wal_log_hints', 'hot_standby', 'recovery_target_timeline']);
 
 export class ProcessRuntime implements InstanceRuntime {
   readonly kind = 'process' as const;
