@@ -217,6 +217,7 @@ export class MoveManager {
       oldRemoved: removed,
       sourceHostState: this.ctx.store.getHost(fromHostId)?.state,
       cancelled: !tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING',
+      backupRunning: this.ctx.store.listBackups(tenantId).some((b) => b.status === 'RUNNING'),
     };
   }
 

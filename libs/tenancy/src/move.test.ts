@@ -84,6 +84,7 @@ const facts = (over: Partial<MoveFacts> = {}): MoveFacts => ({
   oldRemoved: false,
   sourceHostState: 'READY',
   cancelled: false,
+  backupRunning: false,
   ...over,
 });
 
@@ -100,6 +101,15 @@ describe('decideMove', () => {
       reason: 'replica on b catching up (5000 bytes behind)',
     });
     expect(decideMove(progress(), facts(), policy, 2000)).toEqual({ kind: 'switch' });
+  });
+
+  it('waits for a running backup before switching, up to the copy deadline', () => {
+    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('running backup') });
+    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 61_001)).toEqual({ kind: 'switch' });
+  });
+
+  it('a failover that made the copy the primary commits the move', () => {
+    expect(decideMove(progress(), facts({ primaryHostId: 'b' }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
   });
 
   it('moves a replica member without a switch', () => {

@@ -111,6 +111,8 @@ export interface MoveFacts {
   sourceHostState: HostState | undefined;
   /** The tenant was stopped or is being deleted. */
   cancelled: boolean;
+  /** A base backup of the tenant is running on the primary (the switch would end it). */
+  backupRunning: boolean;
 }
 
 /** The next thing the executor does. */
@@ -142,19 +144,22 @@ function copying(p: MoveProgress, f: MoveFacts, policy: MovePolicy, now: number)
   if (f.primaryHostId === undefined || (p.primary && f.primaryHostId !== p.fromHostId)) return { kind: 'abandon', reason: 'the primary changed during the copy (a failover?)' };
   if (f.targetHostState === 'DOWN' || f.targetHostState === undefined) return { kind: 'abandon', reason: `target host ${p.toHostId} went down during the copy` };
   if (!f.target) return { kind: 'abandon', reason: `the copy on ${p.toHostId} is gone` };
-  if (now > p.copyDeadline) {
-    const why = f.target.realization === 'FAILED' ? `: ${f.target.reason}` : f.target.reason ? ` (${f.target.reason})` : '';
+  const t = f.target;
+  const ready = f.targetConnected && t.realization === 'REALIZED' && t.healthy && t.lagBytes !== undefined && t.lagBytes <= policy.maxLagBytes;
+  if (!ready && now > p.copyDeadline) {
+    const why = t.realization === 'FAILED' ? `: ${t.reason}` : t.reason ? ` (${t.reason})` : '';
     return { kind: 'abandon', reason: `the copy on ${p.toHostId} did not catch up within ${p.copyDeadline - p.startedAt} ms${why}` };
   }
   if (!f.targetConnected) return { kind: 'wait', reason: `copying to ${p.toHostId}: waiting for its agent to reconnect` };
-  if (f.target.realization !== 'REALIZED' || !f.target.healthy) {
-    const detail = f.target.realization === 'FAILED' ? `retrying after: ${f.target.reason}` : 'base backup of the primary';
+  if (t.realization !== 'REALIZED' || !t.healthy) {
+    const detail = t.realization === 'FAILED' ? `retrying after: ${t.reason}` : 'base backup of the primary';
     return { kind: 'wait', reason: `copying to ${p.toHostId} (${detail})` };
   }
-  if (f.target.lagBytes === undefined || f.target.lagBytes > policy.maxLagBytes) {
-    return { kind: 'wait', reason: `replica on ${p.toHostId} catching up (${f.target.lagBytes === undefined ? 'lag unknown' : `${f.target.lagBytes} bytes behind`})` };
-  }
+  if (!ready) return { kind: 'wait', reason: `replica on ${p.toHostId} catching up (${t.lagBytes === undefined ? 'lag unknown' : `${t.lagBytes} bytes behind`})` };
   if (!p.primary) return { kind: 'remove_old', reason: `replica on ${p.toHostId} caught up; removing the old member on ${p.fromHostId}` };
+  // A running backup would be cut by the switch: wait for it while the copy's deadline allows, then
+  // switch anyway (the backup is then marked failed, as after any change of primary).
+  if (f.backupRunning && now < p.copyDeadline) return { kind: 'wait', reason: `replica on ${p.toHostId} caught up; waiting for the running backup to finish before switching` };
   return { kind: 'switch' };
 }
 
