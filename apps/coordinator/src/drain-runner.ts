@@ -19,6 +19,8 @@ export interface QueuedMove {
   /** The drained host for a replicated tenant's member; '' for a single-node tenant. */
   memberHostId: string;
   attempts: number;
+  /** Moves of this tenant that failed so far. */
+  failures: number;
 }
 
 /** A drain's progress, as the host shows it. */
@@ -40,10 +42,14 @@ interface DrainJob {
   moved: string[];
   blocked: { tenantId: string; reason: string }[];
   total: number;
+  /** The moves started, for a retry after a failure. */
+  tried: Map<string, QueuedMove>;
 }
 
 /** A refused start is tried again on later ticks this many times (the tenant may be busy for a moment). */
 const MAX_ATTEMPTS = 60;
+/** A move that failed is started again this many times in all before the tenant counts as blocked. */
+const MAX_MOVE_FAILURES = 3;
 
 /** Runs drains. */
 export class DrainRunner {
@@ -52,9 +58,9 @@ export class DrainRunner {
   constructor(private readonly moves: MoveStarter) {}
 
   /** Starts (or restarts) the drain of `hostId` with its plan; moved counts what needed no live move. */
-  start(hostId: string, plan: { queue: Omit<QueuedMove, 'attempts'>[]; blocked: { tenantId: string; reason: string }[]; moved: string[] }, parallel: number, principal: string): void {
-    const queue = plan.queue.map((m) => ({ ...m, attempts: 0 }));
-    this.jobs.set(hostId, { hostId, principal, parallel: Math.max(1, parallel), queue, moving: new Set(), moved: [...plan.moved], blocked: [...plan.blocked], total: queue.length + plan.blocked.length + plan.moved.length });
+  start(hostId: string, plan: { queue: Omit<QueuedMove, 'attempts' | 'failures'>[]; blocked: { tenantId: string; reason: string }[]; moved: string[] }, parallel: number, principal: string): void {
+    const queue = plan.queue.map((m) => ({ ...m, attempts: 0, failures: 0 }));
+    this.jobs.set(hostId, { hostId, principal, parallel: Math.max(1, parallel), queue, moving: new Set(), moved: [...plan.moved], blocked: [...plan.blocked], total: queue.length + plan.blocked.length + plan.moved.length, tried: new Map() });
   }
 
   /** Stops starting moves off the host (uncordon); moves in flight finish. */
@@ -76,7 +82,10 @@ export class DrainRunner {
         if (this.moves.inFlight(tenantId)) continue;
         job.moving.delete(tenantId);
         const outcome = this.moves.outcome(tenantId);
+        const queued = job.tried.get(tenantId);
         if (outcome?.ok) job.moved.push(tenantId);
+        // An abandoned move left the tenant as it was: try it again a few times before giving up.
+        else if (queued && queued.failures + 1 < MAX_MOVE_FAILURES) job.queue.push({ ...queued, failures: queued.failures + 1, attempts: 0 });
         else job.blocked.push({ tenantId, reason: `the move failed: ${outcome?.reason ?? 'unknown'}` });
       }
       const waiting: QueuedMove[] = [];
@@ -85,6 +94,7 @@ export class DrainRunner {
         try {
           this.moves.start(next.tenantId, next.toHostId, next.memberHostId, job.principal);
           job.moving.add(next.tenantId);
+          job.tried.set(next.tenantId, next);
         } catch (err) {
           const code = (err as { code?: string }).code ?? '';
           const reason = err instanceof Error ? err.message : String(err);

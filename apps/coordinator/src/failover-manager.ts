@@ -116,7 +116,10 @@ export class FailoverManager {
       if (!placements.some((p) => p.role === 'REPLICA')) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
       if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
       if (tenant.status === 'MOVING' && !options.forMove) throw new PreconditionError('MOVE_IN_PROGRESS', `tenant "${tenantId}" is being moved; wait for the move to finish`);
-      if (tenant.status !== 'ACTIVE' && !(tenant.status === 'MOVING' && options.forMove)) throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
+      // A move's copy may leave the tenant IN_PROGRESS for a moment (a host that looked unreachable):
+      // what a planned switch needs is checked just below (a healthy primary, a healthy target).
+      const movable = options.forMove && (tenant.status === 'MOVING' || tenant.status === 'IN_PROGRESS');
+      if (tenant.status !== 'ACTIVE' && !movable) throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
       const primary = placements.find((p) => p.role === 'PRIMARY');
       if (!primary || !this.ctx.hub.isConnected(primary.hostId) || !isHealthy(primary, this.ctx.health)) {
         throw new PreconditionError('PRIMARY_NOT_READY', 'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)');

@@ -245,11 +245,14 @@ export class MoveManager {
 
   /** Shows the step in the tenant's status reason (only while MOVING: a switchover owns FAILING_OVER). */
   private progressReason(op: MoveOp, reason: string): void {
-    if (op.lastReason === reason) return;
+    const status = this.ctx.store.getTenant(op.tenantId)?.status;
+    // A host that looked lost for a moment ends MOVING (the status is derived again); it comes back here.
+    const resume = status === 'ACTIVE' || status === 'IN_PROGRESS';
+    if (op.lastReason === reason && !resume) return;
     op.lastReason = reason;
     this.ctx.store.write((tx) => {
       const tenant = tx.getTenant(op.tenantId);
-      if (tenant?.status === 'MOVING') tx.updateTenant({ ...tenant, statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
+      if (tenant && (tenant.status === 'MOVING' || resume)) tx.updateTenant({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
     });
   }
 
