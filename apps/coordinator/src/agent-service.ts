@@ -53,7 +53,7 @@ export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRec
     } else {
       tx.appendEvent({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
     }
-    if (hello.instances.length > 0) applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry });
+    if (hello.instances.length > 0) applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
     syncHostTenants(tx, ctx, host.id, principal);
     if (existing?.state === 'DOWN') resyncQuorums(tx, ctx, host.id, now);
     return host;
@@ -63,7 +63,7 @@ export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRec
 /** Applies reports in one transaction and acts on what they found. */
 function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): void {
   const now = ctx.clock();
-  const outcome = ctx.store.write((tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry }));
+  const outcome = ctx.store.write((tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }));
   for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
   for (const tenantId of outcome.touched) ctx.hub.touchTenant(tenantId);
   for (const t of outcome.touchedHosts) ctx.hub.touch(t.hostId, t.tenantId);

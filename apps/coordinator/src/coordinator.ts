@@ -23,6 +23,8 @@ import { serverCredentials } from './grpc-credentials.js';
 import { HealthCache } from './health-cache.js';
 import { HostService } from './host-service.js';
 import { HostSpares } from './host-spares.js';
+import { MoveManager } from './move-manager.js';
+import { RetiringInstances } from './retiring-instances.js';
 import { Liveness } from './liveness.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { ObjectService } from './object-service.js';
@@ -52,6 +54,7 @@ export interface RunningCoordinator {
   readonly ctx: CoordinatorContext;
   readonly reconciler: Reconciler;
   readonly failover: FailoverManager;
+  readonly moves: MoveManager;
   readonly backups: BackupScheduler;
   /** The fleet PKI; undefined with --insecure. */
   readonly pki: FleetPki | undefined;
@@ -105,7 +108,8 @@ export async function startCoordinator(
   if (tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
   const backup = loadBackupSettings({ config, env, security, keys, now: clock(), log: log.child({ component: 'backups' }) });
-  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup });
+  const retiring = new RetiringInstances();
+  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup, retiring });
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -127,13 +131,17 @@ export async function startCoordinator(
       promoteTimeoutMs: config.promoteTimeout,
       switchoverTimeoutMs: config.switchoverTimeout,
       switchoverMaxLagBytes: config.switchoverMaxLag,
+      switchGraceMs: config.switchGrace,
       replicaReplaceDelayMs: config.replicaReplaceDelay,
     },
     backup,
     instanceTls,
+    retiring,
+    moveCopyTimeoutMs: config.moveCopyTimeout,
   };
   if (backup) ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
+  const moves = new MoveManager(ctx, failover, config.drainParallel);
   const backupScheduler = new BackupScheduler(ctx);
   metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
   metrics.backupSources.now = clock;
@@ -145,7 +153,7 @@ export async function startCoordinator(
   Object.assign(live, { hub, routes, events });
   const tenants = new TenantService(ctx);
   const objects = new ObjectService(ctx);
-  const hosts = new HostService(ctx);
+  const hosts = new HostService(ctx, moves);
 
   const rpcLog = log.child({ component: 'grpc' });
   const options: ServiceOptions = {
@@ -159,7 +167,7 @@ export async function startCoordinator(
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler, initSql }), 'operator'), options);
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql }), 'operator'), options);
   const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
   const feed = access.guard(RouteFeedService, routes.service(), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
@@ -171,7 +179,7 @@ export async function startCoordinator(
     options,
   );
 
-  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler);
+  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler, moves);
   let ops: OpsServer | undefined;
   try {
     const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
@@ -181,7 +189,7 @@ export async function startCoordinator(
       port: httpPort,
       registry,
       health: () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: store.routeRevision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
+      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
     reconciler.start();
     initSql.start();
@@ -193,6 +201,7 @@ export async function startCoordinator(
       ctx,
       reconciler,
       failover,
+      moves,
       backups: backupScheduler,
       pki,
       adminTokenFile,

@@ -11,6 +11,7 @@ import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
 import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
 import type { StoreTx } from './store/store.js';
+import type { RetiringInstances } from './retiring-instances.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
 
@@ -20,6 +21,8 @@ export interface ReplicationDeps {
   quorums: SyncQuorums;
   /** The fleet's backup repository; undefined = backups off (no archiving, no restores). */
   backup?: BackupSettings | undefined;
+  /** Instances moves left behind, which their hosts must delete. */
+  retiring?: RetiringInstances;
 }
 
 /** The tenant's archiving settings, when the fleet has a repository and the tenant's backups are on. */
@@ -111,7 +114,12 @@ export function desiredSetForHost(tx: StoreTx, hostId: string, versions: Version
   const out: HostDesiredSet = { instances: [], removedTenantIds: [] };
   // Instances an in-place restore replaced: deleted once the restored one serves.
   if (replication?.backup) for (const id of oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
-  for (const placement of tx.listPlacements({ hostId })) {
+  const placements = tx.listPlacements({ hostId });
+  // Instances a move left here; one placed here again is never deleted.
+  for (const id of replication?.retiring?.onHost(hostId) ?? []) {
+    if ((!tenantIds || tenantIds.has(id)) && !placements.some((p) => p.tenantId === id)) out.removedTenantIds.push(id);
+  }
+  for (const placement of placements) {
     if (tenantIds && !tenantIds.has(placement.tenantId)) continue;
     const tenant = tx.getTenant(placement.tenantId);
     if (!tenant) continue;

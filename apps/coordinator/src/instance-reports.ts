@@ -8,6 +8,7 @@
 import type { HealthCache } from './health-cache.js';
 import type { InstanceReportView } from './mappers/agent-mapper.js';
 import type { PlacementRecord } from './model.js';
+import type { RetiringInstances } from './retiring-instances.js';
 import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
 import type { StoreTx } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
@@ -54,7 +55,7 @@ export function applyInstanceReports(
   tx: StoreTx,
   hostId: string,
   reports: readonly InstanceReportView[],
-  deps: { now: number; health: HealthCache; retry: RetryPolicy },
+  deps: { now: number; health: HealthCache; retry: RetryPolicy; retiring?: RetiringInstances },
 ): ReportOutcome {
   const outcome: ReportOutcome = { touched: [], orphans: [], removed: [], touchedHosts: [] };
   const principal = `host:${hostId}`;
@@ -64,6 +65,11 @@ export function applyInstanceReports(
     if (!tenant || !placement) {
       // The instance an in-place restore replaced, deleted as asked: not an orphan.
       if (tenant && r.state === 'DELETED' && oldInstanceRemoved(tx, tenant.id, hostId, deps.now)) continue;
+      // The instance a live move left behind, deleted as asked.
+      if (r.state === 'DELETED' && deps.retiring?.confirm(r.tenantId, hostId)) {
+        tx.appendEvent({ time: deps.now, principal, action: 'move.old_removed', tenantId: r.tenantId, hostId, message: 'the instance a move left behind was deleted' });
+        continue;
+      }
       outcome.orphans.push(r.tenantId);
       continue;
     }

@@ -4,7 +4,7 @@
  * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
  * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
-import { DEFAULT_TENANT_SPEC, validateTenantId, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, validateHostId, validateTenantId, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
@@ -13,6 +13,7 @@ import type { BackupService } from './backup-service.js';
 import type { CoordinatorContext } from './context.js';
 import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
+import type { MoveManager } from './move-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
 import type { InitSqlRunner } from './init-sql-runner.js';
@@ -36,6 +37,7 @@ export interface OperatorDeps {
   routes: RouteFeed;
   events: EventFeed;
   failover: FailoverManager;
+  moves: MoveManager;
   tokens: TokenService;
   backups: BackupService;
   restores: RestoreService;
@@ -146,6 +148,16 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       await deps.failover.switchover(req.id, req.toHostId, callerOf(call));
       return { tenant: toProtoTenant(tenants.get(req.id)) };
     },
+    async moveTenant(req, call) {
+      tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
+      if (req.toHostId === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
+      validateHostId(req.toHostId, 'to_host_id');
+      if (req.memberHostId !== '') validateHostId(req.memberHostId, 'member_host_id');
+      deps.moves.start(req.id, req.toHostId, req.memberHostId, callerOf(call));
+      if (req.wait) await deps.moves.wait(req.id);
+      const steps = deps.moves.get(req.id)?.steps ?? [];
+      return { tenant: toProtoTenant(tenants.get(req.id)), steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })) };
+    },
 
     async createUser(req, call) {
       return { user: toProtoUser(await objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))) };
@@ -194,7 +206,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { host: toProtoHost(hosts.uncordon(req.id, callerOf(call))) };
     },
     async drainHost(req, call) {
-      const r = hosts.drain(req.id, callerOf(call));
+      const r = hosts.drain(req.id, callerOf(call), req.parallel);
       return { host: toProtoHost(r.view), moves: r.moves, blocked: r.blocked };
     },
 

@@ -10,6 +10,7 @@ import type { HostState } from '@pgs/tenancy';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
+import type { MoveManager } from './move-manager.js';
 import { stallBeyondHeartbeat } from './loop-stall.js';
 import type { HostRecord } from './model.js';
 import { PlacementRun } from './placement-run.js';
@@ -73,6 +74,7 @@ export class Reconciler {
     /** Placement per slice: about 500 tenants or 50 ms, then the event loop gets a turn. */
     private readonly slice: SliceBudget = { maxItems: 500, maxMs: 50 },
     private readonly backups?: BackupScheduler,
+    private readonly moves?: MoveManager,
   ) {
     this.placement = new PlacementRun(ctx);
   }
@@ -145,7 +147,9 @@ export class Reconciler {
       this.placeNew();
       this.retryFailed();
       this.failover?.tick();
-      for (const tenantId of replaceLostReplicas(this.ctx, (id) => this.failover?.inFlight(id) ?? false)) this.ctx.hub.touchTenant(tenantId);
+      this.moves?.tick();
+      const busy = (id: string): boolean => (this.failover?.inFlight(id) ?? false) || (this.moves?.inFlight(id) ?? false);
+      for (const tenantId of replaceLostReplicas(this.ctx, busy)) this.ctx.hub.touchTenant(tenantId);
       if (this.ctx.backup) for (const tenantId of replaceLostRestores(this.ctx)) this.ctx.hub.touchTenant(tenantId);
       this.backups?.tick();
     } catch (err) {

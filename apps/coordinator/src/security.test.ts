@@ -221,6 +221,7 @@ const ALLOWED: Record<string, string[]> = {
   RecreateTenant: [FA, OP],
   RunInitSql: TENANT_WRITERS,
   SwitchoverTenant: TENANT_WRITERS,
+  MoveTenant: [FA, OP],
   RestoreTenant: [FA, OP],
   GetRestore: EVERYONE,
   CreateBackup: TENANT_WRITERS,

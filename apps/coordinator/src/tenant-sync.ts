@@ -34,7 +34,11 @@ const OVERRIDES_FAILOVER = new Set<TenantRecord['status']>(['DELETING', 'STOPPIN
  * sticky: once a failover started, only the failover itself (`endFailover`), a stop or a deletion
  * ends it, so a report arriving mid-way never makes the routers connect to a half-promoted node.
  */
-export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean }): TenantRecord | undefined {
+export function syncTenant(
+  tx: StoreTx,
+  tenantId: string,
+  deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean; endMove?: boolean; switching?: boolean },
+): TenantRecord | undefined {
   const tenant = tx.getTenant(tenantId);
   if (!tenant) return undefined;
   const placements = tx.listPlacements({ tenantId });
@@ -67,6 +71,12 @@ export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; h
     const restore = runningRestore(tx, tenantId);
     if (restore) derived = { status: 'RESTORING', reason: restoringReason(restore, placements.find((p) => p.role === 'PRIMARY')) };
   }
+  // MOVING holds until the move ends, like RESTORING: the extra copy being built reads as a pending
+  // placement, which must not make the tenant look IN_PROGRESS or in ERROR while it serves. A lost
+  // primary, a stop or a deletion still override it.
+  if (tenant.status === 'MOVING' && !deps.endMove && !OVERRIDES_FAILOVER.has(derived.status) && derived.status !== 'FAILING_OVER' && derived.status !== 'UNAVAILABLE') {
+    derived = { status: 'MOVING', reason: tenant.statusReason };
+  }
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
     updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };
@@ -85,6 +95,8 @@ export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; h
   }
   const primary = placements.find((p) => p.role === 'PRIMARY');
   const host = primary ? tx.getHost(primary.hostId) : undefined;
-  tx.putRoute(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, tx.listUsers(tenantId)));
+  // A planned switch stays SWITCHING (routers hold clients) until the failover code ends it.
+  const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && tx.getRoute(tenantId)?.state === 'SWITCHING');
+  tx.putRoute(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, tx.listUsers(tenantId), switching));
   return updated;
 }

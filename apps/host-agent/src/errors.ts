@@ -23,6 +23,7 @@ export type AgentErrorCode =
   | 'PRIMARY_NOT_READY'
   | 'REWIND_FAILED'
   | 'PROMOTE_FAILED'
+  | 'NOT_CAUGHT_UP'
   | 'NOT_PRIMARY'
   | 'BACKUP_NOT_CONFIGURED'
   | 'BACKUP_RUNNING'

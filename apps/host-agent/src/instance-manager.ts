@@ -153,6 +153,9 @@ function significant(s: InstanceStatus, replicated: boolean): string {
 }
 
 /** The instance manager. */
+/** How long a planned switch's standby may take to replay the old primary's last WAL before its promotion is refused. */
+const REPLAY_WAIT_MS = 10_000;
+
 export class InstanceManager {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
@@ -412,6 +415,7 @@ export class InstanceManager {
             await admin.withClient(t, 'postgres', (c) => admin.dropDatabase(c, t, action.name));
             return {};
           case 'promote': {
+            if (action.minLsn !== '') await this.replication.awaitReplay(t, action.minLsn, REPLAY_WAIT_MS);
             const promotion = await this.replication.promote(t);
             // Say so at once: the coordinator confirms a promotion by this ack or a report with role PRIMARY.
             const health = await this.measure(t);
@@ -419,6 +423,7 @@ export class InstanceManager {
             return { lsn: promotion.lsn, timeline: promotion.timeline };
           }
           case 'fence': {
+            if (action.graceMs > 0) await this.awaitOpenTransactions(t, action.graceMs);
             e.fencedAtRevision = e.desired?.specRevision ?? 0;
             this.log.warn({ tenantId: t }, 'fencing: stopping the instance until a newer spec arrives');
             this.update(e, { state: 'STOPPING' });
@@ -690,6 +695,33 @@ export class InstanceManager {
     } finally {
       releaseSlot?.();
     }
+  }
+
+  /**
+   * A planned switch: the routers hold every client's next transaction, so the transactions still
+   * open end by themselves. Waits until none is open (client backends with a transaction start) or
+   * `graceMs` passed; whatever is still open then is ended by the shutdown (57P01). Routers learn of
+   * the switch in about the time the coordinator's fence takes to get here; a short first wait
+   * covers a router that was a moment later.
+   */
+  private async awaitOpenTransactions(tenantId: string, graceMs: number): Promise<void> {
+    const started = performance.now();
+    const deadline = started + graceMs;
+    await new Promise((r) => setTimeout(r, Math.min(100, graceMs)));
+    let open = -1;
+    try {
+      await this.o.admin.withClient(tenantId, 'postgres', async (c) => {
+        for (;;) {
+          const r = await c.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and xact_start is not null and pid <> pg_backend_pid()");
+          open = r.rows[0]?.n ?? 0;
+          if (open === 0 || performance.now() >= deadline) return;
+          await new Promise((r2) => setTimeout(r2, 10));
+        }
+      });
+    } catch (err) {
+      this.log.warn({ tenantId, err }, 'open transactions could not be counted before the fence; fencing now');
+    }
+    this.log.info({ tenantId, openTransactions: Math.max(0, open), waitedMs: Math.round(performance.now() - started) }, open > 0 ? 'fence grace over: open transactions end with the shutdown' : 'no open transactions: fencing');
   }
 
   private async remove(e: Entry): Promise<void> {

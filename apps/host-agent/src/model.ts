@@ -63,8 +63,10 @@ export type CommandAction =
   | { kind: 'setRolePassword'; name: string; scramVerifier: string }
   | { kind: 'createDatabase'; database: DatabaseSpec }
   | { kind: 'dropDatabase'; name: string }
-  | { kind: 'promote' }
-  | { kind: 'fence' }
+  /** minLsn: a planned switch's standby replays up to there first ('' = promote what it has). */
+  | { kind: 'promote'; minLsn: string }
+  /** graceMs: a planned switch lets open transactions finish for up to this long first. */
+  | { kind: 'fence'; graceMs: number }
   | { kind: 'runBackup'; backupId: string; type: BackupKind; stanza: string }
   | { kind: 'expireBackup'; stanza: string; label: string }
   | { kind: 'runInitSql'; attempt: number; scripts: InitScriptSpec[] };

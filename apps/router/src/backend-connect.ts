@@ -3,6 +3,7 @@
 // we were connecting to the old one).
 import net from 'node:net';
 import { BackendTlsError, startBackendTls, type BackendTlsPolicy } from './backend-tls.js';
+import { holdUntilServed, isHeld } from './route-hold.js';
 import { checkRoutable } from './routing.js';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
@@ -14,6 +15,8 @@ export interface BackendConnectOptions {
   retries: number;
   /** How long to wait for a changed route after a failure before refusing. */
   routeChangeWaitMs: number;
+  /** A route that changed to a held state (a switch) is waited through for up to this long; 0 = refused at once. */
+  holdTimeoutMs?: number;
   lookup(tenantId: string): RouteEntry | undefined;
   /** TLS to instances (absent: plain TCP, as in tests without a fleet CA). */
   tls?: BackendTlsPolicy;
@@ -80,8 +83,9 @@ async function secure(socket: net.Socket, route: RouteEntry, options: BackendCon
 
 /**
  * Connects to the route's backend. On failure it looks at the cache: a changed, routable route
- * is tried (at most `retries` more times); a route that became unroutable refuses with that
- * state; no change within `routeChangeWaitMs` refuses as backend_unreachable (08006).
+ * is tried (at most `retries` more times); a route that became held (a switch) is waited through
+ * first; one that became unroutable refuses with that state; no change within `routeChangeWaitMs`
+ * refuses as backend_unreachable (08006).
  */
 export async function connectBackend(route: RouteEntry, options: BackendConnectOptions): Promise<BackendConnection> {
   let current = route;
@@ -98,8 +102,10 @@ export async function connectBackend(route: RouteEntry, options: BackendConnectO
         if (options.lookup(current.tenantId) === undefined) throw refuse.unknownTenant(current.tenantId, false);
         throw refuse.backendUnreachable(current.tenantId, err);
       }
-      checkRoutable(next);
-      current = next;
+      // The instance went away because a switch began: wait for where it goes next.
+      const served = isHeld(next) && (options.holdTimeoutMs ?? 0) > 0 ? await holdUntilServed(next, { lookup: options.lookup, timeoutMs: options.holdTimeoutMs ?? 0 }) : next;
+      checkRoutable(served);
+      current = served;
     }
   }
 }

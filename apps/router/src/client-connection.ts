@@ -15,7 +15,8 @@ import { countRefusal, type RouterMetrics } from './metrics.js';
 import { Link } from './passthrough.js';
 import { servePooled, type PooledDeps } from './pooled-session.js';
 import { refuse, RouterRefusal } from './refusal.js';
-import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
+import { holdUntilServed, isHeld } from './route-hold.js';
+import { checkRoutable, routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
 
@@ -33,8 +34,10 @@ export interface ConnectionDeps {
   startups: Gate;
   startupTimeoutMs: number;
   authTimeoutMs: number;
+  /** How long a client waits while its tenant switches to another instance (then 57P03). */
+  holdTimeoutMs: number;
   /** Authentication and pooling at the router, for routes whose pool mode is not NONE. */
-  pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect'>;
+  pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect' | 'holdTimeoutMs'>;
 }
 
 /** The fields of the per-connection summary line. */
@@ -58,6 +61,8 @@ interface Summary {
   /** The message of a refusal the client was not told (PostgreSQL only logs those). */
   error?: string;
   cancel?: string;
+  /** How long the client was held while its tenant switched instances. */
+  heldMs?: number;
   bytesIn: number;
   bytesOut: number;
   durationMs: number;
@@ -155,7 +160,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       // The router's own part of the handshake, refusals included: no client or network time in it.
       metrics.routingSeconds.observe((performance.now() - result.receivedAt) / 1000);
     }
-    const { decision, route } = routed;
+    const { decision } = routed;
+    let { route } = routed;
     metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
     summary.tenantId = decision.tenantId;
     summary.source = decision.source;
@@ -171,6 +177,15 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     clearTimeout(timer);
     const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - started));
     timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.authTimeoutMs)), remaining);
+
+    if (isHeld(route)) {
+      // A switch in progress: the client waits for the new instance instead of failing.
+      const heldAt = performance.now();
+      route = await holdUntilServed(route, { lookup: deps.routing.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => timedOut || handshake.socket.destroyed });
+      summary.heldMs = Math.round(performance.now() - heldAt);
+      if (timedOut) return;
+      checkRoutable(route);
+    }
 
     // Pooled modes: the router authenticates and lends a pooled server connection. Replication
     // connections are never pooled: they pass through to a server of their own.
@@ -192,7 +207,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           },
           lent: (session) => (lent = session),
         },
-        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup } },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs },
       );
       if (!timedOut) Object.assign(summary, out);
       return;

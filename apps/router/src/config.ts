@@ -23,6 +23,7 @@ export const ROUTER_OPTIONS = {
   maxStartups: { type: 'int', flag: '--max-startups', env: 'PGS_MAX_STARTUPS', description: 'connections allowed at once before they are authenticated', default: 1000, min: 1 },
   backendConnectTimeout: { type: 'duration', flag: '--backend-connect-timeout', env: 'PGS_BACKEND_CONNECT_TIMEOUT', description: 'TCP connect timeout to a tenant instance', default: 5000, min: 1 },
   backendRetries: { type: 'int', flag: '--backend-retries', env: 'PGS_BACKEND_RETRIES', description: 'extra connect attempts when the route changed after a failure', default: 2, min: 0, max: 10 },
+  holdTimeout: { type: 'duration', flag: '--hold-timeout', env: 'PGS_HOLD_TIMEOUT', description: 'how long a client waits while its tenant switches to another instance (live move, switchover) before 57P03', default: 10_000, min: 0 },
   routeChangeWait: { type: 'duration', flag: '--route-change-wait', env: 'PGS_ROUTE_CHANGE_WAIT', description: 'after a failed backend connect, how long to wait for a new route before refusing', default: 1000, min: 0 },
   shutdownTimeout: { type: 'duration', flag: '--shutdown-timeout', env: 'PGS_SHUTDOWN_TIMEOUT', description: 'how long open client connections may run on after a stop signal', default: 30_000, min: 0 },
   syncBackoffMin: { type: 'duration', flag: '--sync-backoff-min', env: 'PGS_SYNC_BACKOFF_MIN', description: 'first reconnect delay of the route feed', default: 250, min: 1 },

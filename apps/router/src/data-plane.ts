@@ -88,6 +88,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
       timeoutMs: config.backendConnectTimeout,
       retries: config.backendRetries,
       routeChangeWaitMs: config.routeChangeWait,
+      holdTimeoutMs: config.holdTimeout,
       ...(o.instanceTls ? { tls: o.instanceTls } : {}),
       onTls: (result) => metrics.backendTls.inc({ result }),
     },
@@ -97,6 +98,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     startups: new Gate(o.maxStartups),
     startupTimeoutMs: config.startupTimeout,
     authTimeoutMs: config.authTimeout,
+    holdTimeoutMs: config.holdTimeout,
     pooled: {
       pool,
       verifierOf: (tenantId, user) => o.verifierOf(tenantId, user),

@@ -36,6 +36,8 @@ export interface PooledDeps {
   loginTimeoutMs: number;
   /** Transaction mode: named statements each server connection keeps prepared. */
   statementsPerServer: number;
+  /** How long a client's next transaction (or login) waits while its tenant switches instances. */
+  holdTimeoutMs: number;
 }
 
 /** One client's part. */
@@ -100,6 +102,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
+<<<<<<< HEAD
   // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
   // and the route it was routed by may name the old primary.
   const login = (): ReturnType<typeof loginBackend> => {
@@ -129,6 +132,23 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
     }
     got = acquired;
+=======
+  const acquire = async (): Promise<Acquired> => {
+    // Each server comes from where the route points now: a switch to another instance (held here
+    // until it serves) moves a transaction-mode client to the new primary between transactions.
+    const current = await holdUntilServed(deps.connect.lookup(route.tenantId) ?? route, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed });
+    checkRoutable(current);
+    return deps.pool.acquire(key, appName, () =>
+      loginBackend(current, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
+    );
+  };
+  let acquired;
+  try {
+    acquired = await acquire();
+  } catch (err) {
+    if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
+    throw err;
+>>>>>>> move
   }
   const backend = got?.backend ?? known!;
   const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused: got?.reused ?? true };

@@ -17,6 +17,7 @@ export type RefusalReason =
   | 'invalid_tenant'
   | 'unknown_tenant'
   | 'tenant_not_routable'
+  | 'hold_timeout'
   | 'external_access_disabled'
   | 'connection_limit'
   | 'backend_unreachable'
@@ -56,7 +57,7 @@ function quoted(id: string): string {
 }
 
 /** Route states a client may expect to pass soon, so the hint says to retry. */
-const RETRYABLE: ReadonlySet<RouteEntry['state']> = new Set(['PROVISIONING', 'FAILOVER', 'SUSPENDED']);
+const RETRYABLE: ReadonlySet<RouteEntry['state']> = new Set(['PROVISIONING', 'FAILOVER', 'SUSPENDED', 'SWITCHING']);
 
 const STATE_TEXT: Record<RouteEntry['state'], string> = {
   UNSPECIFIED: 'is not available',
@@ -67,6 +68,7 @@ const STATE_TEXT: Record<RouteEntry['state'], string> = {
   FAILOVER: 'is failing over to a replica',
   SUSPENDED: 'is suspended',
   ERROR: 'is in error',
+  SWITCHING: 'is switching to another instance',
 };
 
 /** Constructors for each refusal. */
@@ -129,6 +131,15 @@ export const refuse = {
       message: `tenant ${quoted(route.tenantId)} ${STATE_TEXT[route.state]}`,
       detail: route.reason ? `${route.state}: ${route.reason}` : `state ${route.state}`,
       ...(RETRYABLE.has(route.state) ? { hint: 'Retry in a few seconds.' } : {}),
+    }),
+
+  /** A client held while its tenant's route was in a passing state (a switch) past the hold bound. */
+  holdTimeout: (route: RouteEntry, ms: number): RouterRefusal =>
+    new RouterRefusal('hold_timeout', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(route.tenantId)} ${STATE_TEXT[route.state]} and did not serve again within ${ms} ms`,
+      detail: route.reason ? `${route.state}: ${route.reason}` : `state ${route.state}`,
+      hint: 'Retry in a few seconds.',
     }),
 
   externalAccessDisabled: (tenantId: string): RouterRefusal =>

@@ -1,5 +1,5 @@
 /** Route states as the router uses them (the proto enum's suffixes). */
-export type RouteStateName = 'UNSPECIFIED' | 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR';
+export type RouteStateName = 'UNSPECIFIED' | 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR' | 'SWITCHING';
 
 /** How the router serves a tenant's clients (README "Pool modes"). */
 export type PoolModeName = 'NONE' | 'SESSION' | 'TRANSACTION';

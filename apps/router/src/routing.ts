@@ -4,6 +4,7 @@ import { RoutingKeyError, resolveRoutingKey, type RoutingDecision, type RoutingS
 import { encodeStartupMessage, type StartupPacket } from '@pgs/wire-protocol';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
+import { isHeld } from './route-hold.js';
 
 /** A StartupMessage as the wire decoder gives it. */
 export type StartupMessage = Extract<StartupPacket, { kind: 'startup-message' }>;
@@ -38,7 +39,8 @@ export function routeStartup(packet: StartupMessage, sniHostname: string | undef
   }
   const route = ctx.lookup(decision.tenantId);
   if (!route) throw refuse.unknownTenant(decision.tenantId, decision.source === 'user' || decision.source === 'user_suffix');
-  checkRoutable(route);
+  // A held route (a switch in progress) is checked again once the hold ends.
+  if (!isHeld(route)) checkRoutable(route);
   return { decision, route };
 }
 

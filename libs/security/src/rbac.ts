@@ -77,6 +77,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   // Runs SQL the creator gave, as the tenant's owner: whoever may write the tenant may retry it.
   RunInitSql: rule('tenant:write', 'tenantId', true),
   SwitchoverTenant: rule('tenant:write', 'id', true),
+  // Choosing a host is a fleet operator's call: a tenant-scoped token cannot move its tenant.
+  MoveTenant: rule('tenant:admin', 'id', true),
   // A restore creates a tenant (or replaces one's data): as strong as creating one.
   RestoreTenant: rule('tenant:admin', 'id', true),
   GetRestore: rule('tenant:read', 'tenantId', false),

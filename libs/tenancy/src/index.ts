@@ -78,6 +78,7 @@ export {
   type Unplaced,
 } from './placement.js';
 export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';
+export { checkMove, decideMove, type MoveRefusal, type MoveRequestFacts, type MovePhase, type MoveProgress, type MoveFacts, type MoveDecision, type MovePolicy } from './move.js';
 export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
 export {
   REPLICATION_ROLE,

@@ -14,18 +14,20 @@ export type { HostState, InstanceRole, Realization, RunState, TenantStatus } fro
 /** Allowed status changes, as data; staying in the same status is always allowed. */
 export const TENANT_TRANSITIONS: Readonly<Record<TenantStatus, readonly TenantStatus[]>> = Object.freeze({
   NEW: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING'],
-  IN_PROGRESS: ['NEW', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING'],
-  ACTIVE: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'DELETING', 'RESTORING'],
-  ERROR: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING'],
+  IN_PROGRESS: ['NEW', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING', 'MOVING'],
+  ACTIVE: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'DELETING', 'RESTORING', 'MOVING'],
+  ERROR: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING', 'MOVING'],
   STOPPING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
   STOPPED: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING'],
   UNAVAILABLE: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'FAILING_OVER', 'DELETING', 'RESTORING'],
   SUSPENDED: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
   DELETING: [],
-  FAILING_OVER: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'DELETING'],
+  FAILING_OVER: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'DELETING', 'MOVING'],
   // Entered only by a restore (a new tenant is created RESTORING; an existing one goes there for an
   // in-place restore or a recreation from its backup), and left when the restore ends.
   RESTORING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  // Entered only by a live move, and left when it ends (or by a stop, a deletion or a lost host).
+  MOVING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
 });
 
 /** True when a tenant may go from `from` to `to` (always true for from === to). */

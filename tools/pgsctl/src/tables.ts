@@ -51,7 +51,10 @@ function usageText(used: number, total: number, format: (n: number) => string): 
 
 /** The state of a host as people read it: READY, READY,cordoned, DOWN,draining. */
 export function hostStateText(h: HostView): string {
-  return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? ['draining'] : [])].join(',');
+  const d = h.drain;
+  // A drain in progress: how many of its instances moved off, are moving, could not move.
+  const draining = d === null ? 'draining' : `draining ${d.moved}/${d.total} moved${d.moving > 0 ? ` ${d.moving} moving` : ''}${d.blocked > 0 ? ` ${d.blocked} blocked` : ''}`;
+  return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? [draining] : [])].join(',');
 }
 
 /** Columns of `host list`. */

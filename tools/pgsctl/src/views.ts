@@ -154,6 +154,8 @@ export interface HostView {
   readySpares: number | null;
   /** PostgreSQL majors the host runs, newest first; `+r` = it can clone replicas of it (pg_basebackup). */
   postgres: string[];
+  /** A drain's progress (instances in all, moved off, moving, blocked); null when not draining. */
+  drain: { total: number; moved: number; moving: number; blocked: number } | null;
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -489,6 +491,7 @@ export function hostView(h: Host): HostView {
     agentVersion: h.agentVersion,
     readySpares: h.readySpares ?? null,
     postgres: h.postgresMajors.map((m) => `${m.major}${m.pgBasebackup ? '+r' : ''}`),
+    drain: h.draining && h.drainTotal > 0 ? { total: h.drainTotal, moved: h.drainMoved, moving: h.drainMoving, blocked: h.drainBlocked } : null,
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };

@@ -167,6 +167,7 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
     registeredAt: toTimestamp(h.registeredAt),
     ...(v.readySpares === undefined ? {} : { readySpares: v.readySpares }),
     postgresMajors: (v.postgresMajors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    ...(v.drain === undefined ? {} : { drainTotal: v.drain.total, drainMoved: v.drain.moved, drainBlocked: v.drain.blocked, drainMoving: v.drain.moving }),
   };
 }
 

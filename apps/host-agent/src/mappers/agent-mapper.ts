@@ -113,10 +113,10 @@ export function fromCommand(c: Command): AgentCommand {
       action = { kind: 'dropDatabase', name: a.value.name };
       break;
     case 'promote':
-      action = { kind: 'promote' };
+      action = { kind: 'promote', minLsn: a.value.minLsn };
       break;
     case 'fence':
-      action = { kind: 'fence' };
+      action = { kind: 'fence', graceMs: a.value.graceMs };
       break;
     case 'runBackup':
       action = { kind: 'runBackup', backupId: a.value.backupId, type: fromBackupType(a.value.type), stanza: a.value.stanza };

@@ -112,6 +112,14 @@ function recordedSpec(spec: RuntimeSpec, major: string, port: number): RuntimeSp
 }
 
 /** The process runtime driver. */
+/**
+ * Start-only settings a running primary does without until its next restart: a primary that gains
+ * or loses a replica (a live move builds one, then drops it) must not restart and cut its clients
+ * for them. hot_standby and recovery_target_timeline matter only to a standby; wal_log_hints only to a later pg_rewind of this
+ * instance, which falls back to a fresh base backup when it is off.
+ */
+const PRIMARY_DEFERRED: ReadonlySet<string> = new Set(['wal_log_hints', 'hot_standby', 'recovery_target_timeline']);
+
 export class ProcessRuntime implements InstanceRuntime {
   readonly kind = 'process' as const;
   readonly supportsReplication = true;
@@ -414,7 +422,7 @@ export class ProcessRuntime implements InstanceRuntime {
       const before = this.settingsFor(p, record.address, record.port, record.spec);
       const after = this.settingsFor(p, this.o.address, port, spec);
       const changedNames = Object.keys(after).filter((k) => before[k] !== after[k]);
-      const restartOnly = await this.restartOnlySettings(spec.tenantId, record.port, changedNames);
+      const restartOnly = (await this.restartOnlySettings(spec.tenantId, record.port, changedNames)).filter((name) => spec.role === 'REPLICA' || !PRIMARY_DEFERRED.has(name));
       if (restartOnly.length > 0) {
         this.log.info({ tenantId: spec.tenantId, settings: restartOnly }, 'settings need a restart; restarting the instance');
         await this.stop(spec.tenantId);

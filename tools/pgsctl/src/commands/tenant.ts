@@ -1,4 +1,4 @@
-/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover, restore, recreate. */
+/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover, move, restore, recreate. */
 import { Command, Option } from 'commander';
 import { TenantStatus } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
@@ -18,6 +18,7 @@ import { backupOverviewView, databaseView, enumNames, enumValue, eventView, rout
 import { waitForTenant } from '../wait.js';
 import { failIfInitSqlFailed, readInitSqlFiles, registerInitSql } from './init-sql.js';
 import { registerRestore } from './restore.js';
+import { registerMove } from './move.js';
 import { registerSwitchover } from './switchover.js';
 import { watchLoop } from '../watch.js';
 
@@ -258,6 +259,7 @@ export function registerTenant(program: Command, session: Session): void {
 
   registerSwitchover(tenant, session);
   registerInitSql(tenant, session);
+  registerMove(tenant, session);
   registerRestore(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');
