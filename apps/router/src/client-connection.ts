@@ -234,7 +234,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           },
           lent: (session) => (lent = session),
         },
-        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup } },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs },
       );
       if (!timedOut) Object.assign(summary, out);
       return;

@@ -15,6 +15,7 @@ import { ClientReader } from './client-reader.js';
 import { authenticateClient } from './edge-auth.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
+import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
 import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
 import { lendSession } from './session-link.js';
@@ -102,7 +103,6 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   const appName = packet.parameters.get('application_name') ?? '';
   const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
-<<<<<<< HEAD
   // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
   // and the route it was routed by may name the old primary.
   const login = (): ReturnType<typeof loginBackend> => {
@@ -111,9 +111,29 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     checkRoutable(now);
     return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   };
-  const acquire = (): Promise<Acquired> => deps.pool.acquire(key, appName, login);
-  const tryAcquire = (): Promise<Acquired | undefined> => deps.pool.tryAcquire(key, appName, login);
-  const acquireWith = (done: (err: unknown, got?: Acquired) => void): void => deps.pool.acquireWith(key, appName, login, done);
+  // While the route is switching to another instance, the next server waits until the switch is
+  // over: a transaction-mode client moves to the new primary between its transactions unnoticed.
+  const holding = (): boolean => {
+    const now = deps.connect.lookup(route.tenantId);
+    return now !== undefined && isHeld(now);
+  };
+  const served = async (): Promise<void> => {
+    const now = deps.connect.lookup(route.tenantId);
+    if (now && isHeld(now)) checkRoutable(await holdUntilServed(now, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed }));
+  };
+  const acquire = async (): Promise<Acquired> => {
+    await served();
+    return deps.pool.acquire(key, appName, login);
+  };
+  // Nothing is free at once during a switch: the caller then waits through acquire.
+  const tryAcquire = (): Promise<Acquired | undefined> => (holding() ? Promise.resolve(undefined) : deps.pool.tryAcquire(key, appName, login));
+  const acquireWith = (done: (err: unknown, got?: Acquired) => void): void => {
+    if (!holding()) return deps.pool.acquireWith(key, appName, login, done);
+    served().then(
+      () => deps.pool.acquireWith(key, appName, login, done),
+      (err: unknown) => done(err),
+    );
+  };
   // Transaction mode lends a server only for a query: when a connection of the same key has
   // logged in by the same route, its hello (ParameterStatus set, key length) is the client's too.
   const known = route.poolMode === 'TRANSACTION' ? deps.pool.helloOf(key) : undefined;
@@ -132,23 +152,6 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
     }
     got = acquired;
-=======
-  const acquire = async (): Promise<Acquired> => {
-    // Each server comes from where the route points now: a switch to another instance (held here
-    // until it serves) moves a transaction-mode client to the new primary between transactions.
-    const current = await holdUntilServed(deps.connect.lookup(route.tenantId) ?? route, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed });
-    checkRoutable(current);
-    return deps.pool.acquire(key, appName, () =>
-      loginBackend(current, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
-    );
-  };
-  let acquired;
-  try {
-    acquired = await acquire();
-  } catch (err) {
-    if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
-    throw err;
->>>>>>> move
   }
   const backend = got?.backend ?? known!;
   const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused: got?.reused ?? true };
