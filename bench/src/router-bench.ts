@@ -135,6 +135,12 @@ async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; sto
   const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
   const server = new Server();
   addService(server, RouteFeedService, {
+    async reportClients() {
+      return {};
+    },
+    async wakeTenant() {
+      return {};
+    },
     async watchRoutes(_req, stream, ctx) {
       await stream.send({
         snapshot: true,

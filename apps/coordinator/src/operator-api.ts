@@ -4,7 +4,7 @@
  * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
  * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
-import { DEFAULT_TENANT_SPEC, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, validateTenantId, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
@@ -24,6 +24,7 @@ import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { callerOf } from './security/access.js';
 import type { TokenService } from './security/token-service.js';
+import type { SuspendService } from './suspend-service.js';
 import type { TenantService } from './tenant-service.js';
 
 /** The services the operator API calls. */
@@ -39,6 +40,7 @@ export interface OperatorDeps {
   backups: BackupService;
   restores: RestoreService;
   backupScheduler: BackupScheduler;
+  suspends: SuspendService;
 }
 
 
@@ -90,6 +92,16 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async stopTenant(req, call) {
       return { tenant: toProtoTenant(tenants.stop(req.id, callerOf(call))) };
+    },
+    async suspendTenant(req, call) {
+      const id = validateTenantId(req.id, 'id');
+      deps.suspends.suspend(id, callerOf(call), 'operator', `by ${callerOf(call)}`);
+      return { tenant: toProtoTenant(tenants.get(id)) };
+    },
+    async resumeTenant(req, call) {
+      const id = validateTenantId(req.id, 'id');
+      deps.suspends.resume(id, callerOf(call));
+      return { tenant: toProtoTenant(tenants.get(id)) };
     },
     async setTenantAccess(req, call) {
       return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };

@@ -187,6 +187,8 @@ const ALLOWED: Record<string, string[]> = {
   DeleteTenant: [FA, OP],
   StartTenant: TENANT_WRITERS,
   StopTenant: TENANT_WRITERS,
+  SuspendTenant: TENANT_WRITERS,
+  ResumeTenant: TENANT_WRITERS,
   SetTenantAccess: TENANT_WRITERS,
   RecreateTenant: [FA, OP],
   SwitchoverTenant: TENANT_WRITERS,

@@ -64,6 +64,8 @@ export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; h
     const restore = runningRestore(tx, tenantId);
     if (restore) derived = { status: 'RESTORING', reason: restoringReason(restore, placements.find((p) => p.role === 'PRIMARY')) };
   }
+  // A suspension keeps the reason it was given (when and why), which the status alone does not tell.
+  if (derived.status === 'SUSPENDED' && tenant.status === 'SUSPENDED') derived = { status: 'SUSPENDED', reason: tenant.statusReason };
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
     updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };

@@ -17,6 +17,7 @@ import { refuse, RouterRefusal } from './refusal.js';
 import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
+import { holdForWake, type WakeHoldDeps } from './wake-hold.js';
 
 /** What every connection shares. */
 export interface ConnectionDeps {
@@ -34,6 +35,8 @@ export interface ConnectionDeps {
   authTimeoutMs: number;
   /** Authentication and pooling at the router, for routes whose pool mode is not NONE. */
   pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect'>;
+  /** Waking suspended tenants; undefined = their clients are refused (57P03, retry). */
+  wake?: Omit<WakeHoldDeps, 'metrics'>;
 }
 
 /** The fields of the per-connection summary line. */
@@ -154,7 +157,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       // The router's own part of the handshake, refusals included: no client or network time in it.
       metrics.routingSeconds.observe((performance.now() - result.receivedAt) / 1000);
     }
-    const { decision, route } = routed;
+    const { decision } = routed;
+    let route = routed.route;
     metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
     summary.tenantId = decision.tenantId;
     summary.source = decision.source;
@@ -171,6 +175,12 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - started));
     timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.authTimeoutMs)), remaining);
 
+    // A suspended tenant is woken for the client, which is held meanwhile: after authentication
+    // where the router authenticates (an unauthenticated client wakes nothing), else right here.
+    const wake = deps.wake;
+    const holdIfSuspended = async (r: typeof route): Promise<typeof route> =>
+      r.state === 'SUSPENDED' && wake ? holdForWake(r, { ...wake, metrics }, () => timedOut || handshake.socket.destroyed) : r;
+
     // Pooled modes: the router authenticates and lends a pooled server connection. Replication
     // connections are never pooled: they pass through to a server of their own.
     if (route.poolMode !== 'NONE' && !result.packet.parameters.has('replication')) {
@@ -182,6 +192,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           packet: result.packet,
           decision,
           route,
+          awaitRoutable: route.state === 'SUSPENDED' ? () => holdIfSuspended(route) : undefined,
           expired: () => timedOut,
           ready: () => {
             clearTimeout(timer);
@@ -197,6 +208,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       return;
     }
 
+    route = await holdIfSuspended(route);
+    if (timedOut) return;
     const connectStart = performance.now();
     const backend = await connectBackend(route, { ...deps.backend, lookup: deps.routing.lookup });
     metrics.backendConnectSeconds.observe((performance.now() - connectStart) / 1000);

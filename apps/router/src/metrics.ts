@@ -22,6 +22,9 @@ export interface RouterMetrics {
   poolWaitSeconds: Histogram;
   poolLeases: Counter<'kind'>;
   poolBackendsClosed: Counter<'reason'>;
+  wakeWaits: Counter<'outcome'>;
+  wakeWaitSeconds: Histogram;
+  wakeRequests: Counter<'outcome'>;
 }
 
 /** For work the router does on its own, without waiting on a peer: tens of microseconds. */
@@ -59,6 +62,19 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
     poolWaitSeconds: new Histogram({ name: 'pgs_router_pool_wait_seconds', help: 'Time a client waited for a pooled server connection (login of a new one included)', buckets: FAST_BUCKETS, registers: [registry] }),
     poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),
     poolBackendsClosed: new Counter({ name: 'pgs_router_pool_backends_closed_total', help: 'Pooled server connections closed, by reason', labelNames: ['reason'], registers: [registry] }),
+    wakeWaits: new Counter({
+      name: 'pgs_router_wake_waits_total',
+      help: 'Clients held for a suspended tenant, by how the wait ended: served, gave_up (deadline), refused (wake refused or the tenant failed), client_closed',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    wakeWaitSeconds: new Histogram({
+      name: 'pgs_router_wake_wait_seconds',
+      help: 'How long a client was held while its suspended tenant woke',
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+      registers: [registry],
+    }),
+    wakeRequests: new Counter({ name: 'pgs_router_wake_requests_total', help: 'Wake requests sent to the coordinator, by its answer (or error)', labelNames: ['outcome'], registers: [registry] }),
   };
   if (cache) registerCacheGauges(registry, cache);
   return m;

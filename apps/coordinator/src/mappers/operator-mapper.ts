@@ -50,6 +50,7 @@ export function fromProtoSpec(s: ProtoTenantSpec | undefined, base: TenantSpec):
     runState: enumName<DomainRunState>(RunState, s.runState) ?? base.runState,
     ...(s.backup ? { backup: fromProtoPolicy(s.backup) } : base.backup ? { backup: { ...base.backup } } : {}),
     ...poolModeOf(enumName<DomainPoolMode>(PoolMode, s.poolMode) ?? base.poolMode),
+    ...(s.idleSuspendSeconds > 0 ? { idleSuspendSeconds: s.idleSuspendSeconds } : {}),
   };
 }
 
@@ -73,6 +74,7 @@ export function toProtoSpec(s: TenantSpec): MessageInitShape<typeof TenantSchema
     runState: enumValue(RunState, s.runState),
     backup: s.backup ? toProtoPolicy(s.backup) : undefined,
     poolMode: enumValue(PoolMode, s.poolMode ?? DEFAULT_POOL_MODE),
+    idleSuspendSeconds: s.idleSuspendSeconds ?? 0,
   };
 }
 
@@ -90,6 +92,7 @@ function toProtoPlacement(p: PlacementView): MessageInitShape<typeof PlacementSc
           up: h.up,
           acceptingConnections: h.acceptingConnections,
           connections: h.connections,
+          busyBackends: h.busyBackends,
           databaseSizeBytes: BigInt(h.databaseSizeBytes),
           role: enumValue(InstanceRole, h.role),
           lsn: h.lsn,
