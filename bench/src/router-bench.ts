@@ -23,7 +23,12 @@
 // >= 2x direct's rate and above PgBouncer's); MANY_CLIENTS pgbench clients through transaction
 // pools of SMALL_POOL server connections, router vs PgBouncer (goal: router TPS >= PgBouncer's);
 // and each proxy's memory per idle client (idle-client-memory.ts).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+//
+// Inner TLS, in the same run: the instance serves TLS too (its certificate from a throwaway CA,
+// naming 127.0.0.1), and a second router is told by its feed to reach instances with TLS and verify
+// them (verify-full); its passthrough and session-pool targets stand next to the plaintext router's.
+// Every client here connects without TLS (PGSSLMODE=disable), so only the router's leg differs.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -126,12 +131,27 @@ async function verifierOf(pg: TestPostgres, user: string): Promise<string> {
   }
 }
 
+/** A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI), readable by postgres. */
+function instanceCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'inner-ca.key', '-out', 'inner-ca.crt', '-days', '2', '-subj', '/CN=bench inner CA']);
+  fs.writeFileSync(path.join(dir, 'inner-ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  run(['req', ...ec, '-keyout', 'inner.key', '-out', 'inner.csr', '-subj', '/CN=instance:bench']);
+  run(['x509', '-req', '-in', 'inner.csr', '-CA', 'inner-ca.crt', '-CAkey', 'inner-ca.key', '-CAcreateserial', '-out', 'inner.crt', '-days', '2', '-extfile', 'inner-ext.cnf']);
+  const files = { caFile: path.join(dir, 'inner-ca.crt'), certFile: path.join(dir, 'inner.crt'), keyFile: path.join(dir, 'inner.key') };
+  fs.chmodSync(files.keyFile, 0o600);
+  const owner = postgresOsUser();
+  if (owner) for (const f of [files.certFile, files.keyFile]) fs.chownSync(f, owner.uid, owner.gid);
+  return files;
+}
+
 /**
  * A RouteFeed that serves static routes, the benchmark's stand-in for the coordinator: the tenant
  * in pool mode NONE (passthrough), the same instance as tenants POOLED (pool mode SESSION) and
  * TXN_POOLED (TRANSACTION), and a stopped tenant.
  */
-async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; stop(): void }> {
+async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{ address: string; stop(): void }> {
   const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
   const server = new Server();
   addService(server, RouteFeedService, {
@@ -152,6 +172,7 @@ async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; sto
           // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
           { tenantId: PARKED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.STOPPED, reason: 'benchmark', externalAccess: true, revision: 1n },
         ],
+        instanceTls,
       });
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     },
@@ -221,7 +242,7 @@ async function startPgbouncer(pg: TestPostgres, dir: string, name: string, mode:
     [
       '[databases]', `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
       '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
-      'auth_type = scram-sha-256', `auth_file = ${users}`, `pool_mode = ${mode}`,
+      'auth_type = scram-sha-256', `auth_file = ${users}`, `pool_mode = ${mode}`, 'server_tls_sslmode = disable',
       `max_client_conn = ${IDLE_CLIENTS + 1000}`, `default_pool_size = ${poolSize}`, 'ignore_startup_parameters = extra_float_digits', '',
     ].join('\n'),
   );
@@ -281,7 +302,8 @@ interface PgbenchResult {
 async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2']): Promise<PgbenchResult> {
   const cpuBefore = target.pid ? cpuMs(target.pid) : 0;
   const args = ['-h', '127.0.0.1', '-p', String(target.port), '-U', target.user, '-S', ...clients, '-T', String(seconds), '-n', ...extra, TENANT];
-  const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Clients without TLS: the instance offers it (inner TLS targets), libpq's default would take it.
+  const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -362,15 +384,23 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-bench-'));
   fs.chmodSync(dir, 0o755);
   console.log(`router benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start; pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds (median), same run for every target`);
-  const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: String(MANY_CLIENTS + 300) } });
+  const inner = instanceCertificate(dir);
+  const pg = await startTestPostgres({
+    users: [{ name: USER, password: PASSWORD, database: TENANT }],
+    settings: { max_connections: String(MANY_CLIENTS + 300), ssl: 'on', ssl_cert_file: inner.certFile, ssl_key_file: inner.keyFile },
+  });
   const feed = await startStaticFeed(pg);
+  const tlsFeed = await startStaticFeed(pg, true);
   try {
-    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD }, encoding: 'utf8' });
+    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     buildRouter();
     const router = await startRouter(feed.address, dir, 'router', []);
     const workers = WORKERS > 1 ? await startRouter(feed.address, dir, 'router-workers', ['--workers', String(WORKERS)]) : undefined;
     const workersName = `router --workers ${WORKERS}`;
+    const innerTls = await startRouter(tlsFeed.address, dir, 'router-inner-tls', ['--instance-ca', inner.caFile]);
+    const INNER = 'router + inner TLS';
+    const INNER_POOL = 'router session pool + inner TLS';
     const haproxy = await startHaproxy(pg, dir);
     const pgbouncer = await startPgbouncer(pg, dir, 'pgbouncer', 'session', 40);
     // The many-clients pair: transaction pools of SMALL_POOL server connections.
@@ -386,6 +416,9 @@ async function main(): Promise<void> {
       { name: 'router session pool', port: router.port, user: `${USER}.${POOLED}`, pid: router.pid },
       ...(workers ? [{ name: `${workersName} session pool`, port: workers.port, user: `${USER}.${POOLED}`, pid: workers.pid }] : []),
       { name: 'router transaction pool', port: router.port, user: `${USER}.${TXN_POOLED}`, pid: router.pid },
+      // The router's leg to the instance in TLS, verified against the CA (the client's leg stays plaintext).
+      { name: INNER, port: innerTls.port, user: `${USER}.${TENANT}`, pid: innerTls.pid },
+      { name: INNER_POOL, port: innerTls.port, user: `${USER}.${POOLED}`, pid: innerTls.pid },
       { name: 'haproxy (tcp)', port: haproxy.port, user: USER, pid: haproxy.pid },
       { name: 'pgbouncer (session)', port: pgbouncer.port, user: USER, pid: pgbouncer.pid },
       { name: NODE_FLOOR, port: nodePipe.port, user: USER, pid: nodePipe.pid },
@@ -468,6 +501,27 @@ async function main(): Promise<void> {
     });
     console.log(`\nnew connection per transaction (pgbench -C -S -c 8 -j 2, SCRAM-SHA-256 every time; PgBouncer: auth_type scram-sha-256, verifier in auth_file, session mode), median of ${ROUNDS} rounds:`);
     console.table(connRows);
+
+    // Inner TLS: the same router with its leg to the instance in TLS, next to plaintext.
+    const innerRows = [
+      ['router', INNER],
+      ['router session pool', INNER_POOL],
+    ].map(([plainName, tlsName]) => {
+      const plain = results.get(plainName!)!;
+      const tls = results.get(tlsName!)!;
+      return {
+        target: tlsName,
+        'select tps': tls.tps.toFixed(0),
+        'plaintext select tps': plain.tps.toFixed(0),
+        'TLS/plain select': (tls.tps / plain.tps).toFixed(2),
+        'connect tps (-C)': tls.connTps.toFixed(0),
+        'plaintext connect tps': plain.connTps.toFixed(0),
+        'TLS/plain connect': (tls.connTps / plain.connTps).toFixed(2),
+        'proxy CPU µs/conn (TLS / plain)': `${us(tls.connCpuUs)} / ${us(plain.connCpuUs)}`,
+      };
+    });
+    console.log(`\ninner TLS (router -> instance in TLS, verify-full against the CA; clients in plaintext), median of ${ROUNDS} rounds:`);
+    console.table(innerRows);
 
     const manyResults = new Map([...manySamples].map(([name, s]) => [name, { tps: median(s.tps), cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN }]));
     const pgbouncer10Result = manyResults.get(PGBOUNCER_TXN10)!;
@@ -562,6 +616,7 @@ async function main(): Promise<void> {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once('exit', resolve)))));
     feed.stop();
+    tlsFeed.stop();
     await pg.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }

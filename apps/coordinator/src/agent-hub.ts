@@ -70,6 +70,11 @@ export class AgentHub {
     }
   }
 
+  /** Ends every agent stream (a coordinator stopping): each handler returns and its call ends cleanly. */
+  closeAll(reason: string): void {
+    for (const session of this.sessions.values()) session.close(reason);
+  }
+
   /** Forgets a session if it is still the host's current one. */
   detach(session: AgentSession): void {
     if (this.sessions.get(session.hostId)?.sessionId === session.sessionId) this.sessions.delete(session.hostId);

@@ -12,8 +12,9 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
-import { fromBackupResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { fromBackupResult, fromInitSqlResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import { BackupScheduler } from './backup-scheduler.js';
+import { InitSqlRunner } from './init-sql-runner.js';
 import type { HostRecord } from './model.js';
 import { auditRefusal, callerOf } from './security/access.js';
 
@@ -25,6 +26,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Registers or re-registers the host of a Hello; returns the stored host. */
 export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRecord {
   const now = ctx.clock();
+  // Before the write: the placements it may trigger pick hosts by the majors they run.
+  ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
   return ctx.store.write((tx) => {
     const existing = tx.getHost(hello.hostId);
     const host: HostRecord = {
@@ -81,7 +84,12 @@ function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceRep
 }
 
 /** The AgentControlService implementation. */
-export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: () => void = () => undefined, backups?: BackupScheduler): ServiceImpl<typeof AgentControlService> {
+export function agentControlService(
+  ctx: CoordinatorContext,
+  onSessionsChanged: () => void = () => undefined,
+  backups?: BackupScheduler,
+  initSql?: InitSqlRunner,
+): ServiceImpl<typeof AgentControlService> {
   return {
     async connect(requests, stream, call) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -136,12 +144,12 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
         ctx.liveness.renewLease(host.id, ctx.clock());
         // The repository (with its key and credentials) travels only on this authenticated stream.
         const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
         ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
           if (next === undefined || next.done) break;
-          handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups);
+          handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
         }
       } finally {
         ctx.hub.detach(session);
@@ -154,7 +162,15 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
   };
 }
 
-function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log'], backups: BackupScheduler | undefined): void {
+function handleMessage(
+  ctx: CoordinatorContext,
+  hostId: string,
+  request: ConnectRequest,
+  warnedOrphans: Set<string>,
+  log: CoordinatorContext['log'],
+  backups: BackupScheduler | undefined,
+  initSql: InitSqlRunner | undefined,
+): void {
   const m = request.message;
   switch (m.case) {
     case 'heartbeat': {
@@ -173,6 +189,10 @@ function handleMessage(ctx: CoordinatorContext, hostId: string, request: Connect
       return;
     case 'commandResult':
       log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
+      if (InitSqlRunner.owns(m.value.commandId)) {
+        initSql?.onResult(hostId, fromInitSqlResult(m.value));
+        return;
+      }
       if (BackupScheduler.owns(m.value.commandId)) {
         backups?.onResult(hostId, fromBackupResult(m.value));
         return;

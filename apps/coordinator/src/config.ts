@@ -36,6 +36,7 @@ export const CONFIG_SPEC = {
   tlsCert: { type: 'string', flag: '--tls-cert', env: 'PGS_TLS_CERT', description: 'own PKI: the coordinator\'s server certificate (chain) file', default: '' },
   tlsKey: { type: 'string', flag: '--tls-key', env: 'PGS_TLS_KEY', description: 'own PKI: the coordinator\'s private key file (mode 0600)', default: '' },
   tlsNames: { type: 'list', flag: '--tls-names', env: 'PGS_TLS_NAMES', description: 'extra DNS names / IP addresses for the coordinator\'s certificate (localhost, 127.0.0.1 and the --grpc-listen host are always in it)', default: [] as string[] },
+  instanceTls: { type: 'string', flag: '--instance-tls', env: 'PGS_INSTANCE_TLS', description: 'TLS between routers and tenant instances and between standbys and primaries (instances refuse plaintext network connections; certificates from the fleet CA); off = plaintext, warned about at every start and in the fleet status', default: 'on', choices: ['on', 'off'] },
   certLifetime: { type: 'duration', flag: '--cert-lifetime', env: 'PGS_CERT_LIFETIME', description: 'lifetime of the certificates the fleet CA issues to agents and routers (renewed at 2/3)', default: 24 * 3600_000, min: 60_000 },
   adminTokenFile: { type: 'string', flag: '--admin-token-file', env: 'PGS_ADMIN_TOKEN_FILE', description: 'where the first start writes the initial fleet-admin token (mode 0600); empty = <data-dir>/admin.token', default: '' },
   routeHistory: { type: 'int', flag: '--route-history', env: 'PGS_ROUTE_HISTORY', description: 'route changes kept for WatchRoutes deltas; a router further behind gets a snapshot', default: 100000, min: 10 },
@@ -54,7 +55,7 @@ export const CONFIG_SPEC = {
   backupArchiveTimeout: { type: 'duration', flag: '--backup-archive-timeout', env: 'PGS_BACKUP_ARCHIVE_TIMEOUT', description: 'fleet default: PostgreSQL archive_timeout, the longest a commit waits to be archived (1s..1h)', default: 60_000, min: 1000, max: 3_600_000 },
   backupRetryAfter: { type: 'duration', flag: '--backup-retry-after', env: 'PGS_BACKUP_RETRY_AFTER', description: 'a failed scheduled backup is tried again after this long', default: 600_000, min: 1000 },
   backupTimeout: { type: 'duration', flag: '--backup-timeout', env: 'PGS_BACKUP_TIMEOUT', description: 'a backup with no answer from its agent after this long is marked FAILED', default: 6 * 3_600_000, min: 10_000 },
-  versions: { type: 'list', flag: '--versions', env: 'PGS_VERSIONS', description: 'PostgreSQL versions catalog, major=image, the first is the default', default: ['15=localhost/pgs-postgres:15'] as string[] },
+  versions: { type: 'list', flag: '--versions', env: 'PGS_VERSIONS', description: 'PostgreSQL majors offered besides those the hosts report, major=image (the docker image of each); the first is the default until a host runs a newer major with replicas and backups', default: ['15=localhost/pgs-postgres:15'] as string[] },
   logLevel: { type: 'string', flag: '--log-level', env: 'PGS_LOG_LEVEL', description: 'log level', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] },
 } as const;
 

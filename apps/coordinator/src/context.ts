@@ -1,4 +1,5 @@
 /** What the coordinator's parts share, built once in main.ts (or a test). */
+import type { InstanceTlsSetting } from './instance-tls.js';
 import type { PlacementPolicy } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
@@ -37,6 +38,8 @@ export interface CoordinatorContext {
   readonly failover: FailoverPolicy;
   /** The fleet backup repository; undefined = backups are off. */
   readonly backup: BackupSettings | undefined;
+  /** TLS between routers and instances, and between standbys and primaries. */
+  readonly instanceTls: InstanceTlsSetting;
 }
 
 /** Failover, switchover and replacement timing (config). */

@@ -12,6 +12,7 @@ import { AgentHub } from './agent-hub.js';
 import { ensureStanzas } from './backup-records.js';
 import { loadBackupSettings } from './backup-repository.js';
 import { BackupScheduler } from './backup-scheduler.js';
+import { InitSqlRunner } from './init-sql-runner.js';
 import { BackupService } from './backup-service.js';
 import { agentControlService } from './agent-service.js';
 import { splitHostPort, type CoordinatorConfig } from './config.js';
@@ -34,6 +35,7 @@ import { RestoreService } from './restore-service.js';
 import { coordinatorKeyRing } from './secret-keys.js';
 import { createAccess } from './security/access.js';
 import { enrollmentService } from './security/enrollment-service.js';
+import { instanceTlsProblem, instanceTlsSetting } from './instance-tls.js';
 import { claimFromHello, claimFromWatch } from './security/insecure-claims.js';
 import { loadFleetPki, type FleetPki } from './security/fleet-pki.js';
 import { TokenService } from './security/token-service.js';
@@ -99,6 +101,9 @@ export async function startCoordinator(
   const pki = config.insecure
     ? undefined
     : await loadFleetPki({ security, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+  const instanceTls = instanceTlsSetting(config.instanceTls, pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure');
+  metrics.instanceTls.set(instanceTls.on ? 1 : 0);
+  if (!instanceTls.on) log.warn({ reason: instanceTls.offReason }, instanceTlsProblem(instanceTls) ?? '');
   const access = createAccess({ store, security, insecure: config.insecure, clock, log });
   const tokenService = new TokenService({ store, security, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
@@ -130,6 +135,7 @@ export async function startCoordinator(
       replicaReplaceDelayMs: config.replicaReplaceDelay,
     },
     backup,
+    instanceTls,
   };
   if (backup) ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
@@ -137,8 +143,9 @@ export async function startCoordinator(
   metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
   metrics.backupSources.now = clock;
   const backups = new BackupService(ctx, backupScheduler);
+  const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
   const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
   const routerClients = new RouterClients(config.routerReportMaxAge);
   const idle = new IdleWatcher({
@@ -167,8 +174,8 @@ export async function startCoordinator(
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler, suspends }), 'operator'), options);
-  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler), 'component');
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
+  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
   const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
@@ -192,6 +199,7 @@ export async function startCoordinator(
       extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
     reconciler.start();
+    initSql.start();
     idle.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
     log.info({ grpc: grpcAddress, http: ops.address, tls: pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure' }, 'coordinator listening');
@@ -208,10 +216,16 @@ export async function startCoordinator(
       adminTokenFile,
       stop: async () => {
         reconciler.stop();
+        initSql.stop();
         idle.stop();
         pki?.stop();
+        // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
+        // server drains at once; their clients see a clean end and reconnect to whichever coordinator
+        // serves next. The forced cut stays as a bound for a call stuck in a send.
+        hub.closeAll('coordinator stopping');
+        routes.close();
+        events.close();
         await new Promise<void>((resolve) => {
-          // Streams (agents, routers, watchers) never end by themselves: give calls a moment, then cut.
           const force = setTimeout(() => server.forceShutdown(), 2000);
           server.tryShutdown(() => {
             clearTimeout(force);
@@ -225,6 +239,7 @@ export async function startCoordinator(
     return running;
   } catch (err) {
     reconciler.stop();
+    initSql.stop();
     idle.stop();
     pki?.stop();
     server.forceShutdown();

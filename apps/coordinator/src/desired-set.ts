@@ -9,7 +9,7 @@ import type { KeyRing } from '@pgs/security';
 import type { BackupSettings } from './backup-repository.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
-import { oldInstancesOn } from './restore-progress.js';
+import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
 import type { StoreTx } from './store/store.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
@@ -53,23 +53,12 @@ export function liveStandbys(tx: StoreTx, replicas: readonly PlacementRecord[]):
   return replicas.filter((p) => tx.getHost(p.hostId)?.state !== 'DOWN').map((p) => p.hostId).sort();
 }
 
-/**
- * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
- * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
- * (or re-created from one) must never come back empty. An operator restores again or deletes it.
- */
-function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
-  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
-  const restores = tx.listRestores(placement.tenantId);
-  const last = restores[restores.length - 1];
-  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
-}
-
 /** The desired instance of one placement. */
 export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): DesiredInstance {
   const users = tx.listUsers(tenant.id);
   const databases = tx.listDatabases(tenant.id);
-  const version = versions.resolve(tenant.spec.version);
+  // Stored specs name their major (pinned at create); a major no host reports any more still goes out as it is.
+  const version = tenant.spec.version === '' ? versions.resolve('') : { id: tenant.spec.version, image: versions.imageOf(tenant.spec.version) };
   const all = tx.listPlacements({ tenantId: tenant.id });
   const primary = placement.role === 'REPLICA' ? all.find((p) => p.role === 'PRIMARY') : undefined;
   const replicas = all.filter((p) => p.role === 'REPLICA');

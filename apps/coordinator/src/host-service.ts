@@ -3,11 +3,11 @@
  * tenants that never held data (they are simply placed again elsewhere) and reports every other
  * tenant as blocked, with where it would go and why it cannot yet.
  */
-import { planDrain, validateHostId, type HostState } from '@pgs/tenancy';
+import { planDrain, validateHostId, type HostMajor, type HostState } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound } from './errors.js';
 import type { HostRecord, TenantRecord } from './model.js';
-import { hostCandidates } from './host-candidates.js';
+import { hostCandidates, versionRequest } from './host-candidates.js';
 import type { StoreTx } from './store/store.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -18,6 +18,8 @@ export interface HostView {
   connected: boolean;
   /** Ready spares from the agent's last heartbeat; undefined when it reports none. */
   readySpares: number | undefined;
+  /** The PostgreSQL majors its agent reported at its last connect (undefined: none since the coordinator started). */
+  postgresMajors: readonly HostMajor[] | undefined;
 }
 
 /** What DrainHost did and could not do. */
@@ -38,6 +40,7 @@ export class HostService {
       allocated: candidates.get(host.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 },
       connected: this.ctx.hub.isConnected(host.id),
       readySpares: this.ctx.spares.get(host.id),
+      postgresMajors: this.ctx.versions.hostMajors(host.id),
     }));
   }
 
@@ -71,6 +74,7 @@ export class HostService {
       allocated,
       connected: this.ctx.hub.isConnected(host.id),
       readySpares: this.ctx.spares.get(host.id),
+      postgresMajors: this.ctx.versions.hostMajors(host.id),
     };
     return { view, tenants: tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
   }
@@ -115,12 +119,13 @@ export class HostService {
           nodes: 1,
           placement: tenant?.spec.placement ?? {},
           excludeHosts: all.map((x) => x.hostId),
+          ...(tenant ? versionRequest(tenant) : {}),
           role: p.role,
           hasReplica: all.some((x) => x.role === 'REPLICA'),
           neverHeldData: !all.some((x) => x.realizedOnce),
         };
       });
-      const plan = planDrain(id, hostCandidates(tx), instances, this.ctx.placementPolicy);
+      const plan = planDrain(id, hostCandidates(tx, this.ctx.versions), instances, this.ctx.placementPolicy);
       const moves: DrainResult['moves'] = [];
       const blocked: DrainResult['blocked'] = [...plan.blocked];
       for (const move of plan.moves) {

@@ -18,10 +18,17 @@ export class CoordinatorMetrics {
   readonly suspends: Counter<'trigger'>;
   readonly wakes: Counter<'outcome'>;
   readonly wakeSeconds: Histogram;
+  /** 1 with TLS between routers and instances, 0 with it off (alert on 0). */
+  readonly instanceTls: Gauge;
   /** Where the per-tenant backup gauges read from (set once the backup scheduler exists). */
   readonly backupSources: { health: () => ReadonlyMap<string, TenantBackupHealth> | undefined; now: () => number } = { health: () => undefined, now: Date.now };
 
   constructor(registry: Registry, store: Store, streams: () => { agents: number; routers: number; eventWatchers: number }) {
+    this.instanceTls = new Gauge({
+      name: 'pgs_coordinator_instance_tls',
+      help: 'TLS between routers and instances and between standbys and primaries: 1 on, 0 off (tenant data crosses the network in plaintext)',
+      registers: [registry],
+    });
     this.rpcDuration = new Histogram({
       name: 'pgs_coordinator_rpc_duration_seconds',
       help: 'gRPC call duration by method and status code',

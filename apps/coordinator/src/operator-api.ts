@@ -15,9 +15,10 @@ import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
+import type { InitSqlRunner } from './init-sql-runner.js';
 import { fromProtoBackupType, toProtoBackup, toProtoOverview, toProtoRestore, toProtoWindow } from './mappers/backup-mapper.js';
 import { enumName, fromTimestamp, toNumber, toProtoRoute } from './mappers/common-mapper.js';
-import { fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
+import { fromProtoInitScripts, fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
 import type { EventRecord } from './model.js';
 import type { ObjectService } from './object-service.js';
 import type { RestoreService } from './restore-service.js';
@@ -40,6 +41,7 @@ export interface OperatorDeps {
   backups: BackupService;
   restores: RestoreService;
   backupScheduler: BackupScheduler;
+  initSql: InitSqlRunner;
   suspends: SuspendService;
 }
 
@@ -55,7 +57,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
   return {
     async createTenant(req, call) {
       const { view, generatedPassword } = await tenants.create(
-        { id: req.id, spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC), ownerPassword: req.ownerPassword, idempotencyKey: req.idempotencyKey },
+        {
+          id: req.id,
+          spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC),
+          ownerPassword: req.ownerPassword,
+          idempotencyKey: req.idempotencyKey,
+          initSql: fromProtoInitScripts(req.initSql),
+          holdInitSql: req.holdInitSql,
+        },
         callerOf(call),
       );
       return { tenant: toProtoTenant(view), generatedPassword };
@@ -105,6 +114,11 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async setTenantAccess(req, call) {
       return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
+    },
+    async runInitSql(req, call) {
+      const id = validateTenantId(req.tenantId, 'tenant_id');
+      deps.initSql.release(id, callerOf(call));
+      return { tenant: toProtoTenant(tenants.view(ctx.store, tenants.get(id).tenant)) };
     },
     async recreateTenant(req, call) {
       if (req.fromBackup && req.acceptDataLoss) {
@@ -220,6 +234,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         queue.push(e);
         wake?.();
       });
+      // One listener per call on the feed's shared signal (removed below), waking the wait when the coordinator stops.
+      const onClosed = (): void => wake?.();
+      deps.events.closed.addEventListener('abort', onClosed, { once: true });
       try {
         let lastId = 0;
         const after = toNumber(req.afterId);
@@ -233,12 +250,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
             if (page.length < 1000) break;
           }
         }
-        while (!call.signal.aborted) {
+        const closed = deps.events.closed;
+        while (!call.signal.aborted && !closed.aborted) {
           const e = queue.shift();
           if (!e) {
             await new Promise<void>((resolve) => {
               wake = resolve;
               call.signal.addEventListener('abort', () => resolve(), { once: true });
+              if (closed.aborted) resolve();
             });
             wake = undefined;
             continue;
@@ -249,6 +268,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         }
       } finally {
         stop();
+        deps.events.closed.removeEventListener('abort', onClosed);
       }
     },
     async getFleetStatus() {

@@ -7,7 +7,7 @@
  */
 import { placeTenants } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
-import { hostCandidates } from './host-candidates.js';
+import { hostCandidates, versionRequest } from './host-candidates.js';
 import { newPlacement } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import { syncTenant } from './tenant-sync.js';
@@ -29,8 +29,8 @@ export function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenantId: st
       if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER') return false;
       const others = tx.listPlacements({ tenantId: tenant.id }).map((p) => p.hostId);
       const { placed, unplaced } = placeTenants(
-        hostCandidates(tx),
-        [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, excludeHosts: others }],
+        hostCandidates(tx, ctx.versions),
+        [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, excludeHosts: others, ...versionRequest(tenant) }],
         ctx.placementPolicy,
       );
       const hostId = placed[0]?.hostIds[0];

@@ -111,3 +111,15 @@ export function noteArchive(tx: StoreTx, tenantId: string, hostId: string, previ
     tx.putStanza({ ...stanza, lastArchivedAt: next.lastArchivedAt, lastArchivedWal: next.lastArchivedWal });
   }
 }
+
+/**
+ * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
+ * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
+ * (or re-created from one) must never come back empty. An operator restores again or deletes it.
+ */
+export function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
+  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
+  const restores = tx.listRestores(placement.tenantId);
+  const last = restores[restores.length - 1];
+  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
+}

@@ -57,15 +57,24 @@ interface Subscriber {
 export class RouteFeed {
   private readonly subscribers = new Map<number, Subscriber>();
   private nextId = 1;
+  private closed = false;
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     private readonly onBatch: (kind: 'snapshot' | 'delta' | 'peers') => void = () => undefined,
+    /** Sent on every batch: routers connect to instances with TLS (verify-full against the fleet CA). */
+    private readonly instanceTls = false,
   ) {
     store.onCommit((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
     });
+  }
+
+  /** Ends every watch (a coordinator stopping): each handler returns, so its call ends cleanly. */
+  close(): void {
+    this.closed = true;
+    for (const sub of this.subscribers.values()) sub.wake?.();
   }
 
   /** Number of connected routers. */
@@ -139,6 +148,7 @@ export class RouteFeed {
         // batches at or below the catch-up revision are skipped below.
         this.subscribers.set(sub.id, sub);
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
+        const send = (batch: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
         try {
           const current = this.store.routeRevision();
           const deltas = since === 0 ? undefined : this.store.routeChangesSince(since);
@@ -146,19 +156,19 @@ export class RouteFeed {
           if (deltas === undefined) {
             const routes = this.store.listRoutes();
             const revision = Math.max(current, ...routes.map((r) => r.revision));
-            await stream.send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
+            await send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
             this.onBatch('snapshot');
             sentRevision = revision;
             log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
           } else {
             const batch = deltaBatch(deltas, current);
-            await stream.send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+            await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
             this.onBatch('delta');
             sentRevision = current;
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
           }
           this.peersChanged();
-          while (!ctx.signal.aborted) {
+          while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
               if (sub.overflowed) {
@@ -168,6 +178,7 @@ export class RouteFeed {
               await new Promise<void>((resolve) => {
                 sub.wake = resolve;
                 ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+                if (this.closed) resolve();
               });
               continue;
             }
@@ -175,7 +186,7 @@ export class RouteFeed {
             const isPeers = batch.routersChanged && batch.upserts.length === 0 && batch.deletedTenantIds.length === 0;
             if (!isPeers && revision <= sentRevision) continue;
             // A peers-only batch carries no routes, so it must not claim a revision the router has not got.
-            await stream.send(isPeers ? { ...batch, revision: BigInt(sentRevision) } : batch);
+            await send(isPeers ? { ...batch, revision: BigInt(sentRevision) } : batch);
             this.onBatch(isPeers ? 'peers' : 'delta');
             if (!isPeers) sentRevision = revision;
           }

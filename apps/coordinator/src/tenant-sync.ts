@@ -6,7 +6,7 @@
 import { canTransition, deriveTenantStatus, type PlacementView } from '@pgs/tenancy';
 import type { HealthCache } from './health-cache.js';
 import type { PlacementRecord, RestoreRecord, TenantRecord } from './model.js';
-import { runningRestore, targetWords } from './restore-progress.js';
+import { restoreFailedHere, runningRestore, targetWords } from './restore-progress.js';
 import { routeFor } from './route-for.js';
 import type { StoreTx } from './store/store.js';
 
@@ -52,6 +52,9 @@ export function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; h
       reason: p.reason,
       hostState: state,
       healthy: isHealthy(p, deps.health),
+      // A primary whose restore failed is never sent again (it would come back empty): a person decides.
+      failures: restoreFailedHere(tx, p) ? undefined : p.failures,
+      instanceState: p.instanceState,
     };
   });
   let derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });

@@ -26,6 +26,7 @@ import { isValidTenantId, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { readArchiveStatus } from './backup/archive-status.js';
 import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
+import { InitSqlExecutor } from './init-sql.js';
 import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
 import { checkHealth, downHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
@@ -33,7 +34,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
 import { Slots } from './slots.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
+import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
 export interface LeaseView {
@@ -160,15 +161,19 @@ export class InstanceManager {
   private healthTimer: NodeJS.Timeout | undefined;
   private healthRunning = false;
   private closed = false;
+  private tls: InstanceTls = { files: undefined, required: false };
 
   private readonly replication: ReplicationAdmin;
   private readonly creates: Slots;
+
+  private readonly initSql: InitSqlExecutor;
 
   constructor(private readonly o: InstanceManagerOptions) {
     this.log = o.log.child({ component: 'instances' });
     this.creates = new Slots(o.maxConcurrentCreates ?? 0);
     this.clock = o.clock ?? Date.now;
     this.replication = new ReplicationAdmin(o.admin, this.log);
+    this.initSql = new InitSqlExecutor(o.admin, (tenantId, database) => o.runtime.adminConnection(tenantId, database), this.log.child({ component: 'init-sql' }));
     o.lease?.onExpire(() => this.fenceOnLeaseLoss());
   }
 
@@ -249,6 +254,21 @@ export class InstanceManager {
     for (const e of this.entries.values()) {
       e.stanzaReady = '';
       if (e.desired?.backup && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
+    }
+  }
+
+  /**
+   * The instances' TLS (the host's certificate files once there are some; whether the fleet requires
+   * TLS, from each Welcome). When it changed, every instance converges again: its pg_hba.conf and
+   * settings are rewritten and the server reloads them.
+   */
+  setInstanceTls(change: Partial<InstanceTls>): void {
+    this.tls = { ...this.tls, ...change };
+    if (this.tls.required && !this.tls.files) this.log.warn({}, 'the fleet requires TLS to instances but this host has no instance certificate yet: they accept plaintext until it comes');
+    if (!this.o.runtime.setTls(this.tls)) return;
+    this.log.info({ tls: this.tls.files !== undefined, tlsOnly: this.tls.required && this.tls.files !== undefined }, 'instance TLS changed; instances converge to it');
+    for (const e of this.entries.values()) {
+      if (e.desired && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
     }
   }
 
@@ -351,6 +371,20 @@ export class InstanceManager {
     if (!e || e.deleting || e.status.state === 'DELETED') return done(false, 'INSTANCE_NOT_FOUND', `no instance of ${cmd.tenantId} on this host`);
     const action = cmd.action;
     if (!action) return done(false, 'UNKNOWN_COMMAND', 'the command has no action this agent knows');
+    if (action.kind === 'runInitSql') {
+      // Outside the tenant's queue: a long script must not hold converges or a Fence behind it
+      // (two runs of the same scripts take turns on an advisory lock inside the database).
+      if (e.status.state !== 'RUNNING' || e.desired?.role !== 'PRIMARY') return done(false, 'NOT_PRIMARY', `the instance of ${cmd.tenantId} here is not a running primary`);
+      try {
+        const r = await this.initSql.run(cmd.tenantId, action.scripts);
+        const out = done(r.error === '', r.error === '' ? '' : 'INIT_SQL_FAILED', r.error);
+        out.initSql = r;
+        return out;
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'init scripts could not run');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
     if (action.kind === 'runBackup' || action.kind === 'expireBackup') {
       const r = await this.runBackupCommand(e, action);
       const out = done(r.ok, r.errorCode, r.message);

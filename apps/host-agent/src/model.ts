@@ -68,7 +68,25 @@ export type CommandAction =
   | { kind: 'promote' }
   | { kind: 'fence' }
   | { kind: 'runBackup'; backupId: string; type: BackupKind; stanza: string }
-  | { kind: 'expireBackup'; stanza: string; label: string };
+  | { kind: 'expireBackup'; stanza: string; label: string }
+  | { kind: 'runInitSql'; attempt: number; scripts: InitScriptSpec[] };
+
+/** One init script to run (RunInitSql). */
+export interface InitScriptSpec {
+  name: string;
+  sql: string;
+  /** '' = the tenant's default database (named like the tenant). */
+  database: string;
+}
+
+/** How far a run of init scripts got. */
+export interface InitSqlRunResult {
+  /** Scripts committed, counting those an earlier run committed. */
+  applied: number;
+  failedScript: string;
+  error: string;
+  sqlstate: string;
+}
 
 /** A command and the instance it is for. */
 export interface AgentCommand {
@@ -89,4 +107,6 @@ export interface CommandOutcome {
   timeline: number;
   /** RunBackup: what pgBackRest made. */
   backup?: BackupResult;
+  /** RunInitSql: how far the scripts ran. */
+  initSql?: InitSqlRunResult;
 }

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
 import { PgError, SqlState, startupError } from '@pgs/wire-protocol';
+import { serveAuthenticatedPassthrough } from './authenticated-passthrough.js';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
 import type { CancelKeys, IssuedKey } from './cancel-keys.js';
 import type { CancelRouter } from './cancel-routing.js';
@@ -210,6 +211,36 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
 
     route = await holdIfSuspended(route);
     if (timedOut) return;
+
+    // A TLS client of a passthrough tenant whose instance is reached over TLS too: its SCRAM cannot
+    // pass through (channel binding names the router's certificate), so the router authenticates it
+    // (authenticated-passthrough.ts). Users the router does not know still pass through as bytes.
+    if (handshake.tls && deps.backend.tls?.enabled() && !result.packet.parameters.has('replication') && deps.pooled.verifierOf(route.tenantId, decision.user) !== undefined) {
+      const out = await serveAuthenticatedPassthrough(
+        {
+          socket: handshake.socket,
+          tlsSocket: handshake.socket as tls.TLSSocket,
+          pipelined: result.pipelined,
+          packet: result.packet,
+          decision,
+          route,
+          // A suspended tenant was woken above, before this path's authentication.
+          awaitRoutable: undefined,
+          expired: () => timedOut,
+          ready: () => {
+            clearTimeout(timer);
+            deps.startups.release();
+            startupHeld = false;
+            metrics.startupSeconds.observe((performance.now() - started) / 1000);
+          },
+          lent: (session) => (lent = session),
+        },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup } },
+      );
+      if (!timedOut) Object.assign(summary, out);
+      return;
+    }
+
     const connectStart = performance.now();
     const backend = await connectBackend(route, { ...deps.backend, lookup: deps.routing.lookup });
     metrics.backendConnectSeconds.observe((performance.now() - connectStart) / 1000);
@@ -226,10 +257,16 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     const tenantId = backend.route.tenantId;
     let relay;
     try {
-      relay = await relayStartup(handshake.socket, server, (processId, secretKey) => {
-        issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
-        return issued;
-      });
+      relay = await relayStartup(
+        handshake.socket,
+        server,
+        (processId, secretKey) => {
+          issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
+          return issued;
+        },
+        // A plaintext client must not be offered the channel binding of the router's TLS leg.
+        { withoutChannelBinding: handshake.tls === undefined },
+      );
     } catch (err) {
       // The server broke the protocol during startup: not the client's fault, tell it so.
       summary.outcome = 'server_protocol_error';

@@ -35,6 +35,7 @@ export const ROUTER_OPTIONS = {
   coordinatorCa: { type: 'string', flag: '--coordinator-ca', env: 'PGS_COORDINATOR_CA', description: 'own PKI: CA file to trust the coordinator with (also for join tokens without a CA pin)' },
   identityCert: { type: 'string', flag: '--identity-cert', env: 'PGS_IDENTITY_CERT', description: 'own PKI: this router\'s client certificate for the coordinator (names router:<id>)' },
   identityKey: { type: 'string', flag: '--identity-key', env: 'PGS_IDENTITY_KEY', description: 'own PKI: the key of --identity-cert (mode 0600)' },
+  instanceCa: { type: 'string', flag: '--instance-ca', env: 'PGS_INSTANCE_CA', description: 'CA file instance certificates are verified against when TLS to instances is on (default: the fleet CA the router joined with)' },
   workers: { type: 'int', flag: '--workers', env: 'PGS_WORKERS', description: 'client-serving worker processes (node:cluster); 1 = serve in this process. The primary keeps the route feed, cache writes and ops endpoint', default: 1, min: 1, max: 64 },
   poolSize: { type: 'int', flag: '--pool-size', env: 'PGS_POOL_SIZE', description: 'pooled server connections per tenant, user and database (pool mode session)', default: 20, min: 1 },
   poolMaxBackends: { type: 'int', flag: '--pool-max-backends', env: 'PGS_POOL_MAX_BACKENDS', description: 'pooled server connections at this router, all tenants (shared out over --workers)', default: 1000, min: 1 },

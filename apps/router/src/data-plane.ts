@@ -8,6 +8,7 @@ import type { HostPort } from './listen-address.js';
 import { countCancel, type RouterMetrics } from './metrics.js';
 import type { RouteEntry, RouterPeerEntry } from './route.js';
 import { AuthThrottle } from './auth-throttle.js';
+import type { BackendTlsPolicy } from './backend-tls.js';
 import { RouterServer } from './router-server.js';
 import { SessionPool } from './session-pool.js';
 import { Gate, type TenantSlots } from './tenant-connections.js';
@@ -23,6 +24,8 @@ export interface DataPlaneOptions {
   lookup(tenantId: string): RouteEntry | undefined;
   /** The SCRAM verifier of a tenant's user (route cache). */
   verifierOf(tenantId: string, user: string): string | undefined;
+  /** TLS to instances: whether the fleet wants it, and the CA to verify them with. */
+  instanceTls?: BackendTlsPolicy;
   /** Secret for the mock salts of unknown users: derived from the cancel secret, the same in every worker. */
   mockSecret: Buffer;
   peers(): readonly RouterPeerEntry[];
@@ -85,7 +88,13 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     handshake: { tls, tlsRequire: config.tlsRequire },
     routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain, wakes: o.waker !== undefined },
     ...(o.waker ? { wake: { waker: o.waker, lookup: o.lookup, timeoutMs: config.wakeTimeout } } : {}),
-    backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait },
+    backend: {
+      timeoutMs: config.backendConnectTimeout,
+      retries: config.backendRetries,
+      routeChangeWaitMs: config.routeChangeWait,
+      ...(o.instanceTls ? { tls: o.instanceTls } : {}),
+      onTls: (result) => metrics.backendTls.inc({ result }),
+    },
     keys,
     cancels,
     tenants: o.tenants,

@@ -15,6 +15,7 @@ export interface RouterMetrics {
   bytes: Counter<'direction'>;
   cancels: Counter<'outcome'>;
   tlsReloads: Counter<'result'>;
+  backendTls: Counter<'result'>;
   authFailures: Counter<'reason'>;
   poolClients: Gauge<'state'>;
   poolBackends: Gauge<'state'>;
@@ -49,6 +50,12 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
     startupSeconds: new Histogram({ name: 'pgs_router_startup_seconds', help: 'Accept to ReadyForQuery (authentication included)', buckets: FAST_BUCKETS, registers: [registry] }),
     bytes: new Counter({ name: 'pgs_router_bytes_total', help: 'Protocol bytes relayed, by direction', labelNames: ['direction'], registers: [registry] }),
     cancels: new Counter({ name: 'pgs_router_cancel_requests_total', help: 'CancelRequests handled, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    backendTls: new Counter({
+      name: 'pgs_router_backend_tls_total',
+      help: 'Connects to instances by how the leg ended up: tls (verified), plaintext (TLS to instances is off in the fleet), not_offered and failed (refused)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     tlsReloads: new Counter({ name: 'pgs_router_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] }),
     authFailures: new Counter({
       name: 'pgs_router_auth_failures_total',

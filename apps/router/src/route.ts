@@ -50,4 +50,6 @@ export interface RouteBatch {
   deletedTenantIds: string[];
   /** The fleet's routers, when this batch carries them (snapshot or a change); undefined = unchanged. */
   routers: RouterPeerEntry[] | undefined;
+  /** TLS to instances (verify-full against the fleet CA); undefined = unchanged. */
+  instanceTls?: boolean;
 }

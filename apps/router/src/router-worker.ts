@@ -21,6 +21,8 @@ export interface WorkerInit {
   /** The router's cancel-key secret (base64), the same in every worker. */
   cancelSecret: string;
   maxStartups: number;
+  /** The fleet CA instances' certificates are verified against; undefined: none (--insecure). */
+  instanceCaPem?: string | undefined;
 }
 
 /** What a worker answers to `status`. */
@@ -74,6 +76,7 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
     keys,
     lookup: (id) => cache.lookup(id),
     verifierOf: (id, user) => cache.verifierOf(id, user),
+    instanceTls: { enabled: () => cache.instanceTls, caPem: () => init.instanceCaPem },
     mockSecret: mockSecretOf(Buffer.from(init.cancelSecret, 'base64')),
     // Read when a cancel must be forwarded (rare), so a peer change is seen without being told.
     peers: () => cache.peers(),

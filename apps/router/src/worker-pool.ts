@@ -30,6 +30,8 @@ export interface WorkerPoolOptions {
   log: Logger;
   /** The router's cancel-key secret: the same in every worker, so any of them can check a key. */
   cancelSecret: Buffer;
+  /** The fleet CA the workers verify instances with (read at each worker's start); undefined: none (--insecure). */
+  instanceCaPem?: () => string | undefined;
   /** Wakes a suspended tenant for a worker's held client (the primary holds the coordinator link). */
   wake?: (tenantId: string, waitingClients: number) => Promise<WakeAnswer>;
 }
@@ -142,6 +144,7 @@ export class WorkerPool {
       cancelSecret: cancelSecret.toString('base64'),
       // --max-startups bounds the router as a whole; each worker takes its share.
       maxStartups: Math.max(1, Math.ceil(config.maxStartups / config.workers)),
+      instanceCaPem: this.#o.instanceCaPem?.(),
     };
     ipc.onNote('hello', () => {
       ipc.request('init', init, START_TIMEOUT_MS).catch((err: unknown) => log.error({ worker: index, err: (err as Error).message }, 'worker did not take its init'));

@@ -138,10 +138,15 @@ describe('component services', () => {
     expect(anonymous.allow === false && anonymous.status).toBe('UNAUTHENTICATED');
   });
 
-  it('lets anyone call Join (the token decides) and only components renew', () => {
+  it('lets anyone call Join (the token decides), only components renew, and only hosts get instance certificates', () => {
     expect(EnrollmentService.typeName).toBe(ENROLLMENT_SERVICE);
     const paths = Object.fromEntries(EnrollmentService.methods.map((m) => [m.name, methodPath(m)]));
-    expect(Object.keys(paths).sort()).toEqual(['Join', 'RenewCertificate']);
+    expect(Object.keys(paths).sort()).toEqual(['IssueInstanceCertificate', 'Join', 'RenewCertificate']);
+    expect(authorizeComponent({ kind: 'host', id: 'h1' }, paths.IssueInstanceCertificate!).allow).toBe(true);
+    expect(authorizeComponent({ kind: 'router', id: 'r1' }, paths.IssueInstanceCertificate!).allow).toBe(false);
+    expect(authorizeComponent(principal('fleet-admin'), paths.IssueInstanceCertificate!).allow).toBe(false);
+    const noCert = authorizeComponent(undefined, paths.IssueInstanceCertificate!);
+    expect(noCert.allow === false && noCert.status).toBe('UNAUTHENTICATED');
     expect(authorizeComponent(undefined, paths.Join!).allow).toBe(true);
     expect(authorizeComponent({ kind: 'host', id: 'h1' }, paths.RenewCertificate!).allow).toBe(true);
     expect(authorizeComponent({ kind: 'router', id: 'r1' }, paths.RenewCertificate!).allow).toBe(true);

@@ -50,6 +50,7 @@ export {
   canTransition,
   assertTransition,
   deriveTenantStatus,
+  ERROR_AFTER_FAILURES,
   type PlacementView,
   type DeriveInput,
   type DerivedStatus,
@@ -136,3 +137,29 @@ export { backupProblems, type ArchiveView, type ProblemInput } from './backup-pr
 export { decideIdleSuspend, formatIdleSuspend, type IdleFacts, type IdleTenant, type IdleDecision } from './idle-suspend.js';
 export { takeToken, type TokenBucket, type BucketLimit, type TakeResult } from './wake-limit.js';
 export { wakeProblem, type WakeHost } from './wake-room.js';
+export {
+  buildVersionCatalog,
+  pgbackrestMaxMajor,
+  versionProblem,
+  type CatalogVersion,
+  type ConfiguredVersion,
+  type HostMajor,
+  type HostVersions,
+  type VersionNeeds,
+} from './postgres-versions.js';
+export {
+  MAX_INIT_SCRIPTS,
+  MAX_INIT_SQL_BYTES,
+  validateInitScripts,
+  newInitSql,
+  releaseRefusal,
+  releaseInitSql,
+  initSqlSendDue,
+  startInitSql,
+  finishInitSql,
+  type InitScript,
+  type InitSqlState,
+  type InitSqlRecord,
+  type InitSqlPrimary,
+  type InitSqlOutcome,
+} from './init-sql.js';

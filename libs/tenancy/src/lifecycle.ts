@@ -48,7 +48,25 @@ export interface PlacementView {
   hostState: HostState;
   /** Last health report: up and accepting connections. */
   healthy: boolean;
+  /** Failed realizations in a row (each retried with backoff); absent = unknown, read as needing a person. */
+  failures?: number;
+  /** What the agent last said the instance is doing (RUNNING, STARTING, CRASHED, ...); absent = unknown. */
+  instanceState?: string;
 }
+
+/**
+ * Failed realizations in a row after which a tenant reads ERROR: before that a failure is an
+ * expected wait (a port taken a moment, a host still copying its template) that the retry with
+ * backoff resolves, and the tenant reads IN_PROGRESS with the reason.
+ */
+export const ERROR_AFTER_FAILURES = 3;
+
+/** Instance states in which the agent is bringing the instance up by itself: a wait, not an error. */
+const COMING_UP: ReadonlyMap<string, string> = new Map([
+  ['CREATING', 'is being created'],
+  ['STARTING', 'is starting'],
+  ['CRASHED', 'stopped unexpectedly and is being restarted by its agent'],
+]);
 
 /** Input of deriveTenantStatus. */
 export interface DeriveInput {
@@ -77,9 +95,9 @@ const NEVER_HELD_DATA: ReadonlySet<TenantStatus> = new Set(['NEW', 'IN_PROGRESS'
  * deleting -> DELETING; no placements -> NEW (or UNAVAILABLE when data may be lost);
  * run state STOPPED -> ERROR / STOPPING / STOPPED; SUSPENDED stays (whatever its host does);
  * primary host DOWN -> FAILING_OVER when a realized, healthy replica on a READY host exists, else
- * UNAVAILABLE; primary
- * host UNREACHABLE -> unchanged; a FAILED placement -> ERROR; a PENDING one -> IN_PROGRESS;
- * all realized and primary healthy -> ACTIVE.
+ * UNAVAILABLE; primary host UNREACHABLE -> unchanged; a FAILED placement -> IN_PROGRESS while it is
+ * retried, ERROR once it failed ERROR_AFTER_FAILURES times in a row; a PENDING one -> IN_PROGRESS;
+ * an unhealthy primary its agent is (re)starting -> IN_PROGRESS; all realized and primary healthy -> ACTIVE.
  */
 export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
   const { current, placements } = input;
@@ -92,7 +110,7 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
   const failed = placements.find((p) => p.realization === 'FAILED');
   const pending = placements.filter((p) => p.realization === 'PENDING').length;
   if (input.runState === 'STOPPED') {
-    if (failed !== undefined) return { status: 'ERROR', reason: failureReason(failed) };
+    if (failed !== undefined) return failedStatus(failed);
     if (pending > 0) return { status: 'STOPPING', reason: `waiting for ${pending} of ${placements.length} instances to stop` };
     return { status: 'STOPPED', reason: 'stopped on request' };
   }
@@ -120,16 +138,29 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
       reason: `primary host ${primary.hostId} is unreachable; waiting for it to return or be declared down`,
     };
   }
-  if (failed !== undefined) return { status: 'ERROR', reason: failureReason(failed) };
+  if (failed !== undefined) return failedStatus(failed);
   if (pending > 0) return { status: 'IN_PROGRESS', reason: `waiting for ${pending} of ${placements.length} placements to be realized` };
   if (!primary.healthy) {
+    const coming = primary.instanceState === undefined ? undefined : COMING_UP.get(primary.instanceState);
+    if (coming !== undefined) return { status: 'IN_PROGRESS', reason: `primary on host ${primary.hostId} ${coming}` };
     // An instance that was serving and stopped answering is an error; one that never answered is still starting.
     return current === 'ACTIVE' || current === 'ERROR'
-      ? { status: 'ERROR', reason: `primary on host ${primary.hostId} is not healthy` }
+      ? { status: 'ERROR', reason: `primary on host ${primary.hostId} is not healthy: it runs but does not accept connections; see its agent's log on ${primary.hostId}` }
       : { status: 'IN_PROGRESS', reason: `waiting for the primary on host ${primary.hostId} to accept connections` };
   }
   const degraded = placements.find((p) => p.role === 'REPLICA' && (p.hostState !== 'READY' || !p.healthy));
   return { status: 'ACTIVE', reason: degraded === undefined ? '' : `replica on host ${degraded.hostId} is not healthy` };
+}
+
+/** A failed placement: retried with backoff, so a wait until it failed ERROR_AFTER_FAILURES times in a row. */
+function failedStatus(failed: PlacementView): DerivedStatus {
+  const n = failed.failures ?? ERROR_AFTER_FAILURES;
+  const reason = failureReason(failed);
+  if (n < ERROR_AFTER_FAILURES) return { status: 'IN_PROGRESS', reason: `retrying on host ${failed.hostId} (failed ${n} time(s), retried with backoff): ${reason}` };
+  return {
+    status: 'ERROR',
+    reason: `${reason} (failed ${n} times in a row on host ${failed.hostId}; still retried with backoff): see the agent's log on ${failed.hostId} and fix the cause, or delete the tenant`,
+  };
 }
 
 /** The reason shown for a failed placement: the agent's own words when it gave any. */

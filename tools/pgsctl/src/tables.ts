@@ -77,6 +77,7 @@ export function hostColumns(now: number): Column<HostView>[] {
     { header: 'runtime', value: (h) => h.runtime, wide: true },
     { header: 'spares', value: (h) => (h.readySpares === null ? '-' : h.readySpares), right: true, wide: true },
     { header: 'labels', value: (h) => formatLabels(h.labels), wide: true },
+    { header: 'postgres', value: (h) => h.postgres.join(' ') || '-', wide: true },
     { header: 'version', value: (h) => h.agentVersion, wide: true },
   ];
 }

@@ -9,6 +9,7 @@ import {
   BackupType,
   EventOutcome,
   HostState,
+  InitSqlState,
   InstanceRole,
   ObjectStatus,
   PoolMode,
@@ -24,6 +25,7 @@ import {
   type Event,
   type GetFleetStatusResponse,
   type Host,
+  type InitSqlStatus,
   type InstanceHealth,
   type Placement,
   type RecoveryWindow,
@@ -123,6 +125,19 @@ export interface TenantView {
   placements: PlacementView[];
   createdAt: string | null;
   updatedAt: string | null;
+  /** Its init scripts and how far they ran; null when created without any. */
+  initSql: InitSqlView | null;
+}
+
+/** A tenant's init scripts: HELD, PENDING, RUNNING, SUCCEEDED or FAILED. */
+export interface InitSqlView {
+  state: string;
+  scripts: string[];
+  applied: number;
+  failedScript: string;
+  error: string;
+  attempt: number;
+  updatedAt: string | null;
 }
 
 /** A host and its load. */
@@ -139,6 +154,8 @@ export interface HostView {
   agentVersion: string;
   /** Ready spare data directories (fast creates); null when the agent reports none. */
   readySpares: number | null;
+  /** PostgreSQL majors the host runs, newest first; `+r` = it can clone replicas of it (pg_basebackup). */
+  postgres: string[];
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -451,7 +468,13 @@ export function tenantView(t: Tenant): TenantView {
     placements: t.placements.map(placementView),
     createdAt: time(t.createdAt),
     updatedAt: time(t.updatedAt),
+    initSql: t.initSql ? initSqlView(t.initSql) : null,
   };
+}
+
+/** InitSqlStatus -> InitSqlView. */
+export function initSqlView(s: InitSqlStatus): InitSqlView {
+  return { state: name(InitSqlState, s.state), scripts: [...s.scripts], applied: s.applied, failedScript: s.failedScript, error: s.error, attempt: s.attempt, updatedAt: time(s.updatedAt) };
 }
 
 /** Host -> HostView. */
@@ -468,6 +491,7 @@ export function hostView(h: Host): HostView {
     runtime: h.runtime,
     agentVersion: h.agentVersion,
     readySpares: h.readySpares ?? null,
+    postgres: h.postgresMajors.map((m) => `${m.major}${m.pgBasebackup ? '+r' : ''}`),
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };

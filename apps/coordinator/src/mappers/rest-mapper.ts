@@ -147,7 +147,21 @@ export function ownerName(ref: string): string {
 
 /** A catalog entry -> seed 004 version JSON. */
 export function versionJson(v: PostgresVersion, since: string): Json {
-  return { uuid: v.id, name: v.displayName, description: `${v.displayName}${v.default ? ' (default)' : ''}`, image: v.image, default: v.default, deprecated: v.deprecated, created_at: since, updated_at: since };
+  return {
+    uuid: v.id,
+    name: v.displayName,
+    description: `${v.displayName}${v.default ? ' (default)' : ''}${v.limitations ? `: ${v.limitations}` : ''}`,
+    image: v.image,
+    default: v.default,
+    deprecated: v.deprecated,
+    hosts: v.hostIds,
+    server_versions: v.serverVersions,
+    replicas_supported: v.replicas,
+    backups_supported: v.backups,
+    limitations: v.limitations,
+    created_at: since,
+    updated_at: since,
+  };
 }
 
 /** Read helpers for bodies. */

@@ -3,7 +3,7 @@
  * a transaction is on disk (WAL fsynced) before write() returns and the API answers.
  */
 import type Database from 'better-sqlite3';
-import type { TenantSpec } from '@pgs/tenancy';
+import type { InitSqlRecord, TenantSpec } from '@pgs/tenancy';
 import type {
   BackupRecord,
   DatabaseRecord,
@@ -130,6 +130,20 @@ function eventFromRow(r: Row): EventRecord {
     outcome: r.outcome as EventRecord['outcome'],
     message: r.message as string,
     details: JSON.parse(r.details as string) as Record<string, string>,
+  };
+}
+
+function initSqlFromRow(r: Row): InitSqlRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    scripts: JSON.parse(r.scripts as string) as InitSqlRecord['scripts'],
+    state: r.state as InitSqlRecord['state'],
+    applied: r.applied as number,
+    failedScript: r.failed_script as string,
+    error: r.error as string,
+    attempt: r.attempt as number,
+    afterRevision: r.after_revision as number,
+    updatedAt: r.updated_at as number,
   };
 }
 
@@ -373,6 +387,12 @@ export class SqliteStore implements Store {
       appendEvent: p(
         'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
       ),
+      getInitSql: p('SELECT * FROM tenant_init_sql WHERE tenant_id = ?'),
+      putInitSql: p(
+        `INSERT OR REPLACE INTO tenant_init_sql (tenant_id, scripts, state, applied, failed_script, error, attempt, after_revision, updated_at)
+         VALUES (@tenantId, @scripts, @state, @applied, @failedScript, @error, @attempt, @afterRevision, @updatedAt)`,
+      ),
+      openInitSql: p(`SELECT * FROM tenant_init_sql WHERE state IN ('PENDING', 'RUNNING') ORDER BY tenant_id`),
       getStanza: p('SELECT * FROM tenant_stanzas WHERE tenant_id = ?'),
       putStanza: p(
         'INSERT OR REPLACE INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES (@tenantId, @stanza, @lastArchivedAt, @lastArchivedWal, @createdAt)',
@@ -774,6 +794,19 @@ export class SqliteStore implements Store {
 
   putIdempotency(scope: string, key: string, record: IdempotencyRecord): void {
     this.stmt.putIdempotency!.run(scope, key, record.requestHash, record.response, record.createdAt);
+  }
+
+  getInitSql(tenantId: string): InitSqlRecord | undefined {
+    const r = this.stmt.getInitSql!.get(tenantId) as Row | undefined;
+    return r ? initSqlFromRow(r) : undefined;
+  }
+
+  putInitSql(record: InitSqlRecord): void {
+    this.stmt.putInitSql!.run({ ...record, scripts: JSON.stringify(record.scripts) });
+  }
+
+  listOpenInitSql(): InitSqlRecord[] {
+    return (this.stmt.openInitSql!.all() as Row[]).map(initSqlFromRow);
   }
 
   getStanza(tenantId: string): StanzaRecord | undefined {

@@ -21,7 +21,7 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../model.js';
-import type { TenantStatus } from '@pgs/tenancy';
+import type { InitSqlRecord, TenantStatus } from '@pgs/tenancy';
 
 /** Filters of listTenants; every given one must match. */
 export interface TenantFilter {
@@ -175,6 +175,13 @@ export interface StoreTx {
   listActiveRestores(): RestoreRecord[];
   insertRestore(restore: RestoreRecord): void;
   updateRestore(restore: RestoreRecord): void;
+
+  /** The tenant's init scripts and their run; undefined when it was created without any. */
+  getInitSql(tenantId: string): InitSqlRecord | undefined;
+  /** Inserts or replaces the tenant's init SQL row. */
+  putInitSql(record: InitSqlRecord): void;
+  /** Runs still to do (PENDING or RUNNING), by tenant id. */
+  listOpenInitSql(): InitSqlRecord[];
 }
 
 /** The store: a StoreTx whose single calls are their own transactions, plus write() and hooks. */

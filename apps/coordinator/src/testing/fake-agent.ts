@@ -19,11 +19,12 @@ import {
   type InstanceSpec,
   type RecoveryResultSchema,
   type RunBackup,
+  type RunInitSql,
   type Welcome,
 } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ConnectRequestSchema, ConnectResponseSchema, InstanceStatusSchema } from '@pgs/proto';
+import type { ConnectRequestSchema, ConnectResponseSchema, HostPostgresMajorSchema, InstanceStatusSchema } from '@pgs/proto';
 
 /** Options of a fake agent. */
 export interface FakeAgentOptions {
@@ -45,6 +46,9 @@ export interface FakeAgentOptions {
   answerCommands?: boolean;
   /** Ready spares to report in heartbeats (default: none reported, as a docker host). */
   readySpares?: number;
+  /** PostgreSQL majors to announce in Hello (default: none reported, as an older agent). */
+  postgresMajors?: MessageInitShape<typeof HostPostgresMajorSchema>[];
+  pgbackrestVersion?: string;
 }
 
 /** A command the fake agent received, and when. */
@@ -113,6 +117,8 @@ export class FakeAgent {
           agentVersion: 'fake',
           instances: this.options.adopted ?? [],
           appliedGeneration: this.options.appliedGeneration ?? 0n,
+          postgresMajors: this.options.postgresMajors ?? [],
+          pgbackrestVersion: this.options.pgbackrestVersion ?? '',
         },
       },
     });
@@ -174,6 +180,13 @@ export class FakeAgent {
     if (this.options.answerCommands === false) return;
     const tenantId = command.tenantId;
     if (command.action.case === 'runBackup') return this.onRunBackup(command.commandId, tenantId, command.action.value);
+    if (command.action.case === 'runInitSql') {
+      const answer = this.initSqlAnswer(command.action.value);
+      if (answer === 'hang') return;
+      const ok = answer.error === '';
+      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok, errorCode: ok ? '' : 'INIT_SQL_FAILED', message: answer.error, initSql: { ...answer, sqlstate: '' } } } });
+      return;
+    }
     if (command.action.case === 'expireBackup') {
       await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true } } });
       return;
@@ -229,8 +242,11 @@ export class FakeAgent {
     });
   }
 
+  /** How RunInitSql is answered (default: every script committed). */
+  initSqlAnswer: (run: RunInitSql) => { applied: number; failedScript: string; error: string } | 'hang' = (run) => ({ applied: run.scripts.length, failedScript: '', error: '' });
+
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup'): ReceivedCommand[] {
+  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql'): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 

@@ -53,7 +53,8 @@ interface Watcher {
 }
 
 /** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
-export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[] } = {}): Promise<FakeRouteFeed> {
+export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean } = {}): Promise<FakeRouteFeed> {
+  const instanceTls = options.instanceTls ?? false;
   let revision = 0;
   const table = new Map<string, RouteUpsert>();
   const history: Array<{ revision: number; route?: RouteUpsert; deleted?: string }> = [];
@@ -99,7 +100,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
       watchers.add(watcher);
       try {
         if (since === 0 || since > revision) {
-          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true });
+          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true, instanceTls });
         } else {
           const newer = history.filter((h) => h.revision > since);
           await stream.send({
@@ -109,6 +110,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
             deletedTenantIds: newer.flatMap((h) => (h.deleted && !table.has(h.deleted) ? [h.deleted] : [])),
             routers: peers,
             routersChanged: true,
+            instanceTls,
           });
         }
         while (!ctx.signal.aborted) {
@@ -129,6 +131,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
             deletedTenantIds: next.deleted,
             routers: next.peers ?? [],
             routersChanged: next.peers !== undefined,
+            instanceTls,
           });
         }
       } finally {

@@ -16,6 +16,7 @@ import { renderTenantDetails, type TenantDetails } from '../tenant-details.js';
 import { applyPairs, collect, specForCreate, specForUpdate, specFromView, specToProto, type SpecFlags } from '../tenant-spec.js';
 import { backupOverviewView, databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type BackupPolicyView, type TenantView } from '../views.js';
 import { waitForTenant } from '../wait.js';
+import { failIfInitSqlFailed, readInitSqlFiles, registerInitSql } from './init-sql.js';
 import { registerRestore } from './restore.js';
 import { registerSwitchover } from './switchover.js';
 import { watchLoop } from '../watch.js';
@@ -31,7 +32,7 @@ function specOptions(command: Command, forCreate: boolean): Command {
     .option('--disk <size>', `disk: 8Gi, 100Gi, ...; never shrinks${dflt(formatSize(d.resources.diskMib))}`)
     .option('--replicas <n>', `standby replicas besides the primary (nodes = replicas + 1)${dflt(String(d.nodes - 1))}`)
     .option('--sync-replicas <n>', `how many of the replicas are synchronous${dflt(String(d.syncReplicas))}`)
-    .option('--version <id>', `PostgreSQL major version from the catalog, e.g. 15${dflt('the catalog default')}`)
+    .option('--version <id>', `PostgreSQL major version from the catalog (pgsctl version list), e.g. 18${dflt('the catalog default')}`)
     .option('--label <key=value>', 'a label (repeatable); key- removes one on update', collect)
     .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
     .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
@@ -85,8 +86,9 @@ async function create(ctx: CommandContext, args: string[], options: Options): Pr
   if (options.password !== undefined && options.passwordStdin === true) throw new UsageError('use either --password or --password-stdin, not both');
   const password = options.passwordStdin === true ? await readSecretFromStdin(ctx.io, '--password-stdin') : (options.password as string | undefined);
   if (password !== undefined) validatePassword(password, 'owner_password');
+  const initSql = readInitSqlFiles(ctx.io.cwd, (options.initSql as string[] | undefined) ?? []);
   const res = await ctx.client.createTenant(
-    { id, spec: specToProto(spec, backup), ownerPassword: password ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },
+    { id, spec: specToProto(spec, backup), ownerPassword: password ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '', initSql },
     ctx.call(),
   );
   if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
@@ -97,9 +99,11 @@ async function create(ctx: CommandContext, args: string[], options: Options): Pr
     ctx.print(`tenant ${id} created (status ${view.status}, revision ${view.revision})\n`);
     if (generated) ctx.print(`owner password for user ${id} (shown once, store it now): ${generated}\n`);
   }
-  view = (await maybeWait(ctx, id, options, ['ACTIVE'])) ?? view;
+  // With init scripts, --wait also waits for them (a tenant is ready for its users once they ran).
+  if (options.wait === true) view = (await waitForTenant(ctx, id, { statuses: ['ACTIVE'], initSql: initSql.length > 0 }, options.timeout as number)) ?? view;
   if (ctx.structured) emit(ctx, { tenant: view, generatedPassword: generated || undefined }, () => '');
   else if (options.wait === true) ctx.print(`connect: pgsctl connect ${id}${view.spec.externalAccess ? '' : `  (enable external access first: pgsctl tenant access enable ${id})`}\n`);
+  if (options.wait === true) failIfInitSqlFailed(view);
 }
 
 async function list(ctx: CommandContext, _args: string[], options: Options): Promise<void> {
@@ -201,12 +205,14 @@ export function registerTenant(program: Command, session: Session): void {
     .option('--password <password>', 'the owner\'s password (8..99 characters); default: generated and printed once')
     .option('--password-stdin', 'read the owner\'s password from stdin')
     .option('--idempotency-key <key>', 'retries with the same key return the first result')
+    .option('--init-sql <file>', 'a SQL file run once as the owner when the tenant first runs, in one transaction (repeatable: in order)', collect)
     .action(session.action(create));
   examples(createCmd, [
     'pgsctl tenant create acme --wait',
     'pgsctl tenant create acme --cpu 2 --memory 4Gi --disk 50Gi --access enabled --label env=prod',
     'pgsctl tenant create acme --backup-schedule full=7d,diff=1d,incr=6h --backup-retention 14d --archive-timeout 60s',
     "printf '%s' \"$PW\" | pgsctl tenant create acme --password-stdin --access enabled --wait",
+    'pgsctl tenant create acme --init-sql schema.sql --init-sql seed.sql --wait',
   ]);
 
   examples(
@@ -273,6 +279,7 @@ export function registerTenant(program: Command, session: Session): void {
   );
 
   registerSwitchover(tenant, session);
+  registerInitSql(tenant, session);
   registerRestore(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');
