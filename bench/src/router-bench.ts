@@ -161,6 +161,12 @@ async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{
   const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
   const server = new Server();
   addService(server, RouteFeedService, {
+    async reportClients() {
+      return {};
+    },
+    async wakeTenant() {
+      return {};
+    },
     async watchRoutes(_req, stream, ctx) {
       await stream.send({
         snapshot: true,

@@ -42,7 +42,10 @@ import { claimFromHello, claimFromWatch } from './security/insecure-claims.js';
 import { loadFleetPki, type FleetPki } from './security/fleet-pki.js';
 import { TokenService } from './security/token-service.js';
 import { SyncQuorums } from './sync-quorums.js';
+import { IdleWatcher } from './idle-watcher.js';
 import { RouteFeed } from './route-feed.js';
+import { RouterClients } from './router-clients.js';
+import { SuspendService } from './suspend-service.js';
 import { openStore } from './store/open-store.js';
 import { TenantService } from './tenant-service.js';
 import { parseVersionCatalog, VersionCatalog } from './versions.js';
@@ -56,6 +59,8 @@ export interface RunningCoordinator {
   readonly failover: FailoverManager;
   readonly moves: MoveManager;
   readonly backups: BackupScheduler;
+  readonly idle: IdleWatcher;
+  readonly suspends: SuspendService;
   /** The fleet PKI; undefined with --insecure. */
   readonly pki: FleetPki | undefined;
   /** Where the first start wrote the initial fleet-admin token. */
@@ -149,6 +154,16 @@ export async function startCoordinator(
   const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
   const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
+  const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
+  const routerClients = new RouterClients(config.routerReportMaxAge);
+  const idle = new IdleWatcher({
+    ctx,
+    clients: routerClients,
+    suspends,
+    connectedRouters: () => routes.peers().map((p) => p.routerId),
+    intervalMs: config.idleCheckInterval,
+    healthMaxAgeMs: Math.max(30_000, config.routerReportMaxAge),
+  });
   const events = new EventFeed(store);
   Object.assign(live, { hub, routes, events });
   const tenants = new TenantService(ctx);
@@ -167,9 +182,9 @@ export async function startCoordinator(
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql }), 'operator'), options);
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
   const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
-  const feed = access.guard(RouteFeedService, routes.service(), 'component');
+  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
   addService(
@@ -193,6 +208,7 @@ export async function startCoordinator(
     });
     reconciler.start();
     initSql.start();
+    idle.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
     log.info({ grpc: grpcAddress, http: ops.address, tls: pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure' }, 'coordinator listening');
     const running: RunningCoordinator = {
@@ -203,11 +219,14 @@ export async function startCoordinator(
       failover,
       moves,
       backups: backupScheduler,
+      idle,
+      suspends,
       pki,
       adminTokenFile,
       stop: async () => {
         reconciler.stop();
         initSql.stop();
+        idle.stop();
         pki?.stop();
         // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
         // server drains at once; their clients see a clean end and reconnect to whichever coordinator
@@ -230,6 +249,7 @@ export async function startCoordinator(
   } catch (err) {
     reconciler.stop();
     initSql.stop();
+    idle.stop();
     pki?.stop();
     server.forceShutdown();
     await ops?.close();

@@ -80,7 +80,8 @@ export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: Pl
     resources: tenant.spec.resources,
     version: version.id,
     image: version.image,
-    runState: tenant.spec.runState,
+    // A suspended tenant's instances stop (a fast shutdown: a checkpoint, data kept) until woken.
+    runState: tenant.status === 'SUSPENDED' ? 'STOPPED' : tenant.spec.runState,
     roles: users.filter((u) => u.status !== 'DELETING').map((u) => ({ name: u.name, scramVerifier: u.scramVerifier, login: true })),
     databases: databases.filter((d) => d.status !== 'DELETING').map((d) => ({ name: d.name, owner: d.owner })),
     dropRoles: users.filter((u) => u.status === 'DELETING').map((u) => u.name),

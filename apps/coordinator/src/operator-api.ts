@@ -26,6 +26,7 @@ import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { callerOf } from './security/access.js';
 import type { TokenService } from './security/token-service.js';
+import type { SuspendService } from './suspend-service.js';
 import type { TenantService } from './tenant-service.js';
 
 /** The services the operator API calls. */
@@ -43,6 +44,7 @@ export interface OperatorDeps {
   restores: RestoreService;
   backupScheduler: BackupScheduler;
   initSql: InitSqlRunner;
+  suspends: SuspendService;
 }
 
 
@@ -101,6 +103,16 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async stopTenant(req, call) {
       return { tenant: toProtoTenant(tenants.stop(req.id, callerOf(call))) };
+    },
+    async suspendTenant(req, call) {
+      const id = validateTenantId(req.id, 'id');
+      deps.suspends.suspend(id, callerOf(call), 'operator', `by ${callerOf(call)}`);
+      return { tenant: toProtoTenant(tenants.get(id)) };
+    },
+    async resumeTenant(req, call) {
+      const id = validateTenantId(req.id, 'id');
+      deps.suspends.resume(id, callerOf(call));
+      return { tenant: toProtoTenant(tenants.get(id)) };
     },
     async setTenantAccess(req, call) {
       return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };

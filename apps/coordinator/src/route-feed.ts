@@ -6,14 +6,25 @@
  * off and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { RouteFeedService, RouterPeerSchema, RouteSchema } from '@pgs/proto';
-import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
+import { WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
+import { Code, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
 import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { RouteChange } from './model.js';
+import type { RouterClients } from './router-clients.js';
 import { auditRefusal, callerOf } from './security/access.js';
 import type { Store } from './store/store.js';
+import type { SuspendService } from './suspend-service.js';
+
+/** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
+export interface RouterCalls {
+  clients: RouterClients;
+  suspends: SuspendService;
+  clock: () => number;
+}
+
+const WAKE_OUTCOMES = { STARTED: WakeOutcome.STARTED, IN_PROGRESS: WakeOutcome.IN_PROGRESS, THROTTLED: WakeOutcome.THROTTLED, REFUSED: WakeOutcome.REFUSED } as const;
 
 /** A connected router. */
 export interface RouterPeer {
@@ -103,17 +114,33 @@ export class RouteFeed {
     }
   }
 
-  /** The WatchRoutes handler. */
-  service(): ServiceImpl<typeof RouteFeedService> {
+  /** A router calls only as itself: the request's router_id must be the id its certificate names. */
+  private mustBeRouter(ctx: CallContext, routerId: string, what: string): void {
+    const who = principalOf(ctx);
+    if (who?.kind === 'router' && who.id === routerId) return;
+    const reason = `${callerOf(ctx)} may not ${what} as router "${routerId}"`;
+    auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
+    throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
+  }
+
+  /** The RouteFeedService handlers: WatchRoutes, and the client reports and wakes when `calls` is given. */
+  service(calls?: RouterCalls): ServiceImpl<typeof RouteFeedService> {
     return {
+      reportClients: async (request, ctx) => {
+        this.mustBeRouter(ctx, request.routerId, 'report clients');
+        if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not take client reports');
+        calls.clients.report(request.routerId, new Map(request.tenants.map((t) => [t.tenantId, t.clients])), request.complete, calls.clock());
+        return { intervalMs: 0 };
+      },
+      wakeTenant: async (request, ctx) => {
+        this.mustBeRouter(ctx, request.routerId, 'wake tenants');
+        if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not wake tenants');
+        const r = calls.suspends.wake(request.tenantId, `router:${request.routerId}`, request.waitingClients);
+        return { outcome: WAKE_OUTCOMES[r.outcome], message: r.message, retryAfterMs: r.retryAfterMs };
+      },
       watchRoutes: async (request, stream, ctx) => {
         // A router watches only as itself: its request's router_id is the id its certificate names (issue 10).
-        const who = principalOf(ctx);
-        if (who?.kind !== 'router' || who.id !== request.routerId) {
-          const reason = `${callerOf(ctx)} may not watch routes as router "${request.routerId}"`;
-          auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
-          throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
-        }
+        this.mustBeRouter(ctx, request.routerId, 'watch routes');
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
         const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
         const since = toNumber(request.sinceRevision);

@@ -217,6 +217,8 @@ const ALLOWED: Record<string, string[]> = {
   DeleteTenant: [FA, OP],
   StartTenant: TENANT_WRITERS,
   StopTenant: TENANT_WRITERS,
+  SuspendTenant: TENANT_WRITERS,
+  ResumeTenant: TENANT_WRITERS,
   SetTenantAccess: TENANT_WRITERS,
   RecreateTenant: [FA, OP],
   RunInitSql: TENANT_WRITERS,

@@ -77,6 +77,8 @@ export function syncTenant(
   if (tenant.status === 'MOVING' && !deps.endMove && !OVERRIDES_FAILOVER.has(derived.status) && derived.status !== 'FAILING_OVER' && derived.status !== 'UNAVAILABLE') {
     derived = { status: 'MOVING', reason: tenant.statusReason };
   }
+  // A suspension keeps the reason it was given (when and why), which the status alone does not tell.
+  if (derived.status === 'SUSPENDED' && tenant.status === 'SUSPENDED') derived = { status: 'SUSPENDED', reason: tenant.statusReason };
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
     updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };

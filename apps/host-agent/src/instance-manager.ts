@@ -148,7 +148,7 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
  * switchover decisions read.
  */
 function significant(s: InstanceStatus, replicated: boolean): string {
-  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
+  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, (s.health?.busyBackends ?? 0) > 0, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
   return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes] : base);
 }
 

@@ -28,6 +28,8 @@ export interface InstanceHealth {
   up: boolean;
   acceptingConnections: boolean;
   connections: number;
+  /** Client backends not idle (idle in transaction included) and walsenders without a standby's slot. */
+  busyBackends: number;
   databaseSizeBytes: number;
   role: InstanceRole;
   lsn: string;

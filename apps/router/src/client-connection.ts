@@ -19,6 +19,7 @@ import { holdUntilServed, isHeld } from './route-hold.js';
 import { checkRoutable, routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
+import { holdForWake, type WakeHoldDeps } from './wake-hold.js';
 
 /** What every connection shares. */
 export interface ConnectionDeps {
@@ -38,6 +39,8 @@ export interface ConnectionDeps {
   holdTimeoutMs: number;
   /** Authentication and pooling at the router, for routes whose pool mode is not NONE. */
   pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect' | 'holdTimeoutMs'>;
+  /** Waking suspended tenants; undefined = their clients are refused (57P03, retry). */
+  wake?: Omit<WakeHoldDeps, 'metrics'>;
 }
 
 /** The fields of the per-connection summary line. */
@@ -161,7 +164,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       metrics.routingSeconds.observe((performance.now() - result.receivedAt) / 1000);
     }
     const { decision } = routed;
-    let { route } = routed;
+    let route = routed.route;
     metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
     summary.tenantId = decision.tenantId;
     summary.source = decision.source;
@@ -186,6 +189,11 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       if (timedOut) return;
       checkRoutable(route);
     }
+    // A suspended tenant is woken for the client, which is held meanwhile: after authentication
+    // where the router authenticates (an unauthenticated client wakes nothing), else right here.
+    const wake = deps.wake;
+    const holdIfSuspended = async (r: typeof route): Promise<typeof route> =>
+      r.state === 'SUSPENDED' && wake ? holdForWake(r, { ...wake, metrics }, () => timedOut || handshake.socket.destroyed) : r;
 
     // Pooled modes: the router authenticates and lends a pooled server connection. Replication
     // connections are never pooled: they pass through to a server of their own.
@@ -198,6 +206,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           packet: result.packet,
           decision,
           route,
+          awaitRoutable: route.state === 'SUSPENDED' ? () => holdIfSuspended(route) : undefined,
           expired: () => timedOut,
           ready: () => {
             clearTimeout(timer);
@@ -213,6 +222,9 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       return;
     }
 
+    route = await holdIfSuspended(route);
+    if (timedOut) return;
+
     // A TLS client of a passthrough tenant whose instance is reached over TLS too: its SCRAM cannot
     // pass through (channel binding names the router's certificate), so the router authenticates it
     // (authenticated-passthrough.ts). Users the router does not know still pass through as bytes.
@@ -225,6 +237,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           packet: result.packet,
           decision,
           route,
+          // A suspended tenant was woken above, before this path's authentication.
+          awaitRoutable: undefined,
           expired: () => timedOut,
           ready: () => {
             clearTimeout(timer);

@@ -20,6 +20,8 @@ export const ROUTER_OPTIONS = {
   opsListen: { type: 'string', flag: '--ops-listen', env: 'PGS_OPS_LISTEN', description: 'host:port for /healthz, /readyz, /metrics', default: '127.0.0.1:0' },
   startupTimeout: { type: 'duration', flag: '--startup-timeout', env: 'PGS_STARTUP_TIMEOUT', description: 'time a client has to complete TLS and send its startup packet', default: 10_000, min: 1 },
   authTimeout: { type: 'duration', flag: '--auth-timeout', env: 'PGS_AUTH_TIMEOUT', description: 'time from accept until the server is ready for queries (authentication included)', default: 60_000, min: 1 },
+  wakeTimeout: { type: 'duration', flag: '--wake-timeout', env: 'PGS_WAKE_TIMEOUT', description: 'how long a client of a suspended tenant is held while it wakes (then 57P03)', default: 30_000, min: 1 },
+  clientReportInterval: { type: 'duration', flag: '--client-report-interval', env: 'PGS_CLIENT_REPORT_INTERVAL', description: 'period of the per-tenant client counts sent to the coordinator (idle suspend)', default: 2_000, min: 50 },
   maxStartups: { type: 'int', flag: '--max-startups', env: 'PGS_MAX_STARTUPS', description: 'connections allowed at once before they are authenticated', default: 1000, min: 1 },
   backendConnectTimeout: { type: 'duration', flag: '--backend-connect-timeout', env: 'PGS_BACKEND_CONNECT_TIMEOUT', description: 'TCP connect timeout to a tenant instance', default: 5000, min: 1 },
   backendRetries: { type: 'int', flag: '--backend-retries', env: 'PGS_BACKEND_RETRIES', description: 'extra connect attempts when the route changed after a failure', default: 2, min: 0, max: 10 },

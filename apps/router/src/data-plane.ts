@@ -12,6 +12,7 @@ import type { BackendTlsPolicy } from './backend-tls.js';
 import { RouterServer } from './router-server.js';
 import { SessionPool } from './session-pool.js';
 import { Gate, type TenantSlots } from './tenant-connections.js';
+import type { TenantWaker } from './tenant-waker.js';
 import { TlsCredentials } from './tls-credentials.js';
 
 /** What the data plane is built from. */
@@ -34,6 +35,8 @@ export interface DataPlaneOptions {
   /** Pooled server connections allowed in this process. */
   poolMaxBackends: number;
   relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
+  /** Wakes suspended tenants for held clients; undefined = their clients are refused at once. */
+  waker?: TenantWaker;
 }
 
 /** A listening data plane. */
@@ -83,7 +86,8 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     log: log.child({ component: 'connection' }, { redact: [] }),
     metrics,
     handshake: { tls, tlsRequire: config.tlsRequire },
-    routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain },
+    routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain, wakes: o.waker !== undefined },
+    ...(o.waker ? { wake: { waker: o.waker, lookup: o.lookup, timeoutMs: config.wakeTimeout } } : {}),
     backend: {
       timeoutMs: config.backendConnectTimeout,
       retries: config.backendRetries,

@@ -25,6 +25,9 @@ export interface RouterMetrics {
   poolBackendsClosed: Counter<'reason'>;
   /** The pool's counts, read at scrape time for the pool gauges (set by the pool; none: gauges stay 0). */
   poolCounts: { read?: () => PoolCounts };
+  wakeWaits: Counter<'outcome'>;
+  wakeWaitSeconds: Histogram;
+  wakeRequests: Counter<'outcome'>;
 }
 
 /** What the pool gauges show. */
@@ -101,6 +104,19 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
     poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),
     poolBackendsClosed: new Counter({ name: 'pgs_router_pool_backends_closed_total', help: 'Pooled server connections closed, by reason', labelNames: ['reason'], registers: [registry] }),
     poolCounts,
+    wakeWaits: new Counter({
+      name: 'pgs_router_wake_waits_total',
+      help: 'Clients held for a suspended tenant, by how the wait ended: served, gave_up (deadline), refused (wake refused or the tenant failed), client_closed',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    wakeWaitSeconds: new Histogram({
+      name: 'pgs_router_wake_wait_seconds',
+      help: 'How long a client was held while its suspended tenant woke',
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+      registers: [registry],
+    }),
+    wakeRequests: new Counter({ name: 'pgs_router_wake_requests_total', help: 'Wake requests sent to the coordinator, by its answer (or error)', labelNames: ['outcome'], registers: [registry] }),
   };
   if (cache) registerCacheGauges(registry, cache);
   return m;

@@ -49,6 +49,8 @@ export interface PooledClient {
   packet: StartupMessage;
   decision: RoutingDecision;
   route: RouteEntry;
+  /** Set for a suspended tenant: after authentication, waits until it is routable (its route then). */
+  awaitRoutable: (() => Promise<RouteEntry>) | undefined;
   /** True once the auth timeout cut the connection. */
   expired(): boolean;
   /** The client is ready for queries: the startup phase is over. */
@@ -72,7 +74,8 @@ export interface PooledOutcome {
 
 /** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
 export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome> {
-  const { decision, route, packet } = c;
+  const { decision, packet } = c;
+  let route = c.route;
   const user = decision.user;
   const throttleKey = `${route.tenantId}\0${user}`;
   const blocked = deps.throttle.blockedFor(throttleKey, Date.now());
@@ -96,6 +99,10 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     throw refuse.authFailed(user);
   }
   if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
+  if (c.awaitRoutable) {
+    route = await c.awaitRoutable();
+    if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
+  }
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;

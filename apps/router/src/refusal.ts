@@ -18,6 +18,8 @@ export type RefusalReason =
   | 'unknown_tenant'
   | 'tenant_not_routable'
   | 'hold_timeout'
+  | 'tenant_waking'
+  | 'wake_refused'
   | 'external_access_disabled'
   | 'connection_limit'
   | 'backend_unreachable'
@@ -140,6 +142,24 @@ export const refuse = {
       message: `tenant ${quoted(route.tenantId)} ${STATE_TEXT[route.state]} and did not serve again within ${ms} ms`,
       detail: route.reason ? `${route.state}: ${route.reason}` : `state ${route.state}`,
       hint: 'Retry in a few seconds.',
+    }),
+
+  /** A suspended tenant did not come back within the hold deadline. */
+  tenantWaking: (tenantId: string, waitedMs: number): RouterRefusal =>
+    new RouterRefusal('tenant_waking', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(tenantId)} is waking up, try again`,
+      detail: `the tenant was suspended while idle and is being started; the router held the connection ${Math.round(waitedMs / 1000)} s`,
+      hint: 'Retry in a few seconds.',
+    }),
+
+  /** The coordinator will not wake the tenant (e.g. its host has no room left for it). */
+  wakeRefused: (tenantId: string, reason: string): RouterRefusal =>
+    new RouterRefusal('wake_refused', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(tenantId)} is suspended and cannot be woken now`,
+      detail: reason,
+      hint: 'An operator can free capacity on its host or move the tenant.',
     }),
 
   externalAccessDisabled: (tenantId: string): RouterRefusal =>

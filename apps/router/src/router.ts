@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RouteFeedService } from '@pgs/proto';
+import { RouteFeedService, WakeOutcome } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
@@ -17,7 +17,9 @@ import type { RouterPeerEntry } from './route.js';
 import { RouteCache } from './route-cache.js';
 import { RouteSync } from './route-sync.js';
 import type { RouterServer } from './router-server.js';
+import { ClientReporter } from './client-report.js';
 import { TenantConnections } from './tenant-connections.js';
+import { TenantWaker, type WakeAnswer } from './tenant-waker.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** A started router. */
@@ -76,6 +78,12 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
   const client = createClient(RouteFeedService, config.coordinator, link.credentials);
+  const callOptions = (timeoutMs: number) => ({ timeoutMs, ...(link.metadata ? { metadata: link.metadata } : {}) });
+  // Wakes go to the coordinator from this process (a --workers primary forwards its workers' asks).
+  const wake = async (tenantId: string, waitingClients: number): Promise<WakeAnswer> => {
+    const r = await client.wakeTenant({ tenantId, routerId: config.routerId, waitingClients }, callOptions(5000));
+    return { outcome: (WakeOutcome[r.outcome] ?? 'UNSPECIFIED') as WakeAnswer['outcome'], message: r.message, retryAfterMs: r.retryAfterMs };
+  };
   const sync = new RouteSync({
     client,
     callMetadata: link.metadata,
@@ -112,6 +120,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   };
 
   let listen: HostPort;
+  let counts: () => ReadonlyMap<string, number> = () => new Map();
   let registry: Registry;
   let health: () => Promise<HealthReport> | HealthReport;
   let server: RouterServer | undefined;
@@ -120,13 +129,14 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   let reloadTls: () => void | Promise<void>;
   if (config.workers > 1) {
     // The primary keeps the feed, the cache writes and the ops endpoint; the workers serve clients.
-    workers = await WorkerPool.start({ config, log, cancelSecret, instanceCaPem });
+    workers = await WorkerPool.start({ config, log, cancelSecret, instanceCaPem, wake });
     cancelAddress = config.cancelAdvertise ?? formatHostPort(workers.cancelBound);
     listen = workers.listen;
     const own = createRegistry('router');
     registerCacheGauges(own, cacheState);
     registry = new WorkersRegistry(own, workers);
     const pool = workers;
+    counts = () => pool.tenantCounts();
     health = async () => {
       const status = await pool.status();
       return {
@@ -145,6 +155,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     log.info({ listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
   } else {
     const keys = new CancelKeys({ routerId: config.routerId, secret: cancelSecret });
+    const tenants = new TenantConnections();
+    counts = () => tenants.all();
     registry = createRegistry('router');
     const metrics = createRouterMetrics(registry, cacheState);
     const plane = await startDataPlane({
@@ -157,9 +169,10 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       instanceTls: { enabled: () => cache.instanceTls, caPem: instanceCaPem },
       mockSecret: mockSecretOf(cancelSecret),
       peers: () => peers,
-      tenants: new TenantConnections(),
+      tenants,
       maxStartups: config.maxStartups,
       poolMaxBackends: config.poolMaxBackends,
+      waker: new TenantWaker(wake, log.child({ component: 'wake' }), metrics),
     });
     server = plane.server;
     closePool = () => plane.pool.close();
@@ -179,6 +192,15 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   }
 
   sync.start();
+  const reporter = new ClientReporter({
+    counts: () => counts(),
+    send: async (tenants, complete) => {
+      await client.reportClients({ routerId: config.routerId, tenants, complete }, callOptions(5000));
+    },
+    intervalMs: config.clientReportInterval,
+    log: log.child({ component: 'client-report' }),
+  });
+  reporter.start();
 
   const ops = await startOpsServer({
     host: config.opsListen.host,
@@ -198,6 +220,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     workers,
     reloadTls,
     async stop() {
+      reporter.stop();
       if (workers) await workers.stop(config.shutdownTimeout);
       else await server?.stop(config.shutdownTimeout);
       closePool();

@@ -14,6 +14,8 @@ export interface RoutingContext {
   lookup(tenantId: string): RouteEntry | undefined;
   order: readonly RoutingSource[];
   sniDomain: string | undefined;
+  /** True when this router wakes suspended tenants: their clients pass routing and are held. */
+  wakes?: boolean;
 }
 
 /** The routing outcome: the decision and the route it found. */
@@ -40,13 +42,13 @@ export function routeStartup(packet: StartupMessage, sniHostname: string | undef
   const route = ctx.lookup(decision.tenantId);
   if (!route) throw refuse.unknownTenant(decision.tenantId, decision.source === 'user' || decision.source === 'user_suffix');
   // A held route (a switch in progress) is checked again once the hold ends.
-  if (!isHeld(route)) checkRoutable(route);
+  if (!isHeld(route)) checkRoutable(route, ctx.wakes === true);
   return { decision, route };
 }
 
-/** Throws the refusal for a route clients may not use now. */
-export function checkRoutable(route: RouteEntry): void {
-  if (route.state !== 'ROUTABLE') throw refuse.notRoutable(route);
+/** Throws the refusal for a route clients may not use now (a SUSPENDED one may be woken when `wakes`). */
+export function checkRoutable(route: RouteEntry, wakes = false): void {
+  if (route.state !== 'ROUTABLE' && !(wakes && route.state === 'SUSPENDED')) throw refuse.notRoutable(route);
   if (!route.externalAccess) throw refuse.externalAccessDisabled(route.tenantId);
 }
 

@@ -72,6 +72,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   DeleteTenant: rule('tenant:admin', 'id', true),
   StartTenant: rule('tenant:write', 'id', true),
   StopTenant: rule('tenant:write', 'id', true),
+  SuspendTenant: rule('tenant:write', 'id', true),
+  ResumeTenant: rule('tenant:write', 'id', true),
   SetTenantAccess: rule('tenant:write', 'id', true),
   RecreateTenant: rule('tenant:admin', 'id', true),
   // Runs SQL the creator gave, as the tenant's owner: whoever may write the tenant may retry it.

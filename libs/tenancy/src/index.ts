@@ -135,6 +135,9 @@ export {
   type ResolvedTarget,
 } from './recovery-window.js';
 export { backupProblems, type ArchiveView, type ProblemInput } from './backup-problems.js';
+export { decideIdleSuspend, formatIdleSuspend, type IdleFacts, type IdleTenant, type IdleDecision } from './idle-suspend.js';
+export { takeToken, type TokenBucket, type BucketLimit, type TakeResult } from './wake-limit.js';
+export { wakeProblem, type WakeHost } from './wake-room.js';
 export {
   buildVersionCatalog,
   pgbackrestMaxMajor,

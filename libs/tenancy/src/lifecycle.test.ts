@@ -159,9 +159,10 @@ describe('deriveTenantStatus', () => {
     expect(derive('IN_PROGRESS', [replica()])).toEqual({ status: 'IN_PROGRESS', reason: 'waiting for a primary placement' });
   });
 
-  it('SUSPENDED stays until the coordinator wakes it, unless its host goes down', () => {
+  it('SUSPENDED stays until the coordinator wakes it, even while its host is away', () => {
     expect(derive('SUSPENDED', [primary()])).toEqual({ status: 'SUSPENDED', reason: 'suspended while idle' });
-    expect(derive('SUSPENDED', [primary({ hostState: 'DOWN' })]).status).toBe('UNAVAILABLE');
+    expect(derive('SUSPENDED', [primary({ hostState: 'DOWN' })]).status).toBe('SUSPENDED');
+    expect(derive('SUSPENDED', [primary({ hostState: 'UNREACHABLE' })]).reason).toMatch(/its host .* is UNREACHABLE/);
   });
 
   const placementArb = fc.record({

@@ -95,11 +95,11 @@ const NEVER_HELD_DATA: ReadonlySet<TenantStatus> = new Set(['NEW', 'IN_PROGRESS'
  * realized). Always a transition TENANT_TRANSITIONS allows from `current`, and stable: deriving
  * again from the result gives the same status. Rules, first match wins:
  * deleting -> DELETING; no placements -> NEW (or UNAVAILABLE when data may be lost);
- * run state STOPPED -> ERROR / STOPPING / STOPPED; primary host DOWN -> FAILING_OVER when a
- * realized, healthy replica on a READY host exists, else UNAVAILABLE; SUSPENDED stays; primary
- * host UNREACHABLE -> unchanged; a FAILED placement -> IN_PROGRESS while it is retried, ERROR once it
- * failed ERROR_AFTER_FAILURES times in a row; a PENDING one -> IN_PROGRESS; an unhealthy primary its
- * agent is (re)starting -> IN_PROGRESS; all realized and primary healthy -> ACTIVE.
+ * run state STOPPED -> ERROR / STOPPING / STOPPED; SUSPENDED stays (whatever its host does);
+ * primary host DOWN -> FAILING_OVER when a realized, healthy replica on a READY host exists, else
+ * UNAVAILABLE; primary host UNREACHABLE -> unchanged; a FAILED placement -> IN_PROGRESS while it is
+ * retried, ERROR once it failed ERROR_AFTER_FAILURES times in a row; a PENDING one -> IN_PROGRESS;
+ * an unhealthy primary its agent is (re)starting -> IN_PROGRESS; all realized and primary healthy -> ACTIVE.
  */
 export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
   const { current, placements } = input;
@@ -122,14 +122,18 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
       ? { status: 'FAILING_OVER', reason: 'waiting for a replica to be promoted' }
       : { status: 'IN_PROGRESS', reason: 'waiting for a primary placement' };
   }
+  // Waking is the coordinator's explicit SUSPENDED -> IN_PROGRESS, on a client's first connection.
+  // A suspended tenant runs nothing, so its host going away (or flapping) changes nothing until a
+  // wake, which checks the host first; leaving SUSPENDED here would lose the suspension on a blip.
+  if (current === 'SUSPENDED') {
+    return { status: 'SUSPENDED', reason: primary.hostState === 'READY' ? 'suspended while idle' : `suspended; its host ${primary.hostId} is ${primary.hostState}` };
+  }
   if (primary.hostState === 'DOWN') {
     const heir = placements.find((p) => p.role === 'REPLICA' && p.realization === 'REALIZED' && p.hostState === 'READY' && p.healthy);
     return heir === undefined
       ? { status: 'UNAVAILABLE', reason: `primary host ${primary.hostId} is down and no replica can take over` }
       : { status: 'FAILING_OVER', reason: `primary host ${primary.hostId} is down; the replica on ${heir.hostId} can take over` };
   }
-  // Waking is the coordinator's explicit SUSPENDED -> IN_PROGRESS, on a client's first connection.
-  if (current === 'SUSPENDED') return { status: 'SUSPENDED', reason: 'suspended while idle' };
   if (primary.hostState === 'UNREACHABLE') {
     return {
       status: KEEP_WHILE_UNREACHABLE.has(current) ? current : 'IN_PROGRESS',

@@ -1,4 +1,5 @@
 /** The human rendering of `tenant get`: spec and status, route, placements, users, databases, backups, events. */
+import { formatSpan } from './spans.js';
 import { formatCpu, formatSize } from '@pgs/tenancy';
 import { renderBackupOverview } from './backup-details.js';
 import { formatAge, formatLabels, renderFields, renderTable } from './output.js';
@@ -57,6 +58,7 @@ export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean
     ['Version', s.version || 'catalog default'],
     ['Access', `${s.externalAccess ? 'enabled' : 'disabled'}, connection limit ${s.connectionLimit === 0 ? 'none' : s.connectionLimit}`],
     ['Pool mode', s.poolMode.toLowerCase()],
+    ['Idle suspend', s.idleSuspendSeconds > 0 ? `after ${formatSpan(s.idleSuspendSeconds)} idle` : 'off'],
     ['Labels', formatLabels(s.labels)],
     ['Placement', formatLabels(s.placement)],
     ['Description', s.description],

@@ -59,6 +59,8 @@ export interface SpecView {
   runState: string;
   /** How the routers pool its connections: NONE, SESSION or TRANSACTION (unset on the coordinator = SESSION). */
   poolMode: string;
+  /** Seconds idle before the tenant is suspended; 0 = never. */
+  idleSuspendSeconds: number;
   /** The tenant's own backup policy; null = the fleet defaults. */
   backup: BackupPolicyView | null;
 }
@@ -331,6 +333,7 @@ export function specView(spec: TenantSpec | undefined): SpecView {
     description: spec?.description ?? '',
     runState: name(RunState, spec?.runState ?? RunState.UNSPECIFIED),
     poolMode: spec === undefined || spec.poolMode === PoolMode.UNSPECIFIED ? 'SESSION' : name(PoolMode, spec.poolMode),
+    idleSuspendSeconds: spec?.idleSuspendSeconds ?? 0,
     backup: spec?.backup === undefined ? null : backupPolicyView(spec.backup),
   };
 }
@@ -570,4 +573,14 @@ export function fleetStatusView(s: GetFleetStatusResponse): FleetStatusView {
     allocated: usage(s.allocated),
     capacity: resources(s.capacity),
   };
+}
+
+/**
+ * When a SUSPENDED tenant was suspended: the coordinator writes "suspended at <ISO time> (why)" as
+ * its status reason (the record keeps no separate column for it). undefined otherwise.
+ */
+export function suspendedSince(t: { status: string; statusReason: string }): string | undefined {
+  if (t.status !== 'SUSPENDED') return undefined;
+  const m = /^suspended at (\d{4}-\d\d-\d\dT[0-9:.]+Z)/.exec(t.statusReason);
+  return m?.[1];
 }

@@ -124,6 +124,7 @@ function healthView(h: InstanceHealth | undefined): InstanceHealthView | undefin
     up: h.up,
     acceptingConnections: h.acceptingConnections,
     connections: h.connections,
+    busyBackends: h.busyBackends,
     databaseSizeBytes: toNumber(h.databaseSizeBytes),
     role: enumName(InstanceRole, h.role),
     lsn: h.lsn,

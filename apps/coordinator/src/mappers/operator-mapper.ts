@@ -52,6 +52,7 @@ export function fromProtoSpec(s: ProtoTenantSpec | undefined, base: TenantSpec):
     runState: enumName<DomainRunState>(RunState, s.runState) ?? base.runState,
     ...(s.backup ? { backup: fromProtoPolicy(s.backup) } : base.backup ? { backup: { ...base.backup } } : {}),
     ...poolModeOf(enumName<DomainPoolMode>(PoolMode, s.poolMode) ?? base.poolMode),
+    ...(s.idleSuspendSeconds > 0 ? { idleSuspendSeconds: s.idleSuspendSeconds } : {}),
   };
 }
 
@@ -75,6 +76,7 @@ export function toProtoSpec(s: TenantSpec): MessageInitShape<typeof TenantSchema
     runState: enumValue(RunState, s.runState),
     backup: s.backup ? toProtoPolicy(s.backup) : undefined,
     poolMode: enumValue(PoolMode, s.poolMode ?? DEFAULT_POOL_MODE),
+    idleSuspendSeconds: s.idleSuspendSeconds ?? 0,
   };
 }
 
@@ -92,6 +94,7 @@ function toProtoPlacement(p: PlacementView): MessageInitShape<typeof PlacementSc
           up: h.up,
           acceptingConnections: h.acceptingConnections,
           connections: h.connections,
+          busyBackends: h.busyBackends,
           databaseSizeBytes: BigInt(h.databaseSizeBytes),
           role: enumValue(InstanceRole, h.role),
           lsn: h.lsn,

@@ -101,7 +101,7 @@ export interface StoreTx {
   listRetriesDue(now: number): PlacementRecord[];
   /** Tenants with two or more nodes (the ones failover watches), by id. */
   listReplicatedTenants(): TenantRecord[];
-  /** Per host, the summed resource requests of the placements on it (hosts without any are absent). */
+  /** Per host, the summed resource requests of the placements on it (hosts without any are absent); suspended tenants count disk only. */
   hostAllocations(): Map<string, HostAllocation>;
   /** Per host, how many of its placements were never realized yet: instances it is still creating (hosts with none are absent). */
   hostsCreating(): Map<string, number>;

@@ -12,6 +12,7 @@ import {
   InstanceRole,
   InstanceState,
   Realization,
+  RunState,
   type ArchiveStatusSchema,
   type Command,
   type DesiredInstances,
@@ -76,6 +77,8 @@ export class FakeAgent {
   readonly role = new Map<string, InstanceRole>();
   readonly timeline = new Map<string, number>();
   readonly unhealthy = new Set<string>();
+  /** Per tenant: busy backends its health reports (what keeps an idle-suspend tenant awake). */
+  readonly busy = new Map<string, number>();
   /** The LSN a Fence answer reports as the old primary's last position. */
   fenceLsn = '0/3000148';
   /** How RunBackup is answered: at once with a result, with a failure, or never (a backup still running). */
@@ -260,6 +263,10 @@ export class FakeAgent {
     if (recovery === undefined && this.restoring.has(tenantId)) {
       return { tenantId, realization: Realization.PENDING, state: InstanceState.CREATING, address: this.options.address, port, specRevision, reason: 'restoring from the backup' };
     }
+    // A spec that wants the instance stopped (an operator's stop, a suspend): stopped, data kept.
+    if (this.instances.get(tenantId)?.runState === RunState.STOPPED) {
+      return { tenantId, realization: Realization.REALIZED, state: InstanceState.STOPPED, address: this.options.address, port, specRevision, health: { up: false, checkedAt: timestampFromMs(Date.now()) } };
+    }
     // A restore that failed leaves no running instance, as the host agent reports it.
     const failed = recovery !== undefined && recovery.ok !== true;
     const up = !this.unhealthy.has(tenantId) && !failed;
@@ -275,6 +282,7 @@ export class FakeAgent {
         up,
         acceptingConnections: up,
         connections: 1,
+        busyBackends: this.busy.get(tenantId) ?? 0,
         role: this.role.get(tenantId) ?? this.instances.get(tenantId)?.role ?? InstanceRole.PRIMARY,
         lsn: this.lsn.get(tenantId) ?? '0/1000000',
         timeline: this.timeline.get(tenantId) ?? 1,

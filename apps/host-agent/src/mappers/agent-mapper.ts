@@ -186,6 +186,7 @@ function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSche
     up: h.up,
     acceptingConnections: h.acceptingConnections,
     connections: h.connections,
+    busyBackends: h.busyBackends,
     databaseSizeBytes: BigInt(Math.max(0, Math.floor(h.databaseSizeBytes))),
     role: h.role === 'REPLICA' ? InstanceRole.REPLICA : InstanceRole.PRIMARY,
     lsn: h.lsn,

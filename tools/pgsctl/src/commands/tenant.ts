@@ -1,4 +1,4 @@
-/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover, move, restore, recreate. */
+/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, suspend, resume, access enable|disable, switchover, move, restore, recreate. */
 import { Command, Option } from 'commander';
 import { TenantStatus } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
@@ -38,6 +38,7 @@ function specOptions(command: Command, forCreate: boolean): Command {
     .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
     .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
     .option('--connection-limit <n>', 'max client connections through the routers, 0 = none')
+    .option('--idle-suspend <span|off>', `suspend the tenant (stop its server, keep its data) after this long without clients or work, e.g. 5m; it wakes on the next connection${dflt('off')}`)
     .addOption(new Option('--pool-mode <mode>', `how the routers pool server connections: session (reused after DISCARD ALL), transaction (shared between transactions) or none (a fresh connection, bytes piped)${dflt('session')}`).choices(['none', 'session', 'transaction']))
     .option('--description <text>', 'a description (up to 1024 characters)')
     .option('--backup-schedule <kind=interval,...>', `how often each backup kind runs, e.g. full=7d,diff=1d,incr=6h (s, m, h, d, w; kind=default for the fleet's)${dflt('the fleet\'s: full weekly, diff daily')}`)
@@ -181,6 +182,14 @@ async function runState(ctx: CommandContext, args: string[], options: Options, s
   printTenant(ctx, view, `tenant ${id} ${start ? 'starting' : 'stopping'} (status ${view.status})`);
 }
 
+async function suspendOrResume(ctx: CommandContext, args: string[], options: Options, suspend: boolean): Promise<void> {
+  const id = tenantId(args[0]);
+  const res = suspend ? await ctx.client.suspendTenant({ id }, ctx.call()) : await ctx.client.resumeTenant({ id }, ctx.call());
+  if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
+  const view = (await maybeWait(ctx, id, options, [suspend ? 'SUSPENDED' : 'ACTIVE'])) ?? tenantView(res.tenant);
+  printTenant(ctx, view, `tenant ${id} ${suspend ? 'suspended' : view.status === 'ACTIVE' ? 'awake' : 'waking up'} (status ${view.status})`);
+}
+
 async function access(ctx: CommandContext, args: string[], enable: boolean): Promise<void> {
   const id = tenantId(args[0]);
   const res = await ctx.client.setTenantAccess({ id, externalAccess: enable }, ctx.call());
@@ -255,6 +264,19 @@ export function registerTenant(program: Command, session: Session): void {
     waitOptions(tenant.command('stop').argument('<id>'), 'STOPPED').description('stop a tenant; its data is kept')
       .action(session.action((ctx, args, options) => runState(ctx, args, options, false))),
     ['pgsctl tenant stop acme --wait'],
+  );
+
+  examples(
+    waitOptions(tenant.command('suspend').argument('<id>'), 'SUSPENDED')
+      .description('scale to zero: stop the tenant\'s server with a checkpoint, keep its data, free its CPU and memory; the next client connection wakes it')
+      .action(session.action((ctx, args, options) => suspendOrResume(ctx, args, options, true))),
+    ['pgsctl tenant suspend acme --wait', 'pgsctl tenant update acme --idle-suspend 5m   # suspend by itself after 5 idle minutes'],
+  );
+  examples(
+    waitOptions(tenant.command('resume').argument('<id>'), 'ACTIVE')
+      .description('wake a suspended tenant now (refused with the reason when its host has no room left for it)')
+      .action(session.action((ctx, args, options) => suspendOrResume(ctx, args, options, false))),
+    ['pgsctl tenant resume acme --wait'],
   );
 
   registerSwitchover(tenant, session);

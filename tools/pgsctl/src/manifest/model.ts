@@ -33,6 +33,8 @@ export interface ManagedSpec {
   description?: string;
   runState?: 'RUNNING' | 'STOPPED';
   poolMode?: 'NONE' | 'SESSION' | 'TRANSACTION';
+  /** Seconds idle before suspending; 0 = off. */
+  idleSuspendSeconds?: number;
   /** The tenant's own backup policy; unset parts are the fleet defaults. */
   backup?: BackupPolicyView;
 }

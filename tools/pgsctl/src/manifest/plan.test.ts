@@ -13,7 +13,7 @@ function tenant(over: Partial<TenantView['spec']> = {}, rest: Partial<TenantView
     id: 'acme', status: 'ACTIVE', statusReason: '', revision: 4, placements: [], createdAt: null, updatedAt: null, initSql: null,
     spec: {
       resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 }, nodes: 1, syncReplicas: 0, version: '15', labels: { env: 'dev' },
-      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', poolMode: 'SESSION', backup: null, ...over,
+      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', poolMode: 'SESSION', idleSuspendSeconds: 0, backup: null, ...over,
     },
     ...rest,
   };
@@ -64,6 +64,14 @@ describe('manifest plans', () => {
       { path: 'spec.labels.team', from: '-', to: 'db' },
     ]);
     expect(renderPlans([plan], [])).toContain('  ~ spec.resources.memory: 1Gi -> 2Gi\n');
+  });
+
+  it('sets and turns off the idle-suspend policy, refusing a malformed one', () => {
+    const on = planTenant(manifest('  idleSuspend: 5m'), current(tenant()), { prune: false });
+    expect(on.changes).toEqual([{ path: 'spec.idleSuspend', from: 'off', to: '5m' }]);
+    const off = planTenant(manifest('  idleSuspend: "off"'), current(tenant({ idleSuspendSeconds: 300 })), { prune: false });
+    expect(off.changes).toEqual([{ path: 'spec.idleSuspend', from: '5m', to: 'off' }]);
+    expect(() => manifest('  idleSuspend: soon')).toThrow(/spec.idleSuspend/);
   });
 
   it('refuses what the rules refuse, naming the manifest (a disk never shrinks)', () => {

@@ -8,7 +8,7 @@
 import { DEFAULT_TENANT_SPEC, formatCpu, formatSize, PgsError, validateSpecChange, validateTenantSpec, type TenantSpec } from '@pgs/tenancy';
 import { FLEET_DEFAULT_POLICY } from '../backup-policy.js';
 import { formatSpan } from '../spans.js';
-import { specFromView } from '../tenant-spec.js';
+import { idleSuspendOf, specFromView } from '../tenant-spec.js';
 import type { BackupPolicyView, DatabaseView, TenantView, UserView } from '../views.js';
 import type { ManifestDatabase, ManifestInitScript, ManifestSource, ManifestUser, TenantManifest } from './model.js';
 import { ManifestError } from './validate.js';
@@ -74,6 +74,7 @@ function desiredSpec(m: TenantManifest, base: TenantSpec): TenantSpec {
     description: s.description ?? base.description,
     runState: s.runState ?? base.runState,
     ...(s.poolMode !== undefined ? { poolMode: s.poolMode } : base.poolMode !== undefined ? { poolMode: base.poolMode } : {}),
+    ...idleSuspendOf(s.idleSuspendSeconds ?? base.idleSuspendSeconds ?? 0),
   };
 }
 
@@ -93,6 +94,7 @@ function shownFields(spec: TenantSpec, backup: BackupPolicyView | null): Map<str
     ['spec.description', JSON.stringify(spec.description)],
     ['spec.runState', spec.runState.toLowerCase()],
     ['spec.poolMode', (spec.poolMode ?? 'SESSION').toLowerCase()],
+    ['spec.idleSuspend', spec.idleSuspendSeconds ? formatSpan(spec.idleSuspendSeconds) : 'off'],
   ]);
   for (const [k, v] of Object.entries(spec.labels)) out.set(`spec.labels.${k}`, v);
   for (const [k, v] of Object.entries(spec.placement)) out.set(`spec.placement.${k}`, v);

@@ -8,7 +8,7 @@
 import { MAX_INIT_SCRIPTS, parseCpu, parseSize, PgsError, validateDatabaseName, validateTenantId, validateUserName } from '@pgs/tenancy';
 import { FLEET_DEFAULT_POLICY } from '../backup-policy.js';
 import { CliError, UsageError } from '../errors.js';
-import { parseSpan } from '../spans.js';
+import { parseIdleSuspend, parseSpan } from '../spans.js';
 import type { BackupPolicyView } from '../views.js';
 import {
   describeSource,
@@ -38,7 +38,7 @@ type Obj = Record<string, unknown>;
 const TOP_KEYS = ['apiVersion', 'kind', 'metadata', 'spec'] as const;
 const METADATA_KEYS = ['name'] as const;
 const SPEC_KEYS = [
-  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit', 'poolMode',
+  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit', 'poolMode', 'idleSuspend',
   'description', 'runState', 'backup', 'ownerPassword', 'users', 'databases', 'initSql',
 ] as const;
 const RESOURCE_KEYS = ['cpu', 'memory', 'disk'] as const;
@@ -238,6 +238,7 @@ class DocumentReader {
       if (o.poolMode !== 'none' && o.poolMode !== 'session' && o.poolMode !== 'transaction') this.fail('spec.poolMode', `expected none, session or transaction, got ${kindOf(o.poolMode)}`);
       spec.poolMode = o.poolMode === 'none' ? 'NONE' : o.poolMode === 'transaction' ? 'TRANSACTION' : 'SESSION';
     }
+    if (o.idleSuspend !== undefined) spec.idleSuspendSeconds = this.check('spec.idleSuspend', () => parseIdleSuspend(this.string(o.idleSuspend, 'spec.idleSuspend'), 'spec.idleSuspend'));
     if (o.backup !== undefined) spec.backup = this.backup(o.backup, 'spec.backup');
     return {
       spec,
