@@ -46,8 +46,10 @@ interface MoveOp {
   steps: MoveStepView[];
   switchover: { ok: true } | { ok: false; reason: string } | undefined;
   switchoverRunning: boolean;
-  /** A step is being applied (its transaction in flight): the next advance waits for the next tick. */
+  /** A step is being decided or applied (its reads and transaction in flight). */
   advancing: boolean;
+  /** Asked to advance while it was: it advances again right after. */
+  again: boolean;
   lastReason: string;
   waiters: ((result: { ok: true } | { ok: false; error: Error }) => void)[];
 }
@@ -141,7 +143,7 @@ export class MoveManager {
       });
       await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal });
       tx.record({ kind: 'desired', tenantId });
-      return { tenantId, principal, progress, steps: [], switchover: undefined, switchoverRunning: false, advancing: false, lastReason: reason, waiters: [] } satisfies MoveOp;
+      return { tenantId, principal, progress, steps: [], switchover: undefined, switchoverRunning: false, advancing: false, again: false, lastReason: reason, waiters: [] } satisfies MoveOp;
     });
     // Before the desired sets go out (they are sent on the next turn of the event loop).
     this.ctx.retiring.cancel(tenantId, toHostId);
@@ -181,14 +183,21 @@ export class MoveManager {
   }
 
   private async advance(op: MoveOp): Promise<void> {
-    // One step at a time per move: a tick and the end of a switchover may both ask.
-    if (op.advancing) return;
+    // One step at a time per move: a tick and the end of a switchover may both ask; the later
+    // ask runs right after the step in flight, on what that step left.
+    if (op.advancing) {
+      op.again = true;
+      return;
+    }
     op.advancing = true;
     try {
-      const facts = await this.facts(op);
-      const now = this.ctx.clock();
-      const decision = decideMove(op.progress, facts, { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes }, now);
-      await this.apply(op, decision, now);
+      do {
+        op.again = false;
+        const facts = await this.facts(op);
+        const now = this.ctx.clock();
+        const decision = decideMove(op.progress, facts, { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes }, now);
+        await this.apply(op, decision, now);
+      } while (op.again && this.ops.get(op.tenantId) === op);
     } finally {
       op.advancing = false;
     }
@@ -212,10 +221,11 @@ export class MoveManager {
         lagBytes = behind === undefined ? undefined : Math.max(h.lagBytes, behind);
       }
     }
-    const removed = op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
     const targetHostState = (await read.hosts.get(toHostId))?.state;
     const sourceHostState = (await read.hosts.get(fromHostId))?.state;
     const backupRunning = (await read.backups.list(tenantId)).some((b) => b.status === 'RUNNING');
+    // Taken last: a read that failed after it would lose the confirmation.
+    const removed = op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
     return {
       targetHostState,
       targetConnected: this.ctx.hub.isConnected(toHostId),
