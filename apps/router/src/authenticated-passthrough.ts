@@ -9,11 +9,9 @@
 // recovered ClientKey, and then relays bytes as passthrough does. The server connection is never
 // pooled: it ends with the client.
 import { encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, encodeErrorResponse } from '@pgs/wire-protocol';
-import { loginBackend, verifierParts } from './backend-login.js';
-import { ClientReader } from './client-reader.js';
-import { authenticateClient } from './edge-auth.js';
+import { loginBackend } from './backend-login.js';
+import { loginAtEdge } from './edge-login.js';
 import type { PooledClient, PooledDeps, PooledOutcome } from './pooled-session.js';
-import { refuse } from './refusal.js';
 import { startupForBackend } from './routing.js';
 import { lendSession } from './session-link.js';
 
@@ -22,32 +20,12 @@ const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 /** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
 export async function serveAuthenticatedPassthrough(c: PooledClient, deps: Omit<PooledDeps, 'pool' | 'waitTimeoutMs' | 'statementsPerServer'>): Promise<PooledOutcome> {
   const { decision, route, packet } = c;
-  const user = decision.user;
-  const throttleKey = `${route.tenantId}\0${user}`;
-  const blocked = deps.throttle.blockedFor(throttleKey, Date.now());
-  if (blocked > 0) {
-    deps.metrics.authFailures.inc({ reason: 'throttled' });
-    throw refuse.authThrottled(user, blocked);
-  }
-  const verifier = verifierParts(deps.verifierOf(route.tenantId, user));
-  const reader = new ClientReader(c.socket, c.pipelined);
-  let auth;
-  try {
-    auth = await authenticateClient(reader, (b) => c.socket.write(b), { user, verifier, mockSecret: deps.mockSecret, tlsSocket: c.tlsSocket });
-  } catch (err) {
-    deps.metrics.authFailures.inc({ reason: 'protocol' });
-    throw err;
-  }
-  if (auth.kind === 'closed') return { outcome: 'client_closed_during_auth', bytesIn: 0, bytesOut: 0 };
-  if (auth.kind === 'failed') {
-    deps.throttle.fail(throttleKey, Date.now());
-    deps.metrics.authFailures.inc({ reason: verifier ? 'wrong_password' : 'unknown_user' });
-    throw refuse.authFailed(user);
-  }
-  if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
+  const edge = await loginAtEdge(c, deps);
+  if (!('reader' in edge)) return edge;
+  const { reader, clientKey, verifier } = edge;
 
   const appName = packet.parameters.get('application_name') ?? '';
-  const login = await loginBackend(route, startupForBackend(packet, decision), appName, auth.clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  const login = await loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   if (login.kind === 'server_error') {
     if (!c.socket.destroyed) c.socket.end(encodeErrorResponse(login.fields));
     return { outcome: 'server_refused', sqlstate: login.fields.code, bytesIn: 0, bytesOut: 0 };

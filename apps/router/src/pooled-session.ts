@@ -7,12 +7,11 @@ import type tls from 'node:tls';
 import type { RoutingDecision } from '@pgs/tenancy';
 import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, PgError, SqlState, type ErrorFields } from '@pgs/wire-protocol';
 import type { BackendConnectOptions } from './backend-connect.js';
-import { loginBackend, verifierParts, type BackendSession } from './backend-login.js';
+import { loginBackend, type BackendSession } from './backend-login.js';
 import { PoolTimeoutError } from './backend-pool.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { CancelKeys, RealCancelTarget } from './cancel-keys.js';
-import { ClientReader } from './client-reader.js';
-import { authenticateClient } from './edge-auth.js';
+import { loginAtEdge } from './edge-login.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
@@ -77,28 +76,9 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   const { decision, packet } = c;
   let route = c.route;
   const user = decision.user;
-  const throttleKey = `${route.tenantId}\0${user}`;
-  const blocked = deps.throttle.blockedFor(throttleKey, Date.now());
-  if (blocked > 0) {
-    deps.metrics.authFailures.inc({ reason: 'throttled' });
-    throw refuse.authThrottled(user, blocked);
-  }
-  const verifier = verifierParts(deps.verifierOf(route.tenantId, user));
-  const reader = new ClientReader(c.socket, c.pipelined);
-  let auth;
-  try {
-    auth = await authenticateClient(reader, (b) => c.socket.write(b), { user, verifier, mockSecret: deps.mockSecret, tlsSocket: c.tlsSocket });
-  } catch (err) {
-    deps.metrics.authFailures.inc({ reason: 'protocol' });
-    throw err;
-  }
-  if (auth.kind === 'closed') return { outcome: 'client_closed_during_auth', bytesIn: 0, bytesOut: 0 };
-  if (auth.kind === 'failed') {
-    deps.throttle.fail(throttleKey, Date.now());
-    deps.metrics.authFailures.inc({ reason: verifier ? 'wrong_password' : 'unknown_user' });
-    throw refuse.authFailed(user);
-  }
-  if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
+  const edge = await loginAtEdge(c, deps);
+  if (!('reader' in edge)) return edge;
+  const { reader, clientKey, verifier } = edge;
   if (c.awaitRoutable) {
     route = await c.awaitRoutable();
     if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
@@ -106,9 +86,8 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode, verifier!.storedKey);
+  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode, verifier.storedKey);
   const appName = packet.parameters.get('application_name') ?? '';
-  const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
   // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
   // and the route it was routed by may name the old primary.
@@ -116,7 +95,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     const now = deps.connect.lookup(route.tenantId);
     if (!now) throw refuse.unknownTenant(route.tenantId, false);
     checkRoutable(now);
-    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   };
   // While the route is switching to another instance, the next server waits until the switch is
   // over: a transaction-mode client moves to the new primary between its transactions unnoticed.

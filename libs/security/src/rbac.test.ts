@@ -19,7 +19,7 @@ import {
 const READS = ['GetTenant', 'ListTenants', 'GetUser', 'ListUsers', 'GetDatabase', 'ListDatabases', 'ListHosts', 'GetHost', 'ListVersions', 'ListRoutes', 'ListEvents', 'WatchEvents', 'GetFleetStatus', 'GetRestore', 'ListBackups', 'GetBackup'];
 const SECURITY = ['CreateJoinToken', 'CreateOperatorToken', 'ListOperatorTokens', 'RevokeOperatorToken', 'RotateEncryptionKey'];
 const TENANT_READS = ['GetTenant', 'ListTenants', 'GetUser', 'ListUsers', 'GetDatabase', 'ListDatabases', 'ListVersions', 'ListRoutes', 'ListEvents', 'WatchEvents', 'GetRestore', 'ListBackups', 'GetBackup'];
-const TENANT_WRITES = ['UpdateTenant', 'StartTenant', 'StopTenant', 'SuspendTenant', 'ResumeTenant', 'SetTenantAccess', 'SwitchoverTenant', 'CreateUser', 'UpdateUserPassword', 'DeleteUser', 'CreateDatabase', 'DeleteDatabase', 'CreateBackup'];
+const TENANT_WRITES = ['UpdateTenant', 'StartTenant', 'StopTenant', 'SuspendTenant', 'ResumeTenant', 'SetTenantAccess', 'SwitchoverTenant', 'CreateUser', 'UpdateUserPassword', 'DeleteUser', 'CreateDatabase', 'DeleteDatabase', 'CreateBackup', 'RunInitSql'];
 // Calls a tenant-scoped caller may make while naming ANOTHER tenant: those that name none (filtered lists) or the catalog.
 const FILTERED_WITHOUT_TENANT_FIELD = ['ListTenants', 'ListRoutes', 'ListVersions'];
 

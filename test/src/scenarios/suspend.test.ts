@@ -90,7 +90,7 @@ describe('scale to zero', () => {
     await f.createTenant(id, { password });
     // Straight to the instance, as a job on the host would: no router counts this client.
     const primary = await primaryOf(f, id);
-    const direct = await connect({ host: primary.address, port: primary.port }, ownerLogin(id, password));
+    const direct = await connect({ host: primary.address, port: primary.port, instance: true }, ownerLogin(id, password));
     try {
       await direct.query('begin');
       await direct.query('select 1');

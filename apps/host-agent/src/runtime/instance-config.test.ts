@@ -17,12 +17,13 @@ describe('instance config', () => {
     expect(hostCidr('::1')).toBe('::1/128');
   });
 
-  it('with TLS only, every network line is hostssl (the superuser rejects and the local line stay)', () => {
+  it('with TLS only, every network line is hostssl (the superuser rejects and the local lines stay)', () => {
     const rules = hbaConf([hostCidr('127.0.0.11')], 'pgs_replication', true)
       .split('\n')
       .filter((l) => l && !l.startsWith('#'));
     expect(rules).toEqual([
       'local   all   postgres   trust',
+      'local   all   all        scram-sha-256',
       'host    all   postgres   0.0.0.0/0   reject',
       'host    all   postgres   ::/0        reject',
       'hostssl all   all   127.0.0.11/32   scram-sha-256',
