@@ -3,7 +3,8 @@
 # clients (postgres, initdb, psql, pgbench) and openssl (test certificates). Podman and pgBackRest are
 # handled by the agent's own scripts (apps/host-agent/scripts/setup-*.sh). Podman is handled by
 # apps/host-agent/scripts/setup-podman.sh. Chromium (the coordinator's dashboard test) comes from
-# apps/coordinator/scripts/setup-chromium.sh.
+# apps/coordinator/scripts/setup-chromium.sh. Extra PostgreSQL majors come from
+# apps/host-agent/scripts/setup-postgres-versions.sh.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
@@ -24,4 +25,7 @@ else
 fi
 
 bash "$(dirname "$0")/../apps/host-agent/scripts/setup-pgbackrest.sh"
+# PostgreSQL 16, 17 and 18 server binaries from the npm registry (the versions e2e scenario; the
+# podman setup then builds one instance image per major).
+bash "$(dirname "$0")/../apps/host-agent/scripts/setup-postgres-versions.sh"
 bash "$(dirname "$0")/../apps/coordinator/scripts/setup-chromium.sh"

@@ -23,7 +23,12 @@
 // >= 2x direct's rate and above PgBouncer's); MANY_CLIENTS pgbench clients through transaction
 // pools of SMALL_POOL server connections, router vs PgBouncer (goal: router TPS >= PgBouncer's);
 // and each proxy's memory per idle client (idle-client-memory.ts).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+//
+// Inner TLS, in the same run: the instance serves TLS too (its certificate from a throwaway CA,
+// naming 127.0.0.1), and a second router is told by its feed to reach instances with TLS and verify
+// them (verify-full); its passthrough and session-pool targets stand next to the plaintext router's.
+// Every client here connects without TLS (PGSSLMODE=disable), so only the router's leg differs.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -52,6 +57,12 @@ const MANY_CLIENTS = Number(process.env.PGS_BENCH_MANY_CLIENTS ?? 200);
 const SMALL_POOL = 10;
 /** Idle clients opened for the memory-per-client run. */
 const IDLE_CLIENTS = Number(process.env.PGS_BENCH_IDLE_CLIENTS ?? 1000);
+/** `pooling`: only what the pooling goals compare (direct, router none/session/transaction, HAProxy, PgBouncer; the many-clients run; idle memory). */
+const ONLY = process.env.PGS_BENCH_ONLY ?? '';
+if (ONLY !== '' && ONLY !== 'pooling') throw new Error(`PGS_BENCH_ONLY must be "pooling" or unset, got "${ONLY}"`);
+const POOLING_ONLY = ONLY === 'pooling';
+/** Extra node flags for the router processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (written when they stop). */
+const ROUTER_NODE_ARGS = (process.env.PGS_BENCH_ROUTER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const PARKED = 'parked';
 const USER = 'bench';
 const PASSWORD = 'bench-password-1';
@@ -126,15 +137,36 @@ async function verifierOf(pg: TestPostgres, user: string): Promise<string> {
   }
 }
 
+/** A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI), readable by postgres. */
+function instanceCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'inner-ca.key', '-out', 'inner-ca.crt', '-days', '2', '-subj', '/CN=bench inner CA']);
+  fs.writeFileSync(path.join(dir, 'inner-ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  run(['req', ...ec, '-keyout', 'inner.key', '-out', 'inner.csr', '-subj', '/CN=instance:bench']);
+  run(['x509', '-req', '-in', 'inner.csr', '-CA', 'inner-ca.crt', '-CAkey', 'inner-ca.key', '-CAcreateserial', '-out', 'inner.crt', '-days', '2', '-extfile', 'inner-ext.cnf']);
+  const files = { caFile: path.join(dir, 'inner-ca.crt'), certFile: path.join(dir, 'inner.crt'), keyFile: path.join(dir, 'inner.key') };
+  fs.chmodSync(files.keyFile, 0o600);
+  const owner = postgresOsUser();
+  if (owner) for (const f of [files.certFile, files.keyFile]) fs.chownSync(f, owner.uid, owner.gid);
+  return files;
+}
+
 /**
  * A RouteFeed that serves static routes, the benchmark's stand-in for the coordinator: the tenant
  * in pool mode NONE (passthrough), the same instance as tenants POOLED (pool mode SESSION) and
  * TXN_POOLED (TRANSACTION), and a stopped tenant.
  */
-async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; stop(): void }> {
+async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{ address: string; stop(): void }> {
   const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
   const server = new Server();
   addService(server, RouteFeedService, {
+    async reportClients() {
+      return {};
+    },
+    async wakeTenant() {
+      return {};
+    },
     async watchRoutes(_req, stream, ctx) {
       await stream.send({
         snapshot: true,
@@ -146,6 +178,7 @@ async function startStaticFeed(pg: TestPostgres): Promise<{ address: string; sto
           // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
           { tenantId: PARKED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.STOPPED, reason: 'benchmark', externalAccess: true, revision: 1n },
         ],
+        instanceTls,
       });
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     },
@@ -163,6 +196,7 @@ async function startRouter(feed: string, dir: string, name: string, extra: strin
   const port = await freePort();
   const ops = await freePort();
   const child = start(process.execPath, [
+    ...ROUTER_NODE_ARGS,
     path.join(repoRoot, 'apps/router/dist/main.js'),
     '--listen', `127.0.0.1:${port}`,
     '--coordinator', feed,
@@ -215,7 +249,7 @@ async function startPgbouncer(pg: TestPostgres, dir: string, name: string, mode:
     [
       '[databases]', `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
       '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
-      'auth_type = scram-sha-256', `auth_file = ${users}`, `pool_mode = ${mode}`,
+      'auth_type = scram-sha-256', `auth_file = ${users}`, `pool_mode = ${mode}`, 'server_tls_sslmode = disable',
       `max_client_conn = ${IDLE_CLIENTS + 1000}`, `default_pool_size = ${poolSize}`, 'ignore_startup_parameters = extra_float_digits', '',
     ].join('\n'),
   );
@@ -275,7 +309,8 @@ interface PgbenchResult {
 async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2']): Promise<PgbenchResult> {
   const cpuBefore = target.pid ? cpuMs(target.pid) : 0;
   const args = ['-h', '127.0.0.1', '-p', String(target.port), '-U', target.user, '-S', ...clients, '-T', String(seconds), '-n', ...extra, TENANT];
-  const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Clients without TLS: the instance offers it (inner TLS targets), libpq's default would take it.
+  const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -336,7 +371,7 @@ function histogramP99(before: Map<number, number>, after: Map<number, number>): 
 }
 
 function median(values: number[]): number {
-  return percentile(values, 50);
+  return values.length === 0 ? NaN : percentile(values, 50);
 }
 
 function loadavg(): string {
@@ -356,21 +391,29 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-bench-'));
   fs.chmodSync(dir, 0o755);
   console.log(`router benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start; pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds (median), same run for every target`);
-  const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: String(MANY_CLIENTS + 300) } });
+  const inner = instanceCertificate(dir);
+  const pg = await startTestPostgres({
+    users: [{ name: USER, password: PASSWORD, database: TENANT }],
+    settings: { max_connections: String(MANY_CLIENTS + 300), ssl: 'on', ssl_cert_file: inner.certFile, ssl_key_file: inner.keyFile },
+  });
   const feed = await startStaticFeed(pg);
+  const tlsFeed = await startStaticFeed(pg, true);
   try {
-    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD }, encoding: 'utf8' });
+    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     buildRouter();
     const router = await startRouter(feed.address, dir, 'router', []);
-    const workers = WORKERS > 1 ? await startRouter(feed.address, dir, 'router-workers', ['--workers', String(WORKERS)]) : undefined;
+    const workers = WORKERS > 1 && !POOLING_ONLY ? await startRouter(feed.address, dir, 'router-workers', ['--workers', String(WORKERS)]) : undefined;
     const workersName = `router --workers ${WORKERS}`;
+    const innerTls = await startRouter(tlsFeed.address, dir, 'router-inner-tls', ['--instance-ca', inner.caFile]);
+    const INNER = 'router + inner TLS';
+    const INNER_POOL = 'router session pool + inner TLS';
     const haproxy = await startHaproxy(pg, dir);
     const pgbouncer = await startPgbouncer(pg, dir, 'pgbouncer', 'session', 40);
     // The many-clients pair: transaction pools of SMALL_POOL server connections.
     const router10 = await startRouter(feed.address, dir, 'router-pool10', ['--pool-size', String(SMALL_POOL)]);
     const pgbouncer10 = await startPgbouncer(pg, dir, 'pgbouncer-txn', 'transaction', SMALL_POOL);
-    const nodePipe = await startNodePipe(pg, dir);
+    const nodePipe = POOLING_ONLY ? undefined : await startNodePipe(pg, dir);
     const NODE_FLOOR = 'node pipe (floor)';
     const targets: Target[] = [
       { name: 'direct', port: pg.port, user: USER },
@@ -380,9 +423,12 @@ async function main(): Promise<void> {
       { name: 'router session pool', port: router.port, user: `${USER}.${POOLED}`, pid: router.pid },
       ...(workers ? [{ name: `${workersName} session pool`, port: workers.port, user: `${USER}.${POOLED}`, pid: workers.pid }] : []),
       { name: 'router transaction pool', port: router.port, user: `${USER}.${TXN_POOLED}`, pid: router.pid },
+      // The router's leg to the instance in TLS, verified against the CA (the client's leg stays plaintext).
+      { name: INNER, port: innerTls.port, user: `${USER}.${TENANT}`, pid: innerTls.pid },
+      { name: INNER_POOL, port: innerTls.port, user: `${USER}.${POOLED}`, pid: innerTls.pid },
       { name: 'haproxy (tcp)', port: haproxy.port, user: USER, pid: haproxy.pid },
       { name: 'pgbouncer (session)', port: pgbouncer.port, user: USER, pid: pgbouncer.pid },
-      { name: NODE_FLOOR, port: nodePipe.port, user: USER, pid: nodePipe.pid },
+      ...(nodePipe ? [{ name: NODE_FLOOR, port: nodePipe.port, user: USER, pid: nodePipe.pid }] : []),
     ];
     const ROUTER_TXN10 = `router transaction pool ${SMALL_POOL}`;
     const PGBOUNCER_TXN10 = `pgbouncer (transaction) pool ${SMALL_POOL}`;
@@ -422,7 +468,13 @@ async function main(): Promise<void> {
       }
       for (const t of many) {
         process.stdout.write(`  round ${round}/${ROUNDS} ${t.name}: -S -M simple ${manyArgs.join(' ')} ... `);
-        const r = await pgbench(t, ['-M', 'simple'], SECONDS, manyArgs);
+        // A machine loaded by other work may not let 200 SCRAM logins finish within the run
+        // (nothing processed): that round of the target is left out, the rest of the run goes on.
+        const r = await pgbench(t, ['-M', 'simple'], SECONDS, manyArgs).catch((err: unknown) => {
+          console.log(`failed, left out: ${(err as Error).message.split('\n').find((l) => l.includes('error') || l.includes('processed')) ?? ''}`);
+          return undefined;
+        });
+        if (!r) continue;
         console.log(`${r.tps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`);
         manySamples.get(t.name)!.tps.push(r.tps);
         if (r.proxyCpuUs !== undefined) manySamples.get(t.name)!.cpuUs.push(r.proxyCpuUs);
@@ -463,6 +515,27 @@ async function main(): Promise<void> {
     console.log(`\nnew connection per transaction (pgbench -C -S -c 8 -j 2, SCRAM-SHA-256 every time; PgBouncer: auth_type scram-sha-256, verifier in auth_file, session mode), median of ${ROUNDS} rounds:`);
     console.table(connRows);
 
+    // Inner TLS: the same router with its leg to the instance in TLS, next to plaintext.
+    const innerRows = [
+      ['router', INNER],
+      ['router session pool', INNER_POOL],
+    ].map(([plainName, tlsName]) => {
+      const plain = results.get(plainName!)!;
+      const tls = results.get(tlsName!)!;
+      return {
+        target: tlsName,
+        'select tps': tls.tps.toFixed(0),
+        'plaintext select tps': plain.tps.toFixed(0),
+        'TLS/plain select': (tls.tps / plain.tps).toFixed(2),
+        'connect tps (-C)': tls.connTps.toFixed(0),
+        'plaintext connect tps': plain.connTps.toFixed(0),
+        'TLS/plain connect': (tls.connTps / plain.connTps).toFixed(2),
+        'proxy CPU µs/conn (TLS / plain)': `${us(tls.connCpuUs)} / ${us(plain.connCpuUs)}`,
+      };
+    });
+    console.log(`\ninner TLS (router -> instance in TLS, verify-full against the CA; clients in plaintext), median of ${ROUNDS} rounds:`);
+    console.table(innerRows);
+
     const manyResults = new Map([...manySamples].map(([name, s]) => [name, { tps: median(s.tps), cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN }]));
     const pgbouncer10Result = manyResults.get(PGBOUNCER_TXN10)!;
     console.log(`\n${MANY_CLIENTS} clients, pgbench -S -M simple ${manyArgs.join(' ')}; proxies in transaction mode with ${SMALL_POOL} server connections (direct: ${MANY_CLIENTS} backends), median of ${ROUNDS} rounds:`);
@@ -471,32 +544,36 @@ async function main(): Promise<void> {
       return { target: t.name, 'select tps': r.tps.toFixed(0), 'vs direct': (r.tps / manyResults.get('direct')!.tps).toFixed(2), 'vs pgbouncer': (r.tps / pgbouncer10Result.tps).toFixed(2), 'proxy CPU µs/tx': us(r.cpuUs) };
     }));
 
-    process.stdout.write(`\nhandshake + lookup latency (${LATENCY_SAMPLES} connections per path, interleaved; connect + startup packet -> first reply) ... `);
-    const R = 0x52;
-    const E = 0x45;
-    const paths = [
-      { name: 'direct: first auth message', port: pg.port, user: USER, expect: R },
-      { name: 'router: first auth message', port: router.port, user: `${USER}.${TENANT}`, expect: R },
-      { name: 'haproxy (tcp): first auth message', port: haproxy.port, user: USER, expect: R },
-      { name: 'router alone: handshake + lookup + refusal (no backend)', port: router.port, user: `${USER}.${PARKED}`, expect: E },
-      ...(workers ? [{ name: `${workersName} alone: handshake + lookup + refusal`, port: workers.port, user: `${USER}.${PARKED}`, expect: E }] : []),
-    ];
-    const routerSide = [router, ...(workers ? [workers] : [])];
-    const before = await Promise.all(routerSide.map((r) => routingHistogram(r.ops)));
-    const measured = await latencies(paths, LATENCY_SAMPLES);
-    const after = await Promise.all(routerSide.map((r) => routingHistogram(r.ops)));
-    console.log('done');
-    console.table(paths.map((p, i) => ({ path: p.name, 'p50 ms': percentile(measured[i]!, 50).toFixed(3), 'p99 ms': percentile(measured[i]!, 99).toFixed(3) })));
-    // What a proxy adds to a client's connection start: its first-auth-message times minus direct's.
-    const added = (i: number, p: number): string => (percentile(measured[i]!, p) - percentile(measured[0]!, p)).toFixed(3);
-    console.log('added to connection start (first auth message) over direct, client-side:');
-    console.table([
-      { proxy: 'router', 'p50 ms': added(1, 50), 'p99 ms': added(1, 99) },
-      { proxy: 'haproxy (tcp)', 'p50 ms': added(2, 50), 'p99 ms': added(2, 99) },
-    ]);
-    const ownP99 = routerSide.map((_, i) => histogramP99(before[i]!, after[i]!));
-    console.log("the router's own time, startup packet received -> routing decision (decode, routing key, cache lookup, checks), from its pgs_router_routing_seconds histogram over the latency run:");
-    console.table(routerSide.map((_, i) => ({ router: i === 0 ? 'router' : workersName, 'p99 at most (bucket bound) ms': (ownP99[i]! * 1000).toFixed(3) })));
+    let measured: number[][] = [];
+    let ownP99: number[] = [];
+    if (!POOLING_ONLY) {
+      process.stdout.write(`\nhandshake + lookup latency (${LATENCY_SAMPLES} connections per path, interleaved; connect + startup packet -> first reply) ... `);
+      const R = 0x52;
+      const E = 0x45;
+      const paths = [
+        { name: 'direct: first auth message', port: pg.port, user: USER, expect: R },
+        { name: 'router: first auth message', port: router.port, user: `${USER}.${TENANT}`, expect: R },
+        { name: 'haproxy (tcp): first auth message', port: haproxy.port, user: USER, expect: R },
+        { name: 'router alone: handshake + lookup + refusal (no backend)', port: router.port, user: `${USER}.${PARKED}`, expect: E },
+        ...(workers ? [{ name: `${workersName} alone: handshake + lookup + refusal`, port: workers.port, user: `${USER}.${PARKED}`, expect: E }] : []),
+      ];
+      const routerSide = [router, ...(workers ? [workers] : [])];
+      const before = await Promise.all(routerSide.map((r) => routingHistogram(r.ops)));
+      measured = await latencies(paths, LATENCY_SAMPLES);
+      const after = await Promise.all(routerSide.map((r) => routingHistogram(r.ops)));
+      console.log('done');
+      console.table(paths.map((p, i) => ({ path: p.name, 'p50 ms': percentile(measured[i]!, 50).toFixed(3), 'p99 ms': percentile(measured[i]!, 99).toFixed(3) })));
+      // What a proxy adds to a client's connection start: its first-auth-message times minus direct's.
+      const added = (i: number, p: number): string => (percentile(measured[i]!, p) - percentile(measured[0]!, p)).toFixed(3);
+      console.log('added to connection start (first auth message) over direct, client-side:');
+      console.table([
+        { proxy: 'router', 'p50 ms': added(1, 50), 'p99 ms': added(1, 99) },
+        { proxy: 'haproxy (tcp)', 'p50 ms': added(2, 50), 'p99 ms': added(2, 99) },
+      ]);
+      ownP99 = routerSide.map((_, i) => histogramP99(before[i]!, after[i]!));
+      console.log("the router's own time, startup packet received -> routing decision (decode, routing key, cache lookup, checks), from its pgs_router_routing_seconds histogram over the latency run:");
+      console.table(routerSide.map((_, i) => ({ router: i === 0 ? 'router' : workersName, 'p99 at most (bucket bound) ms': (ownP99[i]! * 1000).toFixed(3) })));
+    }
     // Idle clients hold no server connection in transaction mode (PgBouncer: in session mode too,
     // until their first query); the router's session mode lends one at login, so its idle clients
     // would each need a server, and are measured in transaction mode.
@@ -529,8 +606,8 @@ async function main(): Promise<void> {
     console.log(`\nload average ${loadavg()} (1/5/15 min) at end`);
     console.log('\ntargets (issue 7), medians of this run:');
     const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
-    const floor = results.get(NODE_FLOOR)!;
-    for (const [k, [name, alone]] of ([['router', measured[3]!], ...(workers ? [[workersName, measured[4]!] as const] : [])] as Array<readonly [string, number[]]>).entries()) {
+    const floor = results.get(NODE_FLOOR);
+    if (!POOLING_ONLY) for (const [k, [name, alone]] of ([['router', measured[3]!], ...(workers ? [[workersName, measured[4]!] as const] : [])] as Array<readonly [string, number[]]>).entries()) {
       const r = results.get(name)!;
       // The router's own work (TCP accept, startup decode, routing key, cache lookup, reply) is what
       // the no-backend path measures; the full path adds one loopback connect to the instance.
@@ -538,8 +615,12 @@ async function main(): Promise<void> {
       const own = ownP99[k]!;
       console.log(`  ${name}:`);
       console.log(`    tps >= 0.9x haproxy: ${(r.tps / haproxyResult.tps).toFixed(2)}x ${verdict(r.tps >= 0.9 * haproxyResult.tps)}`);
-      console.log(`    connection setup (-C) >= haproxy: ${(r.connTps / haproxyResult.connTps).toFixed(2)}x ${verdict(r.connTps >= haproxyResult.connTps)} (CPU per connection: router ${us(r.connCpuUs)} µs, haproxy ${us(haproxyResult.connCpuUs)} µs, bare node pipe ${us(floor.connCpuUs)} µs)`);
+      console.log(`    connection setup (-C) >= haproxy: ${(r.connTps / haproxyResult.connTps).toFixed(2)}x ${verdict(r.connTps >= haproxyResult.connTps)} (CPU per connection: router ${us(r.connCpuUs)} µs, haproxy ${us(haproxyResult.connCpuUs)} µs, bare node pipe ${us(floor?.connCpuUs ?? NaN)} µs)`);
       console.log(`    handshake + lookup p99 < 1 ms: router's own time <= ${(own * 1000).toFixed(3)} ms ${verdict(own < 0.001)}; whole refusal round trip client-side (TCP connect, this process's scheduling) ${clientP99.toFixed(3)} ms ${verdict(clientP99 < 1)}`);
+    }
+    if (POOLING_ONLY) {
+      const r = results.get('router')!;
+      console.log(`  router (pool mode none): tps >= haproxy: ${(r.tps / haproxyResult.tps).toFixed(2)}x ${verdict(r.tps >= haproxyResult.tps)}`);
     }
     console.log('\npooling targets, medians of this run:');
     for (const name of SESSION_POOLS) {
@@ -556,6 +637,7 @@ async function main(): Promise<void> {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once('exit', resolve)))));
     feed.stop();
+    tlsFeed.stop();
     await pg.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,8 @@
 #
 #   PGS_IMAGE_COMPONENTS  which to build (default: "coordinator router agent pgsctl")
 #   PGS_PG_MAJOR          PostgreSQL major for the agent image (default: the newest under /usr/lib/postgresql)
+#   PGS_PG_VERSIONS_DIR   extra majors to add to the agent image, from setup-postgres-versions.sh
+#                         (default /var/lib/pgs/postgres, skipped when absent)
 #
 # Prints the image names, one a line.
 set -euo pipefail
@@ -28,6 +30,7 @@ VERSION=$(node -p 'require(process.argv[1]).version' "$ROOT/package.json")
 PLATFORM="$(node -p 'process.platform')-$(node -p 'process.arch')"
 RELEASE="$ROOT/dist/pgs-$VERSION-$PLATFORM"
 COMPONENTS=${PGS_IMAGE_COMPONENTS:-coordinator router agent pgsctl}
+PG_VERSIONS_DIR=${PGS_PG_VERSIONS_DIR:-/var/lib/pgs/postgres}
 # The image's pgs user: a fixed system uid, so volumes keep their owner across image versions.
 PGS_UID=990
 
@@ -85,6 +88,13 @@ build() {
     cp -a "/usr/share/postgresql/$major" "$ROOTFS/usr/share/postgresql/"
     [ -d /usr/share/zoneinfo ] && mkdir -p "$ROOTFS/usr/share" && cp -a /usr/share/zoneinfo "$ROOTFS/usr/share/"
     put_with_libs /bin/cp $(find "/usr/lib/postgresql/$major/bin" -type f) $(find "/usr/lib/postgresql/$major/lib" -name '*.so' 2>/dev/null)
+    # The extra majors of setup-postgres-versions.sh, when this machine has them (self-contained trees:
+    # their binaries find lib/ and share/ beside them; the agent finds <dir>/*/bin by default).
+    if [ -d "$PG_VERSIONS_DIR" ]; then
+      mkdir -p "$ROOTFS$(dirname "$PG_VERSIONS_DIR")"
+      cp -a "$PG_VERSIONS_DIR" "$ROOTFS$(dirname "$PG_VERSIONS_DIR")/"
+      put_with_libs $(find "$PG_VERSIONS_DIR" -path '*/bin/*' -type f)
+    fi
     local pg_uid pg_gid
     pg_uid=$(id -u postgres) || die "no postgres OS user on this host"
     pg_gid=$(id -g postgres)

@@ -6,7 +6,7 @@
  * host's messages go out strictly in generation order through a per-session send chain.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ConnectResponseSchema } from '@pgs/proto';
+import type { CommandSchema, ConnectResponseSchema } from '@pgs/proto';
 import type { Logger } from '@pgs/service-kit';
 import { desiredSetForHost, type HostDesiredSet, type ReplicationDeps } from './desired-set.js';
 import { toInstanceSpec } from './mappers/agent-mapper.js';
@@ -82,6 +82,11 @@ export class AgentHub {
     }
   }
 
+  /** Ends every agent stream (a coordinator stopping): each handler returns and its call ends cleanly. */
+  closeAll(reason: string): void {
+    for (const session of this.sessions.values()) session.close(reason);
+  }
+
   /** Forgets a session if it is still the host's current one. */
   detach(session: AgentSession): void {
     if (this.sessions.get(session.hostId)?.sessionId === session.sessionId) this.sessions.delete(session.hostId);
@@ -111,9 +116,10 @@ export class AgentHub {
   }
 
   /** Sends a command about `tenantId`; returns its id, or undefined when the host is not connected. */
-  sendCommand(hostId: string, tenantId: string, command: AgentCommand): string | undefined {
+  sendCommand(hostId: string, tenantId: string, command: AgentCommand, options: { graceMs?: number; minLsn?: string } = {}): string | undefined {
     const commandId = `${command}-${tenantId}-${this.nextCommand++}`;
-    const action = command === 'fence' ? { case: 'fence' as const, value: {} } : { case: 'promote' as const, value: {} };
+    const action: MessageInitShape<typeof CommandSchema>['action'] =
+      command === 'fence' ? { case: 'fence', value: { graceMs: options.graceMs ?? 0 } } : { case: 'promote', value: { minLsn: options.minLsn ?? '' } };
     if (!this.send(hostId, { message: { case: 'command', value: { commandId, tenantId, action } } }, command)) return undefined;
     this.sentCommands.set(commandId, hostId);
     this.log.info({ hostId, tenantId, commandId }, 'command sent');

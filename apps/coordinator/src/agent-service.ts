@@ -12,8 +12,9 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
-import { fromBackupResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { fromBackupResult, fromInitSqlResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import { BackupScheduler } from './backup-scheduler.js';
+import { InitSqlRunner } from './init-sql-runner.js';
 import type { HostRecord } from './model.js';
 import { auditRefusal, callerOf } from './security/access.js';
 
@@ -25,6 +26,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Registers or re-registers the host of a Hello; returns the stored host. */
 export async function registerHost(ctx: CoordinatorContext, hello: HelloView): Promise<HostRecord> {
   const now = ctx.clock();
+  // Before the write: the placements it may trigger pick hosts by the majors they run.
+  ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
   return await ctx.store.transaction(async (tx) => {
     const existing = await tx.hosts.get(hello.hostId);
     const host: HostRecord = {
@@ -52,7 +55,7 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
       await tx.events.append({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
       tx.record({ kind: 'room' });
     }
-    if (hello.instances.length > 0) await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry });
+    if (hello.instances.length > 0) await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
     await syncHostTenants(tx, ctx, host.id, principal);
     if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
     return host;
@@ -62,7 +65,7 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
 /** Applies reports in one transaction and acts on what they found. */
 async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
   const now = ctx.clock();
-  const outcome = await ctx.store.transaction(async (tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry }));
+  const outcome = await ctx.store.transaction(async (tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }));
   for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
   for (const tenantId of outcome.orphans) {
     if (warnedOrphans.has(tenantId)) continue;
@@ -81,7 +84,12 @@ async function onReports(ctx: CoordinatorContext, hostId: string, reports: Insta
 }
 
 /** The AgentControlService implementation. */
-export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: () => void = () => undefined, backups?: BackupScheduler): ServiceImpl<typeof AgentControlService> {
+export function agentControlService(
+  ctx: CoordinatorContext,
+  onSessionsChanged: () => void = () => undefined,
+  backups?: BackupScheduler,
+  initSql?: InitSqlRunner,
+): ServiceImpl<typeof AgentControlService> {
   return {
     async connect(requests, stream, call) {
       const iterator = requests[Symbol.asyncIterator]();
@@ -134,12 +142,12 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
         ctx.liveness.renewLease(host.id, ctx.clock());
         // The repository (with its key and credentials) travels only on this authenticated stream.
         const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
         await ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
           if (next === undefined || next.done) break;
-          await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups);
+          await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
         }
       } finally {
         ctx.hub.detach(session);
@@ -152,7 +160,15 @@ export function agentControlService(ctx: CoordinatorContext, onSessionsChanged: 
   };
 }
 
-async function handleMessage(ctx: CoordinatorContext, hostId: string, request: ConnectRequest, warnedOrphans: Set<string>, log: CoordinatorContext['log'], backups: BackupScheduler | undefined): Promise<void> {
+async function handleMessage(
+  ctx: CoordinatorContext,
+  hostId: string,
+  request: ConnectRequest,
+  warnedOrphans: Set<string>,
+  log: CoordinatorContext['log'],
+  backups: BackupScheduler | undefined,
+  initSql: InitSqlRunner | undefined,
+): Promise<void> {
   const m = request.message;
   switch (m.case) {
     case 'heartbeat': {
@@ -171,6 +187,10 @@ async function handleMessage(ctx: CoordinatorContext, hostId: string, request: C
       return;
     case 'commandResult':
       log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
+      if (InitSqlRunner.owns(m.value.commandId)) {
+        await initSql?.onResult(hostId, fromInitSqlResult(m.value));
+        return;
+      }
       if (BackupScheduler.owns(m.value.commandId)) {
         await backups?.onResult(hostId, fromBackupResult(m.value));
         return;

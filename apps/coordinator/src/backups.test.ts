@@ -200,7 +200,7 @@ describe('primary moves', () => {
     const call = h.operator.switchoverTenant({ id: 'moving', toHostId: replica.options.hostId });
     // The target's position counts only when reported after the old primary was fenced.
     await eventually(() => primary.received('moving', 'fence').length > 0, 3000, 'Fence sent');
-    await eventually(async () => (await h.operator.listEvents({ tenantId: 'moving', limit: 1000 })).events.some((e) => e.action === 'switchover.waiting'), 3000, 'waiting for catch-up');
+    await eventually(() => replica.received('moving', 'promote').length > 0, 3000, 'Promote sent to the target');
     await replica.reportAll();
     await call;
     const failed = await eventually(async () => {

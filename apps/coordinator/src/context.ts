@@ -1,4 +1,5 @@
 /** What the coordinator's parts share, built once in main.ts (or a test). */
+import type { InstanceTlsSetting } from './instance-tls.js';
 import type { PlacementPolicy } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
@@ -7,6 +8,7 @@ import type { BackupSettings } from './backup-repository.js';
 import type { HealthCache } from './health-cache.js';
 import type { HostSpares } from './host-spares.js';
 import type { RetryPolicy } from './instance-reports.js';
+import type { RetiringInstances } from './retiring-instances.js';
 import type { Liveness } from './liveness.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { Store, StoreTx } from './store/contract.js';
@@ -37,6 +39,12 @@ export interface CoordinatorContext {
   readonly failover: FailoverPolicy;
   /** The fleet backup repository; undefined = backups are off. */
   readonly backup: BackupSettings | undefined;
+  /** TLS between routers and instances, and between standbys and primaries. */
+  readonly instanceTls: InstanceTlsSetting;
+  /** Instances live moves left behind, for their hosts to delete. */
+  readonly retiring: RetiringInstances;
+  /** How long a move's copy (base backup and catch-up) may take before the move is abandoned. */
+  readonly moveCopyTimeoutMs: number;
 }
 
 /** Failover, switchover and replacement timing (config). */
@@ -45,6 +53,8 @@ export interface FailoverPolicy {
   promoteTimeoutMs: number;
   switchoverTimeoutMs: number;
   switchoverMaxLagBytes: number;
+  /** A switchover's fence lets open transactions finish for up to this long. */
+  switchGraceMs: number;
   replicaReplaceDelayMs: number;
 }
 

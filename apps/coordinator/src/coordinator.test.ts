@@ -171,7 +171,7 @@ describe('host liveness', () => {
     expect(audit?.details.accept_data_loss).toBe('true');
   });
 
-  it('cordon keeps new tenants off a host; drain reports what it cannot move', async () => {
+  it('cordon keeps new tenants off a host; drain plans a live move of what held data', async () => {
     const a = await agent({ labels: { pool: 'cd' } });
     await h.operator.createTenant({ id: 'stay', spec: { placement: { pool: 'cd' } } });
     await eventually(async () => (await tenantStatus('stay')) === TenantStatus.ACTIVE);
@@ -183,8 +183,9 @@ describe('host liveness', () => {
     expect((await h.operator.getTenant({ id: 'waits' })).tenant?.placements[0]?.hostId).toBe(b.options.hostId);
     const drained = await h.operator.drainHost({ id: a.options.hostId });
     expect(drained.host?.draining).toBe(true);
-    expect(drained.blocked.map((b) => b.tenantId)).toEqual(['stay']);
-    expect(drained.blocked[0]?.reason).toMatch(new RegExp(`live move is not available yet \\(it would go to ${b.options.hostId}`));
+    expect(drained.blocked).toEqual([]);
+    expect(drained.moves.map((m) => ({ tenantId: m.tenantId, toHostId: m.toHostId }))).toEqual([{ tenantId: 'stay', toHostId: b.options.hostId }]);
+    expect(drained.host?.drainTotal).toBe(1);
   });
 });
 

@@ -12,6 +12,7 @@ import { AgentHub } from './agent-hub.js';
 import { ensureStanzas } from './backup-records.js';
 import { loadBackupSettings } from './backup-repository.js';
 import { BackupScheduler } from './backup-scheduler.js';
+import { InitSqlRunner } from './init-sql-runner.js';
 import { BackupService } from './backup-service.js';
 import { agentControlService } from './agent-service.js';
 import { splitHostPort, type CoordinatorConfig } from './config.js';
@@ -22,6 +23,8 @@ import { serverCredentials } from './grpc-credentials.js';
 import { HealthCache } from './health-cache.js';
 import { HostService } from './host-service.js';
 import { HostSpares } from './host-spares.js';
+import { MoveManager } from './move-manager.js';
+import { RetiringInstances } from './retiring-instances.js';
 import { Liveness } from './liveness.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { ObjectService } from './object-service.js';
@@ -34,11 +37,15 @@ import { RestoreService } from './restore-service.js';
 import { coordinatorKeyRing } from './secret-keys.js';
 import { createAccess } from './security/access.js';
 import { enrollmentService } from './security/enrollment-service.js';
+import { instanceTlsProblem, instanceTlsSetting } from './instance-tls.js';
 import { claimFromHello, claimFromWatch } from './security/insecure-claims.js';
 import { loadFleetPki, type FleetPki } from './security/fleet-pki.js';
 import { TokenService } from './security/token-service.js';
 import { SyncQuorums } from './sync-quorums.js';
+import { IdleWatcher } from './idle-watcher.js';
 import { RouteFeed } from './route-feed.js';
+import { RouterClients } from './router-clients.js';
+import { SuspendService } from './suspend-service.js';
 import { openStore } from './store/open-store.js';
 import { TenantService } from './tenant-service.js';
 import { parseVersionCatalog, VersionCatalog } from './versions.js';
@@ -50,7 +57,10 @@ export interface RunningCoordinator {
   readonly ctx: CoordinatorContext;
   readonly reconciler: Reconciler;
   readonly failover: FailoverManager;
+  readonly moves: MoveManager;
   readonly backups: BackupScheduler;
+  readonly idle: IdleWatcher;
+  readonly suspends: SuspendService;
   /** The fleet PKI; undefined with --insecure. */
   readonly pki: FleetPki | undefined;
   /** Where the first start wrote the initial fleet-admin token. */
@@ -93,13 +103,17 @@ export async function startCoordinator(
   const pki = config.insecure
     ? undefined
     : await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+  const instanceTls = instanceTlsSetting(config.instanceTls, pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure');
+  metrics.instanceTls.set(instanceTls.on ? 1 : 0);
+  if (!instanceTls.on) log.warn({ reason: instanceTls.offReason }, instanceTlsProblem(instanceTls) ?? '');
   const access = createAccess({ store, insecure: config.insecure, clock, log });
   const tokenService = new TokenService({ store, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
   if (await tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
   const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
-  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup });
+  const retiring = new RetiringInstances();
+  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup, retiring });
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -121,23 +135,39 @@ export async function startCoordinator(
       promoteTimeoutMs: config.promoteTimeout,
       switchoverTimeoutMs: config.switchoverTimeout,
       switchoverMaxLagBytes: config.switchoverMaxLag,
+      switchGraceMs: config.switchGrace,
       replicaReplaceDelayMs: config.replicaReplaceDelay,
     },
     backup,
+    instanceTls,
+    retiring,
+    moveCopyTimeoutMs: config.moveCopyTimeout,
   };
   if (backup) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
+  const moves = new MoveManager(ctx, failover, config.drainParallel);
   const backupScheduler = new BackupScheduler(ctx);
   metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
   metrics.backupSources.now = clock;
   const backups = new BackupService(ctx, backupScheduler);
+  const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }));
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
+  const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
+  const routerClients = new RouterClients(config.routerReportMaxAge);
+  const idle = new IdleWatcher({
+    ctx,
+    clients: routerClients,
+    suspends,
+    connectedRouters: () => routes.peers().map((p) => p.routerId),
+    intervalMs: config.idleCheckInterval,
+    healthMaxAgeMs: Math.max(30_000, config.routerReportMaxAge),
+  });
   const events = new EventFeed(store);
   Object.assign(live, { hub, routes, events });
   const tenants = new TenantService(ctx);
   const objects = new ObjectService(ctx);
-  const hosts = new HostService(ctx);
+  const hosts = new HostService(ctx, moves);
 
   const rpcLog = log.child({ component: 'grpc' });
   const options: ServiceOptions = {
@@ -151,9 +181,9 @@ export async function startCoordinator(
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, tokens: tokenService, backups, restores, backupScheduler }), 'operator'), options);
-  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler), 'component');
-  const feed = access.guard(RouteFeedService, routes.service(), 'component');
+  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
+  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
+  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
   addService(
@@ -163,7 +193,7 @@ export async function startCoordinator(
     options,
   );
 
-  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler);
+  const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler, moves);
   let ops: OpsServer | undefined;
   try {
     const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
@@ -173,9 +203,11 @@ export async function startCoordinator(
       port: httpPort,
       registry,
       health: async () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: await store.read.routes.revision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, routes, metrics, log: log.child({ component: 'rest' }), backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
+      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
     await reconciler.start();
+    initSql.start();
+    idle.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
     log.info({ grpc: grpcAddress, http: ops.address, tls: pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure' }, 'coordinator listening');
     const running: RunningCoordinator = {
@@ -184,14 +216,24 @@ export async function startCoordinator(
       ctx,
       reconciler,
       failover,
+      moves,
       backups: backupScheduler,
+      idle,
+      suspends,
       pki,
       adminTokenFile,
       stop: async () => {
         reconciler.stop();
+        initSql.stop();
+        idle.stop();
         pki?.stop();
+        // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
+        // server drains at once; their clients see a clean end and reconnect to whichever coordinator
+        // serves next. The forced cut stays as a bound for a call stuck in a send.
+        hub.closeAll('coordinator stopping');
+        routes.close();
+        events.close();
         await new Promise<void>((resolve) => {
-          // Streams (agents, routers, watchers) never end by themselves: give calls a moment, then cut.
           const force = setTimeout(() => server.forceShutdown(), 2000);
           server.tryShutdown(() => {
             clearTimeout(force);
@@ -205,6 +247,8 @@ export async function startCoordinator(
     return running;
   } catch (err) {
     reconciler.stop();
+    initSql.stop();
+    idle.stop();
     pki?.stop();
     server.forceShutdown();
     await ops?.close();

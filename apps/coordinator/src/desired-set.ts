@@ -9,8 +9,9 @@ import type { KeyRing } from '@pgs/security';
 import type { BackupSettings } from './backup-repository.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
-import { oldInstancesOn } from './restore-progress.js';
+import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
 import type { StoreReads, StoreTx } from './store/contract.js';
+import type { RetiringInstances } from './retiring-instances.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
 
@@ -20,6 +21,8 @@ export interface ReplicationDeps {
   quorums: SyncQuorums;
   /** The fleet's backup repository; undefined = backups off (no archiving, no restores). */
   backup?: BackupSettings | undefined;
+  /** Instances moves left behind, which their hosts must delete. */
+  retiring?: RetiringInstances;
 }
 
 /** The tenant's archiving settings, when the fleet has a repository and the tenant's backups are on. */
@@ -55,23 +58,12 @@ export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementR
   return live.sort();
 }
 
-/**
- * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
- * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
- * (or re-created from one) must never come back empty. An operator restores again or deletes it.
- */
-async function restoreFailedHere(tx: StoreReads, placement: PlacementRecord): Promise<boolean> {
-  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
-  const restores = await tx.restores.list(placement.tenantId);
-  const last = restores[restores.length - 1];
-  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
-}
-
 /** The desired instance of one placement. */
-export async function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): Promise<DesiredInstance> {
+export async function desiredInstance(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): Promise<DesiredInstance> {
   const users = await tx.users.list(tenant.id);
   const databases = await tx.databases.list(tenant.id);
-  const version = versions.resolve(tenant.spec.version);
+  // Stored specs name their major (pinned at create); a major no host reports any more still goes out as it is.
+  const version = tenant.spec.version === '' ? versions.resolve('') : { id: tenant.spec.version, image: versions.imageOf(tenant.spec.version) };
   const all = await tx.placements.list({ tenantId: tenant.id });
   const primary = placement.role === 'REPLICA' ? all.find((p) => p.role === 'PRIMARY') : undefined;
   const replicas = all.filter((p) => p.role === 'REPLICA');
@@ -90,7 +82,8 @@ export async function desiredInstance(tx: StoreTx, tenant: TenantRecord, placeme
     resources: tenant.spec.resources,
     version: version.id,
     image: version.image,
-    runState: tenant.spec.runState,
+    // A suspended tenant's instances stop (a fast shutdown: a checkpoint, data kept) until woken.
+    runState: tenant.status === 'SUSPENDED' ? 'STOPPED' : tenant.spec.runState,
     roles: users.filter((u) => u.status !== 'DELETING').map((u) => ({ name: u.name, scramVerifier: u.scramVerifier, login: true })),
     databases: databases.filter((d) => d.status !== 'DELETING').map((d) => ({ name: d.name, owner: d.owner })),
     dropRoles: users.filter((u) => u.status === 'DELETING').map((u) => u.name),
@@ -124,7 +117,12 @@ export async function desiredSetForHost(tx: StoreTx, hostId: string, versions: V
   const out: HostDesiredSet = { instances: [], removedTenantIds: [] };
   // Instances an in-place restore replaced: deleted once the restored one serves.
   if (replication?.backup) for (const id of await oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
-  for (const placement of await tx.placements.list({ hostId })) {
+  const placements = await tx.placements.list({ hostId });
+  // Instances a move left here; one placed here again is never deleted.
+  for (const id of replication?.retiring?.onHost(hostId) ?? []) {
+    if ((!tenantIds || tenantIds.has(id)) && !placements.some((p) => p.tenantId === id)) out.removedTenantIds.push(id);
+  }
+  for (const placement of placements) {
     if (tenantIds && !tenantIds.has(placement.tenantId)) continue;
     const tenant = await tx.tenants.get(placement.tenantId);
     if (!tenant) continue;

@@ -11,11 +11,19 @@ export interface EventWatchFilter {
 /** Fans committed events out to watchers. */
 export class EventFeed {
   private readonly watchers = new Set<(e: EventRecord) => void>();
+  private readonly stopping = new AbortController();
+  /** Aborted when the coordinator stops: watch loops end so their calls finish at once. */
+  readonly closed: AbortSignal = this.stopping.signal;
 
   constructor(store: Store) {
     store.subscribe((summary) => {
       for (const e of summary.events) for (const w of this.watchers) w(e);
     });
+  }
+
+  /** Ends every watch loop (they follow `closed`). */
+  close(): void {
+    this.stopping.abort();
   }
 
   /** Number of watchers. */

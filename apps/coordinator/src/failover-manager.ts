@@ -106,15 +106,20 @@ export class FailoverManager {
    * all its WAL to the replicas), the target must reach the old primary's last LSN, then it is
    * promoted. Resolves when the route points at the new primary; rolls back on timeout.
    */
-  async switchover(tenantId: string, toHostId: string, principal: string): Promise<void> {
+  async switchover(tenantId: string, toHostId: string, principal: string, options: { forMove?: boolean } = {}): Promise<void> {
     const now = this.ctx.clock();
     const op = await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(tenantId);
       if (!tenant) throw new PreconditionError('TENANT_NOT_FOUND', `tenant "${tenantId}" does not exist`);
-      if (tenant.spec.nodes < 2) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
-      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
-      if (tenant.status !== 'ACTIVE') throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
       const placements = await tx.placements.list({ tenantId });
+      // A live move switches a single-node tenant over to the copy it just built.
+      if (!placements.some((p) => p.role === 'REPLICA')) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
+      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
+      if (tenant.status === 'MOVING' && !options.forMove) throw new PreconditionError('MOVE_IN_PROGRESS', `tenant "${tenantId}" is being moved; wait for the move to finish`);
+      // A move's copy may leave the tenant IN_PROGRESS for a moment (a host that looked unreachable):
+      // what a planned switch needs is checked just below (a healthy primary, a healthy target).
+      const movable = options.forMove && (tenant.status === 'MOVING' || tenant.status === 'IN_PROGRESS');
+      if (tenant.status !== 'ACTIVE' && !movable) throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
       const primary = placements.find((p) => p.role === 'PRIMARY');
       if (!primary || !this.ctx.hub.isConnected(primary.hostId) || !isHealthy(primary, this.ctx.health)) {
         throw new PreconditionError('PRIMARY_NOT_READY', 'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)');
@@ -178,7 +183,8 @@ export class FailoverManager {
       message: reason,
       details: { cause: op.cause, detection_ms: String(now - op.failedAt), from: tenant.status },
     });
-    await syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal });
+    // A planned switch has a live primary until the fence: routers hold clients through it.
+    await syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal, switching: op.kind === 'switchover' });
   }
 
   private async confirmQuorum(tenant: TenantRecord): Promise<void> {
@@ -281,9 +287,11 @@ export class FailoverManager {
         }
       }
     }
-    if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= RESEND_MS) && this.ctx.hub.isConnected(op.oldPrimary)) {
+    const fenceWait = RESEND_MS + (op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0);
+    if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= fenceWait) && this.ctx.hub.isConnected(op.oldPrimary)) {
       if (op.fenceCommand) this.ctx.hub.forgetCommand(op.fenceCommand);
-      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence');
+      // A planned switch lets open transactions finish while the routers hold the next ones.
+      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence', { graceMs: op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0 });
       if (op.fenceSentAt === 0) await this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
       op.fenceSentAt = now;
     }
@@ -310,7 +318,11 @@ export class FailoverManager {
       // primary's unshipped tail may never arrive.)
       const target = members.find((m) => m.hostId === decision.hostId);
       const caughtUp = target !== undefined && target.reportedAt >= op.fencedAt && target.lsn !== '' && lsnAtLeast(target.lsn, op.finalLsn);
-      if (!caughtUp) return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);
+      // A connected target checks it itself before it promotes (Promote.min_lsn): no wait for its
+      // next health report, which was most of a planned switch's pause.
+      if (!caughtUp && !this.ctx.hub.isConnected(decision.hostId)) {
+        return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);
+      }
     }
     op.candidate = decision.hostId;
     op.chosenAt = now;
@@ -355,7 +367,7 @@ export class FailoverManager {
     if (health?.role === 'PRIMARY' && health.up && health.checkedAt >= op.chosenAt) return this.finish(op, now, 'report');
     if (op.promoteCommand === undefined || now - op.promoteSentAt >= RESEND_MS) {
       if (op.promoteCommand) this.ctx.hub.forgetCommand(op.promoteCommand);
-      op.promoteCommand = this.ctx.hub.sendCommand(op.candidate, op.tenantId, 'promote');
+      op.promoteCommand = this.ctx.hub.sendCommand(op.candidate, op.tenantId, 'promote', { minLsn: op.kind === 'switchover' ? op.finalLsn : '' });
       if (op.promoteCommand !== undefined) op.promoteSentAt = now;
     }
   }

@@ -1,4 +1,5 @@
 /** The fleet summary (GetFleetStatus, REST /v1/fleet): counts, capacity, and problems worst first. */
+import { instanceTlsProblem } from './instance-tls.js';
 import type { TenantBackupHealth } from './backup-scheduler.js';
 import type { CoordinatorContext } from './context.js';
 import { hostCandidates } from './host-candidates.js';
@@ -58,6 +59,8 @@ export async function fleetStatus(ctx: CoordinatorContext, routersConnected: num
     capacity.diskMib += c.capacity.diskMib;
   }
   const problems: string[] = [];
+  const tlsOff = instanceTlsProblem(ctx.instanceTls);
+  if (tlsOff) problems.push(tlsOff);
   for (const h of hosts.filter((x) => x.state === 'DOWN')) problems.push(`host ${h.id} DOWN since ${new Date(h.stateChangedAt).toISOString()}`);
   problems.push(...await named({ status: 'UNAVAILABLE' }, (t) => `tenant ${t.id} UNAVAILABLE: ${t.statusReason}`, (n) => `${n} more tenants UNAVAILABLE`));
   problems.push(...await named({ status: 'ERROR' }, (t) => `tenant ${t.id} ERROR: ${t.statusReason}`, (n) => `${n} more tenants in ERROR`));

@@ -179,8 +179,11 @@ describe('replicas, failover, switchover', () => {
     await replica.reportAll();
     const call = h.operator.switchoverTenant({ id: 'ha-switch', toHostId: replica.options.hostId });
     await eventually(() => primary.received('ha-switch', 'fence').length > 0, 3000, 'Fence sent');
-    await eventually(async () => (await events(h, 'ha-switch')).some((e) => e.action === 'switchover.waiting'), 3000, 'waiting for catch-up');
-    expect(replica.received('ha-switch', 'promote')).toEqual([]);
+    // A connected target is told the old primary's last position and promotes only once it has
+    // replayed that far itself (no wait for its next health report).
+    await eventually(() => replica.received('ha-switch', 'promote').length > 0, 3000, 'Promote sent');
+    const promote = replica.received('ha-switch', 'promote')[0]!.command.action;
+    expect(promote.case === 'promote' ? promote.value.minLsn : undefined).toBe('0/3000148');
     replica.lsn.set('ha-switch', '0/3000148');
     await replica.reportAll();
     const res = await call;
@@ -189,6 +192,27 @@ describe('replicas, failover, switchover', () => {
     expect(t.route?.hostId).toBe(replica.options.hostId);
     expect(t.route?.state).toBe(RouteState.ROUTABLE);
     await eventually(() => primary.instances.get('ha-switch')?.role === InstanceRole.REPLICA, 3000, 'old primary told REPLICA');
+  });
+
+  it('live move: a single-node tenant is copied, switched over and its old instance deleted, each step an event', async () => {
+    const pool = [await agent(h), await agent(h)];
+    await h.operator.createTenant({ id: 'ha-move', spec: { placement: { group: `g${group}` } } });
+    await eventually(async () => (await h.operator.getTenant({ id: 'ha-move' })).tenant?.status === TenantStatus.ACTIVE, 5000, 'ha-move ACTIVE');
+    const fromId = await primaryHost(h, 'ha-move');
+    const from = pool.find((a) => a.options.hostId === fromId)!;
+    const to = pool.find((a) => a.options.hostId !== fromId)!;
+    // The copy replays to where the old primary stopped: nothing is lost in the switch.
+    from.fenceLsn = '0/1000000';
+    const res = await h.operator.moveTenant({ id: 'ha-move', toHostId: to.options.hostId, wait: true });
+    expect(res.steps.map((st) => st.name)).toEqual(['copy', 'switch', 'remove_old']);
+    expect(res.tenant?.placements.map((p) => [p.hostId, p.role])).toEqual([[to.options.hostId, InstanceRole.PRIMARY]]);
+    const t = await h.operator.getTenant({ id: 'ha-move' });
+    expect(t.tenant?.status).toBe(TenantStatus.ACTIVE);
+    expect(t.route?.hostId).toBe(to.options.hostId);
+    expect(t.route?.state).toBe(RouteState.ROUTABLE);
+    expect(from.instances.has('ha-move')).toBe(false);
+    const actions = (await events(h, 'ha-move')).map((e) => e.action);
+    for (const a of ['move.started', 'move.copied', 'move.switched', 'move.old_removed', 'move.completed']) expect(actions).toContain(a);
   });
 
   it('switchover is refused for a single-node tenant, a lagging target and an unknown host', async () => {

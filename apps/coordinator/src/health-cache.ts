@@ -10,6 +10,8 @@ export interface InstanceHealthView {
   up: boolean;
   acceptingConnections: boolean;
   connections: number;
+  /** Non-idle client backends and foreign walsenders (idle suspend counts them as work). */
+  busyBackends: number;
   databaseSizeBytes: number;
   role: InstanceRole | undefined;
   lsn: string;

@@ -1,11 +1,21 @@
 /** The scheduler's view of the hosts (shared by placement, replacement and drain). */
 import type { HostCandidate } from '@pgs/tenancy';
-import type { HostRecord } from './model.js';
+import type { HostRecord, TenantRecord } from './model.js';
 import type { HostAllocation, StoreReads } from './store/contract.js';
+import type { VersionCatalog } from './versions.js';
 
-/** Builds the scheduler's view of the hosts, with allocations summed from the placements. */
-export async function hostCandidates(tx: StoreReads): Promise<HostCandidate[]> {
-  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating());
+/**
+ * Builds the scheduler's view of the hosts, with allocations summed from the placements and, with
+ * `versions`, the PostgreSQL majors each host reported (placement then only picks hosts that run
+ * the tenant's major).
+ */
+export async function hostCandidates(tx: StoreReads, versions?: VersionCatalog): Promise<HostCandidate[]> {
+  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating(), undefined, versions);
+}
+
+/** The PostgreSQL part of a tenant's placement request: its major, and whether it has replicas. */
+export function versionRequest(tenant: Pick<TenantRecord, 'spec'>): { version: string; replicated: boolean } {
+  return { version: tenant.spec.version, replicated: tenant.spec.nodes > 1 };
 }
 
 /**
@@ -17,6 +27,7 @@ export function candidatesFrom(
   allocations: ReadonlyMap<string, HostAllocation>,
   creating: ReadonlyMap<string, number>,
   readySpares: (hostId: string) => number | undefined = () => undefined,
+  versions?: VersionCatalog,
 ): HostCandidate[] {
   return hosts.map((h) => {
     const spares = readySpares(h.id);
@@ -30,6 +41,7 @@ export function candidatesFrom(
       labels: h.labels,
       creating: creating.get(h.id) ?? 0,
       ...(spares === undefined ? {} : { readySpares: spares }),
+      ...(versions?.placementView(h.id) ?? {}),
     };
   });
 }

@@ -1,13 +1,17 @@
 /**
- * Host operations: list, get, cordon, uncordon, drain. Until live move exists, drain moves only
- * tenants that never held data (they are simply placed again elsewhere) and reports every other
- * tenant as blocked, with where it would go and why it cannot yet.
+ * Host operations: list, get, cordon, uncordon, drain. A drain cordons the host and plans where
+ * every instance goes (libs/tenancy planDrain, placement rules and capacity): tenants that never
+ * held data are simply placed again elsewhere, every other instance leaves by a live move (a
+ * replicated tenant's member is moved as that member), a few at a time; what cannot move is
+ * reported with the reason.
  */
-import { planDrain, validateHostId, type HostState } from '@pgs/tenancy';
+import { planDrain, validateHostId, type HostMajor, type HostState } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound } from './errors.js';
+import type { DrainProgress } from './drain-runner.js';
 import type { HostRecord, TenantRecord } from './model.js';
-import { hostCandidates } from './host-candidates.js';
+import type { MoveManager } from './move-manager.js';
+import { hostCandidates, versionRequest } from './host-candidates.js';
 import type { StoreReads } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -18,6 +22,10 @@ export interface HostView {
   connected: boolean;
   /** Ready spares from the agent's last heartbeat; undefined when it reports none. */
   readySpares: number | undefined;
+  /** The PostgreSQL majors its agent reported at its last connect (undefined: none since the coordinator started). */
+  postgresMajors: readonly HostMajor[] | undefined;
+  /** A drain's progress, while the host is draining. */
+  drain: DrainProgress | undefined;
 }
 
 /** What DrainHost did and could not do. */
@@ -29,7 +37,10 @@ export interface DrainResult {
 
 /** Host operations. */
 export class HostService {
-  constructor(private readonly ctx: CoordinatorContext) {}
+  constructor(
+    private readonly ctx: CoordinatorContext,
+    private readonly moves: MoveManager,
+  ) {}
 
   private async views(tx: StoreReads): Promise<HostView[]> {
     const candidates = new Map((await hostCandidates(tx)).map((c) => [c.id, c.allocated]));
@@ -38,6 +49,8 @@ export class HostService {
       allocated: candidates.get(host.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 },
       connected: this.ctx.hub.isConnected(host.id),
       readySpares: this.ctx.spares.get(host.id),
+      postgresMajors: this.ctx.versions.hostMajors(host.id),
+      drain: host.draining ? this.moves.drains.progress(host.id) : undefined,
     }));
   }
 
@@ -71,6 +84,8 @@ export class HostService {
       allocated,
       connected: this.ctx.hub.isConnected(host.id),
       readySpares: this.ctx.spares.get(host.id),
+      postgresMajors: this.ctx.versions.hostMajors(host.id),
+      drain: host.draining ? this.moves.drains.progress(host.id) : undefined,
     };
     return { view, tenants: tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
   }
@@ -95,11 +110,12 @@ export class HostService {
 
   /** New placements allowed again (also ends a drain). */
   async uncordon(id: string, principal: string): Promise<HostView> {
+    this.moves.drains.stop(id);
     return await this.setFlags(id, { cordoned: false, draining: false }, 'host.uncordon', principal);
   }
 
-  /** Cordons the host and moves away what can move. */
-  async drain(id: string, principal: string): Promise<DrainResult> {
+  /** Cordons the host and starts moving away what can move, `parallel` live moves at a time (0 = default). */
+  async drain(id: string, principal: string, parallel = 0): Promise<DrainResult> {
     validateHostId(id, 'id');
     const now = this.ctx.clock();
     const result = await this.ctx.store.transaction(async (tx) => {
@@ -117,14 +133,17 @@ export class HostService {
           nodes: 1,
           placement: tenant?.spec.placement ?? {},
           excludeHosts: all.map((x) => x.hostId),
+          ...(tenant ? versionRequest(tenant) : {}),
           role: p.role,
           hasReplica: all.some((x) => x.role === 'REPLICA'),
           neverHeldData: !all.some((x) => x.realizedOnce),
         });
       }
-      const plan = planDrain(id, await hostCandidates(tx), instances, this.ctx.placementPolicy);
+      const plan = planDrain(id, await hostCandidates(tx, this.ctx.versions), instances, this.ctx.placementPolicy);
       const moves: DrainResult['moves'] = [];
       const blocked: DrainResult['blocked'] = [...plan.blocked];
+      const queue: { tenantId: string; toHostId: string; memberHostId: string }[] = [];
+      const replaced: string[] = [];
       for (const move of plan.moves) {
         const inst = instances.find((i) => i.tenantId === move.tenantId);
         if (inst?.neverHeldData) {
@@ -134,11 +153,12 @@ export class HostService {
           if (tenant) await tx.tenants.update({ ...tenant, status: 'NEW', statusReason: `moved off draining host ${id} before it ever ran`, updatedAt: now });
           await syncTenant(tx, move.tenantId, { now, health: this.ctx.health, principal });
           moves.push({ tenantId: move.tenantId, toHostId: move.toHostId });
+          replaced.push(move.tenantId);
         } else {
-          blocked.push({
-            tenantId: move.tenantId,
-            reason: `holds data and live move is not available yet (it would go to ${move.toHostId}${move.switchover ? ' after a switchover' : ''})`,
-          });
+          // A live move; a replicated tenant's member on this host moves as that member.
+          const members = (await tx.placements.list({ tenantId: move.tenantId })).length;
+          queue.push({ tenantId: move.tenantId, toHostId: move.toHostId, memberHostId: members > 1 ? id : '' });
+          moves.push({ tenantId: move.tenantId, toHostId: move.toHostId });
         }
       }
       await tx.events.append({
@@ -147,11 +167,14 @@ export class HostService {
         action: 'host.drain',
         hostId: id,
         outcome: blocked.length ? 'FAILURE' : 'SUCCESS',
-        message: `drain: ${moves.length} moved, ${blocked.length} blocked`,
+        message: `drain: ${replaced.length} placed again, ${queue.length} to move live, ${blocked.length} blocked`,
         details: { moved: moves.map((m) => m.tenantId).join(','), blocked: blocked.map((b) => b.tenantId).join(',') },
       });
-      return { moves, blocked };
+      return { moves, blocked, queue, replaced };
     });
-    return { view: (await this.get(id)).view, ...result };
+    // Started once the cordon is committed: the runner's moves run their own transactions.
+    const { queue, replaced, ...outcome } = result;
+    this.moves.drains.start(id, { queue, blocked: outcome.blocked, moved: replaced }, parallel > 0 ? parallel : this.moves.defaultParallel, principal);
+    return { view: (await this.get(id)).view, ...outcome };
   }
 }

@@ -8,6 +8,7 @@
 import type { HealthCache } from './health-cache.js';
 import type { InstanceReportView } from './mappers/agent-mapper.js';
 import type { PlacementRecord } from './model.js';
+import type { RetiringInstances } from './retiring-instances.js';
 import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
 import type { StoreTx } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
@@ -50,7 +51,7 @@ export async function applyInstanceReports(
   tx: StoreTx,
   hostId: string,
   reports: readonly InstanceReportView[],
-  deps: { now: number; health: HealthCache; retry: RetryPolicy },
+  deps: { now: number; health: HealthCache; retry: RetryPolicy; retiring?: RetiringInstances },
 ): Promise<ReportOutcome> {
   const outcome: ReportOutcome = { orphans: [], removed: [] };
   const principal = `host:${hostId}`;
@@ -60,6 +61,11 @@ export async function applyInstanceReports(
     if (!tenant || !placement) {
       // The instance an in-place restore replaced, deleted as asked: not an orphan.
       if (tenant && r.state === 'DELETED' && await oldInstanceRemoved(tx, tenant.id, hostId, deps.now)) continue;
+      // The instance a live move left behind, deleted as asked.
+      if (r.state === 'DELETED' && deps.retiring?.confirm(r.tenantId, hostId)) {
+        await tx.events.append({ time: deps.now, principal, action: 'move.old_removed', tenantId: r.tenantId, hostId, message: 'the instance a move left behind was deleted' });
+        continue;
+      }
       outcome.orphans.push(r.tenantId);
       continue;
     }

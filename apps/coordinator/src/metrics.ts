@@ -15,10 +15,20 @@ export class CoordinatorMetrics {
   readonly routeBatches: Counter<'kind'>;
   readonly hostTransitions: Counter<'to'>;
   readonly backlogWalks: Counter<'outcome'>;
+  readonly suspends: Counter<'trigger'>;
+  readonly wakes: Counter<'outcome'>;
+  readonly wakeSeconds: Histogram;
+  /** 1 with TLS between routers and instances, 0 with it off (alert on 0). */
+  readonly instanceTls: Gauge;
   /** Where the per-tenant backup gauges read from (set once the backup scheduler exists). */
   readonly backupSources: { health: () => ReadonlyMap<string, TenantBackupHealth> | undefined; now: () => number } = { health: () => undefined, now: Date.now };
 
   constructor(registry: Registry, store: Store, streams: () => { agents: number; routers: number; eventWatchers: number }) {
+    this.instanceTls = new Gauge({
+      name: 'pgs_coordinator_instance_tls',
+      help: 'TLS between routers and instances and between standbys and primaries: 1 on, 0 off (tenant data crosses the network in plaintext)',
+      registers: [registry],
+    });
     this.rpcDuration = new Histogram({
       name: 'pgs_coordinator_rpc_duration_seconds',
       help: 'gRPC call duration by method and status code',
@@ -46,6 +56,19 @@ export class CoordinatorMetrics {
       name: 'pgs_coordinator_backlog_walks_total',
       help: 'Whole walks of the waiting tenants by outcome: placed (some), parked (none placed: no more walks until room may be freed), skipped (a placement pass while parked: only new tenants, by id)',
       labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.suspends = new Counter({ name: 'pgs_coordinator_suspends_total', help: 'Tenants suspended, by trigger (idle, operator)', labelNames: ['trigger'], registers: [registry] });
+    this.wakes = new Counter({
+      name: 'pgs_coordinator_wakes_total',
+      help: 'Wake requests by outcome: started, in_progress (already waking), throttled (fleet wake rate), refused (e.g. no room on the host)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.wakeSeconds = new Histogram({
+      name: 'pgs_coordinator_wake_seconds',
+      help: 'From a wake starting to the tenant\'s route being routable again',
+      buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
       registers: [registry],
     });
     new Gauge({

@@ -9,7 +9,7 @@ import type { BackupView, HostState, InstanceRole, PoolMode, Realization, Resour
 export type ObjectStatus = 'NEW' | 'ACTIVE' | 'ERROR' | 'DELETING';
 
 /** Whether a router may connect clients to a tenant, and why not (proto RouteState suffixes). */
-export type RouteState = 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR';
+export type RouteState = 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR' | 'SWITCHING';
 
 /** Outcome of an audited action. */
 export type EventOutcome = 'SUCCESS' | 'FAILURE' | 'REFUSED';

@@ -4,7 +4,7 @@
  * operator-errors.ts. The guard (security/access.ts) has authenticated and authorized each call;
  * handlers name the caller in events and hide other tenants from tenant-scoped callers.
  */
-import { DEFAULT_TENANT_SPEC, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, validateHostId, validateTenantId, type HostState, type RestoreTarget, type TenantStatus } from '@pgs/tenancy';
 import { HostState as ProtoHostState, TenantStatus as ProtoTenantStatus, type CoordinatorService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { tenantFilterOf } from '@pgs/security';
@@ -13,17 +13,20 @@ import type { BackupService } from './backup-service.js';
 import type { CoordinatorContext } from './context.js';
 import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from './failover-manager.js';
+import type { MoveManager } from './move-manager.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
+import type { InitSqlRunner } from './init-sql-runner.js';
 import { fromProtoBackupType, toProtoBackup, toProtoOverview, toProtoRestore, toProtoWindow } from './mappers/backup-mapper.js';
 import { enumName, fromTimestamp, toNumber, toProtoRoute } from './mappers/common-mapper.js';
-import { fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
+import { fromProtoInitScripts, fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
 import type { EventRecord } from './model.js';
 import type { ObjectService } from './object-service.js';
 import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { callerOf } from './security/access.js';
 import type { TokenService } from './security/token-service.js';
+import type { SuspendService } from './suspend-service.js';
 import type { TenantService } from './tenant-service.js';
 
 /** The services the operator API calls. */
@@ -35,10 +38,13 @@ export interface OperatorDeps {
   routes: RouteFeed;
   events: EventFeed;
   failover: FailoverManager;
+  moves: MoveManager;
   tokens: TokenService;
   backups: BackupService;
   restores: RestoreService;
   backupScheduler: BackupScheduler;
+  initSql: InitSqlRunner;
+  suspends: SuspendService;
 }
 
 
@@ -53,7 +59,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
   return {
     async createTenant(req, call) {
       const { view, generatedPassword } = await tenants.create(
-        { id: req.id, spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC), ownerPassword: req.ownerPassword, idempotencyKey: req.idempotencyKey },
+        {
+          id: req.id,
+          spec: fromProtoSpec(req.spec, DEFAULT_TENANT_SPEC),
+          ownerPassword: req.ownerPassword,
+          idempotencyKey: req.idempotencyKey,
+          initSql: fromProtoInitScripts(req.initSql),
+          holdInitSql: req.holdInitSql,
+        },
         callerOf(call),
       );
       return { tenant: toProtoTenant(view), generatedPassword };
@@ -91,8 +104,23 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     async stopTenant(req, call) {
       return { tenant: toProtoTenant(await tenants.stop(req.id, callerOf(call))) };
     },
+    async suspendTenant(req, call) {
+      const id = validateTenantId(req.id, 'id');
+      await deps.suspends.suspend(id, callerOf(call), 'operator', `by ${callerOf(call)}`);
+      return { tenant: toProtoTenant(await tenants.get(id)) };
+    },
+    async resumeTenant(req, call) {
+      const id = validateTenantId(req.id, 'id');
+      await deps.suspends.resume(id, callerOf(call));
+      return { tenant: toProtoTenant(await tenants.get(id)) };
+    },
     async setTenantAccess(req, call) {
       return { tenant: toProtoTenant(await tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
+    },
+    async runInitSql(req, call) {
+      const id = validateTenantId(req.tenantId, 'tenant_id');
+      await deps.initSql.release(id, callerOf(call));
+      return { tenant: toProtoTenant(await tenants.view(ctx.store.read, (await tenants.get(id)).tenant)) };
     },
     async recreateTenant(req, call) {
       if (req.fromBackup && req.acceptDataLoss) {
@@ -131,6 +159,16 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       await tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
       await deps.failover.switchover(req.id, req.toHostId, callerOf(call));
       return { tenant: toProtoTenant(await tenants.get(req.id)) };
+    },
+    async moveTenant(req, call) {
+      await tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
+      if (req.toHostId === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
+      validateHostId(req.toHostId, 'to_host_id');
+      if (req.memberHostId !== '') validateHostId(req.memberHostId, 'member_host_id');
+      await deps.moves.start(req.id, req.toHostId, req.memberHostId, callerOf(call));
+      if (req.wait) await deps.moves.wait(req.id);
+      const steps = deps.moves.get(req.id)?.steps ?? [];
+      return { tenant: toProtoTenant(await tenants.get(req.id)), steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })) };
     },
 
     async createUser(req, call) {
@@ -180,7 +218,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { host: toProtoHost(await hosts.uncordon(req.id, callerOf(call))) };
     },
     async drainHost(req, call) {
-      const r = await hosts.drain(req.id, callerOf(call));
+      const r = await hosts.drain(req.id, callerOf(call), req.parallel);
       return { host: toProtoHost(r.view), moves: r.moves, blocked: r.blocked };
     },
 
@@ -208,6 +246,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         queue.push(e);
         wake?.();
       });
+      // One listener per call on the feed's shared signal (removed below), waking the wait when the coordinator stops.
+      const onClosed = (): void => wake?.();
+      deps.events.closed.addEventListener('abort', onClosed, { once: true });
       try {
         let lastId = 0;
         const after = toNumber(req.afterId);
@@ -221,12 +262,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
             if (page.length < 1000) break;
           }
         }
-        while (!call.signal.aborted) {
+        const closed = deps.events.closed;
+        while (!call.signal.aborted && !closed.aborted) {
           const e = queue.shift();
           if (!e) {
             await new Promise<void>((resolve) => {
               wake = resolve;
               call.signal.addEventListener('abort', () => resolve(), { once: true });
+              if (closed.aborted) resolve();
             });
             wake = undefined;
             continue;
@@ -237,6 +280,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         }
       } finally {
         stop();
+        deps.events.closed.removeEventListener('abort', onClosed);
       }
     },
     async getFleetStatus() {

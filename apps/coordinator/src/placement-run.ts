@@ -6,7 +6,7 @@
  */
 import { placeTenants, type PlacementRequest } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
-import { candidatesFrom } from './host-candidates.js';
+import { candidatesFrom, versionRequest } from './host-candidates.js';
 import { newPlacement, type TenantRecord } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import type { Commit, HostAllocation } from './store/contract.js';
@@ -92,12 +92,12 @@ export class PlacementRun {
     const now = this.ctx.clock();
     const allocations = await this.allocationsAt(now);
     const placedCount = await store.transaction(async (tx) => {
-      const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement }));
+      const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement, ...versionRequest(t) }));
       const hosts = await tx.hosts.list();
       const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
       // Creations in flight change with every report, so they are read fresh (a small indexed
       // query); ready spares are what each agent's last heartbeat said.
-      const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id));
+      const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
       const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
       const byId = new Map(waiting.map((t) => [t.id, t]));
       for (const decision of placed) {

@@ -10,6 +10,7 @@ import type { HostState } from '@pgs/tenancy';
 import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './context.js';
 import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
+import type { MoveManager } from './move-manager.js';
 import { stallBeyondHeartbeat } from './loop-stall.js';
 import type { HostRecord } from './model.js';
 import { PlacementRun } from './placement-run.js';
@@ -69,6 +70,7 @@ export class Reconciler {
     /** Placement per slice: about 500 tenants or 50 ms, then the event loop gets a turn. */
     private readonly slice: SliceBudget = { maxItems: 500, maxMs: 50 },
     private readonly backups?: BackupScheduler,
+    private readonly moves?: MoveManager,
   ) {
     this.placement = new PlacementRun(ctx);
   }
@@ -141,7 +143,9 @@ export class Reconciler {
       await this.placeNew();
       await this.retryFailed();
       await this.failover?.tick();
-      await replaceLostReplicas(this.ctx, (id) => this.failover?.inFlight(id) ?? false);
+      await this.moves?.tick();
+      const busy = (id: string): boolean => (this.failover?.inFlight(id) ?? false) || (this.moves?.inFlight(id) ?? false);
+      await replaceLostReplicas(this.ctx, busy);
       if (this.ctx.backup) await replaceLostRestores(this.ctx);
       await this.backups?.tick();
     } catch (err) {

@@ -7,7 +7,7 @@
  */
 import { placeTenants } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
-import { hostCandidates } from './host-candidates.js';
+import { hostCandidates, versionRequest } from './host-candidates.js';
 import { newPlacement, type PlacementRecord } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import { syncTenant } from './tenant-sync.js';
@@ -30,8 +30,8 @@ export async function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenant
       if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER') return false;
       const others = (await tx.placements.list({ tenantId: tenant.id })).map((p) => p.hostId);
       const { placed, unplaced } = placeTenants(
-        await hostCandidates(tx),
-        [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, excludeHosts: others }],
+        await hostCandidates(tx, ctx.versions),
+        [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, excludeHosts: others, ...versionRequest(tenant) }],
         ctx.placementPolicy,
       );
       const hostId = placed[0]?.hostIds[0];

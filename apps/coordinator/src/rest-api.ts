@@ -5,7 +5,7 @@
  * `Idempotency-Key` header.
  */
 import type http from 'node:http';
-import { DEFAULT_TENANT_SPEC, validateTenantId } from '@pgs/tenancy';
+import { DEFAULT_TENANT_SPEC, validateHostId, validateTenantId } from '@pgs/tenancy';
 import { Code, RpcError } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
 import type { TenantBackupHealth } from './backup-scheduler.js';
@@ -15,6 +15,7 @@ import type { EventFeed } from './event-feed.js';
 import { notFound } from './errors.js';
 import { fleetStatus } from './fleet-status.js';
 import type { HostService } from './host-service.js';
+import type { MoveManager } from './move-manager.js';
 import { backupStateJson, eventJson, hostJson } from './mappers/rest-fleet-mapper.js';
 import { asObject, databaseJson, instanceJson, ownerName, read, specFromInstance, userJson, versionJson } from './mappers/rest-mapper.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -34,6 +35,7 @@ export interface RestDeps {
   tenants: TenantService;
   objects: ObjectService;
   hosts: HostService;
+  moves: MoveManager;
   routes: RouteFeed;
   metrics: CoordinatorMetrics;
   log: Logger;
@@ -156,6 +158,24 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       async ([id = ''], _b, req) => {
         const view = await tenants.delete(id, Number(header(req, 'if-match').replaceAll('"', '') || 0), restCaller().name);
         return { status: 202, body: instanceJson(view) };
+      },
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/move$`),
+      'instances.move',
+      async ([id = ''], raw) => {
+        const body = asObject(raw);
+        await tenants.get(id);
+        const to = read.str(body, 'to_host_id') ?? '';
+        if (to === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
+        validateHostId(to, 'to_host_id');
+        const member = read.str(body, 'member_host_id') ?? '';
+        if (member !== '') validateHostId(member, 'member_host_id');
+        const move = await d.moves.start(id, to, member, restCaller().name);
+        if (read.bool(body, 'wait') ?? false) await d.moves.wait(id);
+        const steps = (d.moves.get(id) ?? move).steps.map((st) => ({ name: st.name, duration_ms: st.durationMs, detail: st.detail }));
+        return { status: 200, body: { ...((await instance(id)).body as Record<string, unknown>), move: { from_host_id: move.fromHostId, to_host_id: move.toHostId, steps } } };
       },
     ],
     ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.start(id, restCaller().name)) })],

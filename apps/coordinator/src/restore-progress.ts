@@ -110,3 +110,15 @@ export async function noteArchive(tx: StoreTx, tenantId: string, hostId: string,
     await tx.backups.putStanza({ ...stanza, lastArchivedAt: next.lastArchivedAt, lastArchivedWal: next.lastArchivedWal });
   }
 }
+
+/**
+ * A primary that was to be restored and whose restore failed before it ever ran is not sent again:
+ * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
+ * (or re-created from one) must never come back empty. An operator restores again or deletes it.
+ */
+export async function restoreFailedHere(tx: StoreReads, placement: PlacementRecord): Promise<boolean> {
+  if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
+  const restores = await tx.restores.list(placement.tenantId);
+  const last = restores[restores.length - 1];
+  return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
+}

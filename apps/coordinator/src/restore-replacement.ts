@@ -7,7 +7,7 @@
  */
 import { placeTenants } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
-import { hostCandidates } from './host-candidates.js';
+import { hostCandidates, versionRequest } from './host-candidates.js';
 import { newPlacement } from './model.js';
 import { syncTenant } from './tenant-sync.js';
 
@@ -27,7 +27,7 @@ export async function replaceLostRestores(ctx: CoordinatorContext): Promise<stri
       const fresh = await tx.placements.list({ tenantId: tenant.id });
       if (fresh.some((p) => p.realizedOnce)) return undefined;
       const excludeHosts = [...new Set([...fresh.map((p) => p.hostId), ...current.oldHosts])];
-      const { placed } = placeTenants(await hostCandidates(tx), [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: tenant.spec.nodes, placement: tenant.spec.placement, excludeHosts }], ctx.placementPolicy);
+      const { placed } = placeTenants(await hostCandidates(tx, ctx.versions), [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: tenant.spec.nodes, placement: tenant.spec.placement, excludeHosts, ...versionRequest(tenant) }], ctx.placementPolicy);
       const hostIds = placed[0]?.hostIds;
       if (!hostIds || hostIds.length === 0) return undefined;
       for (const p of fresh) await tx.placements.delete(tenant.id, p.hostId);

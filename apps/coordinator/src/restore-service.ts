@@ -16,7 +16,7 @@ import { ensureStanza, newRestoreId, windowOf } from './backup-records.js';
 import { requireBackups } from './backup-service.js';
 import type { CoordinatorContext } from './context.js';
 import { AlreadyExistsError, NotFoundError, notFound, PreconditionError } from './errors.js';
-import { hostCandidates } from './host-candidates.js';
+import { hostCandidates, versionRequest } from './host-candidates.js';
 import { idempotent } from './idempotency.js';
 import { newPlacement, type RestoreRecord, type TenantRecord } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
@@ -243,8 +243,8 @@ export class RestoreService {
   private async place(tx: StoreTx, tenant: TenantRecord, restore: RestoreRecord, excluded: string[], now: number): Promise<RestoreRecord> {
     const current = await tx.tenants.get(tenant.id) ?? tenant;
     const { placed, unplaced } = placeTenants(
-      await hostCandidates(tx),
-      [{ tenantId: current.id, resources: current.spec.resources, nodes: current.spec.nodes, placement: current.spec.placement, excludeHosts: excluded }],
+      await hostCandidates(tx, this.ctx.versions),
+      [{ tenantId: current.id, resources: current.spec.resources, nodes: current.spec.nodes, placement: current.spec.placement, excludeHosts: excluded, ...versionRequest(current) }],
       this.ctx.placementPolicy,
     );
     const hostIds = placed[0]?.hostIds;

@@ -6,14 +6,25 @@
  * off and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { RouteFeedService, RouterPeerSchema, RouteSchema } from '@pgs/proto';
-import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
+import { WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
+import { Code, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
 import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { RouteChange } from './model.js';
+import type { RouterClients } from './router-clients.js';
 import { auditRefusal, callerOf } from './security/access.js';
 import type { Store } from './store/contract.js';
+import type { SuspendService } from './suspend-service.js';
+
+/** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
+export interface RouterCalls {
+  clients: RouterClients;
+  suspends: SuspendService;
+  clock: () => number;
+}
+
+const WAKE_OUTCOMES = { STARTED: WakeOutcome.STARTED, IN_PROGRESS: WakeOutcome.IN_PROGRESS, THROTTLED: WakeOutcome.THROTTLED, REFUSED: WakeOutcome.REFUSED } as const;
 
 /** A connected router. */
 export interface RouterPeer {
@@ -46,15 +57,24 @@ interface Subscriber {
 export class RouteFeed {
   private readonly subscribers = new Map<number, Subscriber>();
   private nextId = 1;
+  private closed = false;
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     private readonly onBatch: (kind: 'snapshot' | 'delta' | 'peers') => void = () => undefined,
+    /** Sent on every batch: routers connect to instances with TLS (verify-full against the fleet CA). */
+    private readonly instanceTls = false,
   ) {
     store.subscribe((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
     });
+  }
+
+  /** Ends every watch (a coordinator stopping): each handler returns, so its call ends cleanly. */
+  close(): void {
+    this.closed = true;
+    for (const sub of this.subscribers.values()) sub.wake?.();
   }
 
   /** Number of connected routers. */
@@ -94,17 +114,33 @@ export class RouteFeed {
     }
   }
 
-  /** The WatchRoutes handler. */
-  service(): ServiceImpl<typeof RouteFeedService> {
+  /** A router calls only as itself: the request's router_id must be the id its certificate names. */
+  private async mustBeRouter(ctx: CallContext, routerId: string, what: string): Promise<void> {
+    const who = principalOf(ctx);
+    if (who?.kind === 'router' && who.id === routerId) return;
+    const reason = `${callerOf(ctx)} may not ${what} as router "${routerId}"`;
+    await auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
+    throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
+  }
+
+  /** The RouteFeedService handlers: WatchRoutes, and the client reports and wakes when `calls` is given. */
+  service(calls?: RouterCalls): ServiceImpl<typeof RouteFeedService> {
     return {
+      reportClients: async (request, ctx) => {
+        await this.mustBeRouter(ctx, request.routerId, 'report clients');
+        if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not take client reports');
+        calls.clients.report(request.routerId, new Map(request.tenants.map((t) => [t.tenantId, t.clients])), request.complete, calls.clock());
+        return { intervalMs: 0 };
+      },
+      wakeTenant: async (request, ctx) => {
+        await this.mustBeRouter(ctx, request.routerId, 'wake tenants');
+        if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not wake tenants');
+        const r = await calls.suspends.wake(request.tenantId, `router:${request.routerId}`, request.waitingClients);
+        return { outcome: WAKE_OUTCOMES[r.outcome], message: r.message, retryAfterMs: r.retryAfterMs };
+      },
       watchRoutes: async (request, stream, ctx) => {
         // A router watches only as itself: its request's router_id is the id its certificate names (issue 10).
-        const who = principalOf(ctx);
-        if (who?.kind !== 'router' || who.id !== request.routerId) {
-          const reason = `${callerOf(ctx)} may not watch routes as router "${request.routerId}"`;
-          await auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
-          throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
-        }
+        await this.mustBeRouter(ctx, request.routerId, 'watch routes');
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
         const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
         const since = toNumber(request.sinceRevision);
@@ -112,6 +148,7 @@ export class RouteFeed {
         // batches at or below the catch-up revision are skipped below.
         this.subscribers.set(sub.id, sub);
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
+        const send = (batch: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
         try {
           const current = await this.store.read.routes.revision();
           const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
@@ -119,19 +156,19 @@ export class RouteFeed {
           if (deltas === undefined) {
             const routes = await this.store.read.routes.list();
             const revision = Math.max(current, ...routes.map((r) => r.revision));
-            await stream.send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
+            await send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
             this.onBatch('snapshot');
             sentRevision = revision;
             log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
           } else {
             const batch = deltaBatch(deltas, current);
-            await stream.send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+            await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
             this.onBatch('delta');
             sentRevision = current;
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
           }
           await this.peersChanged();
-          while (!ctx.signal.aborted) {
+          while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
               if (sub.overflowed) {
@@ -141,6 +178,7 @@ export class RouteFeed {
               await new Promise<void>((resolve) => {
                 sub.wake = resolve;
                 ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+                if (this.closed) resolve();
               });
               continue;
             }
@@ -148,7 +186,7 @@ export class RouteFeed {
             const isPeers = batch.routersChanged && batch.upserts.length === 0 && batch.deletedTenantIds.length === 0;
             if (!isPeers && revision <= sentRevision) continue;
             // A peers-only batch carries no routes, so it must not claim a revision the router has not got.
-            await stream.send(isPeers ? { ...batch, revision: BigInt(sentRevision) } : batch);
+            await send(isPeers ? { ...batch, revision: BigInt(sentRevision) } : batch);
             this.onBatch(isPeers ? 'peers' : 'delta');
             if (!isPeers) sentRevision = revision;
           }

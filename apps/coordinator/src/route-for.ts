@@ -28,13 +28,18 @@ export function routeUsers(users: readonly UserRecord[]): RouteUser[] {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** The route of a tenant (without its revision, which the store assigns). */
+/**
+ * The route of a tenant (without its revision, which the store assigns). `switching`: the primary
+ * change under way is planned (a switchover, a live move), so routers hold clients instead of
+ * refusing them.
+ */
 export function routeFor(
   tenant: TenantRecord,
   primary: PlacementRecord | undefined,
   host: HostRecord | undefined,
   healthy: boolean,
   users: readonly UserRecord[] = [],
+  switching = false,
 ): Omit<RouteRecord, 'revision'> {
   const where = {
     tenantId: tenant.id,
@@ -49,6 +54,7 @@ export function routeFor(
   const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
   const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'RESTORING']);
   if (serving && !blocking.has(tenant.status)) return { ...where, state: 'ROUTABLE', reason: '' };
+  if (tenant.status === 'FAILING_OVER' && switching) return { ...where, state: 'SWITCHING', reason: 'the tenant is switching to another instance; connections wait until it serves' };
   if (tenant.status === 'UNAVAILABLE') return { ...where, state: 'HOST_DOWN', reason: `the tenant is unavailable: ${tenant.statusReason}` };
   if (tenant.status === 'ERROR') return { ...where, state: 'ERROR', reason: `the tenant is in error: ${tenant.statusReason}` };
   if (tenant.status === 'ACTIVE') return { ...where, state: 'PROVISIONING', reason: 'the tenant is starting' };

@@ -170,6 +170,36 @@ describe('join and renewal', () => {
   });
 });
 
+describe('instance certificates', () => {
+  it('issues a host a server-only certificate naming its address and instance:<host>, which no service accepts', async () => {
+    const keyPem = await generatePrivateKey();
+    const csrPem = await createCsr(identity('instance', 'ih1'), keyPem);
+    const asHost = createClient(EnrollmentService, h.coordinator.grpcAddress, await h.componentCredentials('host', 'ih1'));
+    const asRouter = createClient(EnrollmentService, h.coordinator.grpcAddress, await h.componentCredentials('router', 'ir1'));
+    const anonymous = createClient(EnrollmentService, h.coordinator.grpcAddress, tlsChannelCredentials(h.caPem));
+    try {
+      const issued = await asHost.issueInstanceCertificate({ csrPem, address: '127.0.0.77' });
+      const info = certificateInfo(issued.certificatePem);
+      expect(info.identity).toEqual({ kind: 'instance', id: 'ih1' });
+      expect(info.ipAddresses).toEqual(['127.0.0.77']);
+      expect(issued.caCertificatePem).toBe(h.caPem);
+      expect(await codeOf(asHost.issueInstanceCertificate({ csrPem, address: 'db.example' }))).toBe(Code.INVALID_ARGUMENT);
+      expect(await codeOf(asRouter.issueInstanceCertificate({ csrPem, address: '127.0.0.77' }))).toBe(Code.PERMISSION_DENIED);
+      expect(await codeOf(anonymous.issueInstanceCertificate({ csrPem, address: '127.0.0.77' }))).toBe(Code.UNAUTHENTICATED);
+      // Another host's registered address is not for this host to name.
+      expect(await agentOutcome(await h.componentCredentials('host', 'ih2'), 'ih2')).toBe(Code.OK);
+      expect(await codeOf(asHost.issueInstanceCertificate({ csrPem, address: '127.0.0.99' }))).toBe(Code.PERMISSION_DENIED);
+      // The instance key cannot stand in for the host: its certificate opens no component service.
+      const asInstance = mtlsChannelCredentials({ caPem: h.caPem, certPem: issued.certificatePem, keyPem });
+      expect(await agentOutcome(asInstance, 'ih1')).not.toBe(Code.OK);
+    } finally {
+      asHost.close();
+      asRouter.close();
+      anonymous.close();
+    }
+  });
+});
+
 const FA = 'fleet-admin';
 const OP = 'operator';
 const RD = 'reader';
@@ -187,9 +217,13 @@ const ALLOWED: Record<string, string[]> = {
   DeleteTenant: [FA, OP],
   StartTenant: TENANT_WRITERS,
   StopTenant: TENANT_WRITERS,
+  SuspendTenant: TENANT_WRITERS,
+  ResumeTenant: TENANT_WRITERS,
   SetTenantAccess: TENANT_WRITERS,
   RecreateTenant: [FA, OP],
+  RunInitSql: TENANT_WRITERS,
   SwitchoverTenant: TENANT_WRITERS,
+  MoveTenant: [FA, OP],
   RestoreTenant: [FA, OP],
   GetRestore: EVERYONE,
   CreateBackup: TENANT_WRITERS,

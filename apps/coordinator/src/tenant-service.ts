@@ -3,7 +3,20 @@
  * transaction per operation (durable before the answer), an audit event for each, and a desired-set
  * push to the hosts concerned after the commit.
  */
-import { checkRevision, validateLabels, validatePassword, validateSpecChange, validateTenantId, validateTenantSpec, ValidationError, type TenantSpec } from '@pgs/tenancy';
+import {
+  checkRevision,
+  newInitSql,
+  validateInitScripts,
+  validateLabels,
+  validatePassword,
+  validateSpecChange,
+  validateTenantId,
+  validateTenantSpec,
+  ValidationError,
+  type InitScript,
+  type InitSqlRecord,
+  type TenantSpec,
+} from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { AlreadyExistsError, notFound, PreconditionError } from './errors.js';
 import type { InstanceHealthView } from './health-cache.js';
@@ -23,6 +36,8 @@ export type PlacementView = PlacementRecord & { health: InstanceHealthView | und
 export interface TenantView {
   tenant: TenantRecord;
   placements: PlacementView[];
+  /** Its init scripts and how far they ran (absent: created without any). */
+  initSql?: InitSqlRecord | undefined;
 }
 
 /** Everything GetTenant shows. */
@@ -39,6 +54,10 @@ export interface CreateTenantInput {
   spec: TenantSpec;
   ownerPassword: string;
   idempotencyKey: string;
+  /** Run once when the primary first runs (validated here). */
+  initSql?: readonly InitScript[];
+  /** Keep them HELD until released (RunInitSql). */
+  holdInitSql?: boolean;
 }
 
 /** Who is asking, for the audit log. */
@@ -55,6 +74,7 @@ export class TenantService {
     return {
       tenant,
       placements: (await tx.placements.list({ tenantId: tenant.id })).map((p) => ({ ...p, health: this.ctx.health.get(p.tenantId, p.hostId) })),
+      initSql: await tx.initSql.get(tenant.id),
     };
   }
 
@@ -68,20 +88,28 @@ export class TenantService {
     if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${tenant.id}" is being deleted`);
   }
 
+  /** Refuses a spec its major cannot serve here (replicas without pg_basebackup of it, backups pgBackRest cannot take). */
+  private checkVersionServes(spec: TenantSpec): void {
+    const problem = this.ctx.versions.problem({ version: spec.version, nodes: spec.nodes, backups: backupsWanted(this.ctx, spec) });
+    if (problem !== undefined) throw new PreconditionError('VERSION_UNSUPPORTED', problem);
+  }
+
   /** Creates a tenant (status NEW) with its owner user and database named after it. */
   async create(input: CreateTenantInput, principal: Principal): Promise<{ view: TenantView; generatedPassword: string }> {
     const id = validateTenantId(input.id, 'id');
     const valid = validateTenantSpec(input.spec);
     // Stored resolved, so a later change of the catalog default never moves an existing tenant.
     const spec = { ...valid, version: this.ctx.versions.resolve(valid.version).id };
+    this.checkVersionServes(spec);
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
+    const scripts = validateInitScripts(input.initSql ?? [], 'init_sql');
     // Hashed off the event loop before the transaction (wasted only on a replay or a duplicate).
     const verifier = await scramVerifierAsync(password);
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
     // Grouped: a burst of creates shares one durable commit instead of one fsync each.
     const { result, replayed } = await this.ctx.store.transaction(async (tx) =>
-      idempotent(tx, scope, input.idempotencyKey, { id, spec }, now, async () => {
+      idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, async () => {
         if (await tx.tenants.get(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
         const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
         await tx.tenants.insert(tenant);
@@ -90,13 +118,14 @@ export class TenantService {
         // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
         await tx.users.insert({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
         await tx.databases.insert({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        if (scripts.length > 0) await tx.initSql.put(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
         await tx.events.append({
           time: now,
           principal,
           action: 'tenant.create',
           tenantId: id,
           message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
-          details: { password: input.ownerPassword === '' ? 'generated' : 'given' },
+          details: { password: input.ownerPassword === '' ? 'generated' : 'given', initScripts: String(scripts.length) },
         });
         const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? tenant;
         tx.record({ kind: 'place', tenantId: id });
@@ -106,7 +135,7 @@ export class TenantService {
     );
     if (!replayed && result.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
     const generatedPassword = !result.generated ? '' : replayed ? (this.passwords.get(`${scope}:${input.idempotencyKey}`, now) ?? '') : password;
-    return { view: { tenant: result.tenant, placements: [] }, generatedPassword };
+    return { view: { tenant: result.tenant, placements: [], initSql: await this.ctx.store.read.initSql.get(id) }, generatedPassword };
   }
 
   /** One tenant with users, databases, route and recent events. */
@@ -144,13 +173,16 @@ export class TenantService {
       this.mustBeLive(tenant);
       checkRevision(tenant.revision, revision);
       const changed = validateSpecChange(tenant.spec, next);
-      const spec = { ...changed, version: this.ctx.versions.resolve(changed.version).id };
+      // The tenant's own major stays valid even when no host reports it any more.
+      const spec = { ...changed, version: changed.version === tenant.spec.version ? changed.version : this.ctx.versions.resolve(changed.version).id };
       if (spec.version !== tenant.spec.version) {
         throw new PreconditionError('VERSION_CHANGE_UNSUPPORTED', `changing the PostgreSQL major version (${tenant.spec.version} -> ${spec.version}) needs an upgrade procedure that does not exist yet`);
       }
       if (spec.nodes !== tenant.spec.nodes) {
         throw new PreconditionError('NODES_CHANGE_UNSUPPORTED', 'changing the number of nodes of an existing tenant needs the replication issue; create the tenant with the nodes it needs');
       }
+      // Turning backups on for a major pgBackRest cannot back up is refused now, not at the first archive.
+      if (backupsWanted(this.ctx, spec) && !backupsWanted(this.ctx, tenant.spec)) this.checkVersionServes(spec);
       const updated = { ...tenant, spec, revision: tenant.revision + 1, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
       await tx.tenants.update(updated);
       await tx.events.append({ time: now, principal, action: 'tenant.update', tenantId: id, message: `spec updated to revision ${updated.revision}` });
@@ -256,4 +288,9 @@ export class TenantService {
       return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
     });
   }
+}
+
+/** The tenant archives WAL and takes backups: the fleet has a repository and its policy does not turn them off. */
+function backupsWanted(ctx: CoordinatorContext, spec: TenantSpec): boolean {
+  return ctx.backup !== undefined && spec.backup?.disabled !== true;
 }

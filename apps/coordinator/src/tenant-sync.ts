@@ -6,7 +6,7 @@
 import { canTransition, deriveTenantStatus, type HostState, type PlacementView } from '@pgs/tenancy';
 import type { HealthCache } from './health-cache.js';
 import type { PlacementRecord, RestoreRecord, TenantRecord } from './model.js';
-import { runningRestore, targetWords } from './restore-progress.js';
+import { restoreFailedHere, runningRestore, targetWords } from './restore-progress.js';
 import { routeFor } from './route-for.js';
 import type { StoreTx } from './store/contract.js';
 
@@ -34,12 +34,18 @@ const OVERRIDES_FAILOVER = new Set<TenantRecord['status']>(['DELETING', 'STOPPIN
  * sticky: once a failover started, only the failover itself (`endFailover`), a stop or a deletion
  * ends it, so a report arriving mid-way never makes the routers connect to a half-promoted node.
  */
-export async function syncTenant(tx: StoreTx, tenantId: string, deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean }): Promise<TenantRecord | undefined> {
+export async function syncTenant(
+  tx: StoreTx,
+  tenantId: string,
+  deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean; endMove?: boolean; switching?: boolean },
+): Promise<TenantRecord | undefined> {
   const tenant = await tx.tenants.get(tenantId);
   if (!tenant) return undefined;
   const placements = await tx.placements.list({ tenantId });
   const hostState = new Map<string, HostState>();
   for (const p of placements) hostState.set(p.hostId, (await tx.hosts.get(p.hostId))?.state ?? 'DOWN');
+  const failedRestores = new Set<string>();
+  for (const p of placements) if (await restoreFailedHere(tx, p)) failedRestores.add(p.hostId);
   const views: PlacementView[] = placements.map((p) => {
     const state = hostState.get(p.hostId) ?? 'DOWN';
     // A replica lost with its host is not "pending": the tenant serves without it (degraded) until
@@ -53,6 +59,9 @@ export async function syncTenant(tx: StoreTx, tenantId: string, deps: { now: num
       reason: p.reason,
       hostState: state,
       healthy: isHealthy(p, deps.health),
+      // A primary whose restore failed is never sent again (it would come back empty): a person decides.
+      failures: failedRestores.has(p.hostId) ? undefined : p.failures,
+      instanceState: p.instanceState,
     };
   });
   let derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });
@@ -65,6 +74,14 @@ export async function syncTenant(tx: StoreTx, tenantId: string, deps: { now: num
     const restore = await runningRestore(tx, tenantId);
     if (restore) derived = { status: 'RESTORING', reason: restoringReason(restore, placements.find((p) => p.role === 'PRIMARY')) };
   }
+  // MOVING holds until the move ends, like RESTORING: the extra copy being built reads as a pending
+  // placement, which must not make the tenant look IN_PROGRESS or in ERROR while it serves. A lost
+  // primary, a stop or a deletion still override it.
+  if (tenant.status === 'MOVING' && !deps.endMove && !OVERRIDES_FAILOVER.has(derived.status) && derived.status !== 'FAILING_OVER' && derived.status !== 'UNAVAILABLE') {
+    derived = { status: 'MOVING', reason: tenant.statusReason };
+  }
+  // A suspension keeps the reason it was given (when and why), which the status alone does not tell.
+  if (derived.status === 'SUSPENDED' && tenant.status === 'SUSPENDED') derived = { status: 'SUSPENDED', reason: tenant.statusReason };
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
     updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };
@@ -83,6 +100,8 @@ export async function syncTenant(tx: StoreTx, tenantId: string, deps: { now: num
   }
   const primary = placements.find((p) => p.role === 'PRIMARY');
   const host = primary ? await tx.hosts.get(primary.hostId) : undefined;
-  await tx.routes.put(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId)));
+  // A planned switch stays SWITCHING (routers hold clients) until the failover code ends it.
+  const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && (await tx.routes.get(tenantId))?.state === 'SWITCHING');
+  await tx.routes.put(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId), switching));
   return updated;
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Prepares a Docker Engine API for the host agent's docker runtime on a machine without Docker:
 # Podman's compatible service on a unix socket, and a PostgreSQL image built locally from the
-# host's own server binaries (no registry is needed or used). Idempotent: run it as often as you
+# host's own server binaries, one per major (no registry is needed or used). Idempotent: run it as often as you
 # like; what is already there is kept. CI runs it before the tests; stop-podman.sh undoes the service.
 #
 #   PGS_PODMAN_RUN_DIR  where the socket, pid file, log and containers.conf go (default /run/pgs-podman)
-#   PGS_PG_MAJOR        PostgreSQL major to package (default: the newest under /usr/lib/postgresql)
+#   PGS_PG_MAJOR        PostgreSQL majors to package, space-separated (default: every major under
+#                       /usr/lib/postgresql and PGS_PG_VERSIONS_DIR, default /var/lib/pgs/postgres)
 #
 # Prints the socket path on its last line; point the agent (or the tests) at it with
 # PGS_DOCKER_SOCKET=<path>.
@@ -74,41 +75,51 @@ if ! ping; then
 fi
 chmod 0660 "$SOCK"
 
-# 4. The image localhost/pgs-postgres:<major>, imported from a rootfs made of the host's binaries.
-if [ -z "${PGS_PG_MAJOR:-}" ]; then
-  PGS_PG_MAJOR=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
-fi
-MAJOR=${PGS_PG_MAJOR:?no PostgreSQL server under /usr/lib/postgresql; install postgresql or set PGS_PG_MAJOR}
-PG_BIN="/usr/lib/postgresql/$MAJOR/bin"
-[ -x "$PG_BIN/postgres" ] || die "$PG_BIN/postgres not found"
-IMAGE="localhost/pgs-postgres:$MAJOR"
+# 4. One image localhost/pgs-postgres:<major> per PostgreSQL major on this host, imported from a rootfs
+# made of the host's own binaries: the distribution's (/usr/lib/postgresql/<major>, share files in
+# /usr/share/postgresql/<major>) and those of setup-postgres-versions.sh (<dir>/<major>/{bin,lib,share},
+# self-contained: their binaries find lib/ and share/ relative to themselves).
+VERSIONS_DIR=${PGS_PG_VERSIONS_DIR:-/var/lib/pgs/postgres}
+declare -A PREFIX=()
+for d in /usr/lib/postgresql/*/ "$VERSIONS_DIR"/*/; do
+  m=$(basename "$d")
+  [[ $m =~ ^[0-9]+$ ]] && [ -x "$d/bin/postgres" ] && [ -z "${PREFIX[$m]:-}" ] && PREFIX[$m]=${d%/}
+done
+if [ -n "${PGS_PG_MAJOR:-}" ]; then MAJORS=$PGS_PG_MAJOR; else MAJORS=$(printf '%s\n' "${!PREFIX[@]}" | sort -n | tr '\n' ' '); fi
+[ -n "${MAJORS// /}" ] || die "no PostgreSQL server under /usr/lib/postgresql or $VERSIONS_DIR; install postgresql or run setup-postgres-versions.sh"
+PG_UID=$(id -u postgres) || die "no postgres OS user on this host"
+PG_GID=$(id -g postgres)
+# A file, keeping its path (symlinks resolved, so the rootfs needs no link targets).
+put() { mkdir -p "$ROOTFS$(dirname "$1")"; cp -L "$1" "$ROOTFS$1"; }
+# The shared libraries a binary or library needs, as ldd resolves them on this host.
+libs_of() { ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'; }
+ROOTFS=
+trap '[ -z "$ROOTFS" ] || rm -rf "$ROOTFS"' EXIT
 
-have_image() {
-  [ "$(podman image inspect --format '{{ index .Config.Labels "pgs.image-revision" }}' "$IMAGE" 2>/dev/null)" = "$IMAGE_REVISION" ]
-}
-
-if ! have_image; then
-  say "building $IMAGE from the host's PostgreSQL $MAJOR binaries"
+build_image() {
+  local MAJOR=$1 IMAGE="localhost/pgs-postgres:$1" PG_PREFIX=${PREFIX[$1]:-}
+  [ -n "$PG_PREFIX" ] || die "PostgreSQL $MAJOR is not installed here (no /usr/lib/postgresql/$MAJOR nor $VERSIONS_DIR/$MAJOR)"
+  local PG_BIN="$PG_PREFIX/bin"
+  [ "$(podman image inspect --format '{{ index .Config.Labels "pgs.image-revision" }}' "$IMAGE" 2>/dev/null)" = "$IMAGE_REVISION" ] && { IMAGES+=("$IMAGE"); return 0; }
+  local SERVER_VERSION
+  SERVER_VERSION=$("$PG_BIN/postgres" --version | sed -n 's/.*(PostgreSQL) \([0-9.]*\).*/\1/p')
+  say "building $IMAGE from the host's PostgreSQL $SERVER_VERSION binaries in $PG_PREFIX"
   ROOTFS=$(mktemp -d /tmp/pgs-rootfs.XXXXXX)
-  trap 'rm -rf "$ROOTFS"' EXIT
-  # A file, keeping its path (symlinks resolved, so the rootfs needs no link targets).
-  put() { mkdir -p "$ROOTFS$(dirname "$1")"; cp -L "$1" "$ROOTFS$1"; }
-  # The shared libraries a binary or library needs, as ldd resolves them on this host.
-  libs_of() { ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'; }
   # Binaries of the entrypoint: a shell, and what it runs.
-  TOOLS="/bin/sh /bin/mkdir /bin/chown /bin/chmod /bin/rm /usr/bin/setpriv /bin/cat"
-  mkdir -p "$ROOTFS/usr/lib/postgresql" "$ROOTFS/usr/share/postgresql"
-  cp -a "/usr/lib/postgresql/$MAJOR" "$ROOTFS/usr/lib/postgresql/"
-  cp -a "/usr/share/postgresql/$MAJOR" "$ROOTFS/usr/share/postgresql/"
+  local TOOLS="/bin/sh /bin/mkdir /bin/chown /bin/chmod /bin/rm /usr/bin/setpriv /bin/cat"
+  mkdir -p "$ROOTFS$(dirname "$PG_PREFIX")"
+  cp -a "$PG_PREFIX" "$ROOTFS$(dirname "$PG_PREFIX")/"
+  if [ -d "/usr/share/postgresql/$MAJOR" ] && [ "$PG_PREFIX" = "/usr/lib/postgresql/$MAJOR" ]; then
+    mkdir -p "$ROOTFS/usr/share/postgresql"
+    cp -a "/usr/share/postgresql/$MAJOR" "$ROOTFS/usr/share/postgresql/"
+  fi
   # Debian's PostgreSQL uses the system time zone database.
   if [ -d /usr/share/zoneinfo ]; then mkdir -p "$ROOTFS/usr/share"; cp -a /usr/share/zoneinfo "$ROOTFS/usr/share/"; fi
   for t in $TOOLS; do put "$t"; done
   {
-    for f in "$PG_BIN"/* $(find "/usr/lib/postgresql/$MAJOR/lib" -name '*.so' 2>/dev/null) $TOOLS; do libs_of "$f"; done
+    for f in "$PG_BIN"/* $(find "$PG_PREFIX/lib" -name '*.so*' -type f 2>/dev/null) $TOOLS; do libs_of "$f"; done
   } | sort -u | while read -r lib; do [ -n "$lib" ] && put "$lib"; done
   # The postgres OS user and group, with this host's ids.
-  PG_UID=$(id -u postgres) || die "no postgres OS user on this host"
-  PG_GID=$(id -g postgres)
   mkdir -p "$ROOTFS/etc" "$ROOTFS/tmp" "$ROOTFS/var/run/postgresql" "$ROOTFS/var/lib/postgresql/data" "$ROOTFS/usr/local/bin"
   chmod 1777 "$ROOTFS/tmp"
   printf 'root:x:0:0:root:/root:/bin/sh\npostgres:x:%s:%s:PostgreSQL:/var/lib/postgresql:/bin/sh\n' "$PG_UID" "$PG_GID" >"$ROOTFS/etc/passwd"
@@ -152,10 +163,17 @@ EOF
     --change 'STOPSIGNAL SIGINT' \
     --change "LABEL pgs.image-revision=$IMAGE_REVISION" \
     --change "LABEL pgs.postgres-major=$MAJOR" \
+    --change "LABEL pgs.postgres-version=$SERVER_VERSION" \
     - "$IMAGE" >/dev/null
-  have_image || die "podman import did not produce $IMAGE"
+  rm -rf "$ROOTFS"
+  ROOTFS=
+  [ "$(podman image inspect --format '{{ index .Config.Labels "pgs.image-revision" }}' "$IMAGE" 2>/dev/null)" = "$IMAGE_REVISION" ] || die "podman import did not produce $IMAGE"
   say "built $IMAGE"
-fi
+  IMAGES+=("$IMAGE")
+}
 
-say "ready: docker API at unix://$SOCK, image $IMAGE"
+IMAGES=()
+for m in $MAJORS; do build_image "$m"; done
+
+say "ready: docker API at unix://$SOCK, images ${IMAGES[*]}"
 echo "$SOCK"

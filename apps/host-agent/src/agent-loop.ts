@@ -159,6 +159,9 @@ export class AgentLoop {
             // Before any desired set of this stream: the specs' archive settings depend on it. It may
             // differ from the last stream's (an operator changed it); instances with backups follow.
             this.o.manager.setBackupRepository(fromBackupRepository(m.value.backupRepository));
+            // Also before any desired set: instances are written TLS-only (or not) as the fleet says.
+            if (!m.value.instanceTls) this.log.warn({}, 'the coordinator runs with instance TLS off: instances here accept plaintext network connections');
+            this.o.manager.setInstanceTls({ required: m.value.instanceTls });
             clearInterval(heartbeat);
             clearInterval(report);
             this.beat = () => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } });

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { ConfigError, loadConfig, type ConfigOf } from '@pgs/service-kit';
 import { parseCpu, parseSize, validateHostId, validateLabels, type Resources } from '@pgs/tenancy';
 import { parsePortRange, type PortRange } from './runtime/port-allocator.js';
+import { DEFAULT_BIN_DIR_PATTERNS } from './runtime/postgres-install.js';
 import type { RuntimeKind } from './runtime/runtime.js';
 
 /** The option table (README.md lists the same options). */
@@ -25,8 +26,8 @@ export const AGENT_OPTIONS = {
   memory: { type: 'string', flag: '--memory', env: 'PGS_MEMORY', description: 'memory offered to tenants (e.g. 16Gi, 2048 = MiB); default: detected physical memory' },
   disk: { type: 'string', flag: '--disk', env: 'PGS_DISK', description: 'disk offered to tenants (e.g. 500Gi); default: size of the data root\'s filesystem' },
   allowCidrs: { type: 'list', flag: '--allow-cidrs', env: 'PGS_ALLOW_CIDRS', description: 'networks besides --address whose clients (routers) may log in to instances with SCRAM', default: ['127.0.0.0/8'] as string[] },
-  pgRoot: { type: 'string', flag: '--pg-root', env: 'PGS_PG_ROOT', description: 'process runtime: where server majors are installed (<root>/<major>/bin); the newest is the default', default: '/usr/lib/postgresql' },
-  pgBinDir: { type: 'string', flag: '--pg-bin-dir', env: 'PGS_PG_BIN_DIR', description: 'process runtime: use this bin dir (postgres, initdb) instead of the newest under --pg-root' },
+  postgresBinDirs: { type: 'list', flag: '--postgres-bin-dirs', env: 'PGS_POSTGRES_BIN_DIRS', description: 'process runtime: bin dirs of the PostgreSQL majors this host runs (postgres, initdb; * matches one directory level); the first dir of a major wins', default: [...DEFAULT_BIN_DIR_PATTERNS] as string[] },
+  pgBinDir: { type: 'string', flag: '--pg-bin-dir', env: 'PGS_PG_BIN_DIR', description: 'process runtime: run only this bin dir\'s major (postgres, initdb), ignoring --postgres-bin-dirs' },
   pgOsUser: { type: 'string', flag: '--pg-os-user', env: 'PGS_PG_OS_USER', description: 'process runtime: OS user postgres runs as when the agent is root', default: 'postgres' },
   cgroupRoot: { type: 'string', flag: '--cgroup-root', env: 'PGS_CGROUP_ROOT', description: 'process runtime: cgroup v2 mount for cpu/memory limits (default: /sys/fs/cgroup, or its unified/ in a hybrid layout)' },
   spareClones: { type: 'int', flag: '--spare-clones', env: 'PGS_SPARE_CLONES', description: 'process runtime: ready copies of the template kept for fast creates (a burst of up to this many creates on the host waits for no copy; ~45 MB of disk each)', default: 8, min: 0, max: 32 },

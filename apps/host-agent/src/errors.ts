@@ -23,6 +23,7 @@ export type AgentErrorCode =
   | 'PRIMARY_NOT_READY'
   | 'REWIND_FAILED'
   | 'PROMOTE_FAILED'
+  | 'NOT_CAUGHT_UP'
   | 'NOT_PRIMARY'
   | 'BACKUP_NOT_CONFIGURED'
   | 'BACKUP_RUNNING'
@@ -33,7 +34,8 @@ export type AgentErrorCode =
   | 'RESTORE_FAILED'
   | 'RESTORE_REFUSED'
   | 'RESTORE_TARGET_NOT_REACHED'
-  | 'NO_BACKUP_BEFORE_TARGET';
+  | 'NO_BACKUP_BEFORE_TARGET'
+  | 'INIT_SQL_FAILED';
 
 /** An error of the host agent: a code from AgentErrorCode, a message and the cause. */
 export class AgentError extends PgsError {

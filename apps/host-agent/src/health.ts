@@ -1,6 +1,7 @@
 /**
  * Health of one running instance, measured over the agent's superuser socket connection:
- * accepting connections, client connections, total database size, role (primary or replica),
+ * accepting connections, client connections, busy backends (what keeps an idle-suspend tenant awake),
+ * total database size, role (primary or replica),
  * WAL position, replication lag and timeline.
  */
 import type { Logger } from '@pgs/service-kit';
@@ -13,6 +14,9 @@ import type { InstanceHealth } from './model.js';
 const HEALTH_SQL = `
 select pg_is_in_recovery() as recovery,
   (select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid())::int as connections,
+  (select count(*) from pg_stat_activity a where pid <> pg_backend_pid() and (
+     (a.backend_type = 'client backend' and a.state is distinct from 'idle') or
+     (a.backend_type = 'walsender' and not exists (select 1 from pg_replication_slots s where s.active_pid = a.pid and s.slot_type = 'physical'))))::int as busy,
   (select coalesce(sum(pg_database_size(oid)), 0) from pg_database where datallowconn)::text as size,
   (case when pg_is_in_recovery()
      then greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
@@ -27,6 +31,7 @@ select pg_is_in_recovery() as recovery,
 interface HealthRow {
   recovery: boolean;
   connections: number;
+  busy: number;
   size: string;
   lsn: string | null;
   lag: string;
@@ -35,7 +40,7 @@ interface HealthRow {
 
 /** A down instance: nothing to measure. */
 export function downHealth(now: number): InstanceHealth {
-  return { up: false, acceptingConnections: false, connections: 0, databaseSizeBytes: 0, role: 'PRIMARY', lsn: '', lagBytes: 0, timeline: 0, checkedAt: now };
+  return { up: false, acceptingConnections: false, connections: 0, busyBackends: 0, databaseSizeBytes: 0, role: 'PRIMARY', lsn: '', lagBytes: 0, timeline: 0, checkedAt: now };
 }
 
 /** Measures a running instance; a server that is up but refuses the check is up and not accepting. */
@@ -47,6 +52,7 @@ export async function checkHealth(admin: InstanceAdmin, tenantId: string, now: (
       up: true,
       acceptingConnections: true,
       connections: row.connections,
+      busyBackends: row.busy,
       databaseSizeBytes: Number(row.size),
       role: row.recovery ? 'REPLICA' : 'PRIMARY',
       lsn: row.lsn ?? '',

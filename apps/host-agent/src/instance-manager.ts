@@ -26,6 +26,7 @@ import { isValidTenantId, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { readArchiveStatus } from './backup/archive-status.js';
 import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
+import { InitSqlExecutor } from './init-sql.js';
 import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
 import { checkHealth, downHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
@@ -33,7 +34,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
 import { Slots } from './slots.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
+import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
 export interface LeaseView {
@@ -147,11 +148,14 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
  * switchover decisions read.
  */
 function significant(s: InstanceStatus, replicated: boolean): string {
-  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
+  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, (s.health?.busyBackends ?? 0) > 0, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
   return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes] : base);
 }
 
 /** The instance manager. */
+/** How long a planned switch's standby may take to replay the old primary's last WAL before its promotion is refused. */
+const REPLAY_WAIT_MS = 10_000;
+
 export class InstanceManager {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
@@ -160,15 +164,19 @@ export class InstanceManager {
   private healthTimer: NodeJS.Timeout | undefined;
   private healthRunning = false;
   private closed = false;
+  private tls: InstanceTls = { files: undefined, required: false };
 
   private readonly replication: ReplicationAdmin;
   private readonly creates: Slots;
+
+  private readonly initSql: InitSqlExecutor;
 
   constructor(private readonly o: InstanceManagerOptions) {
     this.log = o.log.child({ component: 'instances' });
     this.creates = new Slots(o.maxConcurrentCreates ?? 0);
     this.clock = o.clock ?? Date.now;
     this.replication = new ReplicationAdmin(o.admin, this.log);
+    this.initSql = new InitSqlExecutor(o.admin, (tenantId, database) => o.runtime.adminConnection(tenantId, database), this.log.child({ component: 'init-sql' }));
     o.lease?.onExpire(() => this.fenceOnLeaseLoss());
   }
 
@@ -249,6 +257,21 @@ export class InstanceManager {
     for (const e of this.entries.values()) {
       e.stanzaReady = '';
       if (e.desired?.backup && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
+    }
+  }
+
+  /**
+   * The instances' TLS (the host's certificate files once there are some; whether the fleet requires
+   * TLS, from each Welcome). When it changed, every instance converges again: its pg_hba.conf and
+   * settings are rewritten and the server reloads them.
+   */
+  setInstanceTls(change: Partial<InstanceTls>): void {
+    this.tls = { ...this.tls, ...change };
+    if (this.tls.required && !this.tls.files) this.log.warn({}, 'the fleet requires TLS to instances but this host has no instance certificate yet: they accept plaintext until it comes');
+    if (!this.o.runtime.setTls(this.tls)) return;
+    this.log.info({ tls: this.tls.files !== undefined, tlsOnly: this.tls.required && this.tls.files !== undefined }, 'instance TLS changed; instances converge to it');
+    for (const e of this.entries.values()) {
+      if (e.desired && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
     }
   }
 
@@ -351,6 +374,20 @@ export class InstanceManager {
     if (!e || e.deleting || e.status.state === 'DELETED') return done(false, 'INSTANCE_NOT_FOUND', `no instance of ${cmd.tenantId} on this host`);
     const action = cmd.action;
     if (!action) return done(false, 'UNKNOWN_COMMAND', 'the command has no action this agent knows');
+    if (action.kind === 'runInitSql') {
+      // Outside the tenant's queue: a long script must not hold converges or a Fence behind it
+      // (two runs of the same scripts take turns on an advisory lock inside the database).
+      if (e.status.state !== 'RUNNING' || e.desired?.role !== 'PRIMARY') return done(false, 'NOT_PRIMARY', `the instance of ${cmd.tenantId} here is not a running primary`);
+      try {
+        const r = await this.initSql.run(cmd.tenantId, action.scripts);
+        const out = done(r.error === '', r.error === '' ? '' : 'INIT_SQL_FAILED', r.error);
+        out.initSql = r;
+        return out;
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'init scripts could not run');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
     if (action.kind === 'runBackup' || action.kind === 'expireBackup') {
       const r = await this.runBackupCommand(e, action);
       const out = done(r.ok, r.errorCode, r.message);
@@ -378,6 +415,7 @@ export class InstanceManager {
             await admin.withClient(t, 'postgres', (c) => admin.dropDatabase(c, t, action.name));
             return {};
           case 'promote': {
+            if (action.minLsn !== '') await this.replication.awaitReplay(t, action.minLsn, REPLAY_WAIT_MS);
             const promotion = await this.replication.promote(t);
             // Say so at once: the coordinator confirms a promotion by this ack or a report with role PRIMARY.
             const health = await this.measure(t);
@@ -385,6 +423,7 @@ export class InstanceManager {
             return { lsn: promotion.lsn, timeline: promotion.timeline };
           }
           case 'fence': {
+            if (action.graceMs > 0) await this.awaitOpenTransactions(t, action.graceMs);
             e.fencedAtRevision = e.desired?.specRevision ?? 0;
             this.log.warn({ tenantId: t }, 'fencing: stopping the instance until a newer spec arrives');
             this.update(e, { state: 'STOPPING' });
@@ -656,6 +695,33 @@ export class InstanceManager {
     } finally {
       releaseSlot?.();
     }
+  }
+
+  /**
+   * A planned switch: the routers hold every client's next transaction, so the transactions still
+   * open end by themselves. Waits until none is open (client backends with a transaction start) or
+   * `graceMs` passed; whatever is still open then is ended by the shutdown (57P01). Routers learn of
+   * the switch in about the time the coordinator's fence takes to get here; a short first wait
+   * covers a router that was a moment later.
+   */
+  private async awaitOpenTransactions(tenantId: string, graceMs: number): Promise<void> {
+    const started = performance.now();
+    const deadline = started + graceMs;
+    await new Promise((r) => setTimeout(r, Math.min(100, graceMs)));
+    let open = -1;
+    try {
+      await this.o.admin.withClient(tenantId, 'postgres', async (c) => {
+        for (;;) {
+          const r = await c.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and xact_start is not null and pid <> pg_backend_pid()");
+          open = r.rows[0]?.n ?? 0;
+          if (open === 0 || performance.now() >= deadline) return;
+          await new Promise((r2) => setTimeout(r2, 10));
+        }
+      });
+    } catch (err) {
+      this.log.warn({ tenantId, err }, 'open transactions could not be counted before the fence; fencing now');
+    }
+    this.log.info({ tenantId, openTransactions: Math.max(0, open), waitedMs: Math.round(performance.now() - started) }, open > 0 ? 'fence grace over: open transactions end with the shutdown' : 'no open transactions: fencing');
   }
 
   private async remove(e: Entry): Promise<void> {

@@ -11,10 +11,11 @@ import { hostCapacity } from './capacity.js';
 import { readAgentConfig } from './config.js';
 import { connectCoordinatorLink, coordinatorChannelOptions, coordinatorCredentials } from './grpc-credentials.js';
 import { InstanceAdmin } from './instance-admin.js';
+import { startInstanceCertificate } from './instance-certificate.js';
 import { InstanceManager } from './instance-manager.js';
 import { Lease } from './lease.js';
 import { createAgentMetrics } from './metrics.js';
-import { createRuntime } from './runtime/create-runtime.js';
+import { createRuntime, instanceFilesOwner } from './runtime/create-runtime.js';
 
 function agentVersion(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
@@ -40,8 +41,20 @@ runMain(async () => {
   const link = await connectCoordinatorLink(config, log);
   const runtime = createRuntime(config, log);
   await runtime.init();
-  const registry = createRegistry('host-agent');
+  // The instances' server certificate (saved, or issued now, or retried in the background).
   const state = { manager: undefined as InstanceManager | undefined, loop: undefined as AgentLoop | undefined };
+  const certificate = await startInstanceCertificate({
+    link,
+    coordinator: config.coordinator,
+    hostId: config.hostId,
+    address: config.address,
+    dataRoot: path.resolve(config.dataRoot),
+    owner: instanceFilesOwner(config, log),
+    log,
+    onAvailable: (files) => state.manager?.setInstanceTls({ files }),
+    onRenewed: () => void runtime.reloadTls(),
+  });
+  const registry = createRegistry('host-agent');
   const metrics = createAgentMetrics(registry, () => ({
     instancesByState: countByState(state.manager?.statuses() ?? []),
     connected: state.loop?.connected ?? false,
@@ -53,13 +66,14 @@ runMain(async () => {
   const maxConcurrentCreates = config.createConcurrency > 0 ? config.createConcurrency : os.availableParallelism();
   const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, lease, maxConcurrentCreates });
   state.manager = manager;
+  manager.setInstanceTls({ files: certificate?.files() });
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
   const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials(link), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,
-    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion() },
+    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion(), postgres: runtime.postgresMajors() },
     log,
     metrics,
     reportIntervalMs: config.reportInterval,
@@ -87,6 +101,7 @@ runMain(async () => {
     await manager.close();
     await runtime.close();
     client.close();
+    certificate?.stop();
     link.stop();
     await ops.close();
   });

@@ -28,6 +28,8 @@ export interface InstanceHealth {
   up: boolean;
   acceptingConnections: boolean;
   connections: number;
+  /** Client backends not idle (idle in transaction included) and walsenders without a standby's slot. */
+  busyBackends: number;
   databaseSizeBytes: number;
   role: InstanceRole;
   lsn: string;
@@ -63,10 +65,30 @@ export type CommandAction =
   | { kind: 'setRolePassword'; name: string; scramVerifier: string }
   | { kind: 'createDatabase'; database: DatabaseSpec }
   | { kind: 'dropDatabase'; name: string }
-  | { kind: 'promote' }
-  | { kind: 'fence' }
+  /** minLsn: a planned switch's standby replays up to there first ('' = promote what it has). */
+  | { kind: 'promote'; minLsn: string }
+  /** graceMs: a planned switch lets open transactions finish for up to this long first. */
+  | { kind: 'fence'; graceMs: number }
   | { kind: 'runBackup'; backupId: string; type: BackupKind; stanza: string }
-  | { kind: 'expireBackup'; stanza: string; label: string };
+  | { kind: 'expireBackup'; stanza: string; label: string }
+  | { kind: 'runInitSql'; attempt: number; scripts: InitScriptSpec[] };
+
+/** One init script to run (RunInitSql). */
+export interface InitScriptSpec {
+  name: string;
+  sql: string;
+  /** '' = the tenant's default database (named like the tenant). */
+  database: string;
+}
+
+/** How far a run of init scripts got. */
+export interface InitSqlRunResult {
+  /** Scripts committed, counting those an earlier run committed. */
+  applied: number;
+  failedScript: string;
+  error: string;
+  sqlstate: string;
+}
 
 /** A command and the instance it is for. */
 export interface AgentCommand {
@@ -87,4 +109,6 @@ export interface CommandOutcome {
   timeline: number;
   /** RunBackup: what pgBackRest made. */
   backup?: BackupResult;
+  /** RunInitSql: how far the scripts ran. */
+  initSql?: InitSqlRunResult;
 }

@@ -95,6 +95,23 @@ export class ReplicationAdmin {
   }
 
   /** Promotes a standby (waits until it leaves recovery); a primary is left alone. Returns its position. */
+  /**
+   * A standby about to be promoted in a planned switch: waits until it replayed `lsn` (the fenced
+   * primary's last position, which its fast shutdown already streamed), so nothing written there is
+   * lost. A primary already is past it. Throws NOT_CAUGHT_UP after `timeoutMs`.
+   */
+  async awaitReplay(tenantId: string, lsn: string, timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    await this.admin.withClient(tenantId, 'postgres', async (client) => {
+      for (;;) {
+        const r = (await client.query<{ r: boolean; ok: boolean | null; at: string | null }>('select pg_is_in_recovery() as r, pg_last_wal_replay_lsn() >= $1::pg_lsn as ok, pg_last_wal_replay_lsn()::text as at', [lsn])).rows[0];
+        if (!r || !r.r || r.ok === true) return;
+        if (performance.now() >= deadline) throw new AgentError('NOT_CAUGHT_UP', `the standby of ${tenantId} replayed up to ${r.at ?? 'nothing'}, not ${lsn}, within ${timeoutMs} ms; not promoted`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
+  }
+
   async promote(tenantId: string, timeoutSeconds = 60): Promise<Promotion> {
     return this.admin.withClient(tenantId, 'postgres', async (client) => {
       const recovery = (await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]?.r ?? false;

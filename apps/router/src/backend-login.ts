@@ -37,6 +37,8 @@ export interface BackendSession {
   applicationName: string;
   /** Epoch ms of the last return to the pool. */
   idleSince: number;
+  /** The StoredKey of the verifier it logged in with: a password change retires the connection. */
+  readonly storedKey: Buffer;
   /** Named statements the router prepared on it (transaction mode); gone with DISCARD ALL. */
   statements?: ServerStatements;
 }
@@ -106,7 +108,18 @@ export async function loginBackend(route: RouteEntry, startup: Buffer, applicati
     const { leftover } = await readUntilReady(socket, onFrame, o.timeoutMs);
     if (leftover.length > 0) throw new Error('the server sent messages after ReadyForQuery during login');
     if (!key) throw new Error('the server sent no BackendKeyData');
-    const backend: BackendSession = { id: nextId++, socket, route: reached, processId: key.processId, secretKey: key.secretKey, params, negotiate, applicationName, idleSince: 0 };
+    const backend: BackendSession = {
+      id: nextId++,
+      socket,
+      route: reached,
+      processId: key.processId,
+      secretKey: key.secretKey,
+      params,
+      negotiate,
+      applicationName,
+      idleSince: 0,
+      storedKey: verifier.storedKey,
+    };
     return { kind: 'ready', backend };
   } catch (err) {
     socket.destroy();

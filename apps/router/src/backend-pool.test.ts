@@ -105,4 +105,21 @@ describe('BackendPool', () => {
     expect(closed).toEqual([[9, 'server_closed']]);
     expect(pool.stats()).toEqual({ active: 0, idle: 0, waiting: 0 });
   });
+
+  it('serves many waiters of one key in arrival order, one per returned connection, and keys apart', async () => {
+    const { pool } = makePool(1, 2);
+    await pool.lease('a', fresh, 100);
+    await pool.lease('b', fresh, 100);
+    const served: string[] = [];
+    const waits = ['a1', 'b1', 'a2', 'a3', 'b2'].map((name) => pool.lease(name[0]!, fresh, 1000).then(() => served.push(name)));
+    expect(pool.stats().waiting).toBe(5);
+    const item = { id: 1, idleSince: 0 };
+    for (const key of ['a', 'a', 'b', 'a', 'b']) {
+      pool.release(key, item, true);
+      await Promise.resolve();
+    }
+    await Promise.all(waits);
+    expect(served).toEqual(['a1', 'a2', 'b1', 'a3', 'b2']);
+    expect(pool.stats().waiting).toBe(0);
+  });
 });

@@ -41,6 +41,8 @@ interface KeyState<T> {
 }
 
 interface Waiter<T> {
+  /** Arrival order over all keys. */
+  seq: number;
   key: string;
   stale: (item: T) => boolean;
   resolve: (lease: Lease<T>) => void;
@@ -58,7 +60,10 @@ export interface PoolStats {
 export class BackendPool<T extends Poolable> {
   readonly #o: PoolOptions<T>;
   readonly #keys = new Map<string, KeyState<T>>();
-  #waiters: Array<Waiter<T>> = [];
+  /** Waiting clients per key, each queue in arrival order (a key is absent when nobody waits for it). */
+  readonly #queues = new Map<string, Array<Waiter<T>>>();
+  #waiting = 0;
+  #seq = 0;
   #total = 0;
   #idle = 0;
 
@@ -68,7 +73,7 @@ export class BackendPool<T extends Poolable> {
 
   /** Active, idle and waiting counts now. */
   stats(): PoolStats {
-    return { active: this.#total - this.#idle, idle: this.#idle, waiting: this.#waiters.length };
+    return { active: this.#total - this.#idle, idle: this.#idle, waiting: this.#waiting };
   }
 
   /**
@@ -76,23 +81,51 @@ export class BackendPool<T extends Poolable> {
    * `waitMs` in FIFO order when the key or the pool is full. Rejects with PoolTimeoutError.
    */
   lease(key: string, stale: (item: T) => boolean, waitMs: number): Promise<Lease<T>> {
+    return new Promise((resolve, reject) => this.leaseWith(key, stale, waitMs, resolve, reject));
+  }
+
+  /**
+   * As lease, with callbacks: `onLease` runs at once when nothing has to wait, else inside the
+   * release that frees a connection (so a waiting client takes it in the same turn of the event
+   * loop); `onTimeout` after `waitMs`.
+   */
+  leaseWith(key: string, stale: (item: T) => boolean, waitMs: number, onLease: (lease: Lease<T>) => void, onTimeout: (err: PoolTimeoutError) => void): void {
+    const now = this.leaseNow(key, stale);
+    if (now) return onLease(now);
+    const waiter: Waiter<T> = {
+      seq: this.#seq++,
+      key,
+      stale,
+      resolve: onLease,
+      timer: setTimeout(() => {
+        const q = this.#queues.get(key);
+        const at = q ? q.indexOf(waiter) : -1;
+        if (q && at >= 0) {
+          q.splice(at, 1);
+          this.#waiting--;
+          if (q.length === 0) this.#queues.delete(key);
+        }
+        onTimeout(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
+      }, waitMs),
+    };
+    const q = this.#queues.get(key);
+    if (q) q.push(waiter);
+    else this.#queues.set(key, [waiter]);
+    this.#waiting++;
+  }
+
+  /** True when clients wait for a connection of `key`. */
+  waitedFor(key: string): boolean {
+    return this.#queues.has(key);
+  }
+
+  /** A lease that needs no wait, or undefined (then nothing changed). */
+  leaseNow(key: string, stale: (item: T) => boolean): Lease<T> | undefined {
     // Those already waiting go first: a client whose key has waiters queues behind them, and no
     // one creates a connection ahead of a queue that may be waiting for room. An idle connection
     // of a key nobody waits for is taken at once (it takes nothing from the queue).
-    const now = this.#waiters.length === 0 ? this.#tryLease(key, stale) : this.#waiters.some((w) => w.key === key) ? undefined : this.#tryReuse(key, stale);
-    if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter<T> = {
-        key,
-        stale,
-        resolve,
-        timer: setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
-        }, waitMs),
-      };
-      this.#waiters.push(waiter);
-    });
+    if (this.#waiting === 0) return this.#tryLease(key, stale);
+    return this.#queues.has(key) ? undefined : this.#tryReuse(key, stale);
   }
 
   /** A `create` lease failed: its place is free again. */
@@ -214,18 +247,26 @@ export class BackendPool<T extends Poolable> {
     return true;
   }
 
+  /**
+   * Serves waiting clients in arrival order as far as the pool allows. Per key only the head can be
+   * served (the others of that key would get the same answer), so a release costs one look per key
+   * that has waiters, not one per waiting client.
+   */
   #dispatch(): void {
-    // In place: no copy of the queue and no second pass over it per served waiter.
-    for (let i = 0; i < this.#waiters.length; ) {
-      const w = this.#waiters[i]!;
-      const lease = this.#tryLease(w.key, w.stale);
-      if (!lease) {
-        i++;
-        continue;
+    if (this.#waiting === 0) return;
+    const queues = this.#queues.size === 1 ? this.#queues : [...this.#queues].sort(([, a], [, b]) => a[0]!.seq - b[0]!.seq);
+    for (const [key, q] of queues) {
+      while (q.length > 0) {
+        const w = q[0]!;
+        const lease = this.#tryLease(key, w.stale);
+        if (!lease) break;
+        q.shift();
+        this.#waiting--;
+        clearTimeout(w.timer);
+        w.resolve(lease);
       }
-      clearTimeout(w.timer);
-      this.#waiters.splice(i, 1);
-      w.resolve(lease);
+      // A client served above may have queued again meanwhile, under a new queue of the key.
+      if (q.length === 0 && this.#queues.get(key) === q) this.#queues.delete(key);
     }
   }
 

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
 import { PgError, SqlState, startupError } from '@pgs/wire-protocol';
+import { serveAuthenticatedPassthrough } from './authenticated-passthrough.js';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
 import type { CancelKeys, IssuedKey } from './cancel-keys.js';
 import type { CancelRouter } from './cancel-routing.js';
@@ -14,9 +15,11 @@ import { countRefusal, type RouterMetrics } from './metrics.js';
 import { Link } from './passthrough.js';
 import { servePooled, type PooledDeps } from './pooled-session.js';
 import { refuse, RouterRefusal } from './refusal.js';
-import { routeStartup, startupForBackend, type RoutingContext } from './routing.js';
+import { holdUntilServed, isHeld } from './route-hold.js';
+import { checkRoutable, routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
+import { holdForWake, type WakeHoldDeps } from './wake-hold.js';
 
 /** What every connection shares. */
 export interface ConnectionDeps {
@@ -32,8 +35,12 @@ export interface ConnectionDeps {
   startups: Gate;
   startupTimeoutMs: number;
   authTimeoutMs: number;
+  /** How long a client waits while its tenant switches to another instance (then 57P03). */
+  holdTimeoutMs: number;
   /** Authentication and pooling at the router, for routes whose pool mode is not NONE. */
-  pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect'>;
+  pooled: Omit<PooledDeps, 'keys' | 'metrics' | 'connect' | 'holdTimeoutMs'>;
+  /** Waking suspended tenants; undefined = their clients are refused (57P03, retry). */
+  wake?: Omit<WakeHoldDeps, 'metrics'>;
 }
 
 /** The fields of the per-connection summary line. */
@@ -57,6 +64,8 @@ interface Summary {
   /** The message of a refusal the client was not told (PostgreSQL only logs those). */
   error?: string;
   cancel?: string;
+  /** How long the client was held while its tenant switched instances. */
+  heldMs?: number;
   bytesIn: number;
   bytesOut: number;
   durationMs: number;
@@ -154,7 +163,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       // The router's own part of the handshake, refusals included: no client or network time in it.
       metrics.routingSeconds.observe((performance.now() - result.receivedAt) / 1000);
     }
-    const { decision, route } = routed;
+    const { decision } = routed;
+    let route = routed.route;
     metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
     summary.tenantId = decision.tenantId;
     summary.source = decision.source;
@@ -171,6 +181,20 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - started));
     timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.authTimeoutMs)), remaining);
 
+    if (isHeld(route)) {
+      // A switch in progress: the client waits for the new instance instead of failing.
+      const heldAt = performance.now();
+      route = await holdUntilServed(route, { lookup: deps.routing.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => timedOut || handshake.socket.destroyed });
+      summary.heldMs = Math.round(performance.now() - heldAt);
+      if (timedOut) return;
+      checkRoutable(route);
+    }
+    // A suspended tenant is woken for the client, which is held meanwhile: after authentication
+    // where the router authenticates (an unauthenticated client wakes nothing), else right here.
+    const wake = deps.wake;
+    const holdIfSuspended = async (r: typeof route): Promise<typeof route> =>
+      r.state === 'SUSPENDED' && wake ? holdForWake(r, { ...wake, metrics }, () => timedOut || handshake.socket.destroyed) : r;
+
     // Pooled modes: the router authenticates and lends a pooled server connection. Replication
     // connections are never pooled: they pass through to a server of their own.
     if (route.poolMode !== 'NONE' && !result.packet.parameters.has('replication')) {
@@ -182,6 +206,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           packet: result.packet,
           decision,
           route,
+          awaitRoutable: route.state === 'SUSPENDED' ? () => holdIfSuspended(route) : undefined,
           expired: () => timedOut,
           ready: () => {
             clearTimeout(timer);
@@ -191,7 +216,39 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           },
           lent: (session) => (lent = session),
         },
-        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup } },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs },
+      );
+      if (!timedOut) Object.assign(summary, out);
+      return;
+    }
+
+    route = await holdIfSuspended(route);
+    if (timedOut) return;
+
+    // A TLS client of a passthrough tenant whose instance is reached over TLS too: its SCRAM cannot
+    // pass through (channel binding names the router's certificate), so the router authenticates it
+    // (authenticated-passthrough.ts). Users the router does not know still pass through as bytes.
+    if (handshake.tls && deps.backend.tls?.enabled() && !result.packet.parameters.has('replication') && deps.pooled.verifierOf(route.tenantId, decision.user) !== undefined) {
+      const out = await serveAuthenticatedPassthrough(
+        {
+          socket: handshake.socket,
+          tlsSocket: handshake.socket as tls.TLSSocket,
+          pipelined: result.pipelined,
+          packet: result.packet,
+          decision,
+          route,
+          // A suspended tenant was woken above, before this path's authentication.
+          awaitRoutable: undefined,
+          expired: () => timedOut,
+          ready: () => {
+            clearTimeout(timer);
+            deps.startups.release();
+            startupHeld = false;
+            metrics.startupSeconds.observe((performance.now() - started) / 1000);
+          },
+          lent: (session) => (lent = session),
+        },
+        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs },
       );
       if (!timedOut) Object.assign(summary, out);
       return;
@@ -213,10 +270,16 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     const tenantId = backend.route.tenantId;
     let relay;
     try {
-      relay = await relayStartup(handshake.socket, server, (processId, secretKey) => {
-        issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
-        return issued;
-      });
+      relay = await relayStartup(
+        handshake.socket,
+        server,
+        (processId, secretKey) => {
+          issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
+          return issued;
+        },
+        // A plaintext client must not be offered the channel binding of the router's TLS leg.
+        { withoutChannelBinding: handshake.tls === undefined },
+      );
     } catch (err) {
       // The server broke the protocol during startup: not the client's fault, tell it so.
       summary.outcome = 'server_protocol_error';

@@ -8,9 +8,11 @@ import type { HostPort } from './listen-address.js';
 import { countCancel, type RouterMetrics } from './metrics.js';
 import type { RouteEntry, RouterPeerEntry } from './route.js';
 import { AuthThrottle } from './auth-throttle.js';
+import type { BackendTlsPolicy } from './backend-tls.js';
 import { RouterServer } from './router-server.js';
 import { SessionPool } from './session-pool.js';
 import { Gate, type TenantSlots } from './tenant-connections.js';
+import type { TenantWaker } from './tenant-waker.js';
 import { TlsCredentials } from './tls-credentials.js';
 
 /** What the data plane is built from. */
@@ -22,6 +24,8 @@ export interface DataPlaneOptions {
   lookup(tenantId: string): RouteEntry | undefined;
   /** The SCRAM verifier of a tenant's user (route cache). */
   verifierOf(tenantId: string, user: string): string | undefined;
+  /** TLS to instances: whether the fleet wants it, and the CA to verify them with. */
+  instanceTls?: BackendTlsPolicy;
   /** Secret for the mock salts of unknown users: derived from the cancel secret, the same in every worker. */
   mockSecret: Buffer;
   peers(): readonly RouterPeerEntry[];
@@ -31,6 +35,8 @@ export interface DataPlaneOptions {
   /** Pooled server connections allowed in this process. */
   poolMaxBackends: number;
   relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
+  /** Wakes suspended tenants for held clients; undefined = their clients are refused at once. */
+  waker?: TenantWaker;
 }
 
 /** A listening data plane. */
@@ -70,7 +76,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     waitTimeoutMs: config.poolWaitTimeout,
     resetTimeoutMs: config.poolResetTimeout,
     lookup: o.lookup,
-    hasUser: (tenantId, user) => o.verifierOf(tenantId, user) !== undefined,
+    verifierOf: (tenantId, user) => o.verifierOf(tenantId, user),
     metrics,
   });
   const server = new RouterServer({
@@ -80,17 +86,26 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     log: log.child({ component: 'connection' }, { redact: [] }),
     metrics,
     handshake: { tls, tlsRequire: config.tlsRequire },
-    routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain },
-    backend: { timeoutMs: config.backendConnectTimeout, retries: config.backendRetries, routeChangeWaitMs: config.routeChangeWait },
+    routing: { lookup: o.lookup, order: config.routingOrder, sniDomain: config.sniDomain, wakes: o.waker !== undefined },
+    ...(o.waker ? { wake: { waker: o.waker, lookup: o.lookup, timeoutMs: config.wakeTimeout } } : {}),
+    backend: {
+      timeoutMs: config.backendConnectTimeout,
+      retries: config.backendRetries,
+      routeChangeWaitMs: config.routeChangeWait,
+      holdTimeoutMs: config.holdTimeout,
+      ...(o.instanceTls ? { tls: o.instanceTls } : {}),
+      onTls: (result) => metrics.backendTls.inc({ result }),
+    },
     keys,
     cancels,
     tenants: o.tenants,
     startups: new Gate(o.maxStartups),
     startupTimeoutMs: config.startupTimeout,
     authTimeoutMs: config.authTimeout,
+    holdTimeoutMs: config.holdTimeout,
     pooled: {
       pool,
-      verifierOf: o.verifierOf,
+      verifierOf: (tenantId, user) => o.verifierOf(tenantId, user),
       mockSecret: o.mockSecret,
       throttle: new AuthThrottle({ limit: config.authFailureLimit, windowMs: config.authFailureWindow }),
       waitTimeoutMs: config.poolWaitTimeout,

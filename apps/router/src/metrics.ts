@@ -15,6 +15,7 @@ export interface RouterMetrics {
   bytes: Counter<'direction'>;
   cancels: Counter<'outcome'>;
   tlsReloads: Counter<'result'>;
+  backendTls: Counter<'result'>;
   authFailures: Counter<'reason'>;
   poolClients: Gauge<'state'>;
   poolBackends: Gauge<'state'>;
@@ -22,6 +23,19 @@ export interface RouterMetrics {
   poolWaitSeconds: Histogram;
   poolLeases: Counter<'kind'>;
   poolBackendsClosed: Counter<'reason'>;
+  /** The pool's counts, read at scrape time for the pool gauges (set by the pool; none: gauges stay 0). */
+  poolCounts: { read?: () => PoolCounts };
+  wakeWaits: Counter<'outcome'>;
+  wakeWaitSeconds: Histogram;
+  wakeRequests: Counter<'outcome'>;
+}
+
+/** What the pool gauges show. */
+export interface PoolCounts {
+  clientsActive: number;
+  clientsWaiting: number;
+  backendsActive: number;
+  backendsIdle: number;
 }
 
 /** For work the router does on its own, without waiting on a peer: tens of microseconds. */
@@ -36,6 +50,7 @@ export type CacheState = () => { revision: number; staleSeconds: number; routes:
  * registers only those, with registerCacheGauges; its workers only the connection metrics).
  */
 export function createRouterMetrics(registry: Registry, cache?: CacheState): RouterMetrics {
+  const poolCounts: RouterMetrics['poolCounts'] = {};
   const m: RouterMetrics = {
     accepted: new Counter({ name: 'pgs_router_connections_accepted_total', help: 'Client connections accepted', registers: [registry] }),
     active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
@@ -46,6 +61,12 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
     startupSeconds: new Histogram({ name: 'pgs_router_startup_seconds', help: 'Accept to ReadyForQuery (authentication included)', buckets: FAST_BUCKETS, registers: [registry] }),
     bytes: new Counter({ name: 'pgs_router_bytes_total', help: 'Protocol bytes relayed, by direction', labelNames: ['direction'], registers: [registry] }),
     cancels: new Counter({ name: 'pgs_router_cancel_requests_total', help: 'CancelRequests handled, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    backendTls: new Counter({
+      name: 'pgs_router_backend_tls_total',
+      help: 'Connects to instances by how the leg ended up: tls (verified), plaintext (TLS to instances is off in the fleet), not_offered and failed (refused)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     tlsReloads: new Counter({ name: 'pgs_router_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] }),
     authFailures: new Counter({
       name: 'pgs_router_auth_failures_total',
@@ -53,12 +74,49 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       labelNames: ['reason'],
       registers: [registry],
     }),
-    poolClients: new Gauge({ name: 'pgs_router_pool_clients', help: 'Pooled-mode clients holding a server connection (active) or waiting for one (waiting)', labelNames: ['state'], registers: [registry] }),
+    // Read when scraped: the pool changes them at every transaction, a scrape comes every few seconds.
+    poolClients: new Gauge({
+      name: 'pgs_router_pool_clients',
+      help: 'Pooled-mode clients holding a server connection (active) or waiting for one (waiting)',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const c = poolCounts.read?.();
+        if (!c) return;
+        this.set({ state: 'active' }, c.clientsActive);
+        this.set({ state: 'waiting' }, c.clientsWaiting);
+      },
+    }),
     poolClientsPinned: new Gauge({ name: 'pgs_router_pool_clients_pinned', help: 'Transaction-mode clients keeping their server connection between transactions because they hold session state', registers: [registry] }),
-    poolBackends: new Gauge({ name: 'pgs_router_pool_backends', help: 'Pooled server connections lent to a client or being opened (active), or idle', labelNames: ['state'], registers: [registry] }),
+    poolBackends: new Gauge({
+      name: 'pgs_router_pool_backends',
+      help: 'Pooled server connections lent to a client or being opened (active), or idle',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const c = poolCounts.read?.();
+        if (!c) return;
+        this.set({ state: 'active' }, c.backendsActive);
+        this.set({ state: 'idle' }, c.backendsIdle);
+      },
+    }),
     poolWaitSeconds: new Histogram({ name: 'pgs_router_pool_wait_seconds', help: 'Time a client waited for a pooled server connection (login of a new one included)', buckets: FAST_BUCKETS, registers: [registry] }),
     poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),
     poolBackendsClosed: new Counter({ name: 'pgs_router_pool_backends_closed_total', help: 'Pooled server connections closed, by reason', labelNames: ['reason'], registers: [registry] }),
+    poolCounts,
+    wakeWaits: new Counter({
+      name: 'pgs_router_wake_waits_total',
+      help: 'Clients held for a suspended tenant, by how the wait ended: served, gave_up (deadline), refused (wake refused or the tenant failed), client_closed',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    wakeWaitSeconds: new Histogram({
+      name: 'pgs_router_wake_wait_seconds',
+      help: 'How long a client was held while its suspended tenant woke',
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
+      registers: [registry],
+    }),
+    wakeRequests: new Counter({ name: 'pgs_router_wake_requests_total', help: 'Wake requests sent to the coordinator, by its answer (or error)', labelNames: ['outcome'], registers: [registry] }),
   };
   if (cache) registerCacheGauges(registry, cache);
   return m;

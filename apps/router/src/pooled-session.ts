@@ -7,16 +7,16 @@ import type tls from 'node:tls';
 import type { RoutingDecision } from '@pgs/tenancy';
 import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, PgError, SqlState, type ErrorFields } from '@pgs/wire-protocol';
 import type { BackendConnectOptions } from './backend-connect.js';
-import { loginBackend, verifierParts, type BackendSession } from './backend-login.js';
+import { loginBackend, type BackendSession } from './backend-login.js';
 import { PoolTimeoutError } from './backend-pool.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { CancelKeys, RealCancelTarget } from './cancel-keys.js';
-import { ClientReader } from './client-reader.js';
-import { authenticateClient } from './edge-auth.js';
+import { loginAtEdge } from './edge-login.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
+import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
-import { startupForBackend, type StartupMessage } from './routing.js';
+import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
 import { lendSession } from './session-link.js';
 import { SessionPool, type Acquired } from './session-pool.js';
 import { serveTransactions, type TransactionPool } from './transaction-link.js';
@@ -36,6 +36,8 @@ export interface PooledDeps {
   loginTimeoutMs: number;
   /** Transaction mode: named statements each server connection keeps prepared. */
   statementsPerServer: number;
+  /** How long a client's next transaction (or login) waits while its tenant switches instances. */
+  holdTimeoutMs: number;
 }
 
 /** One client's part. */
@@ -46,6 +48,8 @@ export interface PooledClient {
   packet: StartupMessage;
   decision: RoutingDecision;
   route: RouteEntry;
+  /** Set for a suspended tenant: after authentication, waits until it is routable (its route then). */
+  awaitRoutable: (() => Promise<RouteEntry>) | undefined;
   /** True once the auth timeout cut the connection. */
   expired(): boolean;
   /** The client is ready for queries: the startup phase is over. */
@@ -69,84 +73,101 @@ export interface PooledOutcome {
 
 /** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
 export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome> {
-  const { decision, route, packet } = c;
+  const { decision, packet } = c;
+  let route = c.route;
   const user = decision.user;
-  const throttleKey = `${route.tenantId}\0${user}`;
-  const blocked = deps.throttle.blockedFor(throttleKey, Date.now());
-  if (blocked > 0) {
-    deps.metrics.authFailures.inc({ reason: 'throttled' });
-    throw refuse.authThrottled(user, blocked);
+  const edge = await loginAtEdge(c, deps);
+  if (!('reader' in edge)) return edge;
+  const { reader, clientKey, verifier } = edge;
+  if (c.awaitRoutable) {
+    route = await c.awaitRoutable();
+    if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
   }
-  const verifier = verifierParts(deps.verifierOf(route.tenantId, user));
-  const reader = new ClientReader(c.socket, c.pipelined);
-  let auth;
-  try {
-    auth = await authenticateClient(reader, (b) => c.socket.write(b), { user, verifier, mockSecret: deps.mockSecret, tlsSocket: c.tlsSocket });
-  } catch (err) {
-    deps.metrics.authFailures.inc({ reason: 'protocol' });
-    throw err;
-  }
-  if (auth.kind === 'closed') return { outcome: 'client_closed_during_auth', bytesIn: 0, bytesOut: 0 };
-  if (auth.kind === 'failed') {
-    deps.throttle.fail(throttleKey, Date.now());
-    deps.metrics.authFailures.inc({ reason: verifier ? 'wrong_password' : 'unknown_user' });
-    throw refuse.authFailed(user);
-  }
-  if (c.expired()) return { outcome: 'startup_timeout', bytesIn: 0, bytesOut: 0 };
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode);
+  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode, verifier.storedKey);
   const appName = packet.parameters.get('application_name') ?? '';
-  const clientKey = auth.clientKey;
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
-  const acquire = (): Promise<Acquired> =>
-    deps.pool.acquire(key, appName, () =>
-      loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier!, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs }),
+  // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
+  // and the route it was routed by may name the old primary.
+  const login = (): ReturnType<typeof loginBackend> => {
+    const now = deps.connect.lookup(route.tenantId);
+    if (!now) throw refuse.unknownTenant(route.tenantId, false);
+    checkRoutable(now);
+    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  };
+  // While the route is switching to another instance, the next server waits until the switch is
+  // over: a transaction-mode client moves to the new primary between its transactions unnoticed.
+  const holding = (): boolean => {
+    const now = deps.connect.lookup(route.tenantId);
+    return now !== undefined && isHeld(now);
+  };
+  const served = async (): Promise<void> => {
+    const now = deps.connect.lookup(route.tenantId);
+    if (now && isHeld(now)) checkRoutable(await holdUntilServed(now, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed }));
+  };
+  const acquire = async (): Promise<Acquired> => {
+    await served();
+    return deps.pool.acquire(key, appName, login);
+  };
+  // Nothing is free at once during a switch: the caller then waits through acquire.
+  const tryAcquire = (): Promise<Acquired | undefined> => (holding() ? Promise.resolve(undefined) : deps.pool.tryAcquire(key, appName, login));
+  const acquireWith = (done: (err: unknown, got?: Acquired) => void): void => {
+    if (!holding()) return deps.pool.acquireWith(key, appName, login, done);
+    served().then(
+      () => deps.pool.acquireWith(key, appName, login, done),
+      (err: unknown) => done(err),
     );
-  let acquired;
-  try {
-    acquired = await acquire();
-  } catch (err) {
-    if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
-    throw err;
+  };
+  // Transaction mode lends a server only for a query: when a connection of the same key has
+  // logged in by the same route, its hello (ParameterStatus set, key length) is the client's too.
+  const known = route.poolMode === 'TRANSACTION' ? deps.pool.helloOf(key) : undefined;
+  let got: { backend: BackendSession; reused: boolean } | undefined;
+  if (!known) {
+    let acquired;
+    try {
+      acquired = await acquire();
+    } catch (err) {
+      if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(route.tenantId, deps.waitTimeoutMs);
+      throw err;
+    }
+    if (acquired.kind === 'server_error') {
+      // The server's own refusal at start (no such database, too many connections...), as it said it.
+      tellServerError(c.socket, acquired.fields);
+      return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
+    }
+    got = acquired;
   }
-  if (acquired.kind === 'server_error') {
-    // The server's own refusal at start (no such database, too many connections...), as it said it.
-    tellServerError(c.socket, acquired.fields);
-    return { outcome: 'server_refused', sqlstate: acquired.fields.code, bytesIn: 0, bytesOut: 0 };
-  }
-  const { backend, reused } = acquired;
-  const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused };
-  if (c.expired() || c.socket.destroyed) {
-    void deps.pool.release(key, backend, true);
-    return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
-  }
-
-  let returned = false as boolean;
+  const backend = got?.backend ?? known!;
+  const where = { backend: `${backend.route.address}:${backend.route.port}`, backendPid: backend.processId, reused: got?.reused ?? true };
+  let returned = got === undefined;
   // Reset and return in the background: the client is gone, nothing of it waits on the reset.
   const giveBack = (reusable: boolean): void => {
     if (returned) return;
     returned = true;
     void deps.pool.release(key, backend, reusable);
   };
+  if (c.expired() || c.socket.destroyed) {
+    giveBack(true);
+    return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
+  }
+
   let issued;
   try {
     // The cancel target follows the server the client holds (transaction mode changes it).
     const target: RealCancelTarget = { processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId };
     issued = deps.keys.issue(target);
-    const hello: Buffer[] = [];
-    if (backend.negotiate) hello.push(backend.negotiate);
-    for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, value));
-    hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
-    c.socket.write(Buffer.concat(hello));
+    c.socket.write(helloBytes(backend, known ? appName : undefined, issued));
     c.ready();
     if (route.poolMode === 'TRANSACTION') {
       // The connection that answered the login goes back at once; each transaction takes one.
-      returned = true;
       target.idle = true;
-      void deps.pool.release(key, backend, true, false);
-      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquire, route.tenantId), refusalBytes, {
+      if (!returned) {
+        returned = true;
+        void deps.pool.release(key, backend, true, false);
+      }
+      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquireWith, tryAcquire, route.tenantId), refusalBytes, {
         statementsPerServer: deps.statementsPerServer,
       });
       c.lent(txn);
@@ -165,27 +186,62 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   }
 }
 
+/**
+ * What a client sees after AuthenticationOk: the server's NegotiateProtocolVersion and
+ * ParameterStatus set (`applicationName`: in place of the server's, which belongs to another
+ * client), the router's cancel key, ReadyForQuery. One write.
+ */
+function helloBytes(backend: BackendSession, applicationName: string | undefined, issued: { processId: number; secretKey: Buffer }): Buffer {
+  const hello: Buffer[] = [];
+  if (backend.negotiate) hello.push(backend.negotiate);
+  for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, name === 'application_name' && applicationName !== undefined ? applicationName : value));
+  hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
+  return Buffer.concat(hello);
+}
+
 /** The pool as a transaction-mode client uses it; `target` (the client's cancel target) follows the server held. */
-function transactionPool(deps: PooledDeps, key: string, target: RealCancelTarget, acquire: () => Promise<Acquired>, tenantId: string): TransactionPool {
-  const hold = (b: BackendSession): void => {
-    Object.assign(target, { processId: b.processId, secretKey: b.secretKey, host: b.route.address, port: b.route.port, idle: false });
+function transactionPool(
+  deps: PooledDeps,
+  key: string,
+  target: RealCancelTarget,
+  acquireWith: (done: (err: unknown, got?: Acquired) => void) => void,
+  tryAcquire: () => Promise<Acquired | undefined>,
+  tenantId: string,
+): TransactionPool {
+  /** The server the client now holds (its cancel target follows), or the refusal to tell it. */
+  const held = (err: unknown, got: Acquired | undefined): BackendSession | Error | undefined => {
+    if (err !== undefined) return err instanceof PoolTimeoutError ? refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs) : (err as Error);
+    if (!got) return undefined;
+    if (got.kind === 'server_error') return new PgError(got.fields);
+    const b = got.backend;
+    target.processId = b.processId;
+    target.secretKey = b.secretKey;
+    target.host = b.route.address;
+    target.port = b.route.port;
+    target.idle = false;
+    return b;
   };
   return {
-    acquire: async () => {
+    acquire: (done) =>
+      acquireWith((err, got) => {
+        const r = held(err, got);
+        if (r instanceof Error || r === undefined) done(r ?? new Error('no server connection'));
+        else done(undefined, r);
+      }),
+    tryAcquire: async () => {
       let got;
       try {
-        got = await acquire();
+        got = await tryAcquire();
       } catch (err) {
-        if (err instanceof PoolTimeoutError) throw refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs);
-        throw err;
+        throw held(err, undefined);
       }
-      if (got.kind === 'server_error') throw new PgError(got.fields);
-      hold(got.backend);
-      return got.backend;
+      const r = held(undefined, got);
+      if (r instanceof Error) throw r;
+      return r;
     },
     releaseIdle: (b) => {
       target.idle = true;
-      void deps.pool.release(key, b, true, false);
+      deps.pool.releaseKept(key, b);
     },
     releaseDirty: (b, reusable) => {
       target.idle = true;

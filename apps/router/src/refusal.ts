@@ -17,6 +17,9 @@ export type RefusalReason =
   | 'invalid_tenant'
   | 'unknown_tenant'
   | 'tenant_not_routable'
+  | 'hold_timeout'
+  | 'tenant_waking'
+  | 'wake_refused'
   | 'external_access_disabled'
   | 'connection_limit'
   | 'backend_unreachable'
@@ -56,7 +59,7 @@ function quoted(id: string): string {
 }
 
 /** Route states a client may expect to pass soon, so the hint says to retry. */
-const RETRYABLE: ReadonlySet<RouteEntry['state']> = new Set(['PROVISIONING', 'FAILOVER', 'SUSPENDED']);
+const RETRYABLE: ReadonlySet<RouteEntry['state']> = new Set(['PROVISIONING', 'FAILOVER', 'SUSPENDED', 'SWITCHING']);
 
 const STATE_TEXT: Record<RouteEntry['state'], string> = {
   UNSPECIFIED: 'is not available',
@@ -67,6 +70,7 @@ const STATE_TEXT: Record<RouteEntry['state'], string> = {
   FAILOVER: 'is failing over to a replica',
   SUSPENDED: 'is suspended',
   ERROR: 'is in error',
+  SWITCHING: 'is switching to another instance',
 };
 
 /** Constructors for each refusal. */
@@ -129,6 +133,33 @@ export const refuse = {
       message: `tenant ${quoted(route.tenantId)} ${STATE_TEXT[route.state]}`,
       detail: route.reason ? `${route.state}: ${route.reason}` : `state ${route.state}`,
       ...(RETRYABLE.has(route.state) ? { hint: 'Retry in a few seconds.' } : {}),
+    }),
+
+  /** A client held while its tenant's route was in a passing state (a switch) past the hold bound. */
+  holdTimeout: (route: RouteEntry, ms: number): RouterRefusal =>
+    new RouterRefusal('hold_timeout', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(route.tenantId)} ${STATE_TEXT[route.state]} and did not serve again within ${ms} ms`,
+      detail: route.reason ? `${route.state}: ${route.reason}` : `state ${route.state}`,
+      hint: 'Retry in a few seconds.',
+    }),
+
+  /** A suspended tenant did not come back within the hold deadline. */
+  tenantWaking: (tenantId: string, waitedMs: number): RouterRefusal =>
+    new RouterRefusal('tenant_waking', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(tenantId)} is waking up, try again`,
+      detail: `the tenant was suspended while idle and is being started; the router held the connection ${Math.round(waitedMs / 1000)} s`,
+      hint: 'Retry in a few seconds.',
+    }),
+
+  /** The coordinator will not wake the tenant (e.g. its host has no room left for it). */
+  wakeRefused: (tenantId: string, reason: string): RouterRefusal =>
+    new RouterRefusal('wake_refused', {
+      code: SqlState.CannotConnectNow,
+      message: `tenant ${quoted(tenantId)} is suspended and cannot be woken now`,
+      detail: reason,
+      hint: 'An operator can free capacity on its host or move the tenant.',
     }),
 
   externalAccessDisabled: (tenantId: string): RouterRefusal =>

@@ -36,6 +36,25 @@ describe('RouteCache users and pool modes', () => {
     cache.close();
   });
 
+  it('keeps the fleet\'s instance TLS setting across restarts, for a read-only view too; a batch without it changes nothing', () => {
+    const file = tempFile();
+    const cache = new RouteCache(file);
+    expect(cache.instanceTls).toBe(false);
+    cache.apply({ snapshot: true, revision: 1, upserts: [], deletedTenantIds: [], routers: [], instanceTls: true }, 1);
+    expect(cache.instanceTls).toBe(true);
+    const view = new RouteCache(file, { readOnly: true });
+    expect(view.instanceTls).toBe(true);
+    cache.apply({ snapshot: false, revision: 1, upserts: [], deletedTenantIds: [], routers: undefined }, 2);
+    expect(cache.instanceTls).toBe(true);
+    cache.apply({ snapshot: false, revision: 1, upserts: [], deletedTenantIds: [], routers: undefined, instanceTls: false }, 3);
+    expect(view.instanceTls).toBe(false);
+    cache.close();
+    view.close();
+    const reopened = new RouteCache(file);
+    expect(reopened.instanceTls).toBe(false);
+    reopened.close();
+  });
+
   it('migrates a schema-1 file: routes kept (as passthrough), revision reset so the feed resends a snapshot, mode tightened', () => {
     const file = tempFile();
     const old = new Database(file);

@@ -117,6 +117,9 @@ export class RouteCache {
    * Misses are not kept, so made-up tenant names cannot grow it.
    */
   readonly #memo: Map<string, RouteEntry> | undefined;
+  /** The writer's copy of the instance TLS setting; a read-only cache reads the file each time. */
+  #instanceTls: boolean | undefined;
+  readonly #getInstanceTls: Database.Statement<[], { value: number }>;
   #revision: number;
   #syncedAt: number;
   #count: number;
@@ -171,11 +174,22 @@ export class RouteCache {
     });
     this.#applyTx = this.#db.transaction((batch: RouteBatch, syncedAt: number) => this.#apply(batch, syncedAt));
 
+    this.#getInstanceTls = this.#db.prepare("SELECT value FROM meta WHERE key = 'instance_tls'");
     const meta = new Map((this.#db.prepare('SELECT key, value FROM meta').all() as { key: string; value: number }[]).map((r) => [r.key, r.value]));
     this.#revision = meta.get('revision') ?? 0;
     this.#syncedAt = meta.get('synced_at') ?? 0;
     this.#count = this.#countRoutes.get()?.n ?? 0;
     this.#memo = options.readOnly ? undefined : new Map();
+    this.#instanceTls = options.readOnly ? undefined : meta.get('instance_tls') === 1;
+  }
+
+  /**
+   * Whether connections to instances use TLS (verify-full against the fleet CA), as the route feed
+   * last said. A cache written before the feed carried it says no: its coordinator's instances
+   * serve no TLS.
+   */
+  get instanceTls(): boolean {
+    return this.#instanceTls ?? this.#getInstanceTls.get()?.value === 1;
   }
 
   /** The route-table revision the cache is at (0 = empty, never synced). */
@@ -246,6 +260,10 @@ export class RouteCache {
 
   #apply(batch: RouteBatch, syncedAt: number): ApplyResult {
     this.#memo?.clear();
+    if (batch.instanceTls !== undefined && batch.instanceTls !== this.#instanceTls) {
+      this.#setMeta.run('instance_tls', batch.instanceTls ? 1 : 0);
+      this.#instanceTls = batch.instanceTls;
+    }
     if (!batch.snapshot && batch.revision <= this.#revision && batch.upserts.length + batch.deletedTenantIds.length > 0) {
       return { applied: false, revision: this.#revision, upserts: 0, deletes: 0 };
     }

@@ -54,6 +54,8 @@ export function batchFromProto(res: WatchRoutesResponse): RouteBatch {
     upserts: res.upserts.map(routeFromProto),
     deletedTenantIds: [...res.deletedTenantIds],
     routers: res.snapshot || res.routersChanged ? res.routers.map(peerFromProto) : undefined,
+    // On every batch: a coordinator that predates inner TLS sends none, and its instances serve none.
+    instanceTls: res.instanceTls,
   };
 }
 

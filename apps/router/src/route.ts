@@ -1,5 +1,5 @@
 /** Route states as the router uses them (the proto enum's suffixes). */
-export type RouteStateName = 'UNSPECIFIED' | 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR';
+export type RouteStateName = 'UNSPECIFIED' | 'ROUTABLE' | 'PROVISIONING' | 'STOPPED' | 'HOST_DOWN' | 'FAILOVER' | 'SUSPENDED' | 'ERROR' | 'SWITCHING';
 
 /** How the router serves a tenant's clients (README "Pool modes"). */
 export type PoolModeName = 'NONE' | 'SESSION' | 'TRANSACTION';
@@ -50,4 +50,6 @@ export interface RouteBatch {
   deletedTenantIds: string[];
   /** The fleet's routers, when this batch carries them (snapshot or a change); undefined = unchanged. */
   routers: RouterPeerEntry[] | undefined;
+  /** TLS to instances (verify-full against the fleet CA); undefined = unchanged. */
+  instanceTls?: boolean;
 }

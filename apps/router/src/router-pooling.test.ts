@@ -138,8 +138,9 @@ describe('authentication at the router', () => {
     expect(await onAcme((c) => c.query('select 1 as one'))).toMatchObject({ rows: [{ one: 1 }] });
   });
 
-  it('a password change on the feed takes effect for new logins; an open session goes on', async () => {
+  it('a password change on the feed takes effect for new logins; an open session goes on; pooled connections of the old password retire', async () => {
     const open = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW });
+    const oldPid = await onAcme(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
     try {
       const admin = await acme.adminClient();
       await admin.query("ALTER ROLE alice PASSWORD 'acme-new-pw'");
@@ -149,6 +150,12 @@ describe('authentication at the router', () => {
       expect((await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW })).code).toBe('28P01');
       expect(await onAcme((c) => c.query('select 2 as two'), { password: 'acme-new-pw' })).toMatchObject({ rows: [{ two: 2 }] });
       expect((await open.query('select 3 as three')).rows).toEqual([{ three: 3 }]);
+      // The idle connection logged in with the old password is closed at the next sweep, never lent again.
+      const admin2 = await acme.adminClient();
+      await eventually(async () => (await admin2.query('select 1 from pg_stat_activity where pid = $1', [oldPid])).rowCount === 0, 10_000, 'old connection closed');
+      await admin2.end();
+      const pids = await onAcme(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid, { password: 'acme-new-pw' });
+      expect(pids).not.toBe(oldPid);
     } finally {
       await open.end();
       const admin = await acme.adminClient();

@@ -5,6 +5,7 @@ import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgConnect, run } from './testing/clients.js';
+import { extendedBatch, type BatchResult } from './testing/extended-batch.js';
 import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
 import { startTestRouter, type TestRouter } from './testing/router-harness.js';
 import { eventually, routableRoute } from './testing/routes.js';
@@ -75,6 +76,69 @@ describe('pool mode transaction: named statements and pinning', () => {
       expect(r.stdout).toContain('number of transactions actually processed: 800/800');
     }
   }, 180_000);
+
+  // pgbench prepares with the blocking PQprepare: a thread whose other clients hold both server
+  // connections in a transaction waited on itself until --pool-wait-timeout before the router
+  // answered such a Parse itself when no server is free (parse-without-server.ts).
+  it('pgbench -M prepared with more clients than threads (-c 8 -j 2) on 2 server connections', async () => {
+    const env = { PGPASSWORD: PW };
+    const target = ['-h', '127.0.0.1', '-p', String(router.port), '-U', 'alice.txs'];
+    const init = await run('pgbench', ['-i', '-s', '1', '-q', ...target, 'acme'], env, 60_000);
+    expect(init.code, init.stderr).toBe(0);
+    for (const extra of [[], ['-S']]) {
+      const r = await run('pgbench', ['-M', 'prepared', '-c', '8', '-j', '2', '-t', '100', ...extra, ...target, 'acme'], env, 120_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('number of transactions actually processed: 800/800');
+    }
+  }, 180_000);
+
+  it('a second Parse of a statement name fails with 42P05 as on PostgreSQL itself, in and out of a transaction', async () => {
+    const scenario = async (c: pg.Client): Promise<unknown[]> => {
+      const seen: unknown[] = [];
+      const brief = (r: BatchResult): unknown => ({ parsed: r.parsed, rows: r.rows, code: r.error?.code, message: r.error?.message });
+      seen.push(brief(await extendedBatch(c, [{ parse: 'dup', text: 'select 1' }, { parse: 'dup', text: 'select 2' }, { bind: 'dup' }, { execute: true }])));
+      seen.push(brief(await extendedBatch(c, [{ parse: 'dup', text: 'select 3' }])));
+      // The first one stands.
+      seen.push(brief(await extendedBatch(c, [{ bind: 'dup' }, { execute: true }])));
+      await c.query('BEGIN');
+      seen.push(brief(await extendedBatch(c, [{ parse: 'dup', text: 'select 4' }])));
+      seen.push(await c.query('select 1').catch((e: { code?: string }) => e.code));
+      await c.query('ROLLBACK');
+      seen.push(brief(await extendedBatch(c, [{ bind: 'dup' }, { execute: true }])));
+      return seen;
+    };
+    const direct = await pgConnect({ host: pgServer.host, port: pgServer.port, user: 'alice', database: 'acme', password: PW });
+    const routed = await connect();
+    try {
+      const expected = await scenario(direct);
+      expect(expected[0]).toEqual({ parsed: 1, rows: [], code: '42P05', message: 'prepared statement "dup" already exists' });
+      expect(expected[2]).toEqual({ parsed: 0, rows: [['1']], code: undefined, message: undefined });
+      expect(expected[4]).toBe('25P02');
+      expect(await scenario(routed)).toEqual(expected);
+    } finally {
+      await Promise.all([direct.end(), routed.end()]);
+    }
+  });
+
+  it('named Parses while every server connection is busy are answered by the router and prepared at first use', async () => {
+    const hogs = await Promise.all([connect(), connect()]);
+    const a = await connect();
+    try {
+      for (const h of hogs) {
+        await h.query('BEGIN');
+        await h.query('select 1');
+      }
+      const answered = await extendedBatch(a, [{ parse: 'twice', text: "select 'x' || 2 as v" }, { parse: 'bad', text: 'selec 1' }, { parse: 'twice', text: 'select 0' }]);
+      expect(answered).toEqual({ parsed: 2, rows: [], error: { code: '42P05', message: 'prepared statement "twice" already exists' } });
+      for (const h of hogs) await h.query('COMMIT');
+      expect((await extendedBatch(a, [{ bind: 'twice' }, { execute: true }])).rows).toEqual([['x2']]);
+      // The text is checked where it is first used.
+      expect((await extendedBatch(a, [{ bind: 'bad' }, { execute: true }])).error).toMatchObject({ code: '42601' });
+      expect((await a.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await Promise.all([...hogs, a].map((c) => c.end()));
+    }
+  });
 
   it('node-postgres named statements across transactions and server connections', async () => {
     const [a, b] = await Promise.all([connect(), connect()]);

@@ -10,6 +10,7 @@ import { startDataPlane, type DataPlane } from './data-plane.js';
 import { createRouterMetrics } from './metrics.js';
 import { RouteCache } from './route-cache.js';
 import type { TenantSlots } from './tenant-connections.js';
+import { TenantWaker, type WakeAnswer } from './tenant-waker.js';
 import { IpcPeer } from './worker-ipc.js';
 
 /** What the primary hands a worker when it starts (over IPC, so the cancel secret never sits in an environment). */
@@ -20,6 +21,8 @@ export interface WorkerInit {
   /** The router's cancel-key secret (base64), the same in every worker. */
   cancelSecret: string;
   maxStartups: number;
+  /** The fleet CA instances' certificates are verified against; undefined: none (--insecure). */
+  instanceCaPem?: string | undefined;
 }
 
 /** What a worker answers to `status`. */
@@ -73,11 +76,14 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
     keys,
     lookup: (id) => cache.lookup(id),
     verifierOf: (id, user) => cache.verifierOf(id, user),
+    instanceTls: { enabled: () => cache.instanceTls, caPem: () => init.instanceCaPem },
     mockSecret: mockSecretOf(Buffer.from(init.cancelSecret, 'base64')),
     // Read when a cancel must be forwarded (rare), so a peer change is seen without being told.
     peers: () => cache.peers(),
     tenants: new PrimaryTenantSlots(ipc),
     maxStartups: init.maxStartups,
+    // The primary holds the coordinator link and forwards the ask.
+    waker: new TenantWaker((tenantId, waiting) => ipc.request<WakeAnswer>('wake', { tenantId, waiting }, PRIMARY_TIMEOUT_MS), log.child({ component: 'wake' }), metrics),
     // The per-router bound is shared out like --max-startups.
     poolMaxBackends: Math.max(1, Math.ceil(config.poolMaxBackends / init.workers)),
     relayToWorker: (worker, processId, secretKey) =>

@@ -1,9 +1,10 @@
 // Wires the router's parts together (main.ts calls this; tests run it in-process).
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
-import { RouteFeedService } from '@pgs/proto';
+import { RouteFeedService, WakeOutcome } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
-import { createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
+import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { CancelKeys } from './cancel-keys.js';
 import type { RouterConfig } from './config.js';
@@ -16,7 +17,9 @@ import type { RouterPeerEntry } from './route.js';
 import { RouteCache } from './route-cache.js';
 import { RouteSync } from './route-sync.js';
 import type { RouterServer } from './router-server.js';
+import { ClientReporter } from './client-report.js';
 import { TenantConnections } from './tenant-connections.js';
+import { TenantWaker, type WakeAnswer } from './tenant-waker.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** A started router. */
@@ -36,6 +39,18 @@ export interface RunningRouter {
   stop(): Promise<void>;
 }
 
+/** The --instance-ca file, or a ConfigError that says what is wrong with it. */
+function readCaFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--instance-ca: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`--instance-ca: ${file} holds no PEM certificate`);
+  return text;
+}
+
 /** Starts the router: cache first (serves at once), listeners, then the route feed and ops endpoint. */
 export async function startRouter(config: RouterConfig, log: Logger): Promise<RunningRouter> {
   // The one place the router's gRPC credentials come from: mTLS with its fleet certificate (or
@@ -49,15 +64,26 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     files: { caFile: config.coordinatorCa, certFile: config.identityCert, keyFile: config.identityKey },
     log,
   });
+  // The CA instances are verified against: an operator's file, else the fleet CA (it may be renewed).
+  const instanceCaFile = config.instanceCa ? readCaFile(config.instanceCa) : undefined;
+  const instanceCaPem = (): string | undefined => instanceCaFile ?? link.caPem();
   const cache = new RouteCache(config.cachePath);
   log.info({ cachePath: config.cachePath, revision: cache.revision, routes: cache.size }, 'route cache opened');
   const sharedSecret = config.cancelSecret !== undefined;
   const cancelSecret = sharedSecret ? Buffer.from(config.cancelSecret ?? '', 'utf8') : randomBytes(32);
   let peers: RouterPeerEntry[] = cache.peers();
+  let instanceTls = cache.instanceTls;
+  if (!instanceTls && cache.revision > 0) log.warn({}, 'TLS to instances OFF (as the route cache holds it): tenant traffic to instances is plaintext');
 
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
   const client = createClient(RouteFeedService, config.coordinator, link.credentials);
+  const callOptions = (timeoutMs: number) => ({ timeoutMs, ...(link.metadata ? { metadata: link.metadata } : {}) });
+  // Wakes go to the coordinator from this process (a --workers primary forwards its workers' asks).
+  const wake = async (tenantId: string, waitingClients: number): Promise<WakeAnswer> => {
+    const r = await client.wakeTenant({ tenantId, routerId: config.routerId, waitingClients }, callOptions(5000));
+    return { outcome: (WakeOutcome[r.outcome] ?? 'UNSPECIFIED') as WakeAnswer['outcome'], message: r.message, retryAfterMs: r.retryAfterMs };
+  };
   const sync = new RouteSync({
     client,
     callMetadata: link.metadata,
@@ -69,6 +95,11 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     backoffMaxMs: config.syncBackoffMax,
     onBatch: (b) => {
       if (b.peersChanged) peers = cache.peers();
+      if (cache.instanceTls !== instanceTls) {
+        instanceTls = cache.instanceTls;
+        if (instanceTls) log.info({}, 'TLS to instances on: verified against the fleet CA (verify-full on the host address)');
+        else log.warn({}, 'TLS to instances OFF (the coordinator runs with it off): tenant traffic to instances is plaintext');
+      }
     },
   });
   const cacheState = (): { revision: number; staleSeconds: number; routes: number; connected: boolean } => {
@@ -82,11 +113,14 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       ok: cache.revision > 0 || s.connected,
       routerId: config.routerId,
       routes: cache.size,
+      // What the fleet said about the leg to instances: verify-full TLS, or off (plaintext).
+      instanceTls: cache.instanceTls ? 'verify-full' : 'off',
       cache: { revision: s.revision, connected: s.connected, staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, lastError: s.lastError ?? null },
     };
   };
 
   let listen: HostPort;
+  let counts: () => ReadonlyMap<string, number> = () => new Map();
   let registry: Registry;
   let health: () => Promise<HealthReport> | HealthReport;
   let server: RouterServer | undefined;
@@ -95,13 +129,14 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   let reloadTls: () => void | Promise<void>;
   if (config.workers > 1) {
     // The primary keeps the feed, the cache writes and the ops endpoint; the workers serve clients.
-    workers = await WorkerPool.start({ config, log, cancelSecret });
+    workers = await WorkerPool.start({ config, log, cancelSecret, instanceCaPem, wake });
     cancelAddress = config.cancelAdvertise ?? formatHostPort(workers.cancelBound);
     listen = workers.listen;
     const own = createRegistry('router');
     registerCacheGauges(own, cacheState);
     registry = new WorkersRegistry(own, workers);
     const pool = workers;
+    counts = () => pool.tenantCounts();
     health = async () => {
       const status = await pool.status();
       return {
@@ -120,6 +155,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     log.info({ listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
   } else {
     const keys = new CancelKeys({ routerId: config.routerId, secret: cancelSecret });
+    const tenants = new TenantConnections();
+    counts = () => tenants.all();
     registry = createRegistry('router');
     const metrics = createRouterMetrics(registry, cacheState);
     const plane = await startDataPlane({
@@ -128,12 +165,14 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       metrics,
       keys,
       lookup: (id) => cache.lookup(id),
-    verifierOf: (id, user) => cache.verifierOf(id, user),
-    mockSecret: mockSecretOf(cancelSecret),
+      verifierOf: (id, user) => cache.verifierOf(id, user),
+      instanceTls: { enabled: () => cache.instanceTls, caPem: instanceCaPem },
+      mockSecret: mockSecretOf(cancelSecret),
       peers: () => peers,
-      tenants: new TenantConnections(),
+      tenants,
       maxStartups: config.maxStartups,
       poolMaxBackends: config.poolMaxBackends,
+      waker: new TenantWaker(wake, log.child({ component: 'wake' }), metrics),
     });
     server = plane.server;
     closePool = () => plane.pool.close();
@@ -153,6 +192,15 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   }
 
   sync.start();
+  const reporter = new ClientReporter({
+    counts: () => counts(),
+    send: async (tenants, complete) => {
+      await client.reportClients({ routerId: config.routerId, tenants, complete }, callOptions(5000));
+    },
+    intervalMs: config.clientReportInterval,
+    log: log.child({ component: 'client-report' }),
+  });
+  reporter.start();
 
   const ops = await startOpsServer({
     host: config.opsListen.host,
@@ -172,6 +220,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     workers,
     reloadTls,
     async stop() {
+      reporter.stop();
       if (workers) await workers.stop(config.shutdownTimeout);
       else await server?.stop(config.shutdownTimeout);
       closePool();

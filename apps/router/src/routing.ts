@@ -4,6 +4,7 @@ import { RoutingKeyError, resolveRoutingKey, type RoutingDecision, type RoutingS
 import { encodeStartupMessage, type StartupPacket } from '@pgs/wire-protocol';
 import { refuse } from './refusal.js';
 import type { RouteEntry } from './route.js';
+import { isHeld } from './route-hold.js';
 
 /** A StartupMessage as the wire decoder gives it. */
 export type StartupMessage = Extract<StartupPacket, { kind: 'startup-message' }>;
@@ -13,6 +14,8 @@ export interface RoutingContext {
   lookup(tenantId: string): RouteEntry | undefined;
   order: readonly RoutingSource[];
   sniDomain: string | undefined;
+  /** True when this router wakes suspended tenants: their clients pass routing and are held. */
+  wakes?: boolean;
 }
 
 /** The routing outcome: the decision and the route it found. */
@@ -38,13 +41,14 @@ export function routeStartup(packet: StartupMessage, sniHostname: string | undef
   }
   const route = ctx.lookup(decision.tenantId);
   if (!route) throw refuse.unknownTenant(decision.tenantId, decision.source === 'user' || decision.source === 'user_suffix');
-  checkRoutable(route);
+  // A held route (a switch in progress) is checked again once the hold ends.
+  if (!isHeld(route)) checkRoutable(route, ctx.wakes === true);
   return { decision, route };
 }
 
-/** Throws the refusal for a route clients may not use now. */
-export function checkRoutable(route: RouteEntry): void {
-  if (route.state !== 'ROUTABLE') throw refuse.notRoutable(route);
+/** Throws the refusal for a route clients may not use now (a SUSPENDED one may be woken when `wakes`). */
+export function checkRoutable(route: RouteEntry, wakes = false): void {
+  if (route.state !== 'ROUTABLE' && !(wakes && route.state === 'SUSPENDED')) throw refuse.notRoutable(route);
   if (!route.externalAccess) throw refuse.externalAccessDisabled(route.tenantId);
 }
 

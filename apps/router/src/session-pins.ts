@@ -21,8 +21,16 @@ export function blankLiterals(sql: string): string {
   return sql.replace(/--[^\n]*|\/\*[\s\S]*?(\*\/|$)|'(?:[^']|'')*('|$)|"(?:[^"]|"")*("|$)|\$([A-Za-z_][A-Za-z_0-9]*)?\$[\s\S]*?(\$\4\$|$)/g, (m) => (m.startsWith("'") ? "''" : ' '));
 }
 
+/** No effect at all (shared: callers only read it). */
+const NONE: SqlEffects = Object.freeze({ pins: [], unpins: [], dropsPrepared: false }) as SqlEffects;
+
+// Every rule below needs one of these words somewhere in the text (a superset: comments and
+// literals are not blanked here), so most queries are passed over with one scan.
+const MAYBE = /set|listen|advisory|temp|hold|prepare|deallocate|discard|close/i;
+
 /** What the statements in `sql` do to session state. */
 export function sqlEffects(sql: string): SqlEffects {
+  if (!MAYBE.test(sql)) return NONE;
   const pins = new Set<PinReason>();
   const unpins = new Set<PinReason>();
   let dropsPrepared = false;

@@ -5,10 +5,11 @@
 // tenant's route moves (failover, stop): a client only ever gets a connection reached by the
 // route it was routed by, for its own tenant, user and database.
 import { performance } from 'node:perf_hooks';
+import { parseScramVerifier } from '@pgs/security';
 import { decodeBackendMessage, encodeQuery, TERMINATE, type Frame } from '@pgs/wire-protocol';
 import { readUntilReady } from './backend-reader.js';
 import type { BackendSession, LoginResult } from './backend-login.js';
-import { BackendPool, type PoolCloseReason } from './backend-pool.js';
+import { BackendPool, type Lease, type PoolCloseReason } from './backend-pool.js';
 import type { RouterMetrics } from './metrics.js';
 import type { PoolModeName, RouteEntry } from './route.js';
 
@@ -20,8 +21,8 @@ export interface SessionPoolOptions {
   waitTimeoutMs: number;
   resetTimeoutMs: number;
   lookup(tenantId: string): RouteEntry | undefined;
-  /** Whether the tenant's route still lists the user (a dropped user's connections go). */
-  hasUser(tenantId: string, user: string): boolean;
+  /** The user's verifier on the tenant's route now (undefined: dropped; a dropped user's or changed password's connections go). */
+  verifierOf(tenantId: string, user: string): string | undefined;
   metrics: RouterMetrics;
 }
 
@@ -41,9 +42,10 @@ function keyParts(key: string): { tenantId: string; user: string } {
   return { tenantId, user };
 }
 
-/** The tenant of a pool key (its first field). */
+/** The tenant of a pool key (its first field; no split of the whole key, this runs per transaction). */
 function tenantOfKey(key: string): string {
-  return keyParts(key).tenantId;
+  const end = key.indexOf('\0');
+  return end < 0 ? key : key.slice(0, end);
 }
 
 /** Quotes a string as an SQL literal (standard_conforming_strings is on in every supported version). */
@@ -88,6 +90,8 @@ export class SessionPool {
   #lent = 0;
   /** Set by close(): nothing is pooled any more (connections returned after it are closed). */
   #closed = false;
+  /** Per key, the connection that logged in last (its hello serves transaction-mode clients). */
+  readonly #hellos = new Map<string, BackendSession>();
   /** The 'data' listeners of idle connections. */
   readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
 
@@ -100,17 +104,23 @@ export class SessionPool {
       now: Date.now,
       close: (b, reason) => this.#close(b, reason),
     });
+    options.metrics.poolCounts.read = () => {
+      const s = this.#pool.stats();
+      return { clientsActive: this.#lent, clientsWaiting: s.waiting, backendsActive: s.active, backendsIdle: s.idle };
+    };
     // Route changes reach every process through the cache file; one look a second finds the moved ones.
     this.#sweeper = setInterval(() => this.sweep(), 1000);
     this.#sweeper.unref();
   }
 
   /** The pool key: a connection serves only clients that would have started the same session. */
-  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName): string {
+  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName, storedKey: Buffer): string {
     const rest = [...startup].filter(([k]) => k !== 'user' && k !== 'database' && k !== 'application_name').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     // The mode is part of the key: transaction mode hands connections on without a reset, and
-    // those must never reach a session-mode client after the tenant's mode changed.
-    return [tenantId, user, database, String(protocol), mode, JSON.stringify(rest)].join('\0');
+    // those must never reach a session-mode client after the tenant's mode changed. So is the
+    // verifier the client logged in with: after a password change, connections logged in with the
+    // old one serve no new client and retire (sweep).
+    return [tenantId, user, database, String(protocol), mode, JSON.stringify(rest), storedKey.toString('hex')].join('\0');
   }
 
   /**
@@ -118,47 +128,132 @@ export class SessionPool {
    * from `login`; waits up to --pool-wait-timeout when the pool is full (PoolTimeoutError).
    */
   async acquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired> {
+    return (await this.#acquire(key, applicationName, login, true))!;
+  }
+
+  /** As acquire, but undefined at once when no connection can be had without waiting for another client. */
+  tryAcquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired | undefined> {
+    return this.#acquire(key, applicationName, login, false);
+  }
+
+  async #acquire(key: string, applicationName: string, login: () => Promise<LoginResult>, wait: boolean): Promise<Acquired | undefined> {
     const started = performance.now();
+    const stale = this.#staleness(key);
     try {
       for (;;) {
-        const leasing = this.#pool.lease(key, (b) => routeMoved(b, this.#o.lookup(tenantOfKey(key))), this.#o.waitTimeoutMs);
-        this.#gauges();
-        const lease = await leasing;
-        if (lease.kind === 'create') {
-          let result: LoginResult;
-          try {
-            result = await login();
-          } catch (err) {
-            this.#pool.createFailed(key);
-            throw err;
-          }
-          if (result.kind !== 'ready') {
-            this.#pool.createFailed(key);
-            return result;
-          }
-          this.#watchIdleClose(key, result.backend);
-          this.#o.metrics.poolLeases.inc({ kind: 'create' });
-          this.#lent++;
-          return { kind: 'ready', backend: result.backend, reused: false };
+        let lease;
+        if (wait) {
+          lease = await this.#pool.lease(key, stale, this.#o.waitTimeoutMs);
+        } else {
+          lease = this.#pool.leaseNow(key, stale);
+          if (!lease) return undefined;
         }
-        const backend = lease.item;
-        this.#unwatchIdle(backend);
-        if (backend.applicationName !== applicationName) {
-          const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
-          if (!ok) {
-            this.#pool.release(key, backend, false);
-            continue;
-          }
-          backend.applicationName = applicationName;
-        }
-        this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
-        this.#lent++;
-        return { kind: 'ready', backend, reused: true };
+        const got = this.#useNow(lease, applicationName) ?? (await this.#use(key, applicationName, login, lease));
+        if (got) return got;
       }
     } finally {
       this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
-      this.#gauges();
     }
+  }
+
+  /**
+   * As acquire, with a callback that runs in the same turn of the event loop when an idle
+   * connection is there or another client returns one (transaction mode takes a connection per
+   * transaction; a promise would add turns of the microtask queue to each).
+   */
+  acquireWith(key: string, applicationName: string, login: () => Promise<LoginResult>, done: (err: unknown, got?: Acquired) => void): void {
+    const started = performance.now();
+    const observe = (): void => this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
+    this.#pool.leaseWith(
+      key,
+      this.#staleness(key),
+      this.#o.waitTimeoutMs,
+      (lease) => {
+        const now = this.#useNow(lease, applicationName);
+        if (now) {
+          observe();
+          return done(undefined, now);
+        }
+        // A login or a SET first; a reused connection that failed its SET: wait again, as acquire does.
+        this.#use(key, applicationName, login, lease)
+          .then((got) => got ?? this.#acquire(key, applicationName, login, true))
+          .then(
+            (got) => {
+              observe();
+              done(undefined, got);
+            },
+            (err: unknown) => {
+              observe();
+              done(err);
+            },
+          );
+      },
+      (err) => {
+        observe();
+        done(err);
+      },
+    );
+  }
+
+  #staleness(key: string): (b: BackendSession) => boolean {
+    return (b) => routeMoved(b, this.#o.lookup(tenantOfKey(key)));
+  }
+
+  /** A reused connection that needs nothing more (its application_name is the client's already), else undefined. */
+  #useNow(lease: Lease<BackendSession>, applicationName: string): Acquired | undefined {
+    if (lease.kind !== 'reuse' || lease.item.applicationName !== applicationName) return undefined;
+    this.#unwatchIdle(lease.item);
+    this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+    this.#lent++;
+    return { kind: 'ready', backend: lease.item, reused: true };
+  }
+
+  /** A lease made ready: a new connection logged in, or a reused one given the client's application_name (undefined: that failed, it is closed). */
+  async #use(key: string, applicationName: string, login: () => Promise<LoginResult>, lease: Lease<BackendSession>): Promise<Acquired | undefined> {
+    if (lease.kind === 'create') {
+      let result: LoginResult;
+      try {
+        result = await login();
+      } catch (err) {
+        this.#pool.createFailed(key);
+        throw err;
+      }
+      if (result.kind !== 'ready') {
+        this.#pool.createFailed(key);
+        return result;
+      }
+      this.#watchIdleClose(key, result.backend);
+      this.#hellos.set(key, result.backend);
+      this.#o.metrics.poolLeases.inc({ kind: 'create' });
+      this.#lent++;
+      return { kind: 'ready', backend: result.backend, reused: false };
+    }
+    const backend = lease.item;
+    this.#unwatchIdle(backend);
+    const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
+    if (!ok) {
+      this.#pool.release(key, backend, false);
+      return undefined;
+    }
+    backend.applicationName = applicationName;
+    this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+    this.#lent++;
+    return { kind: 'ready', backend, reused: true };
+  }
+
+  /**
+   * A connection of `key` that logged in by the tenant's current route and is still open, for its
+   * hello (ParameterStatus set, cancel key length): a transaction-mode client gets a server only
+   * for its first query. Undefined when there is none.
+   */
+  helloOf(key: string): BackendSession | undefined {
+    const b = this.#hellos.get(key);
+    if (!b) return undefined;
+    if (routeMoved(b, this.#o.lookup(tenantOfKey(key)))) {
+      this.#hellos.delete(key);
+      return undefined;
+    }
+    return b;
   }
 
   /**
@@ -172,23 +267,47 @@ export class SessionPool {
     // Transaction mode returns a connection between a client's transactions as it is (no reset).
     if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
     if (reset) backend.statements?.clear();
-    // The route may have moved while the client was on it.
-    if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
-    // A client that left while the router was stopping returns its connection after close(): an
-    // idle socket kept then would hold the stopped process open.
+    // A client that left while the router was stopping returns its connection after close() (the
+    // reset above yields): an idle socket kept then would hold the stopped process open, and the
+    // route cache the checks below read may be closed already.
     if (ok && this.#closed) ok = false;
+    // The route may have moved while the client was on it, or the user's password changed.
+    if (ok && routeMoved(backend, this.#o.lookup(tenantOfKey(key)))) ok = false;
+    if (ok && reset) {
+      const { tenantId, user } = keyParts(key);
+      if (!this.#currentStoredKey(tenantId, user)?.equals(backend.storedKey)) ok = false;
+    }
     if (ok) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
-    this.#gauges();
+  }
+
+  /**
+   * Transaction mode, between a client's transactions: the connection goes back as it is (no
+   * reset). A client waiting for the key takes it in this same call; only one nobody waits for is
+   * watched while idle.
+   */
+  releaseKept(key: string, backend: BackendSession): void {
+    this.#lent--;
+    const ok = !backend.socket.destroyed && !this.#closed && !routeMoved(backend, this.#o.lookup(tenantOfKey(key)));
+    if (ok && !this.#pool.waitedFor(key)) this.#watchIdle(backend);
+    this.#pool.release(key, backend, ok);
   }
 
   /** Closes idle connections past the idle timeout, whose route moved, or whose user was dropped. */
   sweep(): void {
+    const keys = new Map<string, Buffer | undefined>();
     this.#pool.sweep((key, b) => {
       const { tenantId, user } = keyParts(key);
-      return routeMoved(b, this.#o.lookup(tenantId)) || !this.#o.hasUser(tenantId, user);
+      if (!keys.has(key)) keys.set(key, this.#currentStoredKey(tenantId, user));
+      const storedKey = keys.get(key);
+      return routeMoved(b, this.#o.lookup(tenantId)) || !storedKey || !storedKey.equals(b.storedKey);
     });
-    this.#gauges();
+  }
+
+  /** The StoredKey of the user's verifier on the route now; undefined when the user is gone. */
+  #currentStoredKey(tenantId: string, user: string): Buffer | undefined {
+    const v = this.#o.verifierOf(tenantId, user);
+    return v === undefined ? undefined : parseScramVerifier(v)?.storedKey;
   }
 
   /** Stops the sweeper and closes the idle connections (lent ones end with their clients). */
@@ -196,14 +315,13 @@ export class SessionPool {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#pool.closeIdle();
-    this.#gauges();
   }
 
   /** An idle connection the server closes (restart, admin kill, idle timeout of its own) is forgotten. */
   #watchIdleClose(key: string, backend: BackendSession): void {
     backend.socket.once('close', () => {
+      if (this.#hellos.get(key) === backend) this.#hellos.delete(key);
       this.#pool.remove(key, backend);
-      this.#gauges();
     });
   }
 
@@ -237,13 +355,5 @@ export class SessionPool {
       backend.socket.end(TERMINATE);
       setTimeout(() => backend.socket.destroy(), 1000).unref();
     }
-  }
-
-  #gauges(): void {
-    const s = this.#pool.stats();
-    this.#o.metrics.poolClients.set({ state: 'active' }, this.#lent);
-    this.#o.metrics.poolClients.set({ state: 'waiting' }, s.waiting);
-    this.#o.metrics.poolBackends.set({ state: 'active' }, s.active);
-    this.#o.metrics.poolBackends.set({ state: 'idle' }, s.idle);
   }
 }

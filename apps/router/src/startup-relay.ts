@@ -1,8 +1,25 @@
 // Between the replayed startup packet and ReadyForQuery the router reads what the server says
 // (PostgreSQL docs, "Message Flow" §Start-up): it forwards every message, swaps BackendKeyData for
 // a key of its own, and notes an ErrorResponse. At ReadyForQuery it steps aside.
+//
+// When the router's leg to the server is TLS and the client's is not, the server offers
+// SCRAM-SHA-256-PLUS, which a client on a plaintext connection must not see: libpq refuses it ("server
+// offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection", its guard against a stripped
+// TLS). The offer is passed on without it; the client then sends the "n" flag (no binding), which
+// PostgreSQL accepts on any connection (auth-scram.c, read_client_first_message).
 import type net from 'node:net';
-import { BackendMessageType, decodeBackendMessage, encodeBackendKeyData, MessageFramer, type ErrorFields, type Frame } from '@pgs/wire-protocol';
+import {
+  AuthenticationCode,
+  BackendMessageType,
+  decodeBackendMessage,
+  decodeSaslMechanisms,
+  encodeAuthentication,
+  encodeBackendKeyData,
+  encodeSaslMechanisms,
+  MessageFramer,
+  type ErrorFields,
+  type Frame,
+} from '@pgs/wire-protocol';
 import type { IssuedKey } from './cancel-keys.js';
 
 /** Largest server message accepted before ReadyForQuery (auth, parameters, notices are small). */
@@ -37,7 +54,12 @@ export type RelayOutcome =
  * server's BackendKeyData into the key the client gets. The backend socket is left paused after
  * ReadyForQuery; `leftover` holds bytes that came after it in the same read (to forward first).
  */
-export function relayStartup(client: net.Socket, backend: net.Socket, issueKey: (processId: number, secretKey: Buffer) => IssuedKey): Promise<RelayOutcome> {
+export function relayStartup(
+  client: net.Socket,
+  backend: net.Socket,
+  issueKey: (processId: number, secretKey: Buffer) => IssuedKey,
+  options: { withoutChannelBinding?: boolean } = {},
+): Promise<RelayOutcome> {
   return new Promise((resolve, reject) => {
     const framer = new MessageFramer({ maxMessageSize: MAX_STARTUP_MESSAGE });
     let key: IssuedKey | undefined;
@@ -69,6 +91,14 @@ export function relayStartup(client: net.Socket, backend: net.Socket, issueKey: 
           if (msg.kind === 'backend-key-data') {
             key = issueKey(msg.processId, msg.secretKey);
             out.push(encodeBackendKeyData(key.processId, key.secretKey));
+            continue;
+          }
+        }
+        if (options.withoutChannelBinding && f.type === BackendMessageType.Authentication && f.body.length >= 4 && f.body.readUInt32BE(0) === AuthenticationCode.Sasl) {
+          const offered = decodeSaslMechanisms(f.body.subarray(4));
+          const kept = offered.filter((m) => !m.endsWith('-PLUS'));
+          if (kept.length !== offered.length) {
+            out.push(encodeAuthentication(AuthenticationCode.Sasl, encodeSaslMechanisms(kept)));
             continue;
           }
         }

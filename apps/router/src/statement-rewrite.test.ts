@@ -1,5 +1,18 @@
 // The rewrite of named statements and the replies the router swallows, message by message.
-import { decodeBindStatement, decodeParse, decodeTarget, encodeParse, encodeQuery, encodeTarget, CLOSE, DESCRIBE, PARSE } from '@pgs/wire-protocol';
+import {
+  decodeBackendMessage,
+  decodeBindStatement,
+  decodeParse,
+  decodeTarget,
+  encodeErrorResponse,
+  encodeParse,
+  encodeQuery,
+  encodeTarget,
+  CLOSE,
+  DESCRIBE,
+  PARSE,
+} from '@pgs/wire-protocol';
+import { answerParses, namedParsesThenSync } from './parse-without-server.js';
 import { describe, expect, it } from 'vitest';
 import { ResponseTracker } from './response-tracker.js';
 import { ClientStatements, ServerStatements } from './statement-registry.js';
@@ -83,6 +96,32 @@ describe('rewriteClientMessage', () => {
     expect(c.server.size).toBe(1);
   });
 
+  it('a second Parse of a client name becomes a Bind that fails on the server, whose error the client gets as 42P05', () => {
+    const c = ctx();
+    rewriteClientMessage(encodeParse('a', 'select 1', TYPES), c);
+    const out = rewriteClientMessage(encodeParse('a', 'select 2', TYPES), c).messages;
+    expect(out.map((m) => m[0])).toEqual([0x42]);
+    const missing = decodeBindStatement(out[0]!);
+    expect(missing).toMatch(/^pgs_missing_[0-9a-f]{12}_\d+$/);
+    expect(c.statements.get('a')?.query).toBe('select 1');
+    expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+    const serverError = encodeErrorResponse({ severity: 'ERROR', code: '26000', message: `prepared statement "${missing}" does not exist` });
+    const replaced = c.tracker.reply(ERROR, serverError);
+    expect(Buffer.isBuffer(replaced)).toBe(true);
+    const m = decodeBackendMessage({ type: ERROR, length: (replaced as Buffer).length - 1, body: (replaced as Buffer).subarray(5) });
+    expect(m).toEqual({ kind: 'error-response', fields: { severity: 'ERROR', code: '42P05', message: 'prepared statement "a" already exists' } });
+  });
+
+  it('an earlier error in the batch is forwarded as it is (the server skipped the failing Bind)', () => {
+    const c = ctx();
+    rewriteClientMessage(encodeParse('a', 'select 1', TYPES), c);
+    rewriteClientMessage(encodeParse('b', 'selec 1', TYPES), c);
+    rewriteClientMessage(encodeParse('a', 'select 2', TYPES), c);
+    expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+    const syntax = encodeErrorResponse({ severity: 'ERROR', code: '42601', message: 'syntax error at or near "selec"' });
+    expect(c.tracker.reply(ERROR, syntax)).toBe('forward');
+  });
+
   it('DISCARD ALL in a Query makes the server forget its statements', () => {
     const c = ctx();
     rewriteClientMessage(encodeParse('a', 'select 1', TYPES), c);
@@ -118,5 +157,33 @@ describe('ResponseTracker', () => {
     t.reply(ERROR);
     t.reply(READY);
     expect(t.reply(PARSE_COMPLETE)).toBe('swallow');
+  });
+});
+
+describe('named Parses answered without a server', () => {
+  const sync = Buffer.from([0x53, 0, 0, 0, 4]);
+  it('takes only whole named Parses ended by one Sync', () => {
+    const p1 = encodeParse('s1', 'select 1', TYPES);
+    const p2 = encodeParse('s2', 'select 2', TYPES);
+    expect(namedParsesThenSync(Buffer.concat([p1, p2, sync]))?.map((p) => p.name)).toEqual(['s1', 's2']);
+    expect(namedParsesThenSync(Buffer.concat([p1]))).toBeUndefined();
+    expect(namedParsesThenSync(sync)).toBeUndefined();
+    expect(namedParsesThenSync(Buffer.concat([encodeParse('', 'select 1', TYPES), sync]))).toBeUndefined();
+    expect(namedParsesThenSync(Buffer.concat([p1, bind('s1'), sync]))).toBeUndefined();
+    expect(namedParsesThenSync(Buffer.concat([p1, sync, sync]))).toBeUndefined();
+    const whole = Buffer.concat([p1, sync]);
+    for (let cut = 1; cut < whole.length; cut++) expect(namedParsesThenSync(whole.subarray(0, cut))).toBeUndefined();
+  });
+
+  it('answers ParseComplete each, 42P05 for a name the client has (and stops there), then ReadyForQuery idle', () => {
+    const statements = new ClientStatements();
+    const parses = namedParsesThenSync(Buffer.concat([encodeParse('s1', 'SET x.y = 1', TYPES), encodeParse('s1', 'select 1', TYPES), encodeParse('s3', 'select 3', TYPES), sync]))!;
+    const { reply, effects } = answerParses(parses, statements);
+    expect([...reply.subarray(0, 5)]).toEqual([0x31, 0, 0, 0, 4]);
+    expect(reply[5]).toBe(ERROR);
+    expect([...reply.subarray(reply.length - 6)]).toEqual([READY, 0, 0, 0, 5, 0x49]);
+    expect(statements.get('s1')?.query).toBe('SET x.y = 1');
+    expect(statements.get('s3')).toBeUndefined();
+    expect(effects).toHaveLength(1);
   });
 });

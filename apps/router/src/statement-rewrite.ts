@@ -2,8 +2,10 @@
 // (README "Prepared statements"). Named statements get their server-wide name; a Bind or Describe
 // of a statement this server has not got is preceded by a Parse the router sends (its
 // ParseComplete swallowed); a server over its statement bound closes the least recently used
-// (CloseComplete swallowed); a client's Close only forgets the client's name. The SQL of Query and
-// Parse is read for session state (session-pins.ts).
+// (CloseComplete swallowed); a client's Close only forgets the client's name. A client's Parse of a
+// name it already has fails as in PostgreSQL (42P05), by a Bind that fails on the server in its
+// place (duplicateParse). The SQL of Query and Parse is read for session state (session-pins.ts).
+import { randomBytes } from 'node:crypto';
 import {
   BIND,
   CLOSE,
@@ -12,11 +14,13 @@ import {
   decodeQueryText,
   decodeTarget,
   DESCRIBE,
+  encodeErrorResponse,
   encodeParse,
   encodeTarget,
   PARSE,
   QUERY,
   rewriteBindStatement,
+  SqlState,
 } from '@pgs/wire-protocol';
 import type { ResponseTracker } from './response-tracker.js';
 import { sqlEffects, type SqlEffects } from './session-pins.js';
@@ -60,6 +64,39 @@ function closeEvicted(names: string[], ctx: RewriteContext): Buffer[] {
   });
 }
 
+/** Statement names no client can have: this process's random tag and a counter. */
+const MISSING_TAG = `pgs_missing_${randomBytes(6).toString('hex')}_`;
+let missingSeq = 0;
+
+/** A Bind of the unnamed portal to `statement`, no parameters, no result formats. */
+function bindOf(statement: string): Buffer {
+  const name = Buffer.from(`${statement}\0`, 'utf8');
+  const msg = Buffer.alloc(1 + 4 + 1 + name.length + 6);
+  msg[0] = BIND;
+  msg.writeUInt32BE(msg.length - 1, 1);
+  name.copy(msg, 6);
+  return msg;
+}
+
+/** PostgreSQL's reply to a Parse of a statement name the session already has. */
+export function duplicateStatementError(name: string): Buffer {
+  return encodeErrorResponse({ severity: 'ERROR', code: SqlState.DuplicatePreparedStatement, message: `prepared statement "${name}" already exists` });
+}
+
+/**
+ * A Parse of a name the client already has: PostgreSQL fails it with 42P05, skips to the next Sync
+ * and, inside a transaction block, aborts the transaction. The server cannot see the duplicate (it
+ * knows the router's names), so it gets a Bind of a statement that exists nowhere, which fails
+ * with all those effects; the tracker gives the client the 42P05 error in place of that failure.
+ * When an earlier message of the batch fails first the server skips the Bind, as PostgreSQL would
+ * skip the Parse.
+ */
+function duplicateParse(name: string, ctx: RewriteContext): Buffer[] {
+  const statement = `${MISSING_TAG}${missingSeq++}`;
+  ctx.tracker.sent({ kind: 'fail', injected: true, failure: { statement, reply: duplicateStatementError(name) } });
+  return [bindOf(statement)];
+}
+
 /** Rewrites one whole client message of a type in REWRITTEN_TYPES. Throws ProtocolError on a malformed one. */
 export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritten {
   switch (msg[0]) {
@@ -75,6 +112,7 @@ export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritte
         ctx.tracker.sent({ kind: 'parse', injected: false });
         return { messages: [msg], effects };
       }
+      if (ctx.statements.get(p.name)) return { messages: duplicateParse(p.name, ctx) };
       const def = ctx.statements.prepare(p.name, p.query, p.paramTypes);
       const out: Buffer[] = [];
       // The server has it (another client, or this one before): close and parse again so the

@@ -34,6 +34,11 @@ export class TenantConnections implements TenantSlots {
   count(tenantId: string): number {
     return this.#open.get(tenantId) ?? 0;
   }
+
+  /** Open connections of every tenant that has any. */
+  all(): ReadonlyMap<string, number> {
+    return this.#open;
+  }
 }
 
 /** A simple counting gate: at most `limit` holders at once. */

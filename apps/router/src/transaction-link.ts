@@ -12,14 +12,20 @@ import { MessageSplitter, PgError, SqlState } from '@pgs/wire-protocol';
 import type { BackendSession } from './backend-login.js';
 import { ResponseTracker } from './response-tracker.js';
 import { SessionPins } from './session-pins.js';
+import { answerParses, namedParsesThenSync } from './parse-without-server.js';
 import { ClientStatements, ServerStatements } from './statement-registry.js';
 import { REWRITTEN_TYPES, rewriteClientMessage } from './statement-rewrite.js';
 
 /** What the link needs from the pool. */
 export interface TransactionPool {
-  /** A server connection for the client's next transaction (throws a RouterRefusal when none comes). */
-  acquire(): Promise<BackendSession>;
-  /** The transaction ended cleanly: keep the connection as it is. */
+  /**
+   * A server connection for the client's next transaction, to `done`: in this call when one is
+   * idle, else when another client returns one; or the error (a RouterRefusal) when none comes.
+   */
+  acquire(done: (err: unknown, backend?: BackendSession) => void): void;
+  /** As acquire, but undefined at once when every server connection is held by other clients. */
+  tryAcquire?(): Promise<BackendSession | undefined>;
+  /** The transaction ended cleanly: keep the connection as it is (a waiting client may take it in this call). */
   releaseIdle(backend: BackendSession): void;
   /** The client left (or broke the stream) while holding it: reset or close it. */
   releaseDirty(backend: BackendSession, reusable: boolean): void;
@@ -52,9 +58,12 @@ const PARSE_COMPLETE = 0x31;
 const CLOSE_COMPLETE = 0x33;
 const ERROR = 0x45;
 const TRACKED_REPLIES = new Set([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR, READY]);
-const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE_COMPLETE || t === READY;
+// ErrorResponse whole too: one may have to be replaced (response-tracker.ts, `fail` entries).
+const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE_COMPLETE || t === READY || t === ERROR;
 const collectRequest = (t: number): boolean => REWRITTEN_TYPES.has(t);
 const CLOSE_GRACE_MS = 5000;
+/** Client bytes queued while waiting for a server before the client is no longer read. */
+const QUEUE_LIMIT = 64 * 1024;
 
 /** True when `parts` are `chunk` itself, cut in consecutive slices (nothing changed, added or held back). */
 function isChunk(parts: Buffer[], chunk: Buffer): boolean {
@@ -90,6 +99,7 @@ export function serveTransactions(
   const pins = new SessionPins();
   let backend: BackendSession | undefined;
   let acquiring = false;
+  let clientPaused = false;
   const queued: Buffer[] = [];
   let pending = 0;
   let unsynced = 0;
@@ -186,42 +196,87 @@ export function serveTransactions(
     if (terminated) finish('client');
   };
 
-  const takeServer = (): void => {
+  const attach = (b: BackendSession): void => {
+    acquiring = false;
+    if (done) {
+      pool.releaseIdle(b);
+      return;
+    }
+    backend = b;
+    // A server is released only at a message boundary with every reply in: fresh ones only after a torn end.
+    if (!fromServer.atBoundary) fromServer = new MessageSplitter(collectReply);
+    if (!tracker.settled) tracker = new ResponseTracker();
+    transactions++;
+    b.socket.on('data', onServerData);
+    b.socket.once('close', onServerGone);
+    b.socket.resume();
+    while (queued.length > 0 && backend) forward(queued.shift()!);
+    if (clientPaused) {
+      clientPaused = false;
+      client.resume();
+    }
+  };
+
+  const refused = (err: unknown): void => {
+    acquiring = false;
+    const reply = onRefusal(err);
+    if (reply && !client.destroyed) client.write(reply);
+    finish('router', err);
+  };
+
+  /** Takes a server for the queued bytes (`now`: only one free at once; none free: `none()`). */
+  const takeServer = (now?: { none: () => void }): void => {
     acquiring = true;
+    if (now && pool.tryAcquire) {
+      clientPaused = true;
+      client.pause();
+      pool.tryAcquire().then((b) => {
+        if (b) return attach(b);
+        acquiring = false;
+        now.none();
+      }, refused);
+      return;
+    }
+    pool.acquire((err, b) => (err !== undefined ? refused(err) : attach(b!)));
+    holdBackIfQueued();
+  };
+
+  /**
+   * While it waits for a server a client's bytes are queued; past QUEUE_LIMIT the client is not
+   * read until a server comes (a pause per transaction would cost a resume, a turn of the loop).
+   */
+  const holdBackIfQueued = (): void => {
+    if (!acquiring || done || clientPaused) return;
+    let queuedBytes = 0;
+    for (const q of queued) queuedBytes += q.length;
+    if (queuedBytes < QUEUE_LIMIT) return;
+    clientPaused = true;
     client.pause();
-    pool.acquire().then(
-      (b) => {
-        acquiring = false;
-        if (done) {
-          pool.releaseIdle(b);
-          return;
-        }
-        backend = b;
-        fromServer = new MessageSplitter(collectReply);
-        tracker = new ResponseTracker();
-        transactions++;
-        b.socket.on('data', onServerData);
-        b.socket.once('close', onServerGone);
-        b.socket.resume();
-        while (queued.length > 0 && backend) forward(queued.shift()!);
-        client.resume();
-      },
-      (err: unknown) => {
-        acquiring = false;
-        const reply = onRefusal(err);
-        if (reply && !client.destroyed) client.write(reply);
-        finish('router', err);
-      },
-    );
+  };
+
+  /** Named Parses and a Sync while every server is busy: answered here (parse-without-server.ts). */
+  const answerHere = (parses: NonNullable<ReturnType<typeof namedParsesThenSync>>): void => {
+    if (done) return;
+    queued.shift();
+    const { reply, effects } = answerParses(parses, statements);
+    for (const e of effects) if (pins.apply(e)) pool.pinChanged?.(pins.pinned);
+    client.write(reply);
+    if (queued.length > 0) return takeServer();
+    clientPaused = false;
+    client.resume();
   };
 
   const onClientData = (chunk: Buffer): void => {
     bytesIn += chunk.length;
     if (backend) return forward(chunk);
+    const between = !acquiring && queued.length === 0 && fromClient.atBoundary;
     // A client that says goodbye between transactions needs no server.
-    if (!acquiring && queued.length === 0 && fromClient.atBoundary && chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
+    if (between && chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
     queued.push(chunk);
-    if (!acquiring) takeServer();
+    if (acquiring) return holdBackIfQueued();
+    const parses = between && pool.tryAcquire ? namedParsesThenSync(chunk) : undefined;
+    if (parses) takeServer({ none: () => answerHere(parses) });
+    else takeServer();
   };
 
   const onServerData = (chunk: Buffer): void => {
@@ -237,11 +292,15 @@ export function serveTransactions(
     let changed = false;
     for (const m of pieces) {
       release = false;
-      if (m.complete && TRACKED_REPLIES.has(m.type) && tracker.reply(m.type) === 'swallow') {
+      const action = m.complete && TRACKED_REPLIES.has(m.type) ? tracker.reply(m.type, m.data) : 'forward';
+      if (action === 'swallow') {
         changed = true;
         continue;
       }
-      out.push(m.data);
+      if (action !== 'forward') {
+        changed = true;
+        out.push(action);
+      } else out.push(m.data);
       if (m.type !== READY || !m.complete) continue;
       pending = Math.max(0, pending - 1);
       release = pending === 0 && unsynced === 0 && m.data[5] === IDLE && fromClient.atBoundary && !pins.pinned;

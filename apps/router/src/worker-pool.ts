@@ -5,6 +5,7 @@
 // Scheduling: the workers share the listening sockets and the kernel hands each connection to one
 // of them (SCHED_NONE), so the primary stays out of the data path; UV_TCP_SINGLE_ACCEPT makes a
 // worker yield after each accept so one worker does not take a whole burst of connections.
+import type { WakeAnswer } from './tenant-waker.js';
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,10 @@ export interface WorkerPoolOptions {
   log: Logger;
   /** The router's cancel-key secret: the same in every worker, so any of them can check a key. */
   cancelSecret: Buffer;
+  /** The fleet CA the workers verify instances with (read at each worker's start); undefined: none (--insecure). */
+  instanceCaPem?: () => string | undefined;
+  /** Wakes a suspended tenant for a worker's held client (the primary holds the coordinator link). */
+  wake?: (tenantId: string, waitingClients: number) => Promise<WakeAnswer>;
 }
 
 interface Slot {
@@ -73,6 +78,11 @@ export class WorkerPool {
       throw err;
     }
     return pool;
+  }
+
+  /** Open connections per tenant over every worker. */
+  tenantCounts(): ReadonlyMap<string, number> {
+    return this.#tenants;
   }
 
   /** The bound client address (shared by all workers). */
@@ -134,6 +144,7 @@ export class WorkerPool {
       cancelSecret: cancelSecret.toString('base64'),
       // --max-startups bounds the router as a whole; each worker takes its share.
       maxStartups: Math.max(1, Math.ceil(config.maxStartups / config.workers)),
+      instanceCaPem: this.#o.instanceCaPem?.(),
     };
     ipc.onNote('hello', () => {
       ipc.request('init', init, START_TIMEOUT_MS).catch((err: unknown) => log.error({ worker: index, err: (err as Error).message }, 'worker did not take its init'));
@@ -145,6 +156,11 @@ export class WorkerPool {
       if (limit > 0 && (this.#tenants.get(tenantId) ?? 0) >= limit) return false;
       this.#hold(slot, tenantId);
       return true;
+    });
+    ipc.handle('wake', (body) => {
+      const { tenantId, waiting } = body as { tenantId: string; waiting: number };
+      if (!this.#o.wake) return { outcome: 'REFUSED', message: 'this router does not wake tenants', retryAfterMs: 0 } satisfies WakeAnswer;
+      return this.#o.wake(tenantId, waiting);
     });
     ipc.handle('cancel', (body) => this.#relayCancel(body as { worker: number; processId: number; secretKey: string }));
 

@@ -92,6 +92,9 @@ beforeAll(async () => {
       const certificatePem = await ca.signCsr(req.csrPem, { identity: r.identity, now: new Date(), lifetimeMs: joinLifetimeMs });
       return { certificatePem, caCertificatePem: ca.certPem, expiresAt: certificateInfo(certificatePem).notAfter.toISOString() };
     },
+    issueInstanceCertificate: async () => {
+      throw new RpcError(Code.UNIMPLEMENTED, 'not part of these tests');
+    },
     renewCertificate: async (req, ctx) => {
       const who = peerIdentity(ctx);
       if (!who) throw new RpcError(Code.UNAUTHENTICATED, 'a fleet certificate is required');

@@ -28,6 +28,8 @@ export interface FleetLink {
   readonly metadata: Metadata | undefined;
   /** Who the link speaks for. */
   readonly identity: Identity;
+  /** The CA the fleet's certificates chain to, as held now (renewals may bring a new one); undefined with --insecure. */
+  caPem(): string | undefined;
   /** Stops renewing (and closes the renewal client). */
   stop(): void;
 }
@@ -128,7 +130,7 @@ export async function connectFleetIdentity(options: FleetIdentityOptions): Promi
   const who = fleetComponentIdentity(options);
   const log = options.log.child({ component: 'fleet-identity' });
   if (options.insecure) {
-    return { credentials: insecureChannelCredentials(log), metadata: identityClaimMetadata(who), identity: who, stop: () => undefined };
+    return { credentials: insecureChannelCredentials(log), metadata: identityClaimMetadata(who), identity: who, caPem: () => undefined, stop: () => undefined };
   }
   const { caFile, certFile, keyFile } = options.files;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new ConfigError('--identity-cert and --identity-key go together');
@@ -137,7 +139,7 @@ export async function connectFleetIdentity(options: FleetIdentityOptions): Promi
     const material = readTlsFiles({ caFile, certFile, keyFile });
     checkNames(material, who, `--identity-cert ${certFile}`);
     log.info({ certFile }, 'using the operator\'s own certificate (no renewal here)');
-    return { credentials: mtlsChannelCredentials(new TlsIdentity(material)), metadata: undefined, identity: who, stop: () => undefined };
+    return { credentials: mtlsChannelCredentials(new TlsIdentity(material)), metadata: undefined, identity: who, caPem: () => material.caPem, stop: () => undefined };
   }
   const tls = new TlsIdentity(await savedOrJoined(options, who, log));
   const renewClient = createClient(EnrollmentService, options.coordinator, mtlsChannelCredentials(tls));
@@ -156,6 +158,7 @@ export async function connectFleetIdentity(options: FleetIdentityOptions): Promi
     credentials: mtlsChannelCredentials(tls),
     metadata: undefined,
     identity: who,
+    caPem: () => tls.material.caPem,
     stop: () => {
       renewal.stop();
       renewClient.close();

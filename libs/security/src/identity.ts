@@ -1,5 +1,7 @@
 /**
- * Who a component is: `host:<id>`, `router:<id>`, `operator:<name>` or `coordinator:<name>`. The
+ * Who a component is: `host:<id>`, `router:<id>`, `operator:<name>` or `coordinator:<name>`; and
+ * `instance:<host-id>`, the server certificate of a host's PostgreSQL instances (no coordinator
+ * service accepts it: a leaked instance key cannot act as the host's agent). The
  * fleet CA writes it into each certificate twice, as the subject CN and as a URI SAN
  * `spiffe://pgs/<kind>/<id>` (the SPIFFE ID shape, so tooling that reads SPIFFE IDs can show it).
  * Pure: no I/O.
@@ -7,7 +9,7 @@
 import { SecurityError } from './errors.js';
 
 /** The kinds of principal a certificate can name. */
-export const IDENTITY_KINDS = ['host', 'router', 'operator', 'coordinator'] as const;
+export const IDENTITY_KINDS = ['host', 'router', 'operator', 'coordinator', 'instance'] as const;
 /** One of IDENTITY_KINDS. */
 export type IdentityKind = (typeof IDENTITY_KINDS)[number];
 

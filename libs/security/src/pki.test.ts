@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,14 @@ describe('fleet CA', () => {
     // The certificate is for the CSR's key: a TLS client can use it with that key.
     const result = await handshake({ certPem: cert, keyPem: key });
     expect(result.server).toEqual({ authorized: true, peerIdentity: 'host:h1' });
+  });
+
+  it('issues a server-only certificate (an instance\'s) without client authentication', async () => {
+    const leaf = await ca.issue({ identity: identity('instance', 'h1'), ipAddresses: ['10.0.0.11'], serverOnly: true, now });
+    expect(new X509Certificate(leaf.certPem).keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    expect(certificateInfo(leaf.certPem)).toMatchObject({ identity: { kind: 'instance', id: 'h1' }, ipAddresses: ['10.0.0.11'] });
+    const component = await ca.issue({ identity: identity('host', 'h1'), now });
+    expect(new X509Certificate(component.certPem).keyUsage?.sort()).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
   });
 
   it('refuses a CSR that is not one, and a CA whose key does not match', async () => {

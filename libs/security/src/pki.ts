@@ -44,6 +44,8 @@ export interface LeafRequest {
   /** IP addresses a server is reached by (e.g. `127.0.0.1`). */
   ipAddresses?: readonly string[];
   lifetimeMs?: number;
+  /** Server authentication only (no clientAuth): an instance certificate must never log in anywhere. */
+  serverOnly?: boolean;
   now: Date;
 }
 
@@ -293,7 +295,7 @@ export class FleetCa {
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         // Every component is a TLS client of the coordinator; the coordinator is also a server.
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+        new x509.ExtendedKeyUsageExtension(request.serverOnly ? [x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
         new x509.SubjectAlternativeNameExtension(names),
         await x509.SubjectKeyIdentifierExtension.create(publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(this.cert.publicKey),

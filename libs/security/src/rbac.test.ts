@@ -19,7 +19,7 @@ import {
 const READS = ['GetTenant', 'ListTenants', 'GetUser', 'ListUsers', 'GetDatabase', 'ListDatabases', 'ListHosts', 'GetHost', 'ListVersions', 'ListRoutes', 'ListEvents', 'WatchEvents', 'GetFleetStatus', 'GetRestore', 'ListBackups', 'GetBackup'];
 const SECURITY = ['CreateJoinToken', 'CreateOperatorToken', 'ListOperatorTokens', 'RevokeOperatorToken', 'RotateEncryptionKey'];
 const TENANT_READS = ['GetTenant', 'ListTenants', 'GetUser', 'ListUsers', 'GetDatabase', 'ListDatabases', 'ListVersions', 'ListRoutes', 'ListEvents', 'WatchEvents', 'GetRestore', 'ListBackups', 'GetBackup'];
-const TENANT_WRITES = ['UpdateTenant', 'StartTenant', 'StopTenant', 'SetTenantAccess', 'SwitchoverTenant', 'CreateUser', 'UpdateUserPassword', 'DeleteUser', 'CreateDatabase', 'DeleteDatabase', 'CreateBackup'];
+const TENANT_WRITES = ['UpdateTenant', 'StartTenant', 'StopTenant', 'SuspendTenant', 'ResumeTenant', 'SetTenantAccess', 'SwitchoverTenant', 'CreateUser', 'UpdateUserPassword', 'DeleteUser', 'CreateDatabase', 'DeleteDatabase', 'CreateBackup', 'RunInitSql'];
 // Calls a tenant-scoped caller may make while naming ANOTHER tenant: those that name none (filtered lists) or the catalog.
 const FILTERED_WITHOUT_TENANT_FIELD = ['ListTenants', 'ListRoutes', 'ListVersions'];
 
@@ -138,10 +138,15 @@ describe('component services', () => {
     expect(anonymous.allow === false && anonymous.status).toBe('UNAUTHENTICATED');
   });
 
-  it('lets anyone call Join (the token decides) and only components renew', () => {
+  it('lets anyone call Join (the token decides), only components renew, and only hosts get instance certificates', () => {
     expect(EnrollmentService.typeName).toBe(ENROLLMENT_SERVICE);
     const paths = Object.fromEntries(EnrollmentService.methods.map((m) => [m.name, methodPath(m)]));
-    expect(Object.keys(paths).sort()).toEqual(['Join', 'RenewCertificate']);
+    expect(Object.keys(paths).sort()).toEqual(['IssueInstanceCertificate', 'Join', 'RenewCertificate']);
+    expect(authorizeComponent({ kind: 'host', id: 'h1' }, paths.IssueInstanceCertificate!).allow).toBe(true);
+    expect(authorizeComponent({ kind: 'router', id: 'r1' }, paths.IssueInstanceCertificate!).allow).toBe(false);
+    expect(authorizeComponent(principal('fleet-admin'), paths.IssueInstanceCertificate!).allow).toBe(false);
+    const noCert = authorizeComponent(undefined, paths.IssueInstanceCertificate!);
+    expect(noCert.allow === false && noCert.status).toBe('UNAUTHENTICATED');
     expect(authorizeComponent(undefined, paths.Join!).allow).toBe(true);
     expect(authorizeComponent({ kind: 'host', id: 'h1' }, paths.RenewCertificate!).allow).toBe(true);
     expect(authorizeComponent({ kind: 'router', id: 'r1' }, paths.RenewCertificate!).allow).toBe(true);

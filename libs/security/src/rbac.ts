@@ -72,9 +72,15 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   DeleteTenant: rule('tenant:admin', 'id', true),
   StartTenant: rule('tenant:write', 'id', true),
   StopTenant: rule('tenant:write', 'id', true),
+  SuspendTenant: rule('tenant:write', 'id', true),
+  ResumeTenant: rule('tenant:write', 'id', true),
   SetTenantAccess: rule('tenant:write', 'id', true),
   RecreateTenant: rule('tenant:admin', 'id', true),
+  // Runs SQL the creator gave, as the tenant's owner: whoever may write the tenant may retry it.
+  RunInitSql: rule('tenant:write', 'tenantId', true),
   SwitchoverTenant: rule('tenant:write', 'id', true),
+  // Choosing a host is a fleet operator's call: a tenant-scoped token cannot move its tenant.
+  MoveTenant: rule('tenant:admin', 'id', true),
   // A restore creates a tenant (or replaces one's data): as strong as creating one.
   RestoreTenant: rule('tenant:admin', 'id', true),
   GetRestore: rule('tenant:read', 'tenantId', false),
@@ -225,7 +231,8 @@ export const ENROLLMENT_SERVICE = 'pgs.security.v1.EnrollmentService';
 /**
  * May `principal` use a component service (full method name `pkg.Service/Method`)? An agent must be
  * a `host:` certificate, a router a `router:` one. EnrollmentService/Join needs no certificate (its
- * handler checks the join token); RenewCertificate needs a host or router certificate. The agent's
+ * handler checks the join token); RenewCertificate needs a host or router certificate,
+ * IssueInstanceCertificate a host certificate. The agent's
  * host id claims are checked with checkHostClaim on every message that names a host.
  */
 export function authorizeComponent(principal: Principal | undefined, method: string): Decision {
@@ -233,6 +240,11 @@ export function authorizeComponent(principal: Principal | undefined, method: str
   const found = rule('fleet:read', 'none', false);
   if (service === ENROLLMENT_SERVICE) {
     if (rpc === 'Join') return { allow: true, rule: rule('fleet:read', 'none', true) };
+    if (rpc === 'IssueInstanceCertificate') {
+      if (!principal) return deny('UNAUTHENTICATED', 'an instance certificate needs the host\'s own certificate', found);
+      if (principal.kind !== 'host') return deny('PERMISSION_DENIED', `${describePrincipal(principal)} is not a host`, found);
+      return { allow: true, rule: rule('fleet:read', 'none', true) };
+    }
     if (rpc !== 'RenewCertificate') return deny('PERMISSION_DENIED', `no access rule for ${method}`, undefined);
     if (!principal) return deny('UNAUTHENTICATED', 'renewal needs the current certificate; an expired one needs a new join token', found);
     if (principal.kind === 'operator') return deny('PERMISSION_DENIED', `${describePrincipal(principal)} is not a fleet component`, found);

@@ -44,6 +44,23 @@ function constraintKey(placement: Record<string, string>): string {
     .join(',');
 }
 
+/** The PostgreSQL major a tenant's instances run, and whether the host must be able to clone replicas of it. */
+export interface VersionNeed {
+  version: string;
+  replicated: boolean;
+}
+
+/** True when the host can run what `need` asks (no need, or the host did not say what it runs: it runs anything). */
+export function runsVersion(host: HostCandidate, need: VersionNeed | undefined): boolean {
+  if (need === undefined) return true;
+  if (host.postgresMajors !== undefined && !host.postgresMajors.includes(need.version)) return false;
+  return !need.replicated || host.replicaMajors === undefined || host.replicaMajors.includes(need.version);
+}
+
+function needKey(need: VersionNeed | undefined): string {
+  return need === undefined ? '' : `${need.version}${need.replicated ? '+r' : ''}`;
+}
+
 /** Free resources and indexes of a fleet during one scheduling run. */
 export class FleetState {
   readonly hosts: readonly HostCandidate[];
@@ -127,16 +144,16 @@ export class FleetState {
     if (zone !== undefined) footprint.zones.add(zone);
   }
 
-  /** The index of eligible hosts carrying every constraint label, built on first use. */
-  private indexFor(placement: Record<string, string>): HostIndex {
-    const key = constraintKey(placement);
+  /** The index of eligible hosts carrying every constraint label (and running `version`), built on first use. */
+  private indexFor(placement: Record<string, string>, need: VersionNeed | undefined): HostIndex {
+    const key = `${constraintKey(placement)}|${needKey(need)}`;
     let index = this.indexes.get(key);
     if (index === undefined) {
       const entries = Object.entries(placement);
       const members: number[] = [];
       for (let h = 0; h < this.hosts.length; h++) {
-        const labels = (this.hosts[h] as HostCandidate).labels;
-        if (this.eligible[h] === 1 && entries.every(([k, v]) => labels[k] === v)) members.push(h);
+        const host = this.hosts[h] as HostCandidate;
+        if (this.eligible[h] === 1 && entries.every(([k, v]) => host.labels[k] === v) && runsVersion(host, need)) members.push(h);
       }
       index = new HostIndex(this.freeMemory, members);
       for (const h of members) this.memberOf[h]?.push(index);
@@ -156,8 +173,8 @@ export class FleetState {
   }
 
   /** The host for one more instance of a tenant under the policy, or undefined when none fits. */
-  choose(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): number | undefined {
-    const index = this.indexFor(placement);
+  choose(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint, need?: VersionNeed): number | undefined {
+    const index = this.indexFor(placement, need);
     const limit = this.policy.maxCreatingPerHost;
     if (limit === 0) return this.walk(index, resources, footprint, Infinity).host;
     if (this.withSpare > 0) {
@@ -223,11 +240,12 @@ export class FleetState {
    * Why no host took an instance: every host counted once, under the first rule it breaks.
    * O(hosts), paid only for failures.
    */
-  explain(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint): string {
+  explain(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint, need?: VersionNeed): string {
     const notMatching = `not matching ${constraintKey(placement)}`;
+    const noVersion = `without PostgreSQL ${need?.version ?? ''}${need?.replicated ? ' and its pg_basebackup' : ''}`;
     // A fixed order, most fundamental first, so reasons read the same whatever the host ids.
     const counts = new Map<string, number>(
-      ['down', 'unreachable', 'draining', 'cordoned', 'excluded', notMatching, 'already holding this tenant', 'in a zone this tenant already uses', 'short of memory', 'short of cpu', 'short of disk', 'at their instance limit'].map((k) => [k, 0]),
+      ['down', 'unreachable', 'draining', 'cordoned', 'excluded', noVersion, notMatching, 'already holding this tenant', 'in a zone this tenant already uses', 'short of memory', 'short of cpu', 'short of disk', 'at their instance limit'].map((k) => [k, 0]),
     );
     const bump = (why: string): void => {
       counts.set(why, (counts.get(why) ?? 0) + 1);
@@ -240,6 +258,7 @@ export class FleetState {
       else if (host.draining) bump('draining');
       else if (host.cordoned) bump('cordoned');
       else if (this.eligible[h] !== 1) bump('excluded');
+      else if (!runsVersion(host, need)) bump(noVersion);
       else if (!entries.every(([k, v]) => host.labels[k] === v)) bump(notMatching);
       else if (footprint.hosts.includes(h)) bump('already holding this tenant');
       else if (zone !== undefined && footprint.zones.has(zone)) bump('in a zone this tenant already uses');

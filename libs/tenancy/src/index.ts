@@ -50,6 +50,7 @@ export {
   canTransition,
   assertTransition,
   deriveTenantStatus,
+  ERROR_AFTER_FAILURES,
   type PlacementView,
   type DeriveInput,
   type DerivedStatus,
@@ -77,6 +78,7 @@ export {
   type Unplaced,
 } from './placement.js';
 export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';
+export { checkMove, decideMove, type MoveRefusal, type MoveRequestFacts, type MovePhase, type MoveProgress, type MoveFacts, type MoveDecision, type MovePolicy } from './move.js';
 export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
 export {
   REPLICATION_ROLE,
@@ -147,3 +149,32 @@ export {
   type LeaseDecision,
   type Leadership,
 } from './leader-lease.js';
+export { decideIdleSuspend, formatIdleSuspend, type IdleFacts, type IdleTenant, type IdleDecision } from './idle-suspend.js';
+export { takeToken, type TokenBucket, type BucketLimit, type TakeResult } from './wake-limit.js';
+export { wakeProblem, type WakeHost } from './wake-room.js';
+export {
+  buildVersionCatalog,
+  pgbackrestMaxMajor,
+  versionProblem,
+  type CatalogVersion,
+  type ConfiguredVersion,
+  type HostMajor,
+  type HostVersions,
+  type VersionNeeds,
+} from './postgres-versions.js';
+export {
+  MAX_INIT_SCRIPTS,
+  MAX_INIT_SQL_BYTES,
+  validateInitScripts,
+  newInitSql,
+  releaseRefusal,
+  releaseInitSql,
+  initSqlSendDue,
+  startInitSql,
+  finishInitSql,
+  type InitScript,
+  type InitSqlState,
+  type InitSqlRecord,
+  type InitSqlPrimary,
+  type InitSqlOutcome,
+} from './init-sql.js';

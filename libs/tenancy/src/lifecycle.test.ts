@@ -87,16 +87,34 @@ describe('deriveTenantStatus', () => {
       status: 'IN_PROGRESS',
       reason: 'waiting for the primary on host h1 to accept connections',
     });
-    expect(derive('ACTIVE', [primary({ healthy: false })])).toEqual({ status: 'ERROR', reason: 'primary on host h1 is not healthy' });
+    expect(derive('ACTIVE', [primary({ healthy: false })])).toEqual({ status: 'ERROR', reason: "primary on host h1 is not healthy: it runs but does not accept connections; see its agent's log on h1" });
     expect(derive('ERROR', [primary({ healthy: false })]).status).toBe('ERROR');
   });
 
-  it('ERROR with the failed placement reason', () => {
+  it('ERROR with the failed placement reason and what to do, once retries kept failing', () => {
     expect(derive('IN_PROGRESS', [primary(), replica({ realization: 'FAILED', reason: 'initdb: disk full' })])).toEqual({
       status: 'ERROR',
-      reason: 'initdb: disk full',
+      reason: "initdb: disk full (failed 3 times in a row on host h2; still retried with backoff): see the agent's log on h2 and fix the cause, or delete the tenant",
     });
-    expect(derive('IN_PROGRESS', [primary({ realization: 'FAILED' })]).reason).toBe('instance on host h1 failed');
+    expect(derive('IN_PROGRESS', [primary({ realization: 'FAILED', failures: 5 })]).reason).toMatch(/^instance on host h1 failed \(failed 5 times/);
+  });
+
+  it('IN_PROGRESS with the reason while a failure is retried with backoff (an expected wait)', () => {
+    expect(derive('IN_PROGRESS', [primary({ realization: 'FAILED', reason: 'port 21450 in use', failures: 1 })])).toEqual({
+      status: 'IN_PROGRESS',
+      reason: 'retrying on host h1 (failed 1 time(s), retried with backoff): port 21450 in use',
+    });
+    expect(derive('ACTIVE', [primary(), replica({ realization: 'FAILED', failures: 2 })]).status).toBe('IN_PROGRESS');
+    expect(derive('IN_PROGRESS', [primary(), replica({ realization: 'FAILED', failures: 3 })]).status).toBe('ERROR');
+  });
+
+  it('IN_PROGRESS while the agent (re)starts an unhealthy primary, also one that served', () => {
+    expect(derive('ACTIVE', [primary({ healthy: false, instanceState: 'CRASHED' })])).toEqual({
+      status: 'IN_PROGRESS',
+      reason: 'primary on host h1 stopped unexpectedly and is being restarted by its agent',
+    });
+    expect(derive('ERROR', [primary({ healthy: false, instanceState: 'STARTING' })]).status).toBe('IN_PROGRESS');
+    expect(derive('ACTIVE', [primary({ healthy: false, instanceState: 'RUNNING' })]).status).toBe('ERROR');
   });
 
   it('DELETING when deleting, whatever else holds, and DELETING stays', () => {
@@ -110,10 +128,11 @@ describe('deriveTenantStatus', () => {
       reason: 'waiting for 1 of 1 instances to stop',
     });
     expect(derive('STOPPING', [primary()], { runState: 'STOPPED' })).toEqual({ status: 'STOPPED', reason: 'stopped on request' });
-    expect(derive('STOPPING', [primary({ realization: 'FAILED', reason: 'pg_ctl stop timed out' })], { runState: 'STOPPED' })).toEqual({
+    expect(derive('STOPPING', [primary({ realization: 'FAILED', reason: 'pg_ctl stop timed out' })], { runState: 'STOPPED' })).toMatchObject({
       status: 'ERROR',
-      reason: 'pg_ctl stop timed out',
+      reason: expect.stringMatching(/^pg_ctl stop timed out \(failed 3 times in a row/),
     });
+    expect(derive('STOPPING', [primary({ realization: 'FAILED', failures: 1 })], { runState: 'STOPPED' }).status).toBe('IN_PROGRESS');
   });
 
   it('FAILING_OVER when the primary host is down and a realized healthy replica exists', () => {
@@ -140,9 +159,10 @@ describe('deriveTenantStatus', () => {
     expect(derive('IN_PROGRESS', [replica()])).toEqual({ status: 'IN_PROGRESS', reason: 'waiting for a primary placement' });
   });
 
-  it('SUSPENDED stays until the coordinator wakes it, unless its host goes down', () => {
+  it('SUSPENDED stays until the coordinator wakes it, even while its host is away', () => {
     expect(derive('SUSPENDED', [primary()])).toEqual({ status: 'SUSPENDED', reason: 'suspended while idle' });
-    expect(derive('SUSPENDED', [primary({ hostState: 'DOWN' })]).status).toBe('UNAVAILABLE');
+    expect(derive('SUSPENDED', [primary({ hostState: 'DOWN' })]).status).toBe('SUSPENDED');
+    expect(derive('SUSPENDED', [primary({ hostState: 'UNREACHABLE' })]).reason).toMatch(/its host .* is UNREACHABLE/);
   });
 
   const placementArb = fc.record({

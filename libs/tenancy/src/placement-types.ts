@@ -26,6 +26,13 @@ export interface HostCandidate {
    * spares); absent = not known or not applicable. Used when maxCreatingPerHost is on.
    */
   readySpares?: number;
+  /**
+   * PostgreSQL majors the host can run, e.g. ['15', '18']; absent = not reported (any major is
+   * taken to fit, as before hosts reported them).
+   */
+  postgresMajors?: readonly string[];
+  /** Of those, the majors whose pg_basebackup the host has (it can clone a replica of them); absent = all. */
+  replicaMajors?: readonly string[];
 }
 
 /** One tenant to place: `nodes` instances (a primary and nodes - 1 replicas), each asking `resources`. */
@@ -37,6 +44,10 @@ export interface PlacementRequest {
   placement: Record<string, string>;
   /** Hosts this tenant already uses: new instances avoid them, and their zones. */
   excludeHosts?: readonly string[];
+  /** The PostgreSQL major every instance runs: only hosts that run it take one; absent = any host. */
+  version?: string;
+  /** The tenant has replicas: its hosts need the tools to clone one of `version` (pg_basebackup). */
+  replicated?: boolean;
 }
 
 /** How to choose among hosts that fit. */

@@ -5,7 +5,7 @@
  * and every replica, each on a different host and, where hosts carry the zone label, in a
  * different zone. Deterministic: the same hosts (in any order) and requests give the same answer.
  */
-import { FleetState, type TenantFootprint } from './fleet-state.js';
+import { FleetState, type TenantFootprint, type VersionNeed } from './fleet-state.js';
 import type { HostCandidate, PlacementDecision, PlacementPolicy, PlacementRequest, Unplaced } from './placement-types.js';
 import type { Resources } from './resources.js';
 
@@ -24,6 +24,10 @@ export function requestProblem(request: PlacementRequest): string | undefined {
   return undefined;
 }
 
+function versionNeed(request: PlacementRequest): VersionNeed | undefined {
+  return request.version === undefined || request.version === '' ? undefined : { version: request.version, replicated: request.replicated === true || request.nodes > 1 };
+}
+
 /**
  * Places `nodes` instances for one tenant on `fleet`, all or none. Returns the hosts, primary
  * first, or the reason it could not. Exported for planDrain; the footprint is updated in place.
@@ -32,9 +36,9 @@ export function placeOne(fleet: FleetState, request: PlacementRequest, footprint
   const chosen: number[] = [];
   const placement = request.placement ?? {};
   for (let k = 0; k < request.nodes; k++) {
-    const h = fleet.choose(request.resources, placement, footprint);
+    const h = fleet.choose(request.resources, placement, footprint, versionNeed(request));
     if (h === undefined) {
-      const why = fleet.explain(request.resources, placement, footprint);
+      const why = fleet.explain(request.resources, placement, footprint, versionNeed(request));
       // All or nothing: a tenant with a primary but a missing replica is not what was asked for.
       for (const taken of chosen) fleet.allocate(taken, request.resources, -1);
       return request.nodes === 1 ? why : `instance ${k + 1} of ${request.nodes}: ${why}`;

@@ -55,6 +55,10 @@ describe('validateTenantSpec', () => {
     [{ description: 'x'.repeat(1025) }, 'spec.description'],
     [{ runState: 'PAUSED' }, 'spec.run_state'],
     [{ poolMode: 'STATEMENT' }, 'spec.pool_mode'],
+    [{ idleSuspendSeconds: -1 }, 'spec.idle_suspend_seconds'],
+    [{ idleSuspendSeconds: 2.5 }, 'spec.idle_suspend_seconds'],
+    [{ idleSuspendSeconds: 2_592_001 }, 'spec.idle_suspend_seconds'],
+    [{ idleSuspendSeconds: 60, nodes: 2 }, 'spec.idle_suspend_seconds'],
     [{ externalAccess: 'yes' }, 'spec.external_access'],
   ])('refuses %j at field %s', (over, field) => {
     const err = refusal(aSpec(over as never));
@@ -71,6 +75,11 @@ describe('validateTenantSpec', () => {
   it('keeps a pool mode when given and leaves it unset otherwise (the default applies)', () => {
     expect(validateTenantSpec(aSpec({ poolMode: 'NONE' })).poolMode).toBe('NONE');
     expect('poolMode' in validateTenantSpec(aSpec())).toBe(false);
+  });
+
+  it('keeps an idle-suspend policy when on and drops it when off (0)', () => {
+    expect(validateTenantSpec(aSpec({ idleSuspendSeconds: 300 })).idleSuspendSeconds).toBe(300);
+    expect('idleSuspendSeconds' in validateTenantSpec(aSpec({ idleSuspendSeconds: 0 }))).toBe(false);
   });
 
   it('refuses a missing spec or resources', () => {

@@ -49,6 +49,8 @@ export interface TenantSpec {
   backup?: BackupPolicy;
   /** Unset = DEFAULT_POOL_MODE (specs stored before pool modes existed have none). */
   poolMode?: PoolMode;
+  /** Suspend after this many idle seconds (scale to zero); unset or 0 = never. */
+  idleSuspendSeconds?: number;
 }
 
 /** Inclusive bounds of one integer field. */
@@ -68,6 +70,8 @@ export const RESOURCE_BOUNDS = Object.freeze({
   connectionLimit: Object.freeze({ min: 0, max: 262_143 }),
   descriptionLength: Object.freeze({ min: 0, max: 1_024 }),
   versionLength: Object.freeze({ min: 0, max: 32 }),
+  // 0 = off; otherwise from one second (tests, demos) to 30 days.
+  idleSuspendSeconds: Object.freeze({ min: 0, max: 2_592_000 }),
 });
 
 /** The spec a tenant gets when nothing is asked: 1 cpu, 1 GiB, 8 GiB disk, 1 node, access off, running. */
@@ -131,6 +135,9 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
   if (spec.runState !== 'RUNNING' && spec.runState !== 'STOPPED') {
     throw new ValidationError('spec.run_state', spec.runState, "'RUNNING' or 'STOPPED'");
   }
+  if (spec.idleSuspendSeconds && nodes > 1) {
+    throw new ValidationError('spec.idle_suspend_seconds', spec.idleSuspendSeconds, '0 (off): a tenant with replicas is never suspended yet; suspend only single-node tenants');
+  }
   if (spec.poolMode !== undefined && !POOL_MODES.includes(spec.poolMode)) {
     throw new ValidationError('spec.pool_mode', spec.poolMode, "'NONE', 'SESSION' or 'TRANSACTION'");
   }
@@ -147,6 +154,7 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
     runState: spec.runState,
     ...(spec.backup === undefined ? {} : { backup: validateBackupPolicy(spec.backup) }),
     ...(spec.poolMode !== undefined ? { poolMode: spec.poolMode } : {}),
+    ...(spec.idleSuspendSeconds ? { idleSuspendSeconds: checkInteger('spec.idle_suspend_seconds', spec.idleSuspendSeconds, b.idleSuspendSeconds) } : {}),
   };
 }
 

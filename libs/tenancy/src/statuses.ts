@@ -17,6 +17,7 @@ export const TENANT_STATUSES = [
   'DELETING',
   'FAILING_OVER',
   'RESTORING',
+  'MOVING',
 ] as const;
 
 /** The lifecycle status of a tenant (seed 004 statuses plus stop, outage, suspend, delete, failover, restore). */

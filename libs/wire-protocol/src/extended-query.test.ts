@@ -92,6 +92,13 @@ describe('MessageSplitter', () => {
     }
   });
 
+  it('gives a collected message that lies within one chunk in place, without a copy', () => {
+    const pieces = new MessageSplitter((t) => t === PARSE).push(stream);
+    const parse = pieces.find((p) => p.type === PARSE)!;
+    expect(parse.data.buffer).toBe(stream.buffer);
+    expect(parse.data.byteOffset).toBe(stream.byteOffset + encodeQuery('select 1').length);
+  });
+
   it('knows when it is inside a message, and rejects bad lengths and oversized collected messages', () => {
     const s = new MessageSplitter(() => false);
     s.push(stream.subarray(0, 3));

@@ -97,14 +97,15 @@ export interface MessagePiece {
 
 /**
  * Cuts a stream into pieces at message boundaries. Messages of the types `collect` picks are
- * gathered and given whole (for decoding or rewriting); the others pass as slices of the chunks,
+ * given whole (for decoding or rewriting): in place when they lie within one chunk, else gathered
+ * into a copy; the others pass as slices of the chunks,
  * so a large DataRow or CopyData is never copied. A header split over chunks is held back until
  * it is complete, so each message's type is known at its first byte.
  */
 export class MessageSplitter {
   readonly #collect: (type: number) => boolean;
   readonly #maxCollected: number;
-  readonly #header = Buffer.alloc(5);
+  #header: Buffer | undefined;
   #headerGot = 0;
   #bodyLeft = 0;
   #type = 0;
@@ -128,22 +129,44 @@ export class MessageSplitter {
       let sliceStart = i;
       let headerCopy: Buffer | undefined;
       if (this.#headerGot < 5) {
-        const n = Math.min(5 - this.#headerGot, chunk.length - i);
-        const carried = this.#headerGot;
-        chunk.copy(this.#header, this.#headerGot, i, i + n);
-        this.#headerGot += n;
-        i += n;
-        if (this.#headerGot < 5) break;
-        const length = this.#header.readUInt32BE(1);
+        let length: number;
+        if (this.#headerGot === 0 && chunk.length - i >= 5) {
+          // The usual case: the header is read where it is.
+          this.#type = chunk[i]!;
+          length = chunk.readUInt32BE(i + 1);
+          this.#headerGot = 5;
+          i += 5;
+          sliceStart = i - 5;
+        } else {
+          // Kept only while a header is split over chunks (an idle connection holds none).
+          const header = (this.#header ??= Buffer.alloc(5));
+          const n = Math.min(5 - this.#headerGot, chunk.length - i);
+          const carried = this.#headerGot;
+          chunk.copy(header, this.#headerGot, i, i + n);
+          this.#headerGot += n;
+          i += n;
+          if (this.#headerGot < 5) break;
+          length = header.readUInt32BE(1);
+          this.#type = header[0]!;
+          this.#header = undefined;
+          // A header that was split over chunks is given from the copy.
+          if (carried > 0) headerCopy = header;
+          else sliceStart = i - 5;
+        }
         if (length < 4) throw new ProtocolError(`invalid message length ${length}`);
         this.#bodyLeft = length - 4;
-        this.#type = this.#header[0]!;
-        // A header that was split over chunks is given from the copy.
-        if (carried > 0) headerCopy = Buffer.from(this.#header);
-        else sliceStart = i - 5;
         if (this.#collect(this.#type)) {
           if (length + 1 > this.#maxCollected) throw new ProtocolError(`message of ${length + 1} bytes is over the limit of ${this.#maxCollected}`);
-          this.#collecting = [headerCopy ?? Buffer.from(this.#header)];
+          // Wholly inside this chunk: given in place, no copy.
+          if (!headerCopy && chunk.length - i >= this.#bodyLeft) {
+            const end = i + this.#bodyLeft;
+            out.push({ type: this.#type, data: chunk.subarray(sliceStart, end), complete: true, whole: true });
+            this.#bodyLeft = 0;
+            this.#headerGot = 0;
+            i = end;
+            continue;
+          }
+          this.#collecting = [headerCopy ?? Buffer.from(chunk.subarray(sliceStart, sliceStart + 5))];
           headerCopy = undefined;
         }
       }

@@ -31,6 +31,7 @@ export const SqlState = {
   InvalidCatalogName: '3D000',
   // Class 42 — Syntax Error or Access Rule Violation
   InsufficientPrivilege: '42501',
+  DuplicatePreparedStatement: '42P05',
   UndefinedObject: '42704',
   // Class 53 — Insufficient Resources
   InsufficientResources: '53000',

@@ -2,10 +2,15 @@
 import { execFile } from 'node:child_process';
 import pg from 'pg';
 
-/** Where a client connects (a router's listen address). */
+/** Where a client connects (a router's listen address, or an instance's). */
 export interface Endpoint {
   host: string;
   port: number;
+  /**
+   * An instance reached directly from the network: TLS, as instances refuse plaintext from the
+   * network by default (the certificate is not checked: these probes test data, not TLS).
+   */
+  instance?: boolean;
 }
 
 /** Login of one client connection. */
@@ -17,7 +22,7 @@ export interface Login {
   options?: string;
 }
 
-/** Opens a node-postgres connection (no TLS: the suite's routers run plain TCP). */
+/** Opens a node-postgres connection (no TLS to the suite's routers, which run plain TCP; TLS to an instance). */
 export async function connect(at: Endpoint, login: Login, connectTimeoutMs = 10_000): Promise<pg.Client> {
   const client = new pg.Client({
     host: at.host,
@@ -27,7 +32,7 @@ export async function connect(at: Endpoint, login: Login, connectTimeoutMs = 10_
     database: login.database,
     ...(login.options ? { options: login.options } : {}),
     connectionTimeoutMillis: connectTimeoutMs,
-    ssl: false,
+    ssl: at.instance ? { rejectUnauthorized: false } : false,
   });
   // An 'error' event on an idle client (e.g. the server went away) must not crash the test runner.
   client.on('error', () => undefined);

@@ -16,7 +16,7 @@ export interface TenantJson {
   status: string;
   statusReason: string;
   revision: number;
-  spec: { externalAccess: boolean; nodes: number; syncReplicas: number; runState: string; connectionLimit: number };
+  spec: { externalAccess: boolean; nodes: number; syncReplicas: number; runState: string; connectionLimit: number; version: string };
   placements: PlacementJson[];
 }
 

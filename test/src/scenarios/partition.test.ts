@@ -87,7 +87,7 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     const primary = await primaryOf(fl, id);
     expect(primary.hostId).toBe(isolated.id);
     expect(primary.address).toBe(l.nsAddress);
-    const direct = { host: primary.address, port: primary.port };
+    const direct = { host: primary.address, port: primary.port, instance: true };
     const login = ownerLogin(id, password);
     await queryOnce(fl.routers[0]?.endpoint ?? direct, login, 'create table kept as select g as id, md5(g::text) as h from generate_series(1, 500) g');
     const checksumSql = "select md5(string_agg(h, ',' order by id)) as c from kept";
@@ -143,7 +143,7 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     const primary = await primaryOf(fl, id);
     expect(primary.hostIndex).toBe(ISOLATED);
     expect(primary.address).toBe(l.nsAddress);
-    const direct = { host: primary.address, port: primary.port };
+    const direct = { host: primary.address, port: primary.port, instance: true };
     await queryOnce(direct, login, 'create table w (id int primary key)');
 
     const writer = new RowWriter(direct, login, { table: 'w', connectTimeoutMs: 1000 });

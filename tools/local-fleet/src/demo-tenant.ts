@@ -35,7 +35,10 @@ function generatePassword(): string {
   return crypto.randomBytes(18).toString('base64url');
 }
 
-/** Creates the demo tenant (or reuses it), makes sure access is on, and waits until it is ACTIVE. */
+/** The demo tenant's idle-suspend policy: five minutes, as Neon suspends a compute. */
+export const DEMO_IDLE_SUSPEND_SECONDS = 300;
+
+/** Creates the demo tenant (or reuses it), makes sure access is on, and waits until it is ACTIVE (or SUSPENDED). */
 export async function ensureDemoTenant(
   client: Client<typeof CoordinatorService>,
   tenant: string,
@@ -67,6 +70,8 @@ export async function ensureDemoTenant(
         externalAccess: true,
         description: 'demo tenant of the local fleet',
         runState: RunState.RUNNING,
+        // Scale to zero on show: after five idle minutes it stops, and the next client wakes it.
+        idleSuspendSeconds: DEMO_IDLE_SUSPEND_SECONDS,
       },
       idempotencyKey: `local-fleet-${tenant}`,
     }, { timeoutMs: 10_000 });
@@ -80,7 +85,8 @@ export async function ensureDemoTenant(
     const status = TenantStatus[res.tenant?.status ?? TenantStatus.UNSPECIFIED] ?? 'UNKNOWN';
     const text = `tenant ${tenant}: ${status}${res.tenant?.statusReason ? ` (${res.tenant.statusReason})` : ''}`;
     if (text !== last) onProgress((last = text));
-    return res.tenant?.status === TenantStatus.ACTIVE ? true : undefined;
+    // A demo suspended while idle is ready too: the first client through a router wakes it.
+    return res.tenant?.status === TenantStatus.ACTIVE || res.tenant?.status === TenantStatus.SUSPENDED ? true : undefined;
   }, abort);
   if (password === undefined) {
     // The tenant exists but its password file is gone: set a new password rather than print none.

@@ -187,7 +187,7 @@ describe('pgsctl as a child process against the real coordinator', { timeout: 12
     const tenantHelp = await runPgsctl(['tenant', '--help']);
     for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'restore-status', 'recreate']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
     const completion = await runPgsctl(['completion', 'bash']);
-    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop switchover restore restore-status recreate access");
+    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop suspend resume switchover init-sql move restore restore-status recreate access");
     expect(completion.stdout).toContain("'/backup') words='create list get delete");
   });
 });

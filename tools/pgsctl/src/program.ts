@@ -63,7 +63,7 @@ const GROUPS: readonly Group[] = [
 ];
 
 /** Commands of misc.ts, registered always: they load nothing heavy. */
-const LIGHT = new Set(['version', 'config']);
+const LIGHT = new Set(['version', 'versions', 'config']);
 
 /** Global options that take a value in the next word (`--coordinator=x` needs no skipping). */
 const VALUE_OPTIONS = new Set(['-c', '--coordinator', '--token', '--token-file', '--ca', '-o', '--output', '--request-timeout']);

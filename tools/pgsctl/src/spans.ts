@@ -21,6 +21,13 @@ export function parseSpan(text: string, flag: string): number {
   return seconds;
 }
 
+/** An idle-suspend policy: `off` (or 0) = never, else a span such as 5m or 30s (`--idle-suspend`, manifests). */
+export function parseIdleSuspend(text: string, flag: string): number {
+  const t = text.trim().toLowerCase();
+  if (t === 'off' || t === '0') return 0;
+  return parseSpan(t, flag);
+}
+
 /** Seconds in the largest unit that divides them exactly: 604800 -> 1w, 86400 -> 1d, 90 -> 90s, 0 -> 0s. */
 export function formatSpan(seconds: number): string {
   if (seconds <= 0) return '0s';

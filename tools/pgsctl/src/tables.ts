@@ -1,7 +1,8 @@
 /** Table columns for each kind of object pgsctl lists. */
 import { formatCpu, formatSize } from '@pgs/tenancy';
 import { formatAge, formatBytes, formatDuration, formatLabels, formatTime, type Column } from './output.js';
-import type { BackupView, DatabaseView, EventView, HostView, PlacementView, RouteView, TenantView, UserView } from './views.js';
+import { formatSpan } from './spans.js';
+import { suspendedSince, type BackupView, type DatabaseView, type EventView, type HostView, type PlacementView, type RouteView, type TenantView, type UserView } from './views.js';
 
 function primaryOf(t: TenantView): PlacementView | undefined {
   return t.placements.find((p) => p.role === 'PRIMARY') ?? t.placements[0];
@@ -11,19 +12,27 @@ function primaryOf(t: TenantView): PlacementView | undefined {
 export function tenantColumns(now: number): Column<TenantView>[] {
   return [
     { header: 'name', value: (t) => t.id },
-    { header: 'status', value: (t) => t.status },
+    // A suspended tenant shows for how long (the coordinator's reason carries the moment).
+    { header: 'status', value: (t) => statusWithAge(t, now) },
     { header: 'host', value: (t) => primaryOf(t)?.hostId ?? '' },
     { header: 'nodes', value: (t) => `${t.placements.filter((p) => p.realization === 'REALIZED').length}/${t.spec.nodes}`, right: true },
     { header: 'cpu', value: (t) => formatCpu(t.spec.resources.cpuMillis), right: true },
     { header: 'memory', value: (t) => formatSize(t.spec.resources.memoryMib), right: true },
     { header: 'disk', value: (t) => formatSize(t.spec.resources.diskMib), right: true },
     { header: 'access', value: (t) => (t.spec.externalAccess ? 'enabled' : 'disabled') },
+    { header: 'idle-suspend', value: (t) => (t.spec.idleSuspendSeconds > 0 ? formatSpan(t.spec.idleSuspendSeconds) : 'off'), wide: true },
     { header: 'version', value: (t) => t.spec.version || 'default', wide: true },
     { header: 'revision', value: (t) => t.revision, right: true, wide: true },
     { header: 'labels', value: (t) => formatLabels(t.spec.labels), wide: true },
     { header: 'reason', value: (t) => t.statusReason, wide: true },
     { header: 'age', value: (t) => formatAge(t.createdAt, now), right: true },
   ];
+}
+
+/** `SUSPENDED 3m` for a suspended tenant (from the time its status reason names), else the status. */
+function statusWithAge(t: TenantView, now: number): string {
+  const since = suspendedSince(t);
+  return since === undefined ? t.status : `${t.status} ${formatAge(since, now)}`;
 }
 
 /** Columns of the placements in `tenant get`, patronictl style. */
@@ -51,7 +60,10 @@ function usageText(used: number, total: number, format: (n: number) => string): 
 
 /** The state of a host as people read it: READY, READY,cordoned, DOWN,draining. */
 export function hostStateText(h: HostView): string {
-  return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? ['draining'] : [])].join(',');
+  const d = h.drain;
+  // A drain in progress: how many of its instances moved off, are moving, could not move.
+  const draining = d === null ? 'draining' : `draining ${d.moved}/${d.total} moved${d.moving > 0 ? ` ${d.moving} moving` : ''}${d.blocked > 0 ? ` ${d.blocked} blocked` : ''}`;
+  return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? [draining] : [])].join(',');
 }
 
 /** Columns of `host list`. */
@@ -68,6 +80,7 @@ export function hostColumns(now: number): Column<HostView>[] {
     { header: 'runtime', value: (h) => h.runtime, wide: true },
     { header: 'spares', value: (h) => (h.readySpares === null ? '-' : h.readySpares), right: true, wide: true },
     { header: 'labels', value: (h) => formatLabels(h.labels), wide: true },
+    { header: 'postgres', value: (h) => h.postgres.join(' ') || '-', wide: true },
     { header: 'version', value: (h) => h.agentVersion, wide: true },
   ];
 }

@@ -1,4 +1,5 @@
 /** The human rendering of `tenant get`: spec and status, route, placements, users, databases, backups, events. */
+import { formatSpan } from './spans.js';
 import { formatCpu, formatSize } from '@pgs/tenancy';
 import { renderBackupOverview } from './backup-details.js';
 import { formatAge, formatLabels, renderFields, renderTable } from './output.js';
@@ -26,6 +27,23 @@ function routeText(route: RouteView | null): string {
   return `${route.state} -> ${backend} on ${route.hostId || '-'} (revision ${route.revision})${route.reason ? `: ${route.reason}` : ''}`;
 }
 
+/** The init scripts on one line: where they are, and for a failure the script, PostgreSQL's error and what to do. */
+export function initSqlText(t: TenantView): string {
+  const s = t.initSql;
+  if (s === null) return '-';
+  const of = `${s.applied}/${s.scripts.length} committed`;
+  switch (s.state) {
+    case 'FAILED':
+      return `FAILED at ${s.failedScript} (${of}): ${s.error}; fix it, then: pgsctl tenant init-sql retry ${t.id}`;
+    case 'HELD':
+      return `HELD (${s.scripts.length} script(s)); release with: pgsctl tenant init-sql run ${t.id}`;
+    case 'PENDING':
+      return `PENDING (${s.scripts.length} script(s)): run once the primary runs`;
+    default:
+      return `${s.state} (${of}): ${s.scripts.join(', ')}`;
+  }
+}
+
 /** Renders TenantDetails for people. */
 export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean): string {
   const t = d.tenant;
@@ -40,10 +58,12 @@ export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean
     ['Version', s.version || 'catalog default'],
     ['Access', `${s.externalAccess ? 'enabled' : 'disabled'}, connection limit ${s.connectionLimit === 0 ? 'none' : s.connectionLimit}`],
     ['Pool mode', s.poolMode.toLowerCase()],
+    ['Idle suspend', s.idleSuspendSeconds > 0 ? `after ${formatSpan(s.idleSuspendSeconds)} idle` : 'off'],
     ['Labels', formatLabels(s.labels)],
     ['Placement', formatLabels(s.placement)],
     ['Description', s.description],
     ['Route', routeText(d.route)],
+    ...(t.initSql ? ([['Init SQL', initSqlText(t)]] as [string, string][]) : []),
     ['Created', t.createdAt ? `${t.createdAt} (${formatAge(t.createdAt, now)} ago)` : '-'],
     ['Updated', t.updatedAt ? `${t.updatedAt} (${formatAge(t.updatedAt, now)} ago)` : '-'],
   ];

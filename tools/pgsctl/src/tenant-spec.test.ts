@@ -43,3 +43,15 @@ describe('--pool-mode', () => {
     expect(specToProto(specForUpdate(current, { poolMode: 'none' }), null).poolMode).toBe(1);
   });
 });
+
+describe('--idle-suspend', () => {
+  it('sets a span in seconds, turns off with off or 0, keeps the policy when absent', () => {
+    expect(specForCreate(DEFAULT_TENANT_SPEC, { idleSuspend: '5m' }).idleSuspendSeconds).toBe(300);
+    const current = { ...DEFAULT_TENANT_SPEC, idleSuspendSeconds: 30 };
+    expect(specForUpdate(current, { description: 'x' }).idleSuspendSeconds).toBe(30);
+    expect('idleSuspendSeconds' in specForUpdate(current, { idleSuspend: 'off' })).toBe(false);
+    expect('idleSuspendSeconds' in specForUpdate(current, { idleSuspend: '0' })).toBe(false);
+    expect(specToProto(specForUpdate(current, {}), null).idleSuspendSeconds).toBe(30);
+    expect(() => specForCreate(DEFAULT_TENANT_SPEC, { idleSuspend: 'soon' })).toThrow(/invalid --idle-suspend "soon"/);
+  });
+});

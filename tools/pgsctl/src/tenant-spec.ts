@@ -8,6 +8,7 @@ import { PoolMode, RunState, type TenantSpecSchema } from '@pgs/proto';
 import { parseCpu, parseSize, validateSpecChange, validateTenantSpec, type PoolMode as DomainPoolMode, type TenantSpec } from '@pgs/tenancy';
 import { backupPolicyToProto } from './backup-policy.js';
 import { UsageError } from './errors.js';
+import { parseIdleSuspend } from './spans.js';
 import type { BackupPolicyView, SpecView } from './views.js';
 
 /** The spec flags shared by `tenant create` and `tenant update` (all optional: unset keeps the base). */
@@ -24,6 +25,7 @@ export interface SpecFlags {
   connectionLimit?: string;
   description?: string;
   poolMode?: string;
+  idleSuspend?: string;
 }
 
 /** Commander collector for repeatable options (--label a=b --label c=d). */
@@ -81,6 +83,7 @@ export function specFromView(view: SpecView): TenantSpec {
     description: view.description,
     runState: view.runState === 'STOPPED' ? 'STOPPED' : 'RUNNING',
     poolMode: parsePoolMode(view.poolMode),
+    ...(view.idleSuspendSeconds > 0 ? { idleSuspendSeconds: view.idleSuspendSeconds } : {}),
   };
 }
 
@@ -102,7 +105,13 @@ export function applySpecFlags(base: TenantSpec, flags: SpecFlags): TenantSpec {
     description: flags.description ?? base.description,
     runState: base.runState,
     ...(flags.poolMode !== undefined ? { poolMode: parsePoolMode(flags.poolMode) } : base.poolMode !== undefined ? { poolMode: base.poolMode } : {}),
+    ...idleSuspendOf(flags.idleSuspend === undefined ? (base.idleSuspendSeconds ?? 0) : parseIdleSuspend(flags.idleSuspend, '--idle-suspend')),
   };
+}
+
+/** The spec's idle-suspend field: absent when off. */
+export function idleSuspendOf(seconds: number): { idleSuspendSeconds?: number } {
+  return seconds > 0 ? { idleSuspendSeconds: seconds } : {};
 }
 
 /** A new tenant's spec: defaults + flags, validated. */
@@ -129,6 +138,7 @@ export function specToProto(spec: TenantSpec, backup: BackupPolicyView | null): 
     description: spec.description,
     runState: spec.runState === 'STOPPED' ? RunState.STOPPED : RunState.RUNNING,
     poolMode: spec.poolMode === undefined ? PoolMode.UNSPECIFIED : PoolMode[spec.poolMode],
+    idleSuspendSeconds: spec.idleSuspendSeconds ?? 0,
     backup: backup === null ? undefined : backupPolicyToProto(backup),
   };
 }

@@ -9,6 +9,7 @@ import {
   BackupType,
   EventOutcome,
   HostState,
+  InitSqlState,
   InstanceRole,
   ObjectStatus,
   PoolMode,
@@ -24,6 +25,7 @@ import {
   type Event,
   type GetFleetStatusResponse,
   type Host,
+  type InitSqlStatus,
   type InstanceHealth,
   type Placement,
   type RecoveryWindow,
@@ -57,6 +59,8 @@ export interface SpecView {
   runState: string;
   /** How the routers pool its connections: NONE, SESSION or TRANSACTION (unset on the coordinator = SESSION). */
   poolMode: string;
+  /** Seconds idle before the tenant is suspended; 0 = never. */
+  idleSuspendSeconds: number;
   /** The tenant's own backup policy; null = the fleet defaults. */
   backup: BackupPolicyView | null;
 }
@@ -121,6 +125,19 @@ export interface TenantView {
   placements: PlacementView[];
   createdAt: string | null;
   updatedAt: string | null;
+  /** Its init scripts and how far they ran; null when created without any. */
+  initSql: InitSqlView | null;
+}
+
+/** A tenant's init scripts: HELD, PENDING, RUNNING, SUCCEEDED or FAILED. */
+export interface InitSqlView {
+  state: string;
+  scripts: string[];
+  applied: number;
+  failedScript: string;
+  error: string;
+  attempt: number;
+  updatedAt: string | null;
 }
 
 /** A host and its load. */
@@ -137,6 +154,10 @@ export interface HostView {
   agentVersion: string;
   /** Ready spare data directories (fast creates); null when the agent reports none. */
   readySpares: number | null;
+  /** PostgreSQL majors the host runs, newest first; `+r` = it can clone replicas of it (pg_basebackup). */
+  postgres: string[];
+  /** A drain's progress (instances in all, moved off, moving, blocked); null when not draining. */
+  drain: { total: number; moved: number; moving: number; blocked: number } | null;
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -312,6 +333,7 @@ export function specView(spec: TenantSpec | undefined): SpecView {
     description: spec?.description ?? '',
     runState: name(RunState, spec?.runState ?? RunState.UNSPECIFIED),
     poolMode: spec === undefined || spec.poolMode === PoolMode.UNSPECIFIED ? 'SESSION' : name(PoolMode, spec.poolMode),
+    idleSuspendSeconds: spec?.idleSuspendSeconds ?? 0,
     backup: spec?.backup === undefined ? null : backupPolicyView(spec.backup),
   };
 }
@@ -448,7 +470,13 @@ export function tenantView(t: Tenant): TenantView {
     placements: t.placements.map(placementView),
     createdAt: time(t.createdAt),
     updatedAt: time(t.updatedAt),
+    initSql: t.initSql ? initSqlView(t.initSql) : null,
   };
+}
+
+/** InitSqlStatus -> InitSqlView. */
+export function initSqlView(s: InitSqlStatus): InitSqlView {
+  return { state: name(InitSqlState, s.state), scripts: [...s.scripts], applied: s.applied, failedScript: s.failedScript, error: s.error, attempt: s.attempt, updatedAt: time(s.updatedAt) };
 }
 
 /** Host -> HostView. */
@@ -465,6 +493,8 @@ export function hostView(h: Host): HostView {
     runtime: h.runtime,
     agentVersion: h.agentVersion,
     readySpares: h.readySpares ?? null,
+    postgres: h.postgresMajors.map((m) => `${m.major}${m.pgBasebackup ? '+r' : ''}`),
+    drain: h.draining && h.drainTotal > 0 ? { total: h.drainTotal, moved: h.drainMoved, moving: h.drainMoving, blocked: h.drainBlocked } : null,
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };
@@ -543,4 +573,14 @@ export function fleetStatusView(s: GetFleetStatusResponse): FleetStatusView {
     allocated: usage(s.allocated),
     capacity: resources(s.capacity),
   };
+}
+
+/**
+ * When a SUSPENDED tenant was suspended: the coordinator writes "suspended at <ISO time> (why)" as
+ * its status reason (the record keeps no separate column for it). undefined otherwise.
+ */
+export function suspendedSince(t: { status: string; statusReason: string }): string | undefined {
+  if (t.status !== 'SUSPENDED') return undefined;
+  const m = /^suspended at (\d{4}-\d\d-\d\dT[0-9:.]+Z)/.exec(t.statusReason);
+  return m?.[1];
 }

@@ -82,14 +82,20 @@ export async function waitWithProgress<T>(ctx: CommandContext, spec: WaitSpec<T>
   }
 }
 
-/** What to wait for: the statuses that end the wait, or the tenant being gone. */
-export type WaitTarget = { statuses: readonly string[] } | { gone: true };
+/**
+ * What to wait for: the statuses that end the wait (with `initSql`, also until the tenant's init
+ * scripts, if it has any, SUCCEEDED or FAILED), or the tenant being gone.
+ */
+export type WaitTarget = { statuses: readonly string[]; initSql?: boolean } | { gone: true };
+
+const INIT_SQL_OVER = new Set(['SUCCEEDED', 'FAILED', 'HELD']);
 
 /** A tenant on one progress line: status, reason, and each placement's host, role and realization. */
 export function describeTenant(view: TenantView): string {
   const placements = view.placements.map((p) => `${p.hostId}:${p.role.toLowerCase()}:${p.realization.toLowerCase()}`).join(' ');
   const reason = view.statusReason ? ` (${view.statusReason})` : '';
-  return `tenant ${view.id}: ${view.status}${reason}${placements ? ` [${placements}]` : ''}`;
+  const init = view.initSql !== null && view.status === 'ACTIVE' ? `, init scripts ${view.initSql.state.toLowerCase()} (${view.initSql.applied}/${view.initSql.scripts.length})` : '';
+  return `tenant ${view.id}: ${view.status}${reason}${init}${placements ? ` [${placements}]` : ''}`;
 }
 
 /** Waits for `target`; resolves with the last view (undefined when gone), throws WaitTimeoutError past timeoutMs. */
@@ -118,7 +124,9 @@ export async function waitForTenant(
     describe: (view) => (last = view === undefined ? last : describeTenant(view)),
     finished: (view) => {
       if ('gone' in target) return view === undefined ? `tenant ${id} deleted` : undefined;
-      return view !== undefined && target.statuses.includes(view.status) ? `tenant ${id} is ${view.status}` : undefined;
+      if (view === undefined || !target.statuses.includes(view.status)) return undefined;
+      if (target.initSql === true && view.initSql !== null && !INIT_SQL_OVER.has(view.initSql.state)) return undefined;
+      return `tenant ${id} is ${view.status}${target.initSql === true && view.initSql !== null ? `, init scripts ${view.initSql.state}` : ''}`;
     },
     timeoutMs,
     timedOut: (elapsed, lastLine) =>

@@ -17,7 +17,7 @@ import {
   type RestoreSourceSchema,
 } from '@pgs/proto';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { BackupType as DomainBackupType, Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
+import type { BackupType as DomainBackupType, HostMajor, InitSqlRecord, Realization as DomainRealization, Resources, RestoreSource } from '@pgs/tenancy';
 import type { BackupSettings } from '../backup-repository.js';
 import type { DesiredInstance } from '../desired-set.js';
 import type { ArchiveHealth, InstanceHealthView } from '../health-cache.js';
@@ -124,6 +124,7 @@ function healthView(h: InstanceHealth | undefined): InstanceHealthView | undefin
     up: h.up,
     acceptingConnections: h.acceptingConnections,
     connections: h.connections,
+    busyBackends: h.busyBackends,
     databaseSizeBytes: toNumber(h.databaseSizeBytes),
     role: enumName(InstanceRole, h.role),
     lsn: h.lsn,
@@ -169,6 +170,9 @@ export interface HelloView {
   agentVersion: string;
   instances: InstanceReportView[];
   appliedGeneration: number;
+  /** The PostgreSQL majors the host runs (empty: not reported). */
+  postgresMajors: HostMajor[];
+  pgbackrestVersion: string;
 }
 
 /** Hello -> domain view. */
@@ -182,6 +186,8 @@ export function fromHello(h: Hello): HelloView {
     agentVersion: h.agentVersion,
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
+    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    pgbackrestVersion: h.pgbackrestVersion,
   };
 }
 
@@ -243,4 +249,25 @@ export function toRunBackupCommand(commandId: string, b: Pick<BackupRecord, 'id'
 /** The ExpireBackup command removing `label` from the tenant's stanza. */
 export function toExpireBackupCommand(commandId: string, tenantId: string, stanza: string, label: string): MessageInitShape<typeof ConnectResponseSchema> {
   return { message: { case: 'command', value: { commandId, tenantId, action: { case: 'expireBackup', value: { stanza, label } } } } };
+}
+
+/** What an agent answered, from its CommandResult. */
+export interface InitSqlResultView {
+  commandId: string;
+  ok: boolean;
+  errorCode: string;
+  message: string;
+  applied: number;
+  failedScript: string;
+  error: string;
+}
+
+/** The RunInitSql command of a run: the scripts not committed yet are skipped by the agent itself. */
+export function toRunInitSqlCommand(commandId: string, tenantId: string, r: Pick<InitSqlRecord, 'attempt' | 'scripts'>): MessageInitShape<typeof ConnectResponseSchema> {
+  return { message: { case: 'command', value: { commandId, tenantId, action: { case: 'runInitSql', value: { attempt: r.attempt, owner: tenantId, scripts: r.scripts.map((s) => ({ ...s })) } } } } };
+}
+
+/** CommandResult of RunInitSql -> view. */
+export function fromInitSqlResult(c: CommandResult): InitSqlResultView {
+  return { commandId: c.commandId, ok: c.ok, errorCode: c.errorCode, message: c.message, applied: c.initSql?.applied ?? 0, failedScript: c.initSql?.failedScript ?? '', error: c.initSql?.error ?? '' };
 }

@@ -3,6 +3,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   EventOutcome,
   HostState,
+  InitSqlState,
   InstanceRole,
   ObjectStatus,
   PoolMode,
@@ -11,6 +12,7 @@ import {
   TenantStatus,
   type EventSchema,
   type HostSchema,
+  type InitSqlStatusSchema,
   type PlacementSchema,
   type TenantDatabaseSchema,
   type TenantSchema,
@@ -18,7 +20,7 @@ import {
   type TenantUserSchema,
   type PostgresVersionSchema,
 } from '@pgs/proto';
-import { DEFAULT_POOL_MODE, type PoolMode as DomainPoolMode, type RunState as DomainRunState, type TenantSpec } from '@pgs/tenancy';
+import { DEFAULT_POOL_MODE, type InitScript, type InitSqlRecord, type PoolMode as DomainPoolMode, type RunState as DomainRunState, type TenantSpec } from '@pgs/tenancy';
 import type { HostView } from '../host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../model.js';
 import type { PlacementView, TenantView } from '../tenant-service.js';
@@ -50,6 +52,7 @@ export function fromProtoSpec(s: ProtoTenantSpec | undefined, base: TenantSpec):
     runState: enumName<DomainRunState>(RunState, s.runState) ?? base.runState,
     ...(s.backup ? { backup: fromProtoPolicy(s.backup) } : base.backup ? { backup: { ...base.backup } } : {}),
     ...poolModeOf(enumName<DomainPoolMode>(PoolMode, s.poolMode) ?? base.poolMode),
+    ...(s.idleSuspendSeconds > 0 ? { idleSuspendSeconds: s.idleSuspendSeconds } : {}),
   };
 }
 
@@ -73,6 +76,7 @@ export function toProtoSpec(s: TenantSpec): MessageInitShape<typeof TenantSchema
     runState: enumValue(RunState, s.runState),
     backup: s.backup ? toProtoPolicy(s.backup) : undefined,
     poolMode: enumValue(PoolMode, s.poolMode ?? DEFAULT_POOL_MODE),
+    idleSuspendSeconds: s.idleSuspendSeconds ?? 0,
   };
 }
 
@@ -90,6 +94,7 @@ function toProtoPlacement(p: PlacementView): MessageInitShape<typeof PlacementSc
           up: h.up,
           acceptingConnections: h.acceptingConnections,
           connections: h.connections,
+          busyBackends: h.busyBackends,
           databaseSizeBytes: BigInt(h.databaseSizeBytes),
           role: enumValue(InstanceRole, h.role),
           lsn: h.lsn,
@@ -115,7 +120,26 @@ export function toProtoTenant(v: TenantView): MessageInitShape<typeof TenantSche
     placements: v.placements.map(toProtoPlacement),
     createdAt: toTimestamp(t.createdAt),
     updatedAt: toTimestamp(t.updatedAt),
+    initSql: v.initSql ? toProtoInitSql(v.initSql) : undefined,
   };
+}
+
+/** A tenant's init scripts -> proto status (names only: the SQL was the creator's and stays in the store). */
+export function toProtoInitSql(r: InitSqlRecord): MessageInitShape<typeof InitSqlStatusSchema> {
+  return {
+    state: enumValue(InitSqlState, r.state),
+    scripts: r.scripts.map((s) => s.name),
+    applied: r.applied,
+    failedScript: r.failedScript,
+    error: r.error,
+    attempt: r.attempt,
+    updatedAt: toTimestamp(r.updatedAt),
+  };
+}
+
+/** Proto init scripts of a create request -> domain (validated by the service). */
+export function fromProtoInitScripts(scripts: readonly { name: string; sql: string; database: string }[]): InitScript[] {
+  return scripts.map((s) => ({ name: s.name, sql: s.sql, database: s.database }));
 }
 
 /** A user -> proto (never the verifier). */
@@ -145,6 +169,8 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
     agentVersion: h.agentVersion,
     registeredAt: toTimestamp(h.registeredAt),
     ...(v.readySpares === undefined ? {} : { readySpares: v.readySpares }),
+    postgresMajors: (v.postgresMajors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    ...(v.drain === undefined ? {} : { drainTotal: v.drain.total, drainMoved: v.drain.moved, drainBlocked: v.drain.blocked, drainMoving: v.drain.moving }),
   };
 }
 
@@ -165,5 +191,17 @@ export function toProtoEvent(e: EventRecord): MessageInitShape<typeof EventSchem
 
 /** A catalog entry -> proto. */
 export function toProtoVersion(v: PostgresVersion): MessageInitShape<typeof PostgresVersionSchema> {
-  return { id: v.id, major: v.major, displayName: v.displayName, image: v.image, default: v.default, deprecated: v.deprecated };
+  return {
+    id: v.id,
+    major: v.major,
+    displayName: v.displayName,
+    image: v.image,
+    default: v.default,
+    deprecated: v.deprecated,
+    hostIds: v.hostIds,
+    replicasSupported: v.replicas,
+    backupsSupported: v.backups,
+    limitations: v.limitations,
+    serverVersions: v.serverVersions,
+  };
 }

@@ -61,6 +61,7 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
   const runState = str(body, 'run_state');
   if (runState !== undefined && runState !== 'RUNNING' && runState !== 'STOPPED') throw new ValidationError('run_state', runState, 'RUNNING or STOPPED');
   const poolMode = str(body, 'pool_mode') ?? base.poolMode;
+  const idleSuspend = num(body, 'idle_suspend_seconds') ?? base.idleSuspendSeconds ?? 0;
   return {
     resources: {
       cpuMillis: cpu === undefined ? base.resources.cpuMillis : parseCpu(String(cpu), 'cpu'),
@@ -81,6 +82,7 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
     ...withPolicy(policyFromJson(body.backup_policy, base.backup)),
     // Checked with the rest of the spec (validateTenantSpec).
     ...(poolMode !== undefined ? { poolMode: poolMode as NonNullable<TenantSpec['poolMode']> } : {}),
+    ...(idleSuspend !== 0 ? { idleSuspendSeconds: idleSuspend } : {}),
   };
 }
 
@@ -108,6 +110,7 @@ export function instanceJson(v: TenantView, route?: RouteRecord): Json {
     external_access: t.spec.externalAccess,
     connection_limit: t.spec.connectionLimit,
     pool_mode: t.spec.poolMode ?? DEFAULT_POOL_MODE,
+    idle_suspend_seconds: t.spec.idleSuspendSeconds ?? 0,
     labels: t.spec.labels,
     placement: t.spec.placement,
     backup_policy: policyJson(t.spec.backup),
@@ -144,7 +147,21 @@ export function ownerName(ref: string): string {
 
 /** A catalog entry -> seed 004 version JSON. */
 export function versionJson(v: PostgresVersion, since: string): Json {
-  return { uuid: v.id, name: v.displayName, description: `${v.displayName}${v.default ? ' (default)' : ''}`, image: v.image, default: v.default, deprecated: v.deprecated, created_at: since, updated_at: since };
+  return {
+    uuid: v.id,
+    name: v.displayName,
+    description: `${v.displayName}${v.default ? ' (default)' : ''}${v.limitations ? `: ${v.limitations}` : ''}`,
+    image: v.image,
+    default: v.default,
+    deprecated: v.deprecated,
+    hosts: v.hostIds,
+    server_versions: v.serverVersions,
+    replicas_supported: v.replicas,
+    backups_supported: v.backups,
+    limitations: v.limitations,
+    created_at: since,
+    updated_at: since,
+  };
 }
 
 /** Read helpers for bodies. */

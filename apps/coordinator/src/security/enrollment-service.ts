@@ -4,6 +4,7 @@
  * certificate. The identity in the certificate comes from the token or the current certificate,
  * never from the request's CSR subject.
  */
+import net from 'node:net';
 import type { EnrollmentService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { certificateInfo, hashToken, identity, principalOf, redeemJoinToken, tokenLabel, type FleetCa, type TokenRefusal } from '@pgs/security';
@@ -36,6 +37,18 @@ async function sign(ca: FleetCa, csrPem: string, who: ReturnType<typeof identity
     throw new RpcError(Code.INVALID_ARGUMENT, err instanceof Error ? err.message : 'bad certificate request', { errorCode: 'CSR_INVALID', details: { field: 'csr_pem' }, cause: err });
   }
   return { certificatePem: certPem, caCertificatePem: ca.certPem, expiresAt: certificateInfo(certPem).notAfter.toISOString() };
+}
+
+/**
+ * The address an instance certificate may name: an IP literal that no other host is registered
+ * with, so no agent can get a certificate that routers would accept for another host's instances.
+ * (A host's own address may change: its agent asks before its Hello re-registers it.)
+ */
+async function instanceAddress(address: string, hostId: string, store: Store): Promise<string> {
+  if (net.isIP(address) === 0) throw new RpcError(Code.INVALID_ARGUMENT, `address "${address.slice(0, 64)}" is not an IP address`, { details: { field: 'address' } });
+  const other = (await store.read.hosts.list()).find((h) => h.id !== hostId && h.address === address);
+  if (other) throw new RpcError(Code.PERMISSION_DENIED, `address ${address} belongs to host "${other.id}"`, { errorCode: 'PERMISSION_DENIED' });
+  return address;
 }
 
 /** The EnrollmentService implementation (wrap it with the guard: Join is open, renewal needs a component certificate). */
@@ -77,6 +90,21 @@ export function enrollmentService(deps: EnrollmentDeps): ServiceImpl<typeof Enro
       if (!used) return refuse(Code.UNAUTHENTICATED, 'join token refused: used');
       log.info({ kind, componentId: req.componentId, expiresAt: signed.expiresAt }, 'component joined');
       return signed;
+    },
+    async issueInstanceCertificate(req, ctx) {
+      const ca = needCa(deps.ca);
+      const who = principalOf(ctx);
+      if (!who || who.kind !== 'host') throw new RpcError(Code.PERMISSION_DENIED, 'an instance certificate is issued to a host agent only', { errorCode: 'PERMISSION_DENIED' });
+      const address = await instanceAddress(req.address, who.id, deps.store);
+      let certPem: string;
+      try {
+        certPem = await ca.signCsr(req.csrPem, { identity: identity('instance', who.id), ipAddresses: [address], serverOnly: true, now: new Date(deps.clock()), lifetimeMs: deps.lifetimeMs });
+      } catch (err) {
+        throw new RpcError(Code.INVALID_ARGUMENT, err instanceof Error ? err.message : 'bad certificate request', { errorCode: 'CSR_INVALID', details: { field: 'csr_pem' }, cause: err });
+      }
+      const expiresAt = certificateInfo(certPem).notAfter.toISOString();
+      log.info({ hostId: who.id, address, expiresAt }, 'instance certificate issued');
+      return { certificatePem: certPem, caCertificatePem: ca.certPem, expiresAt };
     },
     async renewCertificate(req, ctx) {
       const ca = needCa(deps.ca);

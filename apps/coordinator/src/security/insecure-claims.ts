@@ -49,5 +49,13 @@ export function claimFromWatch(impl: ServiceImpl<typeof RouteFeedService>): Serv
       if (request.routerId) claim(ctx, `router:${request.routerId}`);
       return impl.watchRoutes(request, stream, ctx);
     },
+    async reportClients(request, ctx) {
+      if (request.routerId) claim(ctx, `router:${request.routerId}`);
+      return impl.reportClients(request, ctx);
+    },
+    async wakeTenant(request, ctx) {
+      if (request.routerId) claim(ctx, `router:${request.routerId}`);
+      return impl.wakeTenant(request, ctx);
+    },
   };
 }

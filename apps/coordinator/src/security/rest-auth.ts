@@ -29,6 +29,7 @@ export const REST_RPC: Readonly<Record<string, string>> = Object.freeze({
   'instances.start': 'StartTenant',
   'instances.stop': 'StopTenant',
   'instances.access': 'SetTenantAccess',
+  'instances.move': 'MoveTenant',
   'users.create': 'CreateUser',
   'users.list': 'ListUsers',
   'users.get': 'GetUser',

@@ -26,7 +26,7 @@
  * A transaction function only reads and writes through its `tx`: no agent calls, timers, hashing
  * or other I/O inside it (do those before, or after the commit through a subscriber).
  */
-import type { TenantStatus } from '@pgs/tenancy';
+import type { InitSqlRecord, TenantStatus } from '@pgs/tenancy';
 import type { TokenRecord } from '@pgs/security';
 import type {
   BackupRecord,
@@ -142,7 +142,10 @@ export interface PlacementReads {
   list(filter?: { tenantId?: string; hostId?: string }): Promise<PlacementRecord[]>;
   /** FAILED placements whose retry is due at `now` (a cleared retry time, 0, is never due). */
   listRetriesDue(now: number): Promise<PlacementRecord[]>;
-  /** Per host, the summed resource requests of the placements on it (hosts without any are absent). */
+  /**
+   * Per host, the summed resource requests of the placements on it (hosts without any are absent);
+   * suspended tenants count disk only (their CPU and memory are given back while they sleep).
+   */
   allocations(): Promise<Map<string, HostAllocation>>;
   /** Per host, how many of its placements were never realized yet (hosts with none are absent). */
   creating(): Promise<Map<string, number>>;
@@ -220,6 +223,14 @@ export interface OperationReads {
   list(): Promise<OperationRecord[]>;
 }
 
+/** Tenant init scripts and how far their run got, one row per tenant created with any. */
+export interface InitSqlReads {
+  /** The tenant's init scripts and their run; undefined when it was created without any. */
+  get(tenantId: string): Promise<InitSqlRecord | undefined>;
+  /** Runs still to do (PENDING or RUNNING), by tenant id. */
+  listOpen(): Promise<InitSqlRecord[]>;
+}
+
 /** Every read of the store. */
 export interface StoreReads {
   readonly tenants: TenantReads;
@@ -235,6 +246,7 @@ export interface StoreReads {
   readonly backups: BackupReads;
   readonly restores: RestoreReads;
   readonly operations: OperationReads;
+  readonly initSql: InitSqlReads;
 }
 
 // ---- Writes (only inside a transaction) ----
@@ -243,7 +255,7 @@ export interface TenantRepository extends TenantReads {
   /** StoreConflictError when the id exists. */
   insert(tenant: TenantRecord): Promise<void>;
   update(tenant: TenantRecord): Promise<void>;
-  /** Removes the tenant with its users, databases, placements and operation. */
+  /** Removes the tenant with its users, databases, placements, operation and init scripts. */
   delete(id: string): Promise<void>;
 }
 
@@ -335,6 +347,11 @@ export interface OperationRepository extends OperationReads {
   delete(tenantId: string): Promise<void>;
 }
 
+export interface InitSqlRepository extends InitSqlReads {
+  /** Inserts or replaces the tenant's init SQL row. */
+  put(record: InitSqlRecord): Promise<void>;
+}
+
 /** What a caller records in a transaction because only it knows (the store records the rest). */
 export type RecordedChange =
   /** The desired set of the tenant's hosts changed (or only of `hostId`): agents get a delta. */
@@ -359,6 +376,7 @@ export interface StoreTx extends StoreReads {
   readonly backups: BackupRepository;
   readonly restores: RestoreRepository;
   readonly operations: OperationRepository;
+  readonly initSql: InitSqlRepository;
   /** Publishes `change` with this transaction's commit (and never if it rolls back). */
   record(change: RecordedChange): void;
 }

@@ -293,6 +293,25 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 7,
+    name: 'tenant init scripts and how far they ran',
+    sql: `
+      CREATE TABLE tenant_init_sql (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+        scripts TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('HELD', 'PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED')),
+        applied INTEGER NOT NULL DEFAULT 0,
+        failed_script TEXT NOT NULL DEFAULT '',
+        error TEXT NOT NULL DEFAULT '',
+        attempt INTEGER NOT NULL DEFAULT 0,
+        after_revision INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      );
+      -- The runner reads only the runs still to do.
+      CREATE INDEX tenant_init_sql_open ON tenant_init_sql (state) WHERE state IN ('PENDING', 'RUNNING');
+    `,
+  },
+  {
+    version: 8,
     name: 'failover and switchover operations are rows',
     sql: `
       -- One failover or switchover in flight per tenant, with its phase and fencing point, so a

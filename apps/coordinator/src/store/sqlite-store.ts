@@ -187,6 +187,11 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       put: (op) => write(() => t.putOperation(op)),
       delete: (tenantId) => write(() => t.deleteOperation(tenantId)),
     },
+    initSql: {
+      get: (tenantId) => read(() => t.getInitSql(tenantId)),
+      listOpen: () => read(() => t.listOpenInitSql()),
+      put: (record) => write(() => t.putInitSql(record)),
+    },
   };
 }
 

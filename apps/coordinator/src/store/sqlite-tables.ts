@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { StoreNotFoundError } from '../errors.js';
-import type { TenantSpec } from '@pgs/tenancy';
+import type { InitSqlRecord, TenantSpec } from '@pgs/tenancy';
 import type {
   BackupRecord,
   DatabaseRecord,
@@ -133,6 +133,20 @@ function eventFromRow(r: Row): EventRecord {
     outcome: r.outcome as EventRecord['outcome'],
     message: r.message as string,
     details: JSON.parse(r.details as string) as Record<string, string>,
+  };
+}
+
+function initSqlFromRow(r: Row): InitSqlRecord {
+  return {
+    tenantId: r.tenant_id as string,
+    scripts: JSON.parse(r.scripts as string) as InitSqlRecord['scripts'],
+    state: r.state as InitSqlRecord['state'],
+    applied: r.applied as number,
+    failedScript: r.failed_script as string,
+    error: r.error as string,
+    attempt: r.attempt as number,
+    afterRevision: r.after_revision as number,
+    updatedAt: r.updated_at as number,
   };
 }
 
@@ -317,9 +331,11 @@ export class SqliteTables {
       // Filtered in SQL: failover looks at these every tick, and parsing every spec in JavaScript is slow.
       replicatedTenants: p(`SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`),
       // Summed in SQL: parsing every tenant's spec in JavaScript costs seconds at 100,000 tenants.
+      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit.
       hostAllocations: p(
-        `SELECT p.host_id AS host_id, COUNT(*) AS instances, SUM(json_extract(t.spec, '$.resources.cpuMillis')) AS cpu,
-           SUM(json_extract(t.spec, '$.resources.memoryMib')) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
+        `SELECT p.host_id AS host_id, COUNT(*) AS instances,
+           SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.cpuMillis') END) AS cpu,
+           SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.memoryMib') END) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
          FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
       ),
       // By the partial index placements_creating: only placements never realized are read.
@@ -392,6 +408,12 @@ export class SqliteTables {
       appendEvent: p(
         'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
       ),
+      getInitSql: p('SELECT * FROM tenant_init_sql WHERE tenant_id = ?'),
+      putInitSql: p(
+        `INSERT OR REPLACE INTO tenant_init_sql (tenant_id, scripts, state, applied, failed_script, error, attempt, after_revision, updated_at)
+         VALUES (@tenantId, @scripts, @state, @applied, @failedScript, @error, @attempt, @afterRevision, @updatedAt)`,
+      ),
+      openInitSql: p(`SELECT * FROM tenant_init_sql WHERE state IN ('PENDING', 'RUNNING') ORDER BY tenant_id`),
       getStanza: p('SELECT * FROM tenant_stanzas WHERE tenant_id = ?'),
       putStanza: p(
         'INSERT OR REPLACE INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES (@tenantId, @stanza, @lastArchivedAt, @lastArchivedWal, @createdAt)',
@@ -703,6 +725,19 @@ export class SqliteTables {
 
   putIdempotency(scope: string, key: string, record: IdempotencyRecord): void {
     this.stmt.putIdempotency!.run(scope, key, record.requestHash, record.response, record.createdAt);
+  }
+
+  getInitSql(tenantId: string): InitSqlRecord | undefined {
+    const r = this.stmt.getInitSql!.get(tenantId) as Row | undefined;
+    return r ? initSqlFromRow(r) : undefined;
+  }
+
+  putInitSql(record: InitSqlRecord): void {
+    this.stmt.putInitSql!.run({ ...record, scripts: JSON.stringify(record.scripts) });
+  }
+
+  listOpenInitSql(): InitSqlRecord[] {
+    return (this.stmt.openInitSql!.all() as Row[]).map(initSqlFromRow);
   }
 
   getStanza(tenantId: string): StanzaRecord | undefined {

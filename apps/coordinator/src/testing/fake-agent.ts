@@ -12,17 +12,19 @@ import {
   InstanceRole,
   InstanceState,
   Realization,
+  RunState,
   type ArchiveStatusSchema,
   type Command,
   type DesiredInstances,
   type InstanceSpec,
   type RecoveryResultSchema,
   type RunBackup,
+  type RunInitSql,
   type Welcome,
 } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ConnectRequestSchema, ConnectResponseSchema, InstanceStatusSchema } from '@pgs/proto';
+import type { ConnectRequestSchema, ConnectResponseSchema, HostPostgresMajorSchema, InstanceStatusSchema } from '@pgs/proto';
 
 /** Options of a fake agent. */
 export interface FakeAgentOptions {
@@ -44,6 +46,9 @@ export interface FakeAgentOptions {
   answerCommands?: boolean;
   /** Ready spares to report in heartbeats (default: none reported, as a docker host). */
   readySpares?: number;
+  /** PostgreSQL majors to announce in Hello (default: none reported, as an older agent). */
+  postgresMajors?: MessageInitShape<typeof HostPostgresMajorSchema>[];
+  pgbackrestVersion?: string;
 }
 
 /** A command the fake agent received, and when. */
@@ -72,6 +77,8 @@ export class FakeAgent {
   readonly role = new Map<string, InstanceRole>();
   readonly timeline = new Map<string, number>();
   readonly unhealthy = new Set<string>();
+  /** Per tenant: busy backends its health reports (what keeps an idle-suspend tenant awake). */
+  readonly busy = new Map<string, number>();
   /** The LSN a Fence answer reports as the old primary's last position. */
   fenceLsn = '0/3000148';
   /** How RunBackup is answered: at once with a result, with a failure, or never (a backup still running). */
@@ -110,6 +117,8 @@ export class FakeAgent {
           agentVersion: 'fake',
           instances: this.options.adopted ?? [],
           appliedGeneration: this.options.appliedGeneration ?? 0n,
+          postgresMajors: this.options.postgresMajors ?? [],
+          pgbackrestVersion: this.options.pgbackrestVersion ?? '',
         },
       },
     });
@@ -171,6 +180,13 @@ export class FakeAgent {
     if (this.options.answerCommands === false) return;
     const tenantId = command.tenantId;
     if (command.action.case === 'runBackup') return this.onRunBackup(command.commandId, tenantId, command.action.value);
+    if (command.action.case === 'runInitSql') {
+      const answer = this.initSqlAnswer(command.action.value);
+      if (answer === 'hang') return;
+      const ok = answer.error === '';
+      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok, errorCode: ok ? '' : 'INIT_SQL_FAILED', message: answer.error, initSql: { ...answer, sqlstate: '' } } } });
+      return;
+    }
     if (command.action.case === 'expireBackup') {
       await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true } } });
       return;
@@ -226,8 +242,11 @@ export class FakeAgent {
     });
   }
 
+  /** How RunInitSql is answered (default: every script committed). */
+  initSqlAnswer: (run: RunInitSql) => { applied: number; failedScript: string; error: string } | 'hang' = (run) => ({ applied: run.scripts.length, failedScript: '', error: '' });
+
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup'): ReceivedCommand[] {
+  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql'): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 
@@ -244,6 +263,10 @@ export class FakeAgent {
     if (recovery === undefined && this.restoring.has(tenantId)) {
       return { tenantId, realization: Realization.PENDING, state: InstanceState.CREATING, address: this.options.address, port, specRevision, reason: 'restoring from the backup' };
     }
+    // A spec that wants the instance stopped (an operator's stop, a suspend): stopped, data kept.
+    if (this.instances.get(tenantId)?.runState === RunState.STOPPED) {
+      return { tenantId, realization: Realization.REALIZED, state: InstanceState.STOPPED, address: this.options.address, port, specRevision, health: { up: false, checkedAt: timestampFromMs(Date.now()) } };
+    }
     // A restore that failed leaves no running instance, as the host agent reports it.
     const failed = recovery !== undefined && recovery.ok !== true;
     const up = !this.unhealthy.has(tenantId) && !failed;
@@ -259,6 +282,7 @@ export class FakeAgent {
         up,
         acceptingConnections: up,
         connections: 1,
+        busyBackends: this.busy.get(tenantId) ?? 0,
         role: this.role.get(tenantId) ?? this.instances.get(tenantId)?.role ?? InstanceRole.PRIMARY,
         lsn: this.lsn.get(tenantId) ?? '0/1000000',
         timeline: this.timeline.get(tenantId) ?? 1,

@@ -35,6 +35,9 @@ function runtimeWithoutBackups(): InstanceRuntime {
     },
     close: async () => undefined,
     readySpares: () => undefined,
+    setTls: () => false,
+    reloadTls: async () => undefined,
+    postgresMajors: () => undefined,
   };
 }
 

@@ -24,7 +24,7 @@ import {
   type RestoreSource as ProtoRestoreSource,
   type UsageSchema,
 } from '@pgs/proto';
-import type { Resources } from '@pgs/tenancy';
+import type { HostMajor, Resources } from '@pgs/tenancy';
 import type { ArchiveStatus, BackupKind, BackupRepository, BackupResult, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from '../model.js';
 
@@ -113,16 +113,19 @@ export function fromCommand(c: Command): AgentCommand {
       action = { kind: 'dropDatabase', name: a.value.name };
       break;
     case 'promote':
-      action = { kind: 'promote' };
+      action = { kind: 'promote', minLsn: a.value.minLsn };
       break;
     case 'fence':
-      action = { kind: 'fence' };
+      action = { kind: 'fence', graceMs: a.value.graceMs };
       break;
     case 'runBackup':
       action = { kind: 'runBackup', backupId: a.value.backupId, type: fromBackupType(a.value.type), stanza: a.value.stanza };
       break;
     case 'expireBackup':
       action = { kind: 'expireBackup', stanza: a.value.stanza, label: a.value.label };
+      break;
+    case 'runInitSql':
+      action = { kind: 'runInitSql', attempt: a.value.attempt, scripts: a.value.scripts.map((x) => ({ name: x.name, sql: x.sql, database: x.database })) };
       break;
     default:
       action = undefined;
@@ -175,7 +178,7 @@ export function toBackupResult(b: BackupResult): MessageInitShape<typeof BackupR
 
 /** CommandOutcome -> proto CommandResult. */
 export function toCommandResult(o: CommandOutcome): MessageInitShape<typeof CommandResultSchema> {
-  return { commandId: o.commandId, ok: o.ok, errorCode: o.errorCode, message: o.message, lsn: o.lsn, timeline: o.timeline, backup: o.backup ? toBackupResult(o.backup) : undefined };
+  return { commandId: o.commandId, ok: o.ok, errorCode: o.errorCode, message: o.message, lsn: o.lsn, timeline: o.timeline, backup: o.backup ? toBackupResult(o.backup) : undefined, initSql: o.initSql };
 }
 
 function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSchema> {
@@ -183,6 +186,7 @@ function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSche
     up: h.up,
     acceptingConnections: h.acceptingConnections,
     connections: h.connections,
+    busyBackends: h.busyBackends,
     databaseSizeBytes: BigInt(Math.max(0, Math.floor(h.databaseSizeBytes))),
     role: h.role === 'REPLICA' ? InstanceRole.REPLICA : InstanceRole.PRIMARY,
     lsn: h.lsn,
@@ -220,6 +224,8 @@ export interface HelloView {
   agentVersion: string;
   instances: InstanceStatus[];
   appliedGeneration: number;
+  /** The majors the host runs (undefined: the runtime cannot tell). */
+  postgres?: { majors: HostMajor[]; pgbackrestVersion: string };
 }
 
 /** HelloView -> proto Hello. */
@@ -233,6 +239,8 @@ export function toHello(h: HelloView): MessageInitShape<typeof HelloSchema> {
     agentVersion: h.agentVersion,
     instances: h.instances.map(toInstanceStatus),
     appliedGeneration: BigInt(h.appliedGeneration),
+    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    pgbackrestVersion: h.postgres?.pgbackrestVersion ?? '',
   };
 }
 

@@ -124,4 +124,25 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
       await coordinator.stop();
     }
   }, 120_000);
+
+  it('reports the majors of the labelled PostgreSQL images (no replicas, no backups) and runs a tenant of another major from its image', async () => {
+    const reported = runtime.postgresMajors();
+    const majors = reported?.majors.map((m) => m.major) ?? [];
+    expect(majors).toContain('15');
+    expect(reported?.majors.every((m) => !m.pgBasebackup && !m.pgbackrest)).toBe(true);
+    const other = majors.find((m) => m !== '15');
+    if (other === undefined) {
+      console.warn('only a PostgreSQL 15 image here: run setup-postgres-versions.sh then setup-podman.sh for the other majors');
+      return;
+    }
+    const t = uniqueTenantId('dv');
+    const inst = await runtime.start((await runtime.ensure(specFor(t, { version: other }))).tenantId);
+    try {
+      await admin.apply(t, { roles: [{ name: t, scramVerifier: scramVerifier('docker-owner-2'), login: true }], databases: [{ name: t, owner: t }], dropRoles: [], dropDatabases: [] });
+      const rows = await query<{ v: string }>(inst.port, t, 'docker-owner-2', t, 'select version() as v');
+      expect(rows[0]?.v).toMatch(new RegExp(`^PostgreSQL ${other}\\.`));
+    } finally {
+      await runtime.remove(t);
+    }
+  });
 });

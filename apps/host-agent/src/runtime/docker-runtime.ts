@@ -16,12 +16,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import pg from 'pg';
-import { isValidTenantId } from '@pgs/tenancy';
+import { isValidTenantId, type HostMajor } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
-import { instanceSettings } from './instance-config.js';
+import { hbaConf, instanceSettings, tlsSettings } from './instance-config.js';
+import type { OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
-import type { InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
+import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
 import { checkedTenantId } from './tenant-paths.js';
 
 /** What the docker runtime needs. */
@@ -40,6 +41,8 @@ export interface DockerRuntimeOptions {
   log: Logger;
   startTimeoutMs: number;
   stopTimeoutMs: number;
+  /** The host's postgres OS user (the image runs postgres with the same ids): owner of the TLS-only pg_hba. */
+  runAs?: OsUser | undefined;
 }
 
 const LABEL_TENANT = 'pgs.tenant';
@@ -50,6 +53,10 @@ const LABEL_PORT = 'pgs.port';
 const LABEL_ADDRESS = 'pgs.address';
 const DATA_MOUNT = '/var/lib/postgresql/data';
 const SOCKET_MOUNT = '/var/run/postgresql';
+/** Where the host's instance-tls directory is mounted (read-only) in every container. */
+const TLS_MOUNT = '/pgs-tls';
+/** The pg_hba.conf of TLS-only instances, written by the agent next to the certificate. */
+const TLS_HBA_FILE = 'pg_hba.docker.conf';
 const PG_PORT = 5432;
 const MIB = 1024 * 1024;
 
@@ -83,7 +90,10 @@ export class DockerRuntime implements InstanceRuntime {
   readonly supportsReplication = false;
   private readonly docker: Docker;
   private readonly socketsDir: string;
+  /** The majors of the labelled images found at init (undefined: none labelled). */
+  private majors: HostMajor[] | undefined;
   private readonly log: Logger;
+  private tls: InstanceTls = { files: undefined, required: false };
 
   constructor(private readonly o: DockerRuntimeOptions) {
     this.docker = new Docker({ socketPath: o.socketPath });
@@ -100,10 +110,62 @@ export class DockerRuntime implements InstanceRuntime {
     fs.mkdirSync(this.socketsDir, { recursive: true, mode: 0o700 });
     const version = await this.docker.version();
     this.log.info({ socket: this.o.socketPath, engine: version.Components?.[0]?.Name ?? 'docker', version: version.Version, apiVersion: version.ApiVersion }, 'docker engine reachable');
+    this.majors = await this.imageMajors();
+  }
+
+  /**
+   * The majors of the PostgreSQL images on this host (scripts/setup-podman.sh labels them
+   * pgs.postgres-major): this driver makes neither replicas nor backups, so none has those.
+   */
+  private async imageMajors(): Promise<HostMajor[] | undefined> {
+    const images = await this.docker.listImages({ filters: { label: ['pgs.postgres-major'] } });
+    const byMajor = new Map<string, HostMajor>();
+    for (const image of images) {
+      const major = image.Labels?.['pgs.postgres-major'] ?? '';
+      if (!/^\d+$/.test(major) || byMajor.has(major)) continue;
+      byMajor.set(major, { major, serverVersion: image.Labels?.['pgs.postgres-version'] ?? '', pgBasebackup: false, pgRewind: false, pgbackrest: false });
+    }
+    // No labelled image: say nothing, and the coordinator goes by its --versions catalog as before.
+    return byMajor.size === 0 ? undefined : [...byMajor.values()].sort((a, b) => Number(b.major) - Number(a.major));
   }
 
   async close(): Promise<void> {
     // dockerode keeps no connection open between calls.
+  }
+
+  setTls(tls: InstanceTls): boolean {
+    const changed = JSON.stringify(tls) !== JSON.stringify(this.tls);
+    this.tls = { files: tls.files, required: tls.required };
+    if (tls.files && tls.required) {
+      // Published ports are NATed: the source address says nothing, so every network line needs TLS.
+      const file = path.join(tls.files.dir, TLS_HBA_FILE);
+      fs.writeFileSync(file, hbaConf(['0.0.0.0/0', '::/0'], '', true), { mode: 0o644 });
+      if (this.o.runAs) fs.chownSync(file, this.o.runAs.uid, this.o.runAs.gid);
+    }
+    return changed;
+  }
+
+  async reloadTls(): Promise<void> {
+    for (const inst of await this.list()) {
+      if (!inst.running) continue;
+      // The entrypoint execs postgres: the container's first process is the postmaster.
+      await this.docker
+        .getContainer(inst.runtimeId)
+        .kill({ signal: 'SIGHUP' })
+        .catch((err: unknown) => this.log.warn({ tenantId: inst.tenantId, err }, 'could not signal the instance to reload its certificate'));
+    }
+  }
+
+  /** TLS settings inside the container (the certificate directory is mounted at TLS_MOUNT). */
+  private tlsArgs(): { settings: Record<string, string>; mounts: { Type: 'bind'; Source: string; Target: string; ReadOnly: boolean }[] } {
+    const files = this.tls.files;
+    // No settings at all without a certificate: the command (and so the container) stays as it was.
+    if (!files) return { settings: {}, mounts: [] };
+    const inside = (file: string): string => path.posix.join(TLS_MOUNT, path.basename(file));
+    return {
+      settings: { ...tlsSettings({ certFile: inside(files.certFile), keyFile: inside(files.keyFile) }), ...(this.tls.required ? { hba_file: path.posix.join(TLS_MOUNT, TLS_HBA_FILE) } : {}) },
+      mounts: [{ Type: 'bind', Source: files.dir, Target: TLS_MOUNT, ReadOnly: true }],
+    };
   }
 
   private containerName(tenantId: string): string {
@@ -193,7 +255,8 @@ export class DockerRuntime implements InstanceRuntime {
     await this.requireImage(image);
     const existing = await this.inspectRaw(t);
     const port = spec.port > 0 ? spec.port : existing ? Number(existing.Config.Labels?.[LABEL_PORT] ?? 0) : await this.o.ports.allocate(await this.takenPorts(t));
-    const settings = instanceSettings({ listenAddresses: '*', port: PG_PORT, socketDir: SOCKET_MOUNT, resources: spec.resources });
+    const tls = this.tlsArgs();
+    const settings = { ...instanceSettings({ listenAddresses: '*', port: PG_PORT, socketDir: SOCKET_MOUNT, resources: spec.resources }), ...tls.settings };
     const cmd = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
     const nanoCpus = spec.resources.cpuMillis * 1_000_000;
     const memory = spec.resources.memoryMib * MIB;
@@ -228,6 +291,7 @@ export class DockerRuntime implements InstanceRuntime {
         Mounts: [
           { Type: 'volume', Source: this.volumeName(t), Target: DATA_MOUNT },
           { Type: 'bind', Source: sockDir, Target: SOCKET_MOUNT },
+          ...tls.mounts,
         ],
         PortBindings: { [`${PG_PORT}/tcp`]: [{ HostIp: this.o.address, HostPort: String(port) }] },
         NanoCpus: nanoCpus,
@@ -334,6 +398,10 @@ export class DockerRuntime implements InstanceRuntime {
     }
     fs.rmSync(this.socketDir(tenantId), { recursive: true, force: true });
     this.log.info({ tenantId }, 'container and its data volume deleted');
+  }
+
+  postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } | undefined {
+    return this.majors === undefined ? undefined : { majors: this.majors, pgbackrestVersion: '' };
   }
 
   readySpares(): number | undefined {

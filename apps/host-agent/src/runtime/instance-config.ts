@@ -12,27 +12,36 @@ export function hostCidr(address: string): string {
 }
 
 /**
- * pg_hba.conf: local superuser by trust (socket dir 0700), SCRAM for everyone else from the allowed
- * networks; with `replicationUser`, that role (and only it) may also open replication connections
- * from those networks, with SCRAM.
+ * pg_hba.conf: local superuser by trust (socket dir 0700), other local roles and everyone from the
+ * allowed networks by SCRAM; with `replicationUser`, that role (and only it) may also open replication
+ * connections from those networks, with SCRAM. With `tlsOnly` those network lines are `hostssl`: a
+ * connection without TLS matches no line and is refused (the agent's own unix-socket connections are untouched).
  */
-export function hbaConf(allowCidrs: readonly string[], replicationUser = ''): string {
+export function hbaConf(allowCidrs: readonly string[], replicationUser = '', tlsOnly = false): string {
   const cidrs = [...new Set(allowCidrs)];
+  const kind = tlsOnly ? 'hostssl' : 'host   ';
   const lines = [
     '# Written by pgs-host-agent; edits are overwritten.',
     '# The agent administers the instance as postgres over the unix socket only (directory mode 0700).',
     'local   all   postgres   trust',
+    '# Init scripts run over the socket as a short-lived role of the tenant\'s, never as the superuser.',
+    'local   all   all        scram-sha-256',
     '# The superuser never logs in over the network.',
     'host    all   postgres   0.0.0.0/0   reject',
     'host    all   postgres   ::/0        reject',
-    '# Tenants: SCRAM-SHA-256 only (their passwords are stored as verifiers).',
-    ...cidrs.map((cidr) => `host    all   all   ${cidr}   scram-sha-256`),
+    tlsOnly ? '# Tenants: TLS and SCRAM-SHA-256 only (their passwords are stored as verifiers).' : '# Tenants: SCRAM-SHA-256 only (their passwords are stored as verifiers).',
+    ...cidrs.map((cidr) => `${kind} all   all   ${cidr}   scram-sha-256`),
     ...(replicationUser === ''
       ? []
-      : ['# Standbys on other hosts: streaming and base backups as the replication role, SCRAM only.', ...cidrs.map((cidr) => `host    replication   ${hbaName(replicationUser)}   ${cidr}   scram-sha-256`)]),
+      : ['# Standbys on other hosts: streaming and base backups as the replication role, SCRAM only.', ...cidrs.map((cidr) => `${kind} replication   ${hbaName(replicationUser)}   ${cidr}   scram-sha-256`)]),
     '',
   ];
   return lines.join('\n');
+}
+
+/** The TLS settings of an instance: the host's instance certificate, or none (ssl off). */
+export function tlsSettings(files: { certFile: string; keyFile: string } | undefined): Record<string, string> {
+  return files ? { ssl: 'on', ssl_cert_file: files.certFile, ssl_key_file: files.keyFile } : { ssl: 'off' };
 }
 
 /** A role name in pg_hba.conf (double-quoted when it is not a plain lower-case word). */

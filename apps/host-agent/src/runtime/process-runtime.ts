@@ -27,23 +27,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { isValidTenantId } from '@pgs/tenancy';
+import { isValidTenantId, type HostMajor } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { readPendingWal } from '../backup/pending-wal.js';
 import { ProcessBackups, type BackupInstance } from '../backup/process-backups.js';
 import { restoreInstance } from './restored-instance.js';
 import { CgroupLimits, childPids } from './cgroup-limits.js';
-import { hbaConf, hostCidr, instanceSettings, settingsConf } from './instance-config.js';
+import { hbaConf, hostCidr, instanceSettings, settingsConf, tlsSettings } from './instance-config.js';
 import { replicationSettings } from './replication-settings.js';
 import { readInstanceRecord, writeInstanceRecord, type InstanceRecord } from './instance-record.js';
 import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
-import type { BackupOperations, InstanceRuntime, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
+import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
-import { baseBackup, controlData, rewind, writePassFile } from './standby-tools.js';
+import { baseBackup, controlData, rewind, writePassFile, type ReplicationTls } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
 import { ensureTemplate } from './template.js';
 
@@ -112,6 +112,14 @@ function recordedSpec(spec: RuntimeSpec, major: string, port: number): RuntimeSp
 }
 
 /** The process runtime driver. */
+/**
+ * Start-only settings a running primary does without until its next restart: a primary that gains
+ * or loses a replica (a live move builds one, then drops it) must not restart and cut its clients
+ * for them. hot_standby and recovery_target_timeline matter only to a standby; wal_log_hints only to a later pg_rewind of this
+ * instance, which falls back to a fresh base backup when it is off.
+ */
+const PRIMARY_DEFERRED: ReadonlySet<string> = new Set(['wal_log_hints', 'hot_standby', 'recovery_target_timeline']);
+
 export class ProcessRuntime implements InstanceRuntime {
   readonly kind = 'process' as const;
   readonly supportsReplication = true;
@@ -122,6 +130,7 @@ export class ProcessRuntime implements InstanceRuntime {
   private sparesListener: (() => void) | undefined;
   private readonly pbr: ProcessBackups;
   readonly backups: BackupOperations;
+  private tls: InstanceTls = { files: undefined, required: false };
 
   constructor(private readonly o: ProcessRuntimeOptions) {
     this.instancesDir = path.join(o.dataRoot, 'instances');
@@ -154,6 +163,28 @@ export class ProcessRuntime implements InstanceRuntime {
     return backup;
   }
 
+  setTls(tls: InstanceTls): boolean {
+    const changed = JSON.stringify(tls) !== JSON.stringify(this.tls);
+    this.tls = { files: tls.files, required: tls.required };
+    return changed;
+  }
+
+  async reloadTls(): Promise<void> {
+    for (const inst of await this.list()) {
+      if (!inst.running) continue;
+      try {
+        process.kill(inst.pid, 'SIGHUP');
+      } catch (err) {
+        this.log.warn({ tenantId: inst.tenantId, err }, 'could not signal the instance to reload its certificate');
+      }
+    }
+  }
+
+  /** How standbys and the standby tools reach a primary. */
+  private replicationTls(): ReplicationTls {
+    return { caFile: this.tls.required ? this.tls.files?.caFile : undefined };
+  }
+
   onSparesChanged(listener: () => void): void {
     this.sparesListener = listener;
   }
@@ -172,6 +203,11 @@ export class ProcessRuntime implements InstanceRuntime {
 
   async close(): Promise<void> {
     await this.spares.settle();
+  }
+
+  postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } {
+    const { majors, pgbackrestVersion } = this.o.install;
+    return { majors: majors.map(({ binDir: _binDir, ...m }) => m), pgbackrestVersion };
   }
 
   readySpares(): number {
@@ -243,15 +279,16 @@ export class ProcessRuntime implements InstanceRuntime {
   private settingsFor(p: InstancePaths, address: string, port: number, spec: RuntimeSpec): Record<string, string> {
     return {
       ...instanceSettings({ listenAddresses: address, port, socketDir: p.socketDir, resources: spec.resources }),
-      ...replicationSettings(spec.role ?? 'PRIMARY', spec.replication, p.passFile),
+      ...replicationSettings(spec.role ?? 'PRIMARY', spec.replication, p.passFile, this.replicationTls()),
       ...this.pbr.settings(p.dir, spec.backup),
+      ...tlsSettings(this.tls.files),
     };
   }
 
   /** Writes pg_hba.conf, pgs.conf and pgbackrest.conf; returns whether the server's files changed. */
   private writeConfig(p: InstancePaths, port: number, spec: RuntimeSpec): boolean {
     this.pbr.writeConfig({ tenantId: spec.tenantId, dir: p.dir, dataDir: p.dataDir, socketDir: p.socketDir, port }, spec.backup);
-    const hba = hbaConf([hostCidr(this.o.address), ...this.o.allowCidrs], spec.replication?.user ?? '');
+    const hba = hbaConf([hostCidr(this.o.address), ...this.o.allowCidrs], spec.replication?.user ?? '', this.tls.required && this.tls.files !== undefined);
     const settings = settingsConf(this.settingsFor(p, this.o.address, port, spec));
     const a = writeIfChanged(path.join(p.dataDir, 'pg_hba.conf'), hba, this.o.runAs);
     const b = writeIfChanged(path.join(p.dataDir, 'pgs.conf'), settings, this.o.runAs);
@@ -325,13 +362,17 @@ export class ProcessRuntime implements InstanceRuntime {
   private async cloneFromPrimary(p: InstancePaths, target: string, spec: RuntimeSpec, major: string): Promise<void> {
     const replication = spec.replication;
     if (!replication || replication.password === '') throw new AgentError('PRIMARY_NOT_READY', 'a replica needs the replication role and its password in its spec');
+    if (this.o.install.majors.find((m) => m.major === major)?.pgBasebackup === false) {
+      // pg_basebackup of another major refuses the server ("incompatible server version").
+      throw new AgentError('NOT_SUPPORTED', `PostgreSQL ${major} on this host has no pg_basebackup ${major} beside its server binaries; a replica of it cannot be cloned here`, { kind: 'user' });
+    }
     const started = performance.now();
     fs.rmSync(target, { recursive: true, force: true });
     fs.mkdirSync(target, { mode: 0o700 });
     if (this.o.runAs) fs.chownSync(target, this.o.runAs.uid, this.o.runAs.gid);
     writePassFile(p.passFile, replication, this.o.runAs);
     try {
-      await baseBackup({ binDir: binDirFor(this.o.install, major).binDir, dataDir: target, replication, passFile: p.passFile, runAs: this.o.runAs });
+      await baseBackup({ binDir: binDirFor(this.o.install, major).binDir, dataDir: target, replication, passFile: p.passFile, runAs: this.o.runAs, tls: this.replicationTls() });
     } catch (err) {
       fs.rmSync(target, { recursive: true, force: true });
       throw err;
@@ -352,7 +393,7 @@ export class ProcessRuntime implements InstanceRuntime {
     const { binDir } = binDirFor(this.o.install, major);
     const started = performance.now();
     try {
-      const out = await rewind({ binDir, dataDir: p.dataDir, replication, passFile: p.passFile, runAs: this.o.runAs });
+      const out = await rewind({ binDir, dataDir: p.dataDir, replication, passFile: p.passFile, runAs: this.o.runAs, tls: this.replicationTls() });
       this.log.info({ tenantId: spec.tenantId, durationMs: Math.round(performance.now() - started), output: out.trim().split('\n').slice(-2).join(' | ') }, 'former primary rewound onto the new primary\'s timeline');
     } catch (err) {
       this.log.warn({ tenantId: spec.tenantId, err }, 'pg_rewind failed; re-cloning the former primary from the new one');
@@ -381,7 +422,7 @@ export class ProcessRuntime implements InstanceRuntime {
       const before = this.settingsFor(p, record.address, record.port, record.spec);
       const after = this.settingsFor(p, this.o.address, port, spec);
       const changedNames = Object.keys(after).filter((k) => before[k] !== after[k]);
-      const restartOnly = await this.restartOnlySettings(spec.tenantId, record.port, changedNames);
+      const restartOnly = (await this.restartOnlySettings(spec.tenantId, record.port, changedNames)).filter((name) => spec.role === 'REPLICA' || !PRIMARY_DEFERRED.has(name));
       if (restartOnly.length > 0) {
         this.log.info({ tenantId: spec.tenantId, settings: restartOnly }, 'settings need a restart; restarting the instance');
         await this.stop(spec.tenantId);

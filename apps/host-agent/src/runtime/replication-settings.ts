@@ -6,10 +6,10 @@
  */
 import type { InstanceRole } from '@pgs/tenancy';
 import type { RuntimeReplication } from './runtime.js';
-import { primaryConninfo } from './standby-tools.js';
+import { primaryConninfo, type ReplicationTls } from './standby-tools.js';
 
 /** Settings for `role` with `replication` (none for a lone instance). */
-export function replicationSettings(role: InstanceRole, replication: RuntimeReplication | undefined, passFile: string): Record<string, string> {
+export function replicationSettings(role: InstanceRole, replication: RuntimeReplication | undefined, passFile: string, tls?: ReplicationTls): Record<string, string> {
   if (!replication) return {};
   const replica = role === 'REPLICA';
   return {
@@ -18,7 +18,7 @@ export function replicationSettings(role: InstanceRole, replication: RuntimeRepl
     hot_standby: 'on',
     // A commit waits for this quorum of standbys (primary only; a standby ignores it).
     synchronous_standby_names: replica ? '' : replication.synchronousStandbyNames,
-    primary_conninfo: replica && replication.primaryPort > 0 ? primaryConninfo(replication, passFile) : '',
+    primary_conninfo: replica && replication.primaryPort > 0 ? primaryConninfo(replication, passFile, undefined, tls) : '',
     primary_slot_name: replica ? replication.slot : '',
     // After a failover the new primary is on a new timeline: follow it.
     recovery_target_timeline: 'latest',

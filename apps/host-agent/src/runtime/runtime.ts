@@ -5,7 +5,7 @@
  * (agent killed, stream broken) is simply run again.
  */
 import type { ClientConfig } from 'pg';
-import type { InstanceRole, Resources, RunState } from '@pgs/tenancy';
+import type { HostMajor, InstanceRole, Resources, RunState } from '@pgs/tenancy';
 import type { BackupKind, BackupRepository, BackupResult, InstanceBackup, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
 import type { PendingWal } from '../backup/pending-wal.js';
 
@@ -51,6 +51,24 @@ export interface RuntimeReplication {
   standbyName: string;
   /** Primary: synchronous_standby_names ('' = asynchronous). */
   synchronousStandbyNames: string;
+}
+
+/** The host's instance certificate (instance-certificate.ts): one for every instance on the host. */
+export interface InstanceTlsFiles {
+  dir: string;
+  certFile: string;
+  /** Mode 0600, owned by the postgres OS user. */
+  keyFile: string;
+  /** The fleet CA: what a standby verifies its primary against. */
+  caFile: string;
+}
+
+/** TLS of the instances' network connections. */
+export interface InstanceTls {
+  /** The certificate files; undefined while the host has none (instances then serve no TLS). */
+  files: InstanceTlsFiles | undefined;
+  /** The fleet wants TLS-only network connections (the coordinator's Welcome): pg_hba hostssl, standbys verify-full. */
+  required: boolean;
 }
 
 /** How to stop: fast (clients disconnected, WAL shipped, shutdown checkpoint) or immediate (at once). */
@@ -123,8 +141,20 @@ export interface InstanceRuntime {
    * driver's ready spares of the default major); undefined where that does not apply (docker).
    */
   readySpares(): number | undefined;
+  /**
+   * The PostgreSQL majors this host can run, with the tools of each and the host's pgBackRest
+   * version (told to the coordinator in Hello); undefined = the driver cannot tell (docker).
+   */
+  postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } | undefined;
   /** Backups and restores (pgBackRest); undefined where the driver has none (docker). */
   readonly backups?: BackupOperations;
+  /**
+   * The instances' TLS from now on (certificate files, whether the fleet requires TLS); returns whether
+   * it differs from before, and then every instance must converge again to take it.
+   */
+  setTls(tls: InstanceTls): boolean;
+  /** Running instances re-read their certificate files (after a renewal); failures are logged. */
+  reloadTls(): Promise<void>;
   /** Calls `listener` whenever readySpares() changes (drivers without spares never call it). */
   onSparesChanged?(listener: () => void): void;
 }

@@ -27,8 +27,17 @@ function passField(value: string): string {
   return value.replaceAll('\\', '\\\\').replaceAll(':', '\\:');
 }
 
+/**
+ * How a standby (and pg_basebackup, pg_rewind) reaches its primary: `caFile` set = TLS checked with
+ * verify-full against the fleet CA (the primary's certificate must name its host's address);
+ * undefined = whatever the primary offers (prefer), for a fleet with inner TLS off.
+ */
+export interface ReplicationTls {
+  caFile: string | undefined;
+}
+
 /** The connection string to the primary (no password: libpq reads it from `passFile`). */
-export function primaryConninfo(r: RuntimeReplication, passFile: string, dbname?: string): string {
+export function primaryConninfo(r: RuntimeReplication, passFile: string, dbname?: string, tls?: ReplicationTls): string {
   const parts: [string, string][] = [
     ['host', r.primaryAddress],
     ['port', String(r.primaryPort)],
@@ -38,6 +47,8 @@ export function primaryConninfo(r: RuntimeReplication, passFile: string, dbname?
     ['connect_timeout', '5'],
   ];
   if (dbname !== undefined) parts.push(['dbname', dbname]);
+  if (tls?.caFile !== undefined) parts.push(['sslmode', 'verify-full'], ['sslrootcert', tls.caFile]);
+  else if (tls) parts.push(['sslmode', 'prefer']);
   return parts.map(([k, v]) => `${k}=${conninfoValue(v)}`).join(' ');
 }
 
@@ -80,10 +91,10 @@ const LONG_TOOL_MS = 60 * 60_000;
  * through the replica's slot so the primary keeps what the new standby still needs, and a fast
  * checkpoint so the clone starts at once instead of at the next spread checkpoint.
  */
-export async function baseBackup(o: { binDir: string; dataDir: string; replication: RuntimeReplication; passFile: string; runAs: OsUser | undefined }): Promise<void> {
+export async function baseBackup(o: { binDir: string; dataDir: string; replication: RuntimeReplication; passFile: string; runAs: OsUser | undefined; tls?: ReplicationTls }): Promise<void> {
   const r = o.replication;
   if (r.primaryAddress === '' || r.primaryPort === 0) throw new AgentError('PRIMARY_NOT_READY', 'the primary has no address yet (it is still being created)');
-  const args = ['-D', o.dataDir, '-d', primaryConninfo(r, o.passFile), '-X', 'stream', '-c', 'fast', '--no-password'];
+  const args = ['-D', o.dataDir, '-d', primaryConninfo(r, o.passFile, undefined, o.tls), '-X', 'stream', '-c', 'fast', '--no-password'];
   if (r.slot !== '') args.push('-S', r.slot);
   // A missing slot, a refused connection or a primary still starting all mean "not yet": retried.
   await tool(o.binDir, 'pg_basebackup', args, o.runAs, 'PRIMARY_NOT_READY', LONG_TOOL_MS);
@@ -93,8 +104,8 @@ export async function baseBackup(o: { binDir: string; dataDir: string; replicati
  * Rewinds a stopped former primary onto the source's timeline (pg_rewind runs crash recovery in
  * single-user mode first when the server was not shut down cleanly). Returns the tool's output.
  */
-export async function rewind(o: { binDir: string; dataDir: string; replication: RuntimeReplication; passFile: string; runAs: OsUser | undefined }): Promise<string> {
-  return tool(o.binDir, 'pg_rewind', ['-D', o.dataDir, `--source-server=${primaryConninfo(o.replication, o.passFile, 'postgres')}`], o.runAs, 'REWIND_FAILED', LONG_TOOL_MS);
+export async function rewind(o: { binDir: string; dataDir: string; replication: RuntimeReplication; passFile: string; runAs: OsUser | undefined; tls?: ReplicationTls }): Promise<string> {
+  return tool(o.binDir, 'pg_rewind', ['-D', o.dataDir, `--source-server=${primaryConninfo(o.replication, o.passFile, 'postgres', o.tls)}`], o.runAs, 'REWIND_FAILED', LONG_TOOL_MS);
 }
 
 /** pg_controldata of a data directory as name -> value. */

@@ -58,7 +58,7 @@ export function testProcessRuntime(options: { dataRoot: string; address?: string
     dataRoot: options.dataRoot,
     address,
     allowCidrs: ['127.0.0.0/8'],
-    install: findPostgresInstall('/usr/lib/postgresql', process.env.PGS_PG_BIN_DIR),
+    install: findPostgresInstall(['/usr/lib/postgresql/*/bin'], process.env.PGS_PG_BIN_DIR),
     runAs: postgresRunAs('postgres'),
     ports: new PortAllocator(range, address),
     cgroups: new CgroupLimits(detectCgroupRoot(), log),

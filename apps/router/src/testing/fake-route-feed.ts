@@ -1,6 +1,6 @@
 // A fake RouteFeedService on a real gRPC server, for tests and the benchmark: the seam we own.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { RouteFeedService } from '@pgs/proto';
+import { RouteFeedService, WakeOutcome } from '@pgs/proto';
 import { addService } from '@pgs/rpc';
 import type { RouterPeerEntry, RouteUpsert } from '../route.js';
 import { routeToProto } from '../route-feed-mapper.js';
@@ -12,10 +12,31 @@ export interface FakeWatch {
   cancelAddress: string;
 }
 
+/** A client report as the fake got it. */
+export interface FakeClientReport {
+  routerId: string;
+  clients: Map<string, number>;
+  complete: boolean;
+}
+
+/** A wake request as the fake got it. */
+export interface FakeWake {
+  tenantId: string;
+  routerId: string;
+  waitingClients: number;
+}
+
+/** What the fake answers a wake: the outcome, and optionally a message and retry delay. */
+export type FakeWakeAnswer = { outcome: 'STARTED' | 'IN_PROGRESS' | 'THROTTLED' | 'REFUSED'; message?: string; retryAfterMs?: number };
+
 /** A route feed served from an in-memory table; `set`/`remove` push deltas to every watcher. */
 export interface FakeRouteFeed {
   readonly address: string;
   readonly watches: FakeWatch[];
+  readonly reports: FakeClientReport[];
+  readonly wakes: FakeWake[];
+  /** How wakes are answered (STARTED by default); the test changes routes itself. */
+  onWake: (wake: FakeWake) => FakeWakeAnswer;
   readonly revision: number;
   /** Upserts routes (each gets the next revision) and pushes them to the watchers. */
   set(...routes: Array<Omit<RouteUpsert, 'revision'>>): void;
@@ -32,13 +53,17 @@ interface Watcher {
 }
 
 /** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
-export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[] } = {}): Promise<FakeRouteFeed> {
+export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean } = {}): Promise<FakeRouteFeed> {
+  const instanceTls = options.instanceTls ?? false;
   let revision = 0;
   const table = new Map<string, RouteUpsert>();
   const history: Array<{ revision: number; route?: RouteUpsert; deleted?: string }> = [];
   let peers: RouterPeerEntry[] = options.peers ?? [];
   const watchers = new Set<Watcher>();
   const watches: FakeWatch[] = [];
+  const reports: FakeClientReport[] = [];
+  const wakes: FakeWake[] = [];
+  const control = { onWake: (_w: FakeWake): FakeWakeAnswer => ({ outcome: 'STARTED' }) };
   for (const r of options.routes ?? []) {
     const entry = { ...r, revision: ++revision };
     table.set(r.tenantId, entry);
@@ -47,6 +72,16 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
 
   const server = new Server();
   addService(server, RouteFeedService, {
+    async reportClients(req) {
+      reports.push({ routerId: req.routerId, clients: new Map(req.tenants.map((t) => [t.tenantId, t.clients])), complete: req.complete });
+      return {};
+    },
+    async wakeTenant(req) {
+      const wake = { tenantId: req.tenantId, routerId: req.routerId, waitingClients: req.waitingClients };
+      wakes.push(wake);
+      const a = control.onWake(wake);
+      return { outcome: WakeOutcome[a.outcome], message: a.message ?? '', retryAfterMs: a.retryAfterMs ?? 0 };
+    },
     async watchRoutes(req, stream, ctx) {
       const since = Number(req.sinceRevision);
       watches.push({ sinceRevision: since, routerId: req.routerId, cancelAddress: req.cancelAddress });
@@ -65,7 +100,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
       watchers.add(watcher);
       try {
         if (since === 0 || since > revision) {
-          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true });
+          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true, instanceTls });
         } else {
           const newer = history.filter((h) => h.revision > since);
           await stream.send({
@@ -75,6 +110,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
             deletedTenantIds: newer.flatMap((h) => (h.deleted && !table.has(h.deleted) ? [h.deleted] : [])),
             routers: peers,
             routersChanged: true,
+            instanceTls,
           });
         }
         while (!ctx.signal.aborted) {
@@ -95,6 +131,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
             deletedTenantIds: next.deleted,
             routers: next.peers ?? [],
             routersChanged: next.peers !== undefined,
+            instanceTls,
           });
         }
       } finally {
@@ -108,6 +145,14 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
   return {
     address: `127.0.0.1:${port}`,
     watches,
+    reports,
+    wakes,
+    get onWake() {
+      return control.onWake;
+    },
+    set onWake(fn) {
+      control.onWake = fn;
+    },
     get revision() {
       return revision;
     },

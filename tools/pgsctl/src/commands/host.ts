@@ -55,14 +55,16 @@ async function cordon(ctx: CommandContext, [id]: string[], on: boolean): Promise
   emit(ctx, host, () => `host ${hostId} ${on ? 'cordoned: it gets no new tenants' : 'uncordoned: it takes new tenants again'}\n`);
 }
 
-async function drain(ctx: CommandContext, [id]: string[]): Promise<void> {
+async function drain(ctx: CommandContext, [id]: string[], options: Options): Promise<void> {
   const hostId = validateHostId(id ?? '', 'id');
-  const res = await ctx.client.drainHost({ id: hostId }, ctx.call());
+  const parallel = options.parallel === undefined ? 0 : Number(options.parallel);
+  if (!Number.isInteger(parallel) || parallel < 0 || parallel > 64) throw new UsageError(`invalid --parallel ${JSON.stringify(options.parallel)}: use a whole number from 1 to 64`);
+  const res = await ctx.client.drainHost({ id: hostId, parallel }, ctx.call());
   const moves = res.moves.map((m) => ({ tenantId: m.tenantId, toHostId: m.toHostId }));
   const blocked = res.blocked.map((b) => ({ tenantId: b.tenantId, reason: b.reason }));
   const host = res.host === undefined ? null : hostView(res.host);
   emit(ctx, { host, moves, blocked }, () =>
-    `host ${hostId} is draining (cordoned; no new tenants)\n` +
+    `host ${hostId} is draining (cordoned; no new tenants); live moves run in the background: follow them with pgsctl host list --watch\n` +
     `\nMoving:\n${renderTable([{ header: 'tenant', value: (m: (typeof moves)[number]) => m.tenantId }, { header: 'to host', value: (m) => m.toHostId }], moves, { empty: 'nothing' }).replace(/^(?=.)/gm, '  ')}` +
     `\nCannot move:\n${renderTable([{ header: 'tenant', value: (b: (typeof blocked)[number]) => b.tenantId }, { header: 'reason', value: (b) => b.reason }], blocked, { empty: 'nothing' }).replace(/^(?=.)/gm, '  ')}`,
   );
@@ -81,5 +83,10 @@ export function registerHost(program: Command, session: Session): void {
   examples(host.command('get').alias('describe').argument('<id>').description('show a host and the tenants placed on it').action(session.action(get)), ['pgsctl host get h1']);
   examples(host.command('cordon').argument('<id>').description('stop placing new tenants on a host').action(session.action((ctx, args) => cordon(ctx, args, true))), ['pgsctl host cordon h2']);
   examples(host.command('uncordon').argument('<id>').description('allow new tenants on a host again').action(session.action((ctx, args) => cordon(ctx, args, false))), ['pgsctl host uncordon h2']);
-  examples(host.command('drain').argument('<id>').description('cordon a host and move its tenants away (shows what cannot move and why)').action(session.action(drain)), ['pgsctl host drain h2']);
+  examples(
+    host.command('drain').argument('<id>').description('cordon a host and move its tenants away by live moves (shows what cannot move and why)')
+      .option('--parallel <n>', 'live moves at a time (default: the coordinator\'s, 2)')
+      .action(session.action(drain)),
+    ['pgsctl host drain h2', 'pgsctl host drain h2 --parallel 4'],
+  );
 }

@@ -37,12 +37,23 @@ spec:
   databases:
     - name: orders
       owner: app
+  initSql:
+    - file: sql/orders.sql
+      database: orders
+    - grant select on all tables in schema public to app
 ${extra}---
 apiVersion: pgs.dev/v1
 kind: Tenant
 metadata: { name: ${id}-b }
 spec:
   description: second
+---
+apiVersion: pgs.dev/v1
+kind: Tenant
+metadata: { name: ${id}-c }
+spec:
+  users: [{ name: reader, password: { fromFile: secrets/app.pw } }]
+  initSql: ["create table notes (body text)"]
 `,
     );
 
@@ -51,6 +62,8 @@ spec:
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgsctl-manifest-'));
     fs.mkdirSync(path.join(dir, 'secrets'));
     fs.writeFileSync(path.join(dir, 'secrets', 'app.pw'), 'app-pass-1234\n', { mode: 0o600 });
+    fs.mkdirSync(path.join(dir, 'sql'));
+    fs.writeFileSync(path.join(dir, 'sql', 'orders.sql'), 'create table orders (id int primary key);\n');
   });
   afterAll(async () => {
     await coordinator?.stop();
@@ -62,6 +75,8 @@ spec:
     const dry = await run('apply', '-f', 'tenants.yaml', '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain(`tenant ${id}: create (tenants.yaml, document 1)`);
+    expect(dry.stdout).toContain('  + init script sql/orders.sql in database orders (runs once, after the users and databases)\n');
+    expect(dry.stdout).toContain('  + init script inline #2 (runs once');
     expect(dry.stderr).toContain('dry run: nothing changed');
     expect((await run('tenant', 'get', id)).code).toBe(3);
 
@@ -76,6 +91,12 @@ spec:
     expect(got.tenant.spec).toMatchObject({ resources: { memoryMib: 2048 }, labels: { env: 'test' }, externalAccess: true });
     expect(got.users.map((u) => u.name).sort()).toEqual(['app', id]);
     expect(got.databases).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'orders', owner: 'app' })]));
+    // Released after its users and databases were made: PENDING until a primary runs them (no host in this test).
+    const scripts = (await run('tenant', 'get', id, '-o', 'json')).stdout;
+    expect(JSON.parse(scripts)).toMatchObject({ tenant: { initSql: { state: 'PENDING', scripts: ['sql/orders.sql', 'inline-2'], applied: 0 } } });
+    expect((await run('tenant', 'get', id)).stdout).toMatch(/Init SQL: +PENDING \(2 script\(s\)\): run once the primary runs/);
+    expect(applied.stderr).toContain(`tenant ${id}-c: 1 init script(s) will run once its primary runs`);
+    expect(JSON.parse((await run('tenant', 'get', `${id}-b`, '-o', 'json')).stdout)).toMatchObject({ tenant: { initSql: null } });
 
     const again = await run('apply', '-f', 'tenants.yaml');
     expect([again.code, again.stdout]).toEqual([0, expect.stringContaining('no changes: everything is as the manifests say')]);
@@ -89,6 +110,8 @@ spec:
     expect(changed.stdout).toContain('  ~ spec.resources.memory: 2Gi -> 3Gi\n');
     expect(changed.stdout).toContain('  ~ spec.description: "" -> "resized"\n');
     expect(changed.stdout).toContain(`tenant ${id}-b: unchanged`);
+    // Init scripts belong to creation: an existing tenant never shows them as a change.
+    expect(changed.stdout).not.toContain('init script');
     const asJson = JSON.parse((await run('diff', '-f', 'tenants.yaml', '-o', 'json')).stdout) as { changes: number };
     expect(asJson.changes).toBe(1);
 
@@ -104,7 +127,7 @@ spec:
     expect(unconfirmed.stderr).toContain('needs a confirmation');
     const deleted = await run('delete', '-f', 'tenants.yaml', '--yes', '--wait', '--timeout', '30s');
     expect(deleted.code).toBe(0);
-    expect(deleted.stdout).toBe(`deleted: ${id}, ${id}-b\n`);
+    expect(deleted.stdout).toBe(`deleted: ${id}, ${id}-b, ${id}-c\n`);
     expect((await run('tenant', 'get', id)).code).toBe(3);
     const missing = await run('delete', '-f', 'tenants.yaml', '--yes');
     expect([missing.code, missing.stderr]).toEqual([0, expect.stringContaining(`tenant ${id}: not found, nothing to delete`)]);

@@ -14,7 +14,7 @@ import { CliError, ExitCode, QuietExit, UsageError } from '../errors.js';
 import type { TenantManifest } from '../manifest/model.js';
 import { conflictingFields, planChanges, planTenant, tenantsToPrune, type CurrentTenant, type TenantPlan } from '../manifest/plan.js';
 import { planDocument, renderPlans } from '../manifest/render.js';
-import { loadManifests, readPassword } from '../manifest/sources.js';
+import { loadManifests, readInitScripts, readPassword } from '../manifest/sources.js';
 import { durationArg } from '../parse.js';
 import { confirm } from '../prompt.js';
 import { examples, type Options, type Session } from '../session.js';
@@ -42,7 +42,11 @@ spec:
       password: { fromFile: secrets/acme-app.password }
   databases:
     - name: orders
-      owner: app`;
+      owner: app
+  initSql:                        # run once when apply creates the tenant, in order
+    - file: sql/001-schema.sql    # relative to the manifest
+      database: orders
+    - "grant select on all tables in schema public to app"`;
 
 async function readCurrent(ctx: CommandContext, id: string): Promise<CurrentTenant | undefined> {
   let tenant: TenantView;
@@ -104,7 +108,10 @@ async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: T
   for (let attempt = 0; ; attempt++) {
     if (current.action === 'create') {
       const ownerPassword = manifest.ownerPassword === undefined ? '' : readPassword(ctx.io, manifest.ownerPassword, manifest.source, manifest.name, 'spec.ownerPassword');
-      const res = await ctx.client.createTenant({ id: manifest.name, spec: specToProto(current.spec, current.backup), ownerPassword }, ctx.call());
+      const initSql = readInitScripts(ctx.io, manifest);
+      // Held until the manifest's users and databases exist, so the scripts can use them.
+      const holdInitSql = initSql.length > 0 && current.createUsers.length + current.createDatabases.length > 0;
+      const res = await ctx.client.createTenant({ id: manifest.name, spec: specToProto(current.spec, current.backup), ownerPassword, initSql, holdInitSql }, ctx.call());
       const revision = res.tenant?.revision ?? 1n;
       ctx.note(`tenant ${manifest.name}: created (revision ${revision})`);
       warnIfPolicyDropped(ctx, manifest.name, current, res.tenant);
@@ -175,6 +182,7 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
     if (m === undefined) continue;
     if (p.action === 'create' && m.ownerPassword !== undefined) readPassword(ctx.io, m.ownerPassword, m.source, m.name, 'spec.ownerPassword');
     for (const u of p.createUsers) readPassword(ctx.io, u.password, m.source, m.name, `spec.users[${m.users?.indexOf(u) ?? 0}].password`);
+    if (p.action === 'create') readInitScripts(ctx.io, m);
   }
   if (planned.prune.length > 0 && options.yes !== true && !(await confirm(ctx.io, `Delete tenants ${planned.prune.join(', ')} (not in the manifests) and ALL their data?`, '--yes'))) {
     throw new UsageError('nothing applied: the tenants to prune were not confirmed');
@@ -186,6 +194,10 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
     if (m === undefined) continue;
     const done = await applySpec(ctx, m, p, options.prune === true, generated);
     await applyObjects(ctx, m, done);
+    if (done.action === 'create' && done.initScripts.length > 0) {
+      if (done.createUsers.length + done.createDatabases.length > 0) await ctx.client.runInitSql({ tenantId: m.name }, ctx.call());
+      ctx.note(`tenant ${m.name}: ${done.initScripts.length} init script(s) will run once its primary runs (see pgsctl tenant get ${m.name})`);
+    }
     applied.push(done);
   }
   for (const id of planned.prune) {

@@ -1,4 +1,4 @@
-/** `pgsctl completion`, `pgsctl version` and `pgsctl config view`. */
+/** `pgsctl completion`, `pgsctl version` (and `version list`) and `pgsctl config view`. */
 import type { Command } from 'commander';
 import { bashCompletion, zshCompletion } from '../completion.js';
 import type { CommandContext } from '../context.js';
@@ -40,9 +40,15 @@ export function registerMisc(program: Command, session: Session): void {
       }),
     ['source <(pgsctl completion bash)', 'pgsctl completion zsh > "${fpath[1]}/_pgsctl"', 'echo \'source <(pgsctl completion bash)\' >> ~/.bashrc'],
   );
-  program.command('version').description('print pgsctl\'s version').action(() => {
+  const version = program.command('version').alias('versions').description('print pgsctl\'s version; `version list`: the PostgreSQL versions the fleet offers').action(() => {
     session.io.stdout.write(`pgsctl ${PGSCTL_VERSION}\n`);
   });
+  examples(
+    version.command('list').alias('ls').description('list the PostgreSQL majors: where each runs, whether it can have replicas and backups, and the default')
+      // Loaded on use: `pgsctl version` alone stays free of gRPC.
+      .action(session.action(async (ctx, args, options) => (await import('./versions.js')).listVersions(ctx, args, options))),
+    ['pgsctl version list', 'pgsctl version list -o json', 'pgsctl tenant create acme --version 18 --no-backups'],
+  );
   const cfg = program.command('config').description('where pgsctl finds the coordinator and the routers');
   examples(
     cfg.command('view').description('show the coordinator and router addresses pgsctl uses, and where each came from')

@@ -10,7 +10,7 @@ import { watchLoop } from '../watch.js';
 
 // Worst first, so the eye lands on trouble.
 const HOST_ORDER = ['DOWN', 'UNREACHABLE', 'READY'];
-const TENANT_ORDER = ['ERROR', 'UNAVAILABLE', 'FAILING_OVER', 'RESTORING', 'DELETING', 'STOPPING', 'NEW', 'IN_PROGRESS', 'SUSPENDED', 'STOPPED', 'ACTIVE'];
+const TENANT_ORDER = ['ERROR', 'UNAVAILABLE', 'FAILING_OVER', 'RESTORING', 'MOVING', 'DELETING', 'STOPPING', 'NEW', 'IN_PROGRESS', 'SUSPENDED', 'STOPPED', 'ACTIVE'];
 
 function counts(byKey: Record<string, number>, order: readonly string[]): string {
   const keys = Object.keys(byKey).sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));

@@ -1,4 +1,4 @@
-/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, access enable|disable, switchover, restore, recreate. */
+/** `pgsctl tenant ...`: create, list, get, update, delete, start, stop, suspend, resume, access enable|disable, switchover, move, restore, recreate. */
 import { Command, Option } from 'commander';
 import { TenantStatus } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
@@ -16,7 +16,9 @@ import { renderTenantDetails, type TenantDetails } from '../tenant-details.js';
 import { applyPairs, collect, specForCreate, specForUpdate, specFromView, specToProto, type SpecFlags } from '../tenant-spec.js';
 import { backupOverviewView, databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type BackupPolicyView, type TenantView } from '../views.js';
 import { waitForTenant } from '../wait.js';
+import { failIfInitSqlFailed, readInitSqlFiles, registerInitSql } from './init-sql.js';
 import { registerRestore } from './restore.js';
+import { registerMove } from './move.js';
 import { registerSwitchover } from './switchover.js';
 import { watchLoop } from '../watch.js';
 
@@ -31,11 +33,12 @@ function specOptions(command: Command, forCreate: boolean): Command {
     .option('--disk <size>', `disk: 8Gi, 100Gi, ...; never shrinks${dflt(formatSize(d.resources.diskMib))}`)
     .option('--replicas <n>', `standby replicas besides the primary (nodes = replicas + 1)${dflt(String(d.nodes - 1))}`)
     .option('--sync-replicas <n>', `how many of the replicas are synchronous${dflt(String(d.syncReplicas))}`)
-    .option('--version <id>', `PostgreSQL major version from the catalog, e.g. 15${dflt('the catalog default')}`)
+    .option('--version <id>', `PostgreSQL major version from the catalog (pgsctl version list), e.g. 18${dflt('the catalog default')}`)
     .option('--label <key=value>', 'a label (repeatable); key- removes one on update', collect)
     .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
     .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
     .option('--connection-limit <n>', 'max client connections through the routers, 0 = none')
+    .option('--idle-suspend <span|off>', `suspend the tenant (stop its server, keep its data) after this long without clients or work, e.g. 5m; it wakes on the next connection${dflt('off')}`)
     .addOption(new Option('--pool-mode <mode>', `how the routers pool server connections: session (reused after DISCARD ALL), transaction (shared between transactions) or none (a fresh connection, bytes piped)${dflt('session')}`).choices(['none', 'session', 'transaction']))
     .option('--description <text>', 'a description (up to 1024 characters)')
     .option('--backup-schedule <kind=interval,...>', `how often each backup kind runs, e.g. full=7d,diff=1d,incr=6h (s, m, h, d, w; kind=default for the fleet's)${dflt('the fleet\'s: full weekly, diff daily')}`)
@@ -84,8 +87,9 @@ async function create(ctx: CommandContext, args: string[], options: Options): Pr
   if (options.password !== undefined && options.passwordStdin === true) throw new UsageError('use either --password or --password-stdin, not both');
   const password = options.passwordStdin === true ? await readSecretFromStdin(ctx.io, '--password-stdin') : (options.password as string | undefined);
   if (password !== undefined) validatePassword(password, 'owner_password');
+  const initSql = readInitSqlFiles(ctx.io.cwd, (options.initSql as string[] | undefined) ?? []);
   const res = await ctx.client.createTenant(
-    { id, spec: specToProto(spec, backup), ownerPassword: password ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },
+    { id, spec: specToProto(spec, backup), ownerPassword: password ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '', initSql },
     ctx.call(),
   );
   if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
@@ -96,9 +100,11 @@ async function create(ctx: CommandContext, args: string[], options: Options): Pr
     ctx.print(`tenant ${id} created (status ${view.status}, revision ${view.revision})\n`);
     if (generated) ctx.print(`owner password for user ${id} (shown once, store it now): ${generated}\n`);
   }
-  view = (await maybeWait(ctx, id, options, ['ACTIVE'])) ?? view;
+  // With init scripts, --wait also waits for them (a tenant is ready for its users once they ran).
+  if (options.wait === true) view = (await waitForTenant(ctx, id, { statuses: ['ACTIVE'], initSql: initSql.length > 0 }, options.timeout as number)) ?? view;
   if (ctx.structured) emit(ctx, { tenant: view, generatedPassword: generated || undefined }, () => '');
   else if (options.wait === true) ctx.print(`connect: pgsctl connect ${id}${view.spec.externalAccess ? '' : `  (enable external access first: pgsctl tenant access enable ${id})`}\n`);
+  if (options.wait === true) failIfInitSqlFailed(view);
 }
 
 async function list(ctx: CommandContext, _args: string[], options: Options): Promise<void> {
@@ -176,6 +182,14 @@ async function runState(ctx: CommandContext, args: string[], options: Options, s
   printTenant(ctx, view, `tenant ${id} ${start ? 'starting' : 'stopping'} (status ${view.status})`);
 }
 
+async function suspendOrResume(ctx: CommandContext, args: string[], options: Options, suspend: boolean): Promise<void> {
+  const id = tenantId(args[0]);
+  const res = suspend ? await ctx.client.suspendTenant({ id }, ctx.call()) : await ctx.client.resumeTenant({ id }, ctx.call());
+  if (res.tenant === undefined) throw new RpcError(Code.INTERNAL, 'the coordinator answered without the tenant');
+  const view = (await maybeWait(ctx, id, options, [suspend ? 'SUSPENDED' : 'ACTIVE'])) ?? tenantView(res.tenant);
+  printTenant(ctx, view, `tenant ${id} ${suspend ? 'suspended' : view.status === 'ACTIVE' ? 'awake' : 'waking up'} (status ${view.status})`);
+}
+
 async function access(ctx: CommandContext, args: string[], enable: boolean): Promise<void> {
   const id = tenantId(args[0]);
   const res = await ctx.client.setTenantAccess({ id, externalAccess: enable }, ctx.call());
@@ -192,12 +206,14 @@ export function registerTenant(program: Command, session: Session): void {
     .option('--password <password>', 'the owner\'s password (8..99 characters); default: generated and printed once')
     .option('--password-stdin', 'read the owner\'s password from stdin')
     .option('--idempotency-key <key>', 'retries with the same key return the first result')
+    .option('--init-sql <file>', 'a SQL file run once as the owner when the tenant first runs, in one transaction (repeatable: in order)', collect)
     .action(session.action(create));
   examples(createCmd, [
     'pgsctl tenant create acme --wait',
     'pgsctl tenant create acme --cpu 2 --memory 4Gi --disk 50Gi --access enabled --label env=prod',
     'pgsctl tenant create acme --backup-schedule full=7d,diff=1d,incr=6h --backup-retention 14d --archive-timeout 60s',
     "printf '%s' \"$PW\" | pgsctl tenant create acme --password-stdin --access enabled --wait",
+    'pgsctl tenant create acme --init-sql schema.sql --init-sql seed.sql --wait',
   ]);
 
   examples(
@@ -250,7 +266,22 @@ export function registerTenant(program: Command, session: Session): void {
     ['pgsctl tenant stop acme --wait'],
   );
 
+  examples(
+    waitOptions(tenant.command('suspend').argument('<id>'), 'SUSPENDED')
+      .description('scale to zero: stop the tenant\'s server with a checkpoint, keep its data, free its CPU and memory; the next client connection wakes it')
+      .action(session.action((ctx, args, options) => suspendOrResume(ctx, args, options, true))),
+    ['pgsctl tenant suspend acme --wait', 'pgsctl tenant update acme --idle-suspend 5m   # suspend by itself after 5 idle minutes'],
+  );
+  examples(
+    waitOptions(tenant.command('resume').argument('<id>'), 'ACTIVE')
+      .description('wake a suspended tenant now (refused with the reason when its host has no room left for it)')
+      .action(session.action((ctx, args, options) => suspendOrResume(ctx, args, options, false))),
+    ['pgsctl tenant resume acme --wait'],
+  );
+
   registerSwitchover(tenant, session);
+  registerInitSql(tenant, session);
+  registerMove(tenant, session);
   registerRestore(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');

@@ -33,6 +33,8 @@ export interface ManagedSpec {
   description?: string;
   runState?: 'RUNNING' | 'STOPPED';
   poolMode?: 'NONE' | 'SESSION' | 'TRANSACTION';
+  /** Seconds idle before suspending; 0 = off. */
+  idleSuspendSeconds?: number;
   /** The tenant's own backup policy; unset parts are the fleet defaults. */
   backup?: BackupPolicyView;
 }
@@ -51,6 +53,14 @@ export interface ManifestDatabase {
   description: string;
 }
 
+/** An init script: inline SQL, or a file relative to the manifest (read when apply creates the tenant). */
+export interface ManifestInitScript {
+  sql?: string;
+  file?: string;
+  /** '' = the tenant's default database. */
+  database: string;
+}
+
 /** One validated Tenant document. `users` / `databases` undefined = not managed. */
 export interface TenantManifest {
   source: ManifestSource;
@@ -60,6 +70,8 @@ export interface TenantManifest {
   ownerPassword?: PasswordRef;
   users?: ManifestUser[];
   databases?: ManifestDatabase[];
+  /** Run once, in order, when apply creates the tenant (after its users and databases); ignored for a tenant that exists. */
+  initSql?: ManifestInitScript[];
 }
 
 /** "file, document n (tenant x)" for messages. */

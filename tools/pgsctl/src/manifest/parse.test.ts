@@ -78,6 +78,14 @@ describe('manifest parsing', () => {
     expect(message('apiVersion: pgs.dev/v1\nkind: Tenant\nmetadata: { name: x\n')).toMatch(/^tenants\.yaml, document 1: not valid YAML or JSON at line \d+/);
   });
 
+  it('reads initSql as inline SQL or files, and names the path of a bad one', () => {
+    const [m] = parse(`${ACME}  initSql:\n    - "create table t (x int)"\n    - { file: sql/a.sql, database: acme }\n`, 'a.yaml');
+    expect(m!.initSql).toEqual([{ sql: 'create table t (x int)', database: '' }, { file: 'sql/a.sql', database: 'acme' }]);
+    expect(() => parse(`${ACME}  initSql:\n    - { sql: "x", file: y.sql }\n`, 'a.yaml')).toThrow(/a\.yaml, document 1 \(tenant acme\): spec\.initSql\[0\]: give exactly one of sql/);
+    expect(() => parse(`${ACME}  initSql:\n    - { file: y.sql, database: nope }\n`, 'a.yaml')).toThrow(/spec\.initSql\[0\]\.database: database nope is not in spec\.databases/);
+    expect(() => parse(`${ACME}  initSql:\n    - ""\n`, 'a.yaml')).toThrow(/spec\.initSql\[0\]: expected SQL/);
+  });
+
   it('refuses two documents for one tenant, naming both', () => {
     const twice = parse(`${ACME}---\n${ACME}`, 'a.yaml');
     expect(() => checkUnique(twice)).toThrow(/a\.yaml, document 2 \(tenant acme\): metadata\.name: tenant acme is also in a\.yaml, document 1/);
@@ -97,10 +105,12 @@ describe('manifest parsing', () => {
     expect(keys(item(spec.properties!.users!))).toEqual([...MANIFEST_KEYS.user].sort());
     expect(keys(item(spec.properties!.databases!))).toEqual([...MANIFEST_KEYS.database].sort());
     expect(keys(spec.properties!.ownerPassword!)).toEqual([...MANIFEST_KEYS.password].sort());
+    expect(keys(item(spec.properties!.initSql!).oneOf![1]!)).toEqual([...MANIFEST_KEYS.initScript].sort());
   });
 });
 
 interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   items?: SchemaNode;
+  oneOf?: SchemaNode[];
 }

@@ -10,10 +10,10 @@ const manifest = (spec: string, name = 'acme') =>
 
 function tenant(over: Partial<TenantView['spec']> = {}, rest: Partial<TenantView> = {}): TenantView {
   return {
-    id: 'acme', status: 'ACTIVE', statusReason: '', revision: 4, placements: [], createdAt: null, updatedAt: null,
+    id: 'acme', status: 'ACTIVE', statusReason: '', revision: 4, placements: [], createdAt: null, updatedAt: null, initSql: null,
     spec: {
       resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 }, nodes: 1, syncReplicas: 0, version: '15', labels: { env: 'dev' },
-      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', poolMode: 'SESSION', backup: null, ...over,
+      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', poolMode: 'SESSION', idleSuspendSeconds: 0, backup: null, ...over,
     },
     ...rest,
   };
@@ -23,6 +23,16 @@ const db = (name: string, owner: string): DatabaseView => ({ tenantId: 'acme', n
 const current = (t: TenantView, users: UserView[] = [user('acme', true)], databases: DatabaseView[] = [db('acme', 'acme')]): CurrentTenant => ({ tenant: t, users, databases });
 
 describe('manifest plans', () => {
+  it('sends init scripts only with a create, and never shows them as a change of an existing tenant', () => {
+    const m = manifest('  initSql:\n    - file: sql/001.sql\n    - "create table t (x int)"\n    - { sql: "select 1", database: orders }\n  databases: [{ name: orders }]');
+    const created = planTenant(m, undefined, { prune: false });
+    expect(created.initScripts).toEqual(['sql/001.sql', 'inline #2', 'inline #3 in database orders']);
+    expect(renderPlans([created], [])).toContain('+ init script sql/001.sql (runs once, after the users and databases)');
+    const existing = planTenant(m, current(tenant(), [user('acme', true)], [db('acme', 'acme'), db('orders', 'acme')]), { prune: false });
+    expect(existing.initScripts).toEqual([]);
+    expect(planChanges(existing)).toBe(false);
+  });
+
   it('creates a missing tenant with the defaults under the manifest\'s fields, its users and databases', () => {
     const m = manifest('  resources: { memory: 2Gi }\n  users: [{ name: app, password: { fromEnv: P } }]\n  databases: [{ name: orders, owner: app }]');
     const plan = planTenant(m, undefined, { prune: false });
@@ -54,6 +64,14 @@ describe('manifest plans', () => {
       { path: 'spec.labels.team', from: '-', to: 'db' },
     ]);
     expect(renderPlans([plan], [])).toContain('  ~ spec.resources.memory: 1Gi -> 2Gi\n');
+  });
+
+  it('sets and turns off the idle-suspend policy, refusing a malformed one', () => {
+    const on = planTenant(manifest('  idleSuspend: 5m'), current(tenant()), { prune: false });
+    expect(on.changes).toEqual([{ path: 'spec.idleSuspend', from: 'off', to: '5m' }]);
+    const off = planTenant(manifest('  idleSuspend: "off"'), current(tenant({ idleSuspendSeconds: 300 })), { prune: false });
+    expect(off.changes).toEqual([{ path: 'spec.idleSuspend', from: '5m', to: 'off' }]);
+    expect(() => manifest('  idleSuspend: soon')).toThrow(/spec.idleSuspend/);
   });
 
   it('refuses what the rules refuse, naming the manifest (a disk never shrinks)', () => {

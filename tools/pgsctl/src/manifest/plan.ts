@@ -8,9 +8,9 @@
 import { DEFAULT_TENANT_SPEC, formatCpu, formatSize, PgsError, validateSpecChange, validateTenantSpec, type TenantSpec } from '@pgs/tenancy';
 import { FLEET_DEFAULT_POLICY } from '../backup-policy.js';
 import { formatSpan } from '../spans.js';
-import { specFromView } from '../tenant-spec.js';
+import { idleSuspendOf, specFromView } from '../tenant-spec.js';
 import type { BackupPolicyView, DatabaseView, TenantView, UserView } from '../views.js';
-import type { ManifestDatabase, ManifestSource, ManifestUser, TenantManifest } from './model.js';
+import type { ManifestDatabase, ManifestInitScript, ManifestSource, ManifestUser, TenantManifest } from './model.js';
 import { ManifestError } from './validate.js';
 
 /** A tenant as read from the coordinator. */
@@ -42,6 +42,8 @@ export interface TenantPlan {
   deleteUsers: string[];
   createDatabases: ManifestDatabase[];
   deleteDatabases: string[];
+  /** Init scripts sent with a create, as the manifest names them (file, or "inline #n"); empty otherwise. */
+  initScripts: string[];
   /** What pgs cannot change: apply refuses to start while any plan has one. */
   problems: string[];
   /** What differs but is left alone (shown, not applied). */
@@ -72,6 +74,7 @@ function desiredSpec(m: TenantManifest, base: TenantSpec): TenantSpec {
     description: s.description ?? base.description,
     runState: s.runState ?? base.runState,
     ...(s.poolMode !== undefined ? { poolMode: s.poolMode } : base.poolMode !== undefined ? { poolMode: base.poolMode } : {}),
+    ...idleSuspendOf(s.idleSuspendSeconds ?? base.idleSuspendSeconds ?? 0),
   };
 }
 
@@ -91,6 +94,7 @@ function shownFields(spec: TenantSpec, backup: BackupPolicyView | null): Map<str
     ['spec.description', JSON.stringify(spec.description)],
     ['spec.runState', spec.runState.toLowerCase()],
     ['spec.poolMode', (spec.poolMode ?? 'SESSION').toLowerCase()],
+    ['spec.idleSuspend', spec.idleSuspendSeconds ? formatSpan(spec.idleSuspendSeconds) : 'off'],
   ]);
   for (const [k, v] of Object.entries(spec.labels)) out.set(`spec.labels.${k}`, v);
   for (const [k, v] of Object.entries(spec.placement)) out.set(`spec.placement.${k}`, v);
@@ -167,7 +171,14 @@ export function planTenant(m: TenantManifest, current: CurrentTenant | undefined
   if (m.users === undefined && (current?.users ?? []).some((u) => !u.owner) && options.prune) {
     notes.push('users are not managed (no spec.users), so --prune leaves them');
   }
-  return { name: m.name, source: m.source, ...plan, createUsers, deleteUsers, createDatabases, deleteDatabases, problems, notes };
+  const initScripts = plan.action === 'create' ? (m.initSql ?? []).map(initScriptLabel) : [];
+  return { name: m.name, source: m.source, ...plan, createUsers, deleteUsers, createDatabases, deleteDatabases, initScripts, problems, notes };
+}
+
+/** How a plan names an init script: its file, or its position when inline. */
+export function initScriptLabel(script: ManifestInitScript, i: number): string {
+  const where = script.database === '' ? '' : ` in database ${script.database}`;
+  return `${script.file ?? `inline #${i + 1}`}${where}`;
 }
 
 /**

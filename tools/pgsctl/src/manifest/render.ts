@@ -14,6 +14,7 @@ export function renderPlan(plan: TenantPlan): string {
   for (const c of plan.changes) lines.push(plan.action === 'create' ? `  + ${c.path}: ${c.to}` : `  ${sign} ${c.path}: ${c.from} -> ${c.to}`);
   for (const u of plan.createUsers) lines.push(`  + user ${u.name} (password from ${'fromEnv' in u.password ? `$${u.password.fromEnv}` : u.password.fromFile})`);
   for (const d of plan.createDatabases) lines.push(`  + database ${d.name} (owner ${d.owner})`);
+  for (const script of plan.initScripts) lines.push(`  + init script ${script} (runs once, after the users and databases)`);
   for (const name of plan.deleteUsers) lines.push(`  - user ${name} (--prune)`);
   for (const name of plan.deleteDatabases) lines.push(`  - database ${name} (--prune)`);
   for (const p of plan.problems) lines.push(`  ! ${p}`);
@@ -45,6 +46,7 @@ export function planDocument(plans: readonly TenantPlan[], prune: readonly strin
       deleteUsers: p.deleteUsers,
       createDatabases: p.createDatabases.map((d) => ({ name: d.name, owner: d.owner })),
       deleteDatabases: p.deleteDatabases,
+      initScripts: p.initScripts,
       problems: p.problems,
       notes: p.notes,
     })),

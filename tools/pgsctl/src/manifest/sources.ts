@@ -10,6 +10,7 @@ import type { CliIo } from '../context.js';
 import { UsageError } from '../errors.js';
 import { importYaml } from '../yaml-lib.js';
 import type { ManifestSource, PasswordRef, TenantManifest } from './model.js';
+import { initScriptLabel } from './plan.js';
 import { parseManifests } from './parse.js';
 import { checkUnique, ManifestError } from './validate.js';
 
@@ -82,4 +83,28 @@ export function readPassword(io: CliIo, ref: PasswordRef, source: ManifestSource
   } catch (err) {
     throw new ManifestError(source, tenant, where, (err as Error).message);
   }
+}
+
+/** One init script as the coordinator takes it. */
+export interface InitScriptInput {
+  name: string;
+  sql: string;
+  database: string;
+}
+
+/** The manifest's init scripts with their files read (relative to the manifest), named by file or position. */
+export function readInitScripts(io: CliIo, m: TenantManifest): InitScriptInput[] {
+  return (m.initSql ?? []).map((script, i) => {
+    if (script.sql !== undefined) return { name: `inline-${i + 1}`, sql: script.sql, database: script.database };
+    const base = m.source.file === '-' ? io.cwd : path.dirname(path.resolve(io.cwd, m.source.file));
+    const file = path.resolve(base, script.file ?? '');
+    let sql: string;
+    try {
+      sql = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ManifestError(m.source, m.name, `spec.initSql[${i}].file`, `cannot read ${initScriptLabel(script, i)}: ${(err as Error).message}`);
+    }
+    if (sql.trim() === '') throw new ManifestError(m.source, m.name, `spec.initSql[${i}].file`, `${file} is empty`);
+    return { name: script.file ?? `inline-${i + 1}`, sql, database: script.database };
+  });
 }

@@ -5,10 +5,10 @@
  * is refused with the very rule the coordinator applies. manifest.schema.json describes the same
  * format for editors; a test keeps the two in step.
  */
-import { parseCpu, parseSize, PgsError, validateDatabaseName, validateTenantId, validateUserName } from '@pgs/tenancy';
+import { MAX_INIT_SCRIPTS, parseCpu, parseSize, PgsError, validateDatabaseName, validateTenantId, validateUserName } from '@pgs/tenancy';
 import { FLEET_DEFAULT_POLICY } from '../backup-policy.js';
 import { CliError, UsageError } from '../errors.js';
-import { parseSpan } from '../spans.js';
+import { parseIdleSuspend, parseSpan } from '../spans.js';
 import type { BackupPolicyView } from '../views.js';
 import {
   describeSource,
@@ -16,6 +16,7 @@ import {
   MANIFEST_KIND,
   type ManagedSpec,
   type ManifestDatabase,
+  type ManifestInitScript,
   type ManifestSource,
   type ManifestUser,
   type PasswordRef,
@@ -37,8 +38,8 @@ type Obj = Record<string, unknown>;
 const TOP_KEYS = ['apiVersion', 'kind', 'metadata', 'spec'] as const;
 const METADATA_KEYS = ['name'] as const;
 const SPEC_KEYS = [
-  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit', 'poolMode',
-  'description', 'runState', 'backup', 'ownerPassword', 'users', 'databases',
+  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit', 'poolMode', 'idleSuspend',
+  'description', 'runState', 'backup', 'ownerPassword', 'users', 'databases', 'initSql',
 ] as const;
 const RESOURCE_KEYS = ['cpu', 'memory', 'disk'] as const;
 const BACKUP_KEYS = ['enabled', 'schedule', 'retention', 'archiveTimeout'] as const;
@@ -46,11 +47,12 @@ const SCHEDULE_KEYS = ['full', 'diff', 'incr'] as const;
 const USER_KEYS = ['name', 'description', 'password'] as const;
 const DATABASE_KEYS = ['name', 'owner', 'description'] as const;
 const PASSWORD_KEYS = ['fromEnv', 'fromFile'] as const;
+const INIT_SCRIPT_KEYS = ['sql', 'file', 'database'] as const;
 
 /** Every key the format knows, by object, for the schema test. */
 export const MANIFEST_KEYS = {
   top: TOP_KEYS, metadata: METADATA_KEYS, spec: SPEC_KEYS, resources: RESOURCE_KEYS, backup: BACKUP_KEYS,
-  schedule: SCHEDULE_KEYS, user: USER_KEYS, database: DATABASE_KEYS, password: PASSWORD_KEYS,
+  schedule: SCHEDULE_KEYS, user: USER_KEYS, database: DATABASE_KEYS, password: PASSWORD_KEYS, initScript: INIT_SCRIPT_KEYS,
 } as const;
 
 // PostgreSQL's archive_timeout is an int of seconds capped at INT_MAX / 2 (its GUC definition).
@@ -184,7 +186,31 @@ class DocumentReader {
     });
   }
 
-  spec(value: unknown, tenant: string): { spec: ManagedSpec; ownerPassword?: PasswordRef; users?: ManifestUser[]; databases?: ManifestDatabase[] } {
+  /** `initSql`: each item inline SQL (a string, or {sql}) or {file} relative to the manifest, with an optional database. */
+  initSql(value: unknown, path: string): ManifestInitScript[] {
+    const items = this.list(value, path);
+    if (items.length > MAX_INIT_SCRIPTS) this.fail(path, `at most ${MAX_INIT_SCRIPTS} scripts`);
+    return items.map((item, i) => {
+      const p = `${path}[${i}]`;
+      if (typeof item === 'string') {
+        if (item.trim() === '') this.fail(p, 'expected SQL (the script is empty)');
+        return { sql: item, database: '' };
+      }
+      const o = this.object(item, p, INIT_SCRIPT_KEYS);
+      if ((o.sql === undefined) === (o.file === undefined)) this.fail(p, 'give exactly one of sql (inline) and file (relative to the manifest)');
+      const database = o.database === undefined ? '' : this.check(join(p, 'database'), () => validateDatabaseName(this.string(o.database, join(p, 'database')), 'database'));
+      if (o.sql !== undefined) {
+        const sql = this.string(o.sql, join(p, 'sql'));
+        if (sql.trim() === '') this.fail(join(p, 'sql'), 'expected SQL (the script is empty)');
+        return { sql, database };
+      }
+      const file = this.string(o.file, join(p, 'file'));
+      if (file.trim() === '') this.fail(join(p, 'file'), 'expected a file path');
+      return { file, database };
+    });
+  }
+
+  spec(value: unknown, tenant: string): { spec: ManagedSpec; ownerPassword?: PasswordRef; users?: ManifestUser[]; databases?: ManifestDatabase[]; initSql?: ManifestInitScript[] } {
     const o = this.object(value, 'spec', SPEC_KEYS);
     const spec: ManagedSpec = {};
     if (o.resources !== undefined) {
@@ -212,12 +238,14 @@ class DocumentReader {
       if (o.poolMode !== 'none' && o.poolMode !== 'session' && o.poolMode !== 'transaction') this.fail('spec.poolMode', `expected none, session or transaction, got ${kindOf(o.poolMode)}`);
       spec.poolMode = o.poolMode === 'none' ? 'NONE' : o.poolMode === 'transaction' ? 'TRANSACTION' : 'SESSION';
     }
+    if (o.idleSuspend !== undefined) spec.idleSuspendSeconds = this.check('spec.idleSuspend', () => parseIdleSuspend(this.string(o.idleSuspend, 'spec.idleSuspend'), 'spec.idleSuspend'));
     if (o.backup !== undefined) spec.backup = this.backup(o.backup, 'spec.backup');
     return {
       spec,
       ownerPassword: o.ownerPassword === undefined ? undefined : this.password(o.ownerPassword, 'spec.ownerPassword'),
       users: o.users === undefined ? undefined : this.users(o.users, 'spec.users', tenant),
       databases: o.databases === undefined ? undefined : this.databases(o.databases, 'spec.databases', tenant),
+      initSql: o.initSql === undefined ? undefined : this.initSql(o.initSql, 'spec.initSql'),
     };
   }
 
@@ -233,6 +261,12 @@ class DocumentReader {
     if (parts.ownerPassword !== undefined) manifest.ownerPassword = parts.ownerPassword;
     if (parts.users !== undefined) manifest.users = parts.users;
     if (parts.databases !== undefined) manifest.databases = parts.databases;
+    if (parts.initSql !== undefined) manifest.initSql = parts.initSql;
+    for (const [i, script] of (manifest.initSql ?? []).entries()) {
+      if (script.database !== '' && script.database !== name && manifest.databases !== undefined && !manifest.databases.some((d) => d.name === script.database)) {
+        this.fail(`spec.initSql[${i}].database`, `database ${script.database} is not in spec.databases (nor the default database ${name})`);
+      }
+    }
     for (const db of manifest.databases ?? []) {
       if (db.owner !== name && manifest.users !== undefined && !manifest.users.some((u) => u.name === db.owner)) {
         const i = (manifest.databases ?? []).indexOf(db);

@@ -8,6 +8,7 @@ import { StoreConflictError, StoreNotFoundError } from '../../errors.js';
 import type { BackupRecord, OperationRecord, RestoreRecord } from '../../model.js';
 import { aHost, aPlacement, aTenant, aUser } from '../../testing/records.js';
 import type { TokenRecord } from '@pgs/security';
+import type { InitSqlRecord } from '@pgs/tenancy';
 import type { Commit, Store } from '../contract.js';
 
 /** Opens a fresh store; `routeHistory` is how many route changes it keeps for deltas. */
@@ -325,6 +326,19 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       await s.transaction((tx) => tx.tenants.delete('b'));
       expect((await s.read.placements.allocations()).get('h1')?.instances).toBe(1);
     });
+
+    it('counts a suspended tenant by its disk only (its CPU and memory are given back)', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.tenants.insert(aTenant('awake'));
+        await tx.tenants.insert(aTenant('asleep', { status: 'SUSPENDED' }));
+        await tx.placements.insert(aPlacement('awake', 'h1'));
+        await tx.placements.insert(aPlacement('asleep', 'h1'));
+      });
+      const r = aTenant('awake').spec.resources;
+      expect((await s.read.placements.allocations()).get('h1')).toEqual({ cpuMillis: r.cpuMillis, memoryMib: r.memoryMib, diskMib: 2 * r.diskMib, instances: 2 });
+    });
   });
 
   describe(`store contract (${backend}): backups, restores, operations, secrets and tokens`, () => {
@@ -379,6 +393,31 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       await s.transaction((tx) => tx.operations.put(op));
       await s.transaction((tx) => tx.tenants.delete('acme'));
       expect(await s.read.operations.list()).toEqual([]);
+    });
+
+    it('keeps a tenant\'s init scripts and their run, lists the open runs, and drops them with the tenant', async () => {
+      const s = await open();
+      const scripts = [
+        { name: '001-schema.sql', sql: 'create table items (id int)', database: '' },
+        { name: '002-seed.sql', sql: "insert into items values (1) -- it's seeded", database: 'app' },
+      ];
+      const held: InitSqlRecord = { tenantId: 'held', scripts, state: 'HELD', applied: 0, failedScript: '', error: '', attempt: 0, afterRevision: 1, updatedAt: 1000 };
+      await s.transaction(async (tx) => {
+        for (const id of ['held', 'open', 'done']) await tx.tenants.insert(aTenant(id));
+        await tx.initSql.put(held);
+        await tx.initSql.put({ ...held, tenantId: 'open', state: 'PENDING' });
+        await tx.initSql.put({ ...held, tenantId: 'done', state: 'SUCCEEDED', applied: 2, attempt: 1 });
+      });
+      expect(await s.read.initSql.get('held')).toEqual(held);
+      expect(await s.read.initSql.get('acme')).toBeUndefined();
+      expect((await s.read.initSql.listOpen()).map((r) => r.tenantId)).toEqual(['open']);
+      await s.transaction((tx) => tx.initSql.put({ ...held, state: 'RUNNING', attempt: 1, updatedAt: 2000 }));
+      await s.transaction((tx) => tx.initSql.put({ ...held, tenantId: 'open', state: 'FAILED', applied: 1, failedScript: '002-seed.sql', error: 'relation "items" does not exist', attempt: 1 }));
+      expect((await s.read.initSql.listOpen()).map((r) => [r.tenantId, r.state])).toEqual([['held', 'RUNNING']]);
+      expect(await s.read.initSql.get('open')).toMatchObject({ state: 'FAILED', applied: 1, failedScript: '002-seed.sql', error: 'relation "items" does not exist' });
+      await s.transaction((tx) => tx.tenants.delete('held'));
+      expect(await s.read.initSql.get('held')).toBeUndefined();
+      expect(await s.read.initSql.listOpen()).toEqual([]);
     });
 
     it('keeps secrets once, replaces on purpose, and re-seals everything in one transaction', async () => {

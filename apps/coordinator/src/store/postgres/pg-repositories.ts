@@ -25,6 +25,7 @@ import {
   databaseFromRow,
   eventFromRow,
   hostFromRow,
+  initSqlFromRow,
   operationFromRow,
   operationValues,
   placeholders,
@@ -225,10 +226,13 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       (await db.query(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= $1`, [now])).rows.map(placementFromRow),
     allocations: async () => {
       // Summed in SQL: reading every tenant's spec into JavaScript costs seconds at 100,000 tenants.
+      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit.
       const rows = (
         await db.query(
-          `SELECT p.host_id, COUNT(*) AS instances, SUM((t.spec #>> '{resources,cpuMillis}')::bigint) AS cpu,
-             SUM((t.spec #>> '{resources,memoryMib}')::bigint) AS memory, SUM((t.spec #>> '{resources,diskMib}')::bigint) AS disk
+          `SELECT p.host_id, COUNT(*) AS instances,
+             SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE (t.spec #>> '{resources,cpuMillis}')::bigint END) AS cpu,
+             SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE (t.spec #>> '{resources,memoryMib}')::bigint END) AS memory,
+             SUM((t.spec #>> '{resources,diskMib}')::bigint) AS disk
            FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
         )
       ).rows;
@@ -598,6 +602,23 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
   };
 
+  const initSql: StoreTx['initSql'] = {
+    get: async (tenantId) => {
+      const r = await one(db, 'SELECT * FROM tenant_init_sql WHERE tenant_id = $1', [tenantId]);
+      return r ? initSqlFromRow(r) : undefined;
+    },
+    listOpen: async () => (await db.query(`SELECT * FROM tenant_init_sql WHERE state IN ('PENDING', 'RUNNING') ORDER BY tenant_id`)).rows.map(initSqlFromRow),
+    put: async (r) => {
+      mutable();
+      await db.query(
+        `INSERT INTO tenant_init_sql (tenant_id, scripts, state, applied, failed_script, error, attempt, after_revision, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (tenant_id) DO UPDATE SET scripts = excluded.scripts, state = excluded.state, applied = excluded.applied, failed_script = excluded.failed_script,
+           error = excluded.error, attempt = excluded.attempt, after_revision = excluded.after_revision, updated_at = excluded.updated_at`,
+        [r.tenantId, JSON.stringify(r.scripts), r.state, r.applied, r.failedScript, r.error, r.attempt, r.afterRevision, r.updatedAt],
+      );
+    },
+  };
+
   return {
     tenants,
     placements,
@@ -612,6 +633,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     backups,
     restores,
     operations,
+    initSql,
     record: (change: RecordedChange) => {
       const c = mutable();
       if (change.kind === 'desired') c.desired.push(change.hostId === undefined ? { tenantId: change.tenantId } : { tenantId: change.tenantId, hostId: change.hostId });

@@ -4,7 +4,7 @@
  * below 2^53), booleans as booleans, the tenant spec as parsed jsonb.
  */
 import { isRole, type TokenKind } from '@pgs/security';
-import type { TenantSpec } from '@pgs/tenancy';
+import type { InitSqlRecord, TenantSpec } from '@pgs/tenancy';
 import pg from 'pg';
 import type {
   BackupRecord,
@@ -249,6 +249,20 @@ export function operationFromRow(r: Row): OperationRecord {
     chosenAt: num(r.chosen_at),
     promoteSentAt: num(r.promote_sent_at),
     deadline: num(r.deadline),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function initSqlFromRow(r: Row): InitSqlRecord {
+  return {
+    tenantId: str(r.tenant_id),
+    scripts: JSON.parse(str(r.scripts)) as InitSqlRecord['scripts'],
+    state: r.state as InitSqlRecord['state'],
+    applied: num(r.applied),
+    failedScript: str(r.failed_script),
+    error: str(r.error),
+    attempt: num(r.attempt),
+    afterRevision: num(r.after_revision),
     updatedAt: num(r.updated_at),
   };
 }

@@ -276,10 +276,28 @@ const FLEET_SQL = `
   );
 `;
 
+const INIT_SQL_SQL = `
+  -- A tenant's init scripts and how far their run got (the scripts as JSON, run in order).
+  CREATE TABLE tenant_init_sql (
+    tenant_id text PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    scripts text NOT NULL,
+    state text NOT NULL CHECK (state IN ('HELD', 'PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED')),
+    applied integer NOT NULL DEFAULT 0,
+    failed_script text NOT NULL DEFAULT '',
+    error text NOT NULL DEFAULT '',
+    attempt integer NOT NULL DEFAULT 0,
+    after_revision bigint NOT NULL DEFAULT 0,
+    updated_at bigint NOT NULL
+  );
+  -- The runner reads only the runs still to do.
+  CREATE INDEX tenant_init_sql_open ON tenant_init_sql (state) WHERE state IN ('PENDING', 'RUNNING');
+`;
+
 /** Every migration, in version order. */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'fleet schema', sql: FLEET_SQL },
   { version: 2, name: 'leader lease and follower wake-ups', sql: LEASE_SCHEMA_SQL + notifyTriggersSql(['route_changes', 'events']) },
+  { version: 3, name: 'tenant init scripts and how far they ran', sql: INIT_SQL_SQL },
 ];
 
 /** The schema version this build knows. */

@@ -10,15 +10,17 @@ import type { BackupType } from "../../common/v1/backup_pb.js";
 import { file_pgs_common_v1_backup } from "../../common/v1/backup_pb.js";
 import type { Resources, Usage } from "../../common/v1/resources_pb.js";
 import { file_pgs_common_v1_resources } from "../../common/v1/resources_pb.js";
-import type { InstanceHealth, InstanceRole, Realization, RunState } from "../../common/v1/tenant_pb.js";
+import type { InitScript, InstanceHealth, InstanceRole, Realization, RunState } from "../../common/v1/tenant_pb.js";
 import { file_pgs_common_v1_tenant } from "../../common/v1/tenant_pb.js";
+import type { HostPostgresMajor } from "../../common/v1/version_pb.js";
+import { file_pgs_common_v1_version } from "../../common/v1/version_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file pgs/agent/v1/agent.proto.
  */
 export const file_pgs_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UiqgIKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrwBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeRIUCgxsZWFkZXJfZXBvY2gYbiABKAQimQEKEEJhY2t1cFJlcG9zaXRvcnkSLgoFcG9zaXgYASABKAsyHS5wZ3MuYWdlbnQudjEuUG9zaXhSZXBvc2l0b3J5SAASKAoCczMYAiABKAsyGi5wZ3MuYWdlbnQudjEuUzNSZXBvc2l0b3J5SAASEwoLY2lwaGVyX3Bhc3MYAyABKAkSDgoGa2V5X2lkGAQgASgJQgYKBGtpbmQiHwoPUG9zaXhSZXBvc2l0b3J5EgwKBHBhdGgYASABKAkiqAEKDFMzUmVwb3NpdG9yeRIQCghlbmRwb2ludBgBIAEoCRIMCgRwb3J0GAIgASgNEg4KBmJ1Y2tldBgDIAEoCRIOCgZyZWdpb24YBCABKAkSDAoEcGF0aBgFIAEoCRISCgpwYXRoX3N0eWxlGAYgASgIEg4KBmNhX3BlbRgHIAEoCRISCgphY2Nlc3Nfa2V5GAggASgJEhIKCnNlY3JldF9rZXkYCSABKAkiRQoMTGVhc2VSZW5ld2FsEjUKEWhlYXJ0YmVhdF9zZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlAQoJSGVhcnRiZWF0EisKB3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBXVzYWdlGAIgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIaChJhcHBsaWVkX2dlbmVyYXRpb24YAyABKAQSGQoMcmVhZHlfc3BhcmVzGAQgASgNSACIAQFCDwoNX3JlYWR5X3NwYXJlcyJBCg5JbnN0YW5jZVJlcG9ydBIvCglpbnN0YW5jZXMYASADKAsyHC5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTdGF0dXMixgIKDkluc3RhbmNlU3RhdHVzEhEKCXRlbmFudF9pZBgBIAEoCRIvCgtyZWFsaXphdGlvbhgCIAEoDjIaLnBncy5jb21tb24udjEuUmVhbGl6YXRpb24SKgoFc3RhdGUYAyABKA4yGy5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTdGF0ZRIOCgZyZWFzb24YBCABKAkSDwoHYWRkcmVzcxgFIAEoCRIMCgRwb3J0GAYgASgNEhIKCnJ1bnRpbWVfaWQYByABKAkSCwoDcGlkGAggASgNEhUKDXNwZWNfcmV2aXNpb24YCSABKAQSLQoGaGVhbHRoGAogASgLMh0ucGdzLmNvbW1vbi52MS5JbnN0YW5jZUhlYWx0aBIuCghyZWNvdmVyeRgLIAEoCzIcLnBncy5hZ2VudC52MS5SZWNvdmVyeVJlc3VsdCK+AQoOUmVjb3ZlcnlSZXN1bHQSEgoKcmVzdG9yZV9pZBgBIAEoCRIKCgJvaxgCIAEoCBISCgplcnJvcl9jb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSCwoDbHNuGAUgASgJEi8KC2NvbW1pdF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0aW1lbGluZRgHIAEoDRIXCg9hcmNoaXZlX21heF93YWwYCCABKAkilQEKEERlc2lyZWRJbnN0YW5jZXMSEgoKZ2VuZXJhdGlvbhgBIAEoBBIMCgRmdWxsGAIgASgIEi0KCWluc3RhbmNlcxgDIAMoCzIaLnBncy5hZ2VudC52MS5JbnN0YW5jZVNwZWMSGgoScmVtb3ZlZF90ZW5hbnRfaWRzGAQgAygJEhQKDGxlYWRlcl9lcG9jaBhuIAEoBCI/CghSb2xlU3BlYxIMCgRuYW1lGAEgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAIgASgJEg0KBWxvZ2luGAMgASgIIisKDERhdGFiYXNlU3BlYxIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJIroFCgxJbnN0YW5jZVNwZWMSEQoJdGVuYW50X2lkGAEgASgJEhUKDXNwZWNfcmV2aXNpb24YAiABKAQSKQoEcm9sZRgDIAEoDjIbLnBncy5jb21tb24udjEuSW5zdGFuY2VSb2xlEisKCXJlc291cmNlcxgEIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEg8KB3ZlcnNpb24YBSABKAkSKgoJcnVuX3N0YXRlGAYgASgOMhcucGdzLmNvbW1vbi52MS5SdW5TdGF0ZRIlCgVyb2xlcxgHIAMoCzIWLnBncy5hZ2VudC52MS5Sb2xlU3BlYxItCglkYXRhYmFzZXMYCCADKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjEhIKCmRyb3Bfcm9sZXMYCSADKAkSFgoOZHJvcF9kYXRhYmFzZXMYCiADKAkSDAoEcG9ydBgLIAEoDRIXCg9wcmltYXJ5X2FkZHJlc3MYDCABKAkSFAoMcHJpbWFyeV9wb3J0GA0gASgNEiEKGXN5bmNocm9ub3VzX3N0YW5kYnlfbmFtZXMYDiABKAkSGgoScmVwbGljYXRpb25fc2VjcmV0GA8gASgJEg0KBWltYWdlGBAgASgJEh0KFWZlbmNlX29uX2xlYXNlX2V4cGlyeRgRIAEoCBIZChFyZXBsaWNhdGlvbl9zbG90cxgSIAMoCRIYChByZXBsaWNhdGlvbl9zbG90GBMgASgJEhQKDHN0YW5kYnlfbmFtZRgUIAEoCRIsCgZiYWNrdXAYFiABKAsyHC5wZ3MuYWdlbnQudjEuSW5zdGFuY2VCYWNrdXASLAoHcmVzdG9yZRgXIAEoCzIbLnBncy5hZ2VudC52MS5SZXN0b3JlU291cmNlEhgKEHJlcGxpY2F0aW9uX3VzZXIYFSABKAkiWQoOSW5zdGFuY2VCYWNrdXASDgoGc3RhbnphGAEgASgJEh8KF2FyY2hpdmVfdGltZW91dF9zZWNvbmRzGAIgASgNEhYKDnJldGVudGlvbl9kYXlzGAMgASgNIpMBCg1SZXN0b3JlU291cmNlEhIKCnJlc3RvcmVfaWQYASABKAkSDgoGc3RhbnphGAIgASgJEioKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoMYmFja3VwX2xhYmVsGAQgASgJSAASEAoGbGF0ZXN0GAUgASgISABCCAoGdGFyZ2V0IowECgdDb21tYW5kEhIKCmNvbW1hbmRfaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEi8KC2NyZWF0ZV9yb2xlGAMgASgLMhgucGdzLmFnZW50LnYxLkNyZWF0ZVJvbGVIABIrCglkcm9wX3JvbGUYBCABKAsyFi5wZ3MuYWdlbnQudjEuRHJvcFJvbGVIABI6ChFzZXRfcm9sZV9wYXNzd29yZBgFIAEoCzIdLnBncy5hZ2VudC52MS5TZXRSb2xlUGFzc3dvcmRIABI3Cg9jcmVhdGVfZGF0YWJhc2UYBiABKAsyHC5wZ3MuYWdlbnQudjEuQ3JlYXRlRGF0YWJhc2VIABIzCg1kcm9wX2RhdGFiYXNlGAcgASgLMhoucGdzLmFnZW50LnYxLkRyb3BEYXRhYmFzZUgAEigKB3Byb21vdGUYCCABKAsyFS5wZ3MuYWdlbnQudjEuUHJvbW90ZUgAEiQKBWZlbmNlGAkgASgLMhMucGdzLmFnZW50LnYxLkZlbmNlSAASLQoKcnVuX2JhY2t1cBgKIAEoCzIXLnBncy5hZ2VudC52MS5SdW5CYWNrdXBIABIzCg1leHBpcmVfYmFja3VwGAsgASgLMhoucGdzLmFnZW50LnYxLkV4cGlyZUJhY2t1cEgAEhQKDGxlYWRlcl9lcG9jaBhuIAEoBEIICgZhY3Rpb24iVwoJUnVuQmFja3VwEhEKCWJhY2t1cF9pZBgBIAEoCRInCgR0eXBlGAIgASgOMhkucGdzLmNvbW1vbi52MS5CYWNrdXBUeXBlEg4KBnN0YW56YRgDIAEoCSItCgxFeHBpcmVCYWNrdXASDgoGc3RhbnphGAEgASgJEg0KBWxhYmVsGAIgASgJIjIKCkNyZWF0ZVJvbGUSJAoEcm9sZRgBIAEoCzIWLnBncy5hZ2VudC52MS5Sb2xlU3BlYyIYCghEcm9wUm9sZRIMCgRuYW1lGAEgASgJIjcKD1NldFJvbGVQYXNzd29yZBIMCgRuYW1lGAEgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAIgASgJIj4KDkNyZWF0ZURhdGFiYXNlEiwKCGRhdGFiYXNlGAEgASgLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYyIcCgxEcm9wRGF0YWJhc2USDAoEbmFtZRgBIAEoCSIJCgdQcm9tb3RlIgcKBUZlbmNlIp8BCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSCgoCb2sYAiABKAgSEgoKZXJyb3JfY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgsKA2xzbhgFIAEoCRIQCgh0aW1lbGluZRgGIAEoDRIqCgZiYWNrdXAYByABKAsyGi5wZ3MuYWdlbnQudjEuQmFja3VwUmVzdWx0IvICCgxCYWNrdXBSZXN1bHQSDQoFbGFiZWwYASABKAkSEwoLcHJpb3JfbGFiZWwYAiABKAkSJwoEdHlwZRgDIAEoDjIZLnBncy5jb21tb24udjEuQmFja3VwVHlwZRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2l6ZV9ieXRlcxgGIAEoBBIXCg9yZXBvX3NpemVfYnl0ZXMYByABKAQSEQoJbHNuX3N0YXJ0GAggASgJEhAKCGxzbl9zdG9wGAkgASgJEhAKCHRpbWVsaW5lGAogASgNEh4KFnN0YW56YV9yZXBvX3NpemVfYnl0ZXMYCyABKAQSFwoPYXJjaGl2ZV9taW5fd2FsGAwgASgJEhcKD2FyY2hpdmVfbWF4X3dhbBgNIAEoCSqRAgoNSW5zdGFuY2VTdGF0ZRIeChpJTlNUQU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0lOU1RBTkNFX1NUQVRFX0NSRUFUSU5HEAESGwoXSU5TVEFOQ0VfU1RBVEVfU1RBUlRJTkcQAhIaChZJTlNUQU5DRV9TVEFURV9SVU5OSU5HEAMSGwoXSU5TVEFOQ0VfU1RBVEVfU1RPUFBJTkcQBBIaChZJTlNUQU5DRV9TVEFURV9TVE9QUEVEEAUSGgoWSU5TVEFOQ0VfU1RBVEVfQ1JBU0hFRBAGEhkKFUlOU1RBTkNFX1NUQVRFX0ZBSUxFRBAHEhoKFklOU1RBTkNFX1NUQVRFX0RFTEVURUQQCDJhChNBZ2VudENvbnRyb2xTZXJ2aWNlEkoKB0Nvbm5lY3QSHC5wZ3MuYWdlbnQudjEuQ29ubmVjdFJlcXVlc3QaHS5wZ3MuYWdlbnQudjEuQ29ubmVjdFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant]);
+  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UigQMKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhoKEnBnYmFja3Jlc3RfdmVyc2lvbhg9IAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItIBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeRIUCgxsZWFkZXJfZXBvY2gYbiABKAQSFAoMaW5zdGFuY2VfdGxzGEYgASgIIpkBChBCYWNrdXBSZXBvc2l0b3J5Ei4KBXBvc2l4GAEgASgLMh0ucGdzLmFnZW50LnYxLlBvc2l4UmVwb3NpdG9yeUgAEigKAnMzGAIgASgLMhoucGdzLmFnZW50LnYxLlMzUmVwb3NpdG9yeUgAEhMKC2NpcGhlcl9wYXNzGAMgASgJEg4KBmtleV9pZBgEIAEoCUIGCgRraW5kIh8KD1Bvc2l4UmVwb3NpdG9yeRIMCgRwYXRoGAEgASgJIqgBCgxTM1JlcG9zaXRvcnkSEAoIZW5kcG9pbnQYASABKAkSDAoEcG9ydBgCIAEoDRIOCgZidWNrZXQYAyABKAkSDgoGcmVnaW9uGAQgASgJEgwKBHBhdGgYBSABKAkSEgoKcGF0aF9zdHlsZRgGIAEoCBIOCgZjYV9wZW0YByABKAkSEgoKYWNjZXNzX2tleRgIIAEoCRISCgpzZWNyZXRfa2V5GAkgASgJIkUKDExlYXNlUmVuZXdhbBI1ChFoZWFydGJlYXRfc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipQEKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgV1c2FnZRgCIAEoCzIULnBncy5jb21tb24udjEuVXNhZ2USGgoSYXBwbGllZF9nZW5lcmF0aW9uGAMgASgEEhkKDHJlYWR5X3NwYXJlcxgEIAEoDUgAiAEBQg8KDV9yZWFkeV9zcGFyZXMiQQoOSW5zdGFuY2VSZXBvcnQSLwoJaW5zdGFuY2VzGAEgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzIsYCCg5JbnN0YW5jZVN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSLwoLcmVhbGl6YXRpb24YAiABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEioKBXN0YXRlGAMgASgOMhsucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdGUSDgoGcmVhc29uGAQgASgJEg8KB2FkZHJlc3MYBSABKAkSDAoEcG9ydBgGIAEoDRISCgpydW50aW1lX2lkGAcgASgJEgsKA3BpZBgIIAEoDRIVCg1zcGVjX3JldmlzaW9uGAkgASgEEi0KBmhlYWx0aBgKIAEoCzIdLnBncy5jb21tb24udjEuSW5zdGFuY2VIZWFsdGgSLgoIcmVjb3ZlcnkYCyABKAsyHC5wZ3MuYWdlbnQudjEuUmVjb3ZlcnlSZXN1bHQivgEKDlJlY292ZXJ5UmVzdWx0EhIKCnJlc3RvcmVfaWQYASABKAkSCgoCb2sYAiABKAgSEgoKZXJyb3JfY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgsKA2xzbhgFIAEoCRIvCgtjb21taXRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdGltZWxpbmUYByABKA0SFwoPYXJjaGl2ZV9tYXhfd2FsGAggASgJIpUBChBEZXNpcmVkSW5zdGFuY2VzEhIKCmdlbmVyYXRpb24YASABKAQSDAoEZnVsbBgCIAEoCBItCglpbnN0YW5jZXMYAyADKAsyGi5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTcGVjEhoKEnJlbW92ZWRfdGVuYW50X2lkcxgEIAMoCRIUCgxsZWFkZXJfZXBvY2gYbiABKAQiPwoIUm9sZVNwZWMSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCRINCgVsb2dpbhgDIAEoCCIrCgxEYXRhYmFzZVNwZWMSDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCSK6BQoMSW5zdGFuY2VTcGVjEhEKCXRlbmFudF9pZBgBIAEoCRIVCg1zcGVjX3JldmlzaW9uGAIgASgEEikKBHJvbGUYAyABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIrCglyZXNvdXJjZXMYBCABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIPCgd2ZXJzaW9uGAUgASgJEioKCXJ1bl9zdGF0ZRgGIAEoDjIXLnBncy5jb21tb24udjEuUnVuU3RhdGUSJQoFcm9sZXMYByADKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMSLQoJZGF0YWJhc2VzGAggAygLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYxISCgpkcm9wX3JvbGVzGAkgAygJEhYKDmRyb3BfZGF0YWJhc2VzGAogAygJEgwKBHBvcnQYCyABKA0SFwoPcHJpbWFyeV9hZGRyZXNzGAwgASgJEhQKDHByaW1hcnlfcG9ydBgNIAEoDRIhChlzeW5jaHJvbm91c19zdGFuZGJ5X25hbWVzGA4gASgJEhoKEnJlcGxpY2F0aW9uX3NlY3JldBgPIAEoCRINCgVpbWFnZRgQIAEoCRIdChVmZW5jZV9vbl9sZWFzZV9leHBpcnkYESABKAgSGQoRcmVwbGljYXRpb25fc2xvdHMYEiADKAkSGAoQcmVwbGljYXRpb25fc2xvdBgTIAEoCRIUCgxzdGFuZGJ5X25hbWUYFCABKAkSLAoGYmFja3VwGBYgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlQmFja3VwEiwKB3Jlc3RvcmUYFyABKAsyGy5wZ3MuYWdlbnQudjEuUmVzdG9yZVNvdXJjZRIYChByZXBsaWNhdGlvbl91c2VyGBUgASgJIlkKDkluc3RhbmNlQmFja3VwEg4KBnN0YW56YRgBIAEoCRIfChdhcmNoaXZlX3RpbWVvdXRfc2Vjb25kcxgCIAEoDRIWCg5yZXRlbnRpb25fZGF5cxgDIAEoDSKTAQoNUmVzdG9yZVNvdXJjZRISCgpyZXN0b3JlX2lkGAEgASgJEg4KBnN0YW56YRgCIAEoCRIqCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhYKDGJhY2t1cF9sYWJlbBgEIAEoCUgAEhAKBmxhdGVzdBgFIAEoCEgAQggKBnRhcmdldCK+BAoHQ29tbWFuZBISCgpjb21tYW5kX2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIvCgtjcmVhdGVfcm9sZRgDIAEoCzIYLnBncy5hZ2VudC52MS5DcmVhdGVSb2xlSAASKwoJZHJvcF9yb2xlGAQgASgLMhYucGdzLmFnZW50LnYxLkRyb3BSb2xlSAASOgoRc2V0X3JvbGVfcGFzc3dvcmQYBSABKAsyHS5wZ3MuYWdlbnQudjEuU2V0Um9sZVBhc3N3b3JkSAASNwoPY3JlYXRlX2RhdGFiYXNlGAYgASgLMhwucGdzLmFnZW50LnYxLkNyZWF0ZURhdGFiYXNlSAASMwoNZHJvcF9kYXRhYmFzZRgHIAEoCzIaLnBncy5hZ2VudC52MS5Ecm9wRGF0YWJhc2VIABIoCgdwcm9tb3RlGAggASgLMhUucGdzLmFnZW50LnYxLlByb21vdGVIABIkCgVmZW5jZRgJIAEoCzITLnBncy5hZ2VudC52MS5GZW5jZUgAEi0KCnJ1bl9iYWNrdXAYCiABKAsyFy5wZ3MuYWdlbnQudjEuUnVuQmFja3VwSAASMwoNZXhwaXJlX2JhY2t1cBgLIAEoCzIaLnBncy5hZ2VudC52MS5FeHBpcmVCYWNrdXBIABIwCgxydW5faW5pdF9zcWwYWiABKAsyGC5wZ3MuYWdlbnQudjEuUnVuSW5pdFNxbEgAEhQKDGxlYWRlcl9lcG9jaBhuIAEoBEIICgZhY3Rpb24iWAoKUnVuSW5pdFNxbBIPCgdhdHRlbXB0GAEgASgNEioKB3NjcmlwdHMYAiADKAsyGS5wZ3MuY29tbW9uLnYxLkluaXRTY3JpcHQSDQoFb3duZXIYAyABKAkiWAoNSW5pdFNxbFJlc3VsdBIPCgdhcHBsaWVkGAEgASgNEhUKDWZhaWxlZF9zY3JpcHQYAiABKAkSDQoFZXJyb3IYAyABKAkSEAoIc3Fsc3RhdGUYBCABKAkiVwoJUnVuQmFja3VwEhEKCWJhY2t1cF9pZBgBIAEoCRInCgR0eXBlGAIgASgOMhkucGdzLmNvbW1vbi52MS5CYWNrdXBUeXBlEg4KBnN0YW56YRgDIAEoCSItCgxFeHBpcmVCYWNrdXASDgoGc3RhbnphGAEgASgJEg0KBWxhYmVsGAIgASgJIjIKCkNyZWF0ZVJvbGUSJAoEcm9sZRgBIAEoCzIWLnBncy5hZ2VudC52MS5Sb2xlU3BlYyIYCghEcm9wUm9sZRIMCgRuYW1lGAEgASgJIjcKD1NldFJvbGVQYXNzd29yZBIMCgRuYW1lGAEgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAIgASgJIj4KDkNyZWF0ZURhdGFiYXNlEiwKCGRhdGFiYXNlGAEgASgLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYyIcCgxEcm9wRGF0YWJhc2USDAoEbmFtZRgBIAEoCSIaCgdQcm9tb3RlEg8KB21pbl9sc24YMiABKAkiGQoFRmVuY2USEAoIZ3JhY2VfbXMYMiABKA0izgEKDUNvbW1hbmRSZXN1bHQSEgoKY29tbWFuZF9pZBgBIAEoCRIKCgJvaxgCIAEoCBISCgplcnJvcl9jb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSCwoDbHNuGAUgASgJEhAKCHRpbWVsaW5lGAYgASgNEioKBmJhY2t1cBgHIAEoCzIaLnBncy5hZ2VudC52MS5CYWNrdXBSZXN1bHQSLQoIaW5pdF9zcWwYWiABKAsyGy5wZ3MuYWdlbnQudjEuSW5pdFNxbFJlc3VsdCLyAgoMQmFja3VwUmVzdWx0Eg0KBWxhYmVsGAEgASgJEhMKC3ByaW9yX2xhYmVsGAIgASgJEicKBHR5cGUYAyABKA4yGS5wZ3MuY29tbW9uLnYxLkJhY2t1cFR5cGUSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNpemVfYnl0ZXMYBiABKAQSFwoPcmVwb19zaXplX2J5dGVzGAcgASgEEhEKCWxzbl9zdGFydBgIIAEoCRIQCghsc25fc3RvcBgJIAEoCRIQCgh0aW1lbGluZRgKIAEoDRIeChZzdGFuemFfcmVwb19zaXplX2J5dGVzGAsgASgEEhcKD2FyY2hpdmVfbWluX3dhbBgMIAEoCRIXCg9hcmNoaXZlX21heF93YWwYDSABKAkqkQIKDUluc3RhbmNlU3RhdGUSHgoaSU5TVEFOQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdJTlNUQU5DRV9TVEFURV9DUkVBVElORxABEhsKF0lOU1RBTkNFX1NUQVRFX1NUQVJUSU5HEAISGgoWSU5TVEFOQ0VfU1RBVEVfUlVOTklORxADEhsKF0lOU1RBTkNFX1NUQVRFX1NUT1BQSU5HEAQSGgoWSU5TVEFOQ0VfU1RBVEVfU1RPUFBFRBAFEhoKFklOU1RBTkNFX1NUQVRFX0NSQVNIRUQQBhIZChVJTlNUQU5DRV9TVEFURV9GQUlMRUQQBxIaChZJTlNUQU5DRV9TVEFURV9ERUxFVEVEEAgyYQoTQWdlbnRDb250cm9sU2VydmljZRJKCgdDb25uZWN0EhwucGdzLmFnZW50LnYxLkNvbm5lY3RSZXF1ZXN0Gh0ucGdzLmFnZW50LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
 
 /**
  * Agent -> coordinator.
@@ -163,6 +165,21 @@ export type Hello = Message<"pgs.agent.v1.Hello"> & {
    * @generated from field: uint64 applied_generation = 8;
    */
   appliedGeneration: bigint;
+
+  /**
+   * The PostgreSQL majors this host can run and the tools each has; empty = not reported (an
+   * older agent: the coordinator assumes it runs what the catalog offers).
+   *
+   * @generated from field: repeated pgs.common.v1.HostPostgresMajor postgres_majors = 60;
+   */
+  postgresMajors: HostPostgresMajor[];
+
+  /**
+   * `pgbackrest version` on this host, e.g. "2.45"; empty = not installed.
+   *
+   * @generated from field: string pgbackrest_version = 61;
+   */
+  pgbackrestVersion: string;
 };
 
 /**
@@ -207,6 +224,15 @@ export type Welcome = Message<"pgs.agent.v1.Welcome"> & {
    * @generated from field: uint64 leader_epoch = 110;
    */
   leaderEpoch: bigint;
+
+  /**
+   * Instances must refuse network connections without TLS (pg_hba hostssl): routers and standbys
+   * connect with TLS and verify the instance certificate (IssueInstanceCertificate). false = the
+   * fleet runs with inner TLS off (or the coordinator predates it): plain TCP is accepted too.
+   *
+   * @generated from field: bool instance_tls = 70;
+   */
+  instanceTls: boolean;
 };
 
 /**
@@ -980,6 +1006,12 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
      */
     value: ExpireBackup;
     case: "expireBackup";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.RunInitSql run_init_sql = 90;
+     */
+    value: RunInitSql;
+    case: "runInitSql";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -997,6 +1029,77 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
   messageDesc(file_pgs_agent_v1_agent, 18);
+
+/**
+ * Run the tenant's init scripts on its primary, in order, each in one transaction as the tenant's
+ * owner role. A script already committed (recorded in the database with it) is skipped, so the
+ * command may be sent again after a restart.
+ *
+ * @generated from message pgs.agent.v1.RunInitSql
+ */
+export type RunInitSql = Message<"pgs.agent.v1.RunInitSql"> & {
+  /**
+   * The coordinator's run number (echoed in the command id).
+   *
+   * @generated from field: uint32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: repeated pgs.common.v1.InitScript scripts = 2;
+   */
+  scripts: InitScript[];
+
+  /**
+   * The role the scripts run as (the tenant's owner).
+   *
+   * @generated from field: string owner = 3;
+   */
+  owner: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.RunInitSql.
+ * Use `create(RunInitSqlSchema)` to create a new message.
+ */
+export const RunInitSqlSchema: GenMessage<RunInitSql> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 19);
+
+/**
+ * @generated from message pgs.agent.v1.InitSqlResult
+ */
+export type InitSqlResult = Message<"pgs.agent.v1.InitSqlResult"> & {
+  /**
+   * Scripts committed, counting those committed by earlier runs.
+   *
+   * @generated from field: uint32 applied = 1;
+   */
+  applied: number;
+
+  /**
+   * On failure: the script's name, PostgreSQL's message and SQLSTATE.
+   *
+   * @generated from field: string failed_script = 2;
+   */
+  failedScript: string;
+
+  /**
+   * @generated from field: string error = 3;
+   */
+  error: string;
+
+  /**
+   * @generated from field: string sqlstate = 4;
+   */
+  sqlstate: string;
+};
+
+/**
+ * Describes the message pgs.agent.v1.InitSqlResult.
+ * Use `create(InitSqlResultSchema)` to create a new message.
+ */
+export const InitSqlResultSchema: GenMessage<InitSqlResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 20);
 
 /**
  * Take a base backup of the tenant's primary on this host into its stanza (stanza-create first when
@@ -1026,7 +1129,7 @@ export type RunBackup = Message<"pgs.agent.v1.RunBackup"> & {
  * Use `create(RunBackupSchema)` to create a new message.
  */
 export const RunBackupSchema: GenMessage<RunBackup> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 19);
+  messageDesc(file_pgs_agent_v1_agent, 21);
 
 /**
  * Remove one backup (and the backups that depend on it) from the repository.
@@ -1050,7 +1153,7 @@ export type ExpireBackup = Message<"pgs.agent.v1.ExpireBackup"> & {
  * Use `create(ExpireBackupSchema)` to create a new message.
  */
 export const ExpireBackupSchema: GenMessage<ExpireBackup> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 20);
+  messageDesc(file_pgs_agent_v1_agent, 22);
 
 /**
  * @generated from message pgs.agent.v1.CreateRole
@@ -1067,7 +1170,7 @@ export type CreateRole = Message<"pgs.agent.v1.CreateRole"> & {
  * Use `create(CreateRoleSchema)` to create a new message.
  */
 export const CreateRoleSchema: GenMessage<CreateRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 21);
+  messageDesc(file_pgs_agent_v1_agent, 23);
 
 /**
  * @generated from message pgs.agent.v1.DropRole
@@ -1084,7 +1187,7 @@ export type DropRole = Message<"pgs.agent.v1.DropRole"> & {
  * Use `create(DropRoleSchema)` to create a new message.
  */
 export const DropRoleSchema: GenMessage<DropRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 22);
+  messageDesc(file_pgs_agent_v1_agent, 24);
 
 /**
  * @generated from message pgs.agent.v1.SetRolePassword
@@ -1106,7 +1209,7 @@ export type SetRolePassword = Message<"pgs.agent.v1.SetRolePassword"> & {
  * Use `create(SetRolePasswordSchema)` to create a new message.
  */
 export const SetRolePasswordSchema: GenMessage<SetRolePassword> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 23);
+  messageDesc(file_pgs_agent_v1_agent, 25);
 
 /**
  * @generated from message pgs.agent.v1.CreateDatabase
@@ -1123,7 +1226,7 @@ export type CreateDatabase = Message<"pgs.agent.v1.CreateDatabase"> & {
  * Use `create(CreateDatabaseSchema)` to create a new message.
  */
 export const CreateDatabaseSchema: GenMessage<CreateDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 24);
+  messageDesc(file_pgs_agent_v1_agent, 26);
 
 /**
  * @generated from message pgs.agent.v1.DropDatabase
@@ -1140,7 +1243,7 @@ export type DropDatabase = Message<"pgs.agent.v1.DropDatabase"> & {
  * Use `create(DropDatabaseSchema)` to create a new message.
  */
 export const DropDatabaseSchema: GenMessage<DropDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 25);
+  messageDesc(file_pgs_agent_v1_agent, 27);
 
 /**
  * Promote a replica to primary.
@@ -1148,6 +1251,13 @@ export const DropDatabaseSchema: GenMessage<DropDatabase> = /*@__PURE__*/
  * @generated from message pgs.agent.v1.Promote
  */
 export type Promote = Message<"pgs.agent.v1.Promote"> & {
+  /**
+   * A planned switch: the standby first replays up to this WAL position (the fenced old primary's
+   * last), or the promotion is refused with NOT_CAUGHT_UP. Empty = promote what it has.
+   *
+   * @generated from field: string min_lsn = 50;
+   */
+  minLsn: string;
 };
 
 /**
@@ -1155,7 +1265,7 @@ export type Promote = Message<"pgs.agent.v1.Promote"> & {
  * Use `create(PromoteSchema)` to create a new message.
  */
 export const PromoteSchema: GenMessage<Promote> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 26);
+  messageDesc(file_pgs_agent_v1_agent, 28);
 
 /**
  * Stop accepting writes (stop the instance) before another node is promoted.
@@ -1163,6 +1273,13 @@ export const PromoteSchema: GenMessage<Promote> = /*@__PURE__*/
  * @generated from message pgs.agent.v1.Fence
  */
 export type Fence = Message<"pgs.agent.v1.Fence"> & {
+  /**
+   * A planned switch (the routers hold new transactions meanwhile): transactions already open may
+   * finish for up to this long before the fast shutdown ends the rest (57P01). 0 = stop at once.
+   *
+   * @generated from field: uint32 grace_ms = 50;
+   */
+  graceMs: number;
 };
 
 /**
@@ -1170,7 +1287,7 @@ export type Fence = Message<"pgs.agent.v1.Fence"> & {
  * Use `create(FenceSchema)` to create a new message.
  */
 export const FenceSchema: GenMessage<Fence> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 27);
+  messageDesc(file_pgs_agent_v1_agent, 29);
 
 /**
  * @generated from message pgs.agent.v1.CommandResult
@@ -1220,6 +1337,13 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
    * @generated from field: pgs.agent.v1.BackupResult backup = 7;
    */
   backup?: BackupResult | undefined;
+
+  /**
+   * RunInitSql: how far the scripts ran.
+   *
+   * @generated from field: pgs.agent.v1.InitSqlResult init_sql = 90;
+   */
+  initSql?: InitSqlResult | undefined;
 };
 
 /**
@@ -1227,7 +1351,7 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 28);
+  messageDesc(file_pgs_agent_v1_agent, 30);
 
 /**
  * @generated from message pgs.agent.v1.BackupResult
@@ -1306,7 +1430,7 @@ export type BackupResult = Message<"pgs.agent.v1.BackupResult"> & {
  * Use `create(BackupResultSchema)` to create a new message.
  */
 export const BackupResultSchema: GenMessage<BackupResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 29);
+  messageDesc(file_pgs_agent_v1_agent, 31);
 
 /**
  * What an agent observes of one instance.

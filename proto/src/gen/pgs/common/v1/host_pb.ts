@@ -8,13 +8,15 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Resources, Usage } from "./resources_pb.js";
 import { file_pgs_common_v1_resources } from "./resources_pb.js";
+import type { HostPostgresMajor } from "./version_pb.js";
+import { file_pgs_common_v1_version } from "./version_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file pgs/common/v1/host.proto.
  */
 export const file_pgs_common_v1_host: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvY29tbW9uL3YxL2hvc3QucHJvdG8SDXBncy5jb21tb24udjEi4wMKBEhvc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRInCgVzdGF0ZRgDIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlEhAKCGNvcmRvbmVkGAQgASgIEhAKCGRyYWluaW5nGAUgASgIEioKCGNhcGFjaXR5GAYgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIvCgZsYWJlbHMYCCADKAsyHy5wZ3MuY29tbW9uLnYxLkhvc3QuTGFiZWxzRW50cnkSNQoRbGFzdF9oZWFydGJlYXRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3J1bnRpbWUYCiABKAkSFQoNYWdlbnRfdmVyc2lvbhgLIAEoCRIxCg1yZWdpc3RlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZCgxyZWFkeV9zcGFyZXMYDSABKA1IAIgBARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg8KDV9yZWFkeV9zcGFyZXMqbgoJSG9zdFN0YXRlEhoKFkhPU1RfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBIT1NUX1NUQVRFX1JFQURZEAESGgoWSE9TVF9TVEFURV9VTlJFQUNIQUJMRRACEhMKD0hPU1RfU1RBVEVfRE9XThADYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_resources]);
+  fileDesc("ChhwZ3MvY29tbW9uL3YxL2hvc3QucHJvdG8SDXBncy5jb21tb24udjEi9QQKBEhvc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRInCgVzdGF0ZRgDIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlEhAKCGNvcmRvbmVkGAQgASgIEhAKCGRyYWluaW5nGAUgASgIEioKCGNhcGFjaXR5GAYgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIvCgZsYWJlbHMYCCADKAsyHy5wZ3MuY29tbW9uLnYxLkhvc3QuTGFiZWxzRW50cnkSNQoRbGFzdF9oZWFydGJlYXRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3J1bnRpbWUYCiABKAkSFQoNYWdlbnRfdmVyc2lvbhgLIAEoCRIxCg1yZWdpc3RlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZCgxyZWFkeV9zcGFyZXMYDSABKA1IAIgBARI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhMKC2RyYWluX3RvdGFsGDIgASgNEhMKC2RyYWluX21vdmVkGDMgASgNEhUKDWRyYWluX2Jsb2NrZWQYNCABKA0SFAoMZHJhaW5fbW92aW5nGDUgASgNGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDwoNX3JlYWR5X3NwYXJlcypuCglIb3N0U3RhdGUSGgoWSE9TVF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEhPU1RfU1RBVEVfUkVBRFkQARIaChZIT1NUX1NUQVRFX1VOUkVBQ0hBQkxFEAISEwoPSE9TVF9TVEFURV9ET1dOEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_resources, file_pgs_common_v1_version]);
 
 /**
  * A host: one agent, many tenant instances.
@@ -101,6 +103,37 @@ export type Host = Message<"pgs.common.v1.Host"> & {
    * @generated from field: optional uint32 ready_spares = 13;
    */
   readySpares?: number | undefined;
+
+  /**
+   * The PostgreSQL majors the host's agent reported at its last connect (empty: none reported).
+   *
+   * @generated from field: repeated pgs.common.v1.HostPostgresMajor postgres_majors = 60;
+   */
+  postgresMajors: HostPostgresMajor[];
+
+  /**
+   * While draining: instances the drain started with, moved off so far, and those it cannot move.
+   *
+   * @generated from field: uint32 drain_total = 50;
+   */
+  drainTotal: number;
+
+  /**
+   * @generated from field: uint32 drain_moved = 51;
+   */
+  drainMoved: number;
+
+  /**
+   * @generated from field: uint32 drain_blocked = 52;
+   */
+  drainBlocked: number;
+
+  /**
+   * Moves in flight off this host.
+   *
+   * @generated from field: uint32 drain_moving = 53;
+   */
+  drainMoving: number;
 };
 
 /**

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/tenant.proto.
  */
 export const file_pgs_common_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("ChpwZ3MvY29tbW9uL3YxL3RlbmFudC5wcm90bxINcGdzLmNvbW1vbi52MSKSBAoKVGVuYW50U3BlYxIrCglyZXNvdXJjZXMYASABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxINCgVub2RlcxgCIAEoDRIVCg1zeW5jX3JlcGxpY2FzGAMgASgNEg8KB3ZlcnNpb24YBCABKAkSNQoGbGFiZWxzGAUgAygLMiUucGdzLmNvbW1vbi52MS5UZW5hbnRTcGVjLkxhYmVsc0VudHJ5EjsKCXBsYWNlbWVudBgGIAMoCzIoLnBncy5jb21tb24udjEuVGVuYW50U3BlYy5QbGFjZW1lbnRFbnRyeRIXCg9leHRlcm5hbF9hY2Nlc3MYByABKAgSGAoQY29ubmVjdGlvbl9saW1pdBgIIAEoDRITCgtkZXNjcmlwdGlvbhgJIAEoCRIqCglydW5fc3RhdGUYCiABKA4yFy5wZ3MuY29tbW9uLnYxLlJ1blN0YXRlEisKBmJhY2t1cBgLIAEoCzIbLnBncy5jb21tb24udjEuQmFja3VwUG9saWN5EioKCXBvb2xfbW9kZRgMIAEoDjIXLnBncy5jb21tb24udjEuUG9vbE1vZGUaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARowCg5QbGFjZW1lbnRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqkCCg5JbnN0YW5jZUhlYWx0aBIKCgJ1cBgBIAEoCBIdChVhY2NlcHRpbmdfY29ubmVjdGlvbnMYAiABKAgSEwoLY29ubmVjdGlvbnMYAyABKA0SGwoTZGF0YWJhc2Vfc2l6ZV9ieXRlcxgEIAEoBBIpCgRyb2xlGAUgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSCwoDbHNuGAYgASgJEhEKCWxhZ19ieXRlcxgHIAEoBBIQCgh0aW1lbGluZRgIIAEoDRIuCgpjaGVja2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdhcmNoaXZlGAogASgLMhwucGdzLmNvbW1vbi52MS5BcmNoaXZlU3RhdHVzIoYCCglQbGFjZW1lbnQSDwoHaG9zdF9pZBgBIAEoCRIpCgRyb2xlGAIgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSLwoLcmVhbGl6YXRpb24YAyABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEg4KBnJlYXNvbhgEIAEoCRIPCgdhZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SLQoGaGVhbHRoGAcgASgLMh0ucGdzLmNvbW1vbi52MS5JbnN0YW5jZUhlYWx0aBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKhAgoGVGVuYW50EgoKAmlkGAEgASgJEicKBHNwZWMYAiABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFNwZWMSEAoIcmV2aXNpb24YAyABKAQSKwoGc3RhdHVzGAQgASgOMhsucGdzLmNvbW1vbi52MS5UZW5hbnRTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgFIAEoCRIsCgpwbGFjZW1lbnRzGAYgAygLMhgucGdzLmNvbW1vbi52MS5QbGFjZW1lbnQSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAixQEKClRlbmFudFVzZXISEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSKwoGc3RhdHVzGAQgASgOMhsucGdzLmNvbW1vbi52MS5PYmplY3RTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgFIAEoCRINCgVvd25lchgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLJAQoOVGVuYW50RGF0YWJhc2USEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFb3duZXIYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSKwoGc3RhdHVzGAUgASgOMhsucGdzLmNvbW1vbi52MS5PYmplY3RTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCriAgoMVGVuYW50U3RhdHVzEh0KGVRFTkFOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFURU5BTlRfU1RBVFVTX05FVxABEh0KGVRFTkFOVF9TVEFUVVNfSU5fUFJPR1JFU1MQAhIYChRURU5BTlRfU1RBVFVTX0FDVElWRRADEhcKE1RFTkFOVF9TVEFUVVNfRVJST1IQBBIaChZURU5BTlRfU1RBVFVTX1NUT1BQSU5HEAUSGQoVVEVOQU5UX1NUQVRVU19TVE9QUEVEEAYSHQoZVEVOQU5UX1NUQVRVU19VTkFWQUlMQUJMRRAHEhsKF1RFTkFOVF9TVEFUVVNfU1VTUEVOREVEEAgSGgoWVEVOQU5UX1NUQVRVU19ERUxFVElORxAJEh4KGlRFTkFOVF9TVEFUVVNfRkFJTElOR19PVkVSEAoSGwoXVEVOQU5UX1NUQVRVU19SRVNUT1JJTkcQCypTCghSdW5TdGF0ZRIZChVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIVChFSVU5fU1RBVEVfUlVOTklORxABEhUKEVJVTl9TVEFURV9TVE9QUEVEEAIqYwoMSW5zdGFuY2VSb2xlEh0KGUlOU1RBTkNFX1JPTEVfVU5TUEVDSUZJRUQQABIZChVJTlNUQU5DRV9ST0xFX1BSSU1BUlkQARIZChVJTlNUQU5DRV9ST0xFX1JFUExJQ0EQAip1CgtSZWFsaXphdGlvbhIbChdSRUFMSVpBVElPTl9VTlNQRUNJRklFRBAAEhcKE1JFQUxJWkFUSU9OX1BFTkRJTkcQARIYChRSRUFMSVpBVElPTl9SRUFMSVpFRBACEhYKElJFQUxJWkFUSU9OX0ZBSUxFRBADKpMBCgxPYmplY3RTdGF0dXMSHQoZT0JKRUNUX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9CSkVDVF9TVEFUVVNfTkVXEAESGAoUT0JKRUNUX1NUQVRVU19BQ1RJVkUQAhIXChNPQkpFQ1RfU1RBVFVTX0VSUk9SEAMSGgoWT0JKRUNUX1NUQVRVU19ERUxFVElORxAEYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_route]);
+  fileDesc("ChpwZ3MvY29tbW9uL3YxL3RlbmFudC5wcm90bxINcGdzLmNvbW1vbi52MSKwBAoKVGVuYW50U3BlYxIrCglyZXNvdXJjZXMYASABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxINCgVub2RlcxgCIAEoDRIVCg1zeW5jX3JlcGxpY2FzGAMgASgNEg8KB3ZlcnNpb24YBCABKAkSNQoGbGFiZWxzGAUgAygLMiUucGdzLmNvbW1vbi52MS5UZW5hbnRTcGVjLkxhYmVsc0VudHJ5EjsKCXBsYWNlbWVudBgGIAMoCzIoLnBncy5jb21tb24udjEuVGVuYW50U3BlYy5QbGFjZW1lbnRFbnRyeRIXCg9leHRlcm5hbF9hY2Nlc3MYByABKAgSGAoQY29ubmVjdGlvbl9saW1pdBgIIAEoDRITCgtkZXNjcmlwdGlvbhgJIAEoCRIqCglydW5fc3RhdGUYCiABKA4yFy5wZ3MuY29tbW9uLnYxLlJ1blN0YXRlEisKBmJhY2t1cBgLIAEoCzIbLnBncy5jb21tb24udjEuQmFja3VwUG9saWN5EioKCXBvb2xfbW9kZRgMIAEoDjIXLnBncy5jb21tb24udjEuUG9vbE1vZGUSHAoUaWRsZV9zdXNwZW5kX3NlY29uZHMYKCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARowCg5QbGFjZW1lbnRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsACCg5JbnN0YW5jZUhlYWx0aBIKCgJ1cBgBIAEoCBIdChVhY2NlcHRpbmdfY29ubmVjdGlvbnMYAiABKAgSEwoLY29ubmVjdGlvbnMYAyABKA0SGwoTZGF0YWJhc2Vfc2l6ZV9ieXRlcxgEIAEoBBIpCgRyb2xlGAUgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSCwoDbHNuGAYgASgJEhEKCWxhZ19ieXRlcxgHIAEoBBIQCgh0aW1lbGluZRgIIAEoDRIuCgpjaGVja2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdhcmNoaXZlGAogASgLMhwucGdzLmNvbW1vbi52MS5BcmNoaXZlU3RhdHVzEhUKDWJ1c3lfYmFja2VuZHMYKCABKA0ihgIKCVBsYWNlbWVudBIPCgdob3N0X2lkGAEgASgJEikKBHJvbGUYAiABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIvCgtyZWFsaXphdGlvbhgDIAEoDjIaLnBncy5jb21tb24udjEuUmVhbGl6YXRpb24SDgoGcmVhc29uGAQgASgJEg8KB2FkZHJlc3MYBSABKAkSDAoEcG9ydBgGIAEoDRItCgZoZWFsdGgYByABKAsyHS5wZ3MuY29tbW9uLnYxLkluc3RhbmNlSGVhbHRoEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItECCgZUZW5hbnQSCgoCaWQYASABKAkSJwoEc3BlYxgCIAEoCzIZLnBncy5jb21tb24udjEuVGVuYW50U3BlYxIQCghyZXZpc2lvbhgDIAEoBBIrCgZzdGF0dXMYBCABKA4yGy5wZ3MuY29tbW9uLnYxLlRlbmFudFN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGAUgASgJEiwKCnBsYWNlbWVudHMYBiADKAsyGC5wZ3MuY29tbW9uLnYxLlBsYWNlbWVudBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCghpbml0X3NxbBhaIAEoCzIcLnBncy5jb21tb24udjEuSW5pdFNxbFN0YXR1cyI5CgpJbml0U2NyaXB0EgwKBG5hbWUYASABKAkSCwoDc3FsGAIgASgJEhAKCGRhdGFiYXNlGAMgASgJIsQBCg1Jbml0U3FsU3RhdHVzEioKBXN0YXRlGAEgASgOMhsucGdzLmNvbW1vbi52MS5Jbml0U3FsU3RhdGUSDwoHc2NyaXB0cxgCIAMoCRIPCgdhcHBsaWVkGAMgASgNEhUKDWZhaWxlZF9zY3JpcHQYBCABKAkSDQoFZXJyb3IYBSABKAkSDwoHYXR0ZW1wdBgGIAEoDRIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLFAQoKVGVuYW50VXNlchIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIrCgZzdGF0dXMYBCABKA4yGy5wZ3MuY29tbW9uLnYxLk9iamVjdFN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGAUgASgJEg0KBW93bmVyGAYgASgIEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIskBCg5UZW5hbnREYXRhYmFzZRIRCgl0ZW5hbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRINCgVvd25lchgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIrCgZzdGF0dXMYBSABKA4yGy5wZ3MuY29tbW9uLnYxLk9iamVjdFN0YXR1cxIVCg1zdGF0dXNfcmVhc29uGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKvwCCgxUZW5hbnRTdGF0dXMSHQoZVEVOQU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEVRFTkFOVF9TVEFUVVNfTkVXEAESHQoZVEVOQU5UX1NUQVRVU19JTl9QUk9HUkVTUxACEhgKFFRFTkFOVF9TVEFUVVNfQUNUSVZFEAMSFwoTVEVOQU5UX1NUQVRVU19FUlJPUhAEEhoKFlRFTkFOVF9TVEFUVVNfU1RPUFBJTkcQBRIZChVURU5BTlRfU1RBVFVTX1NUT1BQRUQQBhIdChlURU5BTlRfU1RBVFVTX1VOQVZBSUxBQkxFEAcSGwoXVEVOQU5UX1NUQVRVU19TVVNQRU5ERUQQCBIaChZURU5BTlRfU1RBVFVTX0RFTEVUSU5HEAkSHgoaVEVOQU5UX1NUQVRVU19GQUlMSU5HX09WRVIQChIbChdURU5BTlRfU1RBVFVTX1JFU1RPUklORxALEhgKFFRFTkFOVF9TVEFUVVNfTU9WSU5HEDIqUwoIUnVuU3RhdGUSGQoVUlVOX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRUlVOX1NUQVRFX1JVTk5JTkcQARIVChFSVU5fU1RBVEVfU1RPUFBFRBACKmMKDEluc3RhbmNlUm9sZRIdChlJTlNUQU5DRV9ST0xFX1VOU1BFQ0lGSUVEEAASGQoVSU5TVEFOQ0VfUk9MRV9QUklNQVJZEAESGQoVSU5TVEFOQ0VfUk9MRV9SRVBMSUNBEAIqdQoLUmVhbGl6YXRpb24SGwoXUkVBTElaQVRJT05fVU5TUEVDSUZJRUQQABIXChNSRUFMSVpBVElPTl9QRU5ESU5HEAESGAoUUkVBTElaQVRJT05fUkVBTElaRUQQAhIWChJSRUFMSVpBVElPTl9GQUlMRUQQAyq4AQoMSW5pdFNxbFN0YXRlEh4KGklOSVRfU1FMX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTSU5JVF9TUUxfU1RBVEVfSEVMRBABEhoKFklOSVRfU1FMX1NUQVRFX1BFTkRJTkcQAhIaChZJTklUX1NRTF9TVEFURV9SVU5OSU5HEAMSHAoYSU5JVF9TUUxfU1RBVEVfU1VDQ0VFREVEEAQSGQoVSU5JVF9TUUxfU1RBVEVfRkFJTEVEEAUqkwEKDE9iamVjdFN0YXR1cxIdChlPQkpFQ1RfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRT0JKRUNUX1NUQVRVU19ORVcQARIYChRPQkpFQ1RfU1RBVFVTX0FDVElWRRACEhcKE09CSkVDVF9TVEFUVVNfRVJST1IQAxIaChZPQkpFQ1RfU1RBVFVTX0RFTEVUSU5HEARiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_route]);
 
 /**
  * The desired shape of a tenant. Every change bumps the tenant's revision.
@@ -107,6 +107,14 @@ export type TenantSpec = Message<"pgs.common.v1.TenantSpec"> & {
    * @generated from field: pgs.common.v1.PoolMode pool_mode = 12;
    */
   poolMode: PoolMode;
+
+  /**
+   * Suspend the tenant (stop its instances, keep the data) after this many seconds without a
+   * client at any router, a busy backend, replication or a backup; 0 = never (the default).
+   *
+   * @generated from field: uint32 idle_suspend_seconds = 40;
+   */
+  idleSuspendSeconds: number;
 };
 
 /**
@@ -175,6 +183,14 @@ export type InstanceHealth = Message<"pgs.common.v1.InstanceHealth"> & {
    * @generated from field: pgs.common.v1.ArchiveStatus archive = 10;
    */
   archive?: ArchiveStatus | undefined;
+
+  /**
+   * Client backends not idle (idle in transaction counts) plus walsenders that are not the
+   * tenant's own standbys: work that keeps an idle-suspend tenant awake.
+   *
+   * @generated from field: uint32 busy_backends = 40;
+   */
+  busyBackends: number;
 };
 
 /**
@@ -290,6 +306,13 @@ export type Tenant = Message<"pgs.common.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 8;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * The tenant's init scripts and how far they ran; unset when it was created without any.
+   *
+   * @generated from field: pgs.common.v1.InitSqlStatus init_sql = 90;
+   */
+  initSql?: InitSqlStatus | undefined;
 };
 
 /**
@@ -298,6 +321,95 @@ export type Tenant = Message<"pgs.common.v1.Tenant"> & {
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
   messageDesc(file_pgs_common_v1_tenant, 3);
+
+/**
+ * A SQL script run once in a new tenant, as its owner role, in one transaction (seed 000's
+ * per-tenant initialization scripts).
+ *
+ * @generated from message pgs.common.v1.InitScript
+ */
+export type InitScript = Message<"pgs.common.v1.InitScript"> & {
+  /**
+   * Shown in events and errors: the file name, or "script-<n>" for inline SQL.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string sql = 2;
+   */
+  sql: string;
+
+  /**
+   * The tenant database it runs in; empty = the tenant's default database (named like the tenant).
+   *
+   * @generated from field: string database = 3;
+   */
+  database: string;
+};
+
+/**
+ * Describes the message pgs.common.v1.InitScript.
+ * Use `create(InitScriptSchema)` to create a new message.
+ */
+export const InitScriptSchema: GenMessage<InitScript> = /*@__PURE__*/
+  messageDesc(file_pgs_common_v1_tenant, 4);
+
+/**
+ * @generated from message pgs.common.v1.InitSqlStatus
+ */
+export type InitSqlStatus = Message<"pgs.common.v1.InitSqlStatus"> & {
+  /**
+   * @generated from field: pgs.common.v1.InitSqlState state = 1;
+   */
+  state: InitSqlState;
+
+  /**
+   * The scripts' names, in the order they run.
+   *
+   * @generated from field: repeated string scripts = 2;
+   */
+  scripts: string[];
+
+  /**
+   * How many scripts have committed.
+   *
+   * @generated from field: uint32 applied = 3;
+   */
+  applied: number;
+
+  /**
+   * FAILED: the script that failed and PostgreSQL's error (with its SQLSTATE).
+   *
+   * @generated from field: string failed_script = 4;
+   */
+  failedScript: string;
+
+  /**
+   * @generated from field: string error = 5;
+   */
+  error: string;
+
+  /**
+   * Runs started so far (a retry starts another).
+   *
+   * @generated from field: uint32 attempt = 6;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 7;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pgs.common.v1.InitSqlStatus.
+ * Use `create(InitSqlStatusSchema)` to create a new message.
+ */
+export const InitSqlStatusSchema: GenMessage<InitSqlStatus> = /*@__PURE__*/
+  messageDesc(file_pgs_common_v1_tenant, 5);
 
 /**
  * A PostgreSQL role inside a tenant. Passwords are never stored: only SCRAM-SHA-256 verifiers.
@@ -348,7 +460,7 @@ export type TenantUser = Message<"pgs.common.v1.TenantUser"> & {
  * Use `create(TenantUserSchema)` to create a new message.
  */
 export const TenantUserSchema: GenMessage<TenantUser> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_tenant, 4);
+  messageDesc(file_pgs_common_v1_tenant, 6);
 
 /**
  * A database inside a tenant, owned by one of its users.
@@ -401,7 +513,7 @@ export type TenantDatabase = Message<"pgs.common.v1.TenantDatabase"> & {
  * Use `create(TenantDatabaseSchema)` to create a new message.
  */
 export const TenantDatabaseSchema: GenMessage<TenantDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_tenant, 5);
+  messageDesc(file_pgs_common_v1_tenant, 7);
 
 /**
  * The lifecycle status of a tenant (seed 004 statuses, plus what stop, outage and delete need).
@@ -492,6 +604,14 @@ export enum TenantStatus {
    * @generated from enum value: TENANT_STATUS_RESTORING = 11;
    */
   RESTORING = 11,
+
+  /**
+   * Being moved to another host (status_reason tells the step); serving all along but for a
+   * short hold while the route switches.
+   *
+   * @generated from enum value: TENANT_STATUS_MOVING = 50;
+   */
+  MOVING = 50,
 }
 
 /**
@@ -590,6 +710,59 @@ export const RealizationSchema: GenEnum<Realization> = /*@__PURE__*/
   enumDesc(file_pgs_common_v1_tenant, 3);
 
 /**
+ * Where a tenant's init scripts are.
+ *
+ * @generated from enum pgs.common.v1.InitSqlState
+ */
+export enum InitSqlState {
+  /**
+   * @generated from enum value: INIT_SQL_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Kept until released with RunInitSql (a manifest creates its users and databases first).
+   *
+   * @generated from enum value: INIT_SQL_STATE_HELD = 1;
+   */
+  HELD = 1,
+
+  /**
+   * Waiting for the primary to run with the tenant's users and databases.
+   *
+   * @generated from enum value: INIT_SQL_STATE_PENDING = 2;
+   */
+  PENDING = 2,
+
+  /**
+   * Sent to the primary's agent.
+   *
+   * @generated from enum value: INIT_SQL_STATE_RUNNING = 3;
+   */
+  RUNNING = 3,
+
+  /**
+   * Every script committed; never run again.
+   *
+   * @generated from enum value: INIT_SQL_STATE_SUCCEEDED = 4;
+   */
+  SUCCEEDED = 4,
+
+  /**
+   * A script failed (rolled back); the ones before it are committed. RunInitSql retries from it.
+   *
+   * @generated from enum value: INIT_SQL_STATE_FAILED = 5;
+   */
+  FAILED = 5,
+}
+
+/**
+ * Describes the enum pgs.common.v1.InitSqlState.
+ */
+export const InitSqlStateSchema: GenEnum<InitSqlState> = /*@__PURE__*/
+  enumDesc(file_pgs_common_v1_tenant, 4);
+
+/**
  * Status of a user or database inside a tenant (seed 004).
  *
  * @generated from enum pgs.common.v1.ObjectStatus
@@ -625,5 +798,5 @@ export enum ObjectStatus {
  * Describes the enum pgs.common.v1.ObjectStatus.
  */
 export const ObjectStatusSchema: GenEnum<ObjectStatus> = /*@__PURE__*/
-  enumDesc(file_pgs_common_v1_tenant, 4);
+  enumDesc(file_pgs_common_v1_tenant, 5);
 

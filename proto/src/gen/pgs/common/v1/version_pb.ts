@@ -10,10 +10,11 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/version.proto.
  */
 export const file_pgs_common_v1_version: GenFile = /*@__PURE__*/
-  fileDesc("ChtwZ3MvY29tbW9uL3YxL3ZlcnNpb24ucHJvdG8SDXBncy5jb21tb24udjEidgoPUG9zdGdyZXNWZXJzaW9uEgoKAmlkGAEgASgJEg0KBW1ham9yGAIgASgNEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRINCgVpbWFnZRgEIAEoCRIPCgdkZWZhdWx0GAUgASgIEhIKCmRlcHJlY2F0ZWQYBiABKAhiBnByb3RvMw");
+  fileDesc("ChtwZ3MvY29tbW9uL3YxL3ZlcnNpb24ucHJvdG8SDXBncy5jb21tb24udjEi7QEKD1Bvc3RncmVzVmVyc2lvbhIKCgJpZBgBIAEoCRINCgVtYWpvchgCIAEoDRIUCgxkaXNwbGF5X25hbWUYAyABKAkSDQoFaW1hZ2UYBCABKAkSDwoHZGVmYXVsdBgFIAEoCBISCgpkZXByZWNhdGVkGAYgASgIEhAKCGhvc3RfaWRzGDwgAygJEhoKEnJlcGxpY2FzX3N1cHBvcnRlZBg9IAEoCBIZChFiYWNrdXBzX3N1cHBvcnRlZBg+IAEoCBITCgtsaW1pdGF0aW9ucxg/IAEoCRIXCg9zZXJ2ZXJfdmVyc2lvbnMYQCADKAkiiQEKEUhvc3RQb3N0Z3Jlc01ham9yEg0KBW1ham9yGAEgASgJEhYKDnNlcnZlcl92ZXJzaW9uGAIgASgJEg8KB2Jpbl9kaXIYAyABKAkSFQoNcGdfYmFzZWJhY2t1cBgEIAEoCBIRCglwZ19yZXdpbmQYBSABKAgSEgoKcGdiYWNrcmVzdBgGIAEoCGIGcHJvdG8z");
 
 /**
- * One entry of the PostgreSQL versions catalog.
+ * One entry of the PostgreSQL versions catalog: the majors configured on the coordinator and those
+ * the hosts report they can run, with what each can do and where.
  *
  * @generated from message pgs.common.v1.PostgresVersion
  */
@@ -43,6 +44,8 @@ export type PostgresVersion = Message<"pgs.common.v1.PostgresVersion"> & {
   image: string;
 
   /**
+   * The major a tenant gets when its spec names none: the newest fully supported one.
+   *
    * @generated from field: bool default = 5;
    */
   default: boolean;
@@ -51,6 +54,41 @@ export type PostgresVersion = Message<"pgs.common.v1.PostgresVersion"> & {
    * @generated from field: bool deprecated = 6;
    */
   deprecated: boolean;
+
+  /**
+   * Hosts that run this major now (their agents reported its server binaries).
+   *
+   * @generated from field: repeated string host_ids = 60;
+   */
+  hostIds: string[];
+
+  /**
+   * Replicas can be made (pg_basebackup of this major on a host that runs it).
+   *
+   * @generated from field: bool replicas_supported = 61;
+   */
+  replicasSupported: boolean;
+
+  /**
+   * Backups and WAL archiving work (the hosts' pgBackRest supports this major).
+   *
+   * @generated from field: bool backups_supported = 62;
+   */
+  backupsSupported: boolean;
+
+  /**
+   * Why replicas or backups are not supported, in words an operator can act on; empty when both are.
+   *
+   * @generated from field: string limitations = 63;
+   */
+  limitations: string;
+
+  /**
+   * Server versions the hosts run, e.g. "18.4".
+   *
+   * @generated from field: repeated string server_versions = 64;
+   */
+  serverVersions: string[];
 };
 
 /**
@@ -59,4 +97,59 @@ export type PostgresVersion = Message<"pgs.common.v1.PostgresVersion"> & {
  */
 export const PostgresVersionSchema: GenMessage<PostgresVersion> = /*@__PURE__*/
   messageDesc(file_pgs_common_v1_version, 0);
+
+/**
+ * One PostgreSQL major a host can run, as its agent found it (Hello).
+ *
+ * @generated from message pgs.common.v1.HostPostgresMajor
+ */
+export type HostPostgresMajor = Message<"pgs.common.v1.HostPostgresMajor"> & {
+  /**
+   * e.g. "18".
+   *
+   * @generated from field: string major = 1;
+   */
+  major: string;
+
+  /**
+   * `postgres --version` of the binaries, e.g. "18.4".
+   *
+   * @generated from field: string server_version = 2;
+   */
+  serverVersion: string;
+
+  /**
+   * The bin directory it runs from.
+   *
+   * @generated from field: string bin_dir = 3;
+   */
+  binDir: string;
+
+  /**
+   * Tools of the same major beside the server (a replica is cloned with pg_basebackup; a former
+   * primary is brought back with pg_rewind; both must match the server's major).
+   *
+   * @generated from field: bool pg_basebackup = 4;
+   */
+  pgBasebackup: boolean;
+
+  /**
+   * @generated from field: bool pg_rewind = 5;
+   */
+  pgRewind: boolean;
+
+  /**
+   * The host's pgBackRest can back this major up.
+   *
+   * @generated from field: bool pgbackrest = 6;
+   */
+  pgbackrest: boolean;
+};
+
+/**
+ * Describes the message pgs.common.v1.HostPostgresMajor.
+ * Use `create(HostPostgresMajorSchema)` to create a new message.
+ */
+export const HostPostgresMajorSchema: GenMessage<HostPostgresMajor> = /*@__PURE__*/
+  messageDesc(file_pgs_common_v1_version, 1);
 

@@ -2,8 +2,8 @@
 // @generated from file pgs/routing/v1/routes.proto (package pgs.routing.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Route, RouterPeer } from "../../common/v1/route_pb.js";
 import { file_pgs_common_v1_route } from "../../common/v1/route_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,138 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/routing/v1/routes.proto.
  */
 export const file_pgs_routing_v1_routes: GenFile = /*@__PURE__*/
-  fileDesc("ChtwZ3Mvcm91dGluZy92MS9yb3V0ZXMucHJvdG8SDnBncy5yb3V0aW5nLnYxIlcKEldhdGNoUm91dGVzUmVxdWVzdBIWCg5zaW5jZV9yZXZpc2lvbhgBIAEoBBIRCglyb3V0ZXJfaWQYAiABKAkSFgoOY2FuY2VsX2FkZHJlc3MYAyABKAkiwQEKE1dhdGNoUm91dGVzUmVzcG9uc2USEAoIc25hcHNob3QYASABKAgSEAoIcmV2aXNpb24YAiABKAQSJQoHdXBzZXJ0cxgDIAMoCzIULnBncy5jb21tb24udjEuUm91dGUSGgoSZGVsZXRlZF90ZW5hbnRfaWRzGAQgAygJEioKB3JvdXRlcnMYBSADKAsyGS5wZ3MuY29tbW9uLnYxLlJvdXRlclBlZXISFwoPcm91dGVyc19jaGFuZ2VkGAYgASgIMmwKEFJvdXRlRmVlZFNlcnZpY2USWAoLV2F0Y2hSb3V0ZXMSIi5wZ3Mucm91dGluZy52MS5XYXRjaFJvdXRlc1JlcXVlc3QaIy5wZ3Mucm91dGluZy52MS5XYXRjaFJvdXRlc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_pgs_common_v1_route]);
+  fileDesc("ChtwZ3Mvcm91dGluZy92MS9yb3V0ZXMucHJvdG8SDnBncy5yb3V0aW5nLnYxIjMKDVRlbmFudENsaWVudHMSEQoJdGVuYW50X2lkGAEgASgJEg8KB2NsaWVudHMYAiABKA0iawoUUmVwb3J0Q2xpZW50c1JlcXVlc3QSEQoJcm91dGVyX2lkGAEgASgJEi4KB3RlbmFudHMYAiADKAsyHS5wZ3Mucm91dGluZy52MS5UZW5hbnRDbGllbnRzEhAKCGNvbXBsZXRlGAMgASgIIiwKFVJlcG9ydENsaWVudHNSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSJSChFXYWtlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcm91dGVyX2lkGAIgASgJEhcKD3dhaXRpbmdfY2xpZW50cxgDIAEoDSJrChJXYWtlVGVuYW50UmVzcG9uc2USLAoHb3V0Y29tZRgBIAEoDjIbLnBncy5yb3V0aW5nLnYxLldha2VPdXRjb21lEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0iVwoSV2F0Y2hSb3V0ZXNSZXF1ZXN0EhYKDnNpbmNlX3JldmlzaW9uGAEgASgEEhEKCXJvdXRlcl9pZBgCIAEoCRIWCg5jYW5jZWxfYWRkcmVzcxgDIAEoCSLXAQoTV2F0Y2hSb3V0ZXNSZXNwb25zZRIQCghzbmFwc2hvdBgBIAEoCBIQCghyZXZpc2lvbhgCIAEoBBIlCgd1cHNlcnRzGAMgAygLMhQucGdzLmNvbW1vbi52MS5Sb3V0ZRIaChJkZWxldGVkX3RlbmFudF9pZHMYBCADKAkSKgoHcm91dGVycxgFIAMoCzIZLnBncy5jb21tb24udjEuUm91dGVyUGVlchIXCg9yb3V0ZXJzX2NoYW5nZWQYBiABKAgSFAoMaW5zdGFuY2VfdGxzGEYgASgIKpkBCgtXYWtlT3V0Y29tZRIcChhXQUtFX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRXQUtFX09VVENPTUVfU1RBUlRFRBABEhwKGFdBS0VfT1VUQ09NRV9JTl9QUk9HUkVTUxACEhoKFldBS0VfT1VUQ09NRV9USFJPVFRMRUQQAxIYChRXQUtFX09VVENPTUVfUkVGVVNFRBAEMp8CChBSb3V0ZUZlZWRTZXJ2aWNlElgKC1dhdGNoUm91dGVzEiIucGdzLnJvdXRpbmcudjEuV2F0Y2hSb3V0ZXNSZXF1ZXN0GiMucGdzLnJvdXRpbmcudjEuV2F0Y2hSb3V0ZXNSZXNwb25zZTABElwKDVJlcG9ydENsaWVudHMSJC5wZ3Mucm91dGluZy52MS5SZXBvcnRDbGllbnRzUmVxdWVzdBolLnBncy5yb3V0aW5nLnYxLlJlcG9ydENsaWVudHNSZXNwb25zZRJTCgpXYWtlVGVuYW50EiEucGdzLnJvdXRpbmcudjEuV2FrZVRlbmFudFJlcXVlc3QaIi5wZ3Mucm91dGluZy52MS5XYWtlVGVuYW50UmVzcG9uc2ViBnByb3RvMw", [file_pgs_common_v1_route]);
+
+/**
+ * Open clients of one tenant at one router.
+ *
+ * @generated from message pgs.routing.v1.TenantClients
+ */
+export type TenantClients = Message<"pgs.routing.v1.TenantClients"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: uint32 clients = 2;
+   */
+  clients: number;
+};
+
+/**
+ * Describes the message pgs.routing.v1.TenantClients.
+ * Use `create(TenantClientsSchema)` to create a new message.
+ */
+export const TenantClientsSchema: GenMessage<TenantClients> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 0);
+
+/**
+ * @generated from message pgs.routing.v1.ReportClientsRequest
+ */
+export type ReportClientsRequest = Message<"pgs.routing.v1.ReportClientsRequest"> & {
+  /**
+   * @generated from field: string router_id = 1;
+   */
+  routerId: string;
+
+  /**
+   * Every tenant with at least one open client (absent = none).
+   *
+   * @generated from field: repeated pgs.routing.v1.TenantClients tenants = 2;
+   */
+  tenants: TenantClients[];
+
+  /**
+   * false: the router cannot count every client (e.g. its workers did not answer); the
+   * coordinator then suspends nothing on its word.
+   *
+   * @generated from field: bool complete = 3;
+   */
+  complete: boolean;
+};
+
+/**
+ * Describes the message pgs.routing.v1.ReportClientsRequest.
+ * Use `create(ReportClientsRequestSchema)` to create a new message.
+ */
+export const ReportClientsRequestSchema: GenMessage<ReportClientsRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 1);
+
+/**
+ * @generated from message pgs.routing.v1.ReportClientsResponse
+ */
+export type ReportClientsResponse = Message<"pgs.routing.v1.ReportClientsResponse"> & {
+  /**
+   * How often the coordinator wants the report; 0 = keep the router's own period.
+   *
+   * @generated from field: uint32 interval_ms = 1;
+   */
+  intervalMs: number;
+};
+
+/**
+ * Describes the message pgs.routing.v1.ReportClientsResponse.
+ * Use `create(ReportClientsResponseSchema)` to create a new message.
+ */
+export const ReportClientsResponseSchema: GenMessage<ReportClientsResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 2);
+
+/**
+ * @generated from message pgs.routing.v1.WakeTenantRequest
+ */
+export type WakeTenantRequest = Message<"pgs.routing.v1.WakeTenantRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string router_id = 2;
+   */
+  routerId: string;
+
+  /**
+   * Clients the router holds for this tenant now (for the metrics and the event).
+   *
+   * @generated from field: uint32 waiting_clients = 3;
+   */
+  waitingClients: number;
+};
+
+/**
+ * Describes the message pgs.routing.v1.WakeTenantRequest.
+ * Use `create(WakeTenantRequestSchema)` to create a new message.
+ */
+export const WakeTenantRequestSchema: GenMessage<WakeTenantRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 3);
+
+/**
+ * @generated from message pgs.routing.v1.WakeTenantResponse
+ */
+export type WakeTenantResponse = Message<"pgs.routing.v1.WakeTenantResponse"> & {
+  /**
+   * @generated from field: pgs.routing.v1.WakeOutcome outcome = 1;
+   */
+  outcome: WakeOutcome;
+
+  /**
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * @generated from field: uint32 retry_after_ms = 3;
+   */
+  retryAfterMs: number;
+};
+
+/**
+ * Describes the message pgs.routing.v1.WakeTenantResponse.
+ * Use `create(WakeTenantResponseSchema)` to create a new message.
+ */
+export const WakeTenantResponseSchema: GenMessage<WakeTenantResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 4);
 
 /**
  * @generated from message pgs.routing.v1.WatchRoutesRequest
@@ -45,7 +176,7 @@ export type WatchRoutesRequest = Message<"pgs.routing.v1.WatchRoutesRequest"> & 
  * Use `create(WatchRoutesRequestSchema)` to create a new message.
  */
 export const WatchRoutesRequestSchema: GenMessage<WatchRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 0);
+  messageDesc(file_pgs_routing_v1_routes, 5);
 
 /**
  * One batch, applied by the router in one transaction.
@@ -88,6 +219,15 @@ export type WatchRoutesResponse = Message<"pgs.routing.v1.WatchRoutesResponse"> 
    * @generated from field: bool routers_changed = 6;
    */
   routersChanged: boolean;
+
+  /**
+   * Set on every batch: connect to instances with TLS and verify their certificate against the
+   * fleet CA with verify-full semantics on the route's address. false = inner TLS is off in this
+   * fleet (or the coordinator predates it): plain TCP to instances.
+   *
+   * @generated from field: bool instance_tls = 70;
+   */
+  instanceTls: boolean;
 };
 
 /**
@@ -95,7 +235,53 @@ export type WatchRoutesResponse = Message<"pgs.routing.v1.WatchRoutesResponse"> 
  * Use `create(WatchRoutesResponseSchema)` to create a new message.
  */
 export const WatchRoutesResponseSchema: GenMessage<WatchRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 1);
+  messageDesc(file_pgs_routing_v1_routes, 6);
+
+/**
+ * What became of a wake request.
+ *
+ * @generated from enum pgs.routing.v1.WakeOutcome
+ */
+export enum WakeOutcome {
+  /**
+   * @generated from enum value: WAKE_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The wake started now.
+   *
+   * @generated from enum value: WAKE_OUTCOME_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * Already waking, or awake: wait for the route.
+   *
+   * @generated from enum value: WAKE_OUTCOME_IN_PROGRESS = 2;
+   */
+  IN_PROGRESS = 2,
+
+  /**
+   * Too many wakes in the fleet this second: ask again after retry_after_ms.
+   *
+   * @generated from enum value: WAKE_OUTCOME_THROTTLED = 3;
+   */
+  THROTTLED = 3,
+
+  /**
+   * The tenant cannot be woken (message says why, e.g. its host has no room left).
+   *
+   * @generated from enum value: WAKE_OUTCOME_REFUSED = 4;
+   */
+  REFUSED = 4,
+}
+
+/**
+ * Describes the enum pgs.routing.v1.WakeOutcome.
+ */
+export const WakeOutcomeSchema: GenEnum<WakeOutcome> = /*@__PURE__*/
+  enumDesc(file_pgs_routing_v1_routes, 0);
 
 /**
  * Route sync: routers keep a local cache of the route table and follow its changes.
@@ -113,6 +299,27 @@ export const RouteFeedService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRoutesRequestSchema;
     output: typeof WatchRoutesResponseSchema;
+  },
+  /**
+   * The router's open clients per tenant, every few seconds: the coordinator suspends an
+   * idle-suspend tenant only when no router has a client of it.
+   *
+   * @generated from rpc pgs.routing.v1.RouteFeedService.ReportClients
+   */
+  reportClients: {
+    methodKind: "unary";
+    input: typeof ReportClientsRequestSchema;
+    output: typeof ReportClientsResponseSchema;
+  },
+  /**
+   * A router holds a client of a SUSPENDED tenant and asks for it to be woken.
+   *
+   * @generated from rpc pgs.routing.v1.RouteFeedService.WakeTenant
+   */
+  wakeTenant: {
+    methodKind: "unary";
+    input: typeof WakeTenantRequestSchema;
+    output: typeof WakeTenantResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_pgs_routing_v1_routes, 0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/security/v1/enrollment.proto.
  */
 export const file_pgs_security_v1_enrollment: GenFile = /*@__PURE__*/
-  fileDesc("CiBwZ3Mvc2VjdXJpdHkvdjEvZW5yb2xsbWVudC5wcm90bxIPcGdzLnNlY3VyaXR5LnYxIlEKC0pvaW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJEgwKBGtpbmQYAiABKAkSFAoMY29tcG9uZW50X2lkGAMgASgJEg8KB2Nzcl9wZW0YBCABKAkiVwoMSm9pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIaChJjYV9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSEgoKZXhwaXJlc19hdBgDIAEoCSIqChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJImMKGFJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSGgoSY2FfY2VydGlmaWNhdGVfcGVtGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAkywQEKEUVucm9sbG1lbnRTZXJ2aWNlEkMKBEpvaW4SHC5wZ3Muc2VjdXJpdHkudjEuSm9pblJlcXVlc3QaHS5wZ3Muc2VjdXJpdHkudjEuSm9pblJlc3BvbnNlEmcKEFJlbmV3Q2VydGlmaWNhdGUSKC5wZ3Muc2VjdXJpdHkudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QaKS5wZ3Muc2VjdXJpdHkudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiBwZ3Mvc2VjdXJpdHkvdjEvZW5yb2xsbWVudC5wcm90bxIPcGdzLnNlY3VyaXR5LnYxIlEKC0pvaW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJEgwKBGtpbmQYAiABKAkSFAoMY29tcG9uZW50X2lkGAMgASgJEg8KB2Nzcl9wZW0YBCABKAkiVwoMSm9pblJlc3BvbnNlEhcKD2NlcnRpZmljYXRlX3BlbRgBIAEoCRIaChJjYV9jZXJ0aWZpY2F0ZV9wZW0YAiABKAkSEgoKZXhwaXJlc19hdBgDIAEoCSIqChdSZW5ld0NlcnRpZmljYXRlUmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJImMKGFJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRIXCg9jZXJ0aWZpY2F0ZV9wZW0YASABKAkSGgoSY2FfY2VydGlmaWNhdGVfcGVtGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAkiQwofSXNzdWVJbnN0YW5jZUNlcnRpZmljYXRlUmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJEg8KB2FkZHJlc3MYAiABKAkiawogSXNzdWVJbnN0YW5jZUNlcnRpZmljYXRlUmVzcG9uc2USFwoPY2VydGlmaWNhdGVfcGVtGAEgASgJEhoKEmNhX2NlcnRpZmljYXRlX3BlbRgCIAEoCRISCgpleHBpcmVzX2F0GAMgASgJMsICChFFbnJvbGxtZW50U2VydmljZRJDCgRKb2luEhwucGdzLnNlY3VyaXR5LnYxLkpvaW5SZXF1ZXN0Gh0ucGdzLnNlY3VyaXR5LnYxLkpvaW5SZXNwb25zZRJnChBSZW5ld0NlcnRpZmljYXRlEigucGdzLnNlY3VyaXR5LnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0GikucGdzLnNlY3VyaXR5LnYxLlJlbmV3Q2VydGlmaWNhdGVSZXNwb25zZRJ/ChhJc3N1ZUluc3RhbmNlQ2VydGlmaWNhdGUSMC5wZ3Muc2VjdXJpdHkudjEuSXNzdWVJbnN0YW5jZUNlcnRpZmljYXRlUmVxdWVzdBoxLnBncy5zZWN1cml0eS52MS5Jc3N1ZUluc3RhbmNlQ2VydGlmaWNhdGVSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message pgs.security.v1.JoinRequest
@@ -132,6 +132,60 @@ export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse
   messageDesc(file_pgs_security_v1_enrollment, 3);
 
 /**
+ * @generated from message pgs.security.v1.IssueInstanceCertificateRequest
+ */
+export type IssueInstanceCertificateRequest = Message<"pgs.security.v1.IssueInstanceCertificateRequest"> & {
+  /**
+   * PEM PKCS#10 request for the instances' own ECDSA P-256 key (not the agent's identity key).
+   *
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+
+  /**
+   * The host's advertised address (an IP literal): instances listen on it, routers connect to it.
+   * Refused when the host registered another address, or another host registered this one.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message pgs.security.v1.IssueInstanceCertificateRequest.
+ * Use `create(IssueInstanceCertificateRequestSchema)` to create a new message.
+ */
+export const IssueInstanceCertificateRequestSchema: GenMessage<IssueInstanceCertificateRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_security_v1_enrollment, 4);
+
+/**
+ * @generated from message pgs.security.v1.IssueInstanceCertificateResponse
+ */
+export type IssueInstanceCertificateResponse = Message<"pgs.security.v1.IssueInstanceCertificateResponse"> & {
+  /**
+   * @generated from field: string certificate_pem = 1;
+   */
+  certificatePem: string;
+
+  /**
+   * @generated from field: string ca_certificate_pem = 2;
+   */
+  caCertificatePem: string;
+
+  /**
+   * @generated from field: string expires_at = 3;
+   */
+  expiresAt: string;
+};
+
+/**
+ * Describes the message pgs.security.v1.IssueInstanceCertificateResponse.
+ * Use `create(IssueInstanceCertificateResponseSchema)` to create a new message.
+ */
+export const IssueInstanceCertificateResponseSchema: GenMessage<IssueInstanceCertificateResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_security_v1_enrollment, 5);
+
+/**
  * How a host agent or a router gets and keeps its fleet certificate (issue 10, security baseline).
  * Served by the coordinator on its gRPC port. The component makes its own private key, which never
  * leaves it; only a PKCS#10 request travels. The coordinator writes the identity (host:<id> or
@@ -162,6 +216,19 @@ export const EnrollmentService: GenService<{
     methodKind: "unary";
     input: typeof RenewCertificateRequestSchema;
     output: typeof RenewCertificateResponseSchema;
+  },
+  /**
+   * Called by a host agent over mTLS with its host certificate: a server certificate for the
+   * PostgreSQL instances on that host, naming the host's address (IP SAN) and instance:<host-id>
+   * (an identity no coordinator service accepts; server authentication only). Routers and standbys
+   * verify it against the fleet CA. Renewed like the agent's own certificate, at 2/3 of its life.
+   *
+   * @generated from rpc pgs.security.v1.EnrollmentService.IssueInstanceCertificate
+   */
+  issueInstanceCertificate: {
+    methodKind: "unary";
+    input: typeof IssueInstanceCertificateRequestSchema;
+    output: typeof IssueInstanceCertificateResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_pgs_security_v1_enrollment, 0);

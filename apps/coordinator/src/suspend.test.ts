@@ -1,0 +1,151 @@
+/**
+ * Scale to zero against a real coordinator: idle tenants suspend (routers report no client, the
+ * primary no busy backend), a router's wake brings them back once however many clients wait, the
+ * fleet's wake rate throttles, and a host that gave the room away refuses the wake with its reason.
+ */
+import { RouteState, TenantStatus, WakeOutcome, RunState } from '@pgs/proto';
+import { Code, RpcError } from '@pgs/rpc';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeAgent } from './testing/fake-agent.js';
+import { eventually, startHarness, type Harness } from './testing/harness.js';
+
+let h: Harness;
+const agents: FakeAgent[] = [];
+let hostSeq = 0;
+let reporting: NodeJS.Timeout | undefined;
+/** What the fake router r1 reports: clients per tenant. */
+const routerClients = new Map<string, number>();
+
+async function agent(options: Partial<ConstructorParameters<typeof FakeAgent>[0]> = {}): Promise<FakeAgent> {
+  hostSeq++;
+  const a = new FakeAgent({ hostId: `s${hostSeq}`, address: `127.0.0.${10 + hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true, ...options });
+  agents.push(a);
+  await a.connect();
+  return a;
+}
+
+async function status(id: string): Promise<TenantStatus> {
+  return (await h.operator.getTenant({ id })).tenant?.status ?? TenantStatus.UNSPECIFIED;
+}
+
+async function active(id: string, idleSuspendSeconds: number, a: FakeAgent): Promise<void> {
+  await h.operator.createTenant({ id, spec: { idleSuspendSeconds, externalAccess: true, placement: { ...a.options.labels } } });
+  await eventually(async () => (await status(id)) === TenantStatus.ACTIVE, 5000, `${id} ACTIVE`);
+}
+
+beforeAll(async () => {
+  h = await startHarness(['--idle-check-interval', '50ms', '--wake-rate', '2', '--wake-burst', '2']);
+  // The fake router r1 reports its clients every 50 ms, as a real router does every few seconds.
+  reporting = setInterval(() => {
+    const tenants = [...routerClients].map(([tenantId, clients]) => ({ tenantId, clients }));
+    h.routes.reportClients({ routerId: 'r1', tenants, complete: true }).catch(() => undefined);
+  }, 50);
+});
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.close();
+  routerClients.clear();
+});
+afterAll(async () => {
+  clearInterval(reporting);
+  await h?.stop();
+});
+
+describe('idle suspend', () => {
+  it('suspends an idle tenant: instances stopped, route SUSPENDED, CPU and memory released, events with durations', async () => {
+    const a = await agent({ labels: { host: 'idle' } });
+    await active('sleepy', 1, a);
+    await eventually(async () => (await status('sleepy')) === TenantStatus.SUSPENDED, 5000, 'sleepy SUSPENDED');
+    const got = await h.operator.getTenant({ id: 'sleepy' });
+    expect(got.route?.state).toBe(RouteState.SUSPENDED);
+    expect(got.tenant?.statusReason).toMatch(/^suspended at \d{4}-\d\d-\d\dT.*\(idle for 1s \(policy 1s\)\)$/);
+    expect(a.instances.get('sleepy')?.runState).toBe(RunState.STOPPED);
+    expect((await h.coordinator.ctx.store.read.placements.allocations()).get(a.options.hostId)).toMatchObject({ cpuMillis: 0, memoryMib: 0, diskMib: 8192, instances: 1 });
+    await eventually(async () => (await h.operator.getTenant({ id: 'sleepy' })).recentEvents.find((e) => e.action === 'tenant.suspended'), 3000, 'suspended event');
+    const events = (await h.operator.getTenant({ id: 'sleepy' })).recentEvents;
+    expect(events.find((e) => e.action === 'tenant.suspend')?.principal).toBe('system:idle-suspend');
+    expect(events.find((e) => e.action === 'tenant.suspended')?.details.durationMs).toMatch(/^\d+$/);
+  });
+
+  it('keeps a tenant awake while a router has a client or the primary a busy backend', async () => {
+    const a = await agent({ labels: { host: 'busy' } });
+    routerClients.set('chatty', 1);
+    a.busy.set('working', 1);
+    await active('chatty', 1, a);
+    await active('working', 1, a);
+    const until = Date.now() + 2500;
+    while (Date.now() < until) {
+      expect(await status('chatty')).toBe(TenantStatus.ACTIVE);
+      expect(await status('working')).toBe(TenantStatus.ACTIVE);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    routerClients.delete('chatty');
+    await eventually(async () => (await status('chatty')) === TenantStatus.SUSPENDED, 5000, 'chatty SUSPENDED once its client left');
+    a.busy.delete('working');
+    await a.reportAll();
+    await eventually(async () => (await status('working')) === TenantStatus.SUSPENDED, 5000, 'working SUSPENDED once idle');
+  });
+});
+
+describe('wake', () => {
+  it('wakes once for many waiting clients; the route turns ROUTABLE and the wake is timed', async () => {
+    const a = await agent({ labels: { host: 'wake' } });
+    await active('napper', 60, a);
+    await h.operator.suspendTenant({ id: 'napper' });
+    await eventually(async () => (await h.operator.getTenant({ id: 'napper' })).route?.state === RouteState.SUSPENDED, 3000, 'napper suspended');
+    const answers = await Promise.all([1, 2, 3].map(() => h.routes.wakeTenant({ tenantId: 'napper', routerId: 'r1', waitingClients: 3 })));
+    expect(answers.map((x) => x.outcome).sort()).toEqual([WakeOutcome.STARTED, WakeOutcome.IN_PROGRESS, WakeOutcome.IN_PROGRESS]);
+    await eventually(async () => (await h.operator.getTenant({ id: 'napper' })).route?.state === RouteState.ROUTABLE, 5000, 'napper routable');
+    expect(a.instances.get('napper')?.runState).toBe(RunState.RUNNING);
+    const woken = await eventually(async () => (await h.operator.getTenant({ id: 'napper' })).recentEvents.find((e) => e.action === 'tenant.woken'), 3000, 'woken event');
+    expect(woken.principal).toBe('router:r1');
+    expect(woken.message).toMatch(/^woken in \d+ ms \(3 client\(s\) waiting\)$/);
+    expect((await h.operator.getTenant({ id: 'napper' })).recentEvents.filter((e) => e.action === 'tenant.wake')).toHaveLength(1);
+  });
+
+  it('throttles wakes beyond the fleet rate, and says when to ask again', async () => {
+    const a = await agent({ labels: { host: 'rate' } });
+    const ids = ['r-a', 'r-b', 'r-c'];
+    for (const id of ids) await active(id, 60, a);
+    for (const id of ids) await h.operator.suspendTenant({ id });
+    // The earlier wakes of this file may have used the burst: wait for it to fill again (2 per second).
+    await new Promise((r) => setTimeout(r, 1200));
+    const answers = [];
+    for (const id of ids) answers.push(await h.routes.wakeTenant({ tenantId: id, routerId: 'r1', waitingClients: 1 }));
+    expect(answers.map((x) => x.outcome)).toEqual([WakeOutcome.STARTED, WakeOutcome.STARTED, WakeOutcome.THROTTLED]);
+    expect(answers[2]?.retryAfterMs).toBeGreaterThan(0);
+    expect(answers[2]?.retryAfterMs).toBeLessThanOrEqual(500);
+  });
+
+  it('refuses a wake when the host gave the tenant\'s room away, with the reason, for routers and operators', async () => {
+    const a = await agent({ labels: { host: 'full' }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 } });
+    await active('evicted', 60, a);
+    await h.operator.suspendTenant({ id: 'evicted' });
+    // Its memory went back to the host, and a new tenant took it (the scheduler's cached view of
+    // the host's allocations is at most a second old).
+    await h.operator.createTenant({ id: 'squatter', spec: { resources: { memoryMib: 2048 }, placement: { host: 'full' } } });
+    await eventually(async () => (await status('squatter')) === TenantStatus.ACTIVE, 10_000, 'squatter ACTIVE');
+    const answer = await h.routes.wakeTenant({ tenantId: 'evicted', routerId: 'r1', waitingClients: 1 });
+    expect(answer.outcome).toBe(WakeOutcome.REFUSED);
+    expect(answer.message).toBe(`tenant "evicted" cannot be woken: its host ${a.options.hostId} has no room left for it: short of memory (needs 1Gi, 0Mi free); free capacity on ${a.options.hostId} or move the tenant`);
+    const err = await h.operator.resumeTenant({ id: 'evicted' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RpcError);
+    expect((err as RpcError).code).toBe(Code.FAILED_PRECONDITION);
+    const got = await h.operator.getTenant({ id: 'evicted' });
+    expect(got.tenant?.status).toBe(TenantStatus.SUSPENDED);
+    expect(got.tenant?.statusReason).toContain('wake refused: its host');
+    expect(got.recentEvents.filter((e) => e.action === 'tenant.wake' && e.message.startsWith('cannot wake'))).toHaveLength(1);
+    // Room again: the operator's resume wakes it.
+    await h.operator.deleteTenant({ id: 'squatter' });
+    await eventually(async () => (await h.operator.getTenant({ id: 'squatter' }).catch(() => undefined)) === undefined, 5000, 'squatter gone');
+    await h.operator.resumeTenant({ id: 'evicted' });
+    await eventually(async () => (await status('evicted')) === TenantStatus.ACTIVE, 5000, 'evicted ACTIVE again');
+  });
+
+  it('refuses to suspend what cannot be suspended', async () => {
+    const err = await h.operator.suspendTenant({ id: 'nobody' }).catch((e: unknown) => e);
+    expect((err as RpcError).code).toBe(Code.NOT_FOUND);
+    const bad = await h.operator.createTenant({ id: 'twins', spec: { nodes: 2, idleSuspendSeconds: 60 } }).catch((e: unknown) => e);
+    expect((bad as RpcError).code).toBe(Code.INVALID_ARGUMENT);
+    expect((bad as RpcError).message).toMatch(/replicas/);
+  });
+});

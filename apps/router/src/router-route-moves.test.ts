@@ -1,0 +1,186 @@
+// Pooled clients while their tenant moves (switchover, failover: the route names another
+// instance), and isolation under load: two tenants on two instances, each with a user "alice",
+// hammered in pool modes session and transaction, every query checking where it ran. Real
+// PostgreSQL instances, node-postgres through the router, routes from a fake feed.
+import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgConnect } from './testing/clients.js';
+import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
+import { startTestRouter, type TestRouter } from './testing/router-harness.js';
+import { eventually, routableRoute } from './testing/routes.js';
+
+const ACME_PW = 'moves-acme-pw';
+const GLOBEX_PW = 'moves-globex-pw';
+/** acme's primary, its stand-in after a switchover (same role, same verifier), and globex's instance. */
+let primary: TestPostgres;
+let standby: TestPostgres;
+let globex: TestPostgres;
+let feed: FakeRouteFeed;
+let router: TestRouter;
+let acmeVerifier: string;
+let globexVerifier: string;
+
+async function verifierOf(p: TestPostgres): Promise<string> {
+  const admin = await p.adminClient();
+  try {
+    return (await admin.query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = 'alice'")).rows[0]!.rolpassword;
+  } finally {
+    await admin.end();
+  }
+}
+
+const route = (tenant: string, at: TestPostgres, mode: 'SESSION' | 'TRANSACTION', verifier: string): ReturnType<typeof routableRoute> =>
+  routableRoute(tenant, at.host, at.port, { poolMode: mode, users: [{ name: 'alice', scramVerifier: verifier }] });
+
+/** Every route back at its start: acme (transaction) and acmes (session) on the primary, globex and globexs on globex. */
+function initialRoutes(): Array<ReturnType<typeof routableRoute>> {
+  return [
+    route('acme', primary, 'TRANSACTION', acmeVerifier),
+    route('acmes', primary, 'SESSION', acmeVerifier),
+    route('globex', globex, 'TRANSACTION', globexVerifier),
+    route('globexs', globex, 'SESSION', globexVerifier),
+  ];
+}
+
+beforeAll(async () => {
+  [primary, standby, globex] = await Promise.all([
+    startTestPostgres({ users: [{ name: 'alice', password: ACME_PW, database: 'acme' }] }),
+    startTestPostgres({ users: [{ name: 'alice', password: 'replaced-below', database: 'acme' }] }),
+    startTestPostgres({ users: [{ name: 'alice', password: GLOBEX_PW, database: 'globex' }] }),
+  ]);
+  acmeVerifier = await verifierOf(primary);
+  globexVerifier = await verifierOf(globex);
+  // The stand-in holds the byte-identical verifier, as the agents install it on replicas.
+  const admin = await standby.adminClient();
+  await admin.query(`ALTER ROLE alice PASSWORD '${acmeVerifier}'`);
+  await admin.end();
+  feed = await startFakeRouteFeed({ routes: initialRoutes() });
+  router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '2', '--pool-wait-timeout', '20s'] });
+  await eventually(() => router.cache.lookup('globexs') !== undefined, 10_000, 'routes synced');
+}, 60_000);
+
+afterAll(async () => {
+  await router?.stop();
+  await feed?.stop();
+  await Promise.all([primary?.stop(), standby?.stop(), globex?.stop()]);
+});
+
+function connect(tenant: string, database: string, password: string): Promise<pg.Client> {
+  return pgConnect({ host: router.host, port: router.port, user: `alice.${tenant}`, database, password });
+}
+
+async function whereAmI(c: pg.Client): Promise<{ db: string; u: string; port: number }> {
+  return (await c.query<{ db: string; u: string; port: number }>('select current_database() as db, current_user as u, inet_server_port() as port')).rows[0]!;
+}
+
+async function moveAcmeTo(to: TestPostgres): Promise<void> {
+  feed.set(route('acme', to, 'TRANSACTION', acmeVerifier), route('acmes', to, 'SESSION', acmeVerifier));
+  await eventually(() => router.cache.lookup('acme')?.port === to.port && router.cache.lookup('acmes')?.port === to.port, 10_000, 'route moved');
+}
+
+describe('pooled clients while their tenant moves', () => {
+  it('switchover in transaction mode: a client between transactions goes on at the new primary unnoticed, one inside a transaction finishes it first', async () => {
+    const between = await connect('acme', 'acme', ACME_PW);
+    const inside = await connect('acme', 'acme', ACME_PW);
+    try {
+      expect((await whereAmI(between)).port).toBe(primary.port);
+      await inside.query('BEGIN');
+      expect((await whereAmI(inside)).port).toBe(primary.port);
+      await moveAcmeTo(standby);
+      expect(await whereAmI(between)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
+      // Its transaction stays where it began; the next one goes to the new primary.
+      expect((await whereAmI(inside)).port).toBe(primary.port);
+      await inside.query('COMMIT');
+      expect((await whereAmI(inside)).port).toBe(standby.port);
+      // Nothing of the old primary is lent again.
+      for (let i = 0; i < 5; i++) expect((await whereAmI(between)).port).toBe(standby.port);
+    } finally {
+      await Promise.all([between.end(), inside.end()]);
+      await moveAcmeTo(primary);
+    }
+  });
+
+  it('failover in transaction mode: a client inside a transaction on the fenced primary is terminated (57P01), one between transactions goes on', async () => {
+    const between = await connect('acme', 'acme', ACME_PW);
+    const inside = await connect('acme', 'acme', ACME_PW);
+    const ended = new Promise<void>((resolve) => inside.once('end', () => resolve()));
+    try {
+      expect((await whereAmI(between)).port).toBe(primary.port);
+      await inside.query('BEGIN');
+      await whereAmI(inside);
+      await moveAcmeTo(standby);
+      // Fencing the old primary ends its sessions, as PostgreSQL reports it (57P01).
+      const admin = await primary.adminClient();
+      const running = inside.query('select pg_sleep(30)').catch((e: { code?: string }) => e.code);
+      await eventually(async () => (await admin.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)'")).rowCount === 1, 10_000, 'the sleep running');
+      await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'alice'");
+      await admin.end();
+      expect(await running).toBe('57P01');
+      await ended;
+      expect(await whereAmI(between)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
+    } finally {
+      await Promise.all([between.end(), inside.end().catch(() => undefined)]);
+      await moveAcmeTo(primary);
+    }
+  });
+
+  it('switchover in session mode: a session open at the switch goes on where it is; new sessions start at the new primary', async () => {
+    const open = await connect('acmes', 'acme', ACME_PW);
+    try {
+      // An idle pooled connection on the primary as well.
+      const first = await connect('acmes', 'acme', ACME_PW);
+      expect((await whereAmI(first)).port).toBe(primary.port);
+      await first.end();
+      expect((await whereAmI(open)).port).toBe(primary.port);
+      await moveAcmeTo(standby);
+      expect((await whereAmI(open)).port).toBe(primary.port);
+      for (let i = 0; i < 3; i++) {
+        const c = await connect('acmes', 'acme', ACME_PW);
+        expect(await whereAmI(c)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
+        await c.end();
+      }
+    } finally {
+      await open.end();
+      await moveAcmeTo(primary);
+    }
+  });
+});
+
+describe('isolation under load', () => {
+  it('two tenants with a user "alice" each, session and transaction mode, 24 clients at once: every query runs on its own tenant', async () => {
+    const targets = [
+      { tenant: 'acme', database: 'acme', password: ACME_PW, at: primary },
+      { tenant: 'acmes', database: 'acme', password: ACME_PW, at: primary },
+      { tenant: 'globex', database: 'globex', password: GLOBEX_PW, at: globex },
+      { tenant: 'globexs', database: 'globex', password: GLOBEX_PW, at: globex },
+    ];
+    const mixups: string[] = [];
+    let queries = 0;
+    const worker = async (t: (typeof targets)[number], n: number): Promise<void> => {
+      // Session-mode clients come and go (the pool has 2 servers per tenant); transaction-mode ones stay.
+      const rounds = t.tenant.endsWith('s') ? 5 : 1;
+      for (let r = 0; r < rounds; r++) {
+        const c = await connect(t.tenant, t.database, t.password);
+        try {
+          for (let i = 0; i < 40 / rounds; i++) {
+            const inTxn = (n + i) % 3 === 0;
+            if (inTxn) await c.query('BEGIN');
+            const row = (await c.query<{ db: string; u: string; port: number; addr: string }>('select current_database() as db, current_user as u, inet_server_port() as port, host(inet_server_addr()) as addr')).rows[0]!;
+            if (inTxn) await c.query('COMMIT');
+            queries++;
+            if (row.db !== t.database || row.u !== 'alice' || row.port !== t.at.port || row.addr !== t.at.host) mixups.push(`${t.tenant}: ${JSON.stringify(row)}`);
+          }
+        } finally {
+          await c.end();
+        }
+      }
+    };
+    const session = targets.filter((t) => t.tenant.endsWith('s'));
+    const txn = targets.filter((t) => !t.tenant.endsWith('s'));
+    // Two per session tenant (its pool's size), eight per transaction tenant (four times the pool).
+    await Promise.all([...session.flatMap((t) => [0, 1].map((n) => worker(t, n))), ...txn.flatMap((t) => Array.from({ length: 8 }, (_, n) => worker(t, n)))]);
+    expect(mixups).toEqual([]);
+    expect(queries).toBe(20 * 40);
+  }, 120_000);
+});

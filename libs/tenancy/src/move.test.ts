@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { checkMove, decideMove, type MoveFacts, type MoveProgress, type MoveRequestFacts } from './move.js';
+import { aHost, res } from './testing/builders.js';
+
+function request(over: Partial<MoveRequestFacts> = {}): MoveRequestFacts {
+  return {
+    tenantId: 't',
+    status: 'ACTIVE',
+    resources: res(),
+    placement: {},
+    members: [{ hostId: 'a', role: 'PRIMARY' }],
+    memberHostId: '',
+    toHostId: 'b',
+    target: aHost('b'),
+    targetConnected: true,
+    busy: false,
+    ...over,
+  };
+}
+
+function refusal(over: Partial<MoveRequestFacts>): string | undefined {
+  const r = checkMove(request(over));
+  return 'refusal' in r ? r.refusal.code : undefined;
+}
+
+describe('checkMove', () => {
+  it('moves the primary of a single-node tenant to a READY host with room', () => {
+    expect(checkMove(request())).toEqual({ member: { hostId: 'a', role: 'PRIMARY' } });
+  });
+
+  it('refuses the same host, an unknown, down, cordoned, draining or full target, with the reason', () => {
+    expect(refusal({ toHostId: 'a' })).toBe('SAME_HOST');
+    expect(refusal({ target: undefined })).toBe('HOST_NOT_FOUND');
+    expect(refusal({ target: aHost('b', { state: 'DOWN' }) })).toBe('TARGET_NOT_READY');
+    expect(refusal({ targetConnected: false })).toBe('TARGET_NOT_READY');
+    expect(refusal({ target: aHost('b', { cordoned: true }) })).toBe('TARGET_CORDONED');
+    expect(refusal({ target: aHost('b', { draining: true }) })).toBe('TARGET_CORDONED');
+    const full = checkMove(request({ target: aHost('b', { capacity: { cpuMillis: 16_000, memoryMib: 128, diskMib: 1_048_576 } }) }));
+    expect(full).toEqual({ refusal: { code: 'TARGET_FULL', message: expect.stringContaining('short of memory') } });
+  });
+
+  it('refuses a second move, a move during a failover and a tenant that is not ACTIVE', () => {
+    expect(refusal({ busy: true })).toBe('MOVE_IN_PROGRESS');
+    expect(refusal({ status: 'MOVING' })).toBe('MOVE_IN_PROGRESS');
+    expect(refusal({ status: 'FAILING_OVER' })).toBe('MOVE_IN_PROGRESS');
+    expect(refusal({ status: 'STOPPED' })).toBe('TENANT_NOT_ACTIVE');
+  });
+
+  it('needs --member for a replicated tenant and moves that member; its zone is freed, the others are not', () => {
+    const members = [
+      { hostId: 'a', role: 'PRIMARY' as const },
+      { hostId: 'c', role: 'REPLICA' as const },
+    ];
+    expect(refusal({ members })).toBe('MEMBER_REQUIRED');
+    expect(refusal({ members, memberHostId: 'x' })).toBe('NOT_A_MEMBER');
+    expect(checkMove(request({ members, memberHostId: 'c' }))).toEqual({ member: { hostId: 'c', role: 'REPLICA' } });
+    const zoned = { members, memberHostId: 'a', target: aHost('b', { labels: { zone: 'z1' } }) };
+    expect(checkMove(request(zoned))).toEqual({ member: { hostId: 'a', role: 'PRIMARY' } });
+  });
+
+  it('respects placement labels', () => {
+    expect(refusal({ placement: { region: 'eu' }, target: aHost('b', { labels: { region: 'us' } }) })).toBe('TARGET_FULL');
+  });
+});
+
+const progress = (over: Partial<MoveProgress> = {}): MoveProgress => ({
+  phase: 'copying',
+  fromHostId: 'a',
+  toHostId: 'b',
+  primary: true,
+  startedAt: 1000,
+  phaseStartedAt: 1000,
+  copyDeadline: 61_000,
+  ...over,
+});
+
+const facts = (over: Partial<MoveFacts> = {}): MoveFacts => ({
+  targetHostState: 'READY',
+  targetConnected: true,
+  target: { realization: 'REALIZED', role: 'REPLICA', healthy: true, lagBytes: 0, reason: '' },
+  primaryHostId: 'a',
+  switchover: undefined,
+  switchoverRunning: false,
+  oldRemoved: false,
+  sourceHostState: 'READY',
+  cancelled: false,
+  backupRunning: false,
+  ...over,
+});
+
+const policy = { maxLagBytes: 1024 };
+
+describe('decideMove', () => {
+  it('waits for the copy, then for the catch-up, then switches', () => {
+    expect(decideMove(progress(), facts({ target: { realization: 'PENDING', role: 'REPLICA', healthy: false, lagBytes: undefined, reason: '' } }), policy, 2000)).toEqual({
+      kind: 'wait',
+      reason: 'copying to b (base backup of the primary)',
+    });
+    expect(decideMove(progress(), facts({ target: { realization: 'REALIZED', role: 'REPLICA', healthy: true, lagBytes: 5000, reason: '' } }), policy, 2000)).toEqual({
+      kind: 'wait',
+      reason: 'replica on b catching up (5000 bytes behind)',
+    });
+    expect(decideMove(progress(), facts(), policy, 2000)).toEqual({ kind: 'switch' });
+  });
+
+  it('waits for a running backup before switching, up to the copy deadline', () => {
+    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('running backup') });
+    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 61_001)).toEqual({ kind: 'switch' });
+  });
+
+  it('a failover that made the copy the primary commits the move', () => {
+    expect(decideMove(progress(), facts({ primaryHostId: 'b' }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
+  });
+
+  it('moves a replica member without a switch', () => {
+    expect(decideMove(progress({ primary: false }), facts(), policy, 2000)).toMatchObject({ kind: 'remove_old' });
+  });
+
+  it('abandons before the switch when the target dies, the copy times out, the tenant stops or the primary changes', () => {
+    expect(decideMove(progress(), facts({ targetHostState: 'DOWN' }), policy, 2000)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('went down') });
+    const failed = facts({ target: { realization: 'FAILED', role: 'REPLICA', healthy: false, lagBytes: undefined, reason: 'disk full' } });
+    expect(decideMove(progress(), failed, policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('disk full') });
+    expect(decideMove(progress(), failed, policy, 61_001)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('disk full') });
+    expect(decideMove(progress(), facts({ cancelled: true }), policy, 2000)).toMatchObject({ kind: 'abandon' });
+    expect(decideMove(progress(), facts({ primaryHostId: 'c' }), policy, 2000)).toMatchObject({ kind: 'abandon' });
+    expect(decideMove(progress(), facts({ target: undefined }), policy, 2000)).toMatchObject({ kind: 'abandon' });
+  });
+
+  it('waits for the agent of the target to reconnect during the copy', () => {
+    expect(decideMove(progress(), facts({ targetConnected: false, targetHostState: 'UNREACHABLE' }), policy, 2000)).toMatchObject({ kind: 'wait' });
+  });
+
+  it('after the switch commits only goes forward; a rolled back switch abandons', () => {
+    const switching = progress({ phase: 'switching' });
+    expect(decideMove(switching, facts({ switchoverRunning: true }), policy, 2000)).toMatchObject({ kind: 'wait' });
+    expect(decideMove(switching, facts({ primaryHostId: 'b', switchover: { ok: true } }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
+    // Committed even when the caller saw an error (e.g. a late confirmation): the target is the primary.
+    expect(decideMove(switching, facts({ primaryHostId: 'b', switchover: { ok: false, reason: 'x' } }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
+    expect(decideMove(switching, facts({ switchover: { ok: false, reason: 'not caught up' } }), policy, 2000)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('not caught up') });
+  });
+
+  it('finishes once the old instance is removed, or at once when its host is down (removed when it returns)', () => {
+    const removing = progress({ phase: 'removing' });
+    expect(decideMove(removing, facts({ primaryHostId: 'b' }), policy, 2000)).toMatchObject({ kind: 'wait' });
+    expect(decideMove(removing, facts({ primaryHostId: 'b', oldRemoved: true }), policy, 2000)).toEqual({ kind: 'done' });
+    expect(decideMove(removing, facts({ primaryHostId: 'b', sourceHostState: 'DOWN' }), policy, 2000)).toEqual({ kind: 'done' });
+  });
+});
