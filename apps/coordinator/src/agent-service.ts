@@ -142,7 +142,7 @@ export function agentControlService(
         ctx.liveness.renewLease(host.id, ctx.clock());
         // The repository (with its key and credentials) travels only on this authenticated stream.
         const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on, leaderEpoch: BigInt(ctx.leaderEpoch ?? 0) } } });
         await ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);

@@ -46,6 +46,7 @@ import { IdleWatcher } from './idle-watcher.js';
 import { RouteFeed } from './route-feed.js';
 import { RouterClients } from './router-clients.js';
 import { SuspendService } from './suspend-service.js';
+import type { Store } from './store/contract.js';
 import { openStore } from './store/open-store.js';
 import { TenantService } from './tenant-service.js';
 import { parseVersionCatalog, VersionCatalog } from './versions.js';
@@ -80,17 +81,34 @@ function ownPkiFiles(config: CoordinatorConfig): { caFile: string; certFile: str
   return { caFile: config.tlsCa, certFile: config.tlsCert, keyFile: config.tlsKey };
 }
 
-/** Opens the store and starts every server and loop. */
+/**
+ * A store opened by the caller (the PostgreSQL store several coordinators share): this coordinator
+ * leads at `leaderEpoch` and leaves the store open when it stops.
+ */
+export interface LeaderTerm {
+  store: Store;
+  leaderEpoch: number;
+}
+
+/** Opens the SQLite store at the data dir. */
+function openOwnStore(config: CoordinatorConfig, log: Logger, clock: () => number): Store {
+  const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
+  const store = opened.store;
+  log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
+  return store;
+}
+
+/** Opens the store (or takes the leader term's) and starts every server and loop. */
 export async function startCoordinator(
   config: CoordinatorConfig,
   log: Logger,
   clock: () => number = Date.now,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  term?: LeaderTerm,
 ): Promise<RunningCoordinator> {
   const pkiFiles = config.insecure ? undefined : ownPkiFiles(config);
-  const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
-  const store = opened.store;
-  log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
+  const store = term?.store ?? openOwnStore(config, log, clock);
+  const closeStore = (): Promise<void> => (term ? Promise.resolve() : store.close());
   const registry = createRegistry('coordinator');
   const versions = new VersionCatalog(parseVersionCatalog(config.versions));
   // Filled below; the metrics read stream counts at scrape time.
@@ -114,6 +132,7 @@ export async function startCoordinator(
   const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
   const retiring = new RetiringInstances();
   const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup, retiring });
+  hub.leaderEpoch = term?.leaderEpoch ?? 0;
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -142,6 +161,7 @@ export async function startCoordinator(
     instanceTls,
     retiring,
     moveCopyTimeoutMs: config.moveCopyTimeout,
+    leaderEpoch: term?.leaderEpoch ?? 0,
   };
   if (backup) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
@@ -202,7 +222,7 @@ export async function startCoordinator(
       host: httpHost,
       port: httpPort,
       registry,
-      health: async () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: await store.read.routes.revision(), agents: hub.size, routers: routes.size }),
+      health: async () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: await store.read.routes.revision(), agents: hub.size, routers: routes.size, ...(term ? { role: 'leader', leaderEpoch: term.leaderEpoch } : {}) }),
       extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
     await reconciler.start();
@@ -241,7 +261,7 @@ export async function startCoordinator(
           });
         });
         await ops?.close();
-        await store.close();
+        await closeStore();
       },
     };
     return running;
@@ -252,7 +272,7 @@ export async function startCoordinator(
     pki?.stop();
     server.forceShutdown();
     await ops?.close();
-    await store.close();
+    await closeStore();
     throw err;
   }
 }

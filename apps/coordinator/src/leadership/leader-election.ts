@@ -7,7 +7,7 @@
  */
 import { DEFAULT_LEASE_TIMINGS, mayAct, nextLeadership, type Leadership, type LeaseDecision, type LeaseTimings } from '@pgs/tenancy';
 import type pg from 'pg';
-import type { Logger } from 'pino';
+import type { Logger } from '@pgs/service-kit';
 import { leaseStep, releaseLease } from '../store/postgres/leader-lease-sql.js';
 import type { WriteFence } from '../store/postgres/pg-store.js';
 

@@ -7,7 +7,7 @@
  * notification delays a change by at most one poll and never loses it.
  */
 import type pg from 'pg';
-import type { Logger } from 'pino';
+import type { Logger } from '@pgs/service-kit';
 
 /** The channel the commit triggers notify on. */
 export const CHANGES_CHANNEL = 'pgs_changes';
@@ -56,7 +56,7 @@ export function listenForChanges(o: ChangeWakeupOptions): ChangeWakeup {
     if (client !== c) return;
     client = undefined;
     c.end().catch(() => undefined);
-    if (!stopped) o.log.warn('change listener connection lost; reconnecting');
+    if (!stopped) o.log.warn({}, 'change listener connection lost; reconnecting');
   };
 
   const connect = async (): Promise<void> => {

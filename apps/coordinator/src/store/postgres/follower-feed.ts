@@ -6,7 +6,7 @@
  * the route feed and event feed need not know which role their coordinator has.
  */
 import type pg from 'pg';
-import type { Logger } from 'pino';
+import type { Logger } from '@pgs/service-kit';
 import type { EventRecord, RouteChange, RouteRecord } from '../../model.js';
 import { listenForChanges, type ChangeWakeup } from './change-wakeup.js';
 import { eventFromRow, type Row } from './pg-rows.js';

@@ -13,7 +13,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
-import type { Logger } from 'pino';
+import type { Logger } from '@pgs/service-kit';
 import pg from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
 import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../contract.js';
