@@ -10,7 +10,7 @@ import type { RuntimeKind } from './runtime/runtime.js';
 export const AGENT_OPTIONS = {
   hostId: { type: 'string', flag: '--host-id', env: 'PGS_HOST_ID', description: 'stable id of this host in the fleet ([a-z0-9][a-z0-9_.-]*)', required: true },
   address: { type: 'string', flag: '--address', env: 'PGS_ADDRESS', description: 'the host\'s advertised address: tenant instances listen on it only, routers connect to it', default: '127.0.0.1' },
-  coordinator: { type: 'string', flag: '--coordinator', env: 'PGS_COORDINATOR', description: 'coordinator gRPC address (agent stream)', default: '127.0.0.1:7400' },
+  coordinator: { type: 'string', flag: '--coordinator', env: 'PGS_COORDINATOR', description: 'coordinator gRPC address (agent stream); several coordinators: every address, comma-separated (the agent finds the leader)', default: '127.0.0.1:7400' },
   insecure: { type: 'bool', flag: '--insecure', env: 'PGS_INSECURE', description: 'plaintext gRPC to the coordinator, no certificate (test machines only; warns at every start)', default: false },
   joinToken: { type: 'string', flag: '--join-token', env: 'PGS_JOIN_TOKEN', description: 'one-time join token (pgsctl token create --kind host --id <host-id>) used at the first start to get a fleet certificate' },
   identityDir: { type: 'string', flag: '--identity-dir', env: 'PGS_IDENTITY_DIR', description: 'where the fleet certificate and key are kept (default: <data-root>/identity)' },

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EnrollmentService } from '@pgs/proto';
-import { Code, createClient, RpcError } from '@pgs/rpc';
+import { Code, createLeaderClient, RpcError, splitAddresses } from '@pgs/rpc';
 import { certificateInfo, createCsr, generatePrivateKey, identity, isExpired, startCertificateRenewal, TlsIdentity, verifyIssuedBy, type FleetLink, type Renewal, type TlsMaterial } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { jitteredBackoff } from './backoff.js';
@@ -105,7 +105,7 @@ export async function startInstanceCertificate(o: InstanceCertificateOptions): P
   }
   const files = instanceTlsFiles(o.dataRoot);
   const who = identity('instance', o.hostId);
-  const client = createClient(EnrollmentService, o.coordinator, o.link.credentials);
+  const client = createLeaderClient(EnrollmentService, splitAddresses(o.coordinator), o.link.credentials);
   const timeoutMs = o.callTimeoutMs ?? 15_000;
   const issue = async (csrPem: string): Promise<{ certPem: string; caPem: string }> => {
     const r = await client.issueInstanceCertificate({ csrPem, address: o.address }, { timeoutMs });

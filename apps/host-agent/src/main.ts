@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentControlService } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer } from '@pgs/service-kit';
 import { AgentLoop } from './agent-loop.js';
 import { hostCapacity } from './capacity.js';
@@ -69,7 +69,8 @@ runMain(async () => {
   manager.setInstanceTls({ files: certificate?.files() });
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
-  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials(link), coordinatorChannelOptions());
+  // Several coordinators (comma-separated): the client finds the leader and follows it after a failover.
+  const client = createLeaderClient(AgentControlService, splitAddresses(config.coordinator), coordinatorCredentials(link), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,

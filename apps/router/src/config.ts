@@ -6,7 +6,7 @@ import { parseHostPort, type HostPort } from './listen-address.js';
 /** The option table (README.md lists the same options). */
 export const ROUTER_OPTIONS = {
   listen: { type: 'string', flag: '--listen', env: 'PGS_LISTEN', description: 'host:port for PostgreSQL clients', default: '127.0.0.1:5432' },
-  coordinator: { type: 'string', flag: '--coordinator', env: 'PGS_COORDINATOR', description: 'coordinator gRPC address (route feed)', default: '127.0.0.1:7400' },
+  coordinator: { type: 'string', flag: '--coordinator', env: 'PGS_COORDINATOR', description: 'coordinator gRPC address (route feed); several coordinators: every address, comma-separated (the router finds the leader)', default: '127.0.0.1:7400' },
   cachePath: { type: 'string', flag: '--cache-path', env: 'PGS_CACHE_PATH', description: 'SQLite route cache file', default: 'router-cache.db' },
   routerId: { type: 'string', flag: '--router-id', env: 'PGS_ROUTER_ID', description: 'this router\'s id in the fleet', default: 'r1' },
   cancelListen: { type: 'string', flag: '--cancel-listen', env: 'PGS_CANCEL_LISTEN', description: 'host:port where peers forward CancelRequests (port 0 = any)', default: '127.0.0.1:0' },

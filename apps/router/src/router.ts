@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RouteFeedService, WakeOutcome } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { CancelKeys } from './cancel-keys.js';
@@ -77,7 +77,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
 
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
-  const client = createClient(RouteFeedService, config.coordinator, link.credentials);
+  // Several coordinators (comma-separated): the client finds the leader and follows it after a failover.
+  const client = createLeaderClient(RouteFeedService, splitAddresses(config.coordinator), link.credentials);
   const callOptions = (timeoutMs: number) => ({ timeoutMs, ...(link.metadata ? { metadata: link.metadata } : {}) });
   // Wakes go to the coordinator from this process (a --workers primary forwards its workers' asks).
   const wake = async (tenantId: string, waitingClients: number): Promise<WakeAnswer> => {

@@ -36,6 +36,9 @@ describe('coordinator address resolution', () => {
     where.env.PGS_COORDINATOR = '10.0.0.1:7400';
     expect(resolveCoordinator(undefined, where)).toEqual({ address: '10.0.0.1:7400', source: 'PGS_COORDINATOR' });
     expect(resolveCoordinator('[::1]:7400', where)).toEqual({ address: '[::1]:7400', source: '--coordinator' });
+    // Several coordinators: every address, comma-separated (pgsctl finds the leader).
+    where.env.PGS_COORDINATOR = '10.0.0.1:7400, 10.0.0.2:7400';
+    expect(resolveCoordinator(undefined, where)).toEqual({ address: '10.0.0.1:7400,10.0.0.2:7400', source: 'PGS_COORDINATOR' });
   });
 
   it('refuses a malformed address or config file with a usage error', () => {
@@ -43,6 +46,8 @@ describe('coordinator address resolution', () => {
     const where = { env: {} as NodeJS.ProcessEnv, cwd: home, home };
     expect(() => resolveCoordinator('localhost', where)).toThrow(UsageError);
     expect(() => resolveCoordinator('host:99999', where)).toThrow(/expected host:port/);
+    expect(() => resolveCoordinator('a:1,,b:2', where)).toThrow(/expected host:port\[,host:port...\]/);
+    expect(() => resolveCoordinator('a:1,b', where)).toThrow(/invalid coordinator address "b"/);
     fs.mkdirSync(path.join(home, '.config', 'pgs'), { recursive: true });
     fs.writeFileSync(path.join(home, '.config', 'pgs', 'config.json'), '{not json');
     expect(() => resolveCoordinator(undefined, where)).toThrow(/not valid JSON/);
