@@ -5,6 +5,7 @@
  * method here, and `stop()` always leaves nothing behind: it kills every process it started and
  * everything else running under the temp dir (postgres included), then checks /proc.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,18 @@ export interface FleetOptions {
   coordinatorArgs?: readonly string[];
   /** Environment of the coordinator (secrets it reads from the environment, never argv). */
   coordinatorEnv?: Readonly<Record<string, string>>;
+  /**
+   * Several coordinators on one PostgreSQL store (its URL, password included: it goes in the
+   * environment, never argv). Agents, routers and pgsctl get every coordinator's address.
+   */
+  sharedStore?: { url: string; coordinators: number };
+}
+
+/** One coordinator of the fleet. */
+export interface FleetCoordinator {
+  readonly grpc: string;
+  readonly http: string;
+  readonly process: AppProcess;
 }
 
 /** A host whose agent (and so its instances) runs inside a network namespace. */
@@ -127,6 +140,12 @@ export interface Fleet {
   readonly coordinatorGrpc: string;
   readonly coordinatorHttp: string;
   readonly coordinator: AppProcess;
+  /** Every coordinator (one unless sharedStore); coordinatorGrpc lists all their gRPC addresses. */
+  readonly coordinators: readonly FleetCoordinator[];
+  /** The index of the coordinator whose /healthz says it leads (undefined while none does). */
+  leaderIndex(): Promise<number | undefined>;
+  killCoordinatorAt(i: number, sig?: NodeJS.Signals): Promise<void>;
+  restartCoordinatorAt(i: number): Promise<void>;
   readonly hosts: readonly FleetHost[];
   readonly routers: readonly FleetRouter[];
   /** The fleet CA (the coordinator writes it into its data dir) and the bootstrap fleet-admin token file. */
@@ -206,8 +225,14 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   liveRoots.add(root);
   const controlAddress = `127.${TEST_NET}.${options.block}.1`;
   const coordinatorAddress = options.coordinatorAddress ?? controlAddress;
-  const coordinatorGrpc = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
-  const coordinatorHttp = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
+  const coordinatorCount = options.sharedStore?.coordinators ?? 1;
+  const listens: Array<{ grpc: string; http: string }> = [];
+  for (let i = 0; i < coordinatorCount; i++) {
+    listens.push({ grpc: `${coordinatorAddress}:${await freePort(coordinatorAddress)}`, http: `${coordinatorAddress}:${await freePort(coordinatorAddress)}` });
+  }
+  const coordinatorHttp = (listens[0] as { http: string }).http;
+  // Agents, routers and pgsctl get every coordinator and find the leader among them.
+  const coordinatorGrpc = listens.map((l) => l.grpc).join(',');
   const logDir = path.join(root, 'logs');
   fs.mkdirSync(logDir);
   const adminTokenFile = path.join(root, 'admin.token');
@@ -221,16 +246,20 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
   const pgsctlEnv: Record<string, string> = { PGS_CA: security.caFile, PGS_TOKEN_FILE: adminTokenFile };
 
-  const coordinator = new AppProcess({
-    name: 'coordinator',
+  // Coordinators sharing a store open its sealed secrets with one key, given in the environment.
+  const sharedEnv: Record<string, string> = options.sharedStore ? { PGS_STORE: options.sharedStore.url, PGS_SECRET_KEY: randomBytes(32).toString('base64') } : {};
+  const coordinators: FleetCoordinator[] = listens.map((l, i) => ({
+    ...l,
+    process: new AppProcess({
+    name: i === 0 ? 'coordinator' : `coordinator ${i + 1}`,
     script: SCRIPTS.coordinator,
     cwd: root,
-    logFile: path.join(logDir, 'coordinator.log'),
-    ...(options.coordinatorEnv ? { env: options.coordinatorEnv } : {}),
+    logFile: path.join(logDir, i === 0 ? 'coordinator.log' : `coordinator-${i + 1}.log`),
+    env: { ...options.coordinatorEnv, ...sharedEnv },
     args: [
-      '--grpc-listen', coordinatorGrpc,
-      '--http-listen', coordinatorHttp,
-      '--data-dir', coordinatorData,
+      '--grpc-listen', l.grpc,
+      '--http-listen', l.http,
+      '--data-dir', i === 0 ? coordinatorData : `${coordinatorData}-${i + 1}`,
       '--admin-token-file', adminTokenFile,
       '--heartbeat-interval', `${timing.heartbeatMs}ms`,
       '--host-ttl', `${timing.hostTtlMs}ms`,
@@ -243,7 +272,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       ...(options.backups ? ['--backup-repo', `posix:${path.join(root, 'backups')}`] : []),
       ...(options.coordinatorArgs ?? []),
     ],
-  });
+    }),
+  }));
+  const coordinator = (coordinators[0] as FleetCoordinator).process;
 
   const hosts: FleetHost[] = [];
   for (let i = 0; i < options.agents; i++) {
@@ -326,7 +357,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     });
   }
 
-  const all = (): AppProcess[] => [coordinator, ...hosts.map((h) => h.process), ...routers.map((r) => r.process)];
+  const all = (): AppProcess[] => [...coordinators.map((c) => c.process), ...hosts.map((h) => h.process), ...routers.map((r) => r.process)];
 
   const logs = (lines = 40): string => {
     const parts = all().map((p) => `----- ${p.spec.name} (${p.spec.logFile}) -----\n${p.tail(lines)}`);
@@ -339,14 +370,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const pgsctl = (args: readonly string[], input?: string): Promise<PgsctlResult> => runPgsctl(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
   const json = <T>(args: readonly string[], input?: string): Promise<T> => pgsctlJson<T>(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
 
-  const coordinatorReady = async (): Promise<void> => {
-    await waitFor('coordinator /healthz', async () => {
-      if (!coordinator.running) throw new Error(`coordinator exited: ${coordinator.tail(20)}`);
-      const { status } = await getJson(`http://${coordinatorHttp}/healthz`);
+  const oneCoordinatorReady = async (c: FleetCoordinator): Promise<void> => {
+    await waitFor(`${c.process.spec.name} /healthz`, async () => {
+      if (!c.process.running) throw new Error(`${c.process.spec.name} exited: ${c.process.tail(20)}`);
+      const { status } = await getJson(`http://${c.http}/healthz`);
       return status === 200 ? true : undefined;
     }, { timeoutMs: readyTimeoutMs });
-    // Written (mode 0600) before it listens, at its first start.
-    for (const file of [security.caFile, adminTokenFile]) if (!fs.existsSync(file)) throw new Error(`coordinator is up but wrote no ${file}`);
+  };
+  const leaderIndex = async (): Promise<number | undefined> => {
+    for (const [i, c] of coordinators.entries()) {
+      if (!c.process.running) continue;
+      const { body } = await getJson<{ role?: string }>(`http://${c.http}/healthz`).catch(() => ({ body: undefined }));
+      if (body?.role === 'leader' || (coordinators.length === 1 && body !== undefined)) return i;
+    }
+    return undefined;
+  };
+  const coordinatorReady = async (): Promise<void> => {
+    await Promise.all(coordinators.filter((c) => c.process.running).map(oneCoordinatorReady));
+    // Written (mode 0600) by the (first) leader before it listens, at its first start.
+    await waitFor('the CA and the fleet-admin token', () => ([security.caFile, adminTokenFile].every((f) => fs.existsSync(f)) ? true : undefined), { timeoutMs: readyTimeoutMs });
   };
 
   /** A single-use join token for one agent or router, created as the fleet-admin. */
@@ -395,6 +437,16 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     coordinatorGrpc,
     coordinatorHttp,
     coordinator,
+    coordinators,
+    leaderIndex,
+    async killCoordinatorAt(i, sig = 'SIGKILL') {
+      await (coordinators[i] as FleetCoordinator).process.kill(sig);
+    },
+    async restartCoordinatorAt(i) {
+      const c = coordinators[i] as FleetCoordinator;
+      c.process.start();
+      await oneCoordinatorReady(c);
+    },
     hosts,
     routers,
     security,
@@ -465,7 +517,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       for (const p of processesUnder(root)) signal(p.pid, 'SIGCONT');
       await Promise.all(routers.map((r) => r.process.kill('SIGTERM', 5000)));
       await Promise.all(hosts.map((h) => h.process.kill('SIGTERM', 5000)));
-      await coordinator.kill('SIGTERM', 5000);
+      await Promise.all(coordinators.map((c) => c.process.kill('SIGTERM', 5000)));
       // Agents leave their instances running on purpose (a restarted agent adopts them): stop them fast.
       for (const h of hosts) for (const pm of postmastersUnder(h.dataRoot)) signal(pm.pid, 'SIGINT');
       await waitFor('postmasters to stop', () => (hosts.every((h) => postmastersUnder(h.dataRoot).length === 0) ? true : undefined), { timeoutMs: 10_000 }).catch(() => undefined);
@@ -480,7 +532,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
 
   try {
-    coordinator.start();
+    for (const c of coordinators) c.process.start();
     await coordinatorReady();
     // Only the first start gets a token: restarts load the certificate the component saved.
     const hostTokens = await Promise.all(hosts.map((h) => joinToken('host', h.id)));
