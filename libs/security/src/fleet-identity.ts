@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import { EnrollmentService } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, type Logger } from '@pgs/service-kit';
 import { fetchPinnedCaCertificate } from './ca-pin.js';
 import { insecureChannelCredentials, mtlsChannelCredentials, readTlsFiles, TlsIdentity, tlsChannelCredentials, type TlsFiles, type TlsMaterial } from './grpc-credentials.js';
@@ -87,13 +87,29 @@ function checkNames(material: TlsMaterial, expected: Identity, source: string): 
   }
 }
 
+/**
+ * The pinned CA from the first coordinator that answers (several coordinators share one fleet CA,
+ * and any of them may be down); the last failure when none does.
+ */
+async function pinnedCaFromAny(addresses: readonly string[], pin: string): Promise<string> {
+  let last: unknown = new ConfigError('no coordinator address given');
+  for (const address of addresses) {
+    try {
+      return await fetchPinnedCaCertificate(address, pin, { now: new Date() });
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 async function join(options: FleetIdentityOptions, who: Identity, token: string): Promise<TlsMaterial> {
   const pin = joinTokenCaFingerprint(token);
-  const caPem = options.files.caFile ? fs.readFileSync(options.files.caFile, 'utf8') : pin ? await fetchPinnedCaCertificate(options.coordinator, pin, { now: new Date() }) : undefined;
+  const caPem = options.files.caFile ? fs.readFileSync(options.files.caFile, 'utf8') : pin ? await pinnedCaFromAny(splitAddresses(options.coordinator), pin) : undefined;
   if (!caPem) throw new ConfigError('the join token pins no CA; give --coordinator-ca');
   const keyPem = await generatePrivateKey();
   const csrPem = await createCsr(who, keyPem);
-  const enroll = createClient(EnrollmentService, options.coordinator, tlsChannelCredentials(caPem));
+  const enroll = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), tlsChannelCredentials(caPem));
   try {
     const res = await enroll.join({ token, kind: who.kind, componentId: who.id, csrPem }, { timeoutMs: options.callTimeoutMs ?? 15_000 });
     options.log.info({ token: tokenLabel(token), identity: identityToString(who), expiresAt: res.expiresAt }, 'joined the fleet');
@@ -142,7 +158,7 @@ export async function connectFleetIdentity(options: FleetIdentityOptions): Promi
     return { credentials: mtlsChannelCredentials(new TlsIdentity(material)), metadata: undefined, identity: who, caPem: () => material.caPem, stop: () => undefined };
   }
   const tls = new TlsIdentity(await savedOrJoined(options, who, log));
-  const renewClient = createClient(EnrollmentService, options.coordinator, mtlsChannelCredentials(tls));
+  const renewClient = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), mtlsChannelCredentials(tls));
   const renewal: Renewal = startCertificateRenewal({
     tls,
     identity: who,

@@ -62,8 +62,10 @@ describe('coordinator HA on PostgreSQL', () => {
     block: BLOCK,
     agents: 2,
     routers: 1,
+    // Three coordinators and a store pair on a shared two-core machine: agents take a while.
+    readyTimeoutMs: 120_000,
     sharedStore: { url: (pair as TestPostgresPair).url('pgs', STORE_PASSWORD), coordinators: 3 },
-  }));
+  }), 300_000);
 
   it('kill -9 the leader under pgsctl writes: a follower leads within 5 s, nothing acknowledged is lost, agents and routers follow it', async () => {
     const f = fleet();
@@ -72,8 +74,9 @@ describe('coordinator HA on PostgreSQL', () => {
     await f.createTenant(known, { password });
     const first = await waitFor('a leader', () => f.leaderIndex(), { timeoutMs: 10_000 });
 
+    // Watched while the writes go on: the first moment another coordinator says it leads.
     let killedAt = 0;
-    let newLeader: number | undefined;
+    let elected: Promise<{ index: number; ms: number }> | undefined;
     const w = await writeLoop(f, 'w', {
       max: 14,
       stop: () => false,
@@ -81,14 +84,15 @@ describe('coordinator HA on PostgreSQL', () => {
         if (i !== 4) return;
         await f.killCoordinatorAt(first, 'SIGKILL');
         killedAt = performance.now();
+        elected = waitFor('a new leader', async () => {
+          const index = await f.leaderIndex();
+          return index !== undefined && index !== first ? { index, ms: performance.now() - killedAt } : undefined;
+        }, { timeoutMs: 30_000, intervalMs: 50 });
       },
     });
-    newLeader = await waitFor('a new leader', async () => {
-      const i = await f.leaderIndex();
-      return i !== undefined && i !== first ? i : undefined;
-    }, { timeoutMs: 15_000, intervalMs: 50 });
-    const tookMs = performance.now() - killedAt;
-    console.log(`coordinator HA: leader ${first} killed, coordinator ${newLeader} leads after at most ${tookMs.toFixed(0)} ms (incl. the writes after the kill); ${w.created.length} creates and ${w.deleted.length} deletes acknowledged, ${w.refused} refused`);
+    const next = await (elected as Promise<{ index: number; ms: number }>);
+    console.log(`coordinator HA: leader ${first} killed, coordinator ${next.index} leads and serves after ${next.ms.toFixed(0)} ms; ${w.created.length} creates and ${w.deleted.length} deletes acknowledged, ${w.refused} refused`);
+    expect(next.ms).toBeLessThan(5000);
     expect(w.created.length).toBeGreaterThan(6);
     await expectAcknowledged(f, w);
 

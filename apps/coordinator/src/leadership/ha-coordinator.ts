@@ -9,6 +9,7 @@
  * meanwhile, and nothing kept in memory from an earlier term can be trusted.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import { ConfigError, type Logger } from '@pgs/service-kit';
 import { splitHostPort, type CoordinatorConfig } from '../config.js';
@@ -46,6 +47,9 @@ export async function startHaCoordinator(
   if (grpc.port === 0 || http.port === 0) {
     throw new ConfigError('with a PostgreSQL store the coordinator needs fixed ports (--grpc-listen and --http-listen not :0): followers name the leader by its address');
   }
+  // The data dir holds no store here, only what this process writes for its operators (ca.pem, the
+  // first admin token unless --admin-token-file says elsewhere).
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const self = config.advertiseAddress || config.grpcListen;
   const holder = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   const urls = splitStoreUrl(url);
