@@ -88,6 +88,8 @@ function ownPkiFiles(config: CoordinatorConfig): { caFile: string; certFile: str
 export interface LeaderTerm {
   store: Store;
   leaderEpoch: number;
+  /** Runs right before the servers bind (the follower server hands its ports over as late as it can). */
+  beforeBind?: () => Promise<void>;
 }
 
 /** Opens the SQLite store at the data dir. */
@@ -216,6 +218,7 @@ export async function startCoordinator(
   const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler, moves);
   let ops: OpsServer | undefined;
   try {
+    await term?.beforeBind?.();
     const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
     const { host: httpHost, port: httpPort } = splitHostPort(config.httpListen, '--http-listen');
     ops = await startOpsServer({

@@ -387,6 +387,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
   const coordinatorReady = async (): Promise<void> => {
     await Promise.all(coordinators.filter((c) => c.process.running).map(oneCoordinatorReady));
+    if (coordinators.length > 1) await waitFor('a coordinator leading', leaderIndex, { timeoutMs: readyTimeoutMs });
     // Written (mode 0600) by the (first) leader before it listens, at its first start.
     await waitFor('the CA and the fleet-admin token', () => ([security.caFile, adminTokenFile].every((f) => fs.existsSync(f)) ? true : undefined), { timeoutMs: readyTimeoutMs });
   };

@@ -91,8 +91,12 @@ export async function startHaCoordinator(
     if (now.role === 'leader') {
       if (leading?.epoch === now.epoch) return;
       await stopLeading();
-      await stopFollowing();
-      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, { store, leaderEpoch: now.epoch });
+      // The follower keeps answering (naming no leader yet) until the coordinator is ready to bind.
+      follower?.setLeader(undefined);
+      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, { store, leaderEpoch: now.epoch, beforeBind: stopFollowing }).catch(async (err: unknown) => {
+        await stopFollowing();
+        throw err;
+      });
       // The lease may have gone while it started: then it stops at once (it could not commit anyway).
       leading = { coordinator, epoch: now.epoch };
       if (el.leaderEpoch() !== now.epoch) await apply();
