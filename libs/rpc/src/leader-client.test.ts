@@ -55,7 +55,7 @@ describe('leader client over several addresses', () => {
   });
 
   it('follows a follower\'s redirect and a dead address to the leader, then follows the leader when it moves', async () => {
-    const [follower, leader] = servers as [{ address: string }, { address: string }];
+    const [follower, leader] = [servers[0]!, servers[1]!];
     const client = createLeaderClient(EchoService, [gone, follower.address, leader.address], credentials.createInsecure(), {}, { roundPauseMs: 20 });
     expect((await client.echo({ text: 'hi' })).text).toBe('hi!');
     expect(client.current()).toBe(leader.address);

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { ConfigError, type Logger } from '@pgs/service-kit';
+import { DEFAULT_LEASE_TIMINGS } from '@pgs/tenancy';
 import { splitHostPort, type CoordinatorConfig } from '../config.js';
 import { startCoordinator, type RunningCoordinator } from '../coordinator.js';
 import { serverCredentials } from '../grpc-credentials.js';
@@ -53,22 +54,24 @@ export async function startHaCoordinator(
   const self = config.advertiseAddress || config.grpcListen;
   const holder = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   const urls = splitStoreUrl(url);
-  let election: LeaderElection | undefined;
+  const elected: { election?: LeaderElection } = {};
   const store = await openPostgresStore({
     url,
     routeHistory: config.routeHistory,
     log: log.child({ component: 'store' }),
-    fence: () => (election ? electionFence(election)() : undefined),
+    fence: () => (elected.election ? electionFence(elected.election)() : undefined),
   });
   log.info({ store: redactStoreUrl(url), schemaVersion: store.schemaVersion, holder, advertise: self }, 'PostgreSQL store opened; electing a leader');
   const el = startLeaderElection({ holder, address: self, connect: async () => connectTo(await findPrimary(urls)), log: log.child({ component: 'lease' }) });
-  election = el;
+  elected.election = el;
 
   let leading: { coordinator: RunningCoordinator; epoch: number } | undefined;
   let follower: FollowerServer | undefined;
   let followerPki: FleetPki | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
+  let grace: NodeJS.Timeout | undefined;
+  let steppedDownAt: number | undefined;
 
   const stopLeading = async (): Promise<void> => {
     const was = leading;
@@ -89,6 +92,7 @@ export async function startHaCoordinator(
     if (stopped) return;
     const now = el.current();
     if (now.role === 'leader') {
+      steppedDownAt = undefined;
       if (leading?.epoch === now.epoch) return;
       await stopLeading();
       // The follower keeps answering (naming no leader yet) until the coordinator is ready to bind.
@@ -102,6 +106,23 @@ export async function startHaCoordinator(
       if (el.leaderEpoch() !== now.epoch) await apply();
       return;
     }
+    // A leader that missed its local renewal deadline under load (its lease may well still be live)
+    // keeps its coordinator for one lease length: its commits fail the fence meanwhile, and a
+    // renewal at the same epoch resumes it without rebuilding everything (a rebuild under load is
+    // what makes the next deadline slip). Another coordinator known to lead, or no lease back within
+    // that time, stops it.
+    if (leading) {
+      const otherLeads = now.leader !== undefined && now.leader.epoch !== leading.epoch;
+      const since = (steppedDownAt ??= Date.now());
+      const left = DEFAULT_LEASE_TIMINGS.ttlMs - (Date.now() - since);
+      if (!otherLeads && left > 0) {
+        clearTimeout(grace);
+        grace = setTimeout(schedule, left);
+        grace.unref();
+        return;
+      }
+    }
+    steppedDownAt = undefined;
     await stopLeading();
     if (!follower) {
       const tls = await followerCredentials(config, store, env, log, () => stopped || el.current().role === 'leader');
@@ -133,6 +154,7 @@ export async function startHaCoordinator(
     stop: async () => {
       stopped = true;
       clearTimeout(retry);
+      clearTimeout(grace);
       await chain;
       await stopLeading();
       await stopFollowing();
