@@ -49,6 +49,17 @@ export default tseslint.config(
     },
   },
   {
+    // The coordinator's store is async: a promise nobody awaits is a write that may land after its
+    // transaction ended, or an error nobody sees.
+    files: ['apps/coordinator/src/**/*.ts'],
+    languageOptions: { parserOptions: { project: ['apps/coordinator/tsconfig.spec.json'], tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
+  {
     // The coordinator's dashboard: a browser ES module served as is (no build step).
     files: ['apps/*/ui/**/*.js'],
     languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', TextDecoderStream: 'readonly' } },

@@ -1,7 +1,8 @@
 /**
- * The live agent streams, one per host, and the desired-set pushes to them. Services mark what
- * changed (a tenant, or a tenant on one host) after their transaction committed; one flush per
- * turn of the event loop sends each affected host a single delta with a new generation. A
+ * The live agent streams, one per host, and the desired-set pushes to them. A transaction records
+ * what changed (`tx.record({ kind: 'desired', ... })`: a tenant, or a tenant on one host); the hub
+ * follows the store's commits, and one flush per turn of the event loop sends each affected host a
+ * single delta with a new generation. A
  * host's messages go out strictly in generation order through a per-session send chain.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -9,7 +10,7 @@ import type { CommandSchema, ConnectResponseSchema } from '@pgs/proto';
 import type { Logger } from '@pgs/service-kit';
 import { desiredSetForHost, type HostDesiredSet, type ReplicationDeps } from './desired-set.js';
 import { toInstanceSpec } from './mappers/agent-mapper.js';
-import type { Store } from './store/store.js';
+import type { Commit, Store, StoreTx } from './store/contract.js';
 import type { VersionCatalog } from './versions.js';
 
 /** One connected agent stream. */
@@ -42,6 +43,14 @@ export interface AgentHubMetrics {
   desiredSent(kind: 'full' | 'delta'): void;
 }
 
+/** A desired set built in a transaction, sent once it committed. */
+interface Built {
+  hostId: string;
+  full: boolean;
+  set: HostDesiredSet;
+  generation: number;
+}
+
 /** Registry of agent sessions and sender of desired sets. */
 export class AgentHub {
   private readonly sessions = new Map<string, AgentSession>();
@@ -51,6 +60,7 @@ export class AgentHub {
   private nextCommand = 1;
   private readonly results = new Map<string, CommandOutcome>();
   private readonly sentCommands = new Map<string, string>();
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly store: Store,
@@ -58,7 +68,9 @@ export class AgentHub {
     private readonly log: Logger,
     private readonly metrics: AgentHubMetrics = { desiredSent: () => undefined },
     private readonly replication?: ReplicationDeps,
-  ) {}
+  ) {
+    this.unsubscribe = store.subscribe((commit) => this.onCommit(commit));
+  }
 
   /** Makes `session` the host's stream; an older stream of the same host is closed. */
   attach(session: AgentSession): void {
@@ -143,8 +155,8 @@ export class AgentHub {
   }
 
   /** Marks every host of a tenant for a delta (after a spec, user, database or run-state change). */
-  touchTenant(tenantId: string): void {
-    for (const p of this.store.listPlacements({ tenantId })) this.touch(p.hostId, tenantId);
+  async touchTenant(tenantId: string): Promise<void> {
+    for (const p of await this.store.read.placements.list({ tenantId })) this.touch(p.hostId, tenantId);
   }
 
   /** Marks one tenant on one host for a delta. */
@@ -154,52 +166,78 @@ export class AgentHub {
     set.add(tenantId);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => void this.flush());
     }
+  }
+
+  /** Follows committed changes: the desired sets a transaction recorded go out as deltas. */
+  private onCommit(commit: Commit): void {
+    for (const d of commit.desired) {
+      if (d.hostId !== undefined) this.touch(d.hostId, d.tenantId);
+      else this.touchTenant(d.tenantId).catch((err: unknown) => this.log.error({ err, tenantId: d.tenantId }, 'cannot find the hosts of a changed tenant'));
+    }
+  }
+
+  /** Stops following the store's commits. */
+  stop(): void {
+    this.unsubscribe();
   }
 
   /** Sends the host its full desired set (on connect). */
-  sendFull(hostId: string): void {
+  async sendFull(hostId: string): Promise<void> {
     this.dirty.delete(hostId);
-    this.push(hostId, true, undefined);
-  }
-
-  /** Sends the pending deltas now. */
-  flush(): void {
-    this.flushScheduled = false;
-    const dirty = [...this.dirty];
-    this.dirty.clear();
-    if (dirty.length === 0) return;
-    // One durable transaction (one fsync) for every host's generation bump, not one per host.
+    if (!this.sessions.has(hostId)) return; // Sent in full when the agent connects.
+    let built: Built | undefined;
     try {
-      this.store.write(() => {
-        for (const [hostId, tenants] of dirty) this.push(hostId, false, tenants);
-      });
-    } catch (err) {
-      // E.g. the store closed under a pending flush at shutdown; agents get full sets on reconnect.
-      this.log.error({ err, hosts: dirty.length }, 'cannot send the pending desired-set deltas');
-    }
-  }
-
-  private push(hostId: string, full: boolean, tenants: ReadonlySet<string> | undefined): void {
-    const session = this.sessions.get(hostId);
-    if (!session) return; // Sent in full when the agent connects.
-    let set: HostDesiredSet;
-    let generation: number;
-    try {
-      ({ set, generation } = this.store.write((tx) => {
-        const generation = tx.nextHostGeneration(hostId);
-        const set = desiredSetForHost(tx, hostId, this.versions, tenants, this.replication);
-        for (const p of tx.listPlacements({ hostId })) {
-          if (!tenants || tenants.has(p.tenantId)) tx.updatePlacement({ ...p, generation });
-        }
-        return { set, generation };
-      }));
+      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined));
     } catch (err) {
       this.log.error({ err, hostId }, 'cannot build the desired set');
       return;
     }
-    if (!full && set.instances.length === 0 && set.removedTenantIds.length === 0) return;
+    if (built) this.enqueue(built);
+  }
+
+  /** Sends the pending deltas now. */
+  async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const dirty = [...this.dirty].filter(([hostId]) => this.sessions.has(hostId)); // others get it in full when they connect
+    this.dirty.clear();
+    if (dirty.length === 0) return;
+    // One durable transaction (one fsync) for every host's generation bump, not one per host.
+    let built: Built[];
+    try {
+      built = await this.store.transaction(async (tx) => {
+        const out: Built[] = [];
+        for (const [hostId, tenants] of dirty) {
+          const b = await this.build(tx, hostId, false, tenants);
+          if (b) out.push(b);
+        }
+        return out;
+      });
+    } catch (err) {
+      // E.g. the store closed under a pending flush at shutdown; agents get full sets on reconnect.
+      this.log.error({ err, hosts: dirty.length }, 'cannot send the pending desired-set deltas');
+      return;
+    }
+    for (const b of built) this.enqueue(b);
+  }
+
+  /** The host's next desired set (all of it, or the changes to `tenants`) with a new generation; undefined = nothing to send. */
+  private async build(tx: StoreTx, hostId: string, full: boolean, tenants: ReadonlySet<string> | undefined): Promise<Built | undefined> {
+    const generation = await tx.hosts.nextGeneration(hostId);
+    const set = await desiredSetForHost(tx, hostId, this.versions, tenants, this.replication);
+    for (const p of await tx.placements.list({ hostId })) {
+      if (!tenants || tenants.has(p.tenantId)) await tx.placements.update({ ...p, generation });
+    }
+    if (!full && set.instances.length === 0 && set.removedTenantIds.length === 0) return undefined;
+    return { hostId, full, set, generation };
+  }
+
+  /** Queues a built desired set on the host's stream, after what is already queued there. */
+  private enqueue(built: Built): void {
+    const { hostId, full, set, generation } = built;
+    const session = this.sessions.get(hostId);
+    if (!session) return; // Sent in full when the agent connects.
     const message: MessageInitShape<typeof ConnectResponseSchema> = {
       message: {
         case: 'desired',

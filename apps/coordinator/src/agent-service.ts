@@ -10,7 +10,7 @@ import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { validateHostId } from '@pgs/tenancy';
 import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
-import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
+import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './context.js';
 import { applyInstanceReports } from './instance-reports.js';
 import { fromBackupResult, fromInitSqlResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
 import { BackupScheduler } from './backup-scheduler.js';
@@ -24,12 +24,12 @@ let nextSessionId = 1;
 const HELLO_TIMEOUT_MS = 10_000;
 
 /** Registers or re-registers the host of a Hello; returns the stored host. */
-export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRecord {
+export async function registerHost(ctx: CoordinatorContext, hello: HelloView): Promise<HostRecord> {
   const now = ctx.clock();
   // Before the write: the placements it may trigger pick hosts by the majors they run.
   ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
-  return ctx.store.write((tx) => {
-    const existing = tx.getHost(hello.hostId);
+  return await ctx.store.transaction(async (tx) => {
+    const existing = await tx.hosts.get(hello.hostId);
     const host: HostRecord = {
       id: hello.hostId,
       address: hello.address,
@@ -46,32 +46,32 @@ export function registerHost(ctx: CoordinatorContext, hello: HelloView): HostRec
       // Never below what the agent applied, or it would ignore our next desired set.
       generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
     };
-    tx.putHost(host);
+    await tx.hosts.put(host);
     const principal = `host:${host.id}`;
     if (!existing) {
-      tx.appendEvent({ time: now, principal, action: 'host.registered', hostId: host.id, message: `host registered at ${host.address}`, details: { runtime: host.runtime } });
+      await tx.events.append({ time: now, principal, action: 'host.registered', hostId: host.id, message: `host registered at ${host.address}`, details: { runtime: host.runtime } });
+      tx.record({ kind: 'room' });
     } else {
-      tx.appendEvent({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
+      await tx.events.append({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
+      tx.record({ kind: 'room' });
     }
-    if (hello.instances.length > 0) applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
-    syncHostTenants(tx, ctx, host.id, principal);
-    if (existing?.state === 'DOWN') resyncQuorums(tx, ctx, host.id, now);
+    if (hello.instances.length > 0) await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+    await syncHostTenants(tx, ctx, host.id, principal);
+    if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
     return host;
   });
 }
 
 /** Applies reports in one transaction and acts on what they found. */
-function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): void {
+async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
   const now = ctx.clock();
-  const outcome = ctx.store.write((tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }));
+  const outcome = await ctx.store.transaction(async (tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }));
   for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
-  for (const tenantId of outcome.touched) ctx.hub.touchTenant(tenantId);
-  for (const t of outcome.touchedHosts) ctx.hub.touch(t.hostId, t.tenantId);
   for (const tenantId of outcome.orphans) {
     if (warnedOrphans.has(tenantId)) continue;
     warnedOrphans.add(tenantId);
     ctx.log.warn({ hostId, tenantId }, 'agent runs an instance the coordinator has no placement for; leaving it alone');
-    ctx.store.appendEvent({
+    await ctx.store.transaction((tx) => tx.events.append({
       time: now,
       principal: `host:${hostId}`,
       action: 'host.orphan_instance',
@@ -79,7 +79,7 @@ function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceRep
       tenantId,
       outcome: 'FAILURE',
       message: 'the host runs an instance of a tenant not placed there; it is left alone (no data is deleted on a guess)',
-    });
+    }));
   }
 }
 
@@ -110,14 +110,12 @@ export function agentControlService(
       const claim = checkHostClaim(principalOf(call), hello.hostId);
       if (!claim.allow) {
         ctx.log.warn({ hostId: hello.hostId, principal: callerOf(call), peer: call.peer, reason: claim.reason }, 'agent refused: host claim does not match its certificate');
-        auditRefusal(ctx.store, { time: ctx.clock(), principal: callerOf(call), method: call.method, hostId: hello.hostId, reason: claim.reason, peer: call.peer });
+        await auditRefusal(ctx.store, { time: ctx.clock(), principal: callerOf(call), method: call.method, hostId: hello.hostId, reason: claim.reason, peer: call.peer });
         throw decisionError(claim);
       }
       if (!hello.address) throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
       const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
-      const wasDown = ctx.store.getHost(hello.hostId)?.state === 'DOWN';
-      const host = registerHost(ctx, hello);
-      if (wasDown) touchReplicaTenants(ctx, host.id);
+      const host = await registerHost(ctx, hello);
       ctx.liveness.seen(host.id, ctx.clock());
       let closed = false;
       let wakeClose: () => void = () => undefined;
@@ -145,11 +143,11 @@ export function agentControlService(
         // The repository (with its key and credentials) travels only on this authenticated stream.
         const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
         await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
-        ctx.hub.sendFull(host.id);
+        await ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
           if (next === undefined || next.done) break;
-          handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
+          await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
         }
       } finally {
         ctx.hub.detach(session);
@@ -162,7 +160,7 @@ export function agentControlService(
   };
 }
 
-function handleMessage(
+async function handleMessage(
   ctx: CoordinatorContext,
   hostId: string,
   request: ConnectRequest,
@@ -170,7 +168,7 @@ function handleMessage(
   log: CoordinatorContext['log'],
   backups: BackupScheduler | undefined,
   initSql: InitSqlRunner | undefined,
-): void {
+): Promise<void> {
   const m = request.message;
   switch (m.case) {
     case 'heartbeat': {
@@ -185,20 +183,20 @@ function handleMessage(
     }
     case 'report':
       ctx.liveness.seen(hostId, ctx.clock());
-      onReports(ctx, hostId, m.value.instances.map(fromInstanceStatus), warnedOrphans);
+      await onReports(ctx, hostId, m.value.instances.map(fromInstanceStatus), warnedOrphans);
       return;
     case 'commandResult':
       log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
       if (InitSqlRunner.owns(m.value.commandId)) {
-        initSql?.onResult(hostId, fromInitSqlResult(m.value));
+        await initSql?.onResult(hostId, fromInitSqlResult(m.value));
         return;
       }
       if (BackupScheduler.owns(m.value.commandId)) {
-        backups?.onResult(hostId, fromBackupResult(m.value));
+        await backups?.onResult(hostId, fromBackupResult(m.value));
         return;
       }
       if (m.value.commandId.startsWith('expire:')) {
-        if (!m.value.ok) ctx.store.appendEvent({ time: ctx.clock(), principal: `host:${hostId}`, action: 'backup.expire_failed', hostId, tenantId: m.value.commandId.split(':')[1] ?? '', outcome: 'FAILURE', message: `removing a backup from the repository failed: ${m.value.message}` });
+        if (!m.value.ok) await ctx.store.transaction((tx) => tx.events.append({ time: ctx.clock(), principal: `host:${hostId}`, action: 'backup.expire_failed', hostId, tenantId: m.value.commandId.split(':')[1] ?? '', outcome: 'FAILURE', message: `removing a backup from the repository failed: ${m.value.message}` }));
         return;
       }
       ctx.hub.commandResult(hostId, m.value.commandId, { ok: m.value.ok, errorCode: m.value.errorCode, message: m.value.message, lsn: m.value.lsn, timeline: m.value.timeline, at: ctx.clock() });

@@ -5,7 +5,7 @@
 import { recoveryWindow, type RecoveryWindow } from '@pgs/tenancy';
 import type { HealthCache } from './health-cache.js';
 import type { BackupRecord, StanzaRecord, TenantRecord } from './model.js';
-import type { Store, StoreTx } from './store/store.js';
+import type { Store, StoreReads, StoreTx } from './store/contract.js';
 
 /**
  * The stanza of a tenant incarnation: "<tenant>-<created unix ms>". A deleted-and-recreated id
@@ -16,25 +16,25 @@ export function stanzaName(tenant: Pick<TenantRecord, 'id' | 'createdAt'>): stri
 }
 
 /** The tenant's stanza row, created when missing (inside the caller's transaction). */
-export function ensureStanza(tx: StoreTx, tenant: Pick<TenantRecord, 'id' | 'createdAt'>, now: number): StanzaRecord {
-  const existing = tx.getStanza(tenant.id);
+export async function ensureStanza(tx: StoreTx, tenant: Pick<TenantRecord, 'id' | 'createdAt'>, now: number): Promise<StanzaRecord> {
+  const existing = await tx.backups.getStanza(tenant.id);
   if (existing) return existing;
   const stanza: StanzaRecord = { tenantId: tenant.id, stanza: stanzaName(tenant), lastArchivedAt: 0, lastArchivedWal: '', createdAt: now };
-  tx.putStanza(stanza);
+  await tx.backups.putStanza(stanza);
   return stanza;
 }
 
 /** Gives every tenant without a stanza one (a fleet that turned backups on, or tenants created before). */
-export function ensureStanzas(store: Store, now: number): number {
+export async function ensureStanzas(store: Store, now: number): Promise<number> {
   let made = 0;
   let after: string | undefined;
   for (;;) {
-    const page = store.listTenants({}, { after, limit: 1000 });
+    const page = await store.read.tenants.list({}, { after, limit: 1000 });
     if (page.length === 0) return made;
-    store.write((tx) => {
+    await store.transaction(async (tx) => {
       for (const t of page) {
-        if (tx.getStanza(t.id)) continue;
-        ensureStanza(tx, t, now);
+        if (await tx.backups.getStanza(t.id)) continue;
+        await ensureStanza(tx, t, now);
         made++;
       }
     });
@@ -48,13 +48,13 @@ function stamp(ms: number): string {
 }
 
 /** A backup id, e.g. "b-20261206-101500-acme-3". */
-export function newBackupId(tx: StoreTx, tenantId: string, now: number): string {
-  return `b-${stamp(now)}-${tenantId}-${tx.listBackups(tenantId).length + 1}`;
+export async function newBackupId(tx: StoreReads, tenantId: string, now: number): Promise<string> {
+  return `b-${stamp(now)}-${tenantId}-${(await tx.backups.list(tenantId)).length + 1}`;
 }
 
 /** A restore id, e.g. "r-20261206-101500-acme-restore-1-1". */
-export function newRestoreId(tx: StoreTx, targetTenantId: string, now: number): string {
-  return `r-${stamp(now)}-${targetTenantId}-${tx.listRestores(targetTenantId).length + 1}`;
+export async function newRestoreId(tx: StoreReads, targetTenantId: string, now: number): Promise<string> {
+  return `r-${stamp(now)}-${targetTenantId}-${(await tx.restores.list(targetTenantId)).length + 1}`;
 }
 
 /** The command id of a RunBackup: the tenant and the backup, so an answer finds its row after a restart. */
@@ -69,16 +69,16 @@ export function parseBackupCommandId(commandId: string): { tenantId: string; bac
 }
 
 /** The newest archived WAL time known: what the primary reported now, else what the store kept. */
-export function lastArchivedAt(tx: StoreTx, health: HealthCache, tenantId: string): number {
-  const stored = tx.getStanza(tenantId)?.lastArchivedAt ?? 0;
-  const primary = tx.listPlacements({ tenantId }).find((p) => p.role === 'PRIMARY');
+export async function lastArchivedAt(tx: StoreReads, health: HealthCache, tenantId: string): Promise<number> {
+  const stored = (await tx.backups.getStanza(tenantId))?.lastArchivedAt ?? 0;
+  const primary = (await tx.placements.list({ tenantId })).find((p) => p.role === 'PRIMARY');
   const reported = primary ? (health.get(tenantId, primary.hostId)?.archive?.lastArchivedAt ?? 0) : 0;
   return Math.max(stored, reported);
 }
 
 /** The tenant's recovery window from its stored backups and archive. */
-export function windowOf(tx: StoreTx, health: HealthCache, tenantId: string): { backups: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined } {
-  const backups = tx.listBackups(tenantId);
-  const archivedAt = lastArchivedAt(tx, health, tenantId);
+export async function windowOf(tx: StoreReads, health: HealthCache, tenantId: string): Promise<{ backups: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
+  const backups = await tx.backups.list(tenantId);
+  const archivedAt = await lastArchivedAt(tx, health, tenantId);
   return { backups, archivedAt, window: recoveryWindow(backups, archivedAt) };
 }

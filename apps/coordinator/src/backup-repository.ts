@@ -12,8 +12,8 @@ import path from 'node:path';
 import { ConfigError, type Logger } from '@pgs/service-kit';
 import { validateBackupPolicy, type EffectivePolicy } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
+import type { Store } from './store/contract.js';
 import type { CoordinatorConfig } from './config.js';
-import type { SecurityStore } from './store/security-store.js';
 
 /** Where the repository is. */
 export type RepositoryLocation =
@@ -105,26 +105,26 @@ function locationOf(config: CoordinatorConfig): RepositoryLocation {
 }
 
 /** A fleet secret: the stored one opened, else `make()` sealed and stored (first start). */
-function fleetSecret(security: SecurityStore, keys: KeyRing, name: string, now: number, make: () => { value: string; keyId: string }): { value: string; keyId: string; created: boolean } {
-  const stored = security.getFleetSecret(name);
+async function fleetSecret(store: Store, keys: KeyRing, name: string, now: number, make: () => { value: string; keyId: string }): Promise<{ value: string; keyId: string; created: boolean }> {
+  const stored = await store.read.secrets.getFleetSecret(name);
   if (stored) return { value: keys.openText(stored.sealed, fleetSecretContext(name)), keyId: stored.keyId, created: false };
   const made = make();
-  const kept = security.putFleetSecretOnce({ name, keyId: made.keyId, sealed: keys.seal(made.value, fleetSecretContext(name)), createdAt: now });
+  const kept = await store.transaction((tx) => tx.secrets.putFleetSecretOnce({ name, keyId: made.keyId, sealed: keys.seal(made.value, fleetSecretContext(name)), createdAt: now }));
   return { value: keys.openText(kept.sealed, fleetSecretContext(name)), keyId: kept.keyId, created: true };
 }
 
 /** The S3 credentials: given in the environment (then stored sealed, replacing older ones), else the stored ones. */
-function s3Credentials(security: SecurityStore, keys: KeyRing, env: Readonly<Record<string, string | undefined>>, now: number): { accessKey: string; secretKey: string } {
+async function s3Credentials(store: Store, keys: KeyRing, env: Readonly<Record<string, string | undefined>>, now: number): Promise<{ accessKey: string; secretKey: string }> {
   const key = (env[S3_KEY_ENV] ?? '').trim();
   const secret = (env[S3_SECRET_ENV] ?? '').trim();
   if ((key === '') !== (secret === '')) throw new ConfigError(`${S3_KEY_ENV} and ${S3_SECRET_ENV} go together`);
   if (key !== '') {
-    security.putFleetSecret({ name: S3_KEY, keyId: '', sealed: keys.seal(key, fleetSecretContext(S3_KEY)), createdAt: now });
-    security.putFleetSecret({ name: S3_SECRET, keyId: '', sealed: keys.seal(secret, fleetSecretContext(S3_SECRET)), createdAt: now });
+    await store.transaction((tx) => tx.secrets.putFleetSecret({ name: S3_KEY, keyId: '', sealed: keys.seal(key, fleetSecretContext(S3_KEY)), createdAt: now }));
+    await store.transaction((tx) => tx.secrets.putFleetSecret({ name: S3_SECRET, keyId: '', sealed: keys.seal(secret, fleetSecretContext(S3_SECRET)), createdAt: now }));
     return { accessKey: key, secretKey: secret };
   }
-  const k = security.getFleetSecret(S3_KEY);
-  const s = security.getFleetSecret(S3_SECRET);
+  const k = await store.read.secrets.getFleetSecret(S3_KEY);
+  const s = await store.read.secrets.getFleetSecret(S3_SECRET);
   if (!k || !s) throw new ConfigError(`--backup-repo s3 needs the credentials once: set ${S3_KEY_ENV} and ${S3_SECRET_ENV} (they are then kept sealed in the store)`);
   return { accessKey: keys.openText(k.sealed, fleetSecretContext(S3_KEY)), secretKey: keys.openText(s.sealed, fleetSecretContext(S3_SECRET)) };
 }
@@ -135,24 +135,24 @@ function newKeyId(now: number): string {
 }
 
 /** Reads the repository settings; undefined when --backup-repo is empty (backups off). */
-export function loadBackupSettings(deps: {
+export async function loadBackupSettings(deps: {
   config: CoordinatorConfig;
   env: Readonly<Record<string, string | undefined>>;
-  security: SecurityStore;
+  store: Store;
   keys: KeyRing;
   now: number;
   log: Logger;
-}): BackupSettings | undefined {
-  const { config, security, keys, now, log } = deps;
+}): Promise<BackupSettings | undefined> {
+  const { config, store, keys, now, log } = deps;
   const policy = fleetPolicy(config);
   if (config.backupRepo.trim() === '') {
     log.info({}, 'no backup repository configured; backups are off (start with --backup-repo to turn them on)');
     return undefined;
   }
   let location = locationOf(config);
-  if (location.kind === 's3') location = { ...location, ...s3Credentials(security, keys, deps.env, now) };
+  if (location.kind === 's3') location = { ...location, ...await s3Credentials(store, keys, deps.env, now) };
   // 48 random bytes: pgBackRest's repo-cipher-pass is a passphrase; make it long and plain ASCII.
-  const cipher = fleetSecret(security, keys, CIPHER, now, () => ({ value: randomBytes(48).toString('base64url'), keyId: newKeyId(now) }));
+  const cipher = await fleetSecret(store, keys, CIPHER, now, () => ({ value: randomBytes(48).toString('base64url'), keyId: newKeyId(now) }));
   if (cipher.created) log.warn({ keyId: cipher.keyId }, 'generated the fleet backup key; it is kept only sealed in the store: keep the store and its secret key safe, or the backups cannot be read');
   const where = location.kind === 'posix' ? { path: location.path } : { endpoint: location.endpoint, port: location.port, bucket: location.bucket, path: location.path };
   log.info({ repository: location.kind, ...where, keyId: cipher.keyId, policy }, 'backup repository configured');

@@ -14,7 +14,7 @@ import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from './errors.js';
 import { toRunBackupCommand, type BackupResultView } from './mappers/agent-mapper.js';
 import type { BackupRecord, PlacementRecord, TenantRecord } from './model.js';
-import type { CommitSummary, StoreTx } from './store/store.js';
+import type { Commit, StoreReads, StoreTx } from './store/contract.js';
 
 const PRINCIPAL = 'system:backups';
 /**
@@ -27,9 +27,9 @@ const WALK_EVERY_MS = 1000;
 const CHECK_AT_ONCE = new Set(['failover.completed', 'switchover.completed', 'restore.succeeded']);
 
 /** The tenant's primary when it can take a backup: realized, running, its host READY. */
-export function runningPrimary(tx: StoreTx, tenantId: string): PlacementRecord | undefined {
-  const p = tx.listPlacements({ tenantId }).find((x) => x.role === 'PRIMARY');
-  if (!p || p.realization !== 'REALIZED' || p.instanceState !== 'RUNNING' || tx.getHost(p.hostId)?.state !== 'READY') return undefined;
+export async function runningPrimary(tx: StoreReads, tenantId: string): Promise<PlacementRecord | undefined> {
+  const p = (await tx.placements.list({ tenantId })).find((x) => x.role === 'PRIMARY');
+  if (!p || p.realization !== 'REALIZED' || p.instanceState !== 'RUNNING' || (await tx.hosts.get(p.hostId))?.state !== 'READY') return undefined;
   return p;
 }
 
@@ -56,7 +56,7 @@ export class BackupScheduler {
   constructor(private readonly ctx: CoordinatorContext) {}
 
   /** Follows committed events: a moved primary, a finished restore or a newly ACTIVE tenant is checked at once. */
-  onCommit(summary: CommitSummary): void {
+  onCommit(summary: Commit): void {
     for (const e of summary.events) {
       if (e.tenantId === '') continue;
       // A tenant that just became ACTIVE (new, restored, back from an outage) is checked at once: its first backup is due.
@@ -65,35 +65,35 @@ export class BackupScheduler {
   }
 
   /** One pass (the reconciler's tick). */
-  tick(): void {
+  async tick(): Promise<void> {
     const settings = this.ctx.backup;
     if (!settings) return;
-    this.checkRunning(settings);
+    await this.checkRunning(settings);
     const ids = new Set(this.soon);
     this.soon.clear();
     const now = this.ctx.clock();
     if (now - this.walkedAt >= WALK_EVERY_MS) {
       this.walkedAt = now;
       // Every tenant, not only ACTIVE ones: a primary serves on under ERROR (a failed replica) too.
-      const page = this.ctx.store.listTenants({}, { after: this.cursor, limit: PAGE });
+      const page = await this.ctx.store.read.tenants.list({}, { after: this.cursor, limit: PAGE });
       this.cursor = page.length < PAGE ? undefined : page[page.length - 1]?.id;
       for (const t of page) ids.add(t.id);
     }
-    for (const id of ids) this.maybeStart(id, settings);
+    for (const id of ids) await this.maybeStart(id, settings);
   }
 
   /** Fails running backups whose host went down, whose primary moved, or that never got an answer. */
-  private checkRunning(settings: BackupSettings): void {
+  private async checkRunning(settings: BackupSettings): Promise<void> {
     const now = this.ctx.clock();
-    for (const b of this.ctx.store.listRunningBackups()) {
+    for (const b of await this.ctx.store.read.backups.listRunning()) {
       const tx = this.ctx.store;
-      const primary = tx.listPlacements({ tenantId: b.tenantId }).find((p) => p.role === 'PRIMARY');
-      const host = tx.getHost(b.hostId);
+      const primary = (await tx.read.placements.list({ tenantId: b.tenantId })).find((p) => p.role === 'PRIMARY');
+      const host = await tx.read.hosts.get(b.hostId);
       let reason: string | undefined;
       if (!host || host.state === 'DOWN') reason = `host ${b.hostId} went down during the backup`;
       else if (primary && primary.hostId !== b.hostId) reason = `primary moved to ${primary.hostId} during the backup`;
       else if (now - b.startedAt > settings.timeoutMs) reason = `no answer from the agent of ${b.hostId} within ${Math.round(settings.timeoutMs / 1000)} s`;
-      if (reason !== undefined) this.fail(b, reason);
+      if (reason !== undefined) await this.fail(b, reason);
     }
   }
 
@@ -101,18 +101,18 @@ export class BackupScheduler {
    * Starts the tenant's due backup, if any: decided from plain reads (most tenants have nothing due
    * and cost no write transaction), then decided again inside the transaction that records it.
    */
-  private maybeStart(tenantId: string, settings: BackupSettings): void {
+  private async maybeStart(tenantId: string, settings: BackupSettings): Promise<void> {
     const now = this.ctx.clock();
-    const decide = (tx: StoreTx): { tenant: TenantRecord; primary: PlacementRecord; due: DueBackup } | undefined => {
-      const tenant = tx.getTenant(tenantId);
+    const decide = async (tx: StoreReads): Promise<{ tenant: TenantRecord; primary: PlacementRecord; due: DueBackup } | undefined> => {
+      const tenant = await tx.tenants.get(tenantId);
       if (!tenant || tenant.deleting) {
         this.health.delete(tenantId);
         return undefined;
       }
       const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-      const backups = tx.listBackups(tenantId);
-      this.health.set(tenantId, this.healthOf(tx, tenant, policy, backups, now));
-      const primary = runningPrimary(tx, tenantId);
+      const backups = await tx.backups.list(tenantId);
+      this.health.set(tenantId, await this.healthOf(tx, tenant, policy, backups, now));
+      const primary = await runningPrimary(tx, tenantId);
       if (!primary || !this.ctx.hub.isConnected(primary.hostId)) return undefined;
       const timeline = this.ctx.health.get(tenantId, primary.hostId)?.timeline ?? 0;
       const due = dueBackup({ policy, backups, now, primary: { hostId: primary.hostId, timeline }, failureBackoffMs: settings.retryAfterMs });
@@ -120,20 +120,20 @@ export class BackupScheduler {
     };
     let started: BackupRecord | undefined;
     try {
-      if (!decide(this.ctx.store)) return;
-      started = this.ctx.store.write((tx) => {
-        const d = decide(tx);
-        return d ? this.record(tx, d.tenant, d.primary, d.due.type, d.due.trigger, now) : undefined;
+      if (!await decide(this.ctx.store.read)) return;
+      started = await this.ctx.store.transaction(async (tx) => {
+        const d = await decide(tx);
+        return d ? await this.record(tx, d.tenant, d.primary, d.due.type, d.due.trigger, now) : undefined;
       });
     } catch (err) {
       this.ctx.log.error({ err, tenantId }, 'cannot start a scheduled backup; trying again next tick');
       return;
     }
-    if (started) this.send(started);
+    if (started) await this.send(started);
   }
 
-  private healthOf(tx: StoreTx, tenant: TenantRecord, policy: EffectivePolicy, backups: readonly BackupRecord[], now: number): TenantBackupHealth {
-    const primary = tx.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
+  private async healthOf(tx: StoreReads, tenant: TenantRecord, policy: EffectivePolicy, backups: readonly BackupRecord[], now: number): Promise<TenantBackupHealth> {
+    const primary = (await tx.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
     const a = primary ? this.ctx.health.get(tenant.id, primary.hostId)?.archive : undefined;
     const good = backups.filter((b) => b.status === 'SUCCEEDED').sort((x, y) => y.finishedAt - x.finishedAt);
     const archive = a ? { failedCount: a.failedCount, lastArchivedAt: a.lastArchivedAt, lastFailedAt: a.lastFailedAt, lagSeconds: a.lagSeconds, pendingSegments: a.pendingSegments } : undefined;
@@ -151,11 +151,11 @@ export class BackupScheduler {
    * Records a RUNNING backup of the tenant's primary inside `tx` (shared with CreateBackup): refused
    * while one runs or without a running primary. Send it with `send()` after the commit.
    */
-  record(tx: StoreTx, tenant: TenantRecord, primary: PlacementRecord, type: BackupType, trigger: string, now: number, principal = PRINCIPAL): BackupRecord {
-    if (backupRunning(tx.listBackups(tenant.id))) throw new PreconditionError('BACKUP_RUNNING', `a backup of "${tenant.id}" is running; wait for it to finish (GetTenant shows it)`);
-    const stanza = ensureStanza(tx, tenant, now);
+  async record(tx: StoreTx, tenant: TenantRecord, primary: PlacementRecord, type: BackupType, trigger: string, now: number, principal = PRINCIPAL): Promise<BackupRecord> {
+    if (backupRunning(await tx.backups.list(tenant.id))) throw new PreconditionError('BACKUP_RUNNING', `a backup of "${tenant.id}" is running; wait for it to finish (GetTenant shows it)`);
+    const stanza = await ensureStanza(tx, tenant, now);
     const backup: BackupRecord = {
-      id: newBackupId(tx, tenant.id, now),
+      id: await newBackupId(tx, tenant.id, now),
       tenantId: tenant.id,
       type,
       status: 'RUNNING',
@@ -174,8 +174,8 @@ export class BackupScheduler {
       trigger,
       stanza: stanza.stanza,
     };
-    tx.insertBackup(backup);
-    tx.appendEvent({
+    await tx.backups.insert(backup);
+    await tx.events.append({
       time: now,
       principal,
       action: 'backup.started',
@@ -188,20 +188,20 @@ export class BackupScheduler {
   }
 
   /** Sends RunBackup for a just-recorded backup; a host that is not connected fails it at once. */
-  send(b: BackupRecord): void {
+  async send(b: BackupRecord): Promise<void> {
     const message = toRunBackupCommand(backupCommandId(b), b);
-    if (!this.ctx.hub.send(b.hostId, message, 'run backup')) this.fail(b, `the agent of ${b.hostId} is not connected`);
+    if (!this.ctx.hub.send(b.hostId, message, 'run backup')) await this.fail(b, `the agent of ${b.hostId} is not connected`);
     else this.ctx.log.info({ tenantId: b.tenantId, hostId: b.hostId, backupId: b.id, type: b.type }, 'backup sent to the agent');
   }
 
   /** Marks a running backup FAILED (no-op when it already finished). */
-  fail(b: BackupRecord, reason: string): void {
+  async fail(b: BackupRecord, reason: string): Promise<void> {
     const now = this.ctx.clock();
-    this.ctx.store.write((tx) => {
-      const current = tx.getBackup(b.tenantId, b.id);
+    await this.ctx.store.transaction(async (tx) => {
+      const current = await tx.backups.get(b.tenantId, b.id);
       if (!current || current.status !== 'RUNNING') return;
-      tx.updateBackup({ ...current, status: 'FAILED', reason, finishedAt: now });
-      tx.appendEvent({ time: now, principal: PRINCIPAL, action: 'backup.failed', tenantId: b.tenantId, hostId: b.hostId, outcome: 'FAILURE', message: `backup ${b.id} failed: ${reason}`, details: { backup: b.id } });
+      await tx.backups.update({ ...current, status: 'FAILED', reason, finishedAt: now });
+      await tx.events.append({ time: now, principal: PRINCIPAL, action: 'backup.failed', tenantId: b.tenantId, hostId: b.hostId, outcome: 'FAILURE', message: `backup ${b.id} failed: ${reason}`, details: { backup: b.id } });
     });
     this.ctx.log.warn({ tenantId: b.tenantId, hostId: b.hostId, backupId: b.id, reason }, 'backup failed');
   }
@@ -212,19 +212,19 @@ export class BackupScheduler {
   }
 
   /** Applies an agent's answer to RunBackup: SUCCEEDED with what pgBackRest made, or FAILED with why. */
-  onResult(hostId: string, result: BackupResultView): void {
+  async onResult(hostId: string, result: BackupResultView): Promise<void> {
     const ids = parseBackupCommandId(result.commandId);
     if (!ids) return;
     const now = this.ctx.clock();
     const settings = this.ctx.backup;
-    const stale = this.ctx.store.write((tx): string | undefined => {
-      const b = tx.getBackup(ids.tenantId, ids.backupId);
+    const stale = await this.ctx.store.transaction(async (tx): Promise<string | undefined> => {
+      const b = await tx.backups.get(ids.tenantId, ids.backupId);
       if (!b || b.status !== 'RUNNING' || b.hostId !== hostId) return b?.status ?? 'unknown';
       const r = result.made;
       if (!result.ok || !r || r.label === '') {
         const reason = result.message || result.errorCode || 'the agent reported no backup';
-        tx.updateBackup({ ...b, status: 'FAILED', reason, finishedAt: now });
-        tx.appendEvent({ time: now, principal: `host:${hostId}`, action: 'backup.failed', tenantId: b.tenantId, hostId, outcome: 'FAILURE', message: `backup ${b.id} failed: ${reason}`, details: { backup: b.id, errorCode: result.errorCode } });
+        await tx.backups.update({ ...b, status: 'FAILED', reason, finishedAt: now });
+        await tx.events.append({ time: now, principal: `host:${hostId}`, action: 'backup.failed', tenantId: b.tenantId, hostId, outcome: 'FAILURE', message: `backup ${b.id} failed: ${reason}`, details: { backup: b.id, errorCode: result.errorCode } });
         return;
       }
       const done: BackupRecord = {
@@ -243,8 +243,8 @@ export class BackupScheduler {
         lsnStop: r.lsnStop,
         timeline: r.timeline || b.timeline,
       };
-      tx.updateBackup(done);
-      tx.appendEvent({
+      await tx.backups.update(done);
+      await tx.events.append({
         time: now,
         principal: `host:${hostId}`,
         action: 'backup.succeeded',
@@ -254,15 +254,15 @@ export class BackupScheduler {
         details: { backup: b.id, label: done.label, lsnStop: done.lsnStop },
       });
       // The agent expired what the retention lets go after the backup; the rows say so too.
-      const tenant = tx.getTenant(b.tenantId);
+      const tenant = await tx.tenants.get(b.tenantId);
       if (!tenant || !settings) return;
       const days = retentionDays(effectiveBackupPolicy(tenant.spec.backup, settings.policy).retentionSeconds);
-      const all = tx.listBackups(b.tenantId);
+      const all = await tx.backups.list(b.tenantId);
       for (const id of expiredByRetention(all, days, now)) {
         const old = all.find((x) => x.id === id);
         if (!old) continue;
-        tx.updateBackup({ ...old, status: 'EXPIRED', reason: `expired by the retention of ${days} day(s)` });
-        tx.appendEvent({ time: now, principal: PRINCIPAL, action: 'backup.expired', tenantId: b.tenantId, message: `backup ${old.id} (${old.label}) expired by the retention of ${days} day(s)`, details: { backup: old.id } });
+        await tx.backups.update({ ...old, status: 'EXPIRED', reason: `expired by the retention of ${days} day(s)` });
+        await tx.events.append({ time: now, principal: PRINCIPAL, action: 'backup.expired', tenantId: b.tenantId, message: `backup ${old.id} (${old.label}) expired by the retention of ${days} day(s)`, details: { backup: old.id } });
       }
       return undefined;
     });

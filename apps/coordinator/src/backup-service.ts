@@ -23,7 +23,7 @@ import type { ArchiveHealth } from './health-cache.js';
 import { idempotent } from './idempotency.js';
 import { toExpireBackupCommand } from './mappers/agent-mapper.js';
 import type { BackupRecord, TenantRecord } from './model.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreReads } from './store/contract.js';
 
 /** Backups at a glance (GetTenant). */
 export interface BackupOverviewView {
@@ -47,8 +47,8 @@ export function requireBackups(ctx: CoordinatorContext): BackupSettings {
 }
 
 /** The primary's archive status as last reported. */
-export function primaryArchive(tx: StoreTx, ctx: CoordinatorContext, tenantId: string): ArchiveHealth | undefined {
-  const primary = tx.listPlacements({ tenantId }).find((p) => p.role === 'PRIMARY');
+export async function primaryArchive(tx: StoreReads, ctx: CoordinatorContext, tenantId: string): Promise<ArchiveHealth | undefined> {
+  const primary = (await tx.placements.list({ tenantId })).find((p) => p.role === 'PRIMARY');
   return primary ? ctx.health.get(tenantId, primary.hostId)?.archive : undefined;
 }
 
@@ -61,54 +61,54 @@ export class BackupService {
     private readonly scheduler: BackupScheduler,
   ) {}
 
-  private mustGet(tx: StoreTx, id: string): TenantRecord {
-    const tenant = tx.getTenant(validateTenantId(id, 'tenant_id'));
+  private async mustGet(tx: StoreReads, id: string): Promise<TenantRecord> {
+    const tenant = await tx.tenants.get(validateTenantId(id, 'tenant_id'));
     if (!tenant) throw notFound.tenant(id);
     return tenant;
   }
 
-  private mustGetBackup(tx: StoreTx, tenantId: string, id: string): BackupRecord {
-    const b = tx.getBackup(tenantId, id);
+  private async mustGetBackup(tx: StoreReads, tenantId: string, id: string): Promise<BackupRecord> {
+    const b = await tx.backups.get(tenantId, id);
     if (!b) throw new NotFoundError('BACKUP_NOT_FOUND', `backup "${id}" does not exist in tenant "${tenantId}"`);
     return b;
   }
 
   /** Takes a backup now (type unspecified: full without a restorable full, else diff). */
-  create(tenantId: string, type: BackupType | undefined, idempotencyKey: string, principal: string): BackupRecord {
+  async create(tenantId: string, type: BackupType | undefined, idempotencyKey: string, principal: string): Promise<BackupRecord> {
     requireBackups(this.ctx);
     const now = this.ctx.clock();
-    const { result, replayed } = this.ctx.store.write((tx) =>
-      idempotent(tx, 'CreateBackup', idempotencyKey, { tenantId, type: type ?? '' }, now, () => {
-        const tenant = this.mustGet(tx, tenantId);
+    const { result, replayed } = await this.ctx.store.transaction(async (tx) =>
+      idempotent(tx, 'CreateBackup', idempotencyKey, { tenantId, type: type ?? '' }, now, async () => {
+        const tenant = await this.mustGet(tx, tenantId);
         if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${tenant.id}" is being deleted`);
-        const primary = runningPrimary(tx, tenant.id);
+        const primary = await runningPrimary(tx, tenant.id);
         if (!primary || !this.ctx.hub.isConnected(primary.hostId)) {
           throw new PreconditionError('NO_RUNNING_PRIMARY', `tenant "${tenant.id}" has no running primary to back up (status ${tenant.status}); start it or wait until it is ACTIVE`);
         }
         // Backup.trigger "operator:<name>": the caller as the audit log names it.
         const trigger = principal.startsWith('operator:') ? principal : `operator:${principal}`;
-        return this.scheduler.record(tx, tenant, primary, type ?? defaultBackupType(tx.listBackups(tenant.id)), trigger, now, principal);
+        return this.scheduler.record(tx, tenant, primary, type ?? defaultBackupType(await tx.backups.list(tenant.id)), trigger, now, principal);
       }),
     );
-    if (!replayed) this.scheduler.send(result);
-    return this.ctx.store.getBackup(result.tenantId, result.id) ?? result;
+    if (!replayed) await this.scheduler.send(result);
+    return await this.ctx.store.read.backups.get(result.tenantId, result.id) ?? result;
   }
 
   /** The tenant's backups, newest first (failed and expired ones only with `all`), and its window. */
-  list(tenantId: string, all: boolean): { backups: BackupRecord[]; window: RecoveryWindow | undefined } {
+  async list(tenantId: string, all: boolean): Promise<{ backups: BackupRecord[]; window: RecoveryWindow | undefined }> {
     requireBackups(this.ctx);
     const tx = this.ctx.store;
-    const tenant = this.mustGet(tx, tenantId);
-    const { backups, window } = windowOf(tx, this.ctx.health, tenant.id);
+    const tenant = await this.mustGet(tx.read, tenantId);
+    const { backups, window } = await windowOf(tx.read, this.ctx.health, tenant.id);
     const shown = all ? backups : backups.filter((b) => b.status === 'SUCCEEDED' || b.status === 'RUNNING');
     return { backups: [...shown].sort(newestFirst), window };
   }
 
   /** One backup. */
-  get(tenantId: string, backupId: string): BackupRecord {
+  async get(tenantId: string, backupId: string): Promise<BackupRecord> {
     requireBackups(this.ctx);
-    const tenant = this.mustGet(this.ctx.store, tenantId);
-    return this.mustGetBackup(this.ctx.store, tenant.id, backupId);
+    const tenant = await this.mustGet(this.ctx.store.read, tenantId);
+    return this.mustGetBackup(this.ctx.store.read, tenant.id, backupId);
   }
 
   /**
@@ -116,16 +116,16 @@ export class BackupService {
    * recovery window would then cover less than the retention, unless `force`. The rows are EXPIRED
    * at once; ExpireBackup goes to the primary's agent.
    */
-  delete(tenantId: string, backupId: string, force: boolean, principal: string): BackupRecord {
+  async delete(tenantId: string, backupId: string, force: boolean, principal: string): Promise<BackupRecord> {
     const settings = requireBackups(this.ctx);
     const now = this.ctx.clock();
-    const out = this.ctx.store.write((tx) => {
-      const tenant = this.mustGet(tx, tenantId);
-      const b = this.mustGetBackup(tx, tenant.id, backupId);
+    const out = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await this.mustGet(tx, tenantId);
+      const b = await this.mustGetBackup(tx, tenant.id, backupId);
       if (b.status === 'RUNNING') throw new PreconditionError('BACKUP_RUNNING', `backup "${b.id}" is still running; delete it once it finished`);
       if (b.status !== 'SUCCEEDED') return { backup: b, label: '', hostId: '' };
       const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-      const { backups, archivedAt } = windowOf(tx, this.ctx.health, tenant.id);
+      const { backups, archivedAt } = await windowOf(tx, this.ctx.health, tenant.id);
       const impact = deleteImpact(backups, b.id, archivedAt, policy.retentionSeconds * 1000, now);
       if (impact.shrinksBelowRetention && !force) {
         const after = impact.after ? `it would start at ${describeWindow(impact.after).split(' to ')[0]}` : 'no restorable backup would be left';
@@ -135,8 +135,8 @@ export class BackupService {
         );
       }
       const removed = impact.removed.map((id) => backups.find((x) => x.id === id)).filter((x): x is BackupRecord => x !== undefined && x.status === 'SUCCEEDED');
-      for (const x of removed) tx.updateBackup({ ...x, status: 'EXPIRED', reason: x.id === b.id ? `deleted by ${principal}` : `deleted with ${b.id} (it depended on it)` });
-      tx.appendEvent({
+      for (const x of removed) await tx.backups.update({ ...x, status: 'EXPIRED', reason: x.id === b.id ? `deleted by ${principal}` : `deleted with ${b.id} (it depended on it)` });
+      await tx.events.append({
         time: now,
         principal,
         action: 'backup.deleted',
@@ -145,31 +145,31 @@ export class BackupService {
         message: `backup ${b.id} (${b.label}) deleted${removed.length > 1 ? ` with ${removed.length - 1} dependent backup(s)` : ''}${impact.shrinksBelowRetention ? '; the recovery window is now shorter than the retention (forced)' : ''}`,
         details: { backup: b.id, force: String(force), removed: removed.map((x) => x.id).join(',') },
       });
-      const primary = tx.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
-      return { backup: tx.getBackup(tenant.id, b.id) ?? b, label: b.label, hostId: primary?.hostId ?? '' };
+      const primary = (await tx.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
+      return { backup: await tx.backups.get(tenant.id, b.id) ?? b, label: b.label, hostId: primary?.hostId ?? '' };
     });
-    if (out.label !== '') this.sendExpire(out.backup, out.label, out.hostId);
+    if (out.label !== '') await this.sendExpire(out.backup, out.label, out.hostId);
     return out.backup;
   }
 
   /** Asks the primary's agent to remove the backup from the repository. */
-  private sendExpire(b: BackupRecord, label: string, hostId: string): void {
+  private async sendExpire(b: BackupRecord, label: string, hostId: string): Promise<void> {
     const message = toExpireBackupCommand(`expire:${b.tenantId}:${b.id}`, b.tenantId, b.stanza, label);
     if (hostId === '' || !this.ctx.hub.send(hostId, message, 'expire backup')) {
       this.ctx.log.warn({ tenantId: b.tenantId, backupId: b.id, hostId }, 'cannot reach the primary to expire a backup; the repository keeps it until the retention removes it');
-      this.ctx.store.appendEvent({ time: this.ctx.clock(), principal: 'system:backups', action: 'backup.expire_unsent', tenantId: b.tenantId, outcome: 'FAILURE', message: `backup ${b.id} is marked deleted but no agent could remove it from the repository now; the retention will` });
+      await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: 'system:backups', action: 'backup.expire_unsent', tenantId: b.tenantId, outcome: 'FAILURE', message: `backup ${b.id} is marked deleted but no agent could remove it from the repository now; the retention will` }));
     }
   }
 
   /** The overview of GetTenant; undefined when backups are off. */
-  overview(tenant: TenantRecord): BackupOverviewView | undefined {
+  async overview(tenant: TenantRecord): Promise<BackupOverviewView | undefined> {
     const settings = this.ctx.backup;
     if (!settings) return undefined;
     const tx = this.ctx.store;
     const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-    const { backups, window } = windowOf(tx, this.ctx.health, tenant.id);
+    const { backups, window } = await windowOf(tx.read, this.ctx.health, tenant.id);
     const good = backups.filter((b) => b.status === 'SUCCEEDED');
-    const archive = primaryArchive(tx, this.ctx, tenant.id);
+    const archive = await primaryArchive(tx.read, this.ctx, tenant.id);
     const view = archive ? { failedCount: archive.failedCount, lastArchivedAt: archive.lastArchivedAt, lastFailedAt: archive.lastFailedAt, lagSeconds: archive.lagSeconds, pendingSegments: archive.pendingSegments } : undefined;
     return {
       policy,

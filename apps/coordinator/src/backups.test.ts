@@ -23,7 +23,7 @@ async function agent(options: Partial<ConstructorParameters<typeof FakeAgent>[0]
   const a = new FakeAgent({ hostId: `b${hostSeq}`, address: `127.0.0.${40 + hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true, ...options });
   agents.push(a);
   await a.connect();
-  await eventually(() => a.welcomed && h.coordinator.ctx.store.getHost(a.options.hostId)?.state === 'READY', 3000, `${a.options.hostId} registered`);
+  await eventually(async () => a.welcomed && (await h.coordinator.ctx.store.read.hosts.get(a.options.hostId))?.state === 'READY', 3000, `${a.options.hostId} registered`);
   return a;
 }
 
@@ -99,7 +99,7 @@ describe('scheduled backups', () => {
     const db = fs.readFileSync(path.join(h.dataDir, DB_FILE));
     const wal = fs.existsSync(path.join(h.dataDir, `${DB_FILE}-wal`)) ? fs.readFileSync(path.join(h.dataDir, `${DB_FILE}-wal`)) : Buffer.alloc(0);
     for (const file of [db, wal]) expect(file.includes(Buffer.from(repo?.cipherPass ?? 'x'))).toBe(false);
-    expect(h.coordinator.ctx.store.getTenant('nobody')).toBeUndefined();
+    expect(await h.coordinator.ctx.store.read.tenants.get('nobody')).toBeUndefined();
   });
 
   it('marks a running backup FAILED when its host goes down', async () => {
@@ -278,7 +278,7 @@ describe('restore into a new tenant', () => {
     // Its primary was created from the source's stanza; it archives into its own.
     const host = agents.find((x) => x.instances.has('orig-restore-1'))!;
     const spec = host.instances.get('orig-restore-1');
-    const sourceStanza = h.coordinator.ctx.store.getStanza('orig')?.stanza;
+    const sourceStanza = (await h.coordinator.ctx.store.read.backups.getStanza('orig'))?.stanza;
     expect(sourceStanza).toMatch(/^orig-\d+$/);
     expect(spec?.restore).toMatchObject({ restoreId: restore?.id, stanza: sourceStanza, target: { case: 'latest', value: true } });
     expect(spec?.backup?.stanza).toMatch(/^orig-restore-1-\d+$/);
@@ -287,8 +287,8 @@ describe('restore into a new tenant', () => {
     const copied = await h.operator.getTenant({ id: 'orig-restore-1' });
     expect(copied.users.map((u) => u.name).sort()).toEqual(['app', 'orig']);
     expect(copied.databases.map((d) => d.name)).toEqual(['orig']);
-    const verifiers = (id: string) => h.coordinator.ctx.store.listUsers(id).map((u) => `${u.name}:${u.scramVerifier}`).sort();
-    expect(verifiers('orig-restore-1')).toEqual(verifiers('orig'));
+    const verifiers = async (id: string) => (await h.coordinator.ctx.store.read.users.list(id)).map((u) => `${u.name}:${u.scramVerifier}`).sort();
+    expect(await verifiers('orig-restore-1')).toEqual(await verifiers('orig'));
     expect(copied.route?.state).toBe(RouteState.ROUTABLE);
     // Its first backup at once.
     await eventually(async () => (await h.operator.listBackups({ tenantId: 'orig-restore-1' })).backups.some((b) => b.status === BackupStatus.SUCCEEDED), 5000, 'first backup of the copy');
@@ -453,7 +453,7 @@ describe('restores resume', () => {
       const a = new FakeAgent({ hostId, address, coordinator: hx.coordinator.grpcAddress, autoRealize: true, labels: { pool: 'resume' } });
       agents.push(a);
       await a.connect();
-      await eventually(() => hx.coordinator.ctx.store.getHost(hostId)?.state === 'READY', 3000, `${hostId} READY`);
+      await eventually(async () => (await hx.coordinator.ctx.store.read.hosts.get(hostId))?.state === 'READY', 3000, `${hostId} READY`);
       return a;
     };
     let second: Harness | undefined;

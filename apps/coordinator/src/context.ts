@@ -11,7 +11,7 @@ import type { RetryPolicy } from './instance-reports.js';
 import type { RetiringInstances } from './retiring-instances.js';
 import type { Liveness } from './liveness.js';
 import type { CoordinatorMetrics } from './metrics.js';
-import type { Store, StoreTx } from './store/store.js';
+import type { Store, StoreTx } from './store/contract.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import { syncTenant } from './tenant-sync.js';
 import type { VersionCatalog } from './versions.js';
@@ -59,26 +59,23 @@ export interface FailoverPolicy {
 }
 
 /** Re-derives every tenant with a placement on `hostId` (after the host's state or address changed). */
-export function syncHostTenants(tx: StoreTx, ctx: CoordinatorContext, hostId: string, principal: string): void {
+export async function syncHostTenants(tx: StoreTx, ctx: CoordinatorContext, hostId: string, principal: string): Promise<void> {
   const now = ctx.clock();
-  for (const p of tx.listPlacements({ hostId })) syncTenant(tx, p.tenantId, { now, health: ctx.health, principal });
+  for (const p of await tx.placements.list({ hostId })) await syncTenant(tx, p.tenantId, { now, health: ctx.health, principal });
 }
 
 /**
  * A replica's host went DOWN or came back: its primary's synchronous_standby_names changes (a lost
  * standby leaves the quorum so commits do not hang on it), so the instance revision moves on.
  */
-export function resyncQuorums(tx: StoreTx, ctx: CoordinatorContext, hostId: string, now: number): void {
-  for (const p of tx.listPlacements({ hostId })) {
+export async function resyncQuorums(tx: StoreTx, ctx: CoordinatorContext, hostId: string, now: number): Promise<void> {
+  for (const p of await tx.placements.list({ hostId })) {
     if (p.role !== 'REPLICA') continue;
-    const tenant = tx.getTenant(p.tenantId);
+    // Its primary's synchronous_standby_names (and its own spec) go out again.
+    tx.record({ kind: 'desired', tenantId: p.tenantId });
+    const tenant = await tx.tenants.get(p.tenantId);
     if (!tenant || tenant.deleting || tenant.spec.syncReplicas === 0) continue;
-    tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-    syncTenant(tx, tenant.id, { now, health: ctx.health, principal: 'system:liveness' });
+    await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+    await syncTenant(tx, tenant.id, { now, health: ctx.health, principal: 'system:liveness' });
   }
-}
-
-/** After resyncQuorums committed: sends the tenants with a replica on the host their new specs. */
-export function touchReplicaTenants(ctx: CoordinatorContext, hostId: string): void {
-  for (const p of ctx.store.listPlacements({ hostId })) if (p.role === 'REPLICA') ctx.hub.touchTenant(p.tenantId);
 }

@@ -90,7 +90,6 @@ export async function startCoordinator(
   const pkiFiles = config.insecure ? undefined : ownPkiFiles(config);
   const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
   const store = opened.store;
-  const security = opened.security;
   log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
   const registry = createRegistry('coordinator');
   const versions = new VersionCatalog(parseVersionCatalog(config.versions));
@@ -103,16 +102,16 @@ export async function startCoordinator(
   // --insecure: no certificates at all (and no join tokens); otherwise the fleet CA or the operator's own PKI.
   const pki = config.insecure
     ? undefined
-    : await loadFleetPki({ security, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+    : await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
   const instanceTls = instanceTlsSetting(config.instanceTls, pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure');
   metrics.instanceTls.set(instanceTls.on ? 1 : 0);
   if (!instanceTls.on) log.warn({ reason: instanceTls.offReason }, instanceTlsProblem(instanceTls) ?? '');
-  const access = createAccess({ store, security, insecure: config.insecure, clock, log });
-  const tokenService = new TokenService({ store, security, keys, ca: pki?.ca, clock, log });
+  const access = createAccess({ store, insecure: config.insecure, clock, log });
+  const tokenService = new TokenService({ store, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
-  if (tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
+  if (await tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
-  const backup = loadBackupSettings({ config, env, security, keys, now: clock(), log: log.child({ component: 'backups' }) });
+  const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
   const retiring = new RetiringInstances();
   const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup, retiring });
   const ctx: CoordinatorContext = {
@@ -144,7 +143,7 @@ export async function startCoordinator(
     retiring,
     moveCopyTimeoutMs: config.moveCopyTimeout,
   };
-  if (backup) ensureStanzas(store, clock());
+  if (backup) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
   const moves = new MoveManager(ctx, failover, config.drainParallel);
   const backupScheduler = new BackupScheduler(ctx);
@@ -190,7 +189,7 @@ export async function startCoordinator(
   addService(
     server,
     EnrollmentService,
-    access.guard(EnrollmentService, enrollmentService({ store, security, ca: pki?.ca, lifetimeMs: config.certLifetime, clock, log }), 'component'),
+    access.guard(EnrollmentService, enrollmentService({ store, ca: pki?.ca, lifetimeMs: config.certLifetime, clock, log }), 'component'),
     options,
   );
 
@@ -203,10 +202,10 @@ export async function startCoordinator(
       host: httpHost,
       port: httpPort,
       registry,
-      health: () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: store.routeRevision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), security, backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
+      health: async () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: await store.read.routes.revision(), agents: hub.size, routers: routes.size }),
+      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
     });
-    reconciler.start();
+    await reconciler.start();
     initSql.start();
     idle.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
@@ -242,7 +241,7 @@ export async function startCoordinator(
           });
         });
         await ops?.close();
-        store.close();
+        await store.close();
       },
     };
     return running;
@@ -253,7 +252,7 @@ export async function startCoordinator(
     pki?.stop();
     server.forceShutdown();
     await ops?.close();
-    store.close();
+    await store.close();
     throw err;
   }
 }

@@ -10,7 +10,7 @@ import type { BackupSettings } from './backup-repository.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
 import { replicationCredentials } from './replication-secrets.js';
 import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreReads, StoreTx } from './store/contract.js';
 import type { RetiringInstances } from './retiring-instances.js';
 import type { SyncQuorums } from './sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
@@ -26,10 +26,10 @@ export interface ReplicationDeps {
 }
 
 /** The tenant's archiving settings, when the fleet has a repository and the tenant's backups are on. */
-export function instanceBackup(tx: StoreTx, tenant: TenantRecord, settings: BackupSettings | undefined): InstanceBackup | undefined {
+export async function instanceBackup(tx: StoreReads, tenant: TenantRecord, settings: BackupSettings | undefined): Promise<InstanceBackup | undefined> {
   if (!settings) return undefined;
   const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-  const stanza = tx.getStanza(tenant.id);
+  const stanza = await tx.backups.getStanza(tenant.id);
   if (policy.disabled || !stanza) return undefined;
   return { stanza: stanza.stanza, archiveTimeoutSeconds: policy.archiveTimeoutSeconds, retentionDays: retentionDays(policy.retentionSeconds) };
 }
@@ -40,9 +40,9 @@ export function instanceBackup(tx: StoreTx, tenant: TenantRecord, settings: Back
  * during a restore must not make the agent create the instance empty); the agent restores only
  * into an instance with no data directory, so sending it again is harmless.
  */
-function restoreSource(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord): RestoreSource | undefined {
+async function restoreSource(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord): Promise<RestoreSource | undefined> {
   if (placement.role !== 'PRIMARY' || (tenant.status !== 'RESTORING' && placement.realizedOnce)) return undefined;
-  const r = tx.listRestores(tenant.id).find((x) => x.state === 'RUNNING' && x.phase === 'recovering');
+  const r = (await tx.restores.list(tenant.id)).find((x) => x.state === 'RUNNING' && x.phase === 'recovering');
   if (!r || (r.hostId !== '' && r.hostId !== placement.hostId)) return undefined;
   const target: RestoreSource['target'] = r.backupLabel !== '' ? { kind: 'backup', label: r.backupLabel } : r.toTime > 0 ? { kind: 'time', time: r.toTime } : { kind: 'latest' };
   return { restoreId: r.id, stanza: r.sourceStanza, target };
@@ -52,24 +52,26 @@ function restoreSource(tx: StoreTx, tenant: TenantRecord, placement: PlacementRe
 export type { DesiredInstance } from '@pgs/tenancy';
 
 /** The replicas whose host is not DOWN: the standbys a primary can wait for. */
-export function liveStandbys(tx: StoreTx, replicas: readonly PlacementRecord[]): string[] {
-  return replicas.filter((p) => tx.getHost(p.hostId)?.state !== 'DOWN').map((p) => p.hostId).sort();
+export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementRecord[]): Promise<string[]> {
+  const live: string[] = [];
+  for (const p of replicas) if ((await tx.hosts.get(p.hostId))?.state !== 'DOWN') live.push(p.hostId);
+  return live.sort();
 }
 
 /** The desired instance of one placement. */
-export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): DesiredInstance {
-  const users = tx.listUsers(tenant.id);
-  const databases = tx.listDatabases(tenant.id);
+export async function desiredInstance(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): Promise<DesiredInstance> {
+  const users = await tx.users.list(tenant.id);
+  const databases = await tx.databases.list(tenant.id);
   // Stored specs name their major (pinned at create); a major no host reports any more still goes out as it is.
   const version = tenant.spec.version === '' ? versions.resolve('') : { id: tenant.spec.version, image: versions.imageOf(tenant.spec.version) };
-  const all = tx.listPlacements({ tenantId: tenant.id });
+  const all = await tx.placements.list({ tenantId: tenant.id });
   const primary = placement.role === 'REPLICA' ? all.find((p) => p.role === 'PRIMARY') : undefined;
   const replicas = all.filter((p) => p.role === 'REPLICA');
-  const credentials = replication && all.length > 1 ? replicationCredentials(tx, replication.keys, tenant.id) : undefined;
+  const credentials = replication && all.length > 1 ? await replicationCredentials(tx, replication.keys, tenant.id) : undefined;
   const isPrimary = placement.role === 'PRIMARY';
   let synchronous = '';
   if (isPrimary && credentials) {
-    const sync = syncConfigFor(tenant.spec.syncReplicas, liveStandbys(tx, replicas).map(standbyName));
+    const sync = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas)).map(standbyName));
     synchronous = sync.setting;
     replication?.quorums.sent(tenant.id, tenant.instanceRevision, { k: sync.k, standbys: sync.names });
   }
@@ -96,8 +98,8 @@ export function desiredInstance(tx: StoreTx, tenant: TenantRecord, placement: Pl
     replicationSlots: isPrimary && credentials ? replicas.map((r) => replicationSlotName(r.hostId)).sort() : [],
     replicationSlot: !isPrimary && credentials ? replicationSlotName(placement.hostId) : '',
     standbyName: !isPrimary && credentials ? standbyName(placement.hostId) : '',
-    backup: instanceBackup(tx, tenant, replication?.backup),
-    restore: replication?.backup ? restoreSource(tx, tenant, placement) : undefined,
+    backup: await instanceBackup(tx, tenant, replication?.backup),
+    restore: replication?.backup ? await restoreSource(tx, tenant, placement) : undefined,
   };
 }
 
@@ -111,21 +113,21 @@ export interface HostDesiredSet {
  * The desired set of `hostId`, limited to `tenantIds` when given (a delta). A tenant with no
  * placement on the host is not mentioned at all: only an explicit deletion removes data.
  */
-export function desiredSetForHost(tx: StoreTx, hostId: string, versions: VersionCatalog, tenantIds?: ReadonlySet<string>, replication?: ReplicationDeps): HostDesiredSet {
+export async function desiredSetForHost(tx: StoreTx, hostId: string, versions: VersionCatalog, tenantIds?: ReadonlySet<string>, replication?: ReplicationDeps): Promise<HostDesiredSet> {
   const out: HostDesiredSet = { instances: [], removedTenantIds: [] };
   // Instances an in-place restore replaced: deleted once the restored one serves.
-  if (replication?.backup) for (const id of oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
-  const placements = tx.listPlacements({ hostId });
+  if (replication?.backup) for (const id of await oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
+  const placements = await tx.placements.list({ hostId });
   // Instances a move left here; one placed here again is never deleted.
   for (const id of replication?.retiring?.onHost(hostId) ?? []) {
     if ((!tenantIds || tenantIds.has(id)) && !placements.some((p) => p.tenantId === id)) out.removedTenantIds.push(id);
   }
   for (const placement of placements) {
     if (tenantIds && !tenantIds.has(placement.tenantId)) continue;
-    const tenant = tx.getTenant(placement.tenantId);
+    const tenant = await tx.tenants.get(placement.tenantId);
     if (!tenant) continue;
     if (tenant.deleting) out.removedTenantIds.push(tenant.id);
-    else if (!restoreFailedHere(tx, placement)) out.instances.push(desiredInstance(tx, tenant, placement, versions, replication));
+    else if (!await restoreFailedHere(tx, placement)) out.instances.push(await desiredInstance(tx, tenant, placement, versions, replication));
   }
   return out;
 }

@@ -6,7 +6,7 @@
 
 /** What the drain needs of the move executor. */
 export interface MoveStarter {
-  start(tenantId: string, toHostId: string, memberHostId: string, principal: string): unknown;
+  start(tenantId: string, toHostId: string, memberHostId: string, principal: string): Promise<unknown>;
   inFlight(tenantId: string): boolean;
   /** The outcome of the tenant's last finished move. */
   outcome(tenantId: string): { ok: boolean; reason: string } | undefined;
@@ -76,8 +76,8 @@ export class DrainRunner {
   }
 
   /** Notes finished moves and starts the next ones. */
-  tick(): void {
-    for (const job of this.jobs.values()) {
+  async tick(): Promise<void> {
+    for (const job of [...this.jobs.values()]) {
       for (const tenantId of [...job.moving]) {
         if (this.moves.inFlight(tenantId)) continue;
         job.moving.delete(tenantId);
@@ -92,7 +92,7 @@ export class DrainRunner {
       while (job.moving.size < job.parallel && job.queue.length > 0) {
         const next = job.queue.shift()!;
         try {
-          this.moves.start(next.tenantId, next.toHostId, next.memberHostId, job.principal);
+          await this.moves.start(next.tenantId, next.toHostId, next.memberHostId, job.principal);
           job.moving.add(next.tenantId);
           job.tried.set(next.tenantId, next);
         } catch (err) {

@@ -40,3 +40,28 @@ export const notFound = {
   host: (id: string) => new NotFoundError('HOST_NOT_FOUND', `host "${id}" does not exist`),
   version: (id: string) => new NotFoundError('VERSION_NOT_FOUND', `PostgreSQL version "${id}" is not in the catalog`),
 };
+
+/**
+ * The store refused a write that clashes with stored data (a unique key, a second primary, a
+ * second running backup) or with a concurrent transaction. Retrying the same write fails again
+ * unless the state changed; callers turn it into their own conflict error when it can happen.
+ */
+export class StoreConflictError extends PgsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('STORE_CONFLICT', message, { kind: 'service', ...options });
+  }
+}
+
+/** A row the write needs does not exist (a host to bump, a tenant to update). */
+export class StoreNotFoundError extends PgsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('STORE_NOT_FOUND', message, { kind: 'service', ...options });
+  }
+}
+
+/** The store cannot read or write right now (disk full, I/O error, busy, connection lost); retry later. */
+export class StoreUnavailableError extends PgsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('STORE_UNAVAILABLE', message, { kind: 'service', ...options });
+  }
+}

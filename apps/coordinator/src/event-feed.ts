@@ -1,6 +1,6 @@
 /** Live event subscribers for WatchEvents: every committed event, filtered per watcher. */
 import type { EventRecord } from './model.js';
-import type { Store } from './store/store.js';
+import type { Store } from './store/contract.js';
 
 /** A filter of a watcher. */
 export interface EventWatchFilter {
@@ -16,7 +16,7 @@ export class EventFeed {
   readonly closed: AbortSignal = this.stopping.signal;
 
   constructor(store: Store) {
-    store.onCommit((summary) => {
+    store.subscribe((summary) => {
       for (const e of summary.events) for (const w of this.watchers) w(e);
     });
   }

@@ -18,7 +18,7 @@ import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from './errors.js';
 import { failoverMembers, quorumsInForce } from './failover-members.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreTx } from './store/contract.js';
 import { isHealthy, syncTenant } from './tenant-sync.js';
 
 const PRINCIPAL = 'system:failover';
@@ -78,23 +78,23 @@ export class FailoverManager {
   }
 
   /** One pass: detect failures, advance operations, fence stray primaries. */
-  tick(): void {
+  async tick(): Promise<void> {
     const now = this.ctx.clock();
     // Only replicated tenants and those with an operation in flight: listing every tenant each
     // tick blocked the event loop for half a second at 100,000 tenants.
-    const watched = this.ctx.store.listReplicatedTenants();
+    const watched = await this.ctx.store.read.tenants.listReplicated();
     const ids = new Set(watched.map((t) => t.id));
     for (const id of this.ops.keys()) {
-      const tenant = ids.has(id) ? undefined : this.ctx.store.getTenant(id);
+      const tenant = ids.has(id) ? undefined : await this.ctx.store.read.tenants.get(id);
       if (tenant) watched.push(tenant);
     }
     for (const tenant of watched) {
       try {
-        this.confirmQuorum(tenant);
+        await this.confirmQuorum(tenant);
         const op = this.ops.get(tenant.id);
-        if (op) this.advance(op, now);
-        else this.detect(tenant, now);
-        this.fenceStrayPrimaries(tenant.id, now);
+        if (op) await this.advance(op, now);
+        else await this.detect(tenant, now);
+        await this.fenceStrayPrimaries(tenant.id, now);
       } catch (err) {
         this.ctx.log.error({ err, tenantId: tenant.id }, 'failover step failed; retrying next tick');
       }
@@ -106,12 +106,12 @@ export class FailoverManager {
    * all its WAL to the replicas), the target must reach the old primary's last LSN, then it is
    * promoted. Resolves when the route points at the new primary; rolls back on timeout.
    */
-  switchover(tenantId: string, toHostId: string, principal: string, options: { forMove?: boolean } = {}): Promise<void> {
+  async switchover(tenantId: string, toHostId: string, principal: string, options: { forMove?: boolean } = {}): Promise<void> {
     const now = this.ctx.clock();
-    const op = this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(tenantId);
+    const op = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(tenantId);
       if (!tenant) throw new PreconditionError('TENANT_NOT_FOUND', `tenant "${tenantId}" does not exist`);
-      const placements = tx.listPlacements({ tenantId });
+      const placements = await tx.placements.list({ tenantId });
       // A live move switches a single-node tenant over to the copy it just built.
       if (!placements.some((p) => p.role === 'REPLICA')) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
       if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
@@ -135,13 +135,13 @@ export class FailoverManager {
       const created = this.newOperation(tenantId, 'switchover', 'switchover', primary.hostId, now, now);
       created.toHostId = toHostId === '' ? undefined : toHostId;
       created.deadline = now + this.ctx.failover.switchoverTimeoutMs;
-      this.begin(tx, tenant, created, principal, `switchover requested${toHostId ? ` to ${toHostId}` : ''}`);
+      await this.begin(tx, tenant, created, principal, `switchover requested${toHostId ? ` to ${toHostId}` : ''}`);
       return created;
     });
     this.ops.set(tenantId, op);
     return new Promise((resolve, reject) => {
       op.settle = (r) => (r.ok ? resolve() : reject(r.error));
-      this.advance(op, this.ctx.clock());
+      this.advance(op, this.ctx.clock()).catch((err: unknown) => this.ctx.log.error({ err, tenantId }, 'switchover step failed; retrying next tick'));
     });
   }
 
@@ -171,10 +171,10 @@ export class FailoverManager {
   }
 
   /** Marks the tenant FAILING_OVER (route FAILOVER) and audits the start. */
-  private begin(tx: StoreTx, tenant: TenantRecord, op: Operation, principal: string, reason: string): void {
+  private async begin(tx: StoreTx, tenant: TenantRecord, op: Operation, principal: string, reason: string): Promise<void> {
     const now = op.startedAt;
-    tx.updateTenant({ ...tenant, status: 'FAILING_OVER', statusReason: reason, updatedAt: now });
-    tx.appendEvent({
+    await tx.tenants.update({ ...tenant, status: 'FAILING_OVER', statusReason: reason, updatedAt: now });
+    await tx.events.append({
       time: now,
       principal,
       action: `${op.kind}.started`,
@@ -184,23 +184,23 @@ export class FailoverManager {
       details: { cause: op.cause, detection_ms: String(now - op.failedAt), from: tenant.status },
     });
     // A planned switch has a live primary until the fence: routers hold clients through it.
-    syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal, switching: op.kind === 'switchover' });
+    await syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal, switching: op.kind === 'switchover' });
   }
 
-  private confirmQuorum(tenant: TenantRecord): void {
-    const primary = this.ctx.store.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
+  private async confirmQuorum(tenant: TenantRecord): Promise<void> {
+    const primary = (await this.ctx.store.read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
     if (primary && primary.realizedRevision > 0) this.ctx.quorums.realized(tenant.id, primary.realizedRevision);
   }
 
-  private detect(tenant: TenantRecord, now: number): void {
+  private async detect(tenant: TenantRecord, now: number): Promise<void> {
     // A RESTORING tenant's replicas hold nothing yet: the restore itself deals with a lost primary.
     if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING', 'RESTORING'].includes(tenant.status)) return;
-    const placements = this.ctx.store.listPlacements({ tenantId: tenant.id });
+    const placements = await this.ctx.store.read.placements.list({ tenantId: tenant.id });
     const primary = placements.find((p) => p.role === 'PRIMARY');
     if (!primary) return;
     if (tenant.status === 'FAILING_OVER') return this.resume(tenant, primary, now);
     if (!primary.realizedOnce) return;
-    const host = this.ctx.store.getHost(primary.hostId);
+    const host = await this.ctx.store.read.hosts.get(primary.hostId);
     const hostState = host?.state ?? 'DOWN';
     const healthy = isHealthy(primary, this.ctx.health);
     if (healthy || hostState !== 'READY') this.unhealthySince.delete(tenant.id);
@@ -210,71 +210,71 @@ export class FailoverManager {
       { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs },
     );
     if (!verdict.failed) return;
-    const members = failoverMembers(this.ctx.store, this.ctx, tenant.id);
+    const members = await failoverMembers(this.ctx.store.read, this.ctx, tenant.id);
     if (pickPromotionCandidate({ members, oldPrimaryHostId: primary.hostId, quorums: [], fencedAt: 0 }).kind === 'none') return; // nothing to fail over to: status says UNAVAILABLE/ERROR
     const failedAt = verdict.cause === 'host_down' ? (this.ctx.liveness.lastSeenAt(primary.hostId) ?? host?.lastHeartbeatAt ?? now) : (this.unhealthySince.get(tenant.id) ?? now);
-    this.start(tenant, primary.hostId, verdict.cause, failedAt, now, verdict.reason);
+    await this.start(tenant, primary.hostId, verdict.cause, failedAt, now, verdict.reason);
   }
 
-  private start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string): void {
+  private async start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string): Promise<void> {
     const op = this.newOperation(tenant.id, 'failover', cause, oldPrimary, failedAt, now);
-    this.ctx.store.write((tx) => {
-      const current = tx.getTenant(tenant.id);
-      if (current) this.begin(tx, current, op, PRINCIPAL, `${reason}; failing over to a replica`);
+    await this.ctx.store.transaction(async (tx) => {
+      const current = await tx.tenants.get(tenant.id);
+      if (current) await this.begin(tx, current, op, PRINCIPAL, `${reason}; failing over to a replica`);
     });
     this.ops.set(tenant.id, op);
     this.unhealthySince.delete(tenant.id);
     this.ctx.log.warn({ tenantId: tenant.id, hostId: oldPrimary, cause }, 'failover started');
-    this.advance(op, now);
+    await this.advance(op, now);
   }
 
   /** A tenant FAILING_OVER with no operation here (derived so, or this coordinator restarted mid-way). */
-  private resume(tenant: TenantRecord, primary: PlacementRecord, now: number): void {
+  private async resume(tenant: TenantRecord, primary: PlacementRecord, now: number): Promise<void> {
     const health = this.ctx.health.get(tenant.id, primary.hostId);
-    const hostReady = this.ctx.store.getHost(primary.hostId)?.state === 'READY';
+    const hostReady = (await this.ctx.store.read.hosts.get(primary.hostId))?.state === 'READY';
     // Wait for the first report after a restart rather than fence a node that may just have been promoted.
     if (hostReady && health === undefined) return;
     const op = this.newOperation(tenant.id, 'failover', 'resumed', primary.hostId, now, now);
-    if (hostReady && health?.role === 'PRIMARY' && isHealthy(primary, this.ctx.health) && this.promotedEarlier(tenant.id, primary.hostId)) {
+    if (hostReady && health?.role === 'PRIMARY' && isHealthy(primary, this.ctx.health) && await this.promotedEarlier(tenant.id, primary.hostId)) {
       // Promoted before a restart: only the finish is missing.
       op.candidate = primary.hostId;
       op.phase = 'promoting';
       op.chosenAt = now;
       this.ops.set(tenant.id, op);
-      this.finish(op, now, 'ack');
+      await this.finish(op, now, 'ack');
       return;
     }
-    if (hostReady && health?.role === 'REPLICA' && this.promotedEarlier(tenant.id, primary.hostId)) {
+    if (hostReady && health?.role === 'REPLICA' && await this.promotedEarlier(tenant.id, primary.hostId)) {
       // The roles were swapped but the promotion was not confirmed: promote again (idempotent).
       op.candidate = primary.hostId;
       op.phase = 'promoting';
       op.chosenAt = now;
       op.deadline = now + this.ctx.failover.promoteTimeoutMs;
       this.ops.set(tenant.id, op);
-      this.advance(op, now);
+      await this.advance(op, now);
       return;
     }
-    const hostDown = this.ctx.store.getHost(primary.hostId)?.state === 'DOWN';
-    this.start(tenant, primary.hostId, hostDown ? 'host_down' : 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
+    const hostDown = (await this.ctx.store.read.hosts.get(primary.hostId))?.state === 'DOWN';
+    await this.start(tenant, primary.hostId, hostDown ? 'host_down' : 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
   }
 
   /** True when the audit log says `hostId` was chosen for promotion in the tenant's latest failover. */
-  private promotedEarlier(tenantId: string, hostId: string): boolean {
-    const last = this.ctx.store.listEvents({ tenantId, limit: 50 }).filter((e) => e.action.endsWith('.promote') || e.action.endsWith('.started'));
+  private async promotedEarlier(tenantId: string, hostId: string): Promise<boolean> {
+    const last = (await this.ctx.store.read.events.list({ tenantId, limit: 50 })).filter((e) => e.action.endsWith('.promote') || e.action.endsWith('.started'));
     const latest = last[last.length - 1];
     return latest !== undefined && latest.action.endsWith('.promote') && latest.hostId === hostId;
   }
 
-  private advance(op: Operation, now: number): void {
-    const tenant = this.ctx.store.getTenant(op.tenantId);
+  private async advance(op: Operation, now: number): Promise<void> {
+    const tenant = await this.ctx.store.read.tenants.get(op.tenantId);
     if (!tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING') return this.abandon(op, now, 'the tenant was stopped or deleted');
     if (now > op.deadline) return this.timeout(op, now);
-    if (op.phase === 'fencing') this.fence(op, now);
-    if (op.phase === 'choosing') this.choose(op, tenant, now);
-    if (op.phase === 'promoting') this.promote(op, now);
+    if (op.phase === 'fencing') await this.fence(op, now);
+    if (op.phase === 'choosing') await this.choose(op, tenant, now);
+    if (op.phase === 'promoting') await this.promote(op, now);
   }
 
-  private fence(op: Operation, now: number): void {
+  private async fence(op: Operation, now: number): Promise<void> {
     if (op.fenceCommand) {
       const r = this.ctx.hub.takeResult(op.fenceCommand);
       if (r) {
@@ -283,7 +283,7 @@ export class FailoverManager {
           op.fenceAckedAt = r.at;
           op.finalLsn = r.lsn;
         } else {
-          this.audit(op, 'fence_refused', op.oldPrimary, 'FAILURE', `the agent could not fence: ${r.errorCode} ${r.message}`, {});
+          await this.audit(op, 'fence_refused', op.oldPrimary, 'FAILURE', `the agent could not fence: ${r.errorCode} ${r.message}`, {});
         }
       }
     }
@@ -292,7 +292,7 @@ export class FailoverManager {
       if (op.fenceCommand) this.ctx.hub.forgetCommand(op.fenceCommand);
       // A planned switch lets open transactions finish while the routers hold the next ones.
       op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence', { graceMs: op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0 });
-      if (op.fenceSentAt === 0) this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
+      if (op.fenceSentAt === 0) await this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
       op.fenceSentAt = now;
     }
     // A switchover waits for the agent: the lease of a healthy, connected agent never runs out.
@@ -300,16 +300,16 @@ export class FailoverManager {
     if (!state.fenced) return;
     op.fencedAt = state.at;
     op.phase = 'choosing';
-    this.audit(op, 'fenced', op.oldPrimary, 'SUCCESS', state.via === 'ack' ? 'the old primary is stopped (its agent acknowledged)' : 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)', {
+    await this.audit(op, 'fenced', op.oldPrimary, 'SUCCESS', state.via === 'ack' ? 'the old primary is stopped (its agent acknowledged)' : 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)', {
       via: state.via,
       fencing_ms: String(Math.max(0, state.at - op.startedAt)),
       final_lsn: op.finalLsn,
     });
   }
 
-  private choose(op: Operation, tenant: TenantRecord, now: number): void {
-    const members = failoverMembers(this.ctx.store, this.ctx, op.tenantId);
-    const decision = pickPromotionCandidate({ members, oldPrimaryHostId: op.oldPrimary, quorums: quorumsInForce(this.ctx.store, this.ctx, tenant, op.oldPrimary), fencedAt: op.fencedAt, toHostId: op.toHostId });
+  private async choose(op: Operation, tenant: TenantRecord, now: number): Promise<void> {
+    const members = await failoverMembers(this.ctx.store.read, this.ctx, op.tenantId);
+    const decision = pickPromotionCandidate({ members, oldPrimaryHostId: op.oldPrimary, quorums: await quorumsInForce(this.ctx.store.read, this.ctx, tenant, op.oldPrimary), fencedAt: op.fencedAt, toHostId: op.toHostId });
     if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
     if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
     if (op.kind === 'switchover' && op.finalLsn !== '') {
@@ -328,17 +328,17 @@ export class FailoverManager {
     op.chosenAt = now;
     op.phase = 'promoting';
     op.deadline = Math.min(op.deadline, now + this.ctx.failover.promoteTimeoutMs);
-    this.ctx.store.write((tx) => {
-      const placements = tx.listPlacements({ tenantId: op.tenantId });
+    await this.ctx.store.transaction(async (tx) => {
+      const placements = await tx.placements.list({ tenantId: op.tenantId });
       const oldP = placements.find((p) => p.hostId === op.oldPrimary);
       const newP = placements.find((p) => p.hostId === op.candidate);
-      const current = tx.getTenant(op.tenantId);
+      const current = await tx.tenants.get(op.tenantId);
       if (!oldP || !newP || !current) return;
       // Demote first: the store allows one primary per tenant at any instant.
-      tx.updatePlacement({ ...oldP, role: 'REPLICA', realization: 'PENDING', updatedAt: now });
-      tx.updatePlacement({ ...newP, role: 'PRIMARY', realization: 'PENDING', updatedAt: now });
-      tx.updateTenant({ ...current, instanceRevision: current.instanceRevision + 1, statusReason: `promoting the replica on ${op.candidate}`, updatedAt: now });
-      tx.appendEvent({
+      await tx.placements.update({ ...oldP, role: 'REPLICA', realization: 'PENDING', updatedAt: now });
+      await tx.placements.update({ ...newP, role: 'PRIMARY', realization: 'PENDING', updatedAt: now });
+      await tx.tenants.update({ ...current, instanceRevision: current.instanceRevision + 1, statusReason: `promoting the replica on ${op.candidate}`, updatedAt: now });
+      await tx.events.append({
         time: now,
         principal: PRINCIPAL,
         action: `${op.kind}.promote`,
@@ -347,20 +347,20 @@ export class FailoverManager {
         message: `promoting ${op.candidate} (${decision.reason}); ${op.oldPrimary} becomes its replica`,
         details: { old_primary: op.oldPrimary, lsn: decision.lsn, choosing_ms: String(now - op.fencedAt) },
       });
-      syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL });
+      await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL });
+      // The candidate's spec now says PRIMARY; the others (and the old primary) point at it.
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
     });
-    // The candidate's spec now says PRIMARY; the others (and the old primary) point at it.
     this.ctx.quorums.reset(op.tenantId);
-    this.ctx.hub.touchTenant(op.tenantId);
   }
 
-  private promote(op: Operation, now: number): void {
+  private async promote(op: Operation, now: number): Promise<void> {
     if (op.promoteCommand) {
       const r = this.ctx.hub.takeResult(op.promoteCommand);
       if (r) {
         op.promoteCommand = undefined;
         if (r.ok) return this.finish(op, now, 'ack');
-        this.audit(op, 'promote_refused', op.candidate, 'FAILURE', `the agent could not promote: ${r.errorCode} ${r.message}`, {});
+        await this.audit(op, 'promote_refused', op.candidate, 'FAILURE', `the agent could not promote: ${r.errorCode} ${r.message}`, {});
       }
     }
     const health = this.ctx.health.get(op.tenantId, op.candidate);
@@ -372,7 +372,7 @@ export class FailoverManager {
     }
   }
 
-  private finish(op: Operation, now: number, via: 'ack' | 'report'): void {
+  private async finish(op: Operation, now: number, via: 'ack' | 'report'): Promise<void> {
     const timings: FailoverTimings = {
       detectionMs: Math.max(0, op.startedAt - op.failedAt),
       fencingMs: Math.max(0, op.fencedAt - op.startedAt),
@@ -380,15 +380,15 @@ export class FailoverManager {
       routeMs: 0,
       totalMs: 0,
     };
-    const route = this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(op.tenantId);
+    const route = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
       if (!tenant) return undefined;
-      tx.updateTenant({ ...tenant, statusReason: '', updatedAt: now });
-      const synced = syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
-      const r = tx.getRoute(op.tenantId);
+      await tx.tenants.update({ ...tenant, statusReason: '', updatedAt: now });
+      const synced = await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+      const r = await tx.routes.get(op.tenantId);
       timings.routeMs = Math.max(0, this.ctx.clock() - now);
       timings.totalMs = Math.max(0, this.ctx.clock() - op.failedAt);
-      tx.appendEvent({
+      await tx.events.append({
         time: now,
         principal: PRINCIPAL,
         action: `${op.kind}.completed`,
@@ -404,52 +404,52 @@ export class FailoverManager {
           total_ms: String(timings.totalMs),
         },
       });
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
       return r;
     });
     this.ops.delete(op.tenantId);
     this.lastTimings.set(op.tenantId, timings);
-    this.ctx.hub.touchTenant(op.tenantId);
     this.ctx.log.warn({ tenantId: op.tenantId, hostId: op.candidate, oldPrimary: op.oldPrimary, route: route?.state, ...timings }, `${op.kind} completed`);
     op.settle?.({ ok: true });
   }
 
-  private waiting(op: Operation, reason: string): void {
+  private async waiting(op: Operation, reason: string): Promise<void> {
     if (op.lastWaitReason === reason) return;
     op.lastWaitReason = reason;
-    this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(op.tenantId);
-      if (tenant) tx.updateTenant({ ...tenant, statusReason: reason, updatedAt: this.ctx.clock() });
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
+      if (tenant) await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: this.ctx.clock() });
     });
-    this.audit(op, 'waiting', '', 'SUCCESS', reason, {});
+    await this.audit(op, 'waiting', '', 'SUCCESS', reason, {});
   }
 
   /** Ends an operation that cannot go on; the status is derived again from the facts. */
-  private abandon(op: Operation, now: number, reason: string): void {
+  private async abandon(op: Operation, now: number, reason: string): Promise<void> {
     this.ops.delete(op.tenantId);
-    this.ctx.store.write((tx) => {
-      tx.appendEvent({ time: now, principal: PRINCIPAL, action: `${op.kind}.abandoned`, tenantId: op.tenantId, hostId: op.oldPrimary, outcome: 'FAILURE', message: reason });
-      if (tx.getTenant(op.tenantId)) syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.events.append({ time: now, principal: PRINCIPAL, action: `${op.kind}.abandoned`, tenantId: op.tenantId, hostId: op.oldPrimary, outcome: 'FAILURE', message: reason });
+      if (await tx.tenants.get(op.tenantId)) await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
     });
     op.settle?.({ ok: false, error: new PreconditionError('FAILOVER_ABANDONED', reason) });
   }
 
-  private timeout(op: Operation, now: number): void {
+  private async timeout(op: Operation, now: number): Promise<void> {
     if (op.kind === 'switchover' && op.phase !== 'promoting') {
       // Nothing was promoted: the old primary stays primary. A new instance revision lifts its fence.
-      this.ctx.store.write((tx) => {
-        const tenant = tx.getTenant(op.tenantId);
-        if (tenant) tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await this.ctx.store.transaction(async (tx) => {
+        const tenant = await tx.tenants.get(op.tenantId);
+        if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+        tx.record({ kind: 'desired', tenantId: op.tenantId });
       });
-      this.ctx.hub.touchTenant(op.tenantId);
       return this.abandon(op, now, `switchover rolled back after ${now - op.startedAt} ms: ${op.lastWaitReason || (op.fenceAckedAt === undefined ? 'the old primary was not fenced' : 'no replica caught up')}`);
     }
     if (op.phase === 'promoting') {
       // The chosen replica never confirmed: it may or may not be a primary now. Fence it in turn and choose again.
       this.ops.delete(op.tenantId);
-      this.audit(op, 'promote_timeout', op.candidate, 'FAILURE', `${op.candidate} did not confirm its promotion; fencing it and choosing again`, {});
-      const tenant = this.ctx.store.getTenant(op.tenantId);
+      await this.audit(op, 'promote_timeout', op.candidate, 'FAILURE', `${op.candidate} did not confirm its promotion; fencing it and choosing again`, {});
+      const tenant = await this.ctx.store.read.tenants.get(op.tenantId);
       op.settle?.({ ok: false, error: new PreconditionError('PROMOTION_TIMEOUT', `${op.candidate} did not confirm its promotion`) });
-      if (tenant) this.start(tenant, op.candidate, 'unhealthy', now, now, `${op.candidate} did not confirm its promotion`);
+      if (tenant) await this.start(tenant, op.candidate, 'unhealthy', now, now, `${op.candidate} did not confirm its promotion`);
       return;
     }
     op.deadline = Number.POSITIVE_INFINITY;
@@ -459,9 +459,9 @@ export class FailoverManager {
    * A placement the store calls REPLICA that reports itself a running primary (an old primary back
    * after a partition whose agent did not fence it): fence it at once; its spec already says REPLICA.
    */
-  private fenceStrayPrimaries(tenantId: string, now: number): void {
+  private async fenceStrayPrimaries(tenantId: string, now: number): Promise<void> {
     const op = this.ops.get(tenantId);
-    for (const p of this.ctx.store.listPlacements({ tenantId })) {
+    for (const p of await this.ctx.store.read.placements.list({ tenantId })) {
       if (p.role !== 'REPLICA' || op?.candidate === p.hostId) continue;
       const h = this.ctx.health.get(tenantId, p.hostId);
       if (h?.role !== 'PRIMARY' || !h.up || !this.ctx.hub.isConnected(p.hostId)) continue;
@@ -469,13 +469,13 @@ export class FailoverManager {
       if (now - (this.strayFencedAt.get(key) ?? -Infinity) < RESEND_MS) continue;
       this.strayFencedAt.set(key, now);
       this.ctx.hub.sendCommand(p.hostId, tenantId, 'fence');
-      this.ctx.store.appendEvent({ time: now, principal: PRINCIPAL, action: 'failover.stray_primary', tenantId, hostId: p.hostId, outcome: 'FAILURE', message: 'an instance that must be a replica reports itself a primary; fenced' });
+      await this.ctx.store.transaction((tx) => tx.events.append({ time: now, principal: PRINCIPAL, action: 'failover.stray_primary', tenantId, hostId: p.hostId, outcome: 'FAILURE', message: 'an instance that must be a replica reports itself a primary; fenced' }));
       this.ctx.log.error({ tenantId, hostId: p.hostId }, 'stray primary fenced');
     }
   }
 
-  private audit(op: Operation, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): void {
-    this.ctx.store.appendEvent({ time: this.ctx.clock(), principal: PRINCIPAL, action: `${op.kind}.${step}`, tenantId: op.tenantId, hostId, outcome, message, details });
+  private async audit(op: Operation, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
+    await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: PRINCIPAL, action: `${op.kind}.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
   }
 }
 

@@ -6,16 +6,16 @@ import { standbyName, syncConfigFor, type FailoverMember, type SyncQuorum } from
 import type { CoordinatorContext } from './context.js';
 import { liveStandbys } from './desired-set.js';
 import type { PlacementRecord, TenantRecord } from './model.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreReads } from './store/contract.js';
 import { isHealthy } from './tenant-sync.js';
 
 /** One placement as the failover decisions see it. */
-export function failoverMember(tx: StoreTx, ctx: CoordinatorContext, p: PlacementRecord): FailoverMember {
+export async function failoverMember(tx: StoreReads, ctx: CoordinatorContext, p: PlacementRecord): Promise<FailoverMember> {
   const health = ctx.health.get(p.tenantId, p.hostId);
   return {
     hostId: p.hostId,
     role: p.role,
-    hostState: tx.getHost(p.hostId)?.state ?? 'DOWN',
+    hostState: (await tx.hosts.get(p.hostId))?.state ?? 'DOWN',
     realized: p.realizedOnce && p.realization !== 'FAILED',
     // A replica must answer; a report without health (older agents) cannot vouch for one.
     healthy: isHealthy(p, ctx.health) && health !== undefined && health.up,
@@ -26,8 +26,10 @@ export function failoverMember(tx: StoreTx, ctx: CoordinatorContext, p: Placemen
 }
 
 /** Every placement of a tenant as failover members. */
-export function failoverMembers(tx: StoreTx, ctx: CoordinatorContext, tenantId: string): FailoverMember[] {
-  return tx.listPlacements({ tenantId }).map((p) => failoverMember(tx, ctx, p));
+export async function failoverMembers(tx: StoreReads, ctx: CoordinatorContext, tenantId: string): Promise<FailoverMember[]> {
+  const members: FailoverMember[] = [];
+  for (const p of await tx.placements.list({ tenantId })) members.push(await failoverMember(tx, ctx, p));
+  return members;
 }
 
 /**
@@ -35,12 +37,12 @@ export function failoverMembers(tx: StoreTx, ctx: CoordinatorContext, tenantId: 
  * confirmed one; when this process knows nothing (it restarted), the current desired one and the
  * one naming every replica, either of which the primary may hold (the stricter wins in the check).
  */
-export function quorumsInForce(tx: StoreTx, ctx: CoordinatorContext, tenant: TenantRecord, oldPrimaryHostId: string): SyncQuorum[] {
+export async function quorumsInForce(tx: StoreReads, ctx: CoordinatorContext, tenant: TenantRecord, oldPrimaryHostId: string): Promise<SyncQuorum[]> {
   if (tenant.spec.syncReplicas === 0) return [];
   const known = ctx.quorums.inForce(tenant.id);
   if (known) return known;
-  const replicas = tx.listPlacements({ tenantId: tenant.id }).filter((p) => p.role === 'REPLICA' && p.hostId !== oldPrimaryHostId);
-  const current = syncConfigFor(tenant.spec.syncReplicas, liveStandbys(tx, replicas).map(standbyName));
+  const replicas = (await tx.placements.list({ tenantId: tenant.id })).filter((p) => p.role === 'REPLICA' && p.hostId !== oldPrimaryHostId);
+  const current = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas)).map(standbyName));
   const every = syncConfigFor(tenant.spec.syncReplicas, replicas.map((p) => standbyName(p.hostId)).sort());
   return [
     { k: current.k, standbys: current.names },

@@ -194,6 +194,27 @@ describe('replicas, failover, switchover', () => {
     await eventually(() => primary.instances.get('ha-switch')?.role === InstanceRole.REPLICA, 3000, 'old primary told REPLICA');
   });
 
+  it('live move: a single-node tenant is copied, switched over and its old instance deleted, each step an event', async () => {
+    const pool = [await agent(h), await agent(h)];
+    await h.operator.createTenant({ id: 'ha-move', spec: { placement: { group: `g${group}` } } });
+    await eventually(async () => (await h.operator.getTenant({ id: 'ha-move' })).tenant?.status === TenantStatus.ACTIVE, 5000, 'ha-move ACTIVE');
+    const fromId = await primaryHost(h, 'ha-move');
+    const from = pool.find((a) => a.options.hostId === fromId)!;
+    const to = pool.find((a) => a.options.hostId !== fromId)!;
+    // The copy replays to where the old primary stopped: nothing is lost in the switch.
+    from.fenceLsn = '0/1000000';
+    const res = await h.operator.moveTenant({ id: 'ha-move', toHostId: to.options.hostId, wait: true });
+    expect(res.steps.map((st) => st.name)).toEqual(['copy', 'switch', 'remove_old']);
+    expect(res.tenant?.placements.map((p) => [p.hostId, p.role])).toEqual([[to.options.hostId, InstanceRole.PRIMARY]]);
+    const t = await h.operator.getTenant({ id: 'ha-move' });
+    expect(t.tenant?.status).toBe(TenantStatus.ACTIVE);
+    expect(t.route?.hostId).toBe(to.options.hostId);
+    expect(t.route?.state).toBe(RouteState.ROUTABLE);
+    expect(from.instances.has('ha-move')).toBe(false);
+    const actions = (await events(h, 'ha-move')).map((e) => e.action);
+    for (const a of ['move.started', 'move.copied', 'move.switched', 'move.old_removed', 'move.completed']) expect(actions).toContain(a);
+  });
+
   it('switchover is refused for a single-node tenant, a lagging target and an unknown host', async () => {
     const pool = [await agent(h), await agent(h)];
     await h.operator.createTenant({ id: 'ha-single', spec: { placement: { group: `g${group}` } } });

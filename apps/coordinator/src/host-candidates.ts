@@ -1,7 +1,7 @@
 /** The scheduler's view of the hosts (shared by placement, replacement and drain). */
 import type { HostCandidate } from '@pgs/tenancy';
 import type { HostRecord, TenantRecord } from './model.js';
-import type { HostAllocation, StoreTx } from './store/store.js';
+import type { HostAllocation, StoreReads } from './store/contract.js';
 import type { VersionCatalog } from './versions.js';
 
 /**
@@ -9,8 +9,8 @@ import type { VersionCatalog } from './versions.js';
  * `versions`, the PostgreSQL majors each host reported (placement then only picks hosts that run
  * the tenant's major).
  */
-export function hostCandidates(tx: StoreTx, versions?: VersionCatalog): HostCandidate[] {
-  return candidatesFrom(tx.listHosts(), tx.hostAllocations(), tx.hostsCreating(), undefined, versions);
+export async function hostCandidates(tx: StoreReads, versions?: VersionCatalog): Promise<HostCandidate[]> {
+  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating(), undefined, versions);
 }
 
 /** The PostgreSQL part of a tenant's placement request: its major, and whether it has replicas. */

@@ -12,7 +12,7 @@ import type { DrainProgress } from './drain-runner.js';
 import type { HostRecord, TenantRecord } from './model.js';
 import type { MoveManager } from './move-manager.js';
 import { hostCandidates, versionRequest } from './host-candidates.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreReads } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
 /** A host with its live fields (exact last heartbeat, allocation, connected). */
@@ -42,9 +42,9 @@ export class HostService {
     private readonly moves: MoveManager,
   ) {}
 
-  private views(tx: StoreTx): HostView[] {
-    const candidates = new Map(hostCandidates(tx).map((c) => [c.id, c.allocated]));
-    return tx.listHosts().map((host) => ({
+  private async views(tx: StoreReads): Promise<HostView[]> {
+    const candidates = new Map((await hostCandidates(tx)).map((c) => [c.id, c.allocated]));
+    return (await tx.hosts.list()).map((host) => ({
       host: { ...host, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, this.ctx.liveness.lastSeenAt(host.id) ?? 0) },
       allocated: candidates.get(host.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 },
       connected: this.ctx.hub.isConnected(host.id),
@@ -55,21 +55,21 @@ export class HostService {
   }
 
   /** Hosts, optionally only those in one state. */
-  list(state?: HostState): HostView[] {
-    return this.views(this.ctx.store).filter((v) => state === undefined || v.host.state === state);
+  async list(state?: HostState): Promise<HostView[]> {
+    return (await this.views(this.ctx.store.read)).filter((v) => state === undefined || v.host.state === state);
   }
 
   /** One host and the tenants placed on it. */
-  get(id: string): { view: HostView; tenants: TenantRecord[] } {
+  async get(id: string): Promise<{ view: HostView; tenants: TenantRecord[] }> {
     validateHostId(id, 'id');
     // Only this host's placements and tenants: reading the whole fleet per call made every
     // cordon/uncordon cost a scan of every tenant (seconds at 100,000).
     const store = this.ctx.store;
-    const host = store.getHost(id);
+    const host = await store.read.hosts.get(id);
     if (!host) throw notFound.host(id);
     const tenants: TenantRecord[] = [];
-    for (const p of store.listPlacements({ hostId: id })) {
-      const tenant = store.getTenant(p.tenantId);
+    for (const p of await store.read.placements.list({ hostId: id })) {
+      const tenant = await store.read.tenants.get(p.tenantId);
       if (tenant) tenants.push(tenant);
     }
     const allocated = { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
@@ -90,42 +90,44 @@ export class HostService {
     return { view, tenants: tenants.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
   }
 
-  private setFlags(id: string, flags: Partial<Pick<HostRecord, 'cordoned' | 'draining'>>, action: string, principal: string): HostView {
+  private async setFlags(id: string, flags: Partial<Pick<HostRecord, 'cordoned' | 'draining'>>, action: string, principal: string): Promise<HostView> {
     validateHostId(id, 'id');
     const now = this.ctx.clock();
-    this.ctx.store.write((tx) => {
-      const host = tx.getHost(id);
+    await this.ctx.store.transaction(async (tx) => {
+      const host = await tx.hosts.get(id);
       if (!host) throw notFound.host(id);
-      tx.putHost({ ...host, ...flags });
-      tx.appendEvent({ time: now, principal, action, hostId: id, message: action });
+      await tx.hosts.put({ ...host, ...flags });
+      await tx.events.append({ time: now, principal, action, hostId: id, message: action });
+      tx.record({ kind: 'room' });
     });
-    return this.get(id).view;
+    return (await this.get(id)).view;
   }
 
   /** No new placements on the host. */
-  cordon(id: string, principal: string): HostView {
-    return this.setFlags(id, { cordoned: true }, 'host.cordon', principal);
+  async cordon(id: string, principal: string): Promise<HostView> {
+    return await this.setFlags(id, { cordoned: true }, 'host.cordon', principal);
   }
 
   /** New placements allowed again (also ends a drain). */
-  uncordon(id: string, principal: string): HostView {
+  async uncordon(id: string, principal: string): Promise<HostView> {
     this.moves.drains.stop(id);
-    return this.setFlags(id, { cordoned: false, draining: false }, 'host.uncordon', principal);
+    return await this.setFlags(id, { cordoned: false, draining: false }, 'host.uncordon', principal);
   }
 
   /** Cordons the host and starts moving away what can move, `parallel` live moves at a time (0 = default). */
-  drain(id: string, principal: string, parallel = 0): DrainResult {
+  async drain(id: string, principal: string, parallel = 0): Promise<DrainResult> {
     validateHostId(id, 'id');
     const now = this.ctx.clock();
-    const result = this.ctx.store.write((tx) => {
-      const host = tx.getHost(id);
+    const result = await this.ctx.store.transaction(async (tx) => {
+      const host = await tx.hosts.get(id);
       if (!host) throw notFound.host(id);
-      tx.putHost({ ...host, cordoned: true, draining: true });
-      const onHost = tx.listPlacements({ hostId: id });
-      const instances = onHost.map((p) => {
-        const tenant = tx.getTenant(p.tenantId);
-        const all = tx.listPlacements({ tenantId: p.tenantId });
-        return {
+      await tx.hosts.put({ ...host, cordoned: true, draining: true });
+      const onHost = await tx.placements.list({ hostId: id });
+      const instances = [];
+      for (const p of onHost) {
+        const tenant = await tx.tenants.get(p.tenantId);
+        const all = await tx.placements.list({ tenantId: p.tenantId });
+        instances.push({
           tenantId: p.tenantId,
           resources: tenant?.spec.resources ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 },
           nodes: 1,
@@ -135,9 +137,9 @@ export class HostService {
           role: p.role,
           hasReplica: all.some((x) => x.role === 'REPLICA'),
           neverHeldData: !all.some((x) => x.realizedOnce),
-        };
-      });
-      const plan = planDrain(id, hostCandidates(tx, this.ctx.versions), instances, this.ctx.placementPolicy);
+        });
+      }
+      const plan = planDrain(id, await hostCandidates(tx, this.ctx.versions), instances, this.ctx.placementPolicy);
       const moves: DrainResult['moves'] = [];
       const blocked: DrainResult['blocked'] = [...plan.blocked];
       const queue: { tenantId: string; toHostId: string; memberHostId: string }[] = [];
@@ -146,21 +148,20 @@ export class HostService {
         const inst = instances.find((i) => i.tenantId === move.tenantId);
         if (inst?.neverHeldData) {
           // Nothing to lose: drop the placements; the scheduler places the tenant on another host.
-          for (const p of tx.listPlacements({ tenantId: move.tenantId })) tx.deletePlacement(move.tenantId, p.hostId);
-          const tenant = tx.getTenant(move.tenantId);
-          if (tenant) tx.updateTenant({ ...tenant, status: 'NEW', statusReason: `moved off draining host ${id} before it ever ran`, updatedAt: now });
-          syncTenant(tx, move.tenantId, { now, health: this.ctx.health, principal });
+          for (const p of await tx.placements.list({ tenantId: move.tenantId })) await tx.placements.delete(move.tenantId, p.hostId);
+          const tenant = await tx.tenants.get(move.tenantId);
+          if (tenant) await tx.tenants.update({ ...tenant, status: 'NEW', statusReason: `moved off draining host ${id} before it ever ran`, updatedAt: now });
+          await syncTenant(tx, move.tenantId, { now, health: this.ctx.health, principal });
           moves.push({ tenantId: move.tenantId, toHostId: move.toHostId });
           replaced.push(move.tenantId);
         } else {
           // A live move; a replicated tenant's member on this host moves as that member.
-          const members = tx.listPlacements({ tenantId: move.tenantId }).length;
+          const members = (await tx.placements.list({ tenantId: move.tenantId })).length;
           queue.push({ tenantId: move.tenantId, toHostId: move.toHostId, memberHostId: members > 1 ? id : '' });
           moves.push({ tenantId: move.tenantId, toHostId: move.toHostId });
         }
       }
-      this.moves.drains.start(id, { queue, blocked, moved: replaced }, parallel > 0 ? parallel : this.moves.defaultParallel, principal);
-      tx.appendEvent({
+      await tx.events.append({
         time: now,
         principal,
         action: 'host.drain',
@@ -169,8 +170,11 @@ export class HostService {
         message: `drain: ${replaced.length} placed again, ${queue.length} to move live, ${blocked.length} blocked`,
         details: { moved: moves.map((m) => m.tenantId).join(','), blocked: blocked.map((b) => b.tenantId).join(',') },
       });
-      return { moves, blocked };
+      return { moves, blocked, queue, replaced };
     });
-    return { view: this.get(id).view, ...result };
+    // Started once the cordon is committed: the runner's moves run their own transactions.
+    const { queue, replaced, ...outcome } = result;
+    this.moves.drains.start(id, { queue, blocked: outcome.blocked, moved: replaced }, parallel > 0 ? parallel : this.moves.defaultParallel, principal);
+    return { view: (await this.get(id)).view, ...outcome };
   }
 }

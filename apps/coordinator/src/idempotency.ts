@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PreconditionError } from './errors.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreTx } from './store/contract.js';
 
 /** How long a key is honoured (the contract says 24 h). */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
@@ -24,25 +24,25 @@ export function requestHash(request: Record<string, unknown>): string {
  * Runs `create` unless `key` was seen for `scope`; returns the stored or new answer and whether
  * it was replayed. Call inside a store transaction.
  */
-export function idempotent<T>(
+export async function idempotent<T>(
   tx: StoreTx,
   scope: string,
   key: string,
   request: Record<string, unknown>,
   now: number,
-  create: () => T,
-): { result: T; replayed: boolean } {
-  if (!key) return { result: create(), replayed: false };
+  create: () => Promise<T>,
+): Promise<{ result: T; replayed: boolean }> {
+  if (!key) return { result: await create(), replayed: false };
   const hash = requestHash(request);
-  const seen = tx.getIdempotency(scope, key);
+  const seen = await tx.idempotency.get(scope, key);
   if (seen && now - seen.createdAt < IDEMPOTENCY_WINDOW_MS) {
     if (seen.requestHash !== hash) {
       throw new PreconditionError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${key}" was used for a different ${scope} request; use a new key`);
     }
     return { result: JSON.parse(seen.response) as T, replayed: true };
   }
-  const result = create();
-  tx.putIdempotency(scope, key, { requestHash: hash, response: JSON.stringify(result), createdAt: now });
+  const result = await create();
+  await tx.idempotency.put(scope, key, { requestHash: hash, response: JSON.stringify(result), createdAt: now });
   return { result, replayed: false };
 }
 

@@ -25,11 +25,19 @@ export interface IdleWatcherDeps {
 export class IdleWatcher {
   readonly #lastBusyAt = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
+  /** A round in flight: the next interval skips instead of overlapping it. */
+  #running = false;
 
   constructor(private readonly deps: IdleWatcherDeps) {}
 
   start(): void {
-    this.#timer = setInterval(() => this.tick(), this.deps.intervalMs);
+    this.#timer = setInterval(() => {
+      if (this.#running) return;
+      this.#running = true;
+      void this.tick().finally(() => {
+        this.#running = false;
+      });
+    }, this.deps.intervalMs);
     this.#timer.unref();
   }
 
@@ -38,23 +46,24 @@ export class IdleWatcher {
   }
 
   /** One round (the loop runs it every interval; tests call it). */
-  tick(): void {
+  async tick(): Promise<void> {
     const { ctx, clients, suspends } = this.deps;
     const log = ctx.log;
     try {
-      suspends.tick();
+      await suspends.tick();
       const now = ctx.clock();
-      const store = ctx.store;
-      const watched = store.listTenants({ status: 'ACTIVE' }).filter((t) => (t.spec.idleSuspendSeconds ?? 0) > 0 && t.spec.nodes === 1);
+      const read = ctx.store.read;
+      const watched = (await read.tenants.list({ status: 'ACTIVE' })).filter((t) => (t.spec.idleSuspendSeconds ?? 0) > 0 && t.spec.nodes === 1);
       const seen = new Set(watched.map((t) => t.id));
       for (const id of this.#lastBusyAt.keys()) if (!seen.has(id)) this.#lastBusyAt.delete(id);
       if (watched.length === 0) return;
       const totals = clients.totals(this.deps.connectedRouters(), now);
-      const working = new Set([...store.listRunningBackups().map((b) => b.tenantId), ...store.listRunningRestores().map((r) => r.targetTenantId)]);
+      const working = new Set([...(await read.backups.listRunning()).map((b) => b.tenantId), ...(await read.restores.listRunning()).map((r) => r.targetTenantId)]);
       for (const tenant of watched) {
-        const primary = store.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
+        const primary = (await read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
         const health = primary ? ctx.health.get(tenant.id, primary.hostId) : undefined;
-        const fresh = health !== undefined && health.up && now - health.checkedAt <= this.deps.healthMaxAgeMs && store.getHost(primary?.hostId ?? '')?.state === 'READY';
+        const hostReady = primary !== undefined && (await read.hosts.get(primary.hostId))?.state === 'READY';
+        const fresh = health !== undefined && health.up && now - health.checkedAt <= this.deps.healthMaxAgeMs && hostReady;
         const decision = decideIdleSuspend(
           { status: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, idleSuspendSeconds: tenant.spec.idleSuspendSeconds },
           { routerClients: totals === undefined ? undefined : (totals.get(tenant.id) ?? 0), busyBackends: fresh ? health.busyBackends : undefined, backupRunning: working.has(tenant.id) },
@@ -65,7 +74,7 @@ export class IdleWatcher {
         if (!decision.suspend) continue;
         this.#lastBusyAt.delete(tenant.id);
         try {
-          suspends.suspend(tenant.id, 'system:idle-suspend', 'idle', decision.reason);
+          await suspends.suspend(tenant.id, 'system:idle-suspend', 'idle', decision.reason);
           log.info({ tenantId: tenant.id, reason: decision.reason }, 'tenant suspended while idle');
         } catch (err) {
           log.warn({ tenantId: tenant.id, err }, 'idle tenant could not be suspended');

@@ -13,7 +13,7 @@ import { finishInitSql, initSqlSendDue, releaseInitSql, releaseRefusal, startIni
 import type { CoordinatorContext } from './context.js';
 import { notFound, PreconditionError } from './errors.js';
 import { toRunInitSqlCommand, type InitSqlResultView } from './mappers/agent-mapper.js';
-import type { CommitSummary, StoreTx } from './store/store.js';
+import type { Commit, StoreReads } from './store/contract.js';
 
 const PRINCIPAL = 'system:init-sql';
 const COMMAND_PREFIX = 'initsql:';
@@ -38,6 +38,9 @@ export class InitSqlRunner {
   /** Per tenant, the send of the current run by this process: when, and on which agent session. */
   private readonly sent = new Map<string, { at: number; session: number | undefined }>();
   private readonly soon = new Set<string>();
+  /** Tenants whose look is in flight (its reads and write are awaited): one look per tenant at a time. */
+  private readonly looking = new Set<string>();
+  private checking = false;
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -49,10 +52,10 @@ export class InitSqlRunner {
 
   /** Follows commits (a tenant that turned ACTIVE runs at once) and looks at open runs every interval. */
   start(): void {
-    this.unsubscribe = this.ctx.store.onCommit((summary) => this.onCommit(summary));
-    this.timer = setInterval(() => this.check(), this.options.intervalMs);
+    this.unsubscribe = this.ctx.store.subscribe((commit) => this.onCommit(commit));
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs);
     this.timer.unref();
-    this.check();
+    void this.check();
   }
 
   stop(): void {
@@ -62,7 +65,7 @@ export class InitSqlRunner {
     this.unsubscribe = undefined;
   }
 
-  private onCommit(summary: CommitSummary): void {
+  private onCommit(summary: Commit): void {
     for (const e of summary.events) if (e.tenantId !== '' && LOOK_AT_ONCE.has(e.action)) this.soon.add(e.tenantId);
     if (this.soon.size === 0 || this.scheduled) return;
     this.scheduled = true;
@@ -71,27 +74,33 @@ export class InitSqlRunner {
       this.scheduled = false;
       const ids = [...this.soon];
       this.soon.clear();
-      for (const id of ids) this.maybeSend(id);
+      for (const id of ids) void this.maybeSend(id);
     });
   }
 
   /** Every open run (PENDING or RUNNING): started or sent again when due. */
-  check(): void {
+  async check(): Promise<void> {
+    // An interval that comes while the last check still runs is skipped.
+    if (this.checking) return;
+    this.checking = true;
     try {
-      for (const r of this.ctx.store.listOpenInitSql()) this.maybeSend(r.tenantId);
+      for (const r of await this.ctx.store.read.initSql.listOpen()) await this.maybeSend(r.tenantId);
     } catch (err) {
       this.ctx.log.error({ err }, 'checking init scripts failed; trying again next interval');
+    } finally {
+      this.checking = false;
     }
   }
 
-  private primaryOf(tx: StoreTx, tenantId: string): { hostId: string; facts: Parameters<typeof initSqlSendDue>[1] } | undefined {
-    const p = tx.listPlacements({ tenantId }).find((x) => x.role === 'PRIMARY');
+  private async primaryOf(tx: StoreReads, tenantId: string): Promise<{ hostId: string; facts: Parameters<typeof initSqlSendDue>[1] } | undefined> {
+    const p = (await tx.placements.list({ tenantId })).find((x) => x.role === 'PRIMARY');
     if (!p) return undefined;
+    const hostReady = (await tx.hosts.get(p.hostId))?.state === 'READY';
     return {
       hostId: p.hostId,
       facts: {
         realized: p.realization === 'REALIZED',
-        running: p.instanceState === 'RUNNING' && tx.getHost(p.hostId)?.state === 'READY',
+        running: p.instanceState === 'RUNNING' && hostReady,
         connected: this.ctx.hub.isConnected(p.hostId),
         realizedRevision: p.realizedRevision,
       },
@@ -104,26 +113,37 @@ export class InitSqlRunner {
     return s && s.session === this.ctx.hub.sessionOf(hostId) ? s.at : undefined;
   }
 
-  private maybeSend(tenantId: string): void {
+  private async maybeSend(tenantId: string): Promise<void> {
+    // A look already in flight decides for this one too (two would both send).
+    if (this.looking.has(tenantId)) return;
+    this.looking.add(tenantId);
+    try {
+      await this.look(tenantId);
+    } finally {
+      this.looking.delete(tenantId);
+    }
+  }
+
+  private async look(tenantId: string): Promise<void> {
     const now = this.ctx.clock();
-    const due = (tx: StoreTx): { record: InitSqlRecord; hostId: string } | undefined => {
-      const record = tx.getInitSql(tenantId);
-      const tenant = tx.getTenant(tenantId);
+    const due = async (tx: StoreReads): Promise<{ record: InitSqlRecord; hostId: string } | undefined> => {
+      const record = await tx.initSql.get(tenantId);
+      const tenant = await tx.tenants.get(tenantId);
       if (!record || !tenant || tenant.deleting) return undefined;
-      const primary = this.primaryOf(tx, tenantId);
+      const primary = await this.primaryOf(tx, tenantId);
       if (!primary || !initSqlSendDue(record, primary.facts, this.lastSentAt(tenantId, primary.hostId), now, this.options.resendAfterMs)) return undefined;
       return { record, hostId: primary.hostId };
     };
     try {
       // Decided from plain reads first (most looks send nothing), then again inside the write.
-      if (!due(this.ctx.store)) return;
-      const started = this.ctx.store.write((tx) => {
-        const d = due(tx);
+      if (!(await due(this.ctx.store.read))) return;
+      const started = await this.ctx.store.transaction(async (tx) => {
+        const d = await due(tx);
         if (!d) return undefined;
         const next = startInitSql(d.record, now);
         if (next !== d.record) {
-          tx.putInitSql(next);
-          tx.appendEvent({
+          await tx.initSql.put(next);
+          await tx.events.append({
             time: now,
             principal: PRINCIPAL,
             action: 'tenant.init_sql.started',
@@ -152,7 +172,7 @@ export class InitSqlRunner {
   }
 
   /** Records an agent's answer: SUCCEEDED, or FAILED with the script and PostgreSQL's error. */
-  onResult(hostId: string, result: InitSqlResultView): void {
+  async onResult(hostId: string, result: InitSqlResultView): Promise<void> {
     const ids = parseCommandId(result.commandId);
     if (!ids) return;
     const now = this.ctx.clock();
@@ -164,13 +184,13 @@ export class InitSqlRunner {
       return;
     }
     const outcome: InitSqlOutcome = { attempt: ids.attempt, applied: result.applied, failedScript: result.failedScript, error: result.error || (result.ok ? '' : result.message) };
-    this.ctx.store.write((tx) => {
-      const record = tx.getInitSql(ids.tenantId);
+    await this.ctx.store.transaction(async (tx) => {
+      const record = await tx.initSql.get(ids.tenantId);
       const next = record ? finishInitSql(record, outcome, now) : undefined;
       if (!next) return;
-      tx.putInitSql(next);
+      await tx.initSql.put(next);
       if (next.state === 'SUCCEEDED') {
-        tx.appendEvent({
+        await tx.events.append({
           time: now,
           principal: `host:${hostId}`,
           action: 'tenant.init_sql.succeeded',
@@ -180,7 +200,7 @@ export class InitSqlRunner {
           details: { attempt: String(next.attempt), applied: String(next.applied) },
         });
       } else {
-        tx.appendEvent({
+        await tx.events.append({
           time: now,
           principal: `host:${hostId}`,
           action: 'tenant.init_sql.failed',
@@ -196,19 +216,19 @@ export class InitSqlRunner {
   }
 
   /** Releases HELD scripts or retries FAILED ones (RunInitSql). */
-  release(tenantId: string, principal: string): void {
+  async release(tenantId: string, principal: string): Promise<void> {
     const now = this.ctx.clock();
-    this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(tenantId);
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(tenantId);
       if (!tenant) throw notFound.tenant(tenantId);
-      const record = tx.getInitSql(tenantId);
+      const record = await tx.initSql.get(tenantId);
       if (!record) throw new PreconditionError('NO_INIT_SQL', `tenant "${tenantId}" was created without init scripts; they are given only at creation`);
       const refusal = releaseRefusal(record);
       if (refusal !== undefined) throw new PreconditionError('INIT_SQL_DONE', `tenant "${tenantId}": ${refusal}`);
       const next = releaseInitSql(record, tenant.instanceRevision, now);
       if (next === record) return;
-      tx.putInitSql(next);
-      tx.appendEvent({
+      await tx.initSql.put(next);
+      await tx.events.append({
         time: now,
         principal,
         action: 'tenant.init_sql.released',

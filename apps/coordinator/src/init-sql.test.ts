@@ -17,7 +17,7 @@ async function agent(hostId = `i${++hostSeq}`): Promise<FakeAgent> {
   const a = new FakeAgent({ hostId, address: `127.0.0.${60 + hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true });
   agents.push(a);
   await a.connect();
-  await eventually(() => a.welcomed && h.coordinator.ctx.store.getHost(hostId)?.state === 'READY', 3000, `${hostId} registered`);
+  await eventually(async () => a.welcomed && (await h.coordinator.ctx.store.read.hosts.get(hostId))?.state === 'READY', 3000, `${hostId} registered`);
   return a;
 }
 
@@ -83,7 +83,7 @@ describe('tenant init scripts', () => {
     await h.operator.runInitSql({ tenantId: 'init-held' });
     await eventually(async () => (await initSql('init-held'))?.state === InitSqlState.SUCCEEDED, 5000, 'released SUCCEEDED');
     // Sent only once the primary had realized the revision with the user.
-    const revisionWithUser = h.coordinator.ctx.store.getTenant('init-held')?.instanceRevision ?? 0;
+    const revisionWithUser = (await h.coordinator.ctx.store.read.tenants.get('init-held'))?.instanceRevision ?? 0;
     const sentAt = a.received('init-held', 'runInitSql')[0]?.at ?? 0;
     const specs = a.desired.flatMap((d) => d.instances).filter((i) => i.tenantId === 'init-held');
     expect(specs.some((i) => Number(i.specRevision) === revisionWithUser && i.roles.some((r) => r.name === 'app'))).toBe(true);

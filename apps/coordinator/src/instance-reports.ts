@@ -10,7 +10,7 @@ import type { InstanceReportView } from './mappers/agent-mapper.js';
 import type { PlacementRecord } from './model.js';
 import type { RetiringInstances } from './retiring-instances.js';
 import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreTx } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
 /** Retry backoff of failed realizations. */
@@ -26,14 +26,10 @@ export function retryDelay(failures: number, policy: RetryPolicy): number {
 
 /** What applying reports found, for the caller to act on after commit. */
 export interface ReportOutcome {
-  /** Tenants whose desired set must be re-sent (e.g. a primary's port became known to its replicas). */
-  touched: string[];
   /** Tenant ids reported that have no placement on this host. */
   orphans: string[];
   /** Placements removed (deleted instances), to forget their health. */
   removed: { tenantId: string; hostId: string }[];
-  /** Tenants to push to one more host: an in-place restore's old hosts, told to delete the replaced instance. */
-  touchedHosts: { tenantId: string; hostId: string }[];
 }
 
 function changed(a: PlacementRecord, b: PlacementRecord): boolean {
@@ -51,23 +47,23 @@ function changed(a: PlacementRecord, b: PlacementRecord): boolean {
 }
 
 /** Applies one batch of instance reports from `hostId` inside `tx`. */
-export function applyInstanceReports(
+export async function applyInstanceReports(
   tx: StoreTx,
   hostId: string,
   reports: readonly InstanceReportView[],
   deps: { now: number; health: HealthCache; retry: RetryPolicy; retiring?: RetiringInstances },
-): ReportOutcome {
-  const outcome: ReportOutcome = { touched: [], orphans: [], removed: [], touchedHosts: [] };
+): Promise<ReportOutcome> {
+  const outcome: ReportOutcome = { orphans: [], removed: [] };
   const principal = `host:${hostId}`;
   for (const r of reports) {
-    const tenant = tx.getTenant(r.tenantId);
-    const placement = tenant ? tx.listPlacements({ tenantId: r.tenantId }).find((p) => p.hostId === hostId) : undefined;
+    const tenant = await tx.tenants.get(r.tenantId);
+    const placement = tenant ? (await tx.placements.list({ tenantId: r.tenantId })).find((p) => p.hostId === hostId) : undefined;
     if (!tenant || !placement) {
       // The instance an in-place restore replaced, deleted as asked: not an orphan.
-      if (tenant && r.state === 'DELETED' && oldInstanceRemoved(tx, tenant.id, hostId, deps.now)) continue;
+      if (tenant && r.state === 'DELETED' && await oldInstanceRemoved(tx, tenant.id, hostId, deps.now)) continue;
       // The instance a live move left behind, deleted as asked.
       if (r.state === 'DELETED' && deps.retiring?.confirm(r.tenantId, hostId)) {
-        tx.appendEvent({ time: deps.now, principal, action: 'move.old_removed', tenantId: r.tenantId, hostId, message: 'the instance a move left behind was deleted' });
+        await tx.events.append({ time: deps.now, principal, action: 'move.old_removed', tenantId: r.tenantId, hostId, message: 'the instance a move left behind was deleted' });
         continue;
       }
       outcome.orphans.push(r.tenantId);
@@ -76,16 +72,17 @@ export function applyInstanceReports(
     if (r.health) {
       const previous = deps.health.get(r.tenantId, hostId);
       deps.health.set(r.tenantId, hostId, r.health);
-      if (placement.role === 'PRIMARY') noteArchive(tx, tenant.id, hostId, previous?.archive, r.health.archive, deps.now);
+      if (placement.role === 'PRIMARY') await noteArchive(tx, tenant.id, hostId, previous?.archive, r.health.archive, deps.now);
     }
     if (r.recovery) {
-      for (const old of applyRecovery(tx, tenant, placement, r.recovery, deps.now)) outcome.touchedHosts.push({ tenantId: tenant.id, hostId: old });
+      for (const old of await applyRecovery(tx, tenant, placement, r.recovery, deps.now)) tx.record({ kind: 'desired', tenantId: tenant.id, hostId: old });
     }
     if (tenant.deleting && r.state === 'DELETED') {
-      tx.deletePlacement(tenant.id, hostId);
+      await tx.placements.delete(tenant.id, hostId);
       outcome.removed.push({ tenantId: tenant.id, hostId });
-      tx.appendEvent({ time: deps.now, principal, action: 'placement.deleted', tenantId: tenant.id, hostId, message: 'instance and its data deleted' });
-      if (tx.listPlacements({ tenantId: tenant.id }).length === 0) finishDeletion(tx, tenant.id, deps.now, principal);
+      await tx.events.append({ time: deps.now, principal, action: 'placement.deleted', tenantId: tenant.id, hostId, message: 'instance and its data deleted' });
+      tx.record({ kind: 'room' });
+      if ((await tx.placements.list({ tenantId: tenant.id })).length === 0) await finishDeletion(tx, tenant.id, deps.now, principal);
       continue;
     }
     const next: PlacementRecord = { ...placement, reason: r.reason, instanceState: r.state, updatedAt: deps.now };
@@ -106,12 +103,12 @@ export function applyInstanceReports(
     if (r.state === 'RUNNING') next.realizedOnce = true;
     if (!changed(placement, next)) {
       // Health alone changed: status may still flip (e.g. stopped accepting connections).
-      syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+      await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
       continue;
     }
-    tx.updatePlacement(next);
+    await tx.placements.update(next);
     if (next.realization !== placement.realization) {
-      tx.appendEvent({
+      await tx.events.append({
         time: deps.now,
         principal,
         action: `placement.${next.realization.toLowerCase()}`,
@@ -121,33 +118,36 @@ export function applyInstanceReports(
         message: next.realization === 'FAILED' ? `realization failed: ${r.reason}` : `instance ${next.realization.toLowerCase()} at revision ${r.specRevision}`,
         details: { state: r.state, revision: String(r.specRevision), port: String(next.port) },
       });
+      // A realized or failed creation no longer counts against its host's creations in flight.
+      tx.record({ kind: 'room' });
     }
-    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') advanceObjects(tx, tenant.id, next.realizedRevision);
+    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') await advanceObjects(tx, tenant.id, next.realizedRevision);
     if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address)) {
-      if (tx.listPlacements({ tenantId: tenant.id }).some((p) => p.role === 'REPLICA')) outcome.touched.push(tenant.id);
+      if ((await tx.placements.list({ tenantId: tenant.id })).some((p) => p.role === 'REPLICA')) tx.record({ kind: 'desired', tenantId: tenant.id });
     }
-    syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+    await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
   }
   return outcome;
 }
 
 /** Users and databases asked for at or before `revision` are now real (or gone). */
-function advanceObjects(tx: StoreTx, tenantId: string, revision: number): void {
-  for (const u of tx.listUsers(tenantId)) {
+async function advanceObjects(tx: StoreTx, tenantId: string, revision: number): Promise<void> {
+  for (const u of await tx.users.list(tenantId)) {
     if (u.revision > revision) continue;
-    if (u.status === 'DELETING') tx.deleteUser(tenantId, u.name);
-    else if (u.status !== 'ACTIVE') tx.updateUser({ ...u, status: 'ACTIVE', statusReason: '' });
+    if (u.status === 'DELETING') await tx.users.delete(tenantId, u.name);
+    else if (u.status !== 'ACTIVE') await tx.users.update({ ...u, status: 'ACTIVE', statusReason: '' });
   }
-  for (const d of tx.listDatabases(tenantId)) {
+  for (const d of await tx.databases.list(tenantId)) {
     if (d.revision > revision) continue;
-    if (d.status === 'DELETING') tx.deleteDatabase(tenantId, d.name);
-    else if (d.status !== 'ACTIVE') tx.updateDatabase({ ...d, status: 'ACTIVE', statusReason: '' });
+    if (d.status === 'DELETING') await tx.databases.delete(tenantId, d.name);
+    else if (d.status !== 'ACTIVE') await tx.databases.update({ ...d, status: 'ACTIVE', statusReason: '' });
   }
 }
 
 /** The last placement of a deleting tenant is gone: remove the tenant and its route. */
-export function finishDeletion(tx: StoreTx, tenantId: string, now: number, principal: string): void {
-  tx.deleteTenant(tenantId);
-  tx.deleteRoute(tenantId);
-  tx.appendEvent({ time: now, principal, action: 'tenant.deleted', tenantId, message: 'tenant deleted' });
+export async function finishDeletion(tx: StoreTx, tenantId: string, now: number, principal: string): Promise<void> {
+  await tx.tenants.delete(tenantId);
+  await tx.routes.delete(tenantId);
+  await tx.events.append({ time: now, principal, action: 'tenant.deleted', tenantId, message: 'tenant deleted' });
+  tx.record({ kind: 'room' });
 }

@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { TenantBackupHealth } from './backup-scheduler.js';
-import type { Store } from './store/store.js';
+import type { Store } from './store/contract.js';
 
 /** The coordinator's metric handles. */
 export class CoordinatorMetrics {
@@ -76,9 +76,9 @@ export class CoordinatorMetrics {
       help: 'Tenants by status',
       labelNames: ['status'],
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const [status, n] of Object.entries(store.countTenantsByStatus())) this.set({ status }, n);
+        for (const [status, n] of Object.entries(await store.read.tenants.countByStatus())) this.set({ status }, n);
       },
     });
     new Gauge({
@@ -86,9 +86,9 @@ export class CoordinatorMetrics {
       help: 'Hosts by state',
       labelNames: ['state'],
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const h of store.listHosts()) this.inc({ state: h.state });
+        for (const h of await store.read.hosts.list()) this.inc({ state: h.state });
       },
     });
     new Gauge({
@@ -108,9 +108,9 @@ export class CoordinatorMetrics {
       help: 'Backups by status over the fleet',
       labelNames: ['status'],
       registers: [registry],
-      collect() {
+      async collect() {
         this.reset();
-        for (const [status, n] of Object.entries(store.countBackupsByStatus())) this.set({ status }, n);
+        for (const [status, n] of Object.entries(await store.read.backups.countByStatus())) this.set({ status }, n);
       },
     });
     const perTenant = (name: string, help: string, value: (h: TenantBackupHealth, now: number) => number): void => {
@@ -138,8 +138,8 @@ export class CoordinatorMetrics {
       name: 'pgs_coordinator_route_revision',
       help: 'Current global route-table revision',
       registers: [registry],
-      collect() {
-        this.set(store.routeRevision());
+      async collect() {
+        this.set(await store.read.routes.revision());
       },
     });
   }

@@ -231,3 +231,37 @@ export interface RestoreRecord {
   timeline: number;
   createdBy: string;
 }
+
+/** Where a failover or switchover stands (see failover-manager.ts for the steps). */
+export type OperationPhase = 'fencing' | 'choosing' | 'promoting';
+
+/**
+ * A failover or switchover in flight, a row per tenant: a restarted coordinator resumes it from
+ * here instead of guessing from the tenant's status and the last audit events.
+ */
+export interface OperationRecord {
+  tenantId: string;
+  kind: 'failover' | 'switchover';
+  /** What started it: a FailureCause ('host_down', 'unhealthy'), 'switchover' or 'resumed'. */
+  cause: string;
+  phase: OperationPhase;
+  /** When the failure began (last heartbeat of a lost host, first unhealthy report) or the request came. */
+  failedAt: number;
+  startedAt: number;
+  oldPrimary: string;
+  /** Switchover: the replica asked for ('' = any). */
+  toHostId: string;
+  /** The fencing point: when the old primary counted as fenced (0 = not yet), and how. */
+  fencedAt: number;
+  fenceSentAt: number;
+  fenceAckedAt: number;
+  /** The old primary's last WAL position from its Fence answer ('' = unknown). */
+  finalLsn: string;
+  /** The replica chosen for promotion ('' = not chosen yet). */
+  candidate: string;
+  chosenAt: number;
+  promoteSentAt: number;
+  /** The operation gives up (switchover: rolls back; promotion: fences the candidate) past this; 0 = never. */
+  deadline: number;
+  updatedAt: number;
+}

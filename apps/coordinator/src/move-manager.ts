@@ -21,7 +21,7 @@ import type { FailoverManager } from './failover-manager.js';
 import { hostCandidates } from './host-candidates.js';
 import { newPlacement, type TenantRecord } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreTx } from './store/contract.js';
 import { isHealthy, syncTenant } from './tenant-sync.js';
 
 /** One finished step of a move. */
@@ -46,6 +46,10 @@ interface MoveOp {
   steps: MoveStepView[];
   switchover: { ok: true } | { ok: false; reason: string } | undefined;
   switchoverRunning: boolean;
+  /** A step is being decided or applied (its reads and transaction in flight). */
+  advancing: boolean;
+  /** Asked to advance while it was: it advances again right after. */
+  again: boolean;
   lastReason: string;
   waiters: ((result: { ok: true } | { ok: false; error: Error }) => void)[];
 }
@@ -87,13 +91,13 @@ export class MoveManager {
    * Starts a move of the tenant's member on `memberHostId` ('' = the primary of a single-node tenant)
    * to `toHostId`; refused up front (PreconditionError with the reason) when the target cannot take it.
    */
-  start(tenantId: string, toHostId: string, memberHostId: string, principal: string): MoveView {
+  async start(tenantId: string, toHostId: string, memberHostId: string, principal: string): Promise<MoveView> {
     const now = this.ctx.clock();
-    const op = this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(tenantId);
+    const op = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(tenantId);
       if (!tenant || tenant.deleting) throw notFound.tenant(tenantId);
-      const members = tx.listPlacements({ tenantId });
-      const candidate = hostCandidates(tx).find((h) => h.id === toHostId);
+      const members = await tx.placements.list({ tenantId });
+      const candidate = (await hostCandidates(tx, this.ctx.versions)).find((h) => h.id === toHostId);
       const checked = checkMove(
         {
           tenantId,
@@ -110,7 +114,7 @@ export class MoveManager {
         this.ctx.placementPolicy,
       );
       if ('refusal' in checked) {
-        tx.appendEvent({ time: now, principal, action: 'move.refused', tenantId, hostId: toHostId, outcome: 'REFUSED', message: checked.refusal.message, details: { code: checked.refusal.code } });
+        await tx.events.append({ time: now, principal, action: 'move.refused', tenantId, hostId: toHostId, outcome: 'REFUSED', message: checked.refusal.message, details: { code: checked.refusal.code } });
         throw new PreconditionError(checked.refusal.code, checked.refusal.message);
       }
       const from = checked.member;
@@ -123,12 +127,12 @@ export class MoveManager {
         phaseStartedAt: now,
         copyDeadline: now + this.ctx.moveCopyTimeoutMs,
       };
-      ensureReplicationSecret(tx, this.ctx.keys, tenantId, now);
-      tx.insertPlacement(newPlacement({ tenantId, hostId: toHostId, role: 'REPLICA', address: tx.getHost(toHostId)?.address ?? '', now }));
+      await ensureReplicationSecret(tx, this.ctx.keys, tenantId, now);
+      await tx.placements.insert(newPlacement({ tenantId, hostId: toHostId, role: 'REPLICA', address: (await tx.hosts.get(toHostId))?.address ?? '', now }));
       const reason = `moving ${from.role === 'PRIMARY' ? 'the primary' : 'a replica'} from ${from.hostId} to ${toHostId}: copying`;
       // The primary's replication slots (and its pg_hba) change with the new member.
-      tx.updateTenant({ ...tenant, status: 'MOVING', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-      tx.appendEvent({
+      await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.events.append({
         time: now,
         principal,
         action: 'move.started',
@@ -137,13 +141,14 @@ export class MoveManager {
         message: `move of the ${from.role.toLowerCase()} on ${from.hostId} to ${toHostId} started`,
         details: { from: from.hostId, to: toHostId, role: from.role },
       });
-      syncTenant(tx, tenantId, { now, health: this.ctx.health, principal });
-      return { tenantId, principal, progress, steps: [], switchover: undefined, switchoverRunning: false, lastReason: reason, waiters: [] } satisfies MoveOp;
+      await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal });
+      tx.record({ kind: 'desired', tenantId });
+      return { tenantId, principal, progress, steps: [], switchover: undefined, switchoverRunning: false, advancing: false, again: false, lastReason: reason, waiters: [] } satisfies MoveOp;
     });
+    // Before the desired sets go out (they are sent on the next turn of the event loop).
     this.ctx.retiring.cancel(tenantId, toHostId);
     this.ops.set(tenantId, op);
     this.finished.delete(tenantId);
-    this.ctx.hub.touchTenant(tenantId);
     this.ctx.log.info({ tenantId, from: op.progress.fromHostId, to: toHostId }, 'move started');
     return this.view(op);
   }
@@ -165,29 +170,45 @@ export class MoveManager {
   }
 
   /** One pass over the moves in flight. */
-  tick(): void {
-    if (!this.resumed) this.endOrphanedMoves();
+  async tick(): Promise<void> {
+    if (!this.resumed) await this.endOrphanedMoves();
     for (const op of [...this.ops.values()]) {
       try {
-        this.advance(op);
+        await this.advance(op);
       } catch (err) {
         this.ctx.log.error({ err, tenantId: op.tenantId }, 'move step failed; retrying next tick');
       }
     }
-    this.drains.tick();
+    await this.drains.tick();
   }
 
-  private advance(op: MoveOp): void {
-    const now = this.ctx.clock();
-    const decision = decideMove(op.progress, this.facts(op), { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes }, now);
-    this.apply(op, decision, now);
+  private async advance(op: MoveOp): Promise<void> {
+    // One step at a time per move: a tick and the end of a switchover may both ask; the later
+    // ask runs right after the step in flight, on what that step left.
+    if (op.advancing) {
+      op.again = true;
+      return;
+    }
+    op.advancing = true;
+    try {
+      do {
+        op.again = false;
+        const facts = await this.facts(op);
+        const now = this.ctx.clock();
+        const decision = decideMove(op.progress, facts, { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes }, now);
+        await this.apply(op, decision, now);
+      } while (op.again && this.ops.get(op.tenantId) === op);
+    } finally {
+      op.advancing = false;
+    }
   }
 
-  private facts(op: MoveOp): MoveFacts {
+  private async facts(op: MoveOp): Promise<MoveFacts> {
     const { tenantId } = op;
     const { fromHostId, toHostId } = op.progress;
-    const tenant = this.ctx.store.getTenant(tenantId);
-    const placements = this.ctx.store.listPlacements({ tenantId });
+    const read = this.ctx.store.read;
+    const tenant = await read.tenants.get(tenantId);
+    const placements = await read.placements.list({ tenantId });
     const primary = placements.find((p) => p.role === 'PRIMARY');
     const target = placements.find((p) => p.hostId === toHostId);
     let lagBytes: number | undefined;
@@ -200,9 +221,13 @@ export class MoveManager {
         lagBytes = behind === undefined ? undefined : Math.max(h.lagBytes, behind);
       }
     }
+    const targetHostState = (await read.hosts.get(toHostId))?.state;
+    const sourceHostState = (await read.hosts.get(fromHostId))?.state;
+    const backupRunning = (await read.backups.list(tenantId)).some((b) => b.status === 'RUNNING');
+    // Taken last: a read that failed after it would lose the confirmation.
     const removed = op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
     return {
-      targetHostState: this.ctx.store.getHost(toHostId)?.state,
+      targetHostState,
       targetConnected: this.ctx.hub.isConnected(toHostId),
       target: target && {
         realization: target.realization === 'REALIZED' && tenant !== undefined && target.realizedRevision < tenant.instanceRevision ? 'PENDING' : target.realization,
@@ -215,24 +240,24 @@ export class MoveManager {
       switchover: op.switchover,
       switchoverRunning: op.switchoverRunning || this.failover.inFlight(tenantId),
       oldRemoved: removed,
-      sourceHostState: this.ctx.store.getHost(fromHostId)?.state,
+      sourceHostState,
       cancelled: !tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING',
-      backupRunning: this.ctx.store.listBackups(tenantId).some((b) => b.status === 'RUNNING'),
+      backupRunning,
     };
   }
 
-  private apply(op: MoveOp, d: MoveDecision, now: number): void {
+  private async apply(op: MoveOp, d: MoveDecision, now: number): Promise<void> {
     switch (d.kind) {
       case 'wait':
-        return this.progressReason(op, d.reason);
+        return await this.progressReason(op, d.reason);
       case 'switch':
-        return this.switch(op, now);
+        return await this.switch(op, now);
       case 'remove_old':
-        return this.removeOld(op, d.reason, now);
+        return await this.removeOld(op, d.reason, now);
       case 'done':
-        return this.done(op, now);
+        return await this.done(op, now);
       case 'abandon':
-        return this.abandon(op, d.reason, now);
+        return await this.abandon(op, d.reason, now);
     }
   }
 
@@ -244,22 +269,22 @@ export class MoveManager {
   }
 
   /** Shows the step in the tenant's status reason (only while MOVING: a switchover owns FAILING_OVER). */
-  private progressReason(op: MoveOp, reason: string): void {
-    const status = this.ctx.store.getTenant(op.tenantId)?.status;
+  private async progressReason(op: MoveOp, reason: string): Promise<void> {
+    const status = (await this.ctx.store.read.tenants.get(op.tenantId))?.status;
     // A host that looked lost for a moment ends MOVING (the status is derived again); it comes back here.
     const resume = status === 'ACTIVE' || status === 'IN_PROGRESS';
     if (op.lastReason === reason && !resume) return;
     op.lastReason = reason;
-    this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(op.tenantId);
-      if (tenant && (tenant.status === 'MOVING' || resume)) tx.updateTenant({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
+      if (tenant && (tenant.status === 'MOVING' || resume)) await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
     });
   }
 
-  private switch(op: MoveOp, now: number): void {
+  private async switch(op: MoveOp, now: number): Promise<void> {
     const copyMs = this.step(op, 'copy', now, `copy on ${op.progress.toHostId} caught up`);
     op.progress = { ...op.progress, phase: 'switching' };
-    this.audit(op, 'copied', op.progress.toHostId, 'SUCCESS', `the copy on ${op.progress.toHostId} caught up; switching`, { copy_ms: String(copyMs) });
+    await this.audit(op, 'copied', op.progress.toHostId, 'SUCCESS', `the copy on ${op.progress.toHostId} caught up; switching`, { copy_ms: String(copyMs) });
     op.switchoverRunning = true;
     op.switchover = undefined;
     let started: Promise<void>;
@@ -268,41 +293,41 @@ export class MoveManager {
     } catch (err) {
       started = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    started.then(
+    void started.then(
       () => {
         op.switchoverRunning = false;
         op.switchover = { ok: true };
-        this.safeAdvance(op);
+        return this.safeAdvance(op);
       },
       (err: unknown) => {
         op.switchoverRunning = false;
         op.switchover = { ok: false, reason: err instanceof Error ? err.message : String(err) };
-        this.safeAdvance(op);
+        return this.safeAdvance(op);
       },
     );
   }
 
   /** Advances at once after the switchover settled (the pause ends with the route; no tick to wait for). */
-  private safeAdvance(op: MoveOp): void {
+  private async safeAdvance(op: MoveOp): Promise<void> {
     if (this.ops.get(op.tenantId) !== op) return;
     try {
-      this.advance(op);
+      await this.advance(op);
     } catch (err) {
       this.ctx.log.error({ err, tenantId: op.tenantId }, 'move step failed; retrying next tick');
     }
   }
 
-  private removeOld(op: MoveOp, reason: string, now: number): void {
+  private async removeOld(op: MoveOp, reason: string, now: number): Promise<void> {
     const { fromHostId, toHostId } = op.progress;
     const ms = this.step(op, op.progress.phase === 'switching' ? 'switch' : 'copy', now, op.progress.phase === 'switching' ? `${toHostId} is the primary` : `copy on ${toHostId} caught up`);
     op.progress = { ...op.progress, phase: 'removing' };
-    this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(op.tenantId);
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
       if (!tenant) return;
-      tx.deletePlacement(op.tenantId, fromHostId);
+      await tx.placements.delete(op.tenantId, fromHostId);
       op.lastReason = reason;
-      tx.updateTenant({ ...tenant, status: 'MOVING', statusReason: `moving to ${toHostId}: ${reason}`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-      tx.appendEvent({
+      await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${toHostId}: ${reason}`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.events.append({
         time: now,
         principal: op.principal,
         action: op.progress.primary ? 'move.switched' : 'move.copied',
@@ -311,22 +336,23 @@ export class MoveManager {
         message: op.progress.primary ? `${toHostId} serves as the primary; the old instance on ${fromHostId} is being removed` : `the replica on ${toHostId} caught up; the old one on ${fromHostId} is being removed`,
         details: { [op.progress.primary ? 'switch_ms' : 'copy_ms']: String(ms), from: fromHostId },
       });
-      syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: op.principal });
+      await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: op.principal });
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: fromHostId });
     });
+    // Before the desired sets go out (they are sent on the next turn of the event loop).
     this.ctx.retiring.add(op.tenantId, fromHostId);
     this.ctx.health.delete(op.tenantId, fromHostId);
-    this.ctx.hub.touchTenant(op.tenantId);
-    this.ctx.hub.touch(fromHostId, op.tenantId);
   }
 
-  private done(op: MoveOp, now: number): void {
+  private async done(op: MoveOp, now: number): Promise<void> {
     const { fromHostId, toHostId } = op.progress;
-    const hostDown = this.ctx.store.getHost(fromHostId)?.state === 'DOWN';
+    const hostDown = (await this.ctx.store.read.hosts.get(fromHostId))?.state === 'DOWN';
     this.step(op, 'remove_old', now, hostDown ? `host ${fromHostId} is down: the old instance is deleted when it returns` : `the old instance on ${fromHostId} was deleted`);
     const totalMs = Math.max(0, now - op.progress.startedAt);
-    this.ctx.store.write((tx) => {
-      this.endMoving(tx, op.tenantId, now, op.principal);
-      tx.appendEvent({
+    await this.ctx.store.transaction(async (tx) => {
+      await this.endMoving(tx, op.tenantId, now, op.principal);
+      await tx.events.append({
         time: now,
         principal: op.principal,
         action: 'move.completed',
@@ -340,37 +366,39 @@ export class MoveManager {
     this.ctx.log.info({ tenantId: op.tenantId, from: fromHostId, to: toHostId, durationMs: totalMs, steps: op.steps }, 'move completed');
   }
 
-  private abandon(op: MoveOp, reason: string, now: number): void {
+  private async abandon(op: MoveOp, reason: string, now: number): Promise<void> {
     const { toHostId } = op.progress;
-    let removeCopy = false;
-    this.ctx.store.write((tx) => {
-      const target = tx.listPlacements({ tenantId: op.tenantId }).find((p) => p.hostId === toHostId);
+    const removeCopy = await this.ctx.store.transaction(async (tx) => {
+      let removed = false;
+      const target = (await tx.placements.list({ tenantId: op.tenantId })).find((p) => p.hostId === toHostId);
       // The copy goes unless it became the primary (then the move was not abandoned: see decideMove).
       if (target && target.role === 'REPLICA') {
-        tx.deletePlacement(op.tenantId, toHostId);
-        removeCopy = true;
-        const tenant = tx.getTenant(op.tenantId);
-        if (tenant) tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+        await tx.placements.delete(op.tenantId, toHostId);
+        removed = true;
+        const tenant = await tx.tenants.get(op.tenantId);
+        if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+        tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: toHostId });
       }
-      this.endMoving(tx, op.tenantId, now, op.principal);
-      tx.appendEvent({ time: now, principal: op.principal, action: 'move.abandoned', tenantId: op.tenantId, hostId: toHostId, outcome: 'FAILURE', message: `move to ${toHostId} abandoned: ${reason}`, details: { phase: op.progress.phase, elapsed_ms: String(now - op.progress.startedAt) } });
+      await this.endMoving(tx, op.tenantId, now, op.principal);
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      await tx.events.append({ time: now, principal: op.principal, action: 'move.abandoned', tenantId: op.tenantId, hostId: toHostId, outcome: 'FAILURE', message: `move to ${toHostId} abandoned: ${reason}`, details: { phase: op.progress.phase, elapsed_ms: String(now - op.progress.startedAt) } });
+      return removed;
     });
+    // Before the desired sets go out (they are sent on the next turn of the event loop).
     if (removeCopy) {
       this.ctx.retiring.add(op.tenantId, toHostId);
       this.ctx.health.delete(op.tenantId, toHostId);
-      this.ctx.hub.touch(toHostId, op.tenantId);
     }
-    this.ctx.hub.touchTenant(op.tenantId);
     this.settle(op, { ok: false, error: new PreconditionError('MOVE_ABANDONED', `move of ${op.tenantId} to ${toHostId} abandoned: ${reason}`) }, reason);
     this.ctx.log.warn({ tenantId: op.tenantId, to: toHostId, reason }, 'move abandoned');
   }
 
   /** Leaves MOVING: the status is derived again from the placements. */
-  private endMoving(tx: StoreTx, tenantId: string, now: number, principal: string): void {
-    const tenant = tx.getTenant(tenantId);
+  private async endMoving(tx: StoreTx, tenantId: string, now: number, principal: string): Promise<void> {
+    const tenant = await tx.tenants.get(tenantId);
     if (!tenant) return;
-    if (tenant.status === 'MOVING') tx.updateTenant({ ...tenant, statusReason: '', updatedAt: now });
-    syncTenant(tx, tenantId, { now, health: this.ctx.health, principal, endMove: true });
+    if (tenant.status === 'MOVING') await tx.tenants.update({ ...tenant, statusReason: '', updatedAt: now });
+    await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal, endMove: true });
   }
 
   private settle(op: MoveOp, result: { ok: true } | { ok: false; error: Error }, reason: string): void {
@@ -383,14 +411,14 @@ export class MoveManager {
    * A coordinator that restarted lost its moves: tenants still MOVING get their status derived again
    * (a copy being built stays as a member; an operator removes it or moves again).
    */
-  private endOrphanedMoves(): void {
+  private async endOrphanedMoves(): Promise<void> {
     this.resumed = true;
     const now = this.ctx.clock();
-    const stuck: TenantRecord[] = this.ctx.store.listTenants({ status: 'MOVING' }).filter((t) => !this.ops.has(t.id));
+    const stuck: TenantRecord[] = (await this.ctx.store.read.tenants.list({ status: 'MOVING' })).filter((t) => !this.ops.has(t.id));
     for (const t of stuck) {
-      this.ctx.store.write((tx) => {
-        this.endMoving(tx, t.id, now, 'system:move');
-        tx.appendEvent({ time: now, principal: 'system:move', action: 'move.lost', tenantId: t.id, outcome: 'FAILURE', message: 'the coordinator restarted during a move; the move is not resumed (its placements are kept as they are)' });
+      await this.ctx.store.transaction(async (tx) => {
+        await this.endMoving(tx, t.id, now, 'system:move');
+        await tx.events.append({ time: now, principal: 'system:move', action: 'move.lost', tenantId: t.id, outcome: 'FAILURE', message: 'the coordinator restarted during a move; the move is not resumed (its placements are kept as they are)' });
       });
     }
   }
@@ -399,7 +427,7 @@ export class MoveManager {
     return { tenantId: op.tenantId, fromHostId: op.progress.fromHostId, toHostId: op.progress.toHostId, steps: [...op.steps] };
   }
 
-  private audit(op: MoveOp, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): void {
-    this.ctx.store.appendEvent({ time: this.ctx.clock(), principal: op.principal, action: `move.${step}`, tenantId: op.tenantId, hostId, outcome, message, details });
+  private async audit(op: MoveOp, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
+    await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: op.principal, action: `move.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
   }
 }

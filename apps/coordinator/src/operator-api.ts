@@ -72,8 +72,8 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return { tenant: toProtoTenant(view), generatedPassword };
     },
     async getTenant(req) {
-      const d = tenants.get(req.id);
-      const backup = deps.backups.overview(d.tenant);
+      const d = await tenants.get(req.id);
+      const backup = await deps.backups.overview(d.tenant);
       return {
         tenant: toProtoTenant(d),
         route: d.route ? toProtoRoute(d.route) : undefined,
@@ -88,47 +88,47 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       // A tenant-scoped caller pages through its own tenants only: no hint of the others, not even the total.
       const visible = tenantFilterOf(call);
       const scoped = visible ? { ...filter, ids: [...visible] } : filter;
-      const { views, nextToken, total } = tenants.list(scoped, { size: pageSize(req.page?.pageSize ?? 0), token: req.page?.pageToken ?? '' });
+      const { views, nextToken, total } = await tenants.list(scoped, { size: pageSize(req.page?.pageSize ?? 0), token: req.page?.pageToken ?? '' });
       return { tenants: views.map(toProtoTenant), page: { nextPageToken: nextToken, totalSize: total } };
     },
     async updateTenant(req, call) {
-      const current = tenants.get(req.id).tenant;
-      return { tenant: toProtoTenant(tenants.update(req.id, toNumber(req.revision), fromProtoSpec(req.spec, current.spec), callerOf(call))) };
+      const current = (await tenants.get(req.id)).tenant;
+      return { tenant: toProtoTenant(await tenants.update(req.id, toNumber(req.revision), fromProtoSpec(req.spec, current.spec), callerOf(call))) };
     },
     async deleteTenant(req, call) {
-      return { tenant: toProtoTenant(tenants.delete(req.id, toNumber(req.revision), callerOf(call))) };
+      return { tenant: toProtoTenant(await tenants.delete(req.id, toNumber(req.revision), callerOf(call))) };
     },
     async startTenant(req, call) {
-      return { tenant: toProtoTenant(tenants.start(req.id, callerOf(call))) };
+      return { tenant: toProtoTenant(await tenants.start(req.id, callerOf(call))) };
     },
     async stopTenant(req, call) {
-      return { tenant: toProtoTenant(tenants.stop(req.id, callerOf(call))) };
+      return { tenant: toProtoTenant(await tenants.stop(req.id, callerOf(call))) };
     },
     async suspendTenant(req, call) {
       const id = validateTenantId(req.id, 'id');
-      deps.suspends.suspend(id, callerOf(call), 'operator', `by ${callerOf(call)}`);
-      return { tenant: toProtoTenant(tenants.get(id)) };
+      await deps.suspends.suspend(id, callerOf(call), 'operator', `by ${callerOf(call)}`);
+      return { tenant: toProtoTenant(await tenants.get(id)) };
     },
     async resumeTenant(req, call) {
       const id = validateTenantId(req.id, 'id');
-      deps.suspends.resume(id, callerOf(call));
-      return { tenant: toProtoTenant(tenants.get(id)) };
+      await deps.suspends.resume(id, callerOf(call));
+      return { tenant: toProtoTenant(await tenants.get(id)) };
     },
     async setTenantAccess(req, call) {
-      return { tenant: toProtoTenant(tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
+      return { tenant: toProtoTenant(await tenants.setAccess(req.id, req.externalAccess, callerOf(call))) };
     },
     async runInitSql(req, call) {
       const id = validateTenantId(req.tenantId, 'tenant_id');
-      deps.initSql.release(id, callerOf(call));
-      return { tenant: toProtoTenant(tenants.view(ctx.store, tenants.get(id).tenant)) };
+      await deps.initSql.release(id, callerOf(call));
+      return { tenant: toProtoTenant(await tenants.view(ctx.store.read, (await tenants.get(id)).tenant)) };
     },
     async recreateTenant(req, call) {
       if (req.fromBackup && req.acceptDataLoss) {
         throw new RpcError(Code.INVALID_ARGUMENT, 'give exactly one of accept_data_loss (back EMPTY) and from_backup (back from its backup)', { errorCode: 'RECREATE_MODE_AMBIGUOUS' });
       }
-      if (!req.fromBackup) return { tenant: toProtoTenant(tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
-      const { tenant, restore } = deps.restores.recreate(req.id, fromTimestamp(req.toTime), callerOf(call));
-      return { tenant: toProtoTenant(tenants.view(ctx.store, tenant)), restore: toProtoRestore(restore) };
+      if (!req.fromBackup) return { tenant: toProtoTenant(await tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
+      const { tenant, restore } = await deps.restores.recreate(req.id, fromTimestamp(req.toTime), callerOf(call));
+      return { tenant: toProtoTenant(await tenants.view(ctx.store.read, tenant)), restore: toProtoRestore(restore) };
     },
     async restoreTenant(req, call) {
       const t = req.target;
@@ -136,89 +136,89 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         throw new RpcError(Code.INVALID_ARGUMENT, 'give the restore target: to_time, to_backup_id or latest', { errorCode: 'RESTORE_TARGET_MISSING', details: { field: 'target' } });
       }
       const target: RestoreTarget = t.case === 'toTime' ? { kind: 'time', time: fromTimestamp(t.value) } : t.case === 'toBackupId' ? { kind: 'backup', backupId: t.value } : { kind: 'latest' };
-      const { tenant, restore } = deps.restores.restore({ id: req.id, target, asTenantId: req.asTenantId, inPlace: req.inPlace, idempotencyKey: req.idempotencyKey }, callerOf(call));
-      return { tenant: toProtoTenant(tenants.view(ctx.store, tenant)), restore: toProtoRestore(restore) };
+      const { tenant, restore } = await deps.restores.restore({ id: req.id, target, asTenantId: req.asTenantId, inPlace: req.inPlace, idempotencyKey: req.idempotencyKey }, callerOf(call));
+      return { tenant: toProtoTenant(await tenants.view(ctx.store.read, tenant)), restore: toProtoRestore(restore) };
     },
     async getRestore(req) {
-      return { restore: toProtoRestore(deps.restores.get(req.tenantId, req.id)) };
+      return { restore: toProtoRestore(await deps.restores.get(req.tenantId, req.id)) };
     },
     async createBackup(req, call) {
-      return { backup: toProtoBackup(deps.backups.create(req.tenantId, fromProtoBackupType(req.type), req.idempotencyKey, callerOf(call))) };
+      return { backup: toProtoBackup(await deps.backups.create(req.tenantId, fromProtoBackupType(req.type), req.idempotencyKey, callerOf(call))) };
     },
     async listBackups(req) {
-      const { backups, window } = deps.backups.list(req.tenantId, req.all);
+      const { backups, window } = await deps.backups.list(req.tenantId, req.all);
       return { backups: backups.map(toProtoBackup), window: toProtoWindow(window) };
     },
     async getBackup(req) {
-      return { backup: toProtoBackup(deps.backups.get(req.tenantId, req.backupId)) };
+      return { backup: toProtoBackup(await deps.backups.get(req.tenantId, req.backupId)) };
     },
     async deleteBackup(req, call) {
-      return { backup: toProtoBackup(deps.backups.delete(req.tenantId, req.backupId, req.force, callerOf(call))) };
+      return { backup: toProtoBackup(await deps.backups.delete(req.tenantId, req.backupId, req.force, callerOf(call))) };
     },
     async switchoverTenant(req, call) {
-      tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
+      await tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
       await deps.failover.switchover(req.id, req.toHostId, callerOf(call));
-      return { tenant: toProtoTenant(tenants.get(req.id)) };
+      return { tenant: toProtoTenant(await tenants.get(req.id)) };
     },
     async moveTenant(req, call) {
-      tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
+      await tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
       if (req.toHostId === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
       validateHostId(req.toHostId, 'to_host_id');
       if (req.memberHostId !== '') validateHostId(req.memberHostId, 'member_host_id');
-      deps.moves.start(req.id, req.toHostId, req.memberHostId, callerOf(call));
+      await deps.moves.start(req.id, req.toHostId, req.memberHostId, callerOf(call));
       if (req.wait) await deps.moves.wait(req.id);
       const steps = deps.moves.get(req.id)?.steps ?? [];
-      return { tenant: toProtoTenant(tenants.get(req.id)), steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })) };
+      return { tenant: toProtoTenant(await tenants.get(req.id)), steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })) };
     },
 
     async createUser(req, call) {
       return { user: toProtoUser(await objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))) };
     },
     async getUser(req) {
-      return { user: toProtoUser(objects.getUser(req.tenantId, req.name)) };
+      return { user: toProtoUser(await objects.getUser(req.tenantId, req.name)) };
     },
     async listUsers(req) {
-      return { users: objects.listUsers(req.tenantId).map(toProtoUser) };
+      return { users: (await objects.listUsers(req.tenantId)).map(toProtoUser) };
     },
     async updateUserPassword(req, call) {
       return { user: toProtoUser(await objects.updatePassword(req.tenantId, req.name, req.password, callerOf(call))) };
     },
     async deleteUser(req, call) {
-      objects.deleteUser(req.tenantId, req.name, callerOf(call));
+      await objects.deleteUser(req.tenantId, req.name, callerOf(call));
       return {};
     },
 
     async createDatabase(req, call) {
       return {
-        database: toProtoDatabase(objects.createDatabase({ tenantId: req.tenantId, name: req.name, owner: req.owner, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))),
+        database: toProtoDatabase(await objects.createDatabase({ tenantId: req.tenantId, name: req.name, owner: req.owner, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))),
       };
     },
     async getDatabase(req) {
-      return { database: toProtoDatabase(objects.getDatabase(req.tenantId, req.name)) };
+      return { database: toProtoDatabase(await objects.getDatabase(req.tenantId, req.name)) };
     },
     async listDatabases(req) {
-      return { databases: objects.listDatabases(req.tenantId).map(toProtoDatabase) };
+      return { databases: (await objects.listDatabases(req.tenantId)).map(toProtoDatabase) };
     },
     async deleteDatabase(req, call) {
-      objects.deleteDatabase(req.tenantId, req.name, callerOf(call));
+      await objects.deleteDatabase(req.tenantId, req.name, callerOf(call));
       return {};
     },
 
     async listHosts(req) {
-      return { hosts: hosts.list(enumName<HostState>(ProtoHostState, req.state)).map(toProtoHost) };
+      return { hosts: (await hosts.list(enumName<HostState>(ProtoHostState, req.state))).map(toProtoHost) };
     },
     async getHost(req) {
-      const { view, tenants: onHost } = hosts.get(req.id);
-      return { host: toProtoHost(view), tenants: onHost.map((t) => toProtoTenant(tenants.view(ctx.store, t))) };
+      const { view, tenants: onHost } = await hosts.get(req.id);
+      return { host: toProtoHost(view), tenants: (await Promise.all(onHost.map((t) => tenants.view(ctx.store.read, t)))).map(toProtoTenant) };
     },
     async cordonHost(req, call) {
-      return { host: toProtoHost(hosts.cordon(req.id, callerOf(call))) };
+      return { host: toProtoHost(await hosts.cordon(req.id, callerOf(call))) };
     },
     async uncordonHost(req, call) {
-      return { host: toProtoHost(hosts.uncordon(req.id, callerOf(call))) };
+      return { host: toProtoHost(await hosts.uncordon(req.id, callerOf(call))) };
     },
     async drainHost(req, call) {
-      const r = hosts.drain(req.id, callerOf(call), req.parallel);
+      const r = await hosts.drain(req.id, callerOf(call), req.parallel);
       return { host: toProtoHost(r.view), moves: r.moves, blocked: r.blocked };
     },
 
@@ -227,13 +227,13 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async listRoutes(_req, call) {
       const visible = tenantFilterOf(call);
-      const routes = ctx.store.listRoutes().filter((r) => !visible || visible.has(r.tenantId));
-      return { routes: routes.map(toProtoRoute), revision: BigInt(ctx.store.routeRevision()), routers: visible ? [] : deps.routes.peers() };
+      const routes = (await ctx.store.read.routes.list()).filter((r) => !visible || visible.has(r.tenantId));
+      return { routes: routes.map(toProtoRoute), revision: BigInt(await ctx.store.read.routes.revision()), routers: visible ? [] : deps.routes.peers() };
     },
     async listEvents(req, call) {
       const limit = req.limit === 0 ? 100 : Math.min(req.limit, 1000);
       const visible = tenantFilterOf(call);
-      const events = ctx.store.listEvents({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: toNumber(req.afterId), limit });
+      const events = await ctx.store.read.events.list({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: toNumber(req.afterId), limit });
       return { events: events.filter((e) => !visible || visible.has(e.tenantId)).map(toProtoEvent) };
     },
     async watchEvents(req, stream, call) {
@@ -254,7 +254,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         const after = toNumber(req.afterId);
         if (after > 0) {
           for (;;) {
-            const page = ctx.store.listEvents({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: Math.max(after, lastId), limit: 1000 });
+            const page = await ctx.store.read.events.list({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: Math.max(after, lastId), limit: 1000 });
             for (const e of page) {
               if (maysee(e)) await stream.send({ event: toProtoEvent(e) });
               lastId = e.id;
@@ -284,7 +284,7 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       }
     },
     async getFleetStatus() {
-      const s = fleetStatus(ctx, deps.routes.size, ctx.backup ? deps.backupScheduler.health : undefined);
+      const s = await fleetStatus(ctx, deps.routes.size, ctx.backup ? deps.backupScheduler.health : undefined);
       return { ...s, routeRevision: BigInt(s.routeRevision) };
     },
 
@@ -292,14 +292,14 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return deps.tokens.createJoinToken({ kind: req.kind, componentId: req.componentId, ttlSeconds: req.ttlSeconds }, callerOf(call));
     },
     async createOperatorToken(req, call) {
-      const { token } = deps.tokens.createOperatorToken({ name: req.name, role: req.role, tenantIds: req.tenantIds, ttlSeconds: req.ttlSeconds }, callerOf(call));
+      const { token } = await deps.tokens.createOperatorToken({ name: req.name, role: req.role, tenantIds: req.tenantIds, ttlSeconds: req.ttlSeconds }, callerOf(call));
       return { token };
     },
     async listOperatorTokens() {
-      return { tokens: deps.tokens.listOperatorTokens().map((t) => ({ name: t.name, role: t.role ?? '', tenantIds: [...t.tenantIds], expiresAt: new Date(t.expiresAtMs).toISOString() })) };
+      return { tokens: (await deps.tokens.listOperatorTokens()).map((t) => ({ name: t.name, role: t.role ?? '', tenantIds: [...t.tenantIds], expiresAt: new Date(t.expiresAtMs).toISOString() })) };
     },
     async revokeOperatorToken(req, call) {
-      deps.tokens.revokeOperatorToken(req.name, callerOf(call));
+      await deps.tokens.revokeOperatorToken(req.name, callerOf(call));
       return {};
     },
     async rotateEncryptionKey(_req, call) {

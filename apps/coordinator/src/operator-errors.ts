@@ -5,7 +5,7 @@
  */
 import { Code, RpcError } from '@pgs/rpc';
 import { PgsError, StaleRevisionError, TransitionError, ValidationError } from '@pgs/tenancy';
-import { AlreadyExistsError, NotFoundError, NotImplementedError, PreconditionError } from './errors.js';
+import { AlreadyExistsError, NotFoundError, NotImplementedError, PreconditionError, StoreConflictError, StoreUnavailableError } from './errors.js';
 
 const HTTP: Partial<Record<number, number>> = {
   [Code.INVALID_ARGUMENT]: 400,
@@ -37,9 +37,8 @@ export function toRpcError(err: unknown): RpcError | undefined {
   if (err instanceof PreconditionError || err instanceof TransitionError) return new RpcError(Code.FAILED_PRECONDITION, err.message, { errorCode: err.code, cause: err });
   if (err instanceof NotImplementedError) return new RpcError(Code.UNIMPLEMENTED, err.message, { errorCode: err.code, cause: err });
   if (err instanceof PgsError && err.kind === 'user') return new RpcError(Code.INVALID_ARGUMENT, err.message, { errorCode: err.code, cause: err });
-  const sqliteCode = (err as { code?: unknown } | null)?.code;
-  if (typeof sqliteCode === 'string' && /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN)/.test(sqliteCode)) {
-    return new RpcError(Code.UNAVAILABLE, 'the store cannot be written right now; retry', { errorCode: 'STORE_UNAVAILABLE', cause: err });
-  }
+  if (err instanceof StoreUnavailableError) return new RpcError(Code.UNAVAILABLE, 'the store cannot be written right now; retry', { errorCode: err.code, cause: err });
+  // A write that clashed with a concurrent one: the same request may succeed once retried.
+  if (err instanceof StoreConflictError) return new RpcError(Code.ABORTED, 'the change clashed with another one; read again and retry', { errorCode: err.code, cause: err });
   return undefined;
 }

@@ -9,7 +9,7 @@ import type { CoordinatorContext } from './context.js';
 import { candidatesFrom, versionRequest } from './host-candidates.js';
 import { newPlacement, type TenantRecord } from './model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
-import type { HostAllocation } from './store/store.js';
+import type { Commit, HostAllocation } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
 const SCHEDULER = 'system:scheduler';
@@ -21,12 +21,31 @@ const ALLOCATION_MAX_AGE_MS = 1_000;
 export class PlacementRun {
   private cursor: { createdAt: number; id: string } | undefined;
   private allocations: Map<string, HostAllocation> | undefined;
-  private allocationSeq = -1;
+  /** Set when someone else's commit inserted or deleted placements: the cached allocation is stale. */
+  private allocationStale = true;
+  /** Our own placement commit is on its way: its inserts are in the cached allocation already. */
+  private ownCommit = false;
   private allocationAt = 0;
   /** Tenants considered and placed by the current walk. */
   private walk = { considered: 0, placed: 0 };
 
-  constructor(private readonly ctx: CoordinatorContext) {}
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly ctx: CoordinatorContext) {
+    this.unsubscribe = ctx.store.subscribe((commit) => this.noteCommit(commit));
+  }
+
+  /** Stops following the store's commits. */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** Placements inserted or deleted by others make the cached allocation stale. */
+  private noteCommit(commit: Commit): void {
+    if (commit.placementHosts.length === 0) return;
+    if (this.ownCommit) this.ownCommit = false;
+    else this.allocationStale = true;
+  }
 
   /** Starts the next walk at the oldest waiting tenant. */
   restart(): void {
@@ -40,8 +59,8 @@ export class PlacementRun {
   }
 
   /** Places up to `limit` waiting tenants; returns how many were considered (0 = walk finished). */
-  step(limit: number): number {
-    const waiting = this.ctx.store.listWaitingTenants(limit, this.cursor);
+  async step(limit: number): Promise<number> {
+    const waiting = await this.ctx.store.read.tenants.listWaiting(limit, this.cursor);
     if (waiting.length === 0) {
       this.cursor = undefined;
       return 0;
@@ -49,7 +68,7 @@ export class PlacementRun {
     const last = waiting[waiting.length - 1] as TenantRecord;
     this.cursor = { createdAt: last.createdAt, id: last.id };
     this.walk.considered += waiting.length;
-    this.walk.placed += this.place(waiting);
+    this.walk.placed += await this.place(waiting);
     return waiting.length;
   }
 
@@ -57,40 +76,39 @@ export class PlacementRun {
    * Places just these tenants, those of them still waiting (NEW, not being deleted, no
    * placement), outside any walk: a create is placed at once without re-reading the backlog.
    */
-  placeNow(ids: Iterable<string>): number {
+  async placeNow(ids: Iterable<string>): Promise<number> {
     const store = this.ctx.store;
     const waiting: TenantRecord[] = [];
     for (const id of ids) {
-      const t = store.getTenant(id);
-      if (t && t.status === 'NEW' && !t.deleting && store.listPlacements({ tenantId: id }).length === 0) waiting.push(t);
+      const t = await store.read.tenants.get(id);
+      if (t && t.status === 'NEW' && !t.deleting && (await store.read.placements.list({ tenantId: id })).length === 0) waiting.push(t);
     }
-    return waiting.length === 0 ? 0 : this.place(waiting);
+    return waiting.length === 0 ? 0 : await this.place(waiting);
   }
 
   /** Decides and commits placements for `waiting` in one transaction; returns how many were placed. */
-  private place(waiting: TenantRecord[]): number {
+  private async place(waiting: TenantRecord[]): Promise<number> {
     const store = this.ctx.store;
     const now = this.ctx.clock();
-    const allocations = this.allocationsAt(now);
-    const touched: [string, string][] = [];
-    const placedCount = store.write((tx) => {
+    const allocations = await this.allocationsAt(now);
+    const placedCount = await store.transaction(async (tx) => {
       const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement, ...versionRequest(t) }));
-      const hosts = tx.listHosts();
+      const hosts = await tx.hosts.list();
       const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
       // Creations in flight change with every report, so they are read fresh (a small indexed
       // query); ready spares are what each agent's last heartbeat said.
-      const candidates = candidatesFrom(hosts, allocations, tx.hostsCreating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
+      const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
       const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
       const byId = new Map(waiting.map((t) => [t.id, t]));
       for (const decision of placed) {
         const tenant = byId.get(decision.tenantId) as TenantRecord;
-        if (decision.hostIds.length > 1) ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
-        decision.hostIds.forEach((hostId, i) => {
-          tx.insertPlacement(newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }));
+        if (decision.hostIds.length > 1) await ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
+        for (const [i, hostId] of decision.hostIds.entries()) {
+          await tx.placements.insert(newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }));
           addTo(allocations, hostId, tenant);
-          touched.push([hostId, decision.tenantId]);
-        });
-        tx.appendEvent({
+          tx.record({ kind: 'desired', tenantId: decision.tenantId, hostId });
+        }
+        await tx.events.append({
           time: now,
           principal: SCHEDULER,
           action: 'scheduler.placed',
@@ -98,32 +116,33 @@ export class PlacementRun {
           hostId: decision.hostIds[0] ?? '',
           message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
         });
-        syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
+        await syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
       }
       for (const u of unplaced) {
         const tenant = byId.get(u.tenantId);
         const reason = `${WAITING}: ${u.reason}`;
         if (!tenant || tenant.statusReason === reason) continue;
-        tx.updateTenant({ ...tenant, statusReason: reason, updatedAt: now });
+        await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: now });
         // One event when the tenant starts waiting; later reason changes only update its status.
         if (tenant.statusReason.startsWith(WAITING)) continue;
-        tx.appendEvent({ time: now, principal: SCHEDULER, action: 'scheduler.unplaced', tenantId: u.tenantId, outcome: 'FAILURE', message: u.reason });
+        await tx.events.append({ time: now, principal: SCHEDULER, action: 'scheduler.unplaced', tenantId: u.tenantId, outcome: 'FAILURE', message: u.reason });
         this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
       }
+      // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
+      this.ownCommit = placed.length > 0;
       return placed.length;
+    }).finally(() => {
+      this.ownCommit = false;
     });
-    // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
-    this.allocationSeq = store.placementChanges();
     if (placedCount > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
-    for (const [hostId, tenantId] of touched) this.ctx.hub.touch(hostId, tenantId);
     return placedCount;
   }
 
-  private allocationsAt(now: number): Map<string, HostAllocation> {
+  private async allocationsAt(now: number): Promise<Map<string, HostAllocation>> {
     const store = this.ctx.store;
-    if (!this.allocations || this.allocationSeq !== store.placementChanges() || now - this.allocationAt > ALLOCATION_MAX_AGE_MS) {
-      this.allocationSeq = store.placementChanges();
-      this.allocations = store.hostAllocations();
+    if (!this.allocations || this.allocationStale || now - this.allocationAt > ALLOCATION_MAX_AGE_MS) {
+      this.allocationStale = false;
+      this.allocations = await store.read.placements.allocations();
       this.allocationAt = now;
     }
     return this.allocations;

@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { HostState } from '@pgs/tenancy';
-import { resyncQuorums, syncHostTenants, touchReplicaTenants, type CoordinatorContext } from './context.js';
+import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './context.js';
 import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
 import type { MoveManager } from './move-manager.js';
@@ -22,18 +22,6 @@ import { syncTenant } from './tenant-sync.js';
 
 const SCHEDULER = 'system:scheduler';
 
-/**
- * Events after which a tenant waits to be placed: it is placed at once (next event-loop turn)
- * instead of at the next tick, which was on average half a --reconcile-interval (125 ms) of every
- * create's time to first query.
- */
-const PLACE_AT_ONCE = new Set(['tenant.create', 'tenant.recreate']);
-
-/**
- * Events that cannot make a waiting tenant placeable (they change no host, no allocation and no
- * creation in flight). Any other event ends a parked backlog (see `parkedState`).
- */
-const CANNOT_FREE_ROOM = /^(tenant\.create|tenant\.recreate|tenant\.status|tenant\.access\.|scheduler\.placed|scheduler\.unplaced|user\.|database\.|token\.|secrets\.|component\.|access\.|backup\.)/;
 
 /**
  * A parked backlog is walked again at least this often, and at least ten walks' time apart: a
@@ -52,10 +40,18 @@ export class Reconciler {
   private lastTickAt: number | undefined;
   /** A placement pass is scheduled for the next turn (placeSoon). */
   private placeScheduled = false;
+  /** A timer tick is running. */
+  private ticking = false;
   private unsubscribe: (() => void) | undefined;
   /** Tenants created since the last placement pass, placed by id while the backlog is parked. */
   private readonly created = new Set<string>();
-  /** Counts committed events that may have freed room (see CANNOT_FREE_ROOM). */
+  /**
+   * Counts commits that may have freed room (a placement or tenant went; a host came, came back or
+   * was uncordoned; a resize; a creation finished): each ends a parked backlog. A tenant that waits
+   * for placement since a commit (created, recreated) is placed on the next turn of the event loop
+   * instead of at the next tick, which was on average half a --reconcile-interval of every create's
+   * time to first query.
+   */
   private roomChanges = 0;
   /** When the current walk started, and the room changes seen by then. */
   private walkStart = { at: 0, roomChanges: 0 };
@@ -80,25 +76,18 @@ export class Reconciler {
   }
 
   /** Starts ticking. */
-  start(): void {
+  async start(): Promise<void> {
     // Hosts known from before a restart get one TTL plus grace to reconnect.
     const now = this.ctx.clock();
-    for (const h of this.ctx.store.listHosts()) if (h.state !== 'DOWN') this.ctx.liveness.seen(h.id, now);
+    for (const h of await this.ctx.store.read.hosts.list()) if (h.state !== 'DOWN') this.ctx.liveness.seen(h.id, now);
     this.stopped = false;
-    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer = setInterval(() => void this.timedTick(), this.intervalMs);
     this.timer.unref();
-    this.unsubscribe = this.ctx.store.onCommit((summary) => {
-      this.backups?.onCommit(summary);
-      let place = false;
-      for (const e of summary.events) {
-        if (PLACE_AT_ONCE.has(e.action)) {
-          this.created.add(e.tenantId);
-          place = true;
-        } else if (!CANNOT_FREE_ROOM.test(e.action)) {
-          this.roomChanges++;
-        }
-      }
-      if (place) this.placeSoon();
+    this.unsubscribe = this.ctx.store.subscribe((commit) => {
+      this.backups?.onCommit(commit);
+      if (commit.roomFreed) this.roomChanges++;
+      for (const tenantId of commit.toPlace) this.created.add(tenantId);
+      if (commit.toPlace.length > 0) this.placeSoon();
     });
   }
 
@@ -118,11 +107,7 @@ export class Reconciler {
     setImmediate(() => {
       this.placeScheduled = false;
       if (this.stopped) return;
-      try {
-        this.placeNew();
-      } catch (err) {
-        this.ctx.log.error({ err }, 'placement failed; retrying next tick');
-      }
+      this.placeNew().catch((err: unknown) => this.ctx.log.error({ err }, 'placement failed; retrying next tick'));
     });
   }
 
@@ -131,8 +116,19 @@ export class Reconciler {
     return this.parkedState !== undefined && this.roomChanges === this.parkedState.roomChanges && performance.now() - this.parkedState.at < this.parkedState.forMs;
   }
 
+  /** A tick of the timer; skipped while the previous one still runs (ticks never overlap). */
+  private async timedTick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.tick();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
   /** One pass of the loop; safe to call any time (tests call it directly). */
-  tick(): void {
+  async tick(): Promise<void> {
     const at = performance.now();
     const sinceLast = this.lastTickAt === undefined ? 0 : at - this.lastTickAt;
     // Only the timer's ticks have a period to be late against (tests also call tick() by hand).
@@ -142,34 +138,34 @@ export class Reconciler {
       // After a stall the heartbeats that arrived meanwhile are still unread: judge liveness a
       // tick later, once they are in, or a busy coordinator would mark live hosts down.
       if (stalled) this.ctx.log.warn({ stallMs: Math.round(sinceLast - this.intervalMs) }, 'event loop stalled; liveness check deferred to the next tick');
-      else this.checkLiveness();
-      this.replaceNeverRealized();
-      this.placeNew();
-      this.retryFailed();
-      this.failover?.tick();
-      this.moves?.tick();
+      else await this.checkLiveness();
+      await this.replaceNeverRealized();
+      await this.placeNew();
+      await this.retryFailed();
+      await this.failover?.tick();
+      await this.moves?.tick();
       const busy = (id: string): boolean => (this.failover?.inFlight(id) ?? false) || (this.moves?.inFlight(id) ?? false);
-      for (const tenantId of replaceLostReplicas(this.ctx, busy)) this.ctx.hub.touchTenant(tenantId);
-      if (this.ctx.backup) for (const tenantId of replaceLostRestores(this.ctx)) this.ctx.hub.touchTenant(tenantId);
-      this.backups?.tick();
+      await replaceLostReplicas(this.ctx, busy);
+      if (this.ctx.backup) await replaceLostRestores(this.ctx);
+      await this.backups?.tick();
     } catch (err) {
       this.ctx.log.error({ err }, 'reconciler tick failed; retrying next tick');
     }
   }
 
-  private checkLiveness(): void {
+  private async checkLiveness(): Promise<void> {
     const now = this.ctx.clock();
-    for (const host of this.ctx.store.listHosts()) {
+    for (const host of await this.ctx.store.read.hosts.list()) {
       const next = this.ctx.liveness.stateAt(host.id, now, host.state);
-      if (next !== host.state) this.setHostState(host, next, now);
+      if (next !== host.state) await this.setHostState(host, next, now);
     }
   }
 
-  private setHostState(host: HostRecord, state: HostState, now: number): void {
+  private async setHostState(host: HostRecord, state: HostState, now: number): Promise<void> {
     const last = this.ctx.liveness.lastSeenAt(host.id) ?? host.lastHeartbeatAt;
-    this.ctx.store.write((tx) => {
-      tx.putHost({ ...host, state, stateChangedAt: now, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, last) });
-      tx.appendEvent({
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.hosts.put({ ...host, state, stateChangedAt: now, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, last) });
+      await tx.events.append({
         time: now,
         principal: 'system:liveness',
         action: `host.${state.toLowerCase()}`,
@@ -178,46 +174,46 @@ export class Reconciler {
         message: state === 'READY' ? `host is back (was ${host.state})` : `no heartbeat for ${now - last} ms (was ${host.state})`,
         details: { from: host.state, to: state },
       });
-      syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
-      if (state === 'DOWN' || host.state === 'DOWN') resyncQuorums(tx, this.ctx, host.id, now);
+      tx.record({ kind: 'room' });
+      await syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
+      if (state === 'DOWN' || host.state === 'DOWN') await resyncQuorums(tx, this.ctx, host.id, now);
     });
-    if (state === 'DOWN' || host.state === 'DOWN') touchReplicaTenants(this.ctx, host.id);
     this.ctx.metrics?.hostTransitions.inc({ to: state });
     this.ctx.log.warn({ hostId: host.id, from: host.state, to: state }, 'host state changed');
   }
 
   /** Tenants with no instance that ever ran, stuck on a DOWN host, go back to NEW: no data can be lost. */
-  private replaceNeverRealized(): void {
-    const down = this.ctx.store.listHosts().filter((h) => h.state === 'DOWN');
+  private async replaceNeverRealized(): Promise<void> {
+    const down = (await this.ctx.store.read.hosts.list()).filter((h) => h.state === 'DOWN');
     if (down.length === 0) return;
     // Only the placements on down hosts (indexed by host), then those tenants' own: reading every
     // placement on each tick cost half a second at 100,000 tenants whenever any host was down.
     const suspects = new Set<string>();
-    for (const host of down) for (const p of this.ctx.store.listPlacements({ hostId: host.id })) if (!p.realizedOnce) suspects.add(p.tenantId);
+    for (const host of down) for (const p of await this.ctx.store.read.placements.list({ hostId: host.id })) if (!p.realizedOnce) suspects.add(p.tenantId);
     for (const tenantId of suspects) {
-      const placements = this.ctx.store.listPlacements({ tenantId });
+      const placements = await this.ctx.store.read.placements.list({ tenantId });
       if (placements.some((p) => p.realizedOnce)) continue;
       const now = this.ctx.clock();
-      this.ctx.store.write((tx) => {
-        const tenant = tx.getTenant(tenantId);
+      await this.ctx.store.transaction(async (tx) => {
+        const tenant = await tx.tenants.get(tenantId);
         // A restored tenant's data comes from a backup: it is never placed again empty.
-        if (!tenant || tenant.deleting || tenant.status === 'RESTORING' || tx.listRestores(tenantId).length > 0) return;
-        for (const p of placements) tx.deletePlacement(tenantId, p.hostId);
+        if (!tenant || tenant.deleting || tenant.status === 'RESTORING' || (await tx.restores.list(tenantId)).length > 0) return;
+        for (const p of placements) await tx.placements.delete(tenantId, p.hostId);
         const hosts = placements.map((p) => p.hostId).join(', ');
-        tx.updateTenant({ ...tenant, status: 'NEW', statusReason: `placed again: host ${hosts} went down before the instance ever ran`, updatedAt: now });
-        tx.appendEvent({ time: now, principal: SCHEDULER, action: 'scheduler.replace', tenantId, message: `host ${hosts} is down and the tenant never held data; placing it again` });
-        syncTenant(tx, tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
+        await tx.tenants.update({ ...tenant, status: 'NEW', statusReason: `placed again: host ${hosts} went down before the instance ever ran`, updatedAt: now });
+        await tx.events.append({ time: now, principal: SCHEDULER, action: 'scheduler.replace', tenantId, message: `host ${hosts} is down and the tenant never held data; placing it again` });
+        await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
       });
       this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'replaced' });
     }
   }
 
   /** Starts a new walk of the backlog unless one is still under way (it then just goes on). */
-  private placeNew(): void {
+  private async placeNew(): Promise<void> {
     if (this.placing) return;
     if (this.parked()) {
       this.ctx.metrics?.backlogWalks.inc({ outcome: 'skipped' });
-      if (this.created.size > 0) this.placement.placeNow(this.created);
+      if (this.created.size > 0) await this.placement.placeNow(this.created);
       this.created.clear();
       return;
     }
@@ -225,16 +221,18 @@ export class Reconciler {
     this.created.clear();
     this.placement.restart();
     this.walkStart = { at: performance.now(), roomChanges: this.roomChanges };
-    this.placeSlice();
+    // The walk goes on in slices of its own; this tick does not wait for it.
+    this.placing = true;
+    void this.placeSlice();
   }
 
   /** One bounded slice of placement; schedules the next one a turn later so I/O is read between. */
-  private placeSlice(): void {
+  private async placeSlice(): Promise<void> {
     this.placing = false;
     if (this.stopped) return;
     let outcome;
     try {
-      outcome = runSlice((room) => this.placement.step(room), this.slice, () => performance.now());
+      outcome = await runSlice((room) => this.placement.step(room), this.slice, () => performance.now());
     } catch (err) {
       this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
       return;
@@ -245,7 +243,7 @@ export class Reconciler {
     }
     if (this.stopped) return;
     this.placing = true;
-    setImmediate(() => this.placeSlice());
+    setImmediate(() => void this.placeSlice());
   }
 
   /** A whole walk that placed nothing parks the backlog; anything placed keeps it walking. */
@@ -261,17 +259,17 @@ export class Reconciler {
     }
   }
 
-  private retryFailed(): void {
+  private async retryFailed(): Promise<void> {
     const now = this.ctx.clock();
-    for (const p of this.ctx.store.listRetriesDue(now)) {
+    for (const p of await this.ctx.store.read.placements.listRetriesDue(now)) {
       if (!this.ctx.hub.isConnected(p.hostId)) continue;
-      this.ctx.store.write((tx) => {
+      await this.ctx.store.transaction(async (tx) => {
         // Cleared until the agent reports again: the next failure report sets a longer backoff.
-        tx.updatePlacement({ ...p, nextRetryAt: 0, updatedAt: now });
-        tx.appendEvent({ time: now, principal: SCHEDULER, action: 'placement.retry', tenantId: p.tenantId, hostId: p.hostId, message: `retrying realization (attempt ${p.failures + 1})` });
+        await tx.placements.update({ ...p, nextRetryAt: 0, updatedAt: now });
+        await tx.events.append({ time: now, principal: SCHEDULER, action: 'placement.retry', tenantId: p.tenantId, hostId: p.hostId, message: `retrying realization (attempt ${p.failures + 1})` });
+        tx.record({ kind: 'desired', tenantId: p.tenantId, hostId: p.hostId });
       });
       this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'retried' });
-      this.ctx.hub.touch(p.hostId, p.tenantId);
     }
   }
 }

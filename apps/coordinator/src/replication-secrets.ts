@@ -9,7 +9,7 @@ import { REPLICATION_ROLE } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import { scramVerifier } from '@pgs/security';
 import { generatePassword } from './generated-password.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreReads, StoreTx } from './store/contract.js';
 
 /** The replication role's name and credentials for one tenant. */
 export interface ReplicationCredentials {
@@ -26,15 +26,15 @@ export function replicationSecretContext(tenantId: string): string {
 const aad = replicationSecretContext;
 
 /** Creates the tenant's replication secret when it has none (inside the caller's transaction). */
-export function ensureReplicationSecret(tx: StoreTx, keys: KeyRing, tenantId: string, now: number): void {
-  if (tx.getTenantSecret(tenantId, REPLICATION_ROLE)) return;
+export async function ensureReplicationSecret(tx: StoreTx, keys: KeyRing, tenantId: string, now: number): Promise<void> {
+  if (await tx.secrets.getTenantSecret(tenantId, REPLICATION_ROLE)) return;
   const password = generatePassword();
-  tx.insertTenantSecret({ tenantId, name: REPLICATION_ROLE, sealed: keys.seal(password, aad(tenantId)), verifier: scramVerifier(password), createdAt: now });
+  await tx.secrets.insertTenantSecret({ tenantId, name: REPLICATION_ROLE, sealed: keys.seal(password, aad(tenantId)), verifier: scramVerifier(password), createdAt: now });
 }
 
 /** The tenant's replication credentials, opened; undefined when it has none yet. */
-export function replicationCredentials(tx: StoreTx, keys: KeyRing, tenantId: string): ReplicationCredentials | undefined {
-  const secret = tx.getTenantSecret(tenantId, REPLICATION_ROLE);
+export async function replicationCredentials(tx: StoreReads, keys: KeyRing, tenantId: string): Promise<ReplicationCredentials | undefined> {
+  const secret = await tx.secrets.getTenantSecret(tenantId, REPLICATION_ROLE);
   if (!secret) return undefined;
   return { user: REPLICATION_ROLE, password: keys.openText(secret.sealed, aad(tenantId)), verifier: secret.verifier };
 }

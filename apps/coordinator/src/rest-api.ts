@@ -27,7 +27,6 @@ import { EVENT_STREAM_PATH, serveEventStream } from './rest-event-stream.js';
 import type { RestoreService } from './restore-service.js';
 import type { RouteFeed } from './route-feed.js';
 import { authorizeRest, restCaller, restMaySee, runAsCaller } from './security/rest-auth.js';
-import type { SecurityStore } from './store/security-store.js';
 import type { TenantService } from './tenant-service.js';
 
 /** What the REST handlers use. */
@@ -40,8 +39,6 @@ export interface RestDeps {
   routes: RouteFeed;
   metrics: CoordinatorMetrics;
   log: Logger;
-  /** Operator tokens: every /v1 route needs one (401/403 otherwise). */
-  security: SecurityStore;
   backups: BackupService;
   restores: RestoreService;
   /** The backup walk's per-tenant health (fleet problems); undefined when backups are off. */
@@ -98,8 +95,8 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
     const health = d.backupHealth?.get(json.uuid as string);
     return health ? { ...json, backup_state: backupStateJson(health) } : json;
   };
-  const instance = (id: string): Reply => {
-    const details = tenants.get(id);
+  const instance = async (id: string): Promise<Reply> => {
+    const details = await tenants.get(id);
     return { status: 200, body: withBackupState(instanceJson(details, details.route)) };
   };
   return [
@@ -126,31 +123,31 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
           { id, spec: specFromInstance(body, DEFAULT_TENANT_SPEC), ownerPassword: read.str(body, 'password') ?? '', idempotencyKey: header(req, 'idempotency-key') },
           restCaller().name,
         );
-        return { status: 201, body: { ...instanceJson(view, ctx.store.getRoute(view.tenant.id)), ...(generatedPassword ? { generated_password: generatedPassword } : {}) } };
+        return { status: 201, body: { ...instanceJson(view, await ctx.store.read.routes.get(view.tenant.id)), ...(generatedPassword ? { generated_password: generatedPassword } : {}) } };
       },
     ],
     [
       'GET',
       /^\/v1\/postgres\/instances\/?$/,
       'instances.list',
-      () => {
+      async () => {
         // A tenant-scoped token's filter goes to the database: only its own tenants are read.
         const scope = restCaller().tenantFilter;
-        const { views } = tenants.list(scope ? { ids: [...scope] } : {}, { size: 1_000_000, token: '' });
-        return { status: 200, body: { instances: views.map((v) => withBackupState(instanceJson(v, ctx.store.getRoute(v.tenant.id)))) } };
+        const { views } = await tenants.list(scope ? { ids: [...scope] } : {}, { size: 1_000_000, token: '' });
+        return { status: 200, body: { instances: await Promise.all(views.map(async (v) => withBackupState(instanceJson(v, await ctx.store.read.routes.get(v.tenant.id))))) } };
       },
     ],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', ([id]) => instance(id ?? '')],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', async ([id]) => instance(id ?? '')],
     [
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}$`),
       'instances.update',
-      ([id = ''], raw, req) => {
+      async ([id = ''], raw, req) => {
         const body = asObject(raw);
-        const current = tenants.get(id).tenant;
+        const current = (await tenants.get(id)).tenant;
         // The revision read: in the body, or as If-Match (an ETag is the revision).
         const revision = read.num(body, 'revision') ?? Number(header(req, 'if-match').replaceAll('"', '') || NaN);
-        tenants.update(id, Number.isNaN(revision) ? -1 : revision, specFromInstance(body, current.spec), restCaller().name);
+        await tenants.update(id, Number.isNaN(revision) ? -1 : revision, specFromInstance(body, current.spec), restCaller().name);
         return instance(id);
       },
     ],
@@ -158,8 +155,8 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'DELETE',
       new RegExp(`^/v1/postgres/instances/${seg}$`),
       'instances.delete',
-      ([id = ''], _b, req) => {
-        const view = tenants.delete(id, Number(header(req, 'if-match').replaceAll('"', '') || 0), restCaller().name);
+      async ([id = ''], _b, req) => {
+        const view = await tenants.delete(id, Number(header(req, 'if-match').replaceAll('"', '') || 0), restCaller().name);
         return { status: 202, body: instanceJson(view) };
       },
     ],
@@ -169,25 +166,25 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'instances.move',
       async ([id = ''], raw) => {
         const body = asObject(raw);
-        tenants.get(id);
+        await tenants.get(id);
         const to = read.str(body, 'to_host_id') ?? '';
         if (to === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
         validateHostId(to, 'to_host_id');
         const member = read.str(body, 'member_host_id') ?? '';
         if (member !== '') validateHostId(member, 'member_host_id');
-        const move = d.moves.start(id, to, member, restCaller().name);
+        const move = await d.moves.start(id, to, member, restCaller().name);
         if (read.bool(body, 'wait') ?? false) await d.moves.wait(id);
         const steps = (d.moves.get(id) ?? move).steps.map((st) => ({ name: st.name, duration_ms: st.durationMs, detail: st.detail }));
-        return { status: 200, body: { ...(instance(id).body as Record<string, unknown>), move: { from_host_id: move.fromHostId, to_host_id: move.toHostId, steps } } };
+        return { status: 200, body: { ...((await instance(id)).body as Record<string, unknown>), move: { from_host_id: move.fromHostId, to_host_id: move.toHostId, steps } } };
       },
     ],
-    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', ([id = '']) => ({ status: 200, body: instanceJson(tenants.start(id, restCaller().name)) })],
-    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/stop$`), 'instances.stop', ([id = '']) => ({ status: 200, body: instanceJson(tenants.stop(id, restCaller().name)) })],
+    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.start(id, restCaller().name)) })],
+    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/stop$`), 'instances.stop', async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.stop(id, restCaller().name)) })],
     [
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/access$`),
       'instances.access',
-      ([id = ''], raw) => ({ status: 200, body: instanceJson(tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, restCaller().name)) }),
+      async ([id = ''], raw) => ({ status: 200, body: instanceJson(await tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, restCaller().name)) }),
     ],
     [
       'POST',
@@ -202,8 +199,8 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         return { status: 201, body: userJson(user) };
       },
     ],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/?$`), 'users.list', ([id = '']) => ({ status: 200, body: { users: objects.listUsers(id).map(userJson) } })],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`), 'users.get', ([id = '', name = '']) => ({ status: 200, body: userJson(objects.getUser(id, name)) })],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/?$`), 'users.list', async ([id = '']) => ({ status: 200, body: { users: (await objects.listUsers(id)).map(userJson) } })],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`), 'users.get', async ([id = '', name = '']) => ({ status: 200, body: userJson(await objects.getUser(id, name)) })],
     [
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
@@ -214,8 +211,8 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'DELETE',
       new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
       'users.delete',
-      ([id = '', name = '']) => {
-        objects.deleteUser(id, name, restCaller().name);
+      async ([id = '', name = '']) => {
+        await objects.deleteUser(id, name, restCaller().name);
         return { status: 204, body: undefined };
       },
     ],
@@ -223,54 +220,54 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       'POST',
       new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`),
       'databases.create',
-      ([id = ''], raw, req) => {
+      async ([id = ''], raw, req) => {
         const body = asObject(raw);
-        const db = objects.createDatabase(
+        const db = await objects.createDatabase(
           { tenantId: id, name: read.str(body, 'name') ?? '', owner: ownerName(read.str(body, 'owner') ?? ''), description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
           restCaller().name,
         );
         return { status: 201, body: databaseJson(db) };
       },
     ],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`), 'databases.list', ([id = '']) => ({ status: 200, body: { databases: objects.listDatabases(id).map(databaseJson) } })],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`), 'databases.get', ([id = '', name = '']) => ({ status: 200, body: databaseJson(objects.getDatabase(id, name)) })],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`), 'databases.list', async ([id = '']) => ({ status: 200, body: { databases: (await objects.listDatabases(id)).map(databaseJson) } })],
+    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`), 'databases.get', async ([id = '', name = '']) => ({ status: 200, body: databaseJson(await objects.getDatabase(id, name)) })],
     [
       'DELETE',
       new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`),
       'databases.delete',
-      ([id = '', name = '']) => {
-        objects.deleteDatabase(id, name, restCaller().name);
+      async ([id = '', name = '']) => {
+        await objects.deleteDatabase(id, name, restCaller().name);
         return { status: 204, body: undefined };
       },
     ],
     ...backupRoutes(d),
-    ['GET', /^\/v1\/fleet$/, 'fleet', () => ({ status: 200, body: fleetStatus(ctx, d.routes.size, d.backupHealth) })],
+    ['GET', /^\/v1\/fleet$/, 'fleet', async () => ({ status: 200, body: await fleetStatus(ctx, d.routes.size, d.backupHealth) })],
     [
       'GET',
       /^\/v1\/routes$/,
       'routes',
-      () => {
+      async () => {
         // The routers following the feed, as gRPC ListRoutes shows them: only to fleet-wide callers.
         const routers = restCaller().tenantFilter ? [] : d.routes.peers().map((p) => ({ id: p.routerId, cancel_address: p.cancelAddress }));
-        return { status: 200, body: { revision: ctx.store.routeRevision(), routes: ctx.store.listRoutes().filter((r) => restMaySee(r.tenantId)), routers } };
+        return { status: 200, body: { revision: await ctx.store.read.routes.revision(), routes: (await ctx.store.read.routes.list()).filter((r) => restMaySee(r.tenantId)), routers } };
       },
     ],
-    ['GET', /^\/v1\/hosts\/?$/, 'hosts.list', () => ({ status: 200, body: { hosts: d.hosts.list().map(hostJson) } })],
+    ['GET', /^\/v1\/hosts\/?$/, 'hosts.list', async () => ({ status: 200, body: { hosts: (await d.hosts.list()).map(hostJson) } })],
     [
       'GET',
       /^\/v1\/events\/?$/,
       'events.list',
-      (_p, _b, req) => {
+      async (_p, _b, req) => {
         // The same rules as gRPC ListEvents: newest `limit` (100, at most 1000) or those after an id.
         const q = new URL(req.url ?? '/', 'http://localhost').searchParams;
         const limit = Math.min(Math.max(Math.floor(Number(q.get('limit') ?? 100)) || 100, 1), 1000);
         const afterId = Math.max(Math.floor(Number(q.get('after') ?? 0)) || 0, 0);
-        const events = ctx.store.listEvents({ tenantId: q.get('tenant') || undefined, hostId: q.get('host') || undefined, afterId, limit });
+        const events = await ctx.store.read.events.list({ tenantId: q.get('tenant') || undefined, hostId: q.get('host') || undefined, afterId, limit });
         return { status: 200, body: { events: events.filter((e) => restMaySee(e.tenantId)).map(eventJson) } };
       },
     ],
     // Answered by serveEventStream once authorized (see restHandler); listed for routing and auth.
-    ['GET', new RegExp(`^${EVENT_STREAM_PATH}$`), 'events.stream', () => ({ status: 500, body: undefined })],
+    ['GET', new RegExp(`^${EVENT_STREAM_PATH}$`), 'events.stream', async () => ({ status: 500, body: undefined })],
   ];
 }
 
@@ -303,9 +300,9 @@ export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.
         const params = (route[1].exec(path) ?? []).slice(1);
         const instanceId = params[0] !== undefined && path.startsWith('/v1/postgres/instances/') ? params[0] : undefined;
         if (instanceId !== undefined) validateTenantId(instanceId, 'uuid');
-        const caller = authorizeRest(req, route[2], instanceId, { security: d.security, store: d.ctx.store, clock: d.ctx.clock });
+        const caller = await authorizeRest(req, route[2], instanceId, { store: d.ctx.store, clock: d.ctx.clock });
         if (route[2] === 'events.stream') {
-          serveEventStream(req, res, caller, { feed: d.events, store: d.ctx.store });
+          await serveEventStream(req, res, caller, { feed: d.events, store: d.ctx.store });
           return true;
         }
         const body = req.method === 'POST' || req.method === 'PUT' ? await readBody(req) : undefined;

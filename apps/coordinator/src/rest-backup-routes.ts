@@ -40,38 +40,38 @@ export function backupRoutes(d: { tenants: TenantService; backups: BackupService
       'POST',
       new RegExp(`${base}/backups/?$`),
       'backups.create',
-      ([id = ''], raw, req) => ({ status: 201, body: backupJson(d.backups.create(id, backupTypeOf(raw === undefined ? {} : asObject(raw)), header(req, 'idempotency-key'), restCaller().name)) }),
+      async ([id = ''], raw, req) => ({ status: 201, body: backupJson(await d.backups.create(id, backupTypeOf(raw === undefined ? {} : asObject(raw)), header(req, 'idempotency-key'), restCaller().name)) }),
     ],
     [
       'GET',
       new RegExp(`${base}/backups/?$`),
       'backups.list',
-      ([id = ''], _b, req) => {
-        const { backups, window } = d.backups.list(id, query(req, 'all') === 'true');
+      async ([id = ''], _b, req) => {
+        const { backups, window } = await d.backups.list(id, query(req, 'all') === 'true');
         return { status: 200, body: { backups: backups.map(backupJson), window: windowJson(window) } };
       },
     ],
-    ['GET', new RegExp(`${base}/backups/${seg}$`), 'backups.get', ([id = '', backupId = '']) => ({ status: 200, body: backupJson(d.backups.get(id, backupId)) })],
+    ['GET', new RegExp(`${base}/backups/${seg}$`), 'backups.get', async ([id = '', backupId = '']) => ({ status: 200, body: backupJson(await d.backups.get(id, backupId)) })],
     [
       'DELETE',
       new RegExp(`${base}/backups/${seg}$`),
       'backups.delete',
-      ([id = '', backupId = ''], _b, req) => ({ status: 200, body: backupJson(d.backups.delete(id, backupId, query(req, 'force') === 'true', restCaller().name)) }),
+      async ([id = '', backupId = ''], _b, req) => ({ status: 200, body: backupJson(await d.backups.delete(id, backupId, query(req, 'force') === 'true', restCaller().name)) }),
     ],
     [
       'POST',
       new RegExp(`${base}/restore$`),
       'instances.restore',
-      ([id = ''], raw, req) => {
+      async ([id = ''], raw, req) => {
         const body = asObject(raw);
         const asTenantId = typeof body.as_instance === 'string' ? body.as_instance : '';
-        const { tenant, restore } = d.restores.restore(
+        const { tenant, restore } = await d.restores.restore(
           { id, target: restoreTargetOf(body), asTenantId, inPlace: body.in_place === true, idempotencyKey: header(req, 'idempotency-key') },
           restCaller().name,
         );
-        return { status: 202, body: { instance: instanceJson(d.tenants.get(tenant.id)), restore: restoreJson(restore) } };
+        return { status: 202, body: { instance: instanceJson(await d.tenants.get(tenant.id)), restore: restoreJson(restore) } };
       },
     ],
-    ['GET', new RegExp(`${base}/restores/${seg}$`), 'restores.get', ([id = '', restoreId = '']) => ({ status: 200, body: restoreJson(d.restores.get(id, restoreId)) })],
+    ['GET', new RegExp(`${base}/restores/${seg}$`), 'restores.get', async ([id = '', restoreId = '']) => ({ status: 200, body: restoreJson(await d.restores.get(id, restoreId)) })],
   ];
 }

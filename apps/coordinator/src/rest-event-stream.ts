@@ -11,7 +11,7 @@ import type { EventFeed } from './event-feed.js';
 import { eventJson } from './mappers/rest-fleet-mapper.js';
 import type { EventRecord } from './model.js';
 import type { RestCaller } from './security/rest-auth.js';
-import type { Store } from './store/store.js';
+import type { Store } from './store/contract.js';
 
 /** Path of the stream. */
 export const EVENT_STREAM_PATH = '/v1/events/stream';
@@ -29,7 +29,7 @@ function afterIdOf(req: http.IncomingMessage, url: URL): number {
 }
 
 /** Serves one authorized stream until the client goes away (or falls too far behind). */
-export function serveEventStream(req: http.IncomingMessage, res: http.ServerResponse, caller: RestCaller, d: { feed: EventFeed; store: Store }): void {
+export async function serveEventStream(req: http.IncomingMessage, res: http.ServerResponse, caller: RestCaller, d: { feed: EventFeed; store: Store }): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const tenantId = url.searchParams.get('tenant') ?? '';
   const hostId = url.searchParams.get('host') ?? '';
@@ -68,7 +68,7 @@ export function serveEventStream(req: http.IncomingMessage, res: http.ServerResp
   const after = afterIdOf(req, url);
   if (after > 0) {
     for (;;) {
-      const page = d.store.listEvents({ tenantId: tenantId || undefined, hostId: hostId || undefined, afterId: Math.max(after, lastId), limit: PAGE });
+      const page = await d.store.read.events.list({ tenantId: tenantId || undefined, hostId: hostId || undefined, afterId: Math.max(after, lastId), limit: PAGE });
       for (const e of page) if (maySee(e)) send(e);
       if (page.length > 0) lastId = Math.max(lastId, page[page.length - 1]!.id);
       if (page.length < PAGE || closed) break;

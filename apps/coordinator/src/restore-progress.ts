@@ -9,14 +9,14 @@ import { lsnDistance, rfc3339, tryParseLsn } from '@pgs/tenancy';
 import type { ArchiveHealth } from './health-cache.js';
 import type { RecoveryView } from './mappers/agent-mapper.js';
 import type { PlacementRecord, RestoreRecord, TenantRecord } from './model.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreReads, StoreTx } from './store/contract.js';
 
 /** The stored last-archived time moves at most this often (the exact one is in the health cache). */
 const ARCHIVE_PERSIST_MS = 60_000;
 
 /** The running restore of a tenant, if any. */
-export function runningRestore(tx: StoreTx, tenantId: string): RestoreRecord | undefined {
-  return tx.listRestores(tenantId).find((r) => r.state === 'RUNNING');
+export async function runningRestore(tx: StoreReads, tenantId: string): Promise<RestoreRecord | undefined> {
+  return (await tx.restores.list(tenantId)).find((r) => r.state === 'RUNNING');
 }
 
 /** The restore's target in words. */
@@ -35,21 +35,21 @@ function missingWal(oldLsn: string, recovered: string): number {
  * Applies a recovery result of the primary `placement`; returns the old hosts to tell (an in-place
  * restore's replaced instances are removed once the restored one serves).
  */
-export function applyRecovery(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, recovery: RecoveryView, now: number): string[] {
-  const r = tx.getRestore(recovery.restoreId);
+export async function applyRecovery(tx: StoreTx, tenant: TenantRecord, placement: PlacementRecord, recovery: RecoveryView, now: number): Promise<string[]> {
+  const r = await tx.restores.get(recovery.restoreId);
   if (!r || r.state !== 'RUNNING' || r.targetTenantId !== tenant.id || placement.role !== 'PRIMARY') return [];
   const principal = `host:${placement.hostId}`;
   if (!recovery.ok) {
     const why = recovery.message || recovery.errorCode || 'recovery failed';
-    tx.updateRestore({ ...r, state: 'FAILED', phase: 'done', reason: why, finishedAt: now, hostId: placement.hostId });
-    tx.updateTenant({ ...tenant, status: 'ERROR', statusReason: `restore ${r.id} failed: ${why}`, updatedAt: now });
-    tx.appendEvent({ time: now, principal, action: 'restore.failed', tenantId: tenant.id, hostId: placement.hostId, outcome: 'FAILURE', message: `restore ${r.id} failed: ${why}`, details: { restore: r.id, errorCode: recovery.errorCode } });
+    await tx.restores.update({ ...r, state: 'FAILED', phase: 'done', reason: why, finishedAt: now, hostId: placement.hostId });
+    await tx.tenants.update({ ...tenant, status: 'ERROR', statusReason: `restore ${r.id} failed: ${why}`, updatedAt: now });
+    await tx.events.append({ time: now, principal, action: 'restore.failed', tenantId: tenant.id, hostId: placement.hostId, outcome: 'FAILURE', message: `restore ${r.id} failed: ${why}`, details: { restore: r.id, errorCode: recovery.errorCode } });
     return [];
   }
   const missing = r.kind === 'recreate' ? missingWal(r.oldLsn, recovery.lsn) : 0;
   const removeOld = r.kind === 'in_place' && r.oldHosts.length > 0;
   const point = `${recovery.lsn || 'unknown LSN'}${recovery.commitTime > 0 ? ` (last commit ${rfc3339(recovery.commitTime)})` : ''}`;
-  tx.updateRestore({
+  await tx.restores.update({
     ...r,
     state: 'SUCCEEDED',
     phase: removeOld ? 'removing_old' : 'done',
@@ -61,7 +61,7 @@ export function applyRecovery(tx: StoreTx, tenant: TenantRecord, placement: Plac
     timeline: recovery.timeline,
     missingWalBytes: missing,
   });
-  tx.appendEvent({
+  await tx.events.append({
     time: now,
     principal,
     action: 'restore.succeeded',
@@ -74,28 +74,27 @@ export function applyRecovery(tx: StoreTx, tenant: TenantRecord, placement: Plac
 }
 
 /** An instance replaced by an in-place restore was deleted on `hostId`: true when it was one. */
-export function oldInstanceRemoved(tx: StoreTx, tenantId: string, hostId: string, now: number): boolean {
-  const r = tx.listRestores(tenantId).find((x) => x.phase === 'removing_old' && x.oldHosts.includes(hostId));
+export async function oldInstanceRemoved(tx: StoreTx, tenantId: string, hostId: string, now: number): Promise<boolean> {
+  const r = (await tx.restores.list(tenantId)).find((x) => x.phase === 'removing_old' && x.oldHosts.includes(hostId));
   if (!r) return false;
   const oldHosts = r.oldHosts.filter((h) => h !== hostId);
-  tx.updateRestore({ ...r, oldHosts, phase: oldHosts.length === 0 ? 'done' : r.phase });
-  tx.appendEvent({ time: now, principal: `host:${hostId}`, action: 'restore.old_removed', tenantId, hostId, message: `the instance replaced by restore ${r.id} was deleted on ${hostId}`, details: { restore: r.id } });
+  await tx.restores.update({ ...r, oldHosts, phase: oldHosts.length === 0 ? 'done' : r.phase });
+  await tx.events.append({ time: now, principal: `host:${hostId}`, action: 'restore.old_removed', tenantId, hostId, message: `the instance replaced by restore ${r.id} was deleted on ${hostId}`, details: { restore: r.id } });
   return true;
 }
 
 /** Tenants whose replaced instances `hostId` must delete (in its desired set as removals). */
-export function oldInstancesOn(tx: StoreTx, hostId: string): string[] {
-  return tx
-    .listActiveRestores()
+export async function oldInstancesOn(tx: StoreReads, hostId: string): Promise<string[]> {
+  return (await tx.restores.listActive())
     .filter((r) => r.phase === 'removing_old' && r.oldHosts.includes(hostId))
     .map((r) => r.targetTenantId);
 }
 
 /** Notes a primary's archive report: the stored last-archived time advances; a growing failure count is an event. */
-export function noteArchive(tx: StoreTx, tenantId: string, hostId: string, previous: ArchiveHealth | undefined, next: ArchiveHealth | undefined, now: number): void {
+export async function noteArchive(tx: StoreTx, tenantId: string, hostId: string, previous: ArchiveHealth | undefined, next: ArchiveHealth | undefined, now: number): Promise<void> {
   if (!next) return;
   if (previous && next.failedCount > previous.failedCount) {
-    tx.appendEvent({
+    await tx.events.append({
       time: now,
       principal: `host:${hostId}`,
       action: 'backup.archive_failed',
@@ -106,9 +105,9 @@ export function noteArchive(tx: StoreTx, tenantId: string, hostId: string, previ
       details: { failedCount: String(next.failedCount), lastFailedWal: next.lastFailedWal },
     });
   }
-  const stanza = tx.getStanza(tenantId);
+  const stanza = await tx.backups.getStanza(tenantId);
   if (stanza && next.lastArchivedAt - stanza.lastArchivedAt >= ARCHIVE_PERSIST_MS) {
-    tx.putStanza({ ...stanza, lastArchivedAt: next.lastArchivedAt, lastArchivedWal: next.lastArchivedWal });
+    await tx.backups.putStanza({ ...stanza, lastArchivedAt: next.lastArchivedAt, lastArchivedWal: next.lastArchivedWal });
   }
 }
 
@@ -117,9 +116,9 @@ export function noteArchive(tx: StoreTx, tenantId: string, hostId: string, previ
  * without its restore source the agent would create it EMPTY, and a tenant restored from a backup
  * (or re-created from one) must never come back empty. An operator restores again or deletes it.
  */
-export function restoreFailedHere(tx: StoreTx, placement: PlacementRecord): boolean {
+export async function restoreFailedHere(tx: StoreReads, placement: PlacementRecord): Promise<boolean> {
   if (placement.role !== 'PRIMARY' || placement.realizedOnce) return false;
-  const restores = tx.listRestores(placement.tenantId);
+  const restores = await tx.restores.list(placement.tenantId);
   const last = restores[restores.length - 1];
   return last !== undefined && last.state === 'FAILED' && last.hostId === placement.hostId;
 }

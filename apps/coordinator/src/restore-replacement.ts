@@ -14,27 +14,27 @@ import { syncTenant } from './tenant-sync.js';
 const PRINCIPAL = 'system:scheduler';
 
 /** Re-places restores stuck on a DOWN host; returns the tenants whose desired sets changed. */
-export function replaceLostRestores(ctx: CoordinatorContext): string[] {
+export async function replaceLostRestores(ctx: CoordinatorContext): Promise<string[]> {
   const changed: string[] = [];
-  for (const r of ctx.store.listRunningRestores()) {
-    const primary = ctx.store.listPlacements({ tenantId: r.targetTenantId }).find((p) => p.role === 'PRIMARY');
-    if (!primary || primary.realizedOnce || ctx.store.getHost(primary.hostId)?.state !== 'DOWN') continue;
+  for (const r of await ctx.store.read.restores.listRunning()) {
+    const primary = (await ctx.store.read.placements.list({ tenantId: r.targetTenantId })).find((p) => p.role === 'PRIMARY');
+    if (!primary || primary.realizedOnce || (await ctx.store.read.hosts.get(primary.hostId))?.state !== 'DOWN') continue;
     const now = ctx.clock();
-    const moved = ctx.store.write((tx) => {
-      const tenant = tx.getTenant(r.targetTenantId);
-      const current = tx.getRestore(r.id);
+    const moved = await ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(r.targetTenantId);
+      const current = await tx.restores.get(r.id);
       if (!tenant || tenant.deleting || current?.state !== 'RUNNING') return undefined;
-      const fresh = tx.listPlacements({ tenantId: tenant.id });
+      const fresh = await tx.placements.list({ tenantId: tenant.id });
       if (fresh.some((p) => p.realizedOnce)) return undefined;
       const excludeHosts = [...new Set([...fresh.map((p) => p.hostId), ...current.oldHosts])];
-      const { placed } = placeTenants(hostCandidates(tx, ctx.versions), [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: tenant.spec.nodes, placement: tenant.spec.placement, excludeHosts, ...versionRequest(tenant) }], ctx.placementPolicy);
+      const { placed } = placeTenants(await hostCandidates(tx, ctx.versions), [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: tenant.spec.nodes, placement: tenant.spec.placement, excludeHosts, ...versionRequest(tenant) }], ctx.placementPolicy);
       const hostIds = placed[0]?.hostIds;
       if (!hostIds || hostIds.length === 0) return undefined;
-      for (const p of fresh) tx.deletePlacement(tenant.id, p.hostId);
-      hostIds.forEach((hostId, i) => tx.insertPlacement(newPlacement({ tenantId: tenant.id, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: tx.getHost(hostId)?.address ?? '', now })));
-      tx.updateRestore({ ...current, hostId: hostIds[0] as string, reason: `restoring on ${hostIds[0]} (${primary.hostId} went down first)` });
-      tx.updateTenant({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-      tx.appendEvent({
+      for (const p of fresh) await tx.placements.delete(tenant.id, p.hostId);
+      for (const [i, hostId] of hostIds.entries()) await tx.placements.insert(newPlacement({ tenantId: tenant.id, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: (await tx.hosts.get(hostId))?.address ?? '', now }));
+      await tx.restores.update({ ...current, hostId: hostIds[0] as string, reason: `restoring on ${hostIds[0]} (${primary.hostId} went down first)` });
+      await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.events.append({
         time: now,
         principal: PRINCIPAL,
         action: 'restore.replaced',
@@ -44,7 +44,8 @@ export function replaceLostRestores(ctx: CoordinatorContext): string[] {
         message: `restore ${r.id} moved from ${primary.hostId} (down before the restored instance ran) to ${hostIds[0]}`,
         details: { restore: r.id, lost_host: primary.hostId },
       });
-      syncTenant(tx, tenant.id, { now, health: ctx.health, principal: PRINCIPAL });
+      await syncTenant(tx, tenant.id, { now, health: ctx.health, principal: PRINCIPAL });
+      tx.record({ kind: 'desired', tenantId: tenant.id });
       return fresh.map((p) => p.hostId);
     });
     if (moved) {

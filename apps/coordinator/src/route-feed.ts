@@ -14,7 +14,7 @@ import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { RouteChange } from './model.js';
 import type { RouterClients } from './router-clients.js';
 import { auditRefusal, callerOf } from './security/access.js';
-import type { Store } from './store/store.js';
+import type { Store } from './store/contract.js';
 import type { SuspendService } from './suspend-service.js';
 
 /** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
@@ -66,7 +66,7 @@ export class RouteFeed {
     /** Sent on every batch: routers connect to instances with TLS (verify-full against the fleet CA). */
     private readonly instanceTls = false,
   ) {
-    store.onCommit((summary) => {
+    store.subscribe((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
     });
   }
@@ -107,19 +107,19 @@ export class RouteFeed {
     for (const sub of this.subscribers.values()) this.enqueue(sub, batch);
   }
 
-  private peersChanged(): void {
+  private async peersChanged(): Promise<void> {
     const routers = this.peerMessages();
     for (const sub of this.subscribers.values()) {
-      this.enqueue(sub, { snapshot: false, revision: BigInt(this.store.routeRevision()), upserts: [], deletedTenantIds: [], routers, routersChanged: true });
+      this.enqueue(sub, { snapshot: false, revision: BigInt(await this.store.read.routes.revision()), upserts: [], deletedTenantIds: [], routers, routersChanged: true });
     }
   }
 
   /** A router calls only as itself: the request's router_id must be the id its certificate names. */
-  private mustBeRouter(ctx: CallContext, routerId: string, what: string): void {
+  private async mustBeRouter(ctx: CallContext, routerId: string, what: string): Promise<void> {
     const who = principalOf(ctx);
     if (who?.kind === 'router' && who.id === routerId) return;
     const reason = `${callerOf(ctx)} may not ${what} as router "${routerId}"`;
-    auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
+    await auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
     throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
   }
 
@@ -127,20 +127,20 @@ export class RouteFeed {
   service(calls?: RouterCalls): ServiceImpl<typeof RouteFeedService> {
     return {
       reportClients: async (request, ctx) => {
-        this.mustBeRouter(ctx, request.routerId, 'report clients');
+        await this.mustBeRouter(ctx, request.routerId, 'report clients');
         if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not take client reports');
         calls.clients.report(request.routerId, new Map(request.tenants.map((t) => [t.tenantId, t.clients])), request.complete, calls.clock());
         return { intervalMs: 0 };
       },
       wakeTenant: async (request, ctx) => {
-        this.mustBeRouter(ctx, request.routerId, 'wake tenants');
+        await this.mustBeRouter(ctx, request.routerId, 'wake tenants');
         if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not wake tenants');
-        const r = calls.suspends.wake(request.tenantId, `router:${request.routerId}`, request.waitingClients);
+        const r = await calls.suspends.wake(request.tenantId, `router:${request.routerId}`, request.waitingClients);
         return { outcome: WAKE_OUTCOMES[r.outcome], message: r.message, retryAfterMs: r.retryAfterMs };
       },
       watchRoutes: async (request, stream, ctx) => {
         // A router watches only as itself: its request's router_id is the id its certificate names (issue 10).
-        this.mustBeRouter(ctx, request.routerId, 'watch routes');
+        await this.mustBeRouter(ctx, request.routerId, 'watch routes');
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
         const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
         const since = toNumber(request.sinceRevision);
@@ -150,11 +150,11 @@ export class RouteFeed {
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
         const send = (batch: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
         try {
-          const current = this.store.routeRevision();
-          const deltas = since === 0 ? undefined : this.store.routeChangesSince(since);
+          const current = await this.store.read.routes.revision();
+          const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
           let sentRevision: number;
           if (deltas === undefined) {
-            const routes = this.store.listRoutes();
+            const routes = await this.store.read.routes.list();
             const revision = Math.max(current, ...routes.map((r) => r.revision));
             await send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
             this.onBatch('snapshot');
@@ -167,7 +167,7 @@ export class RouteFeed {
             sentRevision = current;
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
           }
-          this.peersChanged();
+          await this.peersChanged();
           while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
@@ -192,7 +192,7 @@ export class RouteFeed {
           }
         } finally {
           this.subscribers.delete(sub.id);
-          this.peersChanged();
+          await this.peersChanged();
           log.info({}, 'router unsubscribed');
         }
       },

@@ -19,23 +19,23 @@ function backlog(n: number, msPerItem = 0) {
 }
 
 describe('runSlice', () => {
-  it('stops at the item cap and says there is more', () => {
+  it('stops at the item cap and says there is more', async () => {
     const b = backlog(100);
-    expect(runSlice(b.step, { maxItems: 20, maxMs: 1000 }, b.now)).toEqual({ items: 20, more: true });
+    expect(await runSlice(b.step, { maxItems: 20, maxMs: 1000 }, b.now)).toEqual({ items: 20, more: true });
     expect(b.left()).toBe(80);
   });
 
-  it('stops when the time budget is spent, even below the item cap', () => {
+  it('stops when the time budget is spent, even below the item cap', async () => {
     const b = backlog(100, 10);
-    const out = runSlice(b.step, { maxItems: 100, maxMs: 50 }, b.now);
+    const out = await runSlice(b.step, { maxItems: 100, maxMs: 50 }, b.now);
     expect(out).toEqual({ items: 7, more: true }); // one page took 70 ms > 50 ms
   });
 
-  it('finishes a backlog in successive slices, then reports nothing more', () => {
+  it('finishes a backlog in successive slices, then reports nothing more', async () => {
     const b = backlog(45);
     const slices = [];
     for (;;) {
-      const out = runSlice(b.step, { maxItems: 20, maxMs: 1000 }, b.now);
+      const out = await runSlice(b.step, { maxItems: 20, maxMs: 1000 }, b.now);
       slices.push(out.items);
       if (!out.more) break;
     }
@@ -45,7 +45,7 @@ describe('runSlice', () => {
 });
 
 describe('stallBeyondHeartbeat', () => {
-  it('defers liveness only when a tick is late by more than one heartbeat interval', () => {
+  it('defers liveness only when a tick is late by more than one heartbeat interval', async () => {
     expect(stallBeyondHeartbeat(250, 250, 1000)).toBe(false);
     expect(stallBeyondHeartbeat(1250, 250, 1000)).toBe(false);
     expect(stallBeyondHeartbeat(1251, 250, 1000)).toBe(true);

@@ -22,11 +22,11 @@ export interface SliceOutcome {
  * Calls `step(room)` until it reports 0 items (backlog done) or the budget is spent. `step` gets
  * how many items it may still take and returns how many it took.
  */
-export function runSlice(step: (room: number) => number, budget: SliceBudget, now: () => number): SliceOutcome {
+export async function runSlice(step: (room: number) => number | Promise<number>, budget: SliceBudget, now: () => number): Promise<SliceOutcome> {
   const start = now();
   let items = 0;
   while (items < budget.maxItems) {
-    const took = step(budget.maxItems - items);
+    const took = await step(budget.maxItems - items);
     if (took === 0) return { items, more: false };
     items += took;
     if (now() - start >= budget.maxMs) break;

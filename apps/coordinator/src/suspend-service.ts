@@ -9,7 +9,7 @@ import { takeToken, wakeProblem, type BucketLimit, type TokenBucket } from '@pgs
 import type { CoordinatorContext } from './context.js';
 import { notFound, PreconditionError } from './errors.js';
 import type { TenantRecord } from './model.js';
-import type { CommitSummary, StoreTx } from './store/store.js';
+import type { Commit, StoreTx } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
 /** What became of a wake request (the proto WakeOutcome names). */
@@ -40,12 +40,14 @@ export class SuspendService {
   /** Wakes done (route routable), waiting for their event to be written. */
   readonly #woken: { tenantId: string; at: number; durationMs: number; principal: string; waiting: number }[] = [];
   readonly #refused = new Map<string, { reason: string; at: number }>();
+  /** Tenants a wake request is being decided for (its reads and write are in flight). */
+  readonly #deciding = new Set<string>();
 
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly wakeLimit: BucketLimit,
   ) {
-    ctx.store.onCommit((summary) => this.#noteRoutes(summary));
+    ctx.store.subscribe((commit) => this.#noteRoutes(commit));
   }
 
   /** Tenants waking now (for metrics and tests). */
@@ -54,10 +56,10 @@ export class SuspendService {
   }
 
   /** Suspends an ACTIVE tenant; a suspended one stays as it is. Returns the tenant after the commit. */
-  suspend(id: string, principal: string, trigger: SuspendTrigger, why: string): TenantRecord {
+  async suspend(id: string, principal: string, trigger: SuspendTrigger, why: string): Promise<TenantRecord> {
     const now = this.ctx.clock();
-    const result = this.ctx.store.write((tx) => {
-      const tenant = mustGet(tx, id);
+    const result = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await mustGet(tx, id);
       if (tenant.status === 'SUSPENDED') return { tenant, changed: false };
       if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${id}" is being deleted`);
       if (tenant.spec.nodes > 1) throw new PreconditionError('SUSPEND_REPLICATED', `tenant "${id}" has replicas; only single-node tenants can be suspended`);
@@ -66,15 +68,18 @@ export class SuspendService {
       }
       const reason = `suspended at ${new Date(now).toISOString()} (${why})`;
       const updated: TenantRecord = { ...tenant, status: 'SUSPENDED', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
-      tx.updateTenant(updated);
-      tx.appendEvent({ time: now, principal, action: 'tenant.suspend', tenantId: id, message: `suspending: ${why}`, details: { trigger } });
-      return { tenant: syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated, changed: true };
+      await tx.tenants.update(updated);
+      await tx.events.append({ time: now, principal, action: 'tenant.suspend', tenantId: id, message: `suspending: ${why}`, details: { trigger } });
+      const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? updated;
+      // Its CPU and memory go back to the host's pool.
+      tx.record({ kind: 'desired', tenantId: id });
+      tx.record({ kind: 'room' });
+      return { tenant: synced, changed: true };
     });
     if (result.changed) {
       this.#suspending.set(id, { at: now, trigger });
       this.#waking.delete(id);
       this.ctx.metrics?.suspends.inc({ trigger });
-      this.ctx.hub.touchTenant(id);
     }
     return result.tenant;
   }
@@ -84,51 +89,62 @@ export class SuspendService {
    * already waking (or awake, or not wakeable: the route tells the router); a wake beyond the fleet's
    * rate is throttled; one whose host cannot take it back is refused with the reason.
    */
-  wake(id: string, principal: string, waiting: number): WakeResult {
+  async wake(id: string, principal: string, waiting: number): Promise<WakeResult> {
+    // Many clients arrive at once: the first request decides, the others hear it is waking.
+    if (this.#deciding.has(id)) return this.#count({ outcome: 'IN_PROGRESS', message: `tenant "${id}" is waking`, retryAfterMs: 0 });
+    this.#deciding.add(id);
+    try {
+      return await this.#wake(id, principal, waiting);
+    } finally {
+      this.#deciding.delete(id);
+    }
+  }
+
+  async #wake(id: string, principal: string, waiting: number): Promise<WakeResult> {
     const now = this.ctx.clock();
-    const tenant = this.ctx.store.getTenant(id);
+    const tenant = await this.ctx.store.read.tenants.get(id);
     if (!tenant || tenant.deleting) return this.#count({ outcome: 'REFUSED', message: `tenant "${id}" does not exist`, retryAfterMs: 0 });
     if (tenant.status !== 'SUSPENDED') return this.#count({ outcome: 'IN_PROGRESS', message: `tenant "${id}" is ${tenant.status}`, retryAfterMs: 0 });
-    const room = this.#roomProblem(tenant);
+    const room = await this.#roomProblem(tenant);
     if (room !== undefined) {
-      this.#refuse(tenant, principal, room, now);
+      await this.#refuse(tenant, principal, room, now);
       return this.#count({ outcome: 'REFUSED', message: `tenant "${id}" cannot be woken: ${room}`, retryAfterMs: 0 });
     }
     const take = takeToken(this.#bucket, this.wakeLimit, now);
     this.#bucket = take.bucket;
     if (!take.granted) return this.#count({ outcome: 'THROTTLED', message: 'too many wakes in the fleet right now', retryAfterMs: take.retryAfterMs });
-    const started = this.#start(id, principal, waiting, now);
+    const started = await this.#start(id, principal, waiting, now);
     return this.#count(started ? { outcome: 'STARTED', message: `waking tenant "${id}"`, retryAfterMs: 0 } : { outcome: 'IN_PROGRESS', message: `tenant "${id}" is waking`, retryAfterMs: 0 });
   }
 
   /** An operator's wake: not rate limited; refused (FAILED_PRECONDITION) when the host has no room. */
-  resume(id: string, principal: string): TenantRecord {
+  async resume(id: string, principal: string): Promise<TenantRecord> {
     const now = this.ctx.clock();
-    const tenant = this.ctx.store.getTenant(id);
+    const tenant = await this.ctx.store.read.tenants.get(id);
     if (!tenant) throw notFound.tenant(id);
     if (tenant.status === 'SUSPENDED') {
-      const room = this.#roomProblem(tenant);
+      const room = await this.#roomProblem(tenant);
       if (room !== undefined) {
-        this.#refuse(tenant, principal, room, now);
+        await this.#refuse(tenant, principal, room, now);
         throw new PreconditionError('WAKE_NO_ROOM', `tenant "${id}" cannot be woken: ${room}`);
       }
-      this.#start(id, principal, 0, now);
+      await this.#start(id, principal, 0, now);
     }
-    return this.ctx.store.getTenant(id) ?? tenant;
+    return (await this.ctx.store.read.tenants.get(id)) ?? tenant;
   }
 
   /** Writes the events of suspends and wakes that finished; forgets the ones that never will. */
-  tick(): void {
+  async tick(): Promise<void> {
     const now = this.ctx.clock();
     const store = this.ctx.store;
     const done: { tenantId: string; durationMs: number; trigger: SuspendTrigger }[] = [];
     for (const [id, s] of this.#suspending) {
-      const tenant = store.getTenant(id);
+      const tenant = await store.read.tenants.get(id);
       if (!tenant || tenant.status !== 'SUSPENDED' || now - s.at > PENDING_MAX_MS) {
         this.#suspending.delete(id);
         continue;
       }
-      const placements = store.listPlacements({ tenantId: id });
+      const placements = await store.read.placements.list({ tenantId: id });
       if (placements.every((p) => p.realizedRevision >= tenant.instanceRevision && p.instanceState === 'STOPPED')) {
         this.#suspending.delete(id);
         done.push({ tenantId: id, durationMs: now - s.at, trigger: s.trigger });
@@ -138,12 +154,12 @@ export class SuspendService {
     for (const [id, r] of this.#refused) if (now - r.at > REFUSAL_MEMORY_MS) this.#refused.delete(id);
     const woken = this.#woken.splice(0);
     if (done.length === 0 && woken.length === 0) return;
-    store.write((tx) => {
+    await store.transaction(async (tx) => {
       for (const d of done) {
-        tx.appendEvent({ time: now, principal: 'system:suspend', action: 'tenant.suspended', tenantId: d.tenantId, message: `suspended: instances stopped in ${d.durationMs} ms`, details: { durationMs: String(d.durationMs), trigger: d.trigger } });
+        await tx.events.append({ time: now, principal: 'system:suspend', action: 'tenant.suspended', tenantId: d.tenantId, message: `suspended: instances stopped in ${d.durationMs} ms`, details: { durationMs: String(d.durationMs), trigger: d.trigger } });
       }
       for (const w of woken) {
-        tx.appendEvent({
+        await tx.events.append({
           time: w.at,
           principal: w.principal,
           action: 'tenant.woken',
@@ -161,52 +177,53 @@ export class SuspendService {
   }
 
   /** Why the tenant's primary host cannot take it back now; undefined when it can. */
-  #roomProblem(tenant: TenantRecord): string | undefined {
-    const store = this.ctx.store;
-    const primary = store.listPlacements({ tenantId: tenant.id }).find((p) => p.role === 'PRIMARY');
+  async #roomProblem(tenant: TenantRecord): Promise<string | undefined> {
+    const read = this.ctx.store.read;
+    const primary = (await read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
     if (!primary) return 'it has no placement';
-    const host = store.getHost(primary.hostId);
-    const allocated = store.hostAllocations().get(primary.hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
+    const host = await read.hosts.get(primary.hostId);
+    const allocated = (await read.placements.allocations()).get(primary.hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
     const view = host ? { id: host.id, state: host.state, capacity: host.capacity, allocated } : undefined;
     return wakeProblem(view, tenant.spec.resources, this.ctx.placementPolicy.cpuOvercommit ?? 1);
   }
 
   /** Records a refused wake once per reason and minute: in the status reason and an event. */
-  #refuse(tenant: TenantRecord, principal: string, reason: string, now: number): void {
+  async #refuse(tenant: TenantRecord, principal: string, reason: string, now: number): Promise<void> {
     const last = this.#refused.get(tenant.id);
     if (last && last.reason === reason && now - last.at < REFUSAL_MEMORY_MS) return;
     this.#refused.set(tenant.id, { reason, at: now });
-    this.ctx.store.write((tx) => {
-      const current = tx.getTenant(tenant.id);
+    await this.ctx.store.transaction(async (tx) => {
+      const current = await tx.tenants.get(tenant.id);
       if (!current || current.status !== 'SUSPENDED') return;
       const base = current.statusReason.replace(/; wake refused: .*$/, '');
-      tx.updateTenant({ ...current, statusReason: `${base}; wake refused: ${reason}`, updatedAt: now });
-      tx.appendEvent({ time: now, principal, action: 'tenant.wake', tenantId: tenant.id, outcome: 'FAILURE', message: `cannot wake: ${reason}` });
-      syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal });
+      await tx.tenants.update({ ...current, statusReason: `${base}; wake refused: ${reason}`, updatedAt: now });
+      await tx.events.append({ time: now, principal, action: 'tenant.wake', tenantId: tenant.id, outcome: 'FAILURE', message: `cannot wake: ${reason}` });
+      await syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal });
     });
   }
 
   /** SUSPENDED -> IN_PROGRESS with a new instance revision; false when somebody else woke it first. */
-  #start(id: string, principal: string, waiting: number, now: number): boolean {
-    const started = this.ctx.store.write((tx) => {
-      const tenant = tx.getTenant(id);
+  async #start(id: string, principal: string, waiting: number, now: number): Promise<boolean> {
+    const started = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(id);
       if (!tenant || tenant.status !== 'SUSPENDED') return false;
       const why = waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`;
-      tx.updateTenant({ ...tenant, status: 'IN_PROGRESS', statusReason: `waking up (${why})`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-      tx.appendEvent({ time: now, principal, action: 'tenant.wake', tenantId: id, message: `waking up: ${why}`, details: { waitingClients: String(waiting) } });
-      syncTenant(tx, id, { now, health: this.ctx.health, principal });
+      await tx.tenants.update({ ...tenant, status: 'IN_PROGRESS', statusReason: `waking up (${why})`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.events.append({ time: now, principal, action: 'tenant.wake', tenantId: id, message: `waking up: ${why}`, details: { waitingClients: String(waiting) } });
+      await syncTenant(tx, id, { now, health: this.ctx.health, principal });
+      tx.record({ kind: 'desired', tenantId: id });
       return true;
     });
     if (!started) return false;
     this.#suspending.delete(id);
     this.#refused.delete(id);
+    // Set before the route can turn routable: the commit's own route change is still IN_PROGRESS.
     this.#waking.set(id, { at: now, principal, waiting });
-    this.ctx.hub.touchTenant(id);
     return true;
   }
 
   /** A woken tenant's route turned routable: the wake is done (its event is written on the next tick). */
-  #noteRoutes(summary: CommitSummary): void {
+  #noteRoutes(summary: Commit): void {
     if (this.#waking.size === 0) return;
     for (const change of summary.routeChanges) {
       const w = this.#waking.get(change.tenantId);
@@ -219,8 +236,8 @@ export class SuspendService {
   }
 }
 
-function mustGet(tx: StoreTx, id: string): TenantRecord {
-  const tenant = tx.getTenant(id);
+async function mustGet(tx: StoreTx, id: string): Promise<TenantRecord> {
+  const tenant = await tx.tenants.get(id);
   if (!tenant) throw notFound.tenant(id);
   return tenant;
 }

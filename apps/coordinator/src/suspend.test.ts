@@ -59,7 +59,7 @@ describe('idle suspend', () => {
     expect(got.route?.state).toBe(RouteState.SUSPENDED);
     expect(got.tenant?.statusReason).toMatch(/^suspended at \d{4}-\d\d-\d\dT.*\(idle for 1s \(policy 1s\)\)$/);
     expect(a.instances.get('sleepy')?.runState).toBe(RunState.STOPPED);
-    expect(h.coordinator.ctx.store.hostAllocations().get(a.options.hostId)).toMatchObject({ cpuMillis: 0, memoryMib: 0, diskMib: 8192, instances: 1 });
+    expect((await h.coordinator.ctx.store.read.placements.allocations()).get(a.options.hostId)).toMatchObject({ cpuMillis: 0, memoryMib: 0, diskMib: 8192, instances: 1 });
     await eventually(async () => (await h.operator.getTenant({ id: 'sleepy' })).recentEvents.find((e) => e.action === 'tenant.suspended'), 3000, 'suspended event');
     const events = (await h.operator.getTenant({ id: 'sleepy' })).recentEvents;
     expect(events.find((e) => e.action === 'tenant.suspend')?.principal).toBe('system:idle-suspend');

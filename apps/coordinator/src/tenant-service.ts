@@ -26,7 +26,7 @@ import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantR
 import { scramVerifierAsync } from '@pgs/security';
 import { ensureStanza } from './backup-records.js';
 import { generatePassword } from './generated-password.js';
-import type { StoreTx, TenantFilter } from './store/store.js';
+import type { StoreReads, TenantFilter } from './store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
 /** A placement with the health last reported for it. */
@@ -70,16 +70,16 @@ export class TenantService {
   constructor(private readonly ctx: CoordinatorContext) {}
 
   /** A tenant with its placements and their health. */
-  view(tx: StoreTx, tenant: TenantRecord): TenantView {
+  async view(tx: StoreReads, tenant: TenantRecord): Promise<TenantView> {
     return {
       tenant,
-      placements: tx.listPlacements({ tenantId: tenant.id }).map((p) => ({ ...p, health: this.ctx.health.get(p.tenantId, p.hostId) })),
-      initSql: tx.getInitSql(tenant.id),
+      placements: (await tx.placements.list({ tenantId: tenant.id })).map((p) => ({ ...p, health: this.ctx.health.get(p.tenantId, p.hostId) })),
+      initSql: await tx.initSql.get(tenant.id),
     };
   }
 
-  private mustGet(tx: StoreTx, id: string): TenantRecord {
-    const tenant = tx.getTenant(id);
+  private async mustGet(tx: StoreReads, id: string): Promise<TenantRecord> {
+    const tenant = await tx.tenants.get(id);
     if (!tenant) throw notFound.tenant(id);
     return tenant;
   }
@@ -108,18 +108,18 @@ export class TenantService {
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
     // Grouped: a burst of creates shares one durable commit instead of one fsync each.
-    const { result, replayed } = await this.ctx.store.writeGrouped((tx) =>
-      idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, () => {
-        if (tx.getTenant(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
+    const { result, replayed } = await this.ctx.store.transaction(async (tx) =>
+      idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, async () => {
+        if (await tx.tenants.get(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
         const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
-        tx.insertTenant(tenant);
+        await tx.tenants.insert(tenant);
         // Without a repository the stanza is named when backups are turned on (at that start).
-        if (this.ctx.backup) ensureStanza(tx, tenant, now);
+        if (this.ctx.backup) await ensureStanza(tx, tenant, now);
         // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
-        tx.insertUser({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
-        tx.insertDatabase({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
-        if (scripts.length > 0) tx.putInitSql(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
-        tx.appendEvent({
+        await tx.users.insert({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        await tx.databases.insert({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+        if (scripts.length > 0) await tx.initSql.put(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
+        await tx.events.append({
           time: now,
           principal,
           action: 'tenant.create',
@@ -127,25 +127,27 @@ export class TenantService {
           message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
           details: { password: input.ownerPassword === '' ? 'generated' : 'given', initScripts: String(scripts.length) },
         });
-        const synced = syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? tenant;
+        const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? tenant;
+        tx.record({ kind: 'place', tenantId: id });
         return { tenant: synced, generated: input.ownerPassword === '' };
       }),
+      { grouped: true },
     );
     if (!replayed && result.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
     const generatedPassword = !result.generated ? '' : replayed ? (this.passwords.get(`${scope}:${input.idempotencyKey}`, now) ?? '') : password;
-    return { view: { tenant: result.tenant, placements: [], initSql: this.ctx.store.getInitSql(id) }, generatedPassword };
+    return { view: { tenant: result.tenant, placements: [], initSql: await this.ctx.store.read.initSql.get(id) }, generatedPassword };
   }
 
   /** One tenant with users, databases, route and recent events. */
-  get(id: string): TenantDetails {
+  async get(id: string): Promise<TenantDetails> {
     const tx = this.ctx.store;
-    const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+    const tenant = await this.mustGet(tx.read, validateTenantId(id, 'id'));
     return {
-      ...this.view(tx, tenant),
-      route: tx.getRoute(id),
-      users: tx.listUsers(id),
-      databases: tx.listDatabases(id),
-      recentEvents: tx.listEvents({ tenantId: id, limit: 20 }).reverse(),
+      ...await this.view(tx.read, tenant),
+      route: await tx.read.routes.get(id),
+      users: await tx.read.users.list(id),
+      databases: await tx.read.databases.list(id),
+      recentEvents: (await tx.read.events.list({ tenantId: id, limit: 20 })).reverse(),
     };
   }
 
@@ -153,21 +155,21 @@ export class TenantService {
    * Tenants matching a filter, paged by id: the page token is the last id of the previous page. The
    * database reads one page (plus one row, to know whether another follows) and counts the rest.
    */
-  list(filter: TenantFilter, page: { size: number; token: string }): { views: TenantView[]; nextToken: string; total: number } {
+  async list(filter: TenantFilter, page: { size: number; token: string }): Promise<{ views: TenantView[]; nextToken: string; total: number }> {
     const tx = this.ctx.store;
     // Filter label keys go into a JSON path: only well-formed ones, as tenants carry.
     const checked = filter.labels ? { ...filter, labels: validateLabels(filter.labels, 'labels') } : filter;
-    const rows = tx.listTenants(checked, { after: page.token || undefined, limit: page.size + 1 });
+    const rows = await tx.read.tenants.list(checked, { after: page.token || undefined, limit: page.size + 1 });
     const slice = rows.slice(0, page.size);
     const more = rows.length > page.size;
-    return { views: slice.map((t) => this.view(tx, t)), nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '', total: tx.countTenants(checked) };
+    return { views: await Promise.all(slice.map((t) => this.view(tx.read, t))), nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '', total: await tx.read.tenants.count(checked) };
   }
 
   /** Changes the spec; `revision` must be the current one (ABORTED otherwise). */
-  update(id: string, revision: number, next: TenantSpec, principal: Principal): TenantView {
+  async update(id: string, revision: number, next: TenantSpec, principal: Principal): Promise<TenantView> {
     const now = this.ctx.clock();
-    const view = this.ctx.store.write((tx) => {
-      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+    const view = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await this.mustGet(tx, validateTenantId(id, 'id'));
       this.mustBeLive(tenant);
       checkRevision(tenant.revision, revision);
       const changed = validateSpecChange(tenant.spec, next);
@@ -182,19 +184,20 @@ export class TenantService {
       // Turning backups on for a major pgBackRest cannot back up is refused now, not at the first archive.
       if (backupsWanted(this.ctx, spec) && !backupsWanted(this.ctx, tenant.spec)) this.checkVersionServes(spec);
       const updated = { ...tenant, spec, revision: tenant.revision + 1, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
-      tx.updateTenant(updated);
-      tx.appendEvent({ time: now, principal, action: 'tenant.update', tenantId: id, message: `spec updated to revision ${updated.revision}` });
-      return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+      await tx.tenants.update(updated);
+      await tx.events.append({ time: now, principal, action: 'tenant.update', tenantId: id, message: `spec updated to revision ${updated.revision}` });
+      tx.record({ kind: 'room' });
+      tx.record({ kind: 'desired', tenantId: id });
+      return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
     });
-    this.ctx.hub.touchTenant(id);
     return view;
   }
 
   /** Applies a spec edit that needs no revision from the caller (start, stop, access). */
-  private edit(id: string, principal: Principal, action: string, change: (spec: TenantSpec) => TenantSpec, instanceChange: boolean): TenantView {
+  private async edit(id: string, principal: Principal, action: string, change: (spec: TenantSpec) => TenantSpec, instanceChange: boolean): Promise<TenantView> {
     const now = this.ctx.clock();
-    const view = this.ctx.store.write((tx) => {
-      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+    const view = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await this.mustGet(tx, validateTenantId(id, 'id'));
       this.mustBeLive(tenant);
       const spec = change(tenant.spec);
       if (JSON.stringify(spec) === JSON.stringify(tenant.spec)) return this.view(tx, tenant);
@@ -205,70 +208,74 @@ export class TenantService {
         instanceRevision: tenant.instanceRevision + (instanceChange ? 1 : 0),
         updatedAt: now,
       };
-      tx.updateTenant(updated);
-      tx.appendEvent({ time: now, principal, action, tenantId: id, message: `${action} (revision ${updated.revision})` });
-      return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+      await tx.tenants.update(updated);
+      await tx.events.append({ time: now, principal, action, tenantId: id, message: `${action} (revision ${updated.revision})` });
+      if (instanceChange) {
+        tx.record({ kind: 'room' });
+        tx.record({ kind: 'desired', tenantId: id });
+      }
+      return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
     });
-    if (instanceChange) this.ctx.hub.touchTenant(id);
     return view;
   }
 
   /** Desired run state RUNNING. */
-  start(id: string, principal: Principal): TenantView {
-    return this.edit(id, principal, 'tenant.start', (s) => ({ ...s, runState: 'RUNNING' }), true);
+  async start(id: string, principal: Principal): Promise<TenantView> {
+    return await this.edit(id, principal, 'tenant.start', (s) => ({ ...s, runState: 'RUNNING' }), true);
   }
 
   /** Desired run state STOPPED (data kept). */
-  stop(id: string, principal: Principal): TenantView {
-    return this.edit(id, principal, 'tenant.stop', (s) => ({ ...s, runState: 'STOPPED' }), true);
+  async stop(id: string, principal: Principal): Promise<TenantView> {
+    return await this.edit(id, principal, 'tenant.stop', (s) => ({ ...s, runState: 'STOPPED' }), true);
   }
 
   /** External access through the routers on or off (seed 000). */
-  setAccess(id: string, externalAccess: boolean, principal: Principal): TenantView {
-    return this.edit(id, principal, externalAccess ? 'tenant.access.enable' : 'tenant.access.disable', (s) => ({ ...s, externalAccess }), false);
+  async setAccess(id: string, externalAccess: boolean, principal: Principal): Promise<TenantView> {
+    return await this.edit(id, principal, externalAccess ? 'tenant.access.enable' : 'tenant.access.disable', (s) => ({ ...s, externalAccess }), false);
   }
 
   /** Marks the tenant for deletion; agents delete the instances, then the rows go. */
-  delete(id: string, revision: number, principal: Principal): TenantView {
+  async delete(id: string, revision: number, principal: Principal): Promise<TenantView> {
     const now = this.ctx.clock();
-    const view = this.ctx.store.write((tx) => {
-      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+    const view = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await this.mustGet(tx, validateTenantId(id, 'id'));
       checkRevision(tenant.revision, revision, { allowUnconditional: true });
       if (tenant.deleting) return this.view(tx, tenant);
       const updated = { ...tenant, deleting: true, updatedAt: now };
-      tx.updateTenant(updated);
-      tx.appendEvent({ time: now, principal, action: 'tenant.delete', tenantId: id, message: 'deletion requested' });
-      const synced = syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated;
-      const result = this.view(tx, synced);
-      if (tx.listPlacements({ tenantId: id }).length === 0) finishDeletion(tx, id, now, principal);
+      await tx.tenants.update(updated);
+      await tx.events.append({ time: now, principal, action: 'tenant.delete', tenantId: id, message: 'deletion requested' });
+      tx.record({ kind: 'room' });
+      tx.record({ kind: 'desired', tenantId: id });
+      const synced = await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated;
+      const result = await this.view(tx, synced);
+      if ((await tx.placements.list({ tenantId: id })).length === 0) await finishDeletion(tx, id, now, principal);
       return result;
     });
-    this.ctx.hub.touchTenant(id);
     return view;
   }
 
   /** Re-creates an UNAVAILABLE tenant EMPTY on another host; only with acceptDataLoss, and audited. */
-  recreate(id: string, acceptDataLoss: boolean, principal: Principal): TenantView {
+  async recreate(id: string, acceptDataLoss: boolean, principal: Principal): Promise<TenantView> {
     if (!acceptDataLoss) {
       throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost (or from_backup: it comes back from its backup)', {
         code: 'DATA_LOSS_NOT_ACCEPTED',
       });
     }
     const now = this.ctx.clock();
-    return this.ctx.store.write((tx) => {
-      const tenant = this.mustGet(tx, validateTenantId(id, 'id'));
+    return await this.ctx.store.transaction(async (tx) => {
+      const tenant = await this.mustGet(tx, validateTenantId(id, 'id'));
       this.mustBeLive(tenant);
       if (tenant.status !== 'UNAVAILABLE') {
         throw new PreconditionError('TENANT_NOT_UNAVAILABLE', `tenant "${id}" is ${tenant.status}; only an UNAVAILABLE tenant can be re-created empty`);
       }
-      const lost = tx.listPlacements({ tenantId: id });
-      for (const p of lost) tx.deletePlacement(id, p.hostId);
+      const lost = await tx.placements.list({ tenantId: id });
+      for (const p of lost) await tx.placements.delete(id, p.hostId);
       // The new instance must create every role and database again.
-      for (const u of tx.listUsers(id)) tx.updateUser({ ...u, status: 'NEW' });
-      for (const d of tx.listDatabases(id)) tx.updateDatabase({ ...d, status: 'NEW' });
+      for (const u of await tx.users.list(id)) await tx.users.update({ ...u, status: 'NEW' });
+      for (const d of await tx.databases.list(id)) await tx.databases.update({ ...d, status: 'NEW' });
       const updated: TenantRecord = { ...tenant, status: 'NEW', statusReason: 're-created empty by an operator (data loss accepted)', instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
-      tx.updateTenant(updated);
-      tx.appendEvent({
+      await tx.tenants.update(updated);
+      await tx.events.append({
         time: now,
         principal,
         action: 'tenant.recreate',
@@ -277,7 +284,8 @@ export class TenantService {
         message: `re-created EMPTY; the data on ${lost.map((p) => p.hostId).join(', ') || 'no host'} is abandoned`,
         details: { accept_data_loss: 'true', abandoned_hosts: lost.map((p) => p.hostId).join(',') },
       });
-      return this.view(tx, syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+      tx.record({ kind: 'place', tenantId: id });
+      return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
     });
   }
 }

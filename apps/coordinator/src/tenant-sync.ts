@@ -3,12 +3,12 @@
  * facts, and writes whatever changed inside the caller's transaction. Every path that changes a
  * fact (a report, a host state, a placement, a spec) ends here, so status and route never drift.
  */
-import { canTransition, deriveTenantStatus, type PlacementView } from '@pgs/tenancy';
+import { canTransition, deriveTenantStatus, type HostState, type PlacementView } from '@pgs/tenancy';
 import type { HealthCache } from './health-cache.js';
 import type { PlacementRecord, RestoreRecord, TenantRecord } from './model.js';
 import { restoreFailedHere, runningRestore, targetWords } from './restore-progress.js';
 import { routeFor } from './route-for.js';
-import type { StoreTx } from './store/store.js';
+import type { StoreTx } from './store/contract.js';
 
 /** Whether an instance counts as healthy: running, and (when health was reported) accepting connections. */
 export function isHealthy(placement: PlacementRecord, health: HealthCache): boolean {
@@ -34,15 +34,18 @@ const OVERRIDES_FAILOVER = new Set<TenantRecord['status']>(['DELETING', 'STOPPIN
  * sticky: once a failover started, only the failover itself (`endFailover`), a stop or a deletion
  * ends it, so a report arriving mid-way never makes the routers connect to a half-promoted node.
  */
-export function syncTenant(
+export async function syncTenant(
   tx: StoreTx,
   tenantId: string,
   deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean; endMove?: boolean; switching?: boolean },
-): TenantRecord | undefined {
-  const tenant = tx.getTenant(tenantId);
+): Promise<TenantRecord | undefined> {
+  const tenant = await tx.tenants.get(tenantId);
   if (!tenant) return undefined;
-  const placements = tx.listPlacements({ tenantId });
-  const hostState = new Map(placements.map((p) => [p.hostId, tx.getHost(p.hostId)?.state ?? 'DOWN'] as const));
+  const placements = await tx.placements.list({ tenantId });
+  const hostState = new Map<string, HostState>();
+  for (const p of placements) hostState.set(p.hostId, (await tx.hosts.get(p.hostId))?.state ?? 'DOWN');
+  const failedRestores = new Set<string>();
+  for (const p of placements) if (await restoreFailedHere(tx, p)) failedRestores.add(p.hostId);
   const views: PlacementView[] = placements.map((p) => {
     const state = hostState.get(p.hostId) ?? 'DOWN';
     // A replica lost with its host is not "pending": the tenant serves without it (degraded) until
@@ -57,7 +60,7 @@ export function syncTenant(
       hostState: state,
       healthy: isHealthy(p, deps.health),
       // A primary whose restore failed is never sent again (it would come back empty): a person decides.
-      failures: restoreFailedHere(tx, p) ? undefined : p.failures,
+      failures: failedRestores.has(p.hostId) ? undefined : p.failures,
       instanceState: p.instanceState,
     };
   });
@@ -68,7 +71,7 @@ export function syncTenant(
   // RESTORING holds until the restore ends (its recovery result), so a restored tenant never flashes
   // ERROR or ACTIVE on the way; only a stop or a deletion overrides it.
   if (tenant.status === 'RESTORING' && !OVERRIDES_FAILOVER.has(derived.status)) {
-    const restore = runningRestore(tx, tenantId);
+    const restore = await runningRestore(tx, tenantId);
     if (restore) derived = { status: 'RESTORING', reason: restoringReason(restore, placements.find((p) => p.role === 'PRIMARY')) };
   }
   // MOVING holds until the move ends, like RESTORING: the extra copy being built reads as a pending
@@ -82,9 +85,9 @@ export function syncTenant(
   let updated = tenant;
   if ((derived.status !== tenant.status || derived.reason !== tenant.statusReason) && canTransition(tenant.status, derived.status)) {
     updated = { ...tenant, status: derived.status, statusReason: derived.reason, updatedAt: deps.now };
-    tx.updateTenant(updated);
+    await tx.tenants.update(updated);
     if (derived.status !== tenant.status) {
-      tx.appendEvent({
+      await tx.events.append({
         time: deps.now,
         principal: deps.principal ?? 'system:reconciler',
         action: 'tenant.status',
@@ -96,9 +99,9 @@ export function syncTenant(
     }
   }
   const primary = placements.find((p) => p.role === 'PRIMARY');
-  const host = primary ? tx.getHost(primary.hostId) : undefined;
+  const host = primary ? await tx.hosts.get(primary.hostId) : undefined;
   // A planned switch stays SWITCHING (routers hold clients) until the failover code ends it.
-  const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && tx.getRoute(tenantId)?.state === 'SWITCHING');
-  tx.putRoute(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, tx.listUsers(tenantId), switching));
+  const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && (await tx.routes.get(tenantId))?.state === 'SWITCHING');
+  await tx.routes.put(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId), switching));
   return updated;
 }

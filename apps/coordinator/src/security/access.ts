@@ -19,8 +19,7 @@ import {
   type Principal,
 } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
-import type { SecurityStore } from '../store/security-store.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/contract.js';
 
 /** How the coordinator authenticates and audits calls. */
 export interface Access {
@@ -41,8 +40,8 @@ export function callerOf(ctx: CallContext): string {
 }
 
 /** Appends one refusal to the audit log (the guard's, the agent stream's host check, a refused join). */
-export function auditRefusal(store: Store, event: { time: number; principal: string; method: string; tenantId?: string | undefined; hostId?: string | undefined; reason: string; peer: string }): void {
-  store.appendEvent({
+export async function auditRefusal(store: Store, event: { time: number; principal: string; method: string; tenantId?: string | undefined; hostId?: string | undefined; reason: string; peer: string }): Promise<void> {
+  await store.transaction((tx) => tx.events.append({
     time: event.time,
     principal: event.principal,
     action: 'access.refused',
@@ -51,17 +50,17 @@ export function auditRefusal(store: Store, event: { time: number; principal: str
     outcome: 'REFUSED',
     message: event.reason,
     details: { method: event.method, peer: event.peer },
-  });
+  }));
 }
 
 /** Builds the authenticator and the audit hook. */
-export function createAccess(options: { store: Store; security: SecurityStore; insecure: boolean; clock: () => number; log: Logger }): Access {
-  const { store, security, clock } = options;
+export function createAccess(options: { store: Store; insecure: boolean; clock: () => number; log: Logger }): Access {
+  const { store, clock } = options;
   const base = certificateOrTokenAuthenticator({
-    findToken: (hash) => security.findToken(hash),
+    findToken: async (hash) => await store.read.tokens.find(hash),
     // An `operator:<name>` certificate (own PKI) stands for the live operator token of that name.
-    findOperator: (name): OperatorPrincipal | undefined => {
-      const t = security.findOperatorToken(name);
+    findOperator: async (name): Promise<OperatorPrincipal | undefined> => {
+      const t = await store.read.tokens.findOperator(name);
       if (!t || t.role === undefined || t.expiresAtMs <= clock()) return undefined;
       return { kind: 'operator', name: t.name, role: t.role, tenantIds: [...t.tenantIds] };
     },
@@ -74,12 +73,10 @@ export function createAccess(options: { store: Store; security: SecurityStore; i
     if (e.decision.allow) return;
     const principal = principalName(e.principal);
     log.info({ method: e.method, principal, tenantId: e.tenantId, peer: e.peer, reason: e.decision.reason }, 'call refused');
-    try {
-      auditRefusal(store, { time: clock(), principal, method: e.method, tenantId: e.tenantId, reason: e.decision.reason, peer: e.peer });
-    } catch (err) {
+    auditRefusal(store, { time: clock(), principal, method: e.method, tenantId: e.tenantId, reason: e.decision.reason, peer: e.peer }).catch((err: unknown) => {
       // The refusal stands either way; a store that cannot write is reported, not hidden.
       log.error({ err, method: e.method }, 'cannot audit a refusal');
-    }
+    });
   };
   return {
     authenticate,

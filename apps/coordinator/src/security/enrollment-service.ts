@@ -9,8 +9,7 @@ import type { EnrollmentService } from '@pgs/proto';
 import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
 import { certificateInfo, hashToken, identity, principalOf, redeemJoinToken, tokenLabel, type FleetCa, type TokenRefusal } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
-import type { SecurityStore } from '../store/security-store.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/contract.js';
 import { auditRefusal } from './access.js';
 
 const UNAUTHENTICATED_REFUSALS: readonly TokenRefusal[] = ['malformed', 'unknown', 'expired', 'used', 'revoked'];
@@ -18,7 +17,6 @@ const UNAUTHENTICATED_REFUSALS: readonly TokenRefusal[] = ['malformed', 'unknown
 /** What the enrollment service needs. */
 export interface EnrollmentDeps {
   store: Store;
-  security: SecurityStore;
   ca: FleetCa | undefined;
   /** Lifetime of issued certificates. */
   lifetimeMs: number;
@@ -46,9 +44,9 @@ async function sign(ca: FleetCa, csrPem: string, who: ReturnType<typeof identity
  * with, so no agent can get a certificate that routers would accept for another host's instances.
  * (A host's own address may change: its agent asks before its Hello re-registers it.)
  */
-function instanceAddress(address: string, hostId: string, store: Store): string {
+async function instanceAddress(address: string, hostId: string, store: Store): Promise<string> {
   if (net.isIP(address) === 0) throw new RpcError(Code.INVALID_ARGUMENT, `address "${address.slice(0, 64)}" is not an IP address`, { details: { field: 'address' } });
-  const other = store.listHosts().find((h) => h.id !== hostId && h.address === address);
+  const other = (await store.read.hosts.list()).find((h) => h.id !== hostId && h.address === address);
   if (other) throw new RpcError(Code.PERMISSION_DENIED, `address ${address} belongs to host "${other.id}"`, { errorCode: 'PERMISSION_DENIED' });
   return address;
 }
@@ -61,22 +59,24 @@ export function enrollmentService(deps: EnrollmentDeps): ServiceImpl<typeof Enro
       const ca = needCa(deps.ca);
       const kind = req.kind === 'host' || req.kind === 'router' ? req.kind : undefined;
       const refuse = (status: Code, reason: string): never => {
-        auditRefusal(deps.store, { time: deps.clock(), principal: `${req.kind || '?'}:${req.componentId || '?'}`, method: 'pgs.security.v1.EnrollmentService/Join', hostId: kind === 'host' ? req.componentId : undefined, reason, peer: ctx.peer });
+        auditRefusal(deps.store, { time: deps.clock(), principal: `${req.kind || '?'}:${req.componentId || '?'}`, method: 'pgs.security.v1.EnrollmentService/Join', hostId: kind === 'host' ? req.componentId : undefined, reason, peer: ctx.peer }).catch(
+          (err: unknown) => log.error({ err }, 'cannot audit a refusal'),
+        );
         log.info({ kind: req.kind, componentId: req.componentId, reason, peer: ctx.peer }, 'join refused');
         throw new RpcError(status, reason, { errorCode: status === Code.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
       };
       if (!kind) throw new RpcError(Code.INVALID_ARGUMENT, `kind must be host or router, got "${req.kind}"`, { details: { field: 'kind' } });
       const now = deps.clock();
       const hash = hashToken(req.token);
-      const redeemed = redeemJoinToken(req.token, deps.security.findToken(hash), { kind, id: req.componentId }, new Date(now));
+      const redeemed = redeemJoinToken(req.token, await deps.store.read.tokens.find(hash), { kind, id: req.componentId }, new Date(now));
       if (!redeemed.ok) {
         return refuse(UNAUTHENTICATED_REFUSALS.includes(redeemed.refusal) ? Code.UNAUTHENTICATED : Code.PERMISSION_DENIED, `join token refused: ${redeemed.refusal}`);
       }
       // Sign first: a bad CSR must not burn the token.
       const signed = await sign(ca, req.csrPem, redeemed.identity, deps);
-      const used = deps.store.write(() => {
-        if (!deps.security.markTokenUsed(hash, now)) return false;
-        deps.store.appendEvent({
+      const used = await deps.store.transaction(async (tx) => {
+        if (!await tx.tokens.markUsed(hash, now)) return false;
+        await tx.events.append({
           time: now,
           principal: `${kind}:${req.componentId}`,
           action: 'component.joined',
@@ -95,7 +95,7 @@ export function enrollmentService(deps: EnrollmentDeps): ServiceImpl<typeof Enro
       const ca = needCa(deps.ca);
       const who = principalOf(ctx);
       if (!who || who.kind !== 'host') throw new RpcError(Code.PERMISSION_DENIED, 'an instance certificate is issued to a host agent only', { errorCode: 'PERMISSION_DENIED' });
-      const address = instanceAddress(req.address, who.id, deps.store);
+      const address = await instanceAddress(req.address, who.id, deps.store);
       let certPem: string;
       try {
         certPem = await ca.signCsr(req.csrPem, { identity: identity('instance', who.id), ipAddresses: [address], serverOnly: true, now: new Date(deps.clock()), lifetimeMs: deps.lifetimeMs });

@@ -19,7 +19,7 @@ import {
   type KeyRing,
 } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
-import type { SecurityStore } from '../store/security-store.js';
+import type { Store } from '../store/contract.js';
 
 /** The AAD context the CA key is sealed with. */
 export const CA_KEY_CONTEXT = 'pgs:fleet-ca-key';
@@ -39,7 +39,7 @@ export interface FleetPki {
 
 /** What loadFleetPki needs. */
 export interface FleetPkiOptions {
-  security: SecurityStore;
+  store: Store;
   keys: KeyRing;
   dataDir: string;
   /** The --grpc-listen host and --tls-names: extra SANs of the server certificate. */
@@ -51,11 +51,11 @@ export interface FleetPkiOptions {
 }
 
 /** Loads the fleet CA, creating it at the first start (key sealed with the key ring). */
-export async function loadFleetCa(security: SecurityStore, keys: KeyRing, clock: () => number, log: Logger): Promise<FleetCa> {
-  let stored = security.getCa();
+export async function loadFleetCa(store: Store, keys: KeyRing, clock: () => number, log: Logger): Promise<FleetCa> {
+  let stored = await store.read.secrets.getCa();
   if (!stored) {
     const created = await createFleetCa({ now: new Date(clock()) });
-    stored = security.putCaOnce({ certPem: created.certPem, keySealed: keys.seal(created.keyPem, CA_KEY_CONTEXT), createdAt: clock() });
+    stored = await store.transaction((tx) => tx.secrets.putCaOnce({ certPem: created.certPem, keySealed: keys.seal(created.keyPem, CA_KEY_CONTEXT), createdAt: clock() }));
     log.info({ keyId: keys.activeKeyId }, 'fleet CA created; its key is stored sealed');
   }
   return FleetCa.load({ certPem: stored.certPem, keyPem: keys.openText(stored.keySealed, CA_KEY_CONTEXT) });
@@ -80,7 +80,7 @@ export async function loadFleetPki(options: FleetPkiOptions): Promise<FleetPki> 
     log.info({ certFile: options.files.certFile, caFile: options.files.caFile }, 'serving TLS with the operator\'s own PKI; join tokens are unavailable');
     return { ca: undefined, tls, stop: () => undefined };
   }
-  const ca = await loadFleetCa(options.security, options.keys, options.clock, log);
+  const ca = await loadFleetCa(options.store, options.keys, options.clock, log);
   writeCaFile(options.dataDir, ca.certPem);
   const first = await issueServerCertificate(ca, options.names, options.clock);
   const tls = new TlsIdentity({ caPem: ca.certPem, ...first });

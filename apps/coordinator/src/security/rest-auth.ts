@@ -8,8 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type http from 'node:http';
 import { Code, RpcError } from '@pgs/rpc';
 import { authenticateOperatorToken, authorize, hashToken, parseBearer, type OperatorPrincipal } from '@pgs/security';
-import type { SecurityStore } from '../store/security-store.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/contract.js';
 import { auditRefusal, principalName } from './access.js';
 
 /** Who is calling a REST route, and which tenants it may see (undefined = all). */
@@ -78,19 +77,19 @@ export function restMaySee(tenantId: string): boolean {
  * Authenticates and authorizes a REST request for `route` on `tenantId` (the path's instance, if
  * any). Throws RpcError UNAUTHENTICATED (401) / PERMISSION_DENIED (403).
  */
-export function authorizeRest(
+export async function authorizeRest(
   req: http.IncomingMessage,
   route: string,
   tenantId: string | undefined,
-  deps: { security: SecurityStore; store: Store; clock: () => number },
-): RestCaller {
+  deps: { store: Store; clock: () => number },
+): Promise<RestCaller> {
   const rpc = REST_RPC[route];
   if (rpc === undefined) return { name: 'anonymous', tenantFilter: undefined };
   const token = parseBearer(Array.isArray(req.headers.authorization) ? req.headers.authorization[0] : req.headers.authorization);
   let principal: OperatorPrincipal | undefined;
   let reason = 'no credentials: send Authorization: Bearer <operator token>';
   if (token !== undefined) {
-    const result = authenticateOperatorToken(token, deps.security.findToken(hashToken(token)), new Date(deps.clock()));
+    const result = authenticateOperatorToken(token, await deps.store.read.tokens.find(hashToken(token)), new Date(deps.clock()));
     if (result.ok) principal = result.principal;
     else reason = `bearer token refused: ${result.refusal}`;
   }
@@ -98,7 +97,7 @@ export function authorizeRest(
   if (!decision?.allow) {
     const why = decision && !decision.allow ? decision.reason : reason;
     const code = decision ? Code.PERMISSION_DENIED : Code.UNAUTHENTICATED;
-    auditRefusal(deps.store, { time: deps.clock(), principal: principalName(principal), method: `REST ${req.method ?? ''} ${route} (${rpc})`, tenantId, reason: why, peer: req.socket.remoteAddress ?? '' });
+    await auditRefusal(deps.store, { time: deps.clock(), principal: principalName(principal), method: `REST ${req.method ?? ''} ${route} (${rpc})`, tenantId, reason: why, peer: req.socket.remoteAddress ?? '' });
     throw new RpcError(code, why, { errorCode: code === Code.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
   }
   return { name: principalName(principal), tenantFilter: decision.tenantFilter };

@@ -11,8 +11,8 @@ import { issueToken, SecurityError, tokenLabel, type FleetCa, type KeyRing, type
 import type { Logger } from '@pgs/service-kit';
 import { fleetSecretContext } from '../backup-repository.js';
 import { replicationSecretContext } from '../replication-secrets.js';
-import { TokenNameTakenError, type SecurityStore, type StoredToken } from '../store/security-store.js';
-import type { Store } from '../store/store.js';
+import { StoreConflictError } from '../errors.js';
+import type { Store, StoredToken } from '../store/contract.js';
 import { CA_KEY_CONTEXT } from './fleet-pki.js';
 
 /** The name of the operator token the first start creates. */
@@ -21,7 +21,7 @@ export const BOOTSTRAP_ADMIN = 'admin';
 /** Token and key operations, with their audit events. */
 export class TokenService {
   constructor(
-    private readonly deps: { store: Store; security: SecurityStore; keys: KeyRing; ca: FleetCa | undefined; clock: () => number; log: Logger },
+    private readonly deps: { store: Store; keys: KeyRing; ca: FleetCa | undefined; clock: () => number; log: Logger },
   ) {}
 
   private invalid(err: unknown): never {
@@ -30,7 +30,7 @@ export class TokenService {
   }
 
   /** A single-use join token for a host or router (optionally for one id). */
-  createJoinToken(input: { kind: string; componentId: string; ttlSeconds: number }, principal: string): { token: string; expiresAt: string } {
+  async createJoinToken(input: { kind: string; componentId: string; ttlSeconds: number }, principal: string): Promise<{ token: string; expiresAt: string }> {
     if (input.kind !== 'host' && input.kind !== 'router') throw new RpcError(Code.INVALID_ARGUMENT, `kind must be host or router, got "${input.kind}"`, { details: { field: 'kind' } });
     if (!this.deps.ca) {
       throw new RpcError(Code.FAILED_PRECONDITION, 'this coordinator runs with its own PKI (--tls-*); components get certificates from that PKI, not join tokens', { errorCode: 'NO_FLEET_CA' });
@@ -42,9 +42,9 @@ export class TokenService {
     } catch (err) {
       this.invalid(err);
     }
-    this.deps.store.write(() => {
-      this.deps.security.insertToken(issued.record, principal);
-      this.deps.store.appendEvent({
+    await this.deps.store.transaction(async (tx) => {
+      await tx.tokens.insert(issued.record, principal);
+      await tx.events.append({
         time: now,
         principal,
         action: 'token.join.create',
@@ -56,7 +56,7 @@ export class TokenService {
   }
 
   /** An operator bearer token with a role (and tenants for the tenant-scoped roles). */
-  createOperatorToken(input: { name: string; role: string; tenantIds: readonly string[]; ttlSeconds: number }, principal: string): { token: string; record: StoredToken } {
+  async createOperatorToken(input: { name: string; role: string; tenantIds: readonly string[]; ttlSeconds: number }, principal: string): Promise<{ token: string; record: StoredToken }> {
     const now = this.deps.clock();
     let issued: ReturnType<typeof issueToken>;
     try {
@@ -64,17 +64,17 @@ export class TokenService {
     } catch (err) {
       this.invalid(err);
     }
-    this.deps.store.write(() => {
-      const existing = this.deps.security.findOperatorToken(input.name);
+    await this.deps.store.transaction(async (tx) => {
+      const existing = await tx.tokens.findOperator(input.name);
       // An expired token keeps its name until revoked; free it so the name can be reused.
-      if (existing && existing.expiresAtMs <= now) this.deps.security.revokeOperatorToken(input.name, now);
+      if (existing && existing.expiresAtMs <= now) await tx.tokens.revokeOperator(input.name, now);
       try {
-        this.deps.security.insertToken(issued.record, principal);
+        await tx.tokens.insert(issued.record, principal);
       } catch (err) {
-        if (err instanceof TokenNameTakenError) throw new RpcError(Code.ALREADY_EXISTS, err.message, { errorCode: 'TOKEN_NAME_TAKEN' });
+        if (err instanceof StoreConflictError) throw new RpcError(Code.ALREADY_EXISTS, `an operator token named "${input.name}" exists; revoke it first or choose another name`, { errorCode: 'TOKEN_NAME_TAKEN' });
         throw err;
       }
-      this.deps.store.appendEvent({
+      await tx.events.append({
         time: now,
         principal,
         action: 'token.operator.create',
@@ -86,35 +86,35 @@ export class TokenService {
   }
 
   /** Live operator tokens (names, roles, scopes, expiry; never a token or hash). */
-  listOperatorTokens(): StoredToken[] {
-    return this.deps.security.listOperatorTokens(false);
+  async listOperatorTokens(): Promise<StoredToken[]> {
+    return await this.deps.store.read.tokens.listOperators(false);
   }
 
   /** Revokes the live operator token of a name; refused at once on its next use. */
-  revokeOperatorToken(name: string, principal: string): void {
+  async revokeOperatorToken(name: string, principal: string): Promise<void> {
     const now = this.deps.clock();
-    this.deps.store.write(() => {
-      if (!this.deps.security.revokeOperatorToken(name, now)) throw new RpcError(Code.NOT_FOUND, `no live operator token named "${name}"`, { errorCode: 'TOKEN_NOT_FOUND' });
-      this.deps.store.appendEvent({ time: now, principal, action: 'token.operator.revoke', message: `operator token "${name}" revoked`, details: { name } });
+    await this.deps.store.transaction(async (tx) => {
+      if (!await tx.tokens.revokeOperator(name, now)) throw new RpcError(Code.NOT_FOUND, `no live operator token named "${name}"`, { errorCode: 'TOKEN_NOT_FOUND' });
+      await tx.events.append({ time: now, principal, action: 'token.operator.revoke', message: `operator token "${name}" revoked`, details: { name } });
     });
   }
 
   /** Re-seals every stored secret under the active key; returns the key id and how many changed. */
-  rotateEncryptionKey(principal: string): { keyId: string; secretsReencrypted: number } {
+  async rotateEncryptionKey(principal: string): Promise<{ keyId: string; secretsReencrypted: number }> {
     const { keys } = this.deps;
-    const count = this.deps.security.resealAll((sealed, where) => {
+    const count = await this.deps.store.transaction((tx) => tx.secrets.resealAll((sealed, where) => {
       if (where.table === 'fleet_ca') return keys.reseal(sealed, CA_KEY_CONTEXT);
       if (where.table === 'fleet_secrets') return keys.reseal(sealed, fleetSecretContext(where.name));
       if (where.name === REPLICATION_ROLE) return keys.reseal(sealed, replicationSecretContext(where.tenantId));
       throw new RpcError(Code.INTERNAL, `tenant secret "${where.name}" of "${where.tenantId}" has no known context; nothing was re-sealed`);
-    });
-    this.deps.store.appendEvent({
+    }));
+    await this.deps.store.transaction((tx) => tx.events.append({
       time: this.deps.clock(),
       principal,
       action: 'secrets.rotate',
       message: `${count} secret(s) re-sealed under key "${keys.activeKeyId}"`,
       details: { keyId: keys.activeKeyId, count: String(count) },
-    });
+    }));
     return { keyId: keys.activeKeyId, secretsReencrypted: count };
   }
 
@@ -122,9 +122,9 @@ export class TokenService {
    * At the first start (no operator token ever made), creates the fleet-admin token and writes it
    * to `file` (mode 0600). Returns the file when it did, else undefined.
    */
-  bootstrapAdmin(file: string): string | undefined {
-    if (this.deps.security.listOperatorTokens(true).length > 0) return undefined;
-    const { token } = this.createOperatorToken({ name: BOOTSTRAP_ADMIN, role: 'fleet-admin', tenantIds: [], ttlSeconds: 0 }, 'system:bootstrap');
+  async bootstrapAdmin(file: string): Promise<string | undefined> {
+    if ((await this.deps.store.read.tokens.listOperators(true)).length > 0) return undefined;
+    const { token } = await this.createOperatorToken({ name: BOOTSTRAP_ADMIN, role: 'fleet-admin', tenantIds: [], ttlSeconds: 0 }, 'system:bootstrap');
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, `${token}\n`, { mode: 0o600 });

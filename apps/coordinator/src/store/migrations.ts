@@ -310,6 +310,33 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tenant_init_sql_open ON tenant_init_sql (state) WHERE state IN ('PENDING', 'RUNNING');
     `,
   },
+  {
+    version: 8,
+    name: 'failover and switchover operations are rows',
+    sql: `
+      -- One failover or switchover in flight per tenant, with its phase and fencing point, so a
+      -- restarted coordinator resumes it instead of rebuilding it from the audit log.
+      CREATE TABLE operations (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('failover', 'switchover')),
+        cause TEXT NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('fencing', 'choosing', 'promoting')),
+        failed_at INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        old_primary TEXT NOT NULL,
+        to_host_id TEXT NOT NULL DEFAULT '',
+        fenced_at INTEGER NOT NULL DEFAULT 0,
+        fence_sent_at INTEGER NOT NULL DEFAULT 0,
+        fence_acked_at INTEGER NOT NULL DEFAULT 0,
+        final_lsn TEXT NOT NULL DEFAULT '',
+        candidate TEXT NOT NULL DEFAULT '',
+        chosen_at INTEGER NOT NULL DEFAULT 0,
+        promote_sent_at INTEGER NOT NULL DEFAULT 0,
+        deadline INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { migrate } from './migrations.js';
 import { SecurityStore } from './security-store.js';
 import { SqliteStore } from './sqlite-store.js';
+import { SqliteTables } from './sqlite-tables.js';
 
 /** The store cannot be opened; the message says what is wrong and what to do. */
 export class StoreOpenError extends Error {
@@ -30,7 +31,7 @@ export interface OpenStoreOptions {
 }
 
 /** Opens (and on first start creates) the SQLite store, checks it and applies migrations. */
-export function openStore(options: OpenStoreOptions): { store: SqliteStore; security: SecurityStore; created: boolean; applied: number[] } {
+export function openStore(options: OpenStoreOptions): { store: SqliteStore; created: boolean; applied: number[] } {
   const { dataDir } = options;
   const dbPath = path.join(dataDir, DB_FILE);
   const markerPath = path.join(dataDir, MARKER_FILE);
@@ -67,7 +68,8 @@ export function openStore(options: OpenStoreOptions): { store: SqliteStore; secu
     }
     const { version, applied } = migrate(db, options.now);
     if (!dbExists) fs.writeFileSync(markerPath, `initialised ${new Date(options.now).toISOString()}\n`, { mode: 0o600 });
-    return { store: new SqliteStore(db, dbPath, version, { routeHistory: options.routeHistory }), security: new SecurityStore(db), created: !dbExists, applied };
+    const store = new SqliteStore(db, new SqliteTables(db, options.routeHistory), new SecurityStore(db), dbPath, version);
+    return { store, created: !dbExists, applied };
   } catch (err) {
     db.close();
     if (err instanceof StoreOpenError) throw err;

@@ -1,32 +1,11 @@
 /**
- * The security tables of the SQLite store (migration 3): the fleet CA with its sealed key, and the
- * join/operator token records (hashes only). Kept beside SqliteStore on the same connection so the
- * main store interface stays about the fleet; every method is its own transaction.
+ * The security tables of the SQLite store (migration 3): the fleet CA with its sealed key, the
+ * join/operator token records (hashes only) and the sealed secrets. Statements on the same
+ * connection as SqliteTables, run inside the transaction SqliteStore holds open.
  */
 import type Database from 'better-sqlite3';
 import { isRole, type TokenKind, type TokenRecord } from '@pgs/security';
-
-/** The stored fleet CA. */
-export interface StoredCa {
-  certPem: string;
-  /** The CA private key, sealed with the KeyRing (context 'pgs:fleet-ca-key'). */
-  keySealed: string;
-  createdAt: number;
-}
-
-/** A secret of the fleet itself, sealed with the KeyRing (context 'pgs:fleet-secret:<name>'). */
-export interface StoredFleetSecret {
-  name: string;
-  /** Names the secret's value (the backup key's id), not the KeyRing key. */
-  keyId: string;
-  sealed: string;
-  createdAt: number;
-}
-
-/** A token record plus who created it (for `token list`). */
-export interface StoredToken extends TokenRecord {
-  createdBy: string;
-}
+import type { SealedAt, StoredCa, StoredFleetSecret, StoredToken } from './contract.js';
 
 type Row = Record<string, unknown>;
 
@@ -49,11 +28,6 @@ function tokenFromRow(r: Row): StoredToken {
   };
 }
 
-/** Thrown by insertToken when a live operator token already has the name. */
-export class TokenNameTakenError extends Error {
-  override readonly name = 'TokenNameTakenError';
-}
-
 /** The security tables. */
 export class SecurityStore {
   constructor(private readonly db: Database.Database) {}
@@ -72,16 +46,9 @@ export class SecurityStore {
 
   /** Stores a new token record. */
   insertToken(record: TokenRecord, createdBy: string): void {
-    try {
-      this.db
-        .prepare('INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)')
-        .run(record.hash, record.kind, record.name, record.role ?? null, JSON.stringify(record.tenantIds), record.createdAtMs, record.expiresAtMs, record.singleUse ? 1 : 0, createdBy);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && record.kind === 'operator') {
-        throw new TokenNameTakenError(`an operator token named "${record.name}" exists; revoke it first or choose another name`, { cause: err });
-      }
-      throw err;
-    }
+    this.db
+      .prepare('INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)')
+      .run(record.hash, record.kind, record.name, record.role ?? null, JSON.stringify(record.tenantIds), record.createdAtMs, record.expiresAtMs, record.singleUse ? 1 : 0, createdBy);
   }
 
   /** The record of a token hash. */
@@ -131,42 +98,38 @@ export class SecurityStore {
 
   /**
    * Re-seals every sealed value (the CA key, each tenant secret, each fleet secret) with `reseal`,
-   * in one transaction: either all move to the new key or none does. Returns how many changed.
+   * inside the caller's transaction: either all move to the new key or none does. Returns how many changed.
    */
-  resealAll(
-    reseal: (sealed: string, where: { table: 'fleet_ca' } | { table: 'tenant_secrets'; tenantId: string; name: string } | { table: 'fleet_secrets'; name: string }) => string,
-  ): number {
-    return this.db.transaction(() => {
-      let changed = 0;
-      const ca = this.getCa();
-      if (ca) {
-        const next = reseal(ca.keySealed, { table: 'fleet_ca' });
-        if (next !== ca.keySealed) {
-          this.db.prepare('UPDATE fleet_ca SET key_sealed = ? WHERE id = 1').run(next);
-          changed++;
-        }
+  resealAll(reseal: (sealed: string, where: SealedAt) => string): number {
+    let changed = 0;
+    const ca = this.getCa();
+    if (ca) {
+      const next = reseal(ca.keySealed, { table: 'fleet_ca' });
+      if (next !== ca.keySealed) {
+        this.db.prepare('UPDATE fleet_ca SET key_sealed = ? WHERE id = 1').run(next);
+        changed++;
       }
-      const secrets = this.db.prepare('SELECT tenant_id, name, sealed FROM tenant_secrets').all() as Row[];
-      const update = this.db.prepare('UPDATE tenant_secrets SET sealed = ? WHERE tenant_id = ? AND name = ?');
-      for (const s of secrets) {
-        const sealed = String(s.sealed);
-        const next = reseal(sealed, { table: 'tenant_secrets', tenantId: String(s.tenant_id), name: String(s.name) });
-        if (next !== sealed) {
-          update.run(next, s.tenant_id, s.name);
-          changed++;
-        }
+    }
+    const secrets = this.db.prepare('SELECT tenant_id, name, sealed FROM tenant_secrets').all() as Row[];
+    const update = this.db.prepare('UPDATE tenant_secrets SET sealed = ? WHERE tenant_id = ? AND name = ?');
+    for (const s of secrets) {
+      const sealed = String(s.sealed);
+      const next = reseal(sealed, { table: 'tenant_secrets', tenantId: String(s.tenant_id), name: String(s.name) });
+      if (next !== sealed) {
+        update.run(next, s.tenant_id, s.name);
+        changed++;
       }
-      const fleet = this.db.prepare('SELECT name, sealed FROM fleet_secrets').all() as Row[];
-      const updateFleet = this.db.prepare('UPDATE fleet_secrets SET sealed = ? WHERE name = ?');
-      for (const s of fleet) {
-        const sealed = String(s.sealed);
-        const next = reseal(sealed, { table: 'fleet_secrets', name: String(s.name) });
-        if (next !== sealed) {
-          updateFleet.run(next, s.name);
-          changed++;
-        }
+    }
+    const fleet = this.db.prepare('SELECT name, sealed FROM fleet_secrets').all() as Row[];
+    const updateFleet = this.db.prepare('UPDATE fleet_secrets SET sealed = ? WHERE name = ?');
+    for (const s of fleet) {
+      const sealed = String(s.sealed);
+      const next = reseal(sealed, { table: 'fleet_secrets', name: String(s.name) });
+      if (next !== sealed) {
+        updateFleet.run(next, s.name);
+        changed++;
       }
-      return changed;
-    }).immediate();
+    }
+    return changed;
   }
 }

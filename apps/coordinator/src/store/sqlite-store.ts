@@ -1,474 +1,362 @@
 /**
  * The default store: one SQLite file through better-sqlite3, WAL journal with synchronous=FULL so
- * a transaction is on disk (WAL fsynced) before write() returns and the API answers.
+ * a transaction is on disk (WAL fsynced) before `transaction()` resolves and the API answers.
+ *
+ * better-sqlite3 is synchronous; the contract is async. One connection serves everything, so
+ * transactions run one at a time from a queue: a transaction holds BEGIN IMMEDIATE .. COMMIT
+ * across the awaits of its function (which only await this store, so no timer or I/O callback runs
+ * inside it), and a standalone read that arrives meanwhile waits for the commit, so it never sees
+ * a transaction in flight. Calling `store.read` or `store.transaction` from inside a transaction
+ * would wait for itself: it is refused with an error naming the mistake instead.
  */
-import type Database from 'better-sqlite3';
-import type { InitSqlRecord, TenantSpec } from '@pgs/tenancy';
-import type {
-  BackupRecord,
-  DatabaseRecord,
-  EventRecord,
-  HostRecord,
-  NewEvent,
-  PlacementRecord,
-  RouteChange,
-  RestoreRecord,
-  RouteRecord,
-  StanzaRecord,
-  TenantRecord,
-  UserRecord,
-} from '../model.js';
-import type { CommitSummary, EventFilter, HostAllocation, IdempotencyRecord, Store, StoreTx, TenantFilter, TenantPage, TenantSecretRecord } from './store.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import Database from 'better-sqlite3';
+import { StoreConflictError, StoreUnavailableError } from '../errors.js';
+import type { Commit, RecordedChange, Store, StoreReads, StoreTx, TransactionOptions } from './contract.js';
+import type { SecurityStore } from './security-store.js';
+import type { ChangeSink, SqliteTables } from './sqlite-tables.js';
+import type { EventRecord, RouteChange } from '../model.js';
 
-type Row = Record<string, unknown>;
-
-const bool = (v: unknown): boolean => v === 1 || v === true;
-const int = (b: boolean): number => (b ? 1 : 0);
-
-function hostFromRow(r: Row): HostRecord {
-  return {
-    id: r.id as string,
-    address: r.address as string,
-    state: r.state as HostRecord['state'],
-    cordoned: bool(r.cordoned),
-    draining: bool(r.draining),
-    capacity: { cpuMillis: r.cpu_millis as number, memoryMib: r.memory_mib as number, diskMib: r.disk_mib as number },
-    labels: JSON.parse(r.labels as string) as Record<string, string>,
-    runtime: r.runtime as string,
-    agentVersion: r.agent_version as string,
-    lastHeartbeatAt: r.last_heartbeat_at as number,
-    registeredAt: r.registered_at as number,
-    stateChangedAt: r.state_changed_at as number,
-    generation: r.generation as number,
-  };
-}
-
-function tenantFromRow(r: Row): TenantRecord {
-  return {
-    id: r.id as string,
-    spec: JSON.parse(r.spec as string) as TenantSpec,
-    revision: r.revision as number,
-    instanceRevision: r.instance_revision as number,
-    status: r.status as TenantRecord['status'],
-    statusReason: r.status_reason as string,
-    deleting: bool(r.deleting),
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
-
-function placementFromRow(r: Row): PlacementRecord {
-  return {
-    tenantId: r.tenant_id as string,
-    hostId: r.host_id as string,
-    role: r.role as PlacementRecord['role'],
-    realization: r.realization as PlacementRecord['realization'],
-    reason: r.reason as string,
-    instanceState: r.instance_state as string,
-    address: r.address as string,
-    port: r.port as number,
-    realizedRevision: r.realized_revision as number,
-    realizedOnce: bool(r.realized_once),
-    generation: r.generation as number,
-    failures: r.failures as number,
-    nextRetryAt: r.next_retry_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
-
-function userFromRow(r: Row): UserRecord {
-  return {
-    tenantId: r.tenant_id as string,
-    name: r.name as string,
-    description: r.description as string,
-    scramVerifier: r.scram_verifier as string,
-    owner: bool(r.owner),
-    status: r.status as UserRecord['status'],
-    statusReason: r.status_reason as string,
-    revision: r.revision as number,
-    createdAt: r.created_at as number,
-  };
-}
-
-function databaseFromRow(r: Row): DatabaseRecord {
-  return {
-    tenantId: r.tenant_id as string,
-    name: r.name as string,
-    owner: r.owner as string,
-    description: r.description as string,
-    status: r.status as DatabaseRecord['status'],
-    statusReason: r.status_reason as string,
-    revision: r.revision as number,
-    createdAt: r.created_at as number,
-  };
-}
-
-function routeFromRow(r: Row): RouteRecord {
-  return {
-    tenantId: r.tenant_id as string,
-    hostId: r.host_id as string,
-    address: r.address as string,
-    port: r.port as number,
-    state: r.state as RouteRecord['state'],
-    reason: r.reason as string,
-    externalAccess: bool(r.external_access),
-    connectionLimit: r.connection_limit as number,
-    revision: r.revision as number,
-    poolMode: r.pool_mode as RouteRecord['poolMode'],
-    users: JSON.parse(r.users as string) as RouteRecord['users'],
-  };
-}
-
-function eventFromRow(r: Row): EventRecord {
-  return {
-    id: r.id as number,
-    time: r.time as number,
-    principal: r.principal as string,
-    action: r.action as string,
-    tenantId: r.tenant_id as string,
-    hostId: r.host_id as string,
-    outcome: r.outcome as EventRecord['outcome'],
-    message: r.message as string,
-    details: JSON.parse(r.details as string) as Record<string, string>,
-  };
-}
-
-function initSqlFromRow(r: Row): InitSqlRecord {
-  return {
-    tenantId: r.tenant_id as string,
-    scripts: JSON.parse(r.scripts as string) as InitSqlRecord['scripts'],
-    state: r.state as InitSqlRecord['state'],
-    applied: r.applied as number,
-    failedScript: r.failed_script as string,
-    error: r.error as string,
-    attempt: r.attempt as number,
-    afterRevision: r.after_revision as number,
-    updatedAt: r.updated_at as number,
-  };
-}
-
-function stanzaFromRow(r: Row): StanzaRecord {
-  return {
-    tenantId: r.tenant_id as string,
-    stanza: r.stanza as string,
-    lastArchivedAt: r.last_archived_at as number,
-    lastArchivedWal: r.last_archived_wal as string,
-    createdAt: r.created_at as number,
-  };
-}
-
-function backupFromRow(r: Row): BackupRecord {
-  return {
-    id: r.id as string,
-    tenantId: r.tenant_id as string,
-    type: r.type as BackupRecord['type'],
-    status: r.status as BackupRecord['status'],
-    reason: r.reason as string,
-    hostId: r.host_id as string,
-    label: r.label as string,
-    priorLabel: r.prior_label as string,
-    startedAt: r.started_at as number,
-    finishedAt: r.finished_at as number,
-    sizeBytes: r.size_bytes as number,
-    repoSizeBytes: r.repo_size_bytes as number,
-    stanzaRepoSizeBytes: r.stanza_repo_size_bytes as number,
-    lsnStart: r.lsn_start as string,
-    lsnStop: r.lsn_stop as string,
-    timeline: r.timeline as number,
-    trigger: r.trigger as string,
-    stanza: r.stanza as string,
-  };
-}
-
-function restoreFromRow(r: Row): RestoreRecord {
-  return {
-    id: r.id as string,
-    kind: r.kind as RestoreRecord['kind'],
-    sourceTenantId: r.source_tenant_id as string,
-    targetTenantId: r.target_tenant_id as string,
-    state: r.state as RestoreRecord['state'],
-    phase: r.phase as RestoreRecord['phase'],
-    reason: r.reason as string,
-    sourceStanza: r.source_stanza as string,
-    toTime: r.to_time as number,
-    toBackupId: r.to_backup_id as string,
-    backupLabel: r.backup_label as string,
-    latest: bool(r.latest),
-    hostId: r.host_id as string,
-    oldHosts: JSON.parse(r.old_hosts as string) as string[],
-    oldLsn: r.old_lsn as string,
-    startedAt: r.started_at as number,
-    finishedAt: r.finished_at as number,
-    recoveredLsn: r.recovered_lsn as string,
-    recoveredTime: r.recovered_time as number,
-    missingWalBytes: r.missing_wal_bytes as number,
-    timeline: r.timeline as number,
-    createdBy: r.created_by as string,
-  };
-}
-
-const BACKUP_COLUMNS =
-  'id, tenant_id, type, status, reason, host_id, label, prior_label, started_at, finished_at, size_bytes, repo_size_bytes, stanza_repo_size_bytes, lsn_start, lsn_stop, timeline, trigger, stanza';
-const BACKUP_VALUES =
-  '@id, @tenantId, @type, @status, @reason, @hostId, @label, @priorLabel, @startedAt, @finishedAt, @sizeBytes, @repoSizeBytes, @stanzaRepoSizeBytes, @lsnStart, @lsnStop, @timeline, @trigger, @stanza';
-const RESTORE_COLUMNS =
-  'id, kind, source_tenant_id, target_tenant_id, state, phase, reason, source_stanza, to_time, to_backup_id, backup_label, latest, host_id, old_hosts, old_lsn, started_at, finished_at, recovered_lsn, recovered_time, missing_wal_bytes, timeline, created_by';
-const RESTORE_VALUES =
-  '@id, @kind, @sourceTenantId, @targetTenantId, @state, @phase, @reason, @sourceStanza, @toTime, @toBackupId, @backupLabel, @latest, @hostId, @oldHosts, @oldLsn, @startedAt, @finishedAt, @recoveredLsn, @recoveredTime, @missingWalBytes, @timeline, @createdBy';
-
-function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revision'>): boolean {
-  return (
-    a.hostId === b.hostId &&
-    a.address === b.address &&
-    a.port === b.port &&
-    a.state === b.state &&
-    a.reason === b.reason &&
-    a.externalAccess === b.externalAccess &&
-    a.connectionLimit === b.connectionLimit &&
-    a.poolMode === b.poolMode &&
-    a.users.length === b.users.length &&
-    a.users.every((u, i) => u.name === b.users[i]!.name && u.scramVerifier === b.users[i]!.scramVerifier)
-  );
-}
-
-/** The conditions of a tenant filter, as SQL over the tenants table with positional parameters. */
-function tenantWhere(filter: TenantFilter): { clauses: string[]; params: unknown[] } {
-  const clauses: string[] = [];
-  const params: unknown[] = [];
-  if (filter.status !== undefined) {
-    clauses.push('status = ?'); // the status index
-    params.push(filter.status);
-  }
-  if (filter.hostId !== undefined) {
-    clauses.push('id IN (SELECT tenant_id FROM placements WHERE host_id = ?)'); // the placements_host index
-    params.push(filter.hostId);
-  }
-  if (filter.ids !== undefined) {
-    clauses.push('id IN (SELECT value FROM json_each(?))');
-    params.push(JSON.stringify(filter.ids));
-  }
-  if (filter.reasonPrefix !== undefined) {
-    clauses.push('substr(status_reason, 1, ?) = ?');
-    params.push(filter.reasonPrefix.length, filter.reasonPrefix);
-  }
-  // Label keys are checked by the caller (validateLabels): a key is safe inside a quoted JSON path.
-  for (const [key, value] of Object.entries(filter.labels ?? {})) {
-    clauses.push('json_extract(spec, ?) = ?');
-    params.push(`$.labels."${key}"`, value);
-  }
-  return { clauses, params };
-}
-
-function whereSql(where: { clauses: string[] }): string {
-  return where.clauses.length === 0 ? '' : ` WHERE ${where.clauses.join(' AND ')}`;
-}
-
-/** Grouped writes per commit: bounds how long one commit holds the event loop. */
+/** Grouped transactions per commit: bounds how long one commit holds the event loop. */
 const MAX_GROUP = 256;
 
-/** Options of the SQLite store. */
-export interface SqliteStoreOptions {
-  /** Route changes kept for WatchRoutes deltas; older routers get a snapshot. */
-  routeHistory: number;
+/** SQLite result codes that mean "cannot use the file now", not a bug in a statement. */
+const UNAVAILABLE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PROTOCOL)/;
+
+/** Turns a better-sqlite3 error into the contract's typed errors; any other error passes unchanged. */
+export function storeError(err: unknown): unknown {
+  if (!(err instanceof Database.SqliteError)) return err;
+  if (err.code.startsWith('SQLITE_CONSTRAINT')) return new StoreConflictError(`the store refused the write: ${err.message}`, { cause: err });
+  if (UNAVAILABLE.test(err.code)) return new StoreUnavailableError('the store cannot be written right now; retry', { cause: err });
+  // A statement the schema does not accept: a bug, reported without the driver's code.
+  return new Error(`store statement failed: ${err.message}`, { cause: err });
 }
 
-/** The better-sqlite3 implementation of Store. The database must be migrated already. */
-export class SqliteStore implements Store {
-  readonly location: string;
-  readonly schemaVersion: number;
-  private readonly db: Database.Database;
-  private readonly routeHistory: number;
-  private readonly listeners = new Set<(summary: CommitSummary) => void>();
-  private depth = 0;
-  /** Writes waiting for the next group commit. */
-  private readonly grouped: Array<{ fn: (tx: StoreTx) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
-  private pendingRoutes: RouteChange[] = [];
-  private pendingEvents: EventRecord[] = [];
-  private readonly stmt: Record<string, Database.Statement>;
-  private readonly dynamic = new Map<string, Database.Statement>();
-  /** Placement inserts and deletes (a rolled-back one counts too: that only costs a recompute). */
-  private placementWrites = 0;
+/** What one transaction changed so far; a rolled-back savepoint cuts it back to a mark. */
+class Collector implements ChangeSink {
+  readonly routeChanges: RouteChange[] = [];
+  readonly events: EventRecord[] = [];
+  readonly desired: Array<{ tenantId: string; hostId?: string }> = [];
+  readonly placementHosts: string[] = [];
+  roomFreed = false;
+  readonly toPlace: string[] = [];
 
-  constructor(db: Database.Database, location: string, schemaVersion: number, options: SqliteStoreOptions) {
-    this.db = db;
-    this.location = location;
-    this.schemaVersion = schemaVersion;
-    this.routeHistory = options.routeHistory;
-    const p = (sql: string): Database.Statement => db.prepare(sql);
-    this.stmt = {
-      getTenant: p('SELECT * FROM tenants WHERE id = ?'),
-      getTenantSecret: p('SELECT * FROM tenant_secrets WHERE tenant_id = ? AND name = ?'),
-      insertTenantSecret: p('INSERT OR IGNORE INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES (?, ?, ?, ?, ?)'),
-      // Counted on the status index alone, no row read or parsed.
-      tenantsByStatus: p('SELECT status, COUNT(*) AS n FROM tenants GROUP BY status'),
-      // The backlog one page at a time, so a scheduler slice never reads the whole tenant table.
-      waitingTenants: p(
-        `SELECT * FROM tenants t WHERE t.status = 'NEW' AND t.deleting = 0 AND (t.created_at, t.id) > (@createdAt, @id)
-           AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.tenant_id = t.id) ORDER BY t.created_at, t.id LIMIT @limit`,
-      ),
-      retriesDue: p(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`),
-      // Filtered in SQL: failover looks at these every tick, and parsing every spec in JavaScript is slow.
-      replicatedTenants: p(`SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`),
-      // Summed in SQL: parsing every tenant's spec in JavaScript costs seconds at 100,000 tenants.
-      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit.
-      hostAllocations: p(
-        `SELECT p.host_id AS host_id, COUNT(*) AS instances,
-           SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.cpuMillis') END) AS cpu,
-           SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.memoryMib') END) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
-         FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
-      ),
-      // By the partial index placements_creating: only placements never realized are read.
-      hostsCreating: p('SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id'),
-      insertTenant: p(
-        'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES (@id, @spec, @revision, @instanceRevision, @status, @statusReason, @deleting, @createdAt, @updatedAt)',
-      ),
-      updateTenant: p(
-        'UPDATE tenants SET spec = @spec, revision = @revision, instance_revision = @instanceRevision, status = @status, status_reason = @statusReason, deleting = @deleting, updated_at = @updatedAt WHERE id = @id',
-      ),
-      deleteTenant: p('DELETE FROM tenants WHERE id = ?'),
-      placementsAll: p('SELECT * FROM placements ORDER BY tenant_id, role, host_id'),
-      placementsOfTenant: p('SELECT * FROM placements WHERE tenant_id = ? ORDER BY role, host_id'),
-      placementsOfHost: p('SELECT * FROM placements WHERE host_id = ? ORDER BY tenant_id'),
-      insertPlacement: p(
-        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
-         VALUES (@tenantId, @hostId, @role, @realization, @reason, @instanceState, @address, @port, @realizedRevision, @realizedOnce, @generation, @failures, @nextRetryAt, @updatedAt)`,
-      ),
-      updatePlacement: p(
-        `UPDATE placements SET role = @role, realization = @realization, reason = @reason, instance_state = @instanceState, address = @address, port = @port,
-         realized_revision = @realizedRevision, realized_once = @realizedOnce, generation = @generation, failures = @failures, next_retry_at = @nextRetryAt, updated_at = @updatedAt
-         WHERE tenant_id = @tenantId AND host_id = @hostId`,
-      ),
-      deletePlacement: p('DELETE FROM placements WHERE tenant_id = ? AND host_id = ?'),
-      getUser: p('SELECT * FROM users WHERE tenant_id = ? AND name = ?'),
-      listUsers: p('SELECT * FROM users WHERE tenant_id = ? ORDER BY owner DESC, name'),
-      insertUser: p(
-        'INSERT INTO users (tenant_id, name, description, scram_verifier, owner, status, status_reason, revision, created_at) VALUES (@tenantId, @name, @description, @scramVerifier, @owner, @status, @statusReason, @revision, @createdAt)',
-      ),
-      updateUser: p(
-        'UPDATE users SET description = @description, scram_verifier = @scramVerifier, owner = @owner, status = @status, status_reason = @statusReason, revision = @revision WHERE tenant_id = @tenantId AND name = @name',
-      ),
-      deleteUser: p('DELETE FROM users WHERE tenant_id = ? AND name = ?'),
-      getDatabase: p('SELECT * FROM databases WHERE tenant_id = ? AND name = ?'),
-      listDatabases: p('SELECT * FROM databases WHERE tenant_id = ? ORDER BY name'),
-      insertDatabase: p(
-        'INSERT INTO databases (tenant_id, name, owner, description, status, status_reason, revision, created_at) VALUES (@tenantId, @name, @owner, @description, @status, @statusReason, @revision, @createdAt)',
-      ),
-      updateDatabase: p(
-        'UPDATE databases SET owner = @owner, description = @description, status = @status, status_reason = @statusReason, revision = @revision WHERE tenant_id = @tenantId AND name = @name',
-      ),
-      deleteDatabase: p('DELETE FROM databases WHERE tenant_id = ? AND name = ?'),
-      getHost: p('SELECT * FROM hosts WHERE id = ?'),
-      listHosts: p('SELECT * FROM hosts ORDER BY id'),
-      putHost: p(
-        `INSERT INTO hosts (id, address, state, cordoned, draining, cpu_millis, memory_mib, disk_mib, labels, runtime, agent_version, last_heartbeat_at, registered_at, state_changed_at, generation)
-         VALUES (@id, @address, @state, @cordoned, @draining, @cpuMillis, @memoryMib, @diskMib, @labels, @runtime, @agentVersion, @lastHeartbeatAt, @registeredAt, @stateChangedAt, @generation)
-         ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state, cordoned = excluded.cordoned, draining = excluded.draining,
-           cpu_millis = excluded.cpu_millis, memory_mib = excluded.memory_mib, disk_mib = excluded.disk_mib, labels = excluded.labels, runtime = excluded.runtime,
-           agent_version = excluded.agent_version, last_heartbeat_at = excluded.last_heartbeat_at, registered_at = excluded.registered_at,
-           state_changed_at = excluded.state_changed_at, generation = MAX(hosts.generation, excluded.generation)`,
-      ),
-      bumpGeneration: p('UPDATE hosts SET generation = generation + 1 WHERE id = ? RETURNING generation'),
-      getRoute: p('SELECT * FROM routes WHERE tenant_id = ?'),
-      listRoutes: p('SELECT * FROM routes ORDER BY tenant_id'),
-      routeRevision: p("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'route_revision'"),
-      setRouteRevision: p("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'route_revision'"),
-      putRoute: p(
-        `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision, pool_mode, users)
-         VALUES (@tenantId, @hostId, @address, @port, @state, @reason, @externalAccess, @connectionLimit, @revision, @poolMode, @users)
-         ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port, state = excluded.state,
-           reason = excluded.reason, external_access = excluded.external_access, connection_limit = excluded.connection_limit, revision = excluded.revision,
-           pool_mode = excluded.pool_mode, users = excluded.users`,
-      ),
-      deleteRoute: p('DELETE FROM routes WHERE tenant_id = ?'),
-      insertRouteChange: p('INSERT INTO route_changes (revision, tenant_id, route) VALUES (?, ?, ?)'),
-      oldestRouteChange: p('SELECT MIN(revision) AS v FROM route_changes'),
-      routeChangesSince: p('SELECT * FROM route_changes WHERE revision > ? ORDER BY revision'),
-      pruneRouteChanges: p('DELETE FROM route_changes WHERE revision <= ?'),
-      appendEvent: p(
-        'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
-      ),
-      getInitSql: p('SELECT * FROM tenant_init_sql WHERE tenant_id = ?'),
-      putInitSql: p(
-        `INSERT OR REPLACE INTO tenant_init_sql (tenant_id, scripts, state, applied, failed_script, error, attempt, after_revision, updated_at)
-         VALUES (@tenantId, @scripts, @state, @applied, @failedScript, @error, @attempt, @afterRevision, @updatedAt)`,
-      ),
-      openInitSql: p(`SELECT * FROM tenant_init_sql WHERE state IN ('PENDING', 'RUNNING') ORDER BY tenant_id`),
-      getStanza: p('SELECT * FROM tenant_stanzas WHERE tenant_id = ?'),
-      putStanza: p(
-        'INSERT OR REPLACE INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES (@tenantId, @stanza, @lastArchivedAt, @lastArchivedWal, @createdAt)',
-      ),
-      getBackup: p('SELECT * FROM backups WHERE tenant_id = ? AND id = ?'),
-      listBackups: p('SELECT * FROM backups WHERE tenant_id = ? ORDER BY started_at, id'),
-      runningBackups: p(`SELECT * FROM backups WHERE status = 'RUNNING' ORDER BY started_at`),
-      backupsByStatus: p('SELECT status, COUNT(*) AS n FROM backups GROUP BY status'),
-      insertBackup: p(`INSERT INTO backups (${BACKUP_COLUMNS}) VALUES (${BACKUP_VALUES})`),
-      updateBackup: p(
-        `UPDATE backups SET type = @type, status = @status, reason = @reason, host_id = @hostId, label = @label, prior_label = @priorLabel, started_at = @startedAt,
-         finished_at = @finishedAt, size_bytes = @sizeBytes, repo_size_bytes = @repoSizeBytes, stanza_repo_size_bytes = @stanzaRepoSizeBytes, lsn_start = @lsnStart,
-         lsn_stop = @lsnStop, timeline = @timeline, trigger = @trigger, stanza = @stanza WHERE id = @id`,
-      ),
-      getRestore: p('SELECT * FROM restores WHERE id = ?'),
-      listRestores: p('SELECT * FROM restores WHERE target_tenant_id = ? ORDER BY started_at, id'),
-      runningRestores: p(`SELECT * FROM restores WHERE state = 'RUNNING' ORDER BY started_at`),
-      activeRestores: p(`SELECT * FROM restores WHERE phase != 'done' ORDER BY started_at`),
-      insertRestore: p(`INSERT INTO restores (${RESTORE_COLUMNS}) VALUES (${RESTORE_VALUES})`),
-      updateRestore: p(`UPDATE restores SET (${RESTORE_COLUMNS}) = (${RESTORE_VALUES}) WHERE id = @id`),
-      getIdempotency: p('SELECT * FROM idempotency WHERE scope = ? AND key = ?'),
-      putIdempotency: p('INSERT OR REPLACE INTO idempotency (scope, key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)'),
+  route(change: RouteChange): void {
+    this.routeChanges.push(change);
+  }
+  event(event: EventRecord): void {
+    this.events.push(event);
+  }
+  placement(hostId: string | undefined, freed: boolean): void {
+    if (hostId !== undefined) this.placementHosts.push(hostId);
+    if (freed) this.roomFreed = true;
+  }
+  record(change: RecordedChange): void {
+    if (change.kind === 'desired') this.desired.push(change.hostId === undefined ? { tenantId: change.tenantId } : { tenantId: change.tenantId, hostId: change.hostId });
+    else if (change.kind === 'room') this.roomFreed = true;
+    else this.toPlace.push(change.tenantId);
+  }
+  mark(): number[] {
+    return [this.routeChanges.length, this.events.length, this.desired.length, this.placementHosts.length, this.toPlace.length, this.roomFreed ? 1 : 0];
+  }
+  reset(mark: number[]): void {
+    const [routes, events, desired, hosts, toPlace, room] = mark as [number, number, number, number, number, number];
+    this.routeChanges.length = routes;
+    this.events.length = events;
+    this.desired.length = desired;
+    this.placementHosts.length = hosts;
+    this.toPlace.length = toPlace;
+    this.roomFreed = room === 1;
+  }
+  empty(): boolean {
+    return this.routeChanges.length + this.events.length + this.desired.length + this.placementHosts.length + this.toPlace.length === 0 && !this.roomFreed;
+  }
+  commit(): Commit {
+    return {
+      routeChanges: this.routeChanges,
+      events: this.events,
+      desired: this.desired,
+      placementHosts: [...new Set(this.placementHosts)],
+      roomFreed: this.roomFreed,
+      toPlace: this.toPlace,
     };
   }
+}
 
-  write<T>(fn: (tx: StoreTx) => T): T {
-    if (this.depth > 0) return fn(this);
-    this.depth++;
-    let result: T;
-    try {
-      result = this.db.transaction(() => fn(this)).immediate();
-    } catch (err) {
-      this.pendingRoutes = [];
-      this.pendingEvents = [];
-      throw err;
-    } finally {
-      this.depth--;
-    }
-    this.flush();
-    return result;
+type Call = <T>(f: () => T) => Promise<T>;
+type Repositories = Omit<StoreTx, 'record'>;
+
+/** The repositories over the tables; `read` runs a read, `write` a write. */
+function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call): Repositories {
+  return {
+    tenants: {
+      get: (id) => read(() => t.getTenant(id)),
+      list: (filter, page) => read(() => t.listTenants(filter, page)),
+      count: (filter) => read(() => t.countTenants(filter)),
+      countByStatus: () => read(() => t.countTenantsByStatus()),
+      listWaiting: (limit, after) => read(() => t.listWaitingTenants(limit, after)),
+      listReplicated: () => read(() => t.listReplicatedTenants()),
+      insert: (tenant) => write(() => t.insertTenant(tenant)),
+      update: (tenant) => write(() => t.updateTenant(tenant)),
+      delete: (id) => write(() => t.deleteTenant(id)),
+    },
+    placements: {
+      list: (filter) => read(() => t.listPlacements(filter)),
+      listRetriesDue: (now) => read(() => t.listRetriesDue(now)),
+      allocations: () => read(() => t.hostAllocations()),
+      creating: () => read(() => t.hostsCreating()),
+      insert: (p) => write(() => t.insertPlacement(p)),
+      update: (p) => write(() => t.updatePlacement(p)),
+      delete: (tenantId, hostId) => write(() => t.deletePlacement(tenantId, hostId)),
+    },
+    hosts: {
+      get: (id) => read(() => t.getHost(id)),
+      list: () => read(() => t.listHosts()),
+      put: (host) => write(() => t.putHost(host)),
+      nextGeneration: (hostId) => write(() => t.nextHostGeneration(hostId)),
+    },
+    users: {
+      get: (tenantId, name) => read(() => t.getUser(tenantId, name)),
+      list: (tenantId) => read(() => t.listUsers(tenantId)),
+      insert: (user) => write(() => t.insertUser(user)),
+      update: (user) => write(() => t.updateUser(user)),
+      delete: (tenantId, name) => write(() => t.deleteUser(tenantId, name)),
+    },
+    databases: {
+      get: (tenantId, name) => read(() => t.getDatabase(tenantId, name)),
+      list: (tenantId) => read(() => t.listDatabases(tenantId)),
+      insert: (db) => write(() => t.insertDatabase(db)),
+      update: (db) => write(() => t.updateDatabase(db)),
+      delete: (tenantId, name) => write(() => t.deleteDatabase(tenantId, name)),
+    },
+    routes: {
+      get: (tenantId) => read(() => t.getRoute(tenantId)),
+      list: () => read(() => t.listRoutes()),
+      revision: () => read(() => t.routeRevision()),
+      changesSince: (revision) => read(() => t.routeChangesSince(revision)),
+      put: (route) => write(() => t.putRoute(route)),
+      delete: (tenantId) => write(() => t.deleteRoute(tenantId)),
+    },
+    events: {
+      list: (filter) => read(() => t.listEvents(filter)),
+      append: (event) => write(() => t.appendEvent(event)),
+    },
+    idempotency: {
+      get: (scope, key) => read(() => t.getIdempotency(scope, key)),
+      put: (scope, key, record) => write(() => t.putIdempotency(scope, key, record)),
+    },
+    secrets: {
+      getTenantSecret: (tenantId, name) => read(() => t.getTenantSecret(tenantId, name)),
+      getFleetSecret: (name) => read(() => s.getFleetSecret(name)),
+      getCa: () => read(() => s.getCa()),
+      insertTenantSecret: (secret) => write(() => t.insertTenantSecret(secret)),
+      putFleetSecretOnce: (secret) => write(() => s.putFleetSecretOnce(secret)),
+      putFleetSecret: (secret) => write(() => s.putFleetSecret(secret)),
+      putCaOnce: (ca) => write(() => s.putCaOnce(ca)),
+      resealAll: (reseal) => write(() => s.resealAll(reseal)),
+    },
+    tokens: {
+      find: (hash) => read(() => s.findToken(hash)),
+      findOperator: (name) => read(() => s.findOperatorToken(name)),
+      listOperators: (includeRevoked) => read(() => s.listOperatorTokens(includeRevoked)),
+      insert: (record, createdBy) => write(() => s.insertToken(record, createdBy)),
+      markUsed: (hash, at) => write(() => s.markTokenUsed(hash, at)),
+      revokeOperator: (name, at) => write(() => s.revokeOperatorToken(name, at)),
+    },
+    backups: {
+      getStanza: (tenantId) => read(() => t.getStanza(tenantId)),
+      get: (tenantId, id) => read(() => t.getBackup(tenantId, id)),
+      list: (tenantId) => read(() => t.listBackups(tenantId)),
+      listRunning: () => read(() => t.listRunningBackups()),
+      countByStatus: () => read(() => t.countBackupsByStatus()),
+      putStanza: (stanza) => write(() => t.putStanza(stanza)),
+      insert: (backup) => write(() => t.insertBackup(backup)),
+      update: (backup) => write(() => t.updateBackup(backup)),
+    },
+    restores: {
+      get: (id) => read(() => t.getRestore(id)),
+      list: (targetTenantId) => read(() => t.listRestores(targetTenantId)),
+      listRunning: () => read(() => t.listRunningRestores()),
+      listActive: () => read(() => t.listActiveRestores()),
+      insert: (restore) => write(() => t.insertRestore(restore)),
+      update: (restore) => write(() => t.updateRestore(restore)),
+    },
+    operations: {
+      get: (tenantId) => read(() => t.getOperation(tenantId)),
+      list: () => read(() => t.listOperations()),
+      put: (op) => write(() => t.putOperation(op)),
+      delete: (tenantId) => write(() => t.deleteOperation(tenantId)),
+    },
+    initSql: {
+      get: (tenantId) => read(() => t.getInitSql(tenantId)),
+      listOpen: () => read(() => t.listOpenInitSql()),
+      put: (record) => write(() => t.putInitSql(record)),
+    },
+  };
+}
+
+/** Runs `f` now, as a promise of its result (or of its error, typed). */
+function attempt<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (err) {
+    return Promise.reject(storeError(err));
   }
+}
 
-  writeGrouped<T>(fn: (tx: StoreTx) => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.grouped.length === 0) setImmediate(() => this.commitGroup());
-      this.grouped.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+/** A job of the queue: a read (runs at once) or a transaction (holds the queue until it settles). */
+type Job = () => Promise<unknown> | undefined;
+
+/** A grouped transaction waiting for its shared commit. */
+interface GroupItem {
+  fn: (tx: StoreTx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The better-sqlite3 implementation of the store contract. The database must be migrated already. */
+export class SqliteStore implements Store {
+  readonly read: StoreReads;
+  private readonly repos: Repositories;
+  private readonly inside = new AsyncLocalStorage<true>();
+  private readonly queue: Job[] = [];
+  private busy = false;
+  private readonly grouped: GroupItem[] = [];
+  private readonly listeners = new Set<(commit: Commit) => void>();
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly tables: SqliteTables,
+    security: SecurityStore,
+    readonly location: string,
+    readonly schemaVersion: number,
+    private readonly onListenerError: (err: unknown) => void = (err) => process.emitWarning(`a store commit listener failed: ${String(err)}`),
+  ) {
+    const misuse = (): Promise<never> => Promise.reject(new Error('store.read cannot write; write inside store.transaction()'));
+    this.read = repositories(tables, security, (f) => this.readCall(f), misuse);
+    this.repos = repositories(tables, security, attempt, (f) => {
+      if (!this.db.inTransaction) return Promise.reject(new Error('a write after its transaction ended: await every write inside the transaction function'));
+      return attempt(f);
     });
   }
 
-  /** Commits the queued grouped writes (at most MAX_GROUP; the rest go in the next turn). */
-  private commitGroup(): void {
-    const items = this.grouped.splice(0, MAX_GROUP);
-    if (this.grouped.length > 0) setImmediate(() => this.commitGroup());
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    if (this.inside.getStore()) return Promise.reject(new Error('store.transaction() inside a transaction: use the tx you were given (a transaction never nests)'));
+    return new Promise<T>((resolve, reject) => {
+      if (options.grouped) {
+        if (this.grouped.length === 0) setImmediate(() => this.enqueue(() => this.commitGroup()));
+        this.grouped.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+        return;
+      }
+      this.enqueue(() => this.runOne(fn).then(resolve, reject));
+    });
+  }
+
+  subscribe(listener: (commit: Commit) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    // After every queued transaction settled.
+    await new Promise<void>((resolve) => this.enqueue(() => void resolve()));
+    if (this.db.open) this.db.close();
+  }
+
+  private readCall<T>(f: () => T): Promise<T> {
+    if (this.inside.getStore()) return Promise.reject(new Error('store.read inside a transaction would wait for itself: read through the tx'));
+    if (!this.busy && this.queue.length === 0) return attempt(f);
+    return new Promise<T>((resolve, reject) => this.enqueue(() => void attempt(f).then(resolve, reject)));
+  }
+
+  private enqueue(job: Job): void {
+    this.queue.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.busy && this.queue.length > 0) {
+      const running = this.queue.shift()!();
+      if (running) {
+        this.busy = true;
+        void running.finally(() => {
+          this.busy = false;
+          this.pump();
+        });
+      }
+    }
+  }
+
+  private txView(collector: Collector): StoreTx {
+    return { ...this.repos, record: (change) => collector.record(change) };
+  }
+
+  private begin(collector: Collector): void {
+    this.tables.changes = collector;
     try {
-      this.write(() => {
-        for (const item of items) {
-          const routes = this.pendingRoutes.length;
-          const events = this.pendingEvents.length;
-          try {
-            // A nested better-sqlite3 transaction is a savepoint: a throw undoes this item only.
-            outcomes.push({ ok: true, value: this.db.transaction(() => item.fn(this))() });
-          } catch (error) {
-            // SQLite itself rolled the whole group back (disk full, I/O error): every item fails.
-            if (!this.db.inTransaction) throw error;
-            this.pendingRoutes.length = routes;
-            this.pendingEvents.length = events;
-            outcomes.push({ ok: false, error });
-          }
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  private finishCommit(collector: Collector): void {
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      // The commit itself failed (disk full, I/O error): nothing of it was written.
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw storeError(err);
+    } finally {
+      this.tables.changes = collector; // replaced by the next begin
+    }
+  }
+
+  private async runOne<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const collector = new Collector();
+    this.begin(collector);
+    let result: T;
+    try {
+      result = await this.inside.run(true, () => fn(this.txView(collector)));
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw storeError(err);
+    }
+    this.finishCommit(collector);
+    this.publish(collector);
+    return result;
+  }
+
+  /** Commits the queued grouped transactions (at most MAX_GROUP; the rest go in the next turn). */
+  private async commitGroup(): Promise<void> {
+    const items = this.grouped.splice(0, MAX_GROUP);
+    if (this.grouped.length > 0) setImmediate(() => this.enqueue(() => this.commitGroup()));
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const collector = new Collector();
+    try {
+      this.begin(collector);
+      for (const item of items) {
+        const mark = collector.mark();
+        this.db.exec('SAVEPOINT grouped');
+        try {
+          outcomes.push({ ok: true, value: await this.inside.run(true, () => item.fn(this.txView(collector))) });
+          this.db.exec('RELEASE grouped');
+        } catch (error) {
+          // SQLite itself rolled the whole group back (disk full, I/O error): every item fails.
+          if (!this.db.inTransaction) throw error;
+          this.db.exec('ROLLBACK TO grouped');
+          this.db.exec('RELEASE grouped');
+          collector.reset(mark);
+          outcomes.push({ ok: false, error: storeError(error) });
         }
-      });
+      }
+      this.finishCommit(collector);
     } catch (error) {
-      // The commit itself failed (disk full, I/O error): nothing of the group was written.
-      for (const item of items) item.reject(error);
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const item of items) item.reject(storeError(error));
       return;
     }
+    this.publish(collector);
     items.forEach((item, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) item.resolve(outcome.value);
@@ -476,401 +364,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  onCommit(listener: (summary: CommitSummary) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
-
-  /** Statements run outside write() commit on their own; publish right after them. */
-  private autoFlush(): void {
-    if (this.depth === 0) this.flush();
-  }
-
-  private flush(): void {
-    if (this.pendingRoutes.length === 0 && this.pendingEvents.length === 0) return;
-    const summary: CommitSummary = { routeChanges: this.pendingRoutes, events: this.pendingEvents };
-    this.pendingRoutes = [];
-    this.pendingEvents = [];
-    for (const listener of this.listeners) listener(summary);
-  }
-
-  private inTx<T>(fn: () => T): T {
-    return this.depth > 0 ? fn() : this.write(() => fn());
-  }
-
-  getTenant(id: string): TenantRecord | undefined {
-    const r = this.stmt.getTenant!.get(id) as Row | undefined;
-    return r ? tenantFromRow(r) : undefined;
-  }
-
-  listTenants(filter: TenantFilter = {}, page: TenantPage = {}): TenantRecord[] {
-    const where = tenantWhere(filter);
-    if (page.after !== undefined) {
-      where.clauses.push('id > ?');
-      where.params.push(page.after);
+  private publish(collector: Collector): void {
+    if (collector.empty()) return;
+    const commit = collector.commit();
+    for (const listener of this.listeners) {
+      try {
+        listener(commit);
+      } catch (err) {
+        this.onListenerError(err);
+      }
     }
-    // A parameter, not part of the SQL: the statement cache holds one statement per filter shape,
-    // whatever the page sizes (SQLite reads LIMIT -1 as no limit).
-    const limit = page.limit === undefined ? -1 : Math.max(0, Math.floor(page.limit));
-    return (this.cached(`SELECT * FROM tenants${whereSql(where)} ORDER BY id LIMIT ?`).all(...where.params, limit) as Row[]).map(tenantFromRow);
-  }
-
-  countTenants(filter: TenantFilter = {}): number {
-    const where = tenantWhere(filter);
-    return (this.cached(`SELECT COUNT(*) AS n FROM tenants${whereSql(where)}`).get(...where.params) as { n: number }).n;
-  }
-
-  countTenantsByStatus(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const r of this.stmt.tenantsByStatus!.all() as Array<{ status: string; n: number }>) out[r.status] = r.n;
-    return out;
-  }
-
-  /** A statement for SQL built from a filter's shape (a handful of shapes, each prepared once). */
-  private cached(sql: string): Database.Statement {
-    let st = this.dynamic.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.dynamic.set(sql, st);
-    }
-    return st;
-  }
-
-  private tenantParams(t: TenantRecord): Row {
-    return { ...t, spec: JSON.stringify(t.spec), deleting: int(t.deleting) };
-  }
-
-  insertTenant(tenant: TenantRecord): void {
-    this.stmt.insertTenant!.run(this.tenantParams(tenant));
-  }
-
-  getTenantSecret(tenantId: string, name: string): TenantSecretRecord | undefined {
-    const r = this.stmt.getTenantSecret!.get(tenantId, name) as Row | undefined;
-    if (!r) return undefined;
-    return { tenantId: String(r.tenant_id), name: String(r.name), sealed: String(r.sealed), verifier: String(r.verifier), createdAt: Number(r.created_at) };
-  }
-
-  insertTenantSecret(secret: TenantSecretRecord): void {
-    this.stmt.insertTenantSecret!.run(secret.tenantId, secret.name, secret.sealed, secret.verifier, secret.createdAt);
-  }
-
-  updateTenant(tenant: TenantRecord): void {
-    this.stmt.updateTenant!.run(this.tenantParams(tenant));
-  }
-
-  deleteTenant(id: string): void {
-    this.inTx(() => {
-      // Databases reference users; drop them first so the deferred key never sees an orphan.
-      this.db.prepare('DELETE FROM databases WHERE tenant_id = ?').run(id);
-      this.stmt.deleteTenant!.run(id);
-      this.placementWrites++; // its placements go with it (ON DELETE CASCADE)
-    });
-  }
-
-  listPlacements(filter: { tenantId?: string; hostId?: string } = {}): PlacementRecord[] {
-    const rows =
-      filter.tenantId !== undefined
-        ? (this.stmt.placementsOfTenant!.all(filter.tenantId) as Row[])
-        : filter.hostId !== undefined
-          ? (this.stmt.placementsOfHost!.all(filter.hostId) as Row[])
-          : (this.stmt.placementsAll!.all() as Row[]);
-    const placements = rows.map(placementFromRow);
-    return filter.tenantId !== undefined && filter.hostId !== undefined ? placements.filter((p) => p.hostId === filter.hostId) : placements;
-  }
-
-  private placementParams(p: PlacementRecord): Row {
-    return { ...p, realizedOnce: int(p.realizedOnce) };
-  }
-
-  listWaitingTenants(limit: number, after: { createdAt: number; id: string } = { createdAt: -1, id: '' }): TenantRecord[] {
-    return (this.stmt.waitingTenants!.all({ limit, createdAt: after.createdAt, id: after.id }) as Row[]).map(tenantFromRow);
-  }
-
-  hostAllocations(): Map<string, HostAllocation> {
-    const rows = this.stmt.hostAllocations!.all() as Row[];
-    return new Map(rows.map((r) => [String(r.host_id), { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) }]));
-  }
-
-  hostsCreating(): Map<string, number> {
-    const rows = this.stmt.hostsCreating!.all() as Row[];
-    return new Map(rows.map((r) => [String(r.host_id), Number(r.creating)]));
-  }
-
-  listRetriesDue(now: number): PlacementRecord[] {
-    return (this.stmt.retriesDue!.all(now) as Row[]).map(placementFromRow);
-  }
-
-  listReplicatedTenants(): TenantRecord[] {
-    return (this.stmt.replicatedTenants!.all() as Row[]).map(tenantFromRow);
-  }
-
-  placementChanges(): number {
-    return this.placementWrites;
-  }
-
-  insertPlacement(placement: PlacementRecord): void {
-    this.stmt.insertPlacement!.run(this.placementParams(placement));
-    this.placementWrites++;
-  }
-
-  updatePlacement(placement: PlacementRecord): void {
-    this.stmt.updatePlacement!.run(this.placementParams(placement));
-  }
-
-  deletePlacement(tenantId: string, hostId: string): void {
-    this.stmt.deletePlacement!.run(tenantId, hostId);
-    this.placementWrites++;
-  }
-
-  getUser(tenantId: string, name: string): UserRecord | undefined {
-    const r = this.stmt.getUser!.get(tenantId, name) as Row | undefined;
-    return r ? userFromRow(r) : undefined;
-  }
-
-  listUsers(tenantId: string): UserRecord[] {
-    return (this.stmt.listUsers!.all(tenantId) as Row[]).map(userFromRow);
-  }
-
-  insertUser(user: UserRecord): void {
-    this.stmt.insertUser!.run({ ...user, owner: int(user.owner) });
-  }
-
-  updateUser(user: UserRecord): void {
-    this.stmt.updateUser!.run({ ...user, owner: int(user.owner) });
-  }
-
-  deleteUser(tenantId: string, name: string): void {
-    this.stmt.deleteUser!.run(tenantId, name);
-  }
-
-  getDatabase(tenantId: string, name: string): DatabaseRecord | undefined {
-    const r = this.stmt.getDatabase!.get(tenantId, name) as Row | undefined;
-    return r ? databaseFromRow(r) : undefined;
-  }
-
-  listDatabases(tenantId: string): DatabaseRecord[] {
-    return (this.stmt.listDatabases!.all(tenantId) as Row[]).map(databaseFromRow);
-  }
-
-  insertDatabase(database: DatabaseRecord): void {
-    this.stmt.insertDatabase!.run({ ...database });
-  }
-
-  updateDatabase(database: DatabaseRecord): void {
-    this.stmt.updateDatabase!.run({ ...database });
-  }
-
-  deleteDatabase(tenantId: string, name: string): void {
-    this.stmt.deleteDatabase!.run(tenantId, name);
-  }
-
-  getHost(id: string): HostRecord | undefined {
-    const r = this.stmt.getHost!.get(id) as Row | undefined;
-    return r ? hostFromRow(r) : undefined;
-  }
-
-  listHosts(): HostRecord[] {
-    return (this.stmt.listHosts!.all() as Row[]).map(hostFromRow);
-  }
-
-  putHost(host: HostRecord): void {
-    const { capacity, labels, cordoned, draining, ...rest } = host;
-    this.stmt.putHost!.run({ ...rest, ...capacity, cordoned: int(cordoned), draining: int(draining), labels: JSON.stringify(labels) });
-  }
-
-  nextHostGeneration(hostId: string): number {
-    const r = this.stmt.bumpGeneration!.get(hostId) as { generation: number } | undefined;
-    if (!r) throw new Error(`unknown host ${hostId}`);
-    return r.generation;
-  }
-
-  getRoute(tenantId: string): RouteRecord | undefined {
-    const r = this.stmt.getRoute!.get(tenantId) as Row | undefined;
-    return r ? routeFromRow(r) : undefined;
-  }
-
-  listRoutes(): RouteRecord[] {
-    return (this.stmt.listRoutes!.all() as Row[]).map(routeFromRow);
-  }
-
-  routeRevision(): number {
-    return (this.stmt.routeRevision!.get() as { v: number }).v;
-  }
-
-  putRoute(route: Omit<RouteRecord, 'revision'>): RouteRecord {
-    return this.inTx(() => {
-      const existing = this.getRoute(route.tenantId);
-      if (existing && sameRoute(existing, route)) return existing;
-      const revision = this.bumpRouteRevision();
-      const stored: RouteRecord = { ...route, revision };
-      this.stmt.putRoute!.run({ ...stored, externalAccess: int(stored.externalAccess), users: JSON.stringify(stored.users) });
-      this.stmt.insertRouteChange!.run(revision, route.tenantId, JSON.stringify(stored));
-      this.pendingRoutes.push({ revision, tenantId: route.tenantId, route: stored });
-      return stored;
-    });
-  }
-
-  deleteRoute(tenantId: string): void {
-    this.inTx(() => {
-      if (!this.getRoute(tenantId)) return;
-      const revision = this.bumpRouteRevision();
-      this.stmt.deleteRoute!.run(tenantId);
-      this.stmt.insertRouteChange!.run(revision, tenantId, null);
-      this.pendingRoutes.push({ revision, tenantId, route: undefined });
-    });
-  }
-
-  private bumpRouteRevision(): number {
-    const revision = this.routeRevision() + 1;
-    this.stmt.setRouteRevision!.run(revision);
-    // Prune in steps of a tenth of the window so pruning is rare and cheap.
-    if (revision % Math.max(1, Math.floor(this.routeHistory / 10)) === 0) this.stmt.pruneRouteChanges!.run(revision - this.routeHistory);
-    return revision;
-  }
-
-  routeChangesSince(revision: number): RouteChange[] | undefined {
-    const current = this.routeRevision();
-    if (revision > current) return undefined;
-    if (revision === current) return [];
-    const oldest = (this.stmt.oldestRouteChange!.get() as { v: number | null }).v;
-    // The history must hold revision + 1 onwards; otherwise the gap forces a snapshot.
-    if (oldest === null || oldest > revision + 1) return undefined;
-    return (this.stmt.routeChangesSince!.all(revision) as Row[]).map((r) => ({
-      revision: r.revision as number,
-      tenantId: r.tenant_id as string,
-      route: r.route === null ? undefined : (JSON.parse(r.route as string) as RouteRecord),
-    }));
-  }
-
-  appendEvent(event: NewEvent): EventRecord {
-    const record: Omit<EventRecord, 'id'> = {
-      tenantId: '',
-      hostId: '',
-      outcome: 'SUCCESS',
-      ...event,
-      details: event.details ?? {},
-    };
-    const { id } = this.stmt.appendEvent!.get({ ...record, details: JSON.stringify(record.details) }) as { id: number };
-    const stored = { id, ...record };
-    this.pendingEvents.push(stored);
-    this.autoFlush();
-    return stored;
-  }
-
-  listEvents(filter: EventFilter): EventRecord[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.tenantId) {
-      where.push('tenant_id = ?');
-      params.push(filter.tenantId);
-    }
-    if (filter.hostId) {
-      where.push('host_id = ?');
-      params.push(filter.hostId);
-    }
-    if (filter.outcome) {
-      where.push('outcome = ?');
-      params.push(filter.outcome);
-    }
-    const after = filter.afterId ?? 0;
-    if (after > 0) where.push(`id > ${Math.floor(after)}`);
-    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    // After an id: the next `limit` in order. Without one: the newest `limit`, returned oldest first.
-    const sql =
-      after > 0
-        ? `SELECT * FROM events ${clause} ORDER BY id ASC LIMIT ${Math.floor(filter.limit)}`
-        : `SELECT * FROM (SELECT * FROM events ${clause} ORDER BY id DESC LIMIT ${Math.floor(filter.limit)}) ORDER BY id ASC`;
-    return (this.db.prepare(sql).all(...params) as Row[]).map(eventFromRow);
-  }
-
-  getIdempotency(scope: string, key: string): IdempotencyRecord | undefined {
-    const r = this.stmt.getIdempotency!.get(scope, key) as Row | undefined;
-    return r ? { requestHash: r.request_hash as string, response: r.response as string, createdAt: r.created_at as number } : undefined;
-  }
-
-  putIdempotency(scope: string, key: string, record: IdempotencyRecord): void {
-    this.stmt.putIdempotency!.run(scope, key, record.requestHash, record.response, record.createdAt);
-  }
-
-  getInitSql(tenantId: string): InitSqlRecord | undefined {
-    const r = this.stmt.getInitSql!.get(tenantId) as Row | undefined;
-    return r ? initSqlFromRow(r) : undefined;
-  }
-
-  putInitSql(record: InitSqlRecord): void {
-    this.stmt.putInitSql!.run({ ...record, scripts: JSON.stringify(record.scripts) });
-  }
-
-  listOpenInitSql(): InitSqlRecord[] {
-    return (this.stmt.openInitSql!.all() as Row[]).map(initSqlFromRow);
-  }
-
-  getStanza(tenantId: string): StanzaRecord | undefined {
-    const r = this.stmt.getStanza!.get(tenantId) as Row | undefined;
-    return r ? stanzaFromRow(r) : undefined;
-  }
-
-  putStanza(stanza: StanzaRecord): void {
-    this.stmt.putStanza!.run({ ...stanza });
-  }
-
-  getBackup(tenantId: string, id: string): BackupRecord | undefined {
-    const r = this.stmt.getBackup!.get(tenantId, id) as Row | undefined;
-    return r ? backupFromRow(r) : undefined;
-  }
-
-  listBackups(tenantId: string): BackupRecord[] {
-    return (this.stmt.listBackups!.all(tenantId) as Row[]).map(backupFromRow);
-  }
-
-  listRunningBackups(): BackupRecord[] {
-    return (this.stmt.runningBackups!.all() as Row[]).map(backupFromRow);
-  }
-
-  countBackupsByStatus(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const r of this.stmt.backupsByStatus!.all() as Array<{ status: string; n: number }>) out[r.status] = r.n;
-    return out;
-  }
-
-  insertBackup(backup: BackupRecord): void {
-    this.stmt.insertBackup!.run({ ...backup });
-  }
-
-  updateBackup(backup: BackupRecord): void {
-    this.stmt.updateBackup!.run({ ...backup });
-  }
-
-  getRestore(id: string): RestoreRecord | undefined {
-    const r = this.stmt.getRestore!.get(id) as Row | undefined;
-    return r ? restoreFromRow(r) : undefined;
-  }
-
-  listRestores(targetTenantId: string): RestoreRecord[] {
-    return (this.stmt.listRestores!.all(targetTenantId) as Row[]).map(restoreFromRow);
-  }
-
-  listRunningRestores(): RestoreRecord[] {
-    return (this.stmt.runningRestores!.all() as Row[]).map(restoreFromRow);
-  }
-
-  listActiveRestores(): RestoreRecord[] {
-    return (this.stmt.activeRestores!.all() as Row[]).map(restoreFromRow);
-  }
-
-  private restoreParams(r: RestoreRecord): Row {
-    return { ...r, latest: int(r.latest), oldHosts: JSON.stringify(r.oldHosts) };
-  }
-
-  insertRestore(restore: RestoreRecord): void {
-    this.stmt.insertRestore!.run(this.restoreParams(restore));
-  }
-
-  updateRestore(restore: RestoreRecord): void {
-    this.stmt.updateRestore!.run(this.restoreParams(restore));
   }
 }

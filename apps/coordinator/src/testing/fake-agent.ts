@@ -122,7 +122,7 @@ export class FakeAgent {
         },
       },
     });
-    this.reading = (async () => {
+    this.reading = (async (): Promise<void> => {
       try {
         for await (const m of stream) await this.onMessage(m.message);
       } catch {

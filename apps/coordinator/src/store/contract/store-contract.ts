@@ -1,0 +1,468 @@
+/**
+ * The tests every store backend must pass (see ../contract.ts for what a backend guarantees).
+ * A backend's own test file calls `describeStoreContract` with a factory that opens a fresh,
+ * empty, migrated store; the tests use only the contract, never the backend's insides.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreConflictError, StoreNotFoundError } from '../../errors.js';
+import type { BackupRecord, OperationRecord, RestoreRecord } from '../../model.js';
+import { aHost, aPlacement, aTenant, aUser } from '../../testing/records.js';
+import type { TokenRecord } from '@pgs/security';
+import type { InitSqlRecord } from '@pgs/tenancy';
+import type { Commit, Store } from '../contract.js';
+
+/** Opens a fresh store; `routeHistory` is how many route changes it keeps for deltas. */
+export type StoreFactory = (options: { routeHistory: number }) => Promise<Store>;
+
+const route = (tenantId: string, port: number) => ({
+  tenantId,
+  hostId: 'h1',
+  address: '127.0.0.11',
+  port,
+  state: 'ROUTABLE' as const,
+  reason: '',
+  externalAccess: true,
+  connectionLimit: 0,
+  poolMode: 'SESSION' as const,
+  users: [{ name: 'alice', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b' }],
+});
+
+const backup = (id: string, over: Partial<BackupRecord> = {}): BackupRecord => ({
+  id,
+  tenantId: 'acme',
+  type: 'FULL',
+  status: 'RUNNING',
+  reason: '',
+  hostId: 'h1',
+  label: '',
+  priorLabel: '',
+  startedAt: 2000,
+  finishedAt: 0,
+  timeline: 1,
+  sizeBytes: 0,
+  repoSizeBytes: 0,
+  stanzaRepoSizeBytes: 0,
+  lsnStart: '',
+  lsnStop: '',
+  trigger: 'schedule',
+  stanza: 'acme-1000',
+  ...over,
+});
+
+/** Registers the contract tests for one backend. */
+export function describeStoreContract(backend: string, factory: StoreFactory): void {
+  const opened: Store[] = [];
+  const open = async (routeHistory = 100): Promise<Store> => {
+    const s = await factory({ routeHistory });
+    opened.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close();
+  });
+
+  describe(`store contract (${backend}): records`, () => {
+    it('round-trips tenants, hosts, placements, users and databases, and cascades a tenant delete', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1', { labels: { zone: 'a' } }));
+        await tx.tenants.insert(aTenant('acme', { spec: { ...aTenant('x').spec, labels: { team: 'red' } } }));
+        await tx.placements.insert(aPlacement('acme', 'h1'));
+        await tx.users.insert(aUser('acme', 'acme', { owner: true }));
+        await tx.databases.insert({ tenantId: 'acme', name: 'acme', owner: 'acme', description: '', status: 'NEW', statusReason: '', revision: 1, createdAt: 1 });
+      });
+      expect((await s.read.hosts.get('h1'))?.labels).toEqual({ zone: 'a' });
+      expect((await s.read.tenants.list({ labels: { team: 'red' } })).map((t) => t.id)).toEqual(['acme']);
+      expect(await s.read.tenants.list({ labels: { team: 'blue' } })).toEqual([]);
+      expect((await s.read.tenants.list({ hostId: 'h1' })).map((t) => t.id)).toEqual(['acme']);
+      expect((await s.read.placements.list({ hostId: 'h1' }))[0]?.role).toBe('PRIMARY');
+      expect((await s.read.users.get('acme', 'acme'))?.owner).toBe(true);
+      await s.transaction((tx) => tx.tenants.delete('acme'));
+      expect(await s.read.placements.list()).toEqual([]);
+      expect(await s.read.users.list('acme')).toEqual([]);
+      expect(await s.read.databases.list('acme')).toEqual([]);
+    });
+
+    it('filters, pages and counts tenants in the database', async () => {
+      const s = await open();
+      const ids = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        for (const [i, id] of ids.entries()) {
+          const labels: Record<string, string> = i % 2 === 0 ? { team: 'red', 'app.kubernetes.io/part-of': 'shop' } : { team: 'blue' };
+          const spec = { ...aTenant('x').spec, labels };
+          await tx.tenants.insert(aTenant(id, { spec, status: i < 5 ? 'ERROR' : 'ACTIVE', statusReason: i < 3 ? 'waiting for a host: none fits' : 'ok' }));
+          if (i % 5 === 0) await tx.placements.insert(aPlacement(id, 'h1'));
+        }
+      });
+      // Pages by id: every tenant exactly once, in order.
+      const seen: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await s.read.tenants.list({}, { after, limit: 10 });
+        seen.push(...page.map((t) => t.id));
+        if (page.length < 10) break;
+        after = page[page.length - 1]!.id;
+      }
+      expect(seen).toEqual(ids);
+      expect((await s.read.tenants.list({ status: 'ERROR' }, { after: 't01', limit: 2 })).map((t) => t.id)).toEqual(['t02', 't03']);
+      expect(await s.read.tenants.count()).toBe(25);
+      expect(await s.read.tenants.count({ status: 'ERROR' })).toBe(5);
+      expect(await s.read.tenants.count({ labels: { team: 'red' } })).toBe(13);
+      expect(await s.read.tenants.count({ labels: { team: 'red', 'app.kubernetes.io/part-of': 'shop' }, status: 'ACTIVE' })).toBe(10);
+      expect((await s.read.tenants.list({ hostId: 'h1' })).map((t) => t.id)).toEqual(['t00', 't05', 't10', 't15', 't20']);
+      expect((await s.read.tenants.list({ ids: ['t03', 't07', 'nope'] })).map((t) => t.id)).toEqual(['t03', 't07']);
+      expect(await s.read.tenants.count({ ids: [] })).toBe(0);
+      expect((await s.read.tenants.list({ reasonPrefix: 'waiting for a host' })).map((t) => t.id)).toEqual(['t00', 't01', 't02']);
+      expect(await s.read.tenants.countByStatus()).toEqual({ ERROR: 5, ACTIVE: 20 });
+    });
+
+    it('never lets a tenant have two primaries (a typed conflict), and a failed write rolls back alone', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.hosts.put(aHost('h2'));
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.placements.insert(aPlacement('acme', 'h1'));
+      });
+      await expect(s.transaction((tx) => tx.placements.insert(aPlacement('acme', 'h2')))).rejects.toBeInstanceOf(StoreConflictError);
+      await expect(s.transaction((tx) => tx.tenants.insert(aTenant('acme')))).rejects.toBeInstanceOf(StoreConflictError);
+      await s.transaction((tx) => tx.placements.insert(aPlacement('acme', 'h2', { role: 'REPLICA' })));
+      expect(await s.read.placements.list({ tenantId: 'acme' })).toHaveLength(2);
+    });
+
+    it('host generations only go up, also across re-registration; an unknown host is a typed not-found', async () => {
+      const s = await open();
+      await s.transaction((tx) => tx.hosts.put(aHost('h1')));
+      expect(await s.transaction((tx) => tx.hosts.nextGeneration('h1'))).toBe(1);
+      expect(await s.transaction((tx) => tx.hosts.nextGeneration('h1'))).toBe(2);
+      await s.transaction((tx) => tx.hosts.put(aHost('h1', { generation: 0 })));
+      expect(await s.transaction((tx) => tx.hosts.nextGeneration('h1'))).toBe(3);
+      await expect(s.transaction((tx) => tx.hosts.nextGeneration('nope'))).rejects.toBeInstanceOf(StoreNotFoundError);
+    });
+  });
+
+  describe(`store contract (${backend}): transactions and the commit pipeline`, () => {
+    it('a rolled-back transaction leaves nothing behind and publishes nothing', async () => {
+      const s = await open();
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      await expect(
+        s.transaction(async (tx) => {
+          await tx.tenants.insert(aTenant('acme'));
+          await tx.routes.put(route('acme', 1));
+          await tx.events.append({ time: 1, principal: 'test', action: 'tenant.create', message: '' });
+          tx.record({ kind: 'desired', tenantId: 'acme' });
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await s.read.tenants.get('acme')).toBeUndefined();
+      expect(await s.read.routes.revision()).toBe(0);
+      expect(await s.read.events.list({ limit: 10 })).toEqual([]);
+      expect(seen).toEqual([]);
+    });
+
+    it('publishes after the commit what the transaction changed and recorded', async () => {
+      const s = await open();
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.placements.insert(aPlacement('acme', 'h1'));
+        const event = await tx.events.append({ time: 1, principal: 'test', action: 'tenant.create', tenantId: 'acme', message: '' });
+        expect(event.id).toBeGreaterThan(0);
+        tx.record({ kind: 'desired', tenantId: 'acme', hostId: 'h1' });
+        tx.record({ kind: 'place', tenantId: 'acme' });
+        expect(seen).toEqual([]);
+      });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ desired: [{ tenantId: 'acme', hostId: 'h1' }], placementHosts: ['h1'], roomFreed: false, toPlace: ['acme'] });
+      expect(seen[0]!.events.map((e) => e.action)).toEqual(['tenant.create']);
+      await s.transaction((tx) => tx.placements.delete('acme', 'h1'));
+      expect(seen[1]).toMatchObject({ placementHosts: ['h1'], roomFreed: true });
+      // A transaction that changed nothing is not published.
+      await s.transaction((tx) => tx.tenants.get('acme'));
+      expect(seen).toHaveLength(2);
+    });
+
+    it('a standalone read never sees a transaction in flight, and a transaction does not nest', async () => {
+      const s = await open();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const writing = s.transaction(async (tx) => {
+        await tx.tenants.insert(aTenant('acme'));
+        await gate;
+        await expect(s.transaction((inner) => inner.tenants.get('acme'))).rejects.toThrow(/never nests|inside a transaction/);
+        await expect(s.read.tenants.get('acme')).rejects.toThrow(/inside a transaction/);
+      });
+      const reading = s.read.tenants.get('acme');
+      release();
+      await writing;
+      // Queued behind the transaction: it reads the committed row, never a half-done one.
+      expect((await reading)?.id).toBe('acme');
+    });
+
+    it('group commit: transactions of one turn share a commit; a throw undoes only its own', async () => {
+      const s = await open();
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      const create = (id: string, fail = false): Promise<string> =>
+        s.transaction(
+          async (tx) => {
+            await tx.tenants.insert(aTenant(id));
+            await tx.routes.put(route(id, 5432));
+            await tx.events.append({ time: 1, principal: 'test', action: 'tenant.create', tenantId: id, message: '' });
+            if (fail) throw new Error(`refused ${id}`);
+            return id;
+          },
+          { grouped: true },
+        );
+      const results = await Promise.allSettled([create('a'), create('b', true), create('c'), create('a')]);
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason instanceof StoreConflictError ? 'conflict' : String((r.reason as Error).message)))).toEqual([
+        'a',
+        'refused b',
+        'c',
+        'conflict',
+      ]);
+      expect((await s.read.tenants.list()).map((t) => t.id)).toEqual(['a', 'c']);
+      expect((await s.read.routes.list()).map((r) => [r.tenantId, r.revision])).toEqual([
+        ['a', 1],
+        ['c', 2],
+      ]);
+      // One commit, carrying exactly the kept transactions' routes and events.
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.routeChanges.map((c) => c.tenantId)).toEqual(['a', 'c']);
+      expect(seen[0]!.events.map((e) => e.tenantId)).toEqual(['a', 'c']);
+    });
+  });
+
+  describe(`store contract (${backend}): route table and event log`, () => {
+    it('bumps the global revision only on a real change and publishes after commit', async () => {
+      const s = await open();
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      const r1 = await s.transaction((tx) => tx.routes.put(route('a', 1)));
+      const same = await s.transaction((tx) => tx.routes.put(route('a', 1)));
+      const r2 = await s.transaction((tx) => tx.routes.put(route('a', 2)));
+      await s.transaction(async (tx) => {
+        await tx.routes.put(route('b', 3));
+        await tx.routes.delete('a');
+        expect(seen).toHaveLength(2);
+      });
+      expect([r1.revision, same.revision, r2.revision]).toEqual([1, 1, 2]);
+      expect(await s.read.routes.revision()).toBe(4);
+      expect(seen.map((c) => c.routeChanges.map((x) => `${x.revision}:${x.tenantId}:${x.route ? 'up' : 'del'}`))).toEqual([['1:a:up'], ['2:a:up'], ['3:b:up', '4:a:del']]);
+      expect((await s.read.routes.list()).map((r) => r.tenantId)).toEqual(['b']);
+    });
+
+    it('gives deltas since a revision, and undefined once the history no longer reaches back', async () => {
+      const s = await open(20);
+      for (let i = 1; i <= 50; i++) await s.transaction((tx) => tx.routes.put(route('t', i)));
+      expect(await s.read.routes.changesSince(50)).toEqual([]);
+      expect((await s.read.routes.changesSince(45))?.map((c) => c.revision)).toEqual([46, 47, 48, 49, 50]);
+      expect(await s.read.routes.changesSince(60)).toBeUndefined();
+      expect(await s.read.routes.changesSince(0)).toBeUndefined();
+      expect(await s.read.routes.changesSince(5)).toBeUndefined();
+    });
+
+    it('lists the newest events or the ones after an id, in id order', async () => {
+      const s = await open();
+      for (let i = 1; i <= 5; i++) await s.transaction((tx) => tx.events.append({ time: i, principal: 'operator', action: 'tenant.create', tenantId: i % 2 ? 'odd' : 'even', message: `m${i}` }));
+      expect((await s.read.events.list({ limit: 2 })).map((e) => e.message)).toEqual(['m4', 'm5']);
+      const [third] = (await s.read.events.list({ limit: 10 })).slice(2);
+      expect((await s.read.events.list({ limit: 10, afterId: third!.id })).map((e) => e.message)).toEqual(['m4', 'm5']);
+      expect((await s.read.events.list({ limit: 10, tenantId: 'odd' })).map((e) => e.message)).toEqual(['m1', 'm3', 'm5']);
+    });
+  });
+
+  describe(`store contract (${backend}): scheduler reads`, () => {
+    it('lists the waiting backlog oldest first, a page at a time, without placed, deleting or non-NEW tenants', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        for (let i = 0; i < 6; i++) await tx.tenants.insert(aTenant(`t${i}`, { createdAt: 2000 - i }));
+        await tx.tenants.insert(aTenant('gone', { deleting: true }));
+        await tx.tenants.insert(aTenant('live', { status: 'ACTIVE' }));
+        await tx.placements.insert(aPlacement('t2', 'h1'));
+      });
+      const first = await s.read.tenants.listWaiting(3);
+      expect(first.map((t) => t.id)).toEqual(['t5', 't4', 't3']);
+      const last = first[2]!;
+      expect((await s.read.tenants.listWaiting(3, { createdAt: last.createdAt, id: last.id })).map((t) => t.id)).toEqual(['t1', 't0']);
+    });
+
+    it('lists only due retries and only replicated tenants', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.tenants.insert(aTenant('solo'));
+        await tx.tenants.insert(aTenant('ha', { spec: { ...aTenant('ha').spec, nodes: 2 } }));
+        await tx.placements.insert(aPlacement('solo', 'h1', { realization: 'FAILED', nextRetryAt: 5000 }));
+        await tx.placements.insert(aPlacement('ha', 'h1', { realization: 'FAILED', nextRetryAt: 0 }));
+      });
+      expect(await s.read.placements.listRetriesDue(4999)).toEqual([]);
+      expect((await s.read.placements.listRetriesDue(5000)).map((p) => p.tenantId)).toEqual(['solo']);
+      expect((await s.read.tenants.listReplicated()).map((t) => t.id)).toEqual(['ha']);
+    });
+
+    it('sums allocations per host and counts the placements still being created', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.hosts.put(aHost('h2'));
+        await tx.tenants.insert(aTenant('a'));
+        await tx.tenants.insert(aTenant('b', { spec: { ...aTenant('b').spec, resources: { cpuMillis: 2000, memoryMib: 1024, diskMib: 4096 } } }));
+        await tx.tenants.insert(aTenant('c'));
+        await tx.placements.insert(aPlacement('a', 'h1'));
+        await tx.placements.insert(aPlacement('b', 'h1', { realization: 'FAILED' }));
+        await tx.placements.insert(aPlacement('c', 'h2', { realization: 'REALIZED', realizedOnce: true }));
+      });
+      const a = aTenant('a').spec.resources;
+      expect((await s.read.placements.allocations()).get('h1')).toEqual({ cpuMillis: a.cpuMillis + 2000, memoryMib: a.memoryMib + 1024, diskMib: a.diskMib + 4096, instances: 2 });
+      expect(await s.read.placements.creating()).toEqual(new Map([['h1', 2]]));
+      // Realized once: created, whatever it reports later.
+      await s.transaction((tx) => tx.placements.update(aPlacement('a', 'h1', { realization: 'PENDING', realizedOnce: true })));
+      expect(await s.read.placements.creating()).toEqual(new Map([['h1', 1]]));
+      await s.transaction((tx) => tx.tenants.delete('b'));
+      expect((await s.read.placements.allocations()).get('h1')?.instances).toBe(1);
+    });
+
+    it('counts a suspended tenant by its disk only (its CPU and memory are given back)', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.tenants.insert(aTenant('awake'));
+        await tx.tenants.insert(aTenant('asleep', { status: 'SUSPENDED' }));
+        await tx.placements.insert(aPlacement('awake', 'h1'));
+        await tx.placements.insert(aPlacement('asleep', 'h1'));
+      });
+      const r = aTenant('awake').spec.resources;
+      expect((await s.read.placements.allocations()).get('h1')).toEqual({ cpuMillis: r.cpuMillis, memoryMib: r.memoryMib, diskMib: 2 * r.diskMib, instances: 2 });
+    });
+  });
+
+  describe(`store contract (${backend}): backups, restores, operations, secrets and tokens`, () => {
+    it('round-trips rows, allows one running backup and one running restore per tenant, and goes with the tenant', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.backups.putStanza({ tenantId: 'acme', stanza: 'acme-1000', lastArchivedAt: 0, lastArchivedWal: '', createdAt: 1000 });
+        await tx.backups.insert(backup('b1'));
+      });
+      await expect(s.transaction((tx) => tx.backups.insert(backup('b2')))).rejects.toBeInstanceOf(StoreConflictError);
+      await s.transaction(async (tx) => {
+        await tx.backups.update({ ...backup('b1'), status: 'SUCCEEDED', label: '20261206-101500F', finishedAt: 3000, sizeBytes: 23_000_000 });
+        await tx.backups.insert(backup('b2', { startedAt: 4000, type: 'DIFF', priorLabel: '20261206-101500F' }));
+      });
+      expect((await s.read.backups.list('acme')).map((b) => [b.id, b.status, b.label])).toEqual([
+        ['b1', 'SUCCEEDED', '20261206-101500F'],
+        ['b2', 'RUNNING', ''],
+      ]);
+      expect((await s.read.backups.listRunning()).map((b) => b.id)).toEqual(['b2']);
+      expect(await s.read.backups.countByStatus()).toEqual({ SUCCEEDED: 1, RUNNING: 1 });
+      const restore: RestoreRecord = {
+        id: 'r1', kind: 'in_place', sourceTenantId: 'acme', targetTenantId: 'acme', state: 'RUNNING', phase: 'recovering', reason: '', sourceStanza: 'acme-1000',
+        toTime: 2500, toBackupId: '', backupLabel: '', latest: false, hostId: 'h2', oldHosts: ['h1'], oldLsn: '0/3000000', startedAt: 5000, finishedAt: 0,
+        recoveredLsn: '', recoveredTime: 0, missingWalBytes: 0, timeline: 0, createdBy: 'operator:admin',
+      };
+      await s.transaction((tx) => tx.restores.insert(restore));
+      await expect(s.transaction((tx) => tx.restores.insert({ ...restore, id: 'r2' }))).rejects.toBeInstanceOf(StoreConflictError);
+      await s.transaction((tx) => tx.restores.update({ ...restore, state: 'SUCCEEDED', phase: 'removing_old', recoveredLsn: '0/5000028', missingWalBytes: 7 }));
+      expect(await s.read.restores.get('r1')).toMatchObject({ state: 'SUCCEEDED', phase: 'removing_old', oldHosts: ['h1'], latest: false, missingWalBytes: 7 });
+      expect(await s.read.restores.listRunning()).toEqual([]);
+      expect((await s.read.restores.listActive()).map((r) => r.id)).toEqual(['r1']);
+      await s.transaction((tx) => tx.tenants.delete('acme'));
+      expect([await s.read.backups.getStanza('acme'), await s.read.backups.list('acme'), await s.read.restores.list('acme')]).toEqual([undefined, [], []]);
+    });
+
+    it('keeps one failover or switchover operation per tenant, with its phase and fencing point', async () => {
+      const s = await open();
+      const op: OperationRecord = {
+        tenantId: 'acme', kind: 'failover', cause: 'host_down', phase: 'fencing', failedAt: 900, startedAt: 1000, oldPrimary: 'h1', toHostId: '',
+        fencedAt: 0, fenceSentAt: 1000, fenceAckedAt: 0, finalLsn: '', candidate: '', chosenAt: 0, promoteSentAt: 0, deadline: 0, updatedAt: 1000,
+      };
+      await s.transaction(async (tx) => {
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.operations.put(op);
+      });
+      await s.transaction((tx) => tx.operations.put({ ...op, phase: 'promoting', fencedAt: 1500, candidate: 'h2', chosenAt: 1600, updatedAt: 1600 }));
+      expect(await s.read.operations.get('acme')).toMatchObject({ phase: 'promoting', fencedAt: 1500, candidate: 'h2' });
+      expect((await s.read.operations.list()).map((o) => o.tenantId)).toEqual(['acme']);
+      await s.transaction((tx) => tx.operations.delete('acme'));
+      expect(await s.read.operations.get('acme')).toBeUndefined();
+      await s.transaction((tx) => tx.operations.put(op));
+      await s.transaction((tx) => tx.tenants.delete('acme'));
+      expect(await s.read.operations.list()).toEqual([]);
+    });
+
+    it('keeps a tenant\'s init scripts and their run, lists the open runs, and drops them with the tenant', async () => {
+      const s = await open();
+      const scripts = [
+        { name: '001-schema.sql', sql: 'create table items (id int)', database: '' },
+        { name: '002-seed.sql', sql: "insert into items values (1) -- it's seeded", database: 'app' },
+      ];
+      const held: InitSqlRecord = { tenantId: 'held', scripts, state: 'HELD', applied: 0, failedScript: '', error: '', attempt: 0, afterRevision: 1, updatedAt: 1000 };
+      await s.transaction(async (tx) => {
+        for (const id of ['held', 'open', 'done']) await tx.tenants.insert(aTenant(id));
+        await tx.initSql.put(held);
+        await tx.initSql.put({ ...held, tenantId: 'open', state: 'PENDING' });
+        await tx.initSql.put({ ...held, tenantId: 'done', state: 'SUCCEEDED', applied: 2, attempt: 1 });
+      });
+      expect(await s.read.initSql.get('held')).toEqual(held);
+      expect(await s.read.initSql.get('acme')).toBeUndefined();
+      expect((await s.read.initSql.listOpen()).map((r) => r.tenantId)).toEqual(['open']);
+      await s.transaction((tx) => tx.initSql.put({ ...held, state: 'RUNNING', attempt: 1, updatedAt: 2000 }));
+      await s.transaction((tx) => tx.initSql.put({ ...held, tenantId: 'open', state: 'FAILED', applied: 1, failedScript: '002-seed.sql', error: 'relation "items" does not exist', attempt: 1 }));
+      expect((await s.read.initSql.listOpen()).map((r) => [r.tenantId, r.state])).toEqual([['held', 'RUNNING']]);
+      expect(await s.read.initSql.get('open')).toMatchObject({ state: 'FAILED', applied: 1, failedScript: '002-seed.sql', error: 'relation "items" does not exist' });
+      await s.transaction((tx) => tx.tenants.delete('held'));
+      expect(await s.read.initSql.get('held')).toBeUndefined();
+      expect(await s.read.initSql.listOpen()).toEqual([]);
+    });
+
+    it('keeps secrets once, replaces on purpose, and re-seals everything in one transaction', async () => {
+      const s = await open();
+      await s.transaction((tx) => tx.tenants.insert(aTenant('acme')));
+      const ca = await s.transaction((tx) => tx.secrets.putCaOnce({ certPem: 'cert', keySealed: 'v1.k1.ca', createdAt: 1 }));
+      expect(await s.transaction((tx) => tx.secrets.putCaOnce({ certPem: 'other', keySealed: 'v1.k1.x', createdAt: 2 }))).toEqual(ca);
+      await s.transaction(async (tx) => {
+        await tx.secrets.insertTenantSecret({ tenantId: 'acme', name: 'replication', sealed: 'v1.k1.r', verifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b', createdAt: 1 });
+        await tx.secrets.insertTenantSecret({ tenantId: 'acme', name: 'replication', sealed: 'v1.k1.other', verifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b', createdAt: 2 });
+        await tx.secrets.putFleetSecretOnce({ name: 'backup', keyId: 'bk-1', sealed: 'v1.k1.b', createdAt: 1 });
+        await tx.secrets.putFleetSecret({ name: 's3', keyId: '', sealed: 'v1.k1.s', createdAt: 1 });
+        await tx.secrets.putFleetSecret({ name: 's3', keyId: '', sealed: 'v1.k1.s2', createdAt: 2 });
+      });
+      expect((await s.read.secrets.getTenantSecret('acme', 'replication'))?.sealed).toBe('v1.k1.r');
+      expect((await s.read.secrets.getFleetSecret('s3'))?.sealed).toBe('v1.k1.s2');
+      const changed = await s.transaction((tx) => tx.secrets.resealAll((sealed) => sealed.replace('v1.k1.', 'v1.k2.')));
+      expect(changed).toBe(4);
+      expect([(await s.read.secrets.getCa())?.keySealed, (await s.read.secrets.getTenantSecret('acme', 'replication'))?.sealed, (await s.read.secrets.getFleetSecret('backup'))?.sealed]).toEqual([
+        'v1.k2.ca',
+        'v1.k2.r',
+        'v1.k2.b',
+      ]);
+    });
+
+    it('tokens: a live operator name is unique, a single-use token is used once, revoking frees the name', async () => {
+      const s = await open();
+      const token = (hash: string, name: string, kind: 'operator' | 'host' = 'operator'): TokenRecord => ({
+        hash: hash.padEnd(64, '0'), kind, name, role: kind === 'operator' ? ('fleet-admin' as const) : undefined, tenantIds: [], createdAtMs: 1, expiresAtMs: 10_000, singleUse: kind === 'host',
+      });
+      await s.transaction(async (tx) => {
+        await tx.tokens.insert(token('h1', 'ci'), 'operator:admin');
+        await tx.tokens.insert(token('j1', 'host-7', 'host'), 'operator:admin');
+      });
+      await expect(s.transaction((tx) => tx.tokens.insert(token('h2', 'ci'), 'operator:admin'))).rejects.toBeInstanceOf(StoreConflictError);
+      expect((await s.read.tokens.findOperator('ci'))?.hash).toBe('h1'.padEnd(64, '0'));
+      const j1 = 'j1'.padEnd(64, '0');
+      expect(await s.transaction((tx) => tx.tokens.markUsed(j1, 5))).toBe(true);
+      expect(await s.transaction((tx) => tx.tokens.markUsed(j1, 6))).toBe(false);
+      expect(await s.transaction((tx) => tx.tokens.revokeOperator('ci', 7))).toBe(true);
+      await s.transaction((tx) => tx.tokens.insert(token('h2', 'ci'), 'operator:admin'));
+      const all = (await s.read.tokens.listOperators(true)).map((t) => `${t.hash.slice(0, 2)}:${t.revokedAtMs ?? 0}`);
+      expect(all.sort()).toEqual(['h1:7', 'h2:0']);
+      expect((await s.read.tokens.listOperators(false)).map((t) => t.hash.slice(0, 2))).toEqual(['h2']);
+      expect((await s.read.tokens.find(j1))?.usedAtMs).toBe(5);
+    });
+  });
+}
