@@ -106,7 +106,7 @@ export function agentControlService(
       if (first.value.message.case !== 'hello') throw new RpcError(Code.FAILED_PRECONDITION, 'the first message on the agent stream must be hello', { errorCode: 'HELLO_EXPECTED' });
       const hello = fromHello(first.value.message.value);
       validateHostId(hello.hostId, 'hello.host_id');
-      // An agent speaks only for the host its certificate names (issue 10).
+      // An agent speaks only for the host its certificate names: a stolen agent certificate must not let it act for other hosts.
       const claim = checkHostClaim(principalOf(call), hello.hostId);
       if (!claim.allow) {
         ctx.log.warn({ hostId: hello.hostId, principal: callerOf(call), peer: call.peer, reason: claim.reason }, 'agent refused: host claim does not match its certificate');

@@ -1,5 +1,5 @@
 /**
- * Automatic failover and planned switchover (issue 11), driven by the reconciler's tick. Decisions
+ * Automatic failover and planned switchover, driven by the reconciler's tick. Decisions
  * are libs/tenancy's (primaryFailure, fencingState, pickPromotionCandidate); this file executes them:
  *
  *   detect -> FAILING_OVER (route FAILOVER: routers answer 57P03, retryable)

@@ -5,7 +5,7 @@
  */
 import type { BackupView, HostState, InstanceRole, PoolMode, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
 
-/** Status of a user or database inside a tenant (seed 004), as the proto spells it. */
+/** Status of a user or database inside a tenant (the public API's statuses), as the proto spells it. */
 export type ObjectStatus = 'NEW' | 'ACTIVE' | 'ERROR' | 'DELETING';
 
 /** Whether a router may connect clients to a tenant, and why not (proto RouteState suffixes). */
@@ -37,7 +37,7 @@ export interface HostRecord {
 export interface TenantRecord {
   id: string;
   spec: TenantSpec;
-  /** Optimistic-concurrency revision of the spec (seed 001); bumps on every spec change. */
+  /** Optimistic-concurrency revision of the spec, so concurrent edits cannot overwrite each other; bumps on every spec change. */
   revision: number;
   /**
    * Revision of what the instance must look like: bumps on spec changes and on user or database

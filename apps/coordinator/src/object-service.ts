@@ -161,7 +161,7 @@ export class ObjectService {
       const tenant = await this.liveTenant(tx, tenantId);
       const db = await tx.databases.get(tenant.id, name);
       if (!db) throw notFound.database(tenantId, name);
-      if (name === tenant.id) throw new PreconditionError('DEFAULT_DATABASE', `database "${name}" is the tenant's default database (seed 000: psql -U ${tenant.id} -d ${tenant.id}) and cannot be deleted`);
+      if (name === tenant.id) throw new PreconditionError('DEFAULT_DATABASE', `database "${name}" is the tenant's default database (psql -U ${tenant.id} -d ${tenant.id} connects to it) and cannot be deleted`);
       if (db.status === 'DELETING') return;
       if (!await this.placed(tx, tenant.id)) await tx.databases.delete(tenant.id, name);
       else await tx.databases.update({ ...db, status: 'DELETING', revision: await this.bump(tx, tenant, now) });

@@ -19,7 +19,7 @@ const ifMatch = { name: 'If-Match', in: 'header', required: false, description: 
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: '3.0.3',
-    info: { title: 'pgs coordinator REST API', version: '1', description: 'Instance-per-tenant PostgreSQL (seed 004 shape). The same operations as the gRPC CoordinatorService.' },
+    info: { title: 'pgs coordinator REST API', version: '1', description: 'Instance-per-tenant PostgreSQL. The same operations as the gRPC CoordinatorService.' },
     paths: {
       '/v1/postgres/instances': {
         post: {

@@ -1,5 +1,5 @@
 /**
- * Re-creating a replica lost with its host (issue 11): once the host has been DOWN for
+ * Re-creating a replica lost with its host: once the host has been DOWN for
  * --replica-replace-delay, the replica's placement moves to another host (never one the tenant
  * already uses, nor its zone) and the new replica is cloned from the primary, so the tenant returns
  * to its N nodes. The old instance is not deleted: if its host comes back, the agent reports it as an

@@ -3,7 +3,7 @@
  * users' passwords it cannot be reduced to a verifier: it is generated once, stored only sealed
  * (AES-256-GCM, libs/security KeyRing, bound to the tenant) beside its SCRAM verifier, opened when a
  * replica's desired spec is built, and sent to that replica's agent only. The primary gets the
- * verifier (seed 003: secrets the platform must keep are encrypted at rest).
+ * verifier (secrets the platform must keep are encrypted at rest).
  */
 import { REPLICATION_ROLE } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';

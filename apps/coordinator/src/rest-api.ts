@@ -1,5 +1,5 @@
 /**
- * The JSON REST API in the shape of seed 004, over the same services as the gRPC API, plus
+ * The JSON REST API in its public, documented shape, over the same services as the gRPC API, plus
  * /openapi.json. Errors are `{ "error": { "code", "error_code", "message", "field"? } }` with the
  * HTTP status of the gRPC code (400, 404, 409, 501, 503). Create requests honour an
  * `Idempotency-Key` header.

@@ -1,5 +1,5 @@
 /**
- * The REST routes of backups and restores (seed 004 shape), over the same services as gRPC:
+ * The REST routes of backups and restores (the public API's shape), over the same services as gRPC:
  *   GET/POST   /v1/postgres/instances/{id}/backups
  *   GET/DELETE /v1/postgres/instances/{id}/backups/{backupId}   (DELETE ?force=true)
  *   POST       /v1/postgres/instances/{id}/restore              { to_time | backup_id | latest, as_instance?, in_place? }

@@ -139,7 +139,7 @@ export class RouteFeed {
         return { outcome: WAKE_OUTCOMES[r.outcome], message: r.message, retryAfterMs: r.retryAfterMs };
       },
       watchRoutes: async (request, stream, ctx) => {
-        // A router watches only as itself: its request's router_id is the id its certificate names (issue 10).
+        // A router watches only as itself: its request's router_id is the id its certificate names, so no router can read another's routes.
         await this.mustBeRouter(ctx, request.routerId, 'watch routes');
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
         const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };

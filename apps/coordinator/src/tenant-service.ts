@@ -229,7 +229,7 @@ export class TenantService {
     return await this.edit(id, principal, 'tenant.stop', (s) => ({ ...s, runState: 'STOPPED' }), true);
   }
 
-  /** External access through the routers on or off (seed 000). */
+  /** External access through the routers on or off (off unless asked for). */
   async setAccess(id: string, externalAccess: boolean, principal: Principal): Promise<TenantView> {
     return await this.edit(id, principal, externalAccess ? 'tenant.access.enable' : 'tenant.access.disable', (s) => ({ ...s, externalAccess }), false);
   }

@@ -1,5 +1,5 @@
 /**
- * JSON <-> domain for the REST API in the shape of seed 004: instances with cpu in cores, ram in
+ * JSON <-> domain for the REST API in its public, documented shape: instances with cpu in cores, ram in
  * MB and disk_size in GB, `nodes_number`, `sync_replica_number`, versions as
  * `/v1/types/postgres/versions/<id>`. The instance uuid is the tenant id.
  */
@@ -65,9 +65,9 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
   return {
     resources: {
       cpuMillis: cpu === undefined ? base.resources.cpuMillis : parseCpu(String(cpu), 'cpu'),
-      // ram: MB as a number (seed 004), or a size such as "2Gi".
+      // ram: MB as a number (the public API's documented unit), or a size such as "2Gi".
       memoryMib: ram === undefined ? base.resources.memoryMib : typeof ram === 'string' ? parseSize(ram, 'ram') : (num(body, 'ram') as number),
-      // disk_size: GB as a number (seed 004), or a size such as "100Gi".
+      // disk_size: GB as a number (the public API's documented unit), or a size such as "100Gi".
       diskMib: disk === undefined ? base.resources.diskMib : typeof disk === 'string' ? parseSize(disk, 'disk_size') : Math.round((num(body, 'disk_size') as number) * 1024),
     },
     nodes: num(body, 'nodes_number') ?? base.nodes,
@@ -126,7 +126,7 @@ export function userJson(u: UserRecord): Json {
   return { uuid: u.name, name: u.name, description: u.description, status: u.status, status_reason: u.statusReason, owner: u.owner, created_at: new Date(u.createdAt).toISOString() };
 }
 
-/** A database -> JSON; the owner as a user reference (seed 004). */
+/** A database -> JSON; the owner as a user reference, as the public API documents it. */
 export function databaseJson(d: DatabaseRecord): Json {
   return {
     uuid: d.name,
@@ -145,7 +145,7 @@ export function ownerName(ref: string): string {
   return m?.[1] ?? ref;
 }
 
-/** A catalog entry -> seed 004 version JSON. */
+/** A catalog entry -> the public API's version JSON. */
 export function versionJson(v: PostgresVersion, since: string): Json {
   return {
     uuid: v.id,

@@ -1,5 +1,5 @@
 /**
- * Join tokens, operator tokens and key rotation (issue 10). A token is shown once, to its creator;
+ * Join tokens, operator tokens and key rotation. A token is shown once, to its creator;
  * the store keeps its SHA-256 only. At the first start an initial fleet-admin token is written to a
  * file (mode 0600) in the data dir: the log says where, never what.
  */
