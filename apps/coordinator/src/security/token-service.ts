@@ -9,9 +9,9 @@ import { REPLICATION_ROLE } from '@pgs/tenancy';
 import { Code, RpcError } from '@pgs/rpc';
 import { issueToken, SecurityError, tokenLabel, type FleetCa, type KeyRing, type TokenKind } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
-import { fleetSecretContext } from '../backup-repository.js';
-import { replicationSecretContext } from '../replication-secrets.js';
-import { StoreConflictError } from '../errors.js';
+import { fleetSecretContext } from '../services/backup-repository.js';
+import { replicationSecretContext } from '../services/replication-secrets.js';
+import { StoreConflictError } from '../domain/errors.js';
 import type { Store, StoredToken } from '../store/contract.js';
 import { CA_KEY_CONTEXT } from './fleet-pki.js';
 
