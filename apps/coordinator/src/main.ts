@@ -4,7 +4,7 @@ import { createLogger, handleShutdown, runMain } from '@pgs/service-kit';
 import { readConfig } from './config.js';
 import { startCoordinator } from './coordinator.js';
 import { startHaCoordinator } from './leadership/ha-coordinator.js';
-import { StoreUnavailableError } from './errors.js';
+import { StoreUnavailableError } from './domain/errors.js';
 import { StoreOpenError } from './store/open-store.js';
 import { PgSchemaTooNewError } from './store/postgres/pg-schema.js';
 import { parseStoreLocation } from './store/store-location.js';

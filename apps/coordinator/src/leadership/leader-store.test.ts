@@ -2,7 +2,7 @@ import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import type { LeaseTimings } from '@pgs/tenancy';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError } from '../domain/errors.js';
 import { connectTo } from '../store/postgres/pg-connection.js';
 import { openPostgresStore, type PostgresStore } from '../store/postgres/pg-store.js';
 import { aTenant } from '../testing/records.js';

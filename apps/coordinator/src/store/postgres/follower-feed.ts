@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '@pgs/service-kit';
-import type { EventRecord, RouteChange, RouteRecord } from '../../model.js';
+import type { EventRecord, RouteChange, RouteRecord } from '../../domain/model.js';
 import { listenForChanges, type ChangeWakeup } from './change-wakeup.js';
 import { eventFromRow, type Row } from './pg-rows.js';
 import { startRevisionTail, type RevisionTail } from './revision-tail.js';

@@ -8,7 +8,7 @@
  */
 import { decideLease, type LeaseCandidate, type LeaseDecision, type LeaseRow, type LeaseTimings } from '@pgs/tenancy';
 import type pg from 'pg';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreUnavailableError } from '../../domain/errors.js';
 
 /** The store's clock in epoch ms: the one clock every coordinator judges the lease by. */
 export const STORE_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;

@@ -5,7 +5,7 @@
  * standby is found without restarting the coordinator.
  */
 import pg from 'pg';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreUnavailableError } from '../../domain/errors.js';
 import { PG_TYPES } from './pg-rows.js';
 
 /** One URL per server named in `url`, each with the same user, password, database and parameters. */

@@ -5,7 +5,7 @@
  * anything unexpected are "unavailable": retry later, against the primary found again.
  */
 import { PgsError } from '@pgs/tenancy';
-import { StoreConflictError, StoreUnavailableError } from '../../errors.js';
+import { StoreConflictError, StoreUnavailableError } from '../../domain/errors.js';
 
 // Serialization failure, deadlock, and "the transaction already failed" (an earlier statement of it
 // broke a constraint the caller went on after).

@@ -4,7 +4,7 @@
  * the writer connection, which also record what the commit changed.
  */
 import type { TokenRecord } from '@pgs/security';
-import type { EventRecord, NewEvent, RouteChange, RouteRecord } from '../../model.js';
+import type { EventRecord, NewEvent, RouteChange, RouteRecord } from '../../domain/model.js';
 import type {
   EventFilter,
   HostAllocation,
@@ -15,7 +15,7 @@ import type {
   TenantFilter,
   TenantPage,
 } from '../contract.js';
-import { StoreConflictError, StoreNotFoundError } from '../../errors.js';
+import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
 import {
   BACKUP_COLUMNS,
   OPERATION_COLUMNS,

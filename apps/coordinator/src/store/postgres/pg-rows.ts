@@ -18,7 +18,7 @@ import type {
   StanzaRecord,
   TenantRecord,
   UserRecord,
-} from '../../model.js';
+} from '../../domain/model.js';
 import type { StoredToken } from '../contract.js';
 
 /** A row as the driver returns it. */

@@ -1,7 +1,7 @@
 import { startTestPostgresPair, type TestPostgresPair } from '@pgs/pg-testkit';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreUnavailableError } from '../../domain/errors.js';
 import { aTenant } from '../../testing/records.js';
 import { openPostgresStore, type PostgresStore } from './pg-store.js';
 

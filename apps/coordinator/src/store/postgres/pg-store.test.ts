@@ -1,7 +1,7 @@
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreConflictError, StoreNotFoundError, StoreUnavailableError } from '../../errors.js';
+import { StoreConflictError, StoreNotFoundError, StoreUnavailableError } from '../../domain/errors.js';
 import { aHost, aPlacement, aTenant, aUser } from '../../testing/records.js';
 import type { Commit } from '../contract.js';
 import { LeaseLostError, leaseStep } from './leader-lease-sql.js';

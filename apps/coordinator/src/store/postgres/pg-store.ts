@@ -15,7 +15,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { Logger } from '@pgs/service-kit';
 import pg from 'pg';
-import { StoreUnavailableError } from '../../errors.js';
+import { StoreUnavailableError } from '../../domain/errors.js';
 import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../contract.js';
 import { LeaseLostError, fenceWrite } from './leader-lease-sql.js';
 import { clientConfig, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
