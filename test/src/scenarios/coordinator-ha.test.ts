@@ -2,6 +2,9 @@
 // leader while pgsctl creates and deletes tenants, and a follower leads within 5 s with every
 // acknowledged write there, agents and routers on it, and route changes reaching the routers;
 // then promote the store's standby under writes, and no acknowledged write is lost.
+// The store's PostgreSQL pair is this scenario's infrastructure (as s3rver is the backup scenarios'),
+// not the product under test: the test kit that starts and promotes it is used as is.
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { startTestPostgresPair, type TestPostgresPair } from '@pgs/pg-testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_NET } from '../harness/fleet.js';
