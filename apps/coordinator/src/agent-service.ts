@@ -134,6 +134,7 @@ export function agentControlService(
         },
       };
       ctx.hub.attach(session);
+      ctx.liveness.streamOpened(host.id);
       onSessionsChanged();
       log.info({ address: host.address, sessionId: session.sessionId, instances: hello.instances.length }, 'agent connected');
       const warnedOrphans = new Set<string>();
@@ -150,6 +151,12 @@ export function agentControlService(
           await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
         }
       } finally {
+        // A goodbye half-closes the stream; a dead agent's stream is cancelled under us (its
+        // connection closed). The cancellation may land a turn after the stream's end.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const how = closed ? undefined : call.signal.aborted ? 'reset' : 'goodbye';
+        ctx.liveness.streamEnded(host.id, how ?? 'goodbye', ctx.clock());
+        if (how === 'reset') log.warn({ sessionId: session.sessionId }, 'agent stream broke (no goodbye): the host is suspect');
         ctx.hub.detach(session);
         // Unless a newer stream of the same host replaced this one, what it said no longer holds.
         if (!ctx.hub.isConnected(host.id)) ctx.spares.forget(host.id);

@@ -121,7 +121,7 @@ export async function startCoordinator(
     health: new HealthCache(),
     versions,
     hub,
-    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, startedAt: clock() }),
+    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
     spares: new HostSpares(),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel, maxCreatingPerHost: config.maxCreatingPerHost },

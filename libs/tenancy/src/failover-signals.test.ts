@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostLiveness, primaryLoss, type AgentSignals, type PrimarySignals } from './failover-signals.js';
+import { hostLiveness, nextSenderWatch, primaryLoss, type AgentSignals, type PrimarySignals } from './failover-signals.js';
 import { fencingState } from './failover.js';
 
 const policy = { ttlMs: 3000, graceMs: 4000, confirmMs: 1500 };
@@ -22,6 +22,9 @@ describe('hostLiveness (one test per row of the README table)', () => {
     expect(hostLiveness(reset(10_000), 'READY', 10_001, policy).state).toBe('UNREACHABLE');
     expect(hostLiveness(reset(10_000), 'READY', 11_499, policy).state).toBe('UNREACHABLE');
     expect(hostLiveness(reset(10_000), 'READY', 11_500, policy)).toMatchObject({ state: 'DOWN', reason: expect.stringMatching(/stream broke/) });
+  });
+  it('a broken stream is never DOWN later than heartbeats alone would say', () => {
+    expect(hostLiveness(reset(10_000), 'READY', 10_500, { ttlMs: 200, graceMs: 200, confirmMs: 1500 }).state).toBe('DOWN');
   });
   it('a goodbye is a planned stop: heartbeats decide as before', () => {
     const bye: AgentSignals = { lastSeenAt: 9_800, connected: false, streamEnd: { how: 'goodbye', at: 10_000 } };
@@ -91,5 +94,26 @@ describe('fencingState with a gone primary', () => {
   it('the agent came back: only its acknowledgement (or the lease) fences', () => {
     expect(fencingState({ ...f, goneAt: 10_040, agentConnected: true }).fenced).toBe(false);
     expect(fencingState({ ...f, ackedAt: 10_090, goneAt: 10_040, agentConnected: true })).toEqual({ fenced: true, via: 'ack', at: 10_090 });
+  });
+});
+
+describe('nextSenderWatch (a replica losing its primary)', () => {
+  it('the first look sets the baseline', () => {
+    expect(nextSenderWatch(undefined, { pid: 7, streaming: false, now: 1 })).toEqual({ pid: 7, streamed: false, lostAt: 0 });
+  });
+  it('never streamed (catching up from the archive): losing nothing', () => {
+    const s = nextSenderWatch({ pid: 7, streamed: false, lostAt: 0 }, { pid: 7, streaming: false, now: 5 });
+    expect(s.lostAt).toBe(0);
+  });
+  it('streamed, then not: lost, dated by the first look that missed it, and kept', () => {
+    const lost = nextSenderWatch({ pid: 7, streamed: true, lostAt: 0 }, { pid: 7, streaming: false, now: 5 });
+    expect(lost.lostAt).toBe(5);
+    expect(nextSenderWatch(lost, { pid: 7, streaming: false, now: 9 }).lostAt).toBe(5);
+  });
+  it('streaming again clears it', () => {
+    expect(nextSenderWatch({ pid: 7, streamed: true, lostAt: 5 }, { pid: 7, streaming: true, now: 9 })).toEqual({ pid: 7, streamed: true, lostAt: 0 });
+  });
+  it('the replica restarted: starts over', () => {
+    expect(nextSenderWatch({ pid: 7, streamed: true, lostAt: 0 }, { pid: 8, streaming: false, now: 9 })).toEqual({ pid: 8, streamed: false, lostAt: 0 });
   });
 });

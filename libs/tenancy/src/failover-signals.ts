@@ -60,7 +60,9 @@ export function hostLiveness(s: AgentSignals, current: HostState, now: number, p
   if (s.lastSeenAt === undefined && s.streamEnd === undefined) return { state: current, reason: 'not heard from since start' };
   if (s.streamEnd !== undefined && brokenAndSilent(s)) {
     const silent = now - s.streamEnd.at;
-    if (silent >= policy.confirmMs) return { state: 'DOWN', reason: `its agent's stream broke and it has been silent for ${silent} ms` };
+    // Never later than heartbeats alone would have said.
+    const heartbeatSilence = now - (s.lastSeenAt ?? s.streamEnd.at);
+    if (silent >= policy.confirmMs || heartbeatSilence > policy.ttlMs + policy.graceMs) return { state: 'DOWN', reason: `its agent's stream broke and it has been silent for ${silent} ms` };
     return { state: current === 'DOWN' ? 'DOWN' : 'UNREACHABLE', reason: `its agent's stream broke ${silent} ms ago` };
   }
   const silent = now - (s.lastSeenAt ?? s.streamEnd?.at ?? now);
@@ -150,4 +152,26 @@ export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVer
   const forMs = s.now - s.unhealthySince;
   if (forMs < policy.unhealthyAfterMs) return { kind: 'suspect', reason: `primary on ${s.hostId} unhealthy for ${forMs} ms` };
   return { kind: 'failed', cause: 'unhealthy', reason: `primary on host ${s.hostId} has been unhealthy for ${forMs} ms`, failedAt: s.unhealthySince };
+}
+
+/** A replica's walreceiver as its agent last saw it. */
+export interface SenderWatchState {
+  /** The replica's postmaster (a restart starts over: losing the sender then is not news). */
+  pid: number;
+  /** It was seen streaming since that postmaster started. */
+  streamed: boolean;
+  /** When it stopped streaming after it had streamed (0: streaming, or never streamed). */
+  lostAt: number;
+}
+
+/**
+ * The next state after one look at a replica's walreceiver: losing the sender counts only when the
+ * same postmaster was streaming before (a replica that restarts, or that is still catching up from
+ * the archive, says nothing about its primary), and is dated by the first look that missed it.
+ */
+export function nextSenderWatch(prev: SenderWatchState | undefined, look: { pid: number; streaming: boolean; now: number }): SenderWatchState {
+  if (!prev || prev.pid !== look.pid) return { pid: look.pid, streamed: look.streaming, lostAt: 0 };
+  if (look.streaming) return { pid: look.pid, streamed: true, lostAt: 0 };
+  if (prev.streamed && prev.lostAt === 0) return { ...prev, lostAt: look.now };
+  return prev;
 }

@@ -111,6 +111,8 @@ export {
   hostLiveness,
   primaryLoss,
   brokenAndSilent,
+  nextSenderWatch,
+  type SenderWatchState,
   type StreamEnd,
   type AgentSignals,
   type LivenessPolicy,

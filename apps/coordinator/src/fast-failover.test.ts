@@ -1,0 +1,115 @@
+/**
+ * Fast failure detection, coordinator side: a real coordinator in process, fake agents on real
+ * gRPC streams, with heartbeat timing slow enough (ttl 2 s + grace 2 s) that only the fast path
+ * can be fast. A broken agent stream confirmed by a replica that lost its sender fails over at
+ * once (no lease wait); a broken stream alone waits for the short confirmation and then the lease;
+ * a goodbye is not a failure; a single-node tenant answers "host down" after the confirmation.
+ * Each failover is a row of the operations table while it runs.
+ */
+import { HostState, InstanceRole, RouteState, TenantStatus } from '@pgs/proto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeAgent } from './testing/fake-agent.js';
+import { eventually, startHarness, type Harness } from './testing/harness.js';
+
+const LEASE_MS = 2000;
+const CONFIRM_MS = 600;
+const agents: FakeAgent[] = [];
+let hostSeq = 0;
+let group = 0;
+
+async function agent(h: Harness): Promise<FakeAgent> {
+  hostSeq++;
+  const a = new FakeAgent({ hostId: `ff${hostSeq}`, address: `127.0.2.${hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true, labels: { group: `f${group}` } });
+  agents.push(a);
+  await a.connect();
+  return a;
+}
+
+async function activeTenant(h: Harness, id: string, pool: FakeAgent[], nodes = 2): Promise<{ primary: FakeAgent; replica: FakeAgent | undefined }> {
+  await h.operator.createTenant({ id, spec: { nodes, syncReplicas: nodes > 1 ? 1 : 0, placement: { group: `f${group}` } } });
+  await eventually(async () => (await h.operator.getTenant({ id })).tenant?.status === TenantStatus.ACTIVE, 5000, `${id} ACTIVE`);
+  const primaryId = (await h.operator.getTenant({ id })).tenant?.placements.find((p) => p.role === InstanceRole.PRIMARY)?.hostId;
+  const primary = pool.find((a) => a.options.hostId === primaryId);
+  if (!primary) throw new Error('expected a primary among the agents');
+  return { primary, replica: pool.find((a) => a.options.hostId !== primaryId && a.instances.has(id)) };
+}
+
+async function fencedVia(h: Harness, id: string): Promise<string | undefined> {
+  const res = await h.operator.listEvents({ tenantId: id, limit: 200 });
+  return res.events.find((e) => e.action === 'failover.fenced')?.details.via;
+}
+
+afterEach(async () => {
+  group++;
+  for (const a of agents.splice(0)) await a.close();
+});
+
+describe('fast failure detection', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(['--host-ttl', '2s', '--host-down-grace', '2s', '--agent-lease', `${LEASE_MS}ms`, '--host-lost-confirm', `${CONFIRM_MS}ms`, '--replica-replace-delay', '1h']);
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('a broken stream and a replica that lost its sender: promoted without waiting for the lease, fenced as gone; no operation row is left', async () => {
+    const pool = [await agent(h), await agent(h)];
+    const { primary, replica } = await activeTenant(h, 'ff-gone', pool);
+    if (!replica) throw new Error('replica expected');
+    const killedAt = Date.now();
+    await primary.disconnect();
+    replica.senderLostAt.set('ff-gone', Date.now());
+    await replica.reportAll();
+    await eventually(() => replica.received('ff-gone', 'promote').length > 0, 5000, 'Promote sent');
+    const promotedAt = replica.received('ff-gone', 'promote')[0]!.at;
+    // Well before the lease (renewed at the last heartbeat, 100 ms before the kill at most) could end.
+    expect(promotedAt - killedAt).toBeLessThan(LEASE_MS);
+    expect(await fencedVia(h, 'ff-gone')).toBe('gone');
+    await eventually(async () => {
+      const t = await h.operator.getTenant({ id: 'ff-gone' });
+      return t.route?.state === RouteState.ROUTABLE && t.route.hostId === replica.options.hostId;
+    }, 5000, 'route to the new primary');
+    expect(await h.coordinator.ctx.store.read.operations.get('ff-gone')).toBeUndefined();
+  });
+
+  it('a broken stream alone: the host is DOWN after the short confirmation, and the promotion still waits for the lease', async () => {
+    const pool = [await agent(h), await agent(h)];
+    const { primary, replica } = await activeTenant(h, 'ff-lease', pool);
+    if (!replica) throw new Error('replica expected');
+    const killedAt = Date.now();
+    await primary.disconnect();
+    const down = await eventually(async () => (await h.operator.listHosts({})).hosts.find((x) => x.id === primary.options.hostId && x.state === HostState.DOWN) && Date.now(), 5000, 'host DOWN');
+    // Not the 4 s of ttl + grace.
+    expect(down - killedAt).toBeLessThan(2000);
+    const row = await eventually(() => h.coordinator.ctx.store.read.operations.get('ff-lease'), 3000, 'operation row');
+    expect(row).toMatchObject({ kind: 'failover', cause: 'host_lost', oldPrimary: primary.options.hostId });
+    await eventually(() => replica.received('ff-lease', 'promote').length > 0, 8000, 'Promote sent');
+    expect(replica.received('ff-lease', 'promote')[0]!.at - killedAt).toBeGreaterThanOrEqual(LEASE_MS - 200);
+    expect(await fencedVia(h, 'ff-lease')).toBe('lease');
+  });
+
+  it('a goodbye is not a failure: the host stays READY past the confirmation', async () => {
+    const pool = [await agent(h), await agent(h)];
+    const { primary } = await activeTenant(h, 'ff-bye', pool);
+    await primary.goodbye();
+    const until = Date.now() + CONFIRM_MS + 700;
+    while (Date.now() < until) {
+      const host = (await h.operator.listHosts({})).hosts.find((x) => x.id === primary.options.hostId);
+      expect(host?.state).toBe(HostState.READY);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await h.operator.getTenant({ id: 'ff-bye' })).tenant?.status).toBe(TenantStatus.ACTIVE);
+  });
+
+  it('a single-node tenant: routers are told "host down" after the short confirmation, and nothing is re-created', async () => {
+    const pool = [await agent(h), await agent(h)];
+    const { primary } = await activeTenant(h, 'ff-single', pool, 1);
+    const killedAt = Date.now();
+    await primary.disconnect();
+    await eventually(async () => (await h.operator.getTenant({ id: 'ff-single' })).route?.state === RouteState.HOST_DOWN, 5000, 'route HOST_DOWN');
+    expect(Date.now() - killedAt).toBeLessThan(2000);
+    const t = (await h.operator.getTenant({ id: 'ff-single' })).tenant;
+    expect(t?.placements.map((p) => p.hostId)).toEqual([primary.options.hostId]);
+  });
+});
