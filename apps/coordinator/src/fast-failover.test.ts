@@ -113,3 +113,43 @@ describe('fast failure detection', () => {
     expect(t?.placements.map((p) => p.hostId)).toEqual([primary.options.hostId]);
   });
 });
+
+describe('failover operations are rows', () => {
+  let h: Harness | undefined;
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('a coordinator restarted mid-fence resumes the operation from its row: no second start, the lease counted from the restart, then the promotion', async () => {
+    // A long lease keeps the operation in its fencing phase while the coordinator restarts.
+    const flags = ['--agent-lease', '5000ms', '--replica-replace-delay', '1h'];
+    h = await startHarness(flags);
+    const pool = [await agent(h), await agent(h)];
+    const { primary, replica } = await activeTenant(h, 'ff-resume', pool);
+    if (!replica) throw new Error('replica expected');
+    primary.hang();
+    const row = await eventually(async () => (await h?.coordinator.ctx.store.read.operations.get('ff-resume')) ?? false, 5000, 'operation row');
+    expect(row).toMatchObject({ kind: 'failover', phase: 'fencing', oldPrimary: primary.options.hostId, candidate: '' });
+    const dataDir = h.dataDir;
+    await h.stop();
+    h = undefined;
+    for (const a of agents.splice(0)) await a.close();
+
+    h = await startHarness(flags, dataDir);
+    const restartedAt = Date.now();
+    expect(await h.coordinator.ctx.store.read.operations.get('ff-resume')).toMatchObject({ phase: 'fencing' });
+    // Only the replica's host comes back (a new agent process with the same host id).
+    const back = new FakeAgent({ hostId: replica.options.hostId, address: replica.options.address, coordinator: h.coordinator.grpcAddress, autoRealize: true, labels: replica.options.labels });
+    agents.push(back);
+    await back.connect();
+    await eventually(() => back.received('ff-resume', 'promote').length > 0, 15_000, 'Promote after the restart');
+    // Fenced by the lease, counted from this coordinator's start (the latest renewal any agent can hold).
+    expect(back.received('ff-resume', 'promote')[0]!.at - restartedAt).toBeGreaterThanOrEqual(5000);
+    const harness = h;
+    await eventually(async () => (await harness.operator.getTenant({ id: 'ff-resume' })).route?.hostId === replica.options.hostId, 5000, 'route to the new primary');
+    const actions = (await harness.operator.listEvents({ tenantId: 'ff-resume', limit: 200 })).events.map((e) => e.action);
+    expect(actions.filter((a) => a === 'failover.started')).toHaveLength(1);
+    expect(actions).toContain('failover.completed');
+    expect(await harness.coordinator.ctx.store.read.operations.get('ff-resume')).toBeUndefined();
+  }, 60_000);
+});
