@@ -26,6 +26,7 @@ import { HostSpares } from './host-spares.js';
 import { MoveManager } from './move-manager.js';
 import { RetiringInstances } from './retiring-instances.js';
 import { Liveness } from './liveness.js';
+import { BackendFailures } from './backend-failures.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { ObjectService } from './object-service.js';
 import { operatorService } from './operator-api.js';
@@ -119,6 +120,7 @@ export async function startCoordinator(
     clock,
     log,
     health: new HealthCache(),
+    backendFailures: new BackendFailures(),
     versions,
     hub,
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
@@ -183,7 +185,7 @@ export async function startCoordinator(
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
   addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
   const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
-  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock }), 'component');
+  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock, backendFailures: ctx.backendFailures }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
   addService(

@@ -241,8 +241,9 @@ export class FailoverManager {
     }
     const agent = this.ctx.liveness.signals(primary.hostId);
     if (agent.lastSeenAt === undefined && host) agent.lastSeenAt = host.lastHeartbeatAt;
+    const refused = primary.port > 0 ? this.ctx.backendFailures.latest(tenantId, primary.address, primary.port) : undefined;
     return primaryLoss(
-      { hostId: primary.hostId, hostState, agent, healthy, unhealthySince: this.unhealthySince.get(tenantId), senderLostAt, refusedAt: [], now },
+      { hostId: primary.hostId, hostState, agent, healthy, unhealthySince: this.unhealthySince.get(tenantId), senderLostAt, refusedAt: refused === undefined ? [] : [refused], now },
       { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs, signalWindowMs: SIGNAL_WINDOW_MS },
     );
   }

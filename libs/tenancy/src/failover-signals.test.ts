@@ -60,6 +60,9 @@ describe('primaryLoss (one test per row of the README table)', () => {
   it('stream reset and a router refused: failed the same way', () => {
     expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_990] }, detect)).toMatchObject({ kind: 'failed', cause: 'host_lost', failedAt: 9_990, goneAt: 10_000 });
   });
+  it('a refusal from well before the reset (a primary its agent was restarting) is not evidence', () => {
+    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_000] }, detect).kind).toBe('suspect');
+  });
   it('a second signal from long before the reset is another event: only a suspicion', () => {
     expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), senderLostAt: [7_000] }, detect).kind).toBe('suspect');
   });

@@ -100,6 +100,12 @@ export interface DetectionPolicy {
    * same event (the host's processes dying) shows on every channel within it.
    */
   signalWindowMs: number;
+  /**
+   * A router's refusal counts only from this long before the break on: unlike a replica's lost
+   * sender, which clears when it streams again, a refusal is never taken back, and one from a
+   * primary that its agent restarted just before dying says nothing about the primary now.
+   */
+  refusalLeadMs?: number;
 }
 
 /** Why a primary counts as failed. */
@@ -131,8 +137,9 @@ export type LossVerdict =
 export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVerdict {
   const end = s.agent.streamEnd;
   if (end !== undefined && brokenAndSilent(s.agent)) {
-    const from = end.at - policy.signalWindowMs;
-    const evidence = [...s.senderLostAt.map((at) => ({ at, what: 'a replica lost its stream from it' })), ...s.refusedAt.map((at) => ({ at, what: 'a router was refused' }))].filter((e) => e.at >= from);
+    const lost = s.senderLostAt.filter((at) => at >= end.at - policy.signalWindowMs).map((at) => ({ at, what: 'a replica lost its stream from it' }));
+    const refused = s.refusedAt.filter((at) => at >= end.at - Math.min(policy.signalWindowMs, policy.refusalLeadMs ?? 500)).map((at) => ({ at, what: 'a router was refused' }));
+    const evidence = [...lost, ...refused];
     if (evidence.length > 0) {
       const last = evidence.reduce((a, b) => (b.at > a.at ? b : a));
       return {
