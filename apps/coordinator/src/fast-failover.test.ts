@@ -138,7 +138,7 @@ describe('failover operations are rows', () => {
 
   it('a coordinator restarted mid-fence resumes the operation from its row: no second start, the lease counted from the restart, then the promotion', async () => {
     // A long lease keeps the operation in its fencing phase while the coordinator restarts.
-    const flags = ['--agent-lease', '5000ms', '--replica-replace-delay', '1h'];
+    const flags = ['--agent-lease', '8000ms', '--replica-replace-delay', '1h'];
     h = await startHarness(flags);
     const pool = [await agent(h), await agent(h)];
     const { primary, replica } = await activeTenant(h, 'ff-resume', pool);
@@ -158,9 +158,9 @@ describe('failover operations are rows', () => {
     const back = new FakeAgent({ hostId: replica.options.hostId, address: replica.options.address, coordinator: h.coordinator.grpcAddress, autoRealize: true, labels: replica.options.labels });
     agents.push(back);
     await back.connect();
-    await eventually(() => back.received('ff-resume', 'promote').length > 0, 15_000, 'Promote after the restart');
+    await eventually(() => back.received('ff-resume', 'promote').length > 0, 20_000, 'Promote after the restart');
     // Fenced by the lease, counted from this coordinator's start (the latest renewal any agent can hold).
-    expect(back.received('ff-resume', 'promote')[0]!.at - restartedAt).toBeGreaterThanOrEqual(5000);
+    expect(back.received('ff-resume', 'promote')[0]!.at - restartedAt).toBeGreaterThanOrEqual(8000);
     const harness = h;
     await eventually(async () => (await harness.operator.getTenant({ id: 'ff-resume' })).route?.hostId === replica.options.hostId, 5000, 'route to the new primary');
     const actions = (await harness.operator.listEvents({ tenantId: 'ff-resume', limit: 200 })).events.map((e) => e.action);
