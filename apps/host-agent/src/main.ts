@@ -64,7 +64,7 @@ runMain(async () => {
   // The coordinator's lease (kept across restarts in the data root): primaries with replicas stop when it runs out.
   const lease = new Lease({ file: path.join(config.dataRoot, 'lease.json'), log: log.child({ component: 'lease' }) });
   const maxConcurrentCreates = config.createConcurrency > 0 ? config.createConcurrency : os.availableParallelism();
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, lease, maxConcurrentCreates });
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, senderWatchMs: config.senderWatchInterval, lease, maxConcurrentCreates });
   state.manager = manager;
   manager.setInstanceTls({ files: certificate?.files() });
   await manager.start();

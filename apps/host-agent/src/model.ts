@@ -39,6 +39,8 @@ export interface InstanceHealth {
   checkedAt: number;
   /** WAL archiving (primaries with backups). */
   archive?: ArchiveStatus;
+  /** A replica: when its walreceiver lost the primary it streamed from while it kept running (epoch ms; absent while streaming). */
+  senderLostAt?: number;
 }
 
 /** The status of one instance, as reported to the coordinator. */

@@ -107,6 +107,22 @@ export {
   type FailoverStep,
   type PlanInput,
 } from './failover.js';
+export {
+  hostLiveness,
+  primaryLoss,
+  brokenAndSilent,
+  nextSenderWatch,
+  type SenderWatchState,
+  type StreamEnd,
+  type AgentSignals,
+  type LivenessPolicy,
+  type LivenessVerdict,
+  type PrimarySignals,
+  type DetectionPolicy,
+  type LossCause,
+  type LossVerdict,
+} from './failover-signals.js';
+export { renewedLeaseDeadline, leaseHoldReason, leaseExpired, type LeaseHoldInput } from './agent-lease.js';
 export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
   DEFAULT_BACKUP_POLICY,

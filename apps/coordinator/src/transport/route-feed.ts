@@ -6,11 +6,13 @@
  * off and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import { BackendFailureKind, WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
 import { Code, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
 import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
+import type { BackendFailures } from '../live/backend-failures.js';
 import type { RouteChange } from '../domain/model.js';
 import type { RouterClients } from '../live/router-clients.js';
 import { auditRefusal, callerOf } from '../security/access.js';
@@ -22,6 +24,8 @@ export interface RouterCalls {
   clients: RouterClients;
   suspends: SuspendService;
   clock: () => number;
+  /** Where routers' refused connects go (absent: the reports are accepted and dropped). */
+  backendFailures?: BackendFailures;
 }
 
 const WAKE_OUTCOMES = { STARTED: WakeOutcome.STARTED, IN_PROGRESS: WakeOutcome.IN_PROGRESS, THROTTLED: WakeOutcome.THROTTLED, REFUSED: WakeOutcome.REFUSED } as const;
@@ -131,6 +135,16 @@ export class RouteFeed {
         if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not take client reports');
         calls.clients.report(request.routerId, new Map(request.tenants.map((t) => [t.tenantId, t.clients])), request.complete, calls.clock());
         return { intervalMs: 0 };
+      },
+      reportBackendFailures: async (request, ctx) => {
+        await this.mustBeRouter(ctx, request.routerId, 'report backend failures');
+        const now = calls?.clock() ?? Date.now();
+        // Bounded: a router sends a handful; anything past that is not news.
+        for (const f of request.failures.slice(0, 1000)) {
+          if (f.kind !== BackendFailureKind.REFUSED || !f.tenantId) continue;
+          calls?.backendFailures?.refusedAt(f.tenantId, f.address, f.port, f.observedAt ? timestampMs(f.observedAt) : now, now);
+        }
+        return {};
       },
       wakeTenant: async (request, ctx) => {
         await this.mustBeRouter(ctx, request.routerId, 'wake tenants');

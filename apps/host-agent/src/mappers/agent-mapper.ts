@@ -194,6 +194,7 @@ function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSche
     timeline: h.timeline,
     checkedAt: h.checkedAt > 0 ? timestampFromMs(h.checkedAt) : undefined,
     archive: h.archive ? toArchive(h.archive) : undefined,
+    senderLostAt: h.senderLostAt ? timestampFromMs(h.senderLostAt) : undefined,
   };
 }
 

@@ -34,6 +34,8 @@ export interface FakeRouteFeed {
   readonly address: string;
   readonly watches: FakeWatch[];
   readonly reports: FakeClientReport[];
+  /** Refused or timed-out connects the router reported (kind: BackendFailureKind). */
+  readonly backendFailures: Array<{ tenantId: string; address: string; port: number; kind: number }>;
   readonly wakes: FakeWake[];
   /** How wakes are answered (STARTED by default); the test changes routes itself. */
   onWake: (wake: FakeWake) => FakeWakeAnswer;
@@ -62,6 +64,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
   const watchers = new Set<Watcher>();
   const watches: FakeWatch[] = [];
   const reports: FakeClientReport[] = [];
+  const backendFailures: Array<{ tenantId: string; address: string; port: number; kind: number }> = [];
   const wakes: FakeWake[] = [];
   const control = { onWake: (_w: FakeWake): FakeWakeAnswer => ({ outcome: 'STARTED' }) };
   for (const r of options.routes ?? []) {
@@ -74,6 +77,10 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
   addService(server, RouteFeedService, {
     async reportClients(req) {
       reports.push({ routerId: req.routerId, clients: new Map(req.tenants.map((t) => [t.tenantId, t.clients])), complete: req.complete });
+      return {};
+    },
+    async reportBackendFailures(req) {
+      backendFailures.push(...req.failures.map((f) => ({ tenantId: f.tenantId, address: f.address, port: f.port, kind: f.kind })));
       return {};
     },
     async wakeTenant(req) {
@@ -146,6 +153,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
     address: `127.0.0.1:${port}`,
     watches,
     reports,
+    backendFailures,
     wakes,
     get onWake() {
       return control.onWake;

@@ -132,6 +132,7 @@ function healthView(h: InstanceHealth | undefined): InstanceHealthView | undefin
     timeline: h.timeline,
     checkedAt: fromTimestamp(h.checkedAt),
     archive: archiveView(h.archive),
+    senderLostAt: fromTimestamp(h.senderLostAt),
   };
 }
 
