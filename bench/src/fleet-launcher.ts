@@ -16,7 +16,8 @@ import { createClient, type CallOptions, type Client } from '@pgs/rpc';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const SCRIPTS = {
-  coordinator: path.join(REPO, 'apps', 'coordinator', 'dist', 'main.js'),
+  // PGS_BENCH_COORDINATOR: another build's main.js (e.g. a copy of the build before a change, for before/after runs).
+  coordinator: process.env.PGS_BENCH_COORDINATOR ? path.resolve(process.env.PGS_BENCH_COORDINATOR) : path.join(REPO, 'apps', 'coordinator', 'dist', 'main.js'),
   agent: path.join(REPO, 'apps', 'host-agent', 'dist', 'main.js'),
   router: path.join(REPO, 'apps', 'router', 'dist', 'main.js'),
 };

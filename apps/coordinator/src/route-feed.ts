@@ -45,9 +45,9 @@ interface Batch {
 }
 
 /**
- * Routes per snapshot part (some 0.5 MiB with a user each): well under gRPC's 4 MiB default
- * message limit, and small enough that encoding one part does not hold the event loop up for
- * the heartbeats, API calls and route deltas of everyone else.
+ * Routes per snapshot part by default (some 0.4 MiB with a user each): well under gRPC's 4 MiB
+ * default message limit, and small enough that encoding one part does not hold the event loop up
+ * for the heartbeats, API calls and route deltas of everyone else.
  */
 export const SNAPSHOT_PART_ROUTES = 2000;
 
@@ -74,6 +74,8 @@ export class RouteFeed {
     private readonly onBatch: (kind: 'snapshot' | 'delta' | 'peers') => void = () => undefined,
     /** Sent on every batch: routers connect to instances with TLS (verify-full against the fleet CA). */
     private readonly instanceTls = false,
+    /** Routes per message of a snapshot in parts or of a catch-up. */
+    private readonly partRoutes = SNAPSHOT_PART_ROUTES,
   ) {
     store.subscribe((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
@@ -168,7 +170,7 @@ export class RouteFeed {
             let revision = current;
             for (const r of routes) if (r.revision > revision) revision = r.revision;
             // A router that takes parts gets the table a part at a time; an older one gets it whole.
-            const partSize = request.snapshotInParts ? SNAPSHOT_PART_ROUTES : Math.max(1, routes.length);
+            const partSize = request.snapshotInParts ? this.partRoutes : Math.max(1, routes.length);
             for (let from = 0; from === 0 || from < routes.length; from += partSize) {
               const part = routes.slice(from, from + partSize);
               const more = from + partSize < routes.length;
@@ -179,8 +181,15 @@ export class RouteFeed {
             sentRevision = revision;
             log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
           } else {
-            const batch = deltaBatch(deltas, current);
-            await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+            // A long catch-up goes in parts too: ordinary deltas in revision order, which any router
+            // applies one by one (a router away for the whole route history would otherwise get up
+            // to that many changes in one message, far over gRPC's default limit).
+            for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
+              const last = from + this.partRoutes >= deltas.length;
+              const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
+              await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+              if (ctx.signal.aborted || this.closed) return;
+            }
             this.onBatch('delta');
             sentRevision = current;
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');

@@ -8,6 +8,8 @@ export interface Step {
 }
 
 export interface ScaleOptions {
+  /** Results file and chart prefix in bench/results/. */
+  name: string;
   hosts: number;
   tenants: number;
   routers: number;
@@ -31,7 +33,8 @@ const USAGE = `npm run bench:scale -w bench -- [--hosts 10000] [--tenants 100000
   [--steps 10000:1000,100000:1000,1000000:10000]  tenants:hosts per measured step (default: 10k, 100k, 1M tenants
                                                   up to --tenants, hosts in proportion, at least 1,000)
   [--create-rate 1000] [--create-concurrency 64] [--churn-seconds 30] [--real-routers 2] [--full-watchers 2]
-  [--hosts-per-worker 2500] [--watchers-per-worker 25] [--toggle-pool 2000] [--no-restart]
+  [--hosts-per-worker 2500] [--watchers-per-worker 25] [--toggle-pool 2000] [--no-restart] [--name scale]
+  PGS_BENCH_COORDINATOR=<main.js> runs another coordinator build (before/after comparisons)
 quick: --hosts 200 --tenants 2000 --routers 10 --churn-seconds 10`;
 
 function positive(name: string, raw: string | undefined, fallback: number, min = 1): number {
@@ -69,7 +72,7 @@ export function parseOptions(argv: string[]): ScaleOptions {
       hosts: { type: 'string' }, tenants: { type: 'string' }, routers: { type: 'string' }, steps: { type: 'string' },
       'create-rate': { type: 'string' }, 'create-concurrency': { type: 'string' }, 'churn-seconds': { type: 'string' },
       'real-routers': { type: 'string' }, 'full-watchers': { type: 'string' }, 'hosts-per-worker': { type: 'string' },
-      'watchers-per-worker': { type: 'string' }, 'toggle-pool': { type: 'string' }, 'no-restart': { type: 'boolean' }, help: { type: 'boolean' },
+      'watchers-per-worker': { type: 'string' }, name: { type: 'string' }, 'toggle-pool': { type: 'string' }, 'no-restart': { type: 'boolean' }, help: { type: 'boolean' },
     },
     strict: true,
   });
@@ -85,8 +88,10 @@ export function parseOptions(argv: string[]): ScaleOptions {
   if (realRouters > routers || realRouters > 10) throw new Error(`--real-routers must be at most --routers and at most 10 (got ${realRouters})`);
   const togglePool = positive('toggle-pool', values['toggle-pool'], Math.min(2000, steps[0]?.tenants ?? 2000));
   if (togglePool > (steps[0]?.tenants ?? 0)) throw new Error(`--toggle-pool (${togglePool}) must not exceed the first step's tenants (${steps[0]?.tenants})`);
+  const name = values.name ?? 'scale';
+  if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`--name must be lower-case letters, digits and dashes (got ${name})`);
   return {
-    hosts, tenants, routers, steps,
+    name, hosts, tenants, routers, steps,
     createRate: positive('create-rate', values['create-rate'], 1000),
     createConcurrency: positive('create-concurrency', values['create-concurrency'], 64),
     churnSeconds: positive('churn-seconds', values['churn-seconds'], 30),

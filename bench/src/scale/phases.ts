@@ -311,8 +311,9 @@ export async function churn(ctx: ScaleContext, stepIndex: number, hosts: number)
 }
 
 /** Change answered -> a real router's /healthz shows a revision at least the change's (its SQLite cache applied it). */
-export async function realRouterPropagation(ctx: ScaleContext, changes: number): Promise<ReturnType<typeof summarize>> {
-  if (ctx.fleet.routers.length === 0) return summarize([]);
+export async function realRouterPropagation(ctx: ScaleContext, changes: number): Promise<ReturnType<typeof summarize> & { missed: number }> {
+  if (ctx.fleet.routers.length === 0) return { ...summarize([]), missed: 0 };
+  let missed = 0;
   const client = feedClient(ctx);
   const probe = new RouteWatcher(client, `probe${Date.now()}`, false, togglePool(ctx.o.togglePool), true);
   const out: number[] = [];
@@ -327,17 +328,19 @@ export async function realRouterPropagation(ctx: ScaleContext, changes: number):
       await poll(`the probe saw ${t.key}`, async () => probe.toggleRevisions.has(t.key), 30_000, 1);
       const target = Number(probe.toggleRevisions.get(t.key));
       probe.toggleRevisions.delete(t.key);
+      // A router that does not get there in 10 s is counted as missed, not waited for.
       const applied = await Promise.all(ctx.fleet.routers.map(async (_, r) => {
-        await poll(`router ${r} at revision ${target}`, async () => (await ctx.fleet.routerRevision(r)) >= target, 30_000, 2);
+        await poll(`router ${r} at revision ${target}`, async () => (await ctx.fleet.routerRevision(r)) >= target, 10_000, 2);
         return performance.now();
-      }));
-      out.push(Math.max(...applied) - at);
+      })).catch(() => undefined);
+      if (applied) out.push(Math.max(...applied) - at);
+      else missed += 1;
     }
   } finally {
     probe.stop();
     client.close();
   }
-  return summarize(out);
+  return { ...summarize(out), missed };
 }
 
 export interface RestartResult {

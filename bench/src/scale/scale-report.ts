@@ -12,7 +12,7 @@ export interface StepResult {
   /** The same on a real router's gRPC channel options. */
   routerSnapshot: { ms: number; routes: number; bytes: number } | { error: string };
   churn: ChurnResult;
-  realRouters: { p50: number; p99: number; n: number };
+  realRouters: { p50: number; p99: number; n: number; missed: number };
   restart?: RestartResult;
   workersRssBytes: number;
   watcherErrors: string[];
@@ -50,7 +50,7 @@ export function stepsTable(results: readonly StepResult[]): Table {
     ['route change -> applied by all watchers p50 / p99 (ms)', (s) => `${r1(s.churn.propagationAll.p50)} / ${r1(s.churn.propagationAll.p99)}`],
     ['worst watcher p99 (ms)', (s) => r1(s.churn.worstWatcherP99)],
     ['changes timed / (watcher, change) never seen', (s) => `${s.churn.changes} / ${s.churn.missing}`],
-    ['real routers (SQLite cache) p50 / p99 (ms)', (s) => `${r1(s.realRouters.p50)} / ${r1(s.realRouters.p99)}`],
+    ['real routers (SQLite cache) p50 / p99 (ms), changes missed', (s) => `${r1(s.realRouters.p50)} / ${r1(s.realRouters.p99)}, ${s.realRouters.missed}`],
     ['new router snapshot (ms)', (s) => r1(snap(s)?.ms ?? Number.NaN)],
     ['new router snapshot size (MiB) / routes', (s) => (snap(s) ? `${r1((snap(s)?.bytes ?? 0) / MiB)} / ${snap(s)?.routes}` : `failed: ${'error' in s.snapshot ? s.snapshot.error.slice(0, 60) : ''}`)],
     ['new router snapshot on the router\'s channel options (ms)', (s) => ('error' in s.routerSnapshot ? `FAILED: ${s.routerSnapshot.error.slice(0, 70)}` : r1(s.routerSnapshot.ms))],
@@ -75,11 +75,11 @@ export function stepsTable(results: readonly StepResult[]): Table {
 }
 
 /** A chart per curve into bench/results/scale-*.svg; returns the files written. */
-export function writeCharts(results: readonly StepResult[]): string[] {
+export function writeCharts(name: string, results: readonly StepResult[]): string[] {
   const by = (f: (s: StepResult) => number): Array<[number, number]> => results.map((s) => [s.step.tenants, f(s)]);
   const byHosts = (f: (s: StepResult) => number): Array<[number, number]> => results.map((s) => [s.step.hosts, f(s)]);
-  const chart = (name: string, title: string, unit: string, series: Series[], goal?: { value: number; label: string }, x = 'tenants'): string =>
-    writeChart(`scale-${name}`, lineChartSvg(title, x, unit, series, goal));
+  const chart = (file: string, title: string, unit: string, series: Series[], goal?: { value: number; label: string }, x = 'tenants'): string =>
+    writeChart(`${name}-${file}`, lineChartSvg(title, x, unit, series, goal));
   return [
     chart('memory', 'Coordinator memory and store size', 'MiB', [
       { label: 'RSS at rest', points: by((s) => s.rest.rssBytes / MiB) },

@@ -54,8 +54,8 @@ await withFleet({ name: 'scale', block: 43, agents: 0, routers: o.realRouters, c
     }
   } finally {
     if (results.length > 0) {
-      report('scale', { tables: [stepsTable(results)], data: { options: o, steps: results } });
-      for (const f of writeCharts(results)) console.log(`chart:  ${f}`);
+      report(o.name, { tables: [stepsTable(results)], data: { options: o, coordinator: process.env.PGS_BENCH_COORDINATOR ?? 'apps/coordinator/dist', steps: results } });
+      for (const f of writeCharts(o.name, results)) console.log(`chart:  ${f}`);
     }
     await sim.stop();
   }
