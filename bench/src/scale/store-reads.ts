@@ -12,7 +12,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
 import { DB_FILE, openStore } from '../../../apps/coordinator/dist/store/open-store.js';
-import { renderTable, summarize } from '../fleet-report.js';
+import { lineChartSvg, renderTable, summarize, writeChart } from '../fleet-report.js';
 
 const sizes = process.argv.slice(2).map(Number);
 if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 100)) throw new Error('usage: store-reads <tenants> [<tenants> ...] (each an integer >= 100)');
@@ -29,6 +29,7 @@ async function time(runs: number, read: () => Promise<unknown>): Promise<number>
 }
 
 const rows: Array<Array<string | number>> = [];
+const points = { idleScan: [] as Array<[number, number]>, idleIndexed: [] as Array<[number, number]>, replicatedScan: [] as Array<[number, number]>, replicatedIndexed: [] as Array<[number, number]> };
 for (const n of sizes) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-store-reads-'));
   try {
@@ -54,6 +55,10 @@ for (const n of sizes) {
     const replicatedScan = await time(runs, async () => scan.all());
     db.close();
     rows.push([n.toLocaleString('en'), Math.round(idleScan * 10) / 10, Math.round(idleIndexed * 100) / 100, Math.round(replicatedScan * 10) / 10, Math.round(replicatedIndexed * 100) / 100]);
+    points.idleScan.push([n, idleScan]);
+    points.idleIndexed.push([n, idleIndexed]);
+    points.replicatedScan.push([n, replicatedScan]);
+    points.replicatedIndexed.push([n, replicatedIndexed]);
     console.log(`${n} tenants measured`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -64,3 +69,9 @@ console.log(renderTable({
   columns: ['tenants', 'idle-suspend scan', 'idle-suspend indexed', 'replicated scan', 'replicated indexed'],
   rows,
 }));
+console.log(`chart:  ${writeChart('store-reads', lineChartSvg('Per-tick reads of the watched tenants (1% of them watched)', 'tenants', 'ms', [
+  { label: 'idle check, scan', points: points.idleScan },
+  { label: 'idle check, indexed', points: points.idleIndexed },
+  { label: 'failover watch, scan', points: points.replicatedScan },
+  { label: 'failover watch, indexed', points: points.replicatedIndexed },
+], { value: 1000, label: 'idle check period 1 s' }))}`);
