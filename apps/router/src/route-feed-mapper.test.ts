@@ -1,13 +1,13 @@
 import { create } from '@bufbuild/protobuf';
-import { RouteState, WatchRoutesResponseSchema, type WatchRoutesResponse } from '@pgs/proto';
+import { RouteSchema, RouteState, WatchRoutesResponseSchema, type Route, type WatchRoutesResponse } from '@pgs/proto';
 import { describe, expect, it } from 'vitest';
 import { SnapshotParts } from './route-feed-mapper.js';
 
-function route(tenantId: string): { tenantId: string; hostId: string; address: string; port: number; state: RouteState; revision: bigint } {
-  return { tenantId, hostId: 'h1', address: '127.0.0.11', port: 20001, state: RouteState.ROUTABLE, revision: 7n };
+function route(tenantId: string): Route {
+  return create(RouteSchema, { tenantId, hostId: 'h1', address: '127.0.0.11', port: 20001, state: RouteState.ROUTABLE, revision: 7n });
 }
 
-function message(over: Partial<WatchRoutesResponse> & { tenants?: string[] }): WatchRoutesResponse {
+function message(over: { snapshot?: boolean; snapshotContinues?: boolean; revision?: bigint; deletedTenantIds?: string[]; tenants?: string[] }): WatchRoutesResponse {
   const { tenants = [], ...rest } = over;
   return create(WatchRoutesResponseSchema, { revision: 7n, upserts: tenants.map(route), ...rest });
 }

@@ -1,18 +1,18 @@
 // What the coordinator's per-tick reads of "the few tenants a loop watches" cost as the fleet grows:
 // the idle-suspend check (every second) and the failover watch (every reconcile tick), on the
-// built coordinator's own SQLite store (apps/coordinator/dist), with N tenants of which 1% have an
+// coordinator's own SQLite store, with N tenants of which 1% have an
 // idle-suspend policy and 1% two nodes. "scan" is the read as the loops did it before the partial
 // indexes (every ACTIVE tenant into JavaScript then filtered; a json_extract scan of every row);
 // "indexed" is the read they do now. Each read holds the coordinator's event loop for its duration.
 //
-//   npm run bench:store-reads -w bench -- 10000 100000 1000000
+//   npm run bench:watched-reads -w @pgs/coordinator -- 10000 100000
+// (a measurement, not a test: bench/README.md has its results)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
-import { DB_FILE, openStore } from '../../../apps/coordinator/dist/store/open-store.js';
-import { lineChartSvg, renderTable, summarize, writeChart } from '../fleet-report.js';
+import { DB_FILE, openStore } from '../store/open-store.js';
 
 const sizes = process.argv.slice(2).map(Number);
 if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 100)) throw new Error('usage: store-reads <tenants> [<tenants> ...] (each an integer >= 100)');
@@ -25,11 +25,10 @@ async function time(runs: number, read: () => Promise<unknown>): Promise<number>
     await read();
     out.push(performance.now() - t0);
   }
-  return summarize(out).p50;
+  return out.sort((a, b) => a - b)[Math.floor(out.length / 2)] as number;
 }
 
 const rows: Array<Array<string | number>> = [];
-const points = { idleScan: [] as Array<[number, number]>, idleIndexed: [] as Array<[number, number]>, replicatedScan: [] as Array<[number, number]>, replicatedIndexed: [] as Array<[number, number]> };
 for (const n of sizes) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-store-reads-'));
   try {
@@ -55,23 +54,11 @@ for (const n of sizes) {
     const replicatedScan = await time(runs, async () => scan.all());
     db.close();
     rows.push([n.toLocaleString('en'), Math.round(idleScan * 10) / 10, Math.round(idleIndexed * 100) / 100, Math.round(replicatedScan * 10) / 10, Math.round(replicatedIndexed * 100) / 100]);
-    points.idleScan.push([n, idleScan]);
-    points.idleIndexed.push([n, idleIndexed]);
-    points.replicatedScan.push([n, replicatedScan]);
-    points.replicatedIndexed.push([n, replicatedIndexed]);
     console.log(`${n} tenants measured`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
-console.log(renderTable({
-  title: 'Per-tick reads of the watched tenants (ms, median; each holds the event loop): idle check every 1 s, failover watch every reconcile tick',
-  columns: ['tenants', 'idle-suspend scan', 'idle-suspend indexed', 'replicated scan', 'replicated indexed'],
-  rows,
-}));
-console.log(`chart:  ${writeChart('store-reads', lineChartSvg('Per-tick reads of the watched tenants (1% of them watched)', 'tenants', 'ms', [
-  { label: 'idle check, scan', points: points.idleScan },
-  { label: 'idle check, indexed', points: points.idleIndexed },
-  { label: 'failover watch, scan', points: points.replicatedScan },
-  { label: 'failover watch, indexed', points: points.replicatedIndexed },
-], { value: 1000, label: 'idle check period 1 s' }))}`);
+console.log('Per-tick reads of the watched tenants (ms, median; each holds the event loop): idle check every 1 s, failover watch every reconcile tick');
+console.log(['tenants', 'idle-suspend scan', 'idle-suspend indexed', 'replicated scan', 'replicated indexed'].join('\t'));
+for (const r of rows) console.log(r.join('\t'));
