@@ -281,18 +281,21 @@ export async function churn(ctx: ScaleContext, stepIndex: number, hosts: number)
   const byWatcher: number[][] = perWatcher.map(() => []);
   for (const c of changes) {
     let worst = 0;
+    let seen = 0;
     perWatcher.forEach((w, i) => {
       const t = w[c.key];
       if (t === undefined) {
         missing += 1;
         return;
       }
+      seen += 1;
       const ms = Math.max(0, t - c.at);
       pairs.push(ms);
       byWatcher[i]?.push(ms);
       worst = Math.max(worst, ms);
     });
-    all.push(worst);
+    // "Applied by all" only for the changes every watcher got; the others are counted as missing.
+    if (seen === perWatcher.length) all.push(worst);
   }
   for (const v of byWatcher) if (v.length) watcherP99.push(summarize(v).p99);
   return {
