@@ -60,6 +60,29 @@ export default tseslint.config(
     },
   },
   {
+    // The coordinator's layers (see apps/coordinator/README.md "Layout"): the store and the domain
+    // decisions know nothing of the services or the transport above them, and live state (what
+    // agents and routers last reported, in memory) stands alone.
+    files: ['apps/coordinator/src/store/**/*.ts', 'apps/coordinator/src/domain/**/*.ts', 'apps/coordinator/src/live/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/testing/**', 'apps/coordinator/src/store/contract/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: appPackages.map(appImportRule),
+        patterns: [{ group: ['**/transport/**', '**/services/**', '**/security/**'], message: 'The store, domain and live layers never import services, transport or security: pass what they need in.' }],
+      }],
+    },
+  },
+  {
+    files: ['apps/coordinator/src/domain/**/*.ts', 'apps/coordinator/src/live/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: appPackages.map(appImportRule),
+        patterns: [{ group: ['**/transport/**', '**/services/**', '**/security/**', '**/store/**'], message: 'Domain decisions and live state take values, not the store: the services read and pass them in.' }],
+      }],
+    },
+  },
+  {
     // The coordinator's dashboard: a browser ES module served as is (no build step).
     files: ['apps/*/ui/**/*.js'],
     languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', TextDecoderStream: 'readonly' } },

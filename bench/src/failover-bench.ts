@@ -1,4 +1,4 @@
-// HA benchmark (issue 11): failover time, from killing the primary's whole host (agent and
+// HA benchmark: failover time, from killing the primary's whole host (agent and
 // postgres, SIGKILL) to a write accepted through the router again, over PGS_BENCH_RUNS runs (10),
 // with one synchronous replica and the coordinator's and agents' DEFAULT timing. Broken into the
 // coordinator's audited steps (failover.completed details: detection, fencing, promotion, route)

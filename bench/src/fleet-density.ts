@@ -1,4 +1,4 @@
-// Fleet benchmark (issue 9): density, idle tenants per GiB on the process runtime. Starts K
+// Fleet benchmark: density, idle tenants per GiB on the process runtime. Starts K
 // tenants on one host agent, lets them go idle, then sums the proportional set size (PSS, from
 // /proc/<pid>/smaps_rollup) of each tenant's postmaster and all its children; RSS shown beside it.
 // Goal: an idle tenant under 12 MiB.

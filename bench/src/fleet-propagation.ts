@@ -1,4 +1,4 @@
-// Fleet benchmark (issue 9): route propagation, the time from a change committed at the
+// Fleet benchmark: route propagation, the time from a change committed at the
 // coordinator (SetTenantAccess answered) to every one of 10 routers having applied it (their
 // /healthz shows a route-cache revision at least the change's). Goal: p99 under 100 ms.
 //

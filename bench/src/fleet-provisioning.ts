@@ -1,4 +1,4 @@
-// Fleet benchmark (issue 9): time from `tenant create` (the CreateTenant call) to the first
+// Fleet benchmark: time from `tenant create` (the CreateTenant call) to the first
 // successful query through a router, for 20 tenants one after another and 20 at once, on a real
 // local fleet (coordinator, 3 host agents on the process runtime, 1 router).
 // Goal: p50 under 1 s and p95 under 2 s.

@@ -1,4 +1,4 @@
-// Fleet benchmark (issue 9): the scheduler at scale. A real coordinator process; 1,000 simulated
+// Fleet benchmark: the scheduler at scale. A real coordinator process; 1,000 simulated
 // hosts as fake agents on real gRPC streams in this one process; 100,000 tenants.
 // Headline: placements committed per second, measured from the moment placement can start.
 // Goal: at least 1,000 per second.

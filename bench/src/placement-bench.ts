@@ -1,4 +1,4 @@
-// Benchmark of @pgs/tenancy placement (issue 4): place 100,000 tenants (20% with one replica)
+// Benchmark of @pgs/tenancy placement: place 100,000 tenants (20% with one replica)
 // onto 1,000 hosts and print decisions per second and the time for the whole batch.
 // Goal: the whole batch in under 2 s on one core. Each result is checked (no over-commit, no
 // co-located replicas) after timing, so a fast wrong answer cannot pass. Always exits 0.

@@ -1,4 +1,4 @@
-// A seeded, synthetic fleet and tenant batch for the placement benchmark (issue 4): the same
+// A seeded, synthetic fleet and tenant batch for the placement benchmark: the same
 // seed always gives the same input, so runs compare like with like.
 import type { HostCandidate, PlacementRequest } from '@pgs/tenancy';
 

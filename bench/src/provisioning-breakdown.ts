@@ -1,5 +1,5 @@
 /**
- * Where the time of a provisioning run went, per tenant, from the agents' own logs (issue 9):
+ * Where the time of a provisioning run went, per tenant, from the agents' own logs:
  * CreateTenant -> the agent starts converging (placement, desired set), the agent's steps
  * (queued: waiting for a create slot; create: a spare or a template copy; start: postgres up;
  * objects: owner role and database; health: the first measure) and realized -> first query (report, route to the router, the

@@ -1,4 +1,4 @@
-// Benchmark of apps/router (issue 7): pgbench -S through the router vs direct vs HAProxy (TCP
+// Benchmark of apps/router: pgbench -S through the router vs direct vs HAProxy (TCP
 // mode) vs PgBouncer (session mode), all in the same run on one machine; the same with a new
 // connection per transaction (pgbench -C); and the router's handshake + route lookup latency.
 // Not a test: it prints a table.
@@ -15,7 +15,7 @@
 // reply, from this process, which also carries both processes' scheduling on a busy machine) and
 // the router's own time from the startup packet to the routing decision, from its histogram.
 //
-// Targets (issue 7): router TPS >= 0.9x HAProxy's; connection setup >= HAProxy's rate; handshake
+// Targets: router TPS >= 0.9x HAProxy's; connection setup >= HAProxy's rate; handshake
 // + lookup overhead < 1 ms p99. Installs haproxy and pgbouncer from Debian packages if missing.
 //
 // Pooling, in the same run: the router's session pool against PgBouncer configured alike (SCRAM
@@ -604,7 +604,7 @@ async function main(): Promise<void> {
     }));
 
     console.log(`\nload average ${loadavg()} (1/5/15 min) at end`);
-    console.log('\ntargets (issue 7), medians of this run:');
+    console.log('\ntargets, medians of this run:');
     const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
     const floor = results.get(NODE_FLOOR);
     if (!POOLING_ONLY) for (const [k, [name, alone]] of ([['router', measured[3]!], ...(workers ? [[workersName, measured[4]!] as const] : [])] as Array<readonly [string, number[]]>).entries()) {

@@ -1,4 +1,4 @@
-// Micro-benchmark of @pgs/wire-protocol (issue 3): startup packets decoded per second and framer
+// Micro-benchmark of @pgs/wire-protocol: startup packets decoded per second and framer
 // throughput on realistic backend streams. Not a test: it prints a table and always exits 0.
 //
 //   npm run bench:wire -w bench

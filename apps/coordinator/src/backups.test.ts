@@ -378,7 +378,7 @@ describe('REST', () => {
   const url = (p: string) => `http://${h.coordinator.httpAddress}${p}`;
   const call = (p: string, init: RequestInit = {}) => fetch(url(p), { ...init, headers: { authorization: `Bearer ${h.adminToken}`, ...init.headers } });
 
-  it('serves backups and restores in the seed 004 shape, and documents them', async () => {
+  it('serves backups and restores in the public REST API shape, and documents them', async () => {
     await agent({ labels: { pool: 'rest' } });
     await backedUp('restful-b', 'rest');
     const created = await call('/v1/postgres/instances/restful-b/backups', { method: 'POST', body: JSON.stringify({ type: 'diff' }) });

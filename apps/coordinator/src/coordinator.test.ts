@@ -359,7 +359,7 @@ describe('REST API', () => {
   const url = (p: string) => `http://${h.coordinator.httpAddress}${p}`;
   // Every /v1 call carries the operator token (security/rest-auth.ts); the refusals are tested in security.test.ts.
   const fetch = (input: string, init: RequestInit = {}) => globalThis.fetch(input, { ...init, headers: { authorization: `Bearer ${h.adminToken}`, ...init.headers } });
-  it('creates, reads and refuses in the seed 004 shape, and serves the OpenAPI document', async () => {
+  it('creates, reads and refuses in the public REST API shape, and serves the OpenAPI document', async () => {
     const created = await fetch(url('/v1/postgres/instances'), { method: 'POST', body: JSON.stringify({ name: 'restful', cpu: 2, ram: 2048, disk_size: 10, password: 'rest-password-1' }) });
     expect(created.status).toBe(201);
     const body = (await created.json()) as Record<string, unknown>;

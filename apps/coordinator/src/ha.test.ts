@@ -1,5 +1,5 @@
 /**
- * High availability (issue 11, coordinator side): a real coordinator in process, fake agents on real
+ * High availability, coordinator side: a real coordinator in process, fake agents on real
  * gRPC streams. Replicas and their replication settings, failover with fencing first (Fence acked,
  * or the lease run out), the old primary back as a replica, switchover, replica replacement.
  */

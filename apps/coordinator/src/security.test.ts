@@ -1,5 +1,5 @@
 /**
- * Issue 10 against the real coordinator with security on: mTLS for components (no certificate,
+ * The security baseline against the real coordinator with security on: mTLS for components (no certificate,
  * a foreign or expired one, host A speaking for host B, a router watching as another), join and
  * renewal, every RPC for every role, tenant scoping, REST tokens, the audit log, key rotation,
  * and no secret in the store file or the logs.
@@ -208,7 +208,7 @@ const TR = 'tenant-reader';
 const EVERYONE = [FA, OP, RD, TW, TR];
 const TENANT_WRITERS = [FA, OP, TW];
 
-/** Who may call what, written out by hand from issue 10 (not derived from the code under test). */
+/** Who may call what, written out by hand from the security baseline's role table (not derived from the code under test). */
 const ALLOWED: Record<string, string[]> = {
   CreateTenant: [FA, OP],
   GetTenant: EVERYONE,

@@ -1,5 +1,5 @@
 /**
- * The agent's mTLS link to a real, secure coordinator (issue 10): the first start joins with a
+ * The agent's mTLS link to a real, secure coordinator: the first start joins with a
  * one-time token (PGS_JOIN_TOKEN) and keeps its key (0600) and certificate under the data root; a
  * restart needs no token; no credentials, or host A's certificate for host B, stop the agent at
  * start; and a stream with A's certificate that says Hello as B is refused by the coordinator.

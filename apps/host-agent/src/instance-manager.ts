@@ -9,7 +9,7 @@
  * explicit removal deletes, and it is logged; an instance whose data vanished is reported FAILED,
  * never re-created empty behind the coordinator's back.
  *
- * Rules that keep one primary (issue 11): a fenced instance never runs as a primary again until a
+ * Rules that keep one primary: a fenced instance never runs as a primary again until a
  * spec with a higher revision says PRIMARY (as a replica it may: it is rewound and follows the new
  * primary); a primary whose spec says fence_on_lease_expiry is stopped at once when the agent's
  * lease runs out, and is started as a primary only while the lease holds and once the coordinator

@@ -1,5 +1,5 @@
 /**
- * The router's mTLS link to a real coordinator (issue 10): first start joins with a one-time
+ * The router's mTLS link to a real coordinator: first start joins with a one-time
  * token and keeps its key (0600) and certificate; a restart needs no token; a used token, a token
  * for another router id and no credentials at all are refused; nothing secret is logged.
  */

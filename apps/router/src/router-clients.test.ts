@@ -74,7 +74,7 @@ describe('psql (libpq 15)', () => {
     expect(r.stdout.trim()).toBe('1');
   });
 
-  it('a user name equal to the tenant routes (seed 000)', async () => {
+  it('a user name equal to the tenant routes (the owner role is named like the tenant)', async () => {
     const r = await psql(conninfo('user=acme dbname=acme_own sslmode=disable'), 'select current_user', 'acme-secret-pw');
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('acme');

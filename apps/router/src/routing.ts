@@ -27,7 +27,7 @@ export interface Routed {
 /** Picks the tenant and its route; throws RouterRefusal when the connection cannot go anywhere. */
 export function routeStartup(packet: StartupMessage, sniHostname: string | undefined, ctx: RoutingContext): Routed {
   let decision: RoutingDecision;
-  // Routing keys are parsed by @pgs/tenancy only (STYLE.md: domain rules live in the lib).
+  // Routing keys are parsed by @pgs/tenancy only: domain rules live in the lib, so every app parses them alike.
   try {
     decision = resolveRoutingKey(
       { parameters: packet.parameters, ...(sniHostname !== undefined ? { sniHostname } : {}) },

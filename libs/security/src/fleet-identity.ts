@@ -1,5 +1,5 @@
 /**
- * A host agent's or router's identity on its link to the coordinator (issue 10): a `host:<id>` or
+ * A host agent's or router's identity on its link to the coordinator: a `host:<id>` or
  * `router:<id>` certificate from the fleet CA. First start with a join token: read the fleet CA from
  * the coordinator's handshake (trusted only if it matches the token's pin), make a key, join, and
  * keep key + certificate in the identity dir (key mode 0600). Later starts load the files. Operators

@@ -1,6 +1,6 @@
 /**
  * Where the secret keys come from: the environment (PGS_SECRET_KEYS or PGS_SECRET_KEY) or a key
- * file readable by its owner only (seed 003: the key is not part of the code and is configured per
+ * file readable by its owner only (the key is not part of the code and is configured per
  * environment). The caller passes the environment in; libs never read process.env themselves.
  */
 import fs from 'node:fs';

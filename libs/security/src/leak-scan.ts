@@ -1,7 +1,7 @@
 /**
  * Finds secrets where none may be: log files, the store file, a sealed-secrets table. Tests use it
  * to prove "logs never contain passwords, tokens or connection strings with passwords" and "the
- * store file contains no plain secret" (issue 10). Pure: give it text (or a file's bytes as latin1),
+ * store file contains no plain secret". Pure: give it text (or a file's bytes as latin1),
  * it returns what it found, never the secret itself.
  */
 

@@ -2,8 +2,8 @@
  * Who may call what. Pure: a table maps every RPC of pgs.operator.v1.CoordinatorService to the
  * permission it needs and to where its request names a tenant; `authorize` decides for a principal.
  * Roles: fleet-admin (everything), operator (tenants and hosts, no tokens/keys), reader (read only),
- * and the tenant-scoped tenant-writer / tenant-reader, limited to named tenants (the
- * TENANT_WRITER/TENANT_READER idea of seed 001). Anything without a rule is refused (fail closed).
+ * and the tenant-scoped tenant-writer / tenant-reader, limited to named tenants (so a
+ * tenant's own operators need no fleet-wide role). Anything without a rule is refused (fail closed).
  */
 
 /** The operator roles. */

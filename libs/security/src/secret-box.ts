@@ -1,7 +1,7 @@
 /**
  * Envelope encryption of the secrets the platform must keep (CA key, runtime credentials, join
  * tokens not yet used, generated passwords not yet shown), with AES-256-GCM under a key that is not
- * part of the code and is configured per environment (seed 003). Every key has an id, carried in the
+ * part of the code and is configured per environment. Every key has an id, carried in the
  * sealed string, so keys can be rotated: add the new key first, re-seal everything with it
  * (`pgsctl admin rotate-key`), then drop the old one.
  *

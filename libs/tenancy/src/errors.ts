@@ -1,5 +1,5 @@
 /**
- * The one error family every pgs app throws (STYLE.md "Errors"): a stable `code` that callers
+ * The one error family every pgs app throws: a stable `code` that callers
  * branch on, a `kind` that picks the log level and metric label, and the `cause` chain.
  */
 import type { TenantStatus } from './statuses.js';
@@ -55,7 +55,7 @@ export class ValidationError extends PgsError {
   }
 }
 
-/** A write named a revision that is no longer current (optimistic concurrency, seed 001). */
+/** A write named a revision that is no longer current (optimistic concurrency). */
 export class StaleRevisionError extends PgsError {
   /** The revision stored now. */
   readonly current: number;

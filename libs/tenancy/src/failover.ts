@@ -1,5 +1,5 @@
 /**
- * Failover decisions as pure functions (issue 11): when a primary counts as failed, when its old
+ * Failover decisions as pure functions: when a primary counts as failed, when its old
  * primary counts as fenced (its agent acknowledged, or the agent's lease ran out), which replica
  * may be promoted without losing an acknowledged commit, and the step plan as data. Time is passed
  * in (`now`); the coordinator executes the plan.

@@ -1,5 +1,5 @@
 /**
- * A tenant's init scripts (seed 000: custom initialization scripts per tenant): SQL run once, in
+ * A tenant's init scripts: SQL run once, in
  * order, when the tenant's primary first runs with its users and databases. Each script runs in one
  * transaction as the tenant's owner role, and the database records that it committed in the same
  * transaction, so a run cut short by a restart resumes after the last committed script and a script

@@ -65,7 +65,7 @@ describe('deriveTenantStatus', () => {
     expect(derive('ACTIVE', [])).toMatchObject({ status: 'UNAVAILABLE', reason: expect.stringContaining('accept_data_loss') });
   });
 
-  it('IN_PROGRESS until every placement is realized (seed 001)', () => {
+  it('IN_PROGRESS until every placement is realized', () => {
     expect(derive('NEW', [primary({ realization: 'PENDING' }), replica({ realization: 'PENDING' })])).toEqual({
       status: 'IN_PROGRESS',
       reason: 'waiting for 2 of 2 placements to be realized',

@@ -1,6 +1,6 @@
 /**
  * The tenant status machine. A tenant's status is derived from facts (its placements, their
- * realization, their hosts' liveness) as in seed 001: pending until every placement is realized.
+ * realization, their hosts' liveness): pending until every placement is realized.
  * Facts arrive in any order, so the table is wide; what it forbids carries the meaning:
  * DELETING is terminal, only an ACTIVE tenant is SUSPENDED, a SUSPENDED one wakes through
  * IN_PROGRESS, and a tenant that may hold data never goes back to NEW by itself (only an
@@ -91,7 +91,7 @@ const KEEP_WHILE_UNREACHABLE: ReadonlySet<TenantStatus> = new Set(['ACTIVE', 'ER
 const NEVER_HELD_DATA: ReadonlySet<TenantStatus> = new Set(['NEW', 'IN_PROGRESS', 'ERROR']);
 
 /**
- * Derives a tenant's status from its placements (seed 001: pending until every placement is
+ * Derives a tenant's status from its placements (pending until every placement is
  * realized). Always a transition TENANT_TRANSITIONS allows from `current`, and stable: deriving
  * again from the result gives the same status. Rules, first match wins:
  * deleting -> DELETING; no placements -> NEW (or UNAVAILABLE when data may be lost);

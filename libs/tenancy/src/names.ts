@@ -1,5 +1,5 @@
 /**
- * Names and secrets: tenant ids, PostgreSQL user and database names (seed 004), passwords,
+ * Names and secrets: tenant ids, PostgreSQL user and database names, passwords,
  * host ids and labels. Each check returns its input or throws a ValidationError that names the
  * field, the value given and what is allowed. See README.md "Names" for the reasoning.
  */
@@ -10,7 +10,7 @@ export const MAX_NAME_LENGTH = 63;
 
 /**
  * Tenant ids that are refused: names PostgreSQL or pg_hba.conf give a meaning (a tenant's owner
- * role and first database carry its id, seed 000), and names our own components or DNS use.
+ * role and first database carry its id), and names our own components or DNS use.
  */
 export const RESERVED_TENANT_IDS: ReadonlySet<string> = new Set([
   // PostgreSQL: built-in databases and roles, pseudo-roles, pg_hba.conf keywords.
@@ -23,7 +23,7 @@ export const RESERVED_TENANT_IDS: ReadonlySet<string> = new Set([
   'www', 'localhost', 'mail', 'ns', 'ns1', 'ns2',
 ]);
 
-/** Prefixes no role may start with (seed 004, plus `pgs_` for our own roles); checked case-insensitively. */
+/** Prefixes no role may start with (the public API's reserved prefixes, plus `pgs_` for our own roles); checked case-insensitively. */
 export const RESERVED_ROLE_PREFIXES: readonly string[] = ['pg_', 'dbaas_', 'pgs_', 'postgres'];
 
 /** Role names PostgreSQL itself refuses to create. */
@@ -34,7 +34,7 @@ const RESERVED_DATABASE_NAMES: ReadonlySet<string> = new Set(['postgres', 'templ
 
 // LDH (letters, digits, hyphen) so `<tenant>.<domain>` is a valid TLS server name; '_' is not
 // LDH and public CAs refuse it. A '-' makes the id a quoted identifier in SQL, which is how the
-// platform always writes it (the owner role and first database carry the id, seed 000).
+// platform always writes it (the owner role and first database carry the id).
 const TENANT_ID = /^[a-z](?:[a-z0-9-]*[a-z0-9])?$/;
 /** The tenant id alphabet as a pattern string, for API schemas (length and reserved names are checked apart). */
 export const TENANT_ID_PATTERN = TENANT_ID.source;
@@ -44,9 +44,9 @@ const HOST_ID = /^[a-z0-9][a-z0-9_.-]*$/;
 const LABEL_KEY = /^[a-z0-9](?:[a-z0-9_./-]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)?$/;
 
-/** The longest password we accept (seed 004). */
+/** The longest password we accept (the public API's documented bound). */
 export const MAX_PASSWORD_LENGTH = 99;
-/** The shortest password we accept (seed 004). */
+/** The shortest password we accept (the public API's documented bound). */
 export const MIN_PASSWORD_LENGTH = 8;
 /** The most labels one object may carry. */
 export const MAX_LABELS = 64;
@@ -86,7 +86,7 @@ const USER_NAME_ALLOWED =
   `1..${MAX_NAME_LENGTH} characters: letters, digits, '_' and '$', starting with a letter or '_', ` +
   `not starting with ${RESERVED_ROLE_PREFIXES.join(', ')} (any case) and not ${[...RESERVED_ROLE_NAMES].join(', ')}`;
 
-/** Returns the PostgreSQL role name (seed 004 rules), or throws ValidationError (code INVALID_USER_NAME). */
+/** Returns the PostgreSQL role name (the public API's rules), or throws ValidationError (code INVALID_USER_NAME). */
 export function validateUserName(name: string, field = 'name'): string {
   const ok =
     typeof name === 'string' &&
@@ -103,7 +103,7 @@ const DATABASE_NAME_ALLOWED =
   `1..${MAX_NAME_LENGTH} characters: letters, digits and '_', starting with a letter or '_', ` +
   `not ${[...RESERVED_DATABASE_NAMES].join(', ')}`;
 
-/** Returns the database name (seed 004 identifier rules), or throws ValidationError (code INVALID_DATABASE_NAME). */
+/** Returns the database name (the public API's identifier rules), or throws ValidationError (code INVALID_DATABASE_NAME). */
 export function validateDatabaseName(name: string, field = 'name'): string {
   const ok =
     typeof name === 'string' &&

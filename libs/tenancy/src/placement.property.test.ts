@@ -1,5 +1,5 @@
 /**
- * Properties of the scheduler over random fleets and batches (issue 4): it never over-commits
+ * Properties of the scheduler over random fleets and batches: it never over-commits
  * memory or disk (nor cpu past the ratio), never co-locates a tenant's instances (hosts, zones),
  * places everything when a simple capacity bound says everything fits, and is deterministic.
  */

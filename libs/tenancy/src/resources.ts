@@ -1,5 +1,5 @@
 /**
- * Resource requests and the tenant spec, with the seed 004 bounds: cpu 1..128 cores, memory
+ * Resource requests and the tenant spec, with the public API's documented bounds: cpu 1..128 cores, memory
  * 512 MiB..1 TiB, disk 8 GiB..1 TiB, 1..16 nodes, 0..15 synchronous replicas (fewer than nodes),
  * and a disk that never shrinks. Field names in errors are the API's (snake_case) paths.
  */
@@ -39,7 +39,7 @@ export interface TenantSpec {
   labels: Record<string, string>;
   /** A host must carry every one of these labels, e.g. { region: 'eu' }. */
   placement: Record<string, string>;
-  /** Routable through the routers (seed 000: off unless asked for). */
+  /** Routable through the routers (off unless asked for). */
   externalAccess: boolean;
   /** Router-side connection limit; 0 = none. */
   connectionLimit: number;
@@ -59,7 +59,7 @@ export interface Bound {
   max: number;
 }
 
-/** Every bound a tenant spec must respect (seed 004), in the units of Resources. */
+/** Every bound a tenant spec must respect (the public API's documented bounds), in the units of Resources. */
 export const RESOURCE_BOUNDS = Object.freeze({
   cpuMillis: Object.freeze({ min: 1_000, max: 128_000 }),
   memoryMib: Object.freeze({ min: 512, max: 1_048_576 }),
@@ -159,7 +159,7 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
 }
 
 /**
- * Validates `next` as an update of `previous`: every bound, plus a disk never shrinks (seed 004)
+ * Validates `next` as an update of `previous`: every bound, plus a disk never shrinks (data may live there)
  * and the major version never changes in place (no upgrade path exists yet; '' may be pinned).
  */
 export function validateSpecChange(previous: TenantSpec, next: TenantSpec): TenantSpec {

@@ -1,5 +1,5 @@
 /**
- * Optimistic concurrency (seed 001): every write names the revision it read; a stale one is
+ * Optimistic concurrency: every write names the revision it read; a stale one is
  * refused, so two operators editing the same tenant can never silently overwrite each other.
  */
 import { StaleRevisionError, ValidationError } from './errors.js';

@@ -84,7 +84,7 @@ describe('resolveRoutingKey', () => {
     expect(refused(() => route({ user: 'alice.' })).code).toBe('INVALID_TENANT');
   });
 
-  it('routes a user name equal to the tenant (seed 000)', () => {
+  it('routes a user name equal to the tenant (the owner role is named like it)', () => {
     expect(route({ user: 'acme', database: 'acme' })).toEqual({ tenantId: 'acme', user: 'acme', userRewritten: false, source: 'user' });
   });
 

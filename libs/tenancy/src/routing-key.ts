@@ -3,9 +3,9 @@
  * to forward to the tenant's instance. Sources (README.md "Routing"):
  *  - 'sni':         TLS server name `<tenant>.<sniDomain>`
  *  - 'options':     `options=-c pgs.tenant=<t>` (also `--pgs.tenant=<t>`) or `options=tenant=<t>`
- *  - 'user_suffix': `user=<name>.<tenant>` (Supavisor's convention, seed 002; the last dot splits)
+ *  - 'user_suffix': `user=<name>.<tenant>` (Supavisor's convention; the last dot splits)
  *  - 'database':    a database name that is a tenant id (off by default)
- *  - 'user':        a user name that is a tenant id (seed 000)
+ *  - 'user':        a user name that is a tenant id (the owner role is named like the tenant)
  * The first three are explicit markers: every one present must agree, or the connection is
  * refused. The last two are plain names that mean something else too, so they are fallbacks,
  * consulted in the configured order only when no explicit marker is present.

@@ -20,10 +20,10 @@ export const TENANT_STATUSES = [
   'MOVING',
 ] as const;
 
-/** The lifecycle status of a tenant (seed 004 statuses plus stop, outage, suspend, delete, failover, restore). */
+/** The lifecycle status of a tenant (the public API's statuses plus stop, outage, suspend, delete, failover, restore). */
 export type TenantStatus = (typeof TENANT_STATUSES)[number];
 
-/** Every realization state of one placement (seed 001). */
+/** Every realization state of one placement. */
 export const REALIZATIONS = ['PENDING', 'REALIZED', 'FAILED'] as const;
 
 /** Per-placement realization: PENDING until the host reports it done (REALIZED) or FAILED. */

@@ -1,7 +1,7 @@
 // SQLSTATE codes the platform sends to PostgreSQL clients.
 // PostgreSQL documentation, Appendix A "PostgreSQL Error Codes"; the names follow the
 // condition names there, in PascalCase. One constants module, so every refusal the router
-// sends carries a deliberate code (STYLE.md, "Errors").
+// sends carries a deliberate code, so clients can branch on it.
 
 /** SQLSTATE codes by condition name (PostgreSQL docs, Appendix A). */
 export const SqlState = {

@@ -66,7 +66,7 @@ export interface IsolatedHost {
 }
 
 /**
- * Security as in production (issue 10): the coordinator runs its fleet CA and serves mTLS; every
+ * Security as in production: the coordinator runs its fleet CA and serves mTLS; every
  * agent and router joins with its own single-use join token at its first start (by environment,
  * never argv) and keeps its certificate in its own state dir (agents: <data root>/identity, routers:
  * identity-<id> beside their cache), so restarts need no token; pgsctl trusts the CA and uses the

@@ -1,5 +1,5 @@
 /**
- * Secrets in logs, found from outside (issue 10): every log file a fleet wrote (its processes' logs
+ * Secrets in logs, found from outside: every log file a fleet wrote (its processes' logs
  * and the tenant instances' server logs) is searched for the shapes of pgs secrets — operator and
  * join tokens, PEM private keys, connection strings with a password — and for the exact secrets the
  * test handed out. Black-box on purpose: the shapes are spelled out here, not imported from the apps.

@@ -1,4 +1,4 @@
-// Issue 9 scenarios "coordinator outage" and "router restart with the coordinator down": the data
+// Scenarios "coordinator outage" and "router restart with the coordinator down": the data
 // path (router -> instance) does not depend on the coordinator being up, a router restarted while
 // it is down serves from its SQLite cache, and nothing the coordinator acknowledged is lost to kill -9.
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Issue 11 scenarios, real processes end to end: a tenant with one synchronous replica keeps every
+// Failover scenarios, real processes end to end: a tenant with one synchronous replica keeps every
 // acknowledged row when its primary's host is lost while a client writes through the router, the
 // router takes writes again after the failover (the time from the kill to the first accepted write
 // is printed), the old primary rejoins as a replica when its host returns, and a planned

@@ -1,4 +1,4 @@
-// Issue 9 scenarios "agent restart" and "host loss": instances outlive their agent and are adopted
+// Scenarios "agent restart" and "host loss": instances outlive their agent and are adopted
 // (same postmaster) when it comes back; a whole host lost is marked DOWN within TTL + grace, its
 // replica-less tenant is refused with the "host down" error (never an empty database elsewhere)
 // and serves its old data again when the host returns.

@@ -1,4 +1,4 @@
-// Issue 9 scenarios "isolation" and "bad input": one tenant's credentials never open another
+// Scenarios "isolation" and "bad input": one tenant's credentials never open another
 // tenant through any routing form, instances listen only on their host's address, and a router
 // under a burst of garbage and half-open connections keeps serving a good client without errors.
 import type net from 'node:net';

@@ -1,4 +1,4 @@
-// Issue 9 scenarios "lifecycle" and "access switch": a tenant from create to delete through every
+// Scenarios "lifecycle" and "access switch": a tenant from create to delete through every
 // router and every routing form, with its data surviving stop/start, and the external access
 // switch taking effect on new connections within one propagation interval.
 import { describe, expect, it } from 'vitest';

@@ -1,9 +1,9 @@
-// Issue 9, network partitions: one host's agent and its postgres run inside a network namespace
+// Network partitions: one host's agent and its postgres run inside a network namespace
 // the test creates (veth to the root namespace, the test range blackholed so nothing leaves the
 // machine); the coordinator and routers stay in the root namespace. The link between that host
 // and the coordinator is cut (packets dropped: no FIN, no RST) while clients can still reach the
-// instance, and the test checks what the platform promises at that point. Issue 11 adds the fencing
-// case: a replicated primary cut off that way stops itself (lease) before its replica is promoted.
+// instance, and the test checks what the platform promises at that point. A fencing
+// case too: a replicated primary cut off that way stops itself (lease) before its replica is promoted.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../harness/fleet.js';
 import { createNetnsLab, netnsUnavailable, type NetnsLab } from '../harness/netns-lab.js';

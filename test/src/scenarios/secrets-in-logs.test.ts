@@ -1,4 +1,4 @@
-// Issue 10 scenario "no secret in any log": a secure fleet (mTLS, join tokens, bearer tokens) goes
+// Scenario "no secret in any log": a secure fleet (mTLS, join tokens, bearer tokens) goes
 // through every path that handles a secret — components joining and restarting, tenant and user
 // passwords through pgsctl and through REST with a bearer token, a password change, wrong passwords,
 // operator tokens good and forged, a coordinator restart — and then every log file the fleet wrote

@@ -1,5 +1,5 @@
 /**
- * Security of the local fleet (issue 10), on by default: the launcher makes the coordinator's
+ * Security of the local fleet, on by default: the launcher makes the coordinator's
  * secret key file (0600, outside the coordinator's data dir), reads the CA and the bootstrap
  * fleet-admin token the coordinator writes at its first start, and gives every agent and router a
  * fresh single-use join token (by environment, never argv); each keeps the certificate it gets in its

@@ -87,7 +87,7 @@ describe('local fleet launcher', () => {
     for (const uri of fleet.demo?.uris ?? []) expect(output).toContain(`psql "${uri}"`);
     expect(output).toContain('./pgsctl');
     expect(fs.statSync(path.join(stateDir, 'demo-password')).mode & 0o077).toBe(0);
-    // Security (issue 10): the admin token is private, and every link is mTLS.
+    // Security: the admin token is private, and every link is mTLS.
     expect(fs.statSync(fleet.coordinator.tokenFile).mode & 0o077).toBe(0);
     expect(fs.statSync(path.join(stateDir, 'certs', 'coordinator-secret.key')).mode & 0o077).toBe(0);
     expect(fleet.coordinator.insecure).toBe(false);

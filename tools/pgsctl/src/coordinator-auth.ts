@@ -1,5 +1,5 @@
 /**
- * How pgsctl authenticates to the coordinator (issue 10), resolved once per run: TLS checked
+ * How pgsctl authenticates to the coordinator, resolved once per run: TLS checked
  * against the fleet CA, and an operator bearer token on every call. The token comes from --token,
  * PGS_TOKEN, --token-file, PGS_TOKEN_FILE, the user's config file (token / tokenFile) or the local
  * fleet's admin token file; the CA from --ca, PGS_CA, the config file (ca) or the local fleet.

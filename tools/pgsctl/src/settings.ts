@@ -32,7 +32,7 @@ export interface LocalFleet {
   routers: string[];
   caPath?: string;
   sniDomain?: string;
-  /** The coordinator's fleet CA (its TLS), the admin token file, or plaintext (issue 10). */
+  /** The coordinator's fleet CA (its TLS), the admin token file, or plaintext. */
   coordinatorCa?: string;
   tokenFile?: string;
   insecure?: boolean;

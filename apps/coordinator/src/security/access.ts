@@ -1,5 +1,5 @@
 /**
- * Who may call the coordinator (issue 10): every gRPC service is wrapped with libs/security's
+ * Who may call the coordinator: every gRPC service is wrapped with libs/security's
  * guardService, which authenticates each call (verified certificate, else bearer token), checks it
  * against the role table and reports the decision here. Refusals go to the audit log with the
  * principal (allowed mutating calls are audited by the services themselves, which now receive the

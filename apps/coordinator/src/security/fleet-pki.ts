@@ -1,5 +1,5 @@
 /**
- * The coordinator's side of the fleet PKI (issue 10): the fleet CA, created at the first start with
+ * The coordinator's side of the fleet PKI: the fleet CA, created at the first start with
  * its key sealed in the store, and the coordinator's own server certificate issued from it (renewed
  * at 2/3 of its lifetime without a restart). Operators with their own PKI give --tls-ca/--tls-cert/
  * --tls-key instead; then there is no fleet CA here and components bring certificates from that PKI.

@@ -1,5 +1,5 @@
 /**
- * Bearer tokens on the REST API (issue 10): each route stands for one CoordinatorService RPC and
+ * Bearer tokens on the REST API: each route stands for one CoordinatorService RPC and
  * is checked against the same role table as gRPC; 401 without a valid token, 403 when the role or
  * tenant scope does not allow it. Refusals are audited with the principal. The caller of the
  * request being served is kept in an AsyncLocalStorage so the handlers can name it in events.

@@ -1,5 +1,5 @@
 /**
- * Join tokens, operator tokens and key rotation (issue 10). A token is shown once, to its creator;
+ * Join tokens, operator tokens and key rotation. A token is shown once, to its creator;
  * the store keeps its SHA-256 only. At the first start an initial fleet-admin token is written to a
  * file (mode 0600) in the data dir: the log says where, never what.
  */
@@ -9,9 +9,9 @@ import { REPLICATION_ROLE } from '@pgs/tenancy';
 import { Code, RpcError } from '@pgs/rpc';
 import { issueToken, SecurityError, tokenLabel, type FleetCa, type KeyRing, type TokenKind } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
-import { fleetSecretContext } from '../backup-repository.js';
-import { replicationSecretContext } from '../replication-secrets.js';
-import { StoreConflictError } from '../errors.js';
+import { fleetSecretContext } from '../services/backup-repository.js';
+import { replicationSecretContext } from '../services/replication-secrets.js';
+import { StoreConflictError } from '../domain/errors.js';
 import type { Store, StoredToken } from '../store/contract.js';
 import { CA_KEY_CONTEXT } from './fleet-pki.js';
 

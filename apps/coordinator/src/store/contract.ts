@@ -43,7 +43,7 @@ import type {
   StanzaRecord,
   TenantRecord,
   UserRecord,
-} from '../model.js';
+} from '../domain/model.js';
 
 /** Filters of tenants.list; every given one must match. */
 export interface TenantFilter {

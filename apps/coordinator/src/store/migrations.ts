@@ -165,7 +165,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 3,
     name: 'security baseline (fleet CA, tokens)',
     sql: `
-      -- The fleet CA (issue 10): the certificate is public, the private key only sealed
+      -- The fleet CA: the certificate is public, the private key only sealed
       -- (AES-256-GCM, libs/security KeyRing, context 'pgs:fleet-ca-key').
       CREATE TABLE fleet_ca (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -195,7 +195,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: 'placements still being created, per host',
     sql: `
-      -- Placement reads the instances each host is still creating at every step (issue 9: a
+      -- Placement reads the instances each host is still creating at every step (so a
       -- burst of creates is spread over hosts); the partial index holds only those rows.
       CREATE INDEX placements_creating ON placements (host_id) WHERE realized_once = 0;
     `,

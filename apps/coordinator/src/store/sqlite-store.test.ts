@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError } from '../domain/errors.js';
 import { aHost, aPlacement, aTenant } from '../testing/records.js';
 import { describeStoreContract } from './contract/store-contract.js';
 import { DB_FILE, openStore, StoreOpenError } from './open-store.js';

@@ -11,11 +11,11 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
-import { StoreConflictError, StoreUnavailableError } from '../errors.js';
+import { StoreConflictError, StoreUnavailableError } from '../domain/errors.js';
 import type { Commit, RecordedChange, Store, StoreReads, StoreTx, TransactionOptions } from './contract.js';
 import type { SecurityStore } from './security-store.js';
 import type { ChangeSink, SqliteTables } from './sqlite-tables.js';
-import type { EventRecord, RouteChange } from '../model.js';
+import type { EventRecord, RouteChange } from '../domain/model.js';
 
 /** Grouped transactions per commit: bounds how long one commit holds the event loop. */
 const MAX_GROUP = 256;

@@ -4,7 +4,7 @@
  * makes (route changes, events, placement moves) go to the `changes` sink of that transaction.
  */
 import type Database from 'better-sqlite3';
-import { StoreNotFoundError } from '../errors.js';
+import { StoreNotFoundError } from '../domain/errors.js';
 import type { InitSqlRecord, TenantSpec } from '@pgs/tenancy';
 import type {
   BackupRecord,
@@ -20,7 +20,7 @@ import type {
   StanzaRecord,
   TenantRecord,
   UserRecord,
-} from '../model.js';
+} from '../domain/model.js';
 import type { EventFilter, HostAllocation, IdempotencyRecord, TenantFilter, TenantPage, TenantSecretRecord } from './contract.js';
 
 type Row = Record<string, unknown>;

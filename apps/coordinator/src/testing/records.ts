@@ -1,6 +1,6 @@
 /** Builders of records for tests. */
 import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
-import { newPlacement, type HostRecord, type PlacementRecord, type TenantRecord, type UserRecord } from '../model.js';
+import { newPlacement, type HostRecord, type PlacementRecord, type TenantRecord, type UserRecord } from '../domain/model.js';
 
 /** A tenant record with defaults. */
 export function aTenant(id: string, over: Partial<TenantRecord> = {}): TenantRecord {

@@ -23,7 +23,7 @@ import { scramVerifier } from './scram-verifier.js';
 
 type Outgoing = MessageInitShape<typeof ConnectResponseSchema>;
 
-/** An InstanceSpec for a tenant whose owner role and database carry its id (seed 000). */
+/** An InstanceSpec for a tenant whose owner role and database carry its id, as the platform creates every tenant. */
 export function ownerSpec(tenantId: string, password: string, overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = {}): MessageInitShape<typeof InstanceSpecSchema> {
   const spec: MessageInitShape<typeof InstanceSpecSchema> = {
     tenantId,

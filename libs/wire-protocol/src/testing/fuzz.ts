@@ -1,4 +1,4 @@
-// A long randomized run of the decoder invariants (the "coverage-guided fuzz" of issue 3, done
+// A long randomized run of the decoder invariants (a stand-in for coverage-guided fuzzing, done
 // with fast-check: jazzer.js needs native binaries that cannot be fetched here).
 //
 //   npm run fuzz -w @pgs/wire-protocol -- --minutes 10 [--seed 42]

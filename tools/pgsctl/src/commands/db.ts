@@ -12,7 +12,7 @@ import { databaseView } from '../views.js';
 async function create(ctx: CommandContext, [tenant, name]: string[], options: Options): Promise<void> {
   const tenantId = validateTenantId(tenant ?? '', 'tenant_id');
   const dbName = validateDatabaseName(name ?? '');
-  // The tenant's owner user is named like the tenant (seed 000), so it is the natural default owner.
+  // The tenant's owner user is named like the tenant, so it is the natural default owner.
   const owner = validateUserName((options.owner as string | undefined) ?? tenantId, 'owner');
   const res = await ctx.client.createDatabase(
     { tenantId, name: dbName, owner, description: (options.description as string | undefined) ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },

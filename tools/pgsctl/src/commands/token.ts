@@ -1,4 +1,4 @@
-/** `pgsctl token create|list|revoke` and `pgsctl admin rotate-key` (issue 10; fleet-admin only). */
+/** `pgsctl token create|list|revoke` and `pgsctl admin rotate-key` (fleet-admin only). */
 import { Option, type Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { emit } from '../emit.js';

@@ -4,8 +4,8 @@
  * empty, migrated store; the tests use only the contract, never the backend's insides.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreConflictError, StoreNotFoundError } from '../../errors.js';
-import type { BackupRecord, OperationRecord, RestoreRecord, TenantRecord } from '../../model.js';
+import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
+import type { BackupRecord, OperationRecord, RestoreRecord, TenantRecord } from '../../domain/model.js';
 import { aHost, aPlacement, aTenant, aUser } from '../../testing/records.js';
 import type { TokenRecord } from '@pgs/security';
 import type { InitSqlRecord } from '@pgs/tenancy';

@@ -14,7 +14,7 @@ export const file_pgs_common_v1_resources: GenFile = /*@__PURE__*/
 
 /**
  * Resources a tenant instance asks for, or a host offers.
- * Bounds for tenant requests (seed 004) are enforced by libs/tenancy:
+ * Bounds for tenant requests (the public API's documented bounds) are enforced by libs/tenancy:
  *   cpu_millis   1000..128000 (1..128 cores; fractions such as 1500 = "1.5" allowed)
  *   memory_mib   512..1048576 (512 MiB .. 1 TiB)
  *   disk_mib     8192..1048576 (8 GiB .. 1 TiB); a disk never shrinks.

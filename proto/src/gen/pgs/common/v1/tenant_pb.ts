@@ -67,7 +67,7 @@ export type TenantSpec = Message<"pgs.common.v1.TenantSpec"> & {
   placement: { [key: string]: string };
 
   /**
-   * External access through the routers (seed 000: off unless asked for).
+   * External access through the routers (off unless asked for).
    *
    * @generated from field: bool external_access = 7;
    */
@@ -323,8 +323,8 @@ export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
   messageDesc(file_pgs_common_v1_tenant, 3);
 
 /**
- * A SQL script run once in a new tenant, as its owner role, in one transaction (seed 000's
- * per-tenant initialization scripts).
+ * A SQL script run once in a new tenant, as its owner role, in one transaction (a tenant's
+ * custom initialization).
  *
  * @generated from message pgs.common.v1.InitScript
  */
@@ -516,7 +516,7 @@ export const TenantDatabaseSchema: GenMessage<TenantDatabase> = /*@__PURE__*/
   messageDesc(file_pgs_common_v1_tenant, 7);
 
 /**
- * The lifecycle status of a tenant (seed 004 statuses, plus what stop, outage and delete need).
+ * The lifecycle status of a tenant (the public API's statuses, plus what stop, outage and delete need).
  * Transitions are defined as data in libs/tenancy (lifecycle).
  *
  * @generated from enum pgs.common.v1.TenantStatus
@@ -677,7 +677,7 @@ export const InstanceRoleSchema: GenEnum<InstanceRole> = /*@__PURE__*/
   enumDesc(file_pgs_common_v1_tenant, 2);
 
 /**
- * Per-placement realization (seed 001): PENDING until the host reports it done.
+ * Per-placement realization: PENDING until the host reports it done.
  *
  * @generated from enum pgs.common.v1.Realization
  */
@@ -763,7 +763,7 @@ export const InitSqlStateSchema: GenEnum<InitSqlState> = /*@__PURE__*/
   enumDesc(file_pgs_common_v1_tenant, 4);
 
 /**
- * Status of a user or database inside a tenant (seed 004).
+ * Status of a user or database inside a tenant (the public API's statuses).
  *
  * @generated from enum pgs.common.v1.ObjectStatus
  */

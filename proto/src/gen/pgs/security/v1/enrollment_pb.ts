@@ -186,7 +186,7 @@ export const IssueInstanceCertificateResponseSchema: GenMessage<IssueInstanceCer
   messageDesc(file_pgs_security_v1_enrollment, 5);
 
 /**
- * How a host agent or a router gets and keeps its fleet certificate (issue 10, security baseline).
+ * How a host agent or a router gets and keeps its fleet certificate.
  * Served by the coordinator on its gRPC port. The component makes its own private key, which never
  * leaves it; only a PKCS#10 request travels. The coordinator writes the identity (host:<id> or
  * router:<id>) from the join token or the current certificate, never from the request's subject.

@@ -1,0 +1,84 @@
+/**
+ * Names and rows of the backup work: a tenant's stanza (one per incarnation), backup and restore
+ * ids that sort by time and say whose they are, and the recovery window from the stored facts.
+ */
+import { recoveryWindow, type RecoveryWindow } from '@pgs/tenancy';
+import type { HealthCache } from '../live/health-cache.js';
+import type { BackupRecord, StanzaRecord, TenantRecord } from '../domain/model.js';
+import type { Store, StoreReads, StoreTx } from '../store/contract.js';
+
+/**
+ * The stanza of a tenant incarnation: "<tenant>-<created unix ms>". A deleted-and-recreated id
+ * gets a new one, so it never reads (or expires) the old tenant's backups.
+ */
+export function stanzaName(tenant: Pick<TenantRecord, 'id' | 'createdAt'>): string {
+  return `${tenant.id}-${tenant.createdAt}`;
+}
+
+/** The tenant's stanza row, created when missing (inside the caller's transaction). */
+export async function ensureStanza(tx: StoreTx, tenant: Pick<TenantRecord, 'id' | 'createdAt'>, now: number): Promise<StanzaRecord> {
+  const existing = await tx.backups.getStanza(tenant.id);
+  if (existing) return existing;
+  const stanza: StanzaRecord = { tenantId: tenant.id, stanza: stanzaName(tenant), lastArchivedAt: 0, lastArchivedWal: '', createdAt: now };
+  await tx.backups.putStanza(stanza);
+  return stanza;
+}
+
+/** Gives every tenant without a stanza one (a fleet that turned backups on, or tenants created before). */
+export async function ensureStanzas(store: Store, now: number): Promise<number> {
+  let made = 0;
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.read.tenants.list({}, { after, limit: 1000 });
+    if (page.length === 0) return made;
+    await store.transaction(async (tx) => {
+      for (const t of page) {
+        if (await tx.backups.getStanza(t.id)) continue;
+        await ensureStanza(tx, t, now);
+        made++;
+      }
+    });
+    after = page[page.length - 1]?.id;
+  }
+}
+
+/** "20261206-101500" in UTC. */
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+}
+
+/** A backup id, e.g. "b-20261206-101500-acme-3". */
+export async function newBackupId(tx: StoreReads, tenantId: string, now: number): Promise<string> {
+  return `b-${stamp(now)}-${tenantId}-${(await tx.backups.list(tenantId)).length + 1}`;
+}
+
+/** A restore id, e.g. "r-20261206-101500-acme-restore-1-1". */
+export async function newRestoreId(tx: StoreReads, targetTenantId: string, now: number): Promise<string> {
+  return `r-${stamp(now)}-${targetTenantId}-${(await tx.restores.list(targetTenantId)).length + 1}`;
+}
+
+/** The command id of a RunBackup: the tenant and the backup, so an answer finds its row after a restart. */
+export function backupCommandId(b: Pick<BackupRecord, 'tenantId' | 'id'>): string {
+  return `backup:${b.tenantId}:${b.id}`;
+}
+
+/** The tenant and backup ids of a RunBackup command id, or undefined for any other command. */
+export function parseBackupCommandId(commandId: string): { tenantId: string; backupId: string } | undefined {
+  const m = /^backup:([^:]+):([^:]+)$/.exec(commandId);
+  return m ? { tenantId: m[1]!, backupId: m[2]! } : undefined;
+}
+
+/** The newest archived WAL time known: what the primary reported now, else what the store kept. */
+export async function lastArchivedAt(tx: StoreReads, health: HealthCache, tenantId: string): Promise<number> {
+  const stored = (await tx.backups.getStanza(tenantId))?.lastArchivedAt ?? 0;
+  const primary = (await tx.placements.list({ tenantId })).find((p) => p.role === 'PRIMARY');
+  const reported = primary ? (health.get(tenantId, primary.hostId)?.archive?.lastArchivedAt ?? 0) : 0;
+  return Math.max(stored, reported);
+}
+
+/** The tenant's recovery window from its stored backups and archive. */
+export async function windowOf(tx: StoreReads, health: HealthCache, tenantId: string): Promise<{ backups: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
+  const backups = await tx.backups.list(tenantId);
+  const archivedAt = await lastArchivedAt(tx, health, tenantId);
+  return { backups, archivedAt, window: recoveryWindow(backups, archivedAt) };
+}

@@ -1,0 +1,81 @@
+/** What the coordinator's parts share, built once in main.ts (or a test). */
+import type { InstanceTlsSetting } from '../domain/instance-tls.js';
+import type { PlacementPolicy } from '@pgs/tenancy';
+import type { KeyRing } from '@pgs/security';
+import type { Logger } from '@pgs/service-kit';
+import type { AgentHub } from '../transport/agent-hub.js';
+import type { BackupSettings } from './backup-repository.js';
+import type { HealthCache } from '../live/health-cache.js';
+import type { HostSpares } from '../live/host-spares.js';
+import type { RetryPolicy } from './instance-reports.js';
+import type { RetiringInstances } from '../live/retiring-instances.js';
+import type { Liveness } from '../live/liveness.js';
+import type { CoordinatorMetrics } from '../transport/metrics.js';
+import type { Store, StoreTx } from '../store/contract.js';
+import type { SyncQuorums } from '../live/sync-quorums.js';
+import { syncTenant } from './tenant-sync.js';
+import type { VersionCatalog } from './versions.js';
+
+/** The shared parts. */
+export interface CoordinatorContext {
+  readonly store: Store;
+  readonly clock: () => number;
+  readonly log: Logger;
+  readonly health: HealthCache;
+  readonly versions: VersionCatalog;
+  readonly hub: AgentHub;
+  readonly liveness: Liveness;
+  /** Ready spares per connected host, from heartbeats (placement prefers hosts with one left). */
+  readonly spares: HostSpares;
+  readonly retry: RetryPolicy;
+  readonly placementPolicy: Partial<PlacementPolicy>;
+  readonly heartbeatIntervalMs: number;
+  readonly leaseMs: number;
+  readonly metrics: CoordinatorMetrics | undefined;
+  /** Secrets at rest (the replication password). */
+  readonly keys: KeyRing;
+  /** Synchronous quorums sent to primaries, until confirmed. */
+  readonly quorums: SyncQuorums;
+  readonly failover: FailoverPolicy;
+  /** The fleet backup repository; undefined = backups are off. */
+  readonly backup: BackupSettings | undefined;
+  /** TLS between routers and instances, and between standbys and primaries. */
+  readonly instanceTls: InstanceTlsSetting;
+  /** Instances live moves left behind, for their hosts to delete. */
+  readonly retiring: RetiringInstances;
+  /** How long a move's copy (base backup and catch-up) may take before the move is abandoned. */
+  readonly moveCopyTimeoutMs: number;
+}
+
+/** Failover, switchover and replacement timing (config). */
+export interface FailoverPolicy {
+  unhealthyAfterMs: number;
+  promoteTimeoutMs: number;
+  switchoverTimeoutMs: number;
+  switchoverMaxLagBytes: number;
+  /** A switchover's fence lets open transactions finish for up to this long. */
+  switchGraceMs: number;
+  replicaReplaceDelayMs: number;
+}
+
+/** Re-derives every tenant with a placement on `hostId` (after the host's state or address changed). */
+export async function syncHostTenants(tx: StoreTx, ctx: CoordinatorContext, hostId: string, principal: string): Promise<void> {
+  const now = ctx.clock();
+  for (const p of await tx.placements.list({ hostId })) await syncTenant(tx, p.tenantId, { now, health: ctx.health, principal });
+}
+
+/**
+ * A replica's host went DOWN or came back: its primary's synchronous_standby_names changes (a lost
+ * standby leaves the quorum so commits do not hang on it), so the instance revision moves on.
+ */
+export async function resyncQuorums(tx: StoreTx, ctx: CoordinatorContext, hostId: string, now: number): Promise<void> {
+  for (const p of await tx.placements.list({ hostId })) {
+    if (p.role !== 'REPLICA') continue;
+    // Its primary's synchronous_standby_names (and its own spec) go out again.
+    tx.record({ kind: 'desired', tenantId: p.tenantId });
+    const tenant = await tx.tenants.get(p.tenantId);
+    if (!tenant || tenant.deleting || tenant.spec.syncReplicas === 0) continue;
+    await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+    await syncTenant(tx, tenant.id, { now, health: ctx.health, principal: 'system:liveness' });
+  }
+}

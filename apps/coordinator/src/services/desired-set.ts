@@ -1,0 +1,133 @@
+/**
+ * What an agent must run: the desired instance of each placement on its host. Users and
+ * databases travel declaratively inside the instance (roles with their SCRAM verifiers, databases
+ * with owners, and the ones to drop), so an agent that reconnects converges from the spec alone;
+ * the instance revision tells which shape a report is about.
+ */
+import { effectiveBackupPolicy, replicationSlotName, retentionDays, standbyName, syncConfigFor, type DesiredInstance, type InstanceBackup, type RestoreSource } from '@pgs/tenancy';
+import type { KeyRing } from '@pgs/security';
+import type { BackupSettings } from './backup-repository.js';
+import type { PlacementRecord, TenantRecord } from '../domain/model.js';
+import { replicationCredentials } from './replication-secrets.js';
+import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
+import type { StoreReads, StoreTx } from '../store/contract.js';
+import type { RetiringInstances } from '../live/retiring-instances.js';
+import type { SyncQuorums } from '../live/sync-quorums.js';
+import type { VersionCatalog } from './versions.js';
+
+/** What building a desired set needs for replication. */
+export interface ReplicationDeps {
+  keys: KeyRing;
+  quorums: SyncQuorums;
+  /** The fleet's backup repository; undefined = backups off (no archiving, no restores). */
+  backup?: BackupSettings | undefined;
+  /** Instances moves left behind, which their hosts must delete. */
+  retiring?: RetiringInstances;
+}
+
+/** The tenant's archiving settings, when the fleet has a repository and the tenant's backups are on. */
+export async function instanceBackup(tx: StoreReads, tenant: TenantRecord, settings: BackupSettings | undefined): Promise<InstanceBackup | undefined> {
+  if (!settings) return undefined;
+  const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
+  const stanza = await tx.backups.getStanza(tenant.id);
+  if (policy.disabled || !stanza) return undefined;
+  return { stanza: stanza.stanza, archiveTimeoutSeconds: policy.archiveTimeoutSeconds, retentionDays: retentionDays(policy.retentionSeconds) };
+}
+
+/**
+ * What a primary is restored from: the tenant's running restore, while it waits for recovery. Only
+ * RESTORING tenants and primaries that never ran are looked at (the others cost no query; a stop
+ * during a restore must not make the agent create the instance empty); the agent restores only
+ * into an instance with no data directory, so sending it again is harmless.
+ */
+async function restoreSource(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord): Promise<RestoreSource | undefined> {
+  if (placement.role !== 'PRIMARY' || (tenant.status !== 'RESTORING' && placement.realizedOnce)) return undefined;
+  const r = (await tx.restores.list(tenant.id)).find((x) => x.state === 'RUNNING' && x.phase === 'recovering');
+  if (!r || (r.hostId !== '' && r.hostId !== placement.hostId)) return undefined;
+  const target: RestoreSource['target'] = r.backupLabel !== '' ? { kind: 'backup', label: r.backupLabel } : r.toTime > 0 ? { kind: 'time', time: r.toTime } : { kind: 'latest' };
+  return { restoreId: r.id, stanza: r.sourceStanza, target };
+}
+
+/** One desired instance, in domain terms (mapped to InstanceSpec at the agent edge). */
+export type { DesiredInstance } from '@pgs/tenancy';
+
+/** The replicas whose host is not DOWN: the standbys a primary can wait for. */
+export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementRecord[]): Promise<string[]> {
+  const live: string[] = [];
+  for (const p of replicas) if ((await tx.hosts.get(p.hostId))?.state !== 'DOWN') live.push(p.hostId);
+  return live.sort();
+}
+
+/** The desired instance of one placement. */
+export async function desiredInstance(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): Promise<DesiredInstance> {
+  const users = await tx.users.list(tenant.id);
+  const databases = await tx.databases.list(tenant.id);
+  // Stored specs name their major (pinned at create); a major no host reports any more still goes out as it is.
+  const version = tenant.spec.version === '' ? versions.resolve('') : { id: tenant.spec.version, image: versions.imageOf(tenant.spec.version) };
+  const all = await tx.placements.list({ tenantId: tenant.id });
+  const primary = placement.role === 'REPLICA' ? all.find((p) => p.role === 'PRIMARY') : undefined;
+  const replicas = all.filter((p) => p.role === 'REPLICA');
+  const credentials = replication && all.length > 1 ? await replicationCredentials(tx, replication.keys, tenant.id) : undefined;
+  const isPrimary = placement.role === 'PRIMARY';
+  let synchronous = '';
+  if (isPrimary && credentials) {
+    const sync = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas)).map(standbyName));
+    synchronous = sync.setting;
+    replication?.quorums.sent(tenant.id, tenant.instanceRevision, { k: sync.k, standbys: sync.names });
+  }
+  return {
+    tenantId: tenant.id,
+    specRevision: tenant.instanceRevision,
+    role: placement.role,
+    resources: tenant.spec.resources,
+    version: version.id,
+    image: version.image,
+    // A suspended tenant's instances stop (a fast shutdown: a checkpoint, data kept) until woken.
+    runState: tenant.status === 'SUSPENDED' ? 'STOPPED' : tenant.spec.runState,
+    roles: users.filter((u) => u.status !== 'DELETING').map((u) => ({ name: u.name, scramVerifier: u.scramVerifier, login: true })),
+    databases: databases.filter((d) => d.status !== 'DELETING').map((d) => ({ name: d.name, owner: d.owner })),
+    dropRoles: users.filter((u) => u.status === 'DELETING').map((u) => u.name),
+    dropDatabases: databases.filter((d) => d.status === 'DELETING').map((d) => d.name),
+    port: placement.port,
+    primaryAddress: primary?.address ?? '',
+    primaryPort: primary?.port ?? 0,
+    synchronousStandbyNames: synchronous,
+    replicationSecret: credentials ? (isPrimary ? credentials.verifier : credentials.password) : '',
+    replicationUser: credentials?.user ?? '',
+    fenceOnLeaseExpiry: isPrimary && credentials !== undefined,
+    replicationSlots: isPrimary && credentials ? replicas.map((r) => replicationSlotName(r.hostId)).sort() : [],
+    replicationSlot: !isPrimary && credentials ? replicationSlotName(placement.hostId) : '',
+    standbyName: !isPrimary && credentials ? standbyName(placement.hostId) : '',
+    backup: await instanceBackup(tx, tenant, replication?.backup),
+    restore: replication?.backup ? await restoreSource(tx, tenant, placement) : undefined,
+  };
+}
+
+/** What one host must hold: upserts, and explicit removals of tenants being deleted. */
+export interface HostDesiredSet {
+  instances: DesiredInstance[];
+  removedTenantIds: string[];
+}
+
+/**
+ * The desired set of `hostId`, limited to `tenantIds` when given (a delta). A tenant with no
+ * placement on the host is not mentioned at all: only an explicit deletion removes data.
+ */
+export async function desiredSetForHost(tx: StoreTx, hostId: string, versions: VersionCatalog, tenantIds?: ReadonlySet<string>, replication?: ReplicationDeps): Promise<HostDesiredSet> {
+  const out: HostDesiredSet = { instances: [], removedTenantIds: [] };
+  // Instances an in-place restore replaced: deleted once the restored one serves.
+  if (replication?.backup) for (const id of await oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
+  const placements = await tx.placements.list({ hostId });
+  // Instances a move left here; one placed here again is never deleted.
+  for (const id of replication?.retiring?.onHost(hostId) ?? []) {
+    if ((!tenantIds || tenantIds.has(id)) && !placements.some((p) => p.tenantId === id)) out.removedTenantIds.push(id);
+  }
+  for (const placement of placements) {
+    if (tenantIds && !tenantIds.has(placement.tenantId)) continue;
+    const tenant = await tx.tenants.get(placement.tenantId);
+    if (!tenant) continue;
+    if (tenant.deleting) out.removedTenantIds.push(tenant.id);
+    else if (!await restoreFailedHere(tx, placement)) out.instances.push(await desiredInstance(tx, tenant, placement, versions, replication));
+  }
+  return out;
+}

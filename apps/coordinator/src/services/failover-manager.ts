@@ -1,0 +1,487 @@
+/**
+ * Automatic failover and planned switchover, driven by the reconciler's tick. Decisions
+ * are libs/tenancy's (primaryFailure, fencingState, pickPromotionCandidate); this file executes them:
+ *
+ *   detect -> FAILING_OVER (route FAILOVER: routers answer 57P03, retryable)
+ *   fence the old primary (Fence to its agent when connected; otherwise wait for its lease to run out)
+ *   choose the replica (fresh LSN reports after the fencing point; quorum-safe under sync replication)
+ *   swap roles in the store (the decision is durable before Promote is sent), push the new specs
+ *   (replicas and the old primary now point at the new primary), send Promote
+ *   promoted (ack or a PRIMARY report) -> leave FAILING_OVER, the route switches to the new primary
+ *
+ * Every step is an audited event with its duration. The state of an operation lives in memory; what
+ * must survive a restart is in the store (status FAILING_OVER and which placement is PRIMARY), and a
+ * restarted coordinator resumes from it.
+ */
+import { fencingState, pickPromotionCandidate, primaryFailure, tryParseLsn, type FailureCause } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { PreconditionError } from '../domain/errors.js';
+import { failoverMembers, quorumsInForce } from './failover-members.js';
+import type { PlacementRecord, TenantRecord } from '../domain/model.js';
+import type { StoreTx } from '../store/contract.js';
+import { isHealthy, syncTenant } from './tenant-sync.js';
+
+const PRINCIPAL = 'system:failover';
+/** How often an unanswered Fence or Promote is sent again (same stream or a new one). */
+const RESEND_MS = 2000;
+
+type Phase = 'fencing' | 'choosing' | 'promoting';
+
+/** One failover or switchover in flight. */
+interface Operation {
+  tenantId: string;
+  kind: 'failover' | 'switchover';
+  cause: FailureCause | 'switchover' | 'resumed';
+  phase: Phase;
+  /** When the failure began (last heartbeat of a lost host, first unhealthy report) or the request came. */
+  failedAt: number;
+  startedAt: number;
+  oldPrimary: string;
+  toHostId: string | undefined;
+  fenceCommand: string | undefined;
+  fenceSentAt: number;
+  fenceAckedAt: number | undefined;
+  /** The old primary's last WAL position, from its Fence answer (switchover waits for it). */
+  finalLsn: string;
+  fencedAt: number;
+  candidate: string;
+  promoteCommand: string | undefined;
+  promoteSentAt: number;
+  chosenAt: number;
+  lastWaitReason: string;
+  deadline: number;
+  settle: ((result: { ok: true } | { ok: false; error: Error }) => void) | undefined;
+}
+
+/** Timings of a finished failover, in ms (also in the audit event). */
+export interface FailoverTimings {
+  detectionMs: number;
+  fencingMs: number;
+  promotionMs: number;
+  routeMs: number;
+  totalMs: number;
+}
+
+/** Runs failovers and switchovers. */
+export class FailoverManager {
+  private readonly ops = new Map<string, Operation>();
+  private readonly unhealthySince = new Map<string, number>();
+  private readonly strayFencedAt = new Map<string, number>();
+  /** The last finished failover's timings per tenant (tests, benchmarks). */
+  readonly lastTimings = new Map<string, FailoverTimings>();
+
+  constructor(private readonly ctx: CoordinatorContext) {}
+
+  /** True while a failover or switchover of the tenant is in flight. */
+  inFlight(tenantId: string): boolean {
+    return this.ops.has(tenantId);
+  }
+
+  /** One pass: detect failures, advance operations, fence stray primaries. */
+  async tick(): Promise<void> {
+    const now = this.ctx.clock();
+    // Only replicated tenants and those with an operation in flight: listing every tenant each
+    // tick blocked the event loop for half a second at 100,000 tenants.
+    const watched = await this.ctx.store.read.tenants.listReplicated();
+    const ids = new Set(watched.map((t) => t.id));
+    for (const id of this.ops.keys()) {
+      const tenant = ids.has(id) ? undefined : await this.ctx.store.read.tenants.get(id);
+      if (tenant) watched.push(tenant);
+    }
+    for (const tenant of watched) {
+      try {
+        await this.confirmQuorum(tenant);
+        const op = this.ops.get(tenant.id);
+        if (op) await this.advance(op, now);
+        else await this.detect(tenant, now);
+        await this.fenceStrayPrimaries(tenant.id, now);
+      } catch (err) {
+        this.ctx.log.error({ err, tenantId: tenant.id }, 'failover step failed; retrying next tick');
+      }
+    }
+  }
+
+  /**
+   * A planned primary change: the old primary is fenced by its agent (a clean shutdown that sends
+   * all its WAL to the replicas), the target must reach the old primary's last LSN, then it is
+   * promoted. Resolves when the route points at the new primary; rolls back on timeout.
+   */
+  async switchover(tenantId: string, toHostId: string, principal: string, options: { forMove?: boolean } = {}): Promise<void> {
+    const now = this.ctx.clock();
+    const op = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(tenantId);
+      if (!tenant) throw new PreconditionError('TENANT_NOT_FOUND', `tenant "${tenantId}" does not exist`);
+      const placements = await tx.placements.list({ tenantId });
+      // A live move switches a single-node tenant over to the copy it just built.
+      if (!placements.some((p) => p.role === 'REPLICA')) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
+      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
+      if (tenant.status === 'MOVING' && !options.forMove) throw new PreconditionError('MOVE_IN_PROGRESS', `tenant "${tenantId}" is being moved; wait for the move to finish`);
+      // A move's copy may leave the tenant IN_PROGRESS for a moment (a host that looked unreachable):
+      // what a planned switch needs is checked just below (a healthy primary, a healthy target).
+      const movable = options.forMove && (tenant.status === 'MOVING' || tenant.status === 'IN_PROGRESS');
+      if (tenant.status !== 'ACTIVE' && !movable) throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
+      const primary = placements.find((p) => p.role === 'PRIMARY');
+      if (!primary || !this.ctx.hub.isConnected(primary.hostId) || !isHealthy(primary, this.ctx.health)) {
+        throw new PreconditionError('PRIMARY_NOT_READY', 'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)');
+      }
+      const targets = placements.filter((p) => p.role === 'REPLICA' && (toHostId === '' || p.hostId === toHostId));
+      if (toHostId !== '' && targets.length === 0) throw new PreconditionError('NOT_A_REPLICA', `host "${toHostId}" holds no replica of tenant "${tenantId}"`);
+      const ready = targets.filter((p) => this.ctx.hub.isConnected(p.hostId) && isHealthy(p, this.ctx.health));
+      if (ready.length === 0) throw new PreconditionError('NO_HEALTHY_REPLICA', 'no healthy replica with a connected agent to switch over to');
+      const lag = Math.min(...ready.map((p) => this.ctx.health.get(tenantId, p.hostId)?.lagBytes ?? 0));
+      if (lag > this.ctx.failover.switchoverMaxLagBytes) {
+        throw new PreconditionError('REPLICA_LAGGING', `the replica is ${lag} bytes behind (at most ${this.ctx.failover.switchoverMaxLagBytes}); try again when it caught up`);
+      }
+      const created = this.newOperation(tenantId, 'switchover', 'switchover', primary.hostId, now, now);
+      created.toHostId = toHostId === '' ? undefined : toHostId;
+      created.deadline = now + this.ctx.failover.switchoverTimeoutMs;
+      await this.begin(tx, tenant, created, principal, `switchover requested${toHostId ? ` to ${toHostId}` : ''}`);
+      return created;
+    });
+    this.ops.set(tenantId, op);
+    return new Promise((resolve, reject) => {
+      op.settle = (r) => (r.ok ? resolve() : reject(r.error));
+      this.advance(op, this.ctx.clock()).catch((err: unknown) => this.ctx.log.error({ err, tenantId }, 'switchover step failed; retrying next tick'));
+    });
+  }
+
+  private newOperation(tenantId: string, kind: Operation['kind'], cause: Operation['cause'], oldPrimary: string, failedAt: number, now: number): Operation {
+    return {
+      tenantId,
+      kind,
+      cause,
+      phase: 'fencing',
+      failedAt,
+      startedAt: now,
+      oldPrimary,
+      toHostId: undefined,
+      fenceCommand: undefined,
+      fenceSentAt: 0,
+      fenceAckedAt: undefined,
+      finalLsn: '',
+      fencedAt: 0,
+      candidate: '',
+      promoteCommand: undefined,
+      promoteSentAt: 0,
+      chosenAt: 0,
+      lastWaitReason: '',
+      deadline: Number.POSITIVE_INFINITY,
+      settle: undefined,
+    };
+  }
+
+  /** Marks the tenant FAILING_OVER (route FAILOVER) and audits the start. */
+  private async begin(tx: StoreTx, tenant: TenantRecord, op: Operation, principal: string, reason: string): Promise<void> {
+    const now = op.startedAt;
+    await tx.tenants.update({ ...tenant, status: 'FAILING_OVER', statusReason: reason, updatedAt: now });
+    await tx.events.append({
+      time: now,
+      principal,
+      action: `${op.kind}.started`,
+      tenantId: tenant.id,
+      hostId: op.oldPrimary,
+      message: reason,
+      details: { cause: op.cause, detection_ms: String(now - op.failedAt), from: tenant.status },
+    });
+    // A planned switch has a live primary until the fence: routers hold clients through it.
+    await syncTenant(tx, tenant.id, { now, health: this.ctx.health, principal, switching: op.kind === 'switchover' });
+  }
+
+  private async confirmQuorum(tenant: TenantRecord): Promise<void> {
+    const primary = (await this.ctx.store.read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
+    if (primary && primary.realizedRevision > 0) this.ctx.quorums.realized(tenant.id, primary.realizedRevision);
+  }
+
+  private async detect(tenant: TenantRecord, now: number): Promise<void> {
+    // A RESTORING tenant's replicas hold nothing yet: the restore itself deals with a lost primary.
+    if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING', 'RESTORING'].includes(tenant.status)) return;
+    const placements = await this.ctx.store.read.placements.list({ tenantId: tenant.id });
+    const primary = placements.find((p) => p.role === 'PRIMARY');
+    if (!primary) return;
+    if (tenant.status === 'FAILING_OVER') return this.resume(tenant, primary, now);
+    if (!primary.realizedOnce) return;
+    const host = await this.ctx.store.read.hosts.get(primary.hostId);
+    const hostState = host?.state ?? 'DOWN';
+    const healthy = isHealthy(primary, this.ctx.health);
+    if (healthy || hostState !== 'READY') this.unhealthySince.delete(tenant.id);
+    else if (!this.unhealthySince.has(tenant.id)) this.unhealthySince.set(tenant.id, now);
+    const verdict = primaryFailure(
+      { hostId: primary.hostId, hostState, healthy, unhealthySince: this.unhealthySince.get(tenant.id), now },
+      { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs },
+    );
+    if (!verdict.failed) return;
+    const members = await failoverMembers(this.ctx.store.read, this.ctx, tenant.id);
+    if (pickPromotionCandidate({ members, oldPrimaryHostId: primary.hostId, quorums: [], fencedAt: 0 }).kind === 'none') return; // nothing to fail over to: status says UNAVAILABLE/ERROR
+    const failedAt = verdict.cause === 'host_down' ? (this.ctx.liveness.lastSeenAt(primary.hostId) ?? host?.lastHeartbeatAt ?? now) : (this.unhealthySince.get(tenant.id) ?? now);
+    await this.start(tenant, primary.hostId, verdict.cause, failedAt, now, verdict.reason);
+  }
+
+  private async start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string): Promise<void> {
+    const op = this.newOperation(tenant.id, 'failover', cause, oldPrimary, failedAt, now);
+    await this.ctx.store.transaction(async (tx) => {
+      const current = await tx.tenants.get(tenant.id);
+      if (current) await this.begin(tx, current, op, PRINCIPAL, `${reason}; failing over to a replica`);
+    });
+    this.ops.set(tenant.id, op);
+    this.unhealthySince.delete(tenant.id);
+    this.ctx.log.warn({ tenantId: tenant.id, hostId: oldPrimary, cause }, 'failover started');
+    await this.advance(op, now);
+  }
+
+  /** A tenant FAILING_OVER with no operation here (derived so, or this coordinator restarted mid-way). */
+  private async resume(tenant: TenantRecord, primary: PlacementRecord, now: number): Promise<void> {
+    const health = this.ctx.health.get(tenant.id, primary.hostId);
+    const hostReady = (await this.ctx.store.read.hosts.get(primary.hostId))?.state === 'READY';
+    // Wait for the first report after a restart rather than fence a node that may just have been promoted.
+    if (hostReady && health === undefined) return;
+    const op = this.newOperation(tenant.id, 'failover', 'resumed', primary.hostId, now, now);
+    if (hostReady && health?.role === 'PRIMARY' && isHealthy(primary, this.ctx.health) && await this.promotedEarlier(tenant.id, primary.hostId)) {
+      // Promoted before a restart: only the finish is missing.
+      op.candidate = primary.hostId;
+      op.phase = 'promoting';
+      op.chosenAt = now;
+      this.ops.set(tenant.id, op);
+      await this.finish(op, now, 'ack');
+      return;
+    }
+    if (hostReady && health?.role === 'REPLICA' && await this.promotedEarlier(tenant.id, primary.hostId)) {
+      // The roles were swapped but the promotion was not confirmed: promote again (idempotent).
+      op.candidate = primary.hostId;
+      op.phase = 'promoting';
+      op.chosenAt = now;
+      op.deadline = now + this.ctx.failover.promoteTimeoutMs;
+      this.ops.set(tenant.id, op);
+      await this.advance(op, now);
+      return;
+    }
+    const hostDown = (await this.ctx.store.read.hosts.get(primary.hostId))?.state === 'DOWN';
+    await this.start(tenant, primary.hostId, hostDown ? 'host_down' : 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
+  }
+
+  /** True when the audit log says `hostId` was chosen for promotion in the tenant's latest failover. */
+  private async promotedEarlier(tenantId: string, hostId: string): Promise<boolean> {
+    const last = (await this.ctx.store.read.events.list({ tenantId, limit: 50 })).filter((e) => e.action.endsWith('.promote') || e.action.endsWith('.started'));
+    const latest = last[last.length - 1];
+    return latest !== undefined && latest.action.endsWith('.promote') && latest.hostId === hostId;
+  }
+
+  private async advance(op: Operation, now: number): Promise<void> {
+    const tenant = await this.ctx.store.read.tenants.get(op.tenantId);
+    if (!tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING') return this.abandon(op, now, 'the tenant was stopped or deleted');
+    if (now > op.deadline) return this.timeout(op, now);
+    if (op.phase === 'fencing') await this.fence(op, now);
+    if (op.phase === 'choosing') await this.choose(op, tenant, now);
+    if (op.phase === 'promoting') await this.promote(op, now);
+  }
+
+  private async fence(op: Operation, now: number): Promise<void> {
+    if (op.fenceCommand) {
+      const r = this.ctx.hub.takeResult(op.fenceCommand);
+      if (r) {
+        op.fenceCommand = undefined;
+        if (r.ok) {
+          op.fenceAckedAt = r.at;
+          op.finalLsn = r.lsn;
+        } else {
+          await this.audit(op, 'fence_refused', op.oldPrimary, 'FAILURE', `the agent could not fence: ${r.errorCode} ${r.message}`, {});
+        }
+      }
+    }
+    const fenceWait = RESEND_MS + (op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0);
+    if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= fenceWait) && this.ctx.hub.isConnected(op.oldPrimary)) {
+      if (op.fenceCommand) this.ctx.hub.forgetCommand(op.fenceCommand);
+      // A planned switch lets open transactions finish while the routers hold the next ones.
+      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence', { graceMs: op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0 });
+      if (op.fenceSentAt === 0) await this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
+      op.fenceSentAt = now;
+    }
+    // A switchover waits for the agent: the lease of a healthy, connected agent never runs out.
+    const state = fencingState({ ackedAt: op.fenceAckedAt, leaseRenewedAt: this.ctx.liveness.leaseRenewedAt(op.oldPrimary), leaseMs: this.ctx.leaseMs, now });
+    if (!state.fenced) return;
+    op.fencedAt = state.at;
+    op.phase = 'choosing';
+    await this.audit(op, 'fenced', op.oldPrimary, 'SUCCESS', state.via === 'ack' ? 'the old primary is stopped (its agent acknowledged)' : 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)', {
+      via: state.via,
+      fencing_ms: String(Math.max(0, state.at - op.startedAt)),
+      final_lsn: op.finalLsn,
+    });
+  }
+
+  private async choose(op: Operation, tenant: TenantRecord, now: number): Promise<void> {
+    const members = await failoverMembers(this.ctx.store.read, this.ctx, op.tenantId);
+    const decision = pickPromotionCandidate({ members, oldPrimaryHostId: op.oldPrimary, quorums: await quorumsInForce(this.ctx.store.read, this.ctx, tenant, op.oldPrimary), fencedAt: op.fencedAt, toHostId: op.toHostId });
+    if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
+    if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
+    if (op.kind === 'switchover' && op.finalLsn !== '') {
+      // A planned switch loses nothing: the target must have everything the old primary wrote. (A
+      // failover does not wait for it: acknowledged commits are already on the quorum, and a sick
+      // primary's unshipped tail may never arrive.)
+      const target = members.find((m) => m.hostId === decision.hostId);
+      const caughtUp = target !== undefined && target.reportedAt >= op.fencedAt && target.lsn !== '' && lsnAtLeast(target.lsn, op.finalLsn);
+      // A connected target checks it itself before it promotes (Promote.min_lsn): no wait for its
+      // next health report, which was most of a planned switch's pause.
+      if (!caughtUp && !this.ctx.hub.isConnected(decision.hostId)) {
+        return this.waiting(op, `waiting for ${decision.hostId} to reach the old primary's last position ${op.finalLsn} (at ${target?.lsn || 'unknown'})`);
+      }
+    }
+    op.candidate = decision.hostId;
+    op.chosenAt = now;
+    op.phase = 'promoting';
+    op.deadline = Math.min(op.deadline, now + this.ctx.failover.promoteTimeoutMs);
+    await this.ctx.store.transaction(async (tx) => {
+      const placements = await tx.placements.list({ tenantId: op.tenantId });
+      const oldP = placements.find((p) => p.hostId === op.oldPrimary);
+      const newP = placements.find((p) => p.hostId === op.candidate);
+      const current = await tx.tenants.get(op.tenantId);
+      if (!oldP || !newP || !current) return;
+      // Demote first: the store allows one primary per tenant at any instant.
+      await tx.placements.update({ ...oldP, role: 'REPLICA', realization: 'PENDING', updatedAt: now });
+      await tx.placements.update({ ...newP, role: 'PRIMARY', realization: 'PENDING', updatedAt: now });
+      await tx.tenants.update({ ...current, instanceRevision: current.instanceRevision + 1, statusReason: `promoting the replica on ${op.candidate}`, updatedAt: now });
+      await tx.events.append({
+        time: now,
+        principal: PRINCIPAL,
+        action: `${op.kind}.promote`,
+        tenantId: op.tenantId,
+        hostId: op.candidate,
+        message: `promoting ${op.candidate} (${decision.reason}); ${op.oldPrimary} becomes its replica`,
+        details: { old_primary: op.oldPrimary, lsn: decision.lsn, choosing_ms: String(now - op.fencedAt) },
+      });
+      await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL });
+      // The candidate's spec now says PRIMARY; the others (and the old primary) point at it.
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
+    });
+    this.ctx.quorums.reset(op.tenantId);
+  }
+
+  private async promote(op: Operation, now: number): Promise<void> {
+    if (op.promoteCommand) {
+      const r = this.ctx.hub.takeResult(op.promoteCommand);
+      if (r) {
+        op.promoteCommand = undefined;
+        if (r.ok) return this.finish(op, now, 'ack');
+        await this.audit(op, 'promote_refused', op.candidate, 'FAILURE', `the agent could not promote: ${r.errorCode} ${r.message}`, {});
+      }
+    }
+    const health = this.ctx.health.get(op.tenantId, op.candidate);
+    if (health?.role === 'PRIMARY' && health.up && health.checkedAt >= op.chosenAt) return this.finish(op, now, 'report');
+    if (op.promoteCommand === undefined || now - op.promoteSentAt >= RESEND_MS) {
+      if (op.promoteCommand) this.ctx.hub.forgetCommand(op.promoteCommand);
+      op.promoteCommand = this.ctx.hub.sendCommand(op.candidate, op.tenantId, 'promote', { minLsn: op.kind === 'switchover' ? op.finalLsn : '' });
+      if (op.promoteCommand !== undefined) op.promoteSentAt = now;
+    }
+  }
+
+  private async finish(op: Operation, now: number, via: 'ack' | 'report'): Promise<void> {
+    const timings: FailoverTimings = {
+      detectionMs: Math.max(0, op.startedAt - op.failedAt),
+      fencingMs: Math.max(0, op.fencedAt - op.startedAt),
+      promotionMs: Math.max(0, now - Math.max(op.chosenAt, op.fencedAt)),
+      routeMs: 0,
+      totalMs: 0,
+    };
+    const route = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
+      if (!tenant) return undefined;
+      await tx.tenants.update({ ...tenant, statusReason: '', updatedAt: now });
+      const synced = await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+      const r = await tx.routes.get(op.tenantId);
+      timings.routeMs = Math.max(0, this.ctx.clock() - now);
+      timings.totalMs = Math.max(0, this.ctx.clock() - op.failedAt);
+      await tx.events.append({
+        time: now,
+        principal: PRINCIPAL,
+        action: `${op.kind}.completed`,
+        tenantId: op.tenantId,
+        hostId: op.candidate,
+        message: `${op.candidate} is the primary (promotion confirmed by ${via}); route ${r?.state ?? 'none'}; status ${synced?.status ?? '?'}`,
+        details: {
+          old_primary: op.oldPrimary,
+          detection_ms: String(timings.detectionMs),
+          fencing_ms: String(timings.fencingMs),
+          promotion_ms: String(timings.promotionMs),
+          route_ms: String(timings.routeMs),
+          total_ms: String(timings.totalMs),
+        },
+      });
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      return r;
+    });
+    this.ops.delete(op.tenantId);
+    this.lastTimings.set(op.tenantId, timings);
+    this.ctx.log.warn({ tenantId: op.tenantId, hostId: op.candidate, oldPrimary: op.oldPrimary, route: route?.state, ...timings }, `${op.kind} completed`);
+    op.settle?.({ ok: true });
+  }
+
+  private async waiting(op: Operation, reason: string): Promise<void> {
+    if (op.lastWaitReason === reason) return;
+    op.lastWaitReason = reason;
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
+      if (tenant) await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: this.ctx.clock() });
+    });
+    await this.audit(op, 'waiting', '', 'SUCCESS', reason, {});
+  }
+
+  /** Ends an operation that cannot go on; the status is derived again from the facts. */
+  private async abandon(op: Operation, now: number, reason: string): Promise<void> {
+    this.ops.delete(op.tenantId);
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.events.append({ time: now, principal: PRINCIPAL, action: `${op.kind}.abandoned`, tenantId: op.tenantId, hostId: op.oldPrimary, outcome: 'FAILURE', message: reason });
+      if (await tx.tenants.get(op.tenantId)) await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+    });
+    op.settle?.({ ok: false, error: new PreconditionError('FAILOVER_ABANDONED', reason) });
+  }
+
+  private async timeout(op: Operation, now: number): Promise<void> {
+    if (op.kind === 'switchover' && op.phase !== 'promoting') {
+      // Nothing was promoted: the old primary stays primary. A new instance revision lifts its fence.
+      await this.ctx.store.transaction(async (tx) => {
+        const tenant = await tx.tenants.get(op.tenantId);
+        if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+        tx.record({ kind: 'desired', tenantId: op.tenantId });
+      });
+      return this.abandon(op, now, `switchover rolled back after ${now - op.startedAt} ms: ${op.lastWaitReason || (op.fenceAckedAt === undefined ? 'the old primary was not fenced' : 'no replica caught up')}`);
+    }
+    if (op.phase === 'promoting') {
+      // The chosen replica never confirmed: it may or may not be a primary now. Fence it in turn and choose again.
+      this.ops.delete(op.tenantId);
+      await this.audit(op, 'promote_timeout', op.candidate, 'FAILURE', `${op.candidate} did not confirm its promotion; fencing it and choosing again`, {});
+      const tenant = await this.ctx.store.read.tenants.get(op.tenantId);
+      op.settle?.({ ok: false, error: new PreconditionError('PROMOTION_TIMEOUT', `${op.candidate} did not confirm its promotion`) });
+      if (tenant) await this.start(tenant, op.candidate, 'unhealthy', now, now, `${op.candidate} did not confirm its promotion`);
+      return;
+    }
+    op.deadline = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * A placement the store calls REPLICA that reports itself a running primary (an old primary back
+   * after a partition whose agent did not fence it): fence it at once; its spec already says REPLICA.
+   */
+  private async fenceStrayPrimaries(tenantId: string, now: number): Promise<void> {
+    const op = this.ops.get(tenantId);
+    for (const p of await this.ctx.store.read.placements.list({ tenantId })) {
+      if (p.role !== 'REPLICA' || op?.candidate === p.hostId) continue;
+      const h = this.ctx.health.get(tenantId, p.hostId);
+      if (h?.role !== 'PRIMARY' || !h.up || !this.ctx.hub.isConnected(p.hostId)) continue;
+      const key = `${tenantId}\u0000${p.hostId}`;
+      if (now - (this.strayFencedAt.get(key) ?? -Infinity) < RESEND_MS) continue;
+      this.strayFencedAt.set(key, now);
+      this.ctx.hub.sendCommand(p.hostId, tenantId, 'fence');
+      await this.ctx.store.transaction((tx) => tx.events.append({ time: now, principal: PRINCIPAL, action: 'failover.stray_primary', tenantId, hostId: p.hostId, outcome: 'FAILURE', message: 'an instance that must be a replica reports itself a primary; fenced' }));
+      this.ctx.log.error({ tenantId, hostId: p.hostId }, 'stray primary fenced');
+    }
+  }
+
+  private async audit(op: Operation, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
+    await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: PRINCIPAL, action: `${op.kind}.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
+  }
+}
+
+/** a >= b as LSNs; false when either is not an LSN. */
+function lsnAtLeast(a: string, b: string): boolean {
+  const x = tryParseLsn(a);
+  const y = tryParseLsn(b);
+  return x !== undefined && y !== undefined && x >= y;
+}

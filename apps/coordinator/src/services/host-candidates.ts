@@ -1,0 +1,47 @@
+/** The scheduler's view of the hosts (shared by placement, replacement and drain). */
+import type { HostCandidate } from '@pgs/tenancy';
+import type { HostRecord, TenantRecord } from '../domain/model.js';
+import type { HostAllocation, StoreReads } from '../store/contract.js';
+import type { VersionCatalog } from './versions.js';
+
+/**
+ * Builds the scheduler's view of the hosts, with allocations summed from the placements and, with
+ * `versions`, the PostgreSQL majors each host reported (placement then only picks hosts that run
+ * the tenant's major).
+ */
+export async function hostCandidates(tx: StoreReads, versions?: VersionCatalog): Promise<HostCandidate[]> {
+  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating(), undefined, versions);
+}
+
+/** The PostgreSQL part of a tenant's placement request: its major, and whether it has replicas. */
+export function versionRequest(tenant: Pick<TenantRecord, 'spec'>): { version: string; replicated: boolean } {
+  return { version: tenant.spec.version, replicated: tenant.spec.nodes > 1 };
+}
+
+/**
+ * The candidates of `hosts` with the given allocations (copied: the caller may keep updating its
+ * map), the instances each is still creating and, when known, its ready spares.
+ */
+export function candidatesFrom(
+  hosts: readonly HostRecord[],
+  allocations: ReadonlyMap<string, HostAllocation>,
+  creating: ReadonlyMap<string, number>,
+  readySpares: (hostId: string) => number | undefined = () => undefined,
+  versions?: VersionCatalog,
+): HostCandidate[] {
+  return hosts.map((h) => {
+    const spares = readySpares(h.id);
+    return {
+      id: h.id,
+      state: h.state,
+      cordoned: h.cordoned,
+      draining: h.draining,
+      capacity: h.capacity,
+      allocated: { ...(allocations.get(h.id) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 }) },
+      labels: h.labels,
+      creating: creating.get(h.id) ?? 0,
+      ...(spares === undefined ? {} : { readySpares: spares }),
+      ...(versions?.placementView(h.id) ?? {}),
+    };
+  });
+}

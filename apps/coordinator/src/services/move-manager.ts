@@ -1,0 +1,433 @@
+/**
+ * Live moves, driven by the reconciler's tick. Decisions are libs/tenancy's (checkMove, decideMove);
+ * this file executes them:
+ *
+ *   start      a REPLICA placement on the target (the agent builds it with pg_basebackup from the
+ *              primary, as for any replica), status MOVING
+ *   copying    waits until the copy realized, serves and caught up
+ *   switching  the moving member is the primary: a planned switchover to the copy (route
+ *              SWITCHING, routers hold clients; fence, last WAL, promote, route moves)
+ *   removing   the old placement goes and its host is told to delete the instance
+ *
+ * Every step is an audited event with its duration. A move abandoned before the switch removes the
+ * copy and leaves the tenant as it was. The operation itself lives in memory (like a failover): a
+ * coordinator restarted mid-way ends the MOVING status at its next tick and reports the move lost.
+ */
+import { checkMove, decideMove, lsnDistance, tryParseLsn, type MoveDecision, type MoveFacts, type MoveProgress } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { DrainRunner } from './drain-runner.js';
+import { PreconditionError, notFound } from '../domain/errors.js';
+import type { FailoverManager } from './failover-manager.js';
+import { hostCandidates } from './host-candidates.js';
+import { newPlacement, type TenantRecord } from '../domain/model.js';
+import { ensureReplicationSecret } from './replication-secrets.js';
+import type { StoreTx } from '../store/contract.js';
+import { isHealthy, syncTenant } from './tenant-sync.js';
+
+/** One finished step of a move. */
+export interface MoveStepView {
+  name: 'copy' | 'switch' | 'remove_old';
+  durationMs: number;
+  detail: string;
+}
+
+/** What a caller sees of a move. */
+export interface MoveView {
+  tenantId: string;
+  fromHostId: string;
+  toHostId: string;
+  steps: MoveStepView[];
+}
+
+interface MoveOp {
+  tenantId: string;
+  principal: string;
+  progress: MoveProgress;
+  steps: MoveStepView[];
+  switchover: { ok: true } | { ok: false; reason: string } | undefined;
+  switchoverRunning: boolean;
+  /** A step is being decided or applied (its reads and transaction in flight). */
+  advancing: boolean;
+  /** Asked to advance while it was: it advances again right after. */
+  again: boolean;
+  lastReason: string;
+  waiters: ((result: { ok: true } | { ok: false; error: Error }) => void)[];
+}
+
+/** Runs live moves. */
+export class MoveManager {
+  private readonly ops = new Map<string, MoveOp>();
+  /** The last finished move per tenant (tests, benchmarks, the API's answer). */
+  readonly finished = new Map<string, MoveView & { ok: boolean; reason: string }>();
+  private resumed = false;
+  /** Host drains: their planned moves, started a few at a time. */
+  readonly drains: DrainRunner;
+
+  constructor(
+    private readonly ctx: CoordinatorContext,
+    private readonly failover: FailoverManager,
+    /** Moves a drain runs at once when its request does not say. */
+    readonly defaultParallel = 2,
+  ) {
+    this.drains = new DrainRunner(this);
+  }
+
+  /** The outcome of the tenant's last finished move. */
+  outcome(tenantId: string): { ok: boolean; reason: string } | undefined {
+    return this.finished.get(tenantId);
+  }
+
+  /** True while a move of the tenant is in flight. */
+  inFlight(tenantId: string): boolean {
+    return this.ops.has(tenantId);
+  }
+
+  /** The moves in flight (drains count theirs). */
+  moving(): MoveView[] {
+    return [...this.ops.values()].map((op) => this.view(op));
+  }
+
+  /**
+   * Starts a move of the tenant's member on `memberHostId` ('' = the primary of a single-node tenant)
+   * to `toHostId`; refused up front (PreconditionError with the reason) when the target cannot take it.
+   */
+  async start(tenantId: string, toHostId: string, memberHostId: string, principal: string): Promise<MoveView> {
+    const now = this.ctx.clock();
+    const op = await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(tenantId);
+      if (!tenant || tenant.deleting) throw notFound.tenant(tenantId);
+      const members = await tx.placements.list({ tenantId });
+      const candidate = (await hostCandidates(tx, this.ctx.versions)).find((h) => h.id === toHostId);
+      const checked = checkMove(
+        {
+          tenantId,
+          status: tenant.status,
+          resources: tenant.spec.resources,
+          placement: tenant.spec.placement,
+          members: members.map((p) => ({ hostId: p.hostId, role: p.role })),
+          memberHostId,
+          toHostId,
+          target: candidate,
+          targetConnected: this.ctx.hub.isConnected(toHostId),
+          busy: this.ops.has(tenantId) || this.failover.inFlight(tenantId),
+        },
+        this.ctx.placementPolicy,
+      );
+      if ('refusal' in checked) {
+        await tx.events.append({ time: now, principal, action: 'move.refused', tenantId, hostId: toHostId, outcome: 'REFUSED', message: checked.refusal.message, details: { code: checked.refusal.code } });
+        throw new PreconditionError(checked.refusal.code, checked.refusal.message);
+      }
+      const from = checked.member;
+      const progress: MoveProgress = {
+        phase: 'copying',
+        fromHostId: from.hostId,
+        toHostId,
+        primary: from.role === 'PRIMARY',
+        startedAt: now,
+        phaseStartedAt: now,
+        copyDeadline: now + this.ctx.moveCopyTimeoutMs,
+      };
+      await ensureReplicationSecret(tx, this.ctx.keys, tenantId, now);
+      await tx.placements.insert(newPlacement({ tenantId, hostId: toHostId, role: 'REPLICA', address: (await tx.hosts.get(toHostId))?.address ?? '', now }));
+      const reason = `moving ${from.role === 'PRIMARY' ? 'the primary' : 'a replica'} from ${from.hostId} to ${toHostId}: copying`;
+      // The primary's replication slots (and its pg_hba) change with the new member.
+      await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'move.started',
+        tenantId,
+        hostId: toHostId,
+        message: `move of the ${from.role.toLowerCase()} on ${from.hostId} to ${toHostId} started`,
+        details: { from: from.hostId, to: toHostId, role: from.role },
+      });
+      await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal });
+      tx.record({ kind: 'desired', tenantId });
+      return { tenantId, principal, progress, steps: [], switchover: undefined, switchoverRunning: false, advancing: false, again: false, lastReason: reason, waiters: [] } satisfies MoveOp;
+    });
+    // Before the desired sets go out (they are sent on the next turn of the event loop).
+    this.ctx.retiring.cancel(tenantId, toHostId);
+    this.ops.set(tenantId, op);
+    this.finished.delete(tenantId);
+    this.ctx.log.info({ tenantId, from: op.progress.fromHostId, to: toHostId }, 'move started');
+    return this.view(op);
+  }
+
+  /** Resolves when the tenant's move in flight ends (rejects with why it was abandoned). */
+  wait(tenantId: string): Promise<void> {
+    const op = this.ops.get(tenantId);
+    if (!op) {
+      const last = this.finished.get(tenantId);
+      return last && !last.ok ? Promise.reject(new PreconditionError('MOVE_ABANDONED', last.reason)) : Promise.resolve();
+    }
+    return new Promise((resolve, reject) => op.waiters.push((r) => (r.ok ? resolve() : reject(r.error))));
+  }
+
+  /** The move in flight or the last one of the tenant. */
+  get(tenantId: string): MoveView | undefined {
+    const op = this.ops.get(tenantId);
+    return op ? this.view(op) : this.finished.get(tenantId);
+  }
+
+  /** One pass over the moves in flight. */
+  async tick(): Promise<void> {
+    if (!this.resumed) await this.endOrphanedMoves();
+    for (const op of [...this.ops.values()]) {
+      try {
+        await this.advance(op);
+      } catch (err) {
+        this.ctx.log.error({ err, tenantId: op.tenantId }, 'move step failed; retrying next tick');
+      }
+    }
+    await this.drains.tick();
+  }
+
+  private async advance(op: MoveOp): Promise<void> {
+    // One step at a time per move: a tick and the end of a switchover may both ask; the later
+    // ask runs right after the step in flight, on what that step left.
+    if (op.advancing) {
+      op.again = true;
+      return;
+    }
+    op.advancing = true;
+    try {
+      do {
+        op.again = false;
+        const facts = await this.facts(op);
+        const now = this.ctx.clock();
+        const decision = decideMove(op.progress, facts, { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes }, now);
+        await this.apply(op, decision, now);
+      } while (op.again && this.ops.get(op.tenantId) === op);
+    } finally {
+      op.advancing = false;
+    }
+  }
+
+  private async facts(op: MoveOp): Promise<MoveFacts> {
+    const { tenantId } = op;
+    const { fromHostId, toHostId } = op.progress;
+    const read = this.ctx.store.read;
+    const tenant = await read.tenants.get(tenantId);
+    const placements = await read.placements.list({ tenantId });
+    const primary = placements.find((p) => p.role === 'PRIMARY');
+    const target = placements.find((p) => p.hostId === toHostId);
+    let lagBytes: number | undefined;
+    if (target) {
+      const h = this.ctx.health.get(tenantId, toHostId);
+      const p = primary ? this.ctx.health.get(tenantId, primary.hostId) : undefined;
+      // The replica's own lag, and how far its replay is behind the primary's last report.
+      if (h && h.checkedAt >= op.progress.startedAt) {
+        const behind = p && tryParseLsn(p.lsn) !== undefined && tryParseLsn(h.lsn) !== undefined ? Math.max(0, lsnDistance(h.lsn, p.lsn)) : undefined;
+        lagBytes = behind === undefined ? undefined : Math.max(h.lagBytes, behind);
+      }
+    }
+    const targetHostState = (await read.hosts.get(toHostId))?.state;
+    const sourceHostState = (await read.hosts.get(fromHostId))?.state;
+    const backupRunning = (await read.backups.list(tenantId)).some((b) => b.status === 'RUNNING');
+    // Taken last: a read that failed after it would lose the confirmation.
+    const removed = op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
+    return {
+      targetHostState,
+      targetConnected: this.ctx.hub.isConnected(toHostId),
+      target: target && {
+        realization: target.realization === 'REALIZED' && tenant !== undefined && target.realizedRevision < tenant.instanceRevision ? 'PENDING' : target.realization,
+        role: target.role,
+        healthy: isHealthy(target, this.ctx.health) && (this.ctx.health.get(tenantId, toHostId)?.up ?? false),
+        lagBytes,
+        reason: target.reason,
+      },
+      primaryHostId: primary?.hostId,
+      switchover: op.switchover,
+      switchoverRunning: op.switchoverRunning || this.failover.inFlight(tenantId),
+      oldRemoved: removed,
+      sourceHostState,
+      cancelled: !tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING',
+      backupRunning,
+    };
+  }
+
+  private async apply(op: MoveOp, d: MoveDecision, now: number): Promise<void> {
+    switch (d.kind) {
+      case 'wait':
+        return await this.progressReason(op, d.reason);
+      case 'switch':
+        return await this.switch(op, now);
+      case 'remove_old':
+        return await this.removeOld(op, d.reason, now);
+      case 'done':
+        return await this.done(op, now);
+      case 'abandon':
+        return await this.abandon(op, d.reason, now);
+    }
+  }
+
+  private step(op: MoveOp, name: MoveStepView['name'], now: number, detail: string): number {
+    const durationMs = Math.max(0, now - op.progress.phaseStartedAt);
+    op.steps.push({ name, durationMs, detail });
+    op.progress = { ...op.progress, phaseStartedAt: now };
+    return durationMs;
+  }
+
+  /** Shows the step in the tenant's status reason (only while MOVING: a switchover owns FAILING_OVER). */
+  private async progressReason(op: MoveOp, reason: string): Promise<void> {
+    const status = (await this.ctx.store.read.tenants.get(op.tenantId))?.status;
+    // A host that looked lost for a moment ends MOVING (the status is derived again); it comes back here.
+    const resume = status === 'ACTIVE' || status === 'IN_PROGRESS';
+    if (op.lastReason === reason && !resume) return;
+    op.lastReason = reason;
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
+      if (tenant && (tenant.status === 'MOVING' || resume)) await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
+    });
+  }
+
+  private async switch(op: MoveOp, now: number): Promise<void> {
+    const copyMs = this.step(op, 'copy', now, `copy on ${op.progress.toHostId} caught up`);
+    op.progress = { ...op.progress, phase: 'switching' };
+    await this.audit(op, 'copied', op.progress.toHostId, 'SUCCESS', `the copy on ${op.progress.toHostId} caught up; switching`, { copy_ms: String(copyMs) });
+    op.switchoverRunning = true;
+    op.switchover = undefined;
+    let started: Promise<void>;
+    try {
+      started = this.failover.switchover(op.tenantId, op.progress.toHostId, op.principal, { forMove: true });
+    } catch (err) {
+      started = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    void started.then(
+      () => {
+        op.switchoverRunning = false;
+        op.switchover = { ok: true };
+        return this.safeAdvance(op);
+      },
+      (err: unknown) => {
+        op.switchoverRunning = false;
+        op.switchover = { ok: false, reason: err instanceof Error ? err.message : String(err) };
+        return this.safeAdvance(op);
+      },
+    );
+  }
+
+  /** Advances at once after the switchover settled (the pause ends with the route; no tick to wait for). */
+  private async safeAdvance(op: MoveOp): Promise<void> {
+    if (this.ops.get(op.tenantId) !== op) return;
+    try {
+      await this.advance(op);
+    } catch (err) {
+      this.ctx.log.error({ err, tenantId: op.tenantId }, 'move step failed; retrying next tick');
+    }
+  }
+
+  private async removeOld(op: MoveOp, reason: string, now: number): Promise<void> {
+    const { fromHostId, toHostId } = op.progress;
+    const ms = this.step(op, op.progress.phase === 'switching' ? 'switch' : 'copy', now, op.progress.phase === 'switching' ? `${toHostId} is the primary` : `copy on ${toHostId} caught up`);
+    op.progress = { ...op.progress, phase: 'removing' };
+    await this.ctx.store.transaction(async (tx) => {
+      const tenant = await tx.tenants.get(op.tenantId);
+      if (!tenant) return;
+      await tx.placements.delete(op.tenantId, fromHostId);
+      op.lastReason = reason;
+      await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${toHostId}: ${reason}`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.events.append({
+        time: now,
+        principal: op.principal,
+        action: op.progress.primary ? 'move.switched' : 'move.copied',
+        tenantId: op.tenantId,
+        hostId: toHostId,
+        message: op.progress.primary ? `${toHostId} serves as the primary; the old instance on ${fromHostId} is being removed` : `the replica on ${toHostId} caught up; the old one on ${fromHostId} is being removed`,
+        details: { [op.progress.primary ? 'switch_ms' : 'copy_ms']: String(ms), from: fromHostId },
+      });
+      await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: op.principal });
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: fromHostId });
+    });
+    // Before the desired sets go out (they are sent on the next turn of the event loop).
+    this.ctx.retiring.add(op.tenantId, fromHostId);
+    this.ctx.health.delete(op.tenantId, fromHostId);
+  }
+
+  private async done(op: MoveOp, now: number): Promise<void> {
+    const { fromHostId, toHostId } = op.progress;
+    const hostDown = (await this.ctx.store.read.hosts.get(fromHostId))?.state === 'DOWN';
+    this.step(op, 'remove_old', now, hostDown ? `host ${fromHostId} is down: the old instance is deleted when it returns` : `the old instance on ${fromHostId} was deleted`);
+    const totalMs = Math.max(0, now - op.progress.startedAt);
+    await this.ctx.store.transaction(async (tx) => {
+      await this.endMoving(tx, op.tenantId, now, op.principal);
+      await tx.events.append({
+        time: now,
+        principal: op.principal,
+        action: 'move.completed',
+        tenantId: op.tenantId,
+        hostId: toHostId,
+        message: `moved from ${fromHostId} to ${toHostId} in ${totalMs} ms`,
+        details: { from: fromHostId, total_ms: String(totalMs), ...Object.fromEntries(op.steps.map((s) => [`${s.name}_ms`, String(s.durationMs)])) },
+      });
+    });
+    this.settle(op, { ok: true }, '');
+    this.ctx.log.info({ tenantId: op.tenantId, from: fromHostId, to: toHostId, durationMs: totalMs, steps: op.steps }, 'move completed');
+  }
+
+  private async abandon(op: MoveOp, reason: string, now: number): Promise<void> {
+    const { toHostId } = op.progress;
+    const removeCopy = await this.ctx.store.transaction(async (tx) => {
+      let removed = false;
+      const target = (await tx.placements.list({ tenantId: op.tenantId })).find((p) => p.hostId === toHostId);
+      // The copy goes unless it became the primary (then the move was not abandoned: see decideMove).
+      if (target && target.role === 'REPLICA') {
+        await tx.placements.delete(op.tenantId, toHostId);
+        removed = true;
+        const tenant = await tx.tenants.get(op.tenantId);
+        if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+        tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: toHostId });
+      }
+      await this.endMoving(tx, op.tenantId, now, op.principal);
+      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      await tx.events.append({ time: now, principal: op.principal, action: 'move.abandoned', tenantId: op.tenantId, hostId: toHostId, outcome: 'FAILURE', message: `move to ${toHostId} abandoned: ${reason}`, details: { phase: op.progress.phase, elapsed_ms: String(now - op.progress.startedAt) } });
+      return removed;
+    });
+    // Before the desired sets go out (they are sent on the next turn of the event loop).
+    if (removeCopy) {
+      this.ctx.retiring.add(op.tenantId, toHostId);
+      this.ctx.health.delete(op.tenantId, toHostId);
+    }
+    this.settle(op, { ok: false, error: new PreconditionError('MOVE_ABANDONED', `move of ${op.tenantId} to ${toHostId} abandoned: ${reason}`) }, reason);
+    this.ctx.log.warn({ tenantId: op.tenantId, to: toHostId, reason }, 'move abandoned');
+  }
+
+  /** Leaves MOVING: the status is derived again from the placements. */
+  private async endMoving(tx: StoreTx, tenantId: string, now: number, principal: string): Promise<void> {
+    const tenant = await tx.tenants.get(tenantId);
+    if (!tenant) return;
+    if (tenant.status === 'MOVING') await tx.tenants.update({ ...tenant, statusReason: '', updatedAt: now });
+    await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal, endMove: true });
+  }
+
+  private settle(op: MoveOp, result: { ok: true } | { ok: false; error: Error }, reason: string): void {
+    this.ops.delete(op.tenantId);
+    this.finished.set(op.tenantId, { ...this.view(op), ok: result.ok, reason });
+    for (const w of op.waiters) w(result);
+  }
+
+  /**
+   * A coordinator that restarted lost its moves: tenants still MOVING get their status derived again
+   * (a copy being built stays as a member; an operator removes it or moves again).
+   */
+  private async endOrphanedMoves(): Promise<void> {
+    this.resumed = true;
+    const now = this.ctx.clock();
+    const stuck: TenantRecord[] = (await this.ctx.store.read.tenants.list({ status: 'MOVING' })).filter((t) => !this.ops.has(t.id));
+    for (const t of stuck) {
+      await this.ctx.store.transaction(async (tx) => {
+        await this.endMoving(tx, t.id, now, 'system:move');
+        await tx.events.append({ time: now, principal: 'system:move', action: 'move.lost', tenantId: t.id, outcome: 'FAILURE', message: 'the coordinator restarted during a move; the move is not resumed (its placements are kept as they are)' });
+      });
+    }
+  }
+
+  private view(op: MoveOp): MoveView {
+    return { tenantId: op.tenantId, fromHostId: op.progress.fromHostId, toHostId: op.progress.toHostId, steps: [...op.steps] };
+  }
+
+  private async audit(op: MoveOp, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
+    await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: op.principal, action: `move.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
+  }
+}

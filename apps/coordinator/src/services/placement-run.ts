@@ -1,0 +1,160 @@
+/**
+ * Placement of the NEW backlog, one page at a time: waiting tenants come from one query (NEW
+ * without placement, LIMIT), host allocation is summed once and then updated per decision, and
+ * hosts are told from the decisions themselves. A tenant that cannot be placed gets one
+ * "unplaced" event when it starts waiting, not one per pass.
+ */
+import { placeTenants, type PlacementRequest } from '@pgs/tenancy';
+import type { CoordinatorContext } from './context.js';
+import { candidatesFrom, versionRequest } from './host-candidates.js';
+import { newPlacement, type TenantRecord } from '../domain/model.js';
+import { ensureReplicationSecret } from './replication-secrets.js';
+import type { Commit, HostAllocation } from '../store/contract.js';
+import { syncTenant } from './tenant-sync.js';
+
+const SCHEDULER = 'system:scheduler';
+const WAITING = 'waiting for a host';
+/** A cached allocation is re-summed at least this often (catches resizes, which it cannot see). */
+const ALLOCATION_MAX_AGE_MS = 1_000;
+
+/** Walks the backlog from oldest to newest across calls; `restart()` begins a new walk. */
+export class PlacementRun {
+  private cursor: { createdAt: number; id: string } | undefined;
+  private allocations: Map<string, HostAllocation> | undefined;
+  /** Set when someone else's commit inserted or deleted placements: the cached allocation is stale. */
+  private allocationStale = true;
+  /** Our own placement commit is on its way: its inserts are in the cached allocation already. */
+  private ownCommit = false;
+  private allocationAt = 0;
+  /** Tenants considered and placed by the current walk. */
+  private walk = { considered: 0, placed: 0 };
+
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly ctx: CoordinatorContext) {
+    this.unsubscribe = ctx.store.subscribe((commit) => this.noteCommit(commit));
+  }
+
+  /** Stops following the store's commits. */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** Placements inserted or deleted by others make the cached allocation stale. */
+  private noteCommit(commit: Commit): void {
+    if (commit.placementHosts.length === 0) return;
+    if (this.ownCommit) this.ownCommit = false;
+    else this.allocationStale = true;
+  }
+
+  /** Starts the next walk at the oldest waiting tenant. */
+  restart(): void {
+    this.cursor = undefined;
+    this.walk = { considered: 0, placed: 0 };
+  }
+
+  /** What the current (or just finished) walk did. */
+  get walked(): { considered: number; placed: number } {
+    return { ...this.walk };
+  }
+
+  /** Places up to `limit` waiting tenants; returns how many were considered (0 = walk finished). */
+  async step(limit: number): Promise<number> {
+    const waiting = await this.ctx.store.read.tenants.listWaiting(limit, this.cursor);
+    if (waiting.length === 0) {
+      this.cursor = undefined;
+      return 0;
+    }
+    const last = waiting[waiting.length - 1] as TenantRecord;
+    this.cursor = { createdAt: last.createdAt, id: last.id };
+    this.walk.considered += waiting.length;
+    this.walk.placed += await this.place(waiting);
+    return waiting.length;
+  }
+
+  /**
+   * Places just these tenants, those of them still waiting (NEW, not being deleted, no
+   * placement), outside any walk: a create is placed at once without re-reading the backlog.
+   */
+  async placeNow(ids: Iterable<string>): Promise<number> {
+    const store = this.ctx.store;
+    const waiting: TenantRecord[] = [];
+    for (const id of ids) {
+      const t = await store.read.tenants.get(id);
+      if (t && t.status === 'NEW' && !t.deleting && (await store.read.placements.list({ tenantId: id })).length === 0) waiting.push(t);
+    }
+    return waiting.length === 0 ? 0 : await this.place(waiting);
+  }
+
+  /** Decides and commits placements for `waiting` in one transaction; returns how many were placed. */
+  private async place(waiting: TenantRecord[]): Promise<number> {
+    const store = this.ctx.store;
+    const now = this.ctx.clock();
+    const allocations = await this.allocationsAt(now);
+    const placedCount = await store.transaction(async (tx) => {
+      const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement, ...versionRequest(t) }));
+      const hosts = await tx.hosts.list();
+      const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
+      // Creations in flight change with every report, so they are read fresh (a small indexed
+      // query); ready spares are what each agent's last heartbeat said.
+      const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
+      const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
+      const byId = new Map(waiting.map((t) => [t.id, t]));
+      for (const decision of placed) {
+        const tenant = byId.get(decision.tenantId) as TenantRecord;
+        if (decision.hostIds.length > 1) await ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
+        for (const [i, hostId] of decision.hostIds.entries()) {
+          await tx.placements.insert(newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }));
+          addTo(allocations, hostId, tenant);
+          tx.record({ kind: 'desired', tenantId: decision.tenantId, hostId });
+        }
+        await tx.events.append({
+          time: now,
+          principal: SCHEDULER,
+          action: 'scheduler.placed',
+          tenantId: decision.tenantId,
+          hostId: decision.hostIds[0] ?? '',
+          message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
+        });
+        await syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
+      }
+      for (const u of unplaced) {
+        const tenant = byId.get(u.tenantId);
+        const reason = `${WAITING}: ${u.reason}`;
+        if (!tenant || tenant.statusReason === reason) continue;
+        await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: now });
+        // One event when the tenant starts waiting; later reason changes only update its status.
+        if (tenant.statusReason.startsWith(WAITING)) continue;
+        await tx.events.append({ time: now, principal: SCHEDULER, action: 'scheduler.unplaced', tenantId: u.tenantId, outcome: 'FAILURE', message: u.reason });
+        this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
+      }
+      // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
+      this.ownCommit = placed.length > 0;
+      return placed.length;
+    }).finally(() => {
+      this.ownCommit = false;
+    });
+    if (placedCount > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
+    return placedCount;
+  }
+
+  private async allocationsAt(now: number): Promise<Map<string, HostAllocation>> {
+    const store = this.ctx.store;
+    if (!this.allocations || this.allocationStale || now - this.allocationAt > ALLOCATION_MAX_AGE_MS) {
+      this.allocationStale = false;
+      this.allocations = await store.read.placements.allocations();
+      this.allocationAt = now;
+    }
+    return this.allocations;
+  }
+}
+
+function addTo(allocations: Map<string, HostAllocation>, hostId: string, tenant: TenantRecord): void {
+  const a = allocations.get(hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
+  allocations.set(hostId, {
+    cpuMillis: a.cpuMillis + tenant.spec.resources.cpuMillis,
+    memoryMib: a.memoryMib + tenant.spec.resources.memoryMib,
+    diskMib: a.diskMib + tenant.spec.resources.diskMib,
+    instances: a.instances + 1,
+  });
+}

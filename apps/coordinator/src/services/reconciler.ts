@@ -1,0 +1,275 @@
+/**
+ * The control loop. Each tick: host liveness transitions; tenants that never held data and sit on
+ * a DOWN host are placed again; NEW tenants are placed (libs/tenancy placeTenants); failed
+ * realizations are retried with backoff. A tenant that may hold data is never re-created
+ * elsewhere by the loop: its status derivation makes it UNAVAILABLE until its host returns or an
+ * operator accepts the data loss.
+ */
+import { performance } from 'node:perf_hooks';
+import type { HostState } from '@pgs/tenancy';
+import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './context.js';
+import type { BackupScheduler } from './backup-scheduler.js';
+import type { FailoverManager } from './failover-manager.js';
+import type { MoveManager } from './move-manager.js';
+import { stallBeyondHeartbeat } from '../live/loop-stall.js';
+import type { HostRecord } from '../domain/model.js';
+import { PlacementRun } from './placement-run.js';
+import { replaceLostReplicas } from './replica-replacement.js';
+import { replaceLostRestores } from './restore-replacement.js';
+import { runSlice, type SliceBudget } from './sliced-work.js';
+import { syncTenant } from './tenant-sync.js';
+
+
+const SCHEDULER = 'system:scheduler';
+
+
+/**
+ * A parked backlog is walked again at least this often, and at least ten walks' time apart: a
+ * safety net for a change that frees room without an event.
+ */
+const PARKED_REWALK_MS = 5_000;
+
+/** The reconciler loop. */
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly placement: PlacementRun;
+  /** A placement slice is scheduled (the backlog walk is under way). */
+  private placing = false;
+  private stopped = false;
+  /** When the last tick ran (performance clock), to see how long the event loop stalled since. */
+  private lastTickAt: number | undefined;
+  /** A placement pass is scheduled for the next turn (placeSoon). */
+  private placeScheduled = false;
+  /** A timer tick is running. */
+  private ticking = false;
+  private unsubscribe: (() => void) | undefined;
+  /** Tenants created since the last placement pass, placed by id while the backlog is parked. */
+  private readonly created = new Set<string>();
+  /**
+   * Counts commits that may have freed room (a placement or tenant went; a host came, came back or
+   * was uncordoned; a resize; a creation finished): each ends a parked backlog. A tenant that waits
+   * for placement since a commit (created, recreated) is placed on the next turn of the event loop
+   * instead of at the next tick, which was on average half a --reconcile-interval of every create's
+   * time to first query.
+   */
+  private roomChanges = 0;
+  /** When the current walk started, and the room changes seen by then. */
+  private walkStart = { at: 0, roomChanges: 0 };
+  /**
+   * Set when a whole walk of the backlog placed nothing and no room was freed while it ran: until
+   * another such event, or `for` ms, ticks do not walk it again (with 100,000 tenants waiting for
+   * capacity a walk takes seconds, and walking it on every tick starved the API). New tenants are
+   * still placed by id.
+   */
+  private parkedState: { at: number; roomChanges: number; forMs: number } | undefined;
+
+  constructor(
+    private readonly ctx: CoordinatorContext,
+    private readonly intervalMs: number,
+    private readonly failover?: FailoverManager,
+    /** Placement per slice: about 500 tenants or 50 ms, then the event loop gets a turn. */
+    private readonly slice: SliceBudget = { maxItems: 500, maxMs: 50 },
+    private readonly backups?: BackupScheduler,
+    private readonly moves?: MoveManager,
+  ) {
+    this.placement = new PlacementRun(ctx);
+  }
+
+  /** Starts ticking. */
+  async start(): Promise<void> {
+    // Hosts known from before a restart get one TTL plus grace to reconnect.
+    const now = this.ctx.clock();
+    for (const h of await this.ctx.store.read.hosts.list()) if (h.state !== 'DOWN') this.ctx.liveness.seen(h.id, now);
+    this.stopped = false;
+    this.timer = setInterval(() => void this.timedTick(), this.intervalMs);
+    this.timer.unref();
+    this.unsubscribe = this.ctx.store.subscribe((commit) => {
+      this.backups?.onCommit(commit);
+      if (commit.roomFreed) this.roomChanges++;
+      for (const tenantId of commit.toPlace) this.created.add(tenantId);
+      if (commit.toPlace.length > 0) this.placeSoon();
+    });
+  }
+
+  /** Stops ticking; a placement slice in flight is the last one (checked between slices). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  /** Places waiting tenants on the next turn of the event loop (once, however many ask in this turn). */
+  placeSoon(): void {
+    if (this.placeScheduled || this.stopped) return;
+    this.placeScheduled = true;
+    setImmediate(() => {
+      this.placeScheduled = false;
+      if (this.stopped) return;
+      this.placeNew().catch((err: unknown) => this.ctx.log.error({ err }, 'placement failed; retrying next tick'));
+    });
+  }
+
+  /** True while the backlog is parked: no event that may free room since, and its re-walk not due. */
+  private parked(): boolean {
+    return this.parkedState !== undefined && this.roomChanges === this.parkedState.roomChanges && performance.now() - this.parkedState.at < this.parkedState.forMs;
+  }
+
+  /** A tick of the timer; skipped while the previous one still runs (ticks never overlap). */
+  private async timedTick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.tick();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** One pass of the loop; safe to call any time (tests call it directly). */
+  async tick(): Promise<void> {
+    const at = performance.now();
+    const sinceLast = this.lastTickAt === undefined ? 0 : at - this.lastTickAt;
+    // Only the timer's ticks have a period to be late against (tests also call tick() by hand).
+    const stalled = this.timer !== undefined && stallBeyondHeartbeat(sinceLast, this.intervalMs, this.ctx.heartbeatIntervalMs);
+    this.lastTickAt = at;
+    try {
+      // After a stall the heartbeats that arrived meanwhile are still unread: judge liveness a
+      // tick later, once they are in, or a busy coordinator would mark live hosts down.
+      if (stalled) this.ctx.log.warn({ stallMs: Math.round(sinceLast - this.intervalMs) }, 'event loop stalled; liveness check deferred to the next tick');
+      else await this.checkLiveness();
+      await this.replaceNeverRealized();
+      await this.placeNew();
+      await this.retryFailed();
+      await this.failover?.tick();
+      await this.moves?.tick();
+      const busy = (id: string): boolean => (this.failover?.inFlight(id) ?? false) || (this.moves?.inFlight(id) ?? false);
+      await replaceLostReplicas(this.ctx, busy);
+      if (this.ctx.backup) await replaceLostRestores(this.ctx);
+      await this.backups?.tick();
+    } catch (err) {
+      this.ctx.log.error({ err }, 'reconciler tick failed; retrying next tick');
+    }
+  }
+
+  private async checkLiveness(): Promise<void> {
+    const now = this.ctx.clock();
+    for (const host of await this.ctx.store.read.hosts.list()) {
+      const next = this.ctx.liveness.stateAt(host.id, now, host.state);
+      if (next !== host.state) await this.setHostState(host, next, now);
+    }
+  }
+
+  private async setHostState(host: HostRecord, state: HostState, now: number): Promise<void> {
+    const last = this.ctx.liveness.lastSeenAt(host.id) ?? host.lastHeartbeatAt;
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.hosts.put({ ...host, state, stateChangedAt: now, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, last) });
+      await tx.events.append({
+        time: now,
+        principal: 'system:liveness',
+        action: `host.${state.toLowerCase()}`,
+        hostId: host.id,
+        outcome: state === 'READY' ? 'SUCCESS' : 'FAILURE',
+        message: state === 'READY' ? `host is back (was ${host.state})` : `no heartbeat for ${now - last} ms (was ${host.state})`,
+        details: { from: host.state, to: state },
+      });
+      tx.record({ kind: 'room' });
+      await syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
+      if (state === 'DOWN' || host.state === 'DOWN') await resyncQuorums(tx, this.ctx, host.id, now);
+    });
+    this.ctx.metrics?.hostTransitions.inc({ to: state });
+    this.ctx.log.warn({ hostId: host.id, from: host.state, to: state }, 'host state changed');
+  }
+
+  /** Tenants with no instance that ever ran, stuck on a DOWN host, go back to NEW: no data can be lost. */
+  private async replaceNeverRealized(): Promise<void> {
+    const down = (await this.ctx.store.read.hosts.list()).filter((h) => h.state === 'DOWN');
+    if (down.length === 0) return;
+    // Only the placements on down hosts (indexed by host), then those tenants' own: reading every
+    // placement on each tick cost half a second at 100,000 tenants whenever any host was down.
+    const suspects = new Set<string>();
+    for (const host of down) for (const p of await this.ctx.store.read.placements.list({ hostId: host.id })) if (!p.realizedOnce) suspects.add(p.tenantId);
+    for (const tenantId of suspects) {
+      const placements = await this.ctx.store.read.placements.list({ tenantId });
+      if (placements.some((p) => p.realizedOnce)) continue;
+      const now = this.ctx.clock();
+      await this.ctx.store.transaction(async (tx) => {
+        const tenant = await tx.tenants.get(tenantId);
+        // A restored tenant's data comes from a backup: it is never placed again empty.
+        if (!tenant || tenant.deleting || tenant.status === 'RESTORING' || (await tx.restores.list(tenantId)).length > 0) return;
+        for (const p of placements) await tx.placements.delete(tenantId, p.hostId);
+        const hosts = placements.map((p) => p.hostId).join(', ');
+        await tx.tenants.update({ ...tenant, status: 'NEW', statusReason: `placed again: host ${hosts} went down before the instance ever ran`, updatedAt: now });
+        await tx.events.append({ time: now, principal: SCHEDULER, action: 'scheduler.replace', tenantId, message: `host ${hosts} is down and the tenant never held data; placing it again` });
+        await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
+      });
+      this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'replaced' });
+    }
+  }
+
+  /** Starts a new walk of the backlog unless one is still under way (it then just goes on). */
+  private async placeNew(): Promise<void> {
+    if (this.placing) return;
+    if (this.parked()) {
+      this.ctx.metrics?.backlogWalks.inc({ outcome: 'skipped' });
+      if (this.created.size > 0) await this.placement.placeNow(this.created);
+      this.created.clear();
+      return;
+    }
+    // Tenants created meanwhile are in this walk.
+    this.created.clear();
+    this.placement.restart();
+    this.walkStart = { at: performance.now(), roomChanges: this.roomChanges };
+    // The walk goes on in slices of its own; this tick does not wait for it.
+    this.placing = true;
+    void this.placeSlice();
+  }
+
+  /** One bounded slice of placement; schedules the next one a turn later so I/O is read between. */
+  private async placeSlice(): Promise<void> {
+    this.placing = false;
+    if (this.stopped) return;
+    let outcome;
+    try {
+      outcome = await runSlice((room) => this.placement.step(room), this.slice, () => performance.now());
+    } catch (err) {
+      this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
+      return;
+    }
+    if (!outcome.more) {
+      this.walkDone();
+      return;
+    }
+    if (this.stopped) return;
+    this.placing = true;
+    setImmediate(() => void this.placeSlice());
+  }
+
+  /** A whole walk that placed nothing parks the backlog; anything placed keeps it walking. */
+  private walkDone(): void {
+    const { considered, placed } = this.placement.walked;
+    if (considered > 0 && placed === 0 && this.roomChanges === this.walkStart.roomChanges) {
+      const at = performance.now();
+      this.parkedState = { at, roomChanges: this.roomChanges, forMs: Math.max(PARKED_REWALK_MS, 10 * (at - this.walkStart.at)) };
+      this.ctx.metrics?.backlogWalks.inc({ outcome: 'parked' });
+    } else {
+      this.parkedState = undefined;
+      if (considered > 0) this.ctx.metrics?.backlogWalks.inc({ outcome: 'placed' });
+    }
+  }
+
+  private async retryFailed(): Promise<void> {
+    const now = this.ctx.clock();
+    for (const p of await this.ctx.store.read.placements.listRetriesDue(now)) {
+      if (!this.ctx.hub.isConnected(p.hostId)) continue;
+      await this.ctx.store.transaction(async (tx) => {
+        // Cleared until the agent reports again: the next failure report sets a longer backoff.
+        await tx.placements.update({ ...p, nextRetryAt: 0, updatedAt: now });
+        await tx.events.append({ time: now, principal: SCHEDULER, action: 'placement.retry', tenantId: p.tenantId, hostId: p.hostId, message: `retrying realization (attempt ${p.failures + 1})` });
+        tx.record({ kind: 'desired', tenantId: p.tenantId, hostId: p.hostId });
+      });
+      this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'retried' });
+    }
+  }
+}

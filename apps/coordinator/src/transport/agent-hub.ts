@@ -1,0 +1,259 @@
+/**
+ * The live agent streams, one per host, and the desired-set pushes to them. A transaction records
+ * what changed (`tx.record({ kind: 'desired', ... })`: a tenant, or a tenant on one host); the hub
+ * follows the store's commits, and one flush per turn of the event loop sends each affected host a
+ * single delta with a new generation. A
+ * host's messages go out strictly in generation order through a per-session send chain.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { CommandSchema, ConnectResponseSchema } from '@pgs/proto';
+import type { Logger } from '@pgs/service-kit';
+import { desiredSetForHost, type HostDesiredSet, type ReplicationDeps } from '../services/desired-set.js';
+import { toInstanceSpec } from './mappers/agent-mapper.js';
+import type { Commit, Store, StoreTx } from '../store/contract.js';
+import type { VersionCatalog } from '../services/versions.js';
+
+/** One connected agent stream. */
+export interface AgentSession {
+  readonly hostId: string;
+  readonly sessionId: number;
+  readonly connectedAt: number;
+  /** Writes one message to the stream (resolves when flushed). */
+  send(message: MessageInitShape<typeof ConnectResponseSchema>): Promise<void>;
+  /** Ends the stream (e.g. replaced by a newer one from the same host). */
+  close(reason: string): void;
+}
+
+/** A one-off command for an agent (failover: Fence, Promote). */
+export type AgentCommand = 'fence' | 'promote';
+
+/** What an agent answered to a command. */
+export interface CommandOutcome {
+  hostId: string;
+  ok: boolean;
+  errorCode: string;
+  message: string;
+  lsn: string;
+  timeline: number;
+  at: number;
+}
+
+/** Counters the hub reports to metrics. */
+export interface AgentHubMetrics {
+  desiredSent(kind: 'full' | 'delta'): void;
+}
+
+/** A desired set built in a transaction, sent once it committed. */
+interface Built {
+  hostId: string;
+  full: boolean;
+  set: HostDesiredSet;
+  generation: number;
+}
+
+/** Registry of agent sessions and sender of desired sets. */
+export class AgentHub {
+  private readonly sessions = new Map<string, AgentSession>();
+  private readonly chains = new Map<number, Promise<void>>();
+  private readonly dirty = new Map<string, Set<string>>();
+  private flushScheduled = false;
+  private nextCommand = 1;
+  private readonly results = new Map<string, CommandOutcome>();
+  private readonly sentCommands = new Map<string, string>();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: Store,
+    private readonly versions: VersionCatalog,
+    private readonly log: Logger,
+    private readonly metrics: AgentHubMetrics = { desiredSent: () => undefined },
+    private readonly replication?: ReplicationDeps,
+  ) {
+    this.unsubscribe = store.subscribe((commit) => this.onCommit(commit));
+  }
+
+  /** Makes `session` the host's stream; an older stream of the same host is closed. */
+  attach(session: AgentSession): void {
+    const previous = this.sessions.get(session.hostId);
+    this.sessions.set(session.hostId, session);
+    if (previous && previous.sessionId !== session.sessionId) {
+      this.log.warn({ hostId: session.hostId, sessionId: previous.sessionId }, 'agent reconnected; closing its older stream');
+      previous.close('replaced by a newer stream from the same host');
+    }
+  }
+
+  /** Ends every agent stream (a coordinator stopping): each handler returns and its call ends cleanly. */
+  closeAll(reason: string): void {
+    for (const session of this.sessions.values()) session.close(reason);
+  }
+
+  /** Forgets a session if it is still the host's current one. */
+  detach(session: AgentSession): void {
+    if (this.sessions.get(session.hostId)?.sessionId === session.sessionId) this.sessions.delete(session.hostId);
+    this.chains.delete(session.sessionId);
+  }
+
+  /** True when the host has a live stream. */
+  isConnected(hostId: string): boolean {
+    return this.sessions.has(hostId);
+  }
+
+  /** The id of the host's current stream session, if connected. */
+  sessionOf(hostId: string): number | undefined {
+    return this.sessions.get(hostId)?.sessionId;
+  }
+
+  /** Queues `message` on the host's stream after what is already queued; false when not connected. */
+  send(hostId: string, message: MessageInitShape<typeof ConnectResponseSchema>, what: string): boolean {
+    const session = this.sessions.get(hostId);
+    if (!session) return false;
+    const previous = this.chains.get(session.sessionId) ?? Promise.resolve();
+    this.chains.set(
+      session.sessionId,
+      previous.then(() => session.send(message).catch((err: unknown) => this.log.warn({ err, hostId, what }, 'cannot send to the agent'))),
+    );
+    return true;
+  }
+
+  /** Sends a command about `tenantId`; returns its id, or undefined when the host is not connected. */
+  sendCommand(hostId: string, tenantId: string, command: AgentCommand, options: { graceMs?: number; minLsn?: string } = {}): string | undefined {
+    const commandId = `${command}-${tenantId}-${this.nextCommand++}`;
+    const action: MessageInitShape<typeof CommandSchema>['action'] =
+      command === 'fence' ? { case: 'fence', value: { graceMs: options.graceMs ?? 0 } } : { case: 'promote', value: { minLsn: options.minLsn ?? '' } };
+    if (!this.send(hostId, { message: { case: 'command', value: { commandId, tenantId, action } } }, command)) return undefined;
+    this.sentCommands.set(commandId, hostId);
+    this.log.info({ hostId, tenantId, commandId }, 'command sent');
+    return commandId;
+  }
+
+  /** Records an agent's answer to a command (ignored unless that host was sent that command). */
+  commandResult(hostId: string, commandId: string, outcome: Omit<CommandOutcome, 'hostId'>): void {
+    if (this.sentCommands.get(commandId) !== hostId) {
+      this.log.warn({ hostId, commandId }, 'result for a command this host was not sent; ignored');
+      return;
+    }
+    this.sentCommands.delete(commandId);
+    this.results.set(commandId, { hostId, ...outcome });
+  }
+
+  /** Takes the answer to a command, if it arrived. */
+  takeResult(commandId: string): CommandOutcome | undefined {
+    const r = this.results.get(commandId);
+    if (r) this.results.delete(commandId);
+    return r;
+  }
+
+  /** Forgets a command nobody waits for any more. */
+  forgetCommand(commandId: string): void {
+    this.sentCommands.delete(commandId);
+    this.results.delete(commandId);
+  }
+
+  /** Number of live agent streams. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Marks every host of a tenant for a delta (after a spec, user, database or run-state change). */
+  async touchTenant(tenantId: string): Promise<void> {
+    for (const p of await this.store.read.placements.list({ tenantId })) this.touch(p.hostId, tenantId);
+  }
+
+  /** Marks one tenant on one host for a delta. */
+  touch(hostId: string, tenantId: string): void {
+    let set = this.dirty.get(hostId);
+    if (!set) this.dirty.set(hostId, (set = new Set()));
+    set.add(tenantId);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** Follows committed changes: the desired sets a transaction recorded go out as deltas. */
+  private onCommit(commit: Commit): void {
+    for (const d of commit.desired) {
+      if (d.hostId !== undefined) this.touch(d.hostId, d.tenantId);
+      else this.touchTenant(d.tenantId).catch((err: unknown) => this.log.error({ err, tenantId: d.tenantId }, 'cannot find the hosts of a changed tenant'));
+    }
+  }
+
+  /** Stops following the store's commits. */
+  stop(): void {
+    this.unsubscribe();
+  }
+
+  /** Sends the host its full desired set (on connect). */
+  async sendFull(hostId: string): Promise<void> {
+    this.dirty.delete(hostId);
+    if (!this.sessions.has(hostId)) return; // Sent in full when the agent connects.
+    let built: Built | undefined;
+    try {
+      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined));
+    } catch (err) {
+      this.log.error({ err, hostId }, 'cannot build the desired set');
+      return;
+    }
+    if (built) this.enqueue(built);
+  }
+
+  /** Sends the pending deltas now. */
+  async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const dirty = [...this.dirty].filter(([hostId]) => this.sessions.has(hostId)); // others get it in full when they connect
+    this.dirty.clear();
+    if (dirty.length === 0) return;
+    // One durable transaction (one fsync) for every host's generation bump, not one per host.
+    let built: Built[];
+    try {
+      built = await this.store.transaction(async (tx) => {
+        const out: Built[] = [];
+        for (const [hostId, tenants] of dirty) {
+          const b = await this.build(tx, hostId, false, tenants);
+          if (b) out.push(b);
+        }
+        return out;
+      });
+    } catch (err) {
+      // E.g. the store closed under a pending flush at shutdown; agents get full sets on reconnect.
+      this.log.error({ err, hosts: dirty.length }, 'cannot send the pending desired-set deltas');
+      return;
+    }
+    for (const b of built) this.enqueue(b);
+  }
+
+  /** The host's next desired set (all of it, or the changes to `tenants`) with a new generation; undefined = nothing to send. */
+  private async build(tx: StoreTx, hostId: string, full: boolean, tenants: ReadonlySet<string> | undefined): Promise<Built | undefined> {
+    const generation = await tx.hosts.nextGeneration(hostId);
+    const set = await desiredSetForHost(tx, hostId, this.versions, tenants, this.replication);
+    for (const p of await tx.placements.list({ hostId })) {
+      if (!tenants || tenants.has(p.tenantId)) await tx.placements.update({ ...p, generation });
+    }
+    if (!full && set.instances.length === 0 && set.removedTenantIds.length === 0) return undefined;
+    return { hostId, full, set, generation };
+  }
+
+  /** Queues a built desired set on the host's stream, after what is already queued there. */
+  private enqueue(built: Built): void {
+    const { hostId, full, set, generation } = built;
+    const session = this.sessions.get(hostId);
+    if (!session) return; // Sent in full when the agent connects.
+    const message: MessageInitShape<typeof ConnectResponseSchema> = {
+      message: {
+        case: 'desired',
+        value: { generation: BigInt(generation), full, instances: set.instances.map(toInstanceSpec), removedTenantIds: set.removedTenantIds },
+      },
+    };
+    const previous = this.chains.get(session.sessionId) ?? Promise.resolve();
+    const next = previous.then(() =>
+      session.send(message).then(
+        () => {
+          this.metrics.desiredSent(full ? 'full' : 'delta');
+          this.log.debug({ hostId, generation, full, instances: set.instances.length, removed: set.removedTenantIds.length }, 'desired set sent');
+        },
+        (err: unknown) => this.log.warn({ err, hostId, generation }, 'cannot send the desired set; the agent gets it in full when it reconnects'),
+      ),
+    );
+    this.chains.set(session.sessionId, next);
+  }
+}

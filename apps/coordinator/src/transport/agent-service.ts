@@ -1,0 +1,210 @@
+/**
+ * AgentControlService.Connect: one bidirectional stream per host. The agent says Hello; the
+ * coordinator registers the host (idempotent by id), answers Welcome and the full desired set,
+ * then follows heartbeats (liveness) and instance reports (realization) until the stream ends.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { AgentControlService, ConnectRequest, ConnectResponseSchema } from '@pgs/proto';
+import { Code, RpcError, type ServiceImpl } from '@pgs/rpc';
+import { validateHostId } from '@pgs/tenancy';
+import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
+import type { AgentSession } from './agent-hub.js';
+import { resyncQuorums, syncHostTenants, type CoordinatorContext } from '../services/context.js';
+import { applyInstanceReports } from '../services/instance-reports.js';
+import { fromBackupResult, fromInitSqlResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import { BackupScheduler } from '../services/backup-scheduler.js';
+import { InitSqlRunner } from '../services/init-sql-runner.js';
+import type { HostRecord } from '../domain/model.js';
+import { auditRefusal, callerOf } from '../security/access.js';
+
+let nextSessionId = 1;
+
+/** How long an agent has to say Hello after opening the stream. */
+const HELLO_TIMEOUT_MS = 10_000;
+
+/** Registers or re-registers the host of a Hello; returns the stored host. */
+export async function registerHost(ctx: CoordinatorContext, hello: HelloView): Promise<HostRecord> {
+  const now = ctx.clock();
+  // Before the write: the placements it may trigger pick hosts by the majors they run.
+  ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
+  return await ctx.store.transaction(async (tx) => {
+    const existing = await tx.hosts.get(hello.hostId);
+    const host: HostRecord = {
+      id: hello.hostId,
+      address: hello.address,
+      state: 'READY',
+      cordoned: existing?.cordoned ?? false,
+      draining: existing?.draining ?? false,
+      capacity: hello.capacity,
+      labels: hello.labels,
+      runtime: hello.runtime,
+      agentVersion: hello.agentVersion,
+      lastHeartbeatAt: now,
+      registeredAt: existing?.registeredAt ?? now,
+      stateChangedAt: existing?.state === 'READY' ? existing.stateChangedAt : now,
+      // Never below what the agent applied, or it would ignore our next desired set.
+      generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
+    };
+    await tx.hosts.put(host);
+    const principal = `host:${host.id}`;
+    if (!existing) {
+      await tx.events.append({ time: now, principal, action: 'host.registered', hostId: host.id, message: `host registered at ${host.address}`, details: { runtime: host.runtime } });
+      tx.record({ kind: 'room' });
+    } else {
+      await tx.events.append({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
+      tx.record({ kind: 'room' });
+    }
+    if (hello.instances.length > 0) await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+    await syncHostTenants(tx, ctx, host.id, principal);
+    if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
+    return host;
+  });
+}
+
+/** Applies reports in one transaction and acts on what they found. */
+async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
+  const now = ctx.clock();
+  const outcome = await ctx.store.transaction(async (tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }));
+  for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
+  for (const tenantId of outcome.orphans) {
+    if (warnedOrphans.has(tenantId)) continue;
+    warnedOrphans.add(tenantId);
+    ctx.log.warn({ hostId, tenantId }, 'agent runs an instance the coordinator has no placement for; leaving it alone');
+    await ctx.store.transaction((tx) => tx.events.append({
+      time: now,
+      principal: `host:${hostId}`,
+      action: 'host.orphan_instance',
+      hostId,
+      tenantId,
+      outcome: 'FAILURE',
+      message: 'the host runs an instance of a tenant not placed there; it is left alone (no data is deleted on a guess)',
+    }));
+  }
+}
+
+/** The AgentControlService implementation. */
+export function agentControlService(
+  ctx: CoordinatorContext,
+  onSessionsChanged: () => void = () => undefined,
+  backups?: BackupScheduler,
+  initSql?: InitSqlRunner,
+): ServiceImpl<typeof AgentControlService> {
+  return {
+    async connect(requests, stream, call) {
+      const iterator = requests[Symbol.asyncIterator]();
+      let helloTimer: NodeJS.Timeout | undefined;
+      const first = await Promise.race([
+        iterator.next(),
+        new Promise<never>((_, reject) => {
+          // Decided one turn later: after a long event-loop block the timer fires before the
+          // sockets are read, and a hello that arrived in time must still win the race.
+          helloTimer = setTimeout(() => setImmediate(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`))), HELLO_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(helloTimer));
+      if (first.done) return;
+      if (first.value.message.case !== 'hello') throw new RpcError(Code.FAILED_PRECONDITION, 'the first message on the agent stream must be hello', { errorCode: 'HELLO_EXPECTED' });
+      const hello = fromHello(first.value.message.value);
+      validateHostId(hello.hostId, 'hello.host_id');
+      // An agent speaks only for the host its certificate names: a stolen agent certificate must not let it act for other hosts.
+      const claim = checkHostClaim(principalOf(call), hello.hostId);
+      if (!claim.allow) {
+        ctx.log.warn({ hostId: hello.hostId, principal: callerOf(call), peer: call.peer, reason: claim.reason }, 'agent refused: host claim does not match its certificate');
+        await auditRefusal(ctx.store, { time: ctx.clock(), principal: callerOf(call), method: call.method, hostId: hello.hostId, reason: claim.reason, peer: call.peer });
+        throw decisionError(claim);
+      }
+      if (!hello.address) throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
+      const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
+      const host = await registerHost(ctx, hello);
+      ctx.liveness.seen(host.id, ctx.clock());
+      let closed = false;
+      let wakeClose: () => void = () => undefined;
+      const closedSignal = new Promise<void>((resolve) => {
+        wakeClose = resolve;
+      });
+      const session: AgentSession = {
+        hostId: host.id,
+        sessionId: nextSessionId++,
+        connectedAt: ctx.clock(),
+        send: (m: MessageInitShape<typeof ConnectResponseSchema>) => stream.send(m),
+        close: (reason) => {
+          log.info({ reason }, 'closing agent stream');
+          closed = true;
+          wakeClose();
+        },
+      };
+      ctx.hub.attach(session);
+      onSessionsChanged();
+      log.info({ address: host.address, sessionId: session.sessionId, instances: hello.instances.length }, 'agent connected');
+      const warnedOrphans = new Set<string>();
+      try {
+        // The lease is renewed as of now; the agent counts it from when it sent Hello, earlier.
+        ctx.liveness.renewLease(host.id, ctx.clock());
+        // The repository (with its key and credentials) travels only on this authenticated stream.
+        const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
+        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
+        await ctx.hub.sendFull(host.id);
+        while (!closed && !call.signal.aborted) {
+          const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
+          if (next === undefined || next.done) break;
+          await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
+        }
+      } finally {
+        ctx.hub.detach(session);
+        // Unless a newer stream of the same host replaced this one, what it said no longer holds.
+        if (!ctx.hub.isConnected(host.id)) ctx.spares.forget(host.id);
+        onSessionsChanged();
+        log.info({ sessionId: session.sessionId }, 'agent stream ended');
+      }
+    },
+  };
+}
+
+async function handleMessage(
+  ctx: CoordinatorContext,
+  hostId: string,
+  request: ConnectRequest,
+  warnedOrphans: Set<string>,
+  log: CoordinatorContext['log'],
+  backups: BackupScheduler | undefined,
+  initSql: InitSqlRunner | undefined,
+): Promise<void> {
+  const m = request.message;
+  switch (m.case) {
+    case 'heartbeat': {
+      const now = ctx.clock();
+      ctx.liveness.seen(hostId, now);
+      ctx.spares.set(hostId, m.value.readySpares);
+      // Renewed before sending: if the send fails the agent's lease only ends sooner, never later.
+      ctx.liveness.renewLease(hostId, now);
+      const sentAt = m.value.sentAt;
+      ctx.hub.send(hostId, { message: { case: 'leaseRenewal', value: sentAt ? { heartbeatSentAt: sentAt } : {} } }, 'lease renewal');
+      return;
+    }
+    case 'report':
+      ctx.liveness.seen(hostId, ctx.clock());
+      await onReports(ctx, hostId, m.value.instances.map(fromInstanceStatus), warnedOrphans);
+      return;
+    case 'commandResult':
+      log.info({ commandId: m.value.commandId, ok: m.value.ok, errorCode: m.value.errorCode, lsn: m.value.lsn }, 'command result');
+      if (InitSqlRunner.owns(m.value.commandId)) {
+        await initSql?.onResult(hostId, fromInitSqlResult(m.value));
+        return;
+      }
+      if (BackupScheduler.owns(m.value.commandId)) {
+        await backups?.onResult(hostId, fromBackupResult(m.value));
+        return;
+      }
+      if (m.value.commandId.startsWith('expire:')) {
+        if (!m.value.ok) await ctx.store.transaction((tx) => tx.events.append({ time: ctx.clock(), principal: `host:${hostId}`, action: 'backup.expire_failed', hostId, tenantId: m.value.commandId.split(':')[1] ?? '', outcome: 'FAILURE', message: `removing a backup from the repository failed: ${m.value.message}` }));
+        return;
+      }
+      ctx.hub.commandResult(hostId, m.value.commandId, { ok: m.value.ok, errorCode: m.value.errorCode, message: m.value.message, lsn: m.value.lsn, timeline: m.value.timeline, at: ctx.clock() });
+      return;
+    case 'hello':
+      log.warn({}, 'second hello on one stream ignored');
+      return;
+    default:
+      log.warn({}, 'empty agent message ignored');
+  }
+}

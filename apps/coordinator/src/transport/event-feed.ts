@@ -1,0 +1,44 @@
+/** Live event subscribers for WatchEvents: every committed event, filtered per watcher. */
+import type { EventRecord } from '../domain/model.js';
+import type { Store } from '../store/contract.js';
+
+/** A filter of a watcher. */
+export interface EventWatchFilter {
+  tenantId: string;
+  hostId: string;
+}
+
+/** Fans committed events out to watchers. */
+export class EventFeed {
+  private readonly watchers = new Set<(e: EventRecord) => void>();
+  private readonly stopping = new AbortController();
+  /** Aborted when the coordinator stops: watch loops end so their calls finish at once. */
+  readonly closed: AbortSignal = this.stopping.signal;
+
+  constructor(store: Store) {
+    store.subscribe((summary) => {
+      for (const e of summary.events) for (const w of this.watchers) w(e);
+    });
+  }
+
+  /** Ends every watch loop (they follow `closed`). */
+  close(): void {
+    this.stopping.abort();
+  }
+
+  /** Number of watchers. */
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  /** Calls `fn` for every event matching `filter` until the returned function is called. */
+  watch(filter: EventWatchFilter, fn: (e: EventRecord) => void): () => void {
+    const w = (e: EventRecord): void => {
+      if (filter.tenantId && e.tenantId !== filter.tenantId) return;
+      if (filter.hostId && e.hostId !== filter.hostId) return;
+      fn(e);
+    };
+    this.watchers.add(w);
+    return () => this.watchers.delete(w);
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * RouteFeedService.WatchRoutes: a snapshot when the router is new (since 0), ahead of us, or
+ * further behind than the retained history; otherwise the deltas it missed; then every commit's
+ * route changes as one batch, in revision order, straight after the commit (in process, no
+ * polling). Each router's stream has its own queue; a router that falls too far behind is cut
+ * off and catches up from its revision when it reconnects.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
+import { Code, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
+import { principalOf } from '@pgs/security';
+import type { Logger } from '@pgs/service-kit';
+import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
+import type { RouteChange } from '../domain/model.js';
+import type { RouterClients } from '../live/router-clients.js';
+import { auditRefusal, callerOf } from '../security/access.js';
+import type { Store } from '../store/contract.js';
+import type { SuspendService } from '../services/suspend-service.js';
+
+/** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
+export interface RouterCalls {
+  clients: RouterClients;
+  suspends: SuspendService;
+  clock: () => number;
+}
+
+const WAKE_OUTCOMES = { STARTED: WakeOutcome.STARTED, IN_PROGRESS: WakeOutcome.IN_PROGRESS, THROTTLED: WakeOutcome.THROTTLED, REFUSED: WakeOutcome.REFUSED } as const;
+
+/** A connected router. */
+export interface RouterPeer {
+  routerId: string;
+  cancelAddress: string;
+}
+
+/** One WatchRoutesResponse, as plain init data. */
+interface Batch {
+  snapshot: boolean;
+  revision: bigint;
+  upserts: MessageInitShape<typeof RouteSchema>[];
+  deletedTenantIds: string[];
+  routers: MessageInitShape<typeof RouterPeerSchema>[];
+  routersChanged: boolean;
+  /** A part of a snapshot with more parts to follow. */
+  snapshotContinues?: boolean;
+}
+
+/**
+ * Routes per snapshot part by default (some 0.4 MiB with a user each): well under gRPC's 4 MiB
+ * default message limit, and small enough that encoding one part does not hold the event loop up
+ * for the heartbeats, API calls and route deltas of everyone else.
+ */
+export const SNAPSHOT_PART_ROUTES = 2000;
+
+/** Most batches a router may have queued before it is cut off. */
+const MAX_QUEUED_BATCHES = 10_000;
+
+interface Subscriber {
+  id: number;
+  peer: RouterPeer;
+  queue: Batch[];
+  wake: (() => void) | undefined;
+  overflowed: boolean;
+}
+
+/** Live route subscribers and the router peer list. */
+export class RouteFeed {
+  private readonly subscribers = new Map<number, Subscriber>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly onBatch: (kind: 'snapshot' | 'delta' | 'peers') => void = () => undefined,
+    /** Sent on every batch: routers connect to instances with TLS (verify-full against the fleet CA). */
+    private readonly instanceTls = false,
+    /** Routes per message of a snapshot in parts or of a catch-up. */
+    private readonly partRoutes = SNAPSHOT_PART_ROUTES,
+  ) {
+    store.subscribe((summary) => {
+      if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
+    });
+  }
+
+  /** Ends every watch (a coordinator stopping): each handler returns, so its call ends cleanly. */
+  close(): void {
+    this.closed = true;
+    for (const sub of this.subscribers.values()) sub.wake?.();
+  }
+
+  /** Number of connected routers. */
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  /** The routers connected now. */
+  peers(): RouterPeer[] {
+    return [...this.subscribers.values()].map((s) => s.peer);
+  }
+
+  private peerMessages(): MessageInitShape<typeof RouterPeerSchema>[] {
+    return this.peers().map((p) => ({ routerId: p.routerId, cancelAddress: p.cancelAddress }));
+  }
+
+  private enqueue(sub: Subscriber, batch: Batch): void {
+    if (sub.queue.length >= MAX_QUEUED_BATCHES) {
+      sub.overflowed = true;
+    } else {
+      sub.queue.push(batch);
+    }
+    const wake = sub.wake;
+    sub.wake = undefined;
+    wake?.();
+  }
+
+  private publish(changes: readonly RouteChange[]): void {
+    const batch = deltaBatch(changes);
+    for (const sub of this.subscribers.values()) this.enqueue(sub, batch);
+  }
+
+  private async peersChanged(): Promise<void> {
+    const routers = this.peerMessages();
+    for (const sub of this.subscribers.values()) {
+      this.enqueue(sub, { snapshot: false, revision: BigInt(await this.store.read.routes.revision()), upserts: [], deletedTenantIds: [], routers, routersChanged: true });
+    }
+  }
+
+  /** A router calls only as itself: the request's router_id must be the id its certificate names. */
+  private async mustBeRouter(ctx: CallContext, routerId: string, what: string): Promise<void> {
+    const who = principalOf(ctx);
+    if (who?.kind === 'router' && who.id === routerId) return;
+    const reason = `${callerOf(ctx)} may not ${what} as router "${routerId}"`;
+    await auditRefusal(this.store, { time: Date.now(), principal: callerOf(ctx), method: ctx.method, reason, peer: ctx.peer });
+    throw new RpcError(Code.PERMISSION_DENIED, reason, { errorCode: 'PERMISSION_DENIED' });
+  }
+
+  /** The RouteFeedService handlers: WatchRoutes, and the client reports and wakes when `calls` is given. */
+  service(calls?: RouterCalls): ServiceImpl<typeof RouteFeedService> {
+    return {
+      reportClients: async (request, ctx) => {
+        await this.mustBeRouter(ctx, request.routerId, 'report clients');
+        if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not take client reports');
+        calls.clients.report(request.routerId, new Map(request.tenants.map((t) => [t.tenantId, t.clients])), request.complete, calls.clock());
+        return { intervalMs: 0 };
+      },
+      wakeTenant: async (request, ctx) => {
+        await this.mustBeRouter(ctx, request.routerId, 'wake tenants');
+        if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not wake tenants');
+        const r = await calls.suspends.wake(request.tenantId, `router:${request.routerId}`, request.waitingClients);
+        return { outcome: WAKE_OUTCOMES[r.outcome], message: r.message, retryAfterMs: r.retryAfterMs };
+      },
+      watchRoutes: async (request, stream, ctx) => {
+        // A router watches only as itself: its request's router_id is the id its certificate names, so no router can read another's routes.
+        await this.mustBeRouter(ctx, request.routerId, 'watch routes');
+        const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
+        const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
+        const since = toNumber(request.sinceRevision);
+        // Subscribe before reading the catch-up, so nothing committed in between is missed;
+        // batches at or below the catch-up revision are skipped below.
+        this.subscribers.set(sub.id, sub);
+        const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
+        const send = (batch: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
+        try {
+          const current = await this.store.read.routes.revision();
+          const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
+          let sentRevision: number;
+          if (deltas === undefined) {
+            const routes = await this.store.read.routes.list();
+            // A loop, not Math.max(...routes): spreading a million arguments overflows the stack.
+            let revision = current;
+            for (const r of routes) if (r.revision > revision) revision = r.revision;
+            // A router that takes parts gets the table a part at a time; an older one gets it whole.
+            const partSize = request.snapshotInParts ? this.partRoutes : Math.max(1, routes.length);
+            for (let from = 0; from === 0 || from < routes.length; from += partSize) {
+              const part = routes.slice(from, from + partSize);
+              const more = from + partSize < routes.length;
+              await send({ snapshot: true, snapshotContinues: more, revision: BigInt(revision), upserts: part.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
+              if (ctx.signal.aborted || this.closed) return;
+            }
+            this.onBatch('snapshot');
+            sentRevision = revision;
+            log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
+          } else {
+            // A long catch-up goes in parts too: ordinary deltas in revision order, which any router
+            // applies one by one (a router away for the whole route history would otherwise get up
+            // to that many changes in one message, far over gRPC's default limit).
+            for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
+              const last = from + this.partRoutes >= deltas.length;
+              const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
+              await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+              if (ctx.signal.aborted || this.closed) return;
+            }
+            this.onBatch('delta');
+            sentRevision = current;
+            log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
+          }
+          await this.peersChanged();
+          while (!ctx.signal.aborted && !this.closed) {
+            const batch = sub.queue.shift();
+            if (batch === undefined) {
+              if (sub.overflowed) {
+                log.warn({ revision: sentRevision }, 'router too far behind; closing its stream so it resumes from its revision');
+                return;
+              }
+              await new Promise<void>((resolve) => {
+                sub.wake = resolve;
+                ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+                if (this.closed) resolve();
+              });
+              continue;
+            }
+            const revision = toNumber(batch.revision);
+            const isPeers = batch.routersChanged && batch.upserts.length === 0 && batch.deletedTenantIds.length === 0;
+            if (!isPeers && revision <= sentRevision) continue;
+            // A peers-only batch carries no routes, so it must not claim a revision the router has not got.
+            await send(isPeers ? { ...batch, revision: BigInt(sentRevision) } : batch);
+            this.onBatch(isPeers ? 'peers' : 'delta');
+            if (!isPeers) sentRevision = revision;
+          }
+        } finally {
+          this.subscribers.delete(sub.id);
+          await this.peersChanged();
+          log.info({}, 'router unsubscribed');
+        }
+      },
+    };
+  }
+}
+
+/** One batch of changes: the last change of each tenant wins; revision = the last change's. */
+function deltaBatch(changes: readonly RouteChange[], atLeast = 0): Batch {
+  const last = new Map<string, RouteChange>();
+  for (const c of changes) {
+    last.delete(c.tenantId);
+    last.set(c.tenantId, c);
+  }
+  const upserts = [...last.values()].filter((c) => c.route !== undefined).map((c) => toProtoRoute(c.route!));
+  const deletedTenantIds = [...last.values()].filter((c) => c.route === undefined).map((c) => c.tenantId);
+  let revision = atLeast;
+  for (const c of changes) if (c.revision > revision) revision = c.revision;
+  return { snapshot: false, revision: BigInt(revision), upserts, deletedTenantIds, routers: [], routersChanged: false };
+}
