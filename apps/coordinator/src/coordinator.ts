@@ -154,7 +154,7 @@ export async function startCoordinator(
   const backups = new BackupService(ctx, backupScheduler);
   const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on, config.routeSnapshotPart);
   const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
   const routerClients = new RouterClients(config.routerReportMaxAge);
   const idle = new IdleWatcher({

@@ -55,7 +55,7 @@ interface Watcher {
 }
 
 /** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
-export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean } = {}): Promise<FakeRouteFeed> {
+export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean; snapshotPart?: number } = {}): Promise<FakeRouteFeed> {
   const instanceTls = options.instanceTls ?? false;
   let revision = 0;
   const table = new Map<string, RouteUpsert>();
@@ -107,7 +107,12 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
       watchers.add(watcher);
       try {
         if (since === 0 || since > revision) {
-          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true, instanceTls });
+          // In parts of `snapshotPart` routes to a router that asks for parts, as the coordinator sends them.
+          const all = [...table.values()].map(routeToProto);
+          const part = req.snapshotInParts && options.snapshotPart ? options.snapshotPart : Math.max(1, all.length);
+          for (let from = 0; from === 0 || from < all.length; from += part) {
+            await stream.send({ snapshot: true, snapshotContinues: from + part < all.length, revision: BigInt(revision), upserts: all.slice(from, from + part), routers: peers, routersChanged: true, instanceTls });
+          }
         } else {
           const newer = history.filter((h) => h.revision > since);
           await stream.send({
