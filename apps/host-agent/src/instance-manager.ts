@@ -34,6 +34,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
 import { Slots } from './slots.js';
+import type { UpgradeRunner } from './upgrade/upgrade-runner.js';
 import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
@@ -58,6 +59,8 @@ export interface InstanceManagerOptions {
   primaryWaitMaxMs?: number;
   /** Instances created at the same time, at most (0 or absent: no limit); the rest wait in order. */
   maxConcurrentCreates?: number;
+  /** Runs major-upgrade steps; absent: they are answered NOT_SUPPORTED. */
+  upgrades?: UpgradeRunner;
 }
 
 
@@ -385,6 +388,20 @@ export class InstanceManager {
         return out;
       } catch (err) {
         this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'init scripts could not run');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
+    if (action.kind === 'upgradeSource' || action.kind === 'upgradeTarget') {
+      // Outside the tenant's queue: a schema copy or a catch-up must not hold converges behind it.
+      const upgrades = this.o.upgrades;
+      if (!upgrades) return done(false, 'NOT_SUPPORTED', `this host's ${this.o.runtime.kind} runtime does not run major upgrades`);
+      if (e.status.state !== 'RUNNING') return done(false, 'INSTANCE_NOT_RUNNING', `the instance of ${cmd.tenantId} here is ${e.status.state}, not running`);
+      try {
+        const source = action.kind === 'upgradeSource' ? await upgrades.source(cmd.tenantId, action) : undefined;
+        const target = action.kind === 'upgradeTarget' ? await upgrades.target(cmd.tenantId, action) : undefined;
+        return { ...done(true), ...(source ? { upgradeSource: source } : {}), ...(target ? { upgradeTarget: target } : {}) };
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, step: action.step, err }, 'upgrade step failed');
         return done(false, codeOf(err), messageOf(err));
       }
     }

@@ -41,7 +41,7 @@ import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
-import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
+import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode, UpgradeTools } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
 import { baseBackup, controlData, rewind, writePassFile, type ReplicationTls } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
@@ -208,6 +208,14 @@ export class ProcessRuntime implements InstanceRuntime {
   postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } {
     const { majors, pgbackrestVersion } = this.o.install;
     return { majors: majors.map(({ binDir: _binDir, ...m }) => m), pgbackrestVersion };
+  }
+
+  upgradeTools(): UpgradeTools {
+    return {
+      clientBinDir: (major) => this.o.install.majors.find((m) => m.major === major && m.pgDump === true)?.binDir,
+      tls: () => this.replicationTls(),
+      runAs: this.o.runAs,
+    };
   }
 
   readySpares(): number {

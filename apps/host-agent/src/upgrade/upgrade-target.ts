@@ -125,6 +125,17 @@ export async function copySchema(o: SchemaCopy): Promise<void> {
   }
 }
 
+/** Whether the database holds anything beyond what initdb makes (tables, views, sequences, functions, types). */
+export async function hasUserObjects(target: pg.Client): Promise<boolean> {
+  const r = await target.query(`
+    select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+    union all
+    select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname not in ('pg_catalog', 'information_schema')
+    limit 1`);
+  return (r.rowCount ?? 0) > 0;
+}
+
 /**
  * Subscribes `database` of the new instance to the source's publication (initial copy of every
  * table, then streaming). Idempotent: an existing subscription is left as it is.
@@ -166,10 +177,11 @@ export async function caughtUp(source: pg.Client, databases: readonly string[], 
   const names = databases.map(upgradeSlotName);
   const r = await source.query<{ slot_name: string; confirmed: string | null }>('select slot_name, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = any($1::text[])', [names]);
   const confirmed = new Map(r.rows.map((row) => [row.slot_name, row.confirmed]));
-  const behind = databases.filter((d) => {
+  const behind: string[] = [];
+  for (const d of databases) {
     const c = confirmed.get(upgradeSlotName(d));
-    return c === undefined || c === null || compareLsn(c, lsn) < 0;
-  });
+    if (c === undefined || c === null || compareLsn(c, lsn) < 0) behind.push(`${d} (at ${c ?? 'no slot'})`);
+  }
   return { done: behind.length === 0, behind };
 }
 

@@ -12,8 +12,11 @@ import { checkUpgrade } from '@pgs/tenancy';
 import { postgresOsUser, startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import { scramVerifier } from '../testing/scram-verifier.js';
 import { waitFor } from '../testing/test-env.js';
-import { blockWriters, cleanSource, inspectSource, prepareSource, tenantDatabases, unblockWriters, type WithDatabase } from './upgrade-source.js';
-import { caughtUp, connectSource, copySchema, dropSubscription, readSequences, sourceWalPosition, subscribe, syncState, writeSequences, type SourceLink } from './upgrade-target.js';
+import { InstanceAdmin } from '../instance-admin.js';
+import type { UpgradeSourceAction, UpgradeTargetAction } from '../model.js';
+import { testLogger } from '../testing/test-env.js';
+import { UpgradeRunner } from './upgrade-runner.js';
+import { cleanSource, inspectSource, prepareSource, tenantDatabases, type WithDatabase } from './upgrade-source.js';
 
 const BIN_15 = '/usr/lib/postgresql/15/bin';
 const BIN_18 = process.env.PGS_PG18_BIN_DIR ?? '/var/lib/pgs/postgres/18/bin';
@@ -21,6 +24,12 @@ const haveBoth = fs.existsSync(`${BIN_15}/pg_dump`) && fs.existsSync(`${BIN_18}/
 const UPGRADE_USER = 'pgs_upgrade';
 const UPGRADE_PASSWORD = `up-${crypto.randomBytes(8).toString('hex')}`;
 const OWNER = { name: 'alice', password: 'alice-secret', database: 'app' };
+
+function runnerFor(server: TestPostgres): UpgradeRunner {
+  const connect = (_tenantId: string, database = 'postgres') => ({ host: server.socketDir, port: server.port, user: 'postgres', database });
+  const log = testLogger();
+  return new UpgradeRunner({ admin: new InstanceAdmin(connect, log), connect, clientBinDir: (major) => (major === '15' ? BIN_15 : undefined), tls: () => ({ caFile: undefined }), runAs: postgresOsUser(), log });
+}
 
 function withDatabaseOf(server: TestPostgres): WithDatabase {
   return async (database, fn) => {
@@ -36,12 +45,10 @@ function withDatabaseOf(server: TestPostgres): WithDatabase {
 describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 (real servers)', () => {
   let source: TestPostgres;
   let target: TestPostgres;
-  let link: SourceLink;
 
   beforeAll(async () => {
     source = await startTestPostgres({ users: [OWNER], settings: { wal_level: 'logical' } });
     target = await startTestPostgres({ binDir: BIN_18 });
-    link = { host: source.host, port: source.port, user: UPGRADE_USER, password: UPGRADE_PASSWORD, sslMode: 'prefer' };
     // The new instance gets the tenant's roles (with their verifiers) and databases from the spec.
     await withDatabaseOf(source)('postgres', async (s) => {
       const verifier = (await s.query<{ v: string }>('select rolpassword as v from pg_authid where rolname = $1', [OWNER.name])).rows[0]?.v ?? '';
@@ -65,16 +72,21 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
     await owner.query("insert into items (note) select 'seed ' || g from generate_series(1, 5000) g");
     await owner.end();
 
-    const databases = await tenantDatabases(withDatabaseOf(source));
+    // The steps as the agents run them (each side through its own runner), in the coordinator's order.
+    const onSource = runnerFor(source);
+    const onTarget = runnerFor(target);
+    const sourceStep = (step: UpgradeSourceAction['step'], extra: Partial<UpgradeSourceAction> = {}) =>
+      onSource.source('acme', { kind: 'upgradeSource', step, user: UPGRADE_USER, scramVerifier: scramVerifier(UPGRADE_PASSWORD), replicaIdentityFull: false, roles: [OWNER.name], databases: [], ...extra });
+    const inspected = await sourceStep('inspect');
+    const databases = inspected.databases;
     expect(databases).toEqual(['app', 'postgres']);
-    const facts = await inspectSource(withDatabaseOf(source), databases);
+    const facts = { major: inspected.major, walLevel: inspected.walLevel, largeObjects: [], unloggedTables: inspected.unloggedTables, tablesWithoutIdentity: inspected.tablesWithoutIdentity };
+    expect(inspected.largeObjects).toEqual([]);
     const check = checkUpgrade({ tenantId: 'acme', fromMajor: facts.major, toMajor: 18, status: 'ACTIVE', members: 1, targetHosts: ['h2'], dumpClientMajors: [15], busy: false, replicaIdentityFull: false, source: facts });
     expect(check).toEqual({ ok: true, dumpClientMajor: 15, setIdentityFull: [] });
-
-    await prepareSource(withDatabaseOf(source), { databases, user: UPGRADE_USER, verifier: scramVerifier(UPGRADE_PASSWORD), identityFull: false });
-    for (const database of databases) {
-      await copySchema({ dumpBinDir: BIN_15, psqlBinDir: BIN_15, source: link, target: { socketDir: target.socketDir, port: target.port, user: 'postgres' }, database, runAs: postgresOsUser() });
-    }
+    await sourceStep('prepare', { databases });
+    const targetStep = (step: UpgradeTargetAction['step']) =>
+      onTarget.target('acme', { kind: 'upgradeTarget', step, source: { address: source.host, port: source.port, user: UPGRADE_USER, password: UPGRADE_PASSWORD }, databases, dumpMajor: '15', timeoutMs: 60_000 });
 
     // A writer through the whole copy: each acknowledged id is remembered.
     const acknowledged: number[] = [];
@@ -95,14 +107,15 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
       }
     })();
 
-    await withDatabaseOf(target)(OWNER.database, (t) => subscribe(t, link, OWNER.database));
-    await withDatabaseOf(target)('postgres', (t) => subscribe(t, link, 'postgres'));
+    await targetStep('subscribe');
+    // Sent again (a lost answer): nothing is copied twice.
+    await targetStep('subscribe');
     await waitFor(
       'the initial copy',
-      () => withDatabaseOf(target)(OWNER.database, async (t) => {
-        const s = await syncState(t, OWNER.database);
+      async () => {
+        const s = await targetStep('syncState');
         return s.tables > 0 && s.ready === s.tables;
-      }),
+      },
       120_000,
       200,
     );
@@ -110,40 +123,33 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
 
     // The switch: writers blocked, then everything up to the source's last position applied.
     const switchStarted = Date.now();
-    const ended = await blockWriters(withDatabaseOf(source), [OWNER.name]);
-    expect(ended).toBeGreaterThanOrEqual(1);
+    const blocked = await sourceStep('blockWriters');
+    expect(blocked.sessionsEnded).toBeGreaterThanOrEqual(1);
     await writer;
-    expect(writerError).toMatch(/terminat/);
-    const src = await connectSource(link, OWNER.database);
-    try {
-      const lsn = await sourceWalPosition(src);
-      await waitFor('catch-up to the source position', async () => (await caughtUp(src, databases, lsn)).done, 60_000, 20);
-      const sequences = await readSequences(src);
-      expect(sequences.map((s) => s.name)).toContain('public.items_id_seq');
-      await withDatabaseOf(target)(OWNER.database, (t) => writeSequences(t, sequences));
-    } finally {
-      await src.end();
-    }
-    for (const database of databases) await withDatabaseOf(target)(database, (t) => dropSubscription(t, database));
-    await cleanSource(withDatabaseOf(source), databases, UPGRADE_USER);
-    const pauseMs = Date.now() - switchStarted;
-    console.log(`upgrade switch: ${acknowledged.length} live writes acknowledged; writers blocked to caught up in ${pauseMs} ms`);
+    // Its session ended (the message depends on whether the query or the connection saw it first).
+    expect(writerError).not.toBe('');
+    const caught = await targetStep('catchUp');
+    expect(caught.sourceLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(caught.sequences).toBe(1);
+    const catchUpMs = Date.now() - switchStarted;
+    await sourceStep('clean', { databases });
+    console.log(`upgrade switch: ${acknowledged.length} live writes acknowledged; writers blocked to caught up (sequences copied, subscriptions dropped) in ${catchUpMs} ms`);
 
-    const onTarget = new pgLib.Client({ connectionString: target.url(OWNER.name, OWNER.password, OWNER.database) });
-    await onTarget.connect();
+    const asOwner = new pgLib.Client({ connectionString: target.url(OWNER.name, OWNER.password, OWNER.database) });
+    await asOwner.connect();
     try {
-      expect((await onTarget.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v).toMatch(/^18/);
-      const ids = new Set((await onTarget.query<{ id: string }>('select id from items')).rows.map((r) => Number(r.id)));
+      expect((await asOwner.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v).toMatch(/^18/);
+      const ids = new Set((await asOwner.query<{ id: string }>('select id from items')).rows.map((r) => Number(r.id)));
       const lost = acknowledged.filter((id) => !ids.has(id));
       expect(lost).toEqual([]);
       expect(ids.size).toBe(5000 + acknowledged.length);
       // The sequence continues after the source's last value; the view and index came with the schema.
-      const next = Number((await onTarget.query<{ id: string }>("insert into items (note) values ('after') returning id")).rows[0]?.id);
+      const next = Number((await asOwner.query<{ id: string }>("insert into items (note) values ('after') returning id")).rows[0]?.id);
       expect(next).toBeGreaterThan(Math.max(...acknowledged));
-      expect((await onTarget.query<{ n: string }>('select count(*) as n from recent')).rows[0]?.n).toBe(String(5001 + acknowledged.length));
-      expect((await onTarget.query("select 1 from pg_indexes where indexname = 'items_note'")).rowCount).toBe(1);
+      expect((await asOwner.query<{ n: string }>('select count(*) as n from recent')).rows[0]?.n).toBe(String(5001 + acknowledged.length));
+      expect((await asOwner.query("select 1 from pg_indexes where indexname = 'items_note'")).rowCount).toBe(1);
     } finally {
-      await onTarget.end();
+      await asOwner.end();
     }
     // Nothing of the upgrade is left on either side.
     await withDatabaseOf(source)('postgres', async (s: pg.Client) => {
@@ -151,7 +157,7 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
       expect((await s.query('select 1 from pg_roles where rolname = $1', [UPGRADE_USER])).rowCount).toBe(0);
     });
     // The old instance takes its owner back (a rollback).
-    await unblockWriters(withDatabaseOf(source), [OWNER.name]);
+    await sourceStep('unblockWriters');
     const back = new pgLib.Client({ connectionString: source.url(OWNER.name, OWNER.password, OWNER.database) });
     await back.connect();
     expect((await back.query<{ n: string }>('select count(*) as n from items')).rows[0]?.n).toBe(String(5000 + acknowledged.length));
