@@ -96,7 +96,7 @@ export function decideUpgrade(p: UpgradeProgress, f: UpgradeFacts, policy: Upgra
   // Once the route moved, nothing goes back but an explicit rollback.
   if (p.phase === 'switching') return switching(p, f, policy);
   if (f.cancelled) return { kind: 'abandon', reason: 'the tenant was deleted or stopped' };
-  if (p.phase !== 'switching' && now >= p.copyDeadline) return { kind: 'abandon', reason: `the new instance on ${p.toHostId} was not ready by the deadline` };
+  if (now >= p.copyDeadline) return { kind: 'abandon', reason: `the new instance on ${p.toHostId} was not ready by the deadline` };
   return p.phase === 'creating' ? creating(p, f) : copying(f);
 }
 
