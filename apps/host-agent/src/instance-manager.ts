@@ -123,6 +123,7 @@ function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
     standbyName: r?.standbyName ?? '',
     ...(s.backup ? { backup: s.backup } : {}),
     ...(s.restore ? { restore: s.restore } : {}),
+    ...(s.upgradeSubscriber ? { upgradeSubscriber: true } : {}),
   };
 }
 
@@ -130,6 +131,7 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
   const spec: RuntimeSpec = { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState, role: d.role, fenceOnLeaseExpiry: d.fenceOnLeaseExpiry };
   if (d.backup) spec.backup = d.backup;
   if (d.restore) spec.restore = d.restore;
+  if (d.upgradeSubscriber) spec.upgradeSubscriber = true;
   if (d.replicationUser !== '') {
     spec.replication = {
       user: d.replicationUser,

@@ -86,6 +86,7 @@ export function fromInstanceSpec(s: InstanceSpec): DesiredInstance {
   };
   if (s.backup && s.backup.stanza !== '') d.backup = { stanza: s.backup.stanza, archiveTimeoutSeconds: s.backup.archiveTimeoutSeconds, retentionDays: s.backup.retentionDays };
   if (s.restore) d.restore = fromRestoreSource(s.restore);
+  if (s.upgradeSubscriber) d.upgradeSubscriber = true;
   return d;
 }
 

@@ -44,6 +44,8 @@ export interface RuntimeSpec {
   backup?: InstanceBackup;
   /** Create the data directory from this backup instead of the template (only when there is none yet). */
   restore?: RestoreSource;
+  /** The new instance of a major upgrade: logical replication workers for its subscriptions. */
+  upgradeSubscriber?: boolean;
 }
 
 /** How an instance takes part in replication. */
