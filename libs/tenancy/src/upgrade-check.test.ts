@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkUpgrade, upgradeRefusalMessage, type UpgradeRequestFacts, type UpgradeSourceFacts } from './upgrade-check.js';
+import { checkInPlaceUpgrade, checkUpgrade, upgradeRefusalMessage, type UpgradeRequestFacts, type UpgradeSourceFacts } from './upgrade-check.js';
 
 const clean: UpgradeSourceFacts = { major: 15, walLevel: 'logical', largeObjects: [], unloggedTables: [], tablesWithoutIdentity: [] };
 const request = (over: Partial<UpgradeRequestFacts> = {}): UpgradeRequestFacts => ({
@@ -64,6 +64,17 @@ describe('checkUpgrade', () => {
     expect(codes(checkUpgrade(request({ source: { ...clean, walLevel: 'replica' } })))).toEqual(['WAL_LEVEL']);
     expect(codes(checkUpgrade(request({ source: undefined })))).toEqual(['SOURCE_UNREADABLE']);
     expect(codes(checkUpgrade(request({ status: 'MOVING', busy: true, members: 2 })))).toEqual(['UPGRADE_BUSY', 'TENANT_NOT_ACTIVE', 'REPLICATED_TENANT']);
+  });
+
+  it('refuses an in-place upgrade where the target major has no pg_upgrade, and says why', () => {
+    const npm = [{ major: '15', pgUpgrade: true, pgDump: true }, { major: '18', pgUpgrade: false }];
+    const r = checkInPlaceUpgrade({ tenantId: 'acme', hostId: 'h1', fromMajor: 15, toMajor: 18, hostMajors: npm });
+    expect(r?.code).toBe('NO_PG_UPGRADE');
+    expect(r?.message).toContain('no pg_upgrade of PostgreSQL 18');
+    expect(r?.message).toContain('logical replication');
+    expect(checkInPlaceUpgrade({ tenantId: 'acme', hostId: 'h1', fromMajor: 15, toMajor: 17, hostMajors: npm })?.code).toBe('TARGET_NOT_RUNNABLE');
+    expect(checkInPlaceUpgrade({ tenantId: 'acme', hostId: 'h1', fromMajor: 15, toMajor: 15, hostMajors: npm })?.code).toBe('TARGET_NOT_NEWER');
+    expect(checkInPlaceUpgrade({ tenantId: 'acme', hostId: 'h1', fromMajor: 15, toMajor: 18, hostMajors: [{ major: '18', pgUpgrade: true }] })).toBeUndefined();
   });
 
   it('shortens long lists', () => {

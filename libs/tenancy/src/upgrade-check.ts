@@ -60,7 +60,8 @@ export interface UpgradeRefusal {
     | 'WAL_LEVEL'
     | 'LARGE_OBJECTS'
     | 'UNLOGGED_TABLES'
-    | 'NO_REPLICA_IDENTITY';
+    | 'NO_REPLICA_IDENTITY'
+    | 'NO_PG_UPGRADE';
   message: string;
 }
 
@@ -106,6 +107,20 @@ export function checkUpgrade(f: UpgradeRequestFacts): UpgradeCheck {
   }
   if (refusals.length > 0) return { ok: false, refusals };
   return { ok: true, dumpClientMajor, setIdentityFull: f.replicaIdentityFull ? s.tablesWithoutIdentity : [] };
+}
+
+/** An in-place upgrade (pg_upgrade on the tenant's own host): possible only with the target major's pg_upgrade there. */
+export function checkInPlaceUpgrade(f: { tenantId: string; hostId: string; fromMajor: number; toMajor: number; hostMajors: ReadonlyArray<{ major: string; pgUpgrade?: boolean; pgDump?: boolean }> }): UpgradeRefusal | undefined {
+  if (f.toMajor <= f.fromMajor) return { code: 'TARGET_NOT_NEWER', message: `${f.tenantId} runs PostgreSQL ${f.fromMajor}; the target major must be newer (asked: ${f.toMajor})` };
+  const target = f.hostMajors.find((m) => m.major === String(f.toMajor));
+  if (!target) return { code: 'TARGET_NOT_RUNNABLE', message: `host ${f.hostId} does not run PostgreSQL ${f.toMajor}; an in-place upgrade needs it on the tenant's own host` };
+  if (target.pgUpgrade !== true) {
+    return {
+      code: 'NO_PG_UPGRADE',
+      message: `host ${f.hostId} has no pg_upgrade of PostgreSQL ${f.toMajor} (server-only installs such as the npm packages ship none); install that major's full server package there, or upgrade by logical replication`,
+    };
+  }
+  return undefined;
 }
 
 /** The refusals as one message (the API's error text). */

@@ -279,7 +279,7 @@ export function toHello(h: HelloView): MessageInitShape<typeof HelloSchema> {
     agentVersion: h.agentVersion,
     instances: h.instances.map(toInstanceStatus),
     appliedGeneration: BigInt(h.appliedGeneration),
-    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump ?? false })),
+    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump ?? false, pgUpgrade: m.pgUpgrade ?? false })),
     pgbackrestVersion: h.postgres?.pgbackrestVersion ?? '',
   };
 }
