@@ -35,6 +35,7 @@ import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, Desi
 import { ReplicationAdmin } from './replication-admin.js';
 import { SenderWatch } from './sender-watch.js';
 import { Slots } from './slots.js';
+import type { UpgradeRunner } from './upgrade/upgrade-runner.js';
 import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
@@ -63,6 +64,8 @@ export interface InstanceManagerOptions {
   maxConcurrentCreates?: number;
   /** Period of the look at running replicas' walreceivers (sender-watch.ts); 0 or absent: off. */
   senderWatchMs?: number;
+  /** Runs major-upgrade steps; absent: they are answered NOT_SUPPORTED. */
+  upgrades?: UpgradeRunner;
 }
 
 
@@ -125,6 +128,7 @@ function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
     standbyName: r?.standbyName ?? '',
     ...(s.backup ? { backup: s.backup } : {}),
     ...(s.restore ? { restore: s.restore } : {}),
+    ...(s.upgradeSubscriber ? { upgradeSubscriber: true } : {}),
   };
 }
 
@@ -132,6 +136,7 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
   const spec: RuntimeSpec = { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState, role: d.role, fenceOnLeaseExpiry: d.fenceOnLeaseExpiry };
   if (d.backup) spec.backup = d.backup;
   if (d.restore) spec.restore = d.restore;
+  if (d.upgradeSubscriber) spec.upgradeSubscriber = true;
   if (d.replicationUser !== '') {
     spec.replication = {
       user: d.replicationUser,
@@ -402,6 +407,20 @@ export class InstanceManager {
         return out;
       } catch (err) {
         this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'init scripts could not run');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
+    if (action.kind === 'upgradeSource' || action.kind === 'upgradeTarget') {
+      // Outside the tenant's queue: a schema copy or a catch-up must not hold converges behind it.
+      const upgrades = this.o.upgrades;
+      if (!upgrades) return done(false, 'NOT_SUPPORTED', `this host's ${this.o.runtime.kind} runtime does not run major upgrades`);
+      if (e.status.state !== 'RUNNING') return done(false, 'INSTANCE_NOT_RUNNING', `the instance of ${cmd.tenantId} here is ${e.status.state}, not running`);
+      try {
+        const source = action.kind === 'upgradeSource' ? await upgrades.source(cmd.tenantId, action) : undefined;
+        const target = action.kind === 'upgradeTarget' ? await upgrades.target(cmd.tenantId, action) : undefined;
+        return { ...done(true), ...(source ? { upgradeSource: source } : {}), ...(target ? { upgradeTarget: target } : {}) };
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, step: action.step, err }, 'upgrade step failed');
         return done(false, codeOf(err), messageOf(err));
       }
     }

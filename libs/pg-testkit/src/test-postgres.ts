@@ -29,6 +29,8 @@ export interface TestPostgresOptions {
   users?: ReadonlyArray<{ name: string; password: string; database?: string }>;
   /** Extra postgresql.conf settings. */
   settings?: Record<string, string>;
+  /** Server binaries to run (another major's bin dir); default findPostgresBinDir(). */
+  binDir?: string;
 }
 
 /** Picks a free TCP port on host by binding port 0. */
@@ -69,7 +71,7 @@ async function waitReady(socketDir: string, port: number, child: ChildProcess, l
 
 /** Starts a PostgreSQL server (initdb + postgres as the unprivileged OS user when root). */
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
-  const bin = findPostgresBinDir();
+  const bin = options.binDir ?? findPostgresBinDir();
   const owner = postgresOsUser();
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? (await freePort(host));

@@ -187,7 +187,7 @@ export function fromHello(h: Hello): HelloView {
     agentVersion: h.agentVersion,
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
-    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump, pgUpgrade: m.pgUpgrade })),
     pgbackrestVersion: h.pgbackrestVersion,
   };
 }

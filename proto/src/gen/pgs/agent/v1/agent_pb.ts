@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/agent/v1/agent.proto.
  */
 export const file_pgs_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UigQMKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhoKEnBnYmFja3Jlc3RfdmVyc2lvbhg9IAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrwBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeRIUCgxpbnN0YW5jZV90bHMYRiABKAgimQEKEEJhY2t1cFJlcG9zaXRvcnkSLgoFcG9zaXgYASABKAsyHS5wZ3MuYWdlbnQudjEuUG9zaXhSZXBvc2l0b3J5SAASKAoCczMYAiABKAsyGi5wZ3MuYWdlbnQudjEuUzNSZXBvc2l0b3J5SAASEwoLY2lwaGVyX3Bhc3MYAyABKAkSDgoGa2V5X2lkGAQgASgJQgYKBGtpbmQiHwoPUG9zaXhSZXBvc2l0b3J5EgwKBHBhdGgYASABKAkiqAEKDFMzUmVwb3NpdG9yeRIQCghlbmRwb2ludBgBIAEoCRIMCgRwb3J0GAIgASgNEg4KBmJ1Y2tldBgDIAEoCRIOCgZyZWdpb24YBCABKAkSDAoEcGF0aBgFIAEoCRISCgpwYXRoX3N0eWxlGAYgASgIEg4KBmNhX3BlbRgHIAEoCRISCgphY2Nlc3Nfa2V5GAggASgJEhIKCnNlY3JldF9rZXkYCSABKAkiRQoMTGVhc2VSZW5ld2FsEjUKEWhlYXJ0YmVhdF9zZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlAQoJSGVhcnRiZWF0EisKB3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBXVzYWdlGAIgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIaChJhcHBsaWVkX2dlbmVyYXRpb24YAyABKAQSGQoMcmVhZHlfc3BhcmVzGAQgASgNSACIAQFCDwoNX3JlYWR5X3NwYXJlcyJBCg5JbnN0YW5jZVJlcG9ydBIvCglpbnN0YW5jZXMYASADKAsyHC5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTdGF0dXMixgIKDkluc3RhbmNlU3RhdHVzEhEKCXRlbmFudF9pZBgBIAEoCRIvCgtyZWFsaXphdGlvbhgCIAEoDjIaLnBncy5jb21tb24udjEuUmVhbGl6YXRpb24SKgoFc3RhdGUYAyABKA4yGy5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTdGF0ZRIOCgZyZWFzb24YBCABKAkSDwoHYWRkcmVzcxgFIAEoCRIMCgRwb3J0GAYgASgNEhIKCnJ1bnRpbWVfaWQYByABKAkSCwoDcGlkGAggASgNEhUKDXNwZWNfcmV2aXNpb24YCSABKAQSLQoGaGVhbHRoGAogASgLMh0ucGdzLmNvbW1vbi52MS5JbnN0YW5jZUhlYWx0aBIuCghyZWNvdmVyeRgLIAEoCzIcLnBncy5hZ2VudC52MS5SZWNvdmVyeVJlc3VsdCK+AQoOUmVjb3ZlcnlSZXN1bHQSEgoKcmVzdG9yZV9pZBgBIAEoCRIKCgJvaxgCIAEoCBISCgplcnJvcl9jb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSCwoDbHNuGAUgASgJEi8KC2NvbW1pdF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0aW1lbGluZRgHIAEoDRIXCg9hcmNoaXZlX21heF93YWwYCCABKAkifwoQRGVzaXJlZEluc3RhbmNlcxISCgpnZW5lcmF0aW9uGAEgASgEEgwKBGZ1bGwYAiABKAgSLQoJaW5zdGFuY2VzGAMgAygLMhoucGdzLmFnZW50LnYxLkluc3RhbmNlU3BlYxIaChJyZW1vdmVkX3RlbmFudF9pZHMYBCADKAkiPwoIUm9sZVNwZWMSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCRINCgVsb2dpbhgDIAEoCCIrCgxEYXRhYmFzZVNwZWMSDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCSK6BQoMSW5zdGFuY2VTcGVjEhEKCXRlbmFudF9pZBgBIAEoCRIVCg1zcGVjX3JldmlzaW9uGAIgASgEEikKBHJvbGUYAyABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIrCglyZXNvdXJjZXMYBCABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIPCgd2ZXJzaW9uGAUgASgJEioKCXJ1bl9zdGF0ZRgGIAEoDjIXLnBncy5jb21tb24udjEuUnVuU3RhdGUSJQoFcm9sZXMYByADKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMSLQoJZGF0YWJhc2VzGAggAygLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYxISCgpkcm9wX3JvbGVzGAkgAygJEhYKDmRyb3BfZGF0YWJhc2VzGAogAygJEgwKBHBvcnQYCyABKA0SFwoPcHJpbWFyeV9hZGRyZXNzGAwgASgJEhQKDHByaW1hcnlfcG9ydBgNIAEoDRIhChlzeW5jaHJvbm91c19zdGFuZGJ5X25hbWVzGA4gASgJEhoKEnJlcGxpY2F0aW9uX3NlY3JldBgPIAEoCRINCgVpbWFnZRgQIAEoCRIdChVmZW5jZV9vbl9sZWFzZV9leHBpcnkYESABKAgSGQoRcmVwbGljYXRpb25fc2xvdHMYEiADKAkSGAoQcmVwbGljYXRpb25fc2xvdBgTIAEoCRIUCgxzdGFuZGJ5X25hbWUYFCABKAkSLAoGYmFja3VwGBYgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlQmFja3VwEiwKB3Jlc3RvcmUYFyABKAsyGy5wZ3MuYWdlbnQudjEuUmVzdG9yZVNvdXJjZRIYChByZXBsaWNhdGlvbl91c2VyGBUgASgJIlkKDkluc3RhbmNlQmFja3VwEg4KBnN0YW56YRgBIAEoCRIfChdhcmNoaXZlX3RpbWVvdXRfc2Vjb25kcxgCIAEoDRIWCg5yZXRlbnRpb25fZGF5cxgDIAEoDSKTAQoNUmVzdG9yZVNvdXJjZRISCgpyZXN0b3JlX2lkGAEgASgJEg4KBnN0YW56YRgCIAEoCRIqCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhYKDGJhY2t1cF9sYWJlbBgEIAEoCUgAEhAKBmxhdGVzdBgFIAEoCEgAQggKBnRhcmdldCKoBAoHQ29tbWFuZBISCgpjb21tYW5kX2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIvCgtjcmVhdGVfcm9sZRgDIAEoCzIYLnBncy5hZ2VudC52MS5DcmVhdGVSb2xlSAASKwoJZHJvcF9yb2xlGAQgASgLMhYucGdzLmFnZW50LnYxLkRyb3BSb2xlSAASOgoRc2V0X3JvbGVfcGFzc3dvcmQYBSABKAsyHS5wZ3MuYWdlbnQudjEuU2V0Um9sZVBhc3N3b3JkSAASNwoPY3JlYXRlX2RhdGFiYXNlGAYgASgLMhwucGdzLmFnZW50LnYxLkNyZWF0ZURhdGFiYXNlSAASMwoNZHJvcF9kYXRhYmFzZRgHIAEoCzIaLnBncy5hZ2VudC52MS5Ecm9wRGF0YWJhc2VIABIoCgdwcm9tb3RlGAggASgLMhUucGdzLmFnZW50LnYxLlByb21vdGVIABIkCgVmZW5jZRgJIAEoCzITLnBncy5hZ2VudC52MS5GZW5jZUgAEi0KCnJ1bl9iYWNrdXAYCiABKAsyFy5wZ3MuYWdlbnQudjEuUnVuQmFja3VwSAASMwoNZXhwaXJlX2JhY2t1cBgLIAEoCzIaLnBncy5hZ2VudC52MS5FeHBpcmVCYWNrdXBIABIwCgxydW5faW5pdF9zcWwYWiABKAsyGC5wZ3MuYWdlbnQudjEuUnVuSW5pdFNxbEgAQggKBmFjdGlvbiJYCgpSdW5Jbml0U3FsEg8KB2F0dGVtcHQYASABKA0SKgoHc2NyaXB0cxgCIAMoCzIZLnBncy5jb21tb24udjEuSW5pdFNjcmlwdBINCgVvd25lchgDIAEoCSJYCg1Jbml0U3FsUmVzdWx0Eg8KB2FwcGxpZWQYASABKA0SFQoNZmFpbGVkX3NjcmlwdBgCIAEoCRINCgVlcnJvchgDIAEoCRIQCghzcWxzdGF0ZRgEIAEoCSJXCglSdW5CYWNrdXASEQoJYmFja3VwX2lkGAEgASgJEicKBHR5cGUYAiABKA4yGS5wZ3MuY29tbW9uLnYxLkJhY2t1cFR5cGUSDgoGc3RhbnphGAMgASgJIi0KDEV4cGlyZUJhY2t1cBIOCgZzdGFuemEYASABKAkSDQoFbGFiZWwYAiABKAkiMgoKQ3JlYXRlUm9sZRIkCgRyb2xlGAEgASgLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjIhgKCERyb3BSb2xlEgwKBG5hbWUYASABKAkiNwoPU2V0Um9sZVBhc3N3b3JkEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkiPgoOQ3JlYXRlRGF0YWJhc2USLAoIZGF0YWJhc2UYASABKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjIhwKDERyb3BEYXRhYmFzZRIMCgRuYW1lGAEgASgJIhoKB1Byb21vdGUSDwoHbWluX2xzbhgyIAEoCSIZCgVGZW5jZRIQCghncmFjZV9tcxgyIAEoDSLOAQoNQ29tbWFuZFJlc3VsdBISCgpjb21tYW5kX2lkGAEgASgJEgoKAm9rGAIgASgIEhIKCmVycm9yX2NvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRILCgNsc24YBSABKAkSEAoIdGltZWxpbmUYBiABKA0SKgoGYmFja3VwGAcgASgLMhoucGdzLmFnZW50LnYxLkJhY2t1cFJlc3VsdBItCghpbml0X3NxbBhaIAEoCzIbLnBncy5hZ2VudC52MS5Jbml0U3FsUmVzdWx0IvICCgxCYWNrdXBSZXN1bHQSDQoFbGFiZWwYASABKAkSEwoLcHJpb3JfbGFiZWwYAiABKAkSJwoEdHlwZRgDIAEoDjIZLnBncy5jb21tb24udjEuQmFja3VwVHlwZRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2l6ZV9ieXRlcxgGIAEoBBIXCg9yZXBvX3NpemVfYnl0ZXMYByABKAQSEQoJbHNuX3N0YXJ0GAggASgJEhAKCGxzbl9zdG9wGAkgASgJEhAKCHRpbWVsaW5lGAogASgNEh4KFnN0YW56YV9yZXBvX3NpemVfYnl0ZXMYCyABKAQSFwoPYXJjaGl2ZV9taW5fd2FsGAwgASgJEhcKD2FyY2hpdmVfbWF4X3dhbBgNIAEoCSqRAgoNSW5zdGFuY2VTdGF0ZRIeChpJTlNUQU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0lOU1RBTkNFX1NUQVRFX0NSRUFUSU5HEAESGwoXSU5TVEFOQ0VfU1RBVEVfU1RBUlRJTkcQAhIaChZJTlNUQU5DRV9TVEFURV9SVU5OSU5HEAMSGwoXSU5TVEFOQ0VfU1RBVEVfU1RPUFBJTkcQBBIaChZJTlNUQU5DRV9TVEFURV9TVE9QUEVEEAUSGgoWSU5TVEFOQ0VfU1RBVEVfQ1JBU0hFRBAGEhkKFUlOU1RBTkNFX1NUQVRFX0ZBSUxFRBAHEhoKFklOU1RBTkNFX1NUQVRFX0RFTEVURUQQCDJhChNBZ2VudENvbnRyb2xTZXJ2aWNlEkoKB0Nvbm5lY3QSHC5wZ3MuYWdlbnQudjEuQ29ubmVjdFJlcXVlc3QaHS5wZ3MuYWdlbnQudjEuQ29ubmVjdFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
+  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UigQMKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhoKEnBnYmFja3Jlc3RfdmVyc2lvbhg9IAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrwBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeRIUCgxpbnN0YW5jZV90bHMYRiABKAgimQEKEEJhY2t1cFJlcG9zaXRvcnkSLgoFcG9zaXgYASABKAsyHS5wZ3MuYWdlbnQudjEuUG9zaXhSZXBvc2l0b3J5SAASKAoCczMYAiABKAsyGi5wZ3MuYWdlbnQudjEuUzNSZXBvc2l0b3J5SAASEwoLY2lwaGVyX3Bhc3MYAyABKAkSDgoGa2V5X2lkGAQgASgJQgYKBGtpbmQiHwoPUG9zaXhSZXBvc2l0b3J5EgwKBHBhdGgYASABKAkiqAEKDFMzUmVwb3NpdG9yeRIQCghlbmRwb2ludBgBIAEoCRIMCgRwb3J0GAIgASgNEg4KBmJ1Y2tldBgDIAEoCRIOCgZyZWdpb24YBCABKAkSDAoEcGF0aBgFIAEoCRISCgpwYXRoX3N0eWxlGAYgASgIEg4KBmNhX3BlbRgHIAEoCRISCgphY2Nlc3Nfa2V5GAggASgJEhIKCnNlY3JldF9rZXkYCSABKAkiRQoMTGVhc2VSZW5ld2FsEjUKEWhlYXJ0YmVhdF9zZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKlAQoJSGVhcnRiZWF0EisKB3NlbnRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiMKBXVzYWdlGAIgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIaChJhcHBsaWVkX2dlbmVyYXRpb24YAyABKAQSGQoMcmVhZHlfc3BhcmVzGAQgASgNSACIAQFCDwoNX3JlYWR5X3NwYXJlcyJBCg5JbnN0YW5jZVJlcG9ydBIvCglpbnN0YW5jZXMYASADKAsyHC5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTdGF0dXMixgIKDkluc3RhbmNlU3RhdHVzEhEKCXRlbmFudF9pZBgBIAEoCRIvCgtyZWFsaXphdGlvbhgCIAEoDjIaLnBncy5jb21tb24udjEuUmVhbGl6YXRpb24SKgoFc3RhdGUYAyABKA4yGy5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTdGF0ZRIOCgZyZWFzb24YBCABKAkSDwoHYWRkcmVzcxgFIAEoCRIMCgRwb3J0GAYgASgNEhIKCnJ1bnRpbWVfaWQYByABKAkSCwoDcGlkGAggASgNEhUKDXNwZWNfcmV2aXNpb24YCSABKAQSLQoGaGVhbHRoGAogASgLMh0ucGdzLmNvbW1vbi52MS5JbnN0YW5jZUhlYWx0aBIuCghyZWNvdmVyeRgLIAEoCzIcLnBncy5hZ2VudC52MS5SZWNvdmVyeVJlc3VsdCK+AQoOUmVjb3ZlcnlSZXN1bHQSEgoKcmVzdG9yZV9pZBgBIAEoCRIKCgJvaxgCIAEoCBISCgplcnJvcl9jb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSCwoDbHNuGAUgASgJEi8KC2NvbW1pdF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0aW1lbGluZRgHIAEoDRIXCg9hcmNoaXZlX21heF93YWwYCCABKAkifwoQRGVzaXJlZEluc3RhbmNlcxISCgpnZW5lcmF0aW9uGAEgASgEEgwKBGZ1bGwYAiABKAgSLQoJaW5zdGFuY2VzGAMgAygLMhoucGdzLmFnZW50LnYxLkluc3RhbmNlU3BlYxIaChJyZW1vdmVkX3RlbmFudF9pZHMYBCADKAkiPwoIUm9sZVNwZWMSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCRINCgVsb2dpbhgDIAEoCCIrCgxEYXRhYmFzZVNwZWMSDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCSLXBQoMSW5zdGFuY2VTcGVjEhEKCXRlbmFudF9pZBgBIAEoCRIVCg1zcGVjX3JldmlzaW9uGAIgASgEEikKBHJvbGUYAyABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIrCglyZXNvdXJjZXMYBCABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIPCgd2ZXJzaW9uGAUgASgJEioKCXJ1bl9zdGF0ZRgGIAEoDjIXLnBncy5jb21tb24udjEuUnVuU3RhdGUSJQoFcm9sZXMYByADKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMSLQoJZGF0YWJhc2VzGAggAygLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYxISCgpkcm9wX3JvbGVzGAkgAygJEhYKDmRyb3BfZGF0YWJhc2VzGAogAygJEgwKBHBvcnQYCyABKA0SFwoPcHJpbWFyeV9hZGRyZXNzGAwgASgJEhQKDHByaW1hcnlfcG9ydBgNIAEoDRIhChlzeW5jaHJvbm91c19zdGFuZGJ5X25hbWVzGA4gASgJEhoKEnJlcGxpY2F0aW9uX3NlY3JldBgPIAEoCRINCgVpbWFnZRgQIAEoCRIdChVmZW5jZV9vbl9sZWFzZV9leHBpcnkYESABKAgSGQoRcmVwbGljYXRpb25fc2xvdHMYEiADKAkSGAoQcmVwbGljYXRpb25fc2xvdBgTIAEoCRIUCgxzdGFuZGJ5X25hbWUYFCABKAkSLAoGYmFja3VwGBYgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlQmFja3VwEiwKB3Jlc3RvcmUYFyABKAsyGy5wZ3MuYWdlbnQudjEuUmVzdG9yZVNvdXJjZRIYChByZXBsaWNhdGlvbl91c2VyGBUgASgJEhsKEnVwZ3JhZGVfc3Vic2NyaWJlchiCASABKAgiWQoOSW5zdGFuY2VCYWNrdXASDgoGc3RhbnphGAEgASgJEh8KF2FyY2hpdmVfdGltZW91dF9zZWNvbmRzGAIgASgNEhYKDnJldGVudGlvbl9kYXlzGAMgASgNIpMBCg1SZXN0b3JlU291cmNlEhIKCnJlc3RvcmVfaWQYASABKAkSDgoGc3RhbnphGAIgASgJEioKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoMYmFja3VwX2xhYmVsGAQgASgJSAASEAoGbGF0ZXN0GAUgASgISABCCAoGdGFyZ2V0IpgFCgdDb21tYW5kEhIKCmNvbW1hbmRfaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEi8KC2NyZWF0ZV9yb2xlGAMgASgLMhgucGdzLmFnZW50LnYxLkNyZWF0ZVJvbGVIABIrCglkcm9wX3JvbGUYBCABKAsyFi5wZ3MuYWdlbnQudjEuRHJvcFJvbGVIABI6ChFzZXRfcm9sZV9wYXNzd29yZBgFIAEoCzIdLnBncy5hZ2VudC52MS5TZXRSb2xlUGFzc3dvcmRIABI3Cg9jcmVhdGVfZGF0YWJhc2UYBiABKAsyHC5wZ3MuYWdlbnQudjEuQ3JlYXRlRGF0YWJhc2VIABIzCg1kcm9wX2RhdGFiYXNlGAcgASgLMhoucGdzLmFnZW50LnYxLkRyb3BEYXRhYmFzZUgAEigKB3Byb21vdGUYCCABKAsyFS5wZ3MuYWdlbnQudjEuUHJvbW90ZUgAEiQKBWZlbmNlGAkgASgLMhMucGdzLmFnZW50LnYxLkZlbmNlSAASLQoKcnVuX2JhY2t1cBgKIAEoCzIXLnBncy5hZ2VudC52MS5SdW5CYWNrdXBIABIzCg1leHBpcmVfYmFja3VwGAsgASgLMhoucGdzLmFnZW50LnYxLkV4cGlyZUJhY2t1cEgAEjAKDHJ1bl9pbml0X3NxbBhaIAEoCzIYLnBncy5hZ2VudC52MS5SdW5Jbml0U3FsSAASNgoOdXBncmFkZV9zb3VyY2UYggEgASgLMhsucGdzLmFnZW50LnYxLlVwZ3JhZGVTb3VyY2VIABI2Cg51cGdyYWRlX3RhcmdldBiDASABKAsyGy5wZ3MuYWdlbnQudjEuVXBncmFkZVRhcmdldEgAQggKBmFjdGlvbiKrAgoNVXBncmFkZVNvdXJjZRIuCgRzdGVwGAEgASgOMiAucGdzLmFnZW50LnYxLlVwZ3JhZGVTb3VyY2UuU3RlcBIMCgR1c2VyGAIgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAMgASgJEh0KFXJlcGxpY2FfaWRlbnRpdHlfZnVsbBgEIAEoCBINCgVyb2xlcxgFIAMoCRIRCglkYXRhYmFzZXMYBiADKAkiggEKBFN0ZXASFAoQU1RFUF9VTlNQRUNJRklFRBAAEhAKDFNURVBfSU5TUEVDVBABEhAKDFNURVBfUFJFUEFSRRACEhYKElNURVBfQkxPQ0tfV1JJVEVSUxADEhgKFFNURVBfVU5CTE9DS19XUklURVJTEAQSDgoKU1RFUF9DTEVBThAFIrMCCg1VcGdyYWRlVGFyZ2V0Ei4KBHN0ZXAYASABKA4yIC5wZ3MuYWdlbnQudjEuVXBncmFkZVRhcmdldC5TdGVwEhYKDnNvdXJjZV9hZGRyZXNzGAIgASgJEhMKC3NvdXJjZV9wb3J0GAMgASgNEgwKBHVzZXIYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkSEQoJZGF0YWJhc2VzGAYgAygJEhIKCmR1bXBfbWFqb3IYByABKAkSEgoKdGltZW91dF9tcxgIIAEoDSJqCgRTdGVwEhQKEFNURVBfVU5TUEVDSUZJRUQQABISCg5TVEVQX1NVQlNDUklCRRABEhMKD1NURVBfU1lOQ19TVEFURRACEhEKDVNURVBfQ0FUQ0hfVVAQAxIQCgxTVEVQX0FCQU5ET04QBCLOAQoTVXBncmFkZVNvdXJjZVJlc3VsdBINCgVtYWpvchgBIAEoDRIRCgl3YWxfbGV2ZWwYAiABKAkSFQoNbGFyZ2Vfb2JqZWN0cxgDIAMoCRIXCg91bmxvZ2dlZF90YWJsZXMYBCADKAkSHwoXdGFibGVzX3dpdGhvdXRfaWRlbnRpdHkYBSADKAkSEQoJZGF0YWJhc2VzGAYgAygJEhYKDnNlc3Npb25zX2VuZGVkGAcgASgNEhkKEWlkZW50aXR5X2Z1bGxfc2V0GAggAygJIlsKE1VwZ3JhZGVUYXJnZXRSZXN1bHQSDgoGdGFibGVzGAEgASgNEg0KBXJlYWR5GAIgASgNEhIKCnNvdXJjZV9sc24YAyABKAkSEQoJc2VxdWVuY2VzGAQgASgNIlgKClJ1bkluaXRTcWwSDwoHYXR0ZW1wdBgBIAEoDRIqCgdzY3JpcHRzGAIgAygLMhkucGdzLmNvbW1vbi52MS5Jbml0U2NyaXB0Eg0KBW93bmVyGAMgASgJIlgKDUluaXRTcWxSZXN1bHQSDwoHYXBwbGllZBgBIAEoDRIVCg1mYWlsZWRfc2NyaXB0GAIgASgJEg0KBWVycm9yGAMgASgJEhAKCHNxbHN0YXRlGAQgASgJIlcKCVJ1bkJhY2t1cBIRCgliYWNrdXBfaWQYASABKAkSJwoEdHlwZRgCIAEoDjIZLnBncy5jb21tb24udjEuQmFja3VwVHlwZRIOCgZzdGFuemEYAyABKAkiLQoMRXhwaXJlQmFja3VwEg4KBnN0YW56YRgBIAEoCRINCgVsYWJlbBgCIAEoCSIyCgpDcmVhdGVSb2xlEiQKBHJvbGUYASABKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMiGAoIRHJvcFJvbGUSDAoEbmFtZRgBIAEoCSI3Cg9TZXRSb2xlUGFzc3dvcmQSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCSI+Cg5DcmVhdGVEYXRhYmFzZRIsCghkYXRhYmFzZRgBIAEoCzIaLnBncy5hZ2VudC52MS5EYXRhYmFzZVNwZWMiHAoMRHJvcERhdGFiYXNlEgwKBG5hbWUYASABKAkiGgoHUHJvbW90ZRIPCgdtaW5fbHNuGDIgASgJIhkKBUZlbmNlEhAKCGdyYWNlX21zGDIgASgNIsYCCg1Db21tYW5kUmVzdWx0EhIKCmNvbW1hbmRfaWQYASABKAkSCgoCb2sYAiABKAgSEgoKZXJyb3JfY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgsKA2xzbhgFIAEoCRIQCgh0aW1lbGluZRgGIAEoDRIqCgZiYWNrdXAYByABKAsyGi5wZ3MuYWdlbnQudjEuQmFja3VwUmVzdWx0Ei0KCGluaXRfc3FsGFogASgLMhsucGdzLmFnZW50LnYxLkluaXRTcWxSZXN1bHQSOgoOdXBncmFkZV9zb3VyY2UYggEgASgLMiEucGdzLmFnZW50LnYxLlVwZ3JhZGVTb3VyY2VSZXN1bHQSOgoOdXBncmFkZV90YXJnZXQYgwEgASgLMiEucGdzLmFnZW50LnYxLlVwZ3JhZGVUYXJnZXRSZXN1bHQi8gIKDEJhY2t1cFJlc3VsdBINCgVsYWJlbBgBIAEoCRITCgtwcmlvcl9sYWJlbBgCIAEoCRInCgR0eXBlGAMgASgOMhkucGdzLmNvbW1vbi52MS5CYWNrdXBUeXBlEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzaXplX2J5dGVzGAYgASgEEhcKD3JlcG9fc2l6ZV9ieXRlcxgHIAEoBBIRCglsc25fc3RhcnQYCCABKAkSEAoIbHNuX3N0b3AYCSABKAkSEAoIdGltZWxpbmUYCiABKA0SHgoWc3RhbnphX3JlcG9fc2l6ZV9ieXRlcxgLIAEoBBIXCg9hcmNoaXZlX21pbl93YWwYDCABKAkSFwoPYXJjaGl2ZV9tYXhfd2FsGA0gASgJKpECCg1JbnN0YW5jZVN0YXRlEh4KGklOU1RBTkNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXSU5TVEFOQ0VfU1RBVEVfQ1JFQVRJTkcQARIbChdJTlNUQU5DRV9TVEFURV9TVEFSVElORxACEhoKFklOU1RBTkNFX1NUQVRFX1JVTk5JTkcQAxIbChdJTlNUQU5DRV9TVEFURV9TVE9QUElORxAEEhoKFklOU1RBTkNFX1NUQVRFX1NUT1BQRUQQBRIaChZJTlNUQU5DRV9TVEFURV9DUkFTSEVEEAYSGQoVSU5TVEFOQ0VfU1RBVEVfRkFJTEVEEAcSGgoWSU5TVEFOQ0VfU1RBVEVfREVMRVRFRBAIMmEKE0FnZW50Q29udHJvbFNlcnZpY2USSgoHQ29ubmVjdBIcLnBncy5hZ2VudC52MS5Db25uZWN0UmVxdWVzdBodLnBncy5hZ2VudC52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
 
 /**
  * Agent -> coordinator.
@@ -820,6 +820,14 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
    * @generated from field: string replication_user = 21;
    */
   replicationUser: string;
+
+  /**
+   * The new instance of a major upgrade by logical replication: it runs logical replication
+   * workers for its subscriptions (instances otherwise run none, to stay small).
+   *
+   * @generated from field: bool upgrade_subscriber = 130;
+   */
+  upgradeSubscriber: boolean;
 };
 
 /**
@@ -997,6 +1005,18 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
      */
     value: RunInitSql;
     case: "runInitSql";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.UpgradeSource upgrade_source = 130;
+     */
+    value: UpgradeSource;
+    case: "upgradeSource";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.UpgradeTarget upgrade_target = 131;
+     */
+    value: UpgradeTarget;
+    case: "upgradeTarget";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1006,6 +1026,298 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
   messageDesc(file_pgs_agent_v1_agent, 18);
+
+/**
+ * A major upgrade by logical replication, on the old instance's host: one step per command.
+ *
+ * @generated from message pgs.agent.v1.UpgradeSource
+ */
+export type UpgradeSource = Message<"pgs.agent.v1.UpgradeSource"> & {
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeSource.Step step = 1;
+   */
+  step: UpgradeSource_Step;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * @generated from field: string scram_verifier = 3;
+   */
+  scramVerifier: string;
+
+  /**
+   * @generated from field: bool replica_identity_full = 4;
+   */
+  replicaIdentityFull: boolean;
+
+  /**
+   * @generated from field: repeated string roles = 5;
+   */
+  roles: string[];
+
+  /**
+   * Empty = every database of the instance.
+   *
+   * @generated from field: repeated string databases = 6;
+   */
+  databases: string[];
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeSource.
+ * Use `create(UpgradeSourceSchema)` to create a new message.
+ */
+export const UpgradeSourceSchema: GenMessage<UpgradeSource> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 19);
+
+/**
+ * @generated from enum pgs.agent.v1.UpgradeSource.Step
+ */
+export enum UpgradeSource_Step {
+  /**
+   * @generated from enum value: STEP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * What logical replication cannot carry (large objects, unlogged tables, tables without a
+   * replica identity), wal_level, the major and the databases. Changes nothing.
+   *
+   * @generated from enum value: STEP_INSPECT = 1;
+   */
+  INSPECT = 1,
+
+  /**
+   * The subscription role (user, scram_verifier) and a publication FOR ALL TABLES per database;
+   * REPLICA IDENTITY FULL on tables without one when replica_identity_full.
+   *
+   * @generated from enum value: STEP_PREPARE = 2;
+   */
+  PREPARE = 2,
+
+  /**
+   * The switch: `roles` may no longer log in and their sessions end.
+   *
+   * @generated from enum value: STEP_BLOCK_WRITERS = 3;
+   */
+  BLOCK_WRITERS = 3,
+
+  /**
+   * A switch abandoned or rolled back: `roles` log in again.
+   *
+   * @generated from enum value: STEP_UNBLOCK_WRITERS = 4;
+   */
+  UNBLOCK_WRITERS = 4,
+
+  /**
+   * Drops the publications, leftover upgrade slots and the subscription role.
+   *
+   * @generated from enum value: STEP_CLEAN = 5;
+   */
+  CLEAN = 5,
+}
+
+/**
+ * Describes the enum pgs.agent.v1.UpgradeSource.Step.
+ */
+export const UpgradeSource_StepSchema: GenEnum<UpgradeSource_Step> = /*@__PURE__*/
+  enumDesc(file_pgs_agent_v1_agent, 19, 0);
+
+/**
+ * A major upgrade by logical replication, on the new instance's host (it pulls from the old one).
+ *
+ * @generated from message pgs.agent.v1.UpgradeTarget
+ */
+export type UpgradeTarget = Message<"pgs.agent.v1.UpgradeTarget"> & {
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeTarget.Step step = 1;
+   */
+  step: UpgradeTarget_Step;
+
+  /**
+   * @generated from field: string source_address = 2;
+   */
+  sourceAddress: string;
+
+  /**
+   * @generated from field: uint32 source_port = 3;
+   */
+  sourcePort: number;
+
+  /**
+   * @generated from field: string user = 4;
+   */
+  user: string;
+
+  /**
+   * The subscription role's password (the source has only its verifier).
+   *
+   * @generated from field: string password = 5;
+   */
+  password: string;
+
+  /**
+   * @generated from field: repeated string databases = 6;
+   */
+  databases: string[];
+
+  /**
+   * The major of the pg_dump to copy the schema with (the source's, or newer).
+   *
+   * @generated from field: string dump_major = 7;
+   */
+  dumpMajor: string;
+
+  /**
+   * @generated from field: uint32 timeout_ms = 8;
+   */
+  timeoutMs: number;
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeTarget.
+ * Use `create(UpgradeTargetSchema)` to create a new message.
+ */
+export const UpgradeTargetSchema: GenMessage<UpgradeTarget> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 20);
+
+/**
+ * @generated from enum pgs.agent.v1.UpgradeTarget.Step
+ */
+export enum UpgradeTarget_Step {
+  /**
+   * @generated from enum value: STEP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * pg_dump --schema-only of each database of the source piped into psql here, then one
+   * subscription per database (initial copy, then streaming). Idempotent.
+   *
+   * @generated from enum value: STEP_SUBSCRIBE = 1;
+   */
+  SUBSCRIBE = 1,
+
+  /**
+   * How far the initial copy got (UpgradeTargetResult.tables/ready).
+   *
+   * @generated from enum value: STEP_SYNC_STATE = 2;
+   */
+  SYNC_STATE = 2,
+
+  /**
+   * The switch, once the source's writers are blocked: waits until every subscription confirmed
+   * the source's current WAL position (up to timeout_ms), copies sequence values, drops the
+   * subscriptions.
+   *
+   * @generated from enum value: STEP_CATCH_UP = 3;
+   */
+  CATCH_UP = 3,
+
+  /**
+   * Drops the subscriptions (an abandoned upgrade).
+   *
+   * @generated from enum value: STEP_ABANDON = 4;
+   */
+  ABANDON = 4,
+}
+
+/**
+ * Describes the enum pgs.agent.v1.UpgradeTarget.Step.
+ */
+export const UpgradeTarget_StepSchema: GenEnum<UpgradeTarget_Step> = /*@__PURE__*/
+  enumDesc(file_pgs_agent_v1_agent, 20, 0);
+
+/**
+ * @generated from message pgs.agent.v1.UpgradeSourceResult
+ */
+export type UpgradeSourceResult = Message<"pgs.agent.v1.UpgradeSourceResult"> & {
+  /**
+   * @generated from field: uint32 major = 1;
+   */
+  major: number;
+
+  /**
+   * @generated from field: string wal_level = 2;
+   */
+  walLevel: string;
+
+  /**
+   * "database: count" for each database holding large objects.
+   *
+   * @generated from field: repeated string large_objects = 3;
+   */
+  largeObjects: string[];
+
+  /**
+   * @generated from field: repeated string unlogged_tables = 4;
+   */
+  unloggedTables: string[];
+
+  /**
+   * @generated from field: repeated string tables_without_identity = 5;
+   */
+  tablesWithoutIdentity: string[];
+
+  /**
+   * @generated from field: repeated string databases = 6;
+   */
+  databases: string[];
+
+  /**
+   * @generated from field: uint32 sessions_ended = 7;
+   */
+  sessionsEnded: number;
+
+  /**
+   * @generated from field: repeated string identity_full_set = 8;
+   */
+  identityFullSet: string[];
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeSourceResult.
+ * Use `create(UpgradeSourceResultSchema)` to create a new message.
+ */
+export const UpgradeSourceResultSchema: GenMessage<UpgradeSourceResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 21);
+
+/**
+ * @generated from message pgs.agent.v1.UpgradeTargetResult
+ */
+export type UpgradeTargetResult = Message<"pgs.agent.v1.UpgradeTargetResult"> & {
+  /**
+   * @generated from field: uint32 tables = 1;
+   */
+  tables: number;
+
+  /**
+   * @generated from field: uint32 ready = 2;
+   */
+  ready: number;
+
+  /**
+   * STEP_CATCH_UP: the source position every subscription reached.
+   *
+   * @generated from field: string source_lsn = 3;
+   */
+  sourceLsn: string;
+
+  /**
+   * @generated from field: uint32 sequences = 4;
+   */
+  sequences: number;
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeTargetResult.
+ * Use `create(UpgradeTargetResultSchema)` to create a new message.
+ */
+export const UpgradeTargetResultSchema: GenMessage<UpgradeTargetResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 22);
 
 /**
  * Run the tenant's init scripts on its primary, in order, each in one transaction as the tenant's
@@ -1040,7 +1352,7 @@ export type RunInitSql = Message<"pgs.agent.v1.RunInitSql"> & {
  * Use `create(RunInitSqlSchema)` to create a new message.
  */
 export const RunInitSqlSchema: GenMessage<RunInitSql> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 19);
+  messageDesc(file_pgs_agent_v1_agent, 23);
 
 /**
  * @generated from message pgs.agent.v1.InitSqlResult
@@ -1076,7 +1388,7 @@ export type InitSqlResult = Message<"pgs.agent.v1.InitSqlResult"> & {
  * Use `create(InitSqlResultSchema)` to create a new message.
  */
 export const InitSqlResultSchema: GenMessage<InitSqlResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 20);
+  messageDesc(file_pgs_agent_v1_agent, 24);
 
 /**
  * Take a base backup of the tenant's primary on this host into its stanza (stanza-create first when
@@ -1106,7 +1418,7 @@ export type RunBackup = Message<"pgs.agent.v1.RunBackup"> & {
  * Use `create(RunBackupSchema)` to create a new message.
  */
 export const RunBackupSchema: GenMessage<RunBackup> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 21);
+  messageDesc(file_pgs_agent_v1_agent, 25);
 
 /**
  * Remove one backup (and the backups that depend on it) from the repository.
@@ -1130,7 +1442,7 @@ export type ExpireBackup = Message<"pgs.agent.v1.ExpireBackup"> & {
  * Use `create(ExpireBackupSchema)` to create a new message.
  */
 export const ExpireBackupSchema: GenMessage<ExpireBackup> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 22);
+  messageDesc(file_pgs_agent_v1_agent, 26);
 
 /**
  * @generated from message pgs.agent.v1.CreateRole
@@ -1147,7 +1459,7 @@ export type CreateRole = Message<"pgs.agent.v1.CreateRole"> & {
  * Use `create(CreateRoleSchema)` to create a new message.
  */
 export const CreateRoleSchema: GenMessage<CreateRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 23);
+  messageDesc(file_pgs_agent_v1_agent, 27);
 
 /**
  * @generated from message pgs.agent.v1.DropRole
@@ -1164,7 +1476,7 @@ export type DropRole = Message<"pgs.agent.v1.DropRole"> & {
  * Use `create(DropRoleSchema)` to create a new message.
  */
 export const DropRoleSchema: GenMessage<DropRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 24);
+  messageDesc(file_pgs_agent_v1_agent, 28);
 
 /**
  * @generated from message pgs.agent.v1.SetRolePassword
@@ -1186,7 +1498,7 @@ export type SetRolePassword = Message<"pgs.agent.v1.SetRolePassword"> & {
  * Use `create(SetRolePasswordSchema)` to create a new message.
  */
 export const SetRolePasswordSchema: GenMessage<SetRolePassword> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 25);
+  messageDesc(file_pgs_agent_v1_agent, 29);
 
 /**
  * @generated from message pgs.agent.v1.CreateDatabase
@@ -1203,7 +1515,7 @@ export type CreateDatabase = Message<"pgs.agent.v1.CreateDatabase"> & {
  * Use `create(CreateDatabaseSchema)` to create a new message.
  */
 export const CreateDatabaseSchema: GenMessage<CreateDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 26);
+  messageDesc(file_pgs_agent_v1_agent, 30);
 
 /**
  * @generated from message pgs.agent.v1.DropDatabase
@@ -1220,7 +1532,7 @@ export type DropDatabase = Message<"pgs.agent.v1.DropDatabase"> & {
  * Use `create(DropDatabaseSchema)` to create a new message.
  */
 export const DropDatabaseSchema: GenMessage<DropDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 27);
+  messageDesc(file_pgs_agent_v1_agent, 31);
 
 /**
  * Promote a replica to primary.
@@ -1242,7 +1554,7 @@ export type Promote = Message<"pgs.agent.v1.Promote"> & {
  * Use `create(PromoteSchema)` to create a new message.
  */
 export const PromoteSchema: GenMessage<Promote> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 28);
+  messageDesc(file_pgs_agent_v1_agent, 32);
 
 /**
  * Stop accepting writes (stop the instance) before another node is promoted.
@@ -1264,7 +1576,7 @@ export type Fence = Message<"pgs.agent.v1.Fence"> & {
  * Use `create(FenceSchema)` to create a new message.
  */
 export const FenceSchema: GenMessage<Fence> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 29);
+  messageDesc(file_pgs_agent_v1_agent, 33);
 
 /**
  * @generated from message pgs.agent.v1.CommandResult
@@ -1321,6 +1633,16 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
    * @generated from field: pgs.agent.v1.InitSqlResult init_sql = 90;
    */
   initSql?: InitSqlResult | undefined;
+
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeSourceResult upgrade_source = 130;
+   */
+  upgradeSource?: UpgradeSourceResult | undefined;
+
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeTargetResult upgrade_target = 131;
+   */
+  upgradeTarget?: UpgradeTargetResult | undefined;
 };
 
 /**
@@ -1328,7 +1650,7 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 30);
+  messageDesc(file_pgs_agent_v1_agent, 34);
 
 /**
  * @generated from message pgs.agent.v1.BackupResult
@@ -1407,7 +1729,7 @@ export type BackupResult = Message<"pgs.agent.v1.BackupResult"> & {
  * Use `create(BackupResultSchema)` to create a new message.
  */
 export const BackupResultSchema: GenMessage<BackupResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 31);
+  messageDesc(file_pgs_agent_v1_agent, 35);
 
 /**
  * What an agent observes of one instance.
