@@ -3,7 +3,9 @@
 // with one synchronous replica and the coordinator's and agents' DEFAULT timing. Broken into the
 // coordinator's audited steps (failover.completed details: detection, fencing, promotion, route)
 // and the rest (route propagation to the router and the client's next retry). Every run also checks
-// that no acknowledged commit was lost. Goal: p50 and max under 10 s.
+// that no acknowledged commit was lost. Goal: p50 under 3 s and max under 5 s: the agent's broken
+// stream and the replica's lost walreceiver confirm each other, so neither the heartbeat TTL nor the
+// lease is waited for.
 //
 //   npm run bench:failover -w bench             (PGS_BENCH_RUNS=10)
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -109,6 +111,8 @@ interface Run {
   lost: number;
   /** Failed write attempts by SQLSTATE (or 'no sqlstate' for a dropped connection). */
   errors: Record<string, number>;
+  /** How the old primary counted as fenced: gone (found dead with its agent), lease or ack. */
+  fencedVia: string;
 }
 
 async function readyHosts(fleet: BenchFleet): Promise<string[]> {
@@ -180,6 +184,7 @@ async function oneRun(fleet: BenchFleet, hosts: Hosts, router: BenchRouter, n: n
     acked: acked.length,
     lost: acked.filter((a) => !present.has(a)).length,
     errors: Object.fromEntries(failures),
+    fencedVia: events.find((e) => e.action === 'failover.fenced')?.details.via ?? '?',
   };
 }
 
@@ -194,7 +199,7 @@ await withFleet({ name: 'failover', block: BLOCK, agents: 0, routers: 1 }, async
   for (let n = 1; n <= RUNS; n++) {
     const r = await oneRun(fleet, hosts, router, n);
     runs.push(r);
-    console.log(`run ${n}: kill -> write ${r.endToEndMs} ms (detection ${r.detectionMs}, fencing ${r.fencingMs}, promotion ${r.promotionMs}, route ${r.routeMs}, propagation+retry ${r.propagationMs}); ${r.acked} acked, ${r.lost} lost; failed attempts ${JSON.stringify(r.errors)}`);
+    console.log(`run ${n}: kill -> write ${r.endToEndMs} ms (detection ${r.detectionMs}, fencing ${r.fencingMs} via ${r.fencedVia}, promotion ${r.promotionMs}, route ${r.routeMs}, propagation+retry ${r.propagationMs}); ${r.acked} acked, ${r.lost} lost; failed attempts ${JSON.stringify(r.errors)}`);
   }
   const col = (f: (r: Run) => number): ReturnType<typeof summarize> => summarize(runs.map(f));
   const e2e = col((r) => r.endToEndMs);
@@ -218,7 +223,8 @@ await withFleet({ name: 'failover', block: BLOCK, agents: 0, routers: 1 }, async
         title: 'Goals',
         columns: ['goal', 'measured', 'verdict'],
         rows: [
-          ['kill -> write accepted under 10 s (max)', `${Math.round(e2e.max)} ms`, verdict(e2e.max < 10_000)],
+          ['kill -> write accepted under 3 s (p50)', `${Math.round(e2e.p50)} ms`, verdict(e2e.p50 < 3_000)],
+          ['kill -> write accepted under 5 s (max)', `${Math.round(e2e.max)} ms`, verdict(e2e.max < 5_000)],
           ['zero acknowledged commits lost', `${lost} lost of ${runs.reduce((a, r) => a + r.acked, 0)}`, verdict(lost === 0)],
         ],
       },
@@ -231,7 +237,7 @@ await withFleet({ name: 'failover', block: BLOCK, agents: 0, routers: 1 }, async
       { label: 'propagation p50', value: col((r) => r.propagationMs).p50 },
       { label: 'total p50', value: e2e.p50 },
       { label: 'total max', value: e2e.max },
-    ], { value: 10_000, label: 'goal 10 s' }),
+    ], { value: 3_000, label: 'goal 3 s (p50)' }),
   });
   // Agents started here are stopped with the fleet (everything under its root).
 });

@@ -4,7 +4,8 @@
  * behind it: every desired instance is reported REALIZED and RUNNING at once.
  */
 import { timestampNow } from '@bufbuild/protobuf/wkt';
-import { AgentControlService, InstanceState, Realization, RunState, type InstanceSpec } from '@pgs/proto';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { AgentControlService, InstanceState, Realization, RunState, type InstanceSpec, type InstanceStatusSchema } from '@pgs/proto';
 import type { Client } from '@pgs/rpc';
 
 /** Counters shared by all fake agents of a run. */
@@ -70,7 +71,8 @@ export class FakeAgent {
           runtime: 'process',
           agentVersion: 'bench-fake',
           appliedGeneration: this.generation,
-          instances: [],
+          // What it runs, as a real agent tells a coordinator it reconnects to.
+          instances: [...this.instances.values()].map((spec, n) => this.status(spec, n)),
         },
       },
     }).catch(() => undefined); // a failed send shows up as the stream's error below
@@ -106,15 +108,7 @@ export class FakeAgent {
               message: {
                 case: 'report',
                 value: {
-                  instances: m.value.instances.map((spec, n) => ({
-                    tenantId: spec.tenantId,
-                    realization: Realization.REALIZED,
-                    state: spec.runState === RunState.STOPPED ? InstanceState.STOPPED : InstanceState.RUNNING,
-                    address: this.address,
-                    port: 20000 + (n % 1000),
-                    specRevision: spec.specRevision,
-                    health: { up: true, acceptingConnections: true, role: spec.role },
-                  })),
+                  instances: m.value.instances.map((spec, n) => this.status(spec, n)),
                 },
               },
             });
@@ -135,6 +129,24 @@ export class FakeAgent {
       clearInterval(this.heartbeat);
       if (up) this.stats.connected -= 1;
     }
+  }
+
+  /** The instance's status as reported: realized and running (or stopped) at once. */
+  private status(spec: InstanceSpec, n: number): MessageInitShape<typeof InstanceStatusSchema> {
+    return {
+      tenantId: spec.tenantId,
+      realization: Realization.REALIZED,
+      state: spec.runState === RunState.STOPPED ? InstanceState.STOPPED : InstanceState.RUNNING,
+      address: this.address,
+      port: 20000 + (n % 1000),
+      specRevision: spec.specRevision,
+      health: { up: true, acceptingConnections: true, role: spec.role },
+    };
+  }
+
+  /** The tenants whose instances this host runs. */
+  tenantIds(): string[] {
+    return [...this.instances.keys()];
   }
 
   /** Closes the stream for good. */

@@ -16,7 +16,8 @@ import { createClient, type CallOptions, type Client } from '@pgs/rpc';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const SCRIPTS = {
-  coordinator: path.join(REPO, 'apps', 'coordinator', 'dist', 'main.js'),
+  // PGS_BENCH_COORDINATOR: another build's main.js (e.g. a copy of the build before a change, for before/after runs).
+  coordinator: process.env.PGS_BENCH_COORDINATOR ? path.resolve(process.env.PGS_BENCH_COORDINATOR) : path.join(REPO, 'apps', 'coordinator', 'dist', 'main.js'),
   agent: path.join(REPO, 'apps', 'host-agent', 'dist', 'main.js'),
   router: path.join(REPO, 'apps', 'router', 'dist', 'main.js'),
 };
@@ -53,6 +54,8 @@ export interface BenchFleet {
   routerRevision(i: number): Promise<number>;
   /** Stops the coordinator (SIGTERM) and starts it again on the same state, with `extraArgs` instead of the first start's. */
   restartCoordinator(extraArgs?: string[]): Promise<void>;
+  /** The coordinator process's pid (for its CPU time and memory in /proc). */
+  coordinatorPid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -158,7 +161,7 @@ export const BENCH_NET = Number(process.env['PGS_TEST_NET'] ?? '0');
 /** Starts the fleet; throws (after cleaning up) with log tails when a part does not come up. */
 export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
   const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
-  if (o.block < 31 || o.block > 39 || o.agents > 10) throw new Error('bench fleets use loopback blocks 31..39 and at most 10 agents');
+  if (o.block < 31 || o.block > 49 || o.agents > 10) throw new Error('bench fleets use loopback blocks 31..49 and at most 10 agents');
   for (const [name, file] of Object.entries(needed)) if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-bench-${o.name}-`));
   fs.chmodSync(root, 0o755);
@@ -211,7 +214,8 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       await exited;
     }
     coordinator = start('coordinator', SCRIPTS.coordinator, [...coordinatorArgs, ...extraArgs], root);
-    await poll('coordinator', () => httpOk(`http://${http}/healthz`), 60_000);
+    // A coordinator on a big store (the scale simulator's) takes longer than a minute to load it.
+    await poll('coordinator', () => httpOk(`http://${http}/healthz`), Number(process.env.PGS_BENCH_COORDINATOR_START_TIMEOUT ?? 60) * 1000);
     if (fs.existsSync(adminTokenFile)) token = fs.readFileSync(adminTokenFile, 'utf8').trim();
   };
   try {
@@ -249,7 +253,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       return body.cache?.revision ?? -1;
     };
     await Promise.all(routers.map((r) => poll(`router ${r.id}`, () => httpOk(`${r.opsUrl}/healthz`), 30_000)));
-    return { root, grpc, http, client, routers, hostAddresses, hostDataRoots, routerRevision, restartCoordinator, stop };
+    return { root, grpc, http, client, routers, hostAddresses, hostDataRoots, routerRevision, restartCoordinator, coordinatorPid: () => coordinator?.pid, stop };
   } catch (err) {
     const tails = logs.map((l) => `--- ${path.basename(l)}\n${fs.readFileSync(l, 'utf8').split('\n').slice(-15).join('\n')}`).join('\n');
     await stop();

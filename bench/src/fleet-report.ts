@@ -105,3 +105,69 @@ export function report(name: string, result: { tables: Table[]; data: unknown; c
 export function verdict(ok: boolean): string {
   return ok ? 'met' : 'MISSED';
 }
+
+/** One line of a line chart: (x, y) points. */
+export interface Series {
+  label: string;
+  points: Array<[number, number]>;
+}
+
+const COLORS = ['#4c78a8', '#f58518', '#54a24b', '#b279a2', '#e45756', '#72b7b2'];
+
+/**
+ * An SVG line chart of how a cost grows (x on a log scale when it spans 20× or more, as the
+ * scale simulator's tenant counts do), points labelled, optional goal line.
+ */
+export function lineChartSvg(title: string, xLabel: string, unit: string, series: readonly Series[], goal?: { value: number; label: string }): string {
+  const width = 640;
+  const height = 360;
+  const left = 80;
+  const right = width - 150;
+  const top = 50;
+  const bottom = 290;
+  const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const xs = pts.map(([x]) => x);
+  const xMin = Math.min(...xs, Number.POSITIVE_INFINITY);
+  const xMax = Math.max(...xs, Number.NEGATIVE_INFINITY);
+  const log = xMin > 0 && xMax / xMin >= 20;
+  const fx = (x: number): number => (log ? Math.log10(x) : x);
+  const span = fx(xMax) - fx(xMin) || 1;
+  const X = (x: number): number => left + ((right - left) * (fx(x) - fx(xMin))) / span;
+  const yMax = Math.max(...pts.map(([, y]) => y), goal?.value ?? 0) * 1.15 || 1;
+  const Y = (y: number): number => bottom - ((bottom - top) * y) / yMax;
+  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+    `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#333"/>`,
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#333"/>`,
+    `<text x="${(left + right) / 2}" y="${height - 20}" text-anchor="middle">${esc(xLabel)}${log ? ' (log scale)' : ''}</text>`,
+    `<text x="14" y="${top - 12}">${esc(unit)}</text>`,
+  ];
+  for (const x of [...new Set(xs)]) parts.push(`<text x="${X(x)}" y="${bottom + 16}" text-anchor="middle">${esc(cell(x))}</text>`);
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length] as string;
+    const ok = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    if (ok.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${ok.map(([x, y]) => `${X(x)},${Y(y)}`).join(' ')}"/>`);
+    for (const [x, y] of ok) {
+      parts.push(`<circle cx="${X(x)}" cy="${Y(y)}" r="3.5" fill="${color}"/>`);
+      parts.push(`<text x="${X(x) + 5}" y="${Y(y) - 6}" fill="${color}">${esc(cell(Math.round(y * 10) / 10))}</text>`);
+    }
+    parts.push(`<text x="${right + 12}" y="${top + 16 * i}" fill="${color}">${esc(s.label)}</text>`);
+  });
+  if (goal) {
+    parts.push(`<line x1="${left}" y1="${Y(goal.value)}" x2="${right}" y2="${Y(goal.value)}" stroke="#d62728" stroke-dasharray="6 4"/>`);
+    parts.push(`<text x="${right}" y="${Y(goal.value) - 6}" text-anchor="end" fill="#d62728">${esc(goal.label)}</text>`);
+  }
+  parts.push('</svg>\n');
+  return parts.join('\n');
+}
+
+/** Writes an extra SVG to bench/results/<name>.svg. */
+export function writeChart(name: string, svg: string): string {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${name}.svg`);
+  fs.writeFileSync(file, svg);
+  return file;
+}

@@ -167,6 +167,9 @@ async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{
     async wakeTenant() {
       return {};
     },
+    async reportBackendFailures() {
+      return {};
+    },
     async watchRoutes(_req, stream, ctx) {
       await stream.send({
         snapshot: true,

@@ -26,6 +26,7 @@ import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
 import { Liveness } from './live/liveness.js';
+import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
 import { ObjectService } from './services/object-service.js';
 import { operatorService } from './transport/operator-api.js';
@@ -140,9 +141,10 @@ export async function startCoordinator(
     clock,
     log,
     health: new HealthCache(),
+    backendFailures: new BackendFailures(),
     versions,
     hub,
-    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, startedAt: clock() }),
+    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
     spares: new HostSpares(),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel, maxCreatingPerHost: config.maxCreatingPerHost },
@@ -174,7 +176,7 @@ export async function startCoordinator(
   const backups = new BackupService(ctx, backupScheduler);
   const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on);
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on, config.routeSnapshotPart);
   const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
   const routerClients = new RouterClients(config.routerReportMaxAge);
   const idle = new IdleWatcher({
@@ -205,7 +207,7 @@ export async function startCoordinator(
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
   addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
   const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
-  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock }), 'component');
+  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock, backendFailures: ctx.backendFailures }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
   addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
   addService(

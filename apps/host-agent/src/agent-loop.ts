@@ -23,6 +23,9 @@ import { fromBackupRepository, fromCommand, fromDesiredInstances, toCommandResul
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
 
+/** How long a goodbye waits for the coordinator to end the stream before it is cancelled. */
+const GOODBYE_WAIT_MS = 1000;
+
 /** heartbeatSoon calls within this many ms share one heartbeat. */
 const HEARTBEAT_COALESCE_MS = 10;
 
@@ -67,6 +70,9 @@ export class AgentLoop {
   private leaseMs = 0;
   /** The newest coordinator leader epoch seen (0: none, one coordinator without a lease). */
   private leaderEpoch = 0;
+  /** Set once stop() said goodbye: the session's end is not a reason to reconnect. */
+  private stopping = false;
+  private onSessionEnd: (() => void) | undefined;
 
   constructor(private readonly o: AgentLoopOptions) {
     this.log = o.log.child({ component: 'agent-loop' });
@@ -108,8 +114,21 @@ export class AgentLoop {
     this.running ??= this.run();
   }
 
-  /** Closes the stream and stops reconnecting; instances keep running. */
+  /**
+   * Says goodbye and stops reconnecting; instances keep running. The goodbye is a half-close of
+   * the stream, which the coordinator tells from a crash (a broken stream makes it suspect the
+   * host at once); the coordinator then ends the call, or the stream is cancelled after a moment.
+   */
   async stop(): Promise<void> {
+    const stream = this.stream;
+    if (stream && this.welcomed) {
+      this.stopping = true;
+      stream.end();
+      const ended = new Promise<void>((resolve) => {
+        this.onSessionEnd = resolve;
+      });
+      await Promise.race([ended, sleep(GOODBYE_WAIT_MS)]);
+    }
     this.abort.abort();
     this.stream?.cancel();
     await this.running;
@@ -122,9 +141,13 @@ export class AgentLoop {
       const opened = Date.now();
       try {
         await this.session();
+        if (this.stopping) break;
         if (!this.abort.signal.aborted) this.log.warn({}, 'the coordinator closed the agent stream; reconnecting');
       } catch (err) {
+        if (this.stopping) break;
         if (!this.abort.signal.aborted) this.log.warn({ err }, 'agent stream failed; reconnecting');
+      } finally {
+        this.onSessionEnd?.();
       }
       if (this.abort.signal.aborted) break;
       attempt = Date.now() - opened >= (this.o.healthyStreamMs ?? 10_000) ? 1 : attempt + 1;

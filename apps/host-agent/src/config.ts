@@ -38,6 +38,7 @@ export const AGENT_OPTIONS = {
   startTimeout: { type: 'duration', flag: '--start-timeout', env: 'PGS_START_TIMEOUT', description: 'how long an instance may take to accept connections after start', default: 60_000, min: 1 },
   stopTimeout: { type: 'duration', flag: '--stop-timeout', env: 'PGS_STOP_TIMEOUT', description: 'fast shutdown time before an immediate shutdown', default: 10_000, min: 1 },
   healthInterval: { type: 'duration', flag: '--health-interval', env: 'PGS_HEALTH_INTERVAL', description: 'period of instance health checks', default: 2_000, min: 50 },
+  senderWatchInterval: { type: 'duration', flag: '--sender-watch-interval', env: 'PGS_SENDER_WATCH_INTERVAL', description: 'period of the look at running replicas\' walreceivers (one kept connection each): a replica that loses its primary is reported within it, which lets the coordinator confirm a lost host quickly (0 = off)', default: 200, min: 0 },
   reportInterval: { type: 'duration', flag: '--report-interval', env: 'PGS_REPORT_INTERVAL', description: 'period of full instance reports to the coordinator', default: 5_000, min: 50 },
   heartbeatInterval: { type: 'duration', flag: '--heartbeat-interval', env: 'PGS_HEARTBEAT_INTERVAL', description: 'heartbeat period until the coordinator\'s Welcome names one', default: 2_000, min: 50 },
   reconnectMin: { type: 'duration', flag: '--reconnect-min', env: 'PGS_RECONNECT_MIN', description: 'first reconnect delay of the agent stream', default: 250, min: 1 },

@@ -35,7 +35,8 @@ export type AgentErrorCode =
   | 'RESTORE_REFUSED'
   | 'RESTORE_TARGET_NOT_REACHED'
   | 'NO_BACKUP_BEFORE_TARGET'
-  | 'INIT_SQL_FAILED';
+  | 'INIT_SQL_FAILED'
+  | 'UPGRADE_FAILED';
 
 /** An error of the host agent: a code from AgentErrorCode, a message and the cause. */
 export class AgentError extends PgsError {

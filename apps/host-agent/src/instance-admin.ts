@@ -36,6 +36,16 @@ export class InstanceAdmin {
 
   /** Runs `fn` with a superuser connection to `database` of the tenant's instance. */
   async withClient<T>(tenantId: string, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = await this.open(tenantId, database);
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch((err: unknown) => this.log.debug({ tenantId, err }, 'closing the admin connection failed'));
+    }
+  }
+
+  /** A connected superuser client of the tenant's instance; the caller ends it. */
+  async open(tenantId: string, database = 'postgres'): Promise<pg.Client> {
     // synchronous_commit=local: the agent's own changes (roles, databases, the replication role a new
     // replica needs to clone) must not wait for synchronous standbys that may not exist yet; they are
     // declarative and re-applied on whichever node is primary. A statement timeout keeps a stuck
@@ -49,11 +59,7 @@ export class InstanceAdmin {
       await client.end().catch((e: unknown) => this.log.debug({ tenantId, err: e }, 'closing a failed admin connection'));
       throw new AgentError('INSTANCE_NOT_RUNNING', `cannot reach the instance of ${tenantId} over its unix socket: ${messageOf(err)}`, { cause: err });
     }
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch((err: unknown) => this.log.debug({ tenantId, err }, 'closing the admin connection failed'));
-    }
+    return client;
   }
 
   /** Makes the instance hold the spec's roles and databases: creates, alters, drops as needed. */

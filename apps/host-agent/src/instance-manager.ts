@@ -22,7 +22,7 @@
  * archive's end, wrong key, no backup before the target) is reported once and not retried until a
  * newer spec revision arrives.
  */
-import { isValidTenantId, type Resources } from '@pgs/tenancy';
+import { isValidTenantId, leaseHoldReason, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { readArchiveStatus } from './backup/archive-status.js';
 import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
@@ -33,12 +33,16 @@ import type { InstanceAdmin } from './instance-admin.js';
 import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
 import { ReplicationAdmin } from './replication-admin.js';
+import { SenderWatch } from './sender-watch.js';
 import { Slots } from './slots.js';
+import type { UpgradeRunner } from './upgrade/upgrade-runner.js';
 import type { InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec } from './runtime/runtime.js';
 
 /** The lease as the manager sees it (lease.ts). */
 export interface LeaseView {
   valid(): boolean;
+  /** Epoch ms at which the lease runs out (0: never held). */
+  readonly deadline: number;
   onExpire(listener: () => void): void;
 }
 
@@ -58,6 +62,10 @@ export interface InstanceManagerOptions {
   primaryWaitMaxMs?: number;
   /** Instances created at the same time, at most (0 or absent: no limit); the rest wait in order. */
   maxConcurrentCreates?: number;
+  /** Period of the look at running replicas' walreceivers (sender-watch.ts); 0 or absent: off. */
+  senderWatchMs?: number;
+  /** Runs major-upgrade steps; absent: they are answered NOT_SUPPORTED. */
+  upgrades?: UpgradeRunner;
 }
 
 
@@ -120,6 +128,7 @@ function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
     standbyName: r?.standbyName ?? '',
     ...(s.backup ? { backup: s.backup } : {}),
     ...(s.restore ? { restore: s.restore } : {}),
+    ...(s.upgradeSubscriber ? { upgradeSubscriber: true } : {}),
   };
 }
 
@@ -127,6 +136,7 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
   const spec: RuntimeSpec = { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState, role: d.role, fenceOnLeaseExpiry: d.fenceOnLeaseExpiry };
   if (d.backup) spec.backup = d.backup;
   if (d.restore) spec.restore = d.restore;
+  if (d.upgradeSubscriber) spec.upgradeSubscriber = true;
   if (d.replicationUser !== '') {
     spec.replication = {
       user: d.replicationUser,
@@ -149,7 +159,7 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
  */
 function significant(s: InstanceStatus, replicated: boolean): string {
   const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, (s.health?.busyBackends ?? 0) > 0, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
-  return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes] : base);
+  return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes, s.health?.senderLostAt ?? 0] : base);
 }
 
 /** The instance manager. */
@@ -162,6 +172,8 @@ export class InstanceManager {
   private readonly clock: () => number;
   private listener: (status: InstanceStatus) => void = () => undefined;
   private healthTimer: NodeJS.Timeout | undefined;
+  private senderTimer: NodeJS.Timeout | undefined;
+  private readonly senderWatch: SenderWatch;
   private healthRunning = false;
   private closed = false;
   private tls: InstanceTls = { files: undefined, required: false };
@@ -175,6 +187,7 @@ export class InstanceManager {
     this.log = o.log.child({ component: 'instances' });
     this.creates = new Slots(o.maxConcurrentCreates ?? 0);
     this.clock = o.clock ?? Date.now;
+    this.senderWatch = new SenderWatch(o.admin, this.log, this.clock);
     this.replication = new ReplicationAdmin(o.admin, this.log);
     this.initSql = new InitSqlExecutor(o.admin, (tenantId, database) => o.runtime.adminConnection(tenantId, database), this.log.child({ component: 'init-sql' }));
     o.lease?.onExpire(() => this.fenceOnLeaseLoss());
@@ -208,12 +221,15 @@ export class InstanceManager {
       if (inst.running !== wantRunning) this.schedule(e);
     }
     this.scheduleHealth();
+    this.scheduleSenderWatch();
   }
 
   /** Stops the loops (instances keep running) and waits for queued work to finish. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.healthTimer);
+    clearTimeout(this.senderTimer);
+    this.senderWatch.close();
     for (const e of this.entries.values()) clearTimeout(e.retryTimer);
     await Promise.all([...this.entries.values()].flatMap((e) => [e.chain, e.stanzaWork ?? Promise.resolve()]));
   }
@@ -337,12 +353,18 @@ export class InstanceManager {
    * primary may go on while the lease holds; starting one also needs the coordinator's confirmation.
    */
   private heldReason(e: Entry, d: DesiredInstance, running: boolean): string {
-    if (d.runState !== 'RUNNING' || d.role === 'REPLICA') return '';
-    if (e.fencedAtRevision !== undefined) return 'fenced';
-    if (!d.fenceOnLeaseExpiry) return '';
-    if (!(this.o.lease?.valid() ?? true)) return 'fenced: the lease from the coordinator expired';
-    if (!running && !e.confirmed) return 'waiting for the coordinator to confirm this primary';
-    return '';
+    const now = this.clock();
+    return leaseHoldReason({
+      runState: d.runState,
+      role: d.role,
+      fencedByCommand: e.fencedAtRevision !== undefined,
+      fenceOnLeaseExpiry: d.fenceOnLeaseExpiry,
+      // No lease configured: it always holds.
+      leaseDeadline: this.o.lease?.deadline ?? Number.POSITIVE_INFINITY,
+      running,
+      confirmed: e.confirmed,
+      now,
+    });
   }
 
   /** The lease ran out: stop at once every primary that must not outlive it, outside the queues (now, not after queued work). */
@@ -385,6 +407,20 @@ export class InstanceManager {
         return out;
       } catch (err) {
         this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'init scripts could not run');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
+    if (action.kind === 'upgradeSource' || action.kind === 'upgradeTarget') {
+      // Outside the tenant's queue: a schema copy or a catch-up must not hold converges behind it.
+      const upgrades = this.o.upgrades;
+      if (!upgrades) return done(false, 'NOT_SUPPORTED', `this host's ${this.o.runtime.kind} runtime does not run major upgrades`);
+      if (e.status.state !== 'RUNNING') return done(false, 'INSTANCE_NOT_RUNNING', `the instance of ${cmd.tenantId} here is ${e.status.state}, not running`);
+      try {
+        const source = action.kind === 'upgradeSource' ? await upgrades.source(cmd.tenantId, action) : undefined;
+        const target = action.kind === 'upgradeTarget' ? await upgrades.target(cmd.tenantId, action) : undefined;
+        return { ...done(true), ...(source ? { upgradeSource: source } : {}), ...(target ? { upgradeTarget: target } : {}) };
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, step: action.step, err }, 'upgrade step failed');
         return done(false, codeOf(err), messageOf(err));
       }
     }
@@ -565,6 +601,9 @@ export class InstanceManager {
   }
 
   private update(e: Entry, patch: Partial<InstanceStatus>): void {
+    // A fresh measure of a replica keeps what the sender watch saw (the health round does not look).
+    const lost = this.senderWatch.lostAt(e.tenantId);
+    if (patch.health?.role === 'REPLICA' && patch.health.up && lost > 0) patch = { ...patch, health: { ...patch.health, senderLostAt: lost } };
     const replicated = (e.desired?.replicationUser ?? '') !== '';
     const before = significant(e.status, replicated);
     e.status = { ...e.status, ...patch };
@@ -740,6 +779,33 @@ export class InstanceManager {
       this.update(e, { state: 'FAILED', realization: 'FAILED', reason: `delete failed: ${messageOf(err)}` });
       this.log.error({ tenantId: t, err }, 'deleting the instance failed; will retry');
       if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), Math.min(60_000, 1000 * 2 ** Math.min(e.failures, 6)));
+    }
+  }
+
+  private scheduleSenderWatch(): void {
+    const period = this.o.senderWatchMs ?? 0;
+    if (this.closed || period <= 0) return;
+    this.senderTimer = setTimeout(() => {
+      void this.senderRound().finally(() => this.scheduleSenderWatch());
+    }, period);
+  }
+
+  /** One look at every running replica's walreceiver; a change is reported at once. */
+  private async senderRound(): Promise<void> {
+    const replicas = [...this.entries.values()]
+      .filter((e) => e.desired?.role === 'REPLICA' && !e.deleting && e.status.state === 'RUNNING' && e.status.pid > 0)
+      .map((e) => ({ tenantId: e.tenantId, pid: e.status.pid }));
+    try {
+      for (const tenantId of await this.senderWatch.look(replicas)) {
+        const e = this.entries.get(tenantId);
+        const h = e?.status.health;
+        if (!e || !h || this.closed) continue;
+        const lostAt = this.senderWatch.lostAt(tenantId);
+        if (lostAt > 0) this.log.warn({ tenantId }, 'the replica lost its primary (walreceiver without a sender)');
+        this.update(e, { health: { ...h, senderLostAt: lostAt > 0 ? lostAt : undefined } });
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'sender watch round failed');
     }
   }
 

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '@pgs/service-kit';
+import { leaseExpired, renewedLeaseDeadline } from '@pgs/tenancy';
 
 /** What the lease needs. */
 export interface LeaseOptions {
@@ -47,7 +48,7 @@ export class Lease {
 
   /** True while the lease holds. */
   valid(): boolean {
-    return this.clock() < this.expiresAt;
+    return !leaseExpired(this.expiresAt, this.clock());
   }
 
   /** Calls `listener` every time the lease runs out. */
@@ -62,8 +63,7 @@ export class Lease {
 
   /** The coordinator answered a message sent at `sentAt` (agent clock): the lease now runs until sentAt + leaseMs. */
   renew(sentAt: number, leaseMs: number): void {
-    if (leaseMs <= 0) return;
-    const next = sentAt + leaseMs;
+    const next = renewedLeaseDeadline(this.expiresAt, sentAt, leaseMs);
     if (next <= this.expiresAt) return;
     this.expiresAt = next;
     if (this.clock() < next) this.expiredFired = false;

@@ -16,6 +16,7 @@ import { InstanceManager } from './instance-manager.js';
 import { Lease } from './lease.js';
 import { createAgentMetrics } from './metrics.js';
 import { createRuntime, instanceFilesOwner } from './runtime/create-runtime.js';
+import { UpgradeRunner } from './upgrade/upgrade-runner.js';
 
 function agentVersion(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
@@ -64,7 +65,9 @@ runMain(async () => {
   // The coordinator's lease (kept across restarts in the data root): primaries with replicas stop when it runs out.
   const lease = new Lease({ file: path.join(config.dataRoot, 'lease.json'), log: log.child({ component: 'lease' }) });
   const maxConcurrentCreates = config.createConcurrency > 0 ? config.createConcurrency : os.availableParallelism();
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, lease, maxConcurrentCreates });
+  const tools = runtime.upgradeTools?.();
+  const upgrades = tools && new UpgradeRunner({ admin, connect: (tenantId, database) => runtime.adminConnection(tenantId, database), ...tools, log: log.child({ component: 'upgrade' }) });
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, senderWatchMs: config.senderWatchInterval, lease, maxConcurrentCreates, upgrades });
   state.manager = manager;
   manager.setInstanceTls({ files: certificate?.files() });
   await manager.start();

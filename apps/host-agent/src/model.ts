@@ -39,6 +39,8 @@ export interface InstanceHealth {
   checkedAt: number;
   /** WAL archiving (primaries with backups). */
   archive?: ArchiveStatus;
+  /** A replica: when its walreceiver lost the primary it streamed from while it kept running (epoch ms; absent while streaming). */
+  senderLostAt?: number;
 }
 
 /** The status of one instance, as reported to the coordinator. */
@@ -71,7 +73,54 @@ export type CommandAction =
   | { kind: 'fence'; graceMs: number }
   | { kind: 'runBackup'; backupId: string; type: BackupKind; stanza: string }
   | { kind: 'expireBackup'; stanza: string; label: string }
-  | { kind: 'runInitSql'; attempt: number; scripts: InitScriptSpec[] };
+  | { kind: 'runInitSql'; attempt: number; scripts: InitScriptSpec[] }
+  | UpgradeSourceAction
+  | UpgradeTargetAction;
+
+/** A step of a major upgrade on the old instance's host (see upgrade/upgrade-source.ts). */
+export interface UpgradeSourceAction {
+  kind: 'upgradeSource';
+  step: 'inspect' | 'prepare' | 'blockWriters' | 'unblockWriters' | 'clean';
+  /** The subscription role and its SCRAM verifier (prepare, clean). */
+  user: string;
+  scramVerifier: string;
+  replicaIdentityFull: boolean;
+  /** The tenant's roles (blockWriters, unblockWriters). */
+  roles: string[];
+  /** Empty = every database of the instance. */
+  databases: string[];
+}
+
+/** A step of a major upgrade on the new instance's host (see upgrade/upgrade-target.ts). */
+export interface UpgradeTargetAction {
+  kind: 'upgradeTarget';
+  step: 'subscribe' | 'syncState' | 'catchUp' | 'abandon';
+  source: { address: string; port: number; user: string; password: string };
+  databases: string[];
+  /** The pg_dump major to copy the schema with. */
+  dumpMajor: string;
+  timeoutMs: number;
+}
+
+/** What an upgrade step on the old instance found or did. */
+export interface UpgradeSourceOutcome {
+  major: number;
+  walLevel: string;
+  largeObjects: string[];
+  unloggedTables: string[];
+  tablesWithoutIdentity: string[];
+  databases: string[];
+  sessionsEnded: number;
+  identityFullSet: string[];
+}
+
+/** What an upgrade step on the new instance found or did. */
+export interface UpgradeTargetOutcome {
+  tables: number;
+  ready: number;
+  sourceLsn: string;
+  sequences: number;
+}
 
 /** One init script to run (RunInitSql). */
 export interface InitScriptSpec {
@@ -111,4 +160,6 @@ export interface CommandOutcome {
   backup?: BackupResult;
   /** RunInitSql: how far the scripts ran. */
   initSql?: InitSqlRunResult;
+  upgradeSource?: UpgradeSourceOutcome;
+  upgradeTarget?: UpgradeTargetOutcome;
 }

@@ -2,6 +2,7 @@
 // with a bounded retry when the route moved meanwhile (e.g. a failover published a new address while
 // we were connecting to the old one).
 import net from 'node:net';
+import { failureKind, type BackendFailureNote } from './backend-failure-report.js';
 import { BackendTlsError, startBackendTls, type BackendTlsPolicy } from './backend-tls.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
 import { checkRoutable } from './routing.js';
@@ -22,6 +23,8 @@ export interface BackendConnectOptions {
   tls?: BackendTlsPolicy;
   /** Told how each connect's leg ended up: TLS, plaintext (TLS off), or refused for TLS. */
   onTls?: (result: 'tls' | 'plaintext' | 'not_offered' | 'failed') => void;
+  /** Told of each TCP connect that was refused or timed out (the coordinator hears of it). */
+  onConnectFailed?: (failure: BackendFailureNote) => void;
 }
 
 /** A connected backend socket and the route it was reached by. */
@@ -94,6 +97,8 @@ export async function connectBackend(route: RouteEntry, options: BackendConnectO
       const socket = await connectTcp(current.address, current.port, options.timeoutMs);
       return { socket: await secure(socket, current, options), route: current, attempts: attempt };
     } catch (err) {
+      const kind = failureKind(err);
+      if (kind) options.onConnectFailed?.({ tenantId: current.tenantId, address: current.address, port: current.port, kind, at: Date.now() });
       // A certificate that does not verify will not verify a moment later: refuse at once.
       if (err instanceof BackendTlsError) throw refuse.backendUnreachable(current.tenantId, err);
       if (attempt > options.retries) throw refuse.backendUnreachable(current.tenantId, err);

@@ -55,9 +55,18 @@ export interface LoginOptions {
 
 let nextId = 1;
 
+/** Verifiers parsed so far (every login and every pooled return asks); dropped whole past PARSED_MAX. */
+const parsed = new Map<string, ScramVerifierParts | undefined>();
+const PARSED_MAX = 10_000;
+
 /** The user's verifier parts; a verifier the router cannot read is a login failure, not a crash. */
 export function verifierParts(text: string | undefined): ScramVerifierParts | undefined {
-  return text === undefined ? undefined : parseScramVerifier(text);
+  if (text === undefined) return undefined;
+  if (parsed.has(text)) return parsed.get(text);
+  const parts = parseScramVerifier(text);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(text, parts);
+  return parts;
 }
 
 /**

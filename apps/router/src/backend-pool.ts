@@ -46,7 +46,10 @@ interface Waiter<T> {
   key: string;
   stale: (item: T) => boolean;
   resolve: (lease: Lease<T>) => void;
-  timer: NodeJS.Timeout;
+  reject: (err: PoolTimeoutError) => void;
+  waitMs: number;
+  /** performance.now() past which it gives up. */
+  deadline: number;
 }
 
 /** Counts for metrics. */
@@ -63,6 +66,15 @@ export class BackendPool<T extends Poolable> {
   /** Waiting clients per key, each queue in arrival order (a key is absent when nobody waits for it). */
   readonly #queues = new Map<string, Array<Waiter<T>>>();
   #waiting = 0;
+  /**
+   * One timer for every waiting client, set for the earliest deadline; when it fires it ends the
+   * waits that are over and is set again. In transaction mode most transactions wait a moment
+   * (more clients than servers): a timer of each wait's own would be made and cleared per
+   * transaction. Waits of one key end in arrival order (every caller waits the same
+   * --pool-wait-timeout).
+   */
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
   #seq = 0;
   #total = 0;
   #idle = 0;
@@ -92,26 +104,40 @@ export class BackendPool<T extends Poolable> {
   leaseWith(key: string, stale: (item: T) => boolean, waitMs: number, onLease: (lease: Lease<T>) => void, onTimeout: (err: PoolTimeoutError) => void): void {
     const now = this.leaseNow(key, stale);
     if (now) return onLease(now);
-    const waiter: Waiter<T> = {
-      seq: this.#seq++,
-      key,
-      stale,
-      resolve: onLease,
-      timer: setTimeout(() => {
-        const q = this.#queues.get(key);
-        const at = q ? q.indexOf(waiter) : -1;
-        if (q && at >= 0) {
-          q.splice(at, 1);
-          this.#waiting--;
-          if (q.length === 0) this.#queues.delete(key);
-        }
-        onTimeout(new PoolTimeoutError(`no connection for the pool key within ${waitMs} ms`));
-      }, waitMs),
-    };
+    const waiter: Waiter<T> = { seq: this.#seq++, key, stale, resolve: onLease, reject: onTimeout, waitMs, deadline: performance.now() + waitMs };
     const q = this.#queues.get(key);
     if (q) q.push(waiter);
     else this.#queues.set(key, [waiter]);
     this.#waiting++;
+    this.#armTimer(waiter.deadline);
+  }
+
+  #armTimer(at: number): void {
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, at - performance.now()));
+  }
+
+  /** Ends the waits that are over (PoolTimeoutError), then sets the timer for the next deadline. */
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    // A timer may fire a fraction of a millisecond before performance.now() reaches its deadline.
+    const now = performance.now() + 1;
+    const expired: Array<Waiter<T>> = [];
+    for (const [key, q] of this.#queues) {
+      const kept = q.filter((w) => w.deadline > now);
+      if (kept.length === q.length) continue;
+      for (const w of q) if (w.deadline <= now) expired.push(w);
+      this.#waiting -= q.length - kept.length;
+      if (kept.length === 0) this.#queues.delete(key);
+      else this.#queues.set(key, kept);
+    }
+    for (const w of expired) w.reject(new PoolTimeoutError(`no connection for the pool key within ${w.waitMs} ms`));
+    let next = Infinity;
+    for (const q of this.#queues.values()) for (const w of q) if (w.deadline < next) next = w.deadline;
+    if (next !== Infinity) this.#armTimer(next);
   }
 
   /** True when clients wait for a connection of `key`. */
@@ -262,11 +288,16 @@ export class BackendPool<T extends Poolable> {
         if (!lease) break;
         q.shift();
         this.#waiting--;
-        clearTimeout(w.timer);
         w.resolve(lease);
       }
       // A client served above may have queued again meanwhile, under a new queue of the key.
       if (q.length === 0 && this.#queues.get(key) === q) this.#queues.delete(key);
+    }
+    // Nobody waits: no timer keeps the process up (set again by the next wait).
+    if (this.#waiting === 0 && this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
     }
   }
 

@@ -139,7 +139,11 @@ export class CancelKeys {
     const long = target.secretKey.length > 4;
     const half = long ? LONG_KEY_LENGTH / 2 : 2;
     const nonce = this.#random.take(half);
-    const secretKey = Buffer.concat([nonce, macOf(this.#secret, processId, nonce, half)]);
+    // Its own memory: a key lives as long as its connection, and a slice of Node's shared 8 KiB
+    // pool (where Buffer.concat puts small results) would keep that whole slab alive as long.
+    const secretKey = Buffer.allocUnsafeSlow(half * 2);
+    nonce.copy(secretKey, 0);
+    macOf(this.#secret, processId, nonce, half).copy(secretKey, half);
     this.#slots.set(slot, { key: secretKey, target });
     return { processId, secretKey };
   }

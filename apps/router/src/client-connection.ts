@@ -76,6 +76,20 @@ export interface ConnectionHandle {
   destroy(): void;
 }
 
+/**
+ * What pooled connections need, made once per ConnectionDeps: a copy per connection would be
+ * work at every login and memory every open client's closures keep.
+ */
+const pooledDeps = new WeakMap<ConnectionDeps, PooledDeps>();
+function pooledDepsOf(deps: ConnectionDeps): PooledDeps {
+  let made = pooledDeps.get(deps);
+  if (!made) {
+    made = { ...deps.pooled, keys: deps.keys, metrics: deps.metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs };
+    pooledDeps.set(deps, made);
+  }
+  return made;
+}
+
 /** Sends the refusal bytes (null: close without a word, as PostgreSQL does in some cases) and closes; never throws. */
 function sendRefusal(socket: net.Socket, reply: Buffer | null): void {
   if (socket.destroyed) return;
@@ -216,7 +230,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           },
           lent: (session) => (lent = session),
         },
-        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs },
+        pooledDepsOf(deps),
       );
       if (!timedOut) Object.assign(summary, out);
       return;
@@ -248,7 +262,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           },
           lent: (session) => (lent = session),
         },
-        { ...deps.pooled, keys: deps.keys, metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs },
+        pooledDepsOf(deps),
       );
       if (!timedOut) Object.assign(summary, out);
       return;

@@ -12,6 +12,7 @@ import type { BackendTlsPolicy } from './backend-tls.js';
 import { RouterServer } from './router-server.js';
 import { SessionPool } from './session-pool.js';
 import { Gate, type TenantSlots } from './tenant-connections.js';
+import type { BackendFailureNote } from './backend-failure-report.js';
 import type { TenantWaker } from './tenant-waker.js';
 import { TlsCredentials } from './tls-credentials.js';
 
@@ -37,6 +38,8 @@ export interface DataPlaneOptions {
   relayToWorker?: (worker: number, processId: number, secretKey: Buffer) => Promise<CancelOutcome>;
   /** Wakes suspended tenants for held clients; undefined = their clients are refused at once. */
   waker?: TenantWaker;
+  /** Told of refused or timed-out connects to instances (reported to the coordinator). */
+  onBackendFailure?: (failure: BackendFailureNote) => void;
 }
 
 /** A listening data plane. */
@@ -95,6 +98,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
       holdTimeoutMs: config.holdTimeout,
       ...(o.instanceTls ? { tls: o.instanceTls } : {}),
       onTls: (result) => metrics.backendTls.inc({ result }),
+      ...(o.onBackendFailure ? { onConnectFailed: o.onBackendFailure } : {}),
     },
     keys,
     cancels,

@@ -117,6 +117,8 @@ export class RouteCache {
    * Misses are not kept, so made-up tenant names cannot grow it.
    */
   readonly #memo: Map<string, RouteEntry> | undefined;
+  /** Verifiers read so far, by tenant and user (known users only), until the next batch. */
+  readonly #verifierMemo: Map<string, string> | undefined;
   /** The writer's copy of the instance TLS setting; a read-only cache reads the file each time. */
   #instanceTls: boolean | undefined;
   readonly #getInstanceTls: Database.Statement<[], { value: number }>;
@@ -180,6 +182,7 @@ export class RouteCache {
     this.#syncedAt = meta.get('synced_at') ?? 0;
     this.#count = this.#countRoutes.get()?.n ?? 0;
     this.#memo = options.readOnly ? undefined : new Map();
+    this.#verifierMemo = options.readOnly ? undefined : new Map();
     this.#instanceTls = options.readOnly ? undefined : meta.get('instance_tls') === 1;
   }
 
@@ -219,11 +222,21 @@ export class RouteCache {
   }
 
   /**
-   * The SCRAM verifier of a tenant's user, or undefined (unknown user). Read from the file each
-   * time: one indexed SELECT, small next to the SCRAM work a login costs, and never stale.
+   * The SCRAM verifier of a tenant's user, or undefined (unknown user). Kept in memory like the
+   * routes (every login asks, and the SELECT was a tenth of a pooled login's work) until the next
+   * batch, which may carry a new password; unknown names are not kept, so made-up user names
+   * cannot grow it. A read-only cache (a worker's) reads the file each time: the primary applies
+   * the batches.
    */
   verifierOf(tenantId: string, user: string): string | undefined {
-    return this.#getUser.get(tenantId, user)?.scram_verifier;
+    const memo = this.#verifierMemo;
+    if (!memo) return this.#getUser.get(tenantId, user)?.scram_verifier;
+    const key = `${tenantId}\0${user}`;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const verifier = this.#getUser.get(tenantId, user)?.scram_verifier;
+    if (verifier !== undefined) memo.set(key, verifier);
+    return verifier;
   }
 
   /** Every route (for status pages and tests). */
@@ -260,6 +273,7 @@ export class RouteCache {
 
   #apply(batch: RouteBatch, syncedAt: number): ApplyResult {
     this.#memo?.clear();
+    this.#verifierMemo?.clear();
     if (batch.instanceTls !== undefined && batch.instanceTls !== this.#instanceTls) {
       this.#setMeta.run('instance_tls', batch.instanceTls ? 1 : 0);
       this.#instanceTls = batch.instanceTls;

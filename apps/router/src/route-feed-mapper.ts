@@ -61,10 +61,37 @@ export function batchFromProto(res: WatchRoutesResponse): RouteBatch {
 
 /** The WatchRoutes request for a cache at `sinceRevision`. */
 export function watchRequest(sinceRevision: number, routerId: string, cancelAddress: string): MessageInitShape<typeof WatchRoutesRequestSchema> {
-  return { sinceRevision: BigInt(sinceRevision), routerId, cancelAddress };
+  // Parts: a big fleet's table does not fit in one message under gRPC's default limit.
+  return { sinceRevision: BigInt(sinceRevision), routerId, cancelAddress, snapshotInParts: true };
 }
 
 /** Domain -> proto, for fakes and tools that serve a route feed (tests, the benchmark). */
 export function routeToProto(route: RouteUpsert): MessageInitShape<typeof RouteSchema> {
   return { ...route, state: RouteState[route.state], revision: BigInt(route.revision), poolMode: PoolMode[route.poolMode], users: route.users ? [...route.users] : [] };
+}
+
+/**
+ * Gathers the parts of a snapshot (WatchRoutesResponse.snapshot_continues) into the one batch the
+ * cache applies: `add` returns undefined while parts are still to come, then the whole snapshot;
+ * any other batch passes through.
+ */
+export class SnapshotParts {
+  #upserts: RouteUpsert[] | undefined;
+
+  add(res: WatchRoutesResponse): RouteBatch | undefined {
+    const batch = batchFromProto(res);
+    if (this.#upserts !== undefined && !batch.snapshot) throw new Error('the route feed sent a delta in the middle of a snapshot');
+    if (!batch.snapshot || (this.#upserts === undefined && !res.snapshotContinues)) return batch;
+    this.#upserts ??= [];
+    for (const u of batch.upserts) this.#upserts.push(u);
+    if (res.snapshotContinues) return undefined;
+    const whole = { ...batch, upserts: this.#upserts };
+    this.#upserts = undefined;
+    return whole;
+  }
+
+  /** Routes gathered so far of a snapshot not yet complete. */
+  get pending(): number {
+    return this.#upserts?.length ?? 0;
+  }
 }

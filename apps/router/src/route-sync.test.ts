@@ -35,6 +35,19 @@ function follow(feed: FakeRouteFeed, cache: RouteCache): RouteSync {
 }
 
 describe('route cache + sync against a real gRPC route feed', () => {
+  it('takes a snapshot sent in parts and applies it whole', async () => {
+    const routes = Array.from({ length: 5 }, (_, i) => routableRoute(`t${i}`, '127.0.0.11', 20001 + i));
+    const feed = await startFakeRouteFeed({ routes, snapshotPart: 2 });
+    cleanups.push(() => feed.stop());
+    const cache = new RouteCache(tmpCache());
+    cleanups.push(() => cache.close());
+    follow(feed, cache);
+    await eventually(() => cache.revision === 5, 10_000, 'the snapshot applied');
+    expect(cache.size).toBe(5);
+    expect(feed.watches[0]?.sinceRevision).toBe(0);
+    for (let i = 0; i < 5; i++) expect(cache.lookup(`t${i}`)?.port).toBe(20001 + i);
+  });
+
   it('takes a snapshot, then deltas, each batch in the cache file', async () => {
     const feed = await startFakeRouteFeed({ routes: [routableRoute('acme', '127.0.0.11', 20001), routableRoute('beta', '127.0.0.12', 20002)], peers: [{ routerId: 'r2', cancelAddress: '127.0.0.1:6001' }] });
     cleanups.push(() => feed.stop());

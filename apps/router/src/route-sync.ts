@@ -5,7 +5,7 @@ import type { RouteFeedService } from '@pgs/proto';
 import type { Client } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
 import type { RouteCache } from './route-cache.js';
-import { batchFromProto, watchRequest } from './route-feed-mapper.js';
+import { SnapshotParts, watchRequest } from './route-feed-mapper.js';
 
 /** Where the feed stands, for /healthz and metrics. */
 export interface SyncStatus {
@@ -95,9 +95,12 @@ export class RouteSync {
     const since = cache.revision;
     const stream = client.watchRoutes(watchRequest(since, routerId, this.#o.cancelAddress()), { signal: this.#stop.signal, ...(this.#o.callMetadata ? { metadata: this.#o.callMetadata } : {}) });
     this.#stream = stream;
+    // A snapshot in parts is applied whole at its last part; a stream lost before then leaves the cache as it was.
+    const parts = new SnapshotParts();
     try {
       for await (const res of stream) {
-        const batch = batchFromProto(res);
+        const batch = parts.add(res);
+        if (batch === undefined) continue;
         const result = cache.apply(batch, this.#now());
         if (!this.#connected) log.info({ sinceRevision: since, revision: result.revision, snapshot: batch.snapshot }, 'route feed live');
         this.#connected = true;

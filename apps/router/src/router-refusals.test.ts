@@ -1,6 +1,7 @@
 // Every refusal reason gives its SQLSTATE and a clear message, and is counted by reason.
 import net from 'node:net';
 import { freePort, startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import { BackendFailureKind } from '@pgs/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgConnect, pgConnectError } from './testing/clients.js';
 import { startFakeRouteFeed, type FakeRouteFeed } from './testing/fake-route-feed.js';
@@ -106,6 +107,9 @@ describe('refusals', () => {
     const e = await pgConnectError({ ...base(), user: 'alice.gone' });
     expect(e.code).toBe('08006');
     expect(e.message).toBe('could not connect to the server of tenant "gone"');
+    // The refused connect was told to the coordinator (a lost-host signal).
+    const reported = await eventually(() => feed.backendFailures.find((f) => f.tenantId === 'gone'), 5000, 'refusal reported');
+    expect(reported).toEqual({ tenantId: 'gone', address: '127.0.0.1', port: deadPort, kind: BackendFailureKind.REFUSED });
   });
 
   it('a route that changes while connecting is retried and succeeds', async () => {

@@ -84,6 +84,8 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
     maxStartups: init.maxStartups,
     // The primary holds the coordinator link and forwards the ask.
     waker: new TenantWaker((tenantId, waiting) => ipc.request<WakeAnswer>('wake', { tenantId, waiting }, PRIMARY_TIMEOUT_MS), log.child({ component: 'wake' }), metrics),
+    // The primary holds the coordinator link: failures go to it as notes (no answer awaited).
+    onBackendFailure: (failure) => ipc.note('backend_failure', failure),
     // The per-router bound is shared out like --max-startups.
     poolMaxBackends: Math.max(1, Math.ceil(config.poolMaxBackends / init.workers)),
     relayToWorker: (worker, processId, secretKey) =>

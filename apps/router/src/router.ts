@@ -2,10 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RouteFeedService, WakeOutcome } from '@pgs/proto';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { BackendFailureKind, RouteFeedService, WakeOutcome } from '@pgs/proto';
 import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
+import { BackendFailureReporter } from './backend-failure-report.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { RouterConfig } from './config.js';
 import { mockSecretOf } from './edge-auth.js';
@@ -85,6 +87,16 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     const r = await client.wakeTenant({ tenantId, routerId: config.routerId, waitingClients }, callOptions(5000));
     return { outcome: (WakeOutcome[r.outcome] ?? 'UNSPECIFIED') as WakeAnswer['outcome'], message: r.message, retryAfterMs: r.retryAfterMs };
   };
+  // Refused connects to instances go to the coordinator at once (one of its lost-host signals).
+  const failures = new BackendFailureReporter({
+    send: async (batch) => {
+      await client.reportBackendFailures(
+        { routerId: config.routerId, failures: batch.map((f) => ({ tenantId: f.tenantId, address: f.address, port: f.port, kind: f.kind === 'refused' ? BackendFailureKind.REFUSED : BackendFailureKind.TIMEOUT, observedAt: timestampFromMs(f.at) })) },
+        callOptions(2000),
+      );
+    },
+    log: log.child({ component: 'backend-failures' }),
+  });
   const sync = new RouteSync({
     client,
     callMetadata: link.metadata,
@@ -130,7 +142,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   let reloadTls: () => void | Promise<void>;
   if (config.workers > 1) {
     // The primary keeps the feed, the cache writes and the ops endpoint; the workers serve clients.
-    workers = await WorkerPool.start({ config, log, cancelSecret, instanceCaPem, wake });
+    workers = await WorkerPool.start({ config, log, cancelSecret, instanceCaPem, wake, backendFailure: (f) => failures.note(f) });
     cancelAddress = config.cancelAdvertise ?? formatHostPort(workers.cancelBound);
     listen = workers.listen;
     const own = createRegistry('router');
@@ -174,6 +186,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       maxStartups: config.maxStartups,
       poolMaxBackends: config.poolMaxBackends,
       waker: new TenantWaker(wake, log.child({ component: 'wake' }), metrics),
+      onBackendFailure: (f) => failures.note(f),
     });
     server = plane.server;
     closePool = () => plane.pool.close();

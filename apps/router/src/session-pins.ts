@@ -67,21 +67,22 @@ export function sqlEffects(sql: string): SqlEffects {
 
 /** A client's pins: the kinds of session state it holds now. */
 export class SessionPins {
-  readonly #held = new Set<PinReason>();
+  /** Made at the first pin: most clients never hold session state, and many stay idle for long. */
+  #held: Set<PinReason> | undefined;
 
   /** Applies `effects`; returns true when the client's pinned state changed (pinned ⇄ not). */
   apply(effects: SqlEffects): boolean {
     const before = this.pinned;
-    for (const r of effects.unpins) this.#held.delete(r);
-    for (const r of effects.pins) this.#held.add(r);
+    if (this.#held) for (const r of effects.unpins) this.#held.delete(r);
+    for (const r of effects.pins) (this.#held ??= new Set()).add(r);
     return before !== this.pinned;
   }
 
   get pinned(): boolean {
-    return this.#held.size > 0;
+    return this.#held !== undefined && this.#held.size > 0;
   }
 
   get reasons(): PinReason[] {
-    return [...this.#held];
+    return this.#held ? [...this.#held] : [];
   }
 }

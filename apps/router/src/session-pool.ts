@@ -5,10 +5,9 @@
 // tenant's route moves (failover, stop): a client only ever gets a connection reached by the
 // route it was routed by, for its own tenant, user and database.
 import { performance } from 'node:perf_hooks';
-import { parseScramVerifier } from '@pgs/security';
 import { decodeBackendMessage, encodeQuery, TERMINATE, type Frame } from '@pgs/wire-protocol';
 import { readUntilReady } from './backend-reader.js';
-import type { BackendSession, LoginResult } from './backend-login.js';
+import { verifierParts, type BackendSession, type LoginResult } from './backend-login.js';
 import { BackendPool, type Lease, type PoolCloseReason } from './backend-pool.js';
 import type { RouterMetrics } from './metrics.js';
 import type { PoolModeName, RouteEntry } from './route.js';
@@ -307,7 +306,7 @@ export class SessionPool {
   /** The StoredKey of the user's verifier on the route now; undefined when the user is gone. */
   #currentStoredKey(tenantId: string, user: string): Buffer | undefined {
     const v = this.#o.verifierOf(tenantId, user);
-    return v === undefined ? undefined : parseScramVerifier(v)?.storedKey;
+    return verifierParts(v)?.storedKey;
   }
 
   /** Stops the sweeper and closes the idle connections (lent ones end with their clients). */

@@ -20,25 +20,26 @@ export function serverStatementName(query: string, paramTypes: Buffer): string {
 
 /** One client's statements by the client's names. */
 export class ClientStatements {
-  readonly #byName = new Map<string, StatementDef>();
+  /** Made at the first named statement: most clients of a pool never prepare one, and many stay idle for long. */
+  #byName: Map<string, StatementDef> | undefined;
 
   /** Records (or replaces) `name`; returns its definition. */
   prepare(name: string, query: string, paramTypes: Buffer): StatementDef {
     const def = { serverName: serverStatementName(query, paramTypes), query, paramTypes };
-    this.#byName.set(name, def);
+    (this.#byName ??= new Map()).set(name, def);
     return def;
   }
 
   get(name: string): StatementDef | undefined {
-    return this.#byName.get(name);
+    return this.#byName?.get(name);
   }
 
   forget(name: string): void {
-    this.#byName.delete(name);
+    this.#byName?.delete(name);
   }
 
   get size(): number {
-    return this.#byName.size;
+    return this.#byName?.size ?? 0;
   }
 }
 

@@ -113,14 +113,19 @@ export function serveTransactions(
   const resumeClient = (): void => void client.resume();
   const resumeServer = (): void => void backend?.socket.resume();
 
-  const detachServer = (): BackendSession | undefined => {
+  /**
+   * Takes the link's listeners off the held server. `pause` false: the caller hands it on in this
+   * same call (the pool gives it to the next client or watches it idle, each reading it at once),
+   * so pausing it would only cost a resume, a turn of the event loop, per transaction.
+   */
+  const detachServer = (pause = true): BackendSession | undefined => {
     const b = backend;
     if (!b) return undefined;
     b.socket.off('data', onServerData);
     b.socket.off('close', onServerGone);
     b.socket.off('drain', resumeClient);
     client.off('drain', resumeServer);
-    b.socket.pause();
+    if (pause) b.socket.pause();
     backend = undefined;
     return b;
   };
@@ -208,7 +213,7 @@ export function serveTransactions(
     if (!tracker.settled) tracker = new ResponseTracker();
     transactions++;
     b.socket.on('data', onServerData);
-    b.socket.once('close', onServerGone);
+    b.socket.on('close', onServerGone);
     b.socket.resume();
     while (queued.length > 0 && backend) forward(queued.shift()!);
     if (clientPaused) {
@@ -313,7 +318,7 @@ export function serveTransactions(
       client.once('drain', resumeServer);
     }
     if (release) {
-      const b = detachServer();
+      const b = detachServer(false);
       if (b) pool.releaseIdle(b);
     }
   };

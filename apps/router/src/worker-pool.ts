@@ -5,6 +5,7 @@
 // Scheduling: the workers share the listening sockets and the kernel hands each connection to one
 // of them (SCHED_NONE), so the primary stays out of the data path; UV_TCP_SINGLE_ACCEPT makes a
 // worker yield after each accept so one worker does not take a whole burst of connections.
+import type { BackendFailureNote } from './backend-failure-report.js';
 import type { WakeAnswer } from './tenant-waker.js';
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
@@ -34,6 +35,8 @@ export interface WorkerPoolOptions {
   instanceCaPem?: () => string | undefined;
   /** Wakes a suspended tenant for a worker's held client (the primary holds the coordinator link). */
   wake?: (tenantId: string, waitingClients: number) => Promise<WakeAnswer>;
+  /** Reports a worker's refused or timed-out connect to an instance (the primary holds the coordinator link). */
+  backendFailure?: (failure: BackendFailureNote) => void;
 }
 
 interface Slot {
@@ -163,6 +166,7 @@ export class WorkerPool {
       return this.#o.wake(tenantId, waiting);
     });
     ipc.handle('cancel', (body) => this.#relayCancel(body as { worker: number; processId: number; secretKey: string }));
+    ipc.onNote('backend_failure', (body) => this.#o.backendFailure?.(body as BackendFailureNote));
 
     const listening = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`router worker ${index} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);

@@ -19,6 +19,8 @@ export interface TestPostgresOptions {
   settings?: Record<string, string>;
   /** Extra pg_hba.conf lines (after the one that lets every role in over TCP from host with SCRAM). */
   hba?: readonly string[];
+  /** Server binaries to run (another major's bin dir); default findPostgresBinDir(). */
+  binDir?: string;
 }
 
 /** Picks a free TCP port on host by binding port 0. */
@@ -35,7 +37,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 
 /** Starts a PostgreSQL server (initdb + postgres as the unprivileged OS user when root). */
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
-  const bin = findPostgresBinDir();
+  const bin = options.binDir ?? findPostgresBinDir();
   const owner = postgresOsUser();
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? (await freePort(host));

@@ -19,6 +19,7 @@ import type { Logger } from '@pgs/service-kit';
 import { SecurityError } from './errors.js';
 import { identityToString, type Identity, type IdentityKind } from './identity.js';
 import { checkKeyFileMode } from './key-source.js';
+import { identityOfPeerCertificate } from './peer-identity.js';
 import { identityOfCertificate } from './pki.js';
 import type { Decision } from './rbac.js';
 import { parseBearer } from './tokens.js';
@@ -150,14 +151,16 @@ export function mtlsServerCredentials(source: TlsIdentity | TlsMaterial, options
 
 /**
  * The server-identity check for fleet clients: the usual host-name check against the certificate's
- * DNS/IP SANs, and the certificate must name a `coordinator:` (or the given kind).
+ * DNS/IP SANs, and the certificate must name a `coordinator:` (or the given kind). The identity is
+ * read from Node's parse of the certificate (peer-identity.ts), so a client never loads the X.509
+ * library for it.
  */
 function serverCheck(kind: IdentityKind | undefined): (host: string, cert: tls.PeerCertificate) => Error | undefined {
   return (host, cert) => {
     const hostError = tls.checkServerIdentity(host, cert);
     if (hostError) return hostError;
     if (!kind) return undefined;
-    const who = cert.raw ? identityOfCertificate(cert.raw) : undefined;
+    const who = identityOfPeerCertificate(cert);
     return who?.kind === kind ? undefined : new SecurityError('CERTIFICATE_INVALID', `server certificate names ${who ? identityToString(who) : 'no pgs identity'}, expected a ${kind}`);
   };
 }

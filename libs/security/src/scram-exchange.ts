@@ -86,8 +86,9 @@ function hmac(key: Buffer, text: string): Buffer {
   return createHmac('sha256', key).update(text, 'utf8').digest();
 }
 
+/** Its own memory (not a slice of Node's shared 8 KiB pool): a proxy keeps the ClientKey as long as the client stays. */
 function xor(a: Buffer, b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(a.length);
+  const out = Buffer.allocUnsafeSlow(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
   return out;
 }

@@ -57,6 +57,8 @@ export interface DesiredInstance {
   backup?: InstanceBackup;
   /** Create the instance from a backup instead of empty (only an instance with no data yet). */
   restore?: RestoreSource;
+  /** The new instance of a major upgrade: it runs logical replication workers (instances otherwise run none). */
+  upgradeSubscriber?: boolean;
 }
 
 /** The tenant's pgBackRest stanza and archiving settings, as the agent gets them. */

@@ -70,19 +70,30 @@ export interface FencingInput {
   /** When the coordinator last renewed that agent's lease (Welcome or a lease renewal sent). */
   leaseRenewedAt: number;
   leaseMs: number;
+  /**
+   * When the old primary was found gone with its agent (primaryLoss goneAt), while the agent is still
+   * away: nothing runs it and nothing can restart it unconfirmed. Ignored once the agent is back
+   * (then only its acknowledgement fences).
+   */
+  goneAt?: number | undefined;
+  /** Whether the old primary's agent is connected now. */
+  agentConnected?: boolean;
   now: number;
 }
 
 /** Whether the old primary is fenced, how, and since when; or until when to wait at most. */
-export type FencingState = { fenced: true; via: 'ack' | 'lease'; at: number } | { fenced: false; leaseExpiresAt: number };
+export type FencingState = { fenced: true; via: 'ack' | 'lease' | 'gone'; at: number } | { fenced: false; leaseExpiresAt: number };
 
 /**
  * The old primary is fenced once its agent acknowledged Fence, or once its lease is over: an agent
  * stops its primaries when it has not heard from the coordinator for lease_ms. While the agent is
  * connected its lease keeps being renewed, so only an acknowledgement fences it; nothing else does.
+ * A primary found gone with its agent (both stopped answering at once, see primaryLoss) is fenced
+ * from that point while its agent stays away.
  */
 export function fencingState(f: FencingInput): FencingState {
   if (f.ackedAt !== undefined) return { fenced: true, via: 'ack', at: f.ackedAt };
+  if (f.goneAt !== undefined && f.goneAt > 0 && f.agentConnected !== true) return { fenced: true, via: 'gone', at: f.goneAt };
   const expires = leaseDeadline(f.leaseRenewedAt, f.leaseMs);
   return f.now >= expires ? { fenced: true, via: 'lease', at: expires } : { fenced: false, leaseExpiresAt: expires };
 }

@@ -79,6 +79,8 @@ export {
 } from './placement.js';
 export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';
 export { checkMove, decideMove, type MoveRefusal, type MoveRequestFacts, type MovePhase, type MoveProgress, type MoveFacts, type MoveDecision, type MovePolicy } from './move.js';
+export { checkInPlaceUpgrade, checkUpgrade, upgradeRefusalMessage, type UpgradeCheck, type UpgradeRefusal, type UpgradeRequestFacts, type UpgradeSourceFacts } from './upgrade-check.js';
+export { decideUpgrade, type UpgradeDecision, type UpgradeFacts, type UpgradePhase, type UpgradePolicy, type UpgradeProgress } from './upgrade.js';
 export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
 export {
   REPLICATION_ROLE,
@@ -107,6 +109,22 @@ export {
   type FailoverStep,
   type PlanInput,
 } from './failover.js';
+export {
+  hostLiveness,
+  primaryLoss,
+  brokenAndSilent,
+  nextSenderWatch,
+  type SenderWatchState,
+  type StreamEnd,
+  type AgentSignals,
+  type LivenessPolicy,
+  type LivenessVerdict,
+  type PrimarySignals,
+  type DetectionPolicy,
+  type LossCause,
+  type LossVerdict,
+} from './failover-signals.js';
+export { renewedLeaseDeadline, leaseHoldReason, leaseExpired, type LeaseHoldInput } from './agent-lease.js';
 export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
   DEFAULT_BACKUP_POLICY,

@@ -14,6 +14,10 @@ export interface HostMajor {
   pgRewind: boolean;
   /** The host's pgBackRest can back this major up. */
   pgbackrest: boolean;
+  /** pg_dump and psql of this major (a major upgrade copies the schema of a source of this major or older with them); absent = not reported. */
+  pgDump?: boolean;
+  /** pg_upgrade of this major (an in-place upgrade to it); absent = not reported. */
+  pgUpgrade?: boolean;
 }
 
 /** What one host reported; `majors` undefined = not reported (taken to run every configured major fully). */

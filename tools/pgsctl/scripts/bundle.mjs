@@ -46,3 +46,15 @@ const result = await build({
   banner: { js: "import { createRequire as __pgsctlRequire } from 'node:module'; const require = __pgsctlRequire(import.meta.url);" },
 });
 if (process.env.PGSCTL_BUNDLE_META) (await import('node:fs')).writeFileSync(process.env.PGSCTL_BUNDLE_META, JSON.stringify(result.metafile));
+
+// Libraries pgsctl must never parse at start-up: the X.509 stack (@peculiar/x509, asn1js and the
+// Reflect polyfill, some 0.8 MB) once came in through the security library's certificate parsing,
+// a third of what `pgsctl tenant list` loaded. Its TLS check reads the coordinator's identity from
+// Node's own certificate parse instead; a build that pulls them back in fails here, not silently.
+const FORBIDDEN = ['@peculiar/', 'asn1js', 'reflect-metadata', 'pkijs'];
+const bundled = new Set(Object.values(result.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([input]) => input)));
+const leaked = [...bundled].filter((input) => FORBIDDEN.some((name) => input.includes(`node_modules/${name}`)));
+if (leaked.length > 0) {
+  process.stderr.write(`pgsctl bundle: these modules must stay out of pgsctl (each start would parse them):\n  ${leaked.slice(0, 10).join('\n  ')}\nhint: import the one function pgsctl needs from its own module of the library, not one that loads the X.509 library\n`);
+  process.exit(1);
+}

@@ -1,5 +1,4 @@
 /** Reading from the terminal: a yes/no confirmation and a secret from stdin. */
-import readline from 'node:readline';
 import type { CliIo } from './context.js';
 import { UsageError } from './errors.js';
 
@@ -8,6 +7,8 @@ export async function confirm(io: CliIo, question: string, flagHint: string): Pr
   if (io.stdin.isTTY !== true) {
     throw new UsageError(`${question} needs a confirmation, and stdin is not a terminal`, { hint: `pass ${flagHint} to confirm non-interactively` });
   }
+  // Loaded here, not at start-up: Node's readline is several internal modules most commands never use.
+  const readline = await import('node:readline');
   const rl = readline.createInterface({ input: io.stdin, output: io.stderr });
   try {
     const answer = await new Promise<string>((resolve) => rl.question(`${question} [y/N] `, resolve));

@@ -20,6 +20,8 @@ export interface InstanceHealthView {
   checkedAt: number;
   /** WAL archiving of a primary whose tenant has backups (pg_stat_archiver and the .ready files). */
   archive?: ArchiveHealth | undefined;
+  /** A replica: when its walreceiver lost the primary it streamed from while it kept running (0: streaming or unknown). */
+  senderLostAt?: number;
 }
 
 /** One primary's WAL archiving (times epoch ms, 0 = never). */

@@ -1,15 +1,19 @@
 /**
- * Host liveness from heartbeats: READY while heartbeats arrive, UNREACHABLE after `ttlMs` without
- * one, DOWN after `graceMs` more. Last-seen times live in memory (an fsync per heartbeat would
- * buy nothing); at start every known host gets one TTL plus grace to reconnect before it is
- * declared down, so a coordinator restart never takes hosts down by itself.
+ * Host liveness from the agents' streams and heartbeats (libs/tenancy hostLiveness decides):
+ * READY while heartbeats arrive, UNREACHABLE after `ttlMs` without one, DOWN after `graceMs` more;
+ * a stream that broke (the agent's process or host died: a reset, not a goodbye) makes the host
+ * UNREACHABLE at once and DOWN after `confirmMs` of silence. Last-seen times live in memory (an
+ * fsync per heartbeat would buy nothing); at start every known host gets one TTL plus grace to
+ * reconnect before it is declared down, so a coordinator restart never takes hosts down by itself.
  */
-import type { HostState } from '@pgs/tenancy';
+import { hostLiveness, type AgentSignals, type HostState, type LivenessVerdict, type StreamEnd } from '@pgs/tenancy';
 
 /** Liveness timing. */
 export interface LivenessOptions {
   ttlMs: number;
   graceMs: number;
+  /** Silence after a broken stream that confirms a host lost (default: ttl + grace, i.e. no fast path). */
+  confirmMs?: number;
   /**
    * When this coordinator started: a lease granted by a previous coordinator process was granted
    * before it, so it is the latest renewal any agent can hold before we renew ourselves.
@@ -17,16 +21,36 @@ export interface LivenessOptions {
   startedAt?: number;
 }
 
-/** Tracks when each host was last heard from. */
+/** Tracks when each host was last heard from and how its streams ended. */
 export class Liveness {
   private readonly lastSeen = new Map<string, number>();
   private readonly renewed = new Map<string, number>();
+  private readonly open = new Map<string, number>();
+  private readonly ends = new Map<string, StreamEnd>();
 
   constructor(readonly options: LivenessOptions) {}
 
   /** Records a sign of life (hello or heartbeat). */
   seen(hostId: string, now: number): void {
     this.lastSeen.set(hostId, now);
+  }
+
+  /** A stream of the host's agent opened (after its Hello). */
+  streamOpened(hostId: string): void {
+    this.open.set(hostId, (this.open.get(hostId) ?? 0) + 1);
+  }
+
+  /** A stream of the host's agent ended: `goodbye` (half-closed by the agent) or `reset` (it broke). */
+  streamEnded(hostId: string, how: StreamEnd['how'], at: number): void {
+    const left = Math.max(0, (this.open.get(hostId) ?? 0) - 1);
+    if (left === 0) this.open.delete(hostId);
+    else this.open.set(hostId, left);
+    this.ends.set(hostId, { how, at });
+  }
+
+  /** What is known of the host's agent, for the failure decisions. */
+  signals(hostId: string): AgentSignals {
+    return { lastSeenAt: this.lastSeen.get(hostId), connected: this.open.has(hostId), streamEnd: this.ends.get(hostId) };
   }
 
   /** Records that the host's agent lease was renewed (Welcome or LeaseRenewal sent) at `now`. */
@@ -44,13 +68,14 @@ export class Liveness {
     return this.lastSeen.get(hostId);
   }
 
-  /** The state a host should be in at `now`; a host never heard from since start keeps `current`. */
+  /** The state a host should be in at `now`, and why; a host never heard from since start keeps `current`. */
+  verdictAt(hostId: string, now: number, current: HostState): LivenessVerdict {
+    const { ttlMs, graceMs } = this.options;
+    return hostLiveness(this.signals(hostId), current, now, { ttlMs, graceMs, confirmMs: this.options.confirmMs ?? ttlMs + graceMs });
+  }
+
+  /** The state a host should be in at `now`. */
   stateAt(hostId: string, now: number, current: HostState): HostState {
-    const last = this.lastSeen.get(hostId);
-    if (last === undefined) return current;
-    const silent = now - last;
-    if (silent <= this.options.ttlMs) return 'READY';
-    if (silent <= this.options.ttlMs + this.options.graceMs) return current === 'DOWN' ? 'DOWN' : 'UNREACHABLE';
-    return 'DOWN';
+    return this.verdictAt(hostId, now, current).state;
   }
 }

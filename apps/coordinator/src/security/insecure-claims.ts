@@ -57,5 +57,9 @@ export function claimFromWatch(impl: ServiceImpl<typeof RouteFeedService>): Serv
       if (request.routerId) claim(ctx, `router:${request.routerId}`);
       return impl.wakeTenant(request, ctx);
     },
+    async reportBackendFailures(request, ctx) {
+      if (request.routerId) claim(ctx, `router:${request.routerId}`);
+      return impl.reportBackendFailures(request, ctx);
+    },
   };
 }

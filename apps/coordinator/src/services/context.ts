@@ -1,4 +1,5 @@
 /** What the coordinator's parts share, built once in main.ts (or a test). */
+import type { BackendFailures } from '../live/backend-failures.js';
 import type { InstanceTlsSetting } from '../domain/instance-tls.js';
 import type { PlacementPolicy } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
@@ -22,6 +23,8 @@ export interface CoordinatorContext {
   readonly clock: () => number;
   readonly log: Logger;
   readonly health: HealthCache;
+  /** Routers' recent refused connects to instances (a signal of a lost host). */
+  readonly backendFailures: BackendFailures;
   readonly versions: VersionCatalog;
   readonly hub: AgentHub;
   readonly liveness: Liveness;

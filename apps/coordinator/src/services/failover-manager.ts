@@ -1,29 +1,39 @@
 /**
- * Automatic failover and planned switchover, driven by the reconciler's tick. Decisions
- * are libs/tenancy's (primaryFailure, fencingState, pickPromotionCandidate); this file executes them:
+ * Automatic failover and planned switchover, driven by the reconciler's tick. Decisions are
+ * libs/tenancy's (primaryLoss, fencingState, pickPromotionCandidate); this file executes them:
  *
- *   detect -> FAILING_OVER (route FAILOVER: routers answer 57P03, retryable)
- *   fence the old primary (Fence to its agent when connected; otherwise wait for its lease to run out)
+ *   detect (the agent's stream, the replicas' walreceivers, heartbeats, the agent's health reports)
+ *     -> FAILING_OVER (route FAILOVER: routers answer 57P03, retryable)
+ *   fence the old primary (Fence to its agent when connected; found gone with its agent: fenced from
+ *     that point; otherwise wait for its lease to run out)
  *   choose the replica (fresh LSN reports after the fencing point; quorum-safe under sync replication)
  *   swap roles in the store (the decision is durable before Promote is sent), push the new specs
  *   (replicas and the old primary now point at the new primary), send Promote
  *   promoted (ack or a PRIMARY report) -> leave FAILING_OVER, the route switches to the new primary
  *
- * Every step is an audited event with its duration. The state of an operation lives in memory; what
- * must survive a restart is in the store (status FAILING_OVER and which placement is PRIMARY), and a
- * restarted coordinator resumes from it.
+ * Every step is an audited event with its duration. Each operation is a row of the store's
+ * operations table (phase, candidate, fencing point, deadline), written in the same transaction as
+ * the change it records, so a restarted coordinator resumes it where it was. Command ids and
+ * resend times live in memory only: a resumed operation sends its command again (both are
+ * idempotent on the agent).
  */
-import { fencingState, pickPromotionCandidate, primaryFailure, tryParseLsn, type FailureCause } from '@pgs/tenancy';
+import { fencingState, pickPromotionCandidate, primaryLoss, tryParseLsn, type LossCause, type LossVerdict } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from '../domain/errors.js';
 import { failoverMembers, quorumsInForce } from './failover-members.js';
-import type { PlacementRecord, TenantRecord } from '../domain/model.js';
+import type { OperationRecord, PlacementRecord, TenantRecord } from '../domain/model.js';
 import type { StoreTx } from '../store/contract.js';
 import { isHealthy, syncTenant } from './tenant-sync.js';
 
 const PRINCIPAL = 'system:failover';
 /** How often an unanswered Fence or Promote is sent again (same stream or a new one). */
 const RESEND_MS = 2000;
+/**
+ * A replica's or router's signal confirms a broken agent stream when at most this far apart: one
+ * event (the host's processes dying) shows on every channel within it, while a replica that lost
+ * its sender long before is about something else.
+ */
+const SIGNAL_WINDOW_MS = 2000;
 
 type Phase = 'fencing' | 'choosing' | 'promoting';
 
@@ -31,8 +41,10 @@ type Phase = 'fencing' | 'choosing' | 'promoting';
 interface Operation {
   tenantId: string;
   kind: 'failover' | 'switchover';
-  cause: FailureCause | 'switchover' | 'resumed';
+  cause: LossCause | 'switchover' | 'resumed';
   phase: Phase;
+  /** The old primary was found gone with its agent at this time (primaryLoss goneAt); memory only. */
+  goneAt: number | undefined;
   /** When the failure began (last heartbeat of a lost host, first unhealthy report) or the request came. */
   failedAt: number;
   startedAt: number;
@@ -67,6 +79,7 @@ export class FailoverManager {
   private readonly ops = new Map<string, Operation>();
   private readonly unhealthySince = new Map<string, number>();
   private readonly strayFencedAt = new Map<string, number>();
+  private resumed = false;
   /** The last finished failover's timings per tenant (tests, benchmarks). */
   readonly lastTimings = new Map<string, FailoverTimings>();
 
@@ -80,6 +93,11 @@ export class FailoverManager {
   /** One pass: detect failures, advance operations, fence stray primaries. */
   async tick(): Promise<void> {
     const now = this.ctx.clock();
+    if (!this.resumed) {
+      // After a restart: every operation in flight continues from its row.
+      for (const r of await this.ctx.store.read.operations.list()) if (!this.ops.has(r.tenantId)) this.ops.set(r.tenantId, fromRecord(r));
+      this.resumed = true;
+    }
     // Only replicated tenants and those with an operation in flight: listing every tenant each
     // tick blocked the event loop for half a second at 100,000 tenants.
     const watched = await this.ctx.store.read.tenants.listReplicated();
@@ -151,6 +169,7 @@ export class FailoverManager {
       kind,
       cause,
       phase: 'fencing',
+      goneAt: undefined,
       failedAt,
       startedAt: now,
       oldPrimary,
@@ -174,6 +193,7 @@ export class FailoverManager {
   private async begin(tx: StoreTx, tenant: TenantRecord, op: Operation, principal: string, reason: string): Promise<void> {
     const now = op.startedAt;
     await tx.tenants.update({ ...tenant, status: 'FAILING_OVER', statusReason: reason, updatedAt: now });
+    await tx.operations.put(toRecord(op, now));
     await tx.events.append({
       time: now,
       principal,
@@ -198,26 +218,39 @@ export class FailoverManager {
     const placements = await this.ctx.store.read.placements.list({ tenantId: tenant.id });
     const primary = placements.find((p) => p.role === 'PRIMARY');
     if (!primary) return;
-    if (tenant.status === 'FAILING_OVER') return this.resume(tenant, primary, now);
+    if (tenant.status === 'FAILING_OVER') return this.resume(tenant, primary, placements, now);
     if (!primary.realizedOnce) return;
+    const verdict = await this.lossOf(tenant.id, primary, placements, now);
+    if (verdict.kind !== 'failed') return;
+    const members = await failoverMembers(this.ctx.store.read, this.ctx, tenant.id);
+    if (pickPromotionCandidate({ members, oldPrimaryHostId: primary.hostId, quorums: [], fencedAt: 0 }).kind === 'none') return; // nothing to fail over to: status says UNAVAILABLE/ERROR
+    await this.start(tenant, primary.hostId, verdict.cause, verdict.failedAt, now, verdict.reason, verdict.goneAt);
+  }
+
+  /** The primary-loss decision on what the agents, the replicas and liveness say now. */
+  private async lossOf(tenantId: string, primary: PlacementRecord, placements: readonly PlacementRecord[], now: number): Promise<LossVerdict> {
     const host = await this.ctx.store.read.hosts.get(primary.hostId);
     const hostState = host?.state ?? 'DOWN';
     const healthy = isHealthy(primary, this.ctx.health);
-    if (healthy || hostState !== 'READY') this.unhealthySince.delete(tenant.id);
-    else if (!this.unhealthySince.has(tenant.id)) this.unhealthySince.set(tenant.id, now);
-    const verdict = primaryFailure(
-      { hostId: primary.hostId, hostState, healthy, unhealthySince: this.unhealthySince.get(tenant.id), now },
-      { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs },
+    if (healthy || hostState !== 'READY') this.unhealthySince.delete(tenantId);
+    else if (!this.unhealthySince.has(tenantId)) this.unhealthySince.set(tenantId, now);
+    const senderLostAt: number[] = [];
+    for (const p of placements) {
+      const h = p.role === 'REPLICA' ? this.ctx.health.get(tenantId, p.hostId) : undefined;
+      if (h?.role === 'REPLICA' && h.up && (h.senderLostAt ?? 0) > 0) senderLostAt.push(h.senderLostAt ?? 0);
+    }
+    const agent = this.ctx.liveness.signals(primary.hostId);
+    if (agent.lastSeenAt === undefined && host) agent.lastSeenAt = host.lastHeartbeatAt;
+    const refused = primary.port > 0 ? this.ctx.backendFailures.latest(tenantId, primary.address, primary.port) : undefined;
+    return primaryLoss(
+      { hostId: primary.hostId, hostState, agent, healthy, unhealthySince: this.unhealthySince.get(tenantId), senderLostAt, refusedAt: refused === undefined ? [] : [refused], now },
+      { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs, signalWindowMs: SIGNAL_WINDOW_MS },
     );
-    if (!verdict.failed) return;
-    const members = await failoverMembers(this.ctx.store.read, this.ctx, tenant.id);
-    if (pickPromotionCandidate({ members, oldPrimaryHostId: primary.hostId, quorums: [], fencedAt: 0 }).kind === 'none') return; // nothing to fail over to: status says UNAVAILABLE/ERROR
-    const failedAt = verdict.cause === 'host_down' ? (this.ctx.liveness.lastSeenAt(primary.hostId) ?? host?.lastHeartbeatAt ?? now) : (this.unhealthySince.get(tenant.id) ?? now);
-    await this.start(tenant, primary.hostId, verdict.cause, failedAt, now, verdict.reason);
   }
 
-  private async start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string): Promise<void> {
+  private async start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string, goneAt?: number): Promise<void> {
     const op = this.newOperation(tenant.id, 'failover', cause, oldPrimary, failedAt, now);
+    op.goneAt = goneAt;
     await this.ctx.store.transaction(async (tx) => {
       const current = await tx.tenants.get(tenant.id);
       if (current) await this.begin(tx, current, op, PRINCIPAL, `${reason}; failing over to a replica`);
@@ -228,41 +261,31 @@ export class FailoverManager {
     await this.advance(op, now);
   }
 
-  /** A tenant FAILING_OVER with no operation here (derived so, or this coordinator restarted mid-way). */
-  private async resume(tenant: TenantRecord, primary: PlacementRecord, now: number): Promise<void> {
+  /**
+   * A tenant FAILING_OVER with no operation row (a store written before operations were rows, or a
+   * row lost with its tenant's re-creation): decided from the facts. The store's primary running as
+   * a primary means the promotion happened and only the finish is missing; anything else starts a
+   * failover away from it (fenced by command or lease: nothing is known about the old primary).
+   */
+  private async resume(tenant: TenantRecord, primary: PlacementRecord, placements: readonly PlacementRecord[], now: number): Promise<void> {
     const health = this.ctx.health.get(tenant.id, primary.hostId);
     const hostReady = (await this.ctx.store.read.hosts.get(primary.hostId))?.state === 'READY';
     // Wait for the first report after a restart rather than fence a node that may just have been promoted.
     if (hostReady && health === undefined) return;
-    const op = this.newOperation(tenant.id, 'failover', 'resumed', primary.hostId, now, now);
-    if (hostReady && health?.role === 'PRIMARY' && isHealthy(primary, this.ctx.health) && await this.promotedEarlier(tenant.id, primary.hostId)) {
-      // Promoted before a restart: only the finish is missing.
+    if (hostReady && health?.role === 'PRIMARY' && isHealthy(primary, this.ctx.health)) {
+      const op = this.newOperation(tenant.id, 'failover', 'resumed', primary.hostId, now, now);
       op.candidate = primary.hostId;
       op.phase = 'promoting';
       op.chosenAt = now;
       this.ops.set(tenant.id, op);
-      await this.finish(op, now, 'ack');
+      await this.finish(op, now, 'report');
       return;
     }
-    if (hostReady && health?.role === 'REPLICA' && await this.promotedEarlier(tenant.id, primary.hostId)) {
-      // The roles were swapped but the promotion was not confirmed: promote again (idempotent).
-      op.candidate = primary.hostId;
-      op.phase = 'promoting';
-      op.chosenAt = now;
-      op.deadline = now + this.ctx.failover.promoteTimeoutMs;
-      this.ops.set(tenant.id, op);
-      await this.advance(op, now);
-      return;
-    }
-    const hostDown = (await this.ctx.store.read.hosts.get(primary.hostId))?.state === 'DOWN';
-    await this.start(tenant, primary.hostId, hostDown ? 'host_down' : 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
-  }
-
-  /** True when the audit log says `hostId` was chosen for promotion in the tenant's latest failover. */
-  private async promotedEarlier(tenantId: string, hostId: string): Promise<boolean> {
-    const last = (await this.ctx.store.read.events.list({ tenantId, limit: 50 })).filter((e) => e.action.endsWith('.promote') || e.action.endsWith('.started'));
-    const latest = last[last.length - 1];
-    return latest !== undefined && latest.action.endsWith('.promote') && latest.hostId === hostId;
+    // The status derivation marks a tenant whose primary's host went DOWN as FAILING_OVER at once:
+    // the same decision as detect() says how it failed and whether it is already fenced.
+    const verdict = await this.lossOf(tenant.id, primary, placements, now);
+    if (verdict.kind === 'failed') return this.start(tenant, primary.hostId, verdict.cause, verdict.failedAt, now, verdict.reason, verdict.goneAt);
+    await this.start(tenant, primary.hostId, 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
   }
 
   private async advance(op: Operation, now: number): Promise<void> {
@@ -296,14 +319,34 @@ export class FailoverManager {
       op.fenceSentAt = now;
     }
     // A switchover waits for the agent: the lease of a healthy, connected agent never runs out.
-    const state = fencingState({ ackedAt: op.fenceAckedAt, leaseRenewedAt: this.ctx.liveness.leaseRenewedAt(op.oldPrimary), leaseMs: this.ctx.leaseMs, now });
+    const state = fencingState({
+      ackedAt: op.fenceAckedAt,
+      leaseRenewedAt: this.ctx.liveness.leaseRenewedAt(op.oldPrimary),
+      leaseMs: this.ctx.leaseMs,
+      goneAt: op.goneAt,
+      agentConnected: this.ctx.hub.isConnected(op.oldPrimary),
+      now,
+    });
     if (!state.fenced) return;
     op.fencedAt = state.at;
     op.phase = 'choosing';
-    await this.audit(op, 'fenced', op.oldPrimary, 'SUCCESS', state.via === 'ack' ? 'the old primary is stopped (its agent acknowledged)' : 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)', {
-      via: state.via,
-      fencing_ms: String(Math.max(0, state.at - op.startedAt)),
-      final_lsn: op.finalLsn,
+    const how = {
+      ack: 'the old primary is stopped (its agent acknowledged)',
+      lease: 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)',
+      gone: 'the old primary is gone with its agent (the agent\'s stream broke and a replica or router saw the primary stop); a returning agent gets it back only as a replica',
+    }[state.via];
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.operations.put(toRecord(op, now));
+      await tx.events.append({
+        time: this.ctx.clock(),
+        principal: PRINCIPAL,
+        action: `${op.kind}.fenced`,
+        tenantId: op.tenantId,
+        hostId: op.oldPrimary,
+        outcome: 'SUCCESS',
+        message: how,
+        details: { via: state.via, fencing_ms: String(Math.max(0, state.at - op.startedAt)), final_lsn: op.finalLsn },
+      });
     });
   }
 
@@ -338,6 +381,7 @@ export class FailoverManager {
       await tx.placements.update({ ...oldP, role: 'REPLICA', realization: 'PENDING', updatedAt: now });
       await tx.placements.update({ ...newP, role: 'PRIMARY', realization: 'PENDING', updatedAt: now });
       await tx.tenants.update({ ...current, instanceRevision: current.instanceRevision + 1, statusReason: `promoting the replica on ${op.candidate}`, updatedAt: now });
+      await tx.operations.put(toRecord(op, now));
       await tx.events.append({
         time: now,
         principal: PRINCIPAL,
@@ -384,6 +428,7 @@ export class FailoverManager {
       const tenant = await tx.tenants.get(op.tenantId);
       if (!tenant) return undefined;
       await tx.tenants.update({ ...tenant, statusReason: '', updatedAt: now });
+      await tx.operations.delete(op.tenantId);
       const synced = await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
       const r = await tx.routes.get(op.tenantId);
       timings.routeMs = Math.max(0, this.ctx.clock() - now);
@@ -427,6 +472,7 @@ export class FailoverManager {
   private async abandon(op: Operation, now: number, reason: string): Promise<void> {
     this.ops.delete(op.tenantId);
     await this.ctx.store.transaction(async (tx) => {
+      await tx.operations.delete(op.tenantId);
       await tx.events.append({ time: now, principal: PRINCIPAL, action: `${op.kind}.abandoned`, tenantId: op.tenantId, hostId: op.oldPrimary, outcome: 'FAILURE', message: reason });
       if (await tx.tenants.get(op.tenantId)) await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
     });
@@ -477,6 +523,61 @@ export class FailoverManager {
   private async audit(op: Operation, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
     await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: PRINCIPAL, action: `${op.kind}.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
   }
+}
+
+/** The row of an operation. */
+function toRecord(op: Operation, now: number): OperationRecord {
+  return {
+    tenantId: op.tenantId,
+    kind: op.kind,
+    cause: op.cause,
+    phase: op.phase,
+    failedAt: op.failedAt,
+    startedAt: op.startedAt,
+    oldPrimary: op.oldPrimary,
+    toHostId: op.toHostId ?? '',
+    fencedAt: op.fencedAt,
+    fenceSentAt: op.fenceSentAt,
+    fenceAckedAt: op.fenceAckedAt ?? 0,
+    finalLsn: op.finalLsn,
+    candidate: op.candidate,
+    chosenAt: op.chosenAt,
+    promoteSentAt: op.promoteSentAt,
+    deadline: Number.isFinite(op.deadline) ? op.deadline : 0,
+    updatedAt: now,
+  };
+}
+
+/**
+ * An operation resumed from its row. Commands in flight are not (their ids died with the process):
+ * the next step sends them again. The old primary's gone point is not either: a resumed fence waits
+ * for an acknowledgement or the lease, counted from this process's start at the latest.
+ */
+function fromRecord(r: OperationRecord): Operation {
+  return {
+    tenantId: r.tenantId,
+    kind: r.kind,
+    cause: (['host_lost', 'host_down', 'unhealthy', 'switchover'].includes(r.cause) ? r.cause : 'resumed') as Operation['cause'],
+    phase: r.phase,
+    goneAt: undefined,
+    failedAt: r.failedAt,
+    startedAt: r.startedAt,
+    oldPrimary: r.oldPrimary,
+    toHostId: r.toHostId === '' ? undefined : r.toHostId,
+    fenceCommand: undefined,
+    // Kept so the first send is not audited twice; the Fence itself goes out again at once.
+    fenceSentAt: r.fenceSentAt,
+    fenceAckedAt: r.fenceAckedAt > 0 ? r.fenceAckedAt : undefined,
+    finalLsn: r.finalLsn,
+    fencedAt: r.fencedAt,
+    candidate: r.candidate,
+    promoteCommand: undefined,
+    promoteSentAt: 0,
+    chosenAt: r.chosenAt,
+    lastWaitReason: '',
+    deadline: r.deadline > 0 ? r.deadline : Number.POSITIVE_INFINITY,
+    settle: undefined,
+  };
 }
 
 /** a >= b as LSNs; false when either is not an LSN. */

@@ -53,7 +53,8 @@ export class IdleWatcher {
       await suspends.tick();
       const now = ctx.clock();
       const read = ctx.store.read;
-      const watched = (await read.tenants.list({ status: 'ACTIVE' })).filter((t) => (t.spec.idleSuspendSeconds ?? 0) > 0 && t.spec.nodes === 1);
+      // Only the tenants with a policy (an index holds them): reading every ACTIVE tenant each second costs seconds at a million.
+      const watched = (await read.tenants.listIdleSuspend()).filter((t) => t.spec.nodes === 1);
       const seen = new Set(watched.map((t) => t.id));
       for (const id of this.#lastBusyAt.keys()) if (!seen.has(id)) this.#lastBusyAt.delete(id);
       if (watched.length === 0) return;

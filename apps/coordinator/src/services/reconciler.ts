@@ -156,12 +156,12 @@ export class Reconciler {
   private async checkLiveness(): Promise<void> {
     const now = this.ctx.clock();
     for (const host of await this.ctx.store.read.hosts.list()) {
-      const next = this.ctx.liveness.stateAt(host.id, now, host.state);
-      if (next !== host.state) await this.setHostState(host, next, now);
+      const next = this.ctx.liveness.verdictAt(host.id, now, host.state);
+      if (next.state !== host.state) await this.setHostState(host, next.state, now, next.reason);
     }
   }
 
-  private async setHostState(host: HostRecord, state: HostState, now: number): Promise<void> {
+  private async setHostState(host: HostRecord, state: HostState, now: number, reason: string): Promise<void> {
     const last = this.ctx.liveness.lastSeenAt(host.id) ?? host.lastHeartbeatAt;
     await this.ctx.store.transaction(async (tx) => {
       await tx.hosts.put({ ...host, state, stateChangedAt: now, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, last) });
@@ -171,7 +171,7 @@ export class Reconciler {
         action: `host.${state.toLowerCase()}`,
         hostId: host.id,
         outcome: state === 'READY' ? 'SUCCESS' : 'FAILURE',
-        message: state === 'READY' ? `host is back (was ${host.state})` : `no heartbeat for ${now - last} ms (was ${host.state})`,
+        message: state === 'READY' ? `host is back (was ${host.state})` : `${reason} (was ${host.state})`,
         details: { from: host.state, to: state },
       });
       tx.record({ kind: 'room' });

@@ -135,6 +135,8 @@ export interface TenantReads {
   listWaiting(limit: number, after?: { createdAt: number; id: string }): Promise<TenantRecord[]>;
   /** Tenants with two or more nodes (the ones failover watches), by id. */
   listReplicated(): Promise<TenantRecord[]>;
+  /** ACTIVE tenants with an idle-suspend policy (the ones the idle check watches), by id. */
+  listIdleSuspend(): Promise<TenantRecord[]>;
 }
 
 export interface PlacementReads {

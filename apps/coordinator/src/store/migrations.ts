@@ -337,6 +337,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'the loops that watch a few tenants read only those',
+    sql: `
+      -- The idle-suspend check runs every second and the failover watch every tick; read from the
+      -- whole table, each costs a scan of every tenant's spec (seconds at a million tenants, with
+      -- the event loop held). Partial indexes hold just the tenants they watch.
+      CREATE INDEX tenants_idle_suspend ON tenants (id) WHERE json_extract(spec, '$.idleSuspendSeconds') > 0;
+      CREATE INDEX tenants_replicated ON tenants (id) WHERE json_extract(spec, '$.nodes') >= 2;
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -9,6 +9,7 @@ import { describeStoreContract } from './contract/store-contract.js';
 import { DB_FILE, openStore, StoreOpenError } from './open-store.js';
 import { MIGRATIONS } from './migrations.js';
 import type { SqliteStore } from './sqlite-store.js';
+import { IDLE_SUSPEND_TENANTS_SQL, REPLICATED_TENANTS_SQL } from './sqlite-tables.js';
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -103,6 +104,18 @@ describe('sqlite specifics', () => {
     const plan = db.prepare('EXPLAIN QUERY PLAN SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id').all() as { detail: string }[];
     db.close();
     expect(plan.map((r) => r.detail).join(' ')).toContain('placements_creating');
+  });
+
+  it('reads the tenants the failover and idle-suspend loops watch from their partial indexes', async () => {
+    const s = open();
+    await s.transaction((tx) => tx.tenants.insert(aTenant('a')));
+    const db = new Database(s.location, { readonly: true });
+    const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join(' ');
+    const replicated = plan(REPLICATED_TENANTS_SQL);
+    const idle = plan(IDLE_SUSPEND_TENANTS_SQL);
+    db.close();
+    expect(replicated).toContain('tenants_replicated');
+    expect(idle).toContain('tenants_idle_suspend');
   });
 
   it('turns a store it cannot write into StoreUnavailableError, never a driver code', async () => {

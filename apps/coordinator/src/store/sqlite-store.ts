@@ -96,6 +96,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       countByStatus: () => read(() => t.countTenantsByStatus()),
       listWaiting: (limit, after) => read(() => t.listWaitingTenants(limit, after)),
       listReplicated: () => read(() => t.listReplicatedTenants()),
+      listIdleSuspend: () => read(() => t.listIdleSuspendTenants()),
       insert: (tenant) => write(() => t.insertTenant(tenant)),
       update: (tenant) => write(() => t.updateTenant(tenant)),
       delete: (id) => write(() => t.deleteTenant(id)),

@@ -262,6 +262,15 @@ function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revis
 }
 
 /** The conditions of a tenant filter, as SQL over the tenants table with positional parameters. */
+/**
+ * The tenants the failover watch and the idle-suspend check read on every tick. Each WHERE repeats
+ * its partial index's (tenants_replicated, tenants_idle_suspend) word for word: SQLite uses such
+ * an index only then, and without it each tick scans every tenant's spec.
+ */
+export const REPLICATED_TENANTS_SQL = `SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`;
+// INDEXED BY: with the status term beside it the planner would take tenants_status (every ACTIVE tenant) instead.
+export const IDLE_SUSPEND_TENANTS_SQL = `SELECT * FROM tenants INDEXED BY tenants_idle_suspend WHERE json_extract(spec, '$.idleSuspendSeconds') > 0 AND status = 'ACTIVE' ORDER BY id`;
+
 function tenantWhere(filter: TenantFilter): { clauses: string[]; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
@@ -329,7 +338,8 @@ export class SqliteTables {
       ),
       retriesDue: p(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`),
       // Filtered in SQL: failover looks at these every tick, and parsing every spec in JavaScript is slow.
-      replicatedTenants: p(`SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`),
+      replicatedTenants: p(REPLICATED_TENANTS_SQL),
+      idleSuspendTenants: p(IDLE_SUSPEND_TENANTS_SQL),
       // Summed in SQL: parsing every tenant's spec in JavaScript costs seconds at 100,000 tenants.
       // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit.
       hostAllocations: p(
@@ -547,6 +557,10 @@ export class SqliteTables {
 
   listReplicatedTenants(): TenantRecord[] {
     return (this.stmt.replicatedTenants!.all() as Row[]).map(tenantFromRow);
+  }
+
+  listIdleSuspendTenants(): TenantRecord[] {
+    return (this.stmt.idleSuspendTenants!.all() as Row[]).map(tenantFromRow);
   }
 
   insertPlacement(placement: PlacementRecord): void {

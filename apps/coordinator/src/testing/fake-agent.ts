@@ -77,6 +77,8 @@ export class FakeAgent {
   readonly role = new Map<string, InstanceRole>();
   readonly timeline = new Map<string, number>();
   readonly unhealthy = new Set<string>();
+  /** Per tenant (a replica): when its walreceiver lost its sender, reported in health. */
+  readonly senderLostAt = new Map<string, number>();
   /** Per tenant: busy backends its health reports (what keeps an idle-suspend tenant awake). */
   readonly busy = new Map<string, number>();
   /** The LSN a Fence answer reports as the old primary's last position. */
@@ -288,6 +290,7 @@ export class FakeAgent {
         timeline: this.timeline.get(tenantId) ?? 1,
         checkedAt: timestampFromMs(Date.now()),
         archive: this.archive.get(tenantId),
+        senderLostAt: this.senderLostAt.has(tenantId) ? timestampFromMs(this.senderLostAt.get(tenantId) ?? 0) : undefined,
       },
       recovery: this.recovery.get(tenantId),
     };
@@ -323,6 +326,14 @@ export class FakeAgent {
   stopHeartbeats(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+  }
+
+  /** Half-closes the stream and waits for the coordinator to end it (an agent stopping on purpose). */
+  async goodbye(): Promise<void> {
+    this.stopHeartbeats();
+    this.stream?.end();
+    await this.reading;
+    this.stream = undefined;
   }
 
   /** Closes the stream (a crashed agent). */

@@ -20,6 +20,9 @@ import { auditRefusal, callerOf } from '../security/access.js';
 
 let nextSessionId = 1;
 
+/** How long after the request side of a stream ended a cancellation still makes it a break, not a goodbye. */
+const GOODBYE_CHECK_MS = 150;
+
 /** How long an agent has to say Hello after opening the stream. */
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -134,9 +137,13 @@ export function agentControlService(
         },
       };
       ctx.hub.attach(session);
+      ctx.liveness.streamOpened(host.id);
       onSessionsChanged();
       log.info({ address: host.address, sessionId: session.sessionId, instances: hello.instances.length }, 'agent connected');
       const warnedOrphans = new Set<string>();
+      // A cancelled call (the agent's connection closed) wakes the loop at once: the break is a
+      // failure signal, and the request stream does not always end with it.
+      const aborted = new Promise<undefined>((resolve) => call.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
       try {
         // The lease is renewed as of now; the agent counts it from when it sent Hello, earlier.
         ctx.liveness.renewLease(host.id, ctx.clock());
@@ -145,11 +152,22 @@ export function agentControlService(
         await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on, leaderEpoch: BigInt(ctx.leaderEpoch ?? 0) } } });
         await ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
-          const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined)]);
+          const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
           if (next === undefined || next.done) break;
           await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
         }
       } finally {
+        // A goodbye half-closes the stream and then waits for us to end the call; a dead agent's
+        // stream is cancelled under us (its connection closed), and the cancellation may land after
+        // the request side already ended: a short wait tells the two apart.
+        if (!closed && !call.signal.aborted) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([aborted, new Promise<void>((resolve) => (timer = setTimeout(resolve, GOODBYE_CHECK_MS)))]);
+          clearTimeout(timer);
+        }
+        const how = closed ? undefined : call.signal.aborted ? 'reset' : 'goodbye';
+        ctx.liveness.streamEnded(host.id, how ?? 'goodbye', ctx.clock());
+        if (how === 'reset') log.warn({ sessionId: session.sessionId }, 'agent stream broke (no goodbye): the host is suspect');
         ctx.hub.detach(session);
         // Unless a newer stream of the same host replaced this one, what it said no longer holds.
         if (!ctx.hub.isConnected(host.id)) ctx.spares.forget(host.id);

@@ -6,11 +6,13 @@
  * off and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import { BackendFailureKind, WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
 import { Code, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
 import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
+import type { BackendFailures } from '../live/backend-failures.js';
 import type { RouteChange } from '../domain/model.js';
 import type { RouterClients } from '../live/router-clients.js';
 import { auditRefusal, callerOf } from '../security/access.js';
@@ -22,6 +24,8 @@ export interface RouterCalls {
   clients: RouterClients;
   suspends: SuspendService;
   clock: () => number;
+  /** Where routers' refused connects go (absent: the reports are accepted and dropped). */
+  backendFailures?: BackendFailures;
 }
 
 const WAKE_OUTCOMES = { STARTED: WakeOutcome.STARTED, IN_PROGRESS: WakeOutcome.IN_PROGRESS, THROTTLED: WakeOutcome.THROTTLED, REFUSED: WakeOutcome.REFUSED } as const;
@@ -40,7 +44,16 @@ interface Batch {
   deletedTenantIds: string[];
   routers: MessageInitShape<typeof RouterPeerSchema>[];
   routersChanged: boolean;
+  /** A part of a snapshot with more parts to follow. */
+  snapshotContinues?: boolean;
 }
+
+/**
+ * Routes per snapshot part by default (some 0.4 MiB with a user each): well under gRPC's 4 MiB
+ * default message limit, and small enough that encoding one part does not hold the event loop up
+ * for the heartbeats, API calls and route deltas of everyone else.
+ */
+export const SNAPSHOT_PART_ROUTES = 2000;
 
 /** Most batches a router may have queued before it is cut off. */
 const MAX_QUEUED_BATCHES = 10_000;
@@ -65,6 +78,8 @@ export class RouteFeed {
     private readonly onBatch: (kind: 'snapshot' | 'delta' | 'peers') => void = () => undefined,
     /** Sent on every batch: routers connect to instances with TLS (verify-full against the fleet CA). */
     private readonly instanceTls = false,
+    /** Routes per message of a snapshot in parts or of a catch-up. */
+    private readonly partRoutes = SNAPSHOT_PART_ROUTES,
   ) {
     store.subscribe((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
@@ -132,6 +147,16 @@ export class RouteFeed {
         calls.clients.report(request.routerId, new Map(request.tenants.map((t) => [t.tenantId, t.clients])), request.complete, calls.clock());
         return { intervalMs: 0 };
       },
+      reportBackendFailures: async (request, ctx) => {
+        await this.mustBeRouter(ctx, request.routerId, 'report backend failures');
+        const now = calls?.clock() ?? Date.now();
+        // Bounded: a router sends a handful; anything past that is not news.
+        for (const f of request.failures.slice(0, 1000)) {
+          if (f.kind !== BackendFailureKind.REFUSED || !f.tenantId) continue;
+          calls?.backendFailures?.refusedAt(f.tenantId, f.address, f.port, f.observedAt ? timestampMs(f.observedAt) : now, now);
+        }
+        return {};
+      },
       wakeTenant: async (request, ctx) => {
         await this.mustBeRouter(ctx, request.routerId, 'wake tenants');
         if (!calls) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator does not wake tenants');
@@ -155,14 +180,30 @@ export class RouteFeed {
           let sentRevision: number;
           if (deltas === undefined) {
             const routes = await this.store.read.routes.list();
-            const revision = Math.max(current, ...routes.map((r) => r.revision));
-            await send({ snapshot: true, revision: BigInt(revision), upserts: routes.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
+            // A loop, not Math.max(...routes): spreading a million arguments overflows the stack.
+            let revision = current;
+            for (const r of routes) if (r.revision > revision) revision = r.revision;
+            // A router that takes parts gets the table a part at a time; an older one gets it whole.
+            const partSize = request.snapshotInParts ? this.partRoutes : Math.max(1, routes.length);
+            for (let from = 0; from === 0 || from < routes.length; from += partSize) {
+              const part = routes.slice(from, from + partSize);
+              const more = from + partSize < routes.length;
+              await send({ snapshot: true, snapshotContinues: more, revision: BigInt(revision), upserts: part.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
+              if (ctx.signal.aborted || this.closed) return;
+            }
             this.onBatch('snapshot');
             sentRevision = revision;
             log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
           } else {
-            const batch = deltaBatch(deltas, current);
-            await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+            // A long catch-up goes in parts too: ordinary deltas in revision order, which any router
+            // applies one by one (a router away for the whole route history would otherwise get up
+            // to that many changes in one message, far over gRPC's default limit).
+            for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
+              const last = from + this.partRoutes >= deltas.length;
+              const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
+              await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+              if (ctx.signal.aborted || this.closed) return;
+            }
             this.onBatch('delta');
             sentRevision = current;
             log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
@@ -209,6 +250,7 @@ function deltaBatch(changes: readonly RouteChange[], atLeast = 0): Batch {
   }
   const upserts = [...last.values()].filter((c) => c.route !== undefined).map((c) => toProtoRoute(c.route!));
   const deletedTenantIds = [...last.values()].filter((c) => c.route === undefined).map((c) => c.tenantId);
-  const revision = Math.max(atLeast, ...changes.map((c) => c.revision));
+  let revision = atLeast;
+  for (const c of changes) if (c.revision > revision) revision = c.revision;
   return { snapshot: false, revision: BigInt(revision), upserts, deletedTenantIds, routers: [], routersChanged: false };
 }

@@ -10,6 +10,8 @@ import {
   InstanceState,
   Realization,
   RunState,
+  UpgradeSource_Step,
+  UpgradeTarget_Step,
   type ArchiveStatusSchema,
   type BackupRepository as ProtoBackupRepository,
   type BackupResultSchema,
@@ -26,7 +28,7 @@ import {
 } from '@pgs/proto';
 import type { HostMajor, Resources } from '@pgs/tenancy';
 import type { ArchiveStatus, BackupKind, BackupRepository, BackupResult, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
-import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from '../model.js';
+import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus, UpgradeSourceAction, UpgradeTargetAction } from '../model.js';
 
 /** uint64 from the wire -> number (values past 2^53 are not revisions or generations we issue). */
 export function toNumber(value: bigint): number {
@@ -84,6 +86,7 @@ export function fromInstanceSpec(s: InstanceSpec): DesiredInstance {
   };
   if (s.backup && s.backup.stanza !== '') d.backup = { stanza: s.backup.stanza, archiveTimeoutSeconds: s.backup.archiveTimeoutSeconds, retentionDays: s.backup.retentionDays };
   if (s.restore) d.restore = fromRestoreSource(s.restore);
+  if (s.upgradeSubscriber) d.upgradeSubscriber = true;
   return d;
 }
 
@@ -127,6 +130,17 @@ export function fromCommand(c: Command): AgentCommand {
     case 'runInitSql':
       action = { kind: 'runInitSql', attempt: a.value.attempt, scripts: a.value.scripts.map((x) => ({ name: x.name, sql: x.sql, database: x.database })) };
       break;
+    case 'upgradeSource': {
+      const step = SOURCE_STEPS[a.value.step];
+      action = step && { kind: 'upgradeSource', step, user: a.value.user, scramVerifier: a.value.scramVerifier, replicaIdentityFull: a.value.replicaIdentityFull, roles: [...a.value.roles], databases: [...a.value.databases] };
+      break;
+    }
+    case 'upgradeTarget': {
+      const step = TARGET_STEPS[a.value.step];
+      const v = a.value;
+      action = step && { kind: 'upgradeTarget', step, source: { address: v.sourceAddress, port: v.sourcePort, user: v.user, password: v.password }, databases: [...v.databases], dumpMajor: v.dumpMajor, timeoutMs: v.timeoutMs };
+      break;
+    }
     default:
       action = undefined;
   }
@@ -176,9 +190,35 @@ export function toBackupResult(b: BackupResult): MessageInitShape<typeof BackupR
   };
 }
 
+/** Upgrade steps by their proto number (an unknown step is an unknown command). */
+const SOURCE_STEPS: Partial<Record<UpgradeSource_Step, UpgradeSourceAction['step']>> = {
+  [UpgradeSource_Step.INSPECT]: 'inspect',
+  [UpgradeSource_Step.PREPARE]: 'prepare',
+  [UpgradeSource_Step.BLOCK_WRITERS]: 'blockWriters',
+  [UpgradeSource_Step.UNBLOCK_WRITERS]: 'unblockWriters',
+  [UpgradeSource_Step.CLEAN]: 'clean',
+};
+const TARGET_STEPS: Partial<Record<UpgradeTarget_Step, UpgradeTargetAction['step']>> = {
+  [UpgradeTarget_Step.SUBSCRIBE]: 'subscribe',
+  [UpgradeTarget_Step.SYNC_STATE]: 'syncState',
+  [UpgradeTarget_Step.CATCH_UP]: 'catchUp',
+  [UpgradeTarget_Step.ABANDON]: 'abandon',
+};
+
 /** CommandOutcome -> proto CommandResult. */
 export function toCommandResult(o: CommandOutcome): MessageInitShape<typeof CommandResultSchema> {
-  return { commandId: o.commandId, ok: o.ok, errorCode: o.errorCode, message: o.message, lsn: o.lsn, timeline: o.timeline, backup: o.backup ? toBackupResult(o.backup) : undefined, initSql: o.initSql };
+  return {
+    commandId: o.commandId,
+    ok: o.ok,
+    errorCode: o.errorCode,
+    message: o.message,
+    lsn: o.lsn,
+    timeline: o.timeline,
+    backup: o.backup ? toBackupResult(o.backup) : undefined,
+    initSql: o.initSql,
+    upgradeSource: o.upgradeSource,
+    upgradeTarget: o.upgradeTarget,
+  };
 }
 
 function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSchema> {
@@ -194,6 +234,7 @@ function toHealth(h: InstanceHealth): MessageInitShape<typeof InstanceHealthSche
     timeline: h.timeline,
     checkedAt: h.checkedAt > 0 ? timestampFromMs(h.checkedAt) : undefined,
     archive: h.archive ? toArchive(h.archive) : undefined,
+    senderLostAt: h.senderLostAt ? timestampFromMs(h.senderLostAt) : undefined,
   };
 }
 
@@ -239,7 +280,7 @@ export function toHello(h: HelloView): MessageInitShape<typeof HelloSchema> {
     agentVersion: h.agentVersion,
     instances: h.instances.map(toInstanceStatus),
     appliedGeneration: BigInt(h.appliedGeneration),
-    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump ?? false, pgUpgrade: m.pgUpgrade ?? false })),
     pgbackrestVersion: h.postgres?.pgbackrestVersion ?? '',
   };
 }

@@ -62,6 +62,10 @@ export function instanceSettings(options: { listenAddresses: string; port: numbe
     unix_socket_directories: options.socketDir,
     unix_socket_permissions: '0700',
     password_encryption: 'scram-sha-256',
+    // A major upgrade by logical replication decodes this instance's WAL; wal_level takes a restart
+    // to change, so every instance starts ready for it (a little more WAL for UPDATE/DELETE on
+    // tables with a replica identity, nothing else).
+    wal_level: 'logical',
     ...postgresSettingsFor(options.resources),
   };
 }

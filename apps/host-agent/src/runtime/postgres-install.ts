@@ -96,6 +96,8 @@ function inspect(binDir: string, pgbackrestVersion: string): InstalledMajor {
     pgBasebackup: executable(path.join(binDir, 'pg_basebackup')),
     pgRewind: executable(path.join(binDir, 'pg_rewind')) && executable(path.join(binDir, 'pg_controldata')),
     pgbackrest: maxBackup !== undefined && Number(major) <= maxBackup,
+    pgDump: executable(path.join(binDir, 'pg_dump')) && executable(path.join(binDir, 'psql')),
+    pgUpgrade: executable(path.join(binDir, 'pg_upgrade')),
   };
 }
 

@@ -41,7 +41,7 @@ import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
-import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode } from './runtime.js';
+import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode, UpgradeTools } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
 import { baseBackup, controlData, rewind, writePassFile, type ReplicationTls } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
@@ -116,9 +116,10 @@ function recordedSpec(spec: RuntimeSpec, major: string, port: number): RuntimeSp
  * Start-only settings a running primary does without until its next restart: a primary that gains
  * or loses a replica (a live move builds one, then drops it) must not restart and cut its clients
  * for them. hot_standby and recovery_target_timeline matter only to a standby; wal_log_hints only to a later pg_rewind of this
- * instance, which falls back to a fresh base backup when it is off.
+ * instance, which falls back to a fresh base backup when it is off. max_logical_replication_workers
+ * matters only while an upgrade's subscriptions run: the new primary keeps its workers until it restarts.
  */
-const PRIMARY_DEFERRED: ReadonlySet<string> = new Set(['wal_log_hints', 'hot_standby', 'recovery_target_timeline']);
+const PRIMARY_DEFERRED: ReadonlySet<string> = new Set(['wal_log_hints', 'hot_standby', 'recovery_target_timeline', 'max_logical_replication_workers']);
 
 export class ProcessRuntime implements InstanceRuntime {
   readonly kind = 'process' as const;
@@ -210,6 +211,14 @@ export class ProcessRuntime implements InstanceRuntime {
     return { majors: majors.map(({ binDir: _binDir, ...m }) => m), pgbackrestVersion };
   }
 
+  upgradeTools(): UpgradeTools {
+    return {
+      clientBinDir: (major) => this.o.install.majors.find((m) => m.major === major && m.pgDump === true)?.binDir,
+      tls: () => this.replicationTls(),
+      runAs: this.o.runAs,
+    };
+  }
+
   readySpares(): number {
     return this.spares.ready(this.o.install.defaultMajor);
   }
@@ -282,6 +291,8 @@ export class ProcessRuntime implements InstanceRuntime {
       ...replicationSettings(spec.role ?? 'PRIMARY', spec.replication, p.passFile, this.replicationTls()),
       ...this.pbr.settings(p.dir, spec.backup),
       ...tlsSettings(this.tls.files),
+      // One apply worker per database plus table-sync workers for the initial copy.
+      ...(spec.upgradeSubscriber ? { max_logical_replication_workers: '4', max_sync_workers_per_subscription: '2' } : {}),
     };
   }
 

@@ -8,6 +8,15 @@ import type { ClientConfig } from 'pg';
 import type { HostMajor, InstanceRole, Resources, RunState } from '@pgs/tenancy';
 import type { BackupKind, BackupRepository, BackupResult, InstanceBackup, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
 import type { PendingWal } from '../backup/pending-wal.js';
+import type { ReplicationTls } from './standby-tools.js';
+
+/** See InstanceRuntime.upgradeTools. */
+export interface UpgradeTools {
+  /** The bin dir with pg_dump and psql of `major`, if this host has them. */
+  clientBinDir(major: string): string | undefined;
+  tls(): ReplicationTls;
+  runAs: { uid: number; gid: number } | undefined;
+}
 
 /** Which driver. */
 export type RuntimeKind = 'process' | 'docker';
@@ -35,6 +44,8 @@ export interface RuntimeSpec {
   backup?: InstanceBackup;
   /** Create the data directory from this backup instead of the template (only when there is none yet). */
   restore?: RestoreSource;
+  /** The new instance of a major upgrade: logical replication workers for its subscriptions. */
+  upgradeSubscriber?: boolean;
 }
 
 /** How an instance takes part in replication. */
@@ -146,6 +157,11 @@ export interface InstanceRuntime {
    * version (told to the coordinator in Hello); undefined = the driver cannot tell (docker).
    */
   postgresMajors(): { majors: HostMajor[]; pgbackrestVersion: string } | undefined;
+  /**
+   * What a major upgrade's steps need from the host: the client tools of a major, how instances
+   * here reach other instances, and the OS user the tools run as. Absent: the driver cannot run them.
+   */
+  upgradeTools?(): UpgradeTools;
   /** Backups and restores (pgBackRest); undefined where the driver has none (docker). */
   readonly backups?: BackupOperations;
   /**

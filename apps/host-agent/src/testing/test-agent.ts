@@ -12,6 +12,7 @@ import { InstanceManager } from '../instance-manager.js';
 import { Lease } from '../lease.js';
 import { createAgentMetrics } from '../metrics.js';
 import type { InstanceRuntime } from '../runtime/runtime.js';
+import { UpgradeRunner } from '../upgrade/upgrade-runner.js';
 import { testLogger, testProcessRuntime } from './test-env.js';
 
 /** A running in-process agent. */
@@ -34,7 +35,9 @@ export async function startTestAgent(options: { coordinator: string; dataRoot: s
   const metrics = createAgentMetrics(registry, () => ({ instancesByState: {}, connected: state.loop?.connected ?? false, appliedGeneration: state.loop?.appliedGeneration ?? 0 }));
   const admin = new InstanceAdmin((t, db) => runtime.adminConnection(t, db), log);
   const lease = options.lease ? new Lease({ file: `${options.dataRoot}/lease.json`, log }) : undefined;
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: 200, retryBaseMs: 200, retryMaxMs: 2000, ...(lease ? { lease } : {}) });
+  const tools = runtime.upgradeTools?.();
+  const upgrades = tools && new UpgradeRunner({ admin, connect: (t, db) => runtime.adminConnection(t, db), ...tools, log });
+  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: 200, retryBaseMs: 200, retryMaxMs: 2000, ...(lease ? { lease } : {}), upgrades });
   state.manager = manager;
   await manager.start();
   const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials(), coordinatorChannelOptions());

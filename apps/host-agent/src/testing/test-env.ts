@@ -48,7 +48,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 }
 
 /** A process runtime on `dataRoot`, listening on `address`, with ports from a range of its own. */
-export function testProcessRuntime(options: { dataRoot: string; address?: string; portRange?: { first: number; last: number }; log?: Logger; stopTimeoutMs?: number }): ProcessRuntime {
+export function testProcessRuntime(options: { dataRoot: string; address?: string; portRange?: { first: number; last: number }; log?: Logger; stopTimeoutMs?: number; binDirPatterns?: string[] }): ProcessRuntime {
   const log = options.log ?? testLogger();
   const address = options.address ?? '127.0.0.1';
   // A random window keeps parallel test files off each other's ports.
@@ -58,7 +58,7 @@ export function testProcessRuntime(options: { dataRoot: string; address?: string
     dataRoot: options.dataRoot,
     address,
     allowCidrs: ['127.0.0.0/8'],
-    install: findPostgresInstall(['/usr/lib/postgresql/*/bin'], process.env.PGS_PG_BIN_DIR),
+    install: findPostgresInstall(options.binDirPatterns ?? ['/usr/lib/postgresql/*/bin'], options.binDirPatterns ? undefined : process.env.PGS_PG_BIN_DIR),
     runAs: postgresRunAs('postgres'),
     ports: new PortAllocator(range, address),
     cgroups: new CgroupLimits(detectCgroupRoot(), log),

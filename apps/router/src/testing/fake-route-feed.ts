@@ -34,6 +34,8 @@ export interface FakeRouteFeed {
   readonly address: string;
   readonly watches: FakeWatch[];
   readonly reports: FakeClientReport[];
+  /** Refused or timed-out connects the router reported (kind: BackendFailureKind). */
+  readonly backendFailures: Array<{ tenantId: string; address: string; port: number; kind: number }>;
   readonly wakes: FakeWake[];
   /** How wakes are answered (STARTED by default); the test changes routes itself. */
   onWake: (wake: FakeWake) => FakeWakeAnswer;
@@ -53,7 +55,7 @@ interface Watcher {
 }
 
 /** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
-export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean } = {}): Promise<FakeRouteFeed> {
+export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean; snapshotPart?: number } = {}): Promise<FakeRouteFeed> {
   const instanceTls = options.instanceTls ?? false;
   let revision = 0;
   const table = new Map<string, RouteUpsert>();
@@ -62,6 +64,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
   const watchers = new Set<Watcher>();
   const watches: FakeWatch[] = [];
   const reports: FakeClientReport[] = [];
+  const backendFailures: Array<{ tenantId: string; address: string; port: number; kind: number }> = [];
   const wakes: FakeWake[] = [];
   const control = { onWake: (_w: FakeWake): FakeWakeAnswer => ({ outcome: 'STARTED' }) };
   for (const r of options.routes ?? []) {
@@ -74,6 +77,10 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
   addService(server, RouteFeedService, {
     async reportClients(req) {
       reports.push({ routerId: req.routerId, clients: new Map(req.tenants.map((t) => [t.tenantId, t.clients])), complete: req.complete });
+      return {};
+    },
+    async reportBackendFailures(req) {
+      backendFailures.push(...req.failures.map((f) => ({ tenantId: f.tenantId, address: f.address, port: f.port, kind: f.kind })));
       return {};
     },
     async wakeTenant(req) {
@@ -100,7 +107,12 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
       watchers.add(watcher);
       try {
         if (since === 0 || since > revision) {
-          await stream.send({ snapshot: true, revision: BigInt(revision), upserts: [...table.values()].map(routeToProto), routers: peers, routersChanged: true, instanceTls });
+          // In parts of `snapshotPart` routes to a router that asks for parts, as the coordinator sends them.
+          const all = [...table.values()].map(routeToProto);
+          const part = req.snapshotInParts && options.snapshotPart ? options.snapshotPart : Math.max(1, all.length);
+          for (let from = 0; from === 0 || from < all.length; from += part) {
+            await stream.send({ snapshot: true, snapshotContinues: from + part < all.length, revision: BigInt(revision), upserts: all.slice(from, from + part), routers: peers, routersChanged: true, instanceTls });
+          }
         } else {
           const newer = history.filter((h) => h.revision > since);
           await stream.send({
@@ -146,6 +158,7 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
     address: `127.0.0.1:${port}`,
     watches,
     reports,
+    backendFailures,
     wakes,
     get onWake() {
       return control.onWake;

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
-import type { BackupRecord, OperationRecord, RestoreRecord } from '../../domain/model.js';
+import type { BackupRecord, OperationRecord, RestoreRecord, TenantRecord } from '../../domain/model.js';
 import { aHost, aPlacement, aTenant, aUser } from '../../testing/records.js';
 import type { TokenRecord } from '@pgs/security';
 import type { InitSqlRecord } from '@pgs/tenancy';
@@ -303,6 +303,28 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect(await s.read.placements.listRetriesDue(4999)).toEqual([]);
       expect((await s.read.placements.listRetriesDue(5000)).map((p) => p.tenantId)).toEqual(['solo']);
       expect((await s.read.tenants.listReplicated()).map((t) => t.id)).toEqual(['ha']);
+    });
+
+    it('lists the ACTIVE tenants with an idle-suspend policy, by id', async () => {
+      const s = await open();
+      const idle = (id: string, status: TenantRecord['status'], seconds: number | undefined): TenantRecord => {
+        const t = aTenant(id, { status });
+        return { ...t, spec: { ...t.spec, idleSuspendSeconds: seconds } };
+      };
+      await s.transaction(async (tx) => {
+        await tx.tenants.insert(idle('b-idle', 'ACTIVE', 300));
+        await tx.tenants.insert(idle('a-idle', 'ACTIVE', 60));
+        await tx.tenants.insert(idle('never', 'ACTIVE', 0));
+        await tx.tenants.insert(idle('unset', 'ACTIVE', undefined));
+        await tx.tenants.insert(idle('asleep', 'SUSPENDED', 60));
+      });
+      expect((await s.read.tenants.listIdleSuspend()).map((t) => t.id)).toEqual(['a-idle', 'b-idle']);
+      // A policy turned off leaves the watch.
+      await s.transaction(async (tx) => {
+        const t = await tx.tenants.get('a-idle');
+        if (t) await tx.tenants.update({ ...t, spec: { ...t.spec, idleSuspendSeconds: 0 } });
+      });
+      expect((await s.read.tenants.listIdleSuspend()).map((t) => t.id)).toEqual(['b-idle']);
     });
 
     it('sums allocations per host and counts the placements still being created', async () => {

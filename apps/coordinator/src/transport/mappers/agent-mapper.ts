@@ -132,6 +132,7 @@ function healthView(h: InstanceHealth | undefined): InstanceHealthView | undefin
     timeline: h.timeline,
     checkedAt: fromTimestamp(h.checkedAt),
     archive: archiveView(h.archive),
+    senderLostAt: fromTimestamp(h.senderLostAt),
   };
 }
 
@@ -186,7 +187,7 @@ export function fromHello(h: Hello): HelloView {
     agentVersion: h.agentVersion,
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
-    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump, pgUpgrade: m.pgUpgrade })),
     pgbackrestVersion: h.pgbackrestVersion,
   };
 }

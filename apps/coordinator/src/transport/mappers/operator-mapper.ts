@@ -102,6 +102,7 @@ function toProtoPlacement(p: PlacementView): MessageInitShape<typeof PlacementSc
           timeline: h.timeline,
           checkedAt: toTimestamp(h.checkedAt),
           archive: h.archive ? toProtoArchive(h.archive) : undefined,
+          senderLostAt: h.senderLostAt ? toTimestamp(h.senderLostAt) : undefined,
         }
       : undefined,
     updatedAt: toTimestamp(p.updatedAt),

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/agent/v1/agent.proto.
  */
 export const file_pgs_agent_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UigQMKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhoKEnBnYmFja3Jlc3RfdmVyc2lvbhg9IAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItIBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeRIUCgxsZWFkZXJfZXBvY2gYbiABKAQSFAoMaW5zdGFuY2VfdGxzGEYgASgIIpkBChBCYWNrdXBSZXBvc2l0b3J5Ei4KBXBvc2l4GAEgASgLMh0ucGdzLmFnZW50LnYxLlBvc2l4UmVwb3NpdG9yeUgAEigKAnMzGAIgASgLMhoucGdzLmFnZW50LnYxLlMzUmVwb3NpdG9yeUgAEhMKC2NpcGhlcl9wYXNzGAMgASgJEg4KBmtleV9pZBgEIAEoCUIGCgRraW5kIh8KD1Bvc2l4UmVwb3NpdG9yeRIMCgRwYXRoGAEgASgJIqgBCgxTM1JlcG9zaXRvcnkSEAoIZW5kcG9pbnQYASABKAkSDAoEcG9ydBgCIAEoDRIOCgZidWNrZXQYAyABKAkSDgoGcmVnaW9uGAQgASgJEgwKBHBhdGgYBSABKAkSEgoKcGF0aF9zdHlsZRgGIAEoCBIOCgZjYV9wZW0YByABKAkSEgoKYWNjZXNzX2tleRgIIAEoCRISCgpzZWNyZXRfa2V5GAkgASgJIkUKDExlYXNlUmVuZXdhbBI1ChFoZWFydGJlYXRfc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipQEKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgV1c2FnZRgCIAEoCzIULnBncy5jb21tb24udjEuVXNhZ2USGgoSYXBwbGllZF9nZW5lcmF0aW9uGAMgASgEEhkKDHJlYWR5X3NwYXJlcxgEIAEoDUgAiAEBQg8KDV9yZWFkeV9zcGFyZXMiQQoOSW5zdGFuY2VSZXBvcnQSLwoJaW5zdGFuY2VzGAEgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzIsYCCg5JbnN0YW5jZVN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSLwoLcmVhbGl6YXRpb24YAiABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEioKBXN0YXRlGAMgASgOMhsucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdGUSDgoGcmVhc29uGAQgASgJEg8KB2FkZHJlc3MYBSABKAkSDAoEcG9ydBgGIAEoDRISCgpydW50aW1lX2lkGAcgASgJEgsKA3BpZBgIIAEoDRIVCg1zcGVjX3JldmlzaW9uGAkgASgEEi0KBmhlYWx0aBgKIAEoCzIdLnBncy5jb21tb24udjEuSW5zdGFuY2VIZWFsdGgSLgoIcmVjb3ZlcnkYCyABKAsyHC5wZ3MuYWdlbnQudjEuUmVjb3ZlcnlSZXN1bHQivgEKDlJlY292ZXJ5UmVzdWx0EhIKCnJlc3RvcmVfaWQYASABKAkSCgoCb2sYAiABKAgSEgoKZXJyb3JfY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgsKA2xzbhgFIAEoCRIvCgtjb21taXRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdGltZWxpbmUYByABKA0SFwoPYXJjaGl2ZV9tYXhfd2FsGAggASgJIpUBChBEZXNpcmVkSW5zdGFuY2VzEhIKCmdlbmVyYXRpb24YASABKAQSDAoEZnVsbBgCIAEoCBItCglpbnN0YW5jZXMYAyADKAsyGi5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTcGVjEhoKEnJlbW92ZWRfdGVuYW50X2lkcxgEIAMoCRIUCgxsZWFkZXJfZXBvY2gYbiABKAQiPwoIUm9sZVNwZWMSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCRINCgVsb2dpbhgDIAEoCCIrCgxEYXRhYmFzZVNwZWMSDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCSK6BQoMSW5zdGFuY2VTcGVjEhEKCXRlbmFudF9pZBgBIAEoCRIVCg1zcGVjX3JldmlzaW9uGAIgASgEEikKBHJvbGUYAyABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIrCglyZXNvdXJjZXMYBCABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIPCgd2ZXJzaW9uGAUgASgJEioKCXJ1bl9zdGF0ZRgGIAEoDjIXLnBncy5jb21tb24udjEuUnVuU3RhdGUSJQoFcm9sZXMYByADKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMSLQoJZGF0YWJhc2VzGAggAygLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYxISCgpkcm9wX3JvbGVzGAkgAygJEhYKDmRyb3BfZGF0YWJhc2VzGAogAygJEgwKBHBvcnQYCyABKA0SFwoPcHJpbWFyeV9hZGRyZXNzGAwgASgJEhQKDHByaW1hcnlfcG9ydBgNIAEoDRIhChlzeW5jaHJvbm91c19zdGFuZGJ5X25hbWVzGA4gASgJEhoKEnJlcGxpY2F0aW9uX3NlY3JldBgPIAEoCRINCgVpbWFnZRgQIAEoCRIdChVmZW5jZV9vbl9sZWFzZV9leHBpcnkYESABKAgSGQoRcmVwbGljYXRpb25fc2xvdHMYEiADKAkSGAoQcmVwbGljYXRpb25fc2xvdBgTIAEoCRIUCgxzdGFuZGJ5X25hbWUYFCABKAkSLAoGYmFja3VwGBYgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlQmFja3VwEiwKB3Jlc3RvcmUYFyABKAsyGy5wZ3MuYWdlbnQudjEuUmVzdG9yZVNvdXJjZRIYChByZXBsaWNhdGlvbl91c2VyGBUgASgJIlkKDkluc3RhbmNlQmFja3VwEg4KBnN0YW56YRgBIAEoCRIfChdhcmNoaXZlX3RpbWVvdXRfc2Vjb25kcxgCIAEoDRIWCg5yZXRlbnRpb25fZGF5cxgDIAEoDSKTAQoNUmVzdG9yZVNvdXJjZRISCgpyZXN0b3JlX2lkGAEgASgJEg4KBnN0YW56YRgCIAEoCRIqCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEhYKDGJhY2t1cF9sYWJlbBgEIAEoCUgAEhAKBmxhdGVzdBgFIAEoCEgAQggKBnRhcmdldCK+BAoHQ29tbWFuZBISCgpjb21tYW5kX2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIvCgtjcmVhdGVfcm9sZRgDIAEoCzIYLnBncy5hZ2VudC52MS5DcmVhdGVSb2xlSAASKwoJZHJvcF9yb2xlGAQgASgLMhYucGdzLmFnZW50LnYxLkRyb3BSb2xlSAASOgoRc2V0X3JvbGVfcGFzc3dvcmQYBSABKAsyHS5wZ3MuYWdlbnQudjEuU2V0Um9sZVBhc3N3b3JkSAASNwoPY3JlYXRlX2RhdGFiYXNlGAYgASgLMhwucGdzLmFnZW50LnYxLkNyZWF0ZURhdGFiYXNlSAASMwoNZHJvcF9kYXRhYmFzZRgHIAEoCzIaLnBncy5hZ2VudC52MS5Ecm9wRGF0YWJhc2VIABIoCgdwcm9tb3RlGAggASgLMhUucGdzLmFnZW50LnYxLlByb21vdGVIABIkCgVmZW5jZRgJIAEoCzITLnBncy5hZ2VudC52MS5GZW5jZUgAEi0KCnJ1bl9iYWNrdXAYCiABKAsyFy5wZ3MuYWdlbnQudjEuUnVuQmFja3VwSAASMwoNZXhwaXJlX2JhY2t1cBgLIAEoCzIaLnBncy5hZ2VudC52MS5FeHBpcmVCYWNrdXBIABIwCgxydW5faW5pdF9zcWwYWiABKAsyGC5wZ3MuYWdlbnQudjEuUnVuSW5pdFNxbEgAEhQKDGxlYWRlcl9lcG9jaBhuIAEoBEIICgZhY3Rpb24iWAoKUnVuSW5pdFNxbBIPCgdhdHRlbXB0GAEgASgNEioKB3NjcmlwdHMYAiADKAsyGS5wZ3MuY29tbW9uLnYxLkluaXRTY3JpcHQSDQoFb3duZXIYAyABKAkiWAoNSW5pdFNxbFJlc3VsdBIPCgdhcHBsaWVkGAEgASgNEhUKDWZhaWxlZF9zY3JpcHQYAiABKAkSDQoFZXJyb3IYAyABKAkSEAoIc3Fsc3RhdGUYBCABKAkiVwoJUnVuQmFja3VwEhEKCWJhY2t1cF9pZBgBIAEoCRInCgR0eXBlGAIgASgOMhkucGdzLmNvbW1vbi52MS5CYWNrdXBUeXBlEg4KBnN0YW56YRgDIAEoCSItCgxFeHBpcmVCYWNrdXASDgoGc3RhbnphGAEgASgJEg0KBWxhYmVsGAIgASgJIjIKCkNyZWF0ZVJvbGUSJAoEcm9sZRgBIAEoCzIWLnBncy5hZ2VudC52MS5Sb2xlU3BlYyIYCghEcm9wUm9sZRIMCgRuYW1lGAEgASgJIjcKD1NldFJvbGVQYXNzd29yZBIMCgRuYW1lGAEgASgJEhYKDnNjcmFtX3ZlcmlmaWVyGAIgASgJIj4KDkNyZWF0ZURhdGFiYXNlEiwKCGRhdGFiYXNlGAEgASgLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYyIcCgxEcm9wRGF0YWJhc2USDAoEbmFtZRgBIAEoCSIaCgdQcm9tb3RlEg8KB21pbl9sc24YMiABKAkiGQoFRmVuY2USEAoIZ3JhY2VfbXMYMiABKA0izgEKDUNvbW1hbmRSZXN1bHQSEgoKY29tbWFuZF9pZBgBIAEoCRIKCgJvaxgCIAEoCBISCgplcnJvcl9jb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSCwoDbHNuGAUgASgJEhAKCHRpbWVsaW5lGAYgASgNEioKBmJhY2t1cBgHIAEoCzIaLnBncy5hZ2VudC52MS5CYWNrdXBSZXN1bHQSLQoIaW5pdF9zcWwYWiABKAsyGy5wZ3MuYWdlbnQudjEuSW5pdFNxbFJlc3VsdCLyAgoMQmFja3VwUmVzdWx0Eg0KBWxhYmVsGAEgASgJEhMKC3ByaW9yX2xhYmVsGAIgASgJEicKBHR5cGUYAyABKA4yGS5wZ3MuY29tbW9uLnYxLkJhY2t1cFR5cGUSLgoKc3RhcnRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNpemVfYnl0ZXMYBiABKAQSFwoPcmVwb19zaXplX2J5dGVzGAcgASgEEhEKCWxzbl9zdGFydBgIIAEoCRIQCghsc25fc3RvcBgJIAEoCRIQCgh0aW1lbGluZRgKIAEoDRIeChZzdGFuemFfcmVwb19zaXplX2J5dGVzGAsgASgEEhcKD2FyY2hpdmVfbWluX3dhbBgMIAEoCRIXCg9hcmNoaXZlX21heF93YWwYDSABKAkqkQIKDUluc3RhbmNlU3RhdGUSHgoaSU5TVEFOQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdJTlNUQU5DRV9TVEFURV9DUkVBVElORxABEhsKF0lOU1RBTkNFX1NUQVRFX1NUQVJUSU5HEAISGgoWSU5TVEFOQ0VfU1RBVEVfUlVOTklORxADEhsKF0lOU1RBTkNFX1NUQVRFX1NUT1BQSU5HEAQSGgoWSU5TVEFOQ0VfU1RBVEVfU1RPUFBFRBAFEhoKFklOU1RBTkNFX1NUQVRFX0NSQVNIRUQQBhIZChVJTlNUQU5DRV9TVEFURV9GQUlMRUQQBxIaChZJTlNUQU5DRV9TVEFURV9ERUxFVEVEEAgyYQoTQWdlbnRDb250cm9sU2VydmljZRJKCgdDb25uZWN0EhwucGdzLmFnZW50LnYxLkNvbm5lY3RSZXF1ZXN0Gh0ucGdzLmFnZW50LnYxLkNvbm5lY3RSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
+  fileDesc("ChhwZ3MvYWdlbnQvdjEvYWdlbnQucHJvdG8SDHBncy5hZ2VudC52MSLWAQoOQ29ubmVjdFJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy5wZ3MuYWdlbnQudjEuSGVsbG9IABIsCgloZWFydGJlYXQYAiABKAsyFy5wZ3MuYWdlbnQudjEuSGVhcnRiZWF0SAASLgoGcmVwb3J0GAMgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlUmVwb3J0SAASNQoOY29tbWFuZF9yZXN1bHQYBCABKAsyGy5wZ3MuYWdlbnQudjEuQ29tbWFuZFJlc3VsdEgAQgkKB21lc3NhZ2Ui2AEKD0Nvbm5lY3RSZXNwb25zZRIoCgd3ZWxjb21lGAEgASgLMhUucGdzLmFnZW50LnYxLldlbGNvbWVIABIxCgdkZXNpcmVkGAIgASgLMh4ucGdzLmFnZW50LnYxLkRlc2lyZWRJbnN0YW5jZXNIABIoCgdjb21tYW5kGAMgASgLMhUucGdzLmFnZW50LnYxLkNvbW1hbmRIABIzCg1sZWFzZV9yZW5ld2FsGAQgASgLMhoucGdzLmFnZW50LnYxLkxlYXNlUmVuZXdhbEgAQgkKB21lc3NhZ2UigQMKBUhlbGxvEg8KB2hvc3RfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIqCghjYXBhY2l0eRgDIAEoCzIYLnBncy5jb21tb24udjEuUmVzb3VyY2VzEi8KBmxhYmVscxgEIAMoCzIfLnBncy5hZ2VudC52MS5IZWxsby5MYWJlbHNFbnRyeRIPCgdydW50aW1lGAUgASgJEhUKDWFnZW50X3ZlcnNpb24YBiABKAkSLwoJaW5zdGFuY2VzGAcgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgIIAEoBBI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhoKEnBnYmFja3Jlc3RfdmVyc2lvbhg9IAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItIBCgdXZWxjb21lEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgBIAEoDRIQCghsZWFzZV9tcxgCIAEoDRIvCgtzZXJ2ZXJfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOQoRYmFja3VwX3JlcG9zaXRvcnkYBCABKAsyHi5wZ3MuYWdlbnQudjEuQmFja3VwUmVwb3NpdG9yeRIUCgxsZWFkZXJfZXBvY2gYbiABKAQSFAoMaW5zdGFuY2VfdGxzGEYgASgIIpkBChBCYWNrdXBSZXBvc2l0b3J5Ei4KBXBvc2l4GAEgASgLMh0ucGdzLmFnZW50LnYxLlBvc2l4UmVwb3NpdG9yeUgAEigKAnMzGAIgASgLMhoucGdzLmFnZW50LnYxLlMzUmVwb3NpdG9yeUgAEhMKC2NpcGhlcl9wYXNzGAMgASgJEg4KBmtleV9pZBgEIAEoCUIGCgRraW5kIh8KD1Bvc2l4UmVwb3NpdG9yeRIMCgRwYXRoGAEgASgJIqgBCgxTM1JlcG9zaXRvcnkSEAoIZW5kcG9pbnQYASABKAkSDAoEcG9ydBgCIAEoDRIOCgZidWNrZXQYAyABKAkSDgoGcmVnaW9uGAQgASgJEgwKBHBhdGgYBSABKAkSEgoKcGF0aF9zdHlsZRgGIAEoCBIOCgZjYV9wZW0YByABKAkSEgoKYWNjZXNzX2tleRgIIAEoCRISCgpzZWNyZXRfa2V5GAkgASgJIkUKDExlYXNlUmVuZXdhbBI1ChFoZWFydGJlYXRfc2VudF9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipQEKCUhlYXJ0YmVhdBIrCgdzZW50X2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIjCgV1c2FnZRgCIAEoCzIULnBncy5jb21tb24udjEuVXNhZ2USGgoSYXBwbGllZF9nZW5lcmF0aW9uGAMgASgEEhkKDHJlYWR5X3NwYXJlcxgEIAEoDUgAiAEBQg8KDV9yZWFkeV9zcGFyZXMiQQoOSW5zdGFuY2VSZXBvcnQSLwoJaW5zdGFuY2VzGAEgAygLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdHVzIsYCCg5JbnN0YW5jZVN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSLwoLcmVhbGl6YXRpb24YAiABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEioKBXN0YXRlGAMgASgOMhsucGdzLmFnZW50LnYxLkluc3RhbmNlU3RhdGUSDgoGcmVhc29uGAQgASgJEg8KB2FkZHJlc3MYBSABKAkSDAoEcG9ydBgGIAEoDRISCgpydW50aW1lX2lkGAcgASgJEgsKA3BpZBgIIAEoDRIVCg1zcGVjX3JldmlzaW9uGAkgASgEEi0KBmhlYWx0aBgKIAEoCzIdLnBncy5jb21tb24udjEuSW5zdGFuY2VIZWFsdGgSLgoIcmVjb3ZlcnkYCyABKAsyHC5wZ3MuYWdlbnQudjEuUmVjb3ZlcnlSZXN1bHQivgEKDlJlY292ZXJ5UmVzdWx0EhIKCnJlc3RvcmVfaWQYASABKAkSCgoCb2sYAiABKAgSEgoKZXJyb3JfY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEgsKA2xzbhgFIAEoCRIvCgtjb21taXRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdGltZWxpbmUYByABKA0SFwoPYXJjaGl2ZV9tYXhfd2FsGAggASgJIpUBChBEZXNpcmVkSW5zdGFuY2VzEhIKCmdlbmVyYXRpb24YASABKAQSDAoEZnVsbBgCIAEoCBItCglpbnN0YW5jZXMYAyADKAsyGi5wZ3MuYWdlbnQudjEuSW5zdGFuY2VTcGVjEhoKEnJlbW92ZWRfdGVuYW50X2lkcxgEIAMoCRIUCgxsZWFkZXJfZXBvY2gYbiABKAQiPwoIUm9sZVNwZWMSDAoEbmFtZRgBIAEoCRIWCg5zY3JhbV92ZXJpZmllchgCIAEoCRINCgVsb2dpbhgDIAEoCCIrCgxEYXRhYmFzZVNwZWMSDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCSLXBQoMSW5zdGFuY2VTcGVjEhEKCXRlbmFudF9pZBgBIAEoCRIVCg1zcGVjX3JldmlzaW9uGAIgASgEEikKBHJvbGUYAyABKA4yGy5wZ3MuY29tbW9uLnYxLkluc3RhbmNlUm9sZRIrCglyZXNvdXJjZXMYBCABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxIPCgd2ZXJzaW9uGAUgASgJEioKCXJ1bl9zdGF0ZRgGIAEoDjIXLnBncy5jb21tb24udjEuUnVuU3RhdGUSJQoFcm9sZXMYByADKAsyFi5wZ3MuYWdlbnQudjEuUm9sZVNwZWMSLQoJZGF0YWJhc2VzGAggAygLMhoucGdzLmFnZW50LnYxLkRhdGFiYXNlU3BlYxISCgpkcm9wX3JvbGVzGAkgAygJEhYKDmRyb3BfZGF0YWJhc2VzGAogAygJEgwKBHBvcnQYCyABKA0SFwoPcHJpbWFyeV9hZGRyZXNzGAwgASgJEhQKDHByaW1hcnlfcG9ydBgNIAEoDRIhChlzeW5jaHJvbm91c19zdGFuZGJ5X25hbWVzGA4gASgJEhoKEnJlcGxpY2F0aW9uX3NlY3JldBgPIAEoCRINCgVpbWFnZRgQIAEoCRIdChVmZW5jZV9vbl9sZWFzZV9leHBpcnkYESABKAgSGQoRcmVwbGljYXRpb25fc2xvdHMYEiADKAkSGAoQcmVwbGljYXRpb25fc2xvdBgTIAEoCRIUCgxzdGFuZGJ5X25hbWUYFCABKAkSLAoGYmFja3VwGBYgASgLMhwucGdzLmFnZW50LnYxLkluc3RhbmNlQmFja3VwEiwKB3Jlc3RvcmUYFyABKAsyGy5wZ3MuYWdlbnQudjEuUmVzdG9yZVNvdXJjZRIYChByZXBsaWNhdGlvbl91c2VyGBUgASgJEhsKEnVwZ3JhZGVfc3Vic2NyaWJlchiCASABKAgiWQoOSW5zdGFuY2VCYWNrdXASDgoGc3RhbnphGAEgASgJEh8KF2FyY2hpdmVfdGltZW91dF9zZWNvbmRzGAIgASgNEhYKDnJldGVudGlvbl9kYXlzGAMgASgNIpMBCg1SZXN0b3JlU291cmNlEhIKCnJlc3RvcmVfaWQYASABKAkSDgoGc3RhbnphGAIgASgJEioKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASFgoMYmFja3VwX2xhYmVsGAQgASgJSAASEAoGbGF0ZXN0GAUgASgISABCCAoGdGFyZ2V0Iq4FCgdDb21tYW5kEhIKCmNvbW1hbmRfaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEi8KC2NyZWF0ZV9yb2xlGAMgASgLMhgucGdzLmFnZW50LnYxLkNyZWF0ZVJvbGVIABIrCglkcm9wX3JvbGUYBCABKAsyFi5wZ3MuYWdlbnQudjEuRHJvcFJvbGVIABI6ChFzZXRfcm9sZV9wYXNzd29yZBgFIAEoCzIdLnBncy5hZ2VudC52MS5TZXRSb2xlUGFzc3dvcmRIABI3Cg9jcmVhdGVfZGF0YWJhc2UYBiABKAsyHC5wZ3MuYWdlbnQudjEuQ3JlYXRlRGF0YWJhc2VIABIzCg1kcm9wX2RhdGFiYXNlGAcgASgLMhoucGdzLmFnZW50LnYxLkRyb3BEYXRhYmFzZUgAEigKB3Byb21vdGUYCCABKAsyFS5wZ3MuYWdlbnQudjEuUHJvbW90ZUgAEiQKBWZlbmNlGAkgASgLMhMucGdzLmFnZW50LnYxLkZlbmNlSAASLQoKcnVuX2JhY2t1cBgKIAEoCzIXLnBncy5hZ2VudC52MS5SdW5CYWNrdXBIABIzCg1leHBpcmVfYmFja3VwGAsgASgLMhoucGdzLmFnZW50LnYxLkV4cGlyZUJhY2t1cEgAEjAKDHJ1bl9pbml0X3NxbBhaIAEoCzIYLnBncy5hZ2VudC52MS5SdW5Jbml0U3FsSAASNgoOdXBncmFkZV9zb3VyY2UYggEgASgLMhsucGdzLmFnZW50LnYxLlVwZ3JhZGVTb3VyY2VIABI2Cg51cGdyYWRlX3RhcmdldBiDASABKAsyGy5wZ3MuYWdlbnQudjEuVXBncmFkZVRhcmdldEgAEhQKDGxlYWRlcl9lcG9jaBhuIAEoBEIICgZhY3Rpb24iqwIKDVVwZ3JhZGVTb3VyY2USLgoEc3RlcBgBIAEoDjIgLnBncy5hZ2VudC52MS5VcGdyYWRlU291cmNlLlN0ZXASDAoEdXNlchgCIAEoCRIWCg5zY3JhbV92ZXJpZmllchgDIAEoCRIdChVyZXBsaWNhX2lkZW50aXR5X2Z1bGwYBCABKAgSDQoFcm9sZXMYBSADKAkSEQoJZGF0YWJhc2VzGAYgAygJIoIBCgRTdGVwEhQKEFNURVBfVU5TUEVDSUZJRUQQABIQCgxTVEVQX0lOU1BFQ1QQARIQCgxTVEVQX1BSRVBBUkUQAhIWChJTVEVQX0JMT0NLX1dSSVRFUlMQAxIYChRTVEVQX1VOQkxPQ0tfV1JJVEVSUxAEEg4KClNURVBfQ0xFQU4QBSKzAgoNVXBncmFkZVRhcmdldBIuCgRzdGVwGAEgASgOMiAucGdzLmFnZW50LnYxLlVwZ3JhZGVUYXJnZXQuU3RlcBIWCg5zb3VyY2VfYWRkcmVzcxgCIAEoCRITCgtzb3VyY2VfcG9ydBgDIAEoDRIMCgR1c2VyGAQgASgJEhAKCHBhc3N3b3JkGAUgASgJEhEKCWRhdGFiYXNlcxgGIAMoCRISCgpkdW1wX21ham9yGAcgASgJEhIKCnRpbWVvdXRfbXMYCCABKA0iagoEU3RlcBIUChBTVEVQX1VOU1BFQ0lGSUVEEAASEgoOU1RFUF9TVUJTQ1JJQkUQARITCg9TVEVQX1NZTkNfU1RBVEUQAhIRCg1TVEVQX0NBVENIX1VQEAMSEAoMU1RFUF9BQkFORE9OEAQizgEKE1VwZ3JhZGVTb3VyY2VSZXN1bHQSDQoFbWFqb3IYASABKA0SEQoJd2FsX2xldmVsGAIgASgJEhUKDWxhcmdlX29iamVjdHMYAyADKAkSFwoPdW5sb2dnZWRfdGFibGVzGAQgAygJEh8KF3RhYmxlc193aXRob3V0X2lkZW50aXR5GAUgAygJEhEKCWRhdGFiYXNlcxgGIAMoCRIWCg5zZXNzaW9uc19lbmRlZBgHIAEoDRIZChFpZGVudGl0eV9mdWxsX3NldBgIIAMoCSJbChNVcGdyYWRlVGFyZ2V0UmVzdWx0Eg4KBnRhYmxlcxgBIAEoDRINCgVyZWFkeRgCIAEoDRISCgpzb3VyY2VfbHNuGAMgASgJEhEKCXNlcXVlbmNlcxgEIAEoDSJYCgpSdW5Jbml0U3FsEg8KB2F0dGVtcHQYASABKA0SKgoHc2NyaXB0cxgCIAMoCzIZLnBncy5jb21tb24udjEuSW5pdFNjcmlwdBINCgVvd25lchgDIAEoCSJYCg1Jbml0U3FsUmVzdWx0Eg8KB2FwcGxpZWQYASABKA0SFQoNZmFpbGVkX3NjcmlwdBgCIAEoCRINCgVlcnJvchgDIAEoCRIQCghzcWxzdGF0ZRgEIAEoCSJXCglSdW5CYWNrdXASEQoJYmFja3VwX2lkGAEgASgJEicKBHR5cGUYAiABKA4yGS5wZ3MuY29tbW9uLnYxLkJhY2t1cFR5cGUSDgoGc3RhbnphGAMgASgJIi0KDEV4cGlyZUJhY2t1cBIOCgZzdGFuemEYASABKAkSDQoFbGFiZWwYAiABKAkiMgoKQ3JlYXRlUm9sZRIkCgRyb2xlGAEgASgLMhYucGdzLmFnZW50LnYxLlJvbGVTcGVjIhgKCERyb3BSb2xlEgwKBG5hbWUYASABKAkiNwoPU2V0Um9sZVBhc3N3b3JkEgwKBG5hbWUYASABKAkSFgoOc2NyYW1fdmVyaWZpZXIYAiABKAkiPgoOQ3JlYXRlRGF0YWJhc2USLAoIZGF0YWJhc2UYASABKAsyGi5wZ3MuYWdlbnQudjEuRGF0YWJhc2VTcGVjIhwKDERyb3BEYXRhYmFzZRIMCgRuYW1lGAEgASgJIhoKB1Byb21vdGUSDwoHbWluX2xzbhgyIAEoCSIZCgVGZW5jZRIQCghncmFjZV9tcxgyIAEoDSLGAgoNQ29tbWFuZFJlc3VsdBISCgpjb21tYW5kX2lkGAEgASgJEgoKAm9rGAIgASgIEhIKCmVycm9yX2NvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRILCgNsc24YBSABKAkSEAoIdGltZWxpbmUYBiABKA0SKgoGYmFja3VwGAcgASgLMhoucGdzLmFnZW50LnYxLkJhY2t1cFJlc3VsdBItCghpbml0X3NxbBhaIAEoCzIbLnBncy5hZ2VudC52MS5Jbml0U3FsUmVzdWx0EjoKDnVwZ3JhZGVfc291cmNlGIIBIAEoCzIhLnBncy5hZ2VudC52MS5VcGdyYWRlU291cmNlUmVzdWx0EjoKDnVwZ3JhZGVfdGFyZ2V0GIMBIAEoCzIhLnBncy5hZ2VudC52MS5VcGdyYWRlVGFyZ2V0UmVzdWx0IvICCgxCYWNrdXBSZXN1bHQSDQoFbGFiZWwYASABKAkSEwoLcHJpb3JfbGFiZWwYAiABKAkSJwoEdHlwZRgDIAEoDjIZLnBncy5jb21tb24udjEuQmFja3VwVHlwZRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2l6ZV9ieXRlcxgGIAEoBBIXCg9yZXBvX3NpemVfYnl0ZXMYByABKAQSEQoJbHNuX3N0YXJ0GAggASgJEhAKCGxzbl9zdG9wGAkgASgJEhAKCHRpbWVsaW5lGAogASgNEh4KFnN0YW56YV9yZXBvX3NpemVfYnl0ZXMYCyABKAQSFwoPYXJjaGl2ZV9taW5fd2FsGAwgASgJEhcKD2FyY2hpdmVfbWF4X3dhbBgNIAEoCSqRAgoNSW5zdGFuY2VTdGF0ZRIeChpJTlNUQU5DRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0lOU1RBTkNFX1NUQVRFX0NSRUFUSU5HEAESGwoXSU5TVEFOQ0VfU1RBVEVfU1RBUlRJTkcQAhIaChZJTlNUQU5DRV9TVEFURV9SVU5OSU5HEAMSGwoXSU5TVEFOQ0VfU1RBVEVfU1RPUFBJTkcQBBIaChZJTlNUQU5DRV9TVEFURV9TVE9QUEVEEAUSGgoWSU5TVEFOQ0VfU1RBVEVfQ1JBU0hFRBAGEhkKFUlOU1RBTkNFX1NUQVRFX0ZBSUxFRBAHEhoKFklOU1RBTkNFX1NUQVRFX0RFTEVURUQQCDJhChNBZ2VudENvbnRyb2xTZXJ2aWNlEkoKB0Nvbm5lY3QSHC5wZ3MuYWdlbnQudjEuQ29ubmVjdFJlcXVlc3QaHS5wZ3MuYWdlbnQudjEuQ29ubmVjdFJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_tenant, file_pgs_common_v1_version]);
 
 /**
  * Agent -> coordinator.
@@ -835,6 +835,14 @@ export type InstanceSpec = Message<"pgs.agent.v1.InstanceSpec"> & {
    * @generated from field: string replication_user = 21;
    */
   replicationUser: string;
+
+  /**
+   * The new instance of a major upgrade by logical replication: it runs logical replication
+   * workers for its subscriptions (instances otherwise run none, to stay small).
+   *
+   * @generated from field: bool upgrade_subscriber = 130;
+   */
+  upgradeSubscriber: boolean;
 };
 
 /**
@@ -1012,6 +1020,18 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
      */
     value: RunInitSql;
     case: "runInitSql";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.UpgradeSource upgrade_source = 130;
+     */
+    value: UpgradeSource;
+    case: "upgradeSource";
+  } | {
+    /**
+     * @generated from field: pgs.agent.v1.UpgradeTarget upgrade_target = 131;
+     */
+    value: UpgradeTarget;
+    case: "upgradeTarget";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -1029,6 +1049,298 @@ export type Command = Message<"pgs.agent.v1.Command"> & {
  */
 export const CommandSchema: GenMessage<Command> = /*@__PURE__*/
   messageDesc(file_pgs_agent_v1_agent, 18);
+
+/**
+ * A major upgrade by logical replication, on the old instance's host: one step per command.
+ *
+ * @generated from message pgs.agent.v1.UpgradeSource
+ */
+export type UpgradeSource = Message<"pgs.agent.v1.UpgradeSource"> & {
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeSource.Step step = 1;
+   */
+  step: UpgradeSource_Step;
+
+  /**
+   * @generated from field: string user = 2;
+   */
+  user: string;
+
+  /**
+   * @generated from field: string scram_verifier = 3;
+   */
+  scramVerifier: string;
+
+  /**
+   * @generated from field: bool replica_identity_full = 4;
+   */
+  replicaIdentityFull: boolean;
+
+  /**
+   * @generated from field: repeated string roles = 5;
+   */
+  roles: string[];
+
+  /**
+   * Empty = every database of the instance.
+   *
+   * @generated from field: repeated string databases = 6;
+   */
+  databases: string[];
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeSource.
+ * Use `create(UpgradeSourceSchema)` to create a new message.
+ */
+export const UpgradeSourceSchema: GenMessage<UpgradeSource> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 19);
+
+/**
+ * @generated from enum pgs.agent.v1.UpgradeSource.Step
+ */
+export enum UpgradeSource_Step {
+  /**
+   * @generated from enum value: STEP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * What logical replication cannot carry (large objects, unlogged tables, tables without a
+   * replica identity), wal_level, the major and the databases. Changes nothing.
+   *
+   * @generated from enum value: STEP_INSPECT = 1;
+   */
+  INSPECT = 1,
+
+  /**
+   * The subscription role (user, scram_verifier) and a publication FOR ALL TABLES per database;
+   * REPLICA IDENTITY FULL on tables without one when replica_identity_full.
+   *
+   * @generated from enum value: STEP_PREPARE = 2;
+   */
+  PREPARE = 2,
+
+  /**
+   * The switch: `roles` may no longer log in and their sessions end.
+   *
+   * @generated from enum value: STEP_BLOCK_WRITERS = 3;
+   */
+  BLOCK_WRITERS = 3,
+
+  /**
+   * A switch abandoned or rolled back: `roles` log in again.
+   *
+   * @generated from enum value: STEP_UNBLOCK_WRITERS = 4;
+   */
+  UNBLOCK_WRITERS = 4,
+
+  /**
+   * Drops the publications, leftover upgrade slots and the subscription role.
+   *
+   * @generated from enum value: STEP_CLEAN = 5;
+   */
+  CLEAN = 5,
+}
+
+/**
+ * Describes the enum pgs.agent.v1.UpgradeSource.Step.
+ */
+export const UpgradeSource_StepSchema: GenEnum<UpgradeSource_Step> = /*@__PURE__*/
+  enumDesc(file_pgs_agent_v1_agent, 19, 0);
+
+/**
+ * A major upgrade by logical replication, on the new instance's host (it pulls from the old one).
+ *
+ * @generated from message pgs.agent.v1.UpgradeTarget
+ */
+export type UpgradeTarget = Message<"pgs.agent.v1.UpgradeTarget"> & {
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeTarget.Step step = 1;
+   */
+  step: UpgradeTarget_Step;
+
+  /**
+   * @generated from field: string source_address = 2;
+   */
+  sourceAddress: string;
+
+  /**
+   * @generated from field: uint32 source_port = 3;
+   */
+  sourcePort: number;
+
+  /**
+   * @generated from field: string user = 4;
+   */
+  user: string;
+
+  /**
+   * The subscription role's password (the source has only its verifier).
+   *
+   * @generated from field: string password = 5;
+   */
+  password: string;
+
+  /**
+   * @generated from field: repeated string databases = 6;
+   */
+  databases: string[];
+
+  /**
+   * The major of the pg_dump to copy the schema with (the source's, or newer).
+   *
+   * @generated from field: string dump_major = 7;
+   */
+  dumpMajor: string;
+
+  /**
+   * @generated from field: uint32 timeout_ms = 8;
+   */
+  timeoutMs: number;
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeTarget.
+ * Use `create(UpgradeTargetSchema)` to create a new message.
+ */
+export const UpgradeTargetSchema: GenMessage<UpgradeTarget> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 20);
+
+/**
+ * @generated from enum pgs.agent.v1.UpgradeTarget.Step
+ */
+export enum UpgradeTarget_Step {
+  /**
+   * @generated from enum value: STEP_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * pg_dump --schema-only of each database of the source piped into psql here, then one
+   * subscription per database (initial copy, then streaming). Idempotent.
+   *
+   * @generated from enum value: STEP_SUBSCRIBE = 1;
+   */
+  SUBSCRIBE = 1,
+
+  /**
+   * How far the initial copy got (UpgradeTargetResult.tables/ready).
+   *
+   * @generated from enum value: STEP_SYNC_STATE = 2;
+   */
+  SYNC_STATE = 2,
+
+  /**
+   * The switch, once the source's writers are blocked: waits until every subscription confirmed
+   * the source's current WAL position (up to timeout_ms), copies sequence values, drops the
+   * subscriptions.
+   *
+   * @generated from enum value: STEP_CATCH_UP = 3;
+   */
+  CATCH_UP = 3,
+
+  /**
+   * Drops the subscriptions (an abandoned upgrade).
+   *
+   * @generated from enum value: STEP_ABANDON = 4;
+   */
+  ABANDON = 4,
+}
+
+/**
+ * Describes the enum pgs.agent.v1.UpgradeTarget.Step.
+ */
+export const UpgradeTarget_StepSchema: GenEnum<UpgradeTarget_Step> = /*@__PURE__*/
+  enumDesc(file_pgs_agent_v1_agent, 20, 0);
+
+/**
+ * @generated from message pgs.agent.v1.UpgradeSourceResult
+ */
+export type UpgradeSourceResult = Message<"pgs.agent.v1.UpgradeSourceResult"> & {
+  /**
+   * @generated from field: uint32 major = 1;
+   */
+  major: number;
+
+  /**
+   * @generated from field: string wal_level = 2;
+   */
+  walLevel: string;
+
+  /**
+   * "database: count" for each database holding large objects.
+   *
+   * @generated from field: repeated string large_objects = 3;
+   */
+  largeObjects: string[];
+
+  /**
+   * @generated from field: repeated string unlogged_tables = 4;
+   */
+  unloggedTables: string[];
+
+  /**
+   * @generated from field: repeated string tables_without_identity = 5;
+   */
+  tablesWithoutIdentity: string[];
+
+  /**
+   * @generated from field: repeated string databases = 6;
+   */
+  databases: string[];
+
+  /**
+   * @generated from field: uint32 sessions_ended = 7;
+   */
+  sessionsEnded: number;
+
+  /**
+   * @generated from field: repeated string identity_full_set = 8;
+   */
+  identityFullSet: string[];
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeSourceResult.
+ * Use `create(UpgradeSourceResultSchema)` to create a new message.
+ */
+export const UpgradeSourceResultSchema: GenMessage<UpgradeSourceResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 21);
+
+/**
+ * @generated from message pgs.agent.v1.UpgradeTargetResult
+ */
+export type UpgradeTargetResult = Message<"pgs.agent.v1.UpgradeTargetResult"> & {
+  /**
+   * @generated from field: uint32 tables = 1;
+   */
+  tables: number;
+
+  /**
+   * @generated from field: uint32 ready = 2;
+   */
+  ready: number;
+
+  /**
+   * STEP_CATCH_UP: the source position every subscription reached.
+   *
+   * @generated from field: string source_lsn = 3;
+   */
+  sourceLsn: string;
+
+  /**
+   * @generated from field: uint32 sequences = 4;
+   */
+  sequences: number;
+};
+
+/**
+ * Describes the message pgs.agent.v1.UpgradeTargetResult.
+ * Use `create(UpgradeTargetResultSchema)` to create a new message.
+ */
+export const UpgradeTargetResultSchema: GenMessage<UpgradeTargetResult> = /*@__PURE__*/
+  messageDesc(file_pgs_agent_v1_agent, 22);
 
 /**
  * Run the tenant's init scripts on its primary, in order, each in one transaction as the tenant's
@@ -1063,7 +1375,7 @@ export type RunInitSql = Message<"pgs.agent.v1.RunInitSql"> & {
  * Use `create(RunInitSqlSchema)` to create a new message.
  */
 export const RunInitSqlSchema: GenMessage<RunInitSql> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 19);
+  messageDesc(file_pgs_agent_v1_agent, 23);
 
 /**
  * @generated from message pgs.agent.v1.InitSqlResult
@@ -1099,7 +1411,7 @@ export type InitSqlResult = Message<"pgs.agent.v1.InitSqlResult"> & {
  * Use `create(InitSqlResultSchema)` to create a new message.
  */
 export const InitSqlResultSchema: GenMessage<InitSqlResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 20);
+  messageDesc(file_pgs_agent_v1_agent, 24);
 
 /**
  * Take a base backup of the tenant's primary on this host into its stanza (stanza-create first when
@@ -1129,7 +1441,7 @@ export type RunBackup = Message<"pgs.agent.v1.RunBackup"> & {
  * Use `create(RunBackupSchema)` to create a new message.
  */
 export const RunBackupSchema: GenMessage<RunBackup> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 21);
+  messageDesc(file_pgs_agent_v1_agent, 25);
 
 /**
  * Remove one backup (and the backups that depend on it) from the repository.
@@ -1153,7 +1465,7 @@ export type ExpireBackup = Message<"pgs.agent.v1.ExpireBackup"> & {
  * Use `create(ExpireBackupSchema)` to create a new message.
  */
 export const ExpireBackupSchema: GenMessage<ExpireBackup> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 22);
+  messageDesc(file_pgs_agent_v1_agent, 26);
 
 /**
  * @generated from message pgs.agent.v1.CreateRole
@@ -1170,7 +1482,7 @@ export type CreateRole = Message<"pgs.agent.v1.CreateRole"> & {
  * Use `create(CreateRoleSchema)` to create a new message.
  */
 export const CreateRoleSchema: GenMessage<CreateRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 23);
+  messageDesc(file_pgs_agent_v1_agent, 27);
 
 /**
  * @generated from message pgs.agent.v1.DropRole
@@ -1187,7 +1499,7 @@ export type DropRole = Message<"pgs.agent.v1.DropRole"> & {
  * Use `create(DropRoleSchema)` to create a new message.
  */
 export const DropRoleSchema: GenMessage<DropRole> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 24);
+  messageDesc(file_pgs_agent_v1_agent, 28);
 
 /**
  * @generated from message pgs.agent.v1.SetRolePassword
@@ -1209,7 +1521,7 @@ export type SetRolePassword = Message<"pgs.agent.v1.SetRolePassword"> & {
  * Use `create(SetRolePasswordSchema)` to create a new message.
  */
 export const SetRolePasswordSchema: GenMessage<SetRolePassword> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 25);
+  messageDesc(file_pgs_agent_v1_agent, 29);
 
 /**
  * @generated from message pgs.agent.v1.CreateDatabase
@@ -1226,7 +1538,7 @@ export type CreateDatabase = Message<"pgs.agent.v1.CreateDatabase"> & {
  * Use `create(CreateDatabaseSchema)` to create a new message.
  */
 export const CreateDatabaseSchema: GenMessage<CreateDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 26);
+  messageDesc(file_pgs_agent_v1_agent, 30);
 
 /**
  * @generated from message pgs.agent.v1.DropDatabase
@@ -1243,7 +1555,7 @@ export type DropDatabase = Message<"pgs.agent.v1.DropDatabase"> & {
  * Use `create(DropDatabaseSchema)` to create a new message.
  */
 export const DropDatabaseSchema: GenMessage<DropDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 27);
+  messageDesc(file_pgs_agent_v1_agent, 31);
 
 /**
  * Promote a replica to primary.
@@ -1265,7 +1577,7 @@ export type Promote = Message<"pgs.agent.v1.Promote"> & {
  * Use `create(PromoteSchema)` to create a new message.
  */
 export const PromoteSchema: GenMessage<Promote> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 28);
+  messageDesc(file_pgs_agent_v1_agent, 32);
 
 /**
  * Stop accepting writes (stop the instance) before another node is promoted.
@@ -1287,7 +1599,7 @@ export type Fence = Message<"pgs.agent.v1.Fence"> & {
  * Use `create(FenceSchema)` to create a new message.
  */
 export const FenceSchema: GenMessage<Fence> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 29);
+  messageDesc(file_pgs_agent_v1_agent, 33);
 
 /**
  * @generated from message pgs.agent.v1.CommandResult
@@ -1344,6 +1656,16 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
    * @generated from field: pgs.agent.v1.InitSqlResult init_sql = 90;
    */
   initSql?: InitSqlResult | undefined;
+
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeSourceResult upgrade_source = 130;
+   */
+  upgradeSource?: UpgradeSourceResult | undefined;
+
+  /**
+   * @generated from field: pgs.agent.v1.UpgradeTargetResult upgrade_target = 131;
+   */
+  upgradeTarget?: UpgradeTargetResult | undefined;
 };
 
 /**
@@ -1351,7 +1673,7 @@ export type CommandResult = Message<"pgs.agent.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 30);
+  messageDesc(file_pgs_agent_v1_agent, 34);
 
 /**
  * @generated from message pgs.agent.v1.BackupResult
@@ -1430,7 +1752,7 @@ export type BackupResult = Message<"pgs.agent.v1.BackupResult"> & {
  * Use `create(BackupResultSchema)` to create a new message.
  */
 export const BackupResultSchema: GenMessage<BackupResult> = /*@__PURE__*/
-  messageDesc(file_pgs_agent_v1_agent, 31);
+  messageDesc(file_pgs_agent_v1_agent, 35);
 
 /**
  * What an agent observes of one instance.

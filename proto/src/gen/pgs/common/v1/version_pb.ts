@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/version.proto.
  */
 export const file_pgs_common_v1_version: GenFile = /*@__PURE__*/
-  fileDesc("ChtwZ3MvY29tbW9uL3YxL3ZlcnNpb24ucHJvdG8SDXBncy5jb21tb24udjEi7QEKD1Bvc3RncmVzVmVyc2lvbhIKCgJpZBgBIAEoCRINCgVtYWpvchgCIAEoDRIUCgxkaXNwbGF5X25hbWUYAyABKAkSDQoFaW1hZ2UYBCABKAkSDwoHZGVmYXVsdBgFIAEoCBISCgpkZXByZWNhdGVkGAYgASgIEhAKCGhvc3RfaWRzGDwgAygJEhoKEnJlcGxpY2FzX3N1cHBvcnRlZBg9IAEoCBIZChFiYWNrdXBzX3N1cHBvcnRlZBg+IAEoCBITCgtsaW1pdGF0aW9ucxg/IAEoCRIXCg9zZXJ2ZXJfdmVyc2lvbnMYQCADKAkiiQEKEUhvc3RQb3N0Z3Jlc01ham9yEg0KBW1ham9yGAEgASgJEhYKDnNlcnZlcl92ZXJzaW9uGAIgASgJEg8KB2Jpbl9kaXIYAyABKAkSFQoNcGdfYmFzZWJhY2t1cBgEIAEoCBIRCglwZ19yZXdpbmQYBSABKAgSEgoKcGdiYWNrcmVzdBgGIAEoCGIGcHJvdG8z");
+  fileDesc("ChtwZ3MvY29tbW9uL3YxL3ZlcnNpb24ucHJvdG8SDXBncy5jb21tb24udjEi7QEKD1Bvc3RncmVzVmVyc2lvbhIKCgJpZBgBIAEoCRINCgVtYWpvchgCIAEoDRIUCgxkaXNwbGF5X25hbWUYAyABKAkSDQoFaW1hZ2UYBCABKAkSDwoHZGVmYXVsdBgFIAEoCBISCgpkZXByZWNhdGVkGAYgASgIEhAKCGhvc3RfaWRzGDwgAygJEhoKEnJlcGxpY2FzX3N1cHBvcnRlZBg9IAEoCBIZChFiYWNrdXBzX3N1cHBvcnRlZBg+IAEoCBITCgtsaW1pdGF0aW9ucxg/IAEoCRIXCg9zZXJ2ZXJfdmVyc2lvbnMYQCADKAkisAEKEUhvc3RQb3N0Z3Jlc01ham9yEg0KBW1ham9yGAEgASgJEhYKDnNlcnZlcl92ZXJzaW9uGAIgASgJEg8KB2Jpbl9kaXIYAyABKAkSFQoNcGdfYmFzZWJhY2t1cBgEIAEoCBIRCglwZ19yZXdpbmQYBSABKAgSEgoKcGdiYWNrcmVzdBgGIAEoCBIQCgdwZ19kdW1wGIIBIAEoCBITCgpwZ191cGdyYWRlGIMBIAEoCGIGcHJvdG8z");
 
 /**
  * One entry of the PostgreSQL versions catalog: the majors configured on the coordinator and those
@@ -144,6 +144,21 @@ export type HostPostgresMajor = Message<"pgs.common.v1.HostPostgresMajor"> & {
    * @generated from field: bool pgbackrest = 6;
    */
   pgbackrest: boolean;
+
+  /**
+   * pg_dump and psql of this major beside the server: a major upgrade from a source of this major
+   * (or older) can copy its schema on this host.
+   *
+   * @generated from field: bool pg_dump = 130;
+   */
+  pgDump: boolean;
+
+  /**
+   * pg_upgrade of this major beside the server (an in-place upgrade to this major).
+   *
+   * @generated from field: bool pg_upgrade = 131;
+   */
+  pgUpgrade: boolean;
 };
 
 /**

@@ -4,6 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Route, RouterPeer } from "../../common/v1/route_pb.js";
 import { file_pgs_common_v1_route } from "../../common/v1/route_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,83 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/routing/v1/routes.proto.
  */
 export const file_pgs_routing_v1_routes: GenFile = /*@__PURE__*/
-  fileDesc("ChtwZ3Mvcm91dGluZy92MS9yb3V0ZXMucHJvdG8SDnBncy5yb3V0aW5nLnYxIjMKDVRlbmFudENsaWVudHMSEQoJdGVuYW50X2lkGAEgASgJEg8KB2NsaWVudHMYAiABKA0iawoUUmVwb3J0Q2xpZW50c1JlcXVlc3QSEQoJcm91dGVyX2lkGAEgASgJEi4KB3RlbmFudHMYAiADKAsyHS5wZ3Mucm91dGluZy52MS5UZW5hbnRDbGllbnRzEhAKCGNvbXBsZXRlGAMgASgIIiwKFVJlcG9ydENsaWVudHNSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSJSChFXYWtlVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcm91dGVyX2lkGAIgASgJEhcKD3dhaXRpbmdfY2xpZW50cxgDIAEoDSJrChJXYWtlVGVuYW50UmVzcG9uc2USLAoHb3V0Y29tZRgBIAEoDjIbLnBncy5yb3V0aW5nLnYxLldha2VPdXRjb21lEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0iVwoSV2F0Y2hSb3V0ZXNSZXF1ZXN0EhYKDnNpbmNlX3JldmlzaW9uGAEgASgEEhEKCXJvdXRlcl9pZBgCIAEoCRIWCg5jYW5jZWxfYWRkcmVzcxgDIAEoCSLXAQoTV2F0Y2hSb3V0ZXNSZXNwb25zZRIQCghzbmFwc2hvdBgBIAEoCBIQCghyZXZpc2lvbhgCIAEoBBIlCgd1cHNlcnRzGAMgAygLMhQucGdzLmNvbW1vbi52MS5Sb3V0ZRIaChJkZWxldGVkX3RlbmFudF9pZHMYBCADKAkSKgoHcm91dGVycxgFIAMoCzIZLnBncy5jb21tb24udjEuUm91dGVyUGVlchIXCg9yb3V0ZXJzX2NoYW5nZWQYBiABKAgSFAoMaW5zdGFuY2VfdGxzGEYgASgIKpkBCgtXYWtlT3V0Y29tZRIcChhXQUtFX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRXQUtFX09VVENPTUVfU1RBUlRFRBABEhwKGFdBS0VfT1VUQ09NRV9JTl9QUk9HUkVTUxACEhoKFldBS0VfT1VUQ09NRV9USFJPVFRMRUQQAxIYChRXQUtFX09VVENPTUVfUkVGVVNFRBAEMp8CChBSb3V0ZUZlZWRTZXJ2aWNlElgKC1dhdGNoUm91dGVzEiIucGdzLnJvdXRpbmcudjEuV2F0Y2hSb3V0ZXNSZXF1ZXN0GiMucGdzLnJvdXRpbmcudjEuV2F0Y2hSb3V0ZXNSZXNwb25zZTABElwKDVJlcG9ydENsaWVudHMSJC5wZ3Mucm91dGluZy52MS5SZXBvcnRDbGllbnRzUmVxdWVzdBolLnBncy5yb3V0aW5nLnYxLlJlcG9ydENsaWVudHNSZXNwb25zZRJTCgpXYWtlVGVuYW50EiEucGdzLnJvdXRpbmcudjEuV2FrZVRlbmFudFJlcXVlc3QaIi5wZ3Mucm91dGluZy52MS5XYWtlVGVuYW50UmVzcG9uc2ViBnByb3RvMw", [file_pgs_common_v1_route]);
+  fileDesc("ChtwZ3Mvcm91dGluZy92MS9yb3V0ZXMucHJvdG8SDnBncy5yb3V0aW5nLnYxIqUBCg5CYWNrZW5kRmFpbHVyZRIRCgl0ZW5hbnRfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgNEjAKBGtpbmQYBCABKA4yIi5wZ3Mucm91dGluZy52MS5CYWNrZW5kRmFpbHVyZUtpbmQSLwoLb2JzZXJ2ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKHFJlcG9ydEJhY2tlbmRGYWlsdXJlc1JlcXVlc3QSEQoJcm91dGVyX2lkGAEgASgJEjAKCGZhaWx1cmVzGAIgAygLMh4ucGdzLnJvdXRpbmcudjEuQmFja2VuZEZhaWx1cmUiHwodUmVwb3J0QmFja2VuZEZhaWx1cmVzUmVzcG9uc2UiMwoNVGVuYW50Q2xpZW50cxIRCgl0ZW5hbnRfaWQYASABKAkSDwoHY2xpZW50cxgCIAEoDSJrChRSZXBvcnRDbGllbnRzUmVxdWVzdBIRCglyb3V0ZXJfaWQYASABKAkSLgoHdGVuYW50cxgCIAMoCzIdLnBncy5yb3V0aW5nLnYxLlRlbmFudENsaWVudHMSEAoIY29tcGxldGUYAyABKAgiLAoVUmVwb3J0Q2xpZW50c1Jlc3BvbnNlEhMKC2ludGVydmFsX21zGAEgASgNIlIKEVdha2VUZW5hbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglyb3V0ZXJfaWQYAiABKAkSFwoPd2FpdGluZ19jbGllbnRzGAMgASgNImsKEldha2VUZW5hbnRSZXNwb25zZRIsCgdvdXRjb21lGAEgASgOMhsucGdzLnJvdXRpbmcudjEuV2FrZU91dGNvbWUSDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDSJzChJXYXRjaFJvdXRlc1JlcXVlc3QSFgoOc2luY2VfcmV2aXNpb24YASABKAQSEQoJcm91dGVyX2lkGAIgASgJEhYKDmNhbmNlbF9hZGRyZXNzGAMgASgJEhoKEXNuYXBzaG90X2luX3BhcnRzGIwBIAEoCCL0AQoTV2F0Y2hSb3V0ZXNSZXNwb25zZRIQCghzbmFwc2hvdBgBIAEoCBIQCghyZXZpc2lvbhgCIAEoBBIlCgd1cHNlcnRzGAMgAygLMhQucGdzLmNvbW1vbi52MS5Sb3V0ZRIaChJkZWxldGVkX3RlbmFudF9pZHMYBCADKAkSKgoHcm91dGVycxgFIAMoCzIZLnBncy5jb21tb24udjEuUm91dGVyUGVlchIXCg9yb3V0ZXJzX2NoYW5nZWQYBiABKAgSFAoMaW5zdGFuY2VfdGxzGEYgASgIEhsKEnNuYXBzaG90X2NvbnRpbnVlcxiMASABKAgqfgoSQmFja2VuZEZhaWx1cmVLaW5kEiQKIEJBQ0tFTkRfRkFJTFVSRV9LSU5EX1VOU1BFQ0lGSUVEEAASIAocQkFDS0VORF9GQUlMVVJFX0tJTkRfUkVGVVNFRBABEiAKHEJBQ0tFTkRfRkFJTFVSRV9LSU5EX1RJTUVPVVQQAiqZAQoLV2FrZU91dGNvbWUSHAoYV0FLRV9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUV0FLRV9PVVRDT01FX1NUQVJURUQQARIcChhXQUtFX09VVENPTUVfSU5fUFJPR1JFU1MQAhIaChZXQUtFX09VVENPTUVfVEhST1RUTEVEEAMSGAoUV0FLRV9PVVRDT01FX1JFRlVTRUQQBDKVAwoQUm91dGVGZWVkU2VydmljZRJYCgtXYXRjaFJvdXRlcxIiLnBncy5yb3V0aW5nLnYxLldhdGNoUm91dGVzUmVxdWVzdBojLnBncy5yb3V0aW5nLnYxLldhdGNoUm91dGVzUmVzcG9uc2UwARJcCg1SZXBvcnRDbGllbnRzEiQucGdzLnJvdXRpbmcudjEuUmVwb3J0Q2xpZW50c1JlcXVlc3QaJS5wZ3Mucm91dGluZy52MS5SZXBvcnRDbGllbnRzUmVzcG9uc2USUwoKV2FrZVRlbmFudBIhLnBncy5yb3V0aW5nLnYxLldha2VUZW5hbnRSZXF1ZXN0GiIucGdzLnJvdXRpbmcudjEuV2FrZVRlbmFudFJlc3BvbnNlEnQKFVJlcG9ydEJhY2tlbmRGYWlsdXJlcxIsLnBncy5yb3V0aW5nLnYxLlJlcG9ydEJhY2tlbmRGYWlsdXJlc1JlcXVlc3QaLS5wZ3Mucm91dGluZy52MS5SZXBvcnRCYWNrZW5kRmFpbHVyZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_pgs_common_v1_route]);
+
+/**
+ * One failed connect.
+ *
+ * @generated from message pgs.routing.v1.BackendFailure
+ */
+export type BackendFailure = Message<"pgs.routing.v1.BackendFailure"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * @generated from field: uint32 port = 3;
+   */
+  port: number;
+
+  /**
+   * @generated from field: pgs.routing.v1.BackendFailureKind kind = 4;
+   */
+  kind: BackendFailureKind;
+
+  /**
+   * When the router saw it (its clock).
+   *
+   * @generated from field: google.protobuf.Timestamp observed_at = 5;
+   */
+  observedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pgs.routing.v1.BackendFailure.
+ * Use `create(BackendFailureSchema)` to create a new message.
+ */
+export const BackendFailureSchema: GenMessage<BackendFailure> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 0);
+
+/**
+ * @generated from message pgs.routing.v1.ReportBackendFailuresRequest
+ */
+export type ReportBackendFailuresRequest = Message<"pgs.routing.v1.ReportBackendFailuresRequest"> & {
+  /**
+   * @generated from field: string router_id = 1;
+   */
+  routerId: string;
+
+  /**
+   * @generated from field: repeated pgs.routing.v1.BackendFailure failures = 2;
+   */
+  failures: BackendFailure[];
+};
+
+/**
+ * Describes the message pgs.routing.v1.ReportBackendFailuresRequest.
+ * Use `create(ReportBackendFailuresRequestSchema)` to create a new message.
+ */
+export const ReportBackendFailuresRequestSchema: GenMessage<ReportBackendFailuresRequest> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 1);
+
+/**
+ * @generated from message pgs.routing.v1.ReportBackendFailuresResponse
+ */
+export type ReportBackendFailuresResponse = Message<"pgs.routing.v1.ReportBackendFailuresResponse"> & {
+};
+
+/**
+ * Describes the message pgs.routing.v1.ReportBackendFailuresResponse.
+ * Use `create(ReportBackendFailuresResponseSchema)` to create a new message.
+ */
+export const ReportBackendFailuresResponseSchema: GenMessage<ReportBackendFailuresResponse> = /*@__PURE__*/
+  messageDesc(file_pgs_routing_v1_routes, 2);
 
 /**
  * Open clients of one tenant at one router.
@@ -36,7 +114,7 @@ export type TenantClients = Message<"pgs.routing.v1.TenantClients"> & {
  * Use `create(TenantClientsSchema)` to create a new message.
  */
 export const TenantClientsSchema: GenMessage<TenantClients> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 0);
+  messageDesc(file_pgs_routing_v1_routes, 3);
 
 /**
  * @generated from message pgs.routing.v1.ReportClientsRequest
@@ -68,7 +146,7 @@ export type ReportClientsRequest = Message<"pgs.routing.v1.ReportClientsRequest"
  * Use `create(ReportClientsRequestSchema)` to create a new message.
  */
 export const ReportClientsRequestSchema: GenMessage<ReportClientsRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 1);
+  messageDesc(file_pgs_routing_v1_routes, 4);
 
 /**
  * @generated from message pgs.routing.v1.ReportClientsResponse
@@ -87,7 +165,7 @@ export type ReportClientsResponse = Message<"pgs.routing.v1.ReportClientsRespons
  * Use `create(ReportClientsResponseSchema)` to create a new message.
  */
 export const ReportClientsResponseSchema: GenMessage<ReportClientsResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 2);
+  messageDesc(file_pgs_routing_v1_routes, 5);
 
 /**
  * @generated from message pgs.routing.v1.WakeTenantRequest
@@ -116,7 +194,7 @@ export type WakeTenantRequest = Message<"pgs.routing.v1.WakeTenantRequest"> & {
  * Use `create(WakeTenantRequestSchema)` to create a new message.
  */
 export const WakeTenantRequestSchema: GenMessage<WakeTenantRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 3);
+  messageDesc(file_pgs_routing_v1_routes, 6);
 
 /**
  * @generated from message pgs.routing.v1.WakeTenantResponse
@@ -143,7 +221,7 @@ export type WakeTenantResponse = Message<"pgs.routing.v1.WakeTenantResponse"> & 
  * Use `create(WakeTenantResponseSchema)` to create a new message.
  */
 export const WakeTenantResponseSchema: GenMessage<WakeTenantResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 4);
+  messageDesc(file_pgs_routing_v1_routes, 7);
 
 /**
  * @generated from message pgs.routing.v1.WatchRoutesRequest
@@ -169,6 +247,15 @@ export type WatchRoutesRequest = Message<"pgs.routing.v1.WatchRoutesRequest"> & 
    * @generated from field: string cancel_address = 3;
    */
   cancelAddress: string;
+
+  /**
+   * The router can take a snapshot in several messages (WatchRoutesResponse.snapshot_continues).
+   * Without it the coordinator sends the whole table in one message, which a fleet of some
+   * twenty thousand tenants already makes larger than gRPC's default 4 MiB message limit.
+   *
+   * @generated from field: bool snapshot_in_parts = 140;
+   */
+  snapshotInParts: boolean;
 };
 
 /**
@@ -176,7 +263,7 @@ export type WatchRoutesRequest = Message<"pgs.routing.v1.WatchRoutesRequest"> & 
  * Use `create(WatchRoutesRequestSchema)` to create a new message.
  */
 export const WatchRoutesRequestSchema: GenMessage<WatchRoutesRequest> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 5);
+  messageDesc(file_pgs_routing_v1_routes, 8);
 
 /**
  * One batch, applied by the router in one transaction.
@@ -228,6 +315,16 @@ export type WatchRoutesResponse = Message<"pgs.routing.v1.WatchRoutesResponse"> 
    * @generated from field: bool instance_tls = 70;
    */
   instanceTls: boolean;
+
+  /**
+   * Set on every part of a snapshot but its last (only for a router that asked for
+   * snapshot_in_parts): each part has snapshot = true and the snapshot's revision; the router
+   * gathers the parts and replaces its cache with them at the last, so a stream lost mid-snapshot
+   * leaves the cache as it was.
+   *
+   * @generated from field: bool snapshot_continues = 140;
+   */
+  snapshotContinues: boolean;
 };
 
 /**
@@ -235,7 +332,39 @@ export type WatchRoutesResponse = Message<"pgs.routing.v1.WatchRoutesResponse"> 
  * Use `create(WatchRoutesResponseSchema)` to create a new message.
  */
 export const WatchRoutesResponseSchema: GenMessage<WatchRoutesResponse> = /*@__PURE__*/
-  messageDesc(file_pgs_routing_v1_routes, 6);
+  messageDesc(file_pgs_routing_v1_routes, 9);
+
+/**
+ * How a connect to an instance failed.
+ *
+ * @generated from enum pgs.routing.v1.BackendFailureKind
+ */
+export enum BackendFailureKind {
+  /**
+   * @generated from enum value: BACKEND_FAILURE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Connection refused: the address answered, nothing listens on the port.
+   *
+   * @generated from enum value: BACKEND_FAILURE_KIND_REFUSED = 1;
+   */
+  REFUSED = 1,
+
+  /**
+   * No answer within the router's connect timeout (ambiguous: a partition looks the same).
+   *
+   * @generated from enum value: BACKEND_FAILURE_KIND_TIMEOUT = 2;
+   */
+  TIMEOUT = 2,
+}
+
+/**
+ * Describes the enum pgs.routing.v1.BackendFailureKind.
+ */
+export const BackendFailureKindSchema: GenEnum<BackendFailureKind> = /*@__PURE__*/
+  enumDesc(file_pgs_routing_v1_routes, 0);
 
 /**
  * What became of a wake request.
@@ -281,7 +410,7 @@ export enum WakeOutcome {
  * Describes the enum pgs.routing.v1.WakeOutcome.
  */
 export const WakeOutcomeSchema: GenEnum<WakeOutcome> = /*@__PURE__*/
-  enumDesc(file_pgs_routing_v1_routes, 0);
+  enumDesc(file_pgs_routing_v1_routes, 1);
 
 /**
  * Route sync: routers keep a local cache of the route table and follow its changes.
@@ -320,6 +449,18 @@ export const RouteFeedService: GenService<{
     methodKind: "unary";
     input: typeof WakeTenantRequestSchema;
     output: typeof WakeTenantResponseSchema;
+  },
+  /**
+   * Connects to a tenant's instance that were refused (nothing listens) or timed out: one of the
+   * signals the coordinator confirms a lost host with. Small and rate-limited by the router (at
+   * most one failure per tenant and kind a second).
+   *
+   * @generated from rpc pgs.routing.v1.RouteFeedService.ReportBackendFailures
+   */
+  reportBackendFailures: {
+    methodKind: "unary";
+    input: typeof ReportBackendFailuresRequestSchema;
+    output: typeof ReportBackendFailuresResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_pgs_routing_v1_routes, 0);
