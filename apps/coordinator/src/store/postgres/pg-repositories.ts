@@ -186,6 +186,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         )
       ).rows.map(tenantFromRow),
     listReplicated: async () => (await db.query(`SELECT * FROM tenants WHERE (spec ->> 'nodes')::int >= 2 ORDER BY id`)).rows.map(tenantFromRow),
+    listIdleSuspend: async () =>
+      (await db.query(`SELECT * FROM tenants WHERE (spec ->> 'idleSuspendSeconds')::numeric > 0 AND status = 'ACTIVE' ORDER BY id`)).rows.map(tenantFromRow),
     insert: async (t) => {
       mutable();
       await insertOnce(

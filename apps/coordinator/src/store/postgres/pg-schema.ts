@@ -293,11 +293,19 @@ const INIT_SQL_SQL = `
   CREATE INDEX tenant_init_sql_open ON tenant_init_sql (state) WHERE state IN ('PENDING', 'RUNNING');
 `;
 
+// The once-a-second idle-suspend check and the failover watch each want a few tenants out of all of
+// them: partial indexes holding only those keep their reads from scanning every tenant's spec.
+const WATCHED_TENANTS_SQL = `
+  CREATE INDEX tenants_idle_suspend ON tenants (id) WHERE (spec ->> 'idleSuspendSeconds')::numeric > 0;
+  CREATE INDEX tenants_replicated ON tenants (id) WHERE (spec ->> 'nodes')::int >= 2;
+`;
+
 /** Every migration, in version order. */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'fleet schema', sql: FLEET_SQL },
   { version: 2, name: 'leader lease and follower wake-ups', sql: LEASE_SCHEMA_SQL + notifyTriggersSql(['route_changes', 'events']) },
   { version: 3, name: 'tenant init scripts and how far they ran', sql: INIT_SQL_SQL },
+  { version: 4, name: 'partial indexes of the tenants the idle and failover loops watch', sql: WATCHED_TENANTS_SQL },
 ];
 
 /** The schema version this build knows. */
