@@ -40,12 +40,21 @@ const env = { ...process.env, PGS_STORE: server.url('pgs', PW), PGS_SECRET_KEY: 
 const adminTokenFile = path.join(root, 'admin.token');
 const coordinators: Coordinator[] = [];
 for (let i = 0; i < 3; i++) {
-  coordinators.push({ grpc: `${HOST}:${await freePort(HOST)}`, http: `${HOST}:${await freePort(HOST)}`, dataDir: path.join(root, `c${i}`), log: path.join(root, `c${i}.log`) });
+  coordinators.push({
+    grpc: `${HOST}:${await freePort(HOST)}`,
+    http: `${HOST}:${await freePort(HOST)}`,
+    dataDir: path.join(root, `c${i}`),
+    log: path.join(root, `c${i}.log`),
+  });
 }
 
 function start(c: Coordinator): void {
   const out = fs.openSync(c.log, 'a');
-  c.child = spawn(process.execPath, [COORDINATOR, '--grpc-listen', c.grpc, '--http-listen', c.http, '--data-dir', c.dataDir, '--admin-token-file', adminTokenFile, '--log-level', 'warn'], { env, stdio: ['ignore', out, out] });
+  c.child = spawn(
+    process.execPath,
+    [COORDINATOR, '--grpc-listen', c.grpc, '--http-listen', c.http, '--data-dir', c.dataDir, '--admin-token-file', adminTokenFile, '--log-level', 'warn'],
+    { env, stdio: ['ignore', out, out] },
+  );
   fs.closeSync(out);
 }
 
@@ -77,10 +86,14 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 const leader = (): Promise<Coordinator | undefined> =>
-  until('a leader', async () => {
-    for (const c of coordinators) if ((await role(c)) === 'leader') return c;
-    return undefined;
-  }, 30_000);
+  until(
+    'a leader',
+    async () => {
+      for (const c of coordinators) if ((await role(c)) === 'leader') return c;
+      return undefined;
+    },
+    30_000,
+  );
 
 const samples: number[] = [];
 try {
@@ -88,7 +101,13 @@ try {
   await leader();
   await until('the admin token', async () => (fs.existsSync(adminTokenFile) ? true : undefined), 30_000);
   const token = fs.readFileSync(adminTokenFile, 'utf8').trim();
-  const client = createLeaderClient(CoordinatorService, coordinators.map((c) => c.grpc), credentials.createInsecure(), {}, { rounds: 1 });
+  const client = createLeaderClient(
+    CoordinatorService,
+    coordinators.map((c) => c.grpc),
+    credentials.createInsecure(),
+    {},
+    { rounds: 1 },
+  );
   const meta = { metadata: { authorization: `Bearer ${token}` }, timeoutMs: 2000 };
   await client.createTenant({ id: 'warm-up' }, meta);
   for (let run = 1; run <= RUNS; run++) {
@@ -117,7 +136,8 @@ try {
   console.log(`coordinator failover, ${RUNS} runs (3 coordinators, PostgreSQL store, default lease 2 s / renew 500 ms):`);
   console.log(`  leader kill -9 -> first successful write: p50 ${p50.toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms (goal < 5000 ms)`);
 } catch (err) {
-  for (const c of coordinators) console.error(`----- ${c.log}\n${fs.existsSync(c.log) ? fs.readFileSync(c.log, 'utf8').split('\n').slice(-20).join('\n') : ''}`);
+  for (const c of coordinators)
+    console.error(`----- ${c.log}\n${fs.existsSync(c.log) ? fs.readFileSync(c.log, 'utf8').split('\n').slice(-20).join('\n') : ''}`);
   throw err;
 } finally {
   await Promise.all(coordinators.map(kill));

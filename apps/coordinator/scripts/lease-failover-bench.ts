@@ -64,7 +64,9 @@ try {
   await follower.store.close();
   const sorted = [...samples].sort((a, b) => a - b);
   const p50 = sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
-  console.log(`leader killed → first write by the new leader, ${RUNS} runs, lease ${DEFAULT_LEASE_TIMINGS.ttlMs} ms / renew ${DEFAULT_LEASE_TIMINGS.renewIntervalMs} ms:`);
+  console.log(
+    `leader killed → first write by the new leader, ${RUNS} runs, lease ${DEFAULT_LEASE_TIMINGS.ttlMs} ms / renew ${DEFAULT_LEASE_TIMINGS.renewIntervalMs} ms:`,
+  );
   console.log(`  p50 ${p50.toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms (runs: ${samples.map((s) => s.toFixed(0)).join(', ')})`);
 } finally {
   await server.stop();

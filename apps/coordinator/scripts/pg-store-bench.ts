@@ -35,11 +35,14 @@ async function creates(n: number, grouped: boolean, prefix: string): Promise<num
     Array.from({ length: CALLERS }, async () => {
       while (next < n) {
         const id = `${prefix}${next++}`;
-        await store.transaction(async (tx) => {
-          await tx.tenants.insert(aTenant(id));
-          await tx.events.append({ time: Date.now(), principal: 'bench', action: 'tenant.create', tenantId: id, message: '' });
-          tx.record({ kind: 'place', tenantId: id });
-        }, { grouped });
+        await store.transaction(
+          async (tx) => {
+            await tx.tenants.insert(aTenant(id));
+            await tx.events.append({ time: Date.now(), principal: 'bench', action: 'tenant.create', tenantId: id, message: '' });
+            tx.record({ kind: 'place', tenantId: id });
+          },
+          { grouped },
+        );
       }
     }),
   );

@@ -97,7 +97,10 @@ export interface LeaderTerm {
 function openOwnStore(config: CoordinatorConfig, log: Logger, clock: () => number): Store {
   const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
   const store = opened.store;
-  log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
+  log.info(
+    { location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied },
+    opened.created ? 'store initialised' : 'store opened',
+  );
   return store;
 }
 
@@ -116,7 +119,11 @@ export async function startCoordinator(
   const versions = new VersionCatalog(parseVersionCatalog(config.versions));
   // Filled below; the metrics read stream counts at scrape time.
   const live: { hub?: AgentHub; routes?: RouteFeed; events?: EventFeed } = {};
-  const metrics = new CoordinatorMetrics(registry, store, () => ({ agents: live.hub?.size ?? 0, routers: live.routes?.size ?? 0, eventWatchers: live.events?.size ?? 0 }));
+  const metrics = new CoordinatorMetrics(registry, store, () => ({
+    agents: live.hub?.size ?? 0,
+    routers: live.routes?.size ?? 0,
+    eventWatchers: live.events?.size ?? 0,
+  }));
   const keys = coordinatorKeyRing({ keyFile: config.secretKeyFile, dataDir: config.dataDir, env }, log);
   log.info({ keyId: keys.activeKeyId }, 'secrets at rest sealed with AES-256-GCM');
   const grpcHost = splitHostPort(config.grpcListen, '--grpc-listen').host;
@@ -130,11 +137,18 @@ export async function startCoordinator(
   const access = createAccess({ store, insecure: config.insecure, clock, log });
   const tokenService = new TokenService({ store, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
-  if (await tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
+  if (await tokenService.bootstrapAdmin(adminTokenFile))
+    log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
   const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
   const retiring = new RetiringInstances();
-  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup, retiring });
+  const hub = new AgentHub(
+    store,
+    versions,
+    log.child({ component: 'agent-hub' }),
+    { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) },
+    { keys, quorums, backup, retiring },
+  );
   hub.leaderEpoch = term?.leaderEpoch ?? 0;
   const ctx: CoordinatorContext = {
     store,
@@ -147,7 +161,12 @@ export async function startCoordinator(
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
     spares: new HostSpares(),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
-    placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel, maxCreatingPerHost: config.maxCreatingPerHost },
+    placementPolicy: {
+      strategy: config.placementStrategy as 'binpack' | 'spread',
+      cpuOvercommit: config.cpuOvercommit,
+      zoneLabel: config.zoneLabel,
+      maxCreatingPerHost: config.maxCreatingPerHost,
+    },
     heartbeatIntervalMs: config.heartbeatInterval,
     leaseMs: config.agentLease,
     metrics,
@@ -199,13 +218,38 @@ export async function startCoordinator(
     onCallEnd: ({ method, code, durationMs, error }) => {
       metrics.rpcDuration.observe({ method, code: Code[code] ?? String(code) }, durationMs / 1000);
       if (code === Code.INTERNAL || code === Code.UNKNOWN) rpcLog.error({ method, err: error, durationMs }, 'call failed');
-      else if (code !== Code.OK && code !== Code.CANCELLED) rpcLog.info({ method, code: Code[code], durationMs, message: error instanceof Error ? error.message : undefined }, 'call refused');
+      else if (code !== Code.OK && code !== Code.CANCELLED)
+        rpcLog.info({ method, code: Code[code], durationMs, message: error instanceof Error ? error.message : undefined }, 'call refused');
       else rpcLog.debug({ method, durationMs }, 'call done');
     },
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
+  addService(
+    server,
+    CoordinatorService,
+    access.guard(
+      CoordinatorService,
+      operatorService({
+        ctx,
+        tenants,
+        objects,
+        hosts,
+        routes,
+        events,
+        failover,
+        moves,
+        tokens: tokenService,
+        backups,
+        restores,
+        backupScheduler,
+        initSql,
+        suspends,
+      }),
+      'operator',
+    ),
+    options,
+  );
   const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
   const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock, backendFailures: ctx.backendFailures }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
@@ -227,8 +271,31 @@ export async function startCoordinator(
       host: httpHost,
       port: httpPort,
       registry,
-      health: async () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: await store.read.routes.revision(), agents: hub.size, routers: routes.size, ...(term ? { role: 'leader', leaderEpoch: term.leaderEpoch } : {}) }),
-      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
+      health: async () => ({
+        ok: true,
+        store: store.location,
+        schemaVersion: store.schemaVersion,
+        routeRevision: await store.read.routes.revision(),
+        agents: hub.size,
+        routers: routes.size,
+        ...(term ? { role: 'leader', leaderEpoch: term.leaderEpoch } : {}),
+      }),
+      extraRoutes: withDashboard(
+        restHandler({
+          ctx,
+          tenants,
+          objects,
+          hosts,
+          moves,
+          routes,
+          metrics,
+          log: log.child({ component: 'rest' }),
+          backups,
+          restores,
+          backupHealth: backup ? backupScheduler.health : undefined,
+          events,
+        }),
+      ),
     });
     await reconciler.start();
     initSql.start();

@@ -19,7 +19,8 @@ runMain(async () => {
   const log = createLogger({ app: 'coordinator', level: config.logLevel });
   const location = parseStoreLocation(config.store, config.dataDir);
   // Several coordinators share a PostgreSQL store and one leads; SQLite is one coordinator's own.
-  const start = location.kind === 'postgres' ? () => startHaCoordinator(config, location.url, log) : () => startCoordinator({ ...config, dataDir: location.dataDir }, log);
+  const start =
+    location.kind === 'postgres' ? () => startHaCoordinator(config, location.url, log) : () => startCoordinator({ ...config, dataDir: location.dataDir }, log);
   const coordinator = await start().catch((err: unknown) => {
     if (!(err instanceof StoreOpenError || err instanceof StoreUnavailableError || err instanceof PgSchemaTooNewError)) throw err;
     // A store problem is the operator's to fix: say what and how, without a stack trace.

@@ -19,7 +19,16 @@ import { acceptEpoch } from '@pgs/tenancy';
 import { jitteredBackoff, sleep } from './backoff.js';
 import type { InstanceManager } from './instance-manager.js';
 import type { Lease } from './lease.js';
-import { fromBackupRepository, fromCommand, fromDesiredInstances, toCommandResult, toHello, toInstanceStatus, toUsage, type HelloView } from './mappers/agent-mapper.js';
+import {
+  fromBackupRepository,
+  fromCommand,
+  fromDesiredInstances,
+  toCommandResult,
+  toHello,
+  toInstanceStatus,
+  toUsage,
+  type HelloView,
+} from './mappers/agent-mapper.js';
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
 
@@ -164,7 +173,9 @@ export class AgentLoop {
     let report: NodeJS.Timeout | undefined;
     try {
       const helloSentAt = Date.now();
-      await stream.send({ message: { case: 'hello', value: toHello({ ...this.o.identity, instances: this.o.manager.statuses(), appliedGeneration: this.applied }) } });
+      await stream.send({
+        message: { case: 'hello', value: toHello({ ...this.o.identity, instances: this.o.manager.statuses(), appliedGeneration: this.applied }) },
+      });
       for await (const response of stream) {
         const m = response.message;
         switch (m.case) {
@@ -187,7 +198,18 @@ export class AgentLoop {
             this.o.manager.setInstanceTls({ required: m.value.instanceTls });
             clearInterval(heartbeat);
             clearInterval(report);
-            this.beat = () => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } });
+            this.beat = () =>
+              this.send({
+                message: {
+                  case: 'heartbeat',
+                  value: {
+                    sentAt: timestampFromMs(Date.now()),
+                    usage: toUsage(this.o.manager.usage()),
+                    appliedGeneration: BigInt(this.applied),
+                    readySpares: this.o.readySpares?.(),
+                  },
+                },
+              });
             heartbeat = setInterval(this.beat, heartbeatMs);
             // The first one at once: the coordinator learns usage and spares now, not an interval later.
             this.beat();
@@ -207,7 +229,10 @@ export class AgentLoop {
               this.o.manager.confirmDesired();
               break;
             }
-            this.log.info({ generation: set.generation, full: set.full, upserts: set.instances.length, removals: set.removedTenantIds.length }, 'desired set received');
+            this.log.info(
+              { generation: set.generation, full: set.full, upserts: set.instances.length, removals: set.removedTenantIds.length },
+              'desired set received',
+            );
             this.o.manager.applyDesired(set);
             this.applied = set.generation;
             break;

@@ -16,7 +16,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EnrollmentService } from '@pgs/proto';
 import { Code, createLeaderClient, RpcError, splitAddresses } from '@pgs/rpc';
-import { certificateInfo, createCsr, generatePrivateKey, identity, isExpired, startCertificateRenewal, TlsIdentity, verifyIssuedBy, type FleetLink, type Renewal, type TlsMaterial } from '@pgs/security';
+import {
+  certificateInfo,
+  createCsr,
+  generatePrivateKey,
+  identity,
+  isExpired,
+  startCertificateRenewal,
+  TlsIdentity,
+  verifyIssuedBy,
+  type FleetLink,
+  type Renewal,
+  type TlsMaterial,
+} from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { jitteredBackoff } from './backoff.js';
 import { messageOf } from './errors.js';
@@ -126,7 +138,8 @@ export async function startInstanceCertificate(o: InstanceCertificateOptions): P
         saveInstanceTls(files, next, o.owner);
         o.onRenewed();
       },
-      onExpired: () => log.error({ dir: files.dir }, 'instance certificate expired: routers and standbys refuse these instances until the coordinator issues a new one'),
+      onExpired: () =>
+        log.error({ dir: files.dir }, 'instance certificate expired: routers and standbys refuse these instances until the coordinator issues a new one'),
     });
   };
 

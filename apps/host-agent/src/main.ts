@@ -66,8 +66,25 @@ runMain(async () => {
   const lease = new Lease({ file: path.join(config.dataRoot, 'lease.json'), log: log.child({ component: 'lease' }) });
   const maxConcurrentCreates = config.createConcurrency > 0 ? config.createConcurrency : os.availableParallelism();
   const tools = runtime.upgradeTools?.();
-  const upgrades = tools && new UpgradeRunner({ admin, connect: (tenantId, database) => runtime.adminConnection(tenantId, database), ...tools, log: log.child({ component: 'upgrade' }) });
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, senderWatchMs: config.senderWatchInterval, lease, maxConcurrentCreates, upgrades });
+  const upgrades =
+    tools &&
+    new UpgradeRunner({
+      admin,
+      connect: (tenantId, database) => runtime.adminConnection(tenantId, database),
+      ...tools,
+      log: log.child({ component: 'upgrade' }),
+    });
+  const manager = new InstanceManager({
+    runtime,
+    admin,
+    log,
+    metrics,
+    healthIntervalMs: config.healthInterval,
+    senderWatchMs: config.senderWatchInterval,
+    lease,
+    maxConcurrentCreates,
+    upgrades,
+  });
   state.manager = manager;
   manager.setInstanceTls({ files: certificate?.files() });
   await manager.start();
@@ -77,7 +94,15 @@ runMain(async () => {
   const loop = new AgentLoop({
     client,
     manager,
-    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion(), postgres: runtime.postgresMajors() },
+    identity: {
+      hostId: config.hostId,
+      address: config.address,
+      capacity,
+      labels: { ...config.labels },
+      runtime: runtime.kind,
+      agentVersion: agentVersion(),
+      postgres: runtime.postgresMajors(),
+    },
     log,
     metrics,
     reportIntervalMs: config.reportInterval,
@@ -95,10 +120,29 @@ runMain(async () => {
     host: config.opsListen.host,
     port: config.opsListen.port,
     registry,
-    health: () => ({ ok: true, hostId: config.hostId, runtime: runtime.kind, coordinatorConnected: loop.connected, appliedGeneration: loop.appliedGeneration, instances: countByState(manager.statuses()) }),
+    health: () => ({
+      ok: true,
+      hostId: config.hostId,
+      runtime: runtime.kind,
+      coordinatorConnected: loop.connected,
+      appliedGeneration: loop.appliedGeneration,
+      instances: countByState(manager.statuses()),
+    }),
   });
   loop.start();
-  log.info({ hostId: config.hostId, address: config.address, runtime: runtime.kind, coordinator: config.coordinator, ops: ops.address, capacity, labels: config.labels, instances: manager.statuses().length }, 'host agent started');
+  log.info(
+    {
+      hostId: config.hostId,
+      address: config.address,
+      runtime: runtime.kind,
+      coordinator: config.coordinator,
+      ops: ops.address,
+      capacity,
+      labels: config.labels,
+      instances: manager.statuses().length,
+    },
+    'host agent started',
+  );
   handleShutdown(log, async () => {
     // Instances keep running: a stopped or restarting agent adopts them again.
     await loop.stop();

@@ -91,7 +91,16 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   const failures = new BackendFailureReporter({
     send: async (batch) => {
       await client.reportBackendFailures(
-        { routerId: config.routerId, failures: batch.map((f) => ({ tenantId: f.tenantId, address: f.address, port: f.port, kind: f.kind === 'refused' ? BackendFailureKind.REFUSED : BackendFailureKind.TIMEOUT, observedAt: timestampFromMs(f.at) })) },
+        {
+          routerId: config.routerId,
+          failures: batch.map((f) => ({
+            tenantId: f.tenantId,
+            address: f.address,
+            port: f.port,
+            kind: f.kind === 'refused' ? BackendFailureKind.REFUSED : BackendFailureKind.TIMEOUT,
+            observedAt: timestampFromMs(f.at),
+          })),
+        },
         callOptions(2000),
       );
     },
@@ -128,7 +137,13 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       routes: cache.size,
       // What the fleet said about the leg to instances: verify-full TLS, or off (plaintext).
       instanceTls: cache.instanceTls ? 'verify-full' : 'off',
-      cache: { revision: s.revision, connected: s.connected, staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, lastError: s.lastError ?? null },
+      cache: {
+        revision: s.revision,
+        connected: s.connected,
+        staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null,
+        syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null,
+        lastError: s.lastError ?? null,
+      },
     };
   };
 
@@ -165,7 +180,10 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       await pool.reloadTls();
       log.info({ cert: config.tlsCert }, 'TLS certificate reloaded in every worker');
     };
-    log.info({ listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
+    log.info(
+      { listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire },
+      'router listening',
+    );
   } else {
     const keys = new CancelKeys({ routerId: config.routerId, secret: cancelSecret });
     const tenants = new TenantConnections();

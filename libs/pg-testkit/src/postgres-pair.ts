@@ -94,15 +94,34 @@ export async function startTestPostgresPair(options: TestPostgresPairOptions = {
     fs.mkdirSync(dataDir, { mode: 0o700 });
     fs.mkdirSync(socketDir, { mode: 0o700 });
     for (const dir of [root, dataDir, socketDir]) chownTo(dir, owner);
-    await run(path.join(bin, 'pg_basebackup'), ['-D', dataDir, '-h', first.host, '-p', String(first.port), '-U', REPLICATOR, '-X', 'stream', '-c', 'fast', '--no-sync', '-S', STANDBY_NAME], { PGPASSWORD: replicatorPassword }, owner);
+    await run(
+      path.join(bin, 'pg_basebackup'),
+      ['-D', dataDir, '-h', first.host, '-p', String(first.port), '-U', REPLICATOR, '-X', 'stream', '-c', 'fast', '--no-sync', '-S', STANDBY_NAME],
+      { PGPASSWORD: replicatorPassword },
+      owner,
+    );
     const signal = path.join(dataDir, 'standby.signal');
     fs.writeFileSync(signal, '');
     chownTo(signal, owner);
     const conninfo = `host=${first.host} port=${first.port} user=${REPLICATOR} password=${replicatorPassword} application_name=${STANDBY_NAME}`;
     const port = await freePort(standbyHost);
     second = await launchPostgres({
-      bin, owner, root, dataDir, socketDir, host: standbyHost, port,
-      settings: { wal_level: 'replica', hot_standby: 'on', max_wal_senders: '5', max_replication_slots: '5', ...options.settings, primary_conninfo: conninfo, primary_slot_name: STANDBY_NAME },
+      bin,
+      owner,
+      root,
+      dataDir,
+      socketDir,
+      host: standbyHost,
+      port,
+      settings: {
+        wal_level: 'replica',
+        hot_standby: 'on',
+        max_wal_senders: '5',
+        max_replication_slots: '5',
+        ...options.settings,
+        primary_conninfo: conninfo,
+        primary_slot_name: STANDBY_NAME,
+      },
     });
     if (options.synchronous ?? true) {
       // ALTER SYSTEM, not a command-line setting: a -c setting would outrank it and could not be changed at run time.
@@ -131,7 +150,8 @@ export async function startTestPostgresPair(options: TestPostgresPairOptions = {
       return standby;
     },
     hosts,
-    url: (user, password, database = user) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hosts.join(',')}/${encodeURIComponent(database)}`,
+    url: (user, password, database = user) =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hosts.join(',')}/${encodeURIComponent(database)}`,
     promoteStandby: async () => {
       const admin = await standby.adminClient();
       try {

@@ -70,7 +70,15 @@ export async function launchPostgres(launch: PostgresLaunch): Promise<TestPostgr
   const logFile = path.join(root, 'postgres.log');
   const logFd = fs.openSync(logFile, 'a');
   chownTo(logFile, owner);
-  const settings: Record<string, string> = { listen_addresses: host, port: String(port), unix_socket_directories: socketDir, fsync: 'off', max_connections: '100', shared_buffers: '16MB', ...launch.settings };
+  const settings: Record<string, string> = {
+    listen_addresses: host,
+    port: String(port),
+    unix_socket_directories: socketDir,
+    fsync: 'off',
+    max_connections: '100',
+    shared_buffers: '16MB',
+    ...launch.settings,
+  };
   const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   const spawnIds = owner ? { uid: owner.uid, gid: owner.gid } : {};
   const child = spawn(path.join(bin, 'postgres'), args, { ...spawnIds, stdio: ['ignore', logFd, logFd] });
@@ -88,9 +96,14 @@ export async function launchPostgres(launch: PostgresLaunch): Promise<TestPostgr
   };
   let stopped: Promise<void> | undefined;
   return {
-    host, port, dataDir, socketDir, pid: child.pid ?? 0,
+    host,
+    port,
+    dataDir,
+    socketDir,
+    pid: child.pid ?? 0,
     adminClient,
-    url: (user, password, database = user) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`,
+    url: (user, password, database = user) =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${host}:${port}/${encodeURIComponent(database)}`,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await waitExit(child);

@@ -49,7 +49,11 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
   fs.mkdirSync(socketDir, { mode: 0o700 });
   for (const dir of [root, dataDir, socketDir]) chownTo(dir, owner);
   const spawnIds = owner ? { uid: owner.uid, gid: owner.gid } : {};
-  const init = spawnSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync', '-N'], { ...spawnIds, encoding: 'utf8' });
+  const init = spawnSync(
+    path.join(bin, 'initdb'),
+    ['-D', dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync', '-N'],
+    { ...spawnIds, encoding: 'utf8' },
+  );
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
   const hba = [`host all all ${host}/32 scram-sha-256`, ...(options.hba ?? [])];
   fs.appendFileSync(path.join(dataDir, 'pg_hba.conf'), `\n${hba.join('\n')}\n`);

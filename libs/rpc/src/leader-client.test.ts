@@ -26,7 +26,9 @@ async function start(role: { leads: boolean; leader: () => string }): Promise<{ 
       refuse();
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return { server, address: `127.0.0.1:${port}` };
 }
 
@@ -54,7 +56,7 @@ describe('leader client over several addresses', () => {
     expect(splitAddresses(' a:1, b:2 ,,c:3')).toEqual(['a:1', 'b:2', 'c:3']);
   });
 
-  it('follows a follower\'s redirect and a dead address to the leader, then follows the leader when it moves', async () => {
+  it("follows a follower's redirect and a dead address to the leader, then follows the leader when it moves", async () => {
     const [follower, leader] = [servers[0]!, servers[1]!];
     const client = createLeaderClient(EchoService, [gone, follower.address, leader.address], credentials.createInsecure(), {}, { roundPauseMs: 20 });
     expect((await client.echo({ text: 'hi' })).text).toBe('hi!');

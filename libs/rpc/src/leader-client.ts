@@ -88,7 +88,8 @@ export function createLeaderClient<S extends DescService>(
         const attempts = method.methodKind === 'unary' ? rounds * known.length : 1;
         let last: unknown;
         for (let attempt = 0; attempt < attempts; attempt++) {
-          if (attempt > 0 && attempt % known.length === 0) await new Promise((r) => setTimeout(r, Math.min(pauseMs * 2 ** (attempt / known.length - 1), 4 * pauseMs)));
+          if (attempt > 0 && attempt % known.length === 0)
+            await new Promise((r) => setTimeout(r, Math.min(pauseMs * 2 ** (attempt / known.length - 1), 4 * pauseMs)));
           const address = current;
           try {
             return await call(address, args);

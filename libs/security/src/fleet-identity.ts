@@ -14,7 +14,15 @@ import { EnrollmentService } from '@pgs/proto';
 import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, type Logger } from '@pgs/service-kit';
 import { fetchPinnedCaCertificate } from './ca-pin.js';
-import { insecureChannelCredentials, mtlsChannelCredentials, readTlsFiles, TlsIdentity, tlsChannelCredentials, type TlsFiles, type TlsMaterial } from './grpc-credentials.js';
+import {
+  insecureChannelCredentials,
+  mtlsChannelCredentials,
+  readTlsFiles,
+  TlsIdentity,
+  tlsChannelCredentials,
+  type TlsFiles,
+  type TlsMaterial,
+} from './grpc-credentials.js';
 import { identityClaimMetadata } from './guard.js';
 import { identity, identityToString, sameIdentity, type Identity } from './identity.js';
 import { createCsr, generatePrivateKey, identityOfCertificate, isExpired } from './pki.js';
@@ -105,7 +113,11 @@ async function pinnedCaFromAny(addresses: readonly string[], pin: string): Promi
 
 async function join(options: FleetIdentityOptions, who: Identity, token: string): Promise<TlsMaterial> {
   const pin = joinTokenCaFingerprint(token);
-  const caPem = options.files.caFile ? fs.readFileSync(options.files.caFile, 'utf8') : pin ? await pinnedCaFromAny(splitAddresses(options.coordinator), pin) : undefined;
+  const caPem = options.files.caFile
+    ? fs.readFileSync(options.files.caFile, 'utf8')
+    : pin
+      ? await pinnedCaFromAny(splitAddresses(options.coordinator), pin)
+      : undefined;
   if (!caPem) throw new ConfigError('the join token pins no CA; give --coordinator-ca');
   const keyPem = await generatePrivateKey();
   const csrPem = await createCsr(who, keyPem);
@@ -131,10 +143,15 @@ async function savedOrJoined(options: FleetIdentityOptions, who: Identity, log: 
       return material;
     }
     // Off for longer than a certificate lives: renewal cannot help, only a new join token.
-    if (!options.joinToken) throw new ConfigError(`the fleet certificate in ${options.identityDir} has expired: start with a new join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}")`);
+    if (!options.joinToken)
+      throw new ConfigError(
+        `the fleet certificate in ${options.identityDir} has expired: start with a new join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}")`,
+      );
     log.warn({ dir: options.identityDir }, 'fleet certificate expired: joining again with the join token');
   } else if (!options.joinToken) {
-    throw new ConfigError(`no fleet certificate in ${options.identityDir}: give a join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}"), own certificate files, or --insecure`);
+    throw new ConfigError(
+      `no fleet certificate in ${options.identityDir}: give a join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}"), own certificate files, or --insecure`,
+    );
   }
   const material = await join(options, who, options.joinToken);
   saveIdentityMaterial(options.identityDir, material);
@@ -154,8 +171,14 @@ export async function connectFleetIdentity(options: FleetIdentityOptions): Promi
     if (!caFile) throw new ConfigError('--identity-cert needs --coordinator-ca');
     const material = readTlsFiles({ caFile, certFile, keyFile });
     checkNames(material, who, `--identity-cert ${certFile}`);
-    log.info({ certFile }, 'using the operator\'s own certificate (no renewal here)');
-    return { credentials: mtlsChannelCredentials(new TlsIdentity(material)), metadata: undefined, identity: who, caPem: () => material.caPem, stop: () => undefined };
+    log.info({ certFile }, "using the operator's own certificate (no renewal here)");
+    return {
+      credentials: mtlsChannelCredentials(new TlsIdentity(material)),
+      metadata: undefined,
+      identity: who,
+      caPem: () => material.caPem,
+      stop: () => undefined,
+    };
   }
   const tls = new TlsIdentity(await savedOrJoined(options, who, log));
   const renewClient = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), mtlsChannelCredentials(tls));

@@ -42,7 +42,16 @@ describe('hostLiveness (one test per row of the README table)', () => {
 
 describe('primaryLoss (one test per row of the README table)', () => {
   const detect = { unhealthyAfterMs: 10_000, signalWindowMs: 2_000 };
-  const base: PrimarySignals = { hostId: 'h1', hostState: 'READY', agent: connected, healthy: true, unhealthySince: undefined, senderLostAt: [], refusedAt: [], now: 10_100 };
+  const base: PrimarySignals = {
+    hostId: 'h1',
+    hostState: 'READY',
+    agent: connected,
+    healthy: true,
+    unhealthySince: undefined,
+    senderLostAt: [],
+    refusedAt: [],
+    now: 10_100,
+  };
 
   it('agent connected and the primary healthy: healthy, whatever replicas and routers say', () => {
     expect(primaryLoss({ ...base, senderLostAt: [10_000], refusedAt: [10_050] }, detect)).toEqual({ kind: 'healthy' });
@@ -55,10 +64,20 @@ describe('primaryLoss (one test per row of the README table)', () => {
     expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000) }, detect).kind).toBe('suspect');
   });
   it('stream reset and a replica lost its sender: failed, the old primary counts as gone from the later signal', () => {
-    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), senderLostAt: [10_040] }, detect)).toMatchObject({ kind: 'failed', cause: 'host_lost', failedAt: 10_000, goneAt: 10_040 });
+    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), senderLostAt: [10_040] }, detect)).toMatchObject({
+      kind: 'failed',
+      cause: 'host_lost',
+      failedAt: 10_000,
+      goneAt: 10_040,
+    });
   });
   it('stream reset and a router refused: failed the same way', () => {
-    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_990] }, detect)).toMatchObject({ kind: 'failed', cause: 'host_lost', failedAt: 9_990, goneAt: 10_000 });
+    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_990] }, detect)).toMatchObject({
+      kind: 'failed',
+      cause: 'host_lost',
+      failedAt: 9_990,
+      goneAt: 10_000,
+    });
   });
   it('a refusal from well before the reset (a primary its agent was restarting) is not evidence', () => {
     expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_000] }, detect).kind).toBe('suspect');

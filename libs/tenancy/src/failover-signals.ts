@@ -62,7 +62,8 @@ export function hostLiveness(s: AgentSignals, current: HostState, now: number, p
     const silent = now - s.streamEnd.at;
     // Never later than heartbeats alone would have said.
     const heartbeatSilence = now - (s.lastSeenAt ?? s.streamEnd.at);
-    if (silent >= policy.confirmMs || heartbeatSilence > policy.ttlMs + policy.graceMs) return { state: 'DOWN', reason: `its agent's stream broke and it has been silent for ${silent} ms` };
+    if (silent >= policy.confirmMs || heartbeatSilence > policy.ttlMs + policy.graceMs)
+      return { state: 'DOWN', reason: `its agent's stream broke and it has been silent for ${silent} ms` };
     return { state: current === 'DOWN' ? 'DOWN' : 'UNREACHABLE', reason: `its agent's stream broke ${silent} ms ago` };
   }
   const silent = now - (s.lastSeenAt ?? s.streamEnd?.at ?? now);
@@ -138,7 +139,9 @@ export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVer
   const end = s.agent.streamEnd;
   if (end !== undefined && brokenAndSilent(s.agent)) {
     const lost = s.senderLostAt.filter((at) => at >= end.at - policy.signalWindowMs).map((at) => ({ at, what: 'a replica lost its stream from it' }));
-    const refused = s.refusedAt.filter((at) => at >= end.at - Math.min(policy.signalWindowMs, policy.refusalLeadMs ?? 500)).map((at) => ({ at, what: 'a router was refused' }));
+    const refused = s.refusedAt
+      .filter((at) => at >= end.at - Math.min(policy.signalWindowMs, policy.refusalLeadMs ?? 500))
+      .map((at) => ({ at, what: 'a router was refused' }));
     const evidence = [...lost, ...refused];
     if (evidence.length > 0) {
       const last = evidence.reduce((a, b) => (b.at > a.at ? b : a));
@@ -150,7 +153,13 @@ export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVer
         goneAt: Math.max(end.at, last.at),
       };
     }
-    if (s.hostState === 'DOWN') return { kind: 'failed', cause: 'host_lost', reason: `primary host ${s.hostId} is lost: its agent's stream broke and it stayed silent`, failedAt: end.at };
+    if (s.hostState === 'DOWN')
+      return {
+        kind: 'failed',
+        cause: 'host_lost',
+        reason: `primary host ${s.hostId} is lost: its agent's stream broke and it stayed silent`,
+        failedAt: end.at,
+      };
     return { kind: 'suspect', reason: `the agent of ${s.hostId} dropped its stream ${s.now - end.at} ms ago; waiting for a second signal or its silence` };
   }
   if (s.hostState === 'DOWN') return { kind: 'failed', cause: 'host_down', reason: `primary host ${s.hostId} is down`, failedAt: s.agent.lastSeenAt ?? s.now };

@@ -78,8 +78,26 @@ export {
   type Unplaced,
 } from './placement.js';
 export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';
-export { checkMove, decideMove, type MoveRefusal, type MoveRequestFacts, type MovePhase, type MoveProgress, type MoveFacts, type MoveDecision, type MovePolicy } from './move.js';
-export { checkInPlaceUpgrade, checkUpgrade, upgradeRefusalMessage, type UpgradeCheck, type UpgradeRefusal, type UpgradeRequestFacts, type UpgradeSourceFacts } from './upgrade-check.js';
+export {
+  checkMove,
+  decideMove,
+  type MoveRefusal,
+  type MoveRequestFacts,
+  type MovePhase,
+  type MoveProgress,
+  type MoveFacts,
+  type MoveDecision,
+  type MovePolicy,
+} from './move.js';
+export {
+  checkInPlaceUpgrade,
+  checkUpgrade,
+  upgradeRefusalMessage,
+  type UpgradeCheck,
+  type UpgradeRefusal,
+  type UpgradeRequestFacts,
+  type UpgradeSourceFacts,
+} from './upgrade-check.js';
 export { decideUpgrade, type UpgradeDecision, type UpgradeFacts, type UpgradePhase, type UpgradePolicy, type UpgradeProgress } from './upgrade.js';
 export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
 export {

@@ -91,9 +91,7 @@ export function actUntil(sentAt: number, t: LeaseTimings): number {
 }
 
 /** What the local leadership state is, as the renew loop sees it. */
-export type Leadership =
-  | { role: 'follower'; leader: LeaseRow | undefined }
-  | { role: 'leader'; epoch: number; actUntil: number };
+export type Leadership = { role: 'follower'; leader: LeaseRow | undefined } | { role: 'leader'; epoch: number; actUntil: number };
 
 /**
  * The local state after one attempt. A failed attempt (store unreachable, `decision` undefined)

@@ -18,14 +18,22 @@ const STORE_PASSWORD = 'ha-store-secret-1';
 let pair: TestPostgresPair | undefined;
 
 beforeAll(async () => {
-  pair = await startTestPostgresPair({ host: `127.${TEST_NET}.${BLOCK}.30`, standbyHost: `127.${TEST_NET}.${BLOCK}.31`, users: [{ name: 'pgs', password: STORE_PASSWORD }] });
+  pair = await startTestPostgresPair({
+    host: `127.${TEST_NET}.${BLOCK}.30`,
+    standbyHost: `127.${TEST_NET}.${BLOCK}.31`,
+    users: [{ name: 'pgs', password: STORE_PASSWORD }],
+  });
 }, 120_000);
 afterAll(async () => {
   await pair?.stop();
 });
 
 /** Writes through pgsctl until `stop()` says so (bounded by count): which creates and deletes were acknowledged. */
-async function writeLoop(f: Fleet, prefix: string, o: { max: number; during: (i: number) => Promise<void>; stop: () => boolean }): Promise<{ created: string[]; deleted: string[]; refused: number }> {
+async function writeLoop(
+  f: Fleet,
+  prefix: string,
+  o: { max: number; during: (i: number) => Promise<void>; stop: () => boolean },
+): Promise<{ created: string[]; deleted: string[]; refused: number }> {
   const created: string[] = [];
   const deleted: string[] = [];
   let refused = 0;
@@ -60,15 +68,18 @@ async function expectAcknowledged(f: Fleet, w: { created: string[]; deleted: str
 }
 
 describe('coordinator HA on PostgreSQL', () => {
-  const fleet = useFleet(() => ({
-    name: 'coordinator-ha',
-    block: BLOCK,
-    agents: 2,
-    routers: 1,
-    // Three coordinators and a store pair on a shared two-core machine: agents take a while.
-    readyTimeoutMs: 120_000,
-    sharedStore: { url: (pair as TestPostgresPair).url('pgs', STORE_PASSWORD), coordinators: 3 },
-  }), 300_000);
+  const fleet = useFleet(
+    () => ({
+      name: 'coordinator-ha',
+      block: BLOCK,
+      agents: 2,
+      routers: 1,
+      // Three coordinators and a store pair on a shared two-core machine: agents take a while.
+      readyTimeoutMs: 120_000,
+      sharedStore: { url: (pair as TestPostgresPair).url('pgs', STORE_PASSWORD), coordinators: 3 },
+    }),
+    300_000,
+  );
 
   it('kill -9 the leader under pgsctl writes: a follower leads within 5 s, nothing acknowledged is lost, agents and routers follow it', async () => {
     const f = fleet();
@@ -87,20 +98,31 @@ describe('coordinator HA on PostgreSQL', () => {
         if (i !== 4) return;
         await f.killCoordinatorAt(first, 'SIGKILL');
         killedAt = performance.now();
-        elected = waitFor('a new leader', async () => {
-          const index = await f.leaderIndex();
-          return index !== undefined && index !== first ? { index, ms: performance.now() - killedAt } : undefined;
-        }, { timeoutMs: 30_000, intervalMs: 50 });
+        elected = waitFor(
+          'a new leader',
+          async () => {
+            const index = await f.leaderIndex();
+            return index !== undefined && index !== first ? { index, ms: performance.now() - killedAt } : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 50 },
+        );
       },
     });
     const next = await (elected as Promise<{ index: number; ms: number }>);
-    console.log(`coordinator HA: leader ${first} killed, coordinator ${next.index} leads and serves after ${next.ms.toFixed(0)} ms; ${w.created.length} creates and ${w.deleted.length} deletes acknowledged, ${w.refused} refused`);
+    console.log(
+      `coordinator HA: leader ${first} killed, coordinator ${next.index} leads and serves after ${next.ms.toFixed(0)} ms; ${w.created.length} creates and ${w.deleted.length} deletes acknowledged, ${w.refused} refused`,
+    );
     expect(next.ms).toBeLessThan(5000);
     expect(w.created.length).toBeGreaterThan(6);
     await expectAcknowledged(f, w);
 
     // Agents and routers are on the new leader.
-    await waitUntil('both hosts READY at the new leader', () => f.hostStates(), (s) => s['h1'] === 'READY' && s['h2'] === 'READY', { timeoutMs: 20_000, intervalMs: 200 });
+    await waitUntil(
+      'both hosts READY at the new leader',
+      () => f.hostStates(),
+      (s) => s['h1'] === 'READY' && s['h2'] === 'READY',
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     await f.waitServing(ownerLogin(known, password));
     // A route change made after the failover reaches the router (it resumed by revision).
     const access = await f.pgsctl(['tenant', 'access', 'disable', known]);
@@ -110,7 +132,7 @@ describe('coordinator HA on PostgreSQL', () => {
     expect((await f.routerHealth(0)).cache.connected).toBe(true);
   }, 240_000);
 
-  it('promote the store\'s standby under pgsctl writes: no acknowledged write is lost', async () => {
+  it("promote the store's standby under pgsctl writes: no acknowledged write is lost", async () => {
     const f = fleet();
     const p = pair as TestPostgresPair;
     const w = await writeLoop(f, 'p', {

@@ -25,7 +25,10 @@ describe('coordinator address resolution', () => {
     expect(resolveCoordinator(undefined, where)).toEqual({ address: DEFAULT_COORDINATOR, source: 'default' });
 
     fs.mkdirSync(path.join(repo, '.pgs', 'local'), { recursive: true });
-    fs.writeFileSync(path.join(repo, '.pgs', 'local', 'fleet.json'), JSON.stringify({ coordinator: { grpc: '127.0.0.1:7401' }, routers: [{ listen: '127.0.0.1:5433' }], caPath: '/x/ca.crt', sniDomain: 'pgs.localhost' }));
+    fs.writeFileSync(
+      path.join(repo, '.pgs', 'local', 'fleet.json'),
+      JSON.stringify({ coordinator: { grpc: '127.0.0.1:7401' }, routers: [{ listen: '127.0.0.1:5433' }], caPath: '/x/ca.crt', sniDomain: 'pgs.localhost' }),
+    );
     expect(resolveCoordinator(undefined, where).address).toBe('127.0.0.1:7401');
     expect(resolveRouter(undefined, where)).toMatchObject({ address: '127.0.0.1:5433', fleet: { caPath: '/x/ca.crt' } });
 

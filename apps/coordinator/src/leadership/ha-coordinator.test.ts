@@ -31,8 +31,20 @@ async function coordinator(name: string): Promise<{ ha: HaCoordinator; grpc: str
   const http = `${HOST}:${await freePort(HOST)}`;
   const result = readConfig(
     [
-      '--insecure', '--store', server.url('coord', PW), '--data-dir', path.join(root, name), '--grpc-listen', grpc, '--http-listen', http,
-      '--admin-token-file', path.join(root, 'admin.token'), '--secret-key-file', path.join(root, 'secret.key'), ...FAST_FLAGS,
+      '--insecure',
+      '--store',
+      server.url('coord', PW),
+      '--data-dir',
+      path.join(root, name),
+      '--grpc-listen',
+      grpc,
+      '--http-listen',
+      http,
+      '--admin-token-file',
+      path.join(root, 'admin.token'),
+      '--secret-key-file',
+      path.join(root, 'secret.key'),
+      ...FAST_FLAGS,
     ],
     {},
   );
@@ -62,16 +74,27 @@ describe('coordinators on one PostgreSQL store', () => {
     const a = await coordinator('a');
     await eventually(() => a.ha.leader() !== undefined, 15_000, 'a leads and serves');
     const b = await coordinator('b');
-    await eventually(() => b.ha.election.current().role === 'follower' && (b.ha.election.current() as { leader?: { address: string } }).leader?.address === a.grpc, 10_000, 'b follows a');
+    await eventually(
+      () => b.ha.election.current().role === 'follower' && (b.ha.election.current() as { leader?: { address: string } }).leader?.address === a.grpc,
+      10_000,
+      'b follows a',
+    );
     const token = fs.readFileSync(path.join(root, 'admin.token'), 'utf8').trim();
     const meta = withCallMetadata(bearerMetadata(token));
 
     // The follower refuses with the leader's address.
     const direct = createClient(CoordinatorService, b.grpc, credentials.createInsecure(), meta);
-    const refused = await eventually(async () => {
-      const err = await direct.listTenants({}).then(() => undefined, (e: unknown) => e);
-      return err instanceof RpcError && err.details['leader'] === a.grpc ? err : undefined;
-    }, 10_000, 'the follower names the leader');
+    const refused = await eventually(
+      async () => {
+        const err = await direct.listTenants({}).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        return err instanceof RpcError && err.details['leader'] === a.grpc ? err : undefined;
+      },
+      10_000,
+      'the follower names the leader',
+    );
     expect(refused.code).toBe(Code.UNAVAILABLE);
     expect(refused.errorCode).toBe(NOT_LEADER);
     direct.close();

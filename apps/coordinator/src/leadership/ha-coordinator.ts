@@ -46,7 +46,9 @@ export async function startHaCoordinator(
   const grpc = splitHostPort(config.grpcListen, '--grpc-listen');
   const http = splitHostPort(config.httpListen, '--http-listen');
   if (grpc.port === 0 || http.port === 0) {
-    throw new ConfigError('with a PostgreSQL store the coordinator needs fixed ports (--grpc-listen and --http-listen not :0): followers name the leader by its address');
+    throw new ConfigError(
+      'with a PostgreSQL store the coordinator needs fixed ports (--grpc-listen and --http-listen not :0): followers name the leader by its address',
+    );
   }
   // The data dir holds no store here, only what this process writes for its operators (ca.pem, the
   // first admin token unless --admin-token-file says elsewhere).
@@ -97,7 +99,11 @@ export async function startHaCoordinator(
       await stopLeading();
       // The follower keeps answering (naming no leader yet) until the coordinator is ready to bind.
       follower?.setLeader(undefined);
-      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, { store, leaderEpoch: now.epoch, beforeBind: stopFollowing }).catch(async (err: unknown) => {
+      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, {
+        store,
+        leaderEpoch: now.epoch,
+        beforeBind: stopFollowing,
+      }).catch(async (err: unknown) => {
         await stopFollowing();
         throw err;
       });
@@ -131,7 +137,14 @@ export async function startHaCoordinator(
         return;
       }
       followerPki = tls.pki;
-      follower = await startFollowerServer({ grpcListen: config.grpcListen, httpHost: http.host, httpPort: http.port, credentials: tls.credentials, self, log: log.child({ component: 'follower' }) });
+      follower = await startFollowerServer({
+        grpcListen: config.grpcListen,
+        httpHost: http.host,
+        httpPort: http.port,
+        credentials: tls.credentials,
+        self,
+        log: log.child({ component: 'follower' }),
+      });
     }
     follower.setLeader(now.leader?.address);
   };

@@ -19,7 +19,13 @@ const cleanup: Array<() => Promise<void>> = [];
 /** One coordinator's store side: its election and its fenced store on the shared database. */
 async function coordinator(name: string): Promise<{ election: LeaderElection; store: PostgresStore }> {
   const url = server.url('coord', PW);
-  const election = startLeaderElection({ holder: `${name}/${process.pid}-${Math.random()}`, address: `${name}:7400`, connect: () => connectTo(url), timings: T, log });
+  const election = startLeaderElection({
+    holder: `${name}/${process.pid}-${Math.random()}`,
+    address: `${name}:7400`,
+    connect: () => connectTo(url),
+    timings: T,
+    log,
+  });
   const store = await openPostgresStore({ url, routeHistory: 100, log, fence: electionFence(election) });
   cleanup.push(async () => {
     await election.stop({ release: false });
@@ -37,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('several coordinators on one PostgreSQL store', () => {
-  it('commits only the leader\'s writes, and after the leader dies a follower writes within the lease', async () => {
+  it("commits only the leader's writes, and after the leader dies a follower writes within the lease", async () => {
     const a = await coordinator('a');
     await eventually(() => a.election.leaderEpoch() !== undefined, 10_000, 'a leads');
     const b = await coordinator('b');

@@ -9,7 +9,10 @@ describe('parseStoreLocation', () => {
   });
 
   it('takes a PostgreSQL URL, with several servers', () => {
-    expect(parseStoreLocation('postgres://pgs@10.0.0.1:5432,10.0.0.2:5432/pgs', '/data')).toEqual({ kind: 'postgres', url: 'postgres://pgs@10.0.0.1:5432,10.0.0.2:5432/pgs' });
+    expect(parseStoreLocation('postgres://pgs@10.0.0.1:5432,10.0.0.2:5432/pgs', '/data')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://pgs@10.0.0.1:5432,10.0.0.2:5432/pgs',
+    });
   });
 
   it('refuses anything else, naming the forms that work and never echoing a password', () => {

@@ -254,7 +254,13 @@ export class AgentHub {
     const message: MessageInitShape<typeof ConnectResponseSchema> = {
       message: {
         case: 'desired',
-        value: { generation: BigInt(generation), full, instances: set.instances.map(toInstanceSpec), removedTenantIds: set.removedTenantIds, leaderEpoch: BigInt(this.leaderEpoch) },
+        value: {
+          generation: BigInt(generation),
+          full,
+          instances: set.instances.map(toInstanceSpec),
+          removedTenantIds: set.removedTenantIds,
+          leaderEpoch: BigInt(this.leaderEpoch),
+        },
       },
     };
     const previous = this.chains.get(session.sessionId) ?? Promise.resolve();

@@ -38,7 +38,9 @@ describe('LISTEN/NOTIFY wake-ups over revision reads', () => {
       after: 0,
       pageSize: 7,
       read: async (after, limit) =>
-        (await reader.query<{ revision: string }>('SELECT revision FROM route_changes WHERE revision > $1 ORDER BY revision LIMIT $2', [after, limit])).rows.map((r) => ({ revision: Number(r.revision) })),
+        (
+          await reader.query<{ revision: string }>('SELECT revision FROM route_changes WHERE revision > $1 ORDER BY revision LIMIT $2', [after, limit])
+        ).rows.map((r) => ({ revision: Number(r.revision) })),
       revisionOf: (r) => r.revision,
       deliver: (rows) => seen.push(...rows.map((r) => r.revision)),
       onError: (err) => {

@@ -15,7 +15,16 @@ let leader: PostgresStore;
 let reader: pg.Client;
 
 const route = (tenantId: string, port: number) => ({
-  tenantId, hostId: 'h1', address: '127.0.0.11', port, state: 'ROUTABLE' as const, reason: '', externalAccess: true, connectionLimit: 0, poolMode: 'SESSION' as const, users: [],
+  tenantId,
+  hostId: 'h1',
+  address: '127.0.0.11',
+  port,
+  state: 'ROUTABLE' as const,
+  reason: '',
+  externalAccess: true,
+  connectionLimit: 0,
+  poolMode: 'SESSION' as const,
+  users: [],
 });
 
 beforeAll(async () => {

@@ -57,13 +57,20 @@ export async function readLease(client: pg.ClientBase): Promise<{ row: LeaseRow;
 export async function leaseStep(client: pg.ClientBase, me: LeaseCandidate, t: LeaseTimings): Promise<LeaseDecision> {
   await client.query('BEGIN');
   try {
-    const r = await client.query<LeaseRowSql>(`SELECT holder, address, epoch, expires_at, ${STORE_NOW_MS} AS now FROM coordinator_lease WHERE id = 1 FOR UPDATE`);
+    const r = await client.query<LeaseRowSql>(
+      `SELECT holder, address, epoch, expires_at, ${STORE_NOW_MS} AS now FROM coordinator_lease WHERE id = 1 FOR UPDATE`,
+    );
     const first = r.rows[0];
     if (!first) throw new Error('the coordinator_lease row is missing; the store was not migrated');
     const decision = decideLease(toRow(first), me, Number(first.now), t);
     if (decision.kind !== 'follow') {
       const n = decision.next;
-      await client.query('UPDATE coordinator_lease SET holder = $1, address = $2, epoch = $3, expires_at = $4 WHERE id = 1', [n.holder, n.address, n.epoch, n.expiresAt]);
+      await client.query('UPDATE coordinator_lease SET holder = $1, address = $2, epoch = $3, expires_at = $4 WHERE id = 1', [
+        n.holder,
+        n.address,
+        n.epoch,
+        n.expiresAt,
+      ]);
     }
     await client.query('COMMIT');
     return decision;

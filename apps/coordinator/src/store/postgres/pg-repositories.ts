@@ -5,16 +5,7 @@
  */
 import type { TokenRecord } from '@pgs/security';
 import type { EventRecord, NewEvent, RouteChange, RouteRecord } from '../../domain/model.js';
-import type {
-  EventFilter,
-  HostAllocation,
-  RecordedChange,
-  SealedAt,
-  StoreReads,
-  StoreTx,
-  TenantFilter,
-  TenantPage,
-} from '../contract.js';
+import type { EventFilter, HostAllocation, RecordedChange, SealedAt, StoreReads, StoreTx, TenantFilter, TenantPage } from '../contract.js';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
 import {
   BACKUP_COLUMNS,
@@ -72,7 +63,14 @@ export function emptyChanges(): Changes {
 
 /** A copy to go back to when a grouped transaction's savepoint is rolled back. */
 export function snapshotChanges(c: Changes): Changes {
-  return { routeChanges: [...c.routeChanges], events: [...c.events], desired: [...c.desired], placementHosts: new Set(c.placementHosts), roomFreed: c.roomFreed, toPlace: [...c.toPlace] };
+  return {
+    routeChanges: [...c.routeChanges],
+    events: [...c.events],
+    desired: [...c.desired],
+    placementHosts: new Set(c.placementHosts),
+    roomFreed: c.roomFreed,
+    toPlace: [...c.toPlace],
+  };
 }
 
 function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revision'>): boolean {
@@ -136,7 +134,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
   const bumpRouteRevision = async (): Promise<number> => {
     const revision = Number((await one(db, "UPDATE meta SET value = value + 1 WHERE key = 'route_revision' RETURNING value", []))?.value);
     // Prune in steps of a tenth of the window so pruning is rare and cheap.
-    if (revision % Math.max(1, Math.floor(routeHistory / 10)) === 0) await db.query('DELETE FROM route_changes WHERE revision <= $1', [revision - routeHistory]);
+    if (revision % Math.max(1, Math.floor(routeHistory / 10)) === 0)
+      await db.query('DELETE FROM route_changes WHERE revision <= $1', [revision - routeHistory]);
     return revision;
   };
   const getRoute = async (tenantId: string): Promise<RouteRecord | undefined> => {
@@ -220,8 +219,10 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       if (filter.tenantId !== undefined && filter.hostId !== undefined) {
         return (await db.query('SELECT * FROM placements WHERE tenant_id = $1 AND host_id = $2', [filter.tenantId, filter.hostId])).rows.map(placementFromRow);
       }
-      if (filter.tenantId !== undefined) return (await db.query('SELECT * FROM placements WHERE tenant_id = $1 ORDER BY role, host_id', [filter.tenantId])).rows.map(placementFromRow);
-      if (filter.hostId !== undefined) return (await db.query('SELECT * FROM placements WHERE host_id = $1 ORDER BY tenant_id', [filter.hostId])).rows.map(placementFromRow);
+      if (filter.tenantId !== undefined)
+        return (await db.query('SELECT * FROM placements WHERE tenant_id = $1 ORDER BY role, host_id', [filter.tenantId])).rows.map(placementFromRow);
+      if (filter.hostId !== undefined)
+        return (await db.query('SELECT * FROM placements WHERE host_id = $1 ORDER BY tenant_id', [filter.hostId])).rows.map(placementFromRow);
       return (await db.query('SELECT * FROM placements ORDER BY tenant_id, role, host_id')).rows.map(placementFromRow);
     },
     listRetriesDue: async (now) =>
@@ -239,7 +240,10 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         )
       ).rows;
       return new Map<string, HostAllocation>(
-        rows.map((r) => [String(r.host_id), { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) }]),
+        rows.map((r) => [
+          String(r.host_id),
+          { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) },
+        ]),
       );
     },
     creating: async () => {
@@ -252,7 +256,22 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         db,
         `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-        [p.tenantId, p.hostId, p.role, p.realization, p.reason, p.instanceState, p.address, p.port, p.realizedRevision, p.realizedOnce, p.generation, p.failures, p.nextRetryAt, p.updatedAt],
+        [
+          p.tenantId,
+          p.hostId,
+          p.role,
+          p.realization,
+          p.reason,
+          p.instanceState,
+          p.address,
+          p.port,
+          p.realizedRevision,
+          p.realizedOnce,
+          p.generation,
+          p.failures,
+          p.nextRetryAt,
+          p.updatedAt,
+        ],
         `a ${p.role} placement of tenant "${p.tenantId}" on host "${p.hostId}"`,
       );
       c.placementHosts.add(p.hostId);
@@ -262,7 +281,22 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       await db.query(
         `UPDATE placements SET role = $3, realization = $4, reason = $5, instance_state = $6, address = $7, port = $8, realized_revision = $9,
            realized_once = $10, generation = $11, failures = $12, next_retry_at = $13, updated_at = $14 WHERE tenant_id = $1 AND host_id = $2`,
-        [p.tenantId, p.hostId, p.role, p.realization, p.reason, p.instanceState, p.address, p.port, p.realizedRevision, p.realizedOnce, p.generation, p.failures, p.nextRetryAt, p.updatedAt],
+        [
+          p.tenantId,
+          p.hostId,
+          p.role,
+          p.realization,
+          p.reason,
+          p.instanceState,
+          p.address,
+          p.port,
+          p.realizedRevision,
+          p.realizedOnce,
+          p.generation,
+          p.failures,
+          p.nextRetryAt,
+          p.updatedAt,
+        ],
       );
     },
     delete: async (tenantId, hostId) => {
@@ -290,7 +324,23 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
            cpu_millis = excluded.cpu_millis, memory_mib = excluded.memory_mib, disk_mib = excluded.disk_mib, labels = excluded.labels, runtime = excluded.runtime,
            agent_version = excluded.agent_version, last_heartbeat_at = excluded.last_heartbeat_at, registered_at = excluded.registered_at,
            state_changed_at = excluded.state_changed_at, generation = GREATEST(hosts.generation, excluded.generation)`,
-        [h.id, h.address, h.state, h.cordoned, h.draining, h.capacity.cpuMillis, h.capacity.memoryMib, h.capacity.diskMib, JSON.stringify(h.labels), h.runtime, h.agentVersion, h.lastHeartbeatAt, h.registeredAt, h.stateChangedAt, h.generation],
+        [
+          h.id,
+          h.address,
+          h.state,
+          h.cordoned,
+          h.draining,
+          h.capacity.cpuMillis,
+          h.capacity.memoryMib,
+          h.capacity.diskMib,
+          JSON.stringify(h.labels),
+          h.runtime,
+          h.agentVersion,
+          h.lastHeartbeatAt,
+          h.registeredAt,
+          h.stateChangedAt,
+          h.generation,
+        ],
       );
     },
     nextGeneration: async (hostId) => {
@@ -345,7 +395,13 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     update: async (d) => {
       mutable();
       await db.query('UPDATE databases SET owner = $3, description = $4, status = $5, status_reason = $6, revision = $7 WHERE tenant_id = $1 AND name = $2', [
-        d.tenantId, d.name, d.owner, d.description, d.status, d.statusReason, d.revision,
+        d.tenantId,
+        d.name,
+        d.owner,
+        d.description,
+        d.status,
+        d.statusReason,
+        d.revision,
       ]);
     },
     delete: async (tenantId, name) => {
@@ -383,7 +439,19 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
          ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port, state = excluded.state,
            reason = excluded.reason, external_access = excluded.external_access, connection_limit = excluded.connection_limit, revision = excluded.revision,
            pool_mode = excluded.pool_mode, users = excluded.users`,
-        [stored.tenantId, stored.hostId, stored.address, stored.port, stored.state, stored.reason, stored.externalAccess, stored.connectionLimit, revision, stored.poolMode, JSON.stringify(stored.users)],
+        [
+          stored.tenantId,
+          stored.hostId,
+          stored.address,
+          stored.port,
+          stored.state,
+          stored.reason,
+          stored.externalAccess,
+          stored.connectionLimit,
+          revision,
+          stored.poolMode,
+          JSON.stringify(stored.users),
+        ],
       );
       await db.query('INSERT INTO route_changes (revision, tenant_id, route) VALUES ($1, $2, $3)', [revision, route.tenantId, JSON.stringify(stored)]);
       c.routeChanges.push({ revision, tenantId: route.tenantId, route: stored });
@@ -452,17 +520,30 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
   const secrets: StoreTx['secrets'] = {
     getTenantSecret: async (tenantId, name) => {
       const r = await one(db, 'SELECT * FROM tenant_secrets WHERE tenant_id = $1 AND name = $2', [tenantId, name]);
-      return r ? { tenantId: String(r.tenant_id), name: String(r.name), sealed: String(r.sealed), verifier: String(r.verifier), createdAt: Number(r.created_at) } : undefined;
+      return r
+        ? { tenantId: String(r.tenant_id), name: String(r.name), sealed: String(r.sealed), verifier: String(r.verifier), createdAt: Number(r.created_at) }
+        : undefined;
     },
     getFleetSecret,
     getCa,
     insertTenantSecret: async (s) => {
       mutable();
-      await db.query('INSERT INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [s.tenantId, s.name, s.sealed, s.verifier, s.createdAt]);
+      await db.query('INSERT INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+        s.tenantId,
+        s.name,
+        s.sealed,
+        s.verifier,
+        s.createdAt,
+      ]);
     },
     putFleetSecretOnce: async (s) => {
       mutable();
-      await db.query('INSERT INTO fleet_secrets (name, key_id, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [s.name, s.keyId, s.sealed, s.createdAt]);
+      await db.query('INSERT INTO fleet_secrets (name, key_id, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+        s.name,
+        s.keyId,
+        s.sealed,
+        s.createdAt,
+      ]);
       return (await getFleetSecret(s.name)) ?? s;
     },
     putFleetSecret: async (s) => {
@@ -474,7 +555,11 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
     putCaOnce: async (ca) => {
       mutable();
-      await db.query('INSERT INTO fleet_ca (id, cert_pem, key_sealed, created_at) VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING', [ca.certPem, ca.keySealed, ca.createdAt]);
+      await db.query('INSERT INTO fleet_ca (id, cert_pem, key_sealed, created_at) VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING', [
+        ca.certPem,
+        ca.keySealed,
+        ca.createdAt,
+      ]);
       return (await getCa()) ?? ca;
     },
     resealAll: async (reseal: (sealed: string, where: SealedAt) => string) => {
@@ -516,13 +601,25 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       return r ? tokenFromRow(r) : undefined;
     },
     listOperators: async (includeRevoked) =>
-      (await db.query(`SELECT * FROM tokens WHERE kind = 'operator'${includeRevoked ? '' : ' AND revoked_at IS NULL'} ORDER BY created_at DESC, name`)).rows.map(tokenFromRow),
+      (
+        await db.query(`SELECT * FROM tokens WHERE kind = 'operator'${includeRevoked ? '' : ' AND revoked_at IS NULL'} ORDER BY created_at DESC, name`)
+      ).rows.map(tokenFromRow),
     insert: async (record: TokenRecord, createdBy: string) => {
       mutable();
       await insertOnce(
         db,
         'INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)',
-        [record.hash, record.kind, record.name, record.role ?? null, JSON.stringify(record.tenantIds), record.createdAtMs, record.expiresAtMs, record.singleUse, createdBy],
+        [
+          record.hash,
+          record.kind,
+          record.name,
+          record.role ?? null,
+          JSON.stringify(record.tenantIds),
+          record.createdAtMs,
+          record.expiresAtMs,
+          record.singleUse,
+          createdBy,
+        ],
         record.kind === 'operator' ? `a live operator token named "${record.name}"` : 'the token',
       );
     },
@@ -559,7 +656,12 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
     insert: async (b) => {
       mutable();
-      await insertOnce(db, `INSERT INTO backups (${backupCols}) VALUES (${placeholders(BACKUP_COLUMNS.length)})`, backupValues(b), `backup "${b.id}" (or a second running backup of tenant "${b.tenantId}")`);
+      await insertOnce(
+        db,
+        `INSERT INTO backups (${backupCols}) VALUES (${placeholders(BACKUP_COLUMNS.length)})`,
+        backupValues(b),
+        `backup "${b.id}" (or a second running backup of tenant "${b.tenantId}")`,
+      );
     },
     update: async (b) => {
       mutable();
@@ -573,12 +675,18 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const r = await one(db, 'SELECT * FROM restores WHERE id = $1', [id]);
       return r ? restoreFromRow(r) : undefined;
     },
-    list: async (targetTenantId) => (await db.query('SELECT * FROM restores WHERE target_tenant_id = $1 ORDER BY started_at, id', [targetTenantId])).rows.map(restoreFromRow),
+    list: async (targetTenantId) =>
+      (await db.query('SELECT * FROM restores WHERE target_tenant_id = $1 ORDER BY started_at, id', [targetTenantId])).rows.map(restoreFromRow),
     listRunning: async () => (await db.query(`SELECT * FROM restores WHERE state = 'RUNNING' ORDER BY started_at`)).rows.map(restoreFromRow),
     listActive: async () => (await db.query(`SELECT * FROM restores WHERE phase <> 'done' ORDER BY started_at`)).rows.map(restoreFromRow),
     insert: async (r) => {
       mutable();
-      await insertOnce(db, `INSERT INTO restores (${restoreCols}) VALUES (${placeholders(RESTORE_COLUMNS.length)})`, restoreValues(r), `restore "${r.id}" (or a second running restore into tenant "${r.targetTenantId}")`);
+      await insertOnce(
+        db,
+        `INSERT INTO restores (${restoreCols}) VALUES (${placeholders(RESTORE_COLUMNS.length)})`,
+        restoreValues(r),
+        `restore "${r.id}" (or a second running restore into tenant "${r.targetTenantId}")`,
+      );
     },
     update: async (r) => {
       mutable();
@@ -595,8 +703,13 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     list: async () => (await db.query('SELECT * FROM operations ORDER BY tenant_id')).rows.map(operationFromRow),
     put: async (o) => {
       mutable();
-      const updates = OPERATION_COLUMNS.slice(1).map((c) => `${c} = excluded.${c}`).join(', ');
-      await db.query(`INSERT INTO operations (${operationCols}) VALUES (${placeholders(OPERATION_COLUMNS.length)}) ON CONFLICT (tenant_id) DO UPDATE SET ${updates}`, operationValues(o));
+      const updates = OPERATION_COLUMNS.slice(1)
+        .map((c) => `${c} = excluded.${c}`)
+        .join(', ');
+      await db.query(
+        `INSERT INTO operations (${operationCols}) VALUES (${placeholders(OPERATION_COLUMNS.length)}) ON CONFLICT (tenant_id) DO UPDATE SET ${updates}`,
+        operationValues(o),
+      );
     },
     delete: async (tenantId) => {
       mutable();
@@ -638,7 +751,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     initSql,
     record: (change: RecordedChange) => {
       const c = mutable();
-      if (change.kind === 'desired') c.desired.push(change.hostId === undefined ? { tenantId: change.tenantId } : { tenantId: change.tenantId, hostId: change.hostId });
+      if (change.kind === 'desired')
+        c.desired.push(change.hostId === undefined ? { tenantId: change.tenantId } : { tenantId: change.tenantId, hostId: change.hostId });
       else if (change.kind === 'room') c.roomFreed = true;
       else c.toPlace.push(change.tenantId);
     },

@@ -145,17 +145,58 @@ export function eventFromRow(r: Row): EventRecord {
 }
 
 export function stanzaFromRow(r: Row): StanzaRecord {
-  return { tenantId: str(r.tenant_id), stanza: str(r.stanza), lastArchivedAt: num(r.last_archived_at), lastArchivedWal: str(r.last_archived_wal), createdAt: num(r.created_at) };
+  return {
+    tenantId: str(r.tenant_id),
+    stanza: str(r.stanza),
+    lastArchivedAt: num(r.last_archived_at),
+    lastArchivedWal: str(r.last_archived_wal),
+    createdAt: num(r.created_at),
+  };
 }
 
 /** Backup columns in the order backupValues gives them. */
 export const BACKUP_COLUMNS = [
-  'id', 'tenant_id', 'type', 'status', 'reason', 'host_id', 'label', 'prior_label', 'started_at', 'finished_at', 'size_bytes',
-  'repo_size_bytes', 'stanza_repo_size_bytes', 'lsn_start', 'lsn_stop', 'timeline', 'trigger', 'stanza',
+  'id',
+  'tenant_id',
+  'type',
+  'status',
+  'reason',
+  'host_id',
+  'label',
+  'prior_label',
+  'started_at',
+  'finished_at',
+  'size_bytes',
+  'repo_size_bytes',
+  'stanza_repo_size_bytes',
+  'lsn_start',
+  'lsn_stop',
+  'timeline',
+  'trigger',
+  'stanza',
 ] as const;
 
 export function backupValues(b: BackupRecord): unknown[] {
-  return [b.id, b.tenantId, b.type, b.status, b.reason, b.hostId, b.label, b.priorLabel, b.startedAt, b.finishedAt, b.sizeBytes, b.repoSizeBytes, b.stanzaRepoSizeBytes, b.lsnStart, b.lsnStop, b.timeline, b.trigger, b.stanza];
+  return [
+    b.id,
+    b.tenantId,
+    b.type,
+    b.status,
+    b.reason,
+    b.hostId,
+    b.label,
+    b.priorLabel,
+    b.startedAt,
+    b.finishedAt,
+    b.sizeBytes,
+    b.repoSizeBytes,
+    b.stanzaRepoSizeBytes,
+    b.lsnStart,
+    b.lsnStop,
+    b.timeline,
+    b.trigger,
+    b.stanza,
+  ];
 }
 
 export function backupFromRow(r: Row): BackupRecord {
@@ -183,14 +224,54 @@ export function backupFromRow(r: Row): BackupRecord {
 
 /** Restore columns in the order restoreValues gives them. */
 export const RESTORE_COLUMNS = [
-  'id', 'kind', 'source_tenant_id', 'target_tenant_id', 'state', 'phase', 'reason', 'source_stanza', 'to_time', 'to_backup_id', 'backup_label',
-  'latest', 'host_id', 'old_hosts', 'old_lsn', 'started_at', 'finished_at', 'recovered_lsn', 'recovered_time', 'missing_wal_bytes', 'timeline', 'created_by',
+  'id',
+  'kind',
+  'source_tenant_id',
+  'target_tenant_id',
+  'state',
+  'phase',
+  'reason',
+  'source_stanza',
+  'to_time',
+  'to_backup_id',
+  'backup_label',
+  'latest',
+  'host_id',
+  'old_hosts',
+  'old_lsn',
+  'started_at',
+  'finished_at',
+  'recovered_lsn',
+  'recovered_time',
+  'missing_wal_bytes',
+  'timeline',
+  'created_by',
 ] as const;
 
 export function restoreValues(r: RestoreRecord): unknown[] {
   return [
-    r.id, r.kind, r.sourceTenantId, r.targetTenantId, r.state, r.phase, r.reason, r.sourceStanza, r.toTime, r.toBackupId, r.backupLabel,
-    r.latest, r.hostId, JSON.stringify(r.oldHosts), r.oldLsn, r.startedAt, r.finishedAt, r.recoveredLsn, r.recoveredTime, r.missingWalBytes, r.timeline, r.createdBy,
+    r.id,
+    r.kind,
+    r.sourceTenantId,
+    r.targetTenantId,
+    r.state,
+    r.phase,
+    r.reason,
+    r.sourceStanza,
+    r.toTime,
+    r.toBackupId,
+    r.backupLabel,
+    r.latest,
+    r.hostId,
+    JSON.stringify(r.oldHosts),
+    r.oldLsn,
+    r.startedAt,
+    r.finishedAt,
+    r.recoveredLsn,
+    r.recoveredTime,
+    r.missingWalBytes,
+    r.timeline,
+    r.createdBy,
   ];
 }
 
@@ -223,12 +304,45 @@ export function restoreFromRow(r: Row): RestoreRecord {
 
 /** Operation columns in the order operationValues gives them. */
 export const OPERATION_COLUMNS = [
-  'tenant_id', 'kind', 'cause', 'phase', 'failed_at', 'started_at', 'old_primary', 'to_host_id', 'fenced_at', 'fence_sent_at', 'fence_acked_at',
-  'final_lsn', 'candidate', 'chosen_at', 'promote_sent_at', 'deadline', 'updated_at',
+  'tenant_id',
+  'kind',
+  'cause',
+  'phase',
+  'failed_at',
+  'started_at',
+  'old_primary',
+  'to_host_id',
+  'fenced_at',
+  'fence_sent_at',
+  'fence_acked_at',
+  'final_lsn',
+  'candidate',
+  'chosen_at',
+  'promote_sent_at',
+  'deadline',
+  'updated_at',
 ] as const;
 
 export function operationValues(o: OperationRecord): unknown[] {
-  return [o.tenantId, o.kind, o.cause, o.phase, o.failedAt, o.startedAt, o.oldPrimary, o.toHostId, o.fencedAt, o.fenceSentAt, o.fenceAckedAt, o.finalLsn, o.candidate, o.chosenAt, o.promoteSentAt, o.deadline, o.updatedAt];
+  return [
+    o.tenantId,
+    o.kind,
+    o.cause,
+    o.phase,
+    o.failedAt,
+    o.startedAt,
+    o.oldPrimary,
+    o.toHostId,
+    o.fencedAt,
+    o.fenceSentAt,
+    o.fenceAckedAt,
+    o.finalLsn,
+    o.candidate,
+    o.chosenAt,
+    o.promoteSentAt,
+    o.deadline,
+    o.updatedAt,
+  ];
 }
 
 export function operationFromRow(r: Row): OperationRecord {

@@ -328,7 +328,9 @@ export async function migratePostgres(client: pg.ClientBase, now: number): Promi
     const r = await client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_migrations');
     const current = r.rows[0]?.v ?? 0;
     if (current > PG_LATEST_SCHEMA_VERSION) {
-      throw new PgSchemaTooNewError(`the store's schema is version ${current} but this coordinator knows only up to ${PG_LATEST_SCHEMA_VERSION}; run a newer coordinator`);
+      throw new PgSchemaTooNewError(
+        `the store's schema is version ${current} but this coordinator knows only up to ${PG_LATEST_SCHEMA_VERSION}; run a newer coordinator`,
+      );
     }
     const applied: number[] = [];
     for (const m of PG_MIGRATIONS) {

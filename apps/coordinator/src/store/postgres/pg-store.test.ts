@@ -93,7 +93,12 @@ describe('PostgreSQL store', () => {
     expect((await s.read.tenants.listWaiting(10)).map((t) => t.id)).toEqual(['e']);
     expect(await s.read.tenants.listWaiting(10, { createdAt: 500, id: 'e' })).toEqual([]);
     const spec = aTenant('a').spec.resources;
-    expect((await s.read.placements.allocations()).get('h1')).toEqual({ cpuMillis: 2 * spec.cpuMillis, memoryMib: 2 * spec.memoryMib, diskMib: 2 * spec.diskMib, instances: 2 });
+    expect((await s.read.placements.allocations()).get('h1')).toEqual({
+      cpuMillis: 2 * spec.cpuMillis,
+      memoryMib: 2 * spec.memoryMib,
+      diskMib: 2 * spec.diskMib,
+      instances: 2,
+    });
     expect(Object.fromEntries(await s.read.placements.creating())).toEqual({ h1: 1, h2: 1 });
     expect((await s.read.users.list('a')).map((u) => u.name)).toEqual(['alice', 'bob']);
     expect(await s.read.hosts.get('h1')).toEqual(aHost('h1'));
@@ -160,7 +165,8 @@ describe('PostgreSQL store', () => {
     const s = await open(await freshUrl());
     const ids = await s.transaction(async (tx) => {
       const out: number[] = [];
-      for (let i = 0; i < 5; i++) out.push((await tx.events.append({ time: i, principal: 'p', action: 'a', tenantId: i % 2 ? 't1' : 't2', message: `${i}` })).id);
+      for (let i = 0; i < 5; i++)
+        out.push((await tx.events.append({ time: i, principal: 'p', action: 'a', tenantId: i % 2 ? 't1' : 't2', message: `${i}` })).id);
       return out;
     });
     expect(ids).toEqual([...ids].sort((a, b) => a - b));

@@ -209,7 +209,8 @@ export class PostgresStore implements Store {
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
-    if (insideTransaction.getStore()) return Promise.reject(new Error('a transaction never nests: use the tx the outer transaction was given (called inside a transaction)'));
+    if (insideTransaction.getStore())
+      return Promise.reject(new Error('a transaction never nests: use the tx the outer transaction was given (called inside a transaction)'));
     this.started++;
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, grouped: options.grouped === true, resolve: resolve as (v: unknown) => void, reject });
@@ -298,7 +299,13 @@ export class PostgresStore implements Store {
       roomFreed: c.roomFreed,
       toPlace: c.toPlace,
     };
-    const empty = commit.routeChanges.length === 0 && commit.events.length === 0 && commit.desired.length === 0 && commit.placementHosts.length === 0 && !commit.roomFreed && commit.toPlace.length === 0;
+    const empty =
+      commit.routeChanges.length === 0 &&
+      commit.events.length === 0 &&
+      commit.desired.length === 0 &&
+      commit.placementHosts.length === 0 &&
+      !commit.roomFreed &&
+      commit.toPlace.length === 0;
     if (empty) return;
     for (const l of this.listeners) {
       try {
