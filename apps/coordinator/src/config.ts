@@ -66,7 +66,7 @@ export const CONFIG_SPEC = {
     env: 'PGS_HOST_LOST_CONFIRM',
     description:
       'a host whose agent stream broke (a reset, not a goodbye) and that stays silent this long is DOWN (its single-node tenants answer 57P03 host down, its primaries fail over; fenced by their lease unless a replica or router saw the primary gone too); a partition (no reset) still waits for host-ttl + host-down-grace',
-    default: 1500,
+    default: 5000,
     min: 100,
   },
   hostDownGrace: {

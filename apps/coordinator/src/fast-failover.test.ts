@@ -166,7 +166,7 @@ describe('failover operations are rows', () => {
 
   it('a coordinator restarted mid-fence resumes the operation from its row: no second start, the lease counted from the restart, then the promotion', async () => {
     // A long lease keeps the operation in its fencing phase while the coordinator restarts.
-    const flags = ['--agent-lease', '8000ms', '--replica-replace-delay', '1h'];
+    const flags = ['--agent-lease', '8000ms', '--replica-replace-delay', '1h', '--host-lost-confirm', '1500ms'];
     h = await startHarness(flags);
     const pool = [await agent(h), await agent(h)];
     const { primary, replica } = await activeTenant(h, 'ff-resume', pool);

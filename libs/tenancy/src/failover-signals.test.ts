@@ -7,6 +7,10 @@ const connected: AgentSignals = { lastSeenAt: 10_000, connected: true, streamEnd
 const reset = (at: number): AgentSignals => ({ lastSeenAt: at - 200, connected: false, streamEnd: { how: 'reset', at } });
 
 describe('hostLiveness (one test per row of the README table)', () => {
+  it('a stream that ended before its agent was ever heard from since start: keeps the stored state', () => {
+    expect(hostLiveness({ lastSeenAt: undefined, connected: false, streamEnd: { how: 'reset', at: 10_000 } }, 'READY', 20_000, policy).state).toBe('READY');
+  });
+
   it('never heard from since start: keeps the stored state', () => {
     expect(hostLiveness({ lastSeenAt: undefined, connected: false, streamEnd: undefined }, 'DOWN', 50_000, policy).state).toBe('DOWN');
   });

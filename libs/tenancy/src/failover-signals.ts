@@ -57,7 +57,9 @@ export function brokenAndSilent(s: AgentSignals): boolean {
  * DOWN until it is heard from again.
  */
 export function hostLiveness(s: AgentSignals, current: HostState, now: number, policy: LivenessPolicy): LivenessVerdict {
-  if (s.lastSeenAt === undefined && s.streamEnd === undefined) return { state: current, reason: 'not heard from since start' };
+  // A stream that ended before its agent said hello (a reconnect racing a coordinator start) says
+  // nothing about the host: only an agent heard from since start can be judged.
+  if (s.lastSeenAt === undefined) return { state: current, reason: 'not heard from since start' };
   if (s.streamEnd !== undefined && brokenAndSilent(s)) {
     const silent = now - s.streamEnd.at;
     // Never later than heartbeats alone would have said.
