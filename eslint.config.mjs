@@ -7,8 +7,22 @@ import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const ioModules = [
-  'net', 'tls', 'fs', 'fs/promises', 'dgram', 'http', 'http2', 'https', 'child_process', 'cluster',
-  'worker_threads', 'dns', 'os', 'process', 'readline', 'perf_hooks',
+  'net',
+  'tls',
+  'fs',
+  'fs/promises',
+  'dgram',
+  'http',
+  'http2',
+  'https',
+  'child_process',
+  'cluster',
+  'worker_threads',
+  'dns',
+  'os',
+  'process',
+  'readline',
+  'perf_hooks',
 ].flatMap((m) => [m, `node:${m}`]);
 
 // Apps are composition roots and processes: nothing imports them (tests start them as processes).
@@ -24,23 +38,53 @@ export default tseslint.config(
   {
     files: ['**/*.ts', '**/*.mjs', '**/*.js'],
     plugins: { '@nx': nx, 'import-x': importX },
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', queueMicrotask: 'readonly' } },
-    settings: { 'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] }, 'import-x/extensions': ['.ts', '.js', '.mjs'], 'import-x/resolver-next': [createTypeScriptImportResolver({ noWarnOnMultipleProjects: true, project: [`${import.meta.dirname}/*/*/tsconfig.spec.json`, `${import.meta.dirname}/*/tsconfig.spec.json`], conditionNames: ['@pgs/source', 'types', 'import', 'default'] })] },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        queueMicrotask: 'readonly',
+      },
+    },
+    settings: {
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/extensions': ['.ts', '.js', '.mjs'],
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          noWarnOnMultipleProjects: true,
+          project: [`${import.meta.dirname}/*/*/tsconfig.spec.json`, `${import.meta.dirname}/*/tsconfig.spec.json`],
+          conditionNames: ['@pgs/source', 'types', 'import', 'default'],
+        }),
+      ],
+    },
     rules: {
-      '@nx/enforce-module-boundaries': ['error', {
-        enforceBuildableLibDependency: false,
-        allow: [],
-        depConstraints: [
-          { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [] },
-          { sourceTag: 'scope:pure', onlyDependOnLibsWithTags: ['scope:pure'] },
-          { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
-          { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
-          { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
-          { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
-          // End-to-end tests are black-box: they start built apps as processes and import no project.
-          { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: [] },
-        ],
-      }],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:pure', onlyDependOnLibsWithTags: ['scope:pure'] },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+            { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:lib', 'type:contract'] },
+            // End-to-end tests are black-box: they start built apps as processes and import no project.
+            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: [] },
+          ],
+        },
+      ],
       'import-x/no-cycle': ['error', { maxDepth: 10 }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-empty': ['error', { allowEmptyCatch: false }],
@@ -66,42 +110,73 @@ export default tseslint.config(
     files: ['apps/coordinator/src/store/**/*.ts', 'apps/coordinator/src/domain/**/*.ts', 'apps/coordinator/src/live/**/*.ts'],
     ignores: ['**/*.test.ts', '**/testing/**', 'apps/coordinator/src/store/contract/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: appPackages.map(appImportRule),
-        patterns: [{ group: ['**/transport/**', '**/services/**', '**/security/**'], message: 'The store, domain and live layers never import services, transport or security: pass what they need in.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: appPackages.map(appImportRule),
+          patterns: [
+            {
+              group: ['**/transport/**', '**/services/**', '**/security/**'],
+              message: 'The store, domain and live layers never import services, transport or security: pass what they need in.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['apps/coordinator/src/domain/**/*.ts', 'apps/coordinator/src/live/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: appPackages.map(appImportRule),
-        patterns: [{ group: ['**/transport/**', '**/services/**', '**/security/**', '**/store/**'], message: 'Domain decisions and live state take values, not the store: the services read and pass them in.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: appPackages.map(appImportRule),
+          patterns: [
+            {
+              group: ['**/transport/**', '**/services/**', '**/security/**', '**/store/**'],
+              message: 'Domain decisions and live state take values, not the store: the services read and pass them in.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The coordinator's dashboard: a browser ES module served as is (no build step).
     files: ['apps/*/ui/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', TextDecoderStream: 'readonly' } },
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        sessionStorage: 'readonly',
+        fetch: 'readonly',
+        Node: 'readonly',
+        TextDecoderStream: 'readonly',
+      },
+    },
   },
   {
     // The pure libs: bytes in, values out. No sockets, files, processes, loggers or clocks.
     files: ['libs/wire-protocol/src/**/*.ts', 'libs/tenancy/src/**/*.ts'],
     ignores: ['**/*.test.ts', '**/testing/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [
-          ...[...ioModules, ...ioPackages].map((name) => ({ name, message: 'The pure libs import no I/O: pass values in, return values out.' })),
-          ...appPackages.map(appImportRule),
-        ],
-      }],
-      'no-restricted-globals': ['error',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...[...ioModules, ...ioPackages].map((name) => ({ name, message: 'The pure libs import no I/O: pass values in, return values out.' })),
+            ...appPackages.map(appImportRule),
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'process', message: 'Libs never read process.env or process state; take it as a parameter.' },
         { name: 'setTimeout', message: 'No timers in the pure libs; the caller owns time.' },
-        { name: 'setInterval', message: 'No timers in the pure libs; the caller owns time.' }],
+        { name: 'setInterval', message: 'No timers in the pure libs; the caller owns time.' },
+      ],
       'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'No clock in the pure libs: pass `now` in.' }],
     },
   },

@@ -13,12 +13,23 @@ for (const f of files) {
   passed += r.numPassedTests ?? 0;
   failed += (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0) + (r.success === false && !r.numFailedTests ? 1 : 0);
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  console.log(`${f.replace(/\.json$/, '').replaceAll('__', '/').padEnd(28)} ${String(r.numPassedTests ?? 0).padStart(5)} passed ${String(r.numFailedTests ?? 0).padStart(4)} failed ${String(r.numPendingTests ?? 0).padStart(4)} skipped`);
+  console.log(
+    `${f
+      .replace(/\.json$/, '')
+      .replaceAll('__', '/')
+      .padEnd(
+        28,
+      )} ${String(r.numPassedTests ?? 0).padStart(5)} passed ${String(r.numFailedTests ?? 0).padStart(4)} failed ${String(r.numPendingTests ?? 0).padStart(4)} skipped`,
+  );
 }
 const projects = ['proto', 'libs', 'apps', 'tools']
   .flatMap((d) => (d === 'proto' ? ['proto'] : fs.existsSync(d) ? fs.readdirSync(d).map((p) => `${d}/${p}`) : []))
   .concat(['test'])
-  .filter((p) => fs.existsSync(path.join(p, 'package.json')) && fs.readdirSync(p, { recursive: true }).some((f) => String(f).endsWith('.test.ts') && !String(f).includes('node_modules')));
+  .filter(
+    (p) =>
+      fs.existsSync(path.join(p, 'package.json')) &&
+      fs.readdirSync(p, { recursive: true }).some((f) => String(f).endsWith('.test.ts') && !String(f).includes('node_modules')),
+  );
 for (const p of projects) {
   if (!files.includes(`${p.replaceAll('/', '__')}.json`)) {
     console.log(`${p.padEnd(28)} no report: the test run did not finish`);

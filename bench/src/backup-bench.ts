@@ -78,32 +78,52 @@ function run(cmd: string, args: string[], env: Record<string, string>): Promise<
 /** Waits for a backup to end; throws when it failed. */
 async function finishedBackup(fleet: BenchFleet, tenantId: string, backupId: string): Promise<Backup> {
   let last: Backup | undefined;
-  await poll(`backup ${backupId}`, async () => {
-    last = (await fleet.client.getBackup({ tenantId, backupId })).backup;
-    return last !== undefined && last.status !== BackupStatus.RUNNING;
-  }, 30 * 60_000, 500);
+  await poll(
+    `backup ${backupId}`,
+    async () => {
+      last = (await fleet.client.getBackup({ tenantId, backupId })).backup;
+      return last !== undefined && last.status !== BackupStatus.RUNNING;
+    },
+    30 * 60_000,
+    500,
+  );
   if (!last || last.status !== BackupStatus.SUCCEEDED) throw new Error(`backup ${backupId} failed: ${last?.reason}`);
   return last;
 }
 
 /** Waits until the tenant's first (scheduled) backup is done, so the next one is ours. */
 async function noBackupRunning(fleet: BenchFleet, tenantId: string): Promise<void> {
-  await poll(`${tenantId}: a finished backup and none running`, async () => {
-    const list = (await fleet.client.listBackups({ tenantId })).backups;
-    return list.some((b) => b.status === BackupStatus.SUCCEEDED) && !list.some((b) => b.status === BackupStatus.RUNNING);
-  }, 10 * 60_000, 500);
+  await poll(
+    `${tenantId}: a finished backup and none running`,
+    async () => {
+      const list = (await fleet.client.listBackups({ tenantId })).backups;
+      return list.some((b) => b.status === BackupStatus.SUCCEEDED) && !list.some((b) => b.status === BackupStatus.RUNNING);
+    },
+    10 * 60_000,
+    500,
+  );
 }
 
 /** Restores `tenantId` (latest) as `copy`; ms until the restore succeeded and until a query went through. */
-async function restoreLatest(fleet: BenchFleet, router: BenchRouter, tenantId: string, copy: string): Promise<{ restore: Restore; restoredMs: number; servingMs: number }> {
+async function restoreLatest(
+  fleet: BenchFleet,
+  router: BenchRouter,
+  tenantId: string,
+  copy: string,
+): Promise<{ restore: Restore; restoredMs: number; servingMs: number }> {
   const t0 = performance.now();
   const started = await fleet.client.restoreTenant({ id: tenantId, target: { case: 'latest', value: true }, asTenantId: copy });
   const restoreId = started.restore?.id ?? '';
   let restore: Restore | undefined;
-  await poll(`restore ${restoreId}`, async () => {
-    restore = (await fleet.client.getRestore({ tenantId: copy, id: restoreId })).restore;
-    return restore !== undefined && restore.state !== RestoreState.RUNNING;
-  }, 30 * 60_000, 100);
+  await poll(
+    `restore ${restoreId}`,
+    async () => {
+      restore = (await fleet.client.getRestore({ tenantId: copy, id: restoreId })).restore;
+      return restore !== undefined && restore.state !== RestoreState.RUNNING;
+    },
+    30 * 60_000,
+    100,
+  );
   if (!restore || restore.state !== RestoreState.SUCCEEDED) throw new Error(`restore of ${tenantId} failed: ${restore?.reason}`);
   const restoredMs = performance.now() - t0;
   await fleet.client.setTenantAccess({ id: copy, externalAccess: true });
@@ -218,7 +238,14 @@ async function main(): Promise<void> {
             }),
           },
         ],
-        data: { scale: SCALE, databaseBytes: sizeRow, pgbenchInitSeconds: initS, full: { seconds: fullS, repoSizeBytes: Number(full.repoSizeBytes) }, restore: { restoredMs: restored.restoredMs, servingMs: restored.servingMs }, rpo },
+        data: {
+          scale: SCALE,
+          databaseBytes: sizeRow,
+          pgbenchInitSeconds: initS,
+          full: { seconds: fullS, repoSizeBytes: Number(full.repoSizeBytes) },
+          restore: { restoredMs: restored.restoredMs, servingMs: restored.servingMs },
+          rpo,
+        },
       });
     });
   } finally {

@@ -52,10 +52,15 @@ function psql(fleet: BenchFleet, id: string): Promise<Run> {
 
 /** Waits until every host reports a full pool of ready spares (the fleet at rest). */
 async function atRest(fleet: BenchFleet): Promise<void> {
-  await poll('every host with a full spare pool', async () => {
-    const { hosts } = await fleet.client.listHosts({});
-    return hosts.length > 0 && hosts.every((h) => (h.readySpares ?? 8) >= 8);
-  }, 180_000, 200);
+  await poll(
+    'every host with a full spare pool',
+    async () => {
+      const { hosts } = await fleet.client.listHosts({});
+      return hosts.length > 0 && hosts.every((h) => (h.readySpares ?? 8) >= 8);
+    },
+    180_000,
+    200,
+  );
 }
 
 async function repeat(n: number, fn: (i: number) => Promise<Run>): Promise<number[]> {
@@ -127,6 +132,20 @@ await withFleet({ name: 'cli', block: 36, agents: 2, routers: 1 }, async (fleet)
         ],
       },
     ],
-    data: { runs: N, nodeMs: node, versionMs: version, listMs: list, createMs, queryMs, totalMs, psqlRetries: retries, version: v, list: l, create: c, query: q, total: t },
+    data: {
+      runs: N,
+      nodeMs: node,
+      versionMs: version,
+      listMs: list,
+      createMs,
+      queryMs,
+      totalMs,
+      psqlRetries: retries,
+      version: v,
+      list: l,
+      create: c,
+      query: q,
+      total: t,
+    },
   });
 });

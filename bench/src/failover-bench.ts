@@ -40,10 +40,35 @@ class Hosts {
     fs.mkdirSync(root, { recursive: true, mode: 0o755 });
     const base = 16000 + i * 100;
     const fd = fs.openSync(path.join(this.fleet.root, `agent-h${i + 1}.log`), 'a');
-    const child = spawn(process.execPath, [AGENT,
-      '--host-id', `h${i + 1}`, '--address', this.address(i), '--coordinator', this.fleet.grpc, '--data-root', root, '--runtime', 'process',
-      '--port-range', `${base}-${base + 99}`, '--ops-listen', `${this.address(i)}:0`, '--labels', `zone=z${i + 1}`, '--cpu', '64', '--memory', '256Gi', '--disk', '4Ti',
-    ], { cwd: root, stdio: ['ignore', fd, fd], env: { ...process.env, PGS_INSECURE: 'true' } });
+    const child = spawn(
+      process.execPath,
+      [
+        AGENT,
+        '--host-id',
+        `h${i + 1}`,
+        '--address',
+        this.address(i),
+        '--coordinator',
+        this.fleet.grpc,
+        '--data-root',
+        root,
+        '--runtime',
+        'process',
+        '--port-range',
+        `${base}-${base + 99}`,
+        '--ops-listen',
+        `${this.address(i)}:0`,
+        '--labels',
+        `zone=z${i + 1}`,
+        '--cpu',
+        '64',
+        '--memory',
+        '256Gi',
+        '--disk',
+        '4Ti',
+      ],
+      { cwd: root, stdio: ['ignore', fd, fd], env: { ...process.env, PGS_INSECURE: 'true' } },
+    );
     fs.closeSync(fd);
     this.children.set(i, child);
   }
@@ -72,7 +97,15 @@ class Hosts {
 }
 
 /** A client inserting consecutive ids through the router; only acknowledged ids are recorded. */
-async function writeUntil(router: BenchRouter, id: string, stop: () => boolean, acked: number[], ackedAt: number[], failures: Map<string, number>, failedAt: number[]): Promise<void> {
+async function writeUntil(
+  router: BenchRouter,
+  id: string,
+  stop: () => boolean,
+  acked: number[],
+  ackedAt: number[],
+  failures: Map<string, number>,
+  failedAt: number[],
+): Promise<void> {
   let next = 0;
   while (!stop()) {
     const client = new pg.Client({ host: router.host, port: router.port, user: id, database: id, password: PASSWORD, connectionTimeoutMillis: 2000 });
@@ -121,17 +154,26 @@ async function readyHosts(fleet: BenchFleet): Promise<string[]> {
 
 async function oneRun(fleet: BenchFleet, hosts: Hosts, router: BenchRouter, n: number): Promise<Run> {
   const id = `fo${n}`;
-  await fleet.client.createTenant({ id, ownerPassword: PASSWORD, spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 2, syncReplicas: 1, externalAccess: true, runState: RunState.RUNNING } });
+  await fleet.client.createTenant({
+    id,
+    ownerPassword: PASSWORD,
+    spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 2, syncReplicas: 1, externalAccess: true, runState: RunState.RUNNING },
+  });
   const healthyPair = async (): Promise<boolean> => {
     const t = (await fleet.client.getTenant({ id })).tenant;
     return t?.status === TenantStatus.ACTIVE && t.placements.length === 2 && t.placements.every((p) => p.health?.up === true && p.health.role === p.role);
   };
   await poll(`tenant ${id} ACTIVE with a streaming replica`, healthyPair, 120_000, 200);
   const owner = new pg.Client({ host: router.host, port: router.port, user: id, database: id, password: PASSWORD });
-  await poll(`tenant ${id} through the router`, async () => {
-    await owner.connect();
-    return true;
-  }, 30_000, 100);
+  await poll(
+    `tenant ${id} through the router`,
+    async () => {
+      await owner.connect();
+      return true;
+    },
+    30_000,
+    100,
+  );
   await owner.query('create table acked (id int primary key)');
   await owner.end();
   const tenant = (await fleet.client.getTenant({ id })).tenant;
@@ -150,10 +192,15 @@ async function oneRun(fleet: BenchFleet, hosts: Hosts, router: BenchRouter, n: n
   // A commit in flight when the signal lands may still be acknowledged: writes resume with the first
   // acknowledgement after the first failure the kill caused.
   const brokeAt = (): number | undefined => failedAt.find((t) => t >= killedAt);
-  await poll('a write accepted after the kill', async () => {
-    const b = brokeAt();
-    return b !== undefined && ackedAt.some((t) => t > b);
-  }, 120_000, 5);
+  await poll(
+    'a write accepted after the kill',
+    async () => {
+      const b = brokeAt();
+      return b !== undefined && ackedAt.some((t) => t > b);
+    },
+    120_000,
+    5,
+  );
   const broke = brokeAt() ?? killedAt;
   const resumedAt = ackedAt.find((t) => t > broke) ?? killedAt;
   const ackedBefore = acked.length;
@@ -199,18 +246,22 @@ await withFleet({ name: 'failover', block: BLOCK, agents: 0, routers: 1 }, async
   for (let n = 1; n <= RUNS; n++) {
     const r = await oneRun(fleet, hosts, router, n);
     runs.push(r);
-    console.log(`run ${n}: kill -> write ${r.endToEndMs} ms (detection ${r.detectionMs}, fencing ${r.fencingMs} via ${r.fencedVia}, promotion ${r.promotionMs}, route ${r.routeMs}, propagation+retry ${r.propagationMs}); ${r.acked} acked, ${r.lost} lost; failed attempts ${JSON.stringify(r.errors)}`);
+    console.log(
+      `run ${n}: kill -> write ${r.endToEndMs} ms (detection ${r.detectionMs}, fencing ${r.fencingMs} via ${r.fencedVia}, promotion ${r.promotionMs}, route ${r.routeMs}, propagation+retry ${r.propagationMs}); ${r.acked} acked, ${r.lost} lost; failed attempts ${JSON.stringify(r.errors)}`,
+    );
   }
   const col = (f: (r: Run) => number): ReturnType<typeof summarize> => summarize(runs.map(f));
   const e2e = col((r) => r.endToEndMs);
-  const rows = ([
-    ['detection', col((r) => r.detectionMs)],
-    ['fencing', col((r) => r.fencingMs)],
-    ['promotion', col((r) => r.promotionMs)],
-    ['route (coordinator)', col((r) => r.routeMs)],
-    ['propagation + client retry', col((r) => r.propagationMs)],
-    ['kill -> write accepted', e2e],
-  ] as const).map(([name, s]) => [name, Math.round(s.p50), Math.round(s.max)]);
+  const rows = (
+    [
+      ['detection', col((r) => r.detectionMs)],
+      ['fencing', col((r) => r.fencingMs)],
+      ['promotion', col((r) => r.promotionMs)],
+      ['route (coordinator)', col((r) => r.routeMs)],
+      ['propagation + client retry', col((r) => r.propagationMs)],
+      ['kill -> write accepted', e2e],
+    ] as const
+  ).map(([name, s]) => [name, Math.round(s.p50), Math.round(s.max)]);
   const lost = runs.reduce((a, r) => a + r.lost, 0);
   report('failover', {
     tables: [
@@ -230,14 +281,19 @@ await withFleet({ name: 'failover', block: BLOCK, agents: 0, routers: 1 }, async
       },
     ],
     data: { runs },
-    chart: barChartSvg('Failover: host kill -> write accepted (ms)', 'ms', [
-      { label: 'detection p50', value: col((r) => r.detectionMs).p50 },
-      { label: 'fencing p50', value: col((r) => r.fencingMs).p50 },
-      { label: 'promotion p50', value: col((r) => r.promotionMs).p50 },
-      { label: 'propagation p50', value: col((r) => r.propagationMs).p50 },
-      { label: 'total p50', value: e2e.p50 },
-      { label: 'total max', value: e2e.max },
-    ], { value: 3_000, label: 'goal 3 s (p50)' }),
+    chart: barChartSvg(
+      'Failover: host kill -> write accepted (ms)',
+      'ms',
+      [
+        { label: 'detection p50', value: col((r) => r.detectionMs).p50 },
+        { label: 'fencing p50', value: col((r) => r.fencingMs).p50 },
+        { label: 'promotion p50', value: col((r) => r.promotionMs).p50 },
+        { label: 'propagation p50', value: col((r) => r.propagationMs).p50 },
+        { label: 'total p50', value: e2e.p50 },
+        { label: 'total max', value: e2e.max },
+      ],
+      { value: 3_000, label: 'goal 3 s (p50)' },
+    ),
   });
   // Agents started here are stopped with the fleet (everything under its root).
 });

@@ -60,22 +60,24 @@ export class FakeAgent {
     // With a coordinator in --insecure mode a host names itself (no certificate to show).
     const stream = this.client.connect({ metadata: { 'pgs-identity': `host:${this.hostId}` } });
     this.stream = stream;
-    void stream.send({
-      message: {
-        case: 'hello',
-        value: {
-          hostId: this.hostId,
-          address: this.address,
-          capacity: { cpuMillis: 64_000, memoryMib: 256 * 1024, diskMib: 4 * 1024 * 1024 },
-          labels: { zone: this.zone, region: 'bench' },
-          runtime: 'process',
-          agentVersion: 'bench-fake',
-          appliedGeneration: this.generation,
-          // What it runs, as a real agent tells a coordinator it reconnects to.
-          instances: [...this.instances.values()].map((spec, n) => this.status(spec, n)),
+    void stream
+      .send({
+        message: {
+          case: 'hello',
+          value: {
+            hostId: this.hostId,
+            address: this.address,
+            capacity: { cpuMillis: 64_000, memoryMib: 256 * 1024, diskMib: 4 * 1024 * 1024 },
+            labels: { zone: this.zone, region: 'bench' },
+            runtime: 'process',
+            agentVersion: 'bench-fake',
+            appliedGeneration: this.generation,
+            // What it runs, as a real agent tells a coordinator it reconnects to.
+            instances: [...this.instances.values()].map((spec, n) => this.status(spec, n)),
+          },
         },
-      },
-    }).catch(() => undefined); // a failed send shows up as the stream's error below
+      })
+      .catch(() => undefined); // a failed send shows up as the stream's error below
     return this.serve(stream);
   }
 
@@ -91,7 +93,9 @@ export class FakeAgent {
           this.stats.connected += 1;
           const every = Math.max(100, m.value.heartbeatIntervalMs);
           this.heartbeat = setInterval(() => {
-            void stream.send({ message: { case: 'heartbeat', value: { sentAt: timestampNow(), usage: { instances: this.instances.size }, appliedGeneration: this.generation } } });
+            void stream.send({
+              message: { case: 'heartbeat', value: { sentAt: timestampNow(), usage: { instances: this.instances.size }, appliedGeneration: this.generation } },
+            });
           }, every);
         } else if (m.case === 'desired') {
           if (m.value.generation <= this.generation && !m.value.full) continue;

@@ -71,7 +71,11 @@ function withMetadata<C extends object>(client: C, metadata: () => Record<string
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof value !== 'function' || key === 'close') return value;
-      return (request: unknown, options?: CallOptions) => (value as (r: unknown, o: CallOptions) => unknown).call(target, request, { ...options, metadata: { ...(options?.metadata as Record<string, string> | undefined), ...metadata() } });
+      return (request: unknown, options?: CallOptions) =>
+        (value as (r: unknown, o: CallOptions) => unknown).call(target, request, {
+          ...options,
+          metadata: { ...(options?.metadata as Record<string, string> | undefined), ...metadata() },
+        });
     },
   });
 }
@@ -162,7 +166,8 @@ export const BENCH_NET = Number(process.env['PGS_TEST_NET'] ?? '0');
 export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
   const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
   if (o.block < 31 || o.block > 49 || o.agents > 10) throw new Error('bench fleets use loopback blocks 31..49 and at most 10 agents');
-  for (const [name, file] of Object.entries(needed)) if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
+  for (const [name, file] of Object.entries(needed))
+    if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-bench-${o.name}-`));
   fs.chmodSync(root, 0o755);
   const ctl = `127.${BENCH_NET}.${o.block}.1`;
@@ -204,8 +209,23 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   // client carries the fleet-admin token the coordinator writes at its first start.
   const adminTokenFile = path.join(root, 'admin.token');
   let token = '';
-  const client = withMetadata(createClient(CoordinatorService, grpc, credentials.createInsecure(), { 'grpc.max_receive_message_length': FLEET_DOCUMENT_MAX }), (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}));
-  const coordinatorArgs = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', path.join(root, 'coordinator'), '--cpu-overcommit', '16', '--insecure', '--admin-token-file', adminTokenFile];
+  const client = withMetadata(
+    createClient(CoordinatorService, grpc, credentials.createInsecure(), { 'grpc.max_receive_message_length': FLEET_DOCUMENT_MAX }),
+    (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}),
+  );
+  const coordinatorArgs = [
+    '--grpc-listen',
+    grpc,
+    '--http-listen',
+    http,
+    '--data-dir',
+    path.join(root, 'coordinator'),
+    '--cpu-overcommit',
+    '16',
+    '--insecure',
+    '--admin-token-file',
+    adminTokenFile,
+  ];
   let coordinator: ChildProcess | undefined;
   const restartCoordinator = async (extraArgs: string[] = o.coordinatorArgs ?? []): Promise<void> => {
     if (coordinator && coordinator.exitCode === null && coordinator.signalCode === null) {
@@ -230,22 +250,71 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       hostDataRoots.push(dataRoot);
       // 100 ports per host, below the ephemeral range; bench blocks are 31..39.
       const base = 10000 + (o.block - 30) * 1000 + i * 100;
-      start(`agent-h${i + 1}`, SCRIPTS.agent, [
-        '--host-id', `h${i + 1}`, '--address', address, '--coordinator', grpc, '--data-root', dataRoot, '--runtime', 'process',
-        '--port-range', `${base}-${base + 99}`, '--ops-listen', `${address}:0`, '--labels', `zone=z${i + 1}`,
-        '--cpu', '64', '--memory', '256Gi', '--disk', '4Ti', ...(o.agentArgs ?? []),
-      ], dataRoot, INSECURE_ENV);
+      start(
+        `agent-h${i + 1}`,
+        SCRIPTS.agent,
+        [
+          '--host-id',
+          `h${i + 1}`,
+          '--address',
+          address,
+          '--coordinator',
+          grpc,
+          '--data-root',
+          dataRoot,
+          '--runtime',
+          'process',
+          '--port-range',
+          `${base}-${base + 99}`,
+          '--ops-listen',
+          `${address}:0`,
+          '--labels',
+          `zone=z${i + 1}`,
+          '--cpu',
+          '64',
+          '--memory',
+          '256Gi',
+          '--disk',
+          '4Ti',
+          ...(o.agentArgs ?? []),
+        ],
+        dataRoot,
+        INSECURE_ENV,
+      );
     }
-    await poll(`${o.agents} hosts READY`, async () => (await client.listHosts({})).hosts.filter((h) => h.state === HostState.READY).length === o.agents, 60_000, 200);
+    await poll(
+      `${o.agents} hosts READY`,
+      async () => (await client.listHosts({})).hosts.filter((h) => h.state === HostState.READY).length === o.agents,
+      60_000,
+      200,
+    );
     const routers: BenchRouter[] = [];
     for (let i = 0; i < o.routers; i++) {
       const port = await freePort(ctl);
       const ops = await freePort(ctl);
       routers.push({ id: `r${i + 1}`, host: ctl, port, opsUrl: `http://${ctl}:${ops}` });
-      start(`router-r${i + 1}`, SCRIPTS.router, [
-        '--router-id', `r${i + 1}`, '--listen', `${ctl}:${port}`, '--coordinator', grpc, '--cache-path', path.join(root, `r${i + 1}.db`),
-        '--ops-listen', `${ctl}:${ops}`, '--cancel-listen', `${ctl}:0`, '--shutdown-timeout', '1s', '--insecure',
-      ], root);
+      start(
+        `router-r${i + 1}`,
+        SCRIPTS.router,
+        [
+          '--router-id',
+          `r${i + 1}`,
+          '--listen',
+          `${ctl}:${port}`,
+          '--coordinator',
+          grpc,
+          '--cache-path',
+          path.join(root, `r${i + 1}.db`),
+          '--ops-listen',
+          `${ctl}:${ops}`,
+          '--cancel-listen',
+          `${ctl}:0`,
+          '--shutdown-timeout',
+          '1s',
+          '--insecure',
+        ],
+        root,
+      );
     }
     const routerRevision = async (i: number): Promise<number> => {
       const res = await fetch(`${routers[i]?.opsUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
@@ -253,7 +322,19 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       return body.cache?.revision ?? -1;
     };
     await Promise.all(routers.map((r) => poll(`router ${r.id}`, () => httpOk(`${r.opsUrl}/healthz`), 30_000)));
-    return { root, grpc, http, client, routers, hostAddresses, hostDataRoots, routerRevision, restartCoordinator, coordinatorPid: () => coordinator?.pid, stop };
+    return {
+      root,
+      grpc,
+      http,
+      client,
+      routers,
+      hostAddresses,
+      hostDataRoots,
+      routerRevision,
+      restartCoordinator,
+      coordinatorPid: () => coordinator?.pid,
+      stop,
+    };
   } catch (err) {
     const tails = logs.map((l) => `--- ${path.basename(l)}\n${fs.readFileSync(l, 'utf8').split('\n').slice(-15).join('\n')}`).join('\n');
     await stop();

@@ -26,13 +26,15 @@ await withFleet({ name: 'propagation', block: 32, agents: 1, routers: ROUTERS },
     const { revision } = await fleet.client.listRoutes({});
     const target = Number(revision);
     // Every router polled on its own, tightly: the time is when its /healthz first shows the revision.
-    const applied = await Promise.all(fleet.routers.map(async (_, r) => {
-      for (;;) {
-        if ((await fleet.routerRevision(r)) >= target) return performance.now();
-        if (performance.now() - committed > 10_000) throw new Error(`router r${r + 1} never reached revision ${target}`);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
-    }));
+    const applied = await Promise.all(
+      fleet.routers.map(async (_, r) => {
+        for (;;) {
+          if ((await fleet.routerRevision(r)) >= target) return performance.now();
+          if (performance.now() - committed > 10_000) throw new Error(`router r${r + 1} never reached revision ${target}`);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      }),
+    );
     applied.forEach((t, r) => perRouter[r]?.push(t - committed));
     all.push(Math.max(...applied) - committed);
   }
@@ -55,8 +57,16 @@ await withFleet({ name: 'propagation', block: 32, agents: 1, routers: ROUTERS },
       },
     ],
     data: { routers: ROUTERS, changes: CHANGES, allRoutersMs: all, summary: s },
-    chart: barChartSvg(`Route propagation to ${ROUTERS} routers (ms)`, 'ms', [
-      { label: 'p50', value: s.p50 }, { label: 'p95', value: s.p95 }, { label: 'p99', value: s.p99 }, { label: 'max', value: s.max },
-    ], { value: 100, label: 'p99 goal 100 ms' }),
+    chart: barChartSvg(
+      `Route propagation to ${ROUTERS} routers (ms)`,
+      'ms',
+      [
+        { label: 'p50', value: s.p50 },
+        { label: 'p95', value: s.p95 },
+        { label: 'p99', value: s.p99 },
+        { label: 'max', value: s.max },
+      ],
+      { value: 100, label: 'p99 goal 100 ms' },
+    ),
   });
 });

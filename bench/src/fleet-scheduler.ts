@@ -35,9 +35,11 @@ const LIVENESS = ['--log-level', 'warn', '--host-ttl', '60s', '--host-down-grace
 /** Runs `work(i)` for i in 0..n-1 with at most `limit` at a time. */
 async function bounded(n: number, limit: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, n) }, async () => {
-    while (next < n) await work(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) await work(next++);
+    }),
+  );
 }
 
 /**
@@ -50,9 +52,20 @@ async function unplaced(fleet: BenchFleet): Promise<number> {
 }
 
 await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinatorArgs: [...LIVENESS, '--reconcile-interval', '1h'] }, async (fleet) => {
-  const stats: FakeAgentStats = { placementsReceived: 0, lastPlacementAt: 0, welcomed: 0, connected: 0, streamFailures: 0, failureSamples: [], failureReasons: {} };
+  const stats: FakeAgentStats = {
+    placementsReceived: 0,
+    lastPlacementAt: 0,
+    welcomed: 0,
+    connected: 0,
+    streamFailures: 0,
+    failureSamples: [],
+    failureReasons: {},
+  };
   const channels = Array.from({ length: CHANNELS }, () => createClient(AgentControlService, fleet.grpc, credentials.createInsecure()));
-  const agents = Array.from({ length: HOSTS }, (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats));
+  const agents = Array.from(
+    { length: HOSTS },
+    (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats),
+  );
   try {
     // Phase 1: every host known and cordoned.
     const connectStart = performance.now();
@@ -72,7 +85,8 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
         ownerPassword: 'bench-owner-secret',
         spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, runState: RunState.RUNNING },
       });
-      if (i > 0 && i % 10_000 === 0) console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
+      if (i > 0 && i % 10_000 === 0)
+        console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
     });
     const createMs = performance.now() - createStart;
     console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s`);
@@ -85,29 +99,46 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
     await poll(`${HOSTS} hosts reconnected`, async () => stats.connected >= HOSTS, 10 * 60_000, 50);
     const reconnectMs = performance.now() - restartStart;
     const reconnectFailures = stats.streamFailures - failuresBefore;
-    const reconnectReasons = Object.fromEntries(Object.entries(stats.failureReasons).map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+    const reconnectReasons = Object.fromEntries(
+      Object.entries(stats.failureReasons)
+        .map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)])
+        .filter(([, v]) => (v as number) > 0),
+    );
     if ((await unplaced(fleet)) !== TENANTS) throw new Error('tenants were placed while every host was cordoned');
-    console.log(`coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`);
+    console.log(
+      `coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`,
+    );
 
     // Phase 4: placement can start.
     const placeStart = performance.now();
     let committedAt = Number.NaN;
     const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
       await fleet.client.uncordonHost({ id: `sim${i}` });
-    }).then(() => performance.now() - placeStart, () => Number.NaN);
+    }).then(
+      () => performance.now() - placeStart,
+      () => Number.NaN,
+    );
     // A coordinator that cannot keep up must still give a number: after the deadline the rate is
     // what was committed so far over the time spent.
     let committed = 0;
-    const committedOrDeadline = poll(`${TENANTS} placements committed`, async () => {
-      committed = TENANTS - (await unplaced(fleet));
-      if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
-      return committed === TENANTS;
-    }, PLACE_TIMEOUT_MS, 100).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
+    const committedOrDeadline = poll(
+      `${TENANTS} placements committed`,
+      async () => {
+        committed = TENANTS - (await unplaced(fleet));
+        if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
+        return committed === TENANTS;
+      },
+      PLACE_TIMEOUT_MS,
+      100,
+    ).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
     await committedOrDeadline;
     const complete = !Number.isNaN(committedAt);
     if (!complete) committedAt = performance.now();
     const uncordonMs = complete ? await uncordon : Number.NaN;
-    if (complete) await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) => console.log(`delivery incomplete: ${(err as Error).message}`));
+    if (complete)
+      await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) =>
+        console.log(`delivery incomplete: ${(err as Error).message}`),
+      );
     const commitMs = committedAt - placeStart;
     const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
     const commitRate = committed / (commitMs / 1000);
@@ -115,33 +146,64 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
     const status = await fleet.client.getFleetStatus({}, { timeoutMs: 60_000 }).catch(() => undefined);
 
     report('fleet-scheduler', {
-      tables: [{
-        title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams)`,
-        columns: ['measure', 'value'],
-        rows: [
-          ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
-          [`${HOSTS} hosts reconnected after restart with the backlog (ms)`, Math.round(reconnectMs)],
-          ['agent streams failed and retried (reconnect)', reconnectFailures],
-          ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
-          [`uncordon of ${HOSTS} hosts done (ms)`, Math.round(uncordonMs)],
-          [complete ? 'backlog committed, from first uncordon (s)' : `INCOMPLETE: ${committed.toLocaleString('en')} committed when the deadline passed (s)`, Math.round(commitMs) / 1000],
-          ['placements committed /s', Math.round(commitRate)],
-          ['backlog delivered on the agents\' streams (s)', Math.round(deliverMs) / 1000],
-          ['placements delivered /s', Math.round(deliverRate)],
-          ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
-          ['tenants by status after', status ? Object.entries(status.tenantsByStatus).map(([k, v]) => `${k}=${v}`).join(' ') : '(fleet status did not answer)'],
-        ],
-      }],
+      tables: [
+        {
+          title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams)`,
+          columns: ['measure', 'value'],
+          rows: [
+            ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
+            [`${HOSTS} hosts reconnected after restart with the backlog (ms)`, Math.round(reconnectMs)],
+            ['agent streams failed and retried (reconnect)', reconnectFailures],
+            ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
+            [`uncordon of ${HOSTS} hosts done (ms)`, Math.round(uncordonMs)],
+            [
+              complete ? 'backlog committed, from first uncordon (s)' : `INCOMPLETE: ${committed.toLocaleString('en')} committed when the deadline passed (s)`,
+              Math.round(commitMs) / 1000,
+            ],
+            ['placements committed /s', Math.round(commitRate)],
+            ["backlog delivered on the agents' streams (s)", Math.round(deliverMs) / 1000],
+            ['placements delivered /s', Math.round(deliverRate)],
+            ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
+            [
+              'tenants by status after',
+              status
+                ? Object.entries(status.tenantsByStatus)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' ')
+                : '(fleet status did not answer)',
+            ],
+          ],
+        },
+      ],
       data: {
-        tenants: TENANTS, hosts: HOSTS, firstConnectMs, createMs, createPerSecond: TENANTS / (createMs / 1000), reconnectMs, reconnectFailures,
-        failureReasons: stats.failureReasons, reconnectReasons, uncordonMs, complete, committed, commitMs, placementsCommittedPerSecond: commitRate, deliverMs, placementsDeliveredPerSecond: deliverRate,
+        tenants: TENANTS,
+        hosts: HOSTS,
+        firstConnectMs,
+        createMs,
+        createPerSecond: TENANTS / (createMs / 1000),
+        reconnectMs,
+        reconnectFailures,
+        failureReasons: stats.failureReasons,
+        reconnectReasons,
+        uncordonMs,
+        complete,
+        committed,
+        commitMs,
+        placementsCommittedPerSecond: commitRate,
+        deliverMs,
+        placementsDeliveredPerSecond: deliverRate,
         tenantsByStatus: status?.tenantsByStatus ?? {},
       },
-      chart: barChartSvg('Scheduler throughput (per second)', '/s', [
-        { label: 'creates (API)', value: TENANTS / (createMs / 1000) },
-        { label: 'committed', value: commitRate },
-        { label: 'delivered', value: deliverRate },
-      ], { value: 1000, label: 'goal 1,000/s' }),
+      chart: barChartSvg(
+        'Scheduler throughput (per second)',
+        '/s',
+        [
+          { label: 'creates (API)', value: TENANTS / (createMs / 1000) },
+          { label: 'committed', value: commitRate },
+          { label: 'delivered', value: deliverRate },
+        ],
+        { value: 1000, label: 'goal 1,000/s' },
+      ),
     });
   } finally {
     for (const a of agents) a.stop();

@@ -11,7 +11,12 @@ export async function createTenant(fleet: BenchFleet, id: string, options: { ext
   await fleet.client.createTenant({
     id,
     ownerPassword: BENCH_PASSWORD,
-    spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, externalAccess: options.externalAccess ?? true, runState: RunState.RUNNING },
+    spec: {
+      resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 },
+      nodes: 1,
+      externalAccess: options.externalAccess ?? true,
+      runState: RunState.RUNNING,
+    },
   });
 }
 

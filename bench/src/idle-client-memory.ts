@@ -36,7 +36,10 @@ export function memoryOf(pid: number): Memory {
 
 /** This process's soft limit of open files, from /proc/self/limits. */
 function openFilesLimit(): number {
-  const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const line = fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
   const soft = line?.split(/\s{2,}/)[1];
   return soft === undefined || soft === 'unlimited' ? Infinity : Number(soft);
 }
@@ -49,7 +52,9 @@ export function checkOpenFilesLimit(clients: number): void {
   const limit = openFilesLimit();
   const needed = clients * 2 + 256;
   if (limit < needed) {
-    throw new Error(`the open files limit is ${limit}, the idle-client memory run needs about ${needed}: run "ulimit -n ${needed}" (as root, or raise the hard limit) in this shell and rerun, or set PGS_BENCH_IDLE_CLIENTS lower`);
+    throw new Error(
+      `the open files limit is ${limit}, the idle-client memory run needs about ${needed}: run "ulimit -n ${needed}" (as root, or raise the hard limit) in this shell and rerun, or set PGS_BENCH_IDLE_CLIENTS lower`,
+    );
   }
 }
 
@@ -80,7 +85,14 @@ export async function measureIdleClientMemory(target: IdleTarget, clients: numbe
     const worker = async (upTo: number): Promise<void> => {
       while (next < upTo) {
         next++;
-        const c = new pg.Client({ host: '127.0.0.1', port: target.port, user: target.user, password: target.password, database: target.database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+        const c = new pg.Client({
+          host: '127.0.0.1',
+          port: target.port,
+          user: target.user,
+          password: target.password,
+          database: target.database,
+          connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        });
         // A server-side error on an idle client (the proxy closing it) must not crash the benchmark.
         c.on('error', () => undefined);
         open.push(c);

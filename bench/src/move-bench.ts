@@ -13,7 +13,10 @@ import { HostState, PoolMode, RunState, TenantStatus } from '@pgs/proto';
 import { poll, withFleet, type BenchFleet, type BenchRouter } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 
-const SIZES_MIB = (process.env.PGS_MOVE_SIZES_MIB ?? '100,1024').split(',').map(Number).filter((n) => Number.isFinite(n) && n > 0);
+const SIZES_MIB = (process.env.PGS_MOVE_SIZES_MIB ?? '100,1024')
+  .split(',')
+  .map(Number)
+  .filter((n) => Number.isFinite(n) && n > 0);
 const PASSWORD = 'move-bench-secret';
 const BLOCK = 35;
 
@@ -74,7 +77,14 @@ class Load {
   }
 
   private client(): pg.Client {
-    const c = new pg.Client({ host: this.router.host, port: this.router.port, user: this.id, database: this.id, password: PASSWORD, connectionTimeoutMillis: 20_000 });
+    const c = new pg.Client({
+      host: this.router.host,
+      port: this.router.port,
+      user: this.id,
+      database: this.id,
+      password: PASSWORD,
+      connectionTimeoutMillis: 20_000,
+    });
     c.on('error', () => undefined);
     return c;
   }
@@ -141,14 +151,25 @@ async function oneRun(fleet: BenchFleet, router: BenchRouter, sizeMib: number): 
   await fleet.client.createTenant({
     id,
     ownerPassword: PASSWORD,
-    spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: Math.max(8192, sizeMib * 4) }, nodes: 1, externalAccess: true, runState: RunState.RUNNING, poolMode: PoolMode.TRANSACTION },
+    spec: {
+      resources: { cpuMillis: 1000, memoryMib: 512, diskMib: Math.max(8192, sizeMib * 4) },
+      nodes: 1,
+      externalAccess: true,
+      runState: RunState.RUNNING,
+      poolMode: PoolMode.TRANSACTION,
+    },
   });
   await poll(`tenant ${id} ACTIVE`, async () => (await fleet.client.getTenant({ id })).tenant?.status === TenantStatus.ACTIVE, 120_000, 200);
   let owner: pg.Client | undefined;
-  await poll(`tenant ${id} through the router`, async () => {
-    owner = await ownerClient(router, id).catch(() => undefined);
-    return owner !== undefined;
-  }, 30_000, 200);
+  await poll(
+    `tenant ${id} through the router`,
+    async () => {
+      owner = await ownerClient(router, id).catch(() => undefined);
+      return owner !== undefined;
+    },
+    30_000,
+    200,
+  );
   if (!owner) throw new Error('no owner connection');
   await owner.query('create table acked (id bigint primary key)');
   // About 1 KiB a row; filled in chunks so no single statement runs for minutes.
@@ -227,7 +248,19 @@ await withFleet({ name: 'move', block: BLOCK, agents: 2, routers: 1 }, async (fl
     tables: [
       {
         title: 'Live move of a single-node tenant under load (transaction pooling)',
-        columns: ['size', 'move ms', 'copy ms', 'switch ms', 'remove ms', 'pause p50', 'pause p99', 'pause max', 'failed connects', 'client errors', 'lost writes'],
+        columns: [
+          'size',
+          'move ms',
+          'copy ms',
+          'switch ms',
+          'remove ms',
+          'pause p50',
+          'pause p99',
+          'pause max',
+          'failed connects',
+          'client errors',
+          'lost writes',
+        ],
         rows: runs.map((r) => [
           `${r.sizeMib} MiB`,
           r.totalMs,
@@ -245,6 +278,11 @@ await withFleet({ name: 'move', block: BLOCK, agents: 2, routers: 1 }, async (fl
       { title: 'Goal: pause p99 < 1 s, no failed new connection, no lost write', columns: ['verdict'], rows: [[verdict(ok)]] },
     ],
     data: { runs, goal: { pauseP99Ms: 1000, failedConnects: 0, lostWrites: 0 }, met: ok },
-    chart: barChartSvg('Client pause during a live move (p99)', 'ms', runs.map((r) => ({ label: `${r.sizeMib} MiB`, value: r.pause.p99 })), { value: 1000, label: 'goal 1 s' }),
+    chart: barChartSvg(
+      'Client pause during a live move (p99)',
+      'ms',
+      runs.map((r) => ({ label: `${r.sizeMib} MiB`, value: r.pause.p99 })),
+      { value: 1000, label: 'goal 1 s' },
+    ),
   });
 });

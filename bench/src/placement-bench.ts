@@ -21,13 +21,22 @@ const scenarios: Scenario[] = [
   { name: 'binpack, cpu x4', shape: ISSUE_SHAPE, policy: { strategy: 'binpack', cpuOvercommit: 4 } },
   { name: 'spread, cpu x4', shape: ISSUE_SHAPE, policy: { strategy: 'spread', cpuOvercommit: 4 } },
   // CPU binds before memory here (200 cores, no over-commit): best-fit-by-memory must walk past cpu-full hosts.
-  { name: 'binpack, cpu-bound', shape: { ...ISSUE_SHAPE, host: { ...ISSUE_SHAPE.host, cpuMillis: 200_000 } }, policy: { strategy: 'binpack', cpuOvercommit: 1 } },
+  {
+    name: 'binpack, cpu-bound',
+    shape: { ...ISSUE_SHAPE, host: { ...ISSUE_SHAPE.host, cpuMillis: 200_000 } },
+    policy: { strategy: 'binpack', cpuOvercommit: 1 },
+  },
   // Half the fleet: a large share cannot be placed, and each refusal explains itself (O(hosts)).
   { name: 'binpack, over-subscribed', shape: { ...ISSUE_SHAPE, hosts: 500 }, policy: { strategy: 'binpack', cpuOvercommit: 4 } },
 ];
 
 /** Checks a result against its input; returns a problem or undefined. */
-function verify(hosts: readonly HostCandidate[], requests: readonly PlacementRequest[], placed: ReturnType<typeof placeTenants>['placed'], ratio: number): string | undefined {
+function verify(
+  hosts: readonly HostCandidate[],
+  requests: readonly PlacementRequest[],
+  placed: ReturnType<typeof placeTenants>['placed'],
+  ratio: number,
+): string | undefined {
   const byId = new Map(hosts.map((h) => [h.id, { host: h, cpu: 0, mem: 0, disk: 0 }]));
   const byTenant = new Map(requests.map((r) => [r.tenantId, r]));
   for (const d of placed) {
@@ -69,10 +78,18 @@ function run(scenario: Scenario): void {
   const cold = times[0] as number;
   const usedMemory = result.placed.reduce((sum, d) => sum + d.hostIds.length * (requests[Number(d.tenantId.slice(7))]?.resources.memoryMib ?? 0), 0);
   const capacity = hosts.length * scenario.shape.host.memoryMib;
-  console.log(`\n${scenario.name}: ${requests.length.toLocaleString('en')} tenants (${instances.toLocaleString('en')} instances) onto ${hosts.length.toLocaleString('en')} hosts`);
-  console.log(`  batch time      cold ${cold.toFixed(0)} ms, best of ${RUNS} ${best.toFixed(0)} ms   (goal < ${GOAL_MS} ms: ${cold < GOAL_MS ? 'met' : 'MISSED'})`);
-  console.log(`  decisions/s     ${Math.round(requests.length / (best / 1000)).toLocaleString('en')} tenants/s, ${Math.round(instances / (best / 1000)).toLocaleString('en')} instances/s`);
-  console.log(`  placed          ${result.placed.length.toLocaleString('en')}, unplaced ${result.unplaced.length.toLocaleString('en')}; memory used ${formatSize(usedMemory)} of ${formatSize(capacity)} (${((usedMemory / capacity) * 100).toFixed(1)}%)`);
+  console.log(
+    `\n${scenario.name}: ${requests.length.toLocaleString('en')} tenants (${instances.toLocaleString('en')} instances) onto ${hosts.length.toLocaleString('en')} hosts`,
+  );
+  console.log(
+    `  batch time      cold ${cold.toFixed(0)} ms, best of ${RUNS} ${best.toFixed(0)} ms   (goal < ${GOAL_MS} ms: ${cold < GOAL_MS ? 'met' : 'MISSED'})`,
+  );
+  console.log(
+    `  decisions/s     ${Math.round(requests.length / (best / 1000)).toLocaleString('en')} tenants/s, ${Math.round(instances / (best / 1000)).toLocaleString('en')} instances/s`,
+  );
+  console.log(
+    `  placed          ${result.placed.length.toLocaleString('en')}, unplaced ${result.unplaced.length.toLocaleString('en')}; memory used ${formatSize(usedMemory)} of ${formatSize(capacity)} (${((usedMemory / capacity) * 100).toFixed(1)}%)`,
+  );
   if (result.unplaced[0] !== undefined) console.log(`  first unplaced  ${result.unplaced[0].tenantId}: ${result.unplaced[0].reason}`);
   console.log(`  verified        ${problem ?? 'no over-commit, no co-located instances, zones distinct'}`);
 }

@@ -69,9 +69,22 @@ export function buildFleet(shape: FleetShape, seed: number): { hosts: HostCandid
     tenantId: `tenant-${i}`,
     nodes: random() < shape.replicaShare ? 2 : 1,
     resources: {
-      cpuMillis: weighted(random, [[1_000, 70], [2_000, 20], [4_000, 10]]),
-      memoryMib: weighted(random, [[512, 10], [1_024, 40], [2_048, 30], [4_096, 20]]),
-      diskMib: weighted(random, [[8_192, 50], [16_384, 30], [32_768, 20]]),
+      cpuMillis: weighted(random, [
+        [1_000, 70],
+        [2_000, 20],
+        [4_000, 10],
+      ]),
+      memoryMib: weighted(random, [
+        [512, 10],
+        [1_024, 40],
+        [2_048, 30],
+        [4_096, 20],
+      ]),
+      diskMib: weighted(random, [
+        [8_192, 50],
+        [16_384, 30],
+        [32_768, 20],
+      ]),
     },
     placement: random() < shape.euShare ? eu : anywhere,
   }));

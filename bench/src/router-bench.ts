@@ -105,7 +105,8 @@ function start(cmd: string, args: string[], logFile: string, opts: { uid?: numbe
   const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], ...opts });
   fs.closeSync(fd);
   child.once('exit', (code, signal) => {
-    if (code !== 0 && signal === null && !stopping) console.error(`${path.basename(cmd)} exited with ${code}: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (code !== 0 && signal === null && !stopping)
+      console.error(`${path.basename(cmd)} exited with ${code}: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
   });
   children.push(child);
   return child;
@@ -144,7 +145,23 @@ function instanceCertificate(dir: string): { caFile: string; certFile: string; k
   run(['req', '-x509', ...ec, '-keyout', 'inner-ca.key', '-out', 'inner-ca.crt', '-days', '2', '-subj', '/CN=bench inner CA']);
   fs.writeFileSync(path.join(dir, 'inner-ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   run(['req', ...ec, '-keyout', 'inner.key', '-out', 'inner.csr', '-subj', '/CN=instance:bench']);
-  run(['x509', '-req', '-in', 'inner.csr', '-CA', 'inner-ca.crt', '-CAkey', 'inner-ca.key', '-CAcreateserial', '-out', 'inner.crt', '-days', '2', '-extfile', 'inner-ext.cnf']);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'inner.csr',
+    '-CA',
+    'inner-ca.crt',
+    '-CAkey',
+    'inner-ca.key',
+    '-CAcreateserial',
+    '-out',
+    'inner.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'inner-ext.cnf',
+  ]);
   const files = { caFile: path.join(dir, 'inner-ca.crt'), certFile: path.join(dir, 'inner.crt'), keyFile: path.join(dir, 'inner.key') };
   fs.chmodSync(files.keyFile, 0o600);
   const owner = postgresOsUser();
@@ -175,18 +192,58 @@ async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{
         snapshot: true,
         revision: 1n,
         upserts: [
-          { tenantId: TENANT, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.NONE },
-          { tenantId: POOLED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.SESSION, users },
-          { tenantId: TXN_POOLED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.ROUTABLE, externalAccess: true, revision: 1n, poolMode: PoolMode.TRANSACTION, users },
+          {
+            tenantId: TENANT,
+            hostId: 'h1',
+            address: pg.host,
+            port: pg.port,
+            state: RouteState.ROUTABLE,
+            externalAccess: true,
+            revision: 1n,
+            poolMode: PoolMode.NONE,
+          },
+          {
+            tenantId: POOLED,
+            hostId: 'h1',
+            address: pg.host,
+            port: pg.port,
+            state: RouteState.ROUTABLE,
+            externalAccess: true,
+            revision: 1n,
+            poolMode: PoolMode.SESSION,
+            users,
+          },
+          {
+            tenantId: TXN_POOLED,
+            hostId: 'h1',
+            address: pg.host,
+            port: pg.port,
+            state: RouteState.ROUTABLE,
+            externalAccess: true,
+            revision: 1n,
+            poolMode: PoolMode.TRANSACTION,
+            users,
+          },
           // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
-          { tenantId: PARKED, hostId: 'h1', address: pg.host, port: pg.port, state: RouteState.STOPPED, reason: 'benchmark', externalAccess: true, revision: 1n },
+          {
+            tenantId: PARKED,
+            hostId: 'h1',
+            address: pg.host,
+            port: pg.port,
+            state: RouteState.STOPPED,
+            reason: 'benchmark',
+            externalAccess: true,
+            revision: 1n,
+          },
         ],
         instanceTls,
       });
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
   return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
 }
 
@@ -198,23 +255,34 @@ function buildRouter(): void {
 async function startRouter(feed: string, dir: string, name: string, extra: string[]): Promise<{ port: number; ops: number; pid: number }> {
   const port = await freePort();
   const ops = await freePort();
-  const child = start(process.execPath, [
-    ...ROUTER_NODE_ARGS,
-    path.join(repoRoot, 'apps/router/dist/main.js'),
-    '--listen', `127.0.0.1:${port}`,
-    '--coordinator', feed,
-    '--cache-path', path.join(dir, `${name}-cache.db`),
-    '--router-id', name,
-    '--ops-listen', `127.0.0.1:${ops}`,
-    // The static feed is plaintext gRPC.
-    '--insecure',
-    ...extra,
-  ], path.join(dir, `${name}.log`));
+  const child = start(
+    process.execPath,
+    [
+      ...ROUTER_NODE_ARGS,
+      path.join(repoRoot, 'apps/router/dist/main.js'),
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--coordinator',
+      feed,
+      '--cache-path',
+      path.join(dir, `${name}-cache.db`),
+      '--router-id',
+      name,
+      '--ops-listen',
+      `127.0.0.1:${ops}`,
+      // The static feed is plaintext gRPC.
+      '--insecure',
+      ...extra,
+    ],
+    path.join(dir, `${name}.log`),
+  );
   await waitForPort(port);
   // Ready to route once the feed's snapshot is in.
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    const health = await fetch(`http://127.0.0.1:${ops}/healthz`).then((r) => r.json() as Promise<{ cache?: { revision?: number } }>).catch(() => undefined);
+    const health = await fetch(`http://127.0.0.1:${ops}/healthz`)
+      .then((r) => r.json() as Promise<{ cache?: { revision?: number } }>)
+      .catch(() => undefined);
     if ((health?.cache?.revision ?? 0) >= 1) return { port, ops, pid: child.pid! };
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -227,9 +295,17 @@ async function startHaproxy(pg: TestPostgres, dir: string): Promise<{ port: numb
   fs.writeFileSync(
     cfg,
     [
-      'global', '  maxconn 4096',
-      'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h',
-      'listen pg', `  bind 127.0.0.1:${port}`, `  server pg1 ${pg.host}:${pg.port}`, '',
+      'global',
+      '  maxconn 4096',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 1h',
+      '  timeout server 1h',
+      'listen pg',
+      `  bind 127.0.0.1:${port}`,
+      `  server pg1 ${pg.host}:${pg.port}`,
+      '',
     ].join('\n'),
   );
   const child = start(findBinary('haproxy')!, ['-f', cfg, '-db'], path.join(dir, 'haproxy.log'));
@@ -241,7 +317,13 @@ async function startHaproxy(pg: TestPostgres, dir: string): Promise<{ port: numb
  * PgBouncer configured as the router's pooled modes are: SCRAM-SHA-256 against the verifier in its
  * auth_file (no password anywhere), so it logs into the instance with the client's SCRAM keys.
  */
-async function startPgbouncer(pg: TestPostgres, dir: string, name: string, mode: 'session' | 'transaction', poolSize: number): Promise<{ port: number; pid: number }> {
+async function startPgbouncer(
+  pg: TestPostgres,
+  dir: string,
+  name: string,
+  mode: 'session' | 'transaction',
+  poolSize: number,
+): Promise<{ port: number; pid: number }> {
   const port = await freePort();
   const owner = postgresOsUser();
   const cfg = path.join(dir, `${name}.ini`);
@@ -250,10 +332,20 @@ async function startPgbouncer(pg: TestPostgres, dir: string, name: string, mode:
   fs.writeFileSync(
     cfg,
     [
-      '[databases]', `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
-      '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`, 'unix_socket_dir =',
-      'auth_type = scram-sha-256', `auth_file = ${users}`, `pool_mode = ${mode}`, 'server_tls_sslmode = disable',
-      `max_client_conn = ${IDLE_CLIENTS + 1000}`, `default_pool_size = ${poolSize}`, 'ignore_startup_parameters = extra_float_digits', '',
+      '[databases]',
+      `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = scram-sha-256',
+      `auth_file = ${users}`,
+      `pool_mode = ${mode}`,
+      'server_tls_sslmode = disable',
+      `max_client_conn = ${IDLE_CLIENTS + 1000}`,
+      `default_pool_size = ${poolSize}`,
+      'ignore_startup_parameters = extra_float_digits',
+      '',
     ].join('\n'),
   );
   const log = path.join(dir, `${name}.log`);
@@ -268,7 +360,11 @@ async function startPgbouncer(pg: TestPostgres, dir: string, name: string, mode:
 /** The runtime's floor: a bare Node.js pipe proxy (node-pipe-proxy.ts). */
 async function startNodePipe(pg: TestPostgres, dir: string): Promise<{ port: number; pid: number }> {
   const port = await freePort();
-  const child = start(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'node-pipe-proxy.ts'), String(port), pg.host, String(pg.port)], path.join(dir, 'node-pipe.log'));
+  const child = start(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'node-pipe-proxy.ts'), String(port), pg.host, String(pg.port)],
+    path.join(dir, 'node-pipe.log'),
+  );
   await waitForPort(port);
   return { port, pid: child.pid! };
 }
@@ -378,7 +474,10 @@ function median(values: number[]): number {
 }
 
 function loadavg(): string {
-  return os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 }
 
 function percentile(values: number[], p: number): number {
@@ -393,7 +492,9 @@ async function main(): Promise<void> {
   checkOpenFilesLimit(IDLE_CLIENTS);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-bench-'));
   fs.chmodSync(dir, 0o755);
-  console.log(`router benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start; pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds (median), same run for every target`);
+  console.log(
+    `router benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start; pgbench -S -c 8 -j 2 -T ${SECONDS}, ${ROUNDS} interleaved rounds (median), same run for every target`,
+  );
   const inner = instanceCertificate(dir);
   const pg = await startTestPostgres({
     users: [{ name: USER, password: PASSWORD, database: TENANT }],
@@ -402,7 +503,10 @@ async function main(): Promise<void> {
   const feed = await startStaticFeed(pg);
   const tlsFeed = await startStaticFeed(pg, true);
   try {
-    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, encoding: 'utf8' });
+    const init = spawnSync('pgbench', ['-i', '-s', '10', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], {
+      env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' },
+      encoding: 'utf8',
+    });
     if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
     buildRouter();
     const router = await startRouter(feed.address, dir, 'router', []);
@@ -484,7 +588,15 @@ async function main(): Promise<void> {
       }
     }
     const results = new Map(
-      [...samples].map(([name, s]) => [name, { tps: median(s.tps), connTps: median(s.connTps), cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN, connCpuUs: s.connCpuUs.length ? median(s.connCpuUs) : NaN }]),
+      [...samples].map(([name, s]) => [
+        name,
+        {
+          tps: median(s.tps),
+          connTps: median(s.connTps),
+          cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN,
+          connCpuUs: s.connCpuUs.length ? median(s.connCpuUs) : NaN,
+        },
+      ]),
     );
     const direct = results.get('direct')!;
     const haproxyResult = results.get('haproxy (tcp)')!;
@@ -513,9 +625,17 @@ async function main(): Promise<void> {
     const SESSION_POOLS = ['router session pool', ...(workers ? [`${workersName} session pool`] : [])];
     const connRows = ['direct', 'haproxy (tcp)', 'pgbouncer (session)', ...SESSION_POOLS].map((name) => {
       const r = results.get(name)!;
-      return { target: name, 'connect tps (-C -S, SCRAM)': r.connTps.toFixed(0), 'vs direct': (r.connTps / direct.connTps).toFixed(2), 'vs pgbouncer': (r.connTps / pgbouncerResult.connTps).toFixed(2), 'proxy CPU µs/conn': us(r.connCpuUs) };
+      return {
+        target: name,
+        'connect tps (-C -S, SCRAM)': r.connTps.toFixed(0),
+        'vs direct': (r.connTps / direct.connTps).toFixed(2),
+        'vs pgbouncer': (r.connTps / pgbouncerResult.connTps).toFixed(2),
+        'proxy CPU µs/conn': us(r.connCpuUs),
+      };
     });
-    console.log(`\nnew connection per transaction (pgbench -C -S -c 8 -j 2, SCRAM-SHA-256 every time; PgBouncer: auth_type scram-sha-256, verifier in auth_file, session mode), median of ${ROUNDS} rounds:`);
+    console.log(
+      `\nnew connection per transaction (pgbench -C -S -c 8 -j 2, SCRAM-SHA-256 every time; PgBouncer: auth_type scram-sha-256, verifier in auth_file, session mode), median of ${ROUNDS} rounds:`,
+    );
     console.table(connRows);
 
     // Inner TLS: the same router with its leg to the instance in TLS, next to plaintext.
@@ -541,11 +661,21 @@ async function main(): Promise<void> {
 
     const manyResults = new Map([...manySamples].map(([name, s]) => [name, { tps: median(s.tps), cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN }]));
     const pgbouncer10Result = manyResults.get(PGBOUNCER_TXN10)!;
-    console.log(`\n${MANY_CLIENTS} clients, pgbench -S -M simple ${manyArgs.join(' ')}; proxies in transaction mode with ${SMALL_POOL} server connections (direct: ${MANY_CLIENTS} backends), median of ${ROUNDS} rounds:`);
-    console.table(many.map((t) => {
-      const r = manyResults.get(t.name)!;
-      return { target: t.name, 'select tps': r.tps.toFixed(0), 'vs direct': (r.tps / manyResults.get('direct')!.tps).toFixed(2), 'vs pgbouncer': (r.tps / pgbouncer10Result.tps).toFixed(2), 'proxy CPU µs/tx': us(r.cpuUs) };
-    }));
+    console.log(
+      `\n${MANY_CLIENTS} clients, pgbench -S -M simple ${manyArgs.join(' ')}; proxies in transaction mode with ${SMALL_POOL} server connections (direct: ${MANY_CLIENTS} backends), median of ${ROUNDS} rounds:`,
+    );
+    console.table(
+      many.map((t) => {
+        const r = manyResults.get(t.name)!;
+        return {
+          target: t.name,
+          'select tps': r.tps.toFixed(0),
+          'vs direct': (r.tps / manyResults.get('direct')!.tps).toFixed(2),
+          'vs pgbouncer': (r.tps / pgbouncer10Result.tps).toFixed(2),
+          'proxy CPU µs/tx': us(r.cpuUs),
+        };
+      }),
+    );
 
     let measured: number[][] = [];
     let ownP99: number[] = [];
@@ -565,7 +695,9 @@ async function main(): Promise<void> {
       measured = await latencies(paths, LATENCY_SAMPLES);
       const after = await Promise.all(routerSide.map((r) => routingHistogram(r.ops)));
       console.log('done');
-      console.table(paths.map((p, i) => ({ path: p.name, 'p50 ms': percentile(measured[i]!, 50).toFixed(3), 'p99 ms': percentile(measured[i]!, 99).toFixed(3) })));
+      console.table(
+        paths.map((p, i) => ({ path: p.name, 'p50 ms': percentile(measured[i]!, 50).toFixed(3), 'p99 ms': percentile(measured[i]!, 99).toFixed(3) })),
+      );
       // What a proxy adds to a client's connection start: its first-auth-message times minus direct's.
       const added = (i: number, p: number): string => (percentile(measured[i]!, p) - percentile(measured[0]!, p)).toFixed(3);
       console.log('added to connection start (first auth message) over direct, client-side:');
@@ -574,7 +706,9 @@ async function main(): Promise<void> {
         { proxy: 'haproxy (tcp)', 'p50 ms': added(2, 50), 'p99 ms': added(2, 99) },
       ]);
       ownP99 = routerSide.map((_, i) => histogramP99(before[i]!, after[i]!));
-      console.log("the router's own time, startup packet received -> routing decision (decode, routing key, cache lookup, checks), from its pgs_router_routing_seconds histogram over the latency run:");
+      console.log(
+        "the router's own time, startup packet received -> routing decision (decode, routing key, cache lookup, checks), from its pgs_router_routing_seconds histogram over the latency run:",
+      );
       console.table(routerSide.map((_, i) => ({ router: i === 0 ? 'router' : workersName, 'p99 at most (bucket bound) ms': (ownP99[i]! * 1000).toFixed(3) })));
     }
     // Idle clients hold no server connection in transaction mode (PgBouncer: in session mode too,
@@ -582,7 +716,9 @@ async function main(): Promise<void> {
     // would each need a server, and are measured in transaction mode.
     // Fresh processes: one that served the runs above holds their garbage, which it may collect
     // while the clients log in.
-    console.log(`\nmemory per idle client: ${IDLE_CLIENTS} clients log in (SCRAM, node-postgres, 50 at a time) and stay idle, to a fresh proxy in transaction mode with ${SMALL_POOL} server connections; its RSS/PSS from /proc/<pid>/smaps_rollup before, at ${IDLE_CLIENTS / 2} and at ${IDLE_CLIENTS} clients; per client = the slope between the last two ...`);
+    console.log(
+      `\nmemory per idle client: ${IDLE_CLIENTS} clients log in (SCRAM, node-postgres, 50 at a time) and stay idle, to a fresh proxy in transaction mode with ${SMALL_POOL} server connections; its RSS/PSS from /proc/<pid>/smaps_rollup before, at ${IDLE_CLIENTS / 2} and at ${IDLE_CLIENTS} clients; per client = the slope between the last two ...`,
+    );
     const routerIdle = await startRouter(feed.address, dir, 'router-idle', ['--pool-size', String(SMALL_POOL)]);
     const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL);
     const idleTargets = [
@@ -596,31 +732,42 @@ async function main(): Promise<void> {
       idle.set(t.name, m);
     }
     const mib = (kib: number): string => (kib / 1024).toFixed(1);
-    console.table(idleTargets.map((t) => {
-      const m = idle.get(t.name)!;
-      return {
-        target: t.name,
-        'RSS MiB (0 / half / all)': `${mib(m.before.rssKiB)} / ${mib(m.half.rssKiB)} / ${mib(m.after.rssKiB)}`,
-        'PSS MiB (0 / half / all)': `${mib(m.before.pssKiB)} / ${mib(m.half.pssKiB)} / ${mib(m.after.pssKiB)}`,
-        'RSS KiB/client': m.rssPerClientKiB.toFixed(1), 'PSS KiB/client': m.pssPerClientKiB.toFixed(1), 'per 1,000 clients (PSS) MiB': mib(m.pssPerClientKiB * 1000),
-      };
-    }));
+    console.table(
+      idleTargets.map((t) => {
+        const m = idle.get(t.name)!;
+        return {
+          target: t.name,
+          'RSS MiB (0 / half / all)': `${mib(m.before.rssKiB)} / ${mib(m.half.rssKiB)} / ${mib(m.after.rssKiB)}`,
+          'PSS MiB (0 / half / all)': `${mib(m.before.pssKiB)} / ${mib(m.half.pssKiB)} / ${mib(m.after.pssKiB)}`,
+          'RSS KiB/client': m.rssPerClientKiB.toFixed(1),
+          'PSS KiB/client': m.pssPerClientKiB.toFixed(1),
+          'per 1,000 clients (PSS) MiB': mib(m.pssPerClientKiB * 1000),
+        };
+      }),
+    );
 
     console.log(`\nload average ${loadavg()} (1/5/15 min) at end`);
     console.log('\ntargets, medians of this run:');
     const verdict = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
     const floor = results.get(NODE_FLOOR);
-    if (!POOLING_ONLY) for (const [k, [name, alone]] of ([['router', measured[3]!], ...(workers ? [[workersName, measured[4]!] as const] : [])] as Array<readonly [string, number[]]>).entries()) {
-      const r = results.get(name)!;
-      // The router's own work (TCP accept, startup decode, routing key, cache lookup, reply) is what
-      // the no-backend path measures; the full path adds one loopback connect to the instance.
-      const clientP99 = percentile(alone, 99);
-      const own = ownP99[k]!;
-      console.log(`  ${name}:`);
-      console.log(`    tps >= 0.9x haproxy: ${(r.tps / haproxyResult.tps).toFixed(2)}x ${verdict(r.tps >= 0.9 * haproxyResult.tps)}`);
-      console.log(`    connection setup (-C) >= haproxy: ${(r.connTps / haproxyResult.connTps).toFixed(2)}x ${verdict(r.connTps >= haproxyResult.connTps)} (CPU per connection: router ${us(r.connCpuUs)} µs, haproxy ${us(haproxyResult.connCpuUs)} µs, bare node pipe ${us(floor?.connCpuUs ?? NaN)} µs)`);
-      console.log(`    handshake + lookup p99 < 1 ms: router's own time <= ${(own * 1000).toFixed(3)} ms ${verdict(own < 0.001)}; whole refusal round trip client-side (TCP connect, this process's scheduling) ${clientP99.toFixed(3)} ms ${verdict(clientP99 < 1)}`);
-    }
+    if (!POOLING_ONLY)
+      for (const [k, [name, alone]] of (
+        [['router', measured[3]!], ...(workers ? [[workersName, measured[4]!] as const] : [])] as Array<readonly [string, number[]]>
+      ).entries()) {
+        const r = results.get(name)!;
+        // The router's own work (TCP accept, startup decode, routing key, cache lookup, reply) is what
+        // the no-backend path measures; the full path adds one loopback connect to the instance.
+        const clientP99 = percentile(alone, 99);
+        const own = ownP99[k]!;
+        console.log(`  ${name}:`);
+        console.log(`    tps >= 0.9x haproxy: ${(r.tps / haproxyResult.tps).toFixed(2)}x ${verdict(r.tps >= 0.9 * haproxyResult.tps)}`);
+        console.log(
+          `    connection setup (-C) >= haproxy: ${(r.connTps / haproxyResult.connTps).toFixed(2)}x ${verdict(r.connTps >= haproxyResult.connTps)} (CPU per connection: router ${us(r.connCpuUs)} µs, haproxy ${us(haproxyResult.connCpuUs)} µs, bare node pipe ${us(floor?.connCpuUs ?? NaN)} µs)`,
+        );
+        console.log(
+          `    handshake + lookup p99 < 1 ms: router's own time <= ${(own * 1000).toFixed(3)} ms ${verdict(own < 0.001)}; whole refusal round trip client-side (TCP connect, this process's scheduling) ${clientP99.toFixed(3)} ms ${verdict(clientP99 < 1)}`,
+        );
+      }
     if (POOLING_ONLY) {
       const r = results.get('router')!;
       console.log(`  router (pool mode none): tps >= haproxy: ${(r.tps / haproxyResult.tps).toFixed(2)}x ${verdict(r.tps >= haproxyResult.tps)}`);
@@ -628,13 +775,19 @@ async function main(): Promise<void> {
     console.log('\npooling targets, medians of this run:');
     for (const name of SESSION_POOLS) {
       const r = results.get(name)!;
-      console.log(`  ${name}: connection rate (-C -S, SCRAM) >= 2x direct: ${(r.connTps / direct.connTps).toFixed(2)}x ${verdict(r.connTps >= 2 * direct.connTps)}; above pgbouncer (session): ${(r.connTps / pgbouncerResult.connTps).toFixed(2)}x ${verdict(r.connTps > pgbouncerResult.connTps)}`);
+      console.log(
+        `  ${name}: connection rate (-C -S, SCRAM) >= 2x direct: ${(r.connTps / direct.connTps).toFixed(2)}x ${verdict(r.connTps >= 2 * direct.connTps)}; above pgbouncer (session): ${(r.connTps / pgbouncerResult.connTps).toFixed(2)}x ${verdict(r.connTps > pgbouncerResult.connTps)}`,
+      );
     }
     const r10 = manyResults.get(ROUTER_TXN10)!;
-    console.log(`  ${ROUTER_TXN10}, ${MANY_CLIENTS} clients: tps >= pgbouncer's (transaction, pool ${SMALL_POOL}): ${(r10.tps / pgbouncer10Result.tps).toFixed(2)}x ${verdict(r10.tps >= pgbouncer10Result.tps)}`);
+    console.log(
+      `  ${ROUTER_TXN10}, ${MANY_CLIENTS} clients: tps >= pgbouncer's (transaction, pool ${SMALL_POOL}): ${(r10.tps / pgbouncer10Result.tps).toFixed(2)}x ${verdict(r10.tps >= pgbouncer10Result.tps)}`,
+    );
     const routerMem = idle.get(ROUTER_TXN10)!;
     const bouncerMem = idle.get(PGBOUNCER_TXN10)!;
-    console.log(`  memory per idle client (PSS): router ${routerMem.pssPerClientKiB.toFixed(1)} KiB, pgbouncer ${bouncerMem.pssPerClientKiB.toFixed(1)} KiB (${(routerMem.pssPerClientKiB / bouncerMem.pssPerClientKiB).toFixed(1)}x; no goal set)`);
+    console.log(
+      `  memory per idle client (PSS): router ${routerMem.pssPerClientKiB.toFixed(1)} KiB, pgbouncer ${bouncerMem.pssPerClientKiB.toFixed(1)} KiB (${(routerMem.pssPerClientKiB / bouncerMem.pssPerClientKiB).toFixed(1)}x; no goal set)`,
+    );
   } finally {
     stopping = true;
     for (const c of children) c.kill('SIGTERM');

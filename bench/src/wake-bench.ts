@@ -47,20 +47,32 @@ async function timedQuery(router: BenchRouter, id: string): Promise<number> {
 /** Creates tenants `ids` a few at a time and waits until all are ACTIVE. */
 async function createAll(fleet: BenchFleet, ids: readonly string[]): Promise<void> {
   const queue = [...ids];
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    for (let id = queue.shift(); id !== undefined; id = queue.shift()) await createTenant(fleet, id);
-  }));
-  await poll(`${ids.length} tenants ACTIVE`, async () => (await fleet.client.listTenants({ status: TenantStatus.ACTIVE, page: { pageSize: 1000 } })).tenants.length >= ids.length, 60 * 60_000, 1000);
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) await createTenant(fleet, id);
+    }),
+  );
+  await poll(
+    `${ids.length} tenants ACTIVE`,
+    async () => (await fleet.client.listTenants({ status: TenantStatus.ACTIVE, page: { pageSize: 1000 } })).tenants.length >= ids.length,
+    60 * 60_000,
+    1000,
+  );
 }
 
 /** Suspends `ids` and waits until every one is SUSPENDED with its instance stopped. */
 async function suspendAll(fleet: BenchFleet, ids: readonly string[]): Promise<void> {
   for (const id of ids) await fleet.client.suspendTenant({ id });
-  await poll(`${ids.length} tenants suspended and stopped`, async () => {
-    const { tenants } = await fleet.client.listTenants({ status: TenantStatus.SUSPENDED, page: { pageSize: 1000 } });
-    const stopped = new Set(tenants.filter((t) => t.placements.every((p) => p.health?.up !== true)).map((t) => t.id));
-    return ids.every((id) => stopped.has(id));
-  }, 10 * 60_000, 250);
+  await poll(
+    `${ids.length} tenants suspended and stopped`,
+    async () => {
+      const { tenants } = await fleet.client.listTenants({ status: TenantStatus.SUSPENDED, page: { pageSize: 1000 } });
+      const stopped = new Set(tenants.filter((t) => t.placements.every((p) => p.health?.up !== true)).map((t) => t.id));
+      return ids.every((id) => stopped.has(id));
+    },
+    10 * 60_000,
+    250,
+  );
 }
 
 /** Wakes each of `ids` in turn by a client query through the router; the latencies in ms. */
@@ -161,14 +173,27 @@ report('wake', {
         ['instances PSS, MiB (postmasters + children)', round(density.instancesPssMib)],
         ['the same with every tenant running, MiB', round(density.allRunningPssMib)],
         ['registered tenants per GiB (by instances PSS)', Math.floor(density.tenantsPerGib)],
-        ['machine memory in use, MiB (all processes, before -> during)', `${Math.round(density.machineUsedBeforeMib)} -> ${Math.round(density.machineUsedMib)}`],
-        [`wake latency while ${density.active} work, ms (p50 / p99 / max over ${during.n})`, `${round(during.p50)} / ${round(during.p99)} / ${round(during.max)}`],
+        [
+          'machine memory in use, MiB (all processes, before -> during)',
+          `${Math.round(density.machineUsedBeforeMib)} -> ${Math.round(density.machineUsedMib)}`,
+        ],
+        [
+          `wake latency while ${density.active} work, ms (p50 / p99 / max over ${during.n})`,
+          `${round(during.p50)} / ${round(during.p99)} / ${round(during.max)}`,
+        ],
         ['queries served by the active tenants meanwhile', density.queries],
       ],
     },
   ],
   data: { wakes: latency, latency: lat, density: { ...density, wakeLatency: during } },
-  chart: barChartSvg('Wake latency (ms)', 'ms', [
-    { label: 'p50', value: lat.p50 }, { label: 'p99', value: lat.p99 }, { label: 'p99 under load', value: during.p99 },
-  ], { value: GOAL_P99_MS, label: `goal p99 ${GOAL_P99_MS} ms` }),
+  chart: barChartSvg(
+    'Wake latency (ms)',
+    'ms',
+    [
+      { label: 'p50', value: lat.p50 },
+      { label: 'p99', value: lat.p99 },
+      { label: 'p99 under load', value: during.p99 },
+    ],
+    { value: GOAL_P99_MS, label: `goal p99 ${GOAL_P99_MS} ms` },
+  ),
 });

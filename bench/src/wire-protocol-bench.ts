@@ -134,9 +134,19 @@ function framerRows(): Row[] {
   // The router's real job on the backend stream: frame and decode the startup reply, then step aside.
   const reply = Buffer.concat([
     encodeFrame(0x52, Buffer.from([0, 0, 0, 0])),
-    ...['application_name', 'client_encoding', 'DateStyle', 'integer_datetimes', 'IntervalStyle', 'is_superuser', 'server_encoding', 'server_version', 'session_authorization', 'standard_conforming_strings', 'TimeZone'].map((n) =>
-      encodeFrame(0x53, Buffer.from(`${n}\0value\0`)),
-    ),
+    ...[
+      'application_name',
+      'client_encoding',
+      'DateStyle',
+      'integer_datetimes',
+      'IntervalStyle',
+      'is_superuser',
+      'server_encoding',
+      'server_version',
+      'session_authorization',
+      'standard_conforming_strings',
+      'TimeZone',
+    ].map((n) => encodeFrame(0x53, Buffer.from(`${n}\0value\0`))),
     encodeFrame(0x4b, Buffer.from('000010e1cafebabe', 'hex')),
     encodeFrame(0x5a, Buffer.from('I')),
   ]);

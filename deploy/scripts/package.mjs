@@ -40,7 +40,13 @@ const COMPONENTS = [
   { id: 'coordinator', command: 'pgs-coordinator', entries: { main: 'apps/coordinator/dist/main.js' }, native: true, unit: 'pgs-coordinator.service' },
   { id: 'agent', command: 'pgs-agent', entries: { main: 'apps/host-agent/dist/main.js' }, native: false, unit: 'pgs-agent.service' },
   // The router forks its workers from worker-main.js beside its own file (node:cluster).
-  { id: 'router', command: 'pgs-router', entries: { main: 'apps/router/dist/main.js', 'worker-main': 'apps/router/dist/worker-main.js' }, native: true, unit: 'pgs-router.service' },
+  {
+    id: 'router',
+    command: 'pgs-router',
+    entries: { main: 'apps/router/dist/main.js', 'worker-main': 'apps/router/dist/worker-main.js' },
+    native: true,
+    unit: 'pgs-router.service',
+  },
   { id: 'pgsctl', command: 'pgsctl', entries: { main: 'tools/pgsctl/dist/main.js' }, native: false },
 ];
 
@@ -132,7 +138,10 @@ async function bundle(component) {
     });
     for (const line of thirdParty(result.metafile).trim().split('\n')) if (line) bundled.add(line);
   }
-  fs.writeFileSync(path.join(dir, 'THIRD-PARTY.txt'), `Packages bundled into ${component.command} ${VERSION} (name@version license):\n${[...bundled].sort().join('\n')}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'THIRD-PARTY.txt'),
+    `Packages bundled into ${component.command} ${VERSION} (name@version license):\n${[...bundled].sort().join('\n')}\n`,
+  );
   const bin = path.join(OUT, 'bin', component.command);
   fs.mkdirSync(path.dirname(bin), { recursive: true });
   fs.writeFileSync(bin, launcher(component), { mode: 0o755 });

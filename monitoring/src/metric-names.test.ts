@@ -17,7 +17,8 @@ interface Defined {
 }
 
 function sourceFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts'))
     .map((e) => path.join(e.parentPath, e.name))
     .filter((f) => !f.includes(`${path.sep}testing${path.sep}`) && !f.includes(`${path.sep}gen${path.sep}`));
@@ -44,8 +45,12 @@ function definedMetrics(): Map<string, Defined> {
 
 /** The PromQL expressions of the alerting rules and of the dashboard's panels, with where each is. */
 function expressions(): { where: string; expr: string }[] {
-  const rules = parseYaml(fs.readFileSync(path.join(MONITORING, 'prometheus', 'pgs-alerts.yaml'), 'utf8')) as { groups: { name: string; rules: { alert: string; expr: string }[] }[] };
-  const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, 'grafana', 'pgs-fleet.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+  const rules = parseYaml(fs.readFileSync(path.join(MONITORING, 'prometheus', 'pgs-alerts.yaml'), 'utf8')) as {
+    groups: { name: string; rules: { alert: string; expr: string }[] }[];
+  };
+  const dashboard = JSON.parse(fs.readFileSync(path.join(MONITORING, 'grafana', 'pgs-fleet.json'), 'utf8')) as {
+    panels: { title: string; targets?: { expr: string }[] }[];
+  };
   return [
     ...rules.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
     ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
@@ -63,7 +68,7 @@ describe('monitoring files', () => {
   const defined = definedMetrics();
   const exprs = expressions();
 
-  it('finds the components\' metrics and the expressions to check', () => {
+  it("finds the components' metrics and the expressions to check", () => {
     expect(defined.size).toBeGreaterThan(20);
     expect(exprs.length).toBeGreaterThan(30);
   });

@@ -23,7 +23,11 @@ async function agent(options: Partial<ConstructorParameters<typeof FakeAgent>[0]
   const a = new FakeAgent({ hostId: `b${hostSeq}`, address: `127.0.0.${40 + hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true, ...options });
   agents.push(a);
   await a.connect();
-  await eventually(async () => a.welcomed && (await h.coordinator.ctx.store.read.hosts.get(a.options.hostId))?.state === 'READY', 3000, `${a.options.hostId} registered`);
+  await eventually(
+    async () => a.welcomed && (await h.coordinator.ctx.store.read.hosts.get(a.options.hostId))?.state === 'READY',
+    3000,
+    `${a.options.hostId} registered`,
+  );
   return a;
 }
 
@@ -42,7 +46,11 @@ const status = async (id: string): Promise<TenantStatus | undefined> => (await h
 async function backedUp(id: string, label: string, nodes = 1): Promise<void> {
   await h.operator.createTenant({ id, spec: { nodes, placement: { pool: label } } });
   await eventually(async () => (await status(id)) === TenantStatus.ACTIVE, 5000, `${id} ACTIVE`);
-  await eventually(async () => (await h.operator.listBackups({ tenantId: id })).backups.some((b) => b.status === BackupStatus.SUCCEEDED), 5000, `${id} backed up`);
+  await eventually(
+    async () => (await h.operator.listBackups({ tenantId: id })).backups.some((b) => b.status === BackupStatus.SUCCEEDED),
+    5000,
+    `${id} backed up`,
+  );
 }
 
 /** Every status the tenant went through, from its events. */
@@ -73,13 +81,27 @@ describe('scheduled backups', () => {
     expect(onPrimary.received('sched', 'runBackup')).toHaveLength(1);
     expect(onReplica.received('sched', 'runBackup')).toHaveLength(0);
     const [backup] = (await h.operator.listBackups({ tenantId: 'sched' })).backups;
-    expect(backup).toMatchObject({ type: BackupType.FULL, status: BackupStatus.SUCCEEDED, hostId: primary, trigger: 'schedule', sizeBytes: 23_000_000n, lsnStop: '0/2000100' });
+    expect(backup).toMatchObject({
+      type: BackupType.FULL,
+      status: BackupStatus.SUCCEEDED,
+      hostId: primary,
+      trigger: 'schedule',
+      sizeBytes: 23_000_000n,
+      lsnStop: '0/2000100',
+    });
     expect(backup?.label).toMatch(/F-\d+$/);
     expect(backup?.stanza).toMatch(/^sched-\d+$/);
     // Both nodes archive into the tenant's stanza (a replica does once promoted).
-    for (const x of [onPrimary, onReplica]) expect(x.instances.get('sched')?.backup).toMatchObject({ stanza: backup?.stanza, archiveTimeoutSeconds: 60, retentionDays: 7 });
+    for (const x of [onPrimary, onReplica])
+      expect(x.instances.get('sched')?.backup).toMatchObject({ stanza: backup?.stanza, archiveTimeoutSeconds: 60, retentionDays: 7 });
     // The overview: policy with defaults filled in, window, last good, no problems.
-    expect(got.backup?.policy).toMatchObject({ fullIntervalSeconds: 604_800n, diffIntervalSeconds: 86_400n, incrIntervalSeconds: 0n, retentionSeconds: 604_800n, archiveTimeoutSeconds: 60 });
+    expect(got.backup?.policy).toMatchObject({
+      fullIntervalSeconds: 604_800n,
+      diffIntervalSeconds: 86_400n,
+      incrIntervalSeconds: 0n,
+      retentionSeconds: 604_800n,
+      archiveTimeoutSeconds: 60,
+    });
     expect(got.backup?.lastGood?.id).toBe(backup?.id);
     expect(got.backup?.window?.earliest).toBeDefined();
     const actions = (await h.operator.listEvents({ tenantId: 'sched', limit: 1000 })).events.map((e) => e.action);
@@ -113,10 +135,14 @@ describe('scheduled backups', () => {
     expect(busy.code).toBe(Code.FAILED_PRECONDITION);
     expect(busy.message).toContain('is running');
     a.hang();
-    const failed = await eventually(async () => {
-      const b = (await h.operator.getBackup({ tenantId: 'lost-backup', backupId: running.id })).backup;
-      return b?.status === BackupStatus.FAILED ? b : undefined;
-    }, 5000, 'backup failed');
+    const failed = await eventually(
+      async () => {
+        const b = (await h.operator.getBackup({ tenantId: 'lost-backup', backupId: running.id })).backup;
+        return b?.status === BackupStatus.FAILED ? b : undefined;
+      },
+      5000,
+      'backup failed',
+    );
     expect(failed.reason).toBe(`host ${a.options.hostId} went down during the backup`);
     // With no running primary, an operator's backup is refused too.
     const none = await rpcError(h.operator.createBackup({ tenantId: 'lost-backup' }));
@@ -129,23 +155,42 @@ describe('scheduled backups', () => {
     expect(nothing.message).toContain('only accept_data_loss can re-create it (EMPTY)');
   });
 
-  it('records a failed backup with the agent\'s words and counts growing archive failures as events', async () => {
+  it("records a failed backup with the agent's words and counts growing archive failures as events", async () => {
     const a = await agent({ labels: { pool: 'fail' } });
     a.backupMode = 'fail';
     await h.operator.createTenant({ id: 'flaky', spec: { placement: { pool: 'fail' } } });
-    const failed = await eventually(async () => (await h.operator.listBackups({ tenantId: 'flaky', all: true })).backups.find((b) => b.status === BackupStatus.FAILED), 5000, 'failed backup');
+    const failed = await eventually(
+      async () => (await h.operator.listBackups({ tenantId: 'flaky', all: true })).backups.find((b) => b.status === BackupStatus.FAILED),
+      5000,
+      'failed backup',
+    );
     expect(failed.reason).toContain('WAL segment was not archived');
     a.archive.set('flaky', { enabled: true, failedCount: 1n, lastFailedWal: '000000010000000000000003' });
     await a.reportAll();
-    a.archive.set('flaky', { enabled: true, failedCount: 3n, lastFailedWal: '000000010000000000000004', lagSeconds: 900, pendingSegments: 2, lastFailedAt: timestampFromMs(Date.now()) });
+    a.archive.set('flaky', {
+      enabled: true,
+      failedCount: 3n,
+      lastFailedWal: '000000010000000000000004',
+      lagSeconds: 900,
+      pendingSegments: 2,
+      lastFailedAt: timestampFromMs(Date.now()),
+    });
     await a.reportAll();
-    const event = await eventually(async () => (await h.operator.listEvents({ tenantId: 'flaky', limit: 1000 })).events.find((e) => e.action === 'backup.archive_failed'), 3000, 'archive event');
+    const event = await eventually(
+      async () => (await h.operator.listEvents({ tenantId: 'flaky', limit: 1000 })).events.find((e) => e.action === 'backup.archive_failed'),
+      3000,
+      'archive event',
+    );
     expect(event.message).toContain('2 more time(s)');
     const overview = (await h.operator.getTenant({ id: 'flaky' })).backup;
     expect(overview?.archive?.failedCount).toBe(3n);
     expect(overview?.problems.join('\n')).toContain('WAL archiving is failing');
     // The fleet status names it, and the metrics carry its numbers.
-    await eventually(async () => (await h.operator.getFleetStatus({})).problems.some((p) => p.startsWith('tenant flaky backups: ') && p.includes('WAL archiving is failing')), 3000, 'fleet problem');
+    await eventually(
+      async () => (await h.operator.getFleetStatus({})).problems.some((p) => p.startsWith('tenant flaky backups: ') && p.includes('WAL archiving is failing')),
+      3000,
+      'fleet problem',
+    );
     const metrics = await (await fetch(`http://${h.coordinator.httpAddress}/metrics`)).text();
     expect(metrics).toMatch(/pgs_coordinator_backup_archive_failures\{tenant="flaky"[^}]*\} 3\n/);
     expect(metrics).toMatch(/pgs_coordinator_backup_archive_lag_seconds\{tenant="flaky"[^}]*\} 900\n/);
@@ -168,12 +213,25 @@ describe('tenant policy', () => {
     expect(bad.message).toContain('spec.backup.retention_seconds');
     // Turned on with its own retention and archive_timeout: the agent archives with them, and the first backup runs.
     const current = (await h.operator.getTenant({ id: 'quiet' })).tenant!;
-    await h.operator.updateTenant({ id: 'quiet', revision: current.revision, spec: { placement: { pool: 'pol' }, backup: { retentionSeconds: 2n * 86_400n + 1n, archiveTimeoutSeconds: 30 } } });
+    await h.operator.updateTenant({
+      id: 'quiet',
+      revision: current.revision,
+      spec: { placement: { pool: 'pol' }, backup: { retentionSeconds: 2n * 86_400n + 1n, archiveTimeoutSeconds: 30 } },
+    });
     await eventually(() => a.instances.get('quiet')?.backup?.retentionDays === 3, 3000, 'policy at the agent');
     expect(a.instances.get('quiet')?.backup?.archiveTimeoutSeconds).toBe(30);
     await eventually(() => a.received('quiet', 'runBackup').length === 1, 3000, 'first backup');
-    const rest = (await (await fetch(`http://${h.coordinator.httpAddress}/v1/postgres/instances/quiet`, { headers: { authorization: `Bearer ${h.adminToken}` } })).json()) as { backup_policy: Record<string, unknown> };
-    expect(rest.backup_policy).toEqual({ disabled: false, full_interval_seconds: 0, diff_interval_seconds: 0, incr_interval_seconds: 0, retention_seconds: 172_801, archive_timeout_seconds: 30 });
+    const rest = (await (
+      await fetch(`http://${h.coordinator.httpAddress}/v1/postgres/instances/quiet`, { headers: { authorization: `Bearer ${h.adminToken}` } })
+    ).json()) as { backup_policy: Record<string, unknown> };
+    expect(rest.backup_policy).toEqual({
+      disabled: false,
+      full_interval_seconds: 0,
+      diff_interval_seconds: 0,
+      incr_interval_seconds: 0,
+      retention_seconds: 172_801,
+      archive_timeout_seconds: 30,
+    });
     const put = await fetch(`http://${h.coordinator.httpAddress}/v1/postgres/instances/quiet`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${h.adminToken}` },
@@ -203,13 +261,18 @@ describe('primary moves', () => {
     await eventually(() => replica.received('moving', 'promote').length > 0, 3000, 'Promote sent to the target');
     await replica.reportAll();
     await call;
-    const failed = await eventually(async () => {
-      const x = (await h.operator.getBackup({ tenantId: 'moving', backupId: running?.id ?? '' })).backup;
-      return x?.status === BackupStatus.FAILED ? x : undefined;
-    }, 5000, 'running backup failed');
+    const failed = await eventually(
+      async () => {
+        const x = (await h.operator.getBackup({ tenantId: 'moving', backupId: running?.id ?? '' })).backup;
+        return x?.status === BackupStatus.FAILED ? x : undefined;
+      },
+      5000,
+      'running backup failed',
+    );
     expect(failed.reason).toBe(`primary moved to ${replica.options.hostId} during the backup`);
     const next = await eventually(
-      async () => (await h.operator.listBackups({ tenantId: 'moving' })).backups.find((x) => x.hostId === replica.options.hostId && x.status === BackupStatus.SUCCEEDED),
+      async () =>
+        (await h.operator.listBackups({ tenantId: 'moving' })).backups.find((x) => x.hostId === replica.options.hostId && x.status === BackupStatus.SUCCEEDED),
       5000,
       'a backup on the new primary',
     );
@@ -224,7 +287,11 @@ describe('operator backups', () => {
     await backedUp('ops', 'ops');
     const diff = (await h.operator.createBackup({ tenantId: 'ops' })).backup;
     expect(diff).toMatchObject({ type: BackupType.DIFF, status: BackupStatus.RUNNING, trigger: expect.stringMatching(/^operator:/) });
-    await eventually(async () => (await h.operator.getBackup({ tenantId: 'ops', backupId: diff?.id ?? '' })).backup?.status === BackupStatus.SUCCEEDED, 3000, 'diff done');
+    await eventually(
+      async () => (await h.operator.getBackup({ tenantId: 'ops', backupId: diff?.id ?? '' })).backup?.status === BackupStatus.SUCCEEDED,
+      3000,
+      'diff done',
+    );
     const listed = await h.operator.listBackups({ tenantId: 'ops' });
     expect(listed.backups.map((b) => b.type)).toEqual([BackupType.DIFF, BackupType.FULL]);
     expect(listed.backups[0]?.priorLabel).toBe(listed.backups[1]?.label);
@@ -241,8 +308,18 @@ describe('operator backups', () => {
     // Listed only with `all`; and with no restorable full left, the schedule takes a new one at once.
     expect((await h.operator.listBackups({ tenantId: 'ops' })).backups.map((b) => b.id)).not.toEqual(expect.arrayContaining([full.id]));
     const all = (await h.operator.listBackups({ tenantId: 'ops', all: true })).backups;
-    expect(all.filter((b) => b.status === BackupStatus.EXPIRED).map((b) => b.id).sort()).toEqual([full.id, diff?.id].sort());
-    await eventually(async () => (await h.operator.listBackups({ tenantId: 'ops' })).backups.some((b) => b.type === BackupType.FULL && b.trigger === 'schedule' && b.id !== full.id), 3000, 'a new full');
+    expect(
+      all
+        .filter((b) => b.status === BackupStatus.EXPIRED)
+        .map((b) => b.id)
+        .sort(),
+    ).toEqual([full.id, diff?.id].sort());
+    await eventually(
+      async () =>
+        (await h.operator.listBackups({ tenantId: 'ops' })).backups.some((b) => b.type === BackupType.FULL && b.trigger === 'schedule' && b.id !== full.id),
+      3000,
+      'a new full',
+    );
     expect((await rpcError(h.operator.getBackup({ tenantId: 'ops', backupId: 'b-nope' }))).code).toBe(Code.NOT_FOUND);
   });
 });
@@ -267,10 +344,14 @@ describe('restore into a new tenant', () => {
     expect(tenant?.status).toBe(TenantStatus.RESTORING);
     expect(tenant?.spec?.externalAccess).toBe(false);
     expect(restore).toMatchObject({ sourceTenantId: 'orig', targetTenantId: 'orig-restore-1', state: RestoreState.RUNNING, latest: true });
-    const done = await eventually(async () => {
-      const r = (await h.operator.getRestore({ tenantId: 'orig-restore-1', id: restore?.id ?? '' })).restore;
-      return r?.state === RestoreState.SUCCEEDED ? r : undefined;
-    }, 5000, 'restore succeeded');
+    const done = await eventually(
+      async () => {
+        const r = (await h.operator.getRestore({ tenantId: 'orig-restore-1', id: restore?.id ?? '' })).restore;
+        return r?.state === RestoreState.SUCCEEDED ? r : undefined;
+      },
+      5000,
+      'restore succeeded',
+    );
     expect(done).toMatchObject({ recoveredLsn: '0/5000028', timeline: 2 });
     expect(done.recoveredTime).toBeDefined();
     await eventually(async () => (await status('orig-restore-1')) === TenantStatus.ACTIVE, 5000, 'restored ACTIVE');
@@ -291,7 +372,11 @@ describe('restore into a new tenant', () => {
     expect(await verifiers('orig-restore-1')).toEqual(await verifiers('orig'));
     expect(copied.route?.state).toBe(RouteState.ROUTABLE);
     // Its first backup at once.
-    await eventually(async () => (await h.operator.listBackups({ tenantId: 'orig-restore-1' })).backups.some((b) => b.status === BackupStatus.SUCCEEDED), 5000, 'first backup of the copy');
+    await eventually(
+      async () => (await h.operator.listBackups({ tenantId: 'orig-restore-1' })).backups.some((b) => b.status === BackupStatus.SUCCEEDED),
+      5000,
+      'first backup of the copy',
+    );
   });
 
   it('refuses a second restore into a target while one runs, and marks a failed recovery FAILED with the tenant in ERROR', async () => {
@@ -303,14 +388,26 @@ describe('restore into a new tenant', () => {
     const second = await rpcError(h.operator.restoreTenant({ id: 'twice', target: { case: 'latest', value: true }, asTenantId: 'twice-copy' }));
     expect(second.code).toBe(Code.FAILED_PRECONDITION);
     expect(second.message).toContain('is running');
-    expect((await h.operator.getTenant({ id: 'twice-copy' })).tenant).toMatchObject({ status: TenantStatus.RESTORING, statusReason: expect.stringContaining(': restoring on ') });
+    expect((await h.operator.getTenant({ id: 'twice-copy' })).tenant).toMatchObject({
+      status: TenantStatus.RESTORING,
+      statusReason: expect.stringContaining(': restoring on '),
+    });
     // The agent's recovery fails.
-    a.recovery.set('twice-copy', { restoreId: first.restore?.id ?? '', ok: false, errorCode: 'RESTORE_FAILED', message: 'pgbackrest: unable to find a valid backup' });
+    a.recovery.set('twice-copy', {
+      restoreId: first.restore?.id ?? '',
+      ok: false,
+      errorCode: 'RESTORE_FAILED',
+      message: 'pgbackrest: unable to find a valid backup',
+    });
     await a.reportAll();
-    const failed = await eventually(async () => {
-      const r = (await h.operator.getRestore({ tenantId: 'twice-copy', id: first.restore?.id ?? '' })).restore;
-      return r?.state === RestoreState.FAILED ? r : undefined;
-    }, 3000, 'restore failed');
+    const failed = await eventually(
+      async () => {
+        const r = (await h.operator.getRestore({ tenantId: 'twice-copy', id: first.restore?.id ?? '' })).restore;
+        return r?.state === RestoreState.FAILED ? r : undefined;
+      },
+      3000,
+      'restore failed',
+    );
     expect(failed.reason).toBe('pgbackrest: unable to find a valid backup');
     const t = (await h.operator.getTenant({ id: 'twice-copy' })).tenant;
     expect(t?.status).toBe(TenantStatus.ERROR);
@@ -331,7 +428,11 @@ describe('restore in place and recreate from backup', () => {
     const [oldAgent, newAgent] = oldHost === a.options.hostId ? [a, b] : [b, a];
     const { restore } = await h.operator.restoreTenant({ id: 'inplace', target: { case: 'latest', value: true }, inPlace: true });
     expect(restore?.inPlace).toBe(true);
-    await eventually(async () => (await h.operator.getRestore({ tenantId: 'inplace', id: restore?.id ?? '' })).restore?.state === RestoreState.SUCCEEDED, 5000, 'in place done');
+    await eventually(
+      async () => (await h.operator.getRestore({ tenantId: 'inplace', id: restore?.id ?? '' })).restore?.state === RestoreState.SUCCEEDED,
+      5000,
+      'in place done',
+    );
     await eventually(async () => (await status('inplace')) === TenantStatus.ACTIVE, 5000, 'ACTIVE again');
     const got = await h.operator.getTenant({ id: 'inplace' });
     expect(got.tenant?.placements.map((p) => p.hostId)).toEqual([newAgent.options.hostId]);
@@ -343,7 +444,14 @@ describe('restore in place and recreate from backup', () => {
     expect(actions.indexOf('restore.old_removed')).toBeGreaterThan(actions.indexOf('restore.succeeded'));
     expect(await statusesOf('inplace')).not.toContain('ERROR');
     // The primary moved: a backup at once.
-    await eventually(async () => (await h.operator.listBackups({ tenantId: 'inplace' })).backups.some((x) => x.hostId === newAgent.options.hostId && x.status === BackupStatus.SUCCEEDED), 5000, 'backup on the new host');
+    await eventually(
+      async () =>
+        (await h.operator.listBackups({ tenantId: 'inplace' })).backups.some(
+          (x) => x.hostId === newAgent.options.hostId && x.status === BackupStatus.SUCCEEDED,
+        ),
+      5000,
+      'backup on the new host',
+    );
   });
 
   it('recreate: a tenant whose host is down comes back from its stanza on another host, with the WAL it may have lost', async () => {
@@ -360,10 +468,14 @@ describe('restore in place and recreate from backup', () => {
     const b = await agent({ labels: { pool: 'rec' } });
     const { restore } = await h.operator.recreateTenant({ id: 'phoenix', fromBackup: true });
     expect(restore?.state).toBe(RestoreState.RUNNING);
-    const done = await eventually(async () => {
-      const r = (await h.operator.getRestore({ tenantId: 'phoenix', id: restore?.id ?? '' })).restore;
-      return r?.state === RestoreState.SUCCEEDED ? r : undefined;
-    }, 5000, 'recreated');
+    const done = await eventually(
+      async () => {
+        const r = (await h.operator.getRestore({ tenantId: 'phoenix', id: restore?.id ?? '' })).restore;
+        return r?.state === RestoreState.SUCCEEDED ? r : undefined;
+      },
+      5000,
+      'recreated',
+    );
     expect(done.hostId).toBe(b.options.hostId);
     expect(done.missingWalBytes).toBe(BigInt(0x6000000 - 0x5000028));
     expect(b.instances.get('phoenix')?.restore?.stanza).toBe(stanza);
@@ -385,8 +497,15 @@ describe('REST', () => {
     expect(created.status).toBe(201);
     const backup = (await created.json()) as { id: string; type: string; status: string };
     expect(backup).toMatchObject({ type: 'diff', status: 'running' });
-    await eventually(async () => ((await (await call(`/v1/postgres/instances/restful-b/backups/${backup.id}`)).json()) as { status: string }).status === 'succeeded', 3000, 'diff');
-    const list = (await (await call('/v1/postgres/instances/restful-b/backups')).json()) as { backups: { id: string; type: string }[]; window: { earliest: string } };
+    await eventually(
+      async () => ((await (await call(`/v1/postgres/instances/restful-b/backups/${backup.id}`)).json()) as { status: string }).status === 'succeeded',
+      3000,
+      'diff',
+    );
+    const list = (await (await call('/v1/postgres/instances/restful-b/backups')).json()) as {
+      backups: { id: string; type: string }[];
+      window: { earliest: string };
+    };
     expect(list.backups.map((b) => b.type)).toEqual(['diff', 'full']);
     expect(Date.parse(list.window.earliest)).toBeGreaterThan(0);
     const full = list.backups[1]!.id;
@@ -395,12 +514,19 @@ describe('REST', () => {
     expect(((await refused.json()) as { error: { error_code: string } }).error.error_code).toBe('BACKUP_INSIDE_RETENTION');
     const bad = await call('/v1/postgres/instances/restful-b/restore', { method: 'POST', body: JSON.stringify({ latest: true, backup_id: 'x' }) });
     expect(bad.status).toBe(400);
-    const restored = await call('/v1/postgres/instances/restful-b/restore', { method: 'POST', body: JSON.stringify({ backup_id: full, as_instance: 'restful-c' }) });
+    const restored = await call('/v1/postgres/instances/restful-b/restore', {
+      method: 'POST',
+      body: JSON.stringify({ backup_id: full, as_instance: 'restful-c' }),
+    });
     expect(restored.status).toBe(202);
     const body = (await restored.json()) as { instance: { name: string; status: string }; restore: { id: string; to_backup_id: string } };
     expect(body.instance).toMatchObject({ name: 'restful-c', status: 'RESTORING' });
     expect(body.restore.to_backup_id).toBe(full);
-    await eventually(async () => ((await (await call(`/v1/postgres/instances/restful-c/restores/${body.restore.id}`)).json()) as { state: string }).state === 'succeeded', 5000, 'REST restore');
+    await eventually(
+      async () => ((await (await call(`/v1/postgres/instances/restful-c/restores/${body.restore.id}`)).json()) as { state: string }).state === 'succeeded',
+      5000,
+      'REST restore',
+    );
     expect((await fetch(url('/v1/postgres/instances/restful-b/backups'))).status).toBe(401);
     const doc = (await (await fetch(url('/openapi.json'))).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(
@@ -461,7 +587,11 @@ describe('restores resume', () => {
       const x = await connect(first, 'rs1', '127.0.0.101');
       const y = await connect(first, 'rs2', '127.0.0.102');
       await first.operator.createTenant({ id: 'resume', spec: { placement: { pool: 'resume' } } });
-      await eventually(async () => (await first!.operator.listBackups({ tenantId: 'resume' })).backups.some((b) => b.status === BackupStatus.SUCCEEDED), 5000, 'backed up');
+      await eventually(
+        async () => (await first!.operator.listBackups({ tenantId: 'resume' })).backups.some((b) => b.status === BackupStatus.SUCCEEDED),
+        5000,
+        'backed up',
+      );
       x.recoveryMode = { hang: true };
       y.recoveryMode = { hang: true };
       const { restore } = await first.operator.restoreTenant({ id: 'resume', target: { case: 'latest', value: true }, asTenantId: 'resume-copy' });
@@ -475,10 +605,14 @@ describe('restores resume', () => {
       second = await startHarness(flags, dataDir);
       const other = target === 'rs1' ? 'rs2' : 'rs1';
       const survivor = await connect(second, other, other === 'rs1' ? '127.0.0.101' : '127.0.0.102');
-      const done = await eventually(async () => {
-        const r = (await second!.operator.getRestore({ tenantId: 'resume-copy', id: restore?.id ?? '' })).restore;
-        return r?.state === RestoreState.SUCCEEDED ? r : undefined;
-      }, 8000, 'restore resumed elsewhere');
+      const done = await eventually(
+        async () => {
+          const r = (await second!.operator.getRestore({ tenantId: 'resume-copy', id: restore?.id ?? '' })).restore;
+          return r?.state === RestoreState.SUCCEEDED ? r : undefined;
+        },
+        8000,
+        'restore resumed elsewhere',
+      );
       expect(done.hostId).toBe(other);
       expect(survivor.instances.get('resume-copy')?.restore?.restoreId).toBe(restore?.id);
       const actions = (await second.operator.listEvents({ tenantId: 'resume-copy', limit: 1000 })).events.map((e) => e.action);

@@ -72,7 +72,11 @@ describe('provisioning', () => {
     // Bin-packing alone picks `dry` (less memory free), whose spares ran out.
     const dry = await agent({ labels: pool, capacity: { cpuMillis: 8000, memoryMib: 8192, diskMib: 204800 }, readySpares: 0 });
     const wet = await agent({ labels: pool, readySpares: 2 });
-    await eventually(() => h.coordinator.ctx.spares.get(wet.options.hostId) === 2 && h.coordinator.ctx.spares.get(dry.options.hostId) === 0, 3000, 'spares heard');
+    await eventually(
+      () => h.coordinator.ctx.spares.get(wet.options.hostId) === 2 && h.coordinator.ctx.spares.get(dry.options.hostId) === 0,
+      3000,
+      'spares heard',
+    );
     await h.operator.createTenant({ id: 'warm', spec: { placement: pool } });
     const placed = await eventually(async () => (await h.operator.getTenant({ id: 'warm' })).tenant?.placements[0]?.hostId, 3000, 'warm placed');
     expect(placed).toBe(wet.options.hostId);
@@ -92,7 +96,12 @@ describe('provisioning', () => {
     await h.operator.createDatabase({ tenantId: 'shop', name: 'app_db', owner: 'app_user' });
     await eventually(async () => (await h.operator.getDatabase({ tenantId: 'shop', name: 'app_db' })).database?.status === ObjectStatus.ACTIVE);
     expect((await h.operator.getUser({ tenantId: 'shop', name: 'app_user' })).user?.status).toBe(ObjectStatus.ACTIVE);
-    expect(a.instances.get('shop')?.databases.map((d) => d.name).sort()).toEqual(['app_db', 'shop']);
+    expect(
+      a.instances
+        .get('shop')
+        ?.databases.map((d) => d.name)
+        .sort(),
+    ).toEqual(['app_db', 'shop']);
     const before = (await h.operator.getTenant({ id: 'shop' })).route!;
     await h.operator.setTenantAccess({ id: 'shop', externalAccess: true });
     const after = (await h.operator.getTenant({ id: 'shop' })).route!;
@@ -222,11 +231,19 @@ describe('a backlog that cannot be placed', () => {
     expect(await walked()).toBe(walkedBefore);
     // A tenant created while parked is still considered at once (by id).
     await h.operator.createTenant({ id: 'park-2', spec: { placement: { pool: 'park' } } });
-    await eventually(async () => (await h.operator.getTenant({ id: 'park-2' })).tenant?.statusReason.startsWith('waiting for a host'), 1000, 'park-2 considered');
+    await eventually(
+      async () => (await h.operator.getTenant({ id: 'park-2' })).tenant?.statusReason.startsWith('waiting for a host'),
+      1000,
+      'park-2 considered',
+    );
     // The uncordon event frees room: both are placed well before the parked re-walk (5 s) is due.
     const uncordonedAt = Date.now();
     await h.operator.uncordonHost({ id: a.options.hostId });
-    await eventually(async () => (await tenantStatus('park-1')) === TenantStatus.ACTIVE && (await tenantStatus('park-2')) === TenantStatus.ACTIVE, 4000, 'both placed after the uncordon');
+    await eventually(
+      async () => (await tenantStatus('park-1')) === TenantStatus.ACTIVE && (await tenantStatus('park-2')) === TenantStatus.ACTIVE,
+      4000,
+      'both placed after the uncordon',
+    );
     expect(Date.now() - uncordonedAt).toBeLessThan(4000);
   });
 });
@@ -320,7 +337,7 @@ describe('route sync', () => {
     expect(catchUp.upserts.find((r) => r.tenantId === 'routed')?.externalAccess).toBe(true);
   });
 
-  it('routes carry the pool mode and every user\'s verifier; a password change is a new route revision', async () => {
+  it("routes carry the pool mode and every user's verifier; a password change is a new route revision", async () => {
     await agent();
     const watch = h.routes.watchRoutes({ sinceRevision: 0n, routerId: 'r1', cancelAddress: '127.0.0.1:6001' });
     const it1 = watch[Symbol.asyncIterator]();
@@ -358,12 +375,24 @@ describe('route sync', () => {
 describe('REST API', () => {
   const url = (p: string) => `http://${h.coordinator.httpAddress}${p}`;
   // Every /v1 call carries the operator token (security/rest-auth.ts); the refusals are tested in security.test.ts.
-  const fetch = (input: string, init: RequestInit = {}) => globalThis.fetch(input, { ...init, headers: { authorization: `Bearer ${h.adminToken}`, ...init.headers } });
+  const fetch = (input: string, init: RequestInit = {}) =>
+    globalThis.fetch(input, { ...init, headers: { authorization: `Bearer ${h.adminToken}`, ...init.headers } });
   it('creates, reads and refuses in the public REST API shape, and serves the OpenAPI document', async () => {
-    const created = await fetch(url('/v1/postgres/instances'), { method: 'POST', body: JSON.stringify({ name: 'restful', cpu: 2, ram: 2048, disk_size: 10, password: 'rest-password-1' }) });
+    const created = await fetch(url('/v1/postgres/instances'), {
+      method: 'POST',
+      body: JSON.stringify({ name: 'restful', cpu: 2, ram: 2048, disk_size: 10, password: 'rest-password-1' }),
+    });
     expect(created.status).toBe(201);
     const body = (await created.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ uuid: 'restful', cpu: 2, ram: 2048, disk_size: 10, status: 'NEW', external_access: false, version: '/v1/types/postgres/versions/15' });
+    expect(body).toMatchObject({
+      uuid: 'restful',
+      cpu: 2,
+      ram: 2048,
+      disk_size: 10,
+      status: 'NEW',
+      external_access: false,
+      version: '/v1/types/postgres/versions/15',
+    });
     expect(body.generated_password).toBeUndefined();
     const got = await fetch(url('/v1/postgres/instances/restful'));
     expect(got.status).toBe(200);

@@ -47,6 +47,7 @@ import { IdleWatcher } from './services/idle-watcher.js';
 import { RouteFeed } from './transport/route-feed.js';
 import { RouterClients } from './live/router-clients.js';
 import { SuspendService } from './services/suspend-service.js';
+import type { Store } from './store/contract.js';
 import { openStore } from './store/open-store.js';
 import { TenantService } from './services/tenant-service.js';
 import { parseVersionCatalog, VersionCatalog } from './services/versions.js';
@@ -81,22 +82,48 @@ function ownPkiFiles(config: CoordinatorConfig): { caFile: string; certFile: str
   return { caFile: config.tlsCa, certFile: config.tlsCert, keyFile: config.tlsKey };
 }
 
-/** Opens the store and starts every server and loop. */
+/**
+ * A store opened by the caller (the PostgreSQL store several coordinators share): this coordinator
+ * leads at `leaderEpoch` and leaves the store open when it stops.
+ */
+export interface LeaderTerm {
+  store: Store;
+  leaderEpoch: number;
+  /** Runs right before the servers bind (the follower server hands its ports over as late as it can). */
+  beforeBind?: () => Promise<void>;
+}
+
+/** Opens the SQLite store at the data dir. */
+function openOwnStore(config: CoordinatorConfig, log: Logger, clock: () => number): Store {
+  const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
+  const store = opened.store;
+  log.info(
+    { location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied },
+    opened.created ? 'store initialised' : 'store opened',
+  );
+  return store;
+}
+
+/** Opens the store (or takes the leader term's) and starts every server and loop. */
 export async function startCoordinator(
   config: CoordinatorConfig,
   log: Logger,
   clock: () => number = Date.now,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  term?: LeaderTerm,
 ): Promise<RunningCoordinator> {
   const pkiFiles = config.insecure ? undefined : ownPkiFiles(config);
-  const opened = openStore({ dataDir: config.dataDir, allowInit: config.allowInit, routeHistory: config.routeHistory, now: clock() });
-  const store = opened.store;
-  log.info({ location: store.location, created: opened.created, schemaVersion: store.schemaVersion, migrationsApplied: opened.applied }, opened.created ? 'store initialised' : 'store opened');
+  const store = term?.store ?? openOwnStore(config, log, clock);
+  const closeStore = (): Promise<void> => (term ? Promise.resolve() : store.close());
   const registry = createRegistry('coordinator');
   const versions = new VersionCatalog(parseVersionCatalog(config.versions));
   // Filled below; the metrics read stream counts at scrape time.
   const live: { hub?: AgentHub; routes?: RouteFeed; events?: EventFeed } = {};
-  const metrics = new CoordinatorMetrics(registry, store, () => ({ agents: live.hub?.size ?? 0, routers: live.routes?.size ?? 0, eventWatchers: live.events?.size ?? 0 }));
+  const metrics = new CoordinatorMetrics(registry, store, () => ({
+    agents: live.hub?.size ?? 0,
+    routers: live.routes?.size ?? 0,
+    eventWatchers: live.events?.size ?? 0,
+  }));
   const keys = coordinatorKeyRing({ keyFile: config.secretKeyFile, dataDir: config.dataDir, env }, log);
   log.info({ keyId: keys.activeKeyId }, 'secrets at rest sealed with AES-256-GCM');
   const grpcHost = splitHostPort(config.grpcListen, '--grpc-listen').host;
@@ -110,11 +137,19 @@ export async function startCoordinator(
   const access = createAccess({ store, insecure: config.insecure, clock, log });
   const tokenService = new TokenService({ store, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
-  if (await tokenService.bootstrapAdmin(adminTokenFile)) log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
+  if (await tokenService.bootstrapAdmin(adminTokenFile))
+    log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
   const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
   const retiring = new RetiringInstances();
-  const hub = new AgentHub(store, versions, log.child({ component: 'agent-hub' }), { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) }, { keys, quorums, backup, retiring });
+  const hub = new AgentHub(
+    store,
+    versions,
+    log.child({ component: 'agent-hub' }),
+    { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) },
+    { keys, quorums, backup, retiring },
+  );
+  hub.leaderEpoch = term?.leaderEpoch ?? 0;
   const ctx: CoordinatorContext = {
     store,
     clock,
@@ -126,7 +161,12 @@ export async function startCoordinator(
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
     spares: new HostSpares(),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
-    placementPolicy: { strategy: config.placementStrategy as 'binpack' | 'spread', cpuOvercommit: config.cpuOvercommit, zoneLabel: config.zoneLabel, maxCreatingPerHost: config.maxCreatingPerHost },
+    placementPolicy: {
+      strategy: config.placementStrategy as 'binpack' | 'spread',
+      cpuOvercommit: config.cpuOvercommit,
+      zoneLabel: config.zoneLabel,
+      maxCreatingPerHost: config.maxCreatingPerHost,
+    },
     heartbeatIntervalMs: config.heartbeatInterval,
     leaseMs: config.agentLease,
     metrics,
@@ -144,6 +184,7 @@ export async function startCoordinator(
     instanceTls,
     retiring,
     moveCopyTimeoutMs: config.moveCopyTimeout,
+    leaderEpoch: term?.leaderEpoch ?? 0,
   };
   if (backup) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
@@ -177,13 +218,38 @@ export async function startCoordinator(
     onCallEnd: ({ method, code, durationMs, error }) => {
       metrics.rpcDuration.observe({ method, code: Code[code] ?? String(code) }, durationMs / 1000);
       if (code === Code.INTERNAL || code === Code.UNKNOWN) rpcLog.error({ method, err: error, durationMs }, 'call failed');
-      else if (code !== Code.OK && code !== Code.CANCELLED) rpcLog.info({ method, code: Code[code], durationMs, message: error instanceof Error ? error.message : undefined }, 'call refused');
+      else if (code !== Code.OK && code !== Code.CANCELLED)
+        rpcLog.info({ method, code: Code[code], durationMs, message: error instanceof Error ? error.message : undefined }, 'call refused');
       else rpcLog.debug({ method, durationMs }, 'call done');
     },
   };
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(server, CoordinatorService, access.guard(CoordinatorService, operatorService({ ctx, tenants, objects, hosts, routes, events, failover, moves, tokens: tokenService, backups, restores, backupScheduler, initSql, suspends }), 'operator'), options);
+  addService(
+    server,
+    CoordinatorService,
+    access.guard(
+      CoordinatorService,
+      operatorService({
+        ctx,
+        tenants,
+        objects,
+        hosts,
+        routes,
+        events,
+        failover,
+        moves,
+        tokens: tokenService,
+        backups,
+        restores,
+        backupScheduler,
+        initSql,
+        suspends,
+      }),
+      'operator',
+    ),
+    options,
+  );
   const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
   const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock, backendFailures: ctx.backendFailures }), 'component');
   addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
@@ -198,14 +264,38 @@ export async function startCoordinator(
   const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler, moves);
   let ops: OpsServer | undefined;
   try {
+    await term?.beforeBind?.();
     const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
     const { host: httpHost, port: httpPort } = splitHostPort(config.httpListen, '--http-listen');
     ops = await startOpsServer({
       host: httpHost,
       port: httpPort,
       registry,
-      health: async () => ({ ok: true, store: store.location, schemaVersion: store.schemaVersion, routeRevision: await store.read.routes.revision(), agents: hub.size, routers: routes.size }),
-      extraRoutes: withDashboard(restHandler({ ctx, tenants, objects, hosts, moves, routes, metrics, log: log.child({ component: 'rest' }), backups, restores, backupHealth: backup ? backupScheduler.health : undefined, events })),
+      health: async () => ({
+        ok: true,
+        store: store.location,
+        schemaVersion: store.schemaVersion,
+        routeRevision: await store.read.routes.revision(),
+        agents: hub.size,
+        routers: routes.size,
+        ...(term ? { role: 'leader', leaderEpoch: term.leaderEpoch } : {}),
+      }),
+      extraRoutes: withDashboard(
+        restHandler({
+          ctx,
+          tenants,
+          objects,
+          hosts,
+          moves,
+          routes,
+          metrics,
+          log: log.child({ component: 'rest' }),
+          backups,
+          restores,
+          backupHealth: backup ? backupScheduler.health : undefined,
+          events,
+        }),
+      ),
     });
     await reconciler.start();
     initSql.start();
@@ -243,7 +333,7 @@ export async function startCoordinator(
           });
         });
         await ops?.close();
-        await store.close();
+        await closeStore();
       },
     };
     return running;
@@ -254,7 +344,7 @@ export async function startCoordinator(
     pki?.stop();
     server.forceShutdown();
     await ops?.close();
-    await store.close();
+    await closeStore();
     throw err;
   }
 }

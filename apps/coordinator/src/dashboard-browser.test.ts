@@ -27,7 +27,16 @@ const hasChromium = fs.existsSync(CHROMIUM);
 const appDir = path.resolve(import.meta.dirname, '..');
 const artifacts = path.join(appDir, '.artifacts', 'dashboard');
 // Without the background-networking flags Chromium dials out at start, which a closed network refuses.
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 if (!hasChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} is missing (install it with apps/coordinator/scripts/setup-chromium.sh)`);
 
@@ -47,7 +56,11 @@ function tempDir(prefix: string): string {
 }
 
 async function rest(method: string, p: string, body?: unknown): Promise<Response> {
-  return fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return fetch(`${base}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -63,18 +76,46 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     base = `http://${http}`;
     grpcAddress = grpc;
     // --insecure so the fake agent needs no certificate; operators (and the page) still need tokens.
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dataDir, '--grpc-listen', grpc, '--http-listen', http, '--insecure', '--reconcile-interval', '100', '--backup-repo', `posix:${tempDir('pgs-coord-ui-repo-')}`], {
-      cwd: appDir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/main.ts',
+        '--data-dir',
+        dataDir,
+        '--grpc-listen',
+        grpc,
+        '--http-listen',
+        http,
+        '--insecure',
+        '--reconcile-interval',
+        '100',
+        '--backup-repo',
+        `posix:${tempDir('pgs-coord-ui-repo-')}`,
+      ],
+      {
+        cwd: appDir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-    await eventually(() => output.includes('coordinator listening') || (child?.exitCode !== null ? Promise.reject(new Error(output)) : false), 30_000, 'coordinator listening');
+    await eventually(
+      () => output.includes('coordinator listening') || (child?.exitCode !== null ? Promise.reject(new Error(output)) : false),
+      30_000,
+      'coordinator listening',
+    );
     adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
     agent = new FakeAgent({ hostId: 'ui-host-1', address: '127.0.0.71', coordinator: grpc, autoRealize: true });
     await agent.connect();
     expect((await rest('POST', '/v1/postgres/instances', { name: 'alpha', description: 'first tenant', password: 'alpha-password-1' })).status).toBe(201);
-    context = await chromium.launchPersistentContext(tempDir('pgs-chromium-'), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } });
+    context = await chromium.launchPersistentContext(tempDir('pgs-chromium-'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
   }, 90_000);
 
   afterAll(async () => {

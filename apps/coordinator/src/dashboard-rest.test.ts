@@ -22,7 +22,8 @@ afterAll(async () => {
 });
 
 const url = (p: string): string => `http://${h.coordinator.httpAddress}${p}`;
-const get = (p: string, token: string | null = h.adminToken): Promise<Response> => fetch(url(p), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+const get = (p: string, token: string | null = h.adminToken): Promise<Response> =>
+  fetch(url(p), { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
 interface StreamEvent {
   type: string;

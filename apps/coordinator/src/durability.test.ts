@@ -18,16 +18,27 @@ const appDir = path.resolve(import.meta.dirname, '..');
 const children: ChildProcess[] = [];
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-coord-kill-'));
 
-async function startProcess(grpcPort: number, httpPort: number): Promise<{ child: ChildProcess; client: Client<typeof CoordinatorService>; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--data-dir', dataDir, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`], {
-    cwd: appDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function startProcess(
+  grpcPort: number,
+  httpPort: number,
+): Promise<{ child: ChildProcess; client: Client<typeof CoordinatorService>; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/main.ts', '--data-dir', dataDir, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`],
+    {
+      cwd: appDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  await eventually(() => out.includes('coordinator listening') || (child.exitCode !== null ? Promise.reject(new Error(out)) : false), 30_000, 'coordinator listening');
+  await eventually(
+    () => out.includes('coordinator listening') || (child.exitCode !== null ? Promise.reject(new Error(out)) : false),
+    30_000,
+    'coordinator listening',
+  );
   // Security on, as in production: TLS with the fleet CA the coordinator wrote, and its bootstrap admin token.
   const ca = fs.readFileSync(path.join(dataDir, 'ca.pem'), 'utf8');
   const token = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();

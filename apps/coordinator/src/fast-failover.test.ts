@@ -20,7 +20,13 @@ let group = 0;
 
 async function agent(h: Harness): Promise<FakeAgent> {
   hostSeq++;
-  const a = new FakeAgent({ hostId: `ff${hostSeq}`, address: `127.0.2.${hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true, labels: { group: `f${group}` } });
+  const a = new FakeAgent({
+    hostId: `ff${hostSeq}`,
+    address: `127.0.2.${hostSeq}`,
+    coordinator: h.coordinator.grpcAddress,
+    autoRealize: true,
+    labels: { group: `f${group}` },
+  });
   agents.push(a);
   await a.connect();
   return a;
@@ -53,7 +59,18 @@ afterEach(async () => {
 describe('fast failure detection', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness(['--host-ttl', '4s', '--host-down-grace', '4s', '--agent-lease', `${LEASE_MS}ms`, '--host-lost-confirm', `${CONFIRM_MS}ms`, '--replica-replace-delay', '1h']);
+    h = await startHarness([
+      '--host-ttl',
+      '4s',
+      '--host-down-grace',
+      '4s',
+      '--agent-lease',
+      `${LEASE_MS}ms`,
+      '--host-lost-confirm',
+      `${CONFIRM_MS}ms`,
+      '--replica-replace-delay',
+      '1h',
+    ]);
   });
   afterAll(async () => {
     await h?.stop();
@@ -70,21 +87,28 @@ describe('fast failure detection', () => {
     await eventually(() => replica.received('ff-gone', 'promote').length > 0, 5000, 'Promote sent');
     // Not by the lease: the primary counted as gone from the second signal on.
     expect(await fencedVia(h, 'ff-gone')).toBe('gone');
-    await eventually(async () => {
-      const t = await h.operator.getTenant({ id: 'ff-gone' });
-      return t.route?.state === RouteState.ROUTABLE && t.route.hostId === replica.options.hostId;
-    }, 5000, 'route to the new primary');
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'ff-gone' });
+        return t.route?.state === RouteState.ROUTABLE && t.route.hostId === replica.options.hostId;
+      },
+      5000,
+      'route to the new primary',
+    );
     expect(await h.coordinator.ctx.store.read.operations.get('ff-gone')).toBeUndefined();
   });
 
-  it('a broken stream and a router refused at the primary\'s address: fenced as gone too', async () => {
+  it("a broken stream and a router refused at the primary's address: fenced as gone too", async () => {
     const pool = [await agent(h), await agent(h)];
     const { primary, replica } = await activeTenant(h, 'ff-refused', pool);
     if (!replica) throw new Error('replica expected');
     const port = primary.instances.get('ff-refused')?.port ?? 0;
     await primary.disconnect();
     await brokenSeen(h, primary);
-    await h.routes.reportBackendFailures({ routerId: 'r1', failures: [{ tenantId: 'ff-refused', address: primary.options.address, port, kind: BackendFailureKind.REFUSED, observedAt: timestampFromMs(Date.now()) }] });
+    await h.routes.reportBackendFailures({
+      routerId: 'r1',
+      failures: [{ tenantId: 'ff-refused', address: primary.options.address, port, kind: BackendFailureKind.REFUSED, observedAt: timestampFromMs(Date.now()) }],
+    });
     await eventually(() => replica.received('ff-refused', 'promote').length > 0, 5000, 'Promote sent');
     expect(await fencedVia(h, 'ff-refused')).toBe('gone');
   });
@@ -95,7 +119,11 @@ describe('fast failure detection', () => {
     if (!replica) throw new Error('replica expected');
     const killedAt = Date.now();
     await primary.disconnect();
-    const down = await eventually(async () => (await h.operator.listHosts({})).hosts.find((x) => x.id === primary.options.hostId && x.state === HostState.DOWN) && Date.now(), 5000, 'host DOWN');
+    const down = await eventually(
+      async () => (await h.operator.listHosts({})).hosts.find((x) => x.id === primary.options.hostId && x.state === HostState.DOWN) && Date.now(),
+      5000,
+      'host DOWN',
+    );
     // Not the 8 s of ttl + grace.
     expect(down - killedAt).toBeLessThan(4000);
     const row = await eventually(() => h.coordinator.ctx.store.read.operations.get('ff-lease'), 3000, 'operation row');
@@ -138,7 +166,7 @@ describe('failover operations are rows', () => {
 
   it('a coordinator restarted mid-fence resumes the operation from its row: no second start, the lease counted from the restart, then the promotion', async () => {
     // A long lease keeps the operation in its fencing phase while the coordinator restarts.
-    const flags = ['--agent-lease', '8000ms', '--replica-replace-delay', '1h'];
+    const flags = ['--agent-lease', '8000ms', '--replica-replace-delay', '1h', '--host-lost-confirm', '1500ms'];
     h = await startHarness(flags);
     const pool = [await agent(h), await agent(h)];
     const { primary, replica } = await activeTenant(h, 'ff-resume', pool);
@@ -155,14 +183,24 @@ describe('failover operations are rows', () => {
     const restartedAt = Date.now();
     expect(await h.coordinator.ctx.store.read.operations.get('ff-resume')).toMatchObject({ phase: 'fencing' });
     // Only the replica's host comes back (a new agent process with the same host id).
-    const back = new FakeAgent({ hostId: replica.options.hostId, address: replica.options.address, coordinator: h.coordinator.grpcAddress, autoRealize: true, labels: replica.options.labels });
+    const back = new FakeAgent({
+      hostId: replica.options.hostId,
+      address: replica.options.address,
+      coordinator: h.coordinator.grpcAddress,
+      autoRealize: true,
+      labels: replica.options.labels,
+    });
     agents.push(back);
     await back.connect();
     await eventually(() => back.received('ff-resume', 'promote').length > 0, 20_000, 'Promote after the restart');
     // Fenced by the lease, counted from this coordinator's start (the latest renewal any agent can hold).
     expect(back.received('ff-resume', 'promote')[0]!.at - restartedAt).toBeGreaterThanOrEqual(8000);
     const harness = h;
-    await eventually(async () => (await harness.operator.getTenant({ id: 'ff-resume' })).route?.hostId === replica.options.hostId, 5000, 'route to the new primary');
+    await eventually(
+      async () => (await harness.operator.getTenant({ id: 'ff-resume' })).route?.hostId === replica.options.hostId,
+      5000,
+      'route to the new primary',
+    );
     const actions = (await harness.operator.listEvents({ tenantId: 'ff-resume', limit: 200 })).events.map((e) => e.action);
     expect(actions.filter((a) => a === 'failover.started')).toHaveLength(1);
     expect(actions).toContain('failover.completed');

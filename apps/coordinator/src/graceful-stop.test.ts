@@ -22,10 +22,14 @@ describe('graceful stop', () => {
     const routesEnded = follow(h.routes.watchRoutes({ routerId: 'r1', sinceRevision: 0n }), 'routes');
     const eventsEnded = follow(h.operator.watchEvents({}), 'events');
     await eventually(() => seen.routes > 0, 3000, 'route snapshot');
-    await eventually(async () => {
-      await h.operator.createTenant({ id: `gs-${Date.now()}` });
-      return seen.events > 0;
-    }, 3000, 'an event on the watch');
+    await eventually(
+      async () => {
+        await h.operator.createTenant({ id: `gs-${Date.now()}` });
+        return seen.events > 0;
+      },
+      3000,
+      'an event on the watch',
+    );
     await eventually(() => h.coordinator.ctx.hub.isConnected('gs1'), 3000, 'agent attached');
     const start = performance.now();
     await h.coordinator.stop();

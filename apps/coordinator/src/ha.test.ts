@@ -20,7 +20,14 @@ let group = 0;
 
 async function agent(h: Harness, options: Partial<ConstructorParameters<typeof FakeAgent>[0]> = {}): Promise<FakeAgent> {
   hostSeq++;
-  const a = new FakeAgent({ hostId: `ha${hostSeq}`, address: `127.0.1.${hostSeq}`, coordinator: h.coordinator.grpcAddress, autoRealize: true, labels: { group: `g${group}` }, ...options });
+  const a = new FakeAgent({
+    hostId: `ha${hostSeq}`,
+    address: `127.0.1.${hostSeq}`,
+    coordinator: h.coordinator.grpcAddress,
+    autoRealize: true,
+    labels: { group: `g${group}` },
+    ...options,
+  });
   agents.push(a);
   await a.connect();
   return a;
@@ -43,7 +50,12 @@ async function activeTenant(h: Harness, id: string, pool: FakeAgent[], syncRepli
 
 async function events(h: Harness, tenantId: string): Promise<{ action: string; hostId: string; time: number; details: Record<string, string> }[]> {
   const res = await h.operator.listEvents({ tenantId, limit: 200 });
-  return res.events.map((e) => ({ action: e.action, hostId: e.hostId, time: Number(e.time?.seconds ?? 0n) * 1000 + Math.floor((e.time?.nanos ?? 0) / 1e6), details: { ...e.details } }));
+  return res.events.map((e) => ({
+    action: e.action,
+    hostId: e.hostId,
+    time: Number(e.time?.seconds ?? 0n) * 1000 + Math.floor((e.time?.nanos ?? 0) / 1e6),
+    details: { ...e.details },
+  }));
 }
 
 afterEach(async () => {
@@ -86,7 +98,7 @@ describe('replicas, failover, switchover', () => {
     await eventually(() => primary.leaseRenewals > 0, 3000, 'heartbeats answered with lease renewals');
   });
 
-  it('host DOWN: FAILING_OVER with route FAILOVER; no Promote before the silent primary\'s lease ran out; then the replica serves', async () => {
+  it("host DOWN: FAILING_OVER with route FAILOVER; no Promote before the silent primary's lease ran out; then the replica serves", async () => {
     const pool = [await agent(h), await agent(h)];
     const { primary, replica } = await activeTenant(h, 'ha-down', pool);
     // The host hangs: the stream stays open (the agent looks connected) but nothing arrives.
@@ -99,10 +111,14 @@ describe('replicas, failover, switchover', () => {
     expect(promotedAt - silentAt).toBeGreaterThanOrEqual(LEASE_MS);
     // Fence was tried first (the stream looked alive), and not answered.
     expect(primary.received('ha-down', 'fence')[0]!.at).toBeLessThanOrEqual(promotedAt);
-    const got = await eventually(async () => {
-      const t = await h.operator.getTenant({ id: 'ha-down' });
-      return t.route?.state === RouteState.ROUTABLE && t;
-    }, 5000, 'route to the new primary');
+    const got = await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'ha-down' });
+        return t.route?.state === RouteState.ROUTABLE && t;
+      },
+      5000,
+      'route to the new primary',
+    );
     expect(got.route?.hostId).toBe(replica.options.hostId);
     expect(got.route?.address).toBe(replica.options.address);
     expect(got.route?.port).toBe(replica.instances.get('ha-down')?.port);
@@ -117,7 +133,11 @@ describe('replicas, failover, switchover', () => {
     const done = log.find((e) => e.action === 'failover.completed')!;
     for (const k of ['detection_ms', 'fencing_ms', 'promotion_ms', 'route_ms', 'total_ms']) expect(Number(done.details[k])).toBeGreaterThanOrEqual(0);
     // No sync standby left (the old primary is lost): the new primary must not wait for one.
-    await eventually(() => replica.instances.get('ha-down')?.role === InstanceRole.PRIMARY && replica.instances.get('ha-down')?.synchronousStandbyNames === '', 3000, 'new primary spec, asynchronous while degraded');
+    await eventually(
+      () => replica.instances.get('ha-down')?.role === InstanceRole.PRIMARY && replica.instances.get('ha-down')?.synchronousStandbyNames === '',
+      3000,
+      'new primary spec, asynchronous while degraded',
+    );
 
     // The old host returns: its instance comes back as a replica of the new primary, never a primary.
     await primary.disconnect();
@@ -171,7 +191,7 @@ describe('replicas, failover, switchover', () => {
     await eventually(() => replica.received('ha-hung', 'promote').length > 0, 5000, 'Promote after the lease');
   });
 
-  it('switchover: the target must reach the old primary\'s last LSN; nothing is lost; the RPC returns when done', async () => {
+  it("switchover: the target must reach the old primary's last LSN; nothing is lost; the RPC returns when done", async () => {
     const pool = [await agent(h), await agent(h)];
     const { primary, replica } = await activeTenant(h, 'ha-switch', pool, 0);
     primary.fenceLsn = '0/3000148';
@@ -234,15 +254,26 @@ describe('replicas, failover, switchover', () => {
         address: replica.options.address,
         port: spec.port,
         specRevision: spec.specRevision,
-        health: { up: true, acceptingConnections: true, role: InstanceRole.REPLICA, lsn: '0/1000000', lagBytes: 1n << 30n, checkedAt: timestampFromMs(Date.now()) },
+        health: {
+          up: true,
+          acceptingConnections: true,
+          role: InstanceRole.REPLICA,
+          lsn: '0/1000000',
+          lagBytes: 1n << 30n,
+          checkedAt: timestampFromMs(Date.now()),
+        },
       },
     ]);
     // The report is only sent; until the coordinator has applied it, a switchover would really start
     // (and wait for a promotion this fake agent never does).
-    await eventually(async () => {
-      const t = await h.operator.getTenant({ id: 'ha-refuse' });
-      return t.tenant?.placements.find((p) => p.hostId === replica.options.hostId)?.health?.lagBytes === 1n << 30n;
-    }, 3000, 'the lag report applied');
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'ha-refuse' });
+        return t.tenant?.placements.find((p) => p.hostId === replica.options.hostId)?.health?.lagBytes === 1n << 30n;
+      },
+      3000,
+      'the lag report applied',
+    );
     const lagging = await h.operator.switchoverTenant({ id: 'ha-refuse' }).catch((err: unknown) => err);
     expect(lagging).toBeInstanceOf(RpcError);
     expect((lagging as RpcError).code).toBe(Code.FAILED_PRECONDITION);
@@ -268,7 +299,11 @@ describe('replica replacement', () => {
     const t = await h.operator.getTenant({ id: 'ha-replace' });
     expect(t.tenant?.placements.map((p) => p.hostId).sort()).toEqual([primary.options.hostId, spare.options.hostId].sort());
     expect(spare.instances.get('ha-replace')?.primaryAddress).toBe(primary.options.address);
-    await eventually(() => primary.instances.get('ha-replace')?.replicationSlots.join() === `pgs_${spare.options.hostId}`, 3000, 'primary keeps a slot for the new replica');
+    await eventually(
+      () => primary.instances.get('ha-replace')?.replicationSlots.join() === `pgs_${spare.options.hostId}`,
+      3000,
+      'primary keeps a slot for the new replica',
+    );
     await eventually(async () => (await h.operator.getTenant({ id: 'ha-replace' })).tenant?.status === TenantStatus.ACTIVE, 5000, 'back to 2 nodes, ACTIVE');
     expect((await events(h, 'ha-replace')).some((e) => e.action === 'replica.replaced' && e.details.lost_host === replica.options.hostId)).toBe(true);
   });

@@ -47,7 +47,11 @@ describe('tenant init scripts', () => {
     await eventually(async () => (await initSql('init-ok'))?.state === InitSqlState.SUCCEEDED, 5000, 'init scripts SUCCEEDED');
     const sent = a.received('init-ok', 'runInitSql');
     expect(sent).toHaveLength(1);
-    expect(sent[0]?.command.action.value).toMatchObject({ attempt: 1, owner: 'init-ok', scripts: [{ name: '001-schema.sql', sql: 'create table items (id int)' }, { name: '002-data.sql' }] });
+    expect(sent[0]?.command.action.value).toMatchObject({
+      attempt: 1,
+      owner: 'init-ok',
+      scripts: [{ name: '001-schema.sql', sql: 'create table items (id int)' }, { name: '002-data.sql' }],
+    });
     expect(await initSql('init-ok')).toMatchObject({ applied: 2, attempt: 1, error: '' });
     expect(await actions('init-ok')).toEqual(expect.arrayContaining(['tenant.init_sql.started', 'tenant.init_sql.succeeded']));
     // Once succeeded, never again.

@@ -50,7 +50,11 @@ async function agentOutcome(creds: ChannelCredentials, hostId: string): Promise<
   const client = createClient(AgentControlService, h.coordinator.grpcAddress, creds);
   try {
     const stream = client.connect();
-    await stream.send({ message: { case: 'hello', value: { hostId, address: '127.0.0.99', capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 }, runtime: 'process' } } }).catch(() => undefined);
+    await stream
+      .send({
+        message: { case: 'hello', value: { hostId, address: '127.0.0.99', capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 }, runtime: 'process' } },
+      })
+      .catch(() => undefined);
     for await (const m of stream) {
       if (m.message.case === 'welcome') {
         stream.cancel();
@@ -282,7 +286,11 @@ describe('every RPC for every role', () => {
         let code: Code;
         if (method.methodKind === 'server_streaming') {
           const stream = call({}, { signal: AbortSignal.timeout(300) }) as AsyncIterable<unknown>;
-          code = await codeOf((async () => { for await (const _ of stream) void _; })());
+          code = await codeOf(
+            (async () => {
+              for await (const _ of stream) void _;
+            })(),
+          );
           if (code === Code.CANCELLED || code === Code.DEADLINE_EXCEEDED) code = Code.OK;
         } else {
           code = await codeOf(call(request) as Promise<unknown>);
@@ -351,7 +359,10 @@ describe('tenant scope', () => {
 describe('secrets', () => {
   it('keeps no plain secret in the store file and none in the logs', async () => {
     const db = path.join(h.dataDir, 'coordinator.db');
-    const text = [db, `${db}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'latin1')).join('\n');
+    const text = [db, `${db}-wal`]
+      .filter((f) => fs.existsSync(f))
+      .map((f) => fs.readFileSync(f, 'latin1'))
+      .join('\n');
     expect(text.length).toBeGreaterThan(1000);
     expect(scanForLeaks(text, { knownSecrets: secrets, allow: ['scram-verifier'] })).toEqual([]);
     expect(secrets.length).toBeGreaterThan(8);
@@ -391,13 +402,22 @@ describe('--insecure', () => {
       const plain = credentials.createInsecure();
       const client = createClient(AgentControlService, ih.coordinator.grpcAddress, plain);
       const stream = client.connect();
-      await stream.send({ message: { case: 'hello', value: { hostId: 'legacy', address: '127.0.0.98', capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 }, runtime: 'process' } } });
+      await stream.send({
+        message: {
+          case: 'hello',
+          value: { hostId: 'legacy', address: '127.0.0.98', capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 }, runtime: 'process' },
+        },
+      });
       for await (const m of stream) if (m.message.case === 'welcome') break;
       stream.cancel();
       client.close();
       const liar = new FakeAgent({ hostId: 'victim', claimHostId: 'liar', address: '127.0.0.97', coordinator: ih.coordinator.grpcAddress });
       await liar.connect();
-      await eventually(async () => (await ih.operator.listEvents({ hostId: 'victim' })).events.some((e) => e.action === 'access.refused'), 5000, 'refusal audited');
+      await eventually(
+        async () => (await ih.operator.listEvents({ hostId: 'victim' })).events.some((e) => e.action === 'access.refused'),
+        5000,
+        'refusal audited',
+      );
       expect(liar.welcomed).toBe(false);
       await liar.close();
       const anonymous = createClient(CoordinatorService, ih.coordinator.grpcAddress, plain);

@@ -59,8 +59,17 @@ describe('idle suspend', () => {
     expect(got.route?.state).toBe(RouteState.SUSPENDED);
     expect(got.tenant?.statusReason).toMatch(/^suspended at \d{4}-\d\d-\d\dT.*\(idle for 1s \(policy 1s\)\)$/);
     expect(a.instances.get('sleepy')?.runState).toBe(RunState.STOPPED);
-    expect((await h.coordinator.ctx.store.read.placements.allocations()).get(a.options.hostId)).toMatchObject({ cpuMillis: 0, memoryMib: 0, diskMib: 8192, instances: 1 });
-    await eventually(async () => (await h.operator.getTenant({ id: 'sleepy' })).recentEvents.find((e) => e.action === 'tenant.suspended'), 3000, 'suspended event');
+    expect((await h.coordinator.ctx.store.read.placements.allocations()).get(a.options.hostId)).toMatchObject({
+      cpuMillis: 0,
+      memoryMib: 0,
+      diskMib: 8192,
+      instances: 1,
+    });
+    await eventually(
+      async () => (await h.operator.getTenant({ id: 'sleepy' })).recentEvents.find((e) => e.action === 'tenant.suspended'),
+      3000,
+      'suspended event',
+    );
     const events = (await h.operator.getTenant({ id: 'sleepy' })).recentEvents;
     expect(events.find((e) => e.action === 'tenant.suspend')?.principal).toBe('system:idle-suspend');
     expect(events.find((e) => e.action === 'tenant.suspended')?.details.durationMs).toMatch(/^\d+$/);
@@ -96,7 +105,11 @@ describe('wake', () => {
     expect(answers.map((x) => x.outcome).sort()).toEqual([WakeOutcome.STARTED, WakeOutcome.IN_PROGRESS, WakeOutcome.IN_PROGRESS]);
     await eventually(async () => (await h.operator.getTenant({ id: 'napper' })).route?.state === RouteState.ROUTABLE, 5000, 'napper routable');
     expect(a.instances.get('napper')?.runState).toBe(RunState.RUNNING);
-    const woken = await eventually(async () => (await h.operator.getTenant({ id: 'napper' })).recentEvents.find((e) => e.action === 'tenant.woken'), 3000, 'woken event');
+    const woken = await eventually(
+      async () => (await h.operator.getTenant({ id: 'napper' })).recentEvents.find((e) => e.action === 'tenant.woken'),
+      3000,
+      'woken event',
+    );
     expect(woken.principal).toBe('router:r1');
     expect(woken.message).toMatch(/^woken in \d+ ms \(3 client\(s\) waiting\)$/);
     expect((await h.operator.getTenant({ id: 'napper' })).recentEvents.filter((e) => e.action === 'tenant.wake')).toHaveLength(1);
@@ -116,7 +129,7 @@ describe('wake', () => {
     expect(answers[2]?.retryAfterMs).toBeLessThanOrEqual(500);
   });
 
-  it('refuses a wake when the host gave the tenant\'s room away, with the reason, for routers and operators', async () => {
+  it("refuses a wake when the host gave the tenant's room away, with the reason, for routers and operators", async () => {
     const a = await agent({ labels: { host: 'full' }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 } });
     await active('evicted', 60, a);
     await h.operator.suspendTenant({ id: 'evicted' });
@@ -126,7 +139,9 @@ describe('wake', () => {
     await eventually(async () => (await status('squatter')) === TenantStatus.ACTIVE, 10_000, 'squatter ACTIVE');
     const answer = await h.routes.wakeTenant({ tenantId: 'evicted', routerId: 'r1', waitingClients: 1 });
     expect(answer.outcome).toBe(WakeOutcome.REFUSED);
-    expect(answer.message).toBe(`tenant "evicted" cannot be woken: its host ${a.options.hostId} has no room left for it: short of memory (needs 1Gi, 0Mi free); free capacity on ${a.options.hostId} or move the tenant`);
+    expect(answer.message).toBe(
+      `tenant "evicted" cannot be woken: its host ${a.options.hostId} has no room left for it: short of memory (needs 1Gi, 0Mi free); free capacity on ${a.options.hostId} or move the tenant`,
+    );
     const err = await h.operator.resumeTenant({ id: 'evicted' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RpcError);
     expect((err as RpcError).code).toBe(Code.FAILED_PRECONDITION);

@@ -13,8 +13,22 @@ import { eventually, startHarness, type Harness } from './testing/harness.js';
 let h: Harness;
 const agents: FakeAgent[] = [];
 
-const full = (major: string) => ({ major, serverVersion: `${major}.14`, binDir: `/usr/lib/postgresql/${major}/bin`, pgBasebackup: true, pgRewind: true, pgbackrest: true });
-const bare = (major: string) => ({ major, serverVersion: `${major}.4`, binDir: `/var/lib/pgs/postgres/${major}/bin`, pgBasebackup: false, pgRewind: false, pgbackrest: false });
+const full = (major: string) => ({
+  major,
+  serverVersion: `${major}.14`,
+  binDir: `/usr/lib/postgresql/${major}/bin`,
+  pgBasebackup: true,
+  pgRewind: true,
+  pgbackrest: true,
+});
+const bare = (major: string) => ({
+  major,
+  serverVersion: `${major}.4`,
+  binDir: `/var/lib/pgs/postgres/${major}/bin`,
+  pgBasebackup: false,
+  pgRewind: false,
+  pgbackrest: false,
+});
 
 async function agent(hostId: string, address: string, postgresMajors: ReturnType<typeof full>[]): Promise<FakeAgent> {
   const a = new FakeAgent({ hostId, address, coordinator: h.coordinator.grpcAddress, autoRealize: true, postgresMajors, pgbackrestVersion: '2.45' });
@@ -52,7 +66,9 @@ describe('versions catalog', () => {
       ['15', true, ['v15', 'v18'], true, true],
     ]);
     expect(versions[0]?.serverVersions).toEqual(['18.4']);
-    expect(versions[0]?.limitations).toMatch(/no replicas: no host that runs it has pg_basebackup 18; no backups: the hosts' pgBackRest 2.45 backs up PostgreSQL up to 15/);
+    expect(versions[0]?.limitations).toMatch(
+      /no replicas: no host that runs it has pg_basebackup 18; no backups: the hosts' pgBackRest 2.45 backs up PostgreSQL up to 15/,
+    );
     const rest = await fetch(`http://${h.coordinator.httpAddress}/v1/types/postgres/versions`, { headers: { authorization: `Bearer ${h.adminToken}` } });
     const body = (await rest.json()) as { versions: { uuid: string; hosts: string[]; replicas_supported: boolean; default: boolean }[] };
     expect(body.versions.map((v) => [v.uuid, v.hosts, v.replicas_supported, v.default])).toEqual([

@@ -107,7 +107,13 @@ function bytes(n) {
 }
 
 function usage(used, total, label) {
-  return h('td', {}, `${used} / ${total}`, ' ', h('meter', { min: 0, max: total || 1, value: used, high: total * 0.85, 'aria-label': `${label}: ${used} of ${total}` }));
+  return h(
+    'td',
+    {},
+    `${used} / ${total}`,
+    ' ',
+    h('meter', { min: 0, max: total || 1, value: used, high: total * 0.85, 'aria-label': `${label}: ${used} of ${total}` }),
+  );
 }
 
 // ---- fleet view -------------------------------------------------------------------------------
@@ -116,14 +122,20 @@ async function loadSummary() {
   const dl = $('summary');
   try {
     const f = await api('/v1/fleet');
-    const counts = (o) => Object.entries(o ?? {}).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+    const counts = (o) =>
+      Object.entries(o ?? {})
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ') || 'none';
     const add = (k, v) => dl.append(h('dt', {}, k), h('dd', {}, v));
     dl.replaceChildren();
     add('Hosts', counts(f.hostsByState));
     add('Tenants', counts(f.tenantsByStatus));
     add('Agents connected', String(f.agentsConnected));
     add('Routers connected', String(f.routersConnected));
-    add('Allocated', `${f.allocated.cpuMillis / 1000} of ${f.capacity.cpuMillis / 1000} CPU, ${f.allocated.memoryMib} of ${f.capacity.memoryMib} MB, ${f.allocated.instances} instance(s)`);
+    add(
+      'Allocated',
+      `${f.allocated.cpuMillis / 1000} of ${f.capacity.cpuMillis / 1000} CPU, ${f.allocated.memoryMib} of ${f.capacity.memoryMib} MB, ${f.allocated.instances} instance(s)`,
+    );
     add('Problems', f.problems.length ? h('ul', {}, ...f.problems.map((p) => h('li', { class: 'bad' }, p))) : 'none');
   } catch (err) {
     if (err instanceof SignedOut) throw err;
@@ -149,7 +161,14 @@ async function loadHosts() {
         'tr',
         { 'data-host': x.id },
         h('th', { scope: 'row' }, x.id, h('span', { class: 'small' }, x.address)),
-        h('td', {}, badge(x.state), x.cordoned ? h('span', { class: 'small' }, 'cordoned') : null, x.draining ? h('span', { class: 'small' }, 'draining') : null, x.connected ? null : h('span', { class: 'small' }, 'agent not connected')),
+        h(
+          'td',
+          {},
+          badge(x.state),
+          x.cordoned ? h('span', { class: 'small' }, 'cordoned') : null,
+          x.draining ? h('span', { class: 'small' }, 'draining') : null,
+          x.connected ? null : h('span', { class: 'small' }, 'agent not connected'),
+        ),
         usage(x.allocated.cpu, x.capacity.cpu, 'CPU cores'),
         usage(x.allocated.ram, x.capacity.ram, 'Memory MB'),
         usage(x.allocated.disk_size, x.capacity.disk_size, 'Disk GB'),
@@ -175,24 +194,60 @@ async function loadRouters() {
 function backupCell(t) {
   const b = t.backup_state;
   if (!b) return h('td', {}, h('span', { class: 'small' }, 'no backup state'));
-  const archive = b.archive_failures > 0 ? h('span', { class: 'small bad' }, `archive failing (${b.archive_failures})`) : h('span', { class: 'small' }, `archive lag ${b.archive_lag_seconds}s`);
-  return h('td', {}, b.last_good_backup_at ? `last good ${age(b.last_good_backup_at)}` : h('span', { class: 'bad' }, 'no good backup'), archive, ...b.problems.map((p) => h('span', { class: 'small bad' }, p)));
+  const archive =
+    b.archive_failures > 0
+      ? h('span', { class: 'small bad' }, `archive failing (${b.archive_failures})`)
+      : h('span', { class: 'small' }, `archive lag ${b.archive_lag_seconds}s`);
+  return h(
+    'td',
+    {},
+    b.last_good_backup_at ? `last good ${age(b.last_good_backup_at)}` : h('span', { class: 'bad' }, 'no good backup'),
+    archive,
+    ...b.problems.map((p) => h('span', { class: 'small bad' }, p)),
+  );
 }
 
 function hasProblem(t) {
-  return BAD.has(t.status) || (t.backup_state?.problems?.length ?? 0) > 0 || t.nodes.some((n) => n.status === 'FAILED') || (t.route && t.route.state !== 'ROUTABLE' && t.status === 'ACTIVE');
+  return (
+    BAD.has(t.status) ||
+    (t.backup_state?.problems?.length ?? 0) > 0 ||
+    t.nodes.some((n) => n.status === 'FAILED') ||
+    (t.route && t.route.state !== 'ROUTABLE' && t.status === 'ACTIVE')
+  );
 }
 
 function tenantRow(t) {
   return h(
     'tr',
     { 'data-tenant': t.uuid },
-    h('th', { scope: 'row' }, h('a', { href: `#/tenant/${encodeURIComponent(t.uuid)}` }, t.name), t.description ? h('span', { class: 'small' }, t.description) : null),
+    h(
+      'th',
+      { scope: 'row' },
+      h('a', { href: `#/tenant/${encodeURIComponent(t.uuid)}` }, t.name),
+      t.description ? h('span', { class: 'small' }, t.description) : null,
+    ),
     h('td', {}, badge(t.status), t.status_reason ? h('span', { class: 'small' }, t.status_reason) : null),
-    h('td', {}, t.nodes.length ? t.nodes.map((n) => h('span', { class: 'small' }, `${n.role.toLowerCase()} on ${n.host}: ${n.status}`)) : h('span', { class: 'small' }, 'not placed')),
-    h('td', {}, t.route ? [badge(t.route.state), t.route.address ? h('span', { class: 'small' }, `${t.route.address}:${t.route.port}`) : null] : h('span', { class: 'small' }, 'no route')),
+    h(
+      'td',
+      {},
+      t.nodes.length
+        ? t.nodes.map((n) => h('span', { class: 'small' }, `${n.role.toLowerCase()} on ${n.host}: ${n.status}`))
+        : h('span', { class: 'small' }, 'not placed'),
+    ),
+    h(
+      'td',
+      {},
+      t.route
+        ? [badge(t.route.state), t.route.address ? h('span', { class: 'small' }, `${t.route.address}:${t.route.port}`) : null]
+        : h('span', { class: 'small' }, 'no route'),
+    ),
     backupCell(t),
-    h('td', {}, `${t.cpu} CPU, ${t.ram} MB, ${t.disk_size} GB`, h('span', { class: 'small' }, `${t.nodes_number} node(s), PostgreSQL ${t.version.split('/').pop()}`)),
+    h(
+      'td',
+      {},
+      `${t.cpu} CPU, ${t.ram} MB, ${t.disk_size} GB`,
+      h('span', { class: 'small' }, `${t.nodes_number} node(s), PostgreSQL ${t.version.split('/').pop()}`),
+    ),
   );
 }
 
@@ -239,7 +294,11 @@ async function refreshTenant(id) {
 // ---- tenant view ------------------------------------------------------------------------------
 
 function rows(tbody, items, cells) {
-  tbody.replaceChildren(...(items.length ? items.map((x) => h('tr', {}, ...cells(x).map((c, i) => h(i ? 'td' : 'th', i ? {} : { scope: 'row' }, c)))) : [h('tr', {}, h('td', { colspan: tbody.parentElement.tHead.rows[0].cells.length }, 'none'))]));
+  tbody.replaceChildren(
+    ...(items.length
+      ? items.map((x) => h('tr', {}, ...cells(x).map((c, i) => h(i ? 'td' : 'th', i ? {} : { scope: 'row' }, c))))
+      : [h('tr', {}, h('td', { colspan: tbody.parentElement.tHead.rows[0].cells.length }, 'none'))]),
+  );
 }
 
 async function part(path, fallback) {
@@ -278,18 +337,51 @@ async function loadTenantPage(id, focus) {
     add('Connection limit', String(t.connection_limit));
     add('Pool mode', t.pool_mode);
     add('Route', t.route ? [badge(t.route.state), ` ${t.route.address ?? ''}${t.route.port ? `:${t.route.port}` : ''} ${t.route.reason ?? ''}`] : 'none');
-    add('Labels', Object.entries(t.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—');
-    add('Backup policy', t.backup_policy ? Object.entries(t.backup_policy).map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`).join(', ') : 'fleet default');
-    if (t.backup_state) add('Backup state', `last good ${age(t.backup_state.last_good_backup_at)}; archive lag ${t.backup_state.archive_lag_seconds}s, ${t.backup_state.archive_failures} failure(s)${t.backup_state.problems.length ? `; ${t.backup_state.problems.join('; ')}` : ''}`);
+    add(
+      'Labels',
+      Object.entries(t.labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ') || '—',
+    );
+    add(
+      'Backup policy',
+      t.backup_policy
+        ? Object.entries(t.backup_policy)
+            .map(([k, v]) => `${k.replaceAll('_', ' ')}: ${v}`)
+            .join(', ')
+        : 'fleet default',
+    );
+    if (t.backup_state)
+      add(
+        'Backup state',
+        `last good ${age(t.backup_state.last_good_backup_at)}; archive lag ${t.backup_state.archive_lag_seconds}s, ${t.backup_state.archive_failures} failure(s)${t.backup_state.problems.length ? `; ${t.backup_state.problems.join('; ')}` : ''}`,
+      );
     add('Revision', String(t.revision));
     add('Created', t.created_at);
   }
-  rows($('tenant-placements').tBodies[0], t?.nodes ?? [], (n) => [n.host, n.role, badge(n.status), n.address ? `${n.address}:${n.port}` : '—', n.reason || '—']);
+  rows($('tenant-placements').tBodies[0], t?.nodes ?? [], (n) => [
+    n.host,
+    n.role,
+    badge(n.status),
+    n.address ? `${n.address}:${n.port}` : '—',
+    n.reason || '—',
+  ]);
   rows($('tenant-users').tBodies[0], users.value.users, (u) => [u.name, badge(u.status), u.owner ? 'yes' : 'no', u.description || '—']);
   rows($('tenant-databases').tBodies[0], dbs.value.databases, (d) => [d.name, badge(d.status), d.owner.split('/').pop(), d.description || '—']);
-  rows($('tenant-backups').tBodies[0], backups.value.backups, (b) => [b.id, b.type, badge(b.status), b.started_at ?? '—', b.finished_at ?? '—', b.size_bytes === undefined ? '—' : bytes(b.size_bytes)]);
+  rows($('tenant-backups').tBodies[0], backups.value.backups, (b) => [
+    b.id,
+    b.type,
+    badge(b.status),
+    b.started_at ?? '—',
+    b.finished_at ?? '—',
+    b.size_bytes === undefined ? '—' : bytes(b.size_bytes),
+  ]);
   const w = backups.value.window;
-  $('tenant-window').textContent = backups.error ? `Backups are not shown: ${backups.error}` : w ? `Restorable from ${w.earliest} to ${w.latest}.` : 'No restore window yet.';
+  $('tenant-window').textContent = backups.error
+    ? `Backups are not shown: ${backups.error}`
+    : w
+      ? `Restorable from ${w.earliest} to ${w.latest}.`
+      : 'No restore window yet.';
   $('tenant-events').replaceChildren(...[...events.value.events].reverse().map(eventItem));
   if (focus) $('tenant-title').focus();
 }
@@ -347,7 +439,11 @@ async function follow() {
   let delay = 1000;
   while (!ctl.signal.aborted) {
     try {
-      const res = await fetch(`/v1/events/stream?after=${state.lastEventId}`, { headers: { authorization: `Bearer ${token()}`, accept: 'text/event-stream' }, signal: ctl.signal, cache: 'no-store' });
+      const res = await fetch(`/v1/events/stream?after=${state.lastEventId}`, {
+        headers: { authorization: `Bearer ${token()}`, accept: 'text/event-stream' },
+        signal: ctl.signal,
+        cache: 'no-store',
+      });
       if (res.status === 401) throw new SignedOut((await res.json().catch(() => ({})))?.error?.message ?? 'the token was refused');
       if (!res.ok || !res.body) throw new Error(`event stream answered ${res.status}`);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -58,7 +58,10 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     await query(realized.port, a, 'owner-a-secret', a, 'create table t (v int); insert into t values (42)');
 
     // A stale generation asking to stop is ignored; a newer one (with b) is applied.
-    await env.coordinator.desired({ instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 2n, runState: RunState.STOPPED })], generation: env.coordinator.generation });
+    await env.coordinator.desired({
+      instances: [ownerSpec(a, 'owner-a-secret', { specRevision: 2n, runState: RunState.STOPPED })],
+      generation: env.coordinator.generation,
+    });
     await env.coordinator.desired({ instances: [ownerSpec(b, 'owner-b-secret')] });
     await waitFor('b realized', () => env.coordinator.running(b));
     expect(env.coordinator.running(a)?.pid).toBe(realized.pid);
@@ -91,9 +94,21 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     const t = uniqueTenantId('c');
     await env.coordinator.desired({ instances: [ownerSpec(t, 'owner-c-secret')] });
     const s = await waitFor('c realized', () => env.coordinator.running(t));
-    await env.coordinator.command({ commandId: 'cmd-1', tenantId: t, action: { case: 'createRole', value: { role: { name: 'app_user', scramVerifier: scramVerifier('app-user-secret'), login: true } } } });
-    await env.coordinator.command({ commandId: 'cmd-2', tenantId: t, action: { case: 'createDatabase', value: { database: { name: 'app_db', owner: 'app_user' } } } });
-    await env.coordinator.command({ commandId: 'cmd-3', tenantId: t, action: { case: 'setRolePassword', value: { name: 'app_user', scramVerifier: 'plain-text-password' } } });
+    await env.coordinator.command({
+      commandId: 'cmd-1',
+      tenantId: t,
+      action: { case: 'createRole', value: { role: { name: 'app_user', scramVerifier: scramVerifier('app-user-secret'), login: true } } },
+    });
+    await env.coordinator.command({
+      commandId: 'cmd-2',
+      tenantId: t,
+      action: { case: 'createDatabase', value: { database: { name: 'app_db', owner: 'app_user' } } },
+    });
+    await env.coordinator.command({
+      commandId: 'cmd-3',
+      tenantId: t,
+      action: { case: 'setRolePassword', value: { name: 'app_user', scramVerifier: 'plain-text-password' } },
+    });
     await env.coordinator.command({ commandId: 'cmd-4', tenantId: 'nosuch', action: { case: 'dropDatabase', value: { name: 'x' } } });
     await waitFor('four command results', () => env.coordinator.commandResults.length >= 4);
     const byId = Object.fromEntries(env.coordinator.commandResults.map((r) => [r.commandId, r]));
@@ -117,6 +132,30 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     const mine = hello?.instances.find((i) => i.tenantId === t);
     expect(mine).toMatchObject({ state: InstanceState.RUNNING, pid: before.pid, port: before.port });
     expect(env.agent.manager.status(t)?.pid).toBe(before.pid);
+  });
+
+  it('refuses desired sets and commands stamped with a leader epoch older than the newest it saw', async () => {
+    // A new leader (epoch 5) takes the stream over.
+    env.coordinator.leaderEpoch = 5;
+    const streams = env.coordinator.streams;
+    env.coordinator.dropStream();
+    await waitFor('a stream with the new leader', () => env.coordinator.streams > streams && env.coordinator.connected);
+    const stale = uniqueTenantId('old');
+    const fresh = uniqueTenantId('new');
+    await env.coordinator.desired({ instances: [ownerSpec(stale, 'owner-old-secret')], leaderEpoch: 4 });
+    await env.coordinator.command({ commandId: 'stale-1', tenantId: fresh, leaderEpoch: 4n, action: { case: 'dropDatabase', value: { name: 'x' } } });
+    await env.coordinator.desired({ instances: [ownerSpec(fresh, 'owner-new-secret')] });
+    await env.coordinator.command({ commandId: 'fresh-1', tenantId: 'nosuch', leaderEpoch: 5n, action: { case: 'dropDatabase', value: { name: 'x' } } });
+    await waitFor("the new leader's instance", () => env.coordinator.running(fresh));
+    await waitFor(
+      'both command results',
+      () => env.coordinator.commandResults.some((r) => r.commandId === 'fresh-1') && env.coordinator.commandResults.some((r) => r.commandId === 'stale-1'),
+    );
+    // Messages are handled in order: the stale set came before the fresh one, and was dropped.
+    expect(env.agent.manager.status(stale)).toBeUndefined();
+    const byId = Object.fromEntries(env.coordinator.commandResults.map((r) => [r.commandId, r]));
+    expect(byId['stale-1']).toMatchObject({ ok: false, errorCode: 'STALE_LEADER_EPOCH' });
+    expect(byId['fresh-1']).toMatchObject({ ok: false, errorCode: 'INSTANCE_NOT_FOUND' }); // it ran
   });
 });
 

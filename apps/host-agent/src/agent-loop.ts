@@ -6,17 +6,29 @@
  * stream breaks the agent reconnects with jittered backoff, forever; instances are never touched
  * because of it, except primaries that must not outlive the lease (lease.ts): the lease is renewed
  * by the Welcome (from when the Hello was sent) and by each LeaseRenewal (from its heartbeat's
- * sent_at), and when it runs out the instance manager fences them.
+ * sent_at), and when it runs out the instance manager fences them. Several coordinators: every
+ * Welcome, desired set and command carries the sender's leader epoch; one older than the newest
+ * seen comes from a coordinator that was overtaken and is refused (libs/tenancy acceptEpoch).
  */
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { AgentControlService, ConnectRequestSchema } from '@pgs/proto';
 import type { BidiStream, Client } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
+import { acceptEpoch } from '@pgs/tenancy';
 import { jitteredBackoff, sleep } from './backoff.js';
 import type { InstanceManager } from './instance-manager.js';
 import type { Lease } from './lease.js';
-import { fromBackupRepository, fromCommand, fromDesiredInstances, toCommandResult, toHello, toInstanceStatus, toUsage, type HelloView } from './mappers/agent-mapper.js';
+import {
+  fromBackupRepository,
+  fromCommand,
+  fromDesiredInstances,
+  toCommandResult,
+  toHello,
+  toInstanceStatus,
+  toUsage,
+  type HelloView,
+} from './mappers/agent-mapper.js';
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
 
@@ -65,6 +77,8 @@ export class AgentLoop {
   private applied = 0;
   private lastLeaseRenewalAt = 0;
   private leaseMs = 0;
+  /** The newest coordinator leader epoch seen (0: none, one coordinator without a lease). */
+  private leaderEpoch = 0;
   /** Set once stop() said goodbye: the session's end is not a reason to reconnect. */
   private stopping = false;
   private onSessionEnd: (() => void) | undefined;
@@ -159,11 +173,16 @@ export class AgentLoop {
     let report: NodeJS.Timeout | undefined;
     try {
       const helloSentAt = Date.now();
-      await stream.send({ message: { case: 'hello', value: toHello({ ...this.o.identity, instances: this.o.manager.statuses(), appliedGeneration: this.applied }) } });
+      await stream.send({
+        message: { case: 'hello', value: toHello({ ...this.o.identity, instances: this.o.manager.statuses(), appliedGeneration: this.applied }) },
+      });
       for await (const response of stream) {
         const m = response.message;
         switch (m.case) {
           case 'welcome': {
+            if (!this.acceptEpoch(m.value.leaderEpoch, 'welcome')) {
+              throw new Error(`the coordinator welcomed us at leader epoch ${m.value.leaderEpoch}, older than ${this.leaderEpoch}: it was overtaken`);
+            }
             this.welcomed = true;
             this.o.metrics.streamConnects.inc({ result: 'welcomed' });
             const heartbeatMs = m.value.heartbeatIntervalMs > 0 ? m.value.heartbeatIntervalMs : this.o.defaultHeartbeatMs;
@@ -179,7 +198,18 @@ export class AgentLoop {
             this.o.manager.setInstanceTls({ required: m.value.instanceTls });
             clearInterval(heartbeat);
             clearInterval(report);
-            this.beat = () => this.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), usage: toUsage(this.o.manager.usage()), appliedGeneration: BigInt(this.applied), readySpares: this.o.readySpares?.() } } });
+            this.beat = () =>
+              this.send({
+                message: {
+                  case: 'heartbeat',
+                  value: {
+                    sentAt: timestampFromMs(Date.now()),
+                    usage: toUsage(this.o.manager.usage()),
+                    appliedGeneration: BigInt(this.applied),
+                    readySpares: this.o.readySpares?.(),
+                  },
+                },
+              });
             heartbeat = setInterval(this.beat, heartbeatMs);
             // The first one at once: the coordinator learns usage and spares now, not an interval later.
             this.beat();
@@ -187,6 +217,10 @@ export class AgentLoop {
             break;
           }
           case 'desired': {
+            if (!this.acceptEpoch(m.value.leaderEpoch, 'desired set')) {
+              this.o.metrics.desiredSetsIgnored.inc();
+              break;
+            }
             const set = fromDesiredInstances(m.value);
             if (set.generation <= this.applied) {
               this.o.metrics.desiredSetsIgnored.inc();
@@ -195,12 +229,20 @@ export class AgentLoop {
               this.o.manager.confirmDesired();
               break;
             }
-            this.log.info({ generation: set.generation, full: set.full, upserts: set.instances.length, removals: set.removedTenantIds.length }, 'desired set received');
+            this.log.info(
+              { generation: set.generation, full: set.full, upserts: set.instances.length, removals: set.removedTenantIds.length },
+              'desired set received',
+            );
             this.o.manager.applyDesired(set);
             this.applied = set.generation;
             break;
           }
           case 'command': {
+            if (!this.acceptEpoch(m.value.leaderEpoch, 'command')) {
+              const message = `refused: stamped with leader epoch ${m.value.leaderEpoch}, older than ${this.leaderEpoch}; the coordinator that sent it was overtaken`;
+              this.send({ message: { case: 'commandResult', value: { commandId: m.value.commandId, ok: false, errorCode: 'STALE_LEADER_EPOCH', message } } });
+              break;
+            }
             const cmd = fromCommand(m.value);
             this.log.info({ commandId: cmd.commandId, tenantId: cmd.tenantId, kind: cmd.action?.kind }, 'command received');
             void this.o.manager.runCommand(cmd).then((outcome) => this.send({ message: { case: 'commandResult', value: toCommandResult(outcome) } }));
@@ -226,6 +268,18 @@ export class AgentLoop {
       this.stream = undefined;
       stream.cancel();
     }
+  }
+
+  /** Applies the epoch rule to a message stamped `stamped`; false (logged) when it must be refused. */
+  private acceptEpoch(stamped: bigint, what: string): boolean {
+    const verdict = acceptEpoch(this.leaderEpoch, Number(stamped));
+    if (!verdict.accept) {
+      this.log.warn({ what, epoch: Number(stamped), newestEpoch: this.leaderEpoch }, 'refusing a message from an overtaken coordinator');
+      return false;
+    }
+    if (verdict.newestSeen > this.leaderEpoch) this.log.info({ epoch: verdict.newestSeen }, 'coordinator leader epoch');
+    this.leaderEpoch = verdict.newestSeen;
+    return true;
   }
 
   /** Sends on the open stream; a message that cannot go out is dropped (the next Hello carries the truth). */

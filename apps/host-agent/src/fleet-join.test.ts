@@ -36,10 +36,28 @@ function dataRoot(): string {
 function startAgent(hostId: string, root: string, extra: { args?: string[]; env?: Record<string, string> } = {}): AgentProcess {
   const portFirst = 23000 + crypto.randomInt(0, 500) * 10;
   const args = [
-    '--conditions=@pgs/source', '--import', 'tsx', path.join(appDir, 'src', 'main.ts'),
-    '--host-id', hostId, '--address', '127.0.0.1', '--coordinator', coordinator.grpc, '--data-root', root,
-    '--port-range', `${portFirst}-${portFirst + 9}`, '--ops-listen', '127.0.0.1:0', '--spare-clones', '0',
-    '--reconnect-min', '50ms', '--reconnect-max', '500ms',
+    '--conditions=@pgs/source',
+    '--import',
+    'tsx',
+    path.join(appDir, 'src', 'main.ts'),
+    '--host-id',
+    hostId,
+    '--address',
+    '127.0.0.1',
+    '--coordinator',
+    coordinator.grpc,
+    '--data-root',
+    root,
+    '--port-range',
+    `${portFirst}-${portFirst + 9}`,
+    '--ops-listen',
+    '127.0.0.1:0',
+    '--spare-clones',
+    '0',
+    '--reconnect-min',
+    '50ms',
+    '--reconnect-max',
+    '500ms',
     ...(extra.args ?? []),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, PGS_LOG_LEVEL: 'info', ...extra.env };
@@ -63,7 +81,10 @@ async function stopAgent(agent: AgentProcess): Promise<void> {
 
 /** Lines the agent logged with this msg. */
 function logged(agent: AgentProcess, msg: string): number {
-  return agent.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
+  return agent
+    .output()
+    .split('\n')
+    .filter((l) => l.includes(`"msg":"${msg}"`)).length;
 }
 
 async function hostState(hostId: string): Promise<HostState | undefined> {
@@ -108,7 +129,7 @@ describe('host agent fleet identity', () => {
     await stopAgent(again);
   }, 150_000);
 
-  it('stops at start without credentials, or with another host\'s certificate', async () => {
+  it("stops at start without credentials, or with another host's certificate", async () => {
     const none = startAgent('hj2', dataRoot());
     expect(await none.exited).not.toBe(0);
     expect(none.output()).toMatch(/no fleet certificate in .*give a join token.*pgsctl token create --kind host --id hj2/);
@@ -119,12 +140,21 @@ describe('host agent fleet identity', () => {
     expect(await hostState('hj2')).toBeUndefined();
   }, 60_000);
 
-  it('refuses a stream with host A\'s certificate that says Hello as host B', async () => {
+  it("refuses a stream with host A's certificate that says Hello as host B", async () => {
     const client = createClient(AgentControlService, coordinator.grpc, mtlsChannelCredentials(readTlsFiles(identityDirFiles(joinedIdentityDir))));
     try {
       const stream = client.connect();
       await stream.send({
-        message: { case: 'hello', value: { hostId: 'hj3', address: '127.0.0.1', capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 }, runtime: 'process', agentVersion: 'test' } },
+        message: {
+          case: 'hello',
+          value: {
+            hostId: 'hj3',
+            address: '127.0.0.1',
+            capacity: { cpuMillis: 1000, memoryMib: 1024, diskMib: 1024 },
+            runtime: 'process',
+            agentVersion: 'test',
+          },
+        },
       });
       const refusal = await (async () => {
         try {

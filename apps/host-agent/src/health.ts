@@ -40,7 +40,18 @@ interface HealthRow {
 
 /** A down instance: nothing to measure. */
 export function downHealth(now: number): InstanceHealth {
-  return { up: false, acceptingConnections: false, connections: 0, busyBackends: 0, databaseSizeBytes: 0, role: 'PRIMARY', lsn: '', lagBytes: 0, timeline: 0, checkedAt: now };
+  return {
+    up: false,
+    acceptingConnections: false,
+    connections: 0,
+    busyBackends: 0,
+    databaseSizeBytes: 0,
+    role: 'PRIMARY',
+    lsn: '',
+    lagBytes: 0,
+    timeline: 0,
+    checkedAt: now,
+  };
 }
 
 /** Measures a running instance; a server that is up but refuses the check is up and not accepting. */

@@ -33,14 +33,34 @@ describe('init scripts inside a real instance', () => {
   async function tenant(): Promise<string> {
     const id = uniqueTenantId();
     created.push(id);
-    await runtime.ensure({ tenantId: id, specRevision: 1, resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, version: '', image: '', port: 0, runState: 'RUNNING' });
+    await runtime.ensure({
+      tenantId: id,
+      specRevision: 1,
+      resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 },
+      version: '',
+      image: '',
+      port: 0,
+      runState: 'RUNNING',
+    });
     await runtime.start(id);
-    const roles = [{ name: id, scramVerifier: scramVerifier('owner-secret-1'), login: true }, { name: 'app', scramVerifier: scramVerifier('app-secret-1'), login: true }];
-    await admin.apply(id, { roles, databases: [{ name: id, owner: id }, { name: 'orders', owner: 'app' }], dropRoles: [], dropDatabases: [] });
+    const roles = [
+      { name: id, scramVerifier: scramVerifier('owner-secret-1'), login: true },
+      { name: 'app', scramVerifier: scramVerifier('app-secret-1'), login: true },
+    ];
+    await admin.apply(id, {
+      roles,
+      databases: [
+        { name: id, owner: id },
+        { name: 'orders', owner: 'app' },
+      ],
+      dropRoles: [],
+      dropDatabases: [],
+    });
     return id;
   }
 
-  const q = <T extends pg.QueryResultRow>(id: string, database: string, sql: string): Promise<T[]> => admin.withClient(id, database, async (c) => (await c.query<T>(sql)).rows);
+  const q = <T extends pg.QueryResultRow>(id: string, database: string, sql: string): Promise<T[]> =>
+    admin.withClient(id, database, async (c) => (await c.query<T>(sql)).rows);
 
   it('runs the scripts in order, each as its database owner, once: a second run skips what committed', async () => {
     const id = await tenant();
@@ -56,7 +76,10 @@ describe('init scripts inside a real instance', () => {
     // Sent again (a coordinator that restarted before the answer): nothing runs twice.
     expect(await executor.run(id, scripts)).toMatchObject({ applied: 3, error: '' });
     expect(await q(id, id, 'select count(*)::int as n from items')).toEqual([{ n: 2 }]);
-    expect(await q(id, id, 'select seq, name from pgs_init.applied order by seq')).toEqual([{ seq: 0, name: '001-schema.sql' }, { seq: 1, name: '002-data.sql' }]);
+    expect(await q(id, id, 'select seq, name from pgs_init.applied order by seq')).toEqual([
+      { seq: 0, name: '001-schema.sql' },
+      { seq: 1, name: '002-data.sql' },
+    ]);
     // The short-lived login roles are gone.
     expect(await q(id, 'postgres', "select rolname from pg_roles where rolname like 'pgs_init_%'")).toEqual([]);
   });
@@ -75,7 +98,11 @@ describe('init scripts inside a real instance', () => {
     // Fixed and retried: resumes at b.
     const fixed = [scripts[0]!, { ...scripts[1]!, sql: 'create table b (y int);' }, scripts[2]!];
     expect(await executor.run(id, fixed)).toMatchObject({ applied: 3, error: '' });
-    expect(await q(id, id, "select tablename from pg_tables where schemaname = 'public' order by 1")).toEqual([{ tablename: 'a' }, { tablename: 'b' }, { tablename: 'c' }]);
+    expect(await q(id, id, "select tablename from pg_tables where schemaname = 'public' order by 1")).toEqual([
+      { tablename: 'a' },
+      { tablename: 'b' },
+      { tablename: 'c' },
+    ]);
   });
 
   it('never runs tenant SQL as the superuser, and refuses a script that ends its own transaction', async () => {

@@ -60,7 +60,9 @@ export class InitSqlExecutor {
   async run(tenantId: string, scripts: readonly InitScriptSpec[]): Promise<InitSqlRunResult> {
     const dbOf = (s: InitScriptSpec): string => (s.database === '' ? tenantId : s.database);
     const owners = await this.admin.withClient(tenantId, 'postgres', async (c) => {
-      const r = await c.query<{ datname: string; owner: string }>('select datname, pg_get_userbyid(datdba) as owner from pg_database where datname = any($1)', [[...new Set(scripts.map(dbOf))]]);
+      const r = await c.query<{ datname: string; owner: string }>('select datname, pg_get_userbyid(datdba) as owner from pg_database where datname = any($1)', [
+        [...new Set(scripts.map(dbOf))],
+      ]);
       return new Map(r.rows.map((row) => [row.datname, row.owner]));
     });
     const role = `pgs_init_${randomBytes(6).toString('hex')}`;
@@ -70,7 +72,9 @@ export class InitSqlExecutor {
     await this.admin.withClient(tenantId, 'postgres', async (c) => {
       // VALID UNTIL: a role left behind by a crash cannot log in for long.
       const until = new Date(Date.now() + 3_600_000).toISOString();
-      await c.query(`CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD ${quoteLiteral(verifier)} VALID UNTIL ${quoteLiteral(until)}`);
+      await c.query(
+        `CREATE ROLE ${quoteIdent(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD ${quoteLiteral(verifier)} VALID UNTIL ${quoteLiteral(until)}`,
+      );
       for (const owner of members) await c.query(`GRANT ${quoteIdent(owner)} TO ${quoteIdent(role)}`);
     });
     const prepared = new Set<string>();
@@ -79,7 +83,13 @@ export class InitSqlExecutor {
       for (const [seq, script] of scripts.entries()) {
         const database = dbOf(script);
         const owner = owners.get(database);
-        if (owner === undefined) return { applied, failedScript: script.name, error: `database "${database}" does not exist in tenant ${tenantId} (create it first, or name another database)`, sqlstate: '3D000' };
+        if (owner === undefined)
+          return {
+            applied,
+            failedScript: script.name,
+            error: `database "${database}" does not exist in tenant ${tenantId} (create it first, or name another database)`,
+            sqlstate: '3D000',
+          };
         if (!prepared.has(database)) {
           await this.admin.withClient(tenantId, database, async (c) => {
             for (const statement of markerSql(owner)) await c.query(statement);
@@ -89,7 +99,10 @@ export class InitSqlExecutor {
         const outcome = await this.runOne(tenantId, { database, owner, role, password }, seq, script);
         if (outcome !== 'ok' && outcome !== 'skipped') return { applied, failedScript: script.name, ...outcome };
         applied++;
-        this.log.info({ tenantId, script: script.name, database, outcome }, outcome === 'ok' ? 'init script committed' : 'init script committed before; skipped');
+        this.log.info(
+          { tenantId, script: script.name, database, outcome },
+          outcome === 'ok' ? 'init script committed' : 'init script committed before; skipped',
+        );
       }
       return { applied, failedScript: '', error: '', sqlstate: '' };
     } finally {
@@ -104,7 +117,13 @@ export class InitSqlExecutor {
     seq: number,
     script: InitScriptSpec,
   ): Promise<'ok' | 'skipped' | { error: string; sqlstate: string }> {
-    const client = new pg.Client({ ...this.connect(tenantId, as.database), user: as.role, password: as.password, application_name: 'pgs-init-sql', connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      ...this.connect(tenantId, as.database),
+      user: as.role,
+      password: as.password,
+      application_name: 'pgs-init-sql',
+      connectionTimeoutMillis: 5000,
+    });
     client.on('error', (err) => this.log.debug({ tenantId, err }, 'init script connection error'));
     try {
       await client.connect();
@@ -131,7 +150,10 @@ export class InitSqlExecutor {
       }
       const after = await client.query<{ x: string }>('SELECT pg_current_xact_id()::text AS x');
       if (after.rows[0]?.x !== before.rows[0]?.x) {
-        return { error: 'the script ended its transaction (COMMIT or ROLLBACK): init scripts run in one transaction each; remove the transaction control', sqlstate: '' };
+        return {
+          error: 'the script ended its transaction (COMMIT or ROLLBACK): init scripts run in one transaction each; remove the transaction control',
+          sqlstate: '',
+        };
       }
       // RESET ROLE inside the script would leave the insert to the short-lived role: set it again.
       await client.query(`SET LOCAL ROLE ${quoteIdent(as.owner)}`);

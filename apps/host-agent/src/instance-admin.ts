@@ -50,7 +50,12 @@ export class InstanceAdmin {
     // replica needs to clone) must not wait for synchronous standbys that may not exist yet; they are
     // declarative and re-applied on whichever node is primary. A statement timeout keeps a stuck
     // statement from holding the tenant's queue (and a Fence behind it) forever.
-    const client = new pg.Client({ ...this.connect(tenantId, database), connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'pgs-host-agent', options: '-c synchronous_commit=local -c statement_timeout=120000' });
+    const client = new pg.Client({
+      ...this.connect(tenantId, database),
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      application_name: 'pgs-host-agent',
+      options: '-c synchronous_commit=local -c statement_timeout=120000',
+    });
     // An error event on an idle client (server shut down under us) must not crash the agent.
     client.on('error', (err) => this.log.debug({ tenantId, err }, 'admin connection error'));
     try {
@@ -78,7 +83,10 @@ export class InstanceAdmin {
   async ensureRole(client: pg.Client, tenantId: string, role: RoleSpec): Promise<'created' | 'altered' | 'unchanged'> {
     const password = verifierLiteral(role.scramVerifier);
     const login = role.login ? 'LOGIN' : 'NOLOGIN';
-    const found = await client.query<{ rolpassword: string | null; rolcanlogin: boolean }>('select rolpassword, rolcanlogin from pg_authid where rolname = $1', [role.name]);
+    const found = await client.query<{ rolpassword: string | null; rolcanlogin: boolean }>(
+      'select rolpassword, rolcanlogin from pg_authid where rolname = $1',
+      [role.name],
+    );
     const row = found.rows[0];
     if (!row) {
       await client.query(`CREATE ROLE ${quoteIdent(role.name)} ${login} ${ROLE_ATTRIBUTES} PASSWORD ${password}`);

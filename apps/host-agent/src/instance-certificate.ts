@@ -15,8 +15,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EnrollmentService } from '@pgs/proto';
-import { Code, createClient, RpcError } from '@pgs/rpc';
-import { certificateInfo, createCsr, generatePrivateKey, identity, isExpired, startCertificateRenewal, TlsIdentity, verifyIssuedBy, type FleetLink, type Renewal, type TlsMaterial } from '@pgs/security';
+import { Code, createLeaderClient, RpcError, splitAddresses } from '@pgs/rpc';
+import {
+  certificateInfo,
+  createCsr,
+  generatePrivateKey,
+  identity,
+  isExpired,
+  startCertificateRenewal,
+  TlsIdentity,
+  verifyIssuedBy,
+  type FleetLink,
+  type Renewal,
+  type TlsMaterial,
+} from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { jitteredBackoff } from './backoff.js';
 import { messageOf } from './errors.js';
@@ -105,7 +117,7 @@ export async function startInstanceCertificate(o: InstanceCertificateOptions): P
   }
   const files = instanceTlsFiles(o.dataRoot);
   const who = identity('instance', o.hostId);
-  const client = createClient(EnrollmentService, o.coordinator, o.link.credentials);
+  const client = createLeaderClient(EnrollmentService, splitAddresses(o.coordinator), o.link.credentials);
   const timeoutMs = o.callTimeoutMs ?? 15_000;
   const issue = async (csrPem: string): Promise<{ certPem: string; caPem: string }> => {
     const r = await client.issueInstanceCertificate({ csrPem, address: o.address }, { timeoutMs });
@@ -126,7 +138,8 @@ export async function startInstanceCertificate(o: InstanceCertificateOptions): P
         saveInstanceTls(files, next, o.owner);
         o.onRenewed();
       },
-      onExpired: () => log.error({ dir: files.dir }, 'instance certificate expired: routers and standbys refuse these instances until the coordinator issues a new one'),
+      onExpired: () =>
+        log.error({ dir: files.dir }, 'instance certificate expired: routers and standbys refuse these instances until the coordinator issues a new one'),
     });
   };
 

@@ -68,7 +68,6 @@ export interface InstanceManagerOptions {
   upgrades?: UpgradeRunner;
 }
 
-
 interface Entry {
   tenantId: string;
   /** What to converge to; from the coordinator, or from the runtime's record for an adopted instance. */
@@ -95,7 +94,15 @@ interface Entry {
 }
 
 /** Restore failures that the same spec can never get past: reported once, not retried. */
-const PERMANENT_RESTORE_ERRORS = new Set(['RESTORE_TARGET_NOT_REACHED', 'BACKUP_KEY', 'NO_BACKUP_BEFORE_TARGET', 'BACKUP_NOT_FOUND', 'RESTORE_REFUSED', 'NOT_SUPPORTED', 'INVALID_IDENTIFIER']);
+const PERMANENT_RESTORE_ERRORS = new Set([
+  'RESTORE_TARGET_NOT_REACHED',
+  'BACKUP_KEY',
+  'NO_BACKUP_BEFORE_TARGET',
+  'BACKUP_NOT_FOUND',
+  'RESTORE_REFUSED',
+  'NOT_SUPPORTED',
+  'INVALID_IDENTIFIER',
+]);
 
 /** How long after a failed stanza-create the health loop tries again. */
 const STANZA_RETRY_MS = 30_000;
@@ -133,7 +140,17 @@ function desiredFromRuntime(inst: RuntimeInstance): DesiredInstance {
 }
 
 function runtimeSpec(d: DesiredInstance): RuntimeSpec {
-  const spec: RuntimeSpec = { tenantId: d.tenantId, specRevision: d.specRevision, resources: d.resources, version: d.version, image: d.image, port: d.port, runState: d.runState, role: d.role, fenceOnLeaseExpiry: d.fenceOnLeaseExpiry };
+  const spec: RuntimeSpec = {
+    tenantId: d.tenantId,
+    specRevision: d.specRevision,
+    resources: d.resources,
+    version: d.version,
+    image: d.image,
+    port: d.port,
+    runState: d.runState,
+    role: d.role,
+    fenceOnLeaseExpiry: d.fenceOnLeaseExpiry,
+  };
   if (d.backup) spec.backup = d.backup;
   if (d.restore) spec.restore = d.restore;
   if (d.upgradeSubscriber) spec.upgradeSubscriber = true;
@@ -158,7 +175,23 @@ function runtimeSpec(d: DesiredInstance): RuntimeSpec {
  * switchover decisions read.
  */
 function significant(s: InstanceStatus, replicated: boolean): string {
-  const base = [s.realization, s.state, s.reason, s.address, s.port, s.runtimeId, s.pid, s.specRevision, s.health?.up, s.health?.acceptingConnections, s.health?.role, (s.health?.busyBackends ?? 0) > 0, s.recovery?.restoreId, s.recovery?.ok, s.recovery?.errorCode];
+  const base = [
+    s.realization,
+    s.state,
+    s.reason,
+    s.address,
+    s.port,
+    s.runtimeId,
+    s.pid,
+    s.specRevision,
+    s.health?.up,
+    s.health?.acceptingConnections,
+    s.health?.role,
+    (s.health?.busyBackends ?? 0) > 0,
+    s.recovery?.restoreId,
+    s.recovery?.ok,
+    s.recovery?.errorCode,
+  ];
   return JSON.stringify(replicated ? [...base, s.health?.lsn, s.health?.timeline, s.health?.lagBytes, s.health?.senderLostAt ?? 0] : base);
 }
 
@@ -189,7 +222,11 @@ export class InstanceManager {
     this.clock = o.clock ?? Date.now;
     this.senderWatch = new SenderWatch(o.admin, this.log, this.clock);
     this.replication = new ReplicationAdmin(o.admin, this.log);
-    this.initSql = new InitSqlExecutor(o.admin, (tenantId, database) => o.runtime.adminConnection(tenantId, database), this.log.child({ component: 'init-sql' }));
+    this.initSql = new InitSqlExecutor(
+      o.admin,
+      (tenantId, database) => o.runtime.adminConnection(tenantId, database),
+      this.log.child({ component: 'init-sql' }),
+    );
     o.lease?.onExpire(() => this.fenceOnLeaseLoss());
   }
 
@@ -217,7 +254,10 @@ export class InstanceManager {
         health: inst.running ? await this.measure(inst.tenantId) : downHealth(this.clock()),
       };
       if (inst.recovery) e.status.recovery = inst.recovery;
-      this.log.info({ tenantId: inst.tenantId, running: inst.running, pid: inst.pid, port: inst.port }, inst.running ? 'adopted a running instance' : 'found a stopped instance');
+      this.log.info(
+        { tenantId: inst.tenantId, running: inst.running, pid: inst.pid, port: inst.port },
+        inst.running ? 'adopted a running instance' : 'found a stopped instance',
+      );
       if (inst.running !== wantRunning) this.schedule(e);
     }
     this.scheduleHealth();
@@ -266,7 +306,11 @@ export class InstanceManager {
   setBackupRepository(repo: BackupRepository | undefined): void {
     const backups = this.o.runtime.backups;
     if (!backups) {
-      if (repo) this.log.warn({ runtime: this.o.runtime.kind }, 'the fleet has a backup repository, but this host\'s runtime cannot back up; tenants here are not archived (backups need the process runtime)');
+      if (repo)
+        this.log.warn(
+          { runtime: this.o.runtime.kind },
+          "the fleet has a backup repository, but this host's runtime cannot back up; tenants here are not archived (backups need the process runtime)",
+        );
       return;
     }
     if (!backups.setRepository(repo)) return;
@@ -283,9 +327,13 @@ export class InstanceManager {
    */
   setInstanceTls(change: Partial<InstanceTls>): void {
     this.tls = { ...this.tls, ...change };
-    if (this.tls.required && !this.tls.files) this.log.warn({}, 'the fleet requires TLS to instances but this host has no instance certificate yet: they accept plaintext until it comes');
+    if (this.tls.required && !this.tls.files)
+      this.log.warn({}, 'the fleet requires TLS to instances but this host has no instance certificate yet: they accept plaintext until it comes');
     if (!this.o.runtime.setTls(this.tls)) return;
-    this.log.info({ tls: this.tls.files !== undefined, tlsOnly: this.tls.required && this.tls.files !== undefined }, 'instance TLS changed; instances converge to it');
+    this.log.info(
+      { tls: this.tls.files !== undefined, tlsOnly: this.tls.required && this.tls.files !== undefined },
+      'instance TLS changed; instances converge to it',
+    );
     for (const e of this.entries.values()) {
       if (e.desired && !e.deleting && e.status.state !== 'DELETED') this.schedule(e);
     }
@@ -379,7 +427,13 @@ export class InstanceManager {
       void this.o.runtime.stop(t, 'immediate').then(
         () => {
           this.log.warn({ tenantId: t, durationMs: Math.round(performance.now() - started) }, 'primary fenced after the lease expired');
-          this.update(e, { state: 'STOPPED', reason: 'fenced: the lease from the coordinator expired', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+          this.update(e, {
+            state: 'STOPPED',
+            reason: 'fenced: the lease from the coordinator expired',
+            pid: 0,
+            runtimeId: '',
+            health: downHealth(this.clock()),
+          });
         },
         (err: unknown) => this.log.error({ tenantId: t, err }, 'stopping the primary after the lease expired failed'),
       );
@@ -399,7 +453,8 @@ export class InstanceManager {
     if (action.kind === 'runInitSql') {
       // Outside the tenant's queue: a long script must not hold converges or a Fence behind it
       // (two runs of the same scripts take turns on an advisory lock inside the database).
-      if (e.status.state !== 'RUNNING' || e.desired?.role !== 'PRIMARY') return done(false, 'NOT_PRIMARY', `the instance of ${cmd.tenantId} here is not a running primary`);
+      if (e.status.state !== 'RUNNING' || e.desired?.role !== 'PRIMARY')
+        return done(false, 'NOT_PRIMARY', `the instance of ${cmd.tenantId} here is not a running primary`);
       try {
         const r = await this.initSql.run(cmd.tenantId, action.scripts);
         const out = done(r.error === '', r.error === '' ? '' : 'INIT_SQL_FAILED', r.error);
@@ -486,13 +541,22 @@ export class InstanceManager {
    * RunBackup and ExpireBackup, outside the tenant's queue: pgBackRest runs as a child process for
    * as long as the backup takes, while converges, health checks and heartbeats go on.
    */
-  private async runBackupCommand(e: Entry, action: Extract<CommandAction, { kind: 'runBackup' | 'expireBackup' }>): Promise<Pick<CommandOutcome, 'ok' | 'errorCode' | 'message' | 'backup'>> {
+  private async runBackupCommand(
+    e: Entry,
+    action: Extract<CommandAction, { kind: 'runBackup' | 'expireBackup' }>,
+  ): Promise<Pick<CommandOutcome, 'ok' | 'errorCode' | 'message' | 'backup'>> {
     const t = e.tenantId;
     const backups = this.o.runtime.backups;
     if (!backups) return { ok: false, errorCode: 'NOT_SUPPORTED', message: `backups need the process runtime; this host runs ${this.o.runtime.kind}` };
     const configured = backups.backupOf(t);
-    if (!configured) return { ok: false, errorCode: 'BACKUP_NOT_CONFIGURED', message: `the instance of ${t} on this host has no backups configured (no stanza in its spec, or no backup repository in the fleet)` };
-    if (action.stanza !== '' && action.stanza !== configured.stanza) return { ok: false, errorCode: 'BACKUP_NOT_CONFIGURED', message: `the instance of ${t} archives into stanza ${configured.stanza}, not ${action.stanza}` };
+    if (!configured)
+      return {
+        ok: false,
+        errorCode: 'BACKUP_NOT_CONFIGURED',
+        message: `the instance of ${t} on this host has no backups configured (no stanza in its spec, or no backup repository in the fleet)`,
+      };
+    if (action.stanza !== '' && action.stanza !== configured.stanza)
+      return { ok: false, errorCode: 'BACKUP_NOT_CONFIGURED', message: `the instance of ${t} archives into stanza ${configured.stanza}, not ${action.stanza}` };
     try {
       if (action.kind === 'expireBackup') {
         await backups.expire(t, action.label);
@@ -501,7 +565,11 @@ export class InstanceManager {
       const inst = await this.o.runtime.inspect(t);
       const health = inst?.running ? await this.measure(t) : undefined;
       if (e.desired?.role !== 'PRIMARY' || !health?.acceptingConnections || health.role !== 'PRIMARY') {
-        return { ok: false, errorCode: 'NOT_PRIMARY', message: `the instance of ${t} is not a running primary on this host (${inst?.running ? `running as ${health?.acceptingConnections ? (health.role === 'PRIMARY' ? 'a primary the coordinator calls a replica' : 'a replica') : 'a server not accepting connections'}` : 'not running'}); take the backup on the primary` };
+        return {
+          ok: false,
+          errorCode: 'NOT_PRIMARY',
+          message: `the instance of ${t} is not a running primary on this host (${inst?.running ? `running as ${health?.acceptingConnections ? (health.role === 'PRIMARY' ? 'a primary the coordinator calls a replica' : 'a replica') : 'a server not accepting connections'}` : 'not running'}); take the backup on the primary`,
+        };
       }
       if (e.backupRunning) return { ok: false, errorCode: 'BACKUP_RUNNING', message: `a backup of ${t} is already running on this host` };
       e.backupRunning = true;
@@ -515,7 +583,11 @@ export class InstanceManager {
     } catch (err) {
       this.log.warn({ tenantId: t, kind: action.kind, code: codeOf(err), err: messageOf(err) }, 'backup command failed');
       const code = codeOf(err);
-      return { ok: false, errorCode: code === 'RUNTIME_ERROR' ? (action.kind === 'runBackup' ? 'BACKUP_FAILED' : 'EXPIRE_FAILED') : code, message: messageOf(err) };
+      return {
+        ok: false,
+        errorCode: code === 'RUNTIME_ERROR' ? (action.kind === 'runBackup' ? 'BACKUP_FAILED' : 'EXPIRE_FAILED') : code,
+        message: messageOf(err),
+      };
     }
   }
 
@@ -538,7 +610,10 @@ export class InstanceManager {
         },
         (err: unknown) => {
           e.stanzaRetryAt = this.clock() + STANZA_RETRY_MS;
-          this.log.warn({ tenantId: t, stanza: backup.stanza, code: codeOf(err), err: messageOf(err), retryInMs: STANZA_RETRY_MS }, 'stanza-create failed; WAL waits in pg_wal until the stanza exists');
+          this.log.warn(
+            { tenantId: t, stanza: backup.stanza, code: codeOf(err), err: messageOf(err), retryInMs: STANZA_RETRY_MS },
+            'stanza-create failed; WAL waits in pg_wal until the stanza exists',
+          );
         },
       )
       .finally(() => {
@@ -548,7 +623,9 @@ export class InstanceManager {
 
   /** A status note for a spec asking for backups this runtime cannot give ('' otherwise). */
   private backupNote(d: DesiredInstance): string {
-    return d.backup && !this.o.runtime.backups ? `backups need the process runtime; this host runs ${this.o.runtime.kind}, so this instance is not archived` : '';
+    return d.backup && !this.o.runtime.backups
+      ? `backups need the process runtime; this host runs ${this.o.runtime.kind}, so this instance is not archived`
+      : '';
   }
 
   private entry(tenantId: string): Entry {
@@ -558,7 +635,18 @@ export class InstanceManager {
         tenantId,
         desired: undefined,
         deleting: false,
-        status: { tenantId, realization: 'PENDING', state: 'CREATING', reason: '', address: '', port: 0, runtimeId: '', pid: 0, specRevision: 0, health: undefined },
+        status: {
+          tenantId,
+          realization: 'PENDING',
+          state: 'CREATING',
+          reason: '',
+          address: '',
+          port: 0,
+          runtimeId: '',
+          pid: 0,
+          specRevision: 0,
+          health: undefined,
+        },
         chain: e?.chain ?? Promise.resolve(),
         pendingOps: 0,
         convergeQueued: false,
@@ -635,18 +723,37 @@ export class InstanceManager {
     let releaseSlot: (() => void) | undefined;
     try {
       if (d.role === 'REPLICA' && !this.o.runtime.supportsReplication) {
-        throw new AgentError('NOT_SUPPORTED', `the ${this.o.runtime.kind} runtime does not run replicas; place replicated tenants on hosts with the process runtime`, { kind: 'user' });
+        throw new AgentError(
+          'NOT_SUPPORTED',
+          `the ${this.o.runtime.kind} runtime does not run replicas; place replicated tenants on hosts with the process runtime`,
+          { kind: 'user' },
+        );
       }
       const existing = await this.o.runtime.inspect(t);
       let spec = runtimeSpec(d);
       if (d.restore && existing && existing.recovery?.restoreId !== d.restore.restoreId) {
         // The data directory exists: a restore never overwrites it. Say so, and converge the rest.
-        if (e.status.recovery?.restoreId !== d.restore.restoreId) this.log.warn({ tenantId: t, restoreId: d.restore.restoreId }, 'restore refused: the instance already has a data directory on this host');
-        this.update(e, { recovery: { restoreId: d.restore.restoreId, ok: false, errorCode: 'RESTORE_REFUSED', message: `the instance of ${t} already has a data directory on this host; a restore never overwrites it (remove the instance first, or restore into a new tenant)`, lsn: '', commitTimeMs: 0, timeline: 0, archiveMaxWal: '' } });
+        if (e.status.recovery?.restoreId !== d.restore.restoreId)
+          this.log.warn({ tenantId: t, restoreId: d.restore.restoreId }, 'restore refused: the instance already has a data directory on this host');
+        this.update(e, {
+          recovery: {
+            restoreId: d.restore.restoreId,
+            ok: false,
+            errorCode: 'RESTORE_REFUSED',
+            message: `the instance of ${t} already has a data directory on this host; a restore never overwrites it (remove the instance first, or restore into a new tenant)`,
+            lsn: '',
+            commitTimeMs: 0,
+            timeline: 0,
+            archiveMaxWal: '',
+          },
+        });
         delete spec.restore;
       }
       if (d.restore && !existing) {
-        if (!this.o.runtime.backups) throw new RestoreError('NOT_SUPPORTED', `restoring from a backup needs the process runtime; this host runs ${this.o.runtime.kind}`, '', { kind: 'user' });
+        if (!this.o.runtime.backups)
+          throw new RestoreError('NOT_SUPPORTED', `restoring from a backup needs the process runtime; this host runs ${this.o.runtime.kind}`, '', {
+            kind: 'user',
+          });
         if (e.restoreFailedAtRevision === d.specRevision) return;
         spec = { ...spec, restore: d.restore };
       }
@@ -688,27 +795,60 @@ export class InstanceManager {
         }
         const health = await this.measure(t);
         step('health');
-        if (!existing || !wasRunning) this.log.info({ tenantId: t, specRevision: d.specRevision, durationMs: Math.round(performance.now() - started), steps }, existing ? 'instance started and realized' : 'instance created and realized');
-        this.update(e, { state: 'RUNNING', realization: 'REALIZED', reason: this.backupNote(d), pid: inst.pid, runtimeId: inst.runtimeId, port: inst.port, specRevision: d.specRevision, health });
+        if (!existing || !wasRunning)
+          this.log.info(
+            { tenantId: t, specRevision: d.specRevision, durationMs: Math.round(performance.now() - started), steps },
+            existing ? 'instance started and realized' : 'instance created and realized',
+          );
+        this.update(e, {
+          state: 'RUNNING',
+          realization: 'REALIZED',
+          reason: this.backupNote(d),
+          pid: inst.pid,
+          runtimeId: inst.runtimeId,
+          port: inst.port,
+          specRevision: d.specRevision,
+          health,
+        });
         if (d.role === 'PRIMARY' && health.role === 'PRIMARY') this.ensureStanza(e);
       } else {
         if (inst.running) {
           this.update(e, { state: 'STOPPING' });
           await this.o.runtime.stop(t);
         }
-        this.update(e, { state: 'STOPPED', realization: 'REALIZED', reason: held, pid: 0, runtimeId: '', specRevision: d.specRevision, health: downHealth(this.clock()) });
+        this.update(e, {
+          state: 'STOPPED',
+          realization: 'REALIZED',
+          reason: held,
+          pid: 0,
+          runtimeId: '',
+          specRevision: d.specRevision,
+          health: downHealth(this.clock()),
+        });
       }
       e.failures = 0;
       this.o.metrics.realizationSeconds.observe({ outcome: 'realized' }, (performance.now() - started) / 1000);
     } catch (err) {
       e.failures += 1;
       if (d.restore && err instanceof RestoreError) {
-        const recovery: RecoveryResult = { restoreId: d.restore.restoreId, ok: false, errorCode: err.code, message: err.message, lsn: '', commitTimeMs: 0, timeline: 0, archiveMaxWal: err.archiveMaxWal };
+        const recovery: RecoveryResult = {
+          restoreId: d.restore.restoreId,
+          ok: false,
+          errorCode: err.code,
+          message: err.message,
+          lsn: '',
+          commitTimeMs: 0,
+          timeline: 0,
+          archiveMaxWal: err.archiveMaxWal,
+        };
         this.update(e, { recovery });
         if (PERMANENT_RESTORE_ERRORS.has(err.code)) {
           e.restoreFailedAtRevision = d.specRevision;
           this.update(e, { state: 'FAILED', realization: 'FAILED', reason: `restore failed: ${err.message}`, specRevision: d.specRevision });
-          this.log.warn({ tenantId: t, restoreId: d.restore.restoreId, code: err.code, err: err.message }, 'restore failed; not retried until a newer spec revision');
+          this.log.warn(
+            { tenantId: t, restoreId: d.restore.restoreId, code: err.code, err: err.message },
+            'restore failed; not retried until a newer spec revision',
+          );
           this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
           return;
         }
@@ -721,7 +861,12 @@ export class InstanceManager {
       // not a failure: it stays PENDING with the reason, so the tenant reads IN_PROGRESS, never ERROR.
       const waitingForPrimary = codeOf(err) === 'PRIMARY_NOT_READY';
       if (waitingForPrimary) {
-        this.update(e, { state: running ? 'RUNNING' : e.status.state === 'STOPPED' ? 'STOPPED' : 'CREATING', realization: 'PENDING', reason: `waiting for the primary: ${messageOf(err)}`, specRevision: d.specRevision });
+        this.update(e, {
+          state: running ? 'RUNNING' : e.status.state === 'STOPPED' ? 'STOPPED' : 'CREATING',
+          realization: 'PENDING',
+          reason: `waiting for the primary: ${messageOf(err)}`,
+          specRevision: d.specRevision,
+        });
       } else {
         this.update(e, { state: running ? 'RUNNING' : 'FAILED', realization: 'FAILED', reason: messageOf(err), specRevision: d.specRevision });
         this.o.metrics.realizationSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
@@ -751,7 +896,9 @@ export class InstanceManager {
     try {
       await this.o.admin.withClient(tenantId, 'postgres', async (c) => {
         for (;;) {
-          const r = await c.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and xact_start is not null and pid <> pg_backend_pid()");
+          const r = await c.query<{ n: number }>(
+            "select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and xact_start is not null and pid <> pg_backend_pid()",
+          );
           open = r.rows[0]?.n ?? 0;
           if (open === 0 || performance.now() >= deadline) return;
           await new Promise((r2) => setTimeout(r2, 10));
@@ -760,7 +907,10 @@ export class InstanceManager {
     } catch (err) {
       this.log.warn({ tenantId, err }, 'open transactions could not be counted before the fence; fencing now');
     }
-    this.log.info({ tenantId, openTransactions: Math.max(0, open), waitedMs: Math.round(performance.now() - started) }, open > 0 ? 'fence grace over: open transactions end with the shutdown' : 'no open transactions: fencing');
+    this.log.info(
+      { tenantId, openTransactions: Math.max(0, open), waitedMs: Math.round(performance.now() - started) },
+      open > 0 ? 'fence grace over: open transactions end with the shutdown' : 'no open transactions: fencing',
+    );
   }
 
   private async remove(e: Entry): Promise<void> {
@@ -837,7 +987,14 @@ export class InstanceManager {
       if (!inst) {
         // A restore that failed for good has no instance, and its report already says why.
         if (e.status.state !== 'CREATING' && e.restoreFailedAtRevision !== e.desired.specRevision) {
-          this.update(e, { state: 'FAILED', realization: 'FAILED', reason: 'the instance is missing from this host (data directory or container gone); it is not re-created empty', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
+          this.update(e, {
+            state: 'FAILED',
+            realization: 'FAILED',
+            reason: 'the instance is missing from this host (data directory or container gone); it is not re-created empty',
+            pid: 0,
+            runtimeId: '',
+            health: downHealth(this.clock()),
+          });
         }
         return;
       }
@@ -854,7 +1011,7 @@ export class InstanceManager {
       if (wantRunning) {
         // A failed converge already has its retry planned with backoff; do not hurry it.
         if (e.retryTimer !== undefined) return;
-        this.log.warn({ tenantId: t, lastPid: e.status.pid }, 'instance is down behind the agent\'s back; bringing it back');
+        this.log.warn({ tenantId: t, lastPid: e.status.pid }, "instance is down behind the agent's back; bringing it back");
         this.update(e, { state: 'CRASHED', reason: 'postgres was not running', pid: 0, runtimeId: '', health: downHealth(this.clock()) });
         this.schedule(e);
       } else if (e.status.state !== 'STOPPED') {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentControlService } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer } from '@pgs/service-kit';
 import { AgentLoop } from './agent-loop.js';
 import { hostCapacity } from './capacity.js';
@@ -66,17 +66,43 @@ runMain(async () => {
   const lease = new Lease({ file: path.join(config.dataRoot, 'lease.json'), log: log.child({ component: 'lease' }) });
   const maxConcurrentCreates = config.createConcurrency > 0 ? config.createConcurrency : os.availableParallelism();
   const tools = runtime.upgradeTools?.();
-  const upgrades = tools && new UpgradeRunner({ admin, connect: (tenantId, database) => runtime.adminConnection(tenantId, database), ...tools, log: log.child({ component: 'upgrade' }) });
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: config.healthInterval, senderWatchMs: config.senderWatchInterval, lease, maxConcurrentCreates, upgrades });
+  const upgrades =
+    tools &&
+    new UpgradeRunner({
+      admin,
+      connect: (tenantId, database) => runtime.adminConnection(tenantId, database),
+      ...tools,
+      log: log.child({ component: 'upgrade' }),
+    });
+  const manager = new InstanceManager({
+    runtime,
+    admin,
+    log,
+    metrics,
+    healthIntervalMs: config.healthInterval,
+    senderWatchMs: config.senderWatchInterval,
+    lease,
+    maxConcurrentCreates,
+    upgrades,
+  });
   state.manager = manager;
   manager.setInstanceTls({ files: certificate?.files() });
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
-  const client = createClient(AgentControlService, config.coordinator, coordinatorCredentials(link), coordinatorChannelOptions());
+  // Several coordinators (comma-separated): the client finds the leader and follows it after a failover.
+  const client = createLeaderClient(AgentControlService, splitAddresses(config.coordinator), coordinatorCredentials(link), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,
-    identity: { hostId: config.hostId, address: config.address, capacity, labels: { ...config.labels }, runtime: runtime.kind, agentVersion: agentVersion(), postgres: runtime.postgresMajors() },
+    identity: {
+      hostId: config.hostId,
+      address: config.address,
+      capacity,
+      labels: { ...config.labels },
+      runtime: runtime.kind,
+      agentVersion: agentVersion(),
+      postgres: runtime.postgresMajors(),
+    },
     log,
     metrics,
     reportIntervalMs: config.reportInterval,
@@ -94,10 +120,29 @@ runMain(async () => {
     host: config.opsListen.host,
     port: config.opsListen.port,
     registry,
-    health: () => ({ ok: true, hostId: config.hostId, runtime: runtime.kind, coordinatorConnected: loop.connected, appliedGeneration: loop.appliedGeneration, instances: countByState(manager.statuses()) }),
+    health: () => ({
+      ok: true,
+      hostId: config.hostId,
+      runtime: runtime.kind,
+      coordinatorConnected: loop.connected,
+      appliedGeneration: loop.appliedGeneration,
+      instances: countByState(manager.statuses()),
+    }),
   });
   loop.start();
-  log.info({ hostId: config.hostId, address: config.address, runtime: runtime.kind, coordinator: config.coordinator, ops: ops.address, capacity, labels: config.labels, instances: manager.statuses().length }, 'host agent started');
+  log.info(
+    {
+      hostId: config.hostId,
+      address: config.address,
+      runtime: runtime.kind,
+      coordinator: config.coordinator,
+      ops: ops.address,
+      capacity,
+      labels: config.labels,
+      instances: manager.statuses().length,
+    },
+    'host agent started',
+  );
   handleShutdown(log, async () => {
     // Instances keep running: a stopped or restarting agent adopts them again.
     await loop.stop();

@@ -60,7 +60,10 @@ export class ReplicationAdmin {
 
   private async ensureRole(client: pg.Client, tenantId: string, user: string, passwordLiteral: string, verifier: string): Promise<void> {
     const role = quoteIdent(user);
-    const found = await client.query<{ rolpassword: string | null; rolreplication: boolean; rolcanlogin: boolean }>('select rolpassword, rolreplication, rolcanlogin from pg_authid where rolname = $1', [user]);
+    const found = await client.query<{ rolpassword: string | null; rolreplication: boolean; rolcanlogin: boolean }>(
+      'select rolpassword, rolreplication, rolcanlogin from pg_authid where rolname = $1',
+      [user],
+    );
     const row = found.rows[0];
     if (!row) {
       await client.query(`CREATE ROLE ${role} REPLICATION LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD ${passwordLiteral}`);
@@ -104,9 +107,18 @@ export class ReplicationAdmin {
     const deadline = performance.now() + timeoutMs;
     await this.admin.withClient(tenantId, 'postgres', async (client) => {
       for (;;) {
-        const r = (await client.query<{ r: boolean; ok: boolean | null; at: string | null }>('select pg_is_in_recovery() as r, pg_last_wal_replay_lsn() >= $1::pg_lsn as ok, pg_last_wal_replay_lsn()::text as at', [lsn])).rows[0];
+        const r = (
+          await client.query<{ r: boolean; ok: boolean | null; at: string | null }>(
+            'select pg_is_in_recovery() as r, pg_last_wal_replay_lsn() >= $1::pg_lsn as ok, pg_last_wal_replay_lsn()::text as at',
+            [lsn],
+          )
+        ).rows[0];
         if (!r || !r.r || r.ok === true) return;
-        if (performance.now() >= deadline) throw new AgentError('NOT_CAUGHT_UP', `the standby of ${tenantId} replayed up to ${r.at ?? 'nothing'}, not ${lsn}, within ${timeoutMs} ms; not promoted`);
+        if (performance.now() >= deadline)
+          throw new AgentError(
+            'NOT_CAUGHT_UP',
+            `the standby of ${tenantId} replayed up to ${r.at ?? 'nothing'}, not ${lsn}, within ${timeoutMs} ms; not promoted`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     });

@@ -18,7 +18,13 @@ const REPL_PASSWORD = `repl-${crypto.randomBytes(6).toString('hex')}`;
 const OCTET = 100 + crypto.randomInt(0, 100);
 const ADDRESS = { h1: `127.0.${OCTET}.11`, h2: `127.0.${OCTET}.12` };
 
-async function query<T extends pg.QueryResultRow>(address: string, port: number, login: { user: string; password: string }, sql: string, params: unknown[] = []): Promise<T[]> {
+async function query<T extends pg.QueryResultRow>(
+  address: string,
+  port: number,
+  login: { user: string; password: string },
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({ host: address, port, user: login.user, password: login.password, database: login.user, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
@@ -90,7 +96,11 @@ describe('replication between two agents (real PostgreSQL)', () => {
     expect(waiting.realization).toBe(Realization.PENDING);
     await fake('h1').desired({ full: true, instances: [primarySpec(1n, 'h2')] });
     const primary = await waitFor('primary running', runningAs('h1', InstanceRole.PRIMARY, 1), 60_000);
-    expect(fake('h2').statuses.filter((s) => s.tenantId === tenant).map((s) => s.realization)).not.toContain(Realization.FAILED);
+    expect(
+      fake('h2')
+        .statuses.filter((s) => s.tenantId === tenant)
+        .map((s) => s.realization),
+    ).not.toContain(Realization.FAILED);
     await fake('h2').desired({ instances: [replicaSpec(2n, 'h2', { address: ADDRESS.h1, port: primary.port })] });
     const replica = await waitFor('replica streaming', runningAs('h2', InstanceRole.REPLICA, 2), 60_000, 100);
     expect(replica.address).toBe(ADDRESS.h2);
@@ -104,7 +114,12 @@ describe('replication between two agents (real PostgreSQL)', () => {
     expect(sync).toEqual([{ s: 'ANY 1 ("h2")' }]);
     await query(ADDRESS.h1, primary.port, owner, 'create table acked (id int primary key)');
     for (let i = 0; i < 50; i++) await query(ADDRESS.h1, primary.port, owner, 'insert into acked values ($1)', [i]);
-    await waitFor('replica has every row', async () => (await query<{ n: number }>(ADDRESS.h2, replica.port, owner, 'select count(*)::int as n from acked'))[0]?.n === 50, 10_000, 50);
+    await waitFor(
+      'replica has every row',
+      async () => (await query<{ n: number }>(ADDRESS.h2, replica.port, owner, 'select count(*)::int as n from acked'))[0]?.n === 50,
+      10_000,
+      50,
+    );
     const reported = await waitFor('replica reports an LSN and a timeline', () => {
       const h = fake('h2').latest(tenant)?.health;
       return h && h.lsn !== '' && h.timeline === 1 ? h : undefined;
@@ -131,11 +146,20 @@ describe('replication between two agents (real PostgreSQL)', () => {
     const rejoined = await waitFor('former primary back as a replica', runningAs('h1', InstanceRole.REPLICA, 3), 60_000, 100);
     await query(ADDRESS.h2, newPrimary.port, owner, 'insert into acked values (1000)');
     await query(ADDRESS.h2, newPrimary.port, owner, 'insert into acked values (1001)');
-    await waitFor('former primary has the new primary\'s rows', async () => (await query<{ n: number }>(ADDRESS.h1, rejoined.port, owner, 'select count(*)::int as n from acked'))[0]?.n === 52, 15_000, 100);
-    const tl = await waitFor('former primary on timeline 2', () => {
-      const h = fake('h1').latest(tenant)?.health;
-      return h && h.timeline === 2 ? h : undefined;
-    }, 10_000);
+    await waitFor(
+      "former primary has the new primary's rows",
+      async () => (await query<{ n: number }>(ADDRESS.h1, rejoined.port, owner, 'select count(*)::int as n from acked'))[0]?.n === 52,
+      15_000,
+      100,
+    );
+    const tl = await waitFor(
+      'former primary on timeline 2',
+      () => {
+        const h = fake('h1').latest(tenant)?.health;
+        return h && h.timeline === 2 ? h : undefined;
+      },
+      10_000,
+    );
     expect(tl.role).toBe(InstanceRole.REPLICA);
     // It refuses writes: never a second primary.
     await expect(query(ADDRESS.h1, rejoined.port, owner, 'insert into acked values (2000)')).rejects.toThrow(/read-only/);
@@ -154,10 +178,14 @@ describe('replication between two agents (real PostgreSQL)', () => {
       // Renewals stop (the coordinator no longer hears this agent): the lease runs out and the primary is stopped.
       coordinator.renewLeases = false;
       const cutAt = Date.now();
-      await waitFor('primary fenced by its lease', () => {
-        const s = coordinator.latest(t);
-        return s?.state === InstanceState.STOPPED && s.reason.includes('lease') ? s : undefined;
-      }, 10_000);
+      await waitFor(
+        'primary fenced by its lease',
+        () => {
+          const s = coordinator.latest(t);
+          return s?.state === InstanceState.STOPPED && s.reason.includes('lease') ? s : undefined;
+        },
+        10_000,
+      );
       expect(Date.now() - cutAt).toBeLessThan(1500 + 2000);
       expect(agent.manager.status(t)?.pid).toBe(0);
       // An instance without the flag keeps running.

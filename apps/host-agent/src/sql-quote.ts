@@ -9,7 +9,11 @@ import { AgentError } from './errors.js';
 /** A double-quoted identifier; refuses what PostgreSQL cannot store (empty, NUL, longer than 63 bytes). */
 export function quoteIdent(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || Buffer.byteLength(name, 'utf8') > MAX_NAME_LENGTH) {
-    throw new AgentError('INVALID_IDENTIFIER', `not a usable PostgreSQL identifier: 1..${MAX_NAME_LENGTH} bytes, no NUL (got ${JSON.stringify(String(name).slice(0, 80))})`, { kind: 'user' });
+    throw new AgentError(
+      'INVALID_IDENTIFIER',
+      `not a usable PostgreSQL identifier: 1..${MAX_NAME_LENGTH} bytes, no NUL (got ${JSON.stringify(String(name).slice(0, 80))})`,
+      { kind: 'user' },
+    );
   }
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -31,7 +35,9 @@ export function isScramVerifier(text: string): boolean {
 /** The verifier as a literal; anything that is not a verifier is refused, so no plain password is ever set. */
 export function verifierLiteral(verifier: string): string {
   if (!isScramVerifier(verifier)) {
-    throw new AgentError('INVALID_VERIFIER', 'a password must arrive as a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)', { kind: 'user' });
+    throw new AgentError('INVALID_VERIFIER', 'a password must arrive as a SCRAM-SHA-256 verifier (SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>)', {
+      kind: 'user',
+    });
   }
   return quoteLiteral(verifier);
 }

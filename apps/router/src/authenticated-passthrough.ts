@@ -18,14 +18,20 @@ import { lendSession } from './session-link.js';
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 /** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
-export async function serveAuthenticatedPassthrough(c: PooledClient, deps: Omit<PooledDeps, 'pool' | 'waitTimeoutMs' | 'statementsPerServer'>): Promise<PooledOutcome> {
+export async function serveAuthenticatedPassthrough(
+  c: PooledClient,
+  deps: Omit<PooledDeps, 'pool' | 'waitTimeoutMs' | 'statementsPerServer'>,
+): Promise<PooledOutcome> {
   const { decision, route, packet } = c;
   const edge = await loginAtEdge(c, deps);
   if (!('reader' in edge)) return edge;
   const { reader, clientKey, verifier } = edge;
 
   const appName = packet.parameters.get('application_name') ?? '';
-  const login = await loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  const login = await loginBackend(route, startupForBackend(packet, decision), appName, clientKey, verifier, {
+    connect: deps.connect,
+    timeoutMs: deps.loginTimeoutMs,
+  });
   if (login.kind === 'server_error') {
     if (!c.socket.destroyed) c.socket.end(encodeErrorResponse(login.fields));
     return { outcome: 'server_refused', sqlstate: login.fields.code, bytesIn: 0, bytesOut: 0 };
@@ -39,7 +45,13 @@ export async function serveAuthenticatedPassthrough(c: PooledClient, deps: Omit<
     close();
     return { outcome: c.expired() ? 'startup_timeout' : 'client_closed_during_startup', ...where, bytesIn: 0, bytesOut: 0 };
   }
-  const issued = deps.keys.issue({ processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId });
+  const issued = deps.keys.issue({
+    processId: backend.processId,
+    secretKey: backend.secretKey,
+    host: backend.route.address,
+    port: backend.route.port,
+    tenantId: route.tenantId,
+  });
   try {
     const hello: Buffer[] = [];
     if (backend.negotiate) hello.push(backend.negotiate);

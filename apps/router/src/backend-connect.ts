@@ -73,14 +73,17 @@ async function secure(socket: net.Socket, route: RouteEntry, options: BackendCon
   }
   try {
     const caPem = options.tls.caPem();
-    if (caPem === undefined) throw new BackendTlsError('the fleet wants TLS to instances but this router knows no fleet CA to verify them with (it runs --insecure)', 'failed');
+    if (caPem === undefined)
+      throw new BackendTlsError('the fleet wants TLS to instances but this router knows no fleet CA to verify them with (it runs --insecure)', 'failed');
     const upgraded = await startBackendTls(socket, route.address, caPem, options.timeoutMs);
     options.onTls?.('tls');
     return upgraded;
   } catch (err) {
     socket.destroy();
     options.onTls?.(err instanceof BackendTlsError ? err.result : 'failed');
-    throw err instanceof BackendTlsError ? err : new BackendTlsError(`TLS to the instance at ${route.address} failed: ${(err as Error).message}`, 'failed', { cause: err });
+    throw err instanceof BackendTlsError
+      ? err
+      : new BackendTlsError(`TLS to the instance at ${route.address} failed: ${(err as Error).message}`, 'failed', { cause: err });
   }
 }
 
@@ -108,7 +111,10 @@ export async function connectBackend(route: RouteEntry, options: BackendConnectO
         throw refuse.backendUnreachable(current.tenantId, err);
       }
       // The instance went away because a switch began: wait for where it goes next.
-      const served = isHeld(next) && (options.holdTimeoutMs ?? 0) > 0 ? await holdUntilServed(next, { lookup: options.lookup, timeoutMs: options.holdTimeoutMs ?? 0 }) : next;
+      const served =
+        isHeld(next) && (options.holdTimeoutMs ?? 0) > 0
+          ? await holdUntilServed(next, { lookup: options.lookup, timeoutMs: options.holdTimeoutMs ?? 0 })
+          : next;
       checkRoutable(served);
       current = served;
     }

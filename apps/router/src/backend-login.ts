@@ -73,7 +73,14 @@ export function verifierParts(text: string | undefined): ScramVerifierParts | un
  * Connects, sends `startup`, answers SCRAM with `clientKey`, and reads until ReadyForQuery.
  * Throws RouterRefusal when the server cannot be reached or the login cannot be completed.
  */
-export async function loginBackend(route: RouteEntry, startup: Buffer, applicationName: string, clientKey: Buffer, verifier: ScramVerifierParts, o: LoginOptions): Promise<LoginResult> {
+export async function loginBackend(
+  route: RouteEntry,
+  startup: Buffer,
+  applicationName: string,
+  clientKey: Buffer,
+  verifier: ScramVerifierParts,
+  o: LoginOptions,
+): Promise<LoginResult> {
   const { socket, route: reached } = await connectBackend(route, o.connect);
   socket.on('error', () => undefined);
   socket.write(startup);

@@ -62,7 +62,7 @@ describe('BackendPool', () => {
     expect(await laterA).toEqual({ kind: 'reuse', item: a1 });
   });
 
-  it('evicts another key\'s oldest idle connection when the router-wide bound is reached', async () => {
+  it("evicts another key's oldest idle connection when the router-wide bound is reached", async () => {
     const { pool, closed, advance } = makePool(5, 2);
     await pool.lease('a', fresh, 100);
     await pool.lease('b', fresh, 100);
@@ -82,7 +82,10 @@ describe('BackendPool', () => {
     expect(await pool.lease('a', () => true, 100)).toEqual({ kind: 'create' });
     expect(closed).toEqual([[1, 'route_changed']]);
     pool.sweep((key) => key === 'b');
-    expect(closed).toEqual([[1, 'route_changed'], [2, 'route_changed']]);
+    expect(closed).toEqual([
+      [1, 'route_changed'],
+      [2, 'route_changed'],
+    ]);
     pool.release('c', { id: 3, idleSince: 0 }, true);
     advance(499);
     pool.sweep(fresh);
@@ -93,7 +96,7 @@ describe('BackendPool', () => {
     expect(pool.stats()).toEqual({ active: 1, idle: 0, waiting: 0 });
   });
 
-  it('gives a failed creation\'s place to a waiter, and forgets an idle connection the server closed', async () => {
+  it("gives a failed creation's place to a waiter, and forgets an idle connection the server closed", async () => {
     const { pool, closed } = makePool(1, 10);
     await pool.lease('a', fresh, 100);
     const waiting = pool.lease('a', fresh, 1000);

@@ -66,7 +66,8 @@ function sslAnswer(socket: net.Socket, timeoutMs: number): Promise<number> {
 export async function startBackendTls(socket: net.Socket, address: string, caPem: string, timeoutMs: number): Promise<tls.TLSSocket> {
   socket.write(encodeSslRequest());
   const answer = await sslAnswer(socket, timeoutMs);
-  if (answer === 0x4e) throw new BackendTlsError(`the instance at ${address} does not offer TLS (it has no instance certificate yet, or runs without one)`, 'not_offered');
+  if (answer === 0x4e)
+    throw new BackendTlsError(`the instance at ${address} does not offer TLS (it has no instance certificate yet, or runs without one)`, 'not_offered');
   if (answer !== 0x53) throw new BackendTlsError(`the instance at ${address} answered SSLRequest with byte 0x${answer.toString(16)}`, 'failed');
   return new Promise((resolve, reject) => {
     const secure = tls.connect({

@@ -111,7 +111,8 @@ export class CancelKeys {
     this.worker = options.worker?.index ?? 0;
     this.workers = options.worker?.count ?? 1;
     const bits = workerBits(this.workers);
-    if (this.worker < 0 || this.worker >= 1 << bits || (bits === 0 && this.worker !== 0)) throw new RangeError(`worker index ${this.worker} out of range for ${this.workers} workers`);
+    if (this.worker < 0 || this.worker >= 1 << bits || (bits === 0 && this.worker !== 0))
+      throw new RangeError(`worker index ${this.worker} out of range for ${this.workers} workers`);
     this.#localSlots = SLOTS >>> bits;
     this.#next = Math.floor(Math.random() * this.#localSlots);
   }

@@ -58,10 +58,17 @@ describe('cancel keys across workers', () => {
       expect(keys[0]!.ownedBySibling(issued.processId)).toBe(true);
       expect(keys[1]!.ownedBySibling(issued.processId)).toBe(false);
 
-      const running = client.query('select pg_sleep(30)').then(() => undefined, (err: { code?: string }) => err.code);
+      const running = client.query('select pg_sleep(30)').then(
+        () => undefined,
+        (err: { code?: string }) => err.code,
+      );
       const admin = await pgServer.adminClient();
       try {
-        await eventually(async () => (await admin.query("select 1 from pg_stat_activity where pid = $1 and state = 'active' and query like 'select pg_sleep%'", [real.processID])).rowCount === 1);
+        await eventually(
+          async () =>
+            (await admin.query("select 1 from pg_stat_activity where pid = $1 and state = 'active' and query like 'select pg_sleep%'", [real.processID]))
+              .rowCount === 1,
+        );
       } finally {
         await admin.end();
       }

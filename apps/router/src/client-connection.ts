@@ -84,7 +84,13 @@ const pooledDeps = new WeakMap<ConnectionDeps, PooledDeps>();
 function pooledDepsOf(deps: ConnectionDeps): PooledDeps {
   let made = pooledDeps.get(deps);
   if (!made) {
-    made = { ...deps.pooled, keys: deps.keys, metrics: deps.metrics, connect: { ...deps.backend, lookup: deps.routing.lookup }, holdTimeoutMs: deps.holdTimeoutMs };
+    made = {
+      ...deps.pooled,
+      keys: deps.keys,
+      metrics: deps.metrics,
+      connect: { ...deps.backend, lookup: deps.routing.lookup },
+      holdTimeoutMs: deps.holdTimeoutMs,
+    };
     pooledDeps.set(deps, made);
   }
   return made;
@@ -108,7 +114,15 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
   const { metrics, log } = deps;
   metrics.accepted.inc();
   metrics.active.inc();
-  const summary: Summary = { connId, client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, tls: false, outcome: 'closed', bytesIn: 0, bytesOut: 0, durationMs: 0 };
+  const summary: Summary = {
+    connId,
+    client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+    tls: false,
+    outcome: 'closed',
+    bytesIn: 0,
+    bytesOut: 0,
+    durationMs: 0,
+  };
   socket.setNoDelay(true);
   // Errors on the client socket end the connection; they must never reach the process.
   socket.on('error', (err) => {
@@ -198,7 +212,11 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     if (isHeld(route)) {
       // A switch in progress: the client waits for the new instance instead of failing.
       const heldAt = performance.now();
-      route = await holdUntilServed(route, { lookup: deps.routing.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => timedOut || handshake.socket.destroyed });
+      route = await holdUntilServed(route, {
+        lookup: deps.routing.lookup,
+        timeoutMs: deps.holdTimeoutMs,
+        abandoned: () => timedOut || handshake.socket.destroyed,
+      });
       summary.heldMs = Math.round(performance.now() - heldAt);
       if (timedOut) return;
       checkRoutable(route);
@@ -242,7 +260,12 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     // A TLS client of a passthrough tenant whose instance is reached over TLS too: its SCRAM cannot
     // pass through (channel binding names the router's certificate), so the router authenticates it
     // (authenticated-passthrough.ts). Users the router does not know still pass through as bytes.
-    if (handshake.tls && deps.backend.tls?.enabled() && !result.packet.parameters.has('replication') && deps.pooled.verifierOf(route.tenantId, decision.user) !== undefined) {
+    if (
+      handshake.tls &&
+      deps.backend.tls?.enabled() &&
+      !result.packet.parameters.has('replication') &&
+      deps.pooled.verifierOf(route.tenantId, decision.user) !== undefined
+    ) {
       const out = await serveAuthenticatedPassthrough(
         {
           socket: handshake.socket,

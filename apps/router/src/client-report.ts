@@ -43,7 +43,7 @@ export class ClientReporter {
       if (this.#failing) this.o.log.info({}, 'client reports reach the coordinator again');
       this.#failing = false;
     } catch (err) {
-      if (!this.#failing) this.o.log.warn({ err }, 'client report failed; the coordinator suspends nothing on this router\'s word until it gets one');
+      if (!this.#failing) this.o.log.warn({ err }, "client report failed; the coordinator suspends nothing on this router's word until it gets one");
       this.#failing = true;
     } finally {
       this.#sending = false;

@@ -4,7 +4,14 @@
 import { createHmac } from 'node:crypto';
 import type tls from 'node:tls';
 import { mockScramSalt, ScramServer, tlsServerEndPoint, DEFAULT_SCRAM_ITERATIONS, type ScramVerifierParts } from '@pgs/security';
-import { AuthenticationCode, decodeSaslInitialResponse, decodeSaslResponse, encodeAuthentication, encodeSaslMechanisms, ProtocolError } from '@pgs/wire-protocol';
+import {
+  AuthenticationCode,
+  decodeSaslInitialResponse,
+  decodeSaslResponse,
+  encodeAuthentication,
+  encodeSaslMechanisms,
+  ProtocolError,
+} from '@pgs/wire-protocol';
 import type { ClientReader } from './client-reader.js';
 import { refuse } from './refusal.js';
 

@@ -19,7 +19,10 @@ export interface EdgeLogin {
  * the outcome to report when the client left or its startup time ran out; throws RouterRefusal
  * (throttled, wrong password or unknown user: the same answer) for the caller to tell the client.
  */
-export async function loginAtEdge(c: PooledClient, deps: Pick<PooledDeps, 'throttle' | 'metrics' | 'verifierOf' | 'mockSecret'>): Promise<EdgeLogin | PooledOutcome> {
+export async function loginAtEdge(
+  c: PooledClient,
+  deps: Pick<PooledDeps, 'throttle' | 'metrics' | 'verifierOf' | 'mockSecret'>,
+): Promise<EdgeLogin | PooledOutcome> {
   const user = c.decision.user;
   const throttleKey = `${c.route.tenantId}\0${user}`;
   const blocked = deps.throttle.blockedFor(throttleKey, Date.now());

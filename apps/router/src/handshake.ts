@@ -156,7 +156,11 @@ export class Handshake {
     try {
       result = await acceptTls(this.#socket, creds.context, head);
     } catch (err) {
-      throw new RouterRefusal('protocol_violation', { code: '08P01', message: `TLS handshake failed: ${(err as Error).message}` }, { cause: err, tellClient: false });
+      throw new RouterRefusal(
+        'protocol_violation',
+        { code: '08P01', message: `TLS handshake failed: ${(err as Error).message}` },
+        { cause: err, tellClient: false },
+      );
     }
     this.#socket = result.socket;
     // From here until the connection is linked nobody else listens: an unhandled 'error' would crash the process.

@@ -54,20 +54,55 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
   const m: RouterMetrics = {
     accepted: new Counter({ name: 'pgs_router_connections_accepted_total', help: 'Client connections accepted', registers: [registry] }),
     active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
-    refused: new Counter({ name: 'pgs_router_connections_refused_total', help: 'Client connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
-    handshakeSeconds: new Histogram({ name: 'pgs_router_handshake_seconds', help: 'Accept to routing decision (TLS, startup packet, cache lookup)', buckets: FAST_BUCKETS, registers: [registry] }),
-    routingSeconds: new Histogram({ name: 'pgs_router_routing_seconds', help: 'Startup packet received to routing decision (routing key, cache lookup, checks): the router\'s own time, no client or network wait', buckets: CPU_BUCKETS, registers: [registry] }),
-    backendConnectSeconds: new Histogram({ name: 'pgs_router_backend_connect_seconds', help: 'TCP connect to the tenant instance', buckets: FAST_BUCKETS, registers: [registry] }),
-    startupSeconds: new Histogram({ name: 'pgs_router_startup_seconds', help: 'Accept to ReadyForQuery (authentication included)', buckets: FAST_BUCKETS, registers: [registry] }),
+    refused: new Counter({
+      name: 'pgs_router_connections_refused_total',
+      help: 'Client connections refused, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    handshakeSeconds: new Histogram({
+      name: 'pgs_router_handshake_seconds',
+      help: 'Accept to routing decision (TLS, startup packet, cache lookup)',
+      buckets: FAST_BUCKETS,
+      registers: [registry],
+    }),
+    routingSeconds: new Histogram({
+      name: 'pgs_router_routing_seconds',
+      help: "Startup packet received to routing decision (routing key, cache lookup, checks): the router's own time, no client or network wait",
+      buckets: CPU_BUCKETS,
+      registers: [registry],
+    }),
+    backendConnectSeconds: new Histogram({
+      name: 'pgs_router_backend_connect_seconds',
+      help: 'TCP connect to the tenant instance',
+      buckets: FAST_BUCKETS,
+      registers: [registry],
+    }),
+    startupSeconds: new Histogram({
+      name: 'pgs_router_startup_seconds',
+      help: 'Accept to ReadyForQuery (authentication included)',
+      buckets: FAST_BUCKETS,
+      registers: [registry],
+    }),
     bytes: new Counter({ name: 'pgs_router_bytes_total', help: 'Protocol bytes relayed, by direction', labelNames: ['direction'], registers: [registry] }),
-    cancels: new Counter({ name: 'pgs_router_cancel_requests_total', help: 'CancelRequests handled, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    cancels: new Counter({
+      name: 'pgs_router_cancel_requests_total',
+      help: 'CancelRequests handled, by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     backendTls: new Counter({
       name: 'pgs_router_backend_tls_total',
       help: 'Connects to instances by how the leg ended up: tls (verified), plaintext (TLS to instances is off in the fleet), not_offered and failed (refused)',
       labelNames: ['result'],
       registers: [registry],
     }),
-    tlsReloads: new Counter({ name: 'pgs_router_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result', labelNames: ['result'], registers: [registry] }),
+    tlsReloads: new Counter({
+      name: 'pgs_router_tls_reloads_total',
+      help: 'Certificate reloads (SIGHUP), by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     authFailures: new Counter({
       name: 'pgs_router_auth_failures_total',
       help: 'Logins refused by the router (pool modes), by reason: wrong_password, unknown_user, throttled, protocol',
@@ -87,7 +122,11 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
         this.set({ state: 'waiting' }, c.clientsWaiting);
       },
     }),
-    poolClientsPinned: new Gauge({ name: 'pgs_router_pool_clients_pinned', help: 'Transaction-mode clients keeping their server connection between transactions because they hold session state', registers: [registry] }),
+    poolClientsPinned: new Gauge({
+      name: 'pgs_router_pool_clients_pinned',
+      help: 'Transaction-mode clients keeping their server connection between transactions because they hold session state',
+      registers: [registry],
+    }),
     poolBackends: new Gauge({
       name: 'pgs_router_pool_backends',
       help: 'Pooled server connections lent to a client or being opened (active), or idle',
@@ -100,9 +139,24 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
         this.set({ state: 'idle' }, c.backendsIdle);
       },
     }),
-    poolWaitSeconds: new Histogram({ name: 'pgs_router_pool_wait_seconds', help: 'Time a client waited for a pooled server connection (login of a new one included)', buckets: FAST_BUCKETS, registers: [registry] }),
-    poolLeases: new Counter({ name: 'pgs_router_pool_leases_total', help: 'Server connections given to clients: reused from the pool or newly opened', labelNames: ['kind'], registers: [registry] }),
-    poolBackendsClosed: new Counter({ name: 'pgs_router_pool_backends_closed_total', help: 'Pooled server connections closed, by reason', labelNames: ['reason'], registers: [registry] }),
+    poolWaitSeconds: new Histogram({
+      name: 'pgs_router_pool_wait_seconds',
+      help: 'Time a client waited for a pooled server connection (login of a new one included)',
+      buckets: FAST_BUCKETS,
+      registers: [registry],
+    }),
+    poolLeases: new Counter({
+      name: 'pgs_router_pool_leases_total',
+      help: 'Server connections given to clients: reused from the pool or newly opened',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    poolBackendsClosed: new Counter({
+      name: 'pgs_router_pool_backends_closed_total',
+      help: 'Pooled server connections closed, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     poolCounts,
     wakeWaits: new Counter({
       name: 'pgs_router_wake_waits_total',
@@ -116,7 +170,12 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
       registers: [registry],
     }),
-    wakeRequests: new Counter({ name: 'pgs_router_wake_requests_total', help: 'Wake requests sent to the coordinator, by its answer (or error)', labelNames: ['outcome'], registers: [registry] }),
+    wakeRequests: new Counter({
+      name: 'pgs_router_wake_requests_total',
+      help: 'Wake requests sent to the coordinator, by its answer (or error)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
   };
   if (cache) registerCacheGauges(registry, cache);
   return m;

@@ -86,7 +86,15 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(route.tenantId, user, database, packet.parameters, packet.protocol.major * 65536 + packet.protocol.minor, route.poolMode, verifier.storedKey);
+  const key = SessionPool.key(
+    route.tenantId,
+    user,
+    database,
+    packet.parameters,
+    packet.protocol.major * 65536 + packet.protocol.minor,
+    route.poolMode,
+    verifier.storedKey,
+  );
   const appName = packet.parameters.get('application_name') ?? '';
   // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
   // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
@@ -105,7 +113,8 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   };
   const served = async (): Promise<void> => {
     const now = deps.connect.lookup(route.tenantId);
-    if (now && isHeld(now)) checkRoutable(await holdUntilServed(now, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed }));
+    if (now && isHeld(now))
+      checkRoutable(await holdUntilServed(now, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed }));
   };
   const acquire = async (): Promise<Acquired> => {
     await served();
@@ -156,7 +165,13 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
   let issued;
   try {
     // The cancel target follows the server the client holds (transaction mode changes it).
-    const target: RealCancelTarget = { processId: backend.processId, secretKey: backend.secretKey, host: backend.route.address, port: backend.route.port, tenantId: route.tenantId };
+    const target: RealCancelTarget = {
+      processId: backend.processId,
+      secretKey: backend.secretKey,
+      host: backend.route.address,
+      port: backend.route.port,
+      tenantId: route.tenantId,
+    };
     issued = deps.keys.issue(target);
     c.socket.write(helloBytes(backend, known ? appName : undefined, issued));
     c.ready();
@@ -167,9 +182,15 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
         returned = true;
         void deps.pool.release(key, backend, true, false);
       }
-      const txn = serveTransactions(c.socket, reader.takeRemainder(), transactionPool(deps, key, target, acquireWith, tryAcquire, route.tenantId), refusalBytes, {
-        statementsPerServer: deps.statementsPerServer,
-      });
+      const txn = serveTransactions(
+        c.socket,
+        reader.takeRemainder(),
+        transactionPool(deps, key, target, acquireWith, tryAcquire, route.tenantId),
+        refusalBytes,
+        {
+          statementsPerServer: deps.statementsPerServer,
+        },
+      );
       c.lent(txn);
       const end = await txn.ended;
       return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
@@ -194,7 +215,8 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 function helloBytes(backend: BackendSession, applicationName: string | undefined, issued: { processId: number; secretKey: Buffer }): Buffer {
   const hello: Buffer[] = [];
   if (backend.negotiate) hello.push(backend.negotiate);
-  for (const [name, value] of backend.params) hello.push(encodeParameterStatus(name, name === 'application_name' && applicationName !== undefined ? applicationName : value));
+  for (const [name, value] of backend.params)
+    hello.push(encodeParameterStatus(name, name === 'application_name' && applicationName !== undefined ? applicationName : value));
   hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
   return Buffer.concat(hello);
 }

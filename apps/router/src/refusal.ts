@@ -78,16 +78,29 @@ export const refuse = {
   /** PostgreSQL's own end of a bad startup: the same bytes (or the same silent close), counted by SQLSTATE. */
   startupRejected: (err: StartupError): RouterRefusal => {
     const reply = err.replyBytes();
-    const reason: RefusalReason = err.code === SqlState.FeatureNotSupported ? 'unsupported_protocol' : err.code === SqlState.InvalidAuthorizationSpecification ? 'no_user' : 'protocol_violation';
+    const reason: RefusalReason =
+      err.code === SqlState.FeatureNotSupported
+        ? 'unsupported_protocol'
+        : err.code === SqlState.InvalidAuthorizationSpecification
+          ? 'no_user'
+          : 'protocol_violation';
     const fields: PgErrorInit = { code: err.code, message: err.message, ...(err.detail ? { detail: err.detail } : {}) };
     return new RouterRefusal(reason, fields, reply === null ? { cause: err, tellClient: false } : { cause: err, reply });
   },
 
   protocolViolation: (err: PgError): RouterRefusal =>
-    new RouterRefusal('protocol_violation', { code: SqlState.ProtocolViolation, message: err.message, ...(err.detail ? { detail: err.detail } : {}) }, { cause: err }),
+    new RouterRefusal(
+      'protocol_violation',
+      { code: SqlState.ProtocolViolation, message: err.message, ...(err.detail ? { detail: err.detail } : {}) },
+      { cause: err },
+    ),
 
   directTlsWithoutCertificates: (): RouterRefusal =>
-    new RouterRefusal('protocol_violation', { code: SqlState.ProtocolViolation, message: 'direct TLS connection but this router has no TLS certificate' }, { tellClient: false }),
+    new RouterRefusal(
+      'protocol_violation',
+      { code: SqlState.ProtocolViolation, message: 'direct TLS connection but this router has no TLS certificate' },
+      { tellClient: false },
+    ),
 
   directTlsWithoutAlpn: (): RouterRefusal =>
     new RouterRefusal('protocol_violation', {
@@ -100,24 +113,51 @@ export const refuse = {
   startupTimeout: (ms: number, tellClient = true): RouterRefusal =>
     new RouterRefusal(
       'startup_timeout',
-      { code: SqlState.ProtocolViolation, message: `startup not completed within ${ms} ms`, hint: 'The client was too slow to send its startup packet or to authenticate.' },
+      {
+        code: SqlState.ProtocolViolation,
+        message: `startup not completed within ${ms} ms`,
+        hint: 'The client was too slow to send its startup packet or to authenticate.',
+      },
       { tellClient },
     ),
 
   tooManyStartups: (limit: number): RouterRefusal =>
-    new RouterRefusal('too_many_startups', { code: SqlState.TooManyConnections, message: `too many connections are starting up at this router (limit ${limit})`, hint: 'Retry in a moment.' }),
+    new RouterRefusal('too_many_startups', {
+      code: SqlState.TooManyConnections,
+      message: `too many connections are starting up at this router (limit ${limit})`,
+      hint: 'Retry in a moment.',
+    }),
 
   tlsRequired: (): RouterRefusal =>
-    new RouterRefusal('tls_required', { code: SqlState.InvalidAuthorizationSpecification, message: 'this router accepts only TLS connections', hint: 'Connect with sslmode=require (or verify-full).' }),
+    new RouterRefusal('tls_required', {
+      code: SqlState.InvalidAuthorizationSpecification,
+      message: 'this router accepts only TLS connections',
+      hint: 'Connect with sslmode=require (or verify-full).',
+    }),
 
   noTenant: (message: string): RouterRefusal =>
-    new RouterRefusal('no_tenant', { code: SqlState.InvalidAuthorizationSpecification, message: 'no tenant named in the connection', detail: message, hint: NAME_THE_TENANT }),
+    new RouterRefusal('no_tenant', {
+      code: SqlState.InvalidAuthorizationSpecification,
+      message: 'no tenant named in the connection',
+      detail: message,
+      hint: NAME_THE_TENANT,
+    }),
 
   conflictingTenant: (message: string): RouterRefusal =>
-    new RouterRefusal('conflicting_tenant', { code: SqlState.InvalidAuthorizationSpecification, message: 'the connection names more than one tenant', detail: message, hint: NAME_THE_TENANT }),
+    new RouterRefusal('conflicting_tenant', {
+      code: SqlState.InvalidAuthorizationSpecification,
+      message: 'the connection names more than one tenant',
+      detail: message,
+      hint: NAME_THE_TENANT,
+    }),
 
   invalidTenant: (message: string): RouterRefusal =>
-    new RouterRefusal('invalid_tenant', { code: SqlState.InvalidAuthorizationSpecification, message: 'invalid tenant name', detail: message, hint: NAME_THE_TENANT }),
+    new RouterRefusal('invalid_tenant', {
+      code: SqlState.InvalidAuthorizationSpecification,
+      message: 'invalid tenant name',
+      detail: message,
+      hint: NAME_THE_TENANT,
+    }),
 
   /** 28000 when the tenant came from the user name (as PostgreSQL answers an unknown role), else 3D000. */
   unknownTenant: (tenantId: string, fromUserName: boolean): RouterRefusal =>
@@ -170,7 +210,10 @@ export const refuse = {
     }),
 
   connectionLimit: (tenantId: string, limit: number): RouterRefusal =>
-    new RouterRefusal('connection_limit', { code: SqlState.TooManyConnections, message: `too many connections for tenant ${quoted(tenantId)} (limit ${limit} at this router)` }),
+    new RouterRefusal('connection_limit', {
+      code: SqlState.TooManyConnections,
+      message: `too many connections for tenant ${quoted(tenantId)} (limit ${limit} at this router)`,
+    }),
 
   backendUnreachable: (tenantId: string, cause: unknown): RouterRefusal =>
     new RouterRefusal(
@@ -209,5 +252,9 @@ export const refuse = {
     ),
 
   shuttingDown: (): RouterRefusal =>
-    new RouterRefusal('shutting_down', { code: SqlState.AdminShutdown, message: 'the router is shutting down', hint: 'Reconnect; another router will take the connection.' }),
+    new RouterRefusal('shutting_down', {
+      code: SqlState.AdminShutdown,
+      message: 'the router is shutting down',
+      hint: 'Reconnect; another router will take the connection.',
+    }),
 };

@@ -18,15 +18,36 @@ afterEach(() => {
 });
 
 describe('RouteCache users and pool modes', () => {
-  it('keeps each route\'s users with it: replaced by the next upsert, gone with the route or a snapshot', () => {
+  it("keeps each route's users with it: replaced by the next upsert, gone with the route or a snapshot", () => {
     const file = tempFile();
     const cache = new RouteCache(file);
-    const users = [{ name: 'alice', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$v1:s1' }, { name: 'bob', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$v2:s2' }];
-    cache.apply({ snapshot: true, revision: 1, upserts: [{ ...routableRoute('acme', '127.0.0.1', 5432, { poolMode: 'SESSION', users }), revision: 1 }], deletedTenantIds: [], routers: [] }, 1);
+    const users = [
+      { name: 'alice', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$v1:s1' },
+      { name: 'bob', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$v2:s2' },
+    ];
+    cache.apply(
+      {
+        snapshot: true,
+        revision: 1,
+        upserts: [{ ...routableRoute('acme', '127.0.0.1', 5432, { poolMode: 'SESSION', users }), revision: 1 }],
+        deletedTenantIds: [],
+        routers: [],
+      },
+      1,
+    );
     expect(cache.lookup('acme')?.poolMode).toBe('SESSION');
     expect(cache.verifierOf('acme', 'alice')).toBe(users[0]!.scramVerifier);
     expect(cache.verifierOf('other', 'alice')).toBeUndefined();
-    cache.apply({ snapshot: false, revision: 2, upserts: [{ ...routableRoute('acme', '127.0.0.1', 5432, { poolMode: 'SESSION', users: [users[1]!] }), revision: 2 }], deletedTenantIds: [], routers: undefined }, 2);
+    cache.apply(
+      {
+        snapshot: false,
+        revision: 2,
+        upserts: [{ ...routableRoute('acme', '127.0.0.1', 5432, { poolMode: 'SESSION', users: [users[1]!] }), revision: 2 }],
+        deletedTenantIds: [],
+        routers: undefined,
+      },
+      2,
+    );
     expect(cache.verifierOf('acme', 'alice')).toBeUndefined();
     expect(cache.verifierOf('acme', 'bob')).toBe(users[1]!.scramVerifier);
     cache.apply({ snapshot: false, revision: 3, upserts: [], deletedTenantIds: ['acme'], routers: undefined }, 3);
@@ -36,7 +57,7 @@ describe('RouteCache users and pool modes', () => {
     cache.close();
   });
 
-  it('keeps the fleet\'s instance TLS setting across restarts, for a read-only view too; a batch without it changes nothing', () => {
+  it("keeps the fleet's instance TLS setting across restarts, for a read-only view too; a batch without it changes nothing", () => {
     const file = tempFile();
     const cache = new RouteCache(file);
     expect(cache.instanceTls).toBe(false);

@@ -145,7 +145,9 @@ export class RouteCache {
       this.#db.pragma('synchronous = NORMAL');
       const version = this.#db.pragma('user_version', { simple: true }) as number;
       if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
-        throw new Error(`route cache ${file} has schema version ${version}, this router knows ${SCHEMA_VERSION}; delete the file to rebuild it from the coordinator`);
+        throw new Error(
+          `route cache ${file} has schema version ${version}, this router knows ${SCHEMA_VERSION}; delete the file to rebuild it from the coordinator`,
+        );
       }
       if (version === 1) this.#db.exec(MIGRATE_1_TO_2);
       this.#db.exec(SCHEMA);
@@ -246,7 +248,9 @@ export class RouteCache {
 
   /** The other routers of the fleet, as last announced by the coordinator. */
   peers(): RouterPeerEntry[] {
-    return (this.#db.prepare('SELECT router_id, cancel_address FROM router_peers ORDER BY router_id').all() as { router_id: string; cancel_address: string }[]).map((r) => ({
+    return (
+      this.#db.prepare('SELECT router_id, cancel_address FROM router_peers ORDER BY router_id').all() as { router_id: string; cancel_address: string }[]
+    ).map((r) => ({
       routerId: r.router_id,
       cancelAddress: r.cancel_address,
     }));

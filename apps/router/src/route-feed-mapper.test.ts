@@ -7,7 +7,13 @@ function route(tenantId: string): Route {
   return create(RouteSchema, { tenantId, hostId: 'h1', address: '127.0.0.11', port: 20001, state: RouteState.ROUTABLE, revision: 7n });
 }
 
-function message(over: { snapshot?: boolean; snapshotContinues?: boolean; revision?: bigint; deletedTenantIds?: string[]; tenants?: string[] }): WatchRoutesResponse {
+function message(over: {
+  snapshot?: boolean;
+  snapshotContinues?: boolean;
+  revision?: bigint;
+  deletedTenantIds?: string[];
+  tenants?: string[];
+}): WatchRoutesResponse {
   const { tenants = [], ...rest } = over;
   return create(WatchRoutesResponseSchema, { revision: 7n, upserts: tenants.map(route), ...rest });
 }

@@ -67,7 +67,13 @@ export function watchRequest(sinceRevision: number, routerId: string, cancelAddr
 
 /** Domain -> proto, for fakes and tools that serve a route feed (tests, the benchmark). */
 export function routeToProto(route: RouteUpsert): MessageInitShape<typeof RouteSchema> {
-  return { ...route, state: RouteState[route.state], revision: BigInt(route.revision), poolMode: PoolMode[route.poolMode], users: route.users ? [...route.users] : [] };
+  return {
+    ...route,
+    state: RouteState[route.state],
+    revision: BigInt(route.revision),
+    poolMode: PoolMode[route.poolMode],
+    users: route.users ? [...route.users] : [],
+  };
 }
 
 /**

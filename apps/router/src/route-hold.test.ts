@@ -5,7 +5,19 @@ import type { RouteEntry } from './route.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
 
 function route(over: Partial<RouteEntry> = {}): RouteEntry {
-  return { tenantId: 't', hostId: 'h1', address: '127.0.0.1', port: 5432, state: 'ROUTABLE', reason: '', externalAccess: true, connectionLimit: 0, revision: 1, poolMode: 'TRANSACTION', ...over };
+  return {
+    tenantId: 't',
+    hostId: 'h1',
+    address: '127.0.0.1',
+    port: 5432,
+    state: 'ROUTABLE',
+    reason: '',
+    externalAccess: true,
+    connectionLimit: 0,
+    revision: 1,
+    poolMode: 'TRANSACTION',
+    ...over,
+  };
 }
 
 describe('holdUntilServed', () => {

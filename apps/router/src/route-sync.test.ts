@@ -49,7 +49,10 @@ describe('route cache + sync against a real gRPC route feed', () => {
   });
 
   it('takes a snapshot, then deltas, each batch in the cache file', async () => {
-    const feed = await startFakeRouteFeed({ routes: [routableRoute('acme', '127.0.0.11', 20001), routableRoute('beta', '127.0.0.12', 20002)], peers: [{ routerId: 'r2', cancelAddress: '127.0.0.1:6001' }] });
+    const feed = await startFakeRouteFeed({
+      routes: [routableRoute('acme', '127.0.0.11', 20001), routableRoute('beta', '127.0.0.12', 20002)],
+      peers: [{ routerId: 'r2', cancelAddress: '127.0.0.1:6001' }],
+    });
     cleanups.push(() => feed.stop());
     const file = tmpCache();
     const cache = new RouteCache(file);
@@ -119,7 +122,10 @@ describe('route cache + sync against a real gRPC route feed', () => {
   it('skips a replayed delta and never moves the revision back', () => {
     const cache = new RouteCache(':memory:');
     cache.apply({ snapshot: true, revision: 5, upserts: [{ ...routableRoute('acme', '127.0.0.1', 1), revision: 5 }], deletedTenantIds: [], routers: [] }, 1);
-    const replay = cache.apply({ snapshot: false, revision: 4, upserts: [{ ...routableRoute('acme', '127.0.0.1', 2), revision: 4 }], deletedTenantIds: [], routers: undefined }, 2);
+    const replay = cache.apply(
+      { snapshot: false, revision: 4, upserts: [{ ...routableRoute('acme', '127.0.0.1', 2), revision: 4 }], deletedTenantIds: [], routers: undefined },
+      2,
+    );
     expect(replay.applied).toBe(false);
     expect(cache.lookup('acme')?.port).toBe(1);
     cache.apply({ snapshot: false, revision: 3, upserts: [], deletedTenantIds: [], routers: undefined }, 3);

@@ -93,7 +93,10 @@ export class RouteSync {
     const { client, cache, log, routerId } = this.#o;
     let got = false;
     const since = cache.revision;
-    const stream = client.watchRoutes(watchRequest(since, routerId, this.#o.cancelAddress()), { signal: this.#stop.signal, ...(this.#o.callMetadata ? { metadata: this.#o.callMetadata } : {}) });
+    const stream = client.watchRoutes(watchRequest(since, routerId, this.#o.cancelAddress()), {
+      signal: this.#stop.signal,
+      ...(this.#o.callMetadata ? { metadata: this.#o.callMetadata } : {}),
+    });
     this.#stream = stream;
     // A snapshot in parts is applied whole at its last part; a stream lost before then leaves the cache as it was.
     const parts = new SnapshotParts();
@@ -108,7 +111,13 @@ export class RouteSync {
         got = true;
         if (result.applied) {
           log.debug({ revision: result.revision, upserts: result.upserts, deletes: result.deletes, snapshot: batch.snapshot }, 'route batch applied');
-          this.#o.onBatch?.({ revision: result.revision, upserts: result.upserts, deletes: result.deletes, snapshot: batch.snapshot, peersChanged: batch.routers !== undefined });
+          this.#o.onBatch?.({
+            revision: result.revision,
+            upserts: result.upserts,
+            deletes: result.deletes,
+            snapshot: batch.snapshot,
+            peersChanged: batch.routers !== undefined,
+          });
         }
       }
       if (!this.#stop.signal.aborted) this.#lastError = 'feed ended';

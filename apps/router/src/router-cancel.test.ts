@@ -61,10 +61,16 @@ async function cancelledThrough(via: () => TestRouter, connectTo: TestRouter): P
   const realPid = (await client.query('select pg_backend_pid() as pid')).rows[0].pid as number;
   const key = keyOf(client);
   expect(key.processId).not.toBe(realPid);
-  const running = client.query('select pg_sleep(30)').then(() => undefined, (err: { code?: string }) => err.code);
+  const running = client.query('select pg_sleep(30)').then(
+    () => undefined,
+    (err: { code?: string }) => err.code,
+  );
   const admin = await pgServer.adminClient();
   try {
-    await eventually(async () => (await admin.query("select 1 from pg_stat_activity where pid = $1 and query like 'select pg_sleep%' and state = 'active'", [realPid])).rowCount === 1);
+    await eventually(
+      async () =>
+        (await admin.query("select 1 from pg_stat_activity where pid = $1 and query like 'select pg_sleep%' and state = 'active'", [realPid])).rowCount === 1,
+    );
   } finally {
     await admin.end();
   }

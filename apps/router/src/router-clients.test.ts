@@ -20,7 +20,12 @@ let router: TestRouter;
 
 beforeAll(async () => {
   ca = createTestCa();
-  pg = await startTestPostgres({ users: [{ name: 'alice', password: PASSWORD, database: 'acme' }, { name: 'acme', password: 'acme-secret-pw', database: 'acme_own' }] });
+  pg = await startTestPostgres({
+    users: [
+      { name: 'alice', password: PASSWORD, database: 'acme' },
+      { name: 'acme', password: 'acme-secret-pw', database: 'acme_own' },
+    ],
+  });
   feed = await startFakeRouteFeed({ routes: [routableRoute('acme', pg.host, pg.port)] });
   router = await startTestRouter({ coordinator: feed.address, args: ['--tls-cert', ca.serverCert, '--tls-key', ca.serverKey, '--sni-domain', 'db.test'] });
   await eventually(() => router.cache.revision === 1, 10_000, 'routes synced');
@@ -80,7 +85,7 @@ describe('psql (libpq 15)', () => {
     expect(r.stdout.trim()).toBe('acme');
   });
 
-  it('a wrong password is the instance\'s own refusal, passed through', async () => {
+  it("a wrong password is the instance's own refusal, passed through", async () => {
     const r = await psql(conninfo('user=alice.acme dbname=acme sslmode=disable'), 'select 1', 'wrong-password');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('password authentication failed for user "alice"');
@@ -89,7 +94,15 @@ describe('psql (libpq 15)', () => {
 
 describe('node-postgres', () => {
   it('routes by options=-c pgs.tenant=<t> and forwards the other options', async () => {
-    const c = await pgConnect({ host: router.host, port: router.port, user: 'alice', database: 'acme', password: PASSWORD, options: '-c pgs.tenant=acme -c search_path=custom_path', application_name: 'pg-options' });
+    const c = await pgConnect({
+      host: router.host,
+      port: router.port,
+      user: 'alice',
+      database: 'acme',
+      password: PASSWORD,
+      options: '-c pgs.tenant=acme -c search_path=custom_path',
+      application_name: 'pg-options',
+    });
     const r = await c.query("select current_user, current_setting('search_path') as sp");
     expect(r.rows[0]).toEqual({ current_user: 'alice', sp: 'custom_path' });
     await c.end();
@@ -110,7 +123,14 @@ describe('node-postgres', () => {
   });
 
   it('logs who ended the connection: a terminated backend is closed_by_server, a client that says goodbye closed_by_client', async () => {
-    const c = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD, application_name: 'pg-killed' });
+    const c = await pgConnect({
+      host: router.host,
+      port: router.port,
+      user: 'alice.acme',
+      database: 'acme',
+      password: PASSWORD,
+      application_name: 'pg-killed',
+    });
     c.on('error', () => {}); // the termination reaches the client as an error; expected here
     const admin = await pg.adminClient();
     try {
@@ -119,13 +139,22 @@ describe('node-postgres', () => {
       await admin.end();
     }
     expect(await summaryOf('pg-killed')).toMatchObject({ outcome: 'closed_by_server' });
-    const goodbye = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD, application_name: 'pg-goodbye' });
+    const goodbye = await pgConnect({
+      host: router.host,
+      port: router.port,
+      user: 'alice.acme',
+      database: 'acme',
+      password: PASSWORD,
+      application_name: 'pg-goodbye',
+    });
     await goodbye.end();
     expect(await summaryOf('pg-goodbye')).toMatchObject({ outcome: 'closed_by_client' });
   });
 
   it('many clients at once', async () => {
-    const clients = await Promise.all(Array.from({ length: 20 }, () => pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD })));
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () => pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: PASSWORD })),
+    );
     const sums = await Promise.all(clients.map((c, i) => c.query('select $1::int + 1 as v', [i])));
     expect(sums.map((s) => s.rows[0].v)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await Promise.all(clients.map((c) => c.end()));
@@ -134,7 +163,13 @@ describe('node-postgres', () => {
 
 describe('TLS', () => {
   it('direct TLS (ClientHello first, ALPN postgresql) then a startup packet', async () => {
-    const socket = tls.connect({ host: '127.0.0.1', port: router.port, servername: 'acme.db.test', ALPNProtocols: ['postgresql'], ca: fs.readFileSync(ca.caCert) });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: router.port,
+      servername: 'acme.db.test',
+      ALPNProtocols: ['postgresql'],
+      ca: fs.readFileSync(ca.caCert),
+    });
     await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     expect(socket.alpnProtocol).toBe('postgresql');
     socket.write(encodeStartupMessage({ parameters: { user: 'alice', database: 'acme' } }));
@@ -181,7 +216,14 @@ describe('TLS', () => {
         return serial;
       };
       const before = await serialOf();
-      const open = await pgConnect({ host: second.host, port: second.port, user: 'alice.acme', database: 'acme', password: PASSWORD, ssl: { ca: fs.readFileSync(ca.caCert), servername: 'localhost' } });
+      const open = await pgConnect({
+        host: second.host,
+        port: second.port,
+        user: 'alice.acme',
+        database: 'acme',
+        password: PASSWORD,
+        ssl: { ca: fs.readFileSync(ca.caCert), servername: 'localhost' },
+      });
       const renewed = ca.issue('renewed');
       fs.copyFileSync(renewed.cert, ca.serverCert);
       fs.copyFileSync(renewed.key, ca.serverKey);

@@ -74,7 +74,11 @@ let wrongNameRelay: Relay;
 let verifier: string;
 
 /** A router against its own fake feed with `instanceTls` and `routes` (each test its own). */
-async function routerWith(instanceTls: boolean, routes: Array<ReturnType<typeof routableRoute>>, caFile = ca.caCert): Promise<{ router: TestRouter; feed: FakeRouteFeed; stop(): Promise<void> }> {
+async function routerWith(
+  instanceTls: boolean,
+  routes: Array<ReturnType<typeof routableRoute>>,
+  caFile = ca.caCert,
+): Promise<{ router: TestRouter; feed: FakeRouteFeed; stop(): Promise<void> }> {
   const feed = await startFakeRouteFeed({ routes, instanceTls });
   const router = await startTestRouter({ coordinator: feed.address, args: ['--tls-cert', ca.serverCert, '--tls-key', ca.serverKey, '--instance-ca', caFile] });
   await eventually(() => router.cache.size === routes.length && router.cache.instanceTls === instanceTls, 10_000, 'routes synced');
@@ -106,7 +110,10 @@ beforeAll(async () => {
   const owner = postgresOsUser();
   if (owner) for (const f of [cert, key, hba]) fs.chownSync(f, owner.uid, owner.gid);
   [pg, plainPg] = await Promise.all([
-    startTestPostgres({ users: [{ name: 'alice', password: PW, database: 'acme' }], settings: { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key, hba_file: hba } }),
+    startTestPostgres({
+      users: [{ name: 'alice', password: PW, database: 'acme' }],
+      settings: { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key, hba_file: hba },
+    }),
     startTestPostgres({ users: [{ name: 'alice', password: PW, database: 'acme' }] }),
   ]);
   const admin = await pg.adminClient();
@@ -132,7 +139,14 @@ afterAll(async () => {
 
 /** Runs the marker query as alice through the router; returns the result text. */
 async function markerQuery(router: TestRouter, ssl: boolean): Promise<string> {
-  const client = await pgConnect({ host: router.host, port: router.port, user: 'alice.acme', password: PW, database: 'acme', ssl: ssl ? { rejectUnauthorized: false } : false });
+  const client = await pgConnect({
+    host: router.host,
+    port: router.port,
+    user: 'alice.acme',
+    password: PW,
+    database: 'acme',
+    ssl: ssl ? { rejectUnauthorized: false } : false,
+  });
   try {
     const r = await client.query<{ v: string }>(`SELECT '${MARKER}-' || 41 + 1 AS v`);
     return r.rows[0]!.v;
@@ -170,7 +184,9 @@ describe('TLS between router and instance', () => {
 
   for (const mode of ['NONE', 'SESSION'] as const) {
     it(`pool mode ${mode}: nothing crosses the network in clear, for plaintext and TLS clients`, async () => {
-      const r = await routerWith(true, [routableRoute('acme', '127.0.0.1', relay.port, { poolMode: mode, users: [{ name: 'alice', scramVerifier: verifier }] })]);
+      const r = await routerWith(true, [
+        routableRoute('acme', '127.0.0.1', relay.port, { poolMode: mode, users: [{ name: 'alice', scramVerifier: verifier }] }),
+      ]);
       try {
         for (const ssl of [false, true]) {
           relay.clear();
@@ -187,8 +203,10 @@ describe('TLS between router and instance', () => {
     });
   }
 
-  it('pool mode NONE: psql in plaintext to the router is not offered the inner leg\'s channel binding (libpq would refuse it)', async () => {
-    const r = await routerWith(true, [routableRoute('acme', '127.0.0.1', relay.port, { poolMode: 'NONE', users: [{ name: 'alice', scramVerifier: verifier }] })]);
+  it("pool mode NONE: psql in plaintext to the router is not offered the inner leg's channel binding (libpq would refuse it)", async () => {
+    const r = await routerWith(true, [
+      routableRoute('acme', '127.0.0.1', relay.port, { poolMode: 'NONE', users: [{ name: 'alice', scramVerifier: verifier }] }),
+    ]);
     try {
       relay.clear();
       const out = await psql(`host=127.0.0.1 port=${r.router.port} user=alice.acme dbname=acme sslmode=disable`, `SELECT '${MARKER}-' || 41 + 1`, PW);
@@ -202,10 +220,16 @@ describe('TLS between router and instance', () => {
 
   for (const mode of ['NONE', 'SESSION'] as const) {
     it(`pool mode ${mode}: psql over TLS with channel_binding=require (bound to the router's certificate) reaches the instance over TLS`, async () => {
-      const r = await routerWith(true, [routableRoute('acme', '127.0.0.1', relay.port, { poolMode: mode, users: [{ name: 'alice', scramVerifier: verifier }] })]);
+      const r = await routerWith(true, [
+        routableRoute('acme', '127.0.0.1', relay.port, { poolMode: mode, users: [{ name: 'alice', scramVerifier: verifier }] }),
+      ]);
       try {
         relay.clear();
-        const out = await psql(`host=127.0.0.1 port=${r.router.port} user=alice.acme dbname=acme sslmode=require channel_binding=require`, `SELECT '${MARKER}-' || 41 + 1`, PW);
+        const out = await psql(
+          `host=127.0.0.1 port=${r.router.port} user=alice.acme dbname=acme sslmode=require channel_binding=require`,
+          `SELECT '${MARKER}-' || 41 + 1`,
+          PW,
+        );
         expect(out.stderr).toBe('');
         expect(out.stdout.trim()).toBe(`${MARKER}-42`);
         expectEncrypted(relay.bytes());

@@ -39,11 +39,27 @@ beforeAll(async () => {
     startTestPostgres({ users: [{ name: 'alice', password: GLOBEX_PW, database: 'globex' }] }),
   ]);
   acmeRoute = routableRoute('acme', acme.host, acme.port, { poolMode: 'SESSION', users: [{ name: 'alice', scramVerifier: await verifierOf(acme, 'alice') }] });
-  const globexRoute = routableRoute('globex', globex.host, globex.port, { poolMode: 'SESSION', users: [{ name: 'alice', scramVerifier: await verifierOf(globex, 'alice') }] });
+  const globexRoute = routableRoute('globex', globex.host, globex.port, {
+    poolMode: 'SESSION',
+    users: [{ name: 'alice', scramVerifier: await verifierOf(globex, 'alice') }],
+  });
   feed = await startFakeRouteFeed({ routes: [acmeRoute, globexRoute] });
   router = await startTestRouter({
     coordinator: feed.address,
-    args: ['--tls-cert', ca.serverCert, '--tls-key', ca.serverKey, '--pool-size', '2', '--pool-wait-timeout', '1s', '--auth-failure-limit', '8', '--auth-failure-window', '1m'],
+    args: [
+      '--tls-cert',
+      ca.serverCert,
+      '--tls-key',
+      ca.serverKey,
+      '--pool-size',
+      '2',
+      '--pool-wait-timeout',
+      '1s',
+      '--auth-failure-limit',
+      '8',
+      '--auth-failure-window',
+      '1m',
+    ],
   });
   await eventually(() => router.cache.revision === 2, 10_000, 'routes synced');
 });
@@ -89,7 +105,11 @@ describe('authentication at the router', () => {
     ['sslmode=require', 'require'],
     ['sslmode=require channel_binding=require', 'require-cb'],
   ])('psql %s logs in with SCRAM at the router and works on the instance', async (extra, app) => {
-    const r = await psql(conninfo(`user=alice.acme dbname=acme ${extra} application_name=${app}`), 'select current_user, current_database(), inet_server_port()', ACME_PW);
+    const r = await psql(
+      conninfo(`user=alice.acme dbname=acme ${extra} application_name=${app}`),
+      'select current_user, current_database(), inet_server_port()',
+      ACME_PW,
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe(`alice|acme|${acme.port}`);
   });
@@ -97,7 +117,10 @@ describe('authentication at the router', () => {
   it('node-postgres over TLS, with SCRAM-SHA-256-PLUS channel binding and without', async () => {
     const ssl = { ca: fs.readFileSync(ca.caCert), servername: 'localhost' };
     for (const enableChannelBinding of [true, false]) {
-      const row = await onAcme(async (c) => (await c.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows[0], { ssl, enableChannelBinding });
+      const row = await onAcme(async (c) => (await c.query('select current_user as u, ssl from pg_stat_ssl where pid = pg_backend_pid()')).rows[0], {
+        ssl,
+        enableChannelBinding,
+      });
       // The router's own link to the instance is plaintext; the client's TLS ends at the router.
       expect(row).toEqual({ u: 'alice', ssl: false });
     }
@@ -109,7 +132,7 @@ describe('authentication at the router', () => {
     expect(r.stderr).toContain('channel binding');
   });
 
-  it('a wrong password gets 28P01 with PostgreSQL\'s own message, the same as the instance gives directly', async () => {
+  it("a wrong password gets 28P01 with PostgreSQL's own message, the same as the instance gives directly", async () => {
     const viaRouter = await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: 'wrong-pw' });
     const direct = await pgConnectError({ host: acme.host, port: acme.port, user: 'alice', database: 'acme', password: 'wrong-pw' });
     expect(viaRouter).toMatchObject({ code: '28P01', message: 'password authentication failed for user "alice"' });
@@ -126,7 +149,7 @@ describe('authentication at the router', () => {
     expect(await metric('pgs_router_auth_failures_total{reason="unknown_user"}')).toBeGreaterThanOrEqual(1);
   });
 
-  it('the password of the other tenant\'s same-named user does not open this tenant', async () => {
+  it("the password of the other tenant's same-named user does not open this tenant", async () => {
     const e = await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: GLOBEX_PW });
     expect(e.code).toBe('28P01');
   });
@@ -152,7 +175,11 @@ describe('authentication at the router', () => {
       expect((await open.query('select 3 as three')).rows).toEqual([{ three: 3 }]);
       // The idle connection logged in with the old password is closed at the next sweep, never lent again.
       const admin2 = await acme.adminClient();
-      await eventually(async () => (await admin2.query('select 1 from pg_stat_activity where pid = $1', [oldPid])).rowCount === 0, 10_000, 'old connection closed');
+      await eventually(
+        async () => (await admin2.query('select 1 from pg_stat_activity where pid = $1', [oldPid])).rowCount === 0,
+        10_000,
+        'old connection closed',
+      );
       await admin2.end();
       const pids = await onAcme(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid, { password: 'acme-new-pw' });
       expect(pids).not.toBe(oldPid);
@@ -169,32 +196,53 @@ describe('authentication at the router', () => {
 });
 
 describe('pool mode session', () => {
-  it('a second client reuses the first one\'s server process, with the session state reset', async () => {
+  it("a second client reuses the first one's server process, with the session state reset", async () => {
     await idleBackends(await metric('pgs_router_pool_backends{state="idle"}'));
-    const first = await onAcme(async (c) => {
-      await c.query("SET search_path = pg_catalog; SET statement_timeout = '5min'; CREATE TEMP TABLE scratch (x int); PREPARE p AS SELECT 1; LISTEN chan");
-      await c.query('SELECT pg_advisory_lock(42)');
-      return (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-    }, { application_name: 'first' });
-    await eventually(async () => {
-      const admin = await acme.adminClient();
-      try {
-        const r = await admin.query<{ state: string }>('select state from pg_stat_activity where pid = $1', [first]);
-        return r.rows[0]?.state === 'idle';
-      } finally {
-        await admin.end();
-      }
-    }, 10_000, 'reset done');
-    const second = await onAcme(async (c) => {
-      const r = await c.query(
-        `select pg_backend_pid() as pid, current_setting('search_path') as sp, current_setting('statement_timeout') as st,
+    const first = await onAcme(
+      async (c) => {
+        await c.query("SET search_path = pg_catalog; SET statement_timeout = '5min'; CREATE TEMP TABLE scratch (x int); PREPARE p AS SELECT 1; LISTEN chan");
+        await c.query('SELECT pg_advisory_lock(42)');
+        return (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      },
+      { application_name: 'first' },
+    );
+    await eventually(
+      async () => {
+        const admin = await acme.adminClient();
+        try {
+          const r = await admin.query<{ state: string }>('select state from pg_stat_activity where pid = $1', [first]);
+          return r.rows[0]?.state === 'idle';
+        } finally {
+          await admin.end();
+        }
+      },
+      10_000,
+      'reset done',
+    );
+    const second = await onAcme(
+      async (c) => {
+        const r = await c.query(
+          `select pg_backend_pid() as pid, current_setting('search_path') as sp, current_setting('statement_timeout') as st,
                 to_regclass('pg_temp.scratch') as tmp, (select count(*)::int from pg_prepared_statements) as prepared,
                 (select count(*)::int from pg_listening_channels()) as listening, (select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) as locks,
                 current_setting('application_name') as app, current_user as usr, current_database() as db`,
-      );
-      return { row: r.rows[0] as Record<string, unknown>, appParam: (c as unknown as { connectionParameters: unknown }).connectionParameters };
-    }, { application_name: 'second' });
-    expect(second.row).toEqual({ pid: first, sp: '"$user", public', st: '0', tmp: null, prepared: 0, listening: 0, locks: 0, app: 'second', usr: 'alice', db: 'acme' });
+        );
+        return { row: r.rows[0] as Record<string, unknown>, appParam: (c as unknown as { connectionParameters: unknown }).connectionParameters };
+      },
+      { application_name: 'second' },
+    );
+    expect(second.row).toEqual({
+      pid: first,
+      sp: '"$user", public',
+      st: '0',
+      tmp: null,
+      prepared: 0,
+      listening: 0,
+      locks: 0,
+      app: 'second',
+      usr: 'alice',
+      db: 'acme',
+    });
     expect(await metric('pgs_router_pool_leases_total{kind="reuse"}')).toBeGreaterThanOrEqual(1);
   });
 
@@ -204,14 +252,18 @@ describe('pool mode session', () => {
       await c.query('CREATE TEMP TABLE t_in_tx (x int)');
       return (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
     });
-    await eventually(async () => {
-      const admin = await acme.adminClient();
-      try {
-        return (await admin.query('select 1 from pg_stat_activity where pid = $1', [pid])).rowCount === 0;
-      } finally {
-        await admin.end();
-      }
-    }, 10_000, 'the server process closed');
+    await eventually(
+      async () => {
+        const admin = await acme.adminClient();
+        try {
+          return (await admin.query('select 1 from pg_stat_activity where pid = $1', [pid])).rowCount === 0;
+        } finally {
+          await admin.end();
+        }
+      },
+      10_000,
+      'the server process closed',
+    );
     const next = await onAcme(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
     expect(next).not.toBe(pid);
   });
@@ -238,7 +290,9 @@ describe('pool mode session', () => {
   });
 
   it('a full pool makes a client wait, then 53300 after --pool-wait-timeout; a freed connection serves the waiter', async () => {
-    const held = await Promise.all([0, 1].map(() => pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW })));
+    const held = await Promise.all(
+      [0, 1].map(() => pgConnect({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW })),
+    );
     try {
       const e = await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW });
       expect(e).toMatchObject({ code: '53300', message: 'no server connection of tenant "acme" became free within 1000 ms' });
@@ -292,21 +346,23 @@ describe('pool mode session', () => {
     }
   });
 
-  it('closes the idle connections of a user the route no longer lists; the user\'s logins then fail', async () => {
+  it("closes the idle connections of a user the route no longer lists; the user's logins then fail", async () => {
     await onAcme((c) => c.query('select 1'));
     await eventually(async () => (await metric('pgs_router_pool_backends{state="idle"}')) >= 1, 10_000, 'an idle connection');
     const before = await metric('pgs_router_pool_backends_closed_total{reason="route_changed"}');
     feed.set({ ...acmeRoute, users: [] });
     try {
       await eventually(async () => (await metric('pgs_router_pool_backends_closed_total{reason="route_changed"}')) > before, 10_000, 'idle connections closed');
-      expect(await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW })).toMatchObject({ code: '28P01' });
+      expect(await pgConnectError({ host: router.host, port: router.port, user: 'alice.acme', database: 'acme', password: ACME_PW })).toMatchObject({
+        code: '28P01',
+      });
     } finally {
       feed.set(acmeRoute);
       await eventually(() => router.cache.verifierOf('acme', 'alice') !== undefined, 10_000, 'user back');
     }
   });
 
-  it('closes a tenant\'s idle connections when its route changes, and serves from the new route', async () => {
+  it("closes a tenant's idle connections when its route changes, and serves from the new route", async () => {
     await onAcme((c) => c.query('select 1'));
     await eventually(async () => (await metric('pgs_router_pool_backends{state="idle"}')) >= 1, 10_000, 'an idle connection');
     const before = await metric('pgs_router_pool_backends_closed_total{reason="route_changed"}');

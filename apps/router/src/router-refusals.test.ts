@@ -96,11 +96,15 @@ describe('refusals', () => {
     expect(e.code).toBe('53300');
     expect(e.message).toContain('too many connections for tenant "tiny"');
     await holder.end();
-    await eventually(async () => {
-      const c = await pgConnect({ ...base(), user: 'alice.tiny' });
-      await c.end();
-      return true;
-    }, 5000, 'slot freed');
+    await eventually(
+      async () => {
+        const c = await pgConnect({ ...base(), user: 'alice.tiny' });
+        await c.end();
+        return true;
+      },
+      5000,
+      'slot freed',
+    );
   });
 
   it('backend unreachable: 08006 after waiting for a route change that does not come', async () => {
@@ -148,16 +152,26 @@ describe('refusals', () => {
   });
 
   it('counts each refusal by reason', async () => {
-    for (const reason of ['unknown_tenant', 'tenant_not_routable', 'external_access_disabled', 'no_tenant', 'conflicting_tenant', 'connection_limit', 'backend_unreachable', 'protocol_violation']) {
+    for (const reason of [
+      'unknown_tenant',
+      'tenant_not_routable',
+      'external_access_disabled',
+      'no_tenant',
+      'conflicting_tenant',
+      'connection_limit',
+      'backend_unreachable',
+      'protocol_violation',
+    ]) {
       expect(await refusedCount(reason), reason).toBeGreaterThan(0);
     }
     const closed = router.logs.filter((l) => l.msg === 'connection closed' && l.outcome === 'refused');
     expect(closed.some((l) => l.reason === 'unknown_tenant' && l.sqlstate === '3D000')).toBe(true);
   });
 
-  it("times its own routing work for every startup packet, refused ones included", async () => {
+  it('times its own routing work for every startup packet, refused ones included', async () => {
     let decided = 0;
-    for (const reason of ['unknown_tenant', 'tenant_not_routable', 'external_access_disabled', 'no_tenant', 'conflicting_tenant']) decided += await refusedCount(reason);
+    for (const reason of ['unknown_tenant', 'tenant_not_routable', 'external_access_disabled', 'no_tenant', 'conflicting_tenant'])
+      decided += await refusedCount(reason);
     const text = (await router.get('/metrics')).body;
     const count = Number(/pgs_router_routing_seconds_count\{app="router"\} (\d+)/.exec(text)?.[1] ?? 0);
     expect(count).toBeGreaterThanOrEqual(decided);

@@ -144,17 +144,21 @@ describe('graceful stop', () => {
       await eventually(() => router.cache.revision === 1);
       const open = await pgConnect(login(router));
       const stopping = router.stop();
-      await eventually(async () => {
-        const refused = await new Promise<boolean>((resolve) => {
-          const s = net.connect({ host: router.host, port: router.port });
-          s.once('error', () => resolve(true));
-          s.once('connect', () => {
-            s.destroy();
-            resolve(false);
+      await eventually(
+        async () => {
+          const refused = await new Promise<boolean>((resolve) => {
+            const s = net.connect({ host: router.host, port: router.port });
+            s.once('error', () => resolve(true));
+            s.once('connect', () => {
+              s.destroy();
+              resolve(false);
+            });
           });
-        });
-        return refused;
-      }, 5000, 'listener closed');
+          return refused;
+        },
+        5000,
+        'listener closed',
+      );
       // Still working while draining.
       expect((await open.query('select 5 as v')).rows[0].v).toBe(5);
       const ended = new Promise((resolve) => open.once('end', resolve));

@@ -113,7 +113,11 @@ describe('pooled clients while their tenant moves', () => {
       // Fencing the old primary ends its sessions, as PostgreSQL reports it (57P01).
       const admin = await primary.adminClient();
       const running = inside.query('select pg_sleep(30)').catch((e: { code?: string }) => e.code);
-      await eventually(async () => (await admin.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)'")).rowCount === 1, 10_000, 'the sleep running');
+      await eventually(
+        async () => (await admin.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)'")).rowCount === 1,
+        10_000,
+        'the sleep running',
+      );
       await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'alice'");
       await admin.end();
       expect(await running).toBe('57P01');
@@ -166,10 +170,15 @@ describe('isolation under load', () => {
           for (let i = 0; i < 40 / rounds; i++) {
             const inTxn = (n + i) % 3 === 0;
             if (inTxn) await c.query('BEGIN');
-            const row = (await c.query<{ db: string; u: string; port: number; addr: string }>('select current_database() as db, current_user as u, inet_server_port() as port, host(inet_server_addr()) as addr')).rows[0]!;
+            const row = (
+              await c.query<{ db: string; u: string; port: number; addr: string }>(
+                'select current_database() as db, current_user as u, inet_server_port() as port, host(inet_server_addr()) as addr',
+              )
+            ).rows[0]!;
             if (inTxn) await c.query('COMMIT');
             queries++;
-            if (row.db !== t.database || row.u !== 'alice' || row.port !== t.at.port || row.addr !== t.at.host) mixups.push(`${t.tenant}: ${JSON.stringify(row)}`);
+            if (row.db !== t.database || row.u !== 'alice' || row.port !== t.at.port || row.addr !== t.at.host)
+              mixups.push(`${t.tenant}: ${JSON.stringify(row)}`);
           }
         } finally {
           await c.end();

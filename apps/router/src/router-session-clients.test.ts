@@ -53,10 +53,14 @@ function connectTo(tenant: Tenant): Promise<pg.Client> {
 /** psql reading its commands (and COPY data) from a file. */
 function psqlFile(tenant: Tenant, file: string): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', `host=127.0.0.1 port=${router.port} user=alice.${tenant} dbname=acme sslmode=disable`, '-f', file], {
-      env: { ...process.env, PGPASSWORD: PW, PGCONNECT_TIMEOUT: '10' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'psql',
+      ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', `host=127.0.0.1 port=${router.port} user=alice.${tenant} dbname=acme sslmode=disable`, '-f', file],
+      {
+        env: { ...process.env, PGPASSWORD: PW, PGCONNECT_TIMEOUT: '10' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -86,7 +90,17 @@ describe.each(MODES)('node-postgres and psql through tenant %s', (tenant) => {
   it('COPY FROM STDIN and COPY TO STDOUT (psql)', async () => {
     const rows = Array.from({ length: 5000 }, (_, i) => `${i}\t${tenant}-row-${i}`);
     const file = path.join(tmpdir(), `pgs-copy-${tenant}-${process.pid}.sql`);
-    await writeFile(file, [`DELETE FROM copied WHERE note LIKE '${tenant}-%';`, 'COPY copied FROM STDIN;', ...rows, '\\.', `COPY (SELECT id, note FROM copied WHERE note LIKE '${tenant}-%' ORDER BY id) TO STDOUT;`, ''].join('\n'));
+    await writeFile(
+      file,
+      [
+        `DELETE FROM copied WHERE note LIKE '${tenant}-%';`,
+        'COPY copied FROM STDIN;',
+        ...rows,
+        '\\.',
+        `COPY (SELECT id, note FROM copied WHERE note LIKE '${tenant}-%' ORDER BY id) TO STDOUT;`,
+        '',
+      ].join('\n'),
+    );
     const r = await psqlFile(tenant, file);
     expect(r.code, r.stderr).toBe(0);
     const out = r.stdout.trim().split('\n');

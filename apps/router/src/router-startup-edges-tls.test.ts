@@ -32,7 +32,10 @@ beforeAll(async () => {
   fs.chmodSync(key, 0o600);
   const owner = postgresOsUser();
   if (owner) for (const f of [cert, key]) fs.chownSync(f, owner.uid, owner.gid);
-  pg = await startTestPostgres({ users: [{ name: 'alice', password: 'alice-pw', database: 'acme' }], settings: { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key } });
+  pg = await startTestPostgres({
+    users: [{ name: 'alice', password: 'alice-pw', database: 'acme' }],
+    settings: { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key },
+  });
   feed = await startFakeRouteFeed({ routes: [routableRoute('acme', pg.host, pg.port)] });
   router = await startTestRouter({ coordinator: feed.address, args: ['--tls-cert', ca.serverCert, '--tls-key', ca.serverKey] });
   await eventually(() => router.cache.size === 1, 10_000, 'routes synced');

@@ -52,9 +52,21 @@ const CASES: EdgeCase[] = [
   once('a parameter list without its terminator', Buffer.concat([Buffer.from('0000000e00030000', 'hex'), Buffer.from('user\0a')])),
   once('a name without its value', Buffer.concat([Buffer.from('0000000e00030000', 'hex'), Buffer.from('user\0\0')])),
   once('no user', startup([['database', 'acme']])),
-  once('an empty user', startup([['user', ''], ['database', 'acme']])),
+  once(
+    'an empty user',
+    startup([
+      ['user', ''],
+      ['database', 'acme'],
+    ]),
+  ),
   once('no user, protocol 3.2', startup([['database', 'acme']], 0x30002)),
-  once('no user, a _pq_ option', startup([['_pq_.x', '1'], ['database', 'acme']])),
+  once(
+    'no user, a _pq_ option',
+    startup([
+      ['_pq_.x', '1'],
+      ['database', 'acme'],
+    ]),
+  ),
   once('an SSLRequest of 12 bytes', request(SSL, 12)),
   { name: 'SSLRequest, then end', steps: [ssl], end: true },
   { name: 'SSLRequest, then part of a length word, then end', steps: [ssl, { send: Buffer.from([0, 0]) }], end: true },
@@ -76,8 +88,32 @@ describe('before authentication: the router ends a connection as PostgreSQL 15 d
     // Both ask for a password and close silently at the server's authentication_timeout. Through
     // the router the last user names the tenant (alice.acme): the router must take the last one too.
     const [direct, routed] = await Promise.all([
-      runEdgeCase(pg.host, pg.port, { name: 'dup', steps: [{ send: startup([['user', 'nobody'], ['user', 'alice'], ['database', 'acme']]) }], end: false }),
-      runEdgeCase(router.host, router.port, { name: 'dup', steps: [{ send: startup([['user', 'nobody'], ['user', 'alice.acme'], ['database', 'acme']]) }], end: false }),
+      runEdgeCase(pg.host, pg.port, {
+        name: 'dup',
+        steps: [
+          {
+            send: startup([
+              ['user', 'nobody'],
+              ['user', 'alice'],
+              ['database', 'acme'],
+            ]),
+          },
+        ],
+        end: false,
+      }),
+      runEdgeCase(router.host, router.port, {
+        name: 'dup',
+        steps: [
+          {
+            send: startup([
+              ['user', 'nobody'],
+              ['user', 'alice.acme'],
+              ['database', 'acme'],
+            ]),
+          },
+        ],
+        end: false,
+      }),
     ]);
     expect(direct.reply).toContain('SCRAM-SHA-256');
     expect(routed).toEqual(direct);
@@ -93,7 +129,9 @@ describe('before authentication: the router ends a connection as PostgreSQL 15 d
       expect(text).toMatch(new RegExp(`pgs_router_connections_refused_total\\{reason="${reason}",app="router"\\} [1-9]`));
     }
     const lines = router.logs.filter((l) => l.msg === 'connection closed');
-    expect(lines).toContainEqual(expect.objectContaining({ outcome: 'refused', reason: 'protocol_violation', sqlstate: '08P01', error: 'invalid length of startup packet' }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ outcome: 'refused', reason: 'protocol_violation', sqlstate: '08P01', error: 'invalid length of startup packet' }),
+    );
     expect(lines).toContainEqual(expect.objectContaining({ outcome: 'refused', reason: 'unsupported_protocol', sqlstate: '0A000' }));
     expect(lines).toContainEqual(expect.objectContaining({ outcome: 'client_closed_during_startup', error: 'incomplete startup packet' }));
   });
@@ -104,7 +142,11 @@ describe('GSSAPI encryption: the router answers as a PostgreSQL built without GS
   // and then holds the client to the same rules PostgreSQL's code applies after an 'N'.
   const n = 'N'.charCodeAt(0);
   it('GSSENCRequest twice: N, then protocol 1234.5680 is unsupported', async () => {
-    const out = await runEdgeCase(router.host, router.port, { name: 'gss twice', steps: [{ send: request(GSS), awaitReply: true }, { send: request(GSS) }], end: true });
+    const out = await runEdgeCase(router.host, router.port, {
+      name: 'gss twice',
+      steps: [{ send: request(GSS), awaitReply: true }, { send: request(GSS) }],
+      end: true,
+    });
     const expected = Buffer.concat([Buffer.from([n]), Buffer.from('E', 'latin1')]);
     expect(out.reply.startsWith(normalize(expected).slice(0, 3))).toBe(true);
     expect(out.reply).toContain('C0A000');

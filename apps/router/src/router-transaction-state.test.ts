@@ -22,7 +22,9 @@ beforeAll(async () => {
   const admin = await pgServer.adminClient();
   const verifier = (await admin.query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = 'alice'")).rows[0]!.rolpassword;
   await admin.end();
-  feed = await startFakeRouteFeed({ routes: [routableRoute('txs', pgServer.host, pgServer.port, { poolMode: 'TRANSACTION', users: [{ name: 'alice', scramVerifier: verifier }] })] });
+  feed = await startFakeRouteFeed({
+    routes: [routableRoute('txs', pgServer.host, pgServer.port, { poolMode: 'TRANSACTION', users: [{ name: 'alice', scramVerifier: verifier }] })],
+  });
   router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '2', '--pool-wait-timeout', '10s'] });
   small = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '1', '--pool-prepared-statements', '2'] });
   await eventually(() => router.cache.revision === 1 && small.cache.revision === 1, 10_000, 'routes synced');
@@ -72,7 +74,10 @@ describe('pool mode transaction: named statements and pinning', () => {
     expect(init.code, init.stderr).toBe(0);
     for (const extra of [[], ['-S']]) {
       const r = await run('pgbench', ['-M', 'prepared', '-c', '8', '-j', '8', '-t', '100', ...extra, ...target, 'acme'], env, 120_000);
-      expect(r.code, r.stderr + JSON.stringify(router.logs.filter((l) => l['msg'] !== 'connection closed' || l['outcome'] !== 'closed_by_client').slice(-8))).toBe(0);
+      expect(
+        r.code,
+        r.stderr + JSON.stringify(router.logs.filter((l) => l['msg'] !== 'connection closed' || l['outcome'] !== 'closed_by_client').slice(-8)),
+      ).toBe(0);
       expect(r.stdout).toContain('number of transactions actually processed: 800/800');
     }
   }, 180_000);
@@ -128,7 +133,11 @@ describe('pool mode transaction: named statements and pinning', () => {
         await h.query('BEGIN');
         await h.query('select 1');
       }
-      const answered = await extendedBatch(a, [{ parse: 'twice', text: "select 'x' || 2 as v" }, { parse: 'bad', text: 'selec 1' }, { parse: 'twice', text: 'select 0' }]);
+      const answered = await extendedBatch(a, [
+        { parse: 'twice', text: "select 'x' || 2 as v" },
+        { parse: 'bad', text: 'selec 1' },
+        { parse: 'twice', text: 'select 0' },
+      ]);
       expect(answered).toEqual({ parsed: 2, rows: [], error: { code: '42P05', message: 'prepared statement "twice" already exists' } });
       for (const h of hogs) await h.query('COMMIT');
       expect((await extendedBatch(a, [{ bind: 'twice' }, { execute: true }])).rows).toEqual([['x2']]);

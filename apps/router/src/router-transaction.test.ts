@@ -19,7 +19,9 @@ beforeAll(async () => {
   const admin = await pgServer.adminClient();
   const verifier = (await admin.query<{ rolpassword: string }>("SELECT rolpassword FROM pg_authid WHERE rolname = 'alice'")).rows[0]!.rolpassword;
   await admin.end();
-  feed = await startFakeRouteFeed({ routes: [routableRoute('txn', pgServer.host, pgServer.port, { poolMode: 'TRANSACTION', users: [{ name: 'alice', scramVerifier: verifier }] })] });
+  feed = await startFakeRouteFeed({
+    routes: [routableRoute('txn', pgServer.host, pgServer.port, { poolMode: 'TRANSACTION', users: [{ name: 'alice', scramVerifier: verifier }] })],
+  });
   router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '1', '--pool-wait-timeout', '5s'] });
   await eventually(() => router.cache.revision === 1, 10_000, 'routes synced');
 });

@@ -88,7 +88,7 @@ describe('wake on connect', () => {
     expect(await metric('pgs_router_wake_waits_total', 'gave_up')).toBeGreaterThan(0);
   });
 
-  it('tells held clients the coordinator\'s reason at once when it refuses the wake', async () => {
+  it("tells held clients the coordinator's reason at once when it refuses the wake", async () => {
     feed.set(suspended('full'));
     await eventually(() => router.cache.lookup('full')?.state === 'SUSPENDED', 10_000, 'full synced');
     feed.onWake = () => ({ outcome: 'REFUSED', message: 'tenant "full" cannot be woken: its host h1 has no room left for it' });

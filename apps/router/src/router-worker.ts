@@ -65,7 +65,11 @@ export interface RunningWorker {
 export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logger, exit: (code: number) => void): Promise<RunningWorker> {
   const { config } = init;
   const cache = new RouteCache(config.cachePath, { readOnly: true });
-  const keys = new CancelKeys({ routerId: config.routerId, secret: Buffer.from(init.cancelSecret, 'base64'), worker: { index: init.index, count: init.workers } });
+  const keys = new CancelKeys({
+    routerId: config.routerId,
+    secret: Buffer.from(init.cancelSecret, 'base64'),
+    worker: { index: init.index, count: init.workers },
+  });
   // The primary scrapes this registry (as JSON) and sums it with the other workers' and its own.
   const registry = createRegistry('router');
   const metrics = createRouterMetrics(registry);
@@ -83,7 +87,11 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
     tenants: new PrimaryTenantSlots(ipc),
     maxStartups: init.maxStartups,
     // The primary holds the coordinator link and forwards the ask.
-    waker: new TenantWaker((tenantId, waiting) => ipc.request<WakeAnswer>('wake', { tenantId, waiting }, PRIMARY_TIMEOUT_MS), log.child({ component: 'wake' }), metrics),
+    waker: new TenantWaker(
+      (tenantId, waiting) => ipc.request<WakeAnswer>('wake', { tenantId, waiting }, PRIMARY_TIMEOUT_MS),
+      log.child({ component: 'wake' }),
+      metrics,
+    ),
     // The primary holds the coordinator link: failures go to it as notes (no answer awaited).
     onBackendFailure: (failure) => ipc.note('backend_failure', failure),
     // The per-router bound is shared out like --max-startups.

@@ -49,8 +49,9 @@ afterAll(async () => {
 });
 
 describe('router --workers', () => {
-  it('authenticates and pools in each worker (pool mode session), reading verifiers from the primary\'s cache file', async () => {
-    const reuses = async (): Promise<number> => Number(/pgs_router_pool_leases_total\{kind="reuse",app="router"\} (\d+)/.exec((await router.get('/metrics')).body)?.[1] ?? 0);
+  it("authenticates and pools in each worker (pool mode session), reading verifiers from the primary's cache file", async () => {
+    const reuses = async (): Promise<number> =>
+      Number(/pgs_router_pool_leases_total\{kind="reuse",app="router"\} (\d+)/.exec((await router.get('/metrics')).body)?.[1] ?? 0);
     const before = await reuses();
     for (let i = 0; i < 8; i++) {
       const c = await connect('pooled');
@@ -60,7 +61,11 @@ describe('router --workers', () => {
         await c.end();
       }
       // A departed client's reset runs in the background: wait for it, so the next one can reuse.
-      await eventually(async () => /pgs_router_pool_backends\{state="active",app="router"\} 0/.test((await router.get('/metrics')).body), 5000, 'connection back in the pool');
+      await eventually(
+        async () => /pgs_router_pool_backends\{state="active",app="router"\} 0/.test((await router.get('/metrics')).body),
+        5000,
+        'connection back in the pool',
+      );
     }
     // At most one new server connection per worker; every other client got a pooled one.
     expect((await reuses()) - before).toBeGreaterThanOrEqual(6);
@@ -89,13 +94,21 @@ describe('router --workers', () => {
 
   it('sees route changes the primary writes to the cache', async () => {
     feed.set(routableRoute('later', pgServer.host, pgServer.port));
-    await eventually(async () => {
-      const c = await connect('later');
-      await c.end();
-      return true;
-    }, 10_000, 'new route served by the workers');
+    await eventually(
+      async () => {
+        const c = await connect('later');
+        await c.end();
+        return true;
+      },
+      10_000,
+      'new route served by the workers',
+    );
     feed.remove('later');
-    await eventually(async () => (await pgConnectError({ host: router.host, port: router.port, user: 'alice.later', database: 'acme', password: PASSWORD })).code === '28000', 10_000, 'removed route refused');
+    await eventually(
+      async () => (await pgConnectError({ host: router.host, port: router.port, user: 'alice.later', database: 'acme', password: PASSWORD })).code === '28000',
+      10_000,
+      'removed route refused',
+    );
   });
 
   it('counts the connection limit over all workers', async () => {
@@ -118,10 +131,15 @@ describe('router --workers', () => {
     for (let i = 0; i < 4; i++) {
       const client = await connect('acme');
       const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
-      const running = client.query('select pg_sleep(30)').then(() => undefined, (err: { code?: string }) => err.code);
+      const running = client.query('select pg_sleep(30)').then(
+        () => undefined,
+        (err: { code?: string }) => err.code,
+      );
       const admin = await pgServer.adminClient();
       try {
-        await eventually(async () => (await admin.query("select 1 from pg_stat_activity where query like 'select pg_sleep%' and state = 'active'")).rowCount === 1);
+        await eventually(
+          async () => (await admin.query("select 1 from pg_stat_activity where query like 'select pg_sleep%' and state = 'active'")).rowCount === 1,
+        );
       } finally {
         await admin.end();
       }
@@ -141,10 +159,14 @@ describe('router --workers', () => {
   it('replaces a worker that dies', async () => {
     const [victim] = (await health()).workers;
     process.kill(victim!.pid, 'SIGKILL');
-    await eventually(async () => {
-      const w = (await health()).workers;
-      return w.length === 2 && !w.some((x) => x.pid === victim!.pid);
-    }, 15_000, 'worker replaced');
+    await eventually(
+      async () => {
+        const w = (await health()).workers;
+        return w.length === 2 && !w.some((x) => x.pid === victim!.pid);
+      },
+      15_000,
+      'worker replaced',
+    );
     const c = await connect('acme');
     await c.end();
   }, 20_000);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { BackendFailureKind, RouteFeedService, WakeOutcome } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { BackendFailureReporter } from './backend-failure-report.js';
@@ -79,7 +79,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
 
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
-  const client = createClient(RouteFeedService, config.coordinator, link.credentials);
+  // Several coordinators (comma-separated): the client finds the leader and follows it after a failover.
+  const client = createLeaderClient(RouteFeedService, splitAddresses(config.coordinator), link.credentials);
   const callOptions = (timeoutMs: number) => ({ timeoutMs, ...(link.metadata ? { metadata: link.metadata } : {}) });
   // Wakes go to the coordinator from this process (a --workers primary forwards its workers' asks).
   const wake = async (tenantId: string, waitingClients: number): Promise<WakeAnswer> => {
@@ -90,7 +91,16 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   const failures = new BackendFailureReporter({
     send: async (batch) => {
       await client.reportBackendFailures(
-        { routerId: config.routerId, failures: batch.map((f) => ({ tenantId: f.tenantId, address: f.address, port: f.port, kind: f.kind === 'refused' ? BackendFailureKind.REFUSED : BackendFailureKind.TIMEOUT, observedAt: timestampFromMs(f.at) })) },
+        {
+          routerId: config.routerId,
+          failures: batch.map((f) => ({
+            tenantId: f.tenantId,
+            address: f.address,
+            port: f.port,
+            kind: f.kind === 'refused' ? BackendFailureKind.REFUSED : BackendFailureKind.TIMEOUT,
+            observedAt: timestampFromMs(f.at),
+          })),
+        },
         callOptions(2000),
       );
     },
@@ -127,7 +137,13 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       routes: cache.size,
       // What the fleet said about the leg to instances: verify-full TLS, or off (plaintext).
       instanceTls: cache.instanceTls ? 'verify-full' : 'off',
-      cache: { revision: s.revision, connected: s.connected, staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, lastError: s.lastError ?? null },
+      cache: {
+        revision: s.revision,
+        connected: s.connected,
+        staleSeconds: Number.isFinite(s.staleSeconds) ? Math.round(s.staleSeconds * 10) / 10 : null,
+        syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null,
+        lastError: s.lastError ?? null,
+      },
     };
   };
 
@@ -164,7 +180,10 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
       await pool.reloadTls();
       log.info({ cert: config.tlsCert }, 'TLS certificate reloaded in every worker');
     };
-    log.info({ listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire }, 'router listening');
+    log.info(
+      { listen: formatHostPort(listen), cancelAddress, workers: config.workers, tls: config.tlsCert !== undefined, tlsRequire: config.tlsRequire },
+      'router listening',
+    );
   } else {
     const keys = new CancelKeys({ routerId: config.routerId, secret: cancelSecret });
     const tenants = new TenantConnections();

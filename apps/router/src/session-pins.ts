@@ -18,7 +18,9 @@ const ALL: readonly PinReason[] = ['set', 'listen', 'advisory_lock', 'temp_table
 
 /** Blanks comments, string literals, quoted identifiers and dollar-quoted bodies (keeps `;`s that split statements). */
 export function blankLiterals(sql: string): string {
-  return sql.replace(/--[^\n]*|\/\*[\s\S]*?(\*\/|$)|'(?:[^']|'')*('|$)|"(?:[^"]|"")*("|$)|\$([A-Za-z_][A-Za-z_0-9]*)?\$[\s\S]*?(\$\4\$|$)/g, (m) => (m.startsWith("'") ? "''" : ' '));
+  return sql.replace(/--[^\n]*|\/\*[\s\S]*?(\*\/|$)|'(?:[^']|'')*('|$)|"(?:[^"]|"")*("|$)|\$([A-Za-z_][A-Za-z_0-9]*)?\$[\s\S]*?(\$\4\$|$)/g, (m) =>
+    m.startsWith("'") ? "''" : ' ',
+  );
 }
 
 /** No effect at all (shared: callers only read it). */

@@ -26,7 +26,8 @@ export interface SessionPoolOptions {
 }
 
 /** What a client gets: a connection (reused or just logged in), or the server's refusal of the login. */
-export type Acquired = { kind: 'ready'; backend: BackendSession; reused: boolean } | { kind: 'server_error'; fields: Extract<LoginResult, { kind: 'server_error' }>['fields'] };
+export type Acquired =
+  { kind: 'ready'; backend: BackendSession; reused: boolean } | { kind: 'server_error'; fields: Extract<LoginResult, { kind: 'server_error' }>['fields'] };
 
 /** True when a connection is gone or was reached by a route that no longer serves its tenant. */
 function routeMoved(backend: BackendSession, now: RouteEntry | undefined): boolean {
@@ -113,7 +114,15 @@ export class SessionPool {
   }
 
   /** The pool key: a connection serves only clients that would have started the same session. */
-  static key(tenantId: string, user: string, database: string, startup: ReadonlyMap<string, string>, protocol: number, mode: PoolModeName, storedKey: Buffer): string {
+  static key(
+    tenantId: string,
+    user: string,
+    database: string,
+    startup: ReadonlyMap<string, string>,
+    protocol: number,
+    mode: PoolModeName,
+    storedKey: Buffer,
+  ): string {
     const rest = [...startup].filter(([k]) => k !== 'user' && k !== 'database' && k !== 'application_name').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     // The mode is part of the key: transaction mode hands connections on without a reset, and
     // those must never reach a session-mode client after the tenant's mode changed. So is the

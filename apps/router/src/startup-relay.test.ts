@@ -1,7 +1,14 @@
 // The relay at its socket seam: a scripted server stream (protocol 3.2 sized key, messages split
 // across reads, bytes after ReadyForQuery) over real loopback sockets.
 import net from 'node:net';
-import { decodeBackendMessage, encodeAuthentication, encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery, MessageFramer } from '@pgs/wire-protocol';
+import {
+  decodeBackendMessage,
+  encodeAuthentication,
+  encodeBackendKeyData,
+  encodeParameterStatus,
+  encodeReadyForQuery,
+  MessageFramer,
+} from '@pgs/wire-protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelKeys } from './cancel-keys.js';
 import { relayStartup } from './startup-relay.js';
@@ -30,8 +37,16 @@ describe('relayStartup', () => {
     const [routerToClient, client] = await socketPair();
     const keys = new CancelKeys({ routerId: 'r1', secret: Buffer.from('s') });
     const realKey = Buffer.alloc(32, 0xab);
-    const relay = relayStartup(routerToClient, routerToServer, (processId, secretKey) => keys.issue({ processId, secretKey, host: '127.0.0.1', port: 1, tenantId: 't' }));
-    const stream = Buffer.concat([encodeAuthentication(0), encodeParameterStatus('server_version', '18.0'), encodeBackendKeyData(777, realKey), encodeReadyForQuery('I'), Buffer.from('T-after')]);
+    const relay = relayStartup(routerToClient, routerToServer, (processId, secretKey) =>
+      keys.issue({ processId, secretKey, host: '127.0.0.1', port: 1, tenantId: 't' }),
+    );
+    const stream = Buffer.concat([
+      encodeAuthentication(0),
+      encodeParameterStatus('server_version', '18.0'),
+      encodeBackendKeyData(777, realKey),
+      encodeReadyForQuery('I'),
+      Buffer.from('T-after'),
+    ]);
     // Byte by byte: every message straddles reads.
     for (let i = 0; i < stream.length; i += 7) server.write(stream.subarray(i, i + 7));
     const outcome = await relay;

@@ -45,9 +45,7 @@ function concatMessages(parts: ReadonlyArray<Frame | Buffer>): Buffer {
 
 /** How the startup phase ended. */
 export type RelayOutcome =
-  | { kind: 'ready'; key: IssuedKey | undefined; leftover: Buffer }
-  | { kind: 'server_error'; error: ErrorFields }
-  | { kind: 'server_closed' };
+  { kind: 'ready'; key: IssuedKey | undefined; leftover: Buffer } | { kind: 'server_error'; error: ErrorFields } | { kind: 'server_closed' };
 
 /**
  * Forwards the server's startup messages to the client until ReadyForQuery. `issueKey` turns the
@@ -94,7 +92,12 @@ export function relayStartup(
             continue;
           }
         }
-        if (options.withoutChannelBinding && f.type === BackendMessageType.Authentication && f.body.length >= 4 && f.body.readUInt32BE(0) === AuthenticationCode.Sasl) {
+        if (
+          options.withoutChannelBinding &&
+          f.type === BackendMessageType.Authentication &&
+          f.body.length >= 4 &&
+          f.body.readUInt32BE(0) === AuthenticationCode.Sasl
+        ) {
           const offered = decodeSaslMechanisms(f.body.subarray(4));
           const kept = offered.filter((m) => !m.endsWith('-PLUS'));
           if (kept.length !== offered.length) {

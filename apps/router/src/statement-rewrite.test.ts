@@ -85,7 +85,13 @@ describe('rewriteClientMessage', () => {
     // Bind of a: evicts b and parses a again.
     const again = rewriteClientMessage(bind('a'), c).messages;
     expect(again.map((m) => m[0])).toEqual([CLOSE, PARSE, 0x42]);
-    expect([PARSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE].map((t) => c.tracker.reply(t))).toEqual(['forward', 'swallow', 'forward', 'swallow', 'swallow']);
+    expect([PARSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE, CLOSE_COMPLETE, PARSE_COMPLETE].map((t) => c.tracker.reply(t))).toEqual([
+      'forward',
+      'swallow',
+      'forward',
+      'swallow',
+      'swallow',
+    ]);
   });
 
   it('a Parse of a statement the server already has closes and parses it again', () => {
@@ -177,7 +183,9 @@ describe('named Parses answered without a server', () => {
 
   it('answers ParseComplete each, 42P05 for a name the client has (and stops there), then ReadyForQuery idle', () => {
     const statements = new ClientStatements();
-    const parses = namedParsesThenSync(Buffer.concat([encodeParse('s1', 'SET x.y = 1', TYPES), encodeParse('s1', 'select 1', TYPES), encodeParse('s3', 'select 3', TYPES), sync]))!;
+    const parses = namedParsesThenSync(
+      Buffer.concat([encodeParse('s1', 'SET x.y = 1', TYPES), encodeParse('s1', 'select 1', TYPES), encodeParse('s3', 'select 3', TYPES), sync]),
+    )!;
     const { reply, effects } = answerParses(parses, statements);
     expect([...reply.subarray(0, 5)]).toEqual([0x31, 0, 0, 0, 4]);
     expect(reply[5]).toBe(ERROR);

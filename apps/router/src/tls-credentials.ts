@@ -68,7 +68,11 @@ export function acceptTls(socket: net.Socket, context: tls.SecureContext, head: 
       secure.off('error', fail);
       secure.pause();
       const servername = (secure as tls.TLSSocket & { servername?: string | false }).servername;
-      resolve({ socket: secure, servername: typeof servername === 'string' && servername !== '' ? servername : undefined, alpn: secure.alpnProtocol || undefined });
+      resolve({
+        socket: secure,
+        servername: typeof servername === 'string' && servername !== '' ? servername : undefined,
+        alpn: secure.alpnProtocol || undefined,
+      });
     });
   });
 }

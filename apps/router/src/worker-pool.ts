@@ -106,7 +106,9 @@ export class WorkerPool {
 
   /** Every live worker's metrics as prom-client JSON, to aggregate with the primary's own. */
   async metrics(): Promise<Array<Array<MetricObjectWithValues<MetricValue<string>>>>> {
-    const answers = await Promise.allSettled([...this.#slots.values()].map((s) => s.ipc.request<Array<MetricObjectWithValues<MetricValue<string>>>>('metrics', null, ASK_TIMEOUT_MS)));
+    const answers = await Promise.allSettled(
+      [...this.#slots.values()].map((s) => s.ipc.request<Array<MetricObjectWithValues<MetricValue<string>>>>('metrics', null, ASK_TIMEOUT_MS)),
+    );
     return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   }
 
@@ -150,7 +152,9 @@ export class WorkerPool {
       instanceCaPem: this.#o.instanceCaPem?.(),
     };
     ipc.onNote('hello', () => {
-      ipc.request('init', init, START_TIMEOUT_MS).catch((err: unknown) => log.error({ worker: index, err: (err as Error).message }, 'worker did not take its init'));
+      ipc
+        .request('init', init, START_TIMEOUT_MS)
+        .catch((err: unknown) => log.error({ worker: index, err: (err as Error).message }, 'worker did not take its init'));
     });
     ipc.onNote('tenant-acquire', (body) => this.#hold(slot, (body as { tenantId: string }).tenantId));
     ipc.onNote('tenant-release', (body) => this.#release(slot, (body as { tenantId: string }).tenantId));

@@ -10,7 +10,15 @@ import { FakeAgent, type FakeAgentStats } from '../fleet-fake-agent.js';
 import type { AgentWorkerConfig, AgentWorkerReply, AgentWorkerRequest } from './ipc.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as AgentWorkerConfig;
-const stats: FakeAgentStats = { placementsReceived: 0, lastPlacementAt: 0, welcomed: 0, connected: 0, streamFailures: 0, failureSamples: [], failureReasons: {} };
+const stats: FakeAgentStats = {
+  placementsReceived: 0,
+  lastPlacementAt: 0,
+  welcomed: 0,
+  connected: 0,
+  streamFailures: 0,
+  failureSamples: [],
+  failureReasons: {},
+};
 const channels = Array.from({ length: config.channels }, () => createClient(AgentControlService, config.grpc, credentials.createInsecure()));
 const agents = new Map<string, FakeAgent>();
 
@@ -34,7 +42,15 @@ function reply(r: AgentWorkerReply): void {
 
 process.on('message', (m: AgentWorkerRequest) => {
   if (m.type === 'stats') {
-    reply({ type: 'stats', seq: m.seq, connected: stats.connected, welcomed: stats.welcomed, placements: stats.placementsReceived, streamFailures: stats.streamFailures, rssBytes: process.memoryUsage().rss });
+    reply({
+      type: 'stats',
+      seq: m.seq,
+      connected: stats.connected,
+      welcomed: stats.welcomed,
+      placements: stats.placementsReceived,
+      streamFailures: stats.streamFailures,
+      rssBytes: process.memoryUsage().rss,
+    });
   } else if (m.type === 'lose') {
     agents.get(m.hostId)?.stop();
     agents.delete(m.hostId);

@@ -53,7 +53,17 @@ export type WatcherWorkerRequest =
   | { type: 'exit'; seq: number };
 
 export type WatcherWorkerReply =
-  | { type: 'stats'; seq: number; connected: number; revisions: number[]; snapshots: SnapshotSample[]; reconnects: number; errors: string[]; rssBytes: number; fullRoutes: number }
+  | {
+      type: 'stats';
+      seq: number;
+      connected: number;
+      revisions: number[];
+      snapshots: SnapshotSample[];
+      reconnects: number;
+      errors: string[];
+      rssBytes: number;
+      fullRoutes: number;
+    }
   | { type: 'toggles'; seq: number; perWatcher: Array<Record<string, number>> }
   | { type: 'hostLoss'; seq: number; perWatcher: Array<Record<string, number>> }
   | { type: 'ack'; seq: number };

@@ -54,7 +54,8 @@ function defaultSteps(tenants: number, hosts: number): Step[] {
 function parseSteps(raw: string): Step[] {
   const steps = raw.split(',').map((s) => {
     const [t, h] = s.split(':').map(Number);
-    if (!Number.isInteger(t) || !Number.isInteger(h) || (t as number) < 1 || (h as number) < 1) throw new Error(`--steps: "${s}" is not tenants:hosts\n${USAGE}`);
+    if (!Number.isInteger(t) || !Number.isInteger(h) || (t as number) < 1 || (h as number) < 1)
+      throw new Error(`--steps: "${s}" is not tenants:hosts\n${USAGE}`);
     return { tenants: t as number, hosts: h as number };
   });
   for (let i = 1; i < steps.length; i++) {
@@ -69,10 +70,21 @@ export function parseOptions(argv: string[]): ScaleOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      hosts: { type: 'string' }, tenants: { type: 'string' }, routers: { type: 'string' }, steps: { type: 'string' },
-      'create-rate': { type: 'string' }, 'create-concurrency': { type: 'string' }, 'churn-seconds': { type: 'string' },
-      'real-routers': { type: 'string' }, 'full-watchers': { type: 'string' }, 'hosts-per-worker': { type: 'string' },
-      'watchers-per-worker': { type: 'string' }, name: { type: 'string' }, 'toggle-pool': { type: 'string' }, 'no-restart': { type: 'boolean' }, help: { type: 'boolean' },
+      hosts: { type: 'string' },
+      tenants: { type: 'string' },
+      routers: { type: 'string' },
+      steps: { type: 'string' },
+      'create-rate': { type: 'string' },
+      'create-concurrency': { type: 'string' },
+      'churn-seconds': { type: 'string' },
+      'real-routers': { type: 'string' },
+      'full-watchers': { type: 'string' },
+      'hosts-per-worker': { type: 'string' },
+      'watchers-per-worker': { type: 'string' },
+      name: { type: 'string' },
+      'toggle-pool': { type: 'string' },
+      'no-restart': { type: 'boolean' },
+      help: { type: 'boolean' },
     },
     strict: true,
   });
@@ -91,7 +103,11 @@ export function parseOptions(argv: string[]): ScaleOptions {
   const name = values.name ?? 'scale';
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`--name must be lower-case letters, digits and dashes (got ${name})`);
   return {
-    name, hosts, tenants, routers, steps,
+    name,
+    hosts,
+    tenants,
+    routers,
+    steps,
     createRate: positive('create-rate', values['create-rate'], 1000),
     createConcurrency: positive('create-concurrency', values['create-concurrency'], 64),
     churnSeconds: positive('churn-seconds', values['churn-seconds'], 30),

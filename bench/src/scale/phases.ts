@@ -47,11 +47,14 @@ async function unplaced(ctx: ScaleContext): Promise<number> {
 }
 
 function createTenant(ctx: ScaleContext, id: string): Promise<unknown> {
-  return ctx.fleet.client.createTenant({
-    id,
-    ownerPassword: PASSWORD,
-    spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, externalAccess: true, runState: RunState.RUNNING },
-  }, { timeoutMs: 120_000 });
+  return ctx.fleet.client.createTenant(
+    {
+      id,
+      ownerPassword: PASSWORD,
+      spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, externalAccess: true, runState: RunState.RUNNING },
+    },
+    { timeoutMs: 120_000 },
+  );
 }
 
 export interface GrowResult {
@@ -79,13 +82,20 @@ export async function grow(ctx: ScaleContext, step: Step): Promise<GrowResult> {
   const cpu = cpuWindow(pid(ctx));
   const c0 = performance.now();
   let lastLog = c0;
-  const { seconds } = await atRate(ctx.o.createRate, ctx.o.createConcurrency, async (i) => {
-    await lat.time('create', () => createTenant(ctx, `t${from + i}`));
-    if (performance.now() - lastLog > 10_000) {
-      lastLog = performance.now();
-      console.log(`  created ${(from + i).toLocaleString('en')} (${Math.round(i / ((lastLog - c0) / 1000))}/s), coordinator RSS ${Math.round(memory(pid(ctx)).rss / 2 ** 20)} MiB`);
-    }
-  }, { count: step.tenants - from });
+  const { seconds } = await atRate(
+    ctx.o.createRate,
+    ctx.o.createConcurrency,
+    async (i) => {
+      await lat.time('create', () => createTenant(ctx, `t${from + i}`));
+      if (performance.now() - lastLog > 10_000) {
+        lastLog = performance.now();
+        console.log(
+          `  created ${(from + i).toLocaleString('en')} (${Math.round(i / ((lastLog - c0) / 1000))}/s), coordinator RSS ${Math.round(memory(pid(ctx)).rss / 2 ** 20)} MiB`,
+        );
+      }
+    },
+    { count: step.tenants - from },
+  );
   const backlog = await unplaced(ctx);
   await poll('every tenant placed', async () => (await unplaced(ctx)) === 0, 30 * 60_000, 500);
   const placedSeconds = (performance.now() - c0) / 1000;
@@ -93,9 +103,16 @@ export async function grow(ctx: ScaleContext, step: Step): Promise<GrowResult> {
   ctx.created = step.tenants;
   const added = step.tenants - from;
   return {
-    hostsConnectMs, tenantsAdded: added, createSeconds: seconds, createPerSecond: added / seconds, placedSeconds,
-    placementsPerSecond: added / placedSeconds, backlogAtCreateEnd: backlog, coordinatorCores: usage.cores,
-    createLatency: summarize(lat.byKind.get('create') ?? []), createFailures: lat.failures.get('create')?.count ?? 0,
+    hostsConnectMs,
+    tenantsAdded: added,
+    createSeconds: seconds,
+    createPerSecond: added / seconds,
+    placedSeconds,
+    placementsPerSecond: added / placedSeconds,
+    backlogAtCreateEnd: backlog,
+    coordinatorCores: usage.cores,
+    createLatency: summarize(lat.byKind.get('create') ?? []),
+    createFailures: lat.failures.get('create')?.count ?? 0,
   };
 }
 
@@ -114,14 +131,25 @@ export async function atRest(ctx: ScaleContext, hosts: number): Promise<RestResu
   const cpu = cpuWindow(pid(ctx));
   await new Promise((r) => setTimeout(r, 10_000));
   const u = cpu();
-  const beats = hosts * (u.seconds * 1000 / HEARTBEAT_INTERVAL_MS);
+  const beats = hosts * ((u.seconds * 1000) / HEARTBEAT_INTERVAL_MS);
   const mem = memory(pid(ctx));
-  return { cores: u.cores, usPerHeartbeat: (u.cpuSeconds * 1e6) / beats, rssBytes: mem.rss, peakRssBytes: mem.peak, storeBytes: dirBytes(path.join(ctx.fleet.root, 'coordinator')) };
+  return {
+    cores: u.cores,
+    usPerHeartbeat: (u.cpuSeconds * 1e6) / beats,
+    rssBytes: mem.rss,
+    peakRssBytes: mem.peak,
+    storeBytes: dirBytes(path.join(ctx.fleet.root, 'coordinator')),
+  };
 }
 
 /** A route feed client; `routerDefaults`: the channel options a real router uses (gRPC's, 4 MiB messages at most). */
 function feedClient(ctx: ScaleContext, routerDefaults = false): ReturnType<typeof createClient<typeof RouteFeedService>> {
-  return createClient(RouteFeedService, ctx.fleet.grpc, credentials.createInsecure(), routerDefaults ? {} : { 'grpc.max_receive_message_length': MAX_FEED_MESSAGE });
+  return createClient(
+    RouteFeedService,
+    ctx.fleet.grpc,
+    credentials.createInsecure(),
+    routerDefaults ? {} : { 'grpc.max_receive_message_length': MAX_FEED_MESSAGE },
+  );
 }
 
 /** A new router: WatchRoutes since 0 until the snapshot is in (`routerDefaults`: on a real router's channel options). */
@@ -171,10 +199,18 @@ async function hostLoss(ctx: ScaleContext, hostId: string): Promise<HostLossResu
   const t0 = wallMs();
   await ctx.sim.lose(hostId);
   let seen: Array<Record<string, number>> = [];
-  const complete = await poll(`${hostId}'s ${tenants.length} routes changed at every watcher`, async () => {
-    seen = await ctx.sim.hostLoss();
-    return seen.every((w) => tenants.every((t) => w[t] !== undefined));
-  }, 120_000, 250).then(() => true, () => false);
+  const complete = await poll(
+    `${hostId}'s ${tenants.length} routes changed at every watcher`,
+    async () => {
+      seen = await ctx.sim.hostLoss();
+      return seen.every((w) => tenants.every((t) => w[t] !== undefined));
+    },
+    120_000,
+    250,
+  ).then(
+    () => true,
+    () => false,
+  );
   const times = seen.flatMap((w) => Object.values(w));
   await ctx.sim.bringBack(hostId);
   const first = times.length ? Math.min(...times) : Number.NaN;
@@ -192,7 +228,8 @@ export interface DrainResult {
 }
 
 async function drain(ctx: ScaleContext, hostId: string): Promise<DrainResult> {
-  const count = async (): Promise<number> => (await ctx.fleet.client.listTenants({ hostId, page: { pageSize: 1 } }, { timeoutMs: 60_000 })).page?.totalSize ?? 0;
+  const count = async (): Promise<number> =>
+    (await ctx.fleet.client.listTenants({ hostId, page: { pageSize: 1 } }, { timeoutMs: 60_000 })).page?.totalSize ?? 0;
   const tenants = await count();
   const t0 = performance.now();
   const res = await ctx.fleet.client.drainHost({ id: hostId }, { timeoutMs: 60_000 });
@@ -240,24 +277,50 @@ export async function churn(ctx: ScaleContext, stepIndex: number, hosts: number)
   const cpu = cpuWindow(pid(ctx));
   const t0 = performance.now();
   const loads = [
-    atRate(10, 16, async (i) => {
-      const id = `c${stepIndex}x${i}`;
-      if ((await lat.time('create', () => createTenant(ctx, id))) !== undefined) churned.push(id);
-    }, { until }),
-    atRate(5, 16, async () => {
-      const id = churned.shift();
-      if (id) await lat.time('delete', () => ctx.fleet.client.deleteTenant({ id }, { timeoutMs: 60_000 }));
-    }, { until }),
-    atRate(20, 16, async () => {
-      await lat.time('get', () => ctx.fleet.client.getTenant({ id: `t${Math.floor(Math.random() * ctx.created)}` }, { timeoutMs: 60_000 }));
-    }, { until }),
-    atRate(5, 8, async () => {
-      await lat.time('list', () => ctx.fleet.client.listTenants({ page: { pageSize: 100 } }, { timeoutMs: 60_000 }));
-    }, { until }),
-    atRate(10, 8, async () => {
-      const t = nextToggle(ctx);
-      if ((await lat.time('setAccess', () => ctx.fleet.client.setTenantAccess({ id: t.id, externalAccess: t.to }, { timeoutMs: 60_000 }))) !== undefined) changes.push({ key: t.key, at: wallMs() });
-    }, { until }),
+    atRate(
+      10,
+      16,
+      async (i) => {
+        const id = `c${stepIndex}x${i}`;
+        if ((await lat.time('create', () => createTenant(ctx, id))) !== undefined) churned.push(id);
+      },
+      { until },
+    ),
+    atRate(
+      5,
+      16,
+      async () => {
+        const id = churned.shift();
+        if (id) await lat.time('delete', () => ctx.fleet.client.deleteTenant({ id }, { timeoutMs: 60_000 }));
+      },
+      { until },
+    ),
+    atRate(
+      20,
+      16,
+      async () => {
+        await lat.time('get', () => ctx.fleet.client.getTenant({ id: `t${Math.floor(Math.random() * ctx.created)}` }, { timeoutMs: 60_000 }));
+      },
+      { until },
+    ),
+    atRate(
+      5,
+      8,
+      async () => {
+        await lat.time('list', () => ctx.fleet.client.listTenants({ page: { pageSize: 100 } }, { timeoutMs: 60_000 }));
+      },
+      { until },
+    ),
+    atRate(
+      10,
+      8,
+      async () => {
+        const t = nextToggle(ctx);
+        if ((await lat.time('setAccess', () => ctx.fleet.client.setTenantAccess({ id: t.id, externalAccess: t.to }, { timeoutMs: 60_000 }))) !== undefined)
+          changes.push({ key: t.key, at: wallMs() });
+      },
+      { until },
+    ),
   ];
   // The host events run inside the churn: a loss (and return) first, then a drain of another host.
   // Placement packs tenants onto few hosts, so the hosts are those of two tenants, not picked by number.
@@ -332,10 +395,12 @@ export async function realRouterPropagation(ctx: ScaleContext, changes: number):
       const target = Number(probe.toggleRevisions.get(t.key));
       probe.toggleRevisions.delete(t.key);
       // A router that does not get there in 10 s is counted as missed, not waited for.
-      const applied = await Promise.all(ctx.fleet.routers.map(async (_, r) => {
-        await poll(`router ${r} at revision ${target}`, async () => (await ctx.fleet.routerRevision(r)) >= target, 10_000, 2);
-        return performance.now();
-      })).catch(() => undefined);
+      const applied = await Promise.all(
+        ctx.fleet.routers.map(async (_, r) => {
+          await poll(`router ${r} at revision ${target}`, async () => (await ctx.fleet.routerRevision(r)) >= target, 10_000, 2);
+          return performance.now();
+        }),
+      ).catch(() => undefined);
       if (applied) out.push(Math.max(...applied) - at);
       else missed += 1;
     }
@@ -361,15 +426,25 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
   const t0 = performance.now();
   await ctx.fleet.restartCoordinator(ctx.coordinatorArgs);
   const healthzMs = performance.now() - t0;
-  await poll('the API serving', async () => {
-    await ctx.fleet.client.listTenants({ page: { pageSize: 1 } }, { timeoutMs: 5000 });
-    return true;
-  }, 10 * 60_000, 50);
+  await poll(
+    'the API serving',
+    async () => {
+      await ctx.fleet.client.listTenants({ page: { pageSize: 1 } }, { timeoutMs: 5000 });
+      return true;
+    },
+    10 * 60_000,
+    50,
+  );
   const servingMs = performance.now() - t0;
-  await poll('hosts and watchers back', async () => {
-    const s = await ctx.sim.stats();
-    return s.hostsConnected >= hosts && s.watchersConnected >= ctx.sim.watchers;
-  }, 15 * 60_000, 250);
+  await poll(
+    'hosts and watchers back',
+    async () => {
+      const s = await ctx.sim.stats();
+      return s.hostsConnected >= hosts && s.watchersConnected >= ctx.sim.watchers;
+    },
+    15 * 60_000,
+    250,
+  );
   const fleetBackMs = performance.now() - t0;
   return { healthzMs, servingMs, fleetBackMs, rssAfterBytes: memory(pid(ctx)).rss };
 }

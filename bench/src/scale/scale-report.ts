@@ -27,7 +27,10 @@ function snap(s: StepResult): { ms: number; routes: number; bytes: number } | un
 
 /** The table: one row per measure, one column per step. */
 export function stepsTable(results: readonly StepResult[]): Table {
-  const api = (kind: string, p: 'p50' | 'p99') => (s: StepResult): number => r1(s.churn.api[kind]?.[p] ?? Number.NaN);
+  const api =
+    (kind: string, p: 'p50' | 'p99') =>
+    (s: StepResult): number =>
+      r1(s.churn.api[kind]?.[p] ?? Number.NaN);
   const rows: Array<[string, (s: StepResult) => string | number]> = [
     ['tenants created through the API /s', (s) => Math.round(s.grow.createPerSecond)],
     ['create latency while growing p50 / p99 (ms)', (s) => `${r1(s.grow.createLatency.p50)} / ${r1(s.grow.createLatency.p99)}`],
@@ -52,19 +55,37 @@ export function stepsTable(results: readonly StepResult[]): Table {
     ['changes timed / (watcher, change) never seen', (s) => `${s.churn.changes} / ${s.churn.missing}`],
     ['real routers (SQLite cache) p50 / p99 (ms), changes missed', (s) => `${r1(s.realRouters.p50)} / ${r1(s.realRouters.p99)}, ${s.realRouters.missed}`],
     ['new router snapshot (ms)', (s) => r1(snap(s)?.ms ?? Number.NaN)],
-    ['new router snapshot size (MiB) / routes', (s) => (snap(s) ? `${r1((snap(s)?.bytes ?? 0) / MiB)} / ${snap(s)?.routes}` : `failed: ${'error' in s.snapshot ? s.snapshot.error.slice(0, 60) : ''}`)],
-    ['new router snapshot on the router\'s channel options (ms)', (s) => ('error' in s.routerSnapshot ? `FAILED: ${s.routerSnapshot.error.slice(0, 70)}` : r1(s.routerSnapshot.ms))],
+    [
+      'new router snapshot size (MiB) / routes',
+      (s) => (snap(s) ? `${r1((snap(s)?.bytes ?? 0) / MiB)} / ${snap(s)?.routes}` : `failed: ${'error' in s.snapshot ? s.snapshot.error.slice(0, 60) : ''}`),
+    ],
+    [
+      "new router snapshot on the router's channel options (ms)",
+      (s) => ('error' in s.routerSnapshot ? `FAILED: ${s.routerSnapshot.error.slice(0, 70)}` : r1(s.routerSnapshot.ms)),
+    ],
     ['host loss: tenants on the host', (s) => s.churn.hostLoss.tenants],
     ['host loss -> first route changed (ms, TTL + grace)', (s) => Math.round(s.churn.hostLoss.firstChangeMs)],
-    ['host loss -> all its routes changed at every watcher (ms)', (s) => `${Math.round(s.churn.hostLoss.allChangedMs)}${s.churn.hostLoss.complete ? '' : ' INCOMPLETE'}`],
+    [
+      'host loss -> all its routes changed at every watcher (ms)',
+      (s) => `${Math.round(s.churn.hostLoss.allChangedMs)}${s.churn.hostLoss.complete ? '' : ' INCOMPLETE'}`,
+    ],
     ['  of which first -> last change applied (ms)', (s) => Math.round(s.churn.hostLoss.spreadMs)],
-    ['drain: tenants / moves / blocked / left after 60 s', (s) => ('error' in s.churn.drain ? `failed: ${s.churn.drain.error.slice(0, 50)}` : `${s.churn.drain.tenants} / ${s.churn.drain.moves} / ${s.churn.drain.blocked} / ${s.churn.drain.leftAfter}`)],
+    [
+      'drain: tenants / moves / blocked / left after 60 s',
+      (s) =>
+        'error' in s.churn.drain
+          ? `failed: ${s.churn.drain.error.slice(0, 50)}`
+          : `${s.churn.drain.tenants} / ${s.churn.drain.moves} / ${s.churn.drain.blocked} / ${s.churn.drain.leftAfter}`,
+    ],
     ['restart: SIGTERM -> /healthz (ms)', (s) => Math.round(s.restart?.healthzMs ?? Number.NaN)],
     ['restart: SIGTERM -> API serving (ms)', (s) => Math.round(s.restart?.servingMs ?? Number.NaN)],
     ['restart: SIGTERM -> every host and watcher back (ms)', (s) => Math.round(s.restart?.fleetBackMs ?? Number.NaN)],
     ['simulator workers RSS (MiB)', (s) => Math.round(s.workersRssBytes / MiB)],
     ['goal route propagation p99 < 100 ms', (s) => verdict(s.churn.propagation.p99 < 100)],
-    ['goal API p99 < 200 ms (create, get, list)', (s) => verdict(['create', 'get', 'list'].every((k) => (s.churn.api[k]?.p99 ?? Number.POSITIVE_INFINITY) < 200))],
+    [
+      'goal API p99 < 200 ms (create, get, list)',
+      (s) => verdict(['create', 'get', 'list'].every((k) => (s.churn.api[k]?.p99 ?? Number.POSITIVE_INFINITY) < 200)),
+    ],
     ['goal restart < 30 s', (s) => (s.restart ? verdict(s.restart.servingMs < 30_000) : '-')],
   ];
   return {
@@ -91,17 +112,36 @@ export function writeCharts(name: string, results: readonly StepResult[]): strin
       { label: 'churn', points: by((s) => s.churn.coordinatorCores) },
       { label: 'at rest', points: by((s) => s.rest.cores) },
     ]),
-    chart('heartbeat', 'Coordinator CPU per heartbeat at rest', 'µs', [{ label: 'per heartbeat', points: byHosts((s) => s.rest.usPerHeartbeat) }], undefined, 'hosts'),
+    chart(
+      'heartbeat',
+      'Coordinator CPU per heartbeat at rest',
+      'µs',
+      [{ label: 'per heartbeat', points: byHosts((s) => s.rest.usPerHeartbeat) }],
+      undefined,
+      'hosts',
+    ),
     chart('placements', 'Creations and placements per second', '/s', [
       { label: 'created (API)', points: by((s) => s.grow.createPerSecond) },
       { label: 'placed', points: by((s) => s.grow.placementsPerSecond) },
     ]),
-    chart('api', 'API latency p99 during churn', 'ms', ['create', 'get', 'list', 'delete', 'setAccess'].map((k) => ({ label: k, points: by((s) => s.churn.api[k]?.p99 ?? Number.NaN) })), { value: 200, label: 'goal 200 ms' }),
-    chart('propagation', 'Route change -> applied', 'ms', [
-      { label: 'each watcher p50', points: by((s) => s.churn.propagation.p50) },
-      { label: 'each watcher p99', points: by((s) => s.churn.propagation.p99) },
-      { label: 'real routers p99', points: by((s) => s.realRouters.p99) },
-    ], { value: 100, label: 'goal p99 100 ms' }),
+    chart(
+      'api',
+      'API latency p99 during churn',
+      'ms',
+      ['create', 'get', 'list', 'delete', 'setAccess'].map((k) => ({ label: k, points: by((s) => s.churn.api[k]?.p99 ?? Number.NaN) })),
+      { value: 200, label: 'goal 200 ms' },
+    ),
+    chart(
+      'propagation',
+      'Route change -> applied',
+      'ms',
+      [
+        { label: 'each watcher p50', points: by((s) => s.churn.propagation.p50) },
+        { label: 'each watcher p99', points: by((s) => s.churn.propagation.p99) },
+        { label: 'real routers p99', points: by((s) => s.realRouters.p99) },
+      ],
+      { value: 100, label: 'goal p99 100 ms' },
+    ),
     chart('snapshot', "A new router's snapshot", 'ms / MiB', [
       { label: 'time (ms)', points: by((s) => snap(s)?.ms ?? Number.NaN) },
       { label: 'size (MiB)', points: by((s) => (snap(s)?.bytes ?? Number.NaN) / MiB) },
@@ -110,10 +150,16 @@ export function writeCharts(name: string, results: readonly StepResult[]): strin
       { label: 'loss -> all changed', points: by((s) => s.churn.hostLoss.allChangedMs) },
       { label: 'first -> last applied', points: by((s) => s.churn.hostLoss.spreadMs) },
     ]),
-    chart('restart', 'Coordinator restart', 'ms', [
-      { label: 'to API serving', points: by((s) => s.restart?.servingMs ?? Number.NaN) },
-      { label: 'to fleet back', points: by((s) => s.restart?.fleetBackMs ?? Number.NaN) },
-    ], { value: 30_000, label: 'goal 30 s' }),
+    chart(
+      'restart',
+      'Coordinator restart',
+      'ms',
+      [
+        { label: 'to API serving', points: by((s) => s.restart?.servingMs ?? Number.NaN) },
+        { label: 'to fleet back', points: by((s) => s.restart?.fleetBackMs ?? Number.NaN) },
+      ],
+      { value: 30_000, label: 'goal 30 s' },
+    ),
   ];
 }
 

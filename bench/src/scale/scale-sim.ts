@@ -19,7 +19,9 @@ const o = parseOptions(process.argv.slice(2));
 // Liveness as shipped (heartbeats every second, TTL 3 s, grace 4 s): at 10,000 hosts that is the load.
 const coordinatorArgs = ['--log-level', 'warn'];
 const watchers = o.routers - o.realRouters;
-console.log(`scale: steps ${o.steps.map((s) => `${s.tenants}:${s.hosts}`).join(' ')}; ${watchers} watchers (${Math.min(o.fullWatchers, watchers)} keeping whole tables) + ${o.realRouters} real routers`);
+console.log(
+  `scale: steps ${o.steps.map((s) => `${s.tenants}:${s.hosts}`).join(' ')}; ${watchers} watchers (${Math.min(o.fullWatchers, watchers)} keeping whole tables) + ${o.realRouters} real routers`,
+);
 
 await withFleet({ name: 'scale', block: 43, agents: 0, routers: o.realRouters, coordinatorArgs }, async (fleet) => {
   const sim = new SimFleet(fleet.grpc, o);
@@ -42,7 +44,17 @@ await withFleet({ name: 'scale', block: 43, agents: 0, routers: o.realRouters, c
       console.log(`${label}: real routers`);
       const realRouters = await realRouterPropagation(ctx, 20);
       const stats = await sim.stats();
-      const result: StepResult = { step, grow: grown, rest, snapshot, routerSnapshot, churn: churned, realRouters, workersRssBytes: stats.workersRssBytes, watcherErrors: stats.watcherErrors };
+      const result: StepResult = {
+        step,
+        grow: grown,
+        rest,
+        snapshot,
+        routerSnapshot,
+        churn: churned,
+        realRouters,
+        workersRssBytes: stats.workersRssBytes,
+        watcherErrors: stats.watcherErrors,
+      };
       if (o.restart) {
         console.log(`${label}: restart`);
         result.restart = await restart(ctx, step.hosts);
@@ -54,7 +66,10 @@ await withFleet({ name: 'scale', block: 43, agents: 0, routers: o.realRouters, c
     }
   } finally {
     if (results.length > 0) {
-      report(o.name, { tables: [stepsTable(results)], data: { options: o, coordinator: process.env.PGS_BENCH_COORDINATOR ?? 'apps/coordinator/dist', steps: results } });
+      report(o.name, {
+        tables: [stepsTable(results)],
+        data: { options: o, coordinator: process.env.PGS_BENCH_COORDINATOR ?? 'apps/coordinator/dist', steps: results },
+      });
       for (const f of writeCharts(o.name, results)) console.log(`chart:  ${f}`);
     }
     await sim.stop();

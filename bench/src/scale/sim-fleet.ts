@@ -28,14 +28,21 @@ export class SimFleet {
   hosts = 0;
   watchers = 0;
 
-  constructor(private readonly grpc: string, private readonly o: { hostsPerWorker: number; watchersPerWorker: number; fullWatchers: number; togglePool: number }) {}
+  constructor(
+    private readonly grpc: string,
+    private readonly o: { hostsPerWorker: number; watchersPerWorker: number; fullWatchers: number; togglePool: number },
+  ) {}
 
   /** Starts fake hosts up to `hosts` (sim0..sim<hosts-1>). */
   growHosts(hosts: number): void {
     while (this.hosts < hosts) {
       const from = this.hosts;
       const to = Math.min(hosts, from + this.o.hostsPerWorker);
-      this.agentWorkers.push({ from, to, worker: new Worker(`agents${from}`, 'agent-worker.ts', { grpc: this.grpc, from, to, channels: Math.max(1, Math.ceil((to - from) / 64)) }) });
+      this.agentWorkers.push({
+        from,
+        to,
+        worker: new Worker(`agents${from}`, 'agent-worker.ts', { grpc: this.grpc, from, to, channels: Math.max(1, Math.ceil((to - from) / 64)) }),
+      });
       this.hosts = to;
     }
   }
@@ -60,7 +67,18 @@ export class SimFleet {
   async stats(): Promise<SimStats> {
     const agents = await Promise.all(this.agentWorkers.map((a) => a.worker.ask({ type: 'stats' })));
     const watchers = await Promise.all(this.watcherWorkers.map((w) => w.ask({ type: 'stats' }, 300_000)));
-    const s: SimStats = { hostsConnected: 0, placements: 0, agentStreamFailures: 0, watchersConnected: 0, revisions: [], watcherReconnects: 0, watcherErrors: [], snapshots: [], fullRoutes: 0, workersRssBytes: 0 };
+    const s: SimStats = {
+      hostsConnected: 0,
+      placements: 0,
+      agentStreamFailures: 0,
+      watchersConnected: 0,
+      revisions: [],
+      watcherReconnects: 0,
+      watcherErrors: [],
+      snapshots: [],
+      fullRoutes: 0,
+      workersRssBytes: 0,
+    };
     for (const r of agents) {
       if (r.type !== 'stats') continue;
       s.hostsConnected += r.connected;

@@ -28,7 +28,12 @@ export class Latencies {
 }
 
 /** Runs `call(i)` for i = 0.. at `perSecond` until `count` calls or `until()` says stop; resolves when all finished. */
-export async function atRate(perSecond: number, maxInFlight: number, call: (i: number) => Promise<unknown>, stop: { count?: number; until?: () => boolean }): Promise<{ started: number; seconds: number }> {
+export async function atRate(
+  perSecond: number,
+  maxInFlight: number,
+  call: (i: number) => Promise<unknown>,
+  stop: { count?: number; until?: () => boolean },
+): Promise<{ started: number; seconds: number }> {
   const t0 = performance.now();
   let started = 0;
   let inFlight = 0;
@@ -40,10 +45,12 @@ export async function atRate(perSecond: number, maxInFlight: number, call: (i: n
     while (started < due && inFlight < maxInFlight && (stop.count === undefined || started < stop.count)) {
       const i = started++;
       inFlight += 1;
-      const p: Promise<unknown> = call(i).catch(() => undefined).finally(() => {
-        inFlight -= 1;
-        running.delete(p);
-      });
+      const p: Promise<unknown> = call(i)
+        .catch(() => undefined)
+        .finally(() => {
+          inFlight -= 1;
+          running.delete(p);
+        });
       running.add(p);
     }
     await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, 1000 / perSecond))));

@@ -21,8 +21,14 @@ process.on('message', (m: WatcherWorkerRequest) => {
   if (m.type === 'stats') {
     const snapshots = watchers.flatMap((w) => w.snapshots.splice(0));
     reply({
-      type: 'stats', seq: m.seq, connected: watchers.filter((w) => w.connected).length, revisions: watchers.map((w) => Number(w.revision)), snapshots,
-      reconnects: watchers.reduce((s, w) => s + w.reconnects, 0), errors: watchers.flatMap((w) => w.errors.splice(0)), rssBytes: process.memoryUsage().rss,
+      type: 'stats',
+      seq: m.seq,
+      connected: watchers.filter((w) => w.connected).length,
+      revisions: watchers.map((w) => Number(w.revision)),
+      snapshots,
+      reconnects: watchers.reduce((s, w) => s + w.reconnects, 0),
+      errors: watchers.flatMap((w) => w.errors.splice(0)),
+      rssBytes: process.memoryUsage().rss,
       fullRoutes: watchers.reduce((s, w) => s + (w.routes?.size ?? 0), 0),
     });
   } else if (m.type === 'reset') {

@@ -15,7 +15,11 @@ export class Worker<Req extends { type: string; seq: number }, Rep extends { seq
   private readonly pending = new Map<number, { resolve: (r: Rep) => void; reject: (e: Error) => void }>();
   private exited = false;
 
-  constructor(readonly name: string, script: string, config: unknown) {
+  constructor(
+    readonly name: string,
+    script: string,
+    config: unknown,
+  ) {
     // Workers are TypeScript run by the same loader (tsx) as the driver: fork passes process.execArgv.
     this.child = fork(path.join(import.meta.dirname, script), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: Rep) => {
@@ -43,7 +47,16 @@ export class Worker<Req extends { type: string; seq: number }, Rep extends { seq
         this.pending.delete(seq);
         reject(new Error(`worker ${this.name} did not answer ${request.type} in ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(seq, { resolve: (r) => { clearTimeout(timer); resolve(r); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+      this.pending.set(seq, {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       this.child.send({ ...request, seq } as Req);
     });
   }

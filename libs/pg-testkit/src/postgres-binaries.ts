@@ -6,7 +6,13 @@ export function findPostgresBinDir(env: Readonly<Record<string, string | undefin
   const override = env.PGS_PG_BIN_DIR;
   if (override) return override;
   const root = '/usr/lib/postgresql';
-  const majors = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => /^\d+$/.test(d)).map(Number).sort((a, b) => b - a) : [];
+  const majors = fs.existsSync(root)
+    ? fs
+        .readdirSync(root)
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number)
+        .sort((a, b) => b - a)
+    : [];
   for (const major of majors) {
     const bin = path.join(root, String(major), 'bin');
     if (fs.existsSync(path.join(bin, 'postgres'))) return bin;
@@ -17,7 +23,10 @@ export function findPostgresBinDir(env: Readonly<Record<string, string | undefin
 /** uid/gid of the unprivileged OS user postgres runs as when we are root. */
 export function postgresOsUser(name = 'postgres'): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   if (!line) throw new Error(`OS user ${name} does not exist; create it (postgres refuses to run as root)`);
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };

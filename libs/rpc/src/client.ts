@@ -43,7 +43,10 @@ function linkSignal(signal: AbortSignal | undefined, cancel: () => void): () => 
   return () => signal.removeEventListener('abort', cancel);
 }
 
-function responseStream<O extends DescMessage>(call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>, options?: CallOptions): ResponseStream<O> {
+function responseStream<O extends DescMessage>(
+  call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>,
+  options?: CallOptions,
+): ResponseStream<O> {
   let cancelledByUs = false;
   const cancel = (): void => {
     cancelledByUs = true;
@@ -83,17 +86,35 @@ export function createClient<S extends DescService>(
       case 'unary':
         client[method.localName] = (request: unknown, options?: CallOptions) =>
           new Promise((resolve, reject) => {
-            const call = grpc.makeUnaryRequest(path, serialize, deserialize, create(method.input, request as never), toMetadata(options?.metadata), grpcOptions(options), (err, value) => {
-              unlink();
-              if (err) reject(toRpcError(err));
-              else resolve(value);
-            });
+            const call = grpc.makeUnaryRequest(
+              path,
+              serialize,
+              deserialize,
+              create(method.input, request as never),
+              toMetadata(options?.metadata),
+              grpcOptions(options),
+              (err, value) => {
+                unlink();
+                if (err) reject(toRpcError(err));
+                else resolve(value);
+              },
+            );
             const unlink = linkSignal(options?.signal, () => call.cancel());
           });
         break;
       case 'server_streaming':
         client[method.localName] = (request: unknown, options?: CallOptions) =>
-          responseStream(grpc.makeServerStreamRequest(path, serialize, deserialize, create(method.input, request as never), toMetadata(options?.metadata), grpcOptions(options)), options);
+          responseStream(
+            grpc.makeServerStreamRequest(
+              path,
+              serialize,
+              deserialize,
+              create(method.input, request as never),
+              toMetadata(options?.metadata),
+              grpcOptions(options),
+            ),
+            options,
+          );
         break;
       case 'client_streaming':
         client[method.localName] = async (requests: AsyncIterable<unknown>, options?: CallOptions) =>

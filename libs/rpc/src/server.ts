@@ -27,10 +27,7 @@ export interface ServiceOptions {
 }
 
 type AnyCall =
-  | ServerUnaryCall<unknown, unknown>
-  | ServerReadableStream<unknown, unknown>
-  | ServerWritableStream<unknown, unknown>
-  | ServerDuplexStream<unknown, unknown>;
+  ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
 /** The full gRPC path of a method, e.g. `/pgs.routing.v1.RouteFeedService/WatchRoutes`. */
 export function methodPath(method: DescMethod): string {
@@ -90,7 +87,10 @@ function contextOf(call: AnyCall, method: string): { ctx: CallContext; finish: (
   return { ctx, finish: abort };
 }
 
-function serverStream<O extends DescMessage>(call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>, signal: AbortSignal): ServerStream<O> {
+function serverStream<O extends DescMessage>(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  signal: AbortSignal,
+): ServerStream<O> {
   return {
     signal,
     send: (message) => {
@@ -108,7 +108,10 @@ export function addService<S extends DescService>(server: Server, service: S, im
     const handler = handlers[method.localName];
     if (typeof handler !== 'function') throw new Error(`no handler for ${service.typeName}.${method.name}`);
     const name = `${service.typeName}/${method.name}`;
-    const run = async (call: AnyCall, body: (ctx: CallContext) => Promise<unknown>): Promise<{ ok: true; value: unknown } | { ok: false; status: ReturnType<typeof toStatus> }> => {
+    const run = async (
+      call: AnyCall,
+      body: (ctx: CallContext) => Promise<unknown>,
+    ): Promise<{ ok: true; value: unknown } | { ok: false; status: ReturnType<typeof toStatus> }> => {
       const started = performance.now();
       const { ctx, finish } = contextOf(call, name);
       try {
@@ -132,9 +135,7 @@ export function addService<S extends DescService>(server: Server, service: S, im
         break;
       case 'server_streaming':
         implementation[method.localName] = (call: ServerWritableStream<unknown, unknown>) => {
-          void run(call, (ctx) => handler(call.request, serverStream(call, ctx.signal), ctx)).then((r) =>
-            r.ok ? call.end() : call.emit('error', r.status),
-          );
+          void run(call, (ctx) => handler(call.request, serverStream(call, ctx.signal), ctx)).then((r) => (r.ok ? call.end() : call.emit('error', r.status)));
         };
         break;
       case 'client_streaming':
@@ -146,9 +147,7 @@ export function addService<S extends DescService>(server: Server, service: S, im
       case 'bidi_streaming':
         implementation[method.localName] = (call: ServerDuplexStream<unknown, unknown>) => {
           const requests = streamToIterable(call, (e) => (e instanceof Error ? e : new Error(String(e))));
-          void run(call, (ctx) => handler(requests, serverStream(call, ctx.signal), ctx)).then((r) =>
-            r.ok ? call.end() : call.emit('error', r.status),
-          );
+          void run(call, (ctx) => handler(requests, serverStream(call, ctx.signal), ctx)).then((r) => (r.ok ? call.end() : call.emit('error', r.status)));
         };
         break;
     }

@@ -6,11 +6,7 @@ import type { Readable } from 'node:stream';
  * Messages are buffered while nobody is awaiting; the stream is paused above `highWater`
  * so a slow consumer pushes back on the peer instead of growing memory.
  */
-export function streamToIterable<T>(
-  stream: Readable,
-  mapError: (err: unknown) => Error | undefined,
-  highWater = 64,
-): AsyncIterable<T> {
+export function streamToIterable<T>(stream: Readable, mapError: (err: unknown) => Error | undefined, highWater = 64): AsyncIterable<T> {
   const queue: T[] = [];
   let done = false;
   let failure: Error | undefined;

@@ -65,7 +65,10 @@ describe('fetchPinnedCaCertificate', () => {
       publicKey: keys.publicKey,
       signingKey: keys.privateKey,
       signingAlgorithm: alg,
-      extensions: [await x509.AuthorityKeyIdentifierExtension.create(realCa.publicKey), new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }])],
+      extensions: [
+        await x509.AuthorityKeyIdentifierExtension.create(realCa.publicKey),
+        new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }]),
+      ],
     } as never);
     const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
     const impostor = await serve(`${forged.toString('pem')}\n${ca.certPem}`, keyPem);

@@ -53,8 +53,13 @@ export async function fetchPinnedCaCertificate(address: string, fingerprint: str
   const leaf = chain[0];
   if (!leaf) throw new SecurityError('CERTIFICATE_INVALID', `${address} sent no certificate`);
   const ca = chain.find((der) => certificateFingerprint(der) === fingerprint);
-  if (!ca) throw new SecurityError('CERTIFICATE_INVALID', `${address} did not present the pinned fleet CA (is the join token for this fleet, and does the coordinator send its CA in its chain?)`);
+  if (!ca)
+    throw new SecurityError(
+      'CERTIFICATE_INVALID',
+      `${address} did not present the pinned fleet CA (is the join token for this fleet, and does the coordinator send its CA in its chain?)`,
+    );
   if (!certificateInfo(ca).isCa) throw new SecurityError('CERTIFICATE_INVALID', 'the pinned certificate is not a CA');
-  if (!verifyIssuedBy(leaf, ca, options.now)) throw new SecurityError('CERTIFICATE_INVALID', `the pinned fleet CA did not sign ${address}'s certificate, or it is not valid now`);
+  if (!verifyIssuedBy(leaf, ca, options.now))
+    throw new SecurityError('CERTIFICATE_INVALID', `the pinned fleet CA did not sign ${address}'s certificate, or it is not valid now`);
   return new X509Certificate(ca).toString().replace(/\r\n/g, '\n');
 }

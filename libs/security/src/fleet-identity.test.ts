@@ -51,7 +51,15 @@ function tempDir(): string {
 }
 
 async function connect(options: Partial<FleetIdentityOptions> & ({ hostId: string } | { routerId: string })): Promise<FleetLink> {
-  const link = await connectFleetIdentity({ coordinator: address, insecure: false, joinToken: undefined, identityDir: tempDir(), files: {}, log, ...options } as FleetIdentityOptions);
+  const link = await connectFleetIdentity({
+    coordinator: address,
+    insecure: false,
+    joinToken: undefined,
+    identityDir: tempDir(),
+    files: {},
+    log,
+    ...options,
+  } as FleetIdentityOptions);
   links.push(link);
   return link;
 }
@@ -86,7 +94,11 @@ beforeAll(async () => {
       if (!kind) throw new RpcError(Code.INVALID_ARGUMENT, 'kind must be host or router');
       const hash = hashToken(req.token);
       const r = redeemJoinToken(req.token, tokens.get(hash), { kind, id: req.componentId }, new Date());
-      if (!r.ok) throw new RpcError(r.refusal === 'wrong-kind' || r.refusal === 'wrong-id' ? Code.PERMISSION_DENIED : Code.UNAUTHENTICATED, `join token refused: ${r.refusal}`);
+      if (!r.ok)
+        throw new RpcError(
+          r.refusal === 'wrong-kind' || r.refusal === 'wrong-id' ? Code.PERMISSION_DENIED : Code.UNAUTHENTICATED,
+          `join token refused: ${r.refusal}`,
+        );
       tokens.set(hash, r.record);
       joins.push(r.identity);
       const certificatePem = await ca.signCsr(req.csrPem, { identity: r.identity, now: new Date(), lifetimeMs: joinLifetimeMs });
@@ -189,7 +201,11 @@ describe('connectFleetIdentity', () => {
     const dir = tempDir();
     const keyPem = await generatePrivateKey();
     const past = new Date(Date.now() - 48 * 3600_000);
-    const certPem = await ca.signCsr(await createCsr(identity('host', 'h-old'), keyPem), { identity: identity('host', 'h-old'), now: past, lifetimeMs: 3600_000 });
+    const certPem = await ca.signCsr(await createCsr(identity('host', 'h-old'), keyPem), {
+      identity: identity('host', 'h-old'),
+      now: past,
+      lifetimeMs: 3600_000,
+    });
     saveIdentityMaterial(dir, { caPem: ca.certPem, certPem, keyPem });
     await expect(connect({ hostId: 'h-old', identityDir: dir })).rejects.toThrow(/has expired: start with a new join token/);
     const link = await connect({ hostId: 'h-old', identityDir: dir, joinToken: joinToken('host', 'h-old') });

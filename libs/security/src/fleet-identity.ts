@@ -11,10 +11,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import { EnrollmentService } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, type Logger } from '@pgs/service-kit';
 import { fetchPinnedCaCertificate } from './ca-pin.js';
-import { insecureChannelCredentials, mtlsChannelCredentials, readTlsFiles, TlsIdentity, tlsChannelCredentials, type TlsFiles, type TlsMaterial } from './grpc-credentials.js';
+import {
+  insecureChannelCredentials,
+  mtlsChannelCredentials,
+  readTlsFiles,
+  TlsIdentity,
+  tlsChannelCredentials,
+  type TlsFiles,
+  type TlsMaterial,
+} from './grpc-credentials.js';
 import { identityClaimMetadata } from './guard.js';
 import { identity, identityToString, sameIdentity, type Identity } from './identity.js';
 import { createCsr, generatePrivateKey, identityOfCertificate, isExpired } from './pki.js';
@@ -87,13 +95,33 @@ function checkNames(material: TlsMaterial, expected: Identity, source: string): 
   }
 }
 
+/**
+ * The pinned CA from the first coordinator that answers (several coordinators share one fleet CA,
+ * and any of them may be down); the last failure when none does.
+ */
+async function pinnedCaFromAny(addresses: readonly string[], pin: string): Promise<string> {
+  let last: unknown = new ConfigError('no coordinator address given');
+  for (const address of addresses) {
+    try {
+      return await fetchPinnedCaCertificate(address, pin, { now: new Date() });
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
 async function join(options: FleetIdentityOptions, who: Identity, token: string): Promise<TlsMaterial> {
   const pin = joinTokenCaFingerprint(token);
-  const caPem = options.files.caFile ? fs.readFileSync(options.files.caFile, 'utf8') : pin ? await fetchPinnedCaCertificate(options.coordinator, pin, { now: new Date() }) : undefined;
+  const caPem = options.files.caFile
+    ? fs.readFileSync(options.files.caFile, 'utf8')
+    : pin
+      ? await pinnedCaFromAny(splitAddresses(options.coordinator), pin)
+      : undefined;
   if (!caPem) throw new ConfigError('the join token pins no CA; give --coordinator-ca');
   const keyPem = await generatePrivateKey();
   const csrPem = await createCsr(who, keyPem);
-  const enroll = createClient(EnrollmentService, options.coordinator, tlsChannelCredentials(caPem));
+  const enroll = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), tlsChannelCredentials(caPem));
   try {
     const res = await enroll.join({ token, kind: who.kind, componentId: who.id, csrPem }, { timeoutMs: options.callTimeoutMs ?? 15_000 });
     options.log.info({ token: tokenLabel(token), identity: identityToString(who), expiresAt: res.expiresAt }, 'joined the fleet');
@@ -115,10 +143,15 @@ async function savedOrJoined(options: FleetIdentityOptions, who: Identity, log: 
       return material;
     }
     // Off for longer than a certificate lives: renewal cannot help, only a new join token.
-    if (!options.joinToken) throw new ConfigError(`the fleet certificate in ${options.identityDir} has expired: start with a new join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}")`);
+    if (!options.joinToken)
+      throw new ConfigError(
+        `the fleet certificate in ${options.identityDir} has expired: start with a new join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}")`,
+      );
     log.warn({ dir: options.identityDir }, 'fleet certificate expired: joining again with the join token');
   } else if (!options.joinToken) {
-    throw new ConfigError(`no fleet certificate in ${options.identityDir}: give a join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}"), own certificate files, or --insecure`);
+    throw new ConfigError(
+      `no fleet certificate in ${options.identityDir}: give a join token (--join-token / PGS_JOIN_TOKEN, from "pgsctl token create --kind ${who.kind} --id ${who.id}"), own certificate files, or --insecure`,
+    );
   }
   const material = await join(options, who, options.joinToken);
   saveIdentityMaterial(options.identityDir, material);
@@ -138,11 +171,17 @@ export async function connectFleetIdentity(options: FleetIdentityOptions): Promi
     if (!caFile) throw new ConfigError('--identity-cert needs --coordinator-ca');
     const material = readTlsFiles({ caFile, certFile, keyFile });
     checkNames(material, who, `--identity-cert ${certFile}`);
-    log.info({ certFile }, 'using the operator\'s own certificate (no renewal here)');
-    return { credentials: mtlsChannelCredentials(new TlsIdentity(material)), metadata: undefined, identity: who, caPem: () => material.caPem, stop: () => undefined };
+    log.info({ certFile }, "using the operator's own certificate (no renewal here)");
+    return {
+      credentials: mtlsChannelCredentials(new TlsIdentity(material)),
+      metadata: undefined,
+      identity: who,
+      caPem: () => material.caPem,
+      stop: () => undefined,
+    };
   }
   const tls = new TlsIdentity(await savedOrJoined(options, who, log));
-  const renewClient = createClient(EnrollmentService, options.coordinator, mtlsChannelCredentials(tls));
+  const renewClient = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), mtlsChannelCredentials(tls));
   const renewal: Renewal = startCertificateRenewal({
     tls,
     identity: who,

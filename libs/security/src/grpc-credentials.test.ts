@@ -58,7 +58,12 @@ async function startServer(credentials: ServerCredentials): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-async function call(address: string, credentials: Parameters<typeof createClient>[2], text = 'hi', metadata?: Parameters<ReturnType<typeof createClient<typeof EchoService>>['echo']>[1]): Promise<string> {
+async function call(
+  address: string,
+  credentials: Parameters<typeof createClient>[2],
+  text = 'hi',
+  metadata?: Parameters<ReturnType<typeof createClient<typeof EchoService>>['echo']>[1],
+): Promise<string> {
   const client = createClient(EchoService, address, credentials);
   try {
     return (await client.echo({ text }, { timeoutMs: 5000, ...metadata })).text;

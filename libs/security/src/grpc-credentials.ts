@@ -7,13 +7,7 @@
  */
 import fs from 'node:fs';
 import tls from 'node:tls';
-import {
-  ChannelCredentials,
-  credentials as grpcCredentials,
-  experimental,
-  Metadata,
-  ServerCredentials,
-} from '@grpc/grpc-js';
+import { ChannelCredentials, credentials as grpcCredentials, experimental, Metadata, ServerCredentials } from '@grpc/grpc-js';
 import { Code, RpcError, type CallContext } from '@pgs/rpc';
 import type { Logger } from '@pgs/service-kit';
 import { SecurityError } from './errors.js';
@@ -161,7 +155,9 @@ function serverCheck(kind: IdentityKind | undefined): (host: string, cert: tls.P
     if (hostError) return hostError;
     if (!kind) return undefined;
     const who = identityOfPeerCertificate(cert);
-    return who?.kind === kind ? undefined : new SecurityError('CERTIFICATE_INVALID', `server certificate names ${who ? identityToString(who) : 'no pgs identity'}, expected a ${kind}`);
+    return who?.kind === kind
+      ? undefined
+      : new SecurityError('CERTIFICATE_INVALID', `server certificate names ${who ? identityToString(who) : 'no pgs identity'}, expected a ${kind}`);
   };
 }
 

@@ -66,7 +66,11 @@ async function codeOf(promise: Promise<unknown>): Promise<number> {
 beforeAll(async () => {
   ca = await FleetCa.load(await createFleetCa({ now }));
   const leaf = await ca.issue({ identity: identity('coordinator', 'c1'), ipAddresses: ['127.0.0.1'], now });
-  const authenticate = certificateOrTokenAuthenticator({ findToken: (hash) => tokens.get(hash), findOperator: (name) => operators.get(name), now: () => new Date() });
+  const authenticate = certificateOrTokenAuthenticator({
+    findToken: (hash) => tokens.get(hash),
+    findOperator: (name) => operators.get(name),
+    now: () => new Date(),
+  });
   const onDecision = (e: AccessEvent) => void audit.push(e);
   addService(
     server,
@@ -100,7 +104,9 @@ beforeAll(async () => {
     ),
   );
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', mtlsServerCredentials(new TlsIdentity({ caPem: ca.certPem, ...leaf }), { clientCertificates: 'optional' }), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', mtlsServerCredentials(new TlsIdentity({ caPem: ca.certPem, ...leaf }), { clientCertificates: 'optional' }), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   address = `127.0.0.1:${port}`;
 });
@@ -122,7 +128,13 @@ describe('guarded CoordinatorService over TLS', () => {
       expect(await codeOf(client.createTenant({ id: 'a' }))).toBe(Code.PERMISSION_DENIED);
       expect(await codeOf(client.listHosts({}))).toBe(Code.PERMISSION_DENIED);
       const events = client.watchEvents({ tenantId: 'b' });
-      expect(await codeOf((async () => { for await (const _ of events) break; })())).toBe(Code.PERMISSION_DENIED);
+      expect(
+        await codeOf(
+          (async () => {
+            for await (const _ of events) break;
+          })(),
+        ),
+      ).toBe(Code.PERMISSION_DENIED);
     } finally {
       client.close();
     }
@@ -189,7 +201,11 @@ describe('guarded component service', () => {
     const read = async (creds: Parameters<typeof createClient>[2], routerId = 'r1') => {
       const client = createClient(RouteFeedService, address, creds);
       try {
-        return await codeOf((async () => { for await (const _ of client.watchRoutes({ routerId })) break; })());
+        return await codeOf(
+          (async () => {
+            for await (const _ of client.watchRoutes({ routerId })) break;
+          })(),
+        );
       } finally {
         client.close();
       }
@@ -198,7 +214,9 @@ describe('guarded component service', () => {
     expect(await read(mtlsChannelCredentials({ caPem: ca.certPem, ...router }), 'r2')).toBe(Code.PERMISSION_DENIED);
     expect(await read(mtlsChannelCredentials({ caPem: ca.certPem, ...host }))).toBe(Code.PERMISSION_DENIED);
     expect(await read(tlsChannelCredentials(ca.certPem))).toBe(Code.UNAUTHENTICATED);
-    expect(await read(withBearerToken(tlsChannelCredentials(ca.certPem), token({ kind: 'operator', name: 'admin', role: 'fleet-admin' })))).toBe(Code.PERMISSION_DENIED);
+    expect(await read(withBearerToken(tlsChannelCredentials(ca.certPem), token({ kind: 'operator', name: 'admin', role: 'fleet-admin' })))).toBe(
+      Code.PERMISSION_DENIED,
+    );
   });
 });
 
@@ -208,9 +226,16 @@ describe('--insecure component identity claims', () => {
     const plain = new Server();
     const authenticate = claimedIdentityAuthenticator(certificateOrTokenAuthenticator({ findToken: () => undefined, now: () => new Date() }));
     addService(plain, RouteFeedService, guardService(RouteFeedService, stubImpl(RouteFeedService, {}), { policy: 'component', authenticate }));
-    const port = await new Promise<number>((resolve, reject) => plain.bindAsync('127.0.0.1:0', insecureServerCredentials(silent), (err, p) => (err ? reject(err) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      plain.bindAsync('127.0.0.1:0', insecureServerCredentials(silent), (err, p) => (err ? reject(err) : resolve(p))),
+    );
     const client = createClient(RouteFeedService, `127.0.0.1:${port}`, insecureChannelCredentials(silent));
-    const read = (metadata?: ReturnType<typeof identityClaimMetadata>) => codeOf((async () => { for await (const _ of client.watchRoutes({ routerId: 'r1' }, { metadata })) break; })());
+    const read = (metadata?: ReturnType<typeof identityClaimMetadata>) =>
+      codeOf(
+        (async () => {
+          for await (const _ of client.watchRoutes({ routerId: 'r1' }, { metadata })) break;
+        })(),
+      );
     try {
       expect(await read(identityClaimMetadata(identity('router', 'r1')))).toBe(Code.OK);
       expect(await read(identityClaimMetadata(identity('host', 'h1')))).toBe(Code.PERMISSION_DENIED);

@@ -50,7 +50,6 @@ export function tenantFilterOf(ctx: CallContext): ReadonlySet<string> | undefine
   return found?.allow ? found.tenantFilter : undefined;
 }
 
-
 /**
  * Wraps every handler of `impl` (all four method kinds) with authentication and authorization.
  * A refused call fails with UNAUTHENTICATED / PERMISSION_DENIED and never reaches the handler.
@@ -130,7 +129,9 @@ export function identityClaimMetadata(who: Identity): Metadata {
  * itself in `pgs-identity` metadata. Anyone on the network can claim anything then, which is why
  * --insecure warns on every start; never use it with TLS on.
  */
-export function claimedIdentityAuthenticator(inner: (ctx: CallContext) => Authentication | Promise<Authentication>): (ctx: CallContext) => Promise<Authentication> {
+export function claimedIdentityAuthenticator(
+  inner: (ctx: CallContext) => Authentication | Promise<Authentication>,
+): (ctx: CallContext) => Promise<Authentication> {
   return async (ctx) => {
     const found = await inner(ctx);
     if (found.principal) return found;

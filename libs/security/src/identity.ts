@@ -32,7 +32,8 @@ function isKind(kind: string): kind is IdentityKind {
 /** Builds an identity, checking kind and id. */
 export function identity(kind: IdentityKind, id: string): Identity {
   if (!isKind(kind)) throw new SecurityError('IDENTITY_INVALID', `unknown identity kind "${kind}" (one of ${IDENTITY_KINDS.join(', ')})`);
-  if (!ID.test(id)) throw new SecurityError('IDENTITY_INVALID', `identity id "${id.slice(0, 70)}" must be 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
+  if (!ID.test(id))
+    throw new SecurityError('IDENTITY_INVALID', `identity id "${id.slice(0, 70)}" must be 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
   return Object.freeze({ kind, id });
 }
 

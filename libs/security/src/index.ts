@@ -2,11 +2,42 @@
 export { SecurityError, type SecurityErrorCode } from './errors.js';
 export { decodeSecretKey, deriveKeyId, generateSecretKey, isSealed, KeyRing, parseKeyList, sealedKeyId, type SecretKey } from './secret-box.js';
 export { addKeyToFile, checkKeyFileMode, createKeyFile, ensureKeyFile, loadKeyRing, readKeyFile, SECRET_KEY_ENV, type KeySourceOptions } from './key-source.js';
-export { DEFAULT_SCRAM_ITERATIONS, isScramVerifier, parseScramVerifier, saslPrep, SCRAM_SALT_BYTES, scramVerifier, scramVerifierAsync, verifyScramPassword, type ScramVerifierParts } from './scram.js';
-export { mockScramSalt, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, scramNonce, ScramServer, tlsServerEndPoint, TLS_SERVER_END_POINT, type ScramServerOptions, type ScramServerStep } from './scram-exchange.js';
+export {
+  DEFAULT_SCRAM_ITERATIONS,
+  isScramVerifier,
+  parseScramVerifier,
+  saslPrep,
+  SCRAM_SALT_BYTES,
+  scramVerifier,
+  scramVerifierAsync,
+  verifyScramPassword,
+  type ScramVerifierParts,
+} from './scram.js';
+export {
+  mockScramSalt,
+  SCRAM_SHA_256,
+  SCRAM_SHA_256_PLUS,
+  scramNonce,
+  ScramServer,
+  tlsServerEndPoint,
+  TLS_SERVER_END_POINT,
+  type ScramServerOptions,
+  type ScramServerStep,
+} from './scram-exchange.js';
 export { ScramClientKeyLogin } from './scram-client.js';
 export { identityOfPeerCertificate, splitSubjectAltNames, type PeerCertificateNames } from './peer-identity.js';
-export { identity, IDENTITY_KINDS, identityToString, identityToUri, parseIdentity, parseIdentityUri, sameIdentity, TRUST_DOMAIN, type Identity, type IdentityKind } from './identity.js';
+export {
+  identity,
+  IDENTITY_KINDS,
+  identityToString,
+  identityToUri,
+  parseIdentity,
+  parseIdentityUri,
+  sameIdentity,
+  TRUST_DOMAIN,
+  type Identity,
+  type IdentityKind,
+} from './identity.js';
 export {
   certificateFingerprint,
   certificateInfo,

@@ -20,7 +20,15 @@ describe('scanForLeaks', () => {
       'generated password Zx9QmP4sT7wK',
     ].join('\n');
     const kinds = scanForLeaks(log, { knownSecrets: ['Zx9QmP4sT7wK'] }).map((f) => f.kind);
-    expect(kinds).toEqual(['operator-token', 'join-token', 'private-key', 'connection-string-password', 'connection-string-password', 'scram-verifier', 'known-secret']);
+    expect(kinds).toEqual([
+      'operator-token',
+      'join-token',
+      'private-key',
+      'connection-string-password',
+      'connection-string-password',
+      'scram-verifier',
+      'known-secret',
+    ]);
     expect(JSON.stringify(scanForLeaks(log))).not.toContain(op);
   });
 

@@ -42,12 +42,33 @@ describe('identityOfPeerCertificate', () => {
       ['CN and URI SAN disagree', await selfSigned('CN=host:h1', [{ type: 'url', value: 'spiffe://pgs/host/h2' }]), undefined],
       ['CN only', await selfSigned('CN=router:r9'), { kind: 'router', id: 'r9' }],
       ['URI SAN only', await selfSigned('CN=something else', [{ type: 'url', value: 'spiffe://pgs/coordinator/c2' }]), { kind: 'coordinator', id: 'c2' }],
-      ['two SPIFFE ids', await selfSigned('CN=host:h1', [{ type: 'url', value: 'spiffe://pgs/host/h1' }, { type: 'url', value: 'spiffe://pgs/host/h3' }]), undefined],
+      [
+        'two SPIFFE ids',
+        await selfSigned('CN=host:h1', [
+          { type: 'url', value: 'spiffe://pgs/host/h1' },
+          { type: 'url', value: 'spiffe://pgs/host/h3' },
+        ]),
+        undefined,
+      ],
       ['a SPIFFE id of another trust domain', await selfSigned('CN=host:h1', [{ type: 'url', value: 'spiffe://other/host/h1' }]), undefined],
-      ['a quoted SAN (a comma in it) beside ours', await selfSigned('CN=host:h1', [{ type: 'url', value: 'spiffe://pgs/host/h1,x' }, { type: 'dns', value: 'a.example' }]), undefined],
+      [
+        'a quoted SAN (a comma in it) beside ours',
+        await selfSigned('CN=host:h1', [
+          { type: 'url', value: 'spiffe://pgs/host/h1,x' },
+          { type: 'dns', value: 'a.example' },
+        ]),
+        undefined,
+      ],
       ['an unknown kind', await selfSigned('CN=tenant:t1'), undefined],
       ['a foreign certificate', await selfSigned('CN=www.example.com', [{ type: 'dns', value: 'www.example.com' }]), undefined],
-      ['an http URI beside the SPIFFE id', await selfSigned('CN=host:h4', [{ type: 'url', value: 'https://example.com/a, b' }, { type: 'url', value: 'spiffe://pgs/host/h4' }]), { kind: 'host', id: 'h4' }],
+      [
+        'an http URI beside the SPIFFE id',
+        await selfSigned('CN=host:h4', [
+          { type: 'url', value: 'https://example.com/a, b' },
+          { type: 'url', value: 'spiffe://pgs/host/h4' },
+        ]),
+        { kind: 'host', id: 'h4' },
+      ],
     ];
     for (const [what, pem, expected] of cases) {
       expect(identityOfCertificate(pem), what).toEqual(expected);
@@ -64,8 +85,15 @@ describe('identityOfPeerCertificate', () => {
 
 describe('splitSubjectAltNames', () => {
   it('splits on ", " and undoes the quoting of values that hold separators', () => {
-    expect(splitSubjectAltNames('DNS:localhost, IP Address:127.0.0.1, URI:spiffe://pgs/host/h1')).toEqual(['DNS:localhost', 'IP Address:127.0.0.1', 'URI:spiffe://pgs/host/h1']);
-    expect(splitSubjectAltNames('URI:"spiffe://pgs/host/h1, URI:spiffe://pgs/host/h2", DNS:a')).toEqual(['URI:spiffe://pgs/host/h1, URI:spiffe://pgs/host/h2', 'DNS:a']);
+    expect(splitSubjectAltNames('DNS:localhost, IP Address:127.0.0.1, URI:spiffe://pgs/host/h1')).toEqual([
+      'DNS:localhost',
+      'IP Address:127.0.0.1',
+      'URI:spiffe://pgs/host/h1',
+    ]);
+    expect(splitSubjectAltNames('URI:"spiffe://pgs/host/h1, URI:spiffe://pgs/host/h2", DNS:a')).toEqual([
+      'URI:spiffe://pgs/host/h1, URI:spiffe://pgs/host/h2',
+      'DNS:a',
+    ]);
     expect(splitSubjectAltNames('DNS:"a\\"b"')).toEqual(['DNS:a"b']);
   });
 

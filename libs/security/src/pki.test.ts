@@ -34,7 +34,13 @@ beforeAll(async () => {
 
 /** One TLS handshake on 127.0.0.1: resolves with what each side saw, or the error that stopped it. */
 async function handshake(client: CertifiedKey | undefined, opts: { clientCa?: string; requireClientCert?: boolean } = {}) {
-  const srv = tls.createServer({ cert: server.certPem, key: server.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: opts.requireClientCert ?? true });
+  const srv = tls.createServer({
+    cert: server.certPem,
+    key: server.keyPem,
+    ca: ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: opts.requireClientCert ?? true,
+  });
   const serverSide = new Promise<{ authorized: boolean; peerIdentity: string | undefined }>((resolve) => {
     srv.on('secureConnection', (socket) => {
       const peer = socket.getPeerCertificate();
@@ -47,7 +53,14 @@ async function handshake(client: CertifiedKey | undefined, opts: { clientCa?: st
   await once(srv, 'listening');
   const { port } = srv.address() as { port: number };
   try {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca: opts.clientCa ?? ca.certPem, cert: client?.certPem, key: client?.keyPem, servername: 'localhost' });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ca: opts.clientCa ?? ca.certPem,
+      cert: client?.certPem,
+      key: client?.keyPem,
+      servername: 'localhost',
+    });
     const outcome = await new Promise<{ ok: true } | { ok: false; error: Error }>((resolve) => {
       socket.once('secureConnect', () => resolve({ ok: true }));
       socket.once('error', (error) => resolve({ ok: false, error }));
@@ -92,7 +105,7 @@ describe('fleet CA', () => {
     expect(result.server).toEqual({ authorized: true, peerIdentity: 'host:h1' });
   });
 
-  it('issues a server-only certificate (an instance\'s) without client authentication', async () => {
+  it("issues a server-only certificate (an instance's) without client authentication", async () => {
     const leaf = await ca.issue({ identity: identity('instance', 'h1'), ipAddresses: ['10.0.0.11'], serverOnly: true, now });
     expect(new X509Certificate(leaf.certPem).keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
     expect(certificateInfo(leaf.certPem)).toMatchObject({ identity: { kind: 'instance', id: 'h1' }, ipAddresses: ['10.0.0.11'] });
@@ -126,7 +139,10 @@ describe('identityOfCertificate', () => {
     // The fleet CA never writes such a certificate; build one by hand.
     const x509 = await import('@peculiar/x509');
     const { webcrypto } = await import('node:crypto');
-    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as import('node:crypto').webcrypto.CryptoKeyPair;
+    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+      'sign',
+      'verify',
+    ])) as import('node:crypto').webcrypto.CryptoKeyPair;
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       name: 'CN=host:h1',
       keys,
@@ -136,7 +152,11 @@ describe('identityOfCertificate', () => {
     expect(identityOfCertificate(cert.toString('pem'))).toBeUndefined();
     const cnOnly = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=router:r9', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
     expect(identityOfCertificate(cnOnly.toString('pem'))).toEqual({ kind: 'router', id: 'r9' });
-    const foreign = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=www.example.com', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
+    const foreign = await x509.X509CertificateGenerator.createSelfSigned({
+      name: 'CN=www.example.com',
+      keys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    });
     expect(identityOfCertificate(foreign.toString('pem'))).toBeUndefined();
   });
 });
@@ -175,4 +195,3 @@ describe('node tls with CA-issued certificates (mTLS on 127.0.0.1)', () => {
     expect(result.client.ok).toBe(false);
   });
 });
-

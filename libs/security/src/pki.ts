@@ -121,13 +121,19 @@ async function publicKeyOf(keyPem: string): Promise<CryptoKey> {
 /** A PKCS#10 request for `identity` signed with `keyPem` (what a component sends with its join token or renewal). */
 export async function createCsr(identity: Identity, keyPem: string): Promise<string> {
   const keys = { privateKey: await importKeyPem(keyPem), publicKey: await publicKeyOf(keyPem) };
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${identityToString(identity)}, O=${ORGANIZATION}`, keys, signingAlgorithm: SIGN_ALG });
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${identityToString(identity)}, O=${ORGANIZATION}`,
+    keys,
+    signingAlgorithm: SIGN_ALG,
+  });
   return normalizePem(csr.toString('pem'));
 }
 
 /** SHA-256 of a certificate's DER, base64url (43 characters). */
 export function certificateFingerprint(cert: string | Uint8Array): string {
-  return createHash('sha256').update(Buffer.from(parseCert(cert).rawData)).digest('base64url');
+  return createHash('sha256')
+    .update(Buffer.from(parseCert(cert).rawData))
+    .digest('base64url');
 }
 
 function sanNames(cert: x509.X509Certificate): { type: string; value: string }[] {
@@ -227,11 +233,13 @@ export class FleetCa {
   /** Loads a CA from its certificate and (opened) private key; checks they belong together. */
   static async load(ca: CertifiedKey): Promise<FleetCa> {
     const cert = parseCert(ca.certPem, 'CA certificate');
-    if (!(cert.getExtension(x509.BasicConstraintsExtension)?.ca ?? false)) throw new SecurityError('CERTIFICATE_INVALID', 'the CA certificate is not a CA (basicConstraints cA=false)');
+    if (!(cert.getExtension(x509.BasicConstraintsExtension)?.ca ?? false))
+      throw new SecurityError('CERTIFICATE_INVALID', 'the CA certificate is not a CA (basicConstraints cA=false)');
     const signingKey = await importKeyPem(ca.keyPem);
     const publicJwk = await webcrypto.subtle.exportKey('jwk', await publicKeyOf(ca.keyPem));
     const certJwk = await webcrypto.subtle.exportKey('jwk', await cert.publicKey.export(KEY_ALG, ['verify']));
-    if (publicJwk.x !== certJwk.x || publicJwk.y !== certJwk.y) throw new SecurityError('CERTIFICATE_INVALID', 'the CA private key does not match the CA certificate');
+    if (publicJwk.x !== certJwk.x || publicJwk.y !== certJwk.y)
+      throw new SecurityError('CERTIFICATE_INVALID', 'the CA private key does not match the CA certificate');
     return new FleetCa(cert, signingKey, normalizePem(cert.toString('pem')));
   }
 
@@ -295,7 +303,9 @@ export class FleetCa {
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         // Every component is a TLS client of the coordinator; the coordinator is also a server.
-        new x509.ExtendedKeyUsageExtension(request.serverOnly ? [x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+        new x509.ExtendedKeyUsageExtension(
+          request.serverOnly ? [x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth],
+        ),
         new x509.SubjectAlternativeNameExtension(names),
         await x509.SubjectKeyIdentifierExtension.create(publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(this.cert.publicKey),

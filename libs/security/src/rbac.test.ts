@@ -16,10 +16,56 @@ import {
   type Role,
 } from './rbac.js';
 
-const READS = ['GetTenant', 'ListTenants', 'GetUser', 'ListUsers', 'GetDatabase', 'ListDatabases', 'ListHosts', 'GetHost', 'ListVersions', 'ListRoutes', 'ListEvents', 'WatchEvents', 'GetFleetStatus', 'GetRestore', 'ListBackups', 'GetBackup'];
+const READS = [
+  'GetTenant',
+  'ListTenants',
+  'GetUser',
+  'ListUsers',
+  'GetDatabase',
+  'ListDatabases',
+  'ListHosts',
+  'GetHost',
+  'ListVersions',
+  'ListRoutes',
+  'ListEvents',
+  'WatchEvents',
+  'GetFleetStatus',
+  'GetRestore',
+  'ListBackups',
+  'GetBackup',
+];
 const SECURITY = ['CreateJoinToken', 'CreateOperatorToken', 'ListOperatorTokens', 'RevokeOperatorToken', 'RotateEncryptionKey'];
-const TENANT_READS = ['GetTenant', 'ListTenants', 'GetUser', 'ListUsers', 'GetDatabase', 'ListDatabases', 'ListVersions', 'ListRoutes', 'ListEvents', 'WatchEvents', 'GetRestore', 'ListBackups', 'GetBackup'];
-const TENANT_WRITES = ['UpdateTenant', 'StartTenant', 'StopTenant', 'SuspendTenant', 'ResumeTenant', 'SetTenantAccess', 'SwitchoverTenant', 'CreateUser', 'UpdateUserPassword', 'DeleteUser', 'CreateDatabase', 'DeleteDatabase', 'CreateBackup', 'RunInitSql'];
+const TENANT_READS = [
+  'GetTenant',
+  'ListTenants',
+  'GetUser',
+  'ListUsers',
+  'GetDatabase',
+  'ListDatabases',
+  'ListVersions',
+  'ListRoutes',
+  'ListEvents',
+  'WatchEvents',
+  'GetRestore',
+  'ListBackups',
+  'GetBackup',
+];
+const TENANT_WRITES = [
+  'UpdateTenant',
+  'StartTenant',
+  'StopTenant',
+  'SuspendTenant',
+  'ResumeTenant',
+  'SetTenantAccess',
+  'SwitchoverTenant',
+  'CreateUser',
+  'UpdateUserPassword',
+  'DeleteUser',
+  'CreateDatabase',
+  'DeleteDatabase',
+  'CreateBackup',
+  'RunInitSql',
+];
 // Calls a tenant-scoped caller may make while naming ANOTHER tenant: those that name none (filtered lists) or the catalog.
 const FILTERED_WITHOUT_TENANT_FIELD = ['ListTenants', 'ListRoutes', 'ListVersions'];
 
@@ -64,7 +110,10 @@ describe('METHOD_RULES', () => {
     for (const method of CoordinatorService.methods) {
       const { tenant } = METHOD_RULES[method.name]!;
       if (tenant === 'id' || tenant === 'tenantId') {
-        expect(method.input.fields.map((f) => f.localName), method.name).toContain(tenant);
+        expect(
+          method.input.fields.map((f) => f.localName),
+          method.name,
+        ).toContain(tenant);
         expect(tenantIdOf(methodPath(method), requestFor(method, 'acme')), method.name).toBe('acme');
       }
     }

@@ -241,7 +241,7 @@ export function authorizeComponent(principal: Principal | undefined, method: str
   if (service === ENROLLMENT_SERVICE) {
     if (rpc === 'Join') return { allow: true, rule: rule('fleet:read', 'none', true) };
     if (rpc === 'IssueInstanceCertificate') {
-      if (!principal) return deny('UNAUTHENTICATED', 'an instance certificate needs the host\'s own certificate', found);
+      if (!principal) return deny('UNAUTHENTICATED', "an instance certificate needs the host's own certificate", found);
       if (principal.kind !== 'host') return deny('PERMISSION_DENIED', `${describePrincipal(principal)} is not a host`, found);
       return { allow: true, rule: rule('fleet:read', 'none', true) };
     }

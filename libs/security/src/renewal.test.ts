@@ -79,7 +79,13 @@ describe('startCertificateRenewal', () => {
   it('renewNow rejects when the coordinator refuses, and keeps the old certificate', async () => {
     const tls = await tlsFor(new Date(), 24 * HOUR);
     const before = tls.material;
-    running = startCertificateRenewal({ tls, identity: identity('host', 'h1'), log: silent, retryMs: 60_000, renew: async () => Promise.reject(new Error('PERMISSION_DENIED')) });
+    running = startCertificateRenewal({
+      tls,
+      identity: identity('host', 'h1'),
+      log: silent,
+      retryMs: 60_000,
+      renew: async () => Promise.reject(new Error('PERMISSION_DENIED')),
+    });
     await expect(running.renewNow()).rejects.toThrow('PERMISSION_DENIED');
     expect(tls.material).toBe(before);
   });

@@ -51,7 +51,9 @@ describe('ScramServer', () => {
     expect(salt.equals(mockScramSalt(Buffer.from('fleet secret'), 'somebody'))).toBe(false);
     const mock = server({ verifier: undefined, mock: { salt, iterations: 4096 } });
     const mockFirst = mock.first('SCRAM-SHA-256', 'n,,n=,r=abc');
-    expect(mockFirst.kind === 'continue' && mockFirst.serverFirst).toMatch(new RegExp(`^r=abc[A-Za-z0-9+/=]{24},s=${salt.toString('base64').replace(/[+/]/g, '\\$&')},i=4096$`));
+    expect(mockFirst.kind === 'continue' && mockFirst.serverFirst).toMatch(
+      new RegExp(`^r=abc[A-Za-z0-9+/=]{24},s=${salt.toString('base64').replace(/[+/]/g, '\\$&')},i=4096$`),
+    );
     expect(mock.final(clientFinalFor('pencil', 'n=,r=abc', mockFirst.kind === 'continue' ? mockFirst.serverFirst : ''))).toEqual({ kind: 'failed' });
   });
 
@@ -67,14 +69,24 @@ describe('ScramServer', () => {
     const other = server({ channelBinding: cb });
     const f2 = other.first('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=xyz');
     const badCbind = Buffer.concat([Buffer.from('p=tls-server-end-point,,'), Buffer.alloc(32)]).toString('base64');
-    expect(other.final(clientFinalFor('pencil', 'n=,r=xyz', f2.kind === 'continue' ? f2.serverFirst : '', badCbind))).toEqual({ kind: 'malformed', message: 'SCRAM channel binding check failed' });
+    expect(other.final(clientFinalFor('pencil', 'n=,r=xyz', f2.kind === 'continue' ? f2.serverFirst : '', badCbind))).toEqual({
+      kind: 'malformed',
+      message: 'SCRAM channel binding check failed',
+    });
   });
 
   it('refuses a downgrade and protocol misuse as malformed', () => {
     const cb = Buffer.alloc(32, 1);
-    expect(server({ channelBinding: cb }).first('SCRAM-SHA-256', 'y,,n=,r=a')).toMatchObject({ kind: 'malformed', message: 'SCRAM channel binding negotiation error' });
-    expect(server().first('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=a')).toMatchObject({ message: 'client selected an invalid SASL authentication mechanism' });
-    expect(server({ channelBinding: cb }).first('SCRAM-SHA-256-PLUS', 'p=tls-unique,,n=,r=a')).toMatchObject({ message: 'unsupported SCRAM channel-binding type "tls-unique"' });
+    expect(server({ channelBinding: cb }).first('SCRAM-SHA-256', 'y,,n=,r=a')).toMatchObject({
+      kind: 'malformed',
+      message: 'SCRAM channel binding negotiation error',
+    });
+    expect(server().first('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=a')).toMatchObject({
+      message: 'client selected an invalid SASL authentication mechanism',
+    });
+    expect(server({ channelBinding: cb }).first('SCRAM-SHA-256-PLUS', 'p=tls-unique,,n=,r=a')).toMatchObject({
+      message: 'unsupported SCRAM channel-binding type "tls-unique"',
+    });
     expect(server().first('SCRAM-SHA-256', 'n,a=admin,n=,r=a')).toMatchObject({ kind: 'malformed' });
     expect(server().first('SCRAM-SHA-256', 'garbage')).toMatchObject({ kind: 'malformed', message: 'malformed SCRAM message' });
     const s = server();

@@ -74,8 +74,20 @@ export function tlsServerEndPoint(certificateDer: Buffer): Buffer {
   };
   // sha384/512 with RSA, RSA-PSS is not distinguished (its hash sits in parameters; SHA-256 is the common case).
   const byHash: Array<[string, number[][]]> = [
-    ['sha384', [[1, 2, 840, 113549, 1, 1, 12], [1, 2, 840, 10045, 4, 3, 3]]],
-    ['sha512', [[1, 2, 840, 113549, 1, 1, 13], [1, 2, 840, 10045, 4, 3, 4]]],
+    [
+      'sha384',
+      [
+        [1, 2, 840, 113549, 1, 1, 12],
+        [1, 2, 840, 10045, 4, 3, 3],
+      ],
+    ],
+    [
+      'sha512',
+      [
+        [1, 2, 840, 113549, 1, 1, 13],
+        [1, 2, 840, 10045, 4, 3, 4],
+      ],
+    ],
   ];
   let hash = 'sha256';
   for (const [name, oids] of byHash) if (oids.some((o) => certificateDer.includes(oid(o)))) hash = name;
@@ -177,7 +189,10 @@ export class ScramServer {
     if (!attrs[0]?.startsWith('c=') || !attrs[1]?.startsWith('r=')) return malformed('expected c= and r= in client-final-message');
     const cbind = attrs[0].slice(2);
     if (!BASE64.test(cbind) || !BASE64.test(proofText)) return malformed('invalid base64');
-    const expectedCbind = Buffer.concat([Buffer.from(this.#gs2Header, 'utf8'), this.#gs2Header.startsWith('p=') ? this.#options.channelBinding! : Buffer.alloc(0)]);
+    const expectedCbind = Buffer.concat([
+      Buffer.from(this.#gs2Header, 'utf8'),
+      this.#gs2Header.startsWith('p=') ? this.#options.channelBinding! : Buffer.alloc(0),
+    ]);
     const gotCbind = Buffer.from(cbind, 'base64');
     if (gotCbind.length !== expectedCbind.length || !timingSafeEqual(gotCbind, expectedCbind)) {
       return { kind: 'malformed', message: 'SCRAM channel binding check failed' };

@@ -37,7 +37,14 @@ describe('scramVerifier', () => {
 
   it('recognises verifiers and nothing else', () => {
     expect(isScramVerifier(scramVerifier('pw', { iterations: 16 }))).toBe(true);
-    for (const bad of ['', 'pw', 'md5abcdef', 'SCRAM-SHA-256$4096:c2FsdA==$short:short', 'SCRAM-SHA-256$0:c2FsdA==$AAAA:AAAA', `${scramVerifier('pw')}'; DROP ROLE x; --`]) {
+    for (const bad of [
+      '',
+      'pw',
+      'md5abcdef',
+      'SCRAM-SHA-256$4096:c2FsdA==$short:short',
+      'SCRAM-SHA-256$0:c2FsdA==$AAAA:AAAA',
+      `${scramVerifier('pw')}'; DROP ROLE x; --`,
+    ]) {
       expect(isScramVerifier(bad)).toBe(false);
     }
   });
@@ -74,7 +81,10 @@ describe('against a real PostgreSQL', () => {
   }
 
   it('accepts the verifier as a role password: the plain password logs in over scram-sha-256, a wrong one does not', async () => {
-    for (const [user, password] of [['scram_ascii', 'c0rrect-h0rse'], ['scram_unicode', 'pässwörd\u00A0Ⅸ']] as const) {
+    for (const [user, password] of [
+      ['scram_ascii', 'c0rrect-h0rse'],
+      ['scram_unicode', 'pässwörd\u00A0Ⅸ'],
+    ] as const) {
       const verifier = scramVerifier(password);
       await admin.query(`CREATE ROLE ${user} LOGIN PASSWORD '${verifier}'`);
       const stored = await admin.query<{ rolpassword: string }>('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [user]);

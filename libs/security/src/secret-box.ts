@@ -167,7 +167,9 @@ export class KeyRing {
     try {
       return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
     } catch (err) {
-      throw new SecurityError('SECRET_DECRYPT_FAILED', `secret sealed with key "${kid}" failed authentication (wrong key, wrong context or tampered data)`, { cause: err });
+      throw new SecurityError('SECRET_DECRYPT_FAILED', `secret sealed with key "${kid}" failed authentication (wrong key, wrong context or tampered data)`, {
+        cause: err,
+      });
     }
   }
 

@@ -97,7 +97,10 @@ describe('join tokens', () => {
 
   it('cannot be an operator token', () => {
     const op = issueToken({ kind: 'operator', name: 'alice', role: 'fleet-admin', now });
-    expect(redeemJoinToken(op.token, { ...op.record, kind: 'host' } as TokenRecord, { kind: 'host', id: 'h1' }, now)).toEqual({ ok: false, refusal: 'wrong-kind' });
+    expect(redeemJoinToken(op.token, { ...op.record, kind: 'host' } as TokenRecord, { kind: 'host', id: 'h1' }, now)).toEqual({
+      ok: false,
+      refusal: 'wrong-kind',
+    });
     expect(checkToken(op.token, op.record, now)).toEqual({ ok: true });
   });
 });

@@ -76,7 +76,14 @@ export function hashToken(token: string): string {
 /** A short, non-secret label for logs and audit (`pgso_…1a2b3c4d`): the token cannot be rebuilt from it. */
 export function tokenLabel(tokenOrRecord: string | TokenRecord): string {
   const hash = typeof tokenOrRecord === 'string' ? hashToken(tokenOrRecord) : tokenOrRecord.hash;
-  const kind = typeof tokenOrRecord === 'string' ? (tokenOrRecord.startsWith(PREFIX.join) ? PREFIX.join : PREFIX.operator) : tokenOrRecord.kind === 'operator' ? PREFIX.operator : PREFIX.join;
+  const kind =
+    typeof tokenOrRecord === 'string'
+      ? tokenOrRecord.startsWith(PREFIX.join)
+        ? PREFIX.join
+        : PREFIX.operator
+      : tokenOrRecord.kind === 'operator'
+        ? PREFIX.operator
+        : PREFIX.join;
   return `${kind}…${hash.slice(0, 8)}`;
 }
 
@@ -122,15 +129,34 @@ export function issueToken(request: TokenRequest): { token: string; record: Toke
     if (scoped && tenantIds.length === 0) throw invalid(`role ${role} needs at least one tenant`);
     if (!scoped && tenantIds.length > 0) throw invalid(`role ${role} is fleet-wide; tenants are only for tenant-writer and tenant-reader`);
     token = `${PREFIX.operator}${secret}`;
-    record = { hash: hashToken(token), kind: 'operator', name, role, tenantIds, createdAtMs: now, expiresAtMs: now + ttlOf(request, OPERATOR_TOKEN_TTL), singleUse: false };
+    record = {
+      hash: hashToken(token),
+      kind: 'operator',
+      name,
+      role,
+      tenantIds,
+      createdAtMs: now,
+      expiresAtMs: now + ttlOf(request, OPERATOR_TOKEN_TTL),
+      singleUse: false,
+    };
   } else if (request.kind === 'host' || request.kind === 'router') {
     const name = request.name ?? '';
     if (name !== '') identity(request.kind, name);
     if (request.role !== undefined && request.role !== '') throw invalid('join tokens carry no role');
     if (tenantIds.length > 0) throw invalid('join tokens carry no tenants');
-    if (request.caFingerprint !== undefined && !new RegExp(`^${SECRET}$`).test(request.caFingerprint)) throw invalid('CA fingerprint must be 43 base64url characters (SHA-256)');
+    if (request.caFingerprint !== undefined && !new RegExp(`^${SECRET}$`).test(request.caFingerprint))
+      throw invalid('CA fingerprint must be 43 base64url characters (SHA-256)');
     token = `${PREFIX.join}${secret}${request.caFingerprint ? `.${request.caFingerprint}` : ''}`;
-    record = { hash: hashToken(token), kind: request.kind, name, role: undefined, tenantIds, createdAtMs: now, expiresAtMs: now + ttlOf(request, JOIN_TOKEN_TTL), singleUse: true };
+    record = {
+      hash: hashToken(token),
+      kind: request.kind,
+      name,
+      role: undefined,
+      tenantIds,
+      createdAtMs: now,
+      expiresAtMs: now + ttlOf(request, JOIN_TOKEN_TTL),
+      singleUse: true,
+    };
   } else {
     throw invalid(`unknown token kind "${String(request.kind)}" (host, router, operator)`);
   }
@@ -154,7 +180,11 @@ export function checkToken(token: string, record: TokenRecord | undefined, now: 
 }
 
 /** The principal an operator token stands for, or a refusal. */
-export function authenticateOperatorToken(token: string, record: TokenRecord | undefined, now: Date): { ok: true; principal: OperatorPrincipal } | { ok: false; refusal: TokenRefusal } {
+export function authenticateOperatorToken(
+  token: string,
+  record: TokenRecord | undefined,
+  now: Date,
+): { ok: true; principal: OperatorPrincipal } | { ok: false; refusal: TokenRefusal } {
   const checked = checkToken(token, record, now);
   if (!checked.ok) return checked;
   if (record!.kind !== 'operator' || record!.role === undefined) return { ok: false, refusal: 'wrong-kind' };

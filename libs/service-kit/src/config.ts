@@ -27,7 +27,11 @@ export type ConfigSpec = Record<string, OptionSpec>;
 
 /** The typed config object a spec produces. */
 export type ConfigOf<S extends ConfigSpec> = {
-  readonly [K in keyof S]: S[K]['required'] extends true ? ValueOf<S[K]['type']> : S[K]['default'] extends undefined ? ValueOf<S[K]['type']> | undefined : ValueOf<S[K]['type']>;
+  readonly [K in keyof S]: S[K]['required'] extends true
+    ? ValueOf<S[K]['type']>
+    : S[K]['default'] extends undefined
+      ? ValueOf<S[K]['type']> | undefined
+      : ValueOf<S[K]['type']>;
 };
 
 /** A config value that cannot be used; the message says what to do. */
@@ -60,7 +64,10 @@ function convert(name: string, spec: OptionSpec, raw: string, origin: string): u
       if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
       throw new ConfigError(`${where}: "${raw}" is not a boolean (true/false)`);
     case 'list':
-      return raw.split(',').map((s) => s.trim()).filter(Boolean);
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     case 'int':
     case 'number':
     case 'duration': {
@@ -70,7 +77,8 @@ function convert(name: string, spec: OptionSpec, raw: string, origin: string): u
       } catch (err) {
         throw new ConfigError(`${where}: ${(err as Error).message}`);
       }
-      if (!Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) throw new ConfigError(`${where}: "${raw}" is not ${spec.type === 'int' ? 'an integer' : 'a number'}`);
+      if (!Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n)))
+        throw new ConfigError(`${where}: "${raw}" is not ${spec.type === 'int' ? 'an integer' : 'a number'}`);
       if (spec.min !== undefined && n < spec.min) throw new ConfigError(`${where}: ${raw} is below the minimum ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) throw new ConfigError(`${where}: ${raw} is above the maximum ${spec.max}`);
       return n;
@@ -83,7 +91,8 @@ function convert(name: string, spec: OptionSpec, raw: string, origin: string): u
 export function helpText(usage: string, spec: ConfigSpec): string {
   const rows = Object.values(spec).map((o) => {
     const flag = `${o.flag}${o.type === 'bool' ? '' : ` <${o.type === 'list' ? 'a,b' : o.type}>`}`;
-    const dflt = o.default === undefined ? (o.required ? ' (required)' : '') : ` (default: ${Array.isArray(o.default) ? o.default.join(',') : String(o.default)})`;
+    const dflt =
+      o.default === undefined ? (o.required ? ' (required)' : '') : ` (default: ${Array.isArray(o.default) ? o.default.join(',') : String(o.default)})`;
     const choices = o.choices ? ` [${o.choices.join('|')}]` : '';
     return `  ${flag.padEnd(34)} ${o.env.padEnd(30)} ${o.description}${choices}${dflt}`;
   });
@@ -91,7 +100,12 @@ export function helpText(usage: string, spec: ConfigSpec): string {
 }
 
 /** Reads flags (argv without node and script) and env against the spec. */
-export function loadConfig<S extends ConfigSpec>(spec: S, argv: readonly string[], env: Readonly<Record<string, string | undefined>>, usage: string): ConfigResult<S> {
+export function loadConfig<S extends ConfigSpec>(
+  spec: S,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  usage: string,
+): ConfigResult<S> {
   const byFlag = new Map(Object.entries(spec).map(([name, o]) => [o.flag, name]));
   const fromFlags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {

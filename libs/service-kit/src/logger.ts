@@ -12,9 +12,26 @@ export interface Logger {
 
 /** Paths pino blanks out wherever they appear: secrets never reach a log line. */
 export const REDACT_PATHS = [
-  'password', '*.password', 'ownerPassword', '*.ownerPassword', 'generatedPassword', '*.generatedPassword',
-  'token', '*.token', 'secret', '*.secret', 'scramVerifier', '*.scramVerifier', 'connectionString', '*.connectionString',
-  'authorization', '*.authorization', 'headers.authorization', 'key', '*.privateKey', 'privateKey',
+  'password',
+  '*.password',
+  'ownerPassword',
+  '*.ownerPassword',
+  'generatedPassword',
+  '*.generatedPassword',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+  'scramVerifier',
+  '*.scramVerifier',
+  'connectionString',
+  '*.connectionString',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'key',
+  '*.privateKey',
+  'privateKey',
 ];
 
 /** How long a buffered logger may hold lines before writing them. */

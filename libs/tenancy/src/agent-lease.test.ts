@@ -14,7 +14,16 @@ describe('renewedLeaseDeadline', () => {
 });
 
 describe('leaseHoldReason (the agent lease rule)', () => {
-  const primary: LeaseHoldInput = { runState: 'RUNNING', role: 'PRIMARY', fencedByCommand: false, fenceOnLeaseExpiry: true, leaseDeadline: 10_000, running: true, confirmed: true, now: 9_000 };
+  const primary: LeaseHoldInput = {
+    runState: 'RUNNING',
+    role: 'PRIMARY',
+    fencedByCommand: false,
+    fenceOnLeaseExpiry: true,
+    leaseDeadline: 10_000,
+    running: true,
+    confirmed: true,
+    now: 9_000,
+  };
   it('a replica is never held', () => {
     expect(leaseHoldReason({ ...primary, role: 'REPLICA', leaseDeadline: 0, confirmed: false, fencedByCommand: true })).toBe('');
   });

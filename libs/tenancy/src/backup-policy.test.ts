@@ -19,12 +19,23 @@ function refusal(p: BackupPolicy, defaults = false): ValidationError {
 
 describe('backup policy defaults', () => {
   it('are full weekly, diff daily, no incremental, 7 days of retention and archive_timeout 60 s', () => {
-    expect(DEFAULT_BACKUP_POLICY).toEqual({ disabled: false, fullIntervalSeconds: 604_800, diffIntervalSeconds: 86_400, incrIntervalSeconds: 0, retentionSeconds: 604_800, archiveTimeoutSeconds: 60 });
+    expect(DEFAULT_BACKUP_POLICY).toEqual({
+      disabled: false,
+      fullIntervalSeconds: 604_800,
+      diffIntervalSeconds: 86_400,
+      incrIntervalSeconds: 0,
+      retentionSeconds: 604_800,
+      archiveTimeoutSeconds: 60,
+    });
   });
 
   it('fill every zero of the spec and keep what the spec sets', () => {
     expect(effectiveBackupPolicy(undefined)).toEqual(DEFAULT_BACKUP_POLICY);
-    expect(effectiveBackupPolicy(policy({ diffIntervalSeconds: 3600, archiveTimeoutSeconds: 5 }))).toEqual({ ...DEFAULT_BACKUP_POLICY, diffIntervalSeconds: 3600, archiveTimeoutSeconds: 5 });
+    expect(effectiveBackupPolicy(policy({ diffIntervalSeconds: 3600, archiveTimeoutSeconds: 5 }))).toEqual({
+      ...DEFAULT_BACKUP_POLICY,
+      diffIntervalSeconds: 3600,
+      archiveTimeoutSeconds: 5,
+    });
     const fleet = { ...DEFAULT_BACKUP_POLICY, incrIntervalSeconds: 600 };
     expect(effectiveBackupPolicy(policy({ disabled: true }), fleet)).toEqual({ ...fleet, disabled: true });
   });

@@ -66,14 +66,22 @@ export function validateBackupPolicy(policy: BackupPolicy, field = 'spec.backup'
   if (typeof policy !== 'object' || policy === null) throw new ValidationError(field, policy, 'a backup policy object');
   if (typeof policy.disabled !== 'boolean') throw new ValidationError(`${field}.disabled`, policy.disabled, 'true or false');
   const b = BACKUP_POLICY_BOUNDS;
-  const interval = (name: string, v: unknown, zero: boolean): number => check(`${field}.${name}`, v, b.intervalSeconds.min, b.intervalSeconds.max, zero, 'at least a minute');
+  const interval = (name: string, v: unknown, zero: boolean): number =>
+    check(`${field}.${name}`, v, b.intervalSeconds.min, b.intervalSeconds.max, zero, 'at least a minute');
   return {
     disabled: policy.disabled,
     fullIntervalSeconds: interval('full_interval_seconds', policy.fullIntervalSeconds, !defaults),
     diffIntervalSeconds: interval('diff_interval_seconds', policy.diffIntervalSeconds, true),
     incrIntervalSeconds: interval('incr_interval_seconds', policy.incrIntervalSeconds, true),
     retentionSeconds: check(`${field}.retention_seconds`, policy.retentionSeconds, b.retentionSeconds.min, b.retentionSeconds.max, !defaults, 'at least a day'),
-    archiveTimeoutSeconds: check(`${field}.archive_timeout_seconds`, policy.archiveTimeoutSeconds, b.archiveTimeoutSeconds.min, b.archiveTimeoutSeconds.max, !defaults, '1 s to 1 h'),
+    archiveTimeoutSeconds: check(
+      `${field}.archive_timeout_seconds`,
+      policy.archiveTimeoutSeconds,
+      b.archiveTimeoutSeconds.min,
+      b.archiveTimeoutSeconds.max,
+      !defaults,
+      '1 s to 1 h',
+    ),
   };
 }
 

@@ -51,9 +51,11 @@ export function backupProblems(input: ProblemInput): string[] {
   }
   const a = input.archive;
   if (a !== undefined) {
-    if (a.failedCount > 0 && a.lastFailedAt > a.lastArchivedAt) out.push(`WAL archiving is failing (${a.failedCount} failures, the last ${age(now - a.lastFailedAt)} ago)`);
+    if (a.failedCount > 0 && a.lastFailedAt > a.lastArchivedAt)
+      out.push(`WAL archiving is failing (${a.failedCount} failures, the last ${age(now - a.lastFailedAt)} ago)`);
     const limit = policy.archiveTimeoutSeconds * 2 + 60;
-    if (a.pendingSegments > 0 && a.lagSeconds > limit) out.push(`WAL archiving is ${age(a.lagSeconds * 1000)} behind; archive_timeout is ${policy.archiveTimeoutSeconds} s`);
+    if (a.pendingSegments > 0 && a.lagSeconds > limit)
+      out.push(`WAL archiving is ${age(a.lagSeconds * 1000)} behind; archive_timeout is ${policy.archiveTimeoutSeconds} s`);
   }
   return out;
 }

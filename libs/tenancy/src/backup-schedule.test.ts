@@ -9,7 +9,18 @@ const D = 24 * H;
 const NOW = Date.UTC(2026, 11, 6, 10, 0, 0);
 
 function b(id: string, over: Partial<BackupView> = {}): BackupView {
-  return { id, type: 'FULL', status: 'SUCCEEDED', hostId: 'h1', label: `L-${id}`, priorLabel: '', startedAt: NOW - H, finishedAt: NOW - H + 60_000, timeline: 1, ...over };
+  return {
+    id,
+    type: 'FULL',
+    status: 'SUCCEEDED',
+    hostId: 'h1',
+    label: `L-${id}`,
+    priorLabel: '',
+    startedAt: NOW - H,
+    finishedAt: NOW - H + 60_000,
+    timeline: 1,
+    ...over,
+  };
 }
 
 function input(backups: BackupView[], over: Partial<DueInput> = {}): DueInput {
@@ -49,12 +60,19 @@ describe('dueBackup', () => {
 
   it('does not wait after a failure on another host: the primary moved during that backup', () => {
     const cut = b('x', { status: 'FAILED', hostId: 'h1', startedAt: NOW - 2 * 60_000, finishedAt: NOW - 60_000 });
-    expect(dueBackup(input([b('f', { startedAt: NOW - 2 * H }), cut], { primary: { hostId: 'h2', timeline: 2 } }))).toEqual({ type: 'DIFF', trigger: 'after-failover' });
+    expect(dueBackup(input([b('f', { startedAt: NOW - 2 * H }), cut], { primary: { hostId: 'h2', timeline: 2 } }))).toEqual({
+      type: 'DIFF',
+      trigger: 'after-failover',
+    });
   });
 
   it('is never due while one runs, whatever else the history holds', () => {
     const arb = fc.array(
-      fc.record({ type: fc.constantFrom('FULL' as const, 'DIFF' as const, 'INCR' as const), status: fc.constantFrom('SUCCEEDED' as const, 'FAILED' as const, 'EXPIRED' as const), age: fc.integer({ min: 0, max: 30 * D }) }),
+      fc.record({
+        type: fc.constantFrom('FULL' as const, 'DIFF' as const, 'INCR' as const),
+        status: fc.constantFrom('SUCCEEDED' as const, 'FAILED' as const, 'EXPIRED' as const),
+        age: fc.integer({ min: 0, max: 30 * D }),
+      }),
       { maxLength: 8 },
     );
     fc.assert(

@@ -29,7 +29,8 @@ export interface DueBackup {
   trigger: BackupTrigger;
 }
 
-const newest = (list: readonly BackupView[]): BackupView | undefined => list.reduce<BackupView | undefined>((a, b) => (a === undefined || b.startedAt > a.startedAt ? b : a), undefined);
+const newest = (list: readonly BackupView[]): BackupView | undefined =>
+  list.reduce<BackupView | undefined>((a, b) => (a === undefined || b.startedAt > a.startedAt ? b : a), undefined);
 
 /** The type an operator's backup takes when none is named: full without a restorable full, else differential. */
 export function defaultBackupType(backups: readonly BackupView[]): BackupType {
@@ -56,7 +57,8 @@ export function dueBackup(input: DueInput): DueBackup | undefined {
   if (moved) return { type: policy.diffIntervalSeconds > 0 ? 'DIFF' : 'FULL', trigger: 'after-failover' };
   const since = (b: BackupView | undefined): number => (b === undefined ? Number.POSITIVE_INFINITY : now - b.startedAt);
   if (policy.fullIntervalSeconds > 0 && since(lastFull) >= policy.fullIntervalSeconds * 1000) return { type: 'FULL', trigger: 'schedule' };
-  if (policy.diffIntervalSeconds > 0 && since(newest(good.filter((b) => b.type !== 'INCR'))) >= policy.diffIntervalSeconds * 1000) return { type: 'DIFF', trigger: 'schedule' };
+  if (policy.diffIntervalSeconds > 0 && since(newest(good.filter((b) => b.type !== 'INCR'))) >= policy.diffIntervalSeconds * 1000)
+    return { type: 'DIFF', trigger: 'schedule' };
   if (policy.incrIntervalSeconds > 0 && since(lastGood) >= policy.incrIntervalSeconds * 1000) return { type: 'INCR', trigger: 'schedule' };
   return undefined;
 }

@@ -76,7 +76,10 @@ describe('planDrain', () => {
         fc.array(fc.integer({ min: 1024, max: 8192 }), { minLength: 1, maxLength: 5 }),
         fc.array(fc.record({ memory: fc.integer({ min: 256, max: 4096 }), role: fc.constantFrom('PRIMARY' as const, 'REPLICA' as const) }), { maxLength: 20 }),
         (capacities, tenants) => {
-          const hosts = [aHost('old', { draining: true }), ...capacities.map((memoryMib, i) => aHost(`h${i}`, { capacity: { cpuMillis: 64_000, memoryMib, diskMib: 1_048_576 } }))];
+          const hosts = [
+            aHost('old', { draining: true }),
+            ...capacities.map((memoryMib, i) => aHost(`h${i}`, { capacity: { cpuMillis: 64_000, memoryMib, diskMib: 1_048_576 } })),
+          ];
           const instances = tenants.map((t, i) => onHost(`t${i}`, { role: t.role, resources: res({ memoryMib: t.memory, diskMib: 0 }) }));
           const { moves, blocked } = planDrain('old', hosts, instances);
           expect([...moves.map((m) => m.tenantId), ...blocked.map((b) => b.tenantId)].sort()).toEqual(instances.map((t) => t.tenantId).sort());

@@ -63,7 +63,9 @@ export class StaleRevisionError extends PgsError {
   readonly given: number;
 
   constructor(current: number, given: number) {
-    super('STALE_REVISION', `stale revision: the write is based on revision ${given} but the current revision is ${current}; read again and retry`, { kind: 'user' });
+    super('STALE_REVISION', `stale revision: the write is based on revision ${given} but the current revision is ${current}; read again and retry`, {
+      kind: 'user',
+    });
     this.current = current;
     this.given = given;
   }

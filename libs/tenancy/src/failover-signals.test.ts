@@ -7,6 +7,10 @@ const connected: AgentSignals = { lastSeenAt: 10_000, connected: true, streamEnd
 const reset = (at: number): AgentSignals => ({ lastSeenAt: at - 200, connected: false, streamEnd: { how: 'reset', at } });
 
 describe('hostLiveness (one test per row of the README table)', () => {
+  it('a stream that ended before its agent was ever heard from since start: keeps the stored state', () => {
+    expect(hostLiveness({ lastSeenAt: undefined, connected: false, streamEnd: { how: 'reset', at: 10_000 } }, 'READY', 20_000, policy).state).toBe('READY');
+  });
+
   it('never heard from since start: keeps the stored state', () => {
     expect(hostLiveness({ lastSeenAt: undefined, connected: false, streamEnd: undefined }, 'DOWN', 50_000, policy).state).toBe('DOWN');
   });
@@ -42,7 +46,16 @@ describe('hostLiveness (one test per row of the README table)', () => {
 
 describe('primaryLoss (one test per row of the README table)', () => {
   const detect = { unhealthyAfterMs: 10_000, signalWindowMs: 2_000 };
-  const base: PrimarySignals = { hostId: 'h1', hostState: 'READY', agent: connected, healthy: true, unhealthySince: undefined, senderLostAt: [], refusedAt: [], now: 10_100 };
+  const base: PrimarySignals = {
+    hostId: 'h1',
+    hostState: 'READY',
+    agent: connected,
+    healthy: true,
+    unhealthySince: undefined,
+    senderLostAt: [],
+    refusedAt: [],
+    now: 10_100,
+  };
 
   it('agent connected and the primary healthy: healthy, whatever replicas and routers say', () => {
     expect(primaryLoss({ ...base, senderLostAt: [10_000], refusedAt: [10_050] }, detect)).toEqual({ kind: 'healthy' });
@@ -55,10 +68,20 @@ describe('primaryLoss (one test per row of the README table)', () => {
     expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000) }, detect).kind).toBe('suspect');
   });
   it('stream reset and a replica lost its sender: failed, the old primary counts as gone from the later signal', () => {
-    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), senderLostAt: [10_040] }, detect)).toMatchObject({ kind: 'failed', cause: 'host_lost', failedAt: 10_000, goneAt: 10_040 });
+    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), senderLostAt: [10_040] }, detect)).toMatchObject({
+      kind: 'failed',
+      cause: 'host_lost',
+      failedAt: 10_000,
+      goneAt: 10_040,
+    });
   });
   it('stream reset and a router refused: failed the same way', () => {
-    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_990] }, detect)).toMatchObject({ kind: 'failed', cause: 'host_lost', failedAt: 9_990, goneAt: 10_000 });
+    expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_990] }, detect)).toMatchObject({
+      kind: 'failed',
+      cause: 'host_lost',
+      failedAt: 9_990,
+      goneAt: 10_000,
+    });
   });
   it('a refusal from well before the reset (a primary its agent was restarting) is not evidence', () => {
     expect(primaryLoss({ ...base, hostState: 'UNREACHABLE', agent: reset(10_000), refusedAt: [9_000] }, detect).kind).toBe('suspect');

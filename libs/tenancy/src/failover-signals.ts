@@ -57,12 +57,15 @@ export function brokenAndSilent(s: AgentSignals): boolean {
  * DOWN until it is heard from again.
  */
 export function hostLiveness(s: AgentSignals, current: HostState, now: number, policy: LivenessPolicy): LivenessVerdict {
-  if (s.lastSeenAt === undefined && s.streamEnd === undefined) return { state: current, reason: 'not heard from since start' };
+  // A stream that ended before its agent said hello (a reconnect racing a coordinator start) says
+  // nothing about the host: only an agent heard from since start can be judged.
+  if (s.lastSeenAt === undefined) return { state: current, reason: 'not heard from since start' };
   if (s.streamEnd !== undefined && brokenAndSilent(s)) {
     const silent = now - s.streamEnd.at;
     // Never later than heartbeats alone would have said.
     const heartbeatSilence = now - (s.lastSeenAt ?? s.streamEnd.at);
-    if (silent >= policy.confirmMs || heartbeatSilence > policy.ttlMs + policy.graceMs) return { state: 'DOWN', reason: `its agent's stream broke and it has been silent for ${silent} ms` };
+    if (silent >= policy.confirmMs || heartbeatSilence > policy.ttlMs + policy.graceMs)
+      return { state: 'DOWN', reason: `its agent's stream broke and it has been silent for ${silent} ms` };
     return { state: current === 'DOWN' ? 'DOWN' : 'UNREACHABLE', reason: `its agent's stream broke ${silent} ms ago` };
   }
   const silent = now - (s.lastSeenAt ?? s.streamEnd?.at ?? now);
@@ -138,7 +141,9 @@ export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVer
   const end = s.agent.streamEnd;
   if (end !== undefined && brokenAndSilent(s.agent)) {
     const lost = s.senderLostAt.filter((at) => at >= end.at - policy.signalWindowMs).map((at) => ({ at, what: 'a replica lost its stream from it' }));
-    const refused = s.refusedAt.filter((at) => at >= end.at - Math.min(policy.signalWindowMs, policy.refusalLeadMs ?? 500)).map((at) => ({ at, what: 'a router was refused' }));
+    const refused = s.refusedAt
+      .filter((at) => at >= end.at - Math.min(policy.signalWindowMs, policy.refusalLeadMs ?? 500))
+      .map((at) => ({ at, what: 'a router was refused' }));
     const evidence = [...lost, ...refused];
     if (evidence.length > 0) {
       const last = evidence.reduce((a, b) => (b.at > a.at ? b : a));
@@ -150,7 +155,13 @@ export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVer
         goneAt: Math.max(end.at, last.at),
       };
     }
-    if (s.hostState === 'DOWN') return { kind: 'failed', cause: 'host_lost', reason: `primary host ${s.hostId} is lost: its agent's stream broke and it stayed silent`, failedAt: end.at };
+    if (s.hostState === 'DOWN')
+      return {
+        kind: 'failed',
+        cause: 'host_lost',
+        reason: `primary host ${s.hostId} is lost: its agent's stream broke and it stayed silent`,
+        failedAt: end.at,
+      };
     return { kind: 'suspect', reason: `the agent of ${s.hostId} dropped its stream ${s.now - end.at} ms ago; waiting for a second signal or its silence` };
   }
   if (s.hostState === 'DOWN') return { kind: 'failed', cause: 'host_down', reason: `primary host ${s.hostId} is down`, failedAt: s.agent.lastSeenAt ?? s.now };

@@ -19,7 +19,11 @@ const primary = member('h1', '0/5000000', { role: 'PRIMARY', hostState: 'DOWN', 
 describe('primaryFailure', () => {
   const base = { hostId: 'h1', hostState: 'READY' as const, healthy: true, unhealthySince: undefined, now: 10_000 };
   it('a DOWN host is a failure at once', () => {
-    expect(primaryFailure({ ...base, hostState: 'DOWN', healthy: true }, { unhealthyAfterMs: 5000 })).toEqual({ failed: true, cause: 'host_down', reason: 'primary host h1 is down' });
+    expect(primaryFailure({ ...base, hostState: 'DOWN', healthy: true }, { unhealthyAfterMs: 5000 })).toEqual({
+      failed: true,
+      cause: 'host_down',
+      reason: 'primary host h1 is down',
+    });
   });
   it('an UNREACHABLE host is not (yet)', () => {
     expect(primaryFailure({ ...base, hostState: 'UNREACHABLE', healthy: false, unhealthySince: 0 }, { unhealthyAfterMs: 1 }).failed).toBe(false);
@@ -55,17 +59,32 @@ describe('pickPromotionCandidate', () => {
   it('asynchronous: the most advanced healthy replica, by 64-bit LSN', () => {
     const d = pickPromotionCandidate({ members: [primary, member('h2', '0/9FF'), member('h3', '0/A00')], oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0 });
     expect(d).toMatchObject({ kind: 'promote', hostId: 'h3', lsn: '0/A00' });
-    const d2 = pickPromotionCandidate({ members: [primary, member('h2', '1/0'), member('h3', '0/FFFFFFFF')], oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0 });
+    const d2 = pickPromotionCandidate({
+      members: [primary, member('h2', '1/0'), member('h3', '0/FFFFFFFF')],
+      oldPrimaryHostId: 'h1',
+      quorums: [],
+      fencedAt: 0,
+    });
     expect(d2).toMatchObject({ kind: 'promote', hostId: 'h2' });
   });
 
   it('skips unhealthy, unrealized, down and primary members; none left is "none"', () => {
-    const members = [primary, member('h2', '0/9', { healthy: false }), member('h3', '0/9', { realized: false }), member('h4', '0/9', { hostState: 'UNREACHABLE' })];
+    const members = [
+      primary,
+      member('h2', '0/9', { healthy: false }),
+      member('h3', '0/9', { realized: false }),
+      member('h4', '0/9', { hostState: 'UNREACHABLE' }),
+    ];
     expect(pickPromotionCandidate({ members, oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0 }).kind).toBe('none');
   });
 
   it('a higher timeline wins over a higher LSN', () => {
-    const d = pickPromotionCandidate({ members: [primary, member('h2', '0/9000', { timeline: 1 }), member('h3', '0/100', { timeline: 2 })], oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0 });
+    const d = pickPromotionCandidate({
+      members: [primary, member('h2', '0/9000', { timeline: 1 }), member('h3', '0/100', { timeline: 2 })],
+      oldPrimaryHostId: 'h1',
+      quorums: [],
+      fencedAt: 0,
+    });
     expect(d).toMatchObject({ kind: 'promote', hostId: 'h3' });
   });
 
@@ -82,15 +101,28 @@ describe('pickPromotionCandidate', () => {
   });
 
   it('ANY k of k: every standby has every commit, so a stale report is fine', () => {
-    const d = pickPromotionCandidate({ members: [primary, member('h2', '0/100', { reportedAt: 0 })], oldPrimaryHostId: 'h1', quorums: [{ k: 1, standbys: ['h2'] }], fencedAt: 1000 });
+    const d = pickPromotionCandidate({
+      members: [primary, member('h2', '0/100', { reportedAt: 0 })],
+      oldPrimaryHostId: 'h1',
+      quorums: [{ k: 1, standbys: ['h2'] }],
+      fencedAt: 1000,
+    });
     expect(d).toMatchObject({ kind: 'promote', hostId: 'h2' });
-    const outside = pickPromotionCandidate({ members: [primary, member('h3', '0/900')], oldPrimaryHostId: 'h1', quorums: [{ k: 1, standbys: ['h2'] }], fencedAt: 0 });
+    const outside = pickPromotionCandidate({
+      members: [primary, member('h3', '0/900')],
+      oldPrimaryHostId: 'h1',
+      quorums: [{ k: 1, standbys: ['h2'] }],
+      fencedAt: 0,
+    });
     expect(outside.kind).toBe('wait');
   });
 
   it('a target must be eligible and not behind', () => {
     const members = [primary, member('h2', '0/100'), member('h3', '0/200')];
-    expect(pickPromotionCandidate({ members, oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0, toHostId: 'h3' })).toMatchObject({ kind: 'promote', hostId: 'h3' });
+    expect(pickPromotionCandidate({ members, oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0, toHostId: 'h3' })).toMatchObject({
+      kind: 'promote',
+      hostId: 'h3',
+    });
     expect(pickPromotionCandidate({ members, oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0, toHostId: 'h2' }).kind).toBe('wait');
     expect(pickPromotionCandidate({ members, oldPrimaryHostId: 'h1', quorums: [], fencedAt: 0, toHostId: 'h9' }).kind).toBe('none');
   });
@@ -135,6 +167,10 @@ describe('failoverPlan', () => {
       { step: 'route', hostId: 'h3' },
       { step: 'rejoin', hostId: 'h1' },
     ]);
-    expect(failoverPlan({ oldPrimaryHostId: 'h1', oldPrimaryReachable: true, candidateHostId: 'h2', replicaHostIds: ['h2'] })[0]).toEqual({ step: 'fence', hostId: 'h1', via: 'command' });
+    expect(failoverPlan({ oldPrimaryHostId: 'h1', oldPrimaryReachable: true, candidateHostId: 'h2', replicaHostIds: ['h2'] })[0]).toEqual({
+      step: 'fence',
+      hostId: 'h1',
+      via: 'command',
+    });
   });
 });

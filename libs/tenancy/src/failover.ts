@@ -122,9 +122,7 @@ export interface CandidateInput {
 
 /** A replica to promote, or why there is none (yet). */
 export type CandidateDecision =
-  | { kind: 'promote'; hostId: string; lsn: string; reason: string }
-  | { kind: 'wait'; reason: string }
-  | { kind: 'none'; reason: string };
+  { kind: 'promote'; hostId: string; lsn: string; reason: string } | { kind: 'wait'; reason: string } | { kind: 'none'; reason: string };
 
 /** Orders by timeline, then LSN (unknown last). */
 function moreAdvanced(a: FailoverMember, b: FailoverMember): number {
@@ -163,7 +161,9 @@ export function pickPromotionCandidate(input: CandidateInput): CandidateDecision
     if (have < need) {
       const reachable = q.standbys.filter((id) => eligibleIds.has(id)).length;
       const why = `ANY ${q.k} of ${n} standbys: ${need} must report their position after fencing, ${have} did`;
-      return reachable >= need ? { kind: 'wait', reason: `${why}; waiting for fresh reports` } : { kind: 'wait', reason: `${why}; only ${reachable} are healthy, waiting for more (promoting another could lose acknowledged commits)` };
+      return reachable >= need
+        ? { kind: 'wait', reason: `${why}; waiting for fresh reports` }
+        : { kind: 'wait', reason: `${why}; only ${reachable} are healthy, waiting for more (promoting another could lose acknowledged commits)` };
     }
     pool = fresh;
   }
@@ -176,11 +176,17 @@ export function pickPromotionCandidate(input: CandidateInput): CandidateDecision
   if (input.toHostId !== undefined && input.toHostId !== '') {
     const target = pool.find((m) => m.hostId === input.toHostId);
     if (!target) return { kind: 'none', reason: `host ${input.toHostId} has no replica that is healthy, on a ready host and safe to promote` };
-    if (moreAdvanced(target, best) < 0) return { kind: 'wait', reason: `replica on ${target.hostId} (${target.lsn || 'unknown'}) is behind ${best.hostId} (${best.lsn})` };
+    if (moreAdvanced(target, best) < 0)
+      return { kind: 'wait', reason: `replica on ${target.hostId} (${target.lsn || 'unknown'}) is behind ${best.hostId} (${best.lsn})` };
     return { kind: 'promote', hostId: target.hostId, lsn: target.lsn, reason: `requested target, at ${target.lsn || 'unknown LSN'}` };
   }
   const sync = input.quorums.some((q) => q.k > 0);
-  return { kind: 'promote', hostId: best.hostId, lsn: best.lsn, reason: `${sync ? 'synchronous' : 'asynchronous'} replica, most advanced at ${best.lsn || 'unknown LSN'}` };
+  return {
+    kind: 'promote',
+    hostId: best.hostId,
+    lsn: best.lsn,
+    reason: `${sync ? 'synchronous' : 'asynchronous'} replica, most advanced at ${best.lsn || 'unknown LSN'}`,
+  };
 }
 
 /** One step of a failover, in execution order. */

@@ -245,7 +245,21 @@ export class FleetState {
     const noVersion = `without PostgreSQL ${need?.version ?? ''}${need?.replicated ? ' and its pg_basebackup' : ''}`;
     // A fixed order, most fundamental first, so reasons read the same whatever the host ids.
     const counts = new Map<string, number>(
-      ['down', 'unreachable', 'draining', 'cordoned', 'excluded', noVersion, notMatching, 'already holding this tenant', 'in a zone this tenant already uses', 'short of memory', 'short of cpu', 'short of disk', 'at their instance limit'].map((k) => [k, 0]),
+      [
+        'down',
+        'unreachable',
+        'draining',
+        'cordoned',
+        'excluded',
+        noVersion,
+        notMatching,
+        'already holding this tenant',
+        'in a zone this tenant already uses',
+        'short of memory',
+        'short of cpu',
+        'short of disk',
+        'at their instance limit',
+      ].map((k) => [k, 0]),
     );
     const bump = (why: string): void => {
       counts.set(why, (counts.get(why) ?? 0) + 1);

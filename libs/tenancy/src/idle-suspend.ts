@@ -43,7 +43,8 @@ export function decideIdleSuspend(tenant: IdleTenant, facts: IdleFacts, lastBusy
   const policy = tenant.idleSuspendSeconds ?? 0;
   const busy = (reason: string): IdleDecision => ({ lastBusyAt: now, suspend: false, reason });
   if (policy <= 0) return busy('idle suspend is off');
-  if (tenant.deleting || tenant.runState !== 'RUNNING' || tenant.status !== 'ACTIVE') return busy(`the tenant is ${tenant.deleting ? 'being deleted' : tenant.status}`);
+  if (tenant.deleting || tenant.runState !== 'RUNNING' || tenant.status !== 'ACTIVE')
+    return busy(`the tenant is ${tenant.deleting ? 'being deleted' : tenant.status}`);
   if (facts.routerClients === undefined) return busy('a router has not reported its clients');
   if (facts.routerClients > 0) return busy(`${facts.routerClients} client(s) at the routers`);
   if (facts.busyBackends === undefined) return busy('no recent health report of the primary');

@@ -78,8 +78,26 @@ export {
   type Unplaced,
 } from './placement.js';
 export { planDrain, type DrainMove, type DrainingInstance } from './drain.js';
-export { checkMove, decideMove, type MoveRefusal, type MoveRequestFacts, type MovePhase, type MoveProgress, type MoveFacts, type MoveDecision, type MovePolicy } from './move.js';
-export { checkInPlaceUpgrade, checkUpgrade, upgradeRefusalMessage, type UpgradeCheck, type UpgradeRefusal, type UpgradeRequestFacts, type UpgradeSourceFacts } from './upgrade-check.js';
+export {
+  checkMove,
+  decideMove,
+  type MoveRefusal,
+  type MoveRequestFacts,
+  type MovePhase,
+  type MoveProgress,
+  type MoveFacts,
+  type MoveDecision,
+  type MovePolicy,
+} from './move.js';
+export {
+  checkInPlaceUpgrade,
+  checkUpgrade,
+  upgradeRefusalMessage,
+  type UpgradeCheck,
+  type UpgradeRefusal,
+  type UpgradeRequestFacts,
+  type UpgradeSourceFacts,
+} from './upgrade-check.js';
 export { decideUpgrade, type UpgradeDecision, type UpgradeFacts, type UpgradePhase, type UpgradePolicy, type UpgradeProgress } from './upgrade.js';
 export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
 export {
@@ -153,6 +171,20 @@ export {
   type ResolvedTarget,
 } from './recovery-window.js';
 export { backupProblems, type ArchiveView, type ProblemInput } from './backup-problems.js';
+export {
+  DEFAULT_LEASE_TIMINGS,
+  decideLease,
+  nextLeadership,
+  mayAct,
+  actUntil,
+  acceptEpoch,
+  validateLeaseTimings,
+  type LeaseRow,
+  type LeaseTimings,
+  type LeaseCandidate,
+  type LeaseDecision,
+  type Leadership,
+} from './leader-lease.js';
 export { decideIdleSuspend, formatIdleSuspend, type IdleFacts, type IdleTenant, type IdleDecision } from './idle-suspend.js';
 export { takeToken, type TokenBucket, type BucketLimit, type TakeResult } from './wake-limit.js';
 export { wakeProblem, type WakeHost } from './wake-room.js';

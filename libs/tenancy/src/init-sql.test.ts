@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { finishInitSql, initSqlSendDue, newInitSql, releaseInitSql, releaseRefusal, startInitSql, validateInitScripts, MAX_INIT_SCRIPTS, type InitSqlPrimary } from './init-sql.js';
+import {
+  finishInitSql,
+  initSqlSendDue,
+  newInitSql,
+  releaseInitSql,
+  releaseRefusal,
+  startInitSql,
+  validateInitScripts,
+  MAX_INIT_SCRIPTS,
+  type InitSqlPrimary,
+} from './init-sql.js';
 import { ValidationError } from './errors.js';
 
 const scripts = [

@@ -60,11 +60,13 @@ export function validateInitScripts(scripts: readonly InitScript[], field = 'ini
   return scripts.map((s, i) => {
     const at = `${field}[${i}]`;
     const name = s.name.trim() === '' ? `script-${i + 1}` : s.name;
-    if (name.length > MAX_SCRIPT_NAME || [...name].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20)) throw new ValidationError(`${at}.name`, name, `1 to ${MAX_SCRIPT_NAME} printable characters`);
+    if (name.length > MAX_SCRIPT_NAME || [...name].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20))
+      throw new ValidationError(`${at}.name`, name, `1 to ${MAX_SCRIPT_NAME} printable characters`);
     if (s.sql.trim() === '') throw new ValidationError(`${at}.sql`, s.sql, 'SQL text (the script is empty)');
     if (s.sql.includes('\u0000')) throw new ValidationError(`${at}.sql`, `${s.sql.length} characters with a NUL`, 'SQL text without NUL characters');
     bytes += utf8Length(s.sql);
-    if (bytes > MAX_INIT_SQL_BYTES) throw new ValidationError(field, `${bytes} bytes`, `at most ${MAX_INIT_SQL_BYTES} bytes of SQL in all (load bulk data after creation)`);
+    if (bytes > MAX_INIT_SQL_BYTES)
+      throw new ValidationError(field, `${bytes} bytes`, `at most ${MAX_INIT_SQL_BYTES} bytes of SQL in all (load bulk data after creation)`);
     const database = s.database === '' ? '' : validateDatabaseName(s.database, `${at}.database`);
     return { name, sql: s.sql, database };
   });
@@ -72,7 +74,17 @@ export function validateInitScripts(scripts: readonly InitScript[], field = 'ini
 
 /** The record of a new tenant's scripts: HELD when asked, else PENDING after its first revision. */
 export function newInitSql(tenantId: string, scripts: InitScript[], hold: boolean, instanceRevision: number, now: number): InitSqlRecord {
-  return { tenantId, scripts, state: hold ? 'HELD' : 'PENDING', applied: 0, failedScript: '', error: '', attempt: 0, afterRevision: instanceRevision, updatedAt: now };
+  return {
+    tenantId,
+    scripts,
+    state: hold ? 'HELD' : 'PENDING',
+    applied: 0,
+    failedScript: '',
+    error: '',
+    attempt: 0,
+    afterRevision: instanceRevision,
+    updatedAt: now,
+  };
 }
 
 /** Why a release or retry is refused; undefined = allowed. */
@@ -100,7 +112,13 @@ export interface InitSqlPrimary {
 }
 
 /** Whether to send the scripts now: a PENDING run is started, a RUNNING one sent again when its answer is overdue. */
-export function initSqlSendDue(r: InitSqlRecord, primary: InitSqlPrimary | undefined, lastSentAt: number | undefined, now: number, resendAfterMs: number): boolean {
+export function initSqlSendDue(
+  r: InitSqlRecord,
+  primary: InitSqlPrimary | undefined,
+  lastSentAt: number | undefined,
+  now: number,
+  resendAfterMs: number,
+): boolean {
   if (r.state !== 'PENDING' && r.state !== 'RUNNING') return false;
   if (!primary || !primary.realized || !primary.running || !primary.connected || primary.realizedRevision < r.afterRevision) return false;
   if (r.state === 'PENDING') return true;

@@ -87,14 +87,18 @@ describe('deriveTenantStatus', () => {
       status: 'IN_PROGRESS',
       reason: 'waiting for the primary on host h1 to accept connections',
     });
-    expect(derive('ACTIVE', [primary({ healthy: false })])).toEqual({ status: 'ERROR', reason: "primary on host h1 is not healthy: it runs but does not accept connections; see its agent's log on h1" });
+    expect(derive('ACTIVE', [primary({ healthy: false })])).toEqual({
+      status: 'ERROR',
+      reason: "primary on host h1 is not healthy: it runs but does not accept connections; see its agent's log on h1",
+    });
     expect(derive('ERROR', [primary({ healthy: false })]).status).toBe('ERROR');
   });
 
   it('ERROR with the failed placement reason and what to do, once retries kept failing', () => {
     expect(derive('IN_PROGRESS', [primary(), replica({ realization: 'FAILED', reason: 'initdb: disk full' })])).toEqual({
       status: 'ERROR',
-      reason: "initdb: disk full (failed 3 times in a row on host h2; still retried with backoff): see the agent's log on h2 and fix the cause, or delete the tenant",
+      reason:
+        "initdb: disk full (failed 3 times in a row on host h2; still retried with backoff): see the agent's log on h2 and fix the cause, or delete the tenant",
     });
     expect(derive('IN_PROGRESS', [primary({ realization: 'FAILED', failures: 5 })]).reason).toMatch(/^instance on host h1 failed \(failed 5 times/);
   });
@@ -144,7 +148,12 @@ describe('deriveTenantStatus', () => {
 
   it('UNAVAILABLE when the primary host is down and no replica can take over', () => {
     const down = primary({ hostState: 'DOWN' });
-    for (const placements of [[down], [down, replica({ healthy: false })], [down, replica({ hostState: 'UNREACHABLE' })], [down, replica({ realization: 'PENDING' })]]) {
+    for (const placements of [
+      [down],
+      [down, replica({ healthy: false })],
+      [down, replica({ hostState: 'UNREACHABLE' })],
+      [down, replica({ realization: 'PENDING' })],
+    ]) {
       expect(derive('ACTIVE', placements)).toEqual({ status: 'UNAVAILABLE', reason: 'primary host h1 is down and no replica can take over' });
     }
   });

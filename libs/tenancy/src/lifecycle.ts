@@ -126,7 +126,10 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
   // A suspended tenant runs nothing, so its host going away (or flapping) changes nothing until a
   // wake, which checks the host first; leaving SUSPENDED here would lose the suspension on a blip.
   if (current === 'SUSPENDED') {
-    return { status: 'SUSPENDED', reason: primary.hostState === 'READY' ? 'suspended while idle' : `suspended; its host ${primary.hostId} is ${primary.hostState}` };
+    return {
+      status: 'SUSPENDED',
+      reason: primary.hostState === 'READY' ? 'suspended while idle' : `suspended; its host ${primary.hostId} is ${primary.hostState}`,
+    };
   }
   if (primary.hostState === 'DOWN') {
     const heir = placements.find((p) => p.role === 'REPLICA' && p.realization === 'REALIZED' && p.hostState === 'READY' && p.healthy);
@@ -147,7 +150,10 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
     if (coming !== undefined) return { status: 'IN_PROGRESS', reason: `primary on host ${primary.hostId} ${coming}` };
     // An instance that was serving and stopped answering is an error; one that never answered is still starting.
     return current === 'ACTIVE' || current === 'ERROR'
-      ? { status: 'ERROR', reason: `primary on host ${primary.hostId} is not healthy: it runs but does not accept connections; see its agent's log on ${primary.hostId}` }
+      ? {
+          status: 'ERROR',
+          reason: `primary on host ${primary.hostId} is not healthy: it runs but does not accept connections; see its agent's log on ${primary.hostId}`,
+        }
       : { status: 'IN_PROGRESS', reason: `waiting for the primary on host ${primary.hostId} to accept connections` };
   }
   const degraded = placements.find((p) => p.role === 'REPLICA' && (p.hostState !== 'READY' || !p.healthy));
@@ -158,7 +164,8 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
 function failedStatus(failed: PlacementView): DerivedStatus {
   const n = failed.failures ?? ERROR_AFTER_FAILURES;
   const reason = failureReason(failed);
-  if (n < ERROR_AFTER_FAILURES) return { status: 'IN_PROGRESS', reason: `retrying on host ${failed.hostId} (failed ${n} time(s), retried with backoff): ${reason}` };
+  if (n < ERROR_AFTER_FAILURES)
+    return { status: 'IN_PROGRESS', reason: `retrying on host ${failed.hostId} (failed ${n} time(s), retried with backoff): ${reason}` };
   return {
     status: 'ERROR',
     reason: `${reason} (failed ${n} times in a row on host ${failed.hostId}; still retried with backoff): see the agent's log on ${failed.hostId} and fix the cause, or delete the tenant`,

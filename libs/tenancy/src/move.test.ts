@@ -92,11 +92,15 @@ const policy = { maxLagBytes: 1024 };
 
 describe('decideMove', () => {
   it('waits for the copy, then for the catch-up, then switches', () => {
-    expect(decideMove(progress(), facts({ target: { realization: 'PENDING', role: 'REPLICA', healthy: false, lagBytes: undefined, reason: '' } }), policy, 2000)).toEqual({
+    expect(
+      decideMove(progress(), facts({ target: { realization: 'PENDING', role: 'REPLICA', healthy: false, lagBytes: undefined, reason: '' } }), policy, 2000),
+    ).toEqual({
       kind: 'wait',
       reason: 'copying to b (base backup of the primary)',
     });
-    expect(decideMove(progress(), facts({ target: { realization: 'REALIZED', role: 'REPLICA', healthy: true, lagBytes: 5000, reason: '' } }), policy, 2000)).toEqual({
+    expect(
+      decideMove(progress(), facts({ target: { realization: 'REALIZED', role: 'REPLICA', healthy: true, lagBytes: 5000, reason: '' } }), policy, 2000),
+    ).toEqual({
       kind: 'wait',
       reason: 'replica on b catching up (5000 bytes behind)',
     });
@@ -104,7 +108,10 @@ describe('decideMove', () => {
   });
 
   it('waits for a running backup before switching, up to the copy deadline', () => {
-    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('running backup') });
+    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 2000)).toMatchObject({
+      kind: 'wait',
+      reason: expect.stringContaining('running backup'),
+    });
     expect(decideMove(progress(), facts({ backupRunning: true }), policy, 61_001)).toEqual({ kind: 'switch' });
   });
 
@@ -117,7 +124,10 @@ describe('decideMove', () => {
   });
 
   it('abandons before the switch when the target dies, the copy times out, the tenant stops or the primary changes', () => {
-    expect(decideMove(progress(), facts({ targetHostState: 'DOWN' }), policy, 2000)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('went down') });
+    expect(decideMove(progress(), facts({ targetHostState: 'DOWN' }), policy, 2000)).toMatchObject({
+      kind: 'abandon',
+      reason: expect.stringContaining('went down'),
+    });
     const failed = facts({ target: { realization: 'FAILED', role: 'REPLICA', healthy: false, lagBytes: undefined, reason: 'disk full' } });
     expect(decideMove(progress(), failed, policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('disk full') });
     expect(decideMove(progress(), failed, policy, 61_001)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('disk full') });
@@ -136,7 +146,10 @@ describe('decideMove', () => {
     expect(decideMove(switching, facts({ primaryHostId: 'b', switchover: { ok: true } }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
     // Committed even when the caller saw an error (e.g. a late confirmation): the target is the primary.
     expect(decideMove(switching, facts({ primaryHostId: 'b', switchover: { ok: false, reason: 'x' } }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
-    expect(decideMove(switching, facts({ switchover: { ok: false, reason: 'not caught up' } }), policy, 2000)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('not caught up') });
+    expect(decideMove(switching, facts({ switchover: { ok: false, reason: 'not caught up' } }), policy, 2000)).toMatchObject({
+      kind: 'abandon',
+      reason: expect.stringContaining('not caught up'),
+    });
   });
 
   it('finishes once the old instance is removed, or at once when its host is down (removed when it returns)', () => {

@@ -51,13 +51,18 @@ export interface MoveRequestFacts {
 }
 
 /** The member that moves, or why the move cannot start. */
-export function checkMove(f: MoveRequestFacts, policy: Partial<PlacementPolicy> = {}): { member: { hostId: string; role: InstanceRole } } | { refusal: MoveRefusal } {
+export function checkMove(
+  f: MoveRequestFacts,
+  policy: Partial<PlacementPolicy> = {},
+): { member: { hostId: string; role: InstanceRole } } | { refusal: MoveRefusal } {
   const refuse = (code: MoveRefusal['code'], message: string) => ({ refusal: { code, message } });
-  if (f.busy || f.status === 'MOVING' || f.status === 'FAILING_OVER') return refuse('MOVE_IN_PROGRESS', `tenant "${f.tenantId}" is already being moved or failed over; wait for it to finish`);
+  if (f.busy || f.status === 'MOVING' || f.status === 'FAILING_OVER')
+    return refuse('MOVE_IN_PROGRESS', `tenant "${f.tenantId}" is already being moved or failed over; wait for it to finish`);
   if (f.status !== 'ACTIVE') return refuse('TENANT_NOT_ACTIVE', `tenant "${f.tenantId}" is ${f.status}; only an ACTIVE tenant can move`);
   let member: { hostId: string; role: InstanceRole } | undefined;
   if (f.memberHostId === '') {
-    if (f.members.length > 1) return refuse('MEMBER_REQUIRED', `tenant "${f.tenantId}" has ${f.members.length} members; say which one moves with --member <host>`);
+    if (f.members.length > 1)
+      return refuse('MEMBER_REQUIRED', `tenant "${f.tenantId}" has ${f.members.length} members; say which one moves with --member <host>`);
     member = f.members.find((m) => m.role === 'PRIMARY');
   } else {
     member = f.members.find((m) => m.hostId === f.memberHostId);
@@ -69,8 +74,16 @@ export function checkMove(f: MoveRequestFacts, policy: Partial<PlacementPolicy> 
   }
   const t = f.target;
   if (!t) return refuse('HOST_NOT_FOUND', `host "${f.toHostId}" is not in the fleet (pgsctl host list shows the hosts)`);
-  if (t.state !== 'READY' || !f.targetConnected) return refuse('TARGET_NOT_READY', `host "${f.toHostId}" is ${t.state}${t.state === 'READY' ? ' but its agent is not connected' : ''}; move to a READY host`);
-  if (t.cordoned || t.draining) return refuse('TARGET_CORDONED', `host "${f.toHostId}" is ${t.draining ? 'draining' : 'cordoned'}: it takes no new instances (uncordon it, or pick another host)`);
+  if (t.state !== 'READY' || !f.targetConnected)
+    return refuse(
+      'TARGET_NOT_READY',
+      `host "${f.toHostId}" is ${t.state}${t.state === 'READY' ? ' but its agent is not connected' : ''}; move to a READY host`,
+    );
+  if (t.cordoned || t.draining)
+    return refuse(
+      'TARGET_CORDONED',
+      `host "${f.toHostId}" is ${t.draining ? 'draining' : 'cordoned'}: it takes no new instances (uncordon it, or pick another host)`,
+    );
   // The scheduler's own rules (room, labels, zones) decide whether the target fits; the moving
   // member's own host does not count against the target's zone, since it is going away.
   const others = f.members.filter((m) => m.hostId !== member.hostId).map((m) => m.hostId);
@@ -117,11 +130,7 @@ export interface MoveFacts {
 
 /** The next thing the executor does. */
 export type MoveDecision =
-  | { kind: 'wait'; reason: string }
-  | { kind: 'switch' }
-  | { kind: 'remove_old'; reason: string }
-  | { kind: 'done' }
-  | { kind: 'abandon'; reason: string };
+  { kind: 'wait'; reason: string } | { kind: 'switch' } | { kind: 'remove_old'; reason: string } | { kind: 'done' } | { kind: 'abandon'; reason: string };
 
 /** How far a catching-up target may be behind to count as caught up. */
 export interface MovePolicy {
@@ -140,9 +149,12 @@ export function decideMove(p: MoveProgress, f: MoveFacts, policy: MovePolicy, no
 function copying(p: MoveProgress, f: MoveFacts, policy: MovePolicy, now: number): MoveDecision {
   if (f.cancelled) return { kind: 'abandon', reason: 'the tenant was stopped or deleted during the copy' };
   // A failover made the copy the primary (the source was lost): nothing to go back to.
-  if (f.primaryHostId === p.toHostId) return { kind: 'remove_old', reason: `${p.toHostId} took over as the primary; removing the old instance on ${p.fromHostId}` };
-  if (f.primaryHostId === undefined || (p.primary && f.primaryHostId !== p.fromHostId)) return { kind: 'abandon', reason: 'the primary changed during the copy (a failover?)' };
-  if (f.targetHostState === 'DOWN' || f.targetHostState === undefined) return { kind: 'abandon', reason: `target host ${p.toHostId} went down during the copy` };
+  if (f.primaryHostId === p.toHostId)
+    return { kind: 'remove_old', reason: `${p.toHostId} took over as the primary; removing the old instance on ${p.fromHostId}` };
+  if (f.primaryHostId === undefined || (p.primary && f.primaryHostId !== p.fromHostId))
+    return { kind: 'abandon', reason: 'the primary changed during the copy (a failover?)' };
+  if (f.targetHostState === 'DOWN' || f.targetHostState === undefined)
+    return { kind: 'abandon', reason: `target host ${p.toHostId} went down during the copy` };
   if (!f.target) return { kind: 'abandon', reason: `the copy on ${p.toHostId} is gone` };
   const t = f.target;
   const ready = f.targetConnected && t.realization === 'REALIZED' && t.healthy && t.lagBytes !== undefined && t.lagBytes <= policy.maxLagBytes;
@@ -155,17 +167,20 @@ function copying(p: MoveProgress, f: MoveFacts, policy: MovePolicy, now: number)
     const detail = t.realization === 'FAILED' ? `retrying after: ${t.reason}` : 'base backup of the primary';
     return { kind: 'wait', reason: `copying to ${p.toHostId} (${detail})` };
   }
-  if (!ready) return { kind: 'wait', reason: `replica on ${p.toHostId} catching up (${t.lagBytes === undefined ? 'lag unknown' : `${t.lagBytes} bytes behind`})` };
+  if (!ready)
+    return { kind: 'wait', reason: `replica on ${p.toHostId} catching up (${t.lagBytes === undefined ? 'lag unknown' : `${t.lagBytes} bytes behind`})` };
   if (!p.primary) return { kind: 'remove_old', reason: `replica on ${p.toHostId} caught up; removing the old member on ${p.fromHostId}` };
   // A running backup would be cut by the switch: wait for it while the copy's deadline allows, then
   // switch anyway (the backup is then marked failed, as after any change of primary).
-  if (f.backupRunning && now < p.copyDeadline) return { kind: 'wait', reason: `replica on ${p.toHostId} caught up; waiting for the running backup to finish before switching` };
+  if (f.backupRunning && now < p.copyDeadline)
+    return { kind: 'wait', reason: `replica on ${p.toHostId} caught up; waiting for the running backup to finish before switching` };
   return { kind: 'switch' };
 }
 
 function switching(p: MoveProgress, f: MoveFacts): MoveDecision {
   // Once the target is the primary the move is committed: it only goes forward.
-  if (f.primaryHostId === p.toHostId && !f.switchoverRunning) return { kind: 'remove_old', reason: `serving on ${p.toHostId}; removing the old instance on ${p.fromHostId}` };
+  if (f.primaryHostId === p.toHostId && !f.switchoverRunning)
+    return { kind: 'remove_old', reason: `serving on ${p.toHostId}; removing the old instance on ${p.fromHostId}` };
   if (f.switchoverRunning || f.switchover === undefined) return { kind: 'wait', reason: `switching to ${p.toHostId}` };
   if (!f.switchover.ok) return { kind: 'abandon', reason: `the switch to ${p.toHostId} failed and was rolled back: ${f.switchover.reason}` };
   return { kind: 'wait', reason: `switching to ${p.toHostId}: waiting for the route` };

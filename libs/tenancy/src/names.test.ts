@@ -87,15 +87,30 @@ describe('validateUserName', () => {
     expect(validateUserName(name)).toBe(name);
   });
 
-  it.each(['', 'x'.repeat(64), '1user', '$user', 'us-er', 'us.er', 'pg_monitor', 'PG_x', 'dbaas_admin', 'pgs_agent', 'postgres', 'postgres2', 'Postgres', 'public', 'NONE', 'current_user', 'session_user'])(
-    'refuses %j',
-    (name) => {
-      const err = refusal(() => validateUserName(name, 'user.name'));
-      expect(err.field).toBe('user.name');
-      expect(err.code).toBe('INVALID_USER_NAME');
-      expect(err.allowed).toContain('pg_');
-    },
-  );
+  it.each([
+    '',
+    'x'.repeat(64),
+    '1user',
+    '$user',
+    'us-er',
+    'us.er',
+    'pg_monitor',
+    'PG_x',
+    'dbaas_admin',
+    'pgs_agent',
+    'postgres',
+    'postgres2',
+    'Postgres',
+    'public',
+    'NONE',
+    'current_user',
+    'session_user',
+  ])('refuses %j', (name) => {
+    const err = refusal(() => validateUserName(name, 'user.name'));
+    expect(err.field).toBe('user.name');
+    expect(err.code).toBe('INVALID_USER_NAME');
+    expect(err.allowed).toContain('pg_');
+  });
 });
 
 describe('validateDatabaseName', () => {

@@ -14,13 +14,48 @@ export const MAX_NAME_LENGTH = 63;
  */
 export const RESERVED_TENANT_IDS: ReadonlySet<string> = new Set([
   // PostgreSQL: built-in databases and roles, pseudo-roles, pg_hba.conf keywords.
-  'postgres', 'template0', 'template1', 'public', 'none', 'current_user', 'current_role', 'session_user',
-  'all', 'sameuser', 'samerole', 'samegroup', 'replication', 'information_schema',
+  'postgres',
+  'template0',
+  'template1',
+  'public',
+  'none',
+  'current_user',
+  'current_role',
+  'session_user',
+  'all',
+  'sameuser',
+  'samerole',
+  'samegroup',
+  'replication',
+  'information_schema',
   // pgs components and operator-facing names.
-  'pgs', 'admin', 'root', 'api', 'coordinator', 'router', 'agent', 'host', 'hosts', 'tenant', 'tenants',
-  'system', 'default', 'internal', 'metrics', 'health', 'healthz', 'status', 'console', 'dashboard',
+  'pgs',
+  'admin',
+  'root',
+  'api',
+  'coordinator',
+  'router',
+  'agent',
+  'host',
+  'hosts',
+  'tenant',
+  'tenants',
+  'system',
+  'default',
+  'internal',
+  'metrics',
+  'health',
+  'healthz',
+  'status',
+  'console',
+  'dashboard',
   // DNS names a wildcard SNI domain usually needs for itself.
-  'www', 'localhost', 'mail', 'ns', 'ns1', 'ns2',
+  'www',
+  'localhost',
+  'mail',
+  'ns',
+  'ns1',
+  'ns2',
 ]);
 
 /** Prefixes no role may start with (the public API's reserved prefixes, plus `pgs_` for our own roles); checked case-insensitively. */
@@ -100,8 +135,7 @@ export function validateUserName(name: string, field = 'name'): string {
 }
 
 const DATABASE_NAME_ALLOWED =
-  `1..${MAX_NAME_LENGTH} characters: letters, digits and '_', starting with a letter or '_', ` +
-  `not ${[...RESERVED_DATABASE_NAMES].join(', ')}`;
+  `1..${MAX_NAME_LENGTH} characters: letters, digits and '_', starting with a letter or '_', ` + `not ${[...RESERVED_DATABASE_NAMES].join(', ')}`;
 
 /** Returns the database name (the public API's identifier rules), or throws ValidationError (code INVALID_DATABASE_NAME). */
 export function validateDatabaseName(name: string, field = 'name'): string {

@@ -45,25 +45,27 @@ const hostArb = (i: number): fc.Arbitrary<HostCandidate> =>
 const fleetArb = fc.integer({ min: 0, max: 9 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => hostArb(i))));
 
 const requestsArb = (hostIds: readonly string[]): fc.Arbitrary<PlacementRequest[]> =>
-  fc.array(
-    fc.record({
-      nodes: fc.integer({ min: 1, max: 3 }),
-      cpu: fc.integer({ min: 0, max: 4_000 }),
-      memory: fc.integer({ min: 0, max: 6_000 }),
-      disk: fc.integer({ min: 0, max: 40_000 }),
-      region: fc.option(fc.constantFrom('eu', 'us'), { nil: undefined }),
-      exclude: fc.subarray([...hostIds], { maxLength: Math.min(2, hostIds.length) }),
-    }),
-    { maxLength: 25 },
-  ).map((rs) =>
-    rs.map((r, i) => ({
-      tenantId: `t${i}`,
-      nodes: r.nodes,
-      resources: { cpuMillis: r.cpu, memoryMib: r.memory, diskMib: r.disk },
-      placement: (r.region === undefined ? {} : { region: r.region }) as Record<string, string>,
-      excludeHosts: r.exclude,
-    })),
-  );
+  fc
+    .array(
+      fc.record({
+        nodes: fc.integer({ min: 1, max: 3 }),
+        cpu: fc.integer({ min: 0, max: 4_000 }),
+        memory: fc.integer({ min: 0, max: 6_000 }),
+        disk: fc.integer({ min: 0, max: 40_000 }),
+        region: fc.option(fc.constantFrom('eu', 'us'), { nil: undefined }),
+        exclude: fc.subarray([...hostIds], { maxLength: Math.min(2, hostIds.length) }),
+      }),
+      { maxLength: 25 },
+    )
+    .map((rs) =>
+      rs.map((r, i) => ({
+        tenantId: `t${i}`,
+        nodes: r.nodes,
+        resources: { cpuMillis: r.cpu, memoryMib: r.memory, diskMib: r.disk },
+        placement: (r.region === undefined ? {} : { region: r.region }) as Record<string, string>,
+        excludeHosts: r.exclude,
+      })),
+    );
 
 const policyArb: fc.Arbitrary<Partial<PlacementPolicy>> = fc.record({
   strategy: fc.constantFrom('binpack' as const, 'spread' as const),
@@ -138,11 +140,20 @@ describe('placeTenants properties', () => {
     // use yet is full, i.e. the smallest (H - n + 1) hosts hold all instances so far. So when
     // the total instance count N <= sum of the smallest (H - m + 1) k_h (m = most nodes), all fit.
     const hostsArb = fc.array(
-      fc.record({ cpu: fc.integer({ min: 4_000, max: 32_000 }), memory: fc.integer({ min: 4_096, max: 65_536 }), disk: fc.integer({ min: 65_536, max: 1_048_576 }) }),
+      fc.record({
+        cpu: fc.integer({ min: 4_000, max: 32_000 }),
+        memory: fc.integer({ min: 4_096, max: 65_536 }),
+        disk: fc.integer({ min: 65_536, max: 1_048_576 }),
+      }),
       { minLength: 1, maxLength: 8 },
     );
     const reqsArb = fc.array(
-      fc.record({ nodes: fc.integer({ min: 1, max: 3 }), cpu: fc.integer({ min: 1, max: 2_000 }), memory: fc.integer({ min: 1, max: 4_096 }), disk: fc.integer({ min: 1, max: 16_384 }) }),
+      fc.record({
+        nodes: fc.integer({ min: 1, max: 3 }),
+        cpu: fc.integer({ min: 1, max: 2_000 }),
+        memory: fc.integer({ min: 1, max: 4_096 }),
+        disk: fc.integer({ min: 1, max: 16_384 }),
+      }),
       { maxLength: 40 },
     );
     fc.assert(

@@ -16,7 +16,11 @@ describe('placeTenants', () => {
   });
 
   it('spreads: the host with the most free memory', () => {
-    const hosts = [aHost('a', { allocated: { cpuMillis: 0, memoryMib: 1024, diskMib: 0, instances: 1 } }), aHost('b'), aHost('c', { capacity: { cpuMillis: 16_000, memoryMib: 32_768, diskMib: 1_048_576 } })];
+    const hosts = [
+      aHost('a', { allocated: { cpuMillis: 0, memoryMib: 1024, diskMib: 0, instances: 1 } }),
+      aHost('b'),
+      aHost('c', { capacity: { cpuMillis: 16_000, memoryMib: 32_768, diskMib: 1_048_576 } }),
+    ];
     const { placed } = placeTenants(hosts, [aRequest('t1'), aRequest('t2'), aRequest('t3')], { strategy: 'spread' });
     expect(placed.map((p) => p.hostIds[0])).toEqual(['b', 'b', 'a']);
   });
@@ -43,7 +47,10 @@ describe('placeTenants', () => {
 
   it('places a tenant whole or not at all, leaving no partial allocation behind', () => {
     const hosts = [aHost('a', { capacity: { cpuMillis: 16_000, memoryMib: 2048, diskMib: 1_048_576 } })];
-    const { placed, unplaced } = placeTenants(hosts, [aRequest('pair', { nodes: 2, resources: res({ memoryMib: 2048 }) }), aRequest('solo', { resources: res({ memoryMib: 2048 }) })]);
+    const { placed, unplaced } = placeTenants(hosts, [
+      aRequest('pair', { nodes: 2, resources: res({ memoryMib: 2048 }) }),
+      aRequest('solo', { resources: res({ memoryMib: 2048 }) }),
+    ]);
     expect(unplaced.map((u) => u.tenantId)).toEqual(['pair']);
     expect(placed).toEqual([{ tenantId: 'solo', hostIds: ['a'] }]);
   });
@@ -70,7 +77,10 @@ describe('placeTenants', () => {
 
   it('never over-commits memory or disk, even at the edge', () => {
     const host = aHost('a', { capacity: { cpuMillis: 64_000, memoryMib: 4096, diskMib: 20_000 } });
-    const r = placeTenants([host], ['t1', 't2', 't3', 't4', 't5'].map((t) => aRequest(t)));
+    const r = placeTenants(
+      [host],
+      ['t1', 't2', 't3', 't4', 't5'].map((t) => aRequest(t)),
+    );
     // 4 fit by memory (4 x 1 GiB) but disk stops it at 2 (2 x 8 GiB <= 20000 MiB < 3 x 8 GiB).
     expect(r.placed.map((p) => p.tenantId)).toEqual(['t1', 't2']);
     expect(r.unplaced[0]?.reason).toContain('1 short of disk');
@@ -127,7 +137,9 @@ describe('placeTenants', () => {
     const backlog = Array.from({ length: 14 }, (_, i) => aRequest(`b${i}`));
     expect(hostOf(placeTenants(hosts, backlog, { maxCreatingPerHost: 2 }))).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'a', 'a', 'b', 'b', 'c', 'c', 'a', 'a']);
     // Spread spreads anyway (ties go to the last id); the limit changes nothing there.
-    expect(hostOf(placeTenants(hosts, burst, { strategy: 'spread', maxCreatingPerHost: 2 }))).toEqual(hostOf(placeTenants(hosts, burst, { strategy: 'spread' })));
+    expect(hostOf(placeTenants(hosts, burst, { strategy: 'spread', maxCreatingPerHost: 2 }))).toEqual(
+      hostOf(placeTenants(hosts, burst, { strategy: 'spread' })),
+    );
   });
 
   it('counts the creations a host already has in flight, and only under a limit', () => {
@@ -137,9 +149,13 @@ describe('placeTenants', () => {
     expect(placeTenants(hosts, [aRequest('t')], { maxCreatingPerHost: 2 }).placed[0]?.hostIds).toEqual(['a']);
     expect(placeTenants(hosts, [aRequest('t')]).placed[0]?.hostIds).toEqual(['b']);
     // Every host that fits is at the limit: the least busy level first (a creates 3, b 4).
-    expect(placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds).toEqual(['a']);
+    expect(
+      placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds,
+    ).toEqual(['a']);
     // Within a level (both below 6 with a limit of 3), bin-packing picks: the fullest, b.
-    expect(placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 3 }).placed[0]?.hostIds).toEqual(['b']);
+    expect(
+      placeTenants([aHost('a', { creating: 3 }), aHost('b', { allocated: full, creating: 4 })], [aRequest('t')], { maxCreatingPerHost: 3 }).placed[0]?.hostIds,
+    ).toEqual(['b']);
     // A host that does not fit is never chosen, however idle.
     const tight = aHost('d', { capacity: { cpuMillis: 16_000, memoryMib: 512, diskMib: 1_048_576 } });
     expect(placeTenants([tight, aHost('e', { creating: 9 })], [aRequest('t')], { maxCreatingPerHost: 1 }).placed[0]?.hostIds).toEqual(['e']);
@@ -157,7 +173,13 @@ describe('placeTenants', () => {
     // Spares count only with a limit: without one, plain bin-packing.
     expect(new Set(hostOf(placeTenants(hosts, burst.slice(0, 3))))).toEqual(new Set(['a']));
     // Creations already in flight use spares up too.
-    expect(hostOf(placeTenants([aHost('a', { allocated: full, readySpares: 2, creating: 2 }), aHost('b', { readySpares: 1 })], [aRequest('t')], { maxCreatingPerHost: 8 }))).toEqual(['b']);
+    expect(
+      hostOf(
+        placeTenants([aHost('a', { allocated: full, readySpares: 2, creating: 2 }), aHost('b', { readySpares: 1 })], [aRequest('t')], {
+          maxCreatingPerHost: 8,
+        }),
+      ),
+    ).toEqual(['b']);
   });
 
   it('refuses a bad policy and duplicate host ids', () => {

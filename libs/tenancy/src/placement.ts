@@ -15,7 +15,8 @@ export { DEFAULT_PLACEMENT_POLICY } from './placement-types.js';
 /** Why a request cannot even be considered, or undefined when it is well-formed. */
 export function requestProblem(request: PlacementRequest): string | undefined {
   if (typeof request.tenantId !== 'string' || request.tenantId === '') return 'invalid request: empty tenant id';
-  if (!Number.isSafeInteger(request.nodes) || request.nodes < 1) return `invalid request: nodes must be a whole number, 1 or more (got ${String(request.nodes)})`;
+  if (!Number.isSafeInteger(request.nodes) || request.nodes < 1)
+    return `invalid request: nodes must be a whole number, 1 or more (got ${String(request.nodes)})`;
   const r = request.resources as Partial<Resources> | undefined;
   const whole = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
   if (r === undefined || !whole(r.cpuMillis) || !whole(r.memoryMib) || !whole(r.diskMib)) {
@@ -25,7 +26,9 @@ export function requestProblem(request: PlacementRequest): string | undefined {
 }
 
 function versionNeed(request: PlacementRequest): VersionNeed | undefined {
-  return request.version === undefined || request.version === '' ? undefined : { version: request.version, replicated: request.replicated === true || request.nodes > 1 };
+  return request.version === undefined || request.version === ''
+    ? undefined
+    : { version: request.version, replicated: request.replicated === true || request.nodes > 1 };
 }
 
 /**

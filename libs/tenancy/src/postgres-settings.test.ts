@@ -27,7 +27,13 @@ describe('postgresSettingsFor', () => {
   });
 
   it('gives small instances small WAL buffers (idle memory) and big ones the 16MB cap', () => {
-    expect([512, 1024, 2048, 8192, 65_536].map((memoryMib) => postgresSettingsFor(res({ memoryMib })).wal_buffers)).toEqual(['1MB', '2MB', '4MB', '16MB', '16MB']);
+    expect([512, 1024, 2048, 8192, 65_536].map((memoryMib) => postgresSettingsFor(res({ memoryMib })).wal_buffers)).toEqual([
+      '1MB',
+      '2MB',
+      '4MB',
+      '16MB',
+      '16MB',
+    ]);
     for (const memoryMib of [512, 3000, 100_000]) {
       const s = postgresSettingsFor(res({ memoryMib }));
       // Never above PostgreSQL's own default (shared_buffers / 32).

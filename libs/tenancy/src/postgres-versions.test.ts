@@ -25,8 +25,19 @@ describe('buildVersionCatalog', () => {
     const catalog = buildVersionCatalog(conf, hosts);
     expect(catalog.map((v) => v.id)).toEqual(['18', '16', '15']);
     const v18 = catalog[0];
-    expect(v18).toMatchObject({ id: '18', major: 18, image: '', hostIds: ['h1', 'h2'], replicas: false, backups: false, default: false, serverVersions: ['18.4'] });
-    expect(v18?.limitations).toMatch(/no replicas: no host that runs it has pg_basebackup 18; no backups: the hosts' pgBackRest 2.45 backs up PostgreSQL up to 15/);
+    expect(v18).toMatchObject({
+      id: '18',
+      major: 18,
+      image: '',
+      hostIds: ['h1', 'h2'],
+      replicas: false,
+      backups: false,
+      default: false,
+      serverVersions: ['18.4'],
+    });
+    expect(v18?.limitations).toMatch(
+      /no replicas: no host that runs it has pg_basebackup 18; no backups: the hosts' pgBackRest 2.45 backs up PostgreSQL up to 15/,
+    );
     expect(catalog[2]).toMatchObject({ id: '15', image: 'img:15', hostIds: ['h1', 'h2'], replicas: true, backups: true, default: true, limitations: '' });
   });
 
@@ -61,11 +72,15 @@ describe('versionProblem', () => {
   });
 
   it('refuses replicas without pg_basebackup of the major, saying why', () => {
-    expect(versionProblem(v('18'), { version: '18', nodes: 2, backups: false })).toMatch(/PostgreSQL 18 cannot have replicas here: .*pg_basebackup 18.*Use nodes 1/);
+    expect(versionProblem(v('18'), { version: '18', nodes: 2, backups: false })).toMatch(
+      /PostgreSQL 18 cannot have replicas here: .*pg_basebackup 18.*Use nodes 1/,
+    );
   });
 
   it('refuses backups beyond what pgBackRest supports, saying what to do', () => {
-    expect(versionProblem(v('18'), { version: '18', nodes: 1, backups: true })).toMatch(/cannot be backed up here: .*pgBackRest 2.45 backs up PostgreSQL up to 15.*Disable the tenant's backups/);
+    expect(versionProblem(v('18'), { version: '18', nodes: 1, backups: true })).toMatch(
+      /cannot be backed up here: .*pgBackRest 2.45 backs up PostgreSQL up to 15.*Disable the tenant's backups/,
+    );
   });
 
   it('lets a configured major no host runs yet wait for placement', () => {

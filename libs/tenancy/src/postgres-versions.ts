@@ -88,7 +88,7 @@ export function buildVersionCatalog(configured: readonly ConfiguredVersion[], ho
   for (const h of hosts) for (const m of h.majors ?? []) ids.add(m.major);
   const entries = [...ids].sort(byMajorDesc).map((id): CatalogVersion => {
     const conf = configured.find((c) => c.id === id);
-    const runners = hosts.filter((h) => h.majors === undefined ? conf !== undefined : h.majors.some((m) => m.major === id));
+    const runners = hosts.filter((h) => (h.majors === undefined ? conf !== undefined : h.majors.some((m) => m.major === id)));
     const offers = runners.map((h) => h.majors?.find((m) => m.major === id));
     // A host that reported nothing is taken at its word of old: it runs the configured majors fully.
     const replicas = offers.some((o) => o === undefined || o.pgBasebackup);

@@ -9,7 +9,18 @@ const D = 24 * H;
 const NOW = Date.UTC(2026, 11, 6, 10, 0, 0);
 
 function b(id: string, over: Partial<BackupView> = {}): BackupView {
-  return { id, type: 'FULL', status: 'SUCCEEDED', hostId: 'h1', label: `L-${id}`, priorLabel: '', startedAt: NOW - D, finishedAt: NOW - D + 60_000, timeline: 1, ...over };
+  return {
+    id,
+    type: 'FULL',
+    status: 'SUCCEEDED',
+    hostId: 'h1',
+    label: `L-${id}`,
+    priorLabel: '',
+    startedAt: NOW - D,
+    finishedAt: NOW - D + 60_000,
+    timeline: 1,
+    ...over,
+  };
 }
 
 function thrown(fn: () => unknown): PgsError {

@@ -30,7 +30,7 @@ export function dependentsOf(backups: readonly BackupView[], id: string): Backup
   if (root === undefined) return [];
   const out = [root];
   const labels = new Set(root.label === '' ? [] : [root.label]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const b of backups) {
       if (out.includes(b) || b.priorLabel === '' || !labels.has(b.priorLabel)) continue;
@@ -57,7 +57,10 @@ export function deleteImpact(backups: readonly BackupView[], id: string, lastArc
   const removed = dependentsOf(backups, id).map((b) => b.id);
   const gone = new Set(removed);
   const before = recoveryWindow(backups, lastArchivedAt);
-  const after = recoveryWindow(backups.filter((b) => !gone.has(b.id)), lastArchivedAt);
+  const after = recoveryWindow(
+    backups.filter((b) => !gone.has(b.id)),
+    lastArchivedAt,
+  );
   const required = now - retentionMs;
   const later = before !== undefined && (after === undefined || after.earliest > before.earliest);
   return { removed, before, after, shrinksBelowRetention: later && (after === undefined || after.earliest > required) };
@@ -84,13 +87,17 @@ export function validateRestoreTarget(target: RestoreTarget, backups: readonly B
   const window = recoveryWindow(backups, lastArchivedAt);
   if (target.kind === 'backup') {
     const b = backups.find((x) => x.id === target.backupId);
-    if (b === undefined) throw new PgsError('BACKUP_NOT_FOUND', `backup "${target.backupId}" does not exist for this tenant; list them with ListBackups`, { kind: 'user' });
+    if (b === undefined)
+      throw new PgsError('BACKUP_NOT_FOUND', `backup "${target.backupId}" does not exist for this tenant; list them with ListBackups`, { kind: 'user' });
     if (b.status !== 'SUCCEEDED' || b.label === '') {
-      throw new PgsError('BACKUP_NOT_RESTORABLE', `backup "${b.id}" is ${b.status} and cannot be restored; pick a SUCCEEDED one (ListBackups)`, { kind: 'user' });
+      throw new PgsError('BACKUP_NOT_RESTORABLE', `backup "${b.id}" is ${b.status} and cannot be restored; pick a SUCCEEDED one (ListBackups)`, {
+        kind: 'user',
+      });
     }
     return { kind: 'backup', backupId: b.id, label: b.label };
   }
-  if (window === undefined) throw new PgsError('NO_RESTORABLE_BACKUP', 'the tenant has no restorable backup yet; take one with CreateBackup first', { kind: 'user' });
+  if (window === undefined)
+    throw new PgsError('NO_RESTORABLE_BACKUP', 'the tenant has no restorable backup yet; take one with CreateBackup first', { kind: 'user' });
   if (target.kind === 'latest') return target;
   if (!Number.isFinite(target.time) || target.time < window.earliest || target.time > window.latest) {
     const asked = Number.isFinite(target.time) ? rfc3339(target.time) : String(target.time);

@@ -123,7 +123,11 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
     throw new ValidationError('spec.sync_replicas', syncReplicas, `fewer than spec.nodes (${nodes}), so from 0 to ${nodes - 1}`);
   }
   if (typeof spec.version !== 'string' || spec.version.length > b.versionLength.max || (spec.version !== '' && !VERSION.test(spec.version))) {
-    throw new ValidationError('spec.version', spec.version, `'' (catalog default) or a version id of up to ${b.versionLength.max} letters, digits, '.', '_' or '-'`);
+    throw new ValidationError(
+      'spec.version',
+      spec.version,
+      `'' (catalog default) or a version id of up to ${b.versionLength.max} letters, digits, '.', '_' or '-'`,
+    );
   }
   const labels = validateLabels(spec.labels ?? {}, 'spec.labels');
   const placement = validateLabels(spec.placement ?? {}, 'spec.placement');
@@ -136,7 +140,11 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
     throw new ValidationError('spec.run_state', spec.runState, "'RUNNING' or 'STOPPED'");
   }
   if (spec.idleSuspendSeconds && nodes > 1) {
-    throw new ValidationError('spec.idle_suspend_seconds', spec.idleSuspendSeconds, '0 (off): a tenant with replicas is never suspended yet; suspend only single-node tenants');
+    throw new ValidationError(
+      'spec.idle_suspend_seconds',
+      spec.idleSuspendSeconds,
+      '0 (off): a tenant with replicas is never suspended yet; suspend only single-node tenants',
+    );
   }
   if (spec.poolMode !== undefined && !POOL_MODES.includes(spec.poolMode)) {
     throw new ValidationError('spec.pool_mode', spec.poolMode, "'NONE', 'SESSION' or 'TRANSACTION'");

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from './errors.js';
-import {
-  DEFAULT_ROUTING_ORDER,
-  RoutingKeyError,
-  resolveRoutingKey,
-  validateRoutingOrder,
-  type RoutingOptions,
-  type RoutingSource,
-} from './routing-key.js';
+import { DEFAULT_ROUTING_ORDER, RoutingKeyError, resolveRoutingKey, validateRoutingOrder, type RoutingOptions, type RoutingSource } from './routing-key.js';
 
 const defaults: RoutingOptions = { order: DEFAULT_ROUTING_ORDER, sniDomain: 'db.example.com' };
 

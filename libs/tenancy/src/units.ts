@@ -11,19 +11,32 @@ const MIB = 1n << 20n;
 /** Bytes per unit suffix. Binary (Ki..Pi) and decimal (k/K..P) like Kubernetes; a plain number is MiB. */
 const SIZE_UNITS: ReadonlyMap<string, bigint> = new Map([
   ['', MIB],
-  ['Ki', 1n << 10n], ['KiB', 1n << 10n],
-  ['Mi', MIB], ['MiB', MIB],
-  ['Gi', 1n << 30n], ['GiB', 1n << 30n],
-  ['Ti', 1n << 40n], ['TiB', 1n << 40n],
-  ['Pi', 1n << 50n], ['PiB', 1n << 50n],
-  ['k', 10n ** 3n], ['K', 10n ** 3n], ['kB', 10n ** 3n], ['KB', 10n ** 3n],
-  ['M', 10n ** 6n], ['MB', 10n ** 6n],
-  ['G', 10n ** 9n], ['GB', 10n ** 9n],
-  ['T', 10n ** 12n], ['TB', 10n ** 12n],
-  ['P', 10n ** 15n], ['PB', 10n ** 15n],
+  ['Ki', 1n << 10n],
+  ['KiB', 1n << 10n],
+  ['Mi', MIB],
+  ['MiB', MIB],
+  ['Gi', 1n << 30n],
+  ['GiB', 1n << 30n],
+  ['Ti', 1n << 40n],
+  ['TiB', 1n << 40n],
+  ['Pi', 1n << 50n],
+  ['PiB', 1n << 50n],
+  ['k', 10n ** 3n],
+  ['K', 10n ** 3n],
+  ['kB', 10n ** 3n],
+  ['KB', 10n ** 3n],
+  ['M', 10n ** 6n],
+  ['MB', 10n ** 6n],
+  ['G', 10n ** 9n],
+  ['GB', 10n ** 9n],
+  ['T', 10n ** 12n],
+  ['TB', 10n ** 12n],
+  ['P', 10n ** 15n],
+  ['PB', 10n ** 15n],
 ]);
 
-const SIZE_ALLOWED = "a number with an optional unit: Ki, Mi, Gi, Ti, Pi (binary), k, M, G, T, P (decimal), or none for MiB, e.g. '512Mi', '8Gi', '1.5Gi', '2048'";
+const SIZE_ALLOWED =
+  "a number with an optional unit: Ki, Mi, Gi, Ti, Pi (binary), k, M, G, T, P (decimal), or none for MiB, e.g. '512Mi', '8Gi', '1.5Gi', '2048'";
 const CPU_ALLOWED = "cores as a decimal with at most 3 decimals ('2', '1.5', '0.25') or millicores ('500m')";
 
 /** Splits '1.5' into its digits as an integer and the power of ten to divide by: (15n, 10n). */
@@ -55,7 +68,9 @@ export function formatCpu(millis: number): string {
     throw new ValidationError('cpu_millis', millis, 'a whole number of millicores, 0 or more');
   }
   const whole = Math.floor(millis / 1000);
-  const fraction = String(millis % 1000).padStart(3, '0').replace(/0+$/, '');
+  const fraction = String(millis % 1000)
+    .padStart(3, '0')
+    .replace(/0+$/, '');
   return fraction === '' ? String(whole) : `${whole}.${fraction}`;
 }
 
@@ -93,7 +108,9 @@ export function formatSize(mib: number): string {
   for (const unit of PRINT_UNITS) {
     if (exact && mib >= unit.mib && (mib * 100) % unit.mib === 0) {
       const hundredths = (mib * 100) / unit.mib;
-      const fraction = String(hundredths % 100).padStart(2, '0').replace(/0+$/, '');
+      const fraction = String(hundredths % 100)
+        .padStart(2, '0')
+        .replace(/0+$/, '');
       const whole = Math.floor(hundredths / 100);
       return fraction === '' ? `${whole}${unit.suffix}` : `${whole}.${fraction}${unit.suffix}`;
     }

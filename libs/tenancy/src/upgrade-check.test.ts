@@ -67,7 +67,10 @@ describe('checkUpgrade', () => {
   });
 
   it('refuses an in-place upgrade where the target major has no pg_upgrade, and says why', () => {
-    const npm = [{ major: '15', pgUpgrade: true, pgDump: true }, { major: '18', pgUpgrade: false }];
+    const npm = [
+      { major: '15', pgUpgrade: true, pgDump: true },
+      { major: '18', pgUpgrade: false },
+    ];
     const r = checkInPlaceUpgrade({ tenantId: 'acme', hostId: 'h1', fromMajor: 15, toMajor: 18, hostMajors: npm });
     expect(r?.code).toBe('NO_PG_UPGRADE');
     expect(r?.message).toContain('no pg_upgrade of PostgreSQL 18');

@@ -82,38 +82,67 @@ export function checkUpgrade(f: UpgradeRequestFacts): UpgradeCheck {
   if (f.busy) refuse('UPGRADE_BUSY', `another operation runs on ${f.tenantId}; wait for it to end`);
   if (f.status !== 'ACTIVE') refuse('TENANT_NOT_ACTIVE', `${f.tenantId} is ${f.status}; only an ACTIVE tenant is upgraded`);
   if (f.members > 1) refuse('REPLICATED_TENANT', `${f.tenantId} has ${f.members} members; upgrade a single-node tenant (scale it to one node first)`);
-  if (f.toMajor <= f.fromMajor) refuse('TARGET_NOT_NEWER', `${f.tenantId} runs PostgreSQL ${f.fromMajor}; the target major must be newer (asked: ${f.toMajor})`);
-  else if (f.targetHosts.length === 0) refuse('TARGET_NOT_RUNNABLE', `no connected host with room runs PostgreSQL ${f.toMajor}; install it on a host (--postgres-bin-dirs) or free room`);
+  if (f.toMajor <= f.fromMajor)
+    refuse('TARGET_NOT_NEWER', `${f.tenantId} runs PostgreSQL ${f.fromMajor}; the target major must be newer (asked: ${f.toMajor})`);
+  else if (f.targetHosts.length === 0)
+    refuse('TARGET_NOT_RUNNABLE', `no connected host with room runs PostgreSQL ${f.toMajor}; install it on a host (--postgres-bin-dirs) or free room`);
   const dumpClientMajor = Math.max(0, ...f.dumpClientMajors.filter((m) => m >= f.fromMajor));
   if (dumpClientMajor === 0) {
     const have = f.dumpClientMajors.length > 0 ? `it has pg_dump ${f.dumpClientMajors.join(', ')}` : 'it has no pg_dump';
-    refuse('NO_DUMP_CLIENT', `the source host cannot copy the schema: pg_dump reads only servers of its own major or older (source: ${f.fromMajor}; ${have}); install the PostgreSQL ${f.fromMajor} client tools there`);
+    refuse(
+      'NO_DUMP_CLIENT',
+      `the source host cannot copy the schema: pg_dump reads only servers of its own major or older (source: ${f.fromMajor}; ${have}); install the PostgreSQL ${f.fromMajor} client tools there`,
+    );
   }
   const s = f.source;
   if (!s) {
     refuse('SOURCE_UNREADABLE', `the instance of ${f.tenantId} could not be inspected; start it and try again`);
     return { ok: false, refusals };
   }
-  if (s.walLevel !== 'logical') refuse('WAL_LEVEL', `the instance runs with wal_level=${s.walLevel}; logical replication needs wal_level=logical, which takes a restart (stop and start the tenant)`);
+  if (s.walLevel !== 'logical')
+    refuse(
+      'WAL_LEVEL',
+      `the instance runs with wal_level=${s.walLevel}; logical replication needs wal_level=logical, which takes a restart (stop and start the tenant)`,
+    );
   if (s.largeObjects.length > 0) {
     const where = s.largeObjects.map((l) => `${l.database}: ${l.count}`);
-    refuse('LARGE_OBJECTS', `logical replication does not carry large objects and the tenant has some (${listed(where)}); move them into bytea columns or remove them`);
+    refuse(
+      'LARGE_OBJECTS',
+      `logical replication does not carry large objects and the tenant has some (${listed(where)}); move them into bytea columns or remove them`,
+    );
   }
   if (s.unloggedTables.length > 0) {
-    refuse('UNLOGGED_TABLES', `logical replication does not carry unlogged tables (${listed(s.unloggedTables)}); make them logged (ALTER TABLE ... SET LOGGED) or drop them`);
+    refuse(
+      'UNLOGGED_TABLES',
+      `logical replication does not carry unlogged tables (${listed(s.unloggedTables)}); make them logged (ALTER TABLE ... SET LOGGED) or drop them`,
+    );
   }
   if (s.tablesWithoutIdentity.length > 0 && !f.replicaIdentityFull) {
-    refuse('NO_REPLICA_IDENTITY', `tables without a primary key or replica identity would lose their UPDATE and DELETE (${listed(s.tablesWithoutIdentity)}); add a primary key, or ask for REPLICA IDENTITY FULL (--replica-identity-full)`);
+    refuse(
+      'NO_REPLICA_IDENTITY',
+      `tables without a primary key or replica identity would lose their UPDATE and DELETE (${listed(s.tablesWithoutIdentity)}); add a primary key, or ask for REPLICA IDENTITY FULL (--replica-identity-full)`,
+    );
   }
   if (refusals.length > 0) return { ok: false, refusals };
   return { ok: true, dumpClientMajor, setIdentityFull: f.replicaIdentityFull ? s.tablesWithoutIdentity : [] };
 }
 
 /** An in-place upgrade (pg_upgrade on the tenant's own host): possible only with the target major's pg_upgrade there. */
-export function checkInPlaceUpgrade(f: { tenantId: string; hostId: string; fromMajor: number; toMajor: number; hostMajors: ReadonlyArray<{ major: string; pgUpgrade?: boolean; pgDump?: boolean }> }): UpgradeRefusal | undefined {
-  if (f.toMajor <= f.fromMajor) return { code: 'TARGET_NOT_NEWER', message: `${f.tenantId} runs PostgreSQL ${f.fromMajor}; the target major must be newer (asked: ${f.toMajor})` };
+export function checkInPlaceUpgrade(f: {
+  tenantId: string;
+  hostId: string;
+  fromMajor: number;
+  toMajor: number;
+  hostMajors: ReadonlyArray<{ major: string; pgUpgrade?: boolean; pgDump?: boolean }>;
+}): UpgradeRefusal | undefined {
+  if (f.toMajor <= f.fromMajor)
+    return { code: 'TARGET_NOT_NEWER', message: `${f.tenantId} runs PostgreSQL ${f.fromMajor}; the target major must be newer (asked: ${f.toMajor})` };
   const target = f.hostMajors.find((m) => m.major === String(f.toMajor));
-  if (!target) return { code: 'TARGET_NOT_RUNNABLE', message: `host ${f.hostId} does not run PostgreSQL ${f.toMajor}; an in-place upgrade needs it on the tenant's own host` };
+  if (!target)
+    return {
+      code: 'TARGET_NOT_RUNNABLE',
+      message: `host ${f.hostId} does not run PostgreSQL ${f.toMajor}; an in-place upgrade needs it on the tenant's own host`,
+    };
   if (target.pgUpgrade !== true) {
     return {
       code: 'NO_PG_UPGRADE',

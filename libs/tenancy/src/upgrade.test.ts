@@ -65,7 +65,10 @@ describe('decideUpgrade', () => {
   });
 
   it('abandons before the switch on a failed instance, a deadline or a deleted tenant, never after the route moved', () => {
-    expect(decide({}, { target: { realized: false, healthy: false, failedReason: 'initdb failed' } })).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('initdb failed') });
+    expect(decide({}, { target: { realized: false, healthy: false, failedReason: 'initdb failed' } })).toMatchObject({
+      kind: 'abandon',
+      reason: expect.stringContaining('initdb failed'),
+    });
     expect(decide({ phase: 'copying' }, { sync: { tables: 3, ready: 1 } }, T0 + 600_000)).toMatchObject({ kind: 'abandon' });
     expect(decide({ phase: 'copying' }, { cancelled: true })).toMatchObject({ kind: 'abandon' });
     expect(decide({ phase: 'switching' }, { held: true, cancelled: true })).toMatchObject({ kind: 'abandon' });

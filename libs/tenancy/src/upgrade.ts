@@ -123,7 +123,8 @@ function switching(p: UpgradeProgress, f: UpgradeFacts, policy: UpgradePolicy): 
   if (!f.writersBlocked) return { kind: 'block_writers' };
   if (f.catchUp === undefined) return { kind: 'catch_up' };
   if (f.catchUp.ok) return { kind: 'switch_route' };
-  if (p.switchAttempts + 1 >= policy.maxSwitchAttempts) return { kind: 'abandon', reason: `the new instance could not catch up within the hold ${policy.maxSwitchAttempts} times: ${f.catchUp.reason}` };
+  if (p.switchAttempts + 1 >= policy.maxSwitchAttempts)
+    return { kind: 'abandon', reason: `the new instance could not catch up within the hold ${policy.maxSwitchAttempts} times: ${f.catchUp.reason}` };
   return { kind: 'retry_switch', reason: f.catchUp.reason };
 }
 

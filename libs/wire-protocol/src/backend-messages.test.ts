@@ -101,9 +101,26 @@ describe('backend messages: golden bytes', () => {
     };
     const expected = hex(
       '0000000000' + // type and length, filled in below
-        ['S' + cstr('ERROR'), 'V' + cstr('ERROR'), 'C' + cstr('23505'), 'M' + cstr(fields.message), 'D' + cstr(fields.detail), 'H' + cstr('h'),
-          'P' + cstr('8'), 'p' + cstr('2'), 'q' + cstr('iq'), 'W' + cstr('w'), 's' + cstr('public'), 't' + cstr('t'), 'c' + cstr('id'),
-          'd' + cstr('int4'), 'n' + cstr('t_pkey'), 'F' + cstr('nbtinsert.c'), 'L' + cstr('666'), 'R' + cstr('_bt_check_unique')]
+        [
+          'S' + cstr('ERROR'),
+          'V' + cstr('ERROR'),
+          'C' + cstr('23505'),
+          'M' + cstr(fields.message),
+          'D' + cstr(fields.detail),
+          'H' + cstr('h'),
+          'P' + cstr('8'),
+          'p' + cstr('2'),
+          'q' + cstr('iq'),
+          'W' + cstr('w'),
+          's' + cstr('public'),
+          't' + cstr('t'),
+          'c' + cstr('id'),
+          'd' + cstr('int4'),
+          'n' + cstr('t_pkey'),
+          'F' + cstr('nbtinsert.c'),
+          'L' + cstr('666'),
+          'R' + cstr('_bt_check_unique'),
+        ]
           .map((f) => Buffer.from(f[0]!).toString('hex') + f.slice(1))
           .join('') +
         '00',

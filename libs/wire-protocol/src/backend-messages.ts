@@ -160,10 +160,18 @@ function decodeFields(frame: Frame, what: string, fallback: 'ERROR' | 'NOTICE'):
     if (type === 0) break;
     const value = r.cstring();
     switch (type) {
-      case 0x53: localized = value; break; // S
-      case 0x56: severity = value; break; // V
-      case 0x43: code = value; break; // C
-      case 0x4d: message = value; break; // M
+      case 0x53:
+        localized = value;
+        break; // S
+      case 0x56:
+        severity = value;
+        break; // V
+      case 0x43:
+        code = value;
+        break; // C
+      case 0x4d:
+        message = value;
+        break; // M
       default: {
         // Unknown field types are to be ignored ("Error and Notice Message Fields").
         const key = FIELD_KEY_BY_CODE.get(type);

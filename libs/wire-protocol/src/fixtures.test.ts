@@ -18,7 +18,14 @@ function kinds(name: string): string[] {
 describe('captured client packets', () => {
   it('has the clients the issue names', () => {
     const names = clientFixtures().map((f) => f.name);
-    for (const n of ['psql-sslmode-disable', 'psql-sslmode-prefer', 'psql-sslmode-require', 'psql-gssencmode-prefer', 'pgbench-default', 'node-postgres-ssl-false']) {
+    for (const n of [
+      'psql-sslmode-disable',
+      'psql-sslmode-prefer',
+      'psql-sslmode-require',
+      'psql-gssencmode-prefer',
+      'pgbench-default',
+      'node-postgres-ssl-false',
+    ]) {
       expect(names).toContain(n);
     }
   });

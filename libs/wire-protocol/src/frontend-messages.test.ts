@@ -20,7 +20,9 @@ function frameOf(bytes: Buffer) {
 describe('SASL frontend messages', () => {
   it('golden bytes: SASLInitialResponse and SASLResponse', () => {
     const initial = encodeSaslInitialResponse('SCRAM-SHA-256', Buffer.from('n,,n=,r=abc'));
-    expect(initial.toString('hex')).toBe(`70000000${(4 + 14 + 4 + 11).toString(16)}${Buffer.from('SCRAM-SHA-256\0').toString('hex')}0000000b${Buffer.from('n,,n=,r=abc').toString('hex')}`);
+    expect(initial.toString('hex')).toBe(
+      `70000000${(4 + 14 + 4 + 11).toString(16)}${Buffer.from('SCRAM-SHA-256\0').toString('hex')}0000000b${Buffer.from('n,,n=,r=abc').toString('hex')}`,
+    );
     expect(decodeSaslInitialResponse(frameOf(initial))).toEqual({ mechanism: 'SCRAM-SHA-256', data: Buffer.from('n,,n=,r=abc') });
     const resp = encodeSaslResponse(Buffer.from('c=biws'));
     expect(resp.toString('hex')).toBe(`700000000a${Buffer.from('c=biws').toString('hex')}`);

@@ -31,7 +31,12 @@ describe('round trips: decode(encode(x)) == x', () => {
     fc.assert(
       fc.property(startupMessage, (m) => {
         const r = decodeStartupPacket(encodeStartupMessage(m));
-        expect(r.kind === 'packet' && r.packet).toMatchObject({ kind: 'startup-message', protocol: m.protocol, parameters: m.parameters, user: m.parameters.get('user') });
+        expect(r.kind === 'packet' && r.packet).toMatchObject({
+          kind: 'startup-message',
+          protocol: m.protocol,
+          parameters: m.parameters,
+          user: m.parameters.get('user'),
+        });
       }),
       RUNS,
     );
@@ -62,15 +67,23 @@ describe('round trips: decode(encode(x)) == x', () => {
 
   it('BackendKeyData, ParameterStatus, NegotiateProtocolVersion', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffffffff }), secretKey, wireText(), wireText(), fc.array(wireText(), { maxLength: 5 }), fc.nat(), (pid, key, name, value, names, minor) => {
-        expect(decodeBackendMessage(onlyFrame(encodeBackendKeyData(pid, key)))).toEqual({ kind: 'backend-key-data', processId: pid, secretKey: key });
-        expect(decodeBackendMessage(onlyFrame(encodeParameterStatus(name, value)))).toEqual({ kind: 'parameter-status', name, value });
-        expect(decodeBackendMessage(onlyFrame(encodeNegotiateProtocolVersion(minor, names)))).toEqual({
-          kind: 'negotiate-protocol-version',
-          newestMinor: minor,
-          unrecognized: names,
-        });
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        secretKey,
+        wireText(),
+        wireText(),
+        fc.array(wireText(), { maxLength: 5 }),
+        fc.nat(),
+        (pid, key, name, value, names, minor) => {
+          expect(decodeBackendMessage(onlyFrame(encodeBackendKeyData(pid, key)))).toEqual({ kind: 'backend-key-data', processId: pid, secretKey: key });
+          expect(decodeBackendMessage(onlyFrame(encodeParameterStatus(name, value)))).toEqual({ kind: 'parameter-status', name, value });
+          expect(decodeBackendMessage(onlyFrame(encodeNegotiateProtocolVersion(minor, names)))).toEqual({
+            kind: 'negotiate-protocol-version',
+            newestMinor: minor,
+            unrecognized: names,
+          });
+        },
+      ),
       RUNS,
     );
   });
@@ -98,18 +111,27 @@ describe('round trips: decode(encode(x)) == x', () => {
 describe('arbitrary bytes: a packet, need-more or a StartupError/ProtocolError; the same for any chunking', () => {
   it('startup decoder', () => {
     fc.assert(
-      fc.property(mutatedBytes(seeds).chain((b) => fc.tuple(fc.constant(b), chunked(b))), ([bytes, chunks]) => {
-        checkStartupInvariants(bytes, chunks);
-      }),
+      fc.property(
+        mutatedBytes(seeds).chain((b) => fc.tuple(fc.constant(b), chunked(b))),
+        ([bytes, chunks]) => {
+          checkStartupInvariants(bytes, chunks);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   it('framer and backend message decoder', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 400 }).map((a) => Buffer.from(a)).chain((b) => fc.tuple(fc.constant(b), chunked(b))), ([bytes, chunks]) => {
-        checkFramerInvariants(bytes, chunks, 256);
-      }),
+      fc.property(
+        fc
+          .uint8Array({ maxLength: 400 })
+          .map((a) => Buffer.from(a))
+          .chain((b) => fc.tuple(fc.constant(b), chunked(b))),
+        ([bytes, chunks]) => {
+          checkFramerInvariants(bytes, chunks, 256);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -121,9 +143,9 @@ describe('backend message decoder: any body of any known type', () => {
     const body = fc.oneof(
       fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
       // Plausible prefixes (an authentication code, a field type, a count) followed by noise.
-      fc.tuple(fc.constantFrom('00000000', '00000005', '0000000a', '0000000c', '53', '56', '00000000ffffffff'), fc.uint8Array({ maxLength: 40 })).map(
-        ([h, a]) => Buffer.concat([Buffer.from(h, 'hex'), Buffer.from(a)]),
-      ),
+      fc
+        .tuple(fc.constantFrom('00000000', '00000005', '0000000a', '0000000c', '53', '56', '00000000ffffffff'), fc.uint8Array({ maxLength: 40 }))
+        .map(([h, a]) => Buffer.concat([Buffer.from(h, 'hex'), Buffer.from(a)])),
     );
     fc.assert(
       fc.property(type, body, (t, b) => {

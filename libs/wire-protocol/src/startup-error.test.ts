@@ -39,12 +39,16 @@ describe('startup errors: PostgreSQL 15 replies', () => {
   });
 
   it('layout and missing user', () => {
-    expect(startupError.badLayout().replyBytes()).toEqual(fields('SFATAL', 'VFATAL', 'C08P01', 'Minvalid startup packet layout: expected terminator as last byte'));
+    expect(startupError.badLayout().replyBytes()).toEqual(
+      fields('SFATAL', 'VFATAL', 'C08P01', 'Minvalid startup packet layout: expected terminator as last byte'),
+    );
     expect(startupError.noUser().replyBytes()).toEqual(fields('SFATAL', 'VFATAL', 'C28000', 'Mno PostgreSQL user name specified in startup packet'));
   });
 
   it('protocol 2 and older get the protocol 2 error format', () => {
-    expect(startupError.unsupportedProtocol(1, 0).replyBytes()).toEqual(Buffer.from('EFATAL:  unsupported frontend protocol 1.0: server supports 3.0 to 3.0\n\0', 'latin1'));
+    expect(startupError.unsupportedProtocol(1, 0).replyBytes()).toEqual(
+      Buffer.from('EFATAL:  unsupported frontend protocol 1.0: server supports 3.0 to 3.0\n\0', 'latin1'),
+    );
     expect(startupError.unsupportedProtocol(4, 0).legacyFormat).toBe(false);
   });
 

@@ -116,7 +116,10 @@ describe('startup packets: golden bytes', () => {
       packet: {
         kind: 'startup-message',
         protocol: { major: 3, minor: 0 },
-        parameters: new Map([['user', 'alice'], ['database', 'acme']]),
+        parameters: new Map([
+          ['user', 'alice'],
+          ['database', 'acme'],
+        ]),
         user: 'alice',
         database: 'acme',
         options: undefined,
@@ -163,7 +166,7 @@ describe('startup packets: golden bytes', () => {
   });
 
   it('direct TLS: a ClientHello record is recognised from its first byte and nothing is consumed', () => {
-    const clientHello = hex('16 03 01 00 f8 01 00 00 f4 03 03') ;
+    const clientHello = hex('16 03 01 00 f8 01 00 00 f4 03 03');
     for (const chunks of everySplit(clientHello)) {
       const d = new StartupDecoder();
       let r: StartupDecodeResult = { kind: 'need-more' };
@@ -237,7 +240,7 @@ describe('startup decoder: incremental use', () => {
   });
 });
 
-describe('startup decoder: each bad packet gets PostgreSQL 15\'s reply (measured against a real server)', () => {
+describe("startup decoder: each bad packet gets PostgreSQL 15's reply (measured against a real server)", () => {
   // [case, bytes, reply, SQLSTATE, message]
   const cases: Array<[string, Buffer, 'close' | 'error', string, RegExp]> = [
     ['declared length below 8', hex('00000007 00030000'), 'close', '08P01', /^invalid length of startup packet$/],
@@ -245,11 +248,23 @@ describe('startup decoder: each bad packet gets PostgreSQL 15\'s reply (measured
     ['declared length above 10000', hex('00002711 00030000'), 'close', '08P01', /^invalid length of startup packet$/],
     ['an HTTP request', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'close', '08P01', /^invalid length of startup packet$/],
     ['a CancelRequest with a 3-byte key', hex('0000000f 04d2162e 00000001 aabbcc'), 'close', '08P01', /^invalid length of query cancel packet$/],
-    ['a CancelRequest with a 257-byte key', Buffer.concat([hex('0000010d 04d2162e 00000001'), Buffer.alloc(257)]), 'close', '08P01', /^invalid length of query cancel packet$/],
+    [
+      'a CancelRequest with a 257-byte key',
+      Buffer.concat([hex('0000010d 04d2162e 00000001'), Buffer.alloc(257)]),
+      'close',
+      '08P01',
+      /^invalid length of query cancel packet$/,
+    ],
     ['an unknown request code', hex('00000008 04d21631'), 'error', '0A000', /^unsupported frontend protocol 1234\.5681: server supports 3\.0 to 3\.0$/],
     ['protocol 2.0', packet(`00020000 ${cstr('user')}00 00`), 'error', '0A000', /^unsupported frontend protocol 2\.0: server supports 3\.0 to 3\.0$/],
     ['protocol 4.0', hex('00000009 00040000 00'), 'error', '0A000', /^unsupported frontend protocol 4\.0: server supports 3\.0 to 3\.0$/],
-    ['a StartupMessage with no terminator at all', hex('00000008 00030000'), 'error', '08P01', /^invalid startup packet layout: expected terminator as last byte$/],
+    [
+      'a StartupMessage with no terminator at all',
+      hex('00000008 00030000'),
+      'error',
+      '08P01',
+      /^invalid startup packet layout: expected terminator as last byte$/,
+    ],
     ['a StartupMessage whose last byte is not NUL', packet(`00030000 ${cstr('user')}${cstr('al')}61`), 'error', '08P01', /expected terminator/],
     ['a name without its value', packet(`00030000 ${cstr('user')}00`), 'error', '08P01', /expected terminator/],
     ['a value ending at the last byte', packet(`00030000 ${cstr('user')}${cstr('al')}`), 'error', '08P01', /expected terminator/],

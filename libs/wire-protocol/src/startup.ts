@@ -261,10 +261,7 @@ export function decodeStartupPacket(bytes: Buffer, opts?: { maxLength?: number }
 }
 
 /** Encodes a StartupMessage (protocol 3.0 unless given); parameters in iteration order. */
-export function encodeStartupMessage(msg: {
-  protocol?: ProtocolVersion;
-  parameters: ReadonlyMap<string, string> | Record<string, string>;
-}): Buffer {
+export function encodeStartupMessage(msg: { protocol?: ProtocolVersion; parameters: ReadonlyMap<string, string> | Record<string, string> }): Buffer {
   const protocol = msg.protocol ?? PROTOCOL_3_0;
   checkInt(protocol.major, 0, 0xffff, 'protocol.major');
   checkInt(protocol.minor, 0, 0xffff, 'protocol.minor');

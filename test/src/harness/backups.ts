@@ -13,7 +13,12 @@ export async function backupList(f: Fleet, id: string): Promise<BackupListJson> 
 
 /** Waits until the tenant has a restorable backup (the first one is taken as soon as it runs). */
 export async function firstBackup(f: Fleet, id: string): Promise<BackupJson> {
-  const list = await waitUntil(`a restorable backup of ${id}`, () => backupList(f, id), (l) => l.backups.some((b) => b.status === 'SUCCEEDED'), { timeoutMs: 90_000, intervalMs: 500 });
+  const list = await waitUntil(
+    `a restorable backup of ${id}`,
+    () => backupList(f, id),
+    (l) => l.backups.some((b) => b.status === 'SUCCEEDED'),
+    { timeoutMs: 90_000, intervalMs: 500 },
+  );
   const done = list.backups.find((b) => b.status === 'SUCCEEDED');
   if (!done) throw new Error(`no restorable backup of ${id}`);
   return done;
@@ -21,7 +26,12 @@ export async function firstBackup(f: Fleet, id: string): Promise<BackupJson> {
 
 /** Waits until the tenant's WAL up to `t` is in the repository (the window reaches past `t`). */
 export async function archivedPast(f: Fleet, id: string, t: Date, timeoutMs = 60_000): Promise<void> {
-  await waitUntil(`archive of ${id} past ${t.toISOString()}`, () => backupList(f, id), (l) => typeof l.window?.latest === 'string' && new Date(l.window.latest) > t, { timeoutMs, intervalMs: 500 });
+  await waitUntil(
+    `archive of ${id} past ${t.toISOString()}`,
+    () => backupList(f, id),
+    (l) => typeof l.window?.latest === 'string' && new Date(l.window.latest) > t,
+    { timeoutMs, intervalMs: 500 },
+  );
 }
 
 function firstRouter(f: Fleet): Fleet['routers'][number] {
@@ -53,7 +63,12 @@ export function range(from: number, to: number): number[] {
 }
 
 /** Restores `id` into a new tenant, enables access, and returns how its owner logs in there. */
-export async function restoreAs(f: Fleet, id: string, password: string, target: readonly string[]): Promise<{ copy: string; login: Login; restore: RestoreJson }> {
+export async function restoreAs(
+  f: Fleet,
+  id: string,
+  password: string,
+  target: readonly string[],
+): Promise<{ copy: string; login: Login; restore: RestoreJson }> {
   const copy = tenantName('copy');
   const { restore } = await f.pgsctlJson<RestoreResultJson>(['tenant', 'restore', id, ...target, '--as', copy, '--wait']);
   expect(restore.state).toBe('SUCCEEDED');
@@ -78,7 +93,11 @@ export interface BackedUpTenant {
  * Creates a tenant with access on and a 2 s archive_timeout (a committed row reaches the repository
  * within seconds), waits for its first backup, and creates `table` (default: `rows (id int primary key)`).
  */
-export async function backedUpTenant(f: Fleet, prefix: string, options: { replicas?: number; syncReplicas?: number; table?: string | null } = {}): Promise<BackedUpTenant> {
+export async function backedUpTenant(
+  f: Fleet,
+  prefix: string,
+  options: { replicas?: number; syncReplicas?: number; table?: string | null } = {},
+): Promise<BackedUpTenant> {
   const id = tenantName(prefix);
   const password = `${prefix}-secret-12`;
   const login = ownerLogin(id, password);

@@ -5,6 +5,7 @@
  * method here, and `stop()` always leaves nothing behind: it kills every process it started and
  * everything else running under the temp dir (postgres included), then checks /proc.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +54,18 @@ export interface FleetOptions {
   coordinatorArgs?: readonly string[];
   /** Environment of the coordinator (secrets it reads from the environment, never argv). */
   coordinatorEnv?: Readonly<Record<string, string>>;
+  /**
+   * Several coordinators on one PostgreSQL store (its URL, password included: it goes in the
+   * environment, never argv). Agents, routers and pgsctl get every coordinator's address.
+   */
+  sharedStore?: { url: string; coordinators: number };
+}
+
+/** One coordinator of the fleet. */
+export interface FleetCoordinator {
+  readonly grpc: string;
+  readonly http: string;
+  readonly process: AppProcess;
 }
 
 /** A host whose agent (and so its instances) runs inside a network namespace. */
@@ -127,6 +140,12 @@ export interface Fleet {
   readonly coordinatorGrpc: string;
   readonly coordinatorHttp: string;
   readonly coordinator: AppProcess;
+  /** Every coordinator (one unless sharedStore); coordinatorGrpc lists all their gRPC addresses. */
+  readonly coordinators: readonly FleetCoordinator[];
+  /** The index of the coordinator whose /healthz says it leads (undefined while none does). */
+  leaderIndex(): Promise<number | undefined>;
+  killCoordinatorAt(i: number, sig?: NodeJS.Signals): Promise<void>;
+  restartCoordinatorAt(i: number): Promise<void>;
   readonly hosts: readonly FleetHost[];
   readonly routers: readonly FleetRouter[];
   /** The fleet CA (the coordinator writes it into its data dir) and the bootstrap fleet-admin token file. */
@@ -195,7 +214,7 @@ function hostAddress(block: number, i: number): string {
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   requireBuilt(['coordinator', 'pgsctl', ...(options.agents > 0 ? (['agent'] as const) : []), ...(options.routers > 0 ? (['router'] as const) : [])]);
   if (options.block < 1 || options.block > 254) throw new Error(`block ${options.block} out of 1..254`);
-  if (options.agents > 4) throw new Error('at most 4 agents per fleet (each gets 10 ports of the block\'s 40)');
+  if (options.agents > 4) throw new Error("at most 4 agents per fleet (each gets 10 ports of the block's 40)");
   if (blocksInUse.has(options.block)) throw new Error(`loopback block 127.${TEST_NET}.${options.block}.0/24 is already used by another fleet`);
   blocksInUse.add(options.block);
   const timing: FleetTiming = { ...FAST_TIMING, ...options.timing };
@@ -206,8 +225,14 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   liveRoots.add(root);
   const controlAddress = `127.${TEST_NET}.${options.block}.1`;
   const coordinatorAddress = options.coordinatorAddress ?? controlAddress;
-  const coordinatorGrpc = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
-  const coordinatorHttp = `${coordinatorAddress}:${await freePort(coordinatorAddress)}`;
+  const coordinatorCount = options.sharedStore?.coordinators ?? 1;
+  const listens: Array<{ grpc: string; http: string }> = [];
+  for (let i = 0; i < coordinatorCount; i++) {
+    listens.push({ grpc: `${coordinatorAddress}:${await freePort(coordinatorAddress)}`, http: `${coordinatorAddress}:${await freePort(coordinatorAddress)}` });
+  }
+  const coordinatorHttp = (listens[0] as { http: string }).http;
+  // Agents, routers and pgsctl get every coordinator and find the leader among them.
+  const coordinatorGrpc = listens.map((l) => l.grpc).join(',');
   const logDir = path.join(root, 'logs');
   fs.mkdirSync(logDir);
   const adminTokenFile = path.join(root, 'admin.token');
@@ -221,29 +246,48 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
   const pgsctlEnv: Record<string, string> = { PGS_CA: security.caFile, PGS_TOKEN_FILE: adminTokenFile };
 
-  const coordinator = new AppProcess({
-    name: 'coordinator',
-    script: SCRIPTS.coordinator,
-    cwd: root,
-    logFile: path.join(logDir, 'coordinator.log'),
-    ...(options.coordinatorEnv ? { env: options.coordinatorEnv } : {}),
-    args: [
-      '--grpc-listen', coordinatorGrpc,
-      '--http-listen', coordinatorHttp,
-      '--data-dir', coordinatorData,
-      '--admin-token-file', adminTokenFile,
-      '--heartbeat-interval', `${timing.heartbeatMs}ms`,
-      '--host-ttl', `${timing.hostTtlMs}ms`,
-      '--host-down-grace', `${timing.hostDownGraceMs}ms`,
-      '--reconcile-interval', '100ms',
-      '--retry-base', '500ms',
-      '--retry-max', '5s',
-      // Tenants ask for a whole core by default; the suite's hosts are all on one small machine.
-      '--cpu-overcommit', '16',
-      ...(options.backups ? ['--backup-repo', `posix:${path.join(root, 'backups')}`] : []),
-      ...(options.coordinatorArgs ?? []),
-    ],
-  });
+  // Coordinators sharing a store open its sealed secrets with one key, given in the environment.
+  const sharedEnv: Record<string, string> = options.sharedStore
+    ? { PGS_STORE: options.sharedStore.url, PGS_SECRET_KEY: randomBytes(32).toString('base64') }
+    : {};
+  const coordinators: FleetCoordinator[] = listens.map((l, i) => ({
+    ...l,
+    process: new AppProcess({
+      name: i === 0 ? 'coordinator' : `coordinator ${i + 1}`,
+      script: SCRIPTS.coordinator,
+      cwd: root,
+      logFile: path.join(logDir, i === 0 ? 'coordinator.log' : `coordinator-${i + 1}.log`),
+      env: { ...options.coordinatorEnv, ...sharedEnv },
+      args: [
+        '--grpc-listen',
+        l.grpc,
+        '--http-listen',
+        l.http,
+        '--data-dir',
+        i === 0 ? coordinatorData : `${coordinatorData}-${i + 1}`,
+        '--admin-token-file',
+        adminTokenFile,
+        '--heartbeat-interval',
+        `${timing.heartbeatMs}ms`,
+        '--host-ttl',
+        `${timing.hostTtlMs}ms`,
+        '--host-down-grace',
+        `${timing.hostDownGraceMs}ms`,
+        '--reconcile-interval',
+        '100ms',
+        '--retry-base',
+        '500ms',
+        '--retry-max',
+        '5s',
+        // Tenants ask for a whole core by default; the suite's hosts are all on one small machine.
+        '--cpu-overcommit',
+        '16',
+        ...(options.backups ? ['--backup-repo', `posix:${path.join(root, 'backups')}`] : []),
+        ...(options.coordinatorArgs ?? []),
+      ],
+    }),
+  }));
+  const coordinator = (coordinators[0] as FleetCoordinator).process;
 
   const hosts: FleetHost[] = [];
   for (let i = 0; i < options.agents; i++) {
@@ -269,24 +313,41 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         ...(isolated ? { wrapper: ['ip', 'netns', 'exec', isolated.netns] } : {}),
         args: [
           ...(isolated ? ['--allow-cidrs', isolated.allowCidrs.join(',')] : []),
-          '--host-id', id,
-          '--address', address,
-          '--coordinator', coordinatorGrpc,
-          '--data-root', dataRoot,
-          '--runtime', 'process',
-          '--port-range', `${portBase}-${portBase + 9}`,
-          '--ops-listen', `${address}:${opsPort}`,
-          '--labels', `zone=z${i + 1},region=test`,
-          '--cpu', '32',
-          '--memory', '64Gi',
-          '--disk', '1Ti',
+          '--host-id',
+          id,
+          '--address',
+          address,
+          '--coordinator',
+          coordinatorGrpc,
+          '--data-root',
+          dataRoot,
+          '--runtime',
+          'process',
+          '--port-range',
+          `${portBase}-${portBase + 9}`,
+          '--ops-listen',
+          `${address}:${opsPort}`,
+          '--labels',
+          `zone=z${i + 1},region=test`,
+          '--cpu',
+          '32',
+          '--memory',
+          '64Gi',
+          '--disk',
+          '1Ti',
           // Faster than the defaults so faults are noticed and reported within the scenarios' deadlines.
-          '--health-interval', '500ms',
-          '--report-interval', '1s',
-          '--reconnect-min', '50ms',
-          '--reconnect-max', '500ms',
-          '--stop-timeout', '5s',
-          '--spare-clones', '1',
+          '--health-interval',
+          '500ms',
+          '--report-interval',
+          '1s',
+          '--reconnect-min',
+          '50ms',
+          '--reconnect-max',
+          '500ms',
+          '--stop-timeout',
+          '5s',
+          '--spare-clones',
+          '1',
         ],
       }),
     });
@@ -310,23 +371,33 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         cwd: root,
         logFile: path.join(logDir, `router-${id}.log`),
         args: [
-          '--router-id', id,
-          '--listen', `${host}:${port}`,
-          '--coordinator', coordinatorGrpc,
-          '--cache-path', cachePath,
-          '--ops-listen', `${host}:${opsPort}`,
-          '--cancel-listen', `${host}:0`,
-          '--shutdown-timeout', '2s',
-          '--sync-backoff-min', '50ms',
-          '--sync-backoff-max', '500ms',
+          '--router-id',
+          id,
+          '--listen',
+          `${host}:${port}`,
+          '--coordinator',
+          coordinatorGrpc,
+          '--cache-path',
+          cachePath,
+          '--ops-listen',
+          `${host}:${opsPort}`,
+          '--cancel-listen',
+          `${host}:0`,
+          '--shutdown-timeout',
+          '2s',
+          '--sync-backoff-min',
+          '50ms',
+          '--sync-backoff-max',
+          '500ms',
           // Fail over to a changed route quickly instead of waiting a second per attempt.
-          '--backend-connect-timeout', '2s',
+          '--backend-connect-timeout',
+          '2s',
         ],
       }),
     });
   }
 
-  const all = (): AppProcess[] => [coordinator, ...hosts.map((h) => h.process), ...routers.map((r) => r.process)];
+  const all = (): AppProcess[] => [...coordinators.map((c) => c.process), ...hosts.map((h) => h.process), ...routers.map((r) => r.process)];
 
   const logs = (lines = 40): string => {
     const parts = all().map((p) => `----- ${p.spec.name} (${p.spec.logFile}) -----\n${p.tail(lines)}`);
@@ -336,17 +407,37 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     return parts.join('\n');
   };
 
-  const pgsctl = (args: readonly string[], input?: string): Promise<PgsctlResult> => runPgsctl(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
-  const json = <T>(args: readonly string[], input?: string): Promise<T> => pgsctlJson<T>(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
+  const pgsctl = (args: readonly string[], input?: string): Promise<PgsctlResult> =>
+    runPgsctl(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
+  const json = <T>(args: readonly string[], input?: string): Promise<T> =>
+    pgsctlJson<T>(coordinatorGrpc, args, { env: pgsctlEnv, ...(input === undefined ? {} : { input }) });
 
+  const oneCoordinatorReady = async (c: FleetCoordinator): Promise<void> => {
+    await waitFor(
+      `${c.process.spec.name} /healthz`,
+      async () => {
+        if (!c.process.running) throw new Error(`${c.process.spec.name} exited: ${c.process.tail(20)}`);
+        const { status } = await getJson(`http://${c.http}/healthz`);
+        return status === 200 ? true : undefined;
+      },
+      { timeoutMs: readyTimeoutMs },
+    );
+  };
+  const leaderIndex = async (): Promise<number | undefined> => {
+    for (const [i, c] of coordinators.entries()) {
+      if (!c.process.running) continue;
+      const { body } = await getJson<{ role?: string }>(`http://${c.http}/healthz`).catch(() => ({ body: undefined }));
+      if (body?.role === 'leader' || (coordinators.length === 1 && body !== undefined)) return i;
+    }
+    return undefined;
+  };
   const coordinatorReady = async (): Promise<void> => {
-    await waitFor('coordinator /healthz', async () => {
-      if (!coordinator.running) throw new Error(`coordinator exited: ${coordinator.tail(20)}`);
-      const { status } = await getJson(`http://${coordinatorHttp}/healthz`);
-      return status === 200 ? true : undefined;
-    }, { timeoutMs: readyTimeoutMs });
-    // Written (mode 0600) before it listens, at its first start.
-    for (const file of [security.caFile, adminTokenFile]) if (!fs.existsSync(file)) throw new Error(`coordinator is up but wrote no ${file}`);
+    await Promise.all(coordinators.filter((c) => c.process.running).map(oneCoordinatorReady));
+    if (coordinators.length > 1) await waitFor('a coordinator leading', leaderIndex, { timeoutMs: readyTimeoutMs });
+    // Written (mode 0600) by the (first) leader before it listens, at its first start.
+    await waitFor('the CA and the fleet-admin token', () => ([security.caFile, adminTokenFile].every((f) => fs.existsSync(f)) ? true : undefined), {
+      timeoutMs: readyTimeoutMs,
+    });
   };
 
   /** A single-use join token for one agent or router, created as the fleet-admin. */
@@ -363,11 +454,15 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
   const agentReady = async (i: number): Promise<void> => {
     const h = hosts[i] as FleetHost;
-    await waitFor(`agent ${h.id} /healthz`, async () => {
-      if (!h.process.running) throw new Error(`agent ${h.id} exited: ${h.process.tail(20)}`);
-      const { status } = await getJson(h.opsUrl + '/healthz');
-      return status === 200 ? true : undefined;
-    }, { timeoutMs: readyTimeoutMs });
+    await waitFor(
+      `agent ${h.id} /healthz`,
+      async () => {
+        if (!h.process.running) throw new Error(`agent ${h.id} exited: ${h.process.tail(20)}`);
+        const { status } = await getJson(h.opsUrl + '/healthz');
+        return status === 200 ? true : undefined;
+      },
+      { timeoutMs: readyTimeoutMs },
+    );
     await waitUntil(`host ${h.id} READY at the coordinator`, hostStates, (s) => s[h.id] === 'READY', { timeoutMs: readyTimeoutMs, intervalMs: 200 });
   };
 
@@ -380,11 +475,15 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
   const routerReady = async (i: number, needFeed: boolean): Promise<void> => {
     const r = routers[i] as FleetRouter;
-    await waitFor(`router ${r.id} ready${needFeed ? ' with a live route feed' : ''}`, async () => {
-      if (!r.process.running) throw new Error(`router ${r.id} exited: ${r.process.tail(20)}`);
-      const h = await routerHealth(i);
-      return h.ok && (!needFeed || h.cache.connected) ? true : undefined;
-    }, { timeoutMs: readyTimeoutMs });
+    await waitFor(
+      `router ${r.id} ready${needFeed ? ' with a live route feed' : ''}`,
+      async () => {
+        if (!r.process.running) throw new Error(`router ${r.id} exited: ${r.process.tail(20)}`);
+        const h = await routerHealth(i);
+        return h.ok && (!needFeed || h.cache.connected) ? true : undefined;
+      },
+      { timeoutMs: readyTimeoutMs },
+    );
   };
 
   const routerIndexes = (only?: readonly number[]): number[] => [...(only ?? routers.map((_, i) => i))];
@@ -395,6 +494,16 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     coordinatorGrpc,
     coordinatorHttp,
     coordinator,
+    coordinators,
+    leaderIndex,
+    async killCoordinatorAt(i, sig = 'SIGKILL') {
+      await (coordinators[i] as FleetCoordinator).process.kill(sig);
+    },
+    async restartCoordinatorAt(i) {
+      const c = coordinators[i] as FleetCoordinator;
+      c.process.start();
+      await oneCoordinatorReady(c);
+    },
     hosts,
     routers,
     security,
@@ -417,13 +526,29 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     },
 
     async waitRoutersAt(revision, timeoutMs = 10_000, only) {
-      await Promise.all(routerIndexes(only).map((i) =>
-        waitUntil(`router ${routers[i]?.id} at route revision >= ${revision}`, () => routerHealth(i), (h) => h.cache.revision >= revision, { timeoutMs, intervalMs: 20 })));
+      await Promise.all(
+        routerIndexes(only).map((i) =>
+          waitUntil(
+            `router ${routers[i]?.id} at route revision >= ${revision}`,
+            () => routerHealth(i),
+            (h) => h.cache.revision >= revision,
+            { timeoutMs, intervalMs: 20 },
+          ),
+        ),
+      );
     },
 
     async waitServing(login, timeoutMs = 15_000, only) {
-      await Promise.all(routerIndexes(only).map((i) =>
-        waitUntil(`${login.user} served through router ${routers[i]?.id}`, () => attempt((routers[i] as FleetRouter).endpoint, login), (a) => a.ok, { timeoutMs, intervalMs: 100 })));
+      await Promise.all(
+        routerIndexes(only).map((i) =>
+          waitUntil(
+            `${login.user} served through router ${routers[i]?.id}`,
+            () => attempt((routers[i] as FleetRouter).endpoint, login),
+            (a) => a.ok,
+            { timeoutMs, intervalMs: 100 },
+          ),
+        ),
+      );
     },
 
     async killCoordinator(sig = 'SIGKILL') {
@@ -465,10 +590,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       for (const p of processesUnder(root)) signal(p.pid, 'SIGCONT');
       await Promise.all(routers.map((r) => r.process.kill('SIGTERM', 5000)));
       await Promise.all(hosts.map((h) => h.process.kill('SIGTERM', 5000)));
-      await coordinator.kill('SIGTERM', 5000);
+      await Promise.all(coordinators.map((c) => c.process.kill('SIGTERM', 5000)));
       // Agents leave their instances running on purpose (a restarted agent adopts them): stop them fast.
       for (const h of hosts) for (const pm of postmastersUnder(h.dataRoot)) signal(pm.pid, 'SIGINT');
-      await waitFor('postmasters to stop', () => (hosts.every((h) => postmastersUnder(h.dataRoot).length === 0) ? true : undefined), { timeoutMs: 10_000 }).catch(() => undefined);
+      await waitFor('postmasters to stop', () => (hosts.every((h) => postmastersUnder(h.dataRoot).length === 0) ? true : undefined), {
+        timeoutMs: 10_000,
+      }).catch(() => undefined);
       const leftovers = await killAllUnder(root);
       const stillThere = processesUnder(root).filter((p) => isAlive(p.pid));
       if (stillThere.length > 0) throw new Error(`processes survived SIGKILL under ${root}: ${stillThere.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
@@ -480,7 +607,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
 
   try {
-    coordinator.start();
+    for (const c of coordinators) c.process.start();
     await coordinatorReady();
     // Only the first start gets a token: restarts load the certificate the component saved.
     const hostTokens = await Promise.all(hosts.map((h) => joinToken('host', h.id)));

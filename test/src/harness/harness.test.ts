@@ -35,7 +35,12 @@ describe.skipIf(needs.length > 0)('fleet harness', () => {
       await fleet.restartCoordinator();
       expect(fleet.coordinator.pid).not.toBe(pid);
       // The router's feed broke with the coordinator and comes back to the new process.
-      await waitUntil('router r1 feed reconnected', () => fleet.routerHealth(0), (h) => h.cache.connected, { timeoutMs: 10_000 });
+      await waitUntil(
+        'router r1 feed reconnected',
+        () => fleet.routerHealth(0),
+        (h) => h.cache.connected,
+        { timeoutMs: 10_000 },
+      );
       const table = await fleet.routeTable();
       expect(table.routers.map((r) => r.routerId)).toEqual(['r1']);
     } finally {

@@ -110,7 +110,9 @@ export function createNetnsLab(n: number): NetnsLab {
     ip('netns', 'attach', rootNetns, String(process.pid));
   } catch (err) {
     teardown();
-    throw new Error(`cannot create netns lab ${netns}: ${(err as Error & { stderr?: Buffer }).stderr?.toString().trim() ?? (err as Error).message}`, { cause: err });
+    throw new Error(`cannot create netns lab ${netns}: ${(err as Error & { stderr?: Buffer }).stderr?.toString().trim() ?? (err as Error).message}`, {
+      cause: err,
+    });
   }
   const lab: NetnsLab = {
     netns,
@@ -120,7 +122,8 @@ export function createNetnsLab(n: number): NetnsLab {
     rootNetns,
     partition(port, on) {
       if (on === cuts.has(port)) return;
-      for (const rule of dropRules(lab, port)) execFileSync('ip', ['netns', 'exec', netns, 'iptables', on ? '-A' : '-D', ...rule], { stdio: ['ignore', 'ignore', 'pipe'] });
+      for (const rule of dropRules(lab, port))
+        execFileSync('ip', ['netns', 'exec', netns, 'iptables', on ? '-A' : '-D', ...rule], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (on) cuts.add(port);
       else cuts.delete(port);
     },
@@ -200,7 +203,9 @@ export function createNetnsLan(n: number, names: readonly string[], first = 10):
     });
   } catch (err) {
     teardown();
-    throw new Error(`cannot create netns LAN ${n}: ${(err as Error & { stderr?: Buffer }).stderr?.toString().trim() ?? (err as Error).message}`, { cause: err });
+    throw new Error(`cannot create netns LAN ${n}: ${(err as Error & { stderr?: Buffer }).stderr?.toString().trim() ?? (err as Error).message}`, {
+      cause: err,
+    });
   }
   return {
     cidr: `10.231.${n}.0/24`,

@@ -14,30 +14,46 @@ export interface PgsctlResult {
 
 /** Thrown when pgsctl exits non-zero where the caller expected success. */
 export class PgsctlError extends Error {
-  constructor(readonly args: readonly string[], readonly result: PgsctlResult) {
+  constructor(
+    readonly args: readonly string[],
+    readonly result: PgsctlResult,
+  ) {
     super(`pgsctl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
     this.name = 'PgsctlError';
   }
 }
 
 /** Runs pgsctl against `coordinator` with `-o json`; never throws for a non-zero exit (see `code`). */
-export function runPgsctl(coordinator: string, args: readonly string[], options: { timeoutMs?: number; input?: string; env?: Readonly<Record<string, string>> } = {}): Promise<PgsctlResult> {
+export function runPgsctl(
+  coordinator: string,
+  args: readonly string[],
+  options: { timeoutMs?: number; input?: string; env?: Readonly<Record<string, string>> } = {},
+): Promise<PgsctlResult> {
   const full = ['-c', coordinator, '-o', 'json', ...args];
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [SCRIPTS.pgsctl, ...full], { timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...options.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`pgsctl ${full.join(' ')} could not run: ${err.message}`, { cause: err }));
-        return;
-      }
-      resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [SCRIPTS.pgsctl, ...full],
+      { timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...options.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') {
+          reject(new Error(`pgsctl ${full.join(' ')} could not run: ${err.message}`, { cause: err }));
+          return;
+        }
+        resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });
 }
 
 /** Runs pgsctl and parses its JSON output; throws PgsctlError on a non-zero exit. */
-export async function pgsctlJson<T>(coordinator: string, args: readonly string[], options: { timeoutMs?: number; input?: string; env?: Readonly<Record<string, string>> } = {}): Promise<T> {
+export async function pgsctlJson<T>(
+  coordinator: string,
+  args: readonly string[],
+  options: { timeoutMs?: number; input?: string; env?: Readonly<Record<string, string>> } = {},
+): Promise<T> {
   const result = await runPgsctl(coordinator, args, options);
   if (result.code !== 0) throw new PgsctlError(args, result);
   const text = result.stdout.trim();

@@ -50,10 +50,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export async function waitUntil<S>(what: string, probe: () => Promise<S> | S, done: (state: S) => boolean, options: WaitOptions): Promise<S> {
   let seen: S | undefined;
   try {
-    return await waitFor(what, async () => {
-      seen = await probe();
-      return done(seen) ? seen : undefined;
-    }, options);
+    return await waitFor(
+      what,
+      async () => {
+        seen = await probe();
+        return done(seen) ? seen : undefined;
+      },
+      options,
+    );
   } catch (err) {
     if (err instanceof WaitTimeoutError && seen !== undefined) throw new WaitTimeoutError(what, options.timeoutMs, seen);
     throw err;

@@ -23,7 +23,9 @@ export function releaseTarball(component: Component): string {
 export function requireRelease(components: readonly Component[]): void {
   const missing = components.filter((c) => !fs.existsSync(releaseTarball(c)));
   if (missing.length > 0) {
-    throw new Error(`release artifacts missing (${missing.map((c) => path.relative(REPO_ROOT, releaseTarball(c))).join(', ')}); run \`npm test\` (it builds and packages first) or \`NX_DAEMON=false npx nx run-many -t build\` (the @pgs/deploy build packages)`);
+    throw new Error(
+      `release artifacts missing (${missing.map((c) => path.relative(REPO_ROOT, releaseTarball(c))).join(', ')}); run \`npm test\` (it builds and packages first) or \`NX_DAEMON=false npx nx run-many -t build\` (the @pgs/deploy build packages)`,
+    );
   }
 }
 

@@ -30,10 +30,27 @@ export async function startS3Server(dir: string, bucket = 'pgs'): Promise<S3Serv
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const key = path.join(dir, 's3.key');
   const cert = path.join(dir, 's3.crt');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost', '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   fs.chmodSync(cert, 0o644);
   const directory = path.join(dir, 'objects');
   const server = new S3rver({

@@ -32,7 +32,11 @@ export class SwitchLoad {
   ) {}
 
   start(): void {
-    this.running = [this.persistent('writer', (c) => this.write(c)), this.persistent('reader', (c) => c.query(`select count(*) from ${this.table}`).then(() => undefined)), this.prober()];
+    this.running = [
+      this.persistent('writer', (c) => this.write(c)),
+      this.persistent('reader', (c) => c.query(`select count(*) from ${this.table}`).then(() => undefined)),
+      this.prober(),
+    ];
   }
 
   async stop(): Promise<void> {

@@ -18,19 +18,23 @@ const UNITS = [
   { component: 'router', command: 'pgs-router', appStopDeadlineMs: 35_000 },
 ] as const;
 
-const unitOf = (command: string): ReturnType<typeof parseServiceUnit> => parseServiceUnit(fs.readFileSync(path.join(DEPLOY, 'systemd', `${command}.service`), 'utf8'));
+const unitOf = (command: string): ReturnType<typeof parseServiceUnit> =>
+  parseServiceUnit(fs.readFileSync(path.join(DEPLOY, 'systemd', `${command}.service`), 'utf8'));
 
 describe('deploy/systemd units', () => {
-  it.each(UNITS)('$command: ExecStart, env file, restart policy and a stop timeout above the app\'s own deadline', ({ component, command, appStopDeadlineMs }) => {
-    const unit = unitOf(command);
-    expect(unit.execStart).toEqual([`/opt/pgs/bin/${command}`]);
-    expect(unit.environmentFiles[0]).toEqual({ file: `/etc/pgs/${component}.env`, optional: false });
-    expect(unit.restart).toBe('on-failure');
-    expect(unit.restartPreventExitStatus).toEqual([2]);
-    expect(unit.killSignal).toBe('SIGTERM');
-    expect(unit.timeoutStopMs).toBeGreaterThan(appStopDeadlineMs);
-    expect(unit.stateDirectories).toEqual([`pgs/${component}`]);
-  });
+  it.each(UNITS)(
+    "$command: ExecStart, env file, restart policy and a stop timeout above the app's own deadline",
+    ({ component, command, appStopDeadlineMs }) => {
+      const unit = unitOf(command);
+      expect(unit.execStart).toEqual([`/opt/pgs/bin/${command}`]);
+      expect(unit.environmentFiles[0]).toEqual({ file: `/etc/pgs/${component}.env`, optional: false });
+      expect(unit.restart).toBe('on-failure');
+      expect(unit.restartPreventExitStatus).toEqual([2]);
+      expect(unit.killSignal).toBe('SIGTERM');
+      expect(unit.timeoutStopMs).toBeGreaterThan(appStopDeadlineMs);
+      expect(unit.stateDirectories).toEqual([`pgs/${component}`]);
+    },
+  );
 
   it('the agent leaves its instances running when it stops; the router signals only its primary', () => {
     expect(unitOf('pgs-agent').killMode).toBe('process');

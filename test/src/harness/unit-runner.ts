@@ -36,7 +36,17 @@ export function parseTimespan(text: string): number {
 
 /** Reads the [Service] section of a unit file. */
 export function parseServiceUnit(text: string): ServiceUnit {
-  const unit: ServiceUnit = { execStart: [], environmentFiles: [], killSignal: 'SIGTERM', killMode: 'control-group', timeoutStopMs: 90_000, restart: 'no', restartMs: 100, restartPreventExitStatus: [], stateDirectories: [] };
+  const unit: ServiceUnit = {
+    execStart: [],
+    environmentFiles: [],
+    killSignal: 'SIGTERM',
+    killMode: 'control-group',
+    timeoutStopMs: 90_000,
+    restart: 'no',
+    restartMs: 100,
+    restartPreventExitStatus: [],
+    stateDirectories: [],
+  };
   let section = '';
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -174,7 +184,11 @@ export class UnitRunner {
     const fd = fs.openSync(this.placement.logFile, 'a');
     try {
       // `ip netns exec` execs the command in place, and the launcher execs node: the pid is the app's.
-      const child = spawn('ip', ['netns', 'exec', this.placement.netns, this.onMachine(command as string), ...args], { cwd: '/', env, stdio: ['ignore', fd, fd] });
+      const child = spawn('ip', ['netns', 'exec', this.placement.netns, this.onMachine(command as string), ...args], {
+        cwd: '/',
+        env,
+        stdio: ['ignore', fd, fd],
+      });
       this.child = child;
       this.exit = new Promise((resolve) => {
         child.once('exit', (code, sig) => {
@@ -225,7 +239,10 @@ export class UnitRunner {
     signal(pid, this.unit.killSignal);
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.unit.timeoutStopMs).unref());
     if ((await Promise.race([this.exit, timeout])) === 'timeout' && isAlive(pid)) {
-      fs.appendFileSync(this.placement.logFile, `===== ${this.placement.name}: still running ${this.unit.timeoutStopMs} ms after ${this.unit.killSignal}; SIGKILL\n`);
+      fs.appendFileSync(
+        this.placement.logFile,
+        `===== ${this.placement.name}: still running ${this.unit.timeoutStopMs} ms after ${this.unit.killSignal}; SIGKILL\n`,
+      );
       signal(pid, 'SIGKILL');
     }
     return { ...(await this.exit), stopMs: Date.now() - started };

@@ -30,7 +30,8 @@ export function useFleet(given: FleetOptions | (() => FleetOptions), startTimeou
     // Only the agents' instances may legitimately outlive a polite stop (agents leave them for adoption),
     // with their children: the WAL archiver runs pgBackRest's archive-push (through sh) for them.
     const unexpected = leftovers.filter((p) => !/postgres|postmaster|pgbackrest/.test(p.cmdline) && p.cmdline !== '');
-    if (unexpected.length > 0) throw new Error(`fleet ${name} left processes that ignored SIGTERM: ${unexpected.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+    if (unexpected.length > 0)
+      throw new Error(`fleet ${name} left processes that ignored SIGTERM: ${unexpected.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
   }, 60_000);
   return () => {
     if (!fleet) throw new Error(`fleet ${name} is not running (did beforeAll fail?)`);

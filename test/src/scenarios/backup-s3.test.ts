@@ -28,13 +28,20 @@ describe('backups into an S3 repository', () => {
       agents: 2,
       routers: 1,
       coordinatorArgs: [
-        '--backup-repo', 's3',
-        '--backup-s3-endpoint', s3.endpoint,
-        '--backup-s3-port', String(s3.port),
-        '--backup-s3-bucket', s3.bucket,
-        '--backup-s3-region', s3.region,
-        '--backup-s3-path', '/pgs-e2e',
-        '--backup-s3-ca-file', s3.caFile,
+        '--backup-repo',
+        's3',
+        '--backup-s3-endpoint',
+        s3.endpoint,
+        '--backup-s3-port',
+        String(s3.port),
+        '--backup-s3-bucket',
+        s3.bucket,
+        '--backup-s3-region',
+        s3.region,
+        '--backup-s3-path',
+        '/pgs-e2e',
+        '--backup-s3-ca-file',
+        s3.caFile,
       ],
       coordinatorEnv: { PGS_BACKUP_S3_KEY: s3.accessKey, PGS_BACKUP_S3_SECRET: s3.secretKey },
     };
@@ -43,7 +50,9 @@ describe('backups into an S3 repository', () => {
   it('restore to a time from S3 gives exactly the rows committed before it; the objects are encrypted', async () => {
     const f = fleet();
     const marker = `pgs-marker-${Math.random().toString(36).slice(2)}`;
-    const { id, password, login } = await backedUpTenant(f, 's3', { table: `create table rows (id int primary key, note text default repeat('${marker}', 20))` });
+    const { id, password, login } = await backedUpTenant(f, 's3', {
+      table: `create table rows (id int primary key, note text default repeat('${marker}', 20))`,
+    });
     await insertRange(f, login, 1, 50);
     const t = await momentBetweenWrites(f, login);
     await insertRange(f, login, 51, 80);

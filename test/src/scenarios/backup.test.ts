@@ -21,7 +21,9 @@ describe('backups and point-in-time recovery', () => {
 
   it('restore to a time into a new tenant gives exactly the rows committed before that time', async () => {
     const f = fleet();
-    const { id, password, login } = await backedUpTenant(f, 'pitr', { table: 'create table rows (id int primary key, at timestamptz not null default clock_timestamp())' });
+    const { id, password, login } = await backedUpTenant(f, 'pitr', {
+      table: 'create table rows (id int primary key, at timestamptz not null default clock_timestamp())',
+    });
     await insertRange(f, login, 1, 100);
     const t = await momentBetweenWrites(f, login);
     await insertRange(f, login, 101, 200);
@@ -51,7 +53,12 @@ describe('backups and point-in-time recovery', () => {
     const after = await primaryOf(f, id);
     expect(after.hostId).not.toBe(before.hostId);
     // The old placement is gone once the restored instance serves: one primary, no leftovers.
-    await waitUntil(`${id} has one placement`, () => f.tenant(id), (d) => d.tenant.placements.length === 1, { timeoutMs: 30_000, intervalMs: 250 });
+    await waitUntil(
+      `${id} has one placement`,
+      () => f.tenant(id),
+      (d) => d.tenant.placements.length === 1,
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
   }, 240_000);
 
   it('a time outside the recovery window is refused with the window in the message', async () => {
@@ -74,7 +81,16 @@ describe('backups and point-in-time recovery', () => {
         await sleep(600);
       }
       // Archiving fails and retries; the tenant stays ACTIVE and keeps its WAL.
-      const details = await waitUntil(`archive failures of ${id} visible`, () => f.tenant(id) as Promise<unknown> as Promise<{ tenant: { status: string }; backup?: { archive?: { failedCount?: number; pendingSegments?: number } } }>, (d) => (d.backup?.archive?.failedCount ?? 0) > 0, { timeoutMs: 30_000, intervalMs: 500 });
+      const details = await waitUntil(
+        `archive failures of ${id} visible`,
+        () =>
+          f.tenant(id) as Promise<unknown> as Promise<{
+            tenant: { status: string };
+            backup?: { archive?: { failedCount?: number; pendingSegments?: number } };
+          }>,
+        (d) => (d.backup?.archive?.failedCount ?? 0) > 0,
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
       expect(details.tenant.status).toBe('ACTIVE');
     } finally {
       fs.chmodSync(repo, mode);
@@ -104,7 +120,21 @@ describe('backups and point-in-time recovery', () => {
       spawnSync('chown', ['-R', 'postgres:postgres', copy]);
       const emptyConfig = path.join(copy, 'empty.conf');
       fs.writeFileSync(emptyConfig, '');
-      const info = spawnSync('runuser', ['-u', 'postgres', '--', 'pgbackrest', `--config=${emptyConfig}`, `--repo1-path=${copy}`, `--stanza=${backup.stanza}`, '--log-level-console=error', 'info'], { encoding: 'utf8' });
+      const info = spawnSync(
+        'runuser',
+        [
+          '-u',
+          'postgres',
+          '--',
+          'pgbackrest',
+          `--config=${emptyConfig}`,
+          `--repo1-path=${copy}`,
+          `--stanza=${backup.stanza}`,
+          '--log-level-console=error',
+          'info',
+        ],
+        { encoding: 'utf8' },
+      );
       expect(`${info.stdout}${info.stderr}`).toMatch(/encrypt|cipher|unable to (load|read)|error/i);
       expect(`${info.stdout}`).not.toMatch(/full backup: /);
     } finally {
@@ -119,12 +149,27 @@ describe('backups and point-in-time recovery', () => {
     const writer = new RowWriter(router.endpoint, login, { table: 'rows', connectTimeoutMs: 2000 });
     writer.start();
     try {
-      await waitUntil('writer has committed rows', () => writer.acked.length, (n) => n >= 50, { timeoutMs: 20_000, intervalMs: 50 });
+      await waitUntil(
+        'writer has committed rows',
+        () => writer.acked.length,
+        (n) => n >= 50,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
       const killedAt = Date.now();
       await f.stopHost(before.hostIndex);
-      await waitUntil('writes resume after the failover', () => writer.firstAckAfter(killedAt), (x) => x !== undefined, { timeoutMs: 60_000, intervalMs: 100 });
+      await waitUntil(
+        'writes resume after the failover',
+        () => writer.firstAckAfter(killedAt),
+        (x) => x !== undefined,
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
       const resumedCount = writer.acked.length;
-      await waitUntil('more writes on the new primary', () => writer.acked.length, (n) => n >= resumedCount + 50, { timeoutMs: 20_000, intervalMs: 50 });
+      await waitUntil(
+        'more writes on the new primary',
+        () => writer.acked.length,
+        (n) => n >= resumedCount + 50,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
     } finally {
       await writer.stop();
     }
@@ -153,7 +198,12 @@ describe('backups and point-in-time recovery', () => {
     if (!host) throw new Error('host expected');
     await f.stopHost(lost.hostIndex);
     fs.rmSync(path.join(host.dataRoot, 'instances', id), { recursive: true, force: true });
-    await waitUntil(`${id} UNAVAILABLE`, () => f.tenant(id), (d) => d.tenant.status === 'UNAVAILABLE', { timeoutMs: 30_000, intervalMs: 250 });
+    await waitUntil(
+      `${id} UNAVAILABLE`,
+      () => f.tenant(id),
+      (d) => d.tenant.status === 'UNAVAILABLE',
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
 
     const recreated = await f.pgsctl(['tenant', 'recreate', id, '--from-backup', '--wait']);
     expect(recreated.code, recreated.stderr).toBe(0);

@@ -48,7 +48,12 @@ describe('coordinator outage', () => {
     await f.restartCoordinator();
     // Both tenants are still known, and the one acknowledged before the crash gets realized.
     expect((await f.tenant(known)).tenant.status).toBe('ACTIVE');
-    await waitUntil(`tenant ${late} ACTIVE after the restart`, async () => (await f.tenant(late)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 60_000, intervalMs: 250 });
+    await waitUntil(
+      `tenant ${late} ACTIVE after the restart`,
+      async () => (await f.tenant(late)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     await f.waitServing(ownerLogin(late, password));
     const table = await f.routeTable();
     expect(table.revision).toBeGreaterThanOrEqual(revisionBefore);

@@ -63,26 +63,44 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
     if (!u) throw new Error(`no unit ${name} on ${machine}`);
     return u;
   };
-  const allUnits = (): Array<[string, UnitRunner]> => [...machines.values()].flatMap((x) => [...x.units.entries()].map(([n, u]) => [`${x.name}/${n}`, u] as [string, UnitRunner]));
-  const logs = (lines = 40): string => allUnits().map(([n, u]) => `----- ${n} -----\n${u.tail(lines)}`).join('\n');
+  const allUnits = (): Array<[string, UnitRunner]> =>
+    [...machines.values()].flatMap((x) => [...x.units.entries()].map(([n, u]) => [`${x.name}/${n}`, u] as [string, UnitRunner]));
+  const logs = (lines = 40): string =>
+    allUnits()
+      .map(([n, u]) => `----- ${n} -----\n${u.tail(lines)}`)
+      .join('\n');
 
   /** Writes <machine>/etc/pgs/<file> (an EnvironmentFile) from key/value pairs. */
   const writeEnv = (machine: string, file: string, values: Record<string, string>): void => {
     const dir = path.join(m(machine).root, 'etc', 'pgs');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, file), Object.entries(values).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+    fs.writeFileSync(
+      path.join(dir, file),
+      Object.entries(values)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+      { mode: 0o600 },
+    );
   };
 
   /** The installed pgsctl of the workstation, -o json, with the workstation's config file. */
   const pgsctl = (args: readonly string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve, reject) => {
-      const child = execFile(path.join(workstation, 'opt', 'pgs', 'bin', 'pgsctl'), ['-o', 'json', ...args], { timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workstation, XDG_CONFIG_HOME: path.join(workstation, 'config'), NO_COLOR: '1' } }, (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') reject(err);
-        else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
-      });
+      const child = execFile(
+        path.join(workstation, 'opt', 'pgs', 'bin', 'pgsctl'),
+        ['-o', 'json', ...args],
+        {
+          timeout: 60_000,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workstation, XDG_CONFIG_HOME: path.join(workstation, 'config'), NO_COLOR: '1' },
+        },
+        (err, stdout, stderr) => {
+          if (err && typeof err.code !== 'number') reject(err);
+          else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
+        },
+      );
       child.stdin?.end(input ?? '');
     });
-  const pgsctlJson = async <T,>(args: readonly string[], input?: string): Promise<T> => {
+  const pgsctlJson = async <T>(args: readonly string[], input?: string): Promise<T> => {
     const r = await pgsctl(args, input);
     if (r.code !== 0) throw new Error(`pgsctl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as T;
@@ -103,30 +121,46 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
     if (!body) throw new Error(`router ${r}: /healthz is not JSON`);
     return body;
   };
-  const hostStates = async (): Promise<Record<string, string>> => Object.fromEntries((await pgsctlJson<HostJson[]>(['host', 'list'])).map((h) => [h.id, h.state]));
+  const hostStates = async (): Promise<Record<string, string>> =>
+    Object.fromEntries((await pgsctlJson<HostJson[]>(['host', 'list'])).map((h) => [h.id, h.state]));
   const running = (u: UnitRunner, what: string): void => {
     if (!u.running && u.failureRestarts === 0) throw new Error(`${what} is not running: ${u.tail(20)}`);
   };
   const agentReady = async (h: string): Promise<void> => {
-    await waitFor(`agent ${h} connected to the coordinator`, async () => {
-      running(unit(h, 'pgs-agent'), `agent ${h}`);
-      return (await agentHealth(h)).coordinatorConnected ? true : undefined;
-    }, { timeoutMs: READY_MS, intervalMs: 100 });
+    await waitFor(
+      `agent ${h} connected to the coordinator`,
+      async () => {
+        running(unit(h, 'pgs-agent'), `agent ${h}`);
+        return (await agentHealth(h)).coordinatorConnected ? true : undefined;
+      },
+      { timeoutMs: READY_MS, intervalMs: 100 },
+    );
     await waitUntil(`host ${h} READY`, hostStates, (s) => s[h] === 'READY', { timeoutMs: READY_MS, intervalMs: 200 });
   };
   const routerReady = async (r: string): Promise<void> => {
-    await waitFor(`router ${r} with a live route feed`, async () => {
-      running(unit(r, 'pgs-router'), `router ${r}`);
-      const h = await routerHealth(r);
-      return h.ok && h.cache.connected ? true : undefined;
-    }, { timeoutMs: READY_MS, intervalMs: 100 });
+    await waitFor(
+      `router ${r} with a live route feed`,
+      async () => {
+        running(unit(r, 'pgs-router'), `router ${r}`);
+        const h = await routerHealth(r);
+        return h.ok && h.cache.connected ? true : undefined;
+      },
+      { timeoutMs: READY_MS, intervalMs: 100 },
+    );
   };
   const coordinatorReady = (): Promise<unknown> =>
-    waitFor('coordinator answering pgsctl status', async () => {
-      running(unit('coordinator', 'pgs-coordinator'), 'coordinator');
-      return (await pgsctl(['status'])).code === 0 ? true : undefined;
-    }, { timeoutMs: READY_MS, intervalMs: 200 });
-  const postmasters = (h: string): number[] => postmastersUnder(path.join(m(h).root, 'var', 'lib', 'pgs', 'agent')).map((p) => p.pid).sort();
+    waitFor(
+      'coordinator answering pgsctl status',
+      async () => {
+        running(unit('coordinator', 'pgs-coordinator'), 'coordinator');
+        return (await pgsctl(['status'])).code === 0 ? true : undefined;
+      },
+      { timeoutMs: READY_MS, intervalMs: 200 },
+    );
+  const postmasters = (h: string): number[] =>
+    postmastersUnder(path.join(m(h).root, 'var', 'lib', 'pgs', 'agent'))
+      .map((p) => p.pid)
+      .sort();
 
   beforeAll(() => {
     requireRelease(['coordinator', 'agent', 'router', 'pgsctl']);
@@ -153,7 +187,9 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
       // systemctl stop, in the reverse order of the guide's start; then the instances agents leave running.
       for (const name of [...ROUTERS, ...HOSTS, 'coordinator']) for (const u of machines.get(name)?.units.values() ?? []) await u.stop();
       for (const h of HOSTS) if (machines.has(h)) for (const pid of postmasters(h)) signal(pid, 'SIGINT');
-      await waitFor('postmasters to stop', () => (HOSTS.every((h) => !machines.has(h) || postmasters(h).length === 0) ? true : undefined), { timeoutMs: 15_000 }).catch(() => undefined);
+      await waitFor('postmasters to stop', () => (HOSTS.every((h) => !machines.has(h) || postmasters(h).length === 0) ? true : undefined), {
+        timeoutMs: 15_000,
+      }).catch(() => undefined);
       if (root) await killAllUnder(root);
     } finally {
       lan?.teardown();
@@ -162,14 +198,27 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
   }, 120_000);
 
   it('installs one tarball per component on each machine; every command answers --version and --help', async () => {
-    const install: Record<string, Component[]> = { coordinator: ['coordinator', 'pgsctl'], ...Object.fromEntries(HOSTS.map((h) => [h, ['agent']])), ...Object.fromEntries(ROUTERS.map((r) => [r, ['router']])) };
+    const install: Record<string, Component[]> = {
+      coordinator: ['coordinator', 'pgsctl'],
+      ...Object.fromEntries(HOSTS.map((h) => [h, ['agent']])),
+      ...Object.fromEntries(ROUTERS.map((r) => [r, ['router']])),
+    };
     for (const [name, components] of Object.entries(install)) installRelease(m(name).root, components);
     installRelease(workstation, ['pgsctl']);
-    const commands: Array<[string, string]> = [['coordinator', 'pgs-coordinator'], ['coordinator', 'pgsctl'], ['h1', 'pgs-agent'], ['r1', 'pgs-router']];
+    const commands: Array<[string, string]> = [
+      ['coordinator', 'pgs-coordinator'],
+      ['coordinator', 'pgsctl'],
+      ['h1', 'pgs-agent'],
+      ['r1', 'pgs-router'],
+    ];
     for (const [machine, command] of commands) {
       const bin = path.join(m(machine).root, 'opt', 'pgs', 'bin', command);
       const version = await run(bin, ['--version']);
-      expect(version).toEqual({ code: 0, stdout: expect.stringMatching(new RegExp(`^${command} ${RELEASE_VERSION.replaceAll('.', '\\.')} `)) as unknown, stderr: '' });
+      expect(version).toEqual({
+        code: 0,
+        stdout: expect.stringMatching(new RegExp(`^${command} ${RELEASE_VERSION.replaceAll('.', '\\.')} `)) as unknown,
+        stderr: '',
+      });
       const help = await run(bin, ['--help']);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(command === 'pgsctl' ? /Usage: pgsctl/ : /--log-level/);
@@ -192,19 +241,30 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
       PGS_HOST_TTL: '6s',
       PGS_HOST_DOWN_GRACE: '6s',
     });
-    const coordinator = new UnitRunner({ name: 'pgs-coordinator', unitFile: path.join(c.root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-coordinator.service'), machineRoot: c.root, netns: c.netns, logFile: path.join(root, 'logs', 'coordinator.log') });
+    const coordinator = new UnitRunner({
+      name: 'pgs-coordinator',
+      unitFile: path.join(c.root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-coordinator.service'),
+      machineRoot: c.root,
+      netns: c.netns,
+      logFile: path.join(root, 'logs', 'coordinator.log'),
+    });
     c.units.set('pgs-coordinator', coordinator);
     coordinator.start();
     const tokenFile = path.join(dataDir, 'admin.token');
     const caFile = path.join(dataDir, 'ca.pem');
-    await waitFor('admin.token and ca.pem in the data dir', () => (fs.existsSync(tokenFile) && fs.existsSync(caFile) ? true : undefined), { timeoutMs: READY_MS });
+    await waitFor('admin.token and ca.pem in the data dir', () => (fs.existsSync(tokenFile) && fs.existsSync(caFile) ? true : undefined), {
+      timeoutMs: READY_MS,
+    });
     expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
     // The operator copies both to the workstation (scp) and points pgsctl's config file at them.
     const cfgDir = path.join(workstation, 'config', 'pgs');
     fs.mkdirSync(cfgDir, { recursive: true });
     fs.copyFileSync(tokenFile, path.join(cfgDir, 'admin.token'));
     fs.copyFileSync(caFile, path.join(cfgDir, 'ca.pem'));
-    fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ coordinator: coordinatorAddress(), ca: path.join(cfgDir, 'ca.pem'), tokenFile: path.join(cfgDir, 'admin.token') }));
+    fs.writeFileSync(
+      path.join(cfgDir, 'config.json'),
+      JSON.stringify({ coordinator: coordinatorAddress(), ca: path.join(cfgDir, 'ca.pem'), tokenFile: path.join(cfgDir, 'admin.token') }),
+    );
     await coordinatorReady();
 
     for (const [i, h] of HOSTS.entries()) {
@@ -229,7 +289,13 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
         PGS_RECONNECT_MAX: '1s',
       });
       writeEnv(h, 'agent.join.env', { PGS_JOIN_TOKEN: token });
-      const u = new UnitRunner({ name: `pgs-agent@${h}`, unitFile: path.join(m(h).root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-agent.service'), machineRoot: m(h).root, netns: m(h).netns, logFile: path.join(root, 'logs', `agent-${h}.log`) });
+      const u = new UnitRunner({
+        name: `pgs-agent@${h}`,
+        unitFile: path.join(m(h).root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-agent.service'),
+        machineRoot: m(h).root,
+        netns: m(h).netns,
+        logFile: path.join(root, 'logs', `agent-${h}.log`),
+      });
       m(h).units.set('pgs-agent', u);
       u.start();
     }
@@ -246,7 +312,13 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
         PGS_SHUTDOWN_TIMEOUT: '10s',
       });
       writeEnv(r, 'router.join.env', { PGS_JOIN_TOKEN: token });
-      const u = new UnitRunner({ name: `pgs-router@${r}`, unitFile: path.join(m(r).root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-router.service'), machineRoot: m(r).root, netns: m(r).netns, logFile: path.join(root, 'logs', `router-${r}.log`) });
+      const u = new UnitRunner({
+        name: `pgs-router@${r}`,
+        unitFile: path.join(m(r).root, 'opt', 'pgs', 'share', 'pgs', 'systemd', 'pgs-router.service'),
+        machineRoot: m(r).root,
+        netns: m(r).netns,
+        logFile: path.join(root, 'logs', `router-${r}.log`),
+      });
       m(r).units.set('pgs-router', u);
       u.start();
     }
@@ -264,13 +336,26 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
     await pgsctlJson(['tenant', 'create', TENANT, '--password-stdin', '--wait', '--timeout', '90s'], PASSWORD);
     await pgsctlJson(['tenant', 'access', 'enable', TENANT]);
     for (const r of ROUTERS) {
-      await waitUntil(`${TENANT} served through ${r}`, async () => queryOnce<{ n: number }>(routerEndpoint(r), login, 'select 1 as n').catch((err: unknown) => (err as Error).message), (rows) => Array.isArray(rows), { timeoutMs: 20_000, intervalMs: 200 });
+      await waitUntil(
+        `${TENANT} served through ${r}`,
+        async () => queryOnce<{ n: number }>(routerEndpoint(r), login, 'select 1 as n').catch((err: unknown) => (err as Error).message),
+        (rows) => Array.isArray(rows),
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
     }
     await queryOnce(routerEndpoint('r1'), login, 'create table ops (id bigint primary key, via text not null, at timestamptz not null default now())');
     const seen = await queryOnce<{ n: string }>(routerEndpoint('r2'), login, "insert into ops (id, via) values (0, 'setup') returning id::text as n");
     expect(seen).toEqual([{ n: '0' }]);
     await pgsctlJson(['tenant', 'create', REPLICATED, '--replicas', '1', '--access', 'enabled', '--password-stdin', '--wait', '--timeout', '90s'], PASSWORD);
-    await waitUntil(`${REPLICATED} served through r1`, async () => queryOnce(routerEndpoint('r1'), replicatedLogin, 'create table ops (id bigint primary key, via text not null)').catch((err: unknown) => (err as Error).message), (rows) => Array.isArray(rows), { timeoutMs: 20_000, intervalMs: 200 });
+    await waitUntil(
+      `${REPLICATED} served through r1`,
+      async () =>
+        queryOnce(routerEndpoint('r1'), replicatedLogin, 'create table ops (id bigint primary key, via text not null)').catch(
+          (err: unknown) => (err as Error).message,
+        ),
+      (rows) => Array.isArray(rows),
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
   }, 120_000);
 
   it('the supervisor restarts a killed agent (Restart=on-failure), which adopts its running instance', async () => {
@@ -288,15 +373,24 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
 
   it('rolling upgrade (coordinator, then agents, then routers, one at a time) under a load-balanced client: no failed operation', async () => {
     const endpoints = ROUTERS.map(routerEndpoint);
-    const clients = [0, 1].map((i) => new BalancedClient(endpoints, login, { table: 'ops', idBase: (i + 1) * 1_000_000, connectTimeoutMs: 5_000, pauseMs: 20 }));
+    const clients = [0, 1].map(
+      (i) => new BalancedClient(endpoints, login, { table: 'ops', idBase: (i + 1) * 1_000_000, connectTimeoutMs: 5_000, pauseMs: 20 }),
+    );
     const replicated = new BalancedClient(endpoints, replicatedLogin, { table: 'ops', idBase: 0, connectTimeoutMs: 5_000, pauseMs: 20 });
     const phases: Array<{ phase: string; ms: number; stopMs: number; failedAttempts: number; failedOps: number }> = [];
-    const totals = (): { attempts: number; ops: number } => ({ attempts: clients.reduce((n, c) => n + c.failedAttempts.length, 0), ops: clients.reduce((n, c) => n + c.failedOps.length, 0) });
+    const totals = (): { attempts: number; ops: number } => ({
+      attempts: clients.reduce((n, c) => n + c.failedAttempts.length, 0),
+      ops: clients.reduce((n, c) => n + c.failedOps.length, 0),
+    });
     const upgrade = async (machine: string, unitName: string, ready: () => Promise<unknown>, whileStopping?: () => Promise<void>): Promise<void> => {
       const before = totals();
       const started = Date.now();
       // The new release beside the old one, then systemctl stop, switch the symlink, systemctl start.
-      installRelease(m(machine).root, machine === 'coordinator' ? ['coordinator', 'pgsctl'] : machine.startsWith('h') ? ['agent'] : ['router'], `pgs-${RELEASE_VERSION}-next`);
+      installRelease(
+        m(machine).root,
+        machine === 'coordinator' ? ['coordinator', 'pgsctl'] : machine.startsWith('h') ? ['agent'] : ['router'],
+        `pgs-${RELEASE_VERSION}-next`,
+      );
       const u = unit(machine, unitName);
       const stopping = u.stop();
       await whileStopping?.();
@@ -306,7 +400,13 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
       await ready();
       expect(installedRelease(m(machine).root)).toBe(`pgs-${RELEASE_VERSION}-next`);
       const after = totals();
-      phases.push({ phase: `${unitName}@${machine}`, ms: Date.now() - started, stopMs, failedAttempts: after.attempts - before.attempts, failedOps: after.ops - before.ops });
+      phases.push({
+        phase: `${unitName}@${machine}`,
+        ms: Date.now() - started,
+        stopMs,
+        failedAttempts: after.attempts - before.attempts,
+        failedOps: after.ops - before.ops,
+      });
     };
 
     for (const c of clients) c.start();
@@ -327,32 +427,53 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
       // session keeps working until its client ends it, and only then does r1 exit.
       const session = await connect(routerEndpoint('r1'), login);
       let drained: { refusedNewAfterMs: number; sessionQueried: boolean } | undefined;
-      await upgrade('r1', 'pgs-router', () => routerReady('r1'), async () => {
-        const signalled = Date.now();
-        const r1 = routerEndpoint('r1');
-        await waitUntil('r1 refusing new connections while it drains', () => canConnect(r1.host, r1.port, 500), (open) => !open, { timeoutMs: 10_000, intervalMs: 20 });
-        const refusedNewAfterMs = Date.now() - signalled;
-        expect(unit('r1', 'pgs-router').running).toBe(true);
-        const rows = await session.query<{ n: number }>('select 42 as n');
-        drained = { refusedNewAfterMs, sessionQueried: rows.rows[0]?.n === 42 };
-        await session.end();
-      });
+      await upgrade(
+        'r1',
+        'pgs-router',
+        () => routerReady('r1'),
+        async () => {
+          const signalled = Date.now();
+          const r1 = routerEndpoint('r1');
+          await waitUntil(
+            'r1 refusing new connections while it drains',
+            () => canConnect(r1.host, r1.port, 500),
+            (open) => !open,
+            { timeoutMs: 10_000, intervalMs: 20 },
+          );
+          const refusedNewAfterMs = Date.now() - signalled;
+          expect(unit('r1', 'pgs-router').running).toBe(true);
+          const rows = await session.query<{ n: number }>('select 42 as n');
+          drained = { refusedNewAfterMs, sessionQueried: rows.rows[0]?.n === 42 };
+          await session.end();
+        },
+      );
       expect(drained?.sessionQueried).toBe(true);
-      console.log(`[deploy] r1 refused new connections ${drained?.refusedNewAfterMs} ms after SIGTERM; the session open on it still answered, and r1 exited once it ended`);
+      console.log(
+        `[deploy] r1 refused new connections ${drained?.refusedNewAfterMs} ms after SIGTERM; the session open on it still answered, and r1 exited once it ended`,
+      );
       await upgrade('r2', 'pgs-router', () => routerReady('r2'));
       // A little traffic on the fully upgraded fleet, through both routers.
       const acked = clients.reduce((n, c) => n + c.acked.length, 0);
-      await waitFor('more writes after the upgrade', () => (clients.reduce((n, c) => n + c.acked.length, 0) >= acked + 10 ? true : undefined), { timeoutMs: 15_000 });
+      await waitFor('more writes after the upgrade', () => (clients.reduce((n, c) => n + c.acked.length, 0) >= acked + 10 ? true : undefined), {
+        timeoutMs: 15_000,
+      });
     } finally {
       await Promise.all([...clients, replicated].map((c) => c.stop()));
     }
-    console.log(`[deploy] replicated tenant ${REPLICATED}: ${replicated.operations} operations, ${replicated.acked.length} acknowledged, ${replicated.failedAttempts.length} retried attempts, ${replicated.failedOps.length} failed: ${JSON.stringify(replicated.failedOps.slice(0, 3))}`);
+    console.log(
+      `[deploy] replicated tenant ${REPLICATED}: ${replicated.operations} operations, ${replicated.acked.length} acknowledged, ${replicated.failedAttempts.length} retried attempts, ${replicated.failedOps.length} failed: ${JSON.stringify(replicated.failedOps.slice(0, 3))}`,
+    );
 
     const acked = clients.flatMap((c) => c.acked);
     const operations = clients.reduce((n, c) => n + c.operations, 0);
     const failedAttempts = clients.flatMap((c) => c.failedAttempts);
-    console.log(`\n[deploy] rolling upgrade: ${operations} operations (new connection each), ${acked.length} acknowledged, ${failedAttempts.length} first attempts failed and were retried on the other router, ${totals().ops} operations failed on both routers`);
-    for (const p of phases) console.log(`[deploy]   ${p.phase.padEnd(28)} ${String(p.ms).padStart(6)} ms (stop ${p.stopMs} ms): ${p.failedAttempts} retried attempt(s), ${p.failedOps} failed operation(s)`);
+    console.log(
+      `\n[deploy] rolling upgrade: ${operations} operations (new connection each), ${acked.length} acknowledged, ${failedAttempts.length} first attempts failed and were retried on the other router, ${totals().ops} operations failed on both routers`,
+    );
+    for (const p of phases)
+      console.log(
+        `[deploy]   ${p.phase.padEnd(28)} ${String(p.ms).padStart(6)} ms (stop ${p.stopMs} ms): ${p.failedAttempts} retried attempt(s), ${p.failedOps} failed operation(s)`,
+      );
     const codes = new Map<string, number>();
     for (const f of failedAttempts) codes.set(`${f.code} ${f.message.slice(0, 80)}`, (codes.get(`${f.code} ${f.message.slice(0, 80)}`) ?? 0) + 1);
     for (const [what, n] of codes) console.log(`[deploy]   retried: ${n} x ${what}`);
@@ -360,7 +481,12 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
     expect(clients.flatMap((c) => c.failedOps)).toEqual([]);
     // The replicated tenant too: its primary kept its lease through the coordinator's restart.
     expect(replicated.failedOps).toEqual([]);
-    const replicatedRows = await queryOnce<{ n: string }>(routerEndpoint('r2'), replicatedLogin, 'select count(*)::text as n from ops where id = any($1::bigint[])', [replicated.acked]);
+    const replicatedRows = await queryOnce<{ n: string }>(
+      routerEndpoint('r2'),
+      replicatedLogin,
+      'select count(*)::text as n from ops where id = any($1::bigint[])',
+      [replicated.acked],
+    );
     expect(Number(replicatedRows[0]?.n)).toBe(replicated.acked.length);
     // Every acknowledged insert is there.
     const rows = await queryOnce<{ n: string }>(routerEndpoint('r1'), login, 'select count(*)::text as n from ops where id = any($1::bigint[])', [acked]);

@@ -24,7 +24,6 @@ interface MemberJson {
   health: HealthJson | null;
 }
 
-
 describe('failover with a synchronous replica', () => {
   const fleet = useFleet({ name: 'failover', block: 27, agents: 2, routers: 1 });
 
@@ -40,19 +39,41 @@ describe('failover with a synchronous replica', () => {
     if (!router) throw new Error('router expected');
     await queryOnce(router.endpoint, login, 'create table acked (id int primary key)');
     const before = await primaryOf(f, id);
-    await waitUntil(`replica of ${id} streaming`, () => members(id), (ms) => ms.some((m) => m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      `replica of ${id} streaming`,
+      () => members(id),
+      (ms) => ms.some((m) => m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
 
     const writer = new RowWriter(router.endpoint, login, { table: 'acked', connectTimeoutMs: 2000 });
     writer.start();
-    await waitUntil('writer has committed rows', () => writer.acked.length, (n) => n >= 100, { timeoutMs: 20_000, intervalMs: 50 });
+    await waitUntil(
+      'writer has committed rows',
+      () => writer.acked.length,
+      (n) => n >= 100,
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
     const killedAt = Date.now();
     await f.stopHost(before.hostIndex);
-    const resumed = await waitUntil('a write accepted through the router after the kill', () => writer.firstAckAfter(killedAt), (t) => t !== undefined, { timeoutMs: 60_000, intervalMs: 50 });
+    const resumed = await waitUntil(
+      'a write accepted through the router after the kill',
+      () => writer.firstAckAfter(killedAt),
+      (t) => t !== undefined,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
     const failoverMs = (resumed ?? 0) - killedAt;
     const ackedAtResume = writer.acked.length;
-    await waitUntil('more writes after the failover', () => writer.acked.length, (n) => n >= ackedAtResume + 20, { timeoutMs: 10_000, intervalMs: 50 });
+    await waitUntil(
+      'more writes after the failover',
+      () => writer.acked.length,
+      (n) => n >= ackedAtResume + 20,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     await writer.stop();
-    console.log(`failover: host kill -> first write accepted through the router: ${failoverMs} ms (${writer.acked.length} rows acknowledged, ${writer.failures.length} failed attempts: ${[...new Set(writer.failures.map((x) => x.code))].join(', ')})`);
+    console.log(
+      `failover: host kill -> first write accepted through the router: ${failoverMs} ms (${writer.acked.length} rows acknowledged, ${writer.failures.length} failed attempts: ${[...new Set(writer.failures.map((x) => x.code))].join(', ')})`,
+    );
 
     const after = await primaryOf(f, id);
     expect(after.hostId).not.toBe(before.hostId);
@@ -66,12 +87,22 @@ describe('failover with a synchronous replica', () => {
 
     // The host returns: its old primary is rewound into a replica of the new one, never a second primary.
     await f.restartAgent(before.hostIndex);
-    const rejoined = await waitUntil(`old primary of ${id} back as a replica`, () => members(id), (ms) => ms.some((m) => m.hostId === before.hostId && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 60_000, intervalMs: 250 });
+    const rejoined = await waitUntil(
+      `old primary of ${id} back as a replica`,
+      () => members(id),
+      (ms) => ms.some((m) => m.hostId === before.hostId && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     expect(rejoined.filter((m) => m.health?.role === 'PRIMARY' && m.health.up).map((m) => m.hostId)).toEqual([after.hostId]);
     // It follows the new primary: a row written now reaches it (it is the synchronous standby again).
     await queryOnce(router.endpoint, login, 'insert into acked (id) values (-1)');
     const newTimeline = rejoined.find((m) => m.hostId === after.hostId)?.health?.timeline ?? 0;
-    await waitUntil('old primary on the new timeline', () => members(id), (ms) => (ms.find((m) => m.hostId === before.hostId)?.health?.timeline ?? 0) >= newTimeline && newTimeline >= 2, { timeoutMs: 20_000, intervalMs: 250 });
+    await waitUntil(
+      'old primary on the new timeline',
+      () => members(id),
+      (ms) => (ms.find((m) => m.hostId === before.hostId)?.health?.timeline ?? 0) >= newTimeline && newTimeline >= 2,
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
   }, 240_000);
 
   it('switchover loses nothing: rows committed before it are all on the new primary, and writes resume', async () => {
@@ -82,7 +113,12 @@ describe('failover with a synchronous replica', () => {
     await f.createTenant(id, { password, replicas: 1, syncReplicas: 1 });
     const router = f.routers[0];
     if (!router) throw new Error('router expected');
-    await waitUntil(`replica of ${id} streaming`, () => members(id), (ms) => ms.some((m) => m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      `replica of ${id} streaming`,
+      () => members(id),
+      (ms) => ms.some((m) => m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     await queryOnce(router.endpoint, login, 'create table acked as select g as id from generate_series(1, 5000) g');
     const before = await primaryOf(f, id);
     const target = (await members(id)).find((m) => m.role === 'REPLICA')?.hostId ?? '';
@@ -96,6 +132,11 @@ describe('failover with a synchronous replica', () => {
     await f.waitServing(login, 20_000);
     expect(await queryOnce(router.endpoint, login, 'select count(*)::int as n from acked')).toEqual([{ n: 5000 }]);
     await queryOnce(router.endpoint, login, 'insert into acked values (5001)');
-    await waitUntil(`old primary of ${id} a replica`, () => members(id), (ms) => ms.some((m) => m.hostId === before.hostId && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 30_000, intervalMs: 250 });
+    await waitUntil(
+      `old primary of ${id} a replica`,
+      () => members(id),
+      (ms) => ms.some((m) => m.hostId === before.hostId && m.health?.role === 'REPLICA' && m.health.up),
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
   }, 180_000);
 });

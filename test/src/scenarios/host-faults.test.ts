@@ -34,7 +34,12 @@ describe('host faults', () => {
     for (const r of f.routers) expect(await queryOnce<{ x: number }>(r.endpoint, ownerLogin(id, password), 'select x from t')).toEqual([{ x: 1 }]);
 
     await f.restartAgent(primary.hostIndex);
-    await waitUntil(`tenant ${id} ACTIVE after adoption`, async () => (await f.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 20_000, intervalMs: 200 });
+    await waitUntil(
+      `tenant ${id} ACTIVE after adoption`,
+      async () => (await f.tenant(id)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     expect(tenantPostmaster(f, primary.hostIndex, id)?.pid).toBe(before.pid);
     expect((await session.query<{ started: string }>('select pg_postmaster_start_time()::text as started')).rows).toEqual([{ started }]);
     await session.end();
@@ -48,20 +53,35 @@ describe('host faults', () => {
     const primary = await primaryOf(f, id);
     const router = f.routers[1];
     if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, ownerLogin(id, password), "create table kept as select g as id, md5(g::text) as h from generate_series(1, 1000) g");
-    const checksum = await queryOnce<{ c: string }>(router.endpoint, ownerLogin(id, password), 'select md5(string_agg(h, \',\' order by id)) as c from kept');
+    await queryOnce(router.endpoint, ownerLogin(id, password), 'create table kept as select g as id, md5(g::text) as h from generate_series(1, 1000) g');
+    const checksum = await queryOnce<{ c: string }>(router.endpoint, ownerLogin(id, password), "select md5(string_agg(h, ',' order by id)) as c from kept");
 
     const lostAt = Date.now();
     await f.stopHost(primary.hostIndex);
     const hostId = primary.hostId;
-    await waitUntil(`host ${hostId} DOWN`, () => f.hostStates(), (s) => s[hostId] === 'DOWN', { timeoutMs: f.timing.hostTtlMs + f.timing.hostDownGraceMs + DETECTION_SLACK_MS + 5_000, intervalMs: 100 });
+    await waitUntil(
+      `host ${hostId} DOWN`,
+      () => f.hostStates(),
+      (s) => s[hostId] === 'DOWN',
+      { timeoutMs: f.timing.hostTtlMs + f.timing.hostDownGraceMs + DETECTION_SLACK_MS + 5_000, intervalMs: 100 },
+    );
     const detectedMs = Date.now() - lostAt;
     expect(detectedMs).toBeLessThan(f.timing.hostTtlMs + f.timing.hostDownGraceMs + DETECTION_SLACK_MS);
 
-    const details = await waitUntil(`tenant ${id} UNAVAILABLE`, () => f.tenant(id), (d) => d.tenant.status === 'UNAVAILABLE', { timeoutMs: 5_000, intervalMs: 100 });
+    const details = await waitUntil(
+      `tenant ${id} UNAVAILABLE`,
+      () => f.tenant(id),
+      (d) => d.tenant.status === 'UNAVAILABLE',
+      { timeoutMs: 5_000, intervalMs: 100 },
+    );
     expect(details.route).toMatchObject({ state: 'HOST_DOWN', hostId });
     for (const r of f.routers) {
-      const refused = await waitUntil(`router ${r.id} answers host down`, () => attempt(r.endpoint, ownerLogin(id, password)), (a) => !a.ok && a.code === '57P03', { timeoutMs: 5_000, intervalMs: 50 });
+      const refused = await waitUntil(
+        `router ${r.id} answers host down`,
+        () => attempt(r.endpoint, ownerLogin(id, password)),
+        (a) => !a.ok && a.code === '57P03',
+        { timeoutMs: 5_000, intervalMs: 50 },
+      );
       if (!refused.ok) expect(refused.message).toMatch(/host is down/);
     }
     // Never an empty database elsewhere: no instance of the tenant on any other host, and it stays placed where its data is.
@@ -70,10 +90,15 @@ describe('host faults', () => {
 
     // The host comes back (agent restarts; its instance was killed with it and is started again from its data).
     await f.restartAgent(primary.hostIndex);
-    await waitUntil(`tenant ${id} ACTIVE again`, async () => (await f.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      `tenant ${id} ACTIVE again`,
+      async () => (await f.tenant(id)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     await f.waitServing(ownerLogin(id, password));
     for (const r of f.routers) {
-      expect(await queryOnce(r.endpoint, ownerLogin(id, password), 'select md5(string_agg(h, \',\' order by id)) as c from kept')).toEqual(checksum);
+      expect(await queryOnce(r.endpoint, ownerLogin(id, password), "select md5(string_agg(h, ',' order by id)) as c from kept")).toEqual(checksum);
     }
   });
 
@@ -89,14 +114,34 @@ describe('host faults', () => {
     f.freezeHost(primary.hostIndex, true);
     try {
       // No FIN ever reaches the coordinator: only the missing heartbeats can tell it.
-      await waitUntil(`host ${hostId} DOWN while frozen`, () => f.hostStates(), (s) => s[hostId] === 'DOWN', { timeoutMs: f.timing.hostTtlMs + f.timing.hostDownGraceMs + DETECTION_SLACK_MS + 5_000, intervalMs: 100 });
+      await waitUntil(
+        `host ${hostId} DOWN while frozen`,
+        () => f.hostStates(),
+        (s) => s[hostId] === 'DOWN',
+        { timeoutMs: f.timing.hostTtlMs + f.timing.hostDownGraceMs + DETECTION_SLACK_MS + 5_000, intervalMs: 100 },
+      );
       expect(Date.now() - frozenAt).toBeLessThan(f.timing.hostTtlMs + f.timing.hostDownGraceMs + DETECTION_SLACK_MS);
-      await waitUntil(`tenant ${id} UNAVAILABLE`, async () => (await f.tenant(id)).tenant.status, (s) => s === 'UNAVAILABLE', { timeoutMs: 5_000, intervalMs: 100 });
+      await waitUntil(
+        `tenant ${id} UNAVAILABLE`,
+        async () => (await f.tenant(id)).tenant.status,
+        (s) => s === 'UNAVAILABLE',
+        { timeoutMs: 5_000, intervalMs: 100 },
+      );
     } finally {
       f.freezeHost(primary.hostIndex, false);
     }
-    await waitUntil(`host ${hostId} READY after thawing`, () => f.hostStates(), (s) => s[hostId] === 'READY', { timeoutMs: 20_000, intervalMs: 200 });
-    await waitUntil(`tenant ${id} ACTIVE after thawing`, async () => (await f.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 20_000, intervalMs: 200 });
+    await waitUntil(
+      `host ${hostId} READY after thawing`,
+      () => f.hostStates(),
+      (s) => s[hostId] === 'READY',
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    await waitUntil(
+      `tenant ${id} ACTIVE after thawing`,
+      async () => (await f.tenant(id)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     await f.waitServing(ownerLogin(id, password));
     for (const r of f.routers) expect(await queryOnce(r.endpoint, ownerLogin(id, password), 'select answer from survives')).toEqual([{ answer: 42 }]);
   });
@@ -115,7 +160,12 @@ describe('host faults', () => {
     for (; committed < 200; committed++) await writer.query('insert into acked values ($1)', [committed]);
     await writer.end();
     await f.stopHost(primary.hostIndex);
-    await waitUntil(`tenant ${id} failed over`, () => primaryOf(f, id), (p) => p.hostId !== primary.hostId, { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      `tenant ${id} failed over`,
+      () => primaryOf(f, id),
+      (p) => p.hostId !== primary.hostId,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     await f.waitServing(ownerLogin(id, password), 30_000);
     expect(await queryOnce(router.endpoint, ownerLogin(id, password), 'select count(*)::int as n from acked')).toEqual([{ n: committed }]);
   });

@@ -42,11 +42,17 @@ describe('TLS inside the fleet', () => {
     expect(plain.message).toMatch(/no encryption/);
 
     const ca = fs.readFileSync(f.security.caFile, 'utf8');
-    const verified = await direct({ ...login, ssl: { ca, rejectUnauthorized: true, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(primary.address, cert) } });
+    const verified = await direct({
+      ...login,
+      ssl: { ca, rejectUnauthorized: true, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(primary.address, cert) },
+    });
     expect(verified).toMatchObject({ message: 'connected', ssl: true });
     // The certificate names the host's address, not any other: another host's address fails the check.
     const other = f.hosts.find((h) => h.id !== primary.hostId)!;
-    const wrongName = await direct({ ...login, ssl: { ca, rejectUnauthorized: true, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(other.address, cert) } });
+    const wrongName = await direct({
+      ...login,
+      ssl: { ca, rejectUnauthorized: true, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(other.address, cert) },
+    });
     expect(wrongName.message).toMatch(/IP: .* is not in the cert's list/);
 
     // The replica's walreceiver came in over TLS (seen on the primary, over its unix socket).
@@ -70,7 +76,9 @@ describe('TLS inside the fleet', () => {
     const router = f.routers[0]!;
     expect(await queryOnce<{ v: number }>(router.endpoint, ownerLogin(id, password), 'select 41 + 1 as v')).toEqual([{ v: 42 }]);
 
-    const status = (await fetch(`http://${f.coordinatorHttp}/v1/fleet`, { headers: { authorization: f.security.bearer() } }).then((r) => r.json())) as { problems: string[] };
+    const status = (await fetch(`http://${f.coordinatorHttp}/v1/fleet`, { headers: { authorization: f.security.bearer() } }).then((r) => r.json())) as {
+      problems: string[];
+    };
     expect(status.problems.join('\n')).not.toMatch(/instance TLS is OFF/);
     const metrics = await fetch(`${router.opsUrl}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/pgs_router_backend_tls_total\{[^}]*result="tls"[^}]*\} [1-9]/);

@@ -115,4 +115,3 @@ async function protocolViolations(opsUrl: string): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith('pgs_router_connections_refused_total') && l.includes('reason="protocol_violation"'));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
-

@@ -25,7 +25,7 @@ describe('tenant lifecycle through the routers', () => {
 
     for (const router of f.routers) {
       // psql, the reference client, with the Supavisor-style user.tenant name and with the plain tenant user.
-      const dotted = await psql(router.endpoint, ownerLogin(id, password, 'user.tenant'), 'select current_user || \'@\' || current_database()');
+      const dotted = await psql(router.endpoint, ownerLogin(id, password, 'user.tenant'), "select current_user || '@' || current_database()");
       expect(dotted, dotted.stderr).toMatchObject({ code: 0, stdout: `${id}@${id}\n` });
       const plain = await psql(router.endpoint, ownerLogin(id, password), 'select current_user');
       expect(plain, plain.stderr).toMatchObject({ code: 0, stdout: `${id}\n` });
@@ -43,7 +43,12 @@ describe('tenant lifecycle through the routers', () => {
     expect((await f.tenant(id)).tenant.status).toBe('STOPPED');
     expect(tenantPostmasters(f, id)).toEqual([]);
     // A stopped tenant is refused with "cannot connect now", never an empty database elsewhere.
-    const whileStopped = await waitUntil('stopped tenant refused', () => attempt(r1.endpoint, ownerLogin(id, password)), (a) => !a.ok && a.code === '57P03', { timeoutMs: PROPAGATION_MS });
+    const whileStopped = await waitUntil(
+      'stopped tenant refused',
+      () => attempt(r1.endpoint, ownerLogin(id, password)),
+      (a) => !a.ok && a.code === '57P03',
+      { timeoutMs: PROPAGATION_MS },
+    );
     expect(whileStopped).toMatchObject({ ok: false, code: '57P03' });
     if (!whileStopped.ok) expect(whileStopped.message).toMatch(/stopped/);
 
@@ -51,7 +56,11 @@ describe('tenant lifecycle through the routers', () => {
     expect(start.code, start.stderr).toBe(0);
     await f.waitServing(ownerLogin(id, password));
     for (const router of f.routers) {
-      const rows = await queryOnce<{ n: string; last: string }>(router.endpoint, ownerLogin(id, password), 'select count(*) as n, max(body) filter (where id = 500) as last from notes');
+      const rows = await queryOnce<{ n: string; last: string }>(
+        router.endpoint,
+        ownerLogin(id, password),
+        'select count(*) as n, max(body) filter (where id = 500) as last from notes',
+      );
       expect(rows).toEqual([{ n: '500', last: 'note 500' }]);
     }
 
@@ -60,12 +69,22 @@ describe('tenant lifecycle through the routers', () => {
     const gone = await f.pgsctl(['tenant', 'get', id]);
     expect(gone.code).toBe(3); // NOT_FOUND
     for (const router of f.routers) {
-      const byUser = await waitUntil('deleted tenant unknown (user name)', () => attempt(router.endpoint, ownerLogin(id, password)), (a) => !a.ok && a.code === '28000', { timeoutMs: PROPAGATION_MS });
+      const byUser = await waitUntil(
+        'deleted tenant unknown (user name)',
+        () => attempt(router.endpoint, ownerLogin(id, password)),
+        (a) => !a.ok && a.code === '28000',
+        { timeoutMs: PROPAGATION_MS },
+      );
       if (!byUser.ok) expect(byUser.message).toBe(`tenant "${id}" does not exist`);
       const byOptions = await attempt(router.endpoint, ownerLogin(id, password, 'options'));
       expect(byOptions).toMatchObject({ ok: false, code: '3D000' });
     }
-    await waitUntil(`tenant ${id} instance removed`, () => tenantPostmasters(f, id), (list) => list.length === 0, { timeoutMs: 10_000 });
+    await waitUntil(
+      `tenant ${id} instance removed`,
+      () => tenantPostmasters(f, id),
+      (list) => list.length === 0,
+      { timeoutMs: 10_000 },
+    );
   });
 
   it('external access: off by default, disable refuses new connections within one propagation interval, enable admits them again', async () => {
@@ -73,11 +92,21 @@ describe('tenant lifecycle through the routers', () => {
     const id = tenantName('acc');
     const password = 'access-secret-1';
     await f.createTenant(id, { password, access: false, wait: false });
-    await waitUntil(`tenant ${id} ACTIVE`, async () => (await f.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 60_000, intervalMs: 250 });
+    await waitUntil(
+      `tenant ${id} ACTIVE`,
+      async () => (await f.tenant(id)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     const router = f.routers[0];
     if (!router) throw new Error('router expected');
     // Seed 000: a tenant is not reachable from outside until someone asks for it.
-    const closed = await waitUntil('access disabled at creation', () => attempt(router.endpoint, ownerLogin(id, password)), (a) => !a.ok && a.code === '28000', { timeoutMs: PROPAGATION_MS });
+    const closed = await waitUntil(
+      'access disabled at creation',
+      () => attempt(router.endpoint, ownerLogin(id, password)),
+      (a) => !a.ok && a.code === '28000',
+      { timeoutMs: PROPAGATION_MS },
+    );
     if (!closed.ok) expect(closed.message).toMatch(/external access .* is disabled/);
 
     const enable = await f.pgsctl(['tenant', 'access', 'enable', id]);
@@ -88,8 +117,16 @@ describe('tenant lifecycle through the routers', () => {
     expect(disable.code, disable.stderr).toBe(0);
     // pgsctl has exited: the change is committed. Every router must refuse within one interval.
     const committedAt = Date.now();
-    const refusals = await Promise.all(f.routers.map((r) =>
-      waitUntil(`router ${r.id} refuses after disable`, () => attempt(r.endpoint, ownerLogin(id, password)), (a) => !a.ok, { timeoutMs: PROPAGATION_MS, intervalMs: 20 })));
+    const refusals = await Promise.all(
+      f.routers.map((r) =>
+        waitUntil(
+          `router ${r.id} refuses after disable`,
+          () => attempt(r.endpoint, ownerLogin(id, password)),
+          (a) => !a.ok,
+          { timeoutMs: PROPAGATION_MS, intervalMs: 20 },
+        ),
+      ),
+    );
     expect(Date.now() - committedAt).toBeLessThan(PROPAGATION_MS + 500);
     for (const refused of refusals) {
       expect(refused).toMatchObject({ ok: false, code: '28000' });

@@ -44,13 +44,23 @@ describe('live move', () => {
 
       const load = new SwitchLoad(router.endpoint, login, 'acked');
       load.start();
-      await waitUntil('the writer has committed rows', () => load.stats.acked.length, (n) => n >= 50, { timeoutMs: 20_000, intervalMs: 50 });
+      await waitUntil(
+        'the writer has committed rows',
+        () => load.stats.acked.length,
+        (n) => n >= 50,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
       const started = Date.now();
       const out = await f.pgsctl(['tenant', 'move', id, '--to', target.id, '--wait', '-o', 'json']);
       expect(out.code, out.stderr).toBe(0);
       const moved = JSON.parse(out.stdout) as { steps: Array<{ name: string; durationMs: number }> };
       const acksAtEnd = load.stats.acked.length;
-      await waitUntil('writes go on after the move', () => load.stats.acked.length, (n) => n >= acksAtEnd + 50, { timeoutMs: 20_000, intervalMs: 50 });
+      await waitUntil(
+        'writes go on after the move',
+        () => load.stats.acked.length,
+        (n) => n >= acksAtEnd + 50,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
       await load.stop();
       const pause = load.longestPause(started);
       const codes = [...new Set(load.stats.failures.map((x) => `${x.client}:${x.code}`))].join(', ');
@@ -73,11 +83,28 @@ describe('live move', () => {
       expect(load.stats.connectFailures).toBe(0);
       expect(load.stats.failures.filter((x) => x.client === 'prober')).toEqual([]);
       // The old instance is gone from its host, and each step is audited with its timing.
-      await waitFor(`old instance of ${id} removed`, () => (tenantPostmaster(f, before.hostIndex, id) === undefined ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+      await waitFor(`old instance of ${id} removed`, () => (tenantPostmaster(f, before.hostIndex, id) === undefined ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      });
       const events = await f.pgsctlJson<EventJson[]>(['events', '--tenant', id]);
       const actions = events.map((e) => e.action);
-      expect(actions).toEqual(expect.arrayContaining(['move.started', 'move.copied', 'switchover.started', 'switchover.fenced', 'switchover.completed', 'move.switched', 'move.completed']));
-      expect(events.find((e) => e.action === 'move.completed')?.details).toMatchObject({ total_ms: expect.any(String), copy_ms: expect.any(String), switch_ms: expect.any(String) });
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'move.started',
+          'move.copied',
+          'switchover.started',
+          'switchover.fenced',
+          'switchover.completed',
+          'move.switched',
+          'move.completed',
+        ]),
+      );
+      expect(events.find((e) => e.action === 'move.completed')?.details).toMatchObject({
+        total_ms: expect.any(String),
+        copy_ms: expect.any(String),
+        switch_ms: expect.any(String),
+      });
     }, 240_000);
   }
 
@@ -105,7 +132,12 @@ describe('live move', () => {
     const first = await f.pgsctl(['tenant', 'move', id, '--to', cordoned.id]);
     expect(first.code, first.stderr).toBe(0);
     expect(await refused(['--to', otherHost(home.hostIndex, [cordoned.index]).id])).toMatch(/already being moved/);
-    await waitUntil(`${id} moved`, () => tenant(id), (t) => t.status === 'ACTIVE' && t.placements.length === 1 && t.placements[0]?.hostId === cordoned.id, { timeoutMs: 120_000, intervalMs: 250 });
+    await waitUntil(
+      `${id} moved`,
+      () => tenant(id),
+      (t) => t.status === 'ACTIVE' && t.placements.length === 1 && t.placements[0]?.hostId === cordoned.id,
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
   }, 300_000);
 
   it('abandons a move whose target host dies during the copy: the tenant serves on where it was, the copy is removed', async () => {
@@ -136,7 +168,12 @@ describe('live move', () => {
       // The copy may, on a fast machine, have finished before the host died: then the move is done.
       if (ended.includes('move.abandoned')) {
         expect(events.find((x) => x.action === 'move.abandoned')?.message).toMatch(/went down during the copy/);
-        const t = await waitUntil(`${id} serving where it was`, () => tenant(id), (x) => x.status === 'ACTIVE', { timeoutMs: 20_000, intervalMs: 200 });
+        const t = await waitUntil(
+          `${id} serving where it was`,
+          () => tenant(id),
+          (x) => x.status === 'ACTIVE',
+          { timeoutMs: 20_000, intervalMs: 200 },
+        );
         expect(t.placements.map((p) => p.hostId)).toEqual([home.hostId]);
         expect(await queryOnce(router.endpoint, login, 'select count(*)::int as n from big')).toEqual([{ n: 400000 }]);
       } else {
@@ -148,7 +185,10 @@ describe('live move', () => {
     // Back: the host deletes the abandoned copy (it has no placement there any more).
     const t = await tenant(id);
     if (!t.placements.some((p) => p.hostId === target.id)) {
-      await waitFor(`abandoned copy of ${id} removed from ${target.id}`, () => (tenantPostmaster(f, target.index, id) === undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 250 });
+      await waitFor(`abandoned copy of ${id} removed from ${target.id}`, () => (tenantPostmaster(f, target.index, id) === undefined ? true : undefined), {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
     }
   }, 300_000);
 
@@ -196,7 +236,12 @@ describe('live move', () => {
     expect(progress?.moved).toBe(progress?.total);
     expect(progress?.blocked).toBe(0);
     for (const id of all) {
-      const t = await waitUntil(`${id} ACTIVE`, () => tenant(id), (x) => x.status === 'ACTIVE', { timeoutMs: 30_000, intervalMs: 200 });
+      const t = await waitUntil(
+        `${id} ACTIVE`,
+        () => tenant(id),
+        (x) => x.status === 'ACTIVE',
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
       expect(t.placements.map((p) => p.hostId)).not.toContain(drained);
       expect(await queryOnce(router.endpoint, ownerLogin(id, password), 'select n from t')).toEqual([{ n: all.indexOf(id) }]);
     }

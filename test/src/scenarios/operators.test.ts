@@ -37,16 +37,21 @@ describe('operators: --wait, statuses, init scripts, manifests', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const events = async (id: string): Promise<EventJson[]> => (await fleet().pgsctlJson<EventJson[]>(['events', '--tenant', id, '--limit', '500'])).reverse();
-  const initSql = async (id: string): Promise<InitSqlJson | null> => (await fleet().pgsctlJson<{ tenant: { initSql: InitSqlJson | null } }>(['tenant', 'get', id])).tenant.initSql;
+  const initSql = async (id: string): Promise<InitSqlJson | null> =>
+    (await fleet().pgsctlJson<{ tenant: { initSql: InitSqlJson | null } }>(['tenant', 'get', id])).tenant.initSql;
 
   /** Runs the bundled pgsctl as a user would; resolves with when its result reached stdout. */
   function timedCreate(id: string): Promise<{ code: number; outputAt: number; stderr: string }> {
     const f = fleet();
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, '-c', f.coordinatorGrpc, '-o', 'json', 'tenant', 'create', id, '--password', 'wait-secret-1', '--wait', '--timeout', '60s'], {
-        env: { ...process.env, PGS_CA: f.security.caFile, PGS_TOKEN_FILE: f.security.adminTokenFile, NO_COLOR: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [BIN, '-c', f.coordinatorGrpc, '-o', 'json', 'tenant', 'create', id, '--password', 'wait-secret-1', '--wait', '--timeout', '60s'],
+        {
+          env: { ...process.env, PGS_CA: f.security.caFile, PGS_TOKEN_FILE: f.security.adminTokenFile, NO_COLOR: '1' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let outputAt = 0;
       let stderr = '';
       child.stdout.on('data', () => (outputAt = Date.now()));
@@ -90,9 +95,24 @@ describe('operators: --wait, statuses, init scripts, manifests', () => {
     const router = f.routers[0]!;
     const id = tenantName('init');
     const password = 'init-secret-1';
-    fs.writeFileSync(path.join(dir, 'schema.sql'), 'create table items (id int primary key, body text);\ninsert into items values (1, \'one\');\n');
+    fs.writeFileSync(path.join(dir, 'schema.sql'), "create table items (id int primary key, body text);\ninsert into items values (1, 'one');\n");
     fs.writeFileSync(path.join(dir, 'more.sql'), "insert into items select id + 1, 'two' from seed;\n");
-    const created = await f.pgsctl(['tenant', 'create', id, '--password', password, '--access', 'enabled', '--init-sql', path.join(dir, 'schema.sql'), '--init-sql', path.join(dir, 'more.sql'), '--wait', '--timeout', '60s']);
+    const created = await f.pgsctl([
+      'tenant',
+      'create',
+      id,
+      '--password',
+      password,
+      '--access',
+      'enabled',
+      '--init-sql',
+      path.join(dir, 'schema.sql'),
+      '--init-sql',
+      path.join(dir, 'more.sql'),
+      '--wait',
+      '--timeout',
+      '60s',
+    ]);
     // Exit 8: ACTIVE, but the second script failed (relation "seed" does not exist).
     expect(created.code, created.stderr).toBe(8);
     expect(created.stderr).toMatch(/init script .*more\.sql failed: relation "seed" does not exist.*SQLSTATE 42P01/);
@@ -112,7 +132,10 @@ describe('operators: --wait, statuses, init scripts, manifests', () => {
     expect(retried.code, retried.stderr).toBe(0);
     expect(await initSql(id)).toMatchObject({ state: 'SUCCEEDED', applied: 2 });
     // The first script did not run again (its row would clash on the primary key).
-    expect(await queryOnce(router.endpoint, ownerLogin(id, password), 'select id, body from items order by id')).toEqual([{ id: 1, body: 'one' }, { id: 2, body: 'two' }]);
+    expect(await queryOnce(router.endpoint, ownerLogin(id, password), 'select id, body from items order by id')).toEqual([
+      { id: 1, body: 'one' },
+      { id: 2, body: 'two' },
+    ]);
     const again = await f.pgsctl(['tenant', 'init-sql', 'retry', id]);
     expect(again.code).toBe(4);
     expect(again.stderr).toMatch(/never run twice/);
@@ -126,7 +149,10 @@ describe('operators: --wait, statuses, init scripts, manifests', () => {
     fs.mkdirSync(path.join(dir, 'sql'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'app.pw'), 'app-secret-123\n', { mode: 0o600 });
     fs.writeFileSync(path.join(dir, 'owner.pw'), 'owner-secret-1\n', { mode: 0o600 });
-    fs.writeFileSync(path.join(dir, 'sql', 'orders.sql'), 'create table orders (id int primary key, total numeric not null);\ninsert into orders values (1, 9.5);\ngrant select on orders to app;\n');
+    fs.writeFileSync(
+      path.join(dir, 'sql', 'orders.sql'),
+      'create table orders (id int primary key, total numeric not null);\ninsert into orders values (1, 9.5);\ngrant select on orders to app;\n',
+    );
     const write = (memory: string): void =>
       fs.writeFileSync(
         file,

@@ -64,7 +64,8 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     try {
       const leftovers = await fleet?.stop();
       const unexpected = (leftovers ?? []).filter((p) => !/postgres|postmaster/.test(p.cmdline) && p.cmdline !== '');
-      if (unexpected.length > 0) throw new Error(`fleet partition left processes that ignored SIGTERM: ${unexpected.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+      if (unexpected.length > 0)
+        throw new Error(`fleet partition left processes that ignored SIGTERM: ${unexpected.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
     } finally {
       fleet = undefined;
       lab?.teardown();
@@ -99,12 +100,27 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     const cutAt = Date.now();
     l.partition(grpcPort, true);
     try {
-      await waitUntil(`host ${isolated.id} DOWN while cut off`, () => fl.hostStates(), (s) => s[isolated.id] === 'DOWN', { timeoutMs: fl.timing.hostTtlMs + fl.timing.hostDownGraceMs + DETECTION_SLACK_MS + 5_000, intervalMs: 100 });
+      await waitUntil(
+        `host ${isolated.id} DOWN while cut off`,
+        () => fl.hostStates(),
+        (s) => s[isolated.id] === 'DOWN',
+        { timeoutMs: fl.timing.hostTtlMs + fl.timing.hostDownGraceMs + DETECTION_SLACK_MS + 5_000, intervalMs: 100 },
+      );
       expect(Date.now() - cutAt).toBeLessThan(fl.timing.hostTtlMs + fl.timing.hostDownGraceMs + DETECTION_SLACK_MS);
-      const details = await waitUntil(`tenant ${id} UNAVAILABLE`, () => fl.tenant(id), (d) => d.tenant.status === 'UNAVAILABLE', { timeoutMs: 5_000, intervalMs: 100 });
+      const details = await waitUntil(
+        `tenant ${id} UNAVAILABLE`,
+        () => fl.tenant(id),
+        (d) => d.tenant.status === 'UNAVAILABLE',
+        { timeoutMs: 5_000, intervalMs: 100 },
+      );
       expect(details.route).toMatchObject({ state: 'HOST_DOWN', hostId: isolated.id });
       for (const r of fl.routers) {
-        const refused = await waitUntil(`router ${r.id} answers host down`, () => attempt(r.endpoint, login), (a) => !a.ok && a.code === '57P03', { timeoutMs: 5_000, intervalMs: 50 });
+        const refused = await waitUntil(
+          `router ${r.id} answers host down`,
+          () => attempt(r.endpoint, login),
+          (a) => !a.ok && a.code === '57P03',
+          { timeoutMs: 5_000, intervalMs: 50 },
+        );
         if (!refused.ok) expect(refused.message).toMatch(/host is down/);
       }
       // The instance itself is fine and still reachable on its host's address (only the control link is cut).
@@ -117,8 +133,18 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
       l.partition(grpcPort, false);
     }
 
-    await waitUntil(`host ${isolated.id} READY after the link heals`, () => fl.hostStates(), (s) => s[isolated.id] === 'READY', { timeoutMs: 40_000, intervalMs: 200 });
-    await waitUntil(`tenant ${id} ACTIVE after the link heals`, async () => (await fl.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 20_000, intervalMs: 200 });
+    await waitUntil(
+      `host ${isolated.id} READY after the link heals`,
+      () => fl.hostStates(),
+      (s) => s[isolated.id] === 'READY',
+      { timeoutMs: 40_000, intervalMs: 200 },
+    );
+    await waitUntil(
+      `tenant ${id} ACTIVE after the link heals`,
+      async () => (await fl.tenant(id)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
     await fl.waitServing(login);
     for (const r of fl.routers) expect(await queryOnce(r.endpoint, login, checksumSql)).toEqual(checksum);
   }, 180_000);
@@ -134,13 +160,21 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     const login = ownerLogin(id, password);
     // Placement is all-or-nothing (a cordoned h1 would leave the replica nowhere): place it, then switch the primary over to the isolated host if needed.
     await fl.createTenant(id, { password, replicas: 1, syncReplicas: 1 });
-    const streaming = (hostId: string) => (ms: MemberJson[]): boolean => ms.some((m) => m.hostId === hostId && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up);
+    const streaming =
+      (hostId: string) =>
+      (ms: MemberJson[]): boolean =>
+        ms.some((m) => m.hostId === hostId && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up);
     if ((await primaryOf(fl, id)).hostIndex !== ISOLATED) {
       await waitUntil(`replica of ${id} streaming on ${isolated.id}`, () => members(fl, id), streaming(isolated.id), { timeoutMs: 30_000, intervalMs: 200 });
       const out = await fl.pgsctl(['tenant', 'switchover', id, '--to', isolated.id]);
       expect(out.code, out.stderr).toBe(0);
     }
-    await waitUntil(`tenant ${id} ACTIVE`, async () => (await fl.tenant(id)).tenant.status, (s) => s === 'ACTIVE', { timeoutMs: 60_000, intervalMs: 200 });
+    await waitUntil(
+      `tenant ${id} ACTIVE`,
+      async () => (await fl.tenant(id)).tenant.status,
+      (s) => s === 'ACTIVE',
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     await waitUntil(`replica of ${id} streaming on ${rooted.id}`, () => members(fl, id), streaming(rooted.id), { timeoutMs: 30_000, intervalMs: 200 });
     const primary = await primaryOf(fl, id);
     expect(primary.hostIndex).toBe(ISOLATED);
@@ -150,13 +184,23 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
 
     const writer = new RowWriter(direct, login, { table: 'w', connectTimeoutMs: 1000 });
     writer.start();
-    await waitUntil('writer has committed rows on the old primary', () => writer.acked.length, (n) => n >= 50, { timeoutMs: 20_000, intervalMs: 50 });
+    await waitUntil(
+      'writer has committed rows on the old primary',
+      () => writer.acked.length,
+      (n) => n >= 50,
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
     const grpcPort = Number(fl.coordinatorGrpc.split(':').pop());
     const cutAt = Date.now();
     l.partition(grpcPort, true);
     let promotedAt: number;
     try {
-      const after = await waitUntil(`tenant ${id} promoted on ${rooted.id}`, () => primaryOf(fl, id), (p) => p.hostIndex === ROOT_HOST, { timeoutMs: 60_000, intervalMs: 100 });
+      const after = await waitUntil(
+        `tenant ${id} promoted on ${rooted.id}`,
+        () => primaryOf(fl, id),
+        (p) => p.hostIndex === ROOT_HOST,
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
       expect(after.address).toBe(l.rootAddress);
       const events = await fl.pgsctlJson<EventJson[]>(['events', '--tenant', id, '--limit', '200']);
       const promote = events.find((e) => e.action === 'failover.promote' && e.hostId === rooted.id);
@@ -166,14 +210,21 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
       // A few more tries after the promotion: the old primary takes none of them.
       const triesAtPromotion = writer.tries;
       const ackedAtPromotion = writer.acked.length;
-      await waitUntil('five more writes tried on the old primary', () => writer.tries, (n) => n >= triesAtPromotion + 5, { timeoutMs: 30_000, intervalMs: 100 });
+      await waitUntil(
+        'five more writes tried on the old primary',
+        () => writer.tries,
+        (n) => n >= triesAtPromotion + 5,
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
       expect(writer.acked.length).toBe(ackedAtPromotion);
     } finally {
       await writer.stop();
     }
     const stoppedAt = writer.firstFailureAfter(cutAt);
     const lastAck = writer.ackedAt.at(-1) ?? 0;
-    console.log(`fencing: cut -> old primary refused writes ${(stoppedAt ?? NaN) - cutAt} ms, cut -> promotion decided ${promotedAt - cutAt} ms (last direct ack ${lastAck - cutAt} ms after the cut; ${writer.acked.length} rows acknowledged, failures: ${[...new Set(writer.failures.map((x) => x.code))].join(', ')})`);
+    console.log(
+      `fencing: cut -> old primary refused writes ${(stoppedAt ?? NaN) - cutAt} ms, cut -> promotion decided ${promotedAt - cutAt} ms (last direct ack ${lastAck - cutAt} ms after the cut; ${writer.acked.length} rows acknowledged, failures: ${[...new Set(writer.failures.map((x) => x.code))].join(', ')})`,
+    );
     // (1) Fenced before promoted: the old primary's last acknowledged write and its first refusal both precede the promotion.
     expect(stoppedAt).toBeDefined();
     expect(stoppedAt ?? Infinity).toBeLessThan(promotedAt);
@@ -194,17 +245,27 @@ describe.skipIf(unavailable !== undefined)('network partition', () => {
     const primariesSeen = new Set<string>();
     const healedAt = Date.now();
     l.partition(grpcPort, false);
-    const rejoined = await waitUntil(`old primary of ${id} back as a replica`, async () => {
-      const ms = await members(fl, id);
-      // Only reports made after the heal: the coordinator still shows the cut-off host's last one from before the cut.
-      for (const m of ms) if (m.health?.role === 'PRIMARY' && m.health.up && Date.parse(m.health.checkedAt ?? '') >= healedAt) primariesSeen.add(m.hostId);
-      return ms;
-    }, (ms) => ms.some((m) => m.hostId === isolated.id && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up), { timeoutMs: 60_000, intervalMs: 200 });
+    const rejoined = await waitUntil(
+      `old primary of ${id} back as a replica`,
+      async () => {
+        const ms = await members(fl, id);
+        // Only reports made after the heal: the coordinator still shows the cut-off host's last one from before the cut.
+        for (const m of ms) if (m.health?.role === 'PRIMARY' && m.health.up && Date.parse(m.health.checkedAt ?? '') >= healedAt) primariesSeen.add(m.hostId);
+        return ms;
+      },
+      (ms) => ms.some((m) => m.hostId === isolated.id && m.role === 'REPLICA' && m.health?.role === 'REPLICA' && m.health.up),
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect([...primariesSeen]).toEqual([rooted.id]);
     expect(rejoined.filter((m) => m.health?.role === 'PRIMARY' && m.health.up).map((m) => m.hostId)).toEqual([rooted.id]);
     // It follows the new primary: a row written through the router now reaches it (it is the synchronous standby again).
     await queryOnce(router, login, 'insert into w values (-2)');
-    await waitUntil('row -2 on the rejoined replica', () => queryOnce<{ n: number }>(direct, login, 'select count(*)::int as n from w where id = -2'), (r) => r[0]?.n === 1, { timeoutMs: 20_000, intervalMs: 200 });
+    await waitUntil(
+      'row -2 on the rejoined replica',
+      () => queryOnce<{ n: number }>(direct, login, 'select count(*)::int as n from w where id = -2'),
+      (r) => r[0]?.n === 1,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
   }, 240_000);
 });
 
@@ -224,4 +285,3 @@ interface EventJson {
 async function members(fl: Fleet, id: string): Promise<MemberJson[]> {
   return (await fl.tenant(id)).tenant.placements as unknown as MemberJson[];
 }
-

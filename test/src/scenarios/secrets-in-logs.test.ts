@@ -34,7 +34,8 @@ describe('secrets in logs', () => {
     const router = f.routers[0];
     if (!router) throw new Error('router expected');
     // The fleet started secure: every component joined with a certificate, none runs plaintext.
-    for (const p of [f.coordinator, ...f.hosts.map((h) => h.process), ...f.routers.map((r) => r.process)]) expect(p.tail(500), p.spec.name).not.toContain('"insecure":true');
+    for (const p of [f.coordinator, ...f.hosts.map((h) => h.process), ...f.routers.map((r) => r.process)])
+      expect(p.tail(500), p.spec.name).not.toContain('"insecure":true');
 
     const t = tenantName('sec');
     const owner = secret('owner');
@@ -56,12 +57,22 @@ describe('secrets in logs', () => {
     const created = await rest('POST', `/v1/postgres/instances/${t}/users`, { name: 'app', password: appPassword }, f.security.bearer());
     expect(created.status, await created.clone().text()).toBe(201);
     const appLogin = { user: `app.${t}`, password: appPassword, database: t };
-    await waitUntil('app logs in through the router', () => attempt(router.endpoint, appLogin), (a) => a.ok, { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      'app logs in through the router',
+      () => attempt(router.endpoint, appLogin),
+      (a) => a.ok,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
 
     // A new password through REST: the old one stops working, the new one works.
     const appPassword2 = secret('app2');
     expect((await rest('PUT', `/v1/postgres/instances/${t}/users/app`, { password: appPassword2 }, f.security.bearer())).status).toBe(200);
-    await waitUntil('the new password works', () => attempt(router.endpoint, { ...appLogin, password: appPassword2 }), (a) => a.ok, { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      'the new password works',
+      () => attempt(router.endpoint, { ...appLogin, password: appPassword2 }),
+      (a) => a.ok,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     const old = await attempt(router.endpoint, appLogin);
     expect(old.ok).toBe(false);
     const wrong = await attempt(router.endpoint, { ...appLogin, password: secret('wrong') });
@@ -70,8 +81,24 @@ describe('secrets in logs', () => {
     // pgsctl: a user with a password from stdin, an operator token that works, a forged one that does not.
     const bob = secret('bob');
     await f.pgsctlJson(['user', 'create', t, 'bob', '--password-stdin'], bob);
-    await waitUntil('bob logs in', () => attempt(router.endpoint, { user: `bob.${t}`, password: bob, database: t }), (a) => a.ok, { timeoutMs: 30_000, intervalMs: 200 });
-    const { token: reader } = await f.pgsctlJson<{ token: string }>(['token', 'create', '--kind', 'operator', '--name', 'secrets-reader', '--role', 'reader', '--ttl', '1h']);
+    await waitUntil(
+      'bob logs in',
+      () => attempt(router.endpoint, { user: `bob.${t}`, password: bob, database: t }),
+      (a) => a.ok,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const { token: reader } = await f.pgsctlJson<{ token: string }>([
+      'token',
+      'create',
+      '--kind',
+      'operator',
+      '--name',
+      'secrets-reader',
+      '--role',
+      'reader',
+      '--ttl',
+      '1h',
+    ]);
     used.push(reader);
     const asReader = await runPgsctl(f.coordinatorGrpc, ['tenant', 'list'], { env: { PGS_CA: f.security.caFile, PGS_TOKEN: reader } });
     expect(asReader.code, asReader.stderr).toBe(0);
@@ -85,7 +112,12 @@ describe('secrets in logs', () => {
     await f.restartRouter(1);
     await f.killCoordinator('SIGTERM');
     await f.restartCoordinator();
-    await waitUntil('hosts READY again', () => f.hostStates(), (s) => Object.values(s).every((v) => v === 'READY'), { timeoutMs: 30_000, intervalMs: 200 });
+    await waitUntil(
+      'hosts READY again',
+      () => f.hostStates(),
+      (s) => Object.values(s).every((v) => v === 'READY'),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     await f.waitServing({ user: t, password: owner, database: t }, 30_000);
   }, 300_000);
 
@@ -94,8 +126,12 @@ describe('secrets in logs', () => {
     const files = logFilesUnder(f.root);
     const names = files.map((file) => path.relative(f.root, file));
     // The scan covers the processes' logs and the tenant servers' logs.
-    for (const expected of ['logs/coordinator.log', 'logs/agent-h1.log', 'logs/agent-h2.log', 'logs/router-r1.log', 'logs/router-r2.log']) expect(names).toContain(expected);
-    expect(names.some((n) => n.startsWith('h1/') || n.startsWith('h2/')), `no tenant server log among ${names.join(', ')}`).toBe(true);
+    for (const expected of ['logs/coordinator.log', 'logs/agent-h1.log', 'logs/agent-h2.log', 'logs/router-r1.log', 'logs/router-r2.log'])
+      expect(names).toContain(expected);
+    expect(
+      names.some((n) => n.startsWith('h1/') || n.startsWith('h2/')),
+      `no tenant server log among ${names.join(', ')}`,
+    ).toBe(true);
     const known = [...used, fs.readFileSync(f.security.adminTokenFile, 'utf8').trim(), ...f.security.joinTokens];
     expect(f.security.joinTokens).toHaveLength(4);
     expect(findSecretsInFiles(files, known)).toEqual([]);

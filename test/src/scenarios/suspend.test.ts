@@ -27,8 +27,18 @@ async function status(f: Fleet, id: string): Promise<string> {
 }
 
 async function suspended(f: Fleet, id: string, timeoutMs = 45_000): Promise<void> {
-  await waitUntil(`${id} SUSPENDED`, () => status(f, id), (s) => s === 'SUSPENDED', { timeoutMs, intervalMs: 250 });
-  await waitUntil(`${id}'s postgres gone`, () => tenantPostmasters(f, id), (p) => p.length === 0, { timeoutMs: 30_000, intervalMs: 250 });
+  await waitUntil(
+    `${id} SUSPENDED`,
+    () => status(f, id),
+    (s) => s === 'SUSPENDED',
+    { timeoutMs, intervalMs: 250 },
+  );
+  await waitUntil(
+    `${id}'s postgres gone`,
+    () => tenantPostmasters(f, id),
+    (p) => p.length === 0,
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
 }
 
 describe('scale to zero', () => {
@@ -42,7 +52,11 @@ describe('scale to zero', () => {
     await f.createTenant(id, { password, extraArgs: ['--idle-suspend', '5s'] });
     const [r1, r2] = f.routers;
     if (!r1 || !r2) throw new Error('two routers expected');
-    const session = await psql(r1.endpoint, ownerLogin(id, password), "create table notes (id int primary key, body text); insert into notes select g, 'note ' || g from generate_series(1, 300) g; select count(*) from notes");
+    const session = await psql(
+      r1.endpoint,
+      ownerLogin(id, password),
+      "create table notes (id int primary key, body text); insert into notes select g, 'note ' || g from generate_series(1, 300) g; select count(*) from notes",
+    );
     expect(session, session.stderr).toMatchObject({ code: 0 });
 
     await suspended(f, id);
@@ -51,7 +65,12 @@ describe('scale to zero', () => {
     expect(details.tenant.statusReason).toMatch(/^suspended at .*idle for \d+s \(policy 5s\)/);
     const listed = await f.pgsctl(['tenant', 'list', '-o', 'table']);
     expect(listed.stdout).toMatch(new RegExp(`${id}\\s+SUSPENDED \\d+s`));
-    await waitUntil('suspended event', () => events(f, id), (e) => e.some((x) => x.action === 'tenant.suspended'), { timeoutMs: 10_000 });
+    await waitUntil(
+      'suspended event',
+      () => events(f, id),
+      (e) => e.some((x) => x.action === 'tenant.suspended'),
+      { timeoutMs: 10_000 },
+    );
 
     for (const router of [r1, r2]) {
       const woke = await psql(router.endpoint, ownerLogin(id, password, 'user.tenant'), "select count(*) || ' ' || max(body) from notes");

@@ -18,7 +18,9 @@ const VERSIONS_DIR = '/var/lib/pgs/postgres';
 const EXTRA = ['16', '17', '18'] as const;
 const missing = EXTRA.filter((m) => !fs.existsSync(path.join(VERSIONS_DIR, m, 'bin', 'postgres')));
 if (missing.length > 0) {
-  console.warn(`versions scenario skipped: PostgreSQL ${missing.join(', ')} not in ${VERSIONS_DIR}; run apps/host-agent/scripts/setup-postgres-versions.sh (as root) to install them`);
+  console.warn(
+    `versions scenario skipped: PostgreSQL ${missing.join(', ')} not in ${VERSIONS_DIR}; run apps/host-agent/scripts/setup-postgres-versions.sh (as root) to install them`,
+  );
 }
 
 interface VersionJson {
@@ -43,7 +45,13 @@ function outcome(p: Promise<unknown>): Promise<string> {
 async function sleeping(at: Endpoint, login: Login): Promise<void> {
   const watcher = await connect(at, login);
   try {
-    await waitUntil('pg_sleep running', async () => (await watcher.query("select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rows[0].n as number, (n) => n === 1, { timeoutMs: 10_000, intervalMs: 50 });
+    await waitUntil(
+      'pg_sleep running',
+      async () =>
+        (await watcher.query("select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rows[0].n as number,
+      (n) => n === 1,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
   } finally {
     await watcher.end();
   }
@@ -88,10 +96,12 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
     for (const major of ['15', ...EXTRA]) tenants.set(major, tenantName(`v${major}`));
     // Created together; a major's first tenant on a host also makes that major's template (initdb).
     const started = Date.now();
-    await Promise.all([...tenants].map(async ([major, id]) => {
-      await f.createTenant(id, { password, extraArgs: ['--version', major, ...(major === '15' ? [] : ['--no-backups'])] });
-      console.log(`versions: tenant on PostgreSQL ${major} serving through both routers ${Date.now() - started} ms after the creates started`);
-    }));
+    await Promise.all(
+      [...tenants].map(async ([major, id]) => {
+        await f.createTenant(id, { password, extraArgs: ['--version', major, ...(major === '15' ? [] : ['--no-backups'])] });
+        console.log(`versions: tenant on PostgreSQL ${major} serving through both routers ${Date.now() - started} ms after the creates started`);
+      }),
+    );
     for (const [major, id] of tenants) expect((await f.tenant(id)).tenant.spec.version).toBe(major);
     for (const [major, id] of tenants) {
       const login = ownerLogin(id, password);
@@ -99,7 +109,7 @@ describe.skipIf(missing.length > 0)('PostgreSQL 15, 16, 17 and 18 side by side',
         const other = f.routers[1 - i] as (typeof f.routers)[number];
         const client = await connect(router.endpoint, login);
         try {
-          const { rows } = await client.query('select version() as v, current_setting(\'server_version_num\')::int / 10000 as major');
+          const { rows } = await client.query("select version() as v, current_setting('server_version_num')::int / 10000 as major");
           expect(rows[0].v).toMatch(new RegExp(`^PostgreSQL ${major}\\.`));
           expect(String(rows[0].major)).toBe(major);
           // Cancel with the key this router issued, sent to the other router (protocol 3.0, 4-byte key).

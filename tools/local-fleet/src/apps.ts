@@ -30,44 +30,96 @@ export function checkBuilt(): void {
 /** Coordinator flags. */
 export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string; secretKeyFile: string; backupsDir: string; insecure: boolean }): string[] {
   return [
-    '--grpc-listen', p.grpc, '--http-listen', p.http, '--data-dir', p.dataDir, '--secret-key-file', p.secretKeyFile,
-    '--backup-repo', `posix:${p.backupsDir}`,
+    '--grpc-listen',
+    p.grpc,
+    '--http-listen',
+    p.http,
+    '--data-dir',
+    p.dataDir,
+    '--secret-key-file',
+    p.secretKeyFile,
+    '--backup-repo',
+    `posix:${p.backupsDir}`,
     ...(p.insecure ? ['--insecure'] : []),
   ];
 }
 
 /** Host agent flags. */
-export function agentArgs(p: { id: string; address: string; zone: string; coordinator: string; dataRoot: string; ops: string; runtime: string; portRange: string; cpu: string; memory: string; disk: string; insecure: boolean }): string[] {
+export function agentArgs(p: {
+  id: string;
+  address: string;
+  zone: string;
+  coordinator: string;
+  dataRoot: string;
+  ops: string;
+  runtime: string;
+  portRange: string;
+  cpu: string;
+  memory: string;
+  disk: string;
+  insecure: boolean;
+}): string[] {
   return [
     ...(p.insecure ? ['--insecure'] : []),
-    '--host-id', p.id,
-    '--address', p.address,
-    '--coordinator', p.coordinator,
-    '--data-root', p.dataRoot,
-    '--runtime', p.runtime,
-    '--port-range', p.portRange,
-    '--ops-listen', p.ops,
-    '--labels', `zone=${p.zone},region=local`,
-    '--cpu', p.cpu,
-    '--memory', p.memory,
-    '--disk', p.disk,
+    '--host-id',
+    p.id,
+    '--address',
+    p.address,
+    '--coordinator',
+    p.coordinator,
+    '--data-root',
+    p.dataRoot,
+    '--runtime',
+    p.runtime,
+    '--port-range',
+    p.portRange,
+    '--ops-listen',
+    p.ops,
+    '--labels',
+    `zone=${p.zone},region=local`,
+    '--cpu',
+    p.cpu,
+    '--memory',
+    p.memory,
+    '--disk',
+    p.disk,
   ];
 }
 
 /** Router flags. */
-export function routerArgs(p: { id: string; listen: string; coordinator: string; cachePath: string; ops: string; tlsCert: string; tlsKey: string; sniDomain: string; insecure: boolean }): string[] {
+export function routerArgs(p: {
+  id: string;
+  listen: string;
+  coordinator: string;
+  cachePath: string;
+  ops: string;
+  tlsCert: string;
+  tlsKey: string;
+  sniDomain: string;
+  insecure: boolean;
+}): string[] {
   return [
     ...(p.insecure ? ['--insecure'] : []),
-    '--router-id', p.id,
-    '--listen', p.listen,
-    '--coordinator', p.coordinator,
-    '--cache-path', p.cachePath,
-    '--ops-listen', p.ops,
-    '--cancel-listen', '127.0.0.1:0',
-    '--tls-cert', p.tlsCert,
-    '--tls-key', p.tlsKey,
-    '--sni-domain', p.sniDomain,
+    '--router-id',
+    p.id,
+    '--listen',
+    p.listen,
+    '--coordinator',
+    p.coordinator,
+    '--cache-path',
+    p.cachePath,
+    '--ops-listen',
+    p.ops,
+    '--cancel-listen',
+    '127.0.0.1:0',
+    '--tls-cert',
+    p.tlsCert,
+    '--tls-key',
+    p.tlsKey,
+    '--sni-domain',
+    p.sniDomain,
     // Ctrl-C should not wait half a minute for idle psql sessions.
-    '--shutdown-timeout', '3s',
+    '--shutdown-timeout',
+    '3s',
   ];
 }

@@ -32,7 +32,7 @@ export function renderBanner(d: FleetDescription, cwd: string): string {
       '',
       '  # any user of a tenant can also name the tenant in the user name, as user.tenant:',
       `  psql "postgresql://${demo.user}.${demo.tenant}:${pw}@${d.routers[0]?.listen ?? ''}/${demo.database}?sslmode=require"`,
-      '  # verify the router\'s certificate against the fleet\'s own CA:',
+      "  # verify the router's certificate against the fleet's own CA:",
       `  psql "postgresql://${demo.user}:${pw}@${d.routers[0]?.listen ?? ''}/${demo.database}?sslmode=verify-full&sslrootcert=${ca}"`,
       `  # the password is kept in ${show(demo.passwordFile, cwd)}`,
       `  # the demo suspends after 5 idle minutes (./pgsctl tenant get ${demo.tenant}); the next psql wakes it`,

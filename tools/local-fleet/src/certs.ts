@@ -25,20 +25,44 @@ export function ensureCertificates(layout: FleetLayout): boolean {
   if ([layout.caCert, layout.caKey, layout.routerCert, layout.routerKey].every((f) => fs.existsSync(f))) return false;
   const dir = layout.certsDir;
   const curve = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...curve, '-keyout', layout.caKey, '-out', layout.caCert, '-days', '3650', '-subj', '/CN=pgs local fleet CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...curve,
+      '-keyout',
+      layout.caKey,
+      '-out',
+      layout.caCert,
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=pgs local fleet CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   const csr = path.join(dir, 'router.csr');
   const ext = path.join(dir, 'router.ext');
   openssl(['req', ...curve, '-keyout', layout.routerKey, '-out', csr, '-subj', '/CN=localhost'], dir);
-  fs.writeFileSync(ext, [
-    `subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:${SNI_DOMAIN},DNS:*.${SNI_DOMAIN}`,
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    ext,
+    [
+      `subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:${SNI_DOMAIN},DNS:*.${SNI_DOMAIN}`,
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      '',
+    ].join('\n'),
+  );
   // 825 days: the longest validity clients such as macOS accept for a server certificate.
-  openssl(['x509', '-req', '-in', csr, '-CA', layout.caCert, '-CAkey', layout.caKey, '-CAcreateserial', '-out', layout.routerCert, '-days', '825', '-extfile', ext], dir);
+  openssl(
+    ['x509', '-req', '-in', csr, '-CA', layout.caCert, '-CAkey', layout.caKey, '-CAcreateserial', '-out', layout.routerCert, '-days', '825', '-extfile', ext],
+    dir,
+  );
   fs.rmSync(csr);
   fs.rmSync(ext);
   fs.chmodSync(layout.caKey, 0o600);

@@ -60,34 +60,42 @@ export async function ensureDemoTenant(
     password = generatePassword();
     // Saved before the call: if the launcher dies right after, the next start still knows it.
     savePassword(passwordFile, password);
-    await client.createTenant({
-      id: tenant,
-      ownerPassword: password,
-      spec: {
-        resources: { ...DEFAULT_TENANT_SPEC.resources },
-        nodes: DEFAULT_TENANT_SPEC.nodes,
-        syncReplicas: DEFAULT_TENANT_SPEC.syncReplicas,
-        externalAccess: true,
-        description: 'demo tenant of the local fleet',
-        runState: RunState.RUNNING,
-        // Scale to zero on show: after five idle minutes it stops, and the next client wakes it.
-        idleSuspendSeconds: DEMO_IDLE_SUSPEND_SECONDS,
+    await client.createTenant(
+      {
+        id: tenant,
+        ownerPassword: password,
+        spec: {
+          resources: { ...DEFAULT_TENANT_SPEC.resources },
+          nodes: DEFAULT_TENANT_SPEC.nodes,
+          syncReplicas: DEFAULT_TENANT_SPEC.syncReplicas,
+          externalAccess: true,
+          description: 'demo tenant of the local fleet',
+          runState: RunState.RUNNING,
+          // Scale to zero on show: after five idle minutes it stops, and the next client wakes it.
+          idleSuspendSeconds: DEMO_IDLE_SUSPEND_SECONDS,
+        },
+        idempotencyKey: `local-fleet-${tenant}`,
       },
-      idempotencyKey: `local-fleet-${tenant}`,
-    }, { timeoutMs: 10_000 });
+      { timeoutMs: 10_000 },
+    );
     created = true;
   } else {
     await client.setTenantAccess({ id: tenant, externalAccess: true }, { timeoutMs: 10_000 });
   }
   let last = '';
-  await waitUntil(`tenant ${tenant}`, timeoutMs, async () => {
-    const res = await client.getTenant({ id: tenant }, { timeoutMs: 10_000 });
-    const status = TenantStatus[res.tenant?.status ?? TenantStatus.UNSPECIFIED] ?? 'UNKNOWN';
-    const text = `tenant ${tenant}: ${status}${res.tenant?.statusReason ? ` (${res.tenant.statusReason})` : ''}`;
-    if (text !== last) onProgress((last = text));
-    // A demo suspended while idle is ready too: the first client through a router wakes it.
-    return res.tenant?.status === TenantStatus.ACTIVE || res.tenant?.status === TenantStatus.SUSPENDED ? true : undefined;
-  }, abort);
+  await waitUntil(
+    `tenant ${tenant}`,
+    timeoutMs,
+    async () => {
+      const res = await client.getTenant({ id: tenant }, { timeoutMs: 10_000 });
+      const status = TenantStatus[res.tenant?.status ?? TenantStatus.UNSPECIFIED] ?? 'UNKNOWN';
+      const text = `tenant ${tenant}: ${status}${res.tenant?.statusReason ? ` (${res.tenant.statusReason})` : ''}`;
+      if (text !== last) onProgress((last = text));
+      // A demo suspended while idle is ready too: the first client through a router wakes it.
+      return res.tenant?.status === TenantStatus.ACTIVE || res.tenant?.status === TenantStatus.SUSPENDED ? true : undefined;
+    },
+    abort,
+  );
   if (password === undefined) {
     // The tenant exists but its password file is gone: set a new password rather than print none.
     password = generatePassword();

@@ -51,22 +51,41 @@ describe('local fleet launcher', () => {
 
   beforeAll(async () => {
     const base = await freePort();
-    launcher = spawn(process.execPath, [...TSX, MAIN, 'up',
-      '--state-dir', stateDir,
-      '--coordinator-port', String(await freePort()),
-      '--http-port', String(await freePort()),
-      '--router-port', String(base),
-      '--host-addresses', `${net}.11,${net}.12,${net}.13`,
-      '--start-timeout', '90s',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    launcher = spawn(
+      process.execPath,
+      [
+        ...TSX,
+        MAIN,
+        'up',
+        '--state-dir',
+        stateDir,
+        '--coordinator-port',
+        String(await freePort()),
+        '--http-port',
+        String(await freePort()),
+        '--router-port',
+        String(base),
+        '--host-addresses',
+        `${net}.11,${net}.12,${net}.13`,
+        '--start-timeout',
+        '90s',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     launcher.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     launcher.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     const file = path.join(stateDir, 'fleet.json');
-    fleet = await waitFor('fleet ready', 240_000, () => {
-      if (!fs.existsSync(file)) return undefined;
-      const d = JSON.parse(fs.readFileSync(file, 'utf8')) as FleetDescription;
-      return d.state === 'ready' ? d : undefined;
-    }, launcher, () => output);
+    fleet = await waitFor(
+      'fleet ready',
+      240_000,
+      () => {
+        if (!fs.existsSync(file)) return undefined;
+        const d = JSON.parse(fs.readFileSync(file, 'utf8')) as FleetDescription;
+        return d.state === 'ready' ? d : undefined;
+      },
+      launcher,
+      () => output,
+    );
   }, 300_000);
 
   afterAll(async () => {
@@ -114,7 +133,10 @@ describe('local fleet launcher', () => {
   it('writes no token, private key or password into any process log', () => {
     // The launcher's own terminal banner shows the demo URI to the developer on purpose; the logs of
     // coordinator, agents and routers must hold no secret at all.
-    const logs = fs.readdirSync(path.join(stateDir, 'logs')).map((f) => fs.readFileSync(path.join(stateDir, 'logs', f), 'utf8')).join('\n');
+    const logs = fs
+      .readdirSync(path.join(stateDir, 'logs'))
+      .map((f) => fs.readFileSync(path.join(stateDir, 'logs', f), 'utf8'))
+      .join('\n');
     const token = fs.readFileSync(fleet.coordinator.tokenFile, 'utf8').trim();
     const password = fs.readFileSync(path.join(stateDir, 'demo-password'), 'utf8').trim();
     expect(logs.length).toBeGreaterThan(0);
@@ -135,7 +157,8 @@ describe('local fleet launcher', () => {
   });
 
   it('is found by pgsctl from the directory above .pgs without an address, which creates a tenant and prints a working URI', async () => {
-    const pgsctl = (...args: string[]) => run(process.execPath, [...TSX, PGSCTL, ...args], { cwd: root, env: { ...process.env, PGS_COORDINATOR: '' }, timeout: 120_000 });
+    const pgsctl = (...args: string[]) =>
+      run(process.execPath, [...TSX, PGSCTL, ...args], { cwd: root, env: { ...process.env, PGS_COORDINATOR: '' }, timeout: 120_000 });
     const hosts = JSON.parse((await pgsctl('host', 'list', '-o', 'json')).stdout) as Array<{ id: string; state: string }>;
     expect(hosts.map((h) => `${h.id}:${h.state}`).sort()).toEqual(['h1:READY', 'h2:READY', 'h3:READY']);
     const created = await pgsctl('tenant', 'create', 'acme', '--access', 'enabled', '--password', 'acme-secret-1', '--wait', '--timeout', '90s', '-o', 'json');
@@ -143,7 +166,10 @@ describe('local fleet launcher', () => {
     expect(created.stderr).toMatch(/tenant acme is ACTIVE \(\d+\.\ds\)/);
     const uri = (await pgsctl('connect', 'acme', '--uri')).stdout.trim();
     expect(uri).toBe(`postgresql://acme@${fleet.routers[0]?.listen}/acme?sslmode=require`);
-    const { stdout } = await run('psql', [uri, '-X', '-A', '-t', '-c', 'SELECT current_database()'], { env: { ...process.env, PGPASSWORD: 'acme-secret-1' }, timeout: 20_000 });
+    const { stdout } = await run('psql', [uri, '-X', '-A', '-t', '-c', 'SELECT current_database()'], {
+      env: { ...process.env, PGPASSWORD: 'acme-secret-1' },
+      timeout: 20_000,
+    });
     expect(stdout.trim()).toBe('acme');
   }, 180_000);
 

@@ -16,7 +16,10 @@ export const STOP_TIMEOUTS = Object.freeze({ router: 10_000, agent: 15_000, post
 function recorded(layout: FleetLayout): { routers: string[]; agents: string[]; coordinator: string[] } {
   let names: string[];
   try {
-    names = fs.readdirSync(layout.pidsDir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4));
+    names = fs
+      .readdirSync(layout.pidsDir)
+      .filter((f) => f.endsWith('.pid'))
+      .map((f) => f.slice(0, -4));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
     else throw err;

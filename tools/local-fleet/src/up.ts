@@ -81,7 +81,9 @@ async function stopAll(layout: FleetLayout, running: Running, say: Say): Promise
 async function takeOver(layout: FleetLayout, say: Say): Promise<void> {
   const launcher = readPidFile(layout.pidFile('launcher'));
   if (launcher !== undefined && launcher !== process.pid && isOurs(launcher, expectedCommand('launcher'))) {
-    throw new FleetStartError(`a local fleet is already running from ${layout.stateDir} (launcher pid ${launcher}); stop it with \`npm run fleet:down\` or Ctrl-C in its terminal`);
+    throw new FleetStartError(
+      `a local fleet is already running from ${layout.stateDir} (launcher pid ${launcher}); stop it with \`npm run fleet:down\` or Ctrl-C in its terminal`,
+    );
   }
   await stopRecordedFleet(layout, (line) => say(`cleaning up a previous run: ${line}`));
 }
@@ -168,9 +170,18 @@ async function startFleet(
 
   say(`starting coordinator on ${grpc} (REST http://${httpAddress})`);
   running.coordinator = startProcess({
-    name: 'coordinator', script: APP_SCRIPTS.coordinator,
-    args: coordinatorArgs({ grpc, http: httpAddress, dataDir: layout.coordinatorData, secretKeyFile: files.secretKeyFile, backupsDir: layout.backupsDir, insecure }),
-    logFile: layout.log('coordinator'), pidFile: layout.pidFile('coordinator'),
+    name: 'coordinator',
+    script: APP_SCRIPTS.coordinator,
+    args: coordinatorArgs({
+      grpc,
+      http: httpAddress,
+      dataDir: layout.coordinatorData,
+      secretKeyFile: files.secretKeyFile,
+      backupsDir: layout.backupsDir,
+      insecure,
+    }),
+    logFile: layout.log('coordinator'),
+    pidFile: layout.pidFile('coordinator'),
   });
   const coordinatorDied = diedCheck([running.coordinator], signal);
   await waitUntil('coordinator /healthz', timeout, async () => ((await httpOk(`http://${httpAddress}/healthz`)) ? true : undefined), coordinatorDied);
@@ -178,7 +189,10 @@ async function startFleet(
   const auth = launcherCredentials(files, insecure);
   const client = createClient(CoordinatorService, grpc, auth.credentials, auth.channelOptions);
   onClient(client);
-  await Promise.race([client.waitForReady(timeout), new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))]);
+  await Promise.race([
+    client.waitForReady(timeout),
+    new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+  ]);
 
   const hosts = hostPlans(layout, options.hostAddresses);
   const hostOps: string[] = [];
@@ -191,20 +205,39 @@ async function startFleet(
     const ops = `${h.address}:${await firstFreePort(h.address, OPS_PORT_BASE)}`;
     hostOps.push(ops);
     say(`starting host agent ${h.id} on ${h.address} (zone ${h.zone})`);
-    running.agents.push(startProcess({
-      name: h.id, script: APP_SCRIPTS.agent,
-      args: agentArgs({ ...h, coordinator: grpc, ops, runtime: options.runtime, portRange: options.instancePorts, cpu: options.hostCpu, memory: options.hostMemory, disk: options.hostDisk, insecure }),
-      // A fresh single-use token each start; an agent that joined before keeps its certificate and ignores it.
-      env: insecure ? {} : { PGS_JOIN_TOKEN: await joinToken(client, 'host', h.id) },
-      logFile: layout.log(h.id), pidFile: layout.pidFile(h.id),
-    }));
+    running.agents.push(
+      startProcess({
+        name: h.id,
+        script: APP_SCRIPTS.agent,
+        args: agentArgs({
+          ...h,
+          coordinator: grpc,
+          ops,
+          runtime: options.runtime,
+          portRange: options.instancePorts,
+          cpu: options.hostCpu,
+          memory: options.hostMemory,
+          disk: options.hostDisk,
+          insecure,
+        }),
+        // A fresh single-use token each start; an agent that joined before keeps its certificate and ignores it.
+        env: insecure ? {} : { PGS_JOIN_TOKEN: await joinToken(client, 'host', h.id) },
+        logFile: layout.log(h.id),
+        pidFile: layout.pidFile(h.id),
+      }),
+    );
   }
   const agentsDied = diedCheck([running.coordinator, ...running.agents], signal);
-  await waitUntil(`hosts ${hosts.map((h) => h.id).join(', ')} READY`, timeout, async () => {
-    const res = await client.listHosts({}, { timeoutMs: 5000 });
-    const ready = new Set(res.hosts.filter((h) => h.state === HostState.READY).map((h) => h.id));
-    return hosts.every((h) => ready.has(h.id)) ? true : undefined;
-  }, agentsDied);
+  await waitUntil(
+    `hosts ${hosts.map((h) => h.id).join(', ')} READY`,
+    timeout,
+    async () => {
+      const res = await client.listHosts({}, { timeoutMs: 5000 });
+      const ready = new Set(res.hosts.filter((h) => h.state === HostState.READY).map((h) => h.id));
+      return hosts.every((h) => ready.has(h.id)) ? true : undefined;
+    },
+    agentsDied,
+  );
 
   const r1 = await firstFreePort('127.0.0.1', options.routerPort, new Set([grpcPort, httpPort]));
   const r2 = await firstFreePort('127.0.0.1', r1 + 1, new Set([grpcPort, httpPort]));
@@ -218,11 +251,23 @@ async function startFleet(
     fs.mkdirSync(cachePath.slice(0, cachePath.lastIndexOf('/')), { recursive: true });
     say(`starting router ${id} on ${listen}`);
     const p = startProcess({
-      name: id, script: APP_SCRIPTS.router,
-      args: routerArgs({ id, listen, coordinator: grpc, cachePath, ops, tlsCert: layout.routerCert, tlsKey: layout.routerKey, sniDomain: SNI_DOMAIN, insecure }),
+      name: id,
+      script: APP_SCRIPTS.router,
+      args: routerArgs({
+        id,
+        listen,
+        coordinator: grpc,
+        cachePath,
+        ops,
+        tlsCert: layout.routerCert,
+        tlsKey: layout.routerKey,
+        sniDomain: SNI_DOMAIN,
+        insecure,
+      }),
       // Secrets go by environment, not argv, so `ps` does not show them.
       env: { PGS_CANCEL_SECRET: secret, ...(insecure ? {} : { PGS_JOIN_TOKEN: await joinToken(client, 'router', id) }) },
-      logFile: layout.log(id), pidFile: layout.pidFile(id),
+      logFile: layout.log(id),
+      pidFile: layout.pidFile(id),
     });
     running.routers.push(p);
     routers.push({ id, listen, ops, cachePath, pid: p.pid, log: p.logFile });
@@ -230,7 +275,12 @@ async function startFleet(
   const allDied = diedCheck([running.coordinator, ...running.agents, ...running.routers], signal);
   for (const r of routers) {
     const [host, port] = r.listen.split(':') as [string, string];
-    await waitUntil(`router ${r.id}`, timeout, async () => ((await tcpOpen(host, Number(port))) && (await httpOk(`http://${r.ops}/healthz`)) ? true : undefined), allDied);
+    await waitUntil(
+      `router ${r.id}`,
+      timeout,
+      async () => ((await tcpOpen(host, Number(port))) && (await httpOk(`http://${r.ops}/healthz`)) ? true : undefined),
+      allDied,
+    );
   }
 
   const description: FleetDescription = {
@@ -240,7 +290,16 @@ async function startFleet(
     backupsDir: layout.backupsDir,
     launcherPid: process.pid,
     startedAt: new Date().toISOString(),
-    coordinator: { grpc, http: httpAddress, dataDir: layout.coordinatorData, pid: running.coordinator.pid, log: running.coordinator.logFile, caFile: files.caFile, tokenFile: files.tokenFile, insecure },
+    coordinator: {
+      grpc,
+      http: httpAddress,
+      dataDir: layout.coordinatorData,
+      pid: running.coordinator.pid,
+      log: running.coordinator.logFile,
+      caFile: files.caFile,
+      tokenFile: files.tokenFile,
+      insecure,
+    },
     hosts: hosts.map((h, i) => ({ ...h, ops: hostOps[i] ?? '', pid: running.agents[i]?.pid ?? 0, log: running.agents[i]?.logFile ?? '' })),
     routers,
     caPath: layout.caCert,

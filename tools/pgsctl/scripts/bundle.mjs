@@ -20,7 +20,8 @@ const sideEffectFreeWorkspace = {
       if (args.pluginData === 'resolving' || args.kind === 'entry-point') return undefined;
       const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'resolving' });
       if (resolved.errors.length > 0 || resolved.external) return undefined;
-      const inWorkspaceLib = resolved.path.startsWith(workspace) && !resolved.path.includes(`${path.sep}node_modules${path.sep}`) && !resolved.path.startsWith(root);
+      const inWorkspaceLib =
+        resolved.path.startsWith(workspace) && !resolved.path.includes(`${path.sep}node_modules${path.sep}`) && !resolved.path.startsWith(root);
       return inWorkspaceLib ? { ...resolved, sideEffects: false } : { ...resolved };
     });
   },
@@ -52,9 +53,17 @@ if (process.env.PGSCTL_BUNDLE_META) (await import('node:fs')).writeFileSync(proc
 // a third of what `pgsctl tenant list` loaded. Its TLS check reads the coordinator's identity from
 // Node's own certificate parse instead; a build that pulls them back in fails here, not silently.
 const FORBIDDEN = ['@peculiar/', 'asn1js', 'reflect-metadata', 'pkijs'];
-const bundled = new Set(Object.values(result.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([input]) => input)));
+const bundled = new Set(
+  Object.values(result.metafile.outputs).flatMap((o) =>
+    Object.entries(o.inputs)
+      .filter(([, i]) => i.bytesInOutput > 0)
+      .map(([input]) => input),
+  ),
+);
 const leaked = [...bundled].filter((input) => FORBIDDEN.some((name) => input.includes(`node_modules/${name}`)));
 if (leaked.length > 0) {
-  process.stderr.write(`pgsctl bundle: these modules must stay out of pgsctl (each start would parse them):\n  ${leaked.slice(0, 10).join('\n  ')}\nhint: import the one function pgsctl needs from its own module of the library, not one that loads the X.509 library\n`);
+  process.stderr.write(
+    `pgsctl bundle: these modules must stay out of pgsctl (each start would parse them):\n  ${leaked.slice(0, 10).join('\n  ')}\nhint: import the one function pgsctl needs from its own module of the library, not one that loads the X.509 library\n`,
+  );
   process.exit(1);
 }

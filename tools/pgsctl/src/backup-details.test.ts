@@ -22,22 +22,48 @@ const NOW = Date.parse('2026-12-06T12:00:00Z');
 const at = (iso: string) => timestampFromDate(new Date(iso));
 
 const full = create(BackupSchema, {
-  id: 'b-20261206-101500-acme-1', tenantId: 'acme', type: BackupType.FULL, status: BackupStatus.SUCCEEDED, hostId: 'h1', label: '20261206-101500F',
-  startedAt: at('2026-12-06T10:15:00Z'), finishedAt: at('2026-12-06T10:15:42Z'), sizeBytes: 1_288_490_189n, repoSizeBytes: 327_155_712n,
-  lsnStart: '0/2000028', lsnStop: '0/2000138', timeline: 1, trigger: 'schedule', stanza: 'acme',
+  id: 'b-20261206-101500-acme-1',
+  tenantId: 'acme',
+  type: BackupType.FULL,
+  status: BackupStatus.SUCCEEDED,
+  hostId: 'h1',
+  label: '20261206-101500F',
+  startedAt: at('2026-12-06T10:15:00Z'),
+  finishedAt: at('2026-12-06T10:15:42Z'),
+  sizeBytes: 1_288_490_189n,
+  repoSizeBytes: 327_155_712n,
+  lsnStart: '0/2000028',
+  lsnStop: '0/2000138',
+  timeline: 1,
+  trigger: 'schedule',
+  stanza: 'acme',
 });
 const running = create(BackupSchema, {
-  id: 'b-20261206-115800-acme-2', tenantId: 'acme', type: BackupType.DIFF, status: BackupStatus.RUNNING, hostId: 'h1',
-  startedAt: at('2026-12-06T11:58:00Z'), lsnStart: '0/5000028', trigger: 'operator:admin', priorLabel: '20261206-101500F',
+  id: 'b-20261206-115800-acme-2',
+  tenantId: 'acme',
+  type: BackupType.DIFF,
+  status: BackupStatus.RUNNING,
+  hostId: 'h1',
+  startedAt: at('2026-12-06T11:58:00Z'),
+  lsnStart: '0/5000028',
+  trigger: 'operator:admin',
+  priorLabel: '20261206-101500F',
 });
 const failed = create(BackupSchema, {
-  id: 'b-20261205-101500-acme-0', tenantId: 'acme', type: BackupType.INCR, status: BackupStatus.FAILED, reason: 'the primary moved to h2', hostId: 'h1',
-  startedAt: at('2026-12-05T10:15:00Z'), finishedAt: at('2026-12-05T10:16:00Z'), trigger: 'schedule',
+  id: 'b-20261205-101500-acme-0',
+  tenantId: 'acme',
+  type: BackupType.INCR,
+  status: BackupStatus.FAILED,
+  reason: 'the primary moved to h2',
+  hostId: 'h1',
+  startedAt: at('2026-12-05T10:15:00Z'),
+  finishedAt: at('2026-12-05T10:16:00Z'),
+  trigger: 'schedule',
 });
 const window = { earliest: at('2026-12-06T10:15:42Z'), latest: at('2026-12-06T11:59:30.250Z') };
 
 describe('backup list', () => {
-  it('tabulates backups: sizes and LSN range once known, a running one\'s time so far', () => {
+  it("tabulates backups: sizes and LSN range once known, a running one's time so far", () => {
     const table = renderTable(backupColumns(NOW), [running, full, failed].map(backupView));
     expect(table.split('\n')).toEqual([
       'ID                        TYPE  STATUS     STARTED               FINISHED              DURATION     SIZE  REPO SIZE  LSN RANGE             TRIGGER',
@@ -78,16 +104,29 @@ describe('backup get and --wait', () => {
 describe('the Backups section of tenant get', () => {
   const tenant = tenantView(create(TenantSchema, { id: 'acme', status: TenantStatus.ACTIVE, spec: { nodes: 1 } }));
   const archive = create(ArchiveStatusSchema, {
-    enabled: true, archivedCount: 42n, lastArchivedWal: '000000010000000000000005', lastArchivedAt: at('2026-12-06T11:59:30Z'),
-    failedCount: 2n, lastFailedWal: '000000010000000000000004', lastFailedAt: at('2026-12-06T11:00:00Z'), pendingSegments: 3, pendingBytes: 50_331_648n, lagSeconds: 95,
+    enabled: true,
+    archivedCount: 42n,
+    lastArchivedWal: '000000010000000000000005',
+    lastArchivedAt: at('2026-12-06T11:59:30Z'),
+    failedCount: 2n,
+    lastFailedWal: '000000010000000000000004',
+    lastFailedAt: at('2026-12-06T11:00:00Z'),
+    pendingSegments: 3,
+    pendingBytes: 50_331_648n,
+    lagSeconds: 95,
   });
 
   it('shows the policy in force, the window, the last good and running backups, archiving and problems', () => {
-    const overview = backupOverviewView(create(BackupOverviewSchema, {
-      policy: { fullIntervalSeconds: 604_800n, diffIntervalSeconds: 86_400n, retentionSeconds: 604_800n, archiveTimeoutSeconds: 60 },
-      window, lastGood: full, running, archive,
-      problems: ['WAL archiving failed 2 times, last at 2026-12-06T11:00:00Z: the repository refused the segment'],
-    }));
+    const overview = backupOverviewView(
+      create(BackupOverviewSchema, {
+        policy: { fullIntervalSeconds: 604_800n, diffIntervalSeconds: 86_400n, retentionSeconds: 604_800n, archiveTimeoutSeconds: 60 },
+        window,
+        lastGood: full,
+        running,
+        archive,
+        problems: ['WAL archiving failed 2 times, last at 2026-12-06T11:00:00Z: the repository refused the segment'],
+      }),
+    );
     expect(renderBackupOverview(overview, tenant, NOW).split('\n')).toEqual([
       'Policy:            full every 1w, diff every 1d, incr never; restorable for 1w; archive_timeout 1m',
       'Recovery window:   restorable from 2026-12-06T10:15:42Z to 2026-12-06T11:59:30.250Z (1h43m)',
@@ -114,7 +153,9 @@ describe('the Backups section of tenant get', () => {
   });
 
   it('is part of tenant get, after the databases, and RESTORING reads like any status', () => {
-    const restoring = tenantView(create(TenantSchema, { id: 'acme-x', status: TenantStatus.RESTORING, statusReason: 'recovering WAL on h2', spec: { nodes: 1 } }));
+    const restoring = tenantView(
+      create(TenantSchema, { id: 'acme-x', status: TenantStatus.RESTORING, statusReason: 'recovering WAL on h2', spec: { nodes: 1 } }),
+    );
     const text = renderTenantDetails({ tenant: restoring, route: null, users: [], databases: [], recentEvents: [], backup: null }, NOW, false);
     expect(text).toMatch(/^Status:\s+RESTORING: recovering WAL on h2$/m);
     expect(text).toMatch(/\nDatabases:\n {2}none\n\nBackups:\n {2}Policy: {2}fleet defaults/);
@@ -123,8 +164,15 @@ describe('the Backups section of tenant get', () => {
 
 describe('restores', () => {
   const restored = create(RestoreSchema, {
-    id: 'r-7', sourceTenantId: 'acme', targetTenantId: 'acme-before', state: RestoreState.SUCCEEDED, toTime: at('2026-12-06T10:30:00Z'), hostId: 'h2',
-    recoveredLsn: '0/3000060', recoveredTime: at('2026-12-06T10:29:58.120Z'), timeline: 2,
+    id: 'r-7',
+    sourceTenantId: 'acme',
+    targetTenantId: 'acme-before',
+    state: RestoreState.SUCCEEDED,
+    toTime: at('2026-12-06T10:30:00Z'),
+    hostId: 'h2',
+    recoveredLsn: '0/3000060',
+    recoveredTime: at('2026-12-06T10:29:58.120Z'),
+    timeline: 2,
   });
   const target = tenantView(create(TenantSchema, { id: 'acme-before', status: TenantStatus.ACTIVE, spec: { nodes: 1, externalAccess: false } }));
 
@@ -139,8 +187,15 @@ describe('restores', () => {
 
   it('tells a recreate from backup what WAL was lost', () => {
     const recreated = create(RestoreSchema, {
-      id: 'r-8', sourceTenantId: 'acme', targetTenantId: 'acme', state: RestoreState.SUCCEEDED, latest: true, hostId: 'h3',
-      recoveredLsn: '0/7000000', recoveredTime: at('2026-12-06T11:50:00Z'), missingWalBytes: 16_777_216n,
+      id: 'r-8',
+      sourceTenantId: 'acme',
+      targetTenantId: 'acme',
+      state: RestoreState.SUCCEEDED,
+      latest: true,
+      hostId: 'h3',
+      recoveredLsn: '0/7000000',
+      recoveredTime: at('2026-12-06T11:50:00Z'),
+      missingWalBytes: 16_777_216n,
     });
     const acme = tenantView(create(TenantSchema, { id: 'acme', status: TenantStatus.ACTIVE, spec: { nodes: 1, externalAccess: true } }));
     expect(restoreOutcome(restoreView(recreated), acme, { recreate: true })).toBe(
@@ -153,8 +208,10 @@ describe('restores', () => {
     expect(restoreOutcome(complete, acme, { recreate: true })).toContain('missing WAL: none known (every WAL the old primary reported was archived)\n');
   });
 
-  it('shows progress with the restore\'s reason and the target tenant\'s status', () => {
-    const runningRestore = restoreView(create(RestoreSchema, { id: 'r-7', targetTenantId: 'acme-before', state: RestoreState.RUNNING, reason: 'recovering WAL', hostId: 'h2' }));
+  it("shows progress with the restore's reason and the target tenant's status", () => {
+    const runningRestore = restoreView(
+      create(RestoreSchema, { id: 'r-7', targetTenantId: 'acme-before', state: RestoreState.RUNNING, reason: 'recovering WAL', hostId: 'h2' }),
+    );
     const restoring = tenantView(create(TenantSchema, { id: 'acme-before', status: TenantStatus.RESTORING, statusReason: 'recovering WAL' }));
     expect(restoreProgress(runningRestore, restoring)).toBe('restore r-7 into acme-before: RUNNING on h2 (recovering WAL); tenant RESTORING');
     expect(restoreProgress(runningRestore, undefined)).toBe('restore r-7 into acme-before: RUNNING on h2 (recovering WAL)');

@@ -60,10 +60,12 @@ export function archiveLine(a: ArchiveStatusView | null, now: number): string {
   if (a === null) return 'unknown (no report from the primary yet)';
   if (!a.enabled) return 'off';
   const last = a.lastArchivedWal ? `last ${a.lastArchivedWal} at ${formatTime(a.lastArchivedAt)}${ago(a.lastArchivedAt, now)}` : 'nothing archived yet';
-  const failed = a.failedCount > 0 ? `${a.failedCount} failed (last ${a.lastFailedWal || '?'} at ${formatTime(a.lastFailedAt)}${ago(a.lastFailedAt, now)})` : '0 failed';
-  const pending = a.pendingSegments > 0 || a.pendingBytes > 0
-    ? `${a.pendingSegments} segments (${formatBytes(a.pendingBytes)}) waiting, oldest commit ${a.lagSeconds}s old`
-    : 'nothing waiting';
+  const failed =
+    a.failedCount > 0 ? `${a.failedCount} failed (last ${a.lastFailedWal || '?'} at ${formatTime(a.lastFailedAt)}${ago(a.lastFailedAt, now)})` : '0 failed';
+  const pending =
+    a.pendingSegments > 0 || a.pendingBytes > 0
+      ? `${a.pendingSegments} segments (${formatBytes(a.pendingBytes)}) waiting, oldest commit ${a.lagSeconds}s old`
+      : 'nothing waiting';
   return `on; ${last}; ${failed}; ${pending}`;
 }
 
@@ -71,14 +73,18 @@ export function archiveLine(a: ArchiveStatusView | null, now: number): string {
 export function renderBackupOverview(o: BackupOverviewView | null, tenant: TenantView, now: number): string {
   if (o === null) {
     const own = tenant.spec.backup === null ? 'fleet defaults' : describeBackupPolicy(tenant.spec.backup, 'default');
-    return renderFields([
-      ['Policy', `${own} (not in force: the fleet has no backup repository)`],
-    ]);
+    return renderFields([['Policy', `${own} (not in force: the fleet has no backup repository)`]]);
   }
   const good = o.lastGood;
-  const last = good === null ? 'none' : `${good.id}, ${good.type.toLowerCase()}, finished ${formatTime(good.finishedAt)}${ago(good.finishedAt, now)}, ${formatBytes(good.sizeBytes)}`;
+  const last =
+    good === null
+      ? 'none'
+      : `${good.id}, ${good.type.toLowerCase()}, finished ${formatTime(good.finishedAt)}${ago(good.finishedAt, now)}, ${formatBytes(good.sizeBytes)}`;
   const run = o.running;
-  const running = run === null ? 'none' : `${run.id}, ${run.type.toLowerCase()}, started ${formatTime(run.startedAt)}${ago(run.startedAt, now)}${run.hostId ? ` on ${run.hostId}` : ''}`;
+  const running =
+    run === null
+      ? 'none'
+      : `${run.id}, ${run.type.toLowerCase()}, started ${formatTime(run.startedAt)}${ago(run.startedAt, now)}${run.hostId ? ` on ${run.hostId}` : ''}`;
   const fields = renderFields([
     ['Policy', o.policy === null ? 'fleet defaults' : describeBackupPolicy(o.policy, 'never')],
     ['Recovery window', windowLine(o.window, tenant.id)],
@@ -99,7 +105,8 @@ export function restoreTarget(r: RestoreView): string {
 
 /** The progress line of a restore being followed, with the target tenant's status. */
 export function restoreProgress(r: RestoreView, tenant: TenantView | undefined): string {
-  const status = tenant === undefined ? '' : `; tenant ${tenant.status}${tenant.statusReason && tenant.statusReason !== r.reason ? ` (${tenant.statusReason})` : ''}`;
+  const status =
+    tenant === undefined ? '' : `; tenant ${tenant.status}${tenant.statusReason && tenant.statusReason !== r.reason ? ` (${tenant.statusReason})` : ''}`;
   return `restore ${r.id} into ${r.targetTenantId}: ${r.state}${r.hostId ? ` on ${r.hostId}` : ''}${r.reason ? ` (${r.reason})` : ''}${status}`;
 }
 
@@ -129,10 +136,7 @@ export function restoreOutcome(r: RestoreView, tenant: TenantView | undefined, o
     : r.inPlace || r.sourceTenantId === target
       ? `tenant ${target} restored in place`
       : `tenant ${target} holds the data of tenant ${r.sourceTenantId}`;
-  const lines = [
-    `restore ${r.id} SUCCEEDED: ${into} (asked: ${restoreTarget(r)})`,
-    `recovery point: ${recoveryPoint(r)}`,
-  ];
+  const lines = [`restore ${r.id} SUCCEEDED: ${into} (asked: ${restoreTarget(r)})`, `recovery point: ${recoveryPoint(r)}`];
   if (options.recreate || r.missingWalBytes > 0) lines.push(`missing WAL: ${missingWalLine(r)}`);
   if (tenant !== undefined && !tenant.spec.externalAccess) lines.push(`external access is off: pgsctl tenant access enable ${target}`);
   const source = r.sourceTenantId;

@@ -6,7 +6,7 @@ import { UsageError } from './errors.js';
 import { backupPolicyView } from './views.js';
 
 describe('backup policy flags', () => {
-  it('parses a schedule of any kinds, with default for the fleet\'s interval', () => {
+  it("parses a schedule of any kinds, with default for the fleet's interval", () => {
     expect(parseBackupSchedule('full=7d,diff=1d,incr=6h')).toEqual({ full: 604_800, diff: 86_400, incr: 21_600 });
     expect(parseBackupSchedule(' FULL=1w , diff=default ')).toEqual({ full: 604_800, diff: 0 });
   });
@@ -27,15 +27,30 @@ describe('backup policy flags', () => {
 
   it('sets on create only what the flags name; zero stays the fleet default', () => {
     expect(applyBackupFlags(null, { backupSchedule: 'incr=6h', backupRetention: '14d', archiveTimeout: '60s' })).toEqual({
-      disabled: false, fullIntervalSeconds: 0, diffIntervalSeconds: 0, incrIntervalSeconds: 21_600, retentionSeconds: 1_209_600, archiveTimeoutSeconds: 60,
+      disabled: false,
+      fullIntervalSeconds: 0,
+      diffIntervalSeconds: 0,
+      incrIntervalSeconds: 21_600,
+      retentionSeconds: 1_209_600,
+      archiveTimeoutSeconds: 60,
     });
     expect(applyBackupFlags(null, { backups: false })).toEqual({ ...FLEET_DEFAULT_POLICY, disabled: true });
   });
 
   it('changes on update only the kinds and parts named, keeping the rest of the policy read', () => {
-    const current = { disabled: true, fullIntervalSeconds: 604_800, diffIntervalSeconds: 86_400, incrIntervalSeconds: 0, retentionSeconds: 1_209_600, archiveTimeoutSeconds: 30 };
+    const current = {
+      disabled: true,
+      fullIntervalSeconds: 604_800,
+      diffIntervalSeconds: 86_400,
+      incrIntervalSeconds: 0,
+      retentionSeconds: 1_209_600,
+      archiveTimeoutSeconds: 30,
+    };
     expect(applyBackupFlags(current, { backupSchedule: 'incr=6h,diff=default', backups: true })).toEqual({
-      ...current, disabled: false, diffIntervalSeconds: 0, incrIntervalSeconds: 21_600,
+      ...current,
+      disabled: false,
+      diffIntervalSeconds: 0,
+      incrIntervalSeconds: 21_600,
     });
   });
 
@@ -45,7 +60,14 @@ describe('backup policy flags', () => {
   });
 
   it('round-trips through the proto message', () => {
-    const view = { disabled: false, fullIntervalSeconds: 604_800, diffIntervalSeconds: 86_400, incrIntervalSeconds: 21_600, retentionSeconds: 1_209_600, archiveTimeoutSeconds: 60 };
+    const view = {
+      disabled: false,
+      fullIntervalSeconds: 604_800,
+      diffIntervalSeconds: 86_400,
+      incrIntervalSeconds: 21_600,
+      retentionSeconds: 1_209_600,
+      archiveTimeoutSeconds: 60,
+    };
     const proto = create(BackupPolicySchema, backupPolicyToProto(view));
     expect(proto.fullIntervalSeconds).toBe(604_800n);
     expect(backupPolicyView(proto)).toEqual(view);
@@ -54,7 +76,9 @@ describe('backup policy flags', () => {
   it('describes a policy in words, zero meaning the fleet default in a spec and never in the policy in force', () => {
     const view = { ...FLEET_DEFAULT_POLICY, fullIntervalSeconds: 604_800, diffIntervalSeconds: 86_400, retentionSeconds: 604_800, archiveTimeoutSeconds: 60 };
     expect(describeBackupPolicy(view, 'never')).toBe('full every 1w, diff every 1d, incr never; restorable for 1w; archive_timeout 1m');
-    expect(describeBackupPolicy(FLEET_DEFAULT_POLICY, 'default')).toBe('full fleet default, diff fleet default, incr fleet default; restorable for fleet default; archive_timeout fleet default');
+    expect(describeBackupPolicy(FLEET_DEFAULT_POLICY, 'default')).toBe(
+      'full fleet default, diff fleet default, incr fleet default; restorable for fleet default; archive_timeout fleet default',
+    );
     expect(describeBackupPolicy({ ...view, disabled: true }, 'never')).toBe('disabled: no scheduled backups and no WAL archiving');
   });
 

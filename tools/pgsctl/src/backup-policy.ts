@@ -37,13 +37,18 @@ export const FLEET_DEFAULT_POLICY: Readonly<BackupPolicyView> = Object.freeze({
 /** Parses `full=7d,diff=1d,incr=6h` (any subset; `kind=default` for the fleet's) into intervals in seconds (0 = default). */
 export function parseBackupSchedule(text: string): Partial<Record<Kind, number>> {
   const out: Partial<Record<Kind, number>> = {};
-  const parts = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0) throw new UsageError('invalid --backup-schedule "": expected kind=interval pairs, e.g. full=7d,diff=1d,incr=6h');
   for (const part of parts) {
     const eq = part.indexOf('=');
     const kind = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
     if (!(kind in KINDS)) {
-      throw new UsageError(`invalid --backup-schedule ${JSON.stringify(text)}: ${JSON.stringify(kind)} is not a backup kind; use full, diff or incr, e.g. full=7d,diff=1d,incr=6h`);
+      throw new UsageError(
+        `invalid --backup-schedule ${JSON.stringify(text)}: ${JSON.stringify(kind)} is not a backup kind; use full, diff or incr, e.g. full=7d,diff=1d,incr=6h`,
+      );
     }
     if (eq < 0) throw new UsageError(`invalid --backup-schedule ${JSON.stringify(text)}: ${kind} needs an interval, e.g. ${kind}=1d (or ${kind}=default)`);
     if (kind in out) throw new UsageError(`invalid --backup-schedule ${JSON.stringify(text)}: ${kind} is given twice`);
@@ -68,7 +73,8 @@ export function applyBackupFlags(base: BackupPolicyView | null, flags: BackupFla
   if (flags.backupRetention !== undefined) next.retentionSeconds = parseSpan(flags.backupRetention, '--backup-retention');
   if (flags.archiveTimeout !== undefined) {
     const seconds = parseSpan(flags.archiveTimeout, '--archive-timeout');
-    if (seconds > MAX_ARCHIVE_TIMEOUT_SECONDS) throw new UsageError(`invalid --archive-timeout ${JSON.stringify(flags.archiveTimeout)}: PostgreSQL allows at most ${MAX_ARCHIVE_TIMEOUT_SECONDS}s`);
+    if (seconds > MAX_ARCHIVE_TIMEOUT_SECONDS)
+      throw new UsageError(`invalid --archive-timeout ${JSON.stringify(flags.archiveTimeout)}: PostgreSQL allows at most ${MAX_ARCHIVE_TIMEOUT_SECONDS}s`);
     next.archiveTimeoutSeconds = seconds;
   }
   if (flags.backups !== undefined) next.disabled = !flags.backups;

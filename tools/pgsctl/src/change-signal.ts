@@ -36,10 +36,13 @@ export class Wakeup {
       return Promise.resolve(true);
     }
     return new Promise<boolean>((done) => {
-      const timer = setTimeout(() => {
-        this.resolve = undefined;
-        done(false);
-      }, Math.max(0, ms));
+      const timer = setTimeout(
+        () => {
+          this.resolve = undefined;
+          done(false);
+        },
+        Math.max(0, ms),
+      );
       this.resolve = () => {
         clearTimeout(timer);
         this.resolve = undefined;

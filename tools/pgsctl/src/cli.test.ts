@@ -27,7 +27,8 @@ describe('pgsctl as a child process against the real coordinator', { timeout: 12
   let coordinator: CoordinatorProcess;
   // Each run gets its own tenant ids, so the suite can run beside others.
   const id = `t${Date.now().toString(36)}`;
-  const run = (...args: string[]) => runPgsctl(args, { env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile, PGS_TOKEN_FILE: coordinator.tokenFile } });
+  const run = (...args: string[]) =>
+    runPgsctl(args, { env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile, PGS_TOKEN_FILE: coordinator.tokenFile } });
 
   beforeAll(async () => {
     coordinator = await startCoordinator();
@@ -81,7 +82,7 @@ describe('pgsctl as a child process against the real coordinator', { timeout: 12
     expect(res.stderr).toMatch(/^hint: /m);
   });
 
-  it('refuses bad input before calling, with the rule\'s own message (exit 2)', async () => {
+  it("refuses bad input before calling, with the rule's own message (exit 2)", async () => {
     const badId = await run('tenant', 'create', 'Bad_Name');
     expect(badId.code).toBe(2);
     expect(badId.stderr).toContain(ruleMessage(() => validateTenantId('Bad_Name')));
@@ -182,12 +183,31 @@ describe('pgsctl as a child process against the real coordinator', { timeout: 12
   it('shows every command in --help, and a completion script that knows them', async () => {
     const help = await runPgsctl(['--help']);
     expect(help.code).toBe(0);
-    for (const command of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'apply', 'diff', 'delete', 'manifest', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of [
+      'tenant',
+      'backup',
+      'user',
+      'db',
+      'host',
+      'route',
+      'events',
+      'status',
+      'connect',
+      'apply',
+      'diff',
+      'delete',
+      'manifest',
+      'completion',
+    ])
+      expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(help.stdout).toContain('Exit codes:');
     const tenantHelp = await runPgsctl(['tenant', '--help']);
-    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'restore-status', 'recreate']) expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
+    for (const sub of ['create', 'list', 'get', 'update', 'delete', 'start', 'stop', 'access', 'restore', 'restore-status', 'recreate'])
+      expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
     const completion = await runPgsctl(['completion', 'bash']);
-    expect(completion.stdout).toContain("'/tenant') words='create list get update delete start stop suspend resume switchover init-sql move restore restore-status recreate access");
+    expect(completion.stdout).toContain(
+      "'/tenant') words='create list get update delete start stop suspend resume switchover init-sql move restore restore-status recreate access",
+    );
     expect(completion.stdout).toContain("'/backup') words='create list get delete");
   });
 });

@@ -66,7 +66,8 @@ function withCallMetadata(md: Metadata): ChannelOptions {
 export function resolveCoordinatorAuth(flags: AuthFlags, where: SettingsEnv): CoordinatorAuth {
   const token = resolveToken(flags, where);
   const fleet = findLocalFleet(where.cwd);
-  const insecure = flags.insecure === true || /^(1|true|yes)$/i.test(where.env.PGS_INSECURE ?? '') || (fleet?.insecure === true && !flags.ca && !where.env.PGS_CA);
+  const insecure =
+    flags.insecure === true || /^(1|true|yes)$/i.test(where.env.PGS_INSECURE ?? '') || (fleet?.insecure === true && !flags.ca && !where.env.PGS_CA);
   const tokenSource = token?.source ?? 'none';
   if (insecure) {
     const md = new Metadata();
@@ -74,9 +75,17 @@ export function resolveCoordinatorAuth(flags: AuthFlags, where: SettingsEnv): Co
     return { credentials: credentials.createInsecure(), channelOptions: token ? withCallMetadata(md) : {}, tokenSource, caSource: '--insecure (plaintext)' };
   }
   const caFile = flags.ca || where.env.PGS_CA || readUserConfig(where)?.ca || fleet?.coordinatorCa;
-  const caSource = flags.ca ? '--ca' : where.env.PGS_CA ? 'PGS_CA' : readUserConfig(where)?.ca ? userConfigPath(where) : fleet?.coordinatorCa ? fleet.file : 'none';
+  const caSource = flags.ca
+    ? '--ca'
+    : where.env.PGS_CA
+      ? 'PGS_CA'
+      : readUserConfig(where)?.ca
+        ? userConfigPath(where)
+        : fleet?.coordinatorCa
+          ? fleet.file
+          : 'none';
   if (!caFile) {
-    throw new UsageError('no CA to check the coordinator\'s TLS certificate with', {
+    throw new UsageError("no CA to check the coordinator's TLS certificate with", {
       hint: 'give --ca <file> or PGS_CA (the coordinator writes ca.pem into its data dir), run inside a local fleet checkout, or use --insecure against an --insecure coordinator',
     });
   }

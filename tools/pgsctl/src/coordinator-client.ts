@@ -5,7 +5,7 @@
  * help) should not pay for at start-up.
  */
 import { CoordinatorService } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { resolveCoordinatorAuth, type AuthFlags } from './coordinator-auth.js';
 import type { CoordinatorClient } from './context.js';
 import type { SettingsEnv } from './settings.js';
@@ -14,8 +14,8 @@ import type { SettingsEnv } from './settings.js';
 // restart would then stay blind long after the coordinator is back. A CLI reconnects briskly.
 const RECONNECT = { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2000 };
 
-/** A client of the coordinator at `address`, authenticated as `flags` and `env` say. */
+/** A client of the coordinator at `address` (or of the leader among several, comma-separated), authenticated as `flags` and `env` say. */
 export function connectCoordinator(address: string, flags: AuthFlags, env: SettingsEnv): CoordinatorClient {
   const auth = resolveCoordinatorAuth(flags, env);
-  return createClient(CoordinatorService, address, auth.credentials, { ...RECONNECT, ...auth.channelOptions });
+  return createLeaderClient(CoordinatorService, splitAddresses(address), auth.credentials, { ...RECONNECT, ...auth.channelOptions });
 }

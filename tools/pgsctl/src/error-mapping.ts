@@ -37,7 +37,7 @@ function hintFor(err: RpcError, coordinator: string): string | undefined {
       return 'list what exists with the matching `list` command';
     case Code.UNAUTHENTICATED:
     case Code.PERMISSION_DENIED:
-      return 'check the operator token pgsctl uses (--token, PGS_TOKEN, --token-file, PGS_TOKEN_FILE, ~/.config/pgs/config.json, or the local fleet\'s admin token) and its role';
+      return "check the operator token pgsctl uses (--token, PGS_TOKEN, --token-file, PGS_TOKEN_FILE, ~/.config/pgs/config.json, or the local fleet's admin token) and its role";
     default:
       return undefined;
   }
@@ -51,11 +51,12 @@ function tidyTransportMessage(message: string): string {
 /** Turns an RpcError from the coordinator into a CliError with the exit code of its class. */
 export function fromRpcError(err: RpcError, coordinator: string): CliError {
   const exitCode = EXIT_BY_CODE.get(err.code) ?? ExitCode.UNEXPECTED;
-  const what = err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED
-    ? `cannot reach the coordinator at ${coordinator}: ${tidyTransportMessage(err.message)}`
-    : err.code === Code.UNIMPLEMENTED
-      ? `the coordinator at ${coordinator} does not serve this call yet (${err.message})`
-      : err.message;
+  const what =
+    err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED
+      ? `cannot reach the coordinator at ${coordinator}: ${tidyTransportMessage(err.message)}`
+      : err.code === Code.UNIMPLEMENTED
+        ? `the coordinator at ${coordinator} does not serve this call yet (${err.message})`
+        : err.message;
   return new CliError(exitCode, what, { hint: hintFor(err, coordinator), cause: err });
 }
 

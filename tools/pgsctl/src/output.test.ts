@@ -9,7 +9,10 @@ describe('output', () => {
   ];
 
   it('aligns columns, right-aligns numbers, hides wide columns unless asked, and shows - for empty', () => {
-    const rows = [{ name: 'acme', n: 3, note: '' }, { name: 'b', n: 120, note: 'two\nlines' }];
+    const rows = [
+      { name: 'acme', n: 3, note: '' },
+      { name: 'b', n: 120, note: 'two\nlines' },
+    ];
     expect(renderTable(columns, rows)).toBe('NAME    N\nacme    3\nb     120\n');
     expect(renderTable(columns, rows, { wide: true })).toBe('NAME    N  NOTE\nacme    3  -\nb     120  two lines\n');
     expect(renderTable(columns, [], { empty: 'No tenants found.' })).toBe('No tenants found.\n');
@@ -45,7 +48,7 @@ describe('output', () => {
     expect(formatTime(null)).toBe('-');
   });
 
-  it('lists problems one a line, a problem\'s own line breaks kept under it', () => {
+  it("lists problems one a line, a problem's own line breaks kept under it", () => {
     expect(formatProblems([])).toBe('');
     expect(formatProblems(['tenant acme: last good backup is 9d old', 'tenant b: WAL archiving failing\nsince 10:00'])).toBe(
       '! tenant acme: last good backup is 9d old\n! tenant b: WAL archiving failing\n  since 10:00\n',

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram, commandWord } from './program.js';
 import { Session } from './session.js';
 
-const session = (): Session => new Session({ env: {}, cwd: '/nonexistent', home: '/nonexistent', stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough(), now: () => 0 });
+const session = (): Session =>
+  new Session({
+    env: {},
+    cwd: '/nonexistent',
+    home: '/nonexistent',
+    stdout: new PassThrough(),
+    stderr: new PassThrough(),
+    stdin: new PassThrough(),
+    now: () => 0,
+  });
 const names = async (argv?: string[]): Promise<string[]> => (await buildProgram(session(), argv)).commands.map((c) => c.name());
 
 describe('the command tree loads only what the command line names', () => {
@@ -20,7 +29,8 @@ describe('the command tree loads only what the command line names', () => {
     expect(await names(['tenants', 'ls'])).not.toContain('backup');
     expect(await names(['diff', '-f', 'x'])).toEqual(expect.arrayContaining(['apply', 'diff', 'delete', 'manifest']));
     const all = await names(['--help']);
-    for (const n of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'token', 'admin', 'apply', 'completion']) expect(all).toContain(n);
+    for (const n of ['tenant', 'backup', 'user', 'db', 'host', 'route', 'events', 'status', 'connect', 'token', 'admin', 'apply', 'completion'])
+      expect(all).toContain(n);
     expect(await names(['tenantz'])).toEqual(all);
     expect(await names()).toEqual(all);
   });

@@ -20,8 +20,11 @@ export async function confirm(io: CliIo, question: string, flagHint: string): Pr
 
 /** Reads all of stdin and strips one trailing newline (as `echo pw | pgsctl ... --password-stdin` sends it). */
 export async function readSecretFromStdin(io: CliIo, flag: string): Promise<string> {
-  if (io.stdin.isTTY === true) throw new UsageError(`${flag} reads the secret from a pipe, but stdin is a terminal`, { hint: `e.g. printf '%s' "$PW" | pgsctl ... ${flag}` });
+  if (io.stdin.isTTY === true)
+    throw new UsageError(`${flag} reads the secret from a pipe, but stdin is a terminal`, { hint: `e.g. printf '%s' "$PW" | pgsctl ... ${flag}` });
   const chunks: Buffer[] = [];
   for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }

@@ -57,13 +57,19 @@ describe('tenant restore flags', () => {
 
   it('needs exactly one target', () => {
     expect(() => restoreRequest('acme', {}, NOW)).toThrow('say what to restore to: --to-time <RFC 3339 time>, --to-backup <backup id> or --latest');
-    expect(() => restoreRequest('acme', { latest: true, toTime: '2026-12-06T10:15:00Z' }, NOW)).toThrow('use exactly one of --to-time, --to-backup and --latest (got --to-time and --latest)');
+    expect(() => restoreRequest('acme', { latest: true, toTime: '2026-12-06T10:15:00Z' }, NOW)).toThrow(
+      'use exactly one of --to-time, --to-backup and --latest (got --to-time and --latest)',
+    );
     expect(() => restoreRequest('acme', { toBackup: '  ' }, NOW)).toThrow('invalid --to-backup "  ": expected a backup id');
   });
 
   it('restores in place only with --yes, and never both in place and --as', () => {
-    expect(() => restoreRequest('acme', { latest: true, inPlace: true }, NOW)).toThrow('--in-place replaces the data of tenant acme with the restored data; pass --yes too to confirm');
-    expect(() => restoreRequest('acme', { latest: true, inPlace: true, yes: true, as: 'b' }, NOW)).toThrow('use either --as <new tenant> or --in-place, not both');
+    expect(() => restoreRequest('acme', { latest: true, inPlace: true }, NOW)).toThrow(
+      '--in-place replaces the data of tenant acme with the restored data; pass --yes too to confirm',
+    );
+    expect(() => restoreRequest('acme', { latest: true, inPlace: true, yes: true, as: 'b' }, NOW)).toThrow(
+      'use either --as <new tenant> or --in-place, not both',
+    );
   });
 
   it('checks the new tenant id with the tenancy rules, and refuses the source itself', () => {
@@ -78,7 +84,9 @@ describe('tenant recreate flags', () => {
     const fromBackup = recreateRequest('acme', { fromBackup: true, toTime: '2026-12-06T11:15:00+01:00' }, NOW);
     expect(fromBackup).toMatchObject({ acceptDataLoss: false, fromBackup: true });
     expect(fromBackup.toTime?.seconds).toBe(BigInt(Date.parse('2026-12-06T10:15:00Z') / 1000));
-    expect(() => recreateRequest('acme', {}, NOW)).toThrow('say how tenant acme comes back: --from-backup (its backup and archived WAL) or --accept-data-loss (EMPTY, its data lost)');
+    expect(() => recreateRequest('acme', {}, NOW)).toThrow(
+      'say how tenant acme comes back: --from-backup (its backup and archived WAL) or --accept-data-loss (EMPTY, its data lost)',
+    );
     expect(() => recreateRequest('acme', { acceptDataLoss: true, fromBackup: true }, NOW)).toThrow('use either --from-backup or --accept-data-loss, not both');
     expect(() => recreateRequest('acme', { acceptDataLoss: true, toTime: '2026-12-06T10:15:00Z' }, NOW)).toThrow('--to-time goes with --from-backup');
     expect(() => recreateRequest('acme', { fromBackup: true, toTime: 'noon' }, NOW)).toThrow(UsageError);

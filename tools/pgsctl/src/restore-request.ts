@@ -29,7 +29,8 @@ function daysIn(year: number, month: number): number {
 /** Parses an RFC 3339 date-time with Z or an offset (seconds required, fractions kept to the nanosecond). */
 export function parseRfc3339(text: string, flag: string, now: number): TargetTime {
   const m = DATE_TIME.exec(text.trim());
-  const bad = (why: string): UsageError => new UsageError(`invalid ${flag} ${JSON.stringify(text)}: ${why}`, { hint: `give an RFC 3339 time with a zone, ${EXAMPLES}` });
+  const bad = (why: string): UsageError =>
+    new UsageError(`invalid ${flag} ${JSON.stringify(text)}: ${why}`, { hint: `give an RFC 3339 time with a zone, ${EXAMPLES}` });
   if (m === null) {
     if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text.trim())) throw bad('it has no time zone (add Z for UTC, or an offset like +01:00)');
     throw bad(`expected an RFC 3339 time, ${EXAMPLES}`);
@@ -49,7 +50,9 @@ export function parseRfc3339(text: string, flag: string, now: number): TargetTim
   }
   const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
   if (ms > now + FUTURE_SLACK_MS) {
-    throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: it is in the future (${new Date(ms).toISOString()})`, { hint: 'use --latest to restore everything archived so far' });
+    throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: it is in the future (${new Date(ms).toISOString()})`, {
+      hint: 'use --latest to restore everything archived so far',
+    });
   }
   const nanos = Number((m[7] ?? '').padEnd(9, '0'));
   const iso = new Date(ms + Math.floor(nanos / 1e6)).toISOString();
@@ -69,13 +72,19 @@ export interface RestoreFlags {
 
 /** Builds the RestoreTenantRequest for `tenant restore <id>`, or a usage error saying what to change. */
 export function restoreRequest(id: string, flags: RestoreFlags, now: number): MessageInitShape<typeof RestoreTenantRequestSchema> {
-  const given = [flags.toTime !== undefined && '--to-time', flags.toBackup !== undefined && '--to-backup', flags.latest === true && '--latest'].filter((f) => f !== false);
+  const given = [flags.toTime !== undefined && '--to-time', flags.toBackup !== undefined && '--to-backup', flags.latest === true && '--latest'].filter(
+    (f) => f !== false,
+  );
   if (given.length === 0) {
-    throw new UsageError('say what to restore to: --to-time <RFC 3339 time>, --to-backup <backup id> or --latest', { hint: `see the backups and the recovery window with \`pgsctl backup list ${id}\`` });
+    throw new UsageError('say what to restore to: --to-time <RFC 3339 time>, --to-backup <backup id> or --latest', {
+      hint: `see the backups and the recovery window with \`pgsctl backup list ${id}\``,
+    });
   }
   if (given.length > 1) throw new UsageError(`use exactly one of --to-time, --to-backup and --latest (got ${given.join(' and ')})`);
   if (flags.inPlace === true && flags.as !== undefined) {
-    throw new UsageError('use either --as <new tenant> or --in-place, not both', { hint: '--as restores into a new tenant beside the old one; --in-place replaces the tenant\'s own data' });
+    throw new UsageError('use either --as <new tenant> or --in-place, not both', {
+      hint: "--as restores into a new tenant beside the old one; --in-place replaces the tenant's own data",
+    });
   }
   if (flags.inPlace === true && flags.yes !== true) {
     throw new UsageError(`--in-place replaces the data of tenant ${id} with the restored data; pass --yes too to confirm`, {
@@ -83,7 +92,8 @@ export function restoreRequest(id: string, flags: RestoreFlags, now: number): Me
     });
   }
   const asTenantId = flags.as === undefined ? '' : validateTenantId(flags.as, '--as');
-  if (asTenantId === id) throw new UsageError(`--as ${asTenantId} is the tenant being restored`, { hint: 'pick a new tenant id, or replace its data with --in-place --yes' });
+  if (asTenantId === id)
+    throw new UsageError(`--as ${asTenantId} is the tenant being restored`, { hint: 'pick a new tenant id, or replace its data with --in-place --yes' });
   let target: MessageInitShape<typeof RestoreTenantRequestSchema>['target'];
   if (flags.toTime !== undefined) target = { case: 'toTime', value: parseRfc3339(flags.toTime, '--to-time', now).timestamp };
   else if (flags.toBackup !== undefined) target = { case: 'toBackupId', value: backupIdArg(flags.toBackup, id, '--to-backup') };

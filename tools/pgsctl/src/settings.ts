@@ -128,15 +128,22 @@ export function checkAddress(address: string, what: string): string {
   return address;
 }
 
-/** Resolves the coordinator's gRPC address. */
+/** Checks a comma-separated list of host:port (several coordinators: pgsctl finds the leader). */
+export function checkAddresses(list: string, what: string): string {
+  const each = list.split(',').map((a) => a.trim());
+  if (each.some((a) => a === '')) throw new UsageError(`invalid ${what} address list ${JSON.stringify(list)}: expected host:port[,host:port...]`);
+  return each.map((a) => checkAddress(a, what)).join(',');
+}
+
+/** Resolves the coordinator's gRPC address (or the comma-separated addresses of several). */
 export function resolveCoordinator(flag: string | undefined, where: SettingsEnv): Resolved {
-  if (flag) return { address: checkAddress(flag, 'coordinator'), source: '--coordinator' };
+  if (flag) return { address: checkAddresses(flag, 'coordinator'), source: '--coordinator' };
   const env = where.env.PGS_COORDINATOR;
-  if (env) return { address: checkAddress(env, 'coordinator'), source: 'PGS_COORDINATOR' };
+  if (env) return { address: checkAddresses(env, 'coordinator'), source: 'PGS_COORDINATOR' };
   const config = readUserConfig(where);
-  if (config?.coordinator) return { address: checkAddress(config.coordinator, 'coordinator'), source: userConfigPath(where) };
+  if (config?.coordinator) return { address: checkAddresses(config.coordinator, 'coordinator'), source: userConfigPath(where) };
   const fleet = findLocalFleet(where.cwd);
-  if (fleet) return { address: checkAddress(fleet.coordinator, 'coordinator'), source: fleet.file };
+  if (fleet) return { address: checkAddresses(fleet.coordinator, 'coordinator'), source: fleet.file };
   return { address: DEFAULT_COORDINATOR, source: 'default' };
 }
 

@@ -16,7 +16,9 @@ describe('backup policy spans', () => {
     for (const bad of ['14', 'd', '1.5d', '-1d', '1y', '1 day', '', '10ms']) {
       expect(() => parseSpan(bad, '--backup-retention')).toThrow(UsageError);
     }
-    expect(() => parseSpan('14', '--backup-retention')).toThrow('invalid --backup-retention "14": expected a whole number and a unit, e.g. 90s, 15m, 6h, 14d, 2w');
+    expect(() => parseSpan('14', '--backup-retention')).toThrow(
+      'invalid --backup-retention "14": expected a whole number and a unit, e.g. 90s, 15m, 6h, 14d, 2w',
+    );
     expect(() => parseSpan('0d', '--archive-timeout')).toThrow('invalid --archive-timeout "0d": must be more than zero');
     expect(() => parseSpan('99999999999999999w', '--x')).toThrow(/too long/);
   });

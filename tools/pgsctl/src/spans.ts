@@ -37,4 +37,3 @@ export function formatSpan(seconds: number): string {
   }
   return `${seconds}s`;
 }
-

@@ -2,7 +2,17 @@
 import { formatCpu, formatSize } from '@pgs/tenancy';
 import { formatAge, formatBytes, formatDuration, formatLabels, formatTime, type Column } from './output.js';
 import { formatSpan } from './spans.js';
-import { suspendedSince, type BackupView, type DatabaseView, type EventView, type HostView, type PlacementView, type RouteView, type TenantView, type UserView } from './views.js';
+import {
+  suspendedSince,
+  type BackupView,
+  type DatabaseView,
+  type EventView,
+  type HostView,
+  type PlacementView,
+  type RouteView,
+  type TenantView,
+  type UserView,
+} from './views.js';
 
 function primaryOf(t: TenantView): PlacementView | undefined {
   return t.placements.find((p) => p.role === 'PRIMARY') ?? t.placements[0];
@@ -62,7 +72,8 @@ function usageText(used: number, total: number, format: (n: number) => string): 
 export function hostStateText(h: HostView): string {
   const d = h.drain;
   // A drain in progress: how many of its instances moved off, are moving, could not move.
-  const draining = d === null ? 'draining' : `draining ${d.moved}/${d.total} moved${d.moving > 0 ? ` ${d.moving} moving` : ''}${d.blocked > 0 ? ` ${d.blocked} blocked` : ''}`;
+  const draining =
+    d === null ? 'draining' : `draining ${d.moved}/${d.total} moved${d.moving > 0 ? ` ${d.moving} moving` : ''}${d.blocked > 0 ? ` ${d.blocked} blocked` : ''}`;
   return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? [draining] : [])].join(',');
 }
 

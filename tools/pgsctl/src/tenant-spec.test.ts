@@ -5,11 +5,25 @@ import { applyPairs, parsePoolMode, specForCreate, specForUpdate, specToProto } 
 
 describe('tenant spec flags', () => {
   it('applies units and counts on top of the defaults', () => {
-    const spec = specForCreate(DEFAULT_TENANT_SPEC, { cpu: '1.5', memory: '2Gi', disk: '20Gi', replicas: '2', syncReplicas: '1', label: ['env=prod'], access: 'enabled' });
-    expect(spec).toMatchObject({ resources: { cpuMillis: 1500, memoryMib: 2048, diskMib: 20480 }, nodes: 3, syncReplicas: 1, labels: { env: 'prod' }, externalAccess: true });
+    const spec = specForCreate(DEFAULT_TENANT_SPEC, {
+      cpu: '1.5',
+      memory: '2Gi',
+      disk: '20Gi',
+      replicas: '2',
+      syncReplicas: '1',
+      label: ['env=prod'],
+      access: 'enabled',
+    });
+    expect(spec).toMatchObject({
+      resources: { cpuMillis: 1500, memoryMib: 2048, diskMib: 20480 },
+      nodes: 3,
+      syncReplicas: 1,
+      labels: { env: 'prod' },
+      externalAccess: true,
+    });
   });
 
-  it('refuses what the rules refuse, with the rule\'s own message', () => {
+  it("refuses what the rules refuse, with the rule's own message", () => {
     expect(() => specForCreate(DEFAULT_TENANT_SPEC, { memory: '100Mi' })).toThrow(/invalid spec\.resources\.memory_mib: got 100/);
     expect(() => specForCreate(DEFAULT_TENANT_SPEC, { syncReplicas: '1' })).toThrow(ValidationError);
     expect(() => specForCreate(DEFAULT_TENANT_SPEC, { replicas: 'two' })).toThrow(UsageError);

@@ -476,7 +476,15 @@ export function tenantView(t: Tenant): TenantView {
 
 /** InitSqlStatus -> InitSqlView. */
 export function initSqlView(s: InitSqlStatus): InitSqlView {
-  return { state: name(InitSqlState, s.state), scripts: [...s.scripts], applied: s.applied, failedScript: s.failedScript, error: s.error, attempt: s.attempt, updatedAt: time(s.updatedAt) };
+  return {
+    state: name(InitSqlState, s.state),
+    scripts: [...s.scripts],
+    applied: s.applied,
+    failedScript: s.failedScript,
+    error: s.error,
+    attempt: s.attempt,
+    updatedAt: time(s.updatedAt),
+  };
 }
 
 /** Host -> HostView. */

@@ -14,7 +14,7 @@ function captured(): { stream: PassThrough; text: () => string } {
   return { stream, text: () => text };
 }
 
-describe('--wait follows the real coordinator\'s event stream', () => {
+describe("--wait follows the real coordinator's event stream", () => {
   let coordinator: CoordinatorProcess;
   const prefix = `w${Date.now().toString(36)}`;
 
@@ -30,7 +30,13 @@ describe('--wait follows the real coordinator\'s event stream', () => {
     const stdin = new PassThrough();
     stdin.end();
     const io: CliIo = { env: {}, cwd: '/nonexistent', home: '/nonexistent', stdout: captured().stream, stderr: stderr.stream, stdin, now: () => Date.now() };
-    const ctx = new CommandContext(io, { coordinator: coordinator.grpc, output: 'table', requestTimeout: 10_000, ca: coordinator.caFile, tokenFile: coordinator.tokenFile });
+    const ctx = new CommandContext(io, {
+      coordinator: coordinator.grpc,
+      output: 'table',
+      requestTimeout: 10_000,
+      ca: coordinator.caFile,
+      tokenFile: coordinator.tokenFile,
+    });
     await ctx.prepare();
     return { ctx, stderr: stderr.text };
   }

@@ -94,7 +94,10 @@ const INIT_SQL_OVER = new Set(['SUCCEEDED', 'FAILED', 'HELD']);
 export function describeTenant(view: TenantView): string {
   const placements = view.placements.map((p) => `${p.hostId}:${p.role.toLowerCase()}:${p.realization.toLowerCase()}`).join(' ');
   const reason = view.statusReason ? ` (${view.statusReason})` : '';
-  const init = view.initSql !== null && view.status === 'ACTIVE' ? `, init scripts ${view.initSql.state.toLowerCase()} (${view.initSql.applied}/${view.initSql.scripts.length})` : '';
+  const init =
+    view.initSql !== null && view.status === 'ACTIVE'
+      ? `, init scripts ${view.initSql.state.toLowerCase()} (${view.initSql.applied}/${view.initSql.scripts.length})`
+      : '';
   return `tenant ${view.id}: ${view.status}${reason}${init}${placements ? ` [${placements}]` : ''}`;
 }
 

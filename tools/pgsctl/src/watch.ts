@@ -24,10 +24,14 @@ export async function watchLoop(ctx: CommandContext, render: () => Promise<strin
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, INTERVAL_MS);
-        stop.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
+        stop.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
       });
     }
   } finally {

@@ -23,5 +23,7 @@ export function instanceTlsSetting(flag: string, pki: 'fleet-ca' | 'own-pki' | '
 
 /** The fleet status line for an off setting (undefined when on). */
 export function instanceTlsProblem(setting: InstanceTlsSetting): string | undefined {
-  return setting.on ? undefined : `instance TLS is OFF (${setting.offReason}): tenant traffic between routers and instances, and replication between hosts, crosses the network in plaintext`;
+  return setting.on
+    ? undefined
+    : `instance TLS is OFF (${setting.offReason}): tenant traffic between routers and instances, and replication between hosts, crosses the network in plaintext`;
 }

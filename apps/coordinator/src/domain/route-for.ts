@@ -54,7 +54,8 @@ export function routeFor(
   const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
   const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'RESTORING']);
   if (serving && !blocking.has(tenant.status)) return { ...where, state: 'ROUTABLE', reason: '' };
-  if (tenant.status === 'FAILING_OVER' && switching) return { ...where, state: 'SWITCHING', reason: 'the tenant is switching to another instance; connections wait until it serves' };
+  if (tenant.status === 'FAILING_OVER' && switching)
+    return { ...where, state: 'SWITCHING', reason: 'the tenant is switching to another instance; connections wait until it serves' };
   if (tenant.status === 'UNAVAILABLE') return { ...where, state: 'HOST_DOWN', reason: `the tenant is unavailable: ${tenant.statusReason}` };
   if (tenant.status === 'ERROR') return { ...where, state: 'ERROR', reason: `the tenant is in error: ${tenant.statusReason}` };
   if (tenant.status === 'ACTIVE') return { ...where, state: 'PROVISIONING', reason: 'the tenant is starting' };

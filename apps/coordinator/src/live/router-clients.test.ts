@@ -2,11 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { RouterClients } from './router-clients.js';
 
 describe('RouterClients', () => {
-  it('sums the connected routers\' counts', () => {
+  it("sums the connected routers' counts", () => {
     const c = new RouterClients(10_000);
     c.report('r1', new Map([['a', 2]]), true, 1_000);
-    c.report('r2', new Map([['a', 1], ['b', 4]]), true, 1_500);
-    expect(c.totals(['r1', 'r2'], 2_000)).toEqual(new Map([['a', 3], ['b', 4]]));
+    c.report(
+      'r2',
+      new Map([
+        ['a', 1],
+        ['b', 4],
+      ]),
+      true,
+      1_500,
+    );
+    expect(c.totals(['r1', 'r2'], 2_000)).toEqual(
+      new Map([
+        ['a', 3],
+        ['b', 4],
+      ]),
+    );
   });
 
   it('is unknown while a connected router has not reported, reported incompletely, or too long ago', () => {

@@ -40,17 +40,22 @@ export function callerOf(ctx: CallContext): string {
 }
 
 /** Appends one refusal to the audit log (the guard's, the agent stream's host check, a refused join). */
-export async function auditRefusal(store: Store, event: { time: number; principal: string; method: string; tenantId?: string | undefined; hostId?: string | undefined; reason: string; peer: string }): Promise<void> {
-  await store.transaction((tx) => tx.events.append({
-    time: event.time,
-    principal: event.principal,
-    action: 'access.refused',
-    tenantId: event.tenantId ?? '',
-    hostId: event.hostId ?? '',
-    outcome: 'REFUSED',
-    message: event.reason,
-    details: { method: event.method, peer: event.peer },
-  }));
+export async function auditRefusal(
+  store: Store,
+  event: { time: number; principal: string; method: string; tenantId?: string | undefined; hostId?: string | undefined; reason: string; peer: string },
+): Promise<void> {
+  await store.transaction((tx) =>
+    tx.events.append({
+      time: event.time,
+      principal: event.principal,
+      action: 'access.refused',
+      tenantId: event.tenantId ?? '',
+      hostId: event.hostId ?? '',
+      outcome: 'REFUSED',
+      message: event.reason,
+      details: { method: event.method, peer: event.peer },
+    }),
+  );
 }
 
 /** Builds the authenticator and the audit hook. */

@@ -8,16 +8,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import {
-  createFleetCa,
-  FleetCa,
-  identity,
-  readTlsFiles,
-  renewalTime,
-  TlsIdentity,
-  type CertifiedKey,
-  type KeyRing,
-} from '@pgs/security';
+import { createFleetCa, FleetCa, identity, readTlsFiles, renewalTime, TlsIdentity, type CertifiedKey, type KeyRing } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import type { Store } from '../store/contract.js';
 
@@ -55,7 +46,9 @@ export async function loadFleetCa(store: Store, keys: KeyRing, clock: () => numb
   let stored = await store.read.secrets.getCa();
   if (!stored) {
     const created = await createFleetCa({ now: new Date(clock()) });
-    stored = await store.transaction((tx) => tx.secrets.putCaOnce({ certPem: created.certPem, keySealed: keys.seal(created.keyPem, CA_KEY_CONTEXT), createdAt: clock() }));
+    stored = await store.transaction((tx) =>
+      tx.secrets.putCaOnce({ certPem: created.certPem, keySealed: keys.seal(created.keyPem, CA_KEY_CONTEXT), createdAt: clock() }),
+    );
     log.info({ keyId: keys.activeKeyId }, 'fleet CA created; its key is stored sealed');
   }
   return FleetCa.load({ certPem: stored.certPem, keyPem: keys.openText(stored.keySealed, CA_KEY_CONTEXT) });
@@ -77,7 +70,7 @@ export async function loadFleetPki(options: FleetPkiOptions): Promise<FleetPki> 
   const log = options.log.child({ component: 'pki' });
   if (options.files) {
     const tls = new TlsIdentity(readTlsFiles(options.files));
-    log.info({ certFile: options.files.certFile, caFile: options.files.caFile }, 'serving TLS with the operator\'s own PKI; join tokens are unavailable');
+    log.info({ certFile: options.files.certFile, caFile: options.files.caFile }, "serving TLS with the operator's own PKI; join tokens are unavailable");
     return { ca: undefined, tls, stop: () => undefined };
   }
   const ca = await loadFleetCa(options.store, options.keys, options.clock, log);

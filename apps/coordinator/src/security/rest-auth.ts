@@ -97,7 +97,14 @@ export async function authorizeRest(
   if (!decision?.allow) {
     const why = decision && !decision.allow ? decision.reason : reason;
     const code = decision ? Code.PERMISSION_DENIED : Code.UNAUTHENTICATED;
-    await auditRefusal(deps.store, { time: deps.clock(), principal: principalName(principal), method: `REST ${req.method ?? ''} ${route} (${rpc})`, tenantId, reason: why, peer: req.socket.remoteAddress ?? '' });
+    await auditRefusal(deps.store, {
+      time: deps.clock(),
+      principal: principalName(principal),
+      method: `REST ${req.method ?? ''} ${route} (${rpc})`,
+      tenantId,
+      reason: why,
+      peer: req.socket.remoteAddress ?? '',
+    });
     throw new RpcError(code, why, { errorCode: code === Code.UNAUTHENTICATED ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED' });
   }
   return { name: principalName(principal), tenantFilter: decision.tenantFilter };

@@ -77,7 +77,11 @@ export async function lastArchivedAt(tx: StoreReads, health: HealthCache, tenant
 }
 
 /** The tenant's recovery window from its stored backups and archive. */
-export async function windowOf(tx: StoreReads, health: HealthCache, tenantId: string): Promise<{ backups: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
+export async function windowOf(
+  tx: StoreReads,
+  health: HealthCache,
+  tenantId: string,
+): Promise<{ backups: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
   const backups = await tx.backups.list(tenantId);
   const archivedAt = await lastArchivedAt(tx, health, tenantId);
   return { backups, archivedAt, window: recoveryWindow(backups, archivedAt) };

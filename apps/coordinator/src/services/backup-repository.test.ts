@@ -42,15 +42,36 @@ describe('loadBackupSettings', () => {
 
   it('generates the fleet key once, keeps it only sealed, and gives the same key after a restart', async () => {
     const { store, keys } = setup();
-    const first = (await loadBackupSettings({ config: config(['--backup-repo', 'posix:/srv/pgs-backups']), env: {}, store, keys, now: Date.UTC(2026, 11, 6), log }))!;
+    const first = (await loadBackupSettings({
+      config: config(['--backup-repo', 'posix:/srv/pgs-backups']),
+      env: {},
+      store,
+      keys,
+      now: Date.UTC(2026, 11, 6),
+      log,
+    }))!;
     expect(first.location).toEqual({ kind: 'posix', path: '/srv/pgs-backups' });
     expect(first.keyId).toMatch(/^bk-20261206-[0-9a-f]{8}$/);
     const stored = await store.read.secrets.getFleetSecret('backup-cipher-pass');
     expect(stored?.sealed).toMatch(/^v1\.k1\./);
     expect(stored?.sealed).not.toContain(first.cipherPass);
-    const again = (await loadBackupSettings({ config: config(['--backup-repo', 'posix:/srv/pgs-backups']), env: {}, store, keys, now: Date.UTC(2026, 11, 7), log }))!;
+    const again = (await loadBackupSettings({
+      config: config(['--backup-repo', 'posix:/srv/pgs-backups']),
+      env: {},
+      store,
+      keys,
+      now: Date.UTC(2026, 11, 7),
+      log,
+    }))!;
     expect([again.cipherPass, again.keyId]).toEqual([first.cipherPass, first.keyId]);
-    expect(first.policy).toEqual({ disabled: false, fullIntervalSeconds: 604_800, diffIntervalSeconds: 86_400, incrIntervalSeconds: 0, retentionSeconds: 604_800, archiveTimeoutSeconds: 60 });
+    expect(first.policy).toEqual({
+      disabled: false,
+      fullIntervalSeconds: 604_800,
+      diffIntervalSeconds: 86_400,
+      incrIntervalSeconds: 0,
+      retentionSeconds: 604_800,
+      archiveTimeoutSeconds: 60,
+    });
   });
 
   it('s3: needs endpoint, bucket and the credentials once; keeps them sealed and uses them on later starts', async () => {
@@ -58,11 +79,25 @@ describe('loadBackupSettings', () => {
     const ca = path.join(dataDir, 'ca.pem');
     fs.writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     const s3 = ['--backup-repo', 's3', '--backup-s3-endpoint', 'localhost', '--backup-s3-port', '4569', '--backup-s3-bucket', 'pgs', '--backup-s3-ca-file', ca];
-    await expect(loadBackupSettings({ config: config(['--backup-repo', 's3']), env: {}, store, keys, now: 1000, log })).rejects.toThrow(/--backup-s3-endpoint and --backup-s3-bucket/);
-    await expect(loadBackupSettings({ config: config(s3), env: {}, store, keys, now: 1000, log })).rejects.toThrow(new RegExp(`${S3_KEY_ENV} and ${S3_SECRET_ENV}`));
+    await expect(loadBackupSettings({ config: config(['--backup-repo', 's3']), env: {}, store, keys, now: 1000, log })).rejects.toThrow(
+      /--backup-s3-endpoint and --backup-s3-bucket/,
+    );
+    await expect(loadBackupSettings({ config: config(s3), env: {}, store, keys, now: 1000, log })).rejects.toThrow(
+      new RegExp(`${S3_KEY_ENV} and ${S3_SECRET_ENV}`),
+    );
     const env = { [S3_KEY_ENV]: 'AKIAEXAMPLE', [S3_SECRET_ENV]: 'very-secret-key' };
     const first = (await loadBackupSettings({ config: config(s3), env, store, keys, now: 1000, log }))!;
-    expect(first.location).toMatchObject({ kind: 's3', endpoint: 'localhost', port: 4569, bucket: 'pgs', region: 'us-east-1', path: '/pgs', pathStyle: true, accessKey: 'AKIAEXAMPLE', secretKey: 'very-secret-key' });
+    expect(first.location).toMatchObject({
+      kind: 's3',
+      endpoint: 'localhost',
+      port: 4569,
+      bucket: 'pgs',
+      region: 'us-east-1',
+      path: '/pgs',
+      pathStyle: true,
+      accessKey: 'AKIAEXAMPLE',
+      secretKey: 'very-secret-key',
+    });
     expect(first.location.kind === 's3' && first.location.caPem).toContain('BEGIN CERTIFICATE');
     expect((await store.read.secrets.getFleetSecret('backup-s3-secret'))?.sealed).not.toContain('very-secret-key');
     const later = (await loadBackupSettings({ config: config(s3), env: {}, store, keys, now: 2000, log }))!;
@@ -74,7 +109,14 @@ describe('loadBackupSettings', () => {
     const lines: string[] = [];
     const capture = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
     const env = { [S3_KEY_ENV]: 'AKIALOGCHECK', [S3_SECRET_ENV]: 'log-check-secret-value' };
-    const s = (await loadBackupSettings({ config: config(['--backup-repo', 's3', '--backup-s3-endpoint', 'localhost', '--backup-s3-bucket', 'b']), env, store, keys, now: 1000, log: capture }))!;
+    const s = (await loadBackupSettings({
+      config: config(['--backup-repo', 's3', '--backup-s3-endpoint', 'localhost', '--backup-s3-bucket', 'b']),
+      env,
+      store,
+      keys,
+      now: 1000,
+      log: capture,
+    }))!;
     const text = lines.join('');
     expect(text).toContain(s.keyId);
     expect(text).toContain('"bucket":"b"');
@@ -87,7 +129,9 @@ describe('loadBackupSettings', () => {
     const before = (await loadBackupSettings({ config: flags, env: {}, store, keys, now: 1000, log }))!;
     const k2 = { id: 'k2', key: decodeSecretKey(generateSecretKey(), 'test') };
     const rotating = new KeyRing([k1, k2], 'k2');
-    const count = await store.transaction((tx) => tx.secrets.resealAll((sealed, where) => (where.table === 'fleet_secrets' ? rotating.reseal(sealed, fleetSecretContext(where.name)) : sealed)));
+    const count = await store.transaction((tx) =>
+      tx.secrets.resealAll((sealed, where) => (where.table === 'fleet_secrets' ? rotating.reseal(sealed, fleetSecretContext(where.name)) : sealed)),
+    );
     expect(count).toBe(1);
     expect((await store.read.secrets.getFleetSecret('backup-cipher-pass'))?.sealed).toMatch(/^v1\.k2\./);
     const after = (await loadBackupSettings({ config: flags, env: {}, store, keys: new KeyRing([k2]), now: 2000, log }))!;
@@ -97,7 +141,9 @@ describe('loadBackupSettings', () => {
   it('refuses a repository it cannot read and policy defaults outside the bounds', async () => {
     const { store, keys } = setup();
     await expect(loadBackupSettings({ config: config(['--backup-repo', 'nfs:/x']), env: {}, store, keys, now: 1000, log })).rejects.toThrow(ConfigError);
-    await expect(loadBackupSettings({ config: config(['--backup-repo', 'posix:']), env: {}, store, keys, now: 1000, log })).rejects.toThrow(/needs a directory/);
+    await expect(loadBackupSettings({ config: config(['--backup-repo', 'posix:']), env: {}, store, keys, now: 1000, log })).rejects.toThrow(
+      /needs a directory/,
+    );
     expect(() => readConfig(['--backup-retention', '1h'], {})).toThrow(/below the minimum/);
     expect(() => readConfig(['--backup-archive-timeout', '2h'], {})).toThrow(/above the maximum/);
   });

@@ -18,7 +18,18 @@ import type { CoordinatorConfig } from '../config.js';
 /** Where the repository is. */
 export type RepositoryLocation =
   | { kind: 'posix'; path: string }
-  | { kind: 's3'; endpoint: string; port: number; bucket: string; region: string; path: string; pathStyle: boolean; caPem: string; accessKey: string; secretKey: string };
+  | {
+      kind: 's3';
+      endpoint: string;
+      port: number;
+      bucket: string;
+      region: string;
+      path: string;
+      pathStyle: boolean;
+      caPem: string;
+      accessKey: string;
+      secretKey: string;
+    };
 
 /** The repository as agents get it, and the fleet's default policy. */
 export interface BackupSettings {
@@ -67,7 +78,12 @@ export function fleetPolicy(config: CoordinatorConfig): EffectivePolicy {
       ),
     );
   } catch (err) {
-    throw new ConfigError(`backup policy defaults: ${(err as Error).message.replace(/--backup\./, '--backup-').replace(/_seconds/, '').replace(/_/g, '-')}`);
+    throw new ConfigError(
+      `backup policy defaults: ${(err as Error).message
+        .replace(/--backup\./, '--backup-')
+        .replace(/_seconds/, '')
+        .replace(/_/g, '-')}`,
+    );
   }
 }
 
@@ -80,7 +96,8 @@ function locationOf(config: CoordinatorConfig): RepositoryLocation {
     return { kind: 'posix', path: path.resolve(dir) };
   }
   if (repo !== 's3') throw new ConfigError(`--backup-repo "${repo}" is neither posix:<dir> nor s3`);
-  if (config.backupS3Endpoint === '' || config.backupS3Bucket === '') throw new ConfigError('--backup-repo s3 needs --backup-s3-endpoint and --backup-s3-bucket');
+  if (config.backupS3Endpoint === '' || config.backupS3Bucket === '')
+    throw new ConfigError('--backup-repo s3 needs --backup-s3-endpoint and --backup-s3-bucket');
   let caPem = '';
   if (config.backupS3CaFile !== '') {
     try {
@@ -105,27 +122,43 @@ function locationOf(config: CoordinatorConfig): RepositoryLocation {
 }
 
 /** A fleet secret: the stored one opened, else `make()` sealed and stored (first start). */
-async function fleetSecret(store: Store, keys: KeyRing, name: string, now: number, make: () => { value: string; keyId: string }): Promise<{ value: string; keyId: string; created: boolean }> {
+async function fleetSecret(
+  store: Store,
+  keys: KeyRing,
+  name: string,
+  now: number,
+  make: () => { value: string; keyId: string },
+): Promise<{ value: string; keyId: string; created: boolean }> {
   const stored = await store.read.secrets.getFleetSecret(name);
   if (stored) return { value: keys.openText(stored.sealed, fleetSecretContext(name)), keyId: stored.keyId, created: false };
   const made = make();
-  const kept = await store.transaction((tx) => tx.secrets.putFleetSecretOnce({ name, keyId: made.keyId, sealed: keys.seal(made.value, fleetSecretContext(name)), createdAt: now }));
+  const kept = await store.transaction((tx) =>
+    tx.secrets.putFleetSecretOnce({ name, keyId: made.keyId, sealed: keys.seal(made.value, fleetSecretContext(name)), createdAt: now }),
+  );
   return { value: keys.openText(kept.sealed, fleetSecretContext(name)), keyId: kept.keyId, created: true };
 }
 
 /** The S3 credentials: given in the environment (then stored sealed, replacing older ones), else the stored ones. */
-async function s3Credentials(store: Store, keys: KeyRing, env: Readonly<Record<string, string | undefined>>, now: number): Promise<{ accessKey: string; secretKey: string }> {
+async function s3Credentials(
+  store: Store,
+  keys: KeyRing,
+  env: Readonly<Record<string, string | undefined>>,
+  now: number,
+): Promise<{ accessKey: string; secretKey: string }> {
   const key = (env[S3_KEY_ENV] ?? '').trim();
   const secret = (env[S3_SECRET_ENV] ?? '').trim();
   if ((key === '') !== (secret === '')) throw new ConfigError(`${S3_KEY_ENV} and ${S3_SECRET_ENV} go together`);
   if (key !== '') {
     await store.transaction((tx) => tx.secrets.putFleetSecret({ name: S3_KEY, keyId: '', sealed: keys.seal(key, fleetSecretContext(S3_KEY)), createdAt: now }));
-    await store.transaction((tx) => tx.secrets.putFleetSecret({ name: S3_SECRET, keyId: '', sealed: keys.seal(secret, fleetSecretContext(S3_SECRET)), createdAt: now }));
+    await store.transaction((tx) =>
+      tx.secrets.putFleetSecret({ name: S3_SECRET, keyId: '', sealed: keys.seal(secret, fleetSecretContext(S3_SECRET)), createdAt: now }),
+    );
     return { accessKey: key, secretKey: secret };
   }
   const k = await store.read.secrets.getFleetSecret(S3_KEY);
   const s = await store.read.secrets.getFleetSecret(S3_SECRET);
-  if (!k || !s) throw new ConfigError(`--backup-repo s3 needs the credentials once: set ${S3_KEY_ENV} and ${S3_SECRET_ENV} (they are then kept sealed in the store)`);
+  if (!k || !s)
+    throw new ConfigError(`--backup-repo s3 needs the credentials once: set ${S3_KEY_ENV} and ${S3_SECRET_ENV} (they are then kept sealed in the store)`);
   return { accessKey: keys.openText(k.sealed, fleetSecretContext(S3_KEY)), secretKey: keys.openText(s.sealed, fleetSecretContext(S3_SECRET)) };
 }
 
@@ -150,11 +183,16 @@ export async function loadBackupSettings(deps: {
     return undefined;
   }
   let location = locationOf(config);
-  if (location.kind === 's3') location = { ...location, ...await s3Credentials(store, keys, deps.env, now) };
+  if (location.kind === 's3') location = { ...location, ...(await s3Credentials(store, keys, deps.env, now)) };
   // 48 random bytes: pgBackRest's repo-cipher-pass is a passphrase; make it long and plain ASCII.
   const cipher = await fleetSecret(store, keys, CIPHER, now, () => ({ value: randomBytes(48).toString('base64url'), keyId: newKeyId(now) }));
-  if (cipher.created) log.warn({ keyId: cipher.keyId }, 'generated the fleet backup key; it is kept only sealed in the store: keep the store and its secret key safe, or the backups cannot be read');
-  const where = location.kind === 'posix' ? { path: location.path } : { endpoint: location.endpoint, port: location.port, bucket: location.bucket, path: location.path };
+  if (cipher.created)
+    log.warn(
+      { keyId: cipher.keyId },
+      'generated the fleet backup key; it is kept only sealed in the store: keep the store and its secret key safe, or the backups cannot be read',
+    );
+  const where =
+    location.kind === 'posix' ? { path: location.path } : { endpoint: location.endpoint, port: location.port, bucket: location.bucket, path: location.path };
   log.info({ repository: location.kind, ...where, keyId: cipher.keyId, policy }, 'backup repository configured');
   return { location, cipherPass: cipher.value, keyId: cipher.keyId, policy, retryAfterMs: config.backupRetryAfter, timeoutMs: config.backupTimeout };
 }

@@ -7,7 +7,17 @@
  * (CommandResult.backup) finishes the row; the command id names the row, so an answer that
  * arrives after a coordinator restart still finds it.
  */
-import { backupProblems, backupRunning, dueBackup, effectiveBackupPolicy, expiredByRetention, retentionDays, type BackupType, type DueBackup, type EffectivePolicy } from '@pgs/tenancy';
+import {
+  backupProblems,
+  backupRunning,
+  dueBackup,
+  effectiveBackupPolicy,
+  expiredByRetention,
+  retentionDays,
+  type BackupType,
+  type DueBackup,
+  type EffectivePolicy,
+} from '@pgs/tenancy';
 import { backupCommandId, ensureStanza, newBackupId, parseBackupCommandId } from './backup-records.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { CoordinatorContext } from './context.js';
@@ -120,7 +130,7 @@ export class BackupScheduler {
     };
     let started: BackupRecord | undefined;
     try {
-      if (!await decide(this.ctx.store.read)) return;
+      if (!(await decide(this.ctx.store.read))) return;
       started = await this.ctx.store.transaction(async (tx) => {
         const d = await decide(tx);
         return d ? await this.record(tx, d.tenant, d.primary, d.due.type, d.due.trigger, now) : undefined;
@@ -132,11 +142,25 @@ export class BackupScheduler {
     if (started) await this.send(started);
   }
 
-  private async healthOf(tx: StoreReads, tenant: TenantRecord, policy: EffectivePolicy, backups: readonly BackupRecord[], now: number): Promise<TenantBackupHealth> {
+  private async healthOf(
+    tx: StoreReads,
+    tenant: TenantRecord,
+    policy: EffectivePolicy,
+    backups: readonly BackupRecord[],
+    now: number,
+  ): Promise<TenantBackupHealth> {
     const primary = (await tx.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
     const a = primary ? this.ctx.health.get(tenant.id, primary.hostId)?.archive : undefined;
     const good = backups.filter((b) => b.status === 'SUCCEEDED').sort((x, y) => y.finishedAt - x.finishedAt);
-    const archive = a ? { failedCount: a.failedCount, lastArchivedAt: a.lastArchivedAt, lastFailedAt: a.lastFailedAt, lagSeconds: a.lagSeconds, pendingSegments: a.pendingSegments } : undefined;
+    const archive = a
+      ? {
+          failedCount: a.failedCount,
+          lastArchivedAt: a.lastArchivedAt,
+          lastFailedAt: a.lastFailedAt,
+          lagSeconds: a.lagSeconds,
+          pendingSegments: a.pendingSegments,
+        }
+      : undefined;
     return {
       lastGoodAt: good[0]?.finishedAt ?? 0,
       archiveLagSeconds: a?.lagSeconds ?? 0,
@@ -151,8 +175,17 @@ export class BackupScheduler {
    * Records a RUNNING backup of the tenant's primary inside `tx` (shared with CreateBackup): refused
    * while one runs or without a running primary. Send it with `send()` after the commit.
    */
-  async record(tx: StoreTx, tenant: TenantRecord, primary: PlacementRecord, type: BackupType, trigger: string, now: number, principal = PRINCIPAL): Promise<BackupRecord> {
-    if (backupRunning(await tx.backups.list(tenant.id))) throw new PreconditionError('BACKUP_RUNNING', `a backup of "${tenant.id}" is running; wait for it to finish (GetTenant shows it)`);
+  async record(
+    tx: StoreTx,
+    tenant: TenantRecord,
+    primary: PlacementRecord,
+    type: BackupType,
+    trigger: string,
+    now: number,
+    principal = PRINCIPAL,
+  ): Promise<BackupRecord> {
+    if (backupRunning(await tx.backups.list(tenant.id)))
+      throw new PreconditionError('BACKUP_RUNNING', `a backup of "${tenant.id}" is running; wait for it to finish (GetTenant shows it)`);
     const stanza = await ensureStanza(tx, tenant, now);
     const backup: BackupRecord = {
       id: await newBackupId(tx, tenant.id, now),
@@ -201,7 +234,16 @@ export class BackupScheduler {
       const current = await tx.backups.get(b.tenantId, b.id);
       if (!current || current.status !== 'RUNNING') return;
       await tx.backups.update({ ...current, status: 'FAILED', reason, finishedAt: now });
-      await tx.events.append({ time: now, principal: PRINCIPAL, action: 'backup.failed', tenantId: b.tenantId, hostId: b.hostId, outcome: 'FAILURE', message: `backup ${b.id} failed: ${reason}`, details: { backup: b.id } });
+      await tx.events.append({
+        time: now,
+        principal: PRINCIPAL,
+        action: 'backup.failed',
+        tenantId: b.tenantId,
+        hostId: b.hostId,
+        outcome: 'FAILURE',
+        message: `backup ${b.id} failed: ${reason}`,
+        details: { backup: b.id },
+      });
     });
     this.ctx.log.warn({ tenantId: b.tenantId, hostId: b.hostId, backupId: b.id, reason }, 'backup failed');
   }
@@ -224,7 +266,16 @@ export class BackupScheduler {
       if (!result.ok || !r || r.label === '') {
         const reason = result.message || result.errorCode || 'the agent reported no backup';
         await tx.backups.update({ ...b, status: 'FAILED', reason, finishedAt: now });
-        await tx.events.append({ time: now, principal: `host:${hostId}`, action: 'backup.failed', tenantId: b.tenantId, hostId, outcome: 'FAILURE', message: `backup ${b.id} failed: ${reason}`, details: { backup: b.id, errorCode: result.errorCode } });
+        await tx.events.append({
+          time: now,
+          principal: `host:${hostId}`,
+          action: 'backup.failed',
+          tenantId: b.tenantId,
+          hostId,
+          outcome: 'FAILURE',
+          message: `backup ${b.id} failed: ${reason}`,
+          details: { backup: b.id, errorCode: result.errorCode },
+        });
         return;
       }
       const done: BackupRecord = {
@@ -262,10 +313,18 @@ export class BackupScheduler {
         const old = all.find((x) => x.id === id);
         if (!old) continue;
         await tx.backups.update({ ...old, status: 'EXPIRED', reason: `expired by the retention of ${days} day(s)` });
-        await tx.events.append({ time: now, principal: PRINCIPAL, action: 'backup.expired', tenantId: b.tenantId, message: `backup ${old.id} (${old.label}) expired by the retention of ${days} day(s)`, details: { backup: old.id } });
+        await tx.events.append({
+          time: now,
+          principal: PRINCIPAL,
+          action: 'backup.expired',
+          tenantId: b.tenantId,
+          message: `backup ${old.id} (${old.label}) expired by the retention of ${days} day(s)`,
+          details: { backup: old.id },
+        });
       }
       return undefined;
     });
-    if (stale !== undefined) this.ctx.log.warn({ hostId, commandId: result.commandId, status: stale }, 'backup result for no running backup of this host; ignored');
+    if (stale !== undefined)
+      this.ctx.log.warn({ hostId, commandId: result.commandId, status: stale }, 'backup result for no running backup of this host; ignored');
   }
 }

@@ -83,7 +83,10 @@ export class BackupService {
         if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${tenant.id}" is being deleted`);
         const primary = await runningPrimary(tx, tenant.id);
         if (!primary || !this.ctx.hub.isConnected(primary.hostId)) {
-          throw new PreconditionError('NO_RUNNING_PRIMARY', `tenant "${tenant.id}" has no running primary to back up (status ${tenant.status}); start it or wait until it is ACTIVE`);
+          throw new PreconditionError(
+            'NO_RUNNING_PRIMARY',
+            `tenant "${tenant.id}" has no running primary to back up (status ${tenant.status}); start it or wait until it is ACTIVE`,
+          );
         }
         // Backup.trigger "operator:<name>": the caller as the audit log names it.
         const trigger = principal.startsWith('operator:') ? principal : `operator:${principal}`;
@@ -91,7 +94,7 @@ export class BackupService {
       }),
     );
     if (!replayed) await this.scheduler.send(result);
-    return await this.ctx.store.read.backups.get(result.tenantId, result.id) ?? result;
+    return (await this.ctx.store.read.backups.get(result.tenantId, result.id)) ?? result;
   }
 
   /** The tenant's backups, newest first (failed and expired ones only with `all`), and its window. */
@@ -134,8 +137,11 @@ export class BackupService {
           `deleting backup "${b.id}" shrinks the recovery window below the retention of ${Math.round(policy.retentionSeconds / 86_400)} day(s): ${after}; pass force to delete it anyway`,
         );
       }
-      const removed = impact.removed.map((id) => backups.find((x) => x.id === id)).filter((x): x is BackupRecord => x !== undefined && x.status === 'SUCCEEDED');
-      for (const x of removed) await tx.backups.update({ ...x, status: 'EXPIRED', reason: x.id === b.id ? `deleted by ${principal}` : `deleted with ${b.id} (it depended on it)` });
+      const removed = impact.removed
+        .map((id) => backups.find((x) => x.id === id))
+        .filter((x): x is BackupRecord => x !== undefined && x.status === 'SUCCEEDED');
+      for (const x of removed)
+        await tx.backups.update({ ...x, status: 'EXPIRED', reason: x.id === b.id ? `deleted by ${principal}` : `deleted with ${b.id} (it depended on it)` });
       await tx.events.append({
         time: now,
         principal,
@@ -146,7 +152,7 @@ export class BackupService {
         details: { backup: b.id, force: String(force), removed: removed.map((x) => x.id).join(',') },
       });
       const primary = (await tx.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
-      return { backup: await tx.backups.get(tenant.id, b.id) ?? b, label: b.label, hostId: primary?.hostId ?? '' };
+      return { backup: (await tx.backups.get(tenant.id, b.id)) ?? b, label: b.label, hostId: primary?.hostId ?? '' };
     });
     if (out.label !== '') await this.sendExpire(out.backup, out.label, out.hostId);
     return out.backup;
@@ -156,8 +162,20 @@ export class BackupService {
   private async sendExpire(b: BackupRecord, label: string, hostId: string): Promise<void> {
     const message = toExpireBackupCommand(`expire:${b.tenantId}:${b.id}`, b.tenantId, b.stanza, label);
     if (hostId === '' || !this.ctx.hub.send(hostId, message, 'expire backup')) {
-      this.ctx.log.warn({ tenantId: b.tenantId, backupId: b.id, hostId }, 'cannot reach the primary to expire a backup; the repository keeps it until the retention removes it');
-      await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: 'system:backups', action: 'backup.expire_unsent', tenantId: b.tenantId, outcome: 'FAILURE', message: `backup ${b.id} is marked deleted but no agent could remove it from the repository now; the retention will` }));
+      this.ctx.log.warn(
+        { tenantId: b.tenantId, backupId: b.id, hostId },
+        'cannot reach the primary to expire a backup; the repository keeps it until the retention removes it',
+      );
+      await this.ctx.store.transaction((tx) =>
+        tx.events.append({
+          time: this.ctx.clock(),
+          principal: 'system:backups',
+          action: 'backup.expire_unsent',
+          tenantId: b.tenantId,
+          outcome: 'FAILURE',
+          message: `backup ${b.id} is marked deleted but no agent could remove it from the repository now; the retention will`,
+        }),
+      );
     }
   }
 
@@ -170,7 +188,15 @@ export class BackupService {
     const { backups, window } = await windowOf(tx.read, this.ctx.health, tenant.id);
     const good = backups.filter((b) => b.status === 'SUCCEEDED');
     const archive = await primaryArchive(tx.read, this.ctx, tenant.id);
-    const view = archive ? { failedCount: archive.failedCount, lastArchivedAt: archive.lastArchivedAt, lastFailedAt: archive.lastFailedAt, lagSeconds: archive.lagSeconds, pendingSegments: archive.pendingSegments } : undefined;
+    const view = archive
+      ? {
+          failedCount: archive.failedCount,
+          lastArchivedAt: archive.lastArchivedAt,
+          lastFailedAt: archive.lastFailedAt,
+          lagSeconds: archive.lagSeconds,
+          pendingSegments: archive.pendingSegments,
+        }
+      : undefined;
     return {
       policy,
       window,

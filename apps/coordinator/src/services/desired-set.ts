@@ -4,7 +4,16 @@
  * with owners, and the ones to drop), so an agent that reconnects converges from the spec alone;
  * the instance revision tells which shape a report is about.
  */
-import { effectiveBackupPolicy, replicationSlotName, retentionDays, standbyName, syncConfigFor, type DesiredInstance, type InstanceBackup, type RestoreSource } from '@pgs/tenancy';
+import {
+  effectiveBackupPolicy,
+  replicationSlotName,
+  retentionDays,
+  standbyName,
+  syncConfigFor,
+  type DesiredInstance,
+  type InstanceBackup,
+  type RestoreSource,
+} from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import type { BackupSettings } from './backup-repository.js';
 import type { PlacementRecord, TenantRecord } from '../domain/model.js';
@@ -44,7 +53,8 @@ async function restoreSource(tx: StoreReads, tenant: TenantRecord, placement: Pl
   if (placement.role !== 'PRIMARY' || (tenant.status !== 'RESTORING' && placement.realizedOnce)) return undefined;
   const r = (await tx.restores.list(tenant.id)).find((x) => x.state === 'RUNNING' && x.phase === 'recovering');
   if (!r || (r.hostId !== '' && r.hostId !== placement.hostId)) return undefined;
-  const target: RestoreSource['target'] = r.backupLabel !== '' ? { kind: 'backup', label: r.backupLabel } : r.toTime > 0 ? { kind: 'time', time: r.toTime } : { kind: 'latest' };
+  const target: RestoreSource['target'] =
+    r.backupLabel !== '' ? { kind: 'backup', label: r.backupLabel } : r.toTime > 0 ? { kind: 'time', time: r.toTime } : { kind: 'latest' };
   return { restoreId: r.id, stanza: r.sourceStanza, target };
 }
 
@@ -59,7 +69,13 @@ export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementR
 }
 
 /** The desired instance of one placement. */
-export async function desiredInstance(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord, versions: VersionCatalog, replication?: ReplicationDeps): Promise<DesiredInstance> {
+export async function desiredInstance(
+  tx: StoreReads,
+  tenant: TenantRecord,
+  placement: PlacementRecord,
+  versions: VersionCatalog,
+  replication?: ReplicationDeps,
+): Promise<DesiredInstance> {
   const users = await tx.users.list(tenant.id);
   const databases = await tx.databases.list(tenant.id);
   // Stored specs name their major (pinned at create); a major no host reports any more still goes out as it is.
@@ -113,7 +129,13 @@ export interface HostDesiredSet {
  * The desired set of `hostId`, limited to `tenantIds` when given (a delta). A tenant with no
  * placement on the host is not mentioned at all: only an explicit deletion removes data.
  */
-export async function desiredSetForHost(tx: StoreTx, hostId: string, versions: VersionCatalog, tenantIds?: ReadonlySet<string>, replication?: ReplicationDeps): Promise<HostDesiredSet> {
+export async function desiredSetForHost(
+  tx: StoreTx,
+  hostId: string,
+  versions: VersionCatalog,
+  tenantIds?: ReadonlySet<string>,
+  replication?: ReplicationDeps,
+): Promise<HostDesiredSet> {
   const out: HostDesiredSet = { instances: [], removedTenantIds: [] };
   // Instances an in-place restore replaced: deleted once the restored one serves.
   if (replication?.backup) for (const id of await oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
@@ -127,7 +149,7 @@ export async function desiredSetForHost(tx: StoreTx, hostId: string, versions: V
     const tenant = await tx.tenants.get(placement.tenantId);
     if (!tenant) continue;
     if (tenant.deleting) out.removedTenantIds.push(tenant.id);
-    else if (!await restoreFailedHere(tx, placement)) out.instances.push(await desiredInstance(tx, tenant, placement, versions, replication));
+    else if (!(await restoreFailedHere(tx, placement))) out.instances.push(await desiredInstance(tx, tenant, placement, versions, replication));
   }
   return out;
 }

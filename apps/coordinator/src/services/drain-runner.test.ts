@@ -47,7 +47,13 @@ describe('DrainRunner', () => {
       await drains.tick();
     }
     expect(moves.started.filter((t) => t === 't2')).toHaveLength(3);
-    expect(drains.progress('a')).toEqual({ total: 4, moved: 3, moving: 0, blocked: 1, blockedTenants: [{ tenantId: 't2', reason: 'the move failed: target died' }] });
+    expect(drains.progress('a')).toEqual({
+      total: 4,
+      moved: 3,
+      moving: 0,
+      blocked: 1,
+      blockedTenants: [{ tenantId: 't2', reason: 'the move failed: target died' }],
+    });
   });
 
   it('tries a busy tenant again later, and reports one the target refuses', async () => {

@@ -58,9 +58,24 @@ export class DrainRunner {
   constructor(private readonly moves: MoveStarter) {}
 
   /** Starts (or restarts) the drain of `hostId` with its plan; moved counts what needed no live move. */
-  start(hostId: string, plan: { queue: Omit<QueuedMove, 'attempts' | 'failures'>[]; blocked: { tenantId: string; reason: string }[]; moved: string[] }, parallel: number, principal: string): void {
+  start(
+    hostId: string,
+    plan: { queue: Omit<QueuedMove, 'attempts' | 'failures'>[]; blocked: { tenantId: string; reason: string }[]; moved: string[] },
+    parallel: number,
+    principal: string,
+  ): void {
     const queue = plan.queue.map((m) => ({ ...m, attempts: 0, failures: 0 }));
-    this.jobs.set(hostId, { hostId, principal, parallel: Math.max(1, parallel), queue, moving: new Set(), moved: [...plan.moved], blocked: [...plan.blocked], total: queue.length + plan.blocked.length + plan.moved.length, tried: new Map() });
+    this.jobs.set(hostId, {
+      hostId,
+      principal,
+      parallel: Math.max(1, parallel),
+      queue,
+      moving: new Set(),
+      moved: [...plan.moved],
+      blocked: [...plan.blocked],
+      total: queue.length + plan.blocked.length + plan.moved.length,
+      tried: new Map(),
+    });
   }
 
   /** Stops starting moves off the host (uncordon); moves in flight finish. */
@@ -98,7 +113,8 @@ export class DrainRunner {
         } catch (err) {
           const code = (err as { code?: string }).code ?? '';
           const reason = err instanceof Error ? err.message : String(err);
-          if ((code === 'TENANT_NOT_ACTIVE' || code === 'MOVE_IN_PROGRESS') && next.attempts + 1 < MAX_ATTEMPTS) waiting.push({ ...next, attempts: next.attempts + 1 });
+          if ((code === 'TENANT_NOT_ACTIVE' || code === 'MOVE_IN_PROGRESS') && next.attempts + 1 < MAX_ATTEMPTS)
+            waiting.push({ ...next, attempts: next.attempts + 1 });
           else job.blocked.push({ tenantId: next.tenantId, reason });
         }
       }

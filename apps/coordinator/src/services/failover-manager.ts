@@ -132,15 +132,21 @@ export class FailoverManager {
       const placements = await tx.placements.list({ tenantId });
       // A live move switches a single-node tenant over to the copy it just built.
       if (!placements.some((p) => p.role === 'REPLICA')) throw new PreconditionError('NO_REPLICA', `tenant "${tenantId}" has no replica to switch over to`);
-      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER') throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
-      if (tenant.status === 'MOVING' && !options.forMove) throw new PreconditionError('MOVE_IN_PROGRESS', `tenant "${tenantId}" is being moved; wait for the move to finish`);
+      if (this.ops.has(tenantId) || tenant.status === 'FAILING_OVER')
+        throw new PreconditionError('FAILOVER_IN_PROGRESS', `tenant "${tenantId}" is already failing over`);
+      if (tenant.status === 'MOVING' && !options.forMove)
+        throw new PreconditionError('MOVE_IN_PROGRESS', `tenant "${tenantId}" is being moved; wait for the move to finish`);
       // A move's copy may leave the tenant IN_PROGRESS for a moment (a host that looked unreachable):
       // what a planned switch needs is checked just below (a healthy primary, a healthy target).
       const movable = options.forMove && (tenant.status === 'MOVING' || tenant.status === 'IN_PROGRESS');
-      if (tenant.status !== 'ACTIVE' && !movable) throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
+      if (tenant.status !== 'ACTIVE' && !movable)
+        throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${tenantId}" is ${tenant.status}; a switchover needs an ACTIVE tenant`);
       const primary = placements.find((p) => p.role === 'PRIMARY');
       if (!primary || !this.ctx.hub.isConnected(primary.hostId) || !isHealthy(primary, this.ctx.health)) {
-        throw new PreconditionError('PRIMARY_NOT_READY', 'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)');
+        throw new PreconditionError(
+          'PRIMARY_NOT_READY',
+          'the primary must be healthy and its agent connected to hand over cleanly (use failover for a lost primary)',
+        );
       }
       const targets = placements.filter((p) => p.role === 'REPLICA' && (toHostId === '' || p.hostId === toHostId));
       if (toHostId !== '' && targets.length === 0) throw new PreconditionError('NOT_A_REPLICA', `host "${toHostId}" holds no replica of tenant "${tenantId}"`);
@@ -148,7 +154,10 @@ export class FailoverManager {
       if (ready.length === 0) throw new PreconditionError('NO_HEALTHY_REPLICA', 'no healthy replica with a connected agent to switch over to');
       const lag = Math.min(...ready.map((p) => this.ctx.health.get(tenantId, p.hostId)?.lagBytes ?? 0));
       if (lag > this.ctx.failover.switchoverMaxLagBytes) {
-        throw new PreconditionError('REPLICA_LAGGING', `the replica is ${lag} bytes behind (at most ${this.ctx.failover.switchoverMaxLagBytes}); try again when it caught up`);
+        throw new PreconditionError(
+          'REPLICA_LAGGING',
+          `the replica is ${lag} bytes behind (at most ${this.ctx.failover.switchoverMaxLagBytes}); try again when it caught up`,
+        );
       }
       const created = this.newOperation(tenantId, 'switchover', 'switchover', primary.hostId, now, now);
       created.toHostId = toHostId === '' ? undefined : toHostId;
@@ -243,12 +252,29 @@ export class FailoverManager {
     if (agent.lastSeenAt === undefined && host) agent.lastSeenAt = host.lastHeartbeatAt;
     const refused = primary.port > 0 ? this.ctx.backendFailures.latest(tenantId, primary.address, primary.port) : undefined;
     return primaryLoss(
-      { hostId: primary.hostId, hostState, agent, healthy, unhealthySince: this.unhealthySince.get(tenantId), senderLostAt, refusedAt: refused === undefined ? [] : [refused], now },
+      {
+        hostId: primary.hostId,
+        hostState,
+        agent,
+        healthy,
+        unhealthySince: this.unhealthySince.get(tenantId),
+        senderLostAt,
+        refusedAt: refused === undefined ? [] : [refused],
+        now,
+      },
       { unhealthyAfterMs: this.ctx.failover.unhealthyAfterMs, signalWindowMs: SIGNAL_WINDOW_MS },
     );
   }
 
-  private async start(tenant: TenantRecord, oldPrimary: string, cause: Operation['cause'], failedAt: number, now: number, reason: string, goneAt?: number): Promise<void> {
+  private async start(
+    tenant: TenantRecord,
+    oldPrimary: string,
+    cause: Operation['cause'],
+    failedAt: number,
+    now: number,
+    reason: string,
+    goneAt?: number,
+  ): Promise<void> {
     const op = this.newOperation(tenant.id, 'failover', cause, oldPrimary, failedAt, now);
     op.goneAt = goneAt;
     await this.ctx.store.transaction(async (tx) => {
@@ -285,7 +311,14 @@ export class FailoverManager {
     // the same decision as detect() says how it failed and whether it is already fenced.
     const verdict = await this.lossOf(tenant.id, primary, placements, now);
     if (verdict.kind === 'failed') return this.start(tenant, primary.hostId, verdict.cause, verdict.failedAt, now, verdict.reason, verdict.goneAt);
-    await this.start(tenant, primary.hostId, 'resumed', this.ctx.liveness.lastSeenAt(primary.hostId) ?? now, now, `primary on ${primary.hostId} is being replaced`);
+    await this.start(
+      tenant,
+      primary.hostId,
+      'resumed',
+      this.ctx.liveness.lastSeenAt(primary.hostId) ?? now,
+      now,
+      `primary on ${primary.hostId} is being replaced`,
+    );
   }
 
   private async advance(op: Operation, now: number): Promise<void> {
@@ -314,7 +347,9 @@ export class FailoverManager {
     if (op.fenceAckedAt === undefined && (op.fenceCommand === undefined || now - op.fenceSentAt >= fenceWait) && this.ctx.hub.isConnected(op.oldPrimary)) {
       if (op.fenceCommand) this.ctx.hub.forgetCommand(op.fenceCommand);
       // A planned switch lets open transactions finish while the routers hold the next ones.
-      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence', { graceMs: op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0 });
+      op.fenceCommand = this.ctx.hub.sendCommand(op.oldPrimary, op.tenantId, 'fence', {
+        graceMs: op.kind === 'switchover' ? this.ctx.failover.switchGraceMs : 0,
+      });
       if (op.fenceSentAt === 0) await this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
       op.fenceSentAt = now;
     }
@@ -333,7 +368,7 @@ export class FailoverManager {
     const how = {
       ack: 'the old primary is stopped (its agent acknowledged)',
       lease: 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)',
-      gone: 'the old primary is gone with its agent (the agent\'s stream broke and a replica or router saw the primary stop); a returning agent gets it back only as a replica',
+      gone: "the old primary is gone with its agent (the agent's stream broke and a replica or router saw the primary stop); a returning agent gets it back only as a replica",
     }[state.via];
     await this.ctx.store.transaction(async (tx) => {
       await tx.operations.put(toRecord(op, now));
@@ -352,7 +387,13 @@ export class FailoverManager {
 
   private async choose(op: Operation, tenant: TenantRecord, now: number): Promise<void> {
     const members = await failoverMembers(this.ctx.store.read, this.ctx, op.tenantId);
-    const decision = pickPromotionCandidate({ members, oldPrimaryHostId: op.oldPrimary, quorums: await quorumsInForce(this.ctx.store.read, this.ctx, tenant, op.oldPrimary), fencedAt: op.fencedAt, toHostId: op.toHostId });
+    const decision = pickPromotionCandidate({
+      members,
+      oldPrimaryHostId: op.oldPrimary,
+      quorums: await quorumsInForce(this.ctx.store.read, this.ctx, tenant, op.oldPrimary),
+      fencedAt: op.fencedAt,
+      toHostId: op.toHostId,
+    });
     if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
     if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
     if (op.kind === 'switchover' && op.finalLsn !== '') {
@@ -380,7 +421,12 @@ export class FailoverManager {
       // Demote first: the store allows one primary per tenant at any instant.
       await tx.placements.update({ ...oldP, role: 'REPLICA', realization: 'PENDING', updatedAt: now });
       await tx.placements.update({ ...newP, role: 'PRIMARY', realization: 'PENDING', updatedAt: now });
-      await tx.tenants.update({ ...current, instanceRevision: current.instanceRevision + 1, statusReason: `promoting the replica on ${op.candidate}`, updatedAt: now });
+      await tx.tenants.update({
+        ...current,
+        instanceRevision: current.instanceRevision + 1,
+        statusReason: `promoting the replica on ${op.candidate}`,
+        updatedAt: now,
+      });
       await tx.operations.put(toRecord(op, now));
       await tx.events.append({
         time: now,
@@ -473,7 +519,15 @@ export class FailoverManager {
     this.ops.delete(op.tenantId);
     await this.ctx.store.transaction(async (tx) => {
       await tx.operations.delete(op.tenantId);
-      await tx.events.append({ time: now, principal: PRINCIPAL, action: `${op.kind}.abandoned`, tenantId: op.tenantId, hostId: op.oldPrimary, outcome: 'FAILURE', message: reason });
+      await tx.events.append({
+        time: now,
+        principal: PRINCIPAL,
+        action: `${op.kind}.abandoned`,
+        tenantId: op.tenantId,
+        hostId: op.oldPrimary,
+        outcome: 'FAILURE',
+        message: reason,
+      });
       if (await tx.tenants.get(op.tenantId)) await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
     });
     op.settle?.({ ok: false, error: new PreconditionError('FAILOVER_ABANDONED', reason) });
@@ -487,7 +541,11 @@ export class FailoverManager {
         if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
         tx.record({ kind: 'desired', tenantId: op.tenantId });
       });
-      return this.abandon(op, now, `switchover rolled back after ${now - op.startedAt} ms: ${op.lastWaitReason || (op.fenceAckedAt === undefined ? 'the old primary was not fenced' : 'no replica caught up')}`);
+      return this.abandon(
+        op,
+        now,
+        `switchover rolled back after ${now - op.startedAt} ms: ${op.lastWaitReason || (op.fenceAckedAt === undefined ? 'the old primary was not fenced' : 'no replica caught up')}`,
+      );
     }
     if (op.phase === 'promoting') {
       // The chosen replica never confirmed: it may or may not be a primary now. Fence it in turn and choose again.
@@ -515,13 +573,41 @@ export class FailoverManager {
       if (now - (this.strayFencedAt.get(key) ?? -Infinity) < RESEND_MS) continue;
       this.strayFencedAt.set(key, now);
       this.ctx.hub.sendCommand(p.hostId, tenantId, 'fence');
-      await this.ctx.store.transaction((tx) => tx.events.append({ time: now, principal: PRINCIPAL, action: 'failover.stray_primary', tenantId, hostId: p.hostId, outcome: 'FAILURE', message: 'an instance that must be a replica reports itself a primary; fenced' }));
+      await this.ctx.store.transaction((tx) =>
+        tx.events.append({
+          time: now,
+          principal: PRINCIPAL,
+          action: 'failover.stray_primary',
+          tenantId,
+          hostId: p.hostId,
+          outcome: 'FAILURE',
+          message: 'an instance that must be a replica reports itself a primary; fenced',
+        }),
+      );
       this.ctx.log.error({ tenantId, hostId: p.hostId }, 'stray primary fenced');
     }
   }
 
-  private async audit(op: Operation, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
-    await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: PRINCIPAL, action: `${op.kind}.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
+  private async audit(
+    op: Operation,
+    step: string,
+    hostId: string,
+    outcome: 'SUCCESS' | 'FAILURE',
+    message: string,
+    details: Record<string, string>,
+  ): Promise<void> {
+    await this.ctx.store.transaction((tx) =>
+      tx.events.append({
+        time: this.ctx.clock(),
+        principal: PRINCIPAL,
+        action: `${op.kind}.${step}`,
+        tenantId: op.tenantId,
+        hostId,
+        outcome,
+        message,
+        details,
+      }),
+    );
   }
 }
 

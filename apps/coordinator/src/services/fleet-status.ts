@@ -62,11 +62,38 @@ export async function fleetStatus(ctx: CoordinatorContext, routersConnected: num
   const tlsOff = instanceTlsProblem(ctx.instanceTls);
   if (tlsOff) problems.push(tlsOff);
   for (const h of hosts.filter((x) => x.state === 'DOWN')) problems.push(`host ${h.id} DOWN since ${new Date(h.stateChangedAt).toISOString()}`);
-  problems.push(...await named({ status: 'UNAVAILABLE' }, (t) => `tenant ${t.id} UNAVAILABLE: ${t.statusReason}`, (n) => `${n} more tenants UNAVAILABLE`));
-  problems.push(...await named({ status: 'ERROR' }, (t) => `tenant ${t.id} ERROR: ${t.statusReason}`, (n) => `${n} more tenants in ERROR`));
+  problems.push(
+    ...(await named(
+      { status: 'UNAVAILABLE' },
+      (t) => `tenant ${t.id} UNAVAILABLE: ${t.statusReason}`,
+      (n) => `${n} more tenants UNAVAILABLE`,
+    )),
+  );
+  problems.push(
+    ...(await named(
+      { status: 'ERROR' },
+      (t) => `tenant ${t.id} ERROR: ${t.statusReason}`,
+      (n) => `${n} more tenants in ERROR`,
+    )),
+  );
   for (const h of hosts.filter((x) => x.state === 'UNREACHABLE')) problems.push(`host ${h.id} UNREACHABLE since ${new Date(h.stateChangedAt).toISOString()}`);
   // Capped: a backlog of 100,000 would otherwise make this reply megabytes long.
-  problems.push(...await named({ status: 'NEW', reasonPrefix: 'waiting for a host' }, (t) => `tenant ${t.id} NEW: ${t.statusReason}`, (n) => `${n} more tenants NEW waiting for a host`));
+  problems.push(
+    ...(await named(
+      { status: 'NEW', reasonPrefix: 'waiting for a host' },
+      (t) => `tenant ${t.id} NEW: ${t.statusReason}`,
+      (n) => `${n} more tenants NEW waiting for a host`,
+    )),
+  );
   problems.push(...backupProblemLines(backups));
-  return { hostsByState, tenantsByStatus, routersConnected, agentsConnected: ctx.hub.size, routeRevision: await store.read.routes.revision(), problems, allocated, capacity };
+  return {
+    hostsByState,
+    tenantsByStatus,
+    routersConnected,
+    agentsConnected: ctx.hub.size,
+    routeRevision: await store.read.routes.revision(),
+    problems,
+    allocated,
+    capacity,
+  };
 }

@@ -17,7 +17,9 @@ export const PASSWORD_RETRY_WINDOW_MS = 15 * 60_000;
 /** Hash of the request, secrets excluded, to detect a key reused for another request. */
 export function requestHash(request: Record<string, unknown>): string {
   const clean = Object.fromEntries(Object.entries(request).filter(([k]) => !/password|idempotency/i.test(k)));
-  return createHash('sha256').update(JSON.stringify(clean, Object.keys(clean).sort())).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(clean, Object.keys(clean).sort()))
+    .digest('hex');
 }
 
 /**

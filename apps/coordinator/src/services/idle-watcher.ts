@@ -59,7 +59,10 @@ export class IdleWatcher {
       for (const id of this.#lastBusyAt.keys()) if (!seen.has(id)) this.#lastBusyAt.delete(id);
       if (watched.length === 0) return;
       const totals = clients.totals(this.deps.connectedRouters(), now);
-      const working = new Set([...(await read.backups.listRunning()).map((b) => b.tenantId), ...(await read.restores.listRunning()).map((r) => r.targetTenantId)]);
+      const working = new Set([
+        ...(await read.backups.listRunning()).map((b) => b.tenantId),
+        ...(await read.restores.listRunning()).map((r) => r.targetTenantId),
+      ]);
       for (const tenant of watched) {
         const primary = (await read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
         const health = primary ? ctx.health.get(tenant.id, primary.hostId) : undefined;
@@ -67,7 +70,11 @@ export class IdleWatcher {
         const fresh = health !== undefined && health.up && now - health.checkedAt <= this.deps.healthMaxAgeMs && hostReady;
         const decision = decideIdleSuspend(
           { status: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, idleSuspendSeconds: tenant.spec.idleSuspendSeconds },
-          { routerClients: totals === undefined ? undefined : (totals.get(tenant.id) ?? 0), busyBackends: fresh ? health.busyBackends : undefined, backupRunning: working.has(tenant.id) },
+          {
+            routerClients: totals === undefined ? undefined : (totals.get(tenant.id) ?? 0),
+            busyBackends: fresh ? health.busyBackends : undefined,
+            backupRunning: working.has(tenant.id),
+          },
           this.#lastBusyAt.get(tenant.id),
           now,
         );

@@ -183,7 +183,12 @@ export class InitSqlRunner {
       this.sent.delete(ids.tenantId);
       return;
     }
-    const outcome: InitSqlOutcome = { attempt: ids.attempt, applied: result.applied, failedScript: result.failedScript, error: result.error || (result.ok ? '' : result.message) };
+    const outcome: InitSqlOutcome = {
+      attempt: ids.attempt,
+      applied: result.applied,
+      failedScript: result.failedScript,
+      error: result.error || (result.ok ? '' : result.message),
+    };
     await this.ctx.store.transaction(async (tx) => {
       const record = await tx.initSql.get(ids.tenantId);
       const next = record ? finishInitSql(record, outcome, now) : undefined;

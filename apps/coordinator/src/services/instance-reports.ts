@@ -60,10 +60,17 @@ export async function applyInstanceReports(
     const placement = tenant ? (await tx.placements.list({ tenantId: r.tenantId })).find((p) => p.hostId === hostId) : undefined;
     if (!tenant || !placement) {
       // The instance an in-place restore replaced, deleted as asked: not an orphan.
-      if (tenant && r.state === 'DELETED' && await oldInstanceRemoved(tx, tenant.id, hostId, deps.now)) continue;
+      if (tenant && r.state === 'DELETED' && (await oldInstanceRemoved(tx, tenant.id, hostId, deps.now))) continue;
       // The instance a live move left behind, deleted as asked.
       if (r.state === 'DELETED' && deps.retiring?.confirm(r.tenantId, hostId)) {
-        await tx.events.append({ time: deps.now, principal, action: 'move.old_removed', tenantId: r.tenantId, hostId, message: 'the instance a move left behind was deleted' });
+        await tx.events.append({
+          time: deps.now,
+          principal,
+          action: 'move.old_removed',
+          tenantId: r.tenantId,
+          hostId,
+          message: 'the instance a move left behind was deleted',
+        });
         continue;
       }
       outcome.orphans.push(r.tenantId);

@@ -114,7 +114,16 @@ export class MoveManager {
         this.ctx.placementPolicy,
       );
       if ('refusal' in checked) {
-        await tx.events.append({ time: now, principal, action: 'move.refused', tenantId, hostId: toHostId, outcome: 'REFUSED', message: checked.refusal.message, details: { code: checked.refusal.code } });
+        await tx.events.append({
+          time: now,
+          principal,
+          action: 'move.refused',
+          tenantId,
+          hostId: toHostId,
+          outcome: 'REFUSED',
+          message: checked.refusal.message,
+          details: { code: checked.refusal.code },
+        });
         throw new PreconditionError(checked.refusal.code, checked.refusal.message);
       }
       const from = checked.member;
@@ -143,7 +152,18 @@ export class MoveManager {
       });
       await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal });
       tx.record({ kind: 'desired', tenantId });
-      return { tenantId, principal, progress, steps: [], switchover: undefined, switchoverRunning: false, advancing: false, again: false, lastReason: reason, waiters: [] } satisfies MoveOp;
+      return {
+        tenantId,
+        principal,
+        progress,
+        steps: [],
+        switchover: undefined,
+        switchoverRunning: false,
+        advancing: false,
+        again: false,
+        lastReason: reason,
+        waiters: [],
+      } satisfies MoveOp;
     });
     // Before the desired sets go out (they are sent on the next turn of the event loop).
     this.ctx.retiring.cancel(tenantId, toHostId);
@@ -225,12 +245,14 @@ export class MoveManager {
     const sourceHostState = (await read.hosts.get(fromHostId))?.state;
     const backupRunning = (await read.backups.list(tenantId)).some((b) => b.status === 'RUNNING');
     // Taken last: a read that failed after it would lose the confirmation.
-    const removed = op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
+    const removed =
+      op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
     return {
       targetHostState,
       targetConnected: this.ctx.hub.isConnected(toHostId),
       target: target && {
-        realization: target.realization === 'REALIZED' && tenant !== undefined && target.realizedRevision < tenant.instanceRevision ? 'PENDING' : target.realization,
+        realization:
+          target.realization === 'REALIZED' && tenant !== undefined && target.realizedRevision < tenant.instanceRevision ? 'PENDING' : target.realization,
         role: target.role,
         healthy: isHealthy(target, this.ctx.health) && (this.ctx.health.get(tenantId, toHostId)?.up ?? false),
         lagBytes,
@@ -277,7 +299,8 @@ export class MoveManager {
     op.lastReason = reason;
     await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(op.tenantId);
-      if (tenant && (tenant.status === 'MOVING' || resume)) await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
+      if (tenant && (tenant.status === 'MOVING' || resume))
+        await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
     });
   }
 
@@ -319,21 +342,34 @@ export class MoveManager {
 
   private async removeOld(op: MoveOp, reason: string, now: number): Promise<void> {
     const { fromHostId, toHostId } = op.progress;
-    const ms = this.step(op, op.progress.phase === 'switching' ? 'switch' : 'copy', now, op.progress.phase === 'switching' ? `${toHostId} is the primary` : `copy on ${toHostId} caught up`);
+    const ms = this.step(
+      op,
+      op.progress.phase === 'switching' ? 'switch' : 'copy',
+      now,
+      op.progress.phase === 'switching' ? `${toHostId} is the primary` : `copy on ${toHostId} caught up`,
+    );
     op.progress = { ...op.progress, phase: 'removing' };
     await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(op.tenantId);
       if (!tenant) return;
       await tx.placements.delete(op.tenantId, fromHostId);
       op.lastReason = reason;
-      await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${toHostId}: ${reason}`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+      await tx.tenants.update({
+        ...tenant,
+        status: 'MOVING',
+        statusReason: `moving to ${toHostId}: ${reason}`,
+        instanceRevision: tenant.instanceRevision + 1,
+        updatedAt: now,
+      });
       await tx.events.append({
         time: now,
         principal: op.principal,
         action: op.progress.primary ? 'move.switched' : 'move.copied',
         tenantId: op.tenantId,
         hostId: toHostId,
-        message: op.progress.primary ? `${toHostId} serves as the primary; the old instance on ${fromHostId} is being removed` : `the replica on ${toHostId} caught up; the old one on ${fromHostId} is being removed`,
+        message: op.progress.primary
+          ? `${toHostId} serves as the primary; the old instance on ${fromHostId} is being removed`
+          : `the replica on ${toHostId} caught up; the old one on ${fromHostId} is being removed`,
         details: { [op.progress.primary ? 'switch_ms' : 'copy_ms']: String(ms), from: fromHostId },
       });
       await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: op.principal });
@@ -348,7 +384,12 @@ export class MoveManager {
   private async done(op: MoveOp, now: number): Promise<void> {
     const { fromHostId, toHostId } = op.progress;
     const hostDown = (await this.ctx.store.read.hosts.get(fromHostId))?.state === 'DOWN';
-    this.step(op, 'remove_old', now, hostDown ? `host ${fromHostId} is down: the old instance is deleted when it returns` : `the old instance on ${fromHostId} was deleted`);
+    this.step(
+      op,
+      'remove_old',
+      now,
+      hostDown ? `host ${fromHostId} is down: the old instance is deleted when it returns` : `the old instance on ${fromHostId} was deleted`,
+    );
     const totalMs = Math.max(0, now - op.progress.startedAt);
     await this.ctx.store.transaction(async (tx) => {
       await this.endMoving(tx, op.tenantId, now, op.principal);
@@ -381,7 +422,16 @@ export class MoveManager {
       }
       await this.endMoving(tx, op.tenantId, now, op.principal);
       tx.record({ kind: 'desired', tenantId: op.tenantId });
-      await tx.events.append({ time: now, principal: op.principal, action: 'move.abandoned', tenantId: op.tenantId, hostId: toHostId, outcome: 'FAILURE', message: `move to ${toHostId} abandoned: ${reason}`, details: { phase: op.progress.phase, elapsed_ms: String(now - op.progress.startedAt) } });
+      await tx.events.append({
+        time: now,
+        principal: op.principal,
+        action: 'move.abandoned',
+        tenantId: op.tenantId,
+        hostId: toHostId,
+        outcome: 'FAILURE',
+        message: `move to ${toHostId} abandoned: ${reason}`,
+        details: { phase: op.progress.phase, elapsed_ms: String(now - op.progress.startedAt) },
+      });
       return removed;
     });
     // Before the desired sets go out (they are sent on the next turn of the event loop).
@@ -418,7 +468,14 @@ export class MoveManager {
     for (const t of stuck) {
       await this.ctx.store.transaction(async (tx) => {
         await this.endMoving(tx, t.id, now, 'system:move');
-        await tx.events.append({ time: now, principal: 'system:move', action: 'move.lost', tenantId: t.id, outcome: 'FAILURE', message: 'the coordinator restarted during a move; the move is not resumed (its placements are kept as they are)' });
+        await tx.events.append({
+          time: now,
+          principal: 'system:move',
+          action: 'move.lost',
+          tenantId: t.id,
+          outcome: 'FAILURE',
+          message: 'the coordinator restarted during a move; the move is not resumed (its placements are kept as they are)',
+        });
       });
     }
   }
@@ -427,7 +484,16 @@ export class MoveManager {
     return { tenantId: op.tenantId, fromHostId: op.progress.fromHostId, toHostId: op.progress.toHostId, steps: [...op.steps] };
   }
 
-  private async audit(op: MoveOp, step: string, hostId: string, outcome: 'SUCCESS' | 'FAILURE', message: string, details: Record<string, string>): Promise<void> {
-    await this.ctx.store.transaction((tx) => tx.events.append({ time: this.ctx.clock(), principal: op.principal, action: `move.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }));
+  private async audit(
+    op: MoveOp,
+    step: string,
+    hostId: string,
+    outcome: 'SUCCESS' | 'FAILURE',
+    message: string,
+    details: Record<string, string>,
+  ): Promise<void> {
+    await this.ctx.store.transaction((tx) =>
+      tx.events.append({ time: this.ctx.clock(), principal: op.principal, action: `move.${step}`, tenantId: op.tenantId, hostId, outcome, message, details }),
+    );
   }
 }

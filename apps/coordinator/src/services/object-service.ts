@@ -42,24 +42,53 @@ export class ObjectService {
   }
 
   /** Creates a login role; the password becomes a SCRAM verifier at once. */
-  async createUser(input: { tenantId: string; name: string; password: string; description: string; idempotencyKey: string }, principal: string): Promise<UserRecord> {
+  async createUser(
+    input: { tenantId: string; name: string; password: string; description: string; idempotencyKey: string },
+    principal: string,
+  ): Promise<UserRecord> {
     const name = validateUserName(input.name, 'name');
     const password = validatePassword(input.password, 'password');
     if (input.description.length > 1024) throw new ValidationError('description', input.description, 'at most 1024 characters');
     const verifier = await scramVerifierAsync(password);
     const now = this.ctx.clock();
-    const { result } = await this.ctx.store.transaction(async (tx) =>
-      idempotent(tx, `CreateUser:${input.tenantId}`, input.idempotencyKey, { tenantId: input.tenantId, name, description: input.description }, now, async () => {
-        const tenant = await this.liveTenant(tx, input.tenantId);
-        if (await tx.users.get(tenant.id, name)) throw new AlreadyExistsError('USER_EXISTS', `user "${name}" already exists in tenant "${tenant.id}"`);
-        const revision = await this.bump(tx, tenant, now);
-        const user: UserRecord = { tenantId: tenant.id, name, description: input.description, scramVerifier: verifier, owner: false, status: 'NEW', statusReason: '', revision, createdAt: now };
-        await tx.users.insert(user);
-        await tx.events.append({ time: now, principal, action: 'user.create', tenantId: tenant.id, message: `user "${name}" created`, details: { user: name } });
-        await this.after(tx, tenant.id, now, principal);
-        return user;
-      }),
-    { grouped: true });
+    const { result } = await this.ctx.store.transaction(
+      async (tx) =>
+        idempotent(
+          tx,
+          `CreateUser:${input.tenantId}`,
+          input.idempotencyKey,
+          { tenantId: input.tenantId, name, description: input.description },
+          now,
+          async () => {
+            const tenant = await this.liveTenant(tx, input.tenantId);
+            if (await tx.users.get(tenant.id, name)) throw new AlreadyExistsError('USER_EXISTS', `user "${name}" already exists in tenant "${tenant.id}"`);
+            const revision = await this.bump(tx, tenant, now);
+            const user: UserRecord = {
+              tenantId: tenant.id,
+              name,
+              description: input.description,
+              scramVerifier: verifier,
+              owner: false,
+              status: 'NEW',
+              statusReason: '',
+              revision,
+              createdAt: now,
+            };
+            await tx.users.insert(user);
+            await tx.events.append({
+              time: now,
+              principal,
+              action: 'user.create',
+              tenantId: tenant.id,
+              message: `user "${name}" created`,
+              details: { user: name },
+            });
+            await this.after(tx, tenant.id, now, principal);
+            return user;
+          },
+        ),
+      { grouped: true },
+    );
     return result;
   }
 
@@ -83,17 +112,27 @@ export class ObjectService {
   async updatePassword(tenantId: string, name: string, password: string, principal: string): Promise<UserRecord> {
     const verifier = await scramVerifierAsync(validatePassword(password, 'password'));
     const now = this.ctx.clock();
-    const user = await this.ctx.store.transaction(async (tx) => {
-      const tenant = await this.liveTenant(tx, tenantId);
-      const user = await tx.users.get(tenant.id, name);
-      if (!user || user.status === 'DELETING') throw notFound.user(tenantId, name);
-      const revision = await this.bump(tx, tenant, now);
-      const updated: UserRecord = { ...user, scramVerifier: verifier, revision };
-      await tx.users.update(updated);
-      await tx.events.append({ time: now, principal, action: 'user.password', tenantId: tenant.id, message: `password of "${name}" changed`, details: { user: name } });
-      await this.after(tx, tenant.id, now, principal);
-      return updated;
-    }, { grouped: true });
+    const user = await this.ctx.store.transaction(
+      async (tx) => {
+        const tenant = await this.liveTenant(tx, tenantId);
+        const user = await tx.users.get(tenant.id, name);
+        if (!user || user.status === 'DELETING') throw notFound.user(tenantId, name);
+        const revision = await this.bump(tx, tenant, now);
+        const updated: UserRecord = { ...user, scramVerifier: verifier, revision };
+        await tx.users.update(updated);
+        await tx.events.append({
+          time: now,
+          principal,
+          action: 'user.password',
+          tenantId: tenant.id,
+          message: `password of "${name}" changed`,
+          details: { user: name },
+        });
+        await this.after(tx, tenant.id, now, principal);
+        return updated;
+      },
+      { grouped: true },
+    );
     return user;
   }
 
@@ -106,9 +145,10 @@ export class ObjectService {
       if (!user) throw notFound.user(tenantId, name);
       if (user.owner) throw new PreconditionError('OWNER_USER', `user "${name}" owns tenant "${tenant.id}" and cannot be deleted`);
       const owned = (await tx.databases.list(tenant.id)).filter((d) => d.owner === name && d.status !== 'DELETING');
-      if (owned.length > 0) throw new PreconditionError('USER_OWNS_DATABASES', `user "${name}" owns ${owned.map((d) => `"${d.name}"`).join(', ')}; delete or re-own them first`);
+      if (owned.length > 0)
+        throw new PreconditionError('USER_OWNS_DATABASES', `user "${name}" owns ${owned.map((d) => `"${d.name}"`).join(', ')}; delete or re-own them first`);
       if (user.status === 'DELETING') return;
-      if (!await this.placed(tx, tenant.id)) await tx.users.delete(tenant.id, name);
+      if (!(await this.placed(tx, tenant.id))) await tx.users.delete(tenant.id, name);
       else await tx.users.update({ ...user, status: 'DELETING', revision: await this.bump(tx, tenant, now) });
       await tx.events.append({ time: now, principal, action: 'user.delete', tenantId: tenant.id, message: `user "${name}" deleted`, details: { user: name } });
       await this.after(tx, tenant.id, now, principal);
@@ -116,7 +156,10 @@ export class ObjectService {
   }
 
   /** Creates a database owned by an existing user (the tenant's owner when none is named). */
-  async createDatabase(input: { tenantId: string; name: string; owner: string; description: string; idempotencyKey: string }, principal: string): Promise<DatabaseRecord> {
+  async createDatabase(
+    input: { tenantId: string; name: string; owner: string; description: string; idempotencyKey: string },
+    principal: string,
+  ): Promise<DatabaseRecord> {
     const name = validateDatabaseName(input.name, 'name');
     if (input.description.length > 1024) throw new ValidationError('description', input.description, 'at most 1024 characters');
     const now = this.ctx.clock();
@@ -125,12 +168,30 @@ export class ObjectService {
         const tenant = await this.liveTenant(tx, input.tenantId);
         const owner = input.owner || tenant.id;
         const ownerUser = await tx.users.get(tenant.id, owner);
-        if (!ownerUser || ownerUser.status === 'DELETING') throw new ValidationError('owner', owner, `an existing user of tenant "${tenant.id}"`, { code: 'UNKNOWN_OWNER' });
-        if (await tx.databases.get(tenant.id, name)) throw new AlreadyExistsError('DATABASE_EXISTS', `database "${name}" already exists in tenant "${tenant.id}"`);
+        if (!ownerUser || ownerUser.status === 'DELETING')
+          throw new ValidationError('owner', owner, `an existing user of tenant "${tenant.id}"`, { code: 'UNKNOWN_OWNER' });
+        if (await tx.databases.get(tenant.id, name))
+          throw new AlreadyExistsError('DATABASE_EXISTS', `database "${name}" already exists in tenant "${tenant.id}"`);
         const revision = await this.bump(tx, tenant, now);
-        const db: DatabaseRecord = { tenantId: tenant.id, name, owner, description: input.description, status: 'NEW', statusReason: '', revision, createdAt: now };
+        const db: DatabaseRecord = {
+          tenantId: tenant.id,
+          name,
+          owner,
+          description: input.description,
+          status: 'NEW',
+          statusReason: '',
+          revision,
+          createdAt: now,
+        };
         await tx.databases.insert(db);
-        await tx.events.append({ time: now, principal, action: 'database.create', tenantId: tenant.id, message: `database "${name}" created, owned by "${owner}"`, details: { database: name } });
+        await tx.events.append({
+          time: now,
+          principal,
+          action: 'database.create',
+          tenantId: tenant.id,
+          message: `database "${name}" created, owned by "${owner}"`,
+          details: { database: name },
+        });
         await this.after(tx, tenant.id, now, principal);
         return db;
       }),
@@ -161,11 +222,22 @@ export class ObjectService {
       const tenant = await this.liveTenant(tx, tenantId);
       const db = await tx.databases.get(tenant.id, name);
       if (!db) throw notFound.database(tenantId, name);
-      if (name === tenant.id) throw new PreconditionError('DEFAULT_DATABASE', `database "${name}" is the tenant's default database (psql -U ${tenant.id} -d ${tenant.id} connects to it) and cannot be deleted`);
+      if (name === tenant.id)
+        throw new PreconditionError(
+          'DEFAULT_DATABASE',
+          `database "${name}" is the tenant's default database (psql -U ${tenant.id} -d ${tenant.id} connects to it) and cannot be deleted`,
+        );
       if (db.status === 'DELETING') return;
-      if (!await this.placed(tx, tenant.id)) await tx.databases.delete(tenant.id, name);
+      if (!(await this.placed(tx, tenant.id))) await tx.databases.delete(tenant.id, name);
       else await tx.databases.update({ ...db, status: 'DELETING', revision: await this.bump(tx, tenant, now) });
-      await tx.events.append({ time: now, principal, action: 'database.delete', tenantId: tenant.id, message: `database "${name}" deleted`, details: { database: name } });
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'database.delete',
+        tenantId: tenant.id,
+        message: `database "${name}" deleted`,
+        details: { database: name },
+      });
       await this.after(tx, tenant.id, now, principal);
     });
   }

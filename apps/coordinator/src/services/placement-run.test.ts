@@ -39,14 +39,14 @@ describe('PlacementRun', () => {
 
     // Another walk finds the same two still waiting: no second "unplaced" event.
     run.restart();
-    while (await run.step(4) > 0);
+    while ((await run.step(4)) > 0);
     const unplacedEvents = (await ctx.store.read.events.list({ tenantId: 'pr-11', limit: 50 })).filter((e) => e.action === 'scheduler.unplaced');
     expect(unplacedEvents).toHaveLength(1);
 
     // Capacity freed by someone else is seen at once (the cached allocation is invalidated).
     await ctx.store.transaction((tx) => tx.tenants.delete('pr-00'));
     run.restart();
-    while (await run.step(4) > 0);
+    while ((await run.step(4)) > 0);
     expect((await ctx.store.read.tenants.listWaiting(100)).map((t) => t.id)).toEqual(['pr-11']);
     // Let the hub's pending flush run before the store closes.
     await new Promise((resolve) => setImmediate(resolve));
@@ -69,21 +69,24 @@ describe('PlacementRun', () => {
     const hostOf = async (id: string): Promise<string | undefined> => (await ctx.store.read.placements.list({ tenantId: id }))[0]?.hostId;
     const run = new PlacementRun(ctx);
     await insert(burst(0, 7), 9000);
-    while (await run.step(100) > 0);
+    while ((await run.step(100)) > 0);
     // --max-creating-per-host 2: two each, then on in chunks of two from the least busy level.
     const counts = new Map<string, number>();
-    for (const id of burst(0, 7)) counts.set(await hostOf(id) ?? '', (counts.get(await hostOf(id) ?? '') ?? 0) + 1);
+    for (const id of burst(0, 7)) counts.set((await hostOf(id)) ?? '', (counts.get((await hostOf(id)) ?? '') ?? 0) + 1);
     expect([...counts.values()].sort()).toEqual([2, 2, 3]);
 
     // Once created, the hosts count by what they hold again: the fullest one takes the next tenants.
     await ctx.store.transaction(async (tx) => {
-      for (const p of (await tx.placements.list()).filter((p) => p.hostId.startsWith('bu'))) await tx.placements.update({ ...p, realization: 'REALIZED', realizedOnce: true });
+      for (const p of (await tx.placements.list()).filter((p) => p.hostId.startsWith('bu')))
+        await tx.placements.update({ ...p, realization: 'REALIZED', realizedOnce: true });
     });
-    const held = [...await ctx.store.read.placements.allocations()].filter(([id]) => id.startsWith('bu')).sort(([a, x], [b, y]) => y.instances - x.instances || (a < b ? -1 : 1));
+    const held = [...(await ctx.store.read.placements.allocations())]
+      .filter(([id]) => id.startsWith('bu'))
+      .sort(([a, x], [b, y]) => y.instances - x.instances || (a < b ? -1 : 1));
     const fullest = held[0]?.[0];
     await insert(burst(7, 2), 9100);
     run.restart();
-    while (await run.step(100) > 0);
+    while ((await run.step(100)) > 0);
     expect([await hostOf('bu-07'), await hostOf('bu-08')]).toEqual([fullest, fullest]);
     await new Promise((resolve) => setImmediate(resolve));
   });

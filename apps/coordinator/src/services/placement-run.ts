@@ -91,49 +91,66 @@ export class PlacementRun {
     const store = this.ctx.store;
     const now = this.ctx.clock();
     const allocations = await this.allocationsAt(now);
-    const placedCount = await store.transaction(async (tx) => {
-      const requests: PlacementRequest[] = waiting.map((t) => ({ tenantId: t.id, resources: t.spec.resources, nodes: t.spec.nodes, placement: t.spec.placement, ...versionRequest(t) }));
-      const hosts = await tx.hosts.list();
-      const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
-      // Creations in flight change with every report, so they are read fresh (a small indexed
-      // query); ready spares are what each agent's last heartbeat said.
-      const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
-      const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
-      const byId = new Map(waiting.map((t) => [t.id, t]));
-      for (const decision of placed) {
-        const tenant = byId.get(decision.tenantId) as TenantRecord;
-        if (decision.hostIds.length > 1) await ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
-        for (const [i, hostId] of decision.hostIds.entries()) {
-          await tx.placements.insert(newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }));
-          addTo(allocations, hostId, tenant);
-          tx.record({ kind: 'desired', tenantId: decision.tenantId, hostId });
+    const placedCount = await store
+      .transaction(async (tx) => {
+        const requests: PlacementRequest[] = waiting.map((t) => ({
+          tenantId: t.id,
+          resources: t.spec.resources,
+          nodes: t.spec.nodes,
+          placement: t.spec.placement,
+          ...versionRequest(t),
+        }));
+        const hosts = await tx.hosts.list();
+        const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
+        // Creations in flight change with every report, so they are read fresh (a small indexed
+        // query); ready spares are what each agent's last heartbeat said.
+        const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
+        const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
+        const byId = new Map(waiting.map((t) => [t.id, t]));
+        for (const decision of placed) {
+          const tenant = byId.get(decision.tenantId) as TenantRecord;
+          if (decision.hostIds.length > 1) await ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
+          for (const [i, hostId] of decision.hostIds.entries()) {
+            await tx.placements.insert(
+              newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }),
+            );
+            addTo(allocations, hostId, tenant);
+            tx.record({ kind: 'desired', tenantId: decision.tenantId, hostId });
+          }
+          await tx.events.append({
+            time: now,
+            principal: SCHEDULER,
+            action: 'scheduler.placed',
+            tenantId: decision.tenantId,
+            hostId: decision.hostIds[0] ?? '',
+            message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
+          });
+          await syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
         }
-        await tx.events.append({
-          time: now,
-          principal: SCHEDULER,
-          action: 'scheduler.placed',
-          tenantId: decision.tenantId,
-          hostId: decision.hostIds[0] ?? '',
-          message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
-        });
-        await syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
-      }
-      for (const u of unplaced) {
-        const tenant = byId.get(u.tenantId);
-        const reason = `${WAITING}: ${u.reason}`;
-        if (!tenant || tenant.statusReason === reason) continue;
-        await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: now });
-        // One event when the tenant starts waiting; later reason changes only update its status.
-        if (tenant.statusReason.startsWith(WAITING)) continue;
-        await tx.events.append({ time: now, principal: SCHEDULER, action: 'scheduler.unplaced', tenantId: u.tenantId, outcome: 'FAILURE', message: u.reason });
-        this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
-      }
-      // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
-      this.ownCommit = placed.length > 0;
-      return placed.length;
-    }).finally(() => {
-      this.ownCommit = false;
-    });
+        for (const u of unplaced) {
+          const tenant = byId.get(u.tenantId);
+          const reason = `${WAITING}: ${u.reason}`;
+          if (!tenant || tenant.statusReason === reason) continue;
+          await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: now });
+          // One event when the tenant starts waiting; later reason changes only update its status.
+          if (tenant.statusReason.startsWith(WAITING)) continue;
+          await tx.events.append({
+            time: now,
+            principal: SCHEDULER,
+            action: 'scheduler.unplaced',
+            tenantId: u.tenantId,
+            outcome: 'FAILURE',
+            message: u.reason,
+          });
+          this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
+        }
+        // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
+        this.ownCommit = placed.length > 0;
+        return placed.length;
+      })
+      .finally(() => {
+        this.ownCommit = false;
+      });
     if (placedCount > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
     return placedCount;
   }

@@ -19,9 +19,7 @@ import { replaceLostRestores } from './restore-replacement.js';
 import { runSlice, type SliceBudget } from './sliced-work.js';
 import { syncTenant } from './tenant-sync.js';
 
-
 const SCHEDULER = 'system:scheduler';
-
 
 /**
  * A parked backlog is walked again at least this often, and at least ten walks' time apart: a
@@ -113,7 +111,9 @@ export class Reconciler {
 
   /** True while the backlog is parked: no event that may free room since, and its re-walk not due. */
   private parked(): boolean {
-    return this.parkedState !== undefined && this.roomChanges === this.parkedState.roomChanges && performance.now() - this.parkedState.at < this.parkedState.forMs;
+    return (
+      this.parkedState !== undefined && this.roomChanges === this.parkedState.roomChanges && performance.now() - this.parkedState.at < this.parkedState.forMs
+    );
   }
 
   /** A tick of the timer; skipped while the previous one still runs (ticks never overlap). */
@@ -200,8 +200,19 @@ export class Reconciler {
         if (!tenant || tenant.deleting || tenant.status === 'RESTORING' || (await tx.restores.list(tenantId)).length > 0) return;
         for (const p of placements) await tx.placements.delete(tenantId, p.hostId);
         const hosts = placements.map((p) => p.hostId).join(', ');
-        await tx.tenants.update({ ...tenant, status: 'NEW', statusReason: `placed again: host ${hosts} went down before the instance ever ran`, updatedAt: now });
-        await tx.events.append({ time: now, principal: SCHEDULER, action: 'scheduler.replace', tenantId, message: `host ${hosts} is down and the tenant never held data; placing it again` });
+        await tx.tenants.update({
+          ...tenant,
+          status: 'NEW',
+          statusReason: `placed again: host ${hosts} went down before the instance ever ran`,
+          updatedAt: now,
+        });
+        await tx.events.append({
+          time: now,
+          principal: SCHEDULER,
+          action: 'scheduler.replace',
+          tenantId,
+          message: `host ${hosts} is down and the tenant never held data; placing it again`,
+        });
         await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
       });
       this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'replaced' });
@@ -232,7 +243,11 @@ export class Reconciler {
     if (this.stopped) return;
     let outcome;
     try {
-      outcome = await runSlice((room) => this.placement.step(room), this.slice, () => performance.now());
+      outcome = await runSlice(
+        (room) => this.placement.step(room),
+        this.slice,
+        () => performance.now(),
+      );
     } catch (err) {
       this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
       return;
@@ -266,7 +281,14 @@ export class Reconciler {
       await this.ctx.store.transaction(async (tx) => {
         // Cleared until the agent reports again: the next failure report sets a longer backoff.
         await tx.placements.update({ ...p, nextRetryAt: 0, updatedAt: now });
-        await tx.events.append({ time: now, principal: SCHEDULER, action: 'placement.retry', tenantId: p.tenantId, hostId: p.hostId, message: `retrying realization (attempt ${p.failures + 1})` });
+        await tx.events.append({
+          time: now,
+          principal: SCHEDULER,
+          action: 'placement.retry',
+          tenantId: p.tenantId,
+          hostId: p.hostId,
+          message: `retrying realization (attempt ${p.failures + 1})`,
+        });
         tx.record({ kind: 'desired', tenantId: p.tenantId, hostId: p.hostId });
       });
       this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'retried' });

@@ -31,7 +31,16 @@ export async function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenant
       const others = (await tx.placements.list({ tenantId: tenant.id })).map((p) => p.hostId);
       const { placed, unplaced } = placeTenants(
         await hostCandidates(tx, ctx.versions),
-        [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, excludeHosts: others, ...versionRequest(tenant) }],
+        [
+          {
+            tenantId: tenant.id,
+            resources: tenant.spec.resources,
+            nodes: 1,
+            placement: tenant.spec.placement,
+            excludeHosts: others,
+            ...versionRequest(tenant),
+          },
+        ],
         ctx.placementPolicy,
       );
       const hostId = placed[0]?.hostIds[0];

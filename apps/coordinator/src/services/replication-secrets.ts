@@ -29,7 +29,13 @@ const aad = replicationSecretContext;
 export async function ensureReplicationSecret(tx: StoreTx, keys: KeyRing, tenantId: string, now: number): Promise<void> {
   if (await tx.secrets.getTenantSecret(tenantId, REPLICATION_ROLE)) return;
   const password = generatePassword();
-  await tx.secrets.insertTenantSecret({ tenantId, name: REPLICATION_ROLE, sealed: keys.seal(password, aad(tenantId)), verifier: scramVerifier(password), createdAt: now });
+  await tx.secrets.insertTenantSecret({
+    tenantId,
+    name: REPLICATION_ROLE,
+    sealed: keys.seal(password, aad(tenantId)),
+    verifier: scramVerifier(password),
+    createdAt: now,
+  });
 }
 
 /** The tenant's replication credentials, opened; undefined when it has none yet. */

@@ -43,7 +43,16 @@ export async function applyRecovery(tx: StoreTx, tenant: TenantRecord, placement
     const why = recovery.message || recovery.errorCode || 'recovery failed';
     await tx.restores.update({ ...r, state: 'FAILED', phase: 'done', reason: why, finishedAt: now, hostId: placement.hostId });
     await tx.tenants.update({ ...tenant, status: 'ERROR', statusReason: `restore ${r.id} failed: ${why}`, updatedAt: now });
-    await tx.events.append({ time: now, principal, action: 'restore.failed', tenantId: tenant.id, hostId: placement.hostId, outcome: 'FAILURE', message: `restore ${r.id} failed: ${why}`, details: { restore: r.id, errorCode: recovery.errorCode } });
+    await tx.events.append({
+      time: now,
+      principal,
+      action: 'restore.failed',
+      tenantId: tenant.id,
+      hostId: placement.hostId,
+      outcome: 'FAILURE',
+      message: `restore ${r.id} failed: ${why}`,
+      details: { restore: r.id, errorCode: recovery.errorCode },
+    });
     return [];
   }
   const missing = r.kind === 'recreate' ? missingWal(r.oldLsn, recovery.lsn) : 0;
@@ -79,19 +88,32 @@ export async function oldInstanceRemoved(tx: StoreTx, tenantId: string, hostId: 
   if (!r) return false;
   const oldHosts = r.oldHosts.filter((h) => h !== hostId);
   await tx.restores.update({ ...r, oldHosts, phase: oldHosts.length === 0 ? 'done' : r.phase });
-  await tx.events.append({ time: now, principal: `host:${hostId}`, action: 'restore.old_removed', tenantId, hostId, message: `the instance replaced by restore ${r.id} was deleted on ${hostId}`, details: { restore: r.id } });
+  await tx.events.append({
+    time: now,
+    principal: `host:${hostId}`,
+    action: 'restore.old_removed',
+    tenantId,
+    hostId,
+    message: `the instance replaced by restore ${r.id} was deleted on ${hostId}`,
+    details: { restore: r.id },
+  });
   return true;
 }
 
 /** Tenants whose replaced instances `hostId` must delete (in its desired set as removals). */
 export async function oldInstancesOn(tx: StoreReads, hostId: string): Promise<string[]> {
-  return (await tx.restores.listActive())
-    .filter((r) => r.phase === 'removing_old' && r.oldHosts.includes(hostId))
-    .map((r) => r.targetTenantId);
+  return (await tx.restores.listActive()).filter((r) => r.phase === 'removing_old' && r.oldHosts.includes(hostId)).map((r) => r.targetTenantId);
 }
 
 /** Notes a primary's archive report: the stored last-archived time advances; a growing failure count is an event. */
-export async function noteArchive(tx: StoreTx, tenantId: string, hostId: string, previous: ArchiveHealth | undefined, next: ArchiveHealth | undefined, now: number): Promise<void> {
+export async function noteArchive(
+  tx: StoreTx,
+  tenantId: string,
+  hostId: string,
+  previous: ArchiveHealth | undefined,
+  next: ArchiveHealth | undefined,
+  now: number,
+): Promise<void> {
   if (!next) return;
   if (previous && next.failedCount > previous.failedCount) {
     await tx.events.append({

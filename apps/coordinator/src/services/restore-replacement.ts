@@ -27,11 +27,27 @@ export async function replaceLostRestores(ctx: CoordinatorContext): Promise<stri
       const fresh = await tx.placements.list({ tenantId: tenant.id });
       if (fresh.some((p) => p.realizedOnce)) return undefined;
       const excludeHosts = [...new Set([...fresh.map((p) => p.hostId), ...current.oldHosts])];
-      const { placed } = placeTenants(await hostCandidates(tx, ctx.versions), [{ tenantId: tenant.id, resources: tenant.spec.resources, nodes: tenant.spec.nodes, placement: tenant.spec.placement, excludeHosts, ...versionRequest(tenant) }], ctx.placementPolicy);
+      const { placed } = placeTenants(
+        await hostCandidates(tx, ctx.versions),
+        [
+          {
+            tenantId: tenant.id,
+            resources: tenant.spec.resources,
+            nodes: tenant.spec.nodes,
+            placement: tenant.spec.placement,
+            excludeHosts,
+            ...versionRequest(tenant),
+          },
+        ],
+        ctx.placementPolicy,
+      );
       const hostIds = placed[0]?.hostIds;
       if (!hostIds || hostIds.length === 0) return undefined;
       for (const p of fresh) await tx.placements.delete(tenant.id, p.hostId);
-      for (const [i, hostId] of hostIds.entries()) await tx.placements.insert(newPlacement({ tenantId: tenant.id, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: (await tx.hosts.get(hostId))?.address ?? '', now }));
+      for (const [i, hostId] of hostIds.entries())
+        await tx.placements.insert(
+          newPlacement({ tenantId: tenant.id, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: (await tx.hosts.get(hostId))?.address ?? '', now }),
+        );
       await tx.restores.update({ ...current, hostId: hostIds[0] as string, reason: `restoring on ${hostIds[0]} (${primary.hostId} went down first)` });
       await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
       await tx.events.append({

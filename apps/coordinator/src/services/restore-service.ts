@@ -67,7 +67,8 @@ export class RestoreService {
   async get(tenantId: string, restoreId: string): Promise<RestoreRecord> {
     requireBackups(this.ctx);
     const r = await this.ctx.store.read.restores.get(restoreId);
-    if (!r || r.targetTenantId !== validateTenantId(tenantId, 'tenant_id')) throw new NotFoundError('RESTORE_NOT_FOUND', `restore "${restoreId}" of tenant "${tenantId}" does not exist`);
+    if (!r || r.targetTenantId !== validateTenantId(tenantId, 'tenant_id'))
+      throw new NotFoundError('RESTORE_NOT_FOUND', `restore "${restoreId}" of tenant "${tenantId}" does not exist`);
     return r;
   }
 
@@ -85,30 +86,43 @@ export class RestoreService {
         const target = await checkedTarget(tx, this.ctx, source.id, req.target);
         const stanza = await tx.backups.getStanza(source.id);
         if (!stanza) throw new PreconditionError('NO_RESTORABLE_BACKUP', `tenant "${source.id}" has never been backed up`);
-        const outcome = req.inPlace || req.asTenantId === source.id
-          ? await this.inPlace(tx, source, stanza.stanza, target, principal, now)
-          : await this.intoNew(tx, source, stanza.stanza, target, req.asTenantId, principal, now);
+        const outcome =
+          req.inPlace || req.asTenantId === source.id
+            ? await this.inPlace(tx, source, stanza.stanza, target, principal, now)
+            : await this.intoNew(tx, source, stanza.stanza, target, req.asTenantId, principal, now);
         tx.record({ kind: 'desired', tenantId: outcome.tenant.id });
         return outcome;
       }),
     );
-    return { tenant: await this.ctx.store.read.tenants.get(result.tenant.id) ?? result.tenant, restore: await this.ctx.store.read.restores.get(result.restore.id) ?? result.restore };
+    return {
+      tenant: (await this.ctx.store.read.tenants.get(result.tenant.id)) ?? result.tenant,
+      restore: (await this.ctx.store.read.restores.get(result.restore.id)) ?? result.restore,
+    };
   }
 
   /** "<id>-restore-<n>": the first n whose id is free. */
   private async generatedId(tx: StoreReads, sourceId: string): Promise<string> {
     for (let n = 1; n < 1000; n++) {
       const id = `${sourceId}-restore-${n}`;
-      if (!await tx.tenants.get(id)) return validateTenantId(id, 'as_tenant_id');
+      if (!(await tx.tenants.get(id))) return validateTenantId(id, 'as_tenant_id');
     }
     throw new PreconditionError('RESTORE_ID_EXHAUSTED', `tenant "${sourceId}" has 999 restores; name the new tenant with as_tenant_id`);
   }
 
-  private async intoNew(tx: StoreTx, source: TenantRecord, sourceStanza: string, target: ResolvedTarget, asTenantId: string, principal: string, now: number): Promise<RestoreOutcome> {
+  private async intoNew(
+    tx: StoreTx,
+    source: TenantRecord,
+    sourceStanza: string,
+    target: ResolvedTarget,
+    asTenantId: string,
+    principal: string,
+    now: number,
+  ): Promise<RestoreOutcome> {
     const id = asTenantId === '' ? await this.generatedId(tx, source.id) : validateTenantId(asTenantId, 'as_tenant_id');
     const existing = await tx.tenants.get(id);
     if (existing) {
-      if (await runningRestore(tx, id)) throw new PreconditionError('RESTORE_RUNNING', `a restore into "${id}" is running; wait for it (GetRestore) before another`);
+      if (await runningRestore(tx, id))
+        throw new PreconditionError('RESTORE_RUNNING', `a restore into "${id}" is running; wait for it (GetRestore) before another`);
       throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists; restore into a new id, or in place with in_place`);
     }
     const tenant: TenantRecord = {
@@ -127,18 +141,45 @@ export class RestoreService {
     await ensureStanza(tx, tenant, now);
     // The restored data holds the roles already; the agent re-applies them (same verifiers), so
     // "<user>.<new tenant>" logs in with the old password.
-    for (const u of await tx.users.list(source.id)) if (u.status !== 'DELETING') await tx.users.insert({ ...u, tenantId: id, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
-    for (const d of await tx.databases.list(source.id)) if (d.status !== 'DELETING') await tx.databases.insert({ ...d, tenantId: id, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+    for (const u of await tx.users.list(source.id))
+      if (u.status !== 'DELETING') await tx.users.insert({ ...u, tenantId: id, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
+    for (const d of await tx.databases.list(source.id))
+      if (d.status !== 'DELETING') await tx.databases.insert({ ...d, tenantId: id, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
     const restore = await this.begin(tx, { kind: 'new', source, target: tenant, sourceStanza, resolved: target, oldHosts: [], oldLsn: '', principal, now });
-    await tx.events.append({ time: now, principal, action: 'tenant.create', tenantId: id, message: `tenant created by restore ${restore.id} of ${source.id}`, details: { restore: restore.id, source: source.id } });
+    await tx.events.append({
+      time: now,
+      principal,
+      action: 'tenant.create',
+      tenantId: id,
+      message: `tenant created by restore ${restore.id} of ${source.id}`,
+      details: { restore: restore.id, source: source.id },
+    });
     return { tenant, restore: await this.place(tx, tenant, restore, [], now) };
   }
 
-  private async inPlace(tx: StoreTx, tenant: TenantRecord, sourceStanza: string, target: ResolvedTarget, principal: string, now: number): Promise<RestoreOutcome> {
-    if (await runningRestore(tx, tenant.id)) throw new PreconditionError('RESTORE_RUNNING', `a restore into "${tenant.id}" is running; wait for it (GetRestore) before another`);
+  private async inPlace(
+    tx: StoreTx,
+    tenant: TenantRecord,
+    sourceStanza: string,
+    target: ResolvedTarget,
+    principal: string,
+    now: number,
+  ): Promise<RestoreOutcome> {
+    if (await runningRestore(tx, tenant.id))
+      throw new PreconditionError('RESTORE_RUNNING', `a restore into "${tenant.id}" is running; wait for it (GetRestore) before another`);
     const old = await tx.placements.list({ tenantId: tenant.id });
     const oldHosts = old.map((p) => p.hostId);
-    const restore = await this.begin(tx, { kind: 'in_place', source: tenant, target: tenant, sourceStanza, resolved: target, oldHosts, oldLsn: '', principal, now });
+    const restore = await this.begin(tx, {
+      kind: 'in_place',
+      source: tenant,
+      target: tenant,
+      sourceStanza,
+      resolved: target,
+      oldHosts,
+      oldLsn: '',
+      principal,
+      now,
+    });
     await this.replaceData(tx, tenant, restore, now);
     return { tenant, restore: await this.place(tx, tenant, restore, oldHosts, now) };
   }
@@ -150,14 +191,18 @@ export class RestoreService {
     const out = await this.ctx.store.transaction(async (tx) => {
       const tenant = await this.mustGet(tx, tenantId);
       if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${tenant.id}" is being deleted`);
-      if (await runningRestore(tx, tenant.id)) throw new PreconditionError('RESTORE_RUNNING', `a restore into "${tenant.id}" is running; wait for it (GetRestore)`);
+      if (await runningRestore(tx, tenant.id))
+        throw new PreconditionError('RESTORE_RUNNING', `a restore into "${tenant.id}" is running; wait for it (GetRestore)`);
       const lost = await tx.placements.list({ tenantId: tenant.id });
       const live = [];
       for (const p of lost) if ((await tx.hosts.get(p.hostId))?.state !== 'DOWN') live.push(p);
       // UNAVAILABLE: its hosts are down; ERROR: its instance failed (its data may be gone). A serving
       // tenant's data is replaced only by RestoreTenant in_place.
       if (tenant.status !== 'UNAVAILABLE' && tenant.status !== 'ERROR' && live.length > 0) {
-        throw new PreconditionError('TENANT_NOT_UNAVAILABLE', `tenant "${tenant.id}" is ${tenant.status} on ${live.map((p) => p.hostId).join(', ')}; only a tenant whose hosts are down (or in ERROR) is re-created from its backup; RestoreTenant in_place replaces live data`);
+        throw new PreconditionError(
+          'TENANT_NOT_UNAVAILABLE',
+          `tenant "${tenant.id}" is ${tenant.status} on ${live.map((p) => p.hostId).join(', ')}; only a tenant whose hosts are down (or in ERROR) is re-created from its backup; RestoreTenant in_place replaces live data`,
+        );
       }
       const stanza = await tx.backups.getStanza(tenant.id);
       if (!stanza || !(await tx.backups.list(tenant.id)).some((b) => b.status === 'SUCCEEDED')) {
@@ -167,7 +212,17 @@ export class RestoreService {
       const oldPrimary = lost.find((p) => p.role === 'PRIMARY');
       const oldLsn = oldPrimary ? (this.ctx.health.get(tenant.id, oldPrimary.hostId)?.lsn ?? '') : '';
       const oldHosts = lost.map((p) => p.hostId);
-      const restore = await this.begin(tx, { kind: 'recreate', source: tenant, target: tenant, sourceStanza: stanza.stanza, resolved, oldHosts, oldLsn, principal, now });
+      const restore = await this.begin(tx, {
+        kind: 'recreate',
+        source: tenant,
+        target: tenant,
+        sourceStanza: stanza.stanza,
+        resolved,
+        oldHosts,
+        oldLsn,
+        principal,
+        now,
+      });
       await this.replaceData(tx, tenant, restore, now);
       await tx.events.append({
         time: now,
@@ -183,13 +238,26 @@ export class RestoreService {
       return { tenant, restore: await this.place(tx, tenant, restore, oldHosts, now) };
     });
     for (const h of out.restore.oldHosts) this.ctx.health.delete(tenantId, h);
-    return { tenant: await this.ctx.store.read.tenants.get(tenantId) ?? out.tenant, restore: await this.ctx.store.read.restores.get(out.restore.id) ?? out.restore };
+    return {
+      tenant: (await this.ctx.store.read.tenants.get(tenantId)) ?? out.tenant,
+      restore: (await this.ctx.store.read.restores.get(out.restore.id)) ?? out.restore,
+    };
   }
 
   /** Writes the Restore row (RUNNING, recovering) and its audit event. */
   private async begin(
     tx: StoreTx,
-    p: { kind: RestoreRecord['kind']; source: TenantRecord; target: TenantRecord; sourceStanza: string; resolved: ResolvedTarget; oldHosts: string[]; oldLsn: string; principal: string; now: number },
+    p: {
+      kind: RestoreRecord['kind'];
+      source: TenantRecord;
+      target: TenantRecord;
+      sourceStanza: string;
+      resolved: ResolvedTarget;
+      oldHosts: string[];
+      oldLsn: string;
+      principal: string;
+      now: number;
+    },
   ): Promise<RestoreRecord> {
     const r: RestoreRecord = {
       id: await newRestoreId(tx, p.target.id, p.now),
@@ -236,27 +304,55 @@ export class RestoreService {
     for (const p of await tx.placements.list({ tenantId: tenant.id })) await tx.placements.delete(tenant.id, p.hostId);
     for (const u of await tx.users.list(tenant.id)) if (u.status !== 'DELETING') await tx.users.update({ ...u, status: 'NEW' });
     for (const d of await tx.databases.list(tenant.id)) if (d.status !== 'DELETING') await tx.databases.update({ ...d, status: 'NEW' });
-    await tx.tenants.update({ ...tenant, status: 'RESTORING', statusReason: `restore ${restore.id}: waiting for a host`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+    await tx.tenants.update({
+      ...tenant,
+      status: 'RESTORING',
+      statusReason: `restore ${restore.id}: waiting for a host`,
+      instanceRevision: tenant.instanceRevision + 1,
+      updatedAt: now,
+    });
   }
 
   /** Places the restored tenant (never on `excluded` hosts, which hold the data it replaces) and notes its primary's host. */
   private async place(tx: StoreTx, tenant: TenantRecord, restore: RestoreRecord, excluded: string[], now: number): Promise<RestoreRecord> {
-    const current = await tx.tenants.get(tenant.id) ?? tenant;
+    const current = (await tx.tenants.get(tenant.id)) ?? tenant;
     const { placed, unplaced } = placeTenants(
       await hostCandidates(tx, this.ctx.versions),
-      [{ tenantId: current.id, resources: current.spec.resources, nodes: current.spec.nodes, placement: current.spec.placement, excludeHosts: excluded, ...versionRequest(current) }],
+      [
+        {
+          tenantId: current.id,
+          resources: current.spec.resources,
+          nodes: current.spec.nodes,
+          placement: current.spec.placement,
+          excludeHosts: excluded,
+          ...versionRequest(current),
+        },
+      ],
       this.ctx.placementPolicy,
     );
     const hostIds = placed[0]?.hostIds;
     if (!hostIds || hostIds.length === 0) {
-      throw new PreconditionError('NO_HOST_FOR_RESTORE', `no host can take the restored tenant: ${unplaced[0]?.reason ?? 'no candidate'}; add capacity or free a host and retry`);
+      throw new PreconditionError(
+        'NO_HOST_FOR_RESTORE',
+        `no host can take the restored tenant: ${unplaced[0]?.reason ?? 'no candidate'}; add capacity or free a host and retry`,
+      );
     }
     if (hostIds.length > 1) await ensureReplicationSecret(tx, this.ctx.keys, current.id, now);
-    for (const [i, hostId] of hostIds.entries()) await tx.placements.insert(newPlacement({ tenantId: current.id, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: (await tx.hosts.get(hostId))?.address ?? '', now }));
+    for (const [i, hostId] of hostIds.entries())
+      await tx.placements.insert(
+        newPlacement({ tenantId: current.id, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: (await tx.hosts.get(hostId))?.address ?? '', now }),
+      );
     const primary = hostIds[0] as string;
     const updated = { ...restore, hostId: primary, reason: `restoring on ${primary}` };
     await tx.restores.update(updated);
-    await tx.events.append({ time: now, principal: 'system:scheduler', action: 'scheduler.placed', tenantId: current.id, hostId: primary, message: `restored primary on ${primary}${hostIds.length > 1 ? `, replicas on ${hostIds.slice(1).join(', ')}` : ''}` });
+    await tx.events.append({
+      time: now,
+      principal: 'system:scheduler',
+      action: 'scheduler.placed',
+      tenantId: current.id,
+      hostId: primary,
+      message: `restored primary on ${primary}${hostIds.length > 1 ? `, replicas on ${hostIds.slice(1).join(', ')}` : ''}`,
+    });
     await syncTenant(tx, current.id, { now, health: this.ctx.health, principal: 'system:scheduler' });
     return updated;
   }

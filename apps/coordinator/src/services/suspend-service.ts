@@ -114,7 +114,11 @@ export class SuspendService {
     this.#bucket = take.bucket;
     if (!take.granted) return this.#count({ outcome: 'THROTTLED', message: 'too many wakes in the fleet right now', retryAfterMs: take.retryAfterMs });
     const started = await this.#start(id, principal, waiting, now);
-    return this.#count(started ? { outcome: 'STARTED', message: `waking tenant "${id}"`, retryAfterMs: 0 } : { outcome: 'IN_PROGRESS', message: `tenant "${id}" is waking`, retryAfterMs: 0 });
+    return this.#count(
+      started
+        ? { outcome: 'STARTED', message: `waking tenant "${id}"`, retryAfterMs: 0 }
+        : { outcome: 'IN_PROGRESS', message: `tenant "${id}" is waking`, retryAfterMs: 0 },
+    );
   }
 
   /** An operator's wake: not rate limited; refused (FAILED_PRECONDITION) when the host has no room. */
@@ -156,7 +160,14 @@ export class SuspendService {
     if (done.length === 0 && woken.length === 0) return;
     await store.transaction(async (tx) => {
       for (const d of done) {
-        await tx.events.append({ time: now, principal: 'system:suspend', action: 'tenant.suspended', tenantId: d.tenantId, message: `suspended: instances stopped in ${d.durationMs} ms`, details: { durationMs: String(d.durationMs), trigger: d.trigger } });
+        await tx.events.append({
+          time: now,
+          principal: 'system:suspend',
+          action: 'tenant.suspended',
+          tenantId: d.tenantId,
+          message: `suspended: instances stopped in ${d.durationMs} ms`,
+          details: { durationMs: String(d.durationMs), trigger: d.trigger },
+        });
       }
       for (const w of woken) {
         await tx.events.append({
@@ -208,8 +219,21 @@ export class SuspendService {
       const tenant = await tx.tenants.get(id);
       if (!tenant || tenant.status !== 'SUSPENDED') return false;
       const why = waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`;
-      await tx.tenants.update({ ...tenant, status: 'IN_PROGRESS', statusReason: `waking up (${why})`, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
-      await tx.events.append({ time: now, principal, action: 'tenant.wake', tenantId: id, message: `waking up: ${why}`, details: { waitingClients: String(waiting) } });
+      await tx.tenants.update({
+        ...tenant,
+        status: 'IN_PROGRESS',
+        statusReason: `waking up (${why})`,
+        instanceRevision: tenant.instanceRevision + 1,
+        updatedAt: now,
+      });
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'tenant.wake',
+        tenantId: id,
+        message: `waking up: ${why}`,
+        details: { waitingClients: String(waiting) },
+      });
       await syncTenant(tx, id, { now, health: this.ctx.health, principal });
       tx.record({ kind: 'desired', tenantId: id });
       return true;

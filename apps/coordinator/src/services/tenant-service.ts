@@ -108,29 +108,59 @@ export class TenantService {
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
     // Grouped: a burst of creates shares one durable commit instead of one fsync each.
-    const { result, replayed } = await this.ctx.store.transaction(async (tx) =>
-      idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, async () => {
-        if (await tx.tenants.get(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
-        const tenant: TenantRecord = { id, spec, revision: 1, instanceRevision: 1, status: 'NEW', statusReason: 'waiting to be placed on a host', deleting: false, createdAt: now, updatedAt: now };
-        await tx.tenants.insert(tenant);
-        // Without a repository the stanza is named when backups are turned on (at that start).
-        if (this.ctx.backup) await ensureStanza(tx, tenant, now);
-        // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
-        await tx.users.insert({ tenantId: id, name: id, description: 'tenant owner', scramVerifier: verifier, owner: true, status: 'NEW', statusReason: '', revision: 1, createdAt: now });
-        await tx.databases.insert({ tenantId: id, name: id, owner: id, description: 'tenant default database', status: 'NEW', statusReason: '', revision: 1, createdAt: now });
-        if (scripts.length > 0) await tx.initSql.put(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
-        await tx.events.append({
-          time: now,
-          principal,
-          action: 'tenant.create',
-          tenantId: id,
-          message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
-          details: { password: input.ownerPassword === '' ? 'generated' : 'given', initScripts: String(scripts.length) },
-        });
-        const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? tenant;
-        tx.record({ kind: 'place', tenantId: id });
-        return { tenant: synced, generated: input.ownerPassword === '' };
-      }),
+    const { result, replayed } = await this.ctx.store.transaction(
+      async (tx) =>
+        idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, async () => {
+          if (await tx.tenants.get(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
+          const tenant: TenantRecord = {
+            id,
+            spec,
+            revision: 1,
+            instanceRevision: 1,
+            status: 'NEW',
+            statusReason: 'waiting to be placed on a host',
+            deleting: false,
+            createdAt: now,
+            updatedAt: now,
+          };
+          await tx.tenants.insert(tenant);
+          // Without a repository the stanza is named when backups are turned on (at that start).
+          if (this.ctx.backup) await ensureStanza(tx, tenant, now);
+          // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
+          await tx.users.insert({
+            tenantId: id,
+            name: id,
+            description: 'tenant owner',
+            scramVerifier: verifier,
+            owner: true,
+            status: 'NEW',
+            statusReason: '',
+            revision: 1,
+            createdAt: now,
+          });
+          await tx.databases.insert({
+            tenantId: id,
+            name: id,
+            owner: id,
+            description: 'tenant default database',
+            status: 'NEW',
+            statusReason: '',
+            revision: 1,
+            createdAt: now,
+          });
+          if (scripts.length > 0) await tx.initSql.put(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
+          await tx.events.append({
+            time: now,
+            principal,
+            action: 'tenant.create',
+            tenantId: id,
+            message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
+            details: { password: input.ownerPassword === '' ? 'generated' : 'given', initScripts: String(scripts.length) },
+          });
+          const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? tenant;
+          tx.record({ kind: 'place', tenantId: id });
+          return { tenant: synced, generated: input.ownerPassword === '' };
+        }),
       { grouped: true },
     );
     if (!replayed && result.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
@@ -143,7 +173,7 @@ export class TenantService {
     const tx = this.ctx.store;
     const tenant = await this.mustGet(tx.read, validateTenantId(id, 'id'));
     return {
-      ...await this.view(tx.read, tenant),
+      ...(await this.view(tx.read, tenant)),
       route: await tx.read.routes.get(id),
       users: await tx.read.users.list(id),
       databases: await tx.read.databases.list(id),
@@ -162,7 +192,11 @@ export class TenantService {
     const rows = await tx.read.tenants.list(checked, { after: page.token || undefined, limit: page.size + 1 });
     const slice = rows.slice(0, page.size);
     const more = rows.length > page.size;
-    return { views: await Promise.all(slice.map((t) => this.view(tx.read, t))), nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '', total: await tx.read.tenants.count(checked) };
+    return {
+      views: await Promise.all(slice.map((t) => this.view(tx.read, t))),
+      nextToken: more ? (slice[slice.length - 1]?.id ?? '') : '',
+      total: await tx.read.tenants.count(checked),
+    };
   }
 
   /** Changes the spec; `revision` must be the current one (ABORTED otherwise). */
@@ -176,10 +210,16 @@ export class TenantService {
       // The tenant's own major stays valid even when no host reports it any more.
       const spec = { ...changed, version: changed.version === tenant.spec.version ? changed.version : this.ctx.versions.resolve(changed.version).id };
       if (spec.version !== tenant.spec.version) {
-        throw new PreconditionError('VERSION_CHANGE_UNSUPPORTED', `changing the PostgreSQL major version (${tenant.spec.version} -> ${spec.version}) needs an upgrade procedure that does not exist yet`);
+        throw new PreconditionError(
+          'VERSION_CHANGE_UNSUPPORTED',
+          `changing the PostgreSQL major version (${tenant.spec.version} -> ${spec.version}) needs an upgrade procedure that does not exist yet`,
+        );
       }
       if (spec.nodes !== tenant.spec.nodes) {
-        throw new PreconditionError('NODES_CHANGE_UNSUPPORTED', 'changing the number of nodes of an existing tenant needs the replication issue; create the tenant with the nodes it needs');
+        throw new PreconditionError(
+          'NODES_CHANGE_UNSUPPORTED',
+          'changing the number of nodes of an existing tenant needs the replication issue; create the tenant with the nodes it needs',
+        );
       }
       // Turning backups on for a major pgBackRest cannot back up is refused now, not at the first archive.
       if (backupsWanted(this.ctx, spec) && !backupsWanted(this.ctx, tenant.spec)) this.checkVersionServes(spec);
@@ -188,7 +228,7 @@ export class TenantService {
       await tx.events.append({ time: now, principal, action: 'tenant.update', tenantId: id, message: `spec updated to revision ${updated.revision}` });
       tx.record({ kind: 'room' });
       tx.record({ kind: 'desired', tenantId: id });
-      return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+      return this.view(tx, (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? updated);
     });
     return view;
   }
@@ -214,7 +254,7 @@ export class TenantService {
         tx.record({ kind: 'room' });
         tx.record({ kind: 'desired', tenantId: id });
       }
-      return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+      return this.view(tx, (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? updated);
     });
     return view;
   }
@@ -246,7 +286,7 @@ export class TenantService {
       await tx.events.append({ time: now, principal, action: 'tenant.delete', tenantId: id, message: 'deletion requested' });
       tx.record({ kind: 'room' });
       tx.record({ kind: 'desired', tenantId: id });
-      const synced = await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated;
+      const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? updated;
       const result = await this.view(tx, synced);
       if ((await tx.placements.list({ tenantId: id })).length === 0) await finishDeletion(tx, id, now, principal);
       return result;
@@ -257,9 +297,14 @@ export class TenantService {
   /** Re-creates an UNAVAILABLE tenant EMPTY on another host; only with acceptDataLoss, and audited. */
   async recreate(id: string, acceptDataLoss: boolean, principal: Principal): Promise<TenantView> {
     if (!acceptDataLoss) {
-      throw new ValidationError('accept_data_loss', acceptDataLoss, 'true: the tenant comes back EMPTY on another host and its data is lost (or from_backup: it comes back from its backup)', {
-        code: 'DATA_LOSS_NOT_ACCEPTED',
-      });
+      throw new ValidationError(
+        'accept_data_loss',
+        acceptDataLoss,
+        'true: the tenant comes back EMPTY on another host and its data is lost (or from_backup: it comes back from its backup)',
+        {
+          code: 'DATA_LOSS_NOT_ACCEPTED',
+        },
+      );
     }
     const now = this.ctx.clock();
     return await this.ctx.store.transaction(async (tx) => {
@@ -273,7 +318,13 @@ export class TenantService {
       // The new instance must create every role and database again.
       for (const u of await tx.users.list(id)) await tx.users.update({ ...u, status: 'NEW' });
       for (const d of await tx.databases.list(id)) await tx.databases.update({ ...d, status: 'NEW' });
-      const updated: TenantRecord = { ...tenant, status: 'NEW', statusReason: 're-created empty by an operator (data loss accepted)', instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
+      const updated: TenantRecord = {
+        ...tenant,
+        status: 'NEW',
+        statusReason: 're-created empty by an operator (data loss accepted)',
+        instanceRevision: tenant.instanceRevision + 1,
+        updatedAt: now,
+      };
       await tx.tenants.update(updated);
       await tx.events.append({
         time: now,
@@ -285,7 +336,7 @@ export class TenantService {
         details: { accept_data_loss: 'true', abandoned_hosts: lost.map((p) => p.hostId).join(',') },
       });
       tx.record({ kind: 'place', tenantId: id });
-      return this.view(tx, await syncTenant(tx, id, { now, health: this.ctx.health, principal }) ?? updated);
+      return this.view(tx, (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? updated);
     });
   }
 }

@@ -50,7 +50,8 @@ export async function syncTenant(
     const state = hostState.get(p.hostId) ?? 'DOWN';
     // A replica lost with its host is not "pending": the tenant serves without it (degraded) until
     // its host returns or the replica is re-created elsewhere.
-    if (p.role === 'REPLICA' && state === 'DOWN') return { hostId: p.hostId, role: p.role, realization: 'REALIZED', reason: p.reason, hostState: state, healthy: false };
+    if (p.role === 'REPLICA' && state === 'DOWN')
+      return { hostId: p.hostId, role: p.role, realization: 'REALIZED', reason: p.reason, hostState: state, healthy: false };
     return {
       hostId: p.hostId,
       role: p.role,
@@ -72,12 +73,25 @@ export async function syncTenant(
   // ERROR or ACTIVE on the way; only a stop or a deletion overrides it.
   if (tenant.status === 'RESTORING' && !OVERRIDES_FAILOVER.has(derived.status)) {
     const restore = await runningRestore(tx, tenantId);
-    if (restore) derived = { status: 'RESTORING', reason: restoringReason(restore, placements.find((p) => p.role === 'PRIMARY')) };
+    if (restore)
+      derived = {
+        status: 'RESTORING',
+        reason: restoringReason(
+          restore,
+          placements.find((p) => p.role === 'PRIMARY'),
+        ),
+      };
   }
   // MOVING holds until the move ends, like RESTORING: the extra copy being built reads as a pending
   // placement, which must not make the tenant look IN_PROGRESS or in ERROR while it serves. A lost
   // primary, a stop or a deletion still override it.
-  if (tenant.status === 'MOVING' && !deps.endMove && !OVERRIDES_FAILOVER.has(derived.status) && derived.status !== 'FAILING_OVER' && derived.status !== 'UNAVAILABLE') {
+  if (
+    tenant.status === 'MOVING' &&
+    !deps.endMove &&
+    !OVERRIDES_FAILOVER.has(derived.status) &&
+    derived.status !== 'FAILING_OVER' &&
+    derived.status !== 'UNAVAILABLE'
+  ) {
     derived = { status: 'MOVING', reason: tenant.statusReason };
   }
   // A suspension keeps the reason it was given (when and why), which the status alone does not tell.

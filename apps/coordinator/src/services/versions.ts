@@ -9,7 +9,16 @@
  * there. A host that reported nothing (an older agent, the docker runtime) is taken to run the
  * configured majors with every feature, as before hosts reported them.
  */
-import { buildVersionCatalog, ValidationError, versionProblem, type CatalogVersion, type ConfiguredVersion, type HostMajor, type HostVersions, type VersionNeeds } from '@pgs/tenancy';
+import {
+  buildVersionCatalog,
+  ValidationError,
+  versionProblem,
+  type CatalogVersion,
+  type ConfiguredVersion,
+  type HostMajor,
+  type HostVersions,
+  type VersionNeeds,
+} from '@pgs/tenancy';
 
 /** One catalog entry as the APIs show it. */
 export type PostgresVersion = CatalogVersion;

@@ -363,7 +363,9 @@ export function migrate(db: Database.Database, now: number): { version: number; 
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
   if (current > LATEST_SCHEMA_VERSION) {
-    throw new SchemaTooNewError(`the store's schema is version ${current} but this coordinator knows only up to ${LATEST_SCHEMA_VERSION}; run a newer coordinator`);
+    throw new SchemaTooNewError(
+      `the store's schema is version ${current} but this coordinator knows only up to ${LATEST_SCHEMA_VERSION}; run a newer coordinator`,
+    );
   }
   const applied: number[] = [];
   for (const m of MIGRATIONS) {

@@ -47,8 +47,20 @@ export class SecurityStore {
   /** Stores a new token record. */
   insertToken(record: TokenRecord, createdBy: string): void {
     this.db
-      .prepare('INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)')
-      .run(record.hash, record.kind, record.name, record.role ?? null, JSON.stringify(record.tenantIds), record.createdAtMs, record.expiresAtMs, record.singleUse ? 1 : 0, createdBy);
+      .prepare(
+        'INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)',
+      )
+      .run(
+        record.hash,
+        record.kind,
+        record.name,
+        record.role ?? null,
+        JSON.stringify(record.tenantIds),
+        record.createdAtMs,
+        record.expiresAtMs,
+        record.singleUse ? 1 : 0,
+        createdBy,
+      );
   }
 
   /** The record of a token hash. */
@@ -87,13 +99,17 @@ export class SecurityStore {
 
   /** Stores a fleet secret once; returns the stored one (an existing secret is never replaced). */
   putFleetSecretOnce(secret: StoredFleetSecret): StoredFleetSecret {
-    this.db.prepare('INSERT OR IGNORE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)').run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
+    this.db
+      .prepare('INSERT OR IGNORE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)')
+      .run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
     return this.getFleetSecret(secret.name)!;
   }
 
   /** Stores or replaces a fleet secret (credentials given again at a start). */
   putFleetSecret(secret: StoredFleetSecret): void {
-    this.db.prepare('INSERT OR REPLACE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)').run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
+    this.db
+      .prepare('INSERT OR REPLACE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)')
+      .run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
   }
 
   /**

@@ -28,7 +28,6 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-
 describe('opening the store', () => {
   it('creates and migrates a new data dir, then reopens it with the data kept', async () => {
     const dir = tempDir();
@@ -101,7 +100,9 @@ describe('sqlite specifics', () => {
       await tx.placements.insert(aPlacement('a', 'h1'));
     });
     const db = new Database(s.location, { readonly: true });
-    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id').all() as { detail: string }[];
+    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id').all() as {
+      detail: string;
+    }[];
     db.close();
     expect(plan.map((r) => r.detail).join(' ')).toContain('placements_creating');
   });

@@ -52,7 +52,8 @@ class Collector implements ChangeSink {
     if (freed) this.roomFreed = true;
   }
   record(change: RecordedChange): void {
-    if (change.kind === 'desired') this.desired.push(change.hostId === undefined ? { tenantId: change.tenantId } : { tenantId: change.tenantId, hostId: change.hostId });
+    if (change.kind === 'desired')
+      this.desired.push(change.hostId === undefined ? { tenantId: change.tenantId } : { tenantId: change.tenantId, hostId: change.hostId });
     else if (change.kind === 'room') this.roomFreed = true;
     else this.toPlace.push(change.tenantId);
   }
@@ -242,7 +243,8 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    if (this.inside.getStore()) return Promise.reject(new Error('store.transaction() inside a transaction: use the tx you were given (a transaction never nests)'));
+    if (this.inside.getStore())
+      return Promise.reject(new Error('store.transaction() inside a transaction: use the tx you were given (a transaction never nests)'));
     return new Promise<T>((resolve, reject) => {
       if (options.grouped) {
         if (this.grouped.length === 0) setImmediate(() => this.enqueue(() => this.commitGroup()));

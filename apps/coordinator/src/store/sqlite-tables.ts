@@ -543,7 +543,12 @@ export class SqliteTables {
 
   hostAllocations(): Map<string, HostAllocation> {
     const rows = this.stmt.hostAllocations!.all() as Row[];
-    return new Map(rows.map((r) => [String(r.host_id), { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) }]));
+    return new Map(
+      rows.map((r) => [
+        String(r.host_id),
+        { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances) },
+      ]),
+    );
   }
 
   hostsCreating(): Map<string, number> {

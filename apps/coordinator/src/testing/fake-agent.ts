@@ -86,7 +86,11 @@ export class FakeAgent {
   /** How RunBackup is answered: at once with a result, with a failure, or never (a backup still running). */
   backupMode: 'succeed' | 'fail' | 'hang' = 'succeed';
   /** How a restore (InstanceSpec.restore) ends: recovered, or failed with this message. */
-  recoveryMode: { ok: true; lsn: string; commitTime: number } | { ok: false; message: string } | { hang: true } = { ok: true, lsn: '0/5000028', commitTime: Date.UTC(2026, 11, 6, 9, 0, 0) };
+  recoveryMode: { ok: true; lsn: string; commitTime: number } | { ok: false; message: string } | { hang: true } = {
+    ok: true,
+    lsn: '0/5000028',
+    commitTime: Date.UTC(2026, 11, 6, 9, 0, 0),
+  };
   /** Per tenant: the recovery result it reports after a restore. */
   readonly recovery = new Map<string, MessageInitShape<typeof RecoveryResultSchema>>();
   /** Per tenant: the archive status it reports in health. */
@@ -164,7 +168,9 @@ export class FakeAgent {
         if (m.ok) this.timeline.set(spec.tenantId, 2);
         this.recovery.set(
           spec.tenantId,
-          m.ok ? { restoreId, ok: true, lsn: m.lsn, commitTime: timestampFromMs(m.commitTime), timeline: 2 } : { restoreId, ok: false, errorCode: 'RESTORE_FAILED', message: m.message },
+          m.ok
+            ? { restoreId, ok: true, lsn: m.lsn, commitTime: timestampFromMs(m.commitTime), timeline: 2 }
+            : { restoreId, ok: false, errorCode: 'RESTORE_FAILED', message: m.message },
         );
       }
       this.instances.set(spec.tenantId, { ...spec, port: chosen });
@@ -186,7 +192,12 @@ export class FakeAgent {
       const answer = this.initSqlAnswer(command.action.value);
       if (answer === 'hang') return;
       const ok = answer.error === '';
-      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok, errorCode: ok ? '' : 'INIT_SQL_FAILED', message: answer.error, initSql: { ...answer, sqlstate: '' } } } });
+      await this.send({
+        message: {
+          case: 'commandResult',
+          value: { commandId: command.commandId, ok, errorCode: ok ? '' : 'INIT_SQL_FAILED', message: answer.error, initSql: { ...answer, sqlstate: '' } },
+        },
+      });
       return;
     }
     if (command.action.case === 'expireBackup') {
@@ -200,7 +211,12 @@ export class FakeAgent {
     } else if (command.action.case === 'promote') {
       this.role.set(tenantId, InstanceRole.PRIMARY);
       this.timeline.set(tenantId, (this.timeline.get(tenantId) ?? 1) + 1);
-      await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true, lsn: this.lsn.get(tenantId) ?? '', timeline: this.timeline.get(tenantId) ?? 2 } } });
+      await this.send({
+        message: {
+          case: 'commandResult',
+          value: { commandId: command.commandId, ok: true, lsn: this.lsn.get(tenantId) ?? '', timeline: this.timeline.get(tenantId) ?? 2 },
+        },
+      });
     }
     await this.reportAll();
   }
@@ -209,7 +225,12 @@ export class FakeAgent {
   private async onRunBackup(commandId: string, tenantId: string, run: RunBackup): Promise<void> {
     if (this.backupMode === 'hang') return;
     if (this.backupMode === 'fail') {
-      await this.send({ message: { case: 'commandResult', value: { commandId, ok: false, errorCode: 'BACKUP_FAILED', message: 'pgbackrest: [082]: WAL segment was not archived before the 60000ms timeout' } } });
+      await this.send({
+        message: {
+          case: 'commandResult',
+          value: { commandId, ok: false, errorCode: 'BACKUP_FAILED', message: 'pgbackrest: [082]: WAL segment was not archived before the 60000ms timeout' },
+        },
+      });
       return;
     }
     const now = Date.now();
@@ -245,7 +266,11 @@ export class FakeAgent {
   }
 
   /** How RunInitSql is answered (default: every script committed). */
-  initSqlAnswer: (run: RunInitSql) => { applied: number; failedScript: string; error: string } | 'hang' = (run) => ({ applied: run.scripts.length, failedScript: '', error: '' });
+  initSqlAnswer: (run: RunInitSql) => { applied: number; failedScript: string; error: string } | 'hang' = (run) => ({
+    applied: run.scripts.length,
+    failedScript: '',
+    error: '',
+  });
 
   /** Commands of one kind received for a tenant. */
   received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql'): ReceivedCommand[] {
@@ -263,11 +288,27 @@ export class FakeAgent {
     const recovery = this.recovery.get(tenantId);
     // Restoring and recovering (no result yet): the instance is still being created.
     if (recovery === undefined && this.restoring.has(tenantId)) {
-      return { tenantId, realization: Realization.PENDING, state: InstanceState.CREATING, address: this.options.address, port, specRevision, reason: 'restoring from the backup' };
+      return {
+        tenantId,
+        realization: Realization.PENDING,
+        state: InstanceState.CREATING,
+        address: this.options.address,
+        port,
+        specRevision,
+        reason: 'restoring from the backup',
+      };
     }
     // A spec that wants the instance stopped (an operator's stop, a suspend): stopped, data kept.
     if (this.instances.get(tenantId)?.runState === RunState.STOPPED) {
-      return { tenantId, realization: Realization.REALIZED, state: InstanceState.STOPPED, address: this.options.address, port, specRevision, health: { up: false, checkedAt: timestampFromMs(Date.now()) } };
+      return {
+        tenantId,
+        realization: Realization.REALIZED,
+        state: InstanceState.STOPPED,
+        address: this.options.address,
+        port,
+        specRevision,
+        health: { up: false, checkedAt: timestampFromMs(Date.now()) },
+      };
     }
     // A restore that failed leaves no running instance, as the host agent reports it.
     const failed = recovery !== undefined && recovery.ok !== true;
@@ -312,7 +353,9 @@ export class FakeAgent {
   startHeartbeats(): void {
     this.stopHeartbeats();
     this.heartbeat = setInterval(() => {
-      void this.stream?.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), readySpares: this.options.readySpares } } }).catch(() => undefined);
+      void this.stream
+        ?.send({ message: { case: 'heartbeat', value: { sentAt: timestampFromMs(Date.now()), readySpares: this.options.readySpares } } })
+        .catch(() => undefined);
     }, this.options.heartbeatMs ?? 100);
   }
 

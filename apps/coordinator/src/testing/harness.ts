@@ -29,17 +29,38 @@ export interface Harness {
 }
 
 /** Fast liveness so tests run in seconds; flags override. */
-export const FAST_FLAGS = ['--host-ttl', '300ms', '--host-down-grace', '300ms', '--heartbeat-interval', '100ms', '--reconcile-interval', '30ms', '--retry-base', '100ms', '--agent-lease', '1000ms'];
+export const FAST_FLAGS = [
+  '--host-ttl',
+  '300ms',
+  '--host-down-grace',
+  '300ms',
+  '--heartbeat-interval',
+  '100ms',
+  '--reconcile-interval',
+  '30ms',
+  '--retry-base',
+  '100ms',
+  '--agent-lease',
+  '1000ms',
+];
 
 /** Starts a coordinator on `dataDir` (a new temp dir by default). */
 export async function startHarness(extraFlags: string[] = [], dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-coord-it-'))): Promise<Harness> {
-  const result = readConfig(['--insecure', '--data-dir', dataDir, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...FAST_FLAGS, ...extraFlags], {});
+  const result = readConfig(
+    ['--insecure', '--data-dir', dataDir, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...FAST_FLAGS, ...extraFlags],
+    {},
+  );
   if (result.kind !== 'config') throw new Error('unexpected help');
   const log = pino({ level: process.env.PGS_TEST_LOG ?? 'silent' });
   const coordinator = await startCoordinator(result.config, log);
   const adminToken = fs.readFileSync(coordinator.adminTokenFile, 'utf8').trim();
   const operator = createClient(CoordinatorService, coordinator.grpcAddress, credentials.createInsecure(), withCallMetadata(bearerMetadata(adminToken)));
-  const routes = createClient(RouteFeedService, coordinator.grpcAddress, credentials.createInsecure(), withCallMetadata(identityClaimMetadata(identity('router', 'r1'))));
+  const routes = createClient(
+    RouteFeedService,
+    coordinator.grpcAddress,
+    credentials.createInsecure(),
+    withCallMetadata(identityClaimMetadata(identity('router', 'r1'))),
+  );
   return {
     coordinator,
     operator,

@@ -31,7 +31,11 @@ export interface SecureHarness {
 }
 
 /** Starts a coordinator with mTLS and tokens on (a new temp data dir by default). */
-export async function startSecureHarness(extraFlags: string[] = [], dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-coord-sec-')), env: Record<string, string> = {}): Promise<SecureHarness> {
+export async function startSecureHarness(
+  extraFlags: string[] = [],
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-coord-sec-')),
+  env: Record<string, string> = {},
+): Promise<SecureHarness> {
   const result = readConfig(['--data-dir', dataDir, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...FAST_FLAGS, ...extraFlags], {});
   if (result.kind !== 'config') throw new Error('unexpected help');
   let logged = '';

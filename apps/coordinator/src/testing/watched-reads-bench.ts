@@ -15,7 +15,8 @@ import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
 import { DB_FILE, openStore } from '../store/open-store.js';
 
 const sizes = process.argv.slice(2).map(Number);
-if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 100)) throw new Error('usage: store-reads <tenants> [<tenants> ...] (each an integer >= 100)');
+if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 100))
+  throw new Error('usage: store-reads <tenants> [<tenants> ...] (each an integer >= 100)');
 
 /** Median ms of `runs` calls. */
 async function time(runs: number, read: () => Promise<unknown>): Promise<number> {
@@ -38,13 +39,25 @@ for (const n of sizes) {
       await store.transaction(async (tx) => {
         for (let i = from; i < Math.min(n, from + 10_000); i++) {
           const idle = i % 100 === 1 ? 300 : undefined;
-          await tx.tenants.insert({ id: `t${i}`, spec: { ...spec, nodes: i % 100 === 2 ? 2 : 1, idleSuspendSeconds: idle }, revision: 1, instanceRevision: 1, status: 'ACTIVE', statusReason: '', deleting: false, createdAt: 1, updatedAt: 1 });
+          await tx.tenants.insert({
+            id: `t${i}`,
+            spec: { ...spec, nodes: i % 100 === 2 ? 2 : 1, idleSuspendSeconds: idle },
+            revision: 1,
+            instanceRevision: 1,
+            status: 'ACTIVE',
+            statusReason: '',
+            deleting: false,
+            createdAt: 1,
+            updatedAt: 1,
+          });
         }
       });
     }
     const runs = n >= 500_000 ? 3 : 7;
     const idleIndexed = await time(runs, async () => (await store.read.tenants.listIdleSuspend()).filter((t) => t.spec.nodes === 1));
-    const idleScan = await time(runs, async () => (await store.read.tenants.list({ status: 'ACTIVE' })).filter((t) => (t.spec.idleSuspendSeconds ?? 0) > 0 && t.spec.nodes === 1));
+    const idleScan = await time(runs, async () =>
+      (await store.read.tenants.list({ status: 'ACTIVE' })).filter((t) => (t.spec.idleSuspendSeconds ?? 0) > 0 && t.spec.nodes === 1),
+    );
     const replicatedIndexed = await time(runs, () => store.read.tenants.listReplicated());
     await store.close();
     // The same statement without its index: as the failover watch read before it.
@@ -53,7 +66,13 @@ for (const n of sizes) {
     const scan = db.prepare(`SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`);
     const replicatedScan = await time(runs, async () => scan.all());
     db.close();
-    rows.push([n.toLocaleString('en'), Math.round(idleScan * 10) / 10, Math.round(idleIndexed * 100) / 100, Math.round(replicatedScan * 10) / 10, Math.round(replicatedIndexed * 100) / 100]);
+    rows.push([
+      n.toLocaleString('en'),
+      Math.round(idleScan * 10) / 10,
+      Math.round(idleIndexed * 100) / 100,
+      Math.round(replicatedScan * 10) / 10,
+      Math.round(replicatedIndexed * 100) / 100,
+    ]);
     console.log(`${n} tenants measured`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -103,10 +103,23 @@ export class AgentHub {
     return this.sessions.get(hostId)?.sessionId;
   }
 
+  /**
+   * The leader lease epoch stamped on every command and desired set (0 = the only coordinator):
+   * an agent that saw a newer leader refuses what an overtaken one still sends.
+   */
+  leaderEpoch = 0;
+
+  private stamp(message: MessageInitShape<typeof ConnectResponseSchema>): MessageInitShape<typeof ConnectResponseSchema> {
+    const m = message.message;
+    if (this.leaderEpoch === 0 || !m || (m.case !== 'command' && m.case !== 'desired')) return message;
+    return { message: { ...m, value: { ...m.value, leaderEpoch: BigInt(this.leaderEpoch) } } } as MessageInitShape<typeof ConnectResponseSchema>;
+  }
+
   /** Queues `message` on the host's stream after what is already queued; false when not connected. */
   send(hostId: string, message: MessageInitShape<typeof ConnectResponseSchema>, what: string): boolean {
     const session = this.sessions.get(hostId);
     if (!session) return false;
+    message = this.stamp(message);
     const previous = this.chains.get(session.sessionId) ?? Promise.resolve();
     this.chains.set(
       session.sessionId,
@@ -241,7 +254,13 @@ export class AgentHub {
     const message: MessageInitShape<typeof ConnectResponseSchema> = {
       message: {
         case: 'desired',
-        value: { generation: BigInt(generation), full, instances: set.instances.map(toInstanceSpec), removedTenantIds: set.removedTenantIds },
+        value: {
+          generation: BigInt(generation),
+          full,
+          instances: set.instances.map(toInstanceSpec),
+          removedTenantIds: set.removedTenantIds,
+          leaderEpoch: BigInt(this.leaderEpoch),
+        },
       },
     };
     const previous = this.chains.get(session.sessionId) ?? Promise.resolve();

@@ -12,7 +12,15 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, type CoordinatorContext } from '../services/context.js';
 import { applyInstanceReports } from '../services/instance-reports.js';
-import { fromBackupResult, fromInitSqlResult, fromHello, fromInstanceStatus, toBackupRepository, type HelloView, type InstanceReportView } from './mappers/agent-mapper.js';
+import {
+  fromBackupResult,
+  fromInitSqlResult,
+  fromHello,
+  fromInstanceStatus,
+  toBackupRepository,
+  type HelloView,
+  type InstanceReportView,
+} from './mappers/agent-mapper.js';
 import { BackupScheduler } from '../services/backup-scheduler.js';
 import { InitSqlRunner } from '../services/init-sql-runner.js';
 import type { HostRecord } from '../domain/model.js';
@@ -52,13 +60,28 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
     await tx.hosts.put(host);
     const principal = `host:${host.id}`;
     if (!existing) {
-      await tx.events.append({ time: now, principal, action: 'host.registered', hostId: host.id, message: `host registered at ${host.address}`, details: { runtime: host.runtime } });
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'host.registered',
+        hostId: host.id,
+        message: `host registered at ${host.address}`,
+        details: { runtime: host.runtime },
+      });
       tx.record({ kind: 'room' });
     } else {
-      await tx.events.append({ time: now, principal, action: 'host.connected', hostId: host.id, message: `agent reconnected (was ${existing.state})`, details: { from: existing.state } });
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'host.connected',
+        hostId: host.id,
+        message: `agent reconnected (was ${existing.state})`,
+        details: { from: existing.state },
+      });
       tx.record({ kind: 'room' });
     }
-    if (hello.instances.length > 0) await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+    if (hello.instances.length > 0)
+      await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
     await syncHostTenants(tx, ctx, host.id, principal);
     if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
     return host;
@@ -68,21 +91,25 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
 /** Applies reports in one transaction and acts on what they found. */
 async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
   const now = ctx.clock();
-  const outcome = await ctx.store.transaction(async (tx) => applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }));
+  const outcome = await ctx.store.transaction(async (tx) =>
+    applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }),
+  );
   for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
   for (const tenantId of outcome.orphans) {
     if (warnedOrphans.has(tenantId)) continue;
     warnedOrphans.add(tenantId);
     ctx.log.warn({ hostId, tenantId }, 'agent runs an instance the coordinator has no placement for; leaving it alone');
-    await ctx.store.transaction((tx) => tx.events.append({
-      time: now,
-      principal: `host:${hostId}`,
-      action: 'host.orphan_instance',
-      hostId,
-      tenantId,
-      outcome: 'FAILURE',
-      message: 'the host runs an instance of a tenant not placed there; it is left alone (no data is deleted on a guess)',
-    }));
+    await ctx.store.transaction((tx) =>
+      tx.events.append({
+        time: now,
+        principal: `host:${hostId}`,
+        action: 'host.orphan_instance',
+        hostId,
+        tenantId,
+        outcome: 'FAILURE',
+        message: 'the host runs an instance of a tenant not placed there; it is left alone (no data is deleted on a guess)',
+      }),
+    );
   }
 }
 
@@ -102,21 +129,36 @@ export function agentControlService(
         new Promise<never>((_, reject) => {
           // Decided one turn later: after a long event-loop block the timer fires before the
           // sockets are read, and a hello that arrived in time must still win the race.
-          helloTimer = setTimeout(() => setImmediate(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`))), HELLO_TIMEOUT_MS);
+          helloTimer = setTimeout(
+            () => setImmediate(() => reject(new RpcError(Code.DEADLINE_EXCEEDED, `no hello within ${HELLO_TIMEOUT_MS} ms`))),
+            HELLO_TIMEOUT_MS,
+          );
         }),
       ]).finally(() => clearTimeout(helloTimer));
       if (first.done) return;
-      if (first.value.message.case !== 'hello') throw new RpcError(Code.FAILED_PRECONDITION, 'the first message on the agent stream must be hello', { errorCode: 'HELLO_EXPECTED' });
+      if (first.value.message.case !== 'hello')
+        throw new RpcError(Code.FAILED_PRECONDITION, 'the first message on the agent stream must be hello', { errorCode: 'HELLO_EXPECTED' });
       const hello = fromHello(first.value.message.value);
       validateHostId(hello.hostId, 'hello.host_id');
       // An agent speaks only for the host its certificate names: a stolen agent certificate must not let it act for other hosts.
       const claim = checkHostClaim(principalOf(call), hello.hostId);
       if (!claim.allow) {
-        ctx.log.warn({ hostId: hello.hostId, principal: callerOf(call), peer: call.peer, reason: claim.reason }, 'agent refused: host claim does not match its certificate');
-        await auditRefusal(ctx.store, { time: ctx.clock(), principal: callerOf(call), method: call.method, hostId: hello.hostId, reason: claim.reason, peer: call.peer });
+        ctx.log.warn(
+          { hostId: hello.hostId, principal: callerOf(call), peer: call.peer, reason: claim.reason },
+          'agent refused: host claim does not match its certificate',
+        );
+        await auditRefusal(ctx.store, {
+          time: ctx.clock(),
+          principal: callerOf(call),
+          method: call.method,
+          hostId: hello.hostId,
+          reason: claim.reason,
+          peer: call.peer,
+        });
         throw decisionError(claim);
       }
-      if (!hello.address) throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
+      if (!hello.address)
+        throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
       const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
       const host = await registerHost(ctx, hello);
       ctx.liveness.seen(host.id, ctx.clock());
@@ -149,7 +191,19 @@ export function agentControlService(
         ctx.liveness.renewLease(host.id, ctx.clock());
         // The repository (with its key and credentials) travels only on this authenticated stream.
         const backupRepository = ctx.backup ? toBackupRepository(ctx.backup) : undefined;
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs: ctx.heartbeatIntervalMs, leaseMs: ctx.leaseMs, serverTime: timestampFromMs(ctx.clock()), backupRepository, instanceTls: ctx.instanceTls.on } } });
+        await stream.send({
+          message: {
+            case: 'welcome',
+            value: {
+              heartbeatIntervalMs: ctx.heartbeatIntervalMs,
+              leaseMs: ctx.leaseMs,
+              serverTime: timestampFromMs(ctx.clock()),
+              backupRepository,
+              instanceTls: ctx.instanceTls.on,
+              leaderEpoch: BigInt(ctx.leaderEpoch ?? 0),
+            },
+          },
+        });
         await ctx.hub.sendFull(host.id);
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
@@ -214,10 +268,28 @@ async function handleMessage(
         return;
       }
       if (m.value.commandId.startsWith('expire:')) {
-        if (!m.value.ok) await ctx.store.transaction((tx) => tx.events.append({ time: ctx.clock(), principal: `host:${hostId}`, action: 'backup.expire_failed', hostId, tenantId: m.value.commandId.split(':')[1] ?? '', outcome: 'FAILURE', message: `removing a backup from the repository failed: ${m.value.message}` }));
+        if (!m.value.ok)
+          await ctx.store.transaction((tx) =>
+            tx.events.append({
+              time: ctx.clock(),
+              principal: `host:${hostId}`,
+              action: 'backup.expire_failed',
+              hostId,
+              tenantId: m.value.commandId.split(':')[1] ?? '',
+              outcome: 'FAILURE',
+              message: `removing a backup from the repository failed: ${m.value.message}`,
+            }),
+          );
         return;
       }
-      ctx.hub.commandResult(hostId, m.value.commandId, { ok: m.value.ok, errorCode: m.value.errorCode, message: m.value.message, lsn: m.value.lsn, timeline: m.value.timeline, at: ctx.clock() });
+      ctx.hub.commandResult(hostId, m.value.commandId, {
+        ok: m.value.ok,
+        errorCode: m.value.errorCode,
+        message: m.value.message,
+        lsn: m.value.lsn,
+        timeline: m.value.timeline,
+        at: ctx.clock(),
+      });
       return;
     case 'hello':
       log.warn({}, 'second hello on one stream ignored');

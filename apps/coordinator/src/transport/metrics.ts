@@ -49,16 +49,36 @@ export class CoordinatorMetrics {
       labelNames: ['outcome'],
       registers: [registry],
     });
-    this.desiredSets = new Counter({ name: 'pgs_coordinator_desired_sets_sent_total', help: 'Desired sets sent to agents', labelNames: ['kind'], registers: [registry] });
-    this.routeBatches = new Counter({ name: 'pgs_coordinator_route_batches_sent_total', help: 'Route batches sent to routers', labelNames: ['kind'], registers: [registry] });
-    this.hostTransitions = new Counter({ name: 'pgs_coordinator_host_transitions_total', help: 'Host liveness transitions by new state', labelNames: ['to'], registers: [registry] });
+    this.desiredSets = new Counter({
+      name: 'pgs_coordinator_desired_sets_sent_total',
+      help: 'Desired sets sent to agents',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.routeBatches = new Counter({
+      name: 'pgs_coordinator_route_batches_sent_total',
+      help: 'Route batches sent to routers',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.hostTransitions = new Counter({
+      name: 'pgs_coordinator_host_transitions_total',
+      help: 'Host liveness transitions by new state',
+      labelNames: ['to'],
+      registers: [registry],
+    });
     this.backlogWalks = new Counter({
       name: 'pgs_coordinator_backlog_walks_total',
       help: 'Whole walks of the waiting tenants by outcome: placed (some), parked (none placed: no more walks until room may be freed), skipped (a placement pass while parked: only new tenants, by id)',
       labelNames: ['outcome'],
       registers: [registry],
     });
-    this.suspends = new Counter({ name: 'pgs_coordinator_suspends_total', help: 'Tenants suspended, by trigger (idle, operator)', labelNames: ['trigger'], registers: [registry] });
+    this.suspends = new Counter({
+      name: 'pgs_coordinator_suspends_total',
+      help: 'Tenants suspended, by trigger (idle, operator)',
+      labelNames: ['trigger'],
+      registers: [registry],
+    });
     this.wakes = new Counter({
       name: 'pgs_coordinator_wakes_total',
       help: 'Wake requests by outcome: started, in_progress (already waking), throttled (fleet wake rate), refused (e.g. no room on the host)',
@@ -67,7 +87,7 @@ export class CoordinatorMetrics {
     });
     this.wakeSeconds = new Histogram({
       name: 'pgs_coordinator_wake_seconds',
-      help: 'From a wake starting to the tenant\'s route being routable again',
+      help: "From a wake starting to the tenant's route being routable again",
       buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30],
       registers: [registry],
     });
@@ -129,11 +149,13 @@ export class CoordinatorMetrics {
         },
       });
     };
-    perTenant('pgs_coordinator_backup_last_good_age_seconds', 'Age of the tenant\'s last good backup (-1 = none yet)', (h, now) => (h.lastGoodAt > 0 ? Math.round((now - h.lastGoodAt) / 1000) : -1));
+    perTenant('pgs_coordinator_backup_last_good_age_seconds', "Age of the tenant's last good backup (-1 = none yet)", (h, now) =>
+      h.lastGoodAt > 0 ? Math.round((now - h.lastGoodAt) / 1000) : -1,
+    );
     perTenant('pgs_coordinator_backup_archive_lag_seconds', 'How old the oldest commit not archived yet is', (h) => h.archiveLagSeconds);
     perTenant('pgs_coordinator_backup_archive_pending_bytes', 'WAL written but not archived yet', (h) => h.archivePendingBytes);
     perTenant('pgs_coordinator_backup_archive_failures', 'WAL archive failures the primary counted (pg_stat_archiver.failed_count)', (h) => h.archiveFailures);
-    perTenant('pgs_coordinator_backup_repository_bytes', 'The tenant\'s stanza size in the repository after its last good backup', (h) => h.repoSizeBytes);
+    perTenant('pgs_coordinator_backup_repository_bytes', "The tenant's stanza size in the repository after its last good backup", (h) => h.repoSizeBytes);
     new Gauge({
       name: 'pgs_coordinator_route_revision',
       help: 'Current global route-table revision',

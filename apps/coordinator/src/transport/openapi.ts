@@ -12,23 +12,47 @@ const errors = {
 };
 const idParam = { name: 'uuid', in: 'path', required: true, description: 'The instance (tenant) id', schema: { type: 'string' } };
 const nameParam = (what: string) => ({ name: `${what}_uuid`, in: 'path', required: true, description: `The ${what} name`, schema: { type: 'string' } });
-const idempotency = { name: 'Idempotency-Key', in: 'header', required: false, description: 'A retry with the same key within 24 h returns the first result', schema: { type: 'string' } };
-const ifMatch = { name: 'If-Match', in: 'header', required: false, description: 'The revision read (optimistic concurrency); stale = 409', schema: { type: 'string' } };
+const idempotency = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: 'A retry with the same key within 24 h returns the first result',
+  schema: { type: 'string' },
+};
+const ifMatch = {
+  name: 'If-Match',
+  in: 'header',
+  required: false,
+  description: 'The revision read (optimistic concurrency); stale = 409',
+  schema: { type: 'string' },
+};
 
 /** The document. */
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: '3.0.3',
-    info: { title: 'pgs coordinator REST API', version: '1', description: 'Instance-per-tenant PostgreSQL. The same operations as the gRPC CoordinatorService.' },
+    info: {
+      title: 'pgs coordinator REST API',
+      version: '1',
+      description: 'Instance-per-tenant PostgreSQL. The same operations as the gRPC CoordinatorService.',
+    },
     paths: {
       '/v1/postgres/instances': {
         post: {
           summary: 'Create an instance (tenant); the owner user and database are named after it',
           parameters: [idempotency],
           requestBody: { required: true, content: json(ref('InstanceCreate')) },
-          responses: { '201': { description: 'Created (status NEW); generated_password is set once when no password was given', content: json(ref('Instance')) }, ...errors },
+          responses: {
+            '201': { description: 'Created (status NEW); generated_password is set once when no password was given', content: json(ref('Instance')) },
+            ...errors,
+          },
         },
-        get: { summary: 'List instances', responses: { '200': { description: 'Instances', content: json({ type: 'object', properties: { instances: { type: 'array', items: ref('Instance') } } }) } } },
+        get: {
+          summary: 'List instances',
+          responses: {
+            '200': { description: 'Instances', content: json({ type: 'object', properties: { instances: { type: 'array', items: ref('Instance') } } }) },
+          },
+        },
       },
       '/v1/postgres/instances/{uuid}': {
         parameters: [idParam],
@@ -39,37 +63,75 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, content: json(ref('InstanceUpdate')) },
           responses: { '200': { description: 'Updated', content: json(ref('Instance')) }, ...errors },
         },
-        delete: { summary: 'Delete an instance and its data', parameters: [ifMatch], responses: { '202': { description: 'Deletion started', content: json(ref('Instance')) }, ...errors } },
+        delete: {
+          summary: 'Delete an instance and its data',
+          parameters: [ifMatch],
+          responses: { '202': { description: 'Deletion started', content: json(ref('Instance')) }, ...errors },
+        },
       },
-      '/v1/postgres/instances/{uuid}/start': { parameters: [idParam], post: { summary: 'Start', responses: { '200': { description: 'Run state RUNNING', content: json(ref('Instance')) }, ...errors } } },
-      '/v1/postgres/instances/{uuid}/stop': { parameters: [idParam], post: { summary: 'Stop (data kept)', responses: { '200': { description: 'Run state STOPPED', content: json(ref('Instance')) }, ...errors } } },
+      '/v1/postgres/instances/{uuid}/start': {
+        parameters: [idParam],
+        post: { summary: 'Start', responses: { '200': { description: 'Run state RUNNING', content: json(ref('Instance')) }, ...errors } },
+      },
+      '/v1/postgres/instances/{uuid}/stop': {
+        parameters: [idParam],
+        post: { summary: 'Stop (data kept)', responses: { '200': { description: 'Run state STOPPED', content: json(ref('Instance')) }, ...errors } },
+      },
       '/v1/postgres/instances/{uuid}/access': {
         parameters: [idParam],
         put: {
           summary: 'External access through the routers on or off',
-          requestBody: { required: true, content: json({ type: 'object', required: ['external_access'], properties: { external_access: { type: 'boolean' } } }) },
+          requestBody: {
+            required: true,
+            content: json({ type: 'object', required: ['external_access'], properties: { external_access: { type: 'boolean' } } }),
+          },
           responses: { '200': { description: 'Updated', content: json(ref('Instance')) }, ...errors },
         },
       },
       '/v1/postgres/instances/{uuid}/users': {
         parameters: [idParam],
-        post: { summary: 'Create a user', parameters: [idempotency], requestBody: { required: true, content: json(ref('UserCreate')) }, responses: { '201': { description: 'Created', content: json(ref('User')) }, ...errors } },
-        get: { summary: 'List users', responses: { '200': { description: 'Users', content: json({ type: 'object', properties: { users: { type: 'array', items: ref('User') } } }) }, ...errors } },
+        post: {
+          summary: 'Create a user',
+          parameters: [idempotency],
+          requestBody: { required: true, content: json(ref('UserCreate')) },
+          responses: { '201': { description: 'Created', content: json(ref('User')) }, ...errors },
+        },
+        get: {
+          summary: 'List users',
+          responses: {
+            '200': { description: 'Users', content: json({ type: 'object', properties: { users: { type: 'array', items: ref('User') } } }) },
+            ...errors,
+          },
+        },
       },
       '/v1/postgres/instances/{uuid}/users/{user_uuid}': {
         parameters: [idParam, nameParam('user')],
         get: { summary: 'Get a user', responses: { '200': { description: 'The user', content: json(ref('User')) }, ...errors } },
         put: {
           summary: 'Set a new password',
-          requestBody: { required: true, content: json({ type: 'object', required: ['password'], properties: { password: { type: 'string', minLength: 8, maxLength: 99 } } }) },
+          requestBody: {
+            required: true,
+            content: json({ type: 'object', required: ['password'], properties: { password: { type: 'string', minLength: 8, maxLength: 99 } } }),
+          },
           responses: { '200': { description: 'Updated', content: json(ref('User')) }, ...errors },
         },
         delete: { summary: 'Delete a user', responses: { '204': { description: 'Deleted' }, ...errors } },
       },
       '/v1/postgres/instances/{uuid}/databases': {
         parameters: [idParam],
-        post: { summary: 'Create a database', parameters: [idempotency], requestBody: { required: true, content: json(ref('DatabaseCreate')) }, responses: { '201': { description: 'Created', content: json(ref('Database')) }, ...errors } },
-        get: { summary: 'List databases', responses: { '200': { description: 'Databases', content: json({ type: 'object', properties: { databases: { type: 'array', items: ref('Database') } } }) }, ...errors } },
+        post: {
+          summary: 'Create a database',
+          parameters: [idempotency],
+          requestBody: { required: true, content: json(ref('DatabaseCreate')) },
+          responses: { '201': { description: 'Created', content: json(ref('Database')) }, ...errors },
+        },
+        get: {
+          summary: 'List databases',
+          responses: {
+            '200': { description: 'Databases', content: json({ type: 'object', properties: { databases: { type: 'array', items: ref('Database') } } }) },
+            ...errors,
+          },
+        },
       },
       '/v1/postgres/instances/{uuid}/databases/{db_uuid}': {
         parameters: [idParam, nameParam('db')],
@@ -87,14 +149,21 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: 'List backups, newest first, with the recovery window',
           parameters: [{ name: 'all', in: 'query', required: false, description: 'true: failed and expired backups too', schema: { type: 'boolean' } }],
-          responses: { '200': { description: 'Backups', content: json({ type: 'object', properties: { backups: { type: 'array', items: ref('Backup') }, window: ref('RecoveryWindow') } }) }, ...errors },
+          responses: {
+            '200': {
+              description: 'Backups',
+              content: json({ type: 'object', properties: { backups: { type: 'array', items: ref('Backup') }, window: ref('RecoveryWindow') } }),
+            },
+            ...errors,
+          },
         },
       },
       '/v1/postgres/instances/{uuid}/backups/{backup_id}': {
         parameters: [idParam, { name: 'backup_id', in: 'path', required: true, schema: { type: 'string' } }],
         get: { summary: 'Get a backup', responses: { '200': { description: 'The backup', content: json(ref('Backup')) }, ...errors } },
         delete: {
-          summary: 'Delete a backup (and the backups that depend on it) from the repository; 409 when the recovery window would fall below the retention, unless force=true',
+          summary:
+            'Delete a backup (and the backups that depend on it) from the repository; 409 when the recovery window would fall below the retention, unless force=true',
           parameters: [{ name: 'force', in: 'query', required: false, schema: { type: 'boolean' } }],
           responses: { '200': { description: 'Expired', content: json(ref('Backup')) }, ...errors },
         },
@@ -102,7 +171,8 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/postgres/instances/{uuid}/restore': {
         parameters: [idParam],
         post: {
-          summary: 'Restore the instance\'s backups to a time, a backup or the latest archived WAL: into a new instance (as_instance, default "<uuid>-restore-<n>") or in place',
+          summary:
+            'Restore the instance\'s backups to a time, a backup or the latest archived WAL: into a new instance (as_instance, default "<uuid>-restore-<n>") or in place',
           parameters: [idempotency],
           requestBody: {
             required: true,
@@ -118,21 +188,39 @@ export function openApiDocument(): Record<string, unknown> {
               description: 'exactly one of to_time, backup_id, latest',
             }),
           },
-          responses: { '202': { description: 'Restore started', content: json({ type: 'object', properties: { instance: ref('Instance'), restore: ref('Restore') } }) }, ...errors },
+          responses: {
+            '202': { description: 'Restore started', content: json({ type: 'object', properties: { instance: ref('Instance'), restore: ref('Restore') } }) },
+            ...errors,
+          },
         },
       },
       '/v1/postgres/instances/{uuid}/restores/{restore_id}': {
         parameters: [idParam, { name: 'restore_id', in: 'path', required: true, schema: { type: 'string' } }],
-        get: { summary: 'Follow a restore (the instance restored into)', responses: { '200': { description: 'The restore', content: json(ref('Restore')) }, ...errors } },
+        get: {
+          summary: 'Follow a restore (the instance restored into)',
+          responses: { '200': { description: 'The restore', content: json(ref('Restore')) }, ...errors },
+        },
       },
-      '/v1/types/postgres/versions': { get: { summary: 'List PostgreSQL versions', responses: { '200': { description: 'Versions', content: json({ type: 'object', properties: { versions: { type: 'array', items: ref('Version') } } }) } } } },
+      '/v1/types/postgres/versions': {
+        get: {
+          summary: 'List PostgreSQL versions',
+          responses: {
+            '200': { description: 'Versions', content: json({ type: 'object', properties: { versions: { type: 'array', items: ref('Version') } } }) },
+          },
+        },
+      },
       '/v1/types/postgres/versions/{uuid}': {
         parameters: [{ name: 'uuid', in: 'path', required: true, schema: { type: 'string' } }],
         get: { summary: 'Get a version', responses: { '200': { description: 'The version', content: json(ref('Version')) }, ...errors } },
       },
       '/v1/fleet': { get: { summary: 'Fleet summary', responses: { '200': { description: 'Counts and problems', content: json({ type: 'object' }) } } } },
       '/v1/routes': { get: { summary: 'The route table', responses: { '200': { description: 'Routes and revision', content: json({ type: 'object' }) } } } },
-      '/v1/hosts': { get: { summary: 'Hosts: state, capacity and what is allocated on them', responses: { '200': { description: 'Hosts', content: json({ type: 'object' }) } } } },
+      '/v1/hosts': {
+        get: {
+          summary: 'Hosts: state, capacity and what is allocated on them',
+          responses: { '200': { description: 'Hosts', content: json({ type: 'object' }) } },
+        },
+      },
       '/v1/events': {
         get: {
           summary: 'The event log: the newest `limit` (default 100, at most 1000), or those after an id',
@@ -153,7 +241,15 @@ export function openApiDocument(): Record<string, unknown> {
         Error: {
           type: 'object',
           properties: {
-            error: { type: 'object', properties: { code: { type: 'string', example: 'INVALID_ARGUMENT' }, error_code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } },
+            error: {
+              type: 'object',
+              properties: {
+                code: { type: 'string', example: 'INVALID_ARGUMENT' },
+                error_code: { type: 'string' },
+                message: { type: 'string' },
+                field: { type: 'string' },
+              },
+            },
           },
         },
         InstanceCreate: {
@@ -163,8 +259,20 @@ export function openApiDocument(): Record<string, unknown> {
             name: { type: 'string', pattern: TENANT_ID_PATTERN, maxLength: MAX_NAME_LENGTH },
             description: { type: 'string', maxLength: 1024 },
             cpu: { type: 'number', minimum: 1, maximum: 128, description: 'cores, fractions allowed' },
-            ram: { oneOf: [{ type: 'integer', minimum: 512, maximum: 1048576 }, { type: 'string', example: '2Gi' }], description: 'MB' },
-            disk_size: { oneOf: [{ type: 'number', minimum: 8, maximum: 1024 }, { type: 'string', example: '100Gi' }], description: 'GB' },
+            ram: {
+              oneOf: [
+                { type: 'integer', minimum: 512, maximum: 1048576 },
+                { type: 'string', example: '2Gi' },
+              ],
+              description: 'MB',
+            },
+            disk_size: {
+              oneOf: [
+                { type: 'number', minimum: 8, maximum: 1024 },
+                { type: 'string', example: '100Gi' },
+              ],
+              description: 'GB',
+            },
             nodes_number: { type: 'integer', minimum: 1, maximum: 16 },
             sync_replica_number: { type: 'integer', minimum: 0, maximum: 15 },
             version: { type: 'string', example: '/v1/types/postgres/versions/15' },
@@ -189,13 +297,18 @@ export function openApiDocument(): Record<string, unknown> {
             archive_timeout_seconds: { type: 'integer', minimum: 0, maximum: 3600 },
           },
         },
-        InstanceUpdate: { allOf: [ref('InstanceCreate'), { type: 'object', properties: { revision: { type: 'integer', description: 'the revision read (or If-Match)' } } }] },
+        InstanceUpdate: {
+          allOf: [ref('InstanceCreate'), { type: 'object', properties: { revision: { type: 'integer', description: 'the revision read (or If-Match)' } } }],
+        },
         Instance: {
           type: 'object',
           properties: {
             uuid: { type: 'string' },
             name: { type: 'string' },
-            status: { type: 'string', enum: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'DELETING', 'FAILING_OVER', 'RESTORING'] },
+            status: {
+              type: 'string',
+              enum: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'DELETING', 'FAILING_OVER', 'RESTORING'],
+            },
             status_reason: { type: 'string' },
             revision: { type: 'integer' },
             cpu: { type: 'number' },
@@ -212,12 +325,29 @@ export function openApiDocument(): Record<string, unknown> {
             route: { type: 'object' },
           },
         },
-        UserCreate: { type: 'object', required: ['name', 'password'], properties: { name: { type: 'string' }, description: { type: 'string' }, password: { type: 'string', minLength: 8, maxLength: 99 } } },
-        User: { type: 'object', properties: { uuid: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' }, status: { type: 'string', enum: ['NEW', 'ACTIVE', 'ERROR', 'DELETING'] }, owner: { type: 'boolean' } } },
+        UserCreate: {
+          type: 'object',
+          required: ['name', 'password'],
+          properties: { name: { type: 'string' }, description: { type: 'string' }, password: { type: 'string', minLength: 8, maxLength: 99 } },
+        },
+        User: {
+          type: 'object',
+          properties: {
+            uuid: { type: 'string' },
+            name: { type: 'string' },
+            description: { type: 'string' },
+            status: { type: 'string', enum: ['NEW', 'ACTIVE', 'ERROR', 'DELETING'] },
+            owner: { type: 'boolean' },
+          },
+        },
         DatabaseCreate: {
           type: 'object',
           required: ['name'],
-          properties: { name: { type: 'string' }, description: { type: 'string' }, owner: { type: 'string', description: 'user reference /v1/postgres/instances/{uuid}/users/{name} or a name; default the owner user' } },
+          properties: {
+            name: { type: 'string' },
+            description: { type: 'string' },
+            owner: { type: 'string', description: 'user reference /v1/postgres/instances/{uuid}/users/{name} or a name; default the owner user' },
+          },
         },
         Database: { type: 'object', properties: { uuid: { type: 'string' }, name: { type: 'string' }, owner: { type: 'string' }, status: { type: 'string' } } },
         Backup: {
@@ -242,7 +372,11 @@ export function openApiDocument(): Record<string, unknown> {
             stanza: { type: 'string' },
           },
         },
-        RecoveryWindow: { type: 'object', nullable: true, properties: { earliest: { type: 'string', format: 'date-time' }, latest: { type: 'string', format: 'date-time' } } },
+        RecoveryWindow: {
+          type: 'object',
+          nullable: true,
+          properties: { earliest: { type: 'string', format: 'date-time' }, latest: { type: 'string', format: 'date-time' } },
+        },
         Restore: {
           type: 'object',
           properties: {

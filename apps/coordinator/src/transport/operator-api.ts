@@ -19,7 +19,16 @@ import type { HostService } from '../services/host-service.js';
 import type { InitSqlRunner } from '../services/init-sql-runner.js';
 import { fromProtoBackupType, toProtoBackup, toProtoOverview, toProtoRestore, toProtoWindow } from './mappers/backup-mapper.js';
 import { enumName, fromTimestamp, toNumber, toProtoRoute } from './mappers/common-mapper.js';
-import { fromProtoInitScripts, fromProtoSpec, toProtoDatabase, toProtoEvent, toProtoHost, toProtoTenant, toProtoUser, toProtoVersion } from './mappers/operator-mapper.js';
+import {
+  fromProtoInitScripts,
+  fromProtoSpec,
+  toProtoDatabase,
+  toProtoEvent,
+  toProtoHost,
+  toProtoTenant,
+  toProtoUser,
+  toProtoVersion,
+} from './mappers/operator-mapper.js';
 import type { EventRecord } from '../domain/model.js';
 import type { ObjectService } from '../services/object-service.js';
 import type { RestoreService } from '../services/restore-service.js';
@@ -46,7 +55,6 @@ export interface OperatorDeps {
   initSql: InitSqlRunner;
   suspends: SuspendService;
 }
-
 
 /** Page size: 0 = 100, at most 1000. */
 function pageSize(n: number): number {
@@ -84,7 +92,11 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       };
     },
     async listTenants(req, call) {
-      const filter = { status: enumName<TenantStatus>(ProtoTenantStatus, req.status), hostId: req.hostId || undefined, labels: Object.keys(req.labels).length ? { ...req.labels } : undefined };
+      const filter = {
+        status: enumName<TenantStatus>(ProtoTenantStatus, req.status),
+        hostId: req.hostId || undefined,
+        labels: Object.keys(req.labels).length ? { ...req.labels } : undefined,
+      };
       // A tenant-scoped caller pages through its own tenants only: no hint of the others, not even the total.
       const visible = tenantFilterOf(call);
       const scoped = visible ? { ...filter, ids: [...visible] } : filter;
@@ -124,7 +136,9 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async recreateTenant(req, call) {
       if (req.fromBackup && req.acceptDataLoss) {
-        throw new RpcError(Code.INVALID_ARGUMENT, 'give exactly one of accept_data_loss (back EMPTY) and from_backup (back from its backup)', { errorCode: 'RECREATE_MODE_AMBIGUOUS' });
+        throw new RpcError(Code.INVALID_ARGUMENT, 'give exactly one of accept_data_loss (back EMPTY) and from_backup (back from its backup)', {
+          errorCode: 'RECREATE_MODE_AMBIGUOUS',
+        });
       }
       if (!req.fromBackup) return { tenant: toProtoTenant(await tenants.recreate(req.id, req.acceptDataLoss, callerOf(call))) };
       const { tenant, restore } = await deps.restores.recreate(req.id, fromTimestamp(req.toTime), callerOf(call));
@@ -133,10 +147,21 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     async restoreTenant(req, call) {
       const t = req.target;
       if (t.case === undefined || (t.case === 'latest' && !t.value)) {
-        throw new RpcError(Code.INVALID_ARGUMENT, 'give the restore target: to_time, to_backup_id or latest', { errorCode: 'RESTORE_TARGET_MISSING', details: { field: 'target' } });
+        throw new RpcError(Code.INVALID_ARGUMENT, 'give the restore target: to_time, to_backup_id or latest', {
+          errorCode: 'RESTORE_TARGET_MISSING',
+          details: { field: 'target' },
+        });
       }
-      const target: RestoreTarget = t.case === 'toTime' ? { kind: 'time', time: fromTimestamp(t.value) } : t.case === 'toBackupId' ? { kind: 'backup', backupId: t.value } : { kind: 'latest' };
-      const { tenant, restore } = await deps.restores.restore({ id: req.id, target, asTenantId: req.asTenantId, inPlace: req.inPlace, idempotencyKey: req.idempotencyKey }, callerOf(call));
+      const target: RestoreTarget =
+        t.case === 'toTime'
+          ? { kind: 'time', time: fromTimestamp(t.value) }
+          : t.case === 'toBackupId'
+            ? { kind: 'backup', backupId: t.value }
+            : { kind: 'latest' };
+      const { tenant, restore } = await deps.restores.restore(
+        { id: req.id, target, asTenantId: req.asTenantId, inPlace: req.inPlace, idempotencyKey: req.idempotencyKey },
+        callerOf(call),
+      );
       return { tenant: toProtoTenant(await tenants.view(ctx.store.read, tenant)), restore: toProtoRestore(restore) };
     },
     async getRestore(req) {
@@ -162,17 +187,28 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     },
     async moveTenant(req, call) {
       await tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
-      if (req.toHostId === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
+      if (req.toHostId === '')
+        throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
       validateHostId(req.toHostId, 'to_host_id');
       if (req.memberHostId !== '') validateHostId(req.memberHostId, 'member_host_id');
       await deps.moves.start(req.id, req.toHostId, req.memberHostId, callerOf(call));
       if (req.wait) await deps.moves.wait(req.id);
       const steps = deps.moves.get(req.id)?.steps ?? [];
-      return { tenant: toProtoTenant(await tenants.get(req.id)), steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })) };
+      return {
+        tenant: toProtoTenant(await tenants.get(req.id)),
+        steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })),
+      };
     },
 
     async createUser(req, call) {
-      return { user: toProtoUser(await objects.createUser({ tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))) };
+      return {
+        user: toProtoUser(
+          await objects.createUser(
+            { tenantId: req.tenantId, name: req.name, password: req.password, description: req.description, idempotencyKey: req.idempotencyKey },
+            callerOf(call),
+          ),
+        ),
+      };
     },
     async getUser(req) {
       return { user: toProtoUser(await objects.getUser(req.tenantId, req.name)) };
@@ -190,7 +226,12 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
 
     async createDatabase(req, call) {
       return {
-        database: toProtoDatabase(await objects.createDatabase({ tenantId: req.tenantId, name: req.name, owner: req.owner, description: req.description, idempotencyKey: req.idempotencyKey }, callerOf(call))),
+        database: toProtoDatabase(
+          await objects.createDatabase(
+            { tenantId: req.tenantId, name: req.name, owner: req.owner, description: req.description, idempotencyKey: req.idempotencyKey },
+            callerOf(call),
+          ),
+        ),
       };
     },
     async getDatabase(req) {
@@ -233,7 +274,12 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
     async listEvents(req, call) {
       const limit = req.limit === 0 ? 100 : Math.min(req.limit, 1000);
       const visible = tenantFilterOf(call);
-      const events = await ctx.store.read.events.list({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: toNumber(req.afterId), limit });
+      const events = await ctx.store.read.events.list({
+        tenantId: req.tenantId || undefined,
+        hostId: req.hostId || undefined,
+        afterId: toNumber(req.afterId),
+        limit,
+      });
       return { events: events.filter((e) => !visible || visible.has(e.tenantId)).map(toProtoEvent) };
     },
     async watchEvents(req, stream, call) {
@@ -254,7 +300,12 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         const after = toNumber(req.afterId);
         if (after > 0) {
           for (;;) {
-            const page = await ctx.store.read.events.list({ tenantId: req.tenantId || undefined, hostId: req.hostId || undefined, afterId: Math.max(after, lastId), limit: 1000 });
+            const page = await ctx.store.read.events.list({
+              tenantId: req.tenantId || undefined,
+              hostId: req.hostId || undefined,
+              afterId: Math.max(after, lastId),
+              limit: 1000,
+            });
             for (const e of page) {
               if (maysee(e)) await stream.send({ event: toProtoEvent(e) });
               lastId = e.id;
@@ -292,11 +343,21 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
       return deps.tokens.createJoinToken({ kind: req.kind, componentId: req.componentId, ttlSeconds: req.ttlSeconds }, callerOf(call));
     },
     async createOperatorToken(req, call) {
-      const { token } = await deps.tokens.createOperatorToken({ name: req.name, role: req.role, tenantIds: req.tenantIds, ttlSeconds: req.ttlSeconds }, callerOf(call));
+      const { token } = await deps.tokens.createOperatorToken(
+        { name: req.name, role: req.role, tenantIds: req.tenantIds, ttlSeconds: req.ttlSeconds },
+        callerOf(call),
+      );
       return { token };
     },
     async listOperatorTokens() {
-      return { tokens: (await deps.tokens.listOperatorTokens()).map((t) => ({ name: t.name, role: t.role ?? '', tenantIds: [...t.tenantIds], expiresAt: new Date(t.expiresAtMs).toISOString() })) };
+      return {
+        tokens: (await deps.tokens.listOperatorTokens()).map((t) => ({
+          name: t.name,
+          role: t.role ?? '',
+          tenantIds: [...t.tenantIds],
+          expiresAt: new Date(t.expiresAtMs).toISOString(),
+        })),
+      };
     },
     async revokeOperatorToken(req, call) {
       await deps.tokens.revokeOperatorToken(req.name, callerOf(call));

@@ -28,17 +28,25 @@ export function httpStatusOf(code: number): number {
 /** Maps a thrown error to an RpcError; undefined = internal error (logged, never shown). */
 export function toRpcError(err: unknown): RpcError | undefined {
   if (err instanceof RpcError) return err;
-  if (err instanceof ValidationError) return new RpcError(Code.INVALID_ARGUMENT, err.message, { errorCode: err.code, details: { field: err.field, allowed: err.allowed }, cause: err });
+  if (err instanceof ValidationError)
+    return new RpcError(Code.INVALID_ARGUMENT, err.message, { errorCode: err.code, details: { field: err.field, allowed: err.allowed }, cause: err });
   if (err instanceof StaleRevisionError) {
-    return new RpcError(Code.ABORTED, err.message, { errorCode: err.code, details: { current_revision: String(err.current), given_revision: String(err.given) }, cause: err });
+    return new RpcError(Code.ABORTED, err.message, {
+      errorCode: err.code,
+      details: { current_revision: String(err.current), given_revision: String(err.given) },
+      cause: err,
+    });
   }
   if (err instanceof NotFoundError) return new RpcError(Code.NOT_FOUND, err.message, { errorCode: err.code, cause: err });
   if (err instanceof AlreadyExistsError) return new RpcError(Code.ALREADY_EXISTS, err.message, { errorCode: err.code, cause: err });
-  if (err instanceof PreconditionError || err instanceof TransitionError) return new RpcError(Code.FAILED_PRECONDITION, err.message, { errorCode: err.code, cause: err });
+  if (err instanceof PreconditionError || err instanceof TransitionError)
+    return new RpcError(Code.FAILED_PRECONDITION, err.message, { errorCode: err.code, cause: err });
   if (err instanceof NotImplementedError) return new RpcError(Code.UNIMPLEMENTED, err.message, { errorCode: err.code, cause: err });
   if (err instanceof PgsError && err.kind === 'user') return new RpcError(Code.INVALID_ARGUMENT, err.message, { errorCode: err.code, cause: err });
-  if (err instanceof StoreUnavailableError) return new RpcError(Code.UNAVAILABLE, 'the store cannot be written right now; retry', { errorCode: err.code, cause: err });
+  if (err instanceof StoreUnavailableError)
+    return new RpcError(Code.UNAVAILABLE, 'the store cannot be written right now; retry', { errorCode: err.code, cause: err });
   // A write that clashed with a concurrent one: the same request may succeed once retried.
-  if (err instanceof StoreConflictError) return new RpcError(Code.ABORTED, 'the change clashed with another one; read again and retry', { errorCode: err.code, cause: err });
+  if (err instanceof StoreConflictError)
+    return new RpcError(Code.ABORTED, 'the change clashed with another one; read again and retry', { errorCode: err.code, cause: err });
   return undefined;
 }

@@ -101,7 +101,12 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
   };
   return [
     ['GET', /^\/openapi\.json$/, 'openapi', () => ({ status: 200, body: openApiDocument() })],
-    ['GET', /^\/v1\/types\/postgres\/versions\/?$/, 'versions', () => ({ status: 200, body: { versions: ctx.versions.versions.map((v) => versionJson(v, since)) } })],
+    [
+      'GET',
+      /^\/v1\/types\/postgres\/versions\/?$/,
+      'versions',
+      () => ({ status: 200, body: { versions: ctx.versions.versions.map((v) => versionJson(v, since)) } }),
+    ],
     [
       'GET',
       new RegExp(`^/v1/types/postgres/versions/${seg}$`),
@@ -120,10 +125,21 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         const body = asObject(raw);
         const id = read.str(body, 'name') ?? '';
         const { view, generatedPassword } = await tenants.create(
-          { id, spec: specFromInstance(body, DEFAULT_TENANT_SPEC), ownerPassword: read.str(body, 'password') ?? '', idempotencyKey: header(req, 'idempotency-key') },
+          {
+            id,
+            spec: specFromInstance(body, DEFAULT_TENANT_SPEC),
+            ownerPassword: read.str(body, 'password') ?? '',
+            idempotencyKey: header(req, 'idempotency-key'),
+          },
           restCaller().name,
         );
-        return { status: 201, body: { ...instanceJson(view, await ctx.store.read.routes.get(view.tenant.id)), ...(generatedPassword ? { generated_password: generatedPassword } : {}) } };
+        return {
+          status: 201,
+          body: {
+            ...instanceJson(view, await ctx.store.read.routes.get(view.tenant.id)),
+            ...(generatedPassword ? { generated_password: generatedPassword } : {}),
+          },
+        };
       },
     ],
     [
@@ -134,7 +150,10 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         // A tenant-scoped token's filter goes to the database: only its own tenants are read.
         const scope = restCaller().tenantFilter;
         const { views } = await tenants.list(scope ? { ids: [...scope] } : {}, { size: 1_000_000, token: '' });
-        return { status: 200, body: { instances: await Promise.all(views.map(async (v) => withBackupState(instanceJson(v, await ctx.store.read.routes.get(v.tenant.id))))) } };
+        return {
+          status: 200,
+          body: { instances: await Promise.all(views.map(async (v) => withBackupState(instanceJson(v, await ctx.store.read.routes.get(v.tenant.id))))) },
+        };
       },
     ],
     ['GET', new RegExp(`^/v1/postgres/instances/${seg}$`), 'instances.get', async ([id]) => instance(id ?? '')],
@@ -168,23 +187,43 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
         const body = asObject(raw);
         await tenants.get(id);
         const to = read.str(body, 'to_host_id') ?? '';
-        if (to === '') throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', { errorCode: 'TO_HOST_MISSING', details: { field: 'to_host_id' } });
+        if (to === '')
+          throw new RpcError(Code.INVALID_ARGUMENT, 'give the host to move to (to_host_id)', {
+            errorCode: 'TO_HOST_MISSING',
+            details: { field: 'to_host_id' },
+          });
         validateHostId(to, 'to_host_id');
         const member = read.str(body, 'member_host_id') ?? '';
         if (member !== '') validateHostId(member, 'member_host_id');
         const move = await d.moves.start(id, to, member, restCaller().name);
         if (read.bool(body, 'wait') ?? false) await d.moves.wait(id);
         const steps = (d.moves.get(id) ?? move).steps.map((st) => ({ name: st.name, duration_ms: st.durationMs, detail: st.detail }));
-        return { status: 200, body: { ...((await instance(id)).body as Record<string, unknown>), move: { from_host_id: move.fromHostId, to_host_id: move.toHostId, steps } } };
+        return {
+          status: 200,
+          body: { ...((await instance(id)).body as Record<string, unknown>), move: { from_host_id: move.fromHostId, to_host_id: move.toHostId, steps } },
+        };
       },
     ],
-    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/start$`), 'instances.start', async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.start(id, restCaller().name)) })],
-    ['POST', new RegExp(`^/v1/postgres/instances/${seg}/stop$`), 'instances.stop', async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.stop(id, restCaller().name)) })],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/start$`),
+      'instances.start',
+      async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.start(id, restCaller().name)) }),
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/stop$`),
+      'instances.stop',
+      async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.stop(id, restCaller().name)) }),
+    ],
     [
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/access$`),
       'instances.access',
-      async ([id = ''], raw) => ({ status: 200, body: instanceJson(await tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, restCaller().name)) }),
+      async ([id = ''], raw) => ({
+        status: 200,
+        body: instanceJson(await tenants.setAccess(id, read.bool(asObject(raw), 'external_access') ?? false, restCaller().name)),
+      }),
     ],
     [
       'POST',
@@ -193,19 +232,38 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       async ([id = ''], raw, req) => {
         const body = asObject(raw);
         const user = await objects.createUser(
-          { tenantId: id, name: read.str(body, 'name') ?? '', password: read.str(body, 'password') ?? '', description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
+          {
+            tenantId: id,
+            name: read.str(body, 'name') ?? '',
+            password: read.str(body, 'password') ?? '',
+            description: read.str(body, 'description') ?? '',
+            idempotencyKey: header(req, 'idempotency-key'),
+          },
           restCaller().name,
         );
         return { status: 201, body: userJson(user) };
       },
     ],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/?$`), 'users.list', async ([id = '']) => ({ status: 200, body: { users: (await objects.listUsers(id)).map(userJson) } })],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`), 'users.get', async ([id = '', name = '']) => ({ status: 200, body: userJson(await objects.getUser(id, name)) })],
+    [
+      'GET',
+      new RegExp(`^/v1/postgres/instances/${seg}/users/?$`),
+      'users.list',
+      async ([id = '']) => ({ status: 200, body: { users: (await objects.listUsers(id)).map(userJson) } }),
+    ],
+    [
+      'GET',
+      new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
+      'users.get',
+      async ([id = '', name = '']) => ({ status: 200, body: userJson(await objects.getUser(id, name)) }),
+    ],
     [
       'PUT',
       new RegExp(`^/v1/postgres/instances/${seg}/users/${seg}$`),
       'users.update',
-      async ([id = '', name = ''], raw) => ({ status: 200, body: userJson(await objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', restCaller().name)) }),
+      async ([id = '', name = ''], raw) => ({
+        status: 200,
+        body: userJson(await objects.updatePassword(id, name, read.str(asObject(raw), 'password') ?? '', restCaller().name)),
+      }),
     ],
     [
       'DELETE',
@@ -223,14 +281,30 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       async ([id = ''], raw, req) => {
         const body = asObject(raw);
         const db = await objects.createDatabase(
-          { tenantId: id, name: read.str(body, 'name') ?? '', owner: ownerName(read.str(body, 'owner') ?? ''), description: read.str(body, 'description') ?? '', idempotencyKey: header(req, 'idempotency-key') },
+          {
+            tenantId: id,
+            name: read.str(body, 'name') ?? '',
+            owner: ownerName(read.str(body, 'owner') ?? ''),
+            description: read.str(body, 'description') ?? '',
+            idempotencyKey: header(req, 'idempotency-key'),
+          },
           restCaller().name,
         );
         return { status: 201, body: databaseJson(db) };
       },
     ],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`), 'databases.list', async ([id = '']) => ({ status: 200, body: { databases: (await objects.listDatabases(id)).map(databaseJson) } })],
-    ['GET', new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`), 'databases.get', async ([id = '', name = '']) => ({ status: 200, body: databaseJson(await objects.getDatabase(id, name)) })],
+    [
+      'GET',
+      new RegExp(`^/v1/postgres/instances/${seg}/databases/?$`),
+      'databases.list',
+      async ([id = '']) => ({ status: 200, body: { databases: (await objects.listDatabases(id)).map(databaseJson) } }),
+    ],
+    [
+      'GET',
+      new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`),
+      'databases.get',
+      async ([id = '', name = '']) => ({ status: 200, body: databaseJson(await objects.getDatabase(id, name)) }),
+    ],
     [
       'DELETE',
       new RegExp(`^/v1/postgres/instances/${seg}/databases/${seg}$`),
@@ -249,7 +323,14 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       async () => {
         // The routers following the feed, as gRPC ListRoutes shows them: only to fleet-wide callers.
         const routers = restCaller().tenantFilter ? [] : d.routes.peers().map((p) => ({ id: p.routerId, cancel_address: p.cancelAddress }));
-        return { status: 200, body: { revision: await ctx.store.read.routes.revision(), routes: (await ctx.store.read.routes.list()).filter((r) => restMaySee(r.tenantId)), routers } };
+        return {
+          status: 200,
+          body: {
+            revision: await ctx.store.read.routes.revision(),
+            routes: (await ctx.store.read.routes.list()).filter((r) => restMaySee(r.tenantId)),
+            routers,
+          },
+        };
       },
     ],
     ['GET', /^\/v1\/hosts\/?$/, 'hosts.list', async () => ({ status: 200, body: { hosts: (await d.hosts.list()).map(hostJson) } })],
@@ -295,7 +376,10 @@ export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.
     let name = route?.[2] ?? 'method_not_allowed';
     try {
       if (!route) {
-        reply = { status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; allowed: ${matches.map(([m]) => m).join(', ')}` } } };
+        reply = {
+          status: 405,
+          body: { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed on ${path}; allowed: ${matches.map(([m]) => m).join(', ')}` } },
+        };
       } else {
         const params = (route[1].exec(path) ?? []).slice(1);
         const instanceId = params[0] !== undefined && path.startsWith('/v1/postgres/instances/') ? params[0] : undefined;
@@ -316,7 +400,14 @@ export function restHandler(d: RestDeps): (req: http.IncomingMessage, res: http.
       } else {
         reply = {
           status: httpStatusOf(mapped.code),
-          body: { error: { code: mapped.codeName, error_code: mapped.errorCode, message: mapped.message, ...(mapped.details.field ? { field: mapped.details.field } : {}) } },
+          body: {
+            error: {
+              code: mapped.codeName,
+              error_code: mapped.errorCode,
+              message: mapped.message,
+              ...(mapped.details.field ? { field: mapped.details.field } : {}),
+            },
+          },
         };
       }
       name = route?.[2] ?? name;

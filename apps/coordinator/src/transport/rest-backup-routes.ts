@@ -40,7 +40,10 @@ export function backupRoutes(d: { tenants: TenantService; backups: BackupService
       'POST',
       new RegExp(`${base}/backups/?$`),
       'backups.create',
-      async ([id = ''], raw, req) => ({ status: 201, body: backupJson(await d.backups.create(id, backupTypeOf(raw === undefined ? {} : asObject(raw)), header(req, 'idempotency-key'), restCaller().name)) }),
+      async ([id = ''], raw, req) => ({
+        status: 201,
+        body: backupJson(await d.backups.create(id, backupTypeOf(raw === undefined ? {} : asObject(raw)), header(req, 'idempotency-key'), restCaller().name)),
+      }),
     ],
     [
       'GET',
@@ -51,12 +54,20 @@ export function backupRoutes(d: { tenants: TenantService; backups: BackupService
         return { status: 200, body: { backups: backups.map(backupJson), window: windowJson(window) } };
       },
     ],
-    ['GET', new RegExp(`${base}/backups/${seg}$`), 'backups.get', async ([id = '', backupId = '']) => ({ status: 200, body: backupJson(await d.backups.get(id, backupId)) })],
+    [
+      'GET',
+      new RegExp(`${base}/backups/${seg}$`),
+      'backups.get',
+      async ([id = '', backupId = '']) => ({ status: 200, body: backupJson(await d.backups.get(id, backupId)) }),
+    ],
     [
       'DELETE',
       new RegExp(`${base}/backups/${seg}$`),
       'backups.delete',
-      async ([id = '', backupId = ''], _b, req) => ({ status: 200, body: backupJson(await d.backups.delete(id, backupId, query(req, 'force') === 'true', restCaller().name)) }),
+      async ([id = '', backupId = ''], _b, req) => ({
+        status: 200,
+        body: backupJson(await d.backups.delete(id, backupId, query(req, 'force') === 'true', restCaller().name)),
+      }),
     ],
     [
       'POST',
@@ -72,6 +83,11 @@ export function backupRoutes(d: { tenants: TenantService; backups: BackupService
         return { status: 202, body: { instance: instanceJson(await d.tenants.get(tenant.id)), restore: restoreJson(restore) } };
       },
     ],
-    ['GET', new RegExp(`${base}/restores/${seg}$`), 'restores.get', async ([id = '', restoreId = '']) => ({ status: 200, body: restoreJson(await d.restores.get(id, restoreId)) })],
+    [
+      'GET',
+      new RegExp(`${base}/restores/${seg}$`),
+      'restores.get',
+      async ([id = '', restoreId = '']) => ({ status: 200, body: restoreJson(await d.restores.get(id, restoreId)) }),
+    ],
   ];
 }

@@ -23,13 +23,19 @@ const KEEPALIVE_MS = 15_000;
 const PAGE = 1000;
 
 function afterIdOf(req: http.IncomingMessage, url: URL): number {
-  const raw = url.searchParams.get('after') ?? (Array.isArray(req.headers['last-event-id']) ? req.headers['last-event-id'][0] : req.headers['last-event-id']) ?? '';
+  const raw =
+    url.searchParams.get('after') ?? (Array.isArray(req.headers['last-event-id']) ? req.headers['last-event-id'][0] : req.headers['last-event-id']) ?? '';
   const n = Number(raw);
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
 /** Serves one authorized stream until the client goes away (or falls too far behind). */
-export async function serveEventStream(req: http.IncomingMessage, res: http.ServerResponse, caller: RestCaller, d: { feed: EventFeed; store: Store }): Promise<void> {
+export async function serveEventStream(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  caller: RestCaller,
+  d: { feed: EventFeed; store: Store },
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const tenantId = url.searchParams.get('tenant') ?? '';
   const hostId = url.searchParams.get('host') ?? '';
@@ -68,7 +74,12 @@ export async function serveEventStream(req: http.IncomingMessage, res: http.Serv
   const after = afterIdOf(req, url);
   if (after > 0) {
     for (;;) {
-      const page = await d.store.read.events.list({ tenantId: tenantId || undefined, hostId: hostId || undefined, afterId: Math.max(after, lastId), limit: PAGE });
+      const page = await d.store.read.events.list({
+        tenantId: tenantId || undefined,
+        hostId: hostId || undefined,
+        afterId: Math.max(after, lastId),
+        limit: PAGE,
+      });
       for (const e of page) if (maySee(e)) send(e);
       if (page.length > 0) lastId = Math.max(lastId, page[page.length - 1]!.id);
       if (page.length < PAGE || closed) break;

@@ -28,7 +28,12 @@ export interface RouterCalls {
   backendFailures?: BackendFailures;
 }
 
-const WAKE_OUTCOMES = { STARTED: WakeOutcome.STARTED, IN_PROGRESS: WakeOutcome.IN_PROGRESS, THROTTLED: WakeOutcome.THROTTLED, REFUSED: WakeOutcome.REFUSED } as const;
+const WAKE_OUTCOMES = {
+  STARTED: WakeOutcome.STARTED,
+  IN_PROGRESS: WakeOutcome.IN_PROGRESS,
+  THROTTLED: WakeOutcome.THROTTLED,
+  REFUSED: WakeOutcome.REFUSED,
+} as const;
 
 /** A connected router. */
 export interface RouterPeer {
@@ -125,7 +130,14 @@ export class RouteFeed {
   private async peersChanged(): Promise<void> {
     const routers = this.peerMessages();
     for (const sub of this.subscribers.values()) {
-      this.enqueue(sub, { snapshot: false, revision: BigInt(await this.store.read.routes.revision()), upserts: [], deletedTenantIds: [], routers, routersChanged: true });
+      this.enqueue(sub, {
+        snapshot: false,
+        revision: BigInt(await this.store.read.routes.revision()),
+        upserts: [],
+        deletedTenantIds: [],
+        routers,
+        routersChanged: true,
+      });
     }
   }
 
@@ -188,7 +200,15 @@ export class RouteFeed {
             for (let from = 0; from === 0 || from < routes.length; from += partSize) {
               const part = routes.slice(from, from + partSize);
               const more = from + partSize < routes.length;
-              await send({ snapshot: true, snapshotContinues: more, revision: BigInt(revision), upserts: part.map(toProtoRoute), deletedTenantIds: [], routers: this.peerMessages(), routersChanged: true });
+              await send({
+                snapshot: true,
+                snapshotContinues: more,
+                revision: BigInt(revision),
+                upserts: part.map(toProtoRoute),
+                deletedTenantIds: [],
+                routers: this.peerMessages(),
+                routersChanged: true,
+              });
               if (ctx.signal.aborted || this.closed) return;
             }
             this.onBatch('snapshot');

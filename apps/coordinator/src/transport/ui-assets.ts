@@ -67,7 +67,9 @@ export function uiHandler(dir = UI_DIR): (req: http.IncomingMessage, res: http.S
 }
 
 /** `rest` with the dashboard's files in front of it. */
-export function withDashboard(rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
+export function withDashboard(
+  rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean>,
+): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
   const ui = uiHandler();
-  return async (req, res) => ui(req, res) || await rest(req, res);
+  return async (req, res) => ui(req, res) || (await rest(req, res));
 }

@@ -9,7 +9,17 @@
  */
 
 /** Settings that drive archive recovery (pgBackRest writes them; PostgreSQL uses them only in recovery). */
-export const RECOVERY_SETTINGS = ['restore_command', 'recovery_target', 'recovery_target_time', 'recovery_target_xid', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_action', 'recovery_target_inclusive', 'recovery_target_timeline'];
+export const RECOVERY_SETTINGS = [
+  'restore_command',
+  'recovery_target',
+  'recovery_target_time',
+  'recovery_target_xid',
+  'recovery_target_lsn',
+  'recovery_target_name',
+  'recovery_target_action',
+  'recovery_target_inclusive',
+  'recovery_target_timeline',
+];
 
 /** The name a postgresql.conf line sets ('' for a comment or blank line). */
 function settingName(line: string): string {

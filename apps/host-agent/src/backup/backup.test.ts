@@ -10,7 +10,16 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
-import { BackupType, InstanceState, Realization, RunState, type BackupRepositorySchema, type CommandResult, type InstanceSpecSchema, type RestoreSourceSchema } from '@pgs/proto';
+import {
+  BackupType,
+  InstanceState,
+  Realization,
+  RunState,
+  type BackupRepositorySchema,
+  type CommandResult,
+  type InstanceSpecSchema,
+  type RestoreSourceSchema,
+} from '@pgs/proto';
 import { postgresRunAs } from '../runtime/os-user.js';
 import { FakeCoordinator, ownerSpec } from '../testing/fake-coordinator.js';
 import { startTestAgent, type TestAgent } from '../testing/test-agent.js';
@@ -36,8 +45,15 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
   let fake: FakeCoordinator;
   let agent: TestAgent;
   let revision = 1n;
-  const repository = (cipherPass: string, keyId: string): MessageInitShape<typeof BackupRepositorySchema> => ({ kind: { case: 'posix', value: { path: repoDir } }, cipherPass, keyId });
-  const withBackup = (tenantId: string, extra: { specRevision?: bigint; restore?: MessageInitShape<typeof RestoreSourceSchema> } = {}): MessageInitShape<typeof InstanceSpecSchema> => {
+  const repository = (cipherPass: string, keyId: string): MessageInitShape<typeof BackupRepositorySchema> => ({
+    kind: { case: 'posix', value: { path: repoDir } },
+    cipherPass,
+    keyId,
+  });
+  const withBackup = (
+    tenantId: string,
+    extra: { specRevision?: bigint; restore?: MessageInitShape<typeof RestoreSourceSchema> } = {},
+  ): MessageInitShape<typeof InstanceSpecSchema> => {
     const overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = { backup: { stanza: tenantId, archiveTimeoutSeconds: 60, retentionDays: 7 } };
     if (extra.specRevision !== undefined) overrides.specRevision = extra.specRevision;
     if (extra.restore) overrides.restore = extra.restore;
@@ -51,7 +67,8 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     return waitFor(`command ${commandId}`, () => fake.result(commandId), timeoutMs, 50);
   }
 
-  const backup = (tenantId: string, type: BackupType) => command(tenantId, { case: 'runBackup', value: { backupId: crypto.randomUUID(), type, stanza: tenantId } });
+  const backup = (tenantId: string, type: BackupType) =>
+    command(tenantId, { case: 'runBackup', value: { backupId: crypto.randomUUID(), type, stanza: tenantId } });
 
   /** The last report of `tenantId` with a recovery result for `restoreId`. */
   const recoveryOf = (tenantId: string, restoreId: string) => () => {
@@ -89,7 +106,10 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(st.mode & 0o777).toBe(0o600);
     expect(st.uid).toBe(postgresRunAs('postgres')?.uid ?? process.getuid?.());
     expect(fs.readFileSync(conf, 'utf8')).toContain(`repo1-cipher-pass=${CIPHER}`);
-    const [settings] = await sql<{ mode: string; command: string }>(admin(source), "select current_setting('archive_mode') as mode, current_setting('archive_command') as command");
+    const [settings] = await sql<{ mode: string; command: string }>(
+      admin(source),
+      "select current_setting('archive_mode') as mode, current_setting('archive_command') as command",
+    );
     expect(settings?.mode).toBe('on');
     expect(settings?.command).toBe(`pgbackrest --config=${conf} --stanza=${source} archive-push %p`);
 
@@ -130,14 +150,23 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     // Its own statement: inside the same transaction as writes the commit would land in the next segment.
     const [switched] = await sql<{ wal: string }>(db, 'select pg_walfile_name(pg_switch_wal()) as wal');
     const wal = switched?.wal ?? '';
-    await waitFor(`segment ${wal} archived`, async () => {
-      const [row] = await sql<{ last: string | null }>(db, 'select last_archived_wal as last from pg_stat_archiver');
-      return row?.last !== null && row?.last !== undefined && row.last >= wal;
-    }, 60_000, 100);
-    const reported = await waitFor('archive status reported', () => {
-      const a = fake.latest(source)?.health?.archive;
-      return a && a.lastArchivedWal >= wal ? a : undefined;
-    }, 30_000);
+    await waitFor(
+      `segment ${wal} archived`,
+      async () => {
+        const [row] = await sql<{ last: string | null }>(db, 'select last_archived_wal as last from pg_stat_archiver');
+        return row?.last !== null && row?.last !== undefined && row.last >= wal;
+      },
+      60_000,
+      100,
+    );
+    const reported = await waitFor(
+      'archive status reported',
+      () => {
+        const a = fake.latest(source)?.health?.archive;
+        return a && a.lastArchivedWal >= wal ? a : undefined;
+      },
+      30_000,
+    );
     expect(reported.enabled).toBe(true);
     expect(Number(reported.archivedCount)).toBeGreaterThan(0);
     expect(reported.lastArchivedAt).toBeDefined();
@@ -155,7 +184,9 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     const target = uniqueTenantId('r');
     const restoreId = `restore-${target}`;
     const started = performance.now();
-    await fake.desired({ instances: [withBackup(target, { restore: { restoreId, stanza: source, target: { case: 'time', value: timestampFromMs(targetMs) } } })] });
+    await fake.desired({
+      instances: [withBackup(target, { restore: { restoreId, stanza: source, target: { case: 'time', value: timestampFromMs(targetMs) } } })],
+    });
     const outcome = await waitFor('restore outcome', recoveryOf(target, restoreId), 240_000, 50);
     expect(outcome.recovery?.message).toBe('');
     const status = await waitFor('restored instance running', () => fake.running(target), 60_000, 50);
@@ -175,10 +206,13 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(commitMs - Number(lastBefore[0]?.ms ?? 0)).toBeLessThan(1000);
     expect(status.health?.role).toBeDefined();
 
- // The restored instance has the source's databases (and the one its own spec asks for).
+    // The restored instance has the source's databases (and the one its own spec asks for).
     const restoredDb = agent.runtime.adminConnection(target, source);
     expect(await sql<{ n: number }>(restoredDb, 'select n from notes order by n')).toEqual(before);
-    const [settings] = await sql<{ command: string; recovery: boolean; restore: string }>(restoredDb, "select current_setting('archive_command') as command, pg_is_in_recovery() as recovery, current_setting('restore_command') as restore");
+    const [settings] = await sql<{ command: string; recovery: boolean; restore: string }>(
+      restoredDb,
+      "select current_setting('archive_command') as command, pg_is_in_recovery() as recovery, current_setting('restore_command') as restore",
+    );
     expect(settings?.command).toContain(`--stanza=${target} `);
     expect(settings?.command).not.toContain(`--stanza=${source} `);
     expect(settings?.recovery).toBe(false);
@@ -190,19 +224,34 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     await waitFor('stanza of the restored instance', () => fs.existsSync(path.join(repoDir, 'archive', target, 'archive.info')), 60_000, 100);
     await sql(restoredDb, 'insert into notes (n) values (100)');
     await sql(restoredDb, 'select pg_switch_wal()');
-    await waitFor('restored instance archives', async () => {
-      const [row] = await sql<{ failed: string; last: string | null }>(restoredDb, 'select failed_count::text as failed, last_archived_wal as last from pg_stat_archiver');
-      return (row?.last ?? '').startsWith('00000002');
-    }, 60_000, 100);
+    await waitFor(
+      'restored instance archives',
+      async () => {
+        const [row] = await sql<{ failed: string; last: string | null }>(
+          restoredDb,
+          'select failed_count::text as failed, last_archived_wal as last from pg_stat_archiver',
+        );
+        return (row?.last ?? '').startsWith('00000002');
+      },
+      60_000,
+      100,
+    );
     const sourceArchive = fs.readdirSync(path.join(repoDir, 'archive', source), { recursive: true }).map(String);
     expect(sourceArchive.filter((f) => path.basename(f).startsWith('00000002'))).toEqual([]);
-    expect(fs.readdirSync(path.join(repoDir, 'archive', target), { recursive: true }).map(String).some((f) => path.basename(f).startsWith('00000002'))).toBe(true);
+    expect(
+      fs
+        .readdirSync(path.join(repoDir, 'archive', target), { recursive: true })
+        .map(String)
+        .some((f) => path.basename(f).startsWith('00000002')),
+    ).toBe(true);
   }, 360_000);
 
   it('refuses a target after the end of the archive and says how far the archive reaches', async () => {
     const target = uniqueTenantId('r');
     const restoreId = `restore-${target}`;
-    await fake.desired({ instances: [withBackup(target, { restore: { restoreId, stanza: source, target: { case: 'time', value: timestampFromMs(Date.now() + 3600_000) } } })] });
+    await fake.desired({
+      instances: [withBackup(target, { restore: { restoreId, stanza: source, target: { case: 'time', value: timestampFromMs(Date.now() + 3600_000) } } })],
+    });
     const status = await waitFor('restore failure', recoveryOf(target, restoreId), 120_000, 50);
     expect(status.recovery?.ok).toBe(false);
     expect(status.recovery?.errorCode).toBe('RESTORE_TARGET_NOT_REACHED');
@@ -222,7 +271,9 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
   it('refuses a restore onto an instance that exists, and keeps serving it', async () => {
     const restoreId = `restore-onto-${source}`;
     revision += 1n;
-    await fake.desired({ instances: [withBackup(source, { specRevision: revision, restore: { restoreId, stanza: source, target: { case: 'latest', value: true } } })] });
+    await fake.desired({
+      instances: [withBackup(source, { specRevision: revision, restore: { restoreId, stanza: source, target: { case: 'latest', value: true } } })],
+    });
     const status = await waitFor('restore refusal', recoveryOf(source, restoreId), 60_000, 50);
     expect(status.recovery?.ok).toBe(false);
     expect(status.recovery?.errorCode).toBe('RESTORE_REFUSED');
@@ -245,24 +296,35 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     expect(status.recovery?.message).not.toContain('not-the-fleet-key');
 
     // The source now archives with the wrong key: PostgreSQL keeps the WAL and retries; it is all in the report.
-    await waitFor('source config has the new key', () => fs.readFileSync(path.join(dataRoot, 'instances', source, 'pgbackrest.conf'), 'utf8').includes('not-the-fleet-key'), 30_000);
+    await waitFor(
+      'source config has the new key',
+      () => fs.readFileSync(path.join(dataRoot, 'instances', source, 'pgbackrest.conf'), 'utf8').includes('not-the-fleet-key'),
+      30_000,
+    );
     await sql(admin(source), 'insert into notes (n) values (7)');
     await sql(admin(source), 'select pg_switch_wal()');
     // An async archiver started before the change may still push a segment with the old key: switch
     // again now and then until one fails.
     let switchedAt = Date.now();
-    const archive = await waitFor('archive failures reported', async () => {
-      const a = fake.latest(source)?.health?.archive;
-      if (a && Number(a.failedCount) > 0 && a.pendingSegments > 0) return a;
-      if (Date.now() - switchedAt > 10_000) {
-        switchedAt = Date.now();
-        // A WAL record that changes no data, so the switch has a segment to close.
-        await sql(admin(source), "select pg_logical_emit_message(false, 'pgs-test', 'x')");
-        await sql(admin(source), 'select pg_switch_wal()');
-      }
-      return undefined;
-    }, 120_000, 100).catch((err: unknown) => {
-      throw new Error(`${String(err)}; last archive status: ${JSON.stringify(fake.latest(source)?.health?.archive, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    const archive = await waitFor(
+      'archive failures reported',
+      async () => {
+        const a = fake.latest(source)?.health?.archive;
+        if (a && Number(a.failedCount) > 0 && a.pendingSegments > 0) return a;
+        if (Date.now() - switchedAt > 10_000) {
+          switchedAt = Date.now();
+          // A WAL record that changes no data, so the switch has a segment to close.
+          await sql(admin(source), "select pg_logical_emit_message(false, 'pgs-test', 'x')");
+          await sql(admin(source), 'select pg_switch_wal()');
+        }
+        return undefined;
+      },
+      120_000,
+      100,
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}; last archive status: ${JSON.stringify(fake.latest(source)?.health?.archive, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`,
+      );
     });
     expect(archive.lastFailedWal).toMatch(/^[0-9A-F]{24}$/);
     expect(Number(archive.pendingBytes)).toBeGreaterThan(0);
@@ -277,10 +339,15 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     const again = fake.streams;
     fake.dropStream();
     await waitFor('agent reconnected', () => fake.streams > again && fake.connected, 30_000);
-    await waitFor('waiting WAL archived', () => {
-      const a = fake.latest(source)?.health?.archive;
-      return a && a.pendingSegments === 0 && a.lastArchivedWal >= archive.lastFailedWal ? a : undefined;
-    }, 90_000, 100);
+    await waitFor(
+      'waiting WAL archived',
+      () => {
+        const a = fake.latest(source)?.health?.archive;
+        return a && a.pendingSegments === 0 && a.lastArchivedWal >= archive.lastFailedWal ? a : undefined;
+      },
+      90_000,
+      100,
+    );
   }, 300_000);
 
   it('restarts an instance that gains backups once, and answers RunBackup on a stopped one with NOT_PRIMARY', async () => {
@@ -313,13 +380,18 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
         withBackup(latest, { restore: { restoreId: `restore-${latest}`, stanza: source, target: { case: 'latest', value: true } } }),
       ],
     });
-    const [a, b] = await Promise.all([waitFor('restore by label', recoveryOf(byLabel, `restore-${byLabel}`), 240_000, 50), waitFor('restore to the end', recoveryOf(latest, `restore-${latest}`), 240_000, 50)]);
+    const [a, b] = await Promise.all([
+      waitFor('restore by label', recoveryOf(byLabel, `restore-${byLabel}`), 240_000, 50),
+      waitFor('restore to the end', recoveryOf(latest, `restore-${latest}`), 240_000, 50),
+    ]);
     expect(a.recovery?.message).toBe('');
     expect(b.recovery?.message).toBe('');
     expect(a.recovery?.timeline).toBe(2);
     // The full backup was taken before the table existed; the end of the archive has every archived row.
     expect(await sql<{ t: string | null }>(agent.runtime.adminConnection(byLabel, source), "select to_regclass('notes')::text as t")).toEqual([{ t: null }]);
-    expect((await sql<{ n: number }>(agent.runtime.adminConnection(latest, source), 'select n from notes order by n')).map((r) => r.n)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await sql<{ n: number }>(agent.runtime.adminConnection(latest, source), 'select n from notes order by n')).map((r) => r.n)).toEqual([
+      1, 2, 3, 4, 5, 6, 7,
+    ]);
 
     const second = await backup(source, BackupType.FULL);
     expect(second.ok).toBe(true);

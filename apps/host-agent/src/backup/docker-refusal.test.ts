@@ -61,7 +61,14 @@ describe('a runtime without backups', () => {
 
   it('reports a restore as not supported, once', async () => {
     const tenant = uniqueTenantId('d');
-    await fake.desired({ instances: [ownerSpec(tenant, 'pw', { backup: { stanza: tenant }, restore: { restoreId: 'r1', stanza: 'src', target: { case: 'time', value: timestampFromMs(Date.now()) } } })] });
+    await fake.desired({
+      instances: [
+        ownerSpec(tenant, 'pw', {
+          backup: { stanza: tenant },
+          restore: { restoreId: 'r1', stanza: 'src', target: { case: 'time', value: timestampFromMs(Date.now()) } },
+        }),
+      ],
+    });
     const status = await waitFor('restore refused', () => fake.latest(tenant)?.recovery, 10_000);
     expect(status).toMatchObject({ restoreId: 'r1', ok: false, errorCode: 'NOT_SUPPORTED' });
     expect(status.message).toContain('needs the process runtime; this host runs docker');

@@ -15,7 +15,8 @@ const paths: PgBackRestPaths = {
 describe('renderPgBackRestConfig', () => {
   it('writes a posix repository with encryption and time-based retention', () => {
     const repo: BackupRepository = { store: { kind: 'posix', path: '/srv/backups' }, cipherPass: 'p4ss', keyId: 'k1' };
-    expect(renderPgBackRestConfig({ repo, stanza: 'acme', retentionDays: 7, paths })).toBe(`# Written by pgs-host-agent from the fleet backup repository and the tenant spec; edits are overwritten.
+    expect(renderPgBackRestConfig({ repo, stanza: 'acme', retentionDays: 7, paths }))
+      .toBe(`# Written by pgs-host-agent from the fleet backup repository and the tenant spec; edits are overwritten.
 [global]
 repo1-type=posix
 repo1-path=/srv/backups
@@ -42,7 +43,18 @@ pg1-port=20001
 
   it('writes an S3 repository with path-style URLs, a port and a CA file; no cipher and no retention when unset', () => {
     const repo: BackupRepository = {
-      store: { kind: 's3', endpoint: 'localhost', port: 9443, bucket: 'pgs', region: 'us-east-1', path: '/fleet', pathStyle: true, caPem: '-----BEGIN CERTIFICATE-----', accessKey: 'AK', secretKey: 'SK' },
+      store: {
+        kind: 's3',
+        endpoint: 'localhost',
+        port: 9443,
+        bucket: 'pgs',
+        region: 'us-east-1',
+        path: '/fleet',
+        pathStyle: true,
+        caPem: '-----BEGIN CERTIFICATE-----',
+        accessKey: 'AK',
+        secretKey: 'SK',
+      },
       cipherPass: '',
       keyId: '',
     };
@@ -65,7 +77,22 @@ pg1-port=20001
   });
 
   it('uses host-style URLs, the default port, the system CAs and "/" as the path when those are unset', () => {
-    const repo: BackupRepository = { store: { kind: 's3', endpoint: 's3.example.com', port: 0, bucket: 'b', region: 'r', path: '', pathStyle: false, caPem: '', accessKey: 'a', secretKey: 's' }, cipherPass: '', keyId: '' };
+    const repo: BackupRepository = {
+      store: {
+        kind: 's3',
+        endpoint: 's3.example.com',
+        port: 0,
+        bucket: 'b',
+        region: 'r',
+        path: '',
+        pathStyle: false,
+        caPem: '',
+        accessKey: 'a',
+        secretKey: 's',
+      },
+      cipherPass: '',
+      keyId: '',
+    };
     const text = renderPgBackRestConfig({ repo, stanza: 'acme', retentionDays: 1, paths });
     expect(text).toContain('repo1-path=/\n');
     expect(text).toContain('repo1-s3-uri-style=host\n');
@@ -104,6 +131,8 @@ describe('archiveSettings', () => {
 
   it('quotes a config path the shell would split', () => {
     expect(shellWord("--config=/data root/it's.conf")).toBe("'--config=/data root/it'\\''s.conf'");
-    expect(archiveSettings({ stanza: 'a', archiveTimeoutSeconds: 0, retentionDays: 0 }, '/data root/p.conf').archive_command).toBe("pgbackrest '--config=/data root/p.conf' --stanza=a archive-push %p");
+    expect(archiveSettings({ stanza: 'a', archiveTimeoutSeconds: 0, retentionDays: 0 }, '/data root/p.conf').archive_command).toBe(
+      "pgbackrest '--config=/data root/p.conf' --stanza=a archive-push %p",
+    );
   });
 });

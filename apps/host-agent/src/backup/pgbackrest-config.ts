@@ -26,14 +26,22 @@ const STANZA = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/;
 
 /** Returns the stanza, or throws INVALID_IDENTIFIER. */
 export function checkedStanza(stanza: string): string {
-  if (!STANZA.test(stanza)) throw new AgentError('INVALID_IDENTIFIER', `not a valid pgBackRest stanza name: ${JSON.stringify(stanza.slice(0, 80))} (letters, digits, '_', '.', '-')`, { kind: 'user' });
+  if (!STANZA.test(stanza))
+    throw new AgentError('INVALID_IDENTIFIER', `not a valid pgBackRest stanza name: ${JSON.stringify(stanza.slice(0, 80))} (letters, digits, '_', '.', '-')`, {
+      kind: 'user',
+    });
   return stanza;
 }
 
 /** A value on one line of the file: a line break would start a new option, so it is refused (named, never shown). */
 function line(name: string, value: string | number): string {
   const text = String(value);
-  if (/[\r\n\0]/.test(text)) throw new AgentError('INVALID_IDENTIFIER', `the backup repository's ${name} contains a line break; fix it in the coordinator's backup repository settings`, { kind: 'user' });
+  if (/[\r\n\0]/.test(text))
+    throw new AgentError(
+      'INVALID_IDENTIFIER',
+      `the backup repository's ${name} contains a line break; fix it in the coordinator's backup repository settings`,
+      { kind: 'user' },
+    );
   return `${name}=${text}`;
 }
 

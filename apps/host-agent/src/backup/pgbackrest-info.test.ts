@@ -71,10 +71,26 @@ describe('parseStanzaInfo', () => {
   });
 
   it('tells a missing stanza, an unreadable one (wrong key) and garbage apart', () => {
-    const missing = '[{"archive":[],"backup":[],"cipher":"aes-256-cbc","db":[],"name":"x","repo":[{"cipher":"aes-256-cbc","key":1,"status":{"code":1,"message":"missing stanza path"}}],"status":{"code":1,"lock":{"backup":{"held":false}},"message":"missing stanza path"}}]';
+    const missing =
+      '[{"archive":[],"backup":[],"cipher":"aes-256-cbc","db":[],"name":"x","repo":[{"cipher":"aes-256-cbc","key":1,"status":{"code":1,"message":"missing stanza path"}}],"status":{"code":1,"lock":{"backup":{"held":false}},"message":"missing stanza path"}}]';
     expect(parseStanzaInfo(missing, 'x').state).toBe('missing');
     const unreadable = JSON.stringify([
-      { archive: [], backup: [], name: 'x', repo: [{ key: 1, status: { code: 99, message: "[FormatError] unable to load info file '/r/backup/x/backup.info':\nFormatError: key/value found outside of section at line 1: Salted__\u0001\u00ff" } }], status: { code: 99, message: 'other' } },
+      {
+        archive: [],
+        backup: [],
+        name: 'x',
+        repo: [
+          {
+            key: 1,
+            status: {
+              code: 99,
+              message:
+                "[FormatError] unable to load info file '/r/backup/x/backup.info':\nFormatError: key/value found outside of section at line 1: Salted__\u0001\u00ff",
+            },
+          },
+        ],
+        status: { code: 99, message: 'other' },
+      },
     ]);
     const u = parseStanzaInfo(unreadable, 'x');
     expect(u.state).toBe('unreadable');
@@ -95,7 +111,8 @@ describe('parseStanzaInfo', () => {
 
 describe('parseStanzaInfo with raw bytes', () => {
   it('reads info whose message holds raw control characters (an encrypted file read without its key)', () => {
-    const raw = '[{"archive":[],"backup":[],"name":"x","repo":[{"key":1,"status":{"code":99,"message":"[FormatError] unable to load info file: Salted__\u0001\u0002\u001f"}}],"status":{"code":99,"message":"other"}}]';
+    const raw =
+      '[{"archive":[],"backup":[],"name":"x","repo":[{"key":1,"status":{"code":99,"message":"[FormatError] unable to load info file: Salted__\u0001\u0002\u001f"}}],"status":{"code":99,"message":"other"}}]';
     expect(parseStanzaInfo(raw, 'x').state).toBe('unreadable');
   });
 });

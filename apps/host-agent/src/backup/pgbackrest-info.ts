@@ -129,7 +129,11 @@ export function parseStanzaInfo(output: string, stanza: string): StanzaInfo {
 /** The result of the backup labelled `label` (the newest when '' ), with the stanza's totals. */
 export function backupResultFrom(info: StanzaInfo, label = ''): BackupResult {
   const b = label === '' ? info.backups[info.backups.length - 1] : info.backups.find((x) => x.label === label);
-  if (!b) throw new AgentError('BACKUP_FAILED', label === '' ? `pgbackrest info lists no backup of stanza ${info.name}` : `pgbackrest info does not list backup ${label} of stanza ${info.name}`);
+  if (!b)
+    throw new AgentError(
+      'BACKUP_FAILED',
+      label === '' ? `pgbackrest info lists no backup of stanza ${info.name}` : `pgbackrest info does not list backup ${label} of stanza ${info.name}`,
+    );
   return {
     label: b.label,
     priorLabel: b.priorLabel,

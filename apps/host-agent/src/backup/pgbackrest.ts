@@ -70,7 +70,11 @@ export async function runPgBackRest(o: PgBackRestRun): Promise<string> {
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; code?: number | string; killed?: boolean };
     const detail = scrub(`${e.stderr ?? ''}${e.stderr ? '' : (e.stdout ?? '')}`, secrets).slice(-1500) || scrub(messageOf(err), secrets);
-    if (e.killed) throw new AgentError(o.failure, `pgbackrest ${o.command} of stanza ${o.stanza} did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped: ${detail}`);
+    if (e.killed)
+      throw new AgentError(
+        o.failure,
+        `pgbackrest ${o.command} of stanza ${o.stanza} did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped: ${detail}`,
+      );
     if (e.code === 'ENOENT') throw new AgentError(o.failure, 'pgbackrest is not installed on this host (Debian: apt-get install pgbackrest)');
     if (isKeyError(detail)) throw new AgentError('BACKUP_KEY', keyMessage(o.repo, o.stanza, detail));
     throw new AgentError(o.failure, `pgbackrest ${o.command} of stanza ${o.stanza} failed (exit ${String(e.code ?? '?')}): ${detail}`);
@@ -79,6 +83,7 @@ export async function runPgBackRest(o: PgBackRestRun): Promise<string> {
 
 /** The message of a repository that could not be decrypted: which key was used, never the key. */
 export function keyMessage(repo: BackupRepository, stanza: string, detail: string): string {
-  const used = repo.cipherPass === '' ? 'no key (the repository settings have no cipher pass)' : `key ${repo.keyId === '' ? '(unnamed)' : JSON.stringify(repo.keyId)}`;
+  const used =
+    repo.cipherPass === '' ? 'no key (the repository settings have no cipher pass)' : `key ${repo.keyId === '' ? '(unnamed)' : JSON.stringify(repo.keyId)}`;
   return `the backup repository could not be decrypted with ${used} for stanza ${stanza}: a wrong or missing repository key; the backups need the key they were written with (${detail.split('\n')[0]?.slice(0, 200) ?? ''})`;
 }

@@ -32,7 +32,12 @@ export interface BackupInstance {
 
 /** Files in an instance directory. */
 export function backupFiles(dir: string): { config: string; ca: string; restoreConfig: string; work: string } {
-  return { config: path.join(dir, 'pgbackrest.conf'), ca: path.join(dir, 'pgbackrest-ca.pem'), restoreConfig: path.join(dir, 'restore.conf'), work: path.join(dir, 'pgbackrest') };
+  return {
+    config: path.join(dir, 'pgbackrest.conf'),
+    ca: path.join(dir, 'pgbackrest-ca.pem'),
+    restoreConfig: path.join(dir, 'restore.conf'),
+    work: path.join(dir, 'pgbackrest'),
+  };
 }
 
 /** Writes `content` atomically (mode 0600, owned by `owner`) when it differs; returns whether it changed. */
@@ -80,7 +85,11 @@ export class ProcessBackups {
   setRepository(repo: BackupRepository | undefined): boolean {
     const changed = !this.state.known || JSON.stringify(this.state.repo) !== JSON.stringify(repo);
     this.state = { known: true, repo };
-    if (changed) this.log.info({ configured: repo !== undefined, type: repo?.store.kind, keyId: repo?.keyId, encrypted: repo ? repo.cipherPass !== '' : undefined }, 'backup repository from the coordinator');
+    if (changed)
+      this.log.info(
+        { configured: repo !== undefined, type: repo?.store.kind, keyId: repo?.keyId, encrypted: repo ? repo.cipherPass !== '' : undefined },
+        'backup repository from the coordinator',
+      );
     if (changed && repo?.store.kind === 'posix') this.preparePosixRepository(repo.store.path);
     return changed;
   }
@@ -101,7 +110,8 @@ export class ProcessBackups {
 
   /** The repository, or throws BACKUP_NOT_CONFIGURED. */
   repository(): BackupRepository {
-    if (!this.state.known) throw new AgentError('BACKUP_NOT_CONFIGURED', 'the backup repository is not known yet (the coordinator has not welcomed this agent since it started)');
+    if (!this.state.known)
+      throw new AgentError('BACKUP_NOT_CONFIGURED', 'the backup repository is not known yet (the coordinator has not welcomed this agent since it started)');
     if (!this.state.repo) throw new AgentError('BACKUP_NOT_CONFIGURED', 'the fleet has no backup repository configured', { kind: 'user' });
     return this.state.repo;
   }
@@ -122,7 +132,15 @@ export class ProcessBackups {
 
   private paths(inst: BackupInstance, dataDir = inst.dataDir): PgBackRestPaths {
     const f = backupFiles(inst.dir);
-    return { pgPath: dataDir, socketPath: inst.socketDir, port: inst.port, spoolPath: path.join(f.work, 'spool'), logPath: path.join(f.work, 'log'), lockPath: path.join(f.work, 'lock'), caFile: f.ca };
+    return {
+      pgPath: dataDir,
+      socketPath: inst.socketDir,
+      port: inst.port,
+      spoolPath: path.join(f.work, 'spool'),
+      logPath: path.join(f.work, 'log'),
+      lockPath: path.join(f.work, 'lock'),
+      caFile: f.ca,
+    };
   }
 
   private writeFiles(inst: BackupInstance, file: string, stanza: string, retentionDays: number, repo: BackupRepository, dataDir?: string): void {
@@ -150,7 +168,15 @@ export class ProcessBackups {
     this.writeFiles(inst, f.config, backup.stanza, backup.retentionDays, repo);
   }
 
-  private run(inst: BackupInstance, configFile: string, stanza: string, command: string, options: string[], failure: 'BACKUP_FAILED' | 'EXPIRE_FAILED' | 'RESTORE_FAILED', timeoutMs = this.o.longTimeoutMs): Promise<string> {
+  private run(
+    inst: BackupInstance,
+    configFile: string,
+    stanza: string,
+    command: string,
+    options: string[],
+    failure: 'BACKUP_FAILED' | 'EXPIRE_FAILED' | 'RESTORE_FAILED',
+    timeoutMs = this.o.longTimeoutMs,
+  ): Promise<string> {
     return runPgBackRest({ configFile, stanza: checkedStanza(stanza), command, options, runAs: this.o.runAs, repo: this.repository(), failure, timeoutMs });
   }
 
@@ -203,13 +229,25 @@ export class ProcessBackups {
     // The new backup is the one info did not list before (retention may have expired older ones meanwhile).
     const made = info.backups.filter((b) => !before.has(b.label)).pop();
     const result = backupResultFrom(info, made?.label ?? '');
-    this.log.info({ tenantId: inst.tenantId, stanza: backup.stanza, label: result.label, type: result.type, sizeBytes: result.sizeBytes, repoSizeBytes: result.repoSizeBytes, durationMs: Math.round(performance.now() - started) }, 'backup taken');
+    this.log.info(
+      {
+        tenantId: inst.tenantId,
+        stanza: backup.stanza,
+        label: result.label,
+        type: result.type,
+        sizeBytes: result.sizeBytes,
+        repoSizeBytes: result.repoSizeBytes,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'backup taken',
+    );
     return result;
   }
 
   /** Removes one backup (and those that depend on it) from the stanza. */
   async expire(inst: BackupInstance, backup: InstanceBackup, label: string): Promise<void> {
-    if (!/^[0-9A-Za-z_-]{1,64}$/.test(label)) throw new AgentError('INVALID_IDENTIFIER', `not a pgBackRest backup label: ${JSON.stringify(label.slice(0, 80))}`, { kind: 'user' });
+    if (!/^[0-9A-Za-z_-]{1,64}$/.test(label))
+      throw new AgentError('INVALID_IDENTIFIER', `not a pgBackRest backup label: ${JSON.stringify(label.slice(0, 80))}`, { kind: 'user' });
     this.writeConfig(inst, backup);
     await this.run(inst, backupFiles(inst.dir).config, backup.stanza, 'expire', [`--set=${label}`], 'EXPIRE_FAILED', 10 * 60_000);
     this.log.info({ tenantId: inst.tenantId, stanza: backup.stanza, label }, 'backup expired');
@@ -221,17 +259,31 @@ export class ProcessBackups {
    * backup restored. The
    * restore_command pgBackRest writes reads restore.conf, which stays until recovery has ended.
    */
-  async restore(inst: BackupInstance, source: { stanza: string; target: RestoreTarget }, dataDir: string): Promise<{ archiveMaxWal: string; backup: InfoBackup | undefined }> {
+  async restore(
+    inst: BackupInstance,
+    source: { stanza: string; target: RestoreTarget },
+    dataDir: string,
+  ): Promise<{ archiveMaxWal: string; backup: InfoBackup | undefined }> {
     const repo = this.repository();
     const file = backupFiles(inst.dir).restoreConfig;
     this.writeFiles(inst, file, source.stanza, 0, repo, dataDir);
     const info = await this.info(inst, file, source.stanza, 'RESTORE_FAILED');
     checkRestorable(info, source.target, repo);
-    if (fs.existsSync(dataDir) && fs.readdirSync(dataDir).length > 0) throw new AgentError('RESTORE_REFUSED', `${dataDir} is not empty; a restore never overwrites a data directory`);
+    if (fs.existsSync(dataDir) && fs.readdirSync(dataDir).length > 0)
+      throw new AgentError('RESTORE_REFUSED', `${dataDir} is not empty; a restore never overwrites a data directory`);
     mkdirOwned(dataDir, this.o.runAs);
     const started = performance.now();
     await this.run(inst, file, source.stanza, 'restore', restoreOptions(source.target), 'RESTORE_FAILED');
-    this.log.info({ tenantId: inst.tenantId, stanza: source.stanza, target: source.target.kind, archiveMaxWal: info.archiveMaxWal, durationMs: Math.round(performance.now() - started) }, 'backup restored into a new data directory');
+    this.log.info(
+      {
+        tenantId: inst.tenantId,
+        stanza: source.stanza,
+        target: source.target.kind,
+        archiveMaxWal: info.archiveMaxWal,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'backup restored into a new data directory',
+    );
     return { archiveMaxWal: info.archiveMaxWal, backup: chosenBackup(info, source.target) };
   }
 

@@ -26,17 +26,24 @@ export function endedBefore(b: InfoBackup, time: number): boolean {
 /** Throws the reason the stanza cannot be restored to `target`; returns when it can. */
 export function checkRestorable(info: StanzaInfo, target: RestoreTarget, repo: BackupRepository): void {
   if (info.state === 'unreadable') throw new AgentError('BACKUP_KEY', keyMessage(repo, info.name, info.message));
-  if (info.state === 'missing') throw new AgentError('BACKUP_NOT_FOUND', `the repository has no stanza ${info.name} (no backup of it was ever taken)`, { kind: 'user' });
+  if (info.state === 'missing')
+    throw new AgentError('BACKUP_NOT_FOUND', `the repository has no stanza ${info.name} (no backup of it was ever taken)`, { kind: 'user' });
   if (info.state === 'other') throw new AgentError('RESTORE_FAILED', `pgbackrest info of stanza ${info.name} failed: ${info.message}`);
   const usable = info.backups.filter((b) => !b.error);
   if (usable.length === 0) throw new AgentError('BACKUP_NOT_FOUND', `stanza ${info.name} has no complete backup to restore from`, { kind: 'user' });
   if (target.kind === 'backup' && !usable.some((b) => b.label === target.label)) {
-    throw new AgentError('BACKUP_NOT_FOUND', `stanza ${info.name} has no backup ${target.label} (it has ${usable.map((b) => b.label).join(', ')})`, { kind: 'user' });
+    throw new AgentError('BACKUP_NOT_FOUND', `stanza ${info.name} has no backup ${target.label} (it has ${usable.map((b) => b.label).join(', ')})`, {
+      kind: 'user',
+    });
   }
   if (target.kind === 'time') {
     const oldest = usable[0];
     if (oldest && !usable.some((b) => endedBefore(b, target.time))) {
-      throw new AgentError('NO_BACKUP_BEFORE_TARGET', `no backup of stanza ${info.name} ended before ${new Date(target.time).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()} (pgBackRest counts whole seconds); pick a later time`, { kind: 'user' });
+      throw new AgentError(
+        'NO_BACKUP_BEFORE_TARGET',
+        `no backup of stanza ${info.name} ended before ${new Date(target.time).toISOString()}: the oldest (${oldest.label}) ended at ${new Date(oldest.finishedAtMs).toISOString()} (pgBackRest counts whole seconds); pick a later time`,
+        { kind: 'user' },
+      );
     }
   }
 }

@@ -15,8 +15,23 @@ describe('upgrade commands', () => {
       [UpgradeSource_Step.CLEAN, 'clean'],
     ] as const;
     for (const [step, kind] of steps) {
-      const c = create(CommandSchema, { commandId: 'c1', tenantId: 'acme', action: { case: 'upgradeSource', value: { step, user: 'pgs_upgrade', scramVerifier: 'v', replicaIdentityFull: true, roles: ['alice'], databases: ['app'] } } });
-      expect(fromCommand(fromBinary(CommandSchema, toBinary(CommandSchema, c))).action).toEqual({ kind: 'upgradeSource', step: kind, user: 'pgs_upgrade', scramVerifier: 'v', replicaIdentityFull: true, roles: ['alice'], databases: ['app'] });
+      const c = create(CommandSchema, {
+        commandId: 'c1',
+        tenantId: 'acme',
+        action: {
+          case: 'upgradeSource',
+          value: { step, user: 'pgs_upgrade', scramVerifier: 'v', replicaIdentityFull: true, roles: ['alice'], databases: ['app'] },
+        },
+      });
+      expect(fromCommand(fromBinary(CommandSchema, toBinary(CommandSchema, c))).action).toEqual({
+        kind: 'upgradeSource',
+        step: kind,
+        user: 'pgs_upgrade',
+        scramVerifier: 'v',
+        replicaIdentityFull: true,
+        roles: ['alice'],
+        databases: ['app'],
+      });
     }
   });
 
@@ -27,8 +42,31 @@ describe('upgrade commands', () => {
       [UpgradeTarget_Step.CATCH_UP, 'catchUp'],
       [UpgradeTarget_Step.ABANDON, 'abandon'],
     ] as const) {
-      const c = create(CommandSchema, { commandId: 'c2', tenantId: 'acme', action: { case: 'upgradeTarget', value: { step, sourceAddress: '127.0.0.11', sourcePort: 20001, user: 'pgs_upgrade', password: 'pw', databases: ['app', 'postgres'], dumpMajor: '15', timeoutMs: 5000 } } });
-      expect(fromCommand(c).action).toEqual({ kind: 'upgradeTarget', step: kind, source: { address: '127.0.0.11', port: 20001, user: 'pgs_upgrade', password: 'pw' }, databases: ['app', 'postgres'], dumpMajor: '15', timeoutMs: 5000 });
+      const c = create(CommandSchema, {
+        commandId: 'c2',
+        tenantId: 'acme',
+        action: {
+          case: 'upgradeTarget',
+          value: {
+            step,
+            sourceAddress: '127.0.0.11',
+            sourcePort: 20001,
+            user: 'pgs_upgrade',
+            password: 'pw',
+            databases: ['app', 'postgres'],
+            dumpMajor: '15',
+            timeoutMs: 5000,
+          },
+        },
+      });
+      expect(fromCommand(c).action).toEqual({
+        kind: 'upgradeTarget',
+        step: kind,
+        source: { address: '127.0.0.11', port: 20001, user: 'pgs_upgrade', password: 'pw' },
+        databases: ['app', 'postgres'],
+        dumpMajor: '15',
+        timeoutMs: 5000,
+      });
     }
   });
 
@@ -47,11 +85,27 @@ describe('upgrade commands', () => {
         message: '',
         lsn: '',
         timeline: 0,
-        upgradeSource: { major: 15, walLevel: 'logical', largeObjects: ['app: 1'], unloggedTables: ['app: public.t'], tablesWithoutIdentity: [], databases: ['app'], sessionsEnded: 2, identityFullSet: [] },
+        upgradeSource: {
+          major: 15,
+          walLevel: 'logical',
+          largeObjects: ['app: 1'],
+          unloggedTables: ['app: public.t'],
+          tablesWithoutIdentity: [],
+          databases: ['app'],
+          sessionsEnded: 2,
+          identityFullSet: [],
+        },
         upgradeTarget: { tables: 3, ready: 2, sourceLsn: '0/1A', sequences: 1 },
       }),
     );
-    expect(r.upgradeSource).toMatchObject({ major: 15, walLevel: 'logical', largeObjects: ['app: 1'], unloggedTables: ['app: public.t'], databases: ['app'], sessionsEnded: 2 });
+    expect(r.upgradeSource).toMatchObject({
+      major: 15,
+      walLevel: 'logical',
+      largeObjects: ['app: 1'],
+      unloggedTables: ['app: public.t'],
+      databases: ['app'],
+      sessionsEnded: 2,
+    });
     expect(r.upgradeTarget).toMatchObject({ tables: 3, ready: 2, sourceLsn: '0/1A', sequences: 1 });
   });
 });

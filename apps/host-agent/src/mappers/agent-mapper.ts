@@ -28,7 +28,17 @@ import {
 } from '@pgs/proto';
 import type { HostMajor, Resources } from '@pgs/tenancy';
 import type { ArchiveStatus, BackupKind, BackupRepository, BackupResult, RecoveryResult, RestoreSource } from '../backup/backup-types.js';
-import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus, UpgradeSourceAction, UpgradeTargetAction } from '../model.js';
+import type {
+  AgentCommand,
+  CommandAction,
+  CommandOutcome,
+  DesiredInstance,
+  DesiredSet,
+  InstanceHealth,
+  InstanceStatus,
+  UpgradeSourceAction,
+  UpgradeTargetAction,
+} from '../model.js';
 
 /** uint64 from the wire -> number (values past 2^53 are not revisions or generations we issue). */
 export function toNumber(value: bigint): number {
@@ -42,7 +52,22 @@ export function fromBackupRepository(r: ProtoBackupRepository | undefined): Back
   if (k.case === 'posix') return { store: { kind: 'posix', path: k.value.path }, cipherPass: r.cipherPass, keyId: r.keyId };
   if (k.case === 's3') {
     const v = k.value;
-    return { store: { kind: 's3', endpoint: v.endpoint, port: v.port, bucket: v.bucket, region: v.region, path: v.path, pathStyle: v.pathStyle, caPem: v.caPem, accessKey: v.accessKey, secretKey: v.secretKey }, cipherPass: r.cipherPass, keyId: r.keyId };
+    return {
+      store: {
+        kind: 's3',
+        endpoint: v.endpoint,
+        port: v.port,
+        bucket: v.bucket,
+        region: v.region,
+        path: v.path,
+        pathStyle: v.pathStyle,
+        caPem: v.caPem,
+        accessKey: v.accessKey,
+        secretKey: v.secretKey,
+      },
+      cipherPass: r.cipherPass,
+      keyId: r.keyId,
+    };
   }
   // A repository of a kind this agent does not know is none it can use.
   return undefined;
@@ -51,7 +76,8 @@ export function fromBackupRepository(r: ProtoBackupRepository | undefined): Back
 /** RestoreSource -> domain; a source without a target means the end of the archive. */
 export function fromRestoreSource(r: ProtoRestoreSource): RestoreSource {
   const t = r.target;
-  const target: RestoreSource['target'] = t.case === 'time' ? { kind: 'time', time: timestampMs(t.value) } : t.case === 'backupLabel' ? { kind: 'backup', label: t.value } : { kind: 'latest' };
+  const target: RestoreSource['target'] =
+    t.case === 'time' ? { kind: 'time', time: timestampMs(t.value) } : t.case === 'backupLabel' ? { kind: 'backup', label: t.value } : { kind: 'latest' };
   return { restoreId: r.restoreId, stanza: r.stanza, target };
 }
 
@@ -84,7 +110,8 @@ export function fromInstanceSpec(s: InstanceSpec): DesiredInstance {
     replicationSlot: s.replicationSlot,
     standbyName: s.standbyName,
   };
-  if (s.backup && s.backup.stanza !== '') d.backup = { stanza: s.backup.stanza, archiveTimeoutSeconds: s.backup.archiveTimeoutSeconds, retentionDays: s.backup.retentionDays };
+  if (s.backup && s.backup.stanza !== '')
+    d.backup = { stanza: s.backup.stanza, archiveTimeoutSeconds: s.backup.archiveTimeoutSeconds, retentionDays: s.backup.retentionDays };
   if (s.restore) d.restore = fromRestoreSource(s.restore);
   if (s.upgradeSubscriber) d.upgradeSubscriber = true;
   return d;
@@ -101,7 +128,10 @@ export function fromCommand(c: Command): AgentCommand {
   let action: CommandAction | undefined;
   switch (a.case) {
     case 'createRole':
-      action = { kind: 'createRole', role: { name: a.value.role?.name ?? '', scramVerifier: a.value.role?.scramVerifier ?? '', login: a.value.role?.login ?? true } };
+      action = {
+        kind: 'createRole',
+        role: { name: a.value.role?.name ?? '', scramVerifier: a.value.role?.scramVerifier ?? '', login: a.value.role?.login ?? true },
+      };
       break;
     case 'dropRole':
       action = { kind: 'dropRole', name: a.value.name };
@@ -132,13 +162,28 @@ export function fromCommand(c: Command): AgentCommand {
       break;
     case 'upgradeSource': {
       const step = SOURCE_STEPS[a.value.step];
-      action = step && { kind: 'upgradeSource', step, user: a.value.user, scramVerifier: a.value.scramVerifier, replicaIdentityFull: a.value.replicaIdentityFull, roles: [...a.value.roles], databases: [...a.value.databases] };
+      action = step && {
+        kind: 'upgradeSource',
+        step,
+        user: a.value.user,
+        scramVerifier: a.value.scramVerifier,
+        replicaIdentityFull: a.value.replicaIdentityFull,
+        roles: [...a.value.roles],
+        databases: [...a.value.databases],
+      };
       break;
     }
     case 'upgradeTarget': {
       const step = TARGET_STEPS[a.value.step];
       const v = a.value;
-      action = step && { kind: 'upgradeTarget', step, source: { address: v.sourceAddress, port: v.sourcePort, user: v.user, password: v.password }, databases: [...v.databases], dumpMajor: v.dumpMajor, timeoutMs: v.timeoutMs };
+      action = step && {
+        kind: 'upgradeTarget',
+        step,
+        source: { address: v.sourceAddress, port: v.sourcePort, user: v.user, password: v.password },
+        databases: [...v.databases],
+        dumpMajor: v.dumpMajor,
+        timeoutMs: v.timeoutMs,
+      };
       break;
     }
     default:
@@ -168,7 +213,16 @@ function toArchive(a: ArchiveStatus): MessageInitShape<typeof ArchiveStatusSchem
 
 /** RecoveryResult -> proto. */
 export function toRecovery(r: RecoveryResult): MessageInitShape<typeof RecoveryResultSchema> {
-  return { restoreId: r.restoreId, ok: r.ok, errorCode: r.errorCode, message: r.message, lsn: r.lsn, commitTime: r.commitTimeMs > 0 ? timestampFromMs(r.commitTimeMs) : undefined, timeline: r.timeline, archiveMaxWal: r.archiveMaxWal };
+  return {
+    restoreId: r.restoreId,
+    ok: r.ok,
+    errorCode: r.errorCode,
+    message: r.message,
+    lsn: r.lsn,
+    commitTime: r.commitTimeMs > 0 ? timestampFromMs(r.commitTimeMs) : undefined,
+    timeline: r.timeline,
+    archiveMaxWal: r.archiveMaxWal,
+  };
 }
 
 /** BackupResult -> proto. */
@@ -280,7 +334,15 @@ export function toHello(h: HelloView): MessageInitShape<typeof HelloSchema> {
     agentVersion: h.agentVersion,
     instances: h.instances.map(toInstanceStatus),
     appliedGeneration: BigInt(h.appliedGeneration),
-    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump ?? false, pgUpgrade: m.pgUpgrade ?? false })),
+    postgresMajors: (h.postgres?.majors ?? []).map((m) => ({
+      major: m.major,
+      serverVersion: m.serverVersion,
+      pgBasebackup: m.pgBasebackup,
+      pgRewind: m.pgRewind,
+      pgbackrest: m.pgbackrest,
+      pgDump: m.pgDump ?? false,
+      pgUpgrade: m.pgUpgrade ?? false,
+    })),
     pgbackrestVersion: h.postgres?.pgbackrestVersion ?? '',
   };
 }

@@ -36,7 +36,10 @@ export class CgroupLimits {
     this.checked = true;
     this.problem = this.probe();
     if (this.problem) {
-      this.log.warn({ cgroupRoot: this.root, reason: this.problem }, 'cgroup v2 cpu/memory limits are NOT applied on this host; instances run without cpu and memory limits');
+      this.log.warn(
+        { cgroupRoot: this.root, reason: this.problem },
+        'cgroup v2 cpu/memory limits are NOT applied on this host; instances run without cpu and memory limits',
+      );
     } else {
       this.log.info({ cgroupRoot: this.root }, 'cgroup v2 cpu/memory limits are applied per instance');
     }

@@ -15,7 +15,7 @@ function dockerTlsOwner(name: string, log: Logger): OsUser | undefined {
   try {
     return postgresRunAs(name);
   } catch (err) {
-    log.warn({ err, user: name }, 'no postgres OS user on this host: the instance TLS files keep the agent\'s owner');
+    log.warn({ err, user: name }, "no postgres OS user on this host: the instance TLS files keep the agent's owner");
     return undefined;
   }
 }

@@ -23,7 +23,16 @@ if (unavailable) {
 }
 
 function specFor(tenantId: string, overrides: Partial<RuntimeSpec> = {}): RuntimeSpec {
-  return { tenantId, specRevision: 1, resources: { cpuMillis: 1500, memoryMib: 512, diskMib: 8192 }, version: '', image: '', port: 0, runState: 'RUNNING', ...overrides };
+  return {
+    tenantId,
+    specRevision: 1,
+    resources: { cpuMillis: 1500, memoryMib: 512, diskMib: 8192 },
+    version: '',
+    image: '',
+    port: 0,
+    runState: 'RUNNING',
+    ...overrides,
+  };
 }
 
 async function query<T extends pg.QueryResultRow>(port: number, user: string, password: string, database: string, sql: string): Promise<T[]> {
@@ -73,8 +82,13 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
     expect(info.Mounts.some((m) => m.Type === 'volume' && m.Name === `pgs-${t}-data`)).toBe(true);
     expect(info.Config.Cmd).toEqual(expect.arrayContaining(['-c', 'shared_buffers=128MB', 'max_connections=50']));
 
-    await admin.apply(t, { roles: [{ name: t, scramVerifier: scramVerifier('docker-owner-1'), login: true }], databases: [{ name: t, owner: t }], dropRoles: [], dropDatabases: [] });
-    await query(inst.port, t, 'docker-owner-1', t, 'create table notes (body text); insert into notes values (\'kept\')');
+    await admin.apply(t, {
+      roles: [{ name: t, scramVerifier: scramVerifier('docker-owner-1'), login: true }],
+      databases: [{ name: t, owner: t }],
+      dropRoles: [],
+      dropDatabases: [],
+    });
+    await query(inst.port, t, 'docker-owner-1', t, "create table notes (body text); insert into notes values ('kept')");
     await expect(query(inst.port, 'postgres', 'anything', 'postgres', 'select 1')).rejects.toThrow(/pg_hba|rejects/);
 
     await runtime.stop(t);
@@ -102,7 +116,12 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
     const coordinator = await FakeCoordinator.start();
     const t = uniqueTenantId('a');
     try {
-      const first = await startTestAgent({ coordinator: coordinator.address, dataRoot, hostId, runtime: testDockerRuntime({ socketPath: socketPath!, hostId, dataRoot, log }) });
+      const first = await startTestAgent({
+        coordinator: coordinator.address,
+        dataRoot,
+        hostId,
+        runtime: testDockerRuntime({ socketPath: socketPath!, hostId, dataRoot, log }),
+      });
       await waitFor('agent 1 connected', () => coordinator.connected);
       await coordinator.desired({ full: true, instances: [ownerSpec(t, 'docker-owner-2')] });
       const running = await waitFor('the instance running', () => coordinator.running(t), 60_000);
@@ -110,7 +129,12 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
       await first.stop();
 
       const hellos = coordinator.hellos.length;
-      const second = await startTestAgent({ coordinator: coordinator.address, dataRoot, hostId, runtime: testDockerRuntime({ socketPath: socketPath!, hostId, dataRoot, log }) });
+      const second = await startTestAgent({
+        coordinator: coordinator.address,
+        dataRoot,
+        hostId,
+        runtime: testDockerRuntime({ socketPath: socketPath!, hostId, dataRoot, log }),
+      });
       try {
         await waitFor('agent 2 hello', () => coordinator.hellos.length > hellos);
         const adopted = coordinator.hellos.at(-1)?.instances.find((i) => i.tenantId === t);
@@ -138,7 +162,12 @@ describe.skipIf(unavailable !== undefined)('docker runtime (real Docker Engine A
     const t = uniqueTenantId('dv');
     const inst = await runtime.start((await runtime.ensure(specFor(t, { version: other }))).tenantId);
     try {
-      await admin.apply(t, { roles: [{ name: t, scramVerifier: scramVerifier('docker-owner-2'), login: true }], databases: [{ name: t, owner: t }], dropRoles: [], dropDatabases: [] });
+      await admin.apply(t, {
+        roles: [{ name: t, scramVerifier: scramVerifier('docker-owner-2'), login: true }],
+        databases: [{ name: t, owner: t }],
+        dropRoles: [],
+        dropDatabases: [],
+      });
       const rows = await query<{ v: string }>(inst.port, t, 'docker-owner-2', t, 'select version() as v');
       expect(rows[0]?.v).toMatch(new RegExp(`^PostgreSQL ${other}\\.`));
     } finally {

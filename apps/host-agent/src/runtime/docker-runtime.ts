@@ -105,11 +105,18 @@ export class DockerRuntime implements InstanceRuntime {
     try {
       await this.docker.ping();
     } catch (err) {
-      throw new AgentError('RUNTIME_ERROR', `no Docker Engine API at ${this.o.socketPath}: ${messageOf(err)} (start Docker, or Podman's service: scripts/setup-podman.sh)`, { cause: err });
+      throw new AgentError(
+        'RUNTIME_ERROR',
+        `no Docker Engine API at ${this.o.socketPath}: ${messageOf(err)} (start Docker, or Podman's service: scripts/setup-podman.sh)`,
+        { cause: err },
+      );
     }
     fs.mkdirSync(this.socketsDir, { recursive: true, mode: 0o700 });
     const version = await this.docker.version();
-    this.log.info({ socket: this.o.socketPath, engine: version.Components?.[0]?.Name ?? 'docker', version: version.Version, apiVersion: version.ApiVersion }, 'docker engine reachable');
+    this.log.info(
+      { socket: this.o.socketPath, engine: version.Components?.[0]?.Name ?? 'docker', version: version.Version, apiVersion: version.ApiVersion },
+      'docker engine reachable',
+    );
     this.majors = await this.imageMajors();
   }
 
@@ -163,7 +170,10 @@ export class DockerRuntime implements InstanceRuntime {
     if (!files) return { settings: {}, mounts: [] };
     const inside = (file: string): string => path.posix.join(TLS_MOUNT, path.basename(file));
     return {
-      settings: { ...tlsSettings({ certFile: inside(files.certFile), keyFile: inside(files.keyFile) }), ...(this.tls.required ? { hba_file: path.posix.join(TLS_MOUNT, TLS_HBA_FILE) } : {}) },
+      settings: {
+        ...tlsSettings({ certFile: inside(files.certFile), keyFile: inside(files.keyFile) }),
+        ...(this.tls.required ? { hba_file: path.posix.join(TLS_MOUNT, TLS_HBA_FILE) } : {}),
+      },
       mounts: [{ Type: 'bind', Source: files.dir, Target: TLS_MOUNT, ReadOnly: true }],
     };
   }
@@ -184,7 +194,8 @@ export class DockerRuntime implements InstanceRuntime {
     try {
       const info = await this.docker.getContainer(this.containerName(tenantId)).inspect();
       // A container of that name made by someone else is not ours to adopt or change.
-      if (info.Config.Labels?.[LABEL_TENANT] !== tenantId) throw new AgentError('RUNTIME_ERROR', `container ${this.containerName(tenantId)} exists but is not labelled ${LABEL_TENANT}=${tenantId}`);
+      if (info.Config.Labels?.[LABEL_TENANT] !== tenantId)
+        throw new AgentError('RUNTIME_ERROR', `container ${this.containerName(tenantId)} exists but is not labelled ${LABEL_TENANT}=${tenantId}`);
       return info;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -227,7 +238,8 @@ export class DockerRuntime implements InstanceRuntime {
     try {
       await this.docker.getImage(image).inspect();
     } catch (err) {
-      if (statusOf(err) === 404) throw new AgentError('VERSION_NOT_INSTALLED', `image ${image} is not on this host; load or pull it there (the agent never pulls)`, { cause: err });
+      if (statusOf(err) === 404)
+        throw new AgentError('VERSION_NOT_INSTALLED', `image ${image} is not on this host; load or pull it there (the agent never pulls)`, { cause: err });
       throw err;
     }
   }
@@ -254,13 +266,18 @@ export class DockerRuntime implements InstanceRuntime {
     const image = spec.image || this.o.imageTemplate.replaceAll('{version}', version);
     await this.requireImage(image);
     const existing = await this.inspectRaw(t);
-    const port = spec.port > 0 ? spec.port : existing ? Number(existing.Config.Labels?.[LABEL_PORT] ?? 0) : await this.o.ports.allocate(await this.takenPorts(t));
+    const port =
+      spec.port > 0 ? spec.port : existing ? Number(existing.Config.Labels?.[LABEL_PORT] ?? 0) : await this.o.ports.allocate(await this.takenPorts(t));
     const tls = this.tlsArgs();
     const settings = { ...instanceSettings({ listenAddresses: '*', port: PG_PORT, socketDir: SOCKET_MOUNT, resources: spec.resources }), ...tls.settings };
     const cmd = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
     const nanoCpus = spec.resources.cpuMillis * 1_000_000;
     const memory = spec.resources.memoryMib * MIB;
-    const configHash = crypto.createHash('sha256').update(JSON.stringify({ image, cmd, nanoCpus, memory, address: this.o.address, port })).digest('hex').slice(0, 16);
+    const configHash = crypto
+      .createHash('sha256')
+      .update(JSON.stringify({ image, cmd, nanoCpus, memory, address: this.o.address, port }))
+      .digest('hex')
+      .slice(0, 16);
     if (existing?.Config.Labels?.[LABEL_CONFIG] === configHash) return this.toInstance(existing);
     const wasRunning = existing?.State.Running ?? false;
     if (existing) {
@@ -288,11 +305,7 @@ export class DockerRuntime implements InstanceRuntime {
       // Fast shutdown on stop; the agent escalates itself (stop()).
       StopSignal: 'SIGINT',
       HostConfig: {
-        Mounts: [
-          { Type: 'volume', Source: this.volumeName(t), Target: DATA_MOUNT },
-          { Type: 'bind', Source: sockDir, Target: SOCKET_MOUNT },
-          ...tls.mounts,
-        ],
+        Mounts: [{ Type: 'volume', Source: this.volumeName(t), Target: DATA_MOUNT }, { Type: 'bind', Source: sockDir, Target: SOCKET_MOUNT }, ...tls.mounts],
         PortBindings: { [`${PG_PORT}/tcp`]: [{ HostIp: this.o.address, HostPort: String(port) }] },
         NanoCpus: nanoCpus,
         Memory: memory,

@@ -29,7 +29,11 @@ describe('instance config', () => {
       'hostssl all   all   127.0.0.11/32   scram-sha-256',
       'hostssl replication   pgs_replication   127.0.0.11/32   scram-sha-256',
     ]);
-    expect(tlsSettings({ certFile: '/r/instance-tls/server.crt', keyFile: '/r/instance-tls/server.key' })).toEqual({ ssl: 'on', ssl_cert_file: '/r/instance-tls/server.crt', ssl_key_file: '/r/instance-tls/server.key' });
+    expect(tlsSettings({ certFile: '/r/instance-tls/server.crt', keyFile: '/r/instance-tls/server.key' })).toEqual({
+      ssl: 'on',
+      ssl_cert_file: '/r/instance-tls/server.crt',
+      ssl_key_file: '/r/instance-tls/server.key',
+    });
     expect(tlsSettings(undefined)).toEqual({ ssl: 'off' });
   });
 
@@ -41,7 +45,12 @@ describe('instance config', () => {
   });
 
   it('derives the sizes from memory and quotes every value', () => {
-    const s = instanceSettings({ listenAddresses: '127.0.0.11', port: 20001, socketDir: "/d/it's", resources: { cpuMillis: 1000, memoryMib: 2048, diskMib: 8192 } });
+    const s = instanceSettings({
+      listenAddresses: '127.0.0.11',
+      port: 20001,
+      socketDir: "/d/it's",
+      resources: { cpuMillis: 1000, memoryMib: 2048, diskMib: 8192 },
+    });
     expect(s).toMatchObject({ listen_addresses: '127.0.0.11', port: '20001', shared_buffers: '512MB', max_connections: '200' });
     expect(settingsConf(s)).toContain("unix_socket_directories = '/d/it''s'");
   });

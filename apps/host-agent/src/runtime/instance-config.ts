@@ -24,16 +24,21 @@ export function hbaConf(allowCidrs: readonly string[], replicationUser = '', tls
     '# Written by pgs-host-agent; edits are overwritten.',
     '# The agent administers the instance as postgres over the unix socket only (directory mode 0700).',
     'local   all   postgres   trust',
-    '# Init scripts run over the socket as a short-lived role of the tenant\'s, never as the superuser.',
+    "# Init scripts run over the socket as a short-lived role of the tenant's, never as the superuser.",
     'local   all   all        scram-sha-256',
     '# The superuser never logs in over the network.',
     'host    all   postgres   0.0.0.0/0   reject',
     'host    all   postgres   ::/0        reject',
-    tlsOnly ? '# Tenants: TLS and SCRAM-SHA-256 only (their passwords are stored as verifiers).' : '# Tenants: SCRAM-SHA-256 only (their passwords are stored as verifiers).',
+    tlsOnly
+      ? '# Tenants: TLS and SCRAM-SHA-256 only (their passwords are stored as verifiers).'
+      : '# Tenants: SCRAM-SHA-256 only (their passwords are stored as verifiers).',
     ...cidrs.map((cidr) => `${kind} all   all   ${cidr}   scram-sha-256`),
     ...(replicationUser === ''
       ? []
-      : ['# Standbys on other hosts: streaming and base backups as the replication role, SCRAM only.', ...cidrs.map((cidr) => `${kind} replication   ${hbaName(replicationUser)}   ${cidr}   scram-sha-256`)]),
+      : [
+          '# Standbys on other hosts: streaming and base backups as the replication role, SCRAM only.',
+          ...cidrs.map((cidr) => `${kind} replication   ${hbaName(replicationUser)}   ${cidr}   scram-sha-256`),
+        ]),
     '',
   ];
   return lines.join('\n');

@@ -63,10 +63,23 @@ describe('instance TLS (process runtime, real PostgreSQL)', () => {
     runtime = testProcessRuntime({ dataRoot, address: ADDRESS, log });
     await runtime.init();
     expect(runtime.setTls({ files, required: true })).toBe(true);
-    await runtime.ensure({ tenantId, specRevision: 1, resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, version: '', image: '', port: 0, runState: 'RUNNING' });
+    await runtime.ensure({
+      tenantId,
+      specRevision: 1,
+      resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 },
+      version: '',
+      image: '',
+      port: 0,
+      runState: 'RUNNING',
+    });
     port = (await runtime.start(tenantId)).port;
     const admin = new InstanceAdmin((t, db) => runtime.adminConnection(t, db), log);
-    await admin.apply(tenantId, { roles: [{ name: tenantId, scramVerifier: scramVerifier(PW), login: true }], databases: [{ name: tenantId, owner: tenantId }], dropRoles: [], dropDatabases: [] });
+    await admin.apply(tenantId, {
+      roles: [{ name: tenantId, scramVerifier: scramVerifier(PW), login: true }],
+      databases: [{ name: tenantId, owner: tenantId }],
+      dropRoles: [],
+      dropDatabases: [],
+    });
   });
 
   afterAll(async () => {
@@ -77,7 +90,11 @@ describe('instance TLS (process runtime, real PostgreSQL)', () => {
 
   const user = (): pg.ClientConfig => ({ host: ADDRESS, port, user: tenantId, password: PW, database: tenantId });
   // verify-full: the chain to the fleet CA, and the host address in the certificate's IP SANs.
-  const verifyFull = (): pg.ClientConfig['ssl'] => ({ ca: ca.certPem, rejectUnauthorized: true, checkServerIdentity: (_host, cert) => tls.checkServerIdentity(ADDRESS, cert) });
+  const verifyFull = (): pg.ClientConfig['ssl'] => ({
+    ca: ca.certPem,
+    rejectUnauthorized: true,
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(ADDRESS, cert),
+  });
 
   it('refuses a plaintext connection from the network and serves verified TLS', async () => {
     const plain = await connectError({ ...user(), ssl: false });
@@ -98,7 +115,15 @@ describe('instance TLS (process runtime, real PostgreSQL)', () => {
     await runtime.reloadTls();
     await waitFor('the renewed certificate served', async () => (await serialOverTls({ ...user(), ssl: verifyFull() })).serial !== before || undefined, 10_000);
     expect(runtime.setTls({ files, required: false })).toBe(true);
-    await runtime.ensure({ tenantId, specRevision: 1, resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, version: '', image: '', port, runState: 'RUNNING' });
+    await runtime.ensure({
+      tenantId,
+      specRevision: 1,
+      resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 },
+      version: '',
+      image: '',
+      port,
+      runState: 'RUNNING',
+    });
     await waitFor('plaintext accepted again', async () => (await connectError({ ...user(), ssl: false })).message === 'connected' || undefined, 10_000);
     expect((await runtime.inspect(tenantId))!.pid).toBe(pid);
   });

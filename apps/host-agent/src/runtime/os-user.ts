@@ -15,9 +15,13 @@ export interface OsUser {
 
 /** Looks `name` up in /etc/passwd. */
 export function lookupOsUser(name: string, passwdFile = '/etc/passwd'): OsUser {
-  const line = fs.readFileSync(passwdFile, 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = fs
+    .readFileSync(passwdFile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   const [, , uid, gid] = line?.split(':') ?? [];
-  if (uid === undefined || gid === undefined) throw new AgentError('RUNTIME_ERROR', `OS user ${name} does not exist; create it (postgres refuses to run as root) or pass --pg-os-user`);
+  if (uid === undefined || gid === undefined)
+    throw new AgentError('RUNTIME_ERROR', `OS user ${name} does not exist; create it (postgres refuses to run as root) or pass --pg-os-user`);
   return { name, uid: Number(uid), gid: Number(gid) };
 }
 
@@ -38,7 +42,10 @@ export function assertTraversable(dir: string, user: OsUser): void {
     const st = fs.statSync(current);
     const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
     if ((st.mode & bit) === 0) {
-      throw new AgentError('RUNTIME_ERROR', `the OS user ${user.name} cannot enter ${current} (mode ${(st.mode & 0o777).toString(8)}), so postgres cannot reach ${dir}; make it traversable (chmod o+x ${current}) or choose another --data-root`);
+      throw new AgentError(
+        'RUNTIME_ERROR',
+        `the OS user ${user.name} cannot enter ${current} (mode ${(st.mode & 0o777).toString(8)}), so postgres cannot reach ${dir}; make it traversable (chmod o+x ${current}) or choose another --data-root`,
+      );
     }
   }
 }

@@ -23,11 +23,16 @@ describe('findPostgresInstall', () => {
     expect(install.majors.every((m) => !m.pgbackrest)).toBe(true);
   });
 
-  it.skipIf(!haveVersions)('adds the versions directory\'s majors, server only, and keeps the fully equipped major as the default', () => {
+  it.skipIf(!haveVersions)("adds the versions directory's majors, server only, and keeps the fully equipped major as the default", () => {
     const install = findPostgresInstall(['/usr/lib/postgresql/*/bin', `${VERSIONS_DIR}/*/bin`], undefined, '2.45');
     expect(install.majors.map((m) => m.major)).toEqual(expect.arrayContaining(['18', '17', '16', '15']));
     expect(install.majors[0]?.major).toBe('18');
-    expect(install.majors.find((m) => m.major === '18')).toMatchObject({ binDir: `${VERSIONS_DIR}/18/bin`, pgBasebackup: false, pgRewind: false, pgbackrest: false });
+    expect(install.majors.find((m) => m.major === '18')).toMatchObject({
+      binDir: `${VERSIONS_DIR}/18/bin`,
+      pgBasebackup: false,
+      pgRewind: false,
+      pgbackrest: false,
+    });
     expect(install.defaultMajor).toBe('15');
     expect(binDirFor(install, '17').binDir).toBe(`${VERSIONS_DIR}/17/bin`);
   });

@@ -120,7 +120,11 @@ export function findPostgresInstall(patterns: readonly string[], override?: stri
     }
   }
   const majors = [...found.values()].sort((a, b) => Number(b.major) - Number(a.major));
-  if (majors.length === 0) throw new AgentError('VERSION_NOT_INSTALLED', `no PostgreSQL server binaries (postgres and initdb) in ${patterns.join(', ')}; install the postgresql server package, or pass --postgres-bin-dirs or --pg-bin-dir`);
+  if (majors.length === 0)
+    throw new AgentError(
+      'VERSION_NOT_INSTALLED',
+      `no PostgreSQL server binaries (postgres and initdb) in ${patterns.join(', ')}; install the postgresql server package, or pass --postgres-bin-dirs or --pg-bin-dir`,
+    );
   // Spares are prepared for the default: the newest major this host can do everything with.
   const fullest = majors.find((m) => m.pgBasebackup && m.pgRewind) ?? majors[0];
   return { defaultMajor: (fullest as InstalledMajor).major, binDirs: new Map(majors.map((m) => [m.major, m.binDir])), majors, pgbackrestVersion };
@@ -130,6 +134,10 @@ export function findPostgresInstall(patterns: readonly string[], override?: stri
 export function binDirFor(install: PostgresInstall, version: string): { major: string; binDir: string } {
   const major = version === '' ? install.defaultMajor : version;
   const binDir = install.binDirs.get(major);
-  if (!binDir) throw new AgentError('VERSION_NOT_INSTALLED', `PostgreSQL ${major} is not installed on this host (installed: ${[...install.binDirs.keys()].join(', ') || 'none'})`);
+  if (!binDir)
+    throw new AgentError(
+      'VERSION_NOT_INSTALLED',
+      `PostgreSQL ${major} is not installed on this host (installed: ${[...install.binDirs.keys()].join(', ') || 'none'})`,
+    );
   return { major, binDir };
 }

@@ -16,7 +16,16 @@ import { SPARE_DATABASE } from '../spare-database.js';
 const ADDRESS = '127.0.0.1';
 
 function specFor(tenantId: string, overrides: Partial<RuntimeSpec> = {}): RuntimeSpec {
-  return { tenantId, specRevision: 1, resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, version: '', image: '', port: 0, runState: 'RUNNING', ...overrides };
+  return {
+    tenantId,
+    specRevision: 1,
+    resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 },
+    version: '',
+    image: '',
+    port: 0,
+    runState: 'RUNNING',
+    ...overrides,
+  };
 }
 
 async function query<T extends pg.QueryResultRow>(config: pg.ClientConfig, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -54,7 +63,12 @@ describe('process runtime (real PostgreSQL)', () => {
     created.push(tenantId);
     await runtime.ensure(specFor(tenantId));
     const inst = await runtime.start(tenantId);
-    await admin.apply(tenantId, { roles: [{ name: tenantId, scramVerifier: scramVerifier(password), login: true }], databases: [{ name: tenantId, owner: tenantId }], dropRoles: [], dropDatabases: [] });
+    await admin.apply(tenantId, {
+      roles: [{ name: tenantId, scramVerifier: scramVerifier(password), login: true }],
+      databases: [{ name: tenantId, owner: tenantId }],
+      dropRoles: [],
+      dropDatabases: [],
+    });
     return { port: inst.port, pid: inst.pid };
   }
 
@@ -73,7 +87,12 @@ describe('process runtime (real PostgreSQL)', () => {
     expect(inst.address).toBe(ADDRESS);
 
     const verifier = scramVerifier('owner-secret-1');
-    await admin.apply(tenantId, { roles: [{ name: tenantId, scramVerifier: verifier, login: true }], databases: [{ name: tenantId, owner: tenantId }], dropRoles: [], dropDatabases: [] });
+    await admin.apply(tenantId, {
+      roles: [{ name: tenantId, scramVerifier: verifier, login: true }],
+      databases: [{ name: tenantId, owner: tenantId }],
+      dropRoles: [],
+      dropDatabases: [],
+    });
     const owner = { host: ADDRESS, port: inst.port, user: tenantId, password: 'owner-secret-1', database: tenantId };
     await query(owner, 'create table notes (body text)');
     await query(owner, "insert into notes values ('kept')");
@@ -82,7 +101,9 @@ describe('process runtime (real PostgreSQL)', () => {
     await expect(query({ ...owner, user: 'postgres', password: 'anything' }, 'select 1')).rejects.toThrow(/pg_hba|rejects/);
 
     // The verifier is stored as given: the agent never had the password.
-    const stored = await admin.withClient(tenantId, 'postgres', (c) => c.query<{ p: string }>('select rolpassword as p from pg_authid where rolname = $1', [tenantId]));
+    const stored = await admin.withClient(tenantId, 'postgres', (c) =>
+      c.query<{ p: string }>('select rolpassword as p from pg_authid where rolname = $1', [tenantId]),
+    );
     expect(stored.rows[0]?.p).toBe(verifier);
 
     await runtime.stop(tenantId);
@@ -131,7 +152,9 @@ describe('process runtime (real PostgreSQL)', () => {
     const runAs = postgresRunAs('postgres');
     const impostor = spawn('sleep', ['30'], { uid: runAs?.uid, gid: runAs?.gid, stdio: 'ignore' });
     try {
-      const lines = fs.existsSync(pidFilePath(dataDir)) ? fs.readFileSync(pidFilePath(dataDir), 'utf8').split('\n') : [String(restarted.pid), dataDir, '0', String(port), '', ADDRESS, '0', 'ready'];
+      const lines = fs.existsSync(pidFilePath(dataDir))
+        ? fs.readFileSync(pidFilePath(dataDir), 'utf8').split('\n')
+        : [String(restarted.pid), dataDir, '0', String(port), '', ADDRESS, '0', 'ready'];
       lines[0] = String(impostor.pid);
       fs.writeFileSync(pidFilePath(dataDir), lines.join('\n'));
       expect((await runtime.inspect(tenantId))?.running).toBe(false);
@@ -147,7 +170,8 @@ describe('process runtime (real PostgreSQL)', () => {
   it('reconfigures from the spec: memory-derived settings, restarting only when a setting needs it', async () => {
     const tenantId = uniqueTenantId();
     const { pid } = await createRunning(tenantId, 'owner-secret-4');
-    const show = async (name: string): Promise<string> => (await admin.withClient(tenantId, 'postgres', (c) => c.query<{ v: string }>('select current_setting($1) as v', [name]))).rows[0]?.v ?? '';
+    const show = async (name: string): Promise<string> =>
+      (await admin.withClient(tenantId, 'postgres', (c) => c.query<{ v: string }>('select current_setting($1) as v', [name]))).rows[0]?.v ?? '';
     expect(await show('shared_buffers')).toBe('128MB');
     expect(await show('max_connections')).toBe('50');
     expect(await show('listen_addresses')).toBe(ADDRESS);
@@ -174,11 +198,18 @@ describe('process runtime (real PostgreSQL)', () => {
     );
     // The spare is used up (renamed); the renamed one and a created one cannot be told apart.
     const shape = { owner: tenantId, datallowconn: true, datacl: null, encoding: 'UTF8', datcollate: 'C' };
-    expect(databases.rows).toEqual([{ datname: second, ...shape }, { datname: tenantId, ...shape }].sort((a, b) => (a.datname < b.datname ? -1 : 1)));
+    expect(databases.rows).toEqual(
+      [
+        { datname: second, ...shape },
+        { datname: tenantId, ...shape },
+      ].sort((a, b) => (a.datname < b.datname ? -1 : 1)),
+    );
     for (const database of [tenantId, second]) {
       const owner = { host: ADDRESS, port, user: tenantId, password: 'owner-secret-6', database };
       await query(owner, 'create table t (id int)');
-      expect(await query<{ owner: string }>(owner, "select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = 'public'")).toEqual([{ owner: 'pg_database_owner' }]);
+      expect(await query<{ owner: string }>(owner, "select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = 'public'")).toEqual([
+        { owner: 'pg_database_owner' },
+      ]);
     }
   });
 
@@ -213,15 +244,27 @@ describe('process runtime (real PostgreSQL)', () => {
     const { port } = await createRunning(tenantId, 'owner-secret-5');
     const strange = 'x"; DROP ROLE postgres; --';
     const strangeDb = "db'; DROP DATABASE postgres; --";
-    await admin.apply(tenantId, { roles: [{ name: strange, scramVerifier: scramVerifier('strange-secret'), login: true }], databases: [{ name: strangeDb, owner: strange }], dropRoles: [], dropDatabases: [] });
-    const rows = await query<{ u: string; d: string }>({ host: ADDRESS, port, user: strange, password: 'strange-secret', database: strangeDb }, 'select current_user as u, current_database() as d');
+    await admin.apply(tenantId, {
+      roles: [{ name: strange, scramVerifier: scramVerifier('strange-secret'), login: true }],
+      databases: [{ name: strangeDb, owner: strange }],
+      dropRoles: [],
+      dropDatabases: [],
+    });
+    const rows = await query<{ u: string; d: string }>(
+      { host: ADDRESS, port, user: strange, password: 'strange-secret', database: strangeDb },
+      'select current_user as u, current_database() as d',
+    );
     expect(rows).toEqual([{ u: strange, d: strangeDb }]);
-    await expect(admin.apply(tenantId, { roles: [{ name: 'plain', scramVerifier: 'plain-password', login: true }], databases: [], dropRoles: [], dropDatabases: [] })).rejects.toMatchObject({ code: 'INVALID_VERIFIER' });
+    await expect(
+      admin.apply(tenantId, { roles: [{ name: 'plain', scramVerifier: 'plain-password', login: true }], databases: [], dropRoles: [], dropDatabases: [] }),
+    ).rejects.toMatchObject({ code: 'INVALID_VERIFIER' });
     const plain = await admin.withClient(tenantId, 'postgres', (c) => c.query("select 1 from pg_roles where rolname = 'plain'"));
     expect(plain.rowCount).toBe(0);
     // Dropping hands what the role owned to the tenant owner; the database survives.
     await admin.apply(tenantId, { roles: [], databases: [], dropRoles: [strange], dropDatabases: [] });
-    const after = await admin.withClient(tenantId, 'postgres', (c) => c.query<{ owner: string }>('select pg_get_userbyid(datdba) as owner from pg_database where datname = $1', [strangeDb]));
+    const after = await admin.withClient(tenantId, 'postgres', (c) =>
+      c.query<{ owner: string }>('select pg_get_userbyid(datdba) as owner from pg_database where datname = $1', [strangeDb]),
+    );
     expect(after.rows[0]?.owner).toBe(tenantId);
     await admin.apply(tenantId, { roles: [], databases: [], dropRoles: [], dropDatabases: [strangeDb] });
     const gone = await admin.withClient(tenantId, 'postgres', (c) => c.query('select 1 from pg_database where datname = $1', [strangeDb]));

@@ -159,7 +159,12 @@ export class ProcessRuntime implements InstanceRuntime {
   /** The instance's backup settings, or BACKUP_NOT_CONFIGURED. */
   private backupSpec(tenantId: string) {
     const backup = this.pbr.archiving(this.record(tenantId)?.spec.backup);
-    if (!backup) throw new AgentError('BACKUP_NOT_CONFIGURED', `the instance of ${tenantId} has no backups configured (no stanza in its spec, or no backup repository in the fleet)`, { kind: 'user' });
+    if (!backup)
+      throw new AgentError(
+        'BACKUP_NOT_CONFIGURED',
+        `the instance of ${tenantId} has no backups configured (no stanza in its spec, or no backup repository in the fleet)`,
+        { kind: 'user' },
+      );
     this.pbr.repository();
     return backup;
   }
@@ -241,7 +246,15 @@ export class ProcessRuntime implements InstanceRuntime {
   private paths(tenantId: string): InstancePaths {
     const dir = path.join(this.instancesDir, checkedTenantId(tenantId));
     const dataDir = path.join(dir, 'data');
-    return { dir, dataDir, socketDir: path.join(dir, 'sock'), logFile: path.join(dir, 'postgres.log'), recordFile: path.join(dir, 'instance.json'), passFile: path.join(dir, 'replication.pass'), standbySignal: path.join(dataDir, 'standby.signal') };
+    return {
+      dir,
+      dataDir,
+      socketDir: path.join(dir, 'sock'),
+      logFile: path.join(dir, 'postgres.log'),
+      recordFile: path.join(dir, 'instance.json'),
+      passFile: path.join(dir, 'replication.pass'),
+      standbySignal: path.join(dataDir, 'standby.signal'),
+    };
   }
 
   private record(tenantId: string): InstanceRecord | undefined {
@@ -250,7 +263,15 @@ export class ProcessRuntime implements InstanceRuntime {
 
   private toInstance(record: InstanceRecord): RuntimeInstance {
     const pm = runningPostmaster(this.paths(record.tenantId).dataDir);
-    const inst: RuntimeInstance = { tenantId: record.tenantId, address: record.address, port: record.port, running: pm !== undefined, pid: pm?.pid ?? 0, runtimeId: pm ? String(pm.pid) : '', spec: record.spec };
+    const inst: RuntimeInstance = {
+      tenantId: record.tenantId,
+      address: record.address,
+      port: record.port,
+      running: pm !== undefined,
+      pid: pm?.pid ?? 0,
+      runtimeId: pm ? String(pm.pid) : '',
+      spec: record.spec,
+    };
     if (record.recovery) inst.recovery = record.recovery;
     return inst;
   }
@@ -264,7 +285,11 @@ export class ProcessRuntime implements InstanceRuntime {
       }
       const record = this.record(entry);
       if (record) out.push(this.toInstance(record));
-      else this.log.warn({ tenantId: entry, dir: path.join(this.instancesDir, entry) }, 'instance directory without instance.json (creation was cut short); it is recreated when the tenant is desired again');
+      else
+        this.log.warn(
+          { tenantId: entry, dir: path.join(this.instancesDir, entry) },
+          'instance directory without instance.json (creation was cut short); it is recreated when the tenant is desired again',
+        );
     }
     return out;
   }
@@ -339,10 +364,19 @@ export class ProcessRuntime implements InstanceRuntime {
       fs.chownSync(p.logFile, this.o.runAs.uid, this.o.runAs.gid);
     }
     this.writeConfig(p, port, spec);
-    const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: recordedSpec(spec, major, port), createdAt: new Date().toISOString() };
+    const record: InstanceRecord = {
+      tenantId: spec.tenantId,
+      address: this.o.address,
+      port,
+      spec: recordedSpec(spec, major, port),
+      createdAt: new Date().toISOString(),
+    };
     // The record goes last: its presence means the instance is complete.
     writeInstanceRecord(p.recordFile, record);
-    this.log.info({ tenantId: spec.tenantId, port, major, role: spec.role ?? 'PRIMARY', from: copy, durationMs: Math.round(performance.now() - started) }, spec.role === 'REPLICA' ? 'replica created from a base backup of its primary' : 'instance created from template');
+    this.log.info(
+      { tenantId: spec.tenantId, port, major, role: spec.role ?? 'PRIMARY', from: copy, durationMs: Math.round(performance.now() - started) },
+      spec.role === 'REPLICA' ? 'replica created from a base backup of its primary' : 'instance created from template',
+    );
     return this.toInstance(record);
   }
 
@@ -361,21 +395,46 @@ export class ProcessRuntime implements InstanceRuntime {
       spawn: () => this.spawnServer(spec.tenantId, p, major, spec.resources),
       stop: () => this.stop(spec.tenantId, 'immediate'),
     });
-    const record: InstanceRecord = { tenantId: spec.tenantId, address: this.o.address, port, spec: recordedSpec(spec, major, port), createdAt: new Date().toISOString(), recovery: restored.recovery };
+    const record: InstanceRecord = {
+      tenantId: spec.tenantId,
+      address: this.o.address,
+      port,
+      spec: recordedSpec(spec, major, port),
+      createdAt: new Date().toISOString(),
+      recovery: restored.recovery,
+    };
     writeInstanceRecord(p.recordFile, record);
     const pm = runningPostmaster(p.dataDir);
     if (pm) this.o.cgroups.apply(spec.tenantId, spec.resources, () => [pm.pid, ...childPids(pm.pid)]);
-    this.log.info({ tenantId: spec.tenantId, port, major, restoreId: restored.recovery.restoreId, lsn: restored.recovery.lsn, timeline: restored.recovery.timeline, durationMs: Math.round(performance.now() - started), restoreMs: restored.restoreMs, recoveryMs: restored.recoveryMs }, 'instance created from a backup and recovered');
+    this.log.info(
+      {
+        tenantId: spec.tenantId,
+        port,
+        major,
+        restoreId: restored.recovery.restoreId,
+        lsn: restored.recovery.lsn,
+        timeline: restored.recovery.timeline,
+        durationMs: Math.round(performance.now() - started),
+        restoreMs: restored.restoreMs,
+        recoveryMs: restored.recoveryMs,
+      },
+      'instance created from a backup and recovered',
+    );
     return this.toInstance(record);
   }
 
   /** pg_basebackup of the spec's primary into `target` (created empty, owned by postgres). */
   private async cloneFromPrimary(p: InstancePaths, target: string, spec: RuntimeSpec, major: string): Promise<void> {
     const replication = spec.replication;
-    if (!replication || replication.password === '') throw new AgentError('PRIMARY_NOT_READY', 'a replica needs the replication role and its password in its spec');
+    if (!replication || replication.password === '')
+      throw new AgentError('PRIMARY_NOT_READY', 'a replica needs the replication role and its password in its spec');
     if (this.o.install.majors.find((m) => m.major === major)?.pgBasebackup === false) {
       // pg_basebackup of another major refuses the server ("incompatible server version").
-      throw new AgentError('NOT_SUPPORTED', `PostgreSQL ${major} on this host has no pg_basebackup ${major} beside its server binaries; a replica of it cannot be cloned here`, { kind: 'user' });
+      throw new AgentError(
+        'NOT_SUPPORTED',
+        `PostgreSQL ${major} on this host has no pg_basebackup ${major} beside its server binaries; a replica of it cannot be cloned here`,
+        { kind: 'user' },
+      );
     }
     const started = performance.now();
     fs.rmSync(target, { recursive: true, force: true });
@@ -383,12 +442,27 @@ export class ProcessRuntime implements InstanceRuntime {
     if (this.o.runAs) fs.chownSync(target, this.o.runAs.uid, this.o.runAs.gid);
     writePassFile(p.passFile, replication, this.o.runAs);
     try {
-      await baseBackup({ binDir: binDirFor(this.o.install, major).binDir, dataDir: target, replication, passFile: p.passFile, runAs: this.o.runAs, tls: this.replicationTls() });
+      await baseBackup({
+        binDir: binDirFor(this.o.install, major).binDir,
+        dataDir: target,
+        replication,
+        passFile: p.passFile,
+        runAs: this.o.runAs,
+        tls: this.replicationTls(),
+      });
     } catch (err) {
       fs.rmSync(target, { recursive: true, force: true });
       throw err;
     }
-    this.log.info({ tenantId: spec.tenantId, primary: `${replication.primaryAddress}:${replication.primaryPort}`, slot: replication.slot, durationMs: Math.round(performance.now() - started) }, 'base backup of the primary taken');
+    this.log.info(
+      {
+        tenantId: spec.tenantId,
+        primary: `${replication.primaryAddress}:${replication.primaryPort}`,
+        slot: replication.slot,
+        durationMs: Math.round(performance.now() - started),
+      },
+      'base backup of the primary taken',
+    );
   }
 
   /**
@@ -398,14 +472,18 @@ export class ProcessRuntime implements InstanceRuntime {
    */
   private async convertToStandby(p: InstancePaths, spec: RuntimeSpec, major: string): Promise<void> {
     const replication = spec.replication;
-    if (!replication || replication.primaryPort === 0 || replication.password === '') throw new AgentError('PRIMARY_NOT_READY', 'the new primary is not known yet; the former primary stays stopped until it is');
+    if (!replication || replication.primaryPort === 0 || replication.password === '')
+      throw new AgentError('PRIMARY_NOT_READY', 'the new primary is not known yet; the former primary stays stopped until it is');
     await this.stop(spec.tenantId);
     writePassFile(p.passFile, replication, this.o.runAs);
     const { binDir } = binDirFor(this.o.install, major);
     const started = performance.now();
     try {
       const out = await rewind({ binDir, dataDir: p.dataDir, replication, passFile: p.passFile, runAs: this.o.runAs, tls: this.replicationTls() });
-      this.log.info({ tenantId: spec.tenantId, durationMs: Math.round(performance.now() - started), output: out.trim().split('\n').slice(-2).join(' | ') }, 'former primary rewound onto the new primary\'s timeline');
+      this.log.info(
+        { tenantId: spec.tenantId, durationMs: Math.round(performance.now() - started), output: out.trim().split('\n').slice(-2).join(' | ') },
+        "former primary rewound onto the new primary's timeline",
+      );
     } catch (err) {
       this.log.warn({ tenantId: spec.tenantId, err }, 'pg_rewind failed; re-cloning the former primary from the new one');
       const fresh = `${p.dataDir}.clone`;
@@ -421,7 +499,11 @@ export class ProcessRuntime implements InstanceRuntime {
     const p = this.paths(spec.tenantId);
     const major = spec.version === '' ? record.spec.version : spec.version;
     if (major !== record.spec.version) {
-      throw new AgentError('NOT_SUPPORTED', `the instance runs PostgreSQL ${record.spec.version}; changing the major version in place (to ${major}) is not supported`, { kind: 'user' });
+      throw new AgentError(
+        'NOT_SUPPORTED',
+        `the instance runs PostgreSQL ${record.spec.version}; changing the major version in place (to ${major}) is not supported`,
+        { kind: 'user' },
+      );
     }
     const port = spec.port > 0 ? spec.port : record.port;
     if (spec.role === 'REPLICA' && !fs.existsSync(p.standbySignal)) await this.convertToStandby(p, spec, major);
@@ -433,7 +515,9 @@ export class ProcessRuntime implements InstanceRuntime {
       const before = this.settingsFor(p, record.address, record.port, record.spec);
       const after = this.settingsFor(p, this.o.address, port, spec);
       const changedNames = Object.keys(after).filter((k) => before[k] !== after[k]);
-      const restartOnly = (await this.restartOnlySettings(spec.tenantId, record.port, changedNames)).filter((name) => spec.role === 'REPLICA' || !PRIMARY_DEFERRED.has(name));
+      const restartOnly = (await this.restartOnlySettings(spec.tenantId, record.port, changedNames)).filter(
+        (name) => spec.role === 'REPLICA' || !PRIMARY_DEFERRED.has(name),
+      );
       if (restartOnly.length > 0) {
         this.log.info({ tenantId: spec.tenantId, settings: restartOnly }, 'settings need a restart; restarting the instance');
         await this.stop(spec.tenantId);
@@ -514,7 +598,10 @@ export class ProcessRuntime implements InstanceRuntime {
     const deadline = Date.now() + this.o.startTimeoutMs;
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null || !isAlive(pid)) {
-        throw new AgentError('START_FAILED', `postgres for ${tenantId} exited during start (${child.exitCode ?? child.signalCode ?? 'gone'}): ${logTail(p.logFile)}`);
+        throw new AgentError(
+          'START_FAILED',
+          `postgres for ${tenantId} exited during start (${child.exitCode ?? child.signalCode ?? 'gone'}): ${logTail(p.logFile)}`,
+        );
       }
       const file = readPostmasterPid(p.dataDir);
       if (file?.pid === pid && file.status === 'ready') return;
@@ -531,7 +618,11 @@ export class ProcessRuntime implements InstanceRuntime {
   async checkpointLsn(tenantId: string): Promise<string> {
     const record = this.record(tenantId);
     if (!record) return '';
-    const fields = await controlData({ binDir: binDirFor(this.o.install, record.spec.version).binDir, dataDir: this.paths(tenantId).dataDir, runAs: this.o.runAs });
+    const fields = await controlData({
+      binDir: binDirFor(this.o.install, record.spec.version).binDir,
+      dataDir: this.paths(tenantId).dataDir,
+      runAs: this.o.runAs,
+    });
     return fields['Latest checkpoint location'] ?? '';
   }
 

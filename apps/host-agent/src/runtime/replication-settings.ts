@@ -9,7 +9,12 @@ import type { RuntimeReplication } from './runtime.js';
 import { primaryConninfo, type ReplicationTls } from './standby-tools.js';
 
 /** Settings for `role` with `replication` (none for a lone instance). */
-export function replicationSettings(role: InstanceRole, replication: RuntimeReplication | undefined, passFile: string, tls?: ReplicationTls): Record<string, string> {
+export function replicationSettings(
+  role: InstanceRole,
+  replication: RuntimeReplication | undefined,
+  passFile: string,
+  tls?: ReplicationTls,
+): Record<string, string> {
   if (!replication) return {};
   const replica = role === 'REPLICA';
   return {

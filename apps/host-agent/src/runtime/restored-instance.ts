@@ -113,7 +113,8 @@ export async function restoreInstance(o: RestoreInstanceOptions): Promise<{ reco
     // all), and nothing of the source's that would override them.
     o.writeConfig();
     scrubAutoConf(p.dataDir, o.agentSettings(), true);
-    if (backup && o.backups.archiving(backup)) o.log.info({ tenantId: o.spec.tenantId, stanza: backup.stanza, sourceStanza: source.stanza }, 'restored instance archives into its own stanza');
+    if (backup && o.backups.archiving(backup))
+      o.log.info({ tenantId: o.spec.tenantId, stanza: backup.stanza, sourceStanza: source.stanza }, 'restored instance archives into its own stanza');
     const logStart = fs.statSync(p.logFile).size;
     const t1 = performance.now();
     const { pid, child } = o.spawn();
@@ -121,8 +122,18 @@ export async function restoreInstance(o: RestoreInstanceOptions): Promise<{ reco
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null || !isAlive(pid)) {
         const log = parseRecoveryLog(logSince(p.logFile, logStart));
-        if (log.targetNotReached) throw new RestoreError('RESTORE_TARGET_NOT_REACHED', targetNotReachedMessage(source.target, log.lastCommitMs, archiveMaxWal, restored), archiveMaxWal, { kind: 'user' });
-        throw new RestoreError('RESTORE_FAILED', `the restored server stopped during recovery: ${log.fatal || logSince(p.logFile, logStart).slice(-1200).trim()}`, archiveMaxWal);
+        if (log.targetNotReached)
+          throw new RestoreError(
+            'RESTORE_TARGET_NOT_REACHED',
+            targetNotReachedMessage(source.target, log.lastCommitMs, archiveMaxWal, restored),
+            archiveMaxWal,
+            { kind: 'user' },
+          );
+        throw new RestoreError(
+          'RESTORE_FAILED',
+          `the restored server stopped during recovery: ${log.fatal || logSince(p.logFile, logStart).slice(-1200).trim()}`,
+          archiveMaxWal,
+        );
       }
       if (Date.now() > deadline) throw new RestoreError('RESTORE_FAILED', `recovery did not finish within ${Math.round(o.timeoutMs / 1000)} s`, archiveMaxWal);
       pos = await position(o);
@@ -134,13 +145,24 @@ export async function restoreInstance(o: RestoreInstanceOptions): Promise<{ reco
     // Recovery is over: its settings go, so a later standby.signal does not stop at this target.
     scrubAutoConf(p.dataDir, RECOVERY_SETTINGS, false);
     o.backups.forgetRestore(p.dir);
-    const recovery: RecoveryResult = { restoreId: source.restoreId, ok: true, errorCode: '', message: '', lsn: pos.lsn ?? log.redoDoneLsn, commitTimeMs: log.lastCommitMs, timeline: pos.timeline, archiveMaxWal };
+    const recovery: RecoveryResult = {
+      restoreId: source.restoreId,
+      ok: true,
+      errorCode: '',
+      message: '',
+      lsn: pos.lsn ?? log.redoDoneLsn,
+      commitTimeMs: log.lastCommitMs,
+      timeline: pos.timeline,
+      archiveMaxWal,
+    };
     return { recovery, restoreMs, recoveryMs };
   } catch (err) {
     await o.stop().catch((stopErr: unknown) => o.log.error({ tenantId: o.spec.tenantId, err: stopErr }, 'stopping the server of a failed restore failed'));
     fs.rmSync(p.dir, { recursive: true, force: true });
     if (err instanceof RestoreError) throw err;
-    throw new RestoreError(codeOf(err) === 'RUNTIME_ERROR' ? 'RESTORE_FAILED' : (codeOf(err) as RestoreErrorCode), messageOf(err), archiveMaxWal, { cause: err });
+    throw new RestoreError(codeOf(err) === 'RUNTIME_ERROR' ? 'RESTORE_FAILED' : (codeOf(err) as RestoreErrorCode), messageOf(err), archiveMaxWal, {
+      cause: err,
+    });
   }
 }
 

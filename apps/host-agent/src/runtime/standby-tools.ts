@@ -66,7 +66,14 @@ export function writePassFile(file: string, r: RuntimeReplication, owner: OsUser
 }
 
 /** Runs a tool as the postgres user; failures become AgentError with the tool's stderr (which holds no password). */
-async function tool(binDir: string, name: string, args: readonly string[], runAs: OsUser | undefined, code: 'PRIMARY_NOT_READY' | 'REWIND_FAILED' | 'RUNTIME_ERROR', timeoutMs: number): Promise<string> {
+async function tool(
+  binDir: string,
+  name: string,
+  args: readonly string[],
+  runAs: OsUser | undefined,
+  code: 'PRIMARY_NOT_READY' | 'REWIND_FAILED' | 'RUNTIME_ERROR',
+  timeoutMs: number,
+): Promise<string> {
   try {
     const { stdout, stderr } = await run(path.join(binDir, name), [...args], {
       uid: runAs?.uid,
@@ -91,7 +98,14 @@ const LONG_TOOL_MS = 60 * 60_000;
  * through the replica's slot so the primary keeps what the new standby still needs, and a fast
  * checkpoint so the clone starts at once instead of at the next spread checkpoint.
  */
-export async function baseBackup(o: { binDir: string; dataDir: string; replication: RuntimeReplication; passFile: string; runAs: OsUser | undefined; tls?: ReplicationTls }): Promise<void> {
+export async function baseBackup(o: {
+  binDir: string;
+  dataDir: string;
+  replication: RuntimeReplication;
+  passFile: string;
+  runAs: OsUser | undefined;
+  tls?: ReplicationTls;
+}): Promise<void> {
   const r = o.replication;
   if (r.primaryAddress === '' || r.primaryPort === 0) throw new AgentError('PRIMARY_NOT_READY', 'the primary has no address yet (it is still being created)');
   const args = ['-D', o.dataDir, '-d', primaryConninfo(r, o.passFile, undefined, o.tls), '-X', 'stream', '-c', 'fast', '--no-password'];
@@ -104,8 +118,22 @@ export async function baseBackup(o: { binDir: string; dataDir: string; replicati
  * Rewinds a stopped former primary onto the source's timeline (pg_rewind runs crash recovery in
  * single-user mode first when the server was not shut down cleanly). Returns the tool's output.
  */
-export async function rewind(o: { binDir: string; dataDir: string; replication: RuntimeReplication; passFile: string; runAs: OsUser | undefined; tls?: ReplicationTls }): Promise<string> {
-  return tool(o.binDir, 'pg_rewind', ['-D', o.dataDir, `--source-server=${primaryConninfo(o.replication, o.passFile, 'postgres', o.tls)}`], o.runAs, 'REWIND_FAILED', LONG_TOOL_MS);
+export async function rewind(o: {
+  binDir: string;
+  dataDir: string;
+  replication: RuntimeReplication;
+  passFile: string;
+  runAs: OsUser | undefined;
+  tls?: ReplicationTls;
+}): Promise<string> {
+  return tool(
+    o.binDir,
+    'pg_rewind',
+    ['-D', o.dataDir, `--source-server=${primaryConninfo(o.replication, o.passFile, 'postgres', o.tls)}`],
+    o.runAs,
+    'REWIND_FAILED',
+    LONG_TOOL_MS,
+  );
 }
 
 /** pg_controldata of a data directory as name -> value. */

@@ -64,10 +64,17 @@ async function addSpareDatabase(binDir: string, dataDir: string, runAs: OsUser |
 }
 
 /** The template dir for `major` under `dataRoot`, created by initdb when missing (`created` says so). */
-export async function ensureTemplate(options: { dataRoot: string; major: string; binDir: string; runAs: OsUser | undefined; log: Logger }): Promise<{ dir: string; created: boolean }> {
+export async function ensureTemplate(options: {
+  dataRoot: string;
+  major: string;
+  binDir: string;
+  runAs: OsUser | undefined;
+  log: Logger;
+}): Promise<{ dir: string; created: boolean }> {
   const dir = path.join(options.dataRoot, `template-${options.major}`);
   if (isCurrentTemplate(dir)) return { dir, created: false };
-  if (fs.existsSync(path.join(dir, MARKER))) options.log.info({ major: options.major, templateDir: dir }, 'template predates the spare database; making it again');
+  if (fs.existsSync(path.join(dir, MARKER)))
+    options.log.info({ major: options.major, templateDir: dir }, 'template predates the spare database; making it again');
   const started = performance.now();
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { AgentError } from '../errors.js';
 
 /** Returns the tenant id, or throws AgentError INVALID_IDENTIFIER. */
 export function checkedTenantId(tenantId: string): string {
-  if (!isValidTenantId(tenantId)) throw new AgentError('INVALID_IDENTIFIER', `not a valid tenant id: ${JSON.stringify(String(tenantId).slice(0, 80))}`, { kind: 'user' });
+  if (!isValidTenantId(tenantId))
+    throw new AgentError('INVALID_IDENTIFIER', `not a valid tenant id: ${JSON.stringify(String(tenantId).slice(0, 80))}`, { kind: 'user' });
   return tenantId;
 }

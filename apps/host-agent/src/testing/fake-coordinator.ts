@@ -24,7 +24,11 @@ import { scramVerifier } from './scram-verifier.js';
 type Outgoing = MessageInitShape<typeof ConnectResponseSchema>;
 
 /** An InstanceSpec for a tenant whose owner role and database carry its id, as the platform creates every tenant. */
-export function ownerSpec(tenantId: string, password: string, overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = {}): MessageInitShape<typeof InstanceSpecSchema> {
+export function ownerSpec(
+  tenantId: string,
+  password: string,
+  overrides: Partial<MessageInitShape<typeof InstanceSpecSchema>> = {},
+): MessageInitShape<typeof InstanceSpecSchema> {
   const spec: MessageInitShape<typeof InstanceSpecSchema> = {
     tenantId,
     specRevision: 1n,
@@ -47,6 +51,8 @@ export class FakeCoordinator {
   /** Every heartbeat's ready spares, in order, with when it arrived (epoch ms). */
   readonly spareReports: Array<{ at: number; readySpares: number | undefined }> = [];
   generation = 0;
+  /** The leader epoch stamped on each Welcome and (unless told otherwise) each desired set. */
+  leaderEpoch = 0;
   /** Whether heartbeats are answered with a LeaseRenewal (false: as if the coordinator lost the agent). */
   renewLeases = true;
   /** The backup repository each Welcome names (undefined: none); change it and drop the stream to send another. */
@@ -72,7 +78,9 @@ export class FakeCoordinator {
         if (first.done || first.value.message.case !== 'hello') return;
         fake.hellos.push(first.value.message.value);
         fake.statuses.push(...first.value.message.value.instances);
-        await stream.send({ message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs, backupRepository: fake.backupRepository } } });
+        await stream.send({
+          message: { case: 'welcome', value: { heartbeatIntervalMs, leaseMs, backupRepository: fake.backupRepository, leaderEpoch: BigInt(fake.leaderEpoch) } },
+        });
         let drop: () => void = () => undefined;
         const dropped = new Promise<undefined>((resolve) => {
           drop = () => resolve(undefined);
@@ -89,8 +97,7 @@ export class FakeCoordinator {
               fake.readySpares = m.value.readySpares;
               fake.spareReports.push({ at: Date.now(), readySpares: m.value.readySpares });
               if (fake.renewLeases && m.value.sentAt) await stream.send({ message: { case: 'leaseRenewal', value: { heartbeatSentAt: m.value.sentAt } } });
-            }
-            else if (m.case === 'report') fake.statuses.push(...m.value.instances);
+            } else if (m.case === 'report') fake.statuses.push(...m.value.instances);
             else if (m.case === 'commandResult') fake.commandResults.push(m.value);
           }
         } finally {
@@ -98,7 +105,9 @@ export class FakeCoordinator {
         }
       },
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
     const fake = new FakeCoordinator(server, `127.0.0.1:${port}`);
     holder.fake = fake;
     return fake;
@@ -128,7 +137,13 @@ export class FakeCoordinator {
   /** The last report of `tenantId` that is running and realized at `specRevision` or later. */
   running(tenantId: string, specRevision = 1): InstanceStatus | undefined {
     const s = this.latest(tenantId);
-    return s && s.state === InstanceState.RUNNING && s.realization === Realization.REALIZED && Number(s.specRevision) >= specRevision && s.health?.acceptingConnections ? s : undefined;
+    return s &&
+      s.state === InstanceState.RUNNING &&
+      s.realization === Realization.REALIZED &&
+      Number(s.specRevision) >= specRevision &&
+      s.health?.acceptingConnections
+      ? s
+      : undefined;
   }
 
   private async send(message: Outgoing): Promise<void> {
@@ -137,9 +152,27 @@ export class FakeCoordinator {
   }
 
   /** Sends a desired set with the next generation (or the one given, to test stale generations). */
-  async desired(options: { full?: boolean; instances?: MessageInitShape<typeof InstanceSpecSchema>[]; removed?: string[]; generation?: number }): Promise<number> {
+  async desired(options: {
+    full?: boolean;
+    instances?: MessageInitShape<typeof InstanceSpecSchema>[];
+    removed?: string[];
+    generation?: number;
+    leaderEpoch?: number;
+  }): Promise<number> {
     const generation = options.generation ?? ++this.generation;
-    await this.send({ message: { case: 'desired', value: { generation: BigInt(generation), full: options.full ?? false, instances: options.instances ?? [], removedTenantIds: options.removed ?? [] } } });
+    const leaderEpoch = BigInt(options.leaderEpoch ?? this.leaderEpoch);
+    await this.send({
+      message: {
+        case: 'desired',
+        value: {
+          generation: BigInt(generation),
+          full: options.full ?? false,
+          instances: options.instances ?? [],
+          removedTenantIds: options.removed ?? [],
+          leaderEpoch,
+        },
+      },
+    });
     return generation;
   }
 

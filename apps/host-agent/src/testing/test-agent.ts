@@ -25,26 +25,54 @@ export interface TestAgent {
 }
 
 /** Starts an agent on `dataRoot` that connects to `coordinator`. */
-export async function startTestAgent(options: { coordinator: string; dataRoot: string; hostId?: string; address?: string; runtime?: InstanceRuntime; lease?: boolean }): Promise<TestAgent> {
+export async function startTestAgent(options: {
+  coordinator: string;
+  dataRoot: string;
+  hostId?: string;
+  address?: string;
+  runtime?: InstanceRuntime;
+  lease?: boolean;
+}): Promise<TestAgent> {
   const log = testLogger();
   const address = options.address ?? '127.0.0.1';
   const runtime = options.runtime ?? testProcessRuntime({ dataRoot: options.dataRoot, address, log });
   await runtime.init();
   const registry = createRegistry('host-agent-test');
   const state: { manager?: InstanceManager; loop?: AgentLoop } = {};
-  const metrics = createAgentMetrics(registry, () => ({ instancesByState: {}, connected: state.loop?.connected ?? false, appliedGeneration: state.loop?.appliedGeneration ?? 0 }));
+  const metrics = createAgentMetrics(registry, () => ({
+    instancesByState: {},
+    connected: state.loop?.connected ?? false,
+    appliedGeneration: state.loop?.appliedGeneration ?? 0,
+  }));
   const admin = new InstanceAdmin((t, db) => runtime.adminConnection(t, db), log);
   const lease = options.lease ? new Lease({ file: `${options.dataRoot}/lease.json`, log }) : undefined;
   const tools = runtime.upgradeTools?.();
   const upgrades = tools && new UpgradeRunner({ admin, connect: (t, db) => runtime.adminConnection(t, db), ...tools, log });
-  const manager = new InstanceManager({ runtime, admin, log, metrics, healthIntervalMs: 200, retryBaseMs: 200, retryMaxMs: 2000, ...(lease ? { lease } : {}), upgrades });
+  const manager = new InstanceManager({
+    runtime,
+    admin,
+    log,
+    metrics,
+    healthIntervalMs: 200,
+    retryBaseMs: 200,
+    retryMaxMs: 2000,
+    ...(lease ? { lease } : {}),
+    upgrades,
+  });
   state.manager = manager;
   await manager.start();
   const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials(), coordinatorChannelOptions());
   const loop = new AgentLoop({
     client,
     manager,
-    identity: { hostId: options.hostId ?? 'h-test', address, capacity: { cpuMillis: 4000, memoryMib: 8192, diskMib: 102_400 }, labels: { zone: 'a', region: 'eu' }, runtime: runtime.kind, agentVersion: 'test' },
+    identity: {
+      hostId: options.hostId ?? 'h-test',
+      address,
+      capacity: { cpuMillis: 4000, memoryMib: 8192, diskMib: 102_400 },
+      labels: { zone: 'a', region: 'eu' },
+      runtime: runtime.kind,
+      agentVersion: 'test',
+    },
     log,
     metrics,
     reportIntervalMs: 500,

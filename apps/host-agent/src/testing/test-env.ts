@@ -32,7 +32,12 @@ export function uniqueTenantId(prefix = 't'): string {
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, intervalMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+  intervalMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -48,7 +53,14 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 }
 
 /** A process runtime on `dataRoot`, listening on `address`, with ports from a range of its own. */
-export function testProcessRuntime(options: { dataRoot: string; address?: string; portRange?: { first: number; last: number }; log?: Logger; stopTimeoutMs?: number; binDirPatterns?: string[] }): ProcessRuntime {
+export function testProcessRuntime(options: {
+  dataRoot: string;
+  address?: string;
+  portRange?: { first: number; last: number };
+  log?: Logger;
+  stopTimeoutMs?: number;
+  binDirPatterns?: string[];
+}): ProcessRuntime {
   const log = options.log ?? testLogger();
   const address = options.address ?? '127.0.0.1';
   // A random window keeps parallel test files off each other's ports.

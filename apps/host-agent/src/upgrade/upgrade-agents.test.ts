@@ -30,7 +30,12 @@ describe.skipIf(!have18)('upgrade steps through two agents (PostgreSQL 15 -> 18)
   const fake = (h: 'h1' | 'h2'): FakeCoordinator => fakes[h] as FakeCoordinator;
   let seq = 0;
 
-  async function step(h: 'h1' | 'h2', action: { case: 'upgradeSource'; value: MessageInitShape<typeof UpgradeSourceSchema> } | { case: 'upgradeTarget'; value: MessageInitShape<typeof UpgradeTargetSchema> }): Promise<CommandResult> {
+  async function step(
+    h: 'h1' | 'h2',
+    action:
+      | { case: 'upgradeSource'; value: MessageInitShape<typeof UpgradeSourceSchema> }
+      | { case: 'upgradeTarget'; value: MessageInitShape<typeof UpgradeTargetSchema> },
+  ): Promise<CommandResult> {
     const commandId = `up-${++seq}`;
     await fake(h).command({ commandId, tenantId: tenant, action });
     return waitFor(`answer to ${commandId}`, () => fake(h).result(commandId), 120_000, 50);
@@ -74,9 +79,22 @@ describe.skipIf(!have18)('upgrade steps through two agents (PostgreSQL 15 -> 18)
     expect(inspected.upgradeSource).toMatchObject({ major: 15, walLevel: 'logical', largeObjects: [], unloggedTables: [], tablesWithoutIdentity: [] });
     const databases = inspected.upgradeSource?.databases ?? [];
     expect(databases).toContain(tenant);
-    expect(await step('h1', { case: 'upgradeSource', value: { step: UpgradeSource_Step.PREPARE, user: UPGRADE_USER, scramVerifier: scramVerifier(UPGRADE_PASSWORD), databases } })).toMatchObject({ ok: true });
+    expect(
+      await step('h1', {
+        case: 'upgradeSource',
+        value: { step: UpgradeSource_Step.PREPARE, user: UPGRADE_USER, scramVerifier: scramVerifier(UPGRADE_PASSWORD), databases },
+      }),
+    ).toMatchObject({ ok: true });
 
-    const link = { sourceAddress: ADDRESS.h1, sourcePort: source.port, user: UPGRADE_USER, password: UPGRADE_PASSWORD, databases, dumpMajor: '15', timeoutMs: 60_000 };
+    const link = {
+      sourceAddress: ADDRESS.h1,
+      sourcePort: source.port,
+      user: UPGRADE_USER,
+      password: UPGRADE_PASSWORD,
+      databases,
+      dumpMajor: '15',
+      timeoutMs: 60_000,
+    };
     // A major without pg_dump on this host is refused with the reason.
     const noDump = await step('h2', { case: 'upgradeTarget', value: { ...link, step: UpgradeTarget_Step.SUBSCRIBE, dumpMajor: '17' } });
     expect(noDump).toMatchObject({ ok: false, errorCode: 'UPGRADE_FAILED' });
@@ -86,7 +104,8 @@ describe.skipIf(!have18)('upgrade steps through two agents (PostgreSQL 15 -> 18)
     const writer = (async () => {
       const c = await connect(ADDRESS.h1, source.port);
       try {
-        for (let i = 0; i < 100_000; i++) acknowledged.push(Number((await c.query<{ id: string }>('insert into orders (amount) values (1) returning id')).rows[0]?.id));
+        for (let i = 0; i < 100_000; i++)
+          acknowledged.push(Number((await c.query<{ id: string }>('insert into orders (amount) values (1) returning id')).rows[0]?.id));
       } catch {
         // Ended by BLOCK_WRITERS: what was acknowledged before is what must arrive.
       } finally {
@@ -111,7 +130,9 @@ describe.skipIf(!have18)('upgrade steps through two agents (PostgreSQL 15 -> 18)
     await writer;
     const caught = await step('h2', { case: 'upgradeTarget', value: { ...link, step: UpgradeTarget_Step.CATCH_UP } });
     expect(caught).toMatchObject({ ok: true });
-    console.log(`upgrade through agents: ${acknowledged.length} live writes; block to caught up in ${Date.now() - started} ms (source at ${caught.upgradeTarget?.sourceLsn})`);
+    console.log(
+      `upgrade through agents: ${acknowledged.length} live writes; block to caught up in ${Date.now() - started} ms (source at ${caught.upgradeTarget?.sourceLsn})`,
+    );
     expect(await step('h1', { case: 'upgradeSource', value: { step: UpgradeSource_Step.CLEAN, user: UPGRADE_USER, databases } })).toMatchObject({ ok: true });
 
     const t = await connect(ADDRESS.h2, target.port);

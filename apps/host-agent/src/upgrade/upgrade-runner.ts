@@ -9,7 +9,19 @@ import type { AdminConnect, InstanceAdmin } from '../instance-admin.js';
 import type { UpgradeSourceAction, UpgradeSourceOutcome, UpgradeTargetAction, UpgradeTargetOutcome } from '../model.js';
 import type { UpgradeTools } from '../runtime/runtime.js';
 import { blockWriters, cleanSource, inspectSource, prepareSource, tenantDatabases, unblockWriters, type WithDatabase } from './upgrade-source.js';
-import { caughtUp, connectSource, copySchema, dropSubscription, hasUserObjects, readSequences, sourceWalPosition, subscribe, syncState, writeSequences, type SourceLink } from './upgrade-target.js';
+import {
+  caughtUp,
+  connectSource,
+  copySchema,
+  dropSubscription,
+  hasUserObjects,
+  readSequences,
+  sourceWalPosition,
+  subscribe,
+  syncState,
+  writeSequences,
+  type SourceLink,
+} from './upgrade-target.js';
 
 /** What the runner needs from the agent. */
 export interface UpgradeRunnerOptions extends UpgradeTools {
@@ -34,11 +46,27 @@ export class UpgradeRunner {
   async source(tenantId: string, a: UpgradeSourceAction): Promise<UpgradeSourceOutcome> {
     const withDb = this.withDb(tenantId);
     const databases = a.databases.length > 0 ? a.databases : await tenantDatabases(withDb);
-    const out: UpgradeSourceOutcome = { major: 0, walLevel: '', largeObjects: [], unloggedTables: [], tablesWithoutIdentity: [], databases, sessionsEnded: 0, identityFullSet: [] };
+    const out: UpgradeSourceOutcome = {
+      major: 0,
+      walLevel: '',
+      largeObjects: [],
+      unloggedTables: [],
+      tablesWithoutIdentity: [],
+      databases,
+      sessionsEnded: 0,
+      identityFullSet: [],
+    };
     switch (a.step) {
       case 'inspect': {
         const facts = await inspectSource(withDb, databases);
-        return { ...out, major: facts.major, walLevel: facts.walLevel, largeObjects: facts.largeObjects.map((l) => `${l.database}: ${l.count}`), unloggedTables: [...facts.unloggedTables], tablesWithoutIdentity: [...facts.tablesWithoutIdentity] };
+        return {
+          ...out,
+          major: facts.major,
+          walLevel: facts.walLevel,
+          largeObjects: facts.largeObjects.map((l) => `${l.database}: ${l.count}`),
+          unloggedTables: [...facts.unloggedTables],
+          tablesWithoutIdentity: [...facts.tablesWithoutIdentity],
+        };
       }
       case 'prepare': {
         const { identityFullSet } = await prepareSource(withDb, { databases, user: a.user, verifier: a.scramVerifier, identityFull: a.replicaIdentityFull });
@@ -83,7 +111,16 @@ export class UpgradeRunner {
           // The schema once: the new instance was made empty for the upgrade, so user objects in it
           // mean an earlier attempt copied it (and maybe died before subscribing).
           const copied = await withDb(database, (c) => hasUserObjects(c));
-          if (!copied) await copySchema({ dumpBinDir: binDir, psqlBinDir: binDir, source: link, target: { socketDir: String(cfg.host), port: Number(cfg.port), user: String(cfg.user) }, database, runAs: this.o.runAs, timeoutMs: a.timeoutMs > 0 ? a.timeoutMs : undefined });
+          if (!copied)
+            await copySchema({
+              dumpBinDir: binDir,
+              psqlBinDir: binDir,
+              source: link,
+              target: { socketDir: String(cfg.host), port: Number(cfg.port), user: String(cfg.user) },
+              database,
+              runAs: this.o.runAs,
+              timeoutMs: a.timeoutMs > 0 ? a.timeoutMs : undefined,
+            });
           await withDb(database, (c) => subscribe(c, link, database));
         }
         this.o.log.info({ tenantId, databases: a.databases }, 'upgrade: schema copied and subscribed on the new instance');
@@ -118,7 +155,11 @@ export class UpgradeRunner {
       for (;;) {
         const c = await caughtUp(src, a.databases, lsn);
         if (c.done) break;
-        if (performance.now() >= deadline) throw new AgentError('NOT_CAUGHT_UP', `the subscriptions of ${c.behind.join(', ')} did not reach the source's position ${lsn} within ${Math.round(deadline - started)} ms`);
+        if (performance.now() >= deadline)
+          throw new AgentError(
+            'NOT_CAUGHT_UP',
+            `the subscriptions of ${c.behind.join(', ')} did not reach the source's position ${lsn} within ${Math.round(deadline - started)} ms`,
+          );
         await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
       }
     } finally {

@@ -19,7 +19,10 @@ export type WithDatabase = <T>(database: string, fn: (client: pg.Client) => Prom
 /** The databases that hold the tenant's data (not templates, not the agent's spare). */
 export async function tenantDatabases(withDb: WithDatabase): Promise<string[]> {
   return withDb('postgres', async (c) => {
-    const r = await c.query<{ datname: string }>('select datname from pg_database where datallowconn and not datistemplate and datname <> $1 order by datname', [SPARE_DATABASE]);
+    const r = await c.query<{ datname: string }>(
+      'select datname from pg_database where datallowconn and not datistemplate and datname <> $1 order by datname',
+      [SPARE_DATABASE],
+    );
     return r.rows.map((row) => row.datname);
   });
 }
@@ -38,7 +41,9 @@ const NO_IDENTITY = `select format('%I.%I', n.nspname, c.relname) as name ${USER
 /** Reads what checkUpgrade needs from every database of the instance. */
 export async function inspectSource(withDb: WithDatabase, databases: readonly string[]): Promise<UpgradeSourceFacts> {
   const { major, walLevel } = await withDb('postgres', async (c) => {
-    const r = await c.query<{ num: string; wal_level: string }>("select current_setting('server_version_num') as num, current_setting('wal_level') as wal_level");
+    const r = await c.query<{ num: string; wal_level: string }>(
+      "select current_setting('server_version_num') as num, current_setting('wal_level') as wal_level",
+    );
     return { major: Math.floor(Number(r.rows[0]?.num ?? 0) / 10000), walLevel: r.rows[0]?.wal_level ?? '' };
   });
   const largeObjects: { database: string; count: number }[] = [];
@@ -49,7 +54,9 @@ export async function inspectSource(withDb: WithDatabase, databases: readonly st
       const lo = await c.query<{ n: string }>('select count(*) as n from pg_largeobject_metadata');
       const count = Number(lo.rows[0]?.n ?? 0);
       if (count > 0) largeObjects.push({ database, count });
-      const unlogged = await c.query<{ name: string }>(`select format('%I.%I', n.nspname, c.relname) as name ${USER_TABLES} and c.relpersistence = 'u' order by 1`);
+      const unlogged = await c.query<{ name: string }>(
+        `select format('%I.%I', n.nspname, c.relname) as name ${USER_TABLES} and c.relpersistence = 'u' order by 1`,
+      );
       for (const row of unlogged.rows) unloggedTables.push(`${database}: ${row.name}`);
       const noIdentity = await c.query<{ name: string }>(NO_IDENTITY);
       for (const row of noIdentity.rows) tablesWithoutIdentity.push(`${database}: ${row.name}`);
@@ -107,7 +114,9 @@ export async function prepareSource(withDb: WithDatabase, p: SourcePreparation):
 export async function blockWriters(withDb: WithDatabase, roles: readonly string[]): Promise<number> {
   return withDb('postgres', async (c) => {
     for (const role of roles) await c.query(`ALTER ROLE ${quoteIdent(role)} NOLOGIN`);
-    const ended = await c.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = any($1::text[]) and pid <> pg_backend_pid()', [[...roles]]);
+    const ended = await c.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = any($1::text[]) and pid <> pg_backend_pid()', [
+      [...roles],
+    ]);
     return ended.rowCount ?? 0;
   });
 }

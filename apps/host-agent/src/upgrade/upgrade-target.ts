@@ -59,8 +59,20 @@ export function sourceConninfo(link: SourceLink, database: string, withPassword:
 
 /** A client of the source over the network, as the upgrade role (catalog reads, the LSN, sequences). */
 export async function connectSource(link: SourceLink, database: string): Promise<pg.Client> {
-  const ssl = link.sslMode === 'prefer' ? false : { rejectUnauthorized: link.sslMode === 'verify-full', ...(link.sslRootCert ? { ca: fs.readFileSync(link.sslRootCert, 'utf8') } : {}) };
-  const client = new pg.Client({ host: link.host, port: link.port, user: link.user, password: link.password, database, ssl, connectionTimeoutMillis: 5000, application_name: 'pgs-upgrade' });
+  const ssl =
+    link.sslMode === 'prefer'
+      ? false
+      : { rejectUnauthorized: link.sslMode === 'verify-full', ...(link.sslRootCert ? { ca: fs.readFileSync(link.sslRootCert, 'utf8') } : {}) };
+  const client = new pg.Client({
+    host: link.host,
+    port: link.port,
+    user: link.user,
+    password: link.password,
+    database,
+    ssl,
+    connectionTimeoutMillis: 5000,
+    application_name: 'pgs-upgrade',
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -93,10 +105,28 @@ export interface SchemaCopy {
 export async function copySchema(o: SchemaCopy): Promise<void> {
   const env = { PATH: '/usr/bin:/bin', LANG: 'C', PGCONNECT_TIMEOUT: '5' };
   const dumpArgs = ['--schema-only', '--no-publications', '--no-subscriptions', '-d', sourceConninfo(o.source, o.database, false)];
-  const psqlArgs = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-h', o.target.socketDir, '-p', String(o.target.port), '-U', o.target.user, '-d', o.database];
+  const psqlArgs = [
+    '-X',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '--single-transaction',
+    '-h',
+    o.target.socketDir,
+    '-p',
+    String(o.target.port),
+    '-U',
+    o.target.user,
+    '-d',
+    o.database,
+  ];
   const ids = o.runAs ? { uid: o.runAs.uid, gid: o.runAs.gid } : {};
   // The password in pg_dump's environment, never on its command line (which `ps` shows).
-  const dump = spawn(path.join(o.dumpBinDir, 'pg_dump'), dumpArgs, { ...ids, env: { ...env, PGPASSWORD: o.source.password }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const dump = spawn(path.join(o.dumpBinDir, 'pg_dump'), dumpArgs, {
+    ...ids,
+    env: { ...env, PGPASSWORD: o.source.password },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const psql = spawn(path.join(o.psqlBinDir, 'psql'), psqlArgs, { ...ids, env, stdio: ['pipe', 'ignore', 'pipe'] });
   dump.stdout.pipe(psql.stdin);
   // psql ending first (an error) closes its stdin under pg_dump: that is reported through psql's exit.
@@ -112,10 +142,13 @@ export async function copySchema(o: SchemaCopy): Promise<void> {
       });
       child.once('close', (code) => resolve(code));
     });
-  const timer = setTimeout(() => {
-    dump.kill('SIGKILL');
-    psql.kill('SIGKILL');
-  }, o.timeoutMs ?? 30 * 60_000);
+  const timer = setTimeout(
+    () => {
+      dump.kill('SIGKILL');
+      psql.kill('SIGKILL');
+    },
+    o.timeoutMs ?? 30 * 60_000,
+  );
   try {
     const [dumpCode, psqlCode] = await Promise.all([exited(dump), exited(psql)]);
     if (dumpCode !== 0) throw new AgentError('UPGRADE_FAILED', `pg_dump of ${o.database} failed: ${errors.dump.trim() || `exit ${dumpCode}`}`);
@@ -145,7 +178,9 @@ export async function subscribe(target: pg.Client, link: SourceLink, database: s
   const has = (await target.query('select 1 from pg_subscription where subname = $1', [name])).rowCount ?? 0;
   if (has > 0) return;
   // Not inside a transaction block: CREATE SUBSCRIPTION creates the slot on the source.
-  await target.query(`CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(sourceConninfo(link, database, true))} PUBLICATION ${quoteIdent(UPGRADE_PUBLICATION)} WITH (slot_name = ${quoteLiteral(name)}, copy_data = true)`);
+  await target.query(
+    `CREATE SUBSCRIPTION ${quoteIdent(name)} CONNECTION ${quoteLiteral(sourceConninfo(link, database, true))} PUBLICATION ${quoteIdent(UPGRADE_PUBLICATION)} WITH (slot_name = ${quoteLiteral(name)}, copy_data = true)`,
+  );
 }
 
 /** How far the initial copy of one database got. */
@@ -175,7 +210,10 @@ export async function sourceWalPosition(source: pg.Client): Promise<string> {
  */
 export async function caughtUp(source: pg.Client, databases: readonly string[], lsn: string): Promise<{ done: boolean; behind: string[] }> {
   const names = databases.map(upgradeSlotName);
-  const r = await source.query<{ slot_name: string; confirmed: string | null }>('select slot_name, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = any($1::text[])', [names]);
+  const r = await source.query<{ slot_name: string; confirmed: string | null }>(
+    'select slot_name, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = any($1::text[])',
+    [names],
+  );
   const confirmed = new Map(r.rows.map((row) => [row.slot_name, row.confirmed]));
   const behind: string[] = [];
   for (const d of databases) {
@@ -194,7 +232,9 @@ export interface SequenceValue {
 
 /** The source's sequences that were ever used (never-called ones keep their start on the new instance). */
 export async function readSequences(source: pg.Client): Promise<SequenceValue[]> {
-  const r = await source.query<{ name: string; last_value: string }>("select format('%I.%I', schemaname, sequencename) as name, last_value::text from pg_sequences where last_value is not null and schemaname not in ('pg_catalog', 'information_schema')");
+  const r = await source.query<{ name: string; last_value: string }>(
+    "select format('%I.%I', schemaname, sequencename) as name, last_value::text from pg_sequences where last_value is not null and schemaname not in ('pg_catalog', 'information_schema')",
+  );
   return r.rows.map((row) => ({ name: row.name, lastValue: row.last_value }));
 }
 

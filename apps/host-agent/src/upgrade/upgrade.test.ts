@@ -28,7 +28,14 @@ const OWNER = { name: 'alice', password: 'alice-secret', database: 'app' };
 function runnerFor(server: TestPostgres): UpgradeRunner {
   const connect = (_tenantId: string, database = 'postgres') => ({ host: server.socketDir, port: server.port, user: 'postgres', database });
   const log = testLogger();
-  return new UpgradeRunner({ admin: new InstanceAdmin(connect, log), connect, clientBinDir: (major) => (major === '15' ? BIN_15 : undefined), tls: () => ({ caFile: undefined }), runAs: postgresOsUser(), log });
+  return new UpgradeRunner({
+    admin: new InstanceAdmin(connect, log),
+    connect,
+    clientBinDir: (major) => (major === '15' ? BIN_15 : undefined),
+    tls: () => ({ caFile: undefined }),
+    runAs: postgresOsUser(),
+    log,
+  });
 }
 
 function withDatabaseOf(server: TestPostgres): WithDatabase {
@@ -76,17 +83,50 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
     const onSource = runnerFor(source);
     const onTarget = runnerFor(target);
     const sourceStep = (step: UpgradeSourceAction['step'], extra: Partial<UpgradeSourceAction> = {}) =>
-      onSource.source('acme', { kind: 'upgradeSource', step, user: UPGRADE_USER, scramVerifier: scramVerifier(UPGRADE_PASSWORD), replicaIdentityFull: false, roles: [OWNER.name], databases: [], ...extra });
+      onSource.source('acme', {
+        kind: 'upgradeSource',
+        step,
+        user: UPGRADE_USER,
+        scramVerifier: scramVerifier(UPGRADE_PASSWORD),
+        replicaIdentityFull: false,
+        roles: [OWNER.name],
+        databases: [],
+        ...extra,
+      });
     const inspected = await sourceStep('inspect');
     const databases = inspected.databases;
     expect(databases).toEqual(['app', 'postgres']);
-    const facts = { major: inspected.major, walLevel: inspected.walLevel, largeObjects: [], unloggedTables: inspected.unloggedTables, tablesWithoutIdentity: inspected.tablesWithoutIdentity };
+    const facts = {
+      major: inspected.major,
+      walLevel: inspected.walLevel,
+      largeObjects: [],
+      unloggedTables: inspected.unloggedTables,
+      tablesWithoutIdentity: inspected.tablesWithoutIdentity,
+    };
     expect(inspected.largeObjects).toEqual([]);
-    const check = checkUpgrade({ tenantId: 'acme', fromMajor: facts.major, toMajor: 18, status: 'ACTIVE', members: 1, targetHosts: ['h2'], dumpClientMajors: [15], busy: false, replicaIdentityFull: false, source: facts });
+    const check = checkUpgrade({
+      tenantId: 'acme',
+      fromMajor: facts.major,
+      toMajor: 18,
+      status: 'ACTIVE',
+      members: 1,
+      targetHosts: ['h2'],
+      dumpClientMajors: [15],
+      busy: false,
+      replicaIdentityFull: false,
+      source: facts,
+    });
     expect(check).toEqual({ ok: true, dumpClientMajor: 15, setIdentityFull: [] });
     await sourceStep('prepare', { databases });
     const targetStep = (step: UpgradeTargetAction['step']) =>
-      onTarget.target('acme', { kind: 'upgradeTarget', step, source: { address: source.host, port: source.port, user: UPGRADE_USER, password: UPGRADE_PASSWORD }, databases, dumpMajor: '15', timeoutMs: 60_000 });
+      onTarget.target('acme', {
+        kind: 'upgradeTarget',
+        step,
+        source: { address: source.host, port: source.port, user: UPGRADE_USER, password: UPGRADE_PASSWORD },
+        databases,
+        dumpMajor: '15',
+        timeoutMs: 60_000,
+      });
 
     // A writer through the whole copy: each acknowledged id is remembered.
     const acknowledged: number[] = [];
@@ -133,7 +173,9 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
     expect(caught.sequences).toBe(1);
     const catchUpMs = Date.now() - switchStarted;
     await sourceStep('clean', { databases });
-    console.log(`upgrade switch: ${acknowledged.length} live writes acknowledged; writers blocked to caught up (sequences copied, subscriptions dropped) in ${catchUpMs} ms`);
+    console.log(
+      `upgrade switch: ${acknowledged.length} live writes acknowledged; writers blocked to caught up (sequences copied, subscriptions dropped) in ${catchUpMs} ms`,
+    );
 
     const asOwner = new pgLib.Client({ connectionString: target.url(OWNER.name, OWNER.password, OWNER.database) });
     await asOwner.connect();
@@ -176,11 +218,33 @@ describe.skipIf(!haveBoth)('upgrade by logical replication, PostgreSQL 15 -> 18 
     }
     const databases = await tenantDatabases(withDatabaseOf(source));
     const facts = await inspectSource(withDatabaseOf(source), databases);
-    expect(facts).toMatchObject({ major: 15, walLevel: 'logical', largeObjects: [{ database: 'app', count: 1 }], unloggedTables: ['app: public.scratch'], tablesWithoutIdentity: ['app: public.journal'] });
-    const check = checkUpgrade({ tenantId: 'acme', fromMajor: 15, toMajor: 18, status: 'ACTIVE', members: 1, targetHosts: ['h2'], dumpClientMajors: [15], busy: false, replicaIdentityFull: false, source: facts });
+    expect(facts).toMatchObject({
+      major: 15,
+      walLevel: 'logical',
+      largeObjects: [{ database: 'app', count: 1 }],
+      unloggedTables: ['app: public.scratch'],
+      tablesWithoutIdentity: ['app: public.journal'],
+    });
+    const check = checkUpgrade({
+      tenantId: 'acme',
+      fromMajor: 15,
+      toMajor: 18,
+      status: 'ACTIVE',
+      members: 1,
+      targetHosts: ['h2'],
+      dumpClientMajors: [15],
+      busy: false,
+      replicaIdentityFull: false,
+      source: facts,
+    });
     expect(check.ok ? [] : check.refusals.map((r) => r.code)).toEqual(['LARGE_OBJECTS', 'UNLOGGED_TABLES', 'NO_REPLICA_IDENTITY']);
     // Asked for, REPLICA IDENTITY FULL is set on exactly those tables.
-    const { identityFullSet } = await prepareSource(withDatabaseOf(source), { databases, user: UPGRADE_USER, verifier: scramVerifier(UPGRADE_PASSWORD), identityFull: true });
+    const { identityFullSet } = await prepareSource(withDatabaseOf(source), {
+      databases,
+      user: UPGRADE_USER,
+      verifier: scramVerifier(UPGRADE_PASSWORD),
+      identityFull: true,
+    });
     expect(identityFullSet).toEqual(['app: public.journal']);
     expect((await inspectSource(withDatabaseOf(source), databases)).tablesWithoutIdentity).toEqual([]);
     await cleanSource(withDatabaseOf(source), databases, UPGRADE_USER);

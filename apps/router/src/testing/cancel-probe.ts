@@ -16,7 +16,11 @@ export async function cancelSleepThroughRouter(client: pg.Client, admin: () => P
     (err: { code?: string }) => err.code ?? 'no code',
   );
   const watcher = await admin();
-  await eventually(async () => (await watcher.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rowCount === 1, 10_000, 'query running');
+  await eventually(
+    async () => (await watcher.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rowCount === 1,
+    10_000,
+    'query running',
+  );
   await watcher.end();
   const secret = Buffer.alloc(4);
   secret.writeInt32BE(key.secretKey);

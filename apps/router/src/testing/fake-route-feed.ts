@@ -55,7 +55,9 @@ interface Watcher {
 }
 
 /** Starts a fake feed on 127.0.0.1 (port 0 = any free port, or a fixed one to restart on). */
-export async function startFakeRouteFeed(options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean; snapshotPart?: number } = {}): Promise<FakeRouteFeed> {
+export async function startFakeRouteFeed(
+  options: { port?: number; routes?: Array<Omit<RouteUpsert, 'revision'>>; peers?: RouterPeerEntry[]; instanceTls?: boolean; snapshotPart?: number } = {},
+): Promise<FakeRouteFeed> {
   const instanceTls = options.instanceTls ?? false;
   let revision = 0;
   const table = new Map<string, RouteUpsert>();
@@ -111,7 +113,15 @@ export async function startFakeRouteFeed(options: { port?: number; routes?: Arra
           const all = [...table.values()].map(routeToProto);
           const part = req.snapshotInParts && options.snapshotPart ? options.snapshotPart : Math.max(1, all.length);
           for (let from = 0; from === 0 || from < all.length; from += part) {
-            await stream.send({ snapshot: true, snapshotContinues: from + part < all.length, revision: BigInt(revision), upserts: all.slice(from, from + part), routers: peers, routersChanged: true, instanceTls });
+            await stream.send({
+              snapshot: true,
+              snapshotContinues: from + part < all.length,
+              revision: BigInt(revision),
+              upserts: all.slice(from, from + part),
+              routers: peers,
+              routersChanged: true,
+              instanceTls,
+            });
           }
         } else {
           const newer = history.filter((h) => h.revision > since);

@@ -20,18 +20,33 @@ export interface TestRouter extends RunningRouter {
 }
 
 /** Starts a router with test defaults; `args` add or override flags. */
-export async function startTestRouter(options: { coordinator: string; cachePath?: string; routerId?: string; args?: string[]; secure?: boolean }): Promise<TestRouter> {
+export async function startTestRouter(options: {
+  coordinator: string;
+  cachePath?: string;
+  routerId?: string;
+  args?: string[];
+  secure?: boolean;
+}): Promise<TestRouter> {
   const cachePath = options.cachePath ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-')), 'routes.db');
   const argv = [
-    '--listen', '127.0.0.1:0',
-    '--coordinator', options.coordinator,
-    '--cache-path', cachePath,
-    '--router-id', options.routerId ?? 'r1',
-    '--cancel-listen', '127.0.0.1:0',
-    '--ops-listen', '127.0.0.1:0',
-    '--sync-backoff-min', '20ms',
-    '--sync-backoff-max', '200ms',
-    '--shutdown-timeout', '3s',
+    '--listen',
+    '127.0.0.1:0',
+    '--coordinator',
+    options.coordinator,
+    '--cache-path',
+    cachePath,
+    '--router-id',
+    options.routerId ?? 'r1',
+    '--cancel-listen',
+    '127.0.0.1:0',
+    '--ops-listen',
+    '127.0.0.1:0',
+    '--sync-backoff-min',
+    '20ms',
+    '--sync-backoff-max',
+    '200ms',
+    '--shutdown-timeout',
+    '3s',
     // The fake route feed is plaintext; `secure` routers (fleet-identity.test.ts) use mTLS to a real coordinator.
     ...(options.secure ? [] : ['--insecure']),
     ...(options.args ?? []),

@@ -27,9 +27,35 @@ export function createTestCa(): TestCa {
   fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,DNS:*.db.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   const issue = (name: string): { cert: string; key: string } => {
     openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', 'ext.cnf'], dir);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        'ext.cnf',
+      ],
+      dir,
+    );
     return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
   };
   const first = issue('server');
-  return { dir, caCert: path.join(dir, 'ca.crt'), serverCert: first.cert, serverKey: first.key, issue, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    caCert: path.join(dir, 'ca.crt'),
+    serverCert: first.cert,
+    serverKey: first.key,
+    issue,
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
 }

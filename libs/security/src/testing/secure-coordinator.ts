@@ -31,9 +31,13 @@ export async function startSecureCoordinator(timeoutMs = 60_000): Promise<Secure
   const grpc = `127.0.0.1:${await freePort()}`;
   const httpAddress = `127.0.0.1:${await freePort()}`;
   let out = '';
-  const child: ChildProcess = spawn(process.execPath, ['--conditions=@pgs/source', '--import', 'tsx', COORDINATOR_MAIN, '--grpc-listen', grpc, '--http-listen', httpAddress, '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--conditions=@pgs/source', '--import', 'tsx', COORDINATOR_MAIN, '--grpc-listen', grpc, '--http-listen', httpAddress, '--data-dir', dataDir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

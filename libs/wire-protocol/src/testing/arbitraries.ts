@@ -5,8 +5,7 @@ import { encodeStartupMessage, SEVERITIES, type ErrorFields, type ProtocolVersio
 import { splitAt } from './builders.js';
 
 /** Text that can travel in a PostgreSQL String: any Unicode except NUL (and lone surrogates). */
-export const wireText = (maxLength = 40): fc.Arbitrary<string> =>
-  fc.string({ unit: 'grapheme', maxLength }).filter((s) => !s.includes('\0'));
+export const wireText = (maxLength = 40): fc.Arbitrary<string> => fc.string({ unit: 'grapheme', maxLength }).filter((s) => !s.includes('\0'));
 
 /** A non-empty parameter name. */
 export const parameterName = fc.oneof(
@@ -36,39 +35,41 @@ export const startupMessage = fc
   .filter((m) => encodeStartupMessage(m).length <= 10000);
 
 /** ErrorResponse/NoticeResponse fields. */
-export const errorFields: fc.Arbitrary<ErrorFields> = fc
-  .record(
-    {
-      severity: fc.constantFrom(...SEVERITIES),
-      code: fc.stringMatching(/^[0-9A-Z]{5}$/),
-      message: wireText(80),
-      detail: wireText(),
-      hint: wireText(),
-      position: fc.nat().map(String),
-      internalPosition: fc.nat().map(String),
-      internalQuery: wireText(),
-      where: wireText(),
-      schema: wireText(),
-      table: wireText(),
-      column: wireText(),
-      dataType: wireText(),
-      constraint: wireText(),
-      file: wireText(),
-      line: fc.nat().map(String),
-      routine: wireText(),
-      localizedSeverity: fc.constantFrom('FEHLER', 'ERREUR', 'ОШИБКА', 'VÁŽNÉ'),
-    },
-    { requiredKeys: ['severity', 'code', 'message'] },
-  );
+export const errorFields: fc.Arbitrary<ErrorFields> = fc.record(
+  {
+    severity: fc.constantFrom(...SEVERITIES),
+    code: fc.stringMatching(/^[0-9A-Z]{5}$/),
+    message: wireText(80),
+    detail: wireText(),
+    hint: wireText(),
+    position: fc.nat().map(String),
+    internalPosition: fc.nat().map(String),
+    internalQuery: wireText(),
+    where: wireText(),
+    schema: wireText(),
+    table: wireText(),
+    column: wireText(),
+    dataType: wireText(),
+    constraint: wireText(),
+    file: wireText(),
+    line: fc.nat().map(String),
+    routine: wireText(),
+    localizedSeverity: fc.constantFrom('FEHLER', 'ERREUR', 'ОШИБКА', 'VÁŽNÉ'),
+  },
+  { requiredKeys: ['severity', 'code', 'message'] },
+);
 
 /** A secret key: 4 bytes (protocol 3.0) or up to 256 (3.2). */
 export const secretKey = fc.uint8Array({ minLength: 4, maxLength: 256 }).map((a) => Buffer.from(a));
 
 /** `bytes` cut into chunks at random offsets. */
 export function chunked(bytes: Buffer): fc.Arbitrary<Buffer[]> {
-  return fc
-    .uniqueArray(fc.integer({ min: 1, max: Math.max(1, bytes.length - 1) }), { maxLength: Math.min(12, bytes.length) })
-    .map((cuts) => splitAt(bytes, cuts.filter((c) => c < bytes.length).sort((a, b) => a - b)));
+  return fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, bytes.length - 1) }), { maxLength: Math.min(12, bytes.length) }).map((cuts) =>
+    splitAt(
+      bytes,
+      cuts.filter((c) => c < bytes.length).sort((a, b) => a - b),
+    ),
+  );
 }
 
 /** Bytes shaped like what reaches a listening port: raw noise, or a valid packet with damage. */

@@ -1,13 +1,6 @@
 // Builders for tests here and in other projects: realistic backend streams and chunking helpers.
 import { Buffer } from 'node:buffer';
-import {
-  AuthenticationCode,
-  encodeAuthentication,
-  encodeBackendKeyData,
-  encodeFrame,
-  encodeParameterStatus,
-  encodeReadyForQuery,
-} from '../index.js';
+import { AuthenticationCode, encodeAuthentication, encodeBackendKeyData, encodeFrame, encodeParameterStatus, encodeReadyForQuery } from '../index.js';
 
 /** Parameters a PostgreSQL 15 server reports after authentication. */
 export const TYPICAL_SERVER_PARAMETERS: ReadonlyArray<readonly [string, string]> = [
@@ -78,7 +71,10 @@ export function splitAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
 /** Every way to cut `bytes` in two (offsets 0..length), then byte by byte. */
 export function* everySplit(bytes: Buffer): Generator<Buffer[]> {
   for (let i = 0; i <= bytes.length; i++) yield splitAt(bytes, [i]);
-  yield splitAt(bytes, Array.from({ length: Math.max(0, bytes.length - 1) }, (_, i) => i + 1));
+  yield splitAt(
+    bytes,
+    Array.from({ length: Math.max(0, bytes.length - 1) }, (_, i) => i + 1),
+  );
 }
 
 /** Copies each chunk into its own buffer, so no test passes by sharing memory with the original. */

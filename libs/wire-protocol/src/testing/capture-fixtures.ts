@@ -122,7 +122,9 @@ interface Scenario {
 const conninfo = (port: number, extra: string) => `host=127.0.0.1 port=${port} user=alice dbname=acme ${extra}`.trim();
 
 function psql(name: string, extra: string, env: Record<string, string> = {}): Scenario {
-  const envText = Object.entries(env).map(([k]) => `${k}=<cache with a principal only> `).join('');
+  const envText = Object.entries(env)
+    .map(([k]) => `${k}=<cache with a principal only> `)
+    .join('');
   return {
     name,
     client: version('psql'),
@@ -148,7 +150,8 @@ async function nodePostgres(port: number, ssl: boolean): Promise<void> {
   );
 }
 
-const pgVersion = (): string => `node-postgres ${(JSON.parse(execFileSync('node', ['-p', 'JSON.stringify(require("pg/package.json"))'], { encoding: 'utf8' })) as { version: string }).version}`;
+const pgVersion = (): string =>
+  `node-postgres ${(JSON.parse(execFileSync('node', ['-p', 'JSON.stringify(require("pg/package.json"))'], { encoding: 'utf8' })) as { version: string }).version}`;
 
 const scenarios: Scenario[] = [
   psql('psql-sslmode-disable', 'sslmode=disable'),
@@ -175,13 +178,15 @@ const scenarios: Scenario[] = [
   {
     name: 'node-postgres-ssl-false',
     client: pgVersion(),
-    describe: (port) => `new pg.Client({ host: '127.0.0.1', port: ${port}, user: 'alice', database: 'acme', application_name: 'pg-capture', ssl: false }).connect()`,
+    describe: (port) =>
+      `new pg.Client({ host: '127.0.0.1', port: ${port}, user: 'alice', database: 'acme', application_name: 'pg-capture', ssl: false }).connect()`,
     exec: (port) => nodePostgres(port, false),
   },
   {
     name: 'node-postgres-ssl',
     client: pgVersion(),
-    describe: (port) => `new pg.Client({ host: '127.0.0.1', port: ${port}, user: 'alice', database: 'acme', application_name: 'pg-capture', ssl: { rejectUnauthorized: false } }).connect()`,
+    describe: (port) =>
+      `new pg.Client({ host: '127.0.0.1', port: ${port}, user: 'alice', database: 'acme', application_name: 'pg-capture', ssl: { rejectUnauthorized: false } }).connect()`,
     exec: (port) => nodePostgres(port, true),
   },
 ];
@@ -192,7 +197,11 @@ async function main(): Promise<void> {
     const rec = await listen();
     await s.exec(rec.port);
     await rec.close();
-    const command = s.describe(rec.port).replace(`port=${rec.port}`, 'port=PORT').replace(`-p ${rec.port}`, '-p PORT').replace(`port: ${rec.port}`, 'port: PORT');
+    const command = s
+      .describe(rec.port)
+      .replace(`port=${rec.port}`, 'port=PORT')
+      .replace(`-p ${rec.port}`, '-p PORT')
+      .replace(`port: ${rec.port}`, 'port: PORT');
     fixtures.push({ name: s.name, client: s.client, command, connections: rec.connections });
     console.log(`${s.name}: ${rec.connections.length} connection(s), ${rec.connections.map((c) => c.length).join('+')} packet(s)`);
   }

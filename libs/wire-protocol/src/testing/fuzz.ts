@@ -13,12 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
-import {
-  encodeErrorResponse,
-  encodeNegotiateProtocolVersion,
-  encodeStartupMessage,
-  encodeCancelRequest,
-} from '../index.js';
+import { encodeErrorResponse, encodeNegotiateProtocolVersion, encodeStartupMessage, encodeCancelRequest } from '../index.js';
 import { chunked, mutatedBytes } from './arbitraries.js';
 import { backendStartupReply, dataRow } from './builders.js';
 import { clientFixtures, fixturePackets } from './fixtures.js';
@@ -34,13 +29,19 @@ const seed = arg('seed', Date.now() % 2 ** 31);
 
 const startupSeeds = [
   ...clientFixtures().flatMap((f) => fixturePackets(f.name)),
-  encodeStartupMessage({ protocol: { major: 3, minor: 2 }, parameters: { user: 'alice.acme', database: 'acme', options: '-c pgs.tenant=acme', '_pq_.x': 'y' } }),
+  encodeStartupMessage({
+    protocol: { major: 3, minor: 2 },
+    parameters: { user: 'alice.acme', database: 'acme', options: '-c pgs.tenant=acme', '_pq_.x': 'y' },
+  }),
   encodeCancelRequest(7, Buffer.alloc(32, 1)),
   Buffer.from('160301010001', 'hex'),
 ];
 const backendSeeds = [
   backendStartupReply(),
-  Buffer.concat([encodeNegotiateProtocolVersion(0, ['_pq_.x']), encodeErrorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed', detail: 'd', hint: 'h' })]),
+  Buffer.concat([
+    encodeNegotiateProtocolVersion(0, ['_pq_.x']),
+    encodeErrorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed', detail: 'd', hint: 'h' }),
+  ]),
   Buffer.concat([dataRow([Buffer.from('abc'), null]), dataRow([])]),
 ];
 
@@ -61,7 +62,11 @@ const withChunks = (a: fc.Arbitrary<Buffer>) => a.chain((b) => fc.tuple(fc.const
 const half = (minutes * 60_000) / 2;
 
 console.log(`fuzzing for ${minutes} min, seed ${seed}`);
-campaign('startup decoder', fc.property(withChunks(mutatedBytes(startupSeeds)), ([b, c]) => checkStartupInvariants(b, c)), half);
+campaign(
+  'startup decoder',
+  fc.property(withChunks(mutatedBytes(startupSeeds)), ([b, c]) => checkStartupInvariants(b, c)),
+  half,
+);
 campaign(
   'framer + backend messages',
   fc.property(withChunks(mutatedBytes(backendSeeds)), ([b, c]) => checkFramerInvariants(b, c, 512)),

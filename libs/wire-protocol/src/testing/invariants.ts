@@ -16,7 +16,10 @@ import {
 
 /** A violated invariant: a finding. */
 export class InvariantError extends Error {
-  constructor(message: string, readonly input: Buffer) {
+  constructor(
+    message: string,
+    readonly input: Buffer,
+  ) {
     super(`${message}\n  input: ${input.toString('hex')}`);
     this.name = 'InvariantError';
   }
@@ -38,7 +41,8 @@ function decodeStartup(chunks: readonly Buffer[]): Outcome {
     return { kind: 'result', result };
   } catch (err) {
     if (err instanceof StartupError) {
-      if (!STARTUP_CODES.has(err.code) || err.severity !== 'FATAL') throw new InvariantError('StartupError without a startup SQLSTATE/FATAL', Buffer.concat(chunks));
+      if (!STARTUP_CODES.has(err.code) || err.severity !== 'FATAL')
+        throw new InvariantError('StartupError without a startup SQLSTATE/FATAL', Buffer.concat(chunks));
       return { kind: 'error', message: err.message };
     }
     throw err; // any other exception is a finding: let it surface with its stack
@@ -74,7 +78,8 @@ function replacer(_k: string, v: unknown): unknown {
 export function checkStartupInvariants(bytes: Buffer, chunks: readonly Buffer[]): void {
   const whole = decodeStartup([bytes]);
   const split = decodeStartup(chunks);
-  if (!same(whole, split)) throw new InvariantError(`chunking changed the outcome: ${JSON.stringify(whole, replacer)} vs ${JSON.stringify(split, replacer)}`, bytes);
+  if (!same(whole, split))
+    throw new InvariantError(`chunking changed the outcome: ${JSON.stringify(whole, replacer)} vs ${JSON.stringify(split, replacer)}`, bytes);
   if (whole.kind === 'result' && whole.result.kind === 'packet') {
     const { packet, consumed } = whole.result;
     const again = reencode(packet);

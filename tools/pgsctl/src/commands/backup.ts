@@ -72,10 +72,13 @@ async function list(ctx: CommandContext, [tenant]: string[], options: Options): 
   const tenantId = tenantArg(tenant);
   const res = await ctx.client.listBackups({ tenantId, all: options.all === true }, ctx.call());
   const view: BackupListView = { window: recoveryWindowView(res.window), backups: res.backups.map(backupView) };
-  const empty = options.all === true ? `No backups of tenant ${tenantId}.` : `No restorable or running backups of tenant ${tenantId} (--all adds failed and expired ones).`;
+  const empty =
+    options.all === true ? `No backups of tenant ${tenantId}.` : `No restorable or running backups of tenant ${tenantId} (--all adds failed and expired ones).`;
   ctx.print(
-    formatResult(ctx, view, () =>
-      `${windowLine(view.window, tenantId)}\n\n${renderTable(backupColumns(ctx.io.now()), view.backups, { wide: ctx.output === 'wide', empty })}`,
+    formatResult(
+      ctx,
+      view,
+      () => `${windowLine(view.window, tenantId)}\n\n${renderTable(backupColumns(ctx.io.now()), view.backups, { wide: ctx.output === 'wide', empty })}`,
     ),
   );
 }
@@ -102,7 +105,10 @@ async function remove(ctx: CommandContext, [tenant, id]: string[], options: Opti
   } catch (err) {
     // The coordinator refuses a delete that would shrink the recovery window below the retention policy.
     if (err instanceof RpcError && err.code === Code.FAILED_PRECONDITION && !force) {
-      throw new CliError(ExitCode.CONFLICT, err.message, { hint: `add --force to delete it anyway (see what stays restorable with \`pgsctl backup list ${tenantId}\`)`, cause: err });
+      throw new CliError(ExitCode.CONFLICT, err.message, {
+        hint: `add --force to delete it anyway (see what stays restorable with \`pgsctl backup list ${tenantId}\`)`,
+        cause: err,
+      });
     }
     throw err;
   }
@@ -112,29 +118,53 @@ async function remove(ctx: CommandContext, [tenant, id]: string[], options: Opti
 
 /** Adds `backup` and its subcommands. */
 export function registerBackup(program: Command, session: Session): void {
-  const backup = program.command('backup').alias('backups').description('a tenant\'s backups (pgBackRest, with WAL archiving for point-in-time restores)');
+  const backup = program.command('backup').alias('backups').description("a tenant's backups (pgBackRest, with WAL archiving for point-in-time restores)");
   examples(
-    backup.command('create').argument('<tenant>').description('take a backup of a tenant now (from its primary)')
-      .addOption(new Option('--type <type>', 'full, diff (changes since the last full) or incr (since the last backup); default: full when there is no full backup yet, else diff').choices(Object.keys(TYPES)))
+    backup
+      .command('create')
+      .argument('<tenant>')
+      .description('take a backup of a tenant now (from its primary)')
+      .addOption(
+        new Option(
+          '--type <type>',
+          'full, diff (changes since the last full) or incr (since the last backup); default: full when there is no full backup yet, else diff',
+        ).choices(Object.keys(TYPES)),
+      )
       .option('--wait', 'wait until the backup SUCCEEDED or FAILED, showing progress (exit 8 when it failed)')
-      .addOption(new Option('--timeout <duration>', 'how long --wait waits, e.g. 30m, 2h').argParser(durationArg).default(durationArg(DEFAULT_WAIT), DEFAULT_WAIT))
+      .addOption(
+        new Option('--timeout <duration>', 'how long --wait waits, e.g. 30m, 2h').argParser(durationArg).default(durationArg(DEFAULT_WAIT), DEFAULT_WAIT),
+      )
       .option('--idempotency-key <key>', 'retries with the same key return the first result')
       .action(session.action(create)),
     ['pgsctl backup create acme --wait', 'pgsctl backup create acme --type full --wait -o json'],
   );
   examples(
-    backup.command('list').alias('ls').argument('<tenant>').description('list a tenant\'s backups, newest first, and the times it can be restored to')
+    backup
+      .command('list')
+      .alias('ls')
+      .argument('<tenant>')
+      .description("list a tenant's backups, newest first, and the times it can be restored to")
       .option('--all', 'include failed and expired backups')
       .action(session.action(list)),
     ['pgsctl backup list acme', 'pgsctl backup list acme --all -o wide', 'pgsctl backup list acme -o json | jq .window'],
   );
   examples(
-    backup.command('get').alias('describe').argument('<tenant>').argument('<backup-id>').description('show one backup: status and reason, times, sizes, WAL range, label')
+    backup
+      .command('get')
+      .alias('describe')
+      .argument('<tenant>')
+      .argument('<backup-id>')
+      .description('show one backup: status and reason, times, sizes, WAL range, label')
       .action(session.action(get)),
     ['pgsctl backup get acme b-20261206-101500-acme-3'],
   );
   examples(
-    backup.command('delete').alias('rm').argument('<tenant>').argument('<backup-id>').description('delete a backup from the repository (asks for confirmation)')
+    backup
+      .command('delete')
+      .alias('rm')
+      .argument('<tenant>')
+      .argument('<backup-id>')
+      .description('delete a backup from the repository (asks for confirmation)')
       .option('-y, --yes', 'do not ask for confirmation')
       .option('--force', 'delete even when the recovery window would shrink below the retention policy')
       .action(session.action(remove)),

@@ -13,7 +13,9 @@ describe('connect strings', () => {
     const info = connectInfo({ ...base, user: 'app', caPath: '/repo/.pgs/local/ca.crt', sniDomain: 'pgs.localhost' });
     expect(info.uriVerifyFull).toBe('postgresql://app.acme@127.0.0.1:5432/acme?sslmode=verify-full&sslrootcert=/repo/.pgs/local/ca.crt');
     // SNI names the tenant, so the user goes unsuffixed; hostaddr avoids needing DNS for *.pgs.localhost.
-    expect(info.sniConninfo).toBe('host=acme.pgs.localhost hostaddr=127.0.0.1 port=5432 user=app dbname=acme sslmode=verify-full sslrootcert=/repo/.pgs/local/ca.crt');
+    expect(info.sniConninfo).toBe(
+      'host=acme.pgs.localhost hostaddr=127.0.0.1 port=5432 user=app dbname=acme sslmode=verify-full sslrootcert=/repo/.pgs/local/ca.crt',
+    );
     expect(connectInfo({ ...base, user: 'acme' }).sniConninfo).toBeNull();
   });
 });

@@ -31,7 +31,16 @@ function splitHostPort(address: string): { host: string; port: string } {
 }
 
 /** Builds the connection strings. The owner (named like the tenant) needs no suffix; other users get `user.tenant`. */
-export function connectInfo(input: { tenant: string; status: string; externalAccess: boolean; router: string; user: string; database: string; caPath?: string; sniDomain?: string }): ConnectInfo {
+export function connectInfo(input: {
+  tenant: string;
+  status: string;
+  externalAccess: boolean;
+  router: string;
+  user: string;
+  database: string;
+  caPath?: string;
+  sniDomain?: string;
+}): ConnectInfo {
   const { host, port } = splitHostPort(input.router);
   const routedUser = input.user === input.tenant ? input.user : `${input.user}.${input.tenant}`;
   const base = `postgresql://${encodeURIComponent(routedUser)}@${input.router}/${encodeURIComponent(input.database)}`;
@@ -64,7 +73,8 @@ async function connect(ctx: CommandContext, [tenant]: string[], options: Options
     sniDomain: (options.sniDomain as string | undefined) ?? router.fleet?.sniDomain,
   });
   if (!view.spec.externalAccess) ctx.note(`warning: external access is disabled for ${id}; the router will refuse it until: pgsctl tenant access enable ${id}`);
-  if (view.status !== 'ACTIVE') ctx.note(`warning: tenant ${id} is ${view.status}${view.statusReason ? ` (${view.statusReason})` : ''}; the router accepts connections once it is ACTIVE`);
+  if (view.status !== 'ACTIVE')
+    ctx.note(`warning: tenant ${id} is ${view.status}${view.statusReason ? ` (${view.statusReason})` : ''}; the router accepts connections once it is ACTIVE`);
   if (options.uri === true && !ctx.structured) {
     ctx.print(`${info.uri}\n`);
     return;
@@ -84,12 +94,15 @@ async function connect(ctx: CommandContext, [tenant]: string[], options: Options
 /** Adds `connect`. */
 export function registerConnect(program: Command, session: Session): void {
   examples(
-    program.command('connect').argument('<tenant>').description('print a ready psql command and connection URI for a tenant through the router edge')
+    program
+      .command('connect')
+      .argument('<tenant>')
+      .description('print a ready psql command and connection URI for a tenant through the router edge')
       .option('--user <name>', 'the tenant user to connect as (default: the owner, named like the tenant)')
       .option('--database <name>', 'the database (default: the one named like the tenant)')
       .option('--router <host:port>', 'the router to connect through (default: PGS_ROUTER, config file, local fleet, 127.0.0.1:5432)')
-      .option('--ca <file>', 'root certificate to verify the router with (default: the local fleet\'s CA)')
-      .option('--sni-domain <domain>', 'the routers\' SNI domain, to also print the <tenant>.<domain> form')
+      .option('--ca <file>', "root certificate to verify the router with (default: the local fleet's CA)")
+      .option('--sni-domain <domain>', "the routers' SNI domain, to also print the <tenant>.<domain> form")
       .option('--uri', 'print only the URI (for scripts: psql "$(pgsctl connect acme --uri)")')
       .action(session.action(connect)),
     ['pgsctl connect acme', 'pgsctl connect acme --user app --database reports', 'psql "$(pgsctl connect acme --uri)"'],

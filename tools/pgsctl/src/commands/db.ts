@@ -15,7 +15,13 @@ async function create(ctx: CommandContext, [tenant, name]: string[], options: Op
   // The tenant's owner user is named like the tenant, so it is the natural default owner.
   const owner = validateUserName((options.owner as string | undefined) ?? tenantId, 'owner');
   const res = await ctx.client.createDatabase(
-    { tenantId, name: dbName, owner, description: (options.description as string | undefined) ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },
+    {
+      tenantId,
+      name: dbName,
+      owner,
+      description: (options.description as string | undefined) ?? '',
+      idempotencyKey: (options.idempotencyKey as string | undefined) ?? '',
+    },
     ctx.call(),
   );
   const view = res.database === undefined ? null : databaseView(res.database);
@@ -44,16 +50,27 @@ async function remove(ctx: CommandContext, [tenant, name]: string[], options: Op
 export function registerDb(program: Command, session: Session): void {
   const db = program.command('db').alias('database').description('databases inside a tenant');
   examples(
-    db.command('create').argument('<tenant>').argument('<name>').description('create a database in a tenant')
-      .option('--owner <user>', 'an existing user of the tenant (default: the tenant\'s owner user)')
+    db
+      .command('create')
+      .argument('<tenant>')
+      .argument('<name>')
+      .description('create a database in a tenant')
+      .option('--owner <user>', "an existing user of the tenant (default: the tenant's owner user)")
       .option('--description <text>', 'a description')
       .option('--idempotency-key <key>', 'retries with the same key return the first result')
       .action(session.action(create)),
     ['pgsctl db create acme reports', 'pgsctl db create acme analytics --owner app'],
   );
-  examples(db.command('list').alias('ls').argument('<tenant>').description('list the databases of a tenant').action(session.action(list)), ['pgsctl db list acme -o json']);
+  examples(db.command('list').alias('ls').argument('<tenant>').description('list the databases of a tenant').action(session.action(list)), [
+    'pgsctl db list acme -o json',
+  ]);
   examples(
-    db.command('delete').alias('rm').argument('<tenant>').argument('<name>').description('drop a database (asks for confirmation)')
+    db
+      .command('delete')
+      .alias('rm')
+      .argument('<tenant>')
+      .argument('<name>')
+      .description('drop a database (asks for confirmation)')
       .option('-y, --yes', 'do not ask for confirmation')
       .action(session.action(remove)),
     ['pgsctl db delete acme reports --yes'],

@@ -44,7 +44,9 @@ async function events(ctx: CommandContext, _args: string[], options: Options): P
 /** Adds `events`. */
 export function registerEvents(program: Command, session: Session): void {
   examples(
-    program.command('events').description('show recent events (creations, placements, host state changes, ...); --watch follows them live')
+    program
+      .command('events')
+      .description('show recent events (creations, placements, host state changes, ...); --watch follows them live')
       .option('--tenant <id>', 'only events of this tenant')
       .option('--host <id>', 'only events of this host')
       .option('--limit <n>', 'how many recent events (at most 1000)', positiveIntArg, 50)

@@ -19,7 +19,9 @@ async function list(ctx: CommandContext, _args: string[], options: Options): Pro
   const render = async (): Promise<string> => {
     const res = await ctx.client.listHosts({ state }, ctx.call());
     const hosts = res.hosts.map(hostView);
-    return formatResult(ctx, hosts, () => renderTable(hostColumns(ctx.io.now()), hosts, { wide: ctx.output === 'wide', empty: 'No hosts registered yet: start a host agent.' }));
+    return formatResult(ctx, hosts, () =>
+      renderTable(hostColumns(ctx.io.now()), hosts, { wide: ctx.output === 'wide', empty: 'No hosts registered yet: start a host agent.' }),
+    );
   };
   if (options.watch === true) await watchLoop(ctx, render);
   else ctx.print(await render());
@@ -32,19 +34,25 @@ async function get(ctx: CommandContext, [id]: string[]): Promise<void> {
   const host = hostView(res.host);
   const tenants = res.tenants.map(tenantView);
   const now = ctx.io.now();
-  emit(ctx, { host, tenants }, () =>
-    renderFields([
-      ['Name', host.id],
-      ['State', hostStateText(host)],
-      ['Address', host.address],
-      ['Runtime', host.runtime],
-      ['Agent version', host.agentVersion],
-      ['Labels', formatLabels(host.labels)],
-      ['Capacity', `cpu ${formatCpu(host.capacity.cpuMillis)}, memory ${formatSize(host.capacity.memoryMib)}, disk ${formatSize(host.capacity.diskMib)}`],
-      ['Allocated', `cpu ${formatCpu(host.allocated.cpuMillis)}, memory ${formatSize(host.allocated.memoryMib)}, disk ${formatSize(host.allocated.diskMib)}, ${host.allocated.instances} instances`],
-      ['Last heartbeat', host.lastHeartbeatAt ? `${formatAge(host.lastHeartbeatAt, now)} ago` : 'never'],
-      ['Registered', host.registeredAt ?? '-'],
-    ]) + `\nTenants:\n${renderTable(tenantColumns(now), tenants, { empty: 'none' }).replace(/^(?=.)/gm, '  ')}`,
+  emit(
+    ctx,
+    { host, tenants },
+    () =>
+      renderFields([
+        ['Name', host.id],
+        ['State', hostStateText(host)],
+        ['Address', host.address],
+        ['Runtime', host.runtime],
+        ['Agent version', host.agentVersion],
+        ['Labels', formatLabels(host.labels)],
+        ['Capacity', `cpu ${formatCpu(host.capacity.cpuMillis)}, memory ${formatSize(host.capacity.memoryMib)}, disk ${formatSize(host.capacity.diskMib)}`],
+        [
+          'Allocated',
+          `cpu ${formatCpu(host.allocated.cpuMillis)}, memory ${formatSize(host.allocated.memoryMib)}, disk ${formatSize(host.allocated.diskMib)}, ${host.allocated.instances} instances`,
+        ],
+        ['Last heartbeat', host.lastHeartbeatAt ? `${formatAge(host.lastHeartbeatAt, now)} ago` : 'never'],
+        ['Registered', host.registeredAt ?? '-'],
+      ]) + `\nTenants:\n${renderTable(tenantColumns(now), tenants, { empty: 'none' }).replace(/^(?=.)/gm, '  ')}`,
   );
 }
 
@@ -58,15 +66,33 @@ async function cordon(ctx: CommandContext, [id]: string[], on: boolean): Promise
 async function drain(ctx: CommandContext, [id]: string[], options: Options): Promise<void> {
   const hostId = validateHostId(id ?? '', 'id');
   const parallel = options.parallel === undefined ? 0 : Number(options.parallel);
-  if (!Number.isInteger(parallel) || parallel < 0 || parallel > 64) throw new UsageError(`invalid --parallel ${JSON.stringify(options.parallel)}: use a whole number from 1 to 64`);
+  if (!Number.isInteger(parallel) || parallel < 0 || parallel > 64)
+    throw new UsageError(`invalid --parallel ${JSON.stringify(options.parallel)}: use a whole number from 1 to 64`);
   const res = await ctx.client.drainHost({ id: hostId, parallel }, ctx.call());
   const moves = res.moves.map((m) => ({ tenantId: m.tenantId, toHostId: m.toHostId }));
   const blocked = res.blocked.map((b) => ({ tenantId: b.tenantId, reason: b.reason }));
   const host = res.host === undefined ? null : hostView(res.host);
-  emit(ctx, { host, moves, blocked }, () =>
-    `host ${hostId} is draining (cordoned; no new tenants); live moves run in the background: follow them with pgsctl host list --watch\n` +
-    `\nMoving:\n${renderTable([{ header: 'tenant', value: (m: (typeof moves)[number]) => m.tenantId }, { header: 'to host', value: (m) => m.toHostId }], moves, { empty: 'nothing' }).replace(/^(?=.)/gm, '  ')}` +
-    `\nCannot move:\n${renderTable([{ header: 'tenant', value: (b: (typeof blocked)[number]) => b.tenantId }, { header: 'reason', value: (b) => b.reason }], blocked, { empty: 'nothing' }).replace(/^(?=.)/gm, '  ')}`,
+  emit(
+    ctx,
+    { host, moves, blocked },
+    () =>
+      `host ${hostId} is draining (cordoned; no new tenants); live moves run in the background: follow them with pgsctl host list --watch\n` +
+      `\nMoving:\n${renderTable(
+        [
+          { header: 'tenant', value: (m: (typeof moves)[number]) => m.tenantId },
+          { header: 'to host', value: (m) => m.toHostId },
+        ],
+        moves,
+        { empty: 'nothing' },
+      ).replace(/^(?=.)/gm, '  ')}` +
+      `\nCannot move:\n${renderTable(
+        [
+          { header: 'tenant', value: (b: (typeof blocked)[number]) => b.tenantId },
+          { header: 'reason', value: (b) => b.reason },
+        ],
+        blocked,
+        { empty: 'nothing' },
+      ).replace(/^(?=.)/gm, '  ')}`,
   );
 }
 
@@ -74,18 +100,40 @@ async function drain(ctx: CommandContext, [id]: string[], options: Options): Pro
 export function registerHost(program: Command, session: Session): void {
   const host = program.command('host').alias('hosts').description('hosts (one host agent each) and their load');
   examples(
-    host.command('list').alias('ls').description('list hosts: state, address, usage of capacity, tenant count, last heartbeat age')
+    host
+      .command('list')
+      .alias('ls')
+      .description('list hosts: state, address, usage of capacity, tenant count, last heartbeat age')
       .option('--state <state>', `only hosts in this state (${enumNames(HostState).join(', ')})`)
       .option('-w, --watch', 'keep watching and redraw on change')
       .action(session.action(list)),
     ['pgsctl host list', 'pgsctl host list --watch', 'pgsctl host list --state DOWN -o json'],
   );
-  examples(host.command('get').alias('describe').argument('<id>').description('show a host and the tenants placed on it').action(session.action(get)), ['pgsctl host get h1']);
-  examples(host.command('cordon').argument('<id>').description('stop placing new tenants on a host').action(session.action((ctx, args) => cordon(ctx, args, true))), ['pgsctl host cordon h2']);
-  examples(host.command('uncordon').argument('<id>').description('allow new tenants on a host again').action(session.action((ctx, args) => cordon(ctx, args, false))), ['pgsctl host uncordon h2']);
+  examples(host.command('get').alias('describe').argument('<id>').description('show a host and the tenants placed on it').action(session.action(get)), [
+    'pgsctl host get h1',
+  ]);
   examples(
-    host.command('drain').argument('<id>').description('cordon a host and move its tenants away by live moves (shows what cannot move and why)')
-      .option('--parallel <n>', 'live moves at a time (default: the coordinator\'s, 2)')
+    host
+      .command('cordon')
+      .argument('<id>')
+      .description('stop placing new tenants on a host')
+      .action(session.action((ctx, args) => cordon(ctx, args, true))),
+    ['pgsctl host cordon h2'],
+  );
+  examples(
+    host
+      .command('uncordon')
+      .argument('<id>')
+      .description('allow new tenants on a host again')
+      .action(session.action((ctx, args) => cordon(ctx, args, false))),
+    ['pgsctl host uncordon h2'],
+  );
+  examples(
+    host
+      .command('drain')
+      .argument('<id>')
+      .description('cordon a host and move its tenants away by live moves (shows what cannot move and why)')
+      .option('--parallel <n>', "live moves at a time (default: the coordinator's, 2)")
       .action(session.action(drain)),
     ['pgsctl host drain h2', 'pgsctl host drain h2 --parallel 4'],
   );

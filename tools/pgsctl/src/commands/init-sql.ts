@@ -34,7 +34,10 @@ export function readInitSqlFiles(cwd: string, files: readonly string[]): { name:
 /** After a `--wait`: init scripts that FAILED end the command with exit 8 and what to do. */
 export function failIfInitSqlFailed(view: TenantView | undefined): void {
   if (view?.initSql?.state !== 'FAILED') return;
-  throw new OperationFailedError(`tenant ${view.id} is ACTIVE, but its init script ${view.initSql.failedScript} failed: ${view.initSql.error}`, `the ${view.initSql.applied} script(s) before it are committed; fix the cause inside the tenant, then: pgsctl tenant init-sql retry ${view.id}`);
+  throw new OperationFailedError(
+    `tenant ${view.id} is ACTIVE, but its init script ${view.initSql.failedScript} failed: ${view.initSql.error}`,
+    `the ${view.initSql.applied} script(s) before it are committed; fix the cause inside the tenant, then: pgsctl tenant init-sql retry ${view.id}`,
+  );
 }
 
 async function run(ctx: CommandContext, args: string[], options: Options): Promise<void> {
@@ -49,13 +52,17 @@ async function run(ctx: CommandContext, args: string[], options: Options): Promi
 
 /** Adds `tenant init-sql run|retry`. */
 export function registerInitSql(tenant: Command, session: Session): void {
-  const group = tenant.command('init-sql').description('a tenant\'s init scripts (given at creation): release held ones, retry failed ones');
+  const group = tenant.command('init-sql').description("a tenant's init scripts (given at creation): release held ones, retry failed ones");
   for (const name of ['run', 'retry']) {
     examples(
       group
         .command(name)
         .argument('<id>')
-        .description(name === 'run' ? 'release init scripts held at creation (apply holds them until its users and databases exist)' : 'run FAILED init scripts again, from the one that failed')
+        .description(
+          name === 'run'
+            ? 'release init scripts held at creation (apply holds them until its users and databases exist)'
+            : 'run FAILED init scripts again, from the one that failed',
+        )
         .option('--wait', 'wait until they SUCCEEDED or FAILED')
         .addOption(new Option('--timeout <duration>', 'how long --wait waits, e.g. 90s, 10m').argParser(durationArg).default(durationArg('5m'), '5m'))
         .action(session.action(run)),

@@ -51,7 +51,9 @@ describe('apply against a tenant that changes between read and update', () => {
     });
     const res = await runInProcess(fake.address, ['apply', '-f', file]);
     expect(res.code).toBe(4);
-    expect(res.stderr).toContain('error: tenant acme changed while applying (revision 1 -> 2): spec.resources.memory is now 4Gi (was 1Gi when read; the manifest asks 2Gi)');
+    expect(res.stderr).toContain(
+      'error: tenant acme changed while applying (revision 1 -> 2): spec.resources.memory is now 4Gi (was 1Gi when read; the manifest asks 2Gi)',
+    );
     expect(fake.requests.updateTenant).toHaveLength(1);
   });
 
@@ -91,11 +93,18 @@ describe('apply -o json for scripts', () => {
         getTenant: async () => {
           throw new RpcError(Code.NOT_FOUND, 'tenant beta not found');
         },
-        createTenant: async () => ({ tenant: create(TenantSchema, { id: 'beta', revision: 1n, status: TenantStatus.NEW }), generatedPassword: 'generated-pw-123' }),
+        createTenant: async () => ({
+          tenant: create(TenantSchema, { id: 'beta', revision: 1n, status: TenantStatus.NEW }),
+          generatedPassword: 'generated-pw-123',
+        }),
       });
       const res = await runInProcess(fake.address, ['apply', '-f', file, '-o', 'json']);
       expect(res.code).toBe(0);
-      expect(JSON.parse(res.stdout)).toMatchObject({ changes: 1, tenants: [{ name: 'beta', action: 'create' }], generatedPasswords: { beta: 'generated-pw-123' } });
+      expect(JSON.parse(res.stdout)).toMatchObject({
+        changes: 1,
+        tenants: [{ name: 'beta', action: 'create' }],
+        generatedPasswords: { beta: 'generated-pw-123' },
+      });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -17,7 +17,10 @@ describe('apply, diff and delete -f against the real coordinator', () => {
   const id = `m${Date.now().toString(36)}`;
   const file = (): string => path.join(dir, 'tenants.yaml');
   const run = (...args: string[]) =>
-    runPgsctl(args, { cwd: dir, env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile, PGS_TOKEN_FILE: coordinator.tokenFile, OWNER_PW: 'owner-pass-123' } });
+    runPgsctl(args, {
+      cwd: dir,
+      env: { PGS_COORDINATOR: coordinator.grpc, PGS_CA: coordinator.caFile, PGS_TOKEN_FILE: coordinator.tokenFile, OWNER_PW: 'owner-pass-123' },
+    });
   const write = (memory: string, extra = ''): void =>
     fs.writeFileSync(
       file(),
@@ -87,7 +90,11 @@ spec:
     expect(applied.code).toBe(0);
     // The second tenant names no owner password: the coordinator's generated one is shown once.
     expect(applied.stdout).toMatch(new RegExp(`owner password for user ${id}-b \\(shown once`));
-    const got = JSON.parse((await run('tenant', 'get', id, '-o', 'json')).stdout) as { tenant: TenantJson; users: { name: string }[]; databases: { name: string; owner: string }[] };
+    const got = JSON.parse((await run('tenant', 'get', id, '-o', 'json')).stdout) as {
+      tenant: TenantJson;
+      users: { name: string }[];
+      databases: { name: string; owner: string }[];
+    };
     expect(got.tenant.spec).toMatchObject({ resources: { memoryMib: 2048 }, labels: { env: 'test' }, externalAccess: true });
     expect(got.users.map((u) => u.name).sort()).toEqual(['app', id]);
     expect(got.databases).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'orders', owner: 'app' })]));
@@ -134,7 +141,10 @@ spec:
   }, 240_000);
 
   it('refuses a bad manifest before any change, naming the file, document and path (exit 2)', async () => {
-    fs.writeFileSync(path.join(dir, 'bad.yaml'), `apiVersion: pgs.dev/v1\nkind: Tenant\nmetadata: { name: ${id}-c }\nspec:\n  users: [{ name: app, password: { fromEnv: NOT_SET_ANYWHERE } }]\n`);
+    fs.writeFileSync(
+      path.join(dir, 'bad.yaml'),
+      `apiVersion: pgs.dev/v1\nkind: Tenant\nmetadata: { name: ${id}-c }\nspec:\n  users: [{ name: app, password: { fromEnv: NOT_SET_ANYWHERE } }]\n`,
+    );
     const res = await run('apply', '-f', 'bad.yaml');
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(`error: bad.yaml, document 1 (tenant ${id}-c): spec.users[0].password: environment variable NOT_SET_ANYWHERE is not set`);
@@ -144,6 +154,9 @@ spec:
   it('prints the JSON Schema', async () => {
     const res = await run('manifest', 'schema');
     expect(res.code).toBe(0);
-    expect(JSON.parse(res.stdout)).toMatchObject({ title: expect.stringContaining('pgs tenant manifest'), properties: { apiVersion: { const: 'pgs.dev/v1' } } });
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      title: expect.stringContaining('pgs tenant manifest'),
+      properties: { apiVersion: { const: 'pgs.dev/v1' } },
+    });
   }, 60_000);
 });

@@ -103,15 +103,25 @@ function warnIfPolicyDropped(ctx: CommandContext, id: string, sent: TenantPlan, 
 }
 
 /** Sends a create or update; an update refused as stale is re-planned or reported as a conflict. */
-async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: TenantPlan, prune: boolean, generated: Record<string, string>): Promise<TenantPlan> {
+async function applySpec(
+  ctx: CommandContext,
+  manifest: TenantManifest,
+  first: TenantPlan,
+  prune: boolean,
+  generated: Record<string, string>,
+): Promise<TenantPlan> {
   let current = first;
   for (let attempt = 0; ; attempt++) {
     if (current.action === 'create') {
-      const ownerPassword = manifest.ownerPassword === undefined ? '' : readPassword(ctx.io, manifest.ownerPassword, manifest.source, manifest.name, 'spec.ownerPassword');
+      const ownerPassword =
+        manifest.ownerPassword === undefined ? '' : readPassword(ctx.io, manifest.ownerPassword, manifest.source, manifest.name, 'spec.ownerPassword');
       const initSql = readInitScripts(ctx.io, manifest);
       // Held until the manifest's users and databases exist, so the scripts can use them.
       const holdInitSql = initSql.length > 0 && current.createUsers.length + current.createDatabases.length > 0;
-      const res = await ctx.client.createTenant({ id: manifest.name, spec: specToProto(current.spec, current.backup), ownerPassword, initSql, holdInitSql }, ctx.call());
+      const res = await ctx.client.createTenant(
+        { id: manifest.name, spec: specToProto(current.spec, current.backup), ownerPassword, initSql, holdInitSql },
+        ctx.call(),
+      );
       const revision = res.tenant?.revision ?? 1n;
       ctx.note(`tenant ${manifest.name}: created (revision ${revision})`);
       warnIfPolicyDropped(ctx, manifest.name, current, res.tenant);
@@ -122,8 +132,13 @@ async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: T
     }
     if (current.action === 'unchanged') return current;
     try {
-      const res = await ctx.client.updateTenant({ id: manifest.name, revision: BigInt(current.revision), spec: specToProto(current.spec, current.backup) }, ctx.call());
-      ctx.note(`tenant ${manifest.name}: updated (revision ${current.revision} -> ${res.tenant?.revision ?? '?'}): ${current.changes.map((c) => c.path).join(', ')}`);
+      const res = await ctx.client.updateTenant(
+        { id: manifest.name, revision: BigInt(current.revision), spec: specToProto(current.spec, current.backup) },
+        ctx.call(),
+      );
+      ctx.note(
+        `tenant ${manifest.name}: updated (revision ${current.revision} -> ${res.tenant?.revision ?? '?'}): ${current.changes.map((c) => c.path).join(', ')}`,
+      );
       warnIfPolicyDropped(ctx, manifest.name, current, res.tenant);
       return current;
     } catch (err) {
@@ -132,10 +147,14 @@ async function applySpec(ctx: CommandContext, manifest: TenantManifest, first: T
       const next = planTenant(manifest, fresh, { prune });
       const conflicts = conflictingFields(current, next);
       if (conflicts.length > 0 || attempt + 1 >= MAX_REPLANS) {
-        throw new CliError(ExitCode.CONFLICT, `tenant ${manifest.name} changed while applying (revision ${current.revision} -> ${next.revision}): ${conflicts.join('; ') || 'it keeps changing'}`, {
-          hint: `see \`pgsctl tenant get ${manifest.name}\`, settle the manifest, and apply again`,
-          cause: err,
-        });
+        throw new CliError(
+          ExitCode.CONFLICT,
+          `tenant ${manifest.name} changed while applying (revision ${current.revision} -> ${next.revision}): ${conflicts.join('; ') || 'it keeps changing'}`,
+          {
+            hint: `see \`pgsctl tenant get ${manifest.name}\`, settle the manifest, and apply again`,
+            cause: err,
+          },
+        );
       }
       current = next;
     }
@@ -168,7 +187,9 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
   const problems = planned.plans.flatMap((p) => p.problems.map((text) => `tenant ${p.name}: ${text}`));
   if (problems.length > 0) {
     show(ctx, planned);
-    throw new CliError(ExitCode.CONFLICT, `nothing applied: ${problems.join('; ')}`, { hint: 'change the manifest (or the tenant) so pgs can make them match' });
+    throw new CliError(ExitCode.CONFLICT, `nothing applied: ${problems.join('; ')}`, {
+      hint: 'change the manifest (or the tenant) so pgs can make them match',
+    });
   }
   const changing = planned.plans.filter(planChanges);
   if (options.dryRun === true || (changing.length === 0 && planned.prune.length === 0)) {
@@ -184,7 +205,11 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
     for (const u of p.createUsers) readPassword(ctx.io, u.password, m.source, m.name, `spec.users[${m.users?.indexOf(u) ?? 0}].password`);
     if (p.action === 'create') readInitScripts(ctx.io, m);
   }
-  if (planned.prune.length > 0 && options.yes !== true && !(await confirm(ctx.io, `Delete tenants ${planned.prune.join(', ')} (not in the manifests) and ALL their data?`, '--yes'))) {
+  if (
+    planned.prune.length > 0 &&
+    options.yes !== true &&
+    !(await confirm(ctx.io, `Delete tenants ${planned.prune.join(', ')} (not in the manifests) and ALL their data?`, '--yes'))
+  ) {
     throw new UsageError('nothing applied: the tenants to prune were not confirmed');
   }
   const applied: TenantPlan[] = [];
@@ -208,7 +233,10 @@ async function apply(ctx: CommandContext, _args: string[], options: Options): Pr
     for (const p of applied) await waitForTenant(ctx, p.name, { statuses: [p.spec.runState === 'STOPPED' ? 'STOPPED' : 'ACTIVE'] }, options.timeout as number);
     for (const id of planned.prune) await waitForTenant(ctx, id, { gone: true }, options.timeout as number);
   }
-  const document = Object.keys(generated).length > 0 ? { ...(planDocument(applied, planned.prune) as object), generatedPasswords: generated } : planDocument(applied, planned.prune);
+  const document =
+    Object.keys(generated).length > 0
+      ? { ...(planDocument(applied, planned.prune) as object), generatedPasswords: generated }
+      : planDocument(applied, planned.prune);
   emit(ctx, document, () => `applied: ${applied.length + planned.prune.length} tenant(s) changed, ${planned.plans.length - applied.length} unchanged\n`);
 }
 
@@ -260,7 +288,12 @@ export function registerManifest(program: Command, session: Session): void {
       .option('-y, --yes', 'do not ask before deleting tenants with --prune')
       .addHelpText('after', `\nManifest (YAML or JSON; several documents with ---; schema: pgsctl manifest schema):\n${EXAMPLE.replace(/^/gm, '  ')}\n`)
       .action(session.action(apply)),
-    ['pgsctl apply -f tenants/', 'pgsctl apply -f acme.yaml --dry-run', 'cat acme.yaml | pgsctl apply -f - --wait', 'pgsctl apply -f tenants/ --prune -l managed-by=git --yes'],
+    [
+      'pgsctl apply -f tenants/',
+      'pgsctl apply -f acme.yaml --dry-run',
+      'cat acme.yaml | pgsctl apply -f - --wait',
+      'pgsctl apply -f tenants/ --prune -l managed-by=git --yes',
+    ],
   );
   examples(
     fileOption(program.command('diff'))
@@ -279,9 +312,12 @@ export function registerManifest(program: Command, session: Session): void {
   );
   const manifest = program.command('manifest').description('the manifest format of apply, diff and delete');
   examples(
-    manifest.command('schema').description('print the JSON Schema of a manifest document (for editors and CI checks)').action(() => {
-      session.io.stdout.write(fs.readFileSync(SCHEMA_FILE, 'utf8'));
-    }),
+    manifest
+      .command('schema')
+      .description('print the JSON Schema of a manifest document (for editors and CI checks)')
+      .action(() => {
+        session.io.stdout.write(fs.readFileSync(SCHEMA_FILE, 'utf8'));
+      }),
     ['pgsctl manifest schema > pgs-manifest.schema.json', '# in a YAML file, for editors: # yaml-language-server: $schema=pgs-manifest.schema.json'],
   );
 }

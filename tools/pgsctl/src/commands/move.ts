@@ -39,7 +39,10 @@ async function move(ctx: CommandContext, args: string[], options: Options): Prom
 /** Adds `move` under `tenant`. */
 export function registerMove(tenant: Command, session: Session): void {
   examples(
-    tenant.command('move').argument('<id>').description('move a tenant to another host without downtime: copy, catch up, switch with a short pause, remove the old instance')
+    tenant
+      .command('move')
+      .argument('<id>')
+      .description('move a tenant to another host without downtime: copy, catch up, switch with a short pause, remove the old instance')
       .option('--to <host>', 'the host to move to')
       .option('--member <host>', 'replicated tenants: the host of the member that moves (a switchover first when it is the primary)')
       .option('--wait', 'answer once the move finished, with the time of each step')

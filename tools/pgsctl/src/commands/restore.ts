@@ -105,7 +105,9 @@ async function recreate(ctx: CommandContext, [tenant]: string[], options: Option
   }
   if (!ctx.structured) ctx.print(`tenant ${id} is being re-created EMPTY on another host (status ${view.status})\n`);
   const final = options.wait === true ? ((await waitForTenant(ctx, id, { statuses: ['ACTIVE'] }, options.timeout as number)) ?? view) : view;
-  emit(ctx, { tenant: final, restore: null }, () => (options.wait === true ? `tenant ${id} is ${final.status}, with no data: its users and databases are re-created empty\n` : ''));
+  emit(ctx, { tenant: final, restore: null }, () =>
+    options.wait === true ? `tenant ${id} is ${final.status}, with no data: its users and databases are re-created empty\n` : '',
+  );
 }
 
 async function restoreStatus(ctx: CommandContext, [tenant, restoreId]: string[], options: Options): Promise<void> {
@@ -124,22 +126,28 @@ async function restoreStatus(ctx: CommandContext, [tenant, restoreId]: string[],
 function waitOptions(command: Command, what: string): Command {
   return command
     .option('--wait', `wait until ${what}, showing progress (exit 8 when the restore failed)`)
-    .addOption(new Option('--timeout <duration>', 'how long --wait waits, e.g. 30m, 2h').argParser(durationArg).default(durationArg(DEFAULT_WAIT), DEFAULT_WAIT));
+    .addOption(
+      new Option('--timeout <duration>', 'how long --wait waits, e.g. 30m, 2h').argParser(durationArg).default(durationArg(DEFAULT_WAIT), DEFAULT_WAIT),
+    );
 }
 
 /** Adds `restore` and `recreate` under `tenant`. */
 export function registerRestore(tenant: Command, session: Session): void {
   examples(
-    waitOptions(tenant.command('restore').argument('<id>', 'the tenant whose backups are restored')
-      .description('restore a tenant\'s backup to a point in time, a backup or its latest WAL: into a new tenant (default) or in place')
-      .option('--to-time <time>', 'the RFC 3339 time to recover to, e.g. 2026-12-06T10:15:00Z or 2026-12-06T11:15:00+01:00')
-      .option('--to-backup <backup-id>', 'the end of this backup (see `pgsctl backup list <id>`)')
-      .option('--latest', 'everything archived so far')
-      .option('--as <new-id>', 'the new tenant to restore into (default: <id>-restore-<n>); it gets the users and databases, external access off')
-      .option('--in-place', 'replace the tenant\'s own data instead (needs --yes)')
-      .option('-y, --yes', 'confirm --in-place')
-      .option('--idempotency-key <key>', 'retries with the same key return the first result'), 'the restore SUCCEEDED or FAILED')
-      .action(session.action(restore)),
+    waitOptions(
+      tenant
+        .command('restore')
+        .argument('<id>', 'the tenant whose backups are restored')
+        .description("restore a tenant's backup to a point in time, a backup or its latest WAL: into a new tenant (default) or in place")
+        .option('--to-time <time>', 'the RFC 3339 time to recover to, e.g. 2026-12-06T10:15:00Z or 2026-12-06T11:15:00+01:00')
+        .option('--to-backup <backup-id>', 'the end of this backup (see `pgsctl backup list <id>`)')
+        .option('--latest', 'everything archived so far')
+        .option('--as <new-id>', 'the new tenant to restore into (default: <id>-restore-<n>); it gets the users and databases, external access off')
+        .option('--in-place', "replace the tenant's own data instead (needs --yes)")
+        .option('-y, --yes', 'confirm --in-place')
+        .option('--idempotency-key <key>', 'retries with the same key return the first result'),
+      'the restore SUCCEEDED or FAILED',
+    ).action(session.action(restore)),
     [
       'pgsctl tenant restore acme --to-time 2026-12-06T10:15:00Z --as acme-before --wait',
       'pgsctl tenant restore acme --to-backup b-20261206-101500-acme-3 --wait',
@@ -147,18 +155,31 @@ export function registerRestore(tenant: Command, session: Session): void {
     ],
   );
   examples(
-    waitOptions(tenant.command('restore-status').argument('<tenant>', 'the tenant restored into').argument('<restore-id>')
-      .description('show a restore: its state and progress, or the recovery point it reached'), 'the restore SUCCEEDED or FAILED')
-      .action(session.action(restoreStatus)),
+    waitOptions(
+      tenant
+        .command('restore-status')
+        .argument('<tenant>', 'the tenant restored into')
+        .argument('<restore-id>')
+        .description('show a restore: its state and progress, or the recovery point it reached'),
+      'the restore SUCCEEDED or FAILED',
+    ).action(session.action(restoreStatus)),
     ['pgsctl tenant restore-status acme-before r-7', 'pgsctl tenant restore-status acme-before r-7 --wait -o json'],
   );
   examples(
-    waitOptions(tenant.command('recreate').argument('<id>')
-      .description('bring an UNAVAILABLE tenant back on another host: from its backup and archived WAL, or EMPTY')
-      .option('--from-backup', 'from its backup and archived WAL (prints the recovery point reached and any WAL that was lost)')
-      .option('--to-time <time>', 'with --from-backup: recover to this RFC 3339 time instead of all archived WAL')
-      .option('--accept-data-loss', 'come back EMPTY: every row of the tenant is lost'), 'the tenant serves again (--from-backup: the restore SUCCEEDED or FAILED)')
-      .action(session.action(recreate)),
-    ['pgsctl tenant recreate acme --from-backup --wait', 'pgsctl tenant recreate acme --from-backup --to-time 2026-12-06T10:15:00Z --wait', 'pgsctl tenant recreate acme --accept-data-loss --wait'],
+    waitOptions(
+      tenant
+        .command('recreate')
+        .argument('<id>')
+        .description('bring an UNAVAILABLE tenant back on another host: from its backup and archived WAL, or EMPTY')
+        .option('--from-backup', 'from its backup and archived WAL (prints the recovery point reached and any WAL that was lost)')
+        .option('--to-time <time>', 'with --from-backup: recover to this RFC 3339 time instead of all archived WAL')
+        .option('--accept-data-loss', 'come back EMPTY: every row of the tenant is lost'),
+      'the tenant serves again (--from-backup: the restore SUCCEEDED or FAILED)',
+    ).action(session.action(recreate)),
+    [
+      'pgsctl tenant recreate acme --from-backup --wait',
+      'pgsctl tenant recreate acme --from-backup --to-time 2026-12-06T10:15:00Z --wait',
+      'pgsctl tenant recreate acme --accept-data-loss --wait',
+    ],
   );
 }

@@ -10,7 +10,20 @@ import { watchLoop } from '../watch.js';
 
 // Worst first, so the eye lands on trouble.
 const HOST_ORDER = ['DOWN', 'UNREACHABLE', 'READY'];
-const TENANT_ORDER = ['ERROR', 'UNAVAILABLE', 'FAILING_OVER', 'RESTORING', 'MOVING', 'DELETING', 'STOPPING', 'NEW', 'IN_PROGRESS', 'SUSPENDED', 'STOPPED', 'ACTIVE'];
+const TENANT_ORDER = [
+  'ERROR',
+  'UNAVAILABLE',
+  'FAILING_OVER',
+  'RESTORING',
+  'MOVING',
+  'DELETING',
+  'STOPPING',
+  'NEW',
+  'IN_PROGRESS',
+  'SUSPENDED',
+  'STOPPED',
+  'ACTIVE',
+];
 
 function counts(byKey: Record<string, number>, order: readonly string[]): string {
   const keys = Object.keys(byKey).sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
@@ -55,7 +68,9 @@ async function status(ctx: CommandContext, _args: string[], options: Options): P
 /** Adds `status`. */
 export function registerStatus(program: Command, session: Session): void {
   examples(
-    program.command('status').description('fleet summary: problems first, hosts by state, tenants by status, routers, capacity')
+    program
+      .command('status')
+      .description('fleet summary: problems first, hosts by state, tenants by status, routers, capacity')
       .option('-w, --watch', 'keep watching and redraw on change')
       .action(session.action(status)),
     ['pgsctl status', 'pgsctl status --watch', 'pgsctl status -o json | jq .problems'],

@@ -31,8 +31,11 @@ async function switchover(ctx: CommandContext, args: string[], options: Options)
 /** Adds `switchover` under `tenant`. */
 export function registerSwitchover(tenant: Command, session: Session): void {
   examples(
-    tenant.command('switchover').argument('<id>').description('make a replica the primary without losing data (planned maintenance): waits for it to catch up, then switches with a short pause')
-      .option('--to <host>', 'the replica\'s host to promote (default: the most advanced healthy replica)')
+    tenant
+      .command('switchover')
+      .argument('<id>')
+      .description('make a replica the primary without losing data (planned maintenance): waits for it to catch up, then switches with a short pause')
+      .option('--to <host>', "the replica's host to promote (default: the most advanced healthy replica)")
       .option('--timeout <duration>', 'how long to wait for the switchover', durationArg, 120_000)
       .action(session.action(switchover)),
     ['pgsctl tenant switchover acme', 'pgsctl tenant switchover acme --to h2'],

@@ -14,7 +14,18 @@ import { examples, type Options, type Session } from '../session.js';
 import { tenantColumns } from '../tables.js';
 import { renderTenantDetails, type TenantDetails } from '../tenant-details.js';
 import { applyPairs, collect, specForCreate, specForUpdate, specFromView, specToProto, type SpecFlags } from '../tenant-spec.js';
-import { backupOverviewView, databaseView, enumNames, enumValue, eventView, routeView, tenantView, userView, type BackupPolicyView, type TenantView } from '../views.js';
+import {
+  backupOverviewView,
+  databaseView,
+  enumNames,
+  enumValue,
+  eventView,
+  routeView,
+  tenantView,
+  userView,
+  type BackupPolicyView,
+  type TenantView,
+} from '../views.js';
 import { waitForTenant } from '../wait.js';
 import { failIfInitSqlFailed, readInitSqlFiles, registerInitSql } from './init-sql.js';
 import { registerRestore } from './restore.js';
@@ -27,32 +38,47 @@ const DEFAULT_WAIT = '5m';
 function specOptions(command: Command, forCreate: boolean): Command {
   const d = DEFAULT_TENANT_SPEC;
   const dflt = (text: string): string => (forCreate ? ` (default: ${text})` : '');
-  return command
-    .option('--cpu <cores>', `CPU cores: 2, 1.5 or 1500m${dflt(formatCpu(d.resources.cpuMillis))}`)
-    .option('--memory <size>', `memory: 512Mi, 2Gi, ...${dflt(formatSize(d.resources.memoryMib))}`)
-    .option('--disk <size>', `disk: 8Gi, 100Gi, ...; never shrinks${dflt(formatSize(d.resources.diskMib))}`)
-    .option('--replicas <n>', `standby replicas besides the primary (nodes = replicas + 1)${dflt(String(d.nodes - 1))}`)
-    .option('--sync-replicas <n>', `how many of the replicas are synchronous${dflt(String(d.syncReplicas))}`)
-    .option('--version <id>', `PostgreSQL major version from the catalog (pgsctl version list), e.g. 18${dflt('the catalog default')}`)
-    .option('--label <key=value>', 'a label (repeatable); key- removes one on update', collect)
-    .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
-    .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
-    .option('--connection-limit <n>', 'max client connections through the routers, 0 = none')
-    .option('--idle-suspend <span|off>', `suspend the tenant (stop its server, keep its data) after this long without clients or work, e.g. 5m; it wakes on the next connection${dflt('off')}`)
-    .addOption(new Option('--pool-mode <mode>', `how the routers pool server connections: session (reused after DISCARD ALL), transaction (shared between transactions) or none (a fresh connection, bytes piped)${dflt('session')}`).choices(['none', 'session', 'transaction']))
-    .option('--description <text>', 'a description (up to 1024 characters)')
-    .option('--backup-schedule <kind=interval,...>', `how often each backup kind runs, e.g. full=7d,diff=1d,incr=6h (s, m, h, d, w; kind=default for the fleet's)${dflt('the fleet\'s: full weekly, diff daily')}`)
-    .option('--backup-retention <span>', `how far back a restore must be possible, e.g. 14d${dflt('the fleet\'s, 7d')}`)
-    .option('--archive-timeout <span>', `the longest a commit waits before its WAL is archived, e.g. 60s${dflt('the fleet\'s, 60s')}`)
-    // --backups before --no-backups, so that neither flag given leaves the option unset (commander's rule).
-    .option('--backups', 'backups and WAL archiving on again (after --no-backups)')
-    .option('--no-backups', 'no scheduled backups and no WAL archiving (its data lives only in its instances)');
+  return (
+    command
+      .option('--cpu <cores>', `CPU cores: 2, 1.5 or 1500m${dflt(formatCpu(d.resources.cpuMillis))}`)
+      .option('--memory <size>', `memory: 512Mi, 2Gi, ...${dflt(formatSize(d.resources.memoryMib))}`)
+      .option('--disk <size>', `disk: 8Gi, 100Gi, ...; never shrinks${dflt(formatSize(d.resources.diskMib))}`)
+      .option('--replicas <n>', `standby replicas besides the primary (nodes = replicas + 1)${dflt(String(d.nodes - 1))}`)
+      .option('--sync-replicas <n>', `how many of the replicas are synchronous${dflt(String(d.syncReplicas))}`)
+      .option('--version <id>', `PostgreSQL major version from the catalog (pgsctl version list), e.g. 18${dflt('the catalog default')}`)
+      .option('--label <key=value>', 'a label (repeatable); key- removes one on update', collect)
+      .option('--placement <key=value>', 'only hosts with this label (repeatable), e.g. zone=a', collect)
+      .addOption(new Option('--access <state>', `external access through the routers${dflt('disabled')}`).choices(['enabled', 'disabled']))
+      .option('--connection-limit <n>', 'max client connections through the routers, 0 = none')
+      .option(
+        '--idle-suspend <span|off>',
+        `suspend the tenant (stop its server, keep its data) after this long without clients or work, e.g. 5m; it wakes on the next connection${dflt('off')}`,
+      )
+      .addOption(
+        new Option(
+          '--pool-mode <mode>',
+          `how the routers pool server connections: session (reused after DISCARD ALL), transaction (shared between transactions) or none (a fresh connection, bytes piped)${dflt('session')}`,
+        ).choices(['none', 'session', 'transaction']),
+      )
+      .option('--description <text>', 'a description (up to 1024 characters)')
+      .option(
+        '--backup-schedule <kind=interval,...>',
+        `how often each backup kind runs, e.g. full=7d,diff=1d,incr=6h (s, m, h, d, w; kind=default for the fleet's)${dflt("the fleet's: full weekly, diff daily")}`,
+      )
+      .option('--backup-retention <span>', `how far back a restore must be possible, e.g. 14d${dflt("the fleet's, 7d")}`)
+      .option('--archive-timeout <span>', `the longest a commit waits before its WAL is archived, e.g. 60s${dflt("the fleet's, 60s")}`)
+      // --backups before --no-backups, so that neither flag given leaves the option unset (commander's rule).
+      .option('--backups', 'backups and WAL archiving on again (after --no-backups)')
+      .option('--no-backups', 'no scheduled backups and no WAL archiving (its data lives only in its instances)')
+  );
 }
 
 function waitOptions(command: Command, what: string): Command {
   return command
     .option('--wait', `wait until the tenant is ${what}, showing progress`)
-    .addOption(new Option('--timeout <duration>', 'how long --wait waits, e.g. 90s, 10m').argParser(durationArg).default(durationArg(DEFAULT_WAIT), DEFAULT_WAIT));
+    .addOption(
+      new Option('--timeout <duration>', 'how long --wait waits, e.g. 90s, 10m').argParser(durationArg).default(durationArg(DEFAULT_WAIT), DEFAULT_WAIT),
+    );
 }
 
 function tenantId(text: string | undefined): string {
@@ -72,7 +98,10 @@ function printTenant(ctx: CommandContext, view: TenantView, line: string): void 
 
 // A coordinator older than this pgsctl drops the spec's backup field without an error: say so.
 function warnIfPolicyDropped(ctx: CommandContext, sent: BackupPolicyView | null, view: TenantView): void {
-  if (policyDropped(sent, view.spec.backup)) ctx.note(`warning: the coordinator at ${ctx.coordinator.address} did not keep the backup policy (it is older than this pgsctl); tenant ${view.id} has the fleet defaults`);
+  if (policyDropped(sent, view.spec.backup))
+    ctx.note(
+      `warning: the coordinator at ${ctx.coordinator.address} did not keep the backup policy (it is older than this pgsctl); tenant ${view.id} has the fleet defaults`,
+    );
 }
 
 async function maybeWait(ctx: CommandContext, id: string, options: Options, statuses: readonly string[]): Promise<TenantView | undefined> {
@@ -103,7 +132,8 @@ async function create(ctx: CommandContext, args: string[], options: Options): Pr
   // With init scripts, --wait also waits for them (a tenant is ready for its users once they ran).
   if (options.wait === true) view = (await waitForTenant(ctx, id, { statuses: ['ACTIVE'], initSql: initSql.length > 0 }, options.timeout as number)) ?? view;
   if (ctx.structured) emit(ctx, { tenant: view, generatedPassword: generated || undefined }, () => '');
-  else if (options.wait === true) ctx.print(`connect: pgsctl connect ${id}${view.spec.externalAccess ? '' : `  (enable external access first: pgsctl tenant access enable ${id})`}\n`);
+  else if (options.wait === true)
+    ctx.print(`connect: pgsctl connect ${id}${view.spec.externalAccess ? '' : `  (enable external access first: pgsctl tenant access enable ${id})`}\n`);
   if (options.wait === true) failIfInitSqlFailed(view);
 }
 
@@ -201,10 +231,13 @@ async function access(ctx: CommandContext, args: string[], enable: boolean): Pro
 export function registerTenant(program: Command, session: Session): void {
   const tenant = program.command('tenant').alias('tenants').description('create, inspect and change tenants (one PostgreSQL server each)');
 
-  const createCmd = waitOptions(specOptions(tenant.command('create').argument('<id>', 'tenant id: lowercase letters, digits and -, starting with a letter'), true), 'ACTIVE')
+  const createCmd = waitOptions(
+    specOptions(tenant.command('create').argument('<id>', 'tenant id: lowercase letters, digits and -, starting with a letter'), true),
+    'ACTIVE',
+  )
     .description('create a tenant: a PostgreSQL server with an owner user and a database named like the tenant')
-    .option('--password <password>', 'the owner\'s password (8..99 characters); default: generated and printed once')
-    .option('--password-stdin', 'read the owner\'s password from stdin')
+    .option('--password <password>', "the owner's password (8..99 characters); default: generated and printed once")
+    .option('--password-stdin', "read the owner's password from stdin")
     .option('--idempotency-key <key>', 'retries with the same key return the first result')
     .option('--init-sql <file>', 'a SQL file run once as the owner when the tenant first runs, in one transaction (repeatable: in order)', collect)
     .action(session.action(create));
@@ -212,12 +245,15 @@ export function registerTenant(program: Command, session: Session): void {
     'pgsctl tenant create acme --wait',
     'pgsctl tenant create acme --cpu 2 --memory 4Gi --disk 50Gi --access enabled --label env=prod',
     'pgsctl tenant create acme --backup-schedule full=7d,diff=1d,incr=6h --backup-retention 14d --archive-timeout 60s',
-    "printf '%s' \"$PW\" | pgsctl tenant create acme --password-stdin --access enabled --wait",
+    'printf \'%s\' "$PW" | pgsctl tenant create acme --password-stdin --access enabled --wait',
     'pgsctl tenant create acme --init-sql schema.sql --init-sql seed.sql --wait',
   ]);
 
   examples(
-    tenant.command('list').alias('ls').description('list tenants')
+    tenant
+      .command('list')
+      .alias('ls')
+      .description('list tenants')
       .option('--status <status>', `only tenants in this status (${enumNames(TenantStatus).join(', ')})`)
       .option('--host <id>', 'only tenants with a placement on this host')
       .option('--label <key=value>', 'only tenants with this label (repeatable)', collect)
@@ -227,7 +263,11 @@ export function registerTenant(program: Command, session: Session): void {
   );
 
   examples(
-    tenant.command('get').alias('describe').argument('<id>').description('show a tenant: spec, status with reason, placements, route, users, databases, backups, recent events')
+    tenant
+      .command('get')
+      .alias('describe')
+      .argument('<id>')
+      .description('show a tenant: spec, status with reason, placements, route, users, databases, backups, recent events')
       .option('-w, --watch', 'keep watching and redraw on change')
       .action(session.action(get)),
     ['pgsctl tenant get acme', 'pgsctl tenant get acme -o yaml', 'pgsctl tenant get acme --watch'],
@@ -235,7 +275,7 @@ export function registerTenant(program: Command, session: Session): void {
 
   examples(
     waitOptions(specOptions(tenant.command('update').argument('<id>'), false), 'ACTIVE again')
-      .description('change a tenant\'s spec (only the flags given change)')
+      .description("change a tenant's spec (only the flags given change)")
       .option('--revision <n>', 'fail unless the tenant is still at this revision (default: the one just read)')
       .action(session.action(update)),
     [
@@ -256,19 +296,21 @@ export function registerTenant(program: Command, session: Session): void {
   );
 
   examples(
-    waitOptions(tenant.command('start').argument('<id>'), 'ACTIVE').description('start a stopped tenant')
+    waitOptions(tenant.command('start').argument('<id>'), 'ACTIVE')
+      .description('start a stopped tenant')
       .action(session.action((ctx, args, options) => runState(ctx, args, options, true))),
     ['pgsctl tenant start acme --wait'],
   );
   examples(
-    waitOptions(tenant.command('stop').argument('<id>'), 'STOPPED').description('stop a tenant; its data is kept')
+    waitOptions(tenant.command('stop').argument('<id>'), 'STOPPED')
+      .description('stop a tenant; its data is kept')
       .action(session.action((ctx, args, options) => runState(ctx, args, options, false))),
     ['pgsctl tenant stop acme --wait'],
   );
 
   examples(
     waitOptions(tenant.command('suspend').argument('<id>'), 'SUSPENDED')
-      .description('scale to zero: stop the tenant\'s server with a checkpoint, keep its data, free its CPU and memory; the next client connection wakes it')
+      .description("scale to zero: stop the tenant's server with a checkpoint, keep its data, free its CPU and memory; the next client connection wakes it")
       .action(session.action((ctx, args, options) => suspendOrResume(ctx, args, options, true))),
     ['pgsctl tenant suspend acme --wait', 'pgsctl tenant update acme --idle-suspend 5m   # suspend by itself after 5 idle minutes'],
   );
@@ -285,8 +327,20 @@ export function registerTenant(program: Command, session: Session): void {
   registerRestore(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');
-  examples(accessCmd.command('enable').argument('<id>').description('let clients connect through the routers')
-    .action(session.action((ctx, args) => access(ctx, args, true))), ['pgsctl tenant access enable acme']);
-  examples(accessCmd.command('disable').argument('<id>').description('refuse new client connections through the routers')
-    .action(session.action((ctx, args) => access(ctx, args, false))), ['pgsctl tenant access disable acme']);
+  examples(
+    accessCmd
+      .command('enable')
+      .argument('<id>')
+      .description('let clients connect through the routers')
+      .action(session.action((ctx, args) => access(ctx, args, true))),
+    ['pgsctl tenant access enable acme'],
+  );
+  examples(
+    accessCmd
+      .command('disable')
+      .argument('<id>')
+      .description('refuse new client connections through the routers')
+      .action(session.action((ctx, args) => access(ctx, args, false))),
+    ['pgsctl tenant access disable acme'],
+  );
 }

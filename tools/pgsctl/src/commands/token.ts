@@ -18,7 +18,13 @@ function ttlSeconds(ms: number | undefined): number {
 }
 
 function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 async function create(ctx: CommandContext, _args: string[], options: Options): Promise<void> {
@@ -40,7 +46,9 @@ async function create(ctx: CommandContext, _args: string[], options: Options): P
   const res = await ctx.client.createJoinToken({ kind, componentId, ttlSeconds: ttl }, ctx.call());
   emit(ctx, { kind, id: componentId, token: res.token, expiresAt: res.expiresAt }, () => `${res.token}\n`);
   if (!ctx.structured) {
-    ctx.note(`join token for ${kind}${componentId ? ` "${componentId}"` : ' (any id)'}, single use, expires ${res.expiresAt}; pass it as PGS_JOIN_TOKEN at the ${kind}'s first start`);
+    ctx.note(
+      `join token for ${kind}${componentId ? ` "${componentId}"` : ' (any id)'}, single use, expires ${res.expiresAt}; pass it as PGS_JOIN_TOKEN at the ${kind}'s first start`,
+    );
   }
 }
 
@@ -68,11 +76,14 @@ async function revoke(ctx: CommandContext, [name]: string[]): Promise<void> {
 
 async function rotateKey(ctx: CommandContext): Promise<void> {
   const res = await ctx.client.rotateEncryptionKey({}, ctx.call());
-  emit(ctx, { keyId: res.keyId, secretsReencrypted: res.secretsReencrypted }, () =>
-    renderFields([
-      ['Active key', res.keyId],
-      ['Secrets re-sealed', String(res.secretsReencrypted)],
-    ]) + 'Every stored secret is now sealed under the active key; older keys can be removed from the key source.\n',
+  emit(
+    ctx,
+    { keyId: res.keyId, secretsReencrypted: res.secretsReencrypted },
+    () =>
+      renderFields([
+        ['Active key', res.keyId],
+        ['Secrets re-sealed', String(res.secretsReencrypted)],
+      ]) + 'Every stored secret is now sealed under the active key; older keys can be removed from the key source.\n',
   );
 }
 
@@ -85,7 +96,7 @@ export function registerToken(program: Command, session: Session): void {
       .description('create a token and print it once: a single-use join token (host, router) or an operator bearer token')
       .addOption(new Option('--kind <kind>', 'who the token is for').choices([...KINDS]).makeOptionMandatory())
       .option('--id <id>', 'join tokens: the host id or router id that may join with it (default: any)')
-      .option('--name <name>', 'operator tokens: the operator\'s name (revoke by it)')
+      .option('--name <name>', "operator tokens: the operator's name (revoke by it)")
       .addOption(new Option('--role <role>', 'operator tokens: the role').choices([...ROLES]))
       .option('--tenant <id>', 'tenant-writer / tenant-reader: a tenant it may touch (repeat or comma-separate)', collect)
       .option('--ttl <duration>', 'lifetime (join: default 1h, at most 24h; operator: default 90 days)', durationArg)
@@ -96,8 +107,12 @@ export function registerToken(program: Command, session: Session): void {
       'pgsctl token create --kind operator --name ci --role tenant-writer --tenant acme --ttl 720h',
     ],
   );
-  examples(token.command('list').description('list live operator tokens (names, roles, tenants, expiry; never the tokens)').action(session.action(list)), ['pgsctl token list -o json']);
-  examples(token.command('revoke').argument('<name>', 'operator token name').description('revoke an operator token at once').action(session.action(revoke)), ['pgsctl token revoke ci']);
+  examples(token.command('list').description('list live operator tokens (names, roles, tenants, expiry; never the tokens)').action(session.action(list)), [
+    'pgsctl token list -o json',
+  ]);
+  examples(token.command('revoke').argument('<name>', 'operator token name').description('revoke an operator token at once').action(session.action(revoke)), [
+    'pgsctl token revoke ci',
+  ]);
 }
 
 /** Adds `admin rotate-key`. */
@@ -106,7 +121,7 @@ export function registerAdmin(program: Command, session: Session): void {
   examples(
     admin
       .command('rotate-key')
-      .description('re-seal every stored secret under the coordinator\'s active key (after putting a new key first in PGS_SECRET_KEYS or the key file)')
+      .description("re-seal every stored secret under the coordinator's active key (after putting a new key first in PGS_SECRET_KEYS or the key file)")
       .action(session.action(rotateKey)),
     ['PGS_SECRET_KEYS=k2:<new>,k1:<old> (restart the coordinator), then: pgsctl admin rotate-key'],
   );

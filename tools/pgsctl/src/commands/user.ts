@@ -22,11 +22,21 @@ async function create(ctx: CommandContext, [tenant, name]: string[], options: Op
   const userName = validateUserName(name ?? '');
   const pw = await password(ctx, options);
   const res = await ctx.client.createUser(
-    { tenantId, name: userName, password: pw, description: (options.description as string | undefined) ?? '', idempotencyKey: (options.idempotencyKey as string | undefined) ?? '' },
+    {
+      tenantId,
+      name: userName,
+      password: pw,
+      description: (options.description as string | undefined) ?? '',
+      idempotencyKey: (options.idempotencyKey as string | undefined) ?? '',
+    },
     ctx.call(),
   );
   const view = res.user === undefined ? null : userView(res.user);
-  emit(ctx, view, () => `user ${userName} created in tenant ${tenantId} (status ${view?.status ?? 'NEW'}); connect as ${userName}.${tenantId} through a router\n`);
+  emit(
+    ctx,
+    view,
+    () => `user ${userName} created in tenant ${tenantId} (status ${view?.status ?? 'NEW'}); connect as ${userName}.${tenantId} through a router\n`,
+  );
 }
 
 async function list(ctx: CommandContext, [tenant]: string[]): Promise<void> {
@@ -58,7 +68,11 @@ async function remove(ctx: CommandContext, [tenant, name]: string[], options: Op
 export function registerUser(program: Command, session: Session): void {
   const user = program.command('user').alias('users').description('PostgreSQL users (roles) inside a tenant');
   examples(
-    user.command('create').argument('<tenant>').argument('<name>').description('create a login user in a tenant')
+    user
+      .command('create')
+      .argument('<tenant>')
+      .argument('<name>')
+      .description('create a login user in a tenant')
       .option('--password <password>', 'its password (8..99 characters)')
       .option('--password-stdin', 'read the password from stdin')
       .option('--description <text>', 'a description')
@@ -66,16 +80,27 @@ export function registerUser(program: Command, session: Session): void {
       .action(session.action(create)),
     ['pgsctl user create acme app --password-stdin < pw.txt', 'pgsctl user create acme reporting --password "s3cret-pass"'],
   );
-  examples(user.command('list').alias('ls').argument('<tenant>').description('list the users of a tenant').action(session.action(list)), ['pgsctl user list acme']);
+  examples(user.command('list').alias('ls').argument('<tenant>').description('list the users of a tenant').action(session.action(list)), [
+    'pgsctl user list acme',
+  ]);
   examples(
-    user.command('set-password').argument('<tenant>').argument('<name>').description('change a user\'s password')
+    user
+      .command('set-password')
+      .argument('<tenant>')
+      .argument('<name>')
+      .description("change a user's password")
       .option('--password <password>', 'the new password')
       .option('--password-stdin', 'read the new password from stdin')
       .action(session.action(setPassword)),
     ['pgsctl user set-password acme app --password-stdin < pw.txt'],
   );
   examples(
-    user.command('delete').alias('rm').argument('<tenant>').argument('<name>').description('drop a user from a tenant (asks for confirmation)')
+    user
+      .command('delete')
+      .alias('rm')
+      .argument('<tenant>')
+      .argument('<name>')
+      .description('drop a user from a tenant (asks for confirmation)')
       .option('-y, --yes', 'do not ask for confirmation')
       .action(session.action(remove)),
     ['pgsctl user delete acme app --yes'],

@@ -45,14 +45,33 @@ describe('manifest parsing', () => {
       source: { file: 'tenants.yaml', document: 1 },
       name: 'acme',
       spec: {
-        cpuMillis: 1500, memoryMib: 2048, diskMib: 20480, nodes: 2, syncReplicas: 1, version: '15',
-        labels: { env: 'prod', tier: '1' }, placement: { zone: 'a' }, externalAccess: true, connectionLimit: 50,
-        description: 'the shop', runState: 'STOPPED',
-        backup: { disabled: false, fullIntervalSeconds: 604800, diffIntervalSeconds: 0, incrIntervalSeconds: 0, retentionSeconds: 1209600, archiveTimeoutSeconds: 60 },
+        cpuMillis: 1500,
+        memoryMib: 2048,
+        diskMib: 20480,
+        nodes: 2,
+        syncReplicas: 1,
+        version: '15',
+        labels: { env: 'prod', tier: '1' },
+        placement: { zone: 'a' },
+        externalAccess: true,
+        connectionLimit: 50,
+        description: 'the shop',
+        runState: 'STOPPED',
+        backup: {
+          disabled: false,
+          fullIntervalSeconds: 604800,
+          diffIntervalSeconds: 0,
+          incrIntervalSeconds: 0,
+          retentionSeconds: 1209600,
+          archiveTimeoutSeconds: 60,
+        },
       },
       ownerPassword: { fromEnv: 'ACME_OWNER' },
       users: [{ name: 'app', description: 'the app', password: { fromFile: 'secrets/app.pw' } }],
-      databases: [{ name: 'orders', owner: 'app', description: '' }, { name: 'reports', owner: 'acme', description: '' }],
+      databases: [
+        { name: 'orders', owner: 'app', description: '' },
+        { name: 'reports', owner: 'acme', description: '' },
+      ],
     });
     expect(bare).toEqual({ source: { file: 'tenants.yaml', document: 2 }, name: 'beta', spec: {} });
   });
@@ -61,13 +80,20 @@ describe('manifest parsing', () => {
     const one = JSON.stringify({ apiVersion: 'pgs.dev/v1', kind: 'Tenant', metadata: { name: 'a1' }, spec: { access: 'disabled' } });
     expect(parse(one, 'a.json').map((m) => [m.name, m.source.document])).toEqual([['a1', 1]]);
     const two = `[${one}, ${one.replace('a1', 'a2')}]`;
-    expect(parse(two, 'b.json').map((m) => [m.name, m.source.document])).toEqual([['a1', 1], ['a2', 2]]);
+    expect(parse(two, 'b.json').map((m) => [m.name, m.source.document])).toEqual([
+      ['a1', 1],
+      ['a2', 2],
+    ]);
   });
 
   it('names the file, the document, the tenant and the path of what it refuses', () => {
     const doc = (spec: string) => `---\napiVersion: pgs.dev/v1\nkind: Tenant\nmetadata: { name: beta }\nspec:\n${spec}\n`;
-    expect(message(`${ACME}${doc('  resources: { memory: lots }')}`)).toMatch(/^tenants\.yaml, document 2 \(tenant beta\): spec\.resources\.memory: invalid memory/);
-    expect(message(doc('  users: [{ name: app, password: hunter22 }]'))).toMatch(/document 1 \(tenant beta\): spec\.users\[0\]\.password: a password never goes in a manifest/);
+    expect(message(`${ACME}${doc('  resources: { memory: lots }')}`)).toMatch(
+      /^tenants\.yaml, document 2 \(tenant beta\): spec\.resources\.memory: invalid memory/,
+    );
+    expect(message(doc('  users: [{ name: app, password: hunter22 }]'))).toMatch(
+      /document 1 \(tenant beta\): spec\.users\[0\]\.password: a password never goes in a manifest/,
+    );
     expect(message(doc('  replicas: 2'))).toMatch(/spec\.replicas: unknown field; allowed here: resources, nodes/);
     expect(message(doc('  access: on'))).toMatch(/spec\.access: expected enabled or disabled, got "on"/);
     expect(message(doc('  databases: [{ name: d1, owner: ghost }]\n  users: []'))).toMatch(/spec\.databases\[0\]\.owner: user ghost is not in spec\.users/);
@@ -80,9 +106,16 @@ describe('manifest parsing', () => {
 
   it('reads initSql as inline SQL or files, and names the path of a bad one', () => {
     const [m] = parse(`${ACME}  initSql:\n    - "create table t (x int)"\n    - { file: sql/a.sql, database: acme }\n`, 'a.yaml');
-    expect(m!.initSql).toEqual([{ sql: 'create table t (x int)', database: '' }, { file: 'sql/a.sql', database: 'acme' }]);
-    expect(() => parse(`${ACME}  initSql:\n    - { sql: "x", file: y.sql }\n`, 'a.yaml')).toThrow(/a\.yaml, document 1 \(tenant acme\): spec\.initSql\[0\]: give exactly one of sql/);
-    expect(() => parse(`${ACME}  initSql:\n    - { file: y.sql, database: nope }\n`, 'a.yaml')).toThrow(/spec\.initSql\[0\]\.database: database nope is not in spec\.databases/);
+    expect(m!.initSql).toEqual([
+      { sql: 'create table t (x int)', database: '' },
+      { file: 'sql/a.sql', database: 'acme' },
+    ]);
+    expect(() => parse(`${ACME}  initSql:\n    - { sql: "x", file: y.sql }\n`, 'a.yaml')).toThrow(
+      /a\.yaml, document 1 \(tenant acme\): spec\.initSql\[0\]: give exactly one of sql/,
+    );
+    expect(() => parse(`${ACME}  initSql:\n    - { file: y.sql, database: nope }\n`, 'a.yaml')).toThrow(
+      /spec\.initSql\[0\]\.database: database nope is not in spec\.databases/,
+    );
     expect(() => parse(`${ACME}  initSql:\n    - ""\n`, 'a.yaml')).toThrow(/spec\.initSql\[0\]: expected SQL/);
   });
 

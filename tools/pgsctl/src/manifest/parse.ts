@@ -19,7 +19,12 @@ export function parseManifests(yaml: YamlLib, file: string, text: string): Tenan
     const problem = doc.errors[0];
     if (problem !== undefined) {
       const at = problem.linePos?.[0];
-      throw new ManifestError(source, undefined, '', `not valid YAML or JSON${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${problem.message.split('\n')[0] ?? ''}`);
+      throw new ManifestError(
+        source,
+        undefined,
+        '',
+        `not valid YAML or JSON${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${problem.message.split('\n')[0] ?? ''}`,
+      );
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) continue;

@@ -10,21 +10,62 @@ const manifest = (spec: string, name = 'acme') =>
 
 function tenant(over: Partial<TenantView['spec']> = {}, rest: Partial<TenantView> = {}): TenantView {
   return {
-    id: 'acme', status: 'ACTIVE', statusReason: '', revision: 4, placements: [], createdAt: null, updatedAt: null, initSql: null,
+    id: 'acme',
+    status: 'ACTIVE',
+    statusReason: '',
+    revision: 4,
+    placements: [],
+    createdAt: null,
+    updatedAt: null,
+    initSql: null,
     spec: {
-      resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 }, nodes: 1, syncReplicas: 0, version: '15', labels: { env: 'dev' },
-      placement: {}, externalAccess: false, connectionLimit: 0, description: '', runState: 'RUNNING', poolMode: 'SESSION', idleSuspendSeconds: 0, backup: null, ...over,
+      resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 },
+      nodes: 1,
+      syncReplicas: 0,
+      version: '15',
+      labels: { env: 'dev' },
+      placement: {},
+      externalAccess: false,
+      connectionLimit: 0,
+      description: '',
+      runState: 'RUNNING',
+      poolMode: 'SESSION',
+      idleSuspendSeconds: 0,
+      backup: null,
+      ...over,
     },
     ...rest,
   };
 }
-const user = (name: string, owner = false): UserView => ({ tenantId: 'acme', name, owner, status: 'READY', statusReason: '', description: '', createdAt: null });
-const db = (name: string, owner: string): DatabaseView => ({ tenantId: 'acme', name, owner, status: 'READY', statusReason: '', description: '', createdAt: null });
-const current = (t: TenantView, users: UserView[] = [user('acme', true)], databases: DatabaseView[] = [db('acme', 'acme')]): CurrentTenant => ({ tenant: t, users, databases });
+const user = (name: string, owner = false): UserView => ({
+  tenantId: 'acme',
+  name,
+  owner,
+  status: 'READY',
+  statusReason: '',
+  description: '',
+  createdAt: null,
+});
+const db = (name: string, owner: string): DatabaseView => ({
+  tenantId: 'acme',
+  name,
+  owner,
+  status: 'READY',
+  statusReason: '',
+  description: '',
+  createdAt: null,
+});
+const current = (t: TenantView, users: UserView[] = [user('acme', true)], databases: DatabaseView[] = [db('acme', 'acme')]): CurrentTenant => ({
+  tenant: t,
+  users,
+  databases,
+});
 
 describe('manifest plans', () => {
   it('sends init scripts only with a create, and never shows them as a change of an existing tenant', () => {
-    const m = manifest('  initSql:\n    - file: sql/001.sql\n    - "create table t (x int)"\n    - { sql: "select 1", database: orders }\n  databases: [{ name: orders }]');
+    const m = manifest(
+      '  initSql:\n    - file: sql/001.sql\n    - "create table t (x int)"\n    - { sql: "select 1", database: orders }\n  databases: [{ name: orders }]',
+    );
     const created = planTenant(m, undefined, { prune: false });
     expect(created.initScripts).toEqual(['sql/001.sql', 'inline #2', 'inline #3 in database orders']);
     expect(renderPlans([created], [])).toContain('+ init script sql/001.sql (runs once, after the users and databases)');
@@ -33,7 +74,7 @@ describe('manifest plans', () => {
     expect(planChanges(existing)).toBe(false);
   });
 
-  it('creates a missing tenant with the defaults under the manifest\'s fields, its users and databases', () => {
+  it("creates a missing tenant with the defaults under the manifest's fields, its users and databases", () => {
     const m = manifest('  resources: { memory: 2Gi }\n  users: [{ name: app, password: { fromEnv: P } }]\n  databases: [{ name: orders, owner: app }]');
     const plan = planTenant(m, undefined, { prune: false });
     expect(plan.action).toBe('create');
@@ -45,7 +86,9 @@ describe('manifest plans', () => {
 
   it('changes nothing when the tenant is as the manifest says, whatever the fields it leaves out hold', () => {
     const m = manifest('  labels: { env: dev }\n  access: disabled\n  users: [{ name: app, password: { fromEnv: P } }]');
-    const plan = planTenant(m, current(tenant({ resources: { cpuMillis: 4000, memoryMib: 9999, diskMib: 99999 } }), [user('acme', true), user('app')]), { prune: true });
+    const plan = planTenant(m, current(tenant({ resources: { cpuMillis: 4000, memoryMib: 9999, diskMib: 99999 } }), [user('acme', true), user('app')]), {
+      prune: true,
+    });
     expect(plan.action).toBe('unchanged');
     expect(planChanges(plan)).toBe(false);
     expect(renderPlans([plan], [])).toMatch(/tenant acme: unchanged \(m\.yaml, document 1\)\nno changes: everything is as the manifests say\n$/);
@@ -76,7 +119,9 @@ describe('manifest plans', () => {
 
   it('refuses what the rules refuse, naming the manifest (a disk never shrinks)', () => {
     const m = manifest('  resources: { disk: 10Gi }');
-    expect(() => planTenant(m, current(tenant({ resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 20480 } })), { prune: false })).toThrow(/^m\.yaml, document 1 \(tenant acme\): spec: invalid spec\.resources\.disk_mib.*never shrinks/);
+    expect(() => planTenant(m, current(tenant({ resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 20480 } })), { prune: false })).toThrow(
+      /^m\.yaml, document 1 \(tenant acme\): spec: invalid spec\.resources\.disk_mib.*never shrinks/,
+    );
   });
 
   it('drops users and databases the manifest does not list only under --prune, never the owner', () => {
@@ -89,7 +134,7 @@ describe('manifest plans', () => {
     expect(renderPlans([pruned], [])).toContain('  - user old (--prune)\n  - database scratch (--prune)\n');
   });
 
-  it('reports what pgs cannot change as a problem (a database\'s owner)', () => {
+  it("reports what pgs cannot change as a problem (a database's owner)", () => {
     const m = manifest('  databases: [{ name: orders, owner: app }]');
     const plan = planTenant(m, current(tenant(), [user('acme', true), user('app')], [db('orders', 'acme')]), { prune: false });
     expect(plan.problems).toEqual([expect.stringMatching(/^database orders is owned by acme, the manifest says app: pgs cannot change a database's owner/)]);
@@ -106,7 +151,7 @@ describe('manifest plans', () => {
     expect(conflictingFields(before, alreadyDone)).toEqual([]);
   });
 
-  it('prunes only tenants with the selector\'s labels that no manifest names', () => {
+  it("prunes only tenants with the selector's labels that no manifest names", () => {
     const tenants = [tenant({ labels: { managed: 'git' } }), tenant({ labels: { managed: 'git' } }, { id: 'gone' }), tenant({ labels: {} }, { id: 'manual' })];
     expect(tenantsToPrune([manifest('  access: disabled')], tenants, { managed: 'git' })).toEqual(['gone']);
   });

@@ -157,7 +157,9 @@ export function planTenant(m: TenantManifest, current: CurrentTenant | undefined
   for (const d of m.databases ?? []) {
     const live = liveDatabases.find((l) => l.name === d.name);
     if (live !== undefined && live.owner !== d.owner) {
-      problems.push(`database ${d.name} is owned by ${live.owner}, the manifest says ${d.owner}: pgs cannot change a database's owner (drop it with \`pgsctl db delete ${m.name} ${d.name}\` to recreate it)`);
+      problems.push(
+        `database ${d.name} is owned by ${live.owner}, the manifest says ${d.owner}: pgs cannot change a database's owner (drop it with \`pgsctl db delete ${m.name} ${d.name}\` to recreate it)`,
+      );
     }
     if (live !== undefined && live.description !== d.description) notes.push(`database ${d.name}: description differs; pgs keeps the one it was created with`);
   }

@@ -12,7 +12,8 @@ export function renderPlan(plan: TenantPlan): string {
   const lines = [head];
   const sign = plan.action === 'create' ? '+' : '~';
   for (const c of plan.changes) lines.push(plan.action === 'create' ? `  + ${c.path}: ${c.to}` : `  ${sign} ${c.path}: ${c.from} -> ${c.to}`);
-  for (const u of plan.createUsers) lines.push(`  + user ${u.name} (password from ${'fromEnv' in u.password ? `$${u.password.fromEnv}` : u.password.fromFile})`);
+  for (const u of plan.createUsers)
+    lines.push(`  + user ${u.name} (password from ${'fromEnv' in u.password ? `$${u.password.fromEnv}` : u.password.fromFile})`);
   for (const d of plan.createDatabases) lines.push(`  + database ${d.name} (owner ${d.owner})`);
   for (const script of plan.initScripts) lines.push(`  + init script ${script} (runs once, after the users and databases)`);
   for (const name of plan.deleteUsers) lines.push(`  - user ${name} (--prune)`);

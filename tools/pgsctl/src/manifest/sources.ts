@@ -25,13 +25,17 @@ function filesOf(target: string, cwd: string): string[] {
     throw new UsageError(`cannot read ${target}: no such file or directory`, { hint: 'give a manifest file, a directory of them, or - for stdin' });
   }
   if (!stat.isDirectory()) return [target];
-  const files = fs.readdirSync(full).filter((f) => EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
+  const files = fs
+    .readdirSync(full)
+    .filter((f) => EXTENSIONS.has(path.extname(f).toLowerCase()))
+    .sort();
   if (files.length === 0) throw new UsageError(`${target} holds no *.yaml, *.yml or *.json file`);
   return files.map((f) => path.join(target, f));
 }
 
 async function readStdin(io: CliIo): Promise<string> {
-  if (io.stdin.isTTY === true) throw new UsageError('-f - reads manifests from a pipe, but stdin is a terminal', { hint: 'e.g. cat tenants.yaml | pgsctl apply -f -' });
+  if (io.stdin.isTTY === true)
+    throw new UsageError('-f - reads manifests from a pipe, but stdin is a terminal', { hint: 'e.g. cat tenants.yaml | pgsctl apply -f -' });
   const chunks: Buffer[] = [];
   for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');

@@ -38,8 +38,23 @@ type Obj = Record<string, unknown>;
 const TOP_KEYS = ['apiVersion', 'kind', 'metadata', 'spec'] as const;
 const METADATA_KEYS = ['name'] as const;
 const SPEC_KEYS = [
-  'resources', 'nodes', 'syncReplicas', 'version', 'labels', 'placement', 'access', 'connectionLimit', 'poolMode', 'idleSuspend',
-  'description', 'runState', 'backup', 'ownerPassword', 'users', 'databases', 'initSql',
+  'resources',
+  'nodes',
+  'syncReplicas',
+  'version',
+  'labels',
+  'placement',
+  'access',
+  'connectionLimit',
+  'poolMode',
+  'idleSuspend',
+  'description',
+  'runState',
+  'backup',
+  'ownerPassword',
+  'users',
+  'databases',
+  'initSql',
 ] as const;
 const RESOURCE_KEYS = ['cpu', 'memory', 'disk'] as const;
 const BACKUP_KEYS = ['enabled', 'schedule', 'retention', 'archiveTimeout'] as const;
@@ -51,8 +66,16 @@ const INIT_SCRIPT_KEYS = ['sql', 'file', 'database'] as const;
 
 /** Every key the format knows, by object, for the schema test. */
 export const MANIFEST_KEYS = {
-  top: TOP_KEYS, metadata: METADATA_KEYS, spec: SPEC_KEYS, resources: RESOURCE_KEYS, backup: BACKUP_KEYS,
-  schedule: SCHEDULE_KEYS, user: USER_KEYS, database: DATABASE_KEYS, password: PASSWORD_KEYS, initScript: INIT_SCRIPT_KEYS,
+  top: TOP_KEYS,
+  metadata: METADATA_KEYS,
+  spec: SPEC_KEYS,
+  resources: RESOURCE_KEYS,
+  backup: BACKUP_KEYS,
+  schedule: SCHEDULE_KEYS,
+  user: USER_KEYS,
+  database: DATABASE_KEYS,
+  password: PASSWORD_KEYS,
+  initScript: INIT_SCRIPT_KEYS,
 } as const;
 
 // PostgreSQL's archive_timeout is an int of seconds capped at INT_MAX / 2 (its GUC definition).
@@ -153,7 +176,8 @@ class DocumentReader {
     if (o.retention !== undefined) policy.retentionSeconds = span(o.retention, join(path, 'retention'));
     if (o.archiveTimeout !== undefined) {
       policy.archiveTimeoutSeconds = span(o.archiveTimeout, join(path, 'archiveTimeout'));
-      if (policy.archiveTimeoutSeconds > MAX_ARCHIVE_TIMEOUT_SECONDS) this.fail(join(path, 'archiveTimeout'), `PostgreSQL allows at most ${MAX_ARCHIVE_TIMEOUT_SECONDS}s`);
+      if (policy.archiveTimeoutSeconds > MAX_ARCHIVE_TIMEOUT_SECONDS)
+        this.fail(join(path, 'archiveTimeout'), `PostgreSQL allows at most ${MAX_ARCHIVE_TIMEOUT_SECONDS}s`);
     }
     return policy;
   }
@@ -168,7 +192,11 @@ class DocumentReader {
       if (seen.has(name)) this.fail(join(p, 'name'), `user ${name} is listed twice`);
       seen.add(name);
       if (o.password === undefined) this.fail(join(p, 'password'), 'required: {fromEnv: VARIABLE} or {fromFile: path}');
-      return { name, description: o.description === undefined ? '' : this.string(o.description, join(p, 'description')), password: this.password(o.password, join(p, 'password')) };
+      return {
+        name,
+        description: o.description === undefined ? '' : this.string(o.description, join(p, 'description')),
+        password: this.password(o.password, join(p, 'password')),
+      };
     });
   }
 
@@ -198,7 +226,8 @@ class DocumentReader {
       }
       const o = this.object(item, p, INIT_SCRIPT_KEYS);
       if ((o.sql === undefined) === (o.file === undefined)) this.fail(p, 'give exactly one of sql (inline) and file (relative to the manifest)');
-      const database = o.database === undefined ? '' : this.check(join(p, 'database'), () => validateDatabaseName(this.string(o.database, join(p, 'database')), 'database'));
+      const database =
+        o.database === undefined ? '' : this.check(join(p, 'database'), () => validateDatabaseName(this.string(o.database, join(p, 'database')), 'database'));
       if (o.sql !== undefined) {
         const sql = this.string(o.sql, join(p, 'sql'));
         if (sql.trim() === '') this.fail(join(p, 'sql'), 'expected SQL (the script is empty)');
@@ -210,13 +239,17 @@ class DocumentReader {
     });
   }
 
-  spec(value: unknown, tenant: string): { spec: ManagedSpec; ownerPassword?: PasswordRef; users?: ManifestUser[]; databases?: ManifestDatabase[]; initSql?: ManifestInitScript[] } {
+  spec(
+    value: unknown,
+    tenant: string,
+  ): { spec: ManagedSpec; ownerPassword?: PasswordRef; users?: ManifestUser[]; databases?: ManifestDatabase[]; initSql?: ManifestInitScript[] } {
     const o = this.object(value, 'spec', SPEC_KEYS);
     const spec: ManagedSpec = {};
     if (o.resources !== undefined) {
       const r = this.object(o.resources, 'spec.resources', RESOURCE_KEYS);
       if (r.cpu !== undefined) spec.cpuMillis = this.check('spec.resources.cpu', () => parseCpu(this.quantity(r.cpu, 'spec.resources.cpu'), 'cpu'));
-      if (r.memory !== undefined) spec.memoryMib = this.check('spec.resources.memory', () => parseSize(this.quantity(r.memory, 'spec.resources.memory'), 'memory'));
+      if (r.memory !== undefined)
+        spec.memoryMib = this.check('spec.resources.memory', () => parseSize(this.quantity(r.memory, 'spec.resources.memory'), 'memory'));
       if (r.disk !== undefined) spec.diskMib = this.check('spec.resources.disk', () => parseSize(this.quantity(r.disk, 'spec.resources.disk'), 'disk'));
     }
     if (o.nodes !== undefined) spec.nodes = this.count(o.nodes, 'spec.nodes');
@@ -235,10 +268,12 @@ class DocumentReader {
       spec.runState = o.runState === 'stopped' ? 'STOPPED' : 'RUNNING';
     }
     if (o.poolMode !== undefined) {
-      if (o.poolMode !== 'none' && o.poolMode !== 'session' && o.poolMode !== 'transaction') this.fail('spec.poolMode', `expected none, session or transaction, got ${kindOf(o.poolMode)}`);
+      if (o.poolMode !== 'none' && o.poolMode !== 'session' && o.poolMode !== 'transaction')
+        this.fail('spec.poolMode', `expected none, session or transaction, got ${kindOf(o.poolMode)}`);
       spec.poolMode = o.poolMode === 'none' ? 'NONE' : o.poolMode === 'transaction' ? 'TRANSACTION' : 'SESSION';
     }
-    if (o.idleSuspend !== undefined) spec.idleSuspendSeconds = this.check('spec.idleSuspend', () => parseIdleSuspend(this.string(o.idleSuspend, 'spec.idleSuspend'), 'spec.idleSuspend'));
+    if (o.idleSuspend !== undefined)
+      spec.idleSuspendSeconds = this.check('spec.idleSuspend', () => parseIdleSuspend(this.string(o.idleSuspend, 'spec.idleSuspend'), 'spec.idleSuspend'));
     if (o.backup !== undefined) spec.backup = this.backup(o.backup, 'spec.backup');
     return {
       spec,
@@ -263,7 +298,12 @@ class DocumentReader {
     if (parts.databases !== undefined) manifest.databases = parts.databases;
     if (parts.initSql !== undefined) manifest.initSql = parts.initSql;
     for (const [i, script] of (manifest.initSql ?? []).entries()) {
-      if (script.database !== '' && script.database !== name && manifest.databases !== undefined && !manifest.databases.some((d) => d.name === script.database)) {
+      if (
+        script.database !== '' &&
+        script.database !== name &&
+        manifest.databases !== undefined &&
+        !manifest.databases.some((d) => d.name === script.database)
+      ) {
         this.fail(`spec.initSql[${i}].database`, `database ${script.database} is not in spec.databases (nor the default database ${name})`);
       }
     }

@@ -39,7 +39,20 @@ async function spawnCoordinator(grpc: string, httpAddress: string, dataDir: stri
   let log = '';
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--conditions=@pgs/source', '--import', 'tsx', COORDINATOR_MAIN, '--grpc-listen', grpc, '--http-listen', httpAddress, '--data-dir', dataDir, '--log-level', 'warn'],
+    [
+      '--conditions=@pgs/source',
+      '--import',
+      'tsx',
+      COORDINATOR_MAIN,
+      '--grpc-listen',
+      grpc,
+      '--http-listen',
+      httpAddress,
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));

@@ -30,7 +30,9 @@ export async function startFakeCoordinator(impl: Partial<ServiceImpl<typeof Coor
   }
   const server = new Server();
   addService(server, CoordinatorService, handlers as unknown as ServiceImpl<typeof CoordinatorService>);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return {
     address: `127.0.0.1:${port}`,
     requests,

@@ -16,7 +16,10 @@ export interface PgsctlResult {
 }
 
 /** Runs `pgsctl args...` with `env` added; `input` is written to stdin. */
-export function runPgsctl(args: readonly string[], options: { env?: Record<string, string>; input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<PgsctlResult> {
+export function runPgsctl(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string; cwd?: string; timeoutMs?: number } = {},
+): Promise<PgsctlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=@pgs/source', '--import', TSX, MAIN, ...args], {
       cwd: options.cwd ?? path.dirname(MAIN),

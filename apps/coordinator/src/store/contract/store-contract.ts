@@ -69,7 +69,16 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         await tx.tenants.insert(aTenant('acme', { spec: { ...aTenant('x').spec, labels: { team: 'red' } } }));
         await tx.placements.insert(aPlacement('acme', 'h1'));
         await tx.users.insert(aUser('acme', 'acme', { owner: true }));
-        await tx.databases.insert({ tenantId: 'acme', name: 'acme', owner: 'acme', description: '', status: 'NEW', statusReason: '', revision: 1, createdAt: 1 });
+        await tx.databases.insert({
+          tenantId: 'acme',
+          name: 'acme',
+          owner: 'acme',
+          description: '',
+          status: 'NEW',
+          statusReason: '',
+          revision: 1,
+          createdAt: 1,
+        });
       });
       expect((await s.read.hosts.get('h1'))?.labels).toEqual({ zone: 'a' });
       expect((await s.read.tenants.list({ labels: { team: 'red' } })).map((t) => t.id)).toEqual(['acme']);
@@ -97,7 +106,7 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       });
       // Pages by id: every tenant exactly once, in order.
       const seen: string[] = [];
-      for (let after: string | undefined; ; ) {
+      for (let after: string | undefined; ;) {
         const page = await s.read.tenants.list({}, { after, limit: 10 });
         seen.push(...page.map((t) => t.id));
         if (page.length < 10) break;
@@ -218,12 +227,9 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
           { grouped: true },
         );
       const results = await Promise.allSettled([create('a'), create('b', true), create('c'), create('a')]);
-      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason instanceof StoreConflictError ? 'conflict' : String((r.reason as Error).message)))).toEqual([
-        'a',
-        'refused b',
-        'c',
-        'conflict',
-      ]);
+      expect(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason instanceof StoreConflictError ? 'conflict' : String((r.reason as Error).message))),
+      ).toEqual(['a', 'refused b', 'c', 'conflict']);
       expect((await s.read.tenants.list()).map((t) => t.id)).toEqual(['a', 'c']);
       expect((await s.read.routes.list()).map((r) => [r.tenantId, r.revision])).toEqual([
         ['a', 1],
@@ -251,7 +257,11 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       });
       expect([r1.revision, same.revision, r2.revision]).toEqual([1, 1, 2]);
       expect(await s.read.routes.revision()).toBe(4);
-      expect(seen.map((c) => c.routeChanges.map((x) => `${x.revision}:${x.tenantId}:${x.route ? 'up' : 'del'}`))).toEqual([['1:a:up'], ['2:a:up'], ['3:b:up', '4:a:del']]);
+      expect(seen.map((c) => c.routeChanges.map((x) => `${x.revision}:${x.tenantId}:${x.route ? 'up' : 'del'}`))).toEqual([
+        ['1:a:up'],
+        ['2:a:up'],
+        ['3:b:up', '4:a:del'],
+      ]);
       expect((await s.read.routes.list()).map((r) => r.tenantId)).toEqual(['b']);
     });
 
@@ -267,7 +277,10 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
 
     it('lists the newest events or the ones after an id, in id order', async () => {
       const s = await open();
-      for (let i = 1; i <= 5; i++) await s.transaction((tx) => tx.events.append({ time: i, principal: 'operator', action: 'tenant.create', tenantId: i % 2 ? 'odd' : 'even', message: `m${i}` }));
+      for (let i = 1; i <= 5; i++)
+        await s.transaction((tx) =>
+          tx.events.append({ time: i, principal: 'operator', action: 'tenant.create', tenantId: i % 2 ? 'odd' : 'even', message: `m${i}` }),
+        );
       expect((await s.read.events.list({ limit: 2 })).map((e) => e.message)).toEqual(['m4', 'm5']);
       const [third] = (await s.read.events.list({ limit: 10 })).slice(2);
       expect((await s.read.events.list({ limit: 10, afterId: third!.id })).map((e) => e.message)).toEqual(['m4', 'm5']);
@@ -340,7 +353,12 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         await tx.placements.insert(aPlacement('c', 'h2', { realization: 'REALIZED', realizedOnce: true }));
       });
       const a = aTenant('a').spec.resources;
-      expect((await s.read.placements.allocations()).get('h1')).toEqual({ cpuMillis: a.cpuMillis + 2000, memoryMib: a.memoryMib + 1024, diskMib: a.diskMib + 4096, instances: 2 });
+      expect((await s.read.placements.allocations()).get('h1')).toEqual({
+        cpuMillis: a.cpuMillis + 2000,
+        memoryMib: a.memoryMib + 1024,
+        diskMib: a.diskMib + 4096,
+        instances: 2,
+      });
       expect(await s.read.placements.creating()).toEqual(new Map([['h1', 2]]));
       // Realized once: created, whatever it reports later.
       await s.transaction((tx) => tx.placements.update(aPlacement('a', 'h1', { realization: 'PENDING', realizedOnce: true })));
@@ -359,7 +377,12 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         await tx.placements.insert(aPlacement('asleep', 'h1'));
       });
       const r = aTenant('awake').spec.resources;
-      expect((await s.read.placements.allocations()).get('h1')).toEqual({ cpuMillis: r.cpuMillis, memoryMib: r.memoryMib, diskMib: 2 * r.diskMib, instances: 2 });
+      expect((await s.read.placements.allocations()).get('h1')).toEqual({
+        cpuMillis: r.cpuMillis,
+        memoryMib: r.memoryMib,
+        diskMib: 2 * r.diskMib,
+        instances: 2,
+      });
     });
   });
 
@@ -383,9 +406,28 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect((await s.read.backups.listRunning()).map((b) => b.id)).toEqual(['b2']);
       expect(await s.read.backups.countByStatus()).toEqual({ SUCCEEDED: 1, RUNNING: 1 });
       const restore: RestoreRecord = {
-        id: 'r1', kind: 'in_place', sourceTenantId: 'acme', targetTenantId: 'acme', state: 'RUNNING', phase: 'recovering', reason: '', sourceStanza: 'acme-1000',
-        toTime: 2500, toBackupId: '', backupLabel: '', latest: false, hostId: 'h2', oldHosts: ['h1'], oldLsn: '0/3000000', startedAt: 5000, finishedAt: 0,
-        recoveredLsn: '', recoveredTime: 0, missingWalBytes: 0, timeline: 0, createdBy: 'operator:admin',
+        id: 'r1',
+        kind: 'in_place',
+        sourceTenantId: 'acme',
+        targetTenantId: 'acme',
+        state: 'RUNNING',
+        phase: 'recovering',
+        reason: '',
+        sourceStanza: 'acme-1000',
+        toTime: 2500,
+        toBackupId: '',
+        backupLabel: '',
+        latest: false,
+        hostId: 'h2',
+        oldHosts: ['h1'],
+        oldLsn: '0/3000000',
+        startedAt: 5000,
+        finishedAt: 0,
+        recoveredLsn: '',
+        recoveredTime: 0,
+        missingWalBytes: 0,
+        timeline: 0,
+        createdBy: 'operator:admin',
       };
       await s.transaction((tx) => tx.restores.insert(restore));
       await expect(s.transaction((tx) => tx.restores.insert({ ...restore, id: 'r2' }))).rejects.toBeInstanceOf(StoreConflictError);
@@ -400,8 +442,23 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
     it('keeps one failover or switchover operation per tenant, with its phase and fencing point', async () => {
       const s = await open();
       const op: OperationRecord = {
-        tenantId: 'acme', kind: 'failover', cause: 'host_down', phase: 'fencing', failedAt: 900, startedAt: 1000, oldPrimary: 'h1', toHostId: '',
-        fencedAt: 0, fenceSentAt: 1000, fenceAckedAt: 0, finalLsn: '', candidate: '', chosenAt: 0, promoteSentAt: 0, deadline: 0, updatedAt: 1000,
+        tenantId: 'acme',
+        kind: 'failover',
+        cause: 'host_down',
+        phase: 'fencing',
+        failedAt: 900,
+        startedAt: 1000,
+        oldPrimary: 'h1',
+        toHostId: '',
+        fencedAt: 0,
+        fenceSentAt: 1000,
+        fenceAckedAt: 0,
+        finalLsn: '',
+        candidate: '',
+        chosenAt: 0,
+        promoteSentAt: 0,
+        deadline: 0,
+        updatedAt: 1000,
       };
       await s.transaction(async (tx) => {
         await tx.tenants.insert(aTenant('acme'));
@@ -417,13 +474,23 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect(await s.read.operations.list()).toEqual([]);
     });
 
-    it('keeps a tenant\'s init scripts and their run, lists the open runs, and drops them with the tenant', async () => {
+    it("keeps a tenant's init scripts and their run, lists the open runs, and drops them with the tenant", async () => {
       const s = await open();
       const scripts = [
         { name: '001-schema.sql', sql: 'create table items (id int)', database: '' },
         { name: '002-seed.sql', sql: "insert into items values (1) -- it's seeded", database: 'app' },
       ];
-      const held: InitSqlRecord = { tenantId: 'held', scripts, state: 'HELD', applied: 0, failedScript: '', error: '', attempt: 0, afterRevision: 1, updatedAt: 1000 };
+      const held: InitSqlRecord = {
+        tenantId: 'held',
+        scripts,
+        state: 'HELD',
+        applied: 0,
+        failedScript: '',
+        error: '',
+        attempt: 0,
+        afterRevision: 1,
+        updatedAt: 1000,
+      };
       await s.transaction(async (tx) => {
         for (const id of ['held', 'open', 'done']) await tx.tenants.insert(aTenant(id));
         await tx.initSql.put(held);
@@ -434,9 +501,24 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect(await s.read.initSql.get('acme')).toBeUndefined();
       expect((await s.read.initSql.listOpen()).map((r) => r.tenantId)).toEqual(['open']);
       await s.transaction((tx) => tx.initSql.put({ ...held, state: 'RUNNING', attempt: 1, updatedAt: 2000 }));
-      await s.transaction((tx) => tx.initSql.put({ ...held, tenantId: 'open', state: 'FAILED', applied: 1, failedScript: '002-seed.sql', error: 'relation "items" does not exist', attempt: 1 }));
+      await s.transaction((tx) =>
+        tx.initSql.put({
+          ...held,
+          tenantId: 'open',
+          state: 'FAILED',
+          applied: 1,
+          failedScript: '002-seed.sql',
+          error: 'relation "items" does not exist',
+          attempt: 1,
+        }),
+      );
       expect((await s.read.initSql.listOpen()).map((r) => [r.tenantId, r.state])).toEqual([['held', 'RUNNING']]);
-      expect(await s.read.initSql.get('open')).toMatchObject({ state: 'FAILED', applied: 1, failedScript: '002-seed.sql', error: 'relation "items" does not exist' });
+      expect(await s.read.initSql.get('open')).toMatchObject({
+        state: 'FAILED',
+        applied: 1,
+        failedScript: '002-seed.sql',
+        error: 'relation "items" does not exist',
+      });
       await s.transaction((tx) => tx.tenants.delete('held'));
       expect(await s.read.initSql.get('held')).toBeUndefined();
       expect(await s.read.initSql.listOpen()).toEqual([]);
@@ -448,8 +530,20 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       const ca = await s.transaction((tx) => tx.secrets.putCaOnce({ certPem: 'cert', keySealed: 'v1.k1.ca', createdAt: 1 }));
       expect(await s.transaction((tx) => tx.secrets.putCaOnce({ certPem: 'other', keySealed: 'v1.k1.x', createdAt: 2 }))).toEqual(ca);
       await s.transaction(async (tx) => {
-        await tx.secrets.insertTenantSecret({ tenantId: 'acme', name: 'replication', sealed: 'v1.k1.r', verifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b', createdAt: 1 });
-        await tx.secrets.insertTenantSecret({ tenantId: 'acme', name: 'replication', sealed: 'v1.k1.other', verifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b', createdAt: 2 });
+        await tx.secrets.insertTenantSecret({
+          tenantId: 'acme',
+          name: 'replication',
+          sealed: 'v1.k1.r',
+          verifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b',
+          createdAt: 1,
+        });
+        await tx.secrets.insertTenantSecret({
+          tenantId: 'acme',
+          name: 'replication',
+          sealed: 'v1.k1.other',
+          verifier: 'SCRAM-SHA-256$4096:c2FsdA==$a:b',
+          createdAt: 2,
+        });
         await tx.secrets.putFleetSecretOnce({ name: 'backup', keyId: 'bk-1', sealed: 'v1.k1.b', createdAt: 1 });
         await tx.secrets.putFleetSecret({ name: 's3', keyId: '', sealed: 'v1.k1.s', createdAt: 1 });
         await tx.secrets.putFleetSecret({ name: 's3', keyId: '', sealed: 'v1.k1.s2', createdAt: 2 });
@@ -458,17 +552,24 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect((await s.read.secrets.getFleetSecret('s3'))?.sealed).toBe('v1.k1.s2');
       const changed = await s.transaction((tx) => tx.secrets.resealAll((sealed) => sealed.replace('v1.k1.', 'v1.k2.')));
       expect(changed).toBe(4);
-      expect([(await s.read.secrets.getCa())?.keySealed, (await s.read.secrets.getTenantSecret('acme', 'replication'))?.sealed, (await s.read.secrets.getFleetSecret('backup'))?.sealed]).toEqual([
-        'v1.k2.ca',
-        'v1.k2.r',
-        'v1.k2.b',
-      ]);
+      expect([
+        (await s.read.secrets.getCa())?.keySealed,
+        (await s.read.secrets.getTenantSecret('acme', 'replication'))?.sealed,
+        (await s.read.secrets.getFleetSecret('backup'))?.sealed,
+      ]).toEqual(['v1.k2.ca', 'v1.k2.r', 'v1.k2.b']);
     });
 
     it('tokens: a live operator name is unique, a single-use token is used once, revoking frees the name', async () => {
       const s = await open();
       const token = (hash: string, name: string, kind: 'operator' | 'host' = 'operator'): TokenRecord => ({
-        hash: hash.padEnd(64, '0'), kind, name, role: kind === 'operator' ? ('fleet-admin' as const) : undefined, tenantIds: [], createdAtMs: 1, expiresAtMs: 10_000, singleUse: kind === 'host',
+        hash: hash.padEnd(64, '0'),
+        kind,
+        name,
+        role: kind === 'operator' ? ('fleet-admin' as const) : undefined,
+        tenantIds: [],
+        createdAtMs: 1,
+        expiresAtMs: 10_000,
+        singleUse: kind === 'host',
       });
       await s.transaction(async (tx) => {
         await tx.tokens.insert(token('h1', 'ci'), 'operator:admin');

@@ -72,7 +72,17 @@ export function toBackupRepository(s: BackupSettings): MessageInitShape<typeof B
       ? { case: 'posix' as const, value: { path: l.path } }
       : {
           case: 's3' as const,
-          value: { endpoint: l.endpoint, port: l.port, bucket: l.bucket, region: l.region, path: l.path, pathStyle: l.pathStyle, caPem: l.caPem, accessKey: l.accessKey, secretKey: l.secretKey },
+          value: {
+            endpoint: l.endpoint,
+            port: l.port,
+            bucket: l.bucket,
+            region: l.region,
+            path: l.path,
+            pathStyle: l.pathStyle,
+            caPem: l.caPem,
+            accessKey: l.accessKey,
+            secretKey: l.secretKey,
+          },
         };
   return { kind, cipherPass: s.cipherPass, keyId: s.keyId };
 }
@@ -187,7 +197,15 @@ export function fromHello(h: Hello): HelloView {
     agentVersion: h.agentVersion,
     instances: h.instances.map(fromInstanceStatus),
     appliedGeneration: toNumber(h.appliedGeneration),
-    postgresMajors: h.postgresMajors.map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest, pgDump: m.pgDump, pgUpgrade: m.pgUpgrade })),
+    postgresMajors: h.postgresMajors.map((m) => ({
+      major: m.major,
+      serverVersion: m.serverVersion,
+      pgBasebackup: m.pgBasebackup,
+      pgRewind: m.pgRewind,
+      pgbackrest: m.pgbackrest,
+      pgDump: m.pgDump,
+      pgUpgrade: m.pgUpgrade,
+    })),
     pgbackrestVersion: h.pgbackrestVersion,
   };
 }
@@ -243,8 +261,20 @@ export function fromBackupResult(c: CommandResult): BackupResultView {
 }
 
 /** The RunBackup command of a just-recorded backup. */
-export function toRunBackupCommand(commandId: string, b: Pick<BackupRecord, 'id' | 'tenantId' | 'type' | 'stanza'>): MessageInitShape<typeof ConnectResponseSchema> {
-  return { message: { case: 'command', value: { commandId, tenantId: b.tenantId, action: { case: 'runBackup', value: { backupId: b.id, type: enumValue(BackupType, b.type), stanza: b.stanza } } } } };
+export function toRunBackupCommand(
+  commandId: string,
+  b: Pick<BackupRecord, 'id' | 'tenantId' | 'type' | 'stanza'>,
+): MessageInitShape<typeof ConnectResponseSchema> {
+  return {
+    message: {
+      case: 'command',
+      value: {
+        commandId,
+        tenantId: b.tenantId,
+        action: { case: 'runBackup', value: { backupId: b.id, type: enumValue(BackupType, b.type), stanza: b.stanza } },
+      },
+    },
+  };
 }
 
 /** The ExpireBackup command removing `label` from the tenant's stanza. */
@@ -264,11 +294,28 @@ export interface InitSqlResultView {
 }
 
 /** The RunInitSql command of a run: the scripts not committed yet are skipped by the agent itself. */
-export function toRunInitSqlCommand(commandId: string, tenantId: string, r: Pick<InitSqlRecord, 'attempt' | 'scripts'>): MessageInitShape<typeof ConnectResponseSchema> {
-  return { message: { case: 'command', value: { commandId, tenantId, action: { case: 'runInitSql', value: { attempt: r.attempt, owner: tenantId, scripts: r.scripts.map((s) => ({ ...s })) } } } } };
+export function toRunInitSqlCommand(
+  commandId: string,
+  tenantId: string,
+  r: Pick<InitSqlRecord, 'attempt' | 'scripts'>,
+): MessageInitShape<typeof ConnectResponseSchema> {
+  return {
+    message: {
+      case: 'command',
+      value: { commandId, tenantId, action: { case: 'runInitSql', value: { attempt: r.attempt, owner: tenantId, scripts: r.scripts.map((s) => ({ ...s })) } } },
+    },
+  };
 }
 
 /** CommandResult of RunInitSql -> view. */
 export function fromInitSqlResult(c: CommandResult): InitSqlResultView {
-  return { commandId: c.commandId, ok: c.ok, errorCode: c.errorCode, message: c.message, applied: c.initSql?.applied ?? 0, failedScript: c.initSql?.failedScript ?? '', error: c.initSql?.error ?? '' };
+  return {
+    commandId: c.commandId,
+    ok: c.ok,
+    errorCode: c.errorCode,
+    message: c.message,
+    applied: c.initSql?.applied ?? 0,
+    failedScript: c.initSql?.failedScript ?? '',
+    error: c.initSql?.error ?? '',
+  };
 }

@@ -20,7 +20,14 @@ import {
   type TenantUserSchema,
   type PostgresVersionSchema,
 } from '@pgs/proto';
-import { DEFAULT_POOL_MODE, type InitScript, type InitSqlRecord, type PoolMode as DomainPoolMode, type RunState as DomainRunState, type TenantSpec } from '@pgs/tenancy';
+import {
+  DEFAULT_POOL_MODE,
+  type InitScript,
+  type InitSqlRecord,
+  type PoolMode as DomainPoolMode,
+  type RunState as DomainRunState,
+  type TenantSpec,
+} from '@pgs/tenancy';
 import type { HostView } from '../../services/host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../../domain/model.js';
 import type { PlacementView, TenantView } from '../../services/tenant-service.js';
@@ -145,12 +152,28 @@ export function fromProtoInitScripts(scripts: readonly { name: string; sql: stri
 
 /** A user -> proto (never the verifier). */
 export function toProtoUser(u: UserRecord): MessageInitShape<typeof TenantUserSchema> {
-  return { tenantId: u.tenantId, name: u.name, description: u.description, status: enumValue(ObjectStatus, u.status), statusReason: u.statusReason, owner: u.owner, createdAt: toTimestamp(u.createdAt) };
+  return {
+    tenantId: u.tenantId,
+    name: u.name,
+    description: u.description,
+    status: enumValue(ObjectStatus, u.status),
+    statusReason: u.statusReason,
+    owner: u.owner,
+    createdAt: toTimestamp(u.createdAt),
+  };
 }
 
 /** A database -> proto. */
 export function toProtoDatabase(d: DatabaseRecord): MessageInitShape<typeof TenantDatabaseSchema> {
-  return { tenantId: d.tenantId, name: d.name, owner: d.owner, description: d.description, status: enumValue(ObjectStatus, d.status), statusReason: d.statusReason, createdAt: toTimestamp(d.createdAt) };
+  return {
+    tenantId: d.tenantId,
+    name: d.name,
+    owner: d.owner,
+    description: d.description,
+    status: enumValue(ObjectStatus, d.status),
+    statusReason: d.statusReason,
+    createdAt: toTimestamp(d.createdAt),
+  };
 }
 
 /** A host view -> proto Host. */
@@ -170,7 +193,13 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
     agentVersion: h.agentVersion,
     registeredAt: toTimestamp(h.registeredAt),
     ...(v.readySpares === undefined ? {} : { readySpares: v.readySpares }),
-    postgresMajors: (v.postgresMajors ?? []).map((m) => ({ major: m.major, serverVersion: m.serverVersion, pgBasebackup: m.pgBasebackup, pgRewind: m.pgRewind, pgbackrest: m.pgbackrest })),
+    postgresMajors: (v.postgresMajors ?? []).map((m) => ({
+      major: m.major,
+      serverVersion: m.serverVersion,
+      pgBasebackup: m.pgBasebackup,
+      pgRewind: m.pgRewind,
+      pgbackrest: m.pgbackrest,
+    })),
     ...(v.drain === undefined ? {} : { drainTotal: v.drain.total, drainMoved: v.drain.moved, drainBlocked: v.drain.blocked, drainMoving: v.drain.moving }),
   };
 }

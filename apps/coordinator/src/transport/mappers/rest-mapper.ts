@@ -38,7 +38,8 @@ function bool(body: Json, field: string): boolean | undefined {
 function labels(body: Json, field: string): Record<string, string> | undefined {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) throw new ValidationError(field, v, 'an object of string values');
+  if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
+    throw new ValidationError(field, v, 'an object of string values');
   return { ...(v as Record<string, string>) };
 }
 
@@ -68,7 +69,12 @@ export function specFromInstance(body: Json, base: TenantSpec): TenantSpec {
       // ram: MB as a number (the public API's documented unit), or a size such as "2Gi".
       memoryMib: ram === undefined ? base.resources.memoryMib : typeof ram === 'string' ? parseSize(ram, 'ram') : (num(body, 'ram') as number),
       // disk_size: GB as a number (the public API's documented unit), or a size such as "100Gi".
-      diskMib: disk === undefined ? base.resources.diskMib : typeof disk === 'string' ? parseSize(disk, 'disk_size') : Math.round((num(body, 'disk_size') as number) * 1024),
+      diskMib:
+        disk === undefined
+          ? base.resources.diskMib
+          : typeof disk === 'string'
+            ? parseSize(disk, 'disk_size')
+            : Math.round((num(body, 'disk_size') as number) * 1024),
     },
     nodes: num(body, 'nodes_number') ?? base.nodes,
     syncReplicas: num(body, 'sync_replica_number') ?? base.syncReplicas,
@@ -123,7 +129,15 @@ export function instanceJson(v: TenantView, route?: RouteRecord): Json {
 
 /** A user -> JSON (never the verifier). */
 export function userJson(u: UserRecord): Json {
-  return { uuid: u.name, name: u.name, description: u.description, status: u.status, status_reason: u.statusReason, owner: u.owner, created_at: new Date(u.createdAt).toISOString() };
+  return {
+    uuid: u.name,
+    name: u.name,
+    description: u.description,
+    status: u.status,
+    status_reason: u.statusReason,
+    owner: u.owner,
+    created_at: new Date(u.createdAt).toISOString(),
+  };
 }
 
 /** A database -> JSON; the owner as a user reference, as the public API documents it. */

@@ -1,0 +1,205 @@
+/**
+ * A coordinator on a PostgreSQL store that other coordinators share. It opens the store fenced by
+ * its leader election and then takes one of two shapes, switching as the lease says:
+ * - leading: the whole coordinator (startCoordinator) over the shared store, at the lease's
+ *   epoch; every commit is checked against the lease in the same transaction, so the moment the
+ *   lease is lost nothing more commits, and the coordinator is then stopped;
+ * - following: the follower server, which sends every caller to the leader.
+ * A new term always builds the coordinator afresh from the store: the other leader changed it
+ * meanwhile, and nothing kept in memory from an earlier term can be trusted.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import { ConfigError, type Logger } from '@pgs/service-kit';
+import { DEFAULT_LEASE_TIMINGS } from '@pgs/tenancy';
+import { splitHostPort, type CoordinatorConfig } from '../config.js';
+import { startCoordinator, type RunningCoordinator } from '../coordinator.js';
+import { serverCredentials } from '../transport/grpc-credentials.js';
+import { coordinatorKeyRing } from '../services/secret-keys.js';
+import { loadFleetPki, type FleetPki } from '../security/fleet-pki.js';
+import type { Store } from '../store/contract.js';
+import { connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from '../store/postgres/pg-connection.js';
+import { openPostgresStore } from '../store/postgres/pg-store.js';
+import { electionFence, startLeaderElection, type LeaderElection } from './leader-election.js';
+import { startFollowerServer, type FollowerServer } from './follower-server.js';
+
+/** A running coordinator of several. */
+export interface HaCoordinator {
+  readonly election: LeaderElection;
+  /** The whole coordinator while this one leads. */
+  leader(): RunningCoordinator | undefined;
+  stop(): Promise<void>;
+}
+
+/** How long a term that failed to start waits before trying again (its ports may still be closing). */
+const RETRY_MS = 500;
+
+/** Starts the election and serves as leader or follower, whichever the lease says. */
+export async function startHaCoordinator(
+  config: CoordinatorConfig,
+  url: string,
+  log: Logger,
+  clock: () => number = Date.now,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<HaCoordinator> {
+  const grpc = splitHostPort(config.grpcListen, '--grpc-listen');
+  const http = splitHostPort(config.httpListen, '--http-listen');
+  if (grpc.port === 0 || http.port === 0) {
+    throw new ConfigError(
+      'with a PostgreSQL store the coordinator needs fixed ports (--grpc-listen and --http-listen not :0): followers name the leader by its address',
+    );
+  }
+  // The data dir holds no store here, only what this process writes for its operators (ca.pem, the
+  // first admin token unless --admin-token-file says elsewhere).
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const self = config.advertiseAddress || config.grpcListen;
+  const holder = `${os.hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+  const urls = splitStoreUrl(url);
+  const elected: { election?: LeaderElection } = {};
+  const store = await openPostgresStore({
+    url,
+    routeHistory: config.routeHistory,
+    log: log.child({ component: 'store' }),
+    fence: () => (elected.election ? electionFence(elected.election)() : undefined),
+  });
+  log.info({ store: redactStoreUrl(url), schemaVersion: store.schemaVersion, holder, advertise: self }, 'PostgreSQL store opened; electing a leader');
+  const el = startLeaderElection({ holder, address: self, connect: async () => connectTo(await findPrimary(urls)), log: log.child({ component: 'lease' }) });
+  elected.election = el;
+
+  let leading: { coordinator: RunningCoordinator; epoch: number } | undefined;
+  let follower: FollowerServer | undefined;
+  let followerPki: FleetPki | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let grace: NodeJS.Timeout | undefined;
+  let steppedDownAt: number | undefined;
+
+  const stopLeading = async (): Promise<void> => {
+    const was = leading;
+    leading = undefined;
+    if (!was) return;
+    log.warn({ epoch: was.epoch }, 'stopping the leader coordinator');
+    await was.coordinator.stop().catch((err: unknown) => log.error({ err }, 'the leader coordinator did not stop cleanly'));
+  };
+  const stopFollowing = async (): Promise<void> => {
+    const was = follower;
+    follower = undefined;
+    followerPki?.stop();
+    followerPki = undefined;
+    await was?.stop();
+  };
+
+  const apply = async (): Promise<void> => {
+    if (stopped) return;
+    const now = el.current();
+    if (now.role === 'leader') {
+      steppedDownAt = undefined;
+      if (leading?.epoch === now.epoch) return;
+      await stopLeading();
+      // The follower keeps answering (naming no leader yet) until the coordinator is ready to bind.
+      follower?.setLeader(undefined);
+      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, {
+        store,
+        leaderEpoch: now.epoch,
+        beforeBind: stopFollowing,
+      }).catch(async (err: unknown) => {
+        await stopFollowing();
+        throw err;
+      });
+      // The lease may have gone while it started: then it stops at once (it could not commit anyway).
+      leading = { coordinator, epoch: now.epoch };
+      if (el.leaderEpoch() !== now.epoch) await apply();
+      return;
+    }
+    // A leader that missed its local renewal deadline under load (its lease may well still be live)
+    // keeps its coordinator for one lease length: its commits fail the fence meanwhile, and a
+    // renewal at the same epoch resumes it without rebuilding everything (a rebuild under load is
+    // what makes the next deadline slip). Another coordinator known to lead, or no lease back within
+    // that time, stops it.
+    if (leading) {
+      const otherLeads = now.leader !== undefined && now.leader.epoch !== leading.epoch;
+      const since = (steppedDownAt ??= Date.now());
+      const left = DEFAULT_LEASE_TIMINGS.ttlMs - (Date.now() - since);
+      if (!otherLeads && left > 0) {
+        clearTimeout(grace);
+        grace = setTimeout(schedule, left);
+        grace.unref();
+        return;
+      }
+    }
+    steppedDownAt = undefined;
+    await stopLeading();
+    if (!follower) {
+      const tls = await followerCredentials(config, store, env, log, () => stopped || el.current().role === 'leader');
+      if (!tls || stopped || el.current().role === 'leader') {
+        tls?.pki?.stop();
+        return;
+      }
+      followerPki = tls.pki;
+      follower = await startFollowerServer({
+        grpcListen: config.grpcListen,
+        httpHost: http.host,
+        httpPort: http.port,
+        credentials: tls.credentials,
+        self,
+        log: log.child({ component: 'follower' }),
+      });
+    }
+    follower.setLeader(now.leader?.address);
+  };
+
+  let chain = Promise.resolve();
+  const schedule = (): void => {
+    chain = chain.then(apply).catch((err: unknown) => {
+      log.error({ err }, 'cannot serve in the current role; trying again');
+      clearTimeout(retry);
+      retry = setTimeout(schedule, RETRY_MS);
+      retry.unref();
+    });
+  };
+  el.onChange(schedule);
+  schedule();
+
+  return {
+    election: el,
+    leader: () => leading?.coordinator,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(retry);
+      clearTimeout(grace);
+      await chain;
+      await stopLeading();
+      await stopFollowing();
+      // Released last: a follower takes over while this process is already out of the way.
+      await el.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * The follower's TLS: the operator's own PKI, or a server certificate from the fleet CA the leader
+ * created in the store (waited for, never created here: a follower's write would be refused);
+ * undefined when `giveUp` says so first.
+ */
+async function followerCredentials(
+  config: CoordinatorConfig,
+  store: Store,
+  env: Readonly<Record<string, string | undefined>>,
+  log: Logger,
+  giveUp: () => boolean,
+): Promise<{ pki: FleetPki | undefined; credentials: ReturnType<typeof serverCredentials> } | undefined> {
+  if (config.insecure) return { pki: undefined, credentials: serverCredentials(undefined, log) };
+  const own = config.tlsCa !== '' ? { caFile: config.tlsCa, certFile: config.tlsCert, keyFile: config.tlsKey } : undefined;
+  if (!own) {
+    while (!(await store.read.secrets.getCa())) {
+      if (giveUp()) return undefined;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const keys = coordinatorKeyRing({ keyFile: config.secretKeyFile, dataDir: config.dataDir, env }, log);
+  const grpcHost = splitHostPort(config.grpcListen, '--grpc-listen').host;
+  const pki = await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: own, clock: Date.now, log });
+  return { pki, credentials: serverCredentials(pki, log) };
+}

@@ -1,0 +1,133 @@
+/**
+ * Runs the leader lease for one coordinator: every renew interval one acquire-or-renew attempt on
+ * its own connection (so store traffic never delays a renewal), the local leadership state kept by
+ * the pure rules of @pgs/tenancy, and listeners told when this coordinator starts or stops leading.
+ * A leader whose renewals fail stops leading at its local deadline, even with the store out of
+ * reach; a clean stop releases the lease so a follower takes over at its next attempt.
+ */
+import { DEFAULT_LEASE_TIMINGS, mayAct, nextLeadership, type Leadership, type LeaseDecision, type LeaseTimings } from '@pgs/tenancy';
+import type pg from 'pg';
+import type { Logger } from '@pgs/service-kit';
+import { leaseStep, releaseLease } from '../store/postgres/leader-lease-sql.js';
+import type { WriteFence } from '../store/postgres/pg-store.js';
+
+/** Options of startLeaderElection. */
+export interface LeaderElectionOptions {
+  /** A coordinator id plus a per-process nonce: two processes never share it. */
+  holder: string;
+  /** The API address followers name when they refuse a write. */
+  address: string;
+  /** Opens the dedicated connection the lease runs on (again after it broke). */
+  connect: () => Promise<pg.Client>;
+  timings?: LeaseTimings;
+  log: Logger;
+  /** Monotonic milliseconds; performance.now by default. */
+  clock?: () => number;
+}
+
+/** A running election. */
+export interface LeaderElection {
+  /** This coordinator's holder name in the lease row. */
+  readonly holder: string;
+  /** The local state now (a leader past its local deadline reads as a follower). */
+  current(): Leadership;
+  /** The epoch to stamp on writes and commands, when this coordinator may act as the leader now. */
+  leaderEpoch(): number | undefined;
+  /** Called on every change of role (and of the known leader while following). */
+  onChange(listener: (l: Leadership) => void): () => void;
+  /** One attempt now (tests and start-up: no need to wait for the first interval). */
+  tick(): Promise<void>;
+  /** Stops attempting; releases a held lease unless `release` is false (a simulated crash). */
+  stop(options?: { release?: boolean }): Promise<void>;
+}
+
+function sameLeadership(a: Leadership, b: Leadership): boolean {
+  if (a.role !== b.role) return false;
+  if (a.role === 'leader' && b.role === 'leader') return a.epoch === b.epoch;
+  if (a.role === 'follower' && b.role === 'follower') return a.leader?.epoch === b.leader?.epoch && a.leader?.holder === b.leader?.holder;
+  return false;
+}
+
+/** Starts the election loop; the first attempt runs at once. */
+export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
+  const t = o.timings ?? DEFAULT_LEASE_TIMINGS;
+  const clock = o.clock ?? (() => performance.now());
+  const listeners = new Set<(l: Leadership) => void>();
+  let state: Leadership = { role: 'follower', leader: undefined };
+  let client: pg.Client | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  let deadlineTimer: NodeJS.Timeout | undefined;
+
+  const set = (next: Leadership): void => {
+    const changed = !sameLeadership(state, next);
+    const was = state;
+    state = next;
+    clearTimeout(deadlineTimer);
+    if (next.role === 'leader') {
+      // Step down exactly at the local deadline if no renewal arrives before it.
+      deadlineTimer = setTimeout(() => set(nextLeadership(state, undefined, clock(), clock(), t)), Math.max(0, next.actUntil - clock()));
+      deadlineTimer.unref();
+    }
+    if (!changed) return;
+    if (next.role === 'leader') o.log.info({ epoch: next.epoch }, 'leading');
+    else if (was.role === 'leader') o.log.warn({ epoch: was.epoch, leader: next.leader?.address }, 'no longer leading');
+    for (const l of listeners) l(next);
+  };
+
+  const attempt = async (): Promise<void> => {
+    const sentAt = clock();
+    let decision: LeaseDecision | undefined;
+    try {
+      client ??= await o.connect();
+      const heldEpoch = state.role === 'leader' ? state.epoch : 0;
+      decision = await leaseStep(client, { holder: o.holder, address: o.address, heldEpoch }, t);
+    } catch (err) {
+      o.log.warn({ err }, 'leader lease attempt failed');
+      const broken = client;
+      client = undefined;
+      await broken?.end().catch(() => undefined);
+    }
+    if (stopped) return;
+    set(nextLeadership(state, decision, sentAt, clock(), t));
+  };
+
+  const tick = (): Promise<void> => (running ??= attempt().finally(() => (running = undefined)));
+  const timer = setInterval(() => void tick(), t.renewIntervalMs);
+  void tick();
+
+  return {
+    holder: o.holder,
+    current: () => (state.role === 'leader' && !mayAct(state, clock()) ? { role: 'follower', leader: undefined } : state),
+    leaderEpoch: () => (state.role === 'leader' && mayAct(state, clock()) ? state.epoch : undefined),
+    onChange: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    tick,
+    stop: async ({ release = true } = {}) => {
+      stopped = true;
+      clearInterval(timer);
+      clearTimeout(deadlineTimer);
+      await running;
+      const held = state;
+      state = { role: 'follower', leader: undefined };
+      try {
+        if (release && held.role === 'leader' && client) await releaseLease(client, o.holder, held.epoch);
+      } catch (err) {
+        o.log.warn({ err }, 'could not release the leader lease; a follower takes over when it runs out');
+      } finally {
+        await client?.end().catch(() => undefined);
+        client = undefined;
+      }
+    },
+  };
+}
+
+/** The store's write fence of a coordinator: its holder and epoch while it may act as the leader, else none. */
+export function electionFence(e: LeaderElection): WriteFence {
+  return () => {
+    const epoch = e.leaderEpoch();
+    return epoch === undefined ? undefined : { holder: e.holder, epoch };
+  };
+}

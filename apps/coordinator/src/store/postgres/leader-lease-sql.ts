@@ -1,0 +1,99 @@
+/**
+ * The leader lease's SQL: one row, read under lock with the store's clock, decided by the pure
+ * rule in @pgs/tenancy, written back in the same transaction. And the fence every write of the
+ * leader ends with: the row must still name this holder and epoch with a live lease, read with
+ * FOR SHARE as the transaction's last statement, so a coordinator taking the lease over (an UPDATE
+ * of that row) waits for a write that passed the fence to commit, and a write that comes after the
+ * takeover fails the fence and rolls back.
+ */
+import { decideLease, type LeaseCandidate, type LeaseDecision, type LeaseRow, type LeaseTimings } from '@pgs/tenancy';
+import type pg from 'pg';
+import { StoreUnavailableError } from '../../domain/errors.js';
+
+/** The store's clock in epoch ms: the one clock every coordinator judges the lease by. */
+export const STORE_NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
+/** The lease table; its single row exists from the start so every taker locks the same row. */
+export const LEASE_SCHEMA_SQL = `
+  CREATE TABLE coordinator_lease (
+    id integer PRIMARY KEY CHECK (id = 1),
+    holder text NOT NULL,
+    address text NOT NULL,
+    epoch bigint NOT NULL CHECK (epoch >= 0),
+    expires_at bigint NOT NULL
+  );
+  INSERT INTO coordinator_lease (id, holder, address, epoch, expires_at) VALUES (1, '', '', 0, 0);
+`;
+
+/**
+ * A write by a coordinator that does not hold the leader lease (any more): nothing of it was
+ * committed. A kind of unavailability to callers of the store; the API names the leader instead.
+ */
+export class LeaseLostError extends StoreUnavailableError {
+  override readonly code: string = 'NOT_LEADER';
+}
+
+interface LeaseRowSql {
+  holder: string;
+  address: string;
+  epoch: string;
+  expires_at: string;
+  now: string;
+}
+
+function toRow(r: LeaseRowSql): LeaseRow {
+  return { holder: r.holder, address: r.address, epoch: Number(r.epoch), expiresAt: Number(r.expires_at) };
+}
+
+/** Reads the lease as it stands (no lock), with the store's now. */
+export async function readLease(client: pg.ClientBase): Promise<{ row: LeaseRow; now: number }> {
+  const r = await client.query<LeaseRowSql>(`SELECT holder, address, epoch, expires_at, ${STORE_NOW_MS} AS now FROM coordinator_lease WHERE id = 1`);
+  const first = r.rows[0];
+  if (!first) throw new Error('the coordinator_lease row is missing; the store was not migrated');
+  return { row: toRow(first), now: Number(first.now) };
+}
+
+/** One acquire-or-renew attempt in its own transaction; the decision says what happened. */
+export async function leaseStep(client: pg.ClientBase, me: LeaseCandidate, t: LeaseTimings): Promise<LeaseDecision> {
+  await client.query('BEGIN');
+  try {
+    const r = await client.query<LeaseRowSql>(
+      `SELECT holder, address, epoch, expires_at, ${STORE_NOW_MS} AS now FROM coordinator_lease WHERE id = 1 FOR UPDATE`,
+    );
+    const first = r.rows[0];
+    if (!first) throw new Error('the coordinator_lease row is missing; the store was not migrated');
+    const decision = decideLease(toRow(first), me, Number(first.now), t);
+    if (decision.kind !== 'follow') {
+      const n = decision.next;
+      await client.query('UPDATE coordinator_lease SET holder = $1, address = $2, epoch = $3, expires_at = $4 WHERE id = 1', [
+        n.holder,
+        n.address,
+        n.epoch,
+        n.expiresAt,
+      ]);
+    }
+    await client.query('COMMIT');
+    return decision;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Ends a held lease at once (a clean shutdown), so a follower need not wait for it to run out. */
+export async function releaseLease(client: pg.ClientBase, holder: string, epoch: number): Promise<boolean> {
+  const r = await client.query(`UPDATE coordinator_lease SET expires_at = ${STORE_NOW_MS} WHERE id = 1 AND holder = $1 AND epoch = $2`, [holder, epoch]);
+  return r.rowCount === 1;
+}
+
+/**
+ * The fence: run inside a write transaction, as its last statement before COMMIT. Throws
+ * LeaseLostError (the caller rolls back) unless this holder still holds a live lease at `epoch`.
+ */
+export async function fenceWrite(client: pg.ClientBase, holder: string, epoch: number): Promise<void> {
+  const r = await client.query<{ ok: boolean }>(
+    `SELECT holder = $1 AND epoch = $2 AND expires_at > ${STORE_NOW_MS} AS ok FROM coordinator_lease WHERE id = 1 FOR SHARE`,
+    [holder, epoch],
+  );
+  if (r.rows[0]?.ok !== true) throw new LeaseLostError(`this coordinator no longer holds the leader lease (epoch ${epoch}); the write was not committed`);
+}

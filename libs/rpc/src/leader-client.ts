@@ -1,0 +1,130 @@
+/**
+ * A client of a service that several coordinators serve and only their leader answers: it is
+ * given every coordinator's address and talks to one at a time. A follower refuses with
+ * UNAVAILABLE / NOT_LEADER naming the leader's address, and the client moves there; a coordinator
+ * out of reach (UNAVAILABLE without a leader named) makes it try the next address. Unary calls
+ * are retried that way within a bounded number of rounds; a stream that fails only records where
+ * to go next, and the caller's own reconnect loop opens the next stream there.
+ */
+import type { DescService } from '@bufbuild/protobuf';
+import { status, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { createClient } from './client.js';
+import { RpcError } from './rpc-error.js';
+import type { Client } from './types.js';
+
+/** The errorCode a follower coordinator refuses with; the leader's address is in details.leader. */
+export const NOT_LEADER = 'NOT_LEADER';
+
+/** Options of createLeaderClient. */
+export interface LeaderClientOptions {
+  /** Rounds over every address a unary call may take before its last error is thrown (default 3). */
+  rounds?: number;
+  /** Pause between rounds, doubled each round up to 4 times (default 300 ms): a new leader takes a few seconds. */
+  roundPauseMs?: number;
+}
+
+/** Splits a comma-separated address list ("h1:7400,h2:7400"); blanks are dropped. */
+export function splitAddresses(list: string): string[] {
+  return list
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+}
+
+/** Where a failed call says to go: the named leader, the next address, or nowhere (not a routing error). */
+export function nextAddress(err: unknown, current: string, addresses: readonly string[]): string | undefined {
+  if (!(err instanceof RpcError) || err.code !== status.UNAVAILABLE) return undefined;
+  const leader = err.errorCode === NOT_LEADER ? err.details['leader'] : undefined;
+  if (leader && leader !== current) return leader;
+  const i = addresses.indexOf(current);
+  return addresses[(i + 1) % addresses.length] ?? current;
+}
+
+/** A Client<S> over several coordinator addresses that follows the leader (see the file comment). */
+export function createLeaderClient<S extends DescService>(
+  service: S,
+  addresses: readonly string[],
+  credentials: ChannelCredentials,
+  channelOptions: ChannelOptions = {},
+  options: LeaderClientOptions = {},
+): Client<S> & { current(): string } {
+  if (addresses.length === 0) throw new Error('no coordinator address given');
+  const known = [...addresses];
+  const clients = new Map<string, Client<S>>();
+  let current = known[0] as string;
+  const clientFor = (address: string): Client<S> => {
+    let c = clients.get(address);
+    if (!c) {
+      c = createClient(service, address, credentials, channelOptions);
+      clients.set(address, c);
+    }
+    return c;
+  };
+  /** Records where to go after `err` on `address`; true when the error was a routing one. */
+  const moveOn = (err: unknown, address: string): boolean => {
+    const next = nextAddress(err, address, known);
+    if (next === undefined) return false;
+    if (!known.includes(next)) known.push(next);
+    if (current === address) current = next;
+    return true;
+  };
+  const rounds = options.rounds ?? 3;
+  const pauseMs = options.roundPauseMs ?? 300;
+
+  const leader: Record<string, unknown> = {
+    current: () => current,
+    close: () => {
+      for (const c of clients.values()) c.close();
+      clients.clear();
+    },
+    waitForReady: (timeoutMs: number) => clientFor(current).waitForReady(timeoutMs),
+  };
+  for (const method of service.methods) {
+    const name = method.localName;
+    const call = (address: string, args: unknown[]): unknown => (clientFor(address) as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args);
+    if (method.methodKind === 'unary' || method.methodKind === 'client_streaming') {
+      leader[name] = async (...args: unknown[]) => {
+        // A client stream's requests can be read once: it gets one attempt, like any stream.
+        const attempts = method.methodKind === 'unary' ? rounds * known.length : 1;
+        let last: unknown;
+        for (let attempt = 0; attempt < attempts; attempt++) {
+          if (attempt > 0 && attempt % known.length === 0)
+            await new Promise((r) => setTimeout(r, Math.min(pauseMs * 2 ** (attempt / known.length - 1), 4 * pauseMs)));
+          const address = current;
+          try {
+            return await call(address, args);
+          } catch (err) {
+            last = err;
+            if (!moveOn(err, address)) throw err;
+          }
+        }
+        throw last;
+      };
+    } else {
+      leader[name] = (...args: unknown[]) => {
+        const address = current;
+        const stream = call(address, args) as AsyncIterable<unknown> & Record<string, unknown>;
+        const iterate = stream[Symbol.asyncIterator].bind(stream);
+        // The stream is the caller's: it sees every error; we only note where to reconnect.
+        return {
+          ...stream,
+          [Symbol.asyncIterator]: () => {
+            const it = iterate();
+            return {
+              next: async () => {
+                try {
+                  return await it.next();
+                } catch (err) {
+                  moveOn(err, address);
+                  throw err;
+                }
+              },
+              return: async (value?: unknown) => (it.return ? it.return(value) : { done: true as const, value: undefined }),
+            };
+          },
+        };
+      };
+    }
+  }
+  return leader as Client<S> & { current(): string };
+}
