@@ -201,9 +201,16 @@ describe('failover operations are rows', () => {
       5000,
       'route to the new primary',
     );
-    const actions = (await harness.operator.listEvents({ tenantId: 'ff-resume', limit: 200 })).events.map((e) => e.action);
+    // The route moves at the promotion; the operation completes (event, row deleted) right after it.
+    const actions = await eventually(
+      async () => {
+        const all = (await harness.operator.listEvents({ tenantId: 'ff-resume', limit: 200 })).events.map((e) => e.action);
+        return all.includes('failover.completed') ? all : false;
+      },
+      10_000,
+      'failover.completed',
+    );
     expect(actions.filter((a) => a === 'failover.started')).toHaveLength(1);
-    expect(actions).toContain('failover.completed');
     expect(await harness.coordinator.ctx.store.read.operations.get('ff-resume')).toBeUndefined();
   }, 60_000);
 });
