@@ -77,7 +77,13 @@ describe('scale to zero', () => {
       expect(woke, woke.stderr).toMatchObject({ code: 0, stdout: '300 note 99\n' });
       if (router === r1) await suspended(f, id);
     }
-    const log = await events(f, id);
+    // A wake's event is written on the suspend service's next tick, after the route already serves.
+    const log = await waitUntil(
+      'both wakes recorded',
+      () => events(f, id),
+      (e) => e.filter((x) => x.action === 'tenant.woken').length >= 2,
+      { timeoutMs: 10_000 },
+    );
     const woken = log.filter((e) => e.action === 'tenant.woken');
     expect(woken.length).toBeGreaterThanOrEqual(2);
     for (const w of woken) expect(Number(w.details.durationMs)).toBeGreaterThan(0);
