@@ -25,6 +25,7 @@ import { HostService } from './services/host-service.js';
 import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
+import { UnchangedReports } from './live/unchanged-reports.js';
 import { Liveness } from './live/liveness.js';
 import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
@@ -142,6 +143,8 @@ export async function startCoordinator(
   const quorums = new SyncQuorums();
   const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
   const retiring = new RetiringInstances();
+  const unchangedReports = new UnchangedReports();
+  store.subscribe((commit) => unchangedReports.onCommit(commit));
   const hub = new AgentHub(
     store,
     versions,
@@ -160,6 +163,7 @@ export async function startCoordinator(
     hub,
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
     spares: new HostSpares(),
+    unchangedReports,
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: {
       strategy: config.placementStrategy as 'binpack' | 'spread',

@@ -202,7 +202,8 @@ export class AgentHub {
     if (!this.sessions.has(hostId)) return; // Sent in full when the agent connects.
     let built: Built | undefined;
     try {
-      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined));
+      // Grouped: the full sets of the agents reconnecting together share one commit.
+      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined), { grouped: true });
     } catch (err) {
       this.log.error({ err, hostId }, 'cannot build the desired set');
       return;
