@@ -46,7 +46,12 @@ async function until(what: string, f: () => Promise<boolean>, ms = 600_000): Pro
 
 function startCoordinator(main: string, dataDir: string): ChildProcess {
   const args = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', dataDir, '--insecure', '--log-level', 'warn'];
-  return spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // PGS_BENCH_NODE_ARGS: node flags for the coordinator, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.PGS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // PGS_BENCH_LOG_DIR: the coordinators' logs (warnings and errors) go there.
+  const logDir = process.env.PGS_BENCH_LOG_DIR;
+  const out = logDir ? fs.openSync(path.join(logDir, `coordinator-${Date.now()}.log`), 'a') : 'ignore';
+  return spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', out, 'inherit'] });
 }
 
 async function stopCoordinator(child: ChildProcess): Promise<void> {
@@ -98,6 +103,8 @@ async function run(main: string): Promise<Run> {
     const backMs = performance.now() - t0;
     const backCpu = cpuSeconds(coordinator.pid as number);
     await sleep(10_000);
+    const stats = await agents.ask({ type: 'stats' });
+    if (stats.type === 'stats' && stats.streamFailures > 0) console.log(`  ${stats.streamFailures} agent streams failed in this run`);
     return {
       build: main,
       usPerHostSecond: (u.cpuSeconds * 1e6) / (hosts * u.seconds),

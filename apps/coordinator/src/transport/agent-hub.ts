@@ -202,8 +202,7 @@ export class AgentHub {
     if (!this.sessions.has(hostId)) return; // Sent in full when the agent connects.
     let built: Built | undefined;
     try {
-      // Grouped: the full sets of the agents reconnecting together share one commit.
-      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined), { grouped: true });
+      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined));
     } catch (err) {
       this.log.error({ err, hostId }, 'cannot build the desired set');
       return;

@@ -40,58 +40,53 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
   // Before the write: the placements it may trigger pick hosts by the majors they run.
   ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
   ctx.unchangedReports.forgetHost(hello.hostId);
-  // Grouped: after a coordinator restart every agent says Hello within a few seconds, and one
-  // commit per host made the API wait behind a queue of a thousand fsyncs.
-  return await ctx.store.transaction(
-    async (tx) => {
-      const existing = await tx.hosts.get(hello.hostId);
-      const host: HostRecord = {
-        id: hello.hostId,
-        address: hello.address,
-        state: 'READY',
-        cordoned: existing?.cordoned ?? false,
-        draining: existing?.draining ?? false,
-        capacity: hello.capacity,
-        labels: hello.labels,
-        runtime: hello.runtime,
-        agentVersion: hello.agentVersion,
-        lastHeartbeatAt: now,
-        registeredAt: existing?.registeredAt ?? now,
-        stateChangedAt: existing?.state === 'READY' ? existing.stateChangedAt : now,
-        // Never below what the agent applied, or it would ignore our next desired set.
-        generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
-      };
-      await tx.hosts.put(host);
-      const principal = `host:${host.id}`;
-      if (!existing) {
-        await tx.events.append({
-          time: now,
-          principal,
-          action: 'host.registered',
-          hostId: host.id,
-          message: `host registered at ${host.address}`,
-          details: { runtime: host.runtime },
-        });
-        tx.record({ kind: 'room' });
-      } else {
-        await tx.events.append({
-          time: now,
-          principal,
-          action: 'host.connected',
-          hostId: host.id,
-          message: `agent reconnected (was ${existing.state})`,
-          details: { from: existing.state },
-        });
-        tx.record({ kind: 'room' });
-      }
-      if (hello.instances.length > 0)
-        await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
-      await syncHostTenants(tx, ctx, host.id, principal);
-      if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
-      return host;
-    },
-    { grouped: true },
-  );
+  return await ctx.store.transaction(async (tx) => {
+    const existing = await tx.hosts.get(hello.hostId);
+    const host: HostRecord = {
+      id: hello.hostId,
+      address: hello.address,
+      state: 'READY',
+      cordoned: existing?.cordoned ?? false,
+      draining: existing?.draining ?? false,
+      capacity: hello.capacity,
+      labels: hello.labels,
+      runtime: hello.runtime,
+      agentVersion: hello.agentVersion,
+      lastHeartbeatAt: now,
+      registeredAt: existing?.registeredAt ?? now,
+      stateChangedAt: existing?.state === 'READY' ? existing.stateChangedAt : now,
+      // Never below what the agent applied, or it would ignore our next desired set.
+      generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
+    };
+    await tx.hosts.put(host);
+    const principal = `host:${host.id}`;
+    if (!existing) {
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'host.registered',
+        hostId: host.id,
+        message: `host registered at ${host.address}`,
+        details: { runtime: host.runtime },
+      });
+      tx.record({ kind: 'room' });
+    } else {
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'host.connected',
+        hostId: host.id,
+        message: `agent reconnected (was ${existing.state})`,
+        details: { from: existing.state },
+      });
+      tx.record({ kind: 'room' });
+    }
+    if (hello.instances.length > 0)
+      await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+    await syncHostTenants(tx, ctx, host.id, principal);
+    if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
+    return host;
+  });
 }
 
 /**
