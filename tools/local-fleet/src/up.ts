@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { CoordinatorService, HostState } from '@pgs/proto';
 import { createClient, createLeaderClient, type Client } from '@pgs/rpc';
 import { agentArgs, APP_SCRIPTS, checkBuilt, coordinatorArgs, expectedCommand, routerArgs } from './apps.js';
@@ -170,6 +171,7 @@ async function startFleet(
   const insecure = options.insecure;
   if (insecure) say('security off (--insecure): plaintext gRPC, components unauthenticated');
   const count = options.coordinators;
+  checkStoreKind(layout, count);
   // Fixed ports, one pair per coordinator: a follower names the leader by its address.
   const taken = new Set<number>();
   const listens: Array<{ grpc: string; http: string }> = [];
@@ -409,4 +411,19 @@ export async function leaderIndex(listens: ReadonlyArray<{ http: string }>): Pro
     }
   }
   return undefined;
+}
+
+/**
+ * A state dir keeps its fleet in one store: SQLite (one coordinator) or the fleet's PostgreSQL
+ * (several). Starting the other kind on it would show an empty fleet to agents that joined the
+ * first one, so it is refused with what to do instead.
+ */
+function checkStoreKind(layout: FleetLayout, count: number): void {
+  const sqlite = fs.existsSync(path.join(layout.coordinatorData, 'coordinator.db'));
+  const postgres = fs.existsSync(path.join(layout.storeDir, 'primary', 'PG_VERSION'));
+  const fix = `\`npm run fleet:reset\` wipes it, or give another --state-dir`;
+  if (count > 1 && sqlite)
+    throw new FleetStartError(`${layout.stateDir} holds a fleet with one coordinator on SQLite; --coordinators ${count} needs a fleet of its own: ${fix}`);
+  if (count === 1 && postgres)
+    throw new FleetStartError(`${layout.stateDir} holds a fleet with several coordinators on PostgreSQL; start it with --coordinators 3 again, or ${fix}`);
 }
