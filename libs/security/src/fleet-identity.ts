@@ -111,6 +111,9 @@ async function pinnedCaFromAny(addresses: readonly string[], pin: string): Promi
   throw last;
 }
 
+/** Rounds over the coordinators a join takes (pauses 0.3 s doubling to 1.2 s: some 20 s of waiting in all). */
+const JOIN_ROUNDS = 18;
+
 async function join(options: FleetIdentityOptions, who: Identity, token: string): Promise<TlsMaterial> {
   const pin = joinTokenCaFingerprint(token);
   const caPem = options.files.caFile
@@ -121,7 +124,9 @@ async function join(options: FleetIdentityOptions, who: Identity, token: string)
   if (!caPem) throw new ConfigError('the join token pins no CA; give --coordinator-ca');
   const keyPem = await generatePrivateKey();
   const csrPem = await createCsr(who, keyPem);
-  const enroll = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), tlsChannelCredentials(caPem));
+  // Joining is a start-up step: a component started while the coordinators elect a leader (or while
+  // a loaded machine makes leadership change hands) waits for one, some 20 s, instead of exiting.
+  const enroll = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), tlsChannelCredentials(caPem), {}, { rounds: JOIN_ROUNDS });
   try {
     const res = await enroll.join({ token, kind: who.kind, componentId: who.id, csrPem }, { timeoutMs: options.callTimeoutMs ?? 15_000 });
     options.log.info({ token: tokenLabel(token), identity: identityToString(who), expiresAt: res.expiresAt }, 'joined the fleet');
