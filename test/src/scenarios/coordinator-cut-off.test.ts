@@ -208,8 +208,6 @@ describe.skipIf(unavailable !== undefined)('a leading coordinator cut off by a p
     isCut = false;
     await waitFor('the old leader following', async () => ((await role(CUT)) === 'follower' ? true : undefined), { timeoutMs: 90_000, intervalMs: 250 });
     expect(cutOff.process.running).toBe(true);
-    const leaderNow = await fl.leaderIndex();
-    expect(leaderNow).not.toBe(CUT);
     const fencedNow = await fl.pgsctl(['tenant', 'get', fenced]);
     expect(fencedNow.code, `${fenced} was committed by a leader cut off from its store`).not.toBe(0);
     // Writes still go through, with all three coordinators up.

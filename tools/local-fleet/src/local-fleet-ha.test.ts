@@ -107,7 +107,8 @@ describe('local fleet with three coordinators on PostgreSQL', () => {
     // The store password reaches the coordinators in their environment, never argv or fleet.json.
     const password = fs.readFileSync(path.join(stateDir, 'certs', 'store-password'), 'utf8').trim();
     expect(fs.readFileSync(path.join(stateDir, 'fleet.json'), 'utf8')).not.toContain(password);
-    for (const c of fleet.coordinators) expect(fs.readFileSync(`/proc/${c.pid}/cmdline`, 'utf8')).not.toContain(password);
+    for (const pid of [...fleet.coordinators.map((c) => c.pid), ...(fleet.store?.servers ?? []).map((s) => s.pid)])
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(password);
   });
 
   it('creates and queries a tenant, survives kill -9 of the leader, and creates another', async () => {

@@ -188,8 +188,12 @@ export async function startStore(
     fs.writeFileSync(path.join(dirs.standby, 'standby.signal'), '');
     own(path.join(dirs.standby, 'standby.signal'), user);
   }
-  // primary_conninfo on every start: the primary's port may differ from the last run's.
-  const conninfo = `host=${o.address} port=${o.primaryPort} user=${REPLICATION_ROLE} password=${password} application_name=${STANDBY_NAME}`;
+  // primary_conninfo on every start (the primary's port may differ from the last run's); the
+  // password goes in a passfile only the postgres user reads, never in argv.
+  const passfile = path.join(layout.storeDir, 'standby.pgpass');
+  fs.writeFileSync(passfile, `${o.address}:*:replication:${REPLICATION_ROLE}:${password.replaceAll('\\', '\\\\').replaceAll(':', '\\:')}\n`, { mode: 0o600 });
+  own(passfile, user);
+  const conninfo = `host=${o.address} port=${o.primaryPort} user=${REPLICATION_ROLE} passfile=${passfile} application_name=${STANDBY_NAME}`;
   const standby = launch(
     bin,
     user,
