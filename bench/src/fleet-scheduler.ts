@@ -254,15 +254,27 @@ const measure = (store: BenchStore): Promise<StoreRun> =>
     },
   );
 
+// A store whose run fails still gets its column (the error), so the other store's figures are kept.
 const runs: StoreRun[] = [];
-for (const store of benchStores()) runs.push(await measure(store));
-const first = runs[0] as StoreRun;
+for (const store of benchStores()) {
+  const run = await measure(store).catch((err: unknown): StoreRun => {
+    const message = (err as Error).message.split('\n')[0] ?? '';
+    console.log(`store ${store}: the run failed: ${message}`);
+    return { store, rows: [], data: { error: message }, createPerSecond: 0, commitRate: 0, deliverRate: 0 };
+  });
+  console.log(`--- store ${store} done: ${JSON.stringify(run.data)}`);
+  runs.push(run);
+}
+const first = runs.find((r) => r.rows.length > 0) ?? (runs[0] as StoreRun);
 report('fleet-scheduler', {
   tables: [
     {
       title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams), by store`,
       columns: ['measure', ...runs.map((r) => `${r.store} store`)],
-      rows: first.rows.map(([label], i) => [label, ...runs.map((r) => r.rows[i]?.[1] ?? '')]),
+      rows: [
+        ...first.rows.map(([label], i) => [label, ...runs.map((r) => r.rows[i]?.[1] ?? '')]),
+        ...(runs.some((r) => r.rows.length === 0) ? [['run failed', ...runs.map((r) => (r.rows.length === 0 ? String(r.data.error) : ''))]] : []),
+      ],
     },
   ],
   data: { tenants: TENANTS, hosts: HOSTS, stores: Object.fromEntries(runs.map((r) => [r.store, r.data])) },
