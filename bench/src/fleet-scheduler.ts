@@ -48,7 +48,7 @@ async function bounded(n: number, limit: number, work: (i: number) => Promise<vo
 }
 
 /**
- * Runs an operator call, again after UNAVAILABLE (bounded): on the PostgreSQL store a coordinator
+ * Runs an operator call, again after UNAVAILABLE or CANCELLED (bounded): on the PostgreSQL store a coordinator
  * that missed its lease renewals on a loaded machine steps down and leads again at the next epoch,
  * refusing writes in between, as any client of it would see. Retries are counted in `retried`.
  */
@@ -57,7 +57,8 @@ async function retryUnavailable<T>(call: () => Promise<T>, retried: { n: number 
     try {
       return await call();
     } catch (err) {
-      if ((err as { code?: number }).code !== 14 || attempt >= 100) throw err;
+      // UNAVAILABLE: no leader right now; CANCELLED: the leader stepped down with the call in flight.
+      if (![14, 1].includes((err as { code?: number }).code ?? 0) || attempt >= 100) throw err;
       retried.n++;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -211,7 +212,7 @@ const measure = (store: BenchStore): Promise<StoreRun> =>
             ["backlog delivered on the agents' streams (s)", Math.round(deliverMs) / 1000],
             ['placements delivered /s', Math.round(deliverRate)],
             ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
-            ['operator calls retried after UNAVAILABLE', retried.n],
+            ['operator calls retried after UNAVAILABLE/CANCELLED', retried.n],
             ['times the coordinator stepped down (lease lost)', leadershipLosses(fleet)],
             [
               'tenants by status after',
