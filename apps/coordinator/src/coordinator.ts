@@ -337,6 +337,10 @@ export async function startCoordinator(
       stopLoops();
       stopPki();
       endStreams();
+      // Nothing of an ended term follows the store's commits any more (terms come and go on a shared store).
+      reconciler.close();
+      hub.stop();
+      suspends.close();
       await close();
     },
   });

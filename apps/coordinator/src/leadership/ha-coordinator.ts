@@ -150,8 +150,10 @@ export async function startHaCoordinator(
       // built from the store (another leader changed it meanwhile: nothing kept in memory from an
       // earlier term is trusted). Watchers of the follower's term reconnect to the same address
       // and resume by revision.
+      const began = performance.now();
       await stopTerm();
       const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, { store, leaderEpoch: now.epoch, shell: on, pki });
+      log.info({ epoch: now.epoch, ms: Math.round(performance.now() - began) }, 'leading: the term serves every call');
       // The lease may have gone while it started: then it stops at once (it could not commit anyway).
       term = { coordinator, epoch: now.epoch };
       if (el.leaderEpoch() !== now.epoch) await apply();
