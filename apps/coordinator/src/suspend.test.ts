@@ -159,8 +159,36 @@ describe('wake', () => {
   it('refuses to suspend what cannot be suspended', async () => {
     const err = await h.operator.suspendTenant({ id: 'nobody' }).catch((e: unknown) => e);
     expect((err as RpcError).code).toBe(Code.NOT_FOUND);
-    const bad = await h.operator.createTenant({ id: 'twins', spec: { nodes: 2, idleSuspendSeconds: 60 } }).catch((e: unknown) => e);
-    expect((bad as RpcError).code).toBe(Code.INVALID_ARGUMENT);
-    expect((bad as RpcError).message).toMatch(/replicas/);
+  });
+});
+
+describe('replicated tenants', () => {
+  it('suspends every member together when idle, and wakes them together', async () => {
+    const a1 = await agent({ labels: { host: 'pair' } });
+    const a2 = await agent({ labels: { host: 'pair' } });
+    await h.operator.createTenant({ id: 'twins', spec: { nodes: 2, idleSuspendSeconds: 1, externalAccess: true, placement: { host: 'pair' } } });
+    await eventually(async () => (await status('twins')) === TenantStatus.SUSPENDED, 8000, 'twins SUSPENDED while idle');
+    const got = await h.operator.getTenant({ id: 'twins' });
+    expect(got.tenant?.statusReason).toMatch(/; the primary and its 1 replica stopped$/);
+    expect(a1.instances.get('twins')?.runState).toBe(RunState.STOPPED);
+    expect(a2.instances.get('twins')?.runState).toBe(RunState.STOPPED);
+    const suspended = await eventually(
+      async () => (await h.operator.getTenant({ id: 'twins' })).recentEvents.find((e) => e.action === 'tenant.suspended'),
+      3000,
+      'suspended event',
+    );
+    expect(suspended.message).toMatch(/^suspended: all 2 instances stopped in \d+ ms$/);
+    // Nothing fails over, nor is replaced, while every member is stopped on purpose.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await status('twins')).toBe(TenantStatus.SUSPENDED);
+    const answer = await h.routes.wakeTenant({ tenantId: 'twins', routerId: 'r1', waitingClients: 1 });
+    expect(answer.outcome).toBe(WakeOutcome.STARTED);
+    await eventually(async () => (await h.operator.getTenant({ id: 'twins' })).route?.state === RouteState.ROUTABLE, 5000, 'twins routable');
+    expect(a1.instances.get('twins')?.runState).toBe(RunState.RUNNING);
+    expect(a2.instances.get('twins')?.runState).toBe(RunState.RUNNING);
+    const events = (await h.operator.getTenant({ id: 'twins' })).recentEvents;
+    expect(events.find((e) => e.action === 'tenant.wake')?.message).toMatch(/the primary and its 1 replica start together$/);
+    // A router client keeps it awake from now on.
+    routerClients.set('twins', 1);
   });
 });
