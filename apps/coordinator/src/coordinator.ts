@@ -287,6 +287,7 @@ export async function startCoordinator(
           objects,
           hosts,
           moves,
+          suspends,
           routes,
           metrics,
           log: log.child({ component: 'rest' }),

@@ -162,6 +162,40 @@ describe('wake', () => {
   });
 });
 
+describe('REST', () => {
+  const rest = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`http://${h.coordinator.httpAddress}${path}`, { method: 'POST', headers: { authorization: `Bearer ${h.adminToken}` } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('suspends and resumes with the errors gRPC gives', async () => {
+    const a = await agent({ labels: { host: 'rest' }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 } });
+    await active('restful-nap', 60, a);
+    const suspended = await rest('/v1/postgres/instances/restful-nap/suspend');
+    expect(suspended.status).toBe(200);
+    expect(suspended.body).toMatchObject({ name: 'restful-nap', status: 'SUSPENDED' });
+    expect(suspended.body.status_reason).toMatch(/^suspended at .*\(by /);
+    // Suspending again changes nothing; resuming wakes it.
+    expect((await rest('/v1/postgres/instances/restful-nap/suspend')).status).toBe(200);
+    const resumed = await rest('/v1/postgres/instances/restful-nap/resume');
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.status).toBe('IN_PROGRESS');
+    await eventually(async () => (await status('restful-nap')) === TenantStatus.ACTIVE, 5000, 'restful-nap ACTIVE');
+
+    const missing = await rest('/v1/postgres/instances/nobody/suspend');
+    expect(missing.status).toBe(404);
+    expect((await rest('/v1/postgres/instances/nobody/resume')).status).toBe(404);
+    // A host that gave the room away: 409 with the reason, as gRPC's FAILED_PRECONDITION.
+    await rest('/v1/postgres/instances/restful-nap/suspend');
+    await h.operator.createTenant({ id: 'rest-squatter', spec: { resources: { memoryMib: 2048 }, placement: { host: 'rest' } } });
+    await eventually(async () => (await status('rest-squatter')) === TenantStatus.ACTIVE, 10_000, 'rest-squatter ACTIVE');
+    const refused = await rest('/v1/postgres/instances/restful-nap/resume');
+    expect(refused.status).toBe(409);
+    expect(JSON.stringify(refused.body)).toMatch(/cannot be woken: its host s\d+ has no room left for it/);
+    expect(JSON.stringify(refused.body)).toMatch(/WAKE_NO_ROOM/);
+  });
+});
+
 describe('replicated tenants', () => {
   it('suspends every member together when idle, and wakes them together', async () => {
     const a1 = await agent({ labels: { host: 'pair' } });
