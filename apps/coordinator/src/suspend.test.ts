@@ -175,11 +175,16 @@ describe('REST', () => {
     expect(suspended.status).toBe(200);
     expect(suspended.body).toMatchObject({ name: 'restful-nap', status: 'SUSPENDED' });
     expect(suspended.body.status_reason).toMatch(/^suspended at .*\(by /);
+    expect(suspended.body.suspended_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(suspended.body.status_reason).toContain(`suspended at ${String(suspended.body.suspended_at)}`);
+    const viaGrpc = (await h.operator.getTenant({ id: 'restful-nap' })).tenant;
+    expect(viaGrpc?.suspendedAt).toBeDefined();
     // Suspending again changes nothing; resuming wakes it.
     expect((await rest('/v1/postgres/instances/restful-nap/suspend')).status).toBe(200);
     const resumed = await rest('/v1/postgres/instances/restful-nap/resume');
     expect(resumed.status).toBe(200);
     expect(resumed.body.status).toBe('IN_PROGRESS');
+    expect(resumed.body.suspended_at).toBeNull();
     await eventually(async () => (await status('restful-nap')) === TenantStatus.ACTIVE, 5000, 'restful-nap ACTIVE');
 
     const missing = await rest('/v1/postgres/instances/nobody/suspend');

@@ -6,7 +6,7 @@
  * the agents get the new run state through the desired-set push; events say when each started and,
  * once the instances stopped or the route is routable again, how long it took.
  */
-import { membersWakeProblem, takeToken, type BucketLimit, type TokenBucket, type WakeMember } from '@pgs/tenancy';
+import { membersWakeProblem, suspendedReason, takeToken, type BucketLimit, type TokenBucket, type WakeMember } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound, PreconditionError } from '../domain/errors.js';
 import type { TenantRecord } from '../domain/model.js';
@@ -67,7 +67,7 @@ export class SuspendService {
         throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${id}" is ${tenant.status}; only an ACTIVE, running tenant can be suspended`);
       }
       const members = membersPhrase((await tx.placements.list({ tenantId: id })).filter((p) => p.role === 'REPLICA').length);
-      const reason = `suspended at ${new Date(now).toISOString()} (${why})${members === '' ? '' : `; ${members} stopped`}`;
+      const reason = `${suspendedReason(now, why)}${members === '' ? '' : `; ${members} stopped`}`;
       const updated: TenantRecord = { ...tenant, status: 'SUSPENDED', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
       await tx.tenants.update(updated);
       await tx.events.append({

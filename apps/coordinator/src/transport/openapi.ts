@@ -324,6 +324,7 @@ export function openApiDocument(): Record<string, unknown> {
               enum: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'DELETING', 'FAILING_OVER', 'RESTORING'],
             },
             status_reason: { type: 'string' },
+            suspended_at: { type: 'string', format: 'date-time', nullable: true, description: 'When a SUSPENDED instance was suspended; null otherwise' },
             revision: { type: 'integer' },
             cpu: { type: 'number' },
             ram: { type: 'integer' },
