@@ -626,7 +626,9 @@ async function main(): Promise<void> {
         // A machine loaded by other work may not let 200 SCRAM logins finish within the run
         // (nothing processed): that round of the target is left out, the rest of the run goes on.
         const r = await pgbench(t, ['-M', 'simple'], SECONDS, manyArgs, true).catch((err: unknown) => {
-          console.log(`failed, left out: ${(err as Error).message.split('\n').find((l) => l.includes('error') || l.includes('processed')) ?? ''}`);
+          console.log(
+            `failed, left out: ${(err as Error).message.split('\n').find((l) => l.includes('error') || l.includes('aborted') || l.includes('processed')) ?? ''}`,
+          );
           return undefined;
         });
         if (!r) continue;
