@@ -25,7 +25,7 @@ import { HostService } from './services/host-service.js';
 import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
-import { UnchangedReports } from './live/unchanged-reports.js';
+import { UnchangedReports } from './services/unchanged-reports.js';
 import { Liveness } from './live/liveness.js';
 import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
