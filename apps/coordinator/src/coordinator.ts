@@ -26,6 +26,7 @@ import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
 import { Liveness } from './live/liveness.js';
+import { GoneInstances } from './live/gone-instances.js';
 import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
 import { ObjectService } from './services/object-service.js';
@@ -142,12 +143,14 @@ export async function startCoordinator(
   const quorums = new SyncQuorums();
   const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
   const retiring = new RetiringInstances();
+  const liveness = new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() });
+  const gone = new GoneInstances(liveness);
   const hub = new AgentHub(
     store,
     versions,
     log.child({ component: 'agent-hub' }),
     { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) },
-    { keys, quorums, backup, retiring },
+    { keys, quorums, backup, retiring, gone },
   );
   hub.leaderEpoch = term?.leaderEpoch ?? 0;
   const ctx: CoordinatorContext = {
@@ -158,7 +161,8 @@ export async function startCoordinator(
     backendFailures: new BackendFailures(),
     versions,
     hub,
-    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
+    liveness,
+    gone,
     spares: new HostSpares(),
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: {

@@ -17,7 +17,7 @@
  * resend times live in memory only: a resumed operation sends its command again (both are
  * idempotent on the agent).
  */
-import { fencingState, pickPromotionCandidate, primaryLoss, tryParseLsn, type LossCause, type LossVerdict } from '@pgs/tenancy';
+import { fencingState, pickPromotionCandidate, primaryLoss, stillGone, tryParseLsn, type LossCause, type LossVerdict } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from '../domain/errors.js';
 import { failoverMembers, quorumsInForce } from './failover-members.js';
@@ -43,7 +43,7 @@ interface Operation {
   kind: 'failover' | 'switchover';
   cause: LossCause | 'switchover' | 'resumed';
   phase: Phase;
-  /** The old primary was found gone with its agent at this time (primaryLoss goneAt); memory only. */
+  /** The old primary was found gone with its agent at this time (primaryLoss goneAt); kept in the row. */
   goneAt: number | undefined;
   /** When the failure began (last heartbeat of a lost host, first unhealthy report) or the request came. */
   failedAt: number;
@@ -95,7 +95,13 @@ export class FailoverManager {
     const now = this.ctx.clock();
     if (!this.resumed) {
       // After a restart: every operation in flight continues from its row.
-      for (const r of await this.ctx.store.read.operations.list()) if (!this.ops.has(r.tenantId)) this.ops.set(r.tenantId, fromRecord(r));
+      for (const r of await this.ctx.store.read.operations.list()) {
+        if (this.ops.has(r.tenantId)) continue;
+        const op = fromRecord(r);
+        this.ops.set(r.tenantId, op);
+        // A promotion already under way keeps leaving the gone old primary out of its quorum.
+        if (op.goneAt !== undefined && op.fencedAt > 0) this.ctx.gone.mark(op.tenantId, op.oldPrimary, op.goneAt);
+      }
       this.resumed = true;
     }
     // Only replicated tenants and those with an operation in flight: listing every tenant each
@@ -353,6 +359,12 @@ export class FailoverManager {
       if (op.fenceSentAt === 0) await this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
       op.fenceSentAt = now;
     }
+    // A gone point counts while the agent stays away (this process's memory or, after a restart, the
+    // host's stored return): an agent that came back may have started the old primary again.
+    if (op.goneAt !== undefined) {
+      const host = await this.ctx.store.read.hosts.get(op.oldPrimary);
+      if (!stillGone(op.goneAt, this.ctx.liveness.signals(op.oldPrimary), host)) op.goneAt = undefined;
+    }
     // A switchover waits for the agent: the lease of a healthy, connected agent never runs out.
     const state = fencingState({
       ackedAt: op.fenceAckedAt,
@@ -365,6 +377,9 @@ export class FailoverManager {
     if (!state.fenced) return;
     op.fencedAt = state.at;
     op.phase = 'choosing';
+    // The promoted primary's quorum leaves the dead old primary out at once (its writes would wait
+    // for it until its host is declared DOWN otherwise).
+    if (state.via === 'gone') this.ctx.gone.mark(op.tenantId, op.oldPrimary, state.at);
     const how = {
       ack: 'the old primary is stopped (its agent acknowledged)',
       lease: 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)',
@@ -625,6 +640,7 @@ function toRecord(op: Operation, now: number): OperationRecord {
     fencedAt: op.fencedAt,
     fenceSentAt: op.fenceSentAt,
     fenceAckedAt: op.fenceAckedAt ?? 0,
+    goneAt: op.goneAt ?? 0,
     finalLsn: op.finalLsn,
     candidate: op.candidate,
     chosenAt: op.chosenAt,
@@ -636,8 +652,10 @@ function toRecord(op: Operation, now: number): OperationRecord {
 
 /**
  * An operation resumed from its row. Commands in flight are not (their ids died with the process):
- * the next step sends them again. The old primary's gone point is not either: a resumed fence waits
- * for an acknowledgement or the lease, counted from this process's start at the latest.
+ * the next step sends them again. The old primary's gone point is: a resumed fence fences from it
+ * at once while the agent is still away (its return is written to the store before it is sent
+ * anything), else waits for an acknowledgement or the lease, counted from this process's start at
+ * the latest.
  */
 function fromRecord(r: OperationRecord): Operation {
   return {
@@ -645,7 +663,7 @@ function fromRecord(r: OperationRecord): Operation {
     kind: r.kind,
     cause: (['host_lost', 'host_down', 'unhealthy', 'switchover'].includes(r.cause) ? r.cause : 'resumed') as Operation['cause'],
     phase: r.phase,
-    goneAt: undefined,
+    goneAt: r.goneAt > 0 ? r.goneAt : undefined,
     failedAt: r.failedAt,
     startedAt: r.startedAt,
     oldPrimary: r.oldPrimary,
