@@ -11,6 +11,7 @@ import { BackendFailureKind, HostState, InstanceRole, RouteState, TenantStatus }
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent } from './testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from './testing/harness.js';
+import { openStore } from './store/open-store.js';
 
 const LEASE_MS = 2000;
 const CONFIRM_MS = 600;
@@ -282,16 +283,19 @@ describe('failover operations are rows', () => {
     const { primary, replica } = await activeTenant(h, 'ff-resume-gone', pool);
     if (!replica) throw new Error('replica expected');
     primary.hang();
-    const row = await eventually(async () => (await h?.coordinator.ctx.store.read.operations.get('ff-resume-gone')) ?? false, 5000, 'operation row');
-    expect(row).toMatchObject({ phase: 'fencing', goneAt: 0 });
-    // The row as a detection that found the primary gone with its agent writes it (a restart can
-    // land between that start and the fenced step).
-    const goneAt = Date.now();
-    await h.coordinator.ctx.store.transaction((tx) => tx.operations.put({ ...row, goneAt }));
+    await eventually(async () => (await h?.coordinator.ctx.store.read.operations.get('ff-resume-gone')) ?? false, 5000, 'operation row');
     const dataDir = h.dataDir;
     await h.stop();
     h = undefined;
     for (const a of agents.splice(0)) await a.close();
+    // The row as a detection that found the primary gone with its agent writes it (a restart can
+    // land between that start and the fenced step), written while no coordinator runs.
+    const goneAt = Date.now();
+    const { store } = openStore({ dataDir, allowInit: false, routeHistory: 1000, now: goneAt });
+    const row = await store.read.operations.get('ff-resume-gone');
+    expect(row).toMatchObject({ phase: 'fencing', goneAt: 0 });
+    if (row) await store.transaction((tx) => tx.operations.put({ ...row, goneAt }));
+    await store.close();
 
     h = await startHarness(flags, dataDir);
     const restartedAt = Date.now();

@@ -409,7 +409,12 @@ export class FailoverManager {
       fencedAt: op.fencedAt,
       toHostId: op.toHostId,
     });
-    if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
+    if (decision.kind === 'none' && op.kind === 'failover') {
+      // Right after a restart no replica has reported yet: a resumed failover waits for their agents
+      // (each gets ttl + grace to reconnect, as liveness gives them) instead of giving up at once.
+      if (await this.replicasUnheardSinceStart(op, now)) return this.waiting(op, `waiting for the replicas' agents to reconnect (${decision.reason})`);
+      return this.abandon(op, now, decision.reason);
+    }
     if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
     if (op.kind === 'switchover' && op.finalLsn !== '') {
       // A planned switch loses nothing: the target must have everything the old primary wrote. (A
@@ -457,6 +462,14 @@ export class FailoverManager {
       tx.record({ kind: 'desired', tenantId: op.tenantId });
     });
     this.ctx.quorums.reset(op.tenantId);
+  }
+
+  /** True while some replica's agent was not heard from since this coordinator started, and it may still reconnect. */
+  private async replicasUnheardSinceStart(op: Operation, now: number): Promise<boolean> {
+    const { startedAt = 0, ttlMs, graceMs } = this.ctx.liveness.options;
+    if (now - startedAt > ttlMs + graceMs) return false;
+    const replicas = (await this.ctx.store.read.placements.list({ tenantId: op.tenantId })).filter((p) => p.role === 'REPLICA' && p.hostId !== op.oldPrimary);
+    return replicas.some((p) => this.ctx.liveness.lastSeenAt(p.hostId) === undefined);
   }
 
   private async promote(op: Operation, now: number): Promise<void> {
