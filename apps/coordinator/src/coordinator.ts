@@ -27,6 +27,7 @@ import { MoveManager } from './services/move-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
 import { UnchangedReports } from './services/unchanged-reports.js';
 import { Liveness } from './live/liveness.js';
+import { GoneInstances } from './live/gone-instances.js';
 import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
 import { ObjectService } from './services/object-service.js';
@@ -165,6 +166,8 @@ export async function startCoordinator(
       })
     : await loadBackup();
   const retiring = new RetiringInstances();
+  const liveness = new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() });
+  const gone = new GoneInstances(liveness);
   const unchangedReports = new UnchangedReports();
   store.subscribe((commit) => unchangedReports.onCommit(commit));
   const hub = new AgentHub(
@@ -172,7 +175,7 @@ export async function startCoordinator(
     versions,
     log.child({ component: 'agent-hub' }),
     { desiredSent: (kind) => metrics.desiredSets.inc({ kind }) },
-    { keys, quorums, backup, retiring },
+    { keys, quorums, backup, retiring, gone },
   );
   hub.leaderEpoch = term?.leaderEpoch ?? 0;
   const ctx: CoordinatorContext = {
@@ -183,7 +186,8 @@ export async function startCoordinator(
     backendFailures: new BackendFailures(),
     versions,
     hub,
-    liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
+    liveness,
+    gone,
     spares: new HostSpares(),
     unchangedReports,
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },

@@ -11,6 +11,7 @@ import { BackendFailureKind, HostState, InstanceRole, RouteState, TenantStatus }
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent } from './testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from './testing/harness.js';
+import { openStore } from './store/open-store.js';
 
 const LEASE_MS = 2000;
 const CONFIRM_MS = 600;
@@ -158,6 +159,66 @@ describe('fast failure detection', () => {
   });
 });
 
+describe('a primary gone with its agent, with the default confirmation window', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // The default --host-lost-confirm (5 s) and a lease the gone path must not wait for.
+    h = await startHarness([
+      '--host-ttl',
+      '8s',
+      '--host-down-grace',
+      '4s',
+      '--agent-lease',
+      '8000ms',
+      '--replica-replace-delay',
+      '1h',
+      '--host-lost-confirm',
+      '5s',
+    ]);
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it("the promoted primary's quorum leaves the dead old primary out at once (writes never wait for its host's DOWN), and takes it back when its agent returns", async () => {
+    const pool = [await agent(h), await agent(h)];
+    const { primary, replica } = await activeTenant(h, 'ff-quorum', pool);
+    if (!replica) throw new Error('replica expected');
+    const oldHost = primary.options.hostId;
+    const killedAt = Date.now();
+    await primary.disconnect();
+    await brokenSeen(h, primary);
+    replica.senderLostAt.set('ff-quorum', Date.now());
+    await replica.reportAll();
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'ff-quorum' });
+        return t.route?.state === RouteState.ROUTABLE && t.route.hostId === replica.options.hostId;
+      },
+      4000,
+      'route to the new primary',
+    );
+    const spec = replica.instances.get('ff-quorum');
+    expect(spec?.role).toBe(InstanceRole.PRIMARY);
+    // A quorum naming the dead old primary would accept no write until its host is DOWN (5 s on).
+    expect(spec?.synchronousStandbyNames).toBe('');
+    expect(await fencedVia(h, 'ff-quorum')).toBe('gone');
+    const old = (await h.operator.listHosts({})).hosts.find((x) => x.id === oldHost);
+    expect(old?.state).toBe(HostState.UNREACHABLE);
+    expect(Date.now() - killedAt).toBeLessThan(5000);
+
+    // The old host's agent returns (a supervisor restarted it): it may run the instance again, so the
+    // quorum names it again.
+    primary.senderLostAt.clear();
+    await primary.connect();
+    await eventually(
+      () => (replica.instances.get('ff-quorum')?.synchronousStandbyNames ?? '').includes(`"${oldHost}"`),
+      5000,
+      'the returning old primary back in the quorum',
+    );
+  });
+});
+
 describe('failover operations are rows', () => {
   let h: Harness | undefined;
   afterAll(async () => {
@@ -212,5 +273,45 @@ describe('failover operations are rows', () => {
     );
     expect(actions.filter((a) => a === 'failover.started')).toHaveLength(1);
     expect(await harness.coordinator.ctx.store.read.operations.get('ff-resume')).toBeUndefined();
+  }, 60_000);
+
+  it("a coordinator restarted mid-fence with the old primary's gone point in the row fences from it at once, without the lease", async () => {
+    await h?.stop();
+    const flags = ['--agent-lease', '8000ms', '--replica-replace-delay', '1h', '--host-lost-confirm', '1500ms'];
+    h = await startHarness(flags);
+    const pool = [await agent(h), await agent(h)];
+    const { primary, replica } = await activeTenant(h, 'ff-resume-gone', pool);
+    if (!replica) throw new Error('replica expected');
+    primary.hang();
+    await eventually(async () => (await h?.coordinator.ctx.store.read.operations.get('ff-resume-gone')) ?? false, 5000, 'operation row');
+    const dataDir = h.dataDir;
+    await h.stop();
+    h = undefined;
+    for (const a of agents.splice(0)) await a.close();
+    // The row as a detection that found the primary gone with its agent writes it (a restart can
+    // land between that start and the fenced step), written while no coordinator runs.
+    const goneAt = Date.now();
+    const { store } = openStore({ dataDir, allowInit: false, routeHistory: 1000, now: goneAt });
+    const row = await store.read.operations.get('ff-resume-gone');
+    expect(row).toMatchObject({ phase: 'fencing', goneAt: 0 });
+    if (row) await store.transaction((tx) => tx.operations.put({ ...row, goneAt }));
+    await store.close();
+
+    h = await startHarness(flags, dataDir);
+    const restartedAt = Date.now();
+    expect(await h.coordinator.ctx.store.read.operations.get('ff-resume-gone')).toMatchObject({ phase: 'fencing', goneAt });
+    const back = new FakeAgent({
+      hostId: replica.options.hostId,
+      address: replica.options.address,
+      coordinator: h.coordinator.grpcAddress,
+      autoRealize: true,
+      labels: replica.options.labels,
+    });
+    agents.push(back);
+    await back.connect();
+    await eventually(() => back.received('ff-resume-gone', 'promote').length > 0, 20_000, 'Promote after the restart');
+    // Not the 8 s lease counted from the restart.
+    expect(back.received('ff-resume-gone', 'promote')[0]!.at - restartedAt).toBeLessThan(6000);
+    expect(await fencedVia(h, 'ff-resume-gone')).toBe('gone');
   }, 60_000);
 });

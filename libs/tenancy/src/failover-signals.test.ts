@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hostLiveness, nextSenderWatch, primaryLoss, type AgentSignals, type PrimarySignals } from './failover-signals.js';
+import { hostLiveness, nextSenderWatch, primaryLoss, stillGone, type AgentSignals, type PrimarySignals } from './failover-signals.js';
 import { fencingState } from './failover.js';
 
 const policy = { ttlMs: 3000, graceMs: 4000, confirmMs: 1500 };
@@ -120,6 +120,28 @@ describe('fencingState with a gone primary', () => {
   it('the agent came back: only its acknowledgement (or the lease) fences', () => {
     expect(fencingState({ ...f, goneAt: 10_040, agentConnected: true }).fenced).toBe(false);
     expect(fencingState({ ...f, ackedAt: 10_090, goneAt: 10_040, agentConnected: true })).toEqual({ fenced: true, via: 'ack', at: 10_090 });
+  });
+});
+
+describe('stillGone (a primary found gone with its agent)', () => {
+  const away = reset(10_000);
+  const stored = { lastHeartbeatAt: 9_800 };
+  it('its agent away since and the store agrees: still gone', () => {
+    expect(stillGone(10_040, away, stored)).toBe(true);
+    expect(stillGone(10_040, away, undefined)).toBe(true);
+  });
+  it('no gone point: not gone', () => {
+    expect(stillGone(0, away, stored)).toBe(false);
+  });
+  it('its agent connected again, or heard from after the gone point: not gone (it may have started the instance)', () => {
+    expect(stillGone(10_040, { ...away, connected: true }, stored)).toBe(false);
+    expect(stillGone(10_040, { ...away, lastSeenAt: 10_500 }, stored)).toBe(false);
+  });
+  it('after a coordinator restart (nothing heard since start): the stored host decides', () => {
+    const unknown: AgentSignals = { lastSeenAt: undefined, connected: false, streamEnd: undefined };
+    expect(stillGone(10_040, unknown, stored)).toBe(true);
+    // An earlier process wrote the returning agent's Hello: heard from after the gone point.
+    expect(stillGone(10_040, unknown, { lastHeartbeatAt: 11_000 })).toBe(false);
   });
 });
 

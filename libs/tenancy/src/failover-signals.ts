@@ -172,6 +172,26 @@ export function primaryLoss(s: PrimarySignals, policy: DetectionPolicy): LossVer
   return { kind: 'failed', cause: 'unhealthy', reason: `primary on host ${s.hostId} has been unhealthy for ${forMs} ms`, failedAt: s.unhealthySince };
 }
 
+/** What the store last recorded of a host: the last time its agent was heard from (a Hello writes it at once). */
+export interface StoredHostView {
+  lastHeartbeatAt: number;
+}
+
+/**
+ * Whether an instance found gone with its agent at `goneAt` (primaryLoss goneAt) still counts as
+ * gone: its agent is not connected and has not been heard from since, neither by this coordinator
+ * process (`agent`) nor by an earlier one (`host`: a returning agent's Hello is written to the store
+ * with its time before it is sent anything). An agent that came back may have started the
+ * instance again, so from then on only what it reports counts. While gone, the instance fences
+ * nothing, acknowledges nothing and can be left out of a primary's synchronous quorum: waiting for
+ * it would stop every write until its host is declared DOWN.
+ */
+export function stillGone(goneAt: number, agent: AgentSignals, host: StoredHostView | undefined): boolean {
+  if (!(goneAt > 0) || agent.connected) return false;
+  if ((agent.lastSeenAt ?? 0) > goneAt) return false;
+  return host === undefined || host.lastHeartbeatAt <= goneAt;
+}
+
 /** A replica's walreceiver as its agent last saw it. */
 export interface SenderWatchState {
   /** The replica's postmaster (a restart starts over: losing the sender then is not news). */

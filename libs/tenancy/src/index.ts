@@ -132,6 +132,8 @@ export {
   primaryLoss,
   brokenAndSilent,
   nextSenderWatch,
+  stillGone,
+  type StoredHostView,
   type SenderWatchState,
   type StreamEnd,
   type AgentSignals,

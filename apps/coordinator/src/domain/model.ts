@@ -255,6 +255,11 @@ export interface OperationRecord {
   fencedAt: number;
   fenceSentAt: number;
   fenceAckedAt: number;
+  /**
+   * When the old primary was found gone with its agent (0 = not): a restarted coordinator fences it
+   * from this point at once while its agent is still away, instead of waiting for the lease.
+   */
+  goneAt: number;
   /** The old primary's last WAL position from its Fence answer ('' = unknown). */
   finalLsn: string;
   /** The replica chosen for promotion ('' = not chosen yet). */

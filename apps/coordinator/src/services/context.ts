@@ -12,6 +12,7 @@ import type { UnchangedReports } from './unchanged-reports.js';
 import type { RetryPolicy } from './instance-reports.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import type { Liveness } from '../live/liveness.js';
+import type { GoneInstances } from '../live/gone-instances.js';
 import type { CoordinatorMetrics } from '../transport/metrics.js';
 import type { Store, StoreTx } from '../store/contract.js';
 import type { SyncQuorums } from '../live/sync-quorums.js';
@@ -29,6 +30,8 @@ export interface CoordinatorContext {
   readonly versions: VersionCatalog;
   readonly hub: AgentHub;
   readonly liveness: Liveness;
+  /** Instances found gone with their agents (failover's gone fencing), left out of quorums while their agents stay away. */
+  readonly gone: GoneInstances;
   /** Ready spares per connected host, from heartbeats (placement prefers hosts with one left). */
   readonly spares: HostSpares;
   /** What the agents last reported per instance, so a repeated report costs no transaction. */

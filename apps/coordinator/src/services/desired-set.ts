@@ -21,6 +21,7 @@ import { replicationCredentials } from './replication-secrets.js';
 import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
 import type { StoreReads, StoreTx } from '../store/contract.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
+import type { GoneInstances } from '../live/gone-instances.js';
 import type { SyncQuorums } from '../live/sync-quorums.js';
 import type { VersionCatalog } from './versions.js';
 
@@ -32,6 +33,8 @@ export interface ReplicationDeps {
   backup?: BackupSettings | undefined;
   /** Instances moves left behind, which their hosts must delete. */
   retiring?: RetiringInstances;
+  /** Instances found gone with their agents: no primary waits for them. */
+  gone?: GoneInstances;
 }
 
 /** The tenant's archiving settings, when the fleet has a repository and the tenant's backups are on. */
@@ -61,10 +64,17 @@ async function restoreSource(tx: StoreReads, tenant: TenantRecord, placement: Pl
 /** One desired instance, in domain terms (mapped to InstanceSpec at the agent edge). */
 export type { DesiredInstance } from '@pgs/tenancy';
 
-/** The replicas whose host is not DOWN: the standbys a primary can wait for. */
-export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementRecord[]): Promise<string[]> {
+/**
+ * The replicas whose host is not DOWN and that were not found gone with their agents (a failover's
+ * old primary, dead with its agent: waiting for it would stop every write until its host is DOWN):
+ * the standbys a primary can wait for.
+ */
+export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementRecord[], gone?: GoneInstances): Promise<string[]> {
   const live: string[] = [];
-  for (const p of replicas) if ((await tx.hosts.get(p.hostId))?.state !== 'DOWN') live.push(p.hostId);
+  for (const p of replicas) {
+    const host = await tx.hosts.get(p.hostId);
+    if (host?.state !== 'DOWN' && !(gone?.isGone(p.tenantId, host) ?? false)) live.push(p.hostId);
+  }
   return live.sort();
 }
 
@@ -87,7 +97,7 @@ export async function desiredInstance(
   const isPrimary = placement.role === 'PRIMARY';
   let synchronous = '';
   if (isPrimary && credentials) {
-    const sync = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas)).map(standbyName));
+    const sync = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas, replication?.gone)).map(standbyName));
     synchronous = sync.setting;
     replication?.quorums.sent(tenant.id, tenant.instanceRevision, { k: sync.k, standbys: sync.names });
   }

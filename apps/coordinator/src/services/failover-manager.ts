@@ -17,7 +17,7 @@
  * resend times live in memory only: a resumed operation sends its command again (both are
  * idempotent on the agent).
  */
-import { fencingState, pickPromotionCandidate, primaryLoss, tryParseLsn, type LossCause, type LossVerdict } from '@pgs/tenancy';
+import { fencingState, pickPromotionCandidate, primaryLoss, stillGone, tryParseLsn, type LossCause, type LossVerdict } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from '../domain/errors.js';
 import { failoverMembers, quorumsInForce } from './failover-members.js';
@@ -43,7 +43,7 @@ interface Operation {
   kind: 'failover' | 'switchover';
   cause: LossCause | 'switchover' | 'resumed';
   phase: Phase;
-  /** The old primary was found gone with its agent at this time (primaryLoss goneAt); memory only. */
+  /** The old primary was found gone with its agent at this time (primaryLoss goneAt); kept in the row. */
   goneAt: number | undefined;
   /** When the failure began (last heartbeat of a lost host, first unhealthy report) or the request came. */
   failedAt: number;
@@ -95,7 +95,13 @@ export class FailoverManager {
     const now = this.ctx.clock();
     if (!this.resumed) {
       // After a restart: every operation in flight continues from its row.
-      for (const r of await this.ctx.store.read.operations.list()) if (!this.ops.has(r.tenantId)) this.ops.set(r.tenantId, fromRecord(r));
+      for (const r of await this.ctx.store.read.operations.list()) {
+        if (this.ops.has(r.tenantId)) continue;
+        const op = fromRecord(r);
+        this.ops.set(r.tenantId, op);
+        // A promotion already under way keeps leaving the gone old primary out of its quorum.
+        if (op.goneAt !== undefined && op.fencedAt > 0) this.ctx.gone.mark(op.tenantId, op.oldPrimary, op.goneAt);
+      }
       this.resumed = true;
     }
     // Only replicated tenants and those with an operation in flight: listing every tenant each
@@ -354,6 +360,12 @@ export class FailoverManager {
       if (op.fenceSentAt === 0) await this.audit(op, 'fence_sent', op.oldPrimary, 'SUCCESS', 'Fence sent to the old primary', {});
       op.fenceSentAt = now;
     }
+    // A gone point counts while the agent stays away (this process's memory or, after a restart, the
+    // host's stored return): an agent that came back may have started the old primary again.
+    if (op.goneAt !== undefined) {
+      const host = await this.ctx.store.read.hosts.get(op.oldPrimary);
+      if (!stillGone(op.goneAt, this.ctx.liveness.signals(op.oldPrimary), host)) op.goneAt = undefined;
+    }
     // A switchover waits for the agent: the lease of a healthy, connected agent never runs out.
     const state = fencingState({
       ackedAt: op.fenceAckedAt,
@@ -366,6 +378,9 @@ export class FailoverManager {
     if (!state.fenced) return;
     op.fencedAt = state.at;
     op.phase = 'choosing';
+    // The promoted primary's quorum leaves the dead old primary out at once (its writes would wait
+    // for it until its host is declared DOWN otherwise).
+    if (state.via === 'gone') this.ctx.gone.mark(op.tenantId, op.oldPrimary, state.at);
     const how = {
       ack: 'the old primary is stopped (its agent acknowledged)',
       lease: 'the old primary is fenced by its lease (its agent has not heard from us for lease_ms)',
@@ -395,7 +410,12 @@ export class FailoverManager {
       fencedAt: op.fencedAt,
       toHostId: op.toHostId,
     });
-    if (decision.kind === 'none' && op.kind === 'failover') return this.abandon(op, now, decision.reason);
+    if (decision.kind === 'none' && op.kind === 'failover') {
+      // Right after a restart no replica has reported yet: a resumed failover waits for their agents
+      // (each gets ttl + grace to reconnect, as liveness gives them) instead of giving up at once.
+      if (await this.replicasUnheardSinceStart(op, now)) return this.waiting(op, `waiting for the replicas' agents to reconnect (${decision.reason})`);
+      return this.abandon(op, now, decision.reason);
+    }
     if (decision.kind !== 'promote') return this.waiting(op, decision.reason);
     if (op.kind === 'switchover' && op.finalLsn !== '') {
       // A planned switch loses nothing: the target must have everything the old primary wrote. (A
@@ -443,6 +463,14 @@ export class FailoverManager {
       tx.record({ kind: 'desired', tenantId: op.tenantId });
     });
     this.ctx.quorums.reset(op.tenantId);
+  }
+
+  /** True while some replica's agent was not heard from since this coordinator started, and it may still reconnect. */
+  private async replicasUnheardSinceStart(op: Operation, now: number): Promise<boolean> {
+    const { startedAt = 0, ttlMs, graceMs } = this.ctx.liveness.options;
+    if (now - startedAt > ttlMs + graceMs) return false;
+    const replicas = (await this.ctx.store.read.placements.list({ tenantId: op.tenantId })).filter((p) => p.role === 'REPLICA' && p.hostId !== op.oldPrimary);
+    return replicas.some((p) => this.ctx.liveness.lastSeenAt(p.hostId) === undefined);
   }
 
   private async promote(op: Operation, now: number): Promise<void> {
@@ -626,6 +654,7 @@ function toRecord(op: Operation, now: number): OperationRecord {
     fencedAt: op.fencedAt,
     fenceSentAt: op.fenceSentAt,
     fenceAckedAt: op.fenceAckedAt ?? 0,
+    goneAt: op.goneAt ?? 0,
     finalLsn: op.finalLsn,
     candidate: op.candidate,
     chosenAt: op.chosenAt,
@@ -637,8 +666,10 @@ function toRecord(op: Operation, now: number): OperationRecord {
 
 /**
  * An operation resumed from its row. Commands in flight are not (their ids died with the process):
- * the next step sends them again. The old primary's gone point is not either: a resumed fence waits
- * for an acknowledgement or the lease, counted from this process's start at the latest.
+ * the next step sends them again. The old primary's gone point is: a resumed fence fences from it
+ * at once while the agent is still away (its return is written to the store before it is sent
+ * anything), else waits for an acknowledgement or the lease, counted from this process's start at
+ * the latest.
  */
 function fromRecord(r: OperationRecord): Operation {
   return {
@@ -646,7 +677,7 @@ function fromRecord(r: OperationRecord): Operation {
     kind: r.kind,
     cause: (['host_lost', 'host_down', 'unhealthy', 'switchover'].includes(r.cause) ? r.cause : 'resumed') as Operation['cause'],
     phase: r.phase,
-    goneAt: undefined,
+    goneAt: r.goneAt > 0 ? r.goneAt : undefined,
     failedAt: r.failedAt,
     startedAt: r.startedAt,
     oldPrimary: r.oldPrimary,

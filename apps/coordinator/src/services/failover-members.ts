@@ -42,7 +42,7 @@ export async function quorumsInForce(tx: StoreReads, ctx: CoordinatorContext, te
   const known = ctx.quorums.inForce(tenant.id);
   if (known) return known;
   const replicas = (await tx.placements.list({ tenantId: tenant.id })).filter((p) => p.role === 'REPLICA' && p.hostId !== oldPrimaryHostId);
-  const current = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas)).map(standbyName));
+  const current = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas, ctx.gone)).map(standbyName));
   const every = syncConfigFor(tenant.spec.syncReplicas, replicas.map((p) => standbyName(p.hostId)).sort());
   return [
     { k: current.k, standbys: current.names },

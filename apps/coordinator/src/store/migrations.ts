@@ -348,6 +348,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tenants_replicated ON tenants (id) WHERE json_extract(spec, '$.nodes') >= 2;
     `,
   },
+  {
+    version: 10,
+    name: "a failover's gone point is kept with its operation",
+    sql: `
+      -- When the old primary was found gone with its agent: a failover resumed after a restart
+      -- fences it from there at once instead of waiting for the agent's lease.
+      ALTER TABLE operations ADD COLUMN gone_at INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -220,9 +220,9 @@ const RESTORE_VALUES =
   '@id, @kind, @sourceTenantId, @targetTenantId, @state, @phase, @reason, @sourceStanza, @toTime, @toBackupId, @backupLabel, @latest, @hostId, @oldHosts, @oldLsn, @startedAt, @finishedAt, @recoveredLsn, @recoveredTime, @missingWalBytes, @timeline, @createdBy';
 
 const OPERATION_COLUMNS =
-  'tenant_id, kind, cause, phase, failed_at, started_at, old_primary, to_host_id, fenced_at, fence_sent_at, fence_acked_at, final_lsn, candidate, chosen_at, promote_sent_at, deadline, updated_at';
+  'tenant_id, kind, cause, phase, failed_at, started_at, old_primary, to_host_id, fenced_at, fence_sent_at, fence_acked_at, gone_at, final_lsn, candidate, chosen_at, promote_sent_at, deadline, updated_at';
 const OPERATION_VALUES =
-  '@tenantId, @kind, @cause, @phase, @failedAt, @startedAt, @oldPrimary, @toHostId, @fencedAt, @fenceSentAt, @fenceAckedAt, @finalLsn, @candidate, @chosenAt, @promoteSentAt, @deadline, @updatedAt';
+  '@tenantId, @kind, @cause, @phase, @failedAt, @startedAt, @oldPrimary, @toHostId, @fencedAt, @fenceSentAt, @fenceAckedAt, @goneAt, @finalLsn, @candidate, @chosenAt, @promoteSentAt, @deadline, @updatedAt';
 
 function operationFromRow(r: Row): OperationRecord {
   return {
@@ -237,6 +237,7 @@ function operationFromRow(r: Row): OperationRecord {
     fencedAt: r.fenced_at as number,
     fenceSentAt: r.fence_sent_at as number,
     fenceAckedAt: r.fence_acked_at as number,
+    goneAt: r.gone_at as number,
     finalLsn: r.final_lsn as string,
     candidate: r.candidate as string,
     chosenAt: r.chosen_at as number,

@@ -84,7 +84,9 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
     if (hello.instances.length > 0)
       await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
     await syncHostTenants(tx, ctx, host.id, principal);
-    if (existing?.state === 'DOWN') await resyncQuorums(tx, ctx, host.id, now);
+    // Its instances found gone count again (it may have started them): quorums that left them out go out again.
+    const wasGone = ctx.gone.forgetHost(host.id);
+    if (existing?.state === 'DOWN' || wasGone) await resyncQuorums(tx, ctx, host.id, now);
     return host;
   });
 }

@@ -453,6 +453,7 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         fencedAt: 0,
         fenceSentAt: 1000,
         fenceAckedAt: 0,
+        goneAt: 0,
         finalLsn: '',
         candidate: '',
         chosenAt: 0,
@@ -464,8 +465,11 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         await tx.tenants.insert(aTenant('acme'));
         await tx.operations.put(op);
       });
-      await s.transaction((tx) => tx.operations.put({ ...op, phase: 'promoting', fencedAt: 1500, candidate: 'h2', chosenAt: 1600, updatedAt: 1600 }));
-      expect(await s.read.operations.get('acme')).toMatchObject({ phase: 'promoting', fencedAt: 1500, candidate: 'h2' });
+      expect(await s.read.operations.get('acme')).toEqual(op);
+      await s.transaction((tx) =>
+        tx.operations.put({ ...op, phase: 'promoting', fencedAt: 1500, goneAt: 1450, candidate: 'h2', chosenAt: 1600, updatedAt: 1600 }),
+      );
+      expect(await s.read.operations.get('acme')).toMatchObject({ phase: 'promoting', fencedAt: 1500, goneAt: 1450, candidate: 'h2' });
       expect((await s.read.operations.list()).map((o) => o.tenantId)).toEqual(['acme']);
       await s.transaction((tx) => tx.operations.delete('acme'));
       expect(await s.read.operations.get('acme')).toBeUndefined();

@@ -300,12 +300,19 @@ const WATCHED_TENANTS_SQL = `
   CREATE INDEX tenants_replicated ON tenants (id) WHERE (spec ->> 'nodes')::int >= 2;
 `;
 
+// When the old primary was found gone with its agent: a failover resumed after a restart fences it
+// from there at once instead of waiting for the agent's lease.
+const OPERATION_GONE_SQL = `
+  ALTER TABLE operations ADD COLUMN gone_at bigint NOT NULL DEFAULT 0;
+`;
+
 /** Every migration, in version order. */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'fleet schema', sql: FLEET_SQL },
   { version: 2, name: 'leader lease and follower wake-ups', sql: LEASE_SCHEMA_SQL + notifyTriggersSql(['route_changes', 'events']) },
   { version: 3, name: 'tenant init scripts and how far they ran', sql: INIT_SQL_SQL },
   { version: 4, name: 'partial indexes of the tenants the idle and failover loops watch', sql: WATCHED_TENANTS_SQL },
+  { version: 5, name: "a failover's gone point is kept with its operation", sql: OPERATION_GONE_SQL },
 ];
 
 /** The schema version this build knows. */
