@@ -24,6 +24,7 @@ import { HealthCache } from './live/health-cache.js';
 import { HostService } from './services/host-service.js';
 import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
+import { UpgradeManager } from './services/upgrade-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
 import { Liveness } from './live/liveness.js';
 import { BackendFailures } from './live/backend-failures.js';
@@ -60,6 +61,7 @@ export interface RunningCoordinator {
   readonly reconciler: Reconciler;
   readonly failover: FailoverManager;
   readonly moves: MoveManager;
+  readonly upgrades: UpgradeManager;
   readonly backups: BackupScheduler;
   readonly idle: IdleWatcher;
   readonly suspends: SuspendService;
@@ -189,6 +191,7 @@ export async function startCoordinator(
   if (backup) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
   const moves = new MoveManager(ctx, failover, config.drainParallel);
+  const upgrades = new UpgradeManager(ctx, failover, moves);
   const backupScheduler = new BackupScheduler(ctx);
   metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
   metrics.backupSources.now = clock;
@@ -239,6 +242,7 @@ export async function startCoordinator(
         events,
         failover,
         moves,
+        upgrades,
         tokens: tokenService,
         backups,
         restores,
@@ -287,6 +291,7 @@ export async function startCoordinator(
           objects,
           hosts,
           moves,
+          upgrades,
           routes,
           metrics,
           log: log.child({ component: 'rest' }),
@@ -298,6 +303,7 @@ export async function startCoordinator(
       ),
     });
     await reconciler.start();
+    upgrades.startLoop();
     initSql.start();
     idle.start();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
@@ -309,6 +315,7 @@ export async function startCoordinator(
       reconciler,
       failover,
       moves,
+      upgrades,
       backups: backupScheduler,
       idle,
       suspends,
@@ -316,6 +323,7 @@ export async function startCoordinator(
       adminTokenFile,
       stop: async () => {
         reconciler.stop();
+        upgrades.stopLoop();
         initSql.stop();
         idle.stop();
         pki?.stop();
