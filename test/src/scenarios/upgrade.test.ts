@@ -100,11 +100,11 @@ describe.skipIf(!have18)('major upgrade 15 -> 18 by logical replication', () => 
       (x) => x.upgrade?.phase === 'kept',
       { timeoutMs: 60_000, intervalMs: 250 },
     );
-    const shown = await f.pgsctl(['tenant', 'get', id]);
+    const shown = await f.pgsctl(['tenant', 'get', id, '-o', 'table']);
     expect(shown.stdout).toMatch(/Upgrade:\s+15 -> 18 .*kept/);
 
     // Rollback: the kept 15 instance takes the tenant back as it was at the switch.
-    const rolled = await f.pgsctl(['tenant', 'upgrade', id, '--rollback', '--wait']);
+    const rolled = await f.pgsctl(['tenant', 'upgrade', id, '--rollback', '--wait', '-o', 'table']);
     expect(rolled.code, rolled.stderr).toBe(0);
     expect(rolled.stdout).toMatch(/rolled back.*writes made on the new major since the switch are gone/);
     await f.waitServing(login, 60_000);
