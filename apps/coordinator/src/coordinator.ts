@@ -26,7 +26,7 @@ import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { UpgradeManager } from './services/upgrade-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
-import { UnchangedReports } from './live/unchanged-reports.js';
+import { UnchangedReports } from './services/unchanged-reports.js';
 import { Liveness } from './live/liveness.js';
 import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
@@ -301,6 +301,7 @@ export async function startCoordinator(
       objects,
       hosts,
       moves,
+      suspends,
       upgrades,
       routes,
       metrics,

@@ -8,7 +8,7 @@ import type { AgentHub } from '../transport/agent-hub.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { HealthCache } from '../live/health-cache.js';
 import type { HostSpares } from '../live/host-spares.js';
-import type { UnchangedReports } from '../live/unchanged-reports.js';
+import type { UnchangedReports } from './unchanged-reports.js';
 import type { RetryPolicy } from './instance-reports.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import type { Liveness } from '../live/liveness.js';

@@ -28,6 +28,7 @@ import {
   type PoolMode as DomainPoolMode,
   type RunState as DomainRunState,
   type TenantSpec,
+  suspendedSince,
 } from '@pgs/tenancy';
 import type { HostView } from '../../services/host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../../domain/model.js';
@@ -131,6 +132,7 @@ export function toProtoTenant(v: TenantView): MessageInitShape<typeof TenantSche
     createdAt: toTimestamp(t.createdAt),
     updatedAt: toTimestamp(t.updatedAt),
     initSql: v.initSql ? toProtoInitSql(v.initSql) : undefined,
+    suspendedAt: suspendedAtOf(t),
     upgrade: v.upgrade ? toProtoUpgrade(viewOfUpgrade(v.upgrade)) : undefined,
   };
 }
@@ -149,6 +151,12 @@ export function toProtoUpgrade(u: UpgradeView): MessageInitShape<typeof TenantUp
     keepUntil: u.keepUntil > 0 ? toTimestamp(u.keepUntil) : undefined,
     startedAt: toTimestamp(u.startedAt),
   };
+}
+
+/** When a SUSPENDED tenant was suspended, as a timestamp; undefined for any other status. */
+function suspendedAtOf(t: TenantView['tenant']): ReturnType<typeof toTimestamp> | undefined {
+  const at = suspendedSince(t.status, t.statusReason);
+  return at === undefined ? undefined : toTimestamp(at);
 }
 
 /** A tenant's init scripts -> proto status (names only: the SQL was the creator's and stays in the store). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Commit } from '../store/contract.js';
 import type { InstanceReportView } from '../transport/mappers/agent-mapper.js';
-import type { InstanceHealthView } from './health-cache.js';
+import type { InstanceHealthView } from '../live/health-cache.js';
 import { UnchangedReports } from './unchanged-reports.js';
 
 const health = (over: Partial<InstanceHealthView> = {}): InstanceHealthView => ({
