@@ -24,6 +24,7 @@ import { HealthCache } from './live/health-cache.js';
 import { HostService } from './services/host-service.js';
 import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
+import { UpgradeManager } from './services/upgrade-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
 import { UnchangedReports } from './services/unchanged-reports.js';
 import { Liveness } from './live/liveness.js';
@@ -65,6 +66,7 @@ export interface RunningCoordinator {
   readonly reconciler: Reconciler;
   readonly failover: FailoverManager;
   readonly moves: MoveManager;
+  readonly upgrades: UpgradeManager;
   readonly backups: BackupScheduler;
   readonly idle: IdleWatcher;
   readonly suspends: SuspendService;
@@ -219,6 +221,7 @@ export async function startCoordinator(
   if (backup && !following) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
   const moves = new MoveManager(ctx, failover, config.drainParallel);
+  const upgrades = new UpgradeManager(ctx, failover, moves);
   const backupScheduler = new BackupScheduler(ctx);
   metrics.backupSources.health = () => (backup ? backupScheduler.health : undefined);
   metrics.backupSources.now = clock;
@@ -265,6 +268,7 @@ export async function startCoordinator(
       events,
       failover,
       moves,
+      upgrades,
       tokens: tokenService,
       backups,
       restores,
@@ -302,6 +306,7 @@ export async function startCoordinator(
       hosts,
       moves,
       suspends,
+      upgrades,
       routes,
       metrics,
       log: log.child({ component: 'rest' }),
@@ -321,12 +326,14 @@ export async function startCoordinator(
   };
   const stopLoops = (): void => {
     reconciler.stop();
+    upgrades.stopLoop();
     initSql.stop();
     idle.stop();
   };
   const startLoops = async (): Promise<void> => {
     if (following) return;
     await reconciler.start();
+    upgrades.startLoop();
     initSql.start();
     idle.start();
   };
@@ -337,6 +344,7 @@ export async function startCoordinator(
     reconciler,
     failover,
     moves,
+    upgrades,
     backups: backupScheduler,
     idle,
     suspends,

@@ -228,6 +228,7 @@ const ALLOWED: Record<string, string[]> = {
   RunInitSql: TENANT_WRITERS,
   SwitchoverTenant: TENANT_WRITERS,
   MoveTenant: [FA, OP],
+  UpgradeTenant: [FA, OP],
   RestoreTenant: [FA, OP],
   GetRestore: EVERYONE,
   CreateBackup: TENANT_WRITERS,

@@ -81,6 +81,8 @@ export const METHOD_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
   SwitchoverTenant: rule('tenant:write', 'id', true),
   // Choosing a host is a fleet operator's call: a tenant-scoped token cannot move its tenant.
   MoveTenant: rule('tenant:admin', 'id', true),
+  // A major upgrade places an instance on another host, and its rollback drops writes made since the switch.
+  UpgradeTenant: rule('tenant:admin', 'id', true),
   // A restore creates a tenant (or replaces one's data): as strong as creating one.
   RestoreTenant: rule('tenant:admin', 'id', true),
   GetRestore: rule('tenant:read', 'tenantId', false),

@@ -206,7 +206,7 @@ describe('pgsctl as a child process against the real coordinator', { timeout: 12
       expect(tenantHelp.stdout).toMatch(new RegExp(`^  ${sub}\\b`, 'm'));
     const completion = await runPgsctl(['completion', 'bash']);
     expect(completion.stdout).toContain(
-      "'/tenant') words='create list get update delete start stop suspend resume switchover init-sql move restore restore-status recreate access",
+      "'/tenant') words='create list get update delete start stop suspend resume switchover init-sql move upgrade restore restore-status recreate access",
     );
     expect(completion.stdout).toContain("'/backup') words='create list get delete");
   });

@@ -4,7 +4,7 @@ import { formatCpu, formatSize } from '@pgs/tenancy';
 import { renderBackupOverview } from './backup-details.js';
 import { formatAge, formatLabels, renderFields, renderTable } from './output.js';
 import { databaseColumns, eventColumns, placementColumns, userColumns } from './tables.js';
-import type { BackupOverviewView, DatabaseView, EventView, RouteView, TenantView, UserView } from './views.js';
+import type { BackupOverviewView, DatabaseView, EventView, RouteView, TenantView, UpgradeView, UserView } from './views.js';
 
 /** Everything `tenant get` shows. */
 export interface TenantDetails {
@@ -44,6 +44,14 @@ export function initSqlText(t: TenantView): string {
   }
 }
 
+/** A major upgrade in one line: where it is, and what the operator can do next. */
+export function upgradeText(u: UpgradeView): string {
+  const what = `${u.fromMajor} -> ${u.toMajor} (${u.fromHostId} -> ${u.toHostId}), ${u.phase}`;
+  if (u.phase !== 'kept') return `${what}: ${u.reason}`;
+  const until = u.keepUntil ? `until ${u.keepUntil}` : 'until finalized';
+  return `${what}: switched, clients held ${u.switchMs} ms; old instance kept ${until} (--rollback or --finalize)`;
+}
+
 /** Renders TenantDetails for people. */
 export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean): string {
   const t = d.tenant;
@@ -56,6 +64,7 @@ export function renderTenantDetails(d: TenantDetails, now: number, wide: boolean
     ['Resources', `cpu ${formatCpu(s.resources.cpuMillis)}, memory ${formatSize(s.resources.memoryMib)}, disk ${formatSize(s.resources.diskMib)}`],
     ['Nodes', `${s.nodes} (1 primary, ${s.nodes - 1} replicas, ${s.syncReplicas} synchronous)`],
     ['Version', s.version || 'catalog default'],
+    ...(t.upgrade ? ([['Upgrade', upgradeText(t.upgrade)]] as [string, string][]) : []),
     ['Access', `${s.externalAccess ? 'enabled' : 'disabled'}, connection limit ${s.connectionLimit === 0 ? 'none' : s.connectionLimit}`],
     ['Pool mode', s.poolMode.toLowerCase()],
     ['Idle suspend', s.idleSuspendSeconds > 0 ? `after ${formatSpan(s.idleSuspendSeconds)} idle` : 'off'],

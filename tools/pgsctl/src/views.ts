@@ -26,6 +26,7 @@ import {
   type GetFleetStatusResponse,
   type Host,
   type InitSqlStatus,
+  type TenantUpgrade,
   type InstanceHealth,
   type Placement,
   type RecoveryWindow,
@@ -129,6 +130,22 @@ export interface TenantView {
   initSql: InitSqlView | null;
   /** When a SUSPENDED tenant was suspended (ISO time); null for any other status. */
   suspendedAt: string | null;
+  /** Its major upgrade in flight or kept for a rollback; null when none. */
+  upgrade: UpgradeView | null;
+}
+
+/** A major upgrade: phase creating, copying, switching (clients held) or kept (old instance kept for a rollback). */
+export interface UpgradeView {
+  phase: string;
+  fromMajor: number;
+  toMajor: number;
+  fromHostId: string;
+  toHostId: string;
+  reason: string;
+  copyMs: number;
+  switchMs: number;
+  keepUntil: string | null;
+  startedAt: string | null;
 }
 
 /** A tenant's init scripts: HELD, PENDING, RUNNING, SUCCEEDED or FAILED. */
@@ -474,6 +491,23 @@ export function tenantView(t: Tenant): TenantView {
     updatedAt: time(t.updatedAt),
     initSql: t.initSql ? initSqlView(t.initSql) : null,
     suspendedAt: time(t.suspendedAt),
+    upgrade: t.upgrade ? upgradeView(t.upgrade) : null,
+  };
+}
+
+/** TenantUpgrade -> UpgradeView. */
+export function upgradeView(u: TenantUpgrade): UpgradeView {
+  return {
+    phase: u.phase,
+    fromMajor: u.fromMajor,
+    toMajor: u.toMajor,
+    fromHostId: u.fromHostId,
+    toHostId: u.toHostId,
+    reason: u.reason,
+    copyMs: Number(u.copyMs),
+    switchMs: Number(u.switchMs),
+    keepUntil: time(u.keepUntil),
+    startedAt: time(u.startedAt),
   };
 }
 

@@ -270,3 +270,63 @@ export interface OperationRecord {
   deadline: number;
   updatedAt: number;
 }
+
+/** The instance of an upgrade that is not the tenant's placement: the new one before the switch, the old one after. */
+export interface UpgradeInstance {
+  hostId: string;
+  /** The PostgreSQL major it runs. */
+  major: number;
+  /** The instance revision its agent last reported realized (0 = never). */
+  realizedRevision: number;
+  /** Realization failed: the agent's reason ('' = none). */
+  failedReason: string;
+  /** Instance state the agent last reported ('' before any report). */
+  state: string;
+  address: string;
+  port: number;
+}
+
+/**
+ * A major upgrade by logical replication in flight or kept for a rollback, a row per tenant: the
+ * phase and the facts of libs/tenancy decideUpgrade that are not read elsewhere, so a restarted
+ * coordinator resumes it. The tenant keeps a single placement (the instance the route names); the
+ * other instance lives in this row and is sent to its host from here.
+ */
+export interface UpgradeRecord {
+  tenantId: string;
+  phase: 'creating' | 'copying' | 'switching' | 'kept';
+  fromHostId: string;
+  toHostId: string;
+  fromMajor: number;
+  toMajor: number;
+  startedAt: number;
+  phaseStartedAt: number;
+  copyDeadline: number;
+  switchAttempts: number;
+  /** Kept: the old instance is deleted after this (0 = only by an explicit finalize). */
+  keepUntil: number;
+  request: 'none' | 'rollback' | 'finalize';
+  principal: string;
+  /** The major of the pg_dump that copies the schema (checkUpgrade's choice). */
+  dumpMajor: number;
+  replicaIdentityFull: boolean;
+  /** The databases copied (read from the source when the upgrade started). */
+  databases: string[];
+  /** The subscription role's password, sealed (KeyRing, bound to the tenant); the source gets its verifier. */
+  sealedPassword: string;
+  verifier: string;
+  sourcePrepared: boolean;
+  subscribed: boolean;
+  /** The route is SWITCHING (routers hold the tenant's clients). */
+  held: boolean;
+  /** The source's roles are NOLOGIN: its desired spec says login off until the switch ends. */
+  writersBlocked: boolean;
+  /** The other instance (see above). */
+  other: UpgradeInstance;
+  /** The last step's words (status of `tenant get`). */
+  lastReason: string;
+  /** Measured: copy (start to switch), the switch's hold, in ms (0 = not yet). */
+  copyMs: number;
+  switchMs: number;
+  updatedAt: number;
+}

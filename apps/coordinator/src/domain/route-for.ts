@@ -17,6 +17,9 @@ const REASONS: Partial<Record<TenantRecord['status'], [RouteState, string]>> = {
   RESTORING: ['PROVISIONING', 'the tenant is being restored from a backup'],
 };
 
+/** Statuses that end an upgrade's hold at once (clients are refused with the status's reason). */
+const UPGRADE_HOLD_ENDS = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'SUSPENDED']);
+
 /**
  * The users routers authenticate: every login role not being dropped, with the verifier the
  * instance is given as is (so a router's ClientKey login matches it), sorted for stable comparison.
@@ -31,7 +34,7 @@ export function routeUsers(users: readonly UserRecord[]): RouteUser[] {
 /**
  * The route of a tenant (without its revision, which the store assigns). `switching`: the primary
  * change under way is planned (a switchover, a live move), so routers hold clients instead of
- * refusing them.
+ * refusing them; `upgradeHold`: a major upgrade switches to its new instance (held the same way).
  */
 export function routeFor(
   tenant: TenantRecord,
@@ -40,6 +43,7 @@ export function routeFor(
   healthy: boolean,
   users: readonly UserRecord[] = [],
   switching = false,
+  upgradeHold = false,
 ): Omit<RouteRecord, 'revision'> {
   const where = {
     tenantId: tenant.id,
@@ -51,6 +55,10 @@ export function routeFor(
     poolMode: tenant.spec.poolMode ?? DEFAULT_POOL_MODE,
     users: routeUsers(users),
   };
+  // A major upgrade's switch: the old instance stopped taking writers and the new one catches up;
+  // clients wait (the routers hold them) unless the tenant is being stopped or deleted meanwhile.
+  if (upgradeHold && !UPGRADE_HOLD_ENDS.has(tenant.status))
+    return { ...where, state: 'SWITCHING', reason: 'the tenant is switching to a new PostgreSQL major; connections wait until it serves' };
   const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
   const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'RESTORING']);
   if (serving && !blocking.has(tenant.status)) return { ...where, state: 'ROUTABLE', reason: '' };

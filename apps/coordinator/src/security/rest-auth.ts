@@ -32,6 +32,7 @@ export const REST_RPC: Readonly<Record<string, string>> = Object.freeze({
   'instances.resume': 'ResumeTenant',
   'instances.access': 'SetTenantAccess',
   'instances.move': 'MoveTenant',
+  'instances.upgrade': 'UpgradeTenant',
   'users.create': 'CreateUser',
   'users.list': 'ListUsers',
   'users.get': 'GetUser',

@@ -16,7 +16,7 @@ import {
 } from '@pgs/tenancy';
 import type { KeyRing } from '@pgs/security';
 import type { BackupSettings } from './backup-repository.js';
-import type { PlacementRecord, TenantRecord } from '../domain/model.js';
+import { newPlacement, type PlacementRecord, type TenantRecord, type UpgradeRecord } from '../domain/model.js';
 import { replicationCredentials } from './replication-secrets.js';
 import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
 import type { StoreReads, StoreTx } from '../store/contract.js';
@@ -95,6 +95,10 @@ export async function desiredInstance(
   const replicas = all.filter((p) => p.role === 'REPLICA');
   const credentials = replication && all.length > 1 ? await replicationCredentials(tx, replication.keys, tenant.id) : undefined;
   const isPrimary = placement.role === 'PRIMARY';
+  // A major upgrade's switch: the old instance's roles stay NOLOGIN while the routers hold clients
+  // (the agent's role sync would otherwise log them in again from the spec).
+  const upgrade = await tx.upgrades.get(tenant.id);
+  const writersBlocked = upgrade !== undefined && upgrade.held && placement.hostId === upgrade.fromHostId;
   let synchronous = '';
   if (isPrimary && credentials) {
     const sync = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas, replication?.gone)).map(standbyName));
@@ -110,7 +114,7 @@ export async function desiredInstance(
     image: version.image,
     // A suspended tenant's instances stop (a fast shutdown: a checkpoint, data kept) until woken.
     runState: tenant.status === 'SUSPENDED' ? 'STOPPED' : tenant.spec.runState,
-    roles: users.filter((u) => u.status !== 'DELETING').map((u) => ({ name: u.name, scramVerifier: u.scramVerifier, login: true })),
+    roles: users.filter((u) => u.status !== 'DELETING').map((u) => ({ name: u.name, scramVerifier: u.scramVerifier, login: !writersBlocked })),
     databases: databases.filter((d) => d.status !== 'DELETING').map((d) => ({ name: d.name, owner: d.owner })),
     dropRoles: users.filter((u) => u.status === 'DELETING').map((u) => u.name),
     dropDatabases: databases.filter((d) => d.status === 'DELETING').map((d) => d.name),
@@ -126,6 +130,33 @@ export async function desiredInstance(
     standbyName: !isPrimary && credentials ? standbyName(placement.hostId) : '',
     backup: await instanceBackup(tx, tenant, replication?.backup),
     restore: replication?.backup ? await restoreSource(tx, tenant, placement) : undefined,
+  };
+}
+
+/**
+ * The instance of an upgrade that is not the tenant's placement. The new one runs the target major
+ * with logical replication workers and no archiving (the tenant's stanza belongs to the instance
+ * the route names); the old one, once the route left it, is kept stopped for a rollback.
+ */
+async function upgradeOtherInstance(
+  tx: StoreReads,
+  tenant: TenantRecord,
+  upgrade: UpgradeRecord,
+  versions: VersionCatalog,
+  replication?: ReplicationDeps,
+): Promise<DesiredInstance> {
+  const o = upgrade.other;
+  const placement = { ...newPlacement({ tenantId: tenant.id, hostId: o.hostId, role: 'PRIMARY', address: o.address, now: 0 }), port: o.port };
+  const base = await desiredInstance(tx, tenant, placement, versions, replication);
+  const old = o.hostId === upgrade.fromHostId;
+  const major = String(o.major);
+  const { backup: _backup, restore: _restore, ...rest } = base;
+  return {
+    ...rest,
+    version: major,
+    image: versions.imageOf(major),
+    runState: old || tenant.spec.runState === 'STOPPED' ? 'STOPPED' : base.runState,
+    ...(old ? {} : { upgradeSubscriber: true }),
   };
 }
 
@@ -160,6 +191,14 @@ export async function desiredSetForHost(
     if (!tenant) continue;
     if (tenant.deleting) out.removedTenantIds.push(tenant.id);
     else if (!(await restoreFailedHere(tx, placement))) out.instances.push(await desiredInstance(tx, tenant, placement, versions, replication));
+  }
+  // The other instance of each major upgrade with it here (the new one before the switch, the old one after).
+  for (const upgrade of await tx.upgrades.listOnHost(hostId)) {
+    if ((tenantIds && !tenantIds.has(upgrade.tenantId)) || placements.some((p) => p.tenantId === upgrade.tenantId)) continue;
+    const tenant = await tx.tenants.get(upgrade.tenantId);
+    if (!tenant) continue;
+    if (tenant.deleting) out.removedTenantIds.push(tenant.id);
+    else out.instances.push(await upgradeOtherInstance(tx, tenant, upgrade, versions, replication));
   }
   return out;
 }

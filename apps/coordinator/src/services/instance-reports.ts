@@ -46,6 +46,24 @@ function changed(a: PlacementRecord, b: PlacementRecord): boolean {
   );
 }
 
+/** Records a report about the other instance of the tenant's upgrade; false when it is not that. */
+async function noteUpgradeInstance(tx: StoreTx, hostId: string, r: InstanceReportView, deps: { now: number; health: HealthCache }): Promise<boolean> {
+  const upgrade = await tx.upgrades.get(r.tenantId);
+  if (!upgrade || upgrade.other.hostId !== hostId) return false;
+  if (r.health) deps.health.set(r.tenantId, hostId, r.health);
+  const o = upgrade.other;
+  const next = {
+    ...o,
+    state: r.state,
+    address: r.address || o.address,
+    port: r.port > 0 ? r.port : o.port,
+    realizedRevision: r.realization === 'REALIZED' ? Math.max(o.realizedRevision, r.specRevision) : o.realizedRevision,
+    failedReason: r.realization === 'FAILED' ? r.reason || 'the agent could not create it' : '',
+  };
+  if (JSON.stringify(next) !== JSON.stringify(o)) await tx.upgrades.put({ ...upgrade, other: next, updatedAt: deps.now });
+  return true;
+}
+
 /** Applies one batch of instance reports from `hostId` inside `tx`. */
 export async function applyInstanceReports(
   tx: StoreTx,
@@ -73,6 +91,8 @@ export async function applyInstanceReports(
         });
         continue;
       }
+      // The other instance of a major upgrade: its state lives in the upgrade's row.
+      if (tenant && (await noteUpgradeInstance(tx, hostId, r, deps))) continue;
       outcome.orphans.push(r.tenantId);
       continue;
     }

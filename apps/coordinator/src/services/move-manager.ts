@@ -109,7 +109,8 @@ export class MoveManager {
           toHostId,
           target: candidate,
           targetConnected: this.ctx.hub.isConnected(toHostId),
-          busy: this.ops.has(tenantId) || this.failover.inFlight(tenantId),
+          // A major upgrade in flight or kept for a rollback owns the tenant's instances too.
+          busy: this.ops.has(tenantId) || this.failover.inFlight(tenantId) || (await tx.upgrades.get(tenantId)) !== undefined,
         },
         this.ctx.placementPolicy,
       );

@@ -22,7 +22,7 @@ import { AlreadyExistsError, notFound, PreconditionError } from '../domain/error
 import type { InstanceHealthView } from '../live/health-cache.js';
 import { idempotent, PasswordRetryCache } from './idempotency.js';
 import { finishDeletion } from './instance-reports.js';
-import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UserRecord } from '../domain/model.js';
+import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UpgradeRecord, UserRecord } from '../domain/model.js';
 import { scramVerifierAsync } from '@pgs/security';
 import { ensureStanza } from './backup-records.js';
 import { generatePassword } from '../domain/generated-password.js';
@@ -38,6 +38,8 @@ export interface TenantView {
   placements: PlacementView[];
   /** Its init scripts and how far they ran (absent: created without any). */
   initSql?: InitSqlRecord | undefined;
+  /** Its major upgrade in flight or kept for a rollback (absent: none). */
+  upgrade?: UpgradeRecord | undefined;
 }
 
 /** Everything GetTenant shows. */
@@ -75,6 +77,7 @@ export class TenantService {
       tenant,
       placements: (await tx.placements.list({ tenantId: tenant.id })).map((p) => ({ ...p, health: this.ctx.health.get(p.tenantId, p.hostId) })),
       initSql: await tx.initSql.get(tenant.id),
+      upgrade: await tx.upgrades.get(tenant.id),
     };
   }
 

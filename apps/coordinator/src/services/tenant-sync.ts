@@ -116,6 +116,10 @@ export async function syncTenant(
   const host = primary ? await tx.hosts.get(primary.hostId) : undefined;
   // A planned switch stays SWITCHING (routers hold clients) until the failover code ends it.
   const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && (await tx.routes.get(tenantId))?.state === 'SWITCHING');
-  await tx.routes.put(routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId), switching));
+  // A major upgrade's switch holds clients until its executor moves the route or gives up.
+  const upgradeHold = (await tx.upgrades.get(tenantId))?.held === true;
+  await tx.routes.put(
+    routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId), switching, upgradeHold),
+  );
   return updated;
 }

@@ -42,6 +42,7 @@ import type {
   RouteRecord,
   StanzaRecord,
   TenantRecord,
+  UpgradeRecord,
   UserRecord,
 } from '../domain/model.js';
 
@@ -225,6 +226,15 @@ export interface OperationReads {
   list(): Promise<OperationRecord[]>;
 }
 
+/** Major upgrades in flight or kept for a rollback, one row per tenant at most. */
+export interface UpgradeReads {
+  get(tenantId: string): Promise<UpgradeRecord | undefined>;
+  /** Every upgrade, by tenant id. */
+  list(): Promise<UpgradeRecord[]>;
+  /** The upgrades whose other instance (see UpgradeRecord) is on `hostId`. */
+  listOnHost(hostId: string): Promise<UpgradeRecord[]>;
+}
+
 /** Tenant init scripts and how far their run got, one row per tenant created with any. */
 export interface InitSqlReads {
   /** The tenant's init scripts and their run; undefined when it was created without any. */
@@ -249,6 +259,7 @@ export interface StoreReads {
   readonly restores: RestoreReads;
   readonly operations: OperationReads;
   readonly initSql: InitSqlReads;
+  readonly upgrades: UpgradeReads;
 }
 
 // ---- Writes (only inside a transaction) ----
@@ -349,6 +360,12 @@ export interface OperationRepository extends OperationReads {
   delete(tenantId: string): Promise<void>;
 }
 
+export interface UpgradeRepository extends UpgradeReads {
+  /** Inserts or replaces the tenant's upgrade row. */
+  put(upgrade: UpgradeRecord): Promise<void>;
+  delete(tenantId: string): Promise<void>;
+}
+
 export interface InitSqlRepository extends InitSqlReads {
   /** Inserts or replaces the tenant's init SQL row. */
   put(record: InitSqlRecord): Promise<void>;
@@ -379,6 +396,7 @@ export interface StoreTx extends StoreReads {
   readonly restores: RestoreRepository;
   readonly operations: OperationRepository;
   readonly initSql: InitSqlRepository;
+  readonly upgrades: UpgradeRepository;
   /** Publishes `change` with this transaction's commit (and never if it rolls back). */
   record(change: RecordedChange): void;
 }

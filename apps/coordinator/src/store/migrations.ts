@@ -357,6 +357,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE operations ADD COLUMN gone_at INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 11,
+    name: 'major upgrades are rows',
+    sql: `
+      -- A major upgrade in flight or kept for a rollback, one per tenant: the phase and the host of
+      -- its other instance as columns, the rest of the record as JSON (read whole, never filtered).
+      CREATE TABLE upgrades (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+        phase TEXT NOT NULL CHECK (phase IN ('creating', 'copying', 'switching', 'kept')),
+        other_host_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -189,6 +189,13 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       put: (op) => write(() => t.putOperation(op)),
       delete: (tenantId) => write(() => t.deleteOperation(tenantId)),
     },
+    upgrades: {
+      get: (tenantId) => read(() => t.getUpgrade(tenantId)),
+      list: () => read(() => t.listUpgrades()),
+      listOnHost: (hostId) => read(() => t.listUpgrades(hostId)),
+      put: (u) => write(() => t.putUpgrade(u)),
+      delete: (tenantId) => write(() => t.deleteUpgrade(tenantId)),
+    },
     initSql: {
       get: (tenantId) => read(() => t.getInitSql(tenantId)),
       listOpen: () => read(() => t.listOpenInitSql()),

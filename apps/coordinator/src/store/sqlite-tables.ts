@@ -19,6 +19,7 @@ import type {
   RouteRecord,
   StanzaRecord,
   TenantRecord,
+  UpgradeRecord,
   UserRecord,
 } from '../domain/model.js';
 import type { EventFilter, HostAllocation, IdempotencyRecord, TenantFilter, TenantPage, TenantSecretRecord } from './contract.js';
@@ -419,6 +420,11 @@ export class SqliteTables {
       appendEvent: p(
         'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
       ),
+      getUpgrade: p('SELECT record FROM upgrades WHERE tenant_id = ?'),
+      listUpgrades: p('SELECT record FROM upgrades ORDER BY tenant_id'),
+      upgradesOnHost: p('SELECT record FROM upgrades WHERE other_host_id = ? ORDER BY tenant_id'),
+      putUpgrade: p('INSERT OR REPLACE INTO upgrades (tenant_id, phase, other_host_id, record, updated_at) VALUES (?, ?, ?, ?, ?)'),
+      deleteUpgrade: p('DELETE FROM upgrades WHERE tenant_id = ?'),
       getInitSql: p('SELECT * FROM tenant_init_sql WHERE tenant_id = ?'),
       putInitSql: p(
         `INSERT OR REPLACE INTO tenant_init_sql (tenant_id, scripts, state, applied, failed_script, error, attempt, after_revision, updated_at)
@@ -745,6 +751,24 @@ export class SqliteTables {
 
   putIdempotency(scope: string, key: string, record: IdempotencyRecord): void {
     this.stmt.putIdempotency!.run(scope, key, record.requestHash, record.response, record.createdAt);
+  }
+
+  getUpgrade(tenantId: string): UpgradeRecord | undefined {
+    const r = this.stmt.getUpgrade!.get(tenantId) as Row | undefined;
+    return r ? (JSON.parse(r.record as string) as UpgradeRecord) : undefined;
+  }
+
+  listUpgrades(hostId?: string): UpgradeRecord[] {
+    const rows = (hostId === undefined ? this.stmt.listUpgrades!.all() : this.stmt.upgradesOnHost!.all(hostId)) as Row[];
+    return rows.map((r) => JSON.parse(r.record as string) as UpgradeRecord);
+  }
+
+  putUpgrade(u: UpgradeRecord): void {
+    this.stmt.putUpgrade!.run(u.tenantId, u.phase, u.other.hostId, JSON.stringify(u), u.updatedAt);
+  }
+
+  deleteUpgrade(tenantId: string): void {
+    this.stmt.deleteUpgrade!.run(tenantId);
   }
 
   getInitSql(tenantId: string): InitSqlRecord | undefined {

@@ -24,7 +24,14 @@ import {
 } from '@pgs/proto';
 import { createClient, type BidiStream, type Client } from '@pgs/rpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { ConnectRequestSchema, ConnectResponseSchema, HostPostgresMajorSchema, InstanceStatusSchema } from '@pgs/proto';
+import type {
+  ConnectRequestSchema,
+  ConnectResponseSchema,
+  HostPostgresMajorSchema,
+  InstanceStatusSchema,
+  UpgradeSourceResultSchema,
+  UpgradeTargetResultSchema,
+} from '@pgs/proto';
 
 /** Options of a fake agent. */
 export interface FakeAgentOptions {
@@ -49,6 +56,26 @@ export interface FakeAgentOptions {
   /** PostgreSQL majors to announce in Hello (default: none reported, as an older agent). */
   postgresMajors?: MessageInitShape<typeof HostPostgresMajorSchema>[];
   pgbackrestVersion?: string;
+  /**
+   * Answers to major-upgrade steps (UpgradeSource/UpgradeTarget); default: every step succeeds, the
+   * source is a clean PostgreSQL 15 with wal_level=logical and one database named like the tenant.
+   */
+  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang';
+}
+
+/** A fake agent's answer to an upgrade step. */
+export interface UpgradeAnswer {
+  ok: boolean;
+  errorCode?: string;
+  message?: string;
+  upgradeSource?: MessageInitShape<typeof UpgradeSourceResultSchema>;
+  upgradeTarget?: MessageInitShape<typeof UpgradeTargetResultSchema>;
+}
+
+/** The default answer to an upgrade step: it worked, on a source that can be upgraded. */
+export function upgradeDefaultAnswer(command: Command): UpgradeAnswer {
+  if (command.action.case === 'upgradeSource') return { ok: true, upgradeSource: { major: 15, walLevel: 'logical', databases: [command.tenantId] } };
+  return { ok: true, upgradeTarget: { tables: 2, ready: 2, sourceLsn: '0/3000060', sequences: 1 } };
 }
 
 /** A command the fake agent received, and when. */
@@ -200,6 +227,24 @@ export class FakeAgent {
       });
       return;
     }
+    if (command.action.case === 'upgradeSource' || command.action.case === 'upgradeTarget') {
+      const answer = (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
+      if (answer === 'hang') return;
+      await this.send({
+        message: {
+          case: 'commandResult',
+          value: {
+            commandId: command.commandId,
+            ok: answer.ok,
+            errorCode: answer.errorCode ?? (answer.ok ? '' : 'UPGRADE_FAILED'),
+            message: answer.message ?? '',
+            upgradeSource: answer.upgradeSource,
+            upgradeTarget: answer.upgradeTarget,
+          },
+        },
+      });
+      return;
+    }
     if (command.action.case === 'expireBackup') {
       await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true } } });
       return;
@@ -273,7 +318,7 @@ export class FakeAgent {
   });
 
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql'): ReceivedCommand[] {
+  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql' | 'upgradeSource' | 'upgradeTarget'): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 

@@ -1,6 +1,6 @@
 /** Builders of records for tests. */
 import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
-import { newPlacement, type HostRecord, type PlacementRecord, type TenantRecord, type UserRecord } from '../domain/model.js';
+import { newPlacement, type HostRecord, type PlacementRecord, type TenantRecord, type UpgradeRecord, type UserRecord } from '../domain/model.js';
 
 /** A tenant record with defaults. */
 export function aTenant(id: string, over: Partial<TenantRecord> = {}): TenantRecord {
@@ -55,6 +55,40 @@ export function aUser(tenantId: string, name: string, over: Partial<UserRecord> 
     statusReason: '',
     revision: 1,
     createdAt: 1000,
+    ...over,
+  };
+}
+
+/** An upgrade of `tenantId` from 15 on h1 to 18 on h2, just started. */
+export function anUpgrade(tenantId: string, over: Partial<UpgradeRecord> = {}): UpgradeRecord {
+  return {
+    tenantId,
+    phase: 'creating',
+    fromHostId: 'h1',
+    toHostId: 'h2',
+    fromMajor: 15,
+    toMajor: 18,
+    startedAt: 1000,
+    phaseStartedAt: 1000,
+    copyDeadline: 61_000,
+    switchAttempts: 0,
+    keepUntil: 0,
+    request: 'none',
+    principal: 'operator:test',
+    dumpMajor: 15,
+    replicaIdentityFull: false,
+    databases: ['app'],
+    sealedPassword: 'sealed',
+    verifier: 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy',
+    sourcePrepared: false,
+    subscribed: false,
+    held: false,
+    writersBlocked: false,
+    other: { hostId: 'h2', major: 18, realizedRevision: 0, failedReason: '', state: '', address: '', port: 0 },
+    lastReason: '',
+    copyMs: 0,
+    switchMs: 0,
+    updatedAt: 1000,
     ...over,
   };
 }

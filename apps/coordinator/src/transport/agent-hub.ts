@@ -6,7 +6,7 @@
  * host's messages go out strictly in generation order through a per-session send chain.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { CommandSchema, ConnectResponseSchema } from '@pgs/proto';
+import type { CommandSchema, ConnectResponseSchema, UpgradeSourceResult, UpgradeTargetResult } from '@pgs/proto';
 import type { Logger } from '@pgs/service-kit';
 import { desiredSetForHost, type HostDesiredSet, type ReplicationDeps } from '../services/desired-set.js';
 import { toInstanceSpec } from './mappers/agent-mapper.js';
@@ -36,6 +36,9 @@ export interface CommandOutcome {
   lsn: string;
   timeline: number;
   at: number;
+  /** The answer to an UpgradeSource or UpgradeTarget step. */
+  upgradeSource?: UpgradeSourceResult | undefined;
+  upgradeTarget?: UpgradeTargetResult | undefined;
 }
 
 /** Counters the hub reports to metrics. */
@@ -139,6 +142,15 @@ export class AgentHub {
     return commandId;
   }
 
+  /** Sends a command with `action` about `tenantId` (upgrade steps); its id, or undefined when the host is not connected. */
+  sendAction(hostId: string, tenantId: string, what: string, action: MessageInitShape<typeof CommandSchema>['action']): string | undefined {
+    const commandId = `${what}-${tenantId}-${this.nextCommand++}`;
+    if (!this.send(hostId, { message: { case: 'command', value: { commandId, tenantId, action } } }, what)) return undefined;
+    this.sentCommands.set(commandId, hostId);
+    this.log.info({ hostId, tenantId, commandId }, 'command sent');
+    return commandId;
+  }
+
   /** Records an agent's answer to a command (ignored unless that host was sent that command). */
   commandResult(hostId: string, commandId: string, outcome: Omit<CommandOutcome, 'hostId'>): void {
     if (this.sentCommands.get(commandId) !== hostId) {
@@ -170,6 +182,9 @@ export class AgentHub {
   /** Marks every host of a tenant for a delta (after a spec, user, database or run-state change). */
   async touchTenant(tenantId: string): Promise<void> {
     for (const p of await this.store.read.placements.list({ tenantId })) this.touch(p.hostId, tenantId);
+    // The other instance of a major upgrade (not a placement) follows the tenant's users and databases too.
+    const upgrade = await this.store.read.upgrades.get(tenantId);
+    if (upgrade) this.touch(upgrade.other.hostId, tenantId);
   }
 
   /** Marks one tenant on one host for a delta. */

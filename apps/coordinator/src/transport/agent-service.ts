@@ -317,6 +317,8 @@ async function handleMessage(
         lsn: m.value.lsn,
         timeline: m.value.timeline,
         at: ctx.clock(),
+        upgradeSource: m.value.upgradeSource,
+        upgradeTarget: m.value.upgradeTarget,
       });
       return;
     case 'hello':

@@ -91,6 +91,26 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '200': { description: 'Waking (IN_PROGRESS) or already awake', content: json(ref('Instance')) }, ...errors },
         },
       },
+      '/v1/postgres/instances/{uuid}/upgrade': {
+        parameters: [idParam],
+        post: {
+          summary: 'Major upgrade by logical replication (to_major), or once switched: rollback or finalize',
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: {
+                to_major: { type: 'integer', description: 'Start an upgrade to this major; refused with every reason at once (409)' },
+                rollback: { type: 'boolean', description: 'Switched: the kept old instance takes the tenant back (writes since the switch are lost)' },
+                finalize: { type: 'boolean', description: 'Switched: the kept old instance is deleted' },
+                replica_identity_full: { type: 'boolean', description: 'Tables without a primary key get REPLICA IDENTITY FULL instead of a refusal' },
+                wait: { type: 'boolean', description: 'Answer once switched (or abandoned), or once the rollback or finalize ended' },
+              },
+            }),
+          },
+          responses: { '200': { description: 'The instance with its upgrade', content: json(ref('Instance')) }, ...errors },
+        },
+      },
       '/v1/postgres/instances/{uuid}/access': {
         parameters: [idParam],
         put: {

@@ -14,6 +14,8 @@ import type { CoordinatorContext } from '../services/context.js';
 import type { EventFeed } from './event-feed.js';
 import type { FailoverManager } from '../services/failover-manager.js';
 import type { MoveManager } from '../services/move-manager.js';
+import type { UpgradeManager } from '../services/upgrade-manager.js';
+import { PreconditionError } from '../domain/errors.js';
 import { fleetStatus } from '../services/fleet-status.js';
 import type { HostService } from '../services/host-service.js';
 import type { InitSqlRunner } from '../services/init-sql-runner.js';
@@ -26,6 +28,7 @@ import {
   toProtoEvent,
   toProtoHost,
   toProtoTenant,
+  toProtoUpgrade,
   toProtoUser,
   toProtoVersion,
 } from './mappers/operator-mapper.js';
@@ -48,6 +51,8 @@ export interface OperatorDeps {
   events: EventFeed;
   failover: FailoverManager;
   moves: MoveManager;
+  /** Absent in tests that build the API without one: UpgradeTenant then answers UNIMPLEMENTED. */
+  upgrades?: UpgradeManager;
   tokens: TokenService;
   backups: BackupService;
   restores: RestoreService;
@@ -198,6 +203,42 @@ export function operatorService(deps: OperatorDeps): ServiceImpl<typeof Coordina
         tenant: toProtoTenant(await tenants.get(req.id)),
         steps: steps.map((s) => ({ name: s.name, durationMs: BigInt(s.durationMs), detail: s.detail })),
       };
+    },
+
+    async upgradeTenant(req, call) {
+      await tenants.get(req.id); // NOT_FOUND / INVALID_ARGUMENT first
+      const upgrades = deps.upgrades;
+      if (!upgrades) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator runs no upgrades', { errorCode: 'UPGRADES_OFF' });
+      const who = callerOf(call);
+      const a = req.action;
+      switch (a.case) {
+        case 'toMajor':
+          if (a.value < 10 || a.value > 99)
+            throw new RpcError(Code.INVALID_ARGUMENT, `to_major must be a PostgreSQL major such as 18 (got ${a.value})`, {
+              errorCode: 'INVALID_MAJOR',
+              details: { field: 'to_major' },
+            });
+          await upgrades.start(req.id, a.value, { replicaIdentityFull: req.replicaIdentityFull, principal: who });
+          break;
+        case 'rollback':
+        case 'finalize':
+          if (!a.value)
+            throw new RpcError(Code.INVALID_ARGUMENT, `${a.case} must be true when given`, { errorCode: 'INVALID_ACTION', details: { field: a.case } });
+          await upgrades.request(req.id, a.case, who);
+          break;
+        default:
+          throw new RpcError(Code.INVALID_ARGUMENT, 'say what to do: to_major (start an upgrade), rollback or finalize', {
+            errorCode: 'ACTION_MISSING',
+            details: { field: 'action' },
+          });
+      }
+      let view = await upgrades.get(req.id);
+      if (req.wait) {
+        const outcome = view === undefined ? upgrades.finished.get(req.id) : await upgrades.wait(req.id);
+        if (outcome && !outcome.ok) throw new PreconditionError('UPGRADE_ABANDONED', outcome.reason);
+        view = (await upgrades.get(req.id)) ?? (outcome?.ok ? outcome.view : undefined);
+      }
+      return { tenant: toProtoTenant(await tenants.get(req.id)), upgrade: view ? toProtoUpgrade(view) : undefined };
     },
 
     async createUser(req, call) {

@@ -16,6 +16,8 @@ import { notFound } from '../domain/errors.js';
 import { fleetStatus } from '../services/fleet-status.js';
 import type { HostService } from '../services/host-service.js';
 import type { MoveManager } from '../services/move-manager.js';
+import type { UpgradeManager, UpgradeView } from '../services/upgrade-manager.js';
+import { PreconditionError } from '../domain/errors.js';
 import { backupStateJson, eventJson, hostJson } from './mappers/rest-fleet-mapper.js';
 import { asObject, databaseJson, instanceJson, ownerName, read, specFromInstance, userJson, versionJson } from './mappers/rest-mapper.js';
 import type { CoordinatorMetrics } from './metrics.js';
@@ -39,6 +41,8 @@ export interface RestDeps {
   moves: MoveManager;
   /** Suspend and resume by hand (the same service, and so the same errors, as gRPC SuspendTenant and ResumeTenant). */
   suspends: SuspendService;
+  /** Absent: POST .../upgrade answers 501. */
+  upgrades?: UpgradeManager;
   routes: RouteFeed;
   metrics: CoordinatorMetrics;
   log: Logger;
@@ -205,6 +209,51 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
           status: 200,
           body: { ...((await instance(id)).body as Record<string, unknown>), move: { from_host_id: move.fromHostId, to_host_id: move.toHostId, steps } },
         };
+      },
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/upgrade$`),
+      'instances.upgrade',
+      async ([id = ''], raw) => {
+        const body = asObject(raw);
+        await tenants.get(id);
+        const upgrades = d.upgrades;
+        if (!upgrades) throw new RpcError(Code.UNIMPLEMENTED, 'this coordinator runs no upgrades', { errorCode: 'UPGRADES_OFF' });
+        const to = read.num(body, 'to_major');
+        const rollback = read.bool(body, 'rollback') ?? false;
+        const finalize = read.bool(body, 'finalize') ?? false;
+        if ([to !== undefined, rollback, finalize].filter(Boolean).length !== 1)
+          throw new RpcError(Code.INVALID_ARGUMENT, 'give exactly one of to_major, rollback: true or finalize: true', {
+            errorCode: 'ACTION_MISSING',
+            details: { field: 'to_major' },
+          });
+        if (to !== undefined) {
+          if (!Number.isInteger(to) || to < 10 || to > 99)
+            throw new RpcError(Code.INVALID_ARGUMENT, `to_major must be a PostgreSQL major such as 18 (got ${to})`, {
+              errorCode: 'INVALID_MAJOR',
+              details: { field: 'to_major' },
+            });
+          await upgrades.start(id, to, { replicaIdentityFull: read.bool(body, 'replica_identity_full') ?? false, principal: restCaller().name });
+        } else await upgrades.request(id, rollback ? 'rollback' : 'finalize', restCaller().name);
+        let view: UpgradeView | undefined = await upgrades.get(id);
+        if (read.bool(body, 'wait') ?? false) {
+          const outcome = view === undefined ? upgrades.finished.get(id) : await upgrades.wait(id);
+          if (outcome && !outcome.ok) throw new PreconditionError('UPGRADE_ABANDONED', outcome.reason);
+          view = (await upgrades.get(id)) ?? (outcome?.ok ? outcome.view : undefined);
+        }
+        const upgrade = view && {
+          phase: view.phase,
+          from_major: view.fromMajor,
+          to_major: view.toMajor,
+          from_host_id: view.fromHostId,
+          to_host_id: view.toHostId,
+          reason: view.reason,
+          copy_ms: view.copyMs,
+          switch_ms: view.switchMs,
+          keep_until: view.keepUntil > 0 ? new Date(view.keepUntil).toISOString() : null,
+        };
+        return { status: 200, body: { ...((await instance(id)).body as Record<string, unknown>), upgrade: upgrade ?? null } };
       },
     ],
     [

@@ -30,6 +30,7 @@ import { waitForTenant } from '../wait.js';
 import { failIfInitSqlFailed, readInitSqlFiles, registerInitSql } from './init-sql.js';
 import { registerRestore } from './restore.js';
 import { registerMove } from './move.js';
+import { registerUpgrade } from './upgrade.js';
 import { registerSwitchover } from './switchover.js';
 import { watchLoop } from '../watch.js';
 
@@ -324,6 +325,7 @@ export function registerTenant(program: Command, session: Session): void {
   registerSwitchover(tenant, session);
   registerInitSql(tenant, session);
   registerMove(tenant, session);
+  registerUpgrade(tenant, session);
   registerRestore(tenant, session);
 
   const accessCmd = tenant.command('access').description('switch external access through the routers on or off');

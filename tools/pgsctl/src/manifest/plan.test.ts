@@ -19,6 +19,7 @@ function tenant(over: Partial<TenantView['spec']> = {}, rest: Partial<TenantView
     updatedAt: null,
     initSql: null,
     suspendedAt: null,
+    upgrade: null,
     spec: {
       resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 },
       nodes: 1,

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
 import type { BackupRecord, OperationRecord, RestoreRecord, TenantRecord } from '../../domain/model.js';
-import { aHost, aPlacement, aTenant, aUser } from '../../testing/records.js';
+import { aHost, aPlacement, aTenant, anUpgrade, aUser } from '../../testing/records.js';
 import type { TokenRecord } from '@pgs/security';
 import type { InitSqlRecord } from '@pgs/tenancy';
 import type { Commit, Store } from '../contract.js';
@@ -476,6 +476,29 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       await s.transaction((tx) => tx.operations.put(op));
       await s.transaction((tx) => tx.tenants.delete('acme'));
       expect(await s.read.operations.list()).toEqual([]);
+    });
+
+    it('keeps one upgrade per tenant, found by the host of its other instance, and drops it with the tenant', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.tenants.insert(aTenant('beta'));
+        await tx.upgrades.put(anUpgrade('acme', { databases: ['app', 'o\'dd "db"'] }));
+        await tx.upgrades.put(anUpgrade('beta', { other: { ...anUpgrade('beta').other, hostId: 'h3' } }));
+      });
+      expect(await s.read.upgrades.get('acme')).toEqual(anUpgrade('acme', { databases: ['app', 'o\'dd "db"'] }));
+      expect((await s.read.upgrades.listOnHost('h2')).map((u) => u.tenantId)).toEqual(['acme']);
+      expect((await s.read.upgrades.listOnHost('h1')).map((u) => u.tenantId)).toEqual([]);
+      // The switch: the old instance becomes the other one, on the source's host.
+      const kept = anUpgrade('acme', { phase: 'kept', other: { ...anUpgrade('acme').other, hostId: 'h1', major: 15 }, updatedAt: 2000 });
+      await s.transaction((tx) => tx.upgrades.put(kept));
+      expect((await s.read.upgrades.listOnHost('h1')).map((u) => u.tenantId)).toEqual(['acme']);
+      expect((await s.read.upgrades.get('acme'))?.phase).toBe('kept');
+      expect((await s.read.upgrades.list()).map((u) => u.tenantId)).toEqual(['acme', 'beta']);
+      await s.transaction((tx) => tx.upgrades.delete('beta'));
+      expect(await s.read.upgrades.get('beta')).toBeUndefined();
+      await s.transaction((tx) => tx.tenants.delete('acme'));
+      expect(await s.read.upgrades.list()).toEqual([]);
     });
 
     it("keeps a tenant's init scripts and their run, lists the open runs, and drops them with the tenant", async () => {

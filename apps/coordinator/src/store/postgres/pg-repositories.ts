@@ -4,7 +4,7 @@
  * the writer connection, which also record what the commit changed.
  */
 import type { TokenRecord } from '@pgs/security';
-import type { EventRecord, NewEvent, RouteChange, RouteRecord } from '../../domain/model.js';
+import type { EventRecord, NewEvent, RouteChange, RouteRecord, UpgradeRecord } from '../../domain/model.js';
 import type { EventFilter, HostAllocation, RecordedChange, SealedAt, StoreReads, StoreTx, TenantFilter, TenantPage } from '../contract.js';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
 import {
@@ -717,6 +717,26 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
   };
 
+  // The record is read whole (jsonb comes back parsed); the columns serve the host filter.
+  const upgrades: StoreTx['upgrades'] = {
+    get: async (tenantId) => (await one(db, 'SELECT record FROM upgrades WHERE tenant_id = $1', [tenantId]))?.record as UpgradeRecord | undefined,
+    list: async () => (await db.query('SELECT record FROM upgrades ORDER BY tenant_id')).rows.map((r) => r.record as UpgradeRecord),
+    listOnHost: async (hostId) =>
+      (await db.query('SELECT record FROM upgrades WHERE other_host_id = $1 ORDER BY tenant_id', [hostId])).rows.map((r) => r.record as UpgradeRecord),
+    put: async (u) => {
+      mutable();
+      await db.query(
+        `INSERT INTO upgrades (tenant_id, phase, other_host_id, record, updated_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (tenant_id) DO UPDATE SET phase = excluded.phase, other_host_id = excluded.other_host_id, record = excluded.record, updated_at = excluded.updated_at`,
+        [u.tenantId, u.phase, u.other.hostId, JSON.stringify(u), u.updatedAt],
+      );
+    },
+    delete: async (tenantId) => {
+      mutable();
+      await db.query('DELETE FROM upgrades WHERE tenant_id = $1', [tenantId]);
+    },
+  };
+
   const initSql: StoreTx['initSql'] = {
     get: async (tenantId) => {
       const r = await one(db, 'SELECT * FROM tenant_init_sql WHERE tenant_id = $1', [tenantId]);
@@ -749,6 +769,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     restores,
     operations,
     initSql,
+    upgrades,
     record: (change: RecordedChange) => {
       const c = mutable();
       if (change.kind === 'desired')

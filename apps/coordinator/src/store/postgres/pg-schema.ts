@@ -306,6 +306,17 @@ const OPERATION_GONE_SQL = `
   ALTER TABLE operations ADD COLUMN gone_at bigint NOT NULL DEFAULT 0;
 `;
 
+// A major upgrade in flight or kept for a rollback, one per tenant (the record as JSON: read whole).
+const UPGRADES_SQL = `
+  CREATE TABLE upgrades (
+    tenant_id text PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    phase text NOT NULL CHECK (phase IN ('creating', 'copying', 'switching', 'kept')),
+    other_host_id text NOT NULL,
+    record jsonb NOT NULL,
+    updated_at bigint NOT NULL
+  );
+`;
+
 /** Every migration, in version order. */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'fleet schema', sql: FLEET_SQL },
@@ -313,6 +324,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 3, name: 'tenant init scripts and how far they ran', sql: INIT_SQL_SQL },
   { version: 4, name: 'partial indexes of the tenants the idle and failover loops watch', sql: WATCHED_TENANTS_SQL },
   { version: 5, name: "a failover's gone point is kept with its operation", sql: OPERATION_GONE_SQL },
+  { version: 6, name: 'major upgrades are rows', sql: UPGRADES_SQL },
 ];
 
 /** The schema version this build knows. */

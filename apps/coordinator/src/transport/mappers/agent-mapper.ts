@@ -50,6 +50,7 @@ export function toInstanceSpec(d: DesiredInstance): MessageInitShape<typeof Inst
     image: d.image,
     backup: d.backup,
     restore: d.restore ? toRestoreSource(d.restore) : undefined,
+    upgradeSubscriber: d.upgradeSubscriber === true,
   };
 }
 

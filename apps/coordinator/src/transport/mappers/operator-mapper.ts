@@ -16,6 +16,7 @@ import {
   type PlacementSchema,
   type TenantDatabaseSchema,
   type TenantSchema,
+  type TenantUpgradeSchema,
   type TenantSpec as ProtoTenantSpec,
   type TenantUserSchema,
   type PostgresVersionSchema,
@@ -33,6 +34,7 @@ import type { HostView } from '../../services/host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../../domain/model.js';
 import type { PlacementView, TenantView } from '../../services/tenant-service.js';
 import type { PostgresVersion } from '../../services/versions.js';
+import { viewOfUpgrade, type UpgradeView } from '../../services/upgrade-manager.js';
 import { fromProtoPolicy, toProtoArchive, toProtoPolicy } from './backup-mapper.js';
 import { enumName, enumValue, toProtoResources, toTimestamp } from './common-mapper.js';
 
@@ -131,6 +133,23 @@ export function toProtoTenant(v: TenantView): MessageInitShape<typeof TenantSche
     updatedAt: toTimestamp(t.updatedAt),
     initSql: v.initSql ? toProtoInitSql(v.initSql) : undefined,
     suspendedAt: suspendedAtOf(t),
+    upgrade: v.upgrade ? toProtoUpgrade(viewOfUpgrade(v.upgrade)) : undefined,
+  };
+}
+
+/** A tenant's major upgrade -> proto (what the operator needs: phase, majors, hosts, timings; never its secret). */
+export function toProtoUpgrade(u: UpgradeView): MessageInitShape<typeof TenantUpgradeSchema> {
+  return {
+    phase: u.phase,
+    fromMajor: u.fromMajor,
+    toMajor: u.toMajor,
+    fromHostId: u.fromHostId,
+    toHostId: u.toHostId,
+    reason: u.reason,
+    copyMs: BigInt(Math.max(0, u.copyMs)),
+    switchMs: BigInt(Math.max(0, u.switchMs)),
+    keepUntil: u.keepUntil > 0 ? toTimestamp(u.keepUntil) : undefined,
+    startedAt: toTimestamp(u.startedAt),
   };
 }
 

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/tenant.proto.
  */
 export const file_pgs_common_v1_tenant: GenFile = /*@__PURE__*/
-  fileDesc("ChpwZ3MvY29tbW9uL3YxL3RlbmFudC5wcm90bxINcGdzLmNvbW1vbi52MSKwBAoKVGVuYW50U3BlYxIrCglyZXNvdXJjZXMYASABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxINCgVub2RlcxgCIAEoDRIVCg1zeW5jX3JlcGxpY2FzGAMgASgNEg8KB3ZlcnNpb24YBCABKAkSNQoGbGFiZWxzGAUgAygLMiUucGdzLmNvbW1vbi52MS5UZW5hbnRTcGVjLkxhYmVsc0VudHJ5EjsKCXBsYWNlbWVudBgGIAMoCzIoLnBncy5jb21tb24udjEuVGVuYW50U3BlYy5QbGFjZW1lbnRFbnRyeRIXCg9leHRlcm5hbF9hY2Nlc3MYByABKAgSGAoQY29ubmVjdGlvbl9saW1pdBgIIAEoDRITCgtkZXNjcmlwdGlvbhgJIAEoCRIqCglydW5fc3RhdGUYCiABKA4yFy5wZ3MuY29tbW9uLnYxLlJ1blN0YXRlEisKBmJhY2t1cBgLIAEoCzIbLnBncy5jb21tb24udjEuQmFja3VwUG9saWN5EioKCXBvb2xfbW9kZRgMIAEoDjIXLnBncy5jb21tb24udjEuUG9vbE1vZGUSHAoUaWRsZV9zdXNwZW5kX3NlY29uZHMYKCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARowCg5QbGFjZW1lbnRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIvQCCg5JbnN0YW5jZUhlYWx0aBIKCgJ1cBgBIAEoCBIdChVhY2NlcHRpbmdfY29ubmVjdGlvbnMYAiABKAgSEwoLY29ubmVjdGlvbnMYAyABKA0SGwoTZGF0YWJhc2Vfc2l6ZV9ieXRlcxgEIAEoBBIpCgRyb2xlGAUgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSCwoDbHNuGAYgASgJEhEKCWxhZ19ieXRlcxgHIAEoBBIQCgh0aW1lbGluZRgIIAEoDRIuCgpjaGVja2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdhcmNoaXZlGAogASgLMhwucGdzLmNvbW1vbi52MS5BcmNoaXZlU3RhdHVzEhUKDWJ1c3lfYmFja2VuZHMYKCABKA0SMgoOc2VuZGVyX2xvc3RfYXQYeCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoYCCglQbGFjZW1lbnQSDwoHaG9zdF9pZBgBIAEoCRIpCgRyb2xlGAIgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSLwoLcmVhbGl6YXRpb24YAyABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEg4KBnJlYXNvbhgEIAEoCRIPCgdhZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SLQoGaGVhbHRoGAcgASgLMh0ucGdzLmNvbW1vbi52MS5JbnN0YW5jZUhlYWx0aBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKEAwoGVGVuYW50EgoKAmlkGAEgASgJEicKBHNwZWMYAiABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFNwZWMSEAoIcmV2aXNpb24YAyABKAQSKwoGc3RhdHVzGAQgASgOMhsucGdzLmNvbW1vbi52MS5UZW5hbnRTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgFIAEoCRIsCgpwbGFjZW1lbnRzGAYgAygLMhgucGdzLmNvbW1vbi52MS5QbGFjZW1lbnQSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIaW5pdF9zcWwYWiABKAsyHC5wZ3MuY29tbW9uLnYxLkluaXRTcWxTdGF0dXMSMQoMc3VzcGVuZGVkX2F0GKUBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoKSW5pdFNjcmlwdBIMCgRuYW1lGAEgASgJEgsKA3NxbBgCIAEoCRIQCghkYXRhYmFzZRgDIAEoCSLEAQoNSW5pdFNxbFN0YXR1cxIqCgVzdGF0ZRgBIAEoDjIbLnBncy5jb21tb24udjEuSW5pdFNxbFN0YXRlEg8KB3NjcmlwdHMYAiADKAkSDwoHYXBwbGllZBgDIAEoDRIVCg1mYWlsZWRfc2NyaXB0GAQgASgJEg0KBWVycm9yGAUgASgJEg8KB2F0dGVtcHQYBiABKA0SLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAixQEKClRlbmFudFVzZXISEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSKwoGc3RhdHVzGAQgASgOMhsucGdzLmNvbW1vbi52MS5PYmplY3RTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgFIAEoCRINCgVvd25lchgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLJAQoOVGVuYW50RGF0YWJhc2USEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFb3duZXIYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSKwoGc3RhdHVzGAUgASgOMhsucGdzLmNvbW1vbi52MS5PYmplY3RTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCr8AgoMVGVuYW50U3RhdHVzEh0KGVRFTkFOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFURU5BTlRfU1RBVFVTX05FVxABEh0KGVRFTkFOVF9TVEFUVVNfSU5fUFJPR1JFU1MQAhIYChRURU5BTlRfU1RBVFVTX0FDVElWRRADEhcKE1RFTkFOVF9TVEFUVVNfRVJST1IQBBIaChZURU5BTlRfU1RBVFVTX1NUT1BQSU5HEAUSGQoVVEVOQU5UX1NUQVRVU19TVE9QUEVEEAYSHQoZVEVOQU5UX1NUQVRVU19VTkFWQUlMQUJMRRAHEhsKF1RFTkFOVF9TVEFUVVNfU1VTUEVOREVEEAgSGgoWVEVOQU5UX1NUQVRVU19ERUxFVElORxAJEh4KGlRFTkFOVF9TVEFUVVNfRkFJTElOR19PVkVSEAoSGwoXVEVOQU5UX1NUQVRVU19SRVNUT1JJTkcQCxIYChRURU5BTlRfU1RBVFVTX01PVklORxAyKlMKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9SVU5OSU5HEAESFQoRUlVOX1NUQVRFX1NUT1BQRUQQAipjCgxJbnN0YW5jZVJvbGUSHQoZSU5TVEFOQ0VfUk9MRV9VTlNQRUNJRklFRBAAEhkKFUlOU1RBTkNFX1JPTEVfUFJJTUFSWRABEhkKFUlOU1RBTkNFX1JPTEVfUkVQTElDQRACKnUKC1JlYWxpemF0aW9uEhsKF1JFQUxJWkFUSU9OX1VOU1BFQ0lGSUVEEAASFwoTUkVBTElaQVRJT05fUEVORElORxABEhgKFFJFQUxJWkFUSU9OX1JFQUxJWkVEEAISFgoSUkVBTElaQVRJT05fRkFJTEVEEAMquAEKDEluaXRTcWxTdGF0ZRIeChpJTklUX1NRTF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOSVRfU1FMX1NUQVRFX0hFTEQQARIaChZJTklUX1NRTF9TVEFURV9QRU5ESU5HEAISGgoWSU5JVF9TUUxfU1RBVEVfUlVOTklORxADEhwKGElOSVRfU1FMX1NUQVRFX1NVQ0NFRURFRBAEEhkKFUlOSVRfU1FMX1NUQVRFX0ZBSUxFRBAFKpMBCgxPYmplY3RTdGF0dXMSHQoZT0JKRUNUX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9CSkVDVF9TVEFUVVNfTkVXEAESGAoUT0JKRUNUX1NUQVRVU19BQ1RJVkUQAhIXChNPQkpFQ1RfU1RBVFVTX0VSUk9SEAMSGgoWT0JKRUNUX1NUQVRVU19ERUxFVElORxAEYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_route]);
+  fileDesc("ChpwZ3MvY29tbW9uL3YxL3RlbmFudC5wcm90bxINcGdzLmNvbW1vbi52MSKwBAoKVGVuYW50U3BlYxIrCglyZXNvdXJjZXMYASABKAsyGC5wZ3MuY29tbW9uLnYxLlJlc291cmNlcxINCgVub2RlcxgCIAEoDRIVCg1zeW5jX3JlcGxpY2FzGAMgASgNEg8KB3ZlcnNpb24YBCABKAkSNQoGbGFiZWxzGAUgAygLMiUucGdzLmNvbW1vbi52MS5UZW5hbnRTcGVjLkxhYmVsc0VudHJ5EjsKCXBsYWNlbWVudBgGIAMoCzIoLnBncy5jb21tb24udjEuVGVuYW50U3BlYy5QbGFjZW1lbnRFbnRyeRIXCg9leHRlcm5hbF9hY2Nlc3MYByABKAgSGAoQY29ubmVjdGlvbl9saW1pdBgIIAEoDRITCgtkZXNjcmlwdGlvbhgJIAEoCRIqCglydW5fc3RhdGUYCiABKA4yFy5wZ3MuY29tbW9uLnYxLlJ1blN0YXRlEisKBmJhY2t1cBgLIAEoCzIbLnBncy5jb21tb24udjEuQmFja3VwUG9saWN5EioKCXBvb2xfbW9kZRgMIAEoDjIXLnBncy5jb21tb24udjEuUG9vbE1vZGUSHAoUaWRsZV9zdXNwZW5kX3NlY29uZHMYKCABKA0aLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARowCg5QbGFjZW1lbnRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIvQCCg5JbnN0YW5jZUhlYWx0aBIKCgJ1cBgBIAEoCBIdChVhY2NlcHRpbmdfY29ubmVjdGlvbnMYAiABKAgSEwoLY29ubmVjdGlvbnMYAyABKA0SGwoTZGF0YWJhc2Vfc2l6ZV9ieXRlcxgEIAEoBBIpCgRyb2xlGAUgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSCwoDbHNuGAYgASgJEhEKCWxhZ19ieXRlcxgHIAEoBBIQCgh0aW1lbGluZRgIIAEoDRIuCgpjaGVja2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdhcmNoaXZlGAogASgLMhwucGdzLmNvbW1vbi52MS5BcmNoaXZlU3RhdHVzEhUKDWJ1c3lfYmFja2VuZHMYKCABKA0SMgoOc2VuZGVyX2xvc3RfYXQYeCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoYCCglQbGFjZW1lbnQSDwoHaG9zdF9pZBgBIAEoCRIpCgRyb2xlGAIgASgOMhsucGdzLmNvbW1vbi52MS5JbnN0YW5jZVJvbGUSLwoLcmVhbGl6YXRpb24YAyABKA4yGi5wZ3MuY29tbW9uLnYxLlJlYWxpemF0aW9uEg4KBnJlYXNvbhgEIAEoCRIPCgdhZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SLQoGaGVhbHRoGAcgASgLMh0ucGdzLmNvbW1vbi52MS5JbnN0YW5jZUhlYWx0aBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK0AwoGVGVuYW50EgoKAmlkGAEgASgJEicKBHNwZWMYAiABKAsyGS5wZ3MuY29tbW9uLnYxLlRlbmFudFNwZWMSEAoIcmV2aXNpb24YAyABKAQSKwoGc3RhdHVzGAQgASgOMhsucGdzLmNvbW1vbi52MS5UZW5hbnRTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgFIAEoCRIsCgpwbGFjZW1lbnRzGAYgAygLMhgucGdzLmNvbW1vbi52MS5QbGFjZW1lbnQSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIaW5pdF9zcWwYWiABKAsyHC5wZ3MuY29tbW9uLnYxLkluaXRTcWxTdGF0dXMSMQoMc3VzcGVuZGVkX2F0GKUBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoHdXBncmFkZRiCASABKAsyHC5wZ3MuY29tbW9uLnYxLlRlbmFudFVwZ3JhZGUiggIKDVRlbmFudFVwZ3JhZGUSDQoFcGhhc2UYASABKAkSEgoKZnJvbV9tYWpvchgCIAEoDRIQCgh0b19tYWpvchgDIAEoDRIUCgxmcm9tX2hvc3RfaWQYBCABKAkSEgoKdG9faG9zdF9pZBgFIAEoCRIOCgZyZWFzb24YBiABKAkSDwoHY29weV9tcxgHIAEoBBIRCglzd2l0Y2hfbXMYCCABKAQSLgoKa2VlcF91bnRpbBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoKSW5pdFNjcmlwdBIMCgRuYW1lGAEgASgJEgsKA3NxbBgCIAEoCRIQCghkYXRhYmFzZRgDIAEoCSLEAQoNSW5pdFNxbFN0YXR1cxIqCgVzdGF0ZRgBIAEoDjIbLnBncy5jb21tb24udjEuSW5pdFNxbFN0YXRlEg8KB3NjcmlwdHMYAiADKAkSDwoHYXBwbGllZBgDIAEoDRIVCg1mYWlsZWRfc2NyaXB0GAQgASgJEg0KBWVycm9yGAUgASgJEg8KB2F0dGVtcHQYBiABKA0SLgoKdXBkYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAixQEKClRlbmFudFVzZXISEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSKwoGc3RhdHVzGAQgASgOMhsucGdzLmNvbW1vbi52MS5PYmplY3RTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgFIAEoCRINCgVvd25lchgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLJAQoOVGVuYW50RGF0YWJhc2USEQoJdGVuYW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFb3duZXIYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSKwoGc3RhdHVzGAUgASgOMhsucGdzLmNvbW1vbi52MS5PYmplY3RTdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgGIAEoCRIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCr8AgoMVGVuYW50U3RhdHVzEh0KGVRFTkFOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFURU5BTlRfU1RBVFVTX05FVxABEh0KGVRFTkFOVF9TVEFUVVNfSU5fUFJPR1JFU1MQAhIYChRURU5BTlRfU1RBVFVTX0FDVElWRRADEhcKE1RFTkFOVF9TVEFUVVNfRVJST1IQBBIaChZURU5BTlRfU1RBVFVTX1NUT1BQSU5HEAUSGQoVVEVOQU5UX1NUQVRVU19TVE9QUEVEEAYSHQoZVEVOQU5UX1NUQVRVU19VTkFWQUlMQUJMRRAHEhsKF1RFTkFOVF9TVEFUVVNfU1VTUEVOREVEEAgSGgoWVEVOQU5UX1NUQVRVU19ERUxFVElORxAJEh4KGlRFTkFOVF9TVEFUVVNfRkFJTElOR19PVkVSEAoSGwoXVEVOQU5UX1NUQVRVU19SRVNUT1JJTkcQCxIYChRURU5BTlRfU1RBVFVTX01PVklORxAyKlMKCFJ1blN0YXRlEhkKFVJVTl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEVJVTl9TVEFURV9SVU5OSU5HEAESFQoRUlVOX1NUQVRFX1NUT1BQRUQQAipjCgxJbnN0YW5jZVJvbGUSHQoZSU5TVEFOQ0VfUk9MRV9VTlNQRUNJRklFRBAAEhkKFUlOU1RBTkNFX1JPTEVfUFJJTUFSWRABEhkKFUlOU1RBTkNFX1JPTEVfUkVQTElDQRACKnUKC1JlYWxpemF0aW9uEhsKF1JFQUxJWkFUSU9OX1VOU1BFQ0lGSUVEEAASFwoTUkVBTElaQVRJT05fUEVORElORxABEhgKFFJFQUxJWkFUSU9OX1JFQUxJWkVEEAISFgoSUkVBTElaQVRJT05fRkFJTEVEEAMquAEKDEluaXRTcWxTdGF0ZRIeChpJTklUX1NRTF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0lOSVRfU1FMX1NUQVRFX0hFTEQQARIaChZJTklUX1NRTF9TVEFURV9QRU5ESU5HEAISGgoWSU5JVF9TUUxfU1RBVEVfUlVOTklORxADEhwKGElOSVRfU1FMX1NUQVRFX1NVQ0NFRURFRBAEEhkKFUlOSVRfU1FMX1NUQVRFX0ZBSUxFRBAFKpMBCgxPYmplY3RTdGF0dXMSHQoZT0JKRUNUX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEU9CSkVDVF9TVEFUVVNfTkVXEAESGAoUT0JKRUNUX1NUQVRVU19BQ1RJVkUQAhIXChNPQkpFQ1RfU1RBVFVTX0VSUk9SEAMSGgoWT0JKRUNUX1NUQVRVU19ERUxFVElORxAEYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_backup, file_pgs_common_v1_resources, file_pgs_common_v1_route]);
 
 /**
  * The desired shape of a tenant. Every change bumps the tenant's revision.
@@ -329,6 +329,13 @@ export type Tenant = Message<"pgs.common.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp suspended_at = 165;
    */
   suspendedAt?: Timestamp | undefined;
+
+  /**
+   * A major upgrade in flight or kept for a rollback; unset when there is none.
+   *
+   * @generated from field: pgs.common.v1.TenantUpgrade upgrade = 130;
+   */
+  upgrade?: TenantUpgrade | undefined;
 };
 
 /**
@@ -337,6 +344,79 @@ export type Tenant = Message<"pgs.common.v1.Tenant"> & {
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
   messageDesc(file_pgs_common_v1_tenant, 3);
+
+/**
+ * A major upgrade by logical replication (pgsctl tenant upgrade).
+ *
+ * @generated from message pgs.common.v1.TenantUpgrade
+ */
+export type TenantUpgrade = Message<"pgs.common.v1.TenantUpgrade"> & {
+  /**
+   * "creating", "copying", "switching" (routers hold clients) or "kept" (switched; the old
+   * instance is stopped and kept for a rollback until finalized or its retention ends).
+   *
+   * @generated from field: string phase = 1;
+   */
+  phase: string;
+
+  /**
+   * @generated from field: uint32 from_major = 2;
+   */
+  fromMajor: number;
+
+  /**
+   * @generated from field: uint32 to_major = 3;
+   */
+  toMajor: number;
+
+  /**
+   * @generated from field: string from_host_id = 4;
+   */
+  fromHostId: string;
+
+  /**
+   * @generated from field: string to_host_id = 5;
+   */
+  toHostId: string;
+
+  /**
+   * The last step, in words.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * From the start to the switch (build, schema, initial copy), and the switch's hold, in ms (0 = not yet).
+   *
+   * @generated from field: uint64 copy_ms = 7;
+   */
+  copyMs: bigint;
+
+  /**
+   * @generated from field: uint64 switch_ms = 8;
+   */
+  switchMs: bigint;
+
+  /**
+   * Kept: the old instance is deleted after this (unset = only by an explicit finalize).
+   *
+   * @generated from field: google.protobuf.Timestamp keep_until = 9;
+   */
+  keepUntil?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 10;
+   */
+  startedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message pgs.common.v1.TenantUpgrade.
+ * Use `create(TenantUpgradeSchema)` to create a new message.
+ */
+export const TenantUpgradeSchema: GenMessage<TenantUpgrade> = /*@__PURE__*/
+  messageDesc(file_pgs_common_v1_tenant, 4);
 
 /**
  * A SQL script run once in a new tenant, as its owner role, in one transaction (a tenant's
@@ -370,7 +450,7 @@ export type InitScript = Message<"pgs.common.v1.InitScript"> & {
  * Use `create(InitScriptSchema)` to create a new message.
  */
 export const InitScriptSchema: GenMessage<InitScript> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_tenant, 4);
+  messageDesc(file_pgs_common_v1_tenant, 5);
 
 /**
  * @generated from message pgs.common.v1.InitSqlStatus
@@ -425,7 +505,7 @@ export type InitSqlStatus = Message<"pgs.common.v1.InitSqlStatus"> & {
  * Use `create(InitSqlStatusSchema)` to create a new message.
  */
 export const InitSqlStatusSchema: GenMessage<InitSqlStatus> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_tenant, 5);
+  messageDesc(file_pgs_common_v1_tenant, 6);
 
 /**
  * A PostgreSQL role inside a tenant. Passwords are never stored: only SCRAM-SHA-256 verifiers.
@@ -476,7 +556,7 @@ export type TenantUser = Message<"pgs.common.v1.TenantUser"> & {
  * Use `create(TenantUserSchema)` to create a new message.
  */
 export const TenantUserSchema: GenMessage<TenantUser> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_tenant, 6);
+  messageDesc(file_pgs_common_v1_tenant, 7);
 
 /**
  * A database inside a tenant, owned by one of its users.
@@ -529,7 +609,7 @@ export type TenantDatabase = Message<"pgs.common.v1.TenantDatabase"> & {
  * Use `create(TenantDatabaseSchema)` to create a new message.
  */
 export const TenantDatabaseSchema: GenMessage<TenantDatabase> = /*@__PURE__*/
-  messageDesc(file_pgs_common_v1_tenant, 7);
+  messageDesc(file_pgs_common_v1_tenant, 8);
 
 /**
  * The lifecycle status of a tenant (the public API's statuses, plus what stop, outage and delete need).

@@ -1,0 +1,152 @@
+/**
+ * Major upgrades against a real coordinator with fake agents: h1 runs PostgreSQL 15, h2 runs 18.
+ * The new instance goes to h2 from the upgrade's row (target major, logical replication workers);
+ * the steps are sent in order; the switch holds the route and sends the source its roles with
+ * login off; the placement then moves to h2 with the tenant's major, the old instance stops and is
+ * kept; a rollback gives it back. Refusals list every reason; a failed copy abandons and cleans.
+ */
+import { RouteState, RunState, TenantStatus, type Command, type DesiredInstances } from '@pgs/proto';
+import { RpcError } from '@pgs/rpc';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeAgent, upgradeDefaultAnswer, type UpgradeAnswer } from './testing/fake-agent.js';
+import { eventually, startHarness, type Harness } from './testing/harness.js';
+
+let h: Harness;
+const agents: FakeAgent[] = [];
+const major = (m: string, tools: boolean) => ({ major: m, serverVersion: `${m}.1`, pgBasebackup: tools, pgRewind: tools, pgbackrest: tools, pgDump: tools });
+
+async function agent(hostId: string, majors: ReturnType<typeof major>[], answer?: (c: Command) => UpgradeAnswer | 'hang'): Promise<FakeAgent> {
+  const a = new FakeAgent({
+    hostId,
+    address: `127.0.0.${hostId === 'h1' ? 61 : 62}`,
+    coordinator: h.coordinator.grpcAddress,
+    autoRealize: true,
+    postgresMajors: majors,
+    ...(answer ? { upgradeAnswer: answer } : {}),
+  });
+  agents.push(a);
+  await a.connect();
+  return a;
+}
+
+/** The last desired instance of `tenantId` an agent got (undefined: never, or removed since). */
+function lastSpec(a: FakeAgent, tenantId: string): DesiredInstances['instances'][number] | undefined {
+  for (let i = a.desired.length - 1; i >= 0; i--) {
+    const d = a.desired[i] as DesiredInstances;
+    if (d.removedTenantIds.includes(tenantId)) return undefined;
+    const spec = d.instances.find((x) => x.tenantId === tenantId);
+    if (spec) return spec;
+  }
+  return undefined;
+}
+
+function steps(a: FakeAgent, tenantId: string): string[] {
+  return [...a.received(tenantId, 'upgradeSource'), ...a.received(tenantId, 'upgradeTarget')]
+    .sort((x, y) => x.at - y.at)
+    .map((c) => `${c.command.action.case}:${String((c.command.action.value as { step: number }).step)}`);
+}
+
+async function active(id: string): Promise<void> {
+  await h.operator.createTenant({ id, spec: { version: '15', externalAccess: true } });
+  await h.operator.createUser({ tenantId: id, name: 'app', password: 'app-secret-123' });
+  await eventually(async () => (await h.operator.getTenant({ id })).tenant?.status === TenantStatus.ACTIVE, 10_000, `${id} ACTIVE`);
+}
+
+beforeAll(async () => {
+  h = await startHarness(['--versions', '15=img:15,18=img:18']);
+});
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.close();
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('major upgrade', () => {
+  it('builds the new instance from the row, holds the route with login off at the switch, moves the placement, keeps and rolls back', async () => {
+    const seen: { route?: Promise<RouteState | undefined> } = {};
+    const a1 = await agent('h1', [major('15', true)]);
+    const a2 = await agent('h2', [major('18', false)], (c) => {
+      // At the catch-up the routers must be holding the tenant's clients.
+      if (c.action.case === 'upgradeTarget' && c.action.value.step === 3) seen.route = h.operator.getTenant({ id: c.tenantId }).then((t) => t.route?.state);
+      return upgradeDefaultAnswer(c);
+    });
+    await active('upa');
+    const res = await h.operator.upgradeTenant({ id: 'upa', action: { case: 'toMajor', value: 18 }, wait: true });
+    expect(res.upgrade).toMatchObject({ fromMajor: 15, toMajor: 18, fromHostId: 'h1', toHostId: 'h2' });
+    expect(await seen.route).toBe(RouteState.SWITCHING);
+    // Source steps on h1, target steps on h2, in decideUpgrade's order.
+    expect(steps(a1, 'upa')).toEqual(['upgradeSource:1', 'upgradeSource:2', 'upgradeSource:3']);
+    expect(steps(a2, 'upa')).toEqual(['upgradeTarget:1', 'upgradeTarget:2', 'upgradeTarget:3']);
+    // The source got its roles with login off while the switch held (the agent's role sync keeps them out).
+    const sourceSpecs = a1.desired.flatMap((d) => (d as DesiredInstances).instances.filter((x) => x.tenantId === 'upa'));
+    expect(sourceSpecs.some((s) => s.roles.some((r) => r.name === 'app' && !r.login))).toBe(true);
+    // The new instance ran 18 with logical replication workers before the switch.
+    const newSpecs = a2.desired.flatMap((d) => (d as DesiredInstances).instances.filter((x) => x.tenantId === 'upa'));
+    expect(newSpecs[0]).toMatchObject({ version: '18', upgradeSubscriber: true, runState: RunState.RUNNING });
+    expect(newSpecs[0]?.backup).toBeUndefined();
+
+    // Switched: the placement is h2, the tenant's major 18, the route serves there; h1's instance stops and is kept.
+    const t = await h.operator.getTenant({ id: 'upa' });
+    expect(t.tenant?.spec?.version).toBe('18');
+    expect(t.tenant?.placements.map((p) => p.hostId)).toEqual(['h2']);
+    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 5000, 'route ROUTABLE on h2');
+    expect((await h.operator.getTenant({ id: 'upa' })).route?.hostId).toBe('h2');
+    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).tenant?.upgrade?.phase === 'kept', 10_000, 'upgrade kept');
+    expect(lastSpec(a1, 'upa')).toMatchObject({ version: '15', runState: RunState.STOPPED });
+    expect(lastSpec(a1, 'upa')?.roles.every((r) => r.login)).toBe(true);
+    expect(lastSpec(a2, 'upa')?.upgradeSubscriber).toBeFalsy();
+
+    // A second upgrade is refused while the old instance is kept.
+    await expect(h.operator.upgradeTenant({ id: 'upa', action: { case: 'toMajor', value: 18 } })).rejects.toThrow(/another operation runs on upa/);
+
+    // Rollback: h1 takes the tenant back on 15; h2's instance is deleted.
+    const back = await h.operator.upgradeTenant({ id: 'upa', action: { case: 'rollback', value: true }, wait: true });
+    expect(back.tenant?.spec?.version).toBe('15');
+    expect(back.tenant?.placements.map((p) => p.hostId)).toEqual(['h1']);
+    expect(back.tenant?.upgrade).toBeUndefined();
+    await eventually(() => lastSpec(a2, 'upa') === undefined, 5000, "h2's instance removed");
+    expect(lastSpec(a1, 'upa')).toMatchObject({ version: '15', runState: RunState.RUNNING });
+    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 5000, 'route ROUTABLE on h1');
+    const events = (await h.operator.listEvents({ tenantId: 'upa' })).events.map((e) => e.action);
+    expect(events).toEqual(expect.arrayContaining(['upgrade.started', 'upgrade.switched', 'upgrade.kept', 'upgrade.rolled_back']));
+  }, 60_000);
+
+  it('refuses with every reason at once, and starts nothing', async () => {
+    await agent('h1', [major('15', true)], (c) =>
+      c.action.case === 'upgradeSource'
+        ? { ok: true, upgradeSource: { major: 15, walLevel: 'replica', databases: ['upb'], largeObjects: ['upb: 3'], unloggedTables: ['upb: public.scratch'] } }
+        : upgradeDefaultAnswer(c),
+    );
+    await agent('h2', [major('18', false)]);
+    await active('upb');
+    const err = await h.operator.upgradeTenant({ id: 'upb', action: { case: 'toMajor', value: 18 } }).then(
+      () => undefined,
+      (e: unknown) => e as RpcError,
+    );
+    expect(err?.message).toMatch(/wal_level=replica.*\[WAL_LEVEL\]/);
+    expect(err?.message).toMatch(/large objects.*\(upb: 3\).*\[LARGE_OBJECTS\]/);
+    expect(err?.message).toMatch(/unlogged tables \(upb: public\.scratch\).*\[UNLOGGED_TABLES\]/);
+    expect((await h.operator.getTenant({ id: 'upb' })).tenant?.upgrade).toBeUndefined();
+    await expect(h.operator.upgradeTenant({ id: 'upb', action: { case: 'toMajor', value: 14 } })).rejects.toThrow(/must be newer/);
+    await expect(h.operator.upgradeTenant({ id: 'upb', action: { case: 'rollback', value: true } })).rejects.toThrow(/no upgrade kept/);
+  }, 30_000);
+
+  it('abandons an upgrade whose schema copy fails: the new instance is deleted, the source cleaned, the tenant serves on 15', async () => {
+    const a1 = await agent('h1', [major('15', true)]);
+    const a2 = await agent('h2', [major('18', false)], (c) =>
+      c.action.case === 'upgradeTarget' && c.action.value.step === 1 ? { ok: false, message: 'pg_dump of upc failed: boom' } : upgradeDefaultAnswer(c),
+    );
+    await active('upc');
+    await expect(h.operator.upgradeTenant({ id: 'upc', action: { case: 'toMajor', value: 18 }, wait: true })).rejects.toThrow(
+      /abandoned: copying the schema failed: pg_dump of upc failed: boom/,
+    );
+    await eventually(() => lastSpec(a2, 'upc') === undefined, 5000, "h2's instance removed");
+    expect(steps(a1, 'upc')).toEqual(['upgradeSource:1', 'upgradeSource:2', 'upgradeSource:5']);
+    const t = await h.operator.getTenant({ id: 'upc' });
+    expect(t.tenant?.spec?.version).toBe('15');
+    expect(t.tenant?.placements.map((p) => p.hostId)).toEqual(['h1']);
+    expect(t.tenant?.upgrade).toBeUndefined();
+    expect(t.route?.state).toBe(RouteState.ROUTABLE);
+  }, 30_000);
+});
