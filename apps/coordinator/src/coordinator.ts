@@ -316,6 +316,7 @@ export async function startCoordinator(
       adminTokenFile,
       stop: async () => {
         reconciler.stop();
+        failover.stop();
         initSql.stop();
         idle.stop();
         pki?.stop();
