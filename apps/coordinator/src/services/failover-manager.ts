@@ -91,6 +91,8 @@ export class FailoverManager {
   private readonly ops = new Map<string, Operation>();
   private readonly unhealthySince = new Map<string, number>();
   private readonly strayFencedAt = new Map<string, number>();
+  /** When an old primary's placement turned REPLICA (tenant and host); memory only. */
+  private readonly demotedAt = new Map<string, number>();
   private resumed = false;
   /** The last finished failover's timings per tenant (tests, benchmarks). */
   readonly lastTimings = new Map<string, FailoverTimings>();
@@ -499,6 +501,7 @@ export class FailoverManager {
       // The candidate's spec now says PRIMARY; the others (and the old primary) point at it.
       recordDesired(tx, op, placements);
     });
+    this.demotedAt.set(`${op.tenantId}\u0000${op.oldPrimary}`, now);
     this.ctx.quorums.reset(op.tenantId);
   }
 
@@ -633,6 +636,10 @@ export class FailoverManager {
       if (p.role !== 'REPLICA' || op?.candidate === p.hostId) continue;
       const h = this.ctx.health.get(tenantId, p.hostId);
       if (h?.role !== 'PRIMARY' || !h.up || !this.ctx.hub.isConnected(p.hostId)) continue;
+      // A report from before the role swap (a switch acts on the fence's answer at once, so the old
+      // primary's last report may still be the one it sent just before it) says nothing about a
+      // stray primary: its next report does.
+      if (h.checkedAt < (this.demotedAt.get(`${tenantId}\u0000${p.hostId}`) ?? 0)) continue;
       const key = `${tenantId}\u0000${p.hostId}`;
       if (now - (this.strayFencedAt.get(key) ?? -Infinity) < RESEND_MS) continue;
       this.strayFencedAt.set(key, now);
