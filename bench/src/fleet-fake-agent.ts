@@ -1,7 +1,9 @@
 /**
  * A simulated host for the scheduler benchmark: a real AgentControlService.Connect stream to the
  * real coordinator, speaking the agent protocol (hello, heartbeats, reports), with no postgres
- * behind it: every desired instance is reported REALIZED and RUNNING at once.
+ * behind it: every desired instance is reported REALIZED and RUNNING at once, on a port of its own
+ * that stays the same (a real instance's port does not move between reports). With
+ * `reportIntervalMs` it also reports every instance at that period, as a real agent's full reports do.
  */
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -28,6 +30,8 @@ export interface FakeAgentStats {
 /** One fake host. */
 export class FakeAgent {
   private heartbeat: NodeJS.Timeout | undefined;
+  private fullReport: NodeJS.Timeout | undefined;
+  private readonly ports = new Map<string, number>();
   private generation = 0n;
   private readonly instances = new Map<string, InstanceSpec>();
   private stream: ReturnType<Client<typeof AgentControlService>['connect']> | undefined;
@@ -40,6 +44,7 @@ export class FakeAgent {
     private readonly address: string,
     private readonly zone: string,
     private readonly stats: FakeAgentStats,
+    private readonly reportIntervalMs = 0,
   ) {}
 
   /** Connects and keeps reconnecting (with backoff) until stop(), like a real agent. */
@@ -73,7 +78,7 @@ export class FakeAgent {
             agentVersion: 'bench-fake',
             appliedGeneration: this.generation,
             // What it runs, as a real agent tells a coordinator it reconnects to.
-            instances: [...this.instances.values()].map((spec, n) => this.status(spec, n)),
+            instances: [...this.instances.values()].map((spec) => this.status(spec)),
           },
         },
       })
@@ -97,12 +102,22 @@ export class FakeAgent {
               message: { case: 'heartbeat', value: { sentAt: timestampNow(), usage: { instances: this.instances.size }, appliedGeneration: this.generation } },
             });
           }, every);
+          if (this.reportIntervalMs > 0)
+            this.fullReport = setInterval(() => {
+              if (this.instances.size === 0) return;
+              void stream
+                .send({ message: { case: 'report', value: { instances: [...this.instances.values()].map((spec) => this.status(spec)) } } })
+                .catch(() => undefined);
+            }, this.reportIntervalMs);
         } else if (m.case === 'desired') {
           if (m.value.generation <= this.generation && !m.value.full) continue;
           this.generation = m.value.generation;
           const fresh = m.value.instances.filter((i) => !this.instances.has(i.tenantId));
           for (const spec of m.value.instances) this.instances.set(spec.tenantId, spec);
-          for (const id of m.value.removedTenantIds) this.instances.delete(id);
+          for (const id of m.value.removedTenantIds) {
+            this.instances.delete(id);
+            this.ports.delete(id);
+          }
           if (fresh.length > 0) {
             this.stats.placementsReceived += fresh.length;
             this.stats.lastPlacementAt = performance.now();
@@ -112,7 +127,7 @@ export class FakeAgent {
               message: {
                 case: 'report',
                 value: {
-                  instances: m.value.instances.map((spec, n) => this.status(spec, n)),
+                  instances: m.value.instances.map((spec) => this.status(spec)),
                 },
               },
             });
@@ -131,18 +146,24 @@ export class FakeAgent {
       return false;
     } finally {
       clearInterval(this.heartbeat);
+      clearInterval(this.fullReport);
       if (up) this.stats.connected -= 1;
     }
   }
 
   /** The instance's status as reported: realized and running (or stopped) at once. */
-  private status(spec: InstanceSpec, n: number): MessageInitShape<typeof InstanceStatusSchema> {
+  private status(spec: InstanceSpec): MessageInitShape<typeof InstanceStatusSchema> {
+    let port = this.ports.get(spec.tenantId);
+    if (port === undefined) {
+      port = 20000 + (this.ports.size % 40000);
+      this.ports.set(spec.tenantId, port);
+    }
     return {
       tenantId: spec.tenantId,
       realization: Realization.REALIZED,
       state: spec.runState === RunState.STOPPED ? InstanceState.STOPPED : InstanceState.RUNNING,
       address: this.address,
-      port: 20000 + (n % 1000),
+      port,
       specRevision: spec.specRevision,
       health: { up: true, acceptingConnections: true, role: spec.role },
     };
@@ -157,6 +178,7 @@ export class FakeAgent {
   stop(): void {
     this.stopped = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.fullReport);
     this.stream?.cancel();
   }
 }

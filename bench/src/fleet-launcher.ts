@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
+import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import { CoordinatorService, HostState } from '@pgs/proto';
 import { createClient, type CallOptions, type Client } from '@pgs/rpc';
 
@@ -31,6 +32,29 @@ export interface BenchFleetOptions {
   routers: number;
   coordinatorArgs?: string[];
   agentArgs?: string[];
+  /**
+   * The coordinator's store: its SQLite file in the data dir (default), or a PostgreSQL server this
+   * fleet starts (fsync on, on its own loopback address) and passes as PGS_STORE.
+   */
+  store?: BenchStore;
+}
+
+/** The store backends a bench fleet can run its coordinator on. */
+export const BENCH_STORES = ['sqlite', 'postgres'] as const;
+
+/** One of BENCH_STORES. */
+export type BenchStore = (typeof BENCH_STORES)[number];
+
+/** The stores named in PGS_BENCH_STORE (comma-separated, default sqlite); a clear error for anything else. */
+export function benchStores(value = process.env.PGS_BENCH_STORE ?? 'sqlite'): BenchStore[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const unknown = names.filter((n) => !(BENCH_STORES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0)
+    throw new Error(`PGS_BENCH_STORE=${JSON.stringify(value)}: use ${BENCH_STORES.join(', ')} or both, comma-separated (e.g. sqlite,postgres)`);
+  return [...new Set(names)] as BenchStore[];
 }
 
 /** A started router. */
@@ -113,6 +137,12 @@ async function httpOk(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
+/** The role /healthz names (leader or follower with a PostgreSQL store; none with SQLite). */
+async function healthRole(url: string): Promise<string | undefined> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return ((await res.json()) as { role?: string }).role;
+}
+
 /** Every process whose cwd or command line is under root. */
 function processesUnder(root: string): number[] {
   const out: number[] = [];
@@ -175,6 +205,14 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   const http = `${ctl}:${await freePort(ctl)}`;
   const children: ChildProcess[] = [];
   const logs: string[] = [];
+  // The store server gets an address of its own in the block, away from the hosts' (.11 and up).
+  let storeServer: TestPostgres | undefined;
+  const storeEnv: Record<string, string> = {};
+  if (o.store === 'postgres') {
+    const password = 'bench-store-secret';
+    storeServer = await startTestPostgres({ host: `127.${BENCH_NET}.${o.block}.2`, users: [{ name: 'pgs', password }], settings: { fsync: 'on' } });
+    storeEnv.PGS_STORE = storeServer.url('pgs', password);
+  }
   const start = (name: string, script: string, args: string[], cwd: string, env: Readonly<Record<string, string>> = {}): ChildProcess => {
     const log = path.join(root, `${name}.log`);
     if (!logs.includes(log)) logs.push(log);
@@ -202,6 +240,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       await new Promise((r) => setTimeout(r, 100));
     }
     client.close();
+    await storeServer?.stop();
     keepLogs(root);
     fs.rmSync(root, { recursive: true, force: true });
   };
@@ -233,9 +272,13 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       coordinator.kill('SIGTERM');
       await exited;
     }
-    coordinator = start('coordinator', SCRIPTS.coordinator, [...coordinatorArgs, ...extraArgs], root);
+    coordinator = start('coordinator', SCRIPTS.coordinator, [...coordinatorArgs, ...extraArgs], root, storeEnv);
     // A coordinator on a big store (the scale simulator's) takes longer than a minute to load it.
     await poll('coordinator', () => httpOk(`http://${http}/healthz`), Number(process.env.PGS_BENCH_COORDINATOR_START_TIMEOUT ?? 60) * 1000);
+    // On PostgreSQL the coordinator answers /healthz while it still elects itself; it writes the
+    // admin token and serves the API once it leads.
+    if (o.store === 'postgres')
+      await poll('coordinator leading', async () => (await healthRole(`http://${http}/healthz`)) === 'leader' && fs.existsSync(adminTokenFile), 60_000);
     if (fs.existsSync(adminTokenFile)) token = fs.readFileSync(adminTokenFile, 'utf8').trim();
   };
   try {

@@ -12,13 +12,18 @@
 //   4. Every host is uncordoned at once: placement can start. Committed = no tenant left NEW
 //      (GetFleetStatus, polled); delivered = every placement arrived on its host's stream.
 //
-//   npm run bench:scheduler -w bench     (PGS_BENCH_TENANTS=100000, PGS_BENCH_HOSTS=1000)
+// PGS_BENCH_STORE picks the coordinator's store: sqlite (default), postgres (a PostgreSQL server the
+// run starts, fsync on), or sqlite,postgres for both, one after the other, side by side in one table.
+//
+//   npm run bench:scheduler -w bench     (PGS_BENCH_TENANTS=100000, PGS_BENCH_HOSTS=1000, PGS_BENCH_STORE=sqlite)
+import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { credentials } from '@grpc/grpc-js';
 import { AgentControlService, RunState, TenantStatus } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { FakeAgent, type FakeAgentStats } from './fleet-fake-agent.js';
-import { poll, withFleet, type BenchFleet } from './fleet-launcher.js';
+import { benchStores, poll, withFleet, type BenchFleet, type BenchStore } from './fleet-launcher.js';
 import { barChartSvg, report, verdict } from './fleet-report.js';
 
 const TENANTS = Number(process.env.PGS_BENCH_TENANTS ?? 100_000);
@@ -43,6 +48,30 @@ async function bounded(n: number, limit: number, work: (i: number) => Promise<vo
 }
 
 /**
+ * Runs an operator call, again after UNAVAILABLE or CANCELLED (bounded): on the PostgreSQL store a coordinator
+ * that missed its lease renewals on a loaded machine steps down and leads again at the next epoch,
+ * refusing writes in between, as any client of it would see. Retries are counted in `retried`.
+ */
+async function retryUnavailable<T>(call: () => Promise<T>, retried: { n: number }): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      // UNAVAILABLE: no leader right now; CANCELLED: the leader stepped down with the call in flight.
+      if (![14, 1].includes((err as { code?: number }).code ?? 0) || attempt >= 100) throw err;
+      retried.n++;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** How often the coordinator stepped down from leading (PostgreSQL store; 0 on SQLite, which has no lease). */
+function leadershipLosses(fleet: BenchFleet): number {
+  const log = path.join(fleet.root, 'coordinator.log');
+  return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('"msg":"no longer leading"').length - 1 : 0;
+}
+
+/**
  * Tenants still NEW (not placed): one page of one tenant and its total, so polling stays cheap
  * for the coordinator (GetFleetStatus reads every tenant and host to build its summary).
  */
@@ -51,105 +80,124 @@ async function unplaced(fleet: BenchFleet): Promise<number> {
   return res.tenants.length === 0 ? 0 : Math.max(1, res.page?.totalSize ?? 0);
 }
 
-await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinatorArgs: [...LIVENESS, '--reconcile-interval', '1h'] }, async (fleet) => {
-  const stats: FakeAgentStats = {
-    placementsReceived: 0,
-    lastPlacementAt: 0,
-    welcomed: 0,
-    connected: 0,
-    streamFailures: 0,
-    failureSamples: [],
-    failureReasons: {},
-  };
-  const channels = Array.from({ length: CHANNELS }, () => createClient(AgentControlService, fleet.grpc, credentials.createInsecure()));
-  const agents = Array.from(
-    { length: HOSTS },
-    (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats),
-  );
-  try {
-    // Phase 1: every host known and cordoned.
-    const connectStart = performance.now();
-    for (const a of agents) a.start();
-    await poll(`${HOSTS} hosts connected`, async () => stats.connected >= HOSTS, 5 * 60_000, 50);
-    const firstConnectMs = performance.now() - connectStart;
-    await bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
-      await fleet.client.cordonHost({ id: `sim${i}` });
-    });
-    console.log(`${HOSTS} fake hosts connected in ${Math.round(firstConnectMs)} ms and cordoned`);
+/** One store's run: the rows of its column in the table, and its figures for the JSON result. */
+interface StoreRun {
+  store: BenchStore;
+  rows: Array<[string, string | number]>;
+  data: Record<string, unknown>;
+  createPerSecond: number;
+  commitRate: number;
+  deliverRate: number;
+}
 
-    // Phase 2: the backlog, through the API.
-    const createStart = performance.now();
-    await bounded(TENANTS, CREATE_CONCURRENCY, async (i) => {
-      await fleet.client.createTenant({
-        id: `t${i}`,
-        ownerPassword: 'bench-owner-secret',
-        spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, runState: RunState.RUNNING },
-      });
-      if (i > 0 && i % 10_000 === 0)
-        console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
-    });
-    const createMs = performance.now() - createStart;
-    console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s`);
-
-    // Phase 3: the coordinator with its real reconcile loop; the cordoned hosts reconnect.
-    const failuresBefore = stats.streamFailures;
-    const reasonsBefore = { ...stats.failureReasons };
-    const restartStart = performance.now();
-    await fleet.restartCoordinator(LIVENESS);
-    await poll(`${HOSTS} hosts reconnected`, async () => stats.connected >= HOSTS, 10 * 60_000, 50);
-    const reconnectMs = performance.now() - restartStart;
-    const reconnectFailures = stats.streamFailures - failuresBefore;
-    const reconnectReasons = Object.fromEntries(
-      Object.entries(stats.failureReasons)
-        .map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)])
-        .filter(([, v]) => (v as number) > 0),
-    );
-    if ((await unplaced(fleet)) !== TENANTS) throw new Error('tenants were placed while every host was cordoned');
-    console.log(
-      `coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`,
-    );
-
-    // Phase 4: placement can start.
-    const placeStart = performance.now();
-    let committedAt = Number.NaN;
-    const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
-      await fleet.client.uncordonHost({ id: `sim${i}` });
-    }).then(
-      () => performance.now() - placeStart,
-      () => Number.NaN,
-    );
-    // A coordinator that cannot keep up must still give a number: after the deadline the rate is
-    // what was committed so far over the time spent.
-    let committed = 0;
-    const committedOrDeadline = poll(
-      `${TENANTS} placements committed`,
-      async () => {
-        committed = TENANTS - (await unplaced(fleet));
-        if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
-        return committed === TENANTS;
-      },
-      PLACE_TIMEOUT_MS,
-      100,
-    ).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
-    await committedOrDeadline;
-    const complete = !Number.isNaN(committedAt);
-    if (!complete) committedAt = performance.now();
-    const uncordonMs = complete ? await uncordon : Number.NaN;
-    if (complete)
-      await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) =>
-        console.log(`delivery incomplete: ${(err as Error).message}`),
+const measure = (store: BenchStore): Promise<StoreRun> =>
+  withFleet(
+    { name: `scheduler-${store}`, block: 33, agents: 0, routers: 0, store, coordinatorArgs: [...LIVENESS, '--reconcile-interval', '1h'] },
+    async (fleet) => {
+      console.log(`--- store: ${store}`);
+      const retried = { n: 0 };
+      const stats: FakeAgentStats = {
+        placementsReceived: 0,
+        lastPlacementAt: 0,
+        welcomed: 0,
+        connected: 0,
+        streamFailures: 0,
+        failureSamples: [],
+        failureReasons: {},
+      };
+      const channels = Array.from({ length: CHANNELS }, () => createClient(AgentControlService, fleet.grpc, credentials.createInsecure()));
+      const agents = Array.from(
+        { length: HOSTS },
+        (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats),
       );
-    const commitMs = committedAt - placeStart;
-    const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
-    const commitRate = committed / (commitMs / 1000);
-    const deliverRate = stats.placementsReceived / (deliverMs / 1000);
-    const status = await fleet.client.getFleetStatus({}, { timeoutMs: 60_000 }).catch(() => undefined);
+      try {
+        // Phase 1: every host known and cordoned.
+        const connectStart = performance.now();
+        for (const a of agents) a.start();
+        await poll(`${HOSTS} hosts connected`, async () => stats.connected >= HOSTS, 5 * 60_000, 50);
+        const firstConnectMs = performance.now() - connectStart;
+        await bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
+          await retryUnavailable(() => fleet.client.cordonHost({ id: `sim${i}` }), retried);
+        });
+        console.log(`${HOSTS} fake hosts connected in ${Math.round(firstConnectMs)} ms and cordoned`);
 
-    report('fleet-scheduler', {
-      tables: [
-        {
-          title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams)`,
-          columns: ['measure', 'value'],
+        // Phase 2: the backlog, through the API.
+        const createStart = performance.now();
+        await bounded(TENANTS, CREATE_CONCURRENCY, async (i) => {
+          await retryUnavailable(
+            () =>
+              fleet.client.createTenant({
+                id: `t${i}`,
+                ownerPassword: 'bench-owner-secret',
+                spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, runState: RunState.RUNNING },
+              }),
+            retried,
+          ).catch((err: unknown) => {
+            // A create whose first attempt committed but whose answer was lost is there already.
+            if ((err as { code?: number }).code !== 6) throw err;
+          });
+          if (i > 0 && i % 10_000 === 0)
+            console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
+        });
+        const createMs = performance.now() - createStart;
+        console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s`);
+
+        // Phase 3: the coordinator with its real reconcile loop; the cordoned hosts reconnect.
+        const failuresBefore = stats.streamFailures;
+        const reasonsBefore = { ...stats.failureReasons };
+        const restartStart = performance.now();
+        await fleet.restartCoordinator(LIVENESS);
+        await poll(`${HOSTS} hosts reconnected`, async () => stats.connected >= HOSTS, 10 * 60_000, 50);
+        const reconnectMs = performance.now() - restartStart;
+        const reconnectFailures = stats.streamFailures - failuresBefore;
+        const reconnectReasons = Object.fromEntries(
+          Object.entries(stats.failureReasons)
+            .map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)])
+            .filter(([, v]) => (v as number) > 0),
+        );
+        if ((await retryUnavailable(() => unplaced(fleet), retried)) !== TENANTS) throw new Error('tenants were placed while every host was cordoned');
+        console.log(
+          `coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`,
+        );
+
+        // Phase 4: placement can start.
+        const placeStart = performance.now();
+        let committedAt = Number.NaN;
+        const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
+          await retryUnavailable(() => fleet.client.uncordonHost({ id: `sim${i}` }), retried);
+        }).then(
+          () => performance.now() - placeStart,
+          () => Number.NaN,
+        );
+        // A coordinator that cannot keep up must still give a number: after the deadline the rate is
+        // what was committed so far over the time spent.
+        let committed = 0;
+        const committedOrDeadline = poll(
+          `${TENANTS} placements committed`,
+          async () => {
+            committed = TENANTS - (await unplaced(fleet));
+            if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
+            return committed === TENANTS;
+          },
+          PLACE_TIMEOUT_MS,
+          100,
+        ).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
+        await committedOrDeadline;
+        const complete = !Number.isNaN(committedAt);
+        if (!complete) committedAt = performance.now();
+        const uncordonMs = complete ? await uncordon : Number.NaN;
+        if (complete)
+          await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) =>
+            console.log(`delivery incomplete: ${(err as Error).message}`),
+          );
+        const commitMs = committedAt - placeStart;
+        const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
+        const commitRate = committed / (commitMs / 1000);
+        const deliverRate = stats.placementsReceived / (deliverMs / 1000);
+        const status = await fleet.client.getFleetStatus({}, { timeoutMs: 60_000 }).catch(() => undefined);
+
+        return {
+          store,
           rows: [
             ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
             [`${HOSTS} hosts reconnected after restart with the backlog (ms)`, Math.round(reconnectMs)],
@@ -164,6 +212,8 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
             ["backlog delivered on the agents' streams (s)", Math.round(deliverMs) / 1000],
             ['placements delivered /s', Math.round(deliverRate)],
             ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
+            ['operator calls retried after UNAVAILABLE/CANCELLED', retried.n],
+            ['times the coordinator stepped down (lease lost)', leadershipLosses(fleet)],
             [
               'tenants by status after',
               status
@@ -172,41 +222,71 @@ await withFleet({ name: 'scheduler', block: 33, agents: 0, routers: 0, coordinat
                     .join(' ')
                 : '(fleet status did not answer)',
             ],
-          ],
-        },
+          ] as Array<[string, string | number]>,
+          data: {
+            tenants: TENANTS,
+            hosts: HOSTS,
+            firstConnectMs,
+            createMs,
+            createPerSecond: TENANTS / (createMs / 1000),
+            reconnectMs,
+            reconnectFailures,
+            failureReasons: stats.failureReasons,
+            reconnectReasons,
+            uncordonMs,
+            complete,
+            committed,
+            commitMs,
+            placementsCommittedPerSecond: commitRate,
+            deliverMs,
+            placementsDeliveredPerSecond: deliverRate,
+            tenantsByStatus: status?.tenantsByStatus ?? {},
+            retriedAfterUnavailable: retried.n,
+            leadershipLosses: leadershipLosses(fleet),
+          },
+          createPerSecond: TENANTS / (createMs / 1000),
+          commitRate,
+          deliverRate,
+        };
+      } finally {
+        for (const a of agents) a.stop();
+        for (const c of channels) c.close();
+      }
+    },
+  );
+
+// A store whose run fails still gets its column (the error), so the other store's figures are kept.
+const runs: StoreRun[] = [];
+for (const store of benchStores()) {
+  const run = await measure(store).catch((err: unknown): StoreRun => {
+    const message = (err as Error).message.split('\n')[0] ?? '';
+    console.log(`store ${store}: the run failed: ${message}`);
+    return { store, rows: [], data: { error: message }, createPerSecond: 0, commitRate: 0, deliverRate: 0 };
+  });
+  console.log(`--- store ${store} done: ${JSON.stringify(run.data)}`);
+  runs.push(run);
+}
+const first = runs.find((r) => r.rows.length > 0) ?? (runs[0] as StoreRun);
+report('fleet-scheduler', {
+  tables: [
+    {
+      title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams), by store`,
+      columns: ['measure', ...runs.map((r) => `${r.store} store`)],
+      rows: [
+        ...first.rows.map(([label], i) => [label, ...runs.map((r) => r.rows[i]?.[1] ?? '')]),
+        ...(runs.some((r) => r.rows.length === 0) ? [['run failed', ...runs.map((r) => (r.rows.length === 0 ? String(r.data.error) : ''))]] : []),
       ],
-      data: {
-        tenants: TENANTS,
-        hosts: HOSTS,
-        firstConnectMs,
-        createMs,
-        createPerSecond: TENANTS / (createMs / 1000),
-        reconnectMs,
-        reconnectFailures,
-        failureReasons: stats.failureReasons,
-        reconnectReasons,
-        uncordonMs,
-        complete,
-        committed,
-        commitMs,
-        placementsCommittedPerSecond: commitRate,
-        deliverMs,
-        placementsDeliveredPerSecond: deliverRate,
-        tenantsByStatus: status?.tenantsByStatus ?? {},
-      },
-      chart: barChartSvg(
-        'Scheduler throughput (per second)',
-        '/s',
-        [
-          { label: 'creates (API)', value: TENANTS / (createMs / 1000) },
-          { label: 'committed', value: commitRate },
-          { label: 'delivered', value: deliverRate },
-        ],
-        { value: 1000, label: 'goal 1,000/s' },
-      ),
-    });
-  } finally {
-    for (const a of agents) a.stop();
-    for (const c of channels) c.close();
-  }
+    },
+  ],
+  data: { tenants: TENANTS, hosts: HOSTS, stores: Object.fromEntries(runs.map((r) => [r.store, r.data])) },
+  chart: barChartSvg(
+    'Scheduler throughput (per second)',
+    '/s',
+    runs.flatMap((r) => [
+      { label: `${r.store}: creates (API)`, value: r.createPerSecond },
+      { label: `${r.store}: committed`, value: r.commitRate },
+      { label: `${r.store}: delivered`, value: r.deliverRate },
+    ]),
+    { value: 1000, label: 'goal 1,000/s' },
+  ),
 });

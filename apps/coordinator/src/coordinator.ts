@@ -25,6 +25,7 @@ import { HostService } from './services/host-service.js';
 import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { RetiringInstances } from './live/retiring-instances.js';
+import { UnchangedReports } from './live/unchanged-reports.js';
 import { Liveness } from './live/liveness.js';
 import { BackendFailures } from './live/backend-failures.js';
 import { CoordinatorMetrics } from './transport/metrics.js';
@@ -34,6 +35,9 @@ import { toRpcError } from './transport/operator-errors.js';
 import { Reconciler } from './services/reconciler.js';
 import { restHandler } from './transport/rest-api.js';
 import { withDashboard } from './transport/ui-assets.js';
+import type { FeedSource } from './transport/feed-source.js';
+import { FOLLOWER_OPERATOR_METHODS, FOLLOWER_ROUTE_FEED_METHODS } from './transport/follower-methods.js';
+import { pickMethods, type PartialImpl, type ServedTerm, type ServingShell } from './leadership/serving-shell.js';
 import { RestoreService } from './services/restore-service.js';
 import { coordinatorKeyRing } from './services/secret-keys.js';
 import { createAccess } from './security/access.js';
@@ -83,14 +87,20 @@ function ownPkiFiles(config: CoordinatorConfig): { caFile: string; certFile: str
 }
 
 /**
- * A store opened by the caller (the PostgreSQL store several coordinators share): this coordinator
- * leads at `leaderEpoch` and leaves the store open when it stops.
+ * One term of a coordinator on a store several coordinators share (PostgreSQL): the caller opened
+ * the store, bound the addresses (the shell) and loaded the PKI, and keeps all three when the term
+ * stops. With `leaderEpoch` the term leads at that epoch (every loop runs, every call is served);
+ * without it the term follows: it serves reads and the route and event watches from the store
+ * (`feed`: what the leader commits, read back), starts no loop, writes nothing, and every other
+ * call is refused towards the leader.
  */
-export interface LeaderTerm {
+export interface SharedStoreTerm {
   store: Store;
-  leaderEpoch: number;
-  /** Runs right before the servers bind (the follower server hands its ports over as late as it can). */
-  beforeBind?: () => Promise<void>;
+  leaderEpoch?: number;
+  shell: ServingShell;
+  pki: FleetPki | undefined;
+  /** Following: where committed route changes and events come from. */
+  feed?: FeedSource;
 }
 
 /** Opens the SQLite store at the data dir. */
@@ -110,8 +120,9 @@ export async function startCoordinator(
   log: Logger,
   clock: () => number = Date.now,
   env: Readonly<Record<string, string | undefined>> = process.env,
-  term?: LeaderTerm,
+  term?: SharedStoreTerm,
 ): Promise<RunningCoordinator> {
+  const following = term !== undefined && term.leaderEpoch === undefined;
   const pkiFiles = config.insecure ? undefined : ownPkiFiles(config);
   const store = term?.store ?? openOwnStore(config, log, clock);
   const closeStore = (): Promise<void> => (term ? Promise.resolve() : store.close());
@@ -128,20 +139,34 @@ export async function startCoordinator(
   log.info({ keyId: keys.activeKeyId }, 'secrets at rest sealed with AES-256-GCM');
   const grpcHost = splitHostPort(config.grpcListen, '--grpc-listen').host;
   // --insecure: no certificates at all (and no join tokens); otherwise the fleet CA or the operator's own PKI.
-  const pki = config.insecure
-    ? undefined
-    : await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+  const pki = term
+    ? term.pki
+    : config.insecure
+      ? undefined
+      : await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: pkiFiles, clock, log });
+  // A PKI the caller loaded outlives this term.
+  const stopPki = (): void => (term ? undefined : pki?.stop());
   const instanceTls = instanceTlsSetting(config.instanceTls, pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure');
   metrics.instanceTls.set(instanceTls.on ? 1 : 0);
   if (!instanceTls.on) log.warn({ reason: instanceTls.offReason }, instanceTlsProblem(instanceTls) ?? '');
   const access = createAccess({ store, insecure: config.insecure, clock, log });
   const tokenService = new TokenService({ store, keys, ca: pki?.ca, clock, log });
   const adminTokenFile = config.adminTokenFile || path.join(config.dataDir, 'admin.token');
-  if (await tokenService.bootstrapAdmin(adminTokenFile))
+  if (!following && (await tokenService.bootstrapAdmin(adminTokenFile)))
     log.info({ file: adminTokenFile }, 'initial fleet-admin token written (mode 0600); use it with pgsctl --token-file or PGS_TOKEN');
   const quorums = new SyncQuorums();
-  const backup = await loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
+  const loadBackup = () => loadBackupSettings({ config, env, store, keys, now: clock(), log: log.child({ component: 'backups' }) });
+  // A follower cannot store what a first start seals (S3 credentials given in the environment): it
+  // serves without the repository settings, which only the leader's backups use.
+  const backup = following
+    ? await loadBackup().catch((err: unknown) => {
+        log.debug({ err }, 'backup settings not loaded while following');
+        return undefined;
+      })
+    : await loadBackup();
   const retiring = new RetiringInstances();
+  const unchangedReports = new UnchangedReports();
+  store.subscribe((commit) => unchangedReports.onCommit(commit));
   const hub = new AgentHub(
     store,
     versions,
@@ -160,6 +185,7 @@ export async function startCoordinator(
     hub,
     liveness: new Liveness({ ttlMs: config.hostTtl, graceMs: config.hostDownGrace, confirmMs: config.hostLostConfirm, startedAt: clock() }),
     spares: new HostSpares(),
+    unchangedReports,
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: {
       strategy: config.placementStrategy as 'binpack' | 'spread',
@@ -186,7 +212,7 @@ export async function startCoordinator(
     moveCopyTimeoutMs: config.moveCopyTimeout,
     leaderEpoch: term?.leaderEpoch ?? 0,
   };
-  if (backup) await ensureStanzas(store, clock());
+  if (backup && !following) await ensureStanzas(store, clock());
   const failover = new FailoverManager(ctx);
   const moves = new MoveManager(ctx, failover, config.drainParallel);
   const backupScheduler = new BackupScheduler(ctx);
@@ -195,7 +221,7 @@ export async function startCoordinator(
   const backups = new BackupService(ctx, backupScheduler);
   const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on, config.routeSnapshotPart);
+  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on, config.routeSnapshotPart, term?.feed);
   const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
   const routerClients = new RouterClients(config.routerReportMaxAge);
   const idle = new IdleWatcher({
@@ -206,7 +232,7 @@ export async function startCoordinator(
     intervalMs: config.idleCheckInterval,
     healthMaxAgeMs: Math.max(30_000, config.routerReportMaxAge),
   });
-  const events = new EventFeed(store);
+  const events = new EventFeed(store, term?.feed);
   Object.assign(live, { hub, routes, events });
   const tenants = new TenantService(ctx);
   const objects = new ObjectService(ctx);
@@ -223,126 +249,194 @@ export async function startCoordinator(
       else rpcLog.debug({ method, durationMs }, 'call done');
     },
   };
-  const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Every service behind the guard: no RPC runs without an authenticated, authorized caller.
-  addService(
-    server,
+  const operator = access.guard(
     CoordinatorService,
-    access.guard(
-      CoordinatorService,
-      operatorService({
-        ctx,
-        tenants,
-        objects,
-        hosts,
-        routes,
-        events,
-        failover,
-        moves,
-        tokens: tokenService,
-        backups,
-        restores,
-        backupScheduler,
-        initSql,
-        suspends,
-      }),
-      'operator',
-    ),
-    options,
+    operatorService({
+      ctx,
+      tenants,
+      objects,
+      hosts,
+      routes,
+      events,
+      failover,
+      moves,
+      tokens: tokenService,
+      backups,
+      restores,
+      backupScheduler,
+      initSql,
+      suspends,
+    }),
+    'operator',
   );
-  const agents = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
-  const feed = access.guard(RouteFeedService, routes.service({ clients: routerClients, suspends, clock, backendFailures: ctx.backendFailures }), 'component');
-  addService(server, AgentControlService, config.insecure ? claimFromHello(agents) : agents, options);
-  addService(server, RouteFeedService, config.insecure ? claimFromWatch(feed) : feed, options);
-  addService(
-    server,
-    EnrollmentService,
-    access.guard(EnrollmentService, enrollmentService({ store, ca: pki?.ca, lifetimeMs: config.certLifetime, clock, log }), 'component'),
-    options,
+  const agentsGuarded = access.guard(AgentControlService, agentControlService(ctx, undefined, backupScheduler, initSql), 'component');
+  const agents = config.insecure ? claimFromHello(agentsGuarded) : agentsGuarded;
+  const feedGuarded = access.guard(
+    RouteFeedService,
+    routes.service({ clients: routerClients, suspends, clock, backendFailures: ctx.backendFailures }),
+    'component',
   );
+  const feed = config.insecure ? claimFromWatch(feedGuarded) : feedGuarded;
+  const enrollment = access.guard(EnrollmentService, enrollmentService({ store, ca: pki?.ca, lifetimeMs: config.certLifetime, clock, log }), 'component');
 
   const reconciler = new Reconciler(ctx, config.reconcileInterval, failover, undefined, backupScheduler, moves);
-  let ops: OpsServer | undefined;
-  try {
-    await term?.beforeBind?.();
-    const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
-    const { host: httpHost, port: httpPort } = splitHostPort(config.httpListen, '--http-listen');
-    ops = await startOpsServer({
-      host: httpHost,
-      port: httpPort,
-      registry,
-      health: async () => ({
-        ok: true,
-        store: store.location,
-        schemaVersion: store.schemaVersion,
-        routeRevision: await store.read.routes.revision(),
-        agents: hub.size,
-        routers: routes.size,
-        ...(term ? { role: 'leader', leaderEpoch: term.leaderEpoch } : {}),
-      }),
-      extraRoutes: withDashboard(
-        restHandler({
-          ctx,
-          tenants,
-          objects,
-          hosts,
-          moves,
-          routes,
-          metrics,
-          log: log.child({ component: 'rest' }),
-          backups,
-          restores,
-          backupHealth: backup ? backupScheduler.health : undefined,
-          events,
-        }),
-      ),
-    });
+  const health = async (): Promise<{ ok: boolean; [detail: string]: unknown }> => ({
+    ok: true,
+    store: store.location,
+    schemaVersion: store.schemaVersion,
+    routeRevision: await store.read.routes.revision(),
+    agents: hub.size,
+    routers: routes.size,
+    ...(term === undefined ? {} : following ? { role: 'follower', leader: term.shell.leader() ?? '' } : { role: 'leader', leaderEpoch: term.leaderEpoch }),
+  });
+  const extraRoutes = withDashboard(
+    restHandler({
+      ctx,
+      tenants,
+      objects,
+      hosts,
+      moves,
+      routes,
+      metrics,
+      log: log.child({ component: 'rest' }),
+      backups,
+      restores,
+      backupHealth: backup ? backupScheduler.health : undefined,
+      events,
+    }),
+  );
+  const endStreams = (): void => {
+    // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
+    // server drains at once; their clients see a clean end and reconnect to whichever coordinator
+    // serves next.
+    hub.closeAll('coordinator stopping');
+    routes.close();
+    events.close();
+  };
+  const stopLoops = (): void => {
+    reconciler.stop();
+    failover.stop();
+    initSql.stop();
+    idle.stop();
+  };
+  const startLoops = async (): Promise<void> => {
+    if (following) return;
     await reconciler.start();
     initSql.start();
     idle.start();
+  };
+  const running = (grpcAddress: string, httpAddress: string, close: () => Promise<void>): RunningCoordinator => ({
+    grpcAddress,
+    httpAddress,
+    ctx,
+    reconciler,
+    failover,
+    moves,
+    backups: backupScheduler,
+    idle,
+    suspends,
+    pki,
+    adminTokenFile,
+    stop: async () => {
+      stopLoops();
+      stopPki();
+      endStreams();
+      // Nothing of an ended term follows the store's commits any more (terms come and go on a shared store).
+      reconciler.close();
+      hub.stop();
+      suspends.close();
+      await close();
+    },
+  });
+
+  if (term) {
+    // The shell's addresses stay bound; this term's handlers replace the previous term's.
+    const { shell } = term;
+    const services = new Map<string, PartialImpl>(
+      following
+        ? [
+            [CoordinatorService.typeName, pickMethods(operator, FOLLOWER_OPERATOR_METHODS)],
+            [RouteFeedService.typeName, pickMethods(feed, FOLLOWER_ROUTE_FEED_METHODS)],
+          ]
+        : [
+            [
+              CoordinatorService.typeName,
+              pickMethods(
+                operator,
+                CoordinatorService.methods.map((m) => m.localName),
+              ),
+            ],
+            [
+              AgentControlService.typeName,
+              pickMethods(
+                agents,
+                AgentControlService.methods.map((m) => m.localName),
+              ),
+            ],
+            [
+              RouteFeedService.typeName,
+              pickMethods(
+                feed,
+                RouteFeedService.methods.map((m) => m.localName),
+              ),
+            ],
+            [
+              EnrollmentService.typeName,
+              pickMethods(
+                enrollment,
+                EnrollmentService.methods.map((m) => m.localName),
+              ),
+            ],
+          ],
+    );
+    const served: ServedTerm = { services, options, registry, health, extraRoutes };
+    try {
+      await startLoops();
+    } catch (err) {
+      stopLoops();
+      endStreams();
+      throw err;
+    }
+    shell.serve(served);
+    log.info(
+      { grpc: shell.grpcAddress, role: following ? 'follower' : 'leader', epoch: term.leaderEpoch },
+      following ? 'following: serving reads and watches' : 'leading: serving every call',
+    );
+    return running(shell.grpcAddress, shell.httpAddress, async () => {
+      if (shell.serving(served)) shell.serve(undefined);
+    });
+  }
+
+  const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
+  addService(server, CoordinatorService, operator, options);
+  addService(server, AgentControlService, agents, options);
+  addService(server, RouteFeedService, feed, options);
+  addService(server, EnrollmentService, enrollment, options);
+  let ops: OpsServer | undefined;
+  try {
+    const grpcPort = await bindGrpc(server, config.grpcListen, serverCredentials(pki, log));
+    const { host: httpHost, port: httpPort } = splitHostPort(config.httpListen, '--http-listen');
+    ops = await startOpsServer({ host: httpHost, port: httpPort, registry, health, extraRoutes });
+    await startLoops();
     const grpcAddress = `${grpcHost}:${grpcPort}`;
     log.info({ grpc: grpcAddress, http: ops.address, tls: pki ? (pki.ca ? 'fleet-ca' : 'own-pki') : 'insecure' }, 'coordinator listening');
-    const running: RunningCoordinator = {
-      grpcAddress,
-      httpAddress: ops.address,
-      ctx,
-      reconciler,
-      failover,
-      moves,
-      backups: backupScheduler,
-      idle,
-      suspends,
-      pki,
-      adminTokenFile,
-      stop: async () => {
-        reconciler.stop();
-        failover.stop();
-        initSql.stop();
-        idle.stop();
-        pki?.stop();
-        // Server streams (agents, routers, event watchers) never end by themselves: end them, so the
-        // server drains at once; their clients see a clean end and reconnect to whichever coordinator
-        // serves next. The forced cut stays as a bound for a call stuck in a send.
-        hub.closeAll('coordinator stopping');
-        routes.close();
-        events.close();
-        await new Promise<void>((resolve) => {
-          const force = setTimeout(() => server.forceShutdown(), 2000);
-          server.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
-          });
+    const opened = ops;
+    return running(grpcAddress, opened.address, async () => {
+      await new Promise<void>((resolve) => {
+        // The forced cut stays as a bound for a call stuck in a send.
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
         });
-        await ops?.close();
-        await closeStore();
-      },
-    };
-    return running;
+      });
+      await opened.close();
+      await closeStore();
+    });
   } catch (err) {
-    reconciler.stop();
-    initSql.stop();
-    idle.stop();
-    pki?.stop();
+    stopLoops();
+    stopPki();
     server.forceShutdown();
     await ops?.close();
     await closeStore();

@@ -1,6 +1,7 @@
 // One process of the scale simulator's fake hosts: a slice of the fleet's hosts, each a FakeAgent
 // with its own identity and its own AgentControlService.Connect stream to the real coordinator
-// (hello, heartbeats at the interval the Welcome gives, instance reports for every desired set).
+// (hello, heartbeats at the interval the Welcome gives, instance reports for every desired set and
+// full reports at the real agent's default period).
 // The parent drives it over IPC: stats, losing a host (its stream cancelled, no heartbeats) and
 // bringing it back.
 import { credentials } from '@grpc/grpc-js';
@@ -25,7 +26,7 @@ const agents = new Map<string, FakeAgent>();
 /** Host i of the whole fleet: its id, a loopback-looking address (never dialled: no instance is behind it) and a zone. */
 function makeAgent(i: number): FakeAgent {
   const channel = channels[i % channels.length] as (typeof channels)[number];
-  return new FakeAgent(channel, `sim${i}`, `127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, `z${i % 3}`, stats);
+  return new FakeAgent(channel, `sim${i}`, `127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, `z${i % 3}`, stats, config.reportIntervalMs);
 }
 
 function startHost(i: number): void {

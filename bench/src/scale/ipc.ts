@@ -7,6 +7,8 @@ export interface AgentWorkerConfig {
   to: number;
   /** gRPC channels the worker's streams share (many agents behind one NAT). */
   channels: number;
+  /** Full instance reports of every host at this period (ms; 0 = only on desired sets). */
+  reportIntervalMs: number;
 }
 
 export type AgentWorkerRequest =

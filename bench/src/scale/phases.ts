@@ -12,7 +12,7 @@ import { poll, type BenchFleet } from '../fleet-launcher.js';
 import { summarize } from '../fleet-report.js';
 import { wallMs } from './ipc.js';
 import type { ScaleOptions, Step } from './options.js';
-import { cpuWindow, dirBytes, memory } from './proc-stats.js';
+import { cpuSeconds, cpuWindow, dirBytes, fsyncsOver, memory } from './proc-stats.js';
 import { MAX_FEED_MESSAGE, RouteWatcher, togglePool } from './route-watcher.js';
 import type { SimFleet } from './sim-fleet.js';
 import { atRate, Latencies } from './steady-rate.js';
@@ -123,9 +123,11 @@ export interface RestResult {
   rssBytes: number;
   peakRssBytes: number;
   storeBytes: number;
+  /** fsync/fdatasync calls per second at rest (strace, in a window after the CPU one); undefined without strace. */
+  fsyncsPerSecond?: number;
 }
 
-/** The coordinator at rest for 10 s with every host heartbeating once a second. */
+/** The coordinator at rest for 10 s with every host heartbeating once a second and reporting its instances every --report-interval-ms; then its fsyncs for 10 s. */
 export async function atRest(ctx: ScaleContext, hosts: number): Promise<RestResult> {
   await new Promise((r) => setTimeout(r, 3000));
   const cpu = cpuWindow(pid(ctx));
@@ -139,6 +141,7 @@ export async function atRest(ctx: ScaleContext, hosts: number): Promise<RestResu
     rssBytes: mem.rss,
     peakRssBytes: mem.peak,
     storeBytes: dirBytes(path.join(ctx.fleet.root, 'coordinator')),
+    fsyncsPerSecond: ((await fsyncsOver(pid(ctx), 10_000)) ?? Number.NaN) / 10,
   };
 }
 
@@ -418,6 +421,9 @@ export interface RestartResult {
   servingMs: number;
   /** SIGTERM -> every fake host and watcher back on its stream. */
   fleetBackMs: number;
+  /** CPU seconds the new coordinator process used until the API served / until the fleet was back. */
+  servingCpuSeconds: number;
+  fleetBackCpuSeconds: number;
   rssAfterBytes: number;
 }
 
@@ -436,6 +442,7 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
     50,
   );
   const servingMs = performance.now() - t0;
+  const servingCpuSeconds = cpuSeconds(pid(ctx));
   await poll(
     'hosts and watchers back',
     async () => {
@@ -446,5 +453,5 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
     250,
   );
   const fleetBackMs = performance.now() - t0;
-  return { healthzMs, servingMs, fleetBackMs, rssAfterBytes: memory(pid(ctx)).rss };
+  return { healthzMs, servingMs, fleetBackMs, servingCpuSeconds, fleetBackCpuSeconds: cpuSeconds(pid(ctx)), rssAfterBytes: memory(pid(ctx)).rss };
 }

@@ -39,3 +39,34 @@ export function cpuWindow(pid: number): () => { seconds: number; cpuSeconds: num
     return { seconds, cpuSeconds: used, cores: used / seconds };
   };
 }
+
+/**
+ * fsync and fdatasync calls of the process (every thread) over `ms`, counted by strace attached
+ * for that window; undefined when strace is missing or cannot attach. A count, not a time: the
+ * machine's load does not change it. (strace slows the process while attached: measure CPU apart.)
+ */
+export async function fsyncsOver(pid: number, ms: number): Promise<number | undefined> {
+  const { spawn } = await import('node:child_process');
+  return await new Promise((resolve) => {
+    let out = '';
+    const child = spawn('strace', ['-f', '-c', '-e', 'trace=fsync,fdatasync', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => resolve(undefined));
+    const timer = setTimeout(() => child.kill('SIGINT'), ms);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      // The summary's rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+      let calls = 0;
+      let seen = false;
+      for (const line of out.split('\n')) {
+        const f = line.trim().split(/\s+/);
+        if (f.length >= 5 && (f.at(-1) === 'fsync' || f.at(-1) === 'fdatasync')) {
+          calls += Number(f[3]);
+          seen = true;
+        }
+      }
+      // No call at all prints no table, only the attach and detach lines.
+      resolve(seen || /attached/.test(out) ? calls : undefined);
+    });
+  });
+}

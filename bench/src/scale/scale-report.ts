@@ -41,7 +41,8 @@ export function stepsTable(results: readonly StepResult[]): Table {
     ['coordinator peak RSS (MiB)', (s) => Math.round(s.rest.peakRssBytes / MiB)],
     ['store on disk (MiB)', (s) => r1(s.rest.storeBytes / MiB)],
     ['coordinator CPU at rest (cores)', (s) => Math.round(s.rest.cores * 1000) / 1000],
-    ['coordinator CPU per heartbeat at rest (µs)', (s) => r1(s.rest.usPerHeartbeat)],
+    ['coordinator CPU per heartbeat at rest (µs; reports included)', (s) => r1(s.rest.usPerHeartbeat)],
+    ['coordinator fsyncs per second at rest (strace)', (s) => (s.rest.fsyncsPerSecond === undefined ? '-' : r1(s.rest.fsyncsPerSecond))],
     ['churn: create p50 / p99 (ms)', (s) => `${api('create', 'p50')(s)} / ${api('create', 'p99')(s)}`],
     ['churn: get p50 / p99 (ms)', (s) => `${api('get', 'p50')(s)} / ${api('get', 'p99')(s)}`],
     ['churn: list (100) p50 / p99 (ms)', (s) => `${api('list', 'p50')(s)} / ${api('list', 'p99')(s)}`],
@@ -80,6 +81,10 @@ export function stepsTable(results: readonly StepResult[]): Table {
     ['restart: SIGTERM -> /healthz (ms)', (s) => Math.round(s.restart?.healthzMs ?? Number.NaN)],
     ['restart: SIGTERM -> API serving (ms)', (s) => Math.round(s.restart?.servingMs ?? Number.NaN)],
     ['restart: SIGTERM -> every host and watcher back (ms)', (s) => Math.round(s.restart?.fleetBackMs ?? Number.NaN)],
+    [
+      'restart: new process CPU to API serving / to fleet back (s)',
+      (s) => (s.restart ? `${r1(s.restart.servingCpuSeconds)} / ${r1(s.restart.fleetBackCpuSeconds)}` : '-'),
+    ],
     ['simulator workers RSS (MiB)', (s) => Math.round(s.workersRssBytes / MiB)],
     ['goal route propagation p99 < 100 ms', (s) => verdict(s.churn.propagation.p99 < 100)],
     [

@@ -30,7 +30,7 @@ export class SimFleet {
 
   constructor(
     private readonly grpc: string,
-    private readonly o: { hostsPerWorker: number; watchersPerWorker: number; fullWatchers: number; togglePool: number },
+    private readonly o: { hostsPerWorker: number; reportIntervalMs: number; watchersPerWorker: number; fullWatchers: number; togglePool: number },
   ) {}
 
   /** Starts fake hosts up to `hosts` (sim0..sim<hosts-1>). */
@@ -41,7 +41,13 @@ export class SimFleet {
       this.agentWorkers.push({
         from,
         to,
-        worker: new Worker(`agents${from}`, 'agent-worker.ts', { grpc: this.grpc, from, to, channels: Math.max(1, Math.ceil((to - from) / 64)) }),
+        worker: new Worker(`agents${from}`, 'agent-worker.ts', {
+          grpc: this.grpc,
+          from,
+          to,
+          channels: Math.max(1, Math.ceil((to - from) / 64)),
+          reportIntervalMs: this.o.reportIntervalMs,
+        }),
       });
       this.hosts = to;
     }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, NOT_LEADER, RpcError, addService, createLeaderClient, splitAddresses } from './index.js';
 
 /** A server that either answers (the leader) or refuses naming `leader()` (a follower). */
-async function start(role: { leads: boolean; leader: () => string }): Promise<{ server: Server; address: string }> {
+async function start(role: { leads: boolean; leader: () => string }, at = '127.0.0.1:0'): Promise<{ server: Server; address: string }> {
   const server = new Server();
   const refuse = (): never => {
     throw new RpcError(Code.UNAVAILABLE, 'not the leader', { errorCode: NOT_LEADER, details: { leader: role.leader() } });
@@ -27,7 +27,7 @@ async function start(role: { leads: boolean; leader: () => string }): Promise<{ 
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(at, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, address: `127.0.0.1:${port}` };
 }
@@ -50,6 +50,19 @@ describe('leader client over several addresses', () => {
   });
   afterAll(() => {
     for (const s of servers) s.server.forceShutdown();
+  });
+
+  it('reaches an address that was down on the first call once it serves again (no reconnect backoff carried over)', async () => {
+    const client = createLeaderClient(EchoService, [gone], credentials.createInsecure(), {}, { rounds: 1 });
+    // Refused connects: a plain channel would now wait out its reconnect backoff (a second or more).
+    for (let i = 0; i < 3; i++) await expect(client.echo({ text: 'x' })).rejects.toMatchObject({ code: Code.UNAVAILABLE });
+    const back = await start({ leads: true, leader: () => '' }, gone);
+    try {
+      await expect(client.echo({ text: 'back' })).resolves.toMatchObject({ text: 'back!' });
+    } finally {
+      client.close();
+      back.server.forceShutdown();
+    }
   });
 
   it('splits a comma-separated list, dropping blanks', () => {

@@ -40,6 +40,21 @@ export function nextAddress(err: unknown, current: string, addresses: readonly s
   return addresses[(i + 1) % addresses.length] ?? current;
 }
 
+/**
+ * Whether a call failed because no connection could be made (grpc-js says so only in the message).
+ * A channel that failed to connect waits out a reconnect backoff (1 s, growing to two minutes)
+ * before it tries again, so a coordinator that was down and is back, now leading, would stay out of
+ * reach for seconds; such a channel is replaced by a fresh one instead.
+ */
+export function isUnreachable(err: unknown): boolean {
+  return (
+    err instanceof RpcError &&
+    err.code === status.UNAVAILABLE &&
+    err.errorCode !== NOT_LEADER &&
+    /No connection established|ECONNREFUSED|ECONNRESET|Connection dropped|Failed to connect/i.test(err.message)
+  );
+}
+
 /** A Client<S> over several coordinator addresses that follows the leader (see the file comment). */
 export function createLeaderClient<S extends DescService>(
   service: S,
@@ -62,6 +77,10 @@ export function createLeaderClient<S extends DescService>(
   };
   /** Records where to go after `err` on `address`; true when the error was a routing one. */
   const moveOn = (err: unknown, address: string): boolean => {
+    if (isUnreachable(err)) {
+      clients.get(address)?.close();
+      clients.delete(address);
+    }
     const next = nextAddress(err, address, known);
     if (next === undefined) return false;
     if (!known.includes(next)) known.push(next);

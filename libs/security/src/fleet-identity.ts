@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import { EnrollmentService } from '@pgs/proto';
-import { createLeaderClient, splitAddresses } from '@pgs/rpc';
+import { Code, createLeaderClient, splitAddresses } from '@pgs/rpc';
 import { ConfigError, type Logger } from '@pgs/service-kit';
 import { fetchPinnedCaCertificate } from './ca-pin.js';
 import {
@@ -111,6 +111,11 @@ async function pinnedCaFromAny(addresses: readonly string[], pin: string): Promi
   throw last;
 }
 
+/** How long a join waits for a coordinator that leads and answers. */
+const JOIN_WAIT_MS = 60_000;
+/** Answers that mean "not now" rather than "no": no leader, a leader stepping down, a slow one. */
+const JOIN_RETRY_CODES: ReadonlySet<number> = new Set([Code.UNAVAILABLE, Code.CANCELLED, Code.DEADLINE_EXCEEDED]);
+
 async function join(options: FleetIdentityOptions, who: Identity, token: string): Promise<TlsMaterial> {
   const pin = joinTokenCaFingerprint(token);
   const caPem = options.files.caFile
@@ -121,11 +126,23 @@ async function join(options: FleetIdentityOptions, who: Identity, token: string)
   if (!caPem) throw new ConfigError('the join token pins no CA; give --coordinator-ca');
   const keyPem = await generatePrivateKey();
   const csrPem = await createCsr(who, keyPem);
+  // Joining is a start-up step: a component started while the coordinators elect a leader (or while
+  // a loaded machine makes leadership change hands, which cancels calls in flight at the old one)
+  // waits for one, up to JOIN_WAIT_MS, instead of exiting.
   const enroll = createLeaderClient(EnrollmentService, splitAddresses(options.coordinator), tlsChannelCredentials(caPem));
+  const deadline = Date.now() + JOIN_WAIT_MS;
   try {
-    const res = await enroll.join({ token, kind: who.kind, componentId: who.id, csrPem }, { timeoutMs: options.callTimeoutMs ?? 15_000 });
-    options.log.info({ token: tokenLabel(token), identity: identityToString(who), expiresAt: res.expiresAt }, 'joined the fleet');
-    return { caPem: res.caCertificatePem, certPem: res.certificatePem, keyPem };
+    for (;;) {
+      try {
+        const res = await enroll.join({ token, kind: who.kind, componentId: who.id, csrPem }, { timeoutMs: options.callTimeoutMs ?? 15_000 });
+        options.log.info({ token: tokenLabel(token), identity: identityToString(who), expiresAt: res.expiresAt }, 'joined the fleet');
+        return { caPem: res.caCertificatePem, certPem: res.certificatePem, keyPem };
+      } catch (err) {
+        if (!JOIN_RETRY_CODES.has((err as { code?: number }).code ?? -1) || Date.now() >= deadline) throw err;
+        options.log.warn({ err: (err as Error).message }, 'no coordinator could take the join yet (a leader is being chosen?); trying again');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
   } finally {
     enroll.close();
   }

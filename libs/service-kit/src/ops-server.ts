@@ -27,7 +27,8 @@ export interface OpsServer {
 export async function startOpsServer(options: {
   host: string;
   port: number;
-  registry: Registry;
+  /** The registry /metrics reads, or a function naming it at each scrape (a process that rebuilds its parts). */
+  registry: Registry | (() => Registry);
   health: () => HealthReport | Promise<HealthReport>;
   extraRoutes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }): Promise<OpsServer> {
@@ -40,8 +41,9 @@ export async function startOpsServer(options: {
           res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' });
           res.end(JSON.stringify(report));
         } else if (req.method === 'GET' && path === '/metrics') {
-          const text = await options.registry.metrics();
-          res.writeHead(200, { 'content-type': options.registry.contentType });
+          const registry = typeof options.registry === 'function' ? options.registry() : options.registry;
+          const text = await registry.metrics();
+          res.writeHead(200, { 'content-type': registry.contentType });
           res.end(text);
         } else if (!(await options.extraRoutes?.(req, res))) {
           res.writeHead(404, { 'content-type': 'application/json' });

@@ -59,7 +59,16 @@ export interface FleetOptions {
    * environment, never argv). Agents, routers and pgsctl get every coordinator's address.
    */
   sharedStore?: { url: string; coordinators: number };
+  /**
+   * Coordinators (by index, with sharedStore) that run inside a network namespace the test created,
+   * listening on its address at fixed ports (ISOLATED_COORDINATOR_PORTS: nothing else binds there),
+   * so the test can cut one off from the store and from everyone.
+   */
+  isolatedCoordinators?: Readonly<Record<number, { netns: string; address: string }>>;
 }
+
+/** The ports of a coordinator inside a network namespace (its address is its own, so fixed ports are free). */
+export const ISOLATED_COORDINATOR_PORTS = Object.freeze({ grpc: 7400, http: 7480 });
 
 /** One coordinator of the fleet. */
 export interface FleetCoordinator {
@@ -228,7 +237,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const coordinatorCount = options.sharedStore?.coordinators ?? 1;
   const listens: Array<{ grpc: string; http: string }> = [];
   for (let i = 0; i < coordinatorCount; i++) {
-    listens.push({ grpc: `${coordinatorAddress}:${await freePort(coordinatorAddress)}`, http: `${coordinatorAddress}:${await freePort(coordinatorAddress)}` });
+    const isolated = options.isolatedCoordinators?.[i];
+    listens.push(
+      isolated
+        ? { grpc: `${isolated.address}:${ISOLATED_COORDINATOR_PORTS.grpc}`, http: `${isolated.address}:${ISOLATED_COORDINATOR_PORTS.http}` }
+        : { grpc: `${coordinatorAddress}:${await freePort(coordinatorAddress)}`, http: `${coordinatorAddress}:${await freePort(coordinatorAddress)}` },
+    );
   }
   const coordinatorHttp = (listens[0] as { http: string }).http;
   // Agents, routers and pgsctl get every coordinator and find the leader among them.
@@ -255,6 +269,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     process: new AppProcess({
       name: i === 0 ? 'coordinator' : `coordinator ${i + 1}`,
       script: SCRIPTS.coordinator,
+      ...(options.isolatedCoordinators?.[i] ? { wrapper: ['ip', 'netns', 'exec', options.isolatedCoordinators[i].netns] } : {}),
       cwd: root,
       logFile: path.join(logDir, i === 0 ? 'coordinator.log' : `coordinator-${i + 1}.log`),
       env: { ...options.coordinatorEnv, ...sharedEnv },

@@ -27,13 +27,15 @@ export class PgsctlError extends Error {
 export function runPgsctl(
   coordinator: string,
   args: readonly string[],
-  options: { timeoutMs?: number; input?: string; env?: Readonly<Record<string, string>> } = {},
+  options: { timeoutMs?: number; input?: string; env?: Readonly<Record<string, string>>; wrapper?: readonly string[] } = {},
 ): Promise<PgsctlResult> {
   const full = ['-c', coordinator, '-o', 'json', ...args];
+  // A wrapper (e.g. `ip netns exec <ns>`) runs pgsctl where an isolated component is.
+  const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
   return new Promise((resolve, reject) => {
     const child = execFile(
-      process.execPath,
-      [SCRIPTS.pgsctl, ...full],
+      command as string,
+      [...prefix, SCRIPTS.pgsctl, ...full],
       { timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...options.env, NO_COLOR: '1' } },
       (err, stdout, stderr) => {
         if (err && typeof err.code !== 'number') {

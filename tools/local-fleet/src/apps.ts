@@ -12,7 +12,7 @@ export const APP_SCRIPTS = Object.freeze({
 
 /** What the command line of the fleet process `name` contains (coordinator, hN, rN, launcher). */
 export function expectedCommand(name: string): string {
-  if (name === 'coordinator') return APP_SCRIPTS.coordinator;
+  if (name === 'coordinator' || /^coordinator-\d+$/.test(name)) return APP_SCRIPTS.coordinator;
   if (/^h\d+$/.test(name)) return APP_SCRIPTS.agent;
   if (/^r\d+$/.test(name)) return APP_SCRIPTS.router;
   // The launcher runs from dist (npm start) or, in tests, from src through tsx.
@@ -28,8 +28,18 @@ export function checkBuilt(): void {
 }
 
 /** Coordinator flags. */
-export function coordinatorArgs(p: { grpc: string; http: string; dataDir: string; secretKeyFile: string; backupsDir: string; insecure: boolean }): string[] {
+export function coordinatorArgs(p: {
+  grpc: string;
+  http: string;
+  dataDir: string;
+  secretKeyFile: string;
+  backupsDir: string;
+  insecure: boolean;
+  /** Several coordinators share one bootstrap admin token file (whichever leads first writes it). */
+  adminTokenFile?: string;
+}): string[] {
   return [
+    ...(p.adminTokenFile ? ['--admin-token-file', p.adminTokenFile] : []),
     '--grpc-listen',
     p.grpc,
     '--http-listen',

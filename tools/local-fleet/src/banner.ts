@@ -15,7 +15,7 @@ export function renderBanner(d: FleetDescription, cwd: string): string {
     '',
     `pgs local fleet is up (state in ${show(d.stateDir, cwd)})`,
     '',
-    `  coordinator  ${d.coordinator.grpc} (gRPC)   http://${d.coordinator.http} (REST)`,
+    ...coordinatorLines(d),
     ...d.hosts.map((h, i) => `  ${i === 0 ? 'hosts      ' : '           '}  ${h.id} ${h.address} (zone ${h.zone})`),
     ...d.routers.map((r, i) => `  ${i === 0 ? 'routers    ' : '           '}  ${r.id} ${r.listen}`),
     d.coordinator.insecure
@@ -53,6 +53,21 @@ export function renderBanner(d: FleetDescription, cwd: string): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** One line per coordinator (the leader marked), the store, and how to try a failover. */
+function coordinatorLines(d: FleetDescription): string[] {
+  if (d.coordinators.length <= 1) return [`  coordinator  ${d.coordinator.grpc} (gRPC)   http://${d.coordinator.http} (REST)`];
+  const leader = d.leader === null ? undefined : d.coordinators[d.leader];
+  return [
+    ...d.coordinators.map(
+      (c, i) => `  ${i === 0 ? 'coordinators' : '            '} ${c.grpc} (gRPC)   http://${c.http} (REST)   pid ${c.pid}${i === d.leader ? '   LEADS' : ''}`,
+    ),
+    ...(d.store?.servers ?? []).map((s, i) => `  ${i === 0 ? 'store      ' : '           '}  ${s.name} postgres ${s.address}:${s.port} (pid ${s.pid})`),
+    leader
+      ? `  failover     kill -9 ${leader.pid}   # the leader; another coordinator leads within seconds (curl http://<REST>/healthz says role), ./pgsctl keeps working`
+      : '  failover     no coordinator led when the fleet became ready; curl http://<REST>/healthz says which one does',
+  ];
 }
 
 /** The password inside a postgresql:// URI. */

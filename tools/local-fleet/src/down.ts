@@ -47,10 +47,13 @@ export function status(options: FleetOptions, say: (line: string) => void): numb
   }
   const alive = (name: string): string => {
     const pid = readPidFile(layout.pidFile(name));
-    return pid !== undefined && isOurs(pid, expectedCommand(name)) ? `running (pid ${pid})` : 'stopped';
+    const match = name.startsWith('store-') ? layout.storeDir : expectedCommand(name);
+    return pid !== undefined && isOurs(pid, match) ? `running (pid ${pid})` : 'stopped';
   };
   say(`local fleet in ${layout.stateDir}: ${up ? d.state : 'stopped'}`);
-  say(`  coordinator  ${d.coordinator.grpc}  ${alive('coordinator')}`);
+  const coordinators = d.coordinators ?? [{ name: 'coordinator', grpc: d.coordinator.grpc }];
+  for (const c of coordinators) say(`  ${c.name.padEnd(11)}  ${c.grpc}  ${alive(c.name)}`);
+  for (const s of d.store?.servers ?? []) say(`  ${s.name.padEnd(11)}  ${s.address}:${s.port}  ${alive(s.name)}`);
   for (const h of d.hosts) say(`  ${h.id.padEnd(11)}  ${h.address}  ${alive(h.id)}`);
   for (const r of d.routers) say(`  ${r.id.padEnd(11)}  ${r.listen}  ${alive(r.id)}`);
   say(`  tenant postgres servers running: ${findPostgresInstances([layout.agentsDir]).length}`);

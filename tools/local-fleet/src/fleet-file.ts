@@ -29,6 +29,12 @@ export interface FleetDescription {
   startedAt: string;
   /** caFile / tokenFile: the coordinator's fleet CA and the bootstrap admin token (pgsctl uses them); insecure: plaintext gRPC. */
   coordinator: { grpc: string; http: string; dataDir: string; pid: number; log: string; caFile: string; tokenFile: string; insecure: boolean };
+  /** Every coordinator (one unless started with --coordinators N); coordinator.grpc lists all their addresses. */
+  coordinators: Array<{ name: string; grpc: string; http: string; dataDir: string; pid: number; log: string }>;
+  /** The coordinators' PostgreSQL store (primary, then its synchronous standby) when there are several; null for SQLite. */
+  store: { kind: 'postgres'; servers: Array<{ name: string; address: string; port: number; dataDir: string; pid: number; log: string }> } | null;
+  /** Index in `coordinators` of the one that led when the fleet became ready (null: none did then). */
+  leader: number | null;
   hosts: Array<{ id: string; address: string; zone: string; dataRoot: string; ops: string; pid: number; log: string }>;
   routers: Array<{ id: string; listen: string; ops: string; cachePath: string; pid: number; log: string }>;
   caPath: string;

@@ -40,6 +40,13 @@ export interface FleetLayout {
    * reachable by others).
    */
   backupsDir: string;
+  /**
+   * The coordinators' PostgreSQL store when the fleet runs several coordinators (primary and
+   * standby data dirs, sockets). The postgres OS user runs it, so it sits beside the agents' data roots.
+   */
+  storeDir: string;
+  /** The data dir of coordinator `i` (0-based): coordinator/, coordinator-2/, ... */
+  coordinatorDataAt: (i: number) => string;
 }
 
 /** True when every directory from `dir` up to / can be entered by other users (o+x). */
@@ -100,6 +107,8 @@ export function fleetLayout(stateDir: string): FleetLayout {
     cancelSecretFile: path.join(certsDir, 'cancel-secret'),
     agentsDir: agentsBase(stateDir),
     backupsDir: path.join(sharedBase(stateDir), 'backups'),
+    storeDir: path.join(sharedBase(stateDir), 'store'),
+    coordinatorDataAt: (i) => path.join(stateDir, i === 0 ? 'coordinator' : `coordinator-${i + 1}`),
   };
 }
 

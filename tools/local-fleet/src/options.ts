@@ -27,6 +27,16 @@ export const FLEET_OPTIONS = {
     min: 1,
     max: 65535,
   },
+  coordinators: {
+    type: 'int',
+    flag: '--coordinators',
+    env: 'PGS_FLEET_COORDINATORS',
+    description:
+      'how many coordinators; more than one runs them on a PostgreSQL store the fleet starts (a primary and a synchronous standby), one leads and the others take over when it dies',
+    default: 1,
+    min: 1,
+    max: 5,
+  },
   httpPort: {
     type: 'int',
     flag: '--http-port',

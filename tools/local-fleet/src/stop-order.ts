@@ -12,8 +12,11 @@ import { stopPostgresInstances } from './postgres-instances.js';
 /** Time each class of process gets before SIGKILL. */
 export const STOP_TIMEOUTS = Object.freeze({ router: 10_000, agent: 15_000, postgres: 30_000, coordinator: 10_000 });
 
+/** The coordinators' store servers, stopped last (primary first, so its last WAL reaches the standby). */
+export const STORE_SERVERS = ['store-primary', 'store-standby'] as const;
+
 /** The fleet process names recorded in the pid dir, by class. */
-function recorded(layout: FleetLayout): { routers: string[]; agents: string[]; coordinator: string[] } {
+function recorded(layout: FleetLayout): { routers: string[]; agents: string[]; coordinator: string[]; store: string[] } {
   let names: string[];
   try {
     names = fs
@@ -27,7 +30,8 @@ function recorded(layout: FleetLayout): { routers: string[]; agents: string[]; c
   return {
     routers: names.filter((n) => /^r\d+$/.test(n)),
     agents: names.filter((n) => /^h\d+$/.test(n)),
-    coordinator: names.filter((n) => n === 'coordinator'),
+    coordinator: names.filter((n) => n === 'coordinator' || /^coordinator-\d+$/.test(n)),
+    store: STORE_SERVERS.filter((n) => names.includes(n)),
   };
 }
 
@@ -56,4 +60,16 @@ export async function stopRecordedFleet(layout: FleetLayout, say: (line: string)
   const n = await stopPostgresInstances([layout.agentsDir], STOP_TIMEOUTS.postgres);
   if (n > 0) say(`stopped ${n} tenant postgres server${n === 1 ? '' : 's'}`);
   await stopRecorded(layout, r.coordinator, STOP_TIMEOUTS.coordinator, say);
+  for (const name of r.store) await stopStoreServer(layout, name, say);
+}
+
+/** Fast shutdown (SIGINT) of one store server named in its pid file, only when its command line still names our store dir. */
+export async function stopStoreServer(layout: FleetLayout, name: string, say: (line: string) => void): Promise<void> {
+  const file = layout.pidFile(name);
+  const pid = readPidFile(file);
+  if (pid !== undefined && isOurs(pid, layout.storeDir)) {
+    const how = await stopPid(pid, 'SIGINT', STOP_TIMEOUTS.postgres);
+    say(`stopped ${name} (pid ${pid}${how === 'killed' ? ', killed after the timeout' : ''})`);
+  }
+  fs.rmSync(file, { force: true });
 }

@@ -5,8 +5,9 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { CoordinatorService, HostState } from '@pgs/proto';
-import { createClient, type Client } from '@pgs/rpc';
+import { createClient, createLeaderClient, type Client } from '@pgs/rpc';
 import { agentArgs, APP_SCRIPTS, checkBuilt, coordinatorArgs, expectedCommand, routerArgs } from './apps.js';
 import { renderBanner } from './banner.js';
 import { ensureCertificates, SNI_DOMAIN } from './certs.js';
@@ -21,13 +22,16 @@ import { isOurs, readPidFile, stopPid, writePidFile } from './pids.js';
 import { stopPostgresInstances } from './postgres-instances.js';
 import { firstFreePort } from './ports.js';
 import { httpOk, tcpOpen, waitUntil } from './readiness.js';
-import { STOP_TIMEOUTS, stopRecordedFleet } from './stop-order.js';
+import { STOP_TIMEOUTS, STORE_SERVERS, stopRecordedFleet, stopStoreServer } from './stop-order.js';
+import { startStore } from './store-postgres.js';
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** First ops port tried for each agent (on its own address) and for the routers (on 127.0.0.1). */
 const OPS_PORT_BASE = 7490;
 const ROUTER_OPS_PORT_BASE = 7440;
+/** First port tried for the coordinators' store primary (its standby takes the next free one). */
+const STORE_PORT_BASE = 7420;
 
 /** Where `up` reports progress. */
 export type Say = (line: string) => void;
@@ -43,7 +47,9 @@ class FleetStoppedError extends Error {
 }
 
 interface Running {
-  coordinator?: ManagedProcess;
+  coordinators: ManagedProcess[];
+  /** True once the store servers were started (they are stopped by their pid files). */
+  store: boolean;
   agents: ManagedProcess[];
   routers: ManagedProcess[];
 }
@@ -74,7 +80,8 @@ async function stopAll(layout: FleetLayout, running: Running, say: Say): Promise
   await stopGroup(running.agents, STOP_TIMEOUTS.agent);
   const n = await stopPostgresInstances([layout.agentsDir], STOP_TIMEOUTS.postgres);
   if (n > 0) say(`stopped ${n} tenant postgres server${n === 1 ? '' : 's'}`);
-  if (running.coordinator) await stopGroup([running.coordinator], STOP_TIMEOUTS.coordinator);
+  await stopGroup(running.coordinators, STOP_TIMEOUTS.coordinator);
+  if (running.store) for (const name of STORE_SERVERS) await stopStoreServer(layout, name, say);
 }
 
 /** Refuses to start twice; cleans up processes a killed launcher left behind. */
@@ -98,8 +105,8 @@ export async function up(options: FleetOptions, say: Say): Promise<number> {
   if (ensureCertificates(layout)) say(`made a local CA and router certificate: ${layout.caCert}`);
   const secret = cancelSecret(layout);
 
-  const running: Running = { agents: [], routers: [] };
-  const all = (): ManagedProcess[] => [...running.routers, ...running.agents, ...(running.coordinator ? [running.coordinator] : [])];
+  const running: Running = { coordinators: [], store: false, agents: [], routers: [] };
+  const all = (): ManagedProcess[] => [...running.routers, ...running.agents, ...running.coordinators];
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stop.signal.aborted) {
@@ -163,31 +170,79 @@ async function startFleet(
   if (ensureSecretKey(files)) say(`made the coordinator's secret key: ${files.secretKeyFile} (mode 0600)`);
   const insecure = options.insecure;
   if (insecure) say('security off (--insecure): plaintext gRPC, components unauthenticated');
-  const grpcPort = await firstFreePort('127.0.0.1', options.coordinatorPort);
-  const httpPort = await firstFreePort('127.0.0.1', options.httpPort, new Set([grpcPort]));
-  const grpc = `127.0.0.1:${grpcPort}`;
-  const httpAddress = `127.0.0.1:${httpPort}`;
+  const count = options.coordinators;
+  checkStoreKind(layout, count);
+  // Fixed ports, one pair per coordinator: a follower names the leader by its address.
+  const taken = new Set<number>();
+  const listens: Array<{ grpc: string; http: string }> = [];
+  for (let i = 0; i < count; i++) {
+    const g = await firstFreePort('127.0.0.1', options.coordinatorPort + i, taken);
+    taken.add(g);
+    const h = await firstFreePort('127.0.0.1', options.httpPort + i, taken);
+    taken.add(h);
+    listens.push({ grpc: `127.0.0.1:${g}`, http: `127.0.0.1:${h}` });
+  }
+  const grpcs = listens.map((l) => l.grpc);
+  // Agents, routers and pgsctl get every coordinator and find the leader among them.
+  const grpc = grpcs.join(',');
+  const httpAddress = (listens[0] as { http: string }).http;
 
-  say(`starting coordinator on ${grpc} (REST http://${httpAddress})`);
-  running.coordinator = startProcess({
-    name: 'coordinator',
-    script: APP_SCRIPTS.coordinator,
-    args: coordinatorArgs({
-      grpc,
-      http: httpAddress,
-      dataDir: layout.coordinatorData,
-      secretKeyFile: files.secretKeyFile,
-      backupsDir: layout.backupsDir,
-      insecure,
-    }),
-    logFile: layout.log('coordinator'),
-    pidFile: layout.pidFile('coordinator'),
-  });
-  const coordinatorDied = diedCheck([running.coordinator], signal);
-  await waitUntil('coordinator /healthz', timeout, async () => ((await httpOk(`http://${httpAddress}/healthz`)) ? true : undefined), coordinatorDied);
-  // The coordinator wrote its CA and the bootstrap admin token before it listened.
+  let storeEnv: Record<string, string> = {};
+  let store: FleetDescription['store'] = null;
+  if (count > 1) {
+    const primaryPort = await firstFreePort('127.0.0.1', STORE_PORT_BASE, taken);
+    taken.add(primaryPort);
+    const standbyPort = await firstFreePort('127.0.0.1', primaryPort + 1, taken);
+    taken.add(standbyPort);
+    say(`starting the coordinators' PostgreSQL store on 127.0.0.1:${primaryPort} with a synchronous standby on 127.0.0.1:${standbyPort}`);
+    running.store = true;
+    const started = await startStore(layout, {
+      address: '127.0.0.1',
+      primaryPort,
+      standbyPort,
+      timeoutMs: timeout,
+      say,
+      died: () => (signal.aborted ? (signal.reason as Error) : undefined),
+    });
+    // The password travels in the environment, never argv (ps shows argv).
+    storeEnv = { PGS_STORE: started.url };
+    store = { kind: 'postgres', servers: started.servers.map(({ name, address, port, dataDir, pid, log }) => ({ name, address, port, dataDir, pid, log })) };
+  }
+
+  for (const [i, l] of listens.entries()) {
+    const name = i === 0 ? 'coordinator' : `coordinator-${i + 1}`;
+    say(`starting ${name} on ${l.grpc} (REST http://${l.http})`);
+    running.coordinators.push(
+      startProcess({
+        name,
+        script: APP_SCRIPTS.coordinator,
+        args: coordinatorArgs({
+          grpc: l.grpc,
+          http: l.http,
+          dataDir: layout.coordinatorDataAt(i),
+          secretKeyFile: files.secretKeyFile,
+          backupsDir: layout.backupsDir,
+          insecure,
+          ...(count > 1 ? { adminTokenFile: files.tokenFile } : {}),
+        }),
+        env: storeEnv,
+        logFile: layout.log(name),
+        pidFile: layout.pidFile(name),
+      }),
+    );
+  }
+  const coordinatorDied = diedCheck(running.coordinators, signal);
+  for (const l of listens)
+    await waitUntil(`coordinator ${l.grpc} /healthz`, timeout, async () => ((await httpOk(`http://${l.http}/healthz`)) ? true : undefined), coordinatorDied);
+  if (count > 1) await waitUntil('a coordinator leading', timeout, async () => leaderIndex(listens), coordinatorDied);
+  // Whichever coordinator led first wrote the admin token; every coordinator writes the fleet CA to its data dir.
+  const needed = insecure ? [files.tokenFile] : [files.caFile, files.tokenFile];
+  await waitUntil('the fleet CA and the admin token', timeout, async () => (needed.every((f) => fs.existsSync(f)) ? true : undefined), coordinatorDied);
   const auth = launcherCredentials(files, insecure);
-  const client = createClient(CoordinatorService, grpc, auth.credentials, auth.channelOptions);
+  const client =
+    count > 1
+      ? createLeaderClient(CoordinatorService, grpcs, auth.credentials, auth.channelOptions)
+      : createClient(CoordinatorService, grpc, auth.credentials, auth.channelOptions);
   onClient(client);
   await Promise.race([
     client.waitForReady(timeout),
@@ -227,7 +282,7 @@ async function startFleet(
       }),
     );
   }
-  const agentsDied = diedCheck([running.coordinator, ...running.agents], signal);
+  const agentsDied = diedCheck([...(count > 1 ? [] : running.coordinators), ...running.agents], signal);
   await waitUntil(
     `hosts ${hosts.map((h) => h.id).join(', ')} READY`,
     timeout,
@@ -239,14 +294,14 @@ async function startFleet(
     agentsDied,
   );
 
-  const r1 = await firstFreePort('127.0.0.1', options.routerPort, new Set([grpcPort, httpPort]));
-  const r2 = await firstFreePort('127.0.0.1', r1 + 1, new Set([grpcPort, httpPort]));
+  const r1 = await firstFreePort('127.0.0.1', options.routerPort, taken);
+  const r2 = await firstFreePort('127.0.0.1', r1 + 1, taken);
   const routers: FleetDescription['routers'] = [];
   for (const [i, port] of [r1, r2].entries()) {
     signal.throwIfAborted();
     const id = `r${i + 1}`;
     const listen = `127.0.0.1:${port}`;
-    const ops = `127.0.0.1:${await firstFreePort('127.0.0.1', ROUTER_OPS_PORT_BASE + i * 10, new Set([grpcPort, httpPort]))}`;
+    const ops = `127.0.0.1:${await firstFreePort('127.0.0.1', ROUTER_OPS_PORT_BASE + i * 10, taken)}`;
     const cachePath = layout.routerCache(id);
     fs.mkdirSync(cachePath.slice(0, cachePath.lastIndexOf('/')), { recursive: true });
     say(`starting router ${id} on ${listen}`);
@@ -272,7 +327,8 @@ async function startFleet(
     running.routers.push(p);
     routers.push({ id, listen, ops, cachePath, pid: p.pid, log: p.logFile });
   }
-  const allDied = diedCheck([running.coordinator, ...running.agents, ...running.routers], signal);
+  // With several coordinators one may die (someone tries a failover) without the start failing.
+  const allDied = diedCheck([...(count > 1 ? [] : running.coordinators), ...running.agents, ...running.routers], signal);
   for (const r of routers) {
     const [host, port] = r.listen.split(':') as [string, string];
     await waitUntil(
@@ -294,12 +350,22 @@ async function startFleet(
       grpc,
       http: httpAddress,
       dataDir: layout.coordinatorData,
-      pid: running.coordinator.pid,
-      log: running.coordinator.logFile,
+      pid: running.coordinators[0]?.pid ?? 0,
+      log: running.coordinators[0]?.logFile ?? '',
       caFile: files.caFile,
       tokenFile: files.tokenFile,
       insecure,
     },
+    coordinators: listens.map((l, i) => ({
+      name: running.coordinators[i]?.name ?? '',
+      grpc: l.grpc,
+      http: l.http,
+      dataDir: layout.coordinatorDataAt(i),
+      pid: running.coordinators[i]?.pid ?? 0,
+      log: running.coordinators[i]?.logFile ?? '',
+    })),
+    store,
+    leader: count > 1 ? ((await leaderIndex(listens)) ?? null) : 0,
     hosts: hosts.map((h, i) => ({ ...h, ops: hostOps[i] ?? '', pid: running.agents[i]?.pid ?? 0, log: running.agents[i]?.logFile ?? '' })),
     routers,
     caPath: layout.caCert,
@@ -328,6 +394,36 @@ async function startFleet(
     }
   }
   description.state = 'ready';
+  if (count > 1) description.leader = (await leaderIndex(listens)) ?? null;
   writeFleetFile(layout.fleetFile, description);
   return description;
+}
+
+/** Which coordinator says it leads on /healthz (0-based), undefined while none does. */
+export async function leaderIndex(listens: ReadonlyArray<{ http: string }>): Promise<number | undefined> {
+  for (const [i, l] of listens.entries()) {
+    try {
+      const res = await fetch(`http://${l.http}/healthz`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { role?: string };
+      if (body.role === 'leader') return i;
+    } catch {
+      // Not answering (starting, stopped or killed): not the leader.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A state dir keeps its fleet in one store: SQLite (one coordinator) or the fleet's PostgreSQL
+ * (several). Starting the other kind on it would show an empty fleet to agents that joined the
+ * first one, so it is refused with what to do instead.
+ */
+function checkStoreKind(layout: FleetLayout, count: number): void {
+  const sqlite = fs.existsSync(path.join(layout.coordinatorData, 'coordinator.db'));
+  const postgres = fs.existsSync(path.join(layout.storeDir, 'primary', 'PG_VERSION'));
+  const fix = `\`npm run fleet:reset\` wipes it, or give another --state-dir`;
+  if (count > 1 && sqlite)
+    throw new FleetStartError(`${layout.stateDir} holds a fleet with one coordinator on SQLite; --coordinators ${count} needs a fleet of its own: ${fix}`);
+  if (count === 1 && postgres)
+    throw new FleetStartError(`${layout.stateDir} holds a fleet with several coordinators on PostgreSQL; start it with --coordinators 3 again, or ${fix}`);
 }

@@ -1,16 +1,17 @@
 /**
  * Whole coordinators (in process) sharing one real PostgreSQL store: one leads and serves, the
- * other sends every caller to it; a client given both addresses finds the leader; when the leader
- * goes, the other leads with a newer epoch and serves the same fleet.
+ * other serves reads and the route watch from the store and sends writes to the leader; a client
+ * given both addresses finds the leader; when the leader goes, the other leads with a newer epoch
+ * and serves the same fleet on the same addresses.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { freePort, startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
-import { CoordinatorService } from '@pgs/proto';
+import { CoordinatorService, RouteFeedService, type WatchRoutesResponse } from '@pgs/proto';
 import { Code, createClient, createLeaderClient, NOT_LEADER, RpcError } from '@pgs/rpc';
-import { bearerMetadata, ensureKeyFile } from '@pgs/security';
+import { bearerMetadata, ensureKeyFile, identity, identityClaimMetadata } from '@pgs/security';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../config.js';
@@ -70,7 +71,7 @@ afterAll(async () => {
 });
 
 describe('coordinators on one PostgreSQL store', () => {
-  it('one leads and serves; the other names it; a client of both finds it, and after a hand-over the other leads the same fleet', async () => {
+  it('one leads and serves; the other serves reads and route watches and names it for writes; a client of both finds it, and after a hand-over the other leads the same fleet', async () => {
     const a = await coordinator('a');
     await eventually(() => a.ha.leader() !== undefined, 15_000, 'a leads and serves');
     const b = await coordinator('b');
@@ -82,11 +83,11 @@ describe('coordinators on one PostgreSQL store', () => {
     const token = fs.readFileSync(path.join(root, 'admin.token'), 'utf8').trim();
     const meta = withCallMetadata(bearerMetadata(token));
 
-    // The follower refuses with the leader's address.
+    // The follower refuses writes with the leader's address.
     const direct = createClient(CoordinatorService, b.grpc, credentials.createInsecure(), meta);
     const refused = await eventually(
       async () => {
-        const err = await direct.listTenants({}).then(
+        const err = await direct.createTenant({ id: 'refused' }).then(
           () => undefined,
           (e: unknown) => e,
         );
@@ -97,12 +98,40 @@ describe('coordinators on one PostgreSQL store', () => {
     );
     expect(refused.code).toBe(Code.UNAVAILABLE);
     expect(refused.errorCode).toBe(NOT_LEADER);
-    direct.close();
 
-    // A client given the follower first is sent to the leader.
+    // A router following the follower: a snapshot, then what the leader commits, in revision order.
+    const router = createClient(RouteFeedService, b.grpc, credentials.createInsecure(), withCallMetadata(identityClaimMetadata(identity('router', 'r1'))));
+    const watch = router.watchRoutes({ sinceRevision: 0n, routerId: 'r1', cancelAddress: '127.0.0.1:6000', snapshotInParts: true });
+    const routes = watch[Symbol.asyncIterator]();
+    const snapshot = (await routes.next()).value as WatchRoutesResponse;
+    expect(snapshot.snapshot).toBe(true);
+
+    // A client given the follower first is sent to the leader for writes.
     const client = createLeaderClient(CoordinatorService, [b.grpc, a.grpc], credentials.createInsecure(), meta, { rounds: 10 });
+    const started = performance.now();
     await client.createTenant({ id: 'before' });
     expect(client.current()).toBe(a.grpc);
+    let delta: WatchRoutesResponse;
+    do delta = (await routes.next()).value as WatchRoutesResponse;
+    while (!delta.upserts.some((r) => r.tenantId === 'before'));
+    // Woken by NOTIFY at the leader's commit; the bound is generous for a loaded machine (the safety poll alone is 1 s).
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(delta.snapshot).toBe(false);
+    expect(delta.revision).toBeGreaterThan(snapshot.revision);
+    // The same revision the leader serves: a router may switch between them and resume by revision.
+    const atLeader = createClient(RouteFeedService, a.grpc, credentials.createInsecure(), withCallMetadata(identityClaimMetadata(identity('router', 'r2'))));
+    const leaderWatch = atLeader.watchRoutes({ sinceRevision: snapshot.revision, routerId: 'r2' });
+    const fromLeader = (await leaderWatch[Symbol.asyncIterator]().next()).value as WatchRoutesResponse;
+    leaderWatch.cancel();
+    atLeader.close();
+    expect(fromLeader.revision).toBe(delta.revision);
+    expect(fromLeader.upserts.find((r) => r.tenantId === 'before')?.revision).toBe(delta.upserts.find((r) => r.tenantId === 'before')?.revision);
+
+    // Reads are the follower's own, from the store.
+    expect((await direct.listTenants({})).tenants.map((t) => t.id)).toEqual(['before']);
+    expect((await direct.getTenant({ id: 'before' })).tenant?.id).toBe('before');
+    expect((await direct.listEvents({ tenantId: 'before' })).events.length).toBeGreaterThan(0);
+    direct.close();
     const firstEpoch = epochOf(a.ha);
     expect(firstEpoch).toBeGreaterThan(0);
 
@@ -110,6 +139,9 @@ describe('coordinators on one PostgreSQL store', () => {
     await a.ha.stop();
     running.splice(running.indexOf(a.ha), 1);
     await eventually(() => b.ha.leader() !== undefined, 15_000, 'b leads');
+    // The follower's watch ended when b began to lead (the router reconnects to the same address).
+    for (let next = await routes.next(); !next.done; next = await routes.next());
+    router.close();
     expect(epochOf(b.ha)).toBeGreaterThan(firstEpoch ?? 0);
     await client.createTenant({ id: 'after' });
     expect(client.current()).toBe(b.grpc);

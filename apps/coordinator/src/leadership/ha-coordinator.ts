@@ -4,8 +4,11 @@
  * - leading: the whole coordinator (startCoordinator) over the shared store, at the lease's
  *   epoch; every commit is checked against the lease in the same transaction, so the moment the
  *   lease is lost nothing more commits, and the coordinator is then stopped;
- * - following: the follower server, which sends every caller to the leader.
- * A new term always builds the coordinator afresh from the store: the other leader changed it
+ * - following: reads and the route and event watches served from the store (what the leader
+ *   commits, read back by revision), every other call sent to the leader.
+ * The addresses are bound once and stay bound from term to term (leaderless calls are refused
+ * towards the leader meanwhile), so a take-over costs no client a refused connection. A new term
+ * always builds the coordinator's services afresh from the store: the other leader changed it
  * meanwhile, and nothing kept in memory from an earlier term can be trusted.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,7 +25,9 @@ import type { Store } from '../store/contract.js';
 import { connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from '../store/postgres/pg-connection.js';
 import { openPostgresStore } from '../store/postgres/pg-store.js';
 import { electionFence, startLeaderElection, type LeaderElection } from './leader-election.js';
-import { startFollowerServer, type FollowerServer } from './follower-server.js';
+import { startServingShell, type ServingShell } from './serving-shell.js';
+import type { FedChanges, FeedSource } from '../transport/feed-source.js';
+import type { FollowerFeed } from '../store/postgres/follower-feed.js';
 
 /** A running coordinator of several. */
 export interface HaCoordinator {
@@ -67,48 +72,90 @@ export async function startHaCoordinator(
   const el = startLeaderElection({ holder, address: self, connect: async () => connectTo(await findPrimary(urls)), log: log.child({ component: 'lease' }) });
   elected.election = el;
 
-  let leading: { coordinator: RunningCoordinator; epoch: number } | undefined;
-  let follower: FollowerServer | undefined;
-  let followerPki: FleetPki | undefined;
+  // Bound once (as soon as TLS can be served) and handed from term to term: clients never see the
+  // addresses close at a take-over.
+  let shell: ServingShell | undefined;
+  let pki: FleetPki | undefined;
+  let term: { coordinator: RunningCoordinator; epoch: number | undefined; feed?: FollowerFeed } | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
   let grace: NodeJS.Timeout | undefined;
   let steppedDownAt: number | undefined;
 
-  const stopLeading = async (): Promise<void> => {
-    const was = leading;
-    leading = undefined;
-    if (!was) return;
-    log.warn({ epoch: was.epoch }, 'stopping the leader coordinator');
-    await was.coordinator.stop().catch((err: unknown) => log.error({ err }, 'the leader coordinator did not stop cleanly'));
+  const ensureShell = async (): Promise<ServingShell | undefined> => {
+    if (shell) return shell;
+    const tls = await shellCredentials(
+      config,
+      store,
+      env,
+      log,
+      clock,
+      () => stopped,
+      () => el.current().role === 'leader',
+    );
+    if (!tls || stopped) {
+      tls?.pki?.stop();
+      return undefined;
+    }
+    pki = tls.pki;
+    shell = await startServingShell({
+      grpcListen: config.grpcListen,
+      httpHost: http.host,
+      httpPort: http.port,
+      credentials: tls.credentials,
+      self,
+      log: log.child({ component: 'shell' }),
+    });
+    return shell;
   };
-  const stopFollowing = async (): Promise<void> => {
-    const was = follower;
-    follower = undefined;
-    followerPki?.stop();
-    followerPki = undefined;
-    await was?.stop();
+
+  const stopTerm = async (): Promise<void> => {
+    const was = term;
+    term = undefined;
+    if (!was) return;
+    if (was.epoch !== undefined) log.warn({ epoch: was.epoch }, 'stopping the leader coordinator');
+    await was.feed?.stop();
+    await was.coordinator.stop().catch((err: unknown) => log.error({ err }, 'the coordinator term did not stop cleanly'));
+  };
+
+  /** A following term: reads and watches served from the store, fed by what the leader commits. */
+  const follow = async (on: ServingShell): Promise<void> => {
+    const listeners = new Set<(c: FedChanges) => void>();
+    const source: FeedSource = (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    };
+    const feed = await store.follow((changes) => {
+      for (const l of listeners) l(changes);
+    });
+    try {
+      const coordinator = await startCoordinator(config, log.child({ role: 'follower' }), clock, env, { store, shell: on, pki, feed: source });
+      term = { coordinator, epoch: undefined, feed };
+    } catch (err) {
+      await feed.stop();
+      throw err;
+    }
   };
 
   const apply = async (): Promise<void> => {
     if (stopped) return;
     const now = el.current();
+    shell?.setLeader(now.role === 'leader' ? self : now.leader?.address);
     if (now.role === 'leader') {
       steppedDownAt = undefined;
-      if (leading?.epoch === now.epoch) return;
-      await stopLeading();
-      // The follower keeps answering (naming no leader yet) until the coordinator is ready to bind.
-      follower?.setLeader(undefined);
-      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, {
-        store,
-        leaderEpoch: now.epoch,
-        beforeBind: stopFollowing,
-      }).catch(async (err: unknown) => {
-        await stopFollowing();
-        throw err;
-      });
+      if (term?.epoch === now.epoch) return;
+      const on = await ensureShell();
+      if (!on) return;
+      // The addresses stay bound and the PKI loaded; the follower's term gives way to a leader's,
+      // built from the store (another leader changed it meanwhile: nothing kept in memory from an
+      // earlier term is trusted). Watchers of the follower's term reconnect to the same address
+      // and resume by revision.
+      const began = performance.now();
+      await stopTerm();
+      const coordinator = await startCoordinator(config, log.child({ epoch: now.epoch }), clock, env, { store, leaderEpoch: now.epoch, shell: on, pki });
+      log.info({ epoch: now.epoch, ms: Math.round(performance.now() - began) }, 'leading: the term serves every call');
       // The lease may have gone while it started: then it stops at once (it could not commit anyway).
-      leading = { coordinator, epoch: now.epoch };
+      term = { coordinator, epoch: now.epoch };
       if (el.leaderEpoch() !== now.epoch) await apply();
       return;
     }
@@ -117,8 +164,8 @@ export async function startHaCoordinator(
     // renewal at the same epoch resumes it without rebuilding everything (a rebuild under load is
     // what makes the next deadline slip). Another coordinator known to lead, or no lease back within
     // that time, stops it.
-    if (leading) {
-      const otherLeads = now.leader !== undefined && now.leader.epoch !== leading.epoch;
+    if (term?.epoch !== undefined) {
+      const otherLeads = now.leader !== undefined && now.leader.epoch !== term.epoch;
       const since = (steppedDownAt ??= Date.now());
       const left = DEFAULT_LEASE_TIMINGS.ttlMs - (Date.now() - since);
       if (!otherLeads && left > 0) {
@@ -129,24 +176,12 @@ export async function startHaCoordinator(
       }
     }
     steppedDownAt = undefined;
-    await stopLeading();
-    if (!follower) {
-      const tls = await followerCredentials(config, store, env, log, () => stopped || el.current().role === 'leader');
-      if (!tls || stopped || el.current().role === 'leader') {
-        tls?.pki?.stop();
-        return;
-      }
-      followerPki = tls.pki;
-      follower = await startFollowerServer({
-        grpcListen: config.grpcListen,
-        httpHost: http.host,
-        httpPort: http.port,
-        credentials: tls.credentials,
-        self,
-        log: log.child({ component: 'follower' }),
-      });
-    }
-    follower.setLeader(now.leader?.address);
+    if (term?.epoch === undefined && term) return;
+    await stopTerm();
+    const on = await ensureShell();
+    if (!on || stopped || el.current().role === 'leader') return;
+    on.setLeader(now.leader?.address);
+    await follow(on);
   };
 
   let chain = Promise.resolve();
@@ -163,14 +198,15 @@ export async function startHaCoordinator(
 
   return {
     election: el,
-    leader: () => leading?.coordinator,
+    leader: () => (term?.epoch !== undefined ? term.coordinator : undefined),
     stop: async () => {
       stopped = true;
       clearTimeout(retry);
       clearTimeout(grace);
       await chain;
-      await stopLeading();
-      await stopFollowing();
+      await stopTerm();
+      await shell?.stop();
+      pki?.stop();
       // Released last: a follower takes over while this process is already out of the way.
       await el.stop();
       await store.close();
@@ -179,27 +215,29 @@ export async function startHaCoordinator(
 }
 
 /**
- * The follower's TLS: the operator's own PKI, or a server certificate from the fleet CA the leader
- * created in the store (waited for, never created here: a follower's write would be refused);
- * undefined when `giveUp` says so first.
+ * The TLS of the shell: none with --insecure, the operator's own PKI, or a server certificate from
+ * the fleet CA in the store. Only a leader creates that CA (on the fleet's first start); a follower
+ * waits for it (its write would be refused), until it leads itself (`leads`) or `giveUp` says so.
  */
-async function followerCredentials(
+async function shellCredentials(
   config: CoordinatorConfig,
   store: Store,
   env: Readonly<Record<string, string | undefined>>,
   log: Logger,
+  clock: () => number,
   giveUp: () => boolean,
+  leads: () => boolean,
 ): Promise<{ pki: FleetPki | undefined; credentials: ReturnType<typeof serverCredentials> } | undefined> {
   if (config.insecure) return { pki: undefined, credentials: serverCredentials(undefined, log) };
   const own = config.tlsCa !== '' ? { caFile: config.tlsCa, certFile: config.tlsCert, keyFile: config.tlsKey } : undefined;
   if (!own) {
-    while (!(await store.read.secrets.getCa())) {
+    while (!leads() && !(await store.read.secrets.getCa())) {
       if (giveUp()) return undefined;
       await new Promise((r) => setTimeout(r, 250));
     }
   }
   const keys = coordinatorKeyRing({ keyFile: config.secretKeyFile, dataDir: config.dataDir, env }, log);
   const grpcHost = splitHostPort(config.grpcListen, '--grpc-listen').host;
-  const pki = await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: own, clock: Date.now, log });
+  const pki = await loadFleetPki({ store, keys, dataDir: config.dataDir, names: [grpcHost, ...config.tlsNames], files: own, clock, log });
   return { pki, credentials: serverCredentials(pki, log) };
 }

@@ -8,6 +8,7 @@ import type { AgentHub } from '../transport/agent-hub.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { HealthCache } from '../live/health-cache.js';
 import type { HostSpares } from '../live/host-spares.js';
+import type { UnchangedReports } from '../live/unchanged-reports.js';
 import type { RetryPolicy } from './instance-reports.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import type { Liveness } from '../live/liveness.js';
@@ -30,6 +31,8 @@ export interface CoordinatorContext {
   readonly liveness: Liveness;
   /** Ready spares per connected host, from heartbeats (placement prefers hosts with one left). */
   readonly spares: HostSpares;
+  /** What the agents last reported per instance, so a repeated report costs no transaction. */
+  readonly unchangedReports: UnchangedReports;
   readonly retry: RetryPolicy;
   readonly placementPolicy: Partial<PlacementPolicy>;
   readonly heartbeatIntervalMs: number;

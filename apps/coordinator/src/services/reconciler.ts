@@ -98,6 +98,12 @@ export class Reconciler {
     this.unsubscribe = undefined;
   }
 
+  /** Stops for good: also stops following the store's commits for placement (the coordinator's term ended). */
+  close(): void {
+    this.stop();
+    this.placement.close();
+  }
+
   /** Places waiting tenants on the next turn of the event loop (once, however many ask in this turn). */
   placeSoon(): void {
     if (this.placeScheduled || this.stopped) return;

@@ -47,7 +47,14 @@ export class SuspendService {
     private readonly ctx: CoordinatorContext,
     private readonly wakeLimit: BucketLimit,
   ) {
-    ctx.store.subscribe((commit) => this.#noteRoutes(commit));
+    this.#unsubscribe = ctx.store.subscribe((commit) => this.#noteRoutes(commit));
+  }
+
+  readonly #unsubscribe: () => void;
+
+  /** Stops following the store's commits (the coordinator's term ended). */
+  close(): void {
+    this.#unsubscribe();
   }
 
   /** Tenants waking now (for metrics and tests). */

@@ -39,6 +39,7 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
   const now = ctx.clock();
   // Before the write: the placements it may trigger pick hosts by the majors they run.
   ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
+  ctx.unchangedReports.forgetHost(hello.hostId);
   return await ctx.store.transaction(async (tx) => {
     const existing = await tx.hosts.get(hello.hostId);
     const host: HostRecord = {
@@ -88,12 +89,37 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
   });
 }
 
-/** Applies reports in one transaction and acts on what they found. */
+/**
+ * Applies reports and acts on what they found. A report that repeats what was last applied for its
+ * instance only refreshes the health cache; the rest are applied in one transaction that shares
+ * its commit with the other hosts' reports of the same turn (reports are frequent and nobody
+ * waits on their commit).
+ */
 async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
   const now = ctx.clock();
-  const outcome = await ctx.store.transaction(async (tx) =>
-    applyInstanceReports(tx, hostId, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring }),
-  );
+  const fresh: InstanceReportView[] = [];
+  for (const r of reports) {
+    if (ctx.unchangedReports.unchanged(hostId, r, now)) {
+      if (r.health) ctx.health.set(r.tenantId, hostId, r.health);
+    } else fresh.push(r);
+  }
+  if (fresh.length === 0) return;
+  let outcome: Awaited<ReturnType<typeof applyInstanceReports>>;
+  try {
+    outcome = await ctx.store.transaction(
+      async (tx) => {
+        const found = await applyInstanceReports(tx, hostId, fresh, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+        const skip = new Set([...found.orphans, ...found.removed.map((r) => r.tenantId)]);
+        for (const r of fresh) if (!skip.has(r.tenantId)) ctx.unchangedReports.noteApplied(hostId, r, now);
+        return found;
+      },
+      { grouped: true },
+    );
+  } catch (err) {
+    // Noted inside the transaction that did not commit: apply this host's next reports in full.
+    ctx.unchangedReports.forgetHost(hostId);
+    throw err;
+  }
   for (const r of outcome.removed) ctx.health.delete(r.tenantId, r.hostId);
   for (const tenantId of outcome.orphans) {
     if (warnedOrphans.has(tenantId)) continue;

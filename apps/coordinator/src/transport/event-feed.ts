@@ -1,6 +1,7 @@
 /** Live event subscribers for WatchEvents: every committed event, filtered per watcher. */
 import type { EventRecord } from '../domain/model.js';
 import type { Store } from '../store/contract.js';
+import { commitsOf, type FeedSource } from './feed-source.js';
 
 /** A filter of a watcher. */
 export interface EventWatchFilter {
@@ -15,14 +16,18 @@ export class EventFeed {
   /** Aborted when the coordinator stops: watch loops end so their calls finish at once. */
   readonly closed: AbortSignal = this.stopping.signal;
 
-  constructor(store: Store) {
-    store.subscribe((summary) => {
+  private readonly unsubscribe: () => void;
+
+  /** `source`: where committed events come from (a follower: what it reads back from the shared store). */
+  constructor(store: Store, source: FeedSource = commitsOf(store)) {
+    this.unsubscribe = source((summary) => {
       for (const e of summary.events) for (const w of this.watchers) w(e);
     });
   }
 
   /** Ends every watch loop (they follow `closed`). */
   close(): void {
+    this.unsubscribe();
     this.stopping.abort();
   }
 

@@ -17,6 +17,7 @@ import type { RouteChange } from '../domain/model.js';
 import type { RouterClients } from '../live/router-clients.js';
 import { auditRefusal, callerOf } from '../security/access.js';
 import type { Store } from '../store/contract.js';
+import { commitsOf, type FeedSource } from './feed-source.js';
 import type { SuspendService } from '../services/suspend-service.js';
 
 /** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
@@ -76,6 +77,7 @@ export class RouteFeed {
   private readonly subscribers = new Map<number, Subscriber>();
   private nextId = 1;
   private closed = false;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly store: Store,
@@ -85,8 +87,10 @@ export class RouteFeed {
     private readonly instanceTls = false,
     /** Routes per message of a snapshot in parts or of a catch-up. */
     private readonly partRoutes = SNAPSHOT_PART_ROUTES,
+    /** Where committed route changes come from (a follower: what it reads back from the shared store). */
+    source: FeedSource = commitsOf(store),
   ) {
-    store.subscribe((summary) => {
+    this.unsubscribe = source((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
     });
   }
@@ -94,6 +98,7 @@ export class RouteFeed {
   /** Ends every watch (a coordinator stopping): each handler returns, so its call ends cleanly. */
   close(): void {
     this.closed = true;
+    this.unsubscribe();
     for (const sub of this.subscribers.values()) sub.wake?.();
   }
 

@@ -78,4 +78,30 @@ describe('a follower reading what the leader commits', () => {
     expect(got.flatMap((c) => c.routeChanges).at(-1)).toEqual({ revision: 12, tenantId: 't0', route: undefined });
     expect(got.flatMap((c) => c.events.map((e) => e.message))).toEqual([...Array.from({ length: 10 }, (_, i) => `e${i}`), 'after']);
   });
+
+  it('a store follows from what is committed now: only later changes are delivered, in order', async () => {
+    const follower = await openPostgresStore({ url: server.url('coord', PW), routeHistory: 1000, log });
+    try {
+      await leader.transaction(async (tx) => {
+        await tx.routes.put(route('old', 1));
+        await tx.events.append({ time: 1, principal: 'p', action: 'x', message: 'old' });
+      });
+      const now = await leader.read.routes.revision();
+      const got: FollowedChanges[] = [];
+      const feed = await follower.follow((c) => got.push(c), 300);
+      for (let i = 0; i < 3; i++) {
+        await leader.transaction(async (tx) => {
+          await tx.routes.put(route(`n${i}`, 200 + i));
+          await tx.events.append({ time: i, principal: 'p', action: 'x', message: `n${i}` });
+        });
+      }
+      await eventually(() => feed.position().revision === now + 3, 10_000, 'the later changes');
+      await feed.stop();
+      expect(got.flatMap((c) => c.routeChanges.map((r) => r.tenantId))).toEqual(['n0', 'n1', 'n2']);
+      expect(got.flatMap((c) => c.routeChanges.map((r) => r.revision))).toEqual([now + 1, now + 2, now + 3]);
+      expect(got.flatMap((c) => c.events.map((e) => e.message))).toEqual(['n0', 'n1', 'n2']);
+    } finally {
+      await follower.close();
+    }
+  });
 });

@@ -20,6 +20,7 @@ import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../
 import { LeaseLostError, fenceWrite } from './leader-lease-sql.js';
 import { clientConfig, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
 import { isConnectionLost, toStoreError } from './pg-errors.js';
+import { startFollowerFeed, type FollowedChanges, type FollowerFeed } from './follower-feed.js';
 import { emptyChanges, makeReads, makeTx, snapshotChanges, type Changes, type Db } from './pg-repositories.js';
 import { PgSchemaTooNewError, migratePostgres } from './pg-schema.js';
 
@@ -320,6 +321,27 @@ export class PostgresStore implements Store {
   subscribe(listener: (commit: Commit) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Follows what another coordinator commits (a follower's feed): `deliver` gets every route change
+   * and event committed after the newest ones now in the store, in commit order, each once. Reads
+   * go through the read pool to the primary; LISTEN runs on a connection of its own.
+   */
+  async follow(deliver: (changes: FollowedChanges) => void, safetyPollMs = 1000): Promise<FollowerFeed> {
+    const now = await this.readQuery({
+      text: 'SELECT (SELECT coalesce(max(revision), 0) FROM route_changes) AS revision, (SELECT coalesce(max(id), 0) FROM events) AS event_id',
+    });
+    const row = now.rows[0] as { revision: string | number; event_id: string | number };
+    return startFollowerFeed({
+      connect: () => connectTo(this.primaryUrl),
+      query: (text, values) => this.readQuery({ text, values: [...values] }),
+      afterRevision: Number(row.revision),
+      afterEventId: Number(row.event_id),
+      deliver,
+      log: this.o.log.child({ component: 'follower-feed' }),
+      safetyPollMs,
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,162 @@
+// The coordinator's cost at rest and in a restart, builds side by side, on a store filled directly
+// (no hour of creates through the API on a loaded machine): each run copies the store, starts the
+// build on it, connects the fake hosts (heartbeats every second, a full instance report every
+// --report-interval as a real agent), then measures what load does not distort: CPU per host per
+// second at rest, fsyncs per second at rest (strace), and in a restart the new process's CPU until
+// every host is back and 10 s later. Builds alternate, round after round.
+//
+//   PGS_BENCH_KEEP_STORE=/tmp/s npm run bench:restart -w @pgs/coordinator -- 10000 200   (the store)
+//   npm run bench:rest-cost -w bench -- /tmp/s 200 <old main.js>,<new main.js> [rounds]
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AgentWorkerReply, AgentWorkerRequest } from './ipc.js';
+import { cpuSeconds, cpuWindow, fsyncsOver } from './proc-stats.js';
+import { Worker } from './workers.js';
+
+const [storeDir, hostsArg, buildsArg, roundsArg] = process.argv.slice(2);
+const hosts = Number(hostsArg);
+const rounds = Number(roundsArg ?? 2);
+if (!storeDir || !fs.existsSync(path.join(storeDir, 'coordinator.db')) || !Number.isInteger(hosts) || hosts < 1 || !buildsArg || !(rounds >= 1))
+  throw new Error('usage: rest-cost <store dir (with coordinator.db)> <hosts> <main.js>[,<main.js>...] [rounds]');
+const builds = buildsArg.split(',').map((b) => path.resolve(b));
+const ip = `127.${process.env.PGS_TEST_NET ?? '0'}.98.1`;
+const port = 30_000 + Math.floor(Math.random() * 20_000);
+const http = `${ip}:${port}`;
+const grpc = `${ip}:${port + 1}`;
+
+async function health(): Promise<{ agents: number } | undefined> {
+  try {
+    const r = await fetch(`http://${http}/healthz`);
+    return r.ok ? ((await r.json()) as { agents: number }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function until(what: string, f: () => Promise<boolean>, ms = 600_000): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    if (await f()) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function startCoordinator(main: string, dataDir: string): ChildProcess {
+  const args = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', dataDir, '--insecure', '--log-level', 'warn'];
+  // PGS_BENCH_NODE_ARGS: node flags for the coordinator, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.PGS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // PGS_BENCH_LOG_DIR: the coordinators' logs (warnings and errors) go there.
+  const logDir = process.env.PGS_BENCH_LOG_DIR;
+  const out = logDir ? fs.openSync(path.join(logDir, `coordinator-${Date.now()}.log`), 'a') : 'ignore';
+  return spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', out, 'inherit'] });
+}
+
+async function stopCoordinator(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Run {
+  build: string;
+  usPerHostSecond: number;
+  restCores: number;
+  fsyncsPerSecond: number | undefined;
+  backMs: number;
+  backCpu: number;
+  settledCpu: number;
+}
+
+async function run(main: string): Promise<Run> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-rest-cost-'));
+  fs.cpSync(storeDir as string, dataDir, { recursive: true });
+  let coordinator = startCoordinator(main, dataDir);
+  const agents = new Worker<AgentWorkerRequest, AgentWorkerReply>('agents', 'agent-worker.ts', {
+    grpc,
+    from: 0,
+    to: hosts,
+    channels: Math.max(1, Math.ceil(hosts / 64)),
+    reportIntervalMs: 5000,
+  });
+  try {
+    await until('the coordinator', async () => (await health()) !== undefined);
+    await until('every host connected', async () => ((await health())?.agents ?? 0) >= hosts);
+    // Full sets delivered and the first full reports applied.
+    await sleep(12_000);
+    const pid = coordinator.pid as number;
+    const cpu = cpuWindow(pid);
+    await sleep(20_000);
+    const u = cpu();
+    const fsyncs = await fsyncsOver(pid, 10_000);
+    // A restart: SIGTERM, the same build again on the same store, the hosts reconnecting.
+    await stopCoordinator(coordinator);
+    const t0 = performance.now();
+    coordinator = startCoordinator(main, dataDir);
+    await until('the coordinator again', async () => (await health()) !== undefined);
+    await until('every host back', async () => ((await health())?.agents ?? 0) >= hosts);
+    const backMs = performance.now() - t0;
+    const backCpu = cpuSeconds(coordinator.pid as number);
+    await sleep(10_000);
+    const stats = await agents.ask({ type: 'stats' });
+    if (stats.type === 'stats' && stats.streamFailures > 0) console.log(`  ${stats.streamFailures} agent streams failed in this run`);
+    return {
+      build: main,
+      usPerHostSecond: (u.cpuSeconds * 1e6) / (hosts * u.seconds),
+      restCores: u.cores,
+      fsyncsPerSecond: fsyncs === undefined ? undefined : fsyncs / 10,
+      backMs,
+      backCpu,
+      settledCpu: cpuSeconds(coordinator.pid as number),
+    };
+  } finally {
+    await agents.stop();
+    await stopCoordinator(coordinator);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+console.log(
+  `rest-cost: ${hosts} fake hosts on ${storeDir}; load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+console.log(
+  [
+    'build',
+    'CPU µs per host per s at rest',
+    'cores at rest',
+    'fsyncs/s at rest',
+    'restart: ms to every host back',
+    'CPU s to hosts back',
+    'CPU s 10 s later',
+  ].join('\t'),
+);
+for (let round = 1; round <= rounds; round++) {
+  for (const main of builds) {
+    const r = await run(main);
+    console.log(
+      [
+        r.build,
+        r.usPerHostSecond.toFixed(0),
+        r.restCores.toFixed(3),
+        r.fsyncsPerSecond?.toFixed(1) ?? '-',
+        Math.round(r.backMs),
+        r.backCpu.toFixed(2),
+        r.settledCpu.toFixed(2),
+      ].join('\t'),
+    );
+  }
+}
+console.log(
+  `load average at the end ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
