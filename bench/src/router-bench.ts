@@ -61,6 +61,12 @@ const IDLE_CLIENTS = Number(process.env.PGS_BENCH_IDLE_CLIENTS ?? 1000);
 const ONLY = process.env.PGS_BENCH_ONLY ?? '';
 if (ONLY !== '' && ONLY !== 'pooling') throw new Error(`PGS_BENCH_ONLY must be "pooling" or unset, got "${ONLY}"`);
 const POOLING_ONLY = ONLY === 'pooling';
+/**
+ * Another router build (the path of its main.js, e.g. a copy of apps/router/dist made before a
+ * change) run next to this one in the pooled rows, interleaved: on a loaded machine only ratios
+ * within one run mean much, so a change is judged against the build it replaces in the same run.
+ */
+const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
 /** Extra node flags for the router processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (written when they stop). */
 const ROUTER_NODE_ARGS = (process.env.PGS_BENCH_ROUTER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const PARKED = 'parked';
@@ -252,14 +258,20 @@ function buildRouter(): void {
   if (build.status !== 0) throw new Error('building apps/router failed');
 }
 
-async function startRouter(feed: string, dir: string, name: string, extra: string[]): Promise<{ port: number; ops: number; pid: number }> {
+async function startRouter(
+  feed: string,
+  dir: string,
+  name: string,
+  extra: string[],
+  main = path.join(repoRoot, 'apps/router/dist/main.js'),
+): Promise<{ port: number; ops: number; pid: number }> {
   const port = await freePort();
   const ops = await freePort();
   const child = start(
     process.execPath,
     [
       ...ROUTER_NODE_ARGS,
-      path.join(repoRoot, 'apps/router/dist/main.js'),
+      main,
       '--listen',
       `127.0.0.1:${port}`,
       '--coordinator',
@@ -405,19 +417,51 @@ interface PgbenchResult {
   proxyCpuUs: number | undefined;
 }
 
-async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2']): Promise<PgbenchResult> {
-  const cpuBefore = target.pid ? cpuMs(target.pid) : 0;
-  const args = ['-h', '127.0.0.1', '-p', String(target.port), '-U', target.user, '-S', ...clients, '-T', String(seconds), '-n', ...extra, TENANT];
+/**
+ * One pgbench run. `steady`: the proxy's CPU is counted from pgbench's first progress report (its
+ * clients all logged in, one second of transactions done) to the end, per transaction after it,
+ * so that the logins of many clients (200 SCRAM exchanges at the proxy) are not charged to the
+ * transactions of a short run.
+ */
+async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2'], steady = false): Promise<PgbenchResult> {
+  let cpuBefore = target.pid ? cpuMs(target.pid) : 0;
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(target.port),
+    '-U',
+    target.user,
+    '-S',
+    ...clients,
+    '-T',
+    String(seconds),
+    '-n',
+    ...(steady ? ['-P', '1'] : []),
+    ...extra,
+    TENANT,
+  ];
   // Clients without TLS: the instance offers it (inner TLS targets), libpq's default would take it.
   const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
+  // Transactions of the first progress interval, not counted when `steady`.
+  let firstInterval: number | undefined;
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+    if (!steady || firstInterval !== undefined) return;
+    const p = /progress: ([\d.]+) s, ([\d.]+) tps/.exec(stderr);
+    if (!p) return;
+    if (target.pid) cpuBefore = cpuMs(target.pid);
+    firstInterval = Number(p[1]) * Number(p[2]);
+  });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   const m = /tps = ([\d.]+)/.exec(stdout);
-  const tx = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0);
+  const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0);
   if (code !== 0 || !m) throw new Error(`pgbench against ${target.name} failed: ${stderr || stdout}`);
+  // A run too short for a progress report (or without steady): every transaction counts.
+  const tx = steady && firstInterval !== undefined ? processed - firstInterval : processed;
   const proxyCpuUs = target.pid && tx > 0 ? ((cpuMs(target.pid) - cpuBefore) * 1000) / tx : undefined;
   return { tps: Number(m[1]), proxyCpuUs };
 }
@@ -520,6 +564,8 @@ async function main(): Promise<void> {
     // The many-clients pair: transaction pools of SMALL_POOL server connections.
     const router10 = await startRouter(feed.address, dir, 'router-pool10', ['--pool-size', String(SMALL_POOL)]);
     const pgbouncer10 = await startPgbouncer(pg, dir, 'pgbouncer-txn', 'transaction', SMALL_POOL);
+    const baseline = BASELINE ? await startRouter(feed.address, dir, 'router-baseline', [], BASELINE) : undefined;
+    const baseline10 = BASELINE ? await startRouter(feed.address, dir, 'router-baseline-pool10', ['--pool-size', String(SMALL_POOL)], BASELINE) : undefined;
     const nodePipe = POOLING_ONLY ? undefined : await startNodePipe(pg, dir);
     const NODE_FLOOR = 'node pipe (floor)';
     const targets: Target[] = [
@@ -530,6 +576,7 @@ async function main(): Promise<void> {
       { name: 'router session pool', port: router.port, user: `${USER}.${POOLED}`, pid: router.pid },
       ...(workers ? [{ name: `${workersName} session pool`, port: workers.port, user: `${USER}.${POOLED}`, pid: workers.pid }] : []),
       { name: 'router transaction pool', port: router.port, user: `${USER}.${TXN_POOLED}`, pid: router.pid },
+      ...(baseline ? [{ name: 'baseline router session pool', port: baseline.port, user: `${USER}.${POOLED}`, pid: baseline.pid }] : []),
       // The router's leg to the instance in TLS, verified against the CA (the client's leg stays plaintext).
       { name: INNER, port: innerTls.port, user: `${USER}.${TENANT}`, pid: innerTls.pid },
       { name: INNER_POOL, port: innerTls.port, user: `${USER}.${POOLED}`, pid: innerTls.pid },
@@ -542,6 +589,7 @@ async function main(): Promise<void> {
     const many: Target[] = [
       { name: 'direct', port: pg.port, user: USER },
       { name: ROUTER_TXN10, port: router10.port, user: `${USER}.${TXN_POOLED}`, pid: router10.pid },
+      ...(baseline10 ? [{ name: `baseline ${ROUTER_TXN10}`, port: baseline10.port, user: `${USER}.${TXN_POOLED}`, pid: baseline10.pid }] : []),
       { name: PGBOUNCER_TXN10, port: pgbouncer10.port, user: USER, pid: pgbouncer10.pid },
     ];
     // pgbench -M simple: with -M prepared pgbench prepares with the blocking PQprepare, which stalls a
@@ -577,8 +625,10 @@ async function main(): Promise<void> {
         process.stdout.write(`  round ${round}/${ROUNDS} ${t.name}: -S -M simple ${manyArgs.join(' ')} ... `);
         // A machine loaded by other work may not let 200 SCRAM logins finish within the run
         // (nothing processed): that round of the target is left out, the rest of the run goes on.
-        const r = await pgbench(t, ['-M', 'simple'], SECONDS, manyArgs).catch((err: unknown) => {
-          console.log(`failed, left out: ${(err as Error).message.split('\n').find((l) => l.includes('error') || l.includes('processed')) ?? ''}`);
+        const r = await pgbench(t, ['-M', 'simple'], SECONDS, manyArgs, true).catch((err: unknown) => {
+          console.log(
+            `failed, left out: ${(err as Error).message.split('\n').find((l) => l.includes('error') || l.includes('aborted') || l.includes('processed')) ?? ''}`,
+          );
           return undefined;
         });
         if (!r) continue;
@@ -622,7 +672,7 @@ async function main(): Promise<void> {
     // (direct and HAProxy: by PostgreSQL, after a fork; PgBouncer and the router's pools: at the
     // proxy, against the same verifier, on a pooled server connection).
     const pgbouncerResult = results.get('pgbouncer (session)')!;
-    const SESSION_POOLS = ['router session pool', ...(workers ? [`${workersName} session pool`] : [])];
+    const SESSION_POOLS = ['router session pool', ...(workers ? [`${workersName} session pool`] : []), ...(baseline ? ['baseline router session pool'] : [])];
     const connRows = ['direct', 'haproxy (tcp)', 'pgbouncer (session)', ...SESSION_POOLS].map((name) => {
       const r = results.get(name)!;
       return {
@@ -662,7 +712,7 @@ async function main(): Promise<void> {
     const manyResults = new Map([...manySamples].map(([name, s]) => [name, { tps: median(s.tps), cpuUs: s.cpuUs.length ? median(s.cpuUs) : NaN }]));
     const pgbouncer10Result = manyResults.get(PGBOUNCER_TXN10)!;
     console.log(
-      `\n${MANY_CLIENTS} clients, pgbench -S -M simple ${manyArgs.join(' ')}; proxies in transaction mode with ${SMALL_POOL} server connections (direct: ${MANY_CLIENTS} backends), median of ${ROUNDS} rounds:`,
+      `\n${MANY_CLIENTS} clients, pgbench -S -M simple ${manyArgs.join(' ')}; proxies in transaction mode with ${SMALL_POOL} server connections (direct: ${MANY_CLIENTS} backends), median of ${ROUNDS} rounds; proxy CPU per transaction from pgbench's first progress report on (the clients' logins not counted):`,
     );
     console.table(
       many.map((t) => {
@@ -721,8 +771,10 @@ async function main(): Promise<void> {
     );
     const routerIdle = await startRouter(feed.address, dir, 'router-idle', ['--pool-size', String(SMALL_POOL)]);
     const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL);
+    const baselineIdle = BASELINE ? await startRouter(feed.address, dir, 'router-baseline-idle', ['--pool-size', String(SMALL_POOL)], BASELINE) : undefined;
     const idleTargets = [
       { name: ROUTER_TXN10, port: routerIdle.port, user: `${USER}.${TXN_POOLED}`, pid: routerIdle.pid },
+      ...(baselineIdle ? [{ name: `baseline ${ROUTER_TXN10}`, port: baselineIdle.port, user: `${USER}.${TXN_POOLED}`, pid: baselineIdle.pid }] : []),
       { name: PGBOUNCER_TXN10, port: pgbouncerIdle.port, user: USER, pid: pgbouncerIdle.pid },
     ];
     const idle = new Map<string, IdleClientMemory>();

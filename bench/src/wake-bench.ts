@@ -14,12 +14,14 @@
 // 1,000 registered tenants need ten agents of 100 ports each (a suspended tenant keeps its port) and
 // a thousand instance creations; the defaults are smaller so that the run fits a shared machine.
 import fs from 'node:fs';
+import os from 'node:os';
 import { TenantStatus } from '@pgs/proto';
 import pg from 'pg';
 import { poll, withFleet, type BenchFleet, type BenchRouter } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 import { BENCH_PASSWORD, createTenant } from './fleet-tenants.js';
 import { measureInstances } from './instance-memory.js';
+import { wakeBreakdown, type WakeTiming } from './wake-breakdown.js';
 
 const WAKES = Number(process.env.PGS_BENCH_WAKES ?? 50);
 const WAKE_TENANTS = Number(process.env.PGS_BENCH_WAKE_TENANTS ?? 10);
@@ -75,12 +77,17 @@ async function suspendAll(fleet: BenchFleet, ids: readonly string[]): Promise<vo
   );
 }
 
-/** Wakes each of `ids` in turn by a client query through the router; the latencies in ms. */
-async function wakeEach(fleet: BenchFleet, ids: readonly string[]): Promise<number[]> {
+/** Wakes each of `ids` in turn by a client query through the router: latency (ms), epoch times and the 1-minute load average before it. */
+async function wakeEach(fleet: BenchFleet, ids: readonly string[]): Promise<{ ms: number[]; timings: WakeTiming[]; loads: number[] }> {
   const router = fleet.routers[0];
   if (!router) throw new Error('a router is needed');
-  const out: number[] = [];
-  for (const id of ids) out.push(await timedQuery(router, id));
+  const out = { ms: [] as number[], timings: [] as WakeTiming[], loads: [] as number[] };
+  for (const id of ids) {
+    out.loads.push(os.loadavg()[0] ?? 0);
+    const connectAt = Date.now();
+    out.ms.push(await timedQuery(router, id));
+    out.timings.push({ tenantId: id, connectAt, answeredAt: Date.now() });
+  }
   return out;
 }
 
@@ -98,13 +105,18 @@ const latency = await withFleet({ name: 'wake', block: BLOCK, agents: 1, routers
   const ids = Array.from({ length: Math.min(WAKE_TENANTS, PORTS_PER_HOST) }, (_, i) => `wake-${i}`);
   await createAll(fleet, ids);
   const samples: number[] = [];
+  const timings: WakeTiming[] = [];
+  const loads: number[] = [];
   while (samples.length < WAKES) {
     const batch = ids.slice(0, Math.min(ids.length, WAKES - samples.length));
     await suspendAll(fleet, batch);
-    samples.push(...(await wakeEach(fleet, batch)));
+    const r = await wakeEach(fleet, batch);
+    samples.push(...r.ms);
+    timings.push(...r.timings);
+    loads.push(...r.loads);
     console.log(`wakes: ${samples.length}/${WAKES}`);
   }
-  return samples;
+  return { samples, loads, breakdown: wakeBreakdown(fleet.root, 'Where a wake goes', timings) };
 });
 
 // Run 2: density with A active tenants and the rest suspended, and wakes while the A work.
@@ -139,7 +151,9 @@ const density = await withFleet({ name: 'wake-density', block: BLOCK, agents: Ma
   const instances = fleet.hostDataRoots.flatMap(measureInstances);
   const pssMib = instances.reduce((s, x) => s + x.pssMib, 0);
   const used = machineUsedMib();
-  const wakes = await wakeEach(fleet, sleeping.slice(0, DENSITY_WAKES));
+  const woken = await wakeEach(fleet, sleeping.slice(0, DENSITY_WAKES));
+  const wakes = woken.ms;
+  const breakdown = wakeBreakdown(fleet.root, `Where a wake goes while ${ACTIVE} tenants work`, woken.timings);
   working = false;
   await Promise.all(loops);
   return {
@@ -152,19 +166,34 @@ const density = await withFleet({ name: 'wake-density', block: BLOCK, agents: Ma
     machineUsedBeforeMib: before,
     tenantsPerGib: REGISTERED / (pssMib / 1024),
     wakes,
+    loads: woken.loads,
+    breakdown,
     queries,
   };
 });
 
-const lat = summarize(latency);
+const lat = summarize(latency.samples);
+const load = summarize(latency.loads);
+const loadDuring = summarize(density.loads);
 const during = summarize(density.wakes);
 report('wake', {
   tables: [
     {
       title: `Wake latency: suspended tenant -> first query answered through the router (${lat.n} wakes, ms)`,
-      columns: ['p50', 'p95', 'p99', 'max', 'mean', `goal p99 < ${GOAL_P99_MS} ms`],
-      rows: [[round(lat.p50), round(lat.p95), round(lat.p99), round(lat.max), round(lat.mean), verdict(lat.p99 < GOAL_P99_MS)]],
+      columns: ['p50', 'p95', 'p99', 'max', 'mean', 'load avg (mean / max)', `goal p99 < ${GOAL_P99_MS} ms`],
+      rows: [
+        [
+          round(lat.p50),
+          round(lat.p95),
+          round(lat.p99),
+          round(lat.max),
+          round(lat.mean),
+          `${round(load.mean)} / ${round(load.max)}`,
+          verdict(lat.p99 < GOAL_P99_MS),
+        ],
+      ],
     },
+    ...(latency.breakdown ? [latency.breakdown.table] : []),
     {
       title: `Density: ${density.registered} registered tenants, ${density.active} active with a query loop, the rest suspended`,
       columns: ['measure', 'value'],
@@ -178,14 +207,21 @@ report('wake', {
           `${Math.round(density.machineUsedBeforeMib)} -> ${Math.round(density.machineUsedMib)}`,
         ],
         [
-          `wake latency while ${density.active} work, ms (p50 / p99 / max over ${during.n})`,
+          `wake latency while ${density.active} work, ms (p50 / p99 / max over ${during.n}; load avg ${round(loadDuring.mean)})`,
           `${round(during.p50)} / ${round(during.p99)} / ${round(during.max)}`,
         ],
         ['queries served by the active tenants meanwhile', density.queries],
       ],
     },
+    ...(density.breakdown ? [density.breakdown.table] : []),
   ],
-  data: { wakes: latency, latency: lat, density: { ...density, wakeLatency: during } },
+  data: {
+    wakes: latency.samples,
+    latency: lat,
+    loadAverage: load,
+    breakdown: latency.breakdown?.data,
+    density: { ...density, breakdown: density.breakdown?.data, wakeLatency: during, loadAverage: loadDuring },
+  },
   chart: barChartSvg(
     'Wake latency (ms)',
     'ms',

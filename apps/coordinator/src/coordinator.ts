@@ -297,6 +297,7 @@ export async function startCoordinator(
       objects,
       hosts,
       moves,
+      suspends,
       routes,
       metrics,
       log: log.child({ component: 'rest' }),

@@ -159,8 +159,75 @@ describe('wake', () => {
   it('refuses to suspend what cannot be suspended', async () => {
     const err = await h.operator.suspendTenant({ id: 'nobody' }).catch((e: unknown) => e);
     expect((err as RpcError).code).toBe(Code.NOT_FOUND);
-    const bad = await h.operator.createTenant({ id: 'twins', spec: { nodes: 2, idleSuspendSeconds: 60 } }).catch((e: unknown) => e);
-    expect((bad as RpcError).code).toBe(Code.INVALID_ARGUMENT);
-    expect((bad as RpcError).message).toMatch(/replicas/);
+  });
+});
+
+describe('REST', () => {
+  const rest = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`http://${h.coordinator.httpAddress}${path}`, { method: 'POST', headers: { authorization: `Bearer ${h.adminToken}` } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('suspends and resumes with the errors gRPC gives', async () => {
+    const a = await agent({ labels: { host: 'rest' }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 } });
+    await active('restful-nap', 60, a);
+    const suspended = await rest('/v1/postgres/instances/restful-nap/suspend');
+    expect(suspended.status).toBe(200);
+    expect(suspended.body).toMatchObject({ name: 'restful-nap', status: 'SUSPENDED' });
+    expect(suspended.body.status_reason).toMatch(/^suspended at .*\(by /);
+    expect(suspended.body.suspended_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(suspended.body.status_reason).toContain(`suspended at ${String(suspended.body.suspended_at)}`);
+    const viaGrpc = (await h.operator.getTenant({ id: 'restful-nap' })).tenant;
+    expect(viaGrpc?.suspendedAt).toBeDefined();
+    // Suspending again changes nothing; resuming wakes it.
+    expect((await rest('/v1/postgres/instances/restful-nap/suspend')).status).toBe(200);
+    const resumed = await rest('/v1/postgres/instances/restful-nap/resume');
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.status).toBe('IN_PROGRESS');
+    expect(resumed.body.suspended_at).toBeNull();
+    await eventually(async () => (await status('restful-nap')) === TenantStatus.ACTIVE, 5000, 'restful-nap ACTIVE');
+
+    const missing = await rest('/v1/postgres/instances/nobody/suspend');
+    expect(missing.status).toBe(404);
+    expect((await rest('/v1/postgres/instances/nobody/resume')).status).toBe(404);
+    // A host that gave the room away: 409 with the reason, as gRPC's FAILED_PRECONDITION.
+    await rest('/v1/postgres/instances/restful-nap/suspend');
+    await h.operator.createTenant({ id: 'rest-squatter', spec: { resources: { memoryMib: 2048 }, placement: { host: 'rest' } } });
+    await eventually(async () => (await status('rest-squatter')) === TenantStatus.ACTIVE, 10_000, 'rest-squatter ACTIVE');
+    const refused = await rest('/v1/postgres/instances/restful-nap/resume');
+    expect(refused.status).toBe(409);
+    expect(JSON.stringify(refused.body)).toMatch(/cannot be woken: its host s\d+ has no room left for it/);
+    expect(JSON.stringify(refused.body)).toMatch(/WAKE_NO_ROOM/);
+  });
+});
+
+describe('replicated tenants', () => {
+  it('suspends every member together when idle, and wakes them together', async () => {
+    const a1 = await agent({ labels: { host: 'pair' } });
+    const a2 = await agent({ labels: { host: 'pair' } });
+    await h.operator.createTenant({ id: 'twins', spec: { nodes: 2, idleSuspendSeconds: 1, externalAccess: true, placement: { host: 'pair' } } });
+    await eventually(async () => (await status('twins')) === TenantStatus.SUSPENDED, 8000, 'twins SUSPENDED while idle');
+    const got = await h.operator.getTenant({ id: 'twins' });
+    expect(got.tenant?.statusReason).toMatch(/; the primary and its 1 replica stopped$/);
+    expect(a1.instances.get('twins')?.runState).toBe(RunState.STOPPED);
+    expect(a2.instances.get('twins')?.runState).toBe(RunState.STOPPED);
+    const suspended = await eventually(
+      async () => (await h.operator.getTenant({ id: 'twins' })).recentEvents.find((e) => e.action === 'tenant.suspended'),
+      3000,
+      'suspended event',
+    );
+    expect(suspended.message).toMatch(/^suspended: all 2 instances stopped in \d+ ms$/);
+    // Nothing fails over, nor is replaced, while every member is stopped on purpose.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await status('twins')).toBe(TenantStatus.SUSPENDED);
+    const answer = await h.routes.wakeTenant({ tenantId: 'twins', routerId: 'r1', waitingClients: 1 });
+    expect(answer.outcome).toBe(WakeOutcome.STARTED);
+    await eventually(async () => (await h.operator.getTenant({ id: 'twins' })).route?.state === RouteState.ROUTABLE, 5000, 'twins routable');
+    expect(a1.instances.get('twins')?.runState).toBe(RunState.RUNNING);
+    expect(a2.instances.get('twins')?.runState).toBe(RunState.RUNNING);
+    const events = (await h.operator.getTenant({ id: 'twins' })).recentEvents;
+    expect(events.find((e) => e.action === 'tenant.wake')?.message).toMatch(/the primary and its 1 replica start together$/);
+    // A router client keeps it awake from now on.
+    routerClients.set('twins', 1);
   });
 });

@@ -90,6 +90,32 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     expect(env.agent.manager.status(a)?.state).toBe('RUNNING');
   }, 90_000);
 
+  it('a primary started again after a stop (a wake) serves at once, and still gets what changed while it was stopped', async () => {
+    const w = uniqueTenantId('wake');
+    // One spec (one verifier) for the first life, as the coordinator sends it every time.
+    const first = ownerSpec(w, 'wake-secret-1');
+    await env.coordinator.desired({ instances: [first] });
+    await waitFor('w realized', () => env.coordinator.running(w));
+    const stop = async (revision: bigint): Promise<void> => {
+      await env.coordinator.desired({ instances: [{ ...first, specRevision: revision, runState: RunState.STOPPED }] });
+      await waitFor(`w stopped at ${revision}`, () => {
+        const s = env.coordinator.latest(w);
+        return s?.state === InstanceState.STOPPED && s.specRevision === revision;
+      });
+    };
+    // Woken with the same objects: the sync is skipped, the owner logs in as before.
+    await stop(2n);
+    await env.coordinator.desired({ instances: [{ ...first, specRevision: 3n }] });
+    const same = await waitFor('w running at 3', () => env.coordinator.running(w, 3));
+    expect(await query<{ v: number }>(same.port, w, 'wake-secret-1', w, 'select 1 as v')).toEqual([{ v: 1 }]);
+    // The owner's password changed while it slept: the woken primary syncs it before it serves.
+    await stop(4n);
+    await env.coordinator.desired({ instances: [ownerSpec(w, 'wake-secret-2', { specRevision: 5n })] });
+    const changed = await waitFor('w running at 5', () => env.coordinator.running(w, 5));
+    expect(await query<{ v: number }>(changed.port, w, 'wake-secret-2', w, 'select 2 as v')).toEqual([{ v: 2 }]);
+    await expect(query(changed.port, w, 'wake-secret-1', w, 'select 1')).rejects.toThrow(/password authentication failed/);
+  }, 90_000);
+
   it('runs commands: users and databases from verifiers, clear errors for bad input', async () => {
     const t = uniqueTenantId('c');
     await env.coordinator.desired({ instances: [ownerSpec(t, 'owner-c-secret')] });

@@ -1,10 +1,10 @@
 // The one place the agent builds its gRPC link to the coordinator: mTLS with its `host:<id>` fleet
 // certificate (got once with a join token, kept in the identity dir, renewed at 2/3 of its lifetime;
-// @pgs/security's fleet identity does all of it) or plaintext behind --insecure, with keepalive pings
-// so a coordinator host that vanished without closing the TCP connection is noticed in seconds and
-// the agent reconnects.
+// @pgs/security's fleet identity does all of it) or plaintext behind --insecure. Keepalive pings,
+// so that a coordinator that vanished without closing the TCP connection is noticed in seconds, are
+// set on every coordinator channel by @pgs/rpc (COORDINATOR_KEEPALIVE).
 import path from 'node:path';
-import { credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { connectFleetIdentity, type FleetLink } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import type { AgentConfig } from './config.js';
@@ -28,9 +28,4 @@ export function connectCoordinatorLink(config: AgentConfig, log: Logger): Promis
  */
 export function coordinatorCredentials(link?: FleetLink): ChannelCredentials {
   return link ? link.credentials : credentials.createInsecure();
-}
-
-/** Channel options of that link. */
-export function coordinatorChannelOptions(): ChannelOptions {
-  return { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 };
 }

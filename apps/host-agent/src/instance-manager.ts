@@ -27,6 +27,7 @@ import type { Logger } from '@pgs/service-kit';
 import { readArchiveStatus } from './backup/archive-status.js';
 import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
 import { InitSqlExecutor } from './init-sql.js';
+import { objectsFingerprint } from './objects-fingerprint.js';
 import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
 import { checkHealth, downHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
@@ -91,6 +92,12 @@ interface Entry {
   backupRunning: boolean;
   /** The spec revision whose restore failed for good (not retried until a newer revision). */
   restoreFailedAtRevision: number | undefined;
+  /**
+   * The objects (roles, databases, replication role and slots) last applied to this instance as a
+   * primary, as a digest; cleared whenever the instance may have changed under it (a replica spec,
+   * a failed realization, a removal, a new instance).
+   */
+  objectsApplied?: string;
 }
 
 /** Restore failures that the same spec can never get past: reported once, not retried. */
@@ -793,6 +800,7 @@ export class InstanceManager {
         releaseSlot = await this.creates.acquire();
         step('queued');
       }
+      if (!existing) e.objectsApplied = undefined;
       // For a replica spec on a former primary this rewinds (or re-clones) it first.
       let inst = await this.o.runtime.ensure(spec);
       step(existing ? 'reconfigure' : spec.restore ? 'restore' : 'create');
@@ -807,13 +815,23 @@ export class InstanceManager {
           step('start');
         }
         if (d.role === 'PRIMARY') {
-          // A spec that turns a replica into the primary means promote (idempotent on a primary).
-          if ((await this.replication.promote(t)).promoted) {
-            this.replication.checkpoint(t).catch((err: unknown) => this.log.warn({ tenantId: t, err }, 'checkpoint after the promotion failed'));
+          const fingerprint = objectsFingerprint(d);
+          // A woken primary (stopped on this agent's watch, started again as a primary on the same
+          // data) already holds what was last applied: serve it without the admin connections.
+          const woken = !wasRunning && e.objectsApplied === fingerprint && !(await this.o.runtime.isStandby(t));
+          if (!woken) {
+            e.objectsApplied = undefined;
+            // A spec that turns a replica into the primary means promote (idempotent on a primary).
+            if ((await this.replication.promote(t)).promoted) {
+              this.replication.checkpoint(t).catch((err: unknown) => this.log.warn({ tenantId: t, err }, 'checkpoint after the promotion failed'));
+            }
+            await this.o.admin.apply(t, d);
+            if (d.replicationUser !== '' && d.replicationSecret !== '') await this.replication.ensurePrimary(t, d);
+            e.objectsApplied = fingerprint;
           }
-          await this.o.admin.apply(t, d);
-          if (d.replicationUser !== '' && d.replicationSecret !== '') await this.replication.ensurePrimary(t, d);
-          step('objects');
+          step(woken ? 'objectsKept' : 'objects');
+        } else {
+          e.objectsApplied = undefined;
         }
         const health = await this.measure(t);
         step('health');
@@ -852,6 +870,7 @@ export class InstanceManager {
       this.o.metrics.realizationSeconds.observe({ outcome: 'realized' }, (performance.now() - started) / 1000);
     } catch (err) {
       e.failures += 1;
+      e.objectsApplied = undefined;
       if (d.restore && err instanceof RestoreError) {
         const recovery: RecoveryResult = {
           restoreId: d.restore.restoreId,
@@ -937,6 +956,7 @@ export class InstanceManager {
 
   private async remove(e: Entry): Promise<void> {
     const t = e.tenantId;
+    e.objectsApplied = undefined;
     try {
       this.update(e, { state: 'STOPPING' });
       await this.o.runtime.remove(t);

@@ -9,7 +9,7 @@ import { createLogger, createRegistry, handleShutdown, runMain, startOpsServer }
 import { AgentLoop } from './agent-loop.js';
 import { hostCapacity } from './capacity.js';
 import { readAgentConfig } from './config.js';
-import { connectCoordinatorLink, coordinatorChannelOptions, coordinatorCredentials } from './grpc-credentials.js';
+import { connectCoordinatorLink, coordinatorCredentials } from './grpc-credentials.js';
 import { InstanceAdmin } from './instance-admin.js';
 import { startInstanceCertificate } from './instance-certificate.js';
 import { InstanceManager } from './instance-manager.js';
@@ -90,7 +90,7 @@ runMain(async () => {
   await manager.start();
   const capacity = hostCapacity(config.dataRoot, config.capacity);
   // Several coordinators (comma-separated): the client finds the leader and follows it after a failover.
-  const client = createLeaderClient(AgentControlService, splitAddresses(config.coordinator), coordinatorCredentials(link), coordinatorChannelOptions());
+  const client = createLeaderClient(AgentControlService, splitAddresses(config.coordinator), coordinatorCredentials(link));
   const loop = new AgentLoop({
     client,
     manager,

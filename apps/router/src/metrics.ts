@@ -22,6 +22,8 @@ export interface RouterMetrics {
   poolClientsPinned: Gauge;
   poolWaitSeconds: Histogram;
   poolLeases: Counter<'kind'>;
+  /** The pool's lease counts so far, read at scrape time into poolLeases (set by the pool). */
+  poolLeaseCounts: { read?: () => { reuse: number; create: number } };
   poolBackendsClosed: Counter<'reason'>;
   /** The pool's counts, read at scrape time for the pool gauges (set by the pool; none: gauges stay 0). */
   poolCounts: { read?: () => PoolCounts };
@@ -51,6 +53,9 @@ export type CacheState = () => { revision: number; staleSeconds: number; routes:
  */
 export function createRouterMetrics(registry: Registry, cache?: CacheState): RouterMetrics {
   const poolCounts: RouterMetrics['poolCounts'] = {};
+  const poolLeaseCounts: RouterMetrics['poolLeaseCounts'] = {};
+  // What poolLeases has been told of the pool's counts so far (it only adds the difference).
+  const leasesTold = { reuse: 0, create: 0 };
   const m: RouterMetrics = {
     accepted: new Counter({ name: 'pgs_router_connections_accepted_total', help: 'Client connections accepted', registers: [registry] }),
     active: new Gauge({ name: 'pgs_router_connections_active', help: 'Client connections open now', registers: [registry] }),
@@ -150,6 +155,14 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       help: 'Server connections given to clients: reused from the pool or newly opened',
       labelNames: ['kind'],
       registers: [registry],
+      collect() {
+        const c = poolLeaseCounts.read?.();
+        if (!c) return;
+        for (const kind of ['reuse', 'create'] as const) {
+          if (c[kind] > leasesTold[kind]) this.inc({ kind }, c[kind] - leasesTold[kind]);
+          leasesTold[kind] = c[kind];
+        }
+      },
     }),
     poolBackendsClosed: new Counter({
       name: 'pgs_router_pool_backends_closed_total',
@@ -158,6 +171,7 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       registers: [registry],
     }),
     poolCounts,
+    poolLeaseCounts,
     wakeWaits: new Counter({
       name: 'pgs_router_wake_waits_total',
       help: 'Clients held for a suspended tenant, by how the wait ended: served, gave_up (deadline), refused (wake refused or the tenant failed), client_closed',

@@ -243,13 +243,18 @@ function transactionPool(
     target.idle = false;
     return b;
   };
+  // A client has one acquire at a time: one callback serves all of its transactions.
+  let done: (err: unknown, backend?: BackendSession) => void = () => undefined;
+  const onAcquired = (err: unknown, got?: Acquired): void => {
+    const r = held(err, got);
+    if (r instanceof Error || r === undefined) done(r ?? new Error('no server connection'));
+    else done(undefined, r);
+  };
   return {
-    acquire: (done) =>
-      acquireWith((err, got) => {
-        const r = held(err, got);
-        if (r instanceof Error || r === undefined) done(r ?? new Error('no server connection'));
-        else done(undefined, r);
-      }),
+    acquire: (callback) => {
+      done = callback;
+      acquireWith(onAcquired);
+    },
     tryAcquire: async () => {
       let got;
       try {

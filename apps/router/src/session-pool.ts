@@ -92,6 +92,8 @@ export class SessionPool {
   #closed = false;
   /** Per key, the connection that logged in last (its hello serves transaction-mode clients). */
   readonly #hellos = new Map<string, BackendSession>();
+  /** Leases so far, read at scrape time (a labelled counter's inc per transaction costs a label hash). */
+  readonly #leases = { reuse: 0, create: 0 };
   /** The 'data' listeners of idle connections. */
   readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
 
@@ -104,6 +106,7 @@ export class SessionPool {
       now: Date.now,
       close: (b, reason) => this.#close(b, reason),
     });
+    options.metrics.poolLeaseCounts.read = () => this.#leases;
     options.metrics.poolCounts.read = () => {
       const s = this.#pool.stats();
       return { clientsActive: this.#lent, clientsWaiting: s.waiting, backendsActive: s.active, backendsIdle: s.idle };
@@ -146,7 +149,7 @@ export class SessionPool {
 
   async #acquire(key: string, applicationName: string, login: () => Promise<LoginResult>, wait: boolean): Promise<Acquired | undefined> {
     const started = performance.now();
-    const stale = this.#staleness(key);
+    const stale = this.#stale;
     try {
       for (;;) {
         let lease;
@@ -174,7 +177,7 @@ export class SessionPool {
     const observe = (): void => this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
     this.#pool.leaseWith(
       key,
-      this.#staleness(key),
+      this.#stale,
       this.#o.waitTimeoutMs,
       (lease) => {
         const now = this.#useNow(lease, applicationName);
@@ -203,15 +206,17 @@ export class SessionPool {
     );
   }
 
-  #staleness(key: string): (b: BackendSession) => boolean {
-    return (b) => routeMoved(b, this.#o.lookup(tenantOfKey(key)));
-  }
+  /**
+   * True when a pooled connection must not be lent (gone, or its tenant's route moved). One
+   * function for every key: a connection's own route names its tenant, the key's.
+   */
+  readonly #stale = (b: BackendSession): boolean => routeMoved(b, this.#o.lookup(b.route.tenantId));
 
   /** A reused connection that needs nothing more (its application_name is the client's already), else undefined. */
   #useNow(lease: Lease<BackendSession>, applicationName: string): Acquired | undefined {
     if (lease.kind !== 'reuse' || lease.item.applicationName !== applicationName) return undefined;
     this.#unwatchIdle(lease.item);
-    this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+    this.#leases.reuse++;
     this.#lent++;
     return { kind: 'ready', backend: lease.item, reused: true };
   }
@@ -232,7 +237,7 @@ export class SessionPool {
       }
       this.#watchIdleClose(key, result.backend);
       this.#hellos.set(key, result.backend);
-      this.#o.metrics.poolLeases.inc({ kind: 'create' });
+      this.#leases.create++;
       this.#lent++;
       return { kind: 'ready', backend: result.backend, reused: false };
     }
@@ -244,7 +249,7 @@ export class SessionPool {
       return undefined;
     }
     backend.applicationName = applicationName;
-    this.#o.metrics.poolLeases.inc({ kind: 'reuse' });
+    this.#leases.reuse++;
     this.#lent++;
     return { kind: 'ready', backend, reused: true };
   }
@@ -296,7 +301,7 @@ export class SessionPool {
    */
   releaseKept(key: string, backend: BackendSession): void {
     this.#lent--;
-    const ok = !backend.socket.destroyed && !this.#closed && !routeMoved(backend, this.#o.lookup(tenantOfKey(key)));
+    const ok = !backend.socket.destroyed && !this.#closed && !routeMoved(backend, this.#o.lookup(backend.route.tenantId));
     if (ok && !this.#pool.waitedFor(key)) this.#watchIdle(backend);
     this.#pool.release(key, backend, ok);
   }

@@ -48,19 +48,29 @@ export interface TransactionEnd {
   error?: unknown;
 }
 
-const SYNC_POINTS = new Set([0x51 /* Q */, 0x53 /* S */, 0x46 /* F */]);
+/** A table of message type bytes: an index, not a Set's hash lookup, for every message both ways. */
+function typeTable(types: Iterable<number>): Uint8Array {
+  const table = new Uint8Array(256);
+  for (const t of types) table[t] = 1;
+  return table;
+}
+
+const SYNC_POINTS = typeTable([0x51 /* Q */, 0x53 /* S */, 0x46 /* F */]);
 // Extended-protocol messages that wait for a Sync (Parse, Bind, Describe, Execute, Close, Flush).
-const NEEDS_SYNC = new Set([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
+const NEEDS_SYNC = typeTable([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
 const TERMINATE = 0x58;
 const READY = 0x5a;
 const IDLE = 0x49;
 const PARSE_COMPLETE = 0x31;
 const CLOSE_COMPLETE = 0x33;
 const ERROR = 0x45;
-const TRACKED_REPLIES = new Set([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR, READY]);
 // ErrorResponse whole too: one may have to be replaced (response-tracker.ts, `fail` entries).
-const collectReply = (t: number): boolean => t === PARSE_COMPLETE || t === CLOSE_COMPLETE || t === READY || t === ERROR;
-const collectRequest = (t: number): boolean => REWRITTEN_TYPES.has(t);
+const TRACKED_REPLIES = typeTable([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR, READY]);
+const REWRITTEN = typeTable(REWRITTEN_TYPES);
+const collectReply = (t: number): boolean => TRACKED_REPLIES[t] === 1;
+const collectRequest = (t: number): boolean => REWRITTEN[t] === 1;
+/** The tracker's entry for a client's sync point (read only: one shared object, not one per transaction). */
+const CLIENT_SYNC = Object.freeze({ kind: 'sync', injected: false } as const);
 const CLOSE_GRACE_MS = 5000;
 /** Client bytes queued while waiting for a server before the client is no longer read. */
 const QUEUE_LIMIT = 64 * 1024;
@@ -186,11 +196,11 @@ export function serveTransactions(
         out.push(...r.messages);
       } else out.push(m.data);
       if (!m.complete) continue;
-      if (SYNC_POINTS.has(m.type)) {
+      if (SYNC_POINTS[m.type] === 1) {
         pending++;
-        tracker.sent({ kind: 'sync', injected: false });
+        tracker.sent(CLIENT_SYNC);
         if (m.type === 0x53) unsynced = 0;
-      } else if (NEEDS_SYNC.has(m.type)) unsynced++;
+      } else if (NEEDS_SYNC[m.type] === 1) unsynced++;
     }
     // The chunk as it came when nothing was changed or held back.
     const bytes = !rewritten && isChunk(out, chunk) ? chunk : Buffer.concat(out);
@@ -229,6 +239,9 @@ export function serveTransactions(
     finish('router', err);
   };
 
+  // One callback for every transaction's acquire (one acquire at a time per client).
+  const onAcquired = (err: unknown, b?: BackendSession): void => (err !== undefined ? refused(err) : attach(b!));
+
   /** Takes a server for the queued bytes (`now`: only one free at once; none free: `none()`). */
   const takeServer = (now?: { none: () => void }): void => {
     acquiring = true;
@@ -242,7 +255,7 @@ export function serveTransactions(
       }, refused);
       return;
     }
-    pool.acquire((err, b) => (err !== undefined ? refused(err) : attach(b!)));
+    pool.acquire(onAcquired);
     holdBackIfQueued();
   };
 
@@ -297,7 +310,7 @@ export function serveTransactions(
     let changed = false;
     for (const m of pieces) {
       release = false;
-      const action = m.complete && TRACKED_REPLIES.has(m.type) ? tracker.reply(m.type, m.data) : 'forward';
+      const action = m.complete && TRACKED_REPLIES[m.type] === 1 ? tracker.reply(m.type, m.data) : 'forward';
       if (action === 'swallow') {
         changed = true;
         continue;

@@ -23,6 +23,18 @@ export interface LeaderClientOptions {
   roundPauseMs?: number;
 }
 
+/**
+ * Keepalive pings on every channel to a coordinator. A coordinator cut off by a partition sends no
+ * reset: without pings a stream open to it (a router's route feed, an event watch) would wait for
+ * it forever while another coordinator leads. With them the stream fails within ~8 s and the
+ * caller's reconnect goes to the next address.
+ */
+export const COORDINATOR_KEEPALIVE: ChannelOptions = {
+  'grpc.keepalive_time_ms': 5_000,
+  'grpc.keepalive_timeout_ms': 3_000,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
 /** Splits a comma-separated address list ("h1:7400,h2:7400"); blanks are dropped. */
 export function splitAddresses(list: string): string[] {
   return list
@@ -70,7 +82,7 @@ export function createLeaderClient<S extends DescService>(
   const clientFor = (address: string): Client<S> => {
     let c = clients.get(address);
     if (!c) {
-      c = createClient(service, address, credentials, channelOptions);
+      c = createClient(service, address, credentials, { ...COORDINATOR_KEEPALIVE, ...channelOptions });
       clients.set(address, c);
     }
     return c;

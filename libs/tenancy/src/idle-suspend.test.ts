@@ -5,6 +5,32 @@ const tenant = (over: Partial<IdleTenant> = {}): IdleTenant => ({ status: 'ACTIV
 const idle: IdleFacts = { routerClients: 0, busyBackends: 0, backupRunning: false };
 
 describe('decideIdleSuspend', () => {
+  it('suspends a replicated tenant only while every replica is caught up', () => {
+    const caughtUp: IdleFacts = {
+      ...idle,
+      replicas: [
+        { hostId: 'h2', caughtUp: true },
+        { hostId: 'h3', caughtUp: true },
+      ],
+    };
+    expect(decideIdleSuspend(tenant(), caughtUp, 0, 60_000)).toMatchObject({ suspend: true, lastBusyAt: 0 });
+    const behind = decideIdleSuspend(
+      tenant(),
+      {
+        ...idle,
+        replicas: [
+          { hostId: 'h2', caughtUp: true },
+          { hostId: 'h3', caughtUp: false },
+        ],
+      },
+      0,
+      60_000,
+    );
+    expect(behind).toEqual({ lastBusyAt: 60_000, suspend: false, reason: 'the replica on h3 is not caught up' });
+    const unknown = decideIdleSuspend(tenant(), { ...idle, replicas: [{ hostId: 'h2', caughtUp: undefined }] }, 0, 60_000);
+    expect(unknown).toMatchObject({ suspend: false, reason: 'no recent health report of the replica on h2' });
+  });
+
   it('suspends only after the whole interval idle, counted from the first idle sight', () => {
     const first = decideIdleSuspend(tenant(), idle, undefined, 1_000);
     expect(first).toMatchObject({ lastBusyAt: 1_000, suspend: false });

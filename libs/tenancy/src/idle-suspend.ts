@@ -2,7 +2,9 @@
  * Scale to zero: when a tenant with an idle-suspend policy has been idle for its whole interval.
  * Idle means no router holds a client of it, its primary runs no non-idle backend (a session
  * idle in a transaction is busy: suspending would abort its transaction), no replication
- * other than to its own standbys and no backup. Anything unknown (a router that did not report,
+ * other than to its own standbys and no backup. A replicated tenant (suspended only when its policy
+ * asks: every member stops and wakes together) is idle only while every replica is caught up, so
+ * the members stop on the same data and the replicas resume streaming from where they stood. Anything unknown (a router that did not report,
  * no fresh health) counts as busy: a wrong suspend cuts clients off, a late one costs memory.
  */
 import type { RunState, TenantStatus } from './statuses.js';
@@ -15,6 +17,8 @@ export interface IdleFacts {
   busyBackends: number | undefined;
   /** A backup (or a restore) of the tenant is running. */
   backupRunning: boolean;
+  /** Its replicas (none for a single-node tenant): caught up with the primary; undefined when no fresh report says. */
+  replicas?: readonly { hostId: string; caughtUp: boolean | undefined }[];
 }
 
 /** The tenant as the idle decision needs it. */
@@ -50,6 +54,10 @@ export function decideIdleSuspend(tenant: IdleTenant, facts: IdleFacts, lastBusy
   if (facts.busyBackends === undefined) return busy('no recent health report of the primary');
   if (facts.busyBackends > 0) return busy(`${facts.busyBackends} busy backend(s)`);
   if (facts.backupRunning) return busy('a backup is running');
+  for (const r of facts.replicas ?? []) {
+    if (r.caughtUp === undefined) return busy(`no recent health report of the replica on ${r.hostId}`);
+    if (!r.caughtUp) return busy(`the replica on ${r.hostId} is not caught up`);
+  }
   const since = lastBusyAt ?? now;
   const idleMs = now - since;
   return { lastBusyAt: since, suspend: idleMs >= policy * 1000, reason: `idle for ${Math.floor(idleMs / 1000)}s (policy ${policy}s)` };

@@ -188,7 +188,8 @@ export {
 } from './leader-lease.js';
 export { decideIdleSuspend, formatIdleSuspend, type IdleFacts, type IdleTenant, type IdleDecision } from './idle-suspend.js';
 export { takeToken, type TokenBucket, type BucketLimit, type TakeResult } from './wake-limit.js';
-export { wakeProblem, type WakeHost } from './wake-room.js';
+export { suspendedReason, suspendedSince } from './suspend-reason.js';
+export { membersWakeProblem, wakeProblem, type WakeHost, type WakeMember } from './wake-room.js';
 export {
   buildVersionCatalog,
   pgbackrestMaxMajor,

@@ -58,7 +58,6 @@ describe('validateTenantSpec', () => {
     [{ idleSuspendSeconds: -1 }, 'spec.idle_suspend_seconds'],
     [{ idleSuspendSeconds: 2.5 }, 'spec.idle_suspend_seconds'],
     [{ idleSuspendSeconds: 2_592_001 }, 'spec.idle_suspend_seconds'],
-    [{ idleSuspendSeconds: 60, nodes: 2 }, 'spec.idle_suspend_seconds'],
     [{ externalAccess: 'yes' }, 'spec.external_access'],
   ])('refuses %j at field %s', (over, field) => {
     const err = refusal(aSpec(over as never));
@@ -79,6 +78,8 @@ describe('validateTenantSpec', () => {
 
   it('keeps an idle-suspend policy when on and drops it when off (0)', () => {
     expect(validateTenantSpec(aSpec({ idleSuspendSeconds: 300 })).idleSuspendSeconds).toBe(300);
+    // A replicated tenant suspends only when asked: every member stops and wakes together.
+    expect(validateTenantSpec(aSpec({ idleSuspendSeconds: 60, nodes: 2 })).idleSuspendSeconds).toBe(60);
     expect('idleSuspendSeconds' in validateTenantSpec(aSpec({ idleSuspendSeconds: 0 }))).toBe(false);
   });
 

@@ -139,13 +139,6 @@ export function validateTenantSpec(spec: TenantSpec): TenantSpec {
   if (spec.runState !== 'RUNNING' && spec.runState !== 'STOPPED') {
     throw new ValidationError('spec.run_state', spec.runState, "'RUNNING' or 'STOPPED'");
   }
-  if (spec.idleSuspendSeconds && nodes > 1) {
-    throw new ValidationError(
-      'spec.idle_suspend_seconds',
-      spec.idleSuspendSeconds,
-      '0 (off): a tenant with replicas is never suspended yet; suspend only single-node tenants',
-    );
-  }
   if (spec.poolMode !== undefined && !POOL_MODES.includes(spec.poolMode)) {
     throw new ValidationError('spec.pool_mode', spec.poolMode, "'NONE', 'SESSION' or 'TRANSACTION'");
   }

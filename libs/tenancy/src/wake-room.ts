@@ -27,3 +27,31 @@ export function wakeProblem(host: WakeHost | undefined, resources: Resources, cp
   if (short.length === 0) return undefined;
   return `its host ${host.id} has no room left for it: short of ${short.join(' and ')}; free capacity on ${host.id} or move the tenant`;
 }
+
+/** One member of a suspended tenant: its role and its host as the wake check needs it. */
+export interface WakeMember {
+  role: 'PRIMARY' | 'REPLICA';
+  hostId: string;
+  host: WakeHost | undefined;
+}
+
+/**
+ * undefined when every member fits on its host again, otherwise why not. Every member of a
+ * replicated tenant stops and wakes together, so a replica whose host gave its room away blocks the
+ * wake like the primary's would (waking the primary alone would over-commit that host later, or
+ * leave the tenant without the redundancy it asked for); the primary is checked first. A replica
+ * whose host is not READY does not block: the tenant wakes degraded, as it would run with that host
+ * down, and the replica is replaced or returns with its host.
+ */
+export function membersWakeProblem(members: readonly WakeMember[], resources: Resources, cpuOvercommit: number): string | undefined {
+  const primary = members.find((m) => m.role === 'PRIMARY');
+  if (primary === undefined) return 'it has no placement';
+  const primaryProblem = wakeProblem(primary.host, resources, cpuOvercommit);
+  if (primaryProblem !== undefined) return primaryProblem;
+  for (const m of members) {
+    if (m.role !== 'REPLICA' || m.host === undefined || m.host.state !== 'READY') continue;
+    const problem = wakeProblem(m.host, resources, cpuOvercommit);
+    if (problem !== undefined) return `the replica on ${m.hostId} cannot wake: ${problem.replace(/^its host/, 'the host')}`;
+  }
+  return undefined;
+}

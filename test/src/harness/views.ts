@@ -18,6 +18,8 @@ export interface TenantJson {
   revision: number;
   spec: { externalAccess: boolean; nodes: number; syncReplicas: number; runState: string; connectionLimit: number; version: string };
   placements: PlacementJson[];
+  /** When a SUSPENDED tenant was suspended (ISO time); null otherwise. */
+  suspendedAt?: string | null;
 }
 
 /** A route as the routers see it. */

@@ -2,6 +2,8 @@
 // kept) and the next client through any router wakes it; many clients at once cause one wake; a
 // session idle in a transaction keeps the tenant awake; a host that gave the room away refuses the
 // wake with the reason; a router restarted while the tenant sleeps still wakes it.
+import path from 'node:path';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Fleet } from '../harness/fleet.js';
 import { attempt, connect, psql, queryOnce, type Login } from '../harness/pg-clients.js';
@@ -176,5 +178,68 @@ describe('scale to zero', () => {
     expect(rows).toEqual([{ who: id }]);
     const t: TenantJson = (await f.tenant(id)).tenant;
     expect(t.status).toBe('ACTIVE');
+  });
+
+  it('a tenant with a replica suspends with it, psql wakes both, and the replica streams again', async () => {
+    const f = fleet();
+    const id = tenantName('pair');
+    const password = 'pair-secret-1';
+    await f.createTenant(id, { password, replicas: 1, extraArgs: ['--idle-suspend', '5s'] });
+    const router = f.routers[0]!;
+    const session = await psql(
+      router.endpoint,
+      ownerLogin(id, password),
+      'create table kept (id int primary key); insert into kept select generate_series(1, 50)',
+    );
+    expect(session, session.stderr).toMatchObject({ code: 0 });
+
+    // Both members stop: no postgres of the tenant is left on any host.
+    await suspended(f, id, 90_000);
+    const asleep = (await f.tenant(id)).tenant;
+    expect(asleep.statusReason).toMatch(/the primary and its 1 replica stopped$/);
+    expect(asleep.suspendedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    await waitUntil(
+      'suspended event for both members',
+      () => events(f, id),
+      (e) => e.some((x) => x.action === 'tenant.suspended' && x.message.startsWith('suspended: all 2 instances stopped')),
+      { timeoutMs: 10_000 },
+    );
+
+    // The first client wakes both; it stays connected so the tenant stays awake while we look.
+    const client = await connect(router.endpoint, ownerLogin(id, password), 60_000);
+    try {
+      expect((await client.query<{ n: number }>('select count(*)::int as n from kept')).rows).toEqual([{ n: 50 }]);
+      await waitUntil(
+        'both postmasters back',
+        () => tenantPostmasters(f, id),
+        (p) => p.length === 2,
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
+      expect((await events(f, id)).find((x) => x.action === 'tenant.wake')?.message).toMatch(/the primary and its 1 replica start together$/);
+      // The replica streams from the woken primary again, and what is written now reaches it.
+      await client.query('insert into kept values (51)');
+      const primary = await primaryOf(f, id);
+      const socketDir = path.join(f.hosts[primary.hostIndex]!.dataRoot, 'instances', id, 'sock');
+      await waitUntil(
+        'the replica streams and replayed the new row',
+        async () => {
+          const admin = new pg.Client({ host: socketDir, port: primary.port, user: 'postgres', database: 'postgres' });
+          await admin.connect();
+          try {
+            const r = await admin.query<{ state: string; caught: boolean }>(
+              'select state, replay_lsn >= pg_current_wal_lsn() as caught from pg_stat_replication',
+            );
+            return r.rows;
+          } finally {
+            await admin.end();
+          }
+        },
+        (rows) => rows.length === 1 && rows[0]!.state === 'streaming' && rows[0]!.caught,
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
+      expect((await f.tenant(id)).tenant.status).toBe('ACTIVE');
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -127,6 +127,8 @@ export interface TenantView {
   updatedAt: string | null;
   /** Its init scripts and how far they ran; null when created without any. */
   initSql: InitSqlView | null;
+  /** When a SUSPENDED tenant was suspended (ISO time); null for any other status. */
+  suspendedAt: string | null;
 }
 
 /** A tenant's init scripts: HELD, PENDING, RUNNING, SUCCEEDED or FAILED. */
@@ -471,6 +473,7 @@ export function tenantView(t: Tenant): TenantView {
     createdAt: time(t.createdAt),
     updatedAt: time(t.updatedAt),
     initSql: t.initSql ? initSqlView(t.initSql) : null,
+    suspendedAt: time(t.suspendedAt),
   };
 }
 
@@ -592,12 +595,7 @@ export function fleetStatusView(s: GetFleetStatusResponse): FleetStatusView {
   };
 }
 
-/**
- * When a SUSPENDED tenant was suspended: the coordinator writes "suspended at <ISO time> (why)" as
- * its status reason (the record keeps no separate column for it). undefined otherwise.
- */
-export function suspendedSince(t: { status: string; statusReason: string }): string | undefined {
-  if (t.status !== 'SUSPENDED') return undefined;
-  const m = /^suspended at (\d{4}-\d\d-\d\dT[0-9:.]+Z)/.exec(t.statusReason);
-  return m?.[1];
+/** When a SUSPENDED tenant was suspended (the coordinator's suspended_at), undefined otherwise. */
+export function suspendedSince(t: { status: string; suspendedAt: string | null }): string | undefined {
+  return t.status === 'SUSPENDED' && t.suspendedAt !== null ? t.suspendedAt : undefined;
 }

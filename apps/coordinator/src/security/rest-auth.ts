@@ -28,6 +28,8 @@ export const REST_RPC: Readonly<Record<string, string>> = Object.freeze({
   'instances.delete': 'DeleteTenant',
   'instances.start': 'StartTenant',
   'instances.stop': 'StopTenant',
+  'instances.suspend': 'SuspendTenant',
+  'instances.resume': 'ResumeTenant',
   'instances.access': 'SetTenantAccess',
   'instances.move': 'MoveTenant',
   'users.create': 'CreateUser',

@@ -260,7 +260,8 @@ export class FailoverManager {
 
   private async detect(tenant: TenantRecord, now: number): Promise<void> {
     // A RESTORING tenant's replicas hold nothing yet: the restore itself deals with a lost primary.
-    if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING', 'RESTORING'].includes(tenant.status)) return;
+    if (tenant.deleting || tenant.spec.runState !== 'RUNNING' || ['NEW', 'STOPPING', 'STOPPED', 'DELETING', 'RESTORING', 'SUSPENDED'].includes(tenant.status))
+      return;
     const placements = await this.ctx.store.read.placements.list({ tenantId: tenant.id });
     const primary = placements.find((p) => p.role === 'PRIMARY');
     if (!primary) return;

@@ -1,7 +1,7 @@
 /**
  * The idle-suspend loop: every interval it gathers, for each ACTIVE tenant with an idle-suspend
  * policy, what the routers report of its clients, what its primary's health says of busy backends,
- * and whether a backup or restore runs; the pure decideIdleSuspend (libs/tenancy) says when the
+ * whether its replicas (if any) are caught up, and whether a backup or restore runs; the pure decideIdleSuspend (libs/tenancy) says when the
  * tenant was last busy and whether its whole interval has passed idle; this loop only suspends.
  */
 import { decideIdleSuspend } from '@pgs/tenancy';
@@ -54,7 +54,7 @@ export class IdleWatcher {
       const now = ctx.clock();
       const read = ctx.store.read;
       // Only the tenants with a policy (an index holds them): reading every ACTIVE tenant each second costs seconds at a million.
-      const watched = (await read.tenants.listIdleSuspend()).filter((t) => t.spec.nodes === 1);
+      const watched = await read.tenants.listIdleSuspend();
       const seen = new Set(watched.map((t) => t.id));
       for (const id of this.#lastBusyAt.keys()) if (!seen.has(id)) this.#lastBusyAt.delete(id);
       if (watched.length === 0) return;
@@ -64,16 +64,26 @@ export class IdleWatcher {
         ...(await read.restores.listRunning()).map((r) => r.targetTenantId),
       ]);
       for (const tenant of watched) {
-        const primary = (await read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
+        const placements = await read.placements.list({ tenantId: tenant.id });
+        const primary = placements.find((p) => p.role === 'PRIMARY');
         const health = primary ? ctx.health.get(tenant.id, primary.hostId) : undefined;
         const hostReady = primary !== undefined && (await read.hosts.get(primary.hostId))?.state === 'READY';
         const fresh = health !== undefined && health.up && now - health.checkedAt <= this.deps.healthMaxAgeMs && hostReady;
+        // A replica is caught up when a fresh report shows it streaming (its sender not lost) with nothing left to replay.
+        const replicas = placements
+          .filter((p) => p.role === 'REPLICA')
+          .map((p) => {
+            const h = ctx.health.get(tenant.id, p.hostId);
+            const known = h !== undefined && h.up && h.role === 'REPLICA' && now - h.checkedAt <= this.deps.healthMaxAgeMs;
+            return { hostId: p.hostId, caughtUp: known ? (h.senderLostAt ?? 0) === 0 && h.lagBytes === 0 : undefined };
+          });
         const decision = decideIdleSuspend(
           { status: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, idleSuspendSeconds: tenant.spec.idleSuspendSeconds },
           {
             routerClients: totals === undefined ? undefined : (totals.get(tenant.id) ?? 0),
             busyBackends: fresh ? health.busyBackends : undefined,
             backupRunning: working.has(tenant.id),
+            replicas,
           },
           this.#lastBusyAt.get(tenant.id),
           now,

@@ -27,7 +27,8 @@ export async function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenant
     if (busy(lost.tenantId)) continue;
     const done = await ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(lost.tenantId);
-      if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER') return false;
+      // A suspended tenant's new replica would clone from a stopped primary: it is replaced once woken.
+      if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER' || tenant.status === 'SUSPENDED') return false;
       const others = (await tx.placements.list({ tenantId: tenant.id })).map((p) => p.hostId);
       const { placed, unplaced } = placeTenants(
         await hostCandidates(tx, ctx.versions),

@@ -1,11 +1,12 @@
 /**
  * Scale to zero: suspending a tenant (its instances stop with a checkpoint, the data stays, its
- * CPU and memory go back to the host's pool) and waking it again (on a router's request when a
+ * CPU and memory go back to the hosts' pools; a replicated tenant's members all stop, and all wake,
+ * together) and waking it again (on a router's request when a
  * client arrives, or an operator's). Each is one transaction that bumps the instance revision, so
  * the agents get the new run state through the desired-set push; events say when each started and,
  * once the instances stopped or the route is routable again, how long it took.
  */
-import { takeToken, wakeProblem, type BucketLimit, type TokenBucket } from '@pgs/tenancy';
+import { membersWakeProblem, suspendedReason, takeToken, type BucketLimit, type TokenBucket, type WakeMember } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound, PreconditionError } from '../domain/errors.js';
 import type { TenantRecord } from '../domain/model.js';
@@ -69,14 +70,21 @@ export class SuspendService {
       const tenant = await mustGet(tx, id);
       if (tenant.status === 'SUSPENDED') return { tenant, changed: false };
       if (tenant.deleting) throw new PreconditionError('TENANT_DELETING', `tenant "${id}" is being deleted`);
-      if (tenant.spec.nodes > 1) throw new PreconditionError('SUSPEND_REPLICATED', `tenant "${id}" has replicas; only single-node tenants can be suspended`);
       if (tenant.status !== 'ACTIVE' || tenant.spec.runState !== 'RUNNING') {
         throw new PreconditionError('TENANT_NOT_ACTIVE', `tenant "${id}" is ${tenant.status}; only an ACTIVE, running tenant can be suspended`);
       }
-      const reason = `suspended at ${new Date(now).toISOString()} (${why})`;
+      const members = membersPhrase((await tx.placements.list({ tenantId: id })).filter((p) => p.role === 'REPLICA').length);
+      const reason = `${suspendedReason(now, why)}${members === '' ? '' : `; ${members} stopped`}`;
       const updated: TenantRecord = { ...tenant, status: 'SUSPENDED', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now };
       await tx.tenants.update(updated);
-      await tx.events.append({ time: now, principal, action: 'tenant.suspend', tenantId: id, message: `suspending: ${why}`, details: { trigger } });
+      await tx.events.append({
+        time: now,
+        principal,
+        action: 'tenant.suspend',
+        tenantId: id,
+        message: `suspending${members === '' ? '' : ` ${members}`}: ${why}`,
+        details: { trigger },
+      });
       const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? updated;
       // Its CPU and memory go back to the host's pool.
       tx.record({ kind: 'desired', tenantId: id });
@@ -148,7 +156,7 @@ export class SuspendService {
   async tick(): Promise<void> {
     const now = this.ctx.clock();
     const store = this.ctx.store;
-    const done: { tenantId: string; durationMs: number; trigger: SuspendTrigger }[] = [];
+    const done: { tenantId: string; durationMs: number; trigger: SuspendTrigger; instances: number }[] = [];
     for (const [id, s] of this.#suspending) {
       const tenant = await store.read.tenants.get(id);
       if (!tenant || tenant.status !== 'SUSPENDED' || now - s.at > PENDING_MAX_MS) {
@@ -158,7 +166,7 @@ export class SuspendService {
       const placements = await store.read.placements.list({ tenantId: id });
       if (placements.every((p) => p.realizedRevision >= tenant.instanceRevision && p.instanceState === 'STOPPED')) {
         this.#suspending.delete(id);
-        done.push({ tenantId: id, durationMs: now - s.at, trigger: s.trigger });
+        done.push({ tenantId: id, durationMs: now - s.at, trigger: s.trigger, instances: placements.length });
       }
     }
     for (const [id, w] of this.#waking) if (now - w.at > PENDING_MAX_MS) this.#waking.delete(id);
@@ -172,7 +180,7 @@ export class SuspendService {
           principal: 'system:suspend',
           action: 'tenant.suspended',
           tenantId: d.tenantId,
-          message: `suspended: instances stopped in ${d.durationMs} ms`,
+          message: `suspended: ${d.instances === 1 ? 'instance' : `all ${d.instances} instances`} stopped in ${d.durationMs} ms`,
           details: { durationMs: String(d.durationMs), trigger: d.trigger },
         });
       }
@@ -194,15 +202,18 @@ export class SuspendService {
     return r;
   }
 
-  /** Why the tenant's primary host cannot take it back now; undefined when it can. */
+  /** Why the hosts of the tenant's members (the primary's first) cannot take it back now; undefined when they can. */
   async #roomProblem(tenant: TenantRecord): Promise<string | undefined> {
     const read = this.ctx.store.read;
-    const primary = (await read.placements.list({ tenantId: tenant.id })).find((p) => p.role === 'PRIMARY');
-    if (!primary) return 'it has no placement';
-    const host = await read.hosts.get(primary.hostId);
-    const allocated = (await read.placements.allocations()).get(primary.hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
-    const view = host ? { id: host.id, state: host.state, capacity: host.capacity, allocated } : undefined;
-    return wakeProblem(view, tenant.spec.resources, this.ctx.placementPolicy.cpuOvercommit ?? 1);
+    const placements = await read.placements.list({ tenantId: tenant.id });
+    const allocations = await read.placements.allocations();
+    const members: WakeMember[] = [];
+    for (const p of placements) {
+      const host = await read.hosts.get(p.hostId);
+      const allocated = allocations.get(p.hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
+      members.push({ role: p.role, hostId: p.hostId, host: host ? { id: host.id, state: host.state, capacity: host.capacity, allocated } : undefined });
+    }
+    return membersWakeProblem(members, tenant.spec.resources, this.ctx.placementPolicy.cpuOvercommit ?? 1);
   }
 
   /** Records a refused wake once per reason and minute: in the status reason and an event. */
@@ -225,7 +236,9 @@ export class SuspendService {
     const started = await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(id);
       if (!tenant || tenant.status !== 'SUSPENDED') return false;
-      const why = waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`;
+      const replicas = (await tx.placements.list({ tenantId: id })).filter((p) => p.role === 'REPLICA').length;
+      const members = membersPhrase(replicas);
+      const why = `${waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`}${members === '' ? '' : `; ${members} start together`}`;
       await tx.tenants.update({
         ...tenant,
         status: 'IN_PROGRESS',
@@ -265,6 +278,11 @@ export class SuspendService {
       this.#woken.push({ tenantId: change.tenantId, at, durationMs: at - w.at, principal: w.principal, waiting: w.waiting });
     }
   }
+}
+
+/** '' for a single-node tenant, else "the primary and its N replica(s)". */
+function membersPhrase(replicas: number): string {
+  return replicas === 0 ? '' : `the primary and its ${replicas} replica${replicas === 1 ? '' : 's'}`;
 }
 
 async function mustGet(tx: StoreTx, id: string): Promise<TenantRecord> {

@@ -77,6 +77,20 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [idParam],
         post: { summary: 'Stop (data kept)', responses: { '200': { description: 'Run state STOPPED', content: json(ref('Instance')) }, ...errors } },
       },
+      '/v1/postgres/instances/{uuid}/suspend': {
+        parameters: [idParam],
+        post: {
+          summary: 'Suspend (scale to zero: instances stop, data kept; the first client through a router wakes it)',
+          responses: { '200': { description: 'Status SUSPENDED', content: json(ref('Instance')) }, ...errors },
+        },
+      },
+      '/v1/postgres/instances/{uuid}/resume': {
+        parameters: [idParam],
+        post: {
+          summary: 'Wake a suspended instance now; 409 with the reason when its host has no room left for it',
+          responses: { '200': { description: 'Waking (IN_PROGRESS) or already awake', content: json(ref('Instance')) }, ...errors },
+        },
+      },
       '/v1/postgres/instances/{uuid}/access': {
         parameters: [idParam],
         put: {
@@ -317,6 +331,7 @@ export function openApiDocument(): Record<string, unknown> {
               enum: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'SUSPENDED', 'DELETING', 'FAILING_OVER', 'RESTORING'],
             },
             status_reason: { type: 'string' },
+            suspended_at: { type: 'string', format: 'date-time', nullable: true, description: 'When a SUSPENDED instance was suspended; null otherwise' },
             revision: { type: 'integer' },
             cpu: { type: 'number' },
             ram: { type: 'integer' },

@@ -26,6 +26,7 @@ import { backupRoutes } from './rest-backup-routes.js';
 import { EVENT_STREAM_PATH, serveEventStream } from './rest-event-stream.js';
 import type { RestoreService } from '../services/restore-service.js';
 import type { RouteFeed } from './route-feed.js';
+import type { SuspendService } from '../services/suspend-service.js';
 import { authorizeRest, restCaller, restMaySee, runAsCaller } from '../security/rest-auth.js';
 import type { TenantService } from '../services/tenant-service.js';
 
@@ -36,6 +37,8 @@ export interface RestDeps {
   objects: ObjectService;
   hosts: HostService;
   moves: MoveManager;
+  /** Suspend and resume by hand (the same service, and so the same errors, as gRPC SuspendTenant and ResumeTenant). */
+  suspends: SuspendService;
   routes: RouteFeed;
   metrics: CoordinatorMetrics;
   log: Logger;
@@ -215,6 +218,26 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
       new RegExp(`^/v1/postgres/instances/${seg}/stop$`),
       'instances.stop',
       async ([id = '']) => ({ status: 200, body: instanceJson(await tenants.stop(id, restCaller().name)) }),
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/suspend$`),
+      'instances.suspend',
+      async ([id = '']) => {
+        const tenantId = validateTenantId(id, 'id');
+        await d.suspends.suspend(tenantId, restCaller().name, 'operator', `by ${restCaller().name}`);
+        return instance(tenantId);
+      },
+    ],
+    [
+      'POST',
+      new RegExp(`^/v1/postgres/instances/${seg}/resume$`),
+      'instances.resume',
+      async ([id = '']) => {
+        const tenantId = validateTenantId(id, 'id');
+        await d.suspends.resume(tenantId, restCaller().name);
+        return instance(tenantId);
+      },
     ],
     [
       'PUT',

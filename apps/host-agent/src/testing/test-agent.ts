@@ -3,10 +3,10 @@
  * agent loop) with short intervals, talking to a coordinator address over real gRPC.
  */
 import { AgentControlService } from '@pgs/proto';
-import { createClient } from '@pgs/rpc';
+import { COORDINATOR_KEEPALIVE, createClient } from '@pgs/rpc';
 import { createRegistry } from '@pgs/service-kit';
 import { AgentLoop } from '../agent-loop.js';
-import { coordinatorChannelOptions, coordinatorCredentials } from '../grpc-credentials.js';
+import { coordinatorCredentials } from '../grpc-credentials.js';
 import { InstanceAdmin } from '../instance-admin.js';
 import { InstanceManager } from '../instance-manager.js';
 import { Lease } from '../lease.js';
@@ -61,7 +61,7 @@ export async function startTestAgent(options: {
   });
   state.manager = manager;
   await manager.start();
-  const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials(), coordinatorChannelOptions());
+  const client = createClient(AgentControlService, options.coordinator, coordinatorCredentials(), COORDINATOR_KEEPALIVE);
   const loop = new AgentLoop({
     client,
     manager,

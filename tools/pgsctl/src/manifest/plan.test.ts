@@ -18,6 +18,7 @@ function tenant(over: Partial<TenantView['spec']> = {}, rest: Partial<TenantView
     createdAt: null,
     updatedAt: null,
     initSql: null,
+    suspendedAt: null,
     spec: {
       resources: { cpuMillis: 1000, memoryMib: 1024, diskMib: 8192 },
       nodes: 1,

@@ -27,6 +27,7 @@ import {
   type PoolMode as DomainPoolMode,
   type RunState as DomainRunState,
   type TenantSpec,
+  suspendedSince,
 } from '@pgs/tenancy';
 import type { HostView } from '../../services/host-service.js';
 import type { DatabaseRecord, EventRecord, UserRecord } from '../../domain/model.js';
@@ -129,7 +130,14 @@ export function toProtoTenant(v: TenantView): MessageInitShape<typeof TenantSche
     createdAt: toTimestamp(t.createdAt),
     updatedAt: toTimestamp(t.updatedAt),
     initSql: v.initSql ? toProtoInitSql(v.initSql) : undefined,
+    suspendedAt: suspendedAtOf(t),
   };
+}
+
+/** When a SUSPENDED tenant was suspended, as a timestamp; undefined for any other status. */
+function suspendedAtOf(t: TenantView['tenant']): ReturnType<typeof toTimestamp> | undefined {
+  const at = suspendedSince(t.status, t.statusReason);
+  return at === undefined ? undefined : toTimestamp(at);
 }
 
 /** A tenant's init scripts -> proto status (names only: the SQL was the creator's and stays in the store). */

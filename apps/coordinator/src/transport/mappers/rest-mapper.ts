@@ -3,7 +3,7 @@
  * MB and disk_size in GB, `nodes_number`, `sync_replica_number`, versions as
  * `/v1/types/postgres/versions/<id>`. The instance uuid is the tenant id.
  */
-import { DEFAULT_POOL_MODE, parseCpu, parseSize, ValidationError, type BackupPolicy, type TenantSpec } from '@pgs/tenancy';
+import { DEFAULT_POOL_MODE, parseCpu, parseSize, suspendedSince, ValidationError, type BackupPolicy, type TenantSpec } from '@pgs/tenancy';
 import { policyFromJson, policyJson } from './rest-backup-mapper.js';
 import type { DatabaseRecord, RouteRecord, UserRecord } from '../../domain/model.js';
 import type { TenantView } from '../../services/tenant-service.js';
@@ -117,6 +117,7 @@ export function instanceJson(v: TenantView, route?: RouteRecord): Json {
     connection_limit: t.spec.connectionLimit,
     pool_mode: t.spec.poolMode ?? DEFAULT_POOL_MODE,
     idle_suspend_seconds: t.spec.idleSuspendSeconds ?? 0,
+    suspended_at: suspendedIso(t.status, t.statusReason),
     labels: t.spec.labels,
     placement: t.spec.placement,
     backup_policy: policyJson(t.spec.backup),
@@ -125,6 +126,12 @@ export function instanceJson(v: TenantView, route?: RouteRecord): Json {
     created_at: new Date(t.createdAt).toISOString(),
     updated_at: new Date(t.updatedAt).toISOString(),
   };
+}
+
+/** When a SUSPENDED tenant was suspended (ISO time), null otherwise. */
+function suspendedIso(status: string, reason: string): string | null {
+  const at = suspendedSince(status, reason);
+  return at === undefined ? null : new Date(at).toISOString();
 }
 
 /** A user -> JSON (never the verifier). */
