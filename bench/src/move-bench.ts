@@ -207,6 +207,14 @@ async function oneRun(fleet: BenchFleet, router: BenchRouter, sizeMib: number): 
   const switchFrom = at('move.copied');
   const switchTo = at('switchover.completed');
   const during = load.samples.filter((s) => s.at >= switchFrom && s.at - s.ms <= switchTo + 50).map((s) => s.ms);
+  // Where the switch's time went: each audited step after the copy, and the agents' own timings.
+  const steps = ['switchover.started', 'switchover.fence_sent', 'switchover.fenced', 'switchover.promote', 'switchover.completed', 'move.switched'];
+  const breakdown = steps.map((a) => {
+    const e = events.find((x) => x.action === a);
+    const agent = e?.details?.agent ? ` (${e.details.agent})` : '';
+    return `${a.replace(/^\w+\./, '')} +${at(a) - switchFrom}${agent}`;
+  });
+  console.log(`${id}: switch breakdown, ms after the copy caught up: ${breakdown.join(', ')}`);
   const check = await ownerClient(router, id);
   const present = new Set((await check.query<{ id: string }>('select id from acked')).rows.map((r) => Number(r.id)));
   await check.end();

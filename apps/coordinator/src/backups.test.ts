@@ -281,6 +281,40 @@ describe('primary moves', () => {
   });
 });
 
+describe('a live move during a backup', () => {
+  it('waits for the running backup to finish before it switches, so the backup is not cut', async () => {
+    const a = await agent({ labels: { pool: 'mvb' } });
+    const b = await agent({ labels: { pool: 'mvb' } });
+    await backedUp('mover', 'mvb');
+    const fromId = (await h.operator.getTenant({ id: 'mover' })).tenant?.placements[0]?.hostId;
+    const [from, to] = fromId === a.options.hostId ? [a, b] : [b, a];
+    from.backupMode = 'hang';
+    from.fenceLsn = '0/1000000';
+    const running = (await h.operator.createBackup({ tenantId: 'mover' })).backup;
+    expect(running?.status).toBe(BackupStatus.RUNNING);
+    await h.operator.moveTenant({ id: 'mover', toHostId: to.options.hostId });
+    await eventually(
+      async () => (await h.operator.getTenant({ id: 'mover' })).tenant?.statusReason.includes('waiting for the running backup'),
+      5000,
+      'the move waits for the backup',
+    );
+    // Held back: the old primary is not fenced while its backup runs.
+    expect(from.received('mover', 'fence')).toEqual([]);
+    await from.finishHungBackups();
+    await eventually(
+      async () => {
+        const t = (await h.operator.getTenant({ id: 'mover' })).tenant;
+        return t?.status === TenantStatus.ACTIVE && t.placements.length === 1 && t.placements[0]?.hostId === to.options.hostId;
+      },
+      10_000,
+      'moved to the target',
+    );
+    expect((await h.operator.getBackup({ tenantId: 'mover', backupId: running?.id ?? '' })).backup?.status).toBe(BackupStatus.SUCCEEDED);
+    // Fenced once, by the switch: its last report before the fence is no stray primary.
+    expect(from.received('mover', 'fence')).toHaveLength(1);
+  });
+});
+
 describe('operator backups', () => {
   it('CreateBackup picks diff after a full; ListBackups is newest first; DeleteBackup keeps the window unless forced', async () => {
     const a = await agent({ labels: { pool: 'ops' } });

@@ -180,10 +180,12 @@ describe('host liveness', () => {
     expect(audit?.details.accept_data_loss).toBe('true');
   });
 
-  it('cordon keeps new tenants off a host; drain plans a live move of what held data', async () => {
-    const a = await agent({ labels: { pool: 'cd' } });
+  it('cordon keeps new tenants off a host; drain plans a live move of what held data, and shows what it cannot move with why', async () => {
+    const a = await agent({ labels: { pool: 'cd', disk: 'nvme' } });
     await h.operator.createTenant({ id: 'stay', spec: { placement: { pool: 'cd' } } });
+    await h.operator.createTenant({ id: 'pinned', spec: { placement: { pool: 'cd', disk: 'nvme' } } });
     await eventually(async () => (await tenantStatus('stay')) === TenantStatus.ACTIVE);
+    await eventually(async () => (await tenantStatus('pinned')) === TenantStatus.ACTIVE);
     await h.operator.cordonHost({ id: a.options.hostId });
     await h.operator.createTenant({ id: 'waits', spec: { placement: { pool: 'cd' } } });
     await eventually(async () => (await h.operator.getTenant({ id: 'waits' })).tenant?.statusReason.startsWith('waiting for a host'), 3000);
@@ -192,9 +194,23 @@ describe('host liveness', () => {
     expect((await h.operator.getTenant({ id: 'waits' })).tenant?.placements[0]?.hostId).toBe(b.options.hostId);
     const drained = await h.operator.drainHost({ id: a.options.hostId });
     expect(drained.host?.draining).toBe(true);
-    expect(drained.blocked).toEqual([]);
+    expect(drained.blocked.map((x) => x.tenantId)).toEqual(['pinned']);
     expect(drained.moves.map((m) => ({ tenantId: m.tenantId, toHostId: m.toHostId }))).toEqual([{ tenantId: 'stay', toHostId: b.options.hostId }]);
-    expect(drained.host?.drainTotal).toBe(1);
+    expect(drained.host?.drainTotal).toBe(2);
+    // The progress, with each tenant the drain cannot move and why, in gRPC and REST.
+    const got = await h.operator.getHost({ id: a.options.hostId });
+    expect(got.host?.drainBlocked).toBe(1);
+    expect(got.host?.drainBlockedTenants.map((x) => x.tenantId)).toEqual(['pinned']);
+    const reason = got.host?.drainBlockedTenants[0]?.reason ?? '';
+    expect(reason).not.toBe('');
+    const rest = await fetch(`http://${h.coordinator.httpAddress}/v1/hosts/${a.options.hostId}`, { headers: { authorization: `Bearer ${h.adminToken}` } });
+    expect(rest.status).toBe(200);
+    const body = (await rest.json()) as { draining: boolean; drain: { total: number; blocked: number; blocked_tenants: unknown[] }; tenants: { id: string }[] };
+    expect(body.draining).toBe(true);
+    expect(body.drain).toMatchObject({ total: 2, blocked: 1, blocked_tenants: [{ tenant: 'pinned', reason }] });
+    expect(body.tenants.map((t) => t.id).sort()).toContain('pinned');
+    const missing = await fetch(`http://${h.coordinator.httpAddress}/v1/hosts/no-such-host`, { headers: { authorization: `Bearer ${h.adminToken}` } });
+    expect(missing.status).toBe(404);
   });
 });
 

@@ -327,6 +327,7 @@ export async function startCoordinator(
   const stopLoops = (): void => {
     reconciler.stop();
     upgrades.stopLoop();
+    failover.stop();
     initSql.stop();
     idle.stop();
   };

@@ -231,6 +231,10 @@ describe('replicas, failover, switchover', () => {
     expect(t.route?.hostId).toBe(to.options.hostId);
     expect(t.route?.state).toBe(RouteState.ROUTABLE);
     expect(from.instances.has('ha-move')).toBe(false);
+    // The old primary stays fenced until it is deleted: never told to become a replica (a rewind or
+    // a copy of the new primary only to be deleted).
+    const toldReplica = from.desired.flatMap((d) => d.instances).filter((i) => i.tenantId === 'ha-move' && i.role === InstanceRole.REPLICA);
+    expect(toldReplica).toEqual([]);
     const actions = (await events(h, 'ha-move')).map((e) => e.action);
     for (const a of ['move.started', 'move.copied', 'move.switched', 'move.old_removed', 'move.completed']) expect(actions).toContain(a);
   });

@@ -493,7 +493,7 @@ export class InstanceManager {
       return out;
     }
     try {
-      const position = await this.enqueue(e, async (): Promise<{ lsn?: string; timeline?: number }> => {
+      const position = await this.enqueue(e, async (): Promise<{ lsn?: string; timeline?: number; detail?: string }> => {
         const t = cmd.tenantId;
         const admin = this.o.admin;
         switch (action.kind) {
@@ -513,15 +513,32 @@ export class InstanceManager {
             await admin.withClient(t, 'postgres', (c) => admin.dropDatabase(c, t, action.name));
             return {};
           case 'promote': {
+            const t0 = performance.now();
             if (action.minLsn !== '') await this.replication.awaitReplay(t, action.minLsn, REPLAY_WAIT_MS);
+            const t1 = performance.now();
             const promotion = await this.replication.promote(t);
+            const t2 = performance.now();
             // Say so at once: the coordinator confirms a promotion by this ack or a report with role PRIMARY.
             const health = await this.measure(t);
             this.update(e, { health, reason: '' });
-            return { lsn: promotion.lsn, timeline: promotion.timeline };
+            // The new primary accepts writes as soon as it left recovery (PostgreSQL promotes without an
+            // end-of-recovery checkpoint); the checkpoint that pg_rewind of the former primary needs
+            // (its control file names the new timeline only after one) runs after the answer, not in
+            // the clients' pause.
+            if (promotion.promoted) {
+              this.replication.checkpoint(t).catch((err: unknown) => this.log.warn({ tenantId: t, err }, 'checkpoint after the promotion failed'));
+            }
+            const ms = (a: number, b: number) => Math.round(b - a);
+            return {
+              lsn: promotion.lsn,
+              timeline: promotion.timeline,
+              detail: `replay wait ${ms(t0, t1)} ms, promotion ${ms(t1, t2)} ms, report ${ms(t2, performance.now())} ms`,
+            };
           }
           case 'fence': {
+            const t0 = performance.now();
             if (action.graceMs > 0) await this.awaitOpenTransactions(t, action.graceMs);
+            const t1 = performance.now();
             e.fencedAtRevision = e.desired?.specRevision ?? 0;
             this.log.warn({ tenantId: t }, 'fencing: stopping the instance until a newer spec arrives');
             this.update(e, { state: 'STOPPING' });
@@ -532,12 +549,15 @@ export class InstanceManager {
               this.log.warn({ tenantId: t, err }, 'last checkpoint of the fenced instance unknown');
               return '';
             });
-            this.log.warn({ tenantId: t, lsn }, 'instance fenced');
-            return { lsn };
+            const ms = (a: number, b: number) => Math.round(b - a);
+            const detail = `grace ${ms(t0, t1)} ms, shutdown ${ms(t1, performance.now())} ms`;
+            this.log.warn({ tenantId: t, lsn, detail }, 'instance fenced');
+            return { lsn, detail };
           }
         }
       });
-      return done(true, '', '', position);
+      // An answer's message says where a fence's or promotion's time went (audited by the coordinator).
+      return done(true, '', position.detail ?? '', position);
     } catch (err) {
       this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, kind: action.kind, err }, 'command failed');
       return done(false, codeOf(err), messageOf(err));
@@ -802,7 +822,9 @@ export class InstanceManager {
           if (!woken) {
             e.objectsApplied = undefined;
             // A spec that turns a replica into the primary means promote (idempotent on a primary).
-            await this.replication.promote(t);
+            if ((await this.replication.promote(t)).promoted) {
+              this.replication.checkpoint(t).catch((err: unknown) => this.log.warn({ tenantId: t, err }, 'checkpoint after the promotion failed'));
+            }
             await this.o.admin.apply(t, d);
             if (d.replicationUser !== '' && d.replicationSecret !== '') await this.replication.ensurePrimary(t, d);
             e.objectsApplied = fingerprint;

@@ -97,7 +97,6 @@ export class ReplicationAdmin {
     }
   }
 
-  /** Promotes a standby (waits until it leaves recovery); a primary is left alone. Returns its position. */
   /**
    * A standby about to be promoted in a planned switch: waits until it replayed `lsn` (the fenced
    * primary's last position, which its fast shutdown already streamed), so nothing written there is
@@ -124,6 +123,19 @@ export class ReplicationAdmin {
     });
   }
 
+  /**
+   * An immediate checkpoint, run after a promotion was answered: the checkpoint that follows a
+   * promotion runs spread out, and until one completes the control file still names the old
+   * timeline, so pg_rewind of the former primary would wrongly find "no rewind required" (Patroni
+   * checkpoints after promotion for the same reason).
+   */
+  async checkpoint(tenantId: string): Promise<void> {
+    const started = performance.now();
+    await this.admin.withClient(tenantId, 'postgres', (client) => client.query('CHECKPOINT'));
+    this.log.info({ tenantId, durationMs: Math.round(performance.now() - started) }, 'checkpoint done');
+  }
+
+  /** Promotes a standby (waits until it leaves recovery); a primary is left alone. Returns its position. */
   async promote(tenantId: string, timeoutSeconds = 60): Promise<Promotion> {
     return this.admin.withClient(tenantId, 'postgres', async (client) => {
       const recovery = (await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]?.r ?? false;
@@ -132,10 +144,6 @@ export class ReplicationAdmin {
         const done = (await client.query<{ ok: boolean }>('select pg_promote(true, $1) as ok', [timeoutSeconds])).rows[0]?.ok ?? false;
         const still = (await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')).rows[0]?.r ?? true;
         if (!done || still) throw new AgentError('PROMOTE_FAILED', `the standby of ${tenantId} did not leave recovery within ${timeoutSeconds} s`);
-        // The end-of-recovery checkpoint runs spread out; until one completes, the control file still
-        // names the old timeline and pg_rewind of the former primary wrongly finds "no rewind required"
-        // (Patroni checkpoints after promotion for the same reason). An explicit CHECKPOINT is immediate.
-        await client.query('CHECKPOINT');
         this.log.warn({ tenantId, durationMs: Math.round(performance.now() - started) }, 'standby promoted to primary');
       }
       const pos = (await client.query<{ lsn: string; timeline: number }>(POSITION_SQL)).rows[0];

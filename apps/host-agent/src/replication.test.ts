@@ -85,7 +85,7 @@ describe('replication between two agents (real PostgreSQL)', () => {
     }
   }, 120_000);
 
-  it('clones a synchronous replica from the primary, switches them over with Fence + Promote, and rewinds the former primary into a replica', async () => {
+  it('clones a synchronous replica from the primary, switches them over with Fence + Promote, and the cleanly fenced former primary follows as a replica without a rewind', async () => {
     // The replica's spec arrives first: it waits (retrying) until the primary exists and has its slot.
     await fake('h2').desired({ full: true, instances: [replicaSpec(1n, 'h2', { address: ADDRESS.h1, port: 0 })] });
     // Waiting for the primary is an expected wait: PENDING with the reason, never FAILED (a tenant would read ERROR).
@@ -140,10 +140,17 @@ describe('replication between two agents (real PostgreSQL)', () => {
     expect(promoted).toMatchObject({ ok: true, timeline: 2 });
     const newPrimary = await waitFor('new primary running', runningAs('h2', InstanceRole.PRIMARY, 3), 30_000);
 
-    // The former primary: a replica spec pointing at the new primary; it is rewound and follows.
+    // The former primary: a replica spec pointing at the new primary. Shut down cleanly by the fence
+    // before the new timeline forked, it follows as it is: neither rewound nor copied again (a copy
+    // would replace its data directory).
     // (Until it streams, commits on the new primary wait for it: it is the one synchronous standby.)
+    const formerData = `${roots.h1}/instances/${tenant}/data`;
+    const formerInode = fs.statSync(formerData).ino;
     await fake('h1').desired({ instances: [replicaSpec(3n, 'h1', { address: ADDRESS.h2, port: newPrimary.port })] });
     const rejoined = await waitFor('former primary back as a replica', runningAs('h1', InstanceRole.REPLICA, 3), 60_000, 100);
+    expect(fs.statSync(formerData).ino).toBe(formerInode);
+    // pg_rewind leaves a backup_label that the start renames to backup_label.old.
+    expect(fs.existsSync(`${formerData}/backup_label.old`)).toBe(false);
     await query(ADDRESS.h2, newPrimary.port, owner, 'insert into acked values (1000)');
     await query(ADDRESS.h2, newPrimary.port, owner, 'insert into acked values (1001)');
     await waitFor(

@@ -100,6 +100,7 @@ export {
 } from './upgrade-check.js';
 export { decideUpgrade, type UpgradeDecision, type UpgradeFacts, type UpgradePhase, type UpgradePolicy, type UpgradeProgress } from './upgrade.js';
 export { parseLsn, tryParseLsn, formatLsn, compareLsn, lsnDistance } from './failover-lsn.js';
+export { formerPrimaryNeedsRewind, parseTimelineHistory, type FormerPrimaryControl, type RewindNeed, type TimelineSwitch } from './rewind-need.js';
 export {
   REPLICATION_ROLE,
   REPLICATION_SLOT_PREFIX,

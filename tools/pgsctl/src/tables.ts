@@ -77,6 +77,17 @@ export function hostStateText(h: HostView): string {
   return [h.state, ...(h.cordoned ? ['cordoned'] : []), ...(h.draining ? [draining] : [])].join(',');
 }
 
+/** A drain's progress: counts, then each tenant it cannot move with why (none when not draining). */
+export function hostDrainFields(host: HostView): [string, string][] {
+  const d = host.drain;
+  if (!host.draining) return [];
+  if (d === null) return [['Drain', 'planning']];
+  return [
+    ['Drain', `${d.moved}/${d.total} moved, ${d.moving} moving, ${d.blocked} blocked`],
+    ...d.blockedTenants.map((b): [string, string] => [`  blocked ${b.tenantId}`, b.reason]),
+  ];
+}
+
 /** Columns of `host list`. */
 export function hostColumns(now: number): Column<HostView>[] {
   return [

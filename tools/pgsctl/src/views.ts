@@ -176,7 +176,7 @@ export interface HostView {
   /** PostgreSQL majors the host runs, newest first; `+r` = it can clone replicas of it (pg_basebackup). */
   postgres: string[];
   /** A drain's progress (instances in all, moved off, moving, blocked); null when not draining. */
-  drain: { total: number; moved: number; moving: number; blocked: number } | null;
+  drain: { total: number; moved: number; moving: number; blocked: number; blockedTenants: { tenantId: string; reason: string }[] } | null;
   lastHeartbeatAt: string | null;
   registeredAt: string | null;
 }
@@ -539,7 +539,16 @@ export function hostView(h: Host): HostView {
     agentVersion: h.agentVersion,
     readySpares: h.readySpares ?? null,
     postgres: h.postgresMajors.map((m) => `${m.major}${m.pgBasebackup ? '+r' : ''}`),
-    drain: h.draining && h.drainTotal > 0 ? { total: h.drainTotal, moved: h.drainMoved, moving: h.drainMoving, blocked: h.drainBlocked } : null,
+    drain:
+      h.draining && h.drainTotal > 0
+        ? {
+            total: h.drainTotal,
+            moved: h.drainMoved,
+            moving: h.drainMoving,
+            blocked: h.drainBlocked,
+            blockedTenants: h.drainBlockedTenants.map((b) => ({ tenantId: b.tenantId, reason: b.reason })),
+          }
+        : null,
     lastHeartbeatAt: time(h.lastHeartbeatAt),
     registeredAt: time(h.registeredAt),
   };

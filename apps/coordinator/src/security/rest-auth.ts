@@ -51,6 +51,7 @@ export const REST_RPC: Readonly<Record<string, string>> = Object.freeze({
   fleet: 'GetFleetStatus',
   routes: 'ListRoutes',
   'hosts.list': 'ListHosts',
+  'hosts.get': 'GetHost',
   'events.list': 'ListEvents',
   'events.stream': 'WatchEvents',
 });

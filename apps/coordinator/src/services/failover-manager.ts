@@ -62,6 +62,18 @@ interface Operation {
   chosenAt: number;
   lastWaitReason: string;
   deadline: number;
+  /** A step is being decided or applied; an ask meanwhile (an agent's answer, a tick) runs right after. */
+  advancing: boolean;
+  again: boolean;
+  /** Where the agents' time went (their answers' messages: grace, shutdown; replay wait, promotion); memory only. */
+  fenceDetail: string;
+  promoteDetail: string;
+  /**
+   * A move's switch: the old primary is removed once the new one serves, so its host gets no spec
+   * turning it into a replica meanwhile (it stays fenced and stopped instead of rewinding or
+   * re-cloning itself only to be deleted); memory only.
+   */
+  retiring: boolean;
   settle: ((result: { ok: true } | { ok: false; error: Error }) => void) | undefined;
 }
 
@@ -79,11 +91,30 @@ export class FailoverManager {
   private readonly ops = new Map<string, Operation>();
   private readonly unhealthySince = new Map<string, number>();
   private readonly strayFencedAt = new Map<string, number>();
+  /** When an old primary's placement turned REPLICA (tenant and host); memory only. */
+  private readonly demotedAt = new Map<string, number>();
   private resumed = false;
   /** The last finished failover's timings per tenant (tests, benchmarks). */
   readonly lastTimings = new Map<string, FailoverTimings>();
 
-  constructor(private readonly ctx: CoordinatorContext) {}
+  private readonly stopListening: () => void;
+
+  constructor(private readonly ctx: CoordinatorContext) {
+    // The agent's answer to a Fence or a Promote moves the operation on at once: waiting for the
+    // next tick added up to two reconciler intervals to every planned switch's pause.
+    this.stopListening = ctx.hub.onResult((commandId) => {
+      for (const op of this.ops.values()) {
+        if (op.fenceCommand !== commandId && op.promoteCommand !== commandId) continue;
+        this.step(op).catch((err: unknown) => this.ctx.log.error({ err, tenantId: op.tenantId }, 'failover step failed; retrying next tick'));
+        return;
+      }
+    });
+  }
+
+  /** Stops acting on agents' answers (the coordinator stopping). */
+  stop(): void {
+    this.stopListening();
+  }
 
   /** True while a failover or switchover of the tenant is in flight. */
   inFlight(tenantId: string): boolean {
@@ -116,7 +147,7 @@ export class FailoverManager {
       try {
         await this.confirmQuorum(tenant);
         const op = this.ops.get(tenant.id);
-        if (op) await this.advance(op, now);
+        if (op) await this.step(op, now);
         else await this.detect(tenant, now);
         await this.fenceStrayPrimaries(tenant.id, now);
       } catch (err) {
@@ -167,6 +198,7 @@ export class FailoverManager {
       }
       const created = this.newOperation(tenantId, 'switchover', 'switchover', primary.hostId, now, now);
       created.toHostId = toHostId === '' ? undefined : toHostId;
+      created.retiring = options.forMove === true;
       created.deadline = now + this.ctx.failover.switchoverTimeoutMs;
       await this.begin(tx, tenant, created, principal, `switchover requested${toHostId ? ` to ${toHostId}` : ''}`);
       return created;
@@ -174,7 +206,7 @@ export class FailoverManager {
     this.ops.set(tenantId, op);
     return new Promise((resolve, reject) => {
       op.settle = (r) => (r.ok ? resolve() : reject(r.error));
-      this.advance(op, this.ctx.clock()).catch((err: unknown) => this.ctx.log.error({ err, tenantId }, 'switchover step failed; retrying next tick'));
+      this.step(op).catch((err: unknown) => this.ctx.log.error({ err, tenantId }, 'switchover step failed; retrying next tick'));
     });
   }
 
@@ -200,6 +232,11 @@ export class FailoverManager {
       chosenAt: 0,
       lastWaitReason: '',
       deadline: Number.POSITIVE_INFINITY,
+      advancing: false,
+      again: false,
+      fenceDetail: '',
+      promoteDetail: '',
+      retiring: false,
       settle: undefined,
     };
   }
@@ -291,7 +328,7 @@ export class FailoverManager {
     this.ops.set(tenant.id, op);
     this.unhealthySince.delete(tenant.id);
     this.ctx.log.warn({ tenantId: tenant.id, hostId: oldPrimary, cause }, 'failover started');
-    await this.advance(op, now);
+    await this.step(op, now);
   }
 
   /**
@@ -328,6 +365,28 @@ export class FailoverManager {
     );
   }
 
+  /**
+   * Advances one operation, one step at a time: a tick, the switchover's request and an agent's
+   * answer may all ask at once; an ask during a step runs right after it, on what it left.
+   */
+  private async step(op: Operation, now?: number): Promise<void> {
+    if (op.advancing) {
+      op.again = true;
+      return;
+    }
+    op.advancing = true;
+    try {
+      let at = now ?? this.ctx.clock();
+      do {
+        op.again = false;
+        await this.advance(op, at);
+        at = this.ctx.clock();
+      } while (op.again && this.ops.get(op.tenantId) === op);
+    } finally {
+      op.advancing = false;
+    }
+  }
+
   private async advance(op: Operation, now: number): Promise<void> {
     const tenant = await this.ctx.store.read.tenants.get(op.tenantId);
     if (!tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING') return this.abandon(op, now, 'the tenant was stopped or deleted');
@@ -345,6 +404,7 @@ export class FailoverManager {
         if (r.ok) {
           op.fenceAckedAt = r.at;
           op.finalLsn = r.lsn;
+          op.fenceDetail = r.message;
         } else {
           await this.audit(op, 'fence_refused', op.oldPrimary, 'FAILURE', `the agent could not fence: ${r.errorCode} ${r.message}`, {});
         }
@@ -396,7 +456,7 @@ export class FailoverManager {
         hostId: op.oldPrimary,
         outcome: 'SUCCESS',
         message: how,
-        details: { via: state.via, fencing_ms: String(Math.max(0, state.at - op.startedAt)), final_lsn: op.finalLsn },
+        details: { via: state.via, fencing_ms: String(Math.max(0, state.at - op.startedAt)), final_lsn: op.finalLsn, agent: op.fenceDetail },
       });
     });
   }
@@ -460,8 +520,9 @@ export class FailoverManager {
       });
       await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL });
       // The candidate's spec now says PRIMARY; the others (and the old primary) point at it.
-      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      recordDesired(tx, op, placements);
     });
+    this.demotedAt.set(`${op.tenantId}\u0000${op.oldPrimary}`, now);
     this.ctx.quorums.reset(op.tenantId);
   }
 
@@ -478,7 +539,10 @@ export class FailoverManager {
       const r = this.ctx.hub.takeResult(op.promoteCommand);
       if (r) {
         op.promoteCommand = undefined;
-        if (r.ok) return this.finish(op, now, 'ack');
+        if (r.ok) {
+          op.promoteDetail = r.message;
+          return this.finish(op, now, 'ack');
+        }
         await this.audit(op, 'promote_refused', op.candidate, 'FAILURE', `the agent could not promote: ${r.errorCode} ${r.message}`, {});
       }
     }
@@ -522,9 +586,10 @@ export class FailoverManager {
           promotion_ms: String(timings.promotionMs),
           route_ms: String(timings.routeMs),
           total_ms: String(timings.totalMs),
+          agent: op.promoteDetail,
         },
       });
-      tx.record({ kind: 'desired', tenantId: op.tenantId });
+      recordDesired(tx, op, await tx.placements.list({ tenantId: op.tenantId }));
       return r;
     });
     this.ops.delete(op.tenantId);
@@ -579,6 +644,8 @@ export class FailoverManager {
     if (op.phase === 'promoting') {
       // The chosen replica never confirmed: it may or may not be a primary now. Fence it in turn and choose again.
       this.ops.delete(op.tenantId);
+      // A move's old primary held back for its removal is a member again: it gets its replica spec.
+      if (op.retiring) await this.ctx.store.transaction(async (tx) => tx.record({ kind: 'desired', tenantId: op.tenantId }));
       await this.audit(op, 'promote_timeout', op.candidate, 'FAILURE', `${op.candidate} did not confirm its promotion; fencing it and choosing again`, {});
       const tenant = await this.ctx.store.read.tenants.get(op.tenantId);
       op.settle?.({ ok: false, error: new PreconditionError('PROMOTION_TIMEOUT', `${op.candidate} did not confirm its promotion`) });
@@ -598,6 +665,10 @@ export class FailoverManager {
       if (p.role !== 'REPLICA' || op?.candidate === p.hostId) continue;
       const h = this.ctx.health.get(tenantId, p.hostId);
       if (h?.role !== 'PRIMARY' || !h.up || !this.ctx.hub.isConnected(p.hostId)) continue;
+      // A report from before the role swap (a switch acts on the fence's answer at once, so the old
+      // primary's last report may still be the one it sent just before it) says nothing about a
+      // stray primary: its next report does.
+      if (h.checkedAt < (this.demotedAt.get(`${tenantId}\u0000${p.hostId}`) ?? 0)) continue;
       const key = `${tenantId}\u0000${p.hostId}`;
       if (now - (this.strayFencedAt.get(key) ?? -Infinity) < RESEND_MS) continue;
       this.strayFencedAt.set(key, now);
@@ -694,8 +765,19 @@ function fromRecord(r: OperationRecord): Operation {
     chosenAt: r.chosenAt,
     lastWaitReason: '',
     deadline: r.deadline > 0 ? r.deadline : Number.POSITIVE_INFINITY,
+    advancing: false,
+    again: false,
+    fenceDetail: '',
+    promoteDetail: '',
+    retiring: false,
     settle: undefined,
   };
+}
+
+/** Sends the tenant's members their specs; a move's old primary keeps its fenced one (see Operation.retiring). */
+function recordDesired(tx: StoreTx, op: Operation, placements: readonly PlacementRecord[]): void {
+  if (!op.retiring) return tx.record({ kind: 'desired', tenantId: op.tenantId });
+  for (const p of placements) if (p.hostId !== op.oldPrimary) tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: p.hostId });
 }
 
 /** a >= b as LSNs; false when either is not an LSN. */

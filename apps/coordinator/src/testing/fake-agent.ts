@@ -266,9 +266,21 @@ export class FakeAgent {
     await this.reportAll();
   }
 
+  /** RunBackups left unanswered while backupMode was 'hang'. */
+  private readonly hungBackups: { commandId: string; tenantId: string; run: RunBackup }[] = [];
+
+  /** Ends the backups left running: they succeed now (and later ones at once). */
+  async finishHungBackups(): Promise<void> {
+    this.backupMode = 'succeed';
+    for (const b of this.hungBackups.splice(0)) await this.onRunBackup(b.commandId, b.tenantId, b.run);
+  }
+
   /** Answers RunBackup as `backupMode` says, with a pgBackRest-like label. */
   private async onRunBackup(commandId: string, tenantId: string, run: RunBackup): Promise<void> {
-    if (this.backupMode === 'hang') return;
+    if (this.backupMode === 'hang') {
+      this.hungBackups.push({ commandId, tenantId, run });
+      return;
+    }
     if (this.backupMode === 'fail') {
       await this.send({
         message: {

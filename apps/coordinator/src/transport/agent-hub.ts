@@ -63,6 +63,7 @@ export class AgentHub {
   private nextCommand = 1;
   private readonly results = new Map<string, CommandOutcome>();
   private readonly sentCommands = new Map<string, string>();
+  private readonly resultListeners = new Set<(commandId: string, outcome: CommandOutcome) => void>();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -158,7 +159,24 @@ export class AgentHub {
       return;
     }
     this.sentCommands.delete(commandId);
-    this.results.set(commandId, { hostId, ...outcome });
+    const full = { hostId, ...outcome };
+    this.results.set(commandId, full);
+    for (const listener of this.resultListeners) {
+      try {
+        listener(commandId, full);
+      } catch (err) {
+        this.log.error({ err, hostId, commandId }, 'a command result listener failed');
+      }
+    }
+  }
+
+  /**
+   * Calls `listener` as each command's answer arrives (the answer also stays for takeResult): a
+   * switch acts on the agent's answer at once instead of on the next reconciler tick.
+   */
+  onResult(listener: (commandId: string, outcome: CommandOutcome) => void): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
   }
 
   /** Takes the answer to a command, if it arrived. */

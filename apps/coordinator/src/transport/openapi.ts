@@ -255,6 +255,13 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '200': { description: 'Hosts', content: json({ type: 'object' }) } },
         },
       },
+      '/v1/hosts/{id}': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        get: {
+          summary: "A host, its drain's progress (drain: moved, moving, blocked tenants with why) and the tenants on it",
+          responses: { '200': { description: 'The host', content: json({ type: 'object' }) }, ...errors },
+        },
+      },
       '/v1/events': {
         get: {
           summary: 'The event log: the newest `limit` (default 100, at most 1000), or those after an id',

@@ -408,6 +408,15 @@ function routesOf(d: RestDeps): [string, RegExp, string, Handler][] {
     ['GET', /^\/v1\/hosts\/?$/, 'hosts.list', async () => ({ status: 200, body: { hosts: (await d.hosts.list()).map(hostJson) } })],
     [
       'GET',
+      new RegExp(`^/v1/hosts/${seg}$`),
+      'hosts.get',
+      async ([id]) => {
+        const { view, tenants } = await d.hosts.get(validateHostId(id ?? '', 'id'));
+        return { status: 200, body: { ...hostJson(view), tenants: tenants.map((t) => ({ id: t.id, status: t.status, reason: t.statusReason })) } };
+      },
+    ],
+    [
+      'GET',
       /^\/v1\/events\/?$/,
       'events.list',
       async (_p, _b, req) => {

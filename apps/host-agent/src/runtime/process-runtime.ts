@@ -27,7 +27,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { isValidTenantId, type HostMajor } from '@pgs/tenancy';
+import { formerPrimaryNeedsRewind, isValidTenantId, parseTimelineHistory, type HostMajor, type RewindNeed } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { readPendingWal } from '../backup/pending-wal.js';
@@ -41,9 +41,9 @@ import { assertTraversable, type OsUser } from './os-user.js';
 import type { PortAllocator } from './port-allocator.js';
 import { binDirFor, type PostgresInstall } from './postgres-install.js';
 import { isAlive, pidFilePath, readPostmasterPid, runningPostmaster } from './postmaster-pid.js';
-import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeSpec, StopMode, UpgradeTools } from './runtime.js';
+import type { BackupOperations, InstanceRuntime, InstanceTls, RuntimeInstance, RuntimeReplication, RuntimeSpec, StopMode, UpgradeTools } from './runtime.js';
 import { SpareClones } from './spare-clones.js';
-import { baseBackup, controlData, rewind, writePassFile, type ReplicationTls } from './standby-tools.js';
+import { baseBackup, controlData, newestTimelineHistory, rewind, writePassFile, type ReplicationTls } from './standby-tools.js';
 import { checkedTenantId } from './tenant-paths.js';
 import { ensureTemplate } from './template.js';
 
@@ -478,14 +478,26 @@ export class ProcessRuntime implements InstanceRuntime {
     writePassFile(p.passFile, replication, this.o.runAs);
     const { binDir } = binDirFor(this.o.install, major);
     const started = performance.now();
+    const control = await controlData({ binDir, dataDir: p.dataDir, runAs: this.o.runAs }).catch(() => ({}) as Record<string, string>);
+    const need = await this.rewindNeed(control, binDir, replication, p.passFile);
+    if (!need.needed) {
+      this.log.info({ tenantId: spec.tenantId, reason: need.reason }, 'former primary follows the new primary as it is (nothing to rewind)');
+      fs.writeFileSync(p.standbySignal, '', { mode: 0o600 });
+      if (this.o.runAs) fs.chownSync(p.standbySignal, this.o.runAs.uid, this.o.runAs.gid);
+      return;
+    }
     try {
+      // pg_rewind refuses an instance that ran without wal_log_hints and without data checksums:
+      // straight to the copy, without a failed attempt first.
+      if (control['wal_log_hints setting'] === 'off' && control['Data page checksum version'] === '0')
+        throw new AgentError('REWIND_FAILED', 'the former primary ran without wal_log_hints and without data checksums, which pg_rewind needs');
       const out = await rewind({ binDir, dataDir: p.dataDir, replication, passFile: p.passFile, runAs: this.o.runAs, tls: this.replicationTls() });
       this.log.info(
         { tenantId: spec.tenantId, durationMs: Math.round(performance.now() - started), output: out.trim().split('\n').slice(-2).join(' | ') },
         "former primary rewound onto the new primary's timeline",
       );
     } catch (err) {
-      this.log.warn({ tenantId: spec.tenantId, err }, 'pg_rewind failed; re-cloning the former primary from the new one');
+      this.log.warn({ tenantId: spec.tenantId, err, why: need.reason }, 'cannot rewind; re-cloning the former primary from the new one');
       const fresh = `${p.dataDir}.clone`;
       await this.cloneFromPrimary(p, fresh, spec, major);
       fs.rmSync(p.dataDir, { recursive: true, force: true });
@@ -493,6 +505,23 @@ export class ProcessRuntime implements InstanceRuntime {
     }
     fs.writeFileSync(p.standbySignal, '', { mode: 0o600 });
     if (this.o.runAs) fs.chownSync(p.standbySignal, this.o.runAs.uid, this.o.runAs.gid);
+  }
+
+  /** Whether the stopped former primary needs pg_rewind (see formerPrimaryNeedsRewind); needed when unsure. */
+  private async rewindNeed(control: Record<string, string>, binDir: string, replication: RuntimeReplication, passFile: string): Promise<RewindNeed> {
+    try {
+      const history = await newestTimelineHistory({ binDir, replication, passFile, runAs: this.o.runAs, tls: this.replicationTls() });
+      return formerPrimaryNeedsRewind(
+        {
+          clusterState: control['Database cluster state'] ?? '',
+          checkpointLsn: control['Latest checkpoint location'] ?? '',
+          checkpointTimeline: Number(control["Latest checkpoint's TimeLineID"] ?? 0),
+        },
+        parseTimelineHistory(history),
+      );
+    } catch (err) {
+      return { needed: true, reason: `the new primary's timeline history could not be read: ${messageOf(err)}` };
+    }
   }
 
   private async reconfigure(record: InstanceRecord, spec: RuntimeSpec): Promise<RuntimeInstance> {

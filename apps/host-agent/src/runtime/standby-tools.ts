@@ -136,6 +136,24 @@ export async function rewind(o: {
   );
 }
 
+/**
+ * The source's newest timeline history file ('' when it is on its first timeline), read through the
+ * functions the replication role is granted for pg_rewind (pg_ls_dir, pg_read_binary_file).
+ */
+export async function newestTimelineHistory(o: {
+  binDir: string;
+  replication: RuntimeReplication;
+  passFile: string;
+  runAs: OsUser | undefined;
+  tls?: ReplicationTls;
+}): Promise<string> {
+  const sql =
+    "select coalesce(convert_from(pg_read_binary_file('pg_wal/' || f, 0, 1048576, true), 'UTF8'), '') from " +
+    "(select max(f) as f from pg_ls_dir('pg_wal', true, false) as f where f ~ '^[0-9A-F]{8}[.]history$') as h";
+  const conninfo = primaryConninfo(o.replication, o.passFile, 'postgres', o.tls);
+  return tool(o.binDir, 'psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', conninfo, '-c', sql], o.runAs, 'PRIMARY_NOT_READY', 30_000);
+}
+
 /** pg_controldata of a data directory as name -> value. */
 export async function controlData(o: { binDir: string; dataDir: string; runAs: OsUser | undefined }): Promise<Record<string, string>> {
   const out = await tool(o.binDir, 'pg_controldata', ['-D', o.dataDir], o.runAs, 'RUNTIME_ERROR', 30_000);

@@ -8,7 +8,7 @@ import { emit, formatResult } from '../emit.js';
 import { UsageError } from '../errors.js';
 import { formatAge, formatLabels, renderFields, renderTable } from '../output.js';
 import { examples, type Options, type Session } from '../session.js';
-import { hostColumns, hostStateText, tenantColumns } from '../tables.js';
+import { hostColumns, hostDrainFields, hostStateText, tenantColumns } from '../tables.js';
 import { enumNames, enumValue, hostView, tenantView, type HostView } from '../views.js';
 import { watchLoop } from '../watch.js';
 
@@ -52,6 +52,7 @@ async function get(ctx: CommandContext, [id]: string[]): Promise<void> {
         ],
         ['Last heartbeat', host.lastHeartbeatAt ? `${formatAge(host.lastHeartbeatAt, now)} ago` : 'never'],
         ['Registered', host.registeredAt ?? '-'],
+        ...hostDrainFields(host),
       ]) + `\nTenants:\n${renderTable(tenantColumns(now), tenants, { empty: 'none' }).replace(/^(?=.)/gm, '  ')}`,
   );
 }

@@ -227,7 +227,15 @@ export function toProtoHost(v: HostView): MessageInitShape<typeof HostSchema> {
       pgRewind: m.pgRewind,
       pgbackrest: m.pgbackrest,
     })),
-    ...(v.drain === undefined ? {} : { drainTotal: v.drain.total, drainMoved: v.drain.moved, drainBlocked: v.drain.blocked, drainMoving: v.drain.moving }),
+    ...(v.drain === undefined
+      ? {}
+      : {
+          drainTotal: v.drain.total,
+          drainMoved: v.drain.moved,
+          drainBlocked: v.drain.blocked,
+          drainMoving: v.drain.moving,
+          drainBlockedTenants: v.drain.blockedTenants.map((b) => ({ tenantId: b.tenantId, reason: b.reason })),
+        }),
   };
 }
 

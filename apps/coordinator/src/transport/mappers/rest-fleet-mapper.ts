@@ -32,6 +32,17 @@ export function hostJson(v: HostView): Json {
     runtime: h.runtime,
     agent_version: h.agentVersion,
     ready_spares: v.readySpares ?? null,
+    // While draining: instances it started with, moved off, moving, and those it cannot move with why.
+    drain:
+      v.drain === undefined
+        ? null
+        : {
+            total: v.drain.total,
+            moved: v.drain.moved,
+            moving: v.drain.moving,
+            blocked: v.drain.blocked,
+            blocked_tenants: v.drain.blockedTenants.map((b) => ({ tenant: b.tenantId, reason: b.reason })),
+          },
     last_heartbeat_at: iso(h.lastHeartbeatAt),
     registered_at: iso(h.registeredAt),
     state_changed_at: iso(h.stateChangedAt),

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file pgs/common/v1/host.proto.
  */
 export const file_pgs_common_v1_host: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZ3MvY29tbW9uL3YxL2hvc3QucHJvdG8SDXBncy5jb21tb24udjEi9QQKBEhvc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRInCgVzdGF0ZRgDIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlEhAKCGNvcmRvbmVkGAQgASgIEhAKCGRyYWluaW5nGAUgASgIEioKCGNhcGFjaXR5GAYgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIvCgZsYWJlbHMYCCADKAsyHy5wZ3MuY29tbW9uLnYxLkhvc3QuTGFiZWxzRW50cnkSNQoRbGFzdF9oZWFydGJlYXRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3J1bnRpbWUYCiABKAkSFQoNYWdlbnRfdmVyc2lvbhgLIAEoCRIxCg1yZWdpc3RlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZCgxyZWFkeV9zcGFyZXMYDSABKA1IAIgBARI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhMKC2RyYWluX3RvdGFsGDIgASgNEhMKC2RyYWluX21vdmVkGDMgASgNEhUKDWRyYWluX2Jsb2NrZWQYNCABKA0SFAoMZHJhaW5fbW92aW5nGDUgASgNGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDwoNX3JlYWR5X3NwYXJlcypuCglIb3N0U3RhdGUSGgoWSE9TVF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEhPU1RfU1RBVEVfUkVBRFkQARIaChZIT1NUX1NUQVRFX1VOUkVBQ0hBQkxFEAISEwoPSE9TVF9TVEFURV9ET1dOEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_pgs_common_v1_resources, file_pgs_common_v1_version]);
+  fileDesc("ChhwZ3MvY29tbW9uL3YxL2hvc3QucHJvdG8SDXBncy5jb21tb24udjEiuAUKBEhvc3QSCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRInCgVzdGF0ZRgDIAEoDjIYLnBncy5jb21tb24udjEuSG9zdFN0YXRlEhAKCGNvcmRvbmVkGAQgASgIEhAKCGRyYWluaW5nGAUgASgIEioKCGNhcGFjaXR5GAYgASgLMhgucGdzLmNvbW1vbi52MS5SZXNvdXJjZXMSJwoJYWxsb2NhdGVkGAcgASgLMhQucGdzLmNvbW1vbi52MS5Vc2FnZRIvCgZsYWJlbHMYCCADKAsyHy5wZ3MuY29tbW9uLnYxLkhvc3QuTGFiZWxzRW50cnkSNQoRbGFzdF9oZWFydGJlYXRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3J1bnRpbWUYCiABKAkSFQoNYWdlbnRfdmVyc2lvbhgLIAEoCRIxCg1yZWdpc3RlcmVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIZCgxyZWFkeV9zcGFyZXMYDSABKA1IAIgBARI5Cg9wb3N0Z3Jlc19tYWpvcnMYPCADKAsyIC5wZ3MuY29tbW9uLnYxLkhvc3RQb3N0Z3Jlc01ham9yEhMKC2RyYWluX3RvdGFsGDIgASgNEhMKC2RyYWluX21vdmVkGDMgASgNEhUKDWRyYWluX2Jsb2NrZWQYNCABKA0SFAoMZHJhaW5fbW92aW5nGDUgASgNEkEKFWRyYWluX2Jsb2NrZWRfdGVuYW50cxigASADKAsyIS5wZ3MuY29tbW9uLnYxLkRyYWluQmxvY2tlZFRlbmFudBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQg8KDV9yZWFkeV9zcGFyZXMiNwoSRHJhaW5CbG9ja2VkVGVuYW50EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkqbgoJSG9zdFN0YXRlEhoKFkhPU1RfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBIT1NUX1NUQVRFX1JFQURZEAESGgoWSE9TVF9TVEFURV9VTlJFQUNIQUJMRRACEhMKD0hPU1RfU1RBVEVfRE9XThADYgZwcm90bzM", [file_google_protobuf_timestamp, file_pgs_common_v1_resources, file_pgs_common_v1_version]);
 
 /**
  * A host: one agent, many tenant instances.
@@ -134,6 +134,13 @@ export type Host = Message<"pgs.common.v1.Host"> & {
    * @generated from field: uint32 drain_moving = 53;
    */
   drainMoving: number;
+
+  /**
+   * While draining: the tenants the drain cannot move, each with why (no room, placement rules...).
+   *
+   * @generated from field: repeated pgs.common.v1.DrainBlockedTenant drain_blocked_tenants = 160;
+   */
+  drainBlockedTenants: DrainBlockedTenant[];
 };
 
 /**
@@ -142,6 +149,30 @@ export type Host = Message<"pgs.common.v1.Host"> & {
  */
 export const HostSchema: GenMessage<Host> = /*@__PURE__*/
   messageDesc(file_pgs_common_v1_host, 0);
+
+/**
+ * A tenant a drain cannot move off its host.
+ *
+ * @generated from message pgs.common.v1.DrainBlockedTenant
+ */
+export type DrainBlockedTenant = Message<"pgs.common.v1.DrainBlockedTenant"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message pgs.common.v1.DrainBlockedTenant.
+ * Use `create(DrainBlockedTenantSchema)` to create a new message.
+ */
+export const DrainBlockedTenantSchema: GenMessage<DrainBlockedTenant> = /*@__PURE__*/
+  messageDesc(file_pgs_common_v1_host, 1);
 
 /**
  * Liveness of a host, derived from its agent stream and heartbeats.
