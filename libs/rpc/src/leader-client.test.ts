@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { EchoService } from '@pgs/proto/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,22 @@ describe('leader client over several addresses', () => {
     } finally {
       client.close();
       back.server.forceShutdown();
+    }
+  });
+
+  it('moves on from an address that swallows the connection (a partitioned coordinator) once the call times out unsent', async () => {
+    // Accepts TCP and never answers, as a host whose packets vanish: the call waits for a connection that never becomes ready.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentAddress = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const leaderAddress = servers[1]!.address;
+    const client = createLeaderClient(EchoService, [silentAddress, leaderAddress], credentials.createInsecure(), {}, { rounds: 1 });
+    try {
+      await expect(client.echo({ text: 'x' }, { timeoutMs: 500 })).resolves.toMatchObject({ text: 'x!' });
+      expect(client.current()).toBe(leaderAddress);
+    } finally {
+      client.close();
+      silent.close();
     }
   });
 

@@ -43,8 +43,18 @@ export function splitAddresses(list: string): string[] {
     .filter((a) => a !== '');
 }
 
+/**
+ * Whether a call ran out of time before it was ever sent: grpc-js was still waiting for a
+ * connection ("Waiting for LB pick"), as to a coordinator cut off by a partition, where packets
+ * vanish and no refusal comes. Such a call did nothing anywhere, so another address may take it.
+ */
+export function neverSent(err: unknown): boolean {
+  return err instanceof RpcError && err.code === status.DEADLINE_EXCEEDED && /Waiting for LB pick/i.test(err.message);
+}
+
 /** Where a failed call says to go: the named leader, the next address, or nowhere (not a routing error). */
 export function nextAddress(err: unknown, current: string, addresses: readonly string[]): string | undefined {
+  if (neverSent(err)) return addresses[(addresses.indexOf(current) + 1) % addresses.length] ?? current;
   if (!(err instanceof RpcError) || err.code !== status.UNAVAILABLE) return undefined;
   const leader = err.errorCode === NOT_LEADER ? err.details['leader'] : undefined;
   if (leader && leader !== current) return leader;
@@ -59,6 +69,7 @@ export function nextAddress(err: unknown, current: string, addresses: readonly s
  * reach for seconds; such a channel is replaced by a fresh one instead.
  */
 export function isUnreachable(err: unknown): boolean {
+  if (neverSent(err)) return true;
   return (
     err instanceof RpcError &&
     err.code === status.UNAVAILABLE &&

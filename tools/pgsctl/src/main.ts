@@ -12,5 +12,9 @@ const code = await runCli(process.argv.slice(2), {
   stdin: process.stdin,
   now: () => Date.now(),
 });
-// Let stdout drain (a pipe may still hold output) before the exit code is set.
-process.exitCode = code;
+// Exit once stdout and stderr have flushed rather than when the event loop empties: a gRPC channel
+// still connecting to a coordinator whose packets vanish (a partition) would keep pgsctl alive for
+// the minutes the kernel spends on the TCP handshake, long after the answer was printed.
+const flushed = (stream: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => stream.write('', () => resolve()));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(code);
