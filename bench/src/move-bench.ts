@@ -12,6 +12,7 @@ import pg from 'pg';
 import { HostState, PoolMode, RunState, TenantStatus } from '@pgs/proto';
 import { poll, withFleet, type BenchFleet, type BenchRouter } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
+import { Load } from './switch-load.js';
 
 const SIZES_MIB = (process.env.PGS_MOVE_SIZES_MIB ?? '100,1024')
   .split(',')
@@ -19,12 +20,6 @@ const SIZES_MIB = (process.env.PGS_MOVE_SIZES_MIB ?? '100,1024')
   .filter((n) => Number.isFinite(n) && n > 0);
 const PASSWORD = 'move-bench-secret';
 const BLOCK = 35;
-
-interface Sample {
-  /** Epoch ms the statement ended. */
-  at: number;
-  ms: number;
-}
 
 interface Run {
   sizeMib: number;
@@ -41,102 +36,6 @@ interface Run {
   failedConnects: number;
   acked: number;
   lost: number;
-}
-
-/** Clients through the router: writer, reader, prober; every statement's latency kept. */
-class Load {
-  readonly samples: Sample[] = [];
-  readonly acked: number[] = [];
-  readonly errors = new Map<string, number>();
-  connects = 0;
-  failedConnects = 0;
-  private stopped = false;
-  private running: Promise<void>[] = [];
-  private next = 0;
-
-  constructor(
-    private readonly router: BenchRouter,
-    private readonly id: string,
-  ) {}
-
-  start(): void {
-    this.running = [
-      this.persistent(async (c) => {
-        const id = this.next++;
-        await c.query('insert into acked (id) values ($1)', [id]);
-        this.acked.push(id);
-      }),
-      this.persistent(async (c) => void (await c.query('select count(*) from acked where id < 100'))),
-      this.prober(),
-    ];
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.running);
-  }
-
-  private client(): pg.Client {
-    const c = new pg.Client({
-      host: this.router.host,
-      port: this.router.port,
-      user: this.id,
-      database: this.id,
-      password: PASSWORD,
-      connectionTimeoutMillis: 20_000,
-    });
-    c.on('error', () => undefined);
-    return c;
-  }
-
-  private note(err: unknown): void {
-    const code = (err as { code?: string }).code ?? 'no sqlstate';
-    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
-  }
-
-  private async persistent(statement: (c: pg.Client) => Promise<void>): Promise<void> {
-    while (!this.stopped) {
-      const c = this.client();
-      this.connects++;
-      try {
-        try {
-          await c.connect();
-        } catch (err) {
-          this.failedConnects++;
-          throw err;
-        }
-        while (!this.stopped) {
-          const t0 = performance.now();
-          await statement(c);
-          this.samples.push({ at: Date.now(), ms: performance.now() - t0 });
-        }
-      } catch (err) {
-        this.note(err);
-        await new Promise((r) => setTimeout(r, 20));
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    }
-  }
-
-  private async prober(): Promise<void> {
-    while (!this.stopped) {
-      const c = this.client();
-      this.connects++;
-      const t0 = performance.now();
-      try {
-        await c.connect();
-        await c.query('select 1');
-        this.samples.push({ at: Date.now(), ms: performance.now() - t0 });
-      } catch (err) {
-        this.failedConnects++;
-        this.note(err);
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 }
 
 async function ownerClient(router: BenchRouter, id: string): Promise<pg.Client> {
@@ -187,7 +86,7 @@ async function oneRun(fleet: BenchFleet, router: BenchRouter, sizeMib: number): 
   const from = tenant?.placements[0]?.hostId ?? '';
   const hosts = (await fleet.client.listHosts({})).hosts.filter((h) => h.state === HostState.READY).map((h) => h.id);
   const to = hosts.find((h) => h !== from) ?? '';
-  const load = new Load(router, id);
+  const load = new Load(router, id, PASSWORD);
   load.start();
   await poll('the writer runs', async () => load.acked.length >= 50, 30_000, 20);
   const started = Date.now();

@@ -1,7 +1,7 @@
 // Clients that keep a tenant busy through a switch, through the router: a writer (one autocommit
 // insert at a time into acked), a reader (a count of a small range) and a prober that opens a new
-// connection per query; every statement's latency and every error is kept. Used by the upgrade
-// benchmark (the move benchmark has its own copy of the same clients).
+// connection per query; every statement's latency and every error is kept. Used by the move and
+// upgrade benchmarks.
 import pg from 'pg';
 import type { BenchRouter } from './fleet-launcher.js';
 
