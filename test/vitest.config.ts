@@ -8,7 +8,9 @@ import { FLEET_WORKERS, LongestFirstSequencer, NAMESPACE_SCENARIOS } from './sce
 //   netns   the network-namespace files, after all of the fleets, one at a time.
 // Each project is written out whole: `extends: true` would concatenate the include lists.
 const root = import.meta.dirname;
-const timeouts = { testTimeout: 90_000, hookTimeout: 180_000 };
+// Nets, not expectations: a test of 20 s on a quiet machine took over 90 s at a load average of 60
+// beside another file, and hung tests are rare enough that the longer wait costs little.
+const timeouts = { testTimeout: 300_000, hookTimeout: 180_000 };
 const base = projectConfig(root, { ...timeouts, sequence: { sequencer: LongestFirstSequencer } });
 
 const project = (name: string, test: NonNullable<TestProjectInlineConfiguration['test']>): TestProjectInlineConfiguration => ({
