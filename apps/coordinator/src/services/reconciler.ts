@@ -118,7 +118,10 @@ export class Reconciler {
     setImmediate(() => {
       this.placeScheduled = false;
       if (this.stopped) return;
-      this.placeNew().catch((err: unknown) => this.ctx.log.error({ err }, 'placement failed; retrying next tick'));
+      this.placeNew().catch((err: unknown) => {
+        // A batch cut off by the coordinator's stop (its store closing) is not a failure to report.
+        if (!this.stopped) this.ctx.log.error({ err }, 'placement failed; retrying next tick');
+      });
     });
   }
 
@@ -279,7 +282,7 @@ export class Reconciler {
         () => performance.now(),
       );
     } catch (err) {
-      this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
+      if (!this.stopped) this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
       return this.walkEnded();
     }
     if (!outcome.more) {
