@@ -233,7 +233,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         ['agent streams failed and retried (reconnect)', reconnectFailures],
         ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
         [`uncordon of ${HOSTS} hosts done (ms)`, Math.round(uncordonMs)],
-        // The label is the same for every store (the table takes the first store's): an incomplete run says so in its value.
+        // One label for every store (the table matches rows by label): an incomplete run says so in its value.
         [
           'backlog committed, from first uncordon (s)',
           complete ? Math.round(commitMs) / 1000 : `INCOMPLETE: ${committed.toLocaleString('en')} in ${Math.round(commitMs) / 1000}`,
@@ -295,14 +295,31 @@ for (const store of benchStores()) {
   console.log(`--- store ${store} done: ${JSON.stringify(run.data)}`);
   runs.push(run);
 }
-const first = runs.find((r) => r.rows.length > 0) ?? (runs[0] as StoreRun);
+
+/**
+ * Every run's row labels, each once, in run order: a row only one store has (a stream failure
+ * reason) goes after the row it follows in that store, so the stores' values stay on their own
+ * rows (matching rows by position shifted a store's column by one).
+ */
+function labelsOf(all: StoreRun[]): string[] {
+  const labels: string[] = [];
+  for (const run of all) {
+    let at = 0;
+    for (const [label] of run.rows) {
+      const found = labels.indexOf(label);
+      if (found >= 0) at = found + 1;
+      else labels.splice(at++, 0, label);
+    }
+  }
+  return labels;
+}
 report('fleet-scheduler', {
   tables: [
     {
       title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams), by store`,
       columns: ['measure', ...runs.map((r) => `${r.store} store`)],
       rows: [
-        ...first.rows.map(([label], i) => [label, ...runs.map((r) => r.rows[i]?.[1] ?? '')]),
+        ...labelsOf(runs).map((label) => [label, ...runs.map((r) => r.rows.find(([l]) => l === label)?.[1] ?? '')]),
         ...(runs.some((r) => r.rows.length === 0) ? [['run failed', ...runs.map((r) => (r.rows.length === 0 ? String(r.data.error) : ''))]] : []),
       ],
     },
