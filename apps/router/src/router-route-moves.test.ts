@@ -92,6 +92,13 @@ async function switchAcmesTo<T>(to: TestPostgres, during: () => Promise<T>): Pro
   return out;
 }
 
+/** pgs_router_sessions_carried_total of one result, from the router's /metrics. */
+async function carriedCount(result: string): Promise<number> {
+  const { body } = await router.get('/metrics');
+  const line = body.split('\n').find((l) => l.startsWith('pgs_router_sessions_carried_total{') && l.includes(`result="${result}"`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
 async function moveAcmeTo(to: TestPostgres): Promise<void> {
   feed.set(route('acme', to, 'TRANSACTION', acmeVerifier), route('acmes', to, 'SESSION', acmeVerifier));
   await eventually(() => router.cache.lookup('acme')?.port === to.port && router.cache.lookup('acmes')?.port === to.port, 10_000, 'route moved');
@@ -182,8 +189,12 @@ describe('pooled clients while their tenant moves', () => {
       } finally {
         await admin.end();
       }
-    } finally {
       await c.end();
+      // The connection's log line and the metric count the carry.
+      await eventually(() => router.logs.some((l) => l.msg === 'connection closed' && l.tenantId === 'acmes' && l.carried === 1), 10_000, 'log line');
+      expect(await carriedCount('carried')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await c.end().catch(() => undefined);
       await moveAcmeTo(primary);
     }
   });
@@ -200,6 +211,7 @@ describe('pooled clients while their tenant moves', () => {
       expect(err.code).toBe('57P01');
       expect(err.message).toMatch(/tenant "acmes" moved to another instance/);
       expect(err.detail).toMatch(/temporary tables/);
+      expect(await carriedCount('not_carried')).toBeGreaterThanOrEqual(1);
       // Its transaction stays where it began, then the session goes on at the new primary.
       expect((await whereAmI(inside)).port).toBe(primary.port);
       await inside.query('COMMIT');
