@@ -271,7 +271,21 @@ export class UpgradeManager {
   /** Resolves when the upgrade switched (or was abandoned), or when a rollback or finalize ended. */
   wait(tenantId: string): Promise<UpgradeOutcome> {
     const live = this.liveOf(tenantId);
-    return new Promise((resolve) => live.waiters.push(resolve));
+    const waiting = new Promise<UpgradeOutcome>((resolve) => live.waiters.push(resolve));
+    // What ended between the caller's last read and this call is not missed: the row says so (a
+    // switched upgrade names the old instance as the other one; an ended one has no row).
+    this.ctx.store.read.upgrades.get(tenantId).then(
+      (u) => {
+        const done: UpgradeOutcome | undefined = !u
+          ? this.finished.get(tenantId)
+          : u.request === 'none' && u.other.hostId === u.fromHostId
+            ? { ok: true, view: viewOfUpgrade(u) }
+            : undefined;
+        if (done) for (const w of live.waiters.splice(0)) w(done);
+      },
+      (err: unknown) => this.ctx.log.warn({ err, tenantId }, 'reading the upgrade for a waiter failed; it waits for the next step'),
+    );
+    return waiting;
   }
 
   /** One pass over the upgrades. */

@@ -173,8 +173,10 @@ export class UpgradeRunner {
     // copied while the subscriptions apply the last changes (logical replication leaves sequences alone).
     const src = await connectSource(link, first);
     let lsn: string;
+    let sequencesMs = 0;
     try {
       lsn = await sourceWalPosition(src);
+      const sequencesAt = performance.now();
       await copySequences(src, first);
       for (const database of rest) {
         const s = await connectSource(link, database);
@@ -184,6 +186,7 @@ export class UpgradeRunner {
           await close(s);
         }
       }
+      sequencesMs = performance.now() - sequencesAt;
       for (;;) {
         const c = await caughtUp(src, a.databases, lsn);
         if (c.done) break;
@@ -197,7 +200,10 @@ export class UpgradeRunner {
     } finally {
       await close(src);
     }
-    this.o.log.warn({ tenantId, lsn, sequences, durationMs: Math.round(performance.now() - started) }, 'upgrade: the new instance caught up with the old one');
+    this.o.log.warn(
+      { tenantId, lsn, sequences, sequencesMs: Math.round(sequencesMs), durationMs: Math.round(performance.now() - started) },
+      'upgrade: the new instance caught up with the old one',
+    );
     return { tables: 0, ready: 0, sourceLsn: lsn, sequences };
   }
 }
