@@ -162,9 +162,10 @@ export class UpgradeRunner {
     const deadline = started + (a.timeoutMs > 0 ? a.timeoutMs : 30_000);
     const [first, ...rest] = a.databases as [string, ...string[]];
     let sequences = 0;
+    let sequencesMs = 0;
     const copySequences = async (src: pg.Client, database: string): Promise<void> => {
       const values = await readSequences(src);
-      await withDb(database, (t) => writeSequences(t, values));
+      if (values.length > 0) await withDb(database, (t) => writeSequences(t, values));
       sequences += values.length;
     };
     const close = (c: pg.Client): Promise<void> => c.end().catch((err: unknown) => this.o.log.debug({ tenantId, err }, 'closing the source connection failed'));
@@ -173,30 +174,42 @@ export class UpgradeRunner {
     // copied while the subscriptions apply the last changes (logical replication leaves sequences alone).
     const src = await connectSource(link, first);
     let lsn: string;
-    let sequencesMs = 0;
     try {
       lsn = await sourceWalPosition(src);
-      const sequencesAt = performance.now();
-      await copySequences(src, first);
-      for (const database of rest) {
-        const s = await connectSource(link, database);
-        try {
-          await copySequences(s, database);
-        } finally {
-          await close(s);
+      const at = lsn;
+      // A handler at once: a failed copy must not be an unhandled rejection while the wait runs.
+      let copyFailed: { err: unknown } | undefined;
+      const copying = (async () => {
+        const from = performance.now();
+        await copySequences(src, first);
+        for (const database of rest) {
+          const s = await connectSource(link, database);
+          try {
+            await copySequences(s, database);
+          } finally {
+            await close(s);
+          }
         }
+        sequencesMs = performance.now() - from;
+      })().catch((err: unknown) => {
+        copyFailed = { err };
+      });
+      try {
+        for (;;) {
+          const c = await caughtUp(src, a.databases, at);
+          if (c.done) break;
+          if (performance.now() >= deadline)
+            throw new AgentError(
+              'NOT_CAUGHT_UP',
+              `the subscriptions of ${c.behind.join(', ')} did not reach the source's position ${at} within ${Math.round(deadline - started)} ms`,
+            );
+          await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
+        }
+      } finally {
+        // The copy ends before its connection closes.
+        await copying;
       }
-      sequencesMs = performance.now() - sequencesAt;
-      for (;;) {
-        const c = await caughtUp(src, a.databases, lsn);
-        if (c.done) break;
-        if (performance.now() >= deadline)
-          throw new AgentError(
-            'NOT_CAUGHT_UP',
-            `the subscriptions of ${c.behind.join(', ')} did not reach the source's position ${lsn} within ${Math.round(deadline - started)} ms`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
-      }
+      if (copyFailed) throw copyFailed.err;
     } finally {
       await close(src);
     }
