@@ -49,6 +49,22 @@ async function untilActive(fleet: BenchFleet, id: string): Promise<void> {
   if (errorSince !== undefined) throw new Error(`tenant ${id} in ERROR for ${ERROR_PATIENCE_MS / 1000} s: ${last?.statusReason ?? ''}`);
 }
 
+/**
+ * Suspends a tenant that was ACTIVE. On a loaded machine its host may flap (UNREACHABLE for a
+ * heartbeat or two, the tenant UNAVAILABLE meanwhile): then it waits for ACTIVE and asks again.
+ */
+async function suspendWhenActive(fleet: BenchFleet, id: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fleet.client.suspendTenant({ id });
+      return;
+    } catch (err) {
+      if ((err as { errorCode?: string }).errorCode !== 'TENANT_NOT_ACTIVE' || attempt >= 5) throw err;
+      await untilActive(fleet, id);
+    }
+  }
+}
+
 /** Every tenant of a status, page by page. */
 export async function listByStatus(fleet: BenchFleet, status: TenantStatus): Promise<Tenant[]> {
   const out: Tenant[] = [];
@@ -105,7 +121,7 @@ export async function registerTenants(fleet: BenchFleet, o: RegisterOptions): Pr
           createMs.push(performance.now() - t0);
           if (!stay.has(id)) {
             const t1 = performance.now();
-            await fleet.client.suspendTenant({ id });
+            await suspendWhenActive(fleet, id);
             suspendMs.push(performance.now() - t1);
           }
           done++;
