@@ -133,7 +133,7 @@ export async function registerTenants(fleet: BenchFleet, o: RegisterOptions): Pr
     }),
   );
   if (failure) throw failure;
-  progress();
+  if (done % 50 !== 0) progress();
   const wanted = new Set(o.suspended);
   await poll(
     `${wanted.size} suspended tenants stopped`,

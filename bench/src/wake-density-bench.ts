@@ -16,7 +16,7 @@
 // disk gets that low meanwhile. The fleet (processes and data directories) goes on success,
 // failure and Ctrl-C.
 import os from 'node:os';
-import { BENCH_NET, withFleet } from './fleet-launcher.js';
+import { BENCH_NET, withFleet, type BenchFleet } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 import { registerTenants } from './density-tenants.js';
 import { timedQuery } from './fleet-tenants.js';
@@ -78,161 +78,171 @@ console.log(
 // one host at a time, where they wait for each other's template copy once its spares are gone.
 const COORDINATOR_ARGS = ['--max-creating-per-host', '2'];
 
-const run = await withFleet(
+/** Registers the tenants, runs the loops and the wakes, and measures. */
+async function measure(fleet: BenchFleet) {
+  const router = fleet.routers[0];
+  if (!router) throw new Error('a router is needed');
+  const ids = Array.from({ length: REGISTERED }, (_, i) => `d-${i}`);
+  const active = ids.slice(0, ACTIVE);
+  const sleeping = ids.slice(ACTIVE);
+  const registerStart = Date.now();
+  const registered = await registerTenants(fleet, { active, suspended: sleeping, concurrency: CONCURRENCY, minFreeBytes: KEEP_FREE, dataDir: fleet.root });
+  const registerEnd = Date.now();
+  const diskAfter = freeBytes(os.tmpdir());
+
+  const loops = startQueryLoops(router, active, LOOP_PERIOD_MS);
+  // The first seconds are the loops' logins; steady state starts after them.
+  await new Promise((r) => setTimeout(r, 5000));
+  const steadyFrom = Date.now();
+  await new Promise((r) => setTimeout(r, STEADY_MS));
+  const instances = fleet.hostDataRoots.flatMap(measureInstances);
+  const control = controlPlanePss(fleet.root);
+  const usedSteady = machineUsedMib();
+  const steadyTo = Date.now();
+
+  // Wakes spread over the suspended tenants (and so over the hosts), one after another.
+  const step = Math.max(1, Math.floor(sleeping.length / WAKES));
+  const targets = Array.from({ length: WAKES }, (_, i) => sleeping[i * step]).filter((id): id is string => id !== undefined);
+  const wakes: number[] = [];
+  const wakeLoads: number[] = [];
+  const timings: WakeTiming[] = [];
+  const failures: string[] = [];
+  for (const id of targets) {
+    wakeLoads.push(load());
+    const connectAt = Date.now();
+    try {
+      wakes.push(await timedQuery(router, id));
+      timings.push({ tenantId: id, connectAt, answeredAt: Date.now() });
+    } catch (err) {
+      failures.push(`${id}: ${(err as Error).message}`);
+    }
+  }
+  const wakesTo = Date.now();
+  const afterWakes = fleet.hostDataRoots.flatMap(measureInstances);
+  await loops.stop();
+  return {
+    registerSeconds: (registerEnd - registerStart) / 1000,
+    createMs: summarize(registered.createMs),
+    suspendCallMs: summarize(registered.suspendMs),
+    registerLoad: loadBetween(registerStart, registerEnd),
+    diskUsedGib: (diskBefore - diskAfter) / GiB,
+    running: instances.length,
+    postgresPssMib: instances.reduce((s, x) => s + x.pssMib, 0),
+    postgresProcesses: instances.reduce((s, x) => s + x.processes, 0),
+    runningAfterWakes: afterWakes.length,
+    postgresPssAfterWakesMib: afterWakes.reduce((s, x) => s + x.pssMib, 0),
+    control,
+    usedSteady,
+    steadyLoop: summarize(loops.between(steadyFrom, steadyTo)),
+    steadyLoad: loadBetween(steadyFrom, steadyTo),
+    wakeLoop: summarize(loops.between(steadyTo, wakesTo)),
+    wakeWindowLoad: loadBetween(steadyTo, wakesTo),
+    loopQueries: loops.samples.length,
+    loopErrors: loops.errors,
+    wakes,
+    wakeLoads,
+    failures,
+    breakdown: wakeBreakdown(fleet.root, `Where a wake goes while ${ACTIVE} tenants work`, timings),
+  };
+}
+
+/** Prints the tables and writes the result (before the fleet goes: removing a thousand data directories takes minutes). */
+function reportRun(run: Awaited<ReturnType<typeof measure>>): void {
+  const wake = summarize(run.wakes);
+  const wakeLoad = summarize(run.wakeLoads);
+  const perRunning = run.running > 0 ? run.postgresPssMib / run.running : Number.NaN;
+  const perGib = (mib: number): number => Math.floor(REGISTERED / (mib / 1024));
+  const machineDelta = run.usedSteady - usedBefore;
+  const latencyRow = (what: string, s: ReturnType<typeof summarize>, loadText: string): Array<string | number> => [
+    what,
+    s.n,
+    round(s.p50),
+    round(s.p99),
+    round(s.max),
+    loadText,
+  ];
+  report('wake-density', {
+    tables: [
+      {
+        title: `Density: ${REGISTERED} registered tenants on ${HOSTS} agent(s) of ${PORTS_PER_AGENT} ports, ${ACTIVE} active (a query every ${LOOP_PERIOD_MS} ms each), the rest suspended`,
+        columns: ['measure', 'value'],
+        rows: [
+          [`registering (create -> ACTIVE -> suspend, ${CONCURRENCY} at once), s (load avg mean / max ${run.registerLoad})`, round(run.registerSeconds)],
+          [
+            `create -> ACTIVE per tenant, ms (p50 / p99 / max over ${run.createMs.n})`,
+            `${round(run.createMs.p50)} / ${round(run.createMs.p99)} / ${round(run.createMs.max)}`,
+          ],
+          [`suspend call per tenant, ms (p50 / p99)`, `${round(run.suspendCallMs.p50)} / ${round(run.suspendCallMs.p99)}`],
+          ['disk used by the fleet, GiB (free space before -> after registering)', round(run.diskUsedGib)],
+          ['instances running at steady state', run.running],
+          [`postgres PSS summed, MiB (${run.postgresProcesses} processes; ${round(perRunning)} per running instance)`, round(run.postgresPssMib)],
+          [`control plane PSS, MiB (coordinator, agents, router: ${run.control.processes} processes)`, round(run.control.pssMib)],
+          [
+            'machine memory in use, MiB (MemTotal - MemAvailable, all processes: before the fleet -> steady state)',
+            `${Math.round(usedBefore)} -> ${Math.round(run.usedSteady)}`,
+          ],
+          ['registered tenants per GiB of postgres PSS', perGib(run.postgresPssMib)],
+          ['registered tenants per GiB of postgres + control plane PSS', perGib(run.postgresPssMib + run.control.pssMib)],
+          ['registered tenants per GiB of the machine memory added (other work on the machine included)', machineDelta > 0 ? perGib(machineDelta) : '-'],
+          [`the same ${REGISTERED} all running, MiB (estimate: PSS per running instance x registered)`, Math.round(perRunning * REGISTERED)],
+          [`instances running after the wakes, postgres PSS MiB`, `${run.runningAfterWakes}, ${round(run.postgresPssAfterWakesMib)}`],
+        ],
+      },
+      {
+        title: `Latency while ${ACTIVE} tenants work (ms)`,
+        columns: ['what', 'n', 'p50', 'p99', 'max', 'load avg (mean / max)'],
+        rows: [
+          latencyRow(`active loops' queries, ${STEADY_MS / 1000} s before the wakes`, run.steadyLoop, run.steadyLoad),
+          latencyRow(`active loops' queries during the wakes`, run.wakeLoop, run.wakeWindowLoad),
+          latencyRow(
+            `wakes: suspended tenant -> first answer through the router (goal p99 < ${GOAL_P99_MS}: ${verdict(wake.p99 < GOAL_P99_MS)})`,
+            wake,
+            `${round(wakeLoad.mean)} / ${round(wakeLoad.max)}`,
+          ),
+        ],
+      },
+      {
+        title: 'Errors',
+        columns: ['what', 'count'],
+        rows: [
+          [`wakes that failed${run.failures.length > 0 ? ` (first: ${run.failures[0]})` : ''}`, run.failures.length],
+          [`active loops' queries that failed (of ${run.loopQueries} answered)`, run.loopErrors],
+        ],
+      },
+      ...(run.breakdown ? [run.breakdown.table] : []),
+    ],
+    data: {
+      registered: REGISTERED,
+      active: ACTIVE,
+      hosts: HOSTS,
+      portsPerAgent: PORTS_PER_AGENT,
+      machineUsedBeforeMib: usedBefore,
+      ...run,
+      wakeLatency: wake,
+      wakeLoadAverage: wakeLoad,
+      breakdown: run.breakdown?.data,
+    },
+    chart: barChartSvg(
+      `Latency with ${ACTIVE} of ${REGISTERED} tenants active (ms)`,
+      'ms',
+      [
+        { label: 'loop p99', value: run.steadyLoop.p99 },
+        { label: 'loop p99 (wakes)', value: run.wakeLoop.p99 },
+        { label: 'wake p50', value: wake.p50 },
+        { label: 'wake p99', value: wake.p99 },
+      ],
+      { value: GOAL_P99_MS, label: `goal wake p99 ${GOAL_P99_MS} ms` },
+    ),
+  });
+  if (run.failures.length > 0) process.exitCode = 1;
+}
+
+await withFleet(
   { name: 'wake-density', block: BLOCK, agents: HOSTS, portsPerAgent: PORTS_PER_AGENT, routers: 1, coordinatorArgs: COORDINATOR_ARGS },
   async (fleet) => {
-    const router = fleet.routers[0];
-    if (!router) throw new Error('a router is needed');
-    const ids = Array.from({ length: REGISTERED }, (_, i) => `d-${i}`);
-    const active = ids.slice(0, ACTIVE);
-    const sleeping = ids.slice(ACTIVE);
-    const registerStart = Date.now();
-    const registered = await registerTenants(fleet, { active, suspended: sleeping, concurrency: CONCURRENCY, minFreeBytes: KEEP_FREE, dataDir: fleet.root });
-    const registerEnd = Date.now();
-    const diskAfter = freeBytes(os.tmpdir());
-
-    const loops = startQueryLoops(router, active, LOOP_PERIOD_MS);
-    // The first seconds are the loops' logins; steady state starts after them.
-    await new Promise((r) => setTimeout(r, 5000));
-    const steadyFrom = Date.now();
-    await new Promise((r) => setTimeout(r, STEADY_MS));
-    const instances = fleet.hostDataRoots.flatMap(measureInstances);
-    const control = controlPlanePss(fleet.root);
-    const usedSteady = machineUsedMib();
-    const steadyTo = Date.now();
-
-    // Wakes spread over the suspended tenants (and so over the hosts), one after another.
-    const step = Math.max(1, Math.floor(sleeping.length / WAKES));
-    const targets = Array.from({ length: WAKES }, (_, i) => sleeping[i * step]).filter((id): id is string => id !== undefined);
-    const wakes: number[] = [];
-    const wakeLoads: number[] = [];
-    const timings: WakeTiming[] = [];
-    const failures: string[] = [];
-    for (const id of targets) {
-      wakeLoads.push(load());
-      const connectAt = Date.now();
-      try {
-        wakes.push(await timedQuery(router, id));
-        timings.push({ tenantId: id, connectAt, answeredAt: Date.now() });
-      } catch (err) {
-        failures.push(`${id}: ${(err as Error).message}`);
-      }
-    }
-    const wakesTo = Date.now();
-    const afterWakes = fleet.hostDataRoots.flatMap(measureInstances);
-    await loops.stop();
-    return {
-      registerSeconds: (registerEnd - registerStart) / 1000,
-      createMs: summarize(registered.createMs),
-      suspendCallMs: summarize(registered.suspendMs),
-      registerLoad: loadBetween(registerStart, registerEnd),
-      diskUsedGib: (diskBefore - diskAfter) / GiB,
-      running: instances.length,
-      postgresPssMib: instances.reduce((s, x) => s + x.pssMib, 0),
-      postgresProcesses: instances.reduce((s, x) => s + x.processes, 0),
-      runningAfterWakes: afterWakes.length,
-      postgresPssAfterWakesMib: afterWakes.reduce((s, x) => s + x.pssMib, 0),
-      control,
-      usedSteady,
-      steadyLoop: summarize(loops.between(steadyFrom, steadyTo)),
-      steadyLoad: loadBetween(steadyFrom, steadyTo),
-      wakeLoop: summarize(loops.between(steadyTo, wakesTo)),
-      wakeWindowLoad: loadBetween(steadyTo, wakesTo),
-      loopQueries: loops.samples.length,
-      loopErrors: loops.errors,
-      wakes,
-      wakeLoads,
-      failures,
-      breakdown: wakeBreakdown(fleet.root, `Where a wake goes while ${ACTIVE} tenants work`, timings),
-    };
+    const run = await measure(fleet);
+    clearInterval(loadTimer);
+    reportRun(run);
+    console.log('removing the fleet (processes, data directories)...');
   },
 );
-clearInterval(loadTimer);
-
-const wake = summarize(run.wakes);
-const wakeLoad = summarize(run.wakeLoads);
-const perRunning = run.running > 0 ? run.postgresPssMib / run.running : Number.NaN;
-const perGib = (mib: number): number => Math.floor(REGISTERED / (mib / 1024));
-const machineDelta = run.usedSteady - usedBefore;
-const latencyRow = (what: string, s: ReturnType<typeof summarize>, loadText: string): Array<string | number> => [
-  what,
-  s.n,
-  round(s.p50),
-  round(s.p99),
-  round(s.max),
-  loadText,
-];
-report('wake-density', {
-  tables: [
-    {
-      title: `Density: ${REGISTERED} registered tenants on ${HOSTS} agent(s) of ${PORTS_PER_AGENT} ports, ${ACTIVE} active (a query every ${LOOP_PERIOD_MS} ms each), the rest suspended`,
-      columns: ['measure', 'value'],
-      rows: [
-        [`registering (create -> ACTIVE -> suspend, ${CONCURRENCY} at once), s (load avg mean / max ${run.registerLoad})`, round(run.registerSeconds)],
-        [
-          `create -> ACTIVE per tenant, ms (p50 / p99 / max over ${run.createMs.n})`,
-          `${round(run.createMs.p50)} / ${round(run.createMs.p99)} / ${round(run.createMs.max)}`,
-        ],
-        [`suspend call per tenant, ms (p50 / p99)`, `${round(run.suspendCallMs.p50)} / ${round(run.suspendCallMs.p99)}`],
-        ['disk used by the fleet, GiB (free space before -> after registering)', round(run.diskUsedGib)],
-        ['instances running at steady state', run.running],
-        [`postgres PSS summed, MiB (${run.postgresProcesses} processes; ${round(perRunning)} per running instance)`, round(run.postgresPssMib)],
-        [`control plane PSS, MiB (coordinator, agents, router: ${run.control.processes} processes)`, round(run.control.pssMib)],
-        [
-          'machine memory in use, MiB (MemTotal - MemAvailable, all processes: before the fleet -> steady state)',
-          `${Math.round(usedBefore)} -> ${Math.round(run.usedSteady)}`,
-        ],
-        ['registered tenants per GiB of postgres PSS', perGib(run.postgresPssMib)],
-        ['registered tenants per GiB of postgres + control plane PSS', perGib(run.postgresPssMib + run.control.pssMib)],
-        ['registered tenants per GiB of the machine memory added (other work on the machine included)', machineDelta > 0 ? perGib(machineDelta) : '-'],
-        [`the same ${REGISTERED} all running, MiB (estimate: PSS per running instance x registered)`, Math.round(perRunning * REGISTERED)],
-        [`instances running after the wakes, postgres PSS MiB`, `${run.runningAfterWakes}, ${round(run.postgresPssAfterWakesMib)}`],
-      ],
-    },
-    {
-      title: `Latency while ${ACTIVE} tenants work (ms)`,
-      columns: ['what', 'n', 'p50', 'p99', 'max', 'load avg (mean / max)'],
-      rows: [
-        latencyRow(`active loops' queries, ${STEADY_MS / 1000} s before the wakes`, run.steadyLoop, run.steadyLoad),
-        latencyRow(`active loops' queries during the wakes`, run.wakeLoop, run.wakeWindowLoad),
-        latencyRow(
-          `wakes: suspended tenant -> first answer through the router (goal p99 < ${GOAL_P99_MS}: ${verdict(wake.p99 < GOAL_P99_MS)})`,
-          wake,
-          `${round(wakeLoad.mean)} / ${round(wakeLoad.max)}`,
-        ),
-      ],
-    },
-    {
-      title: 'Errors',
-      columns: ['what', 'count'],
-      rows: [
-        [`wakes that failed${run.failures.length > 0 ? ` (first: ${run.failures[0]})` : ''}`, run.failures.length],
-        [`active loops' queries that failed (of ${run.loopQueries} answered)`, run.loopErrors],
-      ],
-    },
-    ...(run.breakdown ? [run.breakdown.table] : []),
-  ],
-  data: {
-    registered: REGISTERED,
-    active: ACTIVE,
-    hosts: HOSTS,
-    portsPerAgent: PORTS_PER_AGENT,
-    machineUsedBeforeMib: usedBefore,
-    ...run,
-    wakeLatency: wake,
-    wakeLoadAverage: wakeLoad,
-    breakdown: run.breakdown?.data,
-  },
-  chart: barChartSvg(
-    `Latency with ${ACTIVE} of ${REGISTERED} tenants active (ms)`,
-    'ms',
-    [
-      { label: 'loop p99', value: run.steadyLoop.p99 },
-      { label: 'loop p99 (wakes)', value: run.wakeLoop.p99 },
-      { label: 'wake p50', value: wake.p50 },
-      { label: 'wake p99', value: wake.p99 },
-    ],
-    { value: GOAL_P99_MS, label: `goal wake p99 ${GOAL_P99_MS} ms` },
-  ),
-});
-if (run.failures.length > 0) process.exitCode = 1;
