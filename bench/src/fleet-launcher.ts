@@ -29,6 +29,11 @@ export interface BenchFleetOptions {
   /** Third octet of the loopback block (127.0.<block>.x). */
   block: number;
   agents: number;
+  /**
+   * The port range of each agent (an instance holds a port, suspended or not): 100 by default.
+   * Wider ranges run past the block's thousand ports into the next block's, which no fleet uses.
+   */
+  portsPerAgent?: number;
   routers: number;
   coordinatorArgs?: string[];
   agentArgs?: string[];
@@ -196,6 +201,9 @@ export const BENCH_NET = Number(process.env['PGS_TEST_NET'] ?? '0');
 export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet> {
   const needed = { coordinator: SCRIPTS.coordinator, ...(o.agents > 0 ? { agent: SCRIPTS.agent } : {}), ...(o.routers > 0 ? { router: SCRIPTS.router } : {}) };
   if (o.block < 31 || o.block > 49 || o.agents > 10) throw new Error('bench fleets use loopback blocks 31..49 and at most 10 agents');
+  const ports = o.portsPerAgent ?? 100;
+  const firstPort = 10000 + (o.block - 30) * 1000;
+  if (ports < 1 || firstPort + o.agents * ports > 32768) throw new Error(`${o.agents} agents of ${ports} ports do not fit below the ephemeral port range`);
   for (const [name, file] of Object.entries(needed))
     if (!fs.existsSync(file)) throw new Error(`${name} is not built (${file}): run \`NX_DAEMON=false npx nx run-many -t build\``);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-bench-${o.name}-`));
@@ -291,8 +299,8 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
       fs.mkdirSync(dataRoot, { mode: 0o755 });
       hostAddresses.push(address);
       hostDataRoots.push(dataRoot);
-      // 100 ports per host, below the ephemeral range; bench blocks are 31..39.
-      const base = 10000 + (o.block - 30) * 1000 + i * 100;
+      // Below the ephemeral range; bench blocks are 31..39.
+      const base = firstPort + i * ports;
       start(
         `agent-h${i + 1}`,
         SCRIPTS.agent,
@@ -308,7 +316,7 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
           '--runtime',
           'process',
           '--port-range',
-          `${base}-${base + 99}`,
+          `${base}-${base + ports - 1}`,
           '--ops-listen',
           `${address}:0`,
           '--labels',
@@ -328,7 +336,8 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
     await poll(
       `${o.agents} hosts READY`,
       async () => (await client.listHosts({})).hosts.filter((h) => h.state === HostState.READY).length === o.agents,
-      60_000,
+      // Ten agents starting at once (each its template first) take minutes on a loaded machine.
+      Math.max(60_000, o.agents * 20_000),
       200,
     );
     const routers: BenchRouter[] = [];

@@ -46,3 +46,17 @@ export async function firstQuery(router: BenchRouter, id: string, timeoutMs = 60
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Connect + `select 1` through the router as the owner; ms until the answer (throws on failure). */
+export async function timedQuery(router: BenchRouter, id: string, timeoutMs = 60_000): Promise<number> {
+  const started = performance.now();
+  const client = new pg.Client({ host: router.host, port: router.port, user: id, database: id, password: BENCH_PASSWORD, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return performance.now() - started;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -22,6 +22,7 @@ import { FailoverManager } from './services/failover-manager.js';
 import { serverCredentials } from './transport/grpc-credentials.js';
 import { HealthCache } from './live/health-cache.js';
 import { HostService } from './services/host-service.js';
+import { HostSlots } from './live/host-slots.js';
 import { HostSpares } from './live/host-spares.js';
 import { MoveManager } from './services/move-manager.js';
 import { UpgradeManager } from './services/upgrade-manager.js';
@@ -191,6 +192,7 @@ export async function startCoordinator(
     liveness,
     gone,
     spares: new HostSpares(),
+    slots: new HostSlots(),
     unchangedReports,
     retry: { baseMs: config.retryBase, maxMs: config.retryMax },
     placementPolicy: {

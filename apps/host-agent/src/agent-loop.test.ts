@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -6,7 +7,7 @@ import { InstanceState, Realization, RunState } from '@pgs/proto';
 import { FakeCoordinator, ownerSpec } from './testing/fake-coordinator.js';
 import { scramVerifier } from './testing/scram-verifier.js';
 import { startTestAgent, type TestAgent } from './testing/test-agent.js';
-import { tempDataRoot, uniqueTenantId, waitFor } from './testing/test-env.js';
+import { tempDataRoot, testProcessRuntime, uniqueTenantId, waitFor } from './testing/test-env.js';
 
 async function query<T extends pg.QueryResultRow>(port: number, user: string, password: string, database: string, sql: string): Promise<T[]> {
   const client = new pg.Client({ host: '127.0.0.1', port, user, password, database });
@@ -19,14 +20,20 @@ async function query<T extends pg.QueryResultRow>(port: number, user: string, pa
 }
 
 /** A fake coordinator and an agent connected to it, for the tests of one describe (set in beforeAll). */
-function connectedAgent(hostId: string, heartbeatMs?: number): { coordinator: FakeCoordinator; agent: TestAgent; dataRoot: string } {
+function connectedAgent(
+  hostId: string,
+  heartbeatMs?: number,
+  ports?: { first: number; last: number },
+): { coordinator: FakeCoordinator; agent: TestAgent; dataRoot: string } {
   const dataRoot = tempDataRoot();
   const env = { dataRoot } as { coordinator: FakeCoordinator; agent: TestAgent; dataRoot: string };
   beforeAll(async () => {
     env.coordinator = await FakeCoordinator.start(heartbeatMs);
-    env.agent = await startTestAgent({ coordinator: env.coordinator.address, dataRoot, hostId });
+    const runtime = ports ? testProcessRuntime({ dataRoot, portRange: ports }) : undefined;
+    env.agent = await startTestAgent({ coordinator: env.coordinator.address, dataRoot, hostId, ...(runtime ? { runtime } : {}) });
     await waitFor('the agent to connect', () => env.coordinator.connected);
-  });
+    // The agent's first start makes its template (initdb): minutes on a loaded machine.
+  }, 180_000);
   afterAll(async () => {
     await env.agent?.stop({ removeInstances: true });
     await env.coordinator?.stop();
@@ -202,4 +209,30 @@ describe('ready spares are told at once, not at the next heartbeat', () => {
     expect(told.map((r) => r.readySpares)).toEqual([0, 1]);
     expect(told[1]!.at - asked).toBeLessThan(30_000);
   });
+});
+
+describe('a creation that fails keeps its reason until it is retried', () => {
+  // One port: the second instance cannot get one.
+  const first = 21000 + crypto.randomInt(0, 400) * 10 + 5;
+  const env = connectedAgent('h-ports', undefined, { first, last: first });
+
+  it('reports no free port, not an instance gone missing, between its retries', async () => {
+    const a = uniqueTenantId('p');
+    const b = uniqueTenantId('p');
+    await env.coordinator.desired({ full: true, instances: [ownerSpec(a, 'owner-p-secret')] });
+    await waitFor('a realized', () => env.coordinator.running(a));
+    await env.coordinator.desired({ instances: [ownerSpec(b, 'owner-p-secret')] });
+    await waitFor('b failed for want of a port', () => /no free port/.test(env.coordinator.latest(b)?.reason ?? ''));
+    // Health rounds between the retries (the loop's own run every 200 ms) leave the reason alone.
+    for (let i = 0; i < 5; i++) {
+      await env.agent.manager.healthRound();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // A full report goes every 500 ms in these tests.
+    await new Promise((r) => setTimeout(r, 1000));
+    const told = env.coordinator.statuses.filter((x) => x.tenantId === b && x.realization === Realization.FAILED).map((x) => x.reason);
+    expect(told.length).toBeGreaterThan(0);
+    expect(told.filter((r) => !/no free port/.test(r))).toEqual([]);
+    expect(env.agent.manager.status(b)?.reason).not.toMatch(/missing/);
+  }, 90_000);
 });

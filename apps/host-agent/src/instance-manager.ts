@@ -1027,8 +1027,9 @@ export class InstanceManager {
       const inst = await this.o.runtime.inspect(t);
       if (e.pendingOps > 0) return;
       if (!inst) {
-        // A restore that failed for good has no instance, and its report already says why.
-        if (e.status.state !== 'CREATING' && e.restoreFailedAtRevision !== e.desired.specRevision) {
+        // A restore that failed for good has no instance, and its report already says why; so has a
+        // creation that failed and waits for its retry (no free port, a failed copy): it was never here.
+        if (e.status.state !== 'CREATING' && e.restoreFailedAtRevision !== e.desired.specRevision && e.retryTimer === undefined) {
           this.update(e, {
             state: 'FAILED',
             realization: 'FAILED',

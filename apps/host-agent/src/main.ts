@@ -102,6 +102,8 @@ runMain(async () => {
       runtime: runtime.kind,
       agentVersion: agentVersion(),
       postgres: runtime.postgresMajors(),
+      // Every instance keeps its port while it exists (suspended too): the range bounds the instances.
+      instanceSlots: config.portRange.last - config.portRange.first + 1,
     },
     log,
     metrics,

@@ -7,6 +7,7 @@ import type { Logger } from '@pgs/service-kit';
 import type { AgentHub } from '../transport/agent-hub.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { HealthCache } from '../live/health-cache.js';
+import type { HostSlots } from '../live/host-slots.js';
 import type { HostSpares } from '../live/host-spares.js';
 import type { UnchangedReports } from './unchanged-reports.js';
 import type { RetryPolicy } from './instance-reports.js';
@@ -34,6 +35,8 @@ export interface CoordinatorContext {
   readonly gone: GoneInstances;
   /** Ready spares per connected host, from heartbeats (placement prefers hosts with one left). */
   readonly spares: HostSpares;
+  /** The most instances each host can hold, from its Hello (placement never gives a host more). */
+  readonly slots: HostSlots;
   /** What the agents last reported per instance, so a repeated report costs no transaction. */
   readonly unchangedReports: UnchangedReports;
   readonly retry: RetryPolicy;

@@ -1,16 +1,17 @@
 /** The scheduler's view of the hosts (shared by placement, replacement and drain). */
 import type { HostCandidate } from '@pgs/tenancy';
 import type { HostRecord, TenantRecord } from '../domain/model.js';
+import type { HostSlots } from '../live/host-slots.js';
 import type { HostAllocation, StoreReads } from '../store/contract.js';
 import type { VersionCatalog } from './versions.js';
 
 /**
  * Builds the scheduler's view of the hosts, with allocations summed from the placements and, with
  * `versions`, the PostgreSQL majors each host reported (placement then only picks hosts that run
- * the tenant's major).
+ * the tenant's major), with `slots` the most instances each host can hold.
  */
-export async function hostCandidates(tx: StoreReads, versions?: VersionCatalog): Promise<HostCandidate[]> {
-  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating(), undefined, versions);
+export async function hostCandidates(tx: StoreReads, versions?: VersionCatalog, slots?: HostSlots): Promise<HostCandidate[]> {
+  return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating(), undefined, versions, (id) => slots?.get(id));
 }
 
 /** The PostgreSQL part of a tenant's placement request: its major, and whether it has replicas. */
@@ -20,7 +21,9 @@ export function versionRequest(tenant: Pick<TenantRecord, 'spec'>): { version: s
 
 /**
  * The candidates of `hosts` with the given allocations (copied: the caller may keep updating its
- * map), the instances each is still creating and, when known, its ready spares.
+ * map), the instances each is still creating and, when known, its ready spares and the most
+ * instances it can hold (allocations count every placement, a suspended tenant's too, as each
+ * keeps its port).
  */
 export function candidatesFrom(
   hosts: readonly HostRecord[],
@@ -28,9 +31,11 @@ export function candidatesFrom(
   creating: ReadonlyMap<string, number>,
   readySpares: (hostId: string) => number | undefined = () => undefined,
   versions?: VersionCatalog,
+  instanceSlots: (hostId: string) => number | undefined = () => undefined,
 ): HostCandidate[] {
   return hosts.map((h) => {
     const spares = readySpares(h.id);
+    const slots = instanceSlots(h.id);
     return {
       id: h.id,
       state: h.state,
@@ -41,6 +46,7 @@ export function candidatesFrom(
       labels: h.labels,
       creating: creating.get(h.id) ?? 0,
       ...(spares === undefined ? {} : { readySpares: spares }),
+      ...(slots === undefined ? {} : { maxInstances: slots }),
       ...(versions?.placementView(h.id) ?? {}),
     };
   });

@@ -139,7 +139,7 @@ export class HostService {
           neverHeldData: !all.some((x) => x.realizedOnce),
         });
       }
-      const plan = planDrain(id, await hostCandidates(tx, this.ctx.versions), instances, this.ctx.placementPolicy);
+      const plan = planDrain(id, await hostCandidates(tx, this.ctx.versions, this.ctx.slots), instances, this.ctx.placementPolicy);
       const moves: DrainResult['moves'] = [];
       const blocked: DrainResult['blocked'] = [...plan.blocked];
       const queue: { tenantId: string; toHostId: string; memberHostId: string }[] = [];

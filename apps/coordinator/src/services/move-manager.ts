@@ -97,7 +97,7 @@ export class MoveManager {
       const tenant = await tx.tenants.get(tenantId);
       if (!tenant || tenant.deleting) throw notFound.tenant(tenantId);
       const members = await tx.placements.list({ tenantId });
-      const candidate = (await hostCandidates(tx, this.ctx.versions)).find((h) => h.id === toHostId);
+      const candidate = (await hostCandidates(tx, this.ctx.versions, this.ctx.slots)).find((h) => h.id === toHostId);
       const checked = checkMove(
         {
           tenantId,

@@ -108,7 +108,14 @@ export class PlacementRun {
         const addressOf = new Map(hosts.map((h) => [h.id, h.address]));
         // Creations in flight change with every report, so they are read fresh (a small indexed
         // query); ready spares are what each agent's last heartbeat said.
-        const candidates = candidatesFrom(hosts, allocations, await tx.placements.creating(), (id) => this.ctx.spares.get(id), this.ctx.versions);
+        const candidates = candidatesFrom(
+          hosts,
+          allocations,
+          await tx.placements.creating(),
+          (id) => this.ctx.spares.get(id),
+          this.ctx.versions,
+          (id) => this.ctx.slots.get(id),
+        );
         const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
         const byId = new Map(waiting.map((t) => [t.id, t]));
         for (const decision of placed) {

@@ -31,7 +31,7 @@ export async function replaceLostReplicas(ctx: CoordinatorContext, busy: (tenant
       if (!tenant || tenant.deleting || tenant.status === 'FAILING_OVER' || tenant.status === 'SUSPENDED') return false;
       const others = (await tx.placements.list({ tenantId: tenant.id })).map((p) => p.hostId);
       const { placed, unplaced } = placeTenants(
-        await hostCandidates(tx, ctx.versions),
+        await hostCandidates(tx, ctx.versions, ctx.slots),
         [
           {
             tenantId: tenant.id,

@@ -28,7 +28,7 @@ export async function replaceLostRestores(ctx: CoordinatorContext): Promise<stri
       if (fresh.some((p) => p.realizedOnce)) return undefined;
       const excludeHosts = [...new Set([...fresh.map((p) => p.hostId), ...current.oldHosts])];
       const { placed } = placeTenants(
-        await hostCandidates(tx, ctx.versions),
+        await hostCandidates(tx, ctx.versions, ctx.slots),
         [
           {
             tenantId: tenant.id,

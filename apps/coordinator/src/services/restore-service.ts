@@ -325,7 +325,7 @@ export class RestoreService {
   private async place(tx: StoreTx, tenant: TenantRecord, restore: RestoreRecord, excluded: string[], now: number): Promise<RestoreRecord> {
     const current = (await tx.tenants.get(tenant.id)) ?? tenant;
     const { placed, unplaced } = placeTenants(
-      await hostCandidates(tx, this.ctx.versions),
+      await hostCandidates(tx, this.ctx.versions, this.ctx.slots),
       [
         {
           tenantId: current.id,

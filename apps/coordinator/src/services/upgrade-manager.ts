@@ -138,7 +138,7 @@ export class UpgradeManager {
     const fromMajor = Number(tenant.spec.version === '' ? this.ctx.versions.resolve('').id : tenant.spec.version);
     const existing = await read.upgrades.get(tenantId);
     const busy = existing !== undefined || this.moves.inFlight(tenantId) || this.failover.inFlight(tenantId);
-    const candidates = (await hostCandidates(read, this.ctx.versions)).filter(
+    const candidates = (await hostCandidates(read, this.ctx.versions, this.ctx.slots)).filter(
       (h) =>
         h.id !== source?.hostId &&
         h.state === 'READY' &&

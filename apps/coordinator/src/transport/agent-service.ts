@@ -39,6 +39,7 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
   const now = ctx.clock();
   // Before the write: the placements it may trigger pick hosts by the majors they run.
   ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
+  ctx.slots.report(hello.hostId, hello.instanceSlots);
   ctx.unchangedReports.forgetHost(hello.hostId);
   return await ctx.store.transaction(async (tx) => {
     const existing = await tx.hosts.get(hello.hostId);

@@ -321,6 +321,8 @@ export interface HelloView {
   appliedGeneration: number;
   /** The majors the host runs (undefined: the runtime cannot tell). */
   postgres?: { majors: HostMajor[]; pgbackrestVersion: string };
+  /** The most instances the host can hold (the ports of its range); undefined = not said. */
+  instanceSlots?: number;
 }
 
 /** HelloView -> proto Hello. */
@@ -334,6 +336,7 @@ export function toHello(h: HelloView): MessageInitShape<typeof HelloSchema> {
     agentVersion: h.agentVersion,
     instances: h.instances.map(toInstanceStatus),
     appliedGeneration: BigInt(h.appliedGeneration),
+    instanceSlots: h.instanceSlots ?? 0,
     postgresMajors: (h.postgres?.majors ?? []).map((m) => ({
       major: m.major,
       serverVersion: m.serverVersion,

@@ -185,6 +185,8 @@ export interface HelloView {
   /** The PostgreSQL majors the host runs (empty: not reported). */
   postgresMajors: HostMajor[];
   pgbackrestVersion: string;
+  /** The most instances the host can hold (its ports); 0 = not said. */
+  instanceSlots: number;
 }
 
 /** Hello -> domain view. */
@@ -208,6 +210,7 @@ export function fromHello(h: Hello): HelloView {
       pgUpgrade: m.pgUpgrade,
     })),
     pgbackrestVersion: h.pgbackrestVersion,
+    instanceSlots: h.instanceSlots,
   };
 }
 
