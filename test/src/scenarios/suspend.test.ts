@@ -234,9 +234,10 @@ describe('scale to zero', () => {
         ),
       );
     } finally {
-      await f.pgsctl(['tenant', 'delete', hog, '--yes', '--wait', '--timeout', '60s']);
+      // Its deletion goes on in the background: the cases after this one place nothing that needs it gone.
+      await f.pgsctl(['tenant', 'delete', hog, '--yes']);
     }
-  });
+  }, 150_000);
 
   it('a router restarted while the tenant is suspended still wakes it', async () => {
     const f = fleet();
@@ -328,5 +329,5 @@ describe('scale to zero', () => {
     } finally {
       await client.end();
     }
-  });
+  }, 150_000);
 });
