@@ -231,7 +231,7 @@ export async function startCoordinator(
   const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
   const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on, config.routeSnapshotPart, term?.feed);
-  const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst });
+  const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst }, moves);
   const routerClients = new RouterClients(config.routerReportMaxAge);
   const idle = new IdleWatcher({
     ctx,

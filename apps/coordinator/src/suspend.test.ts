@@ -1,9 +1,10 @@
 /**
  * Scale to zero against a real coordinator: idle tenants suspend (routers report no client, the
  * primary no busy backend), a router's wake brings them back once however many clients wait, the
- * fleet's wake rate throttles, and a host that gave the room away refuses the wake with its reason.
+ * fleet's wake rate throttles, a host that gave the room away makes the wake move the tenant to a
+ * host with room (or refuses it with the reason when none has any), and replicas wake after their primary.
  */
-import { RouteState, TenantStatus, WakeOutcome, RunState } from '@pgs/proto';
+import { InstanceRole, RouteState, TenantStatus, WakeOutcome, RunState } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent } from './testing/fake-agent.js';
@@ -139,8 +140,11 @@ describe('wake', () => {
     await eventually(async () => (await status('squatter')) === TenantStatus.ACTIVE, 10_000, 'squatter ACTIVE');
     const answer = await h.routes.wakeTenant({ tenantId: 'evicted', routerId: 'r1', waitingClients: 1 });
     expect(answer.outcome).toBe(WakeOutcome.REFUSED);
-    expect(answer.message).toBe(
-      `tenant "evicted" cannot be woken: its host ${a.options.hostId} has no room left for it: short of memory (needs 1Gi, 0Mi free); free capacity on ${a.options.hostId} or move the tenant`,
+    // No other host carries its placement label: nowhere to move it either.
+    expect(answer.message).toMatch(
+      new RegExp(
+        `^tenant "evicted" cannot be woken: its host ${a.options.hostId} has no room left for it: short of memory \\(needs 1Gi, 0Mi free\\), and no other host can take it \\(.+\\): free capacity on ${a.options.hostId} or add a host$`,
+      ),
     );
     const err = await h.operator.resumeTenant({ id: 'evicted' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RpcError);
@@ -154,6 +158,72 @@ describe('wake', () => {
     await eventually(async () => (await h.operator.getTenant({ id: 'squatter' }).catch(() => undefined)) === undefined, 5000, 'squatter gone');
     await h.operator.resumeTenant({ id: 'evicted' });
     await eventually(async () => (await status('evicted')) === TenantStatus.ACTIVE, 5000, 'evicted ACTIVE again');
+  });
+
+  it('moves a tenant whose host gave its room away to a host with room, and wakes it there', async () => {
+    const small = await agent({ labels: { host: 'mover', size: 'small' }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 } });
+    const big = await agent({ labels: { host: 'mover' } });
+    // Bin-packing puts it on the small host (the least free memory that fits).
+    await active('nomad', 60, big);
+    expect((await h.operator.getTenant({ id: 'nomad' })).tenant?.placements.map((p) => p.hostId)).toEqual([small.options.hostId]);
+    await h.operator.suspendTenant({ id: 'nomad' });
+    await eventually(async () => small.instances.get('nomad')?.runState === RunState.STOPPED, 3000, 'nomad stopped');
+    await h.operator.createTenant({ id: 'nomad-squatter', spec: { resources: { memoryMib: 2048 }, placement: { size: 'small' } } });
+    await eventually(async () => (await status('nomad-squatter')) === TenantStatus.ACTIVE, 10_000, 'nomad-squatter ACTIVE');
+    expect((await h.operator.getTenant({ id: 'nomad-squatter' })).tenant?.placements[0]?.hostId).toBe(small.options.hostId);
+    // The copy replays to where the old instance stopped; it is not ready until the test says so.
+    small.fenceLsn = '0/1000000';
+    big.unhealthy.add('nomad');
+
+    const answer = await h.routes.wakeTenant({ tenantId: 'nomad', routerId: 'r1', waitingClients: 3 });
+    expect(answer.outcome, answer.message).toBe(WakeOutcome.STARTED);
+    expect(answer.message).toBe(
+      `waking tenant "nomad" on ${big.options.hostId}: its host ${small.options.hostId} has no room left for it: short of memory (needs 1Gi, 0Mi free)`,
+    );
+    // Asked again while it moves: one wake.
+    expect((await h.routes.wakeTenant({ tenantId: 'nomad', routerId: 'r1', waitingClients: 3 })).outcome).toBe(WakeOutcome.IN_PROGRESS);
+    // During the copy the old instance runs as its source, and no client is routed to it.
+    await eventually(async () => small.instances.get('nomad')?.runState === RunState.RUNNING && big.instances.has('nomad'), 5000, 'source and copy asked for');
+    await small.reportAll();
+    const during = await h.operator.getTenant({ id: 'nomad' });
+    expect(during.tenant?.status).toBe(TenantStatus.MOVING);
+    expect(during.tenant?.statusReason).toMatch(
+      new RegExp(`^waking up on ${big.options.hostId} \\(its host ${small.options.hostId} has no room left for it: short of memory [^)]*\\)\\): `),
+    );
+    expect(during.route?.state).toBe(RouteState.SUSPENDED);
+    expect(during.route?.reason).toBe('the tenant is waking up on another host (its own host has no room left for it)');
+    big.unhealthy.delete('nomad');
+    await big.reportAll();
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'nomad' });
+        return t.tenant?.status === TenantStatus.ACTIVE && t.route?.state === RouteState.ROUTABLE && t.route.hostId === big.options.hostId;
+      },
+      10_000,
+      'nomad ACTIVE on the big host',
+    );
+    const got = await h.operator.getTenant({ id: 'nomad' });
+    expect(got.tenant?.placements.map((p) => p.hostId)).toEqual([big.options.hostId]);
+    await eventually(async () => !small.instances.has('nomad'), 5000, 'old instance deleted');
+    // The old instance ran only as the copy's source: told to run, never routed to.
+    expect(small.desired.flatMap((d) => d.instances).some((i) => i.tenantId === 'nomad' && i.runState === RunState.RUNNING)).toBe(true);
+    const log = await eventually(
+      async () => {
+        const e = (await h.operator.getTenant({ id: 'nomad' })).recentEvents;
+        return e.some((x) => x.action === 'tenant.woken') ? e : undefined;
+      },
+      5000,
+      'woken event',
+    );
+    expect(log.find((e) => e.action === 'tenant.wake')?.message).toBe(
+      `waking up by moving the primary from ${small.options.hostId} to ${big.options.hostId} (3 client(s) waiting at router:r1): its host ${small.options.hostId} has no room left for it: short of memory (needs 1Gi, 0Mi free)`,
+    );
+    const woken = log.find((e) => e.action === 'tenant.woken');
+    expect(woken?.details).toMatchObject({ how: 'move', from: small.options.hostId, to: big.options.hostId });
+    expect(woken?.message).toMatch(
+      new RegExp(`^woken in \\d+ ms \\(3 client\\(s\\) waiting\\); moved from ${small.options.hostId} to ${big.options.hostId}: `),
+    );
+    expect(log.map((e) => e.action)).toEqual(expect.arrayContaining(['move.started', 'move.switched', 'move.completed']));
   });
 
   it('refuses to suspend what cannot be suspended', async () => {
@@ -202,7 +272,7 @@ describe('REST', () => {
 });
 
 describe('replicated tenants', () => {
-  it('suspends every member together when idle, and wakes them together', async () => {
+  it('suspends every member together when idle, and wakes the primary first, then its replica', async () => {
     const a1 = await agent({ labels: { host: 'pair' } });
     const a2 = await agent({ labels: { host: 'pair' } });
     await h.operator.createTenant({ id: 'twins', spec: { nodes: 2, idleSuspendSeconds: 1, externalAccess: true, placement: { host: 'pair' } } });
@@ -220,13 +290,24 @@ describe('replicated tenants', () => {
     // Nothing fails over, nor is replaced, while every member is stopped on purpose.
     await new Promise((r) => setTimeout(r, 500));
     expect(await status('twins')).toBe(TenantStatus.SUSPENDED);
+    const primaryHost = got.tenant?.placements.find((p) => p.role === InstanceRole.PRIMARY)?.hostId;
+    const [primary, replica] = primaryHost === a1.options.hostId ? [a1, a2] : [a2, a1];
+    const sentBefore = replica.desired.length;
     const answer = await h.routes.wakeTenant({ tenantId: 'twins', routerId: 'r1', waitingClients: 1 });
     expect(answer.outcome).toBe(WakeOutcome.STARTED);
     await eventually(async () => (await h.operator.getTenant({ id: 'twins' })).route?.state === RouteState.ROUTABLE, 5000, 'twins routable');
-    expect(a1.instances.get('twins')?.runState).toBe(RunState.RUNNING);
-    expect(a2.instances.get('twins')?.runState).toBe(RunState.RUNNING);
+    await eventually(async () => replica.instances.get('twins')?.runState === RunState.RUNNING, 5000, 'replica told to run');
+    expect(primary.instances.get('twins')?.runState).toBe(RunState.RUNNING);
+    // The replica was told to stay stopped at the wake's revision, and to run once the primary ran.
+    const toReplica = replica.desired
+      .slice(sentBefore)
+      .flatMap((d) => d.instances)
+      .filter((i) => i.tenantId === 'twins')
+      .map((i) => i.runState);
+    expect(toReplica[0]).toBe(RunState.STOPPED);
+    expect(toReplica.at(-1)).toBe(RunState.RUNNING);
     const events = (await h.operator.getTenant({ id: 'twins' })).recentEvents;
-    expect(events.find((e) => e.action === 'tenant.wake')?.message).toMatch(/the primary and its 1 replica start together$/);
+    expect(events.find((e) => e.action === 'tenant.wake')?.message).toMatch(/the primary starts first, then its 1 replica$/);
     // A router client keeps it awake from now on.
     routerClients.set('twins', 1);
   });

@@ -199,7 +199,7 @@ export const refuse = {
       code: SqlState.CannotConnectNow,
       message: `tenant ${quoted(tenantId)} is suspended and cannot be woken now`,
       detail: reason,
-      hint: 'An operator can free capacity on its host or move the tenant.',
+      hint: 'An operator can free capacity on its host, or on a host it may move to.',
     }),
 
   externalAccessDisabled: (tenantId: string): RouterRefusal =>

@@ -100,6 +100,23 @@ describe('wake on connect', () => {
     expect(e.detail).toBe('tenant "full" cannot be woken: its host h1 has no room left for it');
   });
 
+  it('holds through the switch of a wake that moves the tenant to another host, and serves it there', async () => {
+    feed.set(suspended('moved'));
+    await eventually(() => router.cache.lookup('moved')?.state === 'SUSPENDED', 10_000, 'moved synced');
+    feed.onWake = (w) => {
+      // The copy is built while the route stays SUSPENDED; then the switch holds; then it serves.
+      setTimeout(() => feed.set(routableRoute(w.tenantId, pg0.host, pg0.port, { state: 'SWITCHING', reason: 'switching' })), 200);
+      setTimeout(() => feed.set(routableRoute(w.tenantId, pg0.host, pg0.port)), 700);
+      return { outcome: 'STARTED', message: 'waking tenant "moved" on h2: its host h1 has no room left for it' };
+    };
+    const client = await pgConnect(conn('moved'));
+    try {
+      expect((await client.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('stops holding when the waking tenant fails instead', async () => {
     feed.set(suspended('broken'));
     await eventually(() => router.cache.lookup('broken')?.state === 'SUSPENDED', 10_000, 'broken synced');

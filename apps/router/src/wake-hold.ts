@@ -15,8 +15,12 @@ export interface WakeHoldDeps {
   metrics: RouterMetrics;
 }
 
-/** States a waking tenant passes through: still suspended (the wake not seen yet), then starting. */
-const WAKING: ReadonlySet<RouteEntry['state']> = new Set(['SUSPENDED', 'PROVISIONING']);
+/**
+ * States a waking tenant passes through: still suspended (the wake not seen yet, or its copy being
+ * built on another host when its own host has no room left), then starting, or switching to the
+ * host it was moved to.
+ */
+const WAKING: ReadonlySet<RouteEntry['state']> = new Set(['SUSPENDED', 'PROVISIONING', 'SWITCHING']);
 
 /** Holds until the tenant is routable; returns its route, or throws the refusal the client gets. */
 export async function holdForWake(route: RouteEntry, deps: WakeHoldDeps, clientGone: () => boolean): Promise<RouteEntry> {

@@ -191,7 +191,9 @@ export {
 export { decideIdleSuspend, formatIdleSuspend, type IdleFacts, type IdleTenant, type IdleDecision } from './idle-suspend.js';
 export { takeToken, type TokenBucket, type BucketLimit, type TakeResult } from './wake-limit.js';
 export { suspendedReason, suspendedSince } from './suspend-reason.js';
-export { membersWakeProblem, wakeProblem, type WakeHost, type WakeMember } from './wake-room.js';
+export { wakeProblem, type WakeHost, type WakeMember } from './wake-room.js';
+export { decideWake, type WakeDecision, type WakeFacts, type WakeMove } from './wake-decision.js';
+export { waitsForPrimary, type StartOrderFacts } from './start-order.js';
 export {
   buildVersionCatalog,
   pgbackrestMaxMajor,

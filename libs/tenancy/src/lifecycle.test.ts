@@ -33,10 +33,11 @@ describe('TENANT_TRANSITIONS', () => {
     for (const s of TENANT_STATUSES) if (s !== 'DELETING') expect(canTransition(s, 'DELETING')).toBe(true);
   });
 
-  it('suspends only ACTIVE tenants and wakes them through IN_PROGRESS', () => {
+  it('suspends only ACTIVE tenants (or puts back one whose wake by a move failed) and wakes them through IN_PROGRESS or a move', () => {
     const into = TENANT_STATUSES.filter((s) => s !== 'SUSPENDED' && canTransition(s, 'SUSPENDED'));
-    expect(into).toEqual(['ACTIVE']);
+    expect(into).toEqual(['ACTIVE', 'MOVING']);
     expect(canTransition('SUSPENDED', 'IN_PROGRESS')).toBe(true);
+    expect(canTransition('SUSPENDED', 'MOVING')).toBe(true);
     expect(canTransition('SUSPENDED', 'ACTIVE')).toBe(false);
   });
 

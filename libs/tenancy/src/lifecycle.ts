@@ -3,7 +3,8 @@
  * realization, their hosts' liveness): pending until every placement is realized.
  * Facts arrive in any order, so the table is wide; what it forbids carries the meaning:
  * DELETING is terminal, only an ACTIVE tenant is SUSPENDED, a SUSPENDED one wakes through
- * IN_PROGRESS, and a tenant that may hold data never goes back to NEW by itself (only an
+ * IN_PROGRESS (or MOVING, when its host gave its room away: the wake moves it, and a move that
+ * fails before the switch puts it back to SUSPENDED), and a tenant that may hold data never goes back to NEW by itself (only an
  * operator's accept_data_loss moves UNAVAILABLE to NEW).
  */
 import { TransitionError } from './errors.js';
@@ -20,14 +21,15 @@ export const TENANT_TRANSITIONS: Readonly<Record<TenantStatus, readonly TenantSt
   STOPPING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
   STOPPED: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'RESTORING'],
   UNAVAILABLE: ['NEW', 'IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'FAILING_OVER', 'DELETING', 'RESTORING'],
-  SUSPENDED: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  SUSPENDED: ['IN_PROGRESS', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'MOVING'],
   DELETING: [],
   FAILING_OVER: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'DELETING', 'MOVING'],
   // Entered only by a restore (a new tenant is created RESTORING; an existing one goes there for an
   // in-place restore or a recreation from its backup), and left when the restore ends.
   RESTORING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
-  // Entered only by a live move, and left when it ends (or by a stop, a deletion or a lost host).
-  MOVING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING'],
+  // Entered only by a live move, and left when it ends (or by a stop, a deletion or a lost host);
+  // a wake by a move that is abandoned before its switch goes back to sleep.
+  MOVING: ['IN_PROGRESS', 'ACTIVE', 'ERROR', 'STOPPING', 'STOPPED', 'UNAVAILABLE', 'FAILING_OVER', 'DELETING', 'SUSPENDED'],
 });
 
 /** True when a tenant may go from `from` to `to` (always true for from === to). */

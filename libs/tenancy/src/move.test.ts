@@ -44,6 +44,15 @@ describe('checkMove', () => {
     expect(refusal({ status: 'MOVING' })).toBe('MOVE_IN_PROGRESS');
     expect(refusal({ status: 'FAILING_OVER' })).toBe('MOVE_IN_PROGRESS');
     expect(refusal({ status: 'STOPPED' })).toBe('TENANT_NOT_ACTIVE');
+    expect(refusal({ status: 'SUSPENDED' })).toBe('TENANT_NOT_ACTIVE');
+  });
+
+  it('moves a SUSPENDED tenant only as its wake, and a wake moves nothing else', () => {
+    expect(checkMove(request({ status: 'SUSPENDED', waking: true }))).toEqual({ member: { hostId: 'a', role: 'PRIMARY' } });
+    expect(refusal({ status: 'ACTIVE', waking: true })).toBe('TENANT_NOT_ACTIVE');
+    expect(refusal({ status: 'SUSPENDED', waking: true, busy: true })).toBe('MOVE_IN_PROGRESS');
+    const full = checkMove(request({ status: 'SUSPENDED', waking: true, target: aHost('b', { capacity: res({ memoryMib: 128 }) }) }));
+    expect(full).toMatchObject({ refusal: { code: 'TARGET_FULL' } });
   });
 
   it('needs --member for a replicated tenant and moves that member; its zone is freed, the others are not', () => {

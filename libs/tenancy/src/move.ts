@@ -48,6 +48,11 @@ export interface MoveRequestFacts {
   targetConnected: boolean;
   /** A move, failover or switchover of this tenant is already in flight. */
   busy: boolean;
+  /**
+   * The move wakes a SUSPENDED tenant whose host gave its room away: the member starts on its old
+   * host only as the copy's source (see decideWake).
+   */
+  waking?: boolean;
 }
 
 /** The member that moves, or why the move cannot start. */
@@ -58,7 +63,14 @@ export function checkMove(
   const refuse = (code: MoveRefusal['code'], message: string) => ({ refusal: { code, message } });
   if (f.busy || f.status === 'MOVING' || f.status === 'FAILING_OVER')
     return refuse('MOVE_IN_PROGRESS', `tenant "${f.tenantId}" is already being moved or failed over; wait for it to finish`);
-  if (f.status !== 'ACTIVE') return refuse('TENANT_NOT_ACTIVE', `tenant "${f.tenantId}" is ${f.status}; only an ACTIVE tenant can move`);
+  const movable = f.waking === true ? f.status === 'SUSPENDED' : f.status === 'ACTIVE';
+  if (!movable)
+    return refuse(
+      'TENANT_NOT_ACTIVE',
+      f.waking === true
+        ? `tenant "${f.tenantId}" is ${f.status}; only a SUSPENDED tenant is woken by a move`
+        : `tenant "${f.tenantId}" is ${f.status}; only an ACTIVE tenant can move`,
+    );
   let member: { hostId: string; role: InstanceRole } | undefined;
   if (f.memberHostId === '') {
     if (f.members.length > 1)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { membersWakeProblem, wakeProblem, type WakeHost } from './wake-room.js';
+import { wakeProblem, type WakeHost } from './wake-room.js';
 
 const host = (over: Partial<WakeHost> = {}): WakeHost => ({
   id: 'h1',
@@ -17,7 +17,7 @@ describe('wakeProblem', () => {
 
   it('names what the host is short of', () => {
     expect(wakeProblem(host({ allocated: { cpuMillis: 4_000, memoryMib: 3_584, diskMib: 0 } }), ask, 1)).toBe(
-      'its host h1 has no room left for it: short of memory (needs 1Gi, 512Mi free) and cpu (needs 1, 0 free); free capacity on h1 or move the tenant',
+      'its host h1 has no room left for it: short of memory (needs 1Gi, 512Mi free) and cpu (needs 1, 0 free)',
     );
   });
 
@@ -30,67 +30,5 @@ describe('wakeProblem', () => {
   it('refuses a host that is gone or not ready', () => {
     expect(wakeProblem(undefined, ask, 1)).toMatch(/no longer registered/);
     expect(wakeProblem(host({ state: 'DOWN' }), ask, 1)).toBe('its host h1 is DOWN');
-  });
-});
-
-describe('membersWakeProblem', () => {
-  const full = (id: string): WakeHost => host({ id, allocated: { cpuMillis: 4_000, memoryMib: 4_096, diskMib: 0 } });
-
-  it('wakes a replicated tenant when every member fits on its host', () => {
-    const members = [
-      { role: 'PRIMARY' as const, hostId: 'h1', host: host() },
-      { role: 'REPLICA' as const, hostId: 'h2', host: host({ id: 'h2' }) },
-    ];
-    expect(membersWakeProblem(members, ask, 1)).toBeUndefined();
-  });
-
-  it("names the primary's host first, then a replica's that gave its room away", () => {
-    expect(
-      membersWakeProblem(
-        [
-          { role: 'REPLICA', hostId: 'h2', host: full('h2') },
-          { role: 'PRIMARY', hostId: 'h1', host: full('h1') },
-        ],
-        ask,
-        1,
-      ),
-    ).toMatch(/^its host h1 has no room/);
-    expect(
-      membersWakeProblem(
-        [
-          { role: 'PRIMARY', hostId: 'h1', host: host() },
-          { role: 'REPLICA', hostId: 'h2', host: full('h2') },
-        ],
-        ask,
-        1,
-      ),
-    ).toMatch(/^the replica on h2 cannot wake: the host h2 has no room left for it: short of memory/);
-  });
-
-  it('wakes degraded when a replica host is down or gone (the replica is replaced or returns with its host)', () => {
-    expect(
-      membersWakeProblem(
-        [
-          { role: 'PRIMARY', hostId: 'h1', host: host() },
-          { role: 'REPLICA', hostId: 'h3', host: undefined },
-        ],
-        ask,
-        1,
-      ),
-    ).toBeUndefined();
-    expect(
-      membersWakeProblem(
-        [
-          { role: 'PRIMARY', hostId: 'h1', host: host() },
-          { role: 'REPLICA', hostId: 'h2', host: { ...full('h2'), state: 'DOWN' } },
-        ],
-        ask,
-        1,
-      ),
-    ).toBeUndefined();
-  });
-
-  it('refuses a tenant without a primary placement', () => {
-    expect(membersWakeProblem([{ role: 'REPLICA', hostId: 'h2', host: host() }], ask, 1)).toBe('it has no placement');
   });
 });

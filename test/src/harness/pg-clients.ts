@@ -73,13 +73,16 @@ export async function attempt(at: Endpoint, login: Login): Promise<Attempt> {
   }
 }
 
-/** Runs the psql binary (-X, no password prompt); returns exit code and output. */
-export function psql(at: Endpoint, login: Login, sql: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PGPASSWORD: login.password, PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'disable' };
+/**
+ * Runs the psql binary (-X, no password prompt); returns exit code and output. `connectTimeoutSeconds`
+ * bounds the connection's start (a client a router holds while its tenant wakes waits inside it).
+ */
+export function psql(at: Endpoint, login: Login, sql: string, connectTimeoutSeconds = 10): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PGPASSWORD: login.password, PGCONNECT_TIMEOUT: String(connectTimeoutSeconds), PGSSLMODE: 'disable' };
   if (login.options) env.PGOPTIONS = login.options;
   const args = ['-X', '-w', '-At', '-v', 'ON_ERROR_STOP=1', '-h', at.host, '-p', String(at.port), '-U', login.user, '-d', login.database, '-c', sql];
   return new Promise((resolve, reject) => {
-    execFile('psql', args, { env, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile('psql', args, { env, timeout: Math.max(30_000, (connectTimeoutSeconds + 20) * 1000) }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') reject(new Error(`psql could not run: ${err.message}`, { cause: err }));
       else resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
     });

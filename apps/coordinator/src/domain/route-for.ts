@@ -15,6 +15,8 @@ const REASONS: Partial<Record<TenantRecord['status'], [RouteState, string]>> = {
   FAILING_OVER: ['FAILOVER', 'the tenant is failing over to a replica; retry shortly'],
   SUSPENDED: ['SUSPENDED', 'the tenant is suspended'],
   RESTORING: ['PROVISIONING', 'the tenant is being restored from a backup'],
+  // A move whose primary does not serve yet: a wake whose replica moves (the primary is starting).
+  MOVING: ['PROVISIONING', 'the tenant is starting'],
 };
 
 /** Statuses that end an upgrade's hold at once (clients are refused with the status's reason). */
@@ -34,7 +36,10 @@ export function routeUsers(users: readonly UserRecord[]): RouteUser[] {
 /**
  * The route of a tenant (without its revision, which the store assigns). `switching`: the primary
  * change under way is planned (a switchover, a live move), so routers hold clients instead of
- * refusing them; `upgradeHold`: a major upgrade switches to its new instance (held the same way).
+ * refusing them; `upgradeHold`: a major upgrade switches to its new instance (held the same way);
+ * `wakeMove`: a suspended tenant is woken by moving its primary to a host with room, and its old
+ * instance runs only as the copy's source, so the route stays SUSPENDED (routers hold clients as for
+ * any wake) until the switch to the new host.
  */
 export function routeFor(
   tenant: TenantRecord,
@@ -44,6 +49,7 @@ export function routeFor(
   users: readonly UserRecord[] = [],
   switching = false,
   upgradeHold = false,
+  wakeMove = false,
 ): Omit<RouteRecord, 'revision'> {
   const where = {
     tenantId: tenant.id,
@@ -59,6 +65,8 @@ export function routeFor(
   // clients wait (the routers hold them) unless the tenant is being stopped or deleted meanwhile.
   if (upgradeHold && !UPGRADE_HOLD_ENDS.has(tenant.status))
     return { ...where, state: 'SWITCHING', reason: 'the tenant is switching to a new PostgreSQL major; connections wait until it serves' };
+  if (wakeMove && tenant.status === 'MOVING')
+    return { ...where, state: 'SUSPENDED', reason: 'the tenant is waking up on another host (its own host has no room left for it)' };
   const serving = primary !== undefined && primary.port > 0 && primary.instanceState === 'RUNNING' && healthy && host?.state !== 'DOWN';
   const blocking = new Set<TenantRecord['status']>(['STOPPING', 'STOPPED', 'DELETING', 'UNAVAILABLE', 'SUSPENDED', 'FAILING_OVER', 'RESTORING']);
   if (serving && !blocking.has(tenant.status)) return { ...where, state: 'ROUTABLE', reason: '' };

@@ -10,7 +10,9 @@ import {
   retentionDays,
   standbyName,
   syncConfigFor,
+  waitsForPrimary,
   type DesiredInstance,
+  type RunState,
   type InstanceBackup,
   type RestoreSource,
 } from '@pgs/tenancy';
@@ -78,6 +80,20 @@ export async function liveStandbys(tx: StoreReads, replicas: readonly PlacementR
   return live.sort();
 }
 
+/**
+ * Whether the placement's instance runs: not while its tenant is suspended (a fast shutdown: a
+ * checkpoint, data kept) nor stopped; a stopped replica starts only once its primary runs again
+ * (libs/tenancy waitsForPrimary), so a woken tenant's replica connects at its first attempt.
+ */
+async function runStateOf(tx: StoreReads, tenant: TenantRecord, placement: PlacementRecord, primary: PlacementRecord | undefined): Promise<RunState> {
+  if (tenant.status === 'SUSPENDED' || tenant.spec.runState === 'STOPPED') return 'STOPPED';
+  if (placement.role !== 'REPLICA' || placement.instanceState !== 'STOPPED' || !primary) return tenant.spec.runState;
+  const hostState = (await tx.hosts.get(primary.hostId))?.state ?? 'DOWN';
+  return waitsForPrimary({ role: placement.role, instanceState: placement.instanceState, primary: { instanceState: primary.instanceState, hostState } })
+    ? 'STOPPED'
+    : tenant.spec.runState;
+}
+
 /** The desired instance of one placement. */
 export async function desiredInstance(
   tx: StoreReads,
@@ -109,8 +125,7 @@ export async function desiredInstance(
     resources: tenant.spec.resources,
     version: version.id,
     image: version.image,
-    // A suspended tenant's instances stop (a fast shutdown: a checkpoint, data kept) until woken.
-    runState: tenant.status === 'SUSPENDED' ? 'STOPPED' : tenant.spec.runState,
+    runState: await runStateOf(tx, tenant, placement, primary),
     roles: users.filter((u) => u.status !== 'DELETING').map((u) => ({ name: u.name, scramVerifier: u.scramVerifier, login: !writersBlocked })),
     databases: databases.filter((d) => d.status !== 'DELETING').map((d) => ({ name: d.name, owner: d.owner })),
     dropRoles: users.filter((u) => u.status === 'DELETING').map((u) => u.name),

@@ -149,7 +149,9 @@ export async function applyInstanceReports(
       tx.record({ kind: 'room' });
     }
     if (next.role === 'PRIMARY' && next.realization === 'REALIZED') await advanceObjects(tx, tenant.id, next.realizedRevision);
-    if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address)) {
+    // Replicas follow their primary: its address, and its state (a stopped replica starts once its
+    // primary runs, or failed to start; see desired-set runStateOf).
+    if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address || next.instanceState !== placement.instanceState)) {
       if ((await tx.placements.list({ tenantId: tenant.id })).some((p) => p.role === 'REPLICA')) tx.record({ kind: 'desired', tenantId: tenant.id });
     }
     await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });

@@ -10,10 +10,21 @@
  *   removing   the old placement goes and its host is told to delete the instance
  *
  * Every step is an audited event with its duration. A move abandoned before the switch removes the
- * copy and leaves the tenant as it was. The operation itself lives in memory (like a failover): a
- * coordinator restarted mid-way ends the MOVING status at its next tick and reports the move lost.
+ * copy and leaves the tenant as it was (a wake by a move: suspended again). The operation itself
+ * lives in memory (like a failover): a coordinator restarted mid-way ends the MOVING status at its
+ * next tick and reports the move lost.
  */
-import { checkMove, decideMove, lsnDistance, tryParseLsn, type MoveDecision, type MoveFacts, type MoveProgress } from '@pgs/tenancy';
+import {
+  canTransition,
+  checkMove,
+  decideMove,
+  lsnDistance,
+  suspendedReason,
+  tryParseLsn,
+  type MoveDecision,
+  type MoveFacts,
+  type MoveProgress,
+} from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { DrainRunner } from './drain-runner.js';
 import { PreconditionError, notFound } from '../domain/errors.js';
@@ -39,9 +50,23 @@ export interface MoveView {
   steps: MoveStepView[];
 }
 
+/**
+ * A move that wakes a SUSPENDED tenant whose host gave its room away (libs/tenancy decideWake): the
+ * member starts on its old host only as the copy's source; a moving primary takes no clients there
+ * (the route stays SUSPENDED until the switch).
+ */
+export interface WakeByMove {
+  /** Why the member cannot wake where it is. */
+  reason: string;
+  /** Writes the wake's own audit inside the move's first transaction. */
+  audit(tx: StoreTx, now: number): Promise<void>;
+}
+
 interface MoveOp {
   tenantId: string;
   principal: string;
+  /** Set when the move wakes a suspended tenant: why its host could not take it back. */
+  wake: string | undefined;
   progress: MoveProgress;
   steps: MoveStepView[];
   switchover: { ok: true } | { ok: false; reason: string } | undefined;
@@ -91,7 +116,7 @@ export class MoveManager {
    * Starts a move of the tenant's member on `memberHostId` ('' = the primary of a single-node tenant)
    * to `toHostId`; refused up front (PreconditionError with the reason) when the target cannot take it.
    */
-  async start(tenantId: string, toHostId: string, memberHostId: string, principal: string): Promise<MoveView> {
+  async start(tenantId: string, toHostId: string, memberHostId: string, principal: string, wake?: WakeByMove): Promise<MoveView> {
     const now = this.ctx.clock();
     const op = await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(tenantId);
@@ -111,6 +136,7 @@ export class MoveManager {
           targetConnected: this.ctx.hub.isConnected(toHostId),
           // A major upgrade in flight or kept for a rollback owns the tenant's instances too.
           busy: this.ops.has(tenantId) || this.failover.inFlight(tenantId) || (await tx.upgrades.get(tenantId)) !== undefined,
+          waking: wake !== undefined,
         },
         this.ctx.placementPolicy,
       );
@@ -139,7 +165,7 @@ export class MoveManager {
       };
       await ensureReplicationSecret(tx, this.ctx.keys, tenantId, now);
       await tx.placements.insert(newPlacement({ tenantId, hostId: toHostId, role: 'REPLICA', address: (await tx.hosts.get(toHostId))?.address ?? '', now }));
-      const reason = `moving ${from.role === 'PRIMARY' ? 'the primary' : 'a replica'} from ${from.hostId} to ${toHostId}: copying`;
+      const reason = `${wake ? `waking up on ${toHostId} (${wake.reason}): ` : ''}moving ${from.role === 'PRIMARY' ? 'the primary' : 'a replica'} from ${from.hostId} to ${toHostId}: copying`;
       // The primary's replication slots (and its pg_hba) change with the new member.
       await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: reason, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
       await tx.events.append({
@@ -149,13 +175,18 @@ export class MoveManager {
         tenantId,
         hostId: toHostId,
         message: `move of the ${from.role.toLowerCase()} on ${from.hostId} to ${toHostId} started`,
-        details: { from: from.hostId, to: toHostId, role: from.role },
+        details: { from: from.hostId, to: toHostId, role: from.role, ...(wake ? { wake: 'true' } : {}) },
       });
-      await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal });
+      await wake?.audit(tx, now);
+      // A woken primary's old instance is only the copy's source: no client is routed there.
+      await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal, ...(wake ? { wakeMove: from.role === 'PRIMARY' } : {}) });
       tx.record({ kind: 'desired', tenantId });
+      // The source's CPU and memory count on its host again (over-committing it until the copy is done).
+      if (wake) tx.record({ kind: 'room' });
       return {
         tenantId,
         principal,
+        wake: wake?.reason,
         progress,
         steps: [],
         switchover: undefined,
@@ -301,7 +332,7 @@ export class MoveManager {
     await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(op.tenantId);
       if (tenant && (tenant.status === 'MOVING' || resume))
-        await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `moving to ${op.progress.toHostId}: ${reason}`, updatedAt: this.ctx.clock() });
+        await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `${this.heading(op)}: ${reason}`, updatedAt: this.ctx.clock() });
     });
   }
 
@@ -358,7 +389,7 @@ export class MoveManager {
       await tx.tenants.update({
         ...tenant,
         status: 'MOVING',
-        statusReason: `moving to ${toHostId}: ${reason}`,
+        statusReason: `${this.heading(op)}: ${reason}`,
         instanceRevision: tenant.instanceRevision + 1,
         updatedAt: now,
       });
@@ -421,7 +452,9 @@ export class MoveManager {
         if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
         tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: toHostId });
       }
-      await this.endMoving(tx, op.tenantId, now, op.principal);
+      // A wake by a move goes back to sleep instead (its old instance is no source for clients).
+      const asleep = op.wake !== undefined && removed && (await this.backToSleep(tx, op, reason, now));
+      if (!asleep) await this.endMoving(tx, op.tenantId, now, op.principal);
       tx.record({ kind: 'desired', tenantId: op.tenantId });
       await tx.events.append({
         time: now,
@@ -442,6 +475,39 @@ export class MoveManager {
     }
     this.settle(op, { ok: false, error: new PreconditionError('MOVE_ABANDONED', `move of ${op.tenantId} to ${toHostId} abandoned: ${reason}`) }, reason);
     this.ctx.log.warn({ tenantId: op.tenantId, to: toHostId, reason }, 'move abandoned');
+  }
+
+  /**
+   * A wake by a move that failed before its switch: the tenant sleeps again where it was (its old
+   * instance stops, its host's CPU and memory are given back), and says why; the next wake decides again.
+   */
+  private async backToSleep(tx: StoreTx, op: MoveOp, reason: string, now: number): Promise<boolean> {
+    const tenant = await tx.tenants.get(op.tenantId);
+    if (!tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING' || !canTransition(tenant.status, 'SUSPENDED')) return false;
+    const why = `its wake by a move to ${op.progress.toHostId} failed: ${reason}`;
+    await tx.tenants.update({
+      ...tenant,
+      status: 'SUSPENDED',
+      statusReason: suspendedReason(now, why),
+      instanceRevision: tenant.instanceRevision + 1,
+      updatedAt: now,
+    });
+    await tx.events.append({
+      time: now,
+      principal: op.principal,
+      action: 'tenant.wake',
+      tenantId: op.tenantId,
+      outcome: 'FAILURE',
+      message: `${why}; suspended again`,
+    });
+    await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: op.principal });
+    tx.record({ kind: 'room' });
+    return true;
+  }
+
+  /** The status reason's heading while the move runs. */
+  private heading(op: MoveOp): string {
+    return op.wake === undefined ? `moving to ${op.progress.toHostId}` : `waking up on ${op.progress.toHostId} (${op.wake})`;
   }
 
   /** Leaves MOVING: the status is derived again from the placements. */

@@ -1,17 +1,28 @@
 /**
  * Scale to zero: suspending a tenant (its instances stop with a checkpoint, the data stays, its
- * CPU and memory go back to the hosts' pools; a replicated tenant's members all stop, and all wake,
- * together) and waking it again (on a router's request when a
- * client arrives, or an operator's). Each is one transaction that bumps the instance revision, so
- * the agents get the new run state through the desired-set push; events say when each started and,
- * once the instances stopped or the route is routable again, how long it took.
+ * CPU and memory go back to the hosts' pools; a replicated tenant's members all stop together, and
+ * wake primary first) and waking it again (on a router's request when a client arrives, or an
+ * operator's). Each is one transaction that bumps the instance revision, so the agents get the new
+ * run state through the desired-set push; events say when each started and, once the instances
+ * stopped or the route is routable again, how long it took. A wake whose host gave the tenant's
+ * room away meanwhile moves the tenant to a host with room (libs/tenancy decideWake, run by the
+ * move manager), or is refused with the reason when no host has any.
  */
-import { membersWakeProblem, suspendedReason, takeToken, type BucketLimit, type TokenBucket, type WakeMember } from '@pgs/tenancy';
+import { decideWake, suspendedReason, takeToken, type BucketLimit, type TokenBucket, type WakeDecision, type WakeMember, type WakeMove } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound, PreconditionError } from '../domain/errors.js';
 import type { TenantRecord } from '../domain/model.js';
 import type { Commit, StoreTx } from '../store/contract.js';
+import { hostCandidates } from './host-candidates.js';
+import type { WakeByMove } from './move-manager.js';
 import { syncTenant } from './tenant-sync.js';
+
+/** What waking by a move needs of the move manager. */
+export interface WakeMover {
+  start(tenantId: string, toHostId: string, memberHostId: string, principal: string, wake: WakeByMove): Promise<unknown>;
+  /** Resolves when the tenant's move ends; rejects with why it was abandoned. */
+  wait(tenantId: string): Promise<void>;
+}
 
 /** What became of a wake request (the proto WakeOutcome names). */
 export type WakeOutcome = 'STARTED' | 'IN_PROGRESS' | 'THROTTLED' | 'REFUSED';
@@ -36,17 +47,21 @@ export class SuspendService {
   #bucket: TokenBucket | undefined;
   /** Tenants whose suspend was decided and whose instances are not all stopped yet: since when. */
   readonly #suspending = new Map<string, { at: number; trigger: SuspendTrigger }>();
-  /** Tenants woken and not routable yet: since when, and who asked. */
-  readonly #waking = new Map<string, { at: number; principal: string; waiting: number }>();
+  /** Tenants woken and not routable yet: since when, who asked, and the move that wakes it, if one does. */
+  readonly #waking = new Map<string, Waking>();
   /** Wakes done (route routable), waiting for their event to be written. */
-  readonly #woken: { tenantId: string; at: number; durationMs: number; principal: string; waiting: number }[] = [];
+  readonly #woken: (Waking & { tenantId: string; doneAt: number; durationMs: number })[] = [];
   readonly #refused = new Map<string, { reason: string; at: number }>();
+  /** Wakes by a move that failed: routers' wakes are refused with the reason for a while (no copy loop). */
+  readonly #failedMoves = new Map<string, { reason: string; at: number }>();
   /** Tenants a wake request is being decided for (its reads and write are in flight). */
   readonly #deciding = new Set<string>();
 
   constructor(
     private readonly ctx: CoordinatorContext,
     private readonly wakeLimit: BucketLimit,
+    /** Runs wakes that move the tenant; absent = such wakes are refused with the reason. */
+    private readonly mover?: WakeMover,
   ) {
     this.#unsubscribe = ctx.store.subscribe((commit) => this.#noteRoutes(commit));
   }
@@ -120,14 +135,20 @@ export class SuspendService {
     const tenant = await this.ctx.store.read.tenants.get(id);
     if (!tenant || tenant.deleting) return this.#count({ outcome: 'REFUSED', message: `tenant "${id}" does not exist`, retryAfterMs: 0 });
     if (tenant.status !== 'SUSPENDED') return this.#count({ outcome: 'IN_PROGRESS', message: `tenant "${id}" is ${tenant.status}`, retryAfterMs: 0 });
-    const room = await this.#roomProblem(tenant);
-    if (room !== undefined) {
-      await this.#refuse(tenant, principal, room, now);
-      return this.#count({ outcome: 'REFUSED', message: `tenant "${id}" cannot be woken: ${room}`, retryAfterMs: 0 });
+    const failed = this.#failedMoves.get(id);
+    const decision: WakeDecision = failed && now - failed.at < REFUSAL_MEMORY_MS ? { kind: 'refuse', reason: failed.reason } : await this.#decide(tenant);
+    if (decision.kind === 'refuse') {
+      await this.#refuse(tenant, principal, decision.reason, now);
+      return this.#count({ outcome: 'REFUSED', message: `tenant "${id}" cannot be woken: ${decision.reason}`, retryAfterMs: 0 });
     }
     const take = takeToken(this.#bucket, this.wakeLimit, now);
     this.#bucket = take.bucket;
     if (!take.granted) return this.#count({ outcome: 'THROTTLED', message: 'too many wakes in the fleet right now', retryAfterMs: take.retryAfterMs });
+    if (decision.kind === 'move') {
+      const moved = await this.#startMove(tenant, decision, principal, waiting, now);
+      if (moved !== true) return this.#count({ outcome: 'REFUSED', message: `tenant "${id}" cannot be woken: ${moved}`, retryAfterMs: 0 });
+      return this.#count({ outcome: 'STARTED', message: `waking tenant "${id}" on ${decision.toHostId}: ${decision.reason}`, retryAfterMs: 0 });
+    }
     const started = await this.#start(id, principal, waiting, now);
     return this.#count(
       started
@@ -136,18 +157,23 @@ export class SuspendService {
     );
   }
 
-  /** An operator's wake: not rate limited; refused (FAILED_PRECONDITION) when the host has no room. */
+  /**
+   * An operator's wake: not rate limited, and tried again even right after a failed wake by a move;
+   * moves the tenant when its host has no room, refused (FAILED_PRECONDITION) when no host has any.
+   */
   async resume(id: string, principal: string): Promise<TenantRecord> {
     const now = this.ctx.clock();
     const tenant = await this.ctx.store.read.tenants.get(id);
     if (!tenant) throw notFound.tenant(id);
     if (tenant.status === 'SUSPENDED') {
-      const room = await this.#roomProblem(tenant);
-      if (room !== undefined) {
-        await this.#refuse(tenant, principal, room, now);
-        throw new PreconditionError('WAKE_NO_ROOM', `tenant "${id}" cannot be woken: ${room}`);
+      const decision = await this.#decide(tenant);
+      const refusal =
+        decision.kind === 'refuse' ? decision.reason : decision.kind === 'move' ? await this.#startMove(tenant, decision, principal, 0, now) : true;
+      if (refusal !== true) {
+        await this.#refuse(tenant, principal, refusal, now);
+        throw new PreconditionError('WAKE_NO_ROOM', `tenant "${id}" cannot be woken: ${refusal}`);
       }
-      await this.#start(id, principal, 0, now);
+      if (decision.kind === 'in_place') await this.#start(id, principal, 0, now);
     }
     return (await this.ctx.store.read.tenants.get(id)) ?? tenant;
   }
@@ -171,6 +197,7 @@ export class SuspendService {
     }
     for (const [id, w] of this.#waking) if (now - w.at > PENDING_MAX_MS) this.#waking.delete(id);
     for (const [id, r] of this.#refused) if (now - r.at > REFUSAL_MEMORY_MS) this.#refused.delete(id);
+    for (const [id, r] of this.#failedMoves) if (now - r.at > REFUSAL_MEMORY_MS) this.#failedMoves.delete(id);
     const woken = this.#woken.splice(0);
     if (done.length === 0 && woken.length === 0) return;
     await store.transaction(async (tx) => {
@@ -185,13 +212,20 @@ export class SuspendService {
         });
       }
       for (const w of woken) {
+        const moved = w.move
+          ? `; ${w.move.role === 'PRIMARY' ? 'moved' : 'its replica moves'} from ${w.move.fromHostId} to ${w.move.toHostId}: ${w.move.reason}`
+          : '';
         await tx.events.append({
-          time: w.at,
+          time: w.doneAt,
           principal: w.principal,
           action: 'tenant.woken',
           tenantId: w.tenantId,
-          message: `woken in ${w.durationMs} ms${w.waiting > 0 ? ` (${w.waiting} client(s) waiting)` : ''}`,
-          details: { durationMs: String(w.durationMs), waitingClients: String(w.waiting) },
+          message: `woken in ${w.durationMs} ms${w.waiting > 0 ? ` (${w.waiting} client(s) waiting)` : ''}${moved}`,
+          details: {
+            durationMs: String(w.durationMs),
+            waitingClients: String(w.waiting),
+            ...(w.move ? { how: 'move', from: w.move.fromHostId, to: w.move.toHostId } : { how: 'in_place' }),
+          },
         });
       }
     });
@@ -202,8 +236,8 @@ export class SuspendService {
     return r;
   }
 
-  /** Why the hosts of the tenant's members (the primary's first) cannot take it back now; undefined when they can. */
-  async #roomProblem(tenant: TenantRecord): Promise<string | undefined> {
+  /** How the tenant wakes: where it is, by moving a member whose host has no room left, or not at all (why). */
+  async #decide(tenant: TenantRecord): Promise<WakeDecision> {
     const read = this.ctx.store.read;
     const placements = await read.placements.list({ tenantId: tenant.id });
     const allocations = await read.placements.allocations();
@@ -213,7 +247,65 @@ export class SuspendService {
       const allocated = allocations.get(p.hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
       members.push({ role: p.role, hostId: p.hostId, host: host ? { id: host.id, state: host.state, capacity: host.capacity, allocated } : undefined });
     }
-    return membersWakeProblem(members, tenant.spec.resources, this.ctx.placementPolicy.cpuOvercommit ?? 1);
+    const candidates = await hostCandidates(read, this.ctx.versions);
+    const decision = decideWake(
+      {
+        tenantId: tenant.id,
+        resources: tenant.spec.resources,
+        placement: tenant.spec.placement,
+        version: tenant.spec.version,
+        members,
+        candidates,
+        connected: new Set(candidates.filter((h) => this.ctx.hub.isConnected(h.id)).map((h) => h.id)),
+      },
+      this.ctx.placementPolicy,
+    );
+    if (decision.kind === 'move' && this.mover === undefined) return { kind: 'refuse', reason: decision.reason };
+    return decision;
+  }
+
+  /**
+   * Wakes the tenant by moving the member whose host has no room (the move manager's live move, its
+   * source started on the old host only for the copy): true once started, else why not.
+   */
+  async #startMove(tenant: TenantRecord, d: WakeMove, principal: string, waiting: number, now: number): Promise<true | string> {
+    const mover = this.mover;
+    if (!mover) return d.reason;
+    const id = tenant.id;
+    const what = d.role === 'PRIMARY' ? 'the primary' : 'the replica';
+    const asked = waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`;
+    try {
+      await mover.start(id, d.toHostId, d.fromHostId, principal, {
+        reason: d.reason,
+        audit: async (tx, at) => {
+          await tx.events.append({
+            time: at,
+            principal,
+            action: 'tenant.wake',
+            tenantId: id,
+            hostId: d.toHostId,
+            message: `waking up by moving ${what} from ${d.fromHostId} to ${d.toHostId} (${asked}): ${d.reason}`,
+            details: { waitingClients: String(waiting), how: 'move', from: d.fromHostId, to: d.toHostId },
+          });
+        },
+      });
+    } catch (err) {
+      // The target filled or the tenant changed between the decision and the move's own check.
+      if (!(err instanceof PreconditionError)) throw err;
+      const current = await this.ctx.store.read.tenants.get(id);
+      if (current && current.status !== 'SUSPENDED') return true;
+      return `${d.reason}; moving it to ${d.toHostId} was refused: ${err.message}`;
+    }
+    this.#suspending.delete(id);
+    this.#refused.delete(id);
+    this.#failedMoves.delete(id);
+    this.#waking.set(id, { at: now, principal, waiting, move: d });
+    mover.wait(id).catch((err: unknown) => {
+      const reason = `its wake by a move to ${d.toHostId} failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.#failedMoves.set(id, { reason, at: this.ctx.clock() });
+      this.#waking.delete(id);
+    });
+    return true;
   }
 
   /** Records a refused wake once per reason and minute: in the status reason and an event. */
@@ -237,8 +329,8 @@ export class SuspendService {
       const tenant = await tx.tenants.get(id);
       if (!tenant || tenant.status !== 'SUSPENDED') return false;
       const replicas = (await tx.placements.list({ tenantId: id })).filter((p) => p.role === 'REPLICA').length;
-      const members = membersPhrase(replicas);
-      const why = `${waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`}${members === '' ? '' : `; ${members} start together`}`;
+      const first = replicas === 0 ? '' : `; the primary starts first, then its ${replicas} replica${replicas === 1 ? '' : 's'}`;
+      const why = `${waiting > 0 ? `${waiting} client(s) waiting at ${principal}` : `asked by ${principal}`}${first}`;
       await tx.tenants.update({
         ...tenant,
         status: 'IN_PROGRESS',
@@ -252,7 +344,7 @@ export class SuspendService {
         action: 'tenant.wake',
         tenantId: id,
         message: `waking up: ${why}`,
-        details: { waitingClients: String(waiting) },
+        details: { waitingClients: String(waiting), how: 'in_place' },
       });
       await syncTenant(tx, id, { now, health: this.ctx.health, principal });
       tx.record({ kind: 'desired', tenantId: id });
@@ -262,7 +354,7 @@ export class SuspendService {
     this.#suspending.delete(id);
     this.#refused.delete(id);
     // Set before the route can turn routable: the commit's own route change is still IN_PROGRESS.
-    this.#waking.set(id, { at: now, principal, waiting });
+    this.#waking.set(id, { at: now, principal, waiting, move: undefined });
     return true;
   }
 
@@ -275,9 +367,17 @@ export class SuspendService {
       this.#waking.delete(change.tenantId);
       const at = this.ctx.clock();
       this.ctx.metrics?.wakeSeconds.observe((at - w.at) / 1000);
-      this.#woken.push({ tenantId: change.tenantId, at, durationMs: at - w.at, principal: w.principal, waiting: w.waiting });
+      this.#woken.push({ ...w, tenantId: change.tenantId, doneAt: at, durationMs: at - w.at });
     }
   }
+}
+
+/** A wake not finished yet: since when, who asked, how many clients waited, and the move that wakes it. */
+interface Waking {
+  at: number;
+  principal: string;
+  waiting: number;
+  move: WakeMove | undefined;
 }
 
 /** '' for a single-node tenant, else "the primary and its N replica(s)". */

@@ -37,7 +37,7 @@ const OVERRIDES_FAILOVER = new Set<TenantRecord['status']>(['DELETING', 'STOPPIN
 export async function syncTenant(
   tx: StoreTx,
   tenantId: string,
-  deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean; endMove?: boolean; switching?: boolean },
+  deps: { now: number; health: HealthCache; principal?: string; endFailover?: boolean; endMove?: boolean; switching?: boolean; wakeMove?: boolean },
 ): Promise<TenantRecord | undefined> {
   const tenant = await tx.tenants.get(tenantId);
   if (!tenant) return undefined;
@@ -114,12 +114,16 @@ export async function syncTenant(
   }
   const primary = placements.find((p) => p.role === 'PRIMARY');
   const host = primary ? await tx.hosts.get(primary.hostId) : undefined;
+  // The stored route is read only where it carries a hold over (a planned switch, a wake by a move).
+  const stored = updated.status === 'FAILING_OVER' || updated.status === 'MOVING' ? (await tx.routes.get(tenantId))?.state : undefined;
   // A planned switch stays SWITCHING (routers hold clients) until the failover code ends it.
-  const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && (await tx.routes.get(tenantId))?.state === 'SWITCHING');
+  const switching = deps.switching ?? (updated.status === 'FAILING_OVER' && stored === 'SWITCHING');
+  // A wake by a move of the primary stays SUSPENDED (routers hold clients) until the move's switch.
+  const wakeMove = deps.wakeMove ?? (updated.status === 'MOVING' && stored === 'SUSPENDED');
   // A major upgrade's switch holds clients until its executor moves the route or gives up.
   const upgradeHold = (await tx.upgrades.get(tenantId))?.held === true;
   await tx.routes.put(
-    routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId), switching, upgradeHold),
+    routeFor(updated, primary, host, primary ? isHealthy(primary, deps.health) : false, await tx.users.list(tenantId), switching, upgradeHold, wakeMove),
   );
   return updated;
 }
