@@ -11,6 +11,7 @@ import type net from 'node:net';
 import { MessageSplitter, PgError, SqlState } from '@pgs/wire-protocol';
 import type { BackendSession } from './backend-login.js';
 import { SessionState } from './session-state.js';
+import { isChunk, typeTable } from './message-tables.js';
 
 /** Why a carry was asked for. */
 export type CarryCause = 'switch' | 'server_gone';
@@ -57,13 +58,6 @@ export interface CarriedSession {
   destroy(): void;
 }
 
-/** A table of message type bytes: an index, not a Set's hash lookup, for every message both ways. */
-function typeTable(types: Iterable<number>): Uint8Array {
-  const table = new Uint8Array(256);
-  for (const t of types) table[t] = 1;
-  return table;
-}
-
 const QUERY = 0x51;
 const PARSE = 0x50;
 const CLOSE = 0x43;
@@ -83,16 +77,6 @@ const collectReply = (t: number): boolean => COLLECTED_REPLIES[t] === 1;
 const CLOSE_GRACE_MS = 5000;
 /** Client bytes queued while the client is carried before the client is no longer read. */
 const QUEUE_LIMIT = 64 * 1024;
-
-/** True when `parts` are `chunk` itself, cut in consecutive slices (nothing changed, added or held back). */
-function isChunk(parts: Buffer[], chunk: Buffer): boolean {
-  let at = chunk.byteOffset;
-  for (const p of parts) {
-    if (p.buffer !== chunk.buffer || p.byteOffset !== at) return false;
-    at += p.length;
-  }
-  return at === chunk.byteOffset + chunk.length;
-}
 
 /**
  * Links `client` to `first` until the client leaves, carrying it to another server when its

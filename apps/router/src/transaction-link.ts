@@ -15,6 +15,7 @@ import { SessionPins } from './session-pins.js';
 import { answerParses, namedParsesThenSync } from './parse-without-server.js';
 import { ClientStatements, ServerStatements } from './statement-registry.js';
 import { REWRITTEN_TYPES, rewriteClientMessage } from './statement-rewrite.js';
+import { isChunk, typeTable } from './message-tables.js';
 
 /** What the link needs from the pool. */
 export interface TransactionPool {
@@ -48,13 +49,6 @@ export interface TransactionEnd {
   error?: unknown;
 }
 
-/** A table of message type bytes: an index, not a Set's hash lookup, for every message both ways. */
-function typeTable(types: Iterable<number>): Uint8Array {
-  const table = new Uint8Array(256);
-  for (const t of types) table[t] = 1;
-  return table;
-}
-
 const SYNC_POINTS = typeTable([0x51 /* Q */, 0x53 /* S */, 0x46 /* F */]);
 // Extended-protocol messages that wait for a Sync (Parse, Bind, Describe, Execute, Close, Flush).
 const NEEDS_SYNC = typeTable([0x50, 0x42, 0x44, 0x45, 0x43, 0x48]);
@@ -74,16 +68,6 @@ const CLIENT_SYNC = Object.freeze({ kind: 'sync', injected: false } as const);
 const CLOSE_GRACE_MS = 5000;
 /** Client bytes queued while waiting for a server before the client is no longer read. */
 const QUEUE_LIMIT = 64 * 1024;
-
-/** True when `parts` are `chunk` itself, cut in consecutive slices (nothing changed, added or held back). */
-function isChunk(parts: Buffer[], chunk: Buffer): boolean {
-  let at = chunk.byteOffset;
-  for (const p of parts) {
-    if (p.buffer !== chunk.buffer || p.byteOffset !== at) return false;
-    at += p.length;
-  }
-  return at === chunk.byteOffset + chunk.length;
-}
 
 /** A handle to cut the session (shutdown deadline). */
 export interface TransactionSession {
