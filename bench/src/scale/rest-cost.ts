@@ -41,7 +41,7 @@ async function transitions(): Promise<Record<string, number>> {
   try {
     const r = await fetch(`http://${http}/metrics`);
     if (!r.ok) return out;
-    for (const m of (await r.text()).matchAll(/^pgs_coordinator_host_transitions_total\{to="(\w+)"\} (\d+)/gm)) out[m[1] as string] = Number(m[2]);
+    for (const m of (await r.text()).matchAll(/^pgs_coordinator_host_transitions_total\{[^}]*to="(\w+)"[^}]*\} (\d+)/gm)) out[m[1] as string] = Number(m[2]);
   } catch {
     // No figure rather than no run.
   }

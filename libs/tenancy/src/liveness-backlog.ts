@@ -8,8 +8,9 @@
  *   heartbeats that follow seconds late. Judging hosts by that silence makes them flap
  *   UNREACHABLE and back, and each flap re-derives every tenant of the host, which deepens the
  *   backlog. So after a start, no host is judged for silence while the storm is being read: until
- *   every host the store knew has said Hello, as long as Hellos keep arriving (each one extends it
- *   by ttl + grace), and never longer than a hard bound.
+ *   every host the store knew has said Hello, as long as agents keep reconnecting (each stream
+ *   opened or Hello read extends it by twice ttl + grace: a starved coordinator reads the first
+ *   Hellos seconds after they were sent), and never longer than a hard bound.
  * - The coordinator's own delays outside a storm: a slow event loop (socket data waits unread for
  *   as long as a turn of the loop takes) and a host's stream whose previous message is still being
  *   handled (the stream is read one message at a time; a report that waits for a store commit holds
@@ -29,7 +30,7 @@ export interface StartProgress {
   expected: number;
   /** How many of them said Hello since start. */
   helloed: number;
-  /** The last Hello read since start, from any host. */
+  /** The last sign of the reconnects since start (an agent stream opened, a Hello read), from any host. */
   lastHelloAt: number | undefined;
 }
 
@@ -42,16 +43,16 @@ export interface StartGracePolicy {
 }
 
 /**
- * Whether the start grace holds at `now`: some expected host has not said Hello yet, a Hello (or
- * the start) was read within the last ttl + grace (the storm is still being read), and the bound
- * has not passed. A fleet whose hosts all said Hello, a storm that stopped (the hosts still missing
- * are really gone) or a start `maxMs` ago ends it.
+ * Whether the start grace holds at `now`: some expected host has not said Hello yet, a reconnect
+ * (or the start) was seen within the last twice ttl + grace (the storm is still being read), and
+ * the bound has not passed. A fleet whose hosts all said Hello, a storm that stopped (the hosts
+ * still missing are really gone) or a start `maxMs` ago ends it.
  */
 export function startGraceHolds(p: StartProgress, now: number, policy: StartGracePolicy): boolean {
   if (p.helloed >= p.expected) return false;
   if (now - p.startedAt >= policy.maxMs) return false;
   const progress = Math.max(p.startedAt, p.lastHelloAt ?? p.startedAt);
-  return now - progress <= policy.ttlMs + policy.graceMs;
+  return now - progress <= 2 * (policy.ttlMs + policy.graceMs);
 }
 
 /** How the coordinator itself was able to read one host's stream. */

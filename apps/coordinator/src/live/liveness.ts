@@ -61,9 +61,14 @@ export class Liveness {
     }
   }
 
+  /** An agent stream opened at `now`: the reconnects after start are under way (the start grace goes on). */
+  reconnecting(now: number): void {
+    this.start.lastHelloAt = Math.max(now, this.start.lastHelloAt ?? now);
+  }
+
   /** The host said Hello at `now` (the reconnect storm after start progresses). */
   helloed(hostId: string, now: number): void {
-    this.start.lastHelloAt = now;
+    this.reconnecting(now);
     if (this.awaited.delete(hostId)) this.start.helloed++;
   }
 

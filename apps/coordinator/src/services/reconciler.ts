@@ -11,7 +11,7 @@ import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './conte
 import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
 import type { MoveManager } from './move-manager.js';
-import { stallBeyondHeartbeat } from '../live/loop-stall.js';
+import { RecentLateness, stallBeyondHeartbeat } from '../live/loop-stall.js';
 import type { HostRecord } from '../domain/model.js';
 import { PlacementRun } from './placement-run.js';
 import { replaceLostReplicas } from './replica-replacement.js';
@@ -43,6 +43,8 @@ export class Reconciler {
   private unsubscribe: (() => void) | undefined;
   /** The start grace ended (logged once). */
   private graceEnded = false;
+  /** The worst lateness of recent ticks (one TTL back): heartbeats may wait unread that long. */
+  private readonly lateness: RecentLateness;
   /** Tenants created since the last placement pass, placed by id while the backlog is parked. */
   private readonly created = new Set<string>();
   /**
@@ -73,6 +75,7 @@ export class Reconciler {
     private readonly moves?: MoveManager,
   ) {
     this.placement = new PlacementRun(ctx);
+    this.lateness = new RecentLateness(ctx.liveness.options.ttlMs);
   }
 
   /** Starts ticking. */
@@ -145,12 +148,13 @@ export class Reconciler {
     const sinceLast = this.lastTickAt === undefined ? 0 : at - this.lastTickAt;
     // Only the timer's ticks have a period to be late against (tests also call tick() by hand).
     const stalled = this.timer !== undefined && stallBeyondHeartbeat(sinceLast, this.intervalMs, this.ctx.heartbeatIntervalMs);
+    const loopLagMs = this.timer !== undefined ? this.lateness.note(at, sinceLast - this.intervalMs) : 0;
     this.lastTickAt = at;
     try {
       // After a stall the heartbeats that arrived meanwhile are still unread: judge liveness a
       // tick later, once they are in, or a busy coordinator would mark live hosts down.
       if (stalled) this.ctx.log.warn({ stallMs: Math.round(sinceLast - this.intervalMs) }, 'event loop stalled; liveness check deferred to the next tick');
-      else await this.checkLiveness(this.timer !== undefined ? Math.max(0, sinceLast - this.intervalMs) : 0);
+      else await this.checkLiveness(loopLagMs);
       await this.replaceNeverRealized();
       await this.placeNew();
       await this.retryFailed();
@@ -165,7 +169,7 @@ export class Reconciler {
     }
   }
 
-  /** Host state transitions; `loopLagMs`: how late this tick ran (heartbeats may have waited unread that long). */
+  /** Host state transitions; `loopLagMs`: how late recent ticks ran (heartbeats may have waited unread that long). */
   private async checkLiveness(loopLagMs: number): Promise<void> {
     const now = this.ctx.clock();
     if (!this.graceEnded && !this.ctx.liveness.inStartGrace(now)) {

@@ -173,6 +173,7 @@ export function agentControlService(
 ): ServiceImpl<typeof AgentControlService> {
   return {
     async connect(requests, stream, call) {
+      ctx.liveness.reconnecting(ctx.clock());
       const iterator = requests[Symbol.asyncIterator]();
       let helloTimer: NodeJS.Timeout | undefined;
       const first = await Promise.race([
