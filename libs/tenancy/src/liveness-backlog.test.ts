@@ -13,7 +13,7 @@ const connected = (lastSeenAt: number): AgentSignals => ({ lastSeenAt, connected
 
 describe('startGraceHolds', () => {
   it('holds while expected hosts are missing and Hellos keep arriving', () => {
-    expect(startGraceHolds(storm(0), 13_999, grace)).toBe(true);
+    expect(startGraceHolds(storm(0, 0), 13_999, grace)).toBe(true);
     expect(startGraceHolds(storm(150, 60_000), 66_000, grace)).toBe(true);
   });
   it('ends once every expected host said Hello', () => {
@@ -21,9 +21,13 @@ describe('startGraceHolds', () => {
     expect(startGraceHolds({ startedAt: 0, expected: 0, helloed: 0, lastHelloAt: undefined }, 1, grace)).toBe(false);
   });
   it('ends when no reconnect was seen for twice ttl + grace: the hosts still missing are really gone', () => {
-    expect(startGraceHolds(storm(0), 14_001, grace)).toBe(false);
+    expect(startGraceHolds(storm(0, 0), 14_001, grace)).toBe(false);
     expect(startGraceHolds(storm(199, 20_000), 34_000, grace)).toBe(true);
     expect(startGraceHolds(storm(199, 20_000), 34_001, grace)).toBe(false);
+  });
+  it("holds until its bound while no agent has reconnected at all (the fault is ours, not every host's)", () => {
+    expect(startGraceHolds(storm(0), 60_000, grace)).toBe(true);
+    expect(startGraceHolds(storm(0), 120_000, grace)).toBe(false);
   });
   it('never lasts past its bound, however slowly the storm is read', () => {
     expect(startGraceHolds(storm(100, 119_000), 119_999, grace)).toBe(true);

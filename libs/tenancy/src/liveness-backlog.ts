@@ -43,16 +43,18 @@ export interface StartGracePolicy {
 }
 
 /**
- * Whether the start grace holds at `now`: some expected host has not said Hello yet, a reconnect
- * (or the start) was seen within the last twice ttl + grace (the storm is still being read), and
- * the bound has not passed. A fleet whose hosts all said Hello, a storm that stopped (the hosts
+ * Whether the start grace holds at `now`: some expected host has not said Hello yet, no agent has
+ * reconnected yet or one did within the last twice ttl + grace (the storm is still being read),
+ * and the bound has not passed. A fleet whose hosts all said Hello, a storm that stopped (the hosts
  * still missing are really gone) or a start `maxMs` ago ends it.
  */
 export function startGraceHolds(p: StartProgress, now: number, policy: StartGracePolicy): boolean {
   if (p.helloed >= p.expected) return false;
   if (now - p.startedAt >= policy.maxMs) return false;
-  const progress = Math.max(p.startedAt, p.lastHelloAt ?? p.startedAt);
-  return now - progress <= 2 * (policy.ttlMs + policy.graceMs);
+  // Before any agent reconnected the fault is ours (agents back off while we were away, our
+  // listener is slow to be read), not that of every host at once.
+  if (p.lastHelloAt === undefined) return true;
+  return now - p.lastHelloAt <= 2 * (policy.ttlMs + policy.graceMs);
 }
 
 /** How the coordinator itself was able to read one host's stream. */
