@@ -9,11 +9,8 @@ import { defineConfig, type ViteUserConfig } from 'vitest/config';
 export function projectConfig(projectDir: string, overrides: ViteUserConfig['test'] = {}): ViteUserConfig {
   const workspaceRoot = import.meta.dirname;
   const reportName = path.relative(workspaceRoot, projectDir).replaceAll('/', '__') || 'root';
-  // Vite's default server conditions, with ours first.
-  const conditions = ['@pgs/source', 'module', 'node', 'development|production'];
   return defineConfig({
-    resolve: { conditions },
-    ssr: { resolve: { conditions, externalConditions: ['@pgs/source'] } },
+    ...sourceResolution(),
     test: {
       root: projectDir,
       include: ['src/**/*.test.ts'],
@@ -26,4 +23,10 @@ export function projectConfig(projectDir: string, overrides: ViteUserConfig['tes
       ...overrides,
     },
   });
+}
+
+/** Workspace packages resolve to their TypeScript sources: Vite's default server conditions, with ours first. */
+export function sourceResolution(): Pick<ViteUserConfig, 'resolve' | 'ssr'> {
+  const conditions = ['@pgs/source', 'module', 'node', 'development|production'];
+  return { resolve: { conditions }, ssr: { resolve: { conditions, externalConditions: ['@pgs/source'] } } };
 }

@@ -72,6 +72,30 @@ function leadershipLosses(fleet: BenchFleet): number {
 }
 
 /**
+ * A failed run's error with its cause from the coordinator's log: the API answers an unexpected
+ * failure with "internal error" only (it never leaks internals to a caller) and logs the cause, so
+ * the last error the coordinator logged is what the report needs.
+ */
+function withCoordinatorCause(err: unknown, fleet: BenchFleet): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  const log = path.join(fleet.root, 'coordinator.log');
+  if (!fs.existsSync(log)) return new Error(message, { cause: err });
+  const lines = fs.readFileSync(log, 'utf8').split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] as string;
+    if (!line.includes('"level":"error"') && !line.includes('"level":"fatal"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; method?: string; err?: { type?: string; message?: string } };
+      const cause = [entry.method, entry.msg, entry.err ? `${entry.err.type ?? 'Error'}: ${entry.err.message ?? ''}` : undefined].filter(Boolean).join(': ');
+      return new Error(`${message} (the coordinator logged: ${cause})`, { cause: err });
+    } catch {
+      // A line cut short (the process died mid-write): look further back.
+    }
+  }
+  return new Error(`${message} (the coordinator logged no error)`, { cause: err });
+}
+
+/**
  * Tenants still NEW (not placed): one page of one tenant and its total, so polling stays cheap
  * for the coordinator (GetFleetStatus reads every tenant and host to build its summary).
  */
@@ -91,169 +115,174 @@ interface StoreRun {
 }
 
 const measure = (store: BenchStore): Promise<StoreRun> =>
-  withFleet(
-    { name: `scheduler-${store}`, block: 33, agents: 0, routers: 0, store, coordinatorArgs: [...LIVENESS, '--reconcile-interval', '1h'] },
-    async (fleet) => {
-      console.log(`--- store: ${store}`);
-      const retried = { n: 0 };
-      const stats: FakeAgentStats = {
-        placementsReceived: 0,
-        lastPlacementAt: 0,
-        welcomed: 0,
-        connected: 0,
-        streamFailures: 0,
-        failureSamples: [],
-        failureReasons: {},
-      };
-      const channels = Array.from({ length: CHANNELS }, () => createClient(AgentControlService, fleet.grpc, credentials.createInsecure()));
-      const agents = Array.from(
-        { length: HOSTS },
-        (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats),
-      );
-      try {
-        // Phase 1: every host known and cordoned.
-        const connectStart = performance.now();
-        for (const a of agents) a.start();
-        await poll(`${HOSTS} hosts connected`, async () => stats.connected >= HOSTS, 5 * 60_000, 50);
-        const firstConnectMs = performance.now() - connectStart;
-        await bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
-          await retryUnavailable(() => fleet.client.cordonHost({ id: `sim${i}` }), retried);
-        });
-        console.log(`${HOSTS} fake hosts connected in ${Math.round(firstConnectMs)} ms and cordoned`);
-
-        // Phase 2: the backlog, through the API.
-        const createStart = performance.now();
-        await bounded(TENANTS, CREATE_CONCURRENCY, async (i) => {
-          await retryUnavailable(
-            () =>
-              fleet.client.createTenant({
-                id: `t${i}`,
-                ownerPassword: 'bench-owner-secret',
-                spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, runState: RunState.RUNNING },
-              }),
-            retried,
-          ).catch((err: unknown) => {
-            // A create whose first attempt committed but whose answer was lost is there already.
-            if ((err as { code?: number }).code !== 6) throw err;
-          });
-          if (i > 0 && i % 10_000 === 0)
-            console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
-        });
-        const createMs = performance.now() - createStart;
-        console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s`);
-
-        // Phase 3: the coordinator with its real reconcile loop; the cordoned hosts reconnect.
-        const failuresBefore = stats.streamFailures;
-        const reasonsBefore = { ...stats.failureReasons };
-        const restartStart = performance.now();
-        await fleet.restartCoordinator(LIVENESS);
-        await poll(`${HOSTS} hosts reconnected`, async () => stats.connected >= HOSTS, 10 * 60_000, 50);
-        const reconnectMs = performance.now() - restartStart;
-        const reconnectFailures = stats.streamFailures - failuresBefore;
-        const reconnectReasons = Object.fromEntries(
-          Object.entries(stats.failureReasons)
-            .map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)])
-            .filter(([, v]) => (v as number) > 0),
-        );
-        if ((await retryUnavailable(() => unplaced(fleet), retried)) !== TENANTS) throw new Error('tenants were placed while every host was cordoned');
-        console.log(
-          `coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`,
-        );
-
-        // Phase 4: placement can start.
-        const placeStart = performance.now();
-        let committedAt = Number.NaN;
-        const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
-          await retryUnavailable(() => fleet.client.uncordonHost({ id: `sim${i}` }), retried);
-        }).then(
-          () => performance.now() - placeStart,
-          () => Number.NaN,
-        );
-        // A coordinator that cannot keep up must still give a number: after the deadline the rate is
-        // what was committed so far over the time spent.
-        let committed = 0;
-        const committedOrDeadline = poll(
-          `${TENANTS} placements committed`,
-          async () => {
-            committed = TENANTS - (await unplaced(fleet));
-            if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
-            return committed === TENANTS;
-          },
-          PLACE_TIMEOUT_MS,
-          100,
-        ).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
-        await committedOrDeadline;
-        const complete = !Number.isNaN(committedAt);
-        if (!complete) committedAt = performance.now();
-        const uncordonMs = complete ? await uncordon : Number.NaN;
-        if (complete)
-          await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) =>
-            console.log(`delivery incomplete: ${(err as Error).message}`),
-          );
-        const commitMs = committedAt - placeStart;
-        const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
-        const commitRate = committed / (commitMs / 1000);
-        const deliverRate = stats.placementsReceived / (deliverMs / 1000);
-        const status = await fleet.client.getFleetStatus({}, { timeoutMs: 60_000 }).catch(() => undefined);
-
-        return {
-          store,
-          rows: [
-            ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
-            [`${HOSTS} hosts reconnected after restart with the backlog (ms)`, Math.round(reconnectMs)],
-            ['agent streams failed and retried (reconnect)', reconnectFailures],
-            ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
-            [`uncordon of ${HOSTS} hosts done (ms)`, Math.round(uncordonMs)],
-            [
-              complete ? 'backlog committed, from first uncordon (s)' : `INCOMPLETE: ${committed.toLocaleString('en')} committed when the deadline passed (s)`,
-              Math.round(commitMs) / 1000,
-            ],
-            ['placements committed /s', Math.round(commitRate)],
-            ["backlog delivered on the agents' streams (s)", Math.round(deliverMs) / 1000],
-            ['placements delivered /s', Math.round(deliverRate)],
-            ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
-            ['operator calls retried after UNAVAILABLE/CANCELLED', retried.n],
-            ['times the coordinator stepped down (lease lost)', leadershipLosses(fleet)],
-            [
-              'tenants by status after',
-              status
-                ? Object.entries(status.tenantsByStatus)
-                    .map(([k, v]) => `${k}=${v}`)
-                    .join(' ')
-                : '(fleet status did not answer)',
-            ],
-          ] as Array<[string, string | number]>,
-          data: {
-            tenants: TENANTS,
-            hosts: HOSTS,
-            firstConnectMs,
-            createMs,
-            createPerSecond: TENANTS / (createMs / 1000),
-            reconnectMs,
-            reconnectFailures,
-            failureReasons: stats.failureReasons,
-            reconnectReasons,
-            uncordonMs,
-            complete,
-            committed,
-            commitMs,
-            placementsCommittedPerSecond: commitRate,
-            deliverMs,
-            placementsDeliveredPerSecond: deliverRate,
-            tenantsByStatus: status?.tenantsByStatus ?? {},
-            retriedAfterUnavailable: retried.n,
-            leadershipLosses: leadershipLosses(fleet),
-          },
-          createPerSecond: TENANTS / (createMs / 1000),
-          commitRate,
-          deliverRate,
-        };
-      } finally {
-        for (const a of agents) a.stop();
-        for (const c of channels) c.close();
-      }
-    },
+  withFleet({ name: `scheduler-${store}`, block: 33, agents: 0, routers: 0, store, coordinatorArgs: [...LIVENESS, '--reconcile-interval', '1h'] }, (fleet) =>
+    measureOn(store, fleet).catch((err: unknown) => {
+      throw withCoordinatorCause(err, fleet);
+    }),
   );
+
+/** One store's run on its fleet: the four phases above. */
+async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun> {
+  console.log(`--- store: ${store}`);
+  const retried = { n: 0 };
+  const stats: FakeAgentStats = {
+    placementsReceived: 0,
+    lastPlacementAt: 0,
+    welcomed: 0,
+    connected: 0,
+    streamFailures: 0,
+    failureSamples: [],
+    failureReasons: {},
+  };
+  const channels = Array.from({ length: CHANNELS }, () => createClient(AgentControlService, fleet.grpc, credentials.createInsecure()));
+  const agents = Array.from(
+    { length: HOSTS },
+    (_, i) => new FakeAgent(channels[i % CHANNELS] as (typeof channels)[number], `sim${i}`, `127.1.${i >> 8}.${i & 255}`, `z${i % 3}`, stats),
+  );
+  try {
+    // Phase 1: every host known and cordoned.
+    const connectStart = performance.now();
+    for (const a of agents) a.start();
+    await poll(`${HOSTS} hosts connected`, async () => stats.connected >= HOSTS, 5 * 60_000, 50);
+    const firstConnectMs = performance.now() - connectStart;
+    await bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
+      await retryUnavailable(() => fleet.client.cordonHost({ id: `sim${i}` }), retried);
+    });
+    console.log(`${HOSTS} fake hosts connected in ${Math.round(firstConnectMs)} ms and cordoned`);
+
+    // Phase 2: the backlog, through the API.
+    const createStart = performance.now();
+    await bounded(TENANTS, CREATE_CONCURRENCY, async (i) => {
+      await retryUnavailable(
+        () =>
+          fleet.client.createTenant({
+            id: `t${i}`,
+            ownerPassword: 'bench-owner-secret',
+            spec: { resources: { cpuMillis: 1000, memoryMib: 512, diskMib: 8192 }, nodes: 1, runState: RunState.RUNNING },
+          }),
+        retried,
+      ).catch((err: unknown) => {
+        // A create whose first attempt committed but whose answer was lost is there already.
+        if ((err as { code?: number }).code !== 6) throw err;
+      });
+      if (i > 0 && i % 10_000 === 0)
+        console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
+    });
+    const createMs = performance.now() - createStart;
+    console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s`);
+
+    // Phase 3: the coordinator with its real reconcile loop; the cordoned hosts reconnect.
+    const failuresBefore = stats.streamFailures;
+    const reasonsBefore = { ...stats.failureReasons };
+    const restartStart = performance.now();
+    await fleet.restartCoordinator(LIVENESS);
+    await poll(`${HOSTS} hosts reconnected`, async () => stats.connected >= HOSTS, 10 * 60_000, 50);
+    const reconnectMs = performance.now() - restartStart;
+    const reconnectFailures = stats.streamFailures - failuresBefore;
+    const reconnectReasons = Object.fromEntries(
+      Object.entries(stats.failureReasons)
+        .map(([k, v]) => [k, v - (reasonsBefore[k] ?? 0)])
+        .filter(([, v]) => (v as number) > 0),
+    );
+    if ((await retryUnavailable(() => unplaced(fleet), retried)) !== TENANTS) throw new Error('tenants were placed while every host was cordoned');
+    console.log(
+      `coordinator restarted; ${HOSTS} hosts back in ${Math.round(reconnectMs)} ms (${reconnectFailures} stream failures: ${JSON.stringify(reconnectReasons)}); uncordoning`,
+    );
+
+    // Phase 4: placement can start.
+    const placeStart = performance.now();
+    let committedAt = Number.NaN;
+    const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
+      await retryUnavailable(() => fleet.client.uncordonHost({ id: `sim${i}` }), retried);
+    }).then(
+      () => performance.now() - placeStart,
+      () => Number.NaN,
+    );
+    // A coordinator that cannot keep up must still give a number: after the deadline the rate is
+    // what was committed so far over the time spent.
+    let committed = 0;
+    const committedOrDeadline = poll(
+      `${TENANTS} placements committed`,
+      async () => {
+        committed = TENANTS - (await unplaced(fleet));
+        if (committed === TENANTS && Number.isNaN(committedAt)) committedAt = performance.now();
+        return committed === TENANTS;
+      },
+      PLACE_TIMEOUT_MS,
+      100,
+    ).catch((err: unknown) => console.log(`placement incomplete: ${(err as Error).message}`));
+    await committedOrDeadline;
+    const complete = !Number.isNaN(committedAt);
+    if (!complete) committedAt = performance.now();
+    const uncordonMs = complete ? await uncordon : Number.NaN;
+    if (complete)
+      await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) =>
+        console.log(`delivery incomplete: ${(err as Error).message}`),
+      );
+    const commitMs = committedAt - placeStart;
+    const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
+    const commitRate = committed / (commitMs / 1000);
+    const deliverRate = stats.placementsReceived / (deliverMs / 1000);
+    const status = await fleet.client.getFleetStatus({}, { timeoutMs: 60_000 }).catch(() => undefined);
+
+    return {
+      store,
+      rows: [
+        ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
+        [`${HOSTS} hosts reconnected after restart with the backlog (ms)`, Math.round(reconnectMs)],
+        ['agent streams failed and retried (reconnect)', reconnectFailures],
+        ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
+        [`uncordon of ${HOSTS} hosts done (ms)`, Math.round(uncordonMs)],
+        // One label for every store (the table matches rows by label): an incomplete run says so in its value.
+        [
+          'backlog committed, from first uncordon (s)',
+          complete ? Math.round(commitMs) / 1000 : `INCOMPLETE: ${committed.toLocaleString('en')} in ${Math.round(commitMs) / 1000}`,
+        ],
+        ['placements committed /s', Math.round(commitRate)],
+        ["backlog delivered on the agents' streams (s)", Math.round(deliverMs) / 1000],
+        ['placements delivered /s', Math.round(deliverRate)],
+        ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
+        ['operator calls retried after UNAVAILABLE/CANCELLED', retried.n],
+        ['times the coordinator stepped down (lease lost)', leadershipLosses(fleet)],
+        [
+          'tenants by status after',
+          status
+            ? Object.entries(status.tenantsByStatus)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ')
+            : '(fleet status did not answer)',
+        ],
+      ] as Array<[string, string | number]>,
+      data: {
+        tenants: TENANTS,
+        hosts: HOSTS,
+        firstConnectMs,
+        createMs,
+        createPerSecond: TENANTS / (createMs / 1000),
+        reconnectMs,
+        reconnectFailures,
+        failureReasons: stats.failureReasons,
+        reconnectReasons,
+        uncordonMs,
+        complete,
+        committed,
+        commitMs,
+        placementsCommittedPerSecond: commitRate,
+        deliverMs,
+        placementsDeliveredPerSecond: deliverRate,
+        tenantsByStatus: status?.tenantsByStatus ?? {},
+        retriedAfterUnavailable: retried.n,
+        leadershipLosses: leadershipLosses(fleet),
+      },
+      createPerSecond: TENANTS / (createMs / 1000),
+      commitRate,
+      deliverRate,
+    };
+  } finally {
+    for (const a of agents) a.stop();
+    for (const c of channels) c.close();
+  }
+}
 
 // A store whose run fails still gets its column (the error), so the other store's figures are kept.
 const runs: StoreRun[] = [];
@@ -266,14 +295,31 @@ for (const store of benchStores()) {
   console.log(`--- store ${store} done: ${JSON.stringify(run.data)}`);
   runs.push(run);
 }
-const first = runs.find((r) => r.rows.length > 0) ?? (runs[0] as StoreRun);
+
+/**
+ * Every run's row labels, each once, in run order: a row only one store has (a stream failure
+ * reason) goes after the row it follows in that store, so the stores' values stay on their own
+ * rows (matching rows by position shifted a store's column by one).
+ */
+function labelsOf(all: StoreRun[]): string[] {
+  const labels: string[] = [];
+  for (const run of all) {
+    let at = 0;
+    for (const [label] of run.rows) {
+      const found = labels.indexOf(label);
+      if (found >= 0) at = found + 1;
+      else labels.splice(at++, 0, label);
+    }
+  }
+  return labels;
+}
 report('fleet-scheduler', {
   tables: [
     {
       title: `Scheduler: ${TENANTS.toLocaleString('en')} tenants onto ${HOSTS.toLocaleString('en')} simulated hosts (fake agents on real gRPC streams), by store`,
       columns: ['measure', ...runs.map((r) => `${r.store} store`)],
       rows: [
-        ...first.rows.map(([label], i) => [label, ...runs.map((r) => r.rows[i]?.[1] ?? '')]),
+        ...labelsOf(runs).map((label) => [label, ...runs.map((r) => r.rows.find(([l]) => l === label)?.[1] ?? '')]),
         ...(runs.some((r) => r.rows.length === 0) ? [['run failed', ...runs.map((r) => (r.rows.length === 0 ? String(r.data.error) : ''))]] : []),
       ],
     },

@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core)
  * against a real coordinator process with a fake agent on it: a wrong token shows the sign-in
- * error; the admin token shows hosts and tenants; a tenant created through REST appears live (the
+ * error; the admin token shows hosts and tenants; a tenant created with pgsctl appears live (the
  * event stream, no reload), turns ACTIVE as its placement is realized and shows its first backup;
  * search filters; the keyboard opens a tenant's page; a token refused mid-session returns to
  * sign-in. Screenshots go to apps/coordinator/.artifacts/dashboard/ (git-ignored). Skipped only when Chromium is missing
@@ -47,6 +47,7 @@ let output = '';
 let base = '';
 let grpcAddress = '';
 let adminToken = '';
+let adminTokenFile = '';
 const temp: string[] = [];
 
 function tempDir(prefix: string): string {
@@ -61,6 +62,21 @@ async function rest(method: string, p: string, body?: unknown): Promise<Response
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+}
+
+/** Runs the built pgsctl (tools/pgsctl, built before tests run) as an operator would, against the test's coordinator. */
+async function pgsctl(...args: string[]): Promise<{ code: number | null; output: string }> {
+  const bin = path.resolve(appDir, '../../tools/pgsctl/bin/pgsctl.js');
+  const child = spawn(process.execPath, [bin, '--coordinator', grpcAddress, '--insecure', '--token-file', adminTokenFile, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, HOME: tempDir('pgs-pgsctl-home-') },
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  child.stdin.end('beta-password-1');
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, output };
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -106,7 +122,8 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
       30_000,
       'coordinator listening',
     );
-    adminToken = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+    adminTokenFile = path.join(dataDir, 'admin.token');
+    adminToken = fs.readFileSync(adminTokenFile, 'utf8').trim();
     agent = new FakeAgent({ hostId: 'ui-host-1', address: '127.0.0.71', coordinator: grpc, autoRealize: true });
     await agent.connect();
     expect((await rest('POST', '/v1/postgres/instances', { name: 'alpha', description: 'first tenant', password: 'alpha-password-1' })).status).toBe(201);
@@ -157,10 +174,11 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     expect(await page.evaluate("sessionStorage.getItem('pgs.token')")).toBe(adminToken);
     await shot(page, '2-fleet');
 
-    // A tenant created through REST appears without a reload and turns ACTIVE as the agent realizes it.
+    // A tenant created by an operator with pgsctl appears without a reload and turns ACTIVE as the agent realizes it.
     // Page-side code is given as expressions: this file is type-checked without the DOM library.
     await page.evaluate('window.notReloaded = true');
-    expect((await rest('POST', '/v1/postgres/instances', { name: 'beta', description: 'made while watching', password: 'beta-password-1' })).status).toBe(201);
+    const created = await pgsctl('tenant', 'create', 'beta', '--description', 'made while watching', '--password-stdin');
+    expect(created.code, created.output).toBe(0);
     await page.locator('tr[data-tenant="beta"]').waitFor({ timeout: 10_000 });
     await page.locator('#events li', { hasText: 'tenant beta' }).first().waitFor({ timeout: 10_000 });
     await page.locator('tr[data-tenant="beta"]', { hasText: 'ACTIVE' }).waitFor({ timeout: 20_000 });

@@ -58,6 +58,8 @@ interface Summary {
   backendPid?: number;
   reused?: boolean;
   transactions?: number;
+  /** Session mode: times the client was carried to its tenant's new instance. */
+  carried?: number;
   outcome: string;
   sqlstate?: string;
   reason?: string;

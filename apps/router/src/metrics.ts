@@ -25,6 +25,8 @@ export interface RouterMetrics {
   /** The pool's lease counts so far, read at scrape time into poolLeases (set by the pool). */
   poolLeaseCounts: { read?: () => { reuse: number; create: number } };
   poolBackendsClosed: Counter<'reason'>;
+  /** Session-mode clients whose tenant moved: carried to the new primary, not carried (session state), or failed. */
+  sessionsCarried: Counter<'result'>;
   /** The pool's counts, read at scrape time for the pool gauges (set by the pool; none: gauges stay 0). */
   poolCounts: { read?: () => PoolCounts };
   wakeWaits: Counter<'outcome'>;
@@ -168,6 +170,12 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       name: 'pgs_router_pool_backends_closed_total',
       help: 'Pooled server connections closed, by reason',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    sessionsCarried: new Counter({
+      name: 'pgs_router_sessions_carried_total',
+      help: 'Session-mode clients whose tenant moved to another instance: carried there, not carried (session state), or failed',
+      labelNames: ['result'],
       registers: [registry],
     }),
     poolCounts,

@@ -17,7 +17,8 @@ import { refuse } from './refusal.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
 import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
-import { lendSession } from './session-link.js';
+import { lendCarriedSession } from './carried-session.js';
+import { sessionCarrier } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
 import { serveTransactions, type TransactionPool } from './transaction-link.js';
 
@@ -66,6 +67,8 @@ export interface PooledOutcome {
   reused?: boolean;
   /** Transaction mode: transactions served. */
   transactions?: number;
+  /** Session mode: times the client went on on another server (its tenant moved). */
+  carried?: number;
   sqlstate?: string;
   bytesIn: number;
   bytesOut: number;
@@ -195,11 +198,36 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       const end = await txn.ended;
       return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
     }
-    const session = lendSession(c.socket, backend.socket, reader.takeRemainder());
+    // The link owns the server from here: it may carry the client to another when the tenant moves.
+    returned = true;
+    const carrier = sessionCarrier({
+      tenantId: route.tenantId,
+      lookup: deps.connect.lookup,
+      holdTimeoutMs: deps.holdTimeoutMs,
+      routeChangeWaitMs: deps.connect.routeChangeWaitMs,
+      replayTimeoutMs: deps.loginTimeoutMs,
+      acquire: () => deps.pool.acquire(key, appName, login),
+      discard: (b) => void deps.pool.release(key, b, false),
+      retarget: (b) => {
+        target.processId = b.processId;
+        target.secretKey = b.secretKey;
+        target.host = b.route.address;
+        target.port = b.route.port;
+      },
+      clientGone: () => c.socket.destroyed,
+      counted: (result) => deps.metrics.sessionsCarried.inc({ result }),
+    });
+    const session = lendCarriedSession(c.socket, backend, reader.takeRemainder(), carrier);
     c.lent(session);
     const end = await session.ended;
-    giveBack(end.reusable);
-    return { outcome: `closed_by_${end.closedBy}`, ...where, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+    if (end.backend) void deps.pool.release(key, end.backend, end.reusable);
+    return {
+      outcome: `closed_by_${end.closedBy}`,
+      ...where,
+      ...(end.carried > 0 ? { carried: end.carried } : {}),
+      bytesIn: end.bytesIn,
+      bytesOut: end.bytesOut,
+    };
   } finally {
     // Anything that went wrong before the client had the connection: the session is not trusted.
     giveBack(false);

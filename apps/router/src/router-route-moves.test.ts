@@ -3,6 +3,8 @@
 // hammered in pool modes session and transaction, every query checking where it ran. Real
 // PostgreSQL instances, node-postgres through the router, routes from a fake feed.
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import net from 'node:net';
+import { loadavg as osLoad } from 'node:os';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgConnect } from './testing/clients.js';
@@ -11,6 +13,10 @@ import { startTestRouter, type TestRouter } from './testing/router-harness.js';
 import { eventually, routableRoute } from './testing/routes.js';
 
 const ACME_PW = 'moves-acme-pw';
+const loadavg = (): string =>
+  osLoad()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 const GLOBEX_PW = 'moves-globex-pw';
 /** acme's primary, its stand-in after a switchover (same role, same verifier), and globex's instance. */
 let primary: TestPostgres;
@@ -56,7 +62,7 @@ beforeAll(async () => {
   await admin.query(`ALTER ROLE alice PASSWORD '${acmeVerifier}'`);
   await admin.end();
   feed = await startFakeRouteFeed({ routes: initialRoutes() });
-  router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '2', '--pool-wait-timeout', '20s'] });
+  router = await startTestRouter({ coordinator: feed.address, args: ['--pool-size', '2', '--pool-wait-timeout', '20s', '--route-change-wait', '3s'] });
   await eventually(() => router.cache.lookup('globexs') !== undefined, 10_000, 'routes synced');
 }, 60_000);
 
@@ -72,6 +78,25 @@ function connect(tenant: string, database: string, password: string): Promise<pg
 
 async function whereAmI(c: pg.Client): Promise<{ db: string; u: string; port: number }> {
   return (await c.query<{ db: string; u: string; port: number }>('select current_database() as db, current_user as u, inet_server_port() as port')).rows[0]!;
+}
+
+/**
+ * acmes's route goes SWITCHING (still naming the primary), `during` runs, then the route names `to`.
+ * Returns what `during` returned.
+ */
+async function switchAcmesTo<T>(to: TestPostgres, during: () => Promise<T>): Promise<T> {
+  feed.set({ ...route('acmes', primary, 'SESSION', acmeVerifier), state: 'SWITCHING', reason: 'switching to the standby' });
+  await eventually(() => router.cache.lookup('acmes')?.state === 'SWITCHING', 10_000, 'route switching');
+  const out = await during();
+  await moveAcmeTo(to);
+  return out;
+}
+
+/** pgs_router_sessions_carried_total of one result, from the router's /metrics. */
+async function carriedCount(result: string): Promise<number> {
+  const { body } = await router.get('/metrics');
+  const line = body.split('\n').find((l) => l.startsWith('pgs_router_sessions_carried_total{') && l.includes(`result="${result}"`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
 async function moveAcmeTo(to: TestPostgres): Promise<void> {
@@ -129,24 +154,133 @@ describe('pooled clients while their tenant moves', () => {
     }
   });
 
-  it('switchover in session mode: a session open at the switch goes on where it is; new sessions start at the new primary', async () => {
-    const open = await connect('acmes', 'acme', ACME_PW);
+  it('switch in session mode: an idle session without state is held through SWITCHING and carried to the new primary, its SETs and named statements with it', async () => {
+    const c = await connect('acmes', 'acme', ACME_PW);
     try {
-      // An idle pooled connection on the primary as well.
-      const first = await connect('acmes', 'acme', ACME_PW);
-      expect((await whereAmI(first)).port).toBe(primary.port);
-      await first.end();
-      expect((await whereAmI(open)).port).toBe(primary.port);
-      await moveAcmeTo(standby);
-      expect((await whereAmI(open)).port).toBe(primary.port);
-      for (let i = 0; i < 3; i++) {
-        const c = await connect('acmes', 'acme', ACME_PW);
-        expect(await whereAmI(c)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
-        await c.end();
+      await c.query("SET statement_timeout = '12345ms'");
+      const named = { name: 'where_am_i', text: 'select inet_server_port() as port' };
+      expect((await c.query<{ port: number }>(named)).rows[0]?.port).toBe(primary.port);
+      const oldPid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      // The switch: routers hold the next query while the route is SWITCHING, then it goes where the route points.
+      let answered = false;
+      const t0 = performance.now();
+      const { q: held } = await switchAcmesTo(standby, async () => {
+        const q = c.query<{ port: number }>(named).finally(() => (answered = true));
+        await new Promise((r) => setTimeout(r, 300));
+        // Not sent to the primary the tenant is leaving.
+        expect(answered).toBe(false);
+        // In an object: a promise returned as it is would be awaited here, before the route moves.
+        return { q };
+      });
+      expect((await held).rows[0]?.port).toBe(standby.port);
+      console.log(`session carried across the switch: its query held ${Math.round(performance.now() - t0)} ms (load ${loadavg()})`);
+      // The named statement was prepared again there (node-postgres sends only a Bind for it now), the SET replayed.
+      expect((await c.query<{ port: number }>(named)).rows[0]?.port).toBe(standby.port);
+      expect((await c.query<{ statement_timeout: string }>('show statement_timeout')).rows[0]?.statement_timeout).toBe('12345ms');
+      expect(await whereAmI(c)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
+      // The old server connection is closed, not left on the old primary.
+      const admin = await primary.adminClient();
+      try {
+        await eventually(
+          async () => (await admin.query('select 1 from pg_stat_activity where pid = $1', [oldPid])).rowCount === 0,
+          10_000,
+          'old server closed',
+        );
+      } finally {
+        await admin.end();
       }
+      await c.end();
+      // The connection's log line and the metric count the carry.
+      await eventually(() => router.logs.some((l) => l.msg === 'connection closed' && l.tenantId === 'acmes' && l.carried === 1), 10_000, 'log line');
+      expect(await carriedCount('carried')).toBeGreaterThanOrEqual(1);
     } finally {
-      await open.end();
+      await c.end().catch(() => undefined);
       await moveAcmeTo(primary);
+    }
+  });
+
+  it('switch in session mode: a session with a temporary table ends with 57P01 "moved", one inside a transaction finishes it where it began', async () => {
+    const stateful = await connect('acmes', 'acme', ACME_PW);
+    const inside = await connect('acmes', 'acme', ACME_PW);
+    try {
+      await stateful.query('create temp table scratch (x int)');
+      await inside.query('BEGIN');
+      expect((await whereAmI(inside)).port).toBe(primary.port);
+      await moveAcmeTo(standby);
+      const err = (await stateful.query('select 1').catch((e: unknown) => e)) as { code?: string; message?: string; detail?: string };
+      expect(err.code).toBe('57P01');
+      expect(err.message).toMatch(/tenant "acmes" moved to another instance/);
+      expect(err.detail).toMatch(/temporary tables/);
+      expect(await carriedCount('not_carried')).toBeGreaterThanOrEqual(1);
+      // Its transaction stays where it began, then the session goes on at the new primary.
+      expect((await whereAmI(inside)).port).toBe(primary.port);
+      await inside.query('COMMIT');
+      expect((await whereAmI(inside)).port).toBe(standby.port);
+    } finally {
+      await Promise.all([stateful.end().catch(() => undefined), inside.end()]);
+      await moveAcmeTo(primary);
+    }
+  });
+
+  it('session mode: a server ended while its client is idle (a fence before the route changed) is replaced when the route moves; not when it stays', async () => {
+    const carried = await connect('acmes', 'acme', ACME_PW);
+    const ended = await connect('acmes', 'acme', ACME_PW);
+    const errors: Array<string | undefined> = [];
+    ended.on('error', (e: Error & { code?: string }) => errors.push(e.code));
+    const admin = await primary.adminClient();
+    try {
+      const pidOf = async (c: pg.Client): Promise<number> => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      // The route stays: the client gets the server's own FATAL (after the router waited for a move).
+      await admin.query('select pg_terminate_backend($1)', [await pidOf(ended)]);
+      await eventually(() => errors.length > 0, 10_000, 'the FATAL told');
+      // (node-postgres adds its own "Connection terminated" after it.)
+      expect(errors[0]).toBe('57P01');
+      // The server ends, then the route moves (within --route-change-wait): the client goes on, unaware.
+      await admin.query('select pg_terminate_backend($1)', [await pidOf(carried)]);
+      await moveAcmeTo(standby);
+      expect(await whereAmI(carried)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
+    } finally {
+      await admin.end();
+      await Promise.all([carried.end(), ended.end().catch(() => undefined)]);
+      await moveAcmeTo(primary);
+    }
+  });
+});
+
+describe('session mode: a server lost without a word', () => {
+  it('a server that vanishes in the middle of a transaction (its host died) is told as 08006, never a bare close', async () => {
+    // A TCP hop in front of the primary: cutting it is a host gone without a FATAL.
+    const links = new Set<net.Socket>();
+    const hop = net.createServer((inbound) => {
+      const outbound = net.connect(primary.port, primary.host);
+      for (const [a, b] of [
+        [inbound, outbound],
+        [outbound, inbound],
+      ] as const) {
+        links.add(a);
+        a.pipe(b);
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => hop.listen(0, primary.host, resolve));
+    const port = (hop.address() as net.AddressInfo).port;
+    feed.set({ ...route('acmes', primary, 'SESSION', acmeVerifier), port });
+    await eventually(() => router.cache.lookup('acmes')?.port === port, 10_000, 'route through the hop');
+    const c = await connect('acmes', 'acme', ACME_PW);
+    try {
+      await c.query('BEGIN');
+      const running = c.query('select pg_sleep(10)').catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      for (const s of links) s.destroy();
+      const err = (await running) as { code?: string; message?: string };
+      expect(err.code).toBe('08006');
+      expect(err.message).toMatch(/the connection to the instance of tenant "acmes" was lost/);
+    } finally {
+      await c.end().catch(() => undefined);
+      await moveAcmeTo(primary);
+      for (const s of links) s.destroy();
+      await new Promise((r) => hop.close(r));
     }
   });
 });

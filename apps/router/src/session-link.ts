@@ -1,4 +1,5 @@
-// A client linked to a lent server connection (pool mode session): bytes both ways as in
+// A client linked to a server connection the router logged into for it (pool mode none behind
+// TLS, authenticated-passthrough.ts; pool mode session uses carried-session.ts): bytes both ways as in
 // passthrough.ts (a 'data' handler, pause on backpressure), except that the client's Terminate is
 // cut out (the server connection outlives the client) and the client's leaving detaches the
 // server instead of closing it. Only message headers of the client's stream are looked at.

@@ -35,7 +35,7 @@ export function resolvePolicy(policy: Partial<PlacementPolicy> = {}): Required<P
 }
 
 /** Canonical text of a constraint map: the key of its HostIndex. */
-function constraintKey(placement: Record<string, string>): string {
+export function constraintKey(placement: Record<string, string>): string {
   const keys = Object.keys(placement);
   if (keys.length === 0) return '';
   return keys
@@ -56,6 +56,9 @@ export function runsVersion(host: HostCandidate, need: VersionNeed | undefined):
   if (host.postgresMajors !== undefined && !host.postgresMajors.includes(need.version)) return false;
   return !need.replicated || host.replicaMajors === undefined || host.replicaMajors.includes(need.version);
 }
+
+/** How many rules explain counts hosts under. */
+const EXPLAIN_RULES = 13;
 
 function needKey(need: VersionNeed | undefined): string {
   return need === undefined ? '' : `${need.version}${need.replicated ? '+r' : ''}`;
@@ -81,6 +84,8 @@ export class FleetState {
   private readonly indexes = new Map<string, HostIndex>();
   /** For each host, the indexes it belongs to (to re-sort them when its memory changes). */
   private readonly memberOf: HostIndex[][];
+  /** Grows with every allocate (taken or given back): equal values mean the free resources did not change. */
+  private allocations = 0;
 
   /** `unavailable` names hosts to treat as taking no placements (e.g. the one being drained). */
   constructor(hosts: readonly HostCandidate[], policy: Partial<PlacementPolicy> = {}, unavailable: ReadonlySet<string> = new Set()) {
@@ -221,8 +226,14 @@ export class FleetState {
     return { fewest };
   }
 
+  /** Changes whenever free resources change: a decision taken at one version holds while it stays the same. */
+  get version(): number {
+    return this.allocations;
+  }
+
   /** Takes (sign 1) or gives back (sign -1) one instance's resources on host h. */
   allocate(h: number, r: Resources, sign: 1 | -1 = 1): void {
+    this.allocations++;
     const previous = this.freeMemory[h] as number;
     this.freeCpu[h] = (this.freeCpu[h] as number) - sign * r.cpuMillis;
     this.freeMemory[h] = previous - sign * r.memoryMib;
@@ -238,52 +249,54 @@ export class FleetState {
 
   /**
    * Why no host took an instance: every host counted once, under the first rule it breaks.
-   * O(hosts), paid only for failures.
+   * O(hosts), paid only for failures (and by placeTenants once per distinct request while nothing
+   * was allocated in between).
    */
   explain(resources: Resources, placement: Record<string, string>, footprint: TenantFootprint, need?: VersionNeed): string {
-    const notMatching = `not matching ${constraintKey(placement)}`;
-    const noVersion = `without PostgreSQL ${need?.version ?? ''}${need?.replicated ? ' and its pg_basebackup' : ''}`;
-    // A fixed order, most fundamental first, so reasons read the same whatever the host ids.
-    const counts = new Map<string, number>(
-      [
-        'down',
-        'unreachable',
-        'draining',
-        'cordoned',
-        'excluded',
-        noVersion,
-        notMatching,
-        'already holding this tenant',
-        'in a zone this tenant already uses',
-        'short of memory',
-        'short of cpu',
-        'short of disk',
-        'at their instance limit',
-      ].map((k) => [k, 0]),
-    );
-    const bump = (why: string): void => {
-      counts.set(why, (counts.get(why) ?? 0) + 1);
-    };
+    // Counted per rule number in a fixed order, most fundamental first, so reasons read the same
+    // whatever the host ids (a counter array, not a map: this loop runs over every host).
+    const counts = new Uint32Array(EXPLAIN_RULES);
     const entries = Object.entries(placement);
     for (let h = 0; h < this.hosts.length; h++) {
-      const host = this.hosts[h] as HostCandidate;
-      const zone = this.zones[h];
-      if (host.state !== 'READY') bump(host.state === 'DOWN' ? 'down' : 'unreachable');
-      else if (host.draining) bump('draining');
-      else if (host.cordoned) bump('cordoned');
-      else if (this.eligible[h] !== 1) bump('excluded');
-      else if (!runsVersion(host, need)) bump(noVersion);
-      else if (!entries.every(([k, v]) => host.labels[k] === v)) bump(notMatching);
-      else if (footprint.hosts.includes(h)) bump('already holding this tenant');
-      else if (zone !== undefined && footprint.zones.has(zone)) bump('in a zone this tenant already uses');
-      else if ((this.freeMemory[h] as number) < resources.memoryMib) bump('short of memory');
-      else if ((this.freeCpu[h] as number) < resources.cpuMillis) bump('short of cpu');
-      else if ((this.freeDisk[h] as number) < resources.diskMib) bump('short of disk');
-      else bump('at their instance limit');
+      const rule = this.brokenRule(h, resources, entries, footprint, need);
+      counts[rule] = (counts[rule] as number) + 1;
     }
     const ask = `cpu ${formatCpu(resources.cpuMillis)}, memory ${formatSize(resources.memoryMib)}, disk ${formatSize(resources.diskMib)}`;
     if (this.hosts.length === 0) return `no hosts in the fleet (asked ${ask})`;
-    const parts = [...counts].filter(([, count]) => count > 0).map(([why, count]) => `${count} ${why}`);
+    const names = [
+      'down',
+      'unreachable',
+      'draining',
+      'cordoned',
+      'excluded',
+      `without PostgreSQL ${need?.version ?? ''}${need?.replicated ? ' and its pg_basebackup' : ''}`,
+      `not matching ${constraintKey(placement)}`,
+      'already holding this tenant',
+      'in a zone this tenant already uses',
+      'short of memory',
+      'short of cpu',
+      'short of disk',
+      'at their instance limit',
+    ];
+    const parts = names.flatMap((why, rule) => ((counts[rule] as number) > 0 ? [`${counts[rule]} ${why}`] : []));
     return `no host fits (asked ${ask}) among ${this.hosts.length} hosts: ${parts.join(', ')}`;
+  }
+
+  /** The number (in explain's order) of the first rule host h breaks for one more instance. */
+  private brokenRule(h: number, resources: Resources, entries: [string, string][], footprint: TenantFootprint, need: VersionNeed | undefined): number {
+    const host = this.hosts[h] as HostCandidate;
+    if (host.state !== 'READY') return host.state === 'DOWN' ? 0 : 1;
+    if (host.draining) return 2;
+    if (host.cordoned) return 3;
+    if (this.eligible[h] !== 1) return 4;
+    if (!runsVersion(host, need)) return 5;
+    if (!entries.every(([k, v]) => host.labels[k] === v)) return 6;
+    if (footprint.hosts.includes(h)) return 7;
+    const zone = this.zones[h];
+    if (zone !== undefined && footprint.zones.has(zone)) return 8;
+    if ((this.freeMemory[h] as number) < resources.memoryMib) return 9;
+    if ((this.freeCpu[h] as number) < resources.cpuMillis) return 10;
+    if ((this.freeDisk[h] as number) < resources.diskMib) return 11;
+    return 12;
   }
 }

@@ -1,11 +1,13 @@
 /**
  * Properties of the scheduler over random fleets and batches: it never over-commits
  * memory or disk (nor cpu past the ratio), never co-locates a tenant's instances (hosts, zones),
- * places everything when a simple capacity bound says everything fits, and is deterministic.
+ * places everything when a simple capacity bound says everything fits, is deterministic, and
+ * answers a batch as a fresh search per request would.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { placeTenants } from './placement.js';
+import { FleetState } from './fleet-state.js';
+import { placeOne, placeTenants } from './placement.js';
 import type { HostCandidate, PlacementPolicy, PlacementRequest } from './placement-types.js';
 
 const hostArb = (i: number): fc.Arbitrary<HostCandidate> =>
@@ -185,6 +187,43 @@ describe('placeTenants properties', () => {
         expect(unplaced).toEqual([]);
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('answers every request of a batch as a fresh search (and explanation) would, shapes repeating', () => {
+    // Few shapes, many tenants: a shape that found no host is answered again from memory while
+    // nothing was allocated since; that must never change an answer.
+    const shapeArb = fc.record({
+      nodes: fc.integer({ min: 1, max: 2 }),
+      memory: fc.constantFrom(512, 2_048, 8_192),
+      region: fc.option(fc.constantFrom('eu', 'us'), { nil: undefined }),
+      exclude: fc.constantFrom(false, false, false, true),
+    });
+    const batchArb = fleetArb.chain((hosts) =>
+      fc.tuple(fc.constant(hosts), fc.array(shapeArb, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 40 }), policyArb),
+    );
+    fc.assert(
+      fc.property(batchArb, ([hosts, shapes, picks, policy]) => {
+        const requests: PlacementRequest[] = picks.map((pick, i) => {
+          const s = shapes[pick % shapes.length] as (typeof shapes)[number];
+          return {
+            tenantId: `t${i}`,
+            nodes: s.nodes,
+            resources: { cpuMillis: 1_000, memoryMib: s.memory, diskMib: 8_192 },
+            placement: (s.region === undefined ? {} : { region: s.region }) as Record<string, string>,
+            ...(s.exclude && hosts.length > 0 ? { excludeHosts: [(hosts[0] as HostCandidate).id] } : {}),
+          };
+        });
+        // The reference: every request searched for (and explained) on its own, in order.
+        const fleet = new FleetState(hosts, policy);
+        const expected = requests.map((r) => {
+          const result = placeOne(fleet, r, fleet.footprint(r.excludeHosts));
+          return typeof result === 'string' ? { tenantId: r.tenantId, reason: result } : { tenantId: r.tenantId, hostIds: result.map((h) => fleet.hostId(h)) };
+        });
+        const { placed, unplaced } = placeTenants(hosts, requests, policy);
+        expect([...placed, ...unplaced].sort((a, b) => Number(a.tenantId.slice(1)) - Number(b.tenantId.slice(1)))).toEqual(expected);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -75,6 +75,23 @@ describe('placeTenants', () => {
     ]);
   });
 
+  it('answers a backlog of one shape that fits nowhere with the reason each would get alone, and sees a placement in between', () => {
+    const hosts = [aHost('a', { cordoned: true }), aHost('b', { capacity: { cpuMillis: 16_000, memoryMib: 3_072, diskMib: 1_048_576 } })];
+    const big = (id: string) => aRequest(id, { resources: res({ memoryMib: 4_096 }) });
+    const { placed, unplaced } = placeTenants(hosts, [big('t1'), big('t2'), aRequest('small'), big('t3')]);
+    expect(placed).toEqual([{ tenantId: 'small', hostIds: ['b'] }]);
+    const alone = 'no host fits (asked cpu 1, memory 4Gi, disk 8Gi) among 2 hosts: 1 cordoned, 1 short of memory';
+    expect(unplaced).toEqual([
+      { tenantId: 't1', reason: alone },
+      { tenantId: 't2', reason: alone },
+      // After "small" took memory on b the reason is worked out again (here the same words).
+      { tenantId: 't3', reason: alone },
+    ]);
+    // A tenant that excludes hosts is explained with its own footprint.
+    const excluding = placeTenants(hosts, [big('t1'), aRequest('t4', { excludeHosts: ['b'], resources: res({ memoryMib: 4_096 }) })]);
+    expect(excluding.unplaced[1]?.reason).toBe('no host fits (asked cpu 1, memory 4Gi, disk 8Gi) among 2 hosts: 1 cordoned, 1 already holding this tenant');
+  });
+
   it('never over-commits memory or disk, even at the edge', () => {
     const host = aHost('a', { capacity: { cpuMillis: 64_000, memoryMib: 4096, diskMib: 20_000 } });
     const r = placeTenants(

@@ -5,7 +5,7 @@
  * and every replica, each on a different host and, where hosts carry the zone label, in a
  * different zone. Deterministic: the same hosts (in any order) and requests give the same answer.
  */
-import { FleetState, type TenantFootprint, type VersionNeed } from './fleet-state.js';
+import { FleetState, constraintKey, type TenantFootprint, type VersionNeed } from './fleet-state.js';
 import type { HostCandidate, PlacementDecision, PlacementPolicy, PlacementRequest, Unplaced } from './placement-types.js';
 import type { Resources } from './resources.js';
 
@@ -23,6 +23,17 @@ export function requestProblem(request: PlacementRequest): string | undefined {
     return 'invalid request: resources must be whole numbers, 0 or more';
   }
   return undefined;
+}
+
+/**
+ * What a request asks of the fleet, as text: two requests with the same shape get the same answer
+ * from the same fleet state. Undefined for a request that excludes hosts (its own footprint).
+ */
+function shapeOf(request: PlacementRequest): string | undefined {
+  if (request.excludeHosts !== undefined && request.excludeHosts.length > 0) return undefined;
+  const r = request.resources;
+  const need = versionNeed(request);
+  return `${r.cpuMillis}/${r.memoryMib}/${r.diskMib}x${request.nodes}|${constraintKey(request.placement ?? {})}|${need ? `${need.version}${need.replicated ? '+r' : ''}` : ''}`;
 }
 
 function versionNeed(request: PlacementRequest): VersionNeed | undefined {
@@ -66,6 +77,10 @@ export function placeTenants(
   const placed: PlacementDecision[] = [];
   const unplaced: Unplaced[] = [];
   const seen = new Set<string>();
+  // A request of a shape that found no host, at the fleet version it failed at: while nothing is
+  // allocated, the next of that shape gets the same answer without a search or an explanation
+  // (O(hosts) each: a backlog of thousands waiting for full or cordoned hosts paid it per tenant).
+  const failed = new Map<string, { version: number; reason: string }>();
   for (const request of requests) {
     const problem = requestProblem(request);
     if (problem !== undefined) {
@@ -77,9 +92,17 @@ export function placeTenants(
       continue;
     }
     seen.add(request.tenantId);
+    const shape = shapeOf(request);
+    const known = shape === undefined ? undefined : failed.get(shape);
+    if (known !== undefined && known.version === fleet.version) {
+      unplaced.push({ tenantId: request.tenantId, reason: known.reason });
+      continue;
+    }
     const result = placeOne(fleet, request, fleet.footprint(request.excludeHosts));
-    if (typeof result === 'string') unplaced.push({ tenantId: request.tenantId, reason: result });
-    else placed.push({ tenantId: request.tenantId, hostIds: result.map((h) => fleet.hostId(h)) });
+    if (typeof result === 'string') {
+      unplaced.push({ tenantId: request.tenantId, reason: result });
+      if (shape !== undefined) failed.set(shape, { version: fleet.version, reason: result });
+    } else placed.push({ tenantId: request.tenantId, hostIds: result.map((h) => fleet.hostId(h)) });
   }
   return { placed, unplaced };
 }

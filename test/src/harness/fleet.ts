@@ -36,7 +36,7 @@ export interface FleetOptions {
   agents: number;
   routers: number;
   timing?: Partial<FleetTiming>;
-  /** How long each app may take to become ready. */
+  /** How long each app may take to become ready (default READY_TIMEOUT_MS). */
   readyTimeoutMs?: number;
   /**
    * Where the coordinator listens (default 127.0.<block>.1). A partition test puts it on its
@@ -108,6 +108,14 @@ export interface FleetSecurity {
 
 /** The agent's ops port inside a namespace: the namespace is new and empty, so any fixed port is free. */
 const ISOLATED_OPS_PORT = 7490;
+
+/**
+ * How long each app of a fleet may take to become ready unless a file says otherwise: a deadline, not
+ * an expectation (a quiet machine starts an app in a second or two). Files run side by side, on
+ * machines shared with other checkouts; at a load average of 50 a host agent was seen to need more
+ * than 30 s before it wrote its first log line.
+ */
+export const READY_TIMEOUT_MS = 120_000;
 
 /** The default liveness timing of the suite: heartbeat 200 ms, unreachable after 1 s, down 1 s later. */
 export const FAST_TIMING: FleetTiming = { heartbeatMs: 200, hostTtlMs: 1000, hostDownGraceMs: 1000 };
@@ -227,7 +235,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   if (blocksInUse.has(options.block)) throw new Error(`loopback block 127.${TEST_NET}.${options.block}.0/24 is already used by another fleet`);
   blocksInUse.add(options.block);
   const timing: FleetTiming = { ...FAST_TIMING, ...options.timing };
-  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `pgs-e2e-${options.name}-`));
   // The postgres OS user must traverse to the agents' data roots.
   fs.chmodSync(root, 0o755);

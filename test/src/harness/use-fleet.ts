@@ -4,14 +4,15 @@
  * the fleet's temp dir at the end.
  */
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { startFleet, type Fleet, type FleetOptions } from './fleet.js';
+import { READY_TIMEOUT_MS, startFleet, type Fleet, type FleetOptions } from './fleet.js';
 
 /**
  * Starts a fleet for this file; call the returned function inside tests to get it. Options given as
  * a function are read when the fleet starts (after the file's earlier beforeAll hooks, e.g. a server
- * the fleet must point at).
+ * the fleet must point at). The default start timeout covers the coordinator, the agents and the
+ * routers each taking their whole default readiness deadline.
  */
-export function useFleet(given: FleetOptions | (() => FleetOptions), startTimeoutMs = 120_000): () => Fleet {
+export function useFleet(given: FleetOptions | (() => FleetOptions), startTimeoutMs = 3 * READY_TIMEOUT_MS + 60_000): () => Fleet {
   const name = typeof given === 'function' ? 'fleet' : given.name;
   let fleet: Fleet | undefined;
   beforeAll(async () => {

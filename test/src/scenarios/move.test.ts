@@ -5,7 +5,11 @@
 // copy whose host dies is abandoned and cleaned; a drain empties a host of five single-node tenants
 // and a replicated tenant's member, and every tenant serves on.
 import { describe, expect, it } from 'vitest';
-import { queryOnce } from '../harness/pg-clients.js';
+import fs from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import type { Fleet } from '../harness/fleet.js';
+import { connect, queryOnce } from '../harness/pg-clients.js';
 import { waitFor, waitUntil } from '../harness/poll.js';
 import { SwitchLoad } from '../harness/switch-load.js';
 import { ownerLogin, primaryOf, tenantPostmaster } from '../harness/tenant-probes.js';
@@ -17,6 +21,46 @@ interface EventJson {
   outcome?: string;
   message: string;
   details?: Record<string, string>;
+}
+
+/** The 1, 5 and 15 minute load averages: pauses measured here carry the machine's load. */
+const load1 = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+
+/**
+ * Follows a tenant's events as the coordinator commits them (GET /v1/events/stream); resolves once
+ * the subscription is in place. Every event goes to `onEvent` until stop().
+ */
+async function followEvents(f: Fleet, tenantId: string, onEvent: (e: EventJson) => void): Promise<{ stop(): void }> {
+  const abort = new AbortController();
+  const res = await fetch(`http://${f.coordinatorHttp}/v1/events/stream?tenant=${encodeURIComponent(tenantId)}`, {
+    headers: { authorization: f.security.bearer() },
+    signal: abort.signal,
+  });
+  if (!res.ok || !res.body) throw new Error(`event stream: HTTP ${res.status}`);
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let ready: () => void = () => undefined;
+  const subscribed = new Promise<void>((resolve) => (ready = resolve));
+  void (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      text += decoder.decode(value, { stream: true });
+      for (let end = text.indexOf('\n\n'); end >= 0; end = text.indexOf('\n\n')) {
+        const lines = text.slice(0, end).split('\n');
+        text = text.slice(end + 2);
+        const data = lines.find((l) => l.startsWith('data: '));
+        if (lines.includes('event: ready')) ready();
+        else if (lines.includes('event: event') && data) onEvent(JSON.parse(data.slice(6)) as EventJson);
+      }
+    }
+  })().catch(() => undefined);
+  await subscribed;
+  return { stop: () => abort.abort() };
 }
 
 describe('live move', () => {
@@ -43,6 +87,13 @@ describe('live move', () => {
       const target = otherHost(before.hostIndex);
 
       const load = new SwitchLoad(router.endpoint, login, 'acked');
+      // Session mode: a client holding a temporary table cannot be carried to the new primary; it
+      // must be told so with a SQLSTATE, never see a bare close.
+      const stateful = poolMode === 'session' ? await connect(router.endpoint, login) : undefined;
+      const statefulErrors: Array<{ code?: string; message?: string }> = [];
+      // Told while idle (its server was fenced) or in answer to its next query.
+      stateful?.on('error', (e: { code?: string; message?: string }) => statefulErrors.push(e));
+      await stateful?.query('create temp table scratch (x int)');
       load.start();
       await waitUntil(
         'the writer has committed rows',
@@ -67,7 +118,7 @@ describe('live move', () => {
       console.log(
         `move (${poolMode}): ${Date.now() - started} ms in all (${moved.steps.map((s) => `${s.name} ${s.durationMs} ms`).join(', ')}); ` +
           `longest client pause ${Math.round(pause)} ms; ${load.stats.acked.length} writes acknowledged; ${load.stats.connects} connections, ` +
-          `${load.stats.connectFailures} failed; ${load.stats.failures.length} client errors${codes ? ` (${codes})` : ''}`,
+          `${load.stats.connectFailures} failed; ${load.stats.failures.length} client errors${codes ? ` (${codes})` : ''}; load average ${load1()}`,
       );
 
       const after = await primaryOf(f, id);
@@ -82,6 +133,16 @@ describe('live move', () => {
       // New connections never fail: the router held them through the switch.
       expect(load.stats.connectFailures).toBe(0);
       expect(load.stats.failures.filter((x) => x.client === 'prober')).toEqual([]);
+      if (stateful) {
+        // The persistent clients hold no session state: carried over without an error.
+        expect(load.stats.failures).toEqual([]);
+        await stateful.query('select 1').then(
+          () => statefulErrors.push({ message: 'the query after the move succeeded' }),
+          (e: { code?: string; message?: string }) => statefulErrors.push(e),
+        );
+        expect(statefulErrors.find((e) => e.code === '57P01')?.message).toMatch(/moved to another instance/);
+        await stateful.end().catch(() => undefined);
+      }
       // The old instance is gone from its host, and each step is audited with its timing.
       await waitFor(`old instance of ${id} removed`, () => (tenantPostmaster(f, before.hostIndex, id) === undefined ? true : undefined), {
         timeoutMs: 20_000,
@@ -190,6 +251,89 @@ describe('live move', () => {
         intervalMs: 250,
       });
     }
+  }, 300_000);
+
+  it('the source host dies right after the switch: the tenant serves from the new host, no acknowledged write lost, the old instance deleted when the host returns', async () => {
+    const f = fleet();
+    const id = tenantName('mvsrc');
+    const password = 'move-secret-12';
+    const login = ownerLogin(id, password);
+    await f.createTenant(id, { password });
+    const router = f.routers[0];
+    if (!router) throw new Error('router expected');
+    await queryOnce(router.endpoint, login, 'create table acked (id bigint primary key)');
+    const source = await primaryOf(f, id);
+    const target = otherHost(source.hostIndex);
+    const instanceDir = path.join(f.hosts[source.hostIndex]?.dataRoot ?? '', 'instances', id);
+    const seen: EventJson[] = [];
+    let frozen = false;
+    const events = await followEvents(f, id, (e) => {
+      seen.push(e);
+      // Fenced: the old host has done its last part. Frozen at once, so that it cannot delete the
+      // old instance before it dies (killed below, once the switch is committed).
+      if (e.action === 'switchover.fenced' && !frozen) {
+        frozen = true;
+        f.freezeHost(source.hostIndex, true);
+      }
+    });
+    const load = new SwitchLoad(router.endpoint, login, 'acked');
+    load.start();
+    try {
+      await waitUntil(
+        'the writer has committed rows',
+        () => load.stats.acked.length,
+        (n) => n >= 20,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
+      const out = await f.pgsctl(['tenant', 'move', id, '--to', target.id]);
+      expect(out.code, out.stderr).toBe(0);
+      await waitFor('the switch committed', () => (seen.some((e) => e.action === 'switchover.completed') ? true : undefined), {
+        timeoutMs: 120_000,
+        intervalMs: 20,
+      });
+      expect(frozen).toBe(true);
+      await f.stopHost(source.hostIndex);
+      expect(fs.existsSync(instanceDir), 'the old instance is left on the dead host').toBe(true);
+      const completed = await waitFor('the move done', () => seen.find((e) => e.action === 'move.completed' || e.action === 'move.abandoned'), {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      });
+      expect(completed.action).toBe('move.completed');
+      const acked = load.stats.acked.length;
+      await waitUntil(
+        'writes go on after the source died',
+        () => load.stats.acked.length,
+        (n) => n >= acked + 20,
+        { timeoutMs: 20_000, intervalMs: 50 },
+      );
+      await load.stop();
+      console.log(
+        `move, source died after the switch: longest client pause ${Math.round(load.longestPause())} ms; ${load.stats.acked.length} writes acknowledged; ` +
+          `${load.stats.failures.length} client errors${load.stats.failures.length ? ` (${[...new Set(load.stats.failures.map((x) => `${x.client}:${x.code}`))].join(', ')})` : ''}; load average ${load1()}`,
+      );
+      const t = await waitUntil(
+        `${id} ACTIVE on ${target.id}`,
+        () => tenant(id),
+        (x) => x.status === 'ACTIVE',
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      expect(t.placements.map((p) => p.hostId)).toEqual([target.id]);
+      const rows = await queryOnce<{ id: string }>(router.endpoint, login, 'select id from acked');
+      const present = new Set(rows.map((r) => Number(r.id)));
+      expect(load.stats.acked.filter((a) => !present.has(a))).toEqual([]);
+      expect(load.stats.connectFailures).toBe(0);
+    } finally {
+      events.stop();
+      await load.stop();
+      f.freezeHost(source.hostIndex, false);
+      await f.restartAgent(source.hostIndex);
+    }
+    // Back: the host deletes the instance it still had (its placement is gone).
+    await waitFor(`old instance of ${id} deleted from ${source.hostId}`, () => (fs.existsSync(instanceDir) ? undefined : true), {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+    expect(tenantPostmaster(f, source.hostIndex, id)).toBeUndefined();
   }, 300_000);
 
   it('drains a host of five single-node tenants and a replicated member: the host ends empty, every tenant serves', async () => {

@@ -84,11 +84,15 @@ export class PlacementRun {
   async placeNow(ids: Iterable<string>): Promise<number> {
     const store = this.ctx.store;
     const asOf = this.placingCommits;
-    const waiting: TenantRecord[] = [];
-    for (const id of ids) {
-      const t = await store.read.tenants.get(id);
-      if (t && t.status === 'NEW' && !t.deleting && (await store.read.placements.list({ tenantId: id })).length === 0) waiting.push(t);
-    }
+    // Read side by side: on a store across the network each read is a round trip, and a batch
+    // holds every tenant created while the previous one was placed.
+    const found = await Promise.all(
+      [...ids].map(async (id) => {
+        const t = await store.read.tenants.get(id);
+        return t && t.status === 'NEW' && !t.deleting && (await store.read.placements.list({ tenantId: id })).length === 0 ? t : undefined;
+      }),
+    );
+    const waiting = found.filter((t): t is TenantRecord => t !== undefined);
     return waiting.length === 0 ? 0 : await this.place(waiting, asOf);
   }
 

@@ -31,8 +31,15 @@ const PARKED_REWALK_MS = 5_000;
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private readonly placement: PlacementRun;
-  /** A placement slice is scheduled (the backlog walk is under way). */
+  /**
+   * A walk of the backlog is under way: from its start until its last slice ended (finished, failed
+   * or stopped), including while a slice waits on the store, so that a placement asked for meanwhile
+   * never starts a second walk (restarting the cursor: on a store whose reads take a round trip,
+   * every create did, and the walk never finished nor parked).
+   */
   private placing = false;
+  /** Tenants created meanwhile are being placed by id (one batch at a time). */
+  private placingById = false;
   private stopped = false;
   /** When the last tick ran (performance clock), to see how long the event loop stalled since. */
   private lastTickAt: number | undefined;
@@ -120,7 +127,10 @@ export class Reconciler {
     setImmediate(() => {
       this.placeScheduled = false;
       if (this.stopped) return;
-      this.placeNew().catch((err: unknown) => this.ctx.log.error({ err }, 'placement failed; retrying next tick'));
+      this.placeNew().catch((err: unknown) => {
+        // A batch cut off by the coordinator's stop (its store closing) is not a failure to report.
+        if (!this.stopped) this.ctx.log.error({ err }, 'placement failed; retrying next tick');
+      });
     });
   }
 
@@ -243,11 +253,10 @@ export class Reconciler {
 
   /** Starts a new walk of the backlog unless one is still under way (it then just goes on). */
   private async placeNew(): Promise<void> {
-    if (this.placing) return;
+    if (this.placing || this.placingById) return;
     if (this.parked()) {
       this.ctx.metrics?.backlogWalks.inc({ outcome: 'skipped' });
-      if (this.created.size > 0) await this.placement.placeNow(this.created);
-      this.created.clear();
+      await this.placeCreated();
       return;
     }
     // Tenants created meanwhile are in this walk.
@@ -259,28 +268,55 @@ export class Reconciler {
     void this.placeSlice();
   }
 
+  /**
+   * Places the tenants created since the last batch, by id, while the backlog is parked. One batch
+   * at a time: the ids are taken before it starts, so the next batch is what arrived meanwhile (a
+   * batch that waits on the store is not walked again by another, and no id is dropped unplaced).
+   */
+  private async placeCreated(): Promise<void> {
+    if (this.created.size === 0) return;
+    const ids = [...this.created];
+    this.created.clear();
+    this.placingById = true;
+    try {
+      await this.placement.placeNow(ids);
+    } finally {
+      this.placingById = false;
+      // What arrived meanwhile, or a walk that became due, goes on at once.
+      if (this.created.size > 0 || !this.parked()) this.placeSoon();
+    }
+  }
+
   /** One bounded slice of placement; schedules the next one a turn later so I/O is read between. */
   private async placeSlice(): Promise<void> {
-    this.placing = false;
-    if (this.stopped) return;
     let outcome;
     try {
+      if (this.stopped) return this.walkEnded();
       outcome = await runSlice(
         (room) => this.placement.step(room),
         this.slice,
         () => performance.now(),
       );
     } catch (err) {
-      this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
-      return;
+      if (!this.stopped) this.ctx.log.error({ err }, 'placement slice failed; retrying next tick');
+      return this.walkEnded();
     }
     if (!outcome.more) {
+      this.walkEnded();
       this.walkDone();
       return;
     }
-    if (this.stopped) return;
-    this.placing = true;
+    if (this.stopped) return this.walkEnded();
     setImmediate(() => void this.placeSlice());
+  }
+
+  /**
+   * The walk's last slice ended. Tenants created while it ran are placed next (by id when it
+   * parked, else by the next walk), not left for the next tick.
+   */
+  private walkEnded(): void {
+    this.placing = false;
+    if (this.created.size > 0) this.placeSoon();
   }
 
   /** A whole walk that placed nothing parks the backlog; anything placed keeps it walking. */
