@@ -9,6 +9,7 @@
 //
 //   npm run bench:upgrade -w bench              (PGS_UPGRADE_SIZES_MIB=100,1024)
 import fs from 'node:fs';
+import os from 'node:os';
 import { HostState, PoolMode, RunState, TenantStatus } from '@pgs/proto';
 import { poll, withFleet, type BenchFleet, type BenchRouter } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
@@ -36,7 +37,12 @@ interface Run {
   failedConnects: number;
   acked: number;
   lost: number;
+  /** The 1-minute load average when the upgrade started and when it ended (latencies carry it). */
+  loadStart: number;
+  loadEnd: number;
 }
+
+const load1 = (): number => Number((os.loadavg()[0] ?? 0).toFixed(1));
 
 function eventTime(e: { time?: { seconds: bigint; nanos: number } | undefined } | undefined): number {
   return e?.time ? Number(e.time.seconds) * 1000 + Math.floor(e.time.nanos / 1e6) : NaN;
@@ -83,9 +89,11 @@ async function oneRun(fleet: BenchFleet, router: BenchRouter, sizeMib: number): 
   const load = new Load(router, id, PASSWORD);
   load.start();
   await poll('the writer runs', async () => load.acked.length >= 50, 30_000, 20);
+  const loadStart = load1();
   const started = Date.now();
   const res = await fleet.client.upgradeTenant({ id, action: { case: 'toMajor', value: 18 }, wait: true }, { timeoutMs: 6 * 3600_000 });
   const totalMs = Date.now() - started;
+  const loadEnd = load1();
   const ackedAtEnd = load.acked.length;
   await poll('writes go on after the upgrade', async () => load.acked.length >= ackedAtEnd + 50, 30_000, 20);
   await load.stop();
@@ -118,6 +126,8 @@ async function oneRun(fleet: BenchFleet, router: BenchRouter, sizeMib: number): 
     failedConnects: load.failedConnects,
     acked: load.acked.length,
     lost: load.acked.filter((a) => !present.has(a)).length,
+    loadStart,
+    loadEnd,
   };
 }
 
@@ -136,7 +146,7 @@ await withFleet({ name: 'upgrade', block: BLOCK, agents: 2, routers: 1 }, async 
     runs.push(r);
     console.log(
       `${size} MiB: upgrade ${r.totalMs} ms (copy ${r.copyMs}, switch hold ${r.switchMs}); pause p50 ${r.pause.p50.toFixed(0)} p99 ${r.pause.p99.toFixed(0)} max ${r.pause.max.toFixed(0)} ms ` +
-        `over ${r.statements} statements; longest anywhere ${r.longestMs.toFixed(0)} ms; ${r.connects} connections, ${r.failedConnects} failed; errors ${JSON.stringify(r.clientErrors)}; ${r.acked} writes acked, ${r.lost} lost`,
+        `over ${r.statements} statements; longest anywhere ${r.longestMs.toFixed(0)} ms; ${r.connects} connections, ${r.failedConnects} failed; errors ${JSON.stringify(r.clientErrors)}; ${r.acked} writes acked, ${r.lost} lost; load average ${r.loadStart} -> ${r.loadEnd} (${os.cpus().length} cores)`,
     );
   }
   const ok = runs.every((r) => r.pause.p99 < 1000 && r.failedConnects === 0 && r.lost === 0);
@@ -144,7 +154,19 @@ await withFleet({ name: 'upgrade', block: BLOCK, agents: 2, routers: 1 }, async 
     tables: [
       {
         title: 'Major upgrade 15 -> 18 of a single-node tenant under load (logical replication, transaction pooling)',
-        columns: ['size', 'total ms', 'copy ms', 'switch ms', 'pause p50', 'pause p99', 'pause max', 'failed connects', 'client errors', 'lost writes'],
+        columns: [
+          'size',
+          'total ms',
+          'copy ms',
+          'switch ms',
+          'pause p50',
+          'pause p99',
+          'pause max',
+          'failed connects',
+          'client errors',
+          'lost writes',
+          'load avg',
+        ],
         rows: runs.map((r) => [
           `${r.sizeMib} MiB`,
           r.totalMs,
@@ -156,6 +178,7 @@ await withFleet({ name: 'upgrade', block: BLOCK, agents: 2, routers: 1 }, async 
           r.failedConnects,
           Object.values(r.clientErrors).reduce((a, b) => a + b, 0),
           r.lost,
+          `${r.loadStart} -> ${r.loadEnd}`,
         ]),
       },
       { title: 'Goal: pause p99 < 1 s, no failed new connection, no lost write', columns: ['verdict'], rows: [[verdict(ok)]] },

@@ -520,6 +520,51 @@ describe('restore in place and recreate from backup', () => {
   });
 });
 
+describe('a major upgrade of a tenant with backups', () => {
+  const major = (m: string, pgbackrest: boolean) => ({ major: m, serverVersion: `${m}.1`, pgBasebackup: true, pgRewind: true, pgbackrest, pgDump: true });
+  const stanzaOf = async (id: string): Promise<string | undefined> => (await h.coordinator.ctx.store.read.backups.getStanza(id))?.stanza;
+
+  it('is refused where pgBackRest cannot back up the target; otherwise the new major archives into a stanza of its own with a full backup at once, and a rollback goes back', async () => {
+    const old = await agent({ labels: { pool: 'upg' }, postgresMajors: [major('15', true)] });
+    const next = await agent({ labels: { pool: 'upg' }, postgresMajors: [major('16', true), major('18', false)] });
+    await h.operator.createTenant({ id: 'upgb', spec: { version: '15', placement: { pool: 'upg' } } });
+    await eventually(async () => (await status('upgb')) === TenantStatus.ACTIVE, 5000, 'upgb ACTIVE');
+    await eventually(
+      async () => (await h.operator.listBackups({ tenantId: 'upgb' })).backups.some((b) => b.status === BackupStatus.SUCCEEDED),
+      5000,
+      'upgb backed up on 15',
+    );
+    const before = await stanzaOf('upgb');
+    const first = (await h.operator.listBackups({ tenantId: 'upgb' })).backups[0];
+
+    // 18 runs on b-next but its pgBackRest cannot back it up: refused up front, with the version rules' reason.
+    const refused = await rpcError(h.operator.upgradeTenant({ id: 'upgb', action: { case: 'toMajor', value: 18 } }));
+    expect(refused.message).toMatch(/PostgreSQL 18 cannot be backed up here.*\[TARGET_UNSUPPORTED\]/);
+
+    await h.operator.upgradeTenant({ id: 'upgb', action: { case: 'toMajor', value: 16 }, wait: true });
+    const after = await stanzaOf('upgb');
+    expect(after).toMatch(new RegExp(`^${before}-pg16-\\d+$`));
+    // The new instance archives there, and its first full backup runs there at once.
+    await eventually(
+      async () => (await h.coordinator.ctx.store.read.backups.list('upgb')).some((b) => b.stanza === after && b.type === 'FULL' && b.status === 'SUCCEEDED'),
+      5000,
+      'a full backup in the new stanza',
+    );
+    const onNext = next.instances.get('upgb');
+    expect(onNext?.backup?.stanza).toBe(after);
+    // Nothing restores across the upgrade point: the old major's backup is refused by name.
+    const across = await rpcError(h.operator.restoreTenant({ id: 'upgb', target: { case: 'toBackupId', value: first?.id ?? '' } }));
+    expect(across.code).toBe(Code.FAILED_PRECONDITION);
+    expect(across.message).toMatch(/before the tenant's last major upgrade; a restore does not cross the upgrade point/);
+
+    // The rollback gives the old major its stanza back.
+    await eventually(async () => (await h.operator.getTenant({ id: 'upgb' })).tenant?.upgrade?.phase === 'kept', 5000, 'kept');
+    await h.operator.upgradeTenant({ id: 'upgb', action: { case: 'rollback', value: true }, wait: true });
+    expect(await stanzaOf('upgb')).toBe(before);
+    await eventually(() => old.instances.get('upgb')?.backup?.stanza === before, 5000, 'the old instance archives into its stanza again');
+  }, 30_000);
+});
+
 describe('REST', () => {
   const url = (p: string) => `http://${h.coordinator.httpAddress}${p}`;
   const call = (p: string, init: RequestInit = {}) => fetch(url(p), { ...init, headers: { authorization: `Bearer ${h.adminToken}`, ...init.headers } });

@@ -2,8 +2,9 @@
  * Major upgrades against a real coordinator with fake agents: h1 runs PostgreSQL 15, h2 runs 18.
  * The new instance goes to h2 from the upgrade's row (target major, logical replication workers);
  * the steps are sent in order; the switch holds the route and sends the source its roles with
- * login off; the placement then moves to h2 with the tenant's major, the old instance stops and is
- * kept; a rollback gives it back. Refusals list every reason; a failed copy abandons and cleans.
+ * login off; the placement then moves to h2 with the tenant's major, the subscriptions are dropped
+ * and the old instance stops and is kept; a rollback starts it, holds the route, blocks the new
+ * instance's writers, gives the placement back and cleans the old instance. Refusals list every reason; a failed copy abandons and cleans.
  */
 import { RouteState, RunState, TenantStatus, type Command, type DesiredInstances } from '@pgs/proto';
 import { RpcError } from '@pgs/rpc';
@@ -15,7 +16,12 @@ let h: Harness;
 const agents: FakeAgent[] = [];
 const major = (m: string, tools: boolean) => ({ major: m, serverVersion: `${m}.1`, pgBasebackup: tools, pgRewind: tools, pgbackrest: tools, pgDump: tools });
 
-async function agent(hostId: string, majors: ReturnType<typeof major>[], answer?: (c: Command) => UpgradeAnswer | 'hang'): Promise<FakeAgent> {
+async function agent(
+  hostId: string,
+  majors: ReturnType<typeof major>[],
+  answer?: (c: Command) => UpgradeAnswer | 'hang',
+  capacity?: { cpuMillis: number; memoryMib: number; diskMib: number },
+): Promise<FakeAgent> {
   const a = new FakeAgent({
     hostId,
     address: `127.0.0.${hostId === 'h1' ? 61 : 62}`,
@@ -23,6 +29,7 @@ async function agent(hostId: string, majors: ReturnType<typeof major>[], answer?
     autoRealize: true,
     postgresMajors: majors,
     ...(answer ? { upgradeAnswer: answer } : {}),
+    ...(capacity ? { capacity } : {}),
   });
   agents.push(a);
   await a.connect();
@@ -46,8 +53,8 @@ function steps(a: FakeAgent, tenantId: string): string[] {
     .map((c) => `${c.command.action.case}:${String((c.command.action.value as { step: number }).step)}`);
 }
 
-async function active(id: string): Promise<void> {
-  await h.operator.createTenant({ id, spec: { version: '15', externalAccess: true } });
+async function active(id: string, resources?: { cpuMillis: number; memoryMib: number; diskMib: number }): Promise<void> {
+  await h.operator.createTenant({ id, spec: { version: '15', externalAccess: true, ...(resources ? { resources } : {}) } });
   await h.operator.createUser({ tenantId: id, name: 'app', password: 'app-secret-123' });
   await eventually(async () => (await h.operator.getTenant({ id })).tenant?.status === TenantStatus.ACTIVE, 10_000, `${id} ACTIVE`);
 }
@@ -64,20 +71,35 @@ afterAll(async () => {
 
 describe('major upgrade', () => {
   it('builds the new instance from the row, holds the route with login off at the switch, moves the placement, keeps and rolls back', async () => {
-    const seen: { route?: Promise<RouteState | undefined> } = {};
+    type Seen = Promise<{ state: RouteState | undefined; hostId: string | undefined }>;
+    const seen: { route?: Seen; drop?: Seen; oldAtDrop?: RunState; rollbackBlock?: Seen; oldAtRollback?: ReturnType<typeof lastSpec> } = {};
+    const routeNow = (id: string): Seen => h.operator.getTenant({ id }).then((t) => ({ state: t.route?.state, hostId: t.route?.hostId }));
     const a1 = await agent('h1', [major('15', true)]);
     const a2 = await agent('h2', [major('18', false)], (c) => {
       // At the catch-up the routers must be holding the tenant's clients.
-      if (c.action.case === 'upgradeTarget' && c.action.value.step === 3) seen.route = h.operator.getTenant({ id: c.tenantId }).then((t) => t.route?.state);
+      if (c.action.case === 'upgradeTarget' && c.action.value.step === 3) seen.route = routeNow(c.tenantId);
+      // The subscriptions are dropped once the route moved, while the old instance still runs (their slots live there).
+      if (c.action.case === 'upgradeTarget' && c.action.value.step === 4) {
+        seen.drop = routeNow(c.tenantId);
+        seen.oldAtDrop = lastSpec(a1, c.tenantId)?.runState;
+      }
+      // A rollback blocks the new instance's writers while the routers hold the clients, the old instance already running.
+      if (c.action.case === 'upgradeSource' && c.action.value.step === 3) {
+        seen.rollbackBlock = routeNow(c.tenantId);
+        seen.oldAtRollback = lastSpec(a1, c.tenantId);
+      }
       return upgradeDefaultAnswer(c);
     });
     await active('upa');
     const res = await h.operator.upgradeTenant({ id: 'upa', action: { case: 'toMajor', value: 18 }, wait: true });
     expect(res.upgrade).toMatchObject({ fromMajor: 15, toMajor: 18, fromHostId: 'h1', toHostId: 'h2' });
-    expect(await seen.route).toBe(RouteState.SWITCHING);
-    // Source steps on h1, target steps on h2, in decideUpgrade's order.
+    expect((await seen.route)?.state).toBe(RouteState.SWITCHING);
+    // Source steps on h1, target steps on h2, in decideUpgrade's order; the subscriptions go after the switch.
     expect(steps(a1, 'upa')).toEqual(['upgradeSource:1', 'upgradeSource:2', 'upgradeSource:3']);
-    expect(steps(a2, 'upa')).toEqual(['upgradeTarget:1', 'upgradeTarget:2', 'upgradeTarget:3']);
+    await eventually(() => steps(a2, 'upa').length === 4, 5000, 'the subscriptions dropped');
+    expect(steps(a2, 'upa')).toEqual(['upgradeTarget:1', 'upgradeTarget:2', 'upgradeTarget:3', 'upgradeTarget:4']);
+    expect(await seen.drop).toEqual({ state: RouteState.ROUTABLE, hostId: 'h2' });
+    expect(seen.oldAtDrop).toBe(RunState.RUNNING);
     // The source got its roles with login off while the switch held (the agent's role sync keeps them out).
     const sourceSpecs = a1.desired.flatMap((d) => (d as DesiredInstances).instances.filter((x) => x.tenantId === 'upa'));
     expect(sourceSpecs.some((s) => s.roles.some((r) => r.name === 'app' && !r.login))).toBe(true);
@@ -94,7 +116,6 @@ describe('major upgrade', () => {
     expect((await h.operator.getTenant({ id: 'upa' })).route?.hostId).toBe('h2');
     await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).tenant?.upgrade?.phase === 'kept', 10_000, 'upgrade kept');
     expect(lastSpec(a1, 'upa')).toMatchObject({ version: '15', runState: RunState.STOPPED });
-    expect(lastSpec(a1, 'upa')?.roles.every((r) => r.login)).toBe(true);
     expect(lastSpec(a2, 'upa')?.upgradeSubscriber).toBeFalsy();
 
     // A second upgrade is refused while the old instance is kept.
@@ -105,6 +126,13 @@ describe('major upgrade', () => {
     expect(back.tenant?.spec?.version).toBe('15');
     expect(back.tenant?.placements.map((p) => p.hostId)).toEqual(['h1']);
     expect(back.tenant?.upgrade).toBeUndefined();
+    // The old instance ran with its roles able to log in before the routers held anyone; then the hold, the new instance's writers blocked.
+    expect(seen.oldAtRollback).toMatchObject({ version: '15', runState: RunState.RUNNING });
+    expect(seen.oldAtRollback?.roles.every((r) => r.login)).toBe(true);
+    expect(await seen.rollbackBlock).toEqual({ state: RouteState.SWITCHING, hostId: 'h2' });
+    expect(steps(a2, 'upa').at(-1)).toBe('upgradeSource:3');
+    // The old instance's side of the upgrade (publications, slots, role) is cleaned.
+    expect(steps(a1, 'upa').at(-1)).toBe('upgradeSource:5');
     await eventually(() => lastSpec(a2, 'upa') === undefined, 5000, "h2's instance removed");
     expect(lastSpec(a1, 'upa')).toMatchObject({ version: '15', runState: RunState.RUNNING });
     await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 5000, 'route ROUTABLE on h1');
@@ -148,5 +176,26 @@ describe('major upgrade', () => {
     expect(t.tenant?.placements.map((p) => p.hostId)).toEqual(['h1']);
     expect(t.tenant?.upgrade).toBeUndefined();
     expect(t.route?.state).toBe(RouteState.ROUTABLE);
+  }, 30_000);
+
+  // Last: its first upgrade stays in its copy (the agent never answers) until the harness stops.
+  it('counts the new instance on its host while the upgrade runs, and refuses another upgrade that finds no room, saying why', async () => {
+    const size = { cpuMillis: 1000, memoryMib: 600, diskMib: 8192 };
+    await agent('h1', [major('15', true)]);
+    await agent('h2', [major('18', false)], (c) => (c.action.case === 'upgradeTarget' && c.action.value.step === 1 ? 'hang' : upgradeDefaultAnswer(c)), {
+      cpuMillis: 4000,
+      memoryMib: 1024,
+      diskMib: 20_480,
+    });
+    await active('upe', size);
+    await active('upf', size);
+    await h.operator.upgradeTenant({ id: 'upe', action: { case: 'toMajor', value: 18 } });
+    // upe's new instance takes 600 of h2's 1024 MiB while upe still runs on h1: upf's cannot fit beside it.
+    await expect(h.operator.upgradeTenant({ id: 'upf', action: { case: 'toMajor', value: 18 } })).rejects.toThrow(
+      /no host that runs PostgreSQL 18 has room for the new instance.*\(.*\).*\[NO_ROOM\]/,
+    );
+    expect((await h.operator.getTenant({ id: 'upf' })).tenant?.upgrade).toBeUndefined();
+    const events = (await h.operator.listEvents({ tenantId: 'upf' })).events;
+    expect(events.find((e) => e.action === 'upgrade.refused')?.message).toMatch(/NO_ROOM/);
   }, 30_000);
 });

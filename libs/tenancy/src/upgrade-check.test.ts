@@ -32,6 +32,18 @@ describe('checkUpgrade', () => {
     expect(none.ok ? '' : none.refusals[0]?.message).toContain('PostgreSQL 18');
   });
 
+  it("refuses a target major that cannot serve the tenant's backups, with the version rules' reason", () => {
+    const c = checkUpgrade(request({ targetProblem: 'PostgreSQL 18 cannot be backed up here: no backups: pgBackRest 2.45 backs up PostgreSQL up to 16' }));
+    expect(codes(c)).toEqual(['TARGET_UNSUPPORTED']);
+    expect(c.ok ? '' : c.refusals[0]?.message).toContain('pgBackRest 2.45');
+  });
+
+  it('refuses with the reason when hosts run the target major but none has room beside the old instance', () => {
+    const full = checkUpgrade(request({ targetHosts: [], runnableHosts: 2, noRoomReason: 'instance 1 of 1: no host fits: 2 without room' }));
+    expect(codes(full)).toEqual(['NO_ROOM']);
+    expect(full.ok ? '' : full.refusals[0]?.message).toMatch(/no host that runs PostgreSQL 18 has room .*\(instance 1 of 1: no host fits: 2 without room\)/);
+  });
+
   it('refuses when no pg_dump on the source host can read the source', () => {
     const c = checkUpgrade(request({ fromMajor: 16, dumpClientMajors: [15] }));
     expect(codes(c)).toEqual(['NO_DUMP_CLIENT']);

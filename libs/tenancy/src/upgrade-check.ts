@@ -37,6 +37,14 @@ export interface UpgradeRequestFacts {
   members: number;
   /** Hosts able to take the new instance: they run `toMajor`, are connected and have room. */
   targetHosts: readonly string[];
+  /**
+   * Connected hosts that run `toMajor`, with room or not (the new instance counts on its host
+   * beside the old one until the upgrade ends), and why none of them has room when none does.
+   */
+  runnableHosts?: number;
+  noRoomReason?: string;
+  /** Why the target major cannot serve the tenant as it is (its backups beyond what pgBackRest knows), if so. */
+  targetProblem?: string;
   /** Majors of the pg_dump clients on the source's host (one can read a server of its own major or older). */
   dumpClientMajors: readonly number[];
   /** Another operation (move, failover, upgrade, restore) runs on the tenant. */
@@ -55,6 +63,8 @@ export interface UpgradeRefusal {
     | 'REPLICATED_TENANT'
     | 'TARGET_NOT_NEWER'
     | 'TARGET_NOT_RUNNABLE'
+    | 'NO_ROOM'
+    | 'TARGET_UNSUPPORTED'
     | 'SOURCE_UNREADABLE'
     | 'NO_DUMP_CLIENT'
     | 'WAL_LEVEL'
@@ -84,8 +94,14 @@ export function checkUpgrade(f: UpgradeRequestFacts): UpgradeCheck {
   if (f.members > 1) refuse('REPLICATED_TENANT', `${f.tenantId} has ${f.members} members; upgrade a single-node tenant (scale it to one node first)`);
   if (f.toMajor <= f.fromMajor)
     refuse('TARGET_NOT_NEWER', `${f.tenantId} runs PostgreSQL ${f.fromMajor}; the target major must be newer (asked: ${f.toMajor})`);
+  else if (f.targetHosts.length === 0 && (f.runnableHosts ?? 0) > 0)
+    refuse(
+      'NO_ROOM',
+      `no host that runs PostgreSQL ${f.toMajor} has room for the new instance, which runs beside the old one until the upgrade ends${f.noRoomReason ? ` (${f.noRoomReason})` : ''}; free room on such a host or add one`,
+    );
   else if (f.targetHosts.length === 0)
     refuse('TARGET_NOT_RUNNABLE', `no connected host with room runs PostgreSQL ${f.toMajor}; install it on a host (--postgres-bin-dirs) or free room`);
+  if (f.targetProblem !== undefined && f.toMajor > f.fromMajor) refuse('TARGET_UNSUPPORTED', f.targetProblem);
   const dumpClientMajor = Math.max(0, ...f.dumpClientMajors.filter((m) => m >= f.fromMajor));
   if (dumpClientMajor === 0) {
     const have = f.dumpClientMajors.length > 0 ? `it has pg_dump ${f.dumpClientMajors.join(', ')}` : 'it has no pg_dump';

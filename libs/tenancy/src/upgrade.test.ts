@@ -26,6 +26,7 @@ const facts = (over: Partial<UpgradeFacts> = {}): UpgradeFacts => ({
   catchUp: undefined,
   routeOnTarget: false,
   oldStopped: false,
+  oldReady: false,
   request: 'none',
   ...over,
 });
@@ -48,14 +49,16 @@ describe('decideUpgrade', () => {
     expect(decide({ phase: 'copying' }, {}).kind).toBe('hold');
   });
 
-  it('switches in order: hold, block writers, catch up, move the route, stop the old instance', () => {
+  it('switches in order: hold, block writers, catch up, move the route, drop the subscriptions, stop the old instance', () => {
     const s = { phase: 'switching' as const };
     expect(decide(s, {}).kind).toBe('hold');
     expect(decide(s, { held: true }).kind).toBe('block_writers');
     expect(decide(s, { held: true, writersBlocked: true }).kind).toBe('catch_up');
     expect(decide(s, { held: true, writersBlocked: true, catchUp: { ok: true } }).kind).toBe('switch_route');
-    expect(decide(s, { routeOnTarget: true }).kind).toBe('stop_old');
-    expect(decide(s, { routeOnTarget: true, oldStopped: true }).kind).toBe('wait');
+    // Dropping the subscriptions is cleanup after the route moved, outside the hold.
+    expect(decide(s, { routeOnTarget: true }).kind).toBe('drop_subscriptions');
+    expect(decide(s, { routeOnTarget: true, subscribed: false }).kind).toBe('stop_old');
+    expect(decide(s, { routeOnTarget: true, subscribed: false, oldStopped: true }).kind).toBe('wait');
   });
 
   it('gives the clients back and retries a switch that could not catch up, then abandons', () => {
@@ -74,15 +77,28 @@ describe('decideUpgrade', () => {
     expect(decide({ phase: 'switching' }, { held: true, cancelled: true })).toMatchObject({ kind: 'abandon' });
     // The deadline is for the copy; a switch in flight is not cut by it.
     expect(decide({ phase: 'switching' }, { held: true }, T0 + 900_000).kind).toBe('block_writers');
-    expect(decide({ phase: 'switching' }, { routeOnTarget: true, cancelled: true }, T0 + 900_000).kind).toBe('stop_old');
+    expect(decide({ phase: 'switching' }, { routeOnTarget: true, cancelled: true }, T0 + 900_000).kind).toBe('drop_subscriptions');
+    expect(decide({ phase: 'switching' }, { routeOnTarget: true, subscribed: false, cancelled: true }, T0 + 900_000).kind).toBe('stop_old');
   });
 
   it('keeps the old instance until a rollback, a finalize or the end of its retention', () => {
     const k = { phase: 'kept' as const, keepUntil: T0 + 86_400_000 };
     expect(decide(k, {}).kind).toBe('wait');
-    expect(decide(k, { request: 'rollback' }).kind).toBe('rollback');
+    expect(decide(k, { request: 'rollback', oldReady: true, held: true, writersBlocked: true }).kind).toBe('rollback');
     expect(decide(k, { request: 'finalize' })).toEqual({ kind: 'finalize', reason: 'finalized by the operator' });
     expect(decide(k, {}, T0 + 86_400_000)).toEqual({ kind: 'finalize', reason: 'the retention of the old instance ended' });
     expect(decide({ phase: 'kept', keepUntil: 0 }, {}, T0 + 10 * 86_400_000).kind).toBe('wait');
+  });
+
+  it('rolls back by starting the old instance first, then holding clients, blocking the new writers and moving the route', () => {
+    const k = { phase: 'kept' as const, keepUntil: T0 + 86_400_000 };
+    const r = { request: 'rollback' as const, subscribed: false, routeOnTarget: true, oldStopped: true };
+    // No hold while the old instance starts: clients go on using the new one meanwhile.
+    expect(decide(k, r).kind).toBe('start_old');
+    expect(decide(k, { ...r, oldReady: true }).kind).toBe('rollback_hold');
+    expect(decide(k, { ...r, oldReady: true, held: true }).kind).toBe('block_new_writers');
+    expect(decide(k, { ...r, oldReady: true, held: true, writersBlocked: true }).kind).toBe('rollback');
+    // The retention's end does not cut a rollback asked for.
+    expect(decide(k, r, T0 + 86_400_000).kind).toBe('start_old');
   });
 });

@@ -7,9 +7,12 @@
  *   copying      schema copied and one subscription per database; the initial copy runs, then streams
  *   switching    the routers hold the tenant's clients (route SWITCHING), the source's writers are
  *                blocked, the new instance catches up to the source's last position and takes its
- *                sequence values, the route moves to it and the hold is released
+ *                sequence values, the route moves to it and the hold is released; only then are the
+ *                subscriptions dropped (cleanup the clients need not wait for) and the old instance
+ *                stopped
  *   kept         the old instance is stopped and kept for a rollback until finalized or its
- *                retention ends
+ *                retention ends. A rollback starts it again while clients still use the new one,
+ *                then holds them, blocks the new instance's writers and gives the route back
  *
  * Before the route moves, any failure abandons the upgrade and leaves the tenant as it was (the
  * source's writers unblocked, the hold released, the new instance removed). A switch that cannot
@@ -59,6 +62,8 @@ export interface UpgradeFacts {
   routeOnTarget: boolean;
   /** The old instance is stopped (kept for rollback). */
   oldStopped: boolean;
+  /** Kept, rolling back: the old instance runs the tenant's current spec and is healthy. */
+  oldReady: boolean;
   /** What the operator asked for while kept. */
   request: 'none' | 'rollback' | 'finalize';
 }
@@ -80,12 +85,20 @@ export type UpgradeDecision =
   | { kind: 'catch_up' }
   /** Route to the new instance (its major becomes the tenant's), the hold released. */
   | { kind: 'switch_route' }
+  /** After the route moved: the new instance's subscriptions (and their slots on the old one) are dropped. */
+  | { kind: 'drop_subscriptions' }
   | { kind: 'stop_old' }
   /** The switch did not catch up in time: writers unblocked, the hold released, back to copying. */
   | { kind: 'retry_switch'; reason: string }
   /** Before the route moved: everything undone, the new instance removed. */
   | { kind: 'abandon'; reason: string }
-  /** Kept: the old instance starts again and takes the route back (writes to the new one since the switch are lost). */
+  /** Rolling back: the kept old instance starts with the tenant's spec while clients still use the new one. */
+  | { kind: 'start_old' }
+  /** Rolling back, the old instance ready: the routers hold the clients (route SWITCHING). */
+  | { kind: 'rollback_hold' }
+  /** Rolling back, held: the new instance's writers end, so nothing commits there after the route leaves it. */
+  | { kind: 'block_new_writers' }
+  /** Rolling back, held and blocked: the old instance takes the route back and the hold ends (writes to the new one since the switch are lost). */
   | { kind: 'rollback' }
   /** Kept: the old instance is deleted. */
   | { kind: 'finalize'; reason: string };
@@ -117,7 +130,11 @@ function copying(f: UpgradeFacts): UpgradeDecision {
 }
 
 function switching(p: UpgradeProgress, f: UpgradeFacts, policy: UpgradePolicy): UpgradeDecision {
-  if (f.routeOnTarget) return f.oldStopped ? { kind: 'wait', reason: 'switched' } : { kind: 'stop_old' };
+  if (f.routeOnTarget) {
+    // The source's slots go with the subscriptions, so the old instance runs until they are dropped.
+    if (f.subscribed) return { kind: 'drop_subscriptions' };
+    return f.oldStopped ? { kind: 'wait', reason: 'switched' } : { kind: 'stop_old' };
+  }
   if (f.cancelled) return { kind: 'abandon', reason: 'the tenant was deleted or stopped' };
   if (!f.held) return { kind: 'hold' };
   if (!f.writersBlocked) return { kind: 'block_writers' };
@@ -129,7 +146,13 @@ function switching(p: UpgradeProgress, f: UpgradeFacts, policy: UpgradePolicy): 
 }
 
 function kept(p: UpgradeProgress, f: UpgradeFacts, now: number): UpgradeDecision {
-  if (f.request === 'rollback') return { kind: 'rollback' };
+  if (f.request === 'rollback') {
+    // Clients are held only once the old instance can take them at once (no refusals while it starts).
+    if (!f.oldReady) return { kind: 'start_old' };
+    if (!f.held) return { kind: 'rollback_hold' };
+    if (!f.writersBlocked) return { kind: 'block_new_writers' };
+    return { kind: 'rollback' };
+  }
   if (f.request === 'finalize') return { kind: 'finalize', reason: 'finalized by the operator' };
   if (p.keepUntil > 0 && now >= p.keepUntil) return { kind: 'finalize', reason: 'the retention of the old instance ended' };
   return { kind: 'wait', reason: `the old PostgreSQL ${p.fromMajor} instance on ${p.fromHostId} is kept for a rollback` };

@@ -2,9 +2,10 @@
 // upgraded to 18 (server binaries from apps/host-agent/scripts/setup-postgres-versions.sh) under a
 // continuous writer, a reader and a prober through the router; no acknowledged write is lost, the
 // longest pause a client saw is printed, and `select version()` says 18 after. A tenant holding a
-// large object is refused up front with the reason. A rollback gives the tenant its kept 15
-// instance back with its data as of the switch: logical replication ran one way only (15 -> 18),
-// so what was written on 18 after the switch is not on 15, and the CLI says so.
+// large object is refused up front with the reason. A rollback under a writer through the router
+// gives the tenant its kept 15 instance back with its data as of the switch, with no refused
+// connection: logical replication ran one way only (15 -> 18), so what was written on 18 after the
+// switch is not on 15, and the CLI says so.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { queryOnce } from '../harness/pg-clients.js';
@@ -43,7 +44,7 @@ describe.skipIf(!have18)('major upgrade 15 -> 18 by logical replication', () => 
     await f.createTenant(id, { password, extraArgs: ['--version', '15'] });
     const router = f.routers[0];
     if (!router) throw new Error('router expected');
-    await queryOnce(router.endpoint, login, 'create table acked (id bigint primary key)');
+    await queryOnce(router.endpoint, login, 'create table acked (id bigint primary key); create table rolled (id bigint primary key)');
     await queryOnce(router.endpoint, login, 'create table filler as select g as id, md5(g::text) as v from generate_series(1, 20000) g');
     await queryOnce(router.endpoint, login, 'alter table filler add primary key (id)');
     await queryOnce(
@@ -103,10 +104,34 @@ describe.skipIf(!have18)('major upgrade 15 -> 18 by logical replication', () => 
     const shown = await f.pgsctl(['tenant', 'get', id, '-o', 'table']);
     expect(shown.stdout).toMatch(/Upgrade:\s+15 -> 18 .*kept/);
 
-    // Rollback: the kept 15 instance takes the tenant back as it was at the switch.
+    // Rollback under a writer through the router: the kept 15 instance starts while clients still
+    // use 18, then the routers hold them while the route goes back, so no new connection is refused.
+    const back15 = new SwitchLoad(router.endpoint, login, 'rolled');
+    back15.start();
+    await waitUntil(
+      'the rollback writer has committed rows',
+      () => back15.stats.acked.length,
+      (n) => n >= 20,
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    const rollbackStarted = Date.now();
     const rolled = await f.pgsctl(['tenant', 'upgrade', id, '--rollback', '--wait', '-o', 'table']);
     expect(rolled.code, rolled.stderr).toBe(0);
     expect(rolled.stdout).toMatch(/rolled back.*writes made on the new major since the switch are gone/);
+    const rolledAcks = back15.stats.acked.length;
+    await waitUntil(
+      'writes go on after the rollback',
+      () => back15.stats.acked.length,
+      (n) => n >= rolledAcks + 20,
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    await back15.stop();
+    const rollbackCodes = [...new Set(back15.stats.failures.map((x) => `${x.client}:${x.code}`))].join(', ');
+    console.log(
+      `rollback 18 -> 15: ${Date.now() - rollbackStarted} ms; longest client pause ${Math.round(back15.longestPause(rollbackStarted))} ms; ` +
+        `${back15.stats.connects} connections, ${back15.stats.connectFailures} failed; ${back15.stats.failures.length} client errors${rollbackCodes ? ` (${rollbackCodes})` : ''}`,
+    );
+    expect(back15.stats.connectFailures).toBe(0);
     await f.waitServing(login, 60_000);
     expect((await queryOnce<{ v: string }>(router.endpoint, login, 'select version() as v'))[0]?.v).toMatch(/^PostgreSQL 15\./);
     expect((await primaryOf(f, id)).hostId).toBe(before.hostId);

@@ -317,10 +317,15 @@ export interface UpgradeRecord {
   verifier: string;
   sourcePrepared: boolean;
   subscribed: boolean;
-  /** The route is SWITCHING (routers hold the tenant's clients). */
+  /** The route is SWITCHING (routers hold the tenant's clients): at the switch, or while a rollback gives the route back. */
   held: boolean;
-  /** The source's roles are NOLOGIN: its desired spec says login off until the switch ends. */
+  /** BLOCK_WRITERS answered: the source's roles at the switch, the new instance's during a rollback. */
   writersBlocked: boolean;
+  /**
+   * A tenant with backups: its stanza before the switch. The new major archives into a stanza of its
+   * own from the switch on (a stanza belongs to one database system); a rollback puts this one back.
+   */
+  stanzaBefore?: StanzaRecord;
   /** The other instance (see above). */
   other: UpgradeInstance;
   /** The last step's words (status of `tenant get`). */

@@ -11,6 +11,7 @@ import { issueToken, SecurityError, tokenLabel, type FleetCa, type KeyRing, type
 import type { Logger } from '@pgs/service-kit';
 import { fleetSecretContext } from '../services/backup-repository.js';
 import { replicationSecretContext } from '../services/replication-secrets.js';
+import { upgradePasswordContext } from '../services/upgrade-secret.js';
 import { StoreConflictError } from '../domain/errors.js';
 import type { Store, StoredToken } from '../store/contract.js';
 import { CA_KEY_CONTEXT } from './fleet-pki.js';
@@ -140,6 +141,7 @@ export class TokenService {
       tx.secrets.resealAll((sealed, where) => {
         if (where.table === 'fleet_ca') return keys.reseal(sealed, CA_KEY_CONTEXT);
         if (where.table === 'fleet_secrets') return keys.reseal(sealed, fleetSecretContext(where.name));
+        if (where.table === 'upgrades') return keys.reseal(sealed, upgradePasswordContext(where.tenantId));
         if (where.name === REPLICATION_ROLE) return keys.reseal(sealed, replicationSecretContext(where.tenantId));
         throw new RpcError(Code.INTERNAL, `tenant secret "${where.name}" of "${where.tenantId}" has no known context; nothing was re-sealed`);
       }),

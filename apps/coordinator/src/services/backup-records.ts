@@ -76,13 +76,29 @@ export async function lastArchivedAt(tx: StoreReads, health: HealthCache, tenant
   return Math.max(stored, reported);
 }
 
-/** The tenant's recovery window from its stored backups and archive. */
+/**
+ * The tenant's backups in the stanza it archives into now. A major upgrade begins a new stanza (a
+ * stanza belongs to one database system): the old major's backups stay listed, but nothing is
+ * recovered across the upgrade point, so neither the schedule nor the window counts them.
+ */
+export async function currentStanzaBackups(tx: StoreReads, tenantId: string): Promise<BackupRecord[]> {
+  const backups = await tx.backups.list(tenantId);
+  const stanza = await tx.backups.getStanza(tenantId);
+  return stanza ? backups.filter((b) => b.stanza === stanza.stanza) : backups;
+}
+
+/**
+ * The tenant's recovery window from its stored backups and archive: `backups` is every backup of
+ * the tenant, `current` those of the stanza it archives into now (the window's).
+ */
 export async function windowOf(
   tx: StoreReads,
   health: HealthCache,
   tenantId: string,
-): Promise<{ backups: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
+): Promise<{ backups: BackupRecord[]; current: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
   const backups = await tx.backups.list(tenantId);
+  const stanza = await tx.backups.getStanza(tenantId);
+  const current = stanza ? backups.filter((b) => b.stanza === stanza.stanza) : backups;
   const archivedAt = await lastArchivedAt(tx, health, tenantId);
-  return { backups, archivedAt, window: recoveryWindow(backups, archivedAt) };
+  return { backups, current, archivedAt, window: recoveryWindow(current, archivedAt) };
 }

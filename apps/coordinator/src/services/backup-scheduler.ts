@@ -18,7 +18,7 @@ import {
   type DueBackup,
   type EffectivePolicy,
 } from '@pgs/tenancy';
-import { backupCommandId, ensureStanza, newBackupId, parseBackupCommandId } from './backup-records.js';
+import { backupCommandId, currentStanzaBackups, ensureStanza, newBackupId, parseBackupCommandId } from './backup-records.js';
 import type { BackupSettings } from './backup-repository.js';
 import type { CoordinatorContext } from './context.js';
 import { PreconditionError } from '../domain/errors.js';
@@ -33,8 +33,11 @@ const PRINCIPAL = 'system:backups';
  */
 const PAGE = 200;
 const WALK_EVERY_MS = 1000;
-/** Events after which a tenant is checked at once: its primary moved, or it was just restored. */
-const CHECK_AT_ONCE = new Set(['failover.completed', 'switchover.completed', 'restore.succeeded']);
+/**
+ * Events after which a tenant is checked at once: its primary moved, it was just restored, or a
+ * major upgrade (or its rollback) changed the stanza it archives into (its first full backup is due).
+ */
+const CHECK_AT_ONCE = new Set(['failover.completed', 'switchover.completed', 'restore.succeeded', 'upgrade.switched', 'upgrade.rolled_back']);
 
 /** The tenant's primary when it can take a backup: realized, running, its host READY. */
 export async function runningPrimary(tx: StoreReads, tenantId: string): Promise<PlacementRecord | undefined> {
@@ -120,7 +123,7 @@ export class BackupScheduler {
         return undefined;
       }
       const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-      const backups = await tx.backups.list(tenantId);
+      const backups = await currentStanzaBackups(tx, tenantId);
       this.health.set(tenantId, await this.healthOf(tx, tenant, policy, backups, now));
       const primary = await runningPrimary(tx, tenantId);
       if (!primary || !this.ctx.hub.isConnected(primary.hostId)) return undefined;

@@ -95,10 +95,7 @@ export async function desiredInstance(
   const replicas = all.filter((p) => p.role === 'REPLICA');
   const credentials = replication && all.length > 1 ? await replicationCredentials(tx, replication.keys, tenant.id) : undefined;
   const isPrimary = placement.role === 'PRIMARY';
-  // A major upgrade's switch: the old instance's roles stay NOLOGIN while the routers hold clients
-  // (the agent's role sync would otherwise log them in again from the spec).
-  const upgrade = await tx.upgrades.get(tenant.id);
-  const writersBlocked = upgrade !== undefined && upgrade.held && placement.hostId === upgrade.fromHostId;
+  const writersBlocked = loginBlocked(await tx.upgrades.get(tenant.id), placement.hostId);
   let synchronous = '';
   if (isPrimary && credentials) {
     const sync = syncConfigFor(tenant.spec.syncReplicas, (await liveStandbys(tx, replicas, replication?.gone)).map(standbyName));
@@ -134,6 +131,18 @@ export async function desiredInstance(
 }
 
 /**
+ * Whether a major upgrade keeps the tenant's roles from logging in on `hostId` (the agent's role
+ * sync would otherwise log blocked writers in again from the spec): on the old instance from the
+ * switch's hold until it stops (after the route left it nothing may commit there), and on the new
+ * one while a rollback holds clients.
+ */
+function loginBlocked(upgrade: UpgradeRecord | undefined, hostId: string): boolean {
+  if (!upgrade) return false;
+  if (upgrade.phase === 'switching') return hostId === upgrade.fromHostId && (upgrade.held || upgrade.other.hostId === upgrade.fromHostId);
+  return upgrade.phase === 'kept' && upgrade.held && hostId === upgrade.toHostId;
+}
+
+/**
  * The instance of an upgrade that is not the tenant's placement. The new one runs the target major
  * with logical replication workers and no archiving (the tenant's stanza belongs to the instance
  * the route names); the old one, once the route left it, is kept stopped for a rollback.
@@ -151,11 +160,14 @@ async function upgradeOtherInstance(
   const old = o.hostId === upgrade.fromHostId;
   const major = String(o.major);
   const { backup: _backup, restore: _restore, ...rest } = base;
+  // The old one runs on after the route left it until the new one's subscriptions dropped their
+  // slots on it, and again when a rollback starts it.
+  const oldRuns = upgrade.subscribed || upgrade.request === 'rollback';
   return {
     ...rest,
     version: major,
     image: versions.imageOf(major),
-    runState: old || tenant.spec.runState === 'STOPPED' ? 'STOPPED' : base.runState,
+    runState: (old && !oldRuns) || tenant.spec.runState === 'STOPPED' ? 'STOPPED' : base.runState,
     ...(old ? {} : { upgradeSubscriber: true }),
   };
 }

@@ -29,6 +29,7 @@ import { hostCandidates } from './host-candidates.js';
 import type { MoveManager } from './move-manager.js';
 import type { CommandOutcome } from '../transport/agent-hub.js';
 import { syncTenant } from './tenant-sync.js';
+import { upgradePasswordContext } from './upgrade-secret.js';
 
 /** The role the new instance subscribes as (created on the source by PREPARE, dropped by CLEAN). */
 export const UPGRADE_USER = 'pgs_upgrade';
@@ -83,11 +84,9 @@ interface Live {
   catchUp: { ok: true } | { ok: false; reason: string } | undefined;
   /** The old instance was told to stop (desired sent) after the switch. */
   stopSent: boolean;
+  /** Rolling back: the old instance was told to start (desired sent at a new spec revision). */
+  startSent: boolean;
   waiters: ((outcome: UpgradeOutcome) => void)[];
-}
-
-function sealContext(tenantId: string): string {
-  return `tenant:${tenantId}:upgrade-password`;
 }
 
 /** Runs major upgrades. */
@@ -148,14 +147,15 @@ export class UpgradeManager {
         this.ctx.hub.isConnected(h.id) &&
         (h.postgresMajors === undefined || h.postgresMajors.includes(String(toMajor))),
     );
-    const fitting = candidates.filter(
-      (h) =>
-        placeTenants(
-          [h],
-          [{ tenantId, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, version: String(toMajor) }],
-          this.ctx.placementPolicy,
-        ).unplaced.length === 0,
-    );
+    // Allocations count every upgrade's other instance on its host, so two upgrades never count on the same room.
+    const request = { tenantId, resources: tenant.spec.resources, nodes: 1, placement: tenant.spec.placement, version: String(toMajor) };
+    const fitting = candidates.filter((h) => placeTenants([h], [request], this.ctx.placementPolicy).unplaced.length === 0);
+    const noRoomReason =
+      fitting.length === 0 && candidates.length > 0 ? placeTenants(candidates, [request], this.ctx.placementPolicy).unplaced[0]?.reason : undefined;
+    // Backups of the new major need a pgBackRest that knows it (on this machine's 2.45: up to 16).
+    const targetProblem = this.ctx.versions.versions.some((v) => v.id === String(toMajor))
+      ? this.ctx.versions.problem({ version: String(toMajor), nodes: 1, backups: this.ctx.backup !== undefined && tenant.spec.backup?.disabled !== true })
+      : undefined;
     const dumpClientMajors = source ? (this.ctx.versions.hostMajors(source.hostId) ?? []).filter((m) => m.pgDump === true).map((m) => Number(m.major)) : [];
     const inspected = source && !busy ? await this.inspect(source.hostId, tenantId) : undefined;
     const checked = checkUpgrade({
@@ -165,6 +165,9 @@ export class UpgradeManager {
       status: tenant.status,
       members: placements.length,
       targetHosts: fitting.map((h) => h.id),
+      runnableHosts: candidates.length,
+      ...(targetProblem !== undefined ? { targetProblem } : {}),
+      ...(noRoomReason !== undefined ? { noRoomReason } : {}),
       dumpClientMajors,
       busy,
       replicaIdentityFull: options.replicaIdentityFull,
@@ -215,7 +218,7 @@ export class UpgradeManager {
       dumpMajor: checked.dumpClientMajor,
       replicaIdentityFull: options.replicaIdentityFull,
       databases: inspected.databases,
-      sealedPassword: this.ctx.keys.seal(password, sealContext(tenantId)),
+      sealedPassword: this.ctx.keys.seal(password, upgradePasswordContext(tenantId)),
       verifier: scramVerifier(password),
       sourcePrepared: false,
       subscribed: false,
@@ -268,7 +271,21 @@ export class UpgradeManager {
   /** Resolves when the upgrade switched (or was abandoned), or when a rollback or finalize ended. */
   wait(tenantId: string): Promise<UpgradeOutcome> {
     const live = this.liveOf(tenantId);
-    return new Promise((resolve) => live.waiters.push(resolve));
+    const waiting = new Promise<UpgradeOutcome>((resolve) => live.waiters.push(resolve));
+    // What ended between the caller's last read and this call is not missed: the row says so (a
+    // switched upgrade names the old instance as the other one; an ended one has no row).
+    this.ctx.store.read.upgrades.get(tenantId).then(
+      (u) => {
+        const done: UpgradeOutcome | undefined = !u
+          ? this.finished.get(tenantId)
+          : u.request === 'none' && u.other.hostId === u.fromHostId
+            ? { ok: true, view: viewOfUpgrade(u) }
+            : undefined;
+        if (done) for (const w of live.waiters.splice(0)) w(done);
+      },
+      (err: unknown) => this.ctx.log.warn({ err, tenantId }, 'reading the upgrade for a waiter failed; it waits for the next step'),
+    );
+    return waiting;
   }
 
   /** One pass over the upgrades. */
@@ -286,7 +303,7 @@ export class UpgradeManager {
 
   private liveOf(tenantId: string): Live {
     let l = this.live.get(tenantId);
-    if (!l) this.live.set(tenantId, (l = { advancing: false, sync: undefined, catchUp: undefined, stopSent: false, waiters: [] }));
+    if (!l) this.live.set(tenantId, (l = { advancing: false, sync: undefined, catchUp: undefined, stopSent: false, startSent: false, waiters: [] }));
     return l;
   }
 
@@ -335,6 +352,13 @@ export class UpgradeManager {
       catchUp: live.catchUp,
       routeOnTarget: primary?.hostId === u.toHostId,
       oldStopped: !onTarget && (o.state === 'STOPPED' || (await read.hosts.get(o.hostId))?.state === 'DOWN'),
+      // The old instance realized the tenant's current spec (the rollback's start bumped its revision) and serves.
+      oldReady:
+        !onTarget &&
+        tenant !== undefined &&
+        o.state === 'RUNNING' &&
+        o.realizedRevision >= tenant.instanceRevision &&
+        (health === undefined || (health.up && health.acceptingConnections)),
       request: u.request,
     };
   }
@@ -415,6 +439,17 @@ export class UpgradeManager {
       case 'switch_route':
         await this.switchRoute(u, now);
         return true;
+      case 'drop_subscriptions': {
+        // The route left the old instance: its subscriptions and their slots are cleanup, done while clients already use the new one.
+        const r = await this.target(u, { step: UpgradeTarget_Step.ABANDON }, 60_000);
+        if (!r.ok) return await this.failed(u, `dropping the subscriptions on the new instance failed: ${r.message}`);
+        // The old instance ran on for its slots; now its spec says stopped.
+        await this.ctx.store.transaction(async (tx) => {
+          await tx.upgrades.put({ ...u, subscribed: false, updatedAt: now });
+          tx.record({ kind: 'desired', tenantId: u.tenantId, hostId: u.fromHostId });
+        });
+        return true;
+      }
       case 'stop_old':
         if (!live.stopSent) {
           live.stopSent = true;
@@ -434,6 +469,48 @@ export class UpgradeManager {
       case 'abandon':
         await this.abandon(u, live, d.reason, now);
         return false;
+      case 'start_old':
+        if (!live.startSent) {
+          live.startSent = true;
+          // A new spec revision: the old instance is ready once it realized it (started, roles allowed to log in).
+          await this.ctx.store.transaction(async (tx) => {
+            const tenant = await tx.tenants.get(u.tenantId);
+            if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
+            tx.record({ kind: 'desired', tenantId: u.tenantId });
+            tx.record({ kind: 'desired', tenantId: u.tenantId, hostId: u.fromHostId });
+          });
+        }
+        await this.reason(u, `rolling back: starting the old PostgreSQL ${u.fromMajor} instance on ${u.fromHostId} (clients still use ${u.toMajor})`);
+        return false;
+      case 'rollback_hold':
+        await this.ctx.store.transaction(async (tx) => {
+          await tx.upgrades.put({
+            ...u,
+            held: true,
+            writersBlocked: false,
+            phaseStartedAt: now,
+            lastReason: 'rolling back: routers hold clients',
+            updatedAt: now,
+          });
+          await syncTenant(tx, u.tenantId, { now, health: this.ctx.health, principal: u.principal });
+          tx.record({ kind: 'desired', tenantId: u.tenantId });
+        });
+        return true;
+      case 'block_new_writers': {
+        // Nothing may commit on the new instance once the route leaves it; were it to fail, the new
+        // instance's deletion ends its sessions anyway, so the rollback goes on rather than hold clients.
+        const r = await this.command(
+          u.toHostId,
+          u.tenantId,
+          'upgrade-source',
+          { case: 'upgradeSource', value: { databases: u.databases, step: UpgradeSource_Step.BLOCK_WRITERS, roles: await this.roles(u.tenantId) } },
+          30_000,
+        );
+        if (!r.ok)
+          this.ctx.log.warn({ tenantId: u.tenantId, reason: r.message }, 'blocking the new instance writers for the rollback failed; rolling back anyway');
+        await this.put({ ...u, writersBlocked: true });
+        return true;
+      }
       case 'rollback':
         await this.rollback(u, live, now);
         return false;
@@ -462,10 +539,22 @@ export class UpgradeManager {
         realizedOnce: true,
       });
       await tx.tenants.update({ ...tenant, spec: { ...tenant.spec, version: String(u.toMajor) }, instanceRevision: revision, updatedAt: now });
+      // A stanza belongs to one database system: the new major archives into a stanza of its own from
+      // now on (its first full backup is due at once); the old one keeps the backups of the old major.
+      const stanzaBefore = await tx.backups.getStanza(u.tenantId);
+      if (stanzaBefore)
+        await tx.backups.putStanza({
+          tenantId: u.tenantId,
+          stanza: upgradeStanzaName(stanzaBefore.stanza, u.toMajor, now),
+          lastArchivedAt: 0,
+          lastArchivedWal: '',
+          createdAt: now,
+        });
       await tx.upgrades.put({
         ...u,
         held: false,
         writersBlocked: false,
+        ...(stanzaBefore ? { stanzaBefore } : {}),
         switchMs,
         other: {
           hostId: u.fromHostId,
@@ -555,7 +644,11 @@ export class UpgradeManager {
     this.end(u.tenantId, live, { ok: false, reason: `upgrade of ${u.tenantId} to PostgreSQL ${u.toMajor} abandoned: ${reason}` });
   }
 
-  /** The old instance takes the placement back; the new one (and what was written to it since the switch) is deleted. */
+  /**
+   * The old instance, running and held for, takes the placement back and the hold ends in the same
+   * transaction; the new one (and what was written to it since the switch) is deleted, and the old
+   * one's side of the upgrade (publications, leftover slots, the subscription role) is cleaned.
+   */
   private async rollback(u: UpgradeRecord, live: Live, now: number): Promise<void> {
     await this.ctx.store.transaction(async (tx) => {
       const tenant = await tx.tenants.get(u.tenantId);
@@ -565,12 +658,15 @@ export class UpgradeManager {
       await tx.placements.delete(u.tenantId, u.toHostId);
       await tx.placements.insert({
         ...newPlacement({ tenantId: u.tenantId, hostId: o.hostId, role: 'PRIMARY', address: o.address, now }),
+        realization: 'REALIZED',
         instanceState: o.state,
         port: o.port,
         realizedRevision: o.realizedRevision,
         realizedOnce: true,
       });
       await tx.tenants.update({ ...tenant, spec: { ...tenant.spec, version: String(u.fromMajor) }, instanceRevision: revision, updatedAt: now });
+      // The old major archives into its own stanza again, where its backups are.
+      if (u.stanzaBefore) await tx.backups.putStanza(u.stanzaBefore);
       await tx.upgrades.delete(u.tenantId);
       await syncTenant(tx, u.tenantId, { now, health: this.ctx.health, principal: u.principal });
       tx.record({ kind: 'desired', tenantId: u.tenantId });
@@ -581,13 +677,23 @@ export class UpgradeManager {
         action: 'upgrade.rolled_back',
         tenantId: u.tenantId,
         hostId: o.hostId,
-        message: `${u.tenantId} runs PostgreSQL ${u.fromMajor} on ${o.hostId} again with its data as of the switch; the PostgreSQL ${u.toMajor} instance on ${u.toHostId} is deleted`,
-        details: { from: u.toHostId, to: o.hostId },
+        message: `${u.tenantId} runs PostgreSQL ${u.fromMajor} on ${o.hostId} again with its data as of the switch; the PostgreSQL ${u.toMajor} instance on ${u.toHostId} is deleted; clients were held ${now - u.phaseStartedAt} ms`,
+        details: { from: u.toHostId, to: o.hostId, hold_ms: String(now - u.phaseStartedAt) },
       });
     });
     this.ctx.retiring.add(u.tenantId, u.toHostId);
     this.ctx.health.delete(u.tenantId, u.toHostId);
-    this.ctx.log.warn({ tenantId: u.tenantId }, 'upgrade rolled back');
+    this.ctx.log.warn({ tenantId: u.tenantId, holdMs: now - u.phaseStartedAt }, 'upgrade rolled back');
+    const clean = await this.source(u, { step: UpgradeSource_Step.CLEAN, user: UPGRADE_USER });
+    if (!clean.ok) {
+      this.ctx.log.warn({ tenantId: u.tenantId, reason: clean.message }, 'cleaning the old instance after the rollback failed');
+      await this.audit(
+        u,
+        'clean_failed',
+        'FAILURE',
+        `the publication "pgs_upgrade", upgrade slots and role ${UPGRADE_USER} may remain on ${u.fromHostId} (drop them by hand): ${clean.message}`,
+      );
+    }
     this.end(u.tenantId, live, { ok: true, view: { ...viewOfUpgrade(u), reason: 'rolled back' } });
   }
 
@@ -672,7 +778,7 @@ export class UpgradeManager {
           sourceAddress: source?.address ?? '',
           sourcePort: source?.port ?? 0,
           user: UPGRADE_USER,
-          password: this.ctx.keys.openText(u.sealedPassword, sealContext(u.tenantId)),
+          password: this.ctx.keys.openText(u.sealedPassword, upgradePasswordContext(u.tenantId)),
           databases: u.databases,
           dumpMajor: String(u.dumpMajor),
           ...value,
@@ -712,6 +818,16 @@ export class UpgradeManager {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+/**
+ * The stanza a tenant's new major archives into after an upgrade: the old name with the major and
+ * the switch's time (an upgrade rolled back and tried again gets another one: the abandoned
+ * instance's stanza belongs to a database system that is gone).
+ */
+export function upgradeStanzaName(before: string, toMajor: number, now: number): string {
+  const base = before.replace(/-pg\d+-\d+$/, '');
+  return `${base}-pg${toMajor}-${now}`;
 }
 
 /** "database: count" as the agent reports large objects. */

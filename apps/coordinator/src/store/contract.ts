@@ -121,7 +121,12 @@ export interface StoredToken extends TokenRecord {
 }
 
 /** Where a sealed value lives, so the reseal function can bind it to its context. */
-export type SealedAt = { table: 'fleet_ca' } | { table: 'tenant_secrets'; tenantId: string; name: string } | { table: 'fleet_secrets'; name: string };
+export type SealedAt =
+  | { table: 'fleet_ca' }
+  | { table: 'tenant_secrets'; tenantId: string; name: string }
+  | { table: 'fleet_secrets'; name: string }
+  /** The subscription role's password in a major upgrade's row. */
+  | { table: 'upgrades'; tenantId: string };
 
 // ---- Reads (available outside a transaction through store.read, and inside one through tx) ----
 
@@ -327,7 +332,7 @@ export interface SecretRepository extends SecretReads {
   putFleetSecret(secret: StoredFleetSecret): Promise<void>;
   /** Stores the fleet CA once; returns the stored one (an existing CA is never replaced). */
   putCaOnce(ca: StoredCa): Promise<StoredCa>;
-  /** Re-seals every sealed value (CA key, tenant secrets, fleet secrets) with `reseal`; returns how many changed. */
+  /** Re-seals every sealed value (CA key, tenant secrets, fleet secrets, upgrades' passwords) with `reseal`; returns how many changed. */
   resealAll(reseal: (sealed: string, where: SealedAt) => string): Promise<number>;
 }
 

@@ -146,6 +146,17 @@ export class SecurityStore {
         changed++;
       }
     }
+    const upgrades = this.db.prepare("SELECT tenant_id, json_extract(record, '$.sealedPassword') AS sealed FROM upgrades").all() as Row[];
+    const updateUpgrade = this.db.prepare("UPDATE upgrades SET record = json_set(record, '$.sealedPassword', ?) WHERE tenant_id = ?");
+    for (const u of upgrades) {
+      const sealed = String(u.sealed ?? '');
+      if (sealed === '') continue;
+      const next = reseal(sealed, { table: 'upgrades', tenantId: String(u.tenant_id) });
+      if (next !== sealed) {
+        updateUpgrade.run(next, u.tenant_id);
+        changed++;
+      }
+    }
     return changed;
   }
 }

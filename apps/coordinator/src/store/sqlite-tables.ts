@@ -343,12 +343,13 @@ export class SqliteTables {
       replicatedTenants: p(REPLICATED_TENANTS_SQL),
       idleSuspendTenants: p(IDLE_SUSPEND_TENANTS_SQL),
       // Summed in SQL: parsing every tenant's spec in JavaScript costs seconds at 100,000 tenants.
-      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit.
+      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit. A major
+      // upgrade's other instance counts on its host too while both instances exist.
       hostAllocations: p(
         `SELECT p.host_id AS host_id, COUNT(*) AS instances,
            SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.cpuMillis') END) AS cpu,
            SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.memoryMib') END) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
-         FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
+         FROM (SELECT tenant_id, host_id FROM placements UNION ALL SELECT tenant_id, other_host_id FROM upgrades) p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
       ),
       // By the partial index placements_creating: only placements never realized are read.
       hostsCreating: p('SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id'),

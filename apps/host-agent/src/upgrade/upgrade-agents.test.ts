@@ -133,6 +133,8 @@ describe.skipIf(!have18)('upgrade steps through two agents (PostgreSQL 15 -> 18)
     console.log(
       `upgrade through agents: ${acknowledged.length} live writes; block to caught up in ${Date.now() - started} ms (source at ${caught.upgradeTarget?.sourceLsn})`,
     );
+    // After the route moved: the subscriptions go (their slots on the source with them), then the source's side.
+    expect(await step('h2', { case: 'upgradeTarget', value: { ...link, step: UpgradeTarget_Step.ABANDON } })).toMatchObject({ ok: true });
     expect(await step('h1', { case: 'upgradeSource', value: { step: UpgradeSource_Step.CLEAN, user: UPGRADE_USER, databases } })).toMatchObject({ ok: true });
 
     const t = await connect(ADDRESS.h2, target.port);

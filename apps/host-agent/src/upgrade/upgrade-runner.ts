@@ -3,6 +3,7 @@
  * host, UpgradeTarget on the new one's). Each step is idempotent, so a step sent again after a
  * lost answer or a coordinator restart does no harm.
  */
+import type pg from 'pg';
 import type { Logger } from '@pgs/service-kit';
 import { AgentError } from '../errors.js';
 import type { AdminConnect, InstanceAdmin } from '../instance-admin.js';
@@ -137,47 +138,85 @@ export class UpgradeRunner {
       case 'catchUp':
         return await this.catchUp(tenantId, link, a);
       case 'abandon':
-        for (const database of a.databases) await withDb(database, (c) => dropSubscription(c, database));
+        // An abandoned upgrade, or the cleanup after the switch moved the route here.
+        for (const database of a.databases) {
+          const r = await withDb(database, (c) => dropSubscription(c, database));
+          if (r.detached)
+            this.o.log.warn(
+              { tenantId, database, reason: r.detached },
+              'upgrade: the source was unreachable; the subscription let go of its slot there and was dropped',
+            );
+        }
         return out;
     }
   }
 
-  /** The switch: everything the source has applied here, sequences copied, subscriptions gone. */
+  /**
+   * The switch: everything the source has applied here and sequences copied. The subscriptions
+   * stay (the source no longer changes): dropping them is cleanup after the route moved (STEP_ABANDON),
+   * not part of the time clients are held.
+   */
   private async catchUp(tenantId: string, link: SourceLink, a: UpgradeTargetAction): Promise<UpgradeTargetOutcome> {
     const withDb = this.withDb(tenantId);
     const started = performance.now();
     const deadline = started + (a.timeoutMs > 0 ? a.timeoutMs : 30_000);
-    const first = a.databases[0] as string;
+    const [first, ...rest] = a.databases as [string, ...string[]];
+    let sequences = 0;
+    let sequencesMs = 0;
+    const copySequences = async (src: pg.Client, database: string): Promise<void> => {
+      const values = await readSequences(src);
+      if (values.length > 0) await withDb(database, (t) => writeSequences(t, values));
+      sequences += values.length;
+    };
+    const close = (c: pg.Client): Promise<void> => c.end().catch((err: unknown) => this.o.log.debug({ tenantId, err }, 'closing the source connection failed'));
+    // One connection serves the position, the first database's sequences and the wait (each new one
+    // costs a TLS and SCRAM handshake). The writers are blocked, so the sequences are final: they are
+    // copied while the subscriptions apply the last changes (logical replication leaves sequences alone).
     const src = await connectSource(link, first);
     let lsn: string;
     try {
       lsn = await sourceWalPosition(src);
-      for (;;) {
-        const c = await caughtUp(src, a.databases, lsn);
-        if (c.done) break;
-        if (performance.now() >= deadline)
-          throw new AgentError(
-            'NOT_CAUGHT_UP',
-            `the subscriptions of ${c.behind.join(', ')} did not reach the source's position ${lsn} within ${Math.round(deadline - started)} ms`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
-      }
-    } finally {
-      await src.end().catch((err: unknown) => this.o.log.debug({ tenantId, err }, 'closing the source connection failed'));
-    }
-    let sequences = 0;
-    for (const database of a.databases) {
-      const s = await connectSource(link, database);
+      const at = lsn;
+      // A handler at once: a failed copy must not be an unhandled rejection while the wait runs.
+      let copyFailed: { err: unknown } | undefined;
+      const copying = (async () => {
+        const from = performance.now();
+        await copySequences(src, first);
+        for (const database of rest) {
+          const s = await connectSource(link, database);
+          try {
+            await copySequences(s, database);
+          } finally {
+            await close(s);
+          }
+        }
+        sequencesMs = performance.now() - from;
+      })().catch((err: unknown) => {
+        copyFailed = { err };
+      });
       try {
-        const values = await readSequences(s);
-        await withDb(database, (t) => writeSequences(t, values));
-        sequences += values.length;
+        for (;;) {
+          const c = await caughtUp(src, a.databases, at);
+          if (c.done) break;
+          if (performance.now() >= deadline)
+            throw new AgentError(
+              'NOT_CAUGHT_UP',
+              `the subscriptions of ${c.behind.join(', ')} did not reach the source's position ${at} within ${Math.round(deadline - started)} ms`,
+            );
+          await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
+        }
       } finally {
-        await s.end().catch((err: unknown) => this.o.log.debug({ tenantId, err }, 'closing the source connection failed'));
+        // The copy ends before its connection closes.
+        await copying;
       }
-      await withDb(database, (t) => dropSubscription(t, database));
+      if (copyFailed) throw copyFailed.err;
+    } finally {
+      await close(src);
     }
-    this.o.log.warn({ tenantId, lsn, sequences, durationMs: Math.round(performance.now() - started) }, 'upgrade: the new instance caught up with the old one');
+    this.o.log.warn(
+      { tenantId, lsn, sequences, sequencesMs: Math.round(sequencesMs), durationMs: Math.round(performance.now() - started) },
+      'upgrade: the new instance caught up with the old one',
+    );
     return { tables: 0, ready: 0, sourceLsn: lsn, sequences };
   }
 }

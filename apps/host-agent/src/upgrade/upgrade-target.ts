@@ -243,10 +243,22 @@ export async function writeSequences(target: pg.Client, values: readonly Sequenc
   for (const v of values) await target.query('select pg_catalog.setval($1::regclass, $2::bigint, true)', [v.name, v.lastValue]);
 }
 
-/** Ends the subscription (its slot on the source goes with it): the new instance stands alone. */
-export async function dropSubscription(target: pg.Client, database: string): Promise<void> {
+/**
+ * Ends the subscription (its slot on the source goes with it): the new instance stands alone.
+ * When the source cannot be reached (stopped, its host down), the subscription first lets go of
+ * the slot, which stays on the source until its CLEAN step drops it; `detached` says why.
+ */
+export async function dropSubscription(target: pg.Client, database: string): Promise<{ dropped: boolean; detached?: string }> {
   const name = upgradeSlotName(database);
   const has = (await target.query('select 1 from pg_subscription where subname = $1', [name])).rowCount ?? 0;
-  if (has === 0) return;
-  await target.query(`DROP SUBSCRIPTION ${quoteIdent(name)}`);
+  if (has === 0) return { dropped: false };
+  try {
+    await target.query(`DROP SUBSCRIPTION ${quoteIdent(name)}`);
+    return { dropped: true };
+  } catch (err) {
+    await target.query(`ALTER SUBSCRIPTION ${quoteIdent(name)} DISABLE`);
+    await target.query(`ALTER SUBSCRIPTION ${quoteIdent(name)} SET (slot_name = NONE)`);
+    await target.query(`DROP SUBSCRIPTION ${quoteIdent(name)}`);
+    return { dropped: true, detached: messageOf(err) };
+  }
 }

@@ -9,7 +9,7 @@ import type { BackupRecord, OperationRecord, RestoreRecord, TenantRecord } from 
 import { aHost, aPlacement, aTenant, anUpgrade, aUser } from '../../testing/records.js';
 import type { TokenRecord } from '@pgs/security';
 import type { InitSqlRecord } from '@pgs/tenancy';
-import type { Commit, Store } from '../contract.js';
+import type { Commit, SealedAt, Store } from '../contract.js';
 
 /** Opens a fresh store; `routeHistory` is how many route changes it keeps for deltas. */
 export type StoreFactory = (options: { routeHistory: number }) => Promise<Store>;
@@ -367,6 +367,28 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect((await s.read.placements.allocations()).get('h1')?.instances).toBe(1);
     });
 
+    it("counts a major upgrade's other instance on its host while both instances exist", async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h1'));
+        await tx.hosts.put(aHost('h2'));
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.placements.insert(aPlacement('acme', 'h1'));
+        await tx.upgrades.put(anUpgrade('acme'));
+      });
+      const r = aTenant('acme').spec.resources;
+      const one = { cpuMillis: r.cpuMillis, memoryMib: r.memoryMib, diskMib: r.diskMib, instances: 1 };
+      // The new instance on h2 beside the tenant's placement on h1.
+      expect(await s.read.placements.allocations()).toEqual(
+        new Map([
+          ['h1', one],
+          ['h2', one],
+        ]),
+      );
+      await s.transaction((tx) => tx.upgrades.delete('acme'));
+      expect(await s.read.placements.allocations()).toEqual(new Map([['h1', one]]));
+    });
+
     it('counts a suspended tenant by its disk only (its CPU and memory are given back)', async () => {
       const s = await open();
       await s.transaction(async (tx) => {
@@ -577,13 +599,23 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       });
       expect((await s.read.secrets.getTenantSecret('acme', 'replication'))?.sealed).toBe('v1.k1.r');
       expect((await s.read.secrets.getFleetSecret('s3'))?.sealed).toBe('v1.k1.s2');
-      const changed = await s.transaction((tx) => tx.secrets.resealAll((sealed) => sealed.replace('v1.k1.', 'v1.k2.')));
-      expect(changed).toBe(4);
+      // A major upgrade's row holds the subscription role's password sealed; the rest of the row stays as it was.
+      await s.transaction((tx) => tx.upgrades.put(anUpgrade('acme', { sealedPassword: 'v1.k1.u' })));
+      const where: SealedAt[] = [];
+      const changed = await s.transaction((tx) =>
+        tx.secrets.resealAll((sealed, at) => {
+          where.push(at);
+          return sealed.replace('v1.k1.', 'v1.k2.');
+        }),
+      );
+      expect(changed).toBe(5);
+      expect(where).toContainEqual({ table: 'upgrades', tenantId: 'acme' });
       expect([
         (await s.read.secrets.getCa())?.keySealed,
         (await s.read.secrets.getTenantSecret('acme', 'replication'))?.sealed,
         (await s.read.secrets.getFleetSecret('backup'))?.sealed,
       ]).toEqual(['v1.k2.ca', 'v1.k2.r', 'v1.k2.b']);
+      expect(await s.read.upgrades.get('acme')).toEqual(anUpgrade('acme', { sealedPassword: 'v1.k2.u' }));
     });
 
     it('tokens: a live operator name is unique, a single-use token is used once, revoking frees the name', async () => {

@@ -229,14 +229,16 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       (await db.query(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= $1`, [now])).rows.map(placementFromRow),
     allocations: async () => {
       // Summed in SQL: reading every tenant's spec into JavaScript costs seconds at 100,000 tenants.
-      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit.
+      // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit. A major
+      // upgrade's other instance counts on its host too while both instances exist.
       const rows = (
         await db.query(
           `SELECT p.host_id, COUNT(*) AS instances,
              SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE (t.spec #>> '{resources,cpuMillis}')::bigint END) AS cpu,
              SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE (t.spec #>> '{resources,memoryMib}')::bigint END) AS memory,
              SUM((t.spec #>> '{resources,diskMib}')::bigint) AS disk
-           FROM placements p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
+           FROM (SELECT tenant_id, host_id FROM placements UNION ALL SELECT tenant_id, other_host_id FROM upgrades) p
+           JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
         )
       ).rows;
       return new Map<string, HostAllocation>(
@@ -585,6 +587,14 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         const next = reseal(sealed, { table: 'fleet_secrets', name: String(s.name) });
         if (next === sealed) continue;
         await db.query('UPDATE fleet_secrets SET sealed = $1 WHERE name = $2', [next, s.name]);
+        changed++;
+      }
+      for (const u of (await db.query("SELECT tenant_id, record->>'sealedPassword' AS sealed FROM upgrades")).rows) {
+        const sealed = String(u.sealed ?? '');
+        if (sealed === '') continue;
+        const next = reseal(sealed, { table: 'upgrades', tenantId: String(u.tenant_id) });
+        if (next === sealed) continue;
+        await db.query("UPDATE upgrades SET record = jsonb_set(record, '{sealedPassword}', to_jsonb($1::text)) WHERE tenant_id = $2", [next, u.tenant_id]);
         changed++;
       }
       return changed;

@@ -1122,7 +1122,8 @@ export enum UpgradeSource_Step {
   PREPARE = 2,
 
   /**
-   * The switch: `roles` may no longer log in and their sessions end.
+   * The switch: `roles` may no longer log in and their sessions end (also sent to the new
+   * instance's host when a rollback gives the route back to the old one).
    *
    * @generated from enum value: STEP_BLOCK_WRITERS = 3;
    */
@@ -1233,15 +1234,17 @@ export enum UpgradeTarget_Step {
 
   /**
    * The switch, once the source's writers are blocked: waits until every subscription confirmed
-   * the source's current WAL position (up to timeout_ms), copies sequence values, drops the
-   * subscriptions.
+   * the source's current WAL position (up to timeout_ms) and copies sequence values. The
+   * subscriptions stay: STEP_ABANDON drops them once the route moved.
    *
    * @generated from enum value: STEP_CATCH_UP = 3;
    */
   CATCH_UP = 3,
 
   /**
-   * Drops the subscriptions (an abandoned upgrade).
+   * Drops the subscriptions and their slots on the source (an abandoned upgrade, or cleanup after
+   * the switch); with the source unreachable a subscription lets go of its slot, which the
+   * source's STEP_CLEAN drops.
    *
    * @generated from enum value: STEP_ABANDON = 4;
    */

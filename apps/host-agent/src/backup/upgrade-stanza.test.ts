@@ -1,0 +1,145 @@
+// Backups across a major upgrade, with real PostgreSQL and real pgBackRest in one posix repository:
+// the old instance keeps its stanza and its backups; the upgraded instance archives into the stanza
+// the coordinator gives it at the switch ("<stanza>-pg<major>-<time>"), where a full backup is taken
+// and a point-in-time restore returns exactly the rows before the target, while the old stanza
+// still serves the old instance (a rollback). A stanza belongs to one database system, which is why
+// the new major gets its own. pgBackRest 2.45 (this machine's, and CI's) backs up PostgreSQL up to
+// 15 only, so the upgraded instance is played by another PostgreSQL 15 instance, of another tenant
+// id (one agent runs one instance per tenant); an upgrade to a major pgBackRest cannot back up is
+// refused by the coordinator before it starts.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { BackupType, type CommandResult, type InstanceSpecSchema, type RestoreSourceSchema } from '@pgs/proto';
+import { postgresRunAs } from '../runtime/os-user.js';
+import { FakeCoordinator, ownerSpec } from '../testing/fake-coordinator.js';
+import { startTestAgent, type TestAgent } from '../testing/test-agent.js';
+import { tempDataRoot, uniqueTenantId, waitFor } from '../testing/test-env.js';
+
+const havePgBackRest = fs.existsSync('/usr/bin/pgbackrest');
+const ADDRESS = `127.0.${100 + crypto.randomInt(0, 100)}.23`;
+const CIPHER = `cipher-${crypto.randomBytes(8).toString('hex')}`;
+
+async function sql<T extends pg.QueryResultRow>(config: pg.ClientConfig, text: string): Promise<T[]> {
+  const client = new pg.Client(config);
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(!havePgBackRest)('backups across a major upgrade (real PostgreSQL, real pgBackRest)', () => {
+  const dataRoot = tempDataRoot();
+  const repoDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-upgrade-repo-'));
+  const old = uniqueTenantId('o');
+  const upgraded = uniqueTenantId('n');
+  const oldStanza = old;
+  const newStanza = `${old}-pg15-${Date.now()}`;
+  let fake: FakeCoordinator;
+  let agent: TestAgent;
+
+  const spec = (
+    tenantId: string,
+    version: string,
+    stanza: string,
+    extra: { restore?: MessageInitShape<typeof RestoreSourceSchema> } = {},
+  ): MessageInitShape<typeof InstanceSpecSchema> =>
+    ownerSpec(tenantId, 'owner-secret', {
+      version,
+      backup: { stanza, archiveTimeoutSeconds: 60, retentionDays: 7 },
+      ...(extra.restore ? { restore: extra.restore } : {}),
+    });
+  const admin = (tenantId: string, database = tenantId): pg.ClientConfig => agent.runtime.adminConnection(tenantId, database);
+
+  async function backup(tenantId: string, stanza: string): Promise<CommandResult> {
+    const commandId = crypto.randomUUID();
+    await fake.command({ commandId, tenantId, action: { case: 'runBackup', value: { backupId: crypto.randomUUID(), type: BackupType.FULL, stanza } } });
+    return waitFor(`backup ${commandId}`, () => fake.result(commandId), 180_000, 50);
+  }
+
+  beforeAll(async () => {
+    const pgUser = postgresRunAs('postgres');
+    fs.chmodSync(repoDir, 0o700);
+    if (pgUser) fs.chownSync(repoDir, pgUser.uid, pgUser.gid);
+    fake = await FakeCoordinator.start(200, 60_000);
+    fake.backupRepository = { kind: { case: 'posix', value: { path: repoDir } }, cipherPass: CIPHER, keyId: 'fleet-key-1' };
+    agent = await startTestAgent({ coordinator: fake.address, dataRoot, hostId: 'hu', address: ADDRESS });
+    await waitFor('agent connected', () => fake.connected);
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.stop({ removeInstances: true });
+    await fake?.stop();
+    fs.rmSync(dataRoot, { recursive: true, force: true });
+    fs.rmSync(repoDir, { recursive: true, force: true });
+  }, 300_000);
+
+  it('backs the upgraded instance up in a stanza of its own and restores it to a time, the old stanza kept', async () => {
+    // The old major, backed up in its stanza.
+    await fake.desired({ instances: [spec(old, '15', oldStanza)] });
+    await waitFor('the 15 instance running', () => fake.running(old), 60_000);
+    const first = await backup(old, oldStanza);
+    expect(first.message).toBe('');
+    expect(first.ok).toBe(true);
+
+    // Its own stanza (the coordinator's at the switch): archiving and a full backup work there.
+    await fake.desired({ instances: [spec(old, '15', oldStanza), spec(upgraded, '15', newStanza)] });
+    await waitFor('the upgraded instance running', () => fake.running(upgraded), 60_000);
+    const full = await backup(upgraded, newStanza);
+    expect(full.message).toBe('');
+    expect(full.ok).toBe(true);
+    expect(fs.existsSync(path.join(repoDir, 'backup', newStanza, 'backup.info'))).toBe(true);
+
+    // Point-in-time recovery after the upgrade: exactly the rows committed before the target.
+    const db = admin(upgraded);
+    await waitFor('a second after the full backup', () => Date.now() >= Number(full.backup?.finishedAt?.seconds ?? 0n) * 1000 + 1100, 5000, 10);
+    await sql(db, 'create table notes (n int primary key)');
+    for (let n = 1; n <= 3; n++) await sql(db, `insert into notes (n) values (${n})`);
+    const targetMs = Date.now() + 5;
+    await waitFor('the clock past the target', () => Date.now() > targetMs + 20, 2000, 5);
+    for (let n = 4; n <= 6; n++) await sql(db, `insert into notes (n) values (${n})`);
+    const [switched] = await sql<{ wal: string }>(db, 'select pg_walfile_name(pg_switch_wal()) as wal');
+    await waitFor(
+      `segment ${switched?.wal} archived`,
+      async () => {
+        const [row] = await sql<{ last: string | null }>(db, 'select last_archived_wal as last from pg_stat_archiver');
+        return row?.last !== null && row?.last !== undefined && row.last >= (switched?.wal ?? '');
+      },
+      60_000,
+      100,
+    );
+    const restored = uniqueTenantId('r');
+    const restoreId = `restore-${restored}`;
+    await fake.desired({
+      instances: [
+        spec(old, '15', oldStanza),
+        spec(upgraded, '15', newStanza),
+        spec(restored, '15', restored, { restore: { restoreId, stanza: newStanza, target: { case: 'time', value: timestampFromMs(targetMs) } } }),
+      ],
+    });
+    const outcome = await waitFor(
+      'restore outcome',
+      () => {
+        const s = fake.latest(restored);
+        return s?.recovery?.restoreId === restoreId ? s : undefined;
+      },
+      240_000,
+      50,
+    );
+    expect(outcome.recovery?.message).toBe('');
+    await waitFor('the restored instance running', () => fake.running(restored), 60_000, 50);
+    expect(await sql<{ n: number }>(admin(restored, upgraded), 'select n from notes order by n')).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    // The old stanza still serves the old instance (a rollback archives and backs up there again).
+    const again = await backup(old, oldStanza);
+    expect(again.message).toBe('');
+    expect(again.ok).toBe(true);
+    expect(fs.readdirSync(path.join(repoDir, 'backup'))).toEqual(expect.arrayContaining([oldStanza, newStanza]));
+  }, 600_000);
+});
