@@ -37,6 +37,16 @@ export const CONFIG_SPEC = {
       'with a PostgreSQL store: the gRPC address the other coordinators name when they send a client to this one, the leader (default: --grpc-listen)',
     default: '',
   },
+  leaderLease: {
+    type: 'duration',
+    flag: '--leader-lease',
+    env: 'PGS_LEADER_LEASE',
+    description:
+      'with a PostgreSQL store: how long the leader lease lasts (renewed every quarter of it); a dead leader is replaced within about this plus a quarter, a longer one rides out a slow store or a loaded leader without changing hands',
+    default: 2000,
+    min: 1000,
+    max: 60_000,
+  },
   allowInit: {
     type: 'bool',
     flag: '--allow-init',

@@ -35,6 +35,19 @@ async function health(): Promise<{ agents: number } | undefined> {
   }
 }
 
+/** Host state transitions the coordinator made since it started, by new state (its /metrics). */
+async function transitions(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    const r = await fetch(`http://${http}/metrics`);
+    if (!r.ok) return out;
+    for (const m of (await r.text()).matchAll(/^pgs_coordinator_host_transitions_total\{[^}]*to="(\w+)"[^}]*\} (\d+)/gm)) out[m[1] as string] = Number(m[2]);
+  } catch {
+    // No figure rather than no run.
+  }
+  return out;
+}
+
 async function until(what: string, f: () => Promise<boolean>, ms = 600_000): Promise<number> {
   const t0 = performance.now();
   while (performance.now() - t0 < ms) {
@@ -71,6 +84,10 @@ interface Run {
   backMs: number;
   backCpu: number;
   settledCpu: number;
+  /** Host state transitions of the restarted coordinator until 10 s after every host was back. */
+  flaps: Record<string, number>;
+  /** Agent streams that failed over the whole run (most in the restart). */
+  streamFailures: number;
 }
 
 async function run(main: string): Promise<Run> {
@@ -104,7 +121,7 @@ async function run(main: string): Promise<Run> {
     const backCpu = cpuSeconds(coordinator.pid as number);
     await sleep(10_000);
     const stats = await agents.ask({ type: 'stats' });
-    if (stats.type === 'stats' && stats.streamFailures > 0) console.log(`  ${stats.streamFailures} agent streams failed in this run`);
+    const flaps = await transitions();
     return {
       build: main,
       usPerHostSecond: (u.cpuSeconds * 1e6) / (hosts * u.seconds),
@@ -113,6 +130,8 @@ async function run(main: string): Promise<Run> {
       backMs,
       backCpu,
       settledCpu: cpuSeconds(coordinator.pid as number),
+      flaps,
+      streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
     };
   } finally {
     await agents.stop();
@@ -136,6 +155,9 @@ console.log(
     'restart: ms to every host back',
     'CPU s to hosts back',
     'CPU s 10 s later',
+    'host transitions after restart (to UNREACHABLE/DOWN/READY)',
+    'failed agent streams',
+    'load average',
   ].join('\t'),
 );
 for (let round = 1; round <= rounds; round++) {
@@ -150,6 +172,9 @@ for (let round = 1; round <= rounds; round++) {
         Math.round(r.backMs),
         r.backCpu.toFixed(2),
         r.settledCpu.toFixed(2),
+        ['UNREACHABLE', 'DOWN', 'READY'].map((s) => r.flaps[s] ?? 0).join('/'),
+        r.streamFailures,
+        os.loadavg()[0]?.toFixed(1),
       ].join('\t'),
     );
   }

@@ -145,6 +145,15 @@ export {
   type LossCause,
   type LossVerdict,
 } from './failover-signals.js';
+export {
+  startGraceHolds,
+  readAdjusted,
+  hostLivenessWithBacklog,
+  type StartProgress,
+  type StartGracePolicy,
+  type ReadState,
+  type OwnDelay,
+} from './liveness-backlog.js';
 export { renewedLeaseDeadline, leaseHoldReason, leaseExpired, type LeaseHoldInput } from './agent-lease.js';
 export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
@@ -182,6 +191,7 @@ export {
   actUntil,
   acceptEpoch,
   validateLeaseTimings,
+  leaseTimingsFor,
   type LeaseRow,
   type LeaseTimings,
   type LeaseCandidate,

@@ -7,6 +7,7 @@ import {
   mayAct,
   nextLeadership,
   validateLeaseTimings,
+  leaseTimingsFor,
   type Leadership,
   type LeaseRow,
 } from './leader-lease.js';
@@ -90,6 +91,18 @@ describe('validateLeaseTimings', () => {
     expect(validateLeaseTimings(T)).toBeUndefined();
     expect(validateLeaseTimings({ ttlMs: 1000, renewIntervalMs: 500, safetyMarginMs: 100 })).toMatch(/at least twice/);
     expect(validateLeaseTimings({ ttlMs: 0, renewIntervalMs: 1, safetyMarginMs: 0 })).toMatch(/positive/);
+  });
+});
+
+describe('leaseTimingsFor', () => {
+  it('keeps the proportions of the defaults', () => {
+    expect(leaseTimingsFor(2000)).toEqual(T);
+    expect(leaseTimingsFor(10_000)).toEqual({ ttlMs: 10_000, renewIntervalMs: 2500, safetyMarginMs: 1250 });
+    expect(validateLeaseTimings(leaseTimingsFor(1001))).toBeUndefined();
+  });
+  it('refuses a lease that cannot be renewed', () => {
+    expect(() => leaseTimingsFor(0)).toThrow(/does not work/);
+    expect(() => leaseTimingsFor(2.5)).toThrow(/whole milliseconds/);
   });
 });
 

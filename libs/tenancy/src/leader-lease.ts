@@ -58,6 +58,20 @@ export type LeaseDecision =
   /** Someone else holds a live lease: follow it (and, if we thought we led, we lost). */
   | { kind: 'follow'; leader: LeaseRow; lost: boolean };
 
+/**
+ * The timings of a lease `ttlMs` long, in the proportions of the defaults: renewed every quarter of
+ * it (three renewals may fail before it ends) and left an eighth of it early. A longer lease rides
+ * out a slower store or a busier leader (a loaded machine where the default changes hands
+ * constantly); the price is the same longer wait before a follower takes over a dead leader.
+ */
+export function leaseTimingsFor(ttlMs: number): LeaseTimings {
+  if (!Number.isInteger(ttlMs)) throw new RangeError(`a leader lease of ${ttlMs} ms does not work: whole milliseconds only`);
+  const t = { ttlMs, renewIntervalMs: Math.floor(ttlMs / 4), safetyMarginMs: Math.floor(ttlMs / 8) };
+  const problem = validateLeaseTimings(t);
+  if (problem !== undefined) throw new RangeError(`a leader lease of ${ttlMs} ms does not work: ${problem}`);
+  return t;
+}
+
 /** Checks the timings make sense: the leader renews several times within one lease, and the margin leaves room to act. */
 export function validateLeaseTimings(t: LeaseTimings): string | undefined {
   if (!(t.ttlMs > 0 && t.renewIntervalMs > 0 && t.safetyMarginMs >= 0)) return 'lease timings must be positive';

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { ConfigError, type Logger } from '@pgs/service-kit';
-import { DEFAULT_LEASE_TIMINGS } from '@pgs/tenancy';
+import { leaseTimingsFor } from '@pgs/tenancy';
 import { splitHostPort, type CoordinatorConfig } from '../config.js';
 import { startCoordinator, type RunningCoordinator } from '../coordinator.js';
 import { serverCredentials } from '../transport/grpc-credentials.js';
@@ -69,7 +69,14 @@ export async function startHaCoordinator(
     fence: () => (elected.election ? electionFence(elected.election)() : undefined),
   });
   log.info({ store: redactStoreUrl(url), schemaVersion: store.schemaVersion, holder, advertise: self }, 'PostgreSQL store opened; electing a leader');
-  const el = startLeaderElection({ holder, address: self, connect: async () => connectTo(await findPrimary(urls)), log: log.child({ component: 'lease' }) });
+  const timings = leaseTimingsFor(config.leaderLease);
+  const el = startLeaderElection({
+    holder,
+    address: self,
+    connect: async () => connectTo(await findPrimary(urls)),
+    timings,
+    log: log.child({ component: 'lease' }),
+  });
   elected.election = el;
 
   // Bound once (as soon as TLS can be served) and handed from term to term: clients never see the
@@ -167,7 +174,7 @@ export async function startHaCoordinator(
     if (term?.epoch !== undefined) {
       const otherLeads = now.leader !== undefined && now.leader.epoch !== term.epoch;
       const since = (steppedDownAt ??= Date.now());
-      const left = DEFAULT_LEASE_TIMINGS.ttlMs - (Date.now() - since);
+      const left = timings.ttlMs - (Date.now() - since);
       if (!otherLeads && left > 0) {
         clearTimeout(grace);
         grace = setTimeout(schedule, left);

@@ -1,12 +1,23 @@
 /**
- * Host liveness from the agents' streams and heartbeats (libs/tenancy hostLiveness decides):
- * READY while heartbeats arrive, UNREACHABLE after `ttlMs` without one, DOWN after `graceMs` more;
- * a stream that broke (the agent's process or host died: a reset, not a goodbye) makes the host
- * UNREACHABLE at once and DOWN after `confirmMs` of silence. Last-seen times live in memory (an
- * fsync per heartbeat would buy nothing); at start every known host gets one TTL plus grace to
- * reconnect before it is declared down, so a coordinator restart never takes hosts down by itself.
+ * Host liveness from the agents' streams and heartbeats (libs/tenancy hostLivenessWithBacklog
+ * decides): READY while heartbeats arrive, UNREACHABLE after `ttlMs` without one, DOWN after
+ * `graceMs` more; a stream that broke (the agent's process or host died: a reset, not a goodbye)
+ * makes the host UNREACHABLE at once and DOWN after `confirmMs` of silence. Last-seen times live in
+ * memory (an fsync per heartbeat would buy nothing); at start every known host gets one TTL plus
+ * grace to reconnect, and no host is judged for silence while the reconnect storm is read (the
+ * start grace), so a coordinator restart never takes hosts down by itself. Silence is counted from
+ * when this coordinator could read the host's stream: its own delays are not the host's.
  */
-import { hostLiveness, type AgentSignals, type HostState, type LivenessVerdict, type StreamEnd } from '@pgs/tenancy';
+import {
+  hostLivenessWithBacklog,
+  startGraceHolds,
+  type AgentSignals,
+  type HostState,
+  type LivenessVerdict,
+  type ReadState,
+  type StartProgress,
+  type StreamEnd,
+} from '@pgs/tenancy';
 
 /** Liveness timing. */
 export interface LivenessOptions {
@@ -19,6 +30,10 @@ export interface LivenessOptions {
    * before it, so it is the latest renewal any agent can hold before we renew ourselves.
    */
   startedAt?: number;
+  /** The longest the start grace may last (default: ten times ttl + grace). */
+  startGraceMaxMs?: number;
+  /** The most of our own delay (event loop lag, a message still being handled) that excuses a host's silence (default: ttl). */
+  maxCreditMs?: number;
 }
 
 /** Tracks when each host was last heard from and how its streams ended. */
@@ -27,8 +42,55 @@ export class Liveness {
   private readonly renewed = new Map<string, number>();
   private readonly open = new Map<string, number>();
   private readonly ends = new Map<string, StreamEnd>();
+  /** Hosts the store knew (not DOWN) at start, still to say Hello. */
+  private readonly awaited = new Set<string>();
+  private readonly start: StartProgress;
+  /** Per host: a message of its stream is being handled since, or reading resumed at. */
+  private readonly reads = new Map<string, ReadState>();
 
-  constructor(readonly options: LivenessOptions) {}
+  constructor(readonly options: LivenessOptions) {
+    this.start = { startedAt: options.startedAt ?? 0, expected: 0, helloed: 0, lastHelloAt: undefined };
+  }
+
+  /** The hosts the store knew at start (not DOWN): the start grace lasts until they all said Hello (bounded). */
+  expectReconnects(hostIds: Iterable<string>): void {
+    for (const id of hostIds) {
+      if (this.awaited.has(id)) continue;
+      this.awaited.add(id);
+      this.start.expected++;
+    }
+  }
+
+  /** An agent stream opened at `now`: the reconnects after start are under way (the start grace goes on). */
+  reconnecting(now: number): void {
+    this.start.lastHelloAt = Math.max(now, this.start.lastHelloAt ?? now);
+  }
+
+  /** The host said Hello at `now` (the reconnect storm after start progresses). */
+  helloed(hostId: string, now: number): void {
+    this.reconnecting(now);
+    if (this.awaited.delete(hostId)) this.start.helloed++;
+  }
+
+  /** Whether the start grace holds at `now` (no host is judged for silence). */
+  inStartGrace(now: number): boolean {
+    return startGraceHolds(this.start, now, this.gracePolicy());
+  }
+
+  /** The start's progress (for logs and metrics). */
+  get startProgress(): Readonly<StartProgress> {
+    return this.start;
+  }
+
+  /** A message of the host's stream is being handled: nothing behind it on that stream is read until `reading`. */
+  handling(hostId: string, now: number): void {
+    this.reads.set(hostId, { busySince: now, resumedAt: undefined });
+  }
+
+  /** The host's stream is read again. */
+  reading(hostId: string, now: number): void {
+    this.reads.set(hostId, { busySince: undefined, resumedAt: now });
+  }
 
   /** Records a sign of life (hello or heartbeat). */
   seen(hostId: string, now: number): void {
@@ -46,6 +108,7 @@ export class Liveness {
     if (left === 0) this.open.delete(hostId);
     else this.open.set(hostId, left);
     this.ends.set(hostId, { how, at });
+    this.reads.delete(hostId);
   }
 
   /** What is known of the host's agent, for the failure decisions. */
@@ -68,14 +131,24 @@ export class Liveness {
     return this.lastSeen.get(hostId);
   }
 
-  /** The state a host should be in at `now`, and why; a host never heard from since start keeps `current`. */
-  verdictAt(hostId: string, now: number, current: HostState): LivenessVerdict {
+  /**
+   * The state a host should be in at `now`, and why; a host never heard from since start keeps
+   * `current`. `loopLagMs`: how late the event loop runs lately (data may wait unread that long).
+   */
+  verdictAt(hostId: string, now: number, current: HostState, loopLagMs = 0): LivenessVerdict {
     const { ttlMs, graceMs } = this.options;
-    return hostLiveness(this.signals(hostId), current, now, { ttlMs, graceMs, confirmMs: this.options.confirmMs ?? ttlMs + graceMs });
+    const policy = { ttlMs, graceMs, confirmMs: this.options.confirmMs ?? ttlMs + graceMs, startGraceMaxMs: this.gracePolicy().maxMs };
+    const read = this.reads.get(hostId) ?? { busySince: undefined, resumedAt: undefined };
+    return hostLivenessWithBacklog(this.signals(hostId), read, current, now, policy, this.start, { loopLagMs, maxCreditMs: this.options.maxCreditMs ?? ttlMs });
   }
 
   /** The state a host should be in at `now`. */
   stateAt(hostId: string, now: number, current: HostState): HostState {
     return this.verdictAt(hostId, now, current).state;
+  }
+
+  private gracePolicy(): { ttlMs: number; graceMs: number; maxMs: number } {
+    const { ttlMs, graceMs } = this.options;
+    return { ttlMs, graceMs, maxMs: this.options.startGraceMaxMs ?? 10 * (ttlMs + graceMs) };
   }
 }

@@ -32,7 +32,8 @@ export interface ReportOutcome {
   removed: { tenantId: string; hostId: string }[];
 }
 
-function changed(a: PlacementRecord, b: PlacementRecord): boolean {
+/** Whether `b` differs from `a` in anything a report sets. */
+export function changed(a: PlacementRecord, b: PlacementRecord): boolean {
   return (
     a.realization !== b.realization ||
     a.reason !== b.reason ||
@@ -62,6 +63,27 @@ async function noteUpgradeInstance(tx: StoreTx, hostId: string, r: InstanceRepor
   };
   if (JSON.stringify(next) !== JSON.stringify(o)) await tx.upgrades.put({ ...upgrade, other: next, updatedAt: deps.now });
   return true;
+}
+
+/** The placement as a report of its instance leaves it (written only when `changed`). */
+export function placementAfter(placement: PlacementRecord, r: InstanceReportView, now: number, retry: RetryPolicy): PlacementRecord {
+  const next: PlacementRecord = { ...placement, reason: r.reason, instanceState: r.state, updatedAt: now };
+  next.realization = r.realization;
+  if (r.address) next.address = r.address;
+  if (r.port > 0) next.port = r.port;
+  if (r.realization === 'REALIZED') {
+    next.realizedRevision = Math.max(placement.realizedRevision, r.specRevision);
+    next.realizedOnce = true;
+    next.failures = 0;
+    next.nextRetryAt = 0;
+  } else if (r.realization === 'FAILED' && (placement.realization !== 'FAILED' || placement.nextRetryAt === 0)) {
+    // A new failure, or the first one after a retry was sent: back off further.
+    next.failures = placement.failures + 1;
+    next.nextRetryAt = now + retryDelay(next.failures, retry);
+  }
+  // A created instance holds data from its first start, whatever it reports later.
+  if (r.state === 'RUNNING') next.realizedOnce = true;
+  return next;
 }
 
 /** Applies one batch of instance reports from `hostId` inside `tx`. */
@@ -112,22 +134,7 @@ export async function applyInstanceReports(
       if ((await tx.placements.list({ tenantId: tenant.id })).length === 0) await finishDeletion(tx, tenant.id, deps.now, principal);
       continue;
     }
-    const next: PlacementRecord = { ...placement, reason: r.reason, instanceState: r.state, updatedAt: deps.now };
-    next.realization = r.realization;
-    if (r.address) next.address = r.address;
-    if (r.port > 0) next.port = r.port;
-    if (r.realization === 'REALIZED') {
-      next.realizedRevision = Math.max(placement.realizedRevision, r.specRevision);
-      next.realizedOnce = true;
-      next.failures = 0;
-      next.nextRetryAt = 0;
-    } else if (r.realization === 'FAILED' && (placement.realization !== 'FAILED' || placement.nextRetryAt === 0)) {
-      // A new failure, or the first one after a retry was sent: back off further.
-      next.failures = placement.failures + 1;
-      next.nextRetryAt = deps.now + retryDelay(next.failures, deps.retry);
-    }
-    // A created instance holds data from its first start, whatever it reports later.
-    if (r.state === 'RUNNING') next.realizedOnce = true;
+    const next = placementAfter(placement, r, deps.now, deps.retry);
     if (!changed(placement, next)) {
       // Health alone changed: status may still flip (e.g. stopped accepting connections).
       await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });

@@ -103,3 +103,27 @@ describe('placement at create', () => {
     expect((await ctx.store.read.events.list({ tenantId: 'placed-now', limit: 10 })).map((e) => e.action)).toContain('scheduler.placed');
   });
 });
+
+describe('placement passes that read the same waiting tenants', () => {
+  it("a create's immediate placement and the backlog walk racing for the same tenants: each placed once, the later pass places none, no conflict", async () => {
+    const ctx = h.coordinator.ctx;
+    for (const t of await ctx.store.read.tenants.listWaiting(1000)) await ctx.store.transaction((tx) => tx.tenants.delete(t.id));
+    for (const id of ['race1', 'race2']) await ctx.store.transaction((tx) => tx.hosts.put(aHost(id, { labels: { pool: 'race', zone: id } })));
+    const ids = Array.from({ length: 6 }, (_, i) => `race-${i}`);
+    await ctx.store.transaction(async (tx) => {
+      for (const [i, id] of ids.entries()) {
+        const t = aTenant(id, { createdAt: 20_000 + i });
+        await tx.tenants.insert({ ...t, spec: { ...t.spec, placement: { pool: 'race' } } });
+      }
+    });
+    const run = new PlacementRun(ctx);
+    // Both read the six as waiting before either commits (what a take-over's backlog walk and the
+    // creates arriving meanwhile do): without the check the later pass inserts a second primary.
+    const [now, walked] = await Promise.all([run.placeNow(ids), run.step(100).then(() => run.walked.placed)]);
+    expect(now + walked).toBe(ids.length);
+    expect(Math.min(now, walked)).toBe(0);
+    for (const id of ids) expect((await ctx.store.read.placements.list({ tenantId: id })).filter((p) => p.role === 'PRIMARY')).toHaveLength(1);
+    expect(await ctx.store.read.tenants.listWaiting(100)).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+});

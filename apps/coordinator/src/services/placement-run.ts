@@ -9,7 +9,7 @@ import type { CoordinatorContext } from './context.js';
 import { candidatesFrom, versionRequest } from './host-candidates.js';
 import { newPlacement, type TenantRecord } from '../domain/model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
-import type { Commit, HostAllocation } from '../store/contract.js';
+import type { Commit, HostAllocation, StoreTx } from '../store/contract.js';
 import { syncTenant } from './tenant-sync.js';
 
 const SCHEDULER = 'system:scheduler';
@@ -28,6 +28,10 @@ export class PlacementRun {
   private allocationAt = 0;
   /** Tenants considered and placed by the current walk. */
   private walk = { considered: 0, placed: 0 };
+  /** The placement pass in flight: passes run one after another, never side by side. */
+  private passes: Promise<unknown> = Promise.resolve();
+  /** Passes that placed something, so far (a list of waiting tenants read before one may be stale). */
+  private placingCommits = 0;
 
   private readonly unsubscribe: () => void;
 
@@ -60,6 +64,7 @@ export class PlacementRun {
 
   /** Places up to `limit` waiting tenants; returns how many were considered (0 = walk finished). */
   async step(limit: number): Promise<number> {
+    const asOf = this.placingCommits;
     const waiting = await this.ctx.store.read.tenants.listWaiting(limit, this.cursor);
     if (waiting.length === 0) {
       this.cursor = undefined;
@@ -68,7 +73,7 @@ export class PlacementRun {
     const last = waiting[waiting.length - 1] as TenantRecord;
     this.cursor = { createdAt: last.createdAt, id: last.id };
     this.walk.considered += waiting.length;
-    this.walk.placed += await this.place(waiting);
+    this.walk.placed += await this.place(waiting, asOf);
     return waiting.length;
   }
 
@@ -78,6 +83,7 @@ export class PlacementRun {
    */
   async placeNow(ids: Iterable<string>): Promise<number> {
     const store = this.ctx.store;
+    const asOf = this.placingCommits;
     // Read side by side: on a store across the network each read is a round trip, and a batch
     // holds every tenant created while the previous one was placed.
     const found = await Promise.all(
@@ -87,16 +93,31 @@ export class PlacementRun {
       }),
     );
     const waiting = found.filter((t): t is TenantRecord => t !== undefined);
-    return waiting.length === 0 ? 0 : await this.place(waiting);
+    return waiting.length === 0 ? 0 : await this.place(waiting, asOf);
   }
 
-  /** Decides and commits placements for `waiting` in one transaction; returns how many were placed. */
-  private async place(waiting: TenantRecord[]): Promise<number> {
+  /**
+   * Decides and commits placements for `waiting` in one transaction; returns how many were placed.
+   * The backlog walk and a create's immediate placement may both have read the same tenant as
+   * waiting: the passes run one at a time, and a pass whose list was read before another pass
+   * placed something takes only the tenants still waiting inside its own transaction, so it leaves
+   * a tenant the earlier one placed alone (done, not a conflict). `asOf`: placingCommits when the
+   * list was read.
+   */
+  private place(waiting: TenantRecord[], asOf: number): Promise<number> {
+    const pass = this.passes.then(() => this.placeOnce(waiting, asOf));
+    this.passes = pass.catch(() => undefined);
+    return pass;
+  }
+
+  private async placeOnce(read: TenantRecord[], asOf: number): Promise<number> {
     const store = this.ctx.store;
     const now = this.ctx.clock();
     const allocations = await this.allocationsAt(now);
     const placedCount = await store
       .transaction(async (tx) => {
+        const waiting = asOf === this.placingCommits ? read : await stillWaiting(tx, read);
+        if (waiting.length === 0) return 0;
         const requests: PlacementRequest[] = waiting.map((t) => ({
           tenantId: t.id,
           resources: t.spec.resources,
@@ -162,7 +183,10 @@ export class PlacementRun {
       .finally(() => {
         this.ownCommit = false;
       });
-    if (placedCount > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
+    if (placedCount > 0) {
+      this.placingCommits++;
+      this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
+    }
     return placedCount;
   }
 
@@ -175,6 +199,16 @@ export class PlacementRun {
     }
     return this.allocations;
   }
+}
+
+/** The tenants of `read` still waiting for placement as `tx` sees them (NEW, not being deleted, no placement), as stored now. */
+export async function stillWaiting(tx: StoreTx, read: readonly TenantRecord[]): Promise<TenantRecord[]> {
+  const out: TenantRecord[] = [];
+  for (const t of read) {
+    const now = await tx.tenants.get(t.id);
+    if (now && now.status === 'NEW' && !now.deleting && (await tx.placements.list({ tenantId: t.id })).length === 0) out.push(now);
+  }
+  return out;
 }
 
 function addTo(allocations: Map<string, HostAllocation>, hostId: string, tenant: TenantRecord): void {

@@ -11,7 +11,7 @@ import { resyncQuorums, syncHostTenants, type CoordinatorContext } from './conte
 import type { BackupScheduler } from './backup-scheduler.js';
 import type { FailoverManager } from './failover-manager.js';
 import type { MoveManager } from './move-manager.js';
-import { stallBeyondHeartbeat } from '../live/loop-stall.js';
+import { RecentLateness, stallBeyondHeartbeat } from '../live/loop-stall.js';
 import type { HostRecord } from '../domain/model.js';
 import { PlacementRun } from './placement-run.js';
 import { replaceLostReplicas } from './replica-replacement.js';
@@ -48,6 +48,10 @@ export class Reconciler {
   /** A timer tick is running. */
   private ticking = false;
   private unsubscribe: (() => void) | undefined;
+  /** The start grace ended (logged once). */
+  private graceEnded = false;
+  /** The worst lateness of recent ticks (one TTL back): heartbeats may wait unread that long. */
+  private readonly lateness: RecentLateness;
   /** Tenants created since the last placement pass, placed by id while the backlog is parked. */
   private readonly created = new Set<string>();
   /**
@@ -78,13 +82,18 @@ export class Reconciler {
     private readonly moves?: MoveManager,
   ) {
     this.placement = new PlacementRun(ctx);
+    this.lateness = new RecentLateness(ctx.liveness.options.ttlMs);
   }
 
   /** Starts ticking. */
   async start(): Promise<void> {
-    // Hosts known from before a restart get one TTL plus grace to reconnect.
+    // Hosts known from before a restart get one TTL plus grace to reconnect, and none is judged for
+    // silence while their reconnects are being read (the start grace).
     const now = this.ctx.clock();
-    for (const h of await this.ctx.store.read.hosts.list()) if (h.state !== 'DOWN') this.ctx.liveness.seen(h.id, now);
+    const known = (await this.ctx.store.read.hosts.list()).filter((h) => h.state !== 'DOWN');
+    for (const h of known) this.ctx.liveness.seen(h.id, now);
+    this.ctx.liveness.expectReconnects(known.map((h) => h.id));
+    this.graceEnded = known.length === 0;
     this.stopped = false;
     this.timer = setInterval(() => void this.timedTick(), this.intervalMs);
     this.timer.unref();
@@ -149,12 +158,13 @@ export class Reconciler {
     const sinceLast = this.lastTickAt === undefined ? 0 : at - this.lastTickAt;
     // Only the timer's ticks have a period to be late against (tests also call tick() by hand).
     const stalled = this.timer !== undefined && stallBeyondHeartbeat(sinceLast, this.intervalMs, this.ctx.heartbeatIntervalMs);
+    const loopLagMs = this.timer !== undefined ? this.lateness.note(at, sinceLast - this.intervalMs) : 0;
     this.lastTickAt = at;
     try {
       // After a stall the heartbeats that arrived meanwhile are still unread: judge liveness a
       // tick later, once they are in, or a busy coordinator would mark live hosts down.
       if (stalled) this.ctx.log.warn({ stallMs: Math.round(sinceLast - this.intervalMs) }, 'event loop stalled; liveness check deferred to the next tick');
-      else await this.checkLiveness();
+      else await this.checkLiveness(loopLagMs);
       await this.replaceNeverRealized();
       await this.placeNew();
       await this.retryFailed();
@@ -169,10 +179,16 @@ export class Reconciler {
     }
   }
 
-  private async checkLiveness(): Promise<void> {
+  /** Host state transitions; `loopLagMs`: how late recent ticks ran (heartbeats may have waited unread that long). */
+  private async checkLiveness(loopLagMs: number): Promise<void> {
     const now = this.ctx.clock();
+    if (!this.graceEnded && !this.ctx.liveness.inStartGrace(now)) {
+      this.graceEnded = true;
+      const { startedAt, expected, helloed } = this.ctx.liveness.startProgress;
+      this.ctx.log.info({ afterMs: now - startedAt, expected, helloed }, 'start grace over: hosts are judged by their heartbeats again');
+    }
     for (const host of await this.ctx.store.read.hosts.list()) {
-      const next = this.ctx.liveness.verdictAt(host.id, now, host.state);
+      const next = this.ctx.liveness.verdictAt(host.id, now, host.state, loopLagMs);
       if (next.state !== host.state) await this.setHostState(host, next.state, now, next.reason);
     }
   }

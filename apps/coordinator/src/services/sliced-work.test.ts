@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runSlice } from './sliced-work.js';
-import { stallBeyondHeartbeat } from '../live/loop-stall.js';
+import { RecentLateness, stallBeyondHeartbeat } from '../live/loop-stall.js';
 
 /** A backlog of `n` items taken `room` at a time, each costing `msPerItem` on a fake clock. */
 function backlog(n: number, msPerItem = 0) {
@@ -50,5 +50,18 @@ describe('stallBeyondHeartbeat', () => {
     expect(stallBeyondHeartbeat(1250, 250, 1000)).toBe(false);
     expect(stallBeyondHeartbeat(1251, 250, 1000)).toBe(true);
     expect(stallBeyondHeartbeat(8000, 250, 1000)).toBe(true);
+  });
+});
+
+describe('RecentLateness', () => {
+  it('keeps the worst lateness of the window, then forgets it', () => {
+    const l = new RecentLateness(3000);
+    expect(l.note(1000, 0)).toBe(0);
+    expect(l.note(1250, 4000)).toBe(4000);
+    // Ticks on time after a stall still carry it for one window.
+    expect(l.note(1500, 0)).toBe(4000);
+    expect(l.note(4250, 20)).toBe(4000);
+    expect(l.note(4251, -3)).toBe(20);
+    expect(l.note(9000, 0)).toBe(0);
   });
 });

@@ -75,6 +75,30 @@ describe('opening the store', () => {
 describeStoreContract('sqlite', async ({ routeHistory }) => openStore({ dataDir: tempDir(), allowInit: true, routeHistory, now: 1000 }).store);
 
 describe('sqlite specifics', () => {
+  it('gives the event loop a turn while a backlog of transactions drains (sockets are read meanwhile)', async () => {
+    const s = open();
+    let turnAt = -1;
+    let done = 0;
+    const busy = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const all = Array.from({ length: 40 }, (_, i) =>
+      s
+        .transaction(async (tx) => {
+          busy(2);
+          await tx.hosts.put(aHost(`turn-${i}`));
+        })
+        .then(() => done++),
+    );
+    // Queued behind the whole backlog: without a turn it ran only after all 40 (80 ms of work).
+    setImmediate(() => (turnAt = done));
+    await Promise.all(all);
+    expect(turnAt).toBeGreaterThan(0);
+    expect(turnAt).toBeLessThan(40);
+    expect((await s.read.hosts.list()).filter((h) => h.id.startsWith('turn-'))).toHaveLength(40);
+  });
+
   it('keeps a group commit durable: a store opened afresh on the same file sees it', async () => {
     const dir = tempDir();
     const s = open(dir);

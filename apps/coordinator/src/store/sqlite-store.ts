@@ -213,6 +213,14 @@ function attempt<T>(f: () => T): Promise<T> {
   }
 }
 
+/**
+ * How long queued transactions may run back to back before the event loop gets a turn. One settles
+ * and the next starts in a microtask, so a backlog (the Hellos and full desired sets of a fleet
+ * reconnecting after a restart) would hold the loop until all of it drained, seconds in which no
+ * socket is read: agents' heartbeats wait unread and live hosts look silent.
+ */
+const QUEUE_TURN_MS = 20;
+
 /** A job of the queue: a read (runs at once) or a transaction (holds the queue until it settles). */
 type Job = () => Promise<unknown> | undefined;
 
@@ -230,6 +238,8 @@ export class SqliteStore implements Store {
   private readonly inside = new AsyncLocalStorage<true>();
   private readonly queue: Job[] = [];
   private busy = false;
+  /** When the queue's current run of jobs began (performance clock), to give the event loop a turn (QUEUE_TURN_MS). */
+  private runStartedAt = 0;
   private readonly grouped: GroupItem[] = [];
   private readonly listeners = new Set<(commit: Commit) => void>();
 
@@ -280,6 +290,7 @@ export class SqliteStore implements Store {
   }
 
   private enqueue(job: Job): void {
+    if (!this.busy && this.queue.length === 0) this.runStartedAt = performance.now();
     this.queue.push(job);
     this.pump();
   }
@@ -291,7 +302,14 @@ export class SqliteStore implements Store {
         this.busy = true;
         void running.finally(() => {
           this.busy = false;
-          this.pump();
+          if (this.queue.length > 0 && performance.now() - this.runStartedAt > QUEUE_TURN_MS) {
+            // The next job waits one turn of the event loop (I/O is read first); a job queued
+            // meanwhile starts it sooner, in order.
+            setImmediate(() => {
+              this.runStartedAt = performance.now();
+              this.pump();
+            });
+          } else this.pump();
         });
       }
     }

@@ -12,6 +12,7 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, type CoordinatorContext } from '../services/context.js';
 import { applyInstanceReports } from '../services/instance-reports.js';
+import { splitHelloReports } from '../services/hello-reports.js';
 import {
   fromBackupResult,
   fromInitSqlResult,
@@ -41,6 +42,16 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
   ctx.versions.report(hello.hostId, hello.postgresMajors, hello.pgbackrestVersion);
   ctx.slots.report(hello.hostId, hello.instanceSlots);
   ctx.unchangedReports.forgetHost(hello.hostId);
+  try {
+    return await registerHostTx(ctx, hello, now);
+  } catch (err) {
+    // Noted inside the transaction that did not commit: apply this host's next reports in full.
+    ctx.unchangedReports.forgetHost(hello.hostId);
+    throw err;
+  }
+}
+
+async function registerHostTx(ctx: CoordinatorContext, hello: HelloView, now: number): Promise<HostRecord> {
   return await ctx.store.transaction(async (tx) => {
     const existing = await tx.hosts.get(hello.hostId);
     const host: HostRecord = {
@@ -82,9 +93,21 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
       });
       tx.record({ kind: 'room' });
     }
-    if (hello.instances.length > 0)
-      await applyInstanceReports(tx, host.id, hello.instances, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
-    await syncHostTenants(tx, ctx, host.id, principal);
+    // A host that stayed READY at the same address (a reconnect, the storm after a coordinator
+    // restart) changes no tenant's derivation by itself: only its reports that change something
+    // stored are applied, and only their tenants are derived again.
+    const steady = existing?.state === 'READY' && existing.address === host.address;
+    let reports = hello.instances;
+    if (steady && reports.length > 0) {
+      const split = await splitHelloReports(tx, host.id, reports, ctx.health);
+      for (const r of split.unchanged) {
+        if (r.health) ctx.health.set(r.tenantId, host.id, r.health);
+        ctx.unchangedReports.noteApplied(host.id, r, now);
+      }
+      reports = split.apply;
+    }
+    if (reports.length > 0) await applyInstanceReports(tx, host.id, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+    if (!steady) await syncHostTenants(tx, ctx, host.id, principal);
     // Its instances found gone count again (it may have started them): quorums that left them out go out again.
     const wasGone = ctx.gone.forgetHost(host.id);
     if (existing?.state === 'DOWN' || wasGone) await resyncQuorums(tx, ctx, host.id, now);
@@ -151,6 +174,7 @@ export function agentControlService(
 ): ServiceImpl<typeof AgentControlService> {
   return {
     async connect(requests, stream, call) {
+      ctx.liveness.reconnecting(ctx.clock());
       const iterator = requests[Symbol.asyncIterator]();
       let helloTimer: NodeJS.Timeout | undefined;
       const first = await Promise.race([
@@ -189,8 +213,17 @@ export function agentControlService(
       if (!hello.address)
         throw new RpcError(Code.INVALID_ARGUMENT, 'hello.address is required: the address tenant instances listen on', { details: { field: 'hello.address' } });
       const log = ctx.log.child({ component: 'agent-stream', hostId: hello.hostId });
-      const host = await registerHost(ctx, hello);
+      // Nothing more of this stream is read until its Welcome and full set are out: our delay, not the host's silence.
+      ctx.liveness.handling(hello.hostId, ctx.clock());
+      let host: HostRecord;
+      try {
+        host = await registerHost(ctx, hello);
+      } catch (err) {
+        ctx.liveness.reading(hello.hostId, ctx.clock());
+        throw err;
+      }
       ctx.liveness.seen(host.id, ctx.clock());
+      ctx.liveness.helloed(host.id, ctx.clock());
       let closed = false;
       let wakeClose: () => void = () => undefined;
       const closedSignal = new Promise<void>((resolve) => {
@@ -234,10 +267,19 @@ export function agentControlService(
           },
         });
         await ctx.hub.sendFull(host.id);
+        ctx.liveness.reading(host.id, ctx.clock());
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
           if (next === undefined || next.done) break;
-          await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
+          // A heartbeat is handled at once; anything that waits (a report's commit) holds up the
+          // messages behind it on this stream, which liveness must not count as the host's silence.
+          const waits = next.value.message.case !== 'heartbeat';
+          if (waits) ctx.liveness.handling(host.id, ctx.clock());
+          try {
+            await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
+          } finally {
+            if (waits) ctx.liveness.reading(host.id, ctx.clock());
+          }
         }
       } finally {
         // A goodbye half-closes the stream and then waits for us to end the call; a dead agent's

@@ -1,0 +1,111 @@
+/**
+ * Host liveness that allows for the coordinator's own backlog. Silence is only the host's fault
+ * when the coordinator was able to read what the host sent. Two things keep a coordinator from
+ * reading heartbeats that did arrive:
+ *
+ * - The reconnect storm after a start or a leadership take-over: every host of the fleet says
+ *   Hello at once, each Hello costs store work, and a coordinator starved of CPU reads the
+ *   heartbeats that follow seconds late. Judging hosts by that silence makes them flap
+ *   UNREACHABLE and back, and each flap re-derives every tenant of the host, which deepens the
+ *   backlog. So after a start, no host is judged for silence while the storm is being read: until
+ *   every host the store knew has said Hello, as long as agents keep reconnecting (each stream
+ *   opened or Hello read extends it by twice ttl + grace: a starved coordinator reads the first
+ *   Hellos seconds after they were sent), and never longer than a hard bound.
+ * - The coordinator's own delays outside a storm: a slow event loop (socket data waits unread for
+ *   as long as a turn of the loop takes) and a host's stream whose previous message is still being
+ *   handled (the stream is read one message at a time; a report that waits for a store commit holds
+ *   up the heartbeats behind it). Silence is measured from when the coordinator could read again.
+ *
+ * Both credits are bounded, and neither touches the other failure signals: a broken stream
+ * confirmed by a replica or a router (primaryLoss) fails a primary over during the grace too.
+ */
+import { hostLiveness, type AgentSignals, type LivenessPolicy, type LivenessVerdict } from './failover-signals.js';
+import type { HostState } from './statuses.js';
+
+/** What the coordinator knows of its own start and the reconnects since. */
+export interface StartProgress {
+  /** When this coordinator started (or took over the lead). */
+  startedAt: number;
+  /** Hosts the store knew (not DOWN) at start: the ones expected to reconnect. */
+  expected: number;
+  /** How many of them said Hello since start. */
+  helloed: number;
+  /** The last sign of the reconnects since start (an agent stream opened, a Hello read), from any host. */
+  lastHelloAt: number | undefined;
+}
+
+/** How long the start grace may last. */
+export interface StartGracePolicy {
+  ttlMs: number;
+  graceMs: number;
+  /** The grace never lasts longer than this after start, however slowly the storm is read. */
+  maxMs: number;
+}
+
+/**
+ * Whether the start grace holds at `now`: some expected host has not said Hello yet, no agent has
+ * reconnected yet or one did within the last twice ttl + grace (the storm is still being read),
+ * and the bound has not passed. A fleet whose hosts all said Hello, a storm that stopped (the hosts
+ * still missing are really gone) or a start `maxMs` ago ends it.
+ */
+export function startGraceHolds(p: StartProgress, now: number, policy: StartGracePolicy): boolean {
+  if (p.helloed >= p.expected) return false;
+  if (now - p.startedAt >= policy.maxMs) return false;
+  // Before any agent reconnected the fault is ours (agents back off while we were away, our
+  // listener is slow to be read), not that of every host at once.
+  if (p.lastHelloAt === undefined) return true;
+  return now - p.lastHelloAt <= 2 * (policy.ttlMs + policy.graceMs);
+}
+
+/** How the coordinator itself was able to read one host's stream. */
+export interface ReadState {
+  /** Set while the coordinator handles a message of this host's stream (nothing behind it is read). */
+  busySince: number | undefined;
+  /** When the coordinator last finished handling a message of this host and read on. */
+  resumedAt: number | undefined;
+}
+
+/** The coordinator's own delay, shared by every host. */
+export interface OwnDelay {
+  /** The event loop's worst delay lately: data on any socket may have waited this long unread. */
+  loopLagMs: number;
+  /** The most either credit may excuse (the delay of a wedged coordinator must not hide a lost host forever). */
+  maxCreditMs: number;
+}
+
+/**
+ * The host's signals as the coordinator could have read them: while its stream's previous message
+ * is being handled the host counts as heard (up to the credit bound), and silence after such a
+ * wait counts from when reading resumed. `now` moves back by the event loop's lag. A stream that
+ * ended has nothing left to read: its signals stand as they are (the fast path of a broken stream
+ * is never slowed down).
+ */
+export function readAdjusted(s: AgentSignals, read: ReadState, now: number, own: OwnDelay): { signals: AgentSignals; now: number } {
+  if (!s.connected || s.lastSeenAt === undefined) return { signals: s, now };
+  const at = now - Math.min(Math.max(0, own.loopLagMs), own.maxCreditMs);
+  let heard = s.lastSeenAt;
+  if (read.busySince !== undefined) heard = Math.max(heard, Math.min(at, read.busySince + own.maxCreditMs));
+  else if (read.resumedAt !== undefined && read.resumedAt <= at) heard = Math.max(heard, Math.min(read.resumedAt, s.lastSeenAt + own.maxCreditMs));
+  return { signals: { ...s, lastSeenAt: heard }, now: at };
+}
+
+/**
+ * The state a host should be in at `now` once the coordinator's backlog is allowed for: during the
+ * start grace a host keeps `current` (a READY host stays READY, a DOWN one stays DOWN until its
+ * Hello); otherwise hostLiveness on what could have been read.
+ */
+export function hostLivenessWithBacklog(
+  s: AgentSignals,
+  read: ReadState,
+  current: HostState,
+  now: number,
+  policy: LivenessPolicy & { startGraceMaxMs: number },
+  start: StartProgress,
+  own: OwnDelay,
+): LivenessVerdict {
+  if (startGraceHolds(start, now, { ttlMs: policy.ttlMs, graceMs: policy.graceMs, maxMs: policy.startGraceMaxMs })) {
+    return { state: current, reason: `reading the reconnects after start (${start.helloed} of ${start.expected} hosts back)` };
+  }
+  const adjusted = readAdjusted(s, read, now, own);
+  return hostLiveness(adjusted.signals, current, adjusted.now, policy);
+}
