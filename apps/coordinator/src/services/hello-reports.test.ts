@@ -142,6 +142,7 @@ describe('registerHost on a reconnect', () => {
       appliedGeneration: 0,
       postgresMajors: [],
       pgbackrestVersion: '',
+      instanceSlots: 100,
     });
     const routeBefore = await ctx.store.read.routes.get('hello-same');
 
