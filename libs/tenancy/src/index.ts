@@ -88,6 +88,9 @@ export {
   type MoveFacts,
   type MoveDecision,
   type MovePolicy,
+  type MoveCheckpoint,
+  MOVE_CHECKPOINT_WAIT_MS,
+  MOVE_CHECKPOINT_FRESH_MS,
 } from './move.js';
 export {
   checkInPlaceUpgrade,
