@@ -579,6 +579,8 @@ export class MoveManager {
 
   private settle(op: MoveOp, result: { ok: true } | { ok: false; error: Error }, reason: string): void {
     this.ops.delete(op.tenantId);
+    // A checkpoint still unanswered: its late answer is dropped by the hub, not kept for nobody.
+    if (op.checkpointCommand !== undefined) this.ctx.hub.forgetCommand(op.checkpointCommand);
     this.finished.set(op.tenantId, { ...this.view(op), ok: result.ok, reason });
     for (const w of op.waiters) w(result);
   }
