@@ -30,6 +30,7 @@ import {
 } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { DrainRunner } from './drain-runner.js';
+import { StoreDrainPlanner } from './drain-planning.js';
 import { PreconditionError, notFound } from '../domain/errors.js';
 import type { FailoverManager } from './failover-manager.js';
 import { hostCandidates } from './host-candidates.js';
@@ -101,7 +102,7 @@ export class MoveManager {
     /** Moves a drain runs at once when its request does not say. */
     readonly defaultParallel = 2,
   ) {
-    this.drains = new DrainRunner(this);
+    this.drains = new DrainRunner(this, new StoreDrainPlanner(ctx), defaultParallel, ctx.clock);
     // The source's answer to its Checkpoint starts the switch at once, not at the next tick.
     this.stopListening = ctx.hub.onResult((commandId) => {
       for (const op of this.ops.values()) {
