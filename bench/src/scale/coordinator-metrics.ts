@@ -30,12 +30,14 @@ export function sample(text: string, metric: string): number | undefined {
  * The longest event-loop stall of a coordinator over a window. Node's event-loop delay histogram
  * (`nodejs_eventloop_lag_max_seconds`, prom-client's default metrics) is reset at every scrape, so
  * the page is read every `everyMs` and the largest maximum kept: a stall shows in the first scrape
- * after it, however late that scrape ran.
+ * after it, however late that scrape ran. The first page read only starts the window: it covers
+ * everything since the scrape before (or since the process started: its start-up, not serving).
  */
 export class LoopStallSampler {
   private maxSeconds = 0;
   private timer: NodeJS.Timeout | undefined;
   private reading = false;
+  private started = false;
 
   constructor(
     private readonly http: string,
@@ -46,6 +48,7 @@ export class LoopStallSampler {
   start(): void {
     clearInterval(this.timer);
     this.maxSeconds = 0;
+    this.started = false;
     this.timer = setInterval(() => void this.read(), this.everyMs);
     // A run that fails midway must not be kept alive by its sampler.
     this.timer.unref();
@@ -56,7 +59,9 @@ export class LoopStallSampler {
     this.reading = true;
     try {
       const max = sample(await metricsText(this.http), 'nodejs_eventloop_lag_max_seconds');
-      if (max !== undefined && Number.isFinite(max)) this.maxSeconds = Math.max(this.maxSeconds, max);
+      if (max === undefined || !Number.isFinite(max)) return;
+      if (this.started) this.maxSeconds = Math.max(this.maxSeconds, max);
+      this.started = true;
     } finally {
       this.reading = false;
     }

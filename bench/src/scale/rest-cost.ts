@@ -4,8 +4,8 @@
 // --report-interval as a real agent), then measures what load does not distort: CPU per host per
 // second at rest, fsyncs per second at rest (strace), and in a restart the new process's CPU until
 // every host is back and 10 s later, the desired sets the restarted build sent, and the longest
-// event-loop stall at rest and in the restart (read from /metrics every second; a wall-time figure,
-// so it carries the machine's load, printed beside it). Builds alternate, round after round.
+// event-loop stall at rest and in the restart from when the restarted build serves (read from
+// /metrics every second; a wall-time figure, so it carries the machine's load, printed beside it). Builds alternate, round after round.
 //
 //   PGS_BENCH_KEEP_STORE=/tmp/s npm run bench:restart -w @pgs/coordinator -- 10000 200   (the store)
 //   npm run bench:rest-cost -w bench -- /tmp/s 200 <old main.js>,<new main.js> [rounds]
