@@ -158,6 +158,7 @@ export {
   type OwnDelay,
 } from './liveness-backlog.js';
 export { renewedLeaseDeadline, leaseHoldReason, leaseExpired, type LeaseHoldInput } from './agent-lease.js';
+export { desiredAfterHello, type FullSetSent, type HelloDesired, type HelloDesiredInput } from './desired-after-hello.js';
 export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
   DEFAULT_BACKUP_POLICY,
