@@ -59,8 +59,10 @@ export interface FakeAgentOptions {
   /**
    * Answers to major-upgrade steps (UpgradeSource/UpgradeTarget); default: every step succeeds, the
    * source is a clean PostgreSQL 15 with wal_level=logical and one database named like the tenant.
+   * A promise answers once it settles (a step that runs while something else happens); the agent
+   * reads no other message meanwhile.
    */
-  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang';
+  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang' | Promise<UpgradeAnswer | 'hang'>;
 }
 
 /** A fake agent's answer to an upgrade step. */
@@ -228,7 +230,7 @@ export class FakeAgent {
       return;
     }
     if (command.action.case === 'upgradeSource' || command.action.case === 'upgradeTarget') {
-      const answer = (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
+      const answer = await (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
       if (answer === 'hang') return;
       await this.send({
         message: {
