@@ -6,7 +6,7 @@
  * and the old instance stops and is kept; a rollback starts it, holds the route, blocks the new
  * instance's writers, gives the placement back and cleans the old instance. Refusals list every reason; a failed copy abandons and cleans.
  */
-import { RouteState, RunState, TenantStatus, UpgradeSource_Step, type Command, type DesiredInstances } from '@pgs/proto';
+import { RouteState, RunState, TenantStatus, UpgradeSource_Step, UpgradeTarget_Step, type Command, type DesiredInstances } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent, upgradeDefaultAnswer, type UpgradeAnswer } from './testing/fake-agent.js';
@@ -191,9 +191,15 @@ describe('major upgrade', () => {
     expect(t.route?.state).toBe(RouteState.ROUTABLE);
   }, 30_000);
 
-  it("keeps what an agent reported while a step ran: the step's write does not undo the new instance's report", async () => {
+  it("keeps what others write while a step runs (an agent's report, an operator's rollback), and takes a rollback asked right after the switch", async () => {
     // h2 reports the new instance realized only while h1 prepares its publications, after the coordinator read the row for that step.
-    const a2 = await agent('h2', [major('18', false)]);
+    let releaseDrop = (): void => undefined;
+    const dropHeld = new Promise<void>((resolve) => (releaseDrop = resolve));
+    const a2 = await agent('h2', [major('18', false)], async (c) => {
+      // The subscriptions' drop after the switch waits for the test: the upgrade stays switched, not yet kept.
+      if (c.action.case === 'upgradeTarget' && c.action.value.step === UpgradeTarget_Step.ABANDON) await dropHeld;
+      return upgradeDefaultAnswer(c);
+    });
     a2.options.autoRealize = false;
     const prepareWhileReported = async (c: Command): Promise<UpgradeAnswer> => {
       if (c.action.case === 'upgradeSource' && c.action.value.step === UpgradeSource_Step.PREPARE) {
@@ -212,10 +218,21 @@ describe('major upgrade', () => {
     expect(res.upgrade?.toHostId).toBe('h2');
     expect(res.tenant?.placements.map((p) => p.hostId)).toEqual(['h2']);
     expect(res.tenant?.placements[0]?.port).toBe(7001);
-    // Back on h1, so that h2 is empty for the next case.
-    await eventually(async () => (await h.operator.getTenant({ id: 'upd' })).tenant?.upgrade?.phase === 'kept', 15_000, 'upgrade of upd kept');
-    const back = await upgradeWaited('upd', { case: 'rollback', value: true });
-    expect(back.tenant?.placements.map((p) => p.hostId)).toEqual(['h1']);
+
+    // `--rollback` as soon as `--wait` returned: taken while the old instance still stops, done once it is kept.
+    const asked = await h.operator.upgradeTenant({ id: 'upd', action: { case: 'rollback', value: true } });
+    expect(asked.upgrade?.phase).toBe('switching');
+    releaseDrop();
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'upd' });
+        return t.tenant?.upgrade === undefined && t.tenant.placements.map((p) => p.hostId).join() === 'h1';
+      },
+      20_000,
+      'upd rolled back to h1',
+    );
+    const events = (await h.operator.listEvents({ tenantId: 'upd' })).events.map((e) => e.action);
+    expect(events).toEqual(expect.arrayContaining(['upgrade.switched', 'upgrade.kept', 'upgrade.rolled_back']));
   }, 60_000);
 
   // Last: its first upgrade stays in its copy (the agent never answers) until the harness stops.

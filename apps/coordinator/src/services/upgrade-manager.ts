@@ -256,7 +256,10 @@ export class UpgradeManager {
     const u = await this.ctx.store.transaction(async (tx) => {
       const row = await tx.upgrades.get(tenantId);
       if (!row) throw new PreconditionError('NO_UPGRADE', `${tenantId} has no upgrade kept for a ${request}; nothing to do`);
-      if (row.phase !== 'kept')
+      // Switched (the route on the new instance, the old one stopping): the request waits in the row until the old one is kept,
+      // so `--finalize` or `--rollback` right after `--wait` returned is taken rather than refused.
+      const switched = row.phase === 'switching' && row.other.hostId === row.fromHostId;
+      if (row.phase !== 'kept' && !switched)
         throw new PreconditionError(
           'UPGRADE_NOT_SWITCHED',
           `the upgrade of ${tenantId} is ${row.phase}; a ${request} applies once it switched (an upgrade before its switch leaves the tenant as it was when it is abandoned)`,
