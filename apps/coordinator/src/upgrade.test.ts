@@ -226,7 +226,7 @@ describe('major upgrade', () => {
     await eventually(
       async () => {
         const t = await h.operator.getTenant({ id: 'upd' });
-        return t.tenant?.upgrade === undefined && t.tenant.placements.map((p) => p.hostId).join() === 'h1';
+        return t.tenant !== undefined && t.tenant.upgrade === undefined && t.tenant.placements.map((p) => p.hostId).join() === 'h1';
       },
       20_000,
       'upd rolled back to h1',
