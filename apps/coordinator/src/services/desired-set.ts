@@ -176,8 +176,9 @@ async function upgradeOtherInstance(
   const major = String(o.major);
   const { backup: _backup, restore: _restore, ...rest } = base;
   // The old one runs on after the route left it until the new one's subscriptions dropped their
-  // slots on it, and again when a rollback starts it.
-  const oldRuns = upgrade.subscribed || upgrade.request === 'rollback';
+  // slots on it, and again when a rollback starts it (a rollback asked before it was kept waits
+  // for that: the upgrade reaches kept only once the old instance stopped).
+  const oldRuns = upgrade.subscribed || (upgrade.request === 'rollback' && upgrade.phase === 'kept');
   return {
     ...rest,
     version: major,

@@ -59,8 +59,10 @@ export interface FakeAgentOptions {
   /**
    * Answers to major-upgrade steps (UpgradeSource/UpgradeTarget); default: every step succeeds, the
    * source is a clean PostgreSQL 15 with wal_level=logical and one database named like the tenant.
+   * A promise answers once it settles (a step that runs while something else happens); the agent
+   * reads no other message meanwhile.
    */
-  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang';
+  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang' | Promise<UpgradeAnswer | 'hang'>;
   /** How a Checkpoint before a move's switch is answered (default 'ok'; 'fail' plays an older agent). */
   checkpointAnswer?: 'ok' | 'fail';
 }
@@ -230,7 +232,7 @@ export class FakeAgent {
       return;
     }
     if (command.action.case === 'upgradeSource' || command.action.case === 'upgradeTarget') {
-      const answer = (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
+      const answer = await (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
       if (answer === 'hang') return;
       await this.send({
         message: {
