@@ -103,15 +103,16 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
     const w = await pgbench(t, t.mode.args, WARMUP_SECONDS, CLIENTS);
     console.log(`  warm-up ${t.name}: ${w.tps.toFixed(0)} tps (not counted)`);
   }
-  const samples = new Map(targets.map((t) => [t.name, { cpuUs: [] as number[], tps: [] as number[] }]));
+  const samples = new Map(targets.map((t) => [t.name, { cpuUs: [] as number[], systemUs: [] as number[], tps: [] as number[] }]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
       const r = await pgbench(t, t.mode.args, SECONDS, CLIENTS, true);
       console.log(
-        `  round ${round}/${ROUNDS} ${t.name}: ${r.proxyCpuUs?.toFixed(1) ?? '-'} µs CPU/tx, ${r.tps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`,
+        `  round ${round}/${ROUNDS} ${t.name}: ${r.proxyCpuUs?.toFixed(1) ?? '-'} µs CPU/tx (system ${r.proxySystemUs?.toFixed(1) ?? '-'}), ${r.tps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`,
       );
       const s = samples.get(t.name)!;
       if (r.proxyCpuUs !== undefined) s.cpuUs.push(r.proxyCpuUs);
+      if (r.proxySystemUs !== undefined) s.systemUs.push(r.proxySystemUs);
       s.tps.push(r.tps);
     }
   }
@@ -121,6 +122,7 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
       for (const b of builds) {
         const s = samples.get(`${b.name} ${mode.name}`)!;
         row[`${b.name} µs CPU/tx`] = median(s.cpuUs).toFixed(1);
+        row[`${b.name} of it system`] = median(s.systemUs).toFixed(1);
         row[`${b.name} tps (load-bound)`] = median(s.tps).toFixed(0);
       }
       return row;

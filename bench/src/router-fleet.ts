@@ -208,10 +208,10 @@ export interface Target {
   pid?: number;
 }
 
-/** CPU time (user + system, ms) of `pid` and its child processes so far, from /proc. */
-export function cpuMs(pid: number): number {
+/** CPU time (user and system, ms) of `pid` and its child processes so far, from /proc. */
+export function cpuTimes(pid: number): { userMs: number; systemMs: number } {
   const tick = 1000 / 100; // USER_HZ is 100 on Linux
-  let total = 0;
+  const times = { userMs: 0, systemMs: 0 };
   const stat = (p: number): string[] | undefined => {
     try {
       return fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -219,21 +219,27 @@ export function cpuMs(pid: number): number {
       return undefined; // gone meanwhile
     }
   };
+  const add = (f: string[]): void => {
+    times.userMs += Number(f[11]) * tick;
+    times.systemMs += Number(f[12]) * tick;
+  };
   const own = stat(pid);
-  if (!own) return 0;
-  total += (Number(own[11]) + Number(own[12])) * tick;
+  if (!own) return times;
+  add(own);
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const f = stat(Number(entry));
-    if (f && Number(f[1]) === pid) total += (Number(f[11]) + Number(f[12])) * tick;
+    if (f && Number(f[1]) === pid) add(f);
   }
-  return total;
+  return times;
 }
 
 export interface PgbenchResult {
   tps: number;
   /** The proxy's CPU time per transaction (µs), when it is a process of ours. */
   proxyCpuUs: number | undefined;
+  /** The part of it spent in the kernel (system time: socket reads and writes). */
+  proxySystemUs: number | undefined;
 }
 
 /**
@@ -243,7 +249,7 @@ export interface PgbenchResult {
  * transactions of a short run.
  */
 export async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2'], steady = false): Promise<PgbenchResult> {
-  let cpuBefore = target.pid ? cpuMs(target.pid) : 0;
+  let cpuBefore = target.pid ? cpuTimes(target.pid) : { userMs: 0, systemMs: 0 };
   const args = [
     '-h',
     '127.0.0.1',
@@ -272,7 +278,7 @@ export async function pgbench(target: Target, extra: string[], seconds = SECONDS
     if (!steady || firstInterval !== undefined) return;
     const p = /progress: ([\d.]+) s, ([\d.]+) tps/.exec(stderr);
     if (!p) return;
-    if (target.pid) cpuBefore = cpuMs(target.pid);
+    if (target.pid) cpuBefore = cpuTimes(target.pid);
     firstInterval = Number(p[1]) * Number(p[2]);
   });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
@@ -281,6 +287,11 @@ export async function pgbench(target: Target, extra: string[], seconds = SECONDS
   if (code !== 0 || !m) throw new Error(`pgbench against ${target.name} failed: ${stderr || stdout}`);
   // A run too short for a progress report (or without steady): every transaction counts.
   const tx = steady && firstInterval !== undefined ? processed - firstInterval : processed;
-  const proxyCpuUs = target.pid && tx > 0 ? ((cpuMs(target.pid) - cpuBefore) * 1000) / tx : undefined;
-  return { tps: Number(m[1]), proxyCpuUs };
+  const after = target.pid && tx > 0 ? cpuTimes(target.pid) : undefined;
+  const perTx = (ms: number): number => (ms * 1000) / tx;
+  return {
+    tps: Number(m[1]),
+    proxyCpuUs: after ? perTx(after.userMs + after.systemMs - cpuBefore.userMs - cpuBefore.systemMs) : undefined,
+    proxySystemUs: after ? perTx(after.systemMs - cpuBefore.systemMs) : undefined,
+  };
 }
