@@ -90,14 +90,16 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(
-    route.tenantId,
-    user,
-    database,
-    packet.parameters,
-    packet.protocol.major * 65536 + packet.protocol.minor,
-    route.poolMode,
-    verifier.storedKey,
+  const key = deps.pool.sharedKey(
+    SessionPool.key(
+      route.tenantId,
+      user,
+      database,
+      packet.parameters,
+      packet.protocol.major * 65536 + packet.protocol.minor,
+      route.poolMode,
+      verifier.storedKey,
+    ),
   );
   const appName = packet.parameters.get('application_name') ?? '';
   const login = serverLogin(deps, route.tenantId, packet, decision, appName, clientKey, verifier);
