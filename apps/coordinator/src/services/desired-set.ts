@@ -21,7 +21,7 @@ import type { BackupSettings } from './backup-repository.js';
 import { newPlacement, type PlacementRecord, type TenantRecord, type UpgradeRecord } from '../domain/model.js';
 import { replicationCredentials } from './replication-secrets.js';
 import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
-import type { StoreReads, StoreTx } from '../store/contract.js';
+import type { StoreReads } from '../store/contract.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import type { GoneInstances } from '../live/gone-instances.js';
 import type { SyncQuorums } from '../live/sync-quorums.js';
@@ -198,7 +198,7 @@ export interface HostDesiredSet {
  * placement on the host is not mentioned at all: only an explicit deletion removes data.
  */
 export async function desiredSetForHost(
-  tx: StoreTx,
+  tx: StoreReads,
   hostId: string,
   versions: VersionCatalog,
   tenantIds?: ReadonlySet<string>,

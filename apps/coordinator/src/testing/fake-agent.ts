@@ -61,6 +61,8 @@ export interface FakeAgentOptions {
    * source is a clean PostgreSQL 15 with wal_level=logical and one database named like the tenant.
    */
   upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang';
+  /** How a Checkpoint before a move's switch is answered (default 'ok'; 'fail' plays an older agent). */
+  checkpointAnswer?: 'ok' | 'fail';
 }
 
 /** A fake agent's answer to an upgrade step. */
@@ -245,6 +247,14 @@ export class FakeAgent {
       });
       return;
     }
+    if (command.action.case === 'checkpoint') {
+      const ok = (this.options.checkpointAnswer ?? 'ok') === 'ok';
+      const value = ok
+        ? { commandId: command.commandId, ok, message: 'checkpoint 1 ms' }
+        : { commandId: command.commandId, ok, errorCode: 'UNKNOWN_COMMAND', message: 'the command has no action this agent knows' };
+      await this.send({ message: { case: 'commandResult', value } });
+      return;
+    }
     if (command.action.case === 'expireBackup') {
       await this.send({ message: { case: 'commandResult', value: { commandId: command.commandId, ok: true } } });
       return;
@@ -330,7 +340,10 @@ export class FakeAgent {
   });
 
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql' | 'upgradeSource' | 'upgradeTarget'): ReceivedCommand[] {
+  received(
+    tenantId: string,
+    kind: 'fence' | 'promote' | 'checkpoint' | 'runBackup' | 'expireBackup' | 'runInitSql' | 'upgradeSource' | 'upgradeTarget',
+  ): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 
