@@ -50,8 +50,13 @@ export interface SessionReplay {
   parses: Buffer[];
 }
 
+const HAS_SET = /set/i;
+
 /** True when every statement of `sql` is a SET or a RESET (and there is at least one). */
 export function setsOnly(sql: string): boolean {
+  // Both keywords contain "set": most queries are told apart here, without blanking their literals
+  // (every Query of a session-mode client between transactions comes here).
+  if (!HAS_SET.test(sql)) return false;
   let any = false;
   for (const raw of blankLiterals(sql).split(';')) {
     const s = raw.trim().toLowerCase();

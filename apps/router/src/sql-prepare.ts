@@ -36,8 +36,13 @@ function keyword(text: string, word: string): string | undefined {
   return m ? text.slice(m[0].length).replace(LEADING, '') : undefined;
 }
 
+const PREPARE_OR_DEALLOCATE = /prepare|deallocate/i;
+
 /** The PREPARE or DEALLOCATE that `sql` (a whole simple Query) is; undefined when it is neither. */
 export function sqlPrepareOf(sql: string): SqlPrepare | undefined {
+  // Most queries name neither keyword: told apart here, without blanking their literals (every
+  // Query of a session-mode client comes here).
+  if (!PREPARE_OR_DEALLOCATE.test(sql)) return undefined;
   const statements = blankLiterals(sql)
     .split(';')
     .map((s) => s.trim().toLowerCase());
