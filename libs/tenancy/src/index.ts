@@ -89,6 +89,7 @@ export {
   type MoveDecision,
   type MovePolicy,
 } from './move.js';
+export { resumeMove, type MoveResume, type MoveResumeFacts } from './move-resume.js';
 export {
   checkInPlaceUpgrade,
   checkUpgrade,
