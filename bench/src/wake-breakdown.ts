@@ -55,7 +55,7 @@ interface Started {
   steps: Record<string, number>;
 }
 
-const STEPS = ['reconfigure', 'start', 'objects', 'objectsKept', 'health'] as const;
+const STEPS = ['reconfigure', 'start', 'objects', 'objectsKept', 'health', 'healthDeferred'] as const;
 
 /** Every "instance started and realized" line of the agents' logs under `root`, per tenant, oldest first. */
 function starts(root: string): Map<string, Started[]> {
