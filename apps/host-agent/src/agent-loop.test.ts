@@ -118,7 +118,7 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     // Reported as soon as its postmaster accepted connections (no measure yet: no WAL position);
     // its first measure follows the report.
     const reported = env.coordinator.statuses.find((x) => x.tenantId === w && x.specRevision === 3n && x.state === InstanceState.RUNNING);
-    expect(reported?.health).toMatchObject({ up: true, acceptingConnections: true, lsn: "" });
+    expect(reported?.health).toMatchObject({ up: true, acceptingConnections: true, lsn: '' });
     await waitFor('w measured after its report', () => (env.agent.manager.status(w)?.health?.lsn ?? '') !== '');
     expect(env.agent.manager.status(w)?.health).toMatchObject({ up: true, acceptingConnections: true, role: 'PRIMARY' });
     // The owner's password changed while it slept: the woken primary syncs it before it serves.
