@@ -94,6 +94,9 @@ describe('live move', () => {
       // Told while idle (its server was fenced) or in answer to its next query.
       stateful?.on('error', (e: { code?: string; message?: string }) => statefulErrors.push(e));
       await stateful?.query('create temp table scratch (x int)');
+      // Session mode: a client with an SQL-level prepared statement is carried with it.
+      const prepared = poolMode === 'session' ? await connect(router.endpoint, login) : undefined;
+      await prepared?.query('PREPARE n_acked AS select count(*)::int as n from acked');
       load.start();
       await waitUntil(
         'the writer has committed rows',
@@ -143,6 +146,12 @@ describe('live move', () => {
         expect(statefulErrors.find((e) => e.code === '57P01')?.message).toMatch(/moved to another instance/);
         await stateful.end().catch(() => undefined);
       }
+      if (prepared) {
+        // Its PREPARE was made again on the new primary: EXECUTE answers there.
+        expect((await prepared.query<{ n: number }>('EXECUTE n_acked')).rows[0]?.n).toBeGreaterThan(0);
+        expect((await prepared.query<{ port: number }>('select inet_server_port() as port')).rows[0]?.port).toBe(after.port);
+        await prepared.end();
+      }
       // The old instance is gone from its host, and each step is audited with its timing.
       await waitFor(`old instance of ${id} removed`, () => (tenantPostmaster(f, before.hostIndex, id) === undefined ? true : undefined), {
         timeoutMs: 20_000,
@@ -154,6 +163,7 @@ describe('live move', () => {
         expect.arrayContaining([
           'move.started',
           'move.copied',
+          'move.checkpointed',
           'switchover.started',
           'switchover.fenced',
           'switchover.completed',
@@ -366,13 +376,22 @@ describe('live move', () => {
     const started = Date.now();
     const out = await f.pgsctl(['host', 'drain', drained, '--parallel', '3']);
     expect(out.code, out.stderr).toBe(0);
-    await waitUntil(
+    type DrainJson = { total: number; moved: number; blocked: number; blockedTenants?: unknown[] } | null;
+    // Ends early when the drain gives up on a tenant (its reason is in the failure), and a timeout
+    // names what is still on the host and in what state.
+    const seen = await waitUntil(
       `host ${drained} empty`,
-      async () => (await f.pgsctlJson<{ tenants: TenantJson[] }>(['host', 'get', drained])).tenants.length,
-      (n) => n === 0,
-      { timeoutMs: 600_000, intervalMs: 1000 },
+      async () => {
+        const left = (await f.pgsctlJson<{ tenants: TenantJson[] }>(['host', 'get', drained])).tenants;
+        const hosts = await f.pgsctlJson<Array<{ id: string; drain: DrainJson }>>(['host', 'list']);
+        const tenants = await Promise.all(left.map(async (t) => tenant(t.id).then((x) => ({ id: x.id, status: x.status, reason: x.statusReason }))));
+        return { left: tenants, drain: hosts.find((h) => h.id === drained)?.drain ?? null };
+      },
+      (s) => s.left.length === 0 || (s.drain?.blocked ?? 0) > 0,
+      { timeoutMs: 300_000, intervalMs: 2000 },
     );
-    const hosts = await f.pgsctlJson<Array<{ id: string; drain: { total: number; moved: number; blocked: number } | null }>>(['host', 'list']);
+    expect(seen.drain?.blockedTenants ?? [], JSON.stringify(seen)).toEqual([]);
+    const hosts = await f.pgsctlJson<Array<{ id: string; drain: DrainJson }>>(['host', 'list']);
     const progress = hosts.find((h) => h.id === drained)?.drain;
     console.log(`drain of ${all.length} tenants off ${drained} (parallel 3): ${Date.now() - started} ms; progress ${JSON.stringify(progress)}`);
     // Every instance the drain started with moved (earlier tests may have left more than these six there).
