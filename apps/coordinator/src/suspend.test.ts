@@ -318,8 +318,9 @@ describe('replicated tenants', () => {
 });
 
 describe('wake by a move, through a restart and a rollback', () => {
-  // The switch of a copy that never catches up rolls back after this long.
-  const SWITCH_FLAGS = [...FLAGS, '--switchover-timeout', '3000ms'];
+  // A switch whose old primary never answers rolls back after this long (its checkpoint before the
+  // switch is not waited for longer either).
+  const SWITCH_FLAGS = [...FLAGS, '--switchover-timeout', '3000ms', '--move-checkpoint-timeout', '1000ms'];
 
   beforeAll(async () => {
     await h.stop();
