@@ -10,7 +10,7 @@ import { TenantStatus } from '@pgs/proto';
 import { poll, withFleet, type BenchFleet } from './fleet-launcher.js';
 import { barChartSvg, report, summarize, verdict } from './fleet-report.js';
 import { createTenant, timedQuery } from './fleet-tenants.js';
-import { wakeBreakdown, type WakeTiming } from './wake-breakdown.js';
+import { wakeBreakdown, wakeEvents, type WakeTiming } from './wake-breakdown.js';
 
 const WAKES = Number(process.env.PGS_BENCH_WAKES ?? 50);
 const WAKE_TENANTS = Number(process.env.PGS_BENCH_WAKE_TENANTS ?? 10);
@@ -81,7 +81,8 @@ const latency = await withFleet({ name: 'wake', block: BLOCK, agents: 1, routers
     loads.push(...r.loads);
     console.log(`wakes: ${samples.length}/${WAKES}`);
   }
-  return { samples, loads, breakdown: wakeBreakdown(fleet.root, 'Where a wake goes', timings) };
+  const events = await wakeEvents(fleet.client, ids);
+  return { samples, loads, breakdown: wakeBreakdown(fleet.root, 'Where a wake goes', timings, events) };
 });
 
 const lat = summarize(latency.samples);

@@ -23,7 +23,7 @@ import { timedQuery } from './fleet-tenants.js';
 import { measureInstances } from './instance-memory.js';
 import { controlPlanePss, freeBytes, machineUsedMib } from './machine-memory.js';
 import { startQueryLoops } from './query-loops.js';
-import { wakeBreakdown, type WakeTiming } from './wake-breakdown.js';
+import { wakeBreakdown, wakeEvents, type WakeTiming } from './wake-breakdown.js';
 
 function densityOf(text: string): { registered: number; active: number } {
   const m = /^(\d+):(\d+)$/.exec(text.trim());
@@ -118,6 +118,10 @@ async function measure(fleet: BenchFleet) {
     }
   }
   const wakesTo = Date.now();
+  const events = await wakeEvents(
+    fleet.client,
+    timings.map((t) => t.tenantId),
+  );
   const afterWakes = fleet.hostDataRoots.flatMap(measureInstances);
   await loops.stop();
   return {
@@ -142,7 +146,7 @@ async function measure(fleet: BenchFleet) {
     wakes,
     wakeLoads,
     failures,
-    breakdown: wakeBreakdown(fleet.root, `Where a wake goes while ${ACTIVE} tenants work`, timings),
+    breakdown: wakeBreakdown(fleet.root, `Where a wake goes while ${ACTIVE} tenants work`, timings, events),
   };
 }
 

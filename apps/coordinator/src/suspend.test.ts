@@ -3,12 +3,16 @@
  * primary no busy backend), a router's wake brings them back once however many clients wait, the
  * fleet's wake rate throttles, a host that gave the room away makes the wake move the tenant to a
  * host with room (or refuses it with the reason when none has any), and replicas wake after their primary.
+ * A wake by a move survives a coordinator restart (taken back from its row), and one whose switch
+ * rolls back holds its clients until the tenant sleeps again.
  */
 import { InstanceRole, RouteState, TenantStatus, WakeOutcome, RunState } from '@pgs/proto';
 import { Code, RpcError } from '@pgs/rpc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent } from './testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from './testing/harness.js';
+
+const FLAGS = ['--idle-check-interval', '50ms', '--wake-rate', '2', '--wake-burst', '2'];
 
 let h: Harness;
 const agents: FakeAgent[] = [];
@@ -35,7 +39,7 @@ async function active(id: string, idleSuspendSeconds: number, a: FakeAgent): Pro
 }
 
 beforeAll(async () => {
-  h = await startHarness(['--idle-check-interval', '50ms', '--wake-rate', '2', '--wake-burst', '2']);
+  h = await startHarness(FLAGS);
   // The fake router r1 reports its clients every 50 ms, as a real router does every few seconds.
   reporting = setInterval(() => {
     const tenants = [...routerClients].map(([tenantId, clients]) => ({ tenantId, clients }));
@@ -311,4 +315,138 @@ describe('replicated tenants', () => {
     // A router client keeps it awake from now on.
     routerClients.set('twins', 1);
   });
+});
+
+describe('wake by a move, through a restart and a rollback', () => {
+  // A switch whose old primary never answers rolls back after this long (its checkpoint before the
+  // switch is not waited for longer either).
+  const SWITCH_FLAGS = [...FLAGS, '--switchover-timeout', '3000ms', '--move-checkpoint-timeout', '1000ms'];
+
+  beforeAll(async () => {
+    await h.stop();
+    h = await startHarness(SWITCH_FLAGS);
+  });
+
+  /** The tenant suspended on a small host whose room a squatter then took: its wake moves it to the big host. */
+  async function evicted(id: string, smallOptions: Partial<ConstructorParameters<typeof FakeAgent>[0]> = {}): Promise<{ small: FakeAgent; big: FakeAgent }> {
+    const small = await agent({ labels: { host: id, size: `small-${id}` }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 }, ...smallOptions });
+    const big = await agent({ labels: { host: id } });
+    await active(id, 60, big);
+    expect((await h.operator.getTenant({ id })).tenant?.placements.map((p) => p.hostId)).toEqual([small.options.hostId]);
+    await h.operator.suspendTenant({ id });
+    await eventually(async () => small.instances.get(id)?.runState === RunState.STOPPED, 5000, `${id} stopped`);
+    await h.operator.createTenant({ id: `${id}-squatter`, spec: { resources: { memoryMib: 2048 }, placement: { size: `small-${id}` } } });
+    await eventually(async () => (await status(`${id}-squatter`)) === TenantStatus.ACTIVE, 10_000, `${id}-squatter ACTIVE`);
+    return { small, big };
+  }
+
+  /** A new agent process of a host that was there before the restart (same id, address and labels). */
+  async function rejoin(old: FakeAgent, unhealthy: string[] = []): Promise<FakeAgent> {
+    const a = new FakeAgent({ ...old.options, coordinator: h.coordinator.grpcAddress });
+    for (const id of unhealthy) a.unhealthy.add(id);
+    agents.push(a);
+    await a.connect();
+    return a;
+  }
+
+  it("takes a wake by a move back from its row after a coordinator restart and completes it, the wake's reason kept", async () => {
+    const { small, big } = await evicted('phoenix');
+    big.unhealthy.add('phoenix');
+    const answer = await h.routes.wakeTenant({ tenantId: 'phoenix', routerId: 'r1', waitingClients: 2 });
+    expect(answer.outcome, answer.message).toBe(WakeOutcome.STARTED);
+    await eventually(
+      async () => small.instances.get('phoenix')?.runState === RunState.RUNNING && big.instances.has('phoenix'),
+      5000,
+      'source and copy asked for',
+    );
+    const row = await h.coordinator.ctx.store.read.moves.get('phoenix');
+    expect(row).toMatchObject({ principal: 'router:r1', progress: { phase: 'copying', fromHostId: small.options.hostId, toHostId: big.options.hostId } });
+    expect(row?.wake).toMatch(new RegExp(`^its host ${small.options.hostId} has no room left for it: short of memory`));
+
+    // The coordinator restarts mid-copy; both hosts' agents come back (new processes, same hosts).
+    const dataDir = h.dataDir;
+    await h.stop();
+    for (const a of agents.splice(0)) await a.close();
+    h = await startHarness(SWITCH_FLAGS, dataDir);
+    const small2 = await rejoin(small);
+    small2.fenceLsn = '0/1000000';
+    const big2 = await rejoin(big, ['phoenix']);
+    const resumed = await eventually(
+      async () => (await h.operator.listEvents({ tenantId: 'phoenix', limit: 200 })).events.find((e) => e.action === 'move.resumed'),
+      10_000,
+      'move.resumed',
+    );
+    expect(resumed.message).toContain(`(copying): copying to ${big.options.hostId} goes on`);
+    const during = await h.operator.getTenant({ id: 'phoenix' });
+    expect(during.tenant?.status).toBe(TenantStatus.MOVING);
+    expect(during.tenant?.statusReason).toMatch(
+      new RegExp(`^waking up on ${big.options.hostId} \\(its host ${small.options.hostId} has no room left for it: `),
+    );
+    expect(during.route?.state).toBe(RouteState.SUSPENDED);
+    // A router asking again hears it is waking: no second move.
+    expect((await h.routes.wakeTenant({ tenantId: 'phoenix', routerId: 'r1', waitingClients: 1 })).outcome).toBe(WakeOutcome.IN_PROGRESS);
+
+    big2.unhealthy.delete('phoenix');
+    await big2.reportAll();
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'phoenix' });
+        return t.tenant?.status === TenantStatus.ACTIVE && t.route?.state === RouteState.ROUTABLE && t.route.hostId === big.options.hostId;
+      },
+      15_000,
+      'phoenix ACTIVE on the big host',
+    );
+    expect((await h.operator.getTenant({ id: 'phoenix' })).tenant?.placements.map((p) => p.hostId)).toEqual([big.options.hostId]);
+    await eventually(async () => !small2.instances.has('phoenix'), 5000, 'old instance deleted');
+    expect(await h.coordinator.ctx.store.read.moves.get('phoenix')).toBeUndefined();
+    // Timed from the wake's start before the restart, with the move it took.
+    const log = await eventually(
+      async () => {
+        const e = (await h.operator.listEvents({ tenantId: 'phoenix', limit: 200 })).events;
+        return e.some((x) => x.action === 'tenant.woken') ? e : undefined;
+      },
+      5000,
+      'woken event',
+    );
+    expect(log.find((e) => e.action === 'tenant.woken')?.details).toMatchObject({ how: 'move', from: small.options.hostId, to: big.options.hostId });
+    expect(log.map((e) => e.action)).toEqual(expect.arrayContaining(['move.started', 'move.resumed', 'move.switched', 'move.completed']));
+    expect(log.filter((e) => e.action === 'move.started')).toHaveLength(1);
+  }, 60_000);
+
+  it('holds the clients of a wake by a move whose switch rolls back until the tenant sleeps again on its own host', async () => {
+    // The old primary's agent never answers its Fence: the switch rolls back on its timeout.
+    const { small, big } = await evicted('icarus', { answerCommands: false });
+    const routes: string[] = [];
+    const unsubscribe = h.coordinator.ctx.store.subscribe((commit) => {
+      for (const c of commit.routeChanges) if (c.tenantId === 'icarus') routes.push(`${c.route?.state ?? 'GONE'} on ${c.route?.hostId ?? ''}`);
+    });
+    try {
+      const answer = await h.routes.wakeTenant({ tenantId: 'icarus', routerId: 'r1', waitingClients: 1 });
+      expect(answer.outcome, answer.message).toBe(WakeOutcome.STARTED);
+      const got = await eventually(
+        async () => {
+          const t = await h.operator.getTenant({ id: 'icarus' });
+          return t.tenant?.status === TenantStatus.SUSPENDED && t.tenant.placements.length === 1 ? t : undefined;
+        },
+        30_000,
+        'icarus SUSPENDED again',
+      ).catch(async (err: unknown) => {
+        const t = await h.operator.getTenant({ id: 'icarus' });
+        const e = (await h.operator.listEvents({ tenantId: 'icarus', limit: 200 })).events.map((x) => `${x.action}: ${x.message}`);
+        throw new Error(`${String(err)}; ${t.tenant?.status} ${t.tenant?.statusReason}; routes ${routes.join(', ')}; events ${e.join(' | ')}`);
+      });
+      expect(got.tenant?.placements.map((p) => p.hostId)).toEqual([small.options.hostId]);
+      expect(got.tenant?.statusReason).toContain(
+        `its wake by a move to ${big.options.hostId} failed: the switch to ${big.options.hostId} failed and was rolled back`,
+      );
+      expect(got.route?.state).toBe(RouteState.SUSPENDED);
+      // From the wake to the sleep the routers only ever held the clients: never routed to the old host.
+      expect(routes).toContain(`SWITCHING on ${small.options.hostId}`);
+      expect(routes.filter((r) => !r.startsWith('SUSPENDED') && !r.startsWith('SWITCHING'))).toEqual([]);
+      await eventually(async () => small.instances.get('icarus')?.runState === RunState.STOPPED, 5000, 'old instance stopped again');
+      expect(await h.coordinator.ctx.store.read.moves.get('icarus')).toBeUndefined();
+    } finally {
+      unsubscribe();
+    }
+  }, 60_000);
 });

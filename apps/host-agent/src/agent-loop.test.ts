@@ -115,6 +115,12 @@ describe('agent loop against a fake coordinator (real gRPC, real PostgreSQL)', (
     await env.coordinator.desired({ instances: [{ ...first, specRevision: 3n }] });
     const same = await waitFor('w running at 3', () => env.coordinator.running(w, 3));
     expect(await query<{ v: number }>(same.port, w, 'wake-secret-1', w, 'select 1 as v')).toEqual([{ v: 1 }]);
+    // Reported as soon as its postmaster accepted connections (no measure yet: no WAL position);
+    // its first measure follows the report.
+    const reported = env.coordinator.statuses.find((x) => x.tenantId === w && x.specRevision === 3n && x.state === InstanceState.RUNNING);
+    expect(reported?.health).toMatchObject({ up: true, acceptingConnections: true, lsn: '' });
+    await waitFor('w measured after its report', () => (env.agent.manager.status(w)?.health?.lsn ?? '') !== '');
+    expect(env.agent.manager.status(w)?.health).toMatchObject({ up: true, acceptingConnections: true, role: 'PRIMARY' });
     // The owner's password changed while it slept: the woken primary syncs it before it serves.
     await stop(4n);
     await env.coordinator.desired({ instances: [ownerSpec(w, 'wake-secret-2', { specRevision: 5n })] });

@@ -54,6 +54,14 @@ export function downHealth(now: number): InstanceHealth {
   };
 }
 
+/**
+ * A server whose postmaster just said it accepts connections, before its first measure: what a
+ * woken primary reports at once (its measure follows; see InstanceManager).
+ */
+export function startedHealth(now: number): InstanceHealth {
+  return { ...downHealth(now), up: true, acceptingConnections: true };
+}
+
 /** Measures a running instance; a server that is up but refuses the check is up and not accepting. */
 export async function checkHealth(admin: InstanceAdmin, tenantId: string, now: () => number, log: Logger): Promise<InstanceHealth> {
   try {

@@ -29,7 +29,7 @@ import type { BackupRepository, RecoveryResult } from './backup/backup-types.js'
 import { InitSqlExecutor } from './init-sql.js';
 import { objectsFingerprint } from './objects-fingerprint.js';
 import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
-import { checkHealth, downHealth } from './health.js';
+import { checkHealth, downHealth, startedHealth } from './health.js';
 import type { InstanceAdmin } from './instance-admin.js';
 import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
@@ -739,6 +739,17 @@ export class InstanceManager {
     if (significant(e.status, replicated) !== before) this.listener(structuredClone(e.status));
   }
 
+  /** The first measure of an instance reported before it (a woken primary), kept while it still runs as then. */
+  private measureStarted(e: Entry, pid: number): void {
+    this.measure(e.tenantId).then(
+      (health) => {
+        if (this.closed || e.deleting || e.status.state !== 'RUNNING' || e.status.pid !== pid) return;
+        this.update(e, { health });
+      },
+      (err: unknown) => this.log.warn({ tenantId: e.tenantId, err }, 'the first health measure after a start failed'),
+    );
+  }
+
   private async measure(tenantId: string): Promise<InstanceHealth> {
     const started = performance.now();
     const health = await checkHealth(this.o.admin, tenantId, this.clock, this.log);
@@ -828,11 +839,12 @@ export class InstanceManager {
           inst = await this.o.runtime.start(t);
           step('start');
         }
+        let woken = false;
         if (d.role === 'PRIMARY') {
           const fingerprint = objectsFingerprint(d);
           // A woken primary (stopped on this agent's watch, started again as a primary on the same
           // data) already holds what was last applied: serve it without the admin connections.
-          const woken = !wasRunning && e.objectsApplied === fingerprint && !(await this.o.runtime.isStandby(t));
+          woken = !wasRunning && e.objectsApplied === fingerprint && !(await this.o.runtime.isStandby(t));
           if (!woken) {
             e.objectsApplied = undefined;
             // A spec that turns a replica into the primary means promote (idempotent on a primary).
@@ -847,8 +859,13 @@ export class InstanceManager {
         } else {
           e.objectsApplied = undefined;
         }
-        const health = await this.measure(t);
-        step('health');
+        // A woken primary without replicas serves as soon as its postmaster accepts connections: its
+        // health is measured right after the report, not before it (the first connection to a server
+        // just started rebuilds its catalog caches, most of a wake's health step). A replicated one
+        // measures first: its members' positions decide failovers and switches.
+        const deferred = woken && d.replicationUser === '';
+        const health = deferred ? startedHealth(this.clock()) : await this.measure(t);
+        step(deferred ? 'healthDeferred' : 'health');
         if (!existing || !wasRunning)
           this.log.info(
             { tenantId: t, specRevision: d.specRevision, durationMs: Math.round(performance.now() - started), steps },
@@ -865,6 +882,7 @@ export class InstanceManager {
           health,
         });
         if (d.role === 'PRIMARY' && health.role === 'PRIMARY') this.ensureStanza(e);
+        if (deferred) this.measureStarted(e, inst.pid);
       } else {
         if (inst.running) {
           this.update(e, { state: 'STOPPING' });

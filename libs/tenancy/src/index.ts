@@ -92,6 +92,7 @@ export {
   MOVE_CHECKPOINT_WAIT_MS,
   MOVE_CHECKPOINT_FRESH_MS,
 } from './move.js';
+export { resumeMove, type MoveResume, type MoveResumeFacts } from './move-resume.js';
 export {
   checkInPlaceUpgrade,
   checkUpgrade,

@@ -3,7 +3,7 @@
  * milliseconds and counters plain numbers; proto types (bigint, Timestamp) appear only in the
  * mapper files at the gRPC edge.
  */
-import type { BackupView, HostState, InstanceRole, PoolMode, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
+import type { BackupView, HostState, InstanceRole, MoveProgress, PoolMode, Realization, Resources, TenantSpec, TenantStatus } from '@pgs/tenancy';
 
 /** Status of a user or database inside a tenant (the public API's statuses), as the proto spells it. */
 export type ObjectStatus = 'NEW' | 'ACTIVE' | 'ERROR' | 'DELETING';
@@ -340,5 +340,22 @@ export interface UpgradeRecord {
   /** Measured: copy (start to switch), the switch's hold, in ms (0 = not yet). */
   copyMs: number;
   switchMs: number;
+  updatedAt: number;
+}
+
+/**
+ * A live move in flight, a row per tenant: where it is (libs/tenancy MoveProgress) and what only the
+ * executor knew, so a restarted coordinator takes it back (libs/tenancy resumeMove) instead of
+ * leaving a copy half built, or a woken tenant on a host that gave its room away.
+ */
+export interface MoveRecord {
+  tenantId: string;
+  progress: MoveProgress;
+  /** Who asked (the principal of every event of the move). */
+  principal: string;
+  /** A wake by a move: why the member's own host could not take it back ('' = an ordinary move). */
+  wake: string;
+  /** The steps finished so far, for the completion event. */
+  steps: { name: 'copy' | 'switch' | 'remove_old'; durationMs: number; detail: string }[];
   updatedAt: number;
 }

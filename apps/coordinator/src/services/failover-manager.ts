@@ -129,6 +129,8 @@ export class FailoverManager {
       for (const r of await this.ctx.store.read.operations.list()) {
         if (this.ops.has(r.tenantId)) continue;
         const op = fromRecord(r);
+        // A live move's switch (its row says so) keeps the old primary fenced until the move removes it.
+        if (r.kind === 'switchover') op.retiring = (await this.ctx.store.read.moves.get(r.tenantId))?.progress.phase === 'switching';
         this.ops.set(r.tenantId, op);
         // A promotion already under way keeps leaving the gone old primary out of its quorum.
         if (op.goneAt !== undefined && op.fencedAt > 0) this.ctx.gone.mark(op.tenantId, op.oldPrimary, op.goneAt);
@@ -622,7 +624,20 @@ export class FailoverManager {
         outcome: 'FAILURE',
         message: reason,
       });
-      if (await tx.tenants.get(op.tenantId)) await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
+      const tenant = await tx.tenants.get(op.tenantId);
+      const move = tenant && op.kind === 'switchover' ? await tx.moves.get(op.tenantId) : undefined;
+      if (tenant && move) {
+        // A live move's switch hands the tenant back to the move, which decides next (it abandons a
+        // switch that rolled back). A wake by a move keeps its clients held meanwhile: its old
+        // instance only fed the copy, and the tenant goes back to sleep without ever serving there.
+        await tx.tenants.update({
+          ...tenant,
+          status: 'MOVING',
+          statusReason: `the switch of the move to ${move.progress.toHostId} ended: ${reason}`,
+          updatedAt: now,
+        });
+        await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, wakeMove: move.wake !== '' && move.progress.primary });
+      } else if (tenant) await syncTenant(tx, op.tenantId, { now, health: this.ctx.health, principal: PRINCIPAL, endFailover: true });
     });
     op.settle?.({ ok: false, error: new PreconditionError('FAILOVER_ABANDONED', reason) });
   }

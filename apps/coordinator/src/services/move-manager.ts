@@ -12,15 +12,18 @@
  *   removing   the old placement goes and its host is told to delete the instance
  *
  * Every step is an audited event with its duration. A move abandoned before the switch removes the
- * copy and leaves the tenant as it was (a wake by a move: suspended again). The operation itself
- * lives in memory (like a failover): a coordinator restarted mid-way ends the MOVING status at its
- * next tick and reports the move lost.
+ * copy and leaves the tenant as it was (a wake by a move: suspended again). Each move is a row of the
+ * store's moves table, written in the same transaction as the step it records: a coordinator
+ * restarted mid-way takes it back at its first tick as libs/tenancy resumeMove says (goes on,
+ * completes, or abandons it, a wake by a move then sleeping again on its own host), the wake's
+ * reason kept.
  */
 import {
   canTransition,
   checkMove,
   decideMove,
   lsnDistance,
+  resumeMove,
   suspendedReason,
   tryParseLsn,
   type MoveCheckpoint,
@@ -34,7 +37,7 @@ import { StoreDrainPlanner } from './drain-planning.js';
 import { PreconditionError, notFound } from '../domain/errors.js';
 import type { FailoverManager } from './failover-manager.js';
 import { hostCandidates } from './host-candidates.js';
-import { newPlacement, type TenantRecord } from '../domain/model.js';
+import { newPlacement, type MoveRecord } from '../domain/model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import type { StoreTx } from '../store/contract.js';
 import { isHealthy, syncTenant } from './tenant-sync.js';
@@ -66,6 +69,18 @@ export interface WakeByMove {
   audit(tx: StoreTx, now: number): Promise<void>;
 }
 
+/** A wake by a move taken back after a restart (the suspend service times it as it would have). */
+export interface ResumedWake {
+  tenantId: string;
+  principal: string;
+  /** When the wake started (before the restart). */
+  startedAt: number;
+  fromHostId: string;
+  toHostId: string;
+  primary: boolean;
+  reason: string;
+}
+
 interface MoveOp {
   tenantId: string;
   principal: string;
@@ -92,6 +107,7 @@ export class MoveManager {
   /** The last finished move per tenant (tests, benchmarks, the API's answer). */
   readonly finished = new Map<string, MoveView & { ok: boolean; reason: string }>();
   private resumed = false;
+  private readonly resumedWakeListeners: ((w: ResumedWake) => void)[] = [];
   /** Host drains: their planned moves, started a few at a time. */
   readonly drains: DrainRunner;
   private readonly stopListening: () => void;
@@ -121,6 +137,11 @@ export class MoveManager {
   /** The outcome of the tenant's last finished move. */
   outcome(tenantId: string): { ok: boolean; reason: string } | undefined {
     return this.finished.get(tenantId);
+  }
+
+  /** Calls `listener` for each wake by a move taken back after a restart. */
+  onResumedWake(listener: (w: ResumedWake) => void): void {
+    this.resumedWakeListeners.push(listener);
   }
 
   /** True while a move of the tenant is in flight. */
@@ -198,6 +219,7 @@ export class MoveManager {
         message: `move of the ${from.role.toLowerCase()} on ${from.hostId} to ${toHostId} started`,
         details: { from: from.hostId, to: toHostId, role: from.role, ...(wake ? { wake: 'true' } : {}) },
       });
+      await tx.moves.put({ tenantId, progress, principal, wake: wake?.reason ?? '', steps: [], updatedAt: now });
       await wake?.audit(tx, now);
       // A woken primary's old instance is only the copy's source: no client is routed there.
       await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal, ...(wake ? { wakeMove: from.role === 'PRIMARY' } : {}) });
@@ -246,7 +268,7 @@ export class MoveManager {
 
   /** One pass over the moves in flight. */
   async tick(): Promise<void> {
-    if (!this.resumed) await this.endOrphanedMoves();
+    if (!this.resumed) await this.resumeMoves();
     for (const op of [...this.ops.values()]) {
       try {
         await this.advance(op);
@@ -300,6 +322,18 @@ export class MoveManager {
     const targetHostState = (await read.hosts.get(toHostId))?.state;
     const sourceHostState = (await read.hosts.get(fromHostId))?.state;
     const backupRunning = (await read.backups.list(tenantId)).some((b) => b.status === 'RUNNING');
+    // A switchover taken back from its row after a restart has no promise here: while its row is
+    // there it runs; once it is gone, the primary says how it went.
+    const switchoverRunning =
+      op.switchoverRunning || this.failover.inFlight(tenantId) || (op.progress.phase === 'switching' && (await read.operations.get(tenantId)) !== undefined);
+    const switchover =
+      op.switchover ??
+      (op.progress.phase === 'switching' && !switchoverRunning && primary?.hostId !== toHostId
+        ? {
+            ok: false as const,
+            reason: `the switchover taken back after a coordinator restart ended with the primary still on ${primary?.hostId ?? 'no host'}`,
+          }
+        : undefined);
     await this.takeCheckpointResult(op);
     // Taken last: a read that failed after it would lose the confirmation.
     const removed =
@@ -316,8 +350,8 @@ export class MoveManager {
         reason: target.reason,
       },
       primaryHostId: primary?.hostId,
-      switchover: op.switchover,
-      switchoverRunning: op.switchoverRunning || this.failover.inFlight(tenantId),
+      switchover,
+      switchoverRunning,
       oldRemoved: removed,
       sourceHostState,
       cancelled: !tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING',
@@ -399,7 +433,18 @@ export class MoveManager {
   private async switch(op: MoveOp, now: number): Promise<void> {
     const copyMs = this.step(op, 'copy', now, `copy on ${op.progress.toHostId} caught up`);
     op.progress = { ...op.progress, phase: 'switching' };
-    await this.audit(op, 'copied', op.progress.toHostId, 'SUCCESS', `the copy on ${op.progress.toHostId} caught up; switching`, { copy_ms: String(copyMs) });
+    await this.ctx.store.transaction(async (tx) => {
+      await tx.moves.put(this.record(op, now));
+      await tx.events.append({
+        time: now,
+        principal: op.principal,
+        action: 'move.copied',
+        tenantId: op.tenantId,
+        hostId: op.progress.toHostId,
+        message: `the copy on ${op.progress.toHostId} caught up; switching`,
+        details: { copy_ms: String(copyMs) },
+      });
+    });
     op.switchoverRunning = true;
     op.switchover = undefined;
     let started: Promise<void>;
@@ -445,6 +490,7 @@ export class MoveManager {
       const tenant = await tx.tenants.get(op.tenantId);
       if (!tenant) return;
       await tx.placements.delete(op.tenantId, fromHostId);
+      await tx.moves.put(this.record(op, now));
       op.lastReason = reason;
       await tx.tenants.update({
         ...tenant,
@@ -473,17 +519,18 @@ export class MoveManager {
     this.ctx.health.delete(op.tenantId, fromHostId);
   }
 
-  private async done(op: MoveOp, now: number): Promise<void> {
+  private async done(op: MoveOp, now: number, detail?: string): Promise<void> {
     const { fromHostId, toHostId } = op.progress;
     const hostDown = (await this.ctx.store.read.hosts.get(fromHostId))?.state === 'DOWN';
     this.step(
       op,
       'remove_old',
       now,
-      hostDown ? `host ${fromHostId} is down: the old instance is deleted when it returns` : `the old instance on ${fromHostId} was deleted`,
+      detail ?? (hostDown ? `host ${fromHostId} is down: the old instance is deleted when it returns` : `the old instance on ${fromHostId} was deleted`),
     );
     const totalMs = Math.max(0, now - op.progress.startedAt);
     await this.ctx.store.transaction(async (tx) => {
+      await tx.moves.delete(op.tenantId);
       await this.endMoving(tx, op.tenantId, now, op.principal);
       await tx.events.append({
         time: now,
@@ -503,6 +550,7 @@ export class MoveManager {
     const { toHostId } = op.progress;
     const removeCopy = await this.ctx.store.transaction(async (tx) => {
       let removed = false;
+      await tx.moves.delete(op.tenantId);
       const target = (await tx.placements.list({ tenantId: op.tenantId })).find((p) => p.hostId === toHostId);
       // The copy goes unless it became the primary (then the move was not abandoned: see decideMove).
       if (target && target.role === 'REPLICA') {
@@ -512,8 +560,9 @@ export class MoveManager {
         if (tenant) await tx.tenants.update({ ...tenant, instanceRevision: tenant.instanceRevision + 1, updatedAt: now });
         tx.record({ kind: 'desired', tenantId: op.tenantId, hostId: toHostId });
       }
-      // A wake by a move goes back to sleep instead (its old instance is no source for clients).
-      const asleep = op.wake !== undefined && removed && (await this.backToSleep(tx, op, reason, now));
+      // A wake by a move goes back to sleep instead (its old instance is no source for clients),
+      // unless its copy became the primary (then there is nothing to go back to).
+      const asleep = op.wake !== undefined && target?.role !== 'PRIMARY' && (await this.backToSleep(tx, op, reason, now));
       if (!asleep) await this.endMoving(tx, op.tenantId, now, op.principal);
       tx.record({ kind: 'desired', tenantId: op.tenantId });
       await tx.events.append({
@@ -587,26 +636,92 @@ export class MoveManager {
   }
 
   /**
-   * A coordinator that restarted lost its moves: tenants still MOVING get their status derived again
-   * (a copy being built stays as a member; an operator removes it or moves again).
+   * A coordinator that restarted takes back the moves of its rows (libs/tenancy resumeMove): each
+   * goes on from where it was, completes, or is abandoned (a wake by a move then sleeps again).
    */
-  private async endOrphanedMoves(): Promise<void> {
+  private async resumeMoves(): Promise<void> {
     this.resumed = true;
-    const now = this.ctx.clock();
-    const stuck: TenantRecord[] = (await this.ctx.store.read.tenants.list({ status: 'MOVING' })).filter((t) => !this.ops.has(t.id));
-    for (const t of stuck) {
-      await this.ctx.store.transaction(async (tx) => {
-        await this.endMoving(tx, t.id, now, 'system:move');
-        await tx.events.append({
-          time: now,
-          principal: 'system:move',
-          action: 'move.lost',
-          tenantId: t.id,
-          outcome: 'FAILURE',
-          message: 'the coordinator restarted during a move; the move is not resumed (its placements are kept as they are)',
-        });
-      });
+    for (const row of await this.ctx.store.read.moves.list()) {
+      if (this.ops.has(row.tenantId)) continue;
+      try {
+        await this.resumeOne(row);
+      } catch (err) {
+        // Left in its row: the next tick tries again.
+        this.resumed = false;
+        this.ctx.log.error({ err, tenantId: row.tenantId }, 'resuming a move failed; retrying next tick');
+      }
     }
+  }
+
+  private async resumeOne(row: MoveRecord): Promise<void> {
+    const read = this.ctx.store.read;
+    const { tenantId } = row;
+    const tenant = await read.tenants.get(tenantId);
+    const members = await read.placements.list({ tenantId });
+    const now = this.ctx.clock();
+    const decision = resumeMove(
+      row.progress,
+      {
+        tenantExists: tenant !== undefined,
+        wake: row.wake !== '',
+        members: members.map((p) => ({ hostId: p.hostId, role: p.role })),
+        targetHostState: (await read.hosts.get(row.progress.toHostId))?.state,
+        switchoverInFlight: this.failover.inFlight(tenantId) || (await read.operations.get(tenantId))?.kind === 'switchover',
+      },
+      now,
+    );
+    const op: MoveOp = {
+      tenantId,
+      principal: row.principal,
+      wake: row.wake === '' ? undefined : row.wake,
+      progress: decision.kind === 'resume' ? decision.progress : row.progress,
+      steps: [...row.steps],
+      switchover: undefined,
+      switchoverRunning: false,
+      // A checkpoint asked before the restart is not waited for: the switch asks again.
+      checkpoint: { state: 'none' },
+      checkpointCommand: undefined,
+      advancing: false,
+      again: false,
+      lastReason: '',
+      waiters: [],
+    };
+    this.ctx.log.info({ tenantId, phase: row.progress.phase, decision: decision.kind, reason: decision.reason }, 'move found after a restart');
+    if (decision.kind === 'forget') {
+      await this.ctx.store.transaction((tx) => tx.moves.delete(tenantId));
+      return;
+    }
+    await this.ctx.store.transaction(async (tx) => {
+      if (decision.kind === 'resume') await tx.moves.put(this.record(op, now));
+      await tx.events.append({
+        time: now,
+        principal: 'system:move',
+        action: 'move.resumed',
+        tenantId,
+        hostId: row.progress.toHostId,
+        message: `the coordinator restarted during the move ${row.wake === '' ? '' : `that wakes the tenant (${row.wake}) `}from ${row.progress.fromHostId} to ${row.progress.toHostId} (${row.progress.phase}): ${decision.kind === 'abandon' ? `abandoned: ${decision.reason}` : decision.reason}`,
+        details: { phase: row.progress.phase, decision: decision.kind, ...(row.wake === '' ? {} : { wake: 'true' }) },
+      });
+    });
+    if (decision.kind === 'abandon') return await this.abandon(op, decision.reason, now);
+    // What this process forgot: the old instance is deleted by its host, the copy is never deleted.
+    if (decision.kind === 'complete' || op.progress.phase === 'removing') this.ctx.retiring.add(tenantId, op.progress.fromHostId);
+    else this.ctx.retiring.cancel(tenantId, op.progress.toHostId);
+    if (decision.kind === 'complete') {
+      await this.ctx.store.transaction(async (tx) => tx.record({ kind: 'desired', tenantId, hostId: op.progress.fromHostId }));
+      return await this.done(op, now, `the old instance on ${op.progress.fromHostId} is deleted by its host (the coordinator restarted meanwhile)`);
+    }
+    this.ops.set(tenantId, op);
+    this.finished.delete(tenantId);
+    if (op.wake === undefined) return;
+    const { fromHostId, toHostId, primary, startedAt } = row.progress;
+    for (const listener of this.resumedWakeListeners)
+      listener({ tenantId, principal: row.principal, startedAt, fromHostId, toHostId, primary, reason: op.wake });
+  }
+
+  /** The move's row as of now. */
+  private record(op: MoveOp, now: number): MoveRecord {
+    return { tenantId: op.tenantId, progress: op.progress, principal: op.principal, wake: op.wake ?? '', steps: [...op.steps], updatedAt: now };
   }
 
   private view(op: MoveOp): MoveView {

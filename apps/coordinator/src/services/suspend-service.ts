@@ -14,7 +14,7 @@ import { notFound, PreconditionError } from '../domain/errors.js';
 import type { TenantRecord } from '../domain/model.js';
 import type { Commit, StoreTx } from '../store/contract.js';
 import { hostCandidates } from './host-candidates.js';
-import type { WakeByMove } from './move-manager.js';
+import type { ResumedWake, WakeByMove } from './move-manager.js';
 import { syncTenant } from './tenant-sync.js';
 
 /** What waking by a move needs of the move manager. */
@@ -22,6 +22,8 @@ export interface WakeMover {
   start(tenantId: string, toHostId: string, memberHostId: string, principal: string, wake: WakeByMove): Promise<unknown>;
   /** Resolves when the tenant's move ends; rejects with why it was abandoned. */
   wait(tenantId: string): Promise<void>;
+  /** Calls `listener` for each wake by a move taken back after a coordinator restart. */
+  onResumedWake?(listener: (w: ResumedWake) => void): void;
 }
 
 /** What became of a wake request (the proto WakeOutcome names). */
@@ -64,6 +66,7 @@ export class SuspendService {
     private readonly mover?: WakeMover,
   ) {
     this.#unsubscribe = ctx.store.subscribe((commit) => this.#noteRoutes(commit));
+    mover?.onResumedWake?.((w) => this.#resumedWake(w));
   }
 
   readonly #unsubscribe: () => void;
@@ -300,12 +303,24 @@ export class SuspendService {
     this.#refused.delete(id);
     this.#failedMoves.delete(id);
     this.#waking.set(id, { at: now, principal, waiting, move: d });
-    mover.wait(id).catch((err: unknown) => {
-      const reason = `its wake by a move to ${d.toHostId} failed: ${err instanceof Error ? err.message : String(err)}`;
+    this.#watchMove(id, d.toHostId);
+    return true;
+  }
+
+  /** A wake by a move that fails: routers' wakes of the tenant are refused with the reason for a while. */
+  #watchMove(id: string, toHostId: string): void {
+    this.mover?.wait(id).catch((err: unknown) => {
+      const reason = `its wake by a move to ${toHostId} failed: ${err instanceof Error ? err.message : String(err)}`;
       this.#failedMoves.set(id, { reason, at: this.ctx.clock() });
       this.#waking.delete(id);
     });
-    return true;
+  }
+
+  /** A wake by a move the move manager took back after a restart: timed from its start, as if no restart happened. */
+  #resumedWake(w: ResumedWake): void {
+    const move: WakeMove = { kind: 'move', role: w.primary ? 'PRIMARY' : 'REPLICA', fromHostId: w.fromHostId, toHostId: w.toHostId, reason: w.reason };
+    this.#waking.set(w.tenantId, { at: w.startedAt, principal: w.principal, waiting: 0, move });
+    this.#watchMove(w.tenantId, w.toHostId);
   }
 
   /** Records a refused wake once per reason and minute: in the status reason and an event. */

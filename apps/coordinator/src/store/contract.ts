@@ -44,6 +44,7 @@ import type {
   StanzaRecord,
   TenantRecord,
   UpgradeRecord,
+  MoveRecord,
   UserRecord,
 } from '../domain/model.js';
 
@@ -243,6 +244,13 @@ export interface UpgradeReads {
   listOnHost(hostId: string): Promise<UpgradeRecord[]>;
 }
 
+/** Live moves in flight, one row per tenant at most. */
+export interface MoveReads {
+  get(tenantId: string): Promise<MoveRecord | undefined>;
+  /** Every move, by tenant id. */
+  list(): Promise<MoveRecord[]>;
+}
+
 /** Tenant init scripts and how far their run got, one row per tenant created with any. */
 export interface InitSqlReads {
   /** The tenant's init scripts and their run; undefined when it was created without any. */
@@ -268,6 +276,7 @@ export interface StoreReads {
   readonly operations: OperationReads;
   readonly initSql: InitSqlReads;
   readonly upgrades: UpgradeReads;
+  readonly moves: MoveReads;
 }
 
 // ---- Writes (only inside a transaction) ----
@@ -376,6 +385,12 @@ export interface UpgradeRepository extends UpgradeReads {
   delete(tenantId: string): Promise<void>;
 }
 
+export interface MoveRepository extends MoveReads {
+  /** Inserts or replaces the tenant's move row. */
+  put(move: MoveRecord): Promise<void>;
+  delete(tenantId: string): Promise<void>;
+}
+
 export interface InitSqlRepository extends InitSqlReads {
   /** Inserts or replaces the tenant's init SQL row. */
   put(record: InitSqlRecord): Promise<void>;
@@ -407,6 +422,7 @@ export interface StoreTx extends StoreReads {
   readonly operations: OperationRepository;
   readonly initSql: InitSqlRepository;
   readonly upgrades: UpgradeRepository;
+  readonly moves: MoveRepository;
   /** Publishes `change` with this transaction's commit (and never if it rolls back). */
   record(change: RecordedChange): void;
 }

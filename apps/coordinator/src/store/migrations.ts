@@ -373,6 +373,19 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 13,
+    name: 'live moves are rows',
+    sql: `
+      -- A live move in flight, one per tenant: a restarted coordinator takes it back from here (the
+      -- record as JSON, read whole, never filtered).
+      CREATE TABLE moves (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+        record TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
     version: 15,
     name: 'the last full desired set sent to each host; placements lose their unread generation',
     sql: `

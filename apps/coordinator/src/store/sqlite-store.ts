@@ -198,6 +198,12 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       put: (u) => write(() => t.putUpgrade(u)),
       delete: (tenantId) => write(() => t.deleteUpgrade(tenantId)),
     },
+    moves: {
+      get: (tenantId) => read(() => t.getMove(tenantId)),
+      list: () => read(() => t.listMoves()),
+      put: (m) => write(() => t.putMove(m)),
+      delete: (tenantId) => write(() => t.deleteMove(tenantId)),
+    },
     initSql: {
       get: (tenantId) => read(() => t.getInitSql(tenantId)),
       listOpen: () => read(() => t.listOpenInitSql()),

@@ -21,6 +21,7 @@ import type {
   StanzaRecord,
   TenantRecord,
   UpgradeRecord,
+  MoveRecord,
   UserRecord,
 } from '../domain/model.js';
 import type { EventFilter, HostAllocation, IdempotencyRecord, TenantFilter, TenantPage, TenantSecretRecord } from './contract.js';
@@ -430,6 +431,10 @@ export class SqliteTables {
       upgradesOnHost: p('SELECT record FROM upgrades WHERE other_host_id = ? ORDER BY tenant_id'),
       putUpgrade: p('INSERT OR REPLACE INTO upgrades (tenant_id, phase, other_host_id, record, updated_at) VALUES (?, ?, ?, ?, ?)'),
       deleteUpgrade: p('DELETE FROM upgrades WHERE tenant_id = ?'),
+      getMove: p('SELECT record FROM moves WHERE tenant_id = ?'),
+      listMoves: p('SELECT record FROM moves ORDER BY tenant_id'),
+      putMove: p('INSERT OR REPLACE INTO moves (tenant_id, record, updated_at) VALUES (?, ?, ?)'),
+      deleteMove: p('DELETE FROM moves WHERE tenant_id = ?'),
       getInitSql: p('SELECT * FROM tenant_init_sql WHERE tenant_id = ?'),
       putInitSql: p(
         `INSERT OR REPLACE INTO tenant_init_sql (tenant_id, scripts, state, applied, failed_script, error, attempt, after_revision, updated_at)
@@ -784,6 +789,23 @@ export class SqliteTables {
 
   deleteUpgrade(tenantId: string): void {
     this.stmt.deleteUpgrade!.run(tenantId);
+  }
+
+  getMove(tenantId: string): MoveRecord | undefined {
+    const r = this.stmt.getMove!.get(tenantId) as Row | undefined;
+    return r ? (JSON.parse(r.record as string) as MoveRecord) : undefined;
+  }
+
+  listMoves(): MoveRecord[] {
+    return (this.stmt.listMoves!.all() as Row[]).map((r) => JSON.parse(r.record as string) as MoveRecord);
+  }
+
+  putMove(m: MoveRecord): void {
+    this.stmt.putMove!.run(m.tenantId, JSON.stringify(m), m.updatedAt);
+  }
+
+  deleteMove(tenantId: string): void {
+    this.stmt.deleteMove!.run(tenantId);
   }
 
   getInitSql(tenantId: string): InitSqlRecord | undefined {

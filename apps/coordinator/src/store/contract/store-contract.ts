@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
-import type { BackupRecord, OperationRecord, RestoreRecord, TenantRecord } from '../../domain/model.js';
+import type { BackupRecord, MoveRecord, OperationRecord, RestoreRecord, TenantRecord } from '../../domain/model.js';
 import { aHost, aPlacement, aTenant, anUpgrade, aUser } from '../../testing/records.js';
 import type { TokenRecord } from '@pgs/security';
 import type { InitSqlRecord } from '@pgs/tenancy';
@@ -518,6 +518,47 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       await s.transaction((tx) => tx.operations.put(op));
       await s.transaction((tx) => tx.tenants.delete('acme'));
       expect(await s.read.operations.list()).toEqual([]);
+    });
+
+    it('keeps one move per tenant, replaced as it goes, and drops it with the tenant', async () => {
+      const s = await open();
+      const move = (tenantId: string, over: Partial<MoveRecord> = {}): MoveRecord => ({
+        tenantId,
+        progress: { phase: 'copying', fromHostId: 'h1', toHostId: 'h2', primary: true, startedAt: 1000, phaseStartedAt: 1000, copyDeadline: 61_000 },
+        principal: 'router:r1',
+        wake: "its host h1 has no room left for it: short of memory (needs 1Gi, 0Mi free), 'quoted'",
+        steps: [],
+        updatedAt: 1000,
+        ...over,
+      });
+      await s.transaction(async (tx) => {
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.tenants.insert(aTenant('beta'));
+        await tx.moves.put(move('beta', { wake: '' }));
+        await tx.moves.put(move('acme'));
+      });
+      expect(await s.read.moves.get('acme')).toEqual(move('acme'));
+      expect((await s.read.moves.list()).map((m) => m.tenantId)).toEqual(['acme', 'beta']);
+      // The switch: the same row, further on.
+      const switching = move('acme', {
+        progress: { ...move('acme').progress, phase: 'switching', phaseStartedAt: 5000 },
+        steps: [{ name: 'copy', durationMs: 4000, detail: 'copy on h2 caught up' }],
+        updatedAt: 5000,
+      });
+      await s.transaction((tx) => tx.moves.put(switching));
+      expect(await s.read.moves.get('acme')).toEqual(switching);
+      // A transaction that fails writes nothing.
+      await expect(
+        s.transaction(async (tx) => {
+          await tx.moves.delete('acme');
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await s.read.moves.get('acme')).toEqual(switching);
+      await s.transaction((tx) => tx.moves.delete('beta'));
+      expect(await s.read.moves.get('beta')).toBeUndefined();
+      await s.transaction((tx) => tx.tenants.delete('acme'));
+      expect(await s.read.moves.list()).toEqual([]);
     });
 
     it('keeps one upgrade per tenant, found by the host of its other instance, and drops it with the tenant', async () => {

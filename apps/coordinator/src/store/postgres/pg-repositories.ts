@@ -4,7 +4,7 @@
  * the writer connection, which also record what the commit changed.
  */
 import type { TokenRecord } from '@pgs/security';
-import type { EventRecord, NewEvent, RouteChange, RouteRecord, UpgradeRecord } from '../../domain/model.js';
+import type { EventRecord, MoveRecord, NewEvent, RouteChange, RouteRecord, UpgradeRecord } from '../../domain/model.js';
 import type { EventFilter, HostAllocation, RecordedChange, SealedAt, StoreReads, StoreTx, TenantFilter, TenantPage } from '../contract.js';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
 import {
@@ -758,6 +758,24 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
   };
 
+  // Read whole, like an upgrade's.
+  const moves: StoreTx['moves'] = {
+    get: async (tenantId) => (await one(db, 'SELECT record FROM moves WHERE tenant_id = $1', [tenantId]))?.record as MoveRecord | undefined,
+    list: async () => (await db.query('SELECT record FROM moves ORDER BY tenant_id')).rows.map((r) => r.record as MoveRecord),
+    put: async (m) => {
+      mutable();
+      await db.query(
+        `INSERT INTO moves (tenant_id, record, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`,
+        [m.tenantId, JSON.stringify(m), m.updatedAt],
+      );
+    },
+    delete: async (tenantId) => {
+      mutable();
+      await db.query('DELETE FROM moves WHERE tenant_id = $1', [tenantId]);
+    },
+  };
+
   const initSql: StoreTx['initSql'] = {
     get: async (tenantId) => {
       const r = await one(db, 'SELECT * FROM tenant_init_sql WHERE tenant_id = $1', [tenantId]);
@@ -791,6 +809,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     operations,
     initSql,
     upgrades,
+    moves,
     record: (change: RecordedChange) => {
       const c = mutable();
       if (change.kind === 'desired')

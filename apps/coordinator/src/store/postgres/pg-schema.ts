@@ -317,6 +317,16 @@ const UPGRADES_SQL = `
   );
 `;
 
+// A live move in flight, one per tenant: a restarted coordinator takes it back from here (the record
+// as JSON: read whole).
+const MOVES_SQL = `
+  CREATE TABLE moves (
+    tenant_id text PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    record jsonb NOT NULL,
+    updated_at bigint NOT NULL
+  );
+`;
+
 // The last full desired set sent to each host (a Hello that reports its generation, still the
 // host's, gets no new set while the set still hashes the same); the placements' generation was
 // written on every desired set and read by nothing.
@@ -337,6 +347,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 4, name: 'partial indexes of the tenants the idle and failover loops watch', sql: WATCHED_TENANTS_SQL },
   { version: 5, name: "a failover's gone point is kept with its operation", sql: OPERATION_GONE_SQL },
   { version: 6, name: 'major upgrades are rows', sql: UPGRADES_SQL },
+  { version: 8, name: 'live moves are rows', sql: MOVES_SQL },
   { version: 10, name: 'the last full desired set sent to each host; placements lose their unread generation', sql: DESIRED_SENT_SQL },
 ];
 
