@@ -373,7 +373,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 13,
+    version: 12,
     name: 'live moves are rows',
     sql: `
       -- A live move in flight, one per tenant: a restarted coordinator takes it back from here (the
@@ -386,7 +386,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 15,
+    version: 13,
     name: 'the last full desired set sent to each host; placements lose their unread generation',
     sql: `
       -- Written on every desired set and read by nothing: a Hello rewrote every placement of its host.

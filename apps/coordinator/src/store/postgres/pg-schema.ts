@@ -347,8 +347,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 4, name: 'partial indexes of the tenants the idle and failover loops watch', sql: WATCHED_TENANTS_SQL },
   { version: 5, name: "a failover's gone point is kept with its operation", sql: OPERATION_GONE_SQL },
   { version: 6, name: 'major upgrades are rows', sql: UPGRADES_SQL },
-  { version: 8, name: 'live moves are rows', sql: MOVES_SQL },
-  { version: 10, name: 'the last full desired set sent to each host; placements lose their unread generation', sql: DESIRED_SENT_SQL },
+  { version: 7, name: 'live moves are rows', sql: MOVES_SQL },
+  { version: 8, name: 'the last full desired set sent to each host; placements lose their unread generation', sql: DESIRED_SENT_SQL },
 ];
 
 /** The schema version this build knows. */
