@@ -11,7 +11,7 @@ import type { PlacementRecord } from '../domain/model.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
 import type { StoreTx } from '../store/contract.js';
-import { syncTenant } from './tenant-sync.js';
+import { syncTenants } from './tenant-sync.js';
 
 /** Retry backoff of failed realizations. */
 export interface RetryPolicy {
@@ -95,9 +95,22 @@ export async function applyInstanceReports(
 ): Promise<ReportOutcome> {
   const outcome: ReportOutcome = { orphans: [], removed: [] };
   const principal = `host:${hostId}`;
+  // The reported tenants and their placements in two reads for the whole batch, and one re-derive
+  // of them all at the end: a report of a placement slice is hundreds of instances, and on a store
+  // across the network each read is a round trip. A tenant reported twice in one batch is read
+  // again the second time (the first report may have changed it).
+  const ids = [...new Set(reports.map((r) => r.tenantId))];
+  const tenantsRead = new Map((await tx.tenants.getMany(ids)).map((t) => [t.id, t]));
+  const placementsRead = new Map<string, PlacementRecord[]>();
+  for (const p of await tx.placements.listOfTenants([...tenantsRead.keys()])) placementsRead.set(p.tenantId, [...(placementsRead.get(p.tenantId) ?? []), p]);
+  const seen = new Set<string>();
+  const toSync = new Set<string>();
   for (const r of reports) {
-    const tenant = await tx.tenants.get(r.tenantId);
-    const placement = tenant ? (await tx.placements.list({ tenantId: r.tenantId })).find((p) => p.hostId === hostId) : undefined;
+    const again = seen.has(r.tenantId);
+    seen.add(r.tenantId);
+    const tenant = again ? await tx.tenants.get(r.tenantId) : tenantsRead.get(r.tenantId);
+    const all = !tenant ? [] : again ? await tx.placements.list({ tenantId: r.tenantId }) : (placementsRead.get(r.tenantId) ?? []);
+    const placement = all.find((p) => p.hostId === hostId);
     if (!tenant || !placement) {
       // The instance an in-place restore replaced, deleted as asked: not an orphan.
       if (tenant && r.state === 'DELETED' && (await oldInstanceRemoved(tx, tenant.id, hostId, deps.now))) continue;
@@ -137,7 +150,7 @@ export async function applyInstanceReports(
     const next = placementAfter(placement, r, deps.now, deps.retry);
     if (!changed(placement, next)) {
       // Health alone changed: status may still flip (e.g. stopped accepting connections).
-      await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+      toSync.add(tenant.id);
       continue;
     }
     await tx.placements.update(next);
@@ -159,10 +172,11 @@ export async function applyInstanceReports(
     // Replicas follow their primary: its address, and its state (a stopped replica starts once its
     // primary runs, or failed to start; see desired-set runStateOf).
     if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address || next.instanceState !== placement.instanceState)) {
-      if ((await tx.placements.list({ tenantId: tenant.id })).some((p) => p.role === 'REPLICA')) tx.record({ kind: 'desired', tenantId: tenant.id });
+      if (all.some((p) => p.role === 'REPLICA')) tx.record({ kind: 'desired', tenantId: tenant.id });
     }
-    await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+    toSync.add(tenant.id);
   }
+  await syncTenants(tx, toSync, { now: deps.now, health: deps.health, principal });
   return outcome;
 }
 

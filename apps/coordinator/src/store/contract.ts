@@ -474,5 +474,11 @@ export interface Store {
   readonly location: string;
   /** Schema version after migrations. */
   readonly schemaVersion: number;
+  /**
+   * Statements sent to a store across the network so far, on the writer connection and on the read
+   * connections: each is a round trip, what bounds such a store. Absent where the store answers
+   * in-process (SQLite).
+   */
+  readonly statements?: () => { writer: number; read: number };
   close(): Promise<void>;
 }
