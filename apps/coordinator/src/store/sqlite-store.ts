@@ -119,7 +119,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       listIdleSuspend: () => read(() => t.listIdleSuspendTenants()),
       insert: (tenant) => write(() => t.insertTenant(tenant)),
       update: (tenant) => write(() => t.updateTenant(tenant)),
-      updateMany: (list) => write(() => t.batch(() => once(list, (x) => x.id, 'tenants.updateMany').forEach((x) => t.updateTenant(x)))),
+      updateMany: (list) => write(() => t.batch(() => once(list, (x) => x.id, 'tenants.updateMany').forEach((x) => t.updateTenant(x)), list.length)),
       delete: (id) => write(() => t.deleteTenant(id)),
     },
     placements: {
@@ -129,7 +129,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       allocations: () => read(() => t.hostAllocations()),
       creating: () => read(() => t.hostsCreating()),
       insert: (p) => write(() => t.insertPlacement(p)),
-      insertMany: (list) => write(() => t.batch(() => list.forEach((p) => t.insertPlacement(p)))),
+      insertMany: (list) => write(() => t.batch(() => list.forEach((p) => t.insertPlacement(p)), list.length)),
       update: (p) => write(() => t.updatePlacement(p)),
       delete: (tenantId, hostId) => write(() => t.deletePlacement(tenantId, hostId)),
     },
@@ -162,13 +162,13 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       revision: () => read(() => t.routeRevision()),
       changesSince: (revision) => read(() => t.routeChangesSince(revision)),
       put: (route) => write(() => t.putRoute(route)),
-      putMany: (list) => write(() => t.batch(() => once(list, (r) => r.tenantId, 'routes.putMany').map((r) => t.putRoute(r)))),
+      putMany: (list) => write(() => t.batch(() => once(list, (r) => r.tenantId, 'routes.putMany').map((r) => t.putRoute(r)), list.length)),
       delete: (tenantId) => write(() => t.deleteRoute(tenantId)),
     },
     events: {
       list: (filter) => read(() => t.listEvents(filter)),
       append: (event) => write(() => t.appendEvent(event)),
-      appendMany: (list) => write(() => t.batch(() => list.map((e) => t.appendEvent(e)))),
+      appendMany: (list) => write(() => t.batch(() => list.map((e) => t.appendEvent(e)), list.length)),
     },
     idempotency: {
       get: (scope, key) => read(() => t.getIdempotency(scope, key)),

@@ -466,7 +466,9 @@ export class SqliteTables {
    * back from the transaction's collector until every write of the batch succeeded (a batch that
    * fails half-way leaves neither rows nor published changes).
    */
-  batch<T>(f: () => T): T {
+  batch<T>(f: () => T, size: number): T {
+    // One record goes exactly as its single write does: a savepoint would only add statements.
+    if (size <= 1) return f();
     const sink = this.changes;
     const held: Array<(to: ChangeSink) => void> = [];
     this.changes = {
