@@ -7,7 +7,7 @@
  */
 import type { HealthCache } from '../live/health-cache.js';
 import type { InstanceReportView } from '../transport/mappers/agent-mapper.js';
-import type { PlacementRecord } from '../domain/model.js';
+import type { NewEvent, PlacementRecord } from '../domain/model.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
 import type { StoreTx } from '../store/contract.js';
@@ -105,9 +105,22 @@ export async function applyInstanceReports(
   for (const p of await tx.placements.listOfTenants([...tenantsRead.keys()])) placementsRead.set(p.tenantId, [...(placementsRead.get(p.tenantId) ?? []), p]);
   const seen = new Set<string>();
   const toSync = new Set<string>();
+  // The common writes of the batch (placement updates, their events, users and databases made
+  // real) go together at the end, or before a tenant reported again is read again.
+  const updates: PlacementRecord[] = [];
+  const events: NewEvent[] = [];
+  const advance = new Map<string, number>();
+  const flush = async (): Promise<void> => {
+    await tx.placements.updateMany(updates.splice(0));
+    await tx.events.appendMany(events.splice(0));
+    const revisions = [...advance];
+    advance.clear();
+    await advanceObjects(tx, revisions);
+  };
   for (const r of reports) {
     const again = seen.has(r.tenantId);
     seen.add(r.tenantId);
+    if (again) await flush();
     const tenant = again ? await tx.tenants.get(r.tenantId) : tenantsRead.get(r.tenantId);
     const all = !tenant ? [] : again ? await tx.placements.list({ tenantId: r.tenantId }) : (placementsRead.get(r.tenantId) ?? []);
     const placement = all.find((p) => p.hostId === hostId);
@@ -153,9 +166,9 @@ export async function applyInstanceReports(
       toSync.add(tenant.id);
       continue;
     }
-    await tx.placements.update(next);
+    updates.push(next);
     if (next.realization !== placement.realization) {
-      await tx.events.append({
+      events.push({
         time: deps.now,
         principal,
         action: `placement.${next.realization.toLowerCase()}`,
@@ -168,7 +181,7 @@ export async function applyInstanceReports(
       // A realized or failed creation no longer counts against its host's creations in flight.
       tx.record({ kind: 'room' });
     }
-    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') await advanceObjects(tx, tenant.id, next.realizedRevision);
+    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') advance.set(tenant.id, next.realizedRevision);
     // Replicas follow their primary: its address, and its state (a stopped replica starts once its
     // primary runs, or failed to start; see desired-set runStateOf).
     if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address || next.instanceState !== placement.instanceState)) {
@@ -176,20 +189,24 @@ export async function applyInstanceReports(
     }
     toSync.add(tenant.id);
   }
+  await flush();
   await syncTenants(tx, toSync, { now: deps.now, health: deps.health, principal });
   return outcome;
 }
 
-/** Users and databases asked for at or before `revision` are now real (or gone). */
-async function advanceObjects(tx: StoreTx, tenantId: string, revision: number): Promise<void> {
-  for (const u of await tx.users.list(tenantId)) {
-    if (u.revision > revision) continue;
-    if (u.status === 'DELETING') await tx.users.delete(tenantId, u.name);
+/** Per tenant, the users and databases asked for at or before its realized revision are now real (or gone). */
+async function advanceObjects(tx: StoreTx, revisions: ReadonlyArray<[tenantId: string, revision: number]>): Promise<void> {
+  if (revisions.length === 0) return;
+  const at = new Map(revisions);
+  const ids = [...at.keys()];
+  for (const u of await tx.users.listOfTenants(ids)) {
+    if (u.revision > (at.get(u.tenantId) ?? 0)) continue;
+    if (u.status === 'DELETING') await tx.users.delete(u.tenantId, u.name);
     else if (u.status !== 'ACTIVE') await tx.users.update({ ...u, status: 'ACTIVE', statusReason: '' });
   }
-  for (const d of await tx.databases.list(tenantId)) {
-    if (d.revision > revision) continue;
-    if (d.status === 'DELETING') await tx.databases.delete(tenantId, d.name);
+  for (const d of await tx.databases.listOfTenants(ids)) {
+    if (d.revision > (at.get(d.tenantId) ?? 0)) continue;
+    if (d.status === 'DELETING') await tx.databases.delete(d.tenantId, d.name);
     else if (d.status !== 'ACTIVE') await tx.databases.update({ ...d, status: 'ACTIVE', statusReason: '' });
   }
 }

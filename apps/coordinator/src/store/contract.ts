@@ -181,6 +181,8 @@ export interface UserReads {
 export interface DatabaseReads {
   get(tenantId: string, name: string): Promise<DatabaseRecord | undefined>;
   list(tenantId: string): Promise<DatabaseRecord[]>;
+  /** The databases of every tenant of `tenantIds`, by tenant, then by name, in one read. */
+  listOfTenants(tenantIds: readonly string[]): Promise<DatabaseRecord[]>;
 }
 
 export interface RouteReads {
@@ -302,6 +304,8 @@ export interface PlacementRepository extends PlacementReads {
    */
   insertMany(placements: readonly PlacementRecord[]): Promise<void>;
   update(placement: PlacementRecord): Promise<void>;
+  /** Updates every placement of `placements` (each tenant and host once) in one write; a missing one is skipped, as update does. */
+  updateMany(placements: readonly PlacementRecord[]): Promise<void>;
   delete(tenantId: string, hostId: string): Promise<void>;
 }
 

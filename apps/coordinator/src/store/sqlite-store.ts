@@ -131,6 +131,8 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       insert: (p) => write(() => t.insertPlacement(p)),
       insertMany: (list) => write(() => t.batch(() => list.forEach((p) => t.insertPlacement(p)), list.length)),
       update: (p) => write(() => t.updatePlacement(p)),
+      updateMany: (list) =>
+        write(() => t.batch(() => once(list, (p) => `${p.tenantId}\0${p.hostId}`, 'placements.updateMany').forEach((p) => t.updatePlacement(p)), list.length)),
       delete: (tenantId, hostId) => write(() => t.deletePlacement(tenantId, hostId)),
     },
     hosts: {
@@ -151,6 +153,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     databases: {
       get: (tenantId, name) => read(() => t.getDatabase(tenantId, name)),
       list: (tenantId) => read(() => t.listDatabases(tenantId)),
+      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listDatabases(tenantId))),
       insert: (db) => write(() => t.insertDatabase(db)),
       update: (db) => write(() => t.updateDatabase(db)),
       delete: (tenantId, name) => write(() => t.deleteDatabase(tenantId, name)),

@@ -331,6 +331,12 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         await tx.restores.insert(aRestore('r2', 'a', 20));
         await tx.restores.insert(aRestore('r1', 'a', 10));
         await tx.restores.insert(aRestore('r3', 'c', 5));
+        for (const [tenantId, name] of [
+          ['b', 'zz'],
+          ['a', 'm'],
+          ['b', 'b'],
+        ] as const)
+          await tx.databases.insert({ tenantId, name, owner: tenantId, description: '', status: 'NEW', statusReason: '', revision: 1, createdAt: 1 });
       });
       const r = s.read;
       expect((await r.tenants.getMany(['b', 'nope', 'a', 'b'])).map((t) => t.id)).toEqual(['a', 'b']);
@@ -345,6 +351,44 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect((await r.routes.getMany(['c', 'b', 'a'])).map((x) => `${x.tenantId}:${x.port}`)).toEqual(['a:1', 'c:3']);
       expect((await r.upgrades.getMany(['a', 'b'])).map((u) => u.tenantId)).toEqual(['b']);
       expect((await r.restores.listOfTargets(['c', 'a'])).map((x) => x.id)).toEqual(['r1', 'r2', 'r3']);
+      expect((await r.databases.listOfTenants(['b', 'a', 'c'])).map((d) => `${d.tenantId}:${d.name}`)).toEqual(['a:m', 'b:b', 'b:zz']);
+    });
+
+    it('updates a batch of placements in one call; a missing one is skipped, a repeated one refused', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        for (const h of ['h1', 'h2']) await tx.hosts.put(aHost(h));
+        for (const t of ['a', 'b']) await tx.tenants.insert(aTenant(t));
+        await tx.placements.insert(aPlacement('a', 'h1'));
+        await tx.placements.insert(aPlacement('a', 'h2', { role: 'REPLICA' }));
+        await tx.placements.insert(aPlacement('b', 'h2'));
+      });
+      await s.transaction(async (tx) => {
+        await tx.placements.updateMany([
+          aPlacement('b', 'h2', { realization: 'REALIZED', instanceState: 'RUNNING', port: 5433, realizedOnce: true, realizedRevision: 3 }),
+          aPlacement('a', 'h2', { role: 'REPLICA', realization: 'FAILED', reason: 'disk full', failures: 2, nextRetryAt: 99 }),
+          aPlacement('b', 'h1', { realization: 'REALIZED' }),
+        ]);
+        await expect(tx.placements.updateMany([aPlacement('a', 'h1'), aPlacement('a', 'h1')])).rejects.toThrow('twice');
+      });
+      expect(
+        (await s.read.placements.list()).map((p) => [
+          p.tenantId,
+          p.hostId,
+          p.role,
+          p.realization,
+          p.instanceState,
+          p.port,
+          p.realizedOnce,
+          p.failures,
+          p.reason,
+        ]),
+      ).toEqual([
+        ['a', 'h1', 'PRIMARY', aPlacement('a', 'h1').realization, aPlacement('a', 'h1').instanceState, aPlacement('a', 'h1').port, false, 0, ''],
+        ['a', 'h2', 'REPLICA', 'FAILED', aPlacement('a', 'h2').instanceState, aPlacement('a', 'h2').port, false, 2, 'disk full'],
+        ['b', 'h2', 'PRIMARY', 'REALIZED', 'RUNNING', 5433, true, 0, ''],
+      ]);
+      expect(await s.read.placements.listRetriesDue(100)).toMatchObject([{ tenantId: 'a', hostId: 'h2' }]);
     });
 
     it('inserts a batch of placements all or nothing: one conflict leaves none of it and publishes none of it', async () => {

@@ -368,6 +368,36 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         ],
       );
     },
+    updateMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      if (new Set(list.map((p) => `${p.tenantId}\0${p.hostId}`)).size !== list.length) throw new Error('placements.updateMany was given a tenant twice');
+      await db.query(
+        `UPDATE placements p SET role = u.role, realization = u.realization, reason = u.reason, instance_state = u.instance_state, address = u.address, port = u.port,
+           realized_revision = u.realized_revision, realized_once = u.realized_once, generation = u.generation, failures = u.failures, next_retry_at = u.next_retry_at,
+           updated_at = u.updated_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[], $11::bigint[],
+           $12::integer[], $13::bigint[], $14::bigint[])
+           AS u(tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
+         WHERE p.tenant_id = u.tenant_id AND p.host_id = u.host_id`,
+        [
+          list.map((p) => p.tenantId),
+          list.map((p) => p.hostId),
+          list.map((p) => p.role),
+          list.map((p) => p.realization),
+          list.map((p) => p.reason),
+          list.map((p) => p.instanceState),
+          list.map((p) => p.address),
+          list.map((p) => p.port),
+          list.map((p) => p.realizedRevision),
+          list.map((p) => p.realizedOnce),
+          list.map((p) => p.generation),
+          list.map((p) => p.failures),
+          list.map((p) => p.nextRetryAt),
+          list.map((p) => p.updatedAt),
+        ],
+      );
+    },
     delete: async (tenantId, hostId) => {
       const c = mutable();
       const r = await db.query('DELETE FROM placements WHERE tenant_id = $1 AND host_id = $2', [tenantId, hostId]);
@@ -457,6 +487,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       return r ? databaseFromRow(r) : undefined;
     },
     list: async (tenantId) => (await db.query('SELECT * FROM databases WHERE tenant_id = $1 ORDER BY name', [tenantId])).rows.map(databaseFromRow),
+    listOfTenants: async (ids) =>
+      (await db.query('SELECT * FROM databases WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id, name', [ids])).rows.map(databaseFromRow),
     insert: async (d) => {
       mutable();
       await db.query(
