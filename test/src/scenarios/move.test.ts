@@ -366,13 +366,22 @@ describe('live move', () => {
     const started = Date.now();
     const out = await f.pgsctl(['host', 'drain', drained, '--parallel', '3']);
     expect(out.code, out.stderr).toBe(0);
-    await waitUntil(
+    type DrainJson = { total: number; moved: number; blocked: number; blockedTenants?: unknown[] } | null;
+    // Ends early when the drain gives up on a tenant (its reason is in the failure), and a timeout
+    // names what is still on the host and in what state.
+    const seen = await waitUntil(
       `host ${drained} empty`,
-      async () => (await f.pgsctlJson<{ tenants: TenantJson[] }>(['host', 'get', drained])).tenants.length,
-      (n) => n === 0,
-      { timeoutMs: 600_000, intervalMs: 1000 },
+      async () => {
+        const left = (await f.pgsctlJson<{ tenants: TenantJson[] }>(['host', 'get', drained])).tenants;
+        const hosts = await f.pgsctlJson<Array<{ id: string; drain: DrainJson }>>(['host', 'list']);
+        const tenants = await Promise.all(left.map(async (t) => tenant(t.id).then((x) => ({ id: x.id, status: x.status, reason: x.statusReason }))));
+        return { left: tenants, drain: hosts.find((h) => h.id === drained)?.drain ?? null };
+      },
+      (s) => s.left.length === 0 || (s.drain?.blocked ?? 0) > 0,
+      { timeoutMs: 300_000, intervalMs: 2000 },
     );
-    const hosts = await f.pgsctlJson<Array<{ id: string; drain: { total: number; moved: number; blocked: number } | null }>>(['host', 'list']);
+    expect(seen.drain?.blockedTenants ?? [], JSON.stringify(seen)).toEqual([]);
+    const hosts = await f.pgsctlJson<Array<{ id: string; drain: DrainJson }>>(['host', 'list']);
     const progress = hosts.find((h) => h.id === drained)?.drain;
     console.log(`drain of ${all.length} tenants off ${drained} (parallel 3): ${Date.now() - started} ms; progress ${JSON.stringify(progress)}`);
     // Every instance the drain started with moved (earlier tests may have left more than these six there).

@@ -1,7 +1,13 @@
 /**
- * A host drain's live moves, a few at a time: the plan (libs/tenancy planDrain) is made once, when
- * the drain starts, and the moves are started from it as earlier ones finish. What could not move
- * is kept with the reason, and the progress is shown on the host (pgsctl host list).
+ * A host drain's live moves, a few at a time, until the host is empty. The plan (libs/tenancy
+ * planDrain, through a DrainPlanner) is made when the drain starts; after that the runner works
+ * like a reconciler: a move that failed or was refused for a reason that a new target may not
+ * have (the target filled up, went away, was cordoned) is planned again against the fleet as it
+ * is then, a tenant that is busy for a while (failing over, being created) is waited for, and
+ * whatever is still on the host with nothing queued for it is planned again from time to time. A
+ * drain outlives the coordinator that started it: hosts flagged draining in the store get their
+ * drain back on the next leader. Only a tenant that failed to move three times, or that no host
+ * can take, is given up on, with the reason, shown on the host (pgsctl host list).
  */
 
 /** What the drain needs of the move executor. */
@@ -12,15 +18,29 @@ export interface MoveStarter {
   outcome(tenantId: string): { ok: boolean; reason: string } | undefined;
 }
 
-/** One planned move of a drain. */
-export interface QueuedMove {
+/** One planned move: the tenant's instance on the drained host goes to `toHostId`. */
+export interface PlannedMove {
   tenantId: string;
   toHostId: string;
   /** The drained host for a replicated tenant's member; '' for a single-node tenant. */
   memberHostId: string;
-  attempts: number;
-  /** Moves of this tenant that failed so far. */
-  failures: number;
+}
+
+/** A plan for what is on a draining host. */
+export interface DrainPlan {
+  queue: PlannedMove[];
+  /** Tenants no host can take, with the reason. */
+  blocked: { tenantId: string; reason: string }[];
+  /** Tenants that left without a live move (they never held data and are placed again). */
+  moved: string[];
+}
+
+/** What the drain needs of the store. */
+export interface DrainPlanner {
+  /** The hosts flagged draining. */
+  draining(): Promise<string[]>;
+  /** Plans what is on the host, leaving out the tenants in `skip`. */
+  plan(hostId: string, skip: ReadonlySet<string>, principal: string): Promise<DrainPlan>;
 }
 
 /** A drain's progress, as the host shows it. */
@@ -33,49 +53,58 @@ export interface DrainProgress {
   blockedTenants: { tenantId: string; reason: string }[];
 }
 
+interface QueuedMove extends PlannedMove {
+  /** When the tenant was first found busy (undefined: it was not). */
+  busySince: number | undefined;
+}
+
 interface DrainJob {
   hostId: string;
   principal: string;
   parallel: number;
   queue: QueuedMove[];
   moving: Set<string>;
-  moved: string[];
-  blocked: { tenantId: string; reason: string }[];
-  total: number;
-  /** The moves started, for a retry after a failure. */
-  tried: Map<string, QueuedMove>;
+  moved: Set<string>;
+  blocked: Map<string, string>;
+  /** Tenants to plan again (their move failed or their target refused). */
+  replan: Set<string>;
+  /** Failed or refused moves per tenant. */
+  failures: Map<string, number>;
+  /** When the host was last planned (0: never, plan at the next tick). */
+  plannedAt: number;
 }
 
-/** A refused start is tried again on later ticks this many times (the tenant may be busy for a moment). */
-const MAX_ATTEMPTS = 60;
-/** A move that failed is started again this many times in all before the tenant counts as blocked. */
+/** Refusals that pass: the tenant is busy or the target is reconnecting. The same move is tried again. */
+const WAIT_CODES = new Set(['TENANT_NOT_ACTIVE', 'MOVE_IN_PROGRESS', 'TARGET_NOT_READY']);
+/** A tenant busy this long counts as a failed move (and is planned again). */
+const MAX_BUSY_MS = 5 * 60_000;
+/** A tenant whose move failed (or was refused) this many times is given up on. */
 const MAX_MOVE_FAILURES = 3;
+/** How often a drain with nothing queued or moving looks at what is still on its host. */
+const RECHECK_MS = 5_000;
+/** How often the store is asked which hosts are draining (a drain started by another coordinator). */
+const RESUME_CHECK_MS = 5_000;
+/** The principal of a drain taken over from the store. */
+const RESUMED_BY = 'system:drain';
 
 /** Runs drains. */
 export class DrainRunner {
   private readonly jobs = new Map<string, DrainJob>();
+  private resumeCheckedAt = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly moves: MoveStarter) {}
+  constructor(
+    private readonly moves: MoveStarter,
+    private readonly planner: DrainPlanner,
+    private readonly defaultParallel: number,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
-  /** Starts (or restarts) the drain of `hostId` with its plan; moved counts what needed no live move. */
-  start(
-    hostId: string,
-    plan: { queue: Omit<QueuedMove, 'attempts' | 'failures'>[]; blocked: { tenantId: string; reason: string }[]; moved: string[] },
-    parallel: number,
-    principal: string,
-  ): void {
-    const queue = plan.queue.map((m) => ({ ...m, attempts: 0, failures: 0 }));
-    this.jobs.set(hostId, {
-      hostId,
-      principal,
-      parallel: Math.max(1, parallel),
-      queue,
-      moving: new Set(),
-      moved: [...plan.moved],
-      blocked: [...plan.blocked],
-      total: queue.length + plan.blocked.length + plan.moved.length,
-      tried: new Map(),
-    });
+  /** Starts (or restarts) the drain of `hostId` with its first plan. */
+  start(hostId: string, plan: DrainPlan, parallel: number, principal: string): void {
+    const job = this.newJob(hostId, principal, parallel);
+    this.take(job, plan);
+    job.plannedAt = this.clock();
+    this.jobs.set(hostId, job);
   }
 
   /** Stops starting moves off the host (uncordon); moves in flight finish. */
@@ -87,38 +116,109 @@ export class DrainRunner {
   progress(hostId: string): DrainProgress | undefined {
     const job = this.jobs.get(hostId);
     if (!job) return undefined;
-    return { total: job.total, moved: job.moved.length, moving: job.moving.size, blocked: job.blocked.length, blockedTenants: [...job.blocked] };
+    const blockedTenants = [...job.blocked].map(([tenantId, reason]) => ({ tenantId, reason }));
+    return {
+      total: job.moved.size + job.moving.size + job.queue.length + job.replan.size + job.blocked.size,
+      moved: job.moved.size,
+      moving: job.moving.size,
+      blocked: job.blocked.size,
+      blockedTenants,
+    };
   }
 
-  /** Notes finished moves and starts the next ones. */
+  /** Notes finished moves, starts the next ones, and plans what is left. */
   async tick(): Promise<void> {
-    for (const job of [...this.jobs.values()]) {
-      for (const tenantId of [...job.moving]) {
-        if (this.moves.inFlight(tenantId)) continue;
-        job.moving.delete(tenantId);
-        const outcome = this.moves.outcome(tenantId);
-        const queued = job.tried.get(tenantId);
-        if (outcome?.ok) job.moved.push(tenantId);
-        // An abandoned move left the tenant as it was: try it again a few times before giving up.
-        else if (queued && queued.failures + 1 < MAX_MOVE_FAILURES) job.queue.push({ ...queued, failures: queued.failures + 1, attempts: 0 });
-        else job.blocked.push({ tenantId, reason: `the move failed: ${outcome?.reason ?? 'unknown'}` });
-      }
-      const waiting: QueuedMove[] = [];
-      while (job.moving.size < job.parallel && job.queue.length > 0) {
-        const next = job.queue.shift()!;
-        try {
-          await this.moves.start(next.tenantId, next.toHostId, next.memberHostId, job.principal);
-          job.moving.add(next.tenantId);
-          job.tried.set(next.tenantId, next);
-        } catch (err) {
-          const code = (err as { code?: string }).code ?? '';
-          const reason = err instanceof Error ? err.message : String(err);
-          if ((code === 'TENANT_NOT_ACTIVE' || code === 'MOVE_IN_PROGRESS') && next.attempts + 1 < MAX_ATTEMPTS)
-            waiting.push({ ...next, attempts: next.attempts + 1 });
-          else job.blocked.push({ tenantId: next.tenantId, reason });
-        }
-      }
-      job.queue.push(...waiting);
+    const now = this.clock();
+    if (now - this.resumeCheckedAt >= RESUME_CHECK_MS) {
+      this.resumeCheckedAt = now;
+      await this.resume();
     }
+    for (const job of [...this.jobs.values()]) {
+      this.noteFinished(job);
+      await this.startNext(job, now);
+      const idle = job.queue.length === 0 && job.moving.size === 0;
+      if (job.replan.size > 0 || job.plannedAt === 0 || (idle && now - job.plannedAt >= RECHECK_MS)) await this.planAgain(job, now);
+      // What a plan queued starts now rather than a tick later.
+      if (job.moving.size < job.parallel && job.queue.length > 0) await this.startNext(job, now);
+    }
+  }
+
+  /** Drains the store flags that have no job here (a coordinator restart, a new leader), and drops jobs no longer flagged. */
+  private async resume(): Promise<void> {
+    const draining = new Set(await this.planner.draining());
+    for (const hostId of draining) if (!this.jobs.has(hostId)) this.jobs.set(hostId, this.newJob(hostId, RESUMED_BY, this.defaultParallel));
+    for (const hostId of [...this.jobs.keys()]) if (!draining.has(hostId)) this.jobs.delete(hostId);
+  }
+
+  private newJob(hostId: string, principal: string, parallel: number): DrainJob {
+    return {
+      hostId,
+      principal,
+      parallel: Math.max(1, parallel > 0 ? parallel : this.defaultParallel),
+      queue: [],
+      moving: new Set(),
+      moved: new Set(),
+      blocked: new Map(),
+      replan: new Set(),
+      failures: new Map(),
+      plannedAt: 0,
+    };
+  }
+
+  private noteFinished(job: DrainJob): void {
+    for (const tenantId of [...job.moving]) {
+      if (this.moves.inFlight(tenantId)) continue;
+      job.moving.delete(tenantId);
+      const outcome = this.moves.outcome(tenantId);
+      if (outcome?.ok) job.moved.add(tenantId);
+      // An abandoned move left the tenant as it was.
+      else this.failed(job, tenantId, `the move failed: ${outcome?.reason ?? 'unknown'}`);
+    }
+  }
+
+  /** A failed or refused move: planned again, or given up on after the last try. */
+  private failed(job: DrainJob, tenantId: string, reason: string): void {
+    const failures = (job.failures.get(tenantId) ?? 0) + 1;
+    job.failures.set(tenantId, failures);
+    if (failures >= MAX_MOVE_FAILURES) job.blocked.set(tenantId, reason);
+    else job.replan.add(tenantId);
+  }
+
+  private async startNext(job: DrainJob, now: number): Promise<void> {
+    const waiting: QueuedMove[] = [];
+    while (job.moving.size < job.parallel && job.queue.length > 0) {
+      const next = job.queue.shift()!;
+      try {
+        await this.moves.start(next.tenantId, next.toHostId, next.memberHostId, job.principal);
+        job.moving.add(next.tenantId);
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        const reason = err instanceof Error ? err.message : String(err);
+        // Deleted meanwhile: it left the host all the same.
+        if (code === 'TENANT_NOT_FOUND') job.moved.add(next.tenantId);
+        else if (WAIT_CODES.has(code) && now - (next.busySince ?? now) < MAX_BUSY_MS) waiting.push({ ...next, busySince: next.busySince ?? now });
+        else this.failed(job, next.tenantId, reason);
+      }
+    }
+    job.queue.push(...waiting);
+  }
+
+  /** Plans what is on the host and not queued, moving or given up on. */
+  private async planAgain(job: DrainJob, now: number): Promise<void> {
+    const replanning = new Set(job.replan);
+    const skip = new Set([...job.moving, ...job.queue.map((q) => q.tenantId), ...job.blocked.keys(), ...job.moved]);
+    const plan = await this.planner.plan(job.hostId, skip, job.principal);
+    job.plannedAt = now;
+    job.replan.clear();
+    this.take(job, plan);
+    // A tenant to plan again that the plan no longer finds on the host has left it (moved by hand, deleted).
+    const planned = new Set([...plan.queue.map((q) => q.tenantId), ...plan.blocked.map((b) => b.tenantId), ...plan.moved]);
+    for (const tenantId of replanning) if (!planned.has(tenantId)) job.moved.add(tenantId);
+  }
+
+  private take(job: DrainJob, plan: DrainPlan): void {
+    for (const m of plan.queue) job.queue.push({ ...m, busySince: undefined });
+    for (const b of plan.blocked) job.blocked.set(b.tenantId, b.reason);
+    for (const id of plan.moved) job.moved.add(id);
   }
 }

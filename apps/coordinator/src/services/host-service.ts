@@ -5,15 +5,15 @@
  * replicated tenant's member is moved as that member), a few at a time; what cannot move is
  * reported with the reason.
  */
-import { planDrain, validateHostId, type HostMajor, type HostState } from '@pgs/tenancy';
+import { validateHostId, type HostMajor, type HostState } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { notFound } from '../domain/errors.js';
 import type { DrainProgress } from './drain-runner.js';
 import type { HostRecord, TenantRecord } from '../domain/model.js';
 import type { MoveManager } from './move-manager.js';
-import { hostCandidates, versionRequest } from './host-candidates.js';
+import { hostCandidates } from './host-candidates.js';
+import { planHostDrain } from './drain-planning.js';
 import type { StoreReads } from '../store/contract.js';
-import { syncTenant } from './tenant-sync.js';
 
 /** A host with its live fields (exact last heartbeat, allocation, connected). */
 export interface HostView {
@@ -109,70 +109,35 @@ export class HostService {
   /** New placements allowed again (also ends a drain). */
   async uncordon(id: string, principal: string): Promise<HostView> {
     this.moves.drains.stop(id);
-    return await this.setFlags(id, { cordoned: false, draining: false }, 'host.uncordon', principal);
+    const view = await this.setFlags(id, { cordoned: false, draining: false }, 'host.uncordon', principal);
+    // A look at the store's draining flags in between may have taken the drain up again.
+    this.moves.drains.stop(id);
+    return view;
   }
 
   /** Cordons the host and starts moving away what can move, `parallel` live moves at a time (0 = default). */
   async drain(id: string, principal: string, parallel = 0): Promise<DrainResult> {
     validateHostId(id, 'id');
     const now = this.ctx.clock();
-    const result = await this.ctx.store.transaction(async (tx) => {
+    const plan = await this.ctx.store.transaction(async (tx) => {
       const host = await tx.hosts.get(id);
       if (!host) throw notFound.host(id);
       await tx.hosts.put({ ...host, cordoned: true, draining: true });
-      const onHost = await tx.placements.list({ hostId: id });
-      const instances = [];
-      for (const p of onHost) {
-        const tenant = await tx.tenants.get(p.tenantId);
-        const all = await tx.placements.list({ tenantId: p.tenantId });
-        instances.push({
-          tenantId: p.tenantId,
-          resources: tenant?.spec.resources ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 },
-          nodes: 1,
-          placement: tenant?.spec.placement ?? {},
-          excludeHosts: all.map((x) => x.hostId),
-          ...(tenant ? versionRequest(tenant) : {}),
-          role: p.role,
-          hasReplica: all.some((x) => x.role === 'REPLICA'),
-          neverHeldData: !all.some((x) => x.realizedOnce),
-        });
-      }
-      const plan = planDrain(id, await hostCandidates(tx, this.ctx.versions, this.ctx.slots), instances, this.ctx.placementPolicy);
-      const moves: DrainResult['moves'] = [];
-      const blocked: DrainResult['blocked'] = [...plan.blocked];
-      const queue: { tenantId: string; toHostId: string; memberHostId: string }[] = [];
-      const replaced: string[] = [];
-      for (const move of plan.moves) {
-        const inst = instances.find((i) => i.tenantId === move.tenantId);
-        if (inst?.neverHeldData) {
-          // Nothing to lose: drop the placements; the scheduler places the tenant on another host.
-          for (const p of await tx.placements.list({ tenantId: move.tenantId })) await tx.placements.delete(move.tenantId, p.hostId);
-          const tenant = await tx.tenants.get(move.tenantId);
-          if (tenant) await tx.tenants.update({ ...tenant, status: 'NEW', statusReason: `moved off draining host ${id} before it ever ran`, updatedAt: now });
-          await syncTenant(tx, move.tenantId, { now, health: this.ctx.health, principal });
-          moves.push({ tenantId: move.tenantId, toHostId: move.toHostId });
-          replaced.push(move.tenantId);
-        } else {
-          // A live move; a replicated tenant's member on this host moves as that member.
-          const members = (await tx.placements.list({ tenantId: move.tenantId })).length;
-          queue.push({ tenantId: move.tenantId, toHostId: move.toHostId, memberHostId: members > 1 ? id : '' });
-          moves.push({ tenantId: move.tenantId, toHostId: move.toHostId });
-        }
-      }
+      const planned = await planHostDrain(tx, this.ctx, id, new Set(), now, principal);
       await tx.events.append({
         time: now,
         principal,
         action: 'host.drain',
         hostId: id,
-        outcome: blocked.length ? 'FAILURE' : 'SUCCESS',
-        message: `drain: ${replaced.length} placed again, ${queue.length} to move live, ${blocked.length} blocked`,
-        details: { moved: moves.map((m) => m.tenantId).join(','), blocked: blocked.map((b) => b.tenantId).join(',') },
+        outcome: planned.blocked.length ? 'FAILURE' : 'SUCCESS',
+        message: `drain: ${planned.moved.length} placed again, ${planned.queue.length} to move live, ${planned.blocked.length} blocked`,
+        details: { moved: [...planned.moved, ...planned.queue.map((m) => m.tenantId)].join(','), blocked: planned.blocked.map((b) => b.tenantId).join(',') },
       });
-      return { moves, blocked, queue, replaced };
+      return planned;
     });
     // Started once the cordon is committed: the runner's moves run their own transactions.
-    const { queue, replaced, ...outcome } = result;
-    this.moves.drains.start(id, { queue, blocked: outcome.blocked, moved: replaced }, parallel > 0 ? parallel : this.moves.defaultParallel, principal);
-    return { view: (await this.get(id)).view, ...outcome };
+    this.moves.drains.start(id, plan, parallel, principal);
+    const moves = [...plan.placedAgain, ...plan.queue].map((m) => ({ tenantId: m.tenantId, toHostId: m.toHostId }));
+    return { view: (await this.get(id)).view, moves, blocked: plan.blocked };
   }
 }

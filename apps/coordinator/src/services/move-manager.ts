@@ -27,6 +27,7 @@ import {
 } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { DrainRunner } from './drain-runner.js';
+import { StoreDrainPlanner } from './drain-planning.js';
 import { PreconditionError, notFound } from '../domain/errors.js';
 import type { FailoverManager } from './failover-manager.js';
 import { hostCandidates } from './host-candidates.js';
@@ -94,7 +95,7 @@ export class MoveManager {
     /** Moves a drain runs at once when its request does not say. */
     readonly defaultParallel = 2,
   ) {
-    this.drains = new DrainRunner(this);
+    this.drains = new DrainRunner(this, new StoreDrainPlanner(ctx), defaultParallel, ctx.clock);
   }
 
   /** The outcome of the tenant's last finished move. */
