@@ -151,11 +151,14 @@ export class FakeAgent {
     }
   }
 
-  /** The instance's status as reported: realized and running (or stopped) at once. */
+  /**
+   * The instance's status as reported: realized and running (or stopped) at once, on the port its
+   * spec names (as a real agent's runtime keeps it) or, for a new one, a port of its own.
+   */
   private status(spec: InstanceSpec): MessageInitShape<typeof InstanceStatusSchema> {
     let port = this.ports.get(spec.tenantId);
     if (port === undefined) {
-      port = 20000 + (this.ports.size % 40000);
+      port = spec.port > 0 ? spec.port : 20000 + (this.ports.size % 40000);
       this.ports.set(spec.tenantId, port);
     }
     return {

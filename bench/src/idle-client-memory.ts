@@ -21,6 +21,8 @@ export interface IdleClientMemory {
   /** (after - half) / (clients - clients / 2). */
   rssPerClientKiB: number;
   pssPerClientKiB: number;
+  /** The same slope of the live heap (heap snapshots), for targets that can write one. */
+  heapPerClientKiB?: number;
 }
 
 /** Rss and Pss of one process, from /proc/<pid>/smaps_rollup (kB there is KiB). */
@@ -65,9 +67,13 @@ export interface IdleTarget {
   database: string;
   /** The proxy's process, whose memory is read. */
   pid: number;
+  /** Its live JavaScript heap in bytes (heap-snapshot.ts), read at N and at N/2 (half closed) when given. */
+  heap?: () => Promise<number>;
 }
 
 const CONCURRENT_LOGINS = 50;
+/** Longest time a proxy is expected to keep a closed client's objects (the router's close grace, 5 s, and a margin). */
+const CLOSE_GRACE_MS = 6000;
 const CONNECT_TIMEOUT_MS = 30_000;
 
 /**
@@ -107,7 +113,21 @@ export async function measureIdleClientMemory(target: IdleTarget, clients: numbe
     await openUpTo(clients);
     await new Promise((r) => setTimeout(r, settleMs));
     const after = memoryOf(target.pid);
+    // The heap after RSS and PSS (a snapshot grows the process): at N, then at N/2 again once the
+    // other half closed (the code the logins compiled stays in both).
+    let heapPerClientKiB: number | undefined;
+    if (target.heap) {
+      const heapAll = await target.heap();
+      const closing = open.splice(halfway);
+      await Promise.all(closing.map((c) => c.end().catch(() => undefined)));
+      // A proxy may hold a closed client's socket a while (the router: up to 5 s for the client to
+      // read what is left): still there, it would count as not freed.
+      await new Promise((r) => setTimeout(r, settleMs + CLOSE_GRACE_MS));
+      const heapHalf = await target.heap();
+      heapPerClientKiB = (heapAll - heapHalf) / 1024 / closing.length;
+    }
     return {
+      ...(heapPerClientKiB !== undefined ? { heapPerClientKiB } : {}),
       before,
       half,
       after,

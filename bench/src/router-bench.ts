@@ -28,20 +28,35 @@
 // naming 127.0.0.1), and a second router is told by its feed to reach instances with TLS and verify
 // them (verify-full); its passthrough and session-pool targets stand next to the plaintext router's.
 // Every client here connects without TLS (PGSSLMODE=disable), so only the router's leg differs.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { freePort, postgresOsUser, startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
-import { PoolMode, RouteFeedService, RouteState } from '@pgs/proto';
-import { addService } from '@pgs/rpc';
 import { encodeStartupMessage } from '@pgs/wire-protocol';
+import { heapSnapshotFlags, liveHeapBytes } from './heap-snapshot.js';
 import { checkOpenFilesLimit, measureIdleClientMemory, type IdleClientMemory } from './idle-client-memory.js';
+import {
+  buildRouter,
+  PARKED,
+  PASSWORD,
+  pgbench,
+  POOLED,
+  SECONDS,
+  start,
+  startRouter,
+  startStaticFeed,
+  stopChildren,
+  TENANT,
+  TXN_POOLED,
+  USER,
+  verifierOf,
+  waitForPort,
+  type Target,
+} from './router-fleet.js';
 
-const SECONDS = Number(process.env.PGS_BENCH_SECONDS ?? 5);
 const LATENCY_SAMPLES = Number(process.env.PGS_BENCH_LATENCY_SAMPLES ?? 2000);
 // Targets run in turn, round after round, and the median is reported, so drifting background load
 // on a shared machine does not favour whoever ran first and one disturbed round does not decide.
@@ -67,18 +82,6 @@ const POOLING_ONLY = ONLY === 'pooling';
  * within one run mean much, so a change is judged against the build it replaces in the same run.
  */
 const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
-/** Extra node flags for the router processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (written when they stop). */
-const ROUTER_NODE_ARGS = (process.env.PGS_BENCH_ROUTER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-const PARKED = 'parked';
-const USER = 'bench';
-const PASSWORD = 'bench-password-1';
-const TENANT = 'acme';
-/** The same instance as TENANT, served in pool mode session (the user name routes it; the database stays TENANT). */
-const POOLED = 'pooled';
-/** The same instance again, in pool mode transaction. */
-const TXN_POOLED = 'txnpooled';
-const repoRoot = path.resolve(import.meta.dirname, '..', '..');
-const children: ChildProcess[] = [];
 
 function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -104,46 +107,6 @@ function ensurePackages(): void {
   // The packages start system services; we run our own instances on our own ports.
   for (const svc of missing) spawnSync('sh', ['-c', `service ${svc} stop >/dev/null 2>&1 || true`]);
 }
-
-/** Starts a server process; its output goes to a file (a pipe nobody drains would stall it). */
-function start(cmd: string, args: string[], logFile: string, opts: { uid?: number; gid?: number } = {}): ChildProcess {
-  const fd = fs.openSync(logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], ...opts });
-  fs.closeSync(fd);
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal === null && !stopping)
-      console.error(`${path.basename(cmd)} exited with ${code}: ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
-}
-
-/** The SCRAM verifier the instance holds for `user` (the coordinator ships the same bytes to routers). */
-async function verifierOf(pg: TestPostgres, user: string): Promise<string> {
-  const admin = await pg.adminClient();
-  try {
-    return (await admin.query<{ rolpassword: string }>('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [user])).rows[0]!.rolpassword;
-  } finally {
-    await admin.end();
-  }
-}
-
 /** A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI), readable by postgres. */
 function instanceCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
   const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -173,132 +136,6 @@ function instanceCertificate(dir: string): { caFile: string; certFile: string; k
   const owner = postgresOsUser();
   if (owner) for (const f of [files.certFile, files.keyFile]) fs.chownSync(f, owner.uid, owner.gid);
   return files;
-}
-
-/**
- * A RouteFeed that serves static routes, the benchmark's stand-in for the coordinator: the tenant
- * in pool mode NONE (passthrough), the same instance as tenants POOLED (pool mode SESSION) and
- * TXN_POOLED (TRANSACTION), and a stopped tenant.
- */
-async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{ address: string; stop(): void }> {
-  const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
-  const server = new Server();
-  addService(server, RouteFeedService, {
-    async reportClients() {
-      return {};
-    },
-    async wakeTenant() {
-      return {};
-    },
-    async reportBackendFailures() {
-      return {};
-    },
-    async watchRoutes(_req, stream, ctx) {
-      await stream.send({
-        snapshot: true,
-        revision: 1n,
-        upserts: [
-          {
-            tenantId: TENANT,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.ROUTABLE,
-            externalAccess: true,
-            revision: 1n,
-            poolMode: PoolMode.NONE,
-          },
-          {
-            tenantId: POOLED,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.ROUTABLE,
-            externalAccess: true,
-            revision: 1n,
-            poolMode: PoolMode.SESSION,
-            users,
-          },
-          {
-            tenantId: TXN_POOLED,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.ROUTABLE,
-            externalAccess: true,
-            revision: 1n,
-            poolMode: PoolMode.TRANSACTION,
-            users,
-          },
-          // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
-          {
-            tenantId: PARKED,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.STOPPED,
-            reason: 'benchmark',
-            externalAccess: true,
-            revision: 1n,
-          },
-        ],
-        instanceTls,
-      });
-      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
-  );
-  return { address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() };
-}
-
-function buildRouter(): void {
-  const build = spawnSync('npx', ['tsc', '-b', 'apps/router'], { cwd: repoRoot, stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('building apps/router failed');
-}
-
-async function startRouter(
-  feed: string,
-  dir: string,
-  name: string,
-  extra: string[],
-  main = path.join(repoRoot, 'apps/router/dist/main.js'),
-): Promise<{ port: number; ops: number; pid: number }> {
-  const port = await freePort();
-  const ops = await freePort();
-  const child = start(
-    process.execPath,
-    [
-      ...ROUTER_NODE_ARGS,
-      main,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--coordinator',
-      feed,
-      '--cache-path',
-      path.join(dir, `${name}-cache.db`),
-      '--router-id',
-      name,
-      '--ops-listen',
-      `127.0.0.1:${ops}`,
-      // The static feed is plaintext gRPC.
-      '--insecure',
-      ...extra,
-    ],
-    path.join(dir, `${name}.log`),
-  );
-  await waitForPort(port);
-  // Ready to route once the feed's snapshot is in.
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const health = await fetch(`http://127.0.0.1:${ops}/healthz`)
-      .then((r) => r.json() as Promise<{ cache?: { revision?: number } }>)
-      .catch(() => undefined);
-    if ((health?.cache?.revision ?? 0) >= 1) return { port, ops, pid: child.pid! };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('router did not receive its route');
 }
 
 async function startHaproxy(pg: TestPostgres, dir: string): Promise<{ port: number; pid: number }> {
@@ -381,91 +218,6 @@ async function startNodePipe(pg: TestPostgres, dir: string): Promise<{ port: num
   return { port, pid: child.pid! };
 }
 
-interface Target {
-  name: string;
-  port: number;
-  user: string;
-  /** The proxy's process (its children count too: --workers, HAProxy threads are one process); none for direct. */
-  pid?: number;
-}
-
-/** CPU time (user + system, ms) of `pid` and its child processes so far, from /proc. */
-function cpuMs(pid: number): number {
-  const tick = 1000 / 100; // USER_HZ is 100 on Linux
-  let total = 0;
-  const stat = (p: number): string[] | undefined => {
-    try {
-      return fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    } catch {
-      return undefined; // gone meanwhile
-    }
-  };
-  const own = stat(pid);
-  if (!own) return 0;
-  total += (Number(own[11]) + Number(own[12])) * tick;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const f = stat(Number(entry));
-    if (f && Number(f[1]) === pid) total += (Number(f[11]) + Number(f[12])) * tick;
-  }
-  return total;
-}
-
-interface PgbenchResult {
-  tps: number;
-  /** The proxy's CPU time per transaction (µs), when it is a process of ours. */
-  proxyCpuUs: number | undefined;
-}
-
-/**
- * One pgbench run. `steady`: the proxy's CPU is counted from pgbench's first progress report (its
- * clients all logged in, one second of transactions done) to the end, per transaction after it,
- * so that the logins of many clients (200 SCRAM exchanges at the proxy) are not charged to the
- * transactions of a short run.
- */
-async function pgbench(target: Target, extra: string[], seconds = SECONDS, clients = ['-c', '8', '-j', '2'], steady = false): Promise<PgbenchResult> {
-  let cpuBefore = target.pid ? cpuMs(target.pid) : 0;
-  const args = [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(target.port),
-    '-U',
-    target.user,
-    '-S',
-    ...clients,
-    '-T',
-    String(seconds),
-    '-n',
-    ...(steady ? ['-P', '1'] : []),
-    ...extra,
-    TENANT,
-  ];
-  // Clients without TLS: the instance offers it (inner TLS targets), libpq's default would take it.
-  const child = spawn('pgbench', args, { env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  // Transactions of the first progress interval, not counted when `steady`.
-  let firstInterval: number | undefined;
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-    if (!steady || firstInterval !== undefined) return;
-    const p = /progress: ([\d.]+) s, ([\d.]+) tps/.exec(stderr);
-    if (!p) return;
-    if (target.pid) cpuBefore = cpuMs(target.pid);
-    firstInterval = Number(p[1]) * Number(p[2]);
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  const m = /tps = ([\d.]+)/.exec(stdout);
-  const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? 0);
-  if (code !== 0 || !m) throw new Error(`pgbench against ${target.name} failed: ${stderr || stdout}`);
-  // A run too short for a progress report (or without steady): every transaction counts.
-  const tx = steady && firstInterval !== undefined ? processed - firstInterval : processed;
-  const proxyCpuUs = target.pid && tx > 0 ? ((cpuMs(target.pid) - cpuBefore) * 1000) / tx : undefined;
-  return { tps: Number(m[1]), proxyCpuUs };
-}
-
 /** Time from TCP connect + startup packet to the first reply byte (ms); `expect` is its type ('R' or 'E'). */
 function firstReply(port: number, user: string, expect: number): Promise<number> {
   const startup = encodeStartupMessage({ parameters: { user, database: TENANT } });
@@ -528,8 +280,6 @@ function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
-
-let stopping = false;
 
 async function main(): Promise<void> {
   ensurePackages();
@@ -769,18 +519,46 @@ async function main(): Promise<void> {
     console.log(
       `\nmemory per idle client: ${IDLE_CLIENTS} clients log in (SCRAM, node-postgres, 50 at a time) and stay idle, to a fresh proxy in transaction mode with ${SMALL_POOL} server connections; its RSS/PSS from /proc/<pid>/smaps_rollup before, at ${IDLE_CLIENTS / 2} and at ${IDLE_CLIENTS} clients; per client = the slope between the last two ...`,
     );
-    const routerIdle = await startRouter(feed.address, dir, 'router-idle', ['--pool-size', String(SMALL_POOL)]);
+    // The routers also write heap snapshots (a full GC first): their live heap per client, load-independent.
+    const heapDir = (name: string): string => path.join(dir, `heap-${name}`);
+    const routerIdle = await startRouter(
+      feed.address,
+      dir,
+      'router-idle',
+      ['--pool-size', String(SMALL_POOL)],
+      undefined,
+      heapSnapshotFlags(heapDir('router')),
+    );
     const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL);
-    const baselineIdle = BASELINE ? await startRouter(feed.address, dir, 'router-baseline-idle', ['--pool-size', String(SMALL_POOL)], BASELINE) : undefined;
+    const baselineIdle = BASELINE
+      ? await startRouter(feed.address, dir, 'router-baseline-idle', ['--pool-size', String(SMALL_POOL)], BASELINE, heapSnapshotFlags(heapDir('baseline')))
+      : undefined;
     const idleTargets = [
-      { name: ROUTER_TXN10, port: routerIdle.port, user: `${USER}.${TXN_POOLED}`, pid: routerIdle.pid },
-      ...(baselineIdle ? [{ name: `baseline ${ROUTER_TXN10}`, port: baselineIdle.port, user: `${USER}.${TXN_POOLED}`, pid: baselineIdle.pid }] : []),
+      {
+        name: ROUTER_TXN10,
+        port: routerIdle.port,
+        user: `${USER}.${TXN_POOLED}`,
+        pid: routerIdle.pid,
+        heap: () => liveHeapBytes(routerIdle.pid, heapDir('router')),
+      },
+      ...(baselineIdle
+        ? [
+            {
+              name: `baseline ${ROUTER_TXN10}`,
+              port: baselineIdle.port,
+              user: `${USER}.${TXN_POOLED}`,
+              pid: baselineIdle.pid,
+              heap: () => liveHeapBytes(baselineIdle.pid, heapDir('baseline')),
+            },
+          ]
+        : []),
       { name: PGBOUNCER_TXN10, port: pgbouncerIdle.port, user: USER, pid: pgbouncerIdle.pid },
     ];
     const idle = new Map<string, IdleClientMemory>();
     for (const t of idleTargets) {
       const m = await measureIdleClientMemory({ ...t, password: PASSWORD, database: TENANT }, IDLE_CLIENTS);
-      console.log(`  ${t.name}: ${m.pssPerClientKiB.toFixed(1)} KiB PSS per idle client`);
+      const heap = m.heapPerClientKiB !== undefined ? `, ${m.heapPerClientKiB.toFixed(1)} KiB live heap` : '';
+      console.log(`  ${t.name}: ${m.pssPerClientKiB.toFixed(1)} KiB PSS${heap} per idle client`);
       idle.set(t.name, m);
     }
     const mib = (kib: number): string => (kib / 1024).toFixed(1);
@@ -793,6 +571,7 @@ async function main(): Promise<void> {
           'PSS MiB (0 / half / all)': `${mib(m.before.pssKiB)} / ${mib(m.half.pssKiB)} / ${mib(m.after.pssKiB)}`,
           'RSS KiB/client': m.rssPerClientKiB.toFixed(1),
           'PSS KiB/client': m.pssPerClientKiB.toFixed(1),
+          'live heap KiB/client': m.heapPerClientKiB !== undefined ? m.heapPerClientKiB.toFixed(1) : '-',
           'per 1,000 clients (PSS) MiB': mib(m.pssPerClientKiB * 1000),
         };
       }),
@@ -838,12 +617,10 @@ async function main(): Promise<void> {
     const routerMem = idle.get(ROUTER_TXN10)!;
     const bouncerMem = idle.get(PGBOUNCER_TXN10)!;
     console.log(
-      `  memory per idle client (PSS): router ${routerMem.pssPerClientKiB.toFixed(1)} KiB, pgbouncer ${bouncerMem.pssPerClientKiB.toFixed(1)} KiB (${(routerMem.pssPerClientKiB / bouncerMem.pssPerClientKiB).toFixed(1)}x; no goal set)`,
+      `  memory per idle client (PSS): router ${routerMem.pssPerClientKiB.toFixed(1)} KiB (live heap ${routerMem.heapPerClientKiB?.toFixed(1) ?? '-'} KiB), pgbouncer ${bouncerMem.pssPerClientKiB.toFixed(1)} KiB (${(routerMem.pssPerClientKiB / bouncerMem.pssPerClientKiB).toFixed(1)}x; no goal set)`,
     );
   } finally {
-    stopping = true;
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((resolve) => c.once('exit', resolve)))));
+    await stopChildren();
     feed.stop();
     tlsFeed.stop();
     await pg.stop();
@@ -853,7 +630,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(err);
-  stopping = true;
-  for (const c of children) c.kill('SIGKILL');
+  void stopChildren(true);
   process.exit(1);
 });

@@ -213,6 +213,15 @@ export const CONFIG_SPEC = {
     default: 6 * 3600_000,
     min: 1000,
   },
+  moveCheckpointTimeout: {
+    type: 'duration',
+    flag: '--move-checkpoint-timeout',
+    env: 'PGS_MOVE_CHECKPOINT_TIMEOUT',
+    description:
+      "in a live move of a primary, how long the switch waits for the old primary's CHECKPOINT (run while clients still work, it shortens the fenced shutdown inside their pause) before going ahead without it; 0 = no checkpoint",
+    default: 30_000,
+    min: 0,
+  },
   drainParallel: {
     type: 'int',
     flag: '--drain-parallel',

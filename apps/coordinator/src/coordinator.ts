@@ -218,6 +218,7 @@ export async function startCoordinator(
     instanceTls,
     retiring,
     moveCopyTimeoutMs: config.moveCopyTimeout,
+    moveCheckpointTimeoutMs: config.moveCheckpointTimeout,
     leaderEpoch: term?.leaderEpoch ?? 0,
   };
   if (backup && !following) await ensureStanzas(store, clock());
@@ -330,6 +331,7 @@ export async function startCoordinator(
     reconciler.stop();
     upgrades.stopLoop();
     failover.stop();
+    moves.stop();
     initSql.stop();
     idle.stop();
   };

@@ -236,7 +236,32 @@ describe('replicas, failover, switchover', () => {
     const toldReplica = from.desired.flatMap((d) => d.instances).filter((i) => i.tenantId === 'ha-move' && i.role === InstanceRole.REPLICA);
     expect(toldReplica).toEqual([]);
     const actions = (await events(h, 'ha-move')).map((e) => e.action);
-    for (const a of ['move.started', 'move.copied', 'move.switched', 'move.old_removed', 'move.completed']) expect(actions).toContain(a);
+    for (const a of ['move.started', 'move.copied', 'move.checkpointed', 'move.switched', 'move.old_removed', 'move.completed']) expect(actions).toContain(a);
+    // The source checkpointed while clients still ran, answered before the fence (the route turned
+    // SWITCHING only after its answer), so the fence's shutdown checkpoint has little to write.
+    const checkpoint = from.received('ha-move', 'checkpoint');
+    expect(checkpoint).toHaveLength(1);
+    expect(to.received('ha-move', 'checkpoint')).toEqual([]);
+    expect(checkpoint[0]!.at).toBeLessThanOrEqual(from.received('ha-move', 'fence')[0]!.at);
+    const all = await events(h, 'ha-move');
+    const checkpointed = all.find((e) => e.action === 'move.checkpointed')!;
+    expect(checkpointed.details.agent).toBe('checkpoint 1 ms');
+    expect(checkpointed.time).toBeLessThanOrEqual(all.find((e) => e.action === 'switchover.started')!.time);
+  });
+
+  it('live move: a source that cannot checkpoint (an older agent) is switched over without it', async () => {
+    const pool = [await agent(h, { checkpointAnswer: 'fail' }), await agent(h, { checkpointAnswer: 'fail' })];
+    await h.operator.createTenant({ id: 'ha-move-nockpt', spec: { placement: { group: `g${group}` } } });
+    await eventually(async () => (await h.operator.getTenant({ id: 'ha-move-nockpt' })).tenant?.status === TenantStatus.ACTIVE, 5000, 'ACTIVE');
+    const fromId = await primaryHost(h, 'ha-move-nockpt');
+    const from = pool.find((a) => a.options.hostId === fromId)!;
+    const to = pool.find((a) => a.options.hostId !== fromId)!;
+    const res = await h.operator.moveTenant({ id: 'ha-move-nockpt', toHostId: to.options.hostId, wait: true });
+    expect(res.tenant?.placements.map((p) => [p.hostId, p.role])).toEqual([[to.options.hostId, InstanceRole.PRIMARY]]);
+    expect(from.received('ha-move-nockpt', 'checkpoint')).toHaveLength(1);
+    const res2 = await h.operator.listEvents({ tenantId: 'ha-move-nockpt', limit: 200 });
+    const failed = res2.events.find((e) => e.action === 'move.checkpointed');
+    expect(failed?.message).toContain('switching without it');
   });
 
   it('switchover is refused for a single-node tenant, a lagging target and an unknown host', async () => {

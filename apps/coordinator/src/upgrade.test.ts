@@ -6,8 +6,8 @@
  * and the old instance stops and is kept; a rollback starts it, holds the route, blocks the new
  * instance's writers, gives the placement back and cleans the old instance. Refusals list every reason; a failed copy abandons and cleans.
  */
-import { RouteState, RunState, TenantStatus, type Command, type DesiredInstances } from '@pgs/proto';
-import { RpcError } from '@pgs/rpc';
+import { RouteState, RunState, TenantStatus, UpgradeSource_Step, UpgradeTarget_Step, type Command, type DesiredInstances } from '@pgs/proto';
+import { Code, RpcError } from '@pgs/rpc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeAgent, upgradeDefaultAnswer, type UpgradeAnswer } from './testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from './testing/harness.js';
@@ -19,7 +19,7 @@ const major = (m: string, tools: boolean) => ({ major: m, serverVersion: `${m}.1
 async function agent(
   hostId: string,
   majors: ReturnType<typeof major>[],
-  answer?: (c: Command) => UpgradeAnswer | 'hang',
+  answer?: (c: Command) => UpgradeAnswer | 'hang' | Promise<UpgradeAnswer | 'hang'>,
   capacity?: { cpuMillis: number; memoryMib: number; diskMib: number },
 ): Promise<FakeAgent> {
   const a = new FakeAgent({
@@ -53,10 +53,25 @@ function steps(a: FakeAgent, tenantId: string): string[] {
     .map((c) => `${c.command.action.case}:${String((c.command.action.value as { step: number }).step)}`);
 }
 
+/**
+ * `tenant upgrade --wait` that gives up after `limitMs` saying where the upgrade stands (its phase
+ * and the coordinator's last reason), rather than running into the test's own limit unexplained.
+ */
+async function upgradeWaited(id: string, action: { case: 'toMajor'; value: number } | { case: 'rollback'; value: true }, limitMs = 30_000) {
+  try {
+    return await h.operator.upgradeTenant({ id, action, wait: true }, { timeoutMs: limitMs });
+  } catch (err) {
+    if (!(err instanceof RpcError) || err.code !== Code.DEADLINE_EXCEEDED) throw err;
+    const u = (await h.operator.getTenant({ id })).tenant?.upgrade;
+    const what = action.case === 'toMajor' ? `the upgrade of ${id} to ${action.value}` : `the rollback of ${id}`;
+    throw new Error(`${what} did not end within ${limitMs / 1000} s; it is ${u ? `${u.phase}: ${u.reason}` : 'over (no upgrade row)'}`);
+  }
+}
+
 async function active(id: string, resources?: { cpuMillis: number; memoryMib: number; diskMib: number }): Promise<void> {
   await h.operator.createTenant({ id, spec: { version: '15', externalAccess: true, ...(resources ? { resources } : {}) } });
   await h.operator.createUser({ tenantId: id, name: 'app', password: 'app-secret-123' });
-  await eventually(async () => (await h.operator.getTenant({ id })).tenant?.status === TenantStatus.ACTIVE, 10_000, `${id} ACTIVE`);
+  await eventually(async () => (await h.operator.getTenant({ id })).tenant?.status === TenantStatus.ACTIVE, 20_000, `${id} ACTIVE`);
 }
 
 beforeAll(async () => {
@@ -91,12 +106,12 @@ describe('major upgrade', () => {
       return upgradeDefaultAnswer(c);
     });
     await active('upa');
-    const res = await h.operator.upgradeTenant({ id: 'upa', action: { case: 'toMajor', value: 18 }, wait: true });
+    const res = await upgradeWaited('upa', { case: 'toMajor', value: 18 });
     expect(res.upgrade).toMatchObject({ fromMajor: 15, toMajor: 18, fromHostId: 'h1', toHostId: 'h2' });
     expect((await seen.route)?.state).toBe(RouteState.SWITCHING);
     // Source steps on h1, target steps on h2, in decideUpgrade's order; the subscriptions go after the switch.
     expect(steps(a1, 'upa')).toEqual(['upgradeSource:1', 'upgradeSource:2', 'upgradeSource:3']);
-    await eventually(() => steps(a2, 'upa').length === 4, 5000, 'the subscriptions dropped');
+    await eventually(() => steps(a2, 'upa').length === 4, 15_000, 'the subscriptions dropped');
     expect(steps(a2, 'upa')).toEqual(['upgradeTarget:1', 'upgradeTarget:2', 'upgradeTarget:3', 'upgradeTarget:4']);
     expect(await seen.drop).toEqual({ state: RouteState.ROUTABLE, hostId: 'h2' });
     expect(seen.oldAtDrop).toBe(RunState.RUNNING);
@@ -112,9 +127,9 @@ describe('major upgrade', () => {
     const t = await h.operator.getTenant({ id: 'upa' });
     expect(t.tenant?.spec?.version).toBe('18');
     expect(t.tenant?.placements.map((p) => p.hostId)).toEqual(['h2']);
-    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 5000, 'route ROUTABLE on h2');
+    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 15_000, 'route ROUTABLE on h2');
     expect((await h.operator.getTenant({ id: 'upa' })).route?.hostId).toBe('h2');
-    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).tenant?.upgrade?.phase === 'kept', 10_000, 'upgrade kept');
+    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).tenant?.upgrade?.phase === 'kept', 15_000, 'upgrade kept');
     expect(lastSpec(a1, 'upa')).toMatchObject({ version: '15', runState: RunState.STOPPED });
     expect(lastSpec(a2, 'upa')?.upgradeSubscriber).toBeFalsy();
 
@@ -122,7 +137,7 @@ describe('major upgrade', () => {
     await expect(h.operator.upgradeTenant({ id: 'upa', action: { case: 'toMajor', value: 18 } })).rejects.toThrow(/another operation runs on upa/);
 
     // Rollback: h1 takes the tenant back on 15; h2's instance is deleted.
-    const back = await h.operator.upgradeTenant({ id: 'upa', action: { case: 'rollback', value: true }, wait: true });
+    const back = await upgradeWaited('upa', { case: 'rollback', value: true });
     expect(back.tenant?.spec?.version).toBe('15');
     expect(back.tenant?.placements.map((p) => p.hostId)).toEqual(['h1']);
     expect(back.tenant?.upgrade).toBeUndefined();
@@ -133,12 +148,12 @@ describe('major upgrade', () => {
     expect(steps(a2, 'upa').at(-1)).toBe('upgradeSource:3');
     // The old instance's side of the upgrade (publications, slots, role) is cleaned.
     expect(steps(a1, 'upa').at(-1)).toBe('upgradeSource:5');
-    await eventually(() => lastSpec(a2, 'upa') === undefined, 5000, "h2's instance removed");
+    await eventually(() => lastSpec(a2, 'upa') === undefined, 15_000, "h2's instance removed");
     expect(lastSpec(a1, 'upa')).toMatchObject({ version: '15', runState: RunState.RUNNING });
-    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 5000, 'route ROUTABLE on h1');
+    await eventually(async () => (await h.operator.getTenant({ id: 'upa' })).route?.state === RouteState.ROUTABLE, 15_000, 'route ROUTABLE on h1');
     const events = (await h.operator.listEvents({ tenantId: 'upa' })).events.map((e) => e.action);
     expect(events).toEqual(expect.arrayContaining(['upgrade.started', 'upgrade.switched', 'upgrade.kept', 'upgrade.rolled_back']));
-  }, 60_000);
+  }, 90_000);
 
   it('refuses with every reason at once, and starts nothing', async () => {
     await agent('h1', [major('15', true)], (c) =>
@@ -166,10 +181,8 @@ describe('major upgrade', () => {
       c.action.case === 'upgradeTarget' && c.action.value.step === 1 ? { ok: false, message: 'pg_dump of upc failed: boom' } : upgradeDefaultAnswer(c),
     );
     await active('upc');
-    await expect(h.operator.upgradeTenant({ id: 'upc', action: { case: 'toMajor', value: 18 }, wait: true })).rejects.toThrow(
-      /abandoned: copying the schema failed: pg_dump of upc failed: boom/,
-    );
-    await eventually(() => lastSpec(a2, 'upc') === undefined, 5000, "h2's instance removed");
+    await expect(upgradeWaited('upc', { case: 'toMajor', value: 18 })).rejects.toThrow(/abandoned: copying the schema failed: pg_dump of upc failed: boom/);
+    await eventually(() => lastSpec(a2, 'upc') === undefined, 15_000, "h2's instance removed");
     expect(steps(a1, 'upc')).toEqual(['upgradeSource:1', 'upgradeSource:2', 'upgradeSource:5']);
     const t = await h.operator.getTenant({ id: 'upc' });
     expect(t.tenant?.spec?.version).toBe('15');
@@ -177,6 +190,50 @@ describe('major upgrade', () => {
     expect(t.tenant?.upgrade).toBeUndefined();
     expect(t.route?.state).toBe(RouteState.ROUTABLE);
   }, 30_000);
+
+  it("keeps what others write while a step runs (an agent's report, an operator's rollback), and takes a rollback asked right after the switch", async () => {
+    // h2 reports the new instance realized only while h1 prepares its publications, after the coordinator read the row for that step.
+    let releaseDrop = (): void => undefined;
+    const dropHeld = new Promise<void>((resolve) => (releaseDrop = resolve));
+    const a2 = await agent('h2', [major('18', false)], async (c) => {
+      // The subscriptions' drop after the switch waits for the test: the upgrade stays switched, not yet kept.
+      if (c.action.case === 'upgradeTarget' && c.action.value.step === UpgradeTarget_Step.ABANDON) await dropHeld;
+      return upgradeDefaultAnswer(c);
+    });
+    a2.options.autoRealize = false;
+    const prepareWhileReported = async (c: Command): Promise<UpgradeAnswer> => {
+      if (c.action.case === 'upgradeSource' && c.action.value.step === UpgradeSource_Step.PREPARE) {
+        const spec = await eventually(() => lastSpec(a2, c.tenantId), 15_000, "h2's spec of the new instance");
+        a2.options.autoRealize = true;
+        await a2.report([a2.statusOf(c.tenantId, spec.specRevision, 7001)]);
+        const realized = async () => ((await h.coordinator.ctx.store.read.upgrades.get(c.tenantId))?.other.realizedRevision ?? 0) > 0;
+        await eventually(realized, 15_000, "the new instance's report applied");
+      }
+      return upgradeDefaultAnswer(c);
+    };
+    await agent('h1', [major('15', true)], prepareWhileReported);
+    await active('upd');
+    // Were the row written back as read before the step, the new instance would stay "building" until the copy's deadline.
+    const res = await upgradeWaited('upd', { case: 'toMajor', value: 18 });
+    expect(res.upgrade?.toHostId).toBe('h2');
+    expect(res.tenant?.placements.map((p) => p.hostId)).toEqual(['h2']);
+    expect(res.tenant?.placements[0]?.port).toBe(7001);
+
+    // `--rollback` as soon as `--wait` returned: taken while the old instance still stops, done once it is kept.
+    const asked = await h.operator.upgradeTenant({ id: 'upd', action: { case: 'rollback', value: true } });
+    expect(asked.upgrade?.phase).toBe('switching');
+    releaseDrop();
+    await eventually(
+      async () => {
+        const t = await h.operator.getTenant({ id: 'upd' });
+        return t.tenant !== undefined && t.tenant.upgrade === undefined && t.tenant.placements.map((p) => p.hostId).join() === 'h1';
+      },
+      20_000,
+      'upd rolled back to h1',
+    );
+    const events = (await h.operator.listEvents({ tenantId: 'upd' })).events.map((e) => e.action);
+    expect(events).toEqual(expect.arrayContaining(['upgrade.switched', 'upgrade.kept', 'upgrade.rolled_back']));
+  }, 60_000);
 
   // Last: its first upgrade stays in its copy (the agent never answers) until the harness stops.
   it('counts the new instance on its host while the upgrade runs, and refuses another upgrade that finds no room, saying why', async () => {

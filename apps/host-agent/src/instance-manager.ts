@@ -472,6 +472,20 @@ export class InstanceManager {
         return done(false, codeOf(err), messageOf(err));
       }
     }
+    if (action.kind === 'checkpoint') {
+      // Outside the tenant's queue: converges and health checks go on while it writes the dirty
+      // buffers, and the Fence that follows waits for its answer anyway (the coordinator sends it after).
+      if (e.status.state !== 'RUNNING' || e.desired?.role !== 'PRIMARY')
+        return done(false, 'NOT_PRIMARY', `the instance of ${cmd.tenantId} here is not a running primary`);
+      try {
+        const started = performance.now();
+        await this.replication.checkpoint(cmd.tenantId);
+        return done(true, '', `checkpoint ${Math.round(performance.now() - started)} ms`);
+      } catch (err) {
+        this.log.warn({ tenantId: cmd.tenantId, commandId: cmd.commandId, err }, 'checkpoint failed');
+        return done(false, codeOf(err), messageOf(err));
+      }
+    }
     if (action.kind === 'upgradeSource' || action.kind === 'upgradeTarget') {
       // Outside the tenant's queue: a schema copy or a catch-up must not hold converges behind it.
       const upgrades = this.o.upgrades;

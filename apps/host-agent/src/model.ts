@@ -74,6 +74,8 @@ export type CommandAction =
   | { kind: 'runBackup'; backupId: string; type: BackupKind; stanza: string }
   | { kind: 'expireBackup'; stanza: string; label: string }
   | { kind: 'runInitSql'; attempt: number; scripts: InitScriptSpec[] }
+  /** An immediate CHECKPOINT of a running primary, just before a planned switch. */
+  | { kind: 'checkpoint' }
   | UpgradeSourceAction
   | UpgradeTargetAction;
 

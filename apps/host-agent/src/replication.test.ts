@@ -126,6 +126,14 @@ describe('replication between two agents (real PostgreSQL)', () => {
     });
     expect(reported.role).toBe(InstanceRole.REPLICA);
 
+    // A move checkpoints the primary just before its switch (the replica is no primary: refused).
+    await fake('h1').command({ commandId: 'checkpoint-1', tenantId: tenant, action: { case: 'checkpoint', value: {} } });
+    const checkpointed = await waitFor('checkpoint answered', () => fake('h1').commandResults.find((r) => r.commandId === 'checkpoint-1'), 30_000);
+    expect(checkpointed).toMatchObject({ ok: true, message: expect.stringMatching(/^checkpoint \d+ ms$/) });
+    await fake('h2').command({ commandId: 'checkpoint-2', tenantId: tenant, action: { case: 'checkpoint', value: {} } });
+    const refused = await waitFor('replica checkpoint answered', () => fake('h2').commandResults.find((r) => r.commandId === 'checkpoint-2'));
+    expect(refused).toMatchObject({ ok: false, errorCode: 'NOT_PRIMARY' });
+
     // Fence the primary: stopped, with its last checkpoint's LSN in the answer.
     await fake('h1').command({ commandId: 'fence-1', tenantId: tenant, action: { case: 'fence', value: {} } });
     const fenced = await waitFor('fence answered', () => fake('h1').commandResults.find((r) => r.commandId === 'fence-1'));

@@ -244,6 +244,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
           expired: () => timedOut,
           ready: () => {
             clearTimeout(timer);
+            // The cleared timer (and the closure it holds) is not kept for the client's lifetime.
+            timer = undefined;
             deps.startups.release();
             startupHeld = false;
             metrics.startupSeconds.observe((performance.now() - started) / 1000);

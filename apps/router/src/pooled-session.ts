@@ -4,13 +4,14 @@
 // cancel key (the router's, standing for the lent connection's own), ReadyForQuery.
 import type net from 'node:net';
 import type tls from 'node:tls';
+import type { ScramVerifierParts } from '@pgs/security';
 import type { RoutingDecision } from '@pgs/tenancy';
 import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, PgError, SqlState, type ErrorFields } from '@pgs/wire-protocol';
 import type { BackendConnectOptions } from './backend-connect.js';
 import { loginBackend, type BackendSession } from './backend-login.js';
 import { PoolTimeoutError } from './backend-pool.js';
 import type { AuthThrottle } from './auth-throttle.js';
-import type { CancelKeys, RealCancelTarget } from './cancel-keys.js';
+import type { CancelKeys, IssuedKey, RealCancelTarget } from './cancel-keys.js';
 import { loginAtEdge } from './edge-login.js';
 import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
@@ -20,7 +21,7 @@ import { checkRoutable, startupForBackend, type StartupMessage } from './routing
 import { lendCarriedSession } from './carried-session.js';
 import { sessionCarrier } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
-import { serveTransactions, type TransactionPool } from './transaction-link.js';
+import { serveTransactions, type TransactionPool, type TransactionSession } from './transaction-link.js';
 
 /** What every pooled connection shares. */
 export interface PooledDeps {
@@ -89,48 +90,22 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
   // libpq's rule: no database means the user's name.
   const database = decision.database ?? packet.parameters.get('database') ?? user;
-  const key = SessionPool.key(
-    route.tenantId,
-    user,
-    database,
-    packet.parameters,
-    packet.protocol.major * 65536 + packet.protocol.minor,
-    route.poolMode,
-    verifier.storedKey,
+  const key = deps.pool.sharedKey(
+    SessionPool.key(
+      route.tenantId,
+      user,
+      database,
+      packet.parameters,
+      packet.protocol.major * 65536 + packet.protocol.minor,
+      route.poolMode,
+      verifier.storedKey,
+    ),
   );
   const appName = packet.parameters.get('application_name') ?? '';
-  // The ClientKey stays in this closure, in memory, for the client's lifetime (new server logins).
-  // A new server login goes where the tenant is now: a client outlives switchovers and failovers,
-  // and the route it was routed by may name the old primary.
-  const login = (): ReturnType<typeof loginBackend> => {
-    const now = deps.connect.lookup(route.tenantId);
-    if (!now) throw refuse.unknownTenant(route.tenantId, false);
-    checkRoutable(now);
-    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
-  };
-  // While the route is switching to another instance, the next server waits until the switch is
-  // over: a transaction-mode client moves to the new primary between its transactions unnoticed.
-  const holding = (): boolean => {
-    const now = deps.connect.lookup(route.tenantId);
-    return now !== undefined && isHeld(now);
-  };
-  const served = async (): Promise<void> => {
-    const now = deps.connect.lookup(route.tenantId);
-    if (now && isHeld(now))
-      checkRoutable(await holdUntilServed(now, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => c.socket.destroyed }));
-  };
+  const login = serverLogin(deps, route.tenantId, packet, decision, appName, clientKey, verifier);
   const acquire = async (): Promise<Acquired> => {
-    await served();
+    await servedAfterSwitch(deps, route.tenantId, c.socket);
     return deps.pool.acquire(key, appName, login);
-  };
-  // Nothing is free at once during a switch: the caller then waits through acquire.
-  const tryAcquire = (): Promise<Acquired | undefined> => (holding() ? Promise.resolve(undefined) : deps.pool.tryAcquire(key, appName, login));
-  const acquireWith = (done: (err: unknown, got?: Acquired) => void): void => {
-    if (!holding()) return deps.pool.acquireWith(key, appName, login, done);
-    served().then(
-      () => deps.pool.acquireWith(key, appName, login, done),
-      (err: unknown) => done(err),
-    );
   };
   // Transaction mode lends a server only for a query: when a connection of the same key has
   // logged in by the same route, its hello (ParameterStatus set, key length) is the client's too.
@@ -185,18 +160,15 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
         returned = true;
         void deps.pool.release(key, backend, true, false);
       }
-      const txn = serveTransactions(
-        c.socket,
-        reader.takeRemainder(),
-        transactionPool(deps, key, target, acquireWith, tryAcquire, route.tenantId),
-        refusalBytes,
-        {
-          statementsPerServer: deps.statementsPerServer,
-        },
-      );
+      const txn = serveTransactions(c.socket, reader.takeRemainder(), new ClientTransactionPool(deps, key, appName, login, target, c.socket), refusalBytes, {
+        statementsPerServer: deps.statementsPerServer,
+      });
       c.lent(txn);
-      const end = await txn.ended;
-      return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+      // Not awaited here: a transaction-mode client may stay idle for hours, and a suspended async
+      // function keeps its whole frame. Its cancel key is released when the session ends.
+      const held = issued;
+      issued = undefined;
+      return transactionOutcome(txn, deps.keys, held, where);
     }
     // The link owns the server from here: it may carry the client to another when the tenant moves.
     returned = true;
@@ -236,6 +208,43 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 }
 
 /**
+ * How one client's server connections log in. Made in a function of its own so that the closure
+ * keeps only what a login needs, not the frame of servePooled. The ClientKey stays in it, in
+ * memory, for the client's lifetime (new server logins). A new server login goes where the tenant
+ * is now: a client outlives switchovers and failovers, and the route it was routed by may name
+ * the old primary.
+ */
+function serverLogin(
+  deps: PooledDeps,
+  tenantId: string,
+  packet: StartupMessage,
+  decision: RoutingDecision,
+  appName: string,
+  clientKey: Buffer,
+  verifier: ScramVerifierParts,
+): () => ReturnType<typeof loginBackend> {
+  return () => {
+    const now = deps.connect.lookup(tenantId);
+    if (!now) throw refuse.unknownTenant(tenantId, false);
+    checkRoutable(now);
+    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+  };
+}
+
+/** A transaction-mode client's outcome once its session ends, when its cancel key is released too. */
+function transactionOutcome(
+  txn: TransactionSession,
+  keys: CancelKeys,
+  issued: IssuedKey,
+  where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>,
+): Promise<PooledOutcome> {
+  return txn.ended.then((end) => {
+    keys.release(issued);
+    return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+  });
+}
+
+/**
  * What a client sees after AuthenticationOk: the server's NegotiateProtocolVersion and
  * ParameterStatus set (`applicationName`: in place of the server's, which belongs to another
  * client), the router's cancel key, ReadyForQuery. One write.
@@ -249,64 +258,105 @@ function helloBytes(backend: BackendSession, applicationName: string | undefined
   return Buffer.concat(hello);
 }
 
-/** The pool as a transaction-mode client uses it; `target` (the client's cancel target) follows the server held. */
-function transactionPool(
-  deps: PooledDeps,
-  key: string,
-  target: RealCancelTarget,
-  acquireWith: (done: (err: unknown, got?: Acquired) => void) => void,
-  tryAcquire: () => Promise<Acquired | undefined>,
-  tenantId: string,
-): TransactionPool {
+/**
+ * Waits while the tenant's route is switching to another instance, so the next server comes from
+ * the new primary (a transaction-mode client moves between its transactions unnoticed).
+ */
+async function servedAfterSwitch(deps: PooledDeps, tenantId: string, client: net.Socket): Promise<void> {
+  const now = deps.connect.lookup(tenantId);
+  if (now && isHeld(now))
+    checkRoutable(await holdUntilServed(now, { lookup: deps.connect.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => client.destroyed }));
+}
+
+/**
+ * The pool as one transaction-mode client uses it; `target` (the client's cancel target) follows
+ * the server held. One object with its methods on the prototype: the closures it replaces were
+ * kept by every idle client.
+ */
+const ignore = (): void => undefined;
+
+class ClientTransactionPool implements TransactionPool {
+  readonly #deps: PooledDeps;
+  readonly #key: string;
+  readonly #appName: string;
+  readonly #login: () => ReturnType<typeof loginBackend>;
+  readonly #target: RealCancelTarget;
+  readonly #client: net.Socket;
+  // A client has one acquire at a time: one callback serves all of its transactions.
+  #done: (err: unknown, backend?: BackendSession) => void = ignore;
+  #onAcquired: ((err: unknown, got?: Acquired) => void) | undefined;
+
+  constructor(deps: PooledDeps, key: string, appName: string, login: () => ReturnType<typeof loginBackend>, target: RealCancelTarget, client: net.Socket) {
+    this.#deps = deps;
+    this.#key = key;
+    this.#appName = appName;
+    this.#login = login;
+    this.#target = target;
+    this.#client = client;
+  }
+
+  /** True while the tenant's route is switching: nothing is free at once then. */
+  #holding(): boolean {
+    const now = this.#deps.connect.lookup(this.#target.tenantId);
+    return now !== undefined && isHeld(now);
+  }
+
   /** The server the client now holds (its cancel target follows), or the refusal to tell it. */
-  const held = (err: unknown, got: Acquired | undefined): BackendSession | Error | undefined => {
-    if (err !== undefined) return err instanceof PoolTimeoutError ? refuse.poolWaitTimeout(tenantId, deps.waitTimeoutMs) : (err as Error);
+  #held(err: unknown, got: Acquired | undefined): BackendSession | Error | undefined {
+    if (err !== undefined) return err instanceof PoolTimeoutError ? refuse.poolWaitTimeout(this.#target.tenantId, this.#deps.waitTimeoutMs) : (err as Error);
     if (!got) return undefined;
     if (got.kind === 'server_error') return new PgError(got.fields);
     const b = got.backend;
+    const target = this.#target;
     target.processId = b.processId;
     target.secretKey = b.secretKey;
     target.host = b.route.address;
     target.port = b.route.port;
     target.idle = false;
     return b;
-  };
-  // A client has one acquire at a time: one callback serves all of its transactions.
-  let done: (err: unknown, backend?: BackendSession) => void = () => undefined;
-  const onAcquired = (err: unknown, got?: Acquired): void => {
-    const r = held(err, got);
-    if (r instanceof Error || r === undefined) done(r ?? new Error('no server connection'));
-    else done(undefined, r);
-  };
-  return {
-    acquire: (callback) => {
-      done = callback;
-      acquireWith(onAcquired);
-    },
-    tryAcquire: async () => {
-      let got;
-      try {
-        got = await tryAcquire();
-      } catch (err) {
-        throw held(err, undefined);
-      }
-      const r = held(undefined, got);
-      if (r instanceof Error) throw r;
-      return r;
-    },
-    releaseIdle: (b) => {
-      target.idle = true;
-      deps.pool.releaseKept(key, b);
-    },
-    releaseDirty: (b, reusable) => {
-      target.idle = true;
-      void deps.pool.release(key, b, reusable);
-    },
-    pinChanged: (pinned) => {
-      if (pinned) deps.metrics.poolClientsPinned.inc();
-      else deps.metrics.poolClientsPinned.dec();
-    },
-  };
+  }
+
+  acquire(callback: (err: unknown, backend?: BackendSession) => void): void {
+    this.#done = callback;
+    const onAcquired = (this.#onAcquired ??= (err, got) => {
+      const r = this.#held(err, got);
+      if (r instanceof Error || r === undefined) this.#done(r ?? new Error('no server connection'));
+      else this.#done(undefined, r);
+    });
+    const { pool } = this.#deps;
+    if (!this.#holding()) return pool.acquireWith(this.#key, this.#appName, this.#login, onAcquired);
+    servedAfterSwitch(this.#deps, this.#target.tenantId, this.#client).then(
+      () => pool.acquireWith(this.#key, this.#appName, this.#login, onAcquired),
+      (err: unknown) => onAcquired(err),
+    );
+  }
+
+  async tryAcquire(): Promise<BackendSession | undefined> {
+    let got;
+    try {
+      got = this.#holding() ? undefined : await this.#deps.pool.tryAcquire(this.#key, this.#appName, this.#login);
+    } catch (err) {
+      throw this.#held(err, undefined);
+    }
+    const r = this.#held(undefined, got);
+    if (r instanceof Error) throw r;
+    return r;
+  }
+
+  releaseIdle(b: BackendSession): void {
+    this.#target.idle = true;
+    this.#deps.pool.releaseKept(this.#key, b);
+  }
+
+  releaseDirty(b: BackendSession, reusable: boolean): void {
+    this.#target.idle = true;
+    void this.#deps.pool.release(this.#key, b, reusable);
+  }
+
+  pinChanged(pinned: boolean): void {
+    if (pinned) this.#deps.metrics.poolClientsPinned.inc();
+    else this.#deps.metrics.poolClientsPinned.dec();
+  }
 }
 
 /** What a transaction-mode client is told when no server could be had for its next transaction. */

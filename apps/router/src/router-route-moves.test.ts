@@ -154,10 +154,14 @@ describe('pooled clients while their tenant moves', () => {
     }
   });
 
-  it('switch in session mode: an idle session without state is held through SWITCHING and carried to the new primary, its SETs and named statements with it', async () => {
+  it('switch in session mode: an idle session without state is held through SWITCHING and carried to the new primary, its SETs, named statements and SQL PREPAREs with it', async () => {
     const c = await connect('acmes', 'acme', ACME_PW);
     try {
       await c.query("SET statement_timeout = '12345ms'");
+      // SQL-level prepared statements (simple protocol, between transactions); one deallocated again.
+      await c.query('PREPARE sql_port (int) AS select inet_server_port() + $1 - $1 as port');
+      await c.query('PREPARE gone AS select 1');
+      await c.query('DEALLOCATE gone');
       const named = { name: 'where_am_i', text: 'select inet_server_port() as port' };
       expect((await c.query<{ port: number }>(named)).rows[0]?.port).toBe(primary.port);
       const oldPid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
@@ -177,6 +181,9 @@ describe('pooled clients while their tenant moves', () => {
       // The named statement was prepared again there (node-postgres sends only a Bind for it now), the SET replayed.
       expect((await c.query<{ port: number }>(named)).rows[0]?.port).toBe(standby.port);
       expect((await c.query<{ statement_timeout: string }>('show statement_timeout')).rows[0]?.statement_timeout).toBe('12345ms');
+      // The PREPARE ran again there; the deallocated one did not (a PREPARE of its name succeeds).
+      expect((await c.query<{ port: number }>('EXECUTE sql_port(7)')).rows[0]?.port).toBe(standby.port);
+      await c.query('PREPARE gone AS select 2');
       expect(await whereAmI(c)).toEqual({ db: 'acme', u: 'alice', port: standby.port });
       // The old server connection is closed, not left on the old primary.
       const admin = await primary.adminClient();

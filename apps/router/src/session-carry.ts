@@ -1,9 +1,10 @@
 // Carrying a session-mode client to its tenant's new primary (carried-session.ts asks): wait out
 // the switch (route SWITCHING, held as every switch is, route-hold.ts), and when the route then
 // names another instance, close the old server, take one on the new primary from the pool and run
-// the session's replayable state there (its SETs, its named statements) before the client's next
-// message. A session that cannot be carried (temporary tables, LISTEN, advisory locks, WITH HOLD
-// cursors, SQL PREPARE, a SET the router cannot replay) ends with 57P01 and a message that says the
+// the session's replayable state there (its SETs, its SQL PREPAREs, its named statements) before the
+// client's next message. A session that cannot be carried (temporary tables, LISTEN, advisory locks,
+// WITH HOLD cursors, a PREPARE in a transaction or beside other statements, a SET the router cannot
+// replay) ends with 57P01 and a message that says the
 // tenant moved and to reconnect. A server that went away while the tenant stays where it was is
 // not a move: the client gets that server's own last word (or 08006), as PostgreSQL tells it.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,7 +56,7 @@ const BLOCKER_TEXT: Record<Blocker, string> = {
   listen: 'LISTEN',
   advisory_lock: 'advisory locks',
   hold_cursor: 'WITH HOLD cursors',
-  prepare: 'prepared statements made with PREPARE',
+  prepare: 'prepared statements made with PREPARE inside a transaction or beside other statements',
   set: 'settings the router cannot replay (SET inside a transaction or beside other statements, set_config)',
   unreadable: 'messages the router could not read',
 };
@@ -102,14 +103,15 @@ function replyOf(err: unknown, tenantId: string): Buffer {
 }
 
 /**
- * Runs the session's SETs (one Query each, in order) and its named Parses (then a Sync) on a new
- * server. True when every one of them succeeded and the session is idle.
+ * Runs the session's SETs, then its SQL PREPAREs (one Query each, in order), and its named Parses
+ * (then a Sync) on a new server. True when every one of them succeeded and the session is idle.
  */
 export async function replaySession(backend: BackendSession, replay: SessionReplay, timeoutMs: number): Promise<boolean> {
-  const messages = replay.sets.map((sql) => encodeQuery(sql));
+  const queries = [...replay.sets, ...replay.prepares];
+  const messages = queries.map((sql) => encodeQuery(sql));
   if (replay.parses.length > 0) messages.push(...replay.parses, SYNC);
   if (messages.length === 0) return true;
-  const answers = replay.sets.length + (replay.parses.length > 0 ? 1 : 0);
+  const answers = queries.length + (replay.parses.length > 0 ? 1 : 0);
   const deadline = Date.now() + timeoutMs;
   let failed = false;
   try {

@@ -91,7 +91,7 @@ export class SessionPool {
   /** Set by close(): nothing is pooled any more (connections returned after it are closed). */
   #closed = false;
   /** Per key, the connection that logged in last (its hello serves transaction-mode clients). */
-  readonly #hellos = new Map<string, BackendSession>();
+  readonly #hellos = new Map<string, { key: string; backend: BackendSession }>();
   /** Leases so far, read at scrape time (a labelled counter's inc per transaction costs a label hash). */
   readonly #leases = { reuse: 0, create: 0 };
   /** The 'data' listeners of idle connections. */
@@ -236,7 +236,7 @@ export class SessionPool {
         return result;
       }
       this.#watchIdleClose(key, result.backend);
-      this.#hellos.set(key, result.backend);
+      this.#hellos.set(key, { key, backend: result.backend });
       this.#leases.create++;
       this.#lent++;
       return { kind: 'ready', backend: result.backend, reused: false };
@@ -255,12 +255,20 @@ export class SessionPool {
   }
 
   /**
+   * The string the pool already holds for a key equal to `key`, else `key`: a client keeps its key
+   * for its lifetime, and thousands of idle clients of one pool need not each hold a copy.
+   */
+  sharedKey(key: string): string {
+    return this.#hellos.get(key)?.key ?? key;
+  }
+
+  /**
    * A connection of `key` that logged in by the tenant's current route and is still open, for its
    * hello (ParameterStatus set, cancel key length): a transaction-mode client gets a server only
    * for its first query. Undefined when there is none.
    */
   helloOf(key: string): BackendSession | undefined {
-    const b = this.#hellos.get(key);
+    const b = this.#hellos.get(key)?.backend;
     if (!b) return undefined;
     if (routeMoved(b, this.#o.lookup(tenantOfKey(key)))) {
       this.#hellos.delete(key);
@@ -333,7 +341,7 @@ export class SessionPool {
   /** An idle connection the server closes (restart, admin kill, idle timeout of its own) is forgotten. */
   #watchIdleClose(key: string, backend: BackendSession): void {
     backend.socket.once('close', () => {
-      if (this.#hellos.get(key) === backend) this.#hellos.delete(key);
+      if (this.#hellos.get(key)?.backend === backend) this.#hellos.delete(key);
       this.#pool.remove(key, backend);
     });
   }

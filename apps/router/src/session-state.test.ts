@@ -76,7 +76,7 @@ describe('SessionState', () => {
     expect(config.blockers).toEqual([]);
   });
 
-  it('names temporary tables, LISTEN, advisory locks, held cursors and SQL PREPARE as blockers', () => {
+  it('names temporary tables, LISTEN, advisory locks, held cursors and SQL PREPARE it cannot follow as blockers', () => {
     const s = new SessionState();
     run(s, 'CREATE TEMP TABLE t (x int)');
     run(s, 'LISTEN chan');
@@ -84,8 +84,63 @@ describe('SessionState', () => {
     expect(s.blockers.sort()).toEqual(['advisory_lock', 'listen', 'temp_table']);
     run(s, 'DISCARD ALL');
     expect(s.blockers).toEqual([]);
-    run(s, 'PREPARE p AS select 1');
+    // Inside a transaction block, or beside another statement: not followed.
+    run(s, 'BEGIN', 'T');
+    run(s, 'PREPARE p AS select 1', 'T');
+    run(s, 'COMMIT');
     expect(s.blockers).toEqual(['prepare']);
+    const t = new SessionState();
+    run(t, 'PREPARE p AS select 1; select 1');
+    expect(t.blockers).toEqual(['prepare']);
+    const u = new SessionState();
+    run(u, 'BEGIN', 'T');
+    run(u, 'DEALLOCATE p', 'T');
+    expect(u.blockers).toEqual(['prepare']);
+  });
+
+  it('keeps SQL PREPAREs run alone between transactions to replay after the SETs; DEALLOCATE and Close forget them', () => {
+    const s = new SessionState();
+    run(s, 'SET search_path = app');
+    run(s, 'PREPARE ins (int) AS insert into t values ($1)');
+    run(s, 'PREPARE bad AS select nonsense(', 'I', true);
+    run(s, 'prepare "Two" AS select 2');
+    expect(s.blockers).toEqual([]);
+    expect(s.replay()).toEqual({
+      sets: ['SET search_path = app'],
+      prepares: ['PREPARE ins (int) AS insert into t values ($1)', 'prepare "Two" AS select 2'],
+      parses: [],
+    });
+    // A failed DEALLOCATE changes nothing; a DEALLOCATE of a protocol-level statement forgets it too
+    // (one namespace on the server), and a Close forgets a SQL-prepared one.
+    run(s, 'DEALLOCATE nope', 'I', true);
+    const a = parse('a', 'select 1');
+    s.parse(a);
+    s.syncPoint();
+    s.parseComplete();
+    s.ready('I');
+    expect(s.replay().parses).toEqual([a]);
+    run(s, 'DEALLOCATE a');
+    expect(s.replay().parses).toEqual([]);
+    s.close(closeStatement('Two'));
+    s.syncPoint();
+    s.closeComplete();
+    s.ready('I');
+    run(s, 'deallocate prepare INS');
+    expect(s.replay().prepares).toEqual([]);
+    run(s, 'PREPARE again AS select 3');
+    run(s, 'DISCARD ALL');
+    expect(s.replay().prepares).toEqual([]);
+    expect(s.blockers).toEqual([]);
+  });
+
+  it('a PREPARE sent while another request is still due is not followed', () => {
+    const s = new SessionState();
+    s.query(encodeQuery('select pg_sleep(1)'));
+    s.query(encodeQuery('PREPARE p AS select 1'));
+    s.ready('I');
+    s.ready('I');
+    expect(s.blockers).toEqual(['prepare']);
+    expect(s.replay().prepares).toEqual([]);
   });
 
   it('keeps named statements the server confirmed, forgets closed ones, not failed or unnamed ones', () => {

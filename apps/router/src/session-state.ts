@@ -1,15 +1,18 @@
 // What a session-mode client has built on its server connection, followed from the messages both
 // ways, so that the client can be carried to another server (the tenant's new primary after a
 // switch) without noticing: whether it is between transactions, the SETs to run again there, and
-// the protocol-level named statements to prepare again there. Anything else that outlives a
-// transaction (temporary tables, LISTEN, advisory locks, WITH HOLD cursors, SQL PREPARE, a SET the
-// router cannot replay) makes the session one that cannot be carried; session-pins.ts reads it
-// from the SQL. A reply is matched to its request in order: ParseComplete and CloseComplete answer
+// the prepared statements to make again there (protocol-level named Parses, and SQL PREPARE run
+// alone in a Query between transactions; both share one namespace on the server, so Close and
+// DEALLOCATE forget either). Anything else that outlives a transaction (temporary tables, LISTEN,
+// advisory locks, WITH HOLD cursors, a PREPARE or DEALLOCATE inside a transaction or beside other
+// statements, a SET the router cannot replay) makes the session one that cannot be carried;
+// session-pins.ts and sql-prepare.ts read it from the SQL. A reply is matched to its request in order: ParseComplete and CloseComplete answer
 // Parse and Close; after an ErrorResponse the server skips to the next sync point, each of which
 // (Query, Sync, FunctionCall) gets one ReadyForQuery. PostgreSQL docs, "Message Flow" §Extended Query.
 // Pure: no sockets, no clock.
 import { decodeParse, decodeQueryText, decodeTarget } from '@pgs/wire-protocol';
 import { blankLiterals, SessionPins, sqlEffects, type PinReason } from './session-pins.js';
+import { sqlPrepareOf, type SqlPrepare } from './sql-prepare.js';
 
 /** A request whose reply is still due, in the order the server answers. */
 type Entry =
@@ -23,13 +26,15 @@ type Entry =
       resetsSets?: boolean;
       /** DISCARD ALL / DEALLOCATE ALL: the server forgets its prepared statements. */
       dropsPrepared?: boolean;
+      /** A Query of one SQL PREPARE or DEALLOCATE, sent between transactions. */
+      prepare?: Exclude<SqlPrepare, { kind: 'unknown' }>;
       /** An ErrorResponse answered a message of this sync point's cycle. */
       failed?: boolean;
     };
 
 /** Past this many replayed SET texts a session is no longer carried (a client that SETs per query). */
 const MAX_SETS = 256;
-/** Past this many named statements (replayed one Parse each) a session is no longer carried. */
+/** Past this many named statements (replayed one Parse or one PREPARE each) a session is no longer carried. */
 const MAX_STATEMENTS = 10_000;
 
 /** Why a session cannot be carried: session state (session-pins.ts), or a message the router could not read. */
@@ -39,12 +44,19 @@ export type Blocker = PinReason | 'unreadable';
 export interface SessionReplay {
   /** SET/RESET texts, in the order they ran (each a whole simple Query). */
   sets: string[];
+  /** The client's SQL PREPARE texts (each a whole simple Query), run after the SETs. */
+  prepares: string[];
   /** The client's named Parse messages, as it sent them. */
   parses: Buffer[];
 }
 
+const HAS_SET = /set/i;
+
 /** True when every statement of `sql` is a SET or a RESET (and there is at least one). */
 export function setsOnly(sql: string): boolean {
+  // Both keywords contain "set": most queries are told apart here, without blanking their literals
+  // (every Query of a session-mode client between transactions comes here).
+  if (!HAS_SET.test(sql)) return false;
   let any = false;
   for (const raw of blankLiterals(sql).split(';')) {
     const s = raw.trim().toLowerCase();
@@ -69,7 +81,8 @@ export class SessionState {
   /** A SET that cannot be replayed (inside a transaction, beside other statements, set_config). */
   #lostSet = false;
   #sets: string[] = [];
-  readonly #statements = new Map<string, Buffer>();
+  /** Prepared statements by name: the client's Parse message, or the text of its SQL PREPARE. */
+  readonly #statements = new Map<string, Buffer | string>();
   /** A message the router could not decode went by (the server answers it; the state is unknown). */
   #unreadable = false;
 
@@ -89,7 +102,13 @@ export class SessionState {
 
   /** What to run on a new server before the client goes on there. */
   replay(): SessionReplay {
-    return { sets: [...this.#sets], parses: [...this.#statements.values()] };
+    const prepares: string[] = [];
+    const parses: Buffer[] = [];
+    for (const v of this.#statements.values()) {
+      if (typeof v === 'string') prepares.push(v);
+      else parses.push(v);
+    }
+    return { sets: [...this.#sets], prepares, parses };
   }
 
   /** A whole Query message the client sent. */
@@ -109,7 +128,15 @@ export class SessionState {
     for (const r of effects.unpins) if (r === 'set') entry.resetsSets = true;
     if (replayable) entry.sets = sql;
     // A SET the router keeps (replayable) is not a pin; any other is a SET it could not carry.
-    const pins = replayable ? effects.pins.filter((r) => r !== 'set') : effects.pins;
+    let pins = replayable ? effects.pins.filter((r) => r !== 'set') : effects.pins;
+    // Likewise a PREPARE or DEALLOCATE alone between transactions; any other pins 'prepare'.
+    const prepare = sqlPrepareOf(sql);
+    if (prepare !== undefined) {
+      if (this.idle && prepare.kind !== 'unknown') {
+        entry.prepare = prepare;
+        pins = pins.filter((r) => r !== 'prepare');
+      } else if (!pins.includes('prepare')) pins = [...pins, 'prepare'];
+    }
     this.#pins.apply({ pins, unpins: effects.unpins, dropsPrepared: false });
     if (effects.dropsPrepared) entry.dropsPrepared = true;
     this.#push(entry);
@@ -194,11 +221,23 @@ export class SessionState {
       this.#sets = [];
       this.#lostSet = false;
     }
+    // A PREPARE or DEALLOCATE that failed changed nothing.
+    if (e.prepare !== undefined && !e.failed) this.#prepared(e.prepare, status);
     if (e.sets === undefined) return;
     // A SET that failed changed nothing; one that left a transaction open may yet be rolled back.
     if (e.failed) return;
     if (status === 'I') this.#sets.push(e.sets);
     else this.#lostSet = true;
+  }
+
+  /** A PREPARE or DEALLOCATE that succeeded; one that left a transaction open is not followed. */
+  #prepared(p: Exclude<SqlPrepare, { kind: 'unknown' }>, status: string): void {
+    if (status !== 'I') {
+      this.#pins.apply({ pins: ['prepare'], unpins: [], dropsPrepared: false });
+      return;
+    }
+    if (p.kind === 'prepare') this.#statements.set(p.name, p.text);
+    else this.#statements.delete(p.name);
   }
 
   /** The session went on a new server with its state replayed: nothing is due there. */

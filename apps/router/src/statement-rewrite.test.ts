@@ -64,6 +64,29 @@ describe('rewriteClientMessage', () => {
     const b = bind('nosuch');
     expect(rewriteClientMessage(b, c).messages).toEqual([b]);
     expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+    // The unnamed statement and portal: passed as they are, each the very same bytes.
+    const unnamedBind = bind('');
+    expect(rewriteClientMessage(unnamedBind, c).messages[0]).toBe(unnamedBind);
+    for (const kind of ['S', 'P'] as const) {
+      const describe = encodeTarget(DESCRIBE, { kind, name: '' });
+      expect(rewriteClientMessage(describe, c).messages[0]).toBe(describe);
+    }
+    expect(c.tracker.settled).toBe(true);
+  });
+
+  it('reads the session state an unnamed Parse sets, and tracks its ParseComplete', () => {
+    const c = ctx();
+    const r = rewriteClientMessage(encodeParse('', "SET search_path = 'x;y'", TYPES), c);
+    expect(r.effects?.pins).toEqual(['set']);
+    expect(c.tracker.settled).toBe(false);
+    expect(c.tracker.reply(PARSE_COMPLETE)).toBe('forward');
+    expect(c.tracker.settled).toBe(true);
+  });
+
+  it('refuses a Describe of an invalid kind even with an empty name', () => {
+    const msg = encodeTarget(DESCRIBE, { kind: 'S', name: '' });
+    msg[5] = 0x58;
+    expect(() => rewriteClientMessage(msg, ctx())).toThrow(/target kind/);
   });
 
   it('a client Close forgets only its name and is answered by the server in order', () => {

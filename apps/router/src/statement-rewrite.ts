@@ -11,6 +11,7 @@ import {
   CLOSE,
   decodeBindStatement,
   decodeParse,
+  decodeParseQuery,
   decodeQueryText,
   decodeTarget,
   DESCRIBE,
@@ -31,6 +32,9 @@ export const REWRITTEN_TYPES: ReadonlySet<number> = new Set([PARSE, BIND, DESCRI
 
 /** A name no server statement has: a client's Close of its statement becomes a Close of it (answered CloseComplete, closes nothing). */
 export const NO_STATEMENT = 'pgs_none';
+
+/** The tracker's entry for a client's unnamed Parse (read only: one shared object). */
+const UNNAMED_PARSE = Object.freeze({ kind: 'parse', injected: false } as const);
 
 export interface RewriteContext {
   statements: ClientStatements;
@@ -106,6 +110,11 @@ export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritte
       return { messages: [msg], effects };
     }
     case PARSE: {
+      // An unnamed statement (most Parses): only its text is read, for session state.
+      if (msg[5] === 0) {
+        ctx.tracker.sent(UNNAMED_PARSE);
+        return { messages: [msg], effects: sqlEffects(decodeParseQuery(msg)) };
+      }
       const p = decodeParse(msg);
       const effects = sqlEffects(p.query);
       if (p.name === '') {
@@ -134,11 +143,15 @@ export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritte
       return { messages: out, effects };
     }
     case BIND: {
+      // Unnamed portal and statement: nothing to rewrite, no name decoded.
+      if (msg[5] === 0 && msg[6] === 0) return { messages: [msg] };
       const def = ctx.statements.get(decodeBindStatement(msg));
       if (!def) return { messages: [msg] };
       return { messages: [...ensurePrepared(def, ctx), rewriteBindStatement(msg, def.serverName)] };
     }
     case DESCRIBE: {
+      // The unnamed statement or portal, whole and well formed: nothing to rewrite.
+      if (msg.length === 7 && (msg[5] === 0x53 || msg[5] === 0x50) && msg[6] === 0) return { messages: [msg] };
       const t = decodeTarget(msg);
       const def = t.kind === 'S' ? ctx.statements.get(t.name) : undefined;
       if (!def) return { messages: [msg] };

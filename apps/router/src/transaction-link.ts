@@ -75,6 +75,26 @@ export interface TransactionSession {
   destroy(): void;
 }
 
+const ignore = (): void => undefined;
+
+/** Where a socket's shared listeners find the link it belongs to now (a server socket changes links). */
+const LINK = Symbol('transaction link');
+type LinkedSocket = net.Socket & { [LINK]?: TransactionLink };
+
+// The sockets' listeners, one function each for every client: the socket (`this`) names its link.
+function clientData(this: LinkedSocket, chunk: Buffer): void {
+  this[LINK]?.onClientData(chunk);
+}
+function clientGone(this: LinkedSocket): void {
+  this[LINK]?.finish('client');
+}
+function serverData(this: LinkedSocket, chunk: Buffer): void {
+  this[LINK]?.onServerData(chunk);
+}
+function serverGone(this: LinkedSocket): void {
+  this[LINK]?.finish('server');
+}
+
 /**
  * Serves `client` in transaction mode until it leaves. `early` holds client bytes read before
  * (sent first). `onRefusal` turns a failed acquire into the bytes to send the client.
@@ -86,81 +106,128 @@ export function serveTransactions(
   onRefusal: (err: unknown) => Buffer | undefined,
   options: TransactionOptions = { statementsPerServer: 100 },
 ): TransactionSession {
-  const fromClient = new MessageSplitter(collectRequest);
-  let fromServer = new MessageSplitter(collectReply);
-  let tracker = new ResponseTracker();
-  const statements = new ClientStatements();
-  const pins = new SessionPins();
-  let backend: BackendSession | undefined;
-  let acquiring = false;
-  let clientPaused = false;
-  const queued: Buffer[] = [];
-  let pending = 0;
-  let unsynced = 0;
-  let transactions = 0;
-  let bytesIn = 0;
-  let bytesOut = 0;
-  let done = false;
-  let settle: (end: TransactionEnd) => void = () => undefined;
-  const ended = new Promise<TransactionEnd>((resolve) => (settle = resolve));
+  const link = new TransactionLink(client, pool, onRefusal, options.statementsPerServer);
+  link.start(early);
+  return link;
+}
 
-  const resumeClient = (): void => void client.resume();
-  const resumeServer = (): void => void backend?.socket.resume();
+/**
+ * One client's link. Its state is in the fields of one object and its sockets' listeners are
+ * shared functions: an idle client may stay for hours, and per-client closures with their contexts
+ * were most of what it held. What only a transaction needs (the server's message splitter, the
+ * reply tracker, the queue) is made when one first runs.
+ */
+class TransactionLink implements TransactionSession {
+  readonly ended: Promise<TransactionEnd>;
+  readonly #client: LinkedSocket;
+  readonly #pool: TransactionPool;
+  readonly #onRefusal: (err: unknown) => Buffer | undefined;
+  readonly #statementsPerServer: number;
+  readonly #fromClient = new MessageSplitter(collectRequest);
+  #fromServer: MessageSplitter | undefined;
+  #tracker: ResponseTracker | undefined;
+  readonly #statements = new ClientStatements();
+  readonly #pins = new SessionPins();
+  #backend: BackendSession | undefined;
+  #acquiring = false;
+  #clientPaused = false;
+  #queued: Buffer[] | undefined;
+  #pending = 0;
+  #unsynced = 0;
+  #transactions = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #done = false;
+  #settle: (end: TransactionEnd) => void = ignore;
+  // Made at first use: backpressure and the first acquire.
+  #resumeClient: (() => void) | undefined;
+  #resumeServer: (() => void) | undefined;
+  #onAcquired: ((err: unknown, b?: BackendSession) => void) | undefined;
+
+  constructor(client: net.Socket, pool: TransactionPool, onRefusal: (err: unknown) => Buffer | undefined, statementsPerServer: number) {
+    this.#client = client;
+    this.#pool = pool;
+    this.#onRefusal = onRefusal;
+    this.#statementsPerServer = statementsPerServer;
+    this.ended = new Promise<TransactionEnd>((resolve) => (this.#settle = resolve));
+  }
+
+  start(early: Buffer): void {
+    const client = this.#client;
+    client[LINK] = this;
+    client.on('data', clientData);
+    // `on`, not `once`: finish() runs once and takes them off (a once-wrapper per client costs memory).
+    client.on('end', clientGone);
+    client.on('close', clientGone);
+    if (early.length > 0) this.onClientData(early);
+    client.resume();
+    if (client.destroyed) this.finish('client');
+  }
+
+  destroy(): void {
+    this.#client.destroy();
+    this.#backend?.socket.destroy();
+  }
 
   /**
    * Takes the link's listeners off the held server. `pause` false: the caller hands it on in this
    * same call (the pool gives it to the next client or watches it idle, each reading it at once),
    * so pausing it would only cost a resume, a turn of the event loop, per transaction.
    */
-  const detachServer = (pause = true): BackendSession | undefined => {
-    const b = backend;
+  #detachServer(pause = true): BackendSession | undefined {
+    const b = this.#backend;
     if (!b) return undefined;
-    b.socket.off('data', onServerData);
-    b.socket.off('close', onServerGone);
-    b.socket.off('drain', resumeClient);
-    client.off('drain', resumeServer);
-    if (pause) b.socket.pause();
-    backend = undefined;
+    const server = b.socket as LinkedSocket;
+    server.off('data', serverData);
+    server.off('close', serverGone);
+    server[LINK] = undefined;
+    if (this.#resumeClient) server.off('drain', this.#resumeClient);
+    if (this.#resumeServer) this.#client.off('drain', this.#resumeServer);
+    if (pause) server.pause();
+    this.#backend = undefined;
     return b;
-  };
+  }
 
-  const finish = (closedBy: TransactionEnd['closedBy'], error?: unknown): void => {
-    if (done) return;
-    done = true;
-    client.off('data', onClientData);
-    client.off('end', onClientGone);
-    client.off('close', onClientGone);
-    const held = detachServer();
-    if (held) pool.releaseDirty(held, closedBy === 'client' && fromClient.atBoundary && !held.socket.destroyed);
-    if (pins.pinned) pool.pinChanged?.(false);
+  finish(closedBy: TransactionEnd['closedBy'], error?: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    const client = this.#client;
+    client.off('data', clientData);
+    client.off('end', clientGone);
+    client.off('close', clientGone);
+    client[LINK] = undefined;
+    const held = this.#detachServer();
+    if (held) this.#pool.releaseDirty(held, closedBy === 'client' && this.#fromClient.atBoundary && !held.socket.destroyed);
+    if (this.#pins.pinned) this.#pool.pinChanged?.(false);
     if (!client.destroyed) {
       client.end();
       setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
     }
-    settle({ closedBy, transactions, bytesIn, bytesOut, ...(error !== undefined ? { error } : {}) });
-  };
+    this.#settle({ closedBy, transactions: this.#transactions, bytesIn: this.#bytesIn, bytesOut: this.#bytesOut, ...(error !== undefined ? { error } : {}) });
+  }
 
   /** A client message the router cannot read (bad length, missing terminator): FATAL 08P01, as PostgreSQL. */
-  const refuseMalformed = (err: unknown): void => {
+  #refuseMalformed(err: unknown): void {
     const message = err instanceof Error ? err.message : 'invalid message';
-    if (!client.destroyed) client.write(new PgError({ code: SqlState.ProtocolViolation, message }).toErrorResponse());
-    finish('router', err);
-  };
+    if (!this.#client.destroyed) this.#client.write(new PgError({ code: SqlState.ProtocolViolation, message }).toErrorResponse());
+    this.finish('router', err);
+  }
 
   /**
    * Forwards client bytes to the held server: counts sync points, rewrites named statements
    * (statement-rewrite.ts), follows session state (pins), cuts Terminate (the client's last message).
    */
-  const forward = (chunk: Buffer): void => {
-    const b = backend!;
+  #forward(chunk: Buffer): void {
+    const b = this.#backend!;
+    const tracker = this.#tracker!;
     const out: Buffer[] = [];
     let terminated = false;
     let rewritten = false;
     let pieces;
     try {
-      pieces = fromClient.push(chunk);
+      pieces = this.#fromClient.push(chunk);
     } catch (err) {
-      return refuseMalformed(err);
+      return this.#refuseMalformed(err);
     }
     for (const m of pieces) {
       if (m.type === TERMINATE && m.complete) {
@@ -171,124 +238,137 @@ export function serveTransactions(
       if (m.whole) {
         let r;
         try {
-          r = rewriteClientMessage(m.data, { statements, server: (b.statements ??= new ServerStatements(options.statementsPerServer)), tracker });
+          r = rewriteClientMessage(m.data, {
+            statements: this.#statements,
+            server: (b.statements ??= new ServerStatements(this.#statementsPerServer)),
+            tracker,
+          });
         } catch (err) {
-          return refuseMalformed(err);
+          return this.#refuseMalformed(err);
         }
-        if (r.effects && pins.apply(r.effects)) pool.pinChanged?.(pins.pinned);
+        if (r.effects && this.#pins.apply(r.effects)) this.#pool.pinChanged?.(this.#pins.pinned);
         if (r.messages.length !== 1 || r.messages[0] !== m.data) rewritten = true;
         out.push(...r.messages);
       } else out.push(m.data);
       if (!m.complete) continue;
       if (SYNC_POINTS[m.type] === 1) {
-        pending++;
+        this.#pending++;
         tracker.sent(CLIENT_SYNC);
-        if (m.type === 0x53) unsynced = 0;
-      } else if (NEEDS_SYNC[m.type] === 1) unsynced++;
+        if (m.type === 0x53) this.#unsynced = 0;
+      } else if (NEEDS_SYNC[m.type] === 1) this.#unsynced++;
     }
     // The chunk as it came when nothing was changed or held back.
     const bytes = !rewritten && isChunk(out, chunk) ? chunk : Buffer.concat(out);
     if (bytes.length > 0 && !b.socket.write(bytes)) {
-      client.pause();
-      b.socket.once('drain', resumeClient);
+      this.#client.pause();
+      b.socket.once('drain', (this.#resumeClient ??= () => void this.#client.resume()));
     }
-    if (terminated) finish('client');
-  };
+    if (terminated) this.finish('client');
+  }
 
-  const attach = (b: BackendSession): void => {
-    acquiring = false;
-    if (done) {
-      pool.releaseIdle(b);
+  #attach(b: BackendSession): void {
+    this.#acquiring = false;
+    if (this.#done) {
+      this.#pool.releaseIdle(b);
       return;
     }
-    backend = b;
+    this.#backend = b;
     // A server is released only at a message boundary with every reply in: fresh ones only after a torn end.
-    if (!fromServer.atBoundary) fromServer = new MessageSplitter(collectReply);
-    if (!tracker.settled) tracker = new ResponseTracker();
-    transactions++;
-    b.socket.on('data', onServerData);
-    b.socket.on('close', onServerGone);
-    b.socket.resume();
-    while (queued.length > 0 && backend) forward(queued.shift()!);
-    if (clientPaused) {
-      clientPaused = false;
-      client.resume();
+    if (!this.#fromServer?.atBoundary) this.#fromServer = new MessageSplitter(collectReply);
+    if (!this.#tracker?.settled) this.#tracker = new ResponseTracker();
+    this.#transactions++;
+    const server = b.socket as LinkedSocket;
+    server[LINK] = this;
+    server.on('data', serverData);
+    server.on('close', serverGone);
+    server.resume();
+    const queued = this.#queued;
+    while (queued && queued.length > 0 && this.#backend) this.#forward(queued.shift()!);
+    if (this.#clientPaused) {
+      this.#clientPaused = false;
+      this.#client.resume();
     }
-  };
+  }
 
-  const refused = (err: unknown): void => {
-    acquiring = false;
-    const reply = onRefusal(err);
-    if (reply && !client.destroyed) client.write(reply);
-    finish('router', err);
-  };
-
-  // One callback for every transaction's acquire (one acquire at a time per client).
-  const onAcquired = (err: unknown, b?: BackendSession): void => (err !== undefined ? refused(err) : attach(b!));
+  #refused(err: unknown): void {
+    this.#acquiring = false;
+    const reply = this.#onRefusal(err);
+    if (reply && !this.#client.destroyed) this.#client.write(reply);
+    this.finish('router', err);
+  }
 
   /** Takes a server for the queued bytes (`now`: only one free at once; none free: `none()`). */
-  const takeServer = (now?: { none: () => void }): void => {
-    acquiring = true;
+  #takeServer(now?: { none: () => void }): void {
+    this.#acquiring = true;
+    const pool = this.#pool;
     if (now && pool.tryAcquire) {
-      clientPaused = true;
-      client.pause();
-      pool.tryAcquire().then((b) => {
-        if (b) return attach(b);
-        acquiring = false;
-        now.none();
-      }, refused);
+      this.#clientPaused = true;
+      this.#client.pause();
+      pool.tryAcquire().then(
+        (b) => {
+          if (b) return this.#attach(b);
+          this.#acquiring = false;
+          now.none();
+        },
+        (err: unknown) => this.#refused(err),
+      );
       return;
     }
-    pool.acquire(onAcquired);
-    holdBackIfQueued();
-  };
+    // One callback for every transaction's acquire (one acquire at a time per client).
+    pool.acquire((this.#onAcquired ??= (err, b) => (err !== undefined ? this.#refused(err) : this.#attach(b!))));
+    this.#holdBackIfQueued();
+  }
 
   /**
    * While it waits for a server a client's bytes are queued; past QUEUE_LIMIT the client is not
    * read until a server comes (a pause per transaction would cost a resume, a turn of the loop).
    */
-  const holdBackIfQueued = (): void => {
-    if (!acquiring || done || clientPaused) return;
+  #holdBackIfQueued(): void {
+    if (!this.#acquiring || this.#done || this.#clientPaused) return;
     let queuedBytes = 0;
-    for (const q of queued) queuedBytes += q.length;
+    for (const q of this.#queued ?? []) queuedBytes += q.length;
     if (queuedBytes < QUEUE_LIMIT) return;
-    clientPaused = true;
-    client.pause();
-  };
+    this.#clientPaused = true;
+    this.#client.pause();
+  }
 
   /** Named Parses and a Sync while every server is busy: answered here (parse-without-server.ts). */
-  const answerHere = (parses: NonNullable<ReturnType<typeof namedParsesThenSync>>): void => {
-    if (done) return;
+  #answerHere(parses: NonNullable<ReturnType<typeof namedParsesThenSync>>): void {
+    if (this.#done) return;
+    const queued = this.#queued!;
     queued.shift();
-    const { reply, effects } = answerParses(parses, statements);
-    for (const e of effects) if (pins.apply(e)) pool.pinChanged?.(pins.pinned);
-    client.write(reply);
-    if (queued.length > 0) return takeServer();
-    clientPaused = false;
-    client.resume();
-  };
+    const { reply, effects } = answerParses(parses, this.#statements);
+    for (const e of effects) if (this.#pins.apply(e)) this.#pool.pinChanged?.(this.#pins.pinned);
+    this.#client.write(reply);
+    if (queued.length > 0) return this.#takeServer();
+    this.#clientPaused = false;
+    this.#client.resume();
+  }
 
-  const onClientData = (chunk: Buffer): void => {
-    bytesIn += chunk.length;
-    if (backend) return forward(chunk);
-    const between = !acquiring && queued.length === 0 && fromClient.atBoundary;
+  onClientData(chunk: Buffer): void {
+    this.#bytesIn += chunk.length;
+    if (this.#backend) return this.#forward(chunk);
+    const queued = (this.#queued ??= []);
+    const between = !this.#acquiring && queued.length === 0 && this.#fromClient.atBoundary;
     // A client that says goodbye between transactions needs no server.
-    if (between && chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
+    if (between && chunk.length === 5 && chunk[0] === TERMINATE) return this.finish('client');
     queued.push(chunk);
-    if (acquiring) return holdBackIfQueued();
-    const parses = between && pool.tryAcquire ? namedParsesThenSync(chunk) : undefined;
-    if (parses) takeServer({ none: () => answerHere(parses) });
-    else takeServer();
-  };
+    if (this.#acquiring) return this.#holdBackIfQueued();
+    const parses = between && this.#pool.tryAcquire ? namedParsesThenSync(chunk) : undefined;
+    if (parses) this.#takeServer({ none: () => this.#answerHere(parses) });
+    else this.#takeServer();
+  }
 
-  const onServerData = (chunk: Buffer): void => {
-    bytesOut += chunk.length;
+  onServerData(chunk: Buffer): void {
+    this.#bytesOut += chunk.length;
+    const fromServer = this.#fromServer!;
+    const tracker = this.#tracker!;
     let release = false;
     let pieces;
     try {
       pieces = fromServer.push(chunk);
     } catch {
-      return finish('server');
+      return this.finish('server');
     }
     const out: Buffer[] = [];
     let changed = false;
@@ -304,37 +384,19 @@ export function serveTransactions(
         out.push(action);
       } else out.push(m.data);
       if (m.type !== READY || !m.complete) continue;
-      pending = Math.max(0, pending - 1);
-      release = pending === 0 && unsynced === 0 && m.data[5] === IDLE && fromClient.atBoundary && !pins.pinned;
+      this.#pending = Math.max(0, this.#pending - 1);
+      release = this.#pending === 0 && this.#unsynced === 0 && m.data[5] === IDLE && this.#fromClient.atBoundary && !this.#pins.pinned;
     }
     // The transaction is over when the server's last ReadyForQuery ends the chunk.
     release = release && fromServer.atBoundary;
     const bytes = !changed && isChunk(out, chunk) ? chunk : Buffer.concat(out);
-    if (bytes.length > 0 && !client.write(bytes) && !release) {
-      backend?.socket.pause();
-      client.once('drain', resumeServer);
+    if (bytes.length > 0 && !this.#client.write(bytes) && !release) {
+      this.#backend?.socket.pause();
+      this.#client.once('drain', (this.#resumeServer ??= () => void this.#backend?.socket.resume()));
     }
     if (release) {
-      const b = detachServer(false);
-      if (b) pool.releaseIdle(b);
+      const b = this.#detachServer(false);
+      if (b) this.#pool.releaseIdle(b);
     }
-  };
-
-  const onClientGone = (): void => finish('client');
-  const onServerGone = (): void => finish('server');
-
-  client.on('data', onClientData);
-  client.once('end', onClientGone);
-  client.once('close', onClientGone);
-  if (early.length > 0) onClientData(early);
-  client.resume();
-  if (client.destroyed) finish('client');
-
-  return {
-    ended,
-    destroy: () => {
-      client.destroy();
-      backend?.socket.destroy();
-    },
-  };
+  }
 }

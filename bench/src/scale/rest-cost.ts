@@ -3,7 +3,9 @@
 // build on it, connects the fake hosts (heartbeats every second, a full instance report every
 // --report-interval as a real agent), then measures what load does not distort: CPU per host per
 // second at rest, fsyncs per second at rest (strace), and in a restart the new process's CPU until
-// every host is back and 10 s later. Builds alternate, round after round.
+// every host is back and 10 s later, the desired sets the restarted build sent, and the longest
+// event-loop stall at rest and in the restart from when the restarted build serves (read from
+// /metrics every second; a wall-time figure, so it carries the machine's load, printed beside it). Builds alternate, round after round.
 //
 //   PGS_BENCH_KEEP_STORE=/tmp/s npm run bench:restart -w @pgs/coordinator -- 10000 200   (the store)
 //   npm run bench:rest-cost -w bench -- /tmp/s 200 <old main.js>,<new main.js> [rounds]
@@ -12,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentWorkerReply, AgentWorkerRequest } from './ipc.js';
+import { byLabel, LoopStallSampler, metricsText } from './coordinator-metrics.js';
 import { cpuSeconds, cpuWindow, fsyncsOver } from './proc-stats.js';
 import { Worker } from './workers.js';
 
@@ -35,17 +38,13 @@ async function health(): Promise<{ agents: number } | undefined> {
   }
 }
 
-/** Host state transitions the coordinator made since it started, by new state (its /metrics). */
-async function transitions(): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  try {
-    const r = await fetch(`http://${http}/metrics`);
-    if (!r.ok) return out;
-    for (const m of (await r.text()).matchAll(/^pgs_coordinator_host_transitions_total\{[^}]*to="(\w+)"[^}]*\} (\d+)/gm)) out[m[1] as string] = Number(m[2]);
-  } catch {
-    // No figure rather than no run.
-  }
-  return out;
+/** Host state transitions the coordinator made since it started, by new state, and the desired sets it sent, by kind. */
+async function counters(): Promise<{ transitions: Record<string, number>; desired: Record<string, number> }> {
+  const text = await metricsText(http);
+  return {
+    transitions: byLabel(text, 'pgs_coordinator_host_transitions_total', 'to'),
+    desired: byLabel(text, 'pgs_coordinator_desired_sets_sent_total', 'kind'),
+  };
 }
 
 async function until(what: string, f: () => Promise<boolean>, ms = 600_000): Promise<number> {
@@ -86,6 +85,11 @@ interface Run {
   settledCpu: number;
   /** Host state transitions of the restarted coordinator until 10 s after every host was back. */
   flaps: Record<string, number>;
+  /** Desired sets the restarted coordinator sent until then, by kind (full, delta, confirm). */
+  desired: Record<string, number>;
+  /** The longest event-loop stall at rest and from the restart until 10 s after every host was back (ms). */
+  restStallMs: number;
+  restartStallMs: number;
   /** Agent streams that failed over the whole run (most in the restart). */
   streamFailures: number;
 }
@@ -108,20 +112,25 @@ async function run(main: string): Promise<Run> {
     await sleep(12_000);
     const pid = coordinator.pid as number;
     const cpu = cpuWindow(pid);
+    const stalls = new LoopStallSampler(http);
+    stalls.start();
     await sleep(20_000);
     const u = cpu();
+    const restStallMs = await stalls.stop();
     const fsyncs = await fsyncsOver(pid, 10_000);
     // A restart: SIGTERM, the same build again on the same store, the hosts reconnecting.
     await stopCoordinator(coordinator);
     const t0 = performance.now();
     coordinator = startCoordinator(main, dataDir);
+    stalls.start();
     await until('the coordinator again', async () => (await health()) !== undefined);
     await until('every host back', async () => ((await health())?.agents ?? 0) >= hosts);
     const backMs = performance.now() - t0;
     const backCpu = cpuSeconds(coordinator.pid as number);
     await sleep(10_000);
     const stats = await agents.ask({ type: 'stats' });
-    const flaps = await transitions();
+    const { transitions: flaps, desired } = await counters();
+    const restartStallMs = await stalls.stop();
     return {
       build: main,
       usPerHostSecond: (u.cpuSeconds * 1e6) / (hosts * u.seconds),
@@ -131,6 +140,9 @@ async function run(main: string): Promise<Run> {
       backCpu,
       settledCpu: cpuSeconds(coordinator.pid as number),
       flaps,
+      desired,
+      restStallMs,
+      restartStallMs,
       streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
     };
   } finally {
@@ -156,6 +168,8 @@ console.log(
     'CPU s to hosts back',
     'CPU s 10 s later',
     'host transitions after restart (to UNREACHABLE/DOWN/READY)',
+    'desired sets after restart (full/delta/confirm)',
+    'longest loop stall ms at rest / in restart',
     'failed agent streams',
     'load average',
   ].join('\t'),
@@ -173,6 +187,8 @@ for (let round = 1; round <= rounds; round++) {
         r.backCpu.toFixed(2),
         r.settledCpu.toFixed(2),
         ['UNREACHABLE', 'DOWN', 'READY'].map((s) => r.flaps[s] ?? 0).join('/'),
+        ['full', 'delta', 'confirm'].map((k) => r.desired[k] ?? 0).join('/'),
+        `${r.restStallMs} / ${r.restartStallMs}`,
         r.streamFailures,
         os.loadavg()[0]?.toFixed(1),
       ].join('\t'),

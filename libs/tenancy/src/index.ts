@@ -88,6 +88,9 @@ export {
   type MoveFacts,
   type MoveDecision,
   type MovePolicy,
+  type MoveCheckpoint,
+  MOVE_CHECKPOINT_WAIT_MS,
+  MOVE_CHECKPOINT_FRESH_MS,
 } from './move.js';
 export {
   checkInPlaceUpgrade,
@@ -155,6 +158,7 @@ export {
   type OwnDelay,
 } from './liveness-backlog.js';
 export { renewedLeaseDeadline, leaseHoldReason, leaseExpired, type LeaseHoldInput } from './agent-lease.js';
+export { desiredAfterHello, type FullSetSent, type HelloDesired, type HelloDesiredInput } from './desired-after-hello.js';
 export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
   DEFAULT_BACKUP_POLICY,

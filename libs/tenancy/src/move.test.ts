@@ -94,6 +94,8 @@ const facts = (over: Partial<MoveFacts> = {}): MoveFacts => ({
   sourceHostState: 'READY',
   cancelled: false,
   backupRunning: false,
+  // The source checkpointed just before (the checkpoint's own cases set this).
+  checkpoint: { state: 'finished', at: 1500, ok: true },
   ...over,
 });
 
@@ -121,7 +123,52 @@ describe('decideMove', () => {
       kind: 'wait',
       reason: expect.stringContaining('running backup'),
     });
-    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 61_001)).toEqual({ kind: 'switch' });
+    expect(decideMove(progress(), facts({ backupRunning: true }), policy, 61_001)).toMatchObject({ kind: 'checkpoint' });
+    const checkpointed = facts({ backupRunning: true, checkpoint: { state: 'finished', at: 61_000, ok: true } });
+    expect(decideMove(progress(), checkpointed, policy, 61_001)).toEqual({ kind: 'switch' });
+  });
+
+  it('has the source primary checkpoint once the copy caught up, then switches', () => {
+    expect(decideMove(progress(), facts({ checkpoint: { state: 'none' } }), policy, 2000)).toEqual({
+      kind: 'checkpoint',
+      reason: 'replica on b caught up; checkpointing the primary on a before the switch',
+    });
+    expect(decideMove(progress(), facts({ checkpoint: { state: 'running', since: 2000 } }), policy, 2500)).toMatchObject({
+      kind: 'wait',
+      reason: expect.stringContaining('checkpointing the primary on a'),
+    });
+    expect(decideMove(progress(), facts({ checkpoint: { state: 'finished', at: 2600, ok: true } }), policy, 2700)).toEqual({ kind: 'switch' });
+  });
+
+  it('does not checkpoint before the copy caught up, nor for a moving replica', () => {
+    const lagging = facts({ checkpoint: { state: 'none' }, target: { realization: 'REALIZED', role: 'REPLICA', healthy: true, lagBytes: 5000, reason: '' } });
+    expect(decideMove(progress(), lagging, policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('catching up') });
+    expect(decideMove(progress({ primary: false }), facts({ checkpoint: { state: 'none' } }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
+  });
+
+  it('switches without the checkpoint when it failed or did not answer within its bound', () => {
+    expect(decideMove(progress(), facts({ checkpoint: { state: 'finished', at: 2600, ok: false } }), policy, 2700)).toEqual({ kind: 'switch' });
+    const running = facts({ checkpoint: { state: 'running', since: 2000 } });
+    expect(decideMove(progress(), running, policy, 2000 + 29_999)).toMatchObject({ kind: 'wait' });
+    expect(decideMove(progress(), running, policy, 2000 + 30_000)).toEqual({ kind: 'switch' });
+    expect(decideMove(progress(), running, { ...policy, checkpointWaitMs: 500 }, 2500)).toEqual({ kind: 'switch' });
+  });
+
+  it('switches at once when the checkpoint is turned off', () => {
+    expect(decideMove(progress(), facts({ checkpoint: { state: 'none' } }), { ...policy, checkpointWaitMs: 0 }, 2000)).toEqual({ kind: 'switch' });
+  });
+
+  it('checkpoints again when the last one is stale by the time the switch is due', () => {
+    const old = facts({ checkpoint: { state: 'finished', at: 2000, ok: true } });
+    expect(decideMove(progress(), old, policy, 2000 + 30_000)).toEqual({ kind: 'switch' });
+    expect(decideMove(progress(), old, policy, 2000 + 30_001)).toMatchObject({ kind: 'checkpoint' });
+    expect(decideMove(progress(), old, { ...policy, checkpointFreshMs: 100 }, 2101)).toMatchObject({ kind: 'checkpoint' });
+  });
+
+  it('a stopped tenant or a lost target abandons the move even while the source checkpoints', () => {
+    const running = { checkpoint: { state: 'running', since: 2000 } } as const;
+    expect(decideMove(progress(), facts({ ...running, cancelled: true }), policy, 2100)).toMatchObject({ kind: 'abandon' });
+    expect(decideMove(progress(), facts({ ...running, targetHostState: 'DOWN' }), policy, 2100)).toMatchObject({ kind: 'abandon' });
   });
 
   it('a failover that made the copy the primary commits the move', () => {

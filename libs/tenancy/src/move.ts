@@ -2,7 +2,9 @@
  * Live move of one instance of a tenant to another host, as pure decisions. The executor (the
  * coordinator) feeds facts and applies the answer:
  *
- *   copying    a replica is built on the target (a base backup of the primary) and catches up
+ *   copying    a replica is built on the target (a base backup of the primary) and catches up;
+ *              a moving primary then runs a CHECKPOINT while clients still work, so the fence's
+ *              shutdown checkpoint (inside the clients' pause) only writes what changed since
  *   switching  only when the moving member is the primary: a planned switchover to the target
  *              (routers hold clients, the old primary is fenced, the target replays its last WAL
  *              and is promoted, the route moves)
@@ -138,16 +140,37 @@ export interface MoveFacts {
   cancelled: boolean;
   /** A base backup of the tenant is running on the primary (the switch would end it). */
   backupRunning: boolean;
+  /** The source primary's CHECKPOINT before the switch (see MoveCheckpoint). */
+  checkpoint: MoveCheckpoint;
 }
+
+/**
+ * The CHECKPOINT the source primary runs before the switch: not asked yet, asked at `since`, or
+ * answered at `at` (ok or not: a failed one only makes the switch's shutdown longer).
+ */
+export type MoveCheckpoint = { state: 'none' } | { state: 'running'; since: number } | { state: 'finished'; at: number; ok: boolean };
 
 /** The next thing the executor does. */
 export type MoveDecision =
-  { kind: 'wait'; reason: string } | { kind: 'switch' } | { kind: 'remove_old'; reason: string } | { kind: 'done' } | { kind: 'abandon'; reason: string };
+  | { kind: 'wait'; reason: string }
+  | { kind: 'checkpoint'; reason: string }
+  | { kind: 'switch' }
+  | { kind: 'remove_old'; reason: string }
+  | { kind: 'done' }
+  | { kind: 'abandon'; reason: string };
 
-/** How far a catching-up target may be behind to count as caught up. */
+/** How far a catching-up target may be behind to count as caught up, and the checkpoint's bounds. */
 export interface MovePolicy {
   maxLagBytes: number;
+  /** How long the switch waits for the source's checkpoint before it goes ahead without it (0: no checkpoint). */
+  checkpointWaitMs?: number;
+  /** A checkpoint older than this when the switch is due (a backup was awaited meanwhile) runs again. */
+  checkpointFreshMs?: number;
 }
+
+/** Default bounds of the checkpoint before the switch. */
+export const MOVE_CHECKPOINT_WAIT_MS = 30_000;
+export const MOVE_CHECKPOINT_FRESH_MS = 30_000;
 
 /** Decides the next step of a move from the facts; `now` only compares with the deadlines. */
 export function decideMove(p: MoveProgress, f: MoveFacts, policy: MovePolicy, now: number): MoveDecision {
@@ -186,6 +209,22 @@ function copying(p: MoveProgress, f: MoveFacts, policy: MovePolicy, now: number)
   // switch anyway (the backup is then marked failed, as after any change of primary).
   if (f.backupRunning && now < p.copyDeadline)
     return { kind: 'wait', reason: `replica on ${p.toHostId} caught up; waiting for the running backup to finish before switching` };
+  return beforeSwitch(p, f.checkpoint, policy, now);
+}
+
+/**
+ * The source primary checkpoints while clients still run, then the switch: a checkpoint that does
+ * not answer within its bound, or fails, only leaves more for the fence's shutdown to write, so
+ * the switch goes ahead without it rather than wait or give up.
+ */
+function beforeSwitch(p: MoveProgress, c: MoveCheckpoint, policy: MovePolicy, now: number): MoveDecision {
+  const waitMs = policy.checkpointWaitMs ?? MOVE_CHECKPOINT_WAIT_MS;
+  const freshMs = policy.checkpointFreshMs ?? MOVE_CHECKPOINT_FRESH_MS;
+  if (waitMs <= 0) return { kind: 'switch' };
+  if (c.state === 'none' || (c.state === 'finished' && now - c.at > freshMs))
+    return { kind: 'checkpoint', reason: `replica on ${p.toHostId} caught up; checkpointing the primary on ${p.fromHostId} before the switch` };
+  if (c.state === 'running' && now - c.since < waitMs)
+    return { kind: 'wait', reason: `replica on ${p.toHostId} caught up; checkpointing the primary on ${p.fromHostId} before the switch` };
   return { kind: 'switch' };
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeBindStatement,
   decodeParse,
+  decodeParseQuery,
   decodeQueryText,
   decodeTarget,
   encodeParse,
@@ -32,6 +33,13 @@ describe('extended-query messages', () => {
     expect(msg[0]).toBe(PARSE);
     expect(msg.readUInt32BE(1)).toBe(msg.length - 1);
     expect(decodeParse(msg)).toEqual({ name: 's1', query: 'select $1::int, $2', paramTypes: types });
+  });
+
+  it('reads only the query of a Parse, named or not; a name without its NUL is a ProtocolError', () => {
+    expect(decodeParseQuery(encodeParse('s1', 'select $1::int', Buffer.from([0, 0])))).toBe('select $1::int');
+    expect(decodeParseQuery(encodeParse('', 'select 1', Buffer.from([0, 0])))).toBe('select 1');
+    const cut = Buffer.from([PARSE, 0, 0, 0, 6, 0x61, 0x62]);
+    expect(() => decodeParseQuery(cut)).toThrow(ProtocolError);
   });
 
   it('rewrites the statement of a Bind and keeps portal and parameters', () => {

@@ -36,6 +36,13 @@ export function decodeParse(msg: Buffer): ParseMessage {
   return { name: name.value, query: query.value, paramTypes: Buffer.from(msg.subarray(query.next)) };
 }
 
+/** The SQL text of a Parse, nothing else read or copied (the statement's name and parameter types are skipped). */
+export function decodeParseQuery(msg: Buffer): string {
+  const name = msg.indexOf(0, 5);
+  if (name < 0) throw new ProtocolError('Parse statement name: missing NUL terminator');
+  return cstringAt(msg, name + 1, 'Parse query').value;
+}
+
 export function encodeParse(name: string, query: string, paramTypes: Buffer): Buffer {
   const buf = allocMessage(PARSE, cstringSize(name, 'statement name') + cstringSize(query, 'query') + paramTypes.length);
   let o = writeCString(buf, 5, name);

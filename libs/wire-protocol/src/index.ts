@@ -62,6 +62,7 @@ export {
   CLOSE,
   decodeBindStatement,
   decodeParse,
+  decodeParseQuery,
   decodeQueryText,
   decodeTarget,
   DESCRIBE,

@@ -94,6 +94,9 @@ describe('live move', () => {
       // Told while idle (its server was fenced) or in answer to its next query.
       stateful?.on('error', (e: { code?: string; message?: string }) => statefulErrors.push(e));
       await stateful?.query('create temp table scratch (x int)');
+      // Session mode: a client with an SQL-level prepared statement is carried with it.
+      const prepared = poolMode === 'session' ? await connect(router.endpoint, login) : undefined;
+      await prepared?.query('PREPARE n_acked AS select count(*)::int as n from acked');
       load.start();
       await waitUntil(
         'the writer has committed rows',
@@ -143,6 +146,12 @@ describe('live move', () => {
         expect(statefulErrors.find((e) => e.code === '57P01')?.message).toMatch(/moved to another instance/);
         await stateful.end().catch(() => undefined);
       }
+      if (prepared) {
+        // Its PREPARE was made again on the new primary: EXECUTE answers there.
+        expect((await prepared.query<{ n: number }>('EXECUTE n_acked')).rows[0]?.n).toBeGreaterThan(0);
+        expect((await prepared.query<{ port: number }>('select inet_server_port() as port')).rows[0]?.port).toBe(after.port);
+        await prepared.end();
+      }
       // The old instance is gone from its host, and each step is audited with its timing.
       await waitFor(`old instance of ${id} removed`, () => (tenantPostmaster(f, before.hostIndex, id) === undefined ? true : undefined), {
         timeoutMs: 20_000,
@@ -154,6 +163,7 @@ describe('live move', () => {
         expect.arrayContaining([
           'move.started',
           'move.copied',
+          'move.checkpointed',
           'switchover.started',
           'switchover.fenced',
           'switchover.completed',

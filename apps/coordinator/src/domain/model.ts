@@ -33,6 +33,16 @@ export interface HostRecord {
   generation: number;
 }
 
+/**
+ * The last full desired set sent to a host: the generation it went out at and a digest of its
+ * content. While the host's generation is still that one, an agent that says Hello with it holds
+ * that set, so a set that still hashes the same needs no sending.
+ */
+export interface DesiredSent {
+  generation: number;
+  digest: string;
+}
+
 /** A tenant: intent (spec, revision) and realization (status, reason). */
 export interface TenantRecord {
   id: string;
@@ -67,8 +77,6 @@ export interface PlacementRecord {
   realizedRevision: number;
   /** Once true, this instance holds data: it is never re-created empty without an operator. */
   realizedOnce: boolean;
-  /** Host generation at which this placement's spec was last sent. */
-  generation: number;
   /** Realization attempts that failed in a row; drives the retry backoff. */
   failures: number;
   /** Earliest time of the next retry of a failed realization; 0 = none due. */
@@ -89,7 +97,6 @@ export function newPlacement(p: { tenantId: string; hostId: string; role: Instan
     port: 0,
     realizedRevision: 0,
     realizedOnce: false,
-    generation: 0,
     failures: 0,
     nextRetryAt: 0,
     updatedAt: p.now,

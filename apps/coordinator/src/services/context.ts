@@ -57,6 +57,8 @@ export interface CoordinatorContext {
   readonly retiring: RetiringInstances;
   /** How long a move's copy (base backup and catch-up) may take before the move is abandoned. */
   readonly moveCopyTimeoutMs: number;
+  /** How long a move's switch waits for the old primary's checkpoint (0: none is run). */
+  readonly moveCheckpointTimeoutMs: number;
   /**
    * The leader lease epoch this coordinator leads at, stamped on Welcome, desired sets and commands
    * so agents refuse an overtaken leader; 0 or absent = the only coordinator (SQLite), no lease.

@@ -21,7 +21,7 @@ import type { BackupSettings } from './backup-repository.js';
 import { newPlacement, type PlacementRecord, type TenantRecord, type UpgradeRecord } from '../domain/model.js';
 import { replicationCredentials } from './replication-secrets.js';
 import { oldInstancesOn, restoreFailedHere } from './restore-progress.js';
-import type { StoreReads, StoreTx } from '../store/contract.js';
+import type { StoreReads } from '../store/contract.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import type { GoneInstances } from '../live/gone-instances.js';
 import type { SyncQuorums } from '../live/sync-quorums.js';
@@ -176,8 +176,9 @@ async function upgradeOtherInstance(
   const major = String(o.major);
   const { backup: _backup, restore: _restore, ...rest } = base;
   // The old one runs on after the route left it until the new one's subscriptions dropped their
-  // slots on it, and again when a rollback starts it.
-  const oldRuns = upgrade.subscribed || upgrade.request === 'rollback';
+  // slots on it, and again when a rollback starts it (a rollback asked before it was kept waits
+  // for that: the upgrade reaches kept only once the old instance stopped).
+  const oldRuns = upgrade.subscribed || (upgrade.request === 'rollback' && upgrade.phase === 'kept');
   return {
     ...rest,
     version: major,
@@ -198,7 +199,7 @@ export interface HostDesiredSet {
  * placement on the host is not mentioned at all: only an explicit deletion removes data.
  */
 export async function desiredSetForHost(
-  tx: StoreTx,
+  tx: StoreReads,
   hostId: string,
   versions: VersionCatalog,
   tenantIds?: ReadonlySet<string>,

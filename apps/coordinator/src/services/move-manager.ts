@@ -4,7 +4,9 @@
  *
  *   start      a REPLICA placement on the target (the agent builds it with pg_basebackup from the
  *              primary, as for any replica), status MOVING
- *   copying    waits until the copy realized, serves and caught up
+ *   copying    waits until the copy realized, serves and caught up; a moving primary then runs a
+ *              CHECKPOINT (Checkpoint to its agent) while clients still work, so the fence's
+ *              shutdown checkpoint inside the clients' pause has little left to write
  *   switching  the moving member is the primary: a planned switchover to the copy (route
  *              SWITCHING, routers hold clients; fence, last WAL, promote, route moves)
  *   removing   the old placement goes and its host is told to delete the instance
@@ -21,6 +23,7 @@ import {
   lsnDistance,
   suspendedReason,
   tryParseLsn,
+  type MoveCheckpoint,
   type MoveDecision,
   type MoveFacts,
   type MoveProgress,
@@ -72,6 +75,9 @@ interface MoveOp {
   steps: MoveStepView[];
   switchover: { ok: true } | { ok: false; reason: string } | undefined;
   switchoverRunning: boolean;
+  /** The source primary's checkpoint before the switch, and the Checkpoint command awaiting its answer. */
+  checkpoint: MoveCheckpoint;
+  checkpointCommand: string | undefined;
   /** A step is being decided or applied (its reads and transaction in flight). */
   advancing: boolean;
   /** Asked to advance while it was: it advances again right after. */
@@ -88,6 +94,7 @@ export class MoveManager {
   private resumed = false;
   /** Host drains: their planned moves, started a few at a time. */
   readonly drains: DrainRunner;
+  private readonly stopListening: () => void;
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -96,6 +103,19 @@ export class MoveManager {
     readonly defaultParallel = 2,
   ) {
     this.drains = new DrainRunner(this, new StoreDrainPlanner(ctx), defaultParallel, ctx.clock);
+    // The source's answer to its Checkpoint starts the switch at once, not at the next tick.
+    this.stopListening = ctx.hub.onResult((commandId) => {
+      for (const op of this.ops.values()) {
+        if (op.checkpointCommand !== commandId) continue;
+        void this.safeAdvance(op);
+        return;
+      }
+    });
+  }
+
+  /** Stops acting on agents' answers (the coordinator stopping). */
+  stop(): void {
+    this.stopListening();
   }
 
   /** The outcome of the tenant's last finished move. */
@@ -192,6 +212,8 @@ export class MoveManager {
         steps: [],
         switchover: undefined,
         switchoverRunning: false,
+        checkpoint: { state: 'none' },
+        checkpointCommand: undefined,
         advancing: false,
         again: false,
         lastReason: reason,
@@ -248,7 +270,8 @@ export class MoveManager {
         op.again = false;
         const facts = await this.facts(op);
         const now = this.ctx.clock();
-        const decision = decideMove(op.progress, facts, { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes }, now);
+        const policy = { maxLagBytes: this.ctx.failover.switchoverMaxLagBytes, checkpointWaitMs: this.ctx.moveCheckpointTimeoutMs };
+        const decision = decideMove(op.progress, facts, policy, now);
         await this.apply(op, decision, now);
       } while (op.again && this.ops.get(op.tenantId) === op);
     } finally {
@@ -277,6 +300,7 @@ export class MoveManager {
     const targetHostState = (await read.hosts.get(toHostId))?.state;
     const sourceHostState = (await read.hosts.get(fromHostId))?.state;
     const backupRunning = (await read.backups.list(tenantId)).some((b) => b.status === 'RUNNING');
+    await this.takeCheckpointResult(op);
     // Taken last: a read that failed after it would lose the confirmation.
     const removed =
       op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
@@ -298,13 +322,36 @@ export class MoveManager {
       sourceHostState,
       cancelled: !tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING',
       backupRunning,
+      checkpoint: op.checkpoint,
     };
+  }
+
+  /** Records the source's answer to the Checkpoint, once it arrived, and audits it. */
+  private async takeCheckpointResult(op: MoveOp): Promise<void> {
+    if (op.checkpointCommand === undefined || op.checkpoint.state !== 'running') return;
+    const r = this.ctx.hub.takeResult(op.checkpointCommand);
+    if (!r) return;
+    op.checkpointCommand = undefined;
+    const ms = Math.max(0, r.at - op.checkpoint.since);
+    op.checkpoint = { state: 'finished', at: r.at, ok: r.ok };
+    await this.audit(
+      op,
+      'checkpointed',
+      op.progress.fromHostId,
+      r.ok ? 'SUCCESS' : 'FAILURE',
+      r.ok
+        ? `the primary on ${op.progress.fromHostId} checkpointed before the switch`
+        : `the primary on ${op.progress.fromHostId} could not checkpoint before the switch (${r.errorCode} ${r.message}); switching without it`,
+      { checkpoint_ms: String(ms), agent: r.message },
+    );
   }
 
   private async apply(op: MoveOp, d: MoveDecision, now: number): Promise<void> {
     switch (d.kind) {
       case 'wait':
         return await this.progressReason(op, d.reason);
+      case 'checkpoint':
+        return await this.checkpoint(op, d.reason, now);
       case 'switch':
         return await this.switch(op, now);
       case 'remove_old':
@@ -335,6 +382,18 @@ export class MoveManager {
       if (tenant && (tenant.status === 'MOVING' || resume))
         await tx.tenants.update({ ...tenant, status: 'MOVING', statusReason: `${this.heading(op)}: ${reason}`, updatedAt: this.ctx.clock() });
     });
+  }
+
+  /**
+   * Asks the source primary for a CHECKPOINT (its answer advances the move). An agent that cannot be
+   * reached counts as a failed checkpoint: the switch itself then decides whether it can go on.
+   */
+  private async checkpoint(op: MoveOp, reason: string, now: number): Promise<void> {
+    if (op.checkpointCommand !== undefined) this.ctx.hub.forgetCommand(op.checkpointCommand);
+    op.checkpointCommand = this.ctx.hub.sendAction(op.progress.fromHostId, op.tenantId, 'checkpoint', { case: 'checkpoint', value: {} });
+    op.checkpoint = op.checkpointCommand === undefined ? { state: 'finished', at: now, ok: false } : { state: 'running', since: now };
+    await this.progressReason(op, reason);
+    if (op.checkpointCommand === undefined) op.again = true;
   }
 
   private async switch(op: MoveOp, now: number): Promise<void> {
@@ -521,6 +580,8 @@ export class MoveManager {
 
   private settle(op: MoveOp, result: { ok: true } | { ok: false; error: Error }, reason: string): void {
     this.ops.delete(op.tenantId);
+    // A checkpoint still unanswered: its late answer is dropped by the hub, not kept for nobody.
+    if (op.checkpointCommand !== undefined) this.ctx.hub.forgetCommand(op.checkpointCommand);
     this.finished.set(op.tenantId, { ...this.view(op), ok: result.ok, reason });
     for (const w of op.waiters) w(result);
   }

@@ -27,6 +27,7 @@ import { newPlacement, type UpgradeRecord } from '../domain/model.js';
 import type { FailoverManager } from './failover-manager.js';
 import { hostCandidates } from './host-candidates.js';
 import type { MoveManager } from './move-manager.js';
+import type { StoreTx } from '../store/contract.js';
 import type { CommandOutcome } from '../transport/agent-hub.js';
 import { syncTenant } from './tenant-sync.js';
 import { upgradePasswordContext } from './upgrade-secret.js';
@@ -255,7 +256,10 @@ export class UpgradeManager {
     const u = await this.ctx.store.transaction(async (tx) => {
       const row = await tx.upgrades.get(tenantId);
       if (!row) throw new PreconditionError('NO_UPGRADE', `${tenantId} has no upgrade kept for a ${request}; nothing to do`);
-      if (row.phase !== 'kept')
+      // Switched (the route on the new instance, the old one stopping): the request waits in the row until the old one is kept,
+      // so `--finalize` or `--rollback` right after `--wait` returned is taken rather than refused.
+      const switched = row.phase === 'switching' && row.other.hostId === row.fromHostId;
+      if (row.phase !== 'kept' && !switched)
         throw new PreconditionError(
           'UPGRADE_NOT_SWITCHED',
           `the upgrade of ${tenantId} is ${row.phase}; a ${request} applies once it switched (an upgrade before its switch leaves the tenant as it was when it is abandoned)`,
@@ -378,20 +382,20 @@ export class UpgradeManager {
           replicaIdentityFull: u.replicaIdentityFull,
         });
         if (!r.ok) return await this.failed(u, `preparing the old instance failed: ${r.message}`);
-        await this.put({ ...u, sourcePrepared: true, lastReason: `publications ready on ${u.fromHostId}` });
+        await this.put(u, { sourcePrepared: true, lastReason: `publications ready on ${u.fromHostId}` });
         return true;
       }
       case 'subscribe': {
-        const copying: UpgradeRecord = {
-          ...u,
+        const change = {
           phase: 'copying',
           phaseStartedAt: u.phase === 'creating' ? now : u.phaseStartedAt,
           lastReason: 'copying the schema and subscribing',
-        };
-        await this.put(copying);
+        } as const;
+        const copying: UpgradeRecord = { ...u, ...change };
+        await this.put(u, change);
         const r = await this.target(copying, { step: UpgradeTarget_Step.SUBSCRIBE, timeoutMs: Math.max(1000, u.copyDeadline - now) }, u.copyDeadline - now);
         if (!r.ok) return await this.failed(copying, `copying the schema failed: ${r.message}`);
-        await this.put({ ...copying, subscribed: true, lastReason: 'initial copy running' });
+        await this.put(u, { subscribed: true, lastReason: 'initial copy running' });
         return true;
       }
       case 'poll_sync': {
@@ -405,17 +409,19 @@ export class UpgradeManager {
       case 'hold':
         live.catchUp = undefined;
         await this.ctx.store.transaction(async (tx) => {
-          const held: UpgradeRecord = {
-            ...u,
-            phase: 'switching',
-            held: true,
-            writersBlocked: false,
-            copyMs: now - u.startedAt,
-            phaseStartedAt: now,
-            lastReason: 'switching: routers hold clients',
-            updatedAt: now,
-          };
-          await tx.upgrades.put(held);
+          await changeUpgrade(
+            tx,
+            u.tenantId,
+            {
+              phase: 'switching',
+              held: true,
+              writersBlocked: false,
+              copyMs: now - u.startedAt,
+              phaseStartedAt: now,
+              lastReason: 'switching: routers hold clients',
+            },
+            now,
+          );
           // The route goes SWITCHING, and the source's spec says login off (see desired-set.ts).
           await syncTenant(tx, u.tenantId, { now, health: this.ctx.health, principal: u.principal });
           tx.record({ kind: 'desired', tenantId: u.tenantId });
@@ -424,7 +430,7 @@ export class UpgradeManager {
       case 'block_writers': {
         const r = await this.source(u, { step: UpgradeSource_Step.BLOCK_WRITERS, roles: await this.roles(u.tenantId) });
         if (!r.ok) return await this.failed(u, `blocking the old instance's writers failed: ${r.message}`);
-        await this.put({ ...u, writersBlocked: true });
+        await this.put(u, { writersBlocked: true });
         return true;
       }
       case 'catch_up': {
@@ -445,7 +451,7 @@ export class UpgradeManager {
         if (!r.ok) return await this.failed(u, `dropping the subscriptions on the new instance failed: ${r.message}`);
         // The old instance ran on for its slots; now its spec says stopped.
         await this.ctx.store.transaction(async (tx) => {
-          await tx.upgrades.put({ ...u, subscribed: false, updatedAt: now });
+          await changeUpgrade(tx, u.tenantId, { subscribed: false }, now);
           tx.record({ kind: 'desired', tenantId: u.tenantId, hostId: u.fromHostId });
         });
         return true;
@@ -460,7 +466,7 @@ export class UpgradeManager {
       case 'retry_switch':
         await this.release(
           u,
-          { ...u, phase: 'copying', held: false, writersBlocked: false, switchAttempts: u.switchAttempts + 1, lastReason: `switch retried: ${d.reason}` },
+          { phase: 'copying', held: false, writersBlocked: false, switchAttempts: u.switchAttempts + 1, lastReason: `switch retried: ${d.reason}` },
           now,
         );
         live.catchUp = undefined;
@@ -484,14 +490,12 @@ export class UpgradeManager {
         return false;
       case 'rollback_hold':
         await this.ctx.store.transaction(async (tx) => {
-          await tx.upgrades.put({
-            ...u,
-            held: true,
-            writersBlocked: false,
-            phaseStartedAt: now,
-            lastReason: 'rolling back: routers hold clients',
-            updatedAt: now,
-          });
+          await changeUpgrade(
+            tx,
+            u.tenantId,
+            { held: true, writersBlocked: false, phaseStartedAt: now, lastReason: 'rolling back: routers hold clients' },
+            now,
+          );
           await syncTenant(tx, u.tenantId, { now, health: this.ctx.health, principal: u.principal });
           tx.record({ kind: 'desired', tenantId: u.tenantId });
         });
@@ -508,7 +512,7 @@ export class UpgradeManager {
         );
         if (!r.ok)
           this.ctx.log.warn({ tenantId: u.tenantId, reason: r.message }, 'blocking the new instance writers for the rollback failed; rolling back anyway');
-        await this.put({ ...u, writersBlocked: true });
+        await this.put(u, { writersBlocked: true });
         return true;
       }
       case 'rollback':
@@ -529,7 +533,8 @@ export class UpgradeManager {
       if (!tenant || !old) throw new Error(`the tenant or its old placement went away during the switch of ${u.tenantId}`);
       const revision = tenant.instanceRevision + 1;
       await tx.placements.delete(u.tenantId, u.fromHostId);
-      const o = u.other;
+      // The new instance as last reported (the copy read before the catch-up may be older).
+      const o = (await tx.upgrades.get(u.tenantId))?.other ?? u.other;
       await tx.placements.insert({
         ...newPlacement({ tenantId: u.tenantId, hostId: u.toHostId, role: 'PRIMARY', address: o.address, now }),
         realization: 'REALIZED',
@@ -550,24 +555,27 @@ export class UpgradeManager {
           lastArchivedWal: '',
           createdAt: now,
         });
-      await tx.upgrades.put({
-        ...u,
-        held: false,
-        writersBlocked: false,
-        ...(stanzaBefore ? { stanzaBefore } : {}),
-        switchMs,
-        other: {
-          hostId: u.fromHostId,
-          major: u.fromMajor,
-          realizedRevision: old.realizedRevision,
-          failedReason: '',
-          state: old.instanceState,
-          address: old.address,
-          port: old.port,
+      await changeUpgrade(
+        tx,
+        u.tenantId,
+        {
+          held: false,
+          writersBlocked: false,
+          ...(stanzaBefore ? { stanzaBefore } : {}),
+          switchMs,
+          other: {
+            hostId: u.fromHostId,
+            major: u.fromMajor,
+            realizedRevision: old.realizedRevision,
+            failedReason: '',
+            state: old.instanceState,
+            address: old.address,
+            port: old.port,
+          },
+          lastReason: `switched to PostgreSQL ${u.toMajor} on ${u.toHostId}; stopping the old instance`,
         },
-        lastReason: `switched to PostgreSQL ${u.toMajor} on ${u.toHostId}; stopping the old instance`,
-        updatedAt: now,
-      });
+        now,
+      );
       await syncTenant(tx, u.tenantId, { now, health: this.ctx.health, principal: u.principal });
       tx.record({ kind: 'desired', tenantId: u.tenantId });
       tx.record({ kind: 'desired', tenantId: u.tenantId, hostId: u.fromHostId });
@@ -589,8 +597,7 @@ export class UpgradeManager {
   /** The old instance stopped: the upgrade is kept for a rollback until finalized or its retention ends. */
   private async kept(u: UpgradeRecord, now: number): Promise<boolean> {
     const keepUntil = this.settings.keepMs > 0 ? now + this.settings.keepMs : 0;
-    await this.put({
-      ...u,
+    await this.put(u, {
       phase: 'kept',
       keepUntil,
       phaseStartedAt: now,
@@ -606,9 +613,9 @@ export class UpgradeManager {
   }
 
   /** Clients go back to the old instance: its writers are allowed again and the hold is released. */
-  private async release(u: UpgradeRecord, next: UpgradeRecord, now: number): Promise<void> {
+  private async release(u: UpgradeRecord, change: Partial<UpgradeRecord>, now: number): Promise<void> {
     await this.ctx.store.transaction(async (tx) => {
-      await tx.upgrades.put({ ...next, updatedAt: now });
+      await changeUpgrade(tx, u.tenantId, change, now);
       await syncTenant(tx, u.tenantId, { now, health: this.ctx.health, principal: u.principal });
       tx.record({ kind: 'desired', tenantId: u.tenantId });
     });
@@ -736,12 +743,13 @@ export class UpgradeManager {
     for (const w of live.waiters.splice(0)) w(outcome);
   }
 
-  private async put(u: UpgradeRecord): Promise<void> {
-    await this.ctx.store.transaction((tx) => tx.upgrades.put({ ...u, updatedAt: this.ctx.clock() }));
+  /** Writes a step's change onto the row as stored now (see changeUpgrade). */
+  private async put(u: UpgradeRecord, change: Partial<UpgradeRecord>): Promise<void> {
+    await this.ctx.store.transaction((tx) => changeUpgrade(tx, u.tenantId, change, this.ctx.clock()));
   }
 
   private async reason(u: UpgradeRecord, reason: string): Promise<void> {
-    if (u.lastReason !== reason) await this.put({ ...u, lastReason: reason });
+    if (u.lastReason !== reason) await this.put(u, { lastReason: reason });
   }
 
   private async audit(u: UpgradeRecord, step: string, outcome: 'SUCCESS' | 'FAILURE', message: string): Promise<void> {
@@ -818,6 +826,21 @@ export class UpgradeManager {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
+}
+
+/**
+ * Writes a step's `change` onto the upgrade row as stored now, inside `tx`. Others write the row
+ * while a step runs (agents' reports: the other instance's state, port and revision; an operator's
+ * rollback or finalize; key rotation: the sealed password), so writing back the copy read before
+ * the step would undo them: an old instance reported stopped meanwhile would never count as
+ * stopped, since a report that repeats the last one applied is not written again.
+ */
+async function changeUpgrade(tx: StoreTx, tenantId: string, change: Partial<UpgradeRecord>, now: number): Promise<UpgradeRecord | undefined> {
+  const row = await tx.upgrades.get(tenantId);
+  if (!row) return undefined;
+  const next = { ...row, ...change, updatedAt: now };
+  await tx.upgrades.put(next);
+  return next;
 }
 
 /**

@@ -33,6 +33,7 @@ import type {
   DatabaseRecord,
   EventOutcome,
   EventRecord,
+  DesiredSent,
   HostRecord,
   NewEvent,
   OperationRecord,
@@ -168,6 +169,8 @@ export interface HostReads {
   /** The registered ones of `ids`, in id order, in one read. */
   getMany(ids: readonly string[]): Promise<HostRecord[]>;
   list(): Promise<HostRecord[]>;
+  /** The last full desired set recorded as sent to the host; undefined = none (or the host is unknown). */
+  desiredSent(hostId: string): Promise<DesiredSent | undefined>;
 }
 
 export interface UserReads {
@@ -314,6 +317,8 @@ export interface HostRepository extends HostReads {
   put(host: HostRecord): Promise<void>;
   /** Bumps and returns the host's desired-set generation; StoreNotFoundError for an unknown host. */
   nextGeneration(hostId: string): Promise<number>;
+  /** Records the full desired set sent to the host (replacing the one before); StoreNotFoundError for an unknown host. */
+  noteDesiredSent(hostId: string, sent: DesiredSent): Promise<void>;
 }
 
 export interface UserRepository extends UserReads {

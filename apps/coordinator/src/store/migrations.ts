@@ -372,6 +372,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 15,
+    name: 'the last full desired set sent to each host; placements lose their unread generation',
+    sql: `
+      -- Written on every desired set and read by nothing: a Hello rewrote every placement of its host.
+      ALTER TABLE placements DROP COLUMN generation;
+      -- A Hello that reports the generation of the last full set, still the host's, gets no new
+      -- set while the set still hashes the same.
+      CREATE TABLE host_desired_sent (
+        host_id TEXT PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        digest TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

@@ -141,6 +141,8 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       list: () => read(() => t.listHosts()),
       put: (host) => write(() => t.putHost(host)),
       nextGeneration: (hostId) => write(() => t.nextHostGeneration(hostId)),
+      desiredSent: (hostId) => read(() => t.desiredSent(hostId)),
+      noteDesiredSent: (hostId, sent) => write(() => t.noteDesiredSent(hostId, sent)),
     },
     users: {
       get: (tenantId, name) => read(() => t.getUser(tenantId, name)),

@@ -9,6 +9,7 @@ import type { InitSqlRecord, TenantSpec } from '@pgs/tenancy';
 import type {
   BackupRecord,
   DatabaseRecord,
+  DesiredSent,
   EventRecord,
   HostRecord,
   NewEvent,
@@ -73,7 +74,6 @@ function placementFromRow(r: Row): PlacementRecord {
     port: r.port as number,
     realizedRevision: r.realized_revision as number,
     realizedOnce: bool(r.realized_once),
-    generation: r.generation as number,
     failures: r.failures as number,
     nextRetryAt: r.next_retry_at as number,
     updatedAt: r.updated_at as number,
@@ -364,12 +364,12 @@ export class SqliteTables {
       placementsOfTenant: p('SELECT * FROM placements WHERE tenant_id = ? ORDER BY role, host_id'),
       placementsOfHost: p('SELECT * FROM placements WHERE host_id = ? ORDER BY tenant_id'),
       insertPlacement: p(
-        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
-         VALUES (@tenantId, @hostId, @role, @realization, @reason, @instanceState, @address, @port, @realizedRevision, @realizedOnce, @generation, @failures, @nextRetryAt, @updatedAt)`,
+        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
+         VALUES (@tenantId, @hostId, @role, @realization, @reason, @instanceState, @address, @port, @realizedRevision, @realizedOnce, @failures, @nextRetryAt, @updatedAt)`,
       ),
       updatePlacement: p(
         `UPDATE placements SET role = @role, realization = @realization, reason = @reason, instance_state = @instanceState, address = @address, port = @port,
-         realized_revision = @realizedRevision, realized_once = @realizedOnce, generation = @generation, failures = @failures, next_retry_at = @nextRetryAt, updated_at = @updatedAt
+         realized_revision = @realizedRevision, realized_once = @realizedOnce, failures = @failures, next_retry_at = @nextRetryAt, updated_at = @updatedAt
          WHERE tenant_id = @tenantId AND host_id = @hostId`,
       ),
       deletePlacement: p('DELETE FROM placements WHERE tenant_id = ? AND host_id = ?'),
@@ -402,6 +402,10 @@ export class SqliteTables {
            state_changed_at = excluded.state_changed_at, generation = MAX(hosts.generation, excluded.generation)`,
       ),
       bumpGeneration: p('UPDATE hosts SET generation = generation + 1 WHERE id = ? RETURNING generation'),
+      getDesiredSent: p('SELECT generation, digest FROM host_desired_sent WHERE host_id = ?'),
+      putDesiredSent: p(
+        'INSERT INTO host_desired_sent (host_id, generation, digest) VALUES (@hostId, @generation, @digest) ON CONFLICT (host_id) DO UPDATE SET generation = excluded.generation, digest = excluded.digest',
+      ),
       getRoute: p('SELECT * FROM routes WHERE tenant_id = ?'),
       listRoutes: p('SELECT * FROM routes ORDER BY tenant_id'),
       routeRevision: p("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'route_revision'"),
@@ -674,6 +678,16 @@ export class SqliteTables {
     const r = this.stmt.bumpGeneration!.get(hostId) as { generation: number } | undefined;
     if (!r) throw new StoreNotFoundError(`host "${hostId}" is not in the store; register it first`);
     return r.generation;
+  }
+
+  desiredSent(hostId: string): DesiredSent | undefined {
+    const r = this.stmt.getDesiredSent!.get(hostId) as { generation: number; digest: string } | undefined;
+    return r ? { generation: r.generation, digest: r.digest } : undefined;
+  }
+
+  noteDesiredSent(hostId: string, sent: DesiredSent): void {
+    if (!this.getHost(hostId)) throw new StoreNotFoundError(`host "${hostId}" is not in the store; register it first`);
+    this.stmt.putDesiredSent!.run({ hostId, generation: sent.generation, digest: sent.digest });
   }
 
   getRoute(tenantId: string): RouteRecord | undefined {

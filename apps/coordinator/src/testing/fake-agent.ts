@@ -59,8 +59,12 @@ export interface FakeAgentOptions {
   /**
    * Answers to major-upgrade steps (UpgradeSource/UpgradeTarget); default: every step succeeds, the
    * source is a clean PostgreSQL 15 with wal_level=logical and one database named like the tenant.
+   * A promise answers once it settles (a step that runs while something else happens); the agent
+   * reads no other message meanwhile.
    */
-  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang';
+  upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang' | Promise<UpgradeAnswer | 'hang'>;
+  /** How a Checkpoint before a move's switch is answered (default 'ok'; 'fail' plays an older agent). */
+  checkpointAnswer?: 'ok' | 'fail';
 }
 
 /** A fake agent's answer to an upgrade step. */
@@ -228,7 +232,7 @@ export class FakeAgent {
       return;
     }
     if (command.action.case === 'upgradeSource' || command.action.case === 'upgradeTarget') {
-      const answer = (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
+      const answer = await (this.options.upgradeAnswer ?? upgradeDefaultAnswer)(command);
       if (answer === 'hang') return;
       await this.send({
         message: {
@@ -243,6 +247,14 @@ export class FakeAgent {
           },
         },
       });
+      return;
+    }
+    if (command.action.case === 'checkpoint') {
+      const ok = (this.options.checkpointAnswer ?? 'ok') === 'ok';
+      const value = ok
+        ? { commandId: command.commandId, ok, message: 'checkpoint 1 ms' }
+        : { commandId: command.commandId, ok, errorCode: 'UNKNOWN_COMMAND', message: 'the command has no action this agent knows' };
+      await this.send({ message: { case: 'commandResult', value } });
       return;
     }
     if (command.action.case === 'expireBackup') {
@@ -330,7 +342,10 @@ export class FakeAgent {
   });
 
   /** Commands of one kind received for a tenant. */
-  received(tenantId: string, kind: 'fence' | 'promote' | 'runBackup' | 'expireBackup' | 'runInitSql' | 'upgradeSource' | 'upgradeTarget'): ReceivedCommand[] {
+  received(
+    tenantId: string,
+    kind: 'fence' | 'promote' | 'checkpoint' | 'runBackup' | 'expireBackup' | 'runInitSql' | 'upgradeSource' | 'upgradeTarget',
+  ): ReceivedCommand[] {
     return this.commands.filter((c) => c.command.tenantId === tenantId && c.command.action.case === kind);
   }
 

@@ -87,7 +87,6 @@ async function fill(dir: string): Promise<void> {
           port: 20000 + Math.floor(i / hosts),
           realizedRevision: 1,
           realizedOnce: true,
-          generation: 1,
           failures: 0,
           nextRetryAt: 0,
           updatedAt: now,

@@ -4,11 +4,19 @@
  * follows the store's commits, and one flush per turn of the event loop sends each affected host a
  * single delta with a new generation. A
  * host's messages go out strictly in generation order through a per-session send chain.
+ *
+ * On Hello the host's full set is built in slices (services/desired-set-slices.ts); while it is
+ * built, that host's deltas wait and go out after it. An agent that already holds the full set
+ * (libs/tenancy desiredAfterHello: it applied the last full set sent, nothing went after it, and
+ * the set hashes the same) gets only a confirmation: no new generation, no write, no re-apply.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { CommandSchema, ConnectResponseSchema, UpgradeSourceResult, UpgradeTargetResult } from '@pgs/proto';
 import type { Logger } from '@pgs/service-kit';
+import { desiredAfterHello } from '@pgs/tenancy';
 import { desiredSetForHost, type HostDesiredSet, type ReplicationDeps } from '../services/desired-set.js';
+import { desiredSetInSlices } from '../services/desired-set-slices.js';
+import { desiredSetDigest } from './desired-digest.js';
 import { toInstanceSpec } from './mappers/agent-mapper.js';
 import type { Commit, Store, StoreTx } from '../store/contract.js';
 import type { VersionCatalog } from '../services/versions.js';
@@ -43,7 +51,8 @@ export interface CommandOutcome {
 
 /** Counters the hub reports to metrics. */
 export interface AgentHubMetrics {
-  desiredSent(kind: 'full' | 'delta'): void;
+  /** A desired set went out: the full set, a delta, or a confirmation of what the agent holds. */
+  desiredSent(kind: 'full' | 'delta' | 'confirm'): void;
 }
 
 /** A desired set built in a transaction, sent once it committed. */
@@ -59,6 +68,8 @@ export class AgentHub {
   private readonly sessions = new Map<string, AgentSession>();
   private readonly chains = new Map<number, Promise<void>>();
   private readonly dirty = new Map<string, Set<string>>();
+  /** Hosts whose full set is being built (how many builds): their deltas wait until it is out. */
+  private readonly building = new Map<string, number>();
   private flushScheduled = false;
   private nextCommand = 1;
   private readonly results = new Map<string, CommandOutcome>();
@@ -210,10 +221,7 @@ export class AgentHub {
     let set = this.dirty.get(hostId);
     if (!set) this.dirty.set(hostId, (set = new Set()));
     set.add(tenantId);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => void this.flush());
-    }
+    this.scheduleFlush();
   }
 
   /** Follows committed changes: the desired sets a transaction recorded go out as deltas. */
@@ -229,25 +237,61 @@ export class AgentHub {
     this.unsubscribe();
   }
 
-  /** Sends the host its full desired set (on connect). */
-  async sendFull(hostId: string): Promise<void> {
+  /**
+   * Sends the host its full desired set after its Hello, or only confirms what its agent holds
+   * (`appliedGeneration`: the generation its Hello says it applied).
+   */
+  async sendFull(hostId: string, appliedGeneration = 0): Promise<void> {
     this.dirty.delete(hostId);
     if (!this.sessions.has(hostId)) return; // Sent in full when the agent connects.
-    let built: Built | undefined;
+    this.building.set(hostId, (this.building.get(hostId) ?? 0) + 1);
     try {
-      built = await this.store.transaction((tx) => this.build(tx, hostId, true, undefined));
+      await this.buildAndSendFull(hostId, appliedGeneration);
     } catch (err) {
       this.log.error({ err, hostId }, 'cannot build the desired set');
-      return;
+    } finally {
+      const left = (this.building.get(hostId) ?? 1) - 1;
+      if (left > 0) this.building.set(hostId, left);
+      else this.building.delete(hostId);
+      // Changes committed while the set was built go out after it.
+      if (left <= 0 && this.dirty.has(hostId)) this.scheduleFlush();
     }
-    if (built) this.enqueue(built);
   }
 
-  /** Sends the pending deltas now. */
+  private async buildAndSendFull(hostId: string, appliedGeneration: number): Promise<void> {
+    const set = await desiredSetInSlices(this.store, hostId, this.versions, this.replication);
+    const digest = desiredSetDigest(set);
+    const [host, sent] = await Promise.all([this.store.read.hosts.get(hostId), this.store.read.hosts.desiredSent(hostId)]);
+    if (!host) return; // Gone from the store meanwhile: nothing to send it.
+    const decision = desiredAfterHello({ appliedGeneration, hostGeneration: host.generation, sent, digest });
+    if (decision.send === 'confirm') {
+      this.enqueueConfirm(hostId, host.generation);
+      return;
+    }
+    const generation = await this.store.transaction(async (tx) => {
+      const g = await tx.hosts.nextGeneration(hostId);
+      await tx.hosts.noteDesiredSent(hostId, { generation: g, digest });
+      return g;
+    });
+    this.log.debug({ hostId, generation, why: decision.why }, 'full desired set');
+    this.enqueue({ hostId, full: true, set, generation });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  /** Sends the pending deltas now (those of hosts whose full set is being built wait for it). */
   async flush(): Promise<void> {
     this.flushScheduled = false;
-    const dirty = [...this.dirty].filter(([hostId]) => this.sessions.has(hostId)); // others get it in full when they connect
-    this.dirty.clear();
+    const dirty: Array<[string, Set<string>]> = [];
+    for (const [hostId, tenants] of this.dirty) {
+      if (this.building.has(hostId)) continue;
+      this.dirty.delete(hostId);
+      if (this.sessions.has(hostId)) dirty.push([hostId, tenants]); // others get it in full when they connect
+    }
     if (dirty.length === 0) return;
     // One durable transaction (one fsync) for every host's generation bump, not one per host.
     let built: Built[];
@@ -255,7 +299,7 @@ export class AgentHub {
       built = await this.store.transaction(async (tx) => {
         const out: Built[] = [];
         for (const [hostId, tenants] of dirty) {
-          const b = await this.build(tx, hostId, false, tenants);
+          const b = await this.buildDelta(tx, hostId, tenants);
           if (b) out.push(b);
         }
         return out;
@@ -268,15 +312,34 @@ export class AgentHub {
     for (const b of built) this.enqueue(b);
   }
 
-  /** The host's next desired set (all of it, or the changes to `tenants`) with a new generation; undefined = nothing to send. */
-  private async build(tx: StoreTx, hostId: string, full: boolean, tenants: ReadonlySet<string> | undefined): Promise<Built | undefined> {
-    const generation = await tx.hosts.nextGeneration(hostId);
+  /** The changes to `tenants` on the host with a new generation; undefined = nothing to send. */
+  private async buildDelta(tx: StoreTx, hostId: string, tenants: ReadonlySet<string>): Promise<Built | undefined> {
     const set = await desiredSetForHost(tx, hostId, this.versions, tenants, this.replication);
-    for (const p of await tx.placements.list({ hostId })) {
-      if (!tenants || tenants.has(p.tenantId)) await tx.placements.update({ ...p, generation });
-    }
-    if (!full && set.instances.length === 0 && set.removedTenantIds.length === 0) return undefined;
-    return { hostId, full, set, generation };
+    if (set.instances.length === 0 && set.removedTenantIds.length === 0) return undefined;
+    return { hostId, full: false, set, generation: await tx.hosts.nextGeneration(hostId) };
+  }
+
+  /**
+   * Tells the agent that what it holds is still wanted: a desired set no newer than the one it
+   * applied, which it answers by keeping its instances and counting their specs as confirmed.
+   */
+  private enqueueConfirm(hostId: string, generation: number): void {
+    const session = this.sessions.get(hostId);
+    if (!session) return; // Sent in full when the agent connects.
+    const message: MessageInitShape<typeof ConnectResponseSchema> = {
+      message: {
+        case: 'desired',
+        value: { generation: BigInt(generation), full: false, instances: [], removedTenantIds: [], leaderEpoch: BigInt(this.leaderEpoch) },
+      },
+    };
+    const previous = this.chains.get(session.sessionId) ?? Promise.resolve();
+    const next = previous.then(() =>
+      session.send(message).then(
+        () => this.metrics.desiredSent('confirm'),
+        (err: unknown) => this.log.warn({ err, hostId, generation }, 'cannot confirm the desired set; the agent gets it in full when it reconnects'),
+      ),
+    );
+    this.chains.set(session.sessionId, next);
   }
 
   /** Queues a built desired set on the host's stream, after what is already queued there. */

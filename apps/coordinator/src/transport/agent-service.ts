@@ -1,7 +1,7 @@
 /**
  * AgentControlService.Connect: one bidirectional stream per host. The agent says Hello; the
- * coordinator registers the host (idempotent by id), answers Welcome and the full desired set,
- * then follows heartbeats (liveness) and instance reports (realization) until the stream ends.
+ * coordinator registers the host (idempotent by id), answers Welcome and the full desired set (or,
+ * to an agent that already holds it, a confirmation of what it holds), then follows heartbeats (liveness) and instance reports (realization) until the stream ends.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
@@ -266,7 +266,7 @@ export function agentControlService(
             },
           },
         });
-        await ctx.hub.sendFull(host.id);
+        await ctx.hub.sendFull(host.id, hello.appliedGeneration);
         ctx.liveness.reading(host.id, ctx.clock());
         while (!closed && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);

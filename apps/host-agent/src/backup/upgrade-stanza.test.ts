@@ -6,7 +6,9 @@
 // the new major gets its own. pgBackRest 2.45 (this machine's, and CI's) backs up PostgreSQL up to
 // 15 only, so the upgraded instance is played by another PostgreSQL 15 instance, of another tenant
 // id (one agent runs one instance per tenant); an upgrade to a major pgBackRest cannot back up is
-// refused by the coordinator before it starts.
+// refused by the coordinator before it starts. Instances of one agent are copies of its initdb
+// template and share its database system identifier; a second agent (a data root, a template of
+// its own) makes an instance of another database system, which pgBackRest refuses in the old stanza.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +25,7 @@ import { tempDataRoot, uniqueTenantId, waitFor } from '../testing/test-env.js';
 
 const havePgBackRest = fs.existsSync('/usr/bin/pgbackrest');
 const ADDRESS = `127.0.${100 + crypto.randomInt(0, 100)}.23`;
+const OTHER_ADDRESS = ADDRESS.replace(/\.23$/, '.24');
 const CIPHER = `cipher-${crypto.randomBytes(8).toString('hex')}`;
 
 async function sql<T extends pg.QueryResultRow>(config: pg.ClientConfig, text: string): Promise<T[]> {
@@ -58,10 +61,10 @@ describe.skipIf(!havePgBackRest)('backups across a major upgrade (real PostgreSQ
     });
   const admin = (tenantId: string, database = tenantId): pg.ClientConfig => agent.runtime.adminConnection(tenantId, database);
 
-  async function backup(tenantId: string, stanza: string): Promise<CommandResult> {
+  async function backup(tenantId: string, stanza: string, coordinator = fake): Promise<CommandResult> {
     const commandId = crypto.randomUUID();
-    await fake.command({ commandId, tenantId, action: { case: 'runBackup', value: { backupId: crypto.randomUUID(), type: BackupType.FULL, stanza } } });
-    return waitFor(`backup ${commandId}`, () => fake.result(commandId), 180_000, 50);
+    await coordinator.command({ commandId, tenantId, action: { case: 'runBackup', value: { backupId: crypto.randomUUID(), type: BackupType.FULL, stanza } } });
+    return waitFor(`backup ${commandId}`, () => coordinator.result(commandId), 180_000, 50);
   }
 
   beforeAll(async () => {
@@ -142,4 +145,45 @@ describe.skipIf(!havePgBackRest)('backups across a major upgrade (real PostgreSQ
     expect(again.ok).toBe(true);
     expect(fs.readdirSync(path.join(repoDir, 'backup'))).toEqual(expect.arrayContaining([oldStanza, newStanza]));
   }, 600_000);
+
+  it('refuses an instance of another database system in the old stanza (why the new major gets a stanza of its own)', async () => {
+    expect(fs.existsSync(path.join(repoDir, 'backup', oldStanza, 'backup.info'))).toBe(true);
+    // Another agent, another template: an instance with a system identifier of its own, as a new major's initdb makes.
+    const otherRoot = tempDataRoot();
+    const otherFake = await FakeCoordinator.start(200, 60_000);
+    otherFake.backupRepository = fake.backupRepository;
+    const other = await startTestAgent({ coordinator: otherFake.address, dataRoot: otherRoot, hostId: 'hw', address: OTHER_ADDRESS });
+    const foreign = uniqueTenantId('f');
+    try {
+      await waitFor('the other agent connected', () => otherFake.connected, 60_000);
+      await otherFake.desired({ instances: [spec(foreign, '15', oldStanza)] });
+      await waitFor('the other instance running', () => otherFake.running(foreign), 120_000);
+      const systemId = async (config: pg.ClientConfig) =>
+        (await sql<{ id: string }>(config, 'select system_identifier::text as id from pg_control_system()'))[0]?.id;
+      const oldId = await systemId(admin(old));
+      // One agent's instances share a system (why the first case could not show this refusal); the other agent's does not.
+      expect(await systemId(admin(upgraded))).toBe(oldId);
+      expect(await systemId(other.runtime.adminConnection(foreign, foreign))).not.toBe(oldId);
+      // The agent's own stanza-create for the instance (refused the same way, and retried) may hold pgBackRest's lock a moment.
+      const refused = await waitFor(
+        'a backup attempt that is not a lock conflict',
+        async () => {
+          const r = await backup(foreign, oldStanza, otherFake);
+          return /unable to acquire lock/i.test(r.message) ? undefined : r;
+        },
+        120_000,
+        500,
+      );
+      expect(refused.ok).toBe(false);
+      // pgBackRest compares the instance's system identifier with the stanza's: "... do not match ... HINT: is this the correct stanza?"
+      expect(refused.message).toMatch(/do not match|system-id/i);
+      // The old instance still backs up there.
+      const again = await backup(old, oldStanza);
+      expect(again.message).toBe('');
+    } finally {
+      await other.stop({ removeInstances: true });
+      await otherFake.stop();
+      fs.rmSync(otherRoot, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -157,6 +157,9 @@ export function fromCommand(c: Command): AgentCommand {
     case 'expireBackup':
       action = { kind: 'expireBackup', stanza: a.value.stanza, label: a.value.label };
       break;
+    case 'checkpoint':
+      action = { kind: 'checkpoint' };
+      break;
     case 'runInitSql':
       action = { kind: 'runInitSql', attempt: a.value.attempt, scripts: a.value.scripts.map((x) => ({ name: x.name, sql: x.sql, database: x.database })) };
       break;

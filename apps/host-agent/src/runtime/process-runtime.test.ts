@@ -183,6 +183,14 @@ describe('process runtime (real PostgreSQL)', () => {
     const unchanged = await runtime.ensure(specFor(tenantId, { specRevision: 3, resources: { cpuMillis: 2000, memoryMib: 1024, diskMib: 8192 } }));
     expect(unchanged.pid).toBe(bigger.pid);
     expect((await runtime.inspect(tenantId))?.spec.specRevision).toBe(3);
+    // The new instance of a major upgrade flushes its WAL often (the switch's catch-up waits for it), and stops once it is the primary: reloads, no restart.
+    const big = { cpuMillis: 2000, memoryMib: 1024, diskMib: 8192 };
+    expect(await show('wal_writer_delay')).toBe('200ms');
+    await runtime.ensure(specFor(tenantId, { specRevision: 4, resources: big, upgradeSubscriber: true }));
+    expect(await show('wal_writer_delay')).toBe('10ms');
+    const primary = await runtime.ensure(specFor(tenantId, { specRevision: 5, resources: big }));
+    expect(await show('wal_writer_delay')).toBe('200ms');
+    expect(primary.pid).toBe(bigger.pid);
   });
 
   it("makes the first database from the template's spare database, the same as CREATE DATABASE makes the next", async () => {

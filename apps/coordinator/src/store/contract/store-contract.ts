@@ -148,6 +148,26 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect(await s.transaction((tx) => tx.hosts.nextGeneration('h1'))).toBe(3);
       await expect(s.transaction((tx) => tx.hosts.nextGeneration('nope'))).rejects.toBeInstanceOf(StoreNotFoundError);
     });
+
+    it('keeps the last full desired set sent to a host (its generation and digest), replaced by the next; an unknown host is a typed not-found', async () => {
+      const s = await open();
+      await s.transaction((tx) => tx.hosts.put(aHost('h1')));
+      expect(await s.read.hosts.desiredSent('h1')).toBeUndefined();
+      await s.transaction(async (tx) => tx.hosts.noteDesiredSent('h1', { generation: await tx.hosts.nextGeneration('h1'), digest: 'd1' }));
+      expect(await s.read.hosts.desiredSent('h1')).toEqual({ generation: 1, digest: 'd1' });
+      await s.transaction((tx) => tx.hosts.noteDesiredSent('h1', { generation: 4, digest: 'd2' }));
+      expect(await s.read.hosts.desiredSent('h1')).toEqual({ generation: 4, digest: 'd2' });
+      // A rolled-back transaction records nothing.
+      await expect(
+        s.transaction(async (tx) => {
+          await tx.hosts.noteDesiredSent('h1', { generation: 5, digest: 'd3' });
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await s.transaction((tx) => tx.hosts.desiredSent('h1'))).toEqual({ generation: 4, digest: 'd2' });
+      await expect(s.transaction((tx) => tx.hosts.noteDesiredSent('nope', { generation: 1, digest: 'd' }))).rejects.toBeInstanceOf(StoreNotFoundError);
+      expect(await s.read.hosts.desiredSent('nope')).toBeUndefined();
+    });
   });
 
   describe(`store contract (${backend}): transactions and the commit pipeline`, () => {

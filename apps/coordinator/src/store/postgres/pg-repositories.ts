@@ -282,8 +282,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const c = mutable();
       await insertOnce(
         db,
-        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
         [
           p.tenantId,
           p.hostId,
@@ -295,7 +295,6 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
           p.port,
           p.realizedRevision,
           p.realizedOnce,
-          p.generation,
           p.failures,
           p.nextRetryAt,
           p.updatedAt,
@@ -349,7 +348,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       mutable();
       await db.query(
         `UPDATE placements SET role = $3, realization = $4, reason = $5, instance_state = $6, address = $7, port = $8, realized_revision = $9,
-           realized_once = $10, generation = $11, failures = $12, next_retry_at = $13, updated_at = $14 WHERE tenant_id = $1 AND host_id = $2`,
+           realized_once = $10, failures = $11, next_retry_at = $12, updated_at = $13 WHERE tenant_id = $1 AND host_id = $2`,
         [
           p.tenantId,
           p.hostId,
@@ -361,7 +360,6 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
           p.port,
           p.realizedRevision,
           p.realizedOnce,
-          p.generation,
           p.failures,
           p.nextRetryAt,
           p.updatedAt,
@@ -448,6 +446,19 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const r = await one(db, 'UPDATE hosts SET generation = generation + 1 WHERE id = $1 RETURNING generation', [hostId]);
       if (!r) throw new StoreNotFoundError(`host "${hostId}" is not registered`);
       return Number(r.generation);
+    },
+    desiredSent: async (hostId) => {
+      const r = await one(db, 'SELECT generation, digest FROM host_desired_sent WHERE host_id = $1', [hostId]);
+      return r ? { generation: Number(r.generation), digest: String(r.digest) } : undefined;
+    },
+    noteDesiredSent: async (hostId, sent) => {
+      mutable();
+      if (!(await one(db, 'SELECT 1 FROM hosts WHERE id = $1', [hostId]))) throw new StoreNotFoundError(`host "${hostId}" is not registered`);
+      await db.query(
+        `INSERT INTO host_desired_sent (host_id, generation, digest) VALUES ($1, $2, $3)
+         ON CONFLICT (host_id) DO UPDATE SET generation = excluded.generation, digest = excluded.digest`,
+        [hostId, sent.generation, sent.digest],
+      );
     },
   };
 

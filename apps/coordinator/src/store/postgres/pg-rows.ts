@@ -80,7 +80,6 @@ export function placementFromRow(r: Row): PlacementRecord {
     port: num(r.port),
     realizedRevision: num(r.realized_revision),
     realizedOnce: r.realized_once === true,
-    generation: num(r.generation),
     failures: num(r.failures),
     nextRetryAt: num(r.next_retry_at),
     updatedAt: num(r.updated_at),

@@ -317,6 +317,18 @@ const UPGRADES_SQL = `
   );
 `;
 
+// The last full desired set sent to each host (a Hello that reports its generation, still the
+// host's, gets no new set while the set still hashes the same); the placements' generation was
+// written on every desired set and read by nothing.
+const DESIRED_SENT_SQL = `
+  ALTER TABLE placements DROP COLUMN generation;
+  CREATE TABLE host_desired_sent (
+    host_id text PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,
+    generation bigint NOT NULL,
+    digest text NOT NULL
+  );
+`;
+
 /** Every migration, in version order. */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'fleet schema', sql: FLEET_SQL },
@@ -325,6 +337,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 4, name: 'partial indexes of the tenants the idle and failover loops watch', sql: WATCHED_TENANTS_SQL },
   { version: 5, name: "a failover's gone point is kept with its operation", sql: OPERATION_GONE_SQL },
   { version: 6, name: 'major upgrades are rows', sql: UPGRADES_SQL },
+  { version: 10, name: 'the last full desired set sent to each host; placements lose their unread generation', sql: DESIRED_SENT_SQL },
 ];
 
 /** The schema version this build knows. */

@@ -1,0 +1,174 @@
+// What the router spends per unit of work, in the figures a loaded machine moves least: CPU time
+// per transaction (user + system time of the router process from /proc over a pgbench run, divided
+// by its transactions) in pool modes session and transaction, and memory per idle client in
+// transaction mode (live JavaScript heap from heap snapshots, each after a full collection, and
+// PSS). Not a test: it prints tables; latency and TPS are in bench:router.
+//
+//   npm run bench:router-cost -w bench
+//     PGS_BENCH_SECONDS=5 PGS_BENCH_ROUNDS=3 PGS_BENCH_WARMUP_SECONDS=10
+//     PGS_BENCH_IDLE_CLIENTS=1000,5000   idle-client counts, each measured on a fresh router
+//     PGS_BENCH_ROUTER_BASELINE=<main.js> another router build (e.g. a copy of apps/router/dist made
+//                                         before a change), measured interleaved with this one
+//     PGS_BENCH_COST_ONLY=cpu|memory      one half only
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import { heapSnapshotFlags, liveHeapBytes } from './heap-snapshot.js';
+import { checkOpenFilesLimit, measureIdleClientMemory } from './idle-client-memory.js';
+import {
+  buildRouter,
+  PASSWORD,
+  pgbench,
+  POOLED,
+  SECONDS,
+  startRouter,
+  startStaticFeed,
+  stopChildren,
+  TENANT,
+  TXN_POOLED,
+  USER,
+  type Target,
+} from './router-fleet.js';
+
+const ROUNDS = Number(process.env.PGS_BENCH_ROUNDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.PGS_BENCH_WARMUP_SECONDS ?? 10);
+const IDLE_CLIENTS = (process.env.PGS_BENCH_IDLE_CLIENTS ?? '1000,5000').split(',').map(Number);
+if (IDLE_CLIENTS.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('PGS_BENCH_IDLE_CLIENTS must be a comma-separated list of integers >= 2');
+const ONLY = process.env.PGS_BENCH_COST_ONLY ?? '';
+if (!['', 'cpu', 'memory'].includes(ONLY)) throw new Error(`PGS_BENCH_COST_ONLY must be "cpu", "memory" or unset, got "${ONLY}"`);
+const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
+/** Server connections of the transaction pool (--pool-size); the session pool lends one per client. */
+const POOL_SIZE = 10;
+const CLIENTS = ['-c', '8', '-j', '2'];
+
+/** The pooled paths whose CPU per transaction is measured: pool mode, pgbench query mode. */
+const MODES = [
+  { name: 'session -S', tenant: POOLED, args: ['-M', 'simple'] },
+  { name: 'transaction -S', tenant: TXN_POOLED, args: ['-M', 'simple'] },
+  { name: 'transaction -S -M extended', tenant: TXN_POOLED, args: ['-M', 'extended'] },
+];
+
+function loadavg(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  if (ONLY !== 'cpu') checkOpenFilesLimit(Math.max(...IDLE_CLIENTS));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-cost-'));
+  fs.chmodSync(dir, 0o755);
+  console.log(`router cost benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start`);
+  const pg = await startTestPostgres({ users: [{ name: USER, password: PASSWORD, database: TENANT }], settings: { max_connections: '200' } });
+  const feed = await startStaticFeed(pg);
+  try {
+    buildRouter();
+    const builds = [{ name: 'router', main: undefined as string | undefined }, ...(BASELINE ? [{ name: 'baseline', main: BASELINE }] : [])];
+    if (ONLY !== 'memory') await cpuPerTransaction(pg, feed.address, dir, builds);
+    if (ONLY !== 'cpu') await memoryPerIdleClient(feed.address, dir, builds);
+    console.log(`\nload average ${loadavg()} (1/5/15 min) at end`);
+  } finally {
+    await stopChildren();
+    feed.stop();
+    await pg.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
+  const init = spawnSync('pgbench', ['-i', '-s', '1', '-q', '-h', pg.host, '-p', String(pg.port), '-U', USER, TENANT], {
+    env: { ...process.env, PGPASSWORD: PASSWORD, PGSSLMODE: 'disable' },
+    encoding: 'utf8',
+  });
+  if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
+  const targets: Array<Target & { mode: (typeof MODES)[number]; build: string }> = [];
+  for (const b of builds) {
+    const r = await startRouter(feed, dir, `cost-${b.name}`, ['--pool-size', String(POOL_SIZE)], b.main);
+    for (const mode of MODES) targets.push({ name: `${b.name} ${mode.name}`, port: r.port, user: `${USER}.${mode.tenant}`, pid: r.pid, mode, build: b.name });
+  }
+  console.log(
+    `\nCPU per transaction: pgbench -S ${CLIENTS.join(' ')} -T ${SECONDS} per target, ${ROUNDS} interleaved rounds (median); the router's CPU counted from pgbench's first progress report (logins excluded); transaction pool of ${POOL_SIZE} server connections`,
+  );
+  for (const t of targets) {
+    if (WARMUP_SECONDS <= 0) break;
+    const w = await pgbench(t, t.mode.args, WARMUP_SECONDS, CLIENTS);
+    console.log(`  warm-up ${t.name}: ${w.tps.toFixed(0)} tps (not counted)`);
+  }
+  const samples = new Map(targets.map((t) => [t.name, { cpuUs: [] as number[], systemUs: [] as number[], tps: [] as number[] }]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const t of targets) {
+      const r = await pgbench(t, t.mode.args, SECONDS, CLIENTS, true);
+      console.log(
+        `  round ${round}/${ROUNDS} ${t.name}: ${r.proxyCpuUs?.toFixed(1) ?? '-'} µs CPU/tx (system ${r.proxySystemUs?.toFixed(1) ?? '-'}), ${r.tps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`,
+      );
+      const s = samples.get(t.name)!;
+      if (r.proxyCpuUs !== undefined) s.cpuUs.push(r.proxyCpuUs);
+      if (r.proxySystemUs !== undefined) s.systemUs.push(r.proxySystemUs);
+      s.tps.push(r.tps);
+    }
+  }
+  console.table(
+    MODES.map((mode) => {
+      const row: Record<string, string> = { mode: mode.name };
+      for (const b of builds) {
+        const s = samples.get(`${b.name} ${mode.name}`)!;
+        row[`${b.name} µs CPU/tx`] = median(s.cpuUs).toFixed(1);
+        row[`${b.name} of it system`] = median(s.systemUs).toFixed(1);
+        row[`${b.name} tps (load-bound)`] = median(s.tps).toFixed(0);
+      }
+      return row;
+    }),
+  );
+  console.log(`  load average ${loadavg()}`);
+}
+
+async function memoryPerIdleClient(feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
+  console.log(
+    `\nmemory per idle client, transaction mode (pool of ${POOL_SIZE}): N clients log in (SCRAM, node-postgres) and stay idle on a fresh router; live heap per client = (heap at N - heap after N/2 closed) / (N/2), from heap snapshots (a full GC each); PSS per client = slope between N/2 and N`,
+  );
+  const rows: Array<Record<string, string>> = [];
+  for (const n of IDLE_CLIENTS) {
+    for (const b of builds) {
+      const name = `idle-${b.name}-${n}`;
+      const heapDir = path.join(dir, `heap-${name}`);
+      const r = await startRouter(feed, dir, name, ['--pool-size', String(POOL_SIZE)], b.main, heapSnapshotFlags(heapDir));
+      try {
+        const m = await measureIdleClientMemory(
+          { port: r.port, user: `${USER}.${TXN_POOLED}`, password: PASSWORD, database: TENANT, pid: r.pid, heap: () => liveHeapBytes(r.pid, heapDir) },
+          n,
+        );
+        const row = {
+          build: b.name,
+          clients: String(n),
+          'live heap KiB/client': m.heapPerClientKiB?.toFixed(2) ?? '-',
+          'PSS KiB/client': m.pssPerClientKiB.toFixed(1),
+          'RSS KiB/client': m.rssPerClientKiB.toFixed(1),
+          'PSS MiB at N': (m.after.pssKiB / 1024).toFixed(1),
+          load: os.loadavg()[0]!.toFixed(1),
+        };
+        console.log(
+          `  ${b.name}, ${n} clients: ${row['live heap KiB/client']} KiB live heap, ${row['PSS KiB/client']} KiB PSS per idle client (load ${row.load})`,
+        );
+        rows.push(row);
+      } finally {
+        process.kill(r.pid, 'SIGTERM');
+      }
+    }
+  }
+  console.table(rows);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  void stopChildren(true);
+  process.exit(1);
+});
