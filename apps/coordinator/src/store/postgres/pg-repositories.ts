@@ -310,9 +310,9 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       // usable, as insert does), and then the rows this statement did insert are taken out again so
       // the batch leaves nothing: all or nothing, at one extra round trip only when it fails.
       const r = await db.query(
-        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[], $11::bigint[],
-           $12::integer[], $13::bigint[], $14::bigint[])
+        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[],
+           $11::integer[], $12::bigint[], $13::bigint[])
          ON CONFLICT DO NOTHING RETURNING tenant_id, host_id`,
         [
           list.map((p) => p.tenantId),
@@ -325,7 +325,6 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
           list.map((p) => p.port),
           list.map((p) => p.realizedRevision),
           list.map((p) => p.realizedOnce),
-          list.map((p) => p.generation),
           list.map((p) => p.failures),
           list.map((p) => p.nextRetryAt),
           list.map((p) => p.updatedAt),
@@ -372,11 +371,10 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       if (new Set(list.map((p) => `${p.tenantId}\0${p.hostId}`)).size !== list.length) throw new Error('placements.updateMany was given a tenant twice');
       await db.query(
         `UPDATE placements p SET role = u.role, realization = u.realization, reason = u.reason, instance_state = u.instance_state, address = u.address, port = u.port,
-           realized_revision = u.realized_revision, realized_once = u.realized_once, generation = u.generation, failures = u.failures, next_retry_at = u.next_retry_at,
-           updated_at = u.updated_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[], $11::bigint[],
-           $12::integer[], $13::bigint[], $14::bigint[])
-           AS u(tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, generation, failures, next_retry_at, updated_at)
+           realized_revision = u.realized_revision, realized_once = u.realized_once, failures = u.failures, next_retry_at = u.next_retry_at, updated_at = u.updated_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[],
+           $11::integer[], $12::bigint[], $13::bigint[])
+           AS u(tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
          WHERE p.tenant_id = u.tenant_id AND p.host_id = u.host_id`,
         [
           list.map((p) => p.tenantId),
@@ -389,7 +387,6 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
           list.map((p) => p.port),
           list.map((p) => p.realizedRevision),
           list.map((p) => p.realizedOnce),
-          list.map((p) => p.generation),
           list.map((p) => p.failures),
           list.map((p) => p.nextRetryAt),
           list.map((p) => p.updatedAt),
