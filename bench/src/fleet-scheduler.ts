@@ -104,6 +104,24 @@ async function unplaced(fleet: BenchFleet): Promise<number> {
   return res.tenants.length === 0 ? 0 : Math.max(1, res.page?.totalSize ?? 0);
 }
 
+/**
+ * The statements the coordinator sent to its store so far (writer, read), from its /metrics;
+ * undefined on a store that answers in-process (SQLite has no such metric).
+ */
+async function storeStatements(fleet: BenchFleet): Promise<{ writer: number; read: number } | undefined> {
+  const text = await fetch(`http://${fleet.http}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const of = (connection: string): number | undefined => {
+    const m = new RegExp(`^pgs_coordinator_store_statements_total\\{[^}]*connection="${connection}"[^}]*\\} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const writer = of('writer');
+  const read = of('read');
+  return writer === undefined || read === undefined ? undefined : { writer, read };
+}
+
 /** One store's run: the rows of its column in the table, and its figures for the JSON result. */
 interface StoreRun {
   store: BenchStore;
@@ -190,6 +208,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
     );
 
     // Phase 4: placement can start.
+    const statementsBefore = await storeStatements(fleet);
     const placeStart = performance.now();
     let committedAt = Number.NaN;
     const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
@@ -219,6 +238,12 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
       await poll(`${TENANTS} placements delivered`, async () => stats.placementsReceived >= TENANTS, PLACE_TIMEOUT_MS, 20).catch((err: unknown) =>
         console.log(`delivery incomplete: ${(err as Error).message}`),
       );
+    const statementsAfter = await storeStatements(fleet);
+    // Per placement committed, while the backlog was placed (the uncordons and the polling included).
+    const perPlacement =
+      statementsBefore && statementsAfter && committed > 0
+        ? `${((statementsAfter.writer - statementsBefore.writer) / committed).toFixed(1)} / ${((statementsAfter.read - statementsBefore.read) / committed).toFixed(1)}`
+        : '-';
     const commitMs = committedAt - placeStart;
     const deliverMs = (stats.lastPlacementAt || performance.now()) - placeStart;
     const commitRate = committed / (commitMs / 1000);
@@ -242,6 +267,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         ["backlog delivered on the agents' streams (s)", Math.round(deliverMs) / 1000],
         ['placements delivered /s', Math.round(deliverRate)],
         ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
+        ['store statements per placement committed (writer / read)', perPlacement],
         ['operator calls retried after UNAVAILABLE/CANCELLED', retried.n],
         ['times the coordinator stepped down (lease lost)', leadershipLosses(fleet)],
         [
@@ -270,6 +296,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         placementsCommittedPerSecond: commitRate,
         deliverMs,
         placementsDeliveredPerSecond: deliverRate,
+        statementsPerPlacement: perPlacement,
         tenantsByStatus: status?.tenantsByStatus ?? {},
         retriedAfterUnavailable: retried.n,
         leadershipLosses: leadershipLosses(fleet),

@@ -112,8 +112,17 @@ describe('registerHost on a reconnect', () => {
     const store: Store = Object.create(ctx.store) as Store;
     store.transaction = <T>(fn: (tx: StoreTx) => Promise<T>, options?: Parameters<Store['transaction']>[1]): Promise<T> =>
       ctx.store.transaction((tx) => {
-        const tenants = { ...tx.tenants, update: (t: Parameters<StoreTx['tenants']['update']>[0]) => (writes.tenants++, tx.tenants.update(t)) };
-        const routes = { ...tx.routes, put: (r: Parameters<StoreTx['routes']['put']>[0]) => (writes.routes++, tx.routes.put(r)) };
+        // Tenants and routes written one by one or in a batch: each counts.
+        const tenants = {
+          ...tx.tenants,
+          update: (t: Parameters<StoreTx['tenants']['update']>[0]) => (writes.tenants++, tx.tenants.update(t)),
+          updateMany: (list: Parameters<StoreTx['tenants']['updateMany']>[0]) => ((writes.tenants += list.length), tx.tenants.updateMany(list)),
+        };
+        const routes = {
+          ...tx.routes,
+          put: (r: Parameters<StoreTx['routes']['put']>[0]) => (writes.routes++, tx.routes.put(r)),
+          putMany: (list: Parameters<StoreTx['routes']['putMany']>[0]) => ((writes.routes += list.length), tx.routes.putMany(list)),
+        };
         return fn(Object.assign(Object.create(tx) as StoreTx, { tenants, routes }));
       }, options);
     return { ctx: { ...ctx, store }, writes };

@@ -67,11 +67,9 @@ export class HostService {
     const store = this.ctx.store;
     const host = await store.read.hosts.get(id);
     if (!host) throw notFound.host(id);
-    const tenants: TenantRecord[] = [];
-    for (const p of await store.read.placements.list({ hostId: id })) {
-      const tenant = await store.read.tenants.get(p.tenantId);
-      if (tenant) tenants.push(tenant);
-    }
+    // One read (a host holds at most one placement of a tenant): uncordoning a thousand hosts of a
+    // hundred tenants each read tenants one by one, 100,000 round trips on a store across the network.
+    const tenants = await store.read.tenants.list({ hostId: id });
     const allocated = { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
     for (const t of tenants) {
       allocated.cpuMillis += t.spec.resources.cpuMillis;

@@ -7,11 +7,11 @@
  */
 import type { HealthCache } from '../live/health-cache.js';
 import type { InstanceReportView } from '../transport/mappers/agent-mapper.js';
-import type { PlacementRecord } from '../domain/model.js';
+import type { NewEvent, PlacementRecord } from '../domain/model.js';
 import type { RetiringInstances } from '../live/retiring-instances.js';
 import { applyRecovery, noteArchive, oldInstanceRemoved } from './restore-progress.js';
 import type { StoreTx } from '../store/contract.js';
-import { syncTenant } from './tenant-sync.js';
+import { syncTenants } from './tenant-sync.js';
 
 /** Retry backoff of failed realizations. */
 export interface RetryPolicy {
@@ -95,9 +95,35 @@ export async function applyInstanceReports(
 ): Promise<ReportOutcome> {
   const outcome: ReportOutcome = { orphans: [], removed: [] };
   const principal = `host:${hostId}`;
+  // The reported tenants and their placements in two reads for the whole batch, and one re-derive
+  // of them all at the end: a report of a placement slice is hundreds of instances, and on a store
+  // across the network each read is a round trip. A tenant reported twice in one batch is read
+  // again the second time (the first report may have changed it).
+  const ids = [...new Set(reports.map((r) => r.tenantId))];
+  const tenantsRead = new Map((await tx.tenants.getMany(ids)).map((t) => [t.id, t]));
+  const placementsRead = new Map<string, PlacementRecord[]>();
+  for (const p of await tx.placements.listOfTenants([...tenantsRead.keys()])) placementsRead.set(p.tenantId, [...(placementsRead.get(p.tenantId) ?? []), p]);
+  const seen = new Set<string>();
+  const toSync = new Set<string>();
+  // The common writes of the batch (placement updates, their events, users and databases made
+  // real) go together at the end, or before a tenant reported again is read again.
+  const updates: PlacementRecord[] = [];
+  const events: NewEvent[] = [];
+  const advance = new Map<string, number>();
+  const flush = async (): Promise<void> => {
+    await tx.placements.updateMany(updates.splice(0));
+    await tx.events.appendMany(events.splice(0));
+    const revisions = [...advance];
+    advance.clear();
+    await advanceObjects(tx, revisions);
+  };
   for (const r of reports) {
-    const tenant = await tx.tenants.get(r.tenantId);
-    const placement = tenant ? (await tx.placements.list({ tenantId: r.tenantId })).find((p) => p.hostId === hostId) : undefined;
+    const again = seen.has(r.tenantId);
+    seen.add(r.tenantId);
+    if (again) await flush();
+    const tenant = again ? await tx.tenants.get(r.tenantId) : tenantsRead.get(r.tenantId);
+    const all = !tenant ? [] : again ? await tx.placements.list({ tenantId: r.tenantId }) : (placementsRead.get(r.tenantId) ?? []);
+    const placement = all.find((p) => p.hostId === hostId);
     if (!tenant || !placement) {
       // The instance an in-place restore replaced, deleted as asked: not an orphan.
       if (tenant && r.state === 'DELETED' && (await oldInstanceRemoved(tx, tenant.id, hostId, deps.now))) continue;
@@ -137,12 +163,12 @@ export async function applyInstanceReports(
     const next = placementAfter(placement, r, deps.now, deps.retry);
     if (!changed(placement, next)) {
       // Health alone changed: status may still flip (e.g. stopped accepting connections).
-      await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+      toSync.add(tenant.id);
       continue;
     }
-    await tx.placements.update(next);
+    updates.push(next);
     if (next.realization !== placement.realization) {
-      await tx.events.append({
+      events.push({
         time: deps.now,
         principal,
         action: `placement.${next.realization.toLowerCase()}`,
@@ -155,27 +181,32 @@ export async function applyInstanceReports(
       // A realized or failed creation no longer counts against its host's creations in flight.
       tx.record({ kind: 'room' });
     }
-    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') await advanceObjects(tx, tenant.id, next.realizedRevision);
+    if (next.role === 'PRIMARY' && next.realization === 'REALIZED') advance.set(tenant.id, next.realizedRevision);
     // Replicas follow their primary: its address, and its state (a stopped replica starts once its
     // primary runs, or failed to start; see desired-set runStateOf).
     if (next.role === 'PRIMARY' && (next.port !== placement.port || next.address !== placement.address || next.instanceState !== placement.instanceState)) {
-      if ((await tx.placements.list({ tenantId: tenant.id })).some((p) => p.role === 'REPLICA')) tx.record({ kind: 'desired', tenantId: tenant.id });
+      if (all.some((p) => p.role === 'REPLICA')) tx.record({ kind: 'desired', tenantId: tenant.id });
     }
-    await syncTenant(tx, tenant.id, { now: deps.now, health: deps.health, principal });
+    toSync.add(tenant.id);
   }
+  await flush();
+  await syncTenants(tx, toSync, { now: deps.now, health: deps.health, principal });
   return outcome;
 }
 
-/** Users and databases asked for at or before `revision` are now real (or gone). */
-async function advanceObjects(tx: StoreTx, tenantId: string, revision: number): Promise<void> {
-  for (const u of await tx.users.list(tenantId)) {
-    if (u.revision > revision) continue;
-    if (u.status === 'DELETING') await tx.users.delete(tenantId, u.name);
+/** Per tenant, the users and databases asked for at or before its realized revision are now real (or gone). */
+async function advanceObjects(tx: StoreTx, revisions: ReadonlyArray<[tenantId: string, revision: number]>): Promise<void> {
+  if (revisions.length === 0) return;
+  const at = new Map(revisions);
+  const ids = [...at.keys()];
+  for (const u of await tx.users.listOfTenants(ids)) {
+    if (u.revision > (at.get(u.tenantId) ?? 0)) continue;
+    if (u.status === 'DELETING') await tx.users.delete(u.tenantId, u.name);
     else if (u.status !== 'ACTIVE') await tx.users.update({ ...u, status: 'ACTIVE', statusReason: '' });
   }
-  for (const d of await tx.databases.list(tenantId)) {
-    if (d.revision > revision) continue;
-    if (d.status === 'DELETING') await tx.databases.delete(tenantId, d.name);
+  for (const d of await tx.databases.listOfTenants(ids)) {
+    if (d.revision > (at.get(d.tenantId) ?? 0)) continue;
+    if (d.status === 'DELETING') await tx.databases.delete(d.tenantId, d.name);
     else if (d.status !== 'ACTIVE') await tx.databases.update({ ...d, status: 'ACTIVE', statusReason: '' });
   }
 }

@@ -7,10 +7,10 @@
 import { placeTenants, type PlacementRequest } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
 import { candidatesFrom, versionRequest } from './host-candidates.js';
-import { newPlacement, type TenantRecord } from '../domain/model.js';
+import { newPlacement, type NewEvent, type PlacementRecord, type TenantRecord } from '../domain/model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
-import type { Commit, HostAllocation, StoreTx } from '../store/contract.js';
-import { syncTenant } from './tenant-sync.js';
+import type { Commit, HostAllocation, StoreReads } from '../store/contract.js';
+import { syncTenants } from './tenant-sync.js';
 
 const SCHEDULER = 'system:scheduler';
 const WAITING = 'waiting for a host';
@@ -82,17 +82,10 @@ export class PlacementRun {
    * placement), outside any walk: a create is placed at once without re-reading the backlog.
    */
   async placeNow(ids: Iterable<string>): Promise<number> {
-    const store = this.ctx.store;
     const asOf = this.placingCommits;
-    // Read side by side: on a store across the network each read is a round trip, and a batch
-    // holds every tenant created while the previous one was placed.
-    const found = await Promise.all(
-      [...ids].map(async (id) => {
-        const t = await store.read.tenants.get(id);
-        return t && t.status === 'NEW' && !t.deleting && (await store.read.placements.list({ tenantId: id })).length === 0 ? t : undefined;
-      }),
-    );
-    const waiting = found.filter((t): t is TenantRecord => t !== undefined);
+    // Two reads for the whole batch (every tenant created while the previous one was placed): on a
+    // store across the network each read is a round trip.
+    const waiting = await waitingAmong(this.ctx.store.read, [...ids]);
     return waiting.length === 0 ? 0 : await this.place(waiting, asOf);
   }
 
@@ -116,7 +109,13 @@ export class PlacementRun {
     const allocations = await this.allocationsAt(now);
     const placedCount = await store
       .transaction(async (tx) => {
-        const waiting = asOf === this.placingCommits ? read : await stillWaiting(tx, read);
+        const waiting =
+          asOf === this.placingCommits
+            ? read
+            : await waitingAmong(
+                tx,
+                read.map((t) => t.id),
+              );
         if (waiting.length === 0) return 0;
         const requests: PlacementRequest[] = waiting.map((t) => ({
           tenantId: t.id,
@@ -139,17 +138,21 @@ export class PlacementRun {
         );
         const { placed, unplaced } = placeTenants(candidates, requests, this.ctx.placementPolicy);
         const byId = new Map(waiting.map((t) => [t.id, t]));
+        // The slice's writes go as one statement per kind (placements, events, statuses, routes),
+        // not one per tenant: on a store across the network each statement is a round trip.
+        const placements: PlacementRecord[] = [];
+        const events: NewEvent[] = [];
         for (const decision of placed) {
           const tenant = byId.get(decision.tenantId) as TenantRecord;
           if (decision.hostIds.length > 1) await ensureReplicationSecret(tx, this.ctx.keys, decision.tenantId, now);
           for (const [i, hostId] of decision.hostIds.entries()) {
-            await tx.placements.insert(
+            placements.push(
               newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }),
             );
             addTo(allocations, hostId, tenant);
             tx.record({ kind: 'desired', tenantId: decision.tenantId, hostId });
           }
-          await tx.events.append({
+          events.push({
             time: now,
             principal: SCHEDULER,
             action: 'scheduler.placed',
@@ -157,16 +160,24 @@ export class PlacementRun {
             hostId: decision.hostIds[0] ?? '',
             message: `primary on ${decision.hostIds[0]}${decision.hostIds.length > 1 ? `, replicas on ${decision.hostIds.slice(1).join(', ')}` : ''}`,
           });
-          await syncTenant(tx, decision.tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
         }
+        await tx.placements.insertMany(placements);
+        await tx.events.appendMany(events);
+        await syncTenants(
+          tx,
+          placed.map((d) => d.tenantId),
+          { now, health: this.ctx.health, principal: SCHEDULER },
+        );
+        const waitingNow: TenantRecord[] = [];
+        const startedWaiting: NewEvent[] = [];
         for (const u of unplaced) {
           const tenant = byId.get(u.tenantId);
           const reason = `${WAITING}: ${u.reason}`;
           if (!tenant || tenant.statusReason === reason) continue;
-          await tx.tenants.update({ ...tenant, statusReason: reason, updatedAt: now });
+          waitingNow.push({ ...tenant, statusReason: reason, updatedAt: now });
           // One event when the tenant starts waiting; later reason changes only update its status.
           if (tenant.statusReason.startsWith(WAITING)) continue;
-          await tx.events.append({
+          startedWaiting.push({
             time: now,
             principal: SCHEDULER,
             action: 'scheduler.unplaced',
@@ -174,8 +185,10 @@ export class PlacementRun {
             outcome: 'FAILURE',
             message: u.reason,
           });
-          this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' });
         }
+        await tx.tenants.updateMany(waitingNow);
+        await tx.events.appendMany(startedWaiting);
+        if (startedWaiting.length > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' }, startedWaiting.length);
         // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
         this.ownCommit = placed.length > 0;
         return placed.length;
@@ -201,12 +214,18 @@ export class PlacementRun {
   }
 }
 
-/** The tenants of `read` still waiting for placement as `tx` sees them (NEW, not being deleted, no placement), as stored now. */
-export async function stillWaiting(tx: StoreTx, read: readonly TenantRecord[]): Promise<TenantRecord[]> {
+/**
+ * The tenants of `ids` waiting for placement as `reads` sees them (NEW, not being deleted, no
+ * placement), as stored now, in the order of `ids`: two reads whatever their number.
+ */
+export async function waitingAmong(reads: StoreReads, ids: readonly string[]): Promise<TenantRecord[]> {
+  if (ids.length === 0) return [];
+  const tenants = new Map((await reads.tenants.getMany(ids)).map((t) => [t.id, t]));
+  const placed = new Set((await reads.placements.listOfTenants(ids)).map((p) => p.tenantId));
   const out: TenantRecord[] = [];
-  for (const t of read) {
-    const now = await tx.tenants.get(t.id);
-    if (now && now.status === 'NEW' && !now.deleting && (await tx.placements.list({ tenantId: t.id })).length === 0) out.push(now);
+  for (const id of new Set(ids)) {
+    const t = tenants.get(id);
+    if (t && t.status === 'NEW' && !t.deleting && !placed.has(id)) out.push(t);
   }
   return out;
 }

@@ -134,6 +134,8 @@ export type SealedAt =
 
 export interface TenantReads {
   get(id: string): Promise<TenantRecord | undefined>;
+  /** The stored ones of `ids`, in id order, in one read (a batch reads its tenants once, not one by one). */
+  getMany(ids: readonly string[]): Promise<TenantRecord[]>;
   /** Matching tenants in id order; the filter and the page are applied by the database. */
   list(filter?: TenantFilter, page?: TenantPage): Promise<TenantRecord[]>;
   count(filter?: TenantFilter): Promise<number>;
@@ -150,6 +152,8 @@ export interface TenantReads {
 export interface PlacementReads {
   /** By tenant (role, host order), by host (tenant order), both, or all. */
   list(filter?: { tenantId?: string; hostId?: string }): Promise<PlacementRecord[]>;
+  /** The placements of every tenant of `tenantIds`, by tenant (role, host order), in one read. */
+  listOfTenants(tenantIds: readonly string[]): Promise<PlacementRecord[]>;
   /** FAILED placements whose retry is due at `now` (a cleared retry time, 0, is never due). */
   listRetriesDue(now: number): Promise<PlacementRecord[]>;
   /**
@@ -163,6 +167,8 @@ export interface PlacementReads {
 
 export interface HostReads {
   get(id: string): Promise<HostRecord | undefined>;
+  /** The registered ones of `ids`, in id order, in one read. */
+  getMany(ids: readonly string[]): Promise<HostRecord[]>;
   list(): Promise<HostRecord[]>;
   /** The last full desired set recorded as sent to the host; undefined = none (or the host is unknown). */
   desiredSent(hostId: string): Promise<DesiredSent | undefined>;
@@ -172,15 +178,21 @@ export interface UserReads {
   get(tenantId: string, name: string): Promise<UserRecord | undefined>;
   /** The owner first, then by name. */
   list(tenantId: string): Promise<UserRecord[]>;
+  /** The users of every tenant of `tenantIds`, by tenant, each tenant's owner first, then by name, in one read. */
+  listOfTenants(tenantIds: readonly string[]): Promise<UserRecord[]>;
 }
 
 export interface DatabaseReads {
   get(tenantId: string, name: string): Promise<DatabaseRecord | undefined>;
   list(tenantId: string): Promise<DatabaseRecord[]>;
+  /** The databases of every tenant of `tenantIds`, by tenant, then by name, in one read. */
+  listOfTenants(tenantIds: readonly string[]): Promise<DatabaseRecord[]>;
 }
 
 export interface RouteReads {
   get(tenantId: string): Promise<RouteRecord | undefined>;
+  /** The stored routes of `tenantIds`, by tenant id, in one read. */
+  getMany(tenantIds: readonly string[]): Promise<RouteRecord[]>;
   list(): Promise<RouteRecord[]>;
   /** The current global route revision (0 = no route ever written). */
   revision(): Promise<number>;
@@ -224,6 +236,8 @@ export interface RestoreReads {
   get(id: string): Promise<RestoreRecord | undefined>;
   /** Restores into a tenant, oldest first. */
   list(targetTenantId: string): Promise<RestoreRecord[]>;
+  /** Restores into any tenant of `targetTenantIds`, by target, each target's oldest first, in one read. */
+  listOfTargets(targetTenantIds: readonly string[]): Promise<RestoreRecord[]>;
   listRunning(): Promise<RestoreRecord[]>;
   /** Restores not done yet: running ones and finished ones still cleaning up (phase other than 'done'). */
   listActive(): Promise<RestoreRecord[]>;
@@ -238,6 +252,8 @@ export interface OperationReads {
 /** Major upgrades in flight or kept for a rollback, one row per tenant at most. */
 export interface UpgradeReads {
   get(tenantId: string): Promise<UpgradeRecord | undefined>;
+  /** The upgrades of `tenantIds`, by tenant id, in one read. */
+  getMany(tenantIds: readonly string[]): Promise<UpgradeRecord[]>;
   /** Every upgrade, by tenant id. */
   list(): Promise<UpgradeRecord[]>;
   /** The upgrades whose other instance (see UpgradeRecord) is on `hostId`. */
@@ -285,6 +301,8 @@ export interface TenantRepository extends TenantReads {
   /** StoreConflictError when the id exists. */
   insert(tenant: TenantRecord): Promise<void>;
   update(tenant: TenantRecord): Promise<void>;
+  /** Updates every tenant of `tenants` (each once) in one write; one missing tenant is skipped, as update does. */
+  updateMany(tenants: readonly TenantRecord[]): Promise<void>;
   /** Removes the tenant with its users, databases, placements, operation and init scripts. */
   delete(id: string): Promise<void>;
 }
@@ -292,7 +310,14 @@ export interface TenantRepository extends TenantReads {
 export interface PlacementRepository extends PlacementReads {
   /** StoreConflictError on a second placement on the same host or a second PRIMARY. */
   insert(placement: PlacementRecord): Promise<void>;
+  /**
+   * Inserts every placement in one write, all or nothing: one that would conflict (as insert says,
+   * or with another of the batch) rejects the batch with StoreConflictError and leaves none of it.
+   */
+  insertMany(placements: readonly PlacementRecord[]): Promise<void>;
   update(placement: PlacementRecord): Promise<void>;
+  /** Updates every placement of `placements` (each tenant and host once) in one write; a missing one is skipped, as update does. */
+  updateMany(placements: readonly PlacementRecord[]): Promise<void>;
   delete(tenantId: string, hostId: string): Promise<void>;
 }
 
@@ -324,6 +349,12 @@ export interface RouteRepository extends RouteReads {
    * their revision).
    */
   put(route: Omit<RouteRecord, 'revision'>): Promise<RouteRecord>;
+  /**
+   * `put` of each route, in order, in a few statements whatever their number: the changed ones
+   * take consecutive revisions in that order. Returns the stored routes in the order given. A tenant
+   * may appear once (an Error otherwise: the batch would not say which of its routes wins).
+   */
+  putMany(routes: ReadonlyArray<Omit<RouteRecord, 'revision'>>): Promise<RouteRecord[]>;
   /** Deletes a route (a new revision) if there is one. */
   delete(tenantId: string): Promise<void>;
 }
@@ -331,6 +362,8 @@ export interface RouteRepository extends RouteReads {
 export interface EventRepository extends EventReads {
   /** Appends to the log (append-only: nothing updates or deletes an event). */
   append(event: NewEvent): Promise<EventRecord>;
+  /** Appends each event, in order, in one write: their ids grow in that order. Returns the stored events in that order. */
+  appendMany(events: readonly NewEvent[]): Promise<EventRecord[]>;
 }
 
 export interface IdempotencyRepository extends IdempotencyReads {
@@ -466,5 +499,11 @@ export interface Store {
   readonly location: string;
   /** Schema version after migrations. */
   readonly schemaVersion: number;
+  /**
+   * Statements sent to a store across the network so far, on the writer connection and on the read
+   * connections: each is a round trip, what bounds such a store. Absent where the store answers
+   * in-process (SQLite).
+   */
+  readonly statements?: () => { writer: number; read: number };
   close(): Promise<void>;
 }

@@ -85,6 +85,24 @@ class Collector implements ChangeSink {
 }
 
 type Call = <T>(f: () => T) => Promise<T>;
+
+/** The distinct ids of a batch read, in id order (SQLite answers in-process: one lookup each is cheap). */
+function sortedIds(ids: readonly string[]): string[] {
+  return [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The found records of `ids`, in id order. */
+function each<T>(ids: readonly string[], get: (id: string) => T | undefined): T[] {
+  return sortedIds(ids)
+    .map(get)
+    .filter((x): x is T => x !== undefined);
+}
+
+/** An Error when a batch names one key twice (the batch would not say which of its records wins). */
+function once<T>(list: readonly T[], key: (x: T) => string, what: string): readonly T[] {
+  if (new Set(list.map(key)).size !== list.length) throw new Error(`${what} was given a tenant twice`);
+  return list;
+}
 type Repositories = Omit<StoreTx, 'record'>;
 
 /** The repositories over the tables; `read` runs a read, `write` a write. */
@@ -92,6 +110,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
   return {
     tenants: {
       get: (id) => read(() => t.getTenant(id)),
+      getMany: (ids) => read(() => each(ids, (id) => t.getTenant(id))),
       list: (filter, page) => read(() => t.listTenants(filter, page)),
       count: (filter) => read(() => t.countTenants(filter)),
       countByStatus: () => read(() => t.countTenantsByStatus()),
@@ -100,19 +119,25 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       listIdleSuspend: () => read(() => t.listIdleSuspendTenants()),
       insert: (tenant) => write(() => t.insertTenant(tenant)),
       update: (tenant) => write(() => t.updateTenant(tenant)),
+      updateMany: (list) => write(() => t.batch(() => once(list, (x) => x.id, 'tenants.updateMany').forEach((x) => t.updateTenant(x)), list.length)),
       delete: (id) => write(() => t.deleteTenant(id)),
     },
     placements: {
       list: (filter) => read(() => t.listPlacements(filter)),
+      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listPlacements({ tenantId }))),
       listRetriesDue: (now) => read(() => t.listRetriesDue(now)),
       allocations: () => read(() => t.hostAllocations()),
       creating: () => read(() => t.hostsCreating()),
       insert: (p) => write(() => t.insertPlacement(p)),
+      insertMany: (list) => write(() => t.batch(() => list.forEach((p) => t.insertPlacement(p)), list.length)),
       update: (p) => write(() => t.updatePlacement(p)),
+      updateMany: (list) =>
+        write(() => t.batch(() => once(list, (p) => `${p.tenantId}\0${p.hostId}`, 'placements.updateMany').forEach((p) => t.updatePlacement(p)), list.length)),
       delete: (tenantId, hostId) => write(() => t.deletePlacement(tenantId, hostId)),
     },
     hosts: {
       get: (id) => read(() => t.getHost(id)),
+      getMany: (ids) => read(() => each(ids, (id) => t.getHost(id))),
       list: () => read(() => t.listHosts()),
       put: (host) => write(() => t.putHost(host)),
       nextGeneration: (hostId) => write(() => t.nextHostGeneration(hostId)),
@@ -122,6 +147,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     users: {
       get: (tenantId, name) => read(() => t.getUser(tenantId, name)),
       list: (tenantId) => read(() => t.listUsers(tenantId)),
+      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listUsers(tenantId))),
       insert: (user) => write(() => t.insertUser(user)),
       update: (user) => write(() => t.updateUser(user)),
       delete: (tenantId, name) => write(() => t.deleteUser(tenantId, name)),
@@ -129,21 +155,25 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     databases: {
       get: (tenantId, name) => read(() => t.getDatabase(tenantId, name)),
       list: (tenantId) => read(() => t.listDatabases(tenantId)),
+      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listDatabases(tenantId))),
       insert: (db) => write(() => t.insertDatabase(db)),
       update: (db) => write(() => t.updateDatabase(db)),
       delete: (tenantId, name) => write(() => t.deleteDatabase(tenantId, name)),
     },
     routes: {
       get: (tenantId) => read(() => t.getRoute(tenantId)),
+      getMany: (ids) => read(() => each(ids, (id) => t.getRoute(id))),
       list: () => read(() => t.listRoutes()),
       revision: () => read(() => t.routeRevision()),
       changesSince: (revision) => read(() => t.routeChangesSince(revision)),
       put: (route) => write(() => t.putRoute(route)),
+      putMany: (list) => write(() => t.batch(() => once(list, (r) => r.tenantId, 'routes.putMany').map((r) => t.putRoute(r)), list.length)),
       delete: (tenantId) => write(() => t.deleteRoute(tenantId)),
     },
     events: {
       list: (filter) => read(() => t.listEvents(filter)),
       append: (event) => write(() => t.appendEvent(event)),
+      appendMany: (list) => write(() => t.batch(() => list.map((e) => t.appendEvent(e)), list.length)),
     },
     idempotency: {
       get: (scope, key) => read(() => t.getIdempotency(scope, key)),
@@ -180,6 +210,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     restores: {
       get: (id) => read(() => t.getRestore(id)),
       list: (targetTenantId) => read(() => t.listRestores(targetTenantId)),
+      listOfTargets: (ids) => read(() => sortedIds(ids).flatMap((id) => t.listRestores(id))),
       listRunning: () => read(() => t.listRunningRestores()),
       listActive: () => read(() => t.listActiveRestores()),
       insert: (restore) => write(() => t.insertRestore(restore)),
@@ -193,6 +224,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     upgrades: {
       get: (tenantId) => read(() => t.getUpgrade(tenantId)),
+      getMany: (ids) => read(() => each(ids, (id) => t.getUpgrade(id))),
       list: () => read(() => t.listUpgrades()),
       listOnHost: (hostId) => read(() => t.listUpgrades(hostId)),
       put: (u) => write(() => t.putUpgrade(u)),

@@ -470,6 +470,31 @@ export class SqliteTables {
     };
   }
 
+  /**
+   * Runs the writes of `f` as one batch, all or nothing: in a savepoint, with what they change held
+   * back from the transaction's collector until every write of the batch succeeded (a batch that
+   * fails half-way leaves neither rows nor published changes).
+   */
+  batch<T>(f: () => T, size: number): T {
+    // One record goes exactly as its single write does: a savepoint would only add statements.
+    if (size <= 1) return f();
+    const sink = this.changes;
+    const held: Array<(to: ChangeSink) => void> = [];
+    this.changes = {
+      route: (change) => held.push((to) => to.route(change)),
+      event: (event) => held.push((to) => to.event(event)),
+      placement: (hostId, freed) => held.push((to) => to.placement(hostId, freed)),
+    };
+    try {
+      // Inside the open transaction better-sqlite3 runs this as a savepoint.
+      const result = this.db.transaction(f)();
+      for (const replay of held) replay(sink);
+      return result;
+    } finally {
+      this.changes = sink;
+    }
+  }
+
   getTenant(id: string): TenantRecord | undefined {
     const r = this.stmt.getTenant!.get(id) as Row | undefined;
     return r ? tenantFromRow(r) : undefined;

@@ -101,6 +101,20 @@ export class CoordinatorMetrics {
         for (const [status, n] of Object.entries(await store.read.tenants.countByStatus())) this.set({ status }, n);
       },
     });
+    const statements = store.statements;
+    if (statements)
+      new Counter({
+        name: 'pgs_coordinator_store_statements_total',
+        help: 'Statements sent to the store (PostgreSQL), by connection (writer, read): each is a round trip',
+        labelNames: ['connection'],
+        registers: [registry],
+        collect() {
+          const n = statements();
+          this.reset();
+          this.inc({ connection: 'writer' }, n.writer);
+          this.inc({ connection: 'read' }, n.read);
+        },
+      });
     new Gauge({
       name: 'pgs_coordinator_hosts',
       help: 'Hosts by state',

@@ -308,6 +308,218 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
     });
   });
 
+  describe(`store contract (${backend}): batches`, () => {
+    const aRestore = (id: string, target: string, startedAt: number): RestoreRecord => ({
+      id,
+      kind: 'new',
+      sourceTenantId: 'src',
+      targetTenantId: target,
+      state: 'FAILED',
+      phase: 'done',
+      reason: '',
+      sourceStanza: 'src-1',
+      toTime: 0,
+      toBackupId: '',
+      backupLabel: '',
+      latest: true,
+      hostId: 'h1',
+      oldHosts: [],
+      oldLsn: '',
+      startedAt,
+      finishedAt: 0,
+      recoveredLsn: '',
+      recoveredTime: 0,
+      missingWalBytes: 0,
+      timeline: 0,
+      createdBy: 'operator:admin',
+    });
+
+    it("reads many tenants' records in one call each: only the ones asked for and stored, in order", async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        for (const h of ['h1', 'h2', 'h3']) await tx.hosts.put(aHost(h));
+        for (const t of ['c', 'a', 'b']) await tx.tenants.insert(aTenant(t));
+        await tx.placements.insert(aPlacement('a', 'h2', { role: 'REPLICA' }));
+        await tx.placements.insert(aPlacement('a', 'h1'));
+        await tx.placements.insert(aPlacement('c', 'h3'));
+        await tx.users.insert(aUser('a', 'zed'));
+        await tx.users.insert(aUser('a', 'a', { owner: true }));
+        await tx.users.insert(aUser('b', 'b', { owner: true }));
+        await tx.routes.put(route('a', 1));
+        await tx.routes.put(route('c', 3));
+        await tx.upgrades.put(anUpgrade('b'));
+        await tx.restores.insert(aRestore('r2', 'a', 20));
+        await tx.restores.insert(aRestore('r1', 'a', 10));
+        await tx.restores.insert(aRestore('r3', 'c', 5));
+        for (const [tenantId, name] of [
+          ['b', 'zz'],
+          ['a', 'm'],
+          ['b', 'b'],
+        ] as const)
+          await tx.databases.insert({ tenantId, name, owner: tenantId, description: '', status: 'NEW', statusReason: '', revision: 1, createdAt: 1 });
+      });
+      const r = s.read;
+      expect((await r.tenants.getMany(['b', 'nope', 'a', 'b'])).map((t) => t.id)).toEqual(['a', 'b']);
+      expect(await r.tenants.getMany([])).toEqual([]);
+      expect((await r.hosts.getMany(['h3', 'h1', 'hx'])).map((h) => h.id)).toEqual(['h1', 'h3']);
+      expect((await r.placements.listOfTenants(['c', 'a', 'b'])).map((p) => `${p.tenantId}:${p.hostId}:${p.role}`)).toEqual([
+        'a:h1:PRIMARY',
+        'a:h2:REPLICA',
+        'c:h3:PRIMARY',
+      ]);
+      expect((await r.users.listOfTenants(['b', 'a'])).map((u) => `${u.tenantId}:${u.name}`)).toEqual(['a:a', 'a:zed', 'b:b']);
+      expect((await r.routes.getMany(['c', 'b', 'a'])).map((x) => `${x.tenantId}:${x.port}`)).toEqual(['a:1', 'c:3']);
+      expect((await r.upgrades.getMany(['a', 'b'])).map((u) => u.tenantId)).toEqual(['b']);
+      expect((await r.restores.listOfTargets(['c', 'a'])).map((x) => x.id)).toEqual(['r1', 'r2', 'r3']);
+      expect((await r.databases.listOfTenants(['b', 'a', 'c'])).map((d) => `${d.tenantId}:${d.name}`)).toEqual(['a:m', 'b:b', 'b:zz']);
+    });
+
+    it('updates a batch of placements in one call; a missing one is skipped, a repeated one refused', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        for (const h of ['h1', 'h2']) await tx.hosts.put(aHost(h));
+        for (const t of ['a', 'b']) await tx.tenants.insert(aTenant(t));
+        await tx.placements.insert(aPlacement('a', 'h1'));
+        await tx.placements.insert(aPlacement('a', 'h2', { role: 'REPLICA' }));
+        await tx.placements.insert(aPlacement('b', 'h2'));
+      });
+      await s.transaction(async (tx) => {
+        await tx.placements.updateMany([
+          aPlacement('b', 'h2', { realization: 'REALIZED', instanceState: 'RUNNING', port: 5433, realizedOnce: true, realizedRevision: 3 }),
+          aPlacement('a', 'h2', { role: 'REPLICA', realization: 'FAILED', reason: 'disk full', failures: 2, nextRetryAt: 99 }),
+          aPlacement('b', 'h1', { realization: 'REALIZED' }),
+        ]);
+        await expect(tx.placements.updateMany([aPlacement('a', 'h1'), aPlacement('a', 'h1')])).rejects.toThrow('twice');
+      });
+      expect(
+        (await s.read.placements.list()).map((p) => [
+          p.tenantId,
+          p.hostId,
+          p.role,
+          p.realization,
+          p.instanceState,
+          p.port,
+          p.realizedOnce,
+          p.failures,
+          p.reason,
+        ]),
+      ).toEqual([
+        ['a', 'h1', 'PRIMARY', aPlacement('a', 'h1').realization, aPlacement('a', 'h1').instanceState, aPlacement('a', 'h1').port, false, 0, ''],
+        ['a', 'h2', 'REPLICA', 'FAILED', aPlacement('a', 'h2').instanceState, aPlacement('a', 'h2').port, false, 2, 'disk full'],
+        ['b', 'h2', 'PRIMARY', 'REALIZED', 'RUNNING', 5433, true, 0, ''],
+      ]);
+      expect(await s.read.placements.listRetriesDue(100)).toMatchObject([{ tenantId: 'a', hostId: 'h2' }]);
+    });
+
+    it('inserts a batch of placements all or nothing: one conflict leaves none of it and publishes none of it', async () => {
+      const s = await open();
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      await s.transaction(async (tx) => {
+        for (const h of ['h1', 'h2', 'h3']) await tx.hosts.put(aHost(h));
+        for (const t of ['a', 'b', 'c']) await tx.tenants.insert(aTenant(t));
+        await tx.placements.insert(aPlacement('c', 'h1'));
+      });
+      // A second primary of c, after two rows that would go in: the whole batch is refused, and the
+      // transaction goes on (its other writes commit) with none of the batch's rows or changes.
+      await s.transaction(async (tx) => {
+        await expect(tx.placements.insertMany([aPlacement('a', 'h1'), aPlacement('b', 'h2'), aPlacement('c', 'h3')])).rejects.toBeInstanceOf(
+          StoreConflictError,
+        );
+        expect(await tx.placements.listOfTenants(['a', 'b', 'c'])).toHaveLength(1);
+        // Two rows of one batch that clash with each other: refused too.
+        await expect(tx.placements.insertMany([aPlacement('a', 'h1'), aPlacement('a', 'h1', { role: 'REPLICA' })])).rejects.toBeInstanceOf(StoreConflictError);
+        await tx.events.append({ time: 1, principal: 'test', action: 'kept', message: '' });
+      });
+      expect((await s.read.placements.list()).map((p) => `${p.tenantId}:${p.hostId}`)).toEqual(['c:h1']);
+      expect(seen.at(-1)?.placementHosts).toEqual([]);
+      expect(seen.at(-1)?.events.map((e) => e.action)).toEqual(['kept']);
+      // A good batch goes in whole and names its hosts in the commit.
+      await s.transaction((tx) => tx.placements.insertMany([aPlacement('a', 'h1'), aPlacement('b', 'h2'), aPlacement('a', 'h3', { role: 'REPLICA' })]));
+      expect((await s.read.placements.list()).map((p) => `${p.tenantId}:${p.hostId}:${p.role}`)).toEqual([
+        'a:h1:PRIMARY',
+        'a:h3:REPLICA',
+        'b:h2:PRIMARY',
+        'c:h1:PRIMARY',
+      ]);
+      expect([...(seen.at(-1)?.placementHosts ?? [])].sort()).toEqual(['h1', 'h2', 'h3']);
+      // A failed batch that the caller lets through rolls the transaction back as any write does.
+      await expect(s.transaction((tx) => tx.placements.insertMany([aPlacement('b', 'h3', { role: 'REPLICA' }), aPlacement('c', 'h2')]))).rejects.toBeInstanceOf(
+        StoreConflictError,
+      );
+      expect(await s.read.placements.list({ tenantId: 'b' })).toHaveLength(1);
+    });
+
+    it('appends events and updates tenants in batches: ids grow in the order given, published in that order', async () => {
+      const s = await open();
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      await s.transaction(async (tx) => {
+        for (const t of ['a', 'b', 'c']) await tx.tenants.insert(aTenant(t));
+      });
+      const stored = await s.transaction(async (tx) => {
+        expect(await tx.events.appendMany([])).toEqual([]);
+        await tx.events.append({ time: 1, principal: 'test', action: 'first', message: '' });
+        const many = await tx.events.appendMany(
+          ['z', 'y', 'x'].map((m, i) => ({
+            time: 2 + i,
+            principal: 'test',
+            action: 'batch',
+            tenantId: m === 'y' ? 'a' : '',
+            message: m,
+            details: { i: String(i) },
+          })),
+        );
+        await tx.tenants.updateMany([
+          { ...aTenant('c'), status: 'ACTIVE', statusReason: 'up', updatedAt: 9 },
+          { ...aTenant('a'), status: 'ERROR', statusReason: 'down', updatedAt: 9 },
+          { ...aTenant('gone'), status: 'ACTIVE' },
+        ]);
+        await expect(tx.tenants.updateMany([aTenant('a'), aTenant('a')])).rejects.toThrow('twice');
+        return many;
+      });
+      expect(stored.map((e) => e.message)).toEqual(['z', 'y', 'x']);
+      expect(stored[0]!.id).toBeLessThan(stored[1]!.id);
+      expect(stored[1]!.id).toBeLessThan(stored[2]!.id);
+      expect((await s.read.events.list({ limit: 10 })).map((e) => [e.id, e.action, e.message, e.tenantId, e.details])).toEqual([
+        [stored[0]!.id - 1, 'first', '', '', {}],
+        ...stored.map((e) => [e.id, 'batch', e.message, e.tenantId, e.details]),
+      ]);
+      expect(seen.at(-1)?.events.map((e) => e.message)).toEqual(['', 'z', 'y', 'x']);
+      expect((await s.read.tenants.getMany(['a', 'b', 'c', 'gone'])).map((t) => `${t.id}:${t.status}:${t.statusReason}:${t.updatedAt}`)).toEqual([
+        'a:ERROR:down:9',
+        `b:${aTenant('b').status}:${aTenant('b').statusReason}:${aTenant('b').updatedAt}`,
+        'c:ACTIVE:up:9',
+      ]);
+    });
+
+    it('writes a batch of routes as puts in order: unchanged ones keep their revision, changed ones take the next ones', async () => {
+      const s = await open(20);
+      const seen: Commit[] = [];
+      s.subscribe((c) => seen.push(c));
+      await s.transaction(async (tx) => {
+        await tx.routes.put(route('a', 1));
+        await tx.routes.put(route('b', 2));
+      });
+      const out = await s.transaction((tx) => tx.routes.putMany([route('c', 3), route('a', 1), route('b', 20)]));
+      expect(out.map((r) => `${r.tenantId}:${r.port}:${r.revision}`)).toEqual(['c:3:3', 'a:1:1', 'b:20:4']);
+      expect(await s.read.routes.revision()).toBe(4);
+      expect(seen.at(-1)?.routeChanges.map((c) => `${c.revision}:${c.tenantId}:${c.route?.port}`)).toEqual(['3:c:3', '4:b:20']);
+      expect((await s.read.routes.changesSince(2))?.map((c) => `${c.revision}:${c.tenantId}`)).toEqual(['3:c', '4:b']);
+      expect((await s.read.routes.getMany(['a', 'b', 'c'])).map((r) => `${r.tenantId}:${r.port}:${r.revision}`)).toEqual(['a:1:1', 'b:20:4', 'c:3:3']);
+      // Unchanged: nothing written, nothing published.
+      const commits = seen.length;
+      await s.transaction((tx) => tx.routes.putMany([route('a', 1), route('b', 20)]));
+      expect(seen).toHaveLength(commits);
+      await expect(s.transaction((tx) => tx.routes.putMany([route('a', 5), route('a', 6)]))).rejects.toThrow('twice');
+      // The history window holds across batches as across single puts (20 kept).
+      for (let i = 0; i < 5; i++) await s.transaction((tx) => tx.routes.putMany(Array.from({ length: 10 }, (_, k) => route(`t${k}`, 100 + i))));
+      expect(await s.read.routes.revision()).toBe(54);
+      expect((await s.read.routes.changesSince(44))?.map((c) => c.revision)).toEqual([45, 46, 47, 48, 49, 50, 51, 52, 53, 54]);
+      expect(await s.read.routes.changesSince(4)).toBeUndefined();
+    });
+  });
+
   describe(`store contract (${backend}): scheduler reads`, () => {
     it('lists the waiting backlog oldest first, a page at a time, without placed, deleting or non-NEW tenants', async () => {
       const s = await open();

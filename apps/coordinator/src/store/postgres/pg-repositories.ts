@@ -156,6 +156,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const r = await one(db, 'SELECT * FROM tenants WHERE id = $1', [id]);
       return r ? tenantFromRow(r) : undefined;
     },
+    getMany: async (ids) => (await db.query('SELECT * FROM tenants WHERE id = ANY($1::text[]) ORDER BY id', [ids])).rows.map(tenantFromRow),
     list: async (filter = {}, page: TenantPage = {}) => {
       const params: unknown[] = [];
       const clauses = tenantWhere(filter, params);
@@ -203,6 +204,29 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         [t.id, JSON.stringify(t.spec), t.revision, t.instanceRevision, t.status, t.statusReason, t.deleting, t.updatedAt],
       );
     },
+    updateMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      if (new Set(list.map((t) => t.id)).size !== list.length) throw new Error('tenants.updateMany was given a tenant twice');
+      // One statement for the batch: each column an array, unnested into rows.
+      await db.query(
+        `UPDATE tenants t SET spec = u.spec::jsonb, revision = u.revision, instance_revision = u.instance_revision, status = u.status,
+           status_reason = u.status_reason, deleting = u.deleting, updated_at = u.updated_at
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[])
+           AS u(id, spec, revision, instance_revision, status, status_reason, deleting, updated_at)
+         WHERE t.id = u.id`,
+        [
+          list.map((t) => t.id),
+          list.map((t) => JSON.stringify(t.spec)),
+          list.map((t) => t.revision),
+          list.map((t) => t.instanceRevision),
+          list.map((t) => t.status),
+          list.map((t) => t.statusReason),
+          list.map((t) => t.deleting),
+          list.map((t) => t.updatedAt),
+        ],
+      );
+    },
     delete: async (id) => {
       const c = mutable();
       // Databases reference users; drop them first so the deferred key never sees an orphan.
@@ -225,6 +249,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         return (await db.query('SELECT * FROM placements WHERE host_id = $1 ORDER BY tenant_id', [filter.hostId])).rows.map(placementFromRow);
       return (await db.query('SELECT * FROM placements ORDER BY tenant_id, role, host_id')).rows.map(placementFromRow);
     },
+    listOfTenants: async (ids) =>
+      (await db.query('SELECT * FROM placements WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id, role, host_id', [ids])).rows.map(placementFromRow),
     listRetriesDue: async (now) =>
       (await db.query(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= $1`, [now])).rows.map(placementFromRow),
     allocations: async () => {
@@ -277,6 +303,46 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       );
       c.placementHosts.add(p.hostId);
     },
+    insertMany: async (list) => {
+      const c = mutable();
+      if (list.length === 0) return;
+      // One statement; a row that conflicts is skipped (ON CONFLICT DO NOTHING keeps the transaction
+      // usable, as insert does), and then the rows this statement did insert are taken out again so
+      // the batch leaves nothing: all or nothing, at one extra round trip only when it fails.
+      const r = await db.query(
+        `INSERT INTO placements (tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[],
+           $11::integer[], $12::bigint[], $13::bigint[])
+         ON CONFLICT DO NOTHING RETURNING tenant_id, host_id`,
+        [
+          list.map((p) => p.tenantId),
+          list.map((p) => p.hostId),
+          list.map((p) => p.role),
+          list.map((p) => p.realization),
+          list.map((p) => p.reason),
+          list.map((p) => p.instanceState),
+          list.map((p) => p.address),
+          list.map((p) => p.port),
+          list.map((p) => p.realizedRevision),
+          list.map((p) => p.realizedOnce),
+          list.map((p) => p.failures),
+          list.map((p) => p.nextRetryAt),
+          list.map((p) => p.updatedAt),
+        ],
+      );
+      if (r.rowCount < list.length) {
+        await db.query(
+          'DELETE FROM placements p USING unnest($1::text[], $2::text[]) AS d(tenant_id, host_id) WHERE p.tenant_id = d.tenant_id AND p.host_id = d.host_id',
+          [r.rows.map((x) => String(x.tenant_id)), r.rows.map((x) => String(x.host_id))],
+        );
+        const taken = new Set(r.rows.map((x) => `${String(x.tenant_id)}\0${String(x.host_id)}`));
+        const refused = list.find((p) => !taken.has(`${p.tenantId}\0${p.hostId}`)) ?? list[0];
+        throw new StoreConflictError(
+          `a ${refused?.role ?? ''} placement of tenant "${refused?.tenantId ?? ''}" on host "${refused?.hostId ?? ''}" conflicts with a stored one or another of its batch; none of the batch was written`,
+        );
+      }
+      for (const p of list) c.placementHosts.add(p.hostId);
+    },
     update: async (p) => {
       mutable();
       await db.query(
@@ -299,6 +365,34 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         ],
       );
     },
+    updateMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      if (new Set(list.map((p) => `${p.tenantId}\0${p.hostId}`)).size !== list.length) throw new Error('placements.updateMany was given a tenant twice');
+      await db.query(
+        `UPDATE placements p SET role = u.role, realization = u.realization, reason = u.reason, instance_state = u.instance_state, address = u.address, port = u.port,
+           realized_revision = u.realized_revision, realized_once = u.realized_once, failures = u.failures, next_retry_at = u.next_retry_at, updated_at = u.updated_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[],
+           $11::integer[], $12::bigint[], $13::bigint[])
+           AS u(tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
+         WHERE p.tenant_id = u.tenant_id AND p.host_id = u.host_id`,
+        [
+          list.map((p) => p.tenantId),
+          list.map((p) => p.hostId),
+          list.map((p) => p.role),
+          list.map((p) => p.realization),
+          list.map((p) => p.reason),
+          list.map((p) => p.instanceState),
+          list.map((p) => p.address),
+          list.map((p) => p.port),
+          list.map((p) => p.realizedRevision),
+          list.map((p) => p.realizedOnce),
+          list.map((p) => p.failures),
+          list.map((p) => p.nextRetryAt),
+          list.map((p) => p.updatedAt),
+        ],
+      );
+    },
     delete: async (tenantId, hostId) => {
       const c = mutable();
       const r = await db.query('DELETE FROM placements WHERE tenant_id = $1 AND host_id = $2', [tenantId, hostId]);
@@ -314,6 +408,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const r = await one(db, 'SELECT * FROM hosts WHERE id = $1', [id]);
       return r ? hostFromRow(r) : undefined;
     },
+    getMany: async (ids) => (await db.query('SELECT * FROM hosts WHERE id = ANY($1::text[]) ORDER BY id', [ids])).rows.map(hostFromRow),
     list: async () => (await db.query('SELECT * FROM hosts ORDER BY id')).rows.map(hostFromRow),
     put: async (h) => {
       mutable();
@@ -370,6 +465,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       return r ? userFromRow(r) : undefined;
     },
     list: async (tenantId) => (await db.query('SELECT * FROM users WHERE tenant_id = $1 ORDER BY owner DESC, name', [tenantId])).rows.map(userFromRow),
+    listOfTenants: async (ids) =>
+      (await db.query('SELECT * FROM users WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id, owner DESC, name', [ids])).rows.map(userFromRow),
     insert: async (u) => {
       mutable();
       await insertOnce(
@@ -398,6 +495,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       return r ? databaseFromRow(r) : undefined;
     },
     list: async (tenantId) => (await db.query('SELECT * FROM databases WHERE tenant_id = $1 ORDER BY name', [tenantId])).rows.map(databaseFromRow),
+    listOfTenants: async (ids) =>
+      (await db.query('SELECT * FROM databases WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id, name', [ids])).rows.map(databaseFromRow),
     insert: async (d) => {
       mutable();
       await db.query(
@@ -423,8 +522,11 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     },
   };
 
+  const getRoutes = async (ids: readonly string[]): Promise<RouteRecord[]> =>
+    (await db.query('SELECT * FROM routes WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id', [ids])).rows.map(routeFromRow);
   const routes: StoreTx['routes'] = {
     get: getRoute,
+    getMany: getRoutes,
     list: async () => (await db.query('SELECT * FROM routes ORDER BY tenant_id')).rows.map(routeFromRow),
     revision: routeRevision,
     changesSince: async (revision) => {
@@ -470,6 +572,54 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       c.routeChanges.push({ revision, tenantId: route.tenantId, route: stored });
       return stored;
     },
+    putMany: async (list) => {
+      const c = mutable();
+      if (list.length === 0) return [];
+      if (new Set(list.map((r) => r.tenantId)).size !== list.length) throw new Error('routes.putMany was given a tenant twice');
+      const existing = new Map((await getRoutes(list.map((r) => r.tenantId))).map((r) => [r.tenantId, r]));
+      const changed = list.filter((r) => {
+        const old = existing.get(r.tenantId);
+        return !old || !sameRoute(old, r);
+      });
+      if (changed.length === 0) return list.map((r) => existing.get(r.tenantId) as RouteRecord);
+      // The revisions of the batch in one step: they follow each other in the order given.
+      const last = Number((await one(db, "UPDATE meta SET value = value + $1 WHERE key = 'route_revision' RETURNING value", [changed.length]))?.value);
+      const first = last - changed.length + 1;
+      const stored = changed.map((r, i): RouteRecord => ({ ...r, revision: first + i }));
+      const step = Math.max(1, Math.floor(routeHistory / 10));
+      // Pruned as put does, when the batch passed a step of a tenth of the window.
+      if (Math.floor(last / step) > Math.floor((first - 1) / step)) await db.query('DELETE FROM route_changes WHERE revision <= $1', [last - routeHistory]);
+      await db.query(
+        `INSERT INTO routes (tenant_id, host_id, address, port, state, reason, external_access, connection_limit, revision, pool_mode, users)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::boolean[], $8::integer[], $9::bigint[], $10::text[], $11::text[])
+         ON CONFLICT (tenant_id) DO UPDATE SET host_id = excluded.host_id, address = excluded.address, port = excluded.port, state = excluded.state,
+           reason = excluded.reason, external_access = excluded.external_access, connection_limit = excluded.connection_limit, revision = excluded.revision,
+           pool_mode = excluded.pool_mode, users = excluded.users`,
+        [
+          stored.map((r) => r.tenantId),
+          stored.map((r) => r.hostId),
+          stored.map((r) => r.address),
+          stored.map((r) => r.port),
+          stored.map((r) => r.state),
+          stored.map((r) => r.reason),
+          stored.map((r) => r.externalAccess),
+          stored.map((r) => r.connectionLimit),
+          stored.map((r) => r.revision),
+          stored.map((r) => r.poolMode),
+          stored.map((r) => JSON.stringify(r.users)),
+        ],
+      );
+      await db.query('INSERT INTO route_changes (revision, tenant_id, route) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])', [
+        stored.map((r) => r.revision),
+        stored.map((r) => r.tenantId),
+        stored.map((r) => JSON.stringify(r)),
+      ]);
+      for (const r of stored) {
+        c.routeChanges.push({ revision: r.revision, tenantId: r.tenantId, route: r });
+        existing.set(r.tenantId, r);
+      }
+      return list.map((r) => existing.get(r.tenantId) as RouteRecord);
+    },
     delete: async (tenantId) => {
       const c = mutable();
       if (!(await getRoute(tenantId))) return;
@@ -511,6 +661,34 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       );
       const stored: EventRecord = { id: Number(r?.id), ...record };
       c.events.push(stored);
+      return stored;
+    },
+    appendMany: async (list) => {
+      const c = mutable();
+      if (list.length === 0) return [];
+      const records = list.map((event): Omit<EventRecord, 'id'> => ({ tenantId: '', hostId: '', outcome: 'SUCCESS', ...event, details: event.details ?? {} }));
+      // Rows are inserted (and take their ids) in the order of the ordered select; the ids come back
+      // in any order, so they are sorted and given to the events in the order they were passed.
+      const r = await db.query(
+        `INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details)
+         SELECT time, principal, action, tenant_id, host_id, outcome, message, details
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             WITH ORDINALITY AS e(time, principal, action, tenant_id, host_id, outcome, message, details, n)
+           ORDER BY n RETURNING id`,
+        [
+          records.map((e) => e.time),
+          records.map((e) => e.principal),
+          records.map((e) => e.action),
+          records.map((e) => e.tenantId),
+          records.map((e) => e.hostId),
+          records.map((e) => e.outcome),
+          records.map((e) => e.message),
+          records.map((e) => JSON.stringify(e.details)),
+        ],
+      );
+      const ids = r.rows.map((x) => Number(x.id)).sort((a, b) => a - b);
+      const stored = records.map((e, i): EventRecord => ({ id: ids[i] as number, ...e }));
+      c.events.push(...stored);
       return stored;
     },
   };
@@ -700,6 +878,10 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       (await db.query('SELECT * FROM restores WHERE target_tenant_id = $1 ORDER BY started_at, id', [targetTenantId])).rows.map(restoreFromRow),
     listRunning: async () => (await db.query(`SELECT * FROM restores WHERE state = 'RUNNING' ORDER BY started_at`)).rows.map(restoreFromRow),
     listActive: async () => (await db.query(`SELECT * FROM restores WHERE phase <> 'done' ORDER BY started_at`)).rows.map(restoreFromRow),
+    listOfTargets: async (ids) =>
+      (await db.query('SELECT * FROM restores WHERE target_tenant_id = ANY($1::text[]) ORDER BY target_tenant_id, started_at, id', [ids])).rows.map(
+        restoreFromRow,
+      ),
     insert: async (r) => {
       mutable();
       await insertOnce(
@@ -741,6 +923,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
   // The record is read whole (jsonb comes back parsed); the columns serve the host filter.
   const upgrades: StoreTx['upgrades'] = {
     get: async (tenantId) => (await one(db, 'SELECT record FROM upgrades WHERE tenant_id = $1', [tenantId]))?.record as UpgradeRecord | undefined,
+    getMany: async (ids) =>
+      (await db.query('SELECT record FROM upgrades WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id', [ids])).rows.map((r) => r.record as UpgradeRecord),
     list: async () => (await db.query('SELECT record FROM upgrades ORDER BY tenant_id')).rows.map((r) => r.record as UpgradeRecord),
     listOnHost: async (hostId) =>
       (await db.query('SELECT record FROM upgrades WHERE other_host_id = $1 ORDER BY tenant_id', [hostId])).rows.map((r) => r.record as UpgradeRecord),

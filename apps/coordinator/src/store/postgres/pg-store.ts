@@ -116,6 +116,8 @@ export class PostgresStore implements Store {
   private writer: pg.Client | undefined;
   private pool: pg.Pool;
   private primaryUrl: string;
+  private readonly sent = { writer: 0, read: 0 };
+  readonly statements = (): { writer: number; read: number } => ({ ...this.sent });
 
   constructor(
     private readonly o: PostgresStoreOptions,
@@ -130,7 +132,10 @@ export class PostgresStore implements Store {
     this.writer = writer;
     this.pool = this.makePool(primary);
     this.read = makeReads(
-      asDb((q) => this.readQuery(q)),
+      asDb((q) => {
+        this.sent.read++;
+        return this.readQuery(q);
+      }),
       o.routeHistory,
     );
   }
@@ -244,9 +249,12 @@ export class PostgresStore implements Store {
     } catch (err) {
       return fail(toStoreError(err, 'cannot reach the store'));
     }
-    const db = asDb((q) => client.query(q));
+    const db = asDb((q) => {
+      this.sent.writer++;
+      return client.query(q);
+    });
     const raw = (sql: string): Promise<unknown> =>
-      client.query(sql).catch((err: unknown) => {
+      (this.sent.writer++, client.query(sql)).catch((err: unknown) => {
         throw toStoreError(err, `store ${sql.split(' ')[0]} failed`);
       });
     const changes = emptyChanges();
@@ -274,7 +282,10 @@ export class PostgresStore implements Store {
           outcomes.push({ ok: false, error });
         }
       }
-      if (fence) await fenceWrite(client, fence.holder, fence.epoch);
+      if (fence) {
+        this.sent.writer++;
+        await fenceWrite(client, fence.holder, fence.epoch);
+      }
       await raw('COMMIT');
     } catch (error) {
       // The caller's own error, a typed store error, or the fence: roll back and pass it on. A
