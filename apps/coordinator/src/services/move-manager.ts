@@ -101,6 +101,20 @@ interface MoveOp {
   waiters: ((result: { ok: true } | { ok: false; error: Error }) => void)[];
 }
 
+/** A move as it starts here (or is taken back from its row): no switchover, checkpoint or step in flight. */
+function newMoveOp(fields: Pick<MoveOp, 'tenantId' | 'principal' | 'wake' | 'progress' | 'steps' | 'lastReason'>): MoveOp {
+  return {
+    ...fields,
+    switchover: undefined,
+    switchoverRunning: false,
+    checkpoint: { state: 'none' },
+    checkpointCommand: undefined,
+    advancing: false,
+    again: false,
+    waiters: [],
+  };
+}
+
 /** Runs live moves. */
 export class MoveManager {
   private readonly ops = new Map<string, MoveOp>();
@@ -226,21 +240,7 @@ export class MoveManager {
       tx.record({ kind: 'desired', tenantId });
       // The source's CPU and memory count on its host again (over-committing it until the copy is done).
       if (wake) tx.record({ kind: 'room' });
-      return {
-        tenantId,
-        principal,
-        wake: wake?.reason,
-        progress,
-        steps: [],
-        switchover: undefined,
-        switchoverRunning: false,
-        checkpoint: { state: 'none' },
-        checkpointCommand: undefined,
-        advancing: false,
-        again: false,
-        lastReason: reason,
-        waiters: [],
-      } satisfies MoveOp;
+      return newMoveOp({ tenantId, principal, wake: wake?.reason, progress, steps: [], lastReason: reason });
     });
     // Before the desired sets go out (they are sent on the next turn of the event loop).
     this.ctx.retiring.cancel(tenantId, toHostId);
@@ -670,22 +670,15 @@ export class MoveManager {
       },
       now,
     );
-    const op: MoveOp = {
+    // A checkpoint asked before the restart is not waited for: the switch asks again.
+    const op = newMoveOp({
       tenantId,
       principal: row.principal,
       wake: row.wake === '' ? undefined : row.wake,
       progress: decision.kind === 'resume' ? decision.progress : row.progress,
       steps: [...row.steps],
-      switchover: undefined,
-      switchoverRunning: false,
-      // A checkpoint asked before the restart is not waited for: the switch asks again.
-      checkpoint: { state: 'none' },
-      checkpointCommand: undefined,
-      advancing: false,
-      again: false,
       lastReason: '',
-      waiters: [],
-    };
+    });
     this.ctx.log.info({ tenantId, phase: row.progress.phase, decision: decision.kind, reason: decision.reason }, 'move found after a restart');
     if (decision.kind === 'forget') {
       await this.ctx.store.transaction((tx) => tx.moves.delete(tenantId));

@@ -4,7 +4,7 @@
  * the writer connection, which also record what the commit changed.
  */
 import type { TokenRecord } from '@pgs/security';
-import type { EventRecord, MoveRecord, NewEvent, RouteChange, RouteRecord, UpgradeRecord } from '../../domain/model.js';
+import type { EventRecord, MoveRecord, NewEvent, PlacementRecord, RouteChange, RouteRecord, UpgradeRecord } from '../../domain/model.js';
 import type { EventFilter, HostAllocation, RecordedChange, SealedAt, StoreReads, StoreTx, TenantFilter, TenantPage } from '../contract.js';
 import { StoreConflictError, StoreNotFoundError } from '../../domain/errors.js';
 import {
@@ -314,21 +314,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::integer[], $9::bigint[], $10::boolean[],
            $11::integer[], $12::bigint[], $13::bigint[])
          ON CONFLICT DO NOTHING RETURNING tenant_id, host_id`,
-        [
-          list.map((p) => p.tenantId),
-          list.map((p) => p.hostId),
-          list.map((p) => p.role),
-          list.map((p) => p.realization),
-          list.map((p) => p.reason),
-          list.map((p) => p.instanceState),
-          list.map((p) => p.address),
-          list.map((p) => p.port),
-          list.map((p) => p.realizedRevision),
-          list.map((p) => p.realizedOnce),
-          list.map((p) => p.failures),
-          list.map((p) => p.nextRetryAt),
-          list.map((p) => p.updatedAt),
-        ],
+        placementColumns(list),
       );
       if (r.rowCount < list.length) {
         await db.query(
@@ -376,21 +362,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
            $11::integer[], $12::bigint[], $13::bigint[])
            AS u(tenant_id, host_id, role, realization, reason, instance_state, address, port, realized_revision, realized_once, failures, next_retry_at, updated_at)
          WHERE p.tenant_id = u.tenant_id AND p.host_id = u.host_id`,
-        [
-          list.map((p) => p.tenantId),
-          list.map((p) => p.hostId),
-          list.map((p) => p.role),
-          list.map((p) => p.realization),
-          list.map((p) => p.reason),
-          list.map((p) => p.instanceState),
-          list.map((p) => p.address),
-          list.map((p) => p.port),
-          list.map((p) => p.realizedRevision),
-          list.map((p) => p.realizedOnce),
-          list.map((p) => p.failures),
-          list.map((p) => p.nextRetryAt),
-          list.map((p) => p.updatedAt),
-        ],
+        placementColumns(list),
       );
     },
     delete: async (tenantId, hostId) => {
@@ -1002,4 +974,23 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       else c.toPlace.push(change.tenantId);
     },
   };
+}
+
+/** Placements as one array per column, in the column order of the batch statements' unnest (13 columns). */
+function placementColumns(list: readonly PlacementRecord[]): unknown[][] {
+  return [
+    list.map((p) => p.tenantId),
+    list.map((p) => p.hostId),
+    list.map((p) => p.role),
+    list.map((p) => p.realization),
+    list.map((p) => p.reason),
+    list.map((p) => p.instanceState),
+    list.map((p) => p.address),
+    list.map((p) => p.port),
+    list.map((p) => p.realizedRevision),
+    list.map((p) => p.realizedOnce),
+    list.map((p) => p.failures),
+    list.map((p) => p.nextRetryAt),
+    list.map((p) => p.updatedAt),
+  ];
 }
