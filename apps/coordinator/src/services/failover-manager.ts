@@ -528,12 +528,17 @@ export class FailoverManager {
     this.ctx.quorums.reset(op.tenantId);
   }
 
-  /** True while some replica's agent was not heard from since this coordinator started, and it may still reconnect. */
+  /**
+   * True while some replica has not reported its instance since this coordinator started, and it may
+   * still. An agent that connected has not necessarily reported yet: giving up in between (a few
+   * milliseconds after its Hello) dropped the operation's row, and with it a gone point that would
+   * have fenced the old primary at once, and the failover started again waiting for the lease.
+   */
   private async replicasUnheardSinceStart(op: Operation, now: number): Promise<boolean> {
     const { startedAt = 0, ttlMs, graceMs } = this.ctx.liveness.options;
     if (now - startedAt > ttlMs + graceMs) return false;
     const replicas = (await this.ctx.store.read.placements.list({ tenantId: op.tenantId })).filter((p) => p.role === 'REPLICA' && p.hostId !== op.oldPrimary);
-    return replicas.some((p) => this.ctx.liveness.lastSeenAt(p.hostId) === undefined);
+    return replicas.some((p) => this.ctx.liveness.lastSeenAt(p.hostId) === undefined || this.ctx.health.get(op.tenantId, p.hostId) === undefined);
   }
 
   private async promote(op: Operation, now: number): Promise<void> {
