@@ -87,12 +87,16 @@ function bind(server: Server, address: string, creds: ServerCredentials): Promis
 export async function startServingShell(o: ServingShellOptions): Promise<ServingShell> {
   let leader: string | undefined;
   let term: ServedTerm | undefined;
+  // The last term served, kept when it ends: a call that began in it may end after it (a write
+  // refused because the lease was lost ends just as the term does), and its error is still mapped
+  // and logged the term's way, not answered as a bare "internal error".
+  let lastTerm: ServedTerm | undefined;
   const idle = createRegistry('coordinator');
   const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   // Options and handlers are looked up per call: the term serving when the call arrives answers it.
   const options: ServiceOptions = {
-    mapError: (err, method) => (err instanceof RpcError ? err : term?.options.mapError?.(err, method)),
-    onCallEnd: (info) => term?.options.onCallEnd?.(info),
+    mapError: (err, method) => (err instanceof RpcError ? err : (term ?? lastTerm)?.options.mapError?.(err, method)),
+    onCallEnd: (info) => (term ?? lastTerm)?.options.onCallEnd?.(info),
   };
   for (const service of SHELL_SERVICES) {
     const impl: Record<string, unknown> = {};
@@ -126,6 +130,7 @@ export async function startServingShell(o: ServingShellOptions): Promise<Serving
     httpAddress: ops.address,
     serve: (next) => {
       term = next;
+      lastTerm = next ?? lastTerm;
     },
     serving: (t) => term === t,
     setLeader: (address) => {
