@@ -115,6 +115,8 @@ describe('leader election on a real PostgreSQL', () => {
     const cutAt = performance.now();
     await eventually(() => d.leaderEpoch() === undefined, 10_000, 'd steps down');
     expect(performance.now() - cutAt).toBeLessThan(T.ttlMs);
+    // The clock stops it acting at once; listeners hear of it on the election loop's next turn.
+    await eventually(() => changes.length > 0, 10_000, 'the step-down told to listeners');
     expect(changes).toEqual(['follower']);
     expect(held).toBeDefined();
   });
