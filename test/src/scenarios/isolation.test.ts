@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { holdHalfOpen, malformedPackets, sendAndWaitClose } from '../harness/hostile-clients.js';
 import { attempt, connect, queryOnce, type Login } from '../harness/pg-clients.js';
 import { canConnect } from '../harness/ports.js';
+import { waitFor } from '../harness/poll.js';
 import { ownerLogin, primaryOf } from '../harness/tenant-probes.js';
 import { tenantName, useFleet } from '../harness/use-fleet.js';
 import { TEST_NET } from '../harness/fleet.js';
@@ -95,6 +96,12 @@ describe('isolation and hostile input', () => {
       }
       // While the garbage sockets are still held, a fresh good client connects too.
       expect(await queryOnce<{ u: string }>(router.endpoint, ownerLogin(id, password), 'select current_user as u')).toEqual([{ u: id }]);
+      // The connected client keeps being served while the garbage is held: 50 queries in all (a
+      // count, not a rate, so a slow machine does not fail it; a starved client times out).
+      await waitFor('the good client to reach 50 queries beside the held garbage', () => (queries >= 50 || errors.length > 0 ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 50,
+      });
     } finally {
       running = false;
       await loop;
@@ -102,7 +109,7 @@ describe('isolation and hostile input', () => {
       for (const s of held) s.destroy();
     }
     expect(errors).toEqual([]);
-    expect(queries).toBeGreaterThan(50);
+    expect(queries).toBeGreaterThanOrEqual(50);
     expect(router.process.running).toBe(true);
     expect(await protocolViolations(router.opsUrl)).toBeGreaterThan(refusedBefore);
   });
