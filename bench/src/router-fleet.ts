@@ -79,6 +79,16 @@ export async function verifierOf(pg: TestPostgres, user: string): Promise<string
  */
 export async function startStaticFeed(pg: TestPostgres, instanceTls = false): Promise<{ address: string; stop(): void }> {
   const users = [{ name: USER, scramVerifier: await verifierOf(pg, USER) }];
+  // The three tenants differ only in their pool mode (and the pooled ones' users).
+  const routable = (tenantId: string) => ({
+    tenantId,
+    hostId: 'h1',
+    address: pg.host,
+    port: pg.port,
+    state: RouteState.ROUTABLE,
+    externalAccess: true,
+    revision: 1n,
+  });
   const server = new Server();
   addService(server, RouteFeedService, {
     async reportClients() {
@@ -95,38 +105,9 @@ export async function startStaticFeed(pg: TestPostgres, instanceTls = false): Pr
         snapshot: true,
         revision: 1n,
         upserts: [
-          {
-            tenantId: TENANT,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.ROUTABLE,
-            externalAccess: true,
-            revision: 1n,
-            poolMode: PoolMode.NONE,
-          },
-          {
-            tenantId: POOLED,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.ROUTABLE,
-            externalAccess: true,
-            revision: 1n,
-            poolMode: PoolMode.SESSION,
-            users,
-          },
-          {
-            tenantId: TXN_POOLED,
-            hostId: 'h1',
-            address: pg.host,
-            port: pg.port,
-            state: RouteState.ROUTABLE,
-            externalAccess: true,
-            revision: 1n,
-            poolMode: PoolMode.TRANSACTION,
-            users,
-          },
+          { ...routable(TENANT), poolMode: PoolMode.NONE },
+          { ...routable(POOLED), poolMode: PoolMode.SESSION, users },
+          { ...routable(TXN_POOLED), poolMode: PoolMode.TRANSACTION, users },
           // A stopped tenant: the router answers it alone (handshake + lookup + refusal, no backend).
           {
             tenantId: PARKED,

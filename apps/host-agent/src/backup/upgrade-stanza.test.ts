@@ -21,22 +21,12 @@ import { BackupType, type CommandResult, type InstanceSpecSchema, type RestoreSo
 import { postgresRunAs } from '../runtime/os-user.js';
 import { FakeCoordinator, ownerSpec } from '../testing/fake-coordinator.js';
 import { startTestAgent, type TestAgent } from '../testing/test-agent.js';
-import { tempDataRoot, uniqueTenantId, waitFor } from '../testing/test-env.js';
+import { sql, tempDataRoot, uniqueTenantId, waitFor } from '../testing/test-env.js';
 
 const havePgBackRest = fs.existsSync('/usr/bin/pgbackrest');
 const ADDRESS = `127.0.${100 + crypto.randomInt(0, 100)}.23`;
 const OTHER_ADDRESS = ADDRESS.replace(/\.23$/, '.24');
 const CIPHER = `cipher-${crypto.randomBytes(8).toString('hex')}`;
-
-async function sql<T extends pg.QueryResultRow>(config: pg.ClientConfig, text: string): Promise<T[]> {
-  const client = new pg.Client(config);
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe.skipIf(!havePgBackRest)('backups across a major upgrade (real PostgreSQL, real pgBackRest)', () => {
   const dataRoot = tempDataRoot();

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { pino } from 'pino';
 import type { Logger } from '@pgs/service-kit';
 import { CgroupLimits, detectCgroupRoot } from '../runtime/cgroup-limits.js';
@@ -13,6 +14,17 @@ import { postgresRunAs } from '../runtime/os-user.js';
 import { PortAllocator } from '../runtime/port-allocator.js';
 import { findPostgresInstall } from '../runtime/postgres-install.js';
 import { ProcessRuntime } from '../runtime/process-runtime.js';
+
+/** The rows of one query on a connection of its own (opened and closed around it). */
+export async function sql<T extends pg.QueryResultRow>(config: pg.ClientConfig, text: string): Promise<T[]> {
+  const client = new pg.Client(config);
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
 
 /** A logger that is silent unless PGS_TEST_LOG names a level. */
 export function testLogger(): Logger {
