@@ -38,6 +38,7 @@ import { freePort, postgresOsUser, startTestPostgres, type TestPostgres } from '
 import { encodeStartupMessage } from '@pgs/wire-protocol';
 import { heapSnapshotFlags, liveHeapBytes } from './heap-snapshot.js';
 import { checkOpenFilesLimit, measureIdleClientMemory, type IdleClientMemory } from './idle-client-memory.js';
+import { ensurePackages, startHaproxy, startPgbouncer } from './reference-proxies.js';
 import {
   buildRouter,
   PARKED,
@@ -52,7 +53,6 @@ import {
   TENANT,
   TXN_POOLED,
   USER,
-  verifierOf,
   waitForPort,
   type Target,
 } from './router-fleet.js';
@@ -83,30 +83,6 @@ const POOLING_ONLY = ONLY === 'pooling';
  */
 const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
-/** haproxy lives in /usr/sbin, pgbouncer in /usr/sbin on Debian. */
-function findBinary(name: string): string | undefined {
-  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin']) {
-    const p = path.join(dir, name);
-    if (fs.existsSync(p)) return p;
-  }
-  return have(name) ? name : undefined;
-}
-
-function ensurePackages(): void {
-  const missing = ['haproxy', 'pgbouncer'].filter((p) => !findBinary(p));
-  if (missing.length === 0) return;
-  console.log(`installing ${missing.join(', ')} with apt-get ...`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-  if (r.status !== 0) throw new Error(`apt-get install ${missing.join(' ')} failed; install them and rerun`);
-  // The packages start system services; we run our own instances on our own ports.
-  for (const svc of missing) spawnSync('sh', ['-c', `service ${svc} stop >/dev/null 2>&1 || true`]);
-}
 /** A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI), readable by postgres. */
 function instanceCertificate(dir: string): { caFile: string; certFile: string; keyFile: string } {
   const run = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -136,74 +112,6 @@ function instanceCertificate(dir: string): { caFile: string; certFile: string; k
   const owner = postgresOsUser();
   if (owner) for (const f of [files.certFile, files.keyFile]) fs.chownSync(f, owner.uid, owner.gid);
   return files;
-}
-
-async function startHaproxy(pg: TestPostgres, dir: string): Promise<{ port: number; pid: number }> {
-  const port = await freePort();
-  const cfg = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(
-    cfg,
-    [
-      'global',
-      '  maxconn 4096',
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 1h',
-      '  timeout server 1h',
-      'listen pg',
-      `  bind 127.0.0.1:${port}`,
-      `  server pg1 ${pg.host}:${pg.port}`,
-      '',
-    ].join('\n'),
-  );
-  const child = start(findBinary('haproxy')!, ['-f', cfg, '-db'], path.join(dir, 'haproxy.log'));
-  await waitForPort(port);
-  return { port, pid: child.pid! };
-}
-
-/**
- * PgBouncer configured as the router's pooled modes are: SCRAM-SHA-256 against the verifier in its
- * auth_file (no password anywhere), so it logs into the instance with the client's SCRAM keys.
- */
-async function startPgbouncer(
-  pg: TestPostgres,
-  dir: string,
-  name: string,
-  mode: 'session' | 'transaction',
-  poolSize: number,
-): Promise<{ port: number; pid: number }> {
-  const port = await freePort();
-  const owner = postgresOsUser();
-  const cfg = path.join(dir, `${name}.ini`);
-  const users = path.join(dir, `${name}-userlist.txt`);
-  fs.writeFileSync(users, `"${USER}" "${await verifierOf(pg, USER)}"\n`);
-  fs.writeFileSync(
-    cfg,
-    [
-      '[databases]',
-      `${TENANT} = host=${pg.host} port=${pg.port} dbname=${TENANT}`,
-      '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
-      `listen_port = ${port}`,
-      'unix_socket_dir =',
-      'auth_type = scram-sha-256',
-      `auth_file = ${users}`,
-      `pool_mode = ${mode}`,
-      'server_tls_sslmode = disable',
-      `max_client_conn = ${IDLE_CLIENTS + 1000}`,
-      `default_pool_size = ${poolSize}`,
-      'ignore_startup_parameters = extra_float_digits',
-      '',
-    ].join('\n'),
-  );
-  const log = path.join(dir, `${name}.log`);
-  fs.writeFileSync(log, '');
-  if (owner) for (const f of [dir, cfg, users, log]) fs.chownSync(f, owner.uid, owner.gid);
-  // PgBouncer refuses to run as root.
-  const child = start(findBinary('pgbouncer')!, [cfg], log, owner ? { uid: owner.uid, gid: owner.gid } : {});
-  await waitForPort(port);
-  return { port, pid: child.pid! };
 }
 
 /** The runtime's floor: a bare Node.js pipe proxy (node-pipe-proxy.ts). */
@@ -310,10 +218,10 @@ async function main(): Promise<void> {
     const INNER = 'router + inner TLS';
     const INNER_POOL = 'router session pool + inner TLS';
     const haproxy = await startHaproxy(pg, dir);
-    const pgbouncer = await startPgbouncer(pg, dir, 'pgbouncer', 'session', 40);
+    const pgbouncer = await startPgbouncer(pg, dir, 'pgbouncer', 'session', 40, IDLE_CLIENTS + 1000);
     // The many-clients pair: transaction pools of SMALL_POOL server connections.
     const router10 = await startRouter(feed.address, dir, 'router-pool10', ['--pool-size', String(SMALL_POOL)]);
-    const pgbouncer10 = await startPgbouncer(pg, dir, 'pgbouncer-txn', 'transaction', SMALL_POOL);
+    const pgbouncer10 = await startPgbouncer(pg, dir, 'pgbouncer-txn', 'transaction', SMALL_POOL, IDLE_CLIENTS + 1000);
     const baseline = BASELINE ? await startRouter(feed.address, dir, 'router-baseline', [], BASELINE) : undefined;
     const baseline10 = BASELINE ? await startRouter(feed.address, dir, 'router-baseline-pool10', ['--pool-size', String(SMALL_POOL)], BASELINE) : undefined;
     const nodePipe = POOLING_ONLY ? undefined : await startNodePipe(pg, dir);
@@ -529,7 +437,7 @@ async function main(): Promise<void> {
       undefined,
       heapSnapshotFlags(heapDir('router')),
     );
-    const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL);
+    const pgbouncerIdle = await startPgbouncer(pg, dir, 'pgbouncer-idle', 'transaction', SMALL_POOL, IDLE_CLIENTS + 1000);
     const baselineIdle = BASELINE
       ? await startRouter(feed.address, dir, 'router-baseline-idle', ['--pool-size', String(SMALL_POOL)], BASELINE, heapSnapshotFlags(heapDir('baseline')))
       : undefined;

@@ -1,6 +1,8 @@
 // What the router spends per unit of work, in the figures a loaded machine moves least: CPU time
 // per transaction (user + system time of the router process from /proc over a pgbench run, divided
-// by its transactions) in pool modes session and transaction, and memory per idle client in
+// by its transactions) in pool modes session, transaction and none (passthrough), beside the same
+// figure for the proxy that does that job elsewhere (PgBouncer in the pooled modes, HAProxy for
+// passthrough), so the gap is a ratio the load does not move; and memory per idle client in
 // transaction mode (live JavaScript heap from heap snapshots, each after a full collection, and
 // PSS). Not a test: it prints tables; latency and TPS are in bench:router.
 //
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import { heapSnapshotFlags, liveHeapBytes } from './heap-snapshot.js';
 import { checkOpenFilesLimit, measureIdleClientMemory } from './idle-client-memory.js';
+import { ensurePackages, startHaproxy, startPgbouncer } from './reference-proxies.js';
 import {
   buildRouter,
   PASSWORD,
@@ -43,11 +46,13 @@ const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.en
 const POOL_SIZE = 10;
 const CLIENTS = ['-c', '8', '-j', '2'];
 
-/** The pooled paths whose CPU per transaction is measured: pool mode, pgbench query mode. */
-const MODES = [
-  { name: 'session -S', tenant: POOLED, args: ['-M', 'simple'] },
-  { name: 'transaction -S', tenant: TXN_POOLED, args: ['-M', 'simple'] },
-  { name: 'transaction -S -M extended', tenant: TXN_POOLED, args: ['-M', 'extended'] },
+type Reference = 'pgbouncer session' | 'pgbouncer transaction' | 'haproxy';
+/** The paths whose CPU per transaction is measured: pool mode, pgbench query mode, the proxy compared with. */
+const MODES: Array<{ name: string; tenant: string; args: string[]; reference: Reference }> = [
+  { name: 'session -S', tenant: POOLED, args: ['-M', 'simple'], reference: 'pgbouncer session' },
+  { name: 'transaction -S', tenant: TXN_POOLED, args: ['-M', 'simple'], reference: 'pgbouncer transaction' },
+  { name: 'transaction -S -M extended', tenant: TXN_POOLED, args: ['-M', 'extended'], reference: 'pgbouncer transaction' },
+  { name: 'passthrough -S', tenant: TENANT, args: ['-M', 'simple'], reference: 'haproxy' },
 ];
 
 function loadavg(): string {
@@ -65,6 +70,7 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   if (ONLY !== 'cpu') checkOpenFilesLimit(Math.max(...IDLE_CLIENTS));
+  if (ONLY !== 'memory') ensurePackages();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-router-cost-'));
   fs.chmodSync(dir, 0o755);
   console.log(`router cost benchmark: ${os.cpus().length} cores, load average ${loadavg()} (1/5/15 min) at start`);
@@ -90,13 +96,23 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
     encoding: 'utf8',
   });
   if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
-  const targets: Array<Target & { mode: (typeof MODES)[number]; build: string }> = [];
+  const targets: Array<Target & { mode: (typeof MODES)[number] }> = [];
   for (const b of builds) {
     const r = await startRouter(feed, dir, `cost-${b.name}`, ['--pool-size', String(POOL_SIZE)], b.main);
-    for (const mode of MODES) targets.push({ name: `${b.name} ${mode.name}`, port: r.port, user: `${USER}.${mode.tenant}`, pid: r.pid, mode, build: b.name });
+    for (const mode of MODES) targets.push({ name: `${b.name} ${mode.name}`, port: r.port, user: `${USER}.${mode.tenant}`, pid: r.pid, mode });
+  }
+  // The reference proxies, sized as the router: a session pool lends one connection per client.
+  const references: Record<Reference, { port: number; pid: number }> = {
+    'pgbouncer session': await startPgbouncer(pg, dir, 'pgbouncer-session', 'session', 40),
+    'pgbouncer transaction': await startPgbouncer(pg, dir, 'pgbouncer-transaction', 'transaction', POOL_SIZE),
+    haproxy: await startHaproxy(pg, dir),
+  };
+  for (const mode of MODES) {
+    const ref = references[mode.reference];
+    targets.push({ name: `${mode.reference} (${mode.name})`, port: ref.port, user: USER, pid: ref.pid, mode });
   }
   console.log(
-    `\nCPU per transaction: pgbench -S ${CLIENTS.join(' ')} -T ${SECONDS} per target, ${ROUNDS} interleaved rounds (median); the router's CPU counted from pgbench's first progress report (logins excluded); transaction pool of ${POOL_SIZE} server connections`,
+    `\nCPU per transaction: pgbench -S ${CLIENTS.join(' ')} -T ${SECONDS} per target, ${ROUNDS} interleaved rounds (median); each proxy's CPU counted from pgbench's first progress report (logins excluded); transaction pools of ${POOL_SIZE} server connections (router and PgBouncer)`,
   );
   for (const t of targets) {
     if (WARMUP_SECONDS <= 0) break;
@@ -125,6 +141,11 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
         row[`${b.name} of it system`] = median(s.systemUs).toFixed(1);
         row[`${b.name} tps (load-bound)`] = median(s.tps).toFixed(0);
       }
+      const ref = samples.get(`${mode.reference} (${mode.name})`)!;
+      row.reference = mode.reference;
+      row['reference µs CPU/tx'] = median(ref.cpuUs).toFixed(1);
+      row['reference of it system'] = median(ref.systemUs).toFixed(1);
+      row['router / reference CPU'] = (median(samples.get(`router ${mode.name}`)!.cpuUs) / median(ref.cpuUs)).toFixed(2);
       return row;
     }),
   );
