@@ -1,6 +1,7 @@
 // The router's Prometheus metrics. Counted at connection milestones and at close, never per chunk.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CancelOutcome } from './cancel-routing.js';
+import { CountedHistogram } from './counted-histogram.js';
 import type { RefusalReason } from './refusal.js';
 
 /** Every metric the router exports. */
@@ -20,7 +21,8 @@ export interface RouterMetrics {
   poolClients: Gauge<'state'>;
   poolBackends: Gauge<'state'>;
   poolClientsPinned: Gauge;
-  poolWaitSeconds: Histogram;
+  /** Observed on every acquire (once per transaction in transaction mode): a histogram cheap to observe. */
+  poolWaitSeconds: CountedHistogram;
   poolLeases: Counter<'kind'>;
   /** The pool's lease counts so far, read at scrape time into poolLeases (set by the pool). */
   poolLeaseCounts: { read?: () => { reuse: number; create: number } };
@@ -146,7 +148,7 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
         this.set({ state: 'idle' }, c.backendsIdle);
       },
     }),
-    poolWaitSeconds: new Histogram({
+    poolWaitSeconds: new CountedHistogram({
       name: 'pgs_router_pool_wait_seconds',
       help: 'Time a client waited for a pooled server connection (login of a new one included)',
       buckets: FAST_BUCKETS,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { blankLiterals, SessionPins, sqlEffects } from './session-pins.js';
+import { encodeQuery, ProtocolError } from '@pgs/wire-protocol';
+import { blankLiterals, SessionPins, sqlEffects, sqlEffectsAt, sqlTextIfMaybe } from './session-pins.js';
 
 describe('sqlEffects', () => {
   it.each([
@@ -69,5 +70,38 @@ describe('SessionPins', () => {
     expect(pins.pinned).toBe(true);
     expect(pins.apply(sqlEffects('UNLISTEN *'))).toBe(true);
     expect(pins.pinned).toBe(false);
+  });
+});
+
+describe('sqlEffectsAt (the words looked for in the bytes, the text decoded only when one is there)', () => {
+  it.each([
+    'SELECT abalance FROM pgbench_accounts WHERE aid = 42;',
+    'SeT search_path = app',
+    'select 1; LISTEN chan',
+    'sElEcT PG_ADVISORY_LOCK(1)',
+    'CREATE TEMPORARY TABLE t (a int)',
+    'DECLARE c CURSOR WITH HOLD FOR SELECT 1',
+    'prepare q as select 1',
+    'DEALLOCATE ALL',
+    'DISCARD ALL',
+    'CLOSE ALL',
+    "SELECT 'ünïcödé', 'ſet' -- ſ is no s",
+    'ſet x = 1',
+    'SELECT 1 se',
+    '',
+  ])('agrees with sqlEffects on the decoded text: %s', (sql) => {
+    const msg = encodeQuery(sql);
+    expect(sqlEffectsAt(msg, 5, 'Query')).toEqual(sqlEffects(sql));
+  });
+
+  it('decodes no text that holds none of the words, and the text whole when one is there', () => {
+    expect(sqlTextIfMaybe(encodeQuery('SELECT abalance FROM pgbench_accounts WHERE aid = 42;'), 5, 'Query')).toBeUndefined();
+    expect(sqlTextIfMaybe(encodeQuery("SELECT 'ünï' ; SET a.b = 1"), 5, 'Query')).toBe("SELECT 'ünï' ; SET a.b = 1");
+  });
+
+  it('refuses a text without its NUL as decoding does', () => {
+    const msg = encodeQuery('SELECT 1').subarray(0, -1);
+    expect(() => sqlEffectsAt(msg, 5, 'Query')).toThrow(ProtocolError);
+    expect(() => sqlEffectsAt(msg, 5, 'Query')).toThrow('Query: missing NUL terminator');
   });
 });

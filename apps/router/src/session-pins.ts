@@ -3,6 +3,7 @@
 // Read from the SQL text of Query and Parse messages, conservatively: comments and quoted text are
 // blanked first, then each statement is matched by its leading keywords (and a few functions
 // anywhere in it). Pure.
+import { ProtocolError } from '@pgs/wire-protocol';
 
 /** Kinds of session state, each pinned and unpinned on its own. */
 export type PinReason = 'set' | 'listen' | 'advisory_lock' | 'temp_table' | 'hold_cursor' | 'prepare';
@@ -29,6 +30,46 @@ const NONE: SqlEffects = Object.freeze({ pins: [], unpins: [], dropsPrepared: fa
 // Every rule below needs one of these words somewhere in the text (a superset: comments and
 // literals are not blanked here), so most queries are passed over with one scan.
 const MAYBE = /set|listen|advisory|temp|hold|prepare|deallocate|discard|close/i;
+
+/** MAYBE's words as bytes, by their first letter (lower case). */
+const WORDS_BY_FIRST: Array<Uint8Array[] | undefined> = [];
+for (const w of ['set', 'listen', 'advisory', 'temp', 'hold', 'prepare', 'deallocate', 'discard', 'close']) {
+  (WORDS_BY_FIRST[w.charCodeAt(0)] ??= []).push(Buffer.from(w, 'latin1'));
+}
+
+/** True when `word` (lower case letters) is at `at` in `msg`, in any case. `| 0x20` lowers an ASCII letter and makes no other byte one. */
+function wordAt(msg: Buffer, at: number, end: number, word: Uint8Array): boolean {
+  if (end - at < word.length) return false;
+  for (let k = 1; k < word.length; k++) if ((msg[at + k]! | 0x20) !== word[k]) return false;
+  return true;
+}
+
+/**
+ * The SQL text in `msg` from `start` to its NUL, or undefined when it holds none of MAYBE's words
+ * (most queries: then it is not decoded at all, and sqlEffects would find nothing in it). The test
+ * is made on the bytes; the words are ASCII, which UTF-8 never uses inside a longer character, and
+ * MAYBE (no `u` flag) matches no non-ASCII letter, so the two tests agree. This runs for every
+ * Query and Parse in the pooled modes. Throws ProtocolError when the text has no NUL (`what` names it).
+ */
+export function sqlTextIfMaybe(msg: Buffer, start: number, what: string): string | undefined {
+  let maybe = false;
+  let end = start;
+  for (; end < msg.length; end++) {
+    const b = msg[end]!;
+    if (b === 0) break;
+    if (maybe) continue;
+    const words = WORDS_BY_FIRST[b | 0x20];
+    if (words) for (const w of words) if (wordAt(msg, end, msg.length, w)) maybe = true;
+  }
+  if (end === msg.length) throw new ProtocolError(`${what}: missing NUL terminator`);
+  return maybe ? msg.toString('utf8', start, end) : undefined;
+}
+
+/** sqlEffects of the SQL text in `msg` from `start` to its NUL (sqlTextIfMaybe: most texts are not decoded). */
+export function sqlEffectsAt(msg: Buffer, start: number, what: string): SqlEffects {
+  const sql = sqlTextIfMaybe(msg, start, what);
+  return sql === undefined ? NONE : sqlEffects(sql);
+}
 
 /** What the statements in `sql` do to session state. */
 export function sqlEffects(sql: string): SqlEffects {

@@ -48,6 +48,15 @@ function tenantOfKey(key: string): string {
   return end < 0 ? key : key.slice(0, end);
 }
 
+/** Marks a pooled connection's socket while the idle watch (closeOnIdleData) listens to it. */
+const IDLE_WATCHED = Symbol('idle watched');
+type WatchedSocket = BackendSession['socket'] & { [IDLE_WATCHED]?: boolean };
+
+/** The idle watch's listener, shared by every connection: a server that speaks while idle is not trusted. */
+function closeOnIdleData(this: WatchedSocket): void {
+  this.destroy();
+}
+
 /** Quotes a string as an SQL literal (standard_conforming_strings is on in every supported version). */
 function literal(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
@@ -94,8 +103,6 @@ export class SessionPool {
   readonly #hellos = new Map<string, { key: string; backend: BackendSession }>();
   /** Leases so far, read at scrape time (a labelled counter's inc per transaction costs a label hash). */
   readonly #leases = { reuse: 0, create: 0 };
-  /** The 'data' listeners of idle connections. */
-  readonly #idleWatch = new Map<BackendSession, (chunk: Buffer) => void>();
 
   constructor(options: SessionPoolOptions) {
     this.#o = options;
@@ -173,37 +180,42 @@ export class SessionPool {
    * transaction; a promise would add turns of the microtask queue to each).
    */
   acquireWith(key: string, applicationName: string, login: () => Promise<LoginResult>, done: (err: unknown, got?: Acquired) => void): void {
+    // The usual case: an idle connection ready for the client, in this call. No wait, so none is
+    // timed (0 observed), and nothing is made per transaction but the answer. `done` attaches the
+    // connection in this same call, so it is handed over still flowing (no pause, no resume).
+    const lease = this.#pool.leaseNow(key, this.#stale);
+    const now = lease && this.#useNow(lease, applicationName, false);
+    if (now) {
+      this.#o.metrics.poolWaitSeconds.observe(0);
+      return done(undefined, now);
+    }
     const started = performance.now();
     const observe = (): void => this.#o.metrics.poolWaitSeconds.observe((performance.now() - started) / 1000);
-    this.#pool.leaseWith(
-      key,
-      this.#stale,
-      this.#o.waitTimeoutMs,
-      (lease) => {
-        const now = this.#useNow(lease, applicationName);
-        if (now) {
-          observe();
-          return done(undefined, now);
-        }
-        // A login or a SET first; a reused connection that failed its SET: wait again, as acquire does.
-        this.#use(key, applicationName, login, lease)
-          .then((got) => got ?? this.#acquire(key, applicationName, login, true))
-          .then(
-            (got) => {
-              observe();
-              done(undefined, got);
-            },
-            (err: unknown) => {
-              observe();
-              done(err);
-            },
-          );
-      },
-      (err) => {
+    const onLease = (lease: Lease<BackendSession>): void => {
+      const now = this.#useNow(lease, applicationName, false);
+      if (now) {
         observe();
-        done(err);
-      },
-    );
+        return done(undefined, now);
+      }
+      // A login or a SET first; a reused connection that failed its SET: wait again, as acquire does.
+      this.#use(key, applicationName, login, lease)
+        .then((got) => got ?? this.#acquire(key, applicationName, login, true))
+        .then(
+          (got) => {
+            observe();
+            done(undefined, got);
+          },
+          (err: unknown) => {
+            observe();
+            done(err);
+          },
+        );
+    };
+    if (lease) return onLease(lease);
+    this.#pool.leaseWith(key, this.#stale, this.#o.waitTimeoutMs, onLease, (err) => {
+      observe();
+      done(err);
+    });
   }
 
   /**
@@ -212,10 +224,13 @@ export class SessionPool {
    */
   readonly #stale = (b: BackendSession): boolean => routeMoved(b, this.#o.lookup(b.route.tenantId));
 
-  /** A reused connection that needs nothing more (its application_name is the client's already), else undefined. */
-  #useNow(lease: Lease<BackendSession>, applicationName: string): Acquired | undefined {
+  /**
+   * A reused connection that needs nothing more (its application_name is the client's already),
+   * else undefined. `pause` false: the taker reads it in this same call.
+   */
+  #useNow(lease: Lease<BackendSession>, applicationName: string, pause = true): Acquired | undefined {
     if (lease.kind !== 'reuse' || lease.item.applicationName !== applicationName) return undefined;
-    this.#unwatchIdle(lease.item);
+    this.#unwatchIdle(lease.item, pause);
     this.#leases.reuse++;
     this.#lent++;
     return { kind: 'ready', backend: lease.item, reused: true };
@@ -349,23 +364,23 @@ export class SessionPool {
   /**
    * An idle connection is read, not left paused: a paused socket never sees the server's close
    * (an administrator's pg_terminate_backend, a restart). Anything a server says while idle (its
-   * FATAL before closing, a notice) makes the connection untrusted: it is closed.
+   * FATAL before closing, a notice) makes the connection untrusted: it is closed. One listener
+   * function for every connection (a connection goes idle after every transaction).
    */
   #watchIdle(backend: BackendSession): void {
-    const onData = (): void => {
-      backend.socket.destroy();
-    };
-    this.#idleWatch.set(backend, onData);
-    backend.socket.on('data', onData);
-    backend.socket.resume();
+    const socket = backend.socket as WatchedSocket;
+    socket[IDLE_WATCHED] = true;
+    socket.on('data', closeOnIdleData);
+    socket.resume();
   }
 
-  #unwatchIdle(backend: BackendSession): void {
-    const onData = this.#idleWatch.get(backend);
-    if (!onData) return;
-    this.#idleWatch.delete(backend);
-    backend.socket.off('data', onData);
-    backend.socket.pause();
+  /** `pause` false: the caller attaches a reader in this same call, so the socket may stay flowing. */
+  #unwatchIdle(backend: BackendSession, pause = true): void {
+    const socket = backend.socket as WatchedSocket;
+    if (!socket[IDLE_WATCHED]) return;
+    socket[IDLE_WATCHED] = false;
+    socket.off('data', closeOnIdleData);
+    if (pause) socket.pause();
   }
 
   #close(backend: BackendSession, reason: PoolCloseReason): void {

@@ -10,8 +10,8 @@
 // Parse and Close; after an ErrorResponse the server skips to the next sync point, each of which
 // (Query, Sync, FunctionCall) gets one ReadyForQuery. PostgreSQL docs, "Message Flow" §Extended Query.
 // Pure: no sockets, no clock.
-import { decodeParse, decodeQueryText, decodeTarget } from '@pgs/wire-protocol';
-import { blankLiterals, SessionPins, sqlEffects, type PinReason } from './session-pins.js';
+import { decodeParse, decodeTarget } from '@pgs/wire-protocol';
+import { blankLiterals, SessionPins, sqlEffects, sqlTextIfMaybe, type PinReason } from './session-pins.js';
 import { sqlPrepareOf, type SqlPrepare } from './sql-prepare.js';
 
 /** A request whose reply is still due, in the order the server answers. */
@@ -115,9 +115,12 @@ export class SessionState {
   query(message: Buffer): void {
     let sql;
     try {
-      sql = decodeQueryText(message);
+      sql = sqlTextIfMaybe(message, 5, 'Query');
     } catch {
       this.#unreadable = true;
+    }
+    // Unreadable, or no word any session-state rule needs (SET, PREPARE, DEALLOCATE are among them): nothing to follow.
+    if (sql === undefined) {
       this.#push({ kind: 'sync' });
       this.#syncs++;
       return;

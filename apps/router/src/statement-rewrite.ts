@@ -11,8 +11,6 @@ import {
   CLOSE,
   decodeBindStatement,
   decodeParse,
-  decodeParseQuery,
-  decodeQueryText,
   decodeTarget,
   DESCRIBE,
   encodeErrorResponse,
@@ -24,7 +22,7 @@ import {
   SqlState,
 } from '@pgs/wire-protocol';
 import type { ResponseTracker } from './response-tracker.js';
-import { sqlEffects, type SqlEffects } from './session-pins.js';
+import { sqlEffects, sqlEffectsAt, type SqlEffects } from './session-pins.js';
 import type { ClientStatements, ServerStatements, StatementDef } from './statement-registry.js';
 
 /** The client message types rewritten here (collected whole by the link). */
@@ -105,7 +103,7 @@ function duplicateParse(name: string, ctx: RewriteContext): Buffer[] {
 export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritten {
   switch (msg[0]) {
     case QUERY: {
-      const effects = sqlEffects(decodeQueryText(msg));
+      const effects = sqlEffectsAt(msg, 5, 'Query');
       if (effects.dropsPrepared) ctx.server.clear();
       return { messages: [msg], effects };
     }
@@ -113,7 +111,7 @@ export function rewriteClientMessage(msg: Buffer, ctx: RewriteContext): Rewritte
       // An unnamed statement (most Parses): only its text is read, for session state.
       if (msg[5] === 0) {
         ctx.tracker.sent(UNNAMED_PARSE);
-        return { messages: [msg], effects: sqlEffects(decodeParseQuery(msg)) };
+        return { messages: [msg], effects: sqlEffectsAt(msg, 6, 'Parse query') };
       }
       const p = decodeParse(msg);
       const effects = sqlEffects(p.query);
