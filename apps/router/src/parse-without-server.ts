@@ -17,28 +17,40 @@ const PARSE_COMPLETE: Buffer = Buffer.from([0x31, 0, 0, 0, 4]);
 
 /**
  * The Parses of `chunk` when it is whole named Parse messages followed by one Sync that ends it,
- * else undefined. A malformed Parse is undefined too (the server path reports it).
+ * else undefined. A malformed Parse is undefined too (the server path reports it). The shape is
+ * checked on the bytes first: this runs at the start of every transaction of a client that holds
+ * no server, and most of those start otherwise (an unnamed Parse, a Bind, a Query).
  */
 export function namedParsesThenSync(chunk: Buffer): ParseMessage[] | undefined {
+  if (!namedParsesThenSyncShape(chunk)) return undefined;
   const parses: ParseMessage[] = [];
-  let at = 0;
-  while (at + 5 <= chunk.length) {
-    const type = chunk[at]!;
+  for (let at = 0; chunk[at] === PARSE;) {
     const end = at + 1 + chunk.readUInt32BE(at + 1);
-    if (end > chunk.length || end < at + 5) return undefined;
-    if (type === SYNC) return end === chunk.length && end === at + 5 && parses.length > 0 ? parses : undefined;
-    if (type !== PARSE) return undefined;
     let p: ParseMessage;
     try {
       p = decodeParse(chunk.subarray(at, end));
     } catch {
       return undefined;
     }
-    if (p.name === '') return undefined;
     parses.push(p);
     at = end;
   }
-  return undefined;
+  return parses;
+}
+
+/** True when `chunk` is one or more whole Parse messages with a non-empty name, then one Sync that ends it. */
+function namedParsesThenSyncShape(chunk: Buffer): boolean {
+  let at = 0;
+  while (at + 5 <= chunk.length) {
+    const type = chunk[at]!;
+    const end = at + 1 + chunk.readUInt32BE(at + 1);
+    if (end > chunk.length || end < at + 5) return false;
+    if (type === SYNC) return end === chunk.length && end === at + 5 && at > 0;
+    // A Parse whose name is empty (its first byte the name's NUL) is not answered here.
+    if (type !== PARSE || end === at + 5 || chunk[at + 5] === 0) return false;
+    at = end;
+  }
+  return false;
 }
 
 /** The router's reply to such a batch, and what the SQL does to session state. */

@@ -200,6 +200,8 @@ describe('named Parses answered without a server', () => {
     expect(namedParsesThenSync(Buffer.concat([encodeParse('', 'select 1', TYPES), sync]))).toBeUndefined();
     expect(namedParsesThenSync(Buffer.concat([p1, bind('s1'), sync]))).toBeUndefined();
     expect(namedParsesThenSync(Buffer.concat([p1, sync, sync]))).toBeUndefined();
+    // Named, but its query has no NUL: the server path reports it.
+    expect(namedParsesThenSync(Buffer.concat([Buffer.from([0x50, 0, 0, 0, 7, 0x73, 0x31, 0]), sync]))).toBeUndefined();
     const whole = Buffer.concat([p1, sync]);
     for (let cut = 1; cut < whole.length; cut++) expect(namedParsesThenSync(whole.subarray(0, cut))).toBeUndefined();
   });

@@ -63,6 +63,8 @@ const TRACKED_REPLIES = typeTable([PARSE_COMPLETE, CLOSE_COMPLETE, ERROR, READY]
 const REWRITTEN = typeTable(REWRITTEN_TYPES);
 const collectReply = (t: number): boolean => TRACKED_REPLIES[t] === 1;
 const collectRequest = (t: number): boolean => REWRITTEN[t] === 1;
+/** The server's messages this link does not look at (rows, completions) pass as one piece per run. */
+const MERGED = Object.freeze({ merge: true });
 /** The tracker's entry for a client's sync point (read only: one shared object, not one per transaction). */
 const CLIENT_SYNC = Object.freeze({ kind: 'sync', injected: false } as const);
 const CLOSE_GRACE_MS = 5000;
@@ -274,7 +276,7 @@ class TransactionLink implements TransactionSession {
     }
     this.#backend = b;
     // A server is released only at a message boundary with every reply in: fresh ones only after a torn end.
-    if (!this.#fromServer?.atBoundary) this.#fromServer = new MessageSplitter(collectReply);
+    if (!this.#fromServer?.atBoundary) this.#fromServer = new MessageSplitter(collectReply, undefined, MERGED);
     if (!this.#tracker?.settled) this.#tracker = new ResponseTracker();
     this.#transactions++;
     const server = b.socket as LinkedSocket;

@@ -107,6 +107,30 @@ describe('MessageSplitter', () => {
     expect(parse.data.byteOffset).toBe(stream.byteOffset + encodeQuery('select 1').length);
   });
 
+  it('with merge, gives passed-through messages that follow one another in a chunk as one piece, at any split', () => {
+    // RowDescription-like, DataRow, CommandComplete passed through; ReadyForQuery collected; then two more passed through.
+    const msg = (type: number, body: number[]): Buffer => Buffer.from([type, 0, 0, 0, body.length + 4, ...body]);
+    const replies = [msg(0x54, [1, 2, 3]), msg(0x44, [4, 5]), msg(0x43, [0x53, 0]), msg(0x5a, [0x49]), msg(0x44, [6]), msg(0x43, [0])];
+    const all = Buffer.concat(replies);
+    const whole = new MessageSplitter((t) => t === 0x5a, 1 << 30, { merge: true }).push(all);
+    expect(whole.map((p) => [p.type, p.data.length, p.complete, p.whole])).toEqual([
+      [0x54, replies[0]!.length + replies[1]!.length + replies[2]!.length, true, false],
+      [0x5a, 6, true, true],
+      [0x44, replies[4]!.length + replies[5]!.length, true, false],
+    ]);
+    // In place: the merged piece is a slice of the chunk.
+    expect(whole[0]!.data.buffer).toBe(all.buffer);
+    for (let a = 1; a < all.length; a++) {
+      for (const b of [1, 2, 5, 9]) {
+        const s = new MessageSplitter((t) => t === 0x5a, 1 << 30, { merge: true });
+        const pieces = [all.subarray(0, a), all.subarray(a, a + b), all.subarray(a + b)].flatMap((c) => (c.length > 0 ? s.push(c) : []));
+        expect(Buffer.concat(pieces.map((p) => p.data))).toEqual(all);
+        expect(pieces.filter((p) => p.type === 0x5a).map((p) => [p.whole, p.data.length])).toEqual([[true, 6]]);
+        expect(s.atBoundary).toBe(true);
+      }
+    }
+  });
+
   it('knows when it is inside a message, and rejects bad lengths and oversized collected messages', () => {
     const s = new MessageSplitter(() => false);
     s.push(stream.subarray(0, 3));

@@ -108,19 +108,29 @@ export interface MessagePiece {
  * into a copy; the others pass as slices of the chunks,
  * so a large DataRow or CopyData is never copied. A header split over chunks is held back until
  * it is complete, so each message's type is known at its first byte.
+ *
+ * With `merge`, passed-through messages that follow one another within a chunk come as one piece
+ * (one slice, one object: a reader that looks only at the collected types pays nothing per row):
+ * its `type` is its first message's and `complete` says whether its last one ends in it.
  */
 export class MessageSplitter {
   readonly #collect: (type: number) => boolean;
   readonly #maxCollected: number;
+  /**
+   * With `merge` only (one field: a splitter per idle client stays small), within one push: the
+   * passed-through run not given yet (its start, -1 for none), its first type, its end, whether it ends a message.
+   */
+  readonly #run: { start: number; type: number; end: number; complete: boolean } | undefined;
   #header: Buffer | undefined;
   #headerGot = 0;
   #bodyLeft = 0;
   #type = 0;
   #collecting: Buffer[] | undefined;
 
-  constructor(collect: (type: number) => boolean, maxCollected = 1 << 30) {
+  constructor(collect: (type: number) => boolean, maxCollected = 1 << 30, options: { merge?: boolean } = {}) {
     this.#collect = collect;
     this.#maxCollected = maxCollected;
+    this.#run = options.merge === true ? { start: -1, type: 0, end: 0, complete: false } : undefined;
   }
 
   /** True when the bytes so far end on a message boundary. */
@@ -131,6 +141,8 @@ export class MessageSplitter {
   /** Pieces of `chunk`. Throws ProtocolError on a declared length below 4 or a collected message too large. */
   push(chunk: Buffer): MessagePiece[] {
     const out: MessagePiece[] = [];
+    // A run a push that threw left behind is not this chunk's.
+    if (this.#run) this.#run.start = -1;
     let i = 0;
     while (i < chunk.length) {
       let sliceStart = i;
@@ -167,6 +179,7 @@ export class MessageSplitter {
           // Wholly inside this chunk: given in place, no copy.
           if (!headerCopy && chunk.length - i >= this.#bodyLeft) {
             const end = i + this.#bodyLeft;
+            this.#flush(chunk, out);
             out.push({ type: this.#type, data: chunk.subarray(sliceStart, end), complete: true, whole: true });
             this.#bodyLeft = 0;
             this.#headerGot = 0;
@@ -185,15 +198,35 @@ export class MessageSplitter {
       if (this.#collecting) {
         if (n > 0) this.#collecting.push(Buffer.from(body));
         if (complete) {
+          this.#flush(chunk, out);
           out.push({ type: this.#type, data: Buffer.concat(this.#collecting), complete: true, whole: true });
           this.#collecting = undefined;
         }
+      } else if (this.#run && !headerCopy) {
+        // Slices of this chunk that follow one another: given as one when the run ends.
+        const run = this.#run;
+        if (run.start < 0) {
+          run.start = sliceStart;
+          run.type = this.#type;
+        }
+        run.end = i;
+        run.complete = complete;
       } else {
+        this.#flush(chunk, out);
         const data = headerCopy ? Buffer.concat([headerCopy, body]) : chunk.subarray(sliceStart, i);
         out.push({ type: this.#type, data, complete, whole: false });
       }
       if (complete) this.#headerGot = 0;
     }
+    this.#flush(chunk, out);
     return out;
+  }
+
+  /** Gives the passed-through run of `chunk` not given yet (merge), if any. */
+  #flush(chunk: Buffer, out: MessagePiece[]): void {
+    const run = this.#run;
+    if (!run || run.start < 0) return;
+    out.push({ type: run.type, data: chunk.subarray(run.start, run.end), complete: run.complete, whole: false });
+    run.start = -1;
   }
 }
