@@ -12,6 +12,9 @@
 //     PGS_BENCH_ROUTER_BASELINE=<main.js> another router build (e.g. a copy of apps/router/dist made
 //                                         before a change), measured interleaved with this one
 //     PGS_BENCH_COST_ONLY=cpu|memory      one half only
+//     PGS_BENCH_RATE=<tps>                pgbench -R: every target runs at the same rate, so each
+//                                         does the same work per wake-up (a proxy run slower by the
+//                                         load reads more messages per wake-up and looks cheaper)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -41,6 +44,10 @@ const IDLE_CLIENTS = (process.env.PGS_BENCH_IDLE_CLIENTS ?? '1000,5000').split('
 if (IDLE_CLIENTS.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('PGS_BENCH_IDLE_CLIENTS must be a comma-separated list of integers >= 2');
 const ONLY = process.env.PGS_BENCH_COST_ONLY ?? '';
 if (!['', 'cpu', 'memory'].includes(ONLY)) throw new Error(`PGS_BENCH_COST_ONLY must be "cpu", "memory" or unset, got "${ONLY}"`);
+const RATE = process.env.PGS_BENCH_RATE ? Number(process.env.PGS_BENCH_RATE) : undefined;
+if (RATE !== undefined && !(Number.isInteger(RATE) && RATE > 0))
+  throw new Error(`PGS_BENCH_RATE must be a positive integer (transactions per second), got "${process.env.PGS_BENCH_RATE}"`);
+const RATE_ARGS = RATE ? ['-R', String(RATE)] : [];
 const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
 /** Server connections of the transaction pool (--pool-size); the session pool lends one per client. */
 const POOL_SIZE = 10;
@@ -112,17 +119,17 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
     targets.push({ name: `${mode.reference} (${mode.name})`, port: ref.port, user: USER, pid: ref.pid, mode });
   }
   console.log(
-    `\nCPU per transaction: pgbench -S ${CLIENTS.join(' ')} -T ${SECONDS} per target, ${ROUNDS} interleaved rounds (median); each proxy's CPU counted from pgbench's first progress report (logins excluded); transaction pools of ${POOL_SIZE} server connections (router and PgBouncer)`,
+    `\nCPU per transaction: pgbench -S ${CLIENTS.join(' ')}${RATE ? ` -R ${RATE}` : ''} -T ${SECONDS} per target, ${ROUNDS} interleaved rounds (median); each proxy's CPU counted from pgbench's first progress report (logins excluded); transaction pools of ${POOL_SIZE} server connections (router and PgBouncer)`,
   );
   for (const t of targets) {
     if (WARMUP_SECONDS <= 0) break;
-    const w = await pgbench(t, t.mode.args, WARMUP_SECONDS, CLIENTS);
+    const w = await pgbench(t, [...t.mode.args, ...RATE_ARGS], WARMUP_SECONDS, CLIENTS);
     console.log(`  warm-up ${t.name}: ${w.tps.toFixed(0)} tps (not counted)`);
   }
   const samples = new Map(targets.map((t) => [t.name, { cpuUs: [] as number[], systemUs: [] as number[], tps: [] as number[] }]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
-      const r = await pgbench(t, t.mode.args, SECONDS, CLIENTS, true);
+      const r = await pgbench(t, [...t.mode.args, ...RATE_ARGS], SECONDS, CLIENTS, true);
       console.log(
         `  round ${round}/${ROUNDS} ${t.name}: ${r.proxyCpuUs?.toFixed(1) ?? '-'} µs CPU/tx (system ${r.proxySystemUs?.toFixed(1) ?? '-'}), ${r.tps.toFixed(0)} tps (load ${os.loadavg()[0]!.toFixed(1)})`,
       );
