@@ -142,8 +142,6 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
 
   track({ destroy: () => (lent ? lent.destroy() : link ? link.destroy() : handshake.socket.destroy()) });
 
-  // Set when the pooled path serves the client on without this function's frame (see there).
-  let handedOff = false;
   const refuseWith = (r: RouterRefusal): void => {
     countRefusal(metrics, r.reason);
     summary.outcome = 'refused';
@@ -234,7 +232,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     // Pooled modes: the router authenticates and lends a pooled server connection. Replication
     // connections are never pooled: they pass through to a server of their own.
     if (route.poolMode !== 'NONE' && !result.packet.parameters.has('replication')) {
-      const served = servePooled(
+      const out = await servePooled(
         {
           socket: handshake.socket,
           tlsSocket: handshake.tls ? (handshake.socket as tls.TLSSocket) : undefined,
@@ -256,17 +254,8 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
         },
         pooledDepsOf(deps),
       );
-      // Not awaited: a pooled client may stay for hours, and a suspended async function keeps its
-      // whole frame (about 1.5 KiB here); what the end needs is in the closures below.
-      handedOff = true;
-      return served
-        .then(
-          (out) => {
-            if (!timedOut) Object.assign(summary, out);
-          },
-          (err: unknown) => failed(err),
-        )
-        .finally(finish);
+      if (!timedOut) Object.assign(summary, out);
+      return;
     }
 
     route = await holdIfSuspended(route);
@@ -363,12 +352,6 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     summary.bytesIn = server.bytesWritten;
     summary.bytesOut = server.bytesRead;
   } catch (err) {
-    failed(err);
-  } finally {
-    if (!handedOff) finish();
-  }
-
-  function failed(err: unknown): void {
     if (err instanceof RouterRefusal) {
       if (!timedOut) refuseWith(err);
       if (err.reason === 'backend_unreachable') summary.reason = `backend_unreachable: ${(err.cause as Error | undefined)?.message ?? ''}`;
@@ -379,9 +362,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       summary.sqlstate = SqlState.InternalError;
       sendRefusal(handshake.socket, new PgError({ code: SqlState.InternalError, message: `internal error (connection ${connId})` }).toErrorResponse());
     }
-  }
-
-  function finish(): void {
+  } finally {
     clearTimeout(timer);
     if (startupHeld) deps.startups.release();
     if (tenantHeld !== undefined) deps.tenants.release(tenantHeld);
