@@ -23,8 +23,8 @@ async function client(): Promise<pg.Client> {
   return c;
 }
 
-function elect(name: string, connect = client): LeaderElection {
-  const e = startLeaderElection({ holder: `${name}/${Math.random().toString(36).slice(2)}`, address: `${name}:7400`, connect, timings: T, log });
+function elect(name: string, connect = client, timings = T): LeaderElection {
+  const e = startLeaderElection({ holder: `${name}/${Math.random().toString(36).slice(2)}`, address: `${name}:7400`, connect, timings, log });
   open.push(e);
   return e;
 }
@@ -119,5 +119,101 @@ describe('leader election on a real PostgreSQL', () => {
     await eventually(() => changes.length > 0, 10_000, 'the step-down told to listeners');
     expect(changes).toEqual(['follower']);
     expect(held).toBeDefined();
+  });
+});
+
+/** Blocks this thread (and so its event loop) for `ms` without spinning: a turn of the loop that long. */
+function blockEventLoop(ms: number): void {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Ends whatever lease the earlier tests left, keeping the epoch: the next candidate acquires at once. */
+async function freeLease(): Promise<number> {
+  const c = await client();
+  try {
+    const r = await c.query<{ epoch: string }>(`UPDATE coordinator_lease SET holder = '', expires_at = 0 WHERE id = 1 RETURNING epoch`);
+    return Number(r.rows[0]?.epoch);
+  } finally {
+    await c.end();
+  }
+}
+
+describe('a leader on a loaded machine', () => {
+  it('counts its first term from the lease statement, not from before a connect that took longer than the term', async () => {
+    const before = await freeLease();
+    const e = elect('slowconnect', async () => {
+      await new Promise((r) => setTimeout(r, T.ttlMs));
+      return client();
+    });
+    await e.tick();
+    // Counted from before the connect, the acquisition came too late to act on: the coordinator
+    // followed itself until the lease ran out and took it again at the next epoch.
+    expect(e.leaderEpoch()).toBe(before + 1);
+    await e.stop();
+  });
+
+  it('keeps its lease while every turn of its event loop takes a third of the lease', async () => {
+    const t: LeaseTimings = { ttlMs: 4000, renewIntervalMs: 500, safetyMarginMs: 250 };
+    await freeLease();
+    const e = elect('busy', client, t);
+    await eventually(() => e.leaderEpoch(), 10_000, 'busy leads');
+    const epoch = e.leaderEpoch();
+    const changes: string[] = [];
+    e.onChange((l) => changes.push(l.role));
+    // Six turns of 1 s each: each answer from the store is read one turn after it was sent. A
+    // renewal of one statement lands a turn after it is sent, well inside the 3.75 s a leader acts
+    // on a renewal; one of four statements lands four turns later, past it.
+    await new Promise<void>((resolve) => {
+      let turns = 0;
+      const turn = (): void => {
+        blockEventLoop(1000);
+        if (++turns < 6) setImmediate(turn);
+        else resolve();
+      };
+      setImmediate(turn);
+    });
+    expect(changes).toEqual([]);
+    expect(e.leaderEpoch()).toBe(epoch);
+    await e.stop();
+  });
+
+  it('reads a renewal answered during a long turn before judging its deadline at the end of that turn', async () => {
+    const t: LeaseTimings = { ttlMs: 4000, renewIntervalMs: 1000, safetyMarginMs: 400 };
+    await freeLease();
+    const e = elect('stall', client, t);
+    await eventually(() => e.leaderEpoch(), 10_000, 'stall leads');
+    const changes: string[] = [];
+    e.onChange((l) => changes.push(l.role));
+    // Hold the next renewal back with a lock on the lease row, then let it go and stall the event
+    // loop past the deadline of the renewal before it: the held one is answered during the stall.
+    const holder = await client();
+    const watcher = await client();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM coordinator_lease WHERE id = 1 FOR SHARE');
+      await eventually(
+        async () => Number((await watcher.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0]?.n) > 0,
+        10_000,
+        'a renewal waiting on the held row',
+      );
+      const now = e.current();
+      if (now.role !== 'leader') throw new Error('the leader stepped down before its renewal was held back; the machine is too slow for this test');
+      const released = holder.query('COMMIT');
+      blockEventLoop(now.actUntil - performance.now() + 50);
+      await released;
+      await eventually(
+        () => {
+          const l = e.current();
+          return l.role === 'leader' && l.actUntil > now.actUntil;
+        },
+        10_000,
+        'the held renewal read',
+      );
+      expect(changes).toEqual([]);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await watcher.end();
+      await e.stop();
+    }
   });
 });

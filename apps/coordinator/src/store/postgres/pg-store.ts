@@ -18,7 +18,7 @@ import pg from 'pg';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../contract.js';
 import { LeaseLostError, fenceWrite } from './leader-lease-sql.js';
-import { clientConfig, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
+import { clientConfig, connectPrimary, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
 import { isConnectionLost, toStoreError } from './pg-errors.js';
 import { startFollowerFeed, type FollowedChanges, type FollowerFeed } from './follower-feed.js';
 import { emptyChanges, makeReads, makeTx, snapshotChanges, type Changes, type Db } from './pg-repositories.js';
@@ -88,8 +88,7 @@ function asDb(run: (q: pg.QueryConfig) => Promise<pg.QueryResult>): Db {
 /** Opens (and migrates) the store at `url`; resolves once the primary answered. */
 export async function openPostgresStore(o: PostgresStoreOptions): Promise<PostgresStore> {
   const urls = splitStoreUrl(o.url);
-  const primary = await findPrimary(urls);
-  const client = await connectTo(primary);
+  const { url: primary, client } = await connectPrimary(urls);
   try {
     const { version } = await migratePostgres(client, (o.now ?? Date.now)());
     return new PostgresStore(o, urls, primary, client, version);
