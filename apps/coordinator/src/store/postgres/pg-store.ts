@@ -30,6 +30,9 @@ const insideTransaction = new AsyncLocalStorage<true>();
 /** Grouped transactions per commit: bounds how long one commit keeps the others waiting. */
 const MAX_GROUP = 256;
 
+/** How long a read may wait for a free read connection before it fails as unavailable. */
+const READ_QUEUE_WAIT_MS = 60_000;
+
 /** Who may write: the lease holder and epoch to fence every commit with; undefined = not the leader now. */
 export type WriteFence = () => { holder: string; epoch: number } | undefined;
 
@@ -140,7 +143,23 @@ export class PostgresStore implements Store {
   }
 
   private makePool(url: string): pg.Pool {
-    const pool = new pg.Pool({ ...clientConfig(url), max: this.o.readConnections ?? 4, idleTimeoutMillis: 30_000 });
+    const config = clientConfig(url);
+    // The pool bounds the wait for a free connection with its connect timeout: a burst of reads on
+    // a loaded machine (every agent's hello at start-up) then failed as "timeout exceeded when
+    // trying to connect", the store looking unreachable while it answered. Each new connection
+    // keeps its own connect timeout; a read waits its turn for as long as READ_QUEUE_WAIT_MS.
+    class ReadClient extends pg.Client {
+      constructor(c?: pg.ClientConfig) {
+        super({ ...c, connectionTimeoutMillis: config.connectionTimeoutMillis });
+      }
+    }
+    const pool = new pg.Pool({
+      ...config,
+      connectionTimeoutMillis: READ_QUEUE_WAIT_MS,
+      Client: ReadClient,
+      max: this.o.readConnections ?? 4,
+      idleTimeoutMillis: 30_000,
+    });
     pool.on('error', (err) => this.o.log.warn({ err }, 'idle store connection failed'));
     return pool;
   }
