@@ -3,7 +3,7 @@ import type { LeaseTimings } from '@pgs/tenancy';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEASE_SCHEMA_SQL, LeaseLostError, fenceWrite } from '../store/postgres/leader-lease-sql.js';
+import { LEASE_SCHEMA_SQL, LeaseLostError, fenceWrite, leaseStep, readLease, renewLease } from '../store/postgres/leader-lease-sql.js';
 import { eventually } from '../testing/harness.js';
 import { startLeaderElection, type LeaderElection } from './leader-election.js';
 
@@ -139,6 +139,29 @@ async function freeLease(): Promise<number> {
 }
 
 describe('a leader on a loaded machine', () => {
+  it('renews in one statement only what decideLease would renew: its own live lease at its epoch', async () => {
+    await freeLease();
+    const c = await client();
+    try {
+      const me = { holder: 'one/1', address: 'one:7400', heldEpoch: 0 };
+      const got = await leaseStep(c, me, T);
+      if (got.kind !== 'acquire') throw new Error(`expected an acquisition, got ${got.kind}`);
+      const epoch = got.next.epoch;
+      const renewed = await renewLease(c, { ...me, heldEpoch: epoch }, T);
+      expect(renewed).toMatchObject({ kind: 'renew', next: { holder: 'one/1', epoch } });
+      expect(renewed?.kind === 'renew' && renewed.next.expiresAt).toBeGreaterThanOrEqual(got.next.expiresAt);
+      expect(await renewLease(c, { ...me, holder: 'two/2', heldEpoch: epoch }, T)).toBeUndefined();
+      expect(await renewLease(c, { ...me, heldEpoch: epoch - 1 }, T)).toBeUndefined();
+      // Run out: not renewed at the same epoch; the full step takes it at the next one.
+      await c.query('UPDATE coordinator_lease SET expires_at = 0 WHERE id = 1');
+      expect(await renewLease(c, { ...me, heldEpoch: epoch }, T)).toBeUndefined();
+      expect((await readLease(c)).row).toMatchObject({ holder: 'one/1', epoch, expiresAt: 0 });
+      expect(await leaseStep(c, { ...me, heldEpoch: epoch }, T)).toMatchObject({ kind: 'acquire', next: { holder: 'one/1', epoch: epoch + 1 } });
+    } finally {
+      await c.end();
+    }
+  });
+
   it('counts its first term from the lease statement, not from before a connect that took longer than the term', async () => {
     const before = await freeLease();
     const e = elect('slowconnect', async () => {

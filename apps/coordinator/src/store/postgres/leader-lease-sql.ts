@@ -56,8 +56,10 @@ export async function readLease(client: pg.ClientBase): Promise<{ row: LeaseRow;
 /**
  * A leader's renewal in one statement (one round trip, no transaction left open between
  * statements): decideLease's renew case, `live && mine` as the condition and the renewed row as
- * the update, with the store's now read once. Undefined when the lease is not this holder's live
- * one any more: then the full step decides what happened.
+ * the update. The store's clock is read on the row itself, so after a wait for its lock (a write's
+ * fence holds it until that write commits) the lease is judged live or not as of holding it, as
+ * the locked read of the full step does. Undefined when the lease is not this holder's live one any
+ * more: then the full step decides what happened.
  *
  * Why one statement: a loaded coordinator reads each answer only on a later turn of its event loop,
  * so every round trip of a renewal waits a turn. A renewal of four statements (BEGIN, SELECT FOR
@@ -68,10 +70,9 @@ export async function readLease(client: pg.ClientBase): Promise<{ row: LeaseRow;
  */
 export async function renewLease(client: pg.ClientBase, me: LeaseCandidate, t: LeaseTimings): Promise<LeaseDecision | undefined> {
   const r = await client.query<LeaseRowSql>(
-    `UPDATE coordinator_lease l SET address = $2, expires_at = s.now + $4
-       FROM (SELECT ${STORE_NOW_MS} AS now) s
-      WHERE l.id = 1 AND l.holder = $1 AND l.epoch = $3 AND $3 > 0 AND s.now < l.expires_at
-      RETURNING l.holder, l.address, l.epoch, l.expires_at, s.now`,
+    `UPDATE coordinator_lease SET address = $2, expires_at = ${STORE_NOW_MS} + $4
+      WHERE id = 1 AND holder = $1 AND epoch = $3 AND $3 > 0 AND ${STORE_NOW_MS} < expires_at
+      RETURNING holder, address, epoch, expires_at, ${STORE_NOW_MS} AS now`,
     [me.holder, me.address, me.heldEpoch, t.ttlMs],
   );
   const first = r.rows[0];
