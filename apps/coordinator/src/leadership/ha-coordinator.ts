@@ -22,7 +22,7 @@ import { serverCredentials } from '../transport/grpc-credentials.js';
 import { coordinatorKeyRing } from '../services/secret-keys.js';
 import { loadFleetPki, type FleetPki } from '../security/fleet-pki.js';
 import type { Store } from '../store/contract.js';
-import { connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from '../store/postgres/pg-connection.js';
+import { connectPrimary, redactStoreUrl, splitStoreUrl } from '../store/postgres/pg-connection.js';
 import { openPostgresStore } from '../store/postgres/pg-store.js';
 import { electionFence, startLeaderElection, type LeaderElection } from './leader-election.js';
 import { startServingShell, type ServingShell } from './serving-shell.js';
@@ -73,7 +73,7 @@ export async function startHaCoordinator(
   const el = startLeaderElection({
     holder,
     address: self,
-    connect: async () => connectTo(await findPrimary(urls)),
+    connect: async () => (await connectPrimary(urls)).client,
     timings,
     log: log.child({ component: 'lease' }),
   });

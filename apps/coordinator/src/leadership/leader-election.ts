@@ -65,8 +65,18 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
     state = next;
     clearTimeout(deadlineTimer);
     if (next.role === 'leader') {
-      // Step down exactly at the local deadline if no renewal arrives before it.
-      deadlineTimer = setTimeout(() => set(nextLeadership(state, undefined, clock(), clock(), t)), Math.max(0, next.actUntil - clock()));
+      // Step down at the local deadline if no renewal arrives before it. Judged after the I/O that
+      // is ready has been read (setImmediate runs after this turn's I/O, a timer before it): after a
+      // turn of the event loop longer than what was left, a renewal answered meanwhile is read
+      // first and keeps the term instead of ending and resuming it. Nothing acts in between:
+      // mayAct and leaderEpoch go by the clock.
+      deadlineTimer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (!stopped) set(nextLeadership(state, undefined, clock(), clock(), t));
+          }),
+        Math.max(0, next.actUntil - clock()),
+      );
       deadlineTimer.unref();
     }
     if (!changed) return;
@@ -76,10 +86,15 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
   };
 
   const attempt = async (): Promise<void> => {
-    const sentAt = clock();
+    let sentAt = clock();
     let decision: LeaseDecision | undefined;
     try {
       client ??= await o.connect();
+      // The local deadline counts from when the lease statement is sent, not from before a
+      // (re)connect: a connect that took most of the lease on a loaded machine would otherwise leave
+      // an acquisition too late to act on, and the coordinator following itself until the lease ran
+      // out and it took it again at the next epoch.
+      sentAt = clock();
       const heldEpoch = state.role === 'leader' ? state.epoch : 0;
       decision = await leaseStep(client, { holder: o.holder, address: o.address, heldEpoch }, t);
     } catch (err) {

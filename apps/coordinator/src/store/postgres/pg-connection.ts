@@ -48,15 +48,23 @@ export async function connectTo(url: string): Promise<pg.Client> {
   return c;
 }
 
-/** Finds the server among `urls` that takes writes (not in recovery). */
-export async function findPrimary(urls: readonly string[]): Promise<string> {
+/**
+ * Connects to the server among `urls` that takes writes (not in recovery) and keeps the connection
+ * that found it: one connect, not a probe and then another (on a loaded machine a connect is what
+ * takes longest).
+ */
+export async function connectPrimary(urls: readonly string[]): Promise<{ url: string; client: pg.Client }> {
   const seen: string[] = [];
   for (const url of urls) {
     let c: pg.Client | undefined;
     try {
       c = await connectTo(url);
       const r = await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
-      if (r.rows[0]?.r === false) return url;
+      if (r.rows[0]?.r === false) {
+        const client = c;
+        c = undefined;
+        return { url, client };
+      }
       seen.push(`${redactStoreUrl(url)}: a standby`);
     } catch (err) {
       seen.push(`${redactStoreUrl(url)}: ${err instanceof Error ? err.message : String(err)}`);
@@ -65,4 +73,11 @@ export async function findPrimary(urls: readonly string[]): Promise<string> {
     }
   }
   throw new StoreUnavailableError(`no primary among the store's servers (${seen.join('; ')})`);
+}
+
+/** Finds the server among `urls` that takes writes (not in recovery). */
+export async function findPrimary(urls: readonly string[]): Promise<string> {
+  const { url, client } = await connectPrimary(urls);
+  await client.end().catch(() => undefined);
+  return url;
 }

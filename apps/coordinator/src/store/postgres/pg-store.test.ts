@@ -1,4 +1,5 @@
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreConflictError, StoreNotFoundError, StoreUnavailableError } from '../../domain/errors.js';
@@ -220,6 +221,31 @@ describe('PostgreSQL store', () => {
     expect(err).toBeInstanceOf(LeaseLostError);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect((await s.read.tenants.list()).map((x) => x.id)).toEqual(['mine']);
+  });
+
+  it('lets a read wait for a busy read connection longer than a connect may take', async () => {
+    const url = await freshUrl();
+    const s = await openPostgresStore({ url, routeHistory: 100, log, now: () => 1000, readConnections: 1 });
+    stores.push(s);
+    await s.transaction(async (tx) => tx.tenants.insert(aTenant('a')));
+    // A plain connection: the store's own end a transaction left idle for 2 s.
+    const locker = new pg.Client({ connectionString: url });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE');
+      // The one read connection waits on the lock; the second read waits for that connection,
+      // longer than the 5 s a connect may take.
+      const first = s.read.tenants.get('a');
+      const second = s.read.tenants.get('a');
+      second.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
+      await new Promise((r) => setTimeout(r, 6000));
+      await locker.query('COMMIT');
+      expect((await first)?.id).toBe('a');
+      expect((await second)?.id).toBe('a');
+    } finally {
+      await locker.end();
+    }
   });
 
   it('answers unavailable, not a driver error, when its server is gone', async () => {

@@ -18,7 +18,7 @@ import pg from 'pg';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../contract.js';
 import { LeaseLostError, fenceWrite } from './leader-lease-sql.js';
-import { clientConfig, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
+import { clientConfig, connectPrimary, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
 import { isConnectionLost, toStoreError } from './pg-errors.js';
 import { startFollowerFeed, type FollowedChanges, type FollowerFeed } from './follower-feed.js';
 import { emptyChanges, makeReads, makeTx, snapshotChanges, type Changes, type Db } from './pg-repositories.js';
@@ -29,6 +29,9 @@ const insideTransaction = new AsyncLocalStorage<true>();
 
 /** Grouped transactions per commit: bounds how long one commit keeps the others waiting. */
 const MAX_GROUP = 256;
+
+/** How long a read may wait for a free read connection before it fails as unavailable. */
+const READ_QUEUE_WAIT_MS = 60_000;
 
 /** Who may write: the lease holder and epoch to fence every commit with; undefined = not the leader now. */
 export type WriteFence = () => { holder: string; epoch: number } | undefined;
@@ -88,8 +91,7 @@ function asDb(run: (q: pg.QueryConfig) => Promise<pg.QueryResult>): Db {
 /** Opens (and migrates) the store at `url`; resolves once the primary answered. */
 export async function openPostgresStore(o: PostgresStoreOptions): Promise<PostgresStore> {
   const urls = splitStoreUrl(o.url);
-  const primary = await findPrimary(urls);
-  const client = await connectTo(primary);
+  const { url: primary, client } = await connectPrimary(urls);
   try {
     const { version } = await migratePostgres(client, (o.now ?? Date.now)());
     return new PostgresStore(o, urls, primary, client, version);
@@ -141,7 +143,23 @@ export class PostgresStore implements Store {
   }
 
   private makePool(url: string): pg.Pool {
-    const pool = new pg.Pool({ ...clientConfig(url), max: this.o.readConnections ?? 4, idleTimeoutMillis: 30_000 });
+    const config = clientConfig(url);
+    // The pool bounds the wait for a free connection with its connect timeout: a burst of reads on
+    // a loaded machine (every agent's hello at start-up) then failed as "timeout exceeded when
+    // trying to connect", the store looking unreachable while it answered. Each new connection
+    // keeps its own connect timeout; a read waits its turn for as long as READ_QUEUE_WAIT_MS.
+    class ReadClient extends pg.Client {
+      constructor(c?: pg.ClientConfig) {
+        super({ ...c, connectionTimeoutMillis: config.connectionTimeoutMillis });
+      }
+    }
+    const pool = new pg.Pool({
+      ...config,
+      connectionTimeoutMillis: READ_QUEUE_WAIT_MS,
+      Client: ReadClient,
+      max: this.o.readConnections ?? 4,
+      idleTimeoutMillis: 30_000,
+    });
     pool.on('error', (err) => this.o.log.warn({ err }, 'idle store connection failed'));
     return pool;
   }
