@@ -50,6 +50,7 @@ process.on('message', (m: AgentWorkerRequest) => {
       welcomed: stats.welcomed,
       placements: stats.placementsReceived,
       streamFailures: stats.streamFailures,
+      failureReasons: stats.failureReasons,
       rssBytes: process.memoryUsage().rss,
     });
   } else if (m.type === 'lose') {

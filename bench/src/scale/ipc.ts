@@ -19,7 +19,17 @@ export type AgentWorkerRequest =
   | { type: 'exit'; seq: number };
 
 export type AgentWorkerReply =
-  | { type: 'stats'; seq: number; connected: number; welcomed: number; placements: number; streamFailures: number; rssBytes: number }
+  | {
+      type: 'stats';
+      seq: number;
+      connected: number;
+      welcomed: number;
+      placements: number;
+      streamFailures: number;
+      /** Stream failures by reason (the error's message). */
+      failureReasons: Record<string, number>;
+      rssBytes: number;
+    }
   | { type: 'instances'; seq: number; tenantIds: string[] }
   | { type: 'ack'; seq: number };
 
