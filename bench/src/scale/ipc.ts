@@ -28,6 +28,8 @@ export type AgentWorkerReply =
       streamFailures: number;
       /** Stream failures by reason (the error's message). */
       failureReasons: Record<string, number>;
+      /** The worker's own longest event-loop stall since it started (ms): its hosts sent nothing meanwhile. */
+      loopStallMaxMs: number;
       rssBytes: number;
     }
   | { type: 'instances'; seq: number; tenantIds: string[] }

@@ -106,6 +106,8 @@ interface FirstStart {
   stallMs: number;
   streamFailures: number;
   failureReasons: Record<string, number>;
+  /** The fake hosts' worker's longest event-loop stall (ms): heartbeats it sent late. */
+  agentsStallMs: number;
   /** What was delivered when it settled or gave up: instances received, hosts connected. */
   placements: number;
   connected: number;
@@ -154,6 +156,7 @@ async function firstStart(
     stallMs: await stalls.stop(),
     streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
     failureReasons: stats.type === 'stats' ? stats.failureReasons : {},
+    agentsStallMs: stats.type === 'stats' ? stats.loopStallMaxMs : -1,
     placements,
     connected,
   };
@@ -263,7 +266,7 @@ console.log(
     'CPU s to settled / 10 s later',
     'host transitions in the first start (to UNREACHABLE/DOWN/READY)',
     'desired sets (full/delta/confirm)',
-    'longest loop stall ms',
+    'longest loop stall ms (coordinator / fake hosts)',
     'failed agent streams',
     'load average',
   ].join('\t'),
@@ -297,7 +300,7 @@ for (let round = 1; round <= rounds; round++) {
         `${f.cpuSettled.toFixed(2)} / ${f.cpuAfter.toFixed(2)}`,
         transitions(f.flaps),
         sets(f.desired),
-        f.stallMs,
+        `${f.stallMs} / ${f.agentsStallMs}`,
         f.streamFailures,
         os.loadavg()[0]?.toFixed(1),
       ].join('\t'),
