@@ -134,9 +134,9 @@ describe('host liveness', () => {
     expect((await h.operator.getTenant({ id: 'durable' })).tenant?.placements[0]?.hostId).toBe(home.options.hostId);
 
     home.stopHeartbeats();
-    await eventually(async () => (await h.operator.getHost({ id: home.options.hostId })).host?.state === HostState.UNREACHABLE, 3000, 'UNREACHABLE');
-    await eventually(async () => (await h.operator.getHost({ id: home.options.hostId })).host?.state === HostState.DOWN, 3000, 'DOWN');
-    await eventually(async () => (await tenantStatus('durable')) === TenantStatus.UNAVAILABLE, 3000, 'UNAVAILABLE');
+    await eventually(async () => (await h.operator.getHost({ id: home.options.hostId })).host?.state === HostState.UNREACHABLE, 10_000, 'UNREACHABLE');
+    await eventually(async () => (await h.operator.getHost({ id: home.options.hostId })).host?.state === HostState.DOWN, 10_000, 'DOWN');
+    await eventually(async () => (await tenantStatus('durable')) === TenantStatus.UNAVAILABLE, 10_000, 'UNAVAILABLE');
     const down = await h.operator.getTenant({ id: 'durable' });
     expect(down.route?.state).toBe(RouteState.HOST_DOWN);
     expect(down.route?.reason).toContain(home.options.hostId);

@@ -119,7 +119,8 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
     await eventually(
       () => output.includes('coordinator listening') || (child?.exitCode !== null ? Promise.reject(new Error(output)) : false),
-      30_000,
+      // tsx compiles the coordinator on start: over 30 s on a loaded two-core machine.
+      90_000,
       'coordinator listening',
     );
     adminTokenFile = path.join(dataDir, 'admin.token');
@@ -133,7 +134,7 @@ describe.skipIf(!hasChromium)(`dashboard in headless Chromium (${CHROMIUM})`, ()
       args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },
     });
-  }, 90_000);
+  }, 150_000);
 
   afterAll(async () => {
     await context?.close();

@@ -264,6 +264,52 @@ describe('replicas, failover, switchover', () => {
     expect(failed?.message).toContain('switching without it');
   });
 
+  it('live move: a source host lost for a moment before the switch leaves the tenant UNAVAILABLE (its copy is no heir), and the move completes once it is back', async () => {
+    const pool = [await agent(h, { checkpointAnswer: 'never' }), await agent(h, { checkpointAnswer: 'never' })];
+    await h.operator.createTenant({ id: 'ha-move-blip', spec: { placement: { group: `g${group}` } } });
+    await eventually(async () => (await h.operator.getTenant({ id: 'ha-move-blip' })).tenant?.status === TenantStatus.ACTIVE, 5000, 'ACTIVE');
+    const fromId = await primaryHost(h, 'ha-move-blip');
+    const from = pool.find((a) => a.options.hostId === fromId)!;
+    const to = pool.find((a) => a.options.hostId !== fromId)!;
+    await h.operator.moveTenant({ id: 'ha-move-blip', toHostId: to.options.hostId });
+    // The copy caught up and the source was asked to checkpoint: the switch is next.
+    await eventually(() => from.received('ha-move-blip', 'checkpoint').length > 0, 5000, 'Checkpoint asked');
+    const statuses = new Set<TenantStatus>();
+    const watch = setInterval(() => {
+      void h.operator.getTenant({ id: 'ha-move-blip' }).then(
+        (t) => statuses.add(t.tenant?.status ?? TenantStatus.UNSPECIFIED),
+        () => undefined,
+      );
+    }, 20);
+    try {
+      // The source's agent drops out long enough for its host to be declared DOWN.
+      await from.disconnect();
+      await eventually(async () => (await h.operator.getTenant({ id: 'ha-move-blip' })).tenant?.status === TenantStatus.UNAVAILABLE, 5000, 'UNAVAILABLE');
+      const during = await h.operator.getTenant({ id: 'ha-move-blip' });
+      expect(during.tenant?.statusReason).toMatch(/is down; a single-node tenant waits for its host/);
+      expect(during.tenant?.placements.map((p) => [p.hostId, p.role])).toContainEqual([fromId, InstanceRole.PRIMARY]);
+      // While the host was away, the tenant never waited for a failover that nothing runs for it.
+      clearInterval(watch);
+      expect([...statuses]).not.toContain(TenantStatus.FAILING_OVER);
+      from.options.checkpointAnswer = 'ok';
+      await from.connect();
+      const done = await eventually(
+        async () => {
+          const t = await h.operator.getTenant({ id: 'ha-move-blip' });
+          return t.tenant?.status === TenantStatus.ACTIVE && t.tenant.placements.length === 1 && t;
+        },
+        15_000,
+        'the move completed',
+      );
+      expect(done.tenant?.placements.map((p) => [p.hostId, p.role])).toEqual([[to.options.hostId, InstanceRole.PRIMARY]]);
+    } finally {
+      clearInterval(watch);
+    }
+    const actions = (await events(h, 'ha-move-blip')).map((e) => e.action);
+    expect(actions).toContain('move.completed');
+    expect(actions).not.toContain('move.abandoned');
+  });
+
   it('switchover is refused for a single-node tenant, a lagging target and an unknown host', async () => {
     const pool = [await agent(h), await agent(h)];
     await h.operator.createTenant({ id: 'ha-single', spec: { placement: { group: `g${group}` } } });

@@ -147,6 +147,26 @@ describe('deriveTenantStatus', () => {
     });
   });
 
+  it('UNAVAILABLE, not FAILING_OVER, when a single-node tenant loses its host during a move (its copy is no heir), and ACTIVE again once the host is back', () => {
+    const during = deriveTenantStatus({
+      current: 'MOVING',
+      runState: 'RUNNING',
+      deleting: false,
+      placements: [primary({ hostState: 'DOWN' }), replica()],
+      replicasTakeOver: false,
+    });
+    expect(during).toEqual({ status: 'UNAVAILABLE', reason: 'primary host h1 is down; a single-node tenant waits for its host to return' });
+    // Back: nothing sticky holds it (a FAILING_OVER would wait for a failover that nobody runs).
+    const back = deriveTenantStatus({
+      current: during.status,
+      runState: 'RUNNING',
+      deleting: false,
+      placements: [primary(), replica()],
+      replicasTakeOver: false,
+    });
+    expect(back.status).toBe('ACTIVE');
+  });
+
   it('UNAVAILABLE when the primary host is down and no replica can take over', () => {
     const down = primary({ hostState: 'DOWN' });
     for (const placements of [

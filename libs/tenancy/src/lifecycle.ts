@@ -78,6 +78,13 @@ export interface DeriveInput {
   runState: RunState;
   deleting: boolean;
   placements: readonly PlacementView[];
+  /**
+   * Whether a replica may take over by itself when the primary's host is lost (default true). False
+   * for a single-node tenant: its only other member is a live move's copy, which no failover ever
+   * promotes (it is not replicated for that, and may lack the last acknowledged commits), so a lost
+   * host leaves the tenant UNAVAILABLE until the host returns, as without the copy.
+   */
+  replicasTakeOver?: boolean;
 }
 
 /** A derived status and a one-line human reason ('' when there is nothing to say). */
@@ -98,8 +105,8 @@ const NEVER_HELD_DATA: ReadonlySet<TenantStatus> = new Set(['NEW', 'IN_PROGRESS'
  * again from the result gives the same status. Rules, first match wins:
  * deleting -> DELETING; no placements -> NEW (or UNAVAILABLE when data may be lost);
  * run state STOPPED -> ERROR / STOPPING / STOPPED; SUSPENDED stays (whatever its host does);
- * primary host DOWN -> FAILING_OVER when a realized, healthy replica on a READY host exists, else
- * UNAVAILABLE; primary host UNREACHABLE -> unchanged; a FAILED placement -> IN_PROGRESS while it is
+ * primary host DOWN -> FAILING_OVER when a realized, healthy replica on a READY host exists and may
+ * take over (not for a single-node tenant), else UNAVAILABLE; primary host UNREACHABLE -> unchanged; a FAILED placement -> IN_PROGRESS while it is
  * retried, ERROR once it failed ERROR_AFTER_FAILURES times in a row; a PENDING one -> IN_PROGRESS;
  * an unhealthy primary its agent is (re)starting -> IN_PROGRESS; all realized and primary healthy -> ACTIVE.
  */
@@ -134,6 +141,8 @@ export function deriveTenantStatus(input: DeriveInput): DerivedStatus {
     };
   }
   if (primary.hostState === 'DOWN') {
+    if (input.replicasTakeOver === false)
+      return { status: 'UNAVAILABLE', reason: `primary host ${primary.hostId} is down; a single-node tenant waits for its host to return` };
     const heir = placements.find((p) => p.role === 'REPLICA' && p.realization === 'REALIZED' && p.hostState === 'READY' && p.healthy);
     return heir === undefined
       ? { status: 'UNAVAILABLE', reason: `primary host ${primary.hostId} is down and no replica can take over` }

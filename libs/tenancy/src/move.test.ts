@@ -92,6 +92,7 @@ const facts = (over: Partial<MoveFacts> = {}): MoveFacts => ({
   switchoverRunning: false,
   oldRemoved: false,
   sourceHostState: 'READY',
+  sourceConnected: true,
   cancelled: false,
   backupRunning: false,
   // The source checkpointed just before (the checkpoint's own cases set this).
@@ -126,6 +127,17 @@ describe('decideMove', () => {
     expect(decideMove(progress(), facts({ backupRunning: true }), policy, 61_001)).toMatchObject({ kind: 'checkpoint' });
     const checkpointed = facts({ backupRunning: true, checkpoint: { state: 'finished', at: 61_000, ok: true } });
     expect(decideMove(progress(), checkpointed, policy, 61_001)).toEqual({ kind: 'switch' });
+  });
+
+  it('waits for a source host that went away for a moment instead of switching without it, and gives up only at the copy deadline', () => {
+    for (const lost of [{ sourceHostState: 'DOWN' as const }, { sourceHostState: 'UNREACHABLE' as const }, { sourceConnected: false }]) {
+      expect(decideMove(progress(), facts(lost), policy, 2000)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('the source host a is') });
+      expect(decideMove(progress(), facts(lost), policy, 61_001)).toMatchObject({ kind: 'abandon', reason: expect.stringContaining('the switch needs it') });
+    }
+    // Back: the move goes on to the checkpoint and the switch.
+    expect(decideMove(progress(), facts(), policy, 2000)).toEqual({ kind: 'switch' });
+    // A moving replica does not need the source's agent: the old member is simply removed.
+    expect(decideMove(progress({ primary: false }), facts({ sourceHostState: 'DOWN' }), policy, 2000)).toMatchObject({ kind: 'remove_old' });
   });
 
   it('has the source primary checkpoint once the copy caught up, then switches', () => {

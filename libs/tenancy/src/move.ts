@@ -136,6 +136,8 @@ export interface MoveFacts {
   /** The old instance's placement is gone and its agent reported the instance deleted (or its host is DOWN). */
   oldRemoved: boolean;
   sourceHostState: HostState | undefined;
+  /** The source host's agent is connected (a planned switch fences the old primary through it). */
+  sourceConnected: boolean;
   /** The tenant was stopped or is being deleted. */
   cancelled: boolean;
   /** A base backup of the tenant is running on the primary (the switch would end it). */
@@ -205,6 +207,13 @@ function copying(p: MoveProgress, f: MoveFacts, policy: MovePolicy, now: number)
   if (!ready)
     return { kind: 'wait', reason: `replica on ${p.toHostId} catching up (${t.lagBytes === undefined ? 'lag unknown' : `${t.lagBytes} bytes behind`})` };
   if (!p.primary) return { kind: 'remove_old', reason: `replica on ${p.toHostId} caught up; removing the old member on ${p.fromHostId}` };
+  // A source host that went away for a moment (a missed heartbeat under load) comes back: the switch
+  // needs its agent to fence the old primary, so the move waits for it rather than try and give up.
+  if (f.sourceHostState !== 'READY' || !f.sourceConnected) {
+    const where = `the source host ${p.fromHostId} is ${f.sourceHostState === 'READY' ? 'reconnecting' : (f.sourceHostState ?? 'gone')}`;
+    if (now > p.copyDeadline) return { kind: 'abandon', reason: `${where}; the switch needs it and the copy's time is up` };
+    return { kind: 'wait', reason: `replica on ${p.toHostId} caught up; ${where}, waiting for it to switch` };
+  }
   // A running backup would be cut by the switch: wait for it while the copy's deadline allows, then
   // switch anyway (the backup is then marked failed, as after any change of primary).
   if (f.backupRunning && now < p.copyDeadline)

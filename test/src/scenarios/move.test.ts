@@ -3,7 +3,8 @@
 // through the router; no acknowledged write is lost, no new connection fails, and the longest
 // pause a client saw is printed. Moves the fleet cannot do are refused up front with the reason; a
 // copy whose host dies is abandoned and cleaned; a drain empties a host of five single-node tenants
-// and a replicated tenant's member, and every tenant serves on.
+// and a replicated tenant's member (its agent stalling long enough to be declared down on the way), and
+// every tenant serves on.
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import { loadavg } from 'node:os';
@@ -346,7 +347,7 @@ describe('live move', () => {
     expect(tenantPostmaster(f, source.hostIndex, id)).toBeUndefined();
   }, 300_000);
 
-  it('drains a host of five single-node tenants and a replicated member: the host ends empty, every tenant serves', async () => {
+  it('drains a host of five single-node tenants and a replicated member, its agent stalling on the way: the host ends empty, every tenant serves', async () => {
     const f = fleet();
     const password = 'drain-secret-12';
     const drained = f.hosts[0]?.id ?? '';
@@ -376,6 +377,14 @@ describe('live move', () => {
     const started = Date.now();
     const out = await f.pgsctl(['host', 'drain', drained, '--parallel', '3']);
     expect(out.code, out.stderr).toBe(0);
+    // The drained host's agent stalls for longer than the fleet's TTL and grace while the first
+    // moves copy (as a loaded machine's agent may): its host is declared DOWN and comes back, and the
+    // drain goes on; a single-node tenant waits for its host instead of being stuck failing over.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const drainedAgent = f.hosts[0]?.process;
+    drainedAgent?.freeze(true);
+    await new Promise((resolve) => setTimeout(resolve, f.timing.hostTtlMs + f.timing.hostDownGraceMs + 1500));
+    drainedAgent?.freeze(false);
     type DrainJson = { total: number; moved: number; blocked: number; blockedTenants?: unknown[] } | null;
     // Ends early when the drain gives up on a tenant (its reason is in the failure), and a timeout
     // names what is still on the host and in what state.

@@ -335,6 +335,13 @@ export class MoveManager {
           }
         : undefined);
     await this.takeCheckpointResult(op);
+    const sourceConnected = this.ctx.hub.isConnected(fromHostId);
+    // A Checkpoint in flight when the source's agent dropped out is lost with its stream: asked again once it is back.
+    if (!sourceConnected && op.checkpoint.state === 'running') {
+      if (op.checkpointCommand !== undefined) this.ctx.hub.forgetCommand(op.checkpointCommand);
+      op.checkpointCommand = undefined;
+      op.checkpoint = { state: 'none' };
+    }
     // Taken last: a read that failed after it would lose the confirmation.
     const removed =
       op.progress.phase === 'removing' && !placements.some((p) => p.hostId === fromHostId) && this.ctx.retiring.takeConfirmed(tenantId, fromHostId);
@@ -354,6 +361,7 @@ export class MoveManager {
       switchoverRunning,
       oldRemoved: removed,
       sourceHostState,
+      sourceConnected,
       cancelled: !tenant || tenant.deleting || tenant.spec.runState !== 'RUNNING',
       backupRunning,
       checkpoint: op.checkpoint,

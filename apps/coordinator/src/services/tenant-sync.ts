@@ -120,7 +120,14 @@ function derive(tenant: TenantRecord, facts: Facts, deps: SyncDeps): { updated: 
       instanceState: p.instanceState,
     };
   });
-  let derived = deriveTenantStatus({ current: tenant.status, runState: tenant.spec.runState, deleting: tenant.deleting, placements: views });
+  let derived = deriveTenantStatus({
+    current: tenant.status,
+    runState: tenant.spec.runState,
+    deleting: tenant.deleting,
+    placements: views,
+    // The failover manager watches replicated tenants only: a single-node tenant's move copy is no heir.
+    replicasTakeOver: tenant.spec.nodes > 1,
+  });
   if (tenant.status === 'FAILING_OVER' && !deps.endFailover && !OVERRIDES_FAILOVER.has(derived.status)) {
     derived = { status: 'FAILING_OVER', reason: tenant.statusReason };
   }

@@ -63,8 +63,8 @@ export interface FakeAgentOptions {
    * reads no other message meanwhile.
    */
   upgradeAnswer?: (command: Command) => UpgradeAnswer | 'hang' | Promise<UpgradeAnswer | 'hang'>;
-  /** How a Checkpoint before a move's switch is answered (default 'ok'; 'fail' plays an older agent). */
-  checkpointAnswer?: 'ok' | 'fail';
+  /** How a Checkpoint before a move's switch is answered (default 'ok'; 'fail' plays an older agent; 'never': the move waits its bound). */
+  checkpointAnswer?: 'ok' | 'fail' | 'never';
 }
 
 /** A fake agent's answer to an upgrade step. */
@@ -250,6 +250,7 @@ export class FakeAgent {
       return;
     }
     if (command.action.case === 'checkpoint') {
+      if (this.options.checkpointAnswer === 'never') return;
       const ok = (this.options.checkpointAnswer ?? 'ok') === 'ok';
       const value = ok
         ? { commandId: command.commandId, ok, message: 'checkpoint 1 ms' }

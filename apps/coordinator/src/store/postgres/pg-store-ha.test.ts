@@ -54,5 +54,5 @@ describe('PostgreSQL store on a primary with a synchronous standby', () => {
     expect([...refusals]).toEqual(['unavailable']); // the outage showed as unavailability, nothing else
     const stored = new Set((await s.read.tenants.list()).map((t) => t.id));
     expect(acked.filter((id) => !stored.has(id))).toEqual([]);
-  });
+  }, 120_000);
 });
