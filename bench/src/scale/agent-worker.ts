@@ -4,6 +4,7 @@
 // full reports at the real agent's default period).
 // The parent drives it over IPC: stats, losing a host (its stream cancelled, no heartbeats) and
 // bringing it back.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { credentials } from '@grpc/grpc-js';
 import { AgentControlService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
@@ -20,6 +21,9 @@ const stats: FakeAgentStats = {
   failureSamples: [],
   failureReasons: {},
 };
+// A starved worker sends its hosts' heartbeats late: its own stalls tell the coordinator's part from the simulator's.
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 const channels = Array.from({ length: config.channels }, () => createClient(AgentControlService, config.grpc, credentials.createInsecure()));
 const agents = new Map<string, FakeAgent>();
 
@@ -50,6 +54,8 @@ process.on('message', (m: AgentWorkerRequest) => {
       welcomed: stats.welcomed,
       placements: stats.placementsReceived,
       streamFailures: stats.streamFailures,
+      failureReasons: stats.failureReasons,
+      loopStallMaxMs: Math.round(loopDelay.max / 1e6),
       rssBytes: process.memoryUsage().rss,
     });
   } else if (m.type === 'lose') {

@@ -19,7 +19,19 @@ export type AgentWorkerRequest =
   | { type: 'exit'; seq: number };
 
 export type AgentWorkerReply =
-  | { type: 'stats'; seq: number; connected: number; welcomed: number; placements: number; streamFailures: number; rssBytes: number }
+  | {
+      type: 'stats';
+      seq: number;
+      connected: number;
+      welcomed: number;
+      placements: number;
+      streamFailures: number;
+      /** Stream failures by reason (the error's message). */
+      failureReasons: Record<string, number>;
+      /** The worker's own longest event-loop stall since it started (ms): its hosts sent nothing meanwhile. */
+      loopStallMaxMs: number;
+      rssBytes: number;
+    }
   | { type: 'instances'; seq: number; tenantIds: string[] }
   | { type: 'ack'; seq: number };
 

@@ -18,11 +18,29 @@ import { byLabel, LoopStallSampler, metricsText } from './coordinator-metrics.js
 import { cpuSeconds, cpuWindow, fsyncsOver } from './proc-stats.js';
 import { Worker } from './workers.js';
 
-const [storeDir, hostsArg, buildsArg, roundsArg] = process.argv.slice(2);
+const [storeDir, hostsArg, buildsArg, roundsArg, tenantsArg] = process.argv.slice(2);
 const hosts = Number(hostsArg);
 const rounds = Number(roundsArg ?? 2);
-if (!storeDir || !fs.existsSync(path.join(storeDir, 'coordinator.db')) || !Number.isInteger(hosts) || hosts < 1 || !buildsArg || !(rounds >= 1))
-  throw new Error('usage: rest-cost <store dir (with coordinator.db)> <hosts> <main.js>[,<main.js>...] [rounds]');
+const tenants = Number(tenantsArg ?? 0);
+if (
+  !storeDir ||
+  !fs.existsSync(path.join(storeDir, 'coordinator.db')) ||
+  !Number.isInteger(hosts) ||
+  hosts < 1 ||
+  !buildsArg ||
+  !(rounds >= 1) ||
+  !Number.isInteger(tenants) ||
+  tenants < 0
+)
+  throw new Error('usage: rest-cost <store dir (with coordinator.db)> <hosts> <main.js>[,<main.js>...] [rounds] [tenants in the store]');
+// PGS_BENCH_FIRST_START_ONLY=1: measure the first start only (no rest window, no restart).
+const firstStartOnly = process.env.PGS_BENCH_FIRST_START_ONLY === '1';
+// PGS_BENCH_STREAMS_PER_CHANNEL: fake hosts sharing one gRPC connection (64; 1 = a connection each, as real agents).
+// Shared, one host's set left unread holds the connection's flow-control window for all the others.
+const streamsPerChannel = Number(process.env.PGS_BENCH_STREAMS_PER_CHANNEL ?? 64);
+if (!(Number.isInteger(streamsPerChannel) && streamsPerChannel >= 1)) throw new Error('PGS_BENCH_STREAMS_PER_CHANNEL must be a positive whole number');
+// How long a first start may take to settle before the run records it as not settled.
+const settleTimeoutMs = Number(process.env.PGS_BENCH_SETTLE_TIMEOUT_MS ?? 600_000);
 const builds = buildsArg.split(',').map((b) => path.resolve(b));
 const ip = `127.${process.env.PGS_TEST_NET ?? '0'}.98.1`;
 const port = 30_000 + Math.floor(Math.random() * 20_000);
@@ -47,20 +65,20 @@ async function counters(): Promise<{ transitions: Record<string, number>; desire
   };
 }
 
-async function until(what: string, f: () => Promise<boolean>, ms = 600_000): Promise<number> {
+async function until(what: string, f: () => Promise<boolean>, ms = 600_000, everyMs = 50): Promise<number> {
   const t0 = performance.now();
   while (performance.now() - t0 < ms) {
     if (await f()) return performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${what}`);
 }
 
 function startCoordinator(main: string, dataDir: string): ChildProcess {
-  const args = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', dataDir, '--insecure', '--log-level', 'warn'];
+  const args = ['--grpc-listen', grpc, '--http-listen', http, '--data-dir', dataDir, '--insecure', '--log-level', process.env.PGS_BENCH_LOG_LEVEL ?? 'warn'];
   // PGS_BENCH_NODE_ARGS: node flags for the coordinator, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.PGS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // PGS_BENCH_LOG_DIR: the coordinators' logs (warnings and errors) go there.
+  // PGS_BENCH_LOG_DIR: the coordinators' logs (warnings and errors; PGS_BENCH_LOG_LEVEL for more) go there.
   const logDir = process.env.PGS_BENCH_LOG_DIR;
   const out = logDir ? fs.openSync(path.join(logDir, `coordinator-${Date.now()}.log`), 'a') : 'ignore';
   return spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', out, 'inherit'] });
@@ -75,8 +93,87 @@ async function stopCoordinator(child: ChildProcess): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The first start on the store: every fake host holds nothing (generation 0), so each needs its
+ * full desired set. Settled = every host connected and every tenant's instance delivered to its
+ * host (`tenants`; 0 = connected only), then 10 s more to see whether anything flaps after.
+ */
+interface FirstStart {
+  /** ms from the coordinator's spawn until settled; undefined when it did not settle in time. */
+  settledMs: number | undefined;
+  /** CPU seconds of the coordinator until settled (or the deadline) and 10 s later. */
+  cpuSettled: number;
+  cpuAfter: number;
+  flaps: Record<string, number>;
+  desired: Record<string, number>;
+  /** The longest event-loop stall from the first read of /metrics until 10 s after settling (ms). */
+  stallMs: number;
+  streamFailures: number;
+  failureReasons: Record<string, number>;
+  /** The fake hosts' worker's longest event-loop stall (ms): heartbeats it sent late. */
+  agentsStallMs: number;
+  /** What was delivered when it settled or gave up: instances received, hosts connected. */
+  placements: number;
+  connected: number;
+}
+
+async function firstStart(
+  coordinator: ChildProcess,
+  agents: Worker<AgentWorkerRequest, AgentWorkerReply>,
+  t0: number,
+  stalls: LoopStallSampler,
+): Promise<FirstStart> {
+  let placements = 0;
+  let connected = 0;
+  let lastLog = 0;
+  const settled = await until(
+    'the first start to settle',
+    async () => {
+      const stats = await agents.ask({ type: 'stats' });
+      if (stats.type !== 'stats') return false;
+      placements = stats.placements;
+      connected = stats.connected;
+      const elapsed = performance.now() - t0;
+      if (elapsed - lastLog >= 30_000) {
+        lastLog = elapsed;
+        const c = await counters();
+        console.error(
+          `  first start ${Math.round(elapsed / 1000)} s: ${connected}/${hosts} hosts connected, ${placements}/${tenants} instances delivered, transitions ${JSON.stringify(c.transitions)}, sets ${JSON.stringify(c.desired)}, load ${os.loadavg()[0]?.toFixed(1)}`,
+        );
+      }
+      return connected >= hosts && ((await health())?.agents ?? 0) >= hosts && placements >= tenants;
+    },
+    settleTimeoutMs,
+    1000,
+  ).catch(() => undefined);
+  const pid = coordinator.pid as number;
+  const cpuSettled = cpuSeconds(pid);
+  await sleep(10_000);
+  const stats = await agents.ask({ type: 'stats' });
+  const { transitions: flaps, desired } = await counters();
+  return {
+    settledMs: settled === undefined ? undefined : Math.round(performance.now() - t0 - 10_000),
+    cpuSettled,
+    cpuAfter: cpuSeconds(pid),
+    flaps,
+    desired,
+    stallMs: await stalls.stop(),
+    streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
+    failureReasons: stats.type === 'stats' ? stats.failureReasons : {},
+    agentsStallMs: stats.type === 'stats' ? stats.loopStallMaxMs : -1,
+    placements,
+    connected,
+  };
+}
+
 interface Run {
   build: string;
+  first: FirstStart;
+  /** The rest window and the restart (absent with PGS_BENCH_FIRST_START_ONLY). */
+  restart?: Rest;
+}
+
+interface Rest {
   usPerHostSecond: number;
   restCores: number;
   fsyncsPerSecond: number | undefined;
@@ -97,19 +194,24 @@ interface Run {
 async function run(main: string): Promise<Run> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-rest-cost-'));
   fs.cpSync(storeDir as string, dataDir, { recursive: true });
+  const t0 = performance.now();
   let coordinator = startCoordinator(main, dataDir);
+  const firstStalls = new LoopStallSampler(http);
+  firstStalls.start();
   const agents = new Worker<AgentWorkerRequest, AgentWorkerReply>('agents', 'agent-worker.ts', {
     grpc,
     from: 0,
     to: hosts,
-    channels: Math.max(1, Math.ceil(hosts / 64)),
+    channels: Math.max(1, Math.ceil(hosts / streamsPerChannel)),
     reportIntervalMs: 5000,
   });
   try {
     await until('the coordinator', async () => (await health()) !== undefined);
+    const first = await firstStart(coordinator, agents, t0, firstStalls);
+    if (firstStartOnly) return { build: main, first };
     await until('every host connected', async () => ((await health())?.agents ?? 0) >= hosts);
-    // Full sets delivered and the first full reports applied.
-    await sleep(12_000);
+    // The first full reports applied.
+    await sleep(2_000);
     const pid = coordinator.pid as number;
     const cpu = cpuWindow(pid);
     const stalls = new LoopStallSampler(http);
@@ -120,12 +222,12 @@ async function run(main: string): Promise<Run> {
     const fsyncs = await fsyncsOver(pid, 10_000);
     // A restart: SIGTERM, the same build again on the same store, the hosts reconnecting.
     await stopCoordinator(coordinator);
-    const t0 = performance.now();
+    const t1 = performance.now();
     coordinator = startCoordinator(main, dataDir);
     stalls.start();
     await until('the coordinator again', async () => (await health()) !== undefined);
     await until('every host back', async () => ((await health())?.agents ?? 0) >= hosts);
-    const backMs = performance.now() - t0;
+    const backMs = performance.now() - t1;
     const backCpu = cpuSeconds(coordinator.pid as number);
     await sleep(10_000);
     const stats = await agents.ask({ type: 'stats' });
@@ -133,17 +235,20 @@ async function run(main: string): Promise<Run> {
     const restartStallMs = await stalls.stop();
     return {
       build: main,
-      usPerHostSecond: (u.cpuSeconds * 1e6) / (hosts * u.seconds),
-      restCores: u.cores,
-      fsyncsPerSecond: fsyncs === undefined ? undefined : fsyncs / 10,
-      backMs,
-      backCpu,
-      settledCpu: cpuSeconds(coordinator.pid as number),
-      flaps,
-      desired,
-      restStallMs,
-      restartStallMs,
-      streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
+      first,
+      restart: {
+        usPerHostSecond: (u.cpuSeconds * 1e6) / (hosts * u.seconds),
+        restCores: u.cores,
+        fsyncsPerSecond: fsyncs === undefined ? undefined : fsyncs / 10,
+        backMs,
+        backCpu,
+        settledCpu: cpuSeconds(coordinator.pid as number),
+        flaps,
+        desired,
+        restStallMs,
+        restartStallMs,
+        streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
+      },
     };
   } finally {
     await agents.stop();
@@ -161,33 +266,62 @@ console.log(
 console.log(
   [
     'build',
-    'CPU µs per host per s at rest',
-    'cores at rest',
-    'fsyncs/s at rest',
-    'restart: ms to every host back',
-    'CPU s to hosts back',
-    'CPU s 10 s later',
-    'host transitions after restart (to UNREACHABLE/DOWN/READY)',
-    'desired sets after restart (full/delta/confirm)',
-    'longest loop stall ms at rest / in restart',
+    'first start: ms to settled (every host connected, every instance delivered)',
+    'CPU s to settled / 10 s later',
+    'host transitions in the first start (to UNREACHABLE/DOWN/READY)',
+    'desired sets (full/delta/confirm)',
+    'longest loop stall ms (coordinator / fake hosts)',
     'failed agent streams',
     'load average',
   ].join('\t'),
 );
+if (!firstStartOnly)
+  console.log(
+    [
+      'build',
+      'CPU µs per host per s at rest',
+      'cores at rest',
+      'fsyncs/s at rest',
+      'restart: ms to every host back',
+      'CPU s to hosts back',
+      'CPU s 10 s later',
+      'host transitions after restart (to UNREACHABLE/DOWN/READY)',
+      'desired sets after restart (full/delta/confirm)',
+      'longest loop stall ms at rest / in restart',
+      'failed agent streams',
+      'load average',
+    ].join('\t'),
+  );
+const transitions = (flaps: Record<string, number>): string => ['UNREACHABLE', 'DOWN', 'READY'].map((s) => flaps[s] ?? 0).join('/');
+const sets = (desired: Record<string, number>): string => ['full', 'delta', 'confirm'].map((k) => desired[k] ?? 0).join('/');
 for (let round = 1; round <= rounds; round++) {
   for (const main of builds) {
-    const r = await run(main);
+    const { first: f, restart: r } = await run(main);
     console.log(
       [
-        r.build,
+        `first start ${main}`,
+        f.settledMs ?? `not settled in ${settleTimeoutMs} ms (${f.connected}/${hosts} connected, ${f.placements}/${tenants} instances)`,
+        `${f.cpuSettled.toFixed(2)} / ${f.cpuAfter.toFixed(2)}`,
+        transitions(f.flaps),
+        sets(f.desired),
+        `${f.stallMs} / ${f.agentsStallMs}`,
+        f.streamFailures,
+        os.loadavg()[0]?.toFixed(1),
+      ].join('\t'),
+    );
+    if (f.streamFailures > 0) console.log(`  failed agent streams by reason: ${JSON.stringify(f.failureReasons)}`);
+    if (!r) continue;
+    console.log(
+      [
+        main,
         r.usPerHostSecond.toFixed(0),
         r.restCores.toFixed(3),
         r.fsyncsPerSecond?.toFixed(1) ?? '-',
         Math.round(r.backMs),
         r.backCpu.toFixed(2),
         r.settledCpu.toFixed(2),
-        ['UNREACHABLE', 'DOWN', 'READY'].map((s) => r.flaps[s] ?? 0).join('/'),
-        ['full', 'delta', 'confirm'].map((k) => r.desired[k] ?? 0).join('/'),
+        transitions(r.flaps),
+        sets(r.desired),
         `${r.restStallMs} / ${r.restartStallMs}`,
         r.streamFailures,
         os.loadavg()[0]?.toFixed(1),

@@ -211,7 +211,7 @@ export class Reconciler {
       if (state === 'DOWN' || host.state === 'DOWN') await resyncQuorums(tx, this.ctx, host.id, now);
     });
     this.ctx.metrics?.hostTransitions.inc({ to: state });
-    this.ctx.log.warn({ hostId: host.id, from: host.state, to: state }, 'host state changed');
+    this.ctx.log.warn({ hostId: host.id, from: host.state, to: state, reason }, 'host state changed');
   }
 
   /** Tenants with no instance that ever ran, stuck on a DOWN host, go back to NEW: no data can be lost. */

@@ -23,6 +23,7 @@ import {
   type InstanceReportView,
 } from './mappers/agent-mapper.js';
 import { BackupScheduler } from '../services/backup-scheduler.js';
+import { StreamWork } from './stream-work.js';
 import { InitSqlRunner } from '../services/init-sql-runner.js';
 import type { HostRecord } from '../domain/model.js';
 import { auditRefusal, callerOf } from '../security/access.js';
@@ -31,6 +32,9 @@ let nextSessionId = 1;
 
 /** How long after the request side of a stream ended a cancellation still makes it a break, not a goodbye. */
 const GOODBYE_CHECK_MS = 150;
+
+/** Messages of one stream that may wait to be handled before the stream is read no further. */
+const STREAM_WORK_LIMIT = 16;
 
 /** How long an agent has to say Hello after opening the stream. */
 const HELLO_TIMEOUT_MS = 10_000;
@@ -248,6 +252,7 @@ export function agentControlService(
       // A cancelled call (the agent's connection closed) wakes the loop at once: the break is a
       // failure signal, and the request stream does not always end with it.
       const aborted = new Promise<undefined>((resolve) => call.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+      let stopWork: () => void = () => undefined;
       try {
         // The lease is renewed as of now; the agent counts it from when it sent Hello, earlier.
         ctx.liveness.renewLease(host.id, ctx.clock());
@@ -266,21 +271,28 @@ export function agentControlService(
             },
           },
         });
-        await ctx.hub.sendFull(host.id, hello.appliedGeneration);
+        // The full set (or the confirmation) first; the messages that wait queue behind it in the
+        // order sent, heartbeats do not: they are taken as they are read.
+        const work = new StreamWork(STREAM_WORK_LIMIT, () => wakeClose());
+        stopWork = () => work.stop();
+        work.add(() => ctx.hub.sendFull(host.id, hello.appliedGeneration));
         ctx.liveness.reading(host.id, ctx.clock());
-        while (!closed && !call.signal.aborted) {
+        while (!closed && work.error === undefined && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
           if (next === undefined || next.done) break;
-          // A heartbeat is handled at once; anything that waits (a report's commit) holds up the
-          // messages behind it on this stream, which liveness must not count as the host's silence.
-          const waits = next.value.message.case !== 'heartbeat';
-          if (waits) ctx.liveness.handling(host.id, ctx.clock());
-          try {
-            await handleMessage(ctx, host.id, next.value, warnedOrphans, log, backups, initSql);
-          } finally {
-            if (waits) ctx.liveness.reading(host.id, ctx.clock());
+          const request = next.value;
+          if (request.message.case === 'heartbeat') {
+            await handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql);
+            continue;
+          }
+          if (!work.add(() => handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql))) {
+            // Full: nothing more of this stream is read until a message is handled, which liveness must not count as the host's silence.
+            ctx.liveness.handling(host.id, ctx.clock());
+            await work.room();
+            ctx.liveness.reading(host.id, ctx.clock());
           }
         }
+        if (work.error !== undefined) throw work.error.err;
       } finally {
         // A goodbye half-closes the stream and then waits for us to end the call; a dead agent's
         // stream is cancelled under us (its connection closed), and the cancellation may land after
@@ -290,6 +302,7 @@ export function agentControlService(
           await Promise.race([aborted, new Promise<void>((resolve) => (timer = setTimeout(resolve, GOODBYE_CHECK_MS)))]);
           clearTimeout(timer);
         }
+        stopWork();
         const how = closed ? undefined : call.signal.aborted ? 'reset' : 'goodbye';
         ctx.liveness.streamEnded(host.id, how ?? 'goodbye', ctx.clock());
         if (how === 'reset') log.warn({ sessionId: session.sessionId }, 'agent stream broke (no goodbye): the host is suspect');
