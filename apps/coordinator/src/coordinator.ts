@@ -58,6 +58,7 @@ import type { Store } from './store/contract.js';
 import { openStore } from './store/open-store.js';
 import { TenantService } from './services/tenant-service.js';
 import { parseVersionCatalog, VersionCatalog } from './services/versions.js';
+import { GRPC_SERVER_OPTIONS } from './transport/grpc-server-options.js';
 
 /** A running coordinator. */
 export interface RunningCoordinator {
@@ -425,7 +426,7 @@ export async function startCoordinator(
     });
   }
 
-  const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
+  const server = new Server(GRPC_SERVER_OPTIONS);
   addService(server, CoordinatorService, operator, options);
   addService(server, AgentControlService, agents, options);
   addService(server, RouteFeedService, feed, options);

@@ -18,6 +18,7 @@ import { addService, Code, NOT_LEADER, RpcError, type ServiceImpl, type ServiceO
 import { createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import type http from 'node:http';
 import type { Registry } from 'prom-client';
+import { GRPC_SERVER_OPTIONS } from '../transport/grpc-server-options.js';
 
 /** The services a shell binds, the same for every term. */
 export const SHELL_SERVICES: readonly DescService[] = [CoordinatorService, AgentControlService, RouteFeedService, EnrollmentService];
@@ -92,7 +93,7 @@ export async function startServingShell(o: ServingShellOptions): Promise<Serving
   // and logged the term's way, not answered as a bare "internal error".
   let lastTerm: ServedTerm | undefined;
   const idle = createRegistry('coordinator');
-  const server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
+  const server = new Server(GRPC_SERVER_OPTIONS);
   // Options and handlers are looked up per call: the term serving when the call arrives answers it.
   const options: ServiceOptions = {
     mapError: (err, method) => (err instanceof RpcError ? err : (term ?? lastTerm)?.options.mapError?.(err, method)),
