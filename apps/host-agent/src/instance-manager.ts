@@ -29,7 +29,8 @@ import type { BackupRepository, RecoveryResult } from './backup/backup-types.js'
 import { InitSqlExecutor } from './init-sql.js';
 import { objectsFingerprint } from './objects-fingerprint.js';
 import { AgentError, codeOf, messageOf, RestoreError } from './errors.js';
-import { checkHealth, downHealth, startedHealth } from './health.js';
+import { downHealth, HealthProbe, startedHealth } from './health.js';
+import { KeptConnections } from './kept-connections.js';
 import type { InstanceAdmin } from './instance-admin.js';
 import type { AgentMetrics } from './metrics.js';
 import type { AgentCommand, CommandAction, CommandOutcome, DesiredInstance, DesiredSet, InstanceHealth, InstanceStatus } from './model.js';
@@ -65,6 +66,8 @@ export interface InstanceManagerOptions {
   maxConcurrentCreates?: number;
   /** Period of the look at running replicas' walreceivers (sender-watch.ts); 0 or absent: off. */
   senderWatchMs?: number;
+  /** How old a measured database size may be before the health round reads it again (default 10 s). */
+  healthSizeEveryMs?: number;
   /** Runs major-upgrade steps; absent: they are answered NOT_SUPPORTED. */
   upgrades?: UpgradeRunner;
 }
@@ -214,6 +217,8 @@ export class InstanceManager {
   private healthTimer: NodeJS.Timeout | undefined;
   private senderTimer: NodeJS.Timeout | undefined;
   private readonly senderWatch: SenderWatch;
+  private readonly kept: KeptConnections;
+  private readonly health: HealthProbe;
   private healthRunning = false;
   private closed = false;
   private tls: InstanceTls = { files: undefined, required: false };
@@ -227,7 +232,9 @@ export class InstanceManager {
     this.log = o.log.child({ component: 'instances' });
     this.creates = new Slots(o.maxConcurrentCreates ?? 0);
     this.clock = o.clock ?? Date.now;
-    this.senderWatch = new SenderWatch(o.admin, this.log, this.clock);
+    this.kept = new KeptConnections(o.admin, this.log);
+    this.health = new HealthProbe(this.kept, this.clock, this.log, o.healthSizeEveryMs);
+    this.senderWatch = new SenderWatch(this.kept, this.log, this.clock);
     this.replication = new ReplicationAdmin(o.admin, this.log);
     this.initSql = new InitSqlExecutor(
       o.admin,
@@ -276,9 +283,9 @@ export class InstanceManager {
     this.closed = true;
     clearTimeout(this.healthTimer);
     clearTimeout(this.senderTimer);
-    this.senderWatch.close();
     for (const e of this.entries.values()) clearTimeout(e.retryTimer);
     await Promise.all([...this.entries.values()].flatMap((e) => [e.chain, e.stanzaWork ?? Promise.resolve()]));
+    this.kept.close();
   }
 
   /** Every known instance's status. */
@@ -752,12 +759,12 @@ export class InstanceManager {
 
   private async measure(tenantId: string): Promise<InstanceHealth> {
     const started = performance.now();
-    const health = await checkHealth(this.o.admin, tenantId, this.clock, this.log);
+    const health = await this.health.measure(tenantId);
     const backups = this.o.runtime.backups;
     if (backups && health.acceptingConnections && health.role === 'PRIMARY' && backups.backupOf(tenantId)) {
       try {
         const pending = backups.pendingWal(tenantId);
-        health.archive = await this.o.admin.withClient(tenantId, 'postgres', (c) => readArchiveStatus(c, pending, this.clock()));
+        health.archive = await this.kept.use(tenantId, (c) => readArchiveStatus(c, pending, this.clock()));
       } catch (err) {
         this.log.debug({ tenantId, err }, 'archive status could not be read');
       }
@@ -991,6 +998,7 @@ export class InstanceManager {
     e.objectsApplied = undefined;
     try {
       this.update(e, { state: 'STOPPING' });
+      this.release(t);
       await this.o.runtime.remove(t);
       this.log.warn({ tenantId: t }, 'instance and its data deleted (explicit removal)');
       // A re-creation may have been asked for while we deleted: then the entry lives on.
@@ -1004,6 +1012,12 @@ export class InstanceManager {
       this.log.error({ tenantId: t, err }, 'deleting the instance failed; will retry');
       if (!this.closed) e.retryTimer = setTimeout(() => this.schedule(e), Math.min(60_000, 1000 * 2 ** Math.min(e.failures, 6)));
     }
+  }
+
+  /** Lets go of what the agent keeps of a running instance: its kept connection, its last measures. */
+  private release(tenantId: string): void {
+    this.kept.forget(tenantId);
+    this.health.forget(tenantId);
   }
 
   private scheduleSenderWatch(): void {
@@ -1058,6 +1072,7 @@ export class InstanceManager {
     try {
       const inst = await this.o.runtime.inspect(t);
       if (e.pendingOps > 0) return;
+      if (!inst?.running) this.release(t);
       if (!inst) {
         // A restore that failed for good has no instance, and its report already says why; so has a
         // creation that failed and waits for its retry (no free port, a failed copy): it was never here.

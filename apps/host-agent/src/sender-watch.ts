@@ -1,15 +1,14 @@
 /**
- * Each running replica's walreceiver, looked at every few hundred milliseconds over one kept
- * superuser connection per replica: when a primary's host dies, its replicas' walreceivers lose
+ * Each running replica's walreceiver, looked at every few hundred milliseconds over the replica's
+ * kept superuser connection (kept-connections.ts, shared with the health round): when a primary's host dies, its replicas' walreceivers lose
  * their sender at once (the connection closes), and that is one of the independent signals the
  * coordinator confirms a lost host with (libs/tenancy primaryLoss). The health round (every few
- * seconds, one connection each time) is far too slow for it. The transition rule is libs/tenancy
+ * seconds) is far too slow for it. The transition rule is libs/tenancy
  * nextSenderWatch; this file only looks.
  */
-import type pg from 'pg';
 import type { Logger } from '@pgs/service-kit';
 import { nextSenderWatch, type SenderWatchState } from '@pgs/tenancy';
-import type { InstanceAdmin } from './instance-admin.js';
+import type { KeptConnections } from './kept-connections.js';
 
 /** One replica to look at. */
 export interface WatchedReplica {
@@ -20,11 +19,10 @@ export interface WatchedReplica {
 
 /** Watches replicas' walreceivers. */
 export class SenderWatch {
-  private readonly clients = new Map<string, pg.Client>();
   private readonly states = new Map<string, SenderWatchState>();
 
   constructor(
-    private readonly admin: Pick<InstanceAdmin, 'open'>,
+    private readonly connections: KeptConnections,
     private readonly log: Logger,
     private readonly clock: () => number,
   ) {}
@@ -52,34 +50,18 @@ export class SenderWatch {
     return changed;
   }
 
-  /** Stops watching a tenant's instance (no longer a running replica). */
+  /** Stops watching a tenant's instance (no longer a running replica); its connection stays for the health round. */
   forget(tenantId: string): void {
     this.states.delete(tenantId);
-    const client = this.clients.get(tenantId);
-    this.clients.delete(tenantId);
-    client?.end().catch((err: unknown) => this.log.debug({ tenantId, err }, 'closing a sender-watch connection'));
-  }
-
-  /** Closes every kept connection. */
-  close(): void {
-    for (const tenantId of [...this.clients.keys()]) this.forget(tenantId);
   }
 
   /** Whether the walreceiver streams now; undefined when the replica cannot be asked (it says nothing then). */
   private async streaming(tenantId: string): Promise<boolean | undefined> {
-    let client = this.clients.get(tenantId);
     try {
-      if (!client) {
-        client = await this.admin.open(tenantId);
-        this.clients.set(tenantId, client);
-      }
-      const r = await client.query<{ status: string }>('select status from pg_stat_wal_receiver');
+      const r = await this.connections.use(tenantId, (client) => client.query<{ status: string }>('select status from pg_stat_wal_receiver'));
       return r.rows[0]?.status === 'streaming';
     } catch (err) {
       this.log.debug({ tenantId, err }, 'walreceiver not readable; reconnecting on the next look');
-      const stale = this.clients.get(tenantId);
-      this.clients.delete(tenantId);
-      stale?.end().catch(() => undefined);
       return undefined;
     }
   }
