@@ -36,7 +36,8 @@ export type AgentErrorCode =
   | 'RESTORE_TARGET_NOT_REACHED'
   | 'NO_BACKUP_BEFORE_TARGET'
   | 'INIT_SQL_FAILED'
-  | 'UPGRADE_FAILED';
+  | 'UPGRADE_FAILED'
+  | 'LOOK_TIMEOUT';
 
 /** An error of the host agent: a code from AgentErrorCode, a message and the cause. */
 export class AgentError extends PgsError {

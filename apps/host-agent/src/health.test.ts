@@ -115,6 +115,22 @@ describe('HealthProbe over a kept connection', () => {
     }
   });
 
+  it('gives up a look the server does not answer (a frozen server) within the look timeout, and reports it not accepting', async () => {
+    kept = new KeptConnections(admin, testLogger(), 300);
+    probe = new HealthProbe(kept, () => now, testLogger());
+    await probe.measure('t');
+    const [backend] = await agentBackends();
+    process.kill(backend!, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      expect(await probe.measure('t')).toMatchObject({ up: true, acceptingConnections: false });
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      process.kill(backend!, 'SIGCONT');
+    }
+    expect((await probe.measure('t')).acceptingConnections).toBe(true);
+  });
+
   it('reports a server that takes no connection as up and not accepting', async () => {
     kept = new KeptConnections(
       new InstanceAdmin(() => ({ host: server.socketDir, port: 1, user: 'postgres', database: 'postgres' }), testLogger(), 500),

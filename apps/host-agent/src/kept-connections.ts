@@ -12,7 +12,11 @@
  */
 import type pg from 'pg';
 import type { Logger } from '@pgs/service-kit';
+import { AgentError } from './errors.js';
 import type { InstanceAdmin } from './instance-admin.js';
+
+/** A look that has no answer by then is given up and its connection dropped (a stopped or frozen server never answers). */
+const LOOK_TIMEOUT_MS = 5000;
 
 /** Kept connections, one per tenant instance. */
 export class KeptConnections {
@@ -22,13 +26,16 @@ export class KeptConnections {
   constructor(
     private readonly admin: Pick<InstanceAdmin, 'open'>,
     private readonly log: Logger,
+    private readonly lookTimeoutMs = LOOK_TIMEOUT_MS,
   ) {}
 
   /**
    * Runs `fn` on the tenant's kept connection, opening it first if there is none. A failure drops
    * the connection, so the next call starts on a fresh one. A kept connection can have died since
    * its last use (its backend was ended, the server restarted): `fn` then runs once more on a
-   * fresh connection before the failure counts. `fn` must be safe to run twice (the looks only read).
+   * fresh connection before the failure counts, unless it went unanswered for lookTimeoutMs (a
+   * server that does not answer on a connection it has would not on a new one either). `fn` must be
+   * safe to run twice (the looks only read).
    */
   async use<T>(tenantId: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
     if (this.closed) return this.once(tenantId, fn);
@@ -36,8 +43,9 @@ export class KeptConnections {
     if (kept) {
       try {
         return await this.run(tenantId, kept, fn);
-      } catch {
+      } catch (err) {
         // Dropped by run(); a fresh connection (or one another look opened meanwhile) says whether the instance answers.
+        if (err instanceof AgentError && err.code === 'LOOK_TIMEOUT') throw err;
       }
     }
     return this.run(tenantId, this.current(tenantId), fn);
@@ -77,11 +85,20 @@ export class KeptConnections {
 
   private async run<T>(tenantId: string, opened: Promise<pg.Client>, fn: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = await opened;
+    let timer: NodeJS.Timeout | undefined;
+    const unanswered = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AgentError('LOOK_TIMEOUT', `the instance of ${tenantId} did not answer within ${this.lookTimeoutMs} ms`)),
+        this.lookTimeoutMs,
+      );
+    });
     try {
-      return await fn(client);
+      return await Promise.race([fn(client), unanswered]);
     } catch (err) {
       this.drop(tenantId, opened);
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
