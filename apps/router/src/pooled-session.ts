@@ -21,7 +21,7 @@ import { checkRoutable, startupForBackend, type StartupMessage } from './routing
 import { lendCarriedSession } from './carried-session.js';
 import { sessionCarrier } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
-import { serveTransactions, type TransactionPool, type TransactionSession } from './transaction-link.js';
+import { serveTransactions, type TransactionEnd, type TransactionPool, type TransactionSession } from './transaction-link.js';
 
 /** What every pooled connection shares. */
 export interface PooledDeps {
@@ -75,8 +75,37 @@ export interface PooledOutcome {
   bytesOut: number;
 }
 
-/** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
-export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome> {
+/**
+ * A transaction-mode client once it is served: its session goes on without any frame of the
+ * login, and the caller waits for `session.ended` itself (one promise kept per idle client,
+ * rather than a chain of them through the login's async functions).
+ */
+export class TransactionHandOff {
+  readonly session: TransactionSession;
+  readonly #keys: CancelKeys;
+  readonly #issued: IssuedKey;
+  readonly #where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>;
+
+  constructor(session: TransactionSession, keys: CancelKeys, issued: IssuedKey, where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>) {
+    this.session = session;
+    this.#keys = keys;
+    this.#issued = issued;
+    this.#where = where;
+  }
+
+  /** The outcome for the log line once the session ended; its cancel key is released. */
+  outcome(end: TransactionEnd): PooledOutcome {
+    this.#keys.release(this.#issued);
+    return { outcome: `closed_by_${end.closedBy}`, ...this.#where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+  }
+}
+
+/**
+ * Serves one client: to its end (session mode, refusals, a client gone during its login), or until
+ * a transaction-mode client is served (then the hand-off). Throws RouterRefusal for refusals (the
+ * caller tells the client).
+ */
+export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome | TransactionHandOff> {
   const { decision, packet } = c;
   let route = c.route;
   const user = decision.user;
@@ -168,7 +197,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       // function keeps its whole frame. Its cancel key is released when the session ends.
       const held = issued;
       issued = undefined;
-      return transactionOutcome(txn, deps.keys, held, where);
+      return new TransactionHandOff(txn, deps.keys, held, where);
     }
     // The link owns the server from here: it may carry the client to another when the tenant moves.
     returned = true;
@@ -229,19 +258,6 @@ function serverLogin(
     checkRoutable(now);
     return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   };
-}
-
-/** A transaction-mode client's outcome once its session ends, when its cancel key is released too. */
-function transactionOutcome(
-  txn: TransactionSession,
-  keys: CancelKeys,
-  issued: IssuedKey,
-  where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>,
-): Promise<PooledOutcome> {
-  return txn.ended.then((end) => {
-    keys.release(issued);
-    return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
-  });
 }
 
 /**
