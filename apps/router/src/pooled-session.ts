@@ -268,10 +268,23 @@ function serverLogin(
 function helloBytes(backend: BackendSession, applicationName: string | undefined, issued: { processId: number; secretKey: Buffer }): Buffer {
   const hello: Buffer[] = [];
   if (backend.negotiate) hello.push(backend.negotiate);
-  for (const [name, value] of backend.params)
-    hello.push(encodeParameterStatus(name, name === 'application_name' && applicationName !== undefined ? applicationName : value));
-  hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
+  hello.push((backend.helloParams ??= encodedParams(backend.params)));
+  const ownName = backend.params.get('application_name');
+  if (ownName !== undefined) hello.push(encodeParameterStatus('application_name', applicationName ?? ownName));
+  hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), READY_IDLE);
   return Buffer.concat(hello);
+}
+
+const READY_IDLE = encodeReadyForQuery('I');
+
+/** A server's ParameterStatus set but application_name (each client's own), in memory of its own: it lives as long as the connection. */
+function encodedParams(params: ReadonlyMap<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of params) if (name !== 'application_name') parts.push(encodeParameterStatus(name, value));
+  const joined = Buffer.concat(parts);
+  const own = Buffer.allocUnsafeSlow(joined.length);
+  joined.copy(own);
+  return own;
 }
 
 /**
