@@ -14,6 +14,8 @@
 //     PGS_BENCH_ROUTER_BASELINE=<main.js> another router build (e.g. a copy of apps/router/dist made
 //                                         before a change), measured interleaved with this one
 //     PGS_BENCH_COST_ONLY=cpu|connect|memory   one part only
+//     PGS_BENCH_COST_MODES="transaction -S,..."   only these CPU-per-transaction modes
+//     PGS_BENCH_ROUTER_ARGS="--workers 2"       extra flags for every router (both builds)
 //     PGS_BENCH_RATE=<tps>                pgbench -R: every target runs at the same rate, so each
 //                                         does the same work per wake-up (a proxy run slower by the
 //                                         load reads more messages per wake-up and looks cheaper)
@@ -55,14 +57,18 @@ const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.en
 const POOL_SIZE = 10;
 const CLIENTS = ['-c', '8', '-j', '2'];
 
+/** Extra router flags for every router this run starts (e.g. "--workers 2"), both builds alike. */
+const ROUTER_ARGS = (process.env.PGS_BENCH_ROUTER_ARGS ?? '').split(' ').filter((a) => a !== '');
+
 type Reference = 'pgbouncer session' | 'pgbouncer transaction' | 'haproxy';
 /** The paths whose CPU per transaction is measured: pool mode, pgbench query mode, the proxy compared with. */
-const MODES: Array<{ name: string; tenant: string; args: string[]; reference: Reference }> = [
+const ALL_MODES: Array<{ name: string; tenant: string; args: string[]; reference: Reference }> = [
   { name: 'session -S', tenant: POOLED, args: ['-M', 'simple'], reference: 'pgbouncer session' },
   { name: 'transaction -S', tenant: TXN_POOLED, args: ['-M', 'simple'], reference: 'pgbouncer transaction' },
   { name: 'transaction -S -M extended', tenant: TXN_POOLED, args: ['-M', 'extended'], reference: 'pgbouncer transaction' },
   { name: 'passthrough -S', tenant: TENANT, args: ['-M', 'simple'], reference: 'haproxy' },
 ];
+const MODES = ALL_MODES.filter((m) => !process.env.PGS_BENCH_COST_MODES || process.env.PGS_BENCH_COST_MODES.split(',').includes(m.name));
 
 function loadavg(): string {
   return os
@@ -113,17 +119,20 @@ function initPgbench(pg: TestPostgres): void {
 async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
   const targets: Array<Target & { mode: (typeof MODES)[number] }> = [];
   for (const b of builds) {
-    const r = await startRouter(feed, dir, `cost-${b.name}`, ['--pool-size', String(POOL_SIZE)], b.main);
+    const r = await startRouter(feed, dir, `cost-${b.name}`, ['--pool-size', String(POOL_SIZE), ...ROUTER_ARGS], b.main);
     for (const mode of MODES) targets.push({ name: `${b.name} ${mode.name}`, port: r.port, user: `${USER}.${mode.tenant}`, pid: r.pid, mode });
   }
   // The reference proxies, sized as the router: a session pool lends one connection per client.
-  const references: Record<Reference, { port: number; pid: number }> = {
-    'pgbouncer session': await startPgbouncer(pg, dir, 'pgbouncer-session', 'session', 40),
-    'pgbouncer transaction': await startPgbouncer(pg, dir, 'pgbouncer-transaction', 'transaction', POOL_SIZE),
-    haproxy: await startHaproxy(pg, dir),
-  };
+  const references: Partial<Record<Reference, { port: number; pid: number }>> = {};
   for (const mode of MODES) {
-    const ref = references[mode.reference];
+    if (references[mode.reference]) continue;
+    if (mode.reference === 'pgbouncer session') references[mode.reference] = await startPgbouncer(pg, dir, 'pgbouncer-session', 'session', 40);
+    else if (mode.reference === 'pgbouncer transaction')
+      references[mode.reference] = await startPgbouncer(pg, dir, 'pgbouncer-transaction', 'transaction', POOL_SIZE);
+    else references[mode.reference] = await startHaproxy(pg, dir);
+  }
+  for (const mode of MODES) {
+    const ref = references[mode.reference]!;
     targets.push({ name: `${mode.reference} (${mode.name})`, port: ref.port, user: USER, pid: ref.pid, mode });
   }
   console.log(
@@ -176,7 +185,7 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
 async function cpuPerConnection(pg: TestPostgres, feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
   const targets: Target[] = [{ name: 'direct', port: pg.port, user: USER }];
   for (const b of builds) {
-    const r = await startRouter(feed, dir, `connect-${b.name}`, [], b.main);
+    const r = await startRouter(feed, dir, `connect-${b.name}`, ROUTER_ARGS, b.main);
     targets.push({ name: `${b.name} session pool`, port: r.port, user: `${USER}.${POOLED}`, pid: r.pid });
   }
   const bouncer = await startPgbouncer(pg, dir, 'pgbouncer-connect', 'session', 40);
