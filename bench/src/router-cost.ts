@@ -16,6 +16,7 @@
 //     PGS_BENCH_COST_ONLY=cpu|connect|memory   one part only
 //     PGS_BENCH_COST_MODES="transaction -S,..."   only these CPU-per-transaction modes
 //     PGS_BENCH_ROUTER_ARGS="--workers 2"       extra flags for every router (both builds)
+//     PGS_BENCH_COST_CLIENTS="-c 200 -j 2"      pgbench clients of the CPU runs (default -c 8 -j 2)
 //     PGS_BENCH_RATE=<tps>                pgbench -R: every target runs at the same rate, so each
 //                                         does the same work per wake-up (a proxy run slower by the
 //                                         load reads more messages per wake-up and looks cheaper)
@@ -55,7 +56,8 @@ const RATE_ARGS = RATE ? ['-R', String(RATE)] : [];
 const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
 /** Server connections of the transaction pool (--pool-size); the session pool lends one per client. */
 const POOL_SIZE = 10;
-const CLIENTS = ['-c', '8', '-j', '2'];
+/** pgbench's clients and threads (PGS_BENCH_COST_CLIENTS, e.g. "-c 200 -j 2" for many clients over the transaction pool). */
+const CLIENTS = (process.env.PGS_BENCH_COST_CLIENTS ?? '-c 8 -j 2').split(' ').filter((a) => a !== '');
 
 /** Extra router flags for every router this run starts (e.g. "--workers 2"), both builds alike. */
 const ROUTER_ARGS = (process.env.PGS_BENCH_ROUTER_ARGS ?? '').split(' ').filter((a) => a !== '');
