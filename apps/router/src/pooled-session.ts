@@ -238,10 +238,11 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
 /**
  * How one client's server connections log in. Made in a function of its own so that the closure
- * keeps only what a login needs, not the frame of servePooled. The ClientKey stays in it, in
- * memory, for the client's lifetime (new server logins). A new server login goes where the tenant
- * is now: a client outlives switchovers and failovers, and the route it was routed by may name
- * the old primary.
+ * keeps only what a login needs, not the frame of servePooled: the startup packet to send, encoded
+ * once into memory of its own (the decoded packet and routing decision, a map and a dozen strings,
+ * would stay with an idle client for hours). The ClientKey stays in it, in memory, for the
+ * client's lifetime (new server logins). A new server login goes where the tenant is now: a client
+ * outlives switchovers and failovers, and the route it was routed by may name the old primary.
  */
 function serverLogin(
   deps: PooledDeps,
@@ -252,11 +253,14 @@ function serverLogin(
   clientKey: Buffer,
   verifier: ScramVerifierParts,
 ): () => ReturnType<typeof loginBackend> {
+  const encoded = startupForBackend(packet, decision);
+  const startup = Buffer.allocUnsafeSlow(encoded.length);
+  encoded.copy(startup);
   return () => {
     const now = deps.connect.lookup(tenantId);
     if (!now) throw refuse.unknownTenant(tenantId, false);
     checkRoutable(now);
-    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+    return loginBackend(now, startup, appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   };
 }
 
