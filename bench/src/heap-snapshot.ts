@@ -66,7 +66,7 @@ export async function heapBytesOf(file: string): Promise<number> {
 /**
  * Signals `pid` (started with heapSnapshotFlags(dir)), waits for its snapshot file to be complete
  * (the process writes it from its main thread: a file that parses is whole), and returns its live
- * heap in bytes. The file is deleted.
+ * heap in bytes. The file is deleted (or moved into PGS_BENCH_KEEP_HEAP_SNAPSHOTS, for bench:heap-diff).
  */
 export async function liveHeapBytes(pid: number, dir: string, timeoutMs = 120_000): Promise<number> {
   const before = new Set(fs.readdirSync(dir));
@@ -92,7 +92,12 @@ export async function liveHeapBytes(pid: number, dir: string, timeoutMs = 120_00
       lastSize = -1;
       continue;
     }
-    fs.rmSync(full, { force: true });
+    // Kept for bench:heap-diff when asked (PGS_BENCH_KEEP_HEAP_SNAPSHOTS=<dir>), else deleted.
+    const keep = process.env.PGS_BENCH_KEEP_HEAP_SNAPSHOTS;
+    if (keep) {
+      fs.mkdirSync(keep, { recursive: true });
+      fs.renameSync(full, path.join(keep, `${path.basename(dir)}-${Date.now()}.heapsnapshot`));
+    } else fs.rmSync(full, { force: true });
     return bytes;
   }
   throw new Error(`process ${pid} wrote no heap snapshot into ${dir} within ${timeoutMs} ms (started without heapSnapshotFlags?)`);

@@ -31,6 +31,11 @@ export interface BackendSession {
   readonly secretKey: Buffer;
   /** The server's ParameterStatus values, kept current across resets. */
   readonly params: Map<string, string>;
+  /**
+   * The ParameterStatus set but application_name, encoded once for the hello of every client the
+   * connection serves; dropped when a parameter changes.
+   */
+  helloParams?: Buffer | undefined;
   /** The server's NegotiateProtocolVersion, replayed to each client. */
   readonly negotiate: Buffer | undefined;
   /** The application_name the session has now (set per client). */

@@ -5,17 +5,19 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 import type { Logger } from '@pgs/service-kit';
+import type { RoutingDecision } from '@pgs/tenancy';
 import { PgError, SqlState, startupError } from '@pgs/wire-protocol';
 import { serveAuthenticatedPassthrough } from './authenticated-passthrough.js';
 import { connectBackend, type BackendConnectOptions } from './backend-connect.js';
 import type { CancelKeys, IssuedKey } from './cancel-keys.js';
 import type { CancelRouter } from './cancel-routing.js';
-import { Handshake, type HandshakeOptions } from './handshake.js';
+import { Handshake, type HandshakeOptions, type HandshakeResult } from './handshake.js';
 import { countRefusal, type RouterMetrics } from './metrics.js';
 import { Link } from './passthrough.js';
-import { servePooled, type PooledDeps } from './pooled-session.js';
+import { servePooled, TransactionHandOff, type PooledClient, type PooledDeps, type PooledOutcome } from './pooled-session.js';
 import { refuse, RouterRefusal } from './refusal.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
+import type { RouteEntry } from './route.js';
 import { checkRoutable, routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
@@ -107,83 +109,218 @@ function sendRefusal(socket: net.Socket, reply: Buffer | null): void {
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
+/** Where a client socket's 'error' listener, one function for every connection, finds its connection. */
+const CONNECTION = Symbol('client connection');
+type OwnedSocket = net.Socket & { [CONNECTION]?: ClientConnection };
+
+// Errors on the client socket end the connection; they must never reach the process.
+function onClientSocketError(this: OwnedSocket, err: Error): void {
+  this[CONNECTION]?.socketError(err);
+}
+
 /**
- * Serves one accepted socket to completion. `track` receives a handle to cut the connection
- * (graceful shutdown); the returned promise resolves when the connection is fully closed.
+ * Serves one accepted socket to completion and returns the handle that cuts it (graceful
+ * shutdown); `closed(connId)` runs once the connection is fully closed and logged.
  */
-export async function serveConnection(socket: net.Socket, connId: number, deps: ConnectionDeps, track: (h: ConnectionHandle) => void): Promise<void> {
-  const started = performance.now();
-  const { metrics, log } = deps;
-  metrics.accepted.inc();
-  metrics.active.inc();
-  const summary: Summary = {
-    connId,
-    client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
-    tls: false,
-    outcome: 'closed',
-    bytesIn: 0,
-    bytesOut: 0,
-    durationMs: 0,
-  };
-  socket.setNoDelay(true);
-  // Errors on the client socket end the connection; they must never reach the process.
-  socket.on('error', (err) => {
-    summary.reason ??= `client socket: ${err.message}`;
-  });
+export function serveConnection(socket: net.Socket, connId: number, deps: ConnectionDeps, closed: (connId: number) => void): ConnectionHandle {
+  const conn = new ClientConnection(socket, connId, deps, closed);
+  conn.serve();
+  return conn;
+}
 
-  const handshake = new Handshake(socket, deps.handshake);
-  let link: Link | undefined;
-  let lent: { destroy(): void } | undefined;
-  let issued: IssuedKey | undefined;
-  let tenantHeld: string | undefined;
-  let startupHeld = false;
-  let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
+/**
+ * One connection's state, in the fields of one object with its steps as methods: a pooled client
+ * may stay idle for hours, and closures over a whole serving function's scope (its refusal and
+ * timeout callbacks, the shutdown handle) kept that scope (startup packet, handshake, routing
+ * decision...) for the client's lifetime. After a pooled client is handed to its session the
+ * serving frame ends; what stays is this object (the log line's fields, the shutdown handle).
+ */
+class ClientConnection implements ConnectionHandle {
+  readonly #deps: ConnectionDeps;
+  readonly #started = performance.now();
+  readonly #summary: Summary;
+  readonly #closed: (connId: number) => void;
+  readonly #handshake: Handshake;
+  #link: Link | undefined;
+  #lent: { destroy(): void } | undefined;
+  #issued: IssuedKey | undefined;
+  #tenantHeld: string | undefined;
+  #startupHeld = false;
+  #timedOut = false;
+  #timer: NodeJS.Timeout | undefined;
 
-  track({ destroy: () => (lent ? lent.destroy() : link ? link.destroy() : handshake.socket.destroy()) });
+  constructor(socket: net.Socket, connId: number, deps: ConnectionDeps, closed: (connId: number) => void) {
+    this.#deps = deps;
+    this.#closed = closed;
+    this.#handshake = new Handshake(socket, deps.handshake);
+    this.#summary = {
+      connId,
+      client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      tls: false,
+      outcome: 'closed',
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+    };
+    deps.metrics.accepted.inc();
+    deps.metrics.active.inc();
+    socket.setNoDelay(true);
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on('error', onClientSocketError);
+  }
 
-  const refuseWith = (r: RouterRefusal): void => {
-    countRefusal(metrics, r.reason);
+  /** The client's transport now: the TCP socket, then the TLS socket once negotiated. */
+  get #socket(): net.Socket {
+    return this.#handshake.socket;
+  }
+
+  destroy(): void {
+    if (this.#lent) this.#lent.destroy();
+    else if (this.#link) this.#link.destroy();
+    else this.#socket.destroy();
+  }
+
+  socketError(err: Error): void {
+    this.#summary.reason ??= `client socket: ${err.message}`;
+  }
+
+  /** Runs the connection; a pooled client's session goes on after #run returns (its end is awaited here, not in #run's frame). */
+  serve(): void {
+    this.#run().then(
+      (handedOff) => {
+        if (handedOff) this.#whenServed(handedOff.served);
+        else this.#finish();
+      },
+      (err: unknown) => this.#finish(err),
+    );
+  }
+
+  #whenServed(served: Promise<PooledOutcome | TransactionHandOff>): void {
+    served.then(
+      (out) => {
+        if (out instanceof TransactionHandOff) this.#whenEnded(out);
+        else this.#finishWith(out);
+      },
+      (err: unknown) => this.#finish(err),
+    );
+  }
+
+  /** A transaction-mode client may stay idle for hours: what waits for its end is one reaction on its session. */
+  #whenEnded(handOff: TransactionHandOff): void {
+    handOff.session.ended.then(
+      (end) => this.#finishWith(handOff.outcome(end)),
+      (err: unknown) => this.#finish(err),
+    );
+  }
+
+  #finishWith(out: PooledOutcome): void {
+    if (!this.#timedOut) Object.assign(this.#summary, out);
+    this.#finish();
+  }
+
+  #refuseWith(r: RouterRefusal): void {
+    const summary = this.#summary;
+    countRefusal(this.#deps.metrics, r.reason);
     summary.outcome = 'refused';
     summary.reason = r.reason;
     summary.sqlstate = r.code;
     // Told or not, the log line has what PostgreSQL would have logged.
     if (!r.tellClient) summary.error = r.message;
-    sendRefusal(handshake.socket, r.tellClient ? r.replyBytes() : null);
-  };
+    sendRefusal(this.#socket, r.tellClient ? r.replyBytes() : null);
+  }
 
-  try {
-    if (!deps.startups.tryAcquire()) {
-      refuseWith(refuse.tooManyStartups(deps.startups.limit));
-      return;
-    }
-    startupHeld = true;
-    const cutOff = (r: RouterRefusal): void => {
-      timedOut = true;
-      refuseWith(r);
-      link?.destroyServer();
+  #cutOff(r: RouterRefusal): void {
+    this.#timedOut = true;
+    this.#refuseWith(r);
+    this.#link?.destroyServer();
+  }
+
+  #startTimer(r: () => RouterRefusal, ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#cutOff(r()), ms);
+  }
+
+  /** True once the auth timeout cut the connection, or the client left. */
+  #abandoned(): boolean {
+    return this.#timedOut || this.#socket.destroyed;
+  }
+
+  /** The startup phase is over: the client is ready for queries. */
+  #ready(): void {
+    clearTimeout(this.#timer);
+    // The cleared timer (and the closure it holds) is not kept for the client's lifetime.
+    this.#timer = undefined;
+    this.#deps.startups.release();
+    this.#startupHeld = false;
+    this.#deps.metrics.startupSeconds.observe((performance.now() - this.#started) / 1000);
+  }
+
+  /** A suspended tenant is woken for the client, which is held meanwhile. */
+  async #holdIfSuspended(route: RouteEntry): Promise<RouteEntry> {
+    const wake = this.#deps.wake;
+    return route.state === 'SUSPENDED' && wake ? holdForWake(route, { ...wake, metrics: this.#deps.metrics }, () => this.#abandoned()) : route;
+  }
+
+  /**
+   * The client as the pooled paths see it. Made here, not in #run: its callbacks keep this
+   * connection only, not #run's locals.
+   */
+  #pooledClient(
+    result: Extract<HandshakeResult, { kind: 'startup' }>,
+    decision: RoutingDecision,
+    route: RouteEntry,
+    tlsSocket: tls.TLSSocket | undefined,
+    wakes: boolean,
+  ): PooledClient {
+    return {
+      socket: this.#socket,
+      tlsSocket,
+      pipelined: result.pipelined,
+      packet: result.packet,
+      decision,
+      route,
+      awaitRoutable: wakes ? () => this.#holdIfSuspended(route) : undefined,
+      expired: () => this.#timedOut,
+      ready: () => this.#ready(),
+      lent: (session) => (this.#lent = session),
     };
-    // Before the startup packet PostgreSQL's authentication_timeout just exits: no word to the client.
-    timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.startupTimeoutMs, false)), deps.startupTimeoutMs);
+  }
 
+  /**
+   * From the handshake to the end of a passthrough session; a pooled client is handed off (its
+   * session's outcome, to await outside this frame) once it is served.
+   */
+  async #run(): Promise<{ served: Promise<PooledOutcome | TransactionHandOff> } | undefined> {
+    const deps = this.#deps;
+    const { metrics } = deps;
+    const summary = this.#summary;
+    if (!deps.startups.tryAcquire()) {
+      this.#refuseWith(refuse.tooManyStartups(deps.startups.limit));
+      return undefined;
+    }
+    this.#startupHeld = true;
+    // Before the startup packet PostgreSQL's authentication_timeout just exits: no word to the client.
+    this.#startTimer(() => refuse.startupTimeout(deps.startupTimeoutMs, false), deps.startupTimeoutMs);
+
+    const handshake = this.#handshake;
     const result = await handshake.run();
     summary.tls = handshake.tls !== undefined;
     if (handshake.tls?.servername) summary.sni = handshake.tls.servername;
-    if (timedOut) return;
+    if (this.#timedOut) return undefined;
     if (result.kind === 'closed') {
       summary.outcome = 'client_closed_during_startup';
       // PostgreSQL logs this one (COMMERROR); a close before any byte it does not.
       if (result.incomplete) summary.error = startupError.incomplete().message;
-      handshake.socket.destroy();
-      return;
+      this.#socket.destroy();
+      return undefined;
     }
     if (result.kind === 'cancel') {
-      clearTimeout(timer);
+      clearTimeout(this.#timer);
       summary.outcome = 'cancel_request';
       // PostgreSQL answers a CancelRequest by closing the connection, whatever became of it.
-      handshake.socket.destroy();
+      this.#socket.destroy();
       summary.cancel = await deps.cancels.handle(result.processId, result.secretKey, false);
-      return;
+      return undefined;
     }
 
     let routed;
@@ -195,7 +332,7 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     }
     const { decision } = routed;
     let route = routed.route;
-    metrics.handshakeSeconds.observe((performance.now() - started) / 1000);
+    metrics.handshakeSeconds.observe((performance.now() - this.#started) / 1000);
     summary.tenantId = decision.tenantId;
     summary.source = decision.source;
     summary.user = decision.user;
@@ -204,122 +341,73 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     // Synchronous in one process; with --workers a limited tenant's slot is asked of the primary.
     const slot = deps.tenants.acquire(route.tenantId, route.connectionLimit);
     if (!(typeof slot === 'boolean' ? slot : await slot)) throw refuse.connectionLimit(route.tenantId, route.connectionLimit);
-    tenantHeld = route.tenantId;
+    this.#tenantHeld = route.tenantId;
 
     // From here the whole start (connect + authentication) must finish within the auth timeout.
-    clearTimeout(timer);
-    const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - started));
-    timer = setTimeout(() => cutOff(refuse.startupTimeout(deps.authTimeoutMs)), remaining);
+    const remaining = Math.max(1, deps.authTimeoutMs - (performance.now() - this.#started));
+    this.#startTimer(() => refuse.startupTimeout(deps.authTimeoutMs), remaining);
 
     if (isHeld(route)) {
       // A switch in progress: the client waits for the new instance instead of failing.
       const heldAt = performance.now();
-      route = await holdUntilServed(route, {
-        lookup: deps.routing.lookup,
-        timeoutMs: deps.holdTimeoutMs,
-        abandoned: () => timedOut || handshake.socket.destroyed,
-      });
+      route = await holdUntilServed(route, { lookup: deps.routing.lookup, timeoutMs: deps.holdTimeoutMs, abandoned: () => this.#abandoned() });
       summary.heldMs = Math.round(performance.now() - heldAt);
-      if (timedOut) return;
+      if (this.#timedOut) return undefined;
       checkRoutable(route);
     }
     // A suspended tenant is woken for the client, which is held meanwhile: after authentication
     // where the router authenticates (an unauthenticated client wakes nothing), else right here.
-    const wake = deps.wake;
-    const holdIfSuspended = async (r: typeof route): Promise<typeof route> =>
-      r.state === 'SUSPENDED' && wake ? holdForWake(r, { ...wake, metrics }, () => timedOut || handshake.socket.destroyed) : r;
+    const tlsSocket = handshake.tls ? (this.#socket as tls.TLSSocket) : undefined;
 
     // Pooled modes: the router authenticates and lends a pooled server connection. Replication
     // connections are never pooled: they pass through to a server of their own.
     if (route.poolMode !== 'NONE' && !result.packet.parameters.has('replication')) {
-      const out = await servePooled(
-        {
-          socket: handshake.socket,
-          tlsSocket: handshake.tls ? (handshake.socket as tls.TLSSocket) : undefined,
-          pipelined: result.pipelined,
-          packet: result.packet,
-          decision,
-          route,
-          awaitRoutable: route.state === 'SUSPENDED' ? () => holdIfSuspended(route) : undefined,
-          expired: () => timedOut,
-          ready: () => {
-            clearTimeout(timer);
-            // The cleared timer (and the closure it holds) is not kept for the client's lifetime.
-            timer = undefined;
-            deps.startups.release();
-            startupHeld = false;
-            metrics.startupSeconds.observe((performance.now() - started) / 1000);
-          },
-          lent: (session) => (lent = session),
-        },
-        pooledDepsOf(deps),
-      );
-      if (!timedOut) Object.assign(summary, out);
-      return;
+      const c = this.#pooledClient(result, decision, route, tlsSocket, route.state === 'SUSPENDED');
+      return { served: servePooled(c, pooledDepsOf(deps)) };
     }
 
-    route = await holdIfSuspended(route);
-    if (timedOut) return;
+    route = await this.#holdIfSuspended(route);
+    if (this.#timedOut) return undefined;
 
     // A TLS client of a passthrough tenant whose instance is reached over TLS too: its SCRAM cannot
     // pass through (channel binding names the router's certificate), so the router authenticates it
     // (authenticated-passthrough.ts). Users the router does not know still pass through as bytes.
     if (
-      handshake.tls &&
+      tlsSocket &&
       deps.backend.tls?.enabled() &&
       !result.packet.parameters.has('replication') &&
       deps.pooled.verifierOf(route.tenantId, decision.user) !== undefined
     ) {
-      const out = await serveAuthenticatedPassthrough(
-        {
-          socket: handshake.socket,
-          tlsSocket: handshake.socket as tls.TLSSocket,
-          pipelined: result.pipelined,
-          packet: result.packet,
-          decision,
-          route,
-          // A suspended tenant was woken above, before this path's authentication.
-          awaitRoutable: undefined,
-          expired: () => timedOut,
-          ready: () => {
-            clearTimeout(timer);
-            deps.startups.release();
-            startupHeld = false;
-            metrics.startupSeconds.observe((performance.now() - started) / 1000);
-          },
-          lent: (session) => (lent = session),
-        },
-        pooledDepsOf(deps),
-      );
-      if (!timedOut) Object.assign(summary, out);
-      return;
+      // A suspended tenant was woken above, before this path's authentication.
+      const c = this.#pooledClient(result, decision, route, tlsSocket, false);
+      return { served: serveAuthenticatedPassthrough(c, pooledDepsOf(deps)) };
     }
 
     const connectStart = performance.now();
     const backend = await connectBackend(route, { ...deps.backend, lookup: deps.routing.lookup });
     metrics.backendConnectSeconds.observe((performance.now() - connectStart) / 1000);
     summary.backend = `${backend.route.address}:${backend.route.port}`;
-    if (timedOut || handshake.socket.destroyed) {
+    if (this.#abandoned()) {
       backend.socket.destroy();
-      if (!timedOut) summary.outcome = 'client_closed_during_startup';
-      return;
+      if (!this.#timedOut) summary.outcome = 'client_closed_during_startup';
+      return undefined;
     }
     const server = backend.socket;
     server.write(startupForBackend(result.packet, decision));
     if (result.pipelined.length > 0) server.write(result.pipelined);
-    link = new Link(handshake.socket, server);
+    const link = (this.#link = new Link(this.#socket, server));
     const tenantId = backend.route.tenantId;
     let relay;
     try {
       relay = await relayStartup(
-        handshake.socket,
+        this.#socket,
         server,
         (processId, secretKey) => {
-          issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
-          return issued;
+          this.#issued = deps.keys.issue({ processId, secretKey, host: backend.route.address, port: backend.route.port, tenantId });
+          return this.#issued;
         },
         // A plaintext client must not be offered the channel binding of the router's TLS leg.
-        { withoutChannelBinding: handshake.tls === undefined },
+        { withoutChannelBinding: tlsSocket === undefined },
       );
     } catch (err) {
       // The server broke the protocol during startup: not the client's fault, tell it so.
@@ -327,17 +415,17 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
       summary.reason = (err as Error).message;
       link.destroy();
       await link.closed;
-      return;
+      return undefined;
     }
-    clearTimeout(timer);
+    clearTimeout(this.#timer);
     deps.startups.release();
-    startupHeld = false;
-    if (timedOut) {
+    this.#startupHeld = false;
+    if (this.#timedOut) {
       await link.closed;
-      return;
+      return undefined;
     }
     if (relay.kind === 'ready') {
-      metrics.startupSeconds.observe((performance.now() - started) / 1000);
+      metrics.startupSeconds.observe((performance.now() - this.#started) / 1000);
       link.open(relay.leftover);
       summary.outcome = 'closed';
     } else if (relay.kind === 'server_error') {
@@ -351,26 +439,45 @@ export async function serveConnection(socket: net.Socket, connId: number, deps: 
     if (end.serverError) summary.reason ??= `server socket: ${end.serverError.message}`;
     summary.bytesIn = server.bytesWritten;
     summary.bytesOut = server.bytesRead;
-  } catch (err) {
+    return undefined;
+  }
+
+  /** A refusal the client is told (unless the auth timeout already told it), or a bug: XX000. */
+  #failed(err: unknown): void {
+    const summary = this.#summary;
     if (err instanceof RouterRefusal) {
-      if (!timedOut) refuseWith(err);
+      if (!this.#timedOut) this.#refuseWith(err);
       if (err.reason === 'backend_unreachable') summary.reason = `backend_unreachable: ${(err.cause as Error | undefined)?.message ?? ''}`;
-    } else {
-      // A bug: the client gets XX000 with the connection id the log line also has.
-      log.error({ err, connId }, 'internal error while serving a connection');
-      summary.outcome = 'internal_error';
-      summary.sqlstate = SqlState.InternalError;
-      sendRefusal(handshake.socket, new PgError({ code: SqlState.InternalError, message: `internal error (connection ${connId})` }).toErrorResponse());
+      return;
     }
-  } finally {
-    clearTimeout(timer);
-    if (startupHeld) deps.startups.release();
-    if (tenantHeld !== undefined) deps.tenants.release(tenantHeld);
-    if (issued) deps.keys.release(issued);
-    metrics.active.dec();
-    if (summary.bytesIn > 0) metrics.bytes.inc({ direction: 'client_to_server' }, summary.bytesIn);
-    if (summary.bytesOut > 0) metrics.bytes.inc({ direction: 'server_to_client' }, summary.bytesOut);
-    summary.durationMs = Math.round(performance.now() - started);
-    log.info(summary, 'connection closed');
+    // A bug: the client gets XX000 with the connection id the log line also has.
+    this.#deps.log.error({ err, connId: summary.connId }, 'internal error while serving a connection');
+    summary.outcome = 'internal_error';
+    summary.sqlstate = SqlState.InternalError;
+    sendRefusal(this.#socket, new PgError({ code: SqlState.InternalError, message: `internal error (connection ${summary.connId})` }).toErrorResponse());
+  }
+
+  /** Gives back what the connection held, counts and logs it; `err`: it ended by a refusal or a bug. Never throws. */
+  #finish(err?: unknown): void {
+    const deps = this.#deps;
+    const summary = this.#summary;
+    try {
+      if (err !== undefined) this.#failed(err);
+      clearTimeout(this.#timer);
+      if (this.#startupHeld) deps.startups.release();
+      if (this.#tenantHeld !== undefined) deps.tenants.release(this.#tenantHeld);
+      if (this.#issued) deps.keys.release(this.#issued);
+      deps.metrics.active.dec();
+      if (summary.bytesIn > 0) deps.metrics.bytes.inc({ direction: 'client_to_server' }, summary.bytesIn);
+      if (summary.bytesOut > 0) deps.metrics.bytes.inc({ direction: 'server_to_client' }, summary.bytesOut);
+      summary.durationMs = Math.round(performance.now() - this.#started);
+      deps.log.info(summary, 'connection closed');
+    } catch (bug) {
+      // The last guard: nothing of a connection's end may reach the process.
+      deps.log.error({ err: bug, connId: summary.connId }, 'connection handler failed');
+      this.#socket.destroy();
+    } finally {
+      this.#closed(summary.connId);
+    }
   }
 }

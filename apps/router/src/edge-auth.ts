@@ -32,6 +32,18 @@ export interface EdgeAuthInput {
 /** The mock part of a known user's exchange: never shown (the verifier's salt is). */
 const KNOWN_USER = { salt: Buffer.alloc(0), iterations: DEFAULT_SCRAM_ITERATIONS };
 
+/** The AuthenticationSASL message of each offer (with and without -PLUS), made once rather than per login. */
+const SASL_OFFERS = new Map<string, Buffer>();
+function saslOffer(mechanisms: string[]): Buffer {
+  const key = mechanisms.join(',');
+  let offer = SASL_OFFERS.get(key);
+  if (!offer) {
+    offer = encodeAuthentication(AuthenticationCode.Sasl, encodeSaslMechanisms(mechanisms));
+    SASL_OFFERS.set(key, offer);
+  }
+  return offer;
+}
+
 /** tls-server-end-point of the certificate this TLS socket presented (one SHA-256 of ~1 KiB). */
 function channelBindingOf(socket: tls.TLSSocket | undefined): Buffer | undefined {
   const cert = socket?.getCertificate();
@@ -51,7 +63,7 @@ export async function authenticateClient(reader: ClientReader, write: (b: Buffer
     channelBinding: channelBindingOf(input.tlsSocket),
   });
   try {
-    write(encodeAuthentication(AuthenticationCode.Sasl, encodeSaslMechanisms(server.mechanisms())));
+    write(saslOffer(server.mechanisms()));
     const initial = await reader.next();
     if (initial === null) return { kind: 'closed' };
     const { mechanism, data } = decodeSaslInitialResponse(initial);

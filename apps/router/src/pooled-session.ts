@@ -21,7 +21,7 @@ import { checkRoutable, startupForBackend, type StartupMessage } from './routing
 import { lendCarriedSession } from './carried-session.js';
 import { sessionCarrier } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
-import { serveTransactions, type TransactionPool, type TransactionSession } from './transaction-link.js';
+import { serveTransactions, type TransactionEnd, type TransactionPool, type TransactionSession } from './transaction-link.js';
 
 /** What every pooled connection shares. */
 export interface PooledDeps {
@@ -75,8 +75,37 @@ export interface PooledOutcome {
   bytesOut: number;
 }
 
-/** Serves one client to its end; throws RouterRefusal for refusals (the caller tells the client). */
-export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome> {
+/**
+ * A transaction-mode client once it is served: its session goes on without any frame of the
+ * login, and the caller waits for `session.ended` itself (one promise kept per idle client,
+ * rather than a chain of them through the login's async functions).
+ */
+export class TransactionHandOff {
+  readonly session: TransactionSession;
+  readonly #keys: CancelKeys;
+  readonly #issued: IssuedKey;
+  readonly #where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>;
+
+  constructor(session: TransactionSession, keys: CancelKeys, issued: IssuedKey, where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>) {
+    this.session = session;
+    this.#keys = keys;
+    this.#issued = issued;
+    this.#where = where;
+  }
+
+  /** The outcome for the log line once the session ended; its cancel key is released. */
+  outcome(end: TransactionEnd): PooledOutcome {
+    this.#keys.release(this.#issued);
+    return { outcome: `closed_by_${end.closedBy}`, ...this.#where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+  }
+}
+
+/**
+ * Serves one client: to its end (session mode, refusals, a client gone during its login), or until
+ * a transaction-mode client is served (then the hand-off). Throws RouterRefusal for refusals (the
+ * caller tells the client).
+ */
+export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<PooledOutcome | TransactionHandOff> {
   const { decision, packet } = c;
   let route = c.route;
   const user = decision.user;
@@ -168,7 +197,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
       // function keeps its whole frame. Its cancel key is released when the session ends.
       const held = issued;
       issued = undefined;
-      return transactionOutcome(txn, deps.keys, held, where);
+      return new TransactionHandOff(txn, deps.keys, held, where);
     }
     // The link owns the server from here: it may carry the client to another when the tenant moves.
     returned = true;
@@ -209,10 +238,11 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 
 /**
  * How one client's server connections log in. Made in a function of its own so that the closure
- * keeps only what a login needs, not the frame of servePooled. The ClientKey stays in it, in
- * memory, for the client's lifetime (new server logins). A new server login goes where the tenant
- * is now: a client outlives switchovers and failovers, and the route it was routed by may name
- * the old primary.
+ * keeps only what a login needs, not the frame of servePooled: the startup packet to send, encoded
+ * once into memory of its own (the decoded packet and routing decision, a map and a dozen strings,
+ * would stay with an idle client for hours). The ClientKey stays in it, in memory, for the
+ * client's lifetime (new server logins). A new server login goes where the tenant is now: a client
+ * outlives switchovers and failovers, and the route it was routed by may name the old primary.
  */
 function serverLogin(
   deps: PooledDeps,
@@ -223,25 +253,15 @@ function serverLogin(
   clientKey: Buffer,
   verifier: ScramVerifierParts,
 ): () => ReturnType<typeof loginBackend> {
+  const encoded = startupForBackend(packet, decision);
+  const startup = Buffer.allocUnsafeSlow(encoded.length);
+  encoded.copy(startup);
   return () => {
     const now = deps.connect.lookup(tenantId);
     if (!now) throw refuse.unknownTenant(tenantId, false);
     checkRoutable(now);
-    return loginBackend(now, startupForBackend(packet, decision), appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
+    return loginBackend(now, startup, appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
   };
-}
-
-/** A transaction-mode client's outcome once its session ends, when its cancel key is released too. */
-function transactionOutcome(
-  txn: TransactionSession,
-  keys: CancelKeys,
-  issued: IssuedKey,
-  where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>,
-): Promise<PooledOutcome> {
-  return txn.ended.then((end) => {
-    keys.release(issued);
-    return { outcome: `closed_by_${end.closedBy}`, ...where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
-  });
 }
 
 /**
@@ -252,10 +272,23 @@ function transactionOutcome(
 function helloBytes(backend: BackendSession, applicationName: string | undefined, issued: { processId: number; secretKey: Buffer }): Buffer {
   const hello: Buffer[] = [];
   if (backend.negotiate) hello.push(backend.negotiate);
-  for (const [name, value] of backend.params)
-    hello.push(encodeParameterStatus(name, name === 'application_name' && applicationName !== undefined ? applicationName : value));
-  hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), encodeReadyForQuery('I'));
+  hello.push((backend.helloParams ??= encodedParams(backend.params)));
+  const ownName = backend.params.get('application_name');
+  if (ownName !== undefined) hello.push(encodeParameterStatus('application_name', applicationName ?? ownName));
+  hello.push(encodeBackendKeyData(issued.processId, issued.secretKey), READY_IDLE);
   return Buffer.concat(hello);
+}
+
+const READY_IDLE = encodeReadyForQuery('I');
+
+/** A server's ParameterStatus set but application_name (each client's own), in memory of its own: it lives as long as the connection. */
+function encodedParams(params: ReadonlyMap<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of params) if (name !== 'application_name') parts.push(encodeParameterStatus(name, value));
+  const joined = Buffer.concat(parts);
+  const own = Buffer.allocUnsafeSlow(joined.length);
+  joined.copy(own);
+  return own;
 }
 
 /**

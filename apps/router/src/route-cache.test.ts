@@ -68,12 +68,54 @@ describe('RouteCache users and pool modes', () => {
     cache.apply({ snapshot: false, revision: 1, upserts: [], deletedTenantIds: [], routers: undefined }, 2);
     expect(cache.instanceTls).toBe(true);
     cache.apply({ snapshot: false, revision: 1, upserts: [], deletedTenantIds: [], routers: undefined, instanceTls: false }, 3);
+    // The view keeps what it read until it looks at the file again.
+    expect(view.refresh()).toBe(true);
     expect(view.instanceTls).toBe(false);
     cache.close();
     view.close();
     const reopened = new RouteCache(file);
     expect(reopened.instanceTls).toBe(false);
     reopened.close();
+  });
+
+  it("a read-only view (a worker's) serves lookups from memory and reads the file again once refresh() sees a committed batch", () => {
+    const file = tempFile();
+    const cache = new RouteCache(file);
+    const users = [{ name: 'alice', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$v1:s1' }];
+    const batch = (revision: number, port: number, over: Parameters<typeof routableRoute>[3] = {}) => ({
+      snapshot: false,
+      revision,
+      upserts: [{ ...routableRoute('acme', '127.0.0.1', port, { poolMode: 'TRANSACTION', users, ...over }), revision }],
+      deletedTenantIds: [],
+      routers: undefined,
+    });
+    cache.apply(batch(1, 5432), 1);
+    let told = 0;
+    cache.onApplied(() => told++);
+    const view = new RouteCache(file, { readOnly: true });
+    const first = view.lookup('acme');
+    expect(first).toMatchObject({ port: 5432, poolMode: 'TRANSACTION' });
+    // The same object again: no read of the file (a transaction-mode transaction looks its route up several times).
+    expect(view.lookup('acme')).toBe(first);
+    expect(view.verifierOf('acme', 'alice')).toBe(users[0]!.scramVerifier);
+    expect(view.refresh()).toBe(false);
+    expect(view.lookup('acme')).toBe(first);
+
+    cache.apply(batch(2, 6543, { users: [{ name: 'alice', scramVerifier: 'SCRAM-SHA-256$4096:c2FsdA==$v2:s2' }] }), 2);
+    expect(told).toBe(1);
+    // Until it looks, the view serves what it read; then the new route and verifier.
+    expect(view.lookup('acme')).toBe(first);
+    expect(view.refresh()).toBe(true);
+    expect(view.lookup('acme')).toMatchObject({ port: 6543 });
+    expect(view.verifierOf('acme', 'alice')).toBe('SCRAM-SHA-256$4096:c2FsdA==$v2:s2');
+    cache.apply({ snapshot: false, revision: 3, upserts: [], deletedTenantIds: ['acme'], routers: undefined }, 3);
+    expect(view.refresh()).toBe(true);
+    expect(view.lookup('acme')).toBeUndefined();
+    expect(view.verifierOf('acme', 'alice')).toBeUndefined();
+    cache.close();
+    view.close();
+    // A note that comes after the view closed (a stopping worker) is no error.
+    expect(view.refresh()).toBe(false);
   });
 
   it('migrates a schema-1 file: routes kept (as passthrough), revision reset so the feed resends a snapshot, mode tightened', () => {

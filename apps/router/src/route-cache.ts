@@ -110,18 +110,23 @@ export class RouteCache {
   readonly #applyTx: (batch: RouteBatch, syncedAt: number) => ApplyResult;
   readonly #replacePeersTx: (peers: readonly RouterPeerEntry[]) => void;
   /**
-   * Routes already read, in front of the prepared SELECT: a lookup per connection is then a Map
-   * get (the SELECT plus row mapping measured at 4% of the router's CPU per connection). Only
-   * the writer keeps one, since it alone knows when the file changes (every apply clears it); a
-   * read-only cache (a --workers worker) reads the file each time, as another process writes it.
-   * Misses are not kept, so made-up tenant names cannot grow it.
+   * Routes already read, in front of the prepared SELECT: a lookup per connection (and, in
+   * transaction mode, a few per transaction) is then a Map get (the SELECT plus row mapping
+   * measured at 4% of the router's CPU per connection). The writer clears it at every apply; a
+   * read-only cache (a --workers worker, whose primary writes the file) when refresh() finds the
+   * file changed. Misses are not kept, so made-up tenant names cannot grow it.
    */
-  readonly #memo: Map<string, RouteEntry> | undefined;
+  readonly #memo = new Map<string, RouteEntry>();
   /** Verifiers read so far, by tenant and user (known users only), until the next batch. */
-  readonly #verifierMemo: Map<string, string> | undefined;
-  /** The writer's copy of the instance TLS setting; a read-only cache reads the file each time. */
+  readonly #verifierMemo = new Map<string, string>();
+  /** The instance TLS setting as last read (undefined: read it from the file at the next ask). */
   #instanceTls: boolean | undefined;
   readonly #getInstanceTls: Database.Statement<[], { value: number }>;
+  /** Read-only: SQLite's data_version, which changes when another connection commits. */
+  readonly #dataVersion: Database.Statement<[], number> | undefined;
+  #seenVersion = 0;
+  /** Told after every batch is committed (a --workers primary tells its workers). */
+  #onApplied: (() => void) | undefined;
   #revision: number;
   #syncedAt: number;
   #count: number;
@@ -129,7 +134,7 @@ export class RouteCache {
   /**
    * Opens (or creates) the cache file at `file`; `:memory:` for a throwaway cache. `readOnly`: a
    * --workers worker's view of the file its primary writes (WAL lets it read while the primary
-   * writes; every lookup sees the latest committed batch, so nothing needs to be told to reload).
+   * writes); what it read stays in memory until refresh() sees that the file changed.
    */
   constructor(file: string, options: { readOnly?: boolean } = {}) {
     if (options.readOnly) {
@@ -183,9 +188,37 @@ export class RouteCache {
     this.#revision = meta.get('revision') ?? 0;
     this.#syncedAt = meta.get('synced_at') ?? 0;
     this.#count = this.#countRoutes.get()?.n ?? 0;
-    this.#memo = options.readOnly ? undefined : new Map();
-    this.#verifierMemo = options.readOnly ? undefined : new Map();
-    this.#instanceTls = options.readOnly ? undefined : meta.get('instance_tls') === 1;
+    this.#instanceTls = meta.get('instance_tls') === 1;
+    if (options.readOnly) {
+      this.#dataVersion = this.#db.prepare<[], number>('PRAGMA data_version').pluck();
+      this.#seenVersion = this.#dataVersion.get() ?? 0;
+    }
+  }
+
+  /**
+   * A read-only cache: forgets what it read when the file changed since the last look (the
+   * primary committed a batch), so its next lookups read the file again. True when it changed.
+   * One pragma, no table read: the primary's note after each batch, and a periodic look in case
+   * a note is lost, both call it.
+   */
+  refresh(): boolean {
+    if (!this.#dataVersion || !this.#db.open) return false;
+    const version = this.#dataVersion.get() ?? 0;
+    if (version === this.#seenVersion) return false;
+    this.#seenVersion = version;
+    this.#forget();
+    return true;
+  }
+
+  /** Runs `listener` after every batch is committed (one listener). */
+  onApplied(listener: () => void): void {
+    this.#onApplied = listener;
+  }
+
+  #forget(): void {
+    this.#memo.clear();
+    this.#verifierMemo.clear();
+    this.#instanceTls = undefined;
   }
 
   /**
@@ -194,7 +227,7 @@ export class RouteCache {
    * serve no TLS.
    */
   get instanceTls(): boolean {
-    return this.#instanceTls ?? this.#getInstanceTls.get()?.value === 1;
+    return (this.#instanceTls ??= this.#getInstanceTls.get()?.value === 1);
   }
 
   /** The route-table revision the cache is at (0 = empty, never synced). */
@@ -214,12 +247,12 @@ export class RouteCache {
 
   /** The route of a tenant, or undefined. */
   lookup(tenantId: string): RouteEntry | undefined {
-    const known = this.#memo?.get(tenantId);
+    const known = this.#memo.get(tenantId);
     if (known) return known;
     const row = this.#get.get(tenantId);
     if (!row) return undefined;
     const route = Object.freeze(rowToRoute(row));
-    this.#memo?.set(tenantId, route);
+    this.#memo.set(tenantId, route);
     return route;
   }
 
@@ -227,12 +260,10 @@ export class RouteCache {
    * The SCRAM verifier of a tenant's user, or undefined (unknown user). Kept in memory like the
    * routes (every login asks, and the SELECT was a tenth of a pooled login's work) until the next
    * batch, which may carry a new password; unknown names are not kept, so made-up user names
-   * cannot grow it. A read-only cache (a worker's) reads the file each time: the primary applies
-   * the batches.
+   * cannot grow it.
    */
   verifierOf(tenantId: string, user: string): string | undefined {
     const memo = this.#verifierMemo;
-    if (!memo) return this.#getUser.get(tenantId, user)?.scram_verifier;
     const key = `${tenantId}\0${user}`;
     const known = memo.get(key);
     if (known !== undefined) return known;
@@ -261,7 +292,9 @@ export class RouteCache {
    * replay (the feed resends after a reconnect) and is skipped; a snapshot always replaces.
    */
   apply(batch: RouteBatch, now: number): ApplyResult {
-    return this.#applyTx(batch, now);
+    const result = this.#applyTx(batch, now);
+    this.#onApplied?.();
+    return result;
   }
 
   /** Records that the cache was in sync with the coordinator at `now` (e.g. the feed is live). */
@@ -276,9 +309,9 @@ export class RouteCache {
   }
 
   #apply(batch: RouteBatch, syncedAt: number): ApplyResult {
-    this.#memo?.clear();
-    this.#verifierMemo?.clear();
-    if (batch.instanceTls !== undefined && batch.instanceTls !== this.#instanceTls) {
+    this.#memo.clear();
+    this.#verifierMemo.clear();
+    if (batch.instanceTls !== undefined && batch.instanceTls !== this.instanceTls) {
       this.#setMeta.run('instance_tls', batch.instanceTls ? 1 : 0);
       this.#instanceTls = batch.instanceTls;
     }

@@ -27,9 +27,17 @@ export class RouterServer {
   readonly #log: Logger;
   readonly #clients: net.Server;
   #cancels: net.Server | undefined;
-  readonly #open = new Map<number, { handle: ConnectionHandle | undefined; done: Promise<void> }>();
+  /** Open connections by id, each with the handle that cuts it. */
+  readonly #open = new Map<number, ConnectionHandle>();
   #nextId = 1;
   #stopping = false;
+  /** Set while a stop waits for the open connections to close. */
+  #drained: (() => void) | undefined;
+  /** Called by each connection once it is closed and logged (one function for all: no promise per connection). */
+  readonly #closedConnection = (connId: number): void => {
+    this.#open.delete(connId);
+    if (this.#open.size === 0) this.#drained?.();
+  };
 
   constructor(deps: ConnectionDeps) {
     this.#deps = deps;
@@ -66,16 +74,18 @@ export class RouterServer {
       new Promise<void>((resolve) => this.#clients.close(() => resolve())),
       new Promise<void>((resolve) => (this.#cancels ? this.#cancels.close(() => resolve()) : resolve())),
     ]);
-    const open = [...this.#open.values()];
-    this.#log.info({ open: open.length, deadlineMs }, 'draining client connections');
+    this.#log.info({ open: this.#open.size, deadlineMs }, 'draining client connections');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), deadlineMs)));
-    const all = Promise.all(open.map((c) => c.done)).then(() => 'drained' as const);
+    const all = new Promise<'drained'>((resolve) => {
+      if (this.#open.size === 0) resolve('drained');
+      else this.#drained = () => resolve('drained');
+    });
     const first = await Promise.race([all, deadline]);
     clearTimeout(timer);
     if (first === 'deadline') {
       this.#log.warn({ open: this.#open.size }, 'shutdown deadline reached; closing the remaining connections');
-      for (const c of this.#open.values()) c.handle?.destroy();
+      for (const handle of this.#open.values()) handle.destroy();
       await all;
     }
     await closed;
@@ -87,15 +97,8 @@ export class RouterServer {
       return;
     }
     const connId = this.#nextId++;
-    const entry: { handle: ConnectionHandle | undefined; done: Promise<void> } = { handle: undefined, done: Promise.resolve() };
-    this.#open.set(connId, entry);
-    entry.done = serveConnection(socket, connId, this.#deps, (h) => (entry.handle = h))
-      .catch((err: unknown) => {
-        // serveConnection handles its own failures; this is the last guard against a crash.
-        this.#log.error({ err, connId }, 'connection handler failed');
-        socket.destroy();
-      })
-      .finally(() => this.#open.delete(connId));
+    // serveConnection handles its own failures and calls back once the connection is closed.
+    this.#open.set(connId, serveConnection(socket, connId, this.#deps, this.#closedConnection));
   }
 
   #acceptCancel(socket: net.Socket, cancels: CancelRouter): void {

@@ -35,6 +35,11 @@ export interface WorkerStatus {
 
 /** How long a worker waits for the primary's answer about a tenant slot or a relayed cancel. */
 const PRIMARY_TIMEOUT_MS = 5000;
+/**
+ * How often a worker looks whether the cache file changed without a note from the primary (one
+ * pragma): the primary's note after each batch is the fast path, this bounds a lost one.
+ */
+const CACHE_REFRESH_MS = 1000;
 
 /** Tenant slots counted at the primary: a limited tenant asks; everything else is told. */
 class PrimaryTenantSlots implements TenantSlots {
@@ -65,6 +70,11 @@ export interface RunningWorker {
 export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logger, exit: (code: number) => void): Promise<RunningWorker> {
   const { config } = init;
   const cache = new RouteCache(config.cachePath, { readOnly: true });
+  // Lookups are served from memory (a transaction-mode transaction makes several): the primary
+  // tells the worker when a batch is committed, and a periodic look catches a note that never came.
+  ipc.onNote('routes-changed', () => cache.refresh());
+  const refresher = setInterval(() => cache.refresh(), CACHE_REFRESH_MS);
+  refresher.unref();
   const keys = new CancelKeys({
     routerId: config.routerId,
     secret: Buffer.from(init.cancelSecret, 'base64'),
@@ -106,6 +116,7 @@ export async function runRouterWorker(ipc: IpcPeer, init: WorkerInit, log: Logge
   let stopping: Promise<void> | undefined;
   const stop = (deadlineMs: number): Promise<void> => {
     stopping ??= plane.server.stop(deadlineMs).then(() => {
+      clearInterval(refresher);
       plane.pool.close();
       cache.close();
     });

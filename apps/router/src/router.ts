@@ -164,6 +164,8 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
     registerCacheGauges(own, cacheState);
     registry = new WorkersRegistry(own, workers);
     const pool = workers;
+    // Each worker keeps its reads of the cache file in memory; a committed batch tells it to look again.
+    cache.onApplied(() => pool.routesChanged());
     counts = () => pool.tenantCounts();
     health = async () => {
       const status = await pool.status();

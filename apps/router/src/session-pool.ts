@@ -67,17 +67,19 @@ function literal(value: string): string {
  * queries a departed client left in flight come first and are skipped. True when `tag` completed
  * and the session is idle, outside any transaction.
  */
-async function runOwnQuery(backend: BackendSession, sql: string, tag: string, timeoutMs: number): Promise<boolean> {
+async function runOwnQuery(backend: BackendSession, query: Buffer, want: Buffer, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  backend.socket.write(encodeQuery(sql));
-  const want = Buffer.from(`${tag}\0`);
+  backend.socket.write(query);
   for (;;) {
     let done = false;
     const onFrame = (f: Frame): void => {
       if (f.type === 0x43 /* CommandComplete */ && f.body.equals(want)) done = true;
       else if (f.type === 0x53 /* ParameterStatus */) {
         const m = decodeBackendMessage(f);
-        if (m.kind === 'parameter-status') backend.params.set(m.name, m.value);
+        if (m.kind === 'parameter-status') {
+          backend.params.set(m.name, m.value);
+          backend.helloParams = undefined;
+        }
       }
     };
     const { status, leftover } = await readUntilReady(backend.socket, onFrame, Math.max(1, deadline - Date.now()));
@@ -89,6 +91,11 @@ async function runOwnQuery(backend: BackendSession, sql: string, tag: string, ti
     if (leftover.length > 0) backend.socket.unshift(leftover);
   }
 }
+
+/** The reset every departing session-mode client's connection gets, and the tag that says it completed. */
+const DISCARD_ALL = encodeQuery('DISCARD ALL');
+const DISCARD_ALL_DONE = Buffer.from('DISCARD ALL\0');
+const SET_DONE = Buffer.from('SET\0');
 
 /** Pooled server connections of one router process. */
 export class SessionPool {
@@ -258,7 +265,9 @@ export class SessionPool {
     }
     const backend = lease.item;
     this.#unwatchIdle(backend);
-    const ok = await runOwnQuery(backend, `SET application_name = ${literal(applicationName)}`, 'SET', this.#o.resetTimeoutMs).catch(() => false);
+    const ok = await runOwnQuery(backend, encodeQuery(`SET application_name = ${literal(applicationName)}`), SET_DONE, this.#o.resetTimeoutMs).catch(
+      () => false,
+    );
     if (!ok) {
       this.#pool.release(key, backend, false);
       return undefined;
@@ -301,7 +310,7 @@ export class SessionPool {
     this.#lent--;
     let ok = reusable && !backend.socket.destroyed && !this.#closed;
     // Transaction mode returns a connection between a client's transactions as it is (no reset).
-    if (ok && reset) ok = await runOwnQuery(backend, 'DISCARD ALL', 'DISCARD ALL', this.#o.resetTimeoutMs).catch(() => false);
+    if (ok && reset) ok = await runOwnQuery(backend, DISCARD_ALL, DISCARD_ALL_DONE, this.#o.resetTimeoutMs).catch(() => false);
     if (reset) backend.statements?.clear();
     // A client that left while the router was stopping returns its connection after close() (the
     // reset above yields): an idle socket kept then would hold the stopped process open, and the

@@ -112,6 +112,14 @@ export class WorkerPool {
     return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   }
 
+  /**
+   * Tells every worker that the primary committed a route batch: each keeps what it read of the
+   * cache file in memory and reads the file again for what changed (RouteCache.refresh).
+   */
+  routesChanged(): void {
+    for (const s of this.#slots.values()) s.ipc.note('routes-changed', null);
+  }
+
   /** Asks every worker to re-read the certificate files; throws when one of them kept the old pair. */
   async reloadTls(): Promise<void> {
     const results = await Promise.all([...this.#slots.values()].map((s) => s.ipc.request<string>('reload-tls', null, ASK_TIMEOUT_MS)));
