@@ -126,6 +126,14 @@ describe('sqlite specifics', () => {
     expect((await s.read.hosts.list()).filter((h) => h.id.startsWith('group-'))).toHaveLength(40);
   });
 
+  it('fails grouped transactions queued when the store closed, instead of retrying them', async () => {
+    const s = open();
+    const closed = s.close();
+    const late = Array.from({ length: 3 }, (_, i) => s.transaction((tx) => tx.hosts.put(aHost(`late-${i}`)), { grouped: true }));
+    await closed;
+    for (const t of late) await expect(t).rejects.toThrow();
+  });
+
   it('keeps a group commit durable: a store opened afresh on the same file sees it', async () => {
     const dir = tempDir();
     const s = open(dir);

@@ -415,6 +415,13 @@ export class SqliteStore implements Store {
     const started = performance.now();
     try {
       this.begin(collector);
+    } catch (error) {
+      // Nothing began (the store closed under it, a disk error): what this group would take fails, never spins.
+      for (const item of this.grouped.splice(0, MAX_GROUP)) item.reject(error);
+      if (this.grouped.length > 0) setImmediate(() => this.enqueue(() => this.commitGroup()));
+      return;
+    }
+    try {
       while (this.grouped.length > 0 && items.length < MAX_GROUP && (items.length === 0 || performance.now() - started < GROUP_TURN_MS)) {
         const item = this.grouped.shift()!;
         items.push(item);
