@@ -43,6 +43,9 @@ export function reportChangesStored(tenant: TenantRecord, placement: PlacementRe
   });
 }
 
+/** Reported instances from which the host's placements are read at once rather than tenant by tenant. */
+const HOST_READ_FROM = 16;
+
 /** Reports split into those to apply and those that change nothing stored. */
 export interface SplitReports {
   apply: InstanceReportView[];
@@ -57,7 +60,9 @@ export async function splitReports(tx: StoreReads, hostId: string, reports: read
   // An instance reported twice in one batch is applied in order, each report over what the one before left.
   const twice = new Set(ids.length === reports.length ? [] : reports.map((r) => r.tenantId).filter((id, i, all) => all.indexOf(id) !== i));
   const tenants = new Map((await tx.tenants.getMany(ids)).map((t) => [t.id, t]));
-  const placements = new Map((await tx.placements.listOfTenants([...tenants.keys()])).filter((p) => p.hostId === hostId).map((p) => [p.tenantId, p]));
+  // A host's full report (most of its instances) reads the host's placements at once, a few reports their tenants'.
+  const read = ids.length >= HOST_READ_FROM ? await tx.placements.list({ hostId }) : await tx.placements.listOfTenants([...tenants.keys()]);
+  const placements = new Map(read.filter((p) => p.hostId === hostId).map((p) => [p.tenantId, p]));
   for (const r of reports) {
     const tenant = tenants.get(r.tenantId);
     const placement = placements.get(r.tenantId);
