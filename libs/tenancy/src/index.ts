@@ -160,6 +160,7 @@ export {
 } from './liveness-backlog.js';
 export { renewedLeaseDeadline, leaseHoldReason, leaseExpired, type LeaseHoldInput } from './agent-lease.js';
 export { desiredAfterHello, type FullSetSent, type HelloDesired, type HelloDesiredInput } from './desired-after-hello.js';
+export { reportMayFlipHealth, type ReportHealthInput } from './report-health-verdict.js';
 export type { DatabaseSpec, DesiredInstance, RoleSpec, InstanceBackup, RestoreSource } from './desired-instance.js';
 export {
   DEFAULT_BACKUP_POLICY,

@@ -218,10 +218,16 @@ export class Reconciler {
   private async replaceNeverRealized(): Promise<void> {
     const down = (await this.ctx.store.read.hosts.list()).filter((h) => h.state === 'DOWN');
     if (down.length === 0) return;
-    // Only the placements on down hosts (indexed by host), then those tenants' own: reading every
-    // placement on each tick cost half a second at 100,000 tenants whenever any host was down.
+    // Only the placements of down hosts that hold a never-realized one (a partial index counts them),
+    // then those tenants' own: reading every placement on each tick cost half a second at 100,000
+    // tenants whenever any host was down, and every placement of every down host as much when a
+    // starved coordinator had declared most of a fleet down at once.
+    const creating = await this.ctx.store.read.placements.creating();
     const suspects = new Set<string>();
-    for (const host of down) for (const p of await this.ctx.store.read.placements.list({ hostId: host.id })) if (!p.realizedOnce) suspects.add(p.tenantId);
+    for (const host of down) {
+      if (!creating.has(host.id)) continue;
+      for (const p of await this.ctx.store.read.placements.list({ hostId: host.id })) if (!p.realizedOnce) suspects.add(p.tenantId);
+    }
     for (const tenantId of suspects) {
       const placements = await this.ctx.store.read.placements.list({ tenantId });
       if (placements.some((p) => p.realizedOnce)) continue;

@@ -99,6 +99,41 @@ describe('sqlite specifics', () => {
     expect((await s.read.hosts.list()).filter((h) => h.id.startsWith('turn-'))).toHaveLength(40);
   });
 
+  it('commits a backlog of grouped transactions in several groups, with turns of the event loop between them', async () => {
+    const s = open();
+    let turnAt = -1;
+    let done = 0;
+    const busy = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    // Fewer than a group's count bound, more work than its time bound: one group held the loop for all of it.
+    const all = Array.from({ length: 40 }, (_, i) =>
+      s
+        .transaction(
+          async (tx) => {
+            busy(2);
+            await tx.hosts.put(aHost(`group-${i}`));
+          },
+          { grouped: true },
+        )
+        .then(() => done++),
+    );
+    setImmediate(() => (turnAt = done));
+    await Promise.all(all);
+    expect(turnAt).toBeGreaterThan(0);
+    expect(turnAt).toBeLessThan(40);
+    expect((await s.read.hosts.list()).filter((h) => h.id.startsWith('group-'))).toHaveLength(40);
+  });
+
+  it('fails grouped transactions queued when the store closed, instead of retrying them', async () => {
+    const s = open();
+    const closed = s.close();
+    const late = Array.from({ length: 3 }, (_, i) => s.transaction((tx) => tx.hosts.put(aHost(`late-${i}`)), { grouped: true }));
+    await closed;
+    for (const t of late) await expect(t).rejects.toThrow();
+  });
+
   it('keeps a group commit durable: a store opened afresh on the same file sees it', async () => {
     const dir = tempDir();
     const s = open(dir);

@@ -17,8 +17,16 @@ import type { SecurityStore } from './security-store.js';
 import type { ChangeSink, SqliteTables } from './sqlite-tables.js';
 import type { EventRecord, RouteChange } from '../domain/model.js';
 
-/** Grouped transactions per commit: bounds how long one commit holds the event loop. */
+/** Grouped transactions per commit at most. */
 const MAX_GROUP = 256;
+
+/**
+ * How long one group commit may take in further grouped transactions: a group runs on the event
+ * loop from its first statement to its commit, and a count alone does not bound that (the first
+ * reports of a fleet's first start are hundreds of instances each). Past it, the group commits and
+ * the rest go in the next turn, after sockets were read.
+ */
+const GROUP_TURN_MS = 20;
 
 /** SQLite result codes that mean "cannot use the file now", not a bug in a statement. */
 const UNAVAILABLE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|CORRUPT|NOTADB|NOMEM|PROTOCOL)/;
@@ -395,15 +403,28 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  /** Commits the queued grouped transactions (at most MAX_GROUP; the rest go in the next turn). */
+  /**
+   * Commits queued grouped transactions, taken one at a time until MAX_GROUP or GROUP_TURN_MS;
+   * the rest go in the next turn.
+   */
   private async commitGroup(): Promise<void> {
-    const items = this.grouped.splice(0, MAX_GROUP);
-    if (this.grouped.length > 0) setImmediate(() => this.enqueue(() => this.commitGroup()));
+    if (this.grouped.length === 0) return; // taken by the group before this one
+    const items: GroupItem[] = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     const collector = new Collector();
+    const started = performance.now();
     try {
       this.begin(collector);
-      for (const item of items) {
+    } catch (error) {
+      // Nothing began (the store closed under it, a disk error): what this group would take fails, never spins.
+      for (const item of this.grouped.splice(0, MAX_GROUP)) item.reject(error);
+      if (this.grouped.length > 0) setImmediate(() => this.enqueue(() => this.commitGroup()));
+      return;
+    }
+    try {
+      while (this.grouped.length > 0 && items.length < MAX_GROUP && (items.length === 0 || performance.now() - started < GROUP_TURN_MS)) {
+        const item = this.grouped.shift()!;
+        items.push(item);
         const mark = collector.mark();
         this.db.exec('SAVEPOINT grouped');
         try {
@@ -423,6 +444,8 @@ export class SqliteStore implements Store {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       for (const item of items) item.reject(storeError(error));
       return;
+    } finally {
+      if (this.grouped.length > 0) setImmediate(() => this.enqueue(() => this.commitGroup()));
     }
     this.publish(collector);
     items.forEach((item, i) => {

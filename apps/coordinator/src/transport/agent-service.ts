@@ -12,7 +12,7 @@ import { checkHostClaim, decisionError, principalOf } from '@pgs/security';
 import type { AgentSession } from './agent-hub.js';
 import { resyncQuorums, syncHostTenants, type CoordinatorContext } from '../services/context.js';
 import { applyInstanceReports } from '../services/instance-reports.js';
-import { splitHelloReports } from '../services/hello-reports.js';
+import { splitReports } from '../services/report-split.js';
 import {
   fromBackupResult,
   fromInitSqlResult,
@@ -103,7 +103,7 @@ async function registerHostTx(ctx: CoordinatorContext, hello: HelloView, now: nu
     const steady = existing?.state === 'READY' && existing.address === host.address;
     let reports = hello.instances;
     if (steady && reports.length > 0) {
-      const split = await splitHelloReports(tx, host.id, reports, ctx.health);
+      const split = await splitReports(tx, host.id, reports, ctx.health);
       for (const r of split.unchanged) {
         if (r.health) ctx.health.set(r.tenantId, host.id, r.health);
         ctx.unchangedReports.noteApplied(host.id, r, now);
@@ -121,11 +121,12 @@ async function registerHostTx(ctx: CoordinatorContext, hello: HelloView, now: nu
 
 /**
  * Applies reports and acts on what they found. A report that repeats what was last applied for its
- * instance only refreshes the health cache; the rest are applied in one transaction that shares
- * its commit with the other hosts' reports of the same turn (reports are frequent and nobody
- * waits on their commit).
+ * instance only refreshes the health cache; so does one that would change nothing stored (the first
+ * report of an instance since start, typically: checked against the store, not derived again). The
+ * rest are applied in one transaction that shares its commit with the other hosts' reports of the
+ * same turn (reports are frequent and nobody waits on their commit).
  */
-async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
+export async function onReports(ctx: CoordinatorContext, hostId: string, reports: InstanceReportView[], warnedOrphans: Set<string>): Promise<void> {
   const now = ctx.clock();
   const fresh: InstanceReportView[] = [];
   for (const r of reports) {
@@ -138,9 +139,15 @@ async function onReports(ctx: CoordinatorContext, hostId: string, reports: Insta
   try {
     outcome = await ctx.store.transaction(
       async (tx) => {
-        const found = await applyInstanceReports(tx, hostId, fresh, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+        const split = await splitReports(tx, hostId, fresh, ctx.health);
+        for (const r of split.unchanged) {
+          if (r.health) ctx.health.set(r.tenantId, hostId, r.health);
+          ctx.unchangedReports.noteApplied(hostId, r, now);
+        }
+        if (split.apply.length === 0) return { orphans: [], removed: [] };
+        const found = await applyInstanceReports(tx, hostId, split.apply, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
         const skip = new Set([...found.orphans, ...found.removed.map((r) => r.tenantId)]);
-        for (const r of fresh) if (!skip.has(r.tenantId)) ctx.unchangedReports.noteApplied(hostId, r, now);
+        for (const r of split.apply) if (!skip.has(r.tenantId)) ctx.unchangedReports.noteApplied(hostId, r, now);
         return found;
       },
       { grouped: true },

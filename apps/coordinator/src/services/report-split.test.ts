@@ -7,9 +7,9 @@ import { FakeAgent } from '../testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from '../testing/harness.js';
 import { aPlacement, aTenant } from '../testing/records.js';
 import { fromInstanceStatus, type HelloView, type InstanceReportView } from '../transport/mappers/agent-mapper.js';
-import { registerHost } from '../transport/agent-service.js';
+import { onReports, registerHost } from '../transport/agent-service.js';
 import type { CoordinatorContext } from './context.js';
-import { reportChangesStored } from './hello-reports.js';
+import { reportChangesStored } from './report-split.js';
 
 const healthy: InstanceHealthView = {
   up: true,
@@ -73,6 +73,18 @@ describe('reportChangesStored', () => {
     expect(reportChangesStored(tenant, placement, report({ health: down }), undefined)).toBe(true);
     expect(reportChangesStored(tenant, placement, report({ health: down }), down)).toBe(false);
     expect(reportChangesStored(tenant, placement, report(), down)).toBe(true);
+  });
+  it('with no health seen since start, only an ACTIVE tenant with no reason was derived healthy: any other status is derived again', () => {
+    expect(reportChangesStored(tenant, placement, report(), undefined)).toBe(false);
+    for (const stored of [
+      { status: 'IN_PROGRESS' as const, statusReason: 'waiting for the primary on host h1 to accept connections' },
+      { status: 'ERROR' as const, statusReason: 'primary on host h1 is not healthy: it runs but does not accept connections' },
+      { status: 'ACTIVE' as const, statusReason: 'replica on host h2 is not healthy' },
+    ]) {
+      expect(reportChangesStored({ ...tenant, ...stored }, placement, report(), undefined)).toBe(true);
+      // With health seen since start, the cache tells the verdict.
+      expect(reportChangesStored({ ...tenant, ...stored }, placement, report(), healthy)).toBe(false);
+    }
   });
   it("a primary's archiving is always applied (its last-archived time comes from reports)", () => {
     const archive = {
@@ -168,5 +180,38 @@ describe('registerHost on a reconnect', () => {
     expect(moved.writes.routes).toBe(1);
     expect((await ctx.store.read.placements.list({ tenantId: 'hello-same' }))[0]?.port).toBe(placed.port + 7);
     expect((await ctx.store.read.routes.get('hello-same'))?.port).toBe(placed.port + 7);
+  });
+
+  it("an instance's first report since start that repeats the store re-derives nothing and is learnt; one that changes a fact is applied", async () => {
+    const ctx = h.coordinator.ctx;
+    await h.operator.createTenant({ id: 'first-report' });
+    const placed = await eventually(
+      async () => {
+        const p = (await ctx.store.read.placements.list({ tenantId: 'first-report' }))[0];
+        return p?.realization === 'REALIZED' && (await ctx.store.read.tenants.get('first-report'))?.status === 'ACTIVE' ? p : undefined;
+      },
+      10_000,
+      'first-report ACTIVE',
+    );
+    const spec = agent.instances.get('first-report')!;
+    const reported = (port: number): InstanceReportView =>
+      fromInstanceStatus(create(InstanceStatusSchema, agent.statusOf('first-report', spec.specRevision, port)));
+    const routeBefore = await ctx.store.read.routes.get('first-report');
+
+    const same = counting(ctx);
+    // As after a start (a first start, or the agents restarted): no health seen, nothing remembered.
+    ctx.unchangedReports.forgetHost('hello-h1');
+    ctx.health.delete('first-report', 'hello-h1');
+    await onReports(same.ctx, 'hello-h1', [reported(placed.port)], new Set());
+    expect(same.writes).toEqual({ tenants: 0, routes: 0 });
+    expect((await ctx.store.read.routes.get('first-report'))?.revision).toBe(routeBefore?.revision);
+    expect(ctx.health.get('first-report', 'hello-h1')?.acceptingConnections).toBe(true);
+    expect(ctx.unchangedReports.unchanged('hello-h1', reported(placed.port), ctx.clock())).toBe(true);
+
+    const moved = counting(ctx);
+    ctx.unchangedReports.forgetHost('hello-h1');
+    await onReports(moved.ctx, 'hello-h1', [reported(placed.port + 9)], new Set());
+    expect(moved.writes.routes).toBe(1);
+    expect((await ctx.store.read.routes.get('first-report'))?.port).toBe(placed.port + 9);
   });
 });
