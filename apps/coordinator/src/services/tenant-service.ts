@@ -110,7 +110,7 @@ export class TenantService {
     this.checkVersionServes(spec);
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
     const scripts = validateInitScripts(input.initSql ?? [], 'init_sql');
-    // Hashed off the event loop before the transaction (wasted only on a replay or a duplicate).
+    // Hashed off the event loop before its group is written (wasted only on a replay or a duplicate).
     const verifier = await scramVerifierAsync(password);
     const generated = input.ownerPassword === '';
     const { answer, replayed, initSql } = await this.creates.submit({
