@@ -17,6 +17,7 @@
 //
 //   npm run bench:scheduler -w bench     (PGS_BENCH_TENANTS=100000, PGS_BENCH_HOSTS=1000, PGS_BENCH_STORE=sqlite)
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { credentials } from '@grpc/grpc-js';
@@ -36,6 +37,9 @@ const PLACE_TIMEOUT_MS = Number(process.env.PGS_BENCH_PLACE_TIMEOUT ?? 600) * 10
 const CHANNELS = 16;
 /** Long host liveness: the benchmark measures placement, not failure detection. */
 const LIVENESS = ['--log-level', 'warn', '--host-ttl', '60s', '--host-down-grace', '60s'];
+
+/** The machine's 1-minute load average, for the table: the figures above mean little without it. */
+const load = (): string => (os.loadavg()[0] ?? 0).toFixed(1);
 
 /** Runs `work(i)` for i in 0..n-1 with at most `limit` at a time. */
 async function bounded(n: number, limit: number, work: (i: number) => Promise<void>): Promise<void> {
@@ -169,6 +173,8 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
     console.log(`${HOSTS} fake hosts connected in ${Math.round(firstConnectMs)} ms and cordoned`);
 
     // Phase 2: the backlog, through the API.
+    const createStatementsBefore = await storeStatements(fleet);
+    const createLoad = [load()];
     const createStart = performance.now();
     await bounded(TENANTS, CREATE_CONCURRENCY, async (i) => {
       await retryUnavailable(
@@ -187,7 +193,16 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         console.log(`  created ${i.toLocaleString('en')} tenants (${Math.round(i / ((performance.now() - createStart) / 1000))}/s)`);
     });
     const createMs = performance.now() - createStart;
-    console.log(`created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s`);
+    const createStatementsAfter = await storeStatements(fleet);
+    createLoad.push(load());
+    // Per tenant created (the scheduler's wake-ups on each commit included: every host is cordoned, so they place nothing).
+    const perCreate =
+      createStatementsBefore && createStatementsAfter
+        ? `${((createStatementsAfter.writer - createStatementsBefore.writer) / TENANTS).toFixed(2)} / ${((createStatementsAfter.read - createStatementsBefore.read) / TENANTS).toFixed(2)}`
+        : '-';
+    console.log(
+      `created ${TENANTS.toLocaleString('en')} tenants in ${(createMs / 1000).toFixed(1)} s; store statements per create (writer / read): ${perCreate}`,
+    );
 
     // Phase 3: the coordinator with its real reconcile loop; the cordoned hosts reconnect.
     const failuresBefore = stats.streamFailures;
@@ -209,6 +224,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
 
     // Phase 4: placement can start.
     const statementsBefore = await storeStatements(fleet);
+    const placeLoad = [load()];
     const placeStart = performance.now();
     let committedAt = Number.NaN;
     const uncordon = bounded(HOSTS, ADMIN_CONCURRENCY, async (i) => {
@@ -239,6 +255,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         console.log(`delivery incomplete: ${(err as Error).message}`),
       );
     const statementsAfter = await storeStatements(fleet);
+    placeLoad.push(load());
     // Per placement committed, while the backlog was placed (the uncordons and the polling included).
     const perPlacement =
       statementsBefore && statementsAfter && committed > 0
@@ -254,6 +271,8 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
       store,
       rows: [
         ['tenants created (API, SCRAM per owner) /s', Math.round(TENANTS / (createMs / 1000))],
+        ['store statements per tenant created (writer / read)', perCreate],
+        ['load average (1 min) when the creates began → ended', createLoad.join(' → ')],
         [`${HOSTS} hosts reconnected after restart with the backlog (ms)`, Math.round(reconnectMs)],
         ['agent streams failed and retried (reconnect)', reconnectFailures],
         ...Object.entries(reconnectReasons).map(([k, v]) => [`  of which "${k.slice(0, 60)}"`, v] as [string, number]),
@@ -268,6 +287,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         ['placements delivered /s', Math.round(deliverRate)],
         ['goal >= 1,000 committed /s', verdict(commitRate >= 1000)],
         ['store statements per placement committed (writer / read)', perPlacement],
+        ['load average (1 min) when placement began → ended', placeLoad.join(' → ')],
         ['operator calls retried after UNAVAILABLE/CANCELLED', retried.n],
         ['times the coordinator stepped down (lease lost)', leadershipLosses(fleet)],
         [
@@ -285,6 +305,7 @@ async function measureOn(store: BenchStore, fleet: BenchFleet): Promise<StoreRun
         firstConnectMs,
         createMs,
         createPerSecond: TENANTS / (createMs / 1000),
+        statementsPerCreate: perCreate,
         reconnectMs,
         reconnectFailures,
         failureReasons: stats.failureReasons,

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PreconditionError } from '../domain/errors.js';
-import type { StoreTx } from '../store/contract.js';
+import type { IdempotencyRecord, StoreTx } from '../store/contract.js';
 
 /** How long a key is honoured (the contract says 24 h). */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
@@ -20,6 +20,19 @@ export function requestHash(request: Record<string, unknown>): string {
   return createHash('sha256')
     .update(JSON.stringify(clean, Object.keys(clean).sort()))
     .digest('hex');
+}
+
+/**
+ * Whether a request (its hash) carrying `key` is answered with the answer `seen` stored for the key:
+ * true within the window; false when there is none or it expired (the request runs). The same key
+ * with another request within the window is refused (IDEMPOTENCY_KEY_REUSED).
+ */
+export function answersAgain(seen: IdempotencyRecord | undefined, hash: string, now: number, where: { scope: string; key: string }): seen is IdempotencyRecord {
+  if (!seen || now - seen.createdAt >= IDEMPOTENCY_WINDOW_MS) return false;
+  if (seen.requestHash !== hash) {
+    throw new PreconditionError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${where.key}" was used for a different ${where.scope} request; use a new key`);
+  }
+  return true;
 }
 
 /**
@@ -37,12 +50,7 @@ export async function idempotent<T>(
   if (!key) return { result: await create(), replayed: false };
   const hash = requestHash(request);
   const seen = await tx.idempotency.get(scope, key);
-  if (seen && now - seen.createdAt < IDEMPOTENCY_WINDOW_MS) {
-    if (seen.requestHash !== hash) {
-      throw new PreconditionError('IDEMPOTENCY_KEY_REUSED', `idempotency key "${key}" was used for a different ${scope} request; use a new key`);
-    }
-    return { result: JSON.parse(seen.response) as T, replayed: true };
-  }
+  if (answersAgain(seen, hash, now, { scope, key })) return { result: JSON.parse(seen.response) as T, replayed: true };
   const result = await create();
   await tx.idempotency.put(scope, key, { requestHash: hash, response: JSON.stringify(result), createdAt: now });
   return { result, replayed: false };

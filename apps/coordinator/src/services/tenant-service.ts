@@ -1,11 +1,11 @@
 /**
  * Tenant operations shared by the gRPC and REST APIs: validation through libs/tenancy, one store
- * transaction per operation (durable before the answer), an audit event for each, and a desired-set
- * push to the hosts concerned after the commit.
+ * transaction per operation (durable before the answer; creates share one per group, see
+ * tenant-creates.ts), an audit event for each, and a desired-set push to the hosts concerned after
+ * the commit.
  */
 import {
   checkRevision,
-  newInitSql,
   validateInitScripts,
   validateLabels,
   validatePassword,
@@ -18,16 +18,16 @@ import {
   type TenantSpec,
 } from '@pgs/tenancy';
 import type { CoordinatorContext } from './context.js';
-import { AlreadyExistsError, notFound, PreconditionError } from '../domain/errors.js';
+import { notFound, PreconditionError } from '../domain/errors.js';
 import type { InstanceHealthView } from '../live/health-cache.js';
-import { idempotent, PasswordRetryCache } from './idempotency.js';
+import { PasswordRetryCache } from './idempotency.js';
 import { finishDeletion } from './instance-reports.js';
 import type { DatabaseRecord, EventRecord, PlacementRecord, RouteRecord, TenantRecord, UpgradeRecord, UserRecord } from '../domain/model.js';
 import { scramVerifierAsync } from '@pgs/security';
-import { ensureStanza } from './backup-records.js';
 import { generatePassword } from '../domain/generated-password.js';
 import type { StoreReads, TenantFilter } from '../store/contract.js';
 import { syncTenant } from './tenant-sync.js';
+import { TenantCreates } from './tenant-creates.js';
 
 /** A placement with the health last reported for it. */
 export type PlacementView = PlacementRecord & { health: InstanceHealthView | undefined };
@@ -68,8 +68,12 @@ export type Principal = string;
 /** Tenant operations. */
 export class TenantService {
   private readonly passwords = new PasswordRetryCache();
+  /** Creates are written in groups: a burst of them costs a few multi-row writes, not some fifteen statements each. */
+  private readonly creates: TenantCreates;
 
-  constructor(private readonly ctx: CoordinatorContext) {}
+  constructor(private readonly ctx: CoordinatorContext) {
+    this.creates = new TenantCreates(ctx.store, () => ({ now: ctx.clock(), health: ctx.health, backups: ctx.backup !== undefined }));
+  }
 
   /** A tenant with its placements and their health. */
   async view(tx: StoreReads, tenant: TenantRecord): Promise<TenantView> {
@@ -106,69 +110,27 @@ export class TenantService {
     this.checkVersionServes(spec);
     const password = input.ownerPassword === '' ? generatePassword() : validatePassword(input.ownerPassword, 'owner_password');
     const scripts = validateInitScripts(input.initSql ?? [], 'init_sql');
-    // Hashed off the event loop before the transaction (wasted only on a replay or a duplicate).
+    // Hashed off the event loop before its group is written (wasted only on a replay or a duplicate).
     const verifier = await scramVerifierAsync(password);
+    const generated = input.ownerPassword === '';
+    const { answer, replayed, initSql } = await this.creates.submit({
+      id,
+      spec,
+      scripts,
+      holdInitSql: input.holdInitSql === true,
+      verifier,
+      generated,
+      idempotencyKey: input.idempotencyKey,
+      principal,
+    });
     const now = this.ctx.clock();
     const scope = 'CreateTenant';
-    // Grouped: a burst of creates shares one durable commit instead of one fsync each.
-    const { result, replayed } = await this.ctx.store.transaction(
-      async (tx) =>
-        idempotent(tx, scope, input.idempotencyKey, { id, spec, scripts, hold: input.holdInitSql === true }, now, async () => {
-          if (await tx.tenants.get(id)) throw new AlreadyExistsError('TENANT_EXISTS', `tenant "${id}" already exists`);
-          const tenant: TenantRecord = {
-            id,
-            spec,
-            revision: 1,
-            instanceRevision: 1,
-            status: 'NEW',
-            statusReason: 'waiting to be placed on a host',
-            deleting: false,
-            createdAt: now,
-            updatedAt: now,
-          };
-          await tx.tenants.insert(tenant);
-          // Without a repository the stanza is named when backups are turned on (at that start).
-          if (this.ctx.backup) await ensureStanza(tx, tenant, now);
-          // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
-          await tx.users.insert({
-            tenantId: id,
-            name: id,
-            description: 'tenant owner',
-            scramVerifier: verifier,
-            owner: true,
-            status: 'NEW',
-            statusReason: '',
-            revision: 1,
-            createdAt: now,
-          });
-          await tx.databases.insert({
-            tenantId: id,
-            name: id,
-            owner: id,
-            description: 'tenant default database',
-            status: 'NEW',
-            statusReason: '',
-            revision: 1,
-            createdAt: now,
-          });
-          if (scripts.length > 0) await tx.initSql.put(newInitSql(id, scripts, input.holdInitSql === true, tenant.instanceRevision, now));
-          await tx.events.append({
-            time: now,
-            principal,
-            action: 'tenant.create',
-            tenantId: id,
-            message: `tenant created (${spec.nodes} node(s), external access ${spec.externalAccess ? 'on' : 'off'})`,
-            details: { password: input.ownerPassword === '' ? 'generated' : 'given', initScripts: String(scripts.length) },
-          });
-          const synced = (await syncTenant(tx, id, { now, health: this.ctx.health, principal })) ?? tenant;
-          tx.record({ kind: 'place', tenantId: id });
-          return { tenant: synced, generated: input.ownerPassword === '' };
-        }),
-      { grouped: true },
-    );
-    if (!replayed && result.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
-    const generatedPassword = !result.generated ? '' : replayed ? (this.passwords.get(`${scope}:${input.idempotencyKey}`, now) ?? '') : password;
-    return { view: { tenant: result.tenant, placements: [], initSql: await this.ctx.store.read.initSql.get(id) }, generatedPassword };
+    if (!replayed && answer.generated && input.idempotencyKey) this.passwords.put(`${scope}:${input.idempotencyKey}`, password, now);
+    const generatedPassword = !answer.generated ? '' : replayed ? (this.passwords.get(`${scope}:${input.idempotencyKey}`, now) ?? '') : password;
+    return {
+      view: { tenant: answer.tenant, placements: [], initSql: initSql === 'stored' ? await this.ctx.store.read.initSql.get(id) : initSql },
+      generatedPassword,
+    };
   }
 
   /** One tenant with users, databases, route and recent events. */

@@ -206,6 +206,8 @@ export interface EventReads {
 
 export interface IdempotencyReads {
   get(scope: string, key: string): Promise<IdempotencyRecord | undefined>;
+  /** The stored answers of `keys` in `scope`, by key, in one read (keys never seen are absent). */
+  getMany(scope: string, keys: readonly string[]): Promise<Map<string, IdempotencyRecord>>;
 }
 
 export interface SecretReads {
@@ -300,6 +302,11 @@ export interface StoreReads {
 export interface TenantRepository extends TenantReads {
   /** StoreConflictError when the id exists. */
   insert(tenant: TenantRecord): Promise<void>;
+  /**
+   * Inserts every tenant in one write, all or nothing: a taken id (stored, or twice in the batch)
+   * rejects the batch with StoreConflictError and leaves none of it.
+   */
+  insertMany(tenants: readonly TenantRecord[]): Promise<void>;
   update(tenant: TenantRecord): Promise<void>;
   /** Updates every tenant of `tenants` (each once) in one write; one missing tenant is skipped, as update does. */
   updateMany(tenants: readonly TenantRecord[]): Promise<void>;
@@ -332,12 +339,16 @@ export interface HostRepository extends HostReads {
 
 export interface UserRepository extends UserReads {
   insert(user: UserRecord): Promise<void>;
+  /** Inserts every user in one write, all or nothing: a taken name (stored, or twice in the batch) rejects the batch with StoreConflictError. */
+  insertMany(users: readonly UserRecord[]): Promise<void>;
   update(user: UserRecord): Promise<void>;
   delete(tenantId: string, name: string): Promise<void>;
 }
 
 export interface DatabaseRepository extends DatabaseReads {
   insert(database: DatabaseRecord): Promise<void>;
+  /** Inserts every database in one write, all or nothing: a taken name (stored, or twice in the batch) rejects the batch with StoreConflictError. */
+  insertMany(databases: readonly DatabaseRecord[]): Promise<void>;
   update(database: DatabaseRecord): Promise<void>;
   delete(tenantId: string, name: string): Promise<void>;
 }
@@ -368,6 +379,8 @@ export interface EventRepository extends EventReads {
 
 export interface IdempotencyRepository extends IdempotencyReads {
   put(scope: string, key: string, record: IdempotencyRecord): Promise<void>;
+  /** `put` of each answer in `scope`, in one write; a key may appear once (an Error otherwise). */
+  putMany(scope: string, answers: ReadonlyArray<{ key: string; record: IdempotencyRecord }>): Promise<void>;
 }
 
 export interface SecretRepository extends SecretReads {
@@ -395,6 +408,8 @@ export interface TokenRepository extends TokenReads {
 export interface BackupRepository extends BackupReads {
   /** Inserts or replaces the tenant's stanza row. */
   putStanza(stanza: StanzaRecord): Promise<void>;
+  /** `putStanza` of each stanza, in one write; a tenant may appear once (an Error otherwise). */
+  putStanzaMany(stanzas: readonly StanzaRecord[]): Promise<void>;
   /** StoreConflictError for a second RUNNING backup of a tenant. */
   insert(backup: BackupRecord): Promise<void>;
   update(backup: BackupRecord): Promise<void>;

@@ -12,7 +12,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import { StoreConflictError, StoreUnavailableError } from '../domain/errors.js';
-import type { Commit, RecordedChange, Store, StoreReads, StoreTx, TransactionOptions } from './contract.js';
+import type { Commit, IdempotencyRecord, RecordedChange, Store, StoreReads, StoreTx, TransactionOptions } from './contract.js';
 import type { SecurityStore } from './security-store.js';
 import type { ChangeSink, SqliteTables } from './sqlite-tables.js';
 import type { EventRecord, RouteChange } from '../domain/model.js';
@@ -126,6 +126,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       listReplicated: () => read(() => t.listReplicatedTenants()),
       listIdleSuspend: () => read(() => t.listIdleSuspendTenants()),
       insert: (tenant) => write(() => t.insertTenant(tenant)),
+      insertMany: (list) => write(() => t.batch(() => list.forEach((x) => t.insertTenant(x)), list.length)),
       update: (tenant) => write(() => t.updateTenant(tenant)),
       updateMany: (list) => write(() => t.batch(() => once(list, (x) => x.id, 'tenants.updateMany').forEach((x) => t.updateTenant(x)), list.length)),
       delete: (id) => write(() => t.deleteTenant(id)),
@@ -157,6 +158,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       list: (tenantId) => read(() => t.listUsers(tenantId)),
       listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listUsers(tenantId))),
       insert: (user) => write(() => t.insertUser(user)),
+      insertMany: (list) => write(() => t.batch(() => list.forEach((u) => t.insertUser(u)), list.length)),
       update: (user) => write(() => t.updateUser(user)),
       delete: (tenantId, name) => write(() => t.deleteUser(tenantId, name)),
     },
@@ -165,6 +167,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       list: (tenantId) => read(() => t.listDatabases(tenantId)),
       listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listDatabases(tenantId))),
       insert: (db) => write(() => t.insertDatabase(db)),
+      insertMany: (list) => write(() => t.batch(() => list.forEach((d) => t.insertDatabase(d)), list.length)),
       update: (db) => write(() => t.updateDatabase(db)),
       delete: (tenantId, name) => write(() => t.deleteDatabase(tenantId, name)),
     },
@@ -185,7 +188,18 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     idempotency: {
       get: (scope, key) => read(() => t.getIdempotency(scope, key)),
+      getMany: (scope, keys) =>
+        read(() => {
+          const found = new Map<string, IdempotencyRecord>();
+          for (const key of new Set(keys)) {
+            const record = t.getIdempotency(scope, key);
+            if (record) found.set(key, record);
+          }
+          return found;
+        }),
       put: (scope, key, record) => write(() => t.putIdempotency(scope, key, record)),
+      putMany: (scope, answers) =>
+        write(() => t.batch(() => once(answers, (a) => a.key, 'idempotency.putMany').forEach((a) => t.putIdempotency(scope, a.key, a.record)), answers.length)),
     },
     secrets: {
       getTenantSecret: (tenantId, name) => read(() => t.getTenantSecret(tenantId, name)),
@@ -212,6 +226,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       listRunning: () => read(() => t.listRunningBackups()),
       countByStatus: () => read(() => t.countBackupsByStatus()),
       putStanza: (stanza) => write(() => t.putStanza(stanza)),
+      putStanzaMany: (list) => write(() => t.batch(() => once(list, (x) => x.tenantId, 'backups.putStanzaMany').forEach((x) => t.putStanza(x)), list.length)),
       insert: (backup) => write(() => t.insertBackup(backup)),
       update: (backup) => write(() => t.updateBackup(backup)),
     },

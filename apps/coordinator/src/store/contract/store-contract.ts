@@ -493,6 +493,92 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       ]);
     });
 
+    it('inserts batches of tenants, users and databases all or nothing: a taken key, stored or twice in the batch, leaves none of it', async () => {
+      const s = await open();
+      const database = (tenantId: string, name: string) => ({
+        tenantId,
+        name,
+        owner: tenantId,
+        description: `db ${name}`,
+        status: 'NEW' as const,
+        statusReason: '',
+        revision: 1,
+        createdAt: 7,
+      });
+      await s.transaction(async (tx) => {
+        await tx.tenants.insert(aTenant('taken'));
+        await tx.users.insert(aUser('taken', 'taken', { owner: true }));
+        await tx.databases.insert(database('taken', 'taken'));
+      });
+      // Each refused batch leaves the transaction usable and none of its rows behind; the good ones commit.
+      await s.transaction(async (tx) => {
+        await expect(tx.tenants.insertMany([aTenant('a'), aTenant('taken'), aTenant('b')])).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(tx.tenants.insertMany([aTenant('a'), aTenant('b'), aTenant('a')])).rejects.toBeInstanceOf(StoreConflictError);
+        expect(await tx.tenants.getMany(['a', 'b'])).toEqual([]);
+        await tx.tenants.insertMany([aTenant('b', { status: 'ACTIVE', statusReason: 'up', createdAt: 5 }), aTenant('a')]);
+        await tx.tenants.insertMany([]);
+        await expect(tx.users.insertMany([aUser('a', 'a', { owner: true }), aUser('taken', 'taken')])).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(tx.users.insertMany([aUser('b', 'x'), aUser('a', 'a'), aUser('b', 'x')])).rejects.toBeInstanceOf(StoreConflictError);
+        expect((await tx.users.listOfTenants(['a', 'b', 'taken'])).map((u) => `${u.tenantId}:${u.name}`)).toEqual(['taken:taken']);
+        await tx.users.insertMany([aUser('a', 'a', { owner: true, description: 'owner a' }), aUser('b', 'b', { owner: true }), aUser('b', 'x')]);
+        await expect(tx.databases.insertMany([database('a', 'x'), database('taken', 'taken')])).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(tx.databases.insertMany([database('b', 'y'), database('b', 'y')])).rejects.toBeInstanceOf(StoreConflictError);
+        expect(await tx.databases.listOfTenants(['a', 'b'])).toEqual([]);
+        await tx.databases.insertMany([database('a', 'a'), database('b', 'b')]);
+      });
+      expect(await s.read.tenants.getMany(['a', 'b', 'taken'])).toEqual([
+        aTenant('a'),
+        aTenant('b', { status: 'ACTIVE', statusReason: 'up', createdAt: 5 }),
+        aTenant('taken'),
+      ]);
+      expect(await s.read.users.listOfTenants(['a', 'b'])).toEqual([
+        aUser('a', 'a', { owner: true, description: 'owner a' }),
+        aUser('b', 'b', { owner: true }),
+        aUser('b', 'x'),
+      ]);
+      expect(await s.read.databases.listOfTenants(['a', 'b', 'taken'])).toEqual([database('a', 'a'), database('b', 'b'), database('taken', 'taken')]);
+      // A refused batch the caller lets through rolls its transaction back as any write does.
+      await expect(s.transaction((tx) => tx.tenants.insertMany([aTenant('c'), aTenant('a')]))).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await s.read.tenants.get('c')).toBeUndefined();
+    });
+
+    it('reads and writes idempotency answers and stanzas in batches', async () => {
+      const s = await open();
+      const answer = (n: number) => ({ requestHash: `h${n}`, response: `{"n":${n}}`, createdAt: n });
+      const stanza = (tenantId: string, lastArchivedAt: number) => ({ tenantId, stanza: `${tenantId}-1`, lastArchivedAt, lastArchivedWal: '', createdAt: 3 });
+      await s.transaction(async (tx) => {
+        await tx.idempotency.put('Create', 'k1', answer(1));
+        await tx.idempotency.put('Other', 'k2', answer(9));
+        await tx.tenants.insertMany([aTenant('a'), aTenant('b')]);
+        await tx.backups.putStanza(stanza('a', 1));
+      });
+      await s.transaction(async (tx) => {
+        await tx.idempotency.putMany('Create', [
+          { key: 'k2', record: answer(2) },
+          { key: 'k1', record: answer(3) },
+        ]);
+        await tx.idempotency.putMany('Create', []);
+        await expect(
+          tx.idempotency.putMany('Create', [
+            { key: 'k4', record: answer(4) },
+            { key: 'k4', record: answer(5) },
+          ]),
+        ).rejects.toThrow('twice');
+        await tx.backups.putStanzaMany([stanza('b', 2), stanza('a', 5)]);
+        await tx.backups.putStanzaMany([]);
+        await expect(tx.backups.putStanzaMany([stanza('b', 6), stanza('b', 7)])).rejects.toThrow('twice');
+      });
+      const found = await s.read.idempotency.getMany('Create', ['k1', 'k2', 'k4', 'nope', 'k1']);
+      expect([...found.entries()].sort(([a], [b]) => a.localeCompare(b))).toEqual([
+        ['k1', answer(3)],
+        ['k2', answer(2)],
+      ]);
+      expect((await s.read.idempotency.getMany('Create', [])).size).toBe(0);
+      expect(await s.read.idempotency.get('Other', 'k2')).toEqual(answer(9));
+      expect(await s.read.backups.getStanza('a')).toEqual(stanza('a', 5));
+      expect(await s.read.backups.getStanza('b')).toEqual(stanza('b', 2));
+    });
+
     it('writes a batch of routes as puts in order: unchanged ones keep their revision, changed ones take the next ones', async () => {
       const s = await open(20);
       const seen: Commit[] = [];

@@ -47,6 +47,31 @@ async function insertOnce(db: Db, sql: string, params: readonly unknown[], what:
   if (r.rowCount === 0) throw new StoreConflictError(`${what} conflicts with a stored one`);
 }
 
+/**
+ * A multi-row insert (`sql` ends in RETURNING) that a unique key may refuse, all or nothing: a row
+ * that conflicts is skipped (ON CONFLICT DO NOTHING keeps the transaction usable, as insertOnce),
+ * and then the rows this statement did insert are deleted again by `undo`, so the batch leaves
+ * nothing: one round trip, and a second only when the batch is refused.
+ */
+async function insertAll(
+  db: Db,
+  sql: string,
+  params: readonly unknown[],
+  count: number,
+  undo: (inserted: Row[]) => Promise<unknown>,
+  what: string,
+): Promise<void> {
+  const r = await db.query(sql, params);
+  if (r.rowCount === count) return;
+  await undo(r.rows);
+  throw new StoreConflictError(`${what} conflicts with a stored one or another of its batch; none of the batch was written`);
+}
+
+/** An Error when a batch names one key twice (the batch would not say which of its records wins). */
+function once<T>(list: readonly T[], key: (x: T) => string, what: string): void {
+  if (new Set(list.map(key)).size !== list.length) throw new Error(`${what} was given a key twice`);
+}
+
 /** What a transaction changed so far, in order (a savepoint rolled back goes back to a snapshot). */
 export interface Changes {
   routeChanges: RouteChange[];
@@ -195,6 +220,32 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         'INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
         [t.id, JSON.stringify(t.spec), t.revision, t.instanceRevision, t.status, t.statusReason, t.deleting, t.createdAt, t.updatedAt],
         `tenant "${t.id}"`,
+      );
+    },
+    insertMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      await insertAll(
+        db,
+        `INSERT INTO tenants (id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at)
+         SELECT id, spec::jsonb, revision, instance_revision, status, status_reason, deleting, created_at, updated_at
+           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::boolean[], $8::bigint[], $9::bigint[])
+             AS t(id, spec, revision, instance_revision, status, status_reason, deleting, created_at, updated_at)
+         ON CONFLICT DO NOTHING RETURNING id`,
+        [
+          list.map((t) => t.id),
+          list.map((t) => JSON.stringify(t.spec)),
+          list.map((t) => t.revision),
+          list.map((t) => t.instanceRevision),
+          list.map((t) => t.status),
+          list.map((t) => t.statusReason),
+          list.map((t) => t.deleting),
+          list.map((t) => t.createdAt),
+          list.map((t) => t.updatedAt),
+        ],
+        list.length,
+        (rows) => db.query('DELETE FROM tenants WHERE id = ANY($1::text[])', [rows.map((x) => String(x.id))]),
+        'a tenant id',
       );
     },
     update: async (t) => {
@@ -448,6 +499,34 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         `user "${u.name}" of tenant "${u.tenantId}"`,
       );
     },
+    insertMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      await insertAll(
+        db,
+        `INSERT INTO users (tenant_id, name, description, scram_verifier, owner, status, status_reason, revision, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])
+         ON CONFLICT DO NOTHING RETURNING tenant_id, name`,
+        [
+          list.map((u) => u.tenantId),
+          list.map((u) => u.name),
+          list.map((u) => u.description),
+          list.map((u) => u.scramVerifier),
+          list.map((u) => u.owner),
+          list.map((u) => u.status),
+          list.map((u) => u.statusReason),
+          list.map((u) => u.revision),
+          list.map((u) => u.createdAt),
+        ],
+        list.length,
+        (rows) =>
+          db.query('DELETE FROM users u USING unnest($1::text[], $2::text[]) AS d(tenant_id, name) WHERE u.tenant_id = d.tenant_id AND u.name = d.name', [
+            rows.map((x) => String(x.tenant_id)),
+            rows.map((x) => String(x.name)),
+          ]),
+        'a user name',
+      );
+    },
     update: async (u) => {
       mutable();
       await db.query(
@@ -474,6 +553,33 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       await db.query(
         'INSERT INTO databases (tenant_id, name, owner, description, status, status_reason, revision, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
         [d.tenantId, d.name, d.owner, d.description, d.status, d.statusReason, d.revision, d.createdAt],
+      );
+    },
+    insertMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      await insertAll(
+        db,
+        `INSERT INTO databases (tenant_id, name, owner, description, status, status_reason, revision, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
+         ON CONFLICT DO NOTHING RETURNING tenant_id, name`,
+        [
+          list.map((d) => d.tenantId),
+          list.map((d) => d.name),
+          list.map((d) => d.owner),
+          list.map((d) => d.description),
+          list.map((d) => d.status),
+          list.map((d) => d.statusReason),
+          list.map((d) => d.revision),
+          list.map((d) => d.createdAt),
+        ],
+        list.length,
+        (rows) =>
+          db.query('DELETE FROM databases x USING unnest($1::text[], $2::text[]) AS d(tenant_id, name) WHERE x.tenant_id = d.tenant_id AND x.name = d.name', [
+            rows.map((x) => String(x.tenant_id)),
+            rows.map((x) => String(x.name)),
+          ]),
+        'a database name',
       );
     },
     update: async (d) => {
@@ -670,12 +776,34 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const r = await one(db, 'SELECT * FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
       return r ? { requestHash: String(r.request_hash), response: String(r.response), createdAt: Number(r.created_at) } : undefined;
     },
+    getMany: async (scope, keys) => {
+      const rows = (await db.query('SELECT * FROM idempotency WHERE scope = $1 AND key = ANY($2::text[])', [scope, keys])).rows;
+      return new Map(rows.map((r) => [String(r.key), { requestHash: String(r.request_hash), response: String(r.response), createdAt: Number(r.created_at) }]));
+    },
     put: async (scope, key, rec) => {
       mutable();
       await db.query(
         `INSERT INTO idempotency (scope, key, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, created_at = excluded.created_at`,
         [scope, key, rec.requestHash, rec.response, rec.createdAt],
+      );
+    },
+    putMany: async (scope, answers) => {
+      mutable();
+      if (answers.length === 0) return;
+      // ON CONFLICT DO UPDATE may not touch one row twice in a statement: a repeated key is refused first.
+      once(answers, (a) => a.key, 'idempotency.putMany');
+      await db.query(
+        `INSERT INTO idempotency (scope, key, request_hash, response, created_at)
+         SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response, created_at = excluded.created_at`,
+        [
+          scope,
+          answers.map((a) => a.key),
+          answers.map((a) => a.record.requestHash),
+          answers.map((a) => a.record.response),
+          answers.map((a) => a.record.createdAt),
+        ],
       );
     },
   };
@@ -823,6 +951,23 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         `INSERT INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id) DO UPDATE SET stanza = excluded.stanza, last_archived_at = excluded.last_archived_at, last_archived_wal = excluded.last_archived_wal, created_at = excluded.created_at`,
         [s.tenantId, s.stanza, s.lastArchivedAt, s.lastArchivedWal, s.createdAt],
+      );
+    },
+    putStanzaMany: async (list) => {
+      mutable();
+      if (list.length === 0) return;
+      once(list, (s) => s.tenantId, 'backups.putStanzaMany');
+      await db.query(
+        `INSERT INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])
+         ON CONFLICT (tenant_id) DO UPDATE SET stanza = excluded.stanza, last_archived_at = excluded.last_archived_at, last_archived_wal = excluded.last_archived_wal, created_at = excluded.created_at`,
+        [
+          list.map((s) => s.tenantId),
+          list.map((s) => s.stanza),
+          list.map((s) => s.lastArchivedAt),
+          list.map((s) => s.lastArchivedWal),
+          list.map((s) => s.createdAt),
+        ],
       );
     },
     insert: async (b) => {
