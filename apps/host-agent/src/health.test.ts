@@ -1,7 +1,7 @@
 // The health round on a real PostgreSQL: busy backends as the idle-suspend decision needs them (an
 // idle session is not work, a session idle in a transaction is, and so is a running query), and the
-// one kept connection it measures over (a new backend per look cost 30-47 ms of CPU on this
-// project's machines, most of what idle instances cost a host).
+// kept connection it measures over where one is kept (a new backend per look cost 30-47 ms of CPU
+// on this project's machines; a kept one holds 3.5-4 MiB).
 import { startTestPostgres, type TestPostgres } from '@pgs/pg-testkit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,16 @@ describe('HealthProbe over a kept connection', () => {
     for (let i = 0; i < 5; i++) expect((await probe.measure('t')).acceptingConnections).toBe(true);
     expect(await agentBackends()).toEqual(backends);
     kept.forget('t');
+    await expect.poll(agentBackends, { timeout: 5000 }).toEqual([]);
+  });
+
+  it('keep: false measures over a connection of its own each time, and lets a kept one go', async () => {
+    newProbe();
+    await probe.measure('t');
+    expect(await agentBackends()).toHaveLength(1);
+    expect(await probe.measure('t', false)).toMatchObject({ up: true, acceptingConnections: true });
+    await expect.poll(agentBackends, { timeout: 5000 }).toEqual([]);
+    await probe.measure('t', false);
     await expect.poll(agentBackends, { timeout: 5000 }).toEqual([]);
   });
 

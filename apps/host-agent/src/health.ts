@@ -79,25 +79,32 @@ export class HealthProbe {
     private readonly sizeEveryMs = 10_000,
   ) {}
 
-  /** Measures a running instance; a server that is up but refuses the check is up and not accepting. */
-  async measure(tenantId: string): Promise<InstanceHealth> {
+  /**
+   * Measures a running instance; a server that is up but refuses the check is up and not accepting.
+   * `keep`: over the instance's kept connection (else over one of its own, see KeptConnections.use).
+   */
+  async measure(tenantId: string, keep = true): Promise<InstanceHealth> {
     try {
-      return await this.connections.use(tenantId, async (client) => {
-        const row = (await client.query<HealthRow>({ name: 'pgs-health', text: HEALTH_SQL })).rows[0];
-        if (!row) return { ...downHealth(this.now()), up: true };
-        return {
-          up: true,
-          acceptingConnections: true,
-          connections: row.connections,
-          busyBackends: row.busy,
-          databaseSizeBytes: await this.size(tenantId, client),
-          role: row.recovery ? 'REPLICA' : 'PRIMARY',
-          lsn: row.lsn ?? '',
-          lagBytes: Math.max(0, Math.round(Number(row.lag))),
-          timeline: row.timeline,
-          checkedAt: this.now(),
-        };
-      });
+      return await this.connections.use(
+        tenantId,
+        async (client) => {
+          const row = (await client.query<HealthRow>({ name: 'pgs-health', text: HEALTH_SQL })).rows[0];
+          if (!row) return { ...downHealth(this.now()), up: true };
+          return {
+            up: true,
+            acceptingConnections: true,
+            connections: row.connections,
+            busyBackends: row.busy,
+            databaseSizeBytes: await this.size(tenantId, client),
+            role: row.recovery ? 'REPLICA' : 'PRIMARY',
+            lsn: row.lsn ?? '',
+            lagBytes: Math.max(0, Math.round(Number(row.lag))),
+            timeline: row.timeline,
+            checkedAt: this.now(),
+          };
+        },
+        keep,
+      );
     } catch (err) {
       // The process is alive (the caller checked) but it does not take connections: starting,
       // shutting down, or out of connection slots. That is the report, not an error.

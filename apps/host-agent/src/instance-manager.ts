@@ -759,18 +759,33 @@ export class InstanceManager {
 
   private async measure(tenantId: string): Promise<InstanceHealth> {
     const started = performance.now();
-    const health = await this.health.measure(tenantId);
     const backups = this.o.runtime.backups;
-    if (backups && health.acceptingConnections && health.role === 'PRIMARY' && backups.backupOf(tenantId)) {
+    const backedUp = backups?.backupOf(tenantId) !== undefined;
+    const keep = this.keepsConnection(tenantId, backedUp);
+    const health = await this.health.measure(tenantId, keep);
+    if (backups && backedUp && health.acceptingConnections && health.role === 'PRIMARY') {
       try {
         const pending = backups.pendingWal(tenantId);
-        health.archive = await this.kept.use(tenantId, (c) => readArchiveStatus(c, pending, this.clock()));
+        health.archive = await this.kept.use(tenantId, (c) => readArchiveStatus(c, pending, this.clock()), keep);
       } catch (err) {
         this.log.debug({ tenantId, err }, 'archive status could not be read');
       }
     }
     this.o.metrics.healthCheckSeconds.observe({ result: health.acceptingConnections ? 'accepting' : 'not_accepting' }, (performance.now() - started) / 1000);
     return health;
+  }
+
+  /**
+   * Whether an instance's looks go over a kept connection (kept-connections.ts): a replicated or
+   * backed-up one, looked at more than once a round, and one with clients, which already holds
+   * backends and is worth the 3.5-4 MiB of one more. An idle single instance pays a fork per look
+   * instead, so idle tenants stay as small as they were.
+   */
+  private keepsConnection(tenantId: string, backedUp: boolean): boolean {
+    const e = this.entries.get(tenantId);
+    if (!e) return false;
+    const replicated = (e.desired?.replicationUser ?? '') !== '' || e.desired?.role === 'REPLICA';
+    return replicated || backedUp || (e.status.health?.connections ?? 0) > 0;
   }
 
   private async converge(e: Entry): Promise<void> {
