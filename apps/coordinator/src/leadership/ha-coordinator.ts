@@ -22,9 +22,10 @@ import { serverCredentials } from '../transport/grpc-credentials.js';
 import { coordinatorKeyRing } from '../services/secret-keys.js';
 import { loadFleetPki, type FleetPki } from '../security/fleet-pki.js';
 import type { Store } from '../store/contract.js';
-import { connectPrimary, redactStoreUrl, splitStoreUrl } from '../store/postgres/pg-connection.js';
+import { redactStoreUrl, splitStoreUrl } from '../store/postgres/pg-connection.js';
 import { openPostgresStore } from '../store/postgres/pg-store.js';
-import { electionFence, startLeaderElection, type LeaderElection } from './leader-election.js';
+import { electionFence, type LeaderElection } from './leader-election.js';
+import { startLeaseThread } from './lease-thread.js';
 import { startServingShell, type ServingShell } from './serving-shell.js';
 import type { FedChanges, FeedSource } from '../transport/feed-source.js';
 import type { FollowerFeed } from '../store/postgres/follower-feed.js';
@@ -70,13 +71,7 @@ export async function startHaCoordinator(
   });
   log.info({ store: redactStoreUrl(url), schemaVersion: store.schemaVersion, holder, advertise: self }, 'PostgreSQL store opened; electing a leader');
   const timings = leaseTimingsFor(config.leaderLease);
-  const el = startLeaderElection({
-    holder,
-    address: self,
-    connect: async () => (await connectPrimary(urls)).client,
-    timings,
-    log: log.child({ component: 'lease' }),
-  });
+  const el = startLeaseThread({ holder, address: self, urls, timings, log: log.child({ component: 'lease' }) });
   elected.election = el;
 
   // Bound once (as soon as TLS can be served) and handed from term to term: clients never see the

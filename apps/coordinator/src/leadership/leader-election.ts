@@ -20,9 +20,16 @@ export interface LeaderElectionOptions {
   /** Opens the dedicated connection the lease runs on (again after it broke). */
   connect: () => Promise<pg.Client>;
   timings?: LeaseTimings;
-  log: Logger;
+  log: Pick<Logger, 'info' | 'warn'>;
   /** Monotonic milliseconds; performance.now by default. */
   clock?: () => number;
+  /**
+   * Whether to attempt at all now; an attempt not made counts as a failed one (a leader steps down
+   * at its deadline, a follower takes nothing). Always by default.
+   */
+  mayAttempt?: () => boolean;
+  /** Told every state the loop reaches, renewals included (onChange only hears changes of role). */
+  onState?: (l: Leadership) => void;
 }
 
 /** A running election. */
@@ -64,6 +71,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
     const was = state;
     state = next;
     clearTimeout(deadlineTimer);
+    o.onState?.(next);
     if (next.role === 'leader') {
       // Step down at the local deadline if no renewal arrives before it. Judged after the I/O that
       // is ready has been read (setImmediate runs after this turn's I/O, a timer before it): after a
@@ -88,6 +96,10 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
   const attempt = async (): Promise<void> => {
     let sentAt = clock();
     let decision: LeaseDecision | undefined;
+    if (o.mayAttempt?.() === false) {
+      set(nextLeadership(state, undefined, sentAt, clock(), t));
+      return;
+    }
     try {
       client ??= await o.connect();
       // The local deadline counts from when the lease statement is sent, not from before a
