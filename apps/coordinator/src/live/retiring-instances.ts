@@ -1,6 +1,7 @@
 /**
  * Instances a live move left behind (the old primary once the new one serves, or the copy of an
- * abandoned move): their placements are gone, and their hosts are told explicitly to delete them
+ * abandoned move), or a tenant that never ran left on a host that went down before it was placed
+ * again elsewhere: their placements are gone, and their hosts are told explicitly to delete them
  * (an instance without a placement is otherwise left alone, since nothing deletes data on a guess).
  * Kept in memory: a coordinator restarted before the agent confirmed leaves the instance as an
  * orphan, reported and untouched, which loses nothing.

@@ -209,9 +209,11 @@ export async function desiredSetForHost(
   // Instances an in-place restore replaced: deleted once the restored one serves.
   if (replication?.backup) for (const id of await oldInstancesOn(tx, hostId)) if (!tenantIds || tenantIds.has(id)) out.removedTenantIds.push(id);
   const placements = await tx.placements.list({ hostId });
-  // Instances a move left here; one placed here again is never deleted.
+  // Instances a move or a re-placement left here; one placed here again is never deleted (and forgotten).
   for (const id of replication?.retiring?.onHost(hostId) ?? []) {
-    if ((!tenantIds || tenantIds.has(id)) && !placements.some((p) => p.tenantId === id)) out.removedTenantIds.push(id);
+    if (tenantIds && !tenantIds.has(id)) continue;
+    if (placements.some((p) => p.tenantId === id)) replication?.retiring?.cancel(id, hostId);
+    else out.removedTenantIds.push(id);
   }
   for (const placement of placements) {
     if (tenantIds && !tenantIds.has(placement.tenantId)) continue;

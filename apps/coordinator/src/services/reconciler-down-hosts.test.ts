@@ -13,6 +13,7 @@ import type { CoordinatorContext } from './context.js';
 import { aHost, aPlacement, aTenant } from '../testing/records.js';
 import { startHarness, type Harness } from '../testing/harness.js';
 import { openStore } from '../store/open-store.js';
+import { desiredSetForHost } from './desired-set.js';
 
 let h: Harness;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pgs-down-hosts-'));
@@ -53,6 +54,18 @@ describe('tenants that never ran on a down host', () => {
       expect(await list({ tenantId: 'never-ran' })).toEqual([]);
       expect((await store.read.tenants.get('never-ran'))?.statusReason).toMatch(/placed again|waiting/);
       expect((await list({ hostId: 'ran-h1' })).map((p) => p.tenantId).sort()).toEqual(['ran-a', 'ran-b']);
+
+      // The down host may have created the instance before it went away: back, it is told to delete
+      // it (an instance merely absent from its set would be left alone, a stray copy for ever).
+      const replication = { keys: ctx.keys, quorums: ctx.quorums, retiring: ctx.retiring };
+      const back = await store.transaction((tx) => desiredSetForHost(tx, 'fresh-h2', ctx.versions, undefined, replication));
+      expect(back.removedTenantIds).toEqual(['never-ran']);
+      // Placed on that host again before it came back: kept, and the removal forgotten.
+      await store.transaction((tx) => tx.placements.insert(aPlacement('never-ran', 'fresh-h2')));
+      const placedAgain = await store.transaction((tx) => desiredSetForHost(tx, 'fresh-h2', ctx.versions, undefined, replication));
+      expect(placedAgain.removedTenantIds).toEqual([]);
+      expect(placedAgain.instances.map((i) => i.tenantId)).toEqual(['never-ran']);
+      expect(ctx.retiring.onHost('fresh-h2')).toEqual([]);
     } finally {
       reconciler.close();
       await store.close();

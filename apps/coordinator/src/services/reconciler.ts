@@ -252,7 +252,12 @@ export class Reconciler {
           message: `host ${hosts} is down and the tenant never held data; placing it again`,
         });
         await syncTenant(tx, tenantId, { now, health: this.ctx.health, principal: SCHEDULER });
+        for (const p of placements) tx.record({ kind: 'desired', tenantId, hostId: p.hostId });
       });
+      // The down host may have created the instance before it went away, and it leaves an instance
+      // that is merely absent from its set alone: it is told to delete it when it is back. Nothing is
+      // lost: the instance never held data (no route ever led to it).
+      for (const p of placements) this.ctx.retiring.add(tenantId, p.hostId);
       this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'replaced' });
     }
   }
