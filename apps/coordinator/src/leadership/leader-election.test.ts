@@ -3,7 +3,7 @@ import type { LeaseTimings } from '@pgs/tenancy';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEASE_SCHEMA_SQL, LeaseLostError, fenceWrite, leaseStep, readLease, renewLease } from '../store/postgres/leader-lease-sql.js';
+import { LEASE_SCHEMA_SQL, LeaseLostError, fenceAndCommit, leaseStep, readLease, renewLease } from '../store/postgres/leader-lease-sql.js';
 import { eventually } from '../testing/harness.js';
 import { startLeaderElection, type LeaderElection } from './leader-election.js';
 
@@ -35,8 +35,7 @@ async function fencedInsert(holder: string, epoch: number, id: number): Promise<
   try {
     await c.query('BEGIN');
     await c.query('INSERT INTO writes (id) VALUES ($1)', [id]);
-    await fenceWrite(c, holder, epoch);
-    await c.query('COMMIT');
+    await fenceAndCommit(c, holder, epoch);
   } catch (err) {
     await c.query('ROLLBACK');
     throw err;

@@ -2,7 +2,7 @@
  * The leader lease's SQL: one row, read under lock with the store's clock, decided by the pure
  * rule in @pgs/tenancy, written back in the same transaction. And the fence every write of the
  * leader ends with: the row must still name this holder and epoch with a live lease, read with
- * FOR SHARE as the transaction's last statement, so a coordinator taking the lease over (an UPDATE
+ * FOR SHARE as the transaction's last statement, sent with its COMMIT, so a coordinator taking the lease over (an UPDATE
  * of that row) waits for a write that passed the fence to commit, and a write that comes after the
  * takeover fails the fence and rolls back.
  */
@@ -120,14 +120,33 @@ export async function releaseLease(client: pg.ClientBase, holder: string, epoch:
   return r.rowCount === 1;
 }
 
+/** The SQLSTATE the fence raises when the lease is not this holder's live one (ours; no PostgreSQL state uses it). */
+const LEASE_LOST_STATE = 'PGSLL';
+
 /**
- * The fence: run inside a write transaction, as its last statement before COMMIT. Throws
- * LeaseLostError (the caller rolls back) unless this holder still holds a live lease at `epoch`.
+ * The fence and the commit of a write transaction, sent together: the lease row must still name
+ * this holder and epoch with a live lease, read FOR SHARE, and COMMIT follows on the server with no
+ * round trip in between. Throws LeaseLostError (nothing committed; the caller rolls back) unless
+ * the fence passed.
+ *
+ * Why together: the share lock is held until the transaction ends, and the leader's renewal (an
+ * UPDATE of that row) waits for it. Sent as two statements, the COMMIT went out only on a later
+ * turn of the coordinator's event loop, so a busy turn held the lock — and with it the lease's
+ * renewal — for as long as the turn lasted, and the leader lost its lease to its own write.
  */
-export async function fenceWrite(client: pg.ClientBase, holder: string, epoch: number): Promise<void> {
-  const r = await client.query<{ ok: boolean }>(
-    `SELECT holder = $1 AND epoch = $2 AND expires_at > ${STORE_NOW_MS} AS ok FROM coordinator_lease WHERE id = 1 FOR SHARE`,
-    [holder, epoch],
-  );
-  if (r.rows[0]?.ok !== true) throw new LeaseLostError(`this coordinator no longer holds the leader lease (epoch ${epoch}); the write was not committed`);
+export async function fenceAndCommit(client: pg.ClientBase, holder: string, epoch: number): Promise<void> {
+  if (!Number.isSafeInteger(epoch) || holder.includes('$')) throw new Error(`not a lease holder and epoch: ${holder} ${epoch}`);
+  try {
+    await client.query(
+      `DO $fence$ BEGIN
+         PERFORM 1 FROM coordinator_lease WHERE id = 1 AND holder = ${client.escapeLiteral(holder)} AND epoch = ${epoch} AND expires_at > ${STORE_NOW_MS} FOR SHARE;
+         IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = '${LEASE_LOST_STATE}', MESSAGE = 'the leader lease is not held'; END IF;
+       END $fence$; COMMIT`,
+    );
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === LEASE_LOST_STATE) {
+      throw new LeaseLostError(`this coordinator no longer holds the leader lease (epoch ${epoch}); the write was not committed`);
+    }
+    throw err;
+  }
 }

@@ -17,7 +17,7 @@ import type { Logger } from '@pgs/service-kit';
 import pg from 'pg';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import type { Commit, Store, StoreReads, StoreTx, TransactionOptions } from '../contract.js';
-import { LeaseLostError, fenceWrite } from './leader-lease-sql.js';
+import { LeaseLostError, fenceAndCommit } from './leader-lease-sql.js';
 import { clientConfig, connectPrimary, connectTo, findPrimary, redactStoreUrl, splitStoreUrl } from './pg-connection.js';
 import { isConnectionLost, toStoreError } from './pg-errors.js';
 import { startFollowerFeed, type FollowedChanges, type FollowerFeed } from './follower-feed.js';
@@ -302,9 +302,10 @@ export class PostgresStore implements Store {
       }
       if (fence) {
         this.sent.writer++;
-        await fenceWrite(client, fence.holder, fence.epoch);
-      }
-      await raw('COMMIT');
+        await fenceAndCommit(client, fence.holder, fence.epoch).catch((err: unknown) => {
+          throw err instanceof LeaseLostError ? err : toStoreError(err, 'store COMMIT failed');
+        });
+      } else await raw('COMMIT');
     } catch (error) {
       // The caller's own error, a typed store error, or the fence: roll back and pass it on. A
       // connection that failed is not trusted again (a COMMIT lost in flight may or may not have landed).
