@@ -66,7 +66,8 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
   let stopped = false;
   let deadlineTimer: NodeJS.Timeout | undefined;
 
-  const set = (next: Leadership): void => {
+  /** Why the last step went as it did, for the log line of a step down. */
+  const set = (next: Leadership, why: string): void => {
     const changed = !sameLeadership(state, next);
     const was = state;
     state = next;
@@ -81,7 +82,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
       deadlineTimer = setTimeout(
         () =>
           setImmediate(() => {
-            if (!stopped) set(nextLeadership(state, undefined, clock(), clock(), t));
+            if (!stopped) set(nextLeadership(state, undefined, clock(), clock(), t), 'no renewal answered before the local deadline');
           }),
         Math.max(0, next.actUntil - clock()),
       );
@@ -89,7 +90,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
     }
     if (!changed) return;
     if (next.role === 'leader') o.log.info({ epoch: next.epoch }, 'leading');
-    else if (was.role === 'leader') o.log.warn({ epoch: was.epoch, leader: next.leader?.address }, 'no longer leading');
+    else if (was.role === 'leader') o.log.warn({ epoch: was.epoch, leader: next.leader?.address, why }, 'no longer leading');
     for (const l of listeners) l(next);
   };
 
@@ -97,7 +98,7 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
     let sentAt = clock();
     let decision: LeaseDecision | undefined;
     if (o.mayAttempt?.() === false) {
-      set(nextLeadership(state, undefined, sentAt, clock(), t));
+      set(nextLeadership(state, undefined, sentAt, clock(), t), 'not attempting (mayAttempt said no)');
       return;
     }
     try {
@@ -116,7 +117,15 @@ export function startLeaderElection(o: LeaderElectionOptions): LeaderElection {
       await broken?.end().catch(() => undefined);
     }
     if (stopped) return;
-    set(nextLeadership(state, decision, sentAt, clock(), t));
+    const tookMs = Math.round(clock() - sentAt);
+    set(
+      nextLeadership(state, decision, sentAt, clock(), t),
+      decision === undefined
+        ? 'the attempt failed'
+        : decision.kind === 'follow'
+          ? 'another coordinator holds the lease'
+          : `the answer came ${tookMs} ms after it was sent, too late to act on`,
+    );
   };
 
   const tick = (): Promise<void> => (running ??= attempt().finally(() => (running = undefined)));
