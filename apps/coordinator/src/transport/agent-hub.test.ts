@@ -18,6 +18,7 @@ import { VersionCatalog } from '../services/versions.js';
 import { aHost, aPlacement, aTenant, aUser } from '../testing/records.js';
 import { eventually } from '../testing/harness.js';
 import type { Store } from '../store/contract.js';
+import { StoreUnavailableError } from '../domain/errors.js';
 import { openStore } from '../store/open-store.js';
 import { openPostgresStore } from '../store/postgres/pg-store.js';
 
@@ -75,7 +76,56 @@ async function fill(store: Store, hostId: string): Promise<void> {
   });
 }
 
+/** The store, with its next `n` transactions failing as a store under load does (a lost connection, a timeout). */
+function failing(store: Store): { store: Store; failNext: (n: number) => void } {
+  let left = 0;
+  const wrapped = new Proxy(store, {
+    get(target, key, receiver) {
+      if (key === 'transaction') {
+        return (...args: Parameters<Store['transaction']>) => {
+          if (left > 0) {
+            left--;
+            return Promise.reject(new StoreUnavailableError('store query failed: timeout expired'));
+          }
+          return target.transaction(...args);
+        };
+      }
+      const v: unknown = Reflect.get(target, key, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { store: wrapped, failNext: (n) => (left = n) };
+}
+
 describe.each(stores)('desired sets after a Hello on the %s store', (_name, open) => {
+  it('tries a full set and a delta again after the store failed them, while the agent stays connected', async () => {
+    const raw = await open();
+    const { store, failNext } = failing(raw);
+    const hub = new AgentHub(store, catalog(), log);
+    try {
+      await fill(raw, 'hub-h3');
+      const sent: Sent[] = [];
+      hub.attach(session('hub-h3', 1, sent));
+      failNext(1);
+      await hub.sendFull('hub-h3', 0);
+      expect(sent).toEqual([]);
+      await eventually(async () => (sent.length === 1 ? true : undefined), 10_000, 'the full set, built again');
+      expect(sent[0]).toMatchObject({ full: true });
+
+      failNext(1);
+      await raw.transaction(async (tx) => {
+        const t = (await tx.tenants.get('hub-h3-t2'))!;
+        await tx.tenants.update({ ...t, instanceRevision: t.instanceRevision + 1 });
+        tx.record({ kind: 'desired', tenantId: t.id, hostId: 'hub-h3' });
+      });
+      await eventually(async () => (sent.length === 2 ? true : undefined), 10_000, 'the delta, sent again');
+      expect(sent[1]).toMatchObject({ full: false, instances: ['hub-h3-t2'] });
+    } finally {
+      hub.stop();
+      await raw.close();
+    }
+  });
+
   it('sends the full set the agent lacks, only confirms one it holds, and sends it again after a delta or a change it missed', async () => {
     const store = await open();
     const hub = new AgentHub(store, catalog(), log);

@@ -21,6 +21,9 @@ import { toInstanceSpec } from './mappers/agent-mapper.js';
 import type { Commit, Store, StoreTx } from '../store/contract.js';
 import type { VersionCatalog } from '../services/versions.js';
 
+/** How long work that failed on the store waits before it is tried again. */
+const STORE_RETRY_MS = 1000;
+
 /** One connected agent stream. */
 export interface AgentSession {
   readonly hostId: string;
@@ -71,6 +74,9 @@ export class AgentHub {
   /** Hosts whose full set is being built (how many builds): their deltas wait until it is out. */
   private readonly building = new Map<string, number>();
   private flushScheduled = false;
+  private stopped = false;
+  /** Work that failed on the store (a lost connection, a timeout under load) and is tried again. */
+  private readonly retries = new Set<NodeJS.Timeout>();
   private nextCommand = 1;
   private readonly results = new Map<string, CommandOutcome>();
   private readonly sentCommands = new Map<string, string>();
@@ -218,22 +224,48 @@ export class AgentHub {
 
   /** Marks one tenant on one host for a delta. */
   touch(hostId: string, tenantId: string): void {
+    this.markDirty(hostId, tenantId);
+    this.scheduleFlush();
+  }
+
+  private markDirty(hostId: string, tenantId: string): void {
     let set = this.dirty.get(hostId);
     if (!set) this.dirty.set(hostId, (set = new Set()));
     set.add(tenantId);
-    this.scheduleFlush();
   }
 
   /** Follows committed changes: the desired sets a transaction recorded go out as deltas. */
   private onCommit(commit: Commit): void {
     for (const d of commit.desired) {
       if (d.hostId !== undefined) this.touch(d.hostId, d.tenantId);
-      else this.touchTenant(d.tenantId).catch((err: unknown) => this.log.error({ err, tenantId: d.tenantId }, 'cannot find the hosts of a changed tenant'));
+      else this.touchTenantUntilDone(d.tenantId);
     }
   }
 
-  /** Stops following the store's commits. */
+  /** touchTenant, tried again after a store failure: a change nobody sends would never reach its hosts. */
+  private touchTenantUntilDone(tenantId: string): void {
+    this.touchTenant(tenantId).catch((err: unknown) => {
+      this.log.error({ err, tenantId }, `cannot find the hosts of a changed tenant; trying again in ${STORE_RETRY_MS} ms`);
+      this.later(() => this.touchTenantUntilDone(tenantId));
+    });
+  }
+
+  /** Runs `fn` after STORE_RETRY_MS unless the hub stopped meanwhile. */
+  private later(fn: () => void): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.retries.delete(t);
+      if (!this.stopped) fn();
+    }, STORE_RETRY_MS);
+    t.unref();
+    this.retries.add(t);
+  }
+
+  /** Stops following the store's commits (and trying failed work again). */
   stop(): void {
+    this.stopped = true;
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     this.unsubscribe();
   }
 
@@ -248,7 +280,14 @@ export class AgentHub {
     try {
       await this.buildAndSendFull(hostId, appliedGeneration);
     } catch (err) {
-      this.log.error({ err, hostId }, 'cannot build the desired set');
+      // The agent stays connected and would otherwise hold nothing (or an old set) until it
+      // reconnects: built again shortly, while its stream lasts.
+      this.log.error({ err, hostId }, `cannot build the desired set; trying again in ${STORE_RETRY_MS} ms`);
+      const session = this.sessions.get(hostId);
+      this.later(() => {
+        // A new stream's Hello asks for its own full set.
+        if (session && this.sessions.get(hostId) === session) void this.sendFull(hostId, appliedGeneration);
+      });
     } finally {
       const left = (this.building.get(hostId) ?? 1) - 1;
       if (left > 0) this.building.set(hostId, left);
@@ -305,8 +344,12 @@ export class AgentHub {
         return out;
       });
     } catch (err) {
-      // E.g. the store closed under a pending flush at shutdown; agents get full sets on reconnect.
-      this.log.error({ err, hosts: dirty.length }, 'cannot send the pending desired-set deltas');
+      // A store that failed under load (a lost connection, a timeout): the agents stay connected and
+      // would never get these changes, so they are marked again and sent shortly. (After stop, as
+      // when the store closed at shutdown, they are not: agents get full sets when they reconnect.)
+      this.log.error({ err, hosts: dirty.length }, `cannot send the pending desired-set deltas; trying again in ${STORE_RETRY_MS} ms`);
+      for (const [hostId, tenants] of dirty) for (const tenantId of tenants) this.markDirty(hostId, tenantId);
+      this.later(() => this.scheduleFlush());
       return;
     }
     for (const b of built) this.enqueue(b);

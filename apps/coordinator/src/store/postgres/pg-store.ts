@@ -175,15 +175,17 @@ export class PostgresStore implements Store {
     return new Promise((resume) => this.settleWaiters.push({ target, resume }));
   }
 
+  /**
+   * Waiters arrive in order of their targets (`started` only grows), so the ones due are a prefix:
+   * taken in one splice. Removing each from the middle cost a move of every later one, quadratic
+   * in the waiters, when thousands of agents' reads wait behind a group of writes.
+   */
   private settle(n: number): void {
     this.settled += n;
-    for (let i = this.settleWaiters.length - 1; i >= 0; i--) {
-      const w = this.settleWaiters[i];
-      if (w && w.target <= this.settled) {
-        this.settleWaiters.splice(i, 1);
-        w.resume();
-      }
-    }
+    let due = 0;
+    while (due < this.settleWaiters.length && (this.settleWaiters[due]?.target ?? Infinity) <= this.settled) due++;
+    if (due === 0) return;
+    for (const w of this.settleWaiters.splice(0, due)) w.resume();
   }
 
   private async readQuery(q: pg.QueryConfig): Promise<pg.QueryResult> {
