@@ -64,10 +64,14 @@ export function createLogger(options: { app: string; level?: string; destination
  * A destination that collects lines and writes them once LOG_BUFFER_BYTES are collected or
  * LOG_FLUSH_INTERVAL_MS after the first line of a batch. sonic-boom's own periodic flush writes
  * every interval even when nothing was logged (an empty write through the thread pool ten times a
- * second in an idle process), so the timer here is armed by a write and not otherwise.
+ * second in an idle process), so the timer here is armed by a write and not otherwise. The batch
+ * is written synchronously, one write(2) of a few KiB: an asynchronous write goes through the
+ * thread pool (a request object, a worker thread woken and the loop woken back), which cost the
+ * router more than the write itself; a reader that stops reading stdout blocks the process, as it
+ * does pino's default destination and Node's own stdout.
  */
 export function bufferedDestination(fd: number, intervalMs = LOG_FLUSH_INTERVAL_MS): DestinationStream {
-  const dest = pino.destination({ fd, sync: false, minLength: LOG_BUFFER_BYTES });
+  const dest = pino.destination({ fd, sync: true, minLength: LOG_BUFFER_BYTES });
   let timer: NodeJS.Timeout | undefined;
   const flushBatch = (): void => {
     timer = undefined;
