@@ -4,11 +4,10 @@
 // cancel key (the router's, standing for the lent connection's own), ReadyForQuery.
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { ScramVerifierParts } from '@pgs/security';
 import type { RoutingDecision } from '@pgs/tenancy';
 import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, PgError, SqlState, type ErrorFields } from '@pgs/wire-protocol';
 import type { BackendConnectOptions } from './backend-connect.js';
-import { loginBackend, type BackendSession } from './backend-login.js';
+import type { BackendSession } from './backend-login.js';
 import { PoolTimeoutError } from './backend-pool.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { CancelKeys, IssuedKey, RealCancelTarget } from './cancel-keys.js';
@@ -17,7 +16,8 @@ import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
-import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
+import { checkRoutable, startupParametersForBackend, type StartupMessage } from './routing.js';
+import { ServerLogin } from './server-login.js';
 import { lendCarriedSession } from './carried-session.js';
 import { sessionCarrier } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
@@ -131,7 +131,19 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     ),
   );
   const appName = packet.parameters.get('application_name') ?? '';
-  const login = serverLogin(deps, route.tenantId, packet, decision, appName, clientKey, verifier);
+  const tenantId = route.tenantId;
+  const login = deps.pool.logins.of(
+    key,
+    () =>
+      new ServerLogin(
+        { connect: deps.connect, timeoutMs: deps.loginTimeoutMs },
+        tenantId,
+        packet.protocol,
+        startupParametersForBackend(packet, decision),
+        clientKey,
+        verifier,
+      ),
+  );
   const acquire = async (): Promise<Acquired> => {
     await servedAfterSwitch(deps, route.tenantId, c.socket);
     return deps.pool.acquire(key, appName, login);
@@ -237,34 +249,6 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
 }
 
 /**
- * How one client's server connections log in. Made in a function of its own so that the closure
- * keeps only what a login needs, not the frame of servePooled: the startup packet to send, encoded
- * once into memory of its own (the decoded packet and routing decision, a map and a dozen strings,
- * would stay with an idle client for hours). The ClientKey stays in it, in memory, for the
- * client's lifetime (new server logins). A new server login goes where the tenant is now: a client
- * outlives switchovers and failovers, and the route it was routed by may name the old primary.
- */
-function serverLogin(
-  deps: PooledDeps,
-  tenantId: string,
-  packet: StartupMessage,
-  decision: RoutingDecision,
-  appName: string,
-  clientKey: Buffer,
-  verifier: ScramVerifierParts,
-): () => ReturnType<typeof loginBackend> {
-  const encoded = startupForBackend(packet, decision);
-  const startup = Buffer.allocUnsafeSlow(encoded.length);
-  encoded.copy(startup);
-  return () => {
-    const now = deps.connect.lookup(tenantId);
-    if (!now) throw refuse.unknownTenant(tenantId, false);
-    checkRoutable(now);
-    return loginBackend(now, startup, appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
-  };
-}
-
-/**
  * What a client sees after AuthenticationOk: the server's NegotiateProtocolVersion and
  * ParameterStatus set (`applicationName`: in place of the server's, which belongs to another
  * client), the router's cancel key, ReadyForQuery. One write.
@@ -312,14 +296,14 @@ class ClientTransactionPool implements TransactionPool {
   readonly #deps: PooledDeps;
   readonly #key: string;
   readonly #appName: string;
-  readonly #login: () => ReturnType<typeof loginBackend>;
+  readonly #login: ServerLogin;
   readonly #target: RealCancelTarget;
   readonly #client: net.Socket;
   // A client has one acquire at a time: one callback serves all of its transactions.
   #done: (err: unknown, backend?: BackendSession) => void = ignore;
   #onAcquired: ((err: unknown, got?: Acquired) => void) | undefined;
 
-  constructor(deps: PooledDeps, key: string, appName: string, login: () => ReturnType<typeof loginBackend>, target: RealCancelTarget, client: net.Socket) {
+  constructor(deps: PooledDeps, key: string, appName: string, login: ServerLogin, target: RealCancelTarget, client: net.Socket) {
     this.#deps = deps;
     this.#key = key;
     this.#appName = appName;
