@@ -19,7 +19,7 @@ import type { RouteEntry } from './route.js';
 import { checkRoutable, startupParametersForBackend, type StartupMessage } from './routing.js';
 import { ServerLogin } from './server-login.js';
 import { lendCarriedSession } from './carried-session.js';
-import { sessionCarrier } from './session-carry.js';
+import { sessionCarrier, type CarrierDeps } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
 import { serveTransactions, type TransactionEnd, type TransactionPool, type TransactionSession } from './transaction-link.js';
 
@@ -213,23 +213,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     }
     // The link owns the server from here: it may carry the client to another when the tenant moves.
     returned = true;
-    const carrier = sessionCarrier({
-      tenantId: route.tenantId,
-      lookup: deps.connect.lookup,
-      holdTimeoutMs: deps.holdTimeoutMs,
-      routeChangeWaitMs: deps.connect.routeChangeWaitMs,
-      replayTimeoutMs: deps.loginTimeoutMs,
-      acquire: () => deps.pool.acquire(key, appName, login),
-      discard: (b) => void deps.pool.release(key, b, false),
-      retarget: (b) => {
-        target.processId = b.processId;
-        target.secretKey = b.secretKey;
-        target.host = b.route.address;
-        target.port = b.route.port;
-      },
-      clientGone: () => c.socket.destroyed,
-      counted: (result) => deps.metrics.sessionsCarried.inc({ result }),
-    });
+    const carrier = sessionCarrier(new ClientCarrierDeps(deps, key, appName, login, target, c.socket));
     const session = lendCarriedSession(c.socket, backend, reader.takeRemainder(), carrier);
     c.lent(session);
     const end = await session.ended;
@@ -373,6 +357,72 @@ class ClientTransactionPool implements TransactionPool {
   pinChanged(pinned: boolean): void {
     if (pinned) this.#deps.metrics.poolClientsPinned.inc();
     else this.#deps.metrics.poolClientsPinned.dec();
+  }
+}
+
+/**
+ * What carrying one session-mode client to its tenant's new primary needs, as one object with its
+ * methods on the prototype (an object of closures was made at every session-mode login).
+ */
+class ClientCarrierDeps implements CarrierDeps {
+  readonly #deps: PooledDeps;
+  readonly #key: string;
+  readonly #appName: string;
+  readonly #login: ServerLogin;
+  readonly #target: RealCancelTarget;
+  readonly #client: net.Socket;
+
+  constructor(deps: PooledDeps, key: string, appName: string, login: ServerLogin, target: RealCancelTarget, client: net.Socket) {
+    this.#deps = deps;
+    this.#key = key;
+    this.#appName = appName;
+    this.#login = login;
+    this.#target = target;
+    this.#client = client;
+  }
+
+  get tenantId(): string {
+    return this.#target.tenantId;
+  }
+
+  get holdTimeoutMs(): number {
+    return this.#deps.holdTimeoutMs;
+  }
+
+  get routeChangeWaitMs(): number {
+    return this.#deps.connect.routeChangeWaitMs;
+  }
+
+  get replayTimeoutMs(): number {
+    return this.#deps.loginTimeoutMs;
+  }
+
+  lookup(tenantId: string): RouteEntry | undefined {
+    return this.#deps.connect.lookup(tenantId);
+  }
+
+  acquire(): Promise<Acquired> {
+    return this.#deps.pool.acquire(this.#key, this.#appName, this.#login);
+  }
+
+  discard(b: BackendSession): void {
+    void this.#deps.pool.release(this.#key, b, false);
+  }
+
+  retarget(b: BackendSession): void {
+    const target = this.#target;
+    target.processId = b.processId;
+    target.secretKey = b.secretKey;
+    target.host = b.route.address;
+    target.port = b.route.port;
+  }
+
+  clientGone(): boolean {
+    return this.#client.destroyed;
+  }
+
+  counted(result: 'carried' | 'not_carried' | 'failed'): void {
+    this.#deps.metrics.sessionsCarried.inc({ result });
   }
 }
 
