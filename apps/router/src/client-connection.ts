@@ -20,6 +20,7 @@ import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
 import { checkRoutable, routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
+import type { TransactionEnd, TransactionEndListener } from './transaction-link.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
 import { holdForWake, type WakeHoldDeps } from './wake-hold.js';
 
@@ -135,7 +136,7 @@ export function serveConnection(socket: net.Socket, connId: number, deps: Connec
  * decision...) for the client's lifetime. After a pooled client is handed to its session the
  * serving frame ends; what stays is this object (the log line's fields, the shutdown handle).
  */
-class ClientConnection implements ConnectionHandle {
+class ClientConnection implements ConnectionHandle, TransactionEndListener {
   readonly #deps: ConnectionDeps;
   readonly #started = performance.now();
   readonly #summary: Summary;
@@ -148,6 +149,7 @@ class ClientConnection implements ConnectionHandle {
   #startupHeld = false;
   #timedOut = false;
   #timer: NodeJS.Timeout | undefined;
+  #handOff: TransactionHandOff | undefined;
 
   constructor(socket: net.Socket, connId: number, deps: ConnectionDeps, closed: (connId: number) => void) {
     this.#deps = deps;
@@ -205,12 +207,16 @@ class ClientConnection implements ConnectionHandle {
     );
   }
 
-  /** A transaction-mode client may stay idle for hours: what waits for its end is one reaction on its session. */
+  /** A transaction-mode client may stay idle for hours: what waits for its end is this object, as its session's listener. */
   #whenEnded(handOff: TransactionHandOff): void {
-    handOff.session.ended.then(
-      (end) => this.#finishWith(handOff.outcome(end)),
-      (err: unknown) => this.#finish(err),
-    );
+    this.#handOff = handOff;
+    handOff.session.whenEnded(this);
+  }
+
+  transactionEnded(end: TransactionEnd): void {
+    const handOff = this.#handOff!;
+    this.#handOff = undefined;
+    this.#finishWith(handOff.outcome(end));
   }
 
   #finishWith(out: PooledOutcome): void {

@@ -77,8 +77,8 @@ export interface PooledOutcome {
 
 /**
  * A transaction-mode client once it is served: its session goes on without any frame of the
- * login, and the caller waits for `session.ended` itself (one promise kept per idle client,
- * rather than a chain of them through the login's async functions).
+ * login, and the caller listens for the session's end itself (`whenEnded`: no promise kept per
+ * idle client, nor a chain of them through the login's async functions).
  */
 export class TransactionHandOff {
   readonly session: TransactionSession;
