@@ -141,7 +141,10 @@ class ClientConnection implements ConnectionHandle, TransactionEndListener {
   readonly #started = performance.now();
   readonly #summary: Summary;
   readonly #closed: (connId: number) => void;
-  readonly #handshake: Handshake;
+  /** Until it has run: it names the client's transport (the TCP socket, then the TLS one). */
+  #handshake: Handshake | undefined;
+  /** The transport the handshake ended on: an idle client keeps this, not the handshake. */
+  #transport: net.Socket;
   #link: Link | undefined;
   #lent: { destroy(): void } | undefined;
   #issued: IssuedKey | undefined;
@@ -155,6 +158,7 @@ class ClientConnection implements ConnectionHandle, TransactionEndListener {
     this.#deps = deps;
     this.#closed = closed;
     this.#handshake = new Handshake(socket, deps.handshake);
+    this.#transport = socket;
     this.#summary = {
       connId,
       client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
@@ -173,7 +177,7 @@ class ClientConnection implements ConnectionHandle, TransactionEndListener {
 
   /** The client's transport now: the TCP socket, then the TLS socket once negotiated. */
   get #socket(): net.Socket {
-    return this.#handshake.socket;
+    return this.#handshake?.socket ?? this.#transport;
   }
 
   destroy(): void {
@@ -308,8 +312,10 @@ class ClientConnection implements ConnectionHandle, TransactionEndListener {
     // Before the startup packet PostgreSQL's authentication_timeout just exits: no word to the client.
     this.#startTimer(() => refuse.startupTimeout(deps.startupTimeoutMs, false), deps.startupTimeoutMs);
 
-    const handshake = this.#handshake;
+    const handshake = this.#handshake!;
     const result = await handshake.run();
+    this.#transport = handshake.socket;
+    this.#handshake = undefined;
     summary.tls = handshake.tls !== undefined;
     if (handshake.tls?.servername) summary.sni = handshake.tls.servername;
     if (this.#timedOut) return undefined;

@@ -84,19 +84,32 @@ export class TransactionHandOff {
   readonly session: TransactionSession;
   readonly #keys: CancelKeys;
   readonly #issued: IssuedKey;
-  readonly #where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>;
+  // The log line's fields, kept as fields (not an object of their own) for the client's lifetime.
+  readonly #backend: string;
+  readonly #backendPid: number;
+  readonly #reused: boolean;
 
-  constructor(session: TransactionSession, keys: CancelKeys, issued: IssuedKey, where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>) {
+  constructor(session: TransactionSession, keys: CancelKeys, issued: IssuedKey, where: Required<Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>>) {
     this.session = session;
     this.#keys = keys;
     this.#issued = issued;
-    this.#where = where;
+    this.#backend = where.backend;
+    this.#backendPid = where.backendPid;
+    this.#reused = where.reused;
   }
 
   /** The outcome for the log line once the session ended; its cancel key is released. */
   outcome(end: TransactionEnd): PooledOutcome {
     this.#keys.release(this.#issued);
-    return { outcome: `closed_by_${end.closedBy}`, ...this.#where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+    return {
+      outcome: `closed_by_${end.closedBy}`,
+      backend: this.#backend,
+      backendPid: this.#backendPid,
+      reused: this.#reused,
+      transactions: end.transactions,
+      bytesIn: end.bytesIn,
+      bytesOut: end.bytesOut,
+    };
   }
 }
 
