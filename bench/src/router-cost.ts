@@ -227,6 +227,14 @@ async function cpuPerConnection(pg: TestPostgres, feed: string, dir: string, bui
       };
     }),
   );
+  // The same round's figures of the two builds ran seconds apart: their ratio, round by round,
+  // shows how much of a difference is the build and how much the machine's load.
+  const ours = samples.get('router session pool')?.cpuUs ?? [];
+  const theirs = samples.get('baseline session pool')?.cpuUs ?? [];
+  if (ours.length > 0 && ours.length === theirs.length) {
+    const ratios = ours.map((c, i) => c / theirs[i]!);
+    console.log(`  router / baseline CPU per connection, round by round: ${ratios.map((r) => r.toFixed(2)).join(' ')} (median ${median(ratios).toFixed(2)})`);
+  }
   console.log(`  load average ${loadavg()}`);
 }
 

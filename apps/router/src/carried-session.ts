@@ -78,101 +78,178 @@ const CLOSE_GRACE_MS = 5000;
 /** Client bytes queued while the client is carried before the client is no longer read. */
 const QUEUE_LIMIT = 64 * 1024;
 
+/** Where the shared socket listeners find their session: the client's socket and the held server's name it. */
+const LINK = Symbol('carried session');
+type LinkedSocket = net.Socket & { [LINK]?: CarriedLink };
+
+// One function each for every session (a session-mode login made ~20 closures before).
+function onClientData(this: LinkedSocket, chunk: Buffer): void {
+  this[LINK]?.clientData(chunk);
+}
+function onClientGone(this: LinkedSocket): void {
+  this[LINK]?.finish('client');
+}
+function onClientDrain(this: LinkedSocket): void {
+  this[LINK]?.resumeServer();
+}
+function onServerData(this: LinkedSocket, chunk: Buffer): void {
+  this[LINK]?.serverData(chunk);
+}
+function onServerGone(this: LinkedSocket): void {
+  this[LINK]?.serverGone();
+}
+function onServerDrain(this: LinkedSocket): void {
+  this[LINK]?.resumeClient();
+}
+
 /**
  * Links `client` to `first` until the client leaves, carrying it to another server when its
  * tenant moves. `early` holds client bytes read before the link (sent first).
  */
 export function lendCarriedSession(client: net.Socket, first: BackendSession, early: Buffer, carrier: SessionCarrier): CarriedSession {
-  const fromClient = new MessageSplitter(collectRequest);
-  let fromServer = new MessageSplitter(collectReply);
-  const state = new SessionState();
-  let backend: BackendSession | undefined = first;
-  let carrying = false;
+  return new CarriedLink(client, first, early, carrier);
+}
+
+/** One client's session: its state in fields, its steps as methods. */
+class CarriedLink implements CarriedSession {
+  readonly ended: Promise<CarriedEnd>;
+  readonly #client: LinkedSocket;
+  readonly #carrier: SessionCarrier;
+  readonly #fromClient = new MessageSplitter(collectRequest);
+  #fromServer = new MessageSplitter(collectReply);
+  readonly #state = new SessionState();
+  #backend: BackendSession | undefined;
+  #carrying = false;
   /** Set when the session ended while a carry was under way: it settles when the carry ends. */
-  let endedDuringCarry: CarriedEnd['closedBy'] | undefined;
-  const queued: Buffer[] = [];
-  let queuedBytes = 0;
-  let clientPaused = false;
+  #endedDuringCarry: CarriedEnd['closedBy'] | undefined;
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
+  #clientPaused = false;
   /** The server's ErrorResponse sent while the client was between transactions: a FATAL before it goes. */
-  let lastWord: Buffer | undefined;
+  #lastWord: Buffer | undefined;
   /** Type of the last whole message the server sent. */
-  let lastServerType = 0;
-  let carried = 0;
-  let bytesIn = 0;
-  let bytesOut = 0;
-  let done = false;
-  let settle: (end: CarriedEnd) => void = () => undefined;
-  const ended = new Promise<CarriedEnd>((resolve) => (settle = resolve));
-
+  #lastServerType = 0;
+  #carried = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  #done = false;
+  #settle: (end: CarriedEnd) => void = () => undefined;
   /** The client is not read until the held server drains. */
-  let blockedOnServer = false;
-  const resumeClient = (): void => {
-    blockedOnServer = false;
+  #blockedOnServer = false;
+
+  constructor(client: net.Socket, first: BackendSession, early: Buffer, carrier: SessionCarrier) {
+    this.#client = client as LinkedSocket;
+    this.#carrier = carrier;
+    this.#backend = first;
+    this.ended = new Promise<CarriedEnd>((resolve) => (this.#settle = resolve));
+    this.#client[LINK] = this;
+    client.on('data', onClientData);
+    client.on('end', onClientGone);
+    client.on('close', onClientGone);
+    this.#listenTo(first);
+    if (early.length > 0) this.clientData(early);
     client.resume();
-  };
-  const resumeServer = (): void => void backend?.socket.resume();
+    first.socket.resume();
+    if (client.destroyed) this.finish('client');
+    else if (first.socket.destroyed && this.#backend === first && !this.#carrying) this.serverGone();
+  }
+
+  destroy(): void {
+    this.#client.destroy();
+    this.#backend?.socket.destroy();
+  }
+
+  resumeClient(): void {
+    this.#blockedOnServer = false;
+    this.#client.resume();
+  }
+
+  resumeServer(): void {
+    this.#backend?.socket.resume();
+  }
+
   /** Between transactions, every request answered, both streams at a message boundary. */
-  const between = (): boolean => state.idle && fromClient.atBoundary && fromServer.atBoundary;
+  #between(): boolean {
+    return this.#state.idle && this.#fromClient.atBoundary && this.#fromServer.atBoundary;
+  }
 
-  const detachServer = (): BackendSession | undefined => {
-    const b = backend;
+  #listenTo(b: BackendSession): void {
+    const socket = b.socket as LinkedSocket;
+    socket[LINK] = this;
+    socket.on('data', onServerData);
+    socket.on('close', onServerGone);
+  }
+
+  #detachServer(): BackendSession | undefined {
+    const b = this.#backend;
     if (!b) return undefined;
-    b.socket.off('data', onServerData);
-    b.socket.off('close', onServerGone);
-    b.socket.off('drain', resumeClient);
-    client.off('drain', resumeServer);
-    b.socket.pause();
-    blockedOnServer = false;
-    backend = undefined;
+    const socket = b.socket as LinkedSocket;
+    socket.off('data', onServerData);
+    socket.off('close', onServerGone);
+    socket.off('drain', onServerDrain);
+    this.#client.off('drain', onClientDrain);
+    if (socket[LINK] === this) socket[LINK] = undefined;
+    socket.pause();
+    this.#blockedOnServer = false;
+    this.#backend = undefined;
     return b;
-  };
+  }
 
-  const finish = (closedBy: CarriedEnd['closedBy']): void => {
-    if (done) return;
-    done = true;
+  finish(closedBy: CarriedEnd['closedBy']): void {
+    if (this.#done) return;
+    this.#done = true;
+    const client = this.#client;
     client.off('data', onClientData);
     client.off('end', onClientGone);
     client.off('close', onClientGone);
-    const b = detachServer();
+    const b = this.#detachServer();
     if (!client.destroyed) {
       client.end();
       setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
     }
-    if (carrying) {
-      endedDuringCarry = closedBy;
+    if (this.#carrying) {
+      this.#endedDuringCarry = closedBy;
       return;
     }
-    settle({ closedBy, backend: b, reusable: reusable(closedBy, b), carried, bytesIn, bytesOut });
-  };
+    this.#end(closedBy, b);
+  }
+
+  #end(closedBy: CarriedEnd['closedBy'], b: BackendSession | undefined): void {
+    // The client's socket no longer names the session: nothing of it stays with an ended client.
+    if (this.#client[LINK] === this) this.#client[LINK] = undefined;
+    this.#settle({ closedBy, backend: b, reusable: this.#reusable(closedBy, b), carried: this.#carried, bytesIn: this.#bytesIn, bytesOut: this.#bytesOut });
+  }
 
   // Both streams at a boundary: the reset reads the server from a message's start.
-  const reusable = (closedBy: CarriedEnd['closedBy'], b: BackendSession | undefined): boolean =>
-    closedBy === 'client' && b !== undefined && !b.socket.destroyed && fromClient.atBoundary && fromServer.atBoundary;
+  #reusable(closedBy: CarriedEnd['closedBy'], b: BackendSession | undefined): boolean {
+    return closedBy === 'client' && b !== undefined && !b.socket.destroyed && this.#fromClient.atBoundary && this.#fromServer.atBoundary;
+  }
 
   /** A client message the router cannot frame (bad length): FATAL 08P01, as PostgreSQL. */
-  const refuseMalformed = (err: unknown): void => {
+  #refuseMalformed(err: unknown): void {
     const message = err instanceof Error ? err.message : 'invalid message';
-    if (!client.destroyed) client.write(new PgError({ code: SqlState.ProtocolViolation, message }).toErrorResponse());
-    finish('router');
-  };
+    if (!this.#client.destroyed) this.#client.write(new PgError({ code: SqlState.ProtocolViolation, message }).toErrorResponse());
+    this.finish('router');
+  }
 
   /** What a client message does to the session's state. */
-  const follow = (type: number, data: Buffer): void => {
+  #follow(type: number, data: Buffer): void {
+    const state = this.#state;
     if (type === QUERY) state.query(data);
     else if (type === PARSE) state.parse(data);
     else if (type === CLOSE) state.close(data);
     else if (SYNC_POINTS[type] === 1) state.syncPoint();
     else if (NEEDS_SYNC[type] === 1) state.unsynced();
-  };
+  }
 
   /** Client bytes to the held server: state followed, Terminate cut out (the server outlives the client). */
-  const forward = (chunk: Buffer): void => {
-    const b = backend!;
+  #forward(chunk: Buffer): void {
+    const b = this.#backend!;
     let pieces;
     try {
-      pieces = fromClient.push(chunk);
+      pieces = this.#fromClient.push(chunk);
     } catch (err) {
-      return refuseMalformed(err);
+      return this.#refuseMalformed(err);
     }
     const out: Buffer[] = [];
     let terminated = false;
@@ -182,72 +259,73 @@ export function lendCarriedSession(client: net.Socket, first: BackendSession, ea
         break;
       }
       out.push(m.data);
-      if (m.complete) follow(m.type, m.data);
+      if (m.complete) this.#follow(m.type, m.data);
     }
     const bytes = !terminated && isChunk(out, chunk) ? chunk : Buffer.concat(out);
-    if (bytes.length > 0 && !b.socket.write(bytes) && !blockedOnServer) {
-      blockedOnServer = true;
-      client.pause();
-      b.socket.once('drain', resumeClient);
+    if (bytes.length > 0 && !b.socket.write(bytes) && !this.#blockedOnServer) {
+      this.#blockedOnServer = true;
+      this.#client.pause();
+      b.socket.once('drain', onServerDrain);
     }
-    if (terminated) finish('client');
-  };
+    if (terminated) this.finish('client');
+  }
 
-  const onClientData = (chunk: Buffer): void => {
-    bytesIn += chunk.length;
-    take(chunk);
-  };
+  clientData(chunk: Buffer): void {
+    this.#bytesIn += chunk.length;
+    this.#take(chunk);
+  }
 
-  const take = (chunk: Buffer): void => {
-    if (carrying) return queue(chunk);
-    if (between()) {
+  #take(chunk: Buffer): void {
+    if (this.#carrying) return this.#queue(chunk);
+    if (this.#between()) {
       // A client that says goodbye between transactions needs no server, old or new.
-      if (chunk.length === 5 && chunk[0] === TERMINATE) return finish('client');
+      if (chunk.length === 5 && chunk[0] === TERMINATE) return this.finish('client');
       // A new query: not to a server that said goodbye, nor to one the tenant is leaving.
-      if (lastWord !== undefined || carrier.moving(backend!)) {
-        queue(chunk);
-        return startCarry(lastWord !== undefined ? 'server_gone' : 'switch');
+      if (this.#lastWord !== undefined || this.#carrier.moving(this.#backend!)) {
+        this.#queue(chunk);
+        return this.#startCarry(this.#lastWord !== undefined ? 'server_gone' : 'switch');
       }
     }
-    forward(chunk);
-  };
+    this.#forward(chunk);
+  }
 
-  const queue = (chunk: Buffer): void => {
-    queued.push(chunk);
-    queuedBytes += chunk.length;
-    if (queuedBytes >= QUEUE_LIMIT && !clientPaused) {
-      clientPaused = true;
-      client.pause();
+  #queue(chunk: Buffer): void {
+    this.#queued.push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (this.#queuedBytes >= QUEUE_LIMIT && !this.#clientPaused) {
+      this.#clientPaused = true;
+      this.#client.pause();
     }
-  };
+  }
 
-  const onServerData = (chunk: Buffer): void => {
-    bytesOut += chunk.length;
+  serverData(chunk: Buffer): void {
+    this.#bytesOut += chunk.length;
     let pieces;
     try {
-      pieces = fromServer.push(chunk);
+      pieces = this.#fromServer.push(chunk);
     } catch {
-      return finish('server');
+      return this.finish('server');
     }
+    const state = this.#state;
     const out: Buffer[] = [];
     let changed = false;
     for (const m of pieces) {
-      if (lastWord) {
+      if (this.#lastWord) {
         // More after it: it was not the server's last word after all.
-        out.push(lastWord);
-        lastWord = undefined;
+        out.push(this.#lastWord);
+        this.#lastWord = undefined;
         changed = true;
       }
-      if (m.complete) lastServerType = m.type;
+      if (m.complete) this.#lastServerType = m.type;
       if (m.whole) {
         if (m.type === READY) state.ready(String.fromCharCode(m.data[5] ?? 0));
         else if (m.type === PARSE_COMPLETE) state.parseComplete();
         else if (m.type === CLOSE_COMPLETE) state.closeComplete();
         else if (m.type === ERROR) {
-          if (state.idle && fromClient.atBoundary) {
+          if (state.idle && this.#fromClient.atBoundary) {
             // Nothing asked: a FATAL before the server goes (an administrator's shutdown, a
             // fence). Held until it is known whether the client goes on elsewhere.
-            lastWord = Buffer.from(m.data);
+            this.#lastWord = Buffer.from(m.data);
             changed = true;
             continue;
           }
@@ -257,100 +335,75 @@ export function lendCarriedSession(client: net.Socket, first: BackendSession, ea
       out.push(m.data);
     }
     const bytes = !changed && isChunk(out, chunk) ? chunk : Buffer.concat(out);
-    if (bytes.length > 0 && !client.write(bytes)) {
-      backend?.socket.pause();
-      client.once('drain', resumeServer);
+    if (bytes.length > 0 && !this.#client.write(bytes)) {
+      this.#backend?.socket.pause();
+      this.#client.once('drain', onClientDrain);
     }
-  };
+  }
 
-  const onServerGone = (): void => {
-    if (done || carrying) return;
-    if (between()) return startCarry('server_gone');
+  serverGone(): void {
+    if (this.#done || this.#carrying) return;
+    if (this.#between()) return this.#startCarry('server_gone');
     // In the middle of a query or a transaction: the client gets the server's last word, or a
     // clean error in its place, never a bare close.
-    const word = lastWord ?? (fromServer.atBoundary && lastServerType !== ERROR ? carrier.lost() : undefined);
-    lastWord = undefined;
-    if (word && !client.destroyed) client.write(word);
-    finish('server');
-  };
+    const word = this.#lastWord ?? (this.#fromServer.atBoundary && this.#lastServerType !== ERROR ? this.#carrier.lost() : undefined);
+    this.#lastWord = undefined;
+    if (word && !this.#client.destroyed) this.#client.write(word);
+    this.finish('server');
+  }
 
-  const attach = (b: BackendSession): void => {
-    backend = b;
-    b.socket.on('data', onServerData);
-    b.socket.once('close', onServerGone);
+  #attach(b: BackendSession): void {
+    this.#backend = b;
+    this.#listenTo(b);
     b.socket.resume();
-    const waiting = queued.splice(0);
-    queuedBytes = 0;
+    const waiting = this.#queued.splice(0);
+    this.#queuedBytes = 0;
     for (let i = 0; i < waiting.length; i++) {
-      if (done) return;
-      if (carrying) {
+      if (this.#done) return;
+      if (this.#carrying) {
         // Carried again at once (the route moved meanwhile): the rest waits on.
-        for (const c of waiting.slice(i)) queue(c);
+        for (const c of waiting.slice(i)) this.#queue(c);
         return;
       }
-      take(waiting[i]!);
+      this.#take(waiting[i]!);
     }
-    clientPaused = false;
+    this.#clientPaused = false;
     // Whatever paused the client (the queue limit, the old server's backpressure) is over.
-    if (!done && !blockedOnServer) client.resume();
-    if (b.socket.destroyed) onServerGone();
-  };
+    if (!this.#done && !this.#blockedOnServer) this.#client.resume();
+    if (b.socket.destroyed) this.serverGone();
+  }
 
-  const startCarry = (cause: CarryCause): void => {
-    carrying = true;
-    const old = detachServer()!;
-    const word = lastWord;
-    lastWord = undefined;
-    carrier.carry(old, state, cause, word).then(
+  #startCarry(cause: CarryCause): void {
+    this.#carrying = true;
+    const old = this.#detachServer()!;
+    const word = this.#lastWord;
+    this.#lastWord = undefined;
+    this.#carrier.carry(old, this.#state, cause, word).then(
       (r) => {
-        carrying = false;
+        this.#carrying = false;
         let next: BackendSession | undefined;
         if (r.kind === 'stay') next = old;
         else if (r.kind === 'carried') {
           next = r.backend;
-          carried++;
-          state.carried();
-          fromServer = new MessageSplitter(collectReply);
-          lastServerType = 0;
+          this.#carried++;
+          this.#state.carried();
+          this.#fromServer = new MessageSplitter(collectReply);
+          this.#lastServerType = 0;
         }
-        if (endedDuringCarry !== undefined) {
-          const closedBy = endedDuringCarry;
-          return settle({ closedBy, backend: next, reusable: reusable(closedBy, next), carried, bytesIn, bytesOut });
-        }
+        if (this.#endedDuringCarry !== undefined) return this.#end(this.#endedDuringCarry, next);
         if (!next) {
-          if (r.kind === 'end' && r.reply && !client.destroyed) client.write(r.reply);
-          return finish('router');
+          if (r.kind === 'end' && r.reply && !this.#client.destroyed) this.#client.write(r.reply);
+          return this.finish('router');
         }
-        attach(next);
+        this.#attach(next);
       },
       () => {
         // The carrier settles every way it can end; a throw is a bug, ended as a lost server.
-        carrying = false;
-        if (endedDuringCarry !== undefined) return settle({ closedBy: endedDuringCarry, backend: undefined, reusable: false, carried, bytesIn, bytesOut });
-        if (!client.destroyed) client.write(carrier.lost());
-        finish('router');
+        this.#carrying = false;
+        if (this.#endedDuringCarry !== undefined) return this.#end(this.#endedDuringCarry, undefined);
+        if (!this.#client.destroyed) this.#client.write(this.#carrier.lost());
+        this.finish('router');
       },
     );
-  };
-
-  const onClientGone = (): void => finish('client');
-
-  client.on('data', onClientData);
-  client.once('end', onClientGone);
-  client.once('close', onClientGone);
-  first.socket.on('data', onServerData);
-  first.socket.once('close', onServerGone);
-  if (early.length > 0) onClientData(early);
-  client.resume();
-  first.socket.resume();
-  if (client.destroyed) finish('client');
-  else if (first.socket.destroyed && backend === first && !carrying) onServerGone();
-
-  return {
-    ended,
-    destroy: () => {
-      client.destroy();
-      backend?.socket.destroy();
-    },
-  };
+  }
 }

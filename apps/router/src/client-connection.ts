@@ -20,6 +20,7 @@ import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
 import { checkRoutable, routeStartup, startupForBackend, type RoutingContext } from './routing.js';
 import { relayStartup } from './startup-relay.js';
+import type { TransactionEnd, TransactionEndListener } from './transaction-link.js';
 import type { Gate, TenantSlots } from './tenant-connections.js';
 import { holdForWake, type WakeHoldDeps } from './wake-hold.js';
 
@@ -135,12 +136,15 @@ export function serveConnection(socket: net.Socket, connId: number, deps: Connec
  * decision...) for the client's lifetime. After a pooled client is handed to its session the
  * serving frame ends; what stays is this object (the log line's fields, the shutdown handle).
  */
-class ClientConnection implements ConnectionHandle {
+class ClientConnection implements ConnectionHandle, TransactionEndListener {
   readonly #deps: ConnectionDeps;
   readonly #started = performance.now();
   readonly #summary: Summary;
   readonly #closed: (connId: number) => void;
-  readonly #handshake: Handshake;
+  /** Until it has run: it names the client's transport (the TCP socket, then the TLS one). */
+  #handshake: Handshake | undefined;
+  /** The transport the handshake ended on: an idle client keeps this, not the handshake. */
+  #transport: net.Socket;
   #link: Link | undefined;
   #lent: { destroy(): void } | undefined;
   #issued: IssuedKey | undefined;
@@ -148,11 +152,13 @@ class ClientConnection implements ConnectionHandle {
   #startupHeld = false;
   #timedOut = false;
   #timer: NodeJS.Timeout | undefined;
+  #handOff: TransactionHandOff | undefined;
 
   constructor(socket: net.Socket, connId: number, deps: ConnectionDeps, closed: (connId: number) => void) {
     this.#deps = deps;
     this.#closed = closed;
     this.#handshake = new Handshake(socket, deps.handshake);
+    this.#transport = socket;
     this.#summary = {
       connId,
       client: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
@@ -171,7 +177,7 @@ class ClientConnection implements ConnectionHandle {
 
   /** The client's transport now: the TCP socket, then the TLS socket once negotiated. */
   get #socket(): net.Socket {
-    return this.#handshake.socket;
+    return this.#handshake?.socket ?? this.#transport;
   }
 
   destroy(): void {
@@ -205,12 +211,16 @@ class ClientConnection implements ConnectionHandle {
     );
   }
 
-  /** A transaction-mode client may stay idle for hours: what waits for its end is one reaction on its session. */
+  /** A transaction-mode client may stay idle for hours: what waits for its end is this object, as its session's listener. */
   #whenEnded(handOff: TransactionHandOff): void {
-    handOff.session.ended.then(
-      (end) => this.#finishWith(handOff.outcome(end)),
-      (err: unknown) => this.#finish(err),
-    );
+    this.#handOff = handOff;
+    handOff.session.whenEnded(this);
+  }
+
+  transactionEnded(end: TransactionEnd): void {
+    const handOff = this.#handOff!;
+    this.#handOff = undefined;
+    this.#finishWith(handOff.outcome(end));
   }
 
   #finishWith(out: PooledOutcome): void {
@@ -302,8 +312,10 @@ class ClientConnection implements ConnectionHandle {
     // Before the startup packet PostgreSQL's authentication_timeout just exits: no word to the client.
     this.#startTimer(() => refuse.startupTimeout(deps.startupTimeoutMs, false), deps.startupTimeoutMs);
 
-    const handshake = this.#handshake;
+    const handshake = this.#handshake!;
     const result = await handshake.run();
+    this.#transport = handshake.socket;
+    this.#handshake = undefined;
     summary.tls = handshake.tls !== undefined;
     if (handshake.tls?.servername) summary.sni = handshake.tls.servername;
     if (this.#timedOut) return undefined;

@@ -9,10 +9,11 @@ export interface RouterMetrics {
   accepted: Counter;
   active: Gauge;
   refused: Counter<'reason'>;
-  handshakeSeconds: Histogram;
-  routingSeconds: Histogram;
-  backendConnectSeconds: Histogram;
-  startupSeconds: Histogram;
+  /** The connection histograms are observed at every login: histograms cheap to observe. */
+  handshakeSeconds: CountedHistogram;
+  routingSeconds: CountedHistogram;
+  backendConnectSeconds: CountedHistogram;
+  startupSeconds: CountedHistogram;
   bytes: Counter<'direction'>;
   cancels: Counter<'outcome'>;
   tlsReloads: Counter<'result'>;
@@ -69,25 +70,25 @@ export function createRouterMetrics(registry: Registry, cache?: CacheState): Rou
       labelNames: ['reason'],
       registers: [registry],
     }),
-    handshakeSeconds: new Histogram({
+    handshakeSeconds: new CountedHistogram({
       name: 'pgs_router_handshake_seconds',
       help: 'Accept to routing decision (TLS, startup packet, cache lookup)',
       buckets: FAST_BUCKETS,
       registers: [registry],
     }),
-    routingSeconds: new Histogram({
+    routingSeconds: new CountedHistogram({
       name: 'pgs_router_routing_seconds',
       help: "Startup packet received to routing decision (routing key, cache lookup, checks): the router's own time, no client or network wait",
       buckets: CPU_BUCKETS,
       registers: [registry],
     }),
-    backendConnectSeconds: new Histogram({
+    backendConnectSeconds: new CountedHistogram({
       name: 'pgs_router_backend_connect_seconds',
       help: 'TCP connect to the tenant instance',
       buckets: FAST_BUCKETS,
       registers: [registry],
     }),
-    startupSeconds: new Histogram({
+    startupSeconds: new CountedHistogram({
       name: 'pgs_router_startup_seconds',
       help: 'Accept to ReadyForQuery (authentication included)',
       buckets: FAST_BUCKETS,

@@ -4,11 +4,10 @@
 // cancel key (the router's, standing for the lent connection's own), ReadyForQuery.
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { ScramVerifierParts } from '@pgs/security';
 import type { RoutingDecision } from '@pgs/tenancy';
 import { encodeBackendKeyData, encodeErrorResponse, encodeParameterStatus, encodeReadyForQuery, PgError, SqlState, type ErrorFields } from '@pgs/wire-protocol';
 import type { BackendConnectOptions } from './backend-connect.js';
-import { loginBackend, type BackendSession } from './backend-login.js';
+import type { BackendSession } from './backend-login.js';
 import { PoolTimeoutError } from './backend-pool.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { CancelKeys, IssuedKey, RealCancelTarget } from './cancel-keys.js';
@@ -17,9 +16,10 @@ import type { RouterMetrics } from './metrics.js';
 import { refuse } from './refusal.js';
 import { holdUntilServed, isHeld } from './route-hold.js';
 import type { RouteEntry } from './route.js';
-import { checkRoutable, startupForBackend, type StartupMessage } from './routing.js';
+import { checkRoutable, startupParametersForBackend, type StartupMessage } from './routing.js';
+import { ServerLogin } from './server-login.js';
 import { lendCarriedSession } from './carried-session.js';
-import { sessionCarrier } from './session-carry.js';
+import { sessionCarrier, type CarrierDeps } from './session-carry.js';
 import { SessionPool, type Acquired } from './session-pool.js';
 import { serveTransactions, type TransactionEnd, type TransactionPool, type TransactionSession } from './transaction-link.js';
 
@@ -77,26 +77,39 @@ export interface PooledOutcome {
 
 /**
  * A transaction-mode client once it is served: its session goes on without any frame of the
- * login, and the caller waits for `session.ended` itself (one promise kept per idle client,
- * rather than a chain of them through the login's async functions).
+ * login, and the caller listens for the session's end itself (`whenEnded`: no promise kept per
+ * idle client, nor a chain of them through the login's async functions).
  */
 export class TransactionHandOff {
   readonly session: TransactionSession;
   readonly #keys: CancelKeys;
   readonly #issued: IssuedKey;
-  readonly #where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>;
+  // The log line's fields, kept as fields (not an object of their own) for the client's lifetime.
+  readonly #backend: string;
+  readonly #backendPid: number;
+  readonly #reused: boolean;
 
-  constructor(session: TransactionSession, keys: CancelKeys, issued: IssuedKey, where: Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>) {
+  constructor(session: TransactionSession, keys: CancelKeys, issued: IssuedKey, where: Required<Pick<PooledOutcome, 'backend' | 'backendPid' | 'reused'>>) {
     this.session = session;
     this.#keys = keys;
     this.#issued = issued;
-    this.#where = where;
+    this.#backend = where.backend;
+    this.#backendPid = where.backendPid;
+    this.#reused = where.reused;
   }
 
   /** The outcome for the log line once the session ended; its cancel key is released. */
   outcome(end: TransactionEnd): PooledOutcome {
     this.#keys.release(this.#issued);
-    return { outcome: `closed_by_${end.closedBy}`, ...this.#where, transactions: end.transactions, bytesIn: end.bytesIn, bytesOut: end.bytesOut };
+    return {
+      outcome: `closed_by_${end.closedBy}`,
+      backend: this.#backend,
+      backendPid: this.#backendPid,
+      reused: this.#reused,
+      transactions: end.transactions,
+      bytesIn: end.bytesIn,
+      bytesOut: end.bytesOut,
+    };
   }
 }
 
@@ -131,7 +144,19 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     ),
   );
   const appName = packet.parameters.get('application_name') ?? '';
-  const login = serverLogin(deps, route.tenantId, packet, decision, appName, clientKey, verifier);
+  const tenantId = route.tenantId;
+  const login = deps.pool.logins.of(
+    key,
+    () =>
+      new ServerLogin(
+        { connect: deps.connect, timeoutMs: deps.loginTimeoutMs },
+        tenantId,
+        packet.protocol,
+        startupParametersForBackend(packet, decision),
+        clientKey,
+        verifier,
+      ),
+  );
   const acquire = async (): Promise<Acquired> => {
     await servedAfterSwitch(deps, route.tenantId, c.socket);
     return deps.pool.acquire(key, appName, login);
@@ -201,23 +226,7 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     }
     // The link owns the server from here: it may carry the client to another when the tenant moves.
     returned = true;
-    const carrier = sessionCarrier({
-      tenantId: route.tenantId,
-      lookup: deps.connect.lookup,
-      holdTimeoutMs: deps.holdTimeoutMs,
-      routeChangeWaitMs: deps.connect.routeChangeWaitMs,
-      replayTimeoutMs: deps.loginTimeoutMs,
-      acquire: () => deps.pool.acquire(key, appName, login),
-      discard: (b) => void deps.pool.release(key, b, false),
-      retarget: (b) => {
-        target.processId = b.processId;
-        target.secretKey = b.secretKey;
-        target.host = b.route.address;
-        target.port = b.route.port;
-      },
-      clientGone: () => c.socket.destroyed,
-      counted: (result) => deps.metrics.sessionsCarried.inc({ result }),
-    });
+    const carrier = sessionCarrier(new ClientCarrierDeps(deps, key, appName, login, target, c.socket));
     const session = lendCarriedSession(c.socket, backend, reader.takeRemainder(), carrier);
     c.lent(session);
     const end = await session.ended;
@@ -234,34 +243,6 @@ export async function servePooled(c: PooledClient, deps: PooledDeps): Promise<Po
     giveBack(false);
     if (issued) deps.keys.release(issued);
   }
-}
-
-/**
- * How one client's server connections log in. Made in a function of its own so that the closure
- * keeps only what a login needs, not the frame of servePooled: the startup packet to send, encoded
- * once into memory of its own (the decoded packet and routing decision, a map and a dozen strings,
- * would stay with an idle client for hours). The ClientKey stays in it, in memory, for the
- * client's lifetime (new server logins). A new server login goes where the tenant is now: a client
- * outlives switchovers and failovers, and the route it was routed by may name the old primary.
- */
-function serverLogin(
-  deps: PooledDeps,
-  tenantId: string,
-  packet: StartupMessage,
-  decision: RoutingDecision,
-  appName: string,
-  clientKey: Buffer,
-  verifier: ScramVerifierParts,
-): () => ReturnType<typeof loginBackend> {
-  const encoded = startupForBackend(packet, decision);
-  const startup = Buffer.allocUnsafeSlow(encoded.length);
-  encoded.copy(startup);
-  return () => {
-    const now = deps.connect.lookup(tenantId);
-    if (!now) throw refuse.unknownTenant(tenantId, false);
-    checkRoutable(now);
-    return loginBackend(now, startup, appName, clientKey, verifier, { connect: deps.connect, timeoutMs: deps.loginTimeoutMs });
-  };
 }
 
 /**
@@ -312,14 +293,14 @@ class ClientTransactionPool implements TransactionPool {
   readonly #deps: PooledDeps;
   readonly #key: string;
   readonly #appName: string;
-  readonly #login: () => ReturnType<typeof loginBackend>;
+  readonly #login: ServerLogin;
   readonly #target: RealCancelTarget;
   readonly #client: net.Socket;
   // A client has one acquire at a time: one callback serves all of its transactions.
   #done: (err: unknown, backend?: BackendSession) => void = ignore;
   #onAcquired: ((err: unknown, got?: Acquired) => void) | undefined;
 
-  constructor(deps: PooledDeps, key: string, appName: string, login: () => ReturnType<typeof loginBackend>, target: RealCancelTarget, client: net.Socket) {
+  constructor(deps: PooledDeps, key: string, appName: string, login: ServerLogin, target: RealCancelTarget, client: net.Socket) {
     this.#deps = deps;
     this.#key = key;
     this.#appName = appName;
@@ -389,6 +370,72 @@ class ClientTransactionPool implements TransactionPool {
   pinChanged(pinned: boolean): void {
     if (pinned) this.#deps.metrics.poolClientsPinned.inc();
     else this.#deps.metrics.poolClientsPinned.dec();
+  }
+}
+
+/**
+ * What carrying one session-mode client to its tenant's new primary needs, as one object with its
+ * methods on the prototype (an object of closures was made at every session-mode login).
+ */
+class ClientCarrierDeps implements CarrierDeps {
+  readonly #deps: PooledDeps;
+  readonly #key: string;
+  readonly #appName: string;
+  readonly #login: ServerLogin;
+  readonly #target: RealCancelTarget;
+  readonly #client: net.Socket;
+
+  constructor(deps: PooledDeps, key: string, appName: string, login: ServerLogin, target: RealCancelTarget, client: net.Socket) {
+    this.#deps = deps;
+    this.#key = key;
+    this.#appName = appName;
+    this.#login = login;
+    this.#target = target;
+    this.#client = client;
+  }
+
+  get tenantId(): string {
+    return this.#target.tenantId;
+  }
+
+  get holdTimeoutMs(): number {
+    return this.#deps.holdTimeoutMs;
+  }
+
+  get routeChangeWaitMs(): number {
+    return this.#deps.connect.routeChangeWaitMs;
+  }
+
+  get replayTimeoutMs(): number {
+    return this.#deps.loginTimeoutMs;
+  }
+
+  lookup(tenantId: string): RouteEntry | undefined {
+    return this.#deps.connect.lookup(tenantId);
+  }
+
+  acquire(): Promise<Acquired> {
+    return this.#deps.pool.acquire(this.#key, this.#appName, this.#login);
+  }
+
+  discard(b: BackendSession): void {
+    void this.#deps.pool.release(this.#key, b, false);
+  }
+
+  retarget(b: BackendSession): void {
+    const target = this.#target;
+    target.processId = b.processId;
+    target.secretKey = b.secretKey;
+    target.host = b.route.address;
+    target.port = b.route.port;
+  }
+
+  clientGone(): boolean {
+    return this.#client.destroyed;
+  }
+
+  counted(result: 'carried' | 'not_carried' | 'failed'): void {
+    this.#deps.metrics.sessionsCarried.inc({ result });
   }
 }
 

@@ -246,6 +246,48 @@ describe('pool mode session', () => {
     expect(await metric('pgs_router_pool_leases_total{kind="reuse"}')).toBeGreaterThanOrEqual(1);
   });
 
+  it('clients of one pool key share its server login, each new server connection logged in with its own client’s application_name', async () => {
+    // Options of their own: a pool key no earlier test left idle connections for, so each client logs a server in.
+    const over = { options: '-c lock_timeout=4711' };
+    const first = await pgConnect({
+      host: router.host,
+      port: router.port,
+      user: 'alice.acme',
+      database: 'acme',
+      password: ACME_PW,
+      application_name: 'login-one',
+      ...over,
+    });
+    try {
+      const second = await pgConnect({
+        host: router.host,
+        port: router.port,
+        user: 'alice.acme',
+        database: 'acme',
+        password: ACME_PW,
+        application_name: 'login-two',
+        ...over,
+      });
+      try {
+        const seen = async (c: pg.Client): Promise<Record<string, unknown>> =>
+          (
+            await c.query(
+              `select current_setting('application_name') as app, current_setting('lock_timeout') as lt,
+                      (select application_name from pg_stat_activity where pid = pg_backend_pid()) as activity, pg_backend_pid() as pid`,
+            )
+          ).rows[0] as Record<string, unknown>;
+        const [one, two] = [await seen(first), await seen(second)];
+        expect(one.pid).not.toBe(two.pid);
+        expect([one.app, one.activity, one.lt]).toEqual(['login-one', 'login-one', '4711ms']);
+        expect([two.app, two.activity, two.lt]).toEqual(['login-two', 'login-two', '4711ms']);
+      } finally {
+        await second.end();
+      }
+    } finally {
+      await first.end();
+    }
+  });
+
   it('a client that leaves inside a transaction does not hand its server process on', async () => {
     const pid = await onAcme(async (c) => {
       await c.query('BEGIN');

@@ -58,6 +58,11 @@ export function checkRoutable(route: RouteEntry, wakes = false): void {
  * unchanged packet encodes to the client's own bytes.
  */
 export function startupForBackend(packet: StartupMessage, decision: RoutingDecision): Buffer {
+  return encodeStartupMessage({ protocol: packet.protocol, parameters: startupParametersForBackend(packet, decision) });
+}
+
+/** The startup parameters startupForBackend sends, not yet encoded. */
+export function startupParametersForBackend(packet: StartupMessage, decision: RoutingDecision): Map<string, string> {
   const parameters = new Map<string, string>();
   for (const [name, value] of packet.parameters) {
     if (name === 'options' && decision.options === undefined) continue;
@@ -66,5 +71,5 @@ export function startupForBackend(packet: StartupMessage, decision: RoutingDecis
     else if (name === 'database' && decision.database !== undefined) parameters.set(name, decision.database);
     else parameters.set(name, value);
   }
-  return encodeStartupMessage({ protocol: packet.protocol, parameters });
+  return parameters;
 }

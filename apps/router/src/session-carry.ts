@@ -135,69 +135,82 @@ export async function replaySession(backend: BackendSession, replay: SessionRepl
 
 /** The carrier of one session-mode client. */
 export function sessionCarrier(d: CarrierDeps): SessionCarrier {
-  const end = (reply: Buffer | undefined, result: 'not_carried' | 'failed'): CarryOutcome => {
-    d.counted?.(result);
+  return new Carrier(d);
+}
+
+/** One object per session-mode client, its steps on the prototype (no closures made per login). */
+class Carrier implements SessionCarrier {
+  readonly #d: CarrierDeps;
+
+  constructor(d: CarrierDeps) {
+    this.#d = d;
+  }
+
+  #end(reply: Buffer | undefined, result: 'not_carried' | 'failed'): CarryOutcome {
+    this.#d.counted?.(result);
     return { kind: 'end', reply };
-  };
+  }
 
   /** After its server went away: the route once it says switching or moved, or as it is at the deadline. */
-  const routeAfterLoss = async (old: BackendSession): Promise<RouteEntry | undefined> => {
+  async #routeAfterLoss(old: BackendSession): Promise<RouteEntry | undefined> {
+    const d = this.#d;
     const deadline = Date.now() + d.routeChangeWaitMs;
     for (;;) {
       const now = d.lookup(d.tenantId);
       if (!now || isHeld(now) || movedFrom(old, now) || Date.now() >= deadline || d.clientGone()) return now;
       await sleep(POLL_MS);
     }
-  };
+  }
 
-  return {
-    moving: (backend) => {
-      const now = d.lookup(d.tenantId);
-      return now === undefined || isHeld(now) || movedFrom(backend, now);
-    },
+  moving(backend: BackendSession): boolean {
+    const now = this.#d.lookup(this.#d.tenantId);
+    return now === undefined || isHeld(now) || movedFrom(backend, now);
+  }
 
-    lost: () => connectionLost(d.tenantId).toErrorResponse(),
+  lost(): Buffer {
+    return connectionLost(this.#d.tenantId).toErrorResponse();
+  }
 
-    carry: async (old: BackendSession, state: SessionState, cause: CarryCause, lastWord: Buffer | undefined): Promise<CarryOutcome> => {
-      let now = cause === 'server_gone' ? await routeAfterLoss(old) : d.lookup(d.tenantId);
-      try {
-        if (now && isHeld(now)) now = await holdUntilServed(now, { lookup: (id) => d.lookup(id), timeoutMs: d.holdTimeoutMs, abandoned: () => d.clientGone() });
-      } catch (err) {
-        d.discard(old);
-        return end(replyOf(err, d.tenantId), 'failed');
-      }
-      if (d.clientGone()) {
-        d.discard(old);
-        return { kind: 'end', reply: undefined };
-      }
-      if (!now) {
-        d.discard(old);
-        return end(refuse.unknownTenant(d.tenantId, false).replyBytes(), 'failed');
-      }
-      if (!movedFrom(old, now)) {
-        // Not a move (a switch that was called off, a server ended on its own).
-        if (cause === 'switch' && !old.socket.destroyed) return { kind: 'stay' };
-        d.discard(old);
-        return end(lastWord ?? connectionLost(d.tenantId).toErrorResponse(), 'failed');
-      }
+  async carry(old: BackendSession, state: SessionState, cause: CarryCause, lastWord: Buffer | undefined): Promise<CarryOutcome> {
+    const d = this.#d;
+    let now = cause === 'server_gone' ? await this.#routeAfterLoss(old) : d.lookup(d.tenantId);
+    try {
+      if (now && isHeld(now)) now = await holdUntilServed(now, { lookup: (id) => d.lookup(id), timeoutMs: d.holdTimeoutMs, abandoned: () => d.clientGone() });
+    } catch (err) {
       d.discard(old);
-      const blockers = state.blockers;
-      if (blockers.length > 0) return end(notCarried(d.tenantId, blockers).toErrorResponse(), 'not_carried');
-      let got: Acquired;
-      try {
-        checkRoutable(now);
-        got = await d.acquire();
-      } catch (err) {
-        return end(replyOf(err, d.tenantId), 'failed');
-      }
-      if (got.kind === 'server_error') return end(encodeErrorResponse(got.fields), 'failed');
-      if (!(await replaySession(got.backend, state.replay(), d.replayTimeoutMs))) {
-        d.discard(got.backend);
-        return end(replayFailed(d.tenantId).toErrorResponse(), 'failed');
-      }
-      d.retarget(got.backend);
-      d.counted?.('carried');
-      return { kind: 'carried', backend: got.backend };
-    },
-  };
+      return this.#end(replyOf(err, d.tenantId), 'failed');
+    }
+    if (d.clientGone()) {
+      d.discard(old);
+      return { kind: 'end', reply: undefined };
+    }
+    if (!now) {
+      d.discard(old);
+      return this.#end(refuse.unknownTenant(d.tenantId, false).replyBytes(), 'failed');
+    }
+    if (!movedFrom(old, now)) {
+      // Not a move (a switch that was called off, a server ended on its own).
+      if (cause === 'switch' && !old.socket.destroyed) return { kind: 'stay' };
+      d.discard(old);
+      return this.#end(lastWord ?? connectionLost(d.tenantId).toErrorResponse(), 'failed');
+    }
+    d.discard(old);
+    const blockers = state.blockers;
+    if (blockers.length > 0) return this.#end(notCarried(d.tenantId, blockers).toErrorResponse(), 'not_carried');
+    let got: Acquired;
+    try {
+      checkRoutable(now);
+      got = await d.acquire();
+    } catch (err) {
+      return this.#end(replyOf(err, d.tenantId), 'failed');
+    }
+    if (got.kind === 'server_error') return this.#end(encodeErrorResponse(got.fields), 'failed');
+    if (!(await replaySession(got.backend, state.replay(), d.replayTimeoutMs))) {
+      d.discard(got.backend);
+      return this.#end(replayFailed(d.tenantId).toErrorResponse(), 'failed');
+    }
+    d.retarget(got.backend);
+    d.counted?.('carried');
+    return { kind: 'carried', backend: got.backend };
+  }
 }

@@ -11,6 +11,7 @@ import { verifierParts, type BackendSession, type LoginResult } from './backend-
 import { BackendPool, type Lease, type PoolCloseReason } from './backend-pool.js';
 import type { RouterMetrics } from './metrics.js';
 import type { PoolModeName, RouteEntry } from './route.js';
+import { ServerLogins } from './server-login.js';
 
 /** Pool settings (config: --pool-*). */
 export interface SessionPoolOptions {
@@ -23,6 +24,11 @@ export interface SessionPoolOptions {
   /** The user's verifier on the tenant's route now (undefined: dropped; a dropped user's or changed password's connections go). */
   verifierOf(tenantId: string, user: string): string | undefined;
   metrics: RouterMetrics;
+}
+
+/** How a key's new server connections log in (one object per key: server-login.ts). */
+export interface PoolLogin {
+  login(applicationName: string): Promise<LoginResult>;
 }
 
 /** What a client gets: a connection (reused or just logged in), or the server's refusal of the login. */
@@ -108,6 +114,8 @@ export class SessionPool {
   #closed = false;
   /** Per key, the connection that logged in last (its hello serves transaction-mode clients). */
   readonly #hellos = new Map<string, { key: string; backend: BackendSession }>();
+  /** The server login of each key that has clients (shared by them). */
+  readonly logins = new ServerLogins();
   /** Leases so far, read at scrape time (a labelled counter's inc per transaction costs a label hash). */
   readonly #leases = { reuse: 0, create: 0 };
 
@@ -152,16 +160,16 @@ export class SessionPool {
    * A connection for `key`: an idle one (its application_name set to the client's), or a new one
    * from `login`; waits up to --pool-wait-timeout when the pool is full (PoolTimeoutError).
    */
-  async acquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired> {
+  async acquire(key: string, applicationName: string, login: PoolLogin): Promise<Acquired> {
     return (await this.#acquire(key, applicationName, login, true))!;
   }
 
   /** As acquire, but undefined at once when no connection can be had without waiting for another client. */
-  tryAcquire(key: string, applicationName: string, login: () => Promise<LoginResult>): Promise<Acquired | undefined> {
+  tryAcquire(key: string, applicationName: string, login: PoolLogin): Promise<Acquired | undefined> {
     return this.#acquire(key, applicationName, login, false);
   }
 
-  async #acquire(key: string, applicationName: string, login: () => Promise<LoginResult>, wait: boolean): Promise<Acquired | undefined> {
+  async #acquire(key: string, applicationName: string, login: PoolLogin, wait: boolean): Promise<Acquired | undefined> {
     const started = performance.now();
     const stale = this.#stale;
     try {
@@ -186,7 +194,7 @@ export class SessionPool {
    * connection is there or another client returns one (transaction mode takes a connection per
    * transaction; a promise would add turns of the microtask queue to each).
    */
-  acquireWith(key: string, applicationName: string, login: () => Promise<LoginResult>, done: (err: unknown, got?: Acquired) => void): void {
+  acquireWith(key: string, applicationName: string, login: PoolLogin, done: (err: unknown, got?: Acquired) => void): void {
     // The usual case: an idle connection ready for the client, in this call. No wait, so none is
     // timed (0 observed), and nothing is made per transaction but the answer. `done` attaches the
     // connection in this same call, so it is handed over still flowing (no pause, no resume).
@@ -244,11 +252,11 @@ export class SessionPool {
   }
 
   /** A lease made ready: a new connection logged in, or a reused one given the client's application_name (undefined: that failed, it is closed). */
-  async #use(key: string, applicationName: string, login: () => Promise<LoginResult>, lease: Lease<BackendSession>): Promise<Acquired | undefined> {
+  async #use(key: string, applicationName: string, login: PoolLogin, lease: Lease<BackendSession>): Promise<Acquired | undefined> {
     if (lease.kind === 'create') {
       let result: LoginResult;
       try {
-        result = await login();
+        result = await login.login(applicationName);
       } catch (err) {
         this.#pool.createFailed(key);
         throw err;

@@ -71,13 +71,21 @@ const CLOSE_GRACE_MS = 5000;
 /** Client bytes queued while waiting for a server before the client is no longer read. */
 const QUEUE_LIMIT = 64 * 1024;
 
-/** A handle to cut the session (shutdown deadline). */
-export interface TransactionSession {
-  readonly ended: Promise<TransactionEnd>;
-  destroy(): void;
+/** Told once when a transaction-pooled session ended. */
+export interface TransactionEndListener {
+  transactionEnded(end: TransactionEnd): void;
 }
 
-const ignore = (): void => undefined;
+/** A handle to cut the session (shutdown deadline), and to learn of its end. */
+export interface TransactionSession {
+  /**
+   * `listener` is told when the session ends (at once if it has). A listener object rather than a
+   * promise: an idle client may stay for hours, and a promise with its reaction and callbacks was a
+   * tenth of what it held.
+   */
+  whenEnded(listener: TransactionEndListener): void;
+  destroy(): void;
+}
 
 /** Where a socket's shared listeners find the link it belongs to now (a server socket changes links). */
 const LINK = Symbol('transaction link');
@@ -120,7 +128,6 @@ export function serveTransactions(
  * reply tracker, the queue) is made when one first runs.
  */
 class TransactionLink implements TransactionSession {
-  readonly ended: Promise<TransactionEnd>;
   readonly #client: LinkedSocket;
   readonly #pool: TransactionPool;
   readonly #onRefusal: (err: unknown) => Buffer | undefined;
@@ -140,7 +147,8 @@ class TransactionLink implements TransactionSession {
   #bytesIn = 0;
   #bytesOut = 0;
   #done = false;
-  #settle: (end: TransactionEnd) => void = ignore;
+  #end: TransactionEnd | undefined;
+  #endListener: TransactionEndListener | undefined;
   // Made at first use: backpressure and the first acquire.
   #resumeClient: (() => void) | undefined;
   #resumeServer: (() => void) | undefined;
@@ -151,7 +159,11 @@ class TransactionLink implements TransactionSession {
     this.#pool = pool;
     this.#onRefusal = onRefusal;
     this.#statementsPerServer = statementsPerServer;
-    this.ended = new Promise<TransactionEnd>((resolve) => (this.#settle = resolve));
+  }
+
+  whenEnded(listener: TransactionEndListener): void {
+    if (this.#end) listener.transactionEnded(this.#end);
+    else this.#endListener = listener;
   }
 
   start(early: Buffer): void {
@@ -205,7 +217,17 @@ class TransactionLink implements TransactionSession {
       client.end();
       setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
     }
-    this.#settle({ closedBy, transactions: this.#transactions, bytesIn: this.#bytesIn, bytesOut: this.#bytesOut, ...(error !== undefined ? { error } : {}) });
+    const end: TransactionEnd = {
+      closedBy,
+      transactions: this.#transactions,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      ...(error !== undefined ? { error } : {}),
+    };
+    this.#end = end;
+    const listener = this.#endListener;
+    this.#endListener = undefined;
+    listener?.transactionEnded(end);
   }
 
   /** A client message the router cannot read (bad length, missing terminator): FATAL 08P01, as PostgreSQL. */

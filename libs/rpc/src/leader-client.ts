@@ -26,12 +26,20 @@ export interface LeaderClientOptions {
 /**
  * Keepalive pings on every channel to a coordinator. A coordinator cut off by a partition sends no
  * reset: without pings a stream open to it (a router's route feed, an event watch) would wait for
- * it forever while another coordinator leads. With them the stream fails within ~8 s and the
- * caller's reconnect goes to the next address.
+ * it forever while another coordinator leads. With them the stream fails within ~25 s (a ping
+ * 5 s after the last traffic, then the timeout) and the caller's reconnect goes to the next address.
+ *
+ * The timeout is long because it also fires when the answer came but this process did not run to
+ * read it: Node runs due timers before it reads sockets, so a process kept off the CPU (a router
+ * at a load of 10+ on two cores, a nice'd process beside busy ones, a long collection) for longer
+ * than the timeout drops a healthy channel, re-resolves, reconnects, re-subscribes and applies the
+ * whole route snapshot again, which is more work at the worst time. 20 s outlasts such stalls as
+ * the coordinator's own server timeout (30 s) does; a partition is still noticed within half a
+ * minute, and meanwhile routes are served from the cache, as whenever the feed is down.
  */
 export const COORDINATOR_KEEPALIVE: ChannelOptions = {
   'grpc.keepalive_time_ms': 5_000,
-  'grpc.keepalive_timeout_ms': 3_000,
+  'grpc.keepalive_timeout_ms': 20_000,
   'grpc.keepalive_permit_without_calls': 1,
 };
 

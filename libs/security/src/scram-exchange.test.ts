@@ -1,7 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ScramClientKeyLogin } from './scram-client.js';
-import { mockScramSalt, ScramServer, tlsServerEndPoint, type ScramServerOptions } from './scram-exchange.js';
+import { mockScramSalt, scramNonce, ScramServer, tlsServerEndPoint, type ScramServerOptions } from './scram-exchange.js';
 import { parseScramVerifier, scramVerifier } from './scram.js';
 
 // RFC 7677 section 3: user "user", password "pencil".
@@ -120,5 +120,18 @@ describe('ScramClientKeyLogin', () => {
     const login = new ScramClientKeyLogin(Buffer.alloc(32), mine.serverKey, mine);
     const sf = theirs.first('SCRAM-SHA-256', login.clientFirst());
     expect(() => login.clientFinal(sf.kind === 'continue' ? sf.serverFirst : '')).toThrow(/another verifier/);
+  });
+});
+
+describe('scramNonce', () => {
+  it('gives 18 random bytes in base64, never the same twice, across refills of its batch', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const nonce = scramNonce();
+      expect(Buffer.from(nonce, 'base64')).toHaveLength(18);
+      expect(nonce).toMatch(/^[A-Za-z0-9+/]{24}$/);
+      seen.add(nonce);
+    }
+    expect(seen.size).toBe(1000);
   });
 });
