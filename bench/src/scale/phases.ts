@@ -427,11 +427,14 @@ export interface RestartResult {
   rssAfterBytes: number;
 }
 
-/** The coordinator stopped (SIGTERM) and started again on its store. */
-export async function restart(ctx: ScaleContext, hosts: number): Promise<RestartResult> {
+/**
+ * The coordinator stopped (SIGTERM) and started again on its store. Each mark goes into `marks` as
+ * it is reached, so a restart whose fleet never comes back still reports how far it got.
+ */
+export async function restart(ctx: ScaleContext, hosts: number, marks: Partial<RestartResult> = {}): Promise<RestartResult> {
   const t0 = performance.now();
   await ctx.fleet.restartCoordinator(ctx.coordinatorArgs);
-  const healthzMs = performance.now() - t0;
+  marks.healthzMs = performance.now() - t0;
   await poll(
     'the API serving',
     async () => {
@@ -441,8 +444,8 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
     10 * 60_000,
     50,
   );
-  const servingMs = performance.now() - t0;
-  const servingCpuSeconds = cpuSeconds(pid(ctx));
+  marks.servingMs = performance.now() - t0;
+  marks.servingCpuSeconds = cpuSeconds(pid(ctx));
   await poll(
     'hosts and watchers back',
     async () => {
@@ -452,6 +455,8 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
     15 * 60_000,
     250,
   );
-  const fleetBackMs = performance.now() - t0;
-  return { healthzMs, servingMs, fleetBackMs, servingCpuSeconds, fleetBackCpuSeconds: cpuSeconds(pid(ctx)), rssAfterBytes: memory(pid(ctx)).rss };
+  marks.fleetBackMs = performance.now() - t0;
+  marks.fleetBackCpuSeconds = cpuSeconds(pid(ctx));
+  marks.rssAfterBytes = memory(pid(ctx)).rss;
+  return marks as RestartResult;
 }
