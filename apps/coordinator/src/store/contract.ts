@@ -226,6 +226,8 @@ export interface TokenReads {
 
 export interface BackupReads {
   getStanza(tenantId: string): Promise<StanzaRecord | undefined>;
+  /** The stanzas of `tenantIds`, by tenant id, in one read (tenants without one are absent). */
+  getStanzaMany(tenantIds: readonly string[]): Promise<StanzaRecord[]>;
   get(tenantId: string, id: string): Promise<BackupRecord | undefined>;
   /** A tenant's backups, oldest first. */
   list(tenantId: string): Promise<BackupRecord[]>;
