@@ -522,5 +522,11 @@ export interface Store {
    * in-process (SQLite).
    */
   readonly statements?: () => { writer: number; read: number };
+  /**
+   * Commits that wrote something so far (each a durable write: an fsync of SQLite's log, on the
+   * event loop). A transaction that changed no row commits nothing durable and is not counted.
+   * Absent where the store does not count them (PostgreSQL: its statements are counted instead).
+   */
+  readonly durableCommits?: () => number;
   close(): Promise<void>;
 }

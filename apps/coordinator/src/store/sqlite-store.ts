@@ -294,6 +294,11 @@ export class SqliteStore implements Store {
   private runStartedAt = 0;
   private readonly grouped: GroupItem[] = [];
   private readonly listeners = new Set<(commit: Commit) => void>();
+  /** Rows changed by the connection when the open transaction began (SQLite's total_changes()). */
+  private changesAtBegin = 0;
+  private readonly totalChanges: Database.Statement;
+  private commitsThatWrote = 0;
+  readonly durableCommits = (): number => this.commitsThatWrote;
 
   constructor(
     private readonly db: Database.Database,
@@ -303,6 +308,7 @@ export class SqliteStore implements Store {
     readonly schemaVersion: number,
     private readonly onListenerError: (err: unknown) => void = (err) => process.emitWarning(`a store commit listener failed: ${String(err)}`),
   ) {
+    this.totalChanges = db.prepare('SELECT total_changes()').pluck();
     const misuse = (): Promise<never> => Promise.reject(new Error('store.read cannot write; write inside store.transaction()'));
     this.read = repositories(tables, security, (f) => this.readCall(f), misuse);
     this.repos = repositories(tables, security, attempt, (f) => {
@@ -378,11 +384,14 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw storeError(err);
     }
+    this.changesAtBegin = this.totalChanges.get() as number;
   }
 
   private finishCommit(collector: Collector): void {
+    const wrote = (this.totalChanges.get() as number) !== this.changesAtBegin;
     try {
       this.db.exec('COMMIT');
+      if (wrote) this.commitsThatWrote += 1;
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing of it was written.
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
