@@ -183,6 +183,36 @@ describe('registerHost on a reconnect', () => {
     expect(upgraded.writes).toMatchObject({ hosts: 1, events: 1, tenants: 0 });
     expect((await ctx.store.read.hosts.get('hello-h1'))?.agentVersion).toBe('fake-2');
     expect((await ctx.store.read.events.list({ hostId: 'hello-h1', limit: 5 })).map((e) => e.action)).toContain('host.connected');
+    // While a failover found the host's primary gone with its agent, its return is written with its
+    // time (a coordinator restarted later tells the return from the gone point by it).
+    const goneAt = ctx.clock() - 1;
+    await ctx.store.transaction((tx) =>
+      tx.operations.put({
+        tenantId: 'hello-same',
+        kind: 'failover',
+        cause: 'host_down',
+        phase: 'fencing',
+        failedAt: goneAt,
+        startedAt: goneAt,
+        oldPrimary: 'hello-h1',
+        toHostId: '',
+        fencedAt: 0,
+        fenceSentAt: 0,
+        fenceAckedAt: 0,
+        goneAt,
+        finalLsn: '',
+        candidate: '',
+        chosenAt: 0,
+        promoteSentAt: 0,
+        deadline: 0,
+        updatedAt: goneAt,
+      }),
+    );
+    const returned = counting(ctx);
+    await registerHost(returned.ctx, { ...hello(placed.port), agentVersion: 'fake-2' });
+    await ctx.store.transaction((tx) => tx.operations.delete('hello-same'));
+    expect(returned.writes.hosts).toBe(1);
+    expect((await ctx.store.read.hosts.get('hello-h1'))?.lastHeartbeatAt).toBeGreaterThan(goneAt);
     // The next full report repeating the Hello is answered from memory.
     expect(ctx.unchangedReports.unchanged('hello-h1', hello(placed.port).instances[0]!, ctx.clock())).toBe(true);
 

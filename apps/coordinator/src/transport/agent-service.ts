@@ -104,8 +104,11 @@ async function registerHostTx(ctx: CoordinatorContext, hello: HelloView, now: nu
       // A host that stayed READY at the same address and says what it said before (a reconnect, the
       // storm after a coordinator restart) writes neither its row nor an event: nothing changed but
       // its last heartbeat, which lives in memory. Only its reports that change something are written.
+      // Except when a failover found this host's primary gone with its agent: a coordinator restarted
+      // later tells a return from that point by the stored time of this Hello (libs/tenancy stillGone).
       const steady = existing?.state === 'READY' && existing.address === host.address;
-      if (!(steady && sameRegistration(existing, host))) {
+      const returnCounts = steady && (await tx.operations.list()).some((op) => op.oldPrimary === host.id && op.goneAt > 0);
+      if (!(steady && sameRegistration(existing, host)) || returnCounts) {
         await tx.hosts.put(host);
         await tx.events.append(
           existing
