@@ -10,7 +10,8 @@ import type { ChurnResult, GrowResult, RestartResult, RestResult } from './phase
  */
 export interface StepResult {
   step: Step;
-  grow?: GrowResult;
+  /** As far as it got: a step stopped while growing keeps its hosts' connect time and the creates so far. */
+  grow?: Partial<GrowResult>;
   rest?: RestResult;
   snapshot?: { ms: number; routes: number; bytes: number } | { error: string };
   /** The same on a real router's gRPC channel options. */
@@ -53,8 +54,9 @@ export function stepsTable(results: readonly StepResult[]): Table {
   const rows: Array<[string, (s: StepResult) => string | number]> = [
     ['step ended', (s) => (s.incomplete ? `INCOMPLETE in ${s.incomplete.phase}: ${s.incomplete.reason.slice(0, 70)}` : 'complete')],
     ['load average (1 min) growing', (s) => load(s, 'grow')],
+    ['tenants created through the API (this step)', (s) => s.grow?.tenantsAdded ?? NaN_],
     ['tenants created through the API /s', (s) => Math.round(s.grow?.createPerSecond ?? NaN_)],
-    ['create latency while growing p50 / p99 (ms)', (s) => pair(s.grow?.createLatency.p50, s.grow?.createLatency.p99)],
+    ['create latency while growing p50 / p99 (ms)', (s) => pair(s.grow?.createLatency?.p50, s.grow?.createLatency?.p99)],
     ['placements committed /s (first create -> all placed)', (s) => Math.round(s.grow?.placementsPerSecond ?? NaN_)],
     ['tenants still NEW when creation ended', (s) => s.grow?.backlogAtCreateEnd ?? NaN_],
     ['coordinator CPU while growing (cores)', (s) => r1((s.grow?.coordinatorCores ?? NaN_) * 100) / 100],

@@ -71,8 +71,10 @@ await withFleet(
           }
         };
         ctx.toggleCursor = 0;
-        result.grow = await phase('grow', () => grow(ctx, step));
-        console.log(`${label}: placed (${Math.round(result.grow.placementsPerSecond)}/s)`);
+        const growing = {};
+        result.grow = growing;
+        const grown = await phase('grow', () => grow(ctx, step, growing));
+        console.log(`${label}: placed (${Math.round(grown.placementsPerSecond)}/s)`);
         result.rest = await phase('rest', () => atRest(ctx, step.hosts));
         const failed = (err: unknown): { error: string } => ({ error: (err as Error).message });
         result.snapshot = await phase('snapshot', () => newRouterSnapshot(ctx, `new${i}`).catch(failed));
