@@ -394,19 +394,30 @@ export async function startBenchFleet(o: BenchFleetOptions): Promise<BenchFleet>
   }
 }
 
-/** Runs `main` with the fleet, stopping it on success, failure, Ctrl-C and SIGTERM. */
-export async function withFleet<T>(o: BenchFleetOptions, main: (fleet: BenchFleet) => Promise<T>): Promise<T> {
+/**
+ * Runs `main` with the fleet, stopping it on success, failure, Ctrl-C and SIGTERM. `onSignal` runs
+ * first on Ctrl-C or SIGTERM (the process exits once the fleet is stopped, so `main`'s own
+ * cleanup never runs): for a benchmark to write what it measured so far.
+ */
+export async function withFleet<T>(
+  o: BenchFleetOptions,
+  main: (fleet: BenchFleet) => Promise<T>,
+  onSignal?: (signal: NodeJS.Signals) => void | Promise<void>,
+): Promise<T> {
   const fleet = await startBenchFleet(o);
-  const onSignal = (): void => {
-    void fleet.stop().finally(() => process.exit(130));
+  const onSignalStop = (signal: NodeJS.Signals): void => {
+    void Promise.resolve()
+      .then(() => onSignal?.(signal))
+      .catch((err: unknown) => console.error(`on ${signal}: ${(err as Error).message}`))
+      .finally(() => void fleet.stop().finally(() => process.exit(130)));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignalStop);
+  process.once('SIGTERM', onSignalStop);
   try {
     return await main(fleet);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignalStop);
+    process.off('SIGTERM', onSignalStop);
     await fleet.stop();
   }
 }

@@ -71,22 +71,31 @@ export interface GrowResult {
   createFailures: number;
 }
 
-/** Hosts up to the step's, then tenants through the API at the steady rate until all are placed. */
-export async function grow(ctx: ScaleContext, step: Step): Promise<GrowResult> {
+/**
+ * Hosts up to the step's, then tenants through the API at the steady rate until all are placed.
+ * `marks` gets what is known as it goes (the hosts' connect time, the creates so far and their
+ * rate), so a step stopped while growing still reports how far it got.
+ */
+export async function grow(ctx: ScaleContext, step: Step, marks: Partial<GrowResult> = {}): Promise<GrowResult> {
   const h0 = performance.now();
   ctx.sim.growHosts(step.hosts);
   await poll(`${step.hosts} fake hosts connected`, async () => (await ctx.sim.stats()).hostsConnected >= step.hosts, 15 * 60_000, 500);
   const hostsConnectMs = performance.now() - h0;
+  marks.hostsConnectMs = hostsConnectMs;
   const lat = new Latencies();
   const from = ctx.created;
   const cpu = cpuWindow(pid(ctx));
   const c0 = performance.now();
   let lastLog = c0;
+  let answered = 0;
   const { seconds } = await atRate(
     ctx.o.createRate,
     ctx.o.createConcurrency,
     async (i) => {
       await lat.time('create', () => createTenant(ctx, `t${from + i}`));
+      marks.tenantsAdded = ++answered;
+      marks.createSeconds = (performance.now() - c0) / 1000;
+      marks.createPerSecond = marks.tenantsAdded / marks.createSeconds;
       if (performance.now() - lastLog > 10_000) {
         lastLog = performance.now();
         console.log(
@@ -102,7 +111,7 @@ export async function grow(ctx: ScaleContext, step: Step): Promise<GrowResult> {
   const usage = cpu();
   ctx.created = step.tenants;
   const added = step.tenants - from;
-  return {
+  return Object.assign(marks, {
     hostsConnectMs,
     tenantsAdded: added,
     createSeconds: seconds,
@@ -113,7 +122,7 @@ export async function grow(ctx: ScaleContext, step: Step): Promise<GrowResult> {
     coordinatorCores: usage.cores,
     createLatency: summarize(lat.byKind.get('create') ?? []),
     createFailures: lat.failures.get('create')?.count ?? 0,
-  };
+  });
 }
 
 export interface RestResult {
@@ -427,11 +436,14 @@ export interface RestartResult {
   rssAfterBytes: number;
 }
 
-/** The coordinator stopped (SIGTERM) and started again on its store. */
-export async function restart(ctx: ScaleContext, hosts: number): Promise<RestartResult> {
+/**
+ * The coordinator stopped (SIGTERM) and started again on its store. Each mark goes into `marks` as
+ * it is reached, so a restart whose fleet never comes back still reports how far it got.
+ */
+export async function restart(ctx: ScaleContext, hosts: number, marks: Partial<RestartResult> = {}): Promise<RestartResult> {
   const t0 = performance.now();
   await ctx.fleet.restartCoordinator(ctx.coordinatorArgs);
-  const healthzMs = performance.now() - t0;
+  marks.healthzMs = performance.now() - t0;
   await poll(
     'the API serving',
     async () => {
@@ -441,8 +453,8 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
     10 * 60_000,
     50,
   );
-  const servingMs = performance.now() - t0;
-  const servingCpuSeconds = cpuSeconds(pid(ctx));
+  marks.servingMs = performance.now() - t0;
+  marks.servingCpuSeconds = cpuSeconds(pid(ctx));
   await poll(
     'hosts and watchers back',
     async () => {
@@ -452,6 +464,8 @@ export async function restart(ctx: ScaleContext, hosts: number): Promise<Restart
     15 * 60_000,
     250,
   );
-  const fleetBackMs = performance.now() - t0;
-  return { healthzMs, servingMs, fleetBackMs, servingCpuSeconds, fleetBackCpuSeconds: cpuSeconds(pid(ctx)), rssAfterBytes: memory(pid(ctx)).rss };
+  marks.fleetBackMs = performance.now() - t0;
+  marks.fleetBackCpuSeconds = cpuSeconds(pid(ctx));
+  marks.rssAfterBytes = memory(pid(ctx)).rss;
+  return marks as RestartResult;
 }

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AgentWorkerReply, AgentWorkerRequest } from './ipc.js';
-import { byLabel, LoopStallSampler, metricsText } from './coordinator-metrics.js';
+import { byLabel, LoopStallSampler, metricsText, sample } from './coordinator-metrics.js';
 import { cpuSeconds, cpuWindow, fsyncsOver } from './proc-stats.js';
 import { Worker } from './workers.js';
 
@@ -57,11 +57,13 @@ async function health(): Promise<{ agents: number } | undefined> {
 }
 
 /** Host state transitions the coordinator made since it started, by new state, and the desired sets it sent, by kind. */
-async function counters(): Promise<{ transitions: Record<string, number>; desired: Record<string, number> }> {
+async function counters(): Promise<{ transitions: Record<string, number>; desired: Record<string, number>; commits: number | undefined }> {
   const text = await metricsText(http);
   return {
     transitions: byLabel(text, 'pgs_coordinator_host_transitions_total', 'to'),
     desired: byLabel(text, 'pgs_coordinator_desired_sets_sent_total', 'kind'),
+    // Builds before the counter have none.
+    commits: sample(text, 'pgs_coordinator_store_durable_commits_total'),
   };
 }
 
@@ -106,6 +108,8 @@ interface FirstStart {
   cpuAfter: number;
   flaps: Record<string, number>;
   desired: Record<string, number>;
+  /** Store commits that wrote (each an fsync) until 10 s after settling; undefined for a build that does not count them. */
+  commits: number | undefined;
   /** The longest event-loop stall from the first read of /metrics until 10 s after settling (ms). */
   stallMs: number;
   streamFailures: number;
@@ -150,8 +154,9 @@ async function firstStart(
   const cpuSettled = cpuSeconds(pid);
   await sleep(10_000);
   const stats = await agents.ask({ type: 'stats' });
-  const { transitions: flaps, desired } = await counters();
+  const { transitions: flaps, desired, commits } = await counters();
   return {
+    commits,
     settledMs: settled === undefined ? undefined : Math.round(performance.now() - t0 - 10_000),
     cpuSettled,
     cpuAfter: cpuSeconds(pid),
@@ -184,6 +189,8 @@ interface Rest {
   flaps: Record<string, number>;
   /** Desired sets the restarted coordinator sent until then, by kind (full, delta, confirm). */
   desired: Record<string, number>;
+  /** Store commits that wrote, of the restarted coordinator until then (each an fsync). */
+  commits: number | undefined;
   /** The longest event-loop stall at rest and from the restart until 10 s after every host was back (ms). */
   restStallMs: number;
   restartStallMs: number;
@@ -231,7 +238,7 @@ async function run(main: string): Promise<Run> {
     const backCpu = cpuSeconds(coordinator.pid as number);
     await sleep(10_000);
     const stats = await agents.ask({ type: 'stats' });
-    const { transitions: flaps, desired } = await counters();
+    const { transitions: flaps, desired, commits } = await counters();
     const restartStallMs = await stalls.stop();
     return {
       build: main,
@@ -245,6 +252,7 @@ async function run(main: string): Promise<Run> {
         settledCpu: cpuSeconds(coordinator.pid as number),
         flaps,
         desired,
+        commits,
         restStallMs,
         restartStallMs,
         streamFailures: stats.type === 'stats' ? stats.streamFailures : -1,
@@ -270,6 +278,7 @@ console.log(
     'CPU s to settled / 10 s later',
     'host transitions in the first start (to UNREACHABLE/DOWN/READY)',
     'desired sets (full/delta/confirm)',
+    'store commits that wrote (fsyncs)',
     'longest loop stall ms (coordinator / fake hosts)',
     'failed agent streams',
     'load average',
@@ -287,6 +296,7 @@ if (!firstStartOnly)
       'CPU s 10 s later',
       'host transitions after restart (to UNREACHABLE/DOWN/READY)',
       'desired sets after restart (full/delta/confirm)',
+      'store commits that wrote after restart (fsyncs)',
       'longest loop stall ms at rest / in restart',
       'failed agent streams',
       'load average',
@@ -304,6 +314,7 @@ for (let round = 1; round <= rounds; round++) {
         `${f.cpuSettled.toFixed(2)} / ${f.cpuAfter.toFixed(2)}`,
         transitions(f.flaps),
         sets(f.desired),
+        f.commits ?? '-',
         `${f.stallMs} / ${f.agentsStallMs}`,
         f.streamFailures,
         os.loadavg()[0]?.toFixed(1),
@@ -322,6 +333,7 @@ for (let round = 1; round <= rounds; round++) {
         r.settledCpu.toFixed(2),
         transitions(r.flaps),
         sets(r.desired),
+        r.commits ?? '-',
         `${r.restStallMs} / ${r.restartStallMs}`,
         r.streamFailures,
         os.loadavg()[0]?.toFixed(1),

@@ -3,95 +3,126 @@ import { lineChartSvg, renderTable, verdict, writeChart, type Series, type Table
 import type { Step } from './options.js';
 import type { ChurnResult, GrowResult, RestartResult, RestResult } from './phases.js';
 
-/** Everything one step measured. */
+/**
+ * Everything one step measured. A phase's field is absent when the step ended before that phase
+ * completed (a phase failed or timed out, or the run was stopped): `incomplete` says which and why,
+ * and what the earlier phases measured is still written.
+ */
 export interface StepResult {
   step: Step;
-  grow: GrowResult;
-  rest: RestResult;
-  snapshot: { ms: number; routes: number; bytes: number } | { error: string };
+  /** As far as it got: a step stopped while growing keeps its hosts' connect time and the creates so far. */
+  grow?: Partial<GrowResult>;
+  rest?: RestResult;
+  snapshot?: { ms: number; routes: number; bytes: number } | { error: string };
   /** The same on a real router's gRPC channel options. */
-  routerSnapshot: { ms: number; routes: number; bytes: number } | { error: string };
-  churn: ChurnResult;
-  realRouters: { p50: number; p99: number; n: number; missed: number };
-  restart?: RestartResult;
-  workersRssBytes: number;
-  watcherErrors: string[];
+  routerSnapshot?: { ms: number; routes: number; bytes: number } | { error: string };
+  churn?: ChurnResult;
+  realRouters?: { p50: number; p99: number; n: number; missed: number };
+  /** The restart's marks as far as they got (a restart whose fleet never came back keeps its first marks). */
+  restart?: Partial<RestartResult>;
+  workersRssBytes?: number;
+  watcherErrors?: string[];
+  /** The 1-minute load average when each phase began and ended (the machine is shared: wall times need it beside them). */
+  load: Record<string, [number, number]>;
+  /** The phase the step ended in without completing it, and why. */
+  incomplete?: { phase: string; reason: string };
 }
 
 const MiB = 2 ** 20;
 const r1 = (v: number): number => Math.round(v * 10) / 10;
 
 function snap(s: StepResult): { ms: number; routes: number; bytes: number } | undefined {
-  return 'error' in s.snapshot ? undefined : s.snapshot;
+  return s.snapshot === undefined || 'error' in s.snapshot ? undefined : s.snapshot;
 }
 
-/** The table: one row per measure, one column per step. */
+/** "a / b", or "-" when the phase that measures them did not complete. */
+function pair(a: number | undefined, b: number | undefined): string {
+  if (a === undefined && b === undefined) return '-';
+  const f = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : String(r1(v)));
+  return `${f(a)} / ${f(b)}`;
+}
+
+const NaN_ = Number.NaN;
+
+/** The table: one row per measure, one column per step ("-" where the step ended before the phase). */
 export function stepsTable(results: readonly StepResult[]): Table {
-  const api =
-    (kind: string, p: 'p50' | 'p99') =>
-    (s: StepResult): number =>
-      r1(s.churn.api[kind]?.[p] ?? Number.NaN);
+  const api = (s: StepResult, kind: string): string => pair(s.churn?.api[kind]?.p50, s.churn?.api[kind]?.p99);
+  const load = (s: StepResult, phase: string): string => {
+    const l = s.load[phase];
+    return l ? `${l[0].toFixed(1)} -> ${l[1].toFixed(1)}` : '-';
+  };
   const rows: Array<[string, (s: StepResult) => string | number]> = [
-    ['tenants created through the API /s', (s) => Math.round(s.grow.createPerSecond)],
-    ['create latency while growing p50 / p99 (ms)', (s) => `${r1(s.grow.createLatency.p50)} / ${r1(s.grow.createLatency.p99)}`],
-    ['placements committed /s (first create -> all placed)', (s) => Math.round(s.grow.placementsPerSecond)],
-    ['tenants still NEW when creation ended', (s) => s.grow.backlogAtCreateEnd],
-    ['coordinator CPU while growing (cores)', (s) => r1(s.grow.coordinatorCores * 100) / 100],
-    ['coordinator RSS at rest (MiB)', (s) => Math.round(s.rest.rssBytes / MiB)],
-    ['coordinator peak RSS (MiB)', (s) => Math.round(s.rest.peakRssBytes / MiB)],
-    ['store on disk (MiB)', (s) => r1(s.rest.storeBytes / MiB)],
-    ['coordinator CPU at rest (cores)', (s) => Math.round(s.rest.cores * 1000) / 1000],
-    ['coordinator CPU per heartbeat at rest (µs; reports included)', (s) => r1(s.rest.usPerHeartbeat)],
-    ['coordinator fsyncs per second at rest (strace)', (s) => (s.rest.fsyncsPerSecond === undefined ? '-' : r1(s.rest.fsyncsPerSecond))],
-    ['churn: create p50 / p99 (ms)', (s) => `${api('create', 'p50')(s)} / ${api('create', 'p99')(s)}`],
-    ['churn: get p50 / p99 (ms)', (s) => `${api('get', 'p50')(s)} / ${api('get', 'p99')(s)}`],
-    ['churn: list (100) p50 / p99 (ms)', (s) => `${api('list', 'p50')(s)} / ${api('list', 'p99')(s)}`],
-    ['churn: delete p50 / p99 (ms)', (s) => `${api('delete', 'p50')(s)} / ${api('delete', 'p99')(s)}`],
-    ['churn: set access p50 / p99 (ms)', (s) => `${api('setAccess', 'p50')(s)} / ${api('setAccess', 'p99')(s)}`],
-    ['churn: API calls failed', (s) => Object.values(s.churn.apiFailures).reduce((n, f) => n + f.count, 0)],
-    ['churn: coordinator CPU (cores)', (s) => r1(s.churn.coordinatorCores * 100) / 100],
-    ['route change -> applied, each watcher p50 / p99 (ms)', (s) => `${r1(s.churn.propagation.p50)} / ${r1(s.churn.propagation.p99)}`],
-    ['route change -> applied by all watchers p50 / p99 (ms)', (s) => `${r1(s.churn.propagationAll.p50)} / ${r1(s.churn.propagationAll.p99)}`],
-    ['worst watcher p99 (ms)', (s) => r1(s.churn.worstWatcherP99)],
-    ['changes timed / (watcher, change) never seen', (s) => `${s.churn.changes} / ${s.churn.missing}`],
-    ['real routers (SQLite cache) p50 / p99 (ms), changes missed', (s) => `${r1(s.realRouters.p50)} / ${r1(s.realRouters.p99)}, ${s.realRouters.missed}`],
-    ['new router snapshot (ms)', (s) => r1(snap(s)?.ms ?? Number.NaN)],
+    ['step ended', (s) => (s.incomplete ? `INCOMPLETE in ${s.incomplete.phase}: ${s.incomplete.reason.slice(0, 70)}` : 'complete')],
+    ['load average (1 min) growing', (s) => load(s, 'grow')],
+    ['tenants created through the API (this step)', (s) => s.grow?.tenantsAdded ?? NaN_],
+    ['tenants created through the API /s', (s) => Math.round(s.grow?.createPerSecond ?? NaN_)],
+    ['create latency while growing p50 / p99 (ms)', (s) => pair(s.grow?.createLatency?.p50, s.grow?.createLatency?.p99)],
+    ['placements committed /s (first create -> all placed)', (s) => Math.round(s.grow?.placementsPerSecond ?? NaN_)],
+    ['tenants still NEW when creation ended', (s) => s.grow?.backlogAtCreateEnd ?? NaN_],
+    ['coordinator CPU while growing (cores)', (s) => r1((s.grow?.coordinatorCores ?? NaN_) * 100) / 100],
+    ['load average (1 min) at rest', (s) => load(s, 'rest')],
+    ['coordinator RSS at rest (MiB)', (s) => Math.round((s.rest?.rssBytes ?? NaN_) / MiB)],
+    ['coordinator peak RSS (MiB)', (s) => Math.round((s.rest?.peakRssBytes ?? NaN_) / MiB)],
+    ['store on disk (MiB)', (s) => r1((s.rest?.storeBytes ?? NaN_) / MiB)],
+    ['coordinator CPU at rest (cores)', (s) => Math.round((s.rest?.cores ?? NaN_) * 1000) / 1000],
+    ['coordinator CPU per heartbeat at rest (µs; reports included)', (s) => r1(s.rest?.usPerHeartbeat ?? NaN_)],
+    ['coordinator fsyncs per second at rest (strace)', (s) => r1(s.rest?.fsyncsPerSecond ?? NaN_)],
+    ['load average (1 min) churn', (s) => load(s, 'churn')],
+    ['churn: create p50 / p99 (ms)', (s) => api(s, 'create')],
+    ['churn: get p50 / p99 (ms)', (s) => api(s, 'get')],
+    ['churn: list (100) p50 / p99 (ms)', (s) => api(s, 'list')],
+    ['churn: delete p50 / p99 (ms)', (s) => api(s, 'delete')],
+    ['churn: set access p50 / p99 (ms)', (s) => api(s, 'setAccess')],
+    ['churn: API calls failed', (s) => (s.churn ? Object.values(s.churn.apiFailures).reduce((n, f) => n + f.count, 0) : NaN_)],
+    ['churn: coordinator CPU (cores)', (s) => r1((s.churn?.coordinatorCores ?? NaN_) * 100) / 100],
+    ['route change -> applied, each watcher p50 / p99 (ms)', (s) => pair(s.churn?.propagation.p50, s.churn?.propagation.p99)],
+    ['route change -> applied by all watchers p50 / p99 (ms)', (s) => pair(s.churn?.propagationAll.p50, s.churn?.propagationAll.p99)],
+    ['worst watcher p99 (ms)', (s) => r1(s.churn?.worstWatcherP99 ?? NaN_)],
+    ['changes timed / (watcher, change) never seen', (s) => (s.churn ? `${s.churn.changes} / ${s.churn.missing}` : '-')],
+    [
+      'real routers (SQLite cache) p50 / p99 (ms), changes missed',
+      (s) => (s.realRouters ? `${pair(s.realRouters.p50, s.realRouters.p99)}, ${s.realRouters.missed}` : '-'),
+    ],
+    ['new router snapshot (ms)', (s) => r1(snap(s)?.ms ?? NaN_)],
     [
       'new router snapshot size (MiB) / routes',
-      (s) => (snap(s) ? `${r1((snap(s)?.bytes ?? 0) / MiB)} / ${snap(s)?.routes}` : `failed: ${'error' in s.snapshot ? s.snapshot.error.slice(0, 60) : ''}`),
+      (s) => {
+        const n = snap(s);
+        if (n) return `${r1(n.bytes / MiB)} / ${n.routes}`;
+        return s.snapshot && 'error' in s.snapshot ? `failed: ${s.snapshot.error.slice(0, 60)}` : '-';
+      },
     ],
     [
       "new router snapshot on the router's channel options (ms)",
-      (s) => ('error' in s.routerSnapshot ? `FAILED: ${s.routerSnapshot.error.slice(0, 70)}` : r1(s.routerSnapshot.ms)),
+      (s) => (s.routerSnapshot === undefined ? '-' : 'error' in s.routerSnapshot ? `FAILED: ${s.routerSnapshot.error.slice(0, 70)}` : r1(s.routerSnapshot.ms)),
     ],
-    ['host loss: tenants on the host', (s) => s.churn.hostLoss.tenants],
-    ['host loss -> first route changed (ms, TTL + grace)', (s) => Math.round(s.churn.hostLoss.firstChangeMs)],
+    ['host loss: tenants on the host', (s) => s.churn?.hostLoss.tenants ?? NaN_],
+    ['host loss -> first route changed (ms, TTL + grace)', (s) => Math.round(s.churn?.hostLoss.firstChangeMs ?? NaN_)],
     [
       'host loss -> all its routes changed at every watcher (ms)',
-      (s) => `${Math.round(s.churn.hostLoss.allChangedMs)}${s.churn.hostLoss.complete ? '' : ' INCOMPLETE'}`,
+      (s) => (s.churn ? `${Math.round(s.churn.hostLoss.allChangedMs)}${s.churn.hostLoss.complete ? '' : ' INCOMPLETE'}` : '-'),
     ],
-    ['  of which first -> last change applied (ms)', (s) => Math.round(s.churn.hostLoss.spreadMs)],
+    ['  of which first -> last change applied (ms)', (s) => Math.round(s.churn?.hostLoss.spreadMs ?? NaN_)],
     [
       'drain: tenants / moves / blocked / left after 60 s',
-      (s) =>
-        'error' in s.churn.drain
-          ? `failed: ${s.churn.drain.error.slice(0, 50)}`
-          : `${s.churn.drain.tenants} / ${s.churn.drain.moves} / ${s.churn.drain.blocked} / ${s.churn.drain.leftAfter}`,
+      (s) => {
+        const d = s.churn?.drain;
+        if (!d) return '-';
+        return 'error' in d ? `failed: ${d.error.slice(0, 50)}` : `${d.tenants} / ${d.moves} / ${d.blocked} / ${d.leftAfter}`;
+      },
     ],
-    ['restart: SIGTERM -> /healthz (ms)', (s) => Math.round(s.restart?.healthzMs ?? Number.NaN)],
-    ['restart: SIGTERM -> API serving (ms)', (s) => Math.round(s.restart?.servingMs ?? Number.NaN)],
-    ['restart: SIGTERM -> every host and watcher back (ms)', (s) => Math.round(s.restart?.fleetBackMs ?? Number.NaN)],
-    [
-      'restart: new process CPU to API serving / to fleet back (s)',
-      (s) => (s.restart ? `${r1(s.restart.servingCpuSeconds)} / ${r1(s.restart.fleetBackCpuSeconds)}` : '-'),
-    ],
-    ['simulator workers RSS (MiB)', (s) => Math.round(s.workersRssBytes / MiB)],
-    ['goal route propagation p99 < 100 ms', (s) => verdict(s.churn.propagation.p99 < 100)],
+    ['load average (1 min) restart', (s) => load(s, 'restart')],
+    ['restart: SIGTERM -> /healthz (ms)', (s) => Math.round(s.restart?.healthzMs ?? NaN_)],
+    ['restart: SIGTERM -> API serving (ms)', (s) => Math.round(s.restart?.servingMs ?? NaN_)],
+    ['restart: SIGTERM -> every host and watcher back (ms)', (s) => Math.round(s.restart?.fleetBackMs ?? NaN_)],
+    ['restart: new process CPU to API serving / to fleet back (s)', (s) => pair(s.restart?.servingCpuSeconds, s.restart?.fleetBackCpuSeconds)],
+    ['simulator workers RSS (MiB)', (s) => Math.round((s.workersRssBytes ?? NaN_) / MiB)],
+    ['goal route propagation p99 < 100 ms', (s) => (s.churn ? verdict(s.churn.propagation.p99 < 100) : '-')],
     [
       'goal API p99 < 200 ms (create, get, list)',
-      (s) => verdict(['create', 'get', 'list'].every((k) => (s.churn.api[k]?.p99 ?? Number.POSITIVE_INFINITY) < 200)),
+      (s) => (s.churn ? verdict(['create', 'get', 'list'].every((k) => (s.churn?.api[k]?.p99 ?? Number.POSITIVE_INFINITY) < 200)) : '-'),
     ],
-    ['goal restart < 30 s', (s) => (s.restart ? verdict(s.restart.servingMs < 30_000) : '-')],
+    ['goal restart < 30 s', (s) => (s.restart?.servingMs !== undefined ? verdict(s.restart.servingMs < 30_000) : '-')],
   ];
   return {
     title: 'Scale simulator: fake hosts on real gRPC streams, route watchers, the real coordinator',
@@ -108,32 +139,32 @@ export function writeCharts(name: string, results: readonly StepResult[]): strin
     writeChart(`${name}-${file}`, lineChartSvg(title, x, unit, series, goal));
   return [
     chart('memory', 'Coordinator memory and store size', 'MiB', [
-      { label: 'RSS at rest', points: by((s) => s.rest.rssBytes / MiB) },
-      { label: 'peak RSS', points: by((s) => s.rest.peakRssBytes / MiB) },
-      { label: 'store on disk', points: by((s) => s.rest.storeBytes / MiB) },
+      { label: 'RSS at rest', points: by((s) => (s.rest?.rssBytes ?? NaN_) / MiB) },
+      { label: 'peak RSS', points: by((s) => (s.rest?.peakRssBytes ?? NaN_) / MiB) },
+      { label: 'store on disk', points: by((s) => (s.rest?.storeBytes ?? NaN_) / MiB) },
     ]),
     chart('cpu', 'Coordinator CPU', 'cores', [
-      { label: 'growing', points: by((s) => s.grow.coordinatorCores) },
-      { label: 'churn', points: by((s) => s.churn.coordinatorCores) },
-      { label: 'at rest', points: by((s) => s.rest.cores) },
+      { label: 'growing', points: by((s) => s.grow?.coordinatorCores ?? NaN_) },
+      { label: 'churn', points: by((s) => s.churn?.coordinatorCores ?? NaN_) },
+      { label: 'at rest', points: by((s) => s.rest?.cores ?? NaN_) },
     ]),
     chart(
       'heartbeat',
       'Coordinator CPU per heartbeat at rest',
       'µs',
-      [{ label: 'per heartbeat', points: byHosts((s) => s.rest.usPerHeartbeat) }],
+      [{ label: 'per heartbeat', points: byHosts((s) => s.rest?.usPerHeartbeat ?? NaN_) }],
       undefined,
       'hosts',
     ),
     chart('placements', 'Creations and placements per second', '/s', [
-      { label: 'created (API)', points: by((s) => s.grow.createPerSecond) },
-      { label: 'placed', points: by((s) => s.grow.placementsPerSecond) },
+      { label: 'created (API)', points: by((s) => s.grow?.createPerSecond ?? NaN_) },
+      { label: 'placed', points: by((s) => s.grow?.placementsPerSecond ?? NaN_) },
     ]),
     chart(
       'api',
       'API latency p99 during churn',
       'ms',
-      ['create', 'get', 'list', 'delete', 'setAccess'].map((k) => ({ label: k, points: by((s) => s.churn.api[k]?.p99 ?? Number.NaN) })),
+      ['create', 'get', 'list', 'delete', 'setAccess'].map((k) => ({ label: k, points: by((s) => s.churn?.api[k]?.p99 ?? Number.NaN) })),
       { value: 200, label: 'goal 200 ms' },
     ),
     chart(
@@ -141,9 +172,9 @@ export function writeCharts(name: string, results: readonly StepResult[]): strin
       'Route change -> applied',
       'ms',
       [
-        { label: 'each watcher p50', points: by((s) => s.churn.propagation.p50) },
-        { label: 'each watcher p99', points: by((s) => s.churn.propagation.p99) },
-        { label: 'real routers p99', points: by((s) => s.realRouters.p99) },
+        { label: 'each watcher p50', points: by((s) => s.churn?.propagation.p50 ?? NaN_) },
+        { label: 'each watcher p99', points: by((s) => s.churn?.propagation.p99 ?? NaN_) },
+        { label: 'real routers p99', points: by((s) => s.realRouters?.p99 ?? NaN_) },
       ],
       { value: 100, label: 'goal p99 100 ms' },
     ),
@@ -152,8 +183,8 @@ export function writeCharts(name: string, results: readonly StepResult[]): strin
       { label: 'size (MiB)', points: by((s) => (snap(s)?.bytes ?? Number.NaN) / MiB) },
     ]),
     chart('host-loss', 'Host loss -> all its routes changed everywhere', 'ms', [
-      { label: 'loss -> all changed', points: by((s) => s.churn.hostLoss.allChangedMs) },
-      { label: 'first -> last applied', points: by((s) => s.churn.hostLoss.spreadMs) },
+      { label: 'loss -> all changed', points: by((s) => s.churn?.hostLoss.allChangedMs ?? NaN_) },
+      { label: 'first -> last applied', points: by((s) => s.churn?.hostLoss.spreadMs ?? NaN_) },
     ]),
     chart(
       'restart',

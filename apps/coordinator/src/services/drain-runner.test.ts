@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DrainRunner, type DrainPlan, type DrainPlanner, type MoveStarter } from './drain-runner.js';
+import { DrainRunner, MOVE_TRIES_PER_TICK, type DrainPlan, type DrainPlanner, type MoveStarter } from './drain-runner.js';
 
 /** A move executor whose moves finish when the test says; a finished move takes the tenant off the fleet's host. */
 class FakeMoves implements MoveStarter {
   readonly started: string[] = [];
+  /** Every start asked for, refused or not. */
+  tries = 0;
   readonly running = new Set<string>();
   readonly outcomes = new Map<string, { ok: boolean; reason: string }>();
   refuse = new Map<string, { code: string; message: string }>();
@@ -11,6 +13,7 @@ class FakeMoves implements MoveStarter {
   constructor(private readonly fleet: FakeFleet) {}
 
   start(tenantId: string, toHostId: string): Promise<void> {
+    this.tries += 1;
     const r = this.refuse.get(tenantId);
     if (r) return Promise.reject(Object.assign(new Error(r.message), { code: r.code }));
     this.started.push(`${tenantId}>${toHostId}`);
@@ -138,6 +141,24 @@ describe('DrainRunner', () => {
     // The busy tenant's wait ran out: one failure, planned again (still refused: waiting anew).
     expect(fleet.plans).toBeGreaterThan(1);
     expect(drains.progress('a')).toMatchObject({ blocked: 0 });
+  });
+
+  it('tries a bounded number of queued moves per tick when the targets refuse to wait (a restart: none reconnected yet)', async () => {
+    const tenants = Array.from({ length: 100 }, (_, i) => `t${i}`);
+    const { fleet, moves, drains, advance } = setup(...tenants);
+    for (const t of tenants) moves.refuse.set(t, { code: 'TARGET_NOT_READY', message: 'b is not connected' });
+    drains.start('a', await initial(fleet), 2, 'op');
+    await drains.tick();
+    expect(moves.tries).toBe(MOVE_TRIES_PER_TICK);
+    // The rest are tried in later ticks, in turn; nothing was given up on.
+    advance(1000);
+    await drains.tick();
+    expect(moves.tries).toBe(2 * MOVE_TRIES_PER_TICK);
+    moves.refuse.clear();
+    advance(1000);
+    await drains.tick();
+    expect(moves.started).toHaveLength(2);
+    expect(drains.progress('a')).toMatchObject({ total: 100, moving: 2, blocked: 0 });
   });
 
   it('finds what is left on the host when nothing is queued, and counts a tenant deleted meanwhile as gone', async () => {

@@ -118,9 +118,9 @@ describe('registerHost on a reconnect', () => {
     await h?.stop();
   });
 
-  /** The context with a store whose transactions count the tenant and route writes made in them. */
-  function counting(ctx: CoordinatorContext): { ctx: CoordinatorContext; writes: { tenants: number; routes: number } } {
-    const writes = { tenants: 0, routes: 0 };
+  /** The context with a store whose transactions count the tenant, route, host and event writes made in them. */
+  function counting(ctx: CoordinatorContext): { ctx: CoordinatorContext; writes: { tenants: number; routes: number; hosts: number; events: number } } {
+    const writes = { tenants: 0, routes: 0, hosts: 0, events: 0 };
     const store: Store = Object.create(ctx.store) as Store;
     store.transaction = <T>(fn: (tx: StoreTx) => Promise<T>, options?: Parameters<Store['transaction']>[1]): Promise<T> =>
       ctx.store.transaction((tx) => {
@@ -135,12 +135,18 @@ describe('registerHost on a reconnect', () => {
           put: (r: Parameters<StoreTx['routes']['put']>[0]) => (writes.routes++, tx.routes.put(r)),
           putMany: (list: Parameters<StoreTx['routes']['putMany']>[0]) => ((writes.routes += list.length), tx.routes.putMany(list)),
         };
-        return fn(Object.assign(Object.create(tx) as StoreTx, { tenants, routes }));
+        const hosts = { ...tx.hosts, put: (x: Parameters<StoreTx['hosts']['put']>[0]) => (writes.hosts++, tx.hosts.put(x)) };
+        const events = {
+          ...tx.events,
+          append: (e: Parameters<StoreTx['events']['append']>[0]) => (writes.events++, tx.events.append(e)),
+          appendMany: (list: Parameters<StoreTx['events']['appendMany']>[0]) => ((writes.events += list.length), tx.events.appendMany(list)),
+        };
+        return fn(Object.assign(Object.create(tx) as StoreTx, { tenants, routes, hosts, events }));
       }, options);
     return { ctx: { ...ctx, store }, writes };
   }
 
-  it('a READY host saying Hello with its instances as stored re-derives none of its tenants; a changed instance is applied', async () => {
+  it('a READY host saying Hello with its instances as stored writes nothing (no row, no event, no tenant re-derived); a changed instance is applied', async () => {
     const ctx = h.coordinator.ctx;
     await h.operator.createTenant({ id: 'hello-same' });
     const placed = await eventually(
@@ -169,9 +175,44 @@ describe('registerHost on a reconnect', () => {
 
     const same = counting(ctx);
     await registerHost(same.ctx, hello(placed.port));
-    expect(same.writes).toEqual({ tenants: 0, routes: 0 });
+    expect(same.writes).toEqual({ tenants: 0, routes: 0, hosts: 0, events: 0 });
     expect((await ctx.store.read.routes.get('hello-same'))?.revision).toBe(routeBefore?.revision);
+    // A Hello that says something new about the host (its agent's version) writes the row and the reconnect.
+    const upgraded = counting(ctx);
+    await registerHost(upgraded.ctx, { ...hello(placed.port), agentVersion: 'fake-2' });
+    expect(upgraded.writes).toMatchObject({ hosts: 1, events: 1, tenants: 0 });
+    expect((await ctx.store.read.hosts.get('hello-h1'))?.agentVersion).toBe('fake-2');
     expect((await ctx.store.read.events.list({ hostId: 'hello-h1', limit: 5 })).map((e) => e.action)).toContain('host.connected');
+    // While a failover found the host's primary gone with its agent, its return is written with its
+    // time (a coordinator restarted later tells the return from the gone point by it).
+    const goneAt = ctx.clock() - 1;
+    await ctx.store.transaction((tx) =>
+      tx.operations.put({
+        tenantId: 'hello-same',
+        kind: 'failover',
+        cause: 'host_down',
+        phase: 'fencing',
+        failedAt: goneAt,
+        startedAt: goneAt,
+        oldPrimary: 'hello-h1',
+        toHostId: '',
+        fencedAt: 0,
+        fenceSentAt: 0,
+        fenceAckedAt: 0,
+        goneAt,
+        finalLsn: '',
+        candidate: '',
+        chosenAt: 0,
+        promoteSentAt: 0,
+        deadline: 0,
+        updatedAt: goneAt,
+      }),
+    );
+    const returned = counting(ctx);
+    await registerHost(returned.ctx, { ...hello(placed.port), agentVersion: 'fake-2' });
+    await ctx.store.transaction((tx) => tx.operations.delete('hello-same'));
+    expect(returned.writes.hosts).toBe(1);
+    expect((await ctx.store.read.hosts.get('hello-h1'))?.lastHeartbeatAt).toBeGreaterThan(goneAt);
     // The next full report repeating the Hello is answered from memory.
     expect(ctx.unchangedReports.unchanged('hello-h1', hello(placed.port).instances[0]!, ctx.clock())).toBe(true);
 
@@ -203,7 +244,7 @@ describe('registerHost on a reconnect', () => {
     ctx.unchangedReports.forgetHost('hello-h1');
     ctx.health.delete('first-report', 'hello-h1');
     await onReports(same.ctx, 'hello-h1', [reported(placed.port)], new Set());
-    expect(same.writes).toEqual({ tenants: 0, routes: 0 });
+    expect(same.writes).toEqual({ tenants: 0, routes: 0, hosts: 0, events: 0 });
     expect((await ctx.store.read.routes.get('first-report'))?.revision).toBe(routeBefore?.revision);
     expect(ctx.health.get('first-report', 'hello-h1')?.acceptingConnections).toBe(true);
     expect(ctx.unchangedReports.unchanged('hello-h1', reported(placed.port), ctx.clock())).toBe(true);

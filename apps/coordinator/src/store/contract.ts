@@ -226,6 +226,8 @@ export interface TokenReads {
 
 export interface BackupReads {
   getStanza(tenantId: string): Promise<StanzaRecord | undefined>;
+  /** The stanzas of `tenantIds`, by tenant id, in one read (tenants without one are absent). */
+  getStanzaMany(tenantIds: readonly string[]): Promise<StanzaRecord[]>;
   get(tenantId: string, id: string): Promise<BackupRecord | undefined>;
   /** A tenant's backups, oldest first. */
   list(tenantId: string): Promise<BackupRecord[]>;
@@ -520,5 +522,11 @@ export interface Store {
    * in-process (SQLite).
    */
   readonly statements?: () => { writer: number; read: number };
+  /**
+   * Commits that wrote something so far (each a durable write: an fsync of SQLite's log, on the
+   * event loop). A transaction that changed no row commits nothing durable and is not counted.
+   * Absent where the store does not count them (PostgreSQL: its statements are counted instead).
+   */
+  readonly durableCommits?: () => number;
   close(): Promise<void>;
 }

@@ -142,6 +142,22 @@ describe('sqlite specifics', () => {
     expect((await open(dir).read.tenants.list()).map((t) => t.id)).toEqual(['a', 'b']);
   });
 
+  it('counts the commits that wrote: not a transaction that read or changed no row; a group once', async () => {
+    const s = open();
+    const before = s.durableCommits();
+    await s.transaction(async (tx) => tx.hosts.get('h1'));
+    await s.transaction(async (tx) => {
+      await tx.hosts.put(aHost('h1'));
+      await tx.tenants.insert(aTenant('a'));
+    });
+    expect(s.durableCommits() - before).toBe(1);
+    // An update of a row that is not there changes nothing.
+    await s.transaction(async (tx) => tx.placements.updateMany([aPlacement('a', 'h1')]));
+    expect(s.durableCommits() - before).toBe(1);
+    await Promise.all(['b', 'c', 'd'].map((id) => s.transaction(async (tx) => tx.tenants.insert(aTenant(id)), { grouped: true })));
+    expect(s.durableCommits() - before).toBe(2);
+  });
+
   it('refuses to change or delete an event (append-only triggers)', async () => {
     const s = open();
     await s.transaction((tx) => tx.events.append({ time: 1, principal: 'operator', action: 'tenant.create', message: 'm1' }));

@@ -94,18 +94,6 @@ class Collector implements ChangeSink {
 
 type Call = <T>(f: () => T) => Promise<T>;
 
-/** The distinct ids of a batch read, in id order (SQLite answers in-process: one lookup each is cheap). */
-function sortedIds(ids: readonly string[]): string[] {
-  return [...new Set(ids)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-/** The found records of `ids`, in id order. */
-function each<T>(ids: readonly string[], get: (id: string) => T | undefined): T[] {
-  return sortedIds(ids)
-    .map(get)
-    .filter((x): x is T => x !== undefined);
-}
-
 /** An Error when a batch names one key twice (the batch would not say which of its records wins). */
 function once<T>(list: readonly T[], key: (x: T) => string, what: string): readonly T[] {
   if (new Set(list.map(key)).size !== list.length) throw new Error(`${what} was given a tenant twice`);
@@ -118,7 +106,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
   return {
     tenants: {
       get: (id) => read(() => t.getTenant(id)),
-      getMany: (ids) => read(() => each(ids, (id) => t.getTenant(id))),
+      getMany: (ids) => read(() => t.getTenants(ids)),
       list: (filter, page) => read(() => t.listTenants(filter, page)),
       count: (filter) => read(() => t.countTenants(filter)),
       countByStatus: () => read(() => t.countTenantsByStatus()),
@@ -133,7 +121,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     placements: {
       list: (filter) => read(() => t.listPlacements(filter)),
-      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listPlacements({ tenantId }))),
+      listOfTenants: (ids) => read(() => t.listPlacementsOfTenants(ids)),
       listRetriesDue: (now) => read(() => t.listRetriesDue(now)),
       allocations: () => read(() => t.hostAllocations()),
       creating: () => read(() => t.hostsCreating()),
@@ -146,7 +134,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     hosts: {
       get: (id) => read(() => t.getHost(id)),
-      getMany: (ids) => read(() => each(ids, (id) => t.getHost(id))),
+      getMany: (ids) => read(() => t.getHosts(ids)),
       list: () => read(() => t.listHosts()),
       put: (host) => write(() => t.putHost(host)),
       nextGeneration: (hostId) => write(() => t.nextHostGeneration(hostId)),
@@ -156,7 +144,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     users: {
       get: (tenantId, name) => read(() => t.getUser(tenantId, name)),
       list: (tenantId) => read(() => t.listUsers(tenantId)),
-      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listUsers(tenantId))),
+      listOfTenants: (ids) => read(() => t.listUsersOfTenants(ids)),
       insert: (user) => write(() => t.insertUser(user)),
       insertMany: (list) => write(() => t.batch(() => list.forEach((u) => t.insertUser(u)), list.length)),
       update: (user) => write(() => t.updateUser(user)),
@@ -165,7 +153,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     databases: {
       get: (tenantId, name) => read(() => t.getDatabase(tenantId, name)),
       list: (tenantId) => read(() => t.listDatabases(tenantId)),
-      listOfTenants: (ids) => read(() => sortedIds(ids).flatMap((tenantId) => t.listDatabases(tenantId))),
+      listOfTenants: (ids) => read(() => t.listDatabasesOfTenants(ids)),
       insert: (db) => write(() => t.insertDatabase(db)),
       insertMany: (list) => write(() => t.batch(() => list.forEach((d) => t.insertDatabase(d)), list.length)),
       update: (db) => write(() => t.updateDatabase(db)),
@@ -173,7 +161,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     routes: {
       get: (tenantId) => read(() => t.getRoute(tenantId)),
-      getMany: (ids) => read(() => each(ids, (id) => t.getRoute(id))),
+      getMany: (ids) => read(() => t.getRoutes(ids)),
       list: () => read(() => t.listRoutes()),
       revision: () => read(() => t.routeRevision()),
       changesSince: (revision) => read(() => t.routeChangesSince(revision)),
@@ -221,6 +209,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     backups: {
       getStanza: (tenantId) => read(() => t.getStanza(tenantId)),
+      getStanzaMany: (tenantIds) => read(() => t.getStanzas(tenantIds)),
       get: (tenantId, id) => read(() => t.getBackup(tenantId, id)),
       list: (tenantId) => read(() => t.listBackups(tenantId)),
       listRunning: () => read(() => t.listRunningBackups()),
@@ -233,7 +222,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     restores: {
       get: (id) => read(() => t.getRestore(id)),
       list: (targetTenantId) => read(() => t.listRestores(targetTenantId)),
-      listOfTargets: (ids) => read(() => sortedIds(ids).flatMap((id) => t.listRestores(id))),
+      listOfTargets: (ids) => read(() => t.listRestoresOfTargets(ids)),
       listRunning: () => read(() => t.listRunningRestores()),
       listActive: () => read(() => t.listActiveRestores()),
       insert: (restore) => write(() => t.insertRestore(restore)),
@@ -247,7 +236,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
     },
     upgrades: {
       get: (tenantId) => read(() => t.getUpgrade(tenantId)),
-      getMany: (ids) => read(() => each(ids, (id) => t.getUpgrade(id))),
+      getMany: (ids) => read(() => t.getUpgrades(ids)),
       list: () => read(() => t.listUpgrades()),
       listOnHost: (hostId) => read(() => t.listUpgrades(hostId)),
       put: (u) => write(() => t.putUpgrade(u)),
@@ -305,6 +294,11 @@ export class SqliteStore implements Store {
   private runStartedAt = 0;
   private readonly grouped: GroupItem[] = [];
   private readonly listeners = new Set<(commit: Commit) => void>();
+  /** Rows changed by the connection when the open transaction began (SQLite's total_changes()). */
+  private changesAtBegin = 0;
+  private readonly totalChanges: Database.Statement;
+  private commitsThatWrote = 0;
+  readonly durableCommits = (): number => this.commitsThatWrote;
 
   constructor(
     private readonly db: Database.Database,
@@ -314,6 +308,7 @@ export class SqliteStore implements Store {
     readonly schemaVersion: number,
     private readonly onListenerError: (err: unknown) => void = (err) => process.emitWarning(`a store commit listener failed: ${String(err)}`),
   ) {
+    this.totalChanges = db.prepare('SELECT total_changes()').pluck();
     const misuse = (): Promise<never> => Promise.reject(new Error('store.read cannot write; write inside store.transaction()'));
     this.read = repositories(tables, security, (f) => this.readCall(f), misuse);
     this.repos = repositories(tables, security, attempt, (f) => {
@@ -389,11 +384,14 @@ export class SqliteStore implements Store {
     } catch (err) {
       throw storeError(err);
     }
+    this.changesAtBegin = this.totalChanges.get() as number;
   }
 
   private finishCommit(collector: Collector): void {
+    const wrote = (this.totalChanges.get() as number) !== this.changesAtBegin;
     try {
       this.db.exec('COMMIT');
+      if (wrote) this.commitsThatWrote += 1;
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing of it was written.
       if (this.db.inTransaction) this.db.exec('ROLLBACK');

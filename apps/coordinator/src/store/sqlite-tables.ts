@@ -28,6 +28,9 @@ import type { EventFilter, HostAllocation, IdempotencyRecord, TenantFilter, Tena
 
 type Row = Record<string, unknown>;
 
+/** The ids of a batch read: bound as one JSON array (any number of them, one statement). */
+const IDS = 'SELECT value FROM json_each(?)';
+
 const bool = (v: unknown): boolean => v === 1 || v === true;
 const int = (b: boolean): number => (b ? 1 : 0);
 
@@ -330,6 +333,17 @@ export class SqliteTables {
     const p = (sql: string): Database.Statement => db.prepare(sql);
     this.stmt = {
       getTenant: p('SELECT * FROM tenants WHERE id = ?'),
+      // Batch reads: the ids travel as one JSON array, each found by its key's index (one statement
+      // for a batch instead of one per id: a statement's round into the driver costs more than its lookup).
+      tenantsOfIds: p(`SELECT * FROM tenants WHERE id IN (${IDS}) ORDER BY id`),
+      placementsOfTenants: p(`SELECT * FROM placements WHERE tenant_id IN (${IDS}) ORDER BY tenant_id, role, host_id`),
+      usersOfTenants: p(`SELECT * FROM users WHERE tenant_id IN (${IDS}) ORDER BY tenant_id, owner DESC, name`),
+      databasesOfTenants: p(`SELECT * FROM databases WHERE tenant_id IN (${IDS}) ORDER BY tenant_id, name`),
+      hostsOfIds: p(`SELECT * FROM hosts WHERE id IN (${IDS}) ORDER BY id`),
+      routesOfTenants: p(`SELECT * FROM routes WHERE tenant_id IN (${IDS}) ORDER BY tenant_id`),
+      upgradesOfTenants: p(`SELECT record FROM upgrades WHERE tenant_id IN (${IDS}) ORDER BY tenant_id`),
+      stanzasOfTenants: p(`SELECT * FROM tenant_stanzas WHERE tenant_id IN (${IDS}) ORDER BY tenant_id`),
+      restoresOfTargets: p(`SELECT * FROM restores WHERE target_tenant_id IN (${IDS}) ORDER BY target_tenant_id, started_at, id`),
       getTenantSecret: p('SELECT * FROM tenant_secrets WHERE tenant_id = ? AND name = ?'),
       insertTenantSecret: p('INSERT OR IGNORE INTO tenant_secrets (tenant_id, name, sealed, verifier, created_at) VALUES (?, ?, ?, ?, ?)'),
       // Counted on the status index alone, no row read or parsed.
@@ -493,6 +507,51 @@ export class SqliteTables {
     } finally {
       this.changes = sink;
     }
+  }
+
+  /** The stored tenants of `ids`, in id order. */
+  getTenants(ids: readonly string[]): TenantRecord[] {
+    return (this.stmt.tenantsOfIds!.all(JSON.stringify(ids)) as Row[]).map(tenantFromRow);
+  }
+
+  /** The placements of every tenant of `tenantIds`, by tenant (role, host order). */
+  listPlacementsOfTenants(tenantIds: readonly string[]): PlacementRecord[] {
+    return (this.stmt.placementsOfTenants!.all(JSON.stringify(tenantIds)) as Row[]).map(placementFromRow);
+  }
+
+  /** The users of every tenant of `tenantIds`, by tenant, each tenant's owner first, then by name. */
+  listUsersOfTenants(tenantIds: readonly string[]): UserRecord[] {
+    return (this.stmt.usersOfTenants!.all(JSON.stringify(tenantIds)) as Row[]).map(userFromRow);
+  }
+
+  /** The databases of every tenant of `tenantIds`, by tenant, then by name. */
+  listDatabasesOfTenants(tenantIds: readonly string[]): DatabaseRecord[] {
+    return (this.stmt.databasesOfTenants!.all(JSON.stringify(tenantIds)) as Row[]).map(databaseFromRow);
+  }
+
+  /** The registered hosts of `ids`, in id order. */
+  getHosts(ids: readonly string[]): HostRecord[] {
+    return (this.stmt.hostsOfIds!.all(JSON.stringify(ids)) as Row[]).map(hostFromRow);
+  }
+
+  /** The stored routes of `tenantIds`, by tenant id. */
+  getRoutes(tenantIds: readonly string[]): RouteRecord[] {
+    return (this.stmt.routesOfTenants!.all(JSON.stringify(tenantIds)) as Row[]).map(routeFromRow);
+  }
+
+  /** The upgrades of `tenantIds`, by tenant id. */
+  getUpgrades(tenantIds: readonly string[]): UpgradeRecord[] {
+    return (this.stmt.upgradesOfTenants!.all(JSON.stringify(tenantIds)) as Row[]).map((r) => JSON.parse(r.record as string) as UpgradeRecord);
+  }
+
+  /** The stanzas of `tenantIds`, by tenant id. */
+  getStanzas(tenantIds: readonly string[]): StanzaRecord[] {
+    return (this.stmt.stanzasOfTenants!.all(JSON.stringify(tenantIds)) as Row[]).map(stanzaFromRow);
+  }
+
+  /** Restores into any tenant of `targetTenantIds`, by target, each target's oldest first. */
+  listRestoresOfTargets(targetTenantIds: readonly string[]): RestoreRecord[] {
+    return (this.stmt.restoresOfTargets!.all(JSON.stringify(targetTenantIds)) as Row[]).map(restoreFromRow);
   }
 
   getTenant(id: string): TenantRecord | undefined {

@@ -307,11 +307,15 @@ export class AgentHub {
       this.enqueueConfirm(hostId, host.generation);
       return;
     }
-    const generation = await this.store.transaction(async (tx) => {
-      const g = await tx.hosts.nextGeneration(hostId);
-      await tx.hosts.noteDesiredSent(hostId, { generation: g, digest });
-      return g;
-    });
+    // In a group commit with the other hosts' (a fleet's first start sends every host its set at once: one fsync each was most of its stall).
+    const generation = await this.store.transaction(
+      async (tx) => {
+        const g = await tx.hosts.nextGeneration(hostId);
+        await tx.hosts.noteDesiredSent(hostId, { generation: g, digest });
+        return g;
+      },
+      { grouped: true },
+    );
     this.log.debug({ hostId, generation, why: decision.why }, 'full desired set');
     this.enqueue({ hostId, full: true, set, generation });
   }

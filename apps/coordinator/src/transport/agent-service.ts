@@ -55,68 +55,102 @@ export async function registerHost(ctx: CoordinatorContext, hello: HelloView): P
   }
 }
 
+/** Whether two records of a host say the same but for the last heartbeat (kept in memory, Liveness). */
+function sameRegistration(a: HostRecord, b: HostRecord): boolean {
+  const labels = (h: HostRecord): string => JSON.stringify(Object.entries(h.labels).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+  return (
+    a.id === b.id &&
+    a.address === b.address &&
+    a.state === b.state &&
+    a.cordoned === b.cordoned &&
+    a.draining === b.draining &&
+    a.capacity.cpuMillis === b.capacity.cpuMillis &&
+    a.capacity.memoryMib === b.capacity.memoryMib &&
+    a.capacity.diskMib === b.capacity.diskMib &&
+    a.runtime === b.runtime &&
+    a.agentVersion === b.agentVersion &&
+    a.registeredAt === b.registeredAt &&
+    a.stateChangedAt === b.stateChangedAt &&
+    a.generation === b.generation &&
+    labels(a) === labels(b)
+  );
+}
+
+/**
+ * A Hello's writes share a group commit with the other Hellos and reports of the same turn (one
+ * fsync for them all, not one each: a fleet's reconnect storm is a Hello from every host at once);
+ * groups are bounded in time, so a Welcome waits for a few milliseconds of others' writes at most.
+ */
 async function registerHostTx(ctx: CoordinatorContext, hello: HelloView, now: number): Promise<HostRecord> {
-  return await ctx.store.transaction(async (tx) => {
-    const existing = await tx.hosts.get(hello.hostId);
-    const host: HostRecord = {
-      id: hello.hostId,
-      address: hello.address,
-      state: 'READY',
-      cordoned: existing?.cordoned ?? false,
-      draining: existing?.draining ?? false,
-      capacity: hello.capacity,
-      labels: hello.labels,
-      runtime: hello.runtime,
-      agentVersion: hello.agentVersion,
-      lastHeartbeatAt: now,
-      registeredAt: existing?.registeredAt ?? now,
-      stateChangedAt: existing?.state === 'READY' ? existing.stateChangedAt : now,
-      // Never below what the agent applied, or it would ignore our next desired set.
-      generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
-    };
-    await tx.hosts.put(host);
-    const principal = `host:${host.id}`;
-    if (!existing) {
-      await tx.events.append({
-        time: now,
-        principal,
-        action: 'host.registered',
-        hostId: host.id,
-        message: `host registered at ${host.address}`,
-        details: { runtime: host.runtime },
-      });
-      tx.record({ kind: 'room' });
-    } else {
-      await tx.events.append({
-        time: now,
-        principal,
-        action: 'host.connected',
-        hostId: host.id,
-        message: `agent reconnected (was ${existing.state})`,
-        details: { from: existing.state },
-      });
-      tx.record({ kind: 'room' });
-    }
-    // A host that stayed READY at the same address (a reconnect, the storm after a coordinator
-    // restart) changes no tenant's derivation by itself: only its reports that change something
-    // stored are applied, and only their tenants are derived again.
-    const steady = existing?.state === 'READY' && existing.address === host.address;
-    let reports = hello.instances;
-    if (steady && reports.length > 0) {
-      const split = await splitReports(tx, host.id, reports, ctx.health);
-      for (const r of split.unchanged) {
-        if (r.health) ctx.health.set(r.tenantId, host.id, r.health);
-        ctx.unchangedReports.noteApplied(host.id, r, now);
+  return await ctx.store.transaction(
+    async (tx) => {
+      const existing = await tx.hosts.get(hello.hostId);
+      const host: HostRecord = {
+        id: hello.hostId,
+        address: hello.address,
+        state: 'READY',
+        cordoned: existing?.cordoned ?? false,
+        draining: existing?.draining ?? false,
+        capacity: hello.capacity,
+        labels: hello.labels,
+        runtime: hello.runtime,
+        agentVersion: hello.agentVersion,
+        lastHeartbeatAt: now,
+        registeredAt: existing?.registeredAt ?? now,
+        stateChangedAt: existing?.state === 'READY' ? existing.stateChangedAt : now,
+        // Never below what the agent applied, or it would ignore our next desired set.
+        generation: Math.max(existing?.generation ?? 0, hello.appliedGeneration),
+      };
+      // A host that stayed READY at the same address and says what it said before (a reconnect, the
+      // storm after a coordinator restart) writes neither its row nor an event: nothing changed but
+      // its last heartbeat, which lives in memory. Only its reports that change something are written.
+      // Except when a failover found this host's primary gone with its agent: a coordinator restarted
+      // later tells a return from that point by the stored time of this Hello (libs/tenancy stillGone).
+      const steady = existing?.state === 'READY' && existing.address === host.address;
+      const returnCounts = steady && (await tx.operations.list()).some((op) => op.oldPrimary === host.id && op.goneAt > 0);
+      if (!(steady && sameRegistration(existing, host)) || returnCounts) {
+        await tx.hosts.put(host);
+        await tx.events.append(
+          existing
+            ? {
+                time: now,
+                principal: `host:${host.id}`,
+                action: 'host.connected',
+                hostId: host.id,
+                message: `agent reconnected (was ${existing.state})`,
+                details: { from: existing.state },
+              }
+            : {
+                time: now,
+                principal: `host:${host.id}`,
+                action: 'host.registered',
+                hostId: host.id,
+                message: `host registered at ${host.address}`,
+                details: { runtime: host.runtime },
+              },
+        );
+        tx.record({ kind: 'room' });
       }
-      reports = split.apply;
-    }
-    if (reports.length > 0) await applyInstanceReports(tx, host.id, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
-    if (!steady) await syncHostTenants(tx, ctx, host.id, principal);
-    // Its instances found gone count again (it may have started them): quorums that left them out go out again.
-    const wasGone = ctx.gone.forgetHost(host.id);
-    if (existing?.state === 'DOWN' || wasGone) await resyncQuorums(tx, ctx, host.id, now);
-    return host;
-  });
+      // Such a host changes no tenant's derivation by itself either: only its reports that change
+      // something stored are applied, and only their tenants are derived again.
+      let reports = hello.instances;
+      if (steady && reports.length > 0) {
+        const split = await splitReports(tx, host.id, reports, ctx.health);
+        for (const r of split.unchanged) {
+          if (r.health) ctx.health.set(r.tenantId, host.id, r.health);
+          ctx.unchangedReports.noteApplied(host.id, r, now);
+        }
+        reports = split.apply;
+      }
+      if (reports.length > 0) await applyInstanceReports(tx, host.id, reports, { now, health: ctx.health, retry: ctx.retry, retiring: ctx.retiring });
+      if (!steady) await syncHostTenants(tx, ctx, host.id, `host:${host.id}`);
+      // Its instances found gone count again (it may have started them): quorums that left them out go out again.
+      const wasGone = ctx.gone.forgetHost(host.id);
+      if (existing?.state === 'DOWN' || wasGone) await resyncQuorums(tx, ctx, host.id, now);
+      return host;
+    },
+    { grouped: true },
+  );
 }
 
 /**

@@ -115,6 +115,17 @@ export class CoordinatorMetrics {
           this.inc({ connection: 'read' }, n.read);
         },
       });
+    const durableCommits = store.durableCommits;
+    if (durableCommits)
+      new Counter({
+        name: 'pgs_coordinator_store_durable_commits_total',
+        help: 'Store commits that wrote something (SQLite: each an fsync of its log, on the event loop)',
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(durableCommits());
+        },
+      });
     new Gauge({
       name: 'pgs_coordinator_hosts',
       help: 'Hosts by state',

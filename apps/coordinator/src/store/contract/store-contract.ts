@@ -367,7 +367,8 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         'a:h2:REPLICA',
         'c:h3:PRIMARY',
       ]);
-      expect((await r.users.listOfTenants(['b', 'a'])).map((u) => `${u.tenantId}:${u.name}`)).toEqual(['a:a', 'a:zed', 'b:b']);
+      expect((await r.users.listOfTenants(['b', 'a', 'b'])).map((u) => `${u.tenantId}:${u.name}`)).toEqual(['a:a', 'a:zed', 'b:b']);
+      expect(await r.placements.listOfTenants([])).toEqual([]);
       expect((await r.routes.getMany(['c', 'b', 'a'])).map((x) => `${x.tenantId}:${x.port}`)).toEqual(['a:1', 'c:3']);
       expect((await r.upgrades.getMany(['a', 'b'])).map((u) => u.tenantId)).toEqual(['b']);
       expect((await r.restores.listOfTargets(['c', 'a'])).map((x) => x.id)).toEqual(['r1', 'r2', 'r3']);
@@ -577,6 +578,8 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect(await s.read.idempotency.get('Other', 'k2')).toEqual(answer(9));
       expect(await s.read.backups.getStanza('a')).toEqual(stanza('a', 5));
       expect(await s.read.backups.getStanza('b')).toEqual(stanza('b', 2));
+      expect(await s.read.backups.getStanzaMany(['b', 'nope', 'a', 'b'])).toEqual([stanza('a', 5), stanza('b', 2)]);
+      expect(await s.read.backups.getStanzaMany([])).toEqual([]);
     });
 
     it('writes a batch of routes as puts in order: unchanged ones keep their revision, changed ones take the next ones', async () => {

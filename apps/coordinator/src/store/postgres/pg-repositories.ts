@@ -938,6 +938,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       const r = await one(db, 'SELECT * FROM tenant_stanzas WHERE tenant_id = $1', [tenantId]);
       return r ? stanzaFromRow(r) : undefined;
     },
+    getStanzaMany: async (tenantIds) =>
+      (await db.query('SELECT * FROM tenant_stanzas WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id', [tenantIds])).rows.map(stanzaFromRow),
     get: async (tenantId, id) => {
       const r = await one(db, 'SELECT * FROM backups WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
       return r ? backupFromRow(r) : undefined;
