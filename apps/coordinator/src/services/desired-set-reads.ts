@@ -10,17 +10,7 @@
  */
 import type { DatabaseRecord, HostRecord, PlacementRecord, RestoreRecord, StanzaRecord, TenantRecord, UpgradeRecord, UserRecord } from '../domain/model.js';
 import type { StoreReads } from '../store/contract.js';
-
-function groupBy<T>(list: readonly T[], key: (x: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const x of list) {
-    const k = key(x);
-    const group = out.get(k);
-    if (group) group.push(x);
-    else out.set(k, [x]);
-  }
-  return out;
-}
+import { groupBy } from './group-by.js';
 
 /** `base` with some of its methods answered otherwise; every other call goes to `base`. */
 function over<T extends object>(base: T, overrides: Partial<T>): T {

@@ -12,6 +12,7 @@ import type { HostRecord, NewEvent, PlacementRecord, RestoreRecord, RouteRecord,
 import { targetWords } from './restore-progress.js';
 import { routeFor } from '../domain/route-for.js';
 import type { StoreTx } from '../store/contract.js';
+import { groupBy } from './group-by.js';
 
 /** Whether an instance counts as healthy: running, and (when health was reported) accepting connections. */
 export function isHealthy(placement: PlacementRecord, health: HealthCache): boolean {
@@ -60,17 +61,6 @@ interface Facts {
   restores: Map<string, RestoreRecord[]>;
   upgrades: Map<string, UpgradeRecord>;
   users: Map<string, UserRecord[]>;
-}
-
-function groupBy<T>(list: readonly T[], key: (x: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const x of list) {
-    const k = key(x);
-    const group = out.get(k);
-    if (group) group.push(x);
-    else out.set(k, [x]);
-  }
-  return out;
 }
 
 async function readFacts(tx: StoreTx, tenantIds: readonly string[]): Promise<Facts> {
