@@ -1,7 +1,7 @@
 // The one place the agent builds its gRPC link to the coordinator: mTLS with its `host:<id>` fleet
 // certificate (got once with a join token, kept in the identity dir, renewed at 2/3 of its lifetime;
 // @pgs/security's fleet identity does all of it) or plaintext behind --insecure. Keepalive pings,
-// so that a coordinator that vanished without closing the TCP connection is noticed within half a minute, are
+// so that a coordinator that vanished without closing the TCP connection is noticed in seconds, are
 // set on every coordinator channel by @pgs/rpc (COORDINATOR_KEEPALIVE).
 import path from 'node:path';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';

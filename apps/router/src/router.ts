@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { BackendFailureKind, RouteFeedService, WakeOutcome } from '@pgs/proto';
-import { createLeaderClient, splitAddresses } from '@pgs/rpc';
+import { createLeaderClient, PATIENT_KEEPALIVE, splitAddresses } from '@pgs/rpc';
 import { ConfigError, createRegistry, startOpsServer, type HealthReport, type Logger, type OpsServer } from '@pgs/service-kit';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { BackendFailureReporter } from './backend-failure-report.js';
@@ -80,7 +80,7 @@ export async function startRouter(config: RouterConfig, log: Logger): Promise<Ru
   // The cancel address is known once the cancel listener is bound, before the feed starts.
   let cancelAddress = '';
   // Several coordinators (comma-separated): the client finds the leader and follows it after a failover.
-  const client = createLeaderClient(RouteFeedService, splitAddresses(config.coordinator), link.credentials);
+  const client = createLeaderClient(RouteFeedService, splitAddresses(config.coordinator), link.credentials, PATIENT_KEEPALIVE);
   const callOptions = (timeoutMs: number) => ({ timeoutMs, ...(link.metadata ? { metadata: link.metadata } : {}) });
   // Wakes go to the coordinator from this process (a --workers primary forwards its workers' asks).
   const wake = async (tenantId: string, waitingClients: number): Promise<WakeAnswer> => {

@@ -3,4 +3,12 @@ export { addService, methodPath, serviceDefinition, type ServiceOptions } from '
 export { createClient } from './client.js';
 export { Code, isServiceError, RpcError } from './rpc-error.js';
 export type { BidiStream, CallContext, CallOptions, Client, ClientMethod, Handler, ResponseStream, ServerStream, ServiceImpl } from './types.js';
-export { COORDINATOR_KEEPALIVE, createLeaderClient, nextAddress, splitAddresses, NOT_LEADER, type LeaderClientOptions } from './leader-client.js';
+export {
+  COORDINATOR_KEEPALIVE,
+  PATIENT_KEEPALIVE,
+  createLeaderClient,
+  nextAddress,
+  splitAddresses,
+  NOT_LEADER,
+  type LeaderClientOptions,
+} from './leader-client.js';

@@ -25,23 +25,29 @@ export interface LeaderClientOptions {
 
 /**
  * Keepalive pings on every channel to a coordinator. A coordinator cut off by a partition sends no
- * reset: without pings a stream open to it (a router's route feed, an event watch) would wait for
- * it forever while another coordinator leads. With them the stream fails within ~25 s (a ping
- * 5 s after the last traffic, then the timeout) and the caller's reconnect goes to the next address.
- *
- * The timeout is long because it also fires when the answer came but this process did not run to
- * read it: Node runs due timers before it reads sockets, so a process kept off the CPU (a router
- * at a load of 10+ on two cores, a nice'd process beside busy ones, a long collection) for longer
- * than the timeout drops a healthy channel, re-resolves, reconnects, re-subscribes and applies the
- * whole route snapshot again, which is more work at the worst time. 20 s outlasts such stalls as
- * the coordinator's own server timeout (30 s) does; a partition is still noticed within half a
- * minute, and meanwhile routes are served from the cache, as whenever the feed is down.
+ * reset: without pings a stream open to it (an agent's stream, a router's route feed, an event
+ * watch) would wait for it forever while another coordinator leads. With them the stream fails
+ * within ~8 s (a ping 5 s after the last traffic, then the timeout) and the caller's reconnect goes
+ * to the next address. Agents need that: their lease (5 s) stops primaries that have replicas while
+ * they cannot reach a leader, so every second spent on a vanished coordinator is a second without
+ * writes.
  */
 export const COORDINATOR_KEEPALIVE: ChannelOptions = {
   'grpc.keepalive_time_ms': 5_000,
-  'grpc.keepalive_timeout_ms': 20_000,
+  'grpc.keepalive_timeout_ms': 3_000,
   'grpc.keepalive_permit_without_calls': 1,
 };
+
+/**
+ * The keepalive timeout for clients that can wait (a router serves routes from its cache while its
+ * feed is down). The timeout also fires when the answer came but this process did not run to read
+ * it: Node runs due timers before it reads sockets, so a process kept off the CPU (a router at a
+ * load of 10+ on two cores, a long collection) for longer than 3 s dropped a healthy channel,
+ * re-resolved, reconnected, re-subscribed and applied the whole route snapshot again, which is more
+ * work at the worst time. 20 s outlasts such stalls as the coordinator's own server timeout (30 s)
+ * does; a partition is still noticed within half a minute.
+ */
+export const PATIENT_KEEPALIVE: ChannelOptions = { 'grpc.keepalive_timeout_ms': 20_000 };
 
 /** Splits a comma-separated address list ("h1:7400,h2:7400"); blanks are dropped. */
 export function splitAddresses(list: string): string[] {
