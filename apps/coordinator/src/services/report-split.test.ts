@@ -1,28 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { InstanceStatusSchema } from '@pgs/proto';
-import type { InstanceHealthView } from '../live/health-cache.js';
 import type { Store, StoreTx } from '../store/contract.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { eventually, startHarness, type Harness } from '../testing/harness.js';
-import { aPlacement, aTenant } from '../testing/records.js';
+import { aHealthView, aPlacement, aTenant } from '../testing/records.js';
 import { fromInstanceStatus, type HelloView, type InstanceReportView } from '../transport/mappers/agent-mapper.js';
 import { onReports, registerHost } from '../transport/agent-service.js';
 import type { CoordinatorContext } from './context.js';
 import { reportChangesStored } from './report-split.js';
 
-const healthy: InstanceHealthView = {
-  up: true,
-  acceptingConnections: true,
-  connections: 1,
-  busyBackends: 0,
-  databaseSizeBytes: 1,
-  role: 'PRIMARY',
-  lsn: '0/1000',
-  lagBytes: 0,
-  timeline: 1,
-  checkedAt: 1,
-};
+const healthy = aHealthView();
 const tenant = aTenant('t1', { instanceRevision: 2, status: 'ACTIVE' });
 const placement = aPlacement('t1', 'h1', {
   realization: 'REALIZED',

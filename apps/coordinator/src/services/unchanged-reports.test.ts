@@ -2,21 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Commit } from '../store/contract.js';
 import type { InstanceReportView } from '../transport/mappers/agent-mapper.js';
 import type { InstanceHealthView } from '../live/health-cache.js';
+import { aHealthView } from '../testing/records.js';
 import { UnchangedReports } from './unchanged-reports.js';
 
-const health = (over: Partial<InstanceHealthView> = {}): InstanceHealthView => ({
-  up: true,
-  acceptingConnections: true,
-  connections: 3,
-  busyBackends: 0,
-  databaseSizeBytes: 1000,
-  role: 'PRIMARY',
-  lsn: '0/1000',
-  lagBytes: 0,
-  timeline: 1,
-  checkedAt: 1,
-  ...over,
-});
+const health = (over: Partial<InstanceHealthView> = {}): InstanceHealthView => aHealthView({ connections: 3, databaseSizeBytes: 1000, ...over });
 
 const report = (over: Partial<InstanceReportView> = {}): InstanceReportView => ({
   tenantId: 't1',

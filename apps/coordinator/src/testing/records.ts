@@ -1,5 +1,6 @@
 /** Builders of records for tests. */
 import { DEFAULT_TENANT_SPEC } from '@pgs/tenancy';
+import type { InstanceHealthView } from '../live/health-cache.js';
 import { newPlacement, type HostRecord, type PlacementRecord, type TenantRecord, type UpgradeRecord, type UserRecord } from '../domain/model.js';
 
 /** A tenant record with defaults. */
@@ -89,6 +90,23 @@ export function anUpgrade(tenantId: string, over: Partial<UpgradeRecord> = {}): 
     copyMs: 0,
     switchMs: 0,
     updatedAt: 1000,
+    ...over,
+  };
+}
+
+/** What a healthy primary's agent reports of it, with defaults. */
+export function aHealthView(over: Partial<InstanceHealthView> = {}): InstanceHealthView {
+  return {
+    up: true,
+    acceptingConnections: true,
+    connections: 1,
+    busyBackends: 0,
+    databaseSizeBytes: 1,
+    role: 'PRIMARY',
+    lsn: '0/1000',
+    lagBytes: 0,
+    timeline: 1,
+    checkedAt: 1,
     ...over,
   };
 }

@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../store/open-store.js';
-import { HealthCache, type InstanceHealthView } from '../live/health-cache.js';
+import { HealthCache } from '../live/health-cache.js';
+import { aHealthView } from './records.js';
 import { applyInstanceReports } from '../services/instance-reports.js';
 import { splitReports } from '../services/report-split.js';
 import type { InstanceReportView } from '../transport/mappers/agent-mapper.js';
@@ -22,18 +23,7 @@ const rounds = Number(roundsArg);
 if (!storeDir || !fs.existsSync(path.join(storeDir, 'coordinator.db')) || !(Number.isInteger(rounds) && rounds >= 1))
   throw new Error('usage: report-cost-bench <store dir (with coordinator.db)> [rounds]');
 
-const healthy: InstanceHealthView = {
-  up: true,
-  acceptingConnections: true,
-  connections: 1,
-  busyBackends: 0,
-  databaseSizeBytes: 1,
-  role: 'PRIMARY',
-  lsn: '0/1000',
-  lagBytes: 0,
-  timeline: 1,
-  checkedAt: 1,
-};
+const healthy = aHealthView();
 
 /** Every host's first report: its instances exactly as stored. */
 async function firstReports(store: Store): Promise<Map<string, InstanceReportView[]>> {
