@@ -11,6 +11,8 @@
 //   npm run bench:router-cost -w bench
 //     PGS_BENCH_SECONDS=5 PGS_BENCH_ROUNDS=3 PGS_BENCH_WARMUP_SECONDS=10
 //     PGS_BENCH_IDLE_CLIENTS=1000,5000   idle-client counts, each measured on a fresh router
+//     PGS_BENCH_BASELINE_NODE_ARGS="..."   Node flags for the baseline only (without a baseline build:
+//                                         this build again with these flags, e.g. a V8 heap setting)
 //     PGS_BENCH_ROUTER_BASELINE=<main.js> another router build (e.g. a copy of apps/router/dist made
 //                                         before a change), measured interleaved with this one
 //     PGS_BENCH_COST_ONLY=cpu|connect|memory   one part only
@@ -54,6 +56,13 @@ if (RATE !== undefined && !(Number.isInteger(RATE) && RATE > 0))
   throw new Error(`PGS_BENCH_RATE must be a positive integer (transactions per second), got "${process.env.PGS_BENCH_RATE}"`);
 const RATE_ARGS = RATE ? ['-R', String(RATE)] : [];
 const BASELINE = process.env.PGS_BENCH_ROUTER_BASELINE ? path.resolve(process.env.PGS_BENCH_ROUTER_BASELINE) : undefined;
+/** A router to measure: this build (`main` undefined) or another, with Node flags of its own. */
+interface Build {
+  name: string;
+  main: string | undefined;
+  nodeArgs: string[];
+}
+const BASELINE_NODE_ARGS = (process.env.PGS_BENCH_BASELINE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 /** Server connections of the transaction pool (--pool-size); the session pool lends one per client. */
 const POOL_SIZE = 10;
 /** pgbench's clients and threads (PGS_BENCH_COST_CLIENTS, e.g. "-c 200 -j 2" for many clients over the transaction pool). */
@@ -96,7 +105,10 @@ async function main(): Promise<void> {
   const feed = await startStaticFeed(pg);
   try {
     buildRouter();
-    const builds = [{ name: 'router', main: undefined as string | undefined }, ...(BASELINE ? [{ name: 'baseline', main: BASELINE }] : [])];
+    const builds: Build[] = [
+      { name: 'router', main: undefined, nodeArgs: [] },
+      ...(BASELINE || BASELINE_NODE_ARGS.length > 0 ? [{ name: 'baseline', main: BASELINE, nodeArgs: BASELINE_NODE_ARGS }] : []),
+    ];
     if (runs('cpu') || runs('connect')) initPgbench(pg);
     if (runs('cpu')) await cpuPerTransaction(pg, feed.address, dir, builds);
     if (runs('connect')) await cpuPerConnection(pg, feed.address, dir, builds);
@@ -118,10 +130,10 @@ function initPgbench(pg: TestPostgres): void {
   if (init.status !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
 }
 
-async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
+async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, builds: Build[]): Promise<void> {
   const targets: Array<Target & { mode: (typeof MODES)[number] }> = [];
   for (const b of builds) {
-    const r = await startRouter(feed, dir, `cost-${b.name}`, ['--pool-size', String(POOL_SIZE), ...ROUTER_ARGS], b.main);
+    const r = await startRouter(feed, dir, `cost-${b.name}`, ['--pool-size', String(POOL_SIZE), ...ROUTER_ARGS], b.main, b.nodeArgs);
     for (const mode of MODES) targets.push({ name: `${b.name} ${mode.name}`, port: r.port, user: `${USER}.${mode.tenant}`, pid: r.pid, mode });
   }
   // The reference proxies, sized as the router: a session pool lends one connection per client.
@@ -184,10 +196,10 @@ async function cpuPerTransaction(pg: TestPostgres, feed: string, dir: string, bu
  * and a pooled server connection lent, then reset (DISCARD ALL) when the client leaves. Direct
  * runs too, for the connection rate the pools are compared with (no proxy CPU there).
  */
-async function cpuPerConnection(pg: TestPostgres, feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
+async function cpuPerConnection(pg: TestPostgres, feed: string, dir: string, builds: Build[]): Promise<void> {
   const targets: Target[] = [{ name: 'direct', port: pg.port, user: USER }];
   for (const b of builds) {
-    const r = await startRouter(feed, dir, `connect-${b.name}`, ROUTER_ARGS, b.main);
+    const r = await startRouter(feed, dir, `connect-${b.name}`, ROUTER_ARGS, b.main, b.nodeArgs);
     targets.push({ name: `${b.name} session pool`, port: r.port, user: `${USER}.${POOLED}`, pid: r.pid });
   }
   const bouncer = await startPgbouncer(pg, dir, 'pgbouncer-connect', 'session', 40);
@@ -238,7 +250,7 @@ async function cpuPerConnection(pg: TestPostgres, feed: string, dir: string, bui
   console.log(`  load average ${loadavg()}`);
 }
 
-async function memoryPerIdleClient(feed: string, dir: string, builds: Array<{ name: string; main: string | undefined }>): Promise<void> {
+async function memoryPerIdleClient(feed: string, dir: string, builds: Build[]): Promise<void> {
   console.log(
     `\nmemory per idle client, transaction mode (pool of ${POOL_SIZE}): N clients log in (SCRAM, node-postgres) and stay idle on a fresh router; live heap per client = (heap at N - heap after N/2 closed) / (N/2), from heap snapshots (a full GC each); PSS per client = slope between N/2 and N`,
   );
@@ -247,7 +259,7 @@ async function memoryPerIdleClient(feed: string, dir: string, builds: Array<{ na
     for (const b of builds) {
       const name = `idle-${b.name}-${n}`;
       const heapDir = path.join(dir, `heap-${name}`);
-      const r = await startRouter(feed, dir, name, ['--pool-size', String(POOL_SIZE)], b.main, heapSnapshotFlags(heapDir));
+      const r = await startRouter(feed, dir, name, ['--pool-size', String(POOL_SIZE)], b.main, [...b.nodeArgs, ...heapSnapshotFlags(heapDir)]);
       try {
         const m = await measureIdleClientMemory(
           { port: r.port, user: `${USER}.${TXN_POOLED}`, password: PASSWORD, database: TENANT, pid: r.pid, heap: () => liveHeapBytes(r.pid, heapDir) },
