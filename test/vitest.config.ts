@@ -15,7 +15,8 @@ const base = projectConfig(root, { ...timeouts, sequence: { sequencer: LongestFi
 
 const project = (name: string, test: NonNullable<TestProjectInlineConfiguration['test']>): TestProjectInlineConfiguration => ({
   ...sourceResolution(),
-  test: { name, root, environment: 'node', include: ['src/**/*.test.ts'], ...timeouts, ...test },
+  // Isolated: each file's fleet, harness and module state are its own.
+  test: { name, root, environment: 'node', include: ['src/**/*.test.ts'], isolate: true, ...timeouts, ...test },
 });
 
 export default defineConfig({
