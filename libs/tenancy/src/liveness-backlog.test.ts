@@ -133,6 +133,15 @@ describe('hostLivenessWithBacklog', () => {
     // A backlog still moving at the hard bound.
     expect(hostLivenessWithBacklog(connected(40_000), idle, 'READY', 280_000, policy, behind(50, 30_000, 279_900), noLag).state).toBe('DOWN');
   });
+  it("counts a connected host's silence from the grace's end, a broken stream's from its break", () => {
+    const ended = { ...done, endedAt: 60_000 };
+    // Silent since 40 s (heartbeats unread in the backlog's last stretch): not judged at the grace's end.
+    expect(hostLivenessWithBacklog(connected(40_000), idle, 'READY', 60_001, policy, ended, noLag).state).toBe('READY');
+    expect(hostLivenessWithBacklog(connected(40_000), idle, 'READY', 63_001, policy, ended, noLag).state).toBe('UNREACHABLE');
+    expect(hostLivenessWithBacklog(connected(40_000), idle, 'READY', 67_001, policy, ended, noLag).state).toBe('DOWN');
+    const broken: AgentSignals = { lastSeenAt: 40_000, connected: false, streamEnd: { how: 'reset', at: 50_000 } };
+    expect(hostLivenessWithBacklog(broken, idle, 'READY', 60_001, policy, ended, noLag).state).toBe('DOWN');
+  });
   it('a host lost during a storm that stopped is judged once no reconnect came for twice ttl + grace', () => {
     const stalled = storm(199, 20_000);
     expect(hostLivenessWithBacklog(connected(0), idle, 'READY', 34_000, policy, stalled, noLag).state).toBe('READY');

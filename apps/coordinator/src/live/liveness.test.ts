@@ -28,10 +28,12 @@ describe('Liveness: the start grace follows the hosts catching up', () => {
     l.caughtUp('b', 10_000);
     expect(l.inStartGrace(20_000)).toBe(true);
     expect(l.stateAt('a', 20_000, 'READY')).toBe('READY');
-    // Once c caught up too, the grace is over and silence counts again.
+    // Once c caught up too, the grace is over and silence counts again, from the grace's end.
     l.caughtUp('c', 21_000);
-    expect(l.stateAt('a', 21_001, 'READY')).toBe('DOWN');
+    expect(l.stateAt('a', 21_001, 'READY')).toBe('READY');
     expect(l.inStartGrace(21_001)).toBe(false);
+    expect(l.stateAt('a', 24_002, 'READY')).toBe('UNREACHABLE');
+    expect(l.stateAt('a', 28_002, 'READY')).toBe('DOWN');
   });
 
   it('takes a host that died while the others catch up DOWN once the backlog stops moving', () => {
@@ -43,10 +45,13 @@ describe('Liveness: the start grace follows the hosts catching up', () => {
     }
     l.caughtUp('a', 5000);
     l.caughtUp('b', 8000);
-    // Nothing caught up since 8 s: the grace holds until 8 + 14 s, then the dead host is judged.
+    // Nothing caught up since 8 s: the grace holds until 8 + 14 s, then the dead host is judged
+    // (its silence counted from there): DOWN ttl + grace later.
     expect(l.stateAt('dead', 22_000, 'READY')).toBe('READY');
-    expect(l.stateAt('dead', 22_001, 'READY')).toBe('DOWN');
-    expect(l.stateAt('a', 22_001, 'READY')).toBe('READY');
+    expect(l.stateAt('dead', 22_001, 'READY')).toBe('READY');
+    expect(l.stateAt('dead', 25_002, 'READY')).toBe('UNREACHABLE');
+    expect(l.stateAt('dead', 29_002, 'READY')).toBe('DOWN');
+    expect(l.stateAt('a', 29_002, 'READY')).toBe('READY');
   });
 
   it('takes a host that died DOWN at the hard bound even while other hosts keep catching up', () => {
@@ -61,7 +66,8 @@ describe('Liveness: the start grace follows the hosts catching up', () => {
       if (t >= 279_000) break;
     }
     expect(l.stateAt('dead', 279_999, 'READY')).toBe('READY');
-    expect(l.stateAt('dead', 280_000, 'READY')).toBe('DOWN');
+    expect(l.stateAt('dead', 280_000, 'READY')).toBe('READY');
+    expect(l.stateAt('dead', 287_001, 'READY')).toBe('DOWN');
   });
 
   it('a stream that ended is no longer waited for', () => {
