@@ -9,7 +9,7 @@ import { describeStoreContract } from './contract/store-contract.js';
 import { DB_FILE, openStore, StoreOpenError } from './open-store.js';
 import { MIGRATIONS } from './migrations.js';
 import type { SqliteStore } from './sqlite-store.js';
-import { IDLE_SUSPEND_TENANTS_SQL, REPLICATED_TENANTS_SQL } from './sqlite-tables.js';
+import { IDLE_SUSPEND_TENANTS_SQL, REPLICATED_TENANTS_SQL, RETRIES_DUE_SQL } from './sqlite-tables.js';
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -246,6 +246,20 @@ describe('sqlite specifics', () => {
     db.close();
     expect(replicated).toContain('tenants_replicated');
     expect(idle).toContain('tenants_idle_suspend');
+  });
+
+  it("reads the reconciler's failed placements due for a retry from their partial index, not every placement", async () => {
+    const s = open();
+    await s.transaction(async (tx) => {
+      await tx.hosts.put(aHost('h1'));
+      await tx.tenants.insert(aTenant('a'));
+      await tx.placements.insert(aPlacement('a', 'h1', { realization: 'FAILED', nextRetryAt: 500 }));
+    });
+    expect((await s.read.placements.listRetriesDue(1000)).map((p) => p.tenantId)).toEqual(['a']);
+    const db = new Database(s.location, { readonly: true });
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${RETRIES_DUE_SQL}`).all(1000) as { detail: string }[]).map((r) => r.detail).join(' ');
+    db.close();
+    expect(plan).toContain('placements_retry_due');
   });
 
   it('turns a store it cannot write into StoreUnavailableError, never a driver code', async () => {

@@ -276,6 +276,8 @@ function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revis
  */
 export const REPLICATED_TENANTS_SQL = `SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`;
 // INDEXED BY: with the status term beside it the planner would take tenants_status (every ACTIVE tenant) instead.
+/** Failed placements due for a retry, by the partial index placements_retry_due (never a scan of every placement). */
+export const RETRIES_DUE_SQL = `SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`;
 export const IDLE_SUSPEND_TENANTS_SQL = `SELECT * FROM tenants INDEXED BY tenants_idle_suspend WHERE json_extract(spec, '$.idleSuspendSeconds') > 0 AND status = 'ACTIVE' ORDER BY id`;
 
 function tenantWhere(filter: TenantFilter): { clauses: string[]; params: unknown[] } {
@@ -356,7 +358,7 @@ export class SqliteTables {
         `SELECT * FROM tenants t WHERE t.status = 'NEW' AND t.deleting = 0 AND (t.created_at, t.id) > (@createdAt, @id)
            AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.tenant_id = t.id) ORDER BY t.created_at, t.id LIMIT @limit`,
       ),
-      retriesDue: p(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`),
+      retriesDue: p(RETRIES_DUE_SQL),
       // Filtered in SQL: failover looks at these every tick, and parsing every spec in JavaScript is slow.
       replicatedTenants: p(REPLICATED_TENANTS_SQL),
       idleSuspendTenants: p(IDLE_SUSPEND_TENANTS_SQL),
