@@ -151,6 +151,9 @@ export {
 } from './failover-signals.js';
 export {
   startGraceHolds,
+  stormHolds,
+  backlogHolds,
+  startProgress,
   readAdjusted,
   hostLivenessWithBacklog,
   type StartProgress,

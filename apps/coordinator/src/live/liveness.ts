@@ -5,12 +5,14 @@
  * makes the host UNREACHABLE at once and DOWN after `confirmMs` of silence. Last-seen times live in
  * memory (an fsync per heartbeat would buy nothing); at start every known host gets one TTL plus
  * grace to reconnect, and no host is judged for silence while the reconnect storm is read (the
- * start grace), so a coordinator restart never takes hosts down by itself. Silence is counted from
- * when this coordinator could read the host's stream: its own delays are not the host's.
+ * start grace, which lasts until the hosts caught up with their full sets and first reports too),
+ * so a coordinator restart never takes hosts down by itself. Silence is counted from when this
+ * coordinator could read the host's stream: its own delays are not the host's.
  */
 import {
   hostLivenessWithBacklog,
   startGraceHolds,
+  startProgress,
   type AgentSignals,
   type HostState,
   type LivenessVerdict,
@@ -30,8 +32,14 @@ export interface LivenessOptions {
    * before it, so it is the latest renewal any agent can hold before we renew ourselves.
    */
   startedAt?: number;
-  /** The longest the start grace may last (default: ten times ttl + grace). */
+  /** The longest the reconnect storm's part of the start grace may last (default: ten times ttl + grace). */
   startGraceMaxMs?: number;
+  /**
+   * The longest the start grace may last while hosts catch up with their full sets and first
+   * reports (default: forty times ttl + grace, 280 s with the defaults: a first start of 100,000
+   * tenants on 1,000 hosts took 150-290 s on a loaded machine).
+   */
+  startBacklogMaxMs?: number;
   /** The most of our own delay (event loop lag, a message still being handled) that excuses a host's silence (default: ttl). */
   maxCreditMs?: number;
 }
@@ -47,9 +55,11 @@ export class Liveness {
   private readonly start: StartProgress;
   /** Per host: a message of its stream is being handled since, or reading resumed at. */
   private readonly reads = new Map<string, ReadState>();
+  /** Hosts heard since start whose full set, or first report after it, is not handled yet. */
+  private readonly behind = new Set<string>();
 
   constructor(readonly options: LivenessOptions) {
-    this.start = { startedAt: options.startedAt ?? 0, expected: 0, helloed: 0, lastHelloAt: undefined };
+    this.start = startProgress(options.startedAt ?? 0);
   }
 
   /** The hosts the store knew at start (not DOWN): the start grace lasts until they all said Hello (bounded). */
@@ -72,9 +82,34 @@ export class Liveness {
     if (this.awaited.delete(hostId)) this.start.helloed++;
   }
 
-  /** Whether the start grace holds at `now` (no host is judged for silence). */
-  inStartGrace(now: number): boolean {
-    return startGraceHolds(this.start, now, this.gracePolicy());
+  /**
+   * The host said Hello during the start grace: it catches up (its full set, then the first report
+   * after it) behind every other host's, and the grace holds while the fleet does.
+   */
+  catchingUp(hostId: string): void {
+    if (this.start.endedAt !== undefined || this.behind.has(hostId)) return;
+    this.behind.add(hostId);
+    this.start.catchingUp = this.behind.size;
+  }
+
+  /** The host caught up at `now`: its set was empty, its first report after it was handled, or its stream ended. */
+  caughtUp(hostId: string, now: number): void {
+    if (!this.behind.delete(hostId)) return;
+    this.start.catchingUp = this.behind.size;
+    this.start.lastCaughtUpAt = Math.max(now, this.start.lastCaughtUpAt ?? now);
+  }
+
+  /**
+   * Whether the start grace holds at `now` (no host is judged for silence); once it ended it never
+   * holds again. `loopLagMs`: how late the event loop ran lately (a stall is not the backlog's).
+   */
+  inStartGrace(now: number, loopLagMs = 0): boolean {
+    if (this.start.endedAt !== undefined) return false;
+    if (startGraceHolds(this.start, now, this.gracePolicy(), loopLagMs)) return true;
+    this.start.endedAt = now;
+    this.behind.clear();
+    this.start.catchingUp = 0;
+    return false;
   }
 
   /** The start's progress (for logs and metrics). */
@@ -109,6 +144,8 @@ export class Liveness {
     else this.open.set(hostId, left);
     this.ends.set(hostId, { how, at });
     this.reads.delete(hostId);
+    // What its stream still had to handle was dropped with it.
+    this.caughtUp(hostId, at);
   }
 
   /** What is known of the host's agent, for the failure decisions. */
@@ -137,7 +174,10 @@ export class Liveness {
    */
   verdictAt(hostId: string, now: number, current: HostState, loopLagMs = 0): LivenessVerdict {
     const { ttlMs, graceMs } = this.options;
-    const policy = { ttlMs, graceMs, confirmMs: this.options.confirmMs ?? ttlMs + graceMs, startGraceMaxMs: this.gracePolicy().maxMs };
+    const { maxMs, backlogMaxMs } = this.gracePolicy();
+    const policy = { ttlMs, graceMs, confirmMs: this.options.confirmMs ?? ttlMs + graceMs, startGraceMaxMs: maxMs, startBacklogMaxMs: backlogMaxMs };
+    // Ends the grace for good once it no longer holds.
+    this.inStartGrace(now, loopLagMs);
     const read = this.reads.get(hostId) ?? { busySince: undefined, resumedAt: undefined };
     return hostLivenessWithBacklog(this.signals(hostId), read, current, now, policy, this.start, { loopLagMs, maxCreditMs: this.options.maxCreditMs ?? ttlMs });
   }
@@ -147,8 +187,9 @@ export class Liveness {
     return this.verdictAt(hostId, now, current).state;
   }
 
-  private gracePolicy(): { ttlMs: number; graceMs: number; maxMs: number } {
+  private gracePolicy(): { ttlMs: number; graceMs: number; maxMs: number; backlogMaxMs: number } {
     const { ttlMs, graceMs } = this.options;
-    return { ttlMs, graceMs, maxMs: this.options.startGraceMaxMs ?? 10 * (ttlMs + graceMs) };
+    const maxMs = this.options.startGraceMaxMs ?? 10 * (ttlMs + graceMs);
+    return { ttlMs, graceMs, maxMs, backlogMaxMs: Math.max(maxMs, this.options.startBacklogMaxMs ?? 40 * (ttlMs + graceMs)) };
   }
 }

@@ -14,6 +14,18 @@ export async function hostCandidates(tx: StoreReads, versions?: VersionCatalog, 
   return candidatesFrom(await tx.hosts.list(), await tx.placements.allocations(), await tx.placements.creating(), undefined, versions, (id) => slots?.get(id));
 }
 
+/**
+ * The scheduler's view of one host (undefined when it is not registered), from that host's
+ * placements alone: a move start checks only its target, and summing every placement of the fleet
+ * for it cost O(tenants) per start.
+ */
+export async function hostCandidate(tx: StoreReads, hostId: string, versions?: VersionCatalog, slots?: HostSlots): Promise<HostCandidate | undefined> {
+  const host = await tx.hosts.get(hostId);
+  if (!host) return undefined;
+  const allocated = await tx.placements.allocationOf(hostId);
+  return candidatesFrom([host], new Map([[hostId, allocated]]), await tx.placements.creating(), undefined, versions, (id) => slots?.get(id))[0];
+}
+
 /** The PostgreSQL part of a tenant's placement request: its major, and whether it has replicas. */
 export function versionRequest(tenant: Pick<TenantRecord, 'spec'>): { version: string; replicated: boolean } {
   return { version: tenant.spec.version, replicated: tenant.spec.nodes > 1 };

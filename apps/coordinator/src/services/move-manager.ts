@@ -36,7 +36,7 @@ import { DrainRunner } from './drain-runner.js';
 import { StoreDrainPlanner } from './drain-planning.js';
 import { PreconditionError, notFound } from '../domain/errors.js';
 import type { FailoverManager } from './failover-manager.js';
-import { hostCandidates } from './host-candidates.js';
+import { hostCandidate } from './host-candidates.js';
 import { newPlacement, type MoveRecord } from '../domain/model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
 import type { StoreTx } from '../store/contract.js';
@@ -178,7 +178,7 @@ export class MoveManager {
       const tenant = await tx.tenants.get(tenantId);
       if (!tenant || tenant.deleting) throw notFound.tenant(tenantId);
       const members = await tx.placements.list({ tenantId });
-      const candidate = (await hostCandidates(tx, this.ctx.versions, this.ctx.slots)).find((h) => h.id === toHostId);
+      const candidate = await hostCandidate(tx, toHostId, this.ctx.versions, this.ctx.slots);
       const checked = checkMove(
         {
           tenantId,

@@ -13,6 +13,7 @@ import type { FailoverManager } from './failover-manager.js';
 import type { MoveManager } from './move-manager.js';
 import { RecentLateness, stallBeyondHeartbeat } from '../live/loop-stall.js';
 import type { HostRecord } from '../domain/model.js';
+import type { StoreTx } from '../store/contract.js';
 import { PlacementRun } from './placement-run.js';
 import { replaceLostReplicas } from './replica-replacement.js';
 import { replaceLostRestores } from './restore-replacement.js';
@@ -182,50 +183,74 @@ export class Reconciler {
   /** Host state transitions; `loopLagMs`: how late recent ticks ran (heartbeats may have waited unread that long). */
   private async checkLiveness(loopLagMs: number): Promise<void> {
     const now = this.ctx.clock();
-    if (!this.graceEnded && !this.ctx.liveness.inStartGrace(now)) {
+    if (!this.graceEnded && !this.ctx.liveness.inStartGrace(now, loopLagMs)) {
       this.graceEnded = true;
-      const { startedAt, expected, helloed } = this.ctx.liveness.startProgress;
-      this.ctx.log.info({ afterMs: now - startedAt, expected, helloed }, 'start grace over: hosts are judged by their heartbeats again');
+      const { startedAt, expected, helloed, lastCaughtUpAt } = this.ctx.liveness.startProgress;
+      this.ctx.log.info(
+        { afterMs: now - startedAt, expected, helloed, lastCaughtUpAfterMs: lastCaughtUpAt === undefined ? undefined : lastCaughtUpAt - startedAt },
+        'start grace over: hosts are judged by their heartbeats again',
+      );
     }
+    const changes: Array<Promise<void>> = [];
     for (const host of await this.ctx.store.read.hosts.list()) {
       const next = this.ctx.liveness.verdictAt(host.id, now, host.state, loopLagMs);
-      if (next.state !== host.state) await this.setHostState(host, next.state, now, next.reason);
+      if (next.state !== host.state) changes.push(this.setHostState(host, next.state, now, next.reason));
     }
+    // All of them at once, in one group commit: when a starved coordinator finds many hosts changed,
+    // one fsync each (with every tenant of the host derived again) was most of its work.
+    const failed = (await Promise.allSettled(changes)).find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
-  private async setHostState(host: HostRecord, state: HostState, now: number, reason: string): Promise<void> {
-    const last = this.ctx.liveness.lastSeenAt(host.id) ?? host.lastHeartbeatAt;
-    await this.ctx.store.transaction(async (tx) => {
-      await tx.hosts.put({ ...host, state, stateChangedAt: now, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, last) });
-      await tx.events.append({
-        time: now,
-        principal: 'system:liveness',
-        action: `host.${state.toLowerCase()}`,
-        hostId: host.id,
-        outcome: state === 'READY' ? 'SUCCESS' : 'FAILURE',
-        message: state === 'READY' ? `host is back (was ${host.state})` : `${reason} (was ${host.state})`,
-        details: { from: host.state, to: state },
-      });
-      tx.record({ kind: 'room' });
-      await syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
-      if (state === 'DOWN' || host.state === 'DOWN') await resyncQuorums(tx, this.ctx, host.id, now);
-    });
+  /**
+   * One host's transition, as a grouped transaction (each in its own savepoint: a failed one undoes
+   * only itself). Skipped when the stored state is no longer the one judged (a Hello or another
+   * writer changed it meanwhile).
+   */
+  private async setHostState(judged: HostRecord, state: HostState, now: number, reason: string): Promise<void> {
+    const changed = await this.ctx.store.transaction(
+      async (tx) => {
+        const host = await tx.hosts.get(judged.id);
+        if (!host || host.state !== judged.state) return false;
+        await this.writeHostState(tx, host, state, now, reason);
+        return true;
+      },
+      { grouped: true },
+    );
+    if (!changed) return;
     this.ctx.metrics?.hostTransitions.inc({ to: state });
-    this.ctx.log.warn({ hostId: host.id, from: host.state, to: state, reason }, 'host state changed');
+    this.ctx.log.warn({ hostId: judged.id, from: judged.state, to: state, reason }, 'host state changed');
+  }
+
+  private async writeHostState(tx: StoreTx, host: HostRecord, state: HostState, now: number, reason: string): Promise<void> {
+    const last = this.ctx.liveness.lastSeenAt(host.id) ?? host.lastHeartbeatAt;
+    await tx.hosts.put({ ...host, state, stateChangedAt: now, lastHeartbeatAt: Math.max(host.lastHeartbeatAt, last) });
+    await tx.events.append({
+      time: now,
+      principal: 'system:liveness',
+      action: `host.${state.toLowerCase()}`,
+      hostId: host.id,
+      outcome: state === 'READY' ? 'SUCCESS' : 'FAILURE',
+      message: state === 'READY' ? `host is back (was ${host.state})` : `${reason} (was ${host.state})`,
+      details: { from: host.state, to: state },
+    });
+    tx.record({ kind: 'room' });
+    await syncHostTenants(tx, this.ctx, host.id, 'system:liveness');
+    if (state === 'DOWN' || host.state === 'DOWN') await resyncQuorums(tx, this.ctx, host.id, now);
   }
 
   /** Tenants with no instance that ever ran, stuck on a DOWN host, go back to NEW: no data can be lost. */
   private async replaceNeverRealized(): Promise<void> {
-    const down = (await this.ctx.store.read.hosts.list()).filter((h) => h.state === 'DOWN');
-    if (down.length === 0) return;
     // Only the placements of down hosts that hold a never-realized one (a partial index counts them),
     // then those tenants' own: reading every placement on each tick cost half a second at 100,000
     // tenants whenever any host was down, and every placement of every down host as much when a
-    // starved coordinator had declared most of a fleet down at once.
+    // starved coordinator had declared most of a fleet down at once. Only those hosts are read, and
+    // none at all while every placement has been realized (a fleet at rest).
     const creating = await this.ctx.store.read.placements.creating();
+    if (creating.size === 0) return;
+    const down = (await this.ctx.store.read.hosts.getMany([...creating.keys()])).filter((h) => h.state === 'DOWN');
     const suspects = new Set<string>();
     for (const host of down) {
-      if (!creating.has(host.id)) continue;
       for (const p of await this.ctx.store.read.placements.list({ hostId: host.id })) if (!p.realizedOnce) suspects.add(p.tenantId);
     }
     for (const tenantId of suspects) {

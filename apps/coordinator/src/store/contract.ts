@@ -161,6 +161,8 @@ export interface PlacementReads {
    * suspended tenants count disk only (their CPU and memory are given back while they sleep).
    */
   allocations(): Promise<Map<string, HostAllocation>>;
+  /** What `allocations()` says of one host (zero when it holds nothing), summed over that host's placements only. */
+  allocationOf(hostId: string): Promise<HostAllocation>;
   /** Per host, how many of its placements were never realized yet (hosts with none are absent). */
   creating(): Promise<Map<string, number>>;
 }

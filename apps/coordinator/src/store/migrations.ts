@@ -400,6 +400,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 14,
+    name: 'failed placements due for a retry are read by a partial index',
+    sql: `
+      -- The reconciler looks for failed placements due for a retry on every tick: read from the
+      -- whole table, a scan of every placement (about 20 ms a tick at 100,000 tenants, at rest too).
+      -- The index holds only the failed ones waiting for their retry.
+      CREATE INDEX placements_retry_due ON placements (next_retry_at) WHERE realization = 'FAILED' AND next_retry_at > 0;
+    `,
+  },
 ];
 
 /** The schema version this build knows. */

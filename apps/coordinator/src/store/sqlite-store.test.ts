@@ -9,7 +9,7 @@ import { describeStoreContract } from './contract/store-contract.js';
 import { DB_FILE, openStore, StoreOpenError } from './open-store.js';
 import { MIGRATIONS } from './migrations.js';
 import type { SqliteStore } from './sqlite-store.js';
-import { IDLE_SUSPEND_TENANTS_SQL, REPLICATED_TENANTS_SQL } from './sqlite-tables.js';
+import { IDLE_SUSPEND_TENANTS_SQL, REPLICATED_TENANTS_SQL, RETRIES_DUE_SQL } from './sqlite-tables.js';
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -142,6 +142,60 @@ describe('sqlite specifics', () => {
     expect((await open(dir).read.tenants.list()).map((t) => t.id)).toEqual(['a', 'b']);
   });
 
+  it('keeps the hosts in memory, written through at commit, never showing a write that rolled back', async () => {
+    const dir = tempDir();
+    const s = open(dir);
+    await s.transaction(async (tx) => {
+      await tx.hosts.put(aHost('h1'));
+      await tx.hosts.put(aHost('h3'));
+    });
+    expect((await s.read.hosts.list()).map((h) => h.id)).toEqual(['h1', 'h3']);
+    // Served from memory: a row changed behind the store's back (no other writer exists in use) is not seen.
+    const other = new Database(path.join(dir, DB_FILE));
+    other.prepare("UPDATE hosts SET address = 'behind' WHERE id = 'h1'").run();
+    other.close();
+    expect((await s.read.hosts.list())[0]?.address).toBe('127.0.0.11');
+    expect((await s.read.hosts.get('h1'))?.address).toBe('127.0.0.11');
+    // A caller changing what it got changes nothing kept.
+    (await s.read.hosts.list())[0]!.labels.zone = 'mutated';
+    expect((await s.read.hosts.get('h1'))?.labels.zone).not.toBe('mutated');
+    // Written through: a commit's host writes (a put, a new host, a generation) are seen at once, in id order.
+    await s.transaction(async (tx) => {
+      await tx.hosts.put(aHost('h1', { state: 'DOWN' }));
+      await tx.hosts.put(aHost('h2'));
+      // The transaction sees its own writes.
+      expect((await tx.hosts.list()).map((h) => `${h.id}:${h.state}`)).toEqual(['h1:DOWN', 'h2:READY', 'h3:READY']);
+      await tx.hosts.nextGeneration('h3');
+    });
+    const after = await s.read.hosts.list();
+    expect(after.map((h) => `${h.id}:${h.state}`)).toEqual(['h1:DOWN', 'h2:READY', 'h3:READY']);
+    expect(after[2]?.generation).toBe(aHost('h3').generation + 1);
+    expect((await s.read.hosts.getMany(['h3', 'h2'])).map((h) => h.id)).toEqual(['h2', 'h3']);
+    // A transaction that throws, and a grouped one whose savepoint rolls back, leave memory as committed.
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.hosts.put(aHost('h2', { state: 'DOWN' }));
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    const grouped = await Promise.allSettled([
+      s.transaction(async (tx) => tx.hosts.put(aHost('h4')), { grouped: true }),
+      s.transaction(
+        async (tx) => {
+          await tx.hosts.put(aHost('h3', { state: 'UNREACHABLE' }));
+          throw new Error('undone');
+        },
+        { grouped: true },
+      ),
+    ]);
+    expect(grouped.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect((await s.read.hosts.list()).map((h) => `${h.id}:${h.state}`)).toEqual(['h1:DOWN', 'h2:READY', 'h3:READY', 'h4:READY']);
+    expect((await s.read.hosts.get('h2'))?.state).toBe('READY');
+    await s.close();
+    // What memory held is what the file holds.
+    expect((await open(dir).read.hosts.list()).map((h) => `${h.id}:${h.state}`)).toEqual(['h1:DOWN', 'h2:READY', 'h3:READY', 'h4:READY']);
+  });
+
   it('counts the commits that wrote: not a transaction that read or changed no row; a group once', async () => {
     const s = open();
     const before = s.durableCommits();
@@ -192,6 +246,20 @@ describe('sqlite specifics', () => {
     db.close();
     expect(replicated).toContain('tenants_replicated');
     expect(idle).toContain('tenants_idle_suspend');
+  });
+
+  it("reads the reconciler's failed placements due for a retry from their partial index, not every placement", async () => {
+    const s = open();
+    await s.transaction(async (tx) => {
+      await tx.hosts.put(aHost('h1'));
+      await tx.tenants.insert(aTenant('a'));
+      await tx.placements.insert(aPlacement('a', 'h1', { realization: 'FAILED', nextRetryAt: 500 }));
+    });
+    expect((await s.read.placements.listRetriesDue(1000)).map((p) => p.tenantId)).toEqual(['a']);
+    const db = new Database(s.location, { readonly: true });
+    const plan = (db.prepare(`EXPLAIN QUERY PLAN ${RETRIES_DUE_SQL}`).all(1000) as { detail: string }[]).map((r) => r.detail).join(' ');
+    db.close();
+    expect(plan).toContain('placements_retry_due');
   });
 
   it('turns a store it cannot write into StoreUnavailableError, never a driver code', async () => {

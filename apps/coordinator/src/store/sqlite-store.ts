@@ -124,6 +124,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       listOfTenants: (ids) => read(() => t.listPlacementsOfTenants(ids)),
       listRetriesDue: (now) => read(() => t.listRetriesDue(now)),
       allocations: () => read(() => t.hostAllocations()),
+      allocationOf: (hostId) => read(() => t.hostAllocation(hostId)),
       creating: () => read(() => t.hostsCreating()),
       insert: (p) => write(() => t.insertPlacement(p)),
       insertMany: (list) => write(() => t.batch(() => list.forEach((p) => t.insertPlacement(p)), list.length)),
@@ -385,6 +386,7 @@ export class SqliteStore implements Store {
       throw storeError(err);
     }
     this.changesAtBegin = this.totalChanges.get() as number;
+    this.tables.transactionBegan();
   }
 
   private finishCommit(collector: Collector): void {
@@ -399,6 +401,7 @@ export class SqliteStore implements Store {
     } finally {
       this.tables.changes = collector; // replaced by the next begin
     }
+    this.tables.transactionCommitted();
   }
 
   private async runOne<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {

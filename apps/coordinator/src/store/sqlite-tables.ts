@@ -25,6 +25,7 @@ import type {
   UserRecord,
 } from '../domain/model.js';
 import type { EventFilter, HostAllocation, IdempotencyRecord, TenantFilter, TenantPage, TenantSecretRecord } from './contract.js';
+import { CommittedHosts } from './committed-hosts.js';
 
 type Row = Record<string, unknown>;
 
@@ -275,6 +276,8 @@ function sameRoute(a: Omit<RouteRecord, 'revision'>, b: Omit<RouteRecord, 'revis
  */
 export const REPLICATED_TENANTS_SQL = `SELECT * FROM tenants WHERE json_extract(spec, '$.nodes') >= 2 ORDER BY id`;
 // INDEXED BY: with the status term beside it the planner would take tenants_status (every ACTIVE tenant) instead.
+/** Failed placements due for a retry, by the partial index placements_retry_due (never a scan of every placement). */
+export const RETRIES_DUE_SQL = `SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`;
 export const IDLE_SUSPEND_TENANTS_SQL = `SELECT * FROM tenants INDEXED BY tenants_idle_suspend WHERE json_extract(spec, '$.idleSuspendSeconds') > 0 AND status = 'ACTIVE' ORDER BY id`;
 
 function tenantWhere(filter: TenantFilter): { clauses: string[]; params: unknown[] } {
@@ -326,6 +329,8 @@ export class SqliteTables {
   private readonly routeHistory: number;
   private readonly stmt: Record<string, Database.Statement>;
   private readonly dynamic = new Map<string, Database.Statement>();
+  /** The hosts' committed rows, in memory (the only writer of a SQLite store is this process). */
+  private readonly committedHosts = new CommittedHosts();
 
   constructor(db: Database.Database, routeHistory: number) {
     this.db = db;
@@ -353,7 +358,7 @@ export class SqliteTables {
         `SELECT * FROM tenants t WHERE t.status = 'NEW' AND t.deleting = 0 AND (t.created_at, t.id) > (@createdAt, @id)
            AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.tenant_id = t.id) ORDER BY t.created_at, t.id LIMIT @limit`,
       ),
-      retriesDue: p(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= ?`),
+      retriesDue: p(RETRIES_DUE_SQL),
       // Filtered in SQL: failover looks at these every tick, and parsing every spec in JavaScript is slow.
       replicatedTenants: p(REPLICATED_TENANTS_SQL),
       idleSuspendTenants: p(IDLE_SUSPEND_TENANTS_SQL),
@@ -365,6 +370,14 @@ export class SqliteTables {
            SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.cpuMillis') END) AS cpu,
            SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.memoryMib') END) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
          FROM (SELECT tenant_id, host_id FROM placements UNION ALL SELECT tenant_id, other_host_id FROM upgrades) p JOIN tenants t ON t.id = p.tenant_id GROUP BY p.host_id`,
+      ),
+      // By the index placements_host: only that host's placements are read.
+      hostAllocation: p(
+        `SELECT COUNT(*) AS instances,
+           SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.cpuMillis') END) AS cpu,
+           SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE json_extract(t.spec, '$.resources.memoryMib') END) AS memory, SUM(json_extract(t.spec, '$.resources.diskMib')) AS disk
+         FROM (SELECT tenant_id FROM placements WHERE host_id = @hostId UNION ALL SELECT tenant_id FROM upgrades WHERE other_host_id = @hostId) p
+         JOIN tenants t ON t.id = p.tenant_id`,
       ),
       // By the partial index placements_creating: only placements never realized are read.
       hostsCreating: p('SELECT host_id, COUNT(*) AS creating FROM placements WHERE realized_once = 0 GROUP BY host_id'),
@@ -531,7 +544,21 @@ export class SqliteTables {
 
   /** The registered hosts of `ids`, in id order. */
   getHosts(ids: readonly string[]): HostRecord[] {
+    return this.committedHosts.getMany(ids, () => this.readHosts(ids));
+  }
+
+  private readHosts(ids: readonly string[]): HostRecord[] {
     return (this.stmt.hostsOfIds!.all(JSON.stringify(ids)) as Row[]).map(hostFromRow);
+  }
+
+  /** A transaction began (the store calls it after BEGIN). */
+  transactionBegan(): void {
+    this.committedHosts.began();
+  }
+
+  /** The open transaction committed (the store calls it after COMMIT): what it wrote of the hosts is read again. */
+  transactionCommitted(): void {
+    this.committedHosts.committed((ids) => this.readHosts(ids));
   }
 
   /** The stored routes of `tenantIds`, by tenant id. */
@@ -652,6 +679,11 @@ export class SqliteTables {
     );
   }
 
+  hostAllocation(hostId: string): HostAllocation {
+    const r = this.stmt.hostAllocation!.get({ hostId }) as Row;
+    return { cpuMillis: Number(r.cpu ?? 0), memoryMib: Number(r.memory ?? 0), diskMib: Number(r.disk ?? 0), instances: Number(r.instances ?? 0) };
+  }
+
   hostsCreating(): Map<string, number> {
     const rows = this.stmt.hostsCreating!.all() as Row[];
     return new Map(rows.map((r) => [String(r.host_id), Number(r.creating)]));
@@ -725,20 +757,24 @@ export class SqliteTables {
   }
 
   getHost(id: string): HostRecord | undefined {
-    const r = this.stmt.getHost!.get(id) as Row | undefined;
-    return r ? hostFromRow(r) : undefined;
+    return this.committedHosts.get(id, () => {
+      const r = this.stmt.getHost!.get(id) as Row | undefined;
+      return r ? hostFromRow(r) : undefined;
+    });
   }
 
   listHosts(): HostRecord[] {
-    return (this.stmt.listHosts!.all() as Row[]).map(hostFromRow);
+    return this.committedHosts.list(() => (this.stmt.listHosts!.all() as Row[]).map(hostFromRow));
   }
 
   putHost(host: HostRecord): void {
     const { capacity, labels, cordoned, draining, ...rest } = host;
+    this.committedHosts.wrote(host.id);
     this.stmt.putHost!.run({ ...rest, ...capacity, cordoned: int(cordoned), draining: int(draining), labels: JSON.stringify(labels) });
   }
 
   nextHostGeneration(hostId: string): number {
+    this.committedHosts.wrote(hostId);
     const r = this.stmt.bumpGeneration!.get(hostId) as { generation: number } | undefined;
     if (!r) throw new StoreNotFoundError(`host "${hostId}" is not in the store; register it first`);
     return r.generation;

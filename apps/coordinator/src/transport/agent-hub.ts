@@ -271,14 +271,15 @@ export class AgentHub {
 
   /**
    * Sends the host its full desired set after its Hello, or only confirms what its agent holds
-   * (`appliedGeneration`: the generation its Hello says it applied).
+   * (`appliedGeneration`: the generation its Hello says it applied). Resolves with how many
+   * instances the set names (what the agent will report on), undefined when none was sent.
    */
-  async sendFull(hostId: string, appliedGeneration = 0): Promise<void> {
+  async sendFull(hostId: string, appliedGeneration = 0): Promise<number | undefined> {
     this.dirty.delete(hostId);
-    if (!this.sessions.has(hostId)) return; // Sent in full when the agent connects.
+    if (!this.sessions.has(hostId)) return undefined; // Sent in full when the agent connects.
     this.building.set(hostId, (this.building.get(hostId) ?? 0) + 1);
     try {
-      await this.buildAndSendFull(hostId, appliedGeneration);
+      return await this.buildAndSendFull(hostId, appliedGeneration);
     } catch (err) {
       // The agent stays connected and would otherwise hold nothing (or an old set) until it
       // reconnects: built again shortly, while its stream lasts.
@@ -288,6 +289,7 @@ export class AgentHub {
         // A new stream's Hello asks for its own full set.
         if (session && this.sessions.get(hostId) === session) void this.sendFull(hostId, appliedGeneration);
       });
+      return undefined;
     } finally {
       const left = (this.building.get(hostId) ?? 1) - 1;
       if (left > 0) this.building.set(hostId, left);
@@ -297,15 +299,15 @@ export class AgentHub {
     }
   }
 
-  private async buildAndSendFull(hostId: string, appliedGeneration: number): Promise<void> {
+  private async buildAndSendFull(hostId: string, appliedGeneration: number): Promise<number | undefined> {
     const set = await desiredSetInSlices(this.store, hostId, this.versions, this.replication);
     const digest = desiredSetDigest(set);
     const [host, sent] = await Promise.all([this.store.read.hosts.get(hostId), this.store.read.hosts.desiredSent(hostId)]);
-    if (!host) return; // Gone from the store meanwhile: nothing to send it.
+    if (!host) return undefined; // Gone from the store meanwhile: nothing to send it.
     const decision = desiredAfterHello({ appliedGeneration, hostGeneration: host.generation, sent, digest });
     if (decision.send === 'confirm') {
       this.enqueueConfirm(hostId, host.generation);
-      return;
+      return set.instances.length;
     }
     // In a group commit with the other hosts' (a fleet's first start sends every host its set at once: one fsync each was most of its stall).
     const generation = await this.store.transaction(
@@ -318,6 +320,7 @@ export class AgentHub {
     );
     this.log.debug({ hostId, generation, why: decision.why }, 'full desired set');
     this.enqueue({ hostId, full: true, set, generation });
+    return set.instances.length;
   }
 
   private scheduleFlush(): void {

@@ -269,6 +269,8 @@ export function agentControlService(
       }
       ctx.liveness.seen(host.id, ctx.clock());
       ctx.liveness.helloed(host.id, ctx.clock());
+      // During the start grace: its full set and the first report after it are still to be handled.
+      ctx.liveness.catchingUp(host.id);
       let closed = false;
       let wakeClose: () => void = () => undefined;
       const closedSignal = new Promise<void>((resolve) => {
@@ -316,7 +318,10 @@ export function agentControlService(
         // order sent, heartbeats do not: they are taken as they are read.
         const work = new StreamWork(STREAM_WORK_LIMIT, () => wakeClose());
         stopWork = () => work.stop();
-        work.add(() => ctx.hub.sendFull(host.id, hello.appliedGeneration));
+        work.add(async () => {
+          // A set with no instance gets no report back: the host caught up once it is out.
+          if ((await ctx.hub.sendFull(host.id, hello.appliedGeneration)) === 0) ctx.liveness.caughtUp(host.id, ctx.clock());
+        });
         ctx.liveness.reading(host.id, ctx.clock());
         while (!closed && work.error === undefined && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
@@ -326,7 +331,12 @@ export function agentControlService(
             await handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql);
             continue;
           }
-          if (!work.add(() => handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql))) {
+          const handled = async (): Promise<void> => {
+            await handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql);
+            // Handled in the order sent, so after the full set: the host caught up with the start's backlog.
+            if (request.message.case === 'report') ctx.liveness.caughtUp(host.id, ctx.clock());
+          };
+          if (!work.add(handled)) {
             // Full: nothing more of this stream is read until a message is handled, which liveness must not count as the host's silence.
             ctx.liveness.handling(host.id, ctx.clock());
             await work.room();

@@ -727,6 +727,26 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         instances: 2,
       });
     });
+
+    it("reads one host's allocation alone, the same as the fleet's sums say of it", async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        for (const h of ['h1', 'h2', 'h3', 'empty']) await tx.hosts.put(aHost(h));
+        await tx.tenants.insert(aTenant('big', { spec: { ...aTenant('big').spec, resources: { cpuMillis: 2000, memoryMib: 1024, diskMib: 4096 } } }));
+        await tx.tenants.insert(aTenant('asleep', { status: 'SUSPENDED' }));
+        await tx.tenants.insert(aTenant('acme'));
+        await tx.placements.insert(aPlacement('big', 'h1'));
+        await tx.placements.insert(aPlacement('asleep', 'h1'));
+        await tx.placements.insert(aPlacement('acme', 'h3'));
+        // The upgrade's new instance on h2.
+        await tx.upgrades.put(anUpgrade('acme'));
+      });
+      const all = await s.read.placements.allocations();
+      const zero = { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
+      for (const h of ['h1', 'h2', 'h3', 'empty', 'unknown']) expect(await s.read.placements.allocationOf(h)).toEqual(all.get(h) ?? zero);
+      expect((await s.read.placements.allocationOf('h1')).instances).toBe(2);
+      expect((await s.read.placements.allocationOf('h2')).instances).toBe(1);
+    });
   });
 
   describe(`store contract (${backend}): backups, restores, operations, secrets and tokens`, () => {

@@ -304,6 +304,21 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       (await db.query('SELECT * FROM placements WHERE tenant_id = ANY($1::text[]) ORDER BY tenant_id, role, host_id', [ids])).rows.map(placementFromRow),
     listRetriesDue: async (now) =>
       (await db.query(`SELECT * FROM placements WHERE realization = 'FAILED' AND next_retry_at > 0 AND next_retry_at <= $1`, [now])).rows.map(placementFromRow),
+    allocationOf: async (hostId) => {
+      // The same sums as allocations(), over one host's placements (by placements_host).
+      const r = (
+        await db.query(
+          `SELECT COUNT(*) AS instances,
+             SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE (t.spec #>> '{resources,cpuMillis}')::bigint END) AS cpu,
+             SUM(CASE WHEN t.status = 'SUSPENDED' THEN 0 ELSE (t.spec #>> '{resources,memoryMib}')::bigint END) AS memory,
+             SUM((t.spec #>> '{resources,diskMib}')::bigint) AS disk
+           FROM (SELECT tenant_id FROM placements WHERE host_id = $1 UNION ALL SELECT tenant_id FROM upgrades WHERE other_host_id = $1) p
+           JOIN tenants t ON t.id = p.tenant_id`,
+          [hostId],
+        )
+      ).rows[0];
+      return { cpuMillis: Number(r?.cpu ?? 0), memoryMib: Number(r?.memory ?? 0), diskMib: Number(r?.disk ?? 0), instances: Number(r?.instances ?? 0) };
+    },
     allocations: async () => {
       // Summed in SQL: reading every tenant's spec into JavaScript costs seconds at 100,000 tenants.
       // A suspended tenant keeps its disk but gives its CPU and memory back for over-commit. A major

@@ -339,6 +339,12 @@ const DESIRED_SENT_SQL = `
   );
 `;
 
+// The reconciler looks for failed placements due for a retry on every tick: read from the whole
+// table, a scan of every placement. The index holds only the failed ones waiting for their retry.
+const RETRY_DUE_SQL = `
+  CREATE INDEX placements_retry_due ON placements (next_retry_at) WHERE realization = 'FAILED' AND next_retry_at > 0;
+`;
+
 /** Every migration, in version order. */
 export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 1, name: 'fleet schema', sql: FLEET_SQL },
@@ -349,6 +355,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { version: 6, name: 'major upgrades are rows', sql: UPGRADES_SQL },
   { version: 7, name: 'live moves are rows', sql: MOVES_SQL },
   { version: 8, name: 'the last full desired set sent to each host; placements lose their unread generation', sql: DESIRED_SENT_SQL },
+  { version: 9, name: 'failed placements due for a retry are read by a partial index', sql: RETRY_DUE_SQL },
 ];
 
 /** The schema version this build knows. */
