@@ -2,8 +2,8 @@
  * RouteFeedService.WatchRoutes: a snapshot when the router is new (since 0), ahead of us, or
  * further behind than the retained history; otherwise the deltas it missed; then every commit's
  * route changes as one batch, in revision order, straight after the commit (in process, no
- * polling). Each router's stream has its own queue; a router that falls too far behind is cut
- * off and catches up from its revision when it reconnects.
+ * polling). Each router's stream has its own queue, bounded by bytes (route-queue.ts); a router
+ * that falls too far behind is cut off and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
@@ -19,6 +19,7 @@ import { auditRefusal, callerOf } from '../security/access.js';
 import type { Store } from '../store/contract.js';
 import { commitsOf, type FeedSource } from './feed-source.js';
 import type { SuspendService } from '../services/suspend-service.js';
+import { RouteQueue, routeBytes } from './route-queue.js';
 
 /** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
 export interface RouterCalls {
@@ -52,6 +53,8 @@ interface Batch {
   routersChanged: boolean;
   /** A part of a snapshot with more parts to follow. */
   snapshotContinues?: boolean;
+  /** What the batch weighs in a subscriber's queue (routeBytes of its routes). */
+  bytes: number;
 }
 
 /**
@@ -61,15 +64,17 @@ interface Batch {
  */
 export const SNAPSHOT_PART_ROUTES = 2000;
 
-/** Most batches a router may have queued before it is cut off. */
-const MAX_QUEUED_BATCHES = 10_000;
+/**
+ * Most bytes of route changes a router may have queued before it is cut off (some 40,000 changes
+ * with an owner each). Batches are shared by the queues, so this bounds the whole feed's backlog.
+ */
+export const MAX_QUEUED_BYTES = 16 * 2 ** 20;
 
 interface Subscriber {
   id: number;
   peer: RouterPeer;
-  queue: Batch[];
+  queue: RouteQueue<Batch>;
   wake: (() => void) | undefined;
-  overflowed: boolean;
 }
 
 /** Live route subscribers and the router peer list. */
@@ -89,6 +94,8 @@ export class RouteFeed {
     private readonly partRoutes = SNAPSHOT_PART_ROUTES,
     /** Where committed route changes come from (a follower: what it reads back from the shared store). */
     source: FeedSource = commitsOf(store),
+    /** Most bytes a router's queue may hold before it is cut off. */
+    private readonly maxQueuedBytes = MAX_QUEUED_BYTES,
   ) {
     this.unsubscribe = source((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
@@ -117,11 +124,7 @@ export class RouteFeed {
   }
 
   private enqueue(sub: Subscriber, batch: Batch): void {
-    if (sub.queue.length >= MAX_QUEUED_BATCHES) {
-      sub.overflowed = true;
-    } else {
-      sub.queue.push(batch);
-    }
+    sub.queue.push(batch);
     const wake = sub.wake;
     sub.wake = undefined;
     wake?.();
@@ -142,6 +145,7 @@ export class RouteFeed {
         deletedTenantIds: [],
         routers,
         routersChanged: true,
+        bytes: 64 + 64 * routers.length,
       });
     }
   }
@@ -184,13 +188,13 @@ export class RouteFeed {
         // A router watches only as itself: its request's router_id is the id its certificate names, so no router can read another's routes.
         await this.mustBeRouter(ctx, request.routerId, 'watch routes');
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
-        const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
+        const sub: Subscriber = { id: this.nextId++, peer, queue: new RouteQueue(this.maxQueuedBytes), wake: undefined };
         const since = toNumber(request.sinceRevision);
         // Subscribe before reading the catch-up, so nothing committed in between is missed;
         // batches at or below the catch-up revision are skipped below.
         this.subscribers.set(sub.id, sub);
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
-        const send = (batch: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
+        const send = ({ bytes: _bytes, ...batch }: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
         try {
           const current = await this.store.read.routes.revision();
           const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
@@ -213,6 +217,7 @@ export class RouteFeed {
                 deletedTenantIds: [],
                 routers: this.peerMessages(),
                 routersChanged: true,
+                bytes: 0,
               });
               if (ctx.signal.aborted || this.closed) return;
             }
@@ -237,8 +242,11 @@ export class RouteFeed {
           while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
-              if (sub.overflowed) {
-                log.warn({ revision: sentRevision }, 'router too far behind; closing its stream so it resumes from its revision');
+              if (sub.queue.overflowed) {
+                log.warn(
+                  { revision: sentRevision, maxQueuedBytes: this.maxQueuedBytes },
+                  'router too far behind; closing its stream so it resumes from its revision',
+                );
                 return;
               }
               await new Promise<void>((resolve) => {
@@ -273,9 +281,19 @@ function deltaBatch(changes: readonly RouteChange[], atLeast = 0): Batch {
     last.delete(c.tenantId);
     last.set(c.tenantId, c);
   }
-  const upserts = [...last.values()].filter((c) => c.route !== undefined).map((c) => toProtoRoute(c.route!));
-  const deletedTenantIds = [...last.values()].filter((c) => c.route === undefined).map((c) => c.tenantId);
+  const upserts: MessageInitShape<typeof RouteSchema>[] = [];
+  const deletedTenantIds: string[] = [];
+  let bytes = 64;
+  for (const c of last.values()) {
+    if (c.route === undefined) {
+      deletedTenantIds.push(c.tenantId);
+      bytes += 40 + c.tenantId.length;
+    } else {
+      upserts.push(toProtoRoute(c.route));
+      bytes += routeBytes(c.route);
+    }
+  }
   let revision = atLeast;
   for (const c of changes) if (c.revision > revision) revision = c.revision;
-  return { snapshot: false, revision: BigInt(revision), upserts, deletedTenantIds, routers: [], routersChanged: false };
+  return { snapshot: false, revision: BigInt(revision), upserts, deletedTenantIds, routers: [], routersChanged: false, bytes };
 }
