@@ -13,7 +13,7 @@ import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { BackendFailures } from '../live/backend-failures.js';
-import type { RouteChange } from '../domain/model.js';
+import type { RouteChange, RouteRecord } from '../domain/model.js';
 import type { RouterClients } from '../live/router-clients.js';
 import { auditRefusal, callerOf } from '../security/access.js';
 import type { Store } from '../store/contract.js';
@@ -150,6 +150,84 @@ export class RouteFeed {
     }
   }
 
+  /**
+   * The changes a router missed since `since`, in parts of ordinary deltas in revision order (a
+   * router away for the whole route history would otherwise get that many changes in one message,
+   * far over gRPC's default limit). The revision sent; null when the history no longer reaches
+   * back that far (or the router is ahead): it needs a snapshot; undefined when the watch ended.
+   */
+  private async sendCatchUp(
+    since: number,
+    current: number,
+    send: (b: Batch) => Promise<void>,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<number | null | undefined> {
+    const deltas = await this.store.read.routes.changesSince(since);
+    if (deltas === undefined) return null;
+    for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
+      const last = from + this.partRoutes >= deltas.length;
+      const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
+      await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+      if (signal.aborted || this.closed) return undefined;
+    }
+    this.onBatch('delta');
+    log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
+    return current;
+  }
+
+  /**
+   * The route table. A router that takes parts gets it a part at a time, each read from the store
+   * as it goes (`routes.listAfter`), so a watch holds one part and not the table: with a million
+   * tenants the table is hundreds of MiB, and every router resubscribing after a restart would hold
+   * its own copy at once. The parts stand for `current`, read before the first: a route changed
+   * while they are read is in a later part or not, and comes again as a delta after the last part
+   * (every change after `current` is queued for the router since it subscribed). An older router
+   * gets the whole table in one message, at the newest revision it holds. The revision sent;
+   * undefined when the watch ended.
+   */
+  private async sendSnapshot(
+    inParts: boolean,
+    current: number,
+    send: (b: Batch) => Promise<void>,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<number | undefined> {
+    const part = (upserts: RouteRecord[], revision: number, more: boolean): Batch => ({
+      snapshot: true,
+      snapshotContinues: more,
+      revision: BigInt(revision),
+      upserts: upserts.map(toProtoRoute),
+      deletedTenantIds: [],
+      routers: this.peerMessages(),
+      routersChanged: true,
+      bytes: 0,
+    });
+    let count = 0;
+    let revision = current;
+    if (inParts) {
+      let page = await this.store.read.routes.listAfter('', this.partRoutes);
+      for (;;) {
+        const next = page.length < this.partRoutes ? [] : await this.store.read.routes.listAfter(page.at(-1)!.tenantId, this.partRoutes);
+        await send(part(page, current, next.length > 0));
+        count += page.length;
+        if (signal.aborted || this.closed) return undefined;
+        if (next.length === 0) break;
+        page = next;
+      }
+    } else {
+      const routes = await this.store.read.routes.list();
+      // A loop, not Math.max(...routes): spreading a million arguments overflows the stack.
+      for (const r of routes) if (r.revision > revision) revision = r.revision;
+      await send(part(routes, revision, false));
+      count = routes.length;
+      if (signal.aborted || this.closed) return undefined;
+    }
+    this.onBatch('snapshot');
+    log.info({ revision, routes: count }, 'router subscribed; snapshot sent');
+    return revision;
+  }
+
   /** A router calls only as itself: the request's router_id must be the id its certificate names. */
   private async mustBeRouter(ctx: CallContext, routerId: string, what: string): Promise<void> {
     const who = principalOf(ctx);
@@ -197,47 +275,12 @@ export class RouteFeed {
         const send = ({ bytes: _bytes, ...batch }: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
         try {
           const current = await this.store.read.routes.revision();
-          const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
-          let sentRevision: number;
-          if (deltas === undefined) {
-            const routes = await this.store.read.routes.list();
-            // A loop, not Math.max(...routes): spreading a million arguments overflows the stack.
-            let revision = current;
-            for (const r of routes) if (r.revision > revision) revision = r.revision;
-            // A router that takes parts gets the table a part at a time; an older one gets it whole.
-            const partSize = request.snapshotInParts ? this.partRoutes : Math.max(1, routes.length);
-            for (let from = 0; from === 0 || from < routes.length; from += partSize) {
-              const part = routes.slice(from, from + partSize);
-              const more = from + partSize < routes.length;
-              await send({
-                snapshot: true,
-                snapshotContinues: more,
-                revision: BigInt(revision),
-                upserts: part.map(toProtoRoute),
-                deletedTenantIds: [],
-                routers: this.peerMessages(),
-                routersChanged: true,
-                bytes: 0,
-              });
-              if (ctx.signal.aborted || this.closed) return;
-            }
-            this.onBatch('snapshot');
-            sentRevision = revision;
-            log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
-          } else {
-            // A long catch-up goes in parts too: ordinary deltas in revision order, which any router
-            // applies one by one (a router away for the whole route history would otherwise get up
-            // to that many changes in one message, far over gRPC's default limit).
-            for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
-              const last = from + this.partRoutes >= deltas.length;
-              const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
-              await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
-              if (ctx.signal.aborted || this.closed) return;
-            }
-            this.onBatch('delta');
-            sentRevision = current;
-            log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
-          }
+          // Sent by methods of their own: what a snapshot or a catch-up read is let go once it is
+          // sent, not kept in this handler's frame for as long as the router stays connected.
+          const caughtUp = since === 0 ? null : await this.sendCatchUp(since, current, send, ctx.signal, log);
+          if (caughtUp === undefined) return;
+          let sentRevision = caughtUp ?? (await this.sendSnapshot(request.snapshotInParts, current, send, ctx.signal, log));
+          if (sentRevision === undefined) return;
           await this.peersChanged();
           while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
@@ -249,10 +292,15 @@ export class RouteFeed {
                 );
                 return;
               }
+              // The abort listener goes with the wait: one left per wait would pile up for as long as the router stays.
               await new Promise<void>((resolve) => {
-                sub.wake = resolve;
-                ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-                if (this.closed) resolve();
+                const done = (): void => {
+                  ctx.signal.removeEventListener('abort', done);
+                  resolve();
+                };
+                sub.wake = done;
+                ctx.signal.addEventListener('abort', done, { once: true });
+                if (this.closed) done();
               });
               continue;
             }
