@@ -5,7 +5,7 @@
 // 20,000 tenants), the owners are matched by their path and the difference is divided by `per`
 // (the tenants between the two): bytes per tenant by owner.
 //
-//   npm run bench:heap-owners -w bench -- <a.heapsnapshot> [<b.heapsnapshot> <per>] [--min-mib 1] [--depth 14]
+//   npm run bench:heap-owners -w bench -- <a.heapsnapshot> [<b.heapsnapshot> <per>] [--min-mib 1] [--depth 14] [--min-per 100] [--retainers 3]
 //
 // The file is read as a stream into typed arrays (a snapshot of a large heap is more than one
 // string may hold); the dominators are Lengauer-Tarjan over every edge but the weak ones.
@@ -156,7 +156,7 @@ async function readGraph(file: string): Promise<Graph> {
 }
 
 /** Immediate dominators from node 0 (Lengauer-Tarjan, simple version, iterative), weak edges ignored. */
-function dominators(g: Graph): { idom: Int32Array; order: Uint32Array; reached: number } {
+function dominators(g: Graph): { idom: Int32Array; order: Uint32Array; reached: number; predStart: Uint32Array; preds: Uint32Array } {
   const n = g.type.length;
   const weak = g.edgeTypes.indexOf('weak');
   const semi = new Int32Array(n).fill(-1);
@@ -248,7 +248,7 @@ function dominators(g: Graph): { idom: Int32Array; order: Uint32Array; reached: 
     if (idom[w] !== vertex[semi[w]!]) idom[w] = idom[idom[w]!]!;
   }
   idom[0] = 0;
-  return { idom, order: vertex.subarray(0, count), reached: count };
+  return { idom, order: vertex.subarray(0, count), reached: count, predStart: predCount, preds };
 }
 
 interface Owner {
@@ -256,6 +256,9 @@ interface Owner {
   depth: number;
   retained: number;
   count: number;
+  /** The biggest node with this path (to ask who retains it). */
+  sample: number;
+  sampleRetained: number;
 }
 
 /**
@@ -263,9 +266,9 @@ interface Owner {
  * `min` bytes and at most `depth` levels, keyed by its path of labels (siblings with one path add
  * up: the entries of one map are one row).
  */
-function owners(g: Graph, min: number, depth: number): { total: number; byPath: Map<string, Owner> } {
+function owners(g: Graph, min: number, depth: number): { total: number; byPath: Map<string, Owner>; retainers: (v: number, levels: number) => string[] } {
   const n = g.type.length;
-  const { idom, order } = dominators(g);
+  const { idom, order, predStart, preds } = dominators(g);
   const retained = new Float64Array(n);
   for (let i = order.length - 1; i >= 0; i--) {
     const v = order[i]!;
@@ -303,8 +306,12 @@ function owners(g: Graph, min: number, depth: number): { total: number; byPath: 
   while (walk.length > 0) {
     const { v, path, d } = walk.pop()!;
     if (v !== 0) {
-      const o = byPath.get(path) ?? { path, depth: d, retained: 0, count: 0 };
+      const o = byPath.get(path) ?? { path, depth: d, retained: 0, count: 0, sample: v, sampleRetained: 0 };
       o.retained += retained[v]!;
+      if (retained[v]! > o.sampleRetained) {
+        o.sample = v;
+        o.sampleRetained = retained[v]!;
+      }
       o.count++;
       byPath.set(path, o);
     }
@@ -314,21 +321,43 @@ function owners(g: Graph, min: number, depth: number): { total: number; byPath: 
       if (retained[child]! >= min) walk.push({ v: child, path: `${path} .${edgeLabel(v, child)} ${nodeLabel(child)}`, d: d + 1 });
     }
   }
-  return { total: retained[0]!, byPath };
+  /** Who refers to `v`, and who to them, `levels` deep (the first few of each): for owners the root dominates (path "~"). */
+  const retainers = (v: number, levels: number): string[] => {
+    const out: string[] = [];
+    const visit = (x: number, level: number, seen: Set<number>): void => {
+      if (level > levels) return;
+      let shown = 0;
+      for (let p = predStart[x]!; p < predStart[x + 1]! && shown < 4; p++) {
+        const from = preds[p]!;
+        if (seen.has(from)) continue;
+        shown++;
+        out.push(`${'  '.repeat(level)}<- .${edgeLabel(from, x)} of ${nodeLabel(from)} (retains ${mib(retained[from]!)} MiB)`);
+        visit(from, level + 1, new Set([...seen, from]));
+      }
+    };
+    visit(v, 1, new Set([v]));
+    return out;
+  };
+  return { total: retained[0]!, byPath, retainers };
 }
 
 const { values, positionals } = parseArgs({
   args: process.argv.slice(2),
   allowPositionals: true,
-  options: { 'min-mib': { type: 'string' }, depth: { type: 'string' }, 'min-per': { type: 'string' } },
+  options: { 'min-mib': { type: 'string' }, depth: { type: 'string' }, 'min-per': { type: 'string' }, retainers: { type: 'string' }, who: { type: 'string' } },
 });
 const [a, b, perArg] = positionals;
 if (!a || (b && !perArg)) {
-  console.error('usage: heap-owners <a.heapsnapshot> [<b.heapsnapshot> <per>] [--min-mib 1] [--depth 14] [--min-per 100]');
+  console.error('usage: heap-owners <a.heapsnapshot> [<b.heapsnapshot> <per>] [--min-mib 1] [--depth 14] [--min-per 100] [--retainers 3]');
   process.exit(2);
 }
 const min = Number(values['min-mib'] ?? 1) * 2 ** 20;
 const depth = Number(values.depth ?? 14);
+// --retainers <levels>: under each owner the root dominates (no one object holds it: path "~"), or
+// each whose last step contains --who <text>, who refers to its biggest instance.
+const levels = Number(values.retainers ?? 0);
+const who = values.who;
+const ask = (o: Owner): boolean => levels > 0 && (who ? o.path.slice(o.path.lastIndexOf(' .') + 1).includes(who) : o.depth === 1 && o.path.startsWith(' .~'));
 const mib = (x: number): string => (x / 2 ** 20).toFixed(1);
 /** The path's last step, indented by its depth: the tree reads top-down. */
 const line = (o: Owner): string => `${'  '.repeat(o.depth - 1)}${o.path.slice(o.path.lastIndexOf(' .') + 1)}${o.count > 1 ? ` ×${o.count}` : ''}`;
@@ -337,7 +366,10 @@ const first = owners(await readGraph(a), min, depth);
 const sorted = (m: Map<string, Owner>): Owner[] => [...m.values()].sort((x, y) => (x.path < y.path ? -1 : 1));
 if (!b) {
   console.log(`${a}: ${mib(first.total)} MiB reachable; owners retaining at least ${mib(min)} MiB:`);
-  for (const o of sorted(first.byPath)) console.log(`${mib(o.retained).padStart(8)} MiB  ${line(o)}`);
+  for (const o of sorted(first.byPath)) {
+    console.log(`${mib(o.retained).padStart(8)} MiB  ${line(o)}`);
+    if (ask(o)) for (const r of first.retainers(o.sample, levels)) console.log(`              ${r}`);
+  }
 } else {
   const second = owners(await readGraph(b), min, depth);
   const per = Number(perArg);
@@ -352,6 +384,9 @@ if (!b) {
     const ra = first.byPath.get(o.path)?.retained ?? 0;
     const rb = second.byPath.get(o.path)?.retained ?? 0;
     const d = (rb - ra) / per;
-    if (Math.abs(d) >= minPer) console.log(`${d.toFixed(0).padStart(8)} B  ${mib(ra).padStart(7)} -> ${mib(rb).padStart(7)}  ${line(o)}`);
+    if (Math.abs(d) < minPer) continue;
+    console.log(`${d.toFixed(0).padStart(8)} B  ${mib(ra).padStart(7)} -> ${mib(rb).padStart(7)}  ${line(o)}`);
+    const held = second.byPath.get(o.path);
+    if (held && ask(held)) for (const r of second.retainers(held.sample, levels)) console.log(`                             ${r}`);
   }
 }

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { heapSnapshotFlags, liveHeapBytes } from '../heap-snapshot.js';
 import type { AgentWorkerReply, AgentWorkerRequest, WatcherWorkerReply, WatcherWorkerRequest } from './ipc.js';
+import { metricsText, sample } from './coordinator-metrics.js';
 import { memory } from './proc-stats.js';
 import { Worker } from './workers.js';
 
@@ -66,8 +67,13 @@ async function until(what: string, f: () => Promise<boolean>, ms: number): Promi
 
 interface Measure {
   tenants: number;
+  /** Live heap from the snapshot (after a full collection). */
   heap: number;
+  /** Before the snapshot (writing one takes memory of its own): RSS, and V8's heap as /metrics says (garbage included). */
   rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
   load: string;
 }
 
@@ -99,8 +105,17 @@ async function measure(main: string, store: { dir: string; tenants: number }, la
     // Two full report periods: what reports fill (health, unchanged-report facts) is held.
     await sleep(12_000);
     const pid = coordinator.pid as number;
+    const rss = memory(pid).rss;
+    const text = await metricsText(http);
+    const m = (name: string): number => sample(text, name) ?? Number.NaN;
+    const before = {
+      rss,
+      heapUsed: m('nodejs_heap_size_used_bytes'),
+      heapTotal: m('nodejs_heap_size_total_bytes'),
+      external: m('nodejs_external_memory_bytes'),
+    };
     const heap = await liveHeapBytes(pid, snapshots, 600_000);
-    return { tenants: store.tenants, heap, rss: memory(pid).rss, load: load() };
+    return { tenants: store.tenants, heap, ...before, load: load() };
   } finally {
     for (const w of watcherWorkers) await w.stop();
     await agents?.stop();
@@ -121,28 +136,18 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );
+const columns = ['live heap', 'RSS', 'V8 heap used', 'V8 heap total', 'external'] as const;
+const of = (x: Measure): number[] => [x.heap, x.rss, x.heapUsed, x.heapTotal, x.external];
 console.log(
-  ['build', 'tenants', 'live heap MiB', 'RSS MiB', 'load', 'tenants', 'live heap MiB', 'RSS MiB', 'load', 'heap KiB per tenant', 'RSS KiB per tenant'].join(
-    '\t',
-  ),
+  ['build', ...[0, 1].flatMap(() => ['tenants', ...columns.map((c) => `${c} MiB`), 'load']), ...columns.map((c) => `${c} KiB per tenant`)].join('\t'),
 );
 for (const main of builds) {
   const small = await measure(main, stores[0]!, `${path.basename(path.dirname(main))}-${stores[0]!.tenants}`);
   const large = await measure(main, stores[1]!, `${path.basename(path.dirname(main))}-${stores[1]!.tenants}`);
   const per = large.tenants - small.tenants;
+  const a = of(small);
+  const b = of(large);
   console.log(
-    [
-      main,
-      small.tenants,
-      mib(small.heap),
-      mib(small.rss),
-      small.load,
-      large.tenants,
-      mib(large.heap),
-      mib(large.rss),
-      large.load,
-      ((large.heap - small.heap) / per / 1024).toFixed(2),
-      ((large.rss - small.rss) / per / 1024).toFixed(2),
-    ].join('\t'),
+    [main, ...[small, large].flatMap((x) => [x.tenants, ...of(x).map(mib), x.load]), ...a.map((v, i) => ((b[i]! - v) / per / 1024).toFixed(2))].join('\t'),
   );
 }

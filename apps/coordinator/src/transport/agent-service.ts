@@ -24,6 +24,7 @@ import {
 } from './mappers/agent-mapper.js';
 import { BackupScheduler } from '../services/backup-scheduler.js';
 import { StreamWork } from './stream-work.js';
+import { WaitingReports } from '../services/report-merge.js';
 import { InitSqlRunner } from '../services/init-sql-runner.js';
 import type { HostRecord } from '../domain/model.js';
 import { auditRefusal, callerOf } from '../security/access.js';
@@ -318,6 +319,10 @@ export function agentControlService(
         stopWork = () => work.stop();
         work.add(() => ctx.hub.sendFull(host.id, hello.appliedGeneration));
         ctx.liveness.reading(host.id, ctx.clock());
+        // The reports of the last message queued, while it waits: a newer report is merged into it
+        // (services/report-merge.ts) instead of waiting whole behind it. Only the last: a report is
+        // never applied before a message the agent sent ahead of it.
+        let open: WaitingReports | undefined;
         while (!closed && work.error === undefined && !call.signal.aborted) {
           const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
           if (next === undefined || next.done) break;
@@ -326,7 +331,26 @@ export function agentControlService(
             await handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql);
             continue;
           }
-          if (!work.add(() => handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql))) {
+          let queued: boolean;
+          if (request.message.case === 'report') {
+            const reports = request.message.value.instances.map(fromInstanceStatus);
+            if (open) {
+              open.add(reports);
+              continue;
+            }
+            const mine = new WaitingReports();
+            mine.add(reports);
+            open = mine;
+            queued = work.add(async () => {
+              if (open === mine) open = undefined;
+              ctx.liveness.seen(host.id, ctx.clock());
+              await onReports(ctx, host.id, mine.take(), warnedOrphans);
+            });
+          } else {
+            open = undefined;
+            queued = work.add(() => handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql));
+          }
+          if (!queued) {
             // Full: nothing more of this stream is read until a message is handled, which liveness must not count as the host's silence.
             ctx.liveness.handling(host.id, ctx.clock());
             await work.room();
