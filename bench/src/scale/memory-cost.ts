@@ -18,7 +18,7 @@ import path from 'node:path';
 import { heapSnapshotFlags, liveHeapBytes } from '../heap-snapshot.js';
 import type { AgentWorkerReply, AgentWorkerRequest, WatcherWorkerReply, WatcherWorkerRequest } from './ipc.js';
 import { metricsText, sample } from './coordinator-metrics.js';
-import { memory } from './proc-stats.js';
+import { cpuWindow, memory } from './proc-stats.js';
 import { Worker } from './workers.js';
 
 const [storesArg, hostsArg, buildsArg, watchersArg] = process.argv.slice(2);
@@ -102,9 +102,15 @@ async function measure(main: string, store: { dir: string; tenants: number }, la
       },
       900_000,
     );
-    // Two full report periods: what reports fill (health, unchanged-report facts) is held.
-    await sleep(12_000);
+    // Settled: the first reports of every instance applied (under 0.35 cores for 5 s, at most 5
+    // minutes), then two full report periods: what reports fill (health, unchanged-report facts) is held.
     const pid = coordinator.pid as number;
+    for (let t0 = performance.now(); performance.now() - t0 < 300_000;) {
+      const cpu = cpuWindow(pid);
+      await sleep(5000);
+      if (cpu().cores < 0.35) break;
+    }
+    await sleep(12_000);
     const rss = memory(pid).rss;
     const text = await metricsText(http);
     const m = (name: string): number => sample(text, name) ?? Number.NaN;
@@ -142,8 +148,8 @@ console.log(
   ['build', ...[0, 1].flatMap(() => ['tenants', ...columns.map((c) => `${c} MiB`), 'load']), ...columns.map((c) => `${c} KiB per tenant`)].join('\t'),
 );
 for (const main of builds) {
-  const small = await measure(main, stores[0]!, `${path.basename(path.dirname(main))}-${stores[0]!.tenants}`);
-  const large = await measure(main, stores[1]!, `${path.basename(path.dirname(main))}-${stores[1]!.tenants}`);
+  const small = await measure(main, stores[0]!, `${path.basename(path.dirname(path.dirname(main)))}-${stores[0]!.tenants}`);
+  const large = await measure(main, stores[1]!, `${path.basename(path.dirname(path.dirname(main)))}-${stores[1]!.tenants}`);
   const per = large.tenants - small.tenants;
   const a = of(small);
   const b = of(large);
