@@ -23,7 +23,7 @@ import {
   type InstanceReportView,
 } from './mappers/agent-mapper.js';
 import { BackupScheduler } from '../services/backup-scheduler.js';
-import { StreamWork } from './stream-work.js';
+import { nextOrStop, StreamWork } from './stream-work.js';
 import { WaitingReports } from '../services/report-merge.js';
 import { InitSqlRunner } from '../services/init-sql-runner.js';
 import type { HostRecord } from '../domain/model.js';
@@ -271,10 +271,10 @@ export function agentControlService(
       ctx.liveness.seen(host.id, ctx.clock());
       ctx.liveness.helloed(host.id, ctx.clock());
       let closed = false;
-      let wakeClose: () => void = () => undefined;
-      const closedSignal = new Promise<void>((resolve) => {
-        wakeClose = resolve;
-      });
+      // Closed by us or cancelled: the read loop stops waiting for the next message.
+      const stopReading = new AbortController();
+      const wakeClose = (): void => stopReading.abort();
+      call.signal.addEventListener('abort', wakeClose, { once: true });
       const session: AgentSession = {
         hostId: host.id,
         sessionId: nextSessionId++,
@@ -324,7 +324,7 @@ export function agentControlService(
         // never applied before a message the agent sent ahead of it.
         let open: WaitingReports | undefined;
         while (!closed && work.error === undefined && !call.signal.aborted) {
-          const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
+          const next = await nextOrStop(iterator, stopReading.signal);
           if (next === undefined || next.done) break;
           const request = next.value;
           if (request.message.case === 'heartbeat') {
@@ -348,7 +348,7 @@ export function agentControlService(
             });
           } else {
             open = undefined;
-            queued = work.add(() => handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql));
+            queued = work.add(handling(ctx, host.id, request, warnedOrphans, log, backups, initSql));
           }
           if (!queued) {
             // Full: nothing more of this stream is read until a message is handled, which liveness must not count as the host's silence.
@@ -379,6 +379,23 @@ export function agentControlService(
       }
     },
   };
+}
+
+/**
+ * The work item that handles `request` later. Made here, not in the read loop: a closure made in the
+ * loop shares the loop's scope, so every closure made there (the waiting reports' too) would hold
+ * the request read last.
+ */
+function handling(
+  ctx: CoordinatorContext,
+  hostId: string,
+  request: ConnectRequest,
+  warnedOrphans: Set<string>,
+  log: CoordinatorContext['log'],
+  backups: BackupScheduler | undefined,
+  initSql: InitSqlRunner | undefined,
+): () => Promise<void> {
+  return () => handleMessage(ctx, hostId, request, warnedOrphans, log, backups, initSql);
 }
 
 async function handleMessage(
