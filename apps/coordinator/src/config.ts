@@ -309,6 +309,14 @@ export const CONFIG_SPEC = {
     default: 2000,
     min: 1,
   },
+  routeQueueKib: {
+    type: 'int',
+    flag: '--route-queue-kib',
+    env: 'PGS_ROUTE_QUEUE_KIB',
+    description: 'route changes a router may have unsent (KiB) before its stream is cut off; it resumes from its revision',
+    default: 16384,
+    min: 16,
+  },
   routeHistory: {
     type: 'int',
     flag: '--route-history',

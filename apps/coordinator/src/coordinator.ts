@@ -232,7 +232,15 @@ export async function startCoordinator(
   const backups = new BackupService(ctx, backupScheduler);
   const initSql = new InitSqlRunner(ctx);
   const restores = new RestoreService(ctx);
-  const routes = new RouteFeed(store, log, (kind) => metrics.routeBatches.inc({ kind }), instanceTls.on, config.routeSnapshotPart, term?.feed);
+  const routes = new RouteFeed(
+    store,
+    log,
+    (kind) => metrics.routeBatches.inc({ kind }),
+    instanceTls.on,
+    config.routeSnapshotPart,
+    term?.feed,
+    config.routeQueueKib * 1024,
+  );
   const suspends = new SuspendService(ctx, { perSecond: config.wakeRate, burst: config.wakeBurst }, moves);
   const routerClients = new RouterClients(config.routerReportMaxAge);
   const idle = new IdleWatcher({

@@ -61,20 +61,28 @@ export function streamToIterable<T>(stream: Readable, mapError: (err: unknown) =
   };
 }
 
-/** Writes with backpressure: resolves when the stream accepted the message or drained. */
+/**
+ * Writes with backpressure: resolves when the stream accepted the message or drained. The three
+ * listeners of a wait go when it ends: left on the stream, the 'close' and 'error' ones of every
+ * wait that a drain ended stayed for the stream's life (a route feed to a router behind its
+ * changes waits thousands of times: hundreds of MiB of listeners, each holding its promise).
+ */
 export function writeWithBackpressure(
-  stream: { write(chunk: unknown): boolean; once(event: 'drain' | 'close' | 'error', fn: () => void): unknown },
+  stream: {
+    write(chunk: unknown): boolean;
+    once(event: 'drain' | 'close' | 'error', fn: () => void): unknown;
+    removeListener(event: 'drain' | 'close' | 'error', fn: () => void): unknown;
+  },
   message: unknown,
 ): Promise<void> {
   if (stream.write(message)) return Promise.resolve();
   return new Promise((resolve) => {
     // Resolve on close/error too: the call is over, and its own error surfaces elsewhere.
-    let settled = false;
     const settle = (): void => {
-      if (!settled) {
-        settled = true;
-        resolve();
-      }
+      stream.removeListener('drain', settle);
+      stream.removeListener('close', settle);
+      stream.removeListener('error', settle);
+      resolve();
     };
     stream.once('drain', settle);
     stream.once('close', settle);

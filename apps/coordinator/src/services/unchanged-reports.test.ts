@@ -111,4 +111,19 @@ describe('UnchangedReports', () => {
     u.noteApplied('h2', report({ realization: 'PENDING' }), 2);
     expect(u.size).toBe(0);
   });
+
+  it('keeps each host of a tenant on three hosts apart, as they come and go', () => {
+    const u = new UnchangedReports();
+    for (const h of ['h1', 'h2', 'h3']) u.noteApplied(h, report({ port: Number(h.slice(1)) }), 0);
+    u.noteApplied('h2', report({ port: 22 }), 1);
+    expect(['h1', 'h2', 'h3'].map((h) => u.unchanged(h, report({ port: Number(h.slice(1)) }), 1))).toEqual([true, false, true]);
+    expect(u.unchanged('h2', report({ port: 22 }), 1)).toBe(true);
+    u.forget('t1', 'h1');
+    u.forgetHost('h3');
+    expect([u.size, u.unchanged('h1', report({ port: 1 }), 1), u.unchanged('h2', report({ port: 22 }), 1)]).toEqual([1, false, true]);
+    u.noteApplied('h1', report({ port: 1 }), 2);
+    expect([u.size, u.unchanged('h1', report({ port: 1 }), 2)]).toEqual([2, true]);
+    u.forgetTenant('t1');
+    expect(u.size).toBe(0);
+  });
 });

@@ -26,23 +26,35 @@ export function reportFacts(r: InstanceReportView): string | undefined {
 }
 
 interface Applied {
+  hostId: string;
   facts: string;
   at: number;
   archives: boolean;
 }
 
-/** The facts last applied per instance, forgotten as the store changes. */
+/**
+ * The facts last applied per instance, forgotten as the store changes. Held for every instance of
+ * the fleet, so kept compact: a tenant's one instance is its entry itself (a map per tenant, as
+ * before, cost some 150 bytes more a tenant); only a tenant with instances on several hosts has a list.
+ */
 export class UnchangedReports {
-  /** tenant → host → what was applied. */
-  private readonly byTenant = new Map<string, Map<string, Applied>>();
+  /** tenant → what was applied of its instance (or of each of its instances, one per host). */
+  private readonly byTenant = new Map<string, Applied | Applied[]>();
   /** host → its tenants with an entry (to forget a host at once). */
   private readonly byHost = new Map<string, Set<string>>();
 
   constructor(private readonly archiveMaxAgeMs = 30_000) {}
 
+  private find(tenantId: string, hostId: string): Applied | undefined {
+    const e = this.byTenant.get(tenantId);
+    if (e === undefined) return undefined;
+    if (!Array.isArray(e)) return e.hostId === hostId ? e : undefined;
+    return e.find((a) => a.hostId === hostId);
+  }
+
   /** True when applying `r` from `hostId` now would change nothing stored. */
   unchanged(hostId: string, r: InstanceReportView, now: number): boolean {
-    const applied = this.byTenant.get(r.tenantId)?.get(hostId);
+    const applied = this.find(r.tenantId, hostId);
     if (!applied || (applied.archives && now - applied.at >= this.archiveMaxAgeMs)) return false;
     return applied.facts === reportFacts(r);
   }
@@ -51,33 +63,54 @@ export class UnchangedReports {
   noteApplied(hostId: string, r: InstanceReportView, now: number): void {
     const facts = reportFacts(r);
     if (facts === undefined) return this.forget(r.tenantId, hostId);
-    let hosts = this.byTenant.get(r.tenantId);
-    if (!hosts) this.byTenant.set(r.tenantId, (hosts = new Map()));
-    hosts.set(hostId, { facts, at: now, archives: r.health?.archive !== undefined });
+    const archives = r.health?.archive !== undefined;
+    const found = this.find(r.tenantId, hostId);
+    if (found) {
+      found.facts = facts;
+      found.at = now;
+      found.archives = archives;
+      return;
+    }
+    const applied: Applied = { hostId, facts, at: now, archives };
+    const e = this.byTenant.get(r.tenantId);
+    if (e === undefined) this.byTenant.set(r.tenantId, applied);
+    else if (Array.isArray(e)) e.push(applied);
+    else this.byTenant.set(r.tenantId, [e, applied]);
     let tenants = this.byHost.get(hostId);
     if (!tenants) this.byHost.set(hostId, (tenants = new Set()));
     tenants.add(r.tenantId);
   }
 
+  /** Drops the tenant's entry for `hostId` (byHost is the caller's). */
+  private drop(tenantId: string, hostId: string): void {
+    const e = this.byTenant.get(tenantId);
+    if (e === undefined) return;
+    if (!Array.isArray(e)) {
+      if (e.hostId === hostId) this.byTenant.delete(tenantId);
+      return;
+    }
+    const rest = e.filter((a) => a.hostId !== hostId);
+    if (rest.length === 0) this.byTenant.delete(tenantId);
+    else this.byTenant.set(tenantId, rest.length === 1 ? rest[0]! : rest);
+  }
+
   /** Forgets one instance. */
   forget(tenantId: string, hostId: string): void {
-    const hosts = this.byTenant.get(tenantId);
-    if (hosts?.delete(hostId) && hosts.size === 0) this.byTenant.delete(tenantId);
+    this.drop(tenantId, hostId);
     this.byHost.get(hostId)?.delete(tenantId);
   }
 
   /** Forgets every instance of a tenant. */
   forgetTenant(tenantId: string): void {
-    for (const hostId of this.byTenant.get(tenantId)?.keys() ?? []) this.byHost.get(hostId)?.delete(tenantId);
+    const e = this.byTenant.get(tenantId);
+    if (e === undefined) return;
+    for (const a of Array.isArray(e) ? e : [e]) this.byHost.get(a.hostId)?.delete(tenantId);
     this.byTenant.delete(tenantId);
   }
 
   /** Forgets every instance of a host (it reconnected, or its placements changed). */
   forgetHost(hostId: string): void {
-    for (const tenantId of this.byHost.get(hostId) ?? []) {
-      const hosts = this.byTenant.get(tenantId);
-      if (hosts?.delete(hostId) && hosts.size === 0) this.byTenant.delete(tenantId);
-    }
+    for (const tenantId of this.byHost.get(hostId) ?? []) this.drop(tenantId, hostId);
     this.byHost.delete(hostId);
   }
 
@@ -90,7 +123,7 @@ export class UnchangedReports {
   /** Instances remembered (for tests and metrics). */
   get size(): number {
     let n = 0;
-    for (const hosts of this.byTenant.values()) n += hosts.size;
+    for (const e of this.byTenant.values()) n += Array.isArray(e) ? e.length : 1;
     return n;
   }
 }

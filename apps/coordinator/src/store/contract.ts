@@ -196,6 +196,11 @@ export interface RouteReads {
   /** The stored routes of `tenantIds`, by tenant id, in one read. */
   getMany(tenantIds: readonly string[]): Promise<RouteRecord[]>;
   list(): Promise<RouteRecord[]>;
+  /**
+   * At most `limit` routes after `tenantId` ('' = from the first), by tenant id: the table a page
+   * at a time (a snapshot for a router holds one part, not the whole table, while it is sent).
+   */
+  listAfter(tenantId: string, limit: number): Promise<RouteRecord[]>;
   /** The current global route revision (0 = no route ever written). */
   revision(): Promise<number>;
   /** Changes after `revision` in order, or undefined when the history no longer reaches back that far. */

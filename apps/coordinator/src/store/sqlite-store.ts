@@ -164,6 +164,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       get: (tenantId) => read(() => t.getRoute(tenantId)),
       getMany: (ids) => read(() => t.getRoutes(ids)),
       list: () => read(() => t.listRoutes()),
+      listAfter: (tenantId, limit) => read(() => t.listRoutesAfter(tenantId, limit)),
       revision: () => read(() => t.routeRevision()),
       changesSince: (revision) => read(() => t.routeChangesSince(revision)),
       put: (route) => write(() => t.putRoute(route)),

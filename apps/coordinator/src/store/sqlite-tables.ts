@@ -436,6 +436,7 @@ export class SqliteTables {
       ),
       getRoute: p('SELECT * FROM routes WHERE tenant_id = ?'),
       listRoutes: p('SELECT * FROM routes ORDER BY tenant_id'),
+      listRoutesAfter: p('SELECT * FROM routes WHERE tenant_id > ? ORDER BY tenant_id LIMIT ?'),
       routeRevision: p("SELECT CAST(value AS INTEGER) AS v FROM meta WHERE key = 'route_revision'"),
       setRouteRevision: p("UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'route_revision'"),
       putRoute: p(
@@ -797,6 +798,10 @@ export class SqliteTables {
 
   listRoutes(): RouteRecord[] {
     return (this.stmt.listRoutes!.all() as Row[]).map(routeFromRow);
+  }
+
+  listRoutesAfter(tenantId: string, limit: number): RouteRecord[] {
+    return (this.stmt.listRoutesAfter!.all(tenantId, limit) as Row[]).map(routeFromRow);
   }
 
   routeRevision(): number {

@@ -23,7 +23,8 @@ import {
   type InstanceReportView,
 } from './mappers/agent-mapper.js';
 import { BackupScheduler } from '../services/backup-scheduler.js';
-import { StreamWork } from './stream-work.js';
+import { nextOrStop, StreamWork } from './stream-work.js';
+import { WaitingReports } from '../services/report-merge.js';
 import { InitSqlRunner } from '../services/init-sql-runner.js';
 import type { HostRecord } from '../domain/model.js';
 import { auditRefusal, callerOf } from '../security/access.js';
@@ -272,10 +273,10 @@ export function agentControlService(
       // During the start grace: its full set and the first report after it are still to be handled.
       ctx.liveness.catchingUp(host.id);
       let closed = false;
-      let wakeClose: () => void = () => undefined;
-      const closedSignal = new Promise<void>((resolve) => {
-        wakeClose = resolve;
-      });
+      // Closed by us or cancelled: the read loop stops waiting for the next message.
+      const stopReading = new AbortController();
+      const wakeClose = (): void => stopReading.abort();
+      call.signal.addEventListener('abort', wakeClose, { once: true });
       const session: AgentSession = {
         hostId: host.id,
         sessionId: nextSessionId++,
@@ -323,20 +324,40 @@ export function agentControlService(
           if ((await ctx.hub.sendFull(host.id, hello.appliedGeneration)) === 0) ctx.liveness.caughtUp(host.id, ctx.clock());
         });
         ctx.liveness.reading(host.id, ctx.clock());
+        // The reports of the last message queued, while it waits: a newer report is merged into it
+        // (services/report-merge.ts) instead of waiting whole behind it. Only the last: a report is
+        // never applied before a message the agent sent ahead of it.
+        let open: WaitingReports | undefined;
         while (!closed && work.error === undefined && !call.signal.aborted) {
-          const next = await Promise.race([iterator.next(), closedSignal.then(() => undefined), aborted]);
+          const next = await nextOrStop(iterator, stopReading.signal);
           if (next === undefined || next.done) break;
           const request = next.value;
           if (request.message.case === 'heartbeat') {
             await handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql);
             continue;
           }
-          const handled = async (): Promise<void> => {
-            await handleMessage(ctx, host.id, request, warnedOrphans, log, backups, initSql);
-            // Handled in the order sent, so after the full set: the host caught up with the start's backlog.
-            if (request.message.case === 'report') ctx.liveness.caughtUp(host.id, ctx.clock());
-          };
-          if (!work.add(handled)) {
+          let queued: boolean;
+          if (request.message.case === 'report') {
+            const reports = request.message.value.instances.map(fromInstanceStatus);
+            if (open) {
+              open.add(reports);
+              continue;
+            }
+            const mine = new WaitingReports();
+            mine.add(reports);
+            open = mine;
+            queued = work.add(async () => {
+              if (open === mine) open = undefined;
+              ctx.liveness.seen(host.id, ctx.clock());
+              await onReports(ctx, host.id, mine.take(), warnedOrphans);
+              // Handled in the order sent, so after the full set: the host caught up with the start's backlog.
+              ctx.liveness.caughtUp(host.id, ctx.clock());
+            });
+          } else {
+            open = undefined;
+            queued = work.add(handling(ctx, host.id, request, warnedOrphans, log, backups, initSql));
+          }
+          if (!queued) {
             // Full: nothing more of this stream is read until a message is handled, which liveness must not count as the host's silence.
             ctx.liveness.handling(host.id, ctx.clock());
             await work.room();
@@ -365,6 +386,23 @@ export function agentControlService(
       }
     },
   };
+}
+
+/**
+ * The work item that handles `request` later. Made here, not in the read loop: a closure made in the
+ * loop shares the loop's scope, so every closure made there (the waiting reports' too) would hold
+ * the request read last.
+ */
+function handling(
+  ctx: CoordinatorContext,
+  hostId: string,
+  request: ConnectRequest,
+  warnedOrphans: Set<string>,
+  log: CoordinatorContext['log'],
+  backups: BackupScheduler | undefined,
+  initSql: InitSqlRunner | undefined,
+): () => Promise<void> {
+  return () => handleMessage(ctx, hostId, request, warnedOrphans, log, backups, initSql);
 }
 
 async function handleMessage(

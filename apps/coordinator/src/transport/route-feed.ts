@@ -2,8 +2,8 @@
  * RouteFeedService.WatchRoutes: a snapshot when the router is new (since 0), ahead of us, or
  * further behind than the retained history; otherwise the deltas it missed; then every commit's
  * route changes as one batch, in revision order, straight after the commit (in process, no
- * polling). Each router's stream has its own queue; a router that falls too far behind is cut
- * off and catches up from its revision when it reconnects.
+ * polling). Each router's stream has its own queue, bounded by bytes (route-queue.ts); a router
+ * that falls too far behind is cut off and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
@@ -13,12 +13,13 @@ import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
 import type { BackendFailures } from '../live/backend-failures.js';
-import type { RouteChange } from '../domain/model.js';
+import type { RouteChange, RouteRecord } from '../domain/model.js';
 import type { RouterClients } from '../live/router-clients.js';
 import { auditRefusal, callerOf } from '../security/access.js';
 import type { Store } from '../store/contract.js';
 import { commitsOf, type FeedSource } from './feed-source.js';
 import type { SuspendService } from '../services/suspend-service.js';
+import { RouteQueue, routeBytes } from './route-queue.js';
 
 /** What the router-facing calls besides WatchRoutes need: client reports and wakes. */
 export interface RouterCalls {
@@ -52,6 +53,8 @@ interface Batch {
   routersChanged: boolean;
   /** A part of a snapshot with more parts to follow. */
   snapshotContinues?: boolean;
+  /** What the batch weighs in a subscriber's queue (routeBytes of its routes). */
+  bytes: number;
 }
 
 /**
@@ -61,15 +64,17 @@ interface Batch {
  */
 export const SNAPSHOT_PART_ROUTES = 2000;
 
-/** Most batches a router may have queued before it is cut off. */
-const MAX_QUEUED_BATCHES = 10_000;
+/**
+ * Most bytes of route changes a router may have queued before it is cut off (some 40,000 changes
+ * with an owner each). Batches are shared by the queues, so this bounds the whole feed's backlog.
+ */
+export const MAX_QUEUED_BYTES = 16 * 2 ** 20;
 
 interface Subscriber {
   id: number;
   peer: RouterPeer;
-  queue: Batch[];
+  queue: RouteQueue<Batch>;
   wake: (() => void) | undefined;
-  overflowed: boolean;
 }
 
 /** Live route subscribers and the router peer list. */
@@ -89,6 +94,8 @@ export class RouteFeed {
     private readonly partRoutes = SNAPSHOT_PART_ROUTES,
     /** Where committed route changes come from (a follower: what it reads back from the shared store). */
     source: FeedSource = commitsOf(store),
+    /** Most bytes a router's queue may hold before it is cut off. */
+    private readonly maxQueuedBytes = MAX_QUEUED_BYTES,
   ) {
     this.unsubscribe = source((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
@@ -117,11 +124,7 @@ export class RouteFeed {
   }
 
   private enqueue(sub: Subscriber, batch: Batch): void {
-    if (sub.queue.length >= MAX_QUEUED_BATCHES) {
-      sub.overflowed = true;
-    } else {
-      sub.queue.push(batch);
-    }
+    sub.queue.push(batch);
     const wake = sub.wake;
     sub.wake = undefined;
     wake?.();
@@ -142,8 +145,87 @@ export class RouteFeed {
         deletedTenantIds: [],
         routers,
         routersChanged: true,
+        bytes: 64 + 64 * routers.length,
       });
     }
+  }
+
+  /**
+   * The changes a router missed since `since`, in parts of ordinary deltas in revision order (a
+   * router away for the whole route history would otherwise get that many changes in one message,
+   * far over gRPC's default limit). The revision sent; null when the history no longer reaches
+   * back that far (or the router is ahead): it needs a snapshot; undefined when the watch ended.
+   */
+  private async sendCatchUp(
+    since: number,
+    current: number,
+    send: (b: Batch) => Promise<void>,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<number | null | undefined> {
+    const deltas = await this.store.read.routes.changesSince(since);
+    if (deltas === undefined) return null;
+    for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
+      const last = from + this.partRoutes >= deltas.length;
+      const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
+      await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+      if (signal.aborted || this.closed) return undefined;
+    }
+    this.onBatch('delta');
+    log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
+    return current;
+  }
+
+  /**
+   * The route table. A router that takes parts gets it a part at a time, each read from the store
+   * as it goes (`routes.listAfter`), so a watch holds one part and not the table: with a million
+   * tenants the table is hundreds of MiB, and every router resubscribing after a restart would hold
+   * its own copy at once. The parts stand for `current`, read before the first: a route changed
+   * while they are read is in a later part or not, and comes again as a delta after the last part
+   * (every change after `current` is queued for the router since it subscribed). An older router
+   * gets the whole table in one message, at the newest revision it holds. The revision sent;
+   * undefined when the watch ended.
+   */
+  private async sendSnapshot(
+    inParts: boolean,
+    current: number,
+    send: (b: Batch) => Promise<void>,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<number | undefined> {
+    const part = (upserts: RouteRecord[], revision: number, more: boolean): Batch => ({
+      snapshot: true,
+      snapshotContinues: more,
+      revision: BigInt(revision),
+      upserts: upserts.map(toProtoRoute),
+      deletedTenantIds: [],
+      routers: this.peerMessages(),
+      routersChanged: true,
+      bytes: 0,
+    });
+    let count = 0;
+    let revision = current;
+    if (inParts) {
+      let page = await this.store.read.routes.listAfter('', this.partRoutes);
+      for (;;) {
+        const next = page.length < this.partRoutes ? [] : await this.store.read.routes.listAfter(page.at(-1)!.tenantId, this.partRoutes);
+        await send(part(page, current, next.length > 0));
+        count += page.length;
+        if (signal.aborted || this.closed) return undefined;
+        if (next.length === 0) break;
+        page = next;
+      }
+    } else {
+      const routes = await this.store.read.routes.list();
+      // A loop, not Math.max(...routes): spreading a million arguments overflows the stack.
+      for (const r of routes) if (r.revision > revision) revision = r.revision;
+      await send(part(routes, revision, false));
+      count = routes.length;
+      if (signal.aborted || this.closed) return undefined;
+    }
+    this.onBatch('snapshot');
+    log.info({ revision, routes: count }, 'router subscribed; snapshot sent');
+    return revision;
   }
 
   /** A router calls only as itself: the request's router_id must be the id its certificate names. */
@@ -184,67 +266,41 @@ export class RouteFeed {
         // A router watches only as itself: its request's router_id is the id its certificate names, so no router can read another's routes.
         await this.mustBeRouter(ctx, request.routerId, 'watch routes');
         const peer: RouterPeer = { routerId: request.routerId, cancelAddress: request.cancelAddress };
-        const sub: Subscriber = { id: this.nextId++, peer, queue: [], wake: undefined, overflowed: false };
+        const sub: Subscriber = { id: this.nextId++, peer, queue: new RouteQueue(this.maxQueuedBytes), wake: undefined };
         const since = toNumber(request.sinceRevision);
         // Subscribe before reading the catch-up, so nothing committed in between is missed;
         // batches at or below the catch-up revision are skipped below.
         this.subscribers.set(sub.id, sub);
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
-        const send = (batch: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
+        const send = ({ bytes: _bytes, ...batch }: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
         try {
           const current = await this.store.read.routes.revision();
-          const deltas = since === 0 ? undefined : await this.store.read.routes.changesSince(since);
-          let sentRevision: number;
-          if (deltas === undefined) {
-            const routes = await this.store.read.routes.list();
-            // A loop, not Math.max(...routes): spreading a million arguments overflows the stack.
-            let revision = current;
-            for (const r of routes) if (r.revision > revision) revision = r.revision;
-            // A router that takes parts gets the table a part at a time; an older one gets it whole.
-            const partSize = request.snapshotInParts ? this.partRoutes : Math.max(1, routes.length);
-            for (let from = 0; from === 0 || from < routes.length; from += partSize) {
-              const part = routes.slice(from, from + partSize);
-              const more = from + partSize < routes.length;
-              await send({
-                snapshot: true,
-                snapshotContinues: more,
-                revision: BigInt(revision),
-                upserts: part.map(toProtoRoute),
-                deletedTenantIds: [],
-                routers: this.peerMessages(),
-                routersChanged: true,
-              });
-              if (ctx.signal.aborted || this.closed) return;
-            }
-            this.onBatch('snapshot');
-            sentRevision = revision;
-            log.info({ since, revision, routes: routes.length }, 'router subscribed; snapshot sent');
-          } else {
-            // A long catch-up goes in parts too: ordinary deltas in revision order, which any router
-            // applies one by one (a router away for the whole route history would otherwise get up
-            // to that many changes in one message, far over gRPC's default limit).
-            for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
-              const last = from + this.partRoutes >= deltas.length;
-              const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
-              await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
-              if (ctx.signal.aborted || this.closed) return;
-            }
-            this.onBatch('delta');
-            sentRevision = current;
-            log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
-          }
+          // Sent by methods of their own: what a snapshot or a catch-up read is let go once it is
+          // sent, not kept in this handler's frame for as long as the router stays connected.
+          const caughtUp = since === 0 ? null : await this.sendCatchUp(since, current, send, ctx.signal, log);
+          if (caughtUp === undefined) return;
+          let sentRevision = caughtUp ?? (await this.sendSnapshot(request.snapshotInParts, current, send, ctx.signal, log));
+          if (sentRevision === undefined) return;
           await this.peersChanged();
           while (!ctx.signal.aborted && !this.closed) {
             const batch = sub.queue.shift();
             if (batch === undefined) {
-              if (sub.overflowed) {
-                log.warn({ revision: sentRevision }, 'router too far behind; closing its stream so it resumes from its revision');
+              if (sub.queue.overflowed) {
+                log.warn(
+                  { revision: sentRevision, maxQueuedBytes: this.maxQueuedBytes },
+                  'router too far behind; closing its stream so it resumes from its revision',
+                );
                 return;
               }
+              // The abort listener goes with the wait: one left per wait would pile up for as long as the router stays.
               await new Promise<void>((resolve) => {
-                sub.wake = resolve;
-                ctx.signal.addEventListener('abort', () => resolve(), { once: true });
-                if (this.closed) resolve();
+                const done = (): void => {
+                  ctx.signal.removeEventListener('abort', done);
+                  resolve();
+                };
+                sub.wake = done;
+                ctx.signal.addEventListener('abort', done, { once: true });
+                if (this.closed) done();
               });
               continue;
             }
@@ -273,9 +329,19 @@ function deltaBatch(changes: readonly RouteChange[], atLeast = 0): Batch {
     last.delete(c.tenantId);
     last.set(c.tenantId, c);
   }
-  const upserts = [...last.values()].filter((c) => c.route !== undefined).map((c) => toProtoRoute(c.route!));
-  const deletedTenantIds = [...last.values()].filter((c) => c.route === undefined).map((c) => c.tenantId);
+  const upserts: MessageInitShape<typeof RouteSchema>[] = [];
+  const deletedTenantIds: string[] = [];
+  let bytes = 64;
+  for (const c of last.values()) {
+    if (c.route === undefined) {
+      deletedTenantIds.push(c.tenantId);
+      bytes += 40 + c.tenantId.length;
+    } else {
+      upserts.push(toProtoRoute(c.route));
+      bytes += routeBytes(c.route);
+    }
+  }
   let revision = atLeast;
   for (const c of changes) if (c.revision > revision) revision = c.revision;
-  return { snapshot: false, revision: BigInt(revision), upserts, deletedTenantIds, routers: [], routersChanged: false };
+  return { snapshot: false, revision: BigInt(revision), upserts, deletedTenantIds, routers: [], routersChanged: false, bytes };
 }

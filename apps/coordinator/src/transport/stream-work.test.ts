@@ -1,6 +1,9 @@
 /** The waiting messages of one agent stream: in order, one at a time, bounded, and dropped after a failure or the stream's end. */
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { StreamWork } from './stream-work.js';
+import { nextOrStop, StreamWork } from './stream-work.js';
 
 /** A handler that finishes when told to. */
 function gate(): { handle: () => Promise<void>; open: () => void; started: () => boolean } {
@@ -88,5 +91,39 @@ describe('StreamWork', () => {
 
   it('refuses a limit that is not a positive whole number', () => {
     expect(() => new StreamWork(0, () => undefined)).toThrow(/positive whole number/);
+  });
+});
+
+describe('nextOrStop', () => {
+  it('lets each message go once it is read, while the stream lives on', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const stop = new AbortController();
+    const read: Array<WeakRef<object>> = [];
+    const messages = (async function* () {
+      for (let i = 0; i < 50; i++) {
+        const m = { i, payload: new Array(1000).fill(i) };
+        read.push(new WeakRef(m));
+        yield m;
+      }
+    })();
+    for (let i = 0; i < 50; i++) expect((await nextOrStop(messages, stop.signal))?.value?.i).toBe(i);
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    // The last may still be on the stack; with Promise.race against the stream's stop all 50 stayed.
+    expect(read.filter((r) => r.deref() !== undefined).length).toBeLessThanOrEqual(1);
+  });
+
+  it('answers undefined once stopped, and leaves no listener', async () => {
+    const stop = new AbortController();
+    const never: AsyncIterator<number> = { next: () => new Promise(() => undefined) };
+    const waiting = nextOrStop(never, stop.signal);
+    stop.abort();
+    expect(await waiting).toBeUndefined();
+    expect(await nextOrStop(never, stop.signal)).toBeUndefined();
+    const open = new AbortController();
+    const one: AsyncIterator<number> = { next: async () => ({ value: 1, done: false }) };
+    for (let i = 0; i < 20; i++) await nextOrStop(one, open.signal);
+    expect(getEventListeners(open.signal, 'abort')).toHaveLength(0);
   });
 });

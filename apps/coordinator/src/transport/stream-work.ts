@@ -59,3 +59,28 @@ export class StreamWork {
     await this.tail;
   }
 }
+
+/**
+ * The iterator's next message, or undefined once `stop` is aborted. Not Promise.race with a promise
+ * that lives as long as the stream: each race leaves a reaction on it that holds the race's result,
+ * the message read, so every message of the stream stayed in memory until it ended (hours of full
+ * reports of hundreds of instances each). The listener here goes with the wait.
+ */
+export function nextOrStop<T>(iterator: AsyncIterator<T>, stop: AbortSignal): Promise<IteratorResult<T> | undefined> {
+  if (stop.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const stopped = (): void => resolve(undefined);
+    stop.addEventListener('abort', stopped, { once: true });
+    iterator.next().then(
+      (r) => {
+        stop.removeEventListener('abort', stopped);
+        resolve(r);
+      },
+      (err: unknown) => {
+        stop.removeEventListener('abort', stopped);
+        // The iterator's own error (an RpcError, a cancellation), as it is.
+        reject(err as Error);
+      },
+    );
+  });
+}

@@ -285,6 +285,18 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       expect((await s.read.routes.list()).map((r) => r.tenantId)).toEqual(['b']);
     });
 
+    it('lists the route table a page at a time, by tenant id', async () => {
+      const s = await open();
+      for (const id of ['c', 'a', 'e', 'b', 'd']) await s.transaction((tx) => tx.routes.put(route(id, 1)));
+      const pages: string[][] = [];
+      for (let after = '', page = await s.read.routes.listAfter('', 2); page.length > 0; page = await s.read.routes.listAfter(after, 2)) {
+        pages.push(page.map((r) => r.tenantId));
+        after = page.at(-1)!.tenantId;
+      }
+      expect(pages).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+      expect((await s.read.routes.listAfter('b', 10)).map((r) => r.tenantId)).toEqual(['c', 'd', 'e']);
+    });
+
     it('gives deltas since a revision, and undefined once the history no longer reaches back', async () => {
       const s = await open(20);
       for (let i = 1; i <= 50; i++) await s.transaction((tx) => tx.routes.put(route('t', i)));

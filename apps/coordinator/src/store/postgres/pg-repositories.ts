@@ -621,6 +621,8 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     get: getRoute,
     getMany: getRoutes,
     list: async () => (await db.query('SELECT * FROM routes ORDER BY tenant_id')).rows.map(routeFromRow),
+    listAfter: async (tenantId, limit) =>
+      (await db.query('SELECT * FROM routes WHERE tenant_id > $1 ORDER BY tenant_id LIMIT $2', [tenantId, limit])).rows.map(routeFromRow),
     revision: routeRevision,
     changesSince: async (revision) => {
       const current = await routeRevision();
