@@ -46,7 +46,9 @@ describe('host state changes found in one liveness check', () => {
       now = 60_000; // silent for far longer than ttl + grace
       const before = store.durableCommits();
       await (reconciler as unknown as { checkLiveness(lagMs: number): Promise<void> }).checkLiveness(0);
-      expect(store.durableCommits() - before).toBe(1);
+      // One group, or a few on a busy machine (a group takes what fits in a 20 ms turn); one commit
+      // a host, as before, would be 20.
+      expect(store.durableCommits() - before).toBeLessThan(ids.length / 2);
       expect((await store.read.hosts.list()).map((x) => x.state)).toEqual(ids.map(() => 'DOWN'));
       for (const id of ids) expect((await store.read.tenants.get(`t-${id}`))?.status).toBe('UNAVAILABLE');
       const down = (await store.read.events.list({ limit: 1000, outcome: 'FAILURE' })).filter((e) => e.action === 'host.down').map((e) => e.hostId);
