@@ -30,86 +30,105 @@ function tokenFromRow(r: Row): StoredToken {
 
 /** The security tables. */
 export class SecurityStore {
+  /**
+   * Statements by their SQL, each prepared once: a token is looked up on every API call, and
+   * preparing its statement again each time cost more than running it.
+   */
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(private readonly db: Database.Database) {}
+
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** The fleet CA, if one was created. */
   getCa(): StoredCa | undefined {
-    const r = this.db.prepare('SELECT * FROM fleet_ca WHERE id = 1').get() as Row | undefined;
+    const r = this.prepare('SELECT * FROM fleet_ca WHERE id = 1').get() as Row | undefined;
     return r ? { certPem: String(r.cert_pem), keySealed: String(r.key_sealed), createdAt: Number(r.created_at) } : undefined;
   }
 
   /** Stores the fleet CA once; returns the stored one (an existing CA is never replaced). */
   putCaOnce(ca: StoredCa): StoredCa {
-    this.db.prepare('INSERT OR IGNORE INTO fleet_ca (id, cert_pem, key_sealed, created_at) VALUES (1, ?, ?, ?)').run(ca.certPem, ca.keySealed, ca.createdAt);
+    this.prepare('INSERT OR IGNORE INTO fleet_ca (id, cert_pem, key_sealed, created_at) VALUES (1, ?, ?, ?)').run(ca.certPem, ca.keySealed, ca.createdAt);
     return this.getCa()!;
   }
 
   /** Stores a new token record. */
   insertToken(record: TokenRecord, createdBy: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)',
-      )
-      .run(
-        record.hash,
-        record.kind,
-        record.name,
-        record.role ?? null,
-        JSON.stringify(record.tenantIds),
-        record.createdAtMs,
-        record.expiresAtMs,
-        record.singleUse ? 1 : 0,
-        createdBy,
-      );
+    this.prepare(
+      'INSERT INTO tokens (hash, kind, name, role, tenant_ids, created_at, expires_at, single_use, used_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)',
+    ).run(
+      record.hash,
+      record.kind,
+      record.name,
+      record.role ?? null,
+      JSON.stringify(record.tenantIds),
+      record.createdAtMs,
+      record.expiresAtMs,
+      record.singleUse ? 1 : 0,
+      createdBy,
+    );
   }
 
   /** The record of a token hash. */
   findToken(hash: string): StoredToken | undefined {
-    const r = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
+    const r = this.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
     return r ? tokenFromRow(r) : undefined;
   }
 
   /** The live (not revoked) operator token of a name. */
   findOperatorToken(name: string): StoredToken | undefined {
-    const r = this.db.prepare("SELECT * FROM tokens WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").get(name) as Row | undefined;
+    const r = this.prepare("SELECT * FROM tokens WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").get(name) as Row | undefined;
     return r ? tokenFromRow(r) : undefined;
   }
 
   /** Operator tokens, newest first; revoked ones only when asked. */
   listOperatorTokens(includeRevoked: boolean): StoredToken[] {
     const sql = `SELECT * FROM tokens WHERE kind = 'operator'${includeRevoked ? '' : ' AND revoked_at IS NULL'} ORDER BY created_at DESC, name`;
-    return (this.db.prepare(sql).all() as Row[]).map(tokenFromRow);
+    return (this.prepare(sql).all() as Row[]).map(tokenFromRow);
   }
 
   /** Marks a single-use token used, only if nobody did first; false = already used (or gone). */
   markTokenUsed(hash: string, at: number): boolean {
-    return this.db.prepare('UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, hash).changes === 1;
+    return this.prepare('UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND revoked_at IS NULL').run(at, hash).changes === 1;
   }
 
   /** Revokes the live operator token of a name; false when there is none. */
   revokeOperatorToken(name: string, at: number): boolean {
-    return this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").run(at, name).changes === 1;
+    return this.prepare("UPDATE tokens SET revoked_at = ? WHERE kind = 'operator' AND name = ? AND revoked_at IS NULL").run(at, name).changes === 1;
   }
 
   /** A sealed fleet secret (the backup cipher pass, the S3 credentials). */
   getFleetSecret(name: string): StoredFleetSecret | undefined {
-    const r = this.db.prepare('SELECT * FROM fleet_secrets WHERE name = ?').get(name) as Row | undefined;
+    const r = this.prepare('SELECT * FROM fleet_secrets WHERE name = ?').get(name) as Row | undefined;
     return r ? { name: String(r.name), keyId: String(r.key_id), sealed: String(r.sealed), createdAt: Number(r.created_at) } : undefined;
   }
 
   /** Stores a fleet secret once; returns the stored one (an existing secret is never replaced). */
   putFleetSecretOnce(secret: StoredFleetSecret): StoredFleetSecret {
-    this.db
-      .prepare('INSERT OR IGNORE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)')
-      .run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
+    this.prepare('INSERT OR IGNORE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)').run(
+      secret.name,
+      secret.keyId,
+      secret.sealed,
+      secret.createdAt,
+    );
     return this.getFleetSecret(secret.name)!;
   }
 
   /** Stores or replaces a fleet secret (credentials given again at a start). */
   putFleetSecret(secret: StoredFleetSecret): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)')
-      .run(secret.name, secret.keyId, secret.sealed, secret.createdAt);
+    this.prepare('INSERT OR REPLACE INTO fleet_secrets (name, key_id, sealed, created_at) VALUES (?, ?, ?, ?)').run(
+      secret.name,
+      secret.keyId,
+      secret.sealed,
+      secret.createdAt,
+    );
   }
 
   /**
@@ -122,12 +141,12 @@ export class SecurityStore {
     if (ca) {
       const next = reseal(ca.keySealed, { table: 'fleet_ca' });
       if (next !== ca.keySealed) {
-        this.db.prepare('UPDATE fleet_ca SET key_sealed = ? WHERE id = 1').run(next);
+        this.prepare('UPDATE fleet_ca SET key_sealed = ? WHERE id = 1').run(next);
         changed++;
       }
     }
-    const secrets = this.db.prepare('SELECT tenant_id, name, sealed FROM tenant_secrets').all() as Row[];
-    const update = this.db.prepare('UPDATE tenant_secrets SET sealed = ? WHERE tenant_id = ? AND name = ?');
+    const secrets = this.prepare('SELECT tenant_id, name, sealed FROM tenant_secrets').all() as Row[];
+    const update = this.prepare('UPDATE tenant_secrets SET sealed = ? WHERE tenant_id = ? AND name = ?');
     for (const s of secrets) {
       const sealed = String(s.sealed);
       const next = reseal(sealed, { table: 'tenant_secrets', tenantId: String(s.tenant_id), name: String(s.name) });
@@ -136,8 +155,8 @@ export class SecurityStore {
         changed++;
       }
     }
-    const fleet = this.db.prepare('SELECT name, sealed FROM fleet_secrets').all() as Row[];
-    const updateFleet = this.db.prepare('UPDATE fleet_secrets SET sealed = ? WHERE name = ?');
+    const fleet = this.prepare('SELECT name, sealed FROM fleet_secrets').all() as Row[];
+    const updateFleet = this.prepare('UPDATE fleet_secrets SET sealed = ? WHERE name = ?');
     for (const s of fleet) {
       const sealed = String(s.sealed);
       const next = reseal(sealed, { table: 'fleet_secrets', name: String(s.name) });
@@ -146,8 +165,8 @@ export class SecurityStore {
         changed++;
       }
     }
-    const upgrades = this.db.prepare("SELECT tenant_id, json_extract(record, '$.sealedPassword') AS sealed FROM upgrades").all() as Row[];
-    const updateUpgrade = this.db.prepare("UPDATE upgrades SET record = json_set(record, '$.sealedPassword', ?) WHERE tenant_id = ?");
+    const upgrades = this.prepare("SELECT tenant_id, json_extract(record, '$.sealedPassword') AS sealed FROM upgrades").all() as Row[];
+    const updateUpgrade = this.prepare("UPDATE upgrades SET record = json_set(record, '$.sealedPassword', ?) WHERE tenant_id = ?");
     for (const u of upgrades) {
       const sealed = String(u.sealed ?? '');
       if (sealed === '') continue;
