@@ -156,8 +156,10 @@ describe('sqlite specifics', () => {
     other.close();
     expect((await s.read.hosts.list())[0]?.address).toBe('127.0.0.11');
     expect((await s.read.hosts.get('h1'))?.address).toBe('127.0.0.11');
-    // A caller changing what it got changes nothing kept.
-    (await s.read.hosts.list())[0]!.labels.zone = 'mutated';
+    // What a caller gets is shared and frozen: changing it throws and changes nothing kept.
+    const got = (await s.read.hosts.list())[0]!;
+    expect(() => (got.labels.zone = 'mutated')).toThrow(TypeError);
+    expect(() => (got.state = 'DOWN')).toThrow(TypeError);
     expect((await s.read.hosts.get('h1'))?.labels.zone).not.toBe('mutated');
     // Written through: a commit's host writes (a put, a new host, a generation) are seen at once, in id order.
     await s.transaction(async (tx) => {
