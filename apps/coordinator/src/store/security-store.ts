@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { isRole, type TokenKind, type TokenRecord } from '@pgs/security';
+import { StatementCache } from './statement-cache.js';
 import type { SealedAt, StoredCa, StoredFleetSecret, StoredToken } from './contract.js';
 
 type Row = Record<string, unknown>;
@@ -30,21 +31,15 @@ function tokenFromRow(r: Row): StoredToken {
 
 /** The security tables. */
 export class SecurityStore {
-  /**
-   * Statements by their SQL, each prepared once: a token is looked up on every API call, and
-   * preparing its statement again each time cost more than running it.
-   */
-  private readonly statements = new Map<string, Database.Statement>();
+  /** Each statement prepared once: a token is looked up on every API call. */
+  private readonly statements: StatementCache;
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(db: Database.Database) {
+    this.statements = new StatementCache(db);
+  }
 
   private prepare(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.statements.get(sql);
   }
 
   /** The fleet CA, if one was created. */

@@ -26,6 +26,7 @@ import type {
 } from '../domain/model.js';
 import type { EventFilter, HostAllocation, IdempotencyRecord, TenantFilter, TenantPage, TenantSecretRecord } from './contract.js';
 import { CommittedHosts } from './committed-hosts.js';
+import { StatementCache } from './statement-cache.js';
 
 type Row = Record<string, unknown>;
 
@@ -328,13 +329,15 @@ export class SqliteTables {
   private readonly db: Database.Database;
   private readonly routeHistory: number;
   private readonly stmt: Record<string, Database.Statement>;
-  private readonly dynamic = new Map<string, Database.Statement>();
+  /** Statements for SQL built from a filter's shape (a handful of shapes, each prepared once). */
+  private readonly dynamic: StatementCache;
   /** The hosts' committed rows, in memory (the only writer of a SQLite store is this process). */
   private readonly committedHosts = new CommittedHosts();
 
   constructor(db: Database.Database, routeHistory: number) {
     this.db = db;
     this.routeHistory = routeHistory;
+    this.dynamic = new StatementCache(db);
     const p = (sql: string): Database.Statement => db.prepare(sql);
     this.stmt = {
       getTenant: p('SELECT * FROM tenants WHERE id = ?'),
@@ -596,28 +599,18 @@ export class SqliteTables {
     // A parameter, not part of the SQL: the statement cache holds one statement per filter shape,
     // whatever the page sizes (SQLite reads LIMIT -1 as no limit).
     const limit = page.limit === undefined ? -1 : Math.max(0, Math.floor(page.limit));
-    return (this.cached(`SELECT * FROM tenants${whereSql(where)} ORDER BY id LIMIT ?`).all(...where.params, limit) as Row[]).map(tenantFromRow);
+    return (this.dynamic.get(`SELECT * FROM tenants${whereSql(where)} ORDER BY id LIMIT ?`).all(...where.params, limit) as Row[]).map(tenantFromRow);
   }
 
   countTenants(filter: TenantFilter = {}): number {
     const where = tenantWhere(filter);
-    return (this.cached(`SELECT COUNT(*) AS n FROM tenants${whereSql(where)}`).get(...where.params) as { n: number }).n;
+    return (this.dynamic.get(`SELECT COUNT(*) AS n FROM tenants${whereSql(where)}`).get(...where.params) as { n: number }).n;
   }
 
   countTenantsByStatus(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const r of this.stmt.tenantsByStatus!.all() as Array<{ status: string; n: number }>) out[r.status] = r.n;
     return out;
-  }
-
-  /** A statement for SQL built from a filter's shape (a handful of shapes, each prepared once). */
-  private cached(sql: string): Database.Statement {
-    let st = this.dynamic.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.dynamic.set(sql, st);
-    }
-    return st;
   }
 
   private tenantParams(t: TenantRecord): Row {
