@@ -1,6 +1,7 @@
 /**
  * Placement of the NEW backlog, one page at a time: waiting tenants come from one query (NEW
- * without placement, LIMIT), host allocation is summed once and then updated per decision, and
+ * without placement, LIMIT), host allocation is summed once and then kept current (an
+ * `AllocationLedger`: updated per decision, re-summed per host that others' commits moved), and
  * hosts are told from the decisions themselves. A tenant that cannot be placed gets one
  * "unplaced" event when it starts waiting, not one per pass.
  */
@@ -9,23 +10,19 @@ import type { CoordinatorContext } from './context.js';
 import { candidatesFrom, versionRequest } from './host-candidates.js';
 import { newPlacement, type NewEvent, type PlacementRecord, type TenantRecord } from '../domain/model.js';
 import { ensureReplicationSecret } from './replication-secrets.js';
-import type { Commit, HostAllocation, StoreReads } from '../store/contract.js';
+import type { Commit, StoreReads } from '../store/contract.js';
 import { syncTenants } from './tenant-sync.js';
+import { AllocationLedger } from './allocation-ledger.js';
 
 const SCHEDULER = 'system:scheduler';
 const WAITING = 'waiting for a host';
-/** A cached allocation is re-summed at least this often (catches resizes, which it cannot see). */
-const ALLOCATION_MAX_AGE_MS = 1_000;
 
 /** Walks the backlog from oldest to newest across calls; `restart()` begins a new walk. */
 export class PlacementRun {
   private cursor: { createdAt: number; id: string } | undefined;
-  private allocations: Map<string, HostAllocation> | undefined;
-  /** Set when someone else's commit inserted or deleted placements: the cached allocation is stale. */
-  private allocationStale = true;
-  /** Our own placement commit is on its way: its inserts are in the cached allocation already. */
+  private readonly allocations: AllocationLedger;
+  /** Our own placement commit is on its way: its inserts are in the ledger already. */
   private ownCommit = false;
-  private allocationAt = 0;
   /** Tenants considered and placed by the current walk. */
   private walk = { considered: 0, placed: 0 };
   /** The placement pass in flight: passes run one after another, never side by side. */
@@ -36,6 +33,7 @@ export class PlacementRun {
   private readonly unsubscribe: () => void;
 
   constructor(private readonly ctx: CoordinatorContext) {
+    this.allocations = new AllocationLedger(ctx.store.read);
     this.unsubscribe = ctx.store.subscribe((commit) => this.noteCommit(commit));
   }
 
@@ -44,11 +42,10 @@ export class PlacementRun {
     this.unsubscribe();
   }
 
-  /** Placements inserted or deleted by others make the cached allocation stale. */
+  /** Others' commits may move hosts' allocations; our own placements are in the ledger already. */
   private noteCommit(commit: Commit): void {
-    if (commit.placementHosts.length === 0) return;
-    if (this.ownCommit) this.ownCommit = false;
-    else this.allocationStale = true;
+    if (this.ownCommit && commit.placementHosts.length > 0) this.ownCommit = false;
+    else this.allocations.noteCommit(commit);
   }
 
   /** Starts the next walk at the oldest waiting tenant. */
@@ -106,7 +103,9 @@ export class PlacementRun {
   private async placeOnce(read: TenantRecord[], asOf: number): Promise<number> {
     const store = this.ctx.store;
     const now = this.ctx.clock();
-    const allocations = await this.allocationsAt(now);
+    const allocations = await this.allocations.current(now);
+    /** Hosts this pass added placements to in the ledger: stale again if its commit fails. */
+    const added: string[] = [];
     const placedCount = await store
       .transaction(async (tx) => {
         const waiting =
@@ -149,7 +148,8 @@ export class PlacementRun {
             placements.push(
               newPlacement({ tenantId: decision.tenantId, hostId, role: i === 0 ? 'PRIMARY' : 'REPLICA', address: addressOf.get(hostId) ?? '', now }),
             );
-            addTo(allocations, hostId, tenant);
+            this.allocations.add(hostId, tenant);
+            added.push(hostId);
             tx.record({ kind: 'desired', tenantId: decision.tenantId, hostId });
           }
           events.push({
@@ -189,9 +189,13 @@ export class PlacementRun {
         await tx.tenants.updateMany(waitingNow);
         await tx.events.appendMany(startedWaiting);
         if (startedWaiting.length > 0) this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'unplaced' }, startedWaiting.length);
-        // Our own inserts keep the cached allocation valid; anybody else's invalidate it.
+        // Our own inserts are in the ledger already; anybody else's make their hosts stale.
         this.ownCommit = placed.length > 0;
         return placed.length;
+      })
+      .catch((error: unknown) => {
+        this.allocations.markStale(added);
+        throw error;
       })
       .finally(() => {
         this.ownCommit = false;
@@ -201,16 +205,6 @@ export class PlacementRun {
       this.ctx.metrics?.schedulerDecisions.inc({ outcome: 'placed' }, placedCount);
     }
     return placedCount;
-  }
-
-  private async allocationsAt(now: number): Promise<Map<string, HostAllocation>> {
-    const store = this.ctx.store;
-    if (!this.allocations || this.allocationStale || now - this.allocationAt > ALLOCATION_MAX_AGE_MS) {
-      this.allocationStale = false;
-      this.allocations = await store.read.placements.allocations();
-      this.allocationAt = now;
-    }
-    return this.allocations;
   }
 }
 
@@ -228,14 +222,4 @@ export async function waitingAmong(reads: StoreReads, ids: readonly string[]): P
     if (t && t.status === 'NEW' && !t.deleting && !placed.has(id)) out.push(t);
   }
   return out;
-}
-
-function addTo(allocations: Map<string, HostAllocation>, hostId: string, tenant: TenantRecord): void {
-  const a = allocations.get(hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0, instances: 0 };
-  allocations.set(hostId, {
-    cpuMillis: a.cpuMillis + tenant.spec.resources.cpuMillis,
-    memoryMib: a.memoryMib + tenant.spec.resources.memoryMib,
-    diskMib: a.diskMib + tenant.spec.resources.diskMib,
-    instances: a.instances + 1,
-  });
 }
