@@ -29,6 +29,11 @@ async function agent(options: Partial<ConstructorParameters<typeof FakeAgent>[0]
   return a;
 }
 
+/** The earlier wakes of this file may have used the fleet's burst: waits for it to fill again (2 per second). */
+async function wakeBurstRefilled(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1200));
+}
+
 async function status(id: string): Promise<TenantStatus> {
   return (await h.operator.getTenant({ id })).tenant?.status ?? TenantStatus.UNSPECIFIED;
 }
@@ -125,8 +130,7 @@ describe('wake', () => {
     const ids = ['r-a', 'r-b', 'r-c'];
     for (const id of ids) await active(id, 60, a);
     for (const id of ids) await h.operator.suspendTenant({ id });
-    // The earlier wakes of this file may have used the burst: wait for it to fill again (2 per second).
-    await new Promise((r) => setTimeout(r, 1200));
+    await wakeBurstRefilled();
     const answers = [];
     for (const id of ids) answers.push(await h.routes.wakeTenant({ tenantId: id, routerId: 'r1', waitingClients: 1 }));
     expect(answers.map((x) => x.outcome)).toEqual([WakeOutcome.STARTED, WakeOutcome.STARTED, WakeOutcome.THROTTLED]);
@@ -138,8 +142,8 @@ describe('wake', () => {
     const a = await agent({ labels: { host: 'full' }, capacity: { cpuMillis: 2000, memoryMib: 2048, diskMib: 204800 } });
     await active('evicted', 60, a);
     await h.operator.suspendTenant({ id: 'evicted' });
-    // Its memory went back to the host, and a new tenant took it (the scheduler's cached view of
-    // the host's allocations is at most a second old).
+    // Its memory went back to the host, and a new tenant took it (the suspension's desired set
+    // makes the scheduler sum that host again).
     await h.operator.createTenant({ id: 'squatter', spec: { resources: { memoryMib: 2048 }, placement: { host: 'full' } } });
     await eventually(async () => (await status('squatter')) === TenantStatus.ACTIVE, 10_000, 'squatter ACTIVE');
     const answer = await h.routes.wakeTenant({ tenantId: 'evicted', routerId: 'r1', waitingClients: 1 });
@@ -179,6 +183,7 @@ describe('wake', () => {
     small.fenceLsn = '0/1000000';
     big.unhealthy.add('nomad');
 
+    await wakeBurstRefilled();
     const answer = await h.routes.wakeTenant({ tenantId: 'nomad', routerId: 'r1', waitingClients: 3 });
     expect(answer.outcome, answer.message).toBe(WakeOutcome.STARTED);
     expect(answer.message).toBe(
@@ -297,6 +302,7 @@ describe('replicated tenants', () => {
     const primaryHost = got.tenant?.placements.find((p) => p.role === InstanceRole.PRIMARY)?.hostId;
     const [primary, replica] = primaryHost === a1.options.hostId ? [a1, a2] : [a2, a1];
     const sentBefore = replica.desired.length;
+    await wakeBurstRefilled();
     const answer = await h.routes.wakeTenant({ tenantId: 'twins', routerId: 'r1', waitingClients: 1 });
     expect(answer.outcome).toBe(WakeOutcome.STARTED);
     await eventually(async () => (await h.operator.getTenant({ id: 'twins' })).route?.state === RouteState.ROUTABLE, 5000, 'twins routable');
@@ -352,6 +358,7 @@ describe('wake by a move, through a restart and a rollback', () => {
   it("takes a wake by a move back from its row after a coordinator restart and completes it, the wake's reason kept", async () => {
     const { small, big } = await evicted('phoenix');
     big.unhealthy.add('phoenix');
+    await wakeBurstRefilled();
     const answer = await h.routes.wakeTenant({ tenantId: 'phoenix', routerId: 'r1', waitingClients: 2 });
     expect(answer.outcome, answer.message).toBe(WakeOutcome.STARTED);
     await eventually(
@@ -421,6 +428,7 @@ describe('wake by a move, through a restart and a rollback', () => {
       for (const c of commit.routeChanges) if (c.tenantId === 'icarus') routes.push(`${c.route?.state ?? 'GONE'} on ${c.route?.hostId ?? ''}`);
     });
     try {
+      await wakeBurstRefilled();
       const answer = await h.routes.wakeTenant({ tenantId: 'icarus', routerId: 'r1', waitingClients: 1 });
       expect(answer.outcome, answer.message).toBe(WakeOutcome.STARTED);
       const got = await eventually(

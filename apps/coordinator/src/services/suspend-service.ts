@@ -239,28 +239,27 @@ export class SuspendService {
     return r;
   }
 
-  /** How the tenant wakes: where it is, by moving a member whose host has no room left, or not at all (why). */
+  /**
+   * How the tenant wakes: where it is, by moving a member whose host has no room left, or not at all
+   * (why). Its members' hosts are summed alone; the whole fleet (every host's allocation, a read of
+   * every placement and tenant: seconds at a million tenants) is read only when a member cannot
+   * wake where it is and a host to move it to is needed.
+   */
   async #decide(tenant: TenantRecord): Promise<WakeDecision> {
     const read = this.ctx.store.read;
     const placements = await read.placements.list({ tenantId: tenant.id });
-    const allocations = await read.placements.allocations();
     const members: WakeMember[] = [];
     for (const p of placements) {
       const host = await read.hosts.get(p.hostId);
-      const allocated = allocations.get(p.hostId) ?? { cpuMillis: 0, memoryMib: 0, diskMib: 0 };
+      const allocated = await read.placements.allocationOf(p.hostId);
       members.push({ role: p.role, hostId: p.hostId, host: host ? { id: host.id, state: host.state, capacity: host.capacity, allocated } : undefined });
     }
+    const facts = { tenantId: tenant.id, resources: tenant.spec.resources, placement: tenant.spec.placement, version: tenant.spec.version, members };
+    const inPlace = decideWake({ ...facts, candidates: [], connected: new Set<string>() }, this.ctx.placementPolicy);
+    if (inPlace.kind === 'in_place') return inPlace;
     const candidates = await hostCandidates(read, this.ctx.versions);
     const decision = decideWake(
-      {
-        tenantId: tenant.id,
-        resources: tenant.spec.resources,
-        placement: tenant.spec.placement,
-        version: tenant.spec.version,
-        members,
-        candidates,
-        connected: new Set(candidates.filter((h) => this.ctx.hub.isConnected(h.id)).map((h) => h.id)),
-      },
+      { ...facts, candidates, connected: new Set(candidates.filter((h) => this.ctx.hub.isConnected(h.id)).map((h) => h.id)) },
       this.ctx.placementPolicy,
     );
     if (decision.kind === 'move' && this.mover === undefined) return { kind: 'refuse', reason: decision.reason };
