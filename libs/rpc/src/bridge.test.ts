@@ -1,7 +1,10 @@
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
-import { EchoService } from '@pgs/proto/testing';
+import { EchoManyResponseSchema, EchoService } from '@pgs/proto/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, RpcError, addService, createClient, type Client } from './index.js';
+import { Code, EncodedMessage, RpcError, addService, createClient, type Client } from './index.js';
+
+/** One message encoded once, sent on every stream that asks for "shared". */
+const SHARED = EncodedMessage.of(EchoManyResponseSchema, { text: 'shared', index: 42 });
 
 const delay = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -32,6 +35,10 @@ describe('grpc-js bridge on a real server and client (127.0.0.1)', () => {
           return { text: `${req.text}!` };
         },
         async echoMany(req, stream, ctx) {
+          if (req.text === 'shared') {
+            for (let i = 0; i < req.count; i++) await stream.send(SHARED);
+            return;
+          }
           for (let i = 0; req.count === 0 || i < req.count; i++) {
             if (ctx.signal.aborted) {
               streamCancelled.push(true);
@@ -108,6 +115,17 @@ describe('grpc-js bridge on a real server and client (127.0.0.1)', () => {
     const got: number[] = [];
     for await (const m of client.echoMany({ text: 'a', count: 50 })) got.push(m.index);
     expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('a message encoded once goes out as those bytes on every stream', async () => {
+    const read = async (): Promise<Array<{ text: string; index: number }>> => {
+      const got = [];
+      for await (const m of client.echoMany({ text: 'shared', count: 3 })) got.push({ text: m.text, index: m.index });
+      return got;
+    };
+    const [a, b] = await Promise.all([read(), read()]);
+    expect(a).toEqual(Array.from({ length: 3 }, () => ({ text: 'shared', index: 42 })));
+    expect(b).toEqual(a);
   });
 
   it('a cancelled server stream ends the iteration and the server sees the cancel', async () => {

@@ -1,5 +1,6 @@
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import type { Metadata } from '@grpc/grpc-js';
+import type { EncodedMessage } from './encoded.js';
 
 /** What a handler knows about its call. */
 export interface CallContext {
@@ -12,9 +13,12 @@ export interface CallContext {
   readonly peerCertificate: unknown;
 }
 
-/** The server side of a stream of responses. `send` resolves once the message is flushed (backpressure). */
+/**
+ * The server side of a stream of responses. `send` resolves once the message is flushed
+ * (backpressure); an `EncodedMessage` goes as its bytes (one message sent on many streams).
+ */
 export interface ServerStream<O extends DescMessage> {
-  send(message: MessageInitShape<O>): Promise<void>;
+  send(message: MessageInitShape<O> | EncodedMessage<O>): Promise<void>;
   readonly signal: AbortSignal;
 }
 

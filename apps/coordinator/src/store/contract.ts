@@ -203,8 +203,11 @@ export interface RouteReads {
   listAfter(tenantId: string, limit: number): Promise<RouteRecord[]>;
   /** The current global route revision (0 = no route ever written). */
   revision(): Promise<number>;
-  /** Changes after `revision` in order, or undefined when the history no longer reaches back that far. */
-  changesSince(revision: number): Promise<RouteChange[] | undefined>;
+  /**
+   * Changes after `revision` in order (with `limit`, the first `limit` of them: a long catch-up is
+   * read a part at a time), or undefined when the history no longer reaches back that far.
+   */
+  changesSince(revision: number, limit?: number): Promise<RouteChange[] | undefined>;
 }
 
 export interface EventReads {

@@ -166,7 +166,7 @@ function repositories(t: SqliteTables, s: SecurityStore, read: Call, write: Call
       list: () => read(() => t.listRoutes()),
       listAfter: (tenantId, limit) => read(() => t.listRoutesAfter(tenantId, limit)),
       revision: () => read(() => t.routeRevision()),
-      changesSince: (revision) => read(() => t.routeChangesSince(revision)),
+      changesSince: (revision, limit) => read(() => t.routeChangesSince(revision, limit)),
       put: (route) => write(() => t.putRoute(route)),
       putMany: (list) => write(() => t.batch(() => once(list, (r) => r.tenantId, 'routes.putMany').map((r) => t.putRoute(r)), list.length)),
       delete: (tenantId) => write(() => t.deleteRoute(tenantId)),

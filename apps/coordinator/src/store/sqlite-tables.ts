@@ -452,7 +452,7 @@ export class SqliteTables {
       deleteRoute: p('DELETE FROM routes WHERE tenant_id = ?'),
       insertRouteChange: p('INSERT INTO route_changes (revision, tenant_id, route) VALUES (?, ?, ?)'),
       oldestRouteChange: p('SELECT MIN(revision) AS v FROM route_changes'),
-      routeChangesSince: p('SELECT * FROM route_changes WHERE revision > ? ORDER BY revision'),
+      routeChangesSince: p('SELECT * FROM route_changes WHERE revision > ? ORDER BY revision LIMIT ?'),
       pruneRouteChanges: p('DELETE FROM route_changes WHERE revision <= ?'),
       appendEvent: p(
         'INSERT INTO events (time, principal, action, tenant_id, host_id, outcome, message, details) VALUES (@time, @principal, @action, @tenantId, @hostId, @outcome, @message, @details) RETURNING id',
@@ -828,14 +828,15 @@ export class SqliteTables {
     return revision;
   }
 
-  routeChangesSince(revision: number): RouteChange[] | undefined {
+  routeChangesSince(revision: number, limit = -1): RouteChange[] | undefined {
     const current = this.routeRevision();
     if (revision > current) return undefined;
     if (revision === current) return [];
     const oldest = (this.stmt.oldestRouteChange!.get() as { v: number | null }).v;
     // The history must hold revision + 1 onwards; otherwise the gap forces a snapshot.
     if (oldest === null || oldest > revision + 1) return undefined;
-    return (this.stmt.routeChangesSince!.all(revision) as Row[]).map((r) => ({
+    // LIMIT -1: no limit, in SQLite.
+    return (this.stmt.routeChangesSince!.all(revision, limit) as Row[]).map((r) => ({
       revision: r.revision as number,
       tenantId: r.tenant_id as string,
       route: r.route === null ? undefined : (JSON.parse(r.route as string) as RouteRecord),

@@ -7,8 +7,8 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
-import { BackendFailureKind, WakeOutcome, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
-import { Code, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
+import { BackendFailureKind, WakeOutcome, WatchRoutesResponseSchema, type RouteFeedService, type RouterPeerSchema, type RouteSchema } from '@pgs/proto';
+import { Code, EncodedMessage, RpcError, type CallContext, type ServiceImpl } from '@pgs/rpc';
 import { principalOf } from '@pgs/security';
 import type { Logger } from '@pgs/service-kit';
 import { toNumber, toProtoRoute } from './mappers/common-mapper.js';
@@ -55,6 +55,8 @@ interface Batch {
   snapshotContinues?: boolean;
   /** What the batch weighs in a subscriber's queue (routeBytes of its routes). */
   bytes: number;
+  /** A shared delta as sent: encoded once, by the first stream that sends it, for every router. */
+  encoded?: EncodedMessage<typeof WatchRoutesResponseSchema>;
 }
 
 /**
@@ -137,24 +139,27 @@ export class RouteFeed {
 
   private async peersChanged(): Promise<void> {
     const routers = this.peerMessages();
-    for (const sub of this.subscribers.values()) {
-      this.enqueue(sub, {
-        snapshot: false,
-        revision: BigInt(await this.store.read.routes.revision()),
-        upserts: [],
-        deletedTenantIds: [],
-        routers,
-        routersChanged: true,
-        bytes: 64 + 64 * routers.length,
-      });
-    }
+    // One batch for every router (each queue holds it, and each stream stamps its own revision on it).
+    const batch: Batch = {
+      snapshot: false,
+      revision: BigInt(await this.store.read.routes.revision()),
+      upserts: [],
+      deletedTenantIds: [],
+      routers,
+      routersChanged: true,
+      bytes: 64 + 64 * routers.length,
+    };
+    for (const sub of this.subscribers.values()) this.enqueue(sub, batch);
   }
 
   /**
-   * The changes a router missed since `since`, in parts of ordinary deltas in revision order (a
-   * router away for the whole route history would otherwise get that many changes in one message,
-   * far over gRPC's default limit). The revision sent; null when the history no longer reaches
-   * back that far (or the router is ahead): it needs a snapshot; undefined when the watch ended.
+   * The changes a router missed since `since`, up to `current`, in parts of ordinary deltas in
+   * revision order (one message of a whole route history would be far over gRPC's default limit),
+   * each part read from the store as it goes: routers cut off together for falling behind resume
+   * together, and each holding its whole catch-up at once (tens of thousands of changes a router,
+   * a hundred routers) took the coordinator to its heap limit. The revision sent; null when the
+   * history no longer reaches back that far (or the router is ahead, or the history was pruned
+   * past the parts sent so far): it needs a snapshot; undefined when the watch ended.
    */
   private async sendCatchUp(
     since: number,
@@ -163,16 +168,22 @@ export class RouteFeed {
     signal: AbortSignal,
     log: Logger,
   ): Promise<number | null | undefined> {
-    const deltas = await this.store.read.routes.changesSince(since);
-    if (deltas === undefined) return null;
-    for (let from = 0; from === 0 || from < deltas.length; from += this.partRoutes) {
-      const last = from + this.partRoutes >= deltas.length;
-      const batch = deltaBatch(deltas.slice(from, from + this.partRoutes), last ? current : 0);
-      await send({ ...batch, routers: this.peerMessages(), routersChanged: true });
+    let from = since;
+    let changes = 0;
+    for (;;) {
+      const page = await this.store.read.routes.changesSince(from, this.partRoutes);
+      if (page === undefined) return null;
+      // Changes after `current` come from the router's queue, as every commit since it subscribed.
+      const part = page.filter((c) => c.revision <= current);
+      const last = part.length < this.partRoutes || part[part.length - 1]!.revision >= current;
+      await send({ ...deltaBatch(part, last ? current : 0), routers: this.peerMessages(), routersChanged: true });
       if (signal.aborted || this.closed) return undefined;
+      changes += part.length;
+      if (last) break;
+      from = part[part.length - 1]!.revision;
     }
     this.onBatch('delta');
-    log.info({ since, revision: current, changes: deltas.length }, 'router subscribed; deltas sent');
+    log.info({ since, revision: current, changes }, 'router subscribed; deltas sent');
     return current;
   }
 
@@ -228,6 +239,11 @@ export class RouteFeed {
     return revision;
   }
 
+  /** A batch as the response it is sent as. */
+  private wire({ bytes: _bytes, encoded: _encoded, ...batch }: Batch): MessageInitShape<typeof WatchRoutesResponseSchema> {
+    return { ...batch, instanceTls: this.instanceTls };
+  }
+
   /** A router calls only as itself: the request's router_id must be the id its certificate names. */
   private async mustBeRouter(ctx: CallContext, routerId: string, what: string): Promise<void> {
     const who = principalOf(ctx);
@@ -272,7 +288,7 @@ export class RouteFeed {
         // batches at or below the catch-up revision are skipped below.
         this.subscribers.set(sub.id, sub);
         const log = this.log.child({ component: 'route-feed', routerId: peer.routerId });
-        const send = ({ bytes: _bytes, ...batch }: Batch): Promise<void> => stream.send({ ...batch, instanceTls: this.instanceTls });
+        const send = (batch: Batch): Promise<void> => stream.send(this.wire(batch));
         try {
           const current = await this.store.read.routes.revision();
           // Sent by methods of their own: what a snapshot or a catch-up read is let go once it is
@@ -308,7 +324,8 @@ export class RouteFeed {
             const isPeers = batch.routersChanged && batch.upserts.length === 0 && batch.deletedTenantIds.length === 0;
             if (!isPeers && revision <= sentRevision) continue;
             // A peers-only batch carries no routes, so it must not claim a revision the router has not got.
-            await send(isPeers ? { ...batch, revision: BigInt(sentRevision) } : batch);
+            if (isPeers) await send({ ...batch, revision: BigInt(sentRevision) });
+            else await stream.send((batch.encoded ??= EncodedMessage.of(WatchRoutesResponseSchema, this.wire(batch))));
             this.onBatch(isPeers ? 'peers' : 'delta');
             if (!isPeers) sentRevision = revision;
           }

@@ -302,6 +302,10 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       for (let i = 1; i <= 50; i++) await s.transaction((tx) => tx.routes.put(route('t', i)));
       expect(await s.read.routes.changesSince(50)).toEqual([]);
       expect((await s.read.routes.changesSince(45))?.map((c) => c.revision)).toEqual([46, 47, 48, 49, 50]);
+      // A part at a time: the oldest `limit` changes after the revision.
+      expect((await s.read.routes.changesSince(45, 2))?.map((c) => c.revision)).toEqual([46, 47]);
+      expect((await s.read.routes.changesSince(47, 2))?.map((c) => c.revision)).toEqual([48, 49]);
+      expect(await s.read.routes.changesSince(5, 2)).toBeUndefined();
       expect(await s.read.routes.changesSince(60)).toBeUndefined();
       expect(await s.read.routes.changesSince(0)).toBeUndefined();
       expect(await s.read.routes.changesSince(5)).toBeUndefined();

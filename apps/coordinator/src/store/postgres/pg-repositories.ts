@@ -624,14 +624,15 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
     listAfter: async (tenantId, limit) =>
       (await db.query('SELECT * FROM routes WHERE tenant_id > $1 ORDER BY tenant_id LIMIT $2', [tenantId, limit])).rows.map(routeFromRow),
     revision: routeRevision,
-    changesSince: async (revision) => {
+    changesSince: async (revision, limit) => {
       const current = await routeRevision();
       if (revision > current) return undefined;
       if (revision === current) return [];
       const oldest = (await one(db, 'SELECT MIN(revision) AS v FROM route_changes', []))?.v;
       // The history must hold revision + 1 onwards; otherwise the gap forces a snapshot.
       if (oldest === null || oldest === undefined || Number(oldest) > revision + 1) return undefined;
-      return (await db.query('SELECT * FROM route_changes WHERE revision > $1 ORDER BY revision', [revision])).rows.map((r) => ({
+      // LIMIT NULL: no limit.
+      return (await db.query('SELECT * FROM route_changes WHERE revision > $1 ORDER BY revision LIMIT $2', [revision, limit ?? null])).rows.map((r) => ({
         revision: Number(r.revision),
         tenantId: String(r.tenant_id),
         route: r.route === null ? undefined : (JSON.parse(String(r.route)) as RouteRecord),

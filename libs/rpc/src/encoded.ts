@@ -1,0 +1,22 @@
+/**
+ * A response encoded once and sent as is on any number of streams. A feed that sends the same
+ * message to every subscriber (a route change to a hundred routers) would otherwise build and
+ * encode it once per stream: at a hundred routers that was most of what the coordinator did
+ * while tenants were created, and the routers fell behind it.
+ */
+import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
+
+export class EncodedMessage<O extends DescMessage> {
+  private constructor(
+    /** The wire bytes: shared by every stream it is sent on, so never changed. */
+    readonly bytes: Buffer,
+    /** Only for the type: a message encoded for one schema is not sent where another is expected. */
+    readonly schema: O,
+  ) {}
+
+  /** `init` of `schema`, encoded now. */
+  static of<O extends DescMessage>(schema: O, init: MessageInitShape<O>): EncodedMessage<O> {
+    const bytes = toBinary(schema, create(schema, init));
+    return new EncodedMessage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), schema);
+  }
+}
