@@ -1,9 +1,11 @@
 /**
  * RouteFeedService.WatchRoutes: a snapshot when the router is new (since 0), ahead of us, or
- * further behind than the retained history; otherwise the deltas it missed; then every commit's
- * route changes as one batch, in revision order, straight after the commit (in process, no
- * polling). Each router's stream has its own queue, bounded by bytes (route-queue.ts); a router
- * that falls too far behind is cut off and catches up from its revision when it reconnects.
+ * further behind than the retained history; otherwise the deltas it missed; then the commits'
+ * route changes in revision order, in process (no polling): a commit's changes go out at once
+ * when none went in the last `PUBLISH_WINDOW_MS`, otherwise together with every commit's until
+ * that window ends, as one batch encoded once for every router. Each router's stream has its
+ * own queue, bounded by bytes (route-queue.ts); a router that falls too far behind is cut off
+ * and catches up from its revision when it reconnects.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
@@ -72,6 +74,15 @@ export const SNAPSHOT_PART_ROUTES = 2000;
  */
 export const MAX_QUEUED_BYTES = 16 * 2 ** 20;
 
+/**
+ * Route changes go out to the routers at most once per this many ms: the first commit's at once,
+ * the next ones gathered until the window ends, then as one batch. Each batch is a message on
+ * every router's stream, and at a hundred routers a message per commit (a tenant create makes
+ * several) was more writes than the coordinator could make while tenants were created: every
+ * router fell behind its queue's bound and was cut off. A change waits at most this long.
+ */
+export const PUBLISH_WINDOW_MS = 10;
+
 interface Subscriber {
   id: number;
   peer: RouterPeer;
@@ -85,6 +96,10 @@ export class RouteFeed {
   private nextId = 1;
   private closed = false;
   private readonly unsubscribe: () => void;
+  /** Changes committed and not yet published (the window is open), in revision order. */
+  private pending: RouteChange[] = [];
+  private publishTimer: NodeJS.Timeout | undefined;
+  private lastPublishedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -98,6 +113,8 @@ export class RouteFeed {
     source: FeedSource = commitsOf(store),
     /** Most bytes a router's queue may hold before it is cut off. */
     private readonly maxQueuedBytes = MAX_QUEUED_BYTES,
+    /** At most one batch of changes per this many ms (0: one per commit). */
+    private readonly publishWindowMs = PUBLISH_WINDOW_MS,
   ) {
     this.unsubscribe = source((summary) => {
       if (summary.routeChanges.length > 0) this.publish(summary.routeChanges);
@@ -108,6 +125,7 @@ export class RouteFeed {
   close(): void {
     this.closed = true;
     this.unsubscribe();
+    clearTimeout(this.publishTimer);
     for (const sub of this.subscribers.values()) sub.wake?.();
   }
 
@@ -132,8 +150,21 @@ export class RouteFeed {
     wake?.();
   }
 
+  /** Publishes `changes` now, or with the others of the window when one went out less than a window ago. */
   private publish(changes: readonly RouteChange[]): void {
-    const batch = deltaBatch(changes);
+    for (const c of changes) this.pending.push(c);
+    if (this.publishTimer !== undefined) return;
+    const wait = this.lastPublishedAt + this.publishWindowMs - performance.now();
+    if (wait <= 0) this.publishPending();
+    else this.publishTimer = setTimeout(() => this.publishPending(), wait);
+  }
+
+  private publishPending(): void {
+    this.publishTimer = undefined;
+    if (this.pending.length === 0 || this.closed) return;
+    this.lastPublishedAt = performance.now();
+    const batch = deltaBatch(this.pending);
+    this.pending = [];
     for (const sub of this.subscribers.values()) this.enqueue(sub, batch);
   }
 
