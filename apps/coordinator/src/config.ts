@@ -313,8 +313,9 @@ export const CONFIG_SPEC = {
     type: 'int',
     flag: '--route-queue-kib',
     env: 'PGS_ROUTE_QUEUE_KIB',
-    description: 'route changes a router may have unsent (KiB) before its stream is cut off; it resumes from its revision',
-    default: 16384,
+    description:
+      'route changes a router may have unsent (KiB) before its stream is cut off; it resumes from its revision (the changes are shared by every router, so this bounds the whole feed)',
+    default: 262144,
     min: 16,
   },
   routeHistory: {

@@ -18,7 +18,8 @@ import { SimFleet } from './sim-fleet.js';
 
 const o = parseOptions(process.argv.slice(2));
 // Liveness as shipped (heartbeats every second, TTL 3 s, grace 4 s): at 10,000 hosts that is the load.
-const coordinatorArgs = ['--log-level', 'warn'];
+// PGS_BENCH_COORDINATOR_ARGS: more coordinator flags, e.g. "--route-queue-kib 262144".
+const coordinatorArgs = ['--log-level', 'warn', ...(process.env.PGS_BENCH_COORDINATOR_ARGS ?? '').split(' ').filter((a) => a !== '')];
 const watchers = o.routers - o.realRouters;
 console.log(
   `scale: steps ${o.steps.map((s) => `${s.tenants}:${s.hosts}`).join(' ')}; ${watchers} watchers (${Math.min(o.fullWatchers, watchers)} keeping whole tables) + ${o.realRouters} real routers`,

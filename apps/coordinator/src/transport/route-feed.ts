@@ -69,10 +69,12 @@ interface Batch {
 export const SNAPSHOT_PART_ROUTES = 2000;
 
 /**
- * Most bytes of route changes a router may have queued before it is cut off (some 40,000 changes
- * with an owner each). Batches are shared by the queues, so this bounds the whole feed's backlog.
+ * Most bytes of route changes a router may have queued before it is cut off (some 600,000 changes
+ * with an owner each). Batches are shared by the queues, so this bounds the whole feed's backlog,
+ * not each router's: a router merely behind for a while costs nothing but its place in the shared
+ * batches, while one cut off costs its own catch-up (read, parsed and encoded for it alone).
  */
-export const MAX_QUEUED_BYTES = 16 * 2 ** 20;
+export const MAX_QUEUED_BYTES = 256 * 2 ** 20;
 
 /**
  * Route changes go out to the routers at most once per this many ms: the first commit's at once,
