@@ -6,6 +6,12 @@
  */
 import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 
+/** `init` of `schema` as wire bytes (a Buffer over the encoded bytes, not a copy): what grpc-js writes. */
+export function encodeMessage(schema: DescMessage, init: unknown): Buffer {
+  const bytes = toBinary(schema, create(schema, init as never));
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class EncodedMessage<O extends DescMessage> {
   private constructor(
     /** The wire bytes: shared by every stream it is sent on, so never changed. */
@@ -16,7 +22,6 @@ export class EncodedMessage<O extends DescMessage> {
 
   /** `init` of `schema`, encoded now. */
   static of<O extends DescMessage>(schema: O, init: MessageInitShape<O>): EncodedMessage<O> {
-    const bytes = toBinary(schema, create(schema, init));
-    return new EncodedMessage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), schema);
+    return new EncodedMessage(encodeMessage(schema, init), schema);
   }
 }

@@ -1,5 +1,5 @@
-import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf';
-import { EncodedMessage } from './encoded.js';
+import { fromBinary, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf';
+import { EncodedMessage, encodeMessage } from './encoded.js';
 import {
   Metadata,
   status,
@@ -37,10 +37,7 @@ export function methodPath(method: DescMethod): string {
 
 function serializer(schema: DescMessage) {
   return (value: unknown): Buffer => {
-    if (value instanceof EncodedMessage) return value.bytes;
-    const message = create(schema, value as never);
-    const bytes = toBinary(schema, message);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return value instanceof EncodedMessage ? value.bytes : encodeMessage(schema, value);
   };
 }
 
