@@ -1,8 +1,18 @@
 import type { Logger } from './logger.js';
 
 /**
- * Graceful stop on SIGINT/SIGTERM: runs `stop` once with a deadline; a second signal or the
- * deadline forces exit. Returns a function that triggers the same stop from code.
+ * How long a stopped service may take to exit by itself. Its stop closed everything it knows of;
+ * a handle still open after that (a socket a peer keeps, a timer of a loop that did not stop)
+ * must not keep it running until its supervisor's stop timeout kills it, which counts as a failed
+ * stop (systemd's TimeoutStopSec, then SIGKILL).
+ */
+export const EXIT_AFTER_STOP_MS = 3000;
+
+/**
+ * Wires SIGINT/SIGTERM to a graceful stop with a hard deadline (exit 1 past it). A second signal
+ * exits at once. Once the stop is done the process exits by itself; if something still holds it
+ * after EXIT_AFTER_STOP_MS, the kinds of handle left are logged (to find the leak) and it exits.
+ * Returns the stop function so tests can call it.
  */
 export function handleShutdown(log: Logger, stop: (reason: string) => Promise<void>, options: { timeoutMs?: number } = {}): (reason: string) => Promise<void> {
   let stopping: Promise<void> | undefined;
@@ -19,11 +29,13 @@ export function handleShutdown(log: Logger, stop: (reason: string) => Promise<vo
       () => {
         clearTimeout(timer);
         log.info({ reason }, 'stopped');
+        exitSoonAfterStop(log);
       },
       (err: unknown) => {
         clearTimeout(timer);
         log.error({ err, reason }, 'error while stopping');
         process.exitCode = 1;
+        exitSoonAfterStop(log);
       },
     );
     return stopping;
@@ -38,4 +50,12 @@ export function handleShutdown(log: Logger, stop: (reason: string) => Promise<vo
     });
   }
   return run;
+}
+
+/** The timer does not hold the process itself: it fires only when something else still does. */
+function exitSoonAfterStop(log: Logger): void {
+  setTimeout(() => {
+    log.warn({ afterMs: EXIT_AFTER_STOP_MS, handles: process.getActiveResourcesInfo() }, 'still running after a graceful stop (a handle left open); exiting');
+    process.exit();
+  }, EXIT_AFTER_STOP_MS).unref();
 }

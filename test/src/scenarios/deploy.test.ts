@@ -395,7 +395,7 @@ describe.skipIf(unavailable !== undefined)('deployment guide on six machines (ne
       const stopping = u.stop();
       await whileStopping?.();
       const { stopMs, code } = await stopping;
-      expect(code).toBe(0);
+      expect(code, `${unitName}@${machine} did not stop cleanly; its log:\n${u.tail(60)}`).toBe(0);
       u.start();
       await ready();
       expect(installedRelease(m(machine).root)).toBe(`pgs-${RELEASE_VERSION}-next`);
