@@ -24,7 +24,13 @@ const stats: FakeAgentStats = {
 // A starved worker sends its hosts' heartbeats late: its own stalls tell the coordinator's part from the simulator's.
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
-const channels = Array.from({ length: config.channels }, () => createClient(AgentControlService, config.grpc, credentials.createInsecure()));
+// grpc-js shares one connection between every client of the same target unless each has a
+// subchannel pool of its own: without it every fake host of the process (thousands) was on one
+// HTTP/2 connection, whose 64 KiB flow-control window held each host's heartbeats behind the
+// others' reports, and hosts flapped that real agents, each on a connection of its own, never would.
+const channels = Array.from({ length: config.channels }, () =>
+  createClient(AgentControlService, config.grpc, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }),
+);
 const agents = new Map<string, FakeAgent>();
 
 /** Host i of the whole fleet: its id, a loopback-looking address (never dialled: no instance is behind it) and a zone. */

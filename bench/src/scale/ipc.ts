@@ -5,7 +5,7 @@ export interface AgentWorkerConfig {
   grpc: string;
   from: number;
   to: number;
-  /** gRPC channels the worker's streams share (many agents behind one NAT). */
+  /** Connections the worker's hosts' streams are spread over (each channel its own HTTP/2 connection). */
   channels: number;
   /** Full instance reports of every host at this period (ms; 0 = only on desired sets). */
   reportIntervalMs: number;

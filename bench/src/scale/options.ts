@@ -23,6 +23,12 @@ export interface ScaleOptions {
   /** Of the watchers: how many keep the whole route table in memory. */
   fullWatchers: number;
   hostsPerWorker: number;
+  /**
+   * Fake hosts sharing one gRPC connection (an HTTP/2 connection's 64 KiB flow-control window is
+   * shared by its streams: with 64 hosts on one, their heartbeats waited behind each other's reports
+   * and hosts flapped that a real agent, with a connection of its own, never would).
+   */
+  hostsPerConnection: number;
   /** Each fake host's full instance report period (ms), as a real agent's --report-interval. */
   reportIntervalMs: number;
   watchersPerWorker: number;
@@ -35,7 +41,7 @@ const USAGE = `npm run bench:scale -w bench -- [--hosts 10000] [--tenants 100000
   [--steps 10000:1000,100000:1000,1000000:10000]  tenants:hosts per measured step (default: 10k, 100k, 1M tenants
                                                   up to --tenants, hosts in proportion, at least 1,000)
   [--create-rate 1000] [--create-concurrency 64] [--churn-seconds 30] [--real-routers 2] [--full-watchers 2]
-  [--hosts-per-worker 2500] [--report-interval-ms 5000] [--watchers-per-worker 25] [--toggle-pool 2000] [--no-restart] [--name scale]
+  [--hosts-per-worker 2500] [--hosts-per-connection 1] [--report-interval-ms 5000] [--watchers-per-worker 25] [--toggle-pool 2000] [--no-restart] [--name scale]
   PGS_BENCH_COORDINATOR=<main.js> runs another coordinator build (before/after comparisons)
 quick: --hosts 200 --tenants 2000 --routers 10 --churn-seconds 10`;
 
@@ -82,6 +88,7 @@ export function parseOptions(argv: string[]): ScaleOptions {
       'real-routers': { type: 'string' },
       'full-watchers': { type: 'string' },
       'hosts-per-worker': { type: 'string' },
+      'hosts-per-connection': { type: 'string' },
       'report-interval-ms': { type: 'string' },
       'watchers-per-worker': { type: 'string' },
       name: { type: 'string' },
@@ -117,6 +124,8 @@ export function parseOptions(argv: string[]): ScaleOptions {
     realRouters,
     fullWatchers: positive('full-watchers', values['full-watchers'], 2, 0),
     hostsPerWorker: positive('hosts-per-worker', values['hosts-per-worker'], 2500),
+    // A real agent has a connection of its own.
+    hostsPerConnection: positive('hosts-per-connection', values['hosts-per-connection'], 1),
     // The host agent's default --report-interval: every host reports all its instances this often.
     reportIntervalMs: positive('report-interval-ms', values['report-interval-ms'], 5000, 0),
     watchersPerWorker: positive('watchers-per-worker', values['watchers-per-worker'], 25),

@@ -35,9 +35,10 @@ if (
   throw new Error('usage: rest-cost <store dir (with coordinator.db)> <hosts> <main.js>[,<main.js>...] [rounds] [tenants in the store]');
 // PGS_BENCH_FIRST_START_ONLY=1: measure the first start only (no rest window, no restart).
 const firstStartOnly = process.env.PGS_BENCH_FIRST_START_ONLY === '1';
-// PGS_BENCH_STREAMS_PER_CHANNEL: fake hosts sharing one gRPC connection (64; 1 = a connection each, as real agents).
+// PGS_BENCH_STREAMS_PER_CHANNEL: fake hosts sharing one gRPC connection (1 = a connection each, as real agents; before
+// session 15 every fake host of the run shared one, whatever this said: grpc-js's global subchannel pool).
 // Shared, one host's set left unread holds the connection's flow-control window for all the others.
-const streamsPerChannel = Number(process.env.PGS_BENCH_STREAMS_PER_CHANNEL ?? 64);
+const streamsPerChannel = Number(process.env.PGS_BENCH_STREAMS_PER_CHANNEL ?? 1);
 if (!(Number.isInteger(streamsPerChannel) && streamsPerChannel >= 1)) throw new Error('PGS_BENCH_STREAMS_PER_CHANNEL must be a positive whole number');
 // How long a first start may take to settle before the run records it as not settled.
 const settleTimeoutMs = Number(process.env.PGS_BENCH_SETTLE_TIMEOUT_MS ?? 600_000);

@@ -30,7 +30,14 @@ export class SimFleet {
 
   constructor(
     private readonly grpc: string,
-    private readonly o: { hostsPerWorker: number; reportIntervalMs: number; watchersPerWorker: number; fullWatchers: number; togglePool: number },
+    private readonly o: {
+      hostsPerWorker: number;
+      hostsPerConnection: number;
+      reportIntervalMs: number;
+      watchersPerWorker: number;
+      fullWatchers: number;
+      togglePool: number;
+    },
   ) {}
 
   /** Starts fake hosts up to `hosts` (sim0..sim<hosts-1>). */
@@ -45,7 +52,7 @@ export class SimFleet {
           grpc: this.grpc,
           from,
           to,
-          channels: Math.max(1, Math.ceil((to - from) / 64)),
+          channels: Math.max(1, Math.ceil((to - from) / this.o.hostsPerConnection)),
           reportIntervalMs: this.o.reportIntervalMs,
         }),
       });

@@ -7,10 +7,18 @@ import type { WatcherWorkerConfig, WatcherWorkerReply, WatcherWorkerRequest } fr
 import { MAX_FEED_MESSAGE, RouteWatcher, togglePool } from './route-watcher.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WatcherWorkerConfig;
-const client = createClient(RouteFeedService, config.grpc, credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_FEED_MESSAGE });
+// A connection per watcher, as every router has its own: on one shared HTTP/2 connection the
+// watchers' streams share its flow-control window, and each waited behind the others' batches.
+// grpc-js shares a connection between clients of the same target unless told not to.
+const clients = Array.from({ length: config.count }, () =>
+  createClient(RouteFeedService, config.grpc, credentials.createInsecure(), {
+    'grpc.max_receive_message_length': MAX_FEED_MESSAGE,
+    'grpc.use_local_subchannel_pool': 1,
+  }),
+);
 const toggled = togglePool(config.togglePool);
 
-const watchers = Array.from({ length: config.count }, (_, i) => new RouteWatcher(client, `w${config.from + i}`, i < config.full, toggled));
+const watchers = clients.map((client, i) => new RouteWatcher(client, `w${config.from + i}`, i < config.full, toggled));
 for (const w of watchers) w.start();
 
 function reply(r: WatcherWorkerReply): void {
@@ -46,7 +54,7 @@ process.on('message', (m: WatcherWorkerRequest) => {
     reply({ type: 'hostLoss', seq: m.seq, perWatcher: watchers.map((w) => w.hostLoss) });
   } else if (m.type === 'exit') {
     for (const w of watchers) w.stop();
-    client.close();
+    for (const c of clients) c.close();
     setTimeout(() => process.exit(0), 200).unref();
   }
 });
