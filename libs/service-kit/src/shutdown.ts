@@ -12,7 +12,7 @@ export const EXIT_AFTER_STOP_MS = 3000;
  * Wires SIGINT/SIGTERM to a graceful stop with a hard deadline (exit 1 past it). A second signal
  * exits at once. Once the stop is done the process exits by itself; if something still holds it
  * after EXIT_AFTER_STOP_MS, the kinds of handle left are logged (to find the leak) and it exits.
- * Returns the stop function so tests can call it.
+ * Returns the stop function: the same stop from code (the process exits after it, as after a signal).
  */
 export function handleShutdown(log: Logger, stop: (reason: string) => Promise<void>, options: { timeoutMs?: number } = {}): (reason: string) => Promise<void> {
   let stopping: Promise<void> | undefined;
