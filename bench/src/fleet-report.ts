@@ -17,6 +17,16 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
+/** The largest of `values` (-Infinity for none). Not Math.max(...values): a spread of some 125,000 or more values overflows the call stack. */
+export function maxOf(values: readonly number[]): number {
+  return values.reduce((m, v) => (v > m ? v : m), Number.NEGATIVE_INFINITY);
+}
+
+/** The smallest of `values` (Infinity for none), for the same reason by a loop. */
+export function minOf(values: readonly number[]): number {
+  return values.reduce((m, v) => (v < m ? v : m), Number.POSITIVE_INFINITY);
+}
+
 /** p50/p95/p99/max/mean of a sample. */
 export function summarize(values: readonly number[]): { n: number; p50: number; p95: number; p99: number; max: number; mean: number } {
   return {
@@ -24,8 +34,7 @@ export function summarize(values: readonly number[]): { n: number; p50: number; 
     p50: percentile(values, 50),
     p95: percentile(values, 95),
     p99: percentile(values, 99),
-    // Not Math.max(...values): a spread of some 125,000 or more values overflows the call stack.
-    max: values.length ? values.reduce((m, v) => (v > m ? v : m), Number.NEGATIVE_INFINITY) : Number.NaN,
+    max: values.length ? maxOf(values) : Number.NaN,
     mean: values.length ? values.reduce((s, v) => s + v, 0) / values.length : Number.NaN,
   };
 }

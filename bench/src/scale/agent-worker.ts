@@ -10,6 +10,7 @@ import { AgentControlService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import { FakeAgent, type FakeAgentStats } from '../fleet-fake-agent.js';
 import type { AgentWorkerConfig, AgentWorkerReply, AgentWorkerRequest } from './ipc.js';
+import { OWN_CONNECTION } from './own-connection.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as AgentWorkerConfig;
 const stats: FakeAgentStats = {
@@ -24,13 +25,7 @@ const stats: FakeAgentStats = {
 // A starved worker sends its hosts' heartbeats late: its own stalls tell the coordinator's part from the simulator's.
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
-// grpc-js shares one connection between every client of the same target unless each has a
-// subchannel pool of its own: without it every fake host of the process (thousands) was on one
-// HTTP/2 connection, whose 64 KiB flow-control window held each host's heartbeats behind the
-// others' reports, and hosts flapped that real agents, each on a connection of its own, never would.
-const channels = Array.from({ length: config.channels }, () =>
-  createClient(AgentControlService, config.grpc, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }),
-);
+const channels = Array.from({ length: config.channels }, () => createClient(AgentControlService, config.grpc, credentials.createInsecure(), OWN_CONNECTION));
 const agents = new Map<string, FakeAgent>();
 
 /** Host i of the whole fleet: its id, a loopback-looking address (never dialled: no instance is behind it) and a zone. */

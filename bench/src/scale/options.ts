@@ -23,11 +23,7 @@ export interface ScaleOptions {
   /** Of the watchers: how many keep the whole route table in memory. */
   fullWatchers: number;
   hostsPerWorker: number;
-  /**
-   * Fake hosts sharing one gRPC connection (an HTTP/2 connection's 64 KiB flow-control window is
-   * shared by its streams: with 64 hosts on one, their heartbeats waited behind each other's reports
-   * and hosts flapped that a real agent, with a connection of its own, never would).
-   */
+  /** Fake hosts sharing one gRPC connection (1: each its own, as real agents; see own-connection.ts for why it matters). */
   hostsPerConnection: number;
   /** Each fake host's full instance report period (ms), as a real agent's --report-interval. */
   reportIntervalMs: number;

@@ -3,6 +3,7 @@
  * step by step, asked for their counters, and told to lose and return hosts.
  */
 import type { AgentWorkerReply, AgentWorkerRequest, WatcherWorkerReply, WatcherWorkerRequest } from './ipc.js';
+import type { ScaleOptions } from './options.js';
 import { Worker } from './workers.js';
 
 type AgentWorker = Worker<AgentWorkerRequest, AgentWorkerReply>;
@@ -30,14 +31,7 @@ export class SimFleet {
 
   constructor(
     private readonly grpc: string,
-    private readonly o: {
-      hostsPerWorker: number;
-      hostsPerConnection: number;
-      reportIntervalMs: number;
-      watchersPerWorker: number;
-      fullWatchers: number;
-      togglePool: number;
-    },
+    private readonly o: Pick<ScaleOptions, 'hostsPerWorker' | 'hostsPerConnection' | 'reportIntervalMs' | 'watchersPerWorker' | 'fullWatchers' | 'togglePool'>,
   ) {}
 
   /** Starts fake hosts up to `hosts` (sim0..sim<hosts-1>). */

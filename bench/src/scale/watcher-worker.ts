@@ -4,17 +4,12 @@ import { credentials } from '@grpc/grpc-js';
 import { RouteFeedService } from '@pgs/proto';
 import { createClient } from '@pgs/rpc';
 import type { WatcherWorkerConfig, WatcherWorkerReply, WatcherWorkerRequest } from './ipc.js';
+import { OWN_CONNECTION } from './own-connection.js';
 import { MAX_FEED_MESSAGE, RouteWatcher, togglePool } from './route-watcher.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WatcherWorkerConfig;
-// A connection per watcher, as every router has its own: on one shared HTTP/2 connection the
-// watchers' streams share its flow-control window, and each waited behind the others' batches.
-// grpc-js shares a connection between clients of the same target unless told not to.
 const clients = Array.from({ length: config.count }, () =>
-  createClient(RouteFeedService, config.grpc, credentials.createInsecure(), {
-    'grpc.max_receive_message_length': MAX_FEED_MESSAGE,
-    'grpc.use_local_subchannel_pool': 1,
-  }),
+  createClient(RouteFeedService, config.grpc, credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_FEED_MESSAGE, ...OWN_CONNECTION }),
 );
 const toggled = togglePool(config.togglePool);
 

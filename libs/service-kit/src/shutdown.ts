@@ -29,15 +29,14 @@ export function handleShutdown(log: Logger, stop: (reason: string) => Promise<vo
       () => {
         clearTimeout(timer);
         log.info({ reason }, 'stopped');
-        exitSoonAfterStop(log);
       },
       (err: unknown) => {
         clearTimeout(timer);
         log.error({ err, reason }, 'error while stopping');
         process.exitCode = 1;
-        exitSoonAfterStop(log);
       },
     );
+    void stopping.then(() => exitSoonAfterStop(log));
     return stopping;
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
