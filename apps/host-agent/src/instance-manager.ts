@@ -25,6 +25,7 @@
 import { isValidTenantId, leaseHoldReason, type Resources } from '@pgs/tenancy';
 import type { Logger } from '@pgs/service-kit';
 import { readArchiveStatus } from './backup/archive-status.js';
+import { ArchivedThrough } from './backup/archived-through.js';
 import type { BackupRepository, RecoveryResult } from './backup/backup-types.js';
 import { InitSqlExecutor } from './init-sql.js';
 import { objectsFingerprint } from './objects-fingerprint.js';
@@ -219,6 +220,8 @@ export class InstanceManager {
   private readonly senderWatch: SenderWatch;
   private readonly kept: KeptConnections;
   private readonly health: HealthProbe;
+  /** Each backed-up primary's archive progress (the end of its recovery window), by tenant. */
+  private readonly archived = new Map<string, ArchivedThrough>();
   private healthRunning = false;
   private closed = false;
   private tls: InstanceTls = { files: undefined, required: false };
@@ -542,13 +545,7 @@ export class InstanceManager {
             // Say so at once: the coordinator confirms a promotion by this ack or a report with role PRIMARY.
             const health = await this.measure(t);
             this.update(e, { health, reason: '' });
-            // The new primary accepts writes as soon as it left recovery (PostgreSQL promotes without an
-            // end-of-recovery checkpoint); the checkpoint that pg_rewind of the former primary needs
-            // (its control file names the new timeline only after one) runs after the answer, not in
-            // the clients' pause.
-            if (promotion.promoted) {
-              this.replication.checkpoint(t).catch((err: unknown) => this.log.warn({ tenantId: t, err }, 'checkpoint after the promotion failed'));
-            }
+            if (promotion.promoted) this.afterPromotion(t, promotion.timeline);
             const ms = (a: number, b: number) => Math.round(b - a);
             return {
               lsn: promotion.lsn,
@@ -766,10 +763,16 @@ export class InstanceManager {
     if (backups && backedUp && health.acceptingConnections && health.role === 'PRIMARY') {
       try {
         const pending = backups.pendingWal(tenantId);
-        health.archive = await this.kept.use(tenantId, (c) => readArchiveStatus(c, pending, this.clock()), keep);
+        let progress = this.archived.get(tenantId);
+        if (!progress) this.archived.set(tenantId, (progress = new ArchivedThrough()));
+        const now = this.clock();
+        health.archive = await this.kept.use(tenantId, (c) => readArchiveStatus(c, pending, now, progress), keep);
       } catch (err) {
         this.log.debug({ tenantId, err }, 'archive status could not be read');
       }
+    } else if (health.role !== 'PRIMARY') {
+      // A demoted primary's looks say nothing of the archive of whichever primary comes next.
+      this.archived.delete(tenantId);
     }
     this.o.metrics.healthCheckSeconds.observe({ result: health.acceptingConnections ? 'accepting' : 'not_accepting' }, (performance.now() - started) / 1000);
     return health;
@@ -870,9 +873,8 @@ export class InstanceManager {
           if (!woken) {
             e.objectsApplied = undefined;
             // A spec that turns a replica into the primary means promote (idempotent on a primary).
-            if ((await this.replication.promote(t)).promoted) {
-              this.replication.checkpoint(t).catch((err: unknown) => this.log.warn({ tenantId: t, err }, 'checkpoint after the promotion failed'));
-            }
+            const promotion = await this.replication.promote(t);
+            if (promotion.promoted) this.afterPromotion(t, promotion.timeline);
             await this.o.admin.apply(t, d);
             if (d.replicationUser !== '' && d.replicationSecret !== '') await this.replication.ensurePrimary(t, d);
             e.objectsApplied = fingerprint;
@@ -1029,10 +1031,31 @@ export class InstanceManager {
     }
   }
 
+  /**
+   * What follows a promotion, off the clients' pause (the new primary accepts writes as soon as it
+   * left recovery: PostgreSQL promotes without an end-of-recovery checkpoint). First the old
+   * timeline's received WAL is marked for archiving (received-wal.ts), before any checkpoint could
+   * remove it; then the checkpoint pg_rewind of the former primary needs (its control file names
+   * the new timeline only after one).
+   */
+  private afterPromotion(tenantId: string, timeline: number): void {
+    const backups = this.o.runtime.backups;
+    if (backups && backups.backupOf(tenantId) !== undefined) {
+      try {
+        const marked = backups.archiveReceivedWal(tenantId, timeline);
+        if (marked.length > 0) this.log.info({ tenantId, timeline, segments: marked }, 'received WAL of the old timeline marked for archiving');
+      } catch (err) {
+        this.log.warn({ tenantId, err }, 'the received WAL of the old timeline could not be marked for archiving');
+      }
+    }
+    this.replication.checkpoint(tenantId).catch((err: unknown) => this.log.warn({ tenantId, err }, 'checkpoint after the promotion failed'));
+  }
+
   /** Lets go of what the agent keeps of a running instance: its kept connection, its last measures. */
   private release(tenantId: string): void {
     this.kept.forget(tenantId);
     this.health.forget(tenantId);
+    this.archived.delete(tenantId);
   }
 
   private scheduleSenderWatch(): void {

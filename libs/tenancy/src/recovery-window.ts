@@ -2,8 +2,9 @@
  * The times a tenant can be restored to, and the rules that guard it: a restore target must lie in
  * the window (or name a restorable backup), and deleting a backup must not shrink the window below
  * the retention the policy promises. A restore to time T needs a backup that was consistent before
- * T, so the window runs from the second after the end of the oldest restorable backup to the last
- * archived WAL.
+ * T, so the window runs from the second after the end of the oldest restorable backup to the time
+ * through which the archive holds every commit (not the time the archiver last finished a file: a
+ * commit just before that may still wait in the open or a queued segment).
  */
 import type { BackupView } from './backup-types.js';
 import { PgsError } from './errors.js';
@@ -14,14 +15,14 @@ export interface RecoveryWindow {
   latest: number;
 }
 
-/** The window, or undefined when no backup is restorable. `lastArchivedAt` 0 = unknown. */
-export function recoveryWindow(backups: readonly BackupView[], lastArchivedAt: number): RecoveryWindow | undefined {
+/** The window, or undefined when no backup is restorable. `archivedThrough` 0 = unknown. */
+export function recoveryWindow(backups: readonly BackupView[], archivedThrough: number): RecoveryWindow | undefined {
   const good = backups.filter((b) => b.status === 'SUCCEEDED' && b.finishedAt > 0);
   if (good.length === 0) return undefined;
   // pgBackRest keeps a backup's stop time in whole seconds and restores to a time only from a backup
   // that stopped in an earlier second: the window opens at the second after the oldest one's stop.
   const earliest = Math.min(...good.map((b) => Math.floor(b.finishedAt / 1000) * 1000 + 1000));
-  return { earliest, latest: Math.max(lastArchivedAt, ...good.map((b) => b.finishedAt)) };
+  return { earliest, latest: Math.max(archivedThrough, ...good.map((b) => b.finishedAt)) };
 }
 
 /** The backup and every restorable backup that depends on it (pgBackRest expires them together). */
@@ -53,13 +54,13 @@ export interface DeleteImpact {
 }
 
 /** Judges deleting backup `id` at `now` under a retention of `retentionMs`. */
-export function deleteImpact(backups: readonly BackupView[], id: string, lastArchivedAt: number, retentionMs: number, now: number): DeleteImpact {
+export function deleteImpact(backups: readonly BackupView[], id: string, archivedThrough: number, retentionMs: number, now: number): DeleteImpact {
   const removed = dependentsOf(backups, id).map((b) => b.id);
   const gone = new Set(removed);
-  const before = recoveryWindow(backups, lastArchivedAt);
+  const before = recoveryWindow(backups, archivedThrough);
   const after = recoveryWindow(
     backups.filter((b) => !gone.has(b.id)),
-    lastArchivedAt,
+    archivedThrough,
   );
   const required = now - retentionMs;
   const later = before !== undefined && (after === undefined || after.earliest > before.earliest);
@@ -83,8 +84,8 @@ export function describeWindow(w: RecoveryWindow): string {
 }
 
 /** Checks a restore target against the tenant's backups and window; throws PgsError (kind user) with what is possible. */
-export function validateRestoreTarget(target: RestoreTarget, backups: readonly BackupView[], lastArchivedAt: number): ResolvedTarget {
-  const window = recoveryWindow(backups, lastArchivedAt);
+export function validateRestoreTarget(target: RestoreTarget, backups: readonly BackupView[], archivedThrough: number): ResolvedTarget {
+  const window = recoveryWindow(backups, archivedThrough);
   if (target.kind === 'backup') {
     const b = backups.find((x) => x.id === target.backupId);
     if (b === undefined)

@@ -82,6 +82,8 @@ export interface ArchiveStatusView {
   archivedCount: number;
   lastArchivedWal: string;
   lastArchivedAt: string | null;
+  /** Every commit before this time is archived (the recovery window ends here); null until known. */
+  archivedThrough: string | null;
   failedCount: number;
   lastFailedWal: string;
   lastFailedAt: string | null;
@@ -376,6 +378,7 @@ export function archiveStatusView(a: ArchiveStatus): ArchiveStatusView {
     archivedCount: Number(a.archivedCount),
     lastArchivedWal: a.lastArchivedWal,
     lastArchivedAt: time(a.lastArchivedAt),
+    archivedThrough: time(a.archivedThrough),
     failedCount: Number(a.failedCount),
     lastFailedWal: a.lastFailedWal,
     lastFailedAt: time(a.lastFailedAt),

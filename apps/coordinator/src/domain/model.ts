@@ -178,11 +178,12 @@ export interface EventRecord {
 export type NewEvent = Omit<EventRecord, 'id' | 'tenantId' | 'hostId' | 'details' | 'outcome'> &
   Partial<Pick<EventRecord, 'tenantId' | 'hostId' | 'details' | 'outcome'>>;
 
-/** A tenant's pgBackRest stanza (one per tenant incarnation) and its last archived WAL. */
+/** A tenant's pgBackRest stanza (one per tenant incarnation) and how far its archive reached when last kept. */
 export interface StanzaRecord {
   tenantId: string;
   stanza: string;
-  lastArchivedAt: number;
+  /** Epoch ms through which every commit was archived (the primary's archivedThrough; 0 = unknown). */
+  archivedThrough: number;
   lastArchivedWal: string;
   createdAt: number;
 }

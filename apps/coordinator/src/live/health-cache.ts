@@ -29,7 +29,10 @@ export interface ArchiveHealth {
   enabled: boolean;
   archivedCount: number;
   lastArchivedWal: string;
+  /** When the archiver last finished a file (not how far the archive reaches: archivedThrough). */
   lastArchivedAt: number;
+  /** Every commit before this time is archived: where the recovery window ends (0 = not known yet). */
+  archivedThrough: number;
   failedCount: number;
   lastFailedWal: string;
   lastFailedAt: number;

@@ -19,7 +19,7 @@ export function stanzaName(tenant: Pick<TenantRecord, 'id' | 'createdAt'>): stri
 export async function ensureStanza(tx: StoreTx, tenant: Pick<TenantRecord, 'id' | 'createdAt'>, now: number): Promise<StanzaRecord> {
   const existing = await tx.backups.getStanza(tenant.id);
   if (existing) return existing;
-  const stanza: StanzaRecord = { tenantId: tenant.id, stanza: stanzaName(tenant), lastArchivedAt: 0, lastArchivedWal: '', createdAt: now };
+  const stanza: StanzaRecord = { tenantId: tenant.id, stanza: stanzaName(tenant), archivedThrough: 0, lastArchivedWal: '', createdAt: now };
   await tx.backups.putStanza(stanza);
   return stanza;
 }
@@ -68,11 +68,14 @@ export function parseBackupCommandId(commandId: string): { tenantId: string; bac
   return m ? { tenantId: m[1]!, backupId: m[2]! } : undefined;
 }
 
-/** The newest archived WAL time known: what the primary reported now, else what the store kept. */
-export async function lastArchivedAt(tx: StoreReads, health: HealthCache, tenantId: string): Promise<number> {
-  const stored = (await tx.backups.getStanza(tenantId))?.lastArchivedAt ?? 0;
+/**
+ * The time through which the tenant's archive holds every commit: what its primary reported now,
+ * else what the store kept (a new primary knows nothing until its first segment is archived).
+ */
+export async function archivedThrough(tx: StoreReads, health: HealthCache, tenantId: string): Promise<number> {
+  const stored = (await tx.backups.getStanza(tenantId))?.archivedThrough ?? 0;
   const primary = (await tx.placements.list({ tenantId })).find((p) => p.role === 'PRIMARY');
-  const reported = primary ? (health.get(tenantId, primary.hostId)?.archive?.lastArchivedAt ?? 0) : 0;
+  const reported = primary ? (health.get(tenantId, primary.hostId)?.archive?.archivedThrough ?? 0) : 0;
   return Math.max(stored, reported);
 }
 
@@ -95,10 +98,10 @@ export async function windowOf(
   tx: StoreReads,
   health: HealthCache,
   tenantId: string,
-): Promise<{ backups: BackupRecord[]; current: BackupRecord[]; archivedAt: number; window: RecoveryWindow | undefined }> {
+): Promise<{ backups: BackupRecord[]; current: BackupRecord[]; archivedThrough: number; window: RecoveryWindow | undefined }> {
   const backups = await tx.backups.list(tenantId);
   const stanza = await tx.backups.getStanza(tenantId);
   const current = stanza ? backups.filter((b) => b.stanza === stanza.stanza) : backups;
-  const archivedAt = await lastArchivedAt(tx, health, tenantId);
-  return { backups, current, archivedAt, window: recoveryWindow(current, archivedAt) };
+  const through = await archivedThrough(tx, health, tenantId);
+  return { backups, current, archivedThrough: through, window: recoveryWindow(current, through) };
 }

@@ -128,14 +128,14 @@ export class BackupService {
       if (b.status === 'RUNNING') throw new PreconditionError('BACKUP_RUNNING', `backup "${b.id}" is still running; delete it once it finished`);
       if (b.status !== 'SUCCEEDED') return { backup: b, label: '', hostId: '' };
       const policy = effectiveBackupPolicy(tenant.spec.backup, settings.policy);
-      const { current, archivedAt } = await windowOf(tx, this.ctx.health, tenant.id);
+      const { current, archivedThrough } = await windowOf(tx, this.ctx.health, tenant.id);
       // The expire runs on the tenant's primary, whose pgBackRest config names the stanza it archives into now.
       if (!current.some((x) => x.id === b.id))
         throw new PreconditionError(
           'BACKUP_BEFORE_UPGRADE',
           `backup "${b.id}" is in stanza ${b.stanza} of the major the tenant ran before its upgrade; it is not deleted through the tenant's new instance (remove it with pgbackrest expire on that stanza)`,
         );
-      const impact = deleteImpact(current, b.id, archivedAt, policy.retentionSeconds * 1000, now);
+      const impact = deleteImpact(current, b.id, archivedThrough, policy.retentionSeconds * 1000, now);
       if (impact.shrinksBelowRetention && !force) {
         const after = impact.after ? `it would start at ${describeWindow(impact.after).split(' to ')[0]}` : 'no restorable backup would be left';
         throw new PreconditionError(

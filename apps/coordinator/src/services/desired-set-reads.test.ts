@@ -92,7 +92,7 @@ async function fill(store: Store, keys: KeyRing): Promise<void> {
       ['old', 'DELETING'],
     ] as const)
       await tx.databases.insert({ tenantId: 'a', name, owner: 'a', description: '', status, statusReason: '', revision: 1, createdAt: 1 });
-    await tx.backups.putStanza({ tenantId: 'a', stanza: 'a-1', lastArchivedAt: 0, lastArchivedWal: '', createdAt: 1 });
+    await tx.backups.putStanza({ tenantId: 'a', stanza: 'a-1', archivedThrough: 0, lastArchivedWal: '', createdAt: 1 });
 
     const replicated = (id: string, nodes = 2) => tenant(id, { spec: { ...aTenant(id).spec, nodes, syncReplicas: 1 } });
     await tx.tenants.insert(replicated('b', 3));

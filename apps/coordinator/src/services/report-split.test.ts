@@ -80,6 +80,7 @@ describe('reportChangesStored', () => {
       archivedCount: 1,
       lastArchivedWal: '000000010000000000000001',
       lastArchivedAt: 5,
+      archivedThrough: 4,
       failedCount: 0,
       lastFailedWal: '',
       lastFailedAt: 0,

@@ -11,7 +11,7 @@ import type { RecoveryView } from '../transport/mappers/agent-mapper.js';
 import type { PlacementRecord, RestoreRecord, TenantRecord } from '../domain/model.js';
 import type { StoreReads, StoreTx } from '../store/contract.js';
 
-/** The stored last-archived time moves at most this often (the exact one is in the health cache). */
+/** The stored archived-through time moves at most this often (the exact one is in the health cache). */
 const ARCHIVE_PERSIST_MS = 60_000;
 
 /** The running restore of a tenant, if any. */
@@ -128,8 +128,8 @@ export async function noteArchive(
     });
   }
   const stanza = await tx.backups.getStanza(tenantId);
-  if (stanza && next.lastArchivedAt - stanza.lastArchivedAt >= ARCHIVE_PERSIST_MS) {
-    await tx.backups.putStanza({ ...stanza, lastArchivedAt: next.lastArchivedAt, lastArchivedWal: next.lastArchivedWal });
+  if (stanza && next.archivedThrough - stanza.archivedThrough >= ARCHIVE_PERSIST_MS) {
+    await tx.backups.putStanza({ ...stanza, archivedThrough: next.archivedThrough, lastArchivedWal: next.lastArchivedWal });
   }
 }
 

@@ -43,7 +43,7 @@ export interface RestoreOutcome {
 const TARGET_STATE_CODES = new Set(['RESTORE_TARGET_OUTSIDE_WINDOW', 'NO_RESTORABLE_BACKUP', 'BACKUP_NOT_RESTORABLE']);
 
 async function checkedTarget(tx: StoreTx, ctx: CoordinatorContext, tenantId: string, target: RestoreTarget): Promise<ResolvedTarget> {
-  const { backups, current, archivedAt } = await windowOf(tx, ctx.health, tenantId);
+  const { backups, current, archivedThrough } = await windowOf(tx, ctx.health, tenantId);
   // A backup of the major the tenant ran before an upgrade lives in that major's stanza: nothing
   // restores across the upgrade point (the window starts with the new major's first backup).
   const before = target.kind === 'backup' ? backups.find((b) => b.id === target.backupId && !current.includes(b)) : undefined;
@@ -53,7 +53,7 @@ async function checkedTarget(tx: StoreTx, ctx: CoordinatorContext, tenantId: str
       `backup "${before.id}" was taken in stanza ${before.stanza}, before the tenant's last major upgrade; a restore does not cross the upgrade point: choose a backup taken since`,
     );
   try {
-    return validateRestoreTarget(target, current, archivedAt);
+    return validateRestoreTarget(target, current, archivedThrough);
   } catch (err) {
     if (err instanceof PgsError && TARGET_STATE_CODES.has(err.code)) throw new PreconditionError(err.code, err.message);
     if (err instanceof PgsError && err.code === 'BACKUP_NOT_FOUND') throw new NotFoundError(err.code, err.message);

@@ -146,7 +146,7 @@ export async function writeCreates(tx: StoreTx, items: readonly PreparedCreate[]
   await tx.tenants.insertMany(tenants);
   // A tenant that did not exist has no stanza row (they go with their tenant): each gets its own.
   if (deps.backups)
-    await tx.backups.putStanzaMany(tenants.map((t) => ({ tenantId: t.id, stanza: stanzaName(t), lastArchivedAt: 0, lastArchivedWal: '', createdAt: now })));
+    await tx.backups.putStanzaMany(tenants.map((t) => ({ tenantId: t.id, stanza: stanzaName(t), archivedThrough: 0, lastArchivedWal: '', createdAt: now })));
   // Seed 000: `psql -U acme -d acme` — the owner role and its database carry the tenant's name.
   await tx.users.insertMany(
     creates.map((c) => ({

@@ -68,6 +68,7 @@ describe('UnchangedReports', () => {
       archivedCount: 10,
       lastArchivedWal: 'w10',
       lastArchivedAt: 1,
+      archivedThrough: 1,
       failedCount: 0,
       lastFailedWal: '',
       lastFailedAt: 0,
@@ -76,7 +77,9 @@ describe('UnchangedReports', () => {
       lagSeconds: 0,
     };
     u.noteApplied('h1', report({ health: health({ archive }) }), 0);
-    expect(u.unchanged('h1', report({ health: health({ archive: { ...archive, archivedCount: 11, lastArchivedAt: 2 } }) }), 29_999)).toBe(true);
+    expect(u.unchanged('h1', report({ health: health({ archive: { ...archive, archivedCount: 11, lastArchivedAt: 2, archivedThrough: 2 } }) }), 29_999)).toBe(
+      true,
+    );
     expect(u.unchanged('h1', report({ health: health({ archive: { ...archive, failedCount: 1 } }) }), 1000)).toBe(false);
     expect(u.unchanged('h1', report({ health: health({ archive }) }), 30_000)).toBe(false);
     // Without archiving, age alone never forces a report through.

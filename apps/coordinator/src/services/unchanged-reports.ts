@@ -11,7 +11,7 @@
  * retry backoff), deletions, recovery results, and any instance whose tenant changed since (a
  * commit that sent its hosts a desired set or added or removed a placement of the host forgets
  * what was applied), nor a primary that archives WAL and was not applied for `archiveMaxAgeMs`
- * (the stored last-archived time is derived from its reports and must still move).
+ * (the stored archived-through time is derived from its reports and must still move).
  */
 import type { Commit } from '../store/contract.js';
 import type { InstanceReportView } from '../transport/mappers/agent-mapper.js';

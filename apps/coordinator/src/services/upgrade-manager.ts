@@ -551,7 +551,7 @@ export class UpgradeManager {
         await tx.backups.putStanza({
           tenantId: u.tenantId,
           stanza: upgradeStanzaName(stanzaBefore.stanza, u.toMajor, now),
-          lastArchivedAt: 0,
+          archivedThrough: 0,
           lastArchivedWal: '',
           createdAt: now,
         });

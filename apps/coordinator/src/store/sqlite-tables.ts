@@ -161,7 +161,8 @@ function stanzaFromRow(r: Row): StanzaRecord {
   return {
     tenantId: r.tenant_id as string,
     stanza: r.stanza as string,
-    lastArchivedAt: r.last_archived_at as number,
+    // The column keeps its first name; it has held the archived-through time since that replaced it.
+    archivedThrough: r.last_archived_at as number,
     lastArchivedWal: r.last_archived_wal as string,
     createdAt: r.created_at as number,
   };
@@ -474,7 +475,7 @@ export class SqliteTables {
       openInitSql: p(`SELECT * FROM tenant_init_sql WHERE state IN ('PENDING', 'RUNNING') ORDER BY tenant_id`),
       getStanza: p('SELECT * FROM tenant_stanzas WHERE tenant_id = ?'),
       putStanza: p(
-        'INSERT OR REPLACE INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES (@tenantId, @stanza, @lastArchivedAt, @lastArchivedWal, @createdAt)',
+        'INSERT OR REPLACE INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES (@tenantId, @stanza, @archivedThrough, @lastArchivedWal, @createdAt)',
       ),
       getBackup: p('SELECT * FROM backups WHERE tenant_id = ? AND id = ?'),
       listBackups: p('SELECT * FROM backups WHERE tenant_id = ? ORDER BY started_at, id'),

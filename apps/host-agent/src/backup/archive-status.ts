@@ -6,6 +6,7 @@
  * Docs: https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ARCHIVER-VIEW
  */
 import type pg from 'pg';
+import { parseLsn, type ArchivedThrough } from './archived-through.js';
 import type { ArchiveStatus } from './backup-types.js';
 import type { PendingWal } from './pending-wal.js';
 
@@ -13,7 +14,9 @@ const ARCHIVER_SQL = `select archived_count::text as archived, coalesce(last_arc
   coalesce((extract(epoch from last_archived_time) * 1000)::bigint, 0)::text as last_archived_ms,
   failed_count::text as failed, coalesce(last_failed_wal, '') as last_failed_wal,
   coalesce((extract(epoch from last_failed_time) * 1000)::bigint, 0)::text as last_failed_ms,
-  current_setting('archive_mode') as mode
+  current_setting('archive_mode') as mode,
+  pg_current_wal_insert_lsn()::text as insert_lsn,
+  (select setting from pg_settings where name = 'wal_segment_size') as segment_bytes
   from pg_stat_archiver`;
 
 interface ArchiverRow {
@@ -24,16 +27,26 @@ interface ArchiverRow {
   last_failed_wal: string;
   last_failed_ms: string;
   mode: string;
+  insert_lsn: string;
+  /** Bytes (pg_settings gives wal_segment_size in bytes since PostgreSQL 11). */
+  segment_bytes: string;
 }
 
-/** Reads pg_stat_archiver over `client` and joins it with `pending` (read at `now`). */
-export async function readArchiveStatus(client: pg.ClientBase, pending: PendingWal, now: number): Promise<ArchiveStatus> {
+/**
+ * Reads pg_stat_archiver over `client` (a primary's: the insert position exists only there) and
+ * joins it with `pending`; `now` is the clock before the query, and `progress` this primary's
+ * archive progress, fed this look.
+ */
+export async function readArchiveStatus(client: pg.ClientBase, pending: PendingWal, now: number, progress: ArchivedThrough): Promise<ArchiveStatus> {
   const row = (await client.query<ArchiverRow>(ARCHIVER_SQL)).rows[0];
+  const lsn = parseLsn(row?.insert_lsn ?? '');
+  const through = row && lsn !== undefined ? progress.observe(now, lsn, row.last_archived_wal, BigInt(row.segment_bytes)) : 0;
   return {
     enabled: row !== undefined && row.mode !== 'off',
     archivedCount: Number(row?.archived ?? 0),
     lastArchivedWal: row?.last_archived_wal ?? '',
     lastArchivedAtMs: Number(row?.last_archived_ms ?? 0),
+    archivedThroughMs: through,
     failedCount: Number(row?.failed ?? 0),
     lastFailedWal: row?.last_failed_wal ?? '',
     lastFailedAtMs: Number(row?.last_failed_ms ?? 0),

@@ -89,8 +89,10 @@ export interface ArchiveStatus {
   enabled: boolean;
   archivedCount: number;
   lastArchivedWal: string;
-  /** Epoch ms; 0 = never. */
+  /** Epoch ms; 0 = never. When the archiver last finished a file, not how far the archive reaches. */
   lastArchivedAtMs: number;
+  /** Epoch ms through which every commit is archived (archived-through.ts); 0 = not known yet. */
+  archivedThroughMs: number;
   failedCount: number;
   lastFailedWal: string;
   lastFailedAtMs: number;

@@ -137,6 +137,7 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
     targetMs = Date.now() + 5;
     await waitFor('the clock past the target', () => Date.now() > targetMs + 20, 2000, 5);
     for (let n = 4; n <= 6; n++) await sql(db, `insert into notes (n) values (${n})`);
+    const committedAt = Date.now();
     // Its own statement: inside the same transaction as writes the commit would land in the next segment.
     const [switched] = await sql<{ wal: string }>(db, 'select pg_walfile_name(pg_switch_wal()) as wal');
     const wal = switched?.wal ?? '';
@@ -149,14 +150,20 @@ describe('backups and point-in-time recovery (real PostgreSQL, real pgBackRest)'
       60_000,
       100,
     );
+    // The window ends at a look at the primary whose WAL position is archived. A look taken after
+    // the rows were committed is covered once the segment it saw is archived: the server may write
+    // a record of its own (a standby snapshot) after the switch, so switch again until it is.
     const reported = await waitFor(
-      'archive status reported',
-      () => {
+      'archive status reported, archived through the commit of rows 4-6',
+      async () => {
+        await sql(db, 'select pg_switch_wal()');
         const a = fake.latest(source)?.health?.archive;
-        return a && a.lastArchivedWal >= wal ? a : undefined;
+        return a && a.lastArchivedWal >= wal && a.archivedThrough && timestampMs(a.archivedThrough) >= committedAt ? a : undefined;
       },
       30_000,
+      500,
     );
+    expect(timestampMs(reported.archivedThrough!)).toBeLessThanOrEqual(Date.now());
     expect(reported.enabled).toBe(true);
     expect(Number(reported.archivedCount)).toBeGreaterThan(0);
     expect(reported.lastArchivedAt).toBeDefined();

@@ -211,6 +211,7 @@ function toArchive(a: ArchiveStatus): MessageInitShape<typeof ArchiveStatusSchem
     pendingSegments: a.pendingSegments,
     pendingBytes: u64(a.pendingBytes),
     lagSeconds: a.lagSeconds,
+    archivedThrough: a.archivedThroughMs > 0 ? timestampFromMs(a.archivedThroughMs) : undefined,
   };
 }
 

@@ -31,6 +31,7 @@ import { formerPrimaryNeedsRewind, isValidTenantId, parseTimelineHistory, type H
 import type { Logger } from '@pgs/service-kit';
 import { AgentError, messageOf } from '../errors.js';
 import { readPendingWal } from '../backup/pending-wal.js';
+import { markReceivedWalForArchive } from '../backup/received-wal.js';
 import { ProcessBackups, type BackupInstance } from '../backup/process-backups.js';
 import { restoreInstance } from './restored-instance.js';
 import { CgroupLimits, childPids } from './cgroup-limits.js';
@@ -153,6 +154,7 @@ export class ProcessRuntime implements InstanceRuntime {
       backup: (t, kind) => this.pbr.backup(this.backupInstance(t), this.backupSpec(t), kind),
       expire: (t, label) => this.pbr.expire(this.backupInstance(t), this.backupSpec(t), label),
       pendingWal: (t) => readPendingWal(this.paths(t).dataDir),
+      archiveReceivedWal: (t, timeline) => markReceivedWalForArchive(this.paths(t).dataDir, timeline),
       backupOf: (t) => this.pbr.archiving(this.record(t)?.spec.backup),
     };
   }

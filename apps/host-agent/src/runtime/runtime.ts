@@ -113,6 +113,11 @@ export interface BackupOperations {
   expire(tenantId: string, label: string): Promise<void>;
   /** WAL waiting in pg_wal for the archiver. */
   pendingWal(tenantId: string): PendingWal;
+  /**
+   * Right after the instance was promoted to `timeline`: marks the old timeline's segments it
+   * received for archiving again (received-wal.ts says why); returns the segments marked.
+   */
+  archiveReceivedWal(tenantId: string, timeline: number): string[];
   /** The backup settings the instance was last configured with (undefined: none). */
   backupOf(tenantId: string): InstanceBackup | undefined;
 }

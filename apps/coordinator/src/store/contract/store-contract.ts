@@ -562,7 +562,7 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
     it('reads and writes idempotency answers and stanzas in batches', async () => {
       const s = await open();
       const answer = (n: number) => ({ requestHash: `h${n}`, response: `{"n":${n}}`, createdAt: n });
-      const stanza = (tenantId: string, lastArchivedAt: number) => ({ tenantId, stanza: `${tenantId}-1`, lastArchivedAt, lastArchivedWal: '', createdAt: 3 });
+      const stanza = (tenantId: string, archivedThrough: number) => ({ tenantId, stanza: `${tenantId}-1`, archivedThrough, lastArchivedWal: '', createdAt: 3 });
       await s.transaction(async (tx) => {
         await tx.idempotency.put('Create', 'k1', answer(1));
         await tx.idempotency.put('Other', 'k2', answer(9));
@@ -770,7 +770,7 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       const s = await open();
       await s.transaction(async (tx) => {
         await tx.tenants.insert(aTenant('acme'));
-        await tx.backups.putStanza({ tenantId: 'acme', stanza: 'acme-1000', lastArchivedAt: 0, lastArchivedWal: '', createdAt: 1000 });
+        await tx.backups.putStanza({ tenantId: 'acme', stanza: 'acme-1000', archivedThrough: 0, lastArchivedWal: '', createdAt: 1000 });
         await tx.backups.insert(backup('b1'));
       });
       await expect(s.transaction((tx) => tx.backups.insert(backup('b2')))).rejects.toBeInstanceOf(StoreConflictError);

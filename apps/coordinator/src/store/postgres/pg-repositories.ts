@@ -970,7 +970,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
       await db.query(
         `INSERT INTO tenant_stanzas (tenant_id, stanza, last_archived_at, last_archived_wal, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id) DO UPDATE SET stanza = excluded.stanza, last_archived_at = excluded.last_archived_at, last_archived_wal = excluded.last_archived_wal, created_at = excluded.created_at`,
-        [s.tenantId, s.stanza, s.lastArchivedAt, s.lastArchivedWal, s.createdAt],
+        [s.tenantId, s.stanza, s.archivedThrough, s.lastArchivedWal, s.createdAt],
       );
     },
     putStanzaMany: async (list) => {
@@ -984,7 +984,7 @@ function makeRepositories(db: Db, changes: Changes | undefined, routeHistory: nu
         [
           list.map((s) => s.tenantId),
           list.map((s) => s.stanza),
-          list.map((s) => s.lastArchivedAt),
+          list.map((s) => s.archivedThrough),
           list.map((s) => s.lastArchivedWal),
           list.map((s) => s.createdAt),
         ],

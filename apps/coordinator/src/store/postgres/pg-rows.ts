@@ -147,7 +147,8 @@ export function stanzaFromRow(r: Row): StanzaRecord {
   return {
     tenantId: str(r.tenant_id),
     stanza: str(r.stanza),
-    lastArchivedAt: num(r.last_archived_at),
+    // The column keeps its first name; it has held the archived-through time since that replaced it.
+    archivedThrough: num(r.last_archived_at),
     lastArchivedWal: str(r.last_archived_wal),
     createdAt: num(r.created_at),
   };

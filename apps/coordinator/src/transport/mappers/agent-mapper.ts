@@ -126,6 +126,7 @@ function archiveView(a: ArchiveStatus | undefined): ArchiveHealth | undefined {
     pendingSegments: a.pendingSegments,
     pendingBytes: toNumber(a.pendingBytes),
     lagSeconds: a.lagSeconds,
+    archivedThrough: fromTimestamp(a.archivedThrough),
   };
 }
 

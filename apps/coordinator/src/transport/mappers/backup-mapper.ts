@@ -110,6 +110,7 @@ export function toProtoArchive(a: ArchiveHealth): MessageInitShape<typeof Archiv
     pendingSegments: a.pendingSegments,
     pendingBytes: BigInt(a.pendingBytes),
     lagSeconds: a.lagSeconds,
+    archivedThrough: toTimestamp(a.archivedThrough),
   };
 }
 
