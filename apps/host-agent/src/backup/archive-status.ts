@@ -6,9 +6,10 @@
  * Docs: https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ARCHIVER-VIEW
  */
 import type pg from 'pg';
-import { parseLsn, type ArchivedThrough } from './archived-through.js';
+import type { ArchivedThrough } from './archived-through.js';
 import type { ArchiveStatus } from './backup-types.js';
 import type { PendingWal } from './pending-wal.js';
+import { tryParseLsn } from '@pgs/tenancy';
 
 const ARCHIVER_SQL = `select archived_count::text as archived, coalesce(last_archived_wal, '') as last_archived_wal,
   coalesce((extract(epoch from last_archived_time) * 1000)::bigint, 0)::text as last_archived_ms,
@@ -39,7 +40,7 @@ interface ArchiverRow {
  */
 export async function readArchiveStatus(client: pg.ClientBase, pending: PendingWal, now: number, progress: ArchivedThrough): Promise<ArchiveStatus> {
   const row = (await client.query<ArchiverRow>(ARCHIVER_SQL)).rows[0];
-  const lsn = parseLsn(row?.insert_lsn ?? '');
+  const lsn = tryParseLsn(row?.insert_lsn);
   const through = row && lsn !== undefined ? progress.observe(now, lsn, row.last_archived_wal, BigInt(row.segment_bytes)) : 0;
   return {
     enabled: row !== undefined && row.mode !== 'off',

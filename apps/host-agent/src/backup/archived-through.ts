@@ -8,8 +8,8 @@
  * WAL. This pairs each look at the primary (its clock time and WAL insert position then) with
  * the end of the newest archived segment: a look whose position that end reaches had every
  * commit before it archived. Pure: the caller reads PostgreSQL and passes what it read.
- * Docs: https://www.postgresql.org/docs/current/wal-internals.html (segment file names)
  */
+import { segmentEndLsn } from './wal-names.js';
 
 /** One look at the primary: the agent's clock before the query, and the WAL insert position it read. */
 interface Look {
@@ -19,25 +19,6 @@ interface Look {
 
 /** Looks kept while the archive is behind: at one a second, a quarter of an hour of backlog. */
 const MAX_LOOKS = 900;
-
-/** Parses an LSN as PostgreSQL prints it ("16/B374D848"). */
-export function parseLsn(text: string): bigint | undefined {
-  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
-  return m ? (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`) : undefined;
-}
-
-/**
- * The LSN just past a WAL segment named like "000000020000000A0000003F" (timeline, then the
- * segment number in two halves of 2^32 / size segments each), or undefined for any other file the
- * archiver takes: a timeline history, a .partial segment of a former timeline, a backup label.
- */
-export function segmentEndLsn(name: string, segmentBytes: bigint): bigint | undefined {
-  if (!/^[0-9A-F]{24}$/.test(name) || segmentBytes <= 0n) return undefined;
-  const high = BigInt(`0x${name.slice(8, 16)}`);
-  const low = BigInt(`0x${name.slice(16, 24)}`);
-  const segmentsPerHigh = 0x1_0000_0000n / segmentBytes;
-  return (high * segmentsPerHigh + low + 1n) * segmentBytes;
-}
 
 /** One primary's archive progress, fed a look at a time. */
 export class ArchivedThrough {

@@ -14,7 +14,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseLsn } from './archived-through.js';
+import { tryParseLsn } from '@pgs/tenancy';
+import { isSegmentName, segmentNumber, timelineHex } from './wal-names.js';
 
 /** Where the timeline `timeline` began: the previous timeline and the LSN it switched at (from its history file). */
 export function parseHistorySwitch(text: string, timeline: number): { parent: number; switchLsn: bigint } | undefined {
@@ -24,14 +25,9 @@ export function parseHistorySwitch(text: string, timeline: number): { parent: nu
   if (last === undefined) return undefined;
   const [parentText, lsnText] = last.trim().split(/\s+/);
   const parent = Number(parentText);
-  const switchLsn = parseLsn(lsnText ?? '');
+  const switchLsn = tryParseLsn(lsnText);
   if (!Number.isInteger(parent) || parent <= 0 || parent >= timeline || switchLsn === undefined) return undefined;
   return { parent, switchLsn };
-}
-
-/** The timeline's id as WAL file names spell it. */
-export function timelineHex(timeline: number): string {
-  return timeline.toString(16).toUpperCase().padStart(8, '0');
 }
 
 /**
@@ -42,11 +38,7 @@ export function timelineHex(timeline: number): string {
 export function segmentsBeforeSwitch(names: readonly string[], parent: number, switchLsn: bigint, segmentBytes: bigint): string[] {
   const prefix = timelineHex(parent);
   const switchSegment = switchLsn / segmentBytes;
-  const perHigh = 0x1_0000_0000n / segmentBytes;
-  return names
-    .filter((n) => /^[0-9A-F]{24}$/.test(n) && n.startsWith(prefix))
-    .filter((n) => BigInt(`0x${n.slice(8, 16)}`) * perHigh + BigInt(`0x${n.slice(16, 24)}`) < switchSegment)
-    .sort();
+  return names.filter((n) => isSegmentName(n) && n.startsWith(prefix) && segmentNumber(n, segmentBytes) < switchSegment).sort();
 }
 
 /**
@@ -66,7 +58,7 @@ export function markReceivedWalForArchive(dataDir: string, timeline: number): st
   const from = parseHistorySwitch(history, timeline);
   if (!from) return [];
   const names = fs.readdirSync(wal);
-  const first = names.find((n) => /^[0-9A-F]{24}$/.test(n));
+  const first = names.find(isSegmentName);
   if (first === undefined) return [];
   const segmentBytes = BigInt(fs.statSync(path.join(wal, first)).size);
   const marked: string[] = [];
