@@ -17,7 +17,9 @@ const ARCHIVER_SQL = `select archived_count::text as archived, coalesce(last_arc
   coalesce((extract(epoch from last_failed_time) * 1000)::bigint, 0)::text as last_failed_ms,
   current_setting('archive_mode') as mode,
   pg_current_wal_insert_lsn()::text as insert_lsn,
-  (select setting from pg_settings where name = 'wal_segment_size') as segment_bytes
+  (select setting from pg_settings where name = 'wal_segment_size') as segment_bytes,
+  ((select count(*) from pg_stat_activity where backend_xid is not null) + (select count(*) from pg_prepared_xacts))::int as xid_holders,
+  pg_snapshot_xmax(pg_current_snapshot())::text as next_xid
   from pg_stat_archiver`;
 
 interface ArchiverRow {
@@ -31,6 +33,8 @@ interface ArchiverRow {
   insert_lsn: string;
   /** Bytes (pg_settings gives wal_segment_size in bytes since PostgreSQL 11). */
   segment_bytes: string;
+  xid_holders: number;
+  next_xid: string;
 }
 
 /**
@@ -41,7 +45,17 @@ interface ArchiverRow {
 export async function readArchiveStatus(client: pg.ClientBase, pending: PendingWal, now: number, progress: ArchivedThrough): Promise<ArchiveStatus> {
   const row = (await client.query<ArchiverRow>(ARCHIVER_SQL)).rows[0];
   const lsn = tryParseLsn(row?.insert_lsn);
-  const through = row && lsn !== undefined ? progress.observe(now, lsn, row.last_archived_wal, BigInt(row.segment_bytes)) : 0;
+  const through =
+    row && lsn !== undefined
+      ? progress.observe({
+          atMs: now,
+          insertLsn: lsn,
+          lastArchivedWal: row.last_archived_wal,
+          segmentBytes: BigInt(row.segment_bytes),
+          xidHolders: row.xid_holders,
+          nextXid: row.next_xid,
+        })
+      : 0;
   return {
     enabled: row !== undefined && row.mode !== 'off',
     archivedCount: Number(row?.archived ?? 0),
