@@ -3,7 +3,9 @@
  * real coordinator, speaking the agent protocol (hello, heartbeats, reports), with no postgres
  * behind it: every desired instance is reported REALIZED and RUNNING at once, on a port of its own
  * that stays the same (a real instance's port does not move between reports). With
- * `reportIntervalMs` it also reports every instance at that period, as a real agent's full reports do.
+ * `reportIntervalMs` it also reports at that period, as a real agent does (its report-throttle.ts):
+ * an instance whose report changed (a fake's changes only with its spec, reported at once) or that
+ * belongs to a replicated tenant each round, every other once per `fullReportIntervalMs`.
  */
 import { timestampNow } from '@bufbuild/protobuf/wkt';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -45,7 +47,18 @@ export class FakeAgent {
     private readonly zone: string,
     private readonly stats: FakeAgentStats,
     private readonly reportIntervalMs = 0,
+    private readonly fullReportIntervalMs = 15_000,
   ) {}
+
+  /** When each instance was last reported on this stream (performance.now()). */
+  private readonly reportedAt = new Map<string, number>();
+
+  /** Sends the reports of `specs`, noting when. */
+  private report(stream: NonNullable<FakeAgent['stream']>, specs: InstanceSpec[]): Promise<void> {
+    const now = performance.now();
+    for (const spec of specs) this.reportedAt.set(spec.tenantId, now);
+    return stream.send({ message: { case: 'report', value: { instances: specs.map((spec) => this.status(spec)) } } });
+  }
 
   /** Connects and keeps reconnecting (with backoff) until stop(), like a real agent. */
   start(): void {
@@ -102,12 +115,14 @@ export class FakeAgent {
               message: { case: 'heartbeat', value: { sentAt: timestampNow(), usage: { instances: this.instances.size }, appliedGeneration: this.generation } },
             });
           }, every);
+          this.reportedAt.clear();
           if (this.reportIntervalMs > 0)
             this.fullReport = setInterval(() => {
-              if (this.instances.size === 0) return;
-              void stream
-                .send({ message: { case: 'report', value: { instances: [...this.instances.values()].map((spec) => this.status(spec)) } } })
-                .catch(() => undefined);
+              const now = performance.now();
+              const due = [...this.instances.values()].filter(
+                (spec) => spec.replicationUser !== '' || now - (this.reportedAt.get(spec.tenantId) ?? -Infinity) >= this.fullReportIntervalMs,
+              );
+              if (due.length > 0) void this.report(stream, due).catch(() => undefined);
             }, this.reportIntervalMs);
         } else if (m.case === 'desired') {
           if (m.value.generation <= this.generation && !m.value.full) continue;
@@ -117,21 +132,13 @@ export class FakeAgent {
           for (const id of m.value.removedTenantIds) {
             this.instances.delete(id);
             this.ports.delete(id);
+            this.reportedAt.delete(id);
           }
           if (fresh.length > 0) {
             this.stats.placementsReceived += fresh.length;
             this.stats.lastPlacementAt = performance.now();
           }
-          if (m.value.instances.length > 0) {
-            await stream.send({
-              message: {
-                case: 'report',
-                value: {
-                  instances: m.value.instances.map((spec) => this.status(spec)),
-                },
-              },
-            });
-          }
+          if (m.value.instances.length > 0) await this.report(stream, m.value.instances);
         } else if (m.case === 'command') {
           await stream.send({ message: { case: 'commandResult', value: { commandId: m.value.commandId, ok: true } } });
         }

@@ -31,6 +31,7 @@ import {
 } from './mappers/agent-mapper.js';
 import type { AgentMetrics } from './metrics.js';
 import type { InstanceStatus } from './model.js';
+import { ReportThrottle } from './report-throttle.js';
 
 /** How long a goodbye waits for the coordinator to end the stream before it is cancelled. */
 const GOODBYE_WAIT_MS = 1000;
@@ -48,8 +49,10 @@ export interface AgentLoopOptions {
   identity: Omit<HelloView, 'instances' | 'appliedGeneration'>;
   log: Logger;
   metrics: AgentMetrics;
-  /** Full instance report period. */
+  /** Instance report period (report-throttle.ts says which instances each round carries). */
   reportIntervalMs: number;
+  /** An instance whose report did not change is sent again at least this often. */
+  fullReportIntervalMs: number;
   /** Heartbeat period until a Welcome names one. */
   defaultHeartbeatMs: number;
   backoffMinMs: number;
@@ -73,6 +76,7 @@ export class AgentLoop {
   private beat: (() => void) | undefined;
   private beatSoon: NodeJS.Timeout | undefined;
   private pendingReports: InstanceStatus[] = [];
+  private readonly throttle: ReportThrottle;
   private flushScheduled = false;
   private applied = 0;
   private lastLeaseRenewalAt = 0;
@@ -84,6 +88,7 @@ export class AgentLoop {
   private onSessionEnd: (() => void) | undefined;
 
   constructor(private readonly o: AgentLoopOptions) {
+    this.throttle = new ReportThrottle(o.fullReportIntervalMs);
     this.log = o.log.child({ component: 'agent-loop' });
     o.manager.onChange((status) => this.queueReport(status));
   }
@@ -213,6 +218,7 @@ export class AgentLoop {
             heartbeat = setInterval(this.beat, heartbeatMs);
             // The first one at once: the coordinator learns usage and spares now, not an interval later.
             this.beat();
+            this.throttle.reset();
             report = setInterval(() => this.reportAll(), this.o.reportIntervalMs);
             break;
           }
@@ -304,7 +310,7 @@ export class AgentLoop {
   }
 
   private reportAll(): void {
-    const all = this.o.manager.statuses();
-    if (all.length > 0) this.send({ message: { case: 'report', value: { instances: all.map(toInstanceStatus) } } });
+    const due = this.throttle.due(this.o.manager.statuses(), Date.now(), (t) => this.o.manager.replicated(t));
+    if (due.length > 0) this.send({ message: { case: 'report', value: { instances: due.map(toInstanceStatus) } } });
   }
 }

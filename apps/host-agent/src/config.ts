@@ -199,8 +199,16 @@ export const AGENT_OPTIONS = {
     type: 'duration',
     flag: '--report-interval',
     env: 'PGS_REPORT_INTERVAL',
-    description: 'period of full instance reports to the coordinator',
+    description: 'period of instance reports to the coordinator (changed and replicated instances each time)',
     default: 5_000,
+    min: 50,
+  },
+  fullReportInterval: {
+    type: 'duration',
+    flag: '--full-report-interval',
+    env: 'PGS_FULL_REPORT_INTERVAL',
+    description: 'an instance whose report did not change is still reported this often (keep it well under 30s: the idle watcher reads health up to 30s old)',
+    default: 15_000,
     min: 50,
   },
   heartbeatInterval: {

@@ -296,6 +296,12 @@ export class InstanceManager {
     return [...this.entries.values()].filter((e) => e.status.state !== 'DELETED').map((e) => structuredClone(e.status));
   }
 
+  /** Whether the instance is a member of a replicated tenant (its positions matter to failovers). */
+  replicated(tenantId: string): boolean {
+    const d = this.entries.get(tenantId)?.desired;
+    return (d?.replicationUser ?? '') !== '' || d?.role === 'REPLICA';
+  }
+
   /** One instance's status. */
   status(tenantId: string): InstanceStatus | undefined {
     const e = this.entries.get(tenantId);
@@ -787,8 +793,7 @@ export class InstanceManager {
   private keepsConnection(tenantId: string, backedUp: boolean): boolean {
     const e = this.entries.get(tenantId);
     if (!e) return false;
-    const replicated = (e.desired?.replicationUser ?? '') !== '' || e.desired?.role === 'REPLICA';
-    return replicated || backedUp || (e.status.health?.connections ?? 0) > 0;
+    return this.replicated(tenantId) || backedUp || (e.status.health?.connections ?? 0) > 0;
   }
 
   private async converge(e: Entry): Promise<void> {

@@ -108,6 +108,7 @@ runMain(async () => {
     log,
     metrics,
     reportIntervalMs: config.reportInterval,
+    fullReportIntervalMs: config.fullReportInterval,
     defaultHeartbeatMs: config.heartbeatInterval,
     backoffMinMs: config.reconnectMin,
     backoffMaxMs: config.reconnectMax,

@@ -31,7 +31,15 @@ const agents = new Map<string, FakeAgent>();
 /** Host i of the whole fleet: its id, a loopback-looking address (never dialled: no instance is behind it) and a zone. */
 function makeAgent(i: number): FakeAgent {
   const channel = channels[i % channels.length] as (typeof channels)[number];
-  return new FakeAgent(channel, `sim${i}`, `127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, `z${i % 3}`, stats, config.reportIntervalMs);
+  return new FakeAgent(
+    channel,
+    `sim${i}`,
+    `127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+    `z${i % 3}`,
+    stats,
+    config.reportIntervalMs,
+    config.fullReportIntervalMs,
+  );
 }
 
 function startHost(i: number): void {

@@ -7,8 +7,10 @@ export interface AgentWorkerConfig {
   to: number;
   /** Connections the worker's hosts' streams are spread over (each channel its own HTTP/2 connection). */
   channels: number;
-  /** Full instance reports of every host at this period (ms; 0 = only on desired sets). */
+  /** Periodic instance reports at this period (ms; 0 = only on desired sets), as a real agent's --report-interval. */
   reportIntervalMs: number;
+  /** An unchanged instance is reported again this often (ms), as a real agent's --full-report-interval. */
+  fullReportIntervalMs: number;
 }
 
 export type AgentWorkerRequest =

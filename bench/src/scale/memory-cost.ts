@@ -87,7 +87,14 @@ async function measure(main: string, store: { dir: string; tenants: number }, la
   const watcherWorkers: Array<Worker<WatcherWorkerRequest, WatcherWorkerReply>> = [];
   try {
     await until('the coordinator', async () => (await agentsConnected()) !== undefined, 300_000);
-    agents = new Worker('agents', 'agent-worker.ts', { grpc, from: 0, to: hosts, channels: Math.max(1, Math.ceil(hosts / 64)), reportIntervalMs: 5000 });
+    agents = new Worker('agents', 'agent-worker.ts', {
+      grpc,
+      from: 0,
+      to: hosts,
+      channels: Math.max(1, Math.ceil(hosts / 64)),
+      reportIntervalMs: 5000,
+      fullReportIntervalMs: 15_000,
+    });
     if (watchers > 0)
       watcherWorkers.push(new Worker('watchers', 'watcher-worker.ts', { grpc, from: 0, count: watchers, full: Math.min(2, watchers), togglePool: 1 }));
     let delivered = 0;

@@ -25,8 +25,10 @@ export interface ScaleOptions {
   hostsPerWorker: number;
   /** Fake hosts sharing one gRPC connection (1: each its own, as real agents; see own-connection.ts for why it matters). */
   hostsPerConnection: number;
-  /** Each fake host's full instance report period (ms), as a real agent's --report-interval. */
+  /** Each fake host's instance report period (ms), as a real agent's --report-interval. */
   reportIntervalMs: number;
+  /** How often an unchanged instance is reported again (ms), as a real agent's --full-report-interval. */
+  fullReportIntervalMs: number;
   watchersPerWorker: number;
   /** Tenants t0..t<n-1> have their access toggled during churn (each once per step). */
   togglePool: number;
@@ -37,7 +39,7 @@ const USAGE = `npm run bench:scale -w bench -- [--hosts 10000] [--tenants 100000
   [--steps 10000:1000,100000:1000,1000000:10000]  tenants:hosts per measured step (default: 10k, 100k, 1M tenants
                                                   up to --tenants, hosts in proportion, at least 1,000)
   [--create-rate 1000] [--create-concurrency 64] [--churn-seconds 30] [--real-routers 2] [--full-watchers 2]
-  [--hosts-per-worker 2500] [--hosts-per-connection 1] [--report-interval-ms 5000] [--watchers-per-worker 25] [--toggle-pool 2000] [--no-restart] [--name scale]
+  [--hosts-per-worker 2500] [--hosts-per-connection 1] [--report-interval-ms 5000] [--full-report-interval-ms 15000] [--watchers-per-worker 25] [--toggle-pool 2000] [--no-restart] [--name scale]
   PGS_BENCH_COORDINATOR=<main.js> runs another coordinator build (before/after comparisons)
 quick: --hosts 200 --tenants 2000 --routers 10 --churn-seconds 10`;
 
@@ -86,6 +88,7 @@ export function parseOptions(argv: string[]): ScaleOptions {
       'hosts-per-worker': { type: 'string' },
       'hosts-per-connection': { type: 'string' },
       'report-interval-ms': { type: 'string' },
+      'full-report-interval-ms': { type: 'string' },
       'watchers-per-worker': { type: 'string' },
       name: { type: 'string' },
       'toggle-pool': { type: 'string' },
@@ -122,8 +125,10 @@ export function parseOptions(argv: string[]): ScaleOptions {
     hostsPerWorker: positive('hosts-per-worker', values['hosts-per-worker'], 2500),
     // A real agent has a connection of its own.
     hostsPerConnection: positive('hosts-per-connection', values['hosts-per-connection'], 1),
-    // The host agent's default --report-interval: every host reports all its instances this often.
+    // The host agent's defaults: --report-interval (changed and replicated instances) and
+    // --full-report-interval (every other instance).
     reportIntervalMs: positive('report-interval-ms', values['report-interval-ms'], 5000, 0),
+    fullReportIntervalMs: positive('full-report-interval-ms', values['full-report-interval-ms'], 15_000),
     watchersPerWorker: positive('watchers-per-worker', values['watchers-per-worker'], 25),
     togglePool,
     restart: !values['no-restart'],

@@ -40,6 +40,11 @@ const firstStartOnly = process.env.PGS_BENCH_FIRST_START_ONLY === '1';
 // Shared, one host's set left unread holds the connection's flow-control window for all the others.
 const streamsPerChannel = Number(process.env.PGS_BENCH_STREAMS_PER_CHANNEL ?? 1);
 if (!(Number.isInteger(streamsPerChannel) && streamsPerChannel >= 1)) throw new Error('PGS_BENCH_STREAMS_PER_CHANNEL must be a positive whole number');
+// PGS_BENCH_FULL_REPORT_MS: how often a fake host reports an unchanged instance again, as the agent's
+// --full-report-interval (default 15000); 5000, the report interval, reports every instance every round
+// (what agents did before report-throttle.ts).
+const fullReportIntervalMs = Number(process.env.PGS_BENCH_FULL_REPORT_MS ?? 15_000);
+if (!(Number.isInteger(fullReportIntervalMs) && fullReportIntervalMs >= 1)) throw new Error('PGS_BENCH_FULL_REPORT_MS must be a positive whole number of ms');
 // How long a first start may take to settle before the run records it as not settled.
 const settleTimeoutMs = Number(process.env.PGS_BENCH_SETTLE_TIMEOUT_MS ?? 600_000);
 const builds = buildsArg.split(',').map((b) => path.resolve(b));
@@ -212,6 +217,7 @@ async function run(main: string): Promise<Run> {
     to: hosts,
     channels: Math.max(1, Math.ceil(hosts / streamsPerChannel)),
     reportIntervalMs: 5000,
+    fullReportIntervalMs,
   });
   try {
     await until('the coordinator', async () => (await health()) !== undefined);

@@ -31,7 +31,10 @@ export class SimFleet {
 
   constructor(
     private readonly grpc: string,
-    private readonly o: Pick<ScaleOptions, 'hostsPerWorker' | 'hostsPerConnection' | 'reportIntervalMs' | 'watchersPerWorker' | 'fullWatchers' | 'togglePool'>,
+    private readonly o: Pick<
+      ScaleOptions,
+      'hostsPerWorker' | 'hostsPerConnection' | 'reportIntervalMs' | 'fullReportIntervalMs' | 'watchersPerWorker' | 'fullWatchers' | 'togglePool'
+    >,
   ) {}
 
   /** Starts fake hosts up to `hosts` (sim0..sim<hosts-1>). */
@@ -48,6 +51,7 @@ export class SimFleet {
           to,
           channels: Math.max(1, Math.ceil((to - from) / this.o.hostsPerConnection)),
           reportIntervalMs: this.o.reportIntervalMs,
+          fullReportIntervalMs: this.o.fullReportIntervalMs,
         }),
       });
       this.hosts = to;

@@ -76,6 +76,8 @@ export async function startTestAgent(options: {
     log,
     metrics,
     reportIntervalMs: 500,
+    // Short, so tests that wait for a moving figure (a quiet primary's archived-through) wait little.
+    fullReportIntervalMs: 2000,
     defaultHeartbeatMs: 200,
     backoffMinMs: 50,
     backoffMaxMs: 500,
