@@ -70,13 +70,17 @@ export function parseBackupCommandId(commandId: string): { tenantId: string; bac
 
 /**
  * The time through which the tenant's archive holds every commit: what its primary reported now,
- * else what the store kept (a new primary knows nothing until its first segment is archived).
+ * else `stored` (the stanza row's; a new primary knows nothing until its first segment is archived).
  */
-export async function archivedThrough(tx: StoreReads, health: HealthCache, tenantId: string): Promise<number> {
-  const stored = (await tx.backups.getStanza(tenantId))?.archivedThrough ?? 0;
+async function archivedThrough(tx: StoreReads, health: HealthCache, tenantId: string, stored: number): Promise<number> {
   const primary = (await tx.placements.list({ tenantId })).find((p) => p.role === 'PRIMARY');
   const reported = primary ? (health.get(tenantId, primary.hostId)?.archive?.archivedThrough ?? 0) : 0;
   return Math.max(stored, reported);
+}
+
+/** Of `backups`, those of `stanza` (every one when the tenant has no stanza row). */
+function ofStanza(backups: BackupRecord[], stanza: StanzaRecord | undefined): BackupRecord[] {
+  return stanza ? backups.filter((b) => b.stanza === stanza.stanza) : backups;
 }
 
 /**
@@ -85,9 +89,7 @@ export async function archivedThrough(tx: StoreReads, health: HealthCache, tenan
  * recovered across the upgrade point, so neither the schedule nor the window counts them.
  */
 export async function currentStanzaBackups(tx: StoreReads, tenantId: string): Promise<BackupRecord[]> {
-  const backups = await tx.backups.list(tenantId);
-  const stanza = await tx.backups.getStanza(tenantId);
-  return stanza ? backups.filter((b) => b.stanza === stanza.stanza) : backups;
+  return ofStanza(await tx.backups.list(tenantId), await tx.backups.getStanza(tenantId));
 }
 
 /**
@@ -101,7 +103,7 @@ export async function windowOf(
 ): Promise<{ backups: BackupRecord[]; current: BackupRecord[]; archivedThrough: number; window: RecoveryWindow | undefined }> {
   const backups = await tx.backups.list(tenantId);
   const stanza = await tx.backups.getStanza(tenantId);
-  const current = stanza ? backups.filter((b) => b.stanza === stanza.stanza) : backups;
-  const through = await archivedThrough(tx, health, tenantId);
+  const current = ofStanza(backups, stanza);
+  const through = await archivedThrough(tx, health, tenantId, stanza?.archivedThrough ?? 0);
   return { backups, current, archivedThrough: through, window: recoveryWindow(current, through) };
 }
